@@ -1,0 +1,68 @@
+"""ELF facts: the record, the two backends and the switch between them.
+
+The backend is chosen explicitly with ``WHEELSCAN_ELF_BACKEND`` (``native``, the default, or
+``reference``); a missing native core is an error, never a silent fall back to the slow path.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from wheelscan.elf.facts import (
+    ElfClass,
+    ElfError,
+    ElfFacts,
+    Endianness,
+    Machine,
+    SymbolBinding,
+    SymbolType,
+    UndefinedSymbol,
+    VersionNeed,
+)
+
+BACKEND_ENV = "WHEELSCAN_ELF_BACKEND"
+BACKENDS = ("native", "reference")
+
+Parser = Callable[[bytes | bytearray | memoryview], ElfFacts]
+
+
+def get_parser(backend: str | None = None) -> Parser:
+    """The ``parse(buffer) -> ElfFacts`` function of the chosen backend."""
+    name = backend or os.environ.get(BACKEND_ENV, "native")
+    if name == "native":
+        from wheelscan import _native  # a build without it fails loudly here
+
+        return _native.parse_elf  # type: ignore[no-any-return]
+    if name == "reference":
+        from wheelscan.elf.reference import parse_elf
+
+        return parse_elf
+    raise ValueError(f"{BACKEND_ENV}={name!r}: choose one of {', '.join(BACKENDS)}")
+
+
+def backend_name() -> str:
+    return os.environ.get(BACKEND_ENV, "native")
+
+
+def parse_elf(buffer: bytes | bytearray | memoryview) -> ElfFacts:
+    """Parse one ELF file held in ``buffer`` with the configured backend."""
+    return get_parser()(buffer)
+
+
+__all__ = [
+    "BACKENDS",
+    "BACKEND_ENV",
+    "ElfClass",
+    "ElfError",
+    "ElfFacts",
+    "Endianness",
+    "Machine",
+    "SymbolBinding",
+    "SymbolType",
+    "UndefinedSymbol",
+    "VersionNeed",
+    "backend_name",
+    "get_parser",
+    "parse_elf",
+]

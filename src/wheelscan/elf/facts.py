@@ -1,0 +1,213 @@
+"""The facts of one ELF file: the single record every later stage reads.
+
+Both backends (the Cython core in ``native/`` and the pyelftools reference in
+:mod:`wheelscan.elf.reference`) produce exactly this record, and the tests assert that they
+produce *equal* records. Everything is read through program headers (the view the dynamic
+loader has), so stripped files and files without section headers are judged correctly.
+
+Spec: System V gABI (ELF header, program headers, dynamic section, hash tables) and the LSB
+"Symbol Versioning" chapter (.gnu.version, .gnu.version_r, .gnu.version_d).
+
+Reading rules, shared by both backends (so that "equal records" is a meaningful test):
+
+- Header: ``\x7fELF`` magic else ``not-elf``; EI_CLASS 1/2 and EI_DATA 1/2 else ``bad-header``;
+  a buffer shorter than the header is ``truncated``. e_phentsize smaller than the class's
+  Phdr, or a program-header table past the end, is ``bad-offset``; e_phnum is taken as is
+  (PN_XNUM is not special-cased).
+- Segments, first of each type in table order: PT_INTERP (bytes up to the first NUL),
+  PT_DYNAMIC (entries up to DT_NULL or p_filesz), PT_GNU_STACK (its p_flags). A PT_INTERP,
+  PT_DYNAMIC or scanned PT_NOTE whose [p_offset, p_offset + p_filesz) leaves the buffer is
+  ``bad-offset``.
+- x86 ISA level: only for EM_386/EM_X86_64, from every PT_NOTE segment in order: the first
+  ``NT_GNU_PROPERTY_TYPE_0`` note named ``GNU``, its first ``GNU_PROPERTY_X86_ISA_1_NEEDED``
+  (0xc0008002) property with pr_datasz 4. Notes are aligned to 8 when p_align is 8, else 4;
+  properties to 8 in ELF64, 4 in ELF32. A malformed note ends the scan of that segment
+  without error (the loader ignores it too).
+- Dynamic tags: DT_NEEDED accumulate; every other tag is single-valued and the last one
+  wins. Addresses (DT_STRTAB, DT_SYMTAB, DT_HASH, DT_GNU_HASH, DT_VERSYM, DT_VERNEED,
+  DT_VERDEF) become file offsets through the first PT_LOAD with
+  ``p_vaddr <= addr < p_vaddr + p_filesz``; no such PT_LOAD is ``bad-offset``.
+- Strings: the string table is [DT_STRTAB, DT_STRTAB + DT_STRSZ), which must lie inside the
+  buffer (else ``bad-offset``); a string offset outside it, or a string with no NUL inside
+  it, is ``bad-table``. Names decode as UTF-8 with ``backslashreplace``. DT_NEEDED, DT_SONAME,
+  DT_RPATH or DT_RUNPATH without DT_STRTAB is ``bad-table``.
+- Symbol count: from DT_GNU_HASH if present (highest bucket's chain walked to its end bit;
+  ``symoffset`` when every bucket is below it), else DT_HASH ``nchain`` (8-byte words in
+  64-bit s390x files), else 0. DT_SYMENT, when present, must equal the class's Elf_Sym
+  size (16/24), else ``bad-table``. The symbol table, versym array,
+  hash buckets and chains must lie inside the buffer, else ``bad-table``. A count above
+  1<<24 is ``too-large``. Every symbol name (1..count-1) must be a valid string.
+- Symbols 1..count-1: ``st_shndx == SHN_UNDEF`` makes an UndefinedSymbol; a defined STT_FUNC
+  named with a PYTHON_INIT_PREFIXES prefix goes to ``init_functions``.
+- Versions: versym index ``& 0x7fff``; 0 and 1 mean unversioned; else the first Vernaux with
+  that ``vna_other`` (version and file), else the first Verdef with that ``vd_ndx`` (version,
+  no file), else unversioned. The Verneed chain is walked DT_VERNEEDNUM times (without the
+  tag: until ``vn_next == 0``), stopping early at ``vn_next == 0``; each Vernaux list
+  ``vn_cnt`` times, stopping early at ``vna_next == 0``; Verdef (DT_VERDEFNUM, ``vd_next``,
+  the name in its first Verdaux) likewise. An entry outside the buffer is ``bad-table``, and
+  so is visiting more than length/16 entries in one table (Verneed and Vernaux counted
+  together; Verdef): a real table cannot hold more, so a looping chain ends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import NamedTuple
+
+
+class ElfClass(IntEnum):
+    ELF32 = 1
+    ELF64 = 2
+
+
+class Endianness(IntEnum):
+    LITTLE = 1
+    BIG = 2
+
+
+class Machine(IntEnum):
+    """``e_machine`` values; any other value becomes a pseudo-member ``UNKNOWN_<n>``."""
+
+    NONE = 0
+    SPARC = 2
+    I386 = 3
+    MIPS = 8
+    PPC = 20
+    PPC64 = 21
+    S390 = 22
+    ARM = 40
+    SPARCV9 = 43
+    IA_64 = 50
+    X86_64 = 62
+    AARCH64 = 183
+    RISCV = 243
+    LOONGARCH = 258
+
+    @classmethod
+    def _missing_(cls, value: object) -> Machine | None:
+        if not isinstance(value, int) or not 0 <= value <= 0xFFFF:
+            return None
+        member = int.__new__(cls, value)
+        member._name_ = f"UNKNOWN_{value}"
+        member._value_ = value
+        return member
+
+
+class SymbolBinding(IntEnum):
+    LOCAL = 0
+    GLOBAL = 1
+    WEAK = 2
+    GNU_UNIQUE = 10
+
+    @classmethod
+    def _missing_(cls, value: object) -> SymbolBinding | None:
+        if not isinstance(value, int) or not 0 <= value <= 15:
+            return None
+        member = int.__new__(cls, value)
+        member._name_ = f"BIND_{value}"
+        member._value_ = value
+        return member
+
+
+class SymbolType(IntEnum):
+    NOTYPE = 0
+    OBJECT = 1
+    FUNC = 2
+    SECTION = 3
+    FILE = 4
+    COMMON = 5
+    TLS = 6
+    GNU_IFUNC = 10
+
+    @classmethod
+    def _missing_(cls, value: object) -> SymbolType | None:
+        if not isinstance(value, int) or not 0 <= value <= 15:
+            return None
+        member = int.__new__(cls, value)
+        member._name_ = f"TYPE_{value}"
+        member._value_ = value
+        return member
+
+
+# Prefixes of defined functions that make a file a Python extension module (auditwheel
+# ``elf_is_python_extension``): Python 3, Python 2 and PyPy's cffi entry points.
+PYTHON_INIT_PREFIXES = ("PyInit_", "init", "_cffi_pypyinit_")
+
+
+class UndefinedSymbol(NamedTuple):
+    """A dynamic symbol the file imports (``st_shndx == SHN_UNDEF``, index > 0).
+
+    A NamedTuple rather than a dataclass: files hold thousands, and tuples are built fast.
+    """
+
+    name: str
+    binding: SymbolBinding
+    type: SymbolType
+    # From .gnu.version and .gnu.version_r: the version the symbol is bound to
+    # (``GLIBC_2.29``) and the file that must provide it (``libc.so.6``); None when the
+    # symbol is unversioned (index 0/1) or the file has no version table.
+    version: str | None
+    version_file: str | None
+
+
+class VersionNeed(NamedTuple):
+    """One entry of the version-needs chain: a file and the versions needed from it."""
+
+    file: str
+    versions: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ElfFacts:
+    elf_class: ElfClass
+    endianness: Endianness
+    osabi: int
+    elf_type: int
+    machine: Machine
+    flags: int  # e_flags: ARM EABI version and float ABI, PPC64 ELFv1/ELFv2, RISC-V float ABI
+    interpreter: str | None  # PT_INTERP, without the terminating NUL
+    # PT_DYNAMIC
+    has_dynamic: bool
+    needed: tuple[str, ...]  # DT_NEEDED, in order
+    soname: str | None  # DT_SONAME
+    rpath: tuple[str, ...]  # the last DT_RPATH, split on ':' (empty entries kept)
+    runpath: tuple[str, ...]  # the last DT_RUNPATH, split on ':'
+    dt_flags: int  # DT_FLAGS, 0 when absent
+    dt_flags_1: int  # DT_FLAGS_1, 0 when absent
+    # PT_GNU_STACK: its p_flags, None when the segment is absent
+    stack_flags: int | None
+    # GNU_PROPERTY_X86_ISA_1_NEEDED from PT_GNU_PROPERTY (or PT_NOTE), None when absent
+    x86_isa_needed: int | None
+    # The dynamic symbol table, sized from DT_HASH or DT_GNU_HASH
+    symbol_count: int
+    undefined_symbols: tuple[UndefinedSymbol, ...]  # in table order
+    # Defined STT_FUNC symbols whose names start with one of PYTHON_INIT_PREFIXES, in order
+    init_functions: tuple[str, ...]
+    version_needs: tuple[VersionNeed, ...]  # .gnu.version_r, in chain order
+    version_definitions: tuple[str, ...]  # .gnu.version_d: the name of each definition
+
+    @property
+    def executable_stack(self) -> bool:
+        """True when PT_GNU_STACK asks for PF_X, or is missing (the loader's default then)."""
+        return self.stack_flags is None or bool(self.stack_flags & 0x1)
+
+    @property
+    def is_little_endian(self) -> bool:
+        return self.endianness is Endianness.LITTLE
+
+
+class ElfError(Exception):
+    """The buffer is not an ELF file wheelscan can read.
+
+    ``code`` is stable (``not-elf``, ``truncated``, ``bad-header``, ``bad-offset``,
+    ``bad-table``, ``too-large``) so reports can group errors; ``reason`` says what exactly.
+    """
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(f"{code}: {reason}")
+        self.code = code
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type[ElfError], tuple[str, str]]:
+        return (type(self), (self.code, self.reason))
