@@ -1,0 +1,1 @@
+"""Scheduling: turning wheels into results."""

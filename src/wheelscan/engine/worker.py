@@ -1,0 +1,34 @@
+"""One wheel in, one result out: what a worker does, with every failure made a record."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from wheelscan.policy.evaluate import EvaluationError, evaluate
+from wheelscan.policy.policies import PolicyDatabase
+from wheelscan.policy.verdict import AuditError, Verdict
+from wheelscan.wheel.archive import Limits, WheelArchive, WheelError
+from wheelscan.wheel.contents import WheelFacts, read_wheel_facts
+
+
+def read_facts(source: Path | bytes, filename: str, limits: Limits = Limits()) -> WheelFacts:
+    archive = (WheelArchive.open(source, limits) if isinstance(source, Path)
+               else WheelArchive(source, limits))
+    with archive:
+        return read_wheel_facts(archive, filename)
+
+
+def audit(source: Path | bytes, filename: str, database: PolicyDatabase | None = None,
+          musl_policy: str | None = None, limits: Limits = Limits()) -> Verdict | AuditError:
+    """Read and judge one wheel; a bad wheel becomes an AuditError, never an exception."""
+    try:
+        facts = read_facts(source, filename, limits)
+        return evaluate(facts, database, musl_policy)
+    except WheelError as e:
+        return AuditError(filename, e.code, e.reason, e.member)
+    except EvaluationError as e:
+        return AuditError(filename, e.code, e.reason)
+    except OSError as e:
+        return AuditError(filename, "io-error", str(e))
+    except ValueError as e:  # an unparsable wheel filename (packaging.utils.InvalidWheelFilename)
+        return AuditError(filename, "bad-filename", str(e))

@@ -1,0 +1,369 @@
+"""Facts in, verdict out: auditwheel's ``analyze_wheel_abi`` as pure functions.
+
+Every rule here is auditwheel 6.8's (``wheel_abi.py``, ``policy/__init__.py``,
+``elfutils.py``, ``lddtree.py``), applied to the facts of the wheel's ELF members and the
+policy data only — never to the machine running the scan. Where wheelscan differs on
+purpose, the README's "Deliberate differences" section says so and why.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+
+from packaging.utils import parse_wheel_filename
+
+from wheelscan.elf.facts import ElfFacts, SymbolBinding, SymbolType
+from wheelscan.policy.elfplatform import elf_architecture, extended_architecture
+from wheelscan.policy.findings import findings_for
+from wheelscan.policy.policies import (
+    Architecture,
+    Libc,
+    Policy,
+    PolicyDatabase,
+    PolicySet,
+    load_policies,
+    platform_tag_info,
+)
+from wheelscan.policy.resolve import ElfTree, Resolver, fix_up_trees
+from wheelscan.policy.verdict import Blocker, PolicyCheck, TagClaim, Verdict
+from wheelscan.wheel.contents import WheelFacts
+
+
+class EvaluationError(Exception):
+    """The wheel cannot be judged (auditwheel errors or crashes on these too)."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(f"{code}: {reason}")
+        self.code = code
+        self.reason = reason
+
+
+_LOADERS = ("ld64.so.2", "ld64.so.1")  # ppc64le, s390x; the rest are ld-linux*
+_PYFPE = frozenset({"PyFPE_jbuf", "PyFPE_dummy", "PyFPE_counter"})
+
+
+def is_loader(soname: str) -> bool:
+    return "ld-linux" in soname or soname in _LOADERS
+
+
+def elf_libc(path: str, facts: ElfFacts) -> Libc | None:
+    """The libc one ELF was built for: interpreter, then DT_NEEDED, then the file name."""
+    libc = None
+    if facts.interpreter is not None:
+        libc = Libc.MUSL if posixpath.basename(facts.interpreter).startswith("ld-musl-") else Libc.GLIBC
+    for soname in facts.needed:
+        found = None
+        if soname.startswith(("libc.musl-", "ld-musl-")):
+            found = Libc.MUSL
+        elif soname == "libc.so.6" or soname.startswith(("ld-linux-", "ld64.so.")):
+            found = Libc.GLIBC
+        if found is not None:
+            if libc is not None and libc is not found:
+                raise EvaluationError("mixed-libc", f"{path} needs both glibc and musl")
+            libc = found
+    if libc is None:
+        name = posixpath.basename(path)
+        if name.endswith(("-arm-linux-musleabihf.so", "-linux-musl.so")):
+            libc = Libc.MUSL
+        elif name.endswith(("-arm-linux-gnueabihf.so", "-linux-gnu.so")):
+            soabi = name.rsplit(".", 2)[-2].split("-") if name.count(".") >= 2 else [""]
+            if soabi[0] == "cpython" and len(soabi) > 1 and re.match(r"3(1[1-9]|[2-9]\d)", soabi[1]):
+                libc = Libc.GLIBC  # before 3.11, musl builds used the gnu suffix too
+    return libc
+
+
+def python_extension_version(path: str, facts: ElfFacts) -> int | None:
+    """2 or 3 when the file defines a module init function for its own name, else None."""
+    module = posixpath.basename(path).split(".", 1)[0]
+    versions = {f"init{module}": 2, f"PyInit_{module}": 3, f"_cffi_pypyinit_{module}": 2}
+    for name in facts.init_functions:
+        if name in versions:
+            return versions[name]
+    return None
+
+
+def versioned_symbols_policy(policies: PolicySet, required: dict[str, set[str]]) -> Policy:
+    """The most compatible policy whose symbol-version lists hold every required version.
+
+    Versions are bucketed by their text before the first ``_``; a bucket the policy does not
+    list is not checked (auditwheel ``versioned_symbols_policy``).
+    """
+    return next(p for p in policies if not _missing_versions(p, required))
+
+
+def _missing_versions(policy: Policy, required: dict[str, set[str]]) -> set[str]:
+    missing: set[str] = set()
+    for bucket, versions in required.items():
+        allowed = policy.symbol_versions.get(bucket)
+        if allowed is not None:
+            missing |= versions - allowed
+    return missing
+
+
+def _buckets(versioned: dict[str, set[str]]) -> dict[str, set[str]]:
+    required: dict[str, set[str]] = defaultdict(set)
+    for versions in versioned.values():
+        for version in versions:
+            required[version.partition("_")[0]].add(version)
+    return required
+
+
+class _ExternalRefs:
+    """Per policy: libraries that would have to be grafted, and blacklisted symbols used."""
+
+    def __init__(self, policies: PolicySet) -> None:
+        self.libs: dict[str, dict[str, None]] = {p.name: {} for p in policies}
+        self.blacklist: dict[str, dict[str, set[str]]] = {p.name: {} for p in policies}
+
+    def add(self, tree: ElfTree, policies: PolicySet) -> None:
+        undefined = {s.name for s in tree.facts.undefined_symbols
+                     if s.binding is not SymbolBinding.WEAK} | {"*"}
+        for policy in policies:
+            if policy is policies.linux:
+                continue  # linux_* has no whitelist: nothing is external to it
+            for lib in set(policy.blacklist) & set(tree.needed):
+                used = policy.blacklist[lib] & undefined
+                if used:
+                    self.blacklist[policy.name].setdefault(lib, set()).update(used)
+            for lib in _required_external(tree, policy.whitelist):
+                library = tree.libraries[lib]
+                if library.path is None:  # resolved inside the wheel: not external
+                    self.libs[policy.name][lib] = None
+
+
+def _required_external(tree: ElfTree, whitelist: frozenset[str]) -> set[str]:
+    def keep(libs: Iterable[str]) -> set[str]:
+        return {lib for lib in libs if not is_loader(lib) and lib not in whitelist}
+
+    pending, required = keep(tree.needed), set()
+    while pending:
+        lib = pending.pop()
+        required.add(lib)
+        pending |= keep(tree.libraries[lib].needed) - required
+    return required
+
+
+def evaluate(wheel: WheelFacts, database: PolicyDatabase | None = None,
+             musl_policy: str | None = None) -> Verdict:
+    """Judge a wheel from its facts and the policies alone.
+
+    ``musl_policy`` keeps one musllinux policy, as auditwheel does (it judges a musl wheel
+    against the host's musl version only); by default every musllinux policy is judged.
+    """
+    database = database or load_policies()
+    tag_arch, tag_libc = _filename_platform(wheel.filename)
+    arch, libc = tag_arch, tag_libc
+    python_trees: dict[str, ElfTree] = {}
+    other_trees: dict[str, ElfTree] = {}
+    ignored: list[str] = []
+    versioned: dict[str, set[str]] = defaultdict(set)
+    uses_ucs2 = uses_pyfpe = False
+    resolver = Resolver({m.path: m.facts for m in wheel.elf_files})
+    in_purelib = [m.path for m in wheel.examined if "purelib" in m.path.split("/")[:-1]]
+    if in_purelib:
+        raise EvaluationError("elf-in-purelib", f"shared libraries in purelib: {in_purelib}")
+    for member in wheel.examined:
+        facts = member.facts
+        elf_arch = elf_architecture(facts)
+        if elf_arch is None or (arch is not None and elf_arch is not arch.baseline):
+            ignored.append(member.path)
+            continue
+        arch = arch or elf_arch
+        member_libc = elf_libc(member.path, facts)
+        if member_libc is not None:
+            if libc is None:
+                libc = member_libc
+            elif libc is not member_libc:
+                ignored.append(member.path)
+                continue
+        for need in facts.version_needs:
+            if not is_loader(need.file):
+                versioned[need.file].update(need.versions)
+        tree = resolver.tree(member.path)
+        py_version = python_extension_version(member.path, facts)
+        if py_version is not None:
+            if libc is None:
+                raise EvaluationError("unknown-libc",
+                                      f"couldn't detect libc for python extension {member.path}")
+            python_trees[member.path] = tree
+            uses_pyfpe |= any(s.name in _PYFPE and s.type in (SymbolType.FUNC, SymbolType.NOTYPE)
+                              for s in facts.undefined_symbols)
+            if py_version == 2:
+                uses_ucs2 |= any("PyUnicodeUCS2_" in s.name and s.type is SymbolType.FUNC
+                                 for s in facts.undefined_symbols)
+        else:
+            other_trees[member.path] = tree
+    if arch is None or not (python_trees or other_trees):
+        raise EvaluationError("not-platform-wheel",
+                              "no ELF file of a supported architecture" +
+                              (f" (ignored: {', '.join(ignored)})" if ignored else ""))
+    # auditwheel falls back to the *host's* libc here; a scanner assumes glibc (README)
+    libc = libc or Libc.GLIBC
+    policies = _policy_set(database, libc, arch, musl_policy)
+    fix_up_trees(python_trees, other_trees)
+    needed_names = {lib for t in [*python_trees.values(), *other_trees.values()] for lib in t.needed}
+    judged = dict(python_trees)
+    for path, tree in other_trees.items():
+        if posixpath.basename(path) not in needed_names:
+            judged[path] = tree  # not loaded by anything in the wheel: a root of its own
+    refs = _ExternalRefs(policies)
+    for tree in judged.values():
+        refs.add(tree, policies)
+
+    required = _buckets(versioned)
+    symbol_policy = versioned_symbols_policy(policies, required)
+    ref_policy = max((p for p in policies if not refs.libs[p.name]), default=policies.linux)
+    blacklist_policy = max((p for p in policies if not refs.blacklist[p.name]),
+                           default=policies.linux)
+    isa_levels = {path: level for path, t in judged.items()
+                  if (level := extended_architecture(t.facts)) is not None
+                  and not arch.is_superset(level)}
+    isa_policy = policies.linux if isa_levels else policies.highest
+    ucs_policy = policies.linux if uses_ucs2 else policies.highest
+    pyfpe_policy = policies.linux if uses_pyfpe else policies.highest
+    criteria = {"symbol_versions": symbol_policy, "external_libraries": ref_policy,
+                "blacklist": blacklist_policy, "isa": isa_policy, "ucs2": ucs_policy,
+                "pyfpe": pyfpe_policy}
+    overall = min(criteria.values())
+
+    blockers = _Blockers(wheel, required, refs, isa_levels, uses_ucs2, uses_pyfpe)
+    upgrades = tuple(PolicyCheck(p.name, blockers.for_policy(p)) for p in policies if p > overall)
+    declared, under_claim = _claims(wheel.filename, libc, arch, overall, policies, database)
+    return Verdict(
+        wheel=wheel.filename,
+        libc=str(libc),
+        architecture=str(arch.baseline),
+        overall_tag=overall.name,
+        criteria={name: p.name for name, p in criteria.items()},
+        versioned_symbols={lib: tuple(sorted(v)) for lib, v in sorted(versioned.items())},
+        external_libraries=tuple(sorted(refs.libs[policies.highest.name])),
+        upgrades=upgrades,
+        declared=declared,
+        findings=tuple(findings_for(wheel, arch)),
+        elf_files=tuple(m.path for m in wheel.examined if m.path not in ignored),
+        under_claim=under_claim,
+        newest_versions=blockers.newest(),
+        ignored_elf_files=tuple(ignored),
+    )
+
+
+def _filename_platform(filename: str) -> tuple[Architecture | None, Libc | None]:
+    """Architecture and libc from the filename's tags, when they name exactly one of each."""
+    platforms = sorted({t.platform for t in parse_wheel_filename(filename)[3]})
+    arches: set[Architecture] = set()
+    libcs: set[Libc] = set()
+    missed = False
+    for platform in platforms:
+        if platform == "any":
+            missed = True
+            continue
+        found = [a for a in Architecture if platform.endswith(f"_{a}")]
+        arches.update(a.baseline for a in found)
+        missed |= not found
+        libcs.update(lc for lc in Libc if platform.startswith(lc.tag_prefix))
+    arch = arches.pop() if len(arches) == 1 and not missed else None
+    libc = libcs.pop() if len(libcs) == 1 else None
+    return arch, libc
+
+
+def _policy_set(database: PolicyDatabase, libc: Libc, arch: Architecture,
+                musl_policy: str | None) -> PolicySet:
+    policies = database.for_platform(libc, arch)
+    if libc is Libc.MUSL and musl_policy is not None:
+        keep = [p for p in policies if p.base_name == musl_policy or p is policies.linux]
+        policies = PolicySet(policies.libc, policies.arch, tuple(keep))
+    return policies
+
+
+class _Blockers:
+    """Why each policy more compatible than the overall one is out of reach."""
+
+    def __init__(self, wheel: WheelFacts, required: dict[str, set[str]], refs: _ExternalRefs,
+                 isa_levels: dict[str, Architecture], uses_ucs2: bool, uses_pyfpe: bool) -> None:
+        self.required, self.refs, self.isa_levels = required, refs, isa_levels
+        self.uses_ucs2, self.uses_pyfpe = uses_ucs2, uses_pyfpe
+        # version -> files needing it, and the undefined symbols bound to it (file:symbol)
+        self.version_files: dict[str, set[str]] = defaultdict(set)
+        self.version_symbols: dict[str, set[str]] = defaultdict(set)
+        for member in wheel.examined:
+            for need in member.facts.version_needs:
+                if not is_loader(need.file):
+                    for version in need.versions:
+                        self.version_files[version].add(member.path)
+            for symbol in member.facts.undefined_symbols:
+                if symbol.version and not is_loader(symbol.version_file or ""):
+                    self.version_symbols[symbol.version].add(symbol.name)
+
+    def for_policy(self, policy: Policy) -> tuple[Blocker, ...]:
+        found = [Blocker("symbol-version", version, tuple(sorted(self.version_files[version])),
+                         tuple(sorted(self.version_symbols[version])))
+                 for version in sorted(_missing_versions(policy, self.required))]
+        found += [Blocker("external-library", lib) for lib in sorted(self.refs.libs[policy.name])]
+        found += [Blocker("blacklisted-symbol", lib, (), tuple(sorted(symbols)))
+                  for lib, symbols in sorted(self.refs.blacklist[policy.name].items())]
+        found += [Blocker("isa", str(level), (path,)) for path, level in self.isa_levels.items()]
+        if self.uses_ucs2:
+            found.append(Blocker("ucs2", "PyUnicodeUCS2_*"))
+        if self.uses_pyfpe:
+            found.append(Blocker("pyfpe", "PyFPE_jbuf"))
+        return tuple(found)
+
+    def newest(self) -> tuple[Blocker, ...]:
+        """Per bucket (GLIBC, GLIBCXX, ...), the newest version needed and who needs it."""
+        found = []
+        for bucket, versions in sorted(self.required.items()):
+            version = max(versions, key=_version_key)
+            found.append(Blocker("newest-version", version,
+                                 tuple(sorted(self.version_files[version])),
+                                 tuple(sorted(self.version_symbols[version]))))
+        return tuple(found)
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    """GLIBC_2.29 -> (2, 29); names without numbers sort first."""
+    return tuple(int(n) for n in re.findall(r"\d+", version))
+
+
+def _claims(filename: str, libc: Libc, arch: Architecture, overall: Policy, policies: PolicySet,
+            database: PolicyDatabase) -> tuple[tuple[TagClaim, ...], str | None]:
+    """Each declared platform tag against the computed policy (over- and under-claims)."""
+    computed = _libc_version(overall.base_name)
+    claims: list[TagClaim] = []
+    best_declared: tuple[int, int] | None = None
+    for platform in sorted({t.platform for t in parse_wheel_filename(filename)[3]}):
+        try:
+            info = platform_tag_info(platform, database)
+        except ValueError:
+            claims.append(TagClaim(platform, False, "not a Linux platform tag"))
+            continue
+        if info.base_name is None:
+            claims.append(TagClaim(platform, True, "linux_* promises nothing"))
+            continue
+        if info.arch.baseline is not arch.baseline or info.libc is not libc:
+            claims.append(TagClaim(platform, False, f"the ELF files are {libc} {arch.baseline}"))
+            continue
+        declared = _libc_version(info.base_name)
+        if best_declared is None or declared < best_declared:
+            best_declared = declared
+        if computed is not None and computed <= declared:
+            claims.append(TagClaim(platform, True))
+        else:
+            claims.append(TagClaim(platform, False, f"content needs {overall.name}"))
+    under_claim = None
+    if computed is not None and best_declared is not None and computed < best_declared:
+        under_claim = overall.name
+    return tuple(claims), under_claim
+
+
+def _libc_version(base_name: str) -> tuple[int, int] | None:
+    """(2, 17) for manylinux_2_17, (1, 2) for musllinux_1_2, None for linux."""
+    parts = base_name.split("_")
+    if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+        return int(parts[1]), int(parts[2])
+    return None
+
+
+__all__ = ["EvaluationError", "evaluate"]

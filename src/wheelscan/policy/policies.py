@@ -1,0 +1,299 @@
+"""Wheel policies as typed, host-independent data.
+
+The data is auditwheel's own policy JSON, copied by ``scripts/update_policies.py`` into
+``policy/data/``. Unlike auditwheel, nothing here looks at the running machine: a scanner judges
+other machines' wheels, so a musl :class:`PolicySet` holds every musllinux policy (auditwheel
+keeps only the host's musl version, or musllinux_1_2 on a glibc host).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, NamedTuple
+
+DATA_DIR = Path(__file__).parent / "data"
+_BUILTIN_FILES = (DATA_DIR / "manylinux-policy.json", DATA_DIR / "musllinux-policy.json")
+
+
+class Libc(StrEnum):
+    GLIBC = "glibc"
+    MUSL = "musl"
+
+    @property
+    def tag_prefix(self) -> str:
+        """``manylinux`` (PEP 600) or ``musllinux`` (PEP 656)."""
+        return "manylinux" if self is Libc.GLIBC else "musllinux"
+
+
+class Architecture(StrEnum):
+    aarch64 = "aarch64"
+    armv7l = "armv7l"
+    i686 = "i686"
+    loongarch64 = "loongarch64"
+    ppc64 = "ppc64"
+    ppc64le = "ppc64le"
+    riscv64 = "riscv64"
+    s390x = "s390x"
+    x86_64 = "x86_64"
+    x86_64_v2 = "x86_64_v2"
+    x86_64_v3 = "x86_64_v3"
+    x86_64_v4 = "x86_64_v4"
+
+    @property
+    def baseline(self) -> Architecture:
+        """The architecture named in platform tags: x86-64 ISA levels share ``x86_64``."""
+        return Architecture.x86_64 if self.startswith("x86_64") else self
+
+    @property
+    def _isa_level(self) -> int:
+        return int(self[-1]) if self.startswith("x86_64_v") else 1
+
+    def is_subset(self, other: Architecture) -> bool:
+        """Whether a machine of ``other`` runs every instruction ``self`` code may use."""
+        return self.baseline is other.baseline and self._isa_level <= other._isa_level
+
+    def is_superset(self, other: Architecture) -> bool:
+        return other.is_subset(self)
+
+
+# auditwheel's _fixup_musl_libc_soname: musl's "libc.so" is libc.musl-<Alpine's arch name>.so.1
+_MUSL_ARCH_NAMES = {Architecture.i686: "x86", Architecture.armv7l: "armv7"}
+
+
+@dataclass(frozen=True)
+class Policy:
+    """One policy for one (libc, arch); ``min()`` of several is the least compatible."""
+
+    name: str  # manylinux_2_17_x86_64
+    base_name: str  # manylinux_2_17
+    aliases: tuple[str, ...]  # ("manylinux2014_x86_64",)
+    priority: int  # higher runs on more machines; linux is 0
+    libc: Libc
+    arch: Architecture
+    # {"GLIBC": {"GLIBC_2.2.5", ...}}: full names, as auditwheel compares them; an empty set
+    # allows no version of that prefix, an absent prefix allows every version.
+    symbol_versions: Mapping[str, frozenset[str]] = field(hash=False)
+    whitelist: frozenset[str]
+    blacklist: Mapping[str, frozenset[str]] = field(hash=False)  # soname -> symbols
+
+    def __lt__(self, other: Policy) -> bool:
+        return self.priority < other.priority
+
+
+@dataclass(frozen=True, eq=False)
+class PolicySet:
+    """All policies of one (libc, arch), most compatible first, ``linux_<arch>`` last."""
+
+    libc: Libc
+    arch: Architecture  # always a baseline architecture
+    policies: tuple[Policy, ...]
+    _by_name: Mapping[str, Policy] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        names = {name: p for p in self.policies for name in (p.name, *p.aliases)}
+        object.__setattr__(self, "_by_name", names)
+
+    def __iter__(self) -> Iterator[Policy]:
+        return iter(self.policies)
+
+    @property
+    def linux(self) -> Policy:
+        return self.policies[-1]
+
+    @property
+    def highest(self) -> Policy:
+        """The most compatible policy (manylinux_2_5); ``linux`` if the arch has no other."""
+        return self.policies[0]
+
+    @property
+    def lowest(self) -> Policy:
+        """The least compatible policy but ``linux``; ``linux`` if the arch has no other."""
+        return self.policies[-2] if len(self.policies) > 1 else self.policies[-1]
+
+    def get(self, name: str) -> Policy:
+        """The policy named ``name`` or having it as an alias (``manylinux2014_x86_64``)."""
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise LookupError(f"no {self.libc} {self.arch} policy named {name!r}") from None
+
+
+@dataclass(frozen=True, eq=False)
+class PolicyDatabase:
+    """Every policy set of both libcs, built once from the policy files."""
+
+    sets: Mapping[tuple[Libc, Architecture], PolicySet]
+    # legacy alias or PEP 600/656 name, without arch -> (libc, base name)
+    tag_names: Mapping[str, tuple[Libc, str]]
+
+    def for_platform(self, libc: Libc, arch: Architecture) -> PolicySet:
+        """The policies for ``arch``'s baseline: an x86_64_v3 wheel is judged as x86_64."""
+        return self.sets[(libc, arch.baseline)]
+
+
+class PolicyFileError(ValueError):
+    """A policy file that cannot be read or breaks a rule of PEP 600 / auditwheel."""
+
+
+def load_policies(policy_file: Path | None = None) -> PolicyDatabase:
+    """The built-in policies, or with ``policy_file`` replacing the file of its libc.
+
+    A policy file is a JSON list in auditwheel's format; its libc is inferred from its
+    policy names (``manylinux_*`` or ``musllinux_*``).
+    """
+    if policy_file is None:
+        return _builtin_database()
+    libc, entries = _load_file(policy_file)
+    return _build_database({**dict(map(_load_file, _BUILTIN_FILES)), libc: entries})
+
+
+class PlatformTagInfo(NamedTuple):
+    libc: Libc | None  # None for linux_<arch>
+    arch: Architecture
+    # manylinux_2_17 for manylinux2014_x86_64; None for linux_<arch>. A PEP 600 tag may name
+    # a glibc with no policy of its own (manylinux_2_33), so this need not be in the database.
+    base_name: str | None
+
+
+_ARCH_SUFFIXES = [(f"_{a}", a) for a in Architecture]  # no "_<arch>" ends another: no ties
+_VERSIONED_NAME = re.compile(r"(manylinux|musllinux)_\d+_\d+")  # PEP 600, PEP 656
+
+
+def platform_tag_info(tag: str, database: PolicyDatabase | None = None) -> PlatformTagInfo:
+    """Split a Linux platform tag; legacy aliases resolve through the policy data."""
+    arch = next((a for suffix, a in _ARCH_SUFFIXES if tag.endswith(suffix)), None)
+    if arch is None:
+        raise ValueError(f"not a Linux platform tag (unknown architecture): {tag!r}")
+    name = tag[: -len(arch) - 1]
+    if name == "linux":
+        return PlatformTagInfo(None, arch, None)
+    known = (database or _builtin_database()).tag_names.get(name)
+    if known is not None:
+        return PlatformTagInfo(known[0], arch, known[1])
+    if _VERSIONED_NAME.fullmatch(name):
+        libc = Libc.GLIBC if name.startswith(Libc.GLIBC.tag_prefix) else Libc.MUSL
+        return PlatformTagInfo(libc, arch, name)
+    raise ValueError(f"not a Linux platform tag: {tag!r}")
+
+
+@functools.cache
+def _builtin_database() -> PolicyDatabase:
+    return _build_database(dict(map(_load_file, _BUILTIN_FILES)))
+
+
+def _load_file(path: Path) -> tuple[Libc, Any]:
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise PolicyFileError(f"{path}: cannot read a JSON policy list: {e}") from e
+    return _check_entries(entries, str(path)), entries
+
+
+def _build_database(files: Mapping[Libc, Any]) -> PolicyDatabase:
+    sets = {}
+    tag_names: dict[str, tuple[Libc, str]] = {}
+    for libc, entries in files.items():
+        for arch in {a.baseline for a in Architecture}:
+            covered = (e for e in entries if e["name"] == "linux" or arch in e["symbol_versions"])
+            policies = [_build(e, libc, arch) for e in covered]
+            policies.sort(key=lambda p: p.priority, reverse=True)
+            sets[(libc, arch)] = PolicySet(libc, arch, tuple(policies))
+        named = [e for e in entries if e["name"] != "linux"]
+        tag_names.update({n: (libc, e["name"]) for e in named for n in (e["name"], *e["aliases"])})
+    return PolicyDatabase(sets, tag_names)
+
+
+def _build(entry: Any, libc: Libc, arch: Architecture) -> Policy:
+    base = entry["name"]
+    versions = {} if base == "linux" else entry["symbol_versions"][arch.value]
+    musl = f"libc.musl-{_MUSL_ARCH_NAMES.get(arch, arch.value)}.so.1"
+    libc_so = musl if libc is Libc.MUSL else "libc.so"
+    whitelist = [libc_so if lib == "libc.so" else lib for lib in entry["lib_whitelist"]]
+    return Policy(
+        name=f"{base}_{arch}",
+        base_name=base,
+        aliases=tuple(f"{alias}_{arch}" for alias in entry["aliases"]),
+        priority=entry["priority"],
+        libc=libc,
+        arch=arch,
+        symbol_versions={p: frozenset(f"{p}_{v}" for v in vs) for p, vs in versions.items()},
+        whitelist=frozenset(whitelist),
+        blacklist={lib: frozenset(symbols) for lib, symbols in entry["blacklist"].items()},
+    )
+
+
+def _strings(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _string_lists(value: object) -> bool:  # {"libz.so.1": ["zcalloc", ...]}
+    return isinstance(value, dict) and all(_strings(v) for v in value.values())
+
+
+_FIELDS: dict[str, Callable[[object], bool]] = {
+    "name": lambda v: isinstance(v, str),
+    "aliases": _strings,
+    "priority": lambda v: type(v) is int,
+    "symbol_versions": lambda v: (
+        isinstance(v, dict)
+        and all(arch in Architecture.__members__ and _string_lists(s) for arch, s in v.items())
+    ),
+    "lib_whitelist": _strings,
+    "blacklist": _string_lists,
+}
+
+
+def _check_entries(entries: Any, source: str) -> Libc:
+    """Check a policy list's shape and PEP 600 rules; return the libc its names belong to."""
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise PolicyFileError(f"{source}: expected a JSON list of policy objects")
+    for index, entry in enumerate(entries):
+        for key, is_valid in _FIELDS.items():
+            if key not in entry or not is_valid(entry[key]):
+                problem = f"field {key!r} is missing or not of auditwheel's type"
+                raise PolicyFileError(f"{source}: policy #{index} {entry.get('name')}: {problem}")
+    named = [e for e in entries if e["name"] != "linux"]
+    if [e["priority"] for e in entries if e["name"] == "linux"] != [0]:
+        raise PolicyFileError(f"{source}: needs exactly one 'linux' policy, with priority 0")
+    prefixes = {_VERSIONED_NAME.fullmatch(e["name"]) and e["name"].split("_")[0] for e in named}
+    if len(prefixes) != 1 or None in prefixes:
+        raise PolicyFileError(
+            f"{source}: policy names must all be manylinux_X_Y (PEP 600) or all musllinux_X_Y"
+            f" (PEP 656), got {sorted(e['name'] for e in named)}"
+        )
+    names = [n for e in named for n in (e["name"], *e["aliases"])]
+    priorities = [e["priority"] for e in named]
+    if len({*names}) < len(names) or len({*priorities}) < len(priorities) or min(priorities) < 1:
+        raise PolicyFileError(f"{source}: repeated name, alias or priority, or a priority < 1")
+    _check_pep600(named, source)
+    return Libc.GLIBC if prefixes == {"manylinux"} else Libc.MUSL
+
+
+def _check_pep600(named: list[Any], source: str) -> None:
+    """PEP 600: a wheel meeting a policy meets every less compatible one, so going down in
+    priority whitelists and (arch, prefix) symbol versions only grow. As in auditwheel's
+    ``_validate_pep600_compliance``, a prefix or arch missing from a later policy is no shrink."""
+    whitelist: set[str] = set()
+    versions: dict[tuple[str, str], set[str]] = {}
+    for entry in sorted(named, key=lambda e: e["priority"], reverse=True):
+        if missing := whitelist - set(entry["lib_whitelist"]):
+            raise PolicyFileError(
+                f"{source}: {entry['name']} drops whitelisted libraries that more compatible"
+                f" policies allow (PEP 600 whitelists only grow): {sorted(missing)}"
+            )
+        whitelist.update(entry["lib_whitelist"])
+        for arch, prefixes in entry["symbol_versions"].items():
+            for prefix, allowed in prefixes.items():
+                seen = versions.setdefault((arch, prefix), set())
+                if missing := seen - set(allowed):
+                    raise PolicyFileError(
+                        f"{source}: {entry['name']}_{arch} drops {prefix} symbol versions that"
+                        f" more compatible policies allow (PEP 600): {sorted(missing)}"
+                    )
+                seen.update(allowed)

@@ -1,0 +1,97 @@
+"""The verdict on one wheel: every criterion separately, the overall tag, and the reasons.
+
+auditwheel's ``WheelAbIInfo`` keeps one policy per criterion beside the overall one; this
+record does too, and adds what auditwheel does not say: which symbol in which file blocks
+which policy, whether the filename's tags hold, and the checks it does not make.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# one name per criterion, as they appear in reports and in the JSON output
+CRITERIA = ("symbol_versions", "external_libraries", "blacklist", "isa", "ucs2", "pyfpe")
+
+
+@dataclass(frozen=True, slots=True)
+class Blocker:
+    """One reason a policy is out of reach."""
+
+    # symbol-version | external-library | blacklisted-symbol | isa | ucs2 | pyfpe | newest-version
+    kind: str
+    subject: str  # GLIBC_2.29 | libfoo.so.1 | x86_64_v3 | the symbol name
+    files: tuple[str, ...] = ()  # wheel members to blame
+    symbols: tuple[str, ...] = ()  # undefined symbols to blame
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyCheck:
+    """A policy more compatible than the overall one, and everything that rules it out."""
+
+    policy: str
+    blockers: tuple[Blocker, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TagClaim:
+    """One platform tag of the filename, and whether the content keeps its promise."""
+
+    tag: str
+    holds: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """Something auditwheel does not check (executable stack, GLIBC_PRIVATE, RPATH, ABI)."""
+
+    kind: str
+    file: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    wheel: str
+    libc: str
+    architecture: str
+    overall_tag: str
+    # criterion -> the most compatible policy it allows (see CRITERIA)
+    criteria: dict[str, str]
+    # library -> versions needed from it (loader excluded), as auditwheel reports them
+    versioned_symbols: dict[str, tuple[str, ...]]
+    # libraries the most compatible policy would need grafted (None: not found in the wheel)
+    external_libraries: tuple[str, ...]
+    upgrades: tuple[PolicyCheck, ...]
+    declared: tuple[TagClaim, ...]
+    findings: tuple[Finding, ...]
+    elf_files: tuple[str, ...]
+    # the most compatible tag the content meets, when it beats every declared tag
+    under_claim: str | None = None
+    # per symbol-version bucket, the newest version needed, the files and symbols needing it
+    newest_versions: tuple[Blocker, ...] = ()
+    ignored_elf_files: tuple[str, ...] = field(default=())
+
+    @property
+    def over_claims(self) -> tuple[str, ...]:
+        """Declared tags the content breaks."""
+        return tuple(c.tag for c in self.declared if not c.holds)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["over_claims"] = list(self.over_claims)
+        return data
+
+
+@dataclass(frozen=True)
+class AuditError:
+    """A wheel that could not be judged, and why (``code`` is stable)."""
+
+    wheel: str
+    code: str
+    reason: str
+    member: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,226 @@
+"""A wheel read in place: the zip central directory walked once, ELF members found by magic.
+
+Nothing is extracted to disk and no archive path is ever used as a file-system path. Stored
+members are handed to the ELF parser as zero-copy views of the mapped file; deflated ones are
+inflated into memory, bounded by the member size and compression-ratio limits.
+
+Spec: PKWARE APPNOTE.TXT 6.3 (local header 4.3.7, central directory 4.3.12, end of central
+directory 4.3.16, ZIP64 4.3.14-4.3.15, extra field 4.5.3).
+"""
+
+from __future__ import annotations
+
+import mmap
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+ELF_MAGIC = b"\x7fELF"
+STORED, DEFLATED = 0, 8
+
+_EOCD = struct.Struct("<4s4H2LH")  # end of central directory
+_ZIP64_LOCATOR = struct.Struct("<4sLQL")
+_ZIP64_EOCD = struct.Struct("<4sQ2H2L4Q")
+_CENTRAL = struct.Struct("<4s4B4HL2L5H2L")
+_LOCAL = struct.Struct("<4s2B4HL2L2H")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what one member may cost; a wheel over them gets an error, not an OOM."""
+
+    max_member_size: int = 2 << 30
+    max_compression_ratio: int = 1000  # zip bombs inflate ~1000x and more; real ELF ~2-10x
+
+
+class WheelError(Exception):
+    """The archive cannot be read. ``code`` is stable; ``member`` names the entry if any."""
+
+    def __init__(self, code: str, reason: str, member: str | None = None) -> None:
+        super().__init__(f"{code}: {reason}" + (f" ({member})" if member else ""))
+        self.code = code
+        self.reason = reason
+        self.member = member
+
+    def __reduce__(self) -> tuple[type[WheelError], tuple[str, str, str | None]]:
+        return (type(self), (self.code, self.reason, self.member))
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    name: str
+    method: int
+    crc: int
+    compressed_size: int
+    size: int
+    header_offset: int
+
+
+def _zip64_sizes(extra: bytes, size: int, compressed: int, offset: int) -> tuple[int, int, int]:
+    """Replace 0xFFFFFFFF fields by their ZIP64 extra values, in the order APPNOTE gives."""
+    pos = 0
+    while pos + 4 <= len(extra):
+        tag, length = struct.unpack_from("<2H", extra, pos)
+        body = extra[pos + 4 : pos + 4 + length]
+        if tag == 0x0001:
+            values = [v for (v,) in struct.iter_unpack("<Q", body[: len(body) // 8 * 8])]
+            if size == 0xFFFFFFFF and values:
+                size = values.pop(0)
+            if compressed == 0xFFFFFFFF and values:
+                compressed = values.pop(0)
+            if offset == 0xFFFFFFFF and values:
+                offset = values.pop(0)
+            break
+        pos += 4 + length
+    return size, compressed, offset
+
+
+class WheelArchive:
+    """A wheel's bytes (a mapped file or any buffer) and its central directory."""
+
+    def __init__(self, data: bytes | mmap.mmap | memoryview, limits: Limits = Limits()):
+        self._data = memoryview(data)
+        self.limits = limits
+        self.members = self._read_central_directory()
+
+    @classmethod
+    def open(cls, path: Path, limits: Limits = Limits()) -> WheelArchive:
+        with open(path, "rb") as f:
+            size = f.seek(0, 2)
+            if size == 0:
+                raise WheelError("not-zip", "empty file")
+            return cls(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ), limits)
+
+    @property
+    def size(self) -> int:
+        return len(self._data)
+
+    def close(self) -> None:
+        obj = self._data.obj
+        self._data.release()
+        if isinstance(obj, mmap.mmap):
+            obj.close()
+
+    def __enter__(self) -> WheelArchive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _read_central_directory(self) -> list[Member]:
+        data = self._data
+        # the EOCD record sits in the last 64 KiB + 22 bytes (its comment is at most 64 KiB)
+        tail_start = max(0, len(data) - (0xFFFF + _EOCD.size))
+        eocd = bytes(data[tail_start:]).rfind(b"PK\x05\x06")
+        if eocd < 0:
+            raise WheelError("not-zip", "no end-of-central-directory record")
+        eocd += tail_start
+        if eocd + _EOCD.size > len(data):
+            raise WheelError("truncated", "end-of-central-directory record cut short")
+        _, _, _, _, count, cd_size, cd_offset, _ = _EOCD.unpack_from(data, eocd)
+        locator = eocd - _ZIP64_LOCATOR.size
+        if locator >= 0 and bytes(data[locator : locator + 4]) == b"PK\x06\x07":
+            _, _, z64_offset, _ = _ZIP64_LOCATOR.unpack_from(data, locator)
+            if z64_offset + _ZIP64_EOCD.size > len(data):
+                raise WheelError("truncated", "ZIP64 end of central directory past the end")
+            fields = _ZIP64_EOCD.unpack_from(data, z64_offset)
+            if fields[0] != b"PK\x06\x06":
+                raise WheelError("bad-zip", "ZIP64 end of central directory signature")
+            count, cd_size, cd_offset = fields[7], fields[8], fields[9]
+        if cd_offset + cd_size > len(data) or count > cd_size // _CENTRAL.size:
+            raise WheelError("truncated", "central directory runs past the end of the file")
+        members: list[Member] = []
+        seen: set[str] = set()
+        pos = cd_offset
+        for _ in range(count):
+            if pos + _CENTRAL.size > cd_offset + cd_size:
+                raise WheelError("bad-zip", "central directory shorter than its entry count")
+            (sig, _, _, _, _, flags, method, _, _, crc, csize, size, name_len, extra_len,
+             comment_len, _, _, _, offset) = _CENTRAL.unpack_from(data, pos)
+            if sig != b"PK\x01\x02":
+                raise WheelError("bad-zip", f"bad central directory signature at {pos}")
+            name_end = pos + _CENTRAL.size + name_len
+            raw_name = bytes(data[pos + _CENTRAL.size : name_end])
+            extra = bytes(data[name_end : name_end + extra_len])
+            pos = name_end + extra_len + comment_len
+            name = raw_name.decode("utf-8" if flags & 0x800 else "cp437", "replace")
+            size, csize, offset = _zip64_sizes(extra, size, csize, offset)
+            if name in seen:
+                raise WheelError("duplicate-member", "two central directory entries", name)
+            seen.add(name)
+            members.append(Member(name, method, crc, csize, size, offset))
+        return members
+
+    def _payload(self, member: Member) -> memoryview:
+        """The member's compressed bytes, located through (and checked against) its local header."""
+        data = self._data
+        start = member.header_offset
+        if start + _LOCAL.size > len(data):
+            raise WheelError("truncated", "local header past the end of the file", member.name)
+        fields = _LOCAL.unpack_from(data, start)
+        if fields[0] != b"PK\x03\x04":
+            raise WheelError("bad-zip", "bad local header signature", member.name)
+        name_len, extra_len = fields[10], fields[11]
+        begin = start + _LOCAL.size + name_len + extra_len
+        if begin + member.compressed_size > len(data):
+            raise WheelError("truncated", "member data runs past the end of the file", member.name)
+        return data[begin : begin + member.compressed_size]
+
+    def _check_limits(self, member: Member) -> None:
+        if member.size > self.limits.max_member_size:
+            raise WheelError("too-large", f"{member.size} bytes uncompressed", member.name)
+        if member.size > max(member.compressed_size, 1) * self.limits.max_compression_ratio:
+            raise WheelError("zip-bomb", f"ratio {member.size}/{member.compressed_size}",
+                             member.name)
+
+    def head(self, member: Member, length: int = 4) -> bytes:
+        """The first ``length`` bytes of a member, inflating no more than needed."""
+        payload = self._payload(member)
+        if member.method == STORED:
+            return bytes(payload[:length])
+        if member.method == DEFLATED:
+            try:
+                return zlib.decompressobj(-15).decompress(payload[: 64 * 1024], length)
+            except zlib.error as e:
+                raise WheelError("bad-deflate", str(e), member.name) from e
+        raise WheelError("unsupported-compression", f"method {member.method}", member.name)
+
+    def read(self, member: Member) -> memoryview | bytes:
+        """The whole member: a zero-copy view when stored, inflated bytes when deflated."""
+        self._check_limits(member)
+        payload = self._payload(member)
+        if member.method == STORED:
+            content: memoryview | bytes = payload
+            if member.compressed_size != member.size:
+                raise WheelError("bad-zip", "stored member with two sizes", member.name)
+        elif member.method == DEFLATED:
+            inflater = zlib.decompressobj(-15)
+            try:
+                content = inflater.decompress(payload, member.size + 1)
+            except zlib.error as e:
+                raise WheelError("bad-deflate", str(e), member.name) from e
+            if len(content) != member.size:
+                raise WheelError("size-mismatch",
+                                 f"inflates to {len(content)}+ bytes, directory says "
+                                 f"{member.size}", member.name)
+        else:
+            raise WheelError("unsupported-compression", f"method {member.method}", member.name)
+        if zlib.crc32(content) != member.crc:
+            raise WheelError("crc-mismatch", "CRC-32 differs from the directory's", member.name)
+        return content
+
+    def find(self, name: str) -> Member | None:
+        for member in self.members:
+            if member.name == name:
+                return member
+        return None
+
+    def elf_members(self) -> Iterator[Member]:
+        """Members whose content starts with the ELF magic (found by magic, not by name)."""
+        for member in self.members:
+            if member.name.endswith("/") or member.size < len(ELF_MAGIC):
+                continue
+            if self.head(member) == ELF_MAGIC:
+                yield member

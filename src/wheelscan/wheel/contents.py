@@ -1,0 +1,70 @@
+"""What a verdict needs from a wheel: its name and the facts of its ELF members.
+
+``WheelFacts`` is what gets stored: a verdict is derived from it and a policy alone, so a new
+policy file re-judges every stored wheel without reading one again.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import posixpath
+from dataclasses import dataclass
+
+from wheelscan.elf import ElfError, ElfFacts, get_parser
+from wheelscan.wheel.archive import Member, WheelArchive, WheelError
+
+
+@dataclass(frozen=True, slots=True)
+class ElfMember:
+    path: str  # the member's name in the archive
+    facts: ElfFacts
+    in_record: bool  # listed in RECORD and not *.py: auditwheel examines only these
+
+
+@dataclass(frozen=True)
+class WheelFacts:
+    filename: str
+    # every ELF member: examined ones in RECORD order first (auditwheel's order matters: the
+    # first ELF fixes the architecture and libc), then the rest in archive order
+    elf_files: tuple[ElfMember, ...]
+
+    @property
+    def examined(self) -> tuple[ElfMember, ...]:
+        return tuple(m for m in self.elf_files if m.in_record)
+
+
+def record_paths(archive: WheelArchive) -> list[str]:
+    """Paths listed in ``<name>.dist-info/RECORD`` (PEP 376 / 427), in order."""
+    records = [m for m in archive.members
+               if m.name.endswith(".dist-info/RECORD") and m.name.count("/") == 1]
+    if len(records) != 1:
+        raise WheelError("no-record", f"{len(records)} top-level .dist-info/RECORD files")
+    text = bytes(archive.read(records[0])).decode("utf-8", "replace")
+    return [row[0] for row in csv.reader(io.StringIO(text)) if row]
+
+
+def read_wheel_facts(archive: WheelArchive, filename: str) -> WheelFacts:
+    """Parse every ELF member of ``archive``; raise WheelError for a member that is not sound."""
+    parse = get_parser()
+    listed = {posixpath.normpath(p): i for i, p in enumerate(record_paths(archive))
+              if not p.endswith(".py")}
+    members: list[tuple[int, ElfMember]] = []
+    for member in archive.elf_members():
+        facts = _parse(parse, archive, member)
+        rank = listed.get(posixpath.normpath(member.name))
+        members.append((rank if rank is not None else len(listed),
+                        ElfMember(member.name, facts, rank is not None)))
+    members.sort(key=lambda item: item[0])  # stable: unlisted ones keep archive order
+    return WheelFacts(filename, tuple(m for _, m in members))
+
+
+def _parse(parse: object, archive: WheelArchive, member: Member) -> ElfFacts:
+    content = archive.read(member)
+    try:
+        return parse(content)  # type: ignore[operator, no-any-return]
+    except ElfError as e:
+        raise WheelError(f"elf-{e.code}", e.reason, member.name) from e
+    finally:
+        if isinstance(content, memoryview):
+            content.release()
