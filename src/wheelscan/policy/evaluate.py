@@ -353,7 +353,10 @@ def _claims(filename: str, libc: Libc, arch: Architecture, overall: Policy, poli
         else:
             claims.append(TagClaim(platform, False, f"content needs {overall.name}"))
     under_claim = None
-    if computed is not None and best_declared is not None and computed < best_declared:
+    # musl has no symbol versions, so the policies cannot tell musl 1.1 from 1.2 code: an
+    # under-claim there would be a guess (README, "Deliberate differences")
+    if (libc is Libc.GLIBC and computed is not None and best_declared is not None
+            and computed < best_declared):
         under_claim = overall.name
     return tuple(claims), under_claim
 

@@ -1,0 +1,40 @@
+"""``wheelscan``: parse the command line and hand over to one module per command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from wheelscan import __version__
+from wheelscan.cli import elf, platform, show
+from wheelscan.elf import BACKEND_ENV, backend_name
+
+
+def version_text() -> str:
+    return f"wheelscan {__version__} (ELF backend: {backend_name()}, set by {BACKEND_ENV})"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wheelscan", description="Audit Linux binary wheels against manylinux/musllinux.")
+    parser.add_argument("--version", action="version", version=version_text())
+    commands = parser.add_subparsers(dest="command", required=True)
+    show.configure_parser(commands)
+    elf.configure_parser(commands)
+    platform.configure_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except BrokenPipeError:  # `wheelscan show ... | head`
+        return 0
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
