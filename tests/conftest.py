@@ -1,0 +1,36 @@
+"""Shared fixtures: the real-wheel corpus and auditwheel's verdicts on it.
+
+The corpus is pinned in ``tests/corpus/wheels.json``; the wheels themselves live in a cache
+outside the repository (``$WHEELSCAN_TEST_CACHE``, default ``~/.cache/wheelscan-tests``) and are
+downloaded, verified, on first use.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from corpus import oracle
+from corpus.fetch import fetch, load_entries
+
+CORPUS_FILE = Path(__file__).parent / "corpus" / "wheels.json"
+
+
+@pytest.fixture(scope="session")
+def corpus_entries() -> list[dict[str, Any]]:
+    """The pinned entries of ``tests/corpus/wheels.json``."""
+    return load_entries(CORPUS_FILE)
+
+
+@pytest.fixture(scope="session")
+def real_wheels(corpus_entries: list[dict[str, Any]]) -> list[Path]:
+    """Paths of the corpus wheels in the cache, in corpus order, each verified by sha256."""
+    return fetch(corpus_entries)
+
+
+@pytest.fixture(scope="session")
+def auditwheel_verdicts(real_wheels: list[Path]) -> dict[str, dict[str, Any]]:
+    """``auditwheel show --json`` per corpus wheel filename (cached by auditwheel version)."""
+    return oracle.auditwheel_verdicts(real_wheels)
