@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from wheelscan import __version__
 from wheelscan.cli import elf, platform, show
-from wheelscan.elf import BACKEND_ENV, backend_name
+from wheelscan.elf import BACKEND_ENV, BackendError, backend_name, get_parser
 
 
 def version_text() -> str:
@@ -29,7 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        get_parser()  # an unknown or unbuilt backend stops here, before any work
         return int(args.func(args))
+    except BackendError as e:
+        print(f"wheelscan: {e}", file=sys.stderr)
+        return 2
     except BrokenPipeError:  # `wheelscan show ... | head`
         return 0
     except KeyboardInterrupt:

@@ -27,18 +27,25 @@ BACKENDS = ("native", "reference")
 Parser = Callable[[bytes | bytearray | memoryview], ElfFacts]
 
 
+class BackendError(RuntimeError):
+    """The configured ELF backend does not exist or cannot be loaded."""
+
+
 def get_parser(backend: str | None = None) -> Parser:
     """The ``parse(buffer) -> ElfFacts`` function of the chosen backend."""
     name = backend or os.environ.get(BACKEND_ENV, "native")
     if name == "native":
-        from wheelscan import _native  # a build without it fails loudly here
+        try:
+            from wheelscan import _native
+        except ImportError as e:  # never fall back to the slow path silently
+            raise BackendError(f"the native ELF core is not built: {e}") from e
 
         return _native.parse_elf  # type: ignore[no-any-return]
     if name == "reference":
         from wheelscan.elf.reference import parse_elf
 
         return parse_elf
-    raise ValueError(f"{BACKEND_ENV}={name!r}: choose one of {', '.join(BACKENDS)}")
+    raise BackendError(f"{BACKEND_ENV}={name!r}: choose one of {', '.join(BACKENDS)}")
 
 
 def backend_name() -> str:
@@ -53,6 +60,7 @@ def parse_elf(buffer: bytes | bytearray | memoryview) -> ElfFacts:
 __all__ = [
     "BACKENDS",
     "BACKEND_ENV",
+    "BackendError",
     "ElfClass",
     "ElfError",
     "ElfFacts",

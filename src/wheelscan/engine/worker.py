@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from packaging.utils import InvalidWheelFilename
+
 from wheelscan.policy.evaluate import EvaluationError, evaluate
 from wheelscan.policy.policies import PolicyDatabase
 from wheelscan.policy.verdict import AuditError, Verdict
@@ -30,5 +32,5 @@ def audit(source: Path | bytes, filename: str, database: PolicyDatabase | None =
         return AuditError(filename, e.code, e.reason)
     except OSError as e:
         return AuditError(filename, "io-error", str(e))
-    except ValueError as e:  # an unparsable wheel filename (packaging.utils.InvalidWheelFilename)
+    except InvalidWheelFilename as e:
         return AuditError(filename, "bad-filename", str(e))

@@ -1,0 +1,132 @@
+"""The commands as users run them: a real process, real files, a real HTTP server on loopback."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import http.server
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import jsonschema
+import pytest
+from elfwriter import Sym, build_elf, sample_spec
+from wheelbuilder import build_wheel
+
+EXT = "mod.cpython-312-x86_64-linux-gnu.so"
+
+
+def wheelscan(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "wheelscan", *args], capture_output=True,
+                          text=True, env=env, timeout=120)
+
+
+def make_wheel(directory: Path, tag: str, extra: list[Sym] = ()) -> Path:
+    spec = sample_spec("x86_64", interpreter=None)
+    elf = build_elf(dataclasses.replace(spec, symbols=[*spec.symbols, *extra]))
+    path = directory / f"demo-1.0-cp312-cp312-{tag}.whl"
+    path.write_bytes(build_wheel({EXT: elf}))
+    return path
+
+
+@pytest.fixture()
+def wheels(tmp_path: Path) -> dict[str, Path]:
+    return {
+        "good": make_wheel(tmp_path, "manylinux_2_28_x86_64"),
+        "over": make_wheel(tmp_path, "manylinux2014_x86_64",
+                           [Sym("exp", version="GLIBC_2.29", version_file="libc.so.6")]),
+    }
+
+
+def test_show_text_names_the_symbol_to_blame(wheels: dict[str, Path]) -> None:
+    run = wheelscan("show", str(wheels["over"]))
+    assert run.returncode == 1, run.stderr
+    assert "declared manylinux2014_x86_64: BROKEN" in run.stdout
+    assert "consistent with: manylinux_2_29_x86_64" not in run.stdout  # no 2_29 policy
+    assert "consistent with: manylinux_2_31_x86_64" in run.stdout
+    assert "needs GLIBC_2.29 (exp) in " + EXT in run.stdout
+
+
+def test_show_exit_zero_when_every_tag_holds(wheels: dict[str, Path]) -> None:
+    run = wheelscan("show", str(wheels["good"]))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "under-claim: the content meets manylinux_2_26_x86_64" in run.stdout
+
+
+def test_show_json_matches_its_schema(wheels: dict[str, Path], tmp_path: Path) -> None:
+    broken = tmp_path / "broken-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
+    broken.write_bytes(wheels["good"].read_bytes()[:-30])
+    run = wheelscan("show", "--json", str(wheels["good"]), str(wheels["over"]), str(broken))
+    assert run.returncode == 2  # one wheel could not be judged
+    document = json.loads(run.stdout)
+    schema = json.loads(wheelscan("show", "--json-schema", "x").stdout)
+    jsonschema.validate(document, schema)
+    good, over, error = document["results"]
+    assert good["overall_tag"] == "manylinux_2_26_x86_64" and good["over_claims"] == []
+    assert over["over_claims"] == ["manylinux2014_x86_64"]
+    assert error["code"] in {"not-zip", "truncated"}
+
+
+def test_missing_file_is_an_error_record(tmp_path: Path) -> None:
+    run = wheelscan("show", str(tmp_path / "nope-1.0-py3-none-any.whl"))
+    assert run.returncode == 2
+    assert "ERROR not-found" in run.stdout
+
+
+@pytest.fixture()
+def http_root(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield tmp_path, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_show_a_url(http_root: tuple[Path, str]) -> None:
+    root, base = http_root
+    path = make_wheel(root, "manylinux_2_17_x86_64")
+    run = wheelscan("show", "--json", f"{base}/{path.name}")
+    result = json.loads(run.stdout)["results"][0]
+    assert result["wheel"] == path.name
+    assert result["overall_tag"] == "manylinux_2_26_x86_64"
+    assert run.returncode == 1  # declares 2_17, needs GLIBC_2.25
+    run = wheelscan("show", f"{base}/missing-1.0-cp312-cp312-manylinux_2_17_x86_64.whl")
+    assert run.returncode == 2 and "download-failed" in run.stdout
+
+
+def test_elf_command(tmp_path: Path) -> None:
+    path = tmp_path / "mod.so"
+    path.write_bytes(build_elf(sample_spec("s390x")))
+    junk = tmp_path / "junk.so"
+    junk.write_bytes(b"not an elf file")
+    run = wheelscan("elf", "--json", str(path), str(junk))
+    assert run.returncode == 2
+    good, bad = json.loads(run.stdout)["results"]
+    assert good["facts"]["machine"] == "S390" and good["facts"]["endianness"] == "BIG"
+    assert "libstdc++.so.6" in good["facts"]["needed"]
+    assert bad["error"]["code"] == "not-elf"
+    text = wheelscan("elf", str(path)).stdout
+    assert "S390 ELF64 big-endian" in text
+
+
+@pytest.mark.parametrize("backend", ["native", "reference"])
+def test_version_reports_the_backend(backend: str) -> None:
+    import os
+
+    run = wheelscan("--version", env={**os.environ, "WHEELSCAN_ELF_BACKEND": backend})
+    assert f"ELF backend: {backend}" in run.stdout
+
+
+def test_unknown_backend_is_an_error(wheels: dict[str, Path]) -> None:
+    import os
+
+    run = wheelscan("show", str(wheels["good"]), env={**os.environ, "WHEELSCAN_ELF_BACKEND": "fast"})
+    assert run.returncode != 0 and "choose one of native, reference" in run.stderr
