@@ -16,6 +16,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 ELF_MAGIC = b"\x7fELF"
 STORED, DEFLATED = 0, 8
@@ -77,11 +78,42 @@ def _zip64_sizes(extra: bytes, size: int, compressed: int, offset: int) -> tuple
     return size, compressed, offset
 
 
-class WheelArchive:
-    """A wheel's bytes (a mapped file or any buffer) and its central directory."""
+class ByteReader(Protocol):
+    """Random access to a wheel's bytes: a mapped file, a buffer, or ranged HTTP reads."""
 
-    def __init__(self, data: bytes | mmap.mmap | memoryview, limits: Limits = Limits()):
-        self._data = memoryview(data)
+    size: int
+
+    def read_at(self, offset: int, length: int) -> memoryview:
+        """``length`` bytes at ``offset`` (fewer only past the end of the file)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class BufferReader:
+    """A wheel held in memory or mapped from disk: every read is a zero-copy view."""
+
+    def __init__(self, data: bytes | mmap.mmap | memoryview) -> None:
+        self._view = memoryview(data)
+        self.size = len(self._view)
+
+    def read_at(self, offset: int, length: int) -> memoryview:
+        return self._view[offset : offset + length]
+
+    def close(self) -> None:
+        obj = self._view.obj
+        self._view.release()
+        if isinstance(obj, mmap.mmap):
+            obj.close()
+
+
+class WheelArchive:
+    """A wheel's central directory, and its members read through a :class:`ByteReader`."""
+
+    def __init__(self, data: bytes | mmap.mmap | memoryview | ByteReader,
+                 limits: Limits = Limits()) -> None:
+        self.reader: ByteReader = (data if hasattr(data, "read_at")  # type: ignore[assignment]
+                                   else BufferReader(data))  # type: ignore[arg-type]
         self.limits = limits
         self.members = self._read_central_directory()
 
@@ -95,13 +127,10 @@ class WheelArchive:
 
     @property
     def size(self) -> int:
-        return len(self._data)
+        return self.reader.size
 
     def close(self) -> None:
-        obj = self._data.obj
-        self._data.release()
-        if isinstance(obj, mmap.mmap):
-            obj.close()
+        self.reader.close()
 
     def __enter__(self) -> WheelArchive:
         return self
@@ -110,63 +139,68 @@ class WheelArchive:
         self.close()
 
     def _read_central_directory(self) -> list[Member]:
-        data = self._data
+        size = self.size
         # the EOCD record sits in the last 64 KiB + 22 bytes (its comment is at most 64 KiB)
-        tail_start = max(0, len(data) - (0xFFFF + _EOCD.size))
-        eocd = bytes(data[tail_start:]).rfind(b"PK\x05\x06")
+        tail_start = max(0, size - (0xFFFF + _EOCD.size + _ZIP64_LOCATOR.size))
+        tail = bytes(self.reader.read_at(tail_start, size - tail_start))
+        eocd = tail.rfind(b"PK\x05\x06")
         if eocd < 0:
             raise WheelError("not-zip", "no end-of-central-directory record")
-        eocd += tail_start
-        if eocd + _EOCD.size > len(data):
+        if eocd + _EOCD.size > len(tail):
             raise WheelError("truncated", "end-of-central-directory record cut short")
-        _, _, _, _, count, cd_size, cd_offset, _ = _EOCD.unpack_from(data, eocd)
+        _, _, _, _, count, cd_size, cd_offset, _ = _EOCD.unpack_from(tail, eocd)
         locator = eocd - _ZIP64_LOCATOR.size
-        if locator >= 0 and bytes(data[locator : locator + 4]) == b"PK\x06\x07":
-            _, _, z64_offset, _ = _ZIP64_LOCATOR.unpack_from(data, locator)
-            if z64_offset + _ZIP64_EOCD.size > len(data):
+        if locator >= 0 and tail[locator : locator + 4] == b"PK\x06\x07":
+            _, _, z64_offset, _ = _ZIP64_LOCATOR.unpack_from(tail, locator)
+            record = bytes(self.reader.read_at(z64_offset, _ZIP64_EOCD.size))
+            if len(record) < _ZIP64_EOCD.size:
                 raise WheelError("truncated", "ZIP64 end of central directory past the end")
-            fields = _ZIP64_EOCD.unpack_from(data, z64_offset)
+            fields = _ZIP64_EOCD.unpack(record)
             if fields[0] != b"PK\x06\x06":
                 raise WheelError("bad-zip", "ZIP64 end of central directory signature")
             count, cd_size, cd_offset = fields[7], fields[8], fields[9]
-        if cd_offset + cd_size > len(data) or count > cd_size // _CENTRAL.size:
+        if cd_offset + cd_size > size or count > cd_size // _CENTRAL.size:
             raise WheelError("truncated", "central directory runs past the end of the file")
+        data = self.reader.read_at(cd_offset, cd_size)
         members: list[Member] = []
         seen: set[str] = set()
-        pos = cd_offset
+        pos = 0
         for _ in range(count):
-            if pos + _CENTRAL.size > cd_offset + cd_size:
+            if pos + _CENTRAL.size > cd_size:
                 raise WheelError("bad-zip", "central directory shorter than its entry count")
-            (sig, _, _, _, _, flags, method, _, _, crc, csize, size, name_len, extra_len,
+            (sig, _, _, _, _, flags, method, _, _, crc, csize, usize, name_len, extra_len,
              comment_len, _, _, _, offset) = _CENTRAL.unpack_from(data, pos)
             if sig != b"PK\x01\x02":
-                raise WheelError("bad-zip", f"bad central directory signature at {pos}")
+                raise WheelError("bad-zip", f"bad central directory signature at {cd_offset + pos}")
             name_end = pos + _CENTRAL.size + name_len
             raw_name = bytes(data[pos + _CENTRAL.size : name_end])
             extra = bytes(data[name_end : name_end + extra_len])
             pos = name_end + extra_len + comment_len
             name = raw_name.decode("utf-8" if flags & 0x800 else "cp437", "replace")
-            size, csize, offset = _zip64_sizes(extra, size, csize, offset)
+            usize, csize, offset = _zip64_sizes(extra, usize, csize, offset)
             if name in seen:
                 raise WheelError("duplicate-member", "two central directory entries", name)
             seen.add(name)
-            members.append(Member(name, method, crc, csize, size, offset))
+            members.append(Member(name, method, crc, csize, usize, offset))
         return members
 
-    def _payload(self, member: Member) -> memoryview:
-        """The member's compressed bytes, located through (and checked against) its local header."""
-        data = self._data
+    def data_offset(self, member: Member) -> int:
+        """Where the member's compressed bytes start, from (and checked against) its local header."""
         start = member.header_offset
-        if start + _LOCAL.size > len(data):
+        header = self.reader.read_at(start, _LOCAL.size)
+        if len(header) < _LOCAL.size:
             raise WheelError("truncated", "local header past the end of the file", member.name)
-        fields = _LOCAL.unpack_from(data, start)
+        fields = _LOCAL.unpack_from(header)
         if fields[0] != b"PK\x03\x04":
             raise WheelError("bad-zip", "bad local header signature", member.name)
         name_len, extra_len = fields[10], fields[11]
         begin = start + _LOCAL.size + name_len + extra_len
-        if begin + member.compressed_size > len(data):
+        if begin + member.compressed_size > self.size:
             raise WheelError("truncated", "member data runs past the end of the file", member.name)
-        return data[begin : begin + member.compressed_size]
+        return begin
+
+    def _payload(self, member: Member) -> memoryview:
+        return self.reader.read_at(self.data_offset(member), member.compressed_size)
 
     def _check_limits(self, member: Member) -> None:
         if member.size > self.limits.max_member_size:
@@ -177,14 +211,21 @@ class WheelArchive:
 
     def head(self, member: Member, length: int = 4) -> bytes:
         """The first ``length`` bytes of a member, inflating no more than needed."""
-        payload = self._payload(member)
+        begin = self.data_offset(member)
         if member.method == STORED:
-            return bytes(payload[:length])
+            return bytes(self.reader.read_at(begin, min(length, member.compressed_size)))
         if member.method == DEFLATED:
-            try:
-                return zlib.decompressobj(-15).decompress(payload[: 64 * 1024], length)
-            except zlib.error as e:
-                raise WheelError("bad-deflate", str(e), member.name) from e
+            # a few hundred compressed bytes always yield the first bytes of a deflate stream,
+            # unless its first block is a long stored one: then read more
+            for window in (512, 64 * 1024):
+                chunk = self.reader.read_at(begin, min(window, member.compressed_size))
+                try:
+                    head = zlib.decompressobj(-15).decompress(chunk, length)
+                except zlib.error as e:
+                    raise WheelError("bad-deflate", str(e), member.name) from e
+                if len(head) >= length or window >= member.compressed_size:
+                    return head
+            return head
         raise WheelError("unsupported-compression", f"method {member.method}", member.name)
 
     def read(self, member: Member) -> memoryview | bytes:

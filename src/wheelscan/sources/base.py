@@ -1,0 +1,56 @@
+"""Where wheels come from: one small interface, one adapter per kind of source.
+
+A source yields :class:`WheelRef` records — enough to decide from the filename alone whether
+a wheel is worth reading (pure and non-Linux wheels are skipped without a byte read), and to
+find it again (``location``: a local path or an http(s) URL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
+
+@dataclass(frozen=True, slots=True)
+class WheelRef:
+    filename: str
+    project: str  # canonical (PEP 503) name
+    version: str
+    location: str  # a local path or an http(s) URL
+    sha256: str | None = None  # from the index when it gives one
+    size: int | None = None
+    upload_time: datetime | None = None
+
+
+class Source(Protocol):
+    """Anything that lists wheels: a directory, a bandersnatch mirror, a simple index."""
+
+    name: str  # for run records and reports: "dir:/srv/wheels", "index:https://..."
+
+    def wheels(self) -> Iterator[WheelRef]: ...
+
+
+def is_linux_platform_wheel(filename: str) -> bool:
+    """From the filename alone: does any platform tag name a Linux platform?"""
+    try:
+        tags = parse_wheel_filename(filename)[3]
+    except InvalidWheelFilename:
+        return False
+    return any(t.platform.startswith(("manylinux", "musllinux", "linux_")) for t in tags)
+
+
+def wheel_architectures(filename: str) -> set[str]:
+    """The architectures the filename's Linux tags name (``x86_64``, ``aarch64``, ...)."""
+    from wheelscan.policy.policies import platform_tag_info
+
+    arches = set()
+    for tag in parse_wheel_filename(filename)[3]:
+        try:
+            arches.add(str(platform_tag_info(tag.platform).arch.baseline))
+        except ValueError:
+            continue
+    return arches
