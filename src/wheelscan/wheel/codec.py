@@ -39,7 +39,7 @@ def facts_from_json(data: dict[str, Any]) -> WheelFacts:
 def _member(member: ElfMember) -> dict[str, Any]:
     f = member.facts
     return {
-        "path": member.path, "in_record": member.in_record,
+        "path": member.path, "in_record": member.in_record, "size": member.size,
         "class": int(f.elf_class), "endian": int(f.endianness), "osabi": f.osabi,
         "type": f.elf_type, "machine": int(f.machine), "flags": f.flags,
         "interpreter": f.interpreter, "dynamic": f.has_dynamic, "needed": list(f.needed),
@@ -69,4 +69,4 @@ def _member_back(d: dict[str, Any]) -> ElfMember:
         version_needs=tuple(VersionNeed(f, tuple(v)) for f, v in d["verneed"]),
         version_definitions=tuple(d["verdef"]),
     )
-    return ElfMember(d["path"], facts, d["in_record"])
+    return ElfMember(d["path"], facts, d["in_record"], d["size"])

@@ -20,6 +20,7 @@ class ElfMember:
     path: str  # the member's name in the archive
     facts: ElfFacts
     in_record: bool  # listed in RECORD and not *.py: auditwheel examines only these
+    size: int = 0  # uncompressed bytes
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def read_wheel_facts(archive: WheelArchive, filename: str) -> WheelFacts:
         facts = _parse(parse, archive, member)
         rank = listed.get(posixpath.normpath(member.name))
         members.append((rank if rank is not None else len(listed),
-                        ElfMember(member.name, facts, rank is not None)))
+                        ElfMember(member.name, facts, rank is not None, member.size)))
     members.sort(key=lambda item: item[0])  # stable: unlisted ones keep archive order
     return WheelFacts(filename, tuple(m for _, m in members))
 

@@ -1,0 +1,180 @@
+"""A local pool of worker processes with crash isolation and per-wheel time limits.
+
+Each worker holds at most one wheel at a time, so the parent always knows which wheel a
+worker was on when it died (a segfault in a library, the OOM killer, ``kill -9``) or went
+silent: that wheel gets an error record, the worker is replaced, the run goes on. Wheels are
+pulled from the caller's iterator only when a worker is free, so memory stays flat however
+large the index is.
+
+The executor interface is one method, ``results(refs) -> Iterator[WheelResult]``, so a
+distributed engine can replace this one without touching the CLI or the store.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
+from typing import Any, Protocol
+
+from wheelscan.engine.result import WheelResult
+from wheelscan.policy.verdict import AuditError
+from wheelscan.sources.base import WheelRef
+
+log = logging.getLogger(__name__)
+
+Task = Callable[[WheelRef], WheelResult]
+
+
+class Executor(Protocol):
+    def results(self, refs: Iterable[WheelRef]) -> Iterator[WheelResult]: ...
+
+
+def _worker_main(conn: multiprocessing.connection.Connection, task: Task) -> None:
+    # Ctrl-C is the parent's to handle: it stops feeding work and keeps finished results
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    while True:
+        try:
+            ref = conn.recv()
+        except EOFError:
+            return
+        if ref is None:
+            return
+        conn.send(task(ref))
+
+
+@dataclass
+class _Worker:
+    process: BaseProcess
+    conn: multiprocessing.connection.Connection
+    ref: WheelRef | None = None
+    started: float = 0.0
+
+
+def _failed(ref: WheelRef, code: str, reason: str, seconds: float) -> WheelResult:
+    return WheelResult(ref=ref, sha256=ref.sha256, facts=None,
+                       verdict=AuditError(ref.filename, code, reason), bytes_read=0,
+                       elf_bytes=0, seconds=seconds)
+
+
+class LocalPool:
+    """``workers`` processes running ``task`` on one wheel at a time each."""
+
+    def __init__(self, task: Task, workers: int | None = None, timeout: float = 300.0,
+                 context: Any = None) -> None:
+        self.task = task
+        self.size = max(1, workers or os.cpu_count() or 1)
+        self.timeout = timeout
+        # fork: workers start in milliseconds and inherit the logging handlers that
+        # multiprocessing-logging installed in the parent
+        self.context = context or multiprocessing.get_context("fork")
+        self.replaced = 0
+
+    def _spawn(self) -> _Worker:
+        parent, child = self.context.Pipe()
+        process = self.context.Process(target=_worker_main, args=(child, self.task), daemon=True)
+        process.start()
+        child.close()
+        return _Worker(process, parent)
+
+    def results(self, refs: Iterable[WheelRef]) -> Iterator[WheelResult]:
+        pending = iter(refs)
+        workers = [self._spawn() for _ in range(self.size)]
+        exhausted = False
+        try:
+            while True:
+                for worker in workers:
+                    if worker.ref is None and not exhausted:
+                        ref = next(pending, None)
+                        if ref is None:
+                            exhausted = True
+                        else:
+                            worker.ref, worker.started = ref, time.monotonic()
+                            worker.conn.send(ref)
+                busy = [w for w in workers if w.ref is not None]
+                if not busy:
+                    return
+                waitables: list[Any] = [w.conn for w in busy] + [w.process.sentinel for w in busy]
+                ready = multiprocessing.connection.wait(waitables, timeout=self._next_deadline(busy))
+                for index, worker in enumerate(workers):
+                    if worker.ref is None:
+                        continue
+                    collected = self._collect(worker, ready)
+                    if collected is None:
+                        continue
+                    result, worker_lost = collected
+                    if worker_lost:
+                        worker = workers[index] = self._replace(worker)
+                    worker.ref = None
+                    yield result
+        finally:
+            self._shutdown(workers)
+
+    def _next_deadline(self, busy: list[_Worker]) -> float:
+        now = time.monotonic()
+        return max(0.0, min(w.started + self.timeout for w in busy) - now)
+
+    def _collect(self, worker: _Worker, ready: list[Any]) -> tuple[WheelResult, bool] | None:
+        """The worker's result and whether the worker was lost; None while it still works."""
+        assert worker.ref is not None
+        elapsed = time.monotonic() - worker.started
+        if worker.conn in ready:
+            try:
+                result: WheelResult = worker.conn.recv()
+                return result, False
+            except (EOFError, OSError):
+                pass  # died while sending: fall through to the crash record
+        if worker.conn in ready or worker.process.sentinel in ready:
+            worker.process.join(1.0)
+            code = worker.process.exitcode
+            reason = (f"worker killed by signal {-code}" if code is not None and code < 0
+                      else f"worker exited with status {code}")
+            log.warning("%s: %s", worker.ref.filename, reason)
+            return _failed(worker.ref, "worker-crashed", reason, elapsed), True
+        if elapsed >= self.timeout:
+            log.warning("%s: no result after %.0f s, killing its worker", worker.ref.filename,
+                        elapsed)
+            worker.process.kill()
+            worker.process.join(5.0)
+            return _failed(worker.ref, "timeout", f"no result after {self.timeout:.0f} s",
+                           elapsed), True
+        return None
+
+    def _replace(self, worker: _Worker) -> _Worker:
+        worker.conn.close()
+        self.replaced += 1
+        return self._spawn()
+
+    def _shutdown(self, workers: list[_Worker]) -> None:
+        for worker in workers:
+            try:
+                if worker.ref is None:
+                    worker.conn.send(None)
+            except OSError:
+                pass
+        deadline = time.monotonic() + 2.0
+        for worker in workers:
+            if worker.ref is not None:
+                worker.process.kill()  # interrupted mid-wheel: its result is not wanted
+            worker.process.join(max(0.0, deadline - time.monotonic()))
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
+            worker.conn.close()
+
+
+class InlineExecutor:
+    """No processes: for ``--workers 0``, debugging and profiling."""
+
+    def __init__(self, task: Task) -> None:
+        self.task = task
+
+    def results(self, refs: Iterable[WheelRef]) -> Iterator[WheelResult]:
+        for ref in refs:
+            yield self.task(ref)

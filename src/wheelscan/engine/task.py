@@ -1,0 +1,67 @@
+"""The work of one wheel in a worker process: read it, judge it, report what it cost."""
+
+from __future__ import annotations
+
+import hashlib
+import mmap
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from wheelscan.engine.result import WheelResult
+from wheelscan.policy.evaluate import EvaluationError, evaluate
+from wheelscan.policy.policies import PolicyDatabase, load_policies
+from wheelscan.policy.verdict import AuditError
+from wheelscan.sources.base import WheelRef
+from wheelscan.wheel.archive import Limits, WheelArchive, WheelError
+from wheelscan.wheel.contents import WheelFacts, read_wheel_facts
+from wheelscan.wheel.remote import is_url
+
+
+@dataclass(frozen=True)
+class AuditTask:
+    """Picklable and cheap to copy; the policy database is loaded once per process."""
+
+    policy_file: Path | None = None
+    musl_policy: str | None = None
+    limits: Limits = field(default_factory=Limits)
+
+    def database(self) -> PolicyDatabase:
+        return load_policies(self.policy_file)  # cached for the built-in policies
+
+    def __call__(self, ref: WheelRef) -> WheelResult:
+        started = time.perf_counter()
+        sha256, facts, bytes_read = ref.sha256, None, 0
+        try:
+            if is_url(ref.location):
+                from wheelscan.wheel.http import open_remote_archive
+
+                archive = open_remote_archive(ref.location, ref.size, self.limits)
+                with archive:
+                    facts = read_wheel_facts(archive, ref.filename)
+                    bytes_read = archive.reader.bytes_fetched  # type: ignore[attr-defined]
+            else:
+                sha256, facts, bytes_read = self._local(Path(ref.location), ref.filename)
+            verdict = evaluate(facts, self.database(), self.musl_policy)
+        except (WheelError, EvaluationError) as e:
+            verdict = AuditError(ref.filename, e.code, e.reason, getattr(e, "member", None))
+        except OSError as e:
+            verdict = AuditError(ref.filename, "io-error", str(e))
+        return WheelResult(ref=ref, sha256=sha256, facts=facts, verdict=verdict,
+                           bytes_read=bytes_read, elf_bytes=_elf_bytes(facts, ref),
+                           seconds=time.perf_counter() - started)
+
+    def _local(self, path: Path, filename: str) -> tuple[str, WheelFacts, int]:
+        with open(path, "rb") as f:
+            size = f.seek(0, 2)
+            if size == 0:
+                raise WheelError("not-zip", "empty file")
+            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        # hashing touches every byte once; hashlib drops the GIL on large buffers
+        sha256 = hashlib.sha256(data).hexdigest()
+        with WheelArchive(data, self.limits) as archive:
+            return sha256, read_wheel_facts(archive, filename), size
+
+
+def _elf_bytes(facts: WheelFacts | None, ref: WheelRef) -> int:
+    return 0 if facts is None else sum(m.size for m in facts.elf_files)

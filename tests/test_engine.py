@@ -1,0 +1,85 @@
+"""The worker pool: results for every wheel, whatever a worker does."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+from wheelbuilder import build_wheel
+from elfwriter import build_elf, sample_spec
+
+from wheelscan.engine.pool import InlineExecutor, LocalPool
+from wheelscan.engine.result import WheelResult
+from wheelscan.engine.task import AuditTask
+from wheelscan.sources.base import WheelRef
+
+
+class MisbehavingTask:
+    """Audits wheels for real, but crashes or hangs on the ones named so."""
+
+    def __init__(self) -> None:
+        self.audit = AuditTask()
+
+    def __call__(self, ref: WheelRef) -> WheelResult:
+        if "segfault" in ref.filename:
+            os.kill(os.getpid(), signal.SIGSEGV)
+        if "killed" in ref.filename:
+            os.kill(os.getpid(), signal.SIGKILL)
+        if "hang" in ref.filename:
+            time.sleep(60)
+        return self.audit(ref)
+
+
+def make_refs(tmp_path: Path, names: list[str]) -> list[WheelRef]:
+    data = build_wheel({"mod.cpython-312-x86_64-linux-gnu.so":
+                        build_elf(sample_spec("x86_64", interpreter=None))})
+    refs = []
+    for name in names:
+        path = tmp_path / f"{name}-1.0-cp312-cp312-manylinux_2_28_x86_64.whl"
+        path.write_bytes(data)
+        refs.append(WheelRef(path.name, name, "1.0", str(path)))
+    return refs
+
+
+def test_crashing_and_hanging_workers_are_recorded_and_replaced(tmp_path: Path) -> None:
+    names = ["a", "segfault", "b", "killed", "c", "hang", "d", "e"]
+    refs = make_refs(tmp_path, names)
+    pool = LocalPool(MisbehavingTask(), workers=2, timeout=3.0)
+    started = time.monotonic()
+    results = {r.ref.project: r for r in pool.results(refs)}
+    assert time.monotonic() - started < 30
+    assert sorted(results) == sorted(names)
+    assert results["segfault"].verdict.code == "worker-crashed"  # type: ignore[union-attr]
+    assert "signal 11" in results["segfault"].verdict.reason  # type: ignore[union-attr]
+    assert results["killed"].verdict.code == "worker-crashed"  # type: ignore[union-attr]
+    assert results["hang"].verdict.code == "timeout"  # type: ignore[union-attr]
+    for name in "abcde":
+        assert results[name].ok and results[name].sha256
+    assert pool.replaced == 3
+
+
+def test_pool_and_inline_agree(tmp_path: Path) -> None:
+    refs = make_refs(tmp_path, ["p", "q", "r"])
+    pooled = sorted(LocalPool(AuditTask(), workers=2).results(refs), key=lambda r: r.ref.project)
+    inline = list(InlineExecutor(AuditTask()).results(refs))
+    assert [r.verdict for r in pooled] == [r.verdict for r in inline]
+    assert [r.facts for r in pooled] == [r.facts for r in inline]
+
+
+def test_refs_are_pulled_lazily(tmp_path: Path) -> None:
+    refs = make_refs(tmp_path, ["x"])
+    pulled = 0
+
+    def endless():  # an index larger than memory: never materialised
+        nonlocal pulled
+        while True:
+            pulled += 1
+            yield refs[0]
+
+    results = LocalPool(AuditTask(), workers=2).results(endless())
+    for _ in range(5):
+        next(results)
+    results.close()
+    assert pulled <= 5 + 2
