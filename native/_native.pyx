@@ -70,6 +70,20 @@ cdef extern from *:
     #define E_BAD_TABLE (5)
     #define E_TOO_LARGE (6)
     #define E_NO_MEMORY (7)
+    #define HAS_SONAME (1u << 0)
+    #define HAS_RPATH (1u << 1)
+    #define HAS_RUNPATH (1u << 2)
+    #define HAS_STRTAB_ADDR (1u << 3)
+    #define HAS_STRSZ (1u << 4)
+    #define HAS_SYMTAB_ADDR (1u << 5)
+    #define HAS_SYMENT (1u << 6)
+    #define HAS_HASH_ADDR (1u << 7)
+    #define HAS_GNU_HASH_ADDR (1u << 8)
+    #define HAS_VERSYM_ADDR (1u << 9)
+    #define HAS_VERNEED_ADDR (1u << 10)
+    #define HAS_VERNEEDNUM (1u << 11)
+    #define HAS_VERDEF_ADDR (1u << 12)
+    #define HAS_VERDEFNUM (1u << 13)
     """
     int PT_LOAD
     int PT_DYNAMIC
@@ -109,6 +123,20 @@ cdef extern from *:
     int E_BAD_TABLE
     int E_TOO_LARGE
     int E_NO_MEMORY
+    unsigned int HAS_SONAME
+    unsigned int HAS_RPATH
+    unsigned int HAS_RUNPATH
+    unsigned int HAS_STRTAB_ADDR
+    unsigned int HAS_STRSZ
+    unsigned int HAS_SYMTAB_ADDR
+    unsigned int HAS_SYMENT
+    unsigned int HAS_HASH_ADDR
+    unsigned int HAS_GNU_HASH_ADDR
+    unsigned int HAS_VERSYM_ADDR
+    unsigned int HAS_VERNEED_ADDR
+    unsigned int HAS_VERNEEDNUM
+    unsigned int HAS_VERDEF_ADDR
+    unsigned int HAS_VERDEFNUM
 
 
 
@@ -173,24 +201,27 @@ cdef struct Ctx:
     uint64_t dynamic_size
     int64_t stack_flags
     int64_t isa_needed
-    # dynamic tags (-1 = absent)
+    bint property_note_seen  # only the first GNU property note counts, as in glibc
+    # dynamic tags, meaningful only when their HAS_ bit is set in `present` (a value may be
+    # anything up to 2**64-1, so no value can stand for "absent")
+    uint32_t present
     Vec needed            # string-table offsets
-    int64_t soname
-    int64_t rpath
-    int64_t runpath
+    uint64_t soname
+    uint64_t rpath
+    uint64_t runpath
     uint64_t dt_flags
     uint64_t dt_flags_1
-    int64_t strtab_addr
-    int64_t strsz
-    int64_t symtab_addr
-    int64_t syment
-    int64_t hash_addr
-    int64_t gnu_hash_addr
-    int64_t versym_addr
-    int64_t verneed_addr
-    int64_t verneednum
-    int64_t verdef_addr
-    int64_t verdefnum
+    uint64_t strtab_addr
+    uint64_t strsz
+    uint64_t symtab_addr
+    uint64_t syment
+    uint64_t hash_addr
+    uint64_t gnu_hash_addr
+    uint64_t versym_addr
+    uint64_t verneed_addr
+    uint64_t verneednum
+    uint64_t verdef_addr
+    uint64_t verdefnum
     # resolved tables
     uint64_t strtab_off
     uint64_t symtab_off
@@ -328,7 +359,7 @@ cdef void scan_note_segment(Ctx* c, uint64_t start, uint64_t length, uint64_t p_
     cdef uint64_t prop_align = 8 if c.is64 else 4
     cdef uint64_t pos = 0, namesz, descsz, desc, end, ppos, datasz
     cdef uint32_t n_type, pr_type
-    while c.isa_needed < 0 and pos <= length and length - pos >= 12:
+    while not c.property_note_seen and pos <= length and length - pos >= 12:
         namesz = u32(c, start + pos)
         descsz = u32(c, start + pos + 4)
         n_type = u32(c, start + pos + 8)
@@ -338,14 +369,16 @@ cdef void scan_note_segment(Ctx* c, uint64_t start, uint64_t length, uint64_t p_
             return
         if (n_type == NT_GNU_PROPERTY_TYPE_0 and namesz == 4
                 and memcmp(c.data + start + pos + 12, b"GNU\0", 4) == 0):
+            c.property_note_seen = True
             ppos = 0
             while ppos <= descsz and descsz - ppos >= 8:
                 pr_type = u32(c, start + desc + ppos)
                 datasz = u32(c, start + desc + ppos + 4)
                 if datasz > descsz - ppos - 8:
                     return
-                if pr_type == GNU_PROPERTY_X86_ISA_1_NEEDED and datasz == 4:
-                    c.isa_needed = u32(c, start + desc + ppos + 8)
+                if pr_type == GNU_PROPERTY_X86_ISA_1_NEEDED:
+                    if datasz == 4:  # glibc ignores a malformed one, and looks no further
+                        c.isa_needed = u32(c, start + desc + ppos + 8)
                     return
                 ppos = align_up(ppos + 8 + datasz, prop_align)
             return  # only the first GNU property note counts
@@ -372,7 +405,7 @@ cdef int read_segments(Ctx* c) noexcept nogil:
             c.dynamic_size = filesz
         elif p_type == PT_GNU_STACK and c.stack_flags < 0:
             c.stack_flags = p_flags
-        elif p_type == PT_NOTE and x86 and c.isa_needed < 0:
+        elif p_type == PT_NOTE and x86 and not c.property_note_seen:
             if not fits(c, offset, filesz):
                 return fail(c, E_BAD_OFFSET, "PT_NOTE at %llu runs past the end", offset)
             scan_note_segment(c, offset, filesz, align)
@@ -399,51 +432,65 @@ cdef int read_dynamic(Ctx* c) noexcept nogil:
                 return fail(c, E_NO_MEMORY, "out of memory (%llu)", 0)
         elif tag == DT_SONAME:
             c.soname = value
+            c.present |= HAS_SONAME
         elif tag == DT_RPATH:
             c.rpath = value
+            c.present |= HAS_RPATH
         elif tag == DT_RUNPATH:
             c.runpath = value
+            c.present |= HAS_RUNPATH
         elif tag == DT_FLAGS:
             c.dt_flags = value
         elif tag == DT_FLAGS_1:
             c.dt_flags_1 = value
         elif tag == DT_STRTAB:
             c.strtab_addr = value
+            c.present |= HAS_STRTAB_ADDR
         elif tag == DT_STRSZ:
             c.strsz = value
+            c.present |= HAS_STRSZ
         elif tag == DT_SYMTAB:
             c.symtab_addr = value
+            c.present |= HAS_SYMTAB_ADDR
         elif tag == DT_SYMENT:
             c.syment = value
+            c.present |= HAS_SYMENT
         elif tag == DT_HASH:
             c.hash_addr = value
+            c.present |= HAS_HASH_ADDR
         elif tag == DT_GNU_HASH:
             c.gnu_hash_addr = value
+            c.present |= HAS_GNU_HASH_ADDR
         elif tag == DT_VERSYM:
             c.versym_addr = value
+            c.present |= HAS_VERSYM_ADDR
         elif tag == DT_VERNEED:
             c.verneed_addr = value
+            c.present |= HAS_VERNEED_ADDR
         elif tag == DT_VERNEEDNUM:
             c.verneednum = value
+            c.present |= HAS_VERNEEDNUM
         elif tag == DT_VERDEF:
             c.verdef_addr = value
+            c.present |= HAS_VERDEF_ADDR
         elif tag == DT_VERDEFNUM:
             c.verdefnum = value
+            c.present |= HAS_VERDEFNUM
     return 0
 
 
-cdef int64_t resolve(Ctx* c, int64_t address, const char* what) noexcept nogil:
-    cdef int64_t offset = to_offset(c, <uint64_t>address)
+cdef int64_t resolve(Ctx* c, uint64_t address, const char* what) noexcept nogil:
+    cdef int64_t offset = to_offset(c, address)
     if offset < 0:
-        fail(c, E_BAD_OFFSET, what, <uint64_t>address)
+        fail(c, E_BAD_OFFSET, what, address)
     return offset
 
 
-cdef int check_string(Ctx* c, int64_t name) noexcept nogil:
+cdef int check_string(Ctx* c, uint64_t name) noexcept nogil:
     """A valid string: its offset inside the string table, its NUL too."""
-    if name < 0 or <uint64_t>name >= <uint64_t>c.strsz:
+    if name >= c.strsz:
         return fail(c, E_BAD_TABLE, "string offset %llu outside the string table", name)
-    if memchr(c.data + c.strtab_off + name, 0, <uint64_t>c.strsz - <uint64_t>name) == NULL:
+    if memchr(c.data + c.strtab_off + name, 0, c.strsz - name) == NULL:
         return fail(c, E_BAD_TABLE, "string at %llu has no terminating NUL", name)
     return 0
 
@@ -451,7 +498,7 @@ cdef int check_string(Ctx* c, int64_t name) noexcept nogil:
 cdef int count_symbols(Ctx* c) noexcept nogil:
     cdef int64_t offset
     cdef uint64_t nbuckets, symoffset, bloom_size, buckets, chains, i, top, word_size, n
-    if c.gnu_hash_addr >= 0:
+    if (c.present & HAS_GNU_HASH_ADDR):
         offset = resolve(c, c.gnu_hash_addr, "DT_GNU_HASH 0x%llx is in no PT_LOAD")
         if offset < 0:
             return -1
@@ -481,7 +528,7 @@ cdef int count_symbols(Ctx* c) noexcept nogil:
                     break
                 top += 1
             c.symbol_count = top + 1
-    elif c.hash_addr >= 0:
+    elif (c.present & HAS_HASH_ADDR):
         offset = resolve(c, c.hash_addr, "DT_HASH 0x%llx is in no PT_LOAD")
         if offset < 0:
             return -1
@@ -501,12 +548,12 @@ cdef int read_versions(Ctx* c) noexcept nogil:
     cdef uint64_t cap = c.size // 16, visited = 0, i, j, pos, aux, count, cnt
     cdef uint32_t next_entry, aux_next, aux_off
     cdef int64_t offset
-    if c.verneed_addr >= 0:
+    if (c.present & HAS_VERNEED_ADDR):
         offset = resolve(c, c.verneed_addr, "DT_VERNEED 0x%llx is in no PT_LOAD")
         if offset < 0:
             return -1
         pos = offset
-        count = <uint64_t>c.verneednum if c.verneednum >= 0 else cap + 1
+        count = <uint64_t>c.verneednum if (c.present & HAS_VERNEEDNUM) else cap + 1
         i = 0
         while i < count:
             visited += 1
@@ -546,12 +593,12 @@ cdef int read_versions(Ctx* c) noexcept nogil:
             pos += next_entry
             i += 1
     visited = 0
-    if c.verdef_addr >= 0:
+    if (c.present & HAS_VERDEF_ADDR):
         offset = resolve(c, c.verdef_addr, "DT_VERDEF 0x%llx is in no PT_LOAD")
         if offset < 0:
             return -1
         pos = offset
-        count = <uint64_t>c.verdefnum if c.verdefnum >= 0 else cap + 1
+        count = <uint64_t>c.verdefnum if (c.present & HAS_VERDEFNUM) else cap + 1
         i = 0
         while i < count:
             visited += 1
@@ -592,11 +639,11 @@ cdef int read_symbols(Ctx* c) noexcept nogil:
     cdef int64_t offset
     if c.symbol_count == 0:
         return 0
-    if c.symtab_addr < 0:
+    if not (c.present & HAS_SYMTAB_ADDR):
         return fail(c, E_BAD_TABLE, "%llu symbols counted but no DT_SYMTAB", c.symbol_count)
-    if c.syment >= 0 and <uint64_t>c.syment != entsize:
+    if (c.present & HAS_SYMENT) and <uint64_t>c.syment != entsize:
         return fail(c, E_BAD_TABLE, "DT_SYMENT is %llu", c.syment)
-    if c.strtab_addr < 0:
+    if not (c.present & HAS_STRTAB_ADDR):
         return fail(c, E_BAD_TABLE, "symbols without DT_STRTAB (%llu)", c.symbol_count)
     offset = resolve(c, c.symtab_addr, "DT_SYMTAB 0x%llx is in no PT_LOAD")
     if offset < 0:
@@ -604,7 +651,7 @@ cdef int read_symbols(Ctx* c) noexcept nogil:
     c.symtab_off = offset
     if not fits(c, c.symtab_off, c.symbol_count * entsize):
         return fail(c, E_BAD_TABLE, "%llu symbols run past the end", c.symbol_count)
-    if c.versym_addr >= 0:
+    if (c.present & HAS_VERSYM_ADDR):
         c.versym_off = resolve(c, c.versym_addr, "DT_VERSYM 0x%llx is in no PT_LOAD")
         if c.versym_off < 0:
             return -1
@@ -639,21 +686,21 @@ cdef int locate(Ctx* c) noexcept nogil:
         return 0
     if read_dynamic(c) < 0:
         return -1
-    if c.strtab_addr >= 0:
+    if (c.present & HAS_STRTAB_ADDR):
         offset = resolve(c, c.strtab_addr, "DT_STRTAB 0x%llx is in no PT_LOAD")
         if offset < 0:
             return -1
-        if c.strsz < 0 or not fits(c, offset, <uint64_t>c.strsz):
+        if not (c.present & HAS_STRSZ) or not fits(c, offset, <uint64_t>c.strsz):
             return fail(c, E_BAD_OFFSET, "string table at %llu runs past the end", offset)
         c.strtab_off = offset
-    elif c.needed.length or c.soname >= 0 or c.rpath >= 0 or c.runpath >= 0:
+    elif c.needed.length or (c.present & HAS_SONAME) or (c.present & HAS_RPATH) or (c.present & HAS_RUNPATH):
         return fail(c, E_BAD_TABLE, "dynamic strings without DT_STRTAB (%llu)", 0)
     for k in range(c.needed.length):
         if check_string(c, c.needed.items[k]) < 0:
             return -1
-    if ((c.soname >= 0 and check_string(c, c.soname) < 0)
-            or (c.rpath >= 0 and check_string(c, c.rpath) < 0)
-            or (c.runpath >= 0 and check_string(c, c.runpath) < 0)):
+    if (((c.present & HAS_SONAME) and check_string(c, c.soname) < 0)
+            or ((c.present & HAS_RPATH) and check_string(c, c.rpath) < 0)
+            or ((c.present & HAS_RUNPATH) and check_string(c, c.runpath) < 0)):
         return -1
     if count_symbols(c) < 0 or read_versions(c) < 0 or read_symbols(c) < 0:
         return -1
@@ -668,8 +715,8 @@ cdef inline str text(const Ctx* c, int64_t name):
     return PyUnicode_DecodeUTF8(start, end - start, "backslashreplace")
 
 
-cdef tuple path_list(const Ctx* c, int64_t name):
-    if name < 0:
+cdef tuple path_list(const Ctx* c, uint64_t name, bint present):
+    if not present:
         return ()
     return tuple(text(c, name).split(":"))
 
@@ -725,9 +772,9 @@ cdef object build(Ctx* c):
         interpreter=interpreter,
         has_dynamic=c.dynamic_off >= 0,
         needed=tuple(text(c, c.needed.items[k]) for k in range(c.needed.length)),
-        soname=text(c, c.soname) if c.soname >= 0 else None,
-        rpath=path_list(c, c.rpath),
-        runpath=path_list(c, c.runpath),
+        soname=text(c, c.soname) if c.present & HAS_SONAME else None,
+        rpath=path_list(c, c.rpath, c.present & HAS_RPATH),
+        runpath=path_list(c, c.runpath, c.present & HAS_RUNPATH),
         dt_flags=c.dt_flags,
         dt_flags_1=c.dt_flags_1,
         stack_flags=c.stack_flags if c.stack_flags >= 0 else None,
@@ -748,10 +795,6 @@ cdef void init_ctx(Ctx* c, const uint8_t* data, uint64_t size) noexcept nogil:
     c.data = data
     c.size = size
     c.interp_off = c.dynamic_off = c.stack_flags = c.isa_needed = -1
-    c.soname = c.rpath = c.runpath = -1
-    c.strtab_addr = c.strsz = c.symtab_addr = c.syment = -1
-    c.hash_addr = c.gnu_hash_addr = c.versym_addr = -1
-    c.verneed_addr = c.verneednum = c.verdef_addr = c.verdefnum = -1
     c.versym_off = -1
 
 

@@ -11,32 +11,37 @@ Spec: System V gABI (ELF header, program headers, dynamic section, hash tables) 
 Reading rules, shared by both backends (so that "equal records" is a meaningful test):
 
 - Header: ``\x7fELF`` magic else ``not-elf``; EI_CLASS 1/2 and EI_DATA 1/2 else ``bad-header``;
-  a buffer shorter than the header is ``truncated``. e_phentsize smaller than the class's
-  Phdr, or a program-header table past the end, is ``bad-offset``; e_phnum is taken as is
-  (PN_XNUM is not special-cased).
+  a buffer shorter than the header is ``truncated``. When e_phnum > 0 (``.o`` files have
+  none), e_phentsize smaller than the class's Phdr, or a program-header table past the end,
+  is ``bad-offset``; e_phnum is taken as is (PN_XNUM is not special-cased).
 - Segments, first of each type in table order: PT_INTERP (bytes up to the first NUL),
   PT_DYNAMIC (entries up to DT_NULL or p_filesz), PT_GNU_STACK (its p_flags). A PT_INTERP,
   PT_DYNAMIC or scanned PT_NOTE whose [p_offset, p_offset + p_filesz) leaves the buffer is
   ``bad-offset``.
-- x86 ISA level: only for EM_386/EM_X86_64, from every PT_NOTE segment in order: the first
-  ``NT_GNU_PROPERTY_TYPE_0`` note named ``GNU``, its first ``GNU_PROPERTY_X86_ISA_1_NEEDED``
-  (0xc0008002) property with pr_datasz 4. Notes are aligned to 8 when p_align is 8, else 4;
+- x86 ISA level: only for EM_386/EM_X86_64, from the PT_NOTE segments in order: the first
+  ``NT_GNU_PROPERTY_TYPE_0`` note named ``GNU`` in the file (as glibc keeps one), its first
+  ``GNU_PROPERTY_X86_ISA_1_NEEDED`` (0xc0008002) property, whose value counts only when its
+  pr_datasz is 4. Notes are aligned to 8 when p_align is 8, else 4;
   properties to 8 in ELF64, 4 in ELF32. A malformed note ends the scan of that segment
   without error (the loader ignores it too).
 - Dynamic tags: DT_NEEDED accumulate; every other tag is single-valued and the last one
   wins. Addresses (DT_STRTAB, DT_SYMTAB, DT_HASH, DT_GNU_HASH, DT_VERSYM, DT_VERNEED,
   DT_VERDEF) become file offsets through the first PT_LOAD with
-  ``p_vaddr <= addr < p_vaddr + p_filesz``; no such PT_LOAD is ``bad-offset``.
+  ``p_vaddr <= addr < p_vaddr + p_filesz``; no such PT_LOAD is ``bad-offset``. A tag is
+  translated only when it is used, as the loader does: DT_HASH only without DT_GNU_HASH,
+  DT_SYMTAB and DT_VERSYM only when the symbol count is above 0.
 - Strings: the string table is [DT_STRTAB, DT_STRTAB + DT_STRSZ), which must lie inside the
-  buffer (else ``bad-offset``); a string offset outside it, or a string with no NUL inside
+  buffer (else ``bad-offset``; DT_STRTAB without DT_STRSZ too); a string offset outside it, or a string with no NUL inside
   it, is ``bad-table``. Names decode as UTF-8 with ``backslashreplace``. DT_NEEDED, DT_SONAME,
   DT_RPATH or DT_RUNPATH without DT_STRTAB is ``bad-table``.
 - Symbol count: from DT_GNU_HASH if present (highest bucket's chain walked to its end bit;
   ``symoffset`` when every bucket is below it), else DT_HASH ``nchain`` (8-byte words in
-  64-bit s390x files), else 0. DT_SYMENT, when present, must equal the class's Elf_Sym
-  size (16/24), else ``bad-table``. The symbol table, versym array,
-  hash buckets and chains must lie inside the buffer, else ``bad-table``. A count above
-  1<<24 is ``too-large``. Every symbol name (1..count-1) must be a valid string.
+  64-bit s390x files; only its two-word header is read, as glibc's ``_dl_setup_hash``), else
+  0. A count above 1<<24 is ``too-large``, checked as soon as the count is known. DT_SYMENT,
+  when present, must equal the class's Elf_Sym size (16/24), else ``bad-table``. The GNU hash
+  header, buckets and walked chain, the symbol table and the versym array must lie inside
+  the buffer, else ``bad-table``. Every symbol name (1..count-1) must be a valid string.
+  When a file breaks several rules, the first in this list decides the error.
 - Symbols 1..count-1: ``st_shndx == SHN_UNDEF`` makes an UndefinedSymbol; a defined STT_FUNC
   named with a PYTHON_INIT_PREFIXES prefix goes to ``init_functions``.
 - Versions: versym index ``& 0x7fff``; 0 and 1 mean unversioned; else the first Vernaux with
@@ -177,7 +182,7 @@ class ElfFacts:
     dt_flags_1: int  # DT_FLAGS_1, 0 when absent
     # PT_GNU_STACK: its p_flags, None when the segment is absent
     stack_flags: int | None
-    # GNU_PROPERTY_X86_ISA_1_NEEDED from PT_GNU_PROPERTY (or PT_NOTE), None when absent
+    # GNU_PROPERTY_X86_ISA_1_NEEDED from the first GNU property note (PT_NOTE), None if absent
     x86_isa_needed: int | None
     # The dynamic symbol table, sized from DT_HASH or DT_GNU_HASH
     symbol_count: int

@@ -1,21 +1,19 @@
 """The reference ELF reader: :class:`ElfFacts` from a buffer, in pure Python over pyelftools.
 
-The slow, easily checked twin of the Cython core in ``native/``: it follows the reading rules in
-:mod:`wheelscan.elf.facts` to the letter (the tests assert both backends give equal records), so
-it reads as the dynamic loader does, through program headers and dynamic tags, never sections.
+The slow, easily checked twin of the Cython core in ``native/``. It follows the reading rules of
+:mod:`wheelscan.elf.facts` (the tests hold both backends to equal records) and reads as the
+dynamic loader does: program headers and dynamic tags, never section headers.
 
-Specs: System V gABI, https://www.sco.com/developers/gabi/latest/contents.html (header, program
-headers, dynamic section, DT_HASH); LSB symbol versioning, https://refspecs.linuxfoundation.org/
-LSB_5.0.0/LSB-Core-generic/LSB-Core-generic/symversion.html; DT_GNU_HASH,
-https://sourceware.org/legacy-ml/binutils/2006-10/msg00377.html; GNU property notes and the x86
-ISA level, https://gitlab.com/x86-psABIs/x86-64-ABI.
+Specs: gABI https://www.sco.com/developers/gabi/latest/contents.html; symbol versioning
+https://refspecs.linuxfoundation.org/LSB_5.0.0/LSB-Core-generic/LSB-Core-generic/symversion.html;
+DT_GNU_HASH https://sourceware.org/legacy-ml/binutils/2006-10/msg00377.html; x86 ISA level
+(GNU property notes) https://gitlab.com/x86-psABIs/x86-64-ABI.
 
-pyelftools supplies the header parse and the structs (``elf.structs``). Its higher-level helpers
-each break a rule, so they are not used: ``ELFFile.iter_segments`` reads section header 0 when
-e_phnum is PN_XNUM and builds ``DynamicSegment``, whose constructor scans the section headers for
-a string table; ``Dynamic.iter_tags`` reads past p_filesz until DT_NULL and resolves strings past
-DT_STRSZ; ``DynamicSegment.num_symbols`` guesses when there is no hash table, and its
-``ELFHashTable`` reads 4-byte words, wrong for 64-bit s390x whose DT_HASH words are 8 bytes.
+pyelftools gives the header and the structs (``elf.structs``); its helpers break rules, so they
+are not used: ``ELFFile.iter_segments`` reads section header 0 for PN_XNUM and builds a
+``DynamicSegment`` that scans section headers for its string table; ``iter_tags`` reads past
+p_filesz and strings past DT_STRSZ; ``num_symbols`` guesses when there is no hash table, and its
+DT_HASH reader assumes 4-byte words (64-bit s390x has 8).
 """
 
 from __future__ import annotations
@@ -48,8 +46,6 @@ PT_LOAD, PT_DYNAMIC, PT_INTERP, PT_NOTE, PT_GNU_STACK = 1, 2, 3, 4, 0x6474E551
 EM_386, EM_S390, EM_X86_64 = 3, 22, 62
 NT_GNU_PROPERTY_TYPE_0, GNU_PROPERTY_X86_ISA_1_NEEDED = 5, 0xC0008002
 MAX_SYMBOLS = 1 << 24
-ADDRESS_TAGS = ("DT_STRTAB", "DT_SYMTAB", "DT_HASH", "DT_GNU_HASH", "DT_VERSYM", "DT_VERNEED",
-                "DT_VERDEF")  # every one present is translated through PT_LOAD
 
 
 def parse_elf(buffer: bytes | bytearray | memoryview) -> ElfFacts:
@@ -122,7 +118,8 @@ class _Reader:
         phdrs = self.program_headers()
         first: dict[int, Any] = {}
         for ph in phdrs:
-            if ph.p_type in (PT_INTERP, PT_DYNAMIC, PT_GNU_STACK) and ph.p_type not in first:
+            # PT_GNU_STACK is left unchecked: only its p_flags are read, as by the loader.
+            if ph.p_type in (PT_INTERP, PT_DYNAMIC) and ph.p_type not in first:
                 self.require(ph.p_offset, ph.p_filesz, "bad-offset", f"segment {ph.p_type:#x}")
             first.setdefault(ph.p_type, ph)
         interp, stack = first.get(PT_INTERP), first.get(PT_GNU_STACK)
@@ -176,7 +173,9 @@ class _Reader:
                     break  # malformed: ends the scan of this segment, without error
                 if (_number(note.n_type, n_types) == NT_GNU_PROPERTY_TYPE_0
                         and self.data[name_at:name_at + note.n_namesz] == b"GNU\0"):
-                    return self.isa_property(desc_at, desc_at + note.n_descsz)  # glibc: first only
+                    # The first GNU property note in the file decides, with or without an
+                    # ISA property: glibc processes only one (its l_property).
+                    return self.isa_property(desc_at, desc_at + note.n_descsz)
                 pos = _align(desc_at + note.n_descsz, align)
         return None
 
@@ -185,9 +184,10 @@ class _Reader:
             pr_type, datasz = self.words(pos, 2, self.s.Elf_word, "property", "bad-offset")
             if pos + 8 + datasz > end:
                 return None  # malformed property array
-            if pr_type == GNU_PROPERTY_X86_ISA_1_NEEDED:  # the first one decides
-                return self.words(pos + 8, 1, self.s.Elf_word, "property", "bad-offset")[0] \
-                    if datasz == 4 else None
+            if pr_type == GNU_PROPERTY_X86_ISA_1_NEEDED:
+                if datasz != 4:  # the first one decides; another size is malformed (glibc too)
+                    return None
+                return self.words(pos + 8, 1, self.s.Elf_word, "property", "bad-offset")[0]
             pos += 8 + _align(datasz, 8 if self.is64 else 4)
         return None
 
@@ -201,10 +201,10 @@ class _Dynamic:
         self.tags: dict[str, int] = {}
         if segment is not None:
             self.read_tags(segment)
-        loads = [ph for ph in phdrs if ph.p_type == PT_LOAD]
-        self.at = {tag: self.offset(loads, tag) for tag in ADDRESS_TAGS if tag in self.tags}
-        if "DT_STRTAB" in self.at:
-            start, size = self.at["DT_STRTAB"], self.tags.get("DT_STRSZ", 0)
+        self.loads = [ph for ph in phdrs if ph.p_type == PT_LOAD]
+        if "DT_STRTAB" in self.tags:
+            # No default size: without DT_STRSZ the table has no bound, so it cannot fit.
+            start, size = self.offset("DT_STRTAB"), self.tags.get("DT_STRSZ", r.size + 1)
             r.require(start, size, "bad-offset", "string table")
             r.strtab = r.data[start:start + size]
         self.needed = tuple(r.string(v, "DT_NEEDED") for v in self.needed_at)
@@ -229,19 +229,21 @@ class _Dynamic:
             elif isinstance(entry.d_tag, str):  # tags pyelftools cannot name are never read
                 self.tags[entry.d_tag] = entry.d_val  # single-valued: the last one wins
 
-    def offset(self, loads: list[Any], tag: str) -> int:
+    def offset(self, tag: str) -> int:
+        """The file offset of an address tag, translated only when the tag is used (as the
+        loader does: an unused DT_HASH beside DT_GNU_HASH is never looked at)."""
         # Not ELFFile.address_offsets: it goes through iter_segments (see above).
         addr = self.tags[tag]
-        for ph in loads:  # the first PT_LOAD whose file image holds the address
+        for ph in self.loads:  # the first PT_LOAD whose file image holds the address
             if ph.p_vaddr <= addr < ph.p_vaddr + ph.p_filesz:
                 return int(addr - ph.p_vaddr + ph.p_offset)
         raise ElfError("bad-offset", f"{tag} {addr:#x} is in no PT_LOAD")
 
     def count_symbols(self) -> int:
-        if "DT_GNU_HASH" in self.at:
-            count = self.gnu_hash_count(self.at["DT_GNU_HASH"])
-        elif "DT_HASH" in self.at:
-            count = self.sysv_hash_count(self.at["DT_HASH"])
+        if "DT_GNU_HASH" in self.tags:
+            count = self.gnu_hash_count(self.offset("DT_GNU_HASH"))
+        elif "DT_HASH" in self.tags:
+            count = self.sysv_hash_count(self.offset("DT_HASH"))
         else:
             count = 0
         if count > MAX_SYMBOLS:
@@ -270,14 +272,24 @@ class _Dynamic:
         # buckets or chains, so they are not checked (and a huge nchain is too-large).
         return int(self.r.words(pos, 2, word, "DT_HASH header", "bad-table")[1])
 
+    def visit(self) -> None:
+        # At most buffer / 16 entries per chain, aux entries included: no more fit without
+        # overlapping, and overlapping chains could cost 65535 Vernaux per Verneed.
+        self.visits += 1
+        if self.visits > self.r.size // 16:
+            raise ElfError("bad-table", "version chain longer than the buffer can hold")
+
     def read_version_needs(self) -> tuple[tuple[VersionNeed, ...], dict[int, tuple[str, str]]]:
         needs: list[VersionNeed] = []
         by_index: dict[int, tuple[str, str]] = {}  # vna_other -> (version, file), first wins
-        pos = self.at.get("DT_VERNEED", -1)
-        for _ in range(self.tags.get("DT_VERNEEDNUM", self.r.size // 16) if pos >= 0 else 0):
+        pos, self.visits = self.offset("DT_VERNEED") if "DT_VERNEED" in self.tags else -1, 0
+        # Without DT_VERNEEDNUM the visit cap (buffer / 16) is the bound.
+        for _ in range(self.tags.get("DT_VERNEEDNUM", self.r.size) if pos >= 0 else 0):
+            self.visit()
             vn = self.r.parse(self.s.Elf_Verneed, pos, "bad-table", "Verneed")
             file, versions, aux = self.r.string(vn.vn_file, "vn_file"), [], pos + vn.vn_aux
             for _ in range(vn.vn_cnt):
+                self.visit()
                 vna = self.r.parse(self.s.Elf_Vernaux, aux, "bad-table", "Vernaux")
                 versions.append(self.r.string(vna.vna_name, "vna_name"))
                 by_index.setdefault(vna.vna_other, (versions[-1], file))
@@ -287,14 +299,15 @@ class _Dynamic:
             needs.append(VersionNeed(file, tuple(versions)))
             if vn.vn_next == 0:
                 break
-            pos += vn.vn_next  # unsigned, so the chain only moves on: it cannot loop
+            pos += vn.vn_next  # unsigned, so a chain only moves on: it cannot loop
         return tuple(needs), by_index
 
     def read_version_definitions(self) -> tuple[tuple[str, ...], dict[int, str]]:
         names: list[str] = []
         by_index: dict[int, str] = {}  # vd_ndx -> version, first wins
-        pos = self.at.get("DT_VERDEF", -1)
-        for _ in range(self.tags.get("DT_VERDEFNUM", self.r.size // 16) if pos >= 0 else 0):
+        pos, self.visits = self.offset("DT_VERDEF") if "DT_VERDEF" in self.tags else -1, 0
+        for _ in range(self.tags.get("DT_VERDEFNUM", self.r.size) if pos >= 0 else 0):
+            self.visit()
             vd = self.r.parse(self.s.Elf_Verdef, pos, "bad-table", "Verdef")
             # The first Verdaux is read whatever vd_cnt says, as glibc and readelf do.
             aux = self.r.parse(self.s.Elf_Verdaux, pos + vd.vd_aux, "bad-table", "Verdaux")
@@ -306,29 +319,30 @@ class _Dynamic:
         return tuple(names), by_index
 
     def read_symbols(self) -> tuple[tuple[UndefinedSymbol, ...], tuple[str, ...]]:
-        count, sym = self.symbol_count, self.s.Elf_Sym
+        count, sym, size = self.symbol_count, self.s.Elf_Sym, self.s.Elf_Sym.sizeof()
         if count == 0:
             return (), ()
-        entsize = self.tags.get("DT_SYMENT", sym.sizeof())
-        if "DT_SYMTAB" not in self.at or entsize < sym.sizeof():
-            raise ElfError("bad-table", f"{count} symbols, no DT_SYMTAB or DT_SYMENT {entsize}")
-        symtab, versym = self.at["DT_SYMTAB"], self.at.get("DT_VERSYM")
-        self.r.require(symtab, count * entsize, "bad-table", "symbol table")
+        if "DT_SYMTAB" not in self.tags or self.r.strtab is None:
+            raise ElfError("bad-table", f"{count} symbols but no DT_SYMTAB or DT_STRTAB")
+        if self.tags.get("DT_SYMENT", size) != size:  # the loader's stride is sizeof(Sym)
+            raise ElfError("bad-table", f"DT_SYMENT {self.tags['DT_SYMENT']} is not {size}")
+        symtab = self.offset("DT_SYMTAB")
+        self.r.require(symtab, count * size, "bad-table", "symbol table")
+        versym = self.offset("DT_VERSYM") if "DT_VERSYM" in self.tags else None
         if versym is not None:
             self.r.require(versym, count * 2, "bad-table", "versym array")
         undefined: list[UndefinedSymbol] = []
         init_functions: list[str] = []
         for i in range(1, count):
-            entry = self.r.parse(sym, symtab + i * entsize, "bad-table", "symbol")
+            entry = self.r.parse(sym, symtab + i * size, "bad-table", "symbol")
+            # Every name must be a string, as for auditwheel, which reads them all.
+            name = self.r.string(entry.st_name, "st_name")
             kind = SymbolType(_number(entry.st_info.type, ENUM_ST_INFO_TYPE))
             if entry.st_shndx == "SHN_UNDEF":
                 bind = SymbolBinding(_number(entry.st_info.bind, ENUM_ST_INFO_BIND))
-                name = self.r.string(entry.st_name, "st_name")
                 undefined.append(UndefinedSymbol(name, bind, kind, *self.version_of(versym, i)))
-            elif kind is SymbolType.FUNC:  # names of other defined symbols are never read
-                name = self.r.string(entry.st_name, "st_name")
-                if name.startswith(PYTHON_INIT_PREFIXES):
-                    init_functions.append(name)
+            elif kind is SymbolType.FUNC and name.startswith(PYTHON_INIT_PREFIXES):
+                init_functions.append(name)
         return tuple(undefined), tuple(init_functions)
 
     def version_of(self, versym: int | None, i: int) -> tuple[str | None, str | None]:
@@ -336,6 +350,5 @@ class _Dynamic:
             return None, None
         # Elf_Versym decodes 0 and 1 to names; the plain Elf_half gives the number.
         index = self.r.words(versym + 2 * i, 1, self.s.Elf_half, "versym", "bad-table")[0] & 0x7FFF
-        if index in (0, 1):
-            return None, None
-        return self.needs_by_index.get(index) or (self.defs_by_index.get(index), None)
+        found = self.needs_by_index.get(index) or (self.defs_by_index.get(index), None)
+        return found if index > 1 else (None, None)  # 0 and 1: local and global, unversioned

@@ -7,12 +7,15 @@ find it again (``location``: a local path or an http(s) URL).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +27,22 @@ class WheelRef:
     sha256: str | None = None  # from the index when it gives one
     size: int | None = None
     upload_time: datetime | None = None
+
+
+class SourceError(RuntimeError):
+    """A source cannot be listed: a missing mirror, an unreadable page, a failed request."""
+
+
+def wheel_ref(filename: str, location: str, sha256: str | None = None, size: int | None = None,
+              upload_time: datetime | None = None) -> WheelRef | None:
+    """A WheelRef named by its filename, or None (logged) when that is not a wheel's name."""
+    try:
+        project, version = parse_wheel_filename(filename)[:2]
+    except InvalidWheelFilename as e:
+        # PyPI holds old wheels whose versions PEP 440 rejects: common, so not a warning
+        logger.debug("skipping %s: %s", location, e)
+        return None
+    return WheelRef(filename, project, str(version), location, sha256, size, upload_time)
 
 
 class Source(Protocol):

@@ -1,0 +1,15 @@
+"""Statistics of an audited index, and the renderers that show them.
+
+``aggregate`` makes one streaming pass over the store's rows and run records; each renderer
+turns the resulting :class:`Statistics` into one format.
+"""
+
+from wheelscan.report.aggregate import Aggregator, aggregate
+from wheelscan.report.html_page import render_html
+from wheelscan.report.json_report import json_schema, render_json, to_json
+from wheelscan.report.markdown import render_markdown
+from wheelscan.report.statistics import REPORT_VERSION, Statistics
+from wheelscan.report.terminal import render_terminal
+
+__all__ = ["REPORT_VERSION", "Aggregator", "Statistics", "aggregate", "json_schema",
+           "render_html", "render_json", "render_markdown", "render_terminal", "to_json"]

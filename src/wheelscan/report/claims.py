@@ -1,0 +1,141 @@
+"""What a filename promises, and why a verdict (as JSON) breaks the promise.
+
+The report reads verdicts from the store as JSON (``Verdict.to_json()``), not as objects: a
+stored verdict may come from an older wheelscan, so only the fields of the schema are used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any, NamedTuple
+
+from packaging.tags import Tag
+
+from wheelscan.policy.policies import Architecture, Libc, load_policies, platform_tag_info
+
+# the ranking of a policy absent from the built-in data (a custom --policy-file): just above
+# linux_*, since the report cannot know its priority
+_UNKNOWN_PRIORITY = 1
+
+
+class Blocker(NamedTuple):
+    kind: str
+    subject: str
+    symbols: tuple[str, ...]
+
+
+def policy_name(tag: str) -> str:
+    """The policy a platform tag names: ``manylinux2014_x86_64`` -> ``manylinux_2_17_x86_64``.
+
+    Aliases resolve so that a wheel tagged both ways counts once; other tags stay as they are.
+    """
+    try:
+        info = platform_tag_info(tag)
+    except ValueError:
+        return tag
+    return tag if info.base_name is None else f"{info.base_name}_{info.arch}"
+
+
+def declared_policies(tags: frozenset[Tag]) -> set[str]:
+    """The most compatible claim per (libc, arch): what pip decides installability from.
+
+    ``manylinux2014_x86_64.manylinux_2_28_x86_64`` claims glibc 2.17; the 2_28 tag is only
+    there for older installers, so counting it too would inflate the newer policies.
+    """
+    best: dict[tuple[str, str], tuple[tuple[int, ...], str]] = {}
+    for platform in {t.platform for t in tags}:
+        name = policy_name(platform)
+        try:
+            info = platform_tag_info(platform)
+        except ValueError:
+            best[(platform, "")] = ((), name)  # not a Linux tag: counted as it is
+            continue
+        if info.base_name is None:
+            best[("linux", str(info.arch))] = ((), name)
+            continue
+        version = tuple(int(n) for n in info.base_name.split("_")[1:])
+        group = (str(info.libc), str(info.arch.baseline))
+        if group not in best or version < best[group][0]:
+            best[group] = (version, name)
+    return {name for _, name in best.values()}
+
+
+def python_tag(tags: frozenset[Tag]) -> str:
+    """One key per wheel: the ABI when it names one (cp312, cp27mu), else the interpreter.
+
+    ``cp39-abi3`` keeps its interpreter, since abi3 alone says nothing about the oldest Python;
+    several (``py2.py3``) are joined as the filename joins them.
+    """
+    keys = set()
+    for tag in tags:
+        if tag.abi == "none":
+            keys.add(tag.interpreter)
+        elif tag.abi == "abi3":
+            keys.add(f"{tag.interpreter}-abi3")
+        else:
+            keys.add(tag.abi)
+    return ".".join(sorted(keys))
+
+
+def platform_of(tags: frozenset[Tag]) -> tuple[str, str]:
+    """(architecture, libc) from the filename, for wheels without a verdict."""
+    arches, libcs = set(), set()
+    for tag in tags:
+        try:
+            info = platform_tag_info(tag.platform)
+        except ValueError:
+            continue
+        arches.add(str(info.arch.baseline))
+        if info.libc is not None:
+            libcs.add(str(info.libc))
+    return (arches.pop() if len(arches) == 1 else "unknown",
+            libcs.pop() if len(libcs) == 1 else "unknown")
+
+
+def tag_priority(verdict: Mapping[str, Any]) -> int:
+    """auditwheel's priority of the computed tag: higher runs on more machines, linux is 0."""
+    try:
+        policies = load_policies().for_platform(Libc(verdict["libc"]),
+                                                Architecture(verdict["architecture"]))
+        return policies.get(verdict["overall_tag"]).priority
+    except (LookupError, ValueError):
+        return 0 if verdict["overall_tag"].startswith("linux_") else _UNKNOWN_PRIORITY
+
+
+def over_claim_blockers(verdict: Mapping[str, Any]) -> Iterator[Blocker]:
+    """Why each broken declared tag is broken, each reason once.
+
+    The blockers of the declared policy when the verdict checked it; a tag for another
+    platform is a ``platform-mismatch``. A PEP 600 tag with no policy of its own
+    (manylinux_2_33) was never checked: its blame falls on the newest symbol versions that
+    block some policy, which is what stands between the content and the tag.
+    """
+    upgrades = {u["policy"]: u["blockers"] for u in verdict["upgrades"]}
+    seen: set[tuple[str, str]] = set()
+    for tag in verdict["over_claims"]:
+        for blocker in _blockers_of(tag, verdict, upgrades):
+            if (blocker.kind, blocker.subject) not in seen:
+                seen.add((blocker.kind, blocker.subject))
+                yield blocker
+
+
+def _blockers_of(tag: str, verdict: Mapping[str, Any],
+                 upgrades: Mapping[str, Any]) -> Iterator[Blocker]:
+    try:
+        info = platform_tag_info(tag)
+    except ValueError:
+        yield Blocker("not-linux", tag, ())
+        return
+    if info.libc is not None and (str(info.libc) != verdict["libc"]
+                                  or str(info.arch.baseline) != verdict["architecture"]):
+        yield Blocker("platform-mismatch", f"{tag} on {verdict['libc']} "
+                      f"{verdict['architecture']}", ())
+        return
+    found = upgrades.get(policy_name(tag))
+    if found is None:
+        blocking = {b["subject"] for bs in upgrades.values() for b in bs
+                    if b["kind"] == "symbol-version"}
+        found = [dict(b, kind="symbol-version") for b in verdict["newest_versions"]
+                 if b["subject"] in blocking]
+    for b in found:
+        yield Blocker(b["kind"], b["subject"], tuple(b["symbols"]))

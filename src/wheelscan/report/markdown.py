@@ -1,0 +1,103 @@
+"""The statistics as GitHub-flavoured Markdown: for an issue, a wiki page or a CI summary."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from wheelscan import __version__
+from wheelscan.report.sections import (
+    DISTRIBUTIONS,
+    PROBLEMS,
+    RankingSection,
+    human_bytes,
+    left_out,
+    percent,
+    summary_rows,
+)
+from wheelscan.report.statistics import Statistics
+
+
+def render_markdown(stats: Statistics) -> str:
+    totals = stats.totals
+    out = [(f"# wheelscan report\n\nGenerated {stats.generated} by wheelscan {__version__}: "
+            f"{totals.wheels} wheels of {totals.projects} projects "
+            f"({human_bytes(totals.bytes)}).\n")]
+    out.append(_section("Summary", ["", "Wheels", "Share"], [
+        [label, str(n), percent(n, whole) if label != "Wheels" else ""]
+        for label, n, whole in summary_rows(totals)]))
+    for section in DISTRIBUTIONS:
+        out.append(_ranking(stats, section))
+    out.append(_section("Over-claims: declared → computed", ["Declared", "Computed", "Wheels"], [
+        [_code(g.declared), _code(g.computed), str(g.wheels)] for g in stats.over_claim_pairs]))
+    out.append(_section("Most recent over-claiming wheels",
+                        ["Wheel", "Uploaded", "Broken tags", "Computed", "Causes"], [
+        [_code(o.filename), o.upload_time or "", _codes(o.broken), _code(o.computed),
+         _codes(o.causes)] for o in stats.over_claim_wheels]))
+    out.append(_section("Under-claims: declared → computed", ["Declared", "Computed", "Wheels"], [
+        [_code(g.declared), _code(g.computed), str(g.wheels)] for g in stats.under_claim_pairs]))
+    for section in PROBLEMS:
+        out.append(_ranking(stats, section))
+    out.append(_section("Errors", ["Code", "Wheels", "Example", "Reason"], [
+        [_code(e.code), str(e.wheels), _code(e.example_wheel), _cell(e.example_reason)]
+        for e in stats.errors]))
+    out.append(_section(
+        f"Projects ({len(stats.projects)} of {totals.projects}, most problems first)",
+        ["Project", "Wheels", "Judged", "Over-claims", "Under-claims", "Errors", "Worst tag"], [
+            [_cell(p.project), str(p.wheels), str(p.judged), str(p.over_claims),
+             str(p.under_claims), str(p.errors), _code(p.worst_tag) if p.worst_tag else "–"]
+            for p in stats.projects]))
+    out.append(_section("Runs", ["Started", "Source", "Status", "Seen", "Known", "Audited",
+                                 "Errors", "Seconds", "Wheels/s", "Read", "Backend"], [
+        [r.started, _cell(r.source), r.status, str(r.seen), str(r.skipped_known),
+         str(r.audited), str(r.errors), f"{r.seconds:.1f}", f"{r.wheels_per_second:.1f}",
+         human_bytes(r.bytes_read), f"{r.backend} {r.wheelscan_version}"]
+        for r in stats.runs]))
+    return "\n".join(out)
+
+
+def _ranking(stats: Statistics, section: RankingSection) -> str:
+    ranking = section.get(stats)
+    base = section.base(stats.totals)
+    # every key is a name (policy, symbol, library, code): shown as code, never as prose
+    rows = [[_code(c.key), str(c.wheels), percent(c.wheels, base)] for c in ranking.entries]
+    text = _section(section.title, [section.column, "Wheels", section.share_header()], rows)
+    note = left_out(ranking)
+    return f"{text}\n{note}\n" if note else text
+
+
+def _section(title: str, header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    rows = list(rows)
+    if not rows:
+        return f"## {title}\n\nNone.\n"
+    # numbers right-aligned, so columns of counts line up in every viewer
+    align = ["---:" if all(_numeric(r[i]) for r in rows) else "---" for i in range(len(header))]
+    lines = [f"## {title}", "", _row(header), _row(align), *(_row(r) for r in rows)]
+    return "\n".join(lines) + "\n"
+
+
+def _numeric(text: str) -> bool:
+    return text.replace(".", "").replace("%", "").isdigit() or text in ("", "–")
+
+
+def _row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+_MARKUP = str.maketrans({c: f"\\{c}" for c in "\\`*_[]<>|"})
+
+
+def _cell(text: str) -> str:
+    # prose from wheels and indexes (error reasons, names) must not become markup; a newline
+    # would end the table
+    return text.translate(_MARKUP).replace("\n", " ")
+
+
+def _code(text: str) -> str:
+    # code spans keep a mangled name's underscores from turning into emphasis and need no
+    # escapes but the pipe (GFM tables); a name with a backtick needs a longer fence
+    text = text.replace("|", "\\|").replace("\n", " ")
+    return f"`` {text} ``" if "`" in text else f"`{text}`"
+
+
+def _codes(texts: Iterable[str]) -> str:
+    return ", ".join(_code(t) for t in texts)

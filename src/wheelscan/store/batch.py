@@ -1,0 +1,140 @@
+"""Writing one batch of results: every statement idempotent, the run's counts exact.
+
+A batch is written inside one transaction (``Store.flush``). Wheels and verdicts are upserts
+keyed by sha256 and (wheel, policy), so a result written twice, say before a crash and again
+after the restart, leaves one row. A run's counts grow only when its ``run_wheels`` row is
+new, and in the same transaction, so nothing is counted twice either.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from wheelscan.engine.result import WheelResult
+from wheelscan.policy.verdict import AuditError
+from wheelscan.store.codec import VERDICT_COLUMNS, VerdictColumns, pack, verdict_columns
+from wheelscan.wheel.codec import FACTS_VERSION, facts_to_json
+
+
+@dataclass(frozen=True, slots=True)
+class Added:
+    run_id: int
+    result: WheelResult
+    # (size, mtime_ns) of a local file, taken by Store.known before the file was read: a file
+    # rewritten while it was read then gets a new mtime, and is read again next time
+    stat: tuple[int, int] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    run_id: int
+    sha256: str
+
+
+Item = Added | Seen
+
+_UPSERT_WHEEL = """
+INSERT INTO wheels (sha256, filename, project, version, location, size, upload_time, facts,
+                    facts_version, read_error_code, read_error_reason, read_error_member)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (sha256) DO UPDATE SET
+    filename = excluded.filename, project = excluded.project, version = excluded.version,
+    location = excluded.location, size = excluded.size,
+    upload_time = coalesce(excluded.upload_time, upload_time),
+    facts = excluded.facts, facts_version = excluded.facts_version,
+    read_error_code = excluded.read_error_code, read_error_reason = excluded.read_error_reason,
+    read_error_member = excluded.read_error_member
+-- never trade facts already read for a later failure to read the same bytes
+WHERE excluded.facts IS NOT NULL OR wheels.facts IS NULL
+"""
+_UPSERT_VERDICT = f"""
+INSERT INTO verdicts (wheel_id, policy_id, {", ".join(VERDICT_COLUMNS)})
+VALUES (?, ?, {", ".join("?" * len(VERDICT_COLUMNS))})
+ON CONFLICT (wheel_id, policy_id) DO UPDATE SET
+    {", ".join(f"{c} = excluded.{c}" for c in VERDICT_COLUMNS)}
+"""
+_UPSERT_LOCATION = """
+INSERT INTO locations (location, size, mtime_ns, wheel_id) VALUES (?, ?, ?, ?)
+ON CONFLICT (location) DO UPDATE SET
+    size = excluded.size, mtime_ns = excluded.mtime_ns, wheel_id = excluded.wheel_id
+"""
+_INSERT_FAILURE = """
+INSERT OR IGNORE INTO run_failures (run_id, location, filename, project, version, size,
+                                    upload_time, error_code, error_reason, error_member)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+_COUNTS = ("seen", "skipped_known", "audited", "errors", "bytes_read", "elf_bytes",
+           "worker_seconds")
+_ADD_COUNTS = (f"UPDATE runs SET {', '.join(f'{c} = {c} + ?' for c in _COUNTS)}, updated = ? "
+               "WHERE id = ?")
+
+
+def write_batch(connection: sqlite3.Connection, items: Iterable[Item],
+                policy_ids: Mapping[int, int], now: str) -> None:
+    """Write ``items`` (inside the caller's transaction); ``policy_ids``: run id -> policy id."""
+    counts: dict[int, list[float]] = defaultdict(lambda: [0] * len(_COUNTS))
+    for item in items:
+        if isinstance(item, Seen):
+            new = connection.execute(
+                "INSERT OR IGNORE INTO run_wheels SELECT ?, id FROM wheels WHERE sha256 = ?",
+                (item.run_id, item.sha256)).rowcount
+            _count(counts[item.run_id], new, skipped_known=new)
+        elif _write_result(connection, item, policy_ids[item.run_id]):
+            result = item.result
+            _count(counts[item.run_id], 1, audited=1, errors=int(not result.ok),
+                   bytes_read=result.bytes_read, elf_bytes=result.elf_bytes,
+                   worker_seconds=result.seconds)
+    for run_id, deltas in counts.items():
+        connection.execute(_ADD_COUNTS, (*deltas, now, run_id))
+
+
+def _count(deltas: list[float], seen: int, **more: float) -> None:
+    deltas[0] += seen
+    for name, value in more.items():
+        deltas[_COUNTS.index(name)] += value
+
+
+def _write_result(connection: sqlite3.Connection, item: Added, policy_id: int) -> bool:
+    """Write one result; True if it is new to its run (and so must be counted)."""
+    result, ref = item.result, item.result.ref
+    upload_time = ref.upload_time.isoformat() if ref.upload_time else None
+    if result.sha256 is None:  # not even hashed: nothing to key a wheel row by
+        error = _error(result)
+        return connection.execute(_INSERT_FAILURE, (
+            item.run_id, ref.location, ref.filename, ref.project, ref.version, ref.size,
+            upload_time, error.code, error.reason, error.member)).rowcount == 1
+    if result.facts is None:
+        error = _error(result)
+        facts, facts_version = None, None
+        read_error: tuple[str | None, ...] = (error.code, error.reason, error.member)
+    else:
+        facts, facts_version = pack(facts_to_json(result.facts)), FACTS_VERSION
+        read_error = (None, None, None)
+    connection.execute(_UPSERT_WHEEL, (
+        result.sha256, ref.filename, ref.project, ref.version, ref.location, ref.size,
+        upload_time, facts, facts_version, *read_error))
+    (wheel_id,) = connection.execute("SELECT id FROM wheels WHERE sha256 = ?",
+                                     (result.sha256,)).fetchone()
+    if result.facts is not None:
+        connection.execute(_UPSERT_VERDICT, (wheel_id, policy_id,
+                                             *verdict_columns(result.verdict)))
+    if item.stat is not None:
+        connection.execute(_UPSERT_LOCATION, (ref.location, *item.stat, wheel_id))
+    return connection.execute("INSERT OR IGNORE INTO run_wheels VALUES (?, ?)",
+                              (item.run_id, wheel_id)).rowcount == 1
+
+
+def _error(result: WheelResult) -> AuditError:
+    if not isinstance(result.verdict, AuditError):
+        raise TypeError(f"{result.ref.filename}: a result without facts must carry an error")
+    return result.verdict
+
+
+def write_verdicts(connection: sqlite3.Connection, policy_id: int,
+                   judged: Iterable[tuple[int, VerdictColumns]]) -> None:
+    """Store verdicts (re-)derived from stored facts (inside the caller's transaction)."""
+    connection.executemany(_UPSERT_VERDICT, ((wheel_id, policy_id, *columns)
+                                             for wheel_id, columns in judged))

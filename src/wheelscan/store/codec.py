@@ -1,0 +1,72 @@
+"""Blobs and columns: what the store writes for facts and verdicts, and the policy digest.
+
+Facts and verdicts are stored as zstandard-compressed compact JSON. Measured on the test
+corpus (127 real wheels): facts JSON averages 31 KB and compresses to 3.3 KB at level 10
+(4.0 KB at level 3, 3.1 KB at level 19); verdict JSON averages 3.4 KB and compresses to 0.7 KB.
+Level 10 costs about 0.5 ms per wheel's facts, once, when the wheel is first read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import zstandard
+
+from wheelscan import __version__
+from wheelscan.policy.policies import DATA_DIR
+from wheelscan.policy.verdict import AuditError, Verdict
+
+LEVEL = 10
+# One of each per process, reused: building a compressor costs more than compressing a small
+# record. Neither is thread-safe, and the store is used from one thread.
+_COMPRESSOR = zstandard.ZstdCompressor(level=LEVEL)
+_DECOMPRESSOR = zstandard.ZstdDecompressor()
+
+# verdict, overall_tag, libc, arch, over_claim, under_claim, error_code, error_reason,
+# error_member: the verdicts table's columns after its key, in order
+VerdictColumns = tuple[bytes | None, str | None, str | None, str | None, int, str | None,
+                       str | None, str | None, str | None]
+VERDICT_COLUMNS = ("verdict", "overall_tag", "libc", "arch", "over_claim", "under_claim",
+                   "error_code", "error_reason", "error_member")
+
+
+def pack(data: Any) -> bytes:
+    """Compact JSON, compressed."""
+    return _COMPRESSOR.compress(json.dumps(data, separators=(",", ":")).encode())
+
+
+def unpack(blob: bytes) -> Any:
+    return json.loads(_DECOMPRESSOR.decompress(blob))
+
+
+def verdict_columns(outcome: Verdict | AuditError) -> VerdictColumns:
+    """The verdicts table's columns for a verdict or an evaluation error."""
+    if isinstance(outcome, AuditError):
+        return (None, None, None, None, 0, None, outcome.code, outcome.reason, outcome.member)
+    return (pack(outcome.to_json()), outcome.overall_tag, outcome.libc, outcome.architecture,
+            int(bool(outcome.over_claims)), outcome.under_claim, None, None, None)
+
+
+def error_json(filename: str, code: str, reason: str, member: str | None) -> dict[str, Any]:
+    """An error as ``AuditError.to_json()`` gives it, from stored columns."""
+    return AuditError(filename, code, reason, member).to_json()
+
+
+def policy_digest(policy_file: Path | None = None, musl_policy: str | None = None) -> str:
+    """A hash of everything a verdict depends on besides the wheel's facts.
+
+    That is the policy data (the built-in files, and ``policy_file`` as passed to
+    ``load_policies``), the musllinux policy kept (``evaluate``'s ``musl_policy``), and the
+    wheelscan version, whose evaluation rules may change. Verdicts are stored per digest: a
+    new policy file, or a new wheelscan, re-judges every stored wheel from its facts.
+    """
+    digest = hashlib.sha256(f"wheelscan {__version__}\0musl {musl_policy}\0".encode())
+    files = sorted(DATA_DIR.glob("*-policy.json")) + ([policy_file] if policy_file else [])
+    for path in files:
+        data = path.read_bytes()
+        digest.update(len(data).to_bytes(8, "big"))  # length-prefixed: no two inputs collide
+        digest.update(data)
+    return digest.hexdigest()

@@ -1,0 +1,74 @@
+"""The store's one exception, and SQLite's errors mapped to it in one place.
+
+Every failure of the store says what it was doing, on which file, and what to do about it. The
+mapping reads ``sqlite_errorname`` (Python 3.11+), not the message text, which SQLite may
+reword between versions.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+class StoreError(Exception):
+    """The store cannot do what was asked; ``code`` is stable, ``hint`` says what to do."""
+
+    def __init__(self, code: str, message: str, hint: str) -> None:
+        super().__init__(f"{message} (hint: {hint})")
+        self.code = code
+        self.message = message
+        self.hint = hint
+
+
+# SQLite primary result code -> (stable code, hint); extended codes (SQLITE_BUSY_SNAPSHOT,
+# SQLITE_IOERR_WRITE, ...) share their primary code's entry
+_HINTS = {
+    "SQLITE_BUSY": ("locked", ("another process is writing to {path}: wait for it to finish, "
+                               "raise the busy timeout, or use another --db")),
+    "SQLITE_LOCKED": ("locked", "another connection holds {path}: close it or use another --db"),
+    "SQLITE_FULL": ("disk-full", ("the disk holding {path} is full: free space and run again; "
+                                  "the batches already committed are intact and not redone")),
+    "SQLITE_READONLY": ("read-only", "{path} is not writable: check its permissions"),
+    "SQLITE_CANTOPEN": ("cannot-open", ("check that the directory of {path} exists and is "
+                                        "writable (SQLite also creates {path}-wal beside it)")),
+    "SQLITE_PERM": ("read-only", "{path} is not writable: check its permissions"),
+    "SQLITE_IOERR": ("io-error", "the disk holding {path} failed a read or write: check it"),
+    "SQLITE_NOTADB": ("not-a-store", "{path} is not a wheelscan database: choose another --db"),
+    "SQLITE_CORRUPT": ("corrupt", "{path} is damaged: restore it or start a new --db"),
+}
+_OTHER = ("sqlite-error", "{path} is as of its last committed batch: see SQLite's message")
+
+
+def store_error(error: sqlite3.Error, path: Path, action: str) -> StoreError:
+    """A StoreError for an error SQLite raised while doing ``action`` on ``path``."""
+    name = getattr(error, "sqlite_errorname", "") or ""
+    # "SQLITE_BUSY_SNAPSHOT" -> "SQLITE_BUSY"
+    primary = "_".join(name.split("_")[:2])
+    code, hint = _HINTS.get(primary, _OTHER)
+    return StoreError(code, f"{path}: {action}: {error}", hint.format(path=path))
+
+
+@contextmanager
+def transaction(connection: sqlite3.Connection, path: Path, action: str) -> Iterator[None]:
+    """One write transaction: everything in the block is committed, or nothing is.
+
+    ``BEGIN IMMEDIATE`` takes the write lock up front, so a second writer waits for the busy
+    timeout and then fails here, before any work is done, rather than at ``COMMIT``.
+    """
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        yield
+        connection.execute("COMMIT")
+    except BaseException as e:
+        # SQLite has already rolled back after some errors (SQLITE_FULL, SQLITE_IOERR)
+        if connection.in_transaction:
+            try:
+                connection.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # the journal still guarantees the file is as of the last commit
+        if isinstance(e, sqlite3.Error):
+            raise store_error(e, path, action) from e
+        raise

@@ -1,0 +1,158 @@
+"""The store's tables, and opening a database file: pragmas, creation, the version check.
+
+Wheels are keyed by sha256 (the bytes, wherever they were found); every other table refers to
+a wheel by its integer ``id``, because a nightly run adds one ``run_wheels`` row per wheel of
+the mirror and a 64-character key there would cost five times the space. Policies are
+referred to the same way, by a small id for their digest.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from wheelscan.store.errors import StoreError, store_error, transaction
+
+SCHEMA_VERSION = 1
+
+# split on ";" to run inside one transaction (executescript would commit first): no ";"
+# in the comments
+_TABLES = """
+CREATE TABLE meta (
+    key TEXT PRIMARY KEY,            -- schema_version, and policy_digest: the verdicts reports show
+    value TEXT NOT NULL
+);
+CREATE TABLE wheels (
+    id INTEGER PRIMARY KEY,
+    sha256 TEXT NOT NULL UNIQUE,
+    filename TEXT NOT NULL,
+    project TEXT NOT NULL,
+    version TEXT NOT NULL,
+    location TEXT NOT NULL,          -- where it was last read from
+    size INTEGER,
+    upload_time TEXT,                -- ISO 8601, when the index gives one
+    facts BLOB,                      -- zstd(compact JSON of facts_to_json), NULL if unreadable
+    facts_version INTEGER,
+    -- why the wheel could not be read (facts NULL): a property of the bytes, not the policy
+    read_error_code TEXT,
+    read_error_reason TEXT,
+    read_error_member TEXT
+);
+CREATE TABLE policies (
+    id INTEGER PRIMARY KEY,
+    digest TEXT NOT NULL UNIQUE,
+    first_used TEXT NOT NULL
+);
+CREATE TABLE verdicts (
+    wheel_id INTEGER NOT NULL REFERENCES wheels (id),
+    policy_id INTEGER NOT NULL REFERENCES policies (id),
+    verdict BLOB,                    -- zstd(compact JSON of Verdict.to_json()), NULL on error
+    overall_tag TEXT,
+    libc TEXT,
+    arch TEXT,
+    over_claim INTEGER NOT NULL,     -- 1 when a declared tag does not hold
+    under_claim TEXT,
+    error_code TEXT,                 -- the wheel was read but cannot be judged
+    error_reason TEXT,
+    error_member TEXT,
+    PRIMARY KEY (wheel_id, policy_id)
+);
+-- the report's tallies: tags, claims and errors under one policy
+CREATE INDEX verdicts_by_tag ON verdicts (policy_id, overall_tag, over_claim);
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    source TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('running', 'finished', 'interrupted', 'failed')),
+    started TEXT NOT NULL,
+    updated TEXT NOT NULL,           -- the last commit: when an interrupted run stopped
+    finished TEXT,
+    policy_id INTEGER NOT NULL REFERENCES policies (id),
+    wheelscan_version TEXT NOT NULL,
+    elf_backend TEXT NOT NULL,
+    seen INTEGER NOT NULL DEFAULT 0,
+    skipped_known INTEGER NOT NULL DEFAULT 0,
+    audited INTEGER NOT NULL DEFAULT 0,
+    errors INTEGER NOT NULL DEFAULT 0,
+    bytes_read INTEGER NOT NULL DEFAULT 0,
+    elf_bytes INTEGER NOT NULL DEFAULT 0,
+    worker_seconds REAL NOT NULL DEFAULT 0,   -- the sum of every wheel's seconds
+    seconds REAL                     -- wall clock, set when the run ends
+);
+CREATE TABLE run_wheels (
+    run_id INTEGER NOT NULL REFERENCES runs (id),
+    wheel_id INTEGER NOT NULL REFERENCES wheels (id),
+    PRIMARY KEY (run_id, wheel_id)
+) WITHOUT ROWID;
+-- wheels a run could not even hash (missing file, network down): no sha256, so no wheel row
+CREATE TABLE run_failures (
+    run_id INTEGER NOT NULL REFERENCES runs (id),
+    location TEXT NOT NULL,
+    filename TEXT NOT NULL,
+    project TEXT NOT NULL,
+    version TEXT NOT NULL,
+    size INTEGER,
+    upload_time TEXT,
+    error_code TEXT NOT NULL,
+    error_reason TEXT NOT NULL,
+    error_member TEXT,
+    PRIMARY KEY (run_id, location)
+) WITHOUT ROWID;
+-- a local file seen before with this size and mtime is not hashed again
+CREATE TABLE locations (
+    location TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    wheel_id INTEGER NOT NULL REFERENCES wheels (id)
+) WITHOUT ROWID;
+"""
+
+
+def connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
+    """Open (creating if new) a store file; StoreError if it is not one this code reads."""
+    try:
+        # isolation_level=None: transactions are begun explicitly (errors.transaction), so
+        # Python's sqlite3 never opens one behind our back
+        connection = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
+    except sqlite3.Error as e:
+        raise store_error(e, path, "open") from e
+    try:
+        # WAL: readers (a report) never block the writer; FULL: a committed batch survives
+        # power loss too, at one fsync per batch
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA synchronous = FULL")
+        connection.execute("PRAGMA foreign_keys = ON")
+        _check_or_create(connection, path)
+    except sqlite3.Error as e:
+        connection.close()
+        raise store_error(e, path, "open") from e
+    except StoreError:
+        connection.close()
+        raise
+    return connection
+
+
+def _tables(connection: sqlite3.Connection) -> set[str]:
+    rows = connection.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")
+    return {name for (name,) in rows}
+
+
+def _check_or_create(connection: sqlite3.Connection, path: Path) -> None:
+    if not _tables(connection):
+        with transaction(connection, path, "create the schema"):
+            if not _tables(connection):  # another process may have created it meanwhile
+                for statement in _TABLES.split(";"):
+                    if statement.strip():
+                        connection.execute(statement)
+                connection.execute("INSERT INTO meta VALUES ('schema_version', ?)",
+                                   (str(SCHEMA_VERSION),))
+    if "meta" not in _tables(connection):
+        raise StoreError("not-a-store", f"{path}: an SQLite file, but not a wheelscan store",
+                         "choose another --db")
+    row = connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    found = row[0] if row else None
+    if found != str(SCHEMA_VERSION):
+        raise StoreError(
+            "schema-version",
+            f"{path}: store schema version {found}, this wheelscan reads version {SCHEMA_VERSION}",
+            "open it with the wheelscan that wrote it, or start a new --db (verdicts can be "
+            "re-derived, but facts need the wheels read again)")

@@ -1,0 +1,283 @@
+"""The store: one SQLite file of wheels (by sha256), their facts, verdicts per policy, and runs.
+
+The parent process owns it (ARCHITECTURE.md): workers return WheelResults, the parent adds
+them here. Results are buffered and committed in batches, one transaction each, so a run
+killed at any moment loses at most the batch in progress, and a restart redoes exactly that:
+``known`` skips everything committed, and every write is an upsert, so nothing is doubled.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Self
+
+from wheelscan import __version__
+from wheelscan.elf import backend_name
+from wheelscan.engine.result import WheelResult
+from wheelscan.policy.policies import PolicyDatabase
+from wheelscan.sources.base import WheelRef
+from wheelscan.store.batch import Added, Item, Seen, write_batch, write_verdicts
+from wheelscan.store.codec import unpack
+from wheelscan.store.errors import transaction
+from wheelscan.store.rejudge import Judge, judge_batches
+from wheelscan.store.rows import iter_rows, write_jsonl_zst
+from wheelscan.store.runs import END_STATUSES, RunLock, RunRecord, read_runs
+from wheelscan.store.schema import connect
+from wheelscan.wheel.codec import FACTS_VERSION, facts_from_json
+from wheelscan.wheel.contents import WheelFacts
+
+# read errors that say nothing about the bytes: such a wheel is read again by the next run
+TRANSIENT_ERRORS = ("io-error", "download-failed")
+# a wheel is known (not read again) once its facts are stored in the current format, or its
+# bytes are known to be unreadable
+_REUSABLE = (f"(w.facts_version = {FACTS_VERSION} OR (w.facts IS NULL AND w.read_error_code "
+             f"NOT IN ({', '.join(repr(code) for code in TRANSIENT_ERRORS)})))")
+
+
+class Store:
+    """Results of wheelscan runs in one SQLite file. Use from one thread; close when done."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path, batch_size: int,
+                 flush_seconds: float) -> None:
+        self.path = path
+        self.batch_size = batch_size
+        self.flush_seconds = flush_seconds
+        self._connection = connection
+        self._pending: list[Item] = []
+        self._pending_shas: set[str] = set()
+        self._last_flush = time.monotonic()
+        self._stats: dict[str, tuple[int, int]] = {}  # location -> (size, mtime_ns) to record
+        self._run_policies: dict[int, int] = {}  # run id -> policy id, for runs begun here
+        self._run_lock = RunLock(path)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, batch_size: int = 500,
+             flush_seconds: float = 5.0, busy_timeout: float = 10.0) -> Store:
+        """Open or create the store at ``path``.
+
+        ``add`` commits every ``batch_size`` results or ``flush_seconds``, whichever comes
+        first; a write waits ``busy_timeout`` seconds for another writer, then raises.
+        """
+        path = Path(path)
+        return cls(connect(path, busy_timeout), path, batch_size, flush_seconds)
+
+    def close(self) -> None:
+        """Commit what is buffered and close. A run not finished stays ``running`` until the
+        next ``begin_run`` marks it ``interrupted``."""
+        try:
+            self.flush()
+        finally:
+            self._run_lock.release()
+            self._connection.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- runs
+
+    def begin_run(self, source: str, policy_digest: str, *, wheelscan_version: str = __version__,
+                  elf_backend: str | None = None) -> int:
+        """Start a run; its verdicts are stored under ``policy_digest`` (codec.policy_digest).
+
+        A run still marked ``running`` died without finishing (killed, power lost): the run
+        lock proves no process holds it any more, so it is marked ``interrupted``.
+        """
+        self._run_lock.acquire()
+        now = _now()
+        try:
+            with transaction(self._connection, self.path, "begin a run"):
+                self._connection.execute(
+                    "UPDATE runs SET status = 'interrupted', finished = updated, "
+                    "seconds = (julianday(updated) - julianday(started)) * 86400 "
+                    "WHERE status = 'running'")
+                policy_id = self._policy_id(policy_digest, now)
+                run_id = self._connection.execute(
+                    "INSERT INTO runs (source, status, started, updated, policy_id, "
+                    "wheelscan_version, elf_backend) VALUES (?, 'running', ?, ?, ?, ?, ?)",
+                    (source, now, now, policy_id, wheelscan_version,
+                     elf_backend or backend_name())).lastrowid
+        except BaseException:
+            self._run_lock.release()
+            raise
+        assert run_id is not None
+        self._run_policies[run_id] = policy_id
+        return run_id
+
+    def finish_run(self, run_id: int, status: str = "finished",
+                   seen: int | None = None) -> RunRecord:
+        """Commit what is buffered and close the run.
+
+        ``seen``: how many wheels the source listed, when more than the store was told of
+        (wheels skipped by filename); by default ``skipped_known + audited``. A finished run
+        makes its policy the one ``iter_rows`` reports by default.
+        """
+        if status not in END_STATUSES:
+            raise ValueError(f"status {status!r}: one of {', '.join(END_STATUSES)}")
+        self.flush()
+        now = _now()
+        with transaction(self._connection, self.path, f"finish run {run_id}"):
+            self._connection.execute(
+                "UPDATE runs SET status = ?, finished = ?, updated = ?, seen = coalesce(?, seen), "
+                "seconds = (julianday(?) - julianday(started)) * 86400 WHERE id = ?",
+                (status, now, now, seen, now, run_id))
+            if status == "finished":
+                self._connection.execute(
+                    "INSERT OR REPLACE INTO meta SELECT 'policy_digest', digest FROM policies "
+                    "WHERE id = (SELECT policy_id FROM runs WHERE id = ?)", (run_id,))
+        self._run_policies.pop(run_id, None)
+        self._stats.clear()
+        self._run_lock.release()
+        return next(r for r in self.runs() if r.id == run_id)
+
+    def runs(self) -> list[RunRecord]:
+        """Every run, oldest first."""
+        return read_runs(self._connection)
+
+    # --- results
+
+    def known(self, ref: WheelRef) -> str | None:
+        """The sha256 of ``ref`` if its wheel need not be read again, else None.
+
+        By the index's sha256 when the ref has one; for a local file, by its path, size and
+        mtime, without hashing it. A file not known this way has its size and mtime noted, to
+        be recorded with its result by ``add``.
+        """
+        if ref.sha256 is not None:
+            if ref.sha256 in self._pending_shas:
+                return ref.sha256
+            row = self._connection.execute(
+                f"SELECT sha256 FROM wheels w WHERE sha256 = ? AND {_REUSABLE}",
+                (ref.sha256,)).fetchone()
+            return row[0] if row else None
+        if ref.location.startswith(("http://", "https://")):
+            return None
+        try:
+            stat = os.stat(ref.location)
+        except OSError:
+            return None  # the worker will meet the same error, and record it
+        key = (stat.st_size, stat.st_mtime_ns)
+        row = self._connection.execute(
+            "SELECT w.sha256 FROM locations l JOIN wheels w ON w.id = l.wheel_id WHERE "
+            f"l.location = ? AND l.size = ? AND l.mtime_ns = ? AND {_REUSABLE}",
+            (ref.location, *key)).fetchone()
+        if row:
+            return str(row[0])
+        self._stats[ref.location] = key
+        return None
+
+    def add(self, run_id: int, result: WheelResult) -> None:
+        """Buffer a worker's result; committed by the next flush (see ``open``)."""
+        self._check_run(run_id)
+        self._pending.append(Added(run_id, result, self._stats.pop(result.ref.location, None)))
+        if result.sha256 is not None:
+            self._pending_shas.add(result.sha256)
+        self._maybe_flush()
+
+    def mark_seen(self, run_id: int, sha256: str) -> None:
+        """Record that run ``run_id`` met a known wheel (``known`` gave its sha256)."""
+        self._check_run(run_id)
+        self._pending.append(Seen(run_id, sha256))
+        self._maybe_flush()
+
+    def flush(self) -> None:
+        """Commit every buffered result in one transaction; on error they stay buffered."""
+        if self._pending:
+            with transaction(self._connection, self.path, f"store {len(self._pending)} results"):
+                write_batch(self._connection, self._pending, self._run_policies, _now())
+            self._pending.clear()
+            self._pending_shas.clear()
+        self._last_flush = time.monotonic()
+
+    def _maybe_flush(self) -> None:
+        if (len(self._pending) >= self.batch_size
+                or time.monotonic() - self._last_flush >= self.flush_seconds):
+            self.flush()
+
+    # --- reading back
+
+    def iter_rows(self, run_id: int | None = None,
+                  policy_digest: str | None = None) -> Iterator[dict[str, Any]]:
+        """One dict per wheel, for reports (see ``rows.iter_rows`` for the shape).
+
+        Every stored wheel, or the wheels of run ``run_id``, judged under ``policy_digest``
+        (by default the policy of the last finished run or re-evaluation).
+        """
+        self.flush()
+        return iter_rows(self._connection, run_id, policy_digest)
+
+    def export_jsonl_zst(self, path: str | os.PathLike[str], run_id: int | None = None,
+                         policy_digest: str | None = None) -> int:
+        """Write ``iter_rows`` as zstandard-compressed JSON lines; return the number of rows."""
+        return write_jsonl_zst(Path(path), self.iter_rows(run_id, policy_digest))
+
+    def iter_facts(self) -> Iterator[tuple[str, WheelFacts]]:
+        """(sha256, facts) of every wheel whose facts are stored in the current format."""
+        self.flush()
+        for page in self._pages("SELECT w.id, w.sha256, w.facts FROM wheels w "
+                                f"WHERE w.facts_version = {FACTS_VERSION}"):
+            for _, sha256, blob in page:
+                yield sha256, facts_from_json(unpack(blob))
+
+    def reevaluate(self, database: PolicyDatabase, policy_digest: str, workers: int = 1,
+                   musl_policy: str | None = None) -> int:
+        """Judge every stored wheel that has no verdict under ``policy_digest`` yet, from its
+        stored facts alone; then report by that policy. Returns how many were judged.
+
+        Resumable: killed halfway, it goes on where it stopped.
+        """
+        self.flush()
+        with transaction(self._connection, self.path, "record a policy"):
+            policy_id = self._policy_id(policy_digest, _now())
+        pages = self._pages(
+            "SELECT w.id, w.facts FROM wheels w WHERE w.facts_version = ? AND NOT EXISTS "
+            "(SELECT 1 FROM verdicts v WHERE v.wheel_id = w.id AND v.policy_id = ?)",
+            (FACTS_VERSION, policy_id))
+        judged = 0
+        batches = ([(wheel_id, blob) for wheel_id, blob in page] for page in pages)
+        for verdicts in judge_batches(Judge(database, musl_policy), batches, workers):
+            with transaction(self._connection, self.path, f"store {len(verdicts)} verdicts"):
+                write_verdicts(self._connection, policy_id, verdicts)
+            judged += len(verdicts)
+        with transaction(self._connection, self.path, "switch the reported policy"):
+            self._connection.execute("INSERT OR REPLACE INTO meta VALUES ('policy_digest', ?)",
+                                     (policy_digest,))
+        return judged
+
+    # --- helpers
+
+    def _pages(self, query: str, params: tuple[Any, ...] = ()) -> Iterator[list[Any]]:
+        """``query``'s rows (the first column is ``w.id``) in pages of ``batch_size``, by id.
+
+        Each page is its own short read, so writes between pages never meet an open cursor.
+        """
+        last = 0
+        while True:
+            page = self._connection.execute(f"{query} AND w.id > ? ORDER BY w.id LIMIT ?",
+                                            (*params, last, self.batch_size)).fetchall()
+            if not page:
+                return
+            last = page[-1][0]
+            yield page
+
+    def _policy_id(self, digest: str, now: str) -> int:
+        self._connection.execute("INSERT OR IGNORE INTO policies (digest, first_used) "
+                                 "VALUES (?, ?)", (digest, now))
+        row = self._connection.execute("SELECT id FROM policies WHERE digest = ?",
+                                       (digest,)).fetchone()
+        return int(row[0])
+
+    def _check_run(self, run_id: int) -> None:
+        if run_id not in self._run_policies:
+            raise ValueError(f"run {run_id} was not begun by this store, or is finished")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")

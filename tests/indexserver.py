@@ -1,0 +1,177 @@
+"""A real HTTP server on 127.0.0.1 serving a mirror's ``web/`` tree as an index does.
+
+``/simple/...`` pages are negotiated (PEP 691: JSON when the client accepts it and the mirror
+has it, PEP 503 HTML otherwise; a page URL without its trailing slash is redirected, as real
+indexes do); ``/packages/...`` files honour single ``Range`` requests (RFC 9110: 206 with
+``Content-Range``, 416 past the end). Switches make it misbehave: ``ignore_range`` (always the
+whole file, 200), ``fail_next`` (that many 500s, then normal answers), ``always_fail``; ``credentials`` makes
+it a private index (Basic auth). Every
+request is logged, with the bytes of body served, and connections are counted.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import threading
+import urllib.parse
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Self
+
+JSON_TYPE = "application/vnd.pypi.simple.v1+json"
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+@dataclass(frozen=True)
+class Served:
+    path: str
+    range: str | None
+    status: int
+    body_bytes: int
+
+
+@dataclass
+class IndexServer:
+    web: Path
+    ignore_range: bool = False
+    fail_next: int = 0
+    always_fail: bool = False
+    credentials: str | None = None  # "user:password": Basic auth required, else 401
+    log: list[Served] = field(default_factory=list)
+    connections: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _httpd: _Server | None = None
+
+    def __enter__(self) -> Self:
+        self._httpd = _Server(("127.0.0.1", 0), _Handler)
+        self._httpd.state = self
+        self._httpd.daemon_threads = True
+        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._httpd is not None
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    @property
+    def url(self) -> str:
+        assert self._httpd is not None
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    @property
+    def index_url(self) -> str:
+        return f"{self.url}/simple/"
+
+    def file_url(self, path: Path) -> str:
+        return f"{self.url}/{path.relative_to(self.web).as_posix()}"
+
+    @property
+    def bytes_served(self) -> int:
+        return sum(s.body_bytes for s in self.log)
+
+    def served(self, filename: str) -> list[Served]:
+        """Requests whose path ends in ``filename``."""
+        return [s for s in self.log if s.path.endswith("/" + filename)]
+
+    def clear(self) -> None:
+        with self._lock:
+            self.log.clear()
+
+    def _failing(self) -> bool:
+        with self._lock:
+            if self.fail_next:
+                self.fail_next -= 1
+                return True
+            return self.always_fail
+
+    def _record(self, served: Served) -> None:
+        with self._lock:
+            self.log.append(served)
+
+
+class _Server(ThreadingHTTPServer):
+    state: IndexServer
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, so that connection reuse is visible
+    server: _Server
+
+    @property
+    def state(self) -> IndexServer:
+        return self.server.state
+
+    def setup(self) -> None:
+        super().setup()
+        with self.state._lock:
+            self.state.connections += 1
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
+        expected = self.state.credentials
+        if expected and self.headers.get("Authorization") != (
+                "Basic " + base64.b64encode(expected.encode()).decode()):
+            self._send(401, b"who are you?", "text/plain", path,
+                       {"WWW-Authenticate": 'Basic realm="index"'})
+        elif self.state._failing():
+            self._send(500, b"server error", "text/plain", path)
+        elif path == "/simple" or path.startswith("/simple/"):
+            self._page(path)
+        elif path.startswith("/packages/"):
+            self._file(path)
+        else:
+            self._send(404, b"not found", "text/plain", path)
+
+    def _page(self, path: str) -> None:
+        if not path.endswith("/"):
+            self._send(301, b"", "text/plain", path, {"Location": path + "/"})
+            return
+        directory = self.state.web / path.strip("/")
+        accept = self.headers.get("Accept", "")
+        choices = [("index.v1_json", JSON_TYPE)] if JSON_TYPE in accept else []
+        for name, content_type in [*choices, ("index.html", "text/html; charset=utf-8")]:
+            if (directory / name).is_file() and ".." not in path:
+                self._send(200, (directory / name).read_bytes(), content_type, path)
+                return
+        self._send(404, b"no such project", "text/plain", path)
+
+    def _file(self, path: str) -> None:
+        file = self.state.web / path.lstrip("/")
+        if ".." in path or not file.is_file():
+            self._send(404, b"no such file", "text/plain", path)
+            return
+        data = file.read_bytes()
+        requested = self.headers.get("Range")
+        match = _RANGE.fullmatch(requested or "")
+        if self.state.ignore_range or match is None or match.group(1, 2) == ("", ""):
+            self._send(200, data, "application/octet-stream", path, {"Accept-Ranges": "bytes"})
+            return
+        first, last = match.groups()
+        if first:
+            start, end = int(first), min(int(last) if last else len(data) - 1, len(data) - 1)
+        else:  # a suffix: the last N bytes
+            start, end = max(0, len(data) - int(last)), len(data) - 1
+        if start >= len(data) or start > end:
+            self._send(416, b"", "text/plain", path, {"Content-Range": f"bytes */{len(data)}"})
+            return
+        self._send(206, data[start : end + 1], "application/octet-stream", path,
+                   {"Content-Range": f"bytes {start}-{end}/{len(data)}"})
+
+    def _send(self, status: int, body: bytes, content_type: str, path: str,
+              headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        # logged before the body goes out: once a client has its answer, the log shows it
+        self.state._record(Served(path, self.headers.get("Range"), status, len(body)))
+        self.wfile.write(body)
+

@@ -1,0 +1,254 @@
+"""Wheels read over HTTP by Range requests, against a real server on 127.0.0.1.
+
+The oracle is the local read of the same file: the facts (and so the verdicts) must be equal,
+while only the tail, RECORD and the members that may be ELF cross the network.
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from elfwriter import build_elf, sample_spec
+from indexserver import IndexServer
+from mirror import Mirror, build_mirror
+from wheelbuilder import build_wheel
+
+from wheelscan.engine.worker import read_facts
+from wheelscan.policy.evaluate import evaluate
+from wheelscan.wheel.archive import WheelArchive, WheelError
+from wheelscan.wheel.contents import WheelFacts, read_wheel_facts
+from wheelscan.wheel.http import (
+    GAP_TOLERANCE,
+    HttpRangeReader,
+    HttpSession,
+    coalesce,
+    may_be_elf,
+    open_remote_archive,
+)
+
+ELF = build_elf(sample_spec("x86_64", interpreter=None))
+EXT = "demo/_mod.cpython-312-x86_64-linux-gnu.so"
+DEMO = "demo-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
+BULKY = "bulky-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
+MANY = "many-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
+HIDDEN = "hidden-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
+
+
+def bulky_wheel() -> bytes:
+    """A small ELF beside 4 MB of data no audit reads (random, so deflate cannot shrink it)."""
+    noise = random.Random(0).randbytes
+    files = {EXT: ELF}
+    files |= {f"demo/data/table{i}.txt": noise(500_000) for i in range(4)}
+    files |= {f"demo/module{i}.py": noise(500_000) for i in range(4)}
+    return build_wheel(files, name="bulky")
+
+
+def many_members_wheel() -> bytes:
+    """Over 64 KiB of central directory: the tail alone does not hold it."""
+    files = {f"demo/resources/a-rather-long-directory-name/entry-{i:05}.json": b"{}"
+             for i in range(1500)}
+    return build_wheel({**files, EXT: ELF}, name="many", compression=zipfile.ZIP_STORED)
+
+
+@pytest.fixture(scope="module")
+def mirror(tmp_path_factory: pytest.TempPathFactory, real_wheels: list[Path]) -> Mirror:
+    built = tmp_path_factory.mktemp("built")
+    (built / DEMO).write_bytes(build_wheel({EXT: ELF}))
+    (built / BULKY).write_bytes(bulky_wheel())
+    (built / MANY).write_bytes(many_members_wheel())
+    # an ELF file under a name that is never ELF: the one blind spot of a remote audit
+    (built / HIDDEN).write_bytes(build_wheel({EXT: ELF, "demo/notes.txt": ELF}, name="hidden"))
+    wheels = [*real_wheels, *(built / n for n in (DEMO, BULKY, MANY, HIDDEN))]
+    return build_mirror(tmp_path_factory.mktemp("mirror"), wheels)
+
+
+@pytest.fixture(scope="module")
+def server(mirror: Mirror) -> Iterator[IndexServer]:
+    with IndexServer(mirror.web) as running:
+        yield running
+
+
+@pytest.fixture()
+def index(server: IndexServer) -> Iterator[IndexServer]:
+    server.clear()
+    yield server
+    server.ignore_range, server.fail_next, server.always_fail = False, 0, False
+
+
+@pytest.fixture()
+def session() -> Iterator[HttpSession]:
+    with HttpSession(backoff=0.01) as client:
+        yield client
+
+
+def remote(index: IndexServer, mirror: Mirror, name: str, session: HttpSession,
+           size: int | None = -1) -> tuple[WheelFacts, HttpRangeReader]:
+    path = mirror.files[name]
+    known_size = path.stat().st_size if size == -1 else size
+    with open_remote_archive(index.file_url(path), known_size, session=session) as archive:
+        assert isinstance(archive.reader, HttpRangeReader)
+        prefetched = archive.reader.requests
+        facts = read_wheel_facts(archive, name)
+        assert archive.reader.requests == prefetched  # the audit read only what was planned
+        return facts, archive.reader
+
+
+def test_remote_facts_and_verdicts_equal_local_ones(mirror: Mirror, index: IndexServer,
+                                                   session: HttpSession,
+                                                   real_wheels: list[Path]) -> None:
+    share, fetched = {}, 0
+    for wheel in real_wheels:
+        local = read_facts(mirror.files[wheel.name], wheel.name)
+        facts, reader = remote(index, mirror, wheel.name, session)
+        assert facts == local, wheel.name
+        assert evaluate(facts) == evaluate(local), wheel.name
+        assert reader.bytes_fetched <= reader.size, wheel.name  # nothing is fetched twice
+        share[wheel.name] = reader.bytes_fetched / reader.size
+        fetched += reader.bytes_fetched
+    assert index.bytes_served == fetched
+    # the corpus was chosen for its ELF files, so most of its bytes are ELF; pyinstaller's
+    # wheels are mostly Python, as most wheels are
+    assert max(v for n, v in share.items() if n.startswith("pyinstaller-")) < 0.25
+
+
+def test_bytes_fetched_stay_well_below_a_data_heavy_wheels_size(
+        mirror: Mirror, index: IndexServer, session: HttpSession) -> None:
+    facts, reader = remote(index, mirror, BULKY, session)
+    assert [m.path for m in facts.examined] == [EXT]
+    assert reader.size > 4_000_000
+    assert reader.bytes_fetched < len(ELF) + 2 * GAP_TOLERANCE  # tail, RECORD, the ELF member
+    assert reader.bytes_fetched < reader.size / 50
+    assert reader.requests == 2  # the tail (with RECORD and the directory), then the ELF
+    assert [s.status for s in index.log] == [206, 206]
+
+
+def test_a_central_directory_beyond_the_tail_takes_a_second_request(
+        mirror: Mirror, index: IndexServer, session: HttpSession) -> None:
+    facts, reader = remote(index, mirror, MANY, session)
+    assert [m.path for m in facts.examined] == [EXT]
+    # the tail, the rest of the directory, then the ELF member and RECORD (neighbours: one)
+    assert reader.requests == 3
+
+
+def test_unknown_size_is_learnt_from_a_suffix_range(mirror: Mirror, index: IndexServer,
+                                                    session: HttpSession) -> None:
+    facts, reader = remote(index, mirror, DEMO, session, size=None)
+    assert reader.size == mirror.files[DEMO].stat().st_size
+    assert index.log[0].range == "bytes=-65577"
+    assert facts == read_facts(mirror.files[DEMO], DEMO)
+
+
+def test_a_server_ignoring_range_sends_the_file_once(mirror: Mirror, index: IndexServer,
+                                                     session: HttpSession) -> None:
+    index.ignore_range = True
+    facts, reader = remote(index, mirror, BULKY, session)
+    assert facts == read_facts(mirror.files[BULKY], BULKY)
+    assert reader.requests == 1 and [s.status for s in index.log] == [200]
+    assert reader.bytes_fetched == reader.size
+
+
+def test_server_errors_are_retried(mirror: Mirror, index: IndexServer,
+                                   session: HttpSession) -> None:
+    index.fail_next = 2
+    facts, reader = remote(index, mirror, DEMO, session)
+    assert facts == read_facts(mirror.files[DEMO], DEMO)
+    assert [s.status for s in index.log][:3] == [500, 500, 206]
+
+
+def test_a_failing_server_gives_download_failed(mirror: Mirror, index: IndexServer,
+                                                session: HttpSession) -> None:
+    index.always_fail = True
+    with pytest.raises(WheelError) as failure:
+        remote(index, mirror, DEMO, session)
+    assert failure.value.code == "download-failed" and "HTTP 500" in failure.value.reason
+    assert len(index.log) == 3
+
+
+def test_an_unreachable_server_gives_download_failed(session: HttpSession) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(WheelError) as failure:
+        HttpRangeReader(f"http://127.0.0.1:{port}/{DEMO}", 1000, session)
+    assert failure.value.code == "download-failed"
+    assert "ConnectionRefusedError" in failure.value.reason
+
+
+def test_a_size_differing_from_the_index_is_an_error(mirror: Mirror, index: IndexServer,
+                                                     session: HttpSession) -> None:
+    size = mirror.files[DEMO].stat().st_size
+    for wrong in (size - 1, size + 1):
+        with pytest.raises(WheelError) as failure:
+            remote(index, mirror, DEMO, session, size=wrong)
+        assert failure.value.code == "download-failed"
+
+
+def test_missing_file_gives_download_failed(index: IndexServer, session: HttpSession) -> None:
+    with pytest.raises(WheelError, match="HTTP 404"):
+        HttpRangeReader(f"{index.url}/packages/{DEMO}", None, session)
+
+
+def test_the_connection_is_kept_alive(mirror: Mirror, index: IndexServer,
+                                      session: HttpSession) -> None:
+    before = index.connections
+    for _ in range(3):
+        remote(index, mirror, DEMO, session)
+    assert len(index.log) >= 3 and index.connections - before == 1
+
+
+def test_redirects_are_followed(index: IndexServer, session: HttpSession) -> None:
+    response = session.get(f"{index.url}/simple/demo")  # no slash: 301 to /simple/demo/
+    assert response.status == 200 and response.url.endswith("/simple/demo/")
+    assert [s.status for s in index.log] == [301, 200]
+
+
+def test_an_elf_file_under_a_never_elf_name_is_the_remote_blind_spot(
+        mirror: Mirror, index: IndexServer, session: HttpSession) -> None:
+    local = read_facts(mirror.files[HIDDEN], HIDDEN)
+    facts, _ = remote(index, mirror, HIDDEN, session)
+    assert [m.path for m in local.examined] == [EXT, "demo/notes.txt"]
+    assert [m.path for m in facts.examined] == [EXT]
+
+
+def test_reads_outside_the_plan_are_fetched_on_demand(mirror: Mirror, index: IndexServer,
+                                                      session: HttpSession) -> None:
+    """Correctness never rests on the plan: reading a skipped member fetches it."""
+    url = index.file_url(mirror.files[BULKY])
+    with open_remote_archive(url, None, session=session) as archive:
+        member = archive.find("demo/data/table1.txt")
+        assert member is not None
+        with WheelArchive.open(mirror.files[BULKY]) as local:
+            assert bytes(archive.read(member)) == bytes(local.read(member))
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("demo/_mod.cpython-312-x86_64-linux-gnu.so", True),
+    ("demo.libs/libz-abc123.so.1.2.13", True),
+    ("demo/bin/tool", True),
+    ("demo.data/scripts/tool", True),
+    ("demo/__init__.py", False),
+    ("demo/py.typed", False),
+    ("demo/include/demo.h", False),
+    ("demo/README.MD", False),
+    ("demo/LICENSE", True),  # no extension: may be anything
+    ("demo/COPYING.LICENSE", False),
+    ("demo-1.0.dist-info/METADATA", False),
+    ("demo-1.0.dist-info/RECORD", False),  # fetched as RECORD, not probed as ELF
+    ("demo/", False),
+])
+def test_may_be_elf(name: str, expected: bool) -> None:
+    assert may_be_elf(name) is expected
+
+
+def test_coalesce_merges_neighbours_within_the_gap_tolerance() -> None:
+    spans = [(500, 600), (0, 100), (100 + GAP_TOLERANCE, 200 + GAP_TOLERANCE), (550, 580),
+             (10**6, 10**6 + 1)]
+    assert coalesce(spans) == [(0, 200 + GAP_TOLERANCE), (10**6, 10**6 + 1)]
+    assert coalesce(spans, gap=0) == [(0, 100), (500, 600), (100 + GAP_TOLERANCE,
+                                                             200 + GAP_TOLERANCE),
+                                      (10**6, 10**6 + 1)]
