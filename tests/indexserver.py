@@ -4,8 +4,8 @@
 has it, PEP 503 HTML otherwise; a page URL without its trailing slash is redirected, as real
 indexes do); ``/packages/...`` files honour single ``Range`` requests (RFC 9110: 206 with
 ``Content-Range``, 416 past the end). Switches make it misbehave: ``ignore_range`` (always the
-whole file, 200), ``fail_next`` (that many 500s, then normal answers), ``always_fail``; ``credentials`` makes
-it a private index (Basic auth). Every
+whole file, 200), ``fail_next`` (that many 500s, then normal answers), ``always_fail``;
+``credentials`` makes it a private index (Basic auth). Every
 request is logged, with the bytes of body served, and connections are counted.
 """
 

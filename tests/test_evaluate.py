@@ -150,3 +150,19 @@ def test_elf_found_by_magic_not_by_name_and_only_through_record() -> None:
              EXT: ext()}
     v = judge(files)
     assert "data/blob.bin" in v.elf_files and v.overall_tag == "manylinux_2_38_x86_64"
+
+
+def test_static_binary_keeps_both_libc_promises() -> None:
+    static = build_elf(dataclasses.replace(sample_spec("x86_64", interpreter=None), needed=[],
+                                           symbols=[], runpath=None))
+    v = judge({"demo/bin/tool": static},
+              "manylinux_2_17_x86_64.musllinux_1_1_x86_64")
+    assert v.overall_tag == "manylinux_2_5_x86_64"  # auditwheel's answer: glibc when unknown
+    assert v.over_claims == ()
+    assert {c.tag for c in v.declared if c.holds} == {
+        "manylinux_2_17_x86_64", "musllinux_1_1_x86_64"}
+
+
+def test_a_musl_tag_on_a_glibc_wheel_is_broken() -> None:
+    v = judge({EXT: ext()}, "manylinux_2_28_x86_64.musllinux_1_1_x86_64")
+    assert v.over_claims == ("musllinux_1_1_x86_64",)

@@ -101,7 +101,8 @@ def by_name(refs: Iterator[WheelRef]) -> dict[str, WheelRef]:
     return named
 
 
-def test_three_sources_list_the_same_linux_wheels(session: HttpSession, mirror: Mirror, index: IndexServer,
+def test_three_sources_list_the_same_linux_wheels(session: HttpSession, mirror: Mirror,
+                                                  index: IndexServer,
                                                   linux_names: set[str]) -> None:
     directory = by_name(make_source(str(mirror.web / "packages")).wheels())
     bandersnatch = by_name(make_source(str(mirror.root)).wheels())
@@ -121,8 +122,10 @@ def test_three_sources_list_the_same_linux_wheels(session: HttpSession, mirror: 
     assert list(directory) == list(by_name(make_source(str(mirror.web / "packages")).wheels()))
 
 
-def test_pure_and_foreign_wheels_are_never_fetched(session: HttpSession, index: IndexServer) -> None:
-    source = make_source(index.index_url, session=session, projects=["demo", "purelib", "winonly", "maconly"])
+def test_pure_and_foreign_wheels_are_never_fetched(session: HttpSession,
+                                                   index: IndexServer) -> None:
+    source = make_source(index.index_url, session=session,
+                         projects=["demo", "purelib", "winonly", "maconly"])
     refs = list(source.wheels())
     assert not [s for s in index.log if s.path.startswith("/packages/")]  # listing reads pages
     assert {r.filename for r in refs} == set(LINUX_BUILT)
@@ -154,7 +157,7 @@ def opened(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 @pytest.mark.parametrize("where", ["directory", "bandersnatch"])
-def test_local_sources_never_open_pure_or_foreign_wheels(session: HttpSession, mirror: Mirror, opened: list[str],
+def test_local_sources_never_open_pure_or_foreign_wheels(mirror: Mirror, opened: list[str],
                                                          where: str) -> None:
     spec = str(mirror.web / "packages") if where == "directory" else str(mirror.root)
     source = make_source(spec, session=session, projects=["demo", "purelib", "winonly", "maconly"])
@@ -164,7 +167,8 @@ def test_local_sources_never_open_pure_or_foreign_wheels(session: HttpSession, m
     assert set(LINUX_BUILT) <= names and not names & set(NOT_LINUX)
 
 
-def test_project_filter_reads_only_the_named_pages(session: HttpSession, mirror: Mirror, index: IndexServer) -> None:
+def test_project_filter_reads_only_the_named_pages(session: HttpSession, mirror: Mirror,
+                                                   index: IndexServer) -> None:
     markupsafe = {n for n in mirror.files if n.lower().startswith("markupsafe-")}
     assert len(markupsafe) > 2
     for spec in (str(mirror.web / "packages"), str(mirror.root), index.index_url):
@@ -173,22 +177,27 @@ def test_project_filter_reads_only_the_named_pages(session: HttpSession, mirror:
     assert {s.path for s in index.log} == {"/simple/markupsafe/"}
 
 
-def test_arch_filter(session: HttpSession, mirror: Mirror, index: IndexServer, linux_names: set[str]) -> None:
+def test_arch_filter(session: HttpSession, mirror: Mirror, index: IndexServer,
+                     linux_names: set[str]) -> None:
     aarch64 = {n for n in linux_names if "_aarch64" in n}
     x86_64 = {n for n in linux_names if "_x86_64" in n}
     assert aarch64 and x86_64
     for spec in (str(mirror.root), index.index_url):
-        assert set(by_name(make_source(spec, session=session, architectures=["aarch64"]).wheels())) == aarch64
+        arm = make_source(spec, session=session, architectures=["aarch64"])
+        assert set(by_name(arm.wheels())) == aarch64
         # an ISA level names the architecture its wheels are tagged with
-        assert set(by_name(make_source(spec, session=session, architectures=["x86_64_v3"]).wheels())) == x86_64
+        v3 = make_source(spec, session=session, architectures=["x86_64_v3"])
+        assert set(by_name(v3.wheels())) == x86_64
     with pytest.raises(SourceError, match="unknown architecture"):
         make_source(str(mirror.root), architectures=["amd64"])
 
 
-def test_since_filter_keeps_wheels_without_an_upload_time(session: HttpSession, mirror: Mirror, index: IndexServer,
+def test_since_filter_keeps_wheels_without_an_upload_time(session: HttpSession, mirror: Mirror,
+                                                          index: IndexServer,
                                                           linux_names: set[str]) -> None:
     for spec in (str(mirror.root), index.index_url):
-        assert set(by_name(make_source(spec, session=session, since="2025-01-01").wheels())) == set(LINUX_BUILT)
+        recent = make_source(spec, session=session, since="2025-01-01")
+        assert set(by_name(recent.wheels())) == set(LINUX_BUILT)
         late = make_source(spec, session=session, since=datetime(2025, 6, 1, 0, 0, 1, tzinfo=UTC))
         assert not list(late.wheels())
     # a directory knows no upload times: --since passes everything
@@ -201,7 +210,8 @@ def test_html_only_mirror(session: HttpSession, tmp_path: Path) -> None:
     html_mirror = build_mirror(tmp_path / "mirror", built, json_pages=False)
     expected = {n: html_mirror.sha256[n] for n in LINUX_BUILT}
     with IndexServer(html_mirror.web) as server:
-        simple = by_name(make_source(server.index_url, session=session, since="2030-01-01").wheels())
+        listed = make_source(server.index_url, session=session, since="2030-01-01")
+        simple = by_name(listed.wheels())
     bandersnatch = by_name(make_source(str(html_mirror.root), since="2030-01-01").wheels())
     for refs in (simple, bandersnatch):
         assert {n: r.sha256 for n, r in refs.items()} == expected

@@ -11,7 +11,7 @@ from __future__ import annotations
 import posixpath
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from packaging.utils import parse_wheel_filename
 
@@ -147,11 +147,13 @@ def _required_external(tree: ElfTree, whitelist: frozenset[str]) -> set[str]:
 
 
 def evaluate(wheel: WheelFacts, database: PolicyDatabase | None = None,
-             musl_policy: str | None = None) -> Verdict:
+             musl_policy: str | None = None, assume_libc: Libc | None = None) -> Verdict:
     """Judge a wheel from its facts and the policies alone.
 
     ``musl_policy`` keeps one musllinux policy, as auditwheel does (it judges a musl wheel
     against the host's musl version only); by default every musllinux policy is judged.
+    ``assume_libc`` is the libc to judge against when neither the filename nor any ELF file
+    names one (static executables); glibc otherwise.
     """
     database = database or load_policies()
     tag_arch, tag_libc = _filename_platform(wheel.filename)
@@ -201,7 +203,8 @@ def evaluate(wheel: WheelFacts, database: PolicyDatabase | None = None,
                               "no ELF file of a supported architecture" +
                               (f" (ignored: {', '.join(ignored)})" if ignored else ""))
     # auditwheel falls back to the *host's* libc here; a scanner assumes glibc (README)
-    libc = libc or Libc.GLIBC
+    libc_unknown = libc is None
+    libc = libc or assume_libc or Libc.GLIBC
     policies = _policy_set(database, libc, arch, musl_policy)
     fix_up_trees(python_trees, other_trees)
     needed_names = {lib for t in [*python_trees.values(), *other_trees.values()] for lib in t.needed}
@@ -231,7 +234,17 @@ def evaluate(wheel: WheelFacts, database: PolicyDatabase | None = None,
 
     blockers = _Blockers(wheel, required, refs, isa_levels, uses_ucs2, uses_pyfpe)
     upgrades = tuple(PolicyCheck(p.name, blockers.for_policy(p)) for p in policies if p > overall)
-    declared, under_claim = _claims(wheel.filename, libc, arch, overall, policies, database)
+    def overall_for(other: Libc) -> Policy | None:
+        """With no libc named anywhere, a musllinux tag is judged on musl policies (and a
+        manylinux tag on glibc ones): a static binary can keep both promises."""
+        if other is libc:
+            return overall
+        if not libc_unknown or assume_libc is not None:  # judged once per libc, no deeper
+            return None
+        other_verdict = evaluate(wheel, database, musl_policy, assume_libc=other)
+        return _policy_set(database, other, arch, musl_policy).get(other_verdict.overall_tag)
+
+    declared, under_claim = _claims(wheel.filename, libc, arch, overall_for, database)
     return Verdict(
         wheel=wheel.filename,
         libc=str(libc),
@@ -327,9 +340,12 @@ def _version_key(version: str) -> tuple[int, ...]:
     return tuple(int(n) for n in re.findall(r"\d+", version))
 
 
-def _claims(filename: str, libc: Libc, arch: Architecture, overall: Policy, policies: PolicySet,
+def _claims(filename: str, libc: Libc, arch: Architecture,
+            overall_for: Callable[[Libc], Policy | None],
             database: PolicyDatabase) -> tuple[tuple[TagClaim, ...], str | None]:
     """Each declared platform tag against the computed policy (over- and under-claims)."""
+    overall = overall_for(libc)
+    assert overall is not None
     computed = _libc_version(overall.base_name)
     claims: list[TagClaim] = []
     best_declared: tuple[int, int] | None = None
@@ -342,16 +358,18 @@ def _claims(filename: str, libc: Libc, arch: Architecture, overall: Policy, poli
         if info.base_name is None:
             claims.append(TagClaim(platform, True, "linux_* promises nothing"))
             continue
-        if info.arch.baseline is not arch.baseline or info.libc is not libc:
+        other = overall_for(info.libc) if info.libc is not None else None
+        if info.arch.baseline is not arch.baseline or other is None:
             claims.append(TagClaim(platform, False, f"the ELF files are {libc} {arch.baseline}"))
             continue
         declared = _libc_version(info.base_name)
-        if best_declared is None or declared < best_declared:
+        if info.libc is libc and (best_declared is None or declared < best_declared):
             best_declared = declared
-        if computed is not None and computed <= declared:
+        needed = _libc_version(other.base_name)
+        if needed is not None and declared is not None and needed <= declared:
             claims.append(TagClaim(platform, True))
         else:
-            claims.append(TagClaim(platform, False, f"content needs {overall.name}"))
+            claims.append(TagClaim(platform, False, f"content needs {other.name}"))
     under_claim = None
     # musl has no symbol versions, so the policies cannot tell musl 1.1 from 1.2 code: an
     # under-claim there would be a guess (README, "Deliberate differences")

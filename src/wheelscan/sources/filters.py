@@ -46,7 +46,8 @@ class WheelFilter:
                 wheel_architectures(ref.filename) & self.architectures):
             return False
         # a wheel whose upload time the source does not know passes: --since narrows, never hides
-        return self.since is None or ref.upload_time is None or _aware(ref.upload_time) >= self.since
+        return (self.since is None or ref.upload_time is None
+                or _aware(ref.upload_time) >= self.since)
 
 
 class FilteredSource:

@@ -215,8 +215,8 @@ class HttpRangeReader:
         self.url = url
         self.session = session or default_session()
         self.size = -1 if size is None else size
-        self.bytes_fetched = 0
-        self.requests = 0
+        self.bytes_fetched = 0  # response bodies, whole files included
+        self.requests = 0  # requests answered (the retries of one count once)
         self._blocks: list[tuple[int, bytes]] = []  # (start, data), sorted, disjoint
         if size == 0:
             raise WheelError("not-zip", "empty file")
@@ -252,7 +252,7 @@ class HttpRangeReader:
         ordered = sorted(members, key=lambda m: m.header_offset)
         ends = [m.header_offset for m in ordered[1:]] + [self.size]
         return [(m.header_offset, min(end, m.header_offset + _LOCAL_OVERHEAD + m.compressed_size))
-                for m, end in zip(ordered, ends)
+                for m, end in zip(ordered, ends, strict=True)
                 if is_record(m.name) or (may_be_elf(m.name) and m.size >= len(ELF_MAGIC))]
 
     def prefetch(self, spans: Sequence[tuple[int, int]]) -> None:
@@ -280,16 +280,16 @@ class HttpRangeReader:
     def _fetch(self, start: int, end: int) -> None:
         got = self._request(f"bytes={start}-{end - 1}")
         if got > start or self._first_gap(start, end) is not None:
-            raise WheelError("download-failed", f"asked for bytes {start}-{end - 1}, got others",
-                             self.url)
+            raise WheelError("download-failed",
+                             f"{self.url}: asked for bytes {start}-{end - 1}, got others")
 
     def _request(self, byte_range: str) -> int:
         """One Range request; returns where the bytes received start."""
         try:
             response = self.session.get(self.url, {"Range": byte_range})
         except HttpError as e:
-            raise WheelError("download-failed", f"{e.reason} (after {self.session.tries} tries)",
-                             self.url) from e
+            raise WheelError("download-failed",
+                             f"{self.url}: {e.reason} (after {self.session.tries} tries)") from e
         self.requests += 1
         self.bytes_fetched += len(response.body)
         if response.status == 200:  # Range ignored: the whole file
@@ -297,10 +297,10 @@ class HttpRangeReader:
             self._blocks = [(0, response.body)]
             return 0
         if response.status != 206:
-            raise WheelError("download-failed", f"HTTP {response.status}", self.url)
+            raise WheelError("download-failed", f"{self.url}: HTTP {response.status}")
         match = _CONTENT_RANGE.fullmatch(response.headers.get("content-range", ""))
         if match is None or int(match[2]) - int(match[1]) + 1 != len(response.body):
-            raise WheelError("download-failed", "206 without a matching Content-Range", self.url)
+            raise WheelError("download-failed", f"{self.url}: 206 without a matching Content-Range")
         if match[3] != "*":
             self._check_size(int(match[3]))
         self._add(int(match[1]), response.body)
@@ -309,9 +309,9 @@ class HttpRangeReader:
     def _check_size(self, size: int) -> None:
         if self.size >= 0 and size != self.size:
             raise WheelError("download-failed",
-                             f"the server has {size} bytes, the index said {self.size}", self.url)
+                             f"{self.url}: the server has {size} bytes, the index said {self.size}")
         if size == 0:
-            raise WheelError("not-zip", "empty file", self.url)
+            raise WheelError("not-zip", f"{self.url}: empty file")
         self.size = size
 
     def _add(self, start: int, data: bytes) -> None:
