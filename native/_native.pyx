@@ -70,6 +70,7 @@ cdef extern from *:
     #define E_BAD_TABLE (5)
     #define E_TOO_LARGE (6)
     #define E_NO_MEMORY (7)
+    #define E_NEED_BYTES (8)
     #define HAS_SONAME (1u << 0)
     #define HAS_RPATH (1u << 1)
     #define HAS_RUNPATH (1u << 2)
@@ -123,6 +124,7 @@ cdef extern from *:
     int E_BAD_TABLE
     int E_TOO_LARGE
     int E_NO_MEMORY
+    int E_NEED_BYTES
     unsigned int HAS_SONAME
     unsigned int HAS_RPATH
     unsigned int HAS_RUNPATH
@@ -182,6 +184,13 @@ cdef int vec_push(Vec* v, int64_t item) noexcept nogil:
 cdef struct Ctx:
     const uint8_t* data
     uint64_t size
+    # When the buffer is only partly filled (a member being inflated as a stream), the
+    # [start, end) pairs that hold real bytes; NULL when all of it does. A read outside them
+    # stops the parse with E_NEED_BYTES and the range it wanted.
+    const uint64_t* available
+    Py_ssize_t available_count
+    uint64_t need_start
+    uint64_t need_end
     bint is64
     bint big
     int error
@@ -241,8 +250,21 @@ cdef struct Ctx:
 
 # --- bounds-checked reads -------------------------------------------------------------------
 
-cdef inline bint fits(const Ctx* c, uint64_t offset, uint64_t length) noexcept nogil:
-    return offset <= c.size and length <= c.size - offset
+cdef inline bint fits(Ctx* c, uint64_t offset, uint64_t length) noexcept nogil:
+    if not (offset <= c.size and length <= c.size - offset):
+        return False
+    return c.available == NULL or is_available(c, offset, length)
+
+
+cdef bint is_available(Ctx* c, uint64_t offset, uint64_t length) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(c.available_count):
+        if c.available[2 * i] <= offset and offset + length <= c.available[2 * i + 1]:
+            return True
+    c.error = E_NEED_BYTES
+    c.need_start = offset
+    c.need_end = offset + length
+    return False
 
 
 cdef inline uint16_t u16(const Ctx* c, uint64_t o) noexcept nogil:
@@ -276,6 +298,8 @@ cdef inline uint64_t word(const Ctx* c, uint64_t o) noexcept nogil:
 
 
 cdef int fail(Ctx* c, int code, const char* what, uint64_t value) noexcept nogil:
+    if c.error == E_NEED_BYTES:
+        return -1  # not an error yet: the caller supplies the bytes and parses again
     c.error = code
     snprintf(c.message, sizeof(c.message), what, <unsigned long long>value)
     return -1
@@ -810,26 +834,53 @@ cdef void free_ctx(Ctx* c) noexcept nogil:
     free(c.init_functions.items)
 
 
-def parse_elf(buffer):
+class NeedBytes(Exception):
+    """``parse_elf`` needs the bytes [start, end), which the partly filled buffer lacks."""
+
+    def __init__(self, start, end):
+        super().__init__(f"need bytes [{start}, {end})")
+        self.start = start
+        self.end = end
+
+
+def parse_elf(buffer, available=None):
     """Parse the ELF file in ``buffer`` (bytes, bytearray, mmap, memoryview) without copying.
 
     Returns an :class:`~wheelscan.elf.facts.ElfFacts`; raises
     :class:`~wheelscan.elf.facts.ElfError` with a stable code when the file cannot be read.
+    ``available`` — sorted, disjoint ``(start, end)`` pairs — says which bytes of a partly
+    filled buffer are real; a read elsewhere raises :class:`NeedBytes` (see wheel/stream.py).
     """
     cdef const uint8_t[::1] view = buffer
     cdef Ctx* c = <Ctx*>malloc(sizeof(Ctx))
+    cdef uint64_t* ranges = NULL
+    cdef Py_ssize_t i
     cdef int status
     if c == NULL:
         raise MemoryError()
     try:
         init_ctx(c, &view[0] if view.shape[0] else NULL, view.shape[0])
+        if available is not None:
+            ranges = <uint64_t*>malloc((2 * len(available) + 1) * sizeof(uint64_t))
+            if ranges == NULL:
+                raise MemoryError()
+            for i, (start, end) in enumerate(available):
+                ranges[2 * i] = start
+                ranges[2 * i + 1] = end
+            c.available = ranges
+            c.available_count = len(available)
+            if not (c.size == 0 or is_available(c, 0, min(c.size, 64))):
+                raise NeedBytes(0, min(c.size, 64))
         with nogil:
             status = locate(c)
         if status < 0:
             if c.error == E_NO_MEMORY:
                 raise MemoryError()
+            if c.error == E_NEED_BYTES:
+                raise NeedBytes(c.need_start, c.need_end)
             raise ElfError(_ERROR_CODES[c.error], c.message.decode("utf-8", "replace"))
         return build(c)
     finally:
         free_ctx(c)
         free(c)
+        free(ranges)

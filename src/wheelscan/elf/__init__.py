@@ -48,6 +48,18 @@ def get_parser(backend: str | None = None) -> Parser:
     raise BackendError(f"{BACKEND_ENV}={name!r}: choose one of {', '.join(BACKENDS)}")
 
 
+def partial_parser() -> tuple[Callable[..., ElfFacts], type[Exception]] | None:
+    """The native parser's partial-buffer mode and its NeedBytes, when native is active.
+
+    The reference reader needs whole files; with it, members are inflated whole.
+    """
+    if backend_name() != "native":
+        return None
+    from wheelscan import _native
+
+    return _native.parse_elf, _native.NeedBytes
+
+
 def backend_name() -> str:
     return os.environ.get(BACKEND_ENV, "native")
 
@@ -72,5 +84,6 @@ __all__ = [
     "VersionNeed",
     "backend_name",
     "get_parser",
+    "partial_parser",
     "parse_elf",
 ]

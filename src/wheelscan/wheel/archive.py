@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import mmap
 import struct
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+
+from wheelscan.wheel.inflate import InflateError, crc32, raw_inflater
 
 ELF_MAGIC = b"\x7fELF"
 STORED, DEFLATED = 0, 8
@@ -199,10 +200,11 @@ class WheelArchive:
             raise WheelError("truncated", "member data runs past the end of the file", member.name)
         return begin
 
-    def _payload(self, member: Member) -> memoryview:
+    def payload(self, member: Member) -> memoryview:
+        """The member's compressed bytes."""
         return self.reader.read_at(self.data_offset(member), member.compressed_size)
 
-    def _check_limits(self, member: Member) -> None:
+    def check_limits(self, member: Member) -> None:
         if member.size > self.limits.max_member_size:
             raise WheelError("too-large", f"{member.size} bytes uncompressed", member.name)
         if member.size > max(member.compressed_size, 1) * self.limits.max_compression_ratio:
@@ -220,8 +222,8 @@ class WheelArchive:
             for window in (512, 64 * 1024):
                 chunk = self.reader.read_at(begin, min(window, member.compressed_size))
                 try:
-                    head = zlib.decompressobj(-15).decompress(chunk, length)
-                except zlib.error as e:
+                    head = raw_inflater().decompress(chunk, length)
+                except InflateError as e:
                     raise WheelError("bad-deflate", str(e), member.name) from e
                 if len(head) >= length or window >= member.compressed_size:
                     return head
@@ -230,17 +232,17 @@ class WheelArchive:
 
     def read(self, member: Member) -> memoryview | bytes:
         """The whole member: a zero-copy view when stored, inflated bytes when deflated."""
-        self._check_limits(member)
-        payload = self._payload(member)
+        self.check_limits(member)
+        payload = self.payload(member)
         if member.method == STORED:
             content: memoryview | bytes = payload
             if member.compressed_size != member.size:
                 raise WheelError("bad-zip", "stored member with two sizes", member.name)
         elif member.method == DEFLATED:
-            inflater = zlib.decompressobj(-15)
+            inflater = raw_inflater()
             try:
                 content = inflater.decompress(payload, member.size + 1)
-            except zlib.error as e:
+            except InflateError as e:
                 raise WheelError("bad-deflate", str(e), member.name) from e
             if len(content) != member.size:
                 raise WheelError("size-mismatch",
@@ -248,7 +250,7 @@ class WheelArchive:
                                  f"{member.size}", member.name)
         else:
             raise WheelError("unsupported-compression", f"method {member.method}", member.name)
-        if zlib.crc32(content) != member.crc:
+        if crc32(content) != member.crc:
             raise WheelError("crc-mismatch", "CRC-32 differs from the directory's", member.name)
         return content
 

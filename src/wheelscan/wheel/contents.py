@@ -11,8 +11,9 @@ import io
 import posixpath
 from dataclasses import dataclass
 
-from wheelscan.elf import ElfError, ElfFacts, get_parser
-from wheelscan.wheel.archive import Member, WheelArchive, WheelError
+from wheelscan.elf import ElfError, ElfFacts, get_parser, partial_parser
+from wheelscan.wheel.archive import DEFLATED, Member, WheelArchive, WheelError
+from wheelscan.wheel.stream import StreamError, parse_streamed
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +62,21 @@ def read_wheel_facts(archive: WheelArchive, filename: str) -> WheelFacts:
 
 
 def _parse(parse: object, archive: WheelArchive, member: Member) -> ElfFacts:
-    content = archive.read(member)
+    partial = partial_parser()
     try:
-        return parse(content)  # type: ignore[operator, no-any-return]
+        if member.method == DEFLATED and partial is not None:
+            archive.check_limits(member)
+            parse_partial, need_bytes = partial
+            try:
+                return parse_streamed(archive.payload(member), member.size, member.crc,
+                                      parse_partial, need_bytes)
+            except StreamError as e:
+                raise WheelError(e.code, e.reason, member.name) from e
+        content = archive.read(member)
+        try:
+            return parse(content)  # type: ignore[operator, no-any-return]
+        finally:
+            if isinstance(content, memoryview):
+                content.release()
     except ElfError as e:
         raise WheelError(f"elf-{e.code}", e.reason, member.name) from e
-    finally:
-        if isinstance(content, memoryview):
-            content.release()

@@ -336,7 +336,7 @@ class RemoteWheelArchive(WheelArchive):
 
     def _within_limits(self, member: Member) -> bool:
         try:
-            self._check_limits(member)
+            self.check_limits(member)
         except WheelError:
             return False
         return True

@@ -1,0 +1,143 @@
+"""Inflate an ELF member only as far as the parser needs, keeping only the bytes it reads.
+
+The parser wants the ELF header, the program headers, PT_DYNAMIC and the tables it points
+to: a few per cent of a library, nearly all of it in the first megabytes, PT_DYNAMIC a little
+further on. So the member is inflated as a stream into a sparse buffer (an anonymous mapping,
+whose untouched pages cost no memory): the first ``keep`` bytes are kept, and so is any
+range the parser asks for (``NeedBytes``); everything else is inflated and dropped. Parsing
+stops the stream as soon as it succeeds, so the debug info and symbol tables at the end of
+an unstripped library are never inflated at all. If the parser asks for bytes the stream has
+already dropped (tables beyond ``keep``: rare), the member is inflated again from the start,
+keeping them this time.
+
+The CRC-32 is checked only when a member was inflated to its end (its last bytes are what a
+CRC needs); the ``size-mismatch`` check still catches a stream that ends early or runs long.
+"""
+
+from __future__ import annotations
+
+import mmap
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from wheelscan.elf import ElfFacts
+from wheelscan.wheel.inflate import InflateError, crc32, raw_inflater
+
+INPUT_CHUNK = 256 * 1024
+OUTPUT_CHUNK = 1024 * 1024
+DEFAULT_KEEP = 32 * 1024 * 1024
+
+PartialParser = Callable[..., ElfFacts]
+
+
+class StreamError(Exception):
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(f"{code}: {reason}")
+        self.code = code
+        self.reason = reason
+
+
+@dataclass
+class StreamStats:
+    inflated: int = 0  # bytes of output produced, all passes
+    passes: int = 0
+    complete: bool = False  # the member was inflated to its end at least once
+    parses: int = 0
+
+
+@dataclass
+class _Ranges:
+    """Sorted, disjoint [start, end) ranges."""
+
+    items: list[tuple[int, int]] = field(default_factory=list)
+
+    def add(self, start: int, end: int) -> None:
+        merged: list[tuple[int, int]] = []
+        for a, b in sorted([*self.items, (start, end)]):
+            if merged and a <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+            else:
+                merged.append((a, b))
+        self.items = merged
+
+    def covers(self, start: int, end: int) -> bool:
+        return any(a <= start and end <= b for a, b in self.items)
+
+    def below(self, limit: int) -> list[tuple[int, int]]:
+        return [(a, min(b, limit)) for a, b in self.items if a < limit]
+
+
+def parse_streamed(payload: memoryview, size: int, crc: int, parse: PartialParser,
+                   need_bytes: type[Exception], keep: int = DEFAULT_KEEP,
+                   stats: StreamStats | None = None) -> ElfFacts:
+    """Parse the ELF file a raw deflate ``payload`` inflates to (``size`` bytes)."""
+    stats = stats if stats is not None else StreamStats()
+    if size == 0:
+        raise StreamError("size-mismatch", "an empty member")
+    buffer = mmap.mmap(-1, size)
+    wanted = _Ranges([(0, min(size, keep))])
+    try:
+        while True:
+            stats.passes += 1
+            facts = _one_pass(payload, size, crc, parse, need_bytes, buffer, wanted, stats)
+            if facts is not None:
+                return facts
+    finally:
+        buffer.close()
+
+
+def _one_pass(payload: memoryview, size: int, crc: int, parse: PartialParser,
+              need_bytes: type[Exception], buffer: mmap.mmap, wanted: _Ranges,
+              stats: StreamStats) -> ElfFacts | None:
+    """One pass over the stream: the facts, or None when another pass must keep more bytes."""
+    inflater = raw_inflater()
+    position = consumed = 0
+    running_crc = 0
+    target = 0  # parse again once the stream reaches this offset
+    pending = b""
+    while True:
+        if position >= target:
+            stats.parses += 1
+            try:
+                return parse(buffer, wanted.below(position))  # type: ignore[no-any-return]
+            except need_bytes as e:
+                start, end = e.start, e.end  # type: ignore[attr-defined]
+                if start < position and not wanted.covers(start, min(end, position)):
+                    wanted.add(start, end)
+                    return None  # already streamed past and dropped: inflate again
+                wanted.add(start, end)
+                target = end
+        if position >= size:
+            raise StreamError("size-mismatch", f"the parser wants bytes past {size}")
+        try:
+            if not pending:
+                pending = bytes(payload[consumed : consumed + INPUT_CHUNK])
+                consumed += len(pending)
+            chunk = inflater.decompress(pending, OUTPUT_CHUNK)
+            pending = inflater.unconsumed_tail
+        except InflateError as e:
+            raise StreamError("bad-deflate", str(e)) from e
+        if not chunk and not pending and (inflater.eof or consumed >= len(payload)):
+            raise StreamError("size-mismatch", f"inflates to {position} bytes, directory says "
+                                               f"{size}")
+        if position + len(chunk) > size:
+            raise StreamError("size-mismatch", f"inflates to more than {size} bytes")
+        _keep(buffer, wanted, position, chunk)
+        running_crc = crc32(chunk, running_crc)
+        position += len(chunk)
+        stats.inflated += len(chunk)
+        if inflater.eof and position < size:
+            raise StreamError("size-mismatch", f"inflates to {position} bytes, directory says "
+                                               f"{size}")
+        if position == size:
+            stats.complete = True
+            if running_crc != crc:
+                raise StreamError("crc-mismatch", "CRC-32 differs from the directory's")
+
+
+def _keep(buffer: mmap.mmap, wanted: _Ranges, position: int, chunk: bytes) -> None:
+    end = position + len(chunk)
+    for a, b in wanted.items:
+        lo, hi = max(a, position), min(b, end)
+        if lo < hi:
+            buffer[lo:hi] = chunk[lo - position : hi - position]
