@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import pickle
 import shutil
 import signal
 import sqlite3
@@ -23,17 +24,18 @@ from typing import Any
 
 import pytest
 import zstandard
-from elfwriter import Sym, build_elf, sample_spec
 from packaging.utils import parse_wheel_filename
-from wheelbuilder import build_wheel
 
+from elfwriter import Sym, build_elf, sample_spec
+from wheelbuilder import build_wheel
 from wheelscan.engine.result import WheelResult
 from wheelscan.engine.worker import audit, read_facts
-from wheelscan.policy.policies import DATA_DIR, PolicyDatabase, load_policies
 from wheelscan.policy.evaluate import EvaluationError, evaluate
+from wheelscan.policy.policies import DATA_DIR, PolicyDatabase, load_policies
 from wheelscan.policy.verdict import AuditError, Verdict
+from wheelscan.report.aggregate import aggregate
 from wheelscan.sources.base import WheelRef
-from wheelscan.store import Store, StoreError, policy_digest
+from wheelscan.store import Store, StoreError, policy_digest, prepare
 from wheelscan.wheel.archive import WheelError
 from wheelscan.wheel.contents import WheelFacts
 
@@ -56,7 +58,7 @@ def result_for(path: Path, ref: WheelRef | None = None,
         facts: WheelFacts | None = read_facts(path, path.name)
     except WheelError:
         facts = None
-    elf_bytes = 0 if facts is None else sum(m.facts.symbol_count for m in facts.elf_files)
+    elf_bytes = 0 if facts is None else sum(m.size for m in facts.elf_files)
     return WheelResult(ref or ref_for(path), hashlib.sha256(data).hexdigest(), facts,
                        audit(path, path.name, database), len(data), elf_bytes, 0.001)
 
@@ -104,6 +106,15 @@ def rows(store: Store, **kw: Any) -> list[dict[str, Any]]:
     return sorted(store.iter_rows(**kw), key=lambda r: (r["sha256"] or "", r["location"]))
 
 
+def query(path: Path, sql: str) -> Any:
+    """One row of ``sql`` on the file at ``path``, through a connection of its own."""
+    db = sqlite3.connect(path, isolation_level=None)
+    try:
+        return db.execute(sql).fetchone()
+    finally:
+        db.close()
+
+
 def as_json(outcome: Verdict | AuditError) -> Any:
     return json.loads(json.dumps(outcome.to_json()))  # tuples become lists, as stored
 
@@ -146,20 +157,25 @@ def test_facts_and_verdicts_round_trip(tmp_path: Path, some_real_wheels: list[Pa
 
 def test_add_is_idempotent(tmp_path: Path) -> None:
     results = [result_for(p) for p in make_wheels(tmp_path / "w", 4)]
+    # as a worker would send it, encoded already
+    prepared = [pickle.loads(pickle.dumps(prepare(r))) for r in results]
     with Store.open(tmp_path / "s.db", batch_size=2) as store:
         run_id = store.begin_run("test", DIGEST)
-        for result in results + results:  # the same result twice in one run
+        for result in [*results, *prepared]:  # the same result twice in one run
             store.add(run_id, result)
         assert store.finish_run(run_id).audited == len(results)
+        once = rows(store)
         again = store.begin_run("test", DIGEST)
         for result in results:
             store.add(again, result)
         store.finish_run(again)
-        first = rows(store)
-    with sqlite3.connect(tmp_path / "s.db") as db:
-        assert db.execute("SELECT count(*) FROM wheels").fetchone()[0] == len(results)
-        assert db.execute("SELECT count(*) FROM verdicts").fetchone()[0] == len(results) - 1
-    assert len(first) == len(results)
+        assert rows(store) == once
+    count = {table: query(tmp_path / "s.db", f"SELECT count(*) FROM {table}")[0]
+             for table in ("wheels", "verdicts", "run_wheels")}
+    # one verdict less: the unreadable wheel has none; each run lists every wheel once
+    assert count == {"wheels": len(results), "verdicts": len(results) - 1,
+                     "run_wheels": 2 * len(results)}
+    assert len(once) == len(results)
 
 
 def test_known_by_sha256_and_by_location(tmp_path: Path) -> None:
@@ -192,6 +208,7 @@ def test_known_by_sha256_and_by_location(tmp_path: Path) -> None:
         store.add(run_id, WheelResult(other, other.sha256, None,
                                       AuditError(other.filename, "download-failed", "timeout"),
                                       0, 0, 1.0))
+        assert store.known(other) is None
         store.finish_run(run_id)
         assert store.known(other) is None
 
@@ -257,21 +274,21 @@ def test_sigkilled_runs_resume_to_the_same_rows(tmp_path: Path,
 
     db = tmp_path / "killed.db"
     kill_after(db, wheel_dir, 4)
-    with sqlite3.connect(db) as reader:  # everything flushed before the kill is there
-        status, audited = reader.execute("SELECT status, audited FROM runs").fetchone()
-        assert status == "running" and audited >= 3
+    status, audited = query(db, "SELECT status, audited FROM runs")
+    assert status == "running" and audited >= 3  # every batch flushed before the kill is there
     kill_after(db, wheel_dir, 8)  # the second run skips what the first committed
     with Store.open(db) as store:
         scan(store, paths)
         runs = store.runs()
         assert rows(store) == expected
+        assert len(list(store.iter_rows(run_id=runs[-1].id))) == len(paths)
+        assert len(list(store.iter_rows(run_id=runs[0].id))) == runs[0].seen
     assert [r.status for r in runs] == ["interrupted", "interrupted", "finished"]
     assert runs[-1].seen == len(paths) and runs[-1].skipped_known >= 6
     assert sum(r.audited for r in runs) >= len(paths)  # some batches were lost and redone
     assert all(r.seconds is not None and r.seconds > 0 for r in runs)
-    with sqlite3.connect(db) as reader:
-        assert reader.execute("SELECT count(*) FROM wheels").fetchone()[0] == len(paths)
-        assert reader.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert query(db, "SELECT count(*) FROM wheels") == (len(paths),)
+    assert query(db, "PRAGMA integrity_check") == ("ok",)
 
 
 # --- re-judging
@@ -303,6 +320,8 @@ def test_reevaluate_under_a_new_policy_reads_no_wheel(tmp_path: Path,
         facts = dict(store.iter_facts())
         for path in paths:
             path.unlink()  # re-judging must not need them
+        pending = [r for r in store.iter_rows(policy_digest=digest) if r["error"] is None]
+        assert len(pending) == len(facts) and not any(r["verdict"] for r in pending)
         assert store.reevaluate(database, digest, workers=2) == len(facts)
         assert store.reevaluate(database, digest) == 0  # done already: nothing to redo
         after = {r["sha256"]: r for r in store.iter_rows()}
@@ -373,9 +392,7 @@ def test_a_full_disk_gives_store_error_and_a_sound_file(tmp_path: Path) -> None:
 
 def test_unknown_schema_version_and_foreign_files(tmp_path: Path) -> None:
     Store.open(tmp_path / "s.db").close()
-    with sqlite3.connect(tmp_path / "s.db") as db:
-        db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
-    db.close()
+    query(tmp_path / "s.db", "UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     with pytest.raises(StoreError, match="schema version 99") as error:
         Store.open(tmp_path / "s.db")
     assert error.value.code == "schema-version"
@@ -385,7 +402,17 @@ def test_unknown_schema_version_and_foreign_files(tmp_path: Path) -> None:
     assert error.value.code == "not-a-store"
 
 
-# --- export and size
+# --- export, report and size
+
+def test_rows_and_runs_feed_the_report(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "s.db") as store:
+        scan(store, make_wheels(tmp_path / "w", 6))
+        statistics = aggregate(store.iter_rows(), [r.to_json() for r in store.runs()])
+    totals = statistics.totals
+    assert (totals.wheels, totals.judged, totals.errors, totals.pending) == (8, 6, 2, 0)
+    (run,) = statistics.runs
+    assert (run.status, run.audited, run.backend) == ("finished", 8, "native")
+
 
 def test_export_is_one_json_line_per_wheel(tmp_path: Path) -> None:
     with Store.open(tmp_path / "s.db") as store:
@@ -400,15 +427,19 @@ def test_export_is_one_json_line_per_wheel(tmp_path: Path) -> None:
     assert exported == expected
 
 
+def vacuumed_size(path: Path) -> int:
+    query(path, "VACUUM")
+    return path.stat().st_size
+
+
 def test_stored_size_per_real_wheel(tmp_path: Path, some_real_wheels: list[Path]) -> None:
+    Store.open(tmp_path / "empty.db").close()
     with Store.open(tmp_path / "s.db") as store:
         scan(store, some_real_wheels)
-    with sqlite3.connect(tmp_path / "s.db") as db:
-        n, facts_size, verdict_size = db.execute(
-            "SELECT count(*), avg(length(facts)), avg(length(verdict)) "
-            "FROM wheels JOIN verdicts ON wheel_id = wheels.id").fetchone()
-        db.execute("VACUUM")
-    per_wheel = (tmp_path / "s.db").stat().st_size / n
+    n, facts_size, verdict_size = query(
+        tmp_path / "s.db", "SELECT count(*), avg(length(facts)), avg(length(verdict)) "
+                           "FROM wheels JOIN verdicts ON wheel_id = wheels.id")
+    per_wheel = (vacuumed_size(tmp_path / "s.db") - vacuumed_size(tmp_path / "empty.db")) / n
     print(f"\n{n} real wheels: facts {facts_size:.0f} B, verdict {verdict_size:.0f} B, "
           f"file {per_wheel:.0f} B per wheel")
     assert facts_size < 20_000 and verdict_size < 5_000

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from wheelscan import __version__
-from wheelscan.cli import elf, platform, show
+from wheelscan.cli import audit, elf, package, platform, reevaluate, report, show
 from wheelscan.elf import BACKEND_ENV, BackendError, backend_name, get_parser
 
 
@@ -20,9 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="wheelscan", description="Audit Linux binary wheels against manylinux/musllinux.")
     parser.add_argument("--version", action="version", version=version_text())
     commands = parser.add_subparsers(dest="command", required=True)
-    show.configure_parser(commands)
-    elf.configure_parser(commands)
-    platform.configure_parser(commands)
+    for command in (show, audit, report, reevaluate, package, elf, platform):
+        command.configure_parser(commands)
     return parser
 
 

@@ -3,9 +3,17 @@
 One SQLite file (``--db``): see ``schema.py`` for the tables and ``store.py`` for the API.
 """
 
-from wheelscan.store.codec import policy_digest
+from wheelscan.store.codec import PreparedResult, policy_digest, prepare
 from wheelscan.store.errors import StoreError
 from wheelscan.store.runs import RunRecord
 from wheelscan.store.store import TRANSIENT_ERRORS, Store
 
-__all__ = ["TRANSIENT_ERRORS", "RunRecord", "Store", "StoreError", "policy_digest"]
+__all__ = [
+    "TRANSIENT_ERRORS",
+    "PreparedResult",
+    "RunRecord",
+    "Store",
+    "StoreError",
+    "policy_digest",
+    "prepare",
+]

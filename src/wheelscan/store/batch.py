@@ -13,16 +13,14 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from wheelscan.engine.result import WheelResult
-from wheelscan.policy.verdict import AuditError
-from wheelscan.store.codec import VERDICT_COLUMNS, VerdictColumns, pack, verdict_columns
-from wheelscan.wheel.codec import FACTS_VERSION, facts_to_json
+from wheelscan.store.codec import VERDICT_COLUMNS, PreparedResult, VerdictColumns
+from wheelscan.wheel.codec import FACTS_VERSION
 
 
 @dataclass(frozen=True, slots=True)
 class Added:
     run_id: int
-    result: WheelResult
+    result: PreparedResult
     # (size, mtime_ns) of a local file, taken by Store.known before the file was read: a file
     # rewritten while it was read then gets a new mtime, and is read again next time
     stat: tuple[int, int] | None
@@ -101,36 +99,24 @@ def _write_result(connection: sqlite3.Connection, item: Added, policy_id: int) -
     """Write one result; True if it is new to its run (and so must be counted)."""
     result, ref = item.result, item.result.ref
     upload_time = ref.upload_time.isoformat() if ref.upload_time else None
+    error = result.read_error
     if result.sha256 is None:  # not even hashed: nothing to key a wheel row by
-        error = _error(result)
+        assert error is not None, "a result without a sha256 was not read"
         return connection.execute(_INSERT_FAILURE, (
             item.run_id, ref.location, ref.filename, ref.project, ref.version, ref.size,
             upload_time, error.code, error.reason, error.member)).rowcount == 1
-    if result.facts is None:
-        error = _error(result)
-        facts, facts_version = None, None
-        read_error: tuple[str | None, ...] = (error.code, error.reason, error.member)
-    else:
-        facts, facts_version = pack(facts_to_json(result.facts)), FACTS_VERSION
-        read_error = (None, None, None)
+    read_error = (error.code, error.reason, error.member) if error else (None, None, None)
     connection.execute(_UPSERT_WHEEL, (
         result.sha256, ref.filename, ref.project, ref.version, ref.location, ref.size,
-        upload_time, facts, facts_version, *read_error))
+        upload_time, result.facts, FACTS_VERSION if result.facts else None, *read_error))
     (wheel_id,) = connection.execute("SELECT id FROM wheels WHERE sha256 = ?",
                                      (result.sha256,)).fetchone()
-    if result.facts is not None:
-        connection.execute(_UPSERT_VERDICT, (wheel_id, policy_id,
-                                             *verdict_columns(result.verdict)))
+    if result.verdict is not None:
+        connection.execute(_UPSERT_VERDICT, (wheel_id, policy_id, *result.verdict))
     if item.stat is not None:
         connection.execute(_UPSERT_LOCATION, (ref.location, *item.stat, wheel_id))
     return connection.execute("INSERT OR IGNORE INTO run_wheels VALUES (?, ?)",
                               (item.run_id, wheel_id)).rowcount == 1
-
-
-def _error(result: WheelResult) -> AuditError:
-    if not isinstance(result.verdict, AuditError):
-        raise TypeError(f"{result.ref.filename}: a result without facts must carry an error")
-    return result.verdict
 
 
 def write_verdicts(connection: sqlite3.Connection, policy_id: int,

@@ -5,9 +5,9 @@ A row::
     {"sha256", "filename", "project", "version", "upload_time" (ISO 8601 or None), "location",
      "size", "verdict": Verdict.to_json() or None, "error": AuditError.to_json() or None}
 
-Exactly one of ``verdict`` and ``error`` is set. The error is the wheel's read error, or the
-policy's evaluation error, or ``not-judged`` when the wheel has no verdict under the policy
-asked for yet (``Store.reevaluate`` gives it one). Wheels a run could not even hash have no
+The error is the wheel's read error or the policy's evaluation error. Both are None when the
+wheel has no verdict under the policy asked for yet (``Store.reevaluate`` gives it one): the
+report counts it as pending. Wheels a run could not even hash have no
 sha256 (``None``): they belong to the run that met them, and are listed with that run's
 rows, or, when every wheel is asked for, with the latest run's.
 """
@@ -60,9 +60,6 @@ def iter_rows(connection: sqlite3.Connection, run_id: int | None,
             verdict = unpack(blob)
         elif code is not None:
             error = error_json(filename, code, reason, member)
-        else:
-            error = error_json(filename, "not-judged",
-                               f"no verdict under policy {policy_digest[:12]} yet", None)
         yield {"sha256": sha256, "filename": filename, "project": project, "version": version,
                "upload_time": upload_time, "location": location, "size": size,
                "verdict": verdict, "error": error}

@@ -5,9 +5,10 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from wheelscan.store.errors import StoreError
 
@@ -23,7 +24,7 @@ class RunRecord:
     finished: datetime | None
     policy_digest: str
     wheelscan_version: str
-    elf_backend: str
+    backend: str  # the ELF backend (native or reference): figures differ by it
     seen: int  # skipped_known + audited, or what finish_run was told
     skipped_known: int  # known wheels met again (Store.mark_seen)
     audited: int  # read, or tried, in this run
@@ -32,6 +33,11 @@ class RunRecord:
     elf_bytes: int
     worker_seconds: float  # the sum of every result's seconds
     seconds: float | None  # wall clock, once the run has ended
+
+    def to_json(self) -> dict[str, Any]:
+        """The record with ISO 8601 times, as reports and exports take it."""
+        return {**asdict(self), "started": self.started.isoformat(),
+                "finished": self.finished.isoformat() if self.finished else None}
 
 
 _COLUMNS = ", ".join("p.digest" if f.name == "policy_digest" else f"r.{f.name}"

@@ -68,7 +68,7 @@ CREATE TABLE runs (
     finished TEXT,
     policy_id INTEGER NOT NULL REFERENCES policies (id),
     wheelscan_version TEXT NOT NULL,
-    elf_backend TEXT NOT NULL,
+    backend TEXT NOT NULL,           -- the ELF backend: native or reference
     seen INTEGER NOT NULL DEFAULT 0,
     skipped_known INTEGER NOT NULL DEFAULT 0,
     audited INTEGER NOT NULL DEFAULT 0,

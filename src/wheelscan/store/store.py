@@ -22,7 +22,7 @@ from wheelscan.engine.result import WheelResult
 from wheelscan.policy.policies import PolicyDatabase
 from wheelscan.sources.base import WheelRef
 from wheelscan.store.batch import Added, Item, Seen, write_batch, write_verdicts
-from wheelscan.store.codec import unpack
+from wheelscan.store.codec import PreparedResult, prepare, unpack
 from wheelscan.store.errors import transaction
 from wheelscan.store.rejudge import Judge, judge_batches
 from wheelscan.store.rows import iter_rows, write_jsonl_zst
@@ -31,8 +31,9 @@ from wheelscan.store.schema import connect
 from wheelscan.wheel.codec import FACTS_VERSION, facts_from_json
 from wheelscan.wheel.contents import WheelFacts
 
-# read errors that say nothing about the bytes: such a wheel is read again by the next run
-TRANSIENT_ERRORS = ("io-error", "download-failed")
+# failures that say nothing sure about the bytes: such a wheel is read again by the next run
+# (a worker's crash or time limit, engine/pool.py, may be a bug fixed since, or a slow host)
+TRANSIENT_ERRORS = ("io-error", "download-failed", "timeout", "worker-crashed")
 # a wheel is known (not read again) once its facts are stored in the current format, or its
 # bytes are known to be unreadable
 _REUSABLE = (f"(w.facts_version = {FACTS_VERSION} OR (w.facts IS NULL AND w.read_error_code "
@@ -84,7 +85,7 @@ class Store:
     # --- runs
 
     def begin_run(self, source: str, policy_digest: str, *, wheelscan_version: str = __version__,
-                  elf_backend: str | None = None) -> int:
+                  backend: str | None = None) -> int:
         """Start a run; its verdicts are stored under ``policy_digest`` (codec.policy_digest).
 
         A run still marked ``running`` died without finishing (killed, power lost): the run
@@ -101,9 +102,9 @@ class Store:
                 policy_id = self._policy_id(policy_digest, now)
                 run_id = self._connection.execute(
                     "INSERT INTO runs (source, status, started, updated, policy_id, "
-                    "wheelscan_version, elf_backend) VALUES (?, 'running', ?, ?, ?, ?, ?)",
+                    "wheelscan_version, backend) VALUES (?, 'running', ?, ?, ?, ?, ?)",
                     (source, now, now, policy_id, wheelscan_version,
-                     elf_backend or backend_name())).lastrowid
+                     backend or backend_name())).lastrowid
         except BaseException:
             self._run_lock.release()
             raise
@@ -173,11 +174,18 @@ class Store:
         self._stats[ref.location] = key
         return None
 
-    def add(self, run_id: int, result: WheelResult) -> None:
-        """Buffer a worker's result; committed by the next flush (see ``open``)."""
+    def add(self, run_id: int, result: WheelResult | PreparedResult) -> None:
+        """Buffer a worker's result; committed by the next flush (see ``open``).
+
+        A WheelResult is encoded here; a worker that sends ``codec.prepare(result)`` instead
+        spares the parent that work (about 2 ms a wheel).
+        """
         self._check_run(run_id)
+        if isinstance(result, WheelResult):
+            result = prepare(result)
         self._pending.append(Added(run_id, result, self._stats.pop(result.ref.location, None)))
-        if result.sha256 is not None:
+        error = result.read_error
+        if result.sha256 is not None and (error is None or error.code not in TRANSIENT_ERRORS):
             self._pending_shas.add(result.sha256)
         self._maybe_flush()
 

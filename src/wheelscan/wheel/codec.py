@@ -22,7 +22,7 @@ from wheelscan.elf.facts import (
 )
 from wheelscan.wheel.contents import ElfMember, WheelFacts
 
-FACTS_VERSION = 1
+FACTS_VERSION = 2
 
 
 def facts_to_json(wheel: WheelFacts) -> dict[str, Any]:

@@ -1,0 +1,77 @@
+"""The benchmark corpus: pinned real wheels, fetched into the test cache, ELF members located.
+
+Locating ELF members (by magic, as wheelscan does) happens once, before anything is timed:
+the inflate floor and the dedupe figure work from these locations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.corpus.fetch import default_cache_dir, fetch, load_entries
+from wheelscan.sources.base import WheelRef, wheel_ref
+from wheelscan.wheel.archive import DEFLATED, WheelArchive
+
+QUICK_WHEELS = 8  # --quick: the smallest wheels of the corpus, enough to smoke-test every stage
+
+
+@dataclass(frozen=True)
+class ElfLocation:
+    """One ELF member: where its compressed bytes are and what the directory says of them."""
+
+    name: str
+    method: int
+    crc: int
+    compressed_size: int
+    size: int
+    data_offset: int
+
+    @property
+    def deflated(self) -> bool:
+        return self.method == DEFLATED
+
+
+@dataclass(frozen=True)
+class CorpusWheel:
+    path: Path
+    size: int
+    elf: tuple[ElfLocation, ...]
+
+    @property
+    def filename(self) -> str:
+        return self.path.name
+
+    @property
+    def elf_bytes(self) -> int:
+        return sum(m.size for m in self.elf)
+
+    def ref(self) -> WheelRef:
+        # no sha256: the task computes it, as it does for a directory of wheels
+        ref = wheel_ref(self.filename, str(self.path), size=self.size)
+        if ref is None:
+            raise ValueError(f"{self.filename} is not a wheel's name")
+        return ref
+
+
+def cache_dir() -> Path:
+    return default_cache_dir()
+
+
+def load_corpus(corpus_file: Path, quick: bool) -> list[CorpusWheel]:
+    """The corpus wheels in the file's order (largest first there, which keeps a pool's tail
+    short), downloaded and verified if not cached yet."""
+    entries = load_entries(corpus_file)
+    if quick:
+        smallest = sorted(entries, key=lambda e: int(e["size"]))[:QUICK_WHEELS]
+        entries = [e for e in entries if e in smallest]
+    paths = fetch(entries, cache_dir())
+    return [locate(path) for path in paths]
+
+
+def locate(path: Path) -> CorpusWheel:
+    with WheelArchive.open(path) as archive:
+        elf = tuple(ElfLocation(m.name, m.method, m.crc, m.compressed_size, m.size,
+                                archive.data_offset(m))
+                    for m in archive.elf_members())
+        return CorpusWheel(path, archive.size, elf)

@@ -1,0 +1,81 @@
+"""The floor: inflating every ELF member of the corpus whole, with wheelscan's own inflater,
+on the same number of processes, and nothing else (no hashing, no parsing, no CRC).
+
+Members are located beforehand (``corpus.locate``); each worker is given whole wheels, maps
+the file and inflates its deflated ELF members with the same input and output chunk sizes the
+streaming reader uses, discarding the output. Stored members cost nothing to inflate.
+"""
+
+from __future__ import annotations
+
+import mmap
+import multiprocessing
+import time
+from dataclasses import dataclass
+
+from harness.corpus import CorpusWheel
+from harness.procs import best_of
+from wheelscan.wheel.inflate import raw_inflater
+from wheelscan.wheel.stream import INPUT_CHUNK, OUTPUT_CHUNK
+
+Job = tuple[str, tuple[tuple[int, int], ...]]  # wheel path, (data offset, compressed size)...
+
+
+@dataclass(frozen=True)
+class FloorRun:
+    workers: int
+    seconds: float
+    inflated_bytes: int
+
+
+def inflate_member(view: memoryview, offset: int, compressed_size: int) -> int:
+    """Inflate one raw deflate stream to its end; return how many bytes it gave."""
+    inflater = raw_inflater()
+    position, end, produced = offset, offset + compressed_size, 0
+    pending = b""
+    while not inflater.eof:
+        if not pending:
+            if position >= end:
+                break
+            # fed in slices: one call with the whole payload would copy its unconsumed tail
+            # again after every output chunk
+            pending = bytes(view[position : min(end, position + INPUT_CHUNK)])
+            position += len(pending)
+        produced += len(inflater.decompress(pending, OUTPUT_CHUNK))
+        pending = inflater.unconsumed_tail
+    return produced
+
+
+def inflate_wheel(job: Job) -> int:
+    path, members = job
+    with open(path, "rb") as f:
+        data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    view = memoryview(data)
+    try:
+        return sum(inflate_member(view, offset, size) for offset, size in members)
+    finally:
+        view.release()
+        data.close()
+
+
+def jobs(corpus: list[CorpusWheel]) -> list[Job]:
+    return [(str(w.path), tuple((m.data_offset, m.compressed_size) for m in w.elf if m.deflated))
+            for w in corpus]
+
+
+def run_floor(corpus: list[CorpusWheel], workers: int) -> FloorRun:
+    work = jobs(corpus)  # outside the timing, like the member lookup
+    started = time.perf_counter()
+    # fork and one wheel per task, in corpus order: the same start-up and scheduling as LocalPool
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        inflated = sum(pool.imap_unordered(inflate_wheel, work, chunksize=1))
+    return FloorRun(workers, time.perf_counter() - started, inflated)
+
+
+def best_floors(corpus: list[CorpusWheel], workers: int, repeats: int) -> list[FloorRun]:
+    runs = best_of(repeats, lambda: run_floor(corpus, workers), lambda run: run.seconds)
+    expected = sum(m.size for w in corpus for m in w.elf if m.deflated)
+    if runs[0].inflated_bytes != expected:
+        raise RuntimeError(f"the floor inflated {runs[0].inflated_bytes} bytes, "
+                           f"the directories say {expected}")
+    return runs

@@ -1,0 +1,161 @@
+"""wheelscan's benchmark: every figure from one run, on the same wheels, as ratios.
+
+    python benchmarks/run.py [--workers N] [--output benchmarks/results/latest.json] [--quick]
+
+Stages, in this order (the order matters: the batch comes first so that the peak RSS of its
+workers is the largest child's the kernel has seen):
+
+1. wheelscan's batch engine on the corpus with 1, 2 and N workers, best of 3 each;
+   the peak RSS of the parent and of the largest worker; then, untimed, how many ELF bytes
+   it inflated;
+2. the inflate floor: the same ELF members inflated whole, same inflater, same processes;
+3. auditwheel 6.8.2, one process per wheel: summed sequentially, and wall time with N at once;
+4. the largest corpus wheel as whole processes, ``wheelscan show`` against ``auditwheel show``;
+5. a ~1 GiB ELF member with PT_DYNAMIC at its end: verdict, time and peak RSS;
+6. the dedupe potential of the corpus.
+
+See benchmarks/README.md for what each figure means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+BENCHMARKS = Path(__file__).resolve().parent
+REPO = BENCHMARKS.parent
+sys.path.insert(0, str(REPO))  # tests.corpus.fetch: the corpus download the tests use
+
+from harness import auditwheel, batch, bigmember, floor, largewheel  # noqa: E402
+from harness.corpus import CorpusWheel, load_corpus  # noqa: E402
+from harness.dedupe import dedupe  # noqa: E402
+from harness.machine import describe, usable_cores  # noqa: E402
+from harness.report import as_json, figures, markdown  # noqa: E402
+
+CORPUS = BENCHMARKS / "corpus.json"
+MEMBER_SIZE = 1 << 30
+QUICK_MEMBER_SIZE = 64 << 20
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes (default: every usable core)")
+    p.add_argument("--output", type=Path, default=None,
+                   help="results JSON (default: benchmarks/results/latest.json, "
+                        "or quick.json with --quick)")
+    p.add_argument("--quick", action="store_true",
+                   help="a smoke test: the smallest wheels, one repetition, a 64 MiB member")
+    p.add_argument("--repeats", type=int, default=None,
+                   help="repetitions per timing, the best is kept (default: 3; 1 with --quick)")
+    return p.parse_args(argv)
+
+
+def worker_counts(workers: int) -> list[int]:
+    return sorted({1, min(2, workers), workers})
+
+
+def corpus_summary(corpus: list[CorpusWheel]) -> dict[str, Any]:
+    return {"file": str(CORPUS.relative_to(REPO)), "wheels": len(corpus),
+            "wheel_bytes": sum(w.size for w in corpus),
+            "elf_members": sum(len(w.elf) for w in corpus),
+            "elf_bytes": sum(w.elf_bytes for w in corpus),
+            "deflated_elf_bytes": sum(m.size for w in corpus for m in w.elf if m.deflated)}
+
+
+def stage_wheelscan(corpus: list[CorpusWheel], counts: list[int],
+                    repeats: int) -> tuple[dict[str, Any], dict[str, batch.BatchRun]]:
+    runs = {}
+    for k in counts:
+        log(f"wheelscan batch, {k} worker(s), {repeats} run(s)")
+        best = batch.best_batches(corpus, k, repeats)
+        runs[str(k)] = best
+    memory = batch.peak_memory()  # before any other child process exists
+    log("wheelscan, counting inflated bytes (untimed, one process)")
+    inflated = batch.inflated_bytes(corpus)
+    result = {"repeats": repeats,
+              "seconds": {k: [run.seconds for run in v] for k, v in runs.items()},
+              "best": {k: v[0].summary() for k, v in runs.items()},
+              "memory": memory, "inflated": inflated}
+    return result, {k: v[0] for k, v in runs.items()}
+
+
+def stage_floor(corpus: list[CorpusWheel], counts: list[int], repeats: int) -> dict[str, Any]:
+    runs = {}
+    for k in counts:
+        log(f"inflate floor, {k} process(es), {repeats} run(s)")
+        runs[str(k)] = floor.best_floors(corpus, k, repeats)
+    return {"repeats": repeats,
+            "seconds": {k: [run.seconds for run in v] for k, v in runs.items()},
+            "best": {k: {"workers": v[0].workers, "seconds": v[0].seconds,
+                         "inflated_bytes": v[0].inflated_bytes} for k, v in runs.items()}}
+
+
+def stage_auditwheel(corpus: list[CorpusWheel], cmd: list[str], workers: int,
+                     best: batch.BatchRun) -> dict[str, Any]:
+    paths = [w.path for w in corpus]
+    log(f"auditwheel, {len(paths)} wheels one after another")
+    audits = auditwheel.sequential(cmd, paths)
+    log(f"auditwheel, {workers} processes at a time")
+    parallel = auditwheel.parallel(cmd, paths, workers)
+    ours = batch.overall_tags(best)
+    in_worker = {r.ref.filename: r.seconds for r in best.results}
+    per_wheel = [{"wheel": a.wheel, "auditwheel_seconds": a.run.seconds,
+                  "auditwheel_max_rss": a.run.max_rss,
+                  "wheelscan_seconds_in_worker": in_worker[a.wheel],
+                  "auditwheel_tag": a.overall_tag, "wheelscan_tag": ours.get(a.wheel)}
+                 for a in audits]
+    return {"command": [*cmd, "show", "--json", "--ldpaths", ""],
+            "sequential_seconds": sum(a.run.seconds for a in audits),
+            "parallel_seconds": parallel,
+            "agree": sum(w["auditwheel_tag"] == w["wheelscan_tag"] for w in per_wheel),
+            "disagree": [w for w in per_wheel if w["auditwheel_tag"] != w["wheelscan_tag"]],
+            "per_wheel": per_wheel}
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    workers = args.workers or usable_cores()
+    repeats = args.repeats or (1 if args.quick else 3)
+    counts = worker_counts(workers)
+    aw_cmd = auditwheel.command()  # fail before the long stages, not after them
+    log("corpus: fetching/verifying and locating ELF members")
+    corpus = load_corpus(CORPUS, args.quick)
+    results: dict[str, Any] = {"workers": workers, "quick": args.quick,
+                               "corpus": corpus_summary(corpus)}
+    results["wheelscan"], best = stage_wheelscan(corpus, counts, repeats)
+    results["machine"] = describe(REPO, auditwheel.version(aw_cmd))
+    results["floor"] = stage_floor(corpus, counts, repeats)
+    results["auditwheel"] = stage_auditwheel(corpus, aw_cmd, workers, best[str(workers)])
+    largest = max(corpus, key=lambda w: w.size)
+    log(f"one large wheel as whole processes: {largest.filename}")
+    results["large_wheel"] = largewheel.compare(largest.path, aw_cmd, repeats)
+    member_size = QUICK_MEMBER_SIZE if args.quick else MEMBER_SIZE
+    log(f"a {member_size >> 20} MiB ELF member (built once into the cache)")
+    results["big_member"] = bigmember.measure(corpus, member_size, repeats)
+    results["dedupe"] = dedupe(corpus)
+    results["figures"] = as_json(figures(results))
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    output = args.output or BENCHMARKS / "results" / ("quick.json" if args.quick
+                                                      else "latest.json")
+    results = run(args)
+    results["command"] = " ".join(["python", "benchmarks/run.py", *(argv or sys.argv[1:])])
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=1) + "\n")
+    print(markdown(results))
+    log(f"results written to {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""``wheelscan package NAME``: every Linux wheel of one project, audited and summarised.
+
+The one-off investigation: nothing is stored unless ``--db`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from wheelscan import __version__
+from wheelscan.cli import options
+from wheelscan.elf import backend_name
+from wheelscan.engine.result import WheelResult
+from wheelscan.engine.task import AuditTask
+from wheelscan.policy.verdict import Verdict
+from wheelscan.report import aggregate, render_terminal, to_json
+from wheelscan.sources import SourceError, make_source
+from wheelscan.sources.index_url import IndexUrlError, default_index_url
+
+
+def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is private
+    p = commands.add_parser("package", help="audit all Linux wheels of one project")
+    p.add_argument("name", help="the project's name")
+    p.add_argument("--index-url", help="default: PIP_INDEX_URL or pip's configuration")
+    p.add_argument("--version", dest="project_version", help="only this release")
+    p.add_argument("--arch", action="append", help="only this architecture (repeatable)")
+    p.add_argument("--json", action="store_true", help="JSON: every verdict and the statistics")
+    options.add_policy_options(p)
+    options.add_engine_options(p)
+    p.set_defaults(func=run)
+
+
+def row(result: WheelResult) -> dict[str, Any]:
+    """A result in the shape the report aggregator reads from the store."""
+    ref = result.ref
+    ok = isinstance(result.verdict, Verdict)
+    return {"sha256": result.sha256, "filename": ref.filename, "project": ref.project,
+            "version": ref.version, "location": ref.location, "size": ref.size,
+            "upload_time": ref.upload_time.isoformat() if ref.upload_time else None,
+            "verdict": result.verdict.to_json() if ok else None,
+            "error": None if ok else result.verdict.to_json()}
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        source = make_source(default_index_url(args.index_url), projects=[args.name],
+                             architectures=args.arch)
+    except (SourceError, IndexUrlError, ValueError) as e:
+        print(f"wheelscan package: {e}", file=sys.stderr)
+        return 2
+    refs = [r for r in source.wheels()
+            if args.project_version is None or r.version == args.project_version]
+    if not refs:
+        print(f"wheelscan package: no Linux wheels of {args.name!r} on the index", file=sys.stderr)
+        return 2
+    task = AuditTask(args.policy_file, args.musl_policy, options.limits(args))
+    results = sorted(options.executor(task, args).results(refs), key=lambda r: r.ref.filename)
+    rows = [row(r) for r in results]
+    stats = aggregate(rows)
+    if args.json:
+        print(json.dumps({"version": 1, "wheelscan": __version__, "backend": backend_name(),
+                          "project": args.name, "results": [r["verdict"] or r["error"]
+                                                            for r in rows],
+                          "statistics": to_json(stats)}, indent=2))
+    else:
+        console = Console()
+        console.print(_table(results))
+        render_terminal(stats, console)
+    broken = any(isinstance(r.verdict, Verdict) and r.verdict.over_claims for r in results)
+    return 2 if any(not r.ok for r in results) else 1 if broken else 0
+
+
+def _table(results: list[WheelResult]) -> Table:
+    table = Table(title="wheels", show_lines=False)
+    for column in ("wheel", "computed", "declared", "why"):
+        table.add_column(column)
+    for r in results:
+        v = r.verdict
+        if isinstance(v, Verdict):
+            worst = next((b for c in v.upgrades for b in c.blockers), None)
+            why = f"{worst.kind} {worst.subject}" if worst else ""
+            declared = "BROKEN: " + ", ".join(v.over_claims) if v.over_claims else "holds"
+            table.add_row(r.ref.filename, v.overall_tag, declared, why)
+        else:
+            table.add_row(r.ref.filename, "-", "-", f"error {v.code}: {v.reason}")
+    return table

@@ -1,0 +1,41 @@
+"""A progress line for long runs: wheels done, wheels/s, MB/s, errors so far (rich)."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from rich.console import Console
+from rich.live import Live
+from rich.text import Text
+
+from wheelscan.engine.run import RunCounts
+
+
+class ProgressLine:
+    """Redraws at most ten times a second; silent when stderr is not a terminal."""
+
+    def __init__(self, enabled: bool | None = None) -> None:
+        console = Console(stderr=True)
+        self.enabled = console.is_terminal if enabled is None else enabled
+        self._live = Live(Text(""), console=console, refresh_per_second=10, transient=False)
+
+    def __enter__(self) -> ProgressLine:
+        if self.enabled:
+            self._live.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self.enabled:
+            self._live.stop()
+
+    def update(self, counts: RunCounts) -> None:
+        if self.enabled:
+            self._live.update(Text(describe(counts)))
+
+
+def describe(c: RunCounts) -> str:
+    return (f"{c.audited} audited ({c.audited / c.elapsed:.1f}/s, "
+            f"{c.bytes_read / c.elapsed / 1e6:.1f} MB/s read, "
+            f"{c.elf_bytes / c.elapsed / 1e6:.1f} MB/s ELF), {c.errors} errors, "
+            f"{c.skipped_known} known skipped, {c.seen} seen")

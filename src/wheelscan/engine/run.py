@@ -1,0 +1,81 @@
+"""One audit run: sources in, results stored, progress reported; nothing else.
+
+The parent owns the store and the progress; the executor's workers only turn WheelRefs into
+results. Known wheels (same sha256, or same path/size/mtime) are skipped before any byte is
+read, so a nightly re-run audits only what is new.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from wheelscan.engine.pool import Executor
+from wheelscan.engine.task import AuditTask
+from wheelscan.sources.base import Source, WheelRef
+from wheelscan.store import Store, prepare
+
+
+class Observer(Protocol):
+    """Progress, injected: a terminal bar, a log line, or nothing."""
+
+    def update(self, counts: RunCounts) -> None: ...
+
+
+@dataclass
+class RunCounts:
+    seen: int = 0  # Linux platform wheels the sources listed
+    skipped_known: int = 0
+    audited: int = 0
+    errors: int = 0
+    bytes_read: int = 0
+    elf_bytes: int = 0
+    started: float = 0.0
+
+    @property
+    def elapsed(self) -> float:
+        return max(time.monotonic() - self.started, 1e-9)
+
+
+class PreparingTask:
+    """The audit task, plus the store's encoding, done in the worker to spare the parent."""
+
+    def __init__(self, task: AuditTask) -> None:
+        self.task = task
+
+    def __call__(self, ref: WheelRef) -> Any:
+        return prepare(self.task(ref))
+
+
+def audit(sources: Iterable[Source], store: Store, executor: Executor, run_id: int,
+          observer: Observer | None = None, limit: int | None = None) -> RunCounts:
+    """Audit every new wheel of ``sources`` into ``store``; stops cleanly on KeyboardInterrupt
+    (the caller records the run as interrupted: everything finished is already stored)."""
+    counts = RunCounts(started=time.monotonic())
+
+    def todo() -> Iterator[WheelRef]:
+        sent = 0
+        for source in sources:
+            for ref in source.wheels():
+                counts.seen += 1
+                known = store.known(ref)
+                if known is not None:
+                    store.mark_seen(run_id, known)
+                    counts.skipped_known += 1
+                    continue
+                if limit is not None and sent >= limit:
+                    return
+                sent += 1
+                yield ref
+
+    for result in executor.results(todo()):
+        store.add(run_id, result)
+        counts.audited += 1
+        counts.errors += not result.ok
+        counts.bytes_read += result.bytes_read
+        counts.elf_bytes += result.elf_bytes
+        if observer is not None:
+            observer.update(counts)
+    return counts

@@ -1,0 +1,195 @@
+"""``wheelscan audit`` / ``report`` / ``reevaluate`` / ``package`` as users run them.
+
+Real processes, a real SQLite file, a real HTTP index on loopback over real wheels.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import jsonschema
+import pytest
+import zstandard
+from indexserver import IndexServer
+from mirror import Mirror, build_mirror
+
+SUBSET = slice(0, None, 4)  # a quarter of the corpus: every architecture, quick
+
+
+def wheelscan(*args: str, timeout: float = 600, **kw: object) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
+    return subprocess.run([sys.executable, "-m", "wheelscan", *args], capture_output=True,
+                          text=True, env=env, timeout=timeout, **kw)  # type: ignore[call-overload]
+
+
+def verdicts(db: Path) -> dict[str, tuple[str | None, str | None]]:
+    """sha256 -> (overall tag, error code), as stored for the store's current policy."""
+    with sqlite3.connect(db) as connection:
+        rows = connection.execute(
+            "SELECT w.sha256, v.overall_tag, coalesce(v.error_code, w.read_error_code) "
+            "FROM wheels w LEFT JOIN verdicts v ON v.wheel_id = w.id").fetchall()
+    return {sha: (tag, error) for sha, tag, error in rows}
+
+
+def stored_count(db: Path) -> int:
+    try:
+        return len(verdicts(db)) if db.exists() else 0
+    except sqlite3.OperationalError:  # the schema is not there yet, or a write is under way
+        return 0
+
+
+@pytest.fixture(scope="module")
+def wheels(real_wheels: list[Path]) -> list[Path]:
+    return real_wheels[SUBSET]
+
+
+@pytest.fixture(scope="module")
+def wheel_dir(tmp_path_factory: pytest.TempPathFactory, wheels: list[Path]) -> Path:
+    root = tmp_path_factory.mktemp("wheels")
+    for path in wheels:
+        (root / path.name).symlink_to(path)
+    return root
+
+
+@pytest.fixture(scope="module")
+def mirror(tmp_path_factory: pytest.TempPathFactory, wheels: list[Path]) -> Mirror:
+    return build_mirror(tmp_path_factory.mktemp("mirror"), wheels)
+
+
+@pytest.fixture(scope="module")
+def server(mirror: Mirror) -> Iterator[IndexServer]:
+    with IndexServer(mirror.web) as running:
+        yield running
+
+
+def test_directory_mirror_and_index_give_the_same_results(
+        tmp_path: Path, wheel_dir: Path, mirror: Mirror, server: IndexServer,
+        wheels: list[Path]) -> None:
+    results = {}
+    for name, source in (("dir", str(wheel_dir)), ("mirror", str(mirror.root)),
+                         ("index", server.index_url)):
+        db = tmp_path / f"{name}.db"
+        run = wheelscan("audit", source, "--db", str(db), "--workers", "2")
+        assert run.returncode == 0, run.stdout + run.stderr
+        results[name] = verdicts(db)
+    assert len(results["dir"]) == len(wheels)
+    assert results["dir"] == results["mirror"] == results["index"]
+
+
+def test_http_reads_less_than_the_wheels(tmp_path: Path, server: IndexServer,
+                                         wheels: list[Path]) -> None:
+    server.clear()
+    run = wheelscan("audit", server.index_url, "--db", str(tmp_path / "a.db"))
+    assert run.returncode == 0, run.stdout + run.stderr
+    files = sum(s.body_bytes for s in server.log if "/packages/" in s.path)
+    assert files < sum(p.stat().st_size for p in wheels)
+
+
+def test_a_second_run_reads_no_wheel(tmp_path: Path, server: IndexServer,
+                                     wheel_dir: Path) -> None:
+    db = tmp_path / "nightly.db"
+    assert wheelscan("audit", server.index_url, "--db", str(db)).returncode == 0
+    server.clear()
+    again = wheelscan("audit", server.index_url, "--db", str(db))
+    assert again.returncode == 0
+    assert not [s for s in server.log if "/packages/" in s.path]  # not one byte of a wheel
+    assert " 0 audited" in again.stdout
+    # a directory source skips by path, size and mtime, without reading the file either
+    assert wheelscan("audit", str(wheel_dir), "--db", str(db)).returncode == 0
+    local = wheelscan("audit", str(wheel_dir), "--db", str(db))
+    assert " 0 audited" in local.stdout
+
+
+def test_killed_and_restarted_run_loses_and_duplicates_nothing(tmp_path: Path,
+                                                               wheel_dir: Path) -> None:
+    reference = tmp_path / "reference.db"
+    assert wheelscan("audit", str(wheel_dir), "--db", str(reference)).returncode == 0
+    db = tmp_path / "killed.db"
+    for stored in (3, 8):  # kill it twice: once 3 results in, once 8 in
+        process = subprocess.Popen(
+            [sys.executable, "-m", "wheelscan", "audit", str(wheel_dir), "--db", str(db),
+             "--workers", "1", "--commit-every", "1"], stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while stored_count(db) < stored and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        assert len(verdicts(db)) < len(verdicts(reference))  # killed mid-run, for real
+    final = wheelscan("audit", str(wheel_dir), "--db", str(db))
+    assert final.returncode == 0, final.stdout + final.stderr
+    assert verdicts(db) == verdicts(reference)
+    with sqlite3.connect(db) as connection:
+        statuses = [s for (s,) in connection.execute("SELECT status FROM runs ORDER BY id")]
+        assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert statuses[-1] == "finished" and "interrupted" in statuses
+
+
+def test_report_formats(tmp_path: Path, wheel_dir: Path) -> None:
+    db = tmp_path / "r.db"
+    assert wheelscan("audit", str(wheel_dir), "--db", str(db)).returncode == 0
+    document = json.loads(wheelscan("report", "--db", str(db), "--format", "json").stdout)
+    from wheelscan.report import json_schema
+
+    jsonschema.validate(document, json_schema())
+    assert document["totals"]["wheels"] == len(verdicts(db))
+    markdown = wheelscan("report", "--db", str(db), "--format", "markdown").stdout
+    assert "| " in markdown and "manylinux" in markdown
+    html = tmp_path / "report.html"
+    assert wheelscan("report", "--db", str(db), "--format", "html", "-o", str(html)).returncode == 0
+    assert "<svg" in html.read_text()
+    export = tmp_path / "all.jsonl.zst"
+    assert wheelscan("report", "--db", str(db), "--format", "jsonl.zst", "-o",
+                     str(export)).returncode == 0
+    lines = zstandard.ZstdDecompressor().decompressobj().decompress(export.read_bytes()).splitlines()
+    assert len(lines) == len(verdicts(db)) and all(json.loads(line) for line in lines)
+    assert "Computed policies" in wheelscan("report", "--db", str(db)).stdout
+
+
+def test_reevaluate_with_a_stricter_policy_reads_no_wheel(tmp_path: Path, wheel_dir: Path) -> None:
+    from wheelscan.policy.policies import DATA_DIR
+
+    db = tmp_path / "re.db"
+    copies = tmp_path / "copies"
+    copies.mkdir()
+    for path in wheel_dir.iterdir():
+        (copies / path.name).write_bytes(path.read_bytes())
+    assert wheelscan("audit", str(copies), "--db", str(db)).returncode == 0
+    before = verdicts(db)
+    policies = json.loads((DATA_DIR / "manylinux-policy.json").read_text())
+    for policy in policies:  # pretend glibc 2.17 never had GLIBC_2.17 on any architecture
+        for arch in policy["symbol_versions"].values():
+            if policy["name"] == "manylinux_2_17" and "2.17" in arch.get("GLIBC", []):
+                arch["GLIBC"].remove("2.17")
+    stricter = tmp_path / "stricter.json"
+    stricter.write_text(json.dumps(policies))
+    for path in copies.iterdir():
+        path.unlink()  # not one wheel left to read
+    run = wheelscan("reevaluate", "--db", str(db), "--policy-file", str(stricter))
+    assert run.returncode == 0, run.stdout + run.stderr
+    after = verdicts(db)
+    changed = {sha for sha in before if before[sha] != after[sha]}
+    assert changed and all(before[s][0].startswith("manylinux_2_17") for s in changed)
+
+
+def test_package_investigation(server: IndexServer, mirror: Mirror) -> None:
+    from packaging.utils import canonicalize_name
+
+    def project_of(filename: str) -> str:
+        return canonicalize_name(filename.split("-")[0])
+
+    project = project_of(next(iter(mirror.files)))
+    run = wheelscan("package", project, "--index-url", server.index_url, "--json")
+    assert run.returncode in (0, 1), run.stdout + run.stderr
+    document = json.loads(run.stdout)
+    expected = [f for f in mirror.files if project_of(f) == project]
+    assert sorted(r["wheel"] for r in document["results"]) == sorted(expected)
+    assert document["statistics"]["totals"]["wheels"] == len(expected)
