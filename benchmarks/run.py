@@ -30,7 +30,7 @@ REPO = BENCHMARKS.parent
 sys.path.insert(0, str(REPO))  # tests.corpus.fetch: the corpus download the tests use
 
 from harness import auditwheel, batch, bigmember, floor, largewheel  # noqa: E402
-from harness.corpus import CorpusWheel, load_corpus  # noqa: E402
+from harness.corpus import CorpusWheel, fetch_corpus, locate  # noqa: E402
 from harness.dedupe import dedupe  # noqa: E402
 from harness.machine import describe, usable_cores  # noqa: E402
 from harness.report import as_json, figures, markdown  # noqa: E402
@@ -70,20 +70,16 @@ def corpus_summary(corpus: list[CorpusWheel]) -> dict[str, Any]:
             "deflated_elf_bytes": sum(m.size for w in corpus for m in w.elf if m.deflated)}
 
 
-def stage_wheelscan(corpus: list[CorpusWheel], counts: list[int],
+def stage_wheelscan(wheels: list[Path], counts: list[int],
                     repeats: int) -> tuple[dict[str, Any], dict[str, batch.BatchRun]]:
     runs = {}
     for k in counts:
         log(f"wheelscan batch, {k} worker(s), {repeats} run(s)")
-        best = batch.best_batches(corpus, k, repeats)
-        runs[str(k)] = best
-    memory = batch.peak_memory()  # before any other child process exists
-    log("wheelscan, counting inflated bytes (untimed, one process)")
-    inflated = batch.inflated_bytes(corpus)
+        runs[str(k)] = batch.best_batches(wheels, k, repeats)
     result = {"repeats": repeats,
               "seconds": {k: [run.seconds for run in v] for k, v in runs.items()},
               "best": {k: v[0].summary() for k, v in runs.items()},
-              "memory": memory, "inflated": inflated}
+              "memory": batch.peak_memory()}
     return result, {k: v[0] for k, v in runs.items()}
 
 
@@ -125,11 +121,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     repeats = args.repeats or (1 if args.quick else 3)
     counts = worker_counts(workers)
     aw_cmd = auditwheel.command()  # fail before the long stages, not after them
-    log("corpus: fetching/verifying and locating ELF members")
-    corpus = load_corpus(CORPUS, args.quick)
-    results: dict[str, Any] = {"workers": workers, "quick": args.quick,
-                               "corpus": corpus_summary(corpus)}
-    results["wheelscan"], best = stage_wheelscan(corpus, counts, repeats)
+    log("corpus: fetching or verifying")
+    wheels = fetch_corpus(CORPUS, args.quick)
+    results: dict[str, Any] = {"workers": workers, "quick": args.quick}
+    # first, while the harness is small and has started no other process (peak RSS)
+    results["wheelscan"], best = stage_wheelscan(wheels, counts, repeats)
+    log("corpus: locating ELF members; counting what wheelscan inflates (untimed)")
+    corpus = [locate(path) for path in wheels]
+    results["corpus"] = corpus_summary(corpus)
+    results["wheelscan"]["inflated"] = batch.inflated_bytes(corpus)
     results["machine"] = describe(REPO, auditwheel.version(aw_cmd))
     results["floor"] = stage_floor(corpus, counts, repeats)
     results["auditwheel"] = stage_auditwheel(corpus, aw_cmd, workers, best[str(workers)])

@@ -28,7 +28,11 @@ PT_GNU_STACK, PT_GNU_PROPERTY = 0x6474E551, 0x6474E553
 PF_X, PF_W, PF_R = 1, 2, 4
 SHT_PROGBITS, SHT_STRTAB, SHT_HASH, SHT_DYNAMIC, SHT_NOTE, SHT_DYNSYM = 1, 3, 5, 6, 7, 11
 SHT_GNU_HASH, SHT_GNU_VERDEF, SHT_GNU_VERNEED, SHT_GNU_VERSYM = (
-    0x6FFFFFF6, 0x6FFFFFFD, 0x6FFFFFFE, 0x6FFFFFFF)
+    0x6FFFFFF6,
+    0x6FFFFFFD,
+    0x6FFFFFFE,
+    0x6FFFFFFF,
+)
 SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR = 1, 2, 4
 STB_LOCAL, STB_GLOBAL, STB_WEAK = 0, 1, 2
 STT_NOTYPE, STT_OBJECT, STT_FUNC = 0, 1, 2
@@ -120,28 +124,94 @@ class _Struct:
         return struct.pack(self._fmt, *(values.get(n, 0) for n in self.codes))
 
 
-_EHDR = [("e_ident", "16s"), ("e_type", "H"), ("e_machine", "H"), ("e_version", "I"),
-         ("e_entry", "A"), ("e_phoff", "A"), ("e_shoff", "A"), ("e_flags", "I"),
-         ("e_ehsize", "H"), ("e_phentsize", "H"), ("e_phnum", "H"), ("e_shentsize", "H"),
-         ("e_shnum", "H"), ("e_shstrndx", "H")]
-_PHDR64 = [("p_type", "I"), ("p_flags", "I"), ("p_offset", "Q"), ("p_vaddr", "Q"),
-           ("p_paddr", "Q"), ("p_filesz", "Q"), ("p_memsz", "Q"), ("p_align", "Q")]
-_PHDR32 = [("p_type", "I"), ("p_offset", "I"), ("p_vaddr", "I"), ("p_paddr", "I"),
-           ("p_filesz", "I"), ("p_memsz", "I"), ("p_flags", "I"), ("p_align", "I")]
-_SHDR = [("sh_name", "I"), ("sh_type", "I"), ("sh_flags", "A"), ("sh_addr", "A"),
-         ("sh_offset", "A"), ("sh_size", "A"), ("sh_link", "I"), ("sh_info", "I"),
-         ("sh_addralign", "A"), ("sh_entsize", "A")]
-_SYM64 = [("st_name", "I"), ("st_info", "B"), ("st_other", "B"), ("st_shndx", "H"),
-          ("st_value", "Q"), ("st_size", "Q")]
-_SYM32 = [("st_name", "I"), ("st_value", "I"), ("st_size", "I"), ("st_info", "B"),
-          ("st_other", "B"), ("st_shndx", "H")]
+_EHDR = [
+    ("e_ident", "16s"),
+    ("e_type", "H"),
+    ("e_machine", "H"),
+    ("e_version", "I"),
+    ("e_entry", "A"),
+    ("e_phoff", "A"),
+    ("e_shoff", "A"),
+    ("e_flags", "I"),
+    ("e_ehsize", "H"),
+    ("e_phentsize", "H"),
+    ("e_phnum", "H"),
+    ("e_shentsize", "H"),
+    ("e_shnum", "H"),
+    ("e_shstrndx", "H"),
+]
+_PHDR64 = [
+    ("p_type", "I"),
+    ("p_flags", "I"),
+    ("p_offset", "Q"),
+    ("p_vaddr", "Q"),
+    ("p_paddr", "Q"),
+    ("p_filesz", "Q"),
+    ("p_memsz", "Q"),
+    ("p_align", "Q"),
+]
+_PHDR32 = [
+    ("p_type", "I"),
+    ("p_offset", "I"),
+    ("p_vaddr", "I"),
+    ("p_paddr", "I"),
+    ("p_filesz", "I"),
+    ("p_memsz", "I"),
+    ("p_flags", "I"),
+    ("p_align", "I"),
+]
+_SHDR = [
+    ("sh_name", "I"),
+    ("sh_type", "I"),
+    ("sh_flags", "A"),
+    ("sh_addr", "A"),
+    ("sh_offset", "A"),
+    ("sh_size", "A"),
+    ("sh_link", "I"),
+    ("sh_info", "I"),
+    ("sh_addralign", "A"),
+    ("sh_entsize", "A"),
+]
+_SYM64 = [
+    ("st_name", "I"),
+    ("st_info", "B"),
+    ("st_other", "B"),
+    ("st_shndx", "H"),
+    ("st_value", "Q"),
+    ("st_size", "Q"),
+]
+_SYM32 = [
+    ("st_name", "I"),
+    ("st_value", "I"),
+    ("st_size", "I"),
+    ("st_info", "B"),
+    ("st_other", "B"),
+    ("st_shndx", "H"),
+]
 _DYN = [("d_tag", "A"), ("d_val", "A")]
-_VERNEED = [("vn_version", "H"), ("vn_cnt", "H"), ("vn_file", "I"), ("vn_aux", "I"),
-            ("vn_next", "I")]
-_VERNAUX = [("vna_hash", "I"), ("vna_flags", "H"), ("vna_other", "H"), ("vna_name", "I"),
-            ("vna_next", "I")]
-_VERDEF = [("vd_version", "H"), ("vd_flags", "H"), ("vd_ndx", "H"), ("vd_cnt", "H"),
-           ("vd_hash", "I"), ("vd_aux", "I"), ("vd_next", "I")]
+_VERNEED = [
+    ("vn_version", "H"),
+    ("vn_cnt", "H"),
+    ("vn_file", "I"),
+    ("vn_aux", "I"),
+    ("vn_next", "I"),
+]
+_VERNAUX = [
+    ("vna_hash", "I"),
+    ("vna_flags", "H"),
+    ("vna_other", "H"),
+    ("vna_name", "I"),
+    ("vna_next", "I"),
+]
+_VERDEF = [
+    ("vd_version", "H"),
+    ("vd_flags", "H"),
+    ("vd_ndx", "H"),
+    ("vd_cnt", "H"),
+    ("vd_hash", "I"),
+    ("vd_aux", "I"),
+    ("vd_next", "I"),
+]
 _VERDAUX = [("vda_name", "I"), ("vda_next", "I")]
 
 
@@ -153,7 +223,8 @@ class _Structs:
         self.phdr = _Struct(e, is64, _PHDR64 if is64 else _PHDR32)
         self.sym = _Struct(e, is64, _SYM64 if is64 else _SYM32)
         self.verneed, self.vernaux, self.verdef, self.verdaux = (
-            _Struct(e, is64, f) for f in (_VERNEED, _VERNAUX, _VERDEF, _VERDAUX))
+            _Struct(e, is64, f) for f in (_VERNEED, _VERNAUX, _VERDEF, _VERDAUX)
+        )
 
     def words(self, code: str, values: list[int]) -> bytes:
         return struct.pack(f"{self.e}{len(values)}{code}", *values)
@@ -215,14 +286,19 @@ def _gnu_hash(hashed: list[str], symoffset: int, nbucket: int, s: _Structs) -> b
             buckets[b] = symoffset + i
         last = i + 1 == len(hashes) or hashes[i + 1] % nbucket != b
         chains.append((h & ~1) | last)
-    return (s.words("I", [nbucket, symoffset, bloom_size, shift2])
-            + s.words("Q" if s.is64 else "I", bloom) + s.words("I", buckets + chains))
+    return (
+        s.words("I", [nbucket, symoffset, bloom_size, shift2])
+        + s.words("Q" if s.is64 else "I", bloom)
+        + s.words("I", buckets + chains)
+    )
 
 
 def _gnu_property_note(spec: ElfSpec, s: _Structs) -> bytes:
     props = []
-    for pr_type, value in ((GNU_PROPERTY_X86_FEATURE_1_AND, spec.x86_feature_1_and),
-                           (GNU_PROPERTY_X86_ISA_1_NEEDED, spec.x86_isa_needed)):
+    for pr_type, value in (
+        (GNU_PROPERTY_X86_FEATURE_1_AND, spec.x86_feature_1_and),
+        (GNU_PROPERTY_X86_ISA_1_NEEDED, spec.x86_isa_needed),
+    ):
         if value is not None:
             prop = s.words("I", [pr_type, 4, value])
             props.append(prop + b"\0" * (-len(prop) % s.word))  # pr_data padded to 8 / 4
@@ -258,8 +334,9 @@ class ElfImage:
     version_index: dict[tuple[str | None, str], int]  # (file or None for verdef, version)
 
     def put(self, offset: int, code: str, *values: int) -> None:
-        struct.pack_into(self.s.e + code.replace("A", "Q" if self.s.is64 else "I"),
-                         self.data, offset, *values)
+        struct.pack_into(
+            self.s.e + code.replace("A", "Q" if self.s.is64 else "I"), self.data, offset, *values
+        )
 
     def set_field(self, st: _Struct, base: int, name: str, value: int) -> None:
         self.put(base + st.offsets[name], st.codes[name], value)
@@ -292,12 +369,14 @@ def _order_symbols(spec: ElfSpec) -> tuple[list[Sym], int, int]:
     return local + undef + hashed, 1 + len(local) + len(undef), nbucket
 
 
-def _version_indices(spec: ElfSpec, syms: list[Sym]) -> tuple[dict[tuple[str | None, str], int],
-                                                              dict[str, list[str]]]:
+def _version_indices(
+    spec: ElfSpec, syms: list[Sym]
+) -> tuple[dict[tuple[str | None, str], int], dict[str, list[str]]]:
     """Verdef indices 1..n keyed (None, name); then Vernaux indices keyed (file, name), in
     chain order from max(2, n + 1) so they never collide. Also {file: [versions]}."""
     index: dict[tuple[str | None, str], int] = {
-        (None, v): i + 1 for i, v in enumerate(spec.version_definitions)}
+        (None, v): i + 1 for i, v in enumerate(spec.version_definitions)
+    }
     needs: dict[str, list[str]] = {}
     for x in syms:
         if x.version is None:
@@ -316,9 +395,14 @@ def _version_indices(spec: ElfSpec, syms: list[Sym]) -> tuple[dict[tuple[str | N
     return index, needs
 
 
-def _version_sections(spec: ElfSpec, s: _Structs, syms: list[Sym], dynstr: _StrTab,
-                      index: dict[tuple[str | None, str], int], needs: dict[str, list[str]],
-                      ) -> tuple[list[_Sec], list[tuple[int, list[int]]]]:
+def _version_sections(
+    spec: ElfSpec,
+    s: _Structs,
+    syms: list[Sym],
+    dynstr: _StrTab,
+    index: dict[tuple[str | None, str], int],
+    needs: dict[str, list[str]],
+) -> tuple[list[_Sec], list[tuple[int, list[int]]]]:
     """.gnu.version, .gnu.version_d, .gnu.version_r (entries laid out as ld does: each Verneed
     followed by its Vernaux), and the Verneed/Vernaux offsets inside .gnu.version_r."""
     if not (needs or spec.version_definitions):
@@ -333,43 +417,79 @@ def _version_sections(spec: ElfSpec, s: _Structs, syms: list[Sym], dynstr: _StrT
     secs = [_Sec(".gnu.version", SHT_GNU_VERSYM, SHF_ALLOC, 2, s.words("H", versym), 2, ".dynsym")]
     vd, n = bytearray(), len(spec.version_definitions)
     for i, v in enumerate(spec.version_definitions):
-        vd += s.verdef.pack(vd_version=1, vd_flags=VER_FLG_BASE if i == 0 else 0, vd_ndx=i + 1,
-                            vd_cnt=1, vd_hash=elf_hash(v), vd_aux=s.verdef.size,
-                            vd_next=0 if i == n - 1 else s.verdef.size + s.verdaux.size)
+        vd += s.verdef.pack(
+            vd_version=1,
+            vd_flags=VER_FLG_BASE if i == 0 else 0,
+            vd_ndx=i + 1,
+            vd_cnt=1,
+            vd_hash=elf_hash(v),
+            vd_aux=s.verdef.size,
+            vd_next=0 if i == n - 1 else s.verdef.size + s.verdaux.size,
+        )
         vd += s.verdaux.pack(vda_name=dynstr.index[v])
     if n:
-        secs.append(_Sec(".gnu.version_d", SHT_GNU_VERDEF, SHF_ALLOC, s.word, bytes(vd), 0,
-                         ".dynstr", n))
+        secs.append(
+            _Sec(".gnu.version_d", SHT_GNU_VERDEF, SHF_ALLOC, s.word, bytes(vd), 0, ".dynstr", n)
+        )
     vn, offsets = bytearray(), []
     for fi, (file, vs) in enumerate(needs.items()):
         offsets.append((len(vn), [len(vn) + s.verneed.size * (1 + k) for k in range(len(vs))]))
-        vn += s.verneed.pack(vn_version=1, vn_cnt=len(vs), vn_file=dynstr.index[file],
-                             vn_aux=s.verneed.size,
-                             vn_next=0 if fi == len(needs) - 1 else s.verneed.size * (1 + len(vs)))
+        vn += s.verneed.pack(
+            vn_version=1,
+            vn_cnt=len(vs),
+            vn_file=dynstr.index[file],
+            vn_aux=s.verneed.size,
+            vn_next=0 if fi == len(needs) - 1 else s.verneed.size * (1 + len(vs)),
+        )
         for k, v in enumerate(vs):
-            vn += s.vernaux.pack(vna_hash=elf_hash(v), vna_other=index[(file, v)],
-                                 vna_name=dynstr.index[v],
-                                 vna_next=0 if k == len(vs) - 1 else s.vernaux.size)
+            vn += s.vernaux.pack(
+                vna_hash=elf_hash(v),
+                vna_other=index[(file, v)],
+                vna_name=dynstr.index[v],
+                vna_next=0 if k == len(vs) - 1 else s.vernaux.size,
+            )
     if needs:
-        secs.append(_Sec(".gnu.version_r", SHT_GNU_VERNEED, SHF_ALLOC, s.word, bytes(vn), 0,
-                         ".dynstr", len(needs)))
+        secs.append(
+            _Sec(
+                ".gnu.version_r",
+                SHT_GNU_VERNEED,
+                SHF_ALLOC,
+                s.word,
+                bytes(vn),
+                0,
+                ".dynstr",
+                len(needs),
+            )
+        )
     return secs, offsets
 
 
-def _dynamic_tags(spec: ElfSpec, s: _Structs, dynstr: _StrTab, secs: list[_Sec],
-                  needs: dict[str, list[str]]) -> list[tuple[int, int | str]]:
+def _dynamic_tags(
+    spec: ElfSpec, s: _Structs, dynstr: _StrTab, secs: list[_Sec], needs: dict[str, list[str]]
+) -> list[tuple[int, int | str]]:
     """The dynamic entries; a str value is a section name whose address goes there."""
     tags: list[tuple[int, int | str]] = [(DT_NEEDED, dynstr.index[n]) for n in spec.needed]
-    for tag, value in ((DT_SONAME, spec.soname), (DT_RPATH, spec.rpath),
-                       (DT_RUNPATH, spec.runpath), (DT_FLAGS, spec.dt_flags),
-                       (DT_FLAGS_1, spec.dt_flags_1)):
+    for tag, value in (
+        (DT_SONAME, spec.soname),
+        (DT_RPATH, spec.rpath),
+        (DT_RUNPATH, spec.runpath),
+        (DT_FLAGS, spec.dt_flags),
+        (DT_FLAGS_1, spec.dt_flags_1),
+    ):
         if value is not None:
             tags.append((tag, dynstr.index[value] if isinstance(value, str) else value))
-    tags += [(DT_STRTAB, ".dynstr"), (DT_STRSZ, len(dynstr.data)), (DT_SYMTAB, ".dynsym"),
-             (DT_SYMENT, s.sym.size)]
+    tags += [
+        (DT_STRTAB, ".dynstr"),
+        (DT_STRSZ, len(dynstr.data)),
+        (DT_SYMTAB, ".dynsym"),
+        (DT_SYMENT, s.sym.size),
+    ]
     present = {x.name for x in secs}
-    tags += [(t, n) for t, n in ((DT_HASH, ".hash"), (DT_GNU_HASH, ".gnu.hash"),
-                                 (DT_VERSYM, ".gnu.version")) if n in present]
+    tags += [
+        (t, n)
+        for t, n in ((DT_HASH, ".hash"), (DT_GNU_HASH, ".gnu.hash"), (DT_VERSYM, ".gnu.version"))
+        if n in present
+    ]
     if needs:
         tags += [(DT_VERNEED, ".gnu.version_r"), (DT_VERNEEDNUM, len(needs))]
     if spec.version_definitions:
@@ -378,8 +498,12 @@ def _dynamic_tags(spec: ElfSpec, s: _Structs, dynstr: _StrTab, secs: list[_Sec],
     return [*tags, *extra, (DT_NULL, 0)]
 
 
-_SEGMENT_SECTION = {PT_INTERP: ".interp", PT_DYNAMIC: ".dynamic", PT_NOTE: ".note.gnu.property",
-                    PT_GNU_PROPERTY: ".note.gnu.property"}
+_SEGMENT_SECTION = {
+    PT_INTERP: ".interp",
+    PT_DYNAMIC: ".dynamic",
+    PT_NOTE: ".note.gnu.property",
+    PT_GNU_PROPERTY: ".note.gnu.property",
+}
 
 
 def build_image(spec: ElfSpec) -> ElfImage:
@@ -387,9 +511,17 @@ def build_image(spec: ElfSpec) -> ElfImage:
     syms, symoffset, gnu_nbucket = _order_symbols(spec)
     vindex, needs = _version_indices(spec, syms)
     dynstr = _StrTab()  # the soname goes last (string-unterminated relies on it)
-    for text in [*spec.needed, *needs, *spec.version_definitions,
-                 *(v for vs in needs.values() for v in vs), *(x.name for x in syms), spec.rpath,
-                 spec.runpath, spec.soname, *(v for _, v in spec.extra_dynamic)]:
+    for text in [
+        *spec.needed,
+        *needs,
+        *spec.version_definitions,
+        *(v for vs in needs.values() for v in vs),
+        *(x.name for x in syms),
+        spec.rpath,
+        spec.runpath,
+        spec.soname,
+        *(v for _, v in spec.extra_dynamic),
+    ]:
         if isinstance(text, str):
             dynstr.add(text)
 
@@ -403,23 +535,43 @@ def build_image(spec: ElfSpec) -> ElfImage:
     if spec.hash_style in ("sysv", "both"):
         wide = s.is64 and spec.machine == EM_S390  # s390x: 8-byte hash words
         data = _sysv_hash(names, spec.hash_buckets or _nbuckets(len(names)), s, wide)
-        secs.append(_Sec(".hash", SHT_HASH, SHF_ALLOC, 8 if wide else 4, data, 8 if wide else 4,
-                         ".dynsym"))
+        secs.append(
+            _Sec(".hash", SHT_HASH, SHF_ALLOC, 8 if wide else 4, data, 8 if wide else 4, ".dynsym")
+        )
     if spec.hash_style in ("gnu", "both"):
         data = _gnu_hash(names[symoffset:], symoffset, gnu_nbucket, s)
         secs.append(_Sec(".gnu.hash", SHT_GNU_HASH, SHF_ALLOC, a, data, 0, ".dynsym"))
     nlocal = 1 + sum(x.binding == STB_LOCAL for x in syms)  # sh_info: first non-local
-    secs += [_Sec(".dynsym", SHT_DYNSYM, SHF_ALLOC, a, bytes(s.sym.size * len(names)),
-                  s.sym.size, ".dynstr", nlocal),
-             _Sec(".dynstr", SHT_STRTAB, SHF_ALLOC, 1, bytes(dynstr.data))]
+    secs += [
+        _Sec(
+            ".dynsym",
+            SHT_DYNSYM,
+            SHF_ALLOC,
+            a,
+            bytes(s.sym.size * len(names)),
+            s.sym.size,
+            ".dynstr",
+            nlocal,
+        ),
+        _Sec(".dynstr", SHT_STRTAB, SHF_ALLOC, 1, bytes(dynstr.data)),
+    ]
     vsecs, verneed_rel = _version_sections(spec, s, syms, dynstr, vindex, needs)
     secs += vsecs
     ndef = sum(x.defined for x in syms)
     if ndef:
         secs.append(_Sec(".text", SHT_PROGBITS, SHF_ALLOC | SHF_EXECINSTR, 16, bytes(16 * ndef)))
     tags = _dynamic_tags(spec, s, dynstr, secs, needs)
-    secs.append(_Sec(".dynamic", SHT_DYNAMIC, SHF_ALLOC | SHF_WRITE, a,
-                     bytes(s.dyn.size * len(tags)), s.dyn.size, ".dynstr"))
+    secs.append(
+        _Sec(
+            ".dynamic",
+            SHT_DYNAMIC,
+            SHF_ALLOC | SHF_WRITE,
+            a,
+            bytes(s.dyn.size * len(tags)),
+            s.dyn.size,
+            ".dynstr",
+        )
+    )
     shstr = _StrTab()
     if spec.section_headers:
         for name in [x.name for x in secs] + [".shstrtab"]:
@@ -428,10 +580,13 @@ def build_image(spec: ElfSpec) -> ElfImage:
 
     # 2. Layout: header, program headers, the sections in order, the section header table.
     has_note = any(x.name == ".note.gnu.property" for x in secs)
-    ptypes = ([PT_PHDR] if spec.phdr_segment else []) + (
-        [PT_INTERP] if spec.interpreter is not None else []) + [PT_LOAD, PT_DYNAMIC] + (
-        [PT_NOTE, PT_GNU_PROPERTY] if has_note else []) + (
-        [PT_GNU_STACK] if spec.stack_flags is not None else [])
+    ptypes = (
+        ([PT_PHDR] if spec.phdr_segment else [])
+        + ([PT_INTERP] if spec.interpreter is not None else [])
+        + [PT_LOAD, PT_DYNAMIC]
+        + ([PT_NOTE, PT_GNU_PROPERTY] if has_note else [])
+        + ([PT_GNU_STACK] if spec.stack_flags is not None else [])
+    )
     pos = s.ehdr.size + s.phdr.size * len(ptypes)
     for x in secs:
         x.offset = pos = pos + (-pos % x.align)
@@ -448,18 +603,22 @@ def build_image(spec: ElfSpec) -> ElfImage:
 
     # 3. Contents, then the tables that hold addresses.
     for x in secs:
-        out[x.offset:x.offset + len(x.data)] = x.data
+        out[x.offset : x.offset + len(x.data)] = x.data
     p, text = where[".dynsym"].offset + s.sym.size, addr(".text") if ndef else 0
     for x in syms:
         value, text = (text, text + 16) if x.defined else (0, text)
-        out[p:p + s.sym.size] = s.sym.pack(
-            st_name=dynstr.index[x.name], st_info=(x.binding << 4) | x.type, st_value=value,
-            st_size=16 if x.defined else 0, st_shndx=index[".text"] if x.defined else 0)
+        out[p : p + s.sym.size] = s.sym.pack(
+            st_name=dynstr.index[x.name],
+            st_info=(x.binding << 4) | x.type,
+            st_value=value,
+            st_size=16 if x.defined else 0,
+            st_shndx=index[".text"] if x.defined else 0,
+        )
         p += s.sym.size
     dynamic, p = [], where[".dynamic"].offset
     for tag, v in tags:
         value = addr(v) if isinstance(v, str) else v
-        out[p:p + s.dyn.size] = s.dyn.pack(d_tag=tag, d_val=value)
+        out[p : p + s.dyn.size] = s.dyn.pack(d_tag=tag, d_val=value)
         dynamic.append((tag, value, p))
         p += s.dyn.size
     phdrs, p = [], s.ehdr.size
@@ -475,30 +634,63 @@ def build_image(spec: ElfSpec) -> ElfImage:
         else:  # PT_GNU_STACK
             off, fsz, align, flags = 0, 0, 16, spec.stack_flags or 0
         vaddr = 0 if t == PT_GNU_STACK else off + BASE_VADDR
-        out[p:p + s.phdr.size] = s.phdr.pack(
-            p_type=t, p_flags=flags, p_offset=off, p_vaddr=vaddr, p_paddr=vaddr, p_filesz=fsz,
-            p_memsz=fsz, p_align=align)
+        out[p : p + s.phdr.size] = s.phdr.pack(
+            p_type=t,
+            p_flags=flags,
+            p_offset=off,
+            p_vaddr=vaddr,
+            p_paddr=vaddr,
+            p_filesz=fsz,
+            p_memsz=fsz,
+            p_align=align,
+        )
         phdrs.append((t, p))
         p += s.phdr.size
     for i, x in enumerate(secs if nsec else []):
         alloc = x.flags & SHF_ALLOC
         p = shoff + s.shdr.size * (i + 1)
-        out[p:p + s.shdr.size] = s.shdr.pack(
-            sh_name=shstr.index[x.name], sh_type=x.sh_type, sh_flags=x.flags,
-            sh_addr=addr(x.name) if alloc else 0, sh_offset=x.offset, sh_size=len(x.data),
-            sh_link=index[x.link] if x.link else 0, sh_info=x.info, sh_addralign=x.align,
-            sh_entsize=x.entsize)
-    ident = bytes([0x7F, 0x45, 0x4C, 0x46, 2 if s.is64 else 1, 1 if spec.little_endian else 2, 1,
-                   spec.osabi]) + bytes(8)
-    out[:s.ehdr.size] = s.ehdr.pack(
-        e_ident=ident, e_type=spec.elf_type, e_machine=spec.machine, e_version=1,
-        e_phoff=s.ehdr.size, e_shoff=shoff, e_flags=spec.flags, e_ehsize=s.ehdr.size,
-        e_phentsize=s.phdr.size, e_phnum=len(ptypes), e_shentsize=s.shdr.size, e_shnum=nsec,
-        e_shstrndx=nsec - 1 if nsec else 0)
+        out[p : p + s.shdr.size] = s.shdr.pack(
+            sh_name=shstr.index[x.name],
+            sh_type=x.sh_type,
+            sh_flags=x.flags,
+            sh_addr=addr(x.name) if alloc else 0,
+            sh_offset=x.offset,
+            sh_size=len(x.data),
+            sh_link=index[x.link] if x.link else 0,
+            sh_info=x.info,
+            sh_addralign=x.align,
+            sh_entsize=x.entsize,
+        )
+    ident = bytes(
+        [0x7F, 0x45, 0x4C, 0x46, 2 if s.is64 else 1, 1 if spec.little_endian else 2, 1, spec.osabi]
+    ) + bytes(8)
+    out[: s.ehdr.size] = s.ehdr.pack(
+        e_ident=ident,
+        e_type=spec.elf_type,
+        e_machine=spec.machine,
+        e_version=1,
+        e_phoff=s.ehdr.size,
+        e_shoff=shoff,
+        e_flags=spec.flags,
+        e_ehsize=s.ehdr.size,
+        e_phentsize=s.phdr.size,
+        e_phnum=len(ptypes),
+        e_shentsize=s.shdr.size,
+        e_shnum=nsec,
+        e_shstrndx=nsec - 1 if nsec else 0,
+    )
     vr = where[".gnu.version_r"].offset if needs else 0
-    return ElfImage(out, spec, s, {x.name: (x.offset, len(x.data)) for x in secs}, [None, *syms],
-                    phdrs, dynamic, [(vr + o, [vr + q for q in aux]) for o, aux in verneed_rel],
-                    vindex)
+    return ElfImage(
+        out,
+        spec,
+        s,
+        {x.name: (x.offset, len(x.data)) for x in secs},
+        [None, *syms],
+        phdrs,
+        dynamic,
+        [(vr + o, [vr + q for q in aux]) for o, aux in verneed_rel],
+        vindex,
+    )
 
 
 def build_elf(spec: ElfSpec) -> bytes:
@@ -530,13 +722,16 @@ MACHINES: dict[str, Preset] = {
     "ppc64le": Preset(64, True, EM_PPC64, 2, "/lib64/ld64.so.2", "GLIBC_2.17"),
     "ppc64": Preset(64, False, EM_PPC64, 1, "/lib64/ld64.so.1", "GLIBC_2.3"),
     "s390x": Preset(64, False, EM_S390, 0, "/lib/ld64.so.1", "GLIBC_2.2"),
-    "armv7l": Preset(32, True, EM_ARM, 0x05000400, "/lib/ld-linux-armhf.so.3", "GLIBC_2.4",
-                     "GCC_3.5"),
-    "armv7l-softfloat": Preset(32, True, EM_ARM, 0x05000200, "/lib/ld-linux.so.3", "GLIBC_2.4",
-                               "GCC_3.5"),
+    "armv7l": Preset(
+        32, True, EM_ARM, 0x05000400, "/lib/ld-linux-armhf.so.3", "GLIBC_2.4", "GCC_3.5"
+    ),
+    "armv7l-softfloat": Preset(
+        32, True, EM_ARM, 0x05000200, "/lib/ld-linux.so.3", "GLIBC_2.4", "GCC_3.5"
+    ),
     "riscv64": Preset(64, True, EM_RISCV, 5, "/lib/ld-linux-riscv64-lp64d.so.1", "GLIBC_2.27"),
-    "loongarch64": Preset(64, True, EM_LOONGARCH, 0x43, "/lib64/ld-linux-loongarch-lp64d.so.1",
-                          "GLIBC_2.36"),
+    "loongarch64": Preset(
+        64, True, EM_LOONGARCH, 0x43, "/lib64/ld-linux-loongarch-lp64d.so.1", "GLIBC_2.36"
+    ),
 }
 
 
@@ -560,23 +755,38 @@ def sample_spec(machine_name: str = "x86_64", **overrides: object) -> ElfSpec:
         u("__gmon_start__", binding=STB_WEAK, type=STT_NOTYPE),
         u("_ITM_deregisterTMCloneTable", binding=STB_WEAK, type=STT_NOTYPE),
         u("__cxa_finalize", m.glibc, libc, binding=STB_WEAK),
-        u("printf", m.glibc, libc), u("malloc", m.glibc, libc), u("free", m.glibc, libc),
+        u("printf", m.glibc, libc),
+        u("malloc", m.glibc, libc),
+        u("free", m.glibc, libc),
         u("memcpy", "GLIBC_2.14" if machine_name == "x86_64" else m.glibc, libc),
         u("getrandom", _glibc_max(m.glibc, "GLIBC_2.25"), libc),
         u("_ZNSt8ios_base4InitC1Ev", "GLIBCXX_3.4", cxx),
-        u(f"_ZNSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEE9_M_createER{size_t}{size_t}",
-          "GLIBCXX_3.4.21", cxx),
+        u(
+            f"_ZNSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEE9_M_createER{size_t}{size_t}",
+            "GLIBCXX_3.4.21",
+            cxx,
+        ),
         u("__gxx_personality_v0", "CXXABI_1.3", cxx),
         u("__cxa_begin_catch", "CXXABI_1.3", cxx),
         u("__cxa_throw_bad_array_new_length", "CXXABI_1.3.8", cxx),
         u("_Unwind_Resume", m.gcc_s, gcc),
-        u("PyModule_Create2"), u("PyLong_FromLong"), u("_Py_NoneStruct", type=STT_OBJECT),
+        u("PyModule_Create2"),
+        u("PyLong_FromLong"),
+        u("_Py_NoneStruct", type=STT_OBJECT),
         Sym("PyInit_mod", defined=True),
     ]
-    spec = ElfSpec(elf_class=m.elf_class, little_endian=m.little_endian, machine=m.machine,
-                   flags=m.flags, interpreter=m.interpreter, needed=[cxx, gcc, libc],
-                   runpath="$ORIGIN/../mod.libs", dt_flags=DF_BIND_NOW, dt_flags_1=DF_1_NOW,
-                   symbols=symbols)
+    spec = ElfSpec(
+        elf_class=m.elf_class,
+        little_endian=m.little_endian,
+        machine=m.machine,
+        flags=m.flags,
+        interpreter=m.interpreter,
+        needed=[cxx, gcc, libc],
+        runpath="$ORIGIN/../mod.libs",
+        dt_flags=DF_BIND_NOW,
+        dt_flags_1=DF_1_NOW,
+        symbols=symbols,
+    )
     return replace(spec, **overrides)  # type: ignore[arg-type]
 
 
@@ -628,7 +838,7 @@ def _gnu_symoffset_beyond(im: ElfImage) -> None:
     off, _ = im.sections[".gnu.hash"]
     nbucket, _, bloom_size, _ = struct.unpack_from(im.s.e + "4I", im.data, off)
     buckets = off + 16 + bloom_size * im.s.word
-    im.data[buckets:buckets + 4 * nbucket] = bytes(4 * nbucket)
+    im.data[buckets : buckets + 4 * nbucket] = bytes(4 * nbucket)
     im.put(off + 4, "I", 0x100000)
 
 
@@ -657,8 +867,9 @@ def make_corruptions(machine_name: str = "x86_64") -> dict[str, Callable[[], byt
         "truncated-in-dynstr": lambda: truncate(good(), at(".dynstr") + 5),
         "truncated-in-dynamic": lambda: truncate(good(), at(".dynamic") + 12),
         "phoff-past-end": p(lambda im: im.set_ehdr("e_phoff", len(im.data) + 8)),
-        "phnum-past-end": p(lambda im: im.set_ehdr(
-            "e_phnum", (len(im.data) - ehdr.size) // phdr.size + 1)),
+        "phnum-past-end": p(
+            lambda im: im.set_ehdr("e_phnum", (len(im.data) - ehdr.size) // phdr.size + 1)
+        ),
         "huge-phnum": p(lambda im: im.set_ehdr("e_phnum", 0xFFFF)),
         "phentsize-too-small": p(lambda im: im.set_ehdr("e_phentsize", 8)),
         "dynamic-past-end": p(lambda im: im.set_phdr(PT_DYNAMIC, "p_offset", len(im.data) + 64)),
@@ -675,7 +886,8 @@ def make_corruptions(machine_name: str = "x86_64") -> dict[str, Callable[[], byt
         "hash-nchain-huge": p(lambda im: _hash_word(im, 1, 0xFFFFFFFF), sysv),
         "gnu-hash-symoffset-beyond-file": p(_gnu_symoffset_beyond),
         "gnu-hash-nbuckets-beyond-file": p(
-            lambda im: im.put(im.sections[".gnu.hash"][0], "I", 0x0FFFFFFF)),
+            lambda im: im.put(im.sections[".gnu.hash"][0], "I", 0x0FFFFFFF)
+        ),
     }
 
 

@@ -116,9 +116,15 @@ class _Handler(BaseHTTPRequestHandler):
         path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
         expected = self.state.credentials
         if expected and self.headers.get("Authorization") != (
-                "Basic " + base64.b64encode(expected.encode()).decode()):
-            self._send(401, b"who are you?", "text/plain", path,
-                       {"WWW-Authenticate": 'Basic realm="index"'})
+            "Basic " + base64.b64encode(expected.encode()).decode()
+        ):
+            self._send(
+                401,
+                b"who are you?",
+                "text/plain",
+                path,
+                {"WWW-Authenticate": 'Basic realm="index"'},
+            )
         elif self.state._failing():
             self._send(500, b"server error", "text/plain", path)
         elif path == "/simple" or path.startswith("/simple/"):
@@ -160,11 +166,22 @@ class _Handler(BaseHTTPRequestHandler):
         if start >= len(data) or start > end:
             self._send(416, b"", "text/plain", path, {"Content-Range": f"bytes */{len(data)}"})
             return
-        self._send(206, data[start : end + 1], "application/octet-stream", path,
-                   {"Content-Range": f"bytes {start}-{end}/{len(data)}"})
+        self._send(
+            206,
+            data[start : end + 1],
+            "application/octet-stream",
+            path,
+            {"Content-Range": f"bytes {start}-{end}/{len(data)}"},
+        )
 
-    def _send(self, status: int, body: bytes, content_type: str, path: str,
-              headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str,
+        path: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -174,4 +191,3 @@ class _Handler(BaseHTTPRequestHandler):
         # logged before the body goes out: once a client has its answer, the log shows it
         self.state._record(Served(path, self.headers.get("Range"), status, len(body)))
         self.wfile.write(body)
-

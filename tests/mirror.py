@@ -53,20 +53,27 @@ def _place(source: Path, target: Path) -> None:
         shutil.copyfile(source, target)
 
 
-def _write_pages(directory: Path, name: str, json_page: Mapping[str, object],
-                 anchors: Sequence[tuple[str, str]]) -> None:
+def _write_pages(
+    directory: Path, name: str, json_page: Mapping[str, object], anchors: Sequence[tuple[str, str]]
+) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "index.v1_json").write_text(json.dumps(json_page, indent=1))
-    links = "".join(f'    <a href="{html.escape(href)}">{html.escape(text)}</a><br/>\n'
-                    for href, text in anchors)
+    links = "".join(
+        f'    <a href="{html.escape(href)}">{html.escape(text)}</a><br/>\n'
+        for href, text in anchors
+    )
     (directory / "index.html").write_text(
         f"<!DOCTYPE html>\n<html>\n  <head>\n    <title>{html.escape(name)}</title>\n"
-        f"  </head>\n  <body>\n{links}  </body>\n</html>\n")
+        f"  </head>\n  <body>\n{links}  </body>\n</html>\n"
+    )
 
 
-def build_mirror(root: Path, wheels: Sequence[Path],
-                 upload_times: Mapping[str, datetime] | None = None,
-                 json_pages: bool = True) -> Mirror:
+def build_mirror(
+    root: Path,
+    wheels: Sequence[Path],
+    upload_times: Mapping[str, datetime] | None = None,
+    json_pages: bool = True,
+) -> Mirror:
     """Lay ``wheels`` out as a bandersnatch mirror under ``root``; ``upload_times`` by filename.
 
     ``json_pages=False`` leaves out the JSON pages, as a mirror with ``simple-format = HTML``.
@@ -81,19 +88,29 @@ def build_mirror(root: Path, wheels: Sequence[Path],
         _place(wheel, target)
         files[wheel.name], sha256s[wheel.name] = target, sha256
         when = (upload_times or {}).get(wheel.name, DEFAULT_UPLOAD_TIME)
-        by_project[canonicalize_name(parse_wheel_filename(wheel.name)[0])].append({
-            "filename": wheel.name,
-            "url": f"../../packages/{target.relative_to(root / 'web' / 'packages').as_posix()}",
-            "hashes": {"sha256": sha256}, "requires-python": None, "yanked": False,
-            "size": wheel.stat().st_size,
-            "upload-time": when.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        })
+        by_project[canonicalize_name(parse_wheel_filename(wheel.name)[0])].append(
+            {
+                "filename": wheel.name,
+                "url": f"../../packages/{target.relative_to(root / 'web' / 'packages').as_posix()}",
+                "hashes": {"sha256": sha256},
+                "requires-python": None,
+                "yanked": False,
+                "size": wheel.stat().st_size,
+                "upload-time": when.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            }
+        )
     simple = root / "web" / "simple"
     for project, entries in sorted(by_project.items()):
-        anchors = [(f"{e['url']}#sha256={sha256s[str(e['filename'])]}", str(e["filename"]))
-                   for e in entries]
-        _write_pages(simple / project, project,
-                     {"meta": meta, "name": project, "files": entries, "versions": []}, anchors)
+        anchors = [
+            (f"{e['url']}#sha256={sha256s[str(e['filename'])]}", str(e["filename"]))
+            for e in entries
+        ]
+        _write_pages(
+            simple / project,
+            project,
+            {"meta": meta, "name": project, "files": entries, "versions": []},
+            anchors,
+        )
     root_page = {"meta": meta, "projects": [{"name": p} for p in sorted(by_project)]}
     _write_pages(simple, "Simple index", root_page, [(f"{p}/", p) for p in sorted(by_project)])
     if not json_pages:

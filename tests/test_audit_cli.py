@@ -18,6 +18,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 import zstandard
+
 from indexserver import IndexServer
 from mirror import Mirror, build_mirror
 
@@ -26,8 +27,15 @@ SUBSET = slice(0, None, 4)  # a quarter of the corpus: every architecture, quick
 
 def wheelscan(*args: str, timeout: float = 600, **kw: object) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
-    return subprocess.run([sys.executable, "-m", "wheelscan", *args], capture_output=True,
-                          text=True, env=env, timeout=timeout, **kw)  # type: ignore[call-overload]
+    return subprocess.run(
+        [sys.executable, "-m", "wheelscan", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        **kw,
+    )  # type: ignore[call-overload]
 
 
 def verdicts(db: Path) -> dict[str, tuple[str | None, str | None]]:
@@ -35,7 +43,8 @@ def verdicts(db: Path) -> dict[str, tuple[str | None, str | None]]:
     with sqlite3.connect(db) as connection:
         rows = connection.execute(
             "SELECT w.sha256, v.overall_tag, coalesce(v.error_code, w.read_error_code) "
-            "FROM wheels w LEFT JOIN verdicts v ON v.wheel_id = w.id").fetchall()
+            "FROM wheels w LEFT JOIN verdicts v ON v.wheel_id = w.id"
+        ).fetchall()
     return {sha: (tag, error) for sha, tag, error in rows}
 
 
@@ -71,11 +80,14 @@ def server(mirror: Mirror) -> Iterator[IndexServer]:
 
 
 def test_directory_mirror_and_index_give_the_same_results(
-        tmp_path: Path, wheel_dir: Path, mirror: Mirror, server: IndexServer,
-        wheels: list[Path]) -> None:
+    tmp_path: Path, wheel_dir: Path, mirror: Mirror, server: IndexServer, wheels: list[Path]
+) -> None:
     results = {}
-    for name, source in (("dir", str(wheel_dir)), ("mirror", str(mirror.root)),
-                         ("index", server.index_url)):
+    for name, source in (
+        ("dir", str(wheel_dir)),
+        ("mirror", str(mirror.root)),
+        ("index", server.index_url),
+    ):
         db = tmp_path / f"{name}.db"
         run = wheelscan("audit", source, "--db", str(db), "--workers", "2")
         assert run.returncode == 0, run.stdout + run.stderr
@@ -84,8 +96,9 @@ def test_directory_mirror_and_index_give_the_same_results(
     assert results["dir"] == results["mirror"] == results["index"]
 
 
-def test_http_reads_less_than_the_wheels(tmp_path: Path, server: IndexServer,
-                                         wheels: list[Path]) -> None:
+def test_http_reads_less_than_the_wheels(
+    tmp_path: Path, server: IndexServer, wheels: list[Path]
+) -> None:
     server.clear()
     run = wheelscan("audit", server.index_url, "--db", str(tmp_path / "a.db"))
     assert run.returncode == 0, run.stdout + run.stderr
@@ -93,8 +106,7 @@ def test_http_reads_less_than_the_wheels(tmp_path: Path, server: IndexServer,
     assert files < sum(p.stat().st_size for p in wheels)
 
 
-def test_a_second_run_reads_no_wheel(tmp_path: Path, server: IndexServer,
-                                     wheel_dir: Path) -> None:
+def test_a_second_run_reads_no_wheel(tmp_path: Path, server: IndexServer, wheel_dir: Path) -> None:
     db = tmp_path / "nightly.db"
     assert wheelscan("audit", server.index_url, "--db", str(db)).returncode == 0
     server.clear()
@@ -108,16 +120,31 @@ def test_a_second_run_reads_no_wheel(tmp_path: Path, server: IndexServer,
     assert " 0 audited" in local.stdout
 
 
-def test_killed_and_restarted_run_loses_and_duplicates_nothing(tmp_path: Path,
-                                                               wheel_dir: Path) -> None:
+def test_killed_and_restarted_run_loses_and_duplicates_nothing(
+    tmp_path: Path, wheel_dir: Path
+) -> None:
     reference = tmp_path / "reference.db"
     assert wheelscan("audit", str(wheel_dir), "--db", str(reference)).returncode == 0
     db = tmp_path / "killed.db"
     for stored in (3, 8):  # kill it twice: once 3 results in, once 8 in
         process = subprocess.Popen(
-            [sys.executable, "-m", "wheelscan", "audit", str(wheel_dir), "--db", str(db),
-             "--workers", "1", "--commit-every", "1"], stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "wheelscan",
+                "audit",
+                str(wheel_dir),
+                "--db",
+                str(db),
+                "--workers",
+                "1",
+                "--commit-every",
+                "1",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 60
         while stored_count(db) < stored and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -147,9 +174,13 @@ def test_report_formats(tmp_path: Path, wheel_dir: Path) -> None:
     assert wheelscan("report", "--db", str(db), "--format", "html", "-o", str(html)).returncode == 0
     assert "<svg" in html.read_text()
     export = tmp_path / "all.jsonl.zst"
-    assert wheelscan("report", "--db", str(db), "--format", "jsonl.zst", "-o",
-                     str(export)).returncode == 0
-    lines = zstandard.ZstdDecompressor().decompressobj().decompress(export.read_bytes()).splitlines()
+    assert (
+        wheelscan("report", "--db", str(db), "--format", "jsonl.zst", "-o", str(export)).returncode
+        == 0
+    )
+    lines = (
+        zstandard.ZstdDecompressor().decompressobj().decompress(export.read_bytes()).splitlines()
+    )
     assert len(lines) == len(verdicts(db)) and all(json.loads(line) for line in lines)
     assert "Computed policies" in wheelscan("report", "--db", str(db)).stdout
 
@@ -184,7 +215,7 @@ def test_package_investigation(server: IndexServer, mirror: Mirror) -> None:
     from packaging.utils import canonicalize_name
 
     def project_of(filename: str) -> str:
-        return canonicalize_name(filename.split("-")[0])
+        return canonicalize_name(filename.split("-", maxsplit=1)[0])
 
     project = project_of(next(iter(mirror.files)))
     run = wheelscan("package", project, "--index-url", server.index_url, "--json")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+
 from elfwriter import Sym, build_elf, sample_spec
 from wheelbuilder import build_wheel
 
@@ -21,8 +22,14 @@ EXT = "mod.cpython-312-x86_64-linux-gnu.so"
 
 
 def wheelscan(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "wheelscan", *args], capture_output=True,
-                          text=True, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "wheelscan", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
 
 
 def make_wheel(directory: Path, tag: str, extra: list[Sym] = ()) -> Path:
@@ -37,8 +44,11 @@ def make_wheel(directory: Path, tag: str, extra: list[Sym] = ()) -> Path:
 def wheels(tmp_path: Path) -> dict[str, Path]:
     return {
         "good": make_wheel(tmp_path, "manylinux_2_28_x86_64"),
-        "over": make_wheel(tmp_path, "manylinux2014_x86_64",
-                           [Sym("exp", version="GLIBC_2.29", version_file="libc.so.6")]),
+        "over": make_wheel(
+            tmp_path,
+            "manylinux2014_x86_64",
+            [Sym("exp", version="GLIBC_2.29", version_file="libc.so.6")],
+        ),
     }
 
 
@@ -128,5 +138,7 @@ def test_version_reports_the_backend(backend: str) -> None:
 def test_unknown_backend_is_an_error(wheels: dict[str, Path]) -> None:
     import os
 
-    run = wheelscan("show", str(wheels["good"]), env={**os.environ, "WHEELSCAN_ELF_BACKEND": "fast"})
+    run = wheelscan(
+        "show", str(wheels["good"]), env={**os.environ, "WHEELSCAN_ELF_BACKEND": "fast"}
+    )
     assert run.returncode != 0 and "choose one of native, reference" in run.stderr

@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
-from corpus.fetch import CorpusError, fetch, load_entries, sha256_of
 from wheelscan.sources import index_url
+
+from corpus.fetch import CorpusError, fetch, load_entries, sha256_of
 
 TESTS = Path(__file__).parent
 CORPUS = load_entries(TESTS / "corpus" / "wheels.json")

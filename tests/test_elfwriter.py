@@ -31,15 +31,23 @@ needs_readelf = pytest.mark.skipif(shutil.which("readelf") is None, reason="binu
 def full_spec(machine: str, hash_style: str, **overrides: object) -> w.ElfSpec:
     """The sample spec plus everything optional: soname, rpath, Verdefs, exported versions."""
     x86 = w.MACHINES[machine].machine in (w.EM_X86_64, w.EM_386)
-    symbols = [*w.sample_spec(machine).symbols,
-               w.Sym("mod_api", True, version="MOD_1.0"),
-               w.Sym("mod_api_old", True, version="MOD_0.9", hidden=True),
-               w.Sym("mod_table", True, type=w.STT_OBJECT),
-               w.Sym("initmod", True, binding=w.STB_WEAK)]
+    symbols = [
+        *w.sample_spec(machine).symbols,
+        w.Sym("mod_api", True, version="MOD_1.0"),
+        w.Sym("mod_api_old", True, version="MOD_0.9", hidden=True),
+        w.Sym("mod_table", True, type=w.STT_OBJECT),
+        w.Sym("initmod", True, binding=w.STB_WEAK),
+    ]
     spec = w.sample_spec(
-        machine, hash_style=hash_style, soname="libmod.so.1", rpath="/opt/a::/opt/b",
-        version_definitions=["libmod.so.1", "MOD_0.9", "MOD_1.0"], symbols=symbols,
-        x86_isa_needed=0x3 if x86 else None, x86_feature_1_and=0x3 if x86 else None)
+        machine,
+        hash_style=hash_style,
+        soname="libmod.so.1",
+        rpath="/opt/a::/opt/b",
+        version_definitions=["libmod.so.1", "MOD_0.9", "MOD_1.0"],
+        symbols=symbols,
+        x86_isa_needed=0x3 if x86 else None,
+        x86_feature_1_and=0x3 if x86 else None,
+    )
     return w.replace(spec, **overrides)  # type: ignore[arg-type]
 
 
@@ -62,8 +70,13 @@ def expected_needs(spec: w.ElfSpec) -> list[tuple[str, list[str]]]:
 
 
 def readelf(path: Path, *args: str) -> str:
-    proc = subprocess.run(["readelf", "-W", *args, str(path)], capture_output=True, text=True,
-                          check=False, env={"LC_ALL": "C", "PATH": "/usr/bin:/bin"})
+    proc = subprocess.run(
+        ["readelf", "-W", *args, str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"LC_ALL": "C", "PATH": "/usr/bin:/bin"},
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == "", f"readelf {' '.join(args)}: {proc.stderr}"
     return proc.stdout
@@ -131,8 +144,11 @@ def test_readelf_reads_what_the_spec_says(tmp: Path, machine: str, hash_style: s
     assert [v for v, _ in vernaux] == [v for _, vs in need for v in vs]
     assert [int(i) for _, i in vernaux] == list(range(4, 4 + len(vernaux)))  # after 3 Verdefs
     verdefs = re.findall(r"Flags: (\w+)\s+Index: (\d+)\s+Cnt: 1\s+Name: (\S+)", text)
-    assert verdefs == [("BASE", "1", "libmod.so.1"), ("none", "2", "MOD_0.9"),
-                       ("none", "3", "MOD_1.0")]
+    assert verdefs == [
+        ("BASE", "1", "libmod.so.1"),
+        ("none", "2", "MOD_0.9"),
+        ("none", "3", "MOD_1.0"),
+    ]
     if preset.machine in (w.EM_X86_64, w.EM_386):
         assert "x86 feature: IBT, SHSTK, x86 ISA needed: x86-64-baseline, x86-64-v2" in text
 
@@ -242,10 +258,18 @@ def test_pyelftools_through_segments(machine: str, hash_style: str, section_head
         assert [s.name for s in seg.iter_symbols()] == names
 
     # .gnu.version_r read from DT_VERNEED/DT_VERNEEDNUM alone.
-    header = Container(sh_name=0, sh_type="SHT_GNU_verneed", sh_flags=0, sh_addr=0,
-                       sh_offset=seg.get_table_offset("DT_VERNEED")[1], sh_size=0, sh_link=0,
-                       sh_info=next(seg.iter_tags("DT_VERNEEDNUM"))["d_val"], sh_addralign=0,
-                       sh_entsize=0)
+    header = Container(
+        sh_name=0,
+        sh_type="SHT_GNU_verneed",
+        sh_flags=0,
+        sh_addr=0,
+        sh_offset=seg.get_table_offset("DT_VERNEED")[1],
+        sh_size=0,
+        sh_link=0,
+        sh_info=next(seg.iter_tags("DT_VERNEEDNUM"))["d_val"],
+        sh_addralign=0,
+        sh_entsize=0,
+    )
     verneed = GNUVerNeedSection(header, ".gnu.version_r", elf, seg._get_stringtable())
     assert needs_of(verneed) == expected_needs(spec)
 
@@ -261,15 +285,16 @@ def test_gnu_hash_layout_matches_ld() -> None:
     assert bloom_size & (bloom_size - 1) == 0 and shift >= 6
     hashed = image.symbols[symoffset:]
     buckets = struct.unpack_from(f"<{nbucket}I", image.data, off + 16 + 8 * bloom_size)
-    chains = struct.unpack_from(f"<{len(hashed)}I", image.data, off + 16 + 8 * bloom_size
-                                + 4 * nbucket)
+    chains = struct.unpack_from(
+        f"<{len(hashed)}I", image.data, off + 16 + 8 * bloom_size + 4 * nbucket
+    )
     which = [w.gnu_hash(x.name) % nbucket for x in hashed]
     assert which == sorted(which)
     for b in range(nbucket):
         members = [i for i, h in enumerate(which) if h == b]
         assert buckets[b] == (symoffset + members[0] if members else 0)
         assert [chains[i] & 1 for i in members] == [0] * (len(members) - 1) + [1] * bool(members)
-    assert all(c & ~1 == w.gnu_hash(x.name) & ~1 for c, x in zip(chains, hashed))
+    assert all(c & ~1 == w.gnu_hash(x.name) & ~1 for c, x in zip(chains, hashed, strict=False))
 
 
 def test_s390x_sysv_hash_uses_8_byte_words() -> None:
@@ -287,7 +312,7 @@ def test_gnu_property_note_alignment(elf_class: int, align: int) -> None:
     image = w.build_image(w.sample_spec(machine, x86_isa_needed=0x2))
     off, size = image.sections[".note.gnu.property"]
     namesz, descsz, ntype = struct.unpack_from("<3I", image.data, off)
-    assert (namesz, ntype, bytes(image.data[off + 12:off + 16])) == (4, 5, b"GNU\0")
+    assert (namesz, ntype, bytes(image.data[off + 12 : off + 16])) == (4, 5, b"GNU\0")
     assert descsz == 8 + align and size == 16 + descsz and off % align == 0
     assert struct.unpack_from("<3I", image.data, off + 16) == (0xC0008002, 4, 0x2)
     note = next(s for s in pyelf(bytes(image.data)).iter_segments() if s["p_type"] == "PT_NOTE")
@@ -337,10 +362,11 @@ def test_corruption_details() -> None:
     bad = w.build_image(w.sample_spec("x86_64", soname="libcorrupt.so"))
     bad.data[:] = w.CORRUPTIONS["string-unterminated"]()
     off, size = image.sections[".dynstr"]
-    assert bytes(image.data[off + size - 15:off + size]) == b"\0libcorrupt.so\0"
+    assert bytes(image.data[off + size - 15 : off + size]) == b"\0libcorrupt.so\0"
     assert bad.data[off + size - 1] == ord("X")
-    strsz = struct.unpack_from("<Q", bad.data, next(o for t, _, o in image.dynamic
-                                                    if t == w.DT_STRSZ) + 8)[0]
+    strsz = struct.unpack_from(
+        "<Q", bad.data, next(o for t, _, o in image.dynamic if t == w.DT_STRSZ) + 8
+    )[0]
     assert strsz == size - 1
 
     # The Verneed chain's last vn_next wraps back (mod 2**32) to the chain head.
@@ -348,8 +374,12 @@ def test_corruption_details() -> None:
     (head, _), (last, _) = image.verneed[0], image.verneed[-1]
     vn_next = struct.unpack_from("<I", loop, last + 12)[0]
     assert (last + vn_next) % 2**32 == head
-    assert struct.unpack_from("<I", loop, next(
-        o for t, _, o in image.dynamic if t == w.DT_VERNEEDNUM) + 8)[0] == 0xFFFFFFFF
+    assert (
+        struct.unpack_from(
+            "<I", loop, next(o for t, _, o in image.dynamic if t == w.DT_VERNEEDNUM) + 8
+        )[0]
+        == 0xFFFFFFFF
+    )
 
     # DT_STRTAB holds the file offset, which no PT_LOAD maps.
     elf = pyelf(w.CORRUPTIONS["strtab-not-in-load"]())

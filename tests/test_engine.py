@@ -7,13 +7,13 @@ import signal
 import time
 from pathlib import Path
 
-from wheelbuilder import build_wheel
-from elfwriter import build_elf, sample_spec
-
 from wheelscan.engine.pool import InlineExecutor, LocalPool
 from wheelscan.engine.result import WheelResult
 from wheelscan.engine.task import AuditTask
 from wheelscan.sources.base import WheelRef
+
+from elfwriter import build_elf, sample_spec
+from wheelbuilder import build_wheel
 
 
 class MisbehavingTask:
@@ -33,8 +33,9 @@ class MisbehavingTask:
 
 
 def make_refs(tmp_path: Path, names: list[str]) -> list[WheelRef]:
-    data = build_wheel({"mod.cpython-312-x86_64-linux-gnu.so":
-                        build_elf(sample_spec("x86_64", interpreter=None))})
+    data = build_wheel(
+        {"mod.cpython-312-x86_64-linux-gnu.so": build_elf(sample_spec("x86_64", interpreter=None))}
+    )
     refs = []
     for name in names:
         path = tmp_path / f"{name}-1.0-cp312-cp312-manylinux_2_28_x86_64.whl"

@@ -13,10 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from elfwriter import build_elf, sample_spec
-from indexserver import IndexServer
-from mirror import Mirror, build_mirror
-from wheelbuilder import build_wheel
 
 from wheelscan.engine.worker import read_facts
 from wheelscan.policy.evaluate import evaluate
@@ -30,6 +26,11 @@ from wheelscan.wheel.http import (
     may_be_elf,
     open_remote_archive,
 )
+
+from elfwriter import build_elf, sample_spec
+from indexserver import IndexServer
+from mirror import Mirror, build_mirror
+from wheelbuilder import build_wheel
 
 ELF = build_elf(sample_spec("x86_64", interpreter=None))
 EXT = "demo/_mod.cpython-312-x86_64-linux-gnu.so"
@@ -50,8 +51,9 @@ def bulky_wheel() -> bytes:
 
 def many_members_wheel() -> bytes:
     """Over 64 KiB of central directory: the tail alone does not hold it."""
-    files = {f"demo/resources/a-rather-long-directory-name/entry-{i:05}.json": b"{}"
-             for i in range(1500)}
+    files = {
+        f"demo/resources/a-rather-long-directory-name/entry-{i:05}.json": b"{}" for i in range(1500)
+    }
     return build_wheel({**files, EXT: ELF}, name="many", compression=zipfile.ZIP_STORED)
 
 
@@ -86,8 +88,9 @@ def session() -> Iterator[HttpSession]:
         yield client
 
 
-def remote(index: IndexServer, mirror: Mirror, name: str, session: HttpSession,
-           size: int | None = -1) -> tuple[WheelFacts, HttpRangeReader]:
+def remote(
+    index: IndexServer, mirror: Mirror, name: str, session: HttpSession, size: int | None = -1
+) -> tuple[WheelFacts, HttpRangeReader]:
     path = mirror.files[name]
     known_size = path.stat().st_size if size == -1 else size
     with open_remote_archive(index.file_url(path), known_size, session=session) as archive:
@@ -98,9 +101,9 @@ def remote(index: IndexServer, mirror: Mirror, name: str, session: HttpSession,
         return facts, archive.reader
 
 
-def test_remote_facts_and_verdicts_equal_local_ones(mirror: Mirror, index: IndexServer,
-                                                   session: HttpSession,
-                                                   real_wheels: list[Path]) -> None:
+def test_remote_facts_and_verdicts_equal_local_ones(
+    mirror: Mirror, index: IndexServer, session: HttpSession, real_wheels: list[Path]
+) -> None:
     share, fetched = {}, 0
     for wheel in real_wheels:
         local = read_facts(mirror.files[wheel.name], wheel.name)
@@ -117,7 +120,8 @@ def test_remote_facts_and_verdicts_equal_local_ones(mirror: Mirror, index: Index
 
 
 def test_bytes_fetched_stay_well_below_a_data_heavy_wheels_size(
-        mirror: Mirror, index: IndexServer, session: HttpSession) -> None:
+    mirror: Mirror, index: IndexServer, session: HttpSession
+) -> None:
     facts, reader = remote(index, mirror, BULKY, session)
     assert [m.path for m in facts.examined] == [EXT]
     assert reader.size > 4_000_000
@@ -128,23 +132,26 @@ def test_bytes_fetched_stay_well_below_a_data_heavy_wheels_size(
 
 
 def test_a_central_directory_beyond_the_tail_takes_a_second_request(
-        mirror: Mirror, index: IndexServer, session: HttpSession) -> None:
+    mirror: Mirror, index: IndexServer, session: HttpSession
+) -> None:
     facts, reader = remote(index, mirror, MANY, session)
     assert [m.path for m in facts.examined] == [EXT]
     # the tail, the rest of the directory, then the ELF member and RECORD (neighbours: one)
     assert reader.requests == 3
 
 
-def test_unknown_size_is_learnt_from_a_suffix_range(mirror: Mirror, index: IndexServer,
-                                                    session: HttpSession) -> None:
+def test_unknown_size_is_learnt_from_a_suffix_range(
+    mirror: Mirror, index: IndexServer, session: HttpSession
+) -> None:
     facts, reader = remote(index, mirror, DEMO, session, size=None)
     assert reader.size == mirror.files[DEMO].stat().st_size
     assert index.log[0].range == "bytes=-65577"
     assert facts == read_facts(mirror.files[DEMO], DEMO)
 
 
-def test_a_server_ignoring_range_sends_the_file_once(mirror: Mirror, index: IndexServer,
-                                                     session: HttpSession) -> None:
+def test_a_server_ignoring_range_sends_the_file_once(
+    mirror: Mirror, index: IndexServer, session: HttpSession
+) -> None:
     index.ignore_range = True
     facts, reader = remote(index, mirror, BULKY, session)
     assert facts == read_facts(mirror.files[BULKY], BULKY)
@@ -152,16 +159,18 @@ def test_a_server_ignoring_range_sends_the_file_once(mirror: Mirror, index: Inde
     assert reader.bytes_fetched == reader.size
 
 
-def test_server_errors_are_retried(mirror: Mirror, index: IndexServer,
-                                   session: HttpSession) -> None:
+def test_server_errors_are_retried(
+    mirror: Mirror, index: IndexServer, session: HttpSession
+) -> None:
     index.fail_next = 2
     facts, reader = remote(index, mirror, DEMO, session)
     assert facts == read_facts(mirror.files[DEMO], DEMO)
     assert [s.status for s in index.log] == [500, 500, 206] and reader.requests == 1
 
 
-def test_a_failing_server_gives_download_failed(mirror: Mirror, index: IndexServer,
-                                                session: HttpSession) -> None:
+def test_a_failing_server_gives_download_failed(
+    mirror: Mirror, index: IndexServer, session: HttpSession
+) -> None:
     index.always_fail = True
     with pytest.raises(WheelError) as failure:
         remote(index, mirror, DEMO, session)
@@ -179,8 +188,9 @@ def test_an_unreachable_server_gives_download_failed(session: HttpSession) -> No
     assert "ConnectionRefusedError" in failure.value.reason
 
 
-def test_a_size_differing_from_the_index_is_an_error(mirror: Mirror, index: IndexServer,
-                                                     session: HttpSession) -> None:
+def test_a_size_differing_from_the_index_is_an_error(
+    mirror: Mirror, index: IndexServer, session: HttpSession
+) -> None:
     size = mirror.files[DEMO].stat().st_size
     for wrong in (size - 1, size + 1):
         with pytest.raises(WheelError) as failure:
@@ -193,8 +203,9 @@ def test_missing_file_gives_download_failed(index: IndexServer, session: HttpSes
         HttpRangeReader(f"{index.url}/packages/{DEMO}", None, session)
 
 
-def test_the_connection_is_kept_alive(mirror: Mirror, index: IndexServer,
-                                      session: HttpSession) -> None:
+def test_the_connection_is_kept_alive(
+    mirror: Mirror, index: IndexServer, session: HttpSession
+) -> None:
     before = index.connections
     for _ in range(3):
         remote(index, mirror, DEMO, session)
@@ -208,15 +219,17 @@ def test_redirects_are_followed(index: IndexServer, session: HttpSession) -> Non
 
 
 def test_an_elf_file_under_a_never_elf_name_is_the_remote_blind_spot(
-        mirror: Mirror, index: IndexServer, session: HttpSession) -> None:
+    mirror: Mirror, index: IndexServer, session: HttpSession
+) -> None:
     local = read_facts(mirror.files[HIDDEN], HIDDEN)
     facts, _ = remote(index, mirror, HIDDEN, session)
     assert [m.path for m in local.examined] == [EXT, "demo/notes.txt"]
     assert [m.path for m in facts.examined] == [EXT]
 
 
-def test_reads_outside_the_plan_are_fetched_on_demand(mirror: Mirror, index: IndexServer,
-                                                      session: HttpSession) -> None:
+def test_reads_outside_the_plan_are_fetched_on_demand(
+    mirror: Mirror, index: IndexServer, session: HttpSession
+) -> None:
     """Correctness never rests on the plan: reading a skipped member fetches it."""
     url = index.file_url(mirror.files[BULKY])
     with open_remote_archive(url, None, session=session) as archive:
@@ -226,29 +239,40 @@ def test_reads_outside_the_plan_are_fetched_on_demand(mirror: Mirror, index: Ind
             assert bytes(archive.read(member)) == bytes(local.read(member))
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("demo/_mod.cpython-312-x86_64-linux-gnu.so", True),
-    ("demo.libs/libz-abc123.so.1.2.13", True),
-    ("demo/bin/tool", True),
-    ("demo.data/scripts/tool", True),
-    ("demo/__init__.py", False),
-    ("demo/py.typed", False),
-    ("demo/include/demo.h", False),
-    ("demo/README.MD", False),
-    ("demo/LICENSE", True),  # no extension: may be anything
-    ("demo/COPYING.LICENSE", False),
-    ("demo-1.0.dist-info/METADATA", False),
-    ("demo-1.0.dist-info/RECORD", False),  # fetched as RECORD, not probed as ELF
-    ("demo/", False),
-])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("demo/_mod.cpython-312-x86_64-linux-gnu.so", True),
+        ("demo.libs/libz-abc123.so.1.2.13", True),
+        ("demo/bin/tool", True),
+        ("demo.data/scripts/tool", True),
+        ("demo/__init__.py", False),
+        ("demo/py.typed", False),
+        ("demo/include/demo.h", False),
+        ("demo/README.MD", False),
+        ("demo/LICENSE", True),  # no extension: may be anything
+        ("demo/COPYING.LICENSE", False),
+        ("demo-1.0.dist-info/METADATA", False),
+        ("demo-1.0.dist-info/RECORD", False),  # fetched as RECORD, not probed as ELF
+        ("demo/", False),
+    ],
+)
 def test_may_be_elf(name: str, expected: bool) -> None:
     assert may_be_elf(name) is expected
 
 
 def test_coalesce_merges_neighbours_within_the_gap_tolerance() -> None:
-    spans = [(500, 600), (0, 100), (100 + GAP_TOLERANCE, 200 + GAP_TOLERANCE), (550, 580),
-             (10**6, 10**6 + 1)]
+    spans = [
+        (500, 600),
+        (0, 100),
+        (100 + GAP_TOLERANCE, 200 + GAP_TOLERANCE),
+        (550, 580),
+        (10**6, 10**6 + 1),
+    ]
     assert coalesce(spans) == [(0, 200 + GAP_TOLERANCE), (10**6, 10**6 + 1)]
-    assert coalesce(spans, gap=0) == [(0, 100), (500, 600), (100 + GAP_TOLERANCE,
-                                                             200 + GAP_TOLERANCE),
-                                      (10**6, 10**6 + 1)]
+    assert coalesce(spans, gap=0) == [
+        (0, 100),
+        (500, 600),
+        (100 + GAP_TOLERANCE, 200 + GAP_TOLERANCE),
+        (10**6, 10**6 + 1),
+    ]

@@ -14,12 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from elfwriter import CORRUPTIONS, MACHINES, build_elf, make_corruptions, sample_spec
 
 from wheelscan._native import parse_elf as native
 from wheelscan.elf import ElfError, ElfFacts
 from wheelscan.elf.reference import parse_elf as reference
 from wheelscan.wheel.archive import WheelArchive
+
+from elfwriter import CORRUPTIONS, MACHINES, build_elf, make_corruptions, sample_spec
 
 
 def outcome(parse: object, data: bytes) -> ElfFacts | tuple[str, str]:
@@ -32,8 +33,11 @@ def outcome(parse: object, data: bytes) -> ElfFacts | tuple[str, str]:
 def assert_same(data: bytes, label: str) -> ElfFacts | tuple[str, str]:
     ours, theirs = outcome(native, data), outcome(reference, data)
     if ours != theirs and isinstance(ours, ElfFacts) and isinstance(theirs, ElfFacts):
-        diff = {f.name: (getattr(ours, f.name), getattr(theirs, f.name))
-                for f in dataclasses.fields(ours) if getattr(ours, f.name) != getattr(theirs, f.name)}
+        diff = {
+            f.name: (getattr(ours, f.name), getattr(theirs, f.name))
+            for f in dataclasses.fields(ours)
+            if getattr(ours, f.name) != getattr(theirs, f.name)
+        }
         pytest.fail(f"{label}: fields differ: {diff}")
     assert ours == theirs, label
     return ours
@@ -42,8 +46,12 @@ def assert_same(data: bytes, label: str) -> ElfFacts | tuple[str, str]:
 @pytest.mark.parametrize("hash_style", ["sysv", "gnu", "both"])
 @pytest.mark.parametrize("machine", sorted(MACHINES))
 def test_built_files(machine: str, hash_style: str) -> None:
-    spec = sample_spec(machine, hash_style=hash_style, x86_isa_needed=3 if "x86" in machine else None,
-                       version_definitions=["mod.so", "MOD_1.0"])
+    spec = sample_spec(
+        machine,
+        hash_style=hash_style,
+        x86_isa_needed=3 if "x86" in machine else None,
+        version_definitions=["mod.so", "MOD_1.0"],
+    )
     facts = assert_same(build_elf(spec), machine)
     assert isinstance(facts, ElfFacts)
     assert facts.needed == tuple(spec.needed)
@@ -69,8 +77,13 @@ def test_every_prefix_of_a_file() -> None:
 
 
 def _system_elf_files() -> Iterator[Path]:
-    roots = ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/lib64",
-             sysconfig.get_config_var("DESTSHARED") or "", "/usr/bin"]
+    roots = [
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib/aarch64-linux-gnu",
+        "/lib64",
+        sysconfig.get_config_var("DESTSHARED") or "",
+        "/usr/bin",
+    ]
     for root in roots:
         for path in sorted(glob.glob(f"{root}/*"))[:250]:
             p = Path(path)

@@ -42,10 +42,12 @@ needs_gcc = pytest.mark.skipif(GCC is None or READELF is None, reason="gcc/reade
 
 SAMPLE_SIZE = 300
 SYSTEM_ROOTS = ["/usr/lib/x86_64-linux-gnu/**/*"]
-DYNLOAD_ROOTS = sorted({
-    "/usr/lib/python3*/lib-dynload/*",
-    os.path.join(sysconfig.get_path("platstdlib"), "lib-dynload", "*"),
-})
+DYNLOAD_ROOTS = sorted(
+    {
+        "/usr/lib/python3*/lib-dynload/*",
+        os.path.join(sysconfig.get_path("platstdlib"), "lib-dynload", "*"),
+    }
+)
 
 
 def _is_elf(path: str) -> bool:
@@ -60,6 +62,7 @@ def _is_elf(path: str) -> bool:
 
 def _sample_files() -> list[str]:
     """Every lib-dynload module, then system files evenly spread over the sorted list."""
+
     def elfs(patterns: list[str]) -> list[str]:
         found = {p for pat in patterns for p in glob.glob(pat, recursive=True)}
         return sorted(p for p in found if _is_elf(p))
@@ -115,7 +118,10 @@ def run_readelf(path: str | Path, use_dynamic: bool = False) -> Readelf:
     symbols = ["-D", "-s"] if use_dynamic else ["--dyn-syms"]
     out = subprocess.run(
         [READELF or "readelf", "-W", *symbols, "-V", "-d", "-l", "-n", str(path)],
-        capture_output=True, text=True, errors="backslashreplace", check=False,
+        capture_output=True,
+        text=True,
+        errors="backslashreplace",
+        check=False,
         env={**os.environ, "LC_ALL": "C"},
     ).stdout
     r, mode, file, note_text = Readelf(), "", "", None
@@ -181,16 +187,23 @@ def assert_matches_readelf(facts: ElfFacts, path: str | Path, use_dynamic: bool 
     # readelf sizes .dynsym from its section header, we from the hash table
     assert facts.symbol_count == (r.dynsym_count or 0)
     expected_undefined = [
-        (name, READELF_BIND.get(bind) or SymbolBinding[bind],
-         READELF_TYPE.get(kind) or SymbolType[kind],
-         version, None if index is None else r.vernaux.get(index, (None, None))[1])
+        (
+            name,
+            READELF_BIND.get(bind) or SymbolBinding[bind],
+            READELF_TYPE.get(kind) or SymbolType[kind],
+            version,
+            None if index is None else r.vernaux.get(index, (None, None))[1],
+        )
         for name, version, index, bind, kind, ndx in r.dynsym[1:]
         if ndx == "UND"
     ]
     got = [(s.name, s.binding, s.type, s.version, s.version_file) for s in facts.undefined_symbols]
     assert got == expected_undefined
-    expected_init = [name for name, _, _, _, kind, ndx in r.dynsym[1:]
-                     if ndx != "UND" and kind == "FUNC" and name.startswith(PYTHON_INIT_PREFIXES)]
+    expected_init = [
+        name
+        for name, _, _, _, kind, ndx in r.dynsym[1:]
+        if ndx != "UND" and kind == "FUNC" and name.startswith(PYTHON_INIT_PREFIXES)
+    ]
     assert facts.init_functions == tuple(expected_init)
 
 
@@ -222,8 +235,9 @@ def without_section_headers(data: bytes) -> bytes:
     table_end = min(len(buf), shoff + shnum * shentsize)
     if shoff:
         buf[shoff:table_end] = b"\xff" * max(0, table_end - shoff)
-    struct.pack_into(fmt, buf, at, len(buf) + 4096, flags, ehsize, phentsize, phnum, shentsize,
-                     0xFFFF, 0xFFFF)
+    struct.pack_into(
+        fmt, buf, at, len(buf) + 4096, flags, ehsize, phentsize, phnum, shentsize, 0xFFFF, 0xFFFF
+    )
     return bytes(buf)
 
 
@@ -232,8 +246,15 @@ def without_section_headers(data: bytes) -> bytes:
 
 @pytest.mark.parametrize(
     "buffer",
-    [b"", b"\x7f", b"\x7fEL", b"MZ\x90\x00" + bytes(60), b"\x89PNG\r\n\x1a\n" + bytes(64),
-     b"#!/bin/sh\n", b"\x7felf" + bytes(60)],
+    [
+        b"",
+        b"\x7f",
+        b"\x7fEL",
+        b"MZ\x90\x00" + bytes(60),
+        b"\x89PNG\r\n\x1a\n" + bytes(64),
+        b"#!/bin/sh\n",
+        b"\x7felf" + bytes(60),
+    ],
 )
 def test_not_elf(buffer: bytes) -> None:
     with pytest.raises(ElfError) as info:
@@ -311,22 +332,38 @@ def build(tmp_path: Path, *ldflags: str, name: str = "tiny.so") -> Path:
     src = tmp_path / "tiny.c"
     src.write_text(TINY_C)
     out = tmp_path / name
-    subprocess.run([GCC or "gcc", "-shared", "-fPIC", "-O1", str(src), "-o", str(out), "-lm",
-                    "-Wl,-soname,libtiny.so.1", *ldflags], check=True, capture_output=True)
+    subprocess.run(
+        [
+            GCC or "gcc",
+            "-shared",
+            "-fPIC",
+            "-O1",
+            str(src),
+            "-o",
+            str(out),
+            "-lm",
+            "-Wl,-soname,libtiny.so.1",
+            *ldflags,
+        ],
+        check=True,
+        capture_output=True,
+    )
     return out
 
 
 def dynamic_tag_names(path: Path) -> set[str]:
-    out = subprocess.run([READELF or "readelf", "-W", "-d", str(path)], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        [READELF or "readelf", "-W", "-d", str(path)], capture_output=True, text=True, check=True
+    ).stdout
     return set(re.findall(r"\((\w+)\)", out))
 
 
 @needs_gcc
 @pytest.mark.parametrize("style", ["gnu", "sysv"])
 def test_gcc_extension_fields(tmp_path: Path, style: str) -> None:
-    path = build(tmp_path, f"-Wl,--hash-style={style}", "-Wl,-rpath,$ORIGIN/../lib",
-                 "-Wl,--enable-new-dtags")
+    path = build(
+        tmp_path, f"-Wl,--hash-style={style}", "-Wl,-rpath,$ORIGIN/../lib", "-Wl,--enable-new-dtags"
+    )
     assert ("GNU_HASH" if style == "gnu" else "HASH") in dynamic_tag_names(path)
     assert ("HASH" if style == "gnu" else "GNU_HASH") not in dynamic_tag_names(path)
     facts = parse_elf(path.read_bytes())
@@ -359,8 +396,9 @@ def test_gcc_hash_styles_agree(tmp_path: Path) -> None:
 
 @needs_gcc
 def test_gcc_execstack_and_rpath(tmp_path: Path) -> None:
-    path = build(tmp_path, "-Wl,-z,execstack", "-Wl,-rpath,$ORIGIN/../lib:/opt/x",
-                 "-Wl,--disable-new-dtags")
+    path = build(
+        tmp_path, "-Wl,-z,execstack", "-Wl,-rpath,$ORIGIN/../lib:/opt/x", "-Wl,--disable-new-dtags"
+    )
     facts = parse_elf(path.read_bytes())
     assert_matches_readelf(facts, path)
     assert facts.stack_flags is not None and facts.stack_flags & 1 and facts.executable_stack
@@ -370,8 +408,10 @@ def test_gcc_execstack_and_rpath(tmp_path: Path) -> None:
 @needs_gcc
 def test_gcc_version_definitions(tmp_path: Path) -> None:
     script = tmp_path / "tiny.map"
-    script.write_text("TINY_1.0 { global: tiny_helper; local: *; };\n"
-                      "TINY_2.0 { global: PyInit_tiny; } TINY_1.0;\n")
+    script.write_text(
+        "TINY_1.0 { global: tiny_helper; local: *; };\n"
+        "TINY_2.0 { global: PyInit_tiny; } TINY_1.0;\n"
+    )
     path = build(tmp_path, f"-Wl,--version-script={script}")
     facts = parse_elf(path.read_bytes())
     assert_matches_readelf(facts, path)
@@ -415,10 +455,10 @@ def test_gcc_x86_isa_level(tmp_path: Path) -> None:
         """The property note's owner and ISA property type changed, and the build-id note
         turned into a second GNU property note holding ``second_props`` (20 bytes)."""
         buf = bytearray(data)
-        buf[prop + 12:prop + 16] = first_owner
+        buf[prop + 12 : prop + 16] = first_owner
         struct.pack_into("<I", buf, prop + 16, first_isa_type)
         struct.pack_into("<I", buf, build_id + 8, 5)  # NT_GNU_PROPERTY_TYPE_0
-        buf[build_id + 16:build_id + 36] = second_props
+        buf[build_id + 16 : build_id + 36] = second_props
         return parse_elf(bytes(buf)).x86_isa_needed
 
     isa, v3 = 0xC0008002, 4
@@ -437,8 +477,9 @@ def test_gcc_x86_isa_level(tmp_path: Path) -> None:
 
 
 def _section(path: Path, name: str) -> tuple[int, int]:
-    out = subprocess.run([READELF or "readelf", "-W", "-S", str(path)], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        [READELF or "readelf", "-W", "-S", str(path)], capture_output=True, text=True, check=True
+    ).stdout
     m = re.search(rf"\s{re.escape(name)}\s+\S+\s+([0-9a-f]+)\s+([0-9a-f]+)\s+([0-9a-f]+)", out)
     assert m, out
     return int(m[2], 16), int(m[3], 16)  # file offset, size
@@ -495,7 +536,14 @@ def _set_tag(path: Path, tag: int, value: int, new_tag: int | None = None) -> by
 
 
 DT_STRSZ, DT_SYMTAB, DT_SYMENT, DT_SONAME, DT_DEBUG, DT_HASH, DT_GNU_HASH = (
-    10, 6, 11, 14, 21, 4, 0x6FFFFEF5)
+    10,
+    6,
+    11,
+    14,
+    21,
+    4,
+    0x6FFFFEF5,
+)
 
 
 @needs_gcc
@@ -527,8 +575,11 @@ def test_unused_tags_and_segments_are_not_read(tmp_path: Path) -> None:
     # PT_GNU_STACK: only p_flags are read, its offset and size may be anything
     buf = bytearray(path.read_bytes())
     phoff, phnum = struct.unpack_from("<Q", buf, 0x20)[0], struct.unpack_from("<H", buf, 0x38)[0]
-    stack = next(phoff + 56 * i for i in range(phnum)
-                 if struct.unpack_from("<I", buf, phoff + 56 * i)[0] == 0x6474E551)
+    stack = next(
+        phoff + 56 * i
+        for i in range(phnum)
+        if struct.unpack_from("<I", buf, phoff + 56 * i)[0] == 0x6474E551
+    )
     struct.pack_into("<QQQQQ", buf, stack + 8, 1 << 40, 0, 0, 1 << 40, 0)
     assert parse_elf(bytes(buf)) == facts
 
@@ -539,7 +590,8 @@ def make_elf(
     """A minimal shared object: one PT_LOAD (vaddr == offset), PT_DYNAMIC, DT_HASH, symbols."""
     e = ">" if big else "<"
     addr, ehsize, phsize, symsize, dynsize = (
-        ("Q", 64, 56, 24, 16) if elf64 else ("I", 52, 32, 16, 8))
+        ("Q", 64, 56, 24, 16) if elf64 else ("I", 52, 32, 16, 8)
+    )
     strtab = b"\0libfoo.so\0" + b"".join(n.encode() + b"\0" for n in undefined)
     name_at = [strtab.index(b"\0" + n.encode() + b"\0") + 1 for n in undefined]
     nsyms = len(undefined) + 1
@@ -553,15 +605,32 @@ def make_elf(
     size = dyn_at + len(dyn) * dynsize
     buf = bytearray(size)
     ident = b"\x7fELF" + bytes([2 if elf64 else 1, 2 if big else 1, 1]) + bytes(9)
-    struct.pack_into(e + f"16sHHI{addr}{addr}{addr}IHHHHHH", buf, 0, ident, 3, machine, 1, 0, phoff,
-                     0, 0, ehsize, phsize, 2, 0, 0, 0)
+    struct.pack_into(
+        e + f"16sHHI{addr}{addr}{addr}IHHHHHH",
+        buf,
+        0,
+        ident,
+        3,
+        machine,
+        1,
+        0,
+        phoff,
+        0,
+        0,
+        ehsize,
+        phsize,
+        2,
+        0,
+        0,
+        0,
+    )
     for i, (ptype, off, filesz) in enumerate([(1, 0, size), (2, dyn_at, len(dyn) * dynsize)]):
         at = phoff + i * phsize  # RW, p_vaddr == p_paddr == p_offset, p_align 8
         if elf64:
             struct.pack_into(e + "IIQQQQQQ", buf, at, ptype, 6, off, off, off, filesz, filesz, 8)
         else:
             struct.pack_into(e + "IIIIIIII", buf, at, ptype, off, off, off, filesz, filesz, 6, 8)
-    buf[str_at:str_at + len(strtab)] = strtab
+    buf[str_at : str_at + len(strtab)] = strtab
     for i, name in enumerate(name_at, start=1):  # GLOBAL FUNC, SHN_UNDEF
         if elf64:
             struct.pack_into(e + "IBBHQQ", buf, sym_at + i * symsize, name, 0x12, 0, 0, 0, 0)
@@ -576,9 +645,13 @@ def make_elf(
 
 @pytest.mark.parametrize(
     ("elf64", "big", "machine", "hash_word"),
-    [(True, True, 22, 8),  # s390x: 8-byte DT_HASH words
-     (False, True, 22, 4),  # 31-bit s390: 4-byte words
-     (True, False, 62, 4), (False, False, 3, 4), (True, True, 21, 4)],
+    [
+        (True, True, 22, 8),  # s390x: 8-byte DT_HASH words
+        (False, True, 22, 4),  # 31-bit s390: 4-byte words
+        (True, False, 62, 4),
+        (False, False, 3, 4),
+        (True, True, 21, 4),
+    ],
 )
 def test_crafted_sysv_hash_files(
     tmp_path: Path, elf64: bool, big: bool, machine: int, hash_word: int
@@ -591,7 +664,8 @@ def test_crafted_sysv_hash_files(
     assert facts.machine == machine and facts.needed == ("libfoo.so",)
     assert facts.symbol_count == len(names) + 1
     assert [(s.name, s.binding, s.type) for s in facts.undefined_symbols] == [
-        (n, SymbolBinding.GLOBAL, SymbolType.FUNC) for n in names]
+        (n, SymbolBinding.GLOBAL, SymbolType.FUNC) for n in names
+    ]
     if READELF:
         (tmp_path / "crafted.so").write_bytes(data)
         assert_matches_readelf(facts, tmp_path / "crafted.so", use_dynamic=True)

@@ -13,7 +13,6 @@ import hashlib
 import io
 import json
 import re
-import shutil
 import subprocess
 from collections import Counter
 from datetime import UTC, datetime
@@ -26,8 +25,6 @@ import pytest
 from packaging.utils import canonicalize_name, parse_wheel_filename
 from rich.console import Console
 
-from elfwriter import STB_WEAK, Sym, build_elf, sample_spec
-from wheelbuilder import build_wheel
 from wheelscan.engine.worker import audit
 from wheelscan.policy.policies import Architecture, Libc, load_policies, platform_tag_info
 from wheelscan.policy.verdict import AuditError, Verdict
@@ -42,6 +39,10 @@ from wheelscan.report import (
 )
 from wheelscan.report.statistics import Ranking, Statistics
 
+from conftest import ensure_chromium
+from elfwriter import STB_WEAK, Sym, build_elf, sample_spec
+from wheelbuilder import build_wheel
+
 EXT = "mod.cpython-312-x86_64-linux-gnu.so"
 EVERYTHING = 10**6  # a `top` that cuts nothing, to compare whole counters
 NOW = datetime(2025, 7, 1, 12, 0, tzinfo=UTC)
@@ -54,32 +55,83 @@ def _ext(extra: list[Sym] = (), **overrides: object) -> bytes:  # type: ignore[a
 
 # name, platform tag, members: each over-claims in its own way, or (the last) under-claims
 BUILT = [
-    ("symver", "manylinux2014_x86_64",
-     {EXT: _ext([Sym("exp", version="GLIBC_2.29", version_file="libc.so.6")])}),
-    ("extlib", "manylinux_2_17_x86_64",
-     {EXT: _ext(needed=["libfoo.so.1", "libc.so.6"], runpath=None)}),
-    ("blacklisted", "manylinux_2_28_x86_64",
-     {EXT: _ext([Sym("zcalloc")], needed=["libz.so.1", "libc.so.6"])}),
+    (
+        "symver",
+        "manylinux2014_x86_64",
+        {EXT: _ext([Sym("exp", version="GLIBC_2.29", version_file="libc.so.6")])},
+    ),
+    (
+        "extlib",
+        "manylinux_2_17_x86_64",
+        {EXT: _ext(needed=["libfoo.so.1", "libc.so.6"], runpath=None)},
+    ),
+    (
+        "blacklisted",
+        "manylinux_2_28_x86_64",
+        {EXT: _ext([Sym("zcalloc")], needed=["libz.so.1", "libc.so.6"])},
+    ),
     # PEP 600 names glibc 2.33, which has no policy of its own: blamed on the newest versions
-    ("nopolicy", "manylinux_2_33_x86_64",
-     {EXT: _ext([Sym("fmod", version="GLIBC_2.38", version_file="libc.so.6")])}),
+    (
+        "nopolicy",
+        "manylinux_2_33_x86_64",
+        {EXT: _ext([Sym("fmod", version="GLIBC_2.38", version_file="libc.so.6")])},
+    ),
     ("wronglibc", "manylinux_2_28_x86_64.musllinux_1_2_x86_64", {EXT: _ext()}),
-    ("weak", "manylinux_2_34_x86_64",
-     {EXT: _ext([Sym("zcalloc", binding=STB_WEAK)], needed=["libz.so.1", "libc.so.6"])}),
+    (
+        "weak",
+        "manylinux_2_34_x86_64",
+        {EXT: _ext([Sym("zcalloc", binding=STB_WEAK)], needed=["libz.so.1", "libc.so.6"])},
+    ),
 ]
 RUNS = [  # deliberately out of order: the trend sorts by start time
-    {"id": 2, "started": "2025-06-02T02:00:00+00:00", "finished": "2025-06-02T02:05:00+00:00",
-     "source": "dir:/srv/wheels", "status": "finished", "seen": 150, "skipped_known": 100,
-     "audited": 50, "errors": 4, "bytes_read": 5_000_000, "elf_bytes": 2_000_000,
-     "seconds": 20.0, "wheelscan_version": "0.1.0", "backend": "native"},
-    {"id": 1, "started": "2025-06-01T02:00:00+00:00", "finished": "2025-06-01T02:10:00+00:00",
-     "source": "dir:/srv/wheels", "status": "finished", "seen": 100, "skipped_known": 0,
-     "audited": 100, "errors": 2, "bytes_read": 9_000_000, "elf_bytes": 3_000_000,
-     "seconds": 40.0, "wheelscan_version": "0.1.0", "backend": "native"},
-    {"id": 3, "started": "2025-06-03T02:00:00+00:00", "finished": None,
-     "source": "dir:/srv/wheels", "status": "interrupted", "seen": 160, "skipped_known": 150,
-     "audited": 0, "errors": 0, "bytes_read": 0, "elf_bytes": 0, "seconds": 0.0,
-     "wheelscan_version": "0.1.0", "backend": "reference"},
+    {
+        "id": 2,
+        "started": "2025-06-02T02:00:00+00:00",
+        "finished": "2025-06-02T02:05:00+00:00",
+        "source": "dir:/srv/wheels",
+        "status": "finished",
+        "seen": 150,
+        "skipped_known": 100,
+        "audited": 50,
+        "errors": 4,
+        "bytes_read": 5_000_000,
+        "elf_bytes": 2_000_000,
+        "seconds": 20.0,
+        "wheelscan_version": "0.1.0",
+        "backend": "native",
+    },
+    {
+        "id": 1,
+        "started": "2025-06-01T02:00:00+00:00",
+        "finished": "2025-06-01T02:10:00+00:00",
+        "source": "dir:/srv/wheels",
+        "status": "finished",
+        "seen": 100,
+        "skipped_known": 0,
+        "audited": 100,
+        "errors": 2,
+        "bytes_read": 9_000_000,
+        "elf_bytes": 3_000_000,
+        "seconds": 40.0,
+        "wheelscan_version": "0.1.0",
+        "backend": "native",
+    },
+    {
+        "id": 3,
+        "started": "2025-06-03T02:00:00+00:00",
+        "finished": None,
+        "source": "dir:/srv/wheels",
+        "status": "interrupted",
+        "seen": 160,
+        "skipped_known": 150,
+        "audited": 0,
+        "errors": 0,
+        "bytes_read": 0,
+        "elf_bytes": 0,
+        "seconds": 0.0,
+        "wheelscan_version": "0.1.0",
+        "backend": "reference",
+    },
 ]
 
 
@@ -95,9 +147,12 @@ def _row(item: Judged, index: int) -> dict[str, Any]:
     result = item.result
     return {
         "sha256": hashlib.sha256(item.filename.encode()).hexdigest(),
-        "filename": item.filename, "project": item.project, "version": "1.0",
+        "filename": item.filename,
+        "project": item.project,
+        "version": "1.0",
         "upload_time": f"2025-{1 + index % 12:02d}-{1 + index % 28:02d}T00:00:00+00:00",
-        "location": f"/srv/wheels/{item.filename}", "size": item.size,
+        "location": f"/srv/wheels/{item.filename}",
+        "size": item.size,
         "verdict": result.to_json() if isinstance(result, Verdict) else None,
         "error": result.to_json() if isinstance(result, AuditError) else None,
     }
@@ -105,16 +160,20 @@ def _row(item: Judged, index: int) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def judged(real_wheels: list[Path]) -> list[Judged]:
-    items = [Judged(p.name, parse_wheel_filename(p.name)[0], audit(p, p.name), p.stat().st_size)
-             for p in real_wheels]
+    items = [
+        Judged(p.name, parse_wheel_filename(p.name)[0], audit(p, p.name), p.stat().st_size)
+        for p in real_wheels
+    ]
     for name, tag, files in BUILT:
         data = build_wheel(files, name=name)
         filename = f"{name}-1.0-cp312-cp312-{tag}.whl"
         items.append(Judged(filename, name, audit(data, filename), len(data)))
     good = build_wheel({EXT: _ext()}, name="broken")
-    for filename, data in [("broken-1.0-cp312-cp312-manylinux_2_17_x86_64.whl", b"not a zip"),
-                           ("broken-1.1-cp312-cp312-manylinux_2_17_x86_64.whl", good[:-30]),
-                           ("broken-no-tags.whl", good)]:
+    for filename, data in [
+        ("broken-1.0-cp312-cp312-manylinux_2_17_x86_64.whl", b"not a zip"),
+        ("broken-1.1-cp312-cp312-manylinux_2_17_x86_64.whl", good[:-30]),
+        ("broken-no-tags.whl", good),
+    ]:
         items.append(Judged(filename, "broken", audit(data, filename), len(data)))
     items.append(Judged("later-1.0-cp313-cp313-musllinux_1_2_aarch64.whl", "later", None, 0))
     return items
@@ -182,9 +241,12 @@ def test_distributions(judged: list[Judged], full: Statistics) -> None:
             libcs[named_libcs.pop() if len(named_libcs) == 1 else "unknown"] += 1
     assert _counts(full.architectures) == arches
     assert _counts(full.libcs) == libcs
-    assert _counts(full.findings) == Counter(k for v in verdicts for k in {f.kind for f in v.findings})
+    assert _counts(full.findings) == Counter(
+        k for v in verdicts for k in {f.kind for f in v.findings}
+    )
     assert _counts(full.external_libraries) == Counter(
-        lib for v in verdicts for lib in v.external_libraries)
+        lib for v in verdicts for lib in v.external_libraries
+    )
 
 
 def _tag_infos(filename: str) -> list[Any]:
@@ -211,8 +273,14 @@ def test_declared_policies_and_python_tags(judged: list[Judged], full: Statistic
                 claims[info.libc, info.arch] = (version, name)
         declared.update(name for _, name in claims.values())
         _, _, _, tags = parse_wheel_filename(j.filename)
-        keys = {t.interpreter if t.abi == "none" else f"{t.interpreter}-abi3" if t.abi == "abi3"
-                else t.abi for t in tags}
+        keys = {
+            t.interpreter
+            if t.abi == "none"
+            else f"{t.interpreter}-abi3"
+            if t.abi == "abi3"
+            else t.abi
+            for t in tags
+        }
         python[".".join(sorted(keys))] += 1
     assert _counts(full.declared_policies) == declared
     assert _counts(full.python_tags) == python
@@ -238,8 +306,11 @@ def _expected_blame(v: Verdict) -> tuple[set[str], set[str], set[str], set[str]]
             blockers = checked[policies.get(tag).name]
         except LookupError:  # no policy of that name: the newest versions that block something
             blocking = {b.subject for bs in checked.values() for b in bs}
-            blockers = tuple(dataclasses.replace(b, kind="symbol-version")
-                             for b in v.newest_versions if b.subject in blocking)
+            blockers = tuple(
+                dataclasses.replace(b, kind="symbol-version")
+                for b in v.newest_versions
+                if b.subject in blocking
+            )
         for b in blockers:
             kinds.add(b.kind)
             if b.kind == "symbol-version":
@@ -260,8 +331,9 @@ def test_over_claims_and_their_causes(judged: list[Judged], full: Statistics) ->
     pairs: Counter[tuple[str, str]] = Counter()
     for v in _verdicts(judged):
         if v.over_claims:
-            for counter, found in zip((kinds, versions, symbols, libraries), _expected_blame(v),
-                                      strict=True):
+            for counter, found in zip(
+                (kinds, versions, symbols, libraries), _expected_blame(v), strict=True
+            ):
                 counter.update(found)
             pairs.update({(_policy(t), v.overall_tag) for t in v.over_claims})
     assert _counts(full.over_claim_causes) == kinds
@@ -280,14 +352,18 @@ def _policy(tag: str) -> str:
     return f"{info.base_name}_{info.arch}"
 
 
-def test_over_claiming_wheels_are_the_newest(judged: list[Judged], rows: list[dict[str, Any]],
-                                             stats: Statistics) -> None:
+def test_over_claiming_wheels_are_the_newest(
+    judged: list[Judged], rows: list[dict[str, Any]], stats: Statistics
+) -> None:
     over = [r for r in rows if r["verdict"] and r["verdict"]["over_claims"]]
     newest = sorted(over, key=lambda r: (r["upload_time"], r["filename"]), reverse=True)
     shown = stats.over_claim_wheels
     assert [o.filename for o in shown] == [r["filename"] for r in newest[:20]]
-    symver = next(o for o in aggregate(rows, top=EVERYTHING).over_claim_wheels
-                  if o.filename.startswith("symver-"))
+    symver = next(
+        o
+        for o in aggregate(rows, top=EVERYTHING).over_claim_wheels
+        if o.filename.startswith("symver-")
+    )
     assert symver.broken == ("manylinux2014_x86_64",) and "GLIBC_2.29" in symver.causes
 
 
@@ -306,29 +382,44 @@ def test_projects_errors_and_under_claims(judged: list[Judged], full: Statistics
     for name, c in per_project.items():
         p = got[name]
         assert (p.wheels, p.judged, p.over_claims, p.under_claims, p.errors) == (
-            c["wheels"], c["judged"], c["over"], c["under"], c["errors"])
+            c["wheels"],
+            c["judged"],
+            c["over"],
+            c["under"],
+            c["errors"],
+        )
     assert got["lightgbm"].worst_tag == "linux_x86_64"
     assert got["broken"].worst_tag is None
     ordered = [(-p.over_claims, -p.errors, -p.wheels, p.project) for p in full.projects]
     assert ordered == sorted(ordered)
     errors = Counter(j.result.code for j in judged if isinstance(j.result, AuditError))
     assert {e.code: e.wheels for e in full.errors} == errors
-    under = Counter(("manylinux_2_34_x86_64", v.under_claim) for v in _verdicts(judged)
-                    if v.wheel.startswith("weak-"))
-    assert under.items() <= {(g.declared, g.computed): g.wheels
-                             for g in full.under_claim_pairs}.items()
+    under = Counter(
+        ("manylinux_2_34_x86_64", v.under_claim)
+        for v in _verdicts(judged)
+        if v.wheel.startswith("weak-")
+    )
+    assert (
+        under.items()
+        <= {(g.declared, g.computed): g.wheels for g in full.under_claim_pairs}.items()
+    )
 
 
 def test_rankings_are_cut_honestly(rows: list[dict[str, Any]], full: Statistics) -> None:
     small = aggregate(rows, RUNS, top=3, now=NOW)
-    for name in ("computed_policies", "declared_policies", "architectures", "python_tags",
-                 "offending_symbols", "offending_versions"):
+    for name in (
+        "computed_policies",
+        "declared_policies",
+        "architectures",
+        "python_tags",
+        "offending_symbols",
+        "offending_versions",
+    ):
         cut, whole = getattr(small, name), getattr(full, name)
         assert len(cut.entries) == min(3, whole.distinct)
         assert cut.entries == whole.entries[:3]
         assert cut.distinct == whole.distinct
-        assert sum(c.wheels for c in cut.entries) + cut.rest == sum(
-            c.wheels for c in whole.entries)
+        assert sum(c.wheels for c in cut.entries) + cut.rest == sum(c.wheels for c in whole.entries)
     assert len(small.projects) == 3 and len(small.over_claim_wheels) == 3
 
 
@@ -346,7 +437,8 @@ def test_json_matches_its_schema(stats: Statistics) -> None:
     assert document["totals"]["wheels"] == stats.totals.wheels
     assert document["computed_policies"]["entries"][0] == {
         "key": stats.computed_policies.entries[0].key,
-        "wheels": stats.computed_policies.entries[0].wheels}
+        "wheels": stats.computed_policies.entries[0].wheels,
+    }
     empty = json.loads(render_json(aggregate([], now=NOW)))
     jsonschema.Draft202012Validator(json_schema()).validate(empty)
     assert empty["compliance"] is None
@@ -376,7 +468,8 @@ def test_markdown(stats: Statistics) -> None:
     computed = tables["Computed policies"]
     assert computed[0] == ["Policy", "Wheels", "% of judged"]
     assert [(r[0], int(r[1])) for r in computed[1:]] == [
-        (f"`{c.key}`", c.wheels) for c in stats.computed_policies.entries]
+        (f"`{c.key}`", c.wheels) for c in stats.computed_policies.entries
+    ]
     assert len(tables["Most recent over-claiming wheels"]) == len(stats.over_claim_wheels) + 1
     assert {r[0] for r in tables["Errors"][1:]} == {f"`{e.code}`" for e in stats.errors}
     assert [r[3] for r in tables["Runs"][1:]] == ["100", "150", "160"]
@@ -432,14 +525,23 @@ class _Dom(HTMLParser):
 
 
 def _chromium(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    browser = shutil.which("chromium")
-    if browser is None:
-        pytest.fail("the HTML report is checked in a real browser: install Debian's chromium "
-                    "(apt-get install -y chromium)")
-    return subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu",
-                           "--disable-dev-shm-usage", "--no-first-run",
-                           f"--user-data-dir={tmp_path / 'profile'}", *args],
-                          capture_output=True, text=True, timeout=180, check=True)
+    browser = ensure_chromium()
+    return subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=True,
+    )
 
 
 def test_html_renders_in_a_browser(stats: Statistics, tmp_path: Path) -> None:
@@ -455,16 +557,19 @@ def test_html_renders_in_a_browser(stats: Statistics, tmp_path: Path) -> None:
     assert dom.kpis["wheels"] == f"{t.wheels:,}" and dom.kpis["errors"] == f"{t.errors:,}"
     assert dom.kpis["over_claims"] == f"{t.over_claims:,}"
     assert dom.kpis["compliant"] == f"{t.compliant:,}"
-    for card, ranking in [("computed-policies", stats.computed_policies),
-                          ("architectures", stats.architectures),
-                          ("over-claims-by-cause", stats.over_claim_causes)]:
+    for card, ranking in [
+        ("computed-policies", stats.computed_policies),
+        ("architectures", stats.architectures),
+        ("over-claims-by-cause", stats.over_claim_causes),
+    ]:
         assert [(k, int(v)) for k, v in dom.marks[card]] == [
-            (c.key, c.wheels) for c in ranking.entries], card
+            (c.key, c.wheels) for c in ranking.entries
+        ], card
     assert [(k, int(v)) for k, v in dom.marks["errors-by-code"]] == [
-        (e.code, e.wheels) for e in stats.errors]
+        (e.code, e.wheels) for e in stats.errors
+    ]
     days = ["2025-06-01", "2025-06-02", "2025-06-03"]
-    assert dom.marks["trend"] == list(zip(days * 2, ["100", "50", "0", "2", "4", "0"],
-                                          strict=True))
+    assert dom.marks["trend"] == list(zip(days * 2, ["100", "50", "0", "2", "4", "0"], strict=True))
     assert [v for _, v in dom.marks["throughput"]] == ["2.5", "2.5", "0"]
     assert dom.tags["svg"] >= 8 and dom.tags["rect"] >= len(stats.computed_policies.entries)
     assert dom.tags["polyline"] == 3  # audited, errors, wheels per second

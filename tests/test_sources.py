@@ -18,10 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from elfwriter import build_elf, sample_spec
-from indexserver import IndexServer
-from mirror import Mirror, build_mirror
-from wheelbuilder import build_wheel
 
 from wheelscan.engine.worker import read_facts
 from wheelscan.sources import (
@@ -35,14 +31,22 @@ from wheelscan.sources import (
 from wheelscan.wheel.contents import read_wheel_facts
 from wheelscan.wheel.http import HttpSession, open_remote_archive
 
+from elfwriter import build_elf, sample_spec
+from indexserver import IndexServer
+from mirror import Mirror, build_mirror
+from wheelbuilder import build_wheel
+
 EXT = "demo/_mod.cpython-312-{}-linux-gnu.so"
 LINUX_BUILT = {
     "demo-1.0-cp312-cp312-manylinux_2_17_x86_64.whl": "x86_64",
     "demo-1.0-cp312-cp312-manylinux_2_17_aarch64.whl": "aarch64",
     "demo-1.0-cp312-cp312-musllinux_1_2_x86_64.whl": "x86_64",
 }
-NOT_LINUX = ["purelib-1.0-py3-none-any.whl", "winonly-1.0-cp312-cp312-win_amd64.whl",
-             "maconly-1.0-cp312-cp312-macosx_11_0_arm64.whl"]
+NOT_LINUX = [
+    "purelib-1.0-py3-none-any.whl",
+    "winonly-1.0-cp312-cp312-win_amd64.whl",
+    "maconly-1.0-cp312-cp312-macosx_11_0_arm64.whl",
+]
 BUILT_UPLOAD = datetime(2025, 6, 1, tzinfo=UTC)  # the corpus wheels keep mirror.py's 2024 date
 
 
@@ -55,16 +59,20 @@ def built_wheels(directory: Path) -> list[Path]:
         paths[-1].write_bytes(build_wheel({EXT.format(machine): elf}))
     for filename in NOT_LINUX:
         paths.append(directory / filename)
-        paths[-1].write_bytes(build_wheel({"mod.py": b"print('hello')\n"},
-                                          name=filename.split("-")[0]))
+        paths[-1].write_bytes(
+            build_wheel({"mod.py": b"print('hello')\n"}, name=filename.split("-")[0])
+        )
     return paths
 
 
 @pytest.fixture(scope="module")
 def mirror(tmp_path_factory: pytest.TempPathFactory, real_wheels: list[Path]) -> Mirror:
     built = built_wheels(tmp_path_factory.mktemp("built"))
-    return build_mirror(tmp_path_factory.mktemp("mirror"), [*real_wheels, *built],
-                        {p.name: BUILT_UPLOAD for p in built})
+    return build_mirror(
+        tmp_path_factory.mktemp("mirror"),
+        [*real_wheels, *built],
+        {p.name: BUILT_UPLOAD for p in built},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -101,9 +109,9 @@ def by_name(refs: Iterator[WheelRef]) -> dict[str, WheelRef]:
     return named
 
 
-def test_three_sources_list_the_same_linux_wheels(session: HttpSession, mirror: Mirror,
-                                                  index: IndexServer,
-                                                  linux_names: set[str]) -> None:
+def test_three_sources_list_the_same_linux_wheels(
+    session: HttpSession, mirror: Mirror, index: IndexServer, linux_names: set[str]
+) -> None:
     directory = by_name(make_source(str(mirror.web / "packages")).wheels())
     bandersnatch = by_name(make_source(str(mirror.root)).wheels())
     simple = by_name(make_source(index.index_url, session=session).wheels())
@@ -122,10 +130,12 @@ def test_three_sources_list_the_same_linux_wheels(session: HttpSession, mirror: 
     assert list(directory) == list(by_name(make_source(str(mirror.web / "packages")).wheels()))
 
 
-def test_pure_and_foreign_wheels_are_never_fetched(session: HttpSession,
-                                                   index: IndexServer) -> None:
-    source = make_source(index.index_url, session=session,
-                         projects=["demo", "purelib", "winonly", "maconly"])
+def test_pure_and_foreign_wheels_are_never_fetched(
+    session: HttpSession, index: IndexServer
+) -> None:
+    source = make_source(
+        index.index_url, session=session, projects=["demo", "purelib", "winonly", "maconly"]
+    )
     refs = list(source.wheels())
     assert not [s for s in index.log if s.path.startswith("/packages/")]  # listing reads pages
     assert {r.filename for r in refs} == set(LINUX_BUILT)
@@ -157,8 +167,9 @@ def opened(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 @pytest.mark.parametrize("where", ["directory", "bandersnatch"])
-def test_local_sources_never_open_pure_or_foreign_wheels(mirror: Mirror, opened: list[str],
-                                                         where: str) -> None:
+def test_local_sources_never_open_pure_or_foreign_wheels(
+    mirror: Mirror, opened: list[str], where: str
+) -> None:
     spec = str(mirror.web / "packages") if where == "directory" else str(mirror.root)
     source = make_source(spec, session=session, projects=["demo", "purelib", "winonly", "maconly"])
     for ref in source.wheels():
@@ -167,8 +178,9 @@ def test_local_sources_never_open_pure_or_foreign_wheels(mirror: Mirror, opened:
     assert set(LINUX_BUILT) <= names and not names & set(NOT_LINUX)
 
 
-def test_project_filter_reads_only_the_named_pages(session: HttpSession, mirror: Mirror,
-                                                   index: IndexServer) -> None:
+def test_project_filter_reads_only_the_named_pages(
+    session: HttpSession, mirror: Mirror, index: IndexServer
+) -> None:
     markupsafe = {n for n in mirror.files if n.lower().startswith("markupsafe-")}
     assert len(markupsafe) > 2
     for spec in (str(mirror.web / "packages"), str(mirror.root), index.index_url):
@@ -177,8 +189,9 @@ def test_project_filter_reads_only_the_named_pages(session: HttpSession, mirror:
     assert {s.path for s in index.log} == {"/simple/markupsafe/"}
 
 
-def test_arch_filter(session: HttpSession, mirror: Mirror, index: IndexServer,
-                     linux_names: set[str]) -> None:
+def test_arch_filter(
+    session: HttpSession, mirror: Mirror, index: IndexServer, linux_names: set[str]
+) -> None:
     aarch64 = {n for n in linux_names if "_aarch64" in n}
     x86_64 = {n for n in linux_names if "_x86_64" in n}
     assert aarch64 and x86_64
@@ -192,9 +205,9 @@ def test_arch_filter(session: HttpSession, mirror: Mirror, index: IndexServer,
         make_source(str(mirror.root), architectures=["amd64"])
 
 
-def test_since_filter_keeps_wheels_without_an_upload_time(session: HttpSession, mirror: Mirror,
-                                                          index: IndexServer,
-                                                          linux_names: set[str]) -> None:
+def test_since_filter_keeps_wheels_without_an_upload_time(
+    session: HttpSession, mirror: Mirror, index: IndexServer, linux_names: set[str]
+) -> None:
     for spec in (str(mirror.root), index.index_url):
         recent = make_source(spec, session=session, since="2025-01-01")
         assert set(by_name(recent.wheels())) == set(LINUX_BUILT)
@@ -220,8 +233,9 @@ def test_html_only_mirror(session: HttpSession, tmp_path: Path) -> None:
     assert all(bandersnatch[n].size == html_mirror.files[n].stat().st_size for n in expected)
 
 
-def test_diff_file_selects_only_the_listed_wheels(mirror: Mirror, tmp_path: Path,
-                                                  real_wheels: list[Path]) -> None:
+def test_diff_file_selects_only_the_listed_wheels(
+    mirror: Mirror, tmp_path: Path, real_wheels: list[Path]
+) -> None:
     real = real_wheels[0].name
     built = "demo-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
     # a file the sync wrote whose page is not there yet: still audited
@@ -230,13 +244,18 @@ def test_diff_file_selects_only_the_listed_wheels(mirror: Mirror, tmp_path: Path
     stray = stray_dir / "stray-2.0-cp312-cp312-manylinux_2_17_x86_64.whl"
     shutil.copyfile(mirror.files[built], stray)
     diff = tmp_path / "mirrored-files"
-    diff.write_text("\n".join([
-        str(mirror.files[real]),  # absolute
-        str(mirror.files[built].relative_to(mirror.root)),  # relative to the mirror's root
-        str(mirror.web / "simple" / "demo" / "index.html"),  # pages are listed too
-        str(mirror.files["purelib-1.0-py3-none-any.whl"]),  # not a Linux wheel
-        str(stray), "",
-    ]))
+    diff.write_text(
+        "\n".join(
+            [
+                str(mirror.files[real]),  # absolute
+                str(mirror.files[built].relative_to(mirror.root)),  # relative to the mirror's root
+                str(mirror.web / "simple" / "demo" / "index.html"),  # pages are listed too
+                str(mirror.files["purelib-1.0-py3-none-any.whl"]),  # not a Linux wheel
+                str(stray),
+                "",
+            ]
+        )
+    )
     try:
         refs = by_name(make_source(str(mirror.root), diff_file=diff).wheels())
     finally:
@@ -309,8 +328,9 @@ def test_index_errors(session: HttpSession, index: IndexServer) -> None:
         list(SimpleIndexSource(index.url + "/nothing/", session=session).wheels())
 
 
-def test_a_private_index_with_credentials_in_its_url(session: HttpSession,
-                                                     index: IndexServer) -> None:
+def test_a_private_index_with_credentials_in_its_url(
+    session: HttpSession, index: IndexServer
+) -> None:
     index.credentials = "reader:s3cret/with@odd:chars"
     try:
         with pytest.raises(SourceError, match="HTTP 401"):

@@ -26,8 +26,6 @@ import pytest
 import zstandard
 from packaging.utils import parse_wheel_filename
 
-from elfwriter import Sym, build_elf, sample_spec
-from wheelbuilder import build_wheel
 from wheelscan.engine.result import WheelResult
 from wheelscan.engine.worker import audit, read_facts
 from wheelscan.policy.evaluate import EvaluationError, evaluate
@@ -39,11 +37,15 @@ from wheelscan.store import Store, StoreError, policy_digest, prepare
 from wheelscan.wheel.archive import WheelError
 from wheelscan.wheel.contents import WheelFacts
 
+from elfwriter import Sym, build_elf, sample_spec
+from wheelbuilder import build_wheel
+
 TESTS = Path(__file__).parent
 DIGEST = policy_digest()
 
 
 # --- results, as a worker makes them
+
 
 def ref_for(path: Path, with_sha256: bool = False) -> WheelRef:
     name, version, _, _ = parse_wheel_filename(path.name)
@@ -51,16 +53,24 @@ def ref_for(path: Path, with_sha256: bool = False) -> WheelRef:
     return WheelRef(path.name, name, str(version), str(path), sha256, path.stat().st_size)
 
 
-def result_for(path: Path, ref: WheelRef | None = None,
-               database: PolicyDatabase | None = None) -> WheelResult:
+def result_for(
+    path: Path, ref: WheelRef | None = None, database: PolicyDatabase | None = None
+) -> WheelResult:
     data = path.read_bytes()
     try:
         facts: WheelFacts | None = read_facts(path, path.name)
     except WheelError:
         facts = None
     elf_bytes = 0 if facts is None else sum(m.size for m in facts.elf_files)
-    return WheelResult(ref or ref_for(path), hashlib.sha256(data).hexdigest(), facts,
-                       audit(path, path.name, database), len(data), elf_bytes, 0.001)
+    return WheelResult(
+        ref or ref_for(path),
+        hashlib.sha256(data).hexdigest(),
+        facts,
+        audit(path, path.name, database),
+        len(data),
+        elf_bytes,
+        0.001,
+    )
 
 
 def ext(extra: Iterable[Sym] = (), **overrides: Any) -> bytes:
@@ -126,12 +136,14 @@ def some_real_wheels(real_wheels: list[Path]) -> list[Path]:
 
 # --- round trips
 
+
 def test_facts_and_verdicts_round_trip(tmp_path: Path, some_real_wheels: list[Path]) -> None:
     paths = [*make_wheels(tmp_path / "w"), *some_real_wheels]
     results = [result_for(p) for p in paths]
     missing = WheelRef("gone-1.0-py3-none-manylinux_2_17_x86_64.whl", "gone", "1.0", "/nowhere")
-    unread = WheelResult(missing, None, None, AuditError(missing.filename, "io-error", "ENOENT"),
-                         0, 0, 0.0)
+    unread = WheelResult(
+        missing, None, None, AuditError(missing.filename, "io-error", "ENOENT"), 0, 0, 0.0
+    )
     with Store.open(tmp_path / "s.db") as store:
         run_id = store.begin_run("test", DIGEST)
         for result in [*results, unread]:
@@ -145,7 +157,10 @@ def test_facts_and_verdicts_round_trip(tmp_path: Path, some_real_wheels: list[Pa
     for result in results:
         row = by_sha[result.sha256]
         assert (row["filename"], row["location"], row["size"]) == (
-            result.ref.filename, result.ref.location, result.ref.size)
+            result.ref.filename,
+            result.ref.location,
+            result.ref.size,
+        )
         if result.ok:
             assert row["verdict"] == as_json(result.verdict) and row["error"] is None
         else:
@@ -170,11 +185,16 @@ def test_add_is_idempotent(tmp_path: Path) -> None:
             store.add(again, result)
         store.finish_run(again)
         assert rows(store) == once
-    count = {table: query(tmp_path / "s.db", f"SELECT count(*) FROM {table}")[0]
-             for table in ("wheels", "verdicts", "run_wheels")}
+    count = {
+        table: query(tmp_path / "s.db", f"SELECT count(*) FROM {table}")[0]
+        for table in ("wheels", "verdicts", "run_wheels")
+    }
     # one verdict less: the unreadable wheel has none; each run lists every wheel once
-    assert count == {"wheels": len(results), "verdicts": len(results) - 1,
-                     "run_wheels": 2 * len(results)}
+    assert count == {
+        "wheels": len(results),
+        "verdicts": len(results) - 1,
+        "run_wheels": 2 * len(results),
+    }
     assert len(once) == len(results)
 
 
@@ -202,12 +222,26 @@ def test_known_by_sha256_and_by_location(tmp_path: Path) -> None:
         os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))
         assert store.known(local) is None
         # a failed download says nothing about the bytes: read again next time
-        other = WheelRef("x-1.0-py3-none-manylinux_2_17_x86_64.whl", "x", "1.0",
-                         "https://example.invalid/x.whl", "ab" * 32)
+        other = WheelRef(
+            "x-1.0-py3-none-manylinux_2_17_x86_64.whl",
+            "x",
+            "1.0",
+            "https://example.invalid/x.whl",
+            "ab" * 32,
+        )
         run_id = store.begin_run("test", DIGEST)
-        store.add(run_id, WheelResult(other, other.sha256, None,
-                                      AuditError(other.filename, "download-failed", "timeout"),
-                                      0, 0, 1.0))
+        store.add(
+            run_id,
+            WheelResult(
+                other,
+                other.sha256,
+                None,
+                AuditError(other.filename, "download-failed", "timeout"),
+                0,
+                0,
+                1.0,
+            ),
+        )
         assert store.known(other) is None
         store.finish_run(run_id)
         assert store.known(other) is None
@@ -241,6 +275,7 @@ def test_batches_commit_by_count_and_by_time(tmp_path: Path) -> None:
 
 # --- durability
 
+
 def child_scan(db: str, wheel_dir: str) -> None:
     """A run in its own process, announcing each wheel, slow enough to be killed midway."""
     with Store.open(db, batch_size=3, flush_seconds=3600) as store:
@@ -250,8 +285,9 @@ def child_scan(db: str, wheel_dir: str) -> None:
 def kill_after(db: Path, wheel_dir: Path, wheels: int) -> None:
     code = f"import test_store; test_store.child_scan({str(db)!r}, {str(wheel_dir)!r})"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), *sys.path])}
-    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, env=env,
-                             text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, env=env, text=True
+    )
     assert child.stdout is not None
     for line in child.stdout:
         if line.strip() == f"done {wheels}":
@@ -261,8 +297,9 @@ def kill_after(db: Path, wheel_dir: Path, wheels: int) -> None:
     assert child.returncode == -signal.SIGKILL, "the run ended before it could be killed"
 
 
-def test_sigkilled_runs_resume_to_the_same_rows(tmp_path: Path,
-                                                some_real_wheels: list[Path]) -> None:
+def test_sigkilled_runs_resume_to_the_same_rows(
+    tmp_path: Path, some_real_wheels: list[Path]
+) -> None:
     wheel_dir = tmp_path / "w"
     make_wheels(wheel_dir, 10)
     for path in some_real_wheels[:3]:
@@ -293,6 +330,7 @@ def test_sigkilled_runs_resume_to_the_same_rows(tmp_path: Path,
 
 # --- re-judging
 
+
 def without_glibc(version: str, directory: Path) -> Path:
     """A copy of the manylinux policy file with one GLIBC version removed from every policy."""
     entries = json.loads((DATA_DIR / "manylinux-policy.json").read_text())
@@ -305,8 +343,9 @@ def without_glibc(version: str, directory: Path) -> Path:
     return path
 
 
-def test_reevaluate_under_a_new_policy_reads_no_wheel(tmp_path: Path,
-                                                      some_real_wheels: list[Path]) -> None:
+def test_reevaluate_under_a_new_policy_reads_no_wheel(
+    tmp_path: Path, some_real_wheels: list[Path]
+) -> None:
     own = make_wheels(tmp_path / "w", 6)
     copies = tmp_path / "real"
     copies.mkdir()
@@ -334,11 +373,15 @@ def test_reevaluate_under_a_new_policy_reads_no_wheel(tmp_path: Path,
     changed = [s for s in facts if after[s]["verdict"] != before[s]["verdict"]]
     # the tests' own wheels need getrandom@GLIBC_2.25, which no policy has any more
     assert {before[s]["filename"] for s in changed} >= {p.name for p in own[:6]}
-    assert all(after[s]["verdict"]["overall_tag"] == "linux_x86_64" for s in changed
-               if after[s]["filename"].startswith("demo"))
+    assert all(
+        after[s]["verdict"]["overall_tag"] == "linux_x86_64"
+        for s in changed
+        if after[s]["filename"].startswith("demo")
+    )
 
 
 # --- failures that must be clear, never a hang or a damaged file
+
 
 def test_a_second_writer_gives_store_error_not_a_hang(tmp_path: Path) -> None:
     (result,) = [result_for(p) for p in make_wheels(tmp_path / "w", 1)[:1]]
@@ -404,6 +447,7 @@ def test_unknown_schema_version_and_foreign_files(tmp_path: Path) -> None:
 
 # --- export, report and size
 
+
 def test_rows_and_runs_feed_the_report(tmp_path: Path) -> None:
     with Store.open(tmp_path / "s.db") as store:
         scan(store, make_wheels(tmp_path / "w", 6))
@@ -437,9 +481,13 @@ def test_stored_size_per_real_wheel(tmp_path: Path, some_real_wheels: list[Path]
     with Store.open(tmp_path / "s.db") as store:
         scan(store, some_real_wheels)
     n, facts_size, verdict_size = query(
-        tmp_path / "s.db", "SELECT count(*), avg(length(facts)), avg(length(verdict)) "
-                           "FROM wheels JOIN verdicts ON wheel_id = wheels.id")
+        tmp_path / "s.db",
+        "SELECT count(*), avg(length(facts)), avg(length(verdict)) "
+        "FROM wheels JOIN verdicts ON wheel_id = wheels.id",
+    )
     per_wheel = (vacuumed_size(tmp_path / "s.db") - vacuumed_size(tmp_path / "empty.db")) / n
-    print(f"\n{n} real wheels: facts {facts_size:.0f} B, verdict {verdict_size:.0f} B, "
-          f"file {per_wheel:.0f} B per wheel")
+    print(
+        f"\n{n} real wheels: facts {facts_size:.0f} B, verdict {verdict_size:.0f} B, "
+        f"file {per_wheel:.0f} B per wheel"
+    )
     assert facts_size < 20_000 and verdict_size < 5_000

@@ -6,11 +6,12 @@ import zlib
 from pathlib import Path
 
 import pytest
-from elfwriter import build_elf, sample_spec
 
 from wheelscan._native import NeedBytes, parse_elf
 from wheelscan.wheel.archive import DEFLATED, WheelArchive
 from wheelscan.wheel.stream import StreamError, StreamStats, parse_streamed
+
+from elfwriter import build_elf, sample_spec
 
 
 def deflate(data: bytes) -> memoryview:
@@ -23,8 +24,9 @@ def test_streamed_equals_whole_on_built_files(keep: int) -> None:
     # a debug-info-like tail the parser never needs
     data = build_elf(sample_spec("ppc64le")) + bytes(range(256)) * 4096 * 8
     stats = StreamStats()
-    facts = parse_streamed(deflate(data), len(data), zlib.crc32(data), parse_elf, NeedBytes,
-                           keep=keep, stats=stats)
+    facts = parse_streamed(
+        deflate(data), len(data), zlib.crc32(data), parse_elf, NeedBytes, keep=keep, stats=stats
+    )
     assert facts == parse_elf(data)
     if keep == 64:
         assert stats.passes > 1  # dropped bytes were wanted: inflated again
@@ -41,8 +43,14 @@ def test_streamed_equals_whole_on_real_members(real_wheels: list[Path]) -> None:
                 if member.method != DEFLATED:
                     continue
                 stats = StreamStats()
-                streamed = parse_streamed(archive.payload(member), member.size, member.crc,
-                                          parse_elf, NeedBytes, stats=stats)
+                streamed = parse_streamed(
+                    archive.payload(member),
+                    member.size,
+                    member.crc,
+                    parse_elf,
+                    NeedBytes,
+                    stats=stats,
+                )
                 assert streamed == parse_elf(archive.read(member)), member.name
                 members += 1
                 saved += member.size - stats.inflated

@@ -27,8 +27,9 @@ def _auditwheel_view(v: Verdict) -> dict[str, Any]:
         libs = sorted(b.subject for b in check.blockers if b.kind == "external-library")
         if libs:
             entry["libs_to_eliminate"] = libs
-        blacklisted = {b.subject: list(b.symbols) for b in check.blockers
-                       if b.kind == "blacklisted-symbol"}
+        blacklisted = {
+            b.subject: list(b.symbols) for b in check.blockers if b.kind == "blacklisted-symbol"
+        }
         if blacklisted:
             entry["blacklisted_symbols"] = blacklisted
         if entry:
@@ -45,8 +46,9 @@ def _auditwheel_view(v: Verdict) -> dict[str, Any]:
     }
 
 
-def test_every_real_wheel_matches_auditwheel(real_wheels: list[Path],
-                                             auditwheel_verdicts: dict[str, dict[str, Any]]) -> None:
+def test_every_real_wheel_matches_auditwheel(
+    real_wheels: list[Path], auditwheel_verdicts: dict[str, dict[str, Any]]
+) -> None:
     mismatches = []
     for path in real_wheels:
         expected = auditwheel_verdicts[path.name]
@@ -67,8 +69,9 @@ def test_every_real_wheel_matches_auditwheel(real_wheels: list[Path],
     assert mismatches == []
 
 
-def test_corpus_verdicts_are_not_all_alike(real_wheels: list[Path],
-                                           auditwheel_verdicts: dict[str, dict[str, Any]]) -> None:
+def test_corpus_verdicts_are_not_all_alike(
+    real_wheels: list[Path], auditwheel_verdicts: dict[str, dict[str, Any]]
+) -> None:
     """The comparison means something only if the corpus has varied verdicts."""
     tags = {auditwheel_verdicts[p.name].get("overall_tag", "error") for p in real_wheels}
     assert len(tags) >= 15, tags
@@ -77,8 +80,9 @@ def test_corpus_verdicts_are_not_all_alike(real_wheels: list[Path],
 
 
 @pytest.mark.parametrize("backend", ["native", "reference"])
-def test_both_backends_give_the_same_verdicts(real_wheels: list[Path], backend: str,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_both_backends_give_the_same_verdicts(
+    real_wheels: list[Path], backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sample = real_wheels[::9]
     monkeypatch.setenv("WHEELSCAN_ELF_BACKEND", "native")
     native = [audit(p, p.name) for p in sample]

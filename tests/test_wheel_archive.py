@@ -9,13 +9,14 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from elfwriter import build_elf, sample_spec
-from wheelbuilder import build_wheel
 
 from wheelscan.engine.worker import audit
 from wheelscan.policy.verdict import AuditError, Verdict
-from wheelscan.wheel.archive import Limits, WheelArchive, WheelError
+from wheelscan.wheel.archive import Limits, WheelArchive
 from wheelscan.wheel.contents import read_wheel_facts
+
+from elfwriter import build_elf, sample_spec
+from wheelbuilder import build_wheel
 
 ELF = build_elf(sample_spec("x86_64", interpreter=None))
 NAME = "demo-1.0-cp312-cp312-manylinux_2_28_x86_64.whl"
@@ -65,7 +66,9 @@ def test_members_outside_record_are_not_examined() -> None:
     with WheelArchive(out.getvalue()) as archive:
         facts = read_wheel_facts(archive, NAME)
     assert [(m.path, m.in_record) for m in facts.elf_files] == [
-        ("pkg/mod.so", True), ("pkg/unlisted.so", False)]
+        ("pkg/mod.so", True),
+        ("pkg/unlisted.so", False),
+    ]
 
 
 def test_no_record() -> None:
@@ -104,8 +107,10 @@ def test_duplicate_entries() -> None:
 
 def test_zip64_records() -> None:
     out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(build_wheel({"mod.so": ELF}))) as src, \
-            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+    with (
+        zipfile.ZipFile(io.BytesIO(build_wheel({"mod.so": ELF}))) as src,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst,
+    ):
         for info in src.infolist():
             with dst.open(info.filename, "w", force_zip64=True) as f:
                 f.write(src.read(info))

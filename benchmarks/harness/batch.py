@@ -11,11 +11,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
 import wheelscan.wheel.contents as contents
-from harness.corpus import CorpusWheel
+from harness.corpus import CorpusWheel, ref
 from harness.procs import best_of
 from wheelscan.engine.pool import LocalPool
 from wheelscan.engine.result import WheelResult
@@ -45,26 +46,27 @@ class BatchError(RuntimeError):
     """A corpus wheel got an error record: the timing would not be of a full audit."""
 
 
-def run_batch(corpus: list[CorpusWheel], workers: int) -> BatchRun:
+def run_batch(wheels: list[Path], workers: int) -> BatchRun:
     """One timed run; the pool's start and shutdown are inside the timing, as in a real run."""
-    refs = [w.ref() for w in corpus]
+    refs = [ref(path) for path in wheels]
     started = time.perf_counter()
     results = list(LocalPool(AuditTask(), workers).results(refs))
     seconds = time.perf_counter() - started
     failed = [r for r in results if not r.ok]
     if failed:
         raise BatchError("; ".join(f"{r.ref.filename}: {r.verdict}" for r in failed))
-    return BatchRun(workers, seconds, len(results), sum(w.size for w in corpus),
+    return BatchRun(workers, seconds, len(results), sum(r.size or 0 for r in refs),
                     sum(r.elf_bytes for r in results), results)
 
 
-def best_batches(corpus: list[CorpusWheel], workers: int, repeats: int) -> list[BatchRun]:
-    return best_of(repeats, lambda: run_batch(corpus, workers), lambda run: run.seconds)
+def best_batches(wheels: list[Path], workers: int, repeats: int) -> list[BatchRun]:
+    return best_of(repeats, lambda: run_batch(wheels, workers), lambda run: run.seconds)
 
 
 def peak_memory() -> dict[str, int]:
     """Peak RSS so far, bytes: the parent's own, and the largest reaped child's (a worker's:
-    call this before the harness starts any other child process)."""
+    call this before the harness starts any other child process, and before it maps wheels
+    itself, so that the parent's figure is the run's, not the harness's)."""
     return {"parent_max_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
             "worker_max_rss": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024}
 
@@ -111,7 +113,7 @@ def inflated_bytes(corpus: list[CorpusWheel]) -> dict[str, Any]:
     with _counting_streams(lambda: wheel[0]) as seen:
         for item in corpus:
             wheel[0] = item.filename
-            task(item.ref())
+            task(ref(item.path))
     total = sum(w.elf_bytes for w in corpus)
     stored = sum(m.size for w in corpus for m in w.elf if not m.deflated)
     inflated = sum(s.stats.inflated for s in seen)

@@ -46,27 +46,18 @@ class CorpusWheel:
     def elf_bytes(self) -> int:
         return sum(m.size for m in self.elf)
 
-    def ref(self) -> WheelRef:
-        # no sha256: the task computes it, as it does for a directory of wheels
-        ref = wheel_ref(self.filename, str(self.path), size=self.size)
-        if ref is None:
-            raise ValueError(f"{self.filename} is not a wheel's name")
-        return ref
-
-
 def cache_dir() -> Path:
     return default_cache_dir()
 
 
-def load_corpus(corpus_file: Path, quick: bool) -> list[CorpusWheel]:
+def fetch_corpus(corpus_file: Path, quick: bool) -> list[Path]:
     """The corpus wheels in the file's order (largest first there, which keeps a pool's tail
     short), downloaded and verified if not cached yet."""
     entries = load_entries(corpus_file)
     if quick:
         smallest = sorted(entries, key=lambda e: int(e["size"]))[:QUICK_WHEELS]
         entries = [e for e in entries if e in smallest]
-    paths = fetch(entries, cache_dir())
-    return [locate(path) for path in paths]
+    return fetch(entries, cache_dir())
 
 
 def locate(path: Path) -> CorpusWheel:
@@ -75,3 +66,11 @@ def locate(path: Path) -> CorpusWheel:
                                 archive.data_offset(m))
                     for m in archive.elf_members())
         return CorpusWheel(path, archive.size, elf)
+
+
+def ref(path: Path) -> WheelRef:
+    # no sha256: the task computes it, as it does for a directory of wheels
+    found = wheel_ref(path.name, str(path), size=path.stat().st_size)
+    if found is None:
+        raise ValueError(f"{path.name} is not a wheel's name")
+    return found

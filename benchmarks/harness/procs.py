@@ -1,21 +1,22 @@
 """Whole processes, timed and weighed: wall time and the peak RSS the kernel reports.
 
-``os.wait4`` returns the resource usage of exactly the child it reaps, so the peak RSS of one
-``wheelscan show`` or ``auditwheel show`` is measured without polling and without counting
-any other child of the harness.
+Measured processes are started through ``launch.py`` (see there why): it reaps exactly the
+child it started with ``wait4``, so the peak RSS is that process's own, without polling.
 """
 
 from __future__ import annotations
 
-import os
+import json
 import subprocess
+import sys
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
+LAUNCHER = Path(__file__).with_name("launch.py")
 
 
 @dataclass(frozen=True)
@@ -32,23 +33,28 @@ class ProcessError(RuntimeError):
 
 
 def run_measured(command: Sequence[str], ok_codes: tuple[int, ...] = (0,)) -> ProcessRun:
-    """Run ``command`` to its end; its output goes to temporary files, never to a pipe, so
-    the harness can block in ``wait4`` without a reader to keep the child from stalling."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        started = time.perf_counter()
-        process = subprocess.Popen(list(command), stdout=out, stderr=err,
-                                   stdin=subprocess.DEVNULL)
-        _, status, usage = os.wait4(process.pid, 0)
-        seconds = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)  # reaped: Popen must not wait
-        out.seek(0)
-        err.seek(0)
-        run = ProcessRun(seconds, usage.ru_maxrss * 1024, process.returncode, out.read(),
-                         err.read())
+    """Run ``command`` to its end; raise ProcessError on an exit status not in ``ok_codes``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "report.json"
+        done = subprocess.run([sys.executable, "-I", "-S", str(LAUNCHER), str(report),
+                               *command], capture_output=True, stdin=subprocess.DEVNULL)
+        if done.returncode != 0 or not report.is_file():
+            raise ProcessError(f"launcher failed: {done.stderr.decode('utf-8', 'replace')}")
+        measured = json.loads(report.read_text())
+    run = ProcessRun(measured["seconds"], measured["max_rss"], measured["returncode"],
+                     done.stdout, done.stderr)
     if run.returncode not in ok_codes:
         tail = run.stderr.decode("utf-8", "replace")[-2000:]
         raise ProcessError(f"{' '.join(command)}: exit status {run.returncode}\n{tail}")
     return run
+
+
+def run_plain(command: Sequence[str], ok_codes: tuple[int, ...] = (0,)) -> None:
+    """Run ``command`` with nothing in between: for wall times taken around many of them."""
+    done = subprocess.run(list(command), capture_output=True, stdin=subprocess.DEVNULL)
+    if done.returncode not in ok_codes:
+        tail = done.stderr.decode("utf-8", "replace")[-2000:]
+        raise ProcessError(f"{' '.join(command)}: exit status {done.returncode}\n{tail}")
 
 
 def best_of(repeats: int, measure: Callable[[], T], seconds: Callable[[T], float]) -> list[T]:

@@ -3,8 +3,8 @@
 Each entry of a corpus file (``tests/corpus/wheels.json``, ``benchmarks/corpus.json``) names a
 wheel by project and filename and pins its sha256 and size. The file's URL is looked up on the
 project's page of the package index (PEP 691 JSON by content negotiation, PEP 503 HTML as the
-fallback); the index is whatever pip would use (:func:`wheelscan.sources.index_url.default_index_url`),
-so no index host is written down here.
+fallback); the index is whatever pip would use
+(:func:`wheelscan.sources.index_url.default_index_url`), so no index host is written down here.
 
 Wheels land in ``$WHEELSCAN_TEST_CACHE`` (default ``~/.cache/wheelscan-tests``). A cached file
 whose sha256 matches is kept, and then the index is not asked at all; a download whose sha256
@@ -109,7 +109,7 @@ def _retrying(what: str, call: Callable[[], _T]) -> _T:
             return call()
         except urllib.error.HTTPError as e:
             # A client error other than throttling will not get better by asking again.
-            if 400 <= e.code < 500 and e.code != 429 or attempt == ATTEMPTS - 1:
+            if (400 <= e.code < 500 and e.code != 429) or attempt == ATTEMPTS - 1:
                 raise CorpusError(f"{what}: HTTP {e.code} {e.reason}") from e
         except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
             if attempt == ATTEMPTS - 1:
@@ -235,7 +235,8 @@ def fetch(
 
         index = default_index_url(index_url)
         projects = sorted({entry.project for entry, _ in missing.values()})
-        pages = dict(zip(projects, pool.map(lambda p: _project_files(index, p), projects)))
+        found = pool.map(lambda p: _project_files(index, p), projects)
+        pages = dict(zip(projects, found, strict=True))
 
         jobs = []
         for entry, path in missing.values():

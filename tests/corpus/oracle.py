@@ -96,7 +96,7 @@ def auditwheel_verdicts(
     # Largest first: with two workers, a big wheel left for last would run alone.
     order = sorted(wheels, key=lambda p: p.stat().st_size, reverse=True)
     with ThreadPoolExecutor(WORKERS) as pool:
-        verdicts = dict(zip(order, pool.map(lambda p: _verdict(p, store), order)))
+        verdicts = dict(zip(order, pool.map(lambda p: _verdict(p, store), order), strict=False))
     return {wheel.name: verdicts[wheel] for wheel in wheels}
 
 

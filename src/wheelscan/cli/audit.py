@@ -26,19 +26,35 @@ log = logging.getLogger(__name__)
 
 def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is private
     p = commands.add_parser("audit", help="audit every Linux wheel of a directory, mirror or index")
-    p.add_argument("sources", nargs="*", metavar="SOURCE",
-                   help="a directory, a bandersnatch mirror root or a simple index URL")
-    p.add_argument("--index-url", help="the simple index to audit when no SOURCE is given "
-                                       "(default: PIP_INDEX_URL or pip's configuration)")
+    p.add_argument(
+        "sources",
+        nargs="*",
+        metavar="SOURCE",
+        help="a directory, a bandersnatch mirror root or a simple index URL",
+    )
+    p.add_argument(
+        "--index-url",
+        help="the simple index to audit when no SOURCE is given "
+        "(default: PIP_INDEX_URL or pip's configuration)",
+    )
     p.add_argument("--project", action="append", help="only this project (repeatable)")
     p.add_argument("--arch", action="append", help="only this architecture (repeatable)")
     p.add_argument("--since", help="only wheels uploaded on or after DATE (ISO 8601)")
     p.add_argument("--diff-file", help="bandersnatch's list of files changed by the last sync")
     p.add_argument("--limit", type=int, help="audit at most this many new wheels")
-    p.add_argument("--commit-every", type=int, default=500, metavar="N",
-                   help="results per store transaction (also committed every 5 s)")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="show a progress line (default: when stderr is a terminal)")
+    p.add_argument(
+        "--commit-every",
+        type=int,
+        default=500,
+        metavar="N",
+        help="results per store transaction (also committed every 5 s)",
+    )
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show a progress line (default: when stderr is a terminal)",
+    )
     options.add_db_option(p)
     options.add_policy_options(p)
     options.add_engine_options(p)
@@ -48,8 +64,16 @@ def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is 
 def run(args: argparse.Namespace) -> int:
     try:
         specs = args.sources or [default_index_url(args.index_url)]
-        sources = [make_source(spec, projects=args.project, architectures=args.arch,
-                               since=args.since, diff_file=args.diff_file) for spec in specs]
+        sources = [
+            make_source(
+                spec,
+                projects=args.project,
+                architectures=args.arch,
+                since=args.since,
+                diff_file=args.diff_file,
+            )
+            for spec in specs
+        ]
     except (SourceError, IndexUrlError, ValueError) as e:
         print(f"wheelscan audit: {e}")
         return 2
@@ -58,15 +82,18 @@ def run(args: argparse.Namespace) -> int:
     multiprocessing_logging.install_mp_handler()
     try:
         with Store.open(args.db, batch_size=args.commit_every) as store:
-            run_id = store.begin_run(", ".join(s.name for s in sources),
-                                     policy_digest(args.policy_file, args.musl_policy),
-                                     backend=backend_name())
+            run_id = store.begin_run(
+                ", ".join(s.name for s in sources),
+                policy_digest(args.policy_file, args.musl_policy),
+                backend=backend_name(),
+            )
             counts = RunCounts()
             status = "failed"
             try:
                 with ProgressLine(args.progress) as progress:
-                    counts = audit(sources, store, options.executor(task, args), run_id, progress,
-                                   args.limit)
+                    counts = audit(
+                        sources, store, options.executor(task, args), run_id, progress, args.limit
+                    )
                 status = "finished"
             except KeyboardInterrupt:
                 status = "interrupted"

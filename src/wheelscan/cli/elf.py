@@ -62,13 +62,17 @@ def run(args: argparse.Namespace) -> int:
             print(f"  error: {item['error']['reason']}")
             continue
         f = item["facts"]
-        print(f"  {f['machine']} {f['elf_class']} {f['endianness'].lower()}-endian, "
-              f"flags 0x{f['flags']:x}, type {f['elf_type']}")
+        print(
+            f"  {f['machine']} {f['elf_class']} {f['endianness'].lower()}-endian, "
+            f"flags 0x{f['flags']:x}, type {f['elf_type']}"
+        )
         for key in ("interpreter", "soname", "needed", "rpath", "runpath"):
             if f[key]:
                 print(f"  {key}: {f[key] if isinstance(f[key], str) else ', '.join(f[key])}")
-        print(f"  executable stack: {'yes' if f['executable_stack'] else 'no'}"
-              + (f", x86 ISA needed 0x{f['x86_isa_needed']:x}" if f["x86_isa_needed"] else ""))
+        print(
+            f"  executable stack: {'yes' if f['executable_stack'] else 'no'}"
+            + (f", x86 ISA needed 0x{f['x86_isa_needed']:x}" if f["x86_isa_needed"] else "")
+        )
         print(f"  {f['symbol_count']} dynamic symbols, {len(f['undefined_symbols'])} undefined")
         for need in f["version_needs"]:
             print(f"  needs from {need['file']}: {', '.join(need['versions'])}")

@@ -17,7 +17,8 @@ def version_text() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="wheelscan", description="Audit Linux binary wheels against manylinux/musllinux.")
+        prog="wheelscan", description="Audit Linux binary wheels against manylinux/musllinux."
+    )
     parser.add_argument("--version", action="version", version=version_text())
     commands = parser.add_subparsers(dest="command", required=True)
     for command in (show, audit, report, reevaluate, package, elf, platform):

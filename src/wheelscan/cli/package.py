@@ -40,22 +40,32 @@ def row(result: WheelResult) -> dict[str, Any]:
     """A result in the shape the report aggregator reads from the store."""
     ref = result.ref
     ok = isinstance(result.verdict, Verdict)
-    return {"sha256": result.sha256, "filename": ref.filename, "project": ref.project,
-            "version": ref.version, "location": ref.location, "size": ref.size,
-            "upload_time": ref.upload_time.isoformat() if ref.upload_time else None,
-            "verdict": result.verdict.to_json() if ok else None,
-            "error": None if ok else result.verdict.to_json()}
+    return {
+        "sha256": result.sha256,
+        "filename": ref.filename,
+        "project": ref.project,
+        "version": ref.version,
+        "location": ref.location,
+        "size": ref.size,
+        "upload_time": ref.upload_time.isoformat() if ref.upload_time else None,
+        "verdict": result.verdict.to_json() if ok else None,
+        "error": None if ok else result.verdict.to_json(),
+    }
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        source = make_source(default_index_url(args.index_url), projects=[args.name],
-                             architectures=args.arch)
+        source = make_source(
+            default_index_url(args.index_url), projects=[args.name], architectures=args.arch
+        )
     except (SourceError, IndexUrlError, ValueError) as e:
         print(f"wheelscan package: {e}", file=sys.stderr)
         return 2
-    refs = [r for r in source.wheels()
-            if args.project_version is None or r.version == args.project_version]
+    refs = [
+        r
+        for r in source.wheels()
+        if args.project_version is None or r.version == args.project_version
+    ]
     if not refs:
         print(f"wheelscan package: no Linux wheels of {args.name!r} on the index", file=sys.stderr)
         return 2
@@ -64,10 +74,19 @@ def run(args: argparse.Namespace) -> int:
     rows = [row(r) for r in results]
     stats = aggregate(rows)
     if args.json:
-        print(json.dumps({"version": 1, "wheelscan": __version__, "backend": backend_name(),
-                          "project": args.name, "results": [r["verdict"] or r["error"]
-                                                            for r in rows],
-                          "statistics": to_json(stats)}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "version": 1,
+                    "wheelscan": __version__,
+                    "backend": backend_name(),
+                    "project": args.name,
+                    "results": [r["verdict"] or r["error"] for r in rows],
+                    "statistics": to_json(stats),
+                },
+                indent=2,
+            )
+        )
     else:
         console = Console()
         console.print(_table(results))

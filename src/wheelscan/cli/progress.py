@@ -24,8 +24,12 @@ class ProgressLine:
             self._live.start()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if self.enabled:
             self._live.stop()
 
@@ -35,7 +39,9 @@ class ProgressLine:
 
 
 def describe(c: RunCounts) -> str:
-    return (f"{c.audited} audited ({c.audited / c.elapsed:.1f}/s, "
-            f"{c.bytes_read / c.elapsed / 1e6:.1f} MB/s read, "
-            f"{c.elf_bytes / c.elapsed / 1e6:.1f} MB/s ELF), {c.errors} errors, "
-            f"{c.skipped_known} known skipped, {c.seen} seen")
+    return (
+        f"{c.audited} audited ({c.audited / c.elapsed:.1f}/s, "
+        f"{c.bytes_read / c.elapsed / 1e6:.1f} MB/s read, "
+        f"{c.elf_bytes / c.elapsed / 1e6:.1f} MB/s ELF), {c.errors} errors, "
+        f"{c.skipped_known} known skipped, {c.seen} seen"
+    )

@@ -20,8 +20,9 @@ def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is 
     p = commands.add_parser("report", help="compliance statistics over the store")
     options.add_db_option(p)
     p.add_argument("--format", choices=FORMATS, default="terminal")
-    p.add_argument("--output", "-o", type=Path,
-                   help="write here instead of stdout (required for jsonl.zst)")
+    p.add_argument(
+        "--output", "-o", type=Path, help="write here instead of stdout (required for jsonl.zst)"
+    )
     p.add_argument("--run", type=int, help="only the wheels of this run")
     p.add_argument("--top", type=int, default=20, help="length of ranked lists")
     p.set_defaults(func=run)
@@ -29,8 +30,10 @@ def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is 
 
 def run(args: argparse.Namespace) -> int:
     if not args.db.exists():
-        print(f"wheelscan report: no store at {args.db} (run `wheelscan audit` first)",
-              file=sys.stderr)
+        print(
+            f"wheelscan report: no store at {args.db} (run `wheelscan audit` first)",
+            file=sys.stderr,
+        )
         return 2
     try:
         with Store.open(args.db) as store:
@@ -41,8 +44,9 @@ def run(args: argparse.Namespace) -> int:
                 count = store.export_jsonl_zst(args.output, run_id=args.run)
                 print(f"{count} results written to {args.output}")
                 return 0
-            stats = aggregate(store.iter_rows(run_id=args.run),
-                              [r.to_json() for r in store.runs()], top=args.top)
+            stats = aggregate(
+                store.iter_rows(run_id=args.run), [r.to_json() for r in store.runs()], top=args.top
+            )
     except StoreError as e:
         print(f"wheelscan report: {e}", file=sys.stderr)
         return 2

@@ -17,8 +17,8 @@ from wheelscan.elf import backend_name
 from wheelscan.engine.worker import audit
 from wheelscan.policy.policies import PolicyDatabase, load_policies
 from wheelscan.policy.verdict import AuditError, Verdict
-from wheelscan.wheel.remote import fetch_bytes, filename_from_url, is_url
 from wheelscan.wheel.archive import WheelError
+from wheelscan.wheel.remote import fetch_bytes, filename_from_url, is_url
 
 JSON_VERSION = 1
 
@@ -28,9 +28,12 @@ def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is 
     p.add_argument("wheels", nargs="+", metavar="WHEEL", help="wheel paths or http(s) URLs")
     p.add_argument("--json", action="store_true", help="JSON output (schema: --json-schema)")
     p.add_argument("--policy-file", type=Path, help="a policy JSON file in auditwheel's format")
-    p.add_argument("--musl-policy", metavar="NAME",
-                   help="judge musl wheels against this musllinux policy only, as auditwheel "
-                        "does with the host's musl (default: every musllinux policy)")
+    p.add_argument(
+        "--musl-policy",
+        metavar="NAME",
+        help="judge musl wheels against this musllinux policy only, as auditwheel "
+        "does with the host's musl (default: every musllinux policy)",
+    )
     p.add_argument("--json-schema", action="store_true", help="print the JSON schema and exit")
     p.set_defaults(func=run)
 
@@ -66,9 +69,17 @@ def run(args: argparse.Namespace) -> int:
     database = load_policies(args.policy_file)
     results = [judge(w, database, args.musl_policy) for w in args.wheels]
     if args.json:
-        print(json.dumps({"version": JSON_VERSION, "wheelscan": __version__,
-                          "backend": backend_name(),
-                          "results": [r.to_json() for r in results]}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "version": JSON_VERSION,
+                    "wheelscan": __version__,
+                    "backend": backend_name(),
+                    "results": [r.to_json() for r in results],
+                },
+                indent=2,
+            )
+        )
     else:
         print("\n\n".join(render(r) for r in results))
     return exit_status(results)
@@ -79,31 +90,44 @@ def render(result: Verdict | AuditError) -> str:
         where = f" in {result.member}" if result.member else ""
         return f"{result.wheel}\n  ERROR {result.code}{where}: {result.reason}"
     v = result
-    lines = [v.wheel, f"  {v.libc} {v.architecture}, {len(v.elf_files)} ELF file(s)",
-             f"  consistent with: {v.overall_tag}"]
+    lines = [
+        v.wheel,
+        f"  {v.libc} {v.architecture}, {len(v.elf_files)} ELF file(s)",
+        f"  consistent with: {v.overall_tag}",
+    ]
     for claim in v.declared:
         mark = "holds" if claim.holds else "BROKEN"
-        lines.append(f"  declared {claim.tag}: {mark}" + (f" ({claim.reason})" if claim.reason
-                                                           and not claim.holds else ""))
+        lines.append(
+            f"  declared {claim.tag}: {mark}"
+            + (f" ({claim.reason})" if claim.reason and not claim.holds else "")
+        )
     if v.under_claim:
-        lines.append(f"  under-claim: the content meets {v.under_claim}, more compatible than "
-                     "every declared tag")
-    lines.append("  criteria: " + ", ".join(f"{k.replace('_', ' ')} {p}"
-                                            for k, p in v.criteria.items()))
+        lines.append(
+            f"  under-claim: the content meets {v.under_claim}, more compatible than "
+            "every declared tag"
+        )
+    lines.append(
+        "  criteria: " + ", ".join(f"{k.replace('_', ' ')} {p}" for k, p in v.criteria.items())
+    )
     if v.newest_versions:
         lines.append("  newest symbol versions needed:")
         for b in v.newest_versions:
-            lines.append(f"    {b.subject}: {_names(b.symbols) or '(no symbol bound to it)'}"
-                         f" in {_names(b.files)}")
+            lines.append(
+                f"    {b.subject}: {_names(b.symbols) or '(no symbol bound to it)'}"
+                f" in {_names(b.files)}"
+            )
     for check in v.upgrades:
         lines.append(f"  why not {check.policy}:")
         for b in check.blockers:
             if b.kind == "symbol-version":
-                lines.append(f"    needs {b.subject} ({_names(b.symbols) or 'no symbol'}) "
-                             f"in {_names(b.files)}")
+                lines.append(
+                    f"    needs {b.subject} ({_names(b.symbols) or 'no symbol'}) "
+                    f"in {_names(b.files)}"
+                )
             elif b.kind == "external-library":
-                lines.append(f"    links {b.subject}, which is neither whitelisted nor in the "
-                             "wheel")
+                lines.append(
+                    f"    links {b.subject}, which is neither whitelisted nor in the wheel"
+                )
             elif b.kind == "blacklisted-symbol":
                 lines.append(f"    uses blacklisted {_names(b.symbols)} from {b.subject}")
             else:

@@ -20,11 +20,12 @@ from wheelscan.elf.facts import (
     UndefinedSymbol,
     VersionNeed,
 )
+from wheelscan.elf.types import Buffer
 
 BACKEND_ENV = "WHEELSCAN_ELF_BACKEND"
 BACKENDS = ("native", "reference")
 
-Parser = Callable[[bytes | bytearray | memoryview], ElfFacts]
+Parser = Callable[[Buffer], ElfFacts]
 
 
 class BackendError(RuntimeError):
@@ -40,7 +41,7 @@ def get_parser(backend: str | None = None) -> Parser:
         except ImportError as e:  # never fall back to the slow path silently
             raise BackendError(f"the native ELF core is not built: {e}") from e
 
-        return _native.parse_elf  # type: ignore[no-any-return]
+        return _native.parse_elf
     if name == "reference":
         from wheelscan.elf.reference import parse_elf
 
@@ -64,7 +65,7 @@ def backend_name() -> str:
     return os.environ.get(BACKEND_ENV, "native")
 
 
-def parse_elf(buffer: bytes | bytearray | memoryview) -> ElfFacts:
+def parse_elf(buffer: Buffer) -> ElfFacts:
     """Parse one ELF file held in ``buffer`` with the configured backend."""
     return get_parser()(buffer)
 
@@ -84,6 +85,6 @@ __all__ = [
     "VersionNeed",
     "backend_name",
     "get_parser",
-    "partial_parser",
     "parse_elf",
+    "partial_parser",
 ]

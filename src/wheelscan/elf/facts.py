@@ -31,9 +31,10 @@ Reading rules, shared by both backends (so that "equal records" is a meaningful 
   translated only when it is used, as the loader does: DT_HASH only without DT_GNU_HASH,
   DT_SYMTAB and DT_VERSYM only when the symbol count is above 0.
 - Strings: the string table is [DT_STRTAB, DT_STRTAB + DT_STRSZ), which must lie inside the
-  buffer (else ``bad-offset``; DT_STRTAB without DT_STRSZ too); a string offset outside it, or a string with no NUL inside
-  it, is ``bad-table``. Names decode as UTF-8 with ``backslashreplace``. DT_NEEDED, DT_SONAME,
-  DT_RPATH or DT_RUNPATH without DT_STRTAB is ``bad-table``.
+  buffer (else ``bad-offset``; DT_STRTAB without DT_STRSZ too); a string offset outside it,
+  or a string with no NUL inside it, is ``bad-table``. Names decode as UTF-8 with
+  ``backslashreplace``. DT_NEEDED, DT_SONAME, DT_RPATH or DT_RUNPATH without DT_STRTAB is
+  ``bad-table``.
 - Symbol count: from DT_GNU_HASH if present (highest bucket's chain walked to its end bit;
   ``symoffset`` when every bucket is below it), else DT_HASH ``nchain`` (8-byte words in
   64-bit s390x files; only its two-word header is read, as glibc's ``_dl_setup_hash``), else

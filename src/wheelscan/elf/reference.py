@@ -40,6 +40,7 @@ from wheelscan.elf.facts import (
     UndefinedSymbol,
     VersionNeed,
 )
+from wheelscan.elf.types import Buffer
 
 EHDR_SIZE = {1: 52, 2: 64}  # by EI_CLASS
 PT_LOAD, PT_DYNAMIC, PT_INTERP, PT_NOTE, PT_GNU_STACK = 1, 2, 3, 4, 0x6474E551
@@ -48,7 +49,7 @@ NT_GNU_PROPERTY_TYPE_0, GNU_PROPERTY_X86_ISA_1_NEEDED = 5, 0xC0008002
 MAX_SYMBOLS = 1 << 24
 
 
-def parse_elf(buffer: bytes | bytearray | memoryview) -> ElfFacts:
+def parse_elf(buffer: Buffer) -> ElfFacts:
     """Read the facts of the ELF file in ``buffer``; raise :class:`ElfError` and nothing else."""
     data = bytes(buffer)
     # Magic first: a buffer too short to hold it has no magic, so it is not-elf.
@@ -124,20 +125,30 @@ class _Reader:
             first.setdefault(ph.p_type, ph)
         interp, stack = first.get(PT_INTERP), first.get(PT_GNU_STACK)
         if interp is not None:  # the bytes up to the first NUL
-            interp = self.data[interp.p_offset:interp.p_offset + interp.p_filesz].split(b"\0")[0]
+            interp = self.data[interp.p_offset : interp.p_offset + interp.p_filesz].split(b"\0")[0]
         isa = self.x86_isa_needed(phdrs)
         d = _Dynamic(self, phdrs, first.get(PT_DYNAMIC))
         return ElfFacts(
-            elf_class=ElfClass(self.data[4]), endianness=Endianness(self.data[5]),
-            osabi=self.data[7], elf_type=_number(self.elf["e_type"], ENUM_E_TYPE),
-            machine=Machine(self.machine), flags=self.elf["e_flags"],
+            elf_class=ElfClass(self.data[4]),
+            endianness=Endianness(self.data[5]),
+            osabi=self.data[7],
+            elf_type=_number(self.elf["e_type"], ENUM_E_TYPE),
+            machine=Machine(self.machine),
+            flags=self.elf["e_flags"],
             interpreter=None if interp is None else interp.decode("utf-8", "backslashreplace"),
-            has_dynamic=PT_DYNAMIC in first, needed=d.needed, soname=d.soname, rpath=d.rpath,
-            runpath=d.runpath, dt_flags=d.tags.get("DT_FLAGS", 0),
+            has_dynamic=PT_DYNAMIC in first,
+            needed=d.needed,
+            soname=d.soname,
+            rpath=d.rpath,
+            runpath=d.runpath,
+            dt_flags=d.tags.get("DT_FLAGS", 0),
             dt_flags_1=d.tags.get("DT_FLAGS_1", 0),
-            stack_flags=None if stack is None else stack.p_flags, x86_isa_needed=isa,
-            symbol_count=d.symbol_count, undefined_symbols=d.undefined,
-            init_functions=d.init_functions, version_needs=d.version_needs,
+            stack_flags=None if stack is None else stack.p_flags,
+            x86_isa_needed=isa,
+            symbol_count=d.symbol_count,
+            undefined_symbols=d.undefined,
+            init_functions=d.init_functions,
+            version_needs=d.version_needs,
             version_definitions=d.version_definitions,
         )
 
@@ -150,8 +161,10 @@ class _Reader:
             raise ElfError("bad-offset", f"e_phentsize {entsize} is too small")
         self.require(phoff, count * entsize, "bad-offset", "program header table")
         p_types = _numbers(self.s.Elf_Phdr, "p_type")
-        phdrs = [self.parse(self.s.Elf_Phdr, phoff + i * entsize, "bad-offset", "program header")
-                 for i in range(count)]
+        phdrs = [
+            self.parse(self.s.Elf_Phdr, phoff + i * entsize, "bad-offset", "program header")
+            for i in range(count)
+        ]
         for ph in phdrs:
             ph.p_type = _number(ph.p_type, p_types)
         return phdrs
@@ -171,8 +184,10 @@ class _Reader:
                 desc_at = _align(name_at + note.n_namesz, align)
                 if desc_at + note.n_descsz > end:
                     break  # malformed: ends the scan of this segment, without error
-                if (_number(note.n_type, n_types) == NT_GNU_PROPERTY_TYPE_0
-                        and self.data[name_at:name_at + note.n_namesz] == b"GNU\0"):
+                if (
+                    _number(note.n_type, n_types) == NT_GNU_PROPERTY_TYPE_0
+                    and self.data[name_at : name_at + note.n_namesz] == b"GNU\0"
+                ):
                     # The first GNU property note in the file decides, with or without an
                     # ISA property: glibc processes only one (its l_property).
                     return self.isa_property(desc_at, desc_at + note.n_descsz)
@@ -206,13 +221,17 @@ class _Dynamic:
             # No default size: without DT_STRSZ the table has no bound, so it cannot fit.
             start, size = self.offset("DT_STRTAB"), self.tags.get("DT_STRSZ", r.size + 1)
             r.require(start, size, "bad-offset", "string table")
-            r.strtab = r.data[start:start + size]
+            r.strtab = r.data[start : start + size]
         self.needed = tuple(r.string(v, "DT_NEEDED") for v in self.needed_at)
-        strings = {t: r.string(self.tags[t], t) for t in ("DT_SONAME", "DT_RPATH", "DT_RUNPATH")
-                   if t in self.tags}
+        strings = {
+            t: r.string(self.tags[t], t)
+            for t in ("DT_SONAME", "DT_RPATH", "DT_RUNPATH")
+            if t in self.tags
+        }
         self.soname = strings.get("DT_SONAME")
-        self.rpath, self.runpath = (tuple(strings[t].split(":")) if t in strings else ()
-                                    for t in ("DT_RPATH", "DT_RUNPATH"))
+        self.rpath, self.runpath = (
+            tuple(strings[t].split(":")) if t in strings else () for t in ("DT_RPATH", "DT_RUNPATH")
+        )
         self.symbol_count = self.count_symbols()
         self.version_needs, self.needs_by_index = self.read_version_needs()
         self.version_definitions, self.defs_by_index = self.read_version_definitions()
@@ -256,8 +275,9 @@ class _Dynamic:
         nbuckets, symoffset, bloom_size, _ = self.r.words(pos, 4, word, "GNU hash", "bad-table")
         buckets_at = pos + 16 + bloom_size * bloom_word
         self.r.require(buckets_at, nbuckets * 4, "bad-table", "GNU hash buckets")
-        top = max(self.r.words(buckets_at, nbuckets, word, "GNU hash buckets", "bad-table"),
-                  default=0)
+        top = max(
+            self.r.words(buckets_at, nbuckets, word, "GNU hash buckets", "bad-table"), default=0
+        )
         if top < symoffset:
             return int(symoffset)
         chain_at = buckets_at + 4 * (nbuckets - symoffset)

@@ -58,16 +58,23 @@ class _Worker:
 
 
 def _failed(ref: WheelRef, code: str, reason: str, seconds: float) -> WheelResult:
-    return WheelResult(ref=ref, sha256=ref.sha256, facts=None,
-                       verdict=AuditError(ref.filename, code, reason), bytes_read=0,
-                       elf_bytes=0, seconds=seconds)
+    return WheelResult(
+        ref=ref,
+        sha256=ref.sha256,
+        facts=None,
+        verdict=AuditError(ref.filename, code, reason),
+        bytes_read=0,
+        elf_bytes=0,
+        seconds=seconds,
+    )
 
 
 class LocalPool:
     """``workers`` processes running ``task`` on one wheel at a time each."""
 
-    def __init__(self, task: Task, workers: int | None = None, timeout: float = 300.0,
-                 context: Any = None) -> None:
+    def __init__(
+        self, task: Task, workers: int | None = None, timeout: float = 300.0, context: Any = None
+    ) -> None:
         self.task = task
         self.size = max(1, workers or os.cpu_count() or 1)
         self.timeout = timeout
@@ -101,7 +108,9 @@ class LocalPool:
                 if not busy:
                     return
                 waitables: list[Any] = [w.conn for w in busy] + [w.process.sentinel for w in busy]
-                ready = multiprocessing.connection.wait(waitables, timeout=self._next_deadline(busy))
+                ready = multiprocessing.connection.wait(
+                    waitables, timeout=self._next_deadline(busy)
+                )
                 for index, worker in enumerate(workers):
                     if worker.ref is None:
                         continue
@@ -110,8 +119,9 @@ class LocalPool:
                         continue
                     result, worker_lost = collected
                     if worker_lost:
-                        worker = workers[index] = self._replace(worker)
-                    worker.ref = None
+                        workers[index] = self._replace(worker)
+                    else:
+                        worker.ref = None
                     yield result
         finally:
             self._shutdown(workers)
@@ -133,17 +143,22 @@ class LocalPool:
         if worker.conn in ready or worker.process.sentinel in ready:
             worker.process.join(1.0)
             code = worker.process.exitcode
-            reason = (f"worker killed by signal {-code}" if code is not None and code < 0
-                      else f"worker exited with status {code}")
+            reason = (
+                f"worker killed by signal {-code}"
+                if code is not None and code < 0
+                else f"worker exited with status {code}"
+            )
             log.warning("%s: %s", worker.ref.filename, reason)
             return _failed(worker.ref, "worker-crashed", reason, elapsed), True
         if elapsed >= self.timeout:
-            log.warning("%s: no result after %.0f s, killing its worker", worker.ref.filename,
-                        elapsed)
+            log.warning(
+                "%s: no result after %.0f s, killing its worker", worker.ref.filename, elapsed
+            )
             worker.process.kill()
             worker.process.join(5.0)
-            return _failed(worker.ref, "timeout", f"no result after {self.timeout:.0f} s",
-                           elapsed), True
+            return _failed(
+                worker.ref, "timeout", f"no result after {self.timeout:.0f} s", elapsed
+            ), True
         return None
 
     def _replace(self, worker: _Worker) -> _Worker:

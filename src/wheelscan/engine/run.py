@@ -49,8 +49,14 @@ class PreparingTask:
         return prepare(self.task(ref))
 
 
-def audit(sources: Iterable[Source], store: Store, executor: Executor, run_id: int,
-          observer: Observer | None = None, limit: int | None = None) -> RunCounts:
+def audit(
+    sources: Iterable[Source],
+    store: Store,
+    executor: Executor,
+    run_id: int,
+    observer: Observer | None = None,
+    limit: int | None = None,
+) -> RunCounts:
     """Audit every new wheel of ``sources`` into ``store``; stops cleanly on KeyboardInterrupt
     (the caller records the run as interrupted: everything finished is already stored)."""
     counts = RunCounts(started=time.monotonic())

@@ -11,7 +11,7 @@ from pathlib import Path
 from wheelscan.engine.result import WheelResult
 from wheelscan.policy.evaluate import EvaluationError, evaluate
 from wheelscan.policy.policies import PolicyDatabase, load_policies
-from wheelscan.policy.verdict import AuditError
+from wheelscan.policy.verdict import AuditError, Verdict
 from wheelscan.sources.base import WheelRef
 from wheelscan.wheel.archive import Limits, WheelArchive, WheelError
 from wheelscan.wheel.contents import WheelFacts, read_wheel_facts
@@ -32,6 +32,7 @@ class AuditTask:
     def __call__(self, ref: WheelRef) -> WheelResult:
         started = time.perf_counter()
         sha256, facts, bytes_read = ref.sha256, None, 0
+        verdict: Verdict | AuditError
         try:
             if is_url(ref.location):
                 from wheelscan.wheel.http import open_remote_archive
@@ -47,9 +48,15 @@ class AuditTask:
             verdict = AuditError(ref.filename, e.code, e.reason, getattr(e, "member", None))
         except OSError as e:
             verdict = AuditError(ref.filename, "io-error", str(e))
-        return WheelResult(ref=ref, sha256=sha256, facts=facts, verdict=verdict,
-                           bytes_read=bytes_read, elf_bytes=_elf_bytes(facts, ref),
-                           seconds=time.perf_counter() - started)
+        return WheelResult(
+            ref=ref,
+            sha256=sha256,
+            facts=facts,
+            verdict=verdict,
+            bytes_read=bytes_read,
+            elf_bytes=_elf_bytes(facts, ref),
+            seconds=time.perf_counter() - started,
+        )
 
     def _local(self, path: Path, filename: str) -> tuple[str, WheelFacts, int]:
         with open(path, "rb") as f:

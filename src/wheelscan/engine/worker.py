@@ -14,14 +14,22 @@ from wheelscan.wheel.contents import WheelFacts, read_wheel_facts
 
 
 def read_facts(source: Path | bytes, filename: str, limits: Limits = Limits()) -> WheelFacts:
-    archive = (WheelArchive.open(source, limits) if isinstance(source, Path)
-               else WheelArchive(source, limits))
+    archive = (
+        WheelArchive.open(source, limits)
+        if isinstance(source, Path)
+        else WheelArchive(source, limits)
+    )
     with archive:
         return read_wheel_facts(archive, filename)
 
 
-def audit(source: Path | bytes, filename: str, database: PolicyDatabase | None = None,
-          musl_policy: str | None = None, limits: Limits = Limits()) -> Verdict | AuditError:
+def audit(
+    source: Path | bytes,
+    filename: str,
+    database: PolicyDatabase | None = None,
+    musl_policy: str | None = None,
+    limits: Limits = Limits(),
+) -> Verdict | AuditError:
     """Read and judge one wheel; a bad wheel becomes an AuditError, never an exception."""
     try:
         facts = read_facts(source, filename, limits)

@@ -5,8 +5,11 @@ from __future__ import annotations
 from wheelscan.elf.facts import ElfFacts, Endianness, Machine
 from wheelscan.policy.policies import Architecture
 
-_ISA_LEVELS = ((8, Architecture.x86_64_v4), (4, Architecture.x86_64_v3),
-               (2, Architecture.x86_64_v2))
+_ISA_LEVELS = (
+    (8, Architecture.x86_64_v4),
+    (4, Architecture.x86_64_v3),
+    (2, Architecture.x86_64_v2),
+)
 
 # (e_machine, 64-bit, little endian) -> architecture: auditwheel lddtree._get_platform
 _ARCHITECTURES = {

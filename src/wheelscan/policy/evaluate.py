@@ -53,7 +53,11 @@ def elf_libc(path: str, facts: ElfFacts) -> Libc | None:
     """The libc one ELF was built for: interpreter, then DT_NEEDED, then the file name."""
     libc = None
     if facts.interpreter is not None:
-        libc = Libc.MUSL if posixpath.basename(facts.interpreter).startswith("ld-musl-") else Libc.GLIBC
+        libc = (
+            Libc.MUSL
+            if posixpath.basename(facts.interpreter).startswith("ld-musl-")
+            else Libc.GLIBC
+        )
     for soname in facts.needed:
         found = None
         if soname.startswith(("libc.musl-", "ld-musl-")):
@@ -70,7 +74,11 @@ def elf_libc(path: str, facts: ElfFacts) -> Libc | None:
             libc = Libc.MUSL
         elif name.endswith(("-arm-linux-gnueabihf.so", "-linux-gnu.so")):
             soabi = name.rsplit(".", 2)[-2].split("-") if name.count(".") >= 2 else [""]
-            if soabi[0] == "cpython" and len(soabi) > 1 and re.match(r"3(1[1-9]|[2-9]\d)", soabi[1]):
+            if (
+                soabi[0] == "cpython"
+                and len(soabi) > 1
+                and re.match(r"3(1[1-9]|[2-9]\d)", soabi[1])
+            ):
                 libc = Libc.GLIBC  # before 3.11, musl builds used the gnu suffix too
     return libc
 
@@ -119,8 +127,9 @@ class _ExternalRefs:
         self.blacklist: dict[str, dict[str, set[str]]] = {p.name: {} for p in policies}
 
     def add(self, tree: ElfTree, policies: PolicySet) -> None:
-        undefined = {s.name for s in tree.facts.undefined_symbols
-                     if s.binding is not SymbolBinding.WEAK} | {"*"}
+        undefined = {
+            s.name for s in tree.facts.undefined_symbols if s.binding is not SymbolBinding.WEAK
+        } | {"*"}
         for policy in policies:
             if policy is policies.linux:
                 continue  # linux_* has no whitelist: nothing is external to it
@@ -146,8 +155,12 @@ def _required_external(tree: ElfTree, whitelist: frozenset[str]) -> set[str]:
     return required
 
 
-def evaluate(wheel: WheelFacts, database: PolicyDatabase | None = None,
-             musl_policy: str | None = None, assume_libc: Libc | None = None) -> Verdict:
+def evaluate(
+    wheel: WheelFacts,
+    database: PolicyDatabase | None = None,
+    musl_policy: str | None = None,
+    assume_libc: Libc | None = None,
+) -> Verdict:
     """Judge a wheel from its facts and the policies alone.
 
     ``musl_policy`` keeps one musllinux policy, as auditwheel does (it judges a musl wheel
@@ -188,26 +201,35 @@ def evaluate(wheel: WheelFacts, database: PolicyDatabase | None = None,
         py_version = python_extension_version(member.path, facts)
         if py_version is not None:
             if libc is None:
-                raise EvaluationError("unknown-libc",
-                                      f"couldn't detect libc for python extension {member.path}")
+                raise EvaluationError(
+                    "unknown-libc", f"couldn't detect libc for python extension {member.path}"
+                )
             python_trees[member.path] = tree
-            uses_pyfpe |= any(s.name in _PYFPE and s.type in (SymbolType.FUNC, SymbolType.NOTYPE)
-                              for s in facts.undefined_symbols)
+            uses_pyfpe |= any(
+                s.name in _PYFPE and s.type in (SymbolType.FUNC, SymbolType.NOTYPE)
+                for s in facts.undefined_symbols
+            )
             if py_version == 2:
-                uses_ucs2 |= any("PyUnicodeUCS2_" in s.name and s.type is SymbolType.FUNC
-                                 for s in facts.undefined_symbols)
+                uses_ucs2 |= any(
+                    "PyUnicodeUCS2_" in s.name and s.type is SymbolType.FUNC
+                    for s in facts.undefined_symbols
+                )
         else:
             other_trees[member.path] = tree
     if arch is None or not (python_trees or other_trees):
-        raise EvaluationError("not-platform-wheel",
-                              "no ELF file of a supported architecture" +
-                              (f" (ignored: {', '.join(ignored)})" if ignored else ""))
+        raise EvaluationError(
+            "not-platform-wheel",
+            "no ELF file of a supported architecture"
+            + (f" (ignored: {', '.join(ignored)})" if ignored else ""),
+        )
     # auditwheel falls back to the *host's* libc here; a scanner assumes glibc (README)
     libc_unknown = libc is None
     libc = libc or assume_libc or Libc.GLIBC
     policies = _policy_set(database, libc, arch, musl_policy)
     fix_up_trees(python_trees, other_trees)
-    needed_names = {lib for t in [*python_trees.values(), *other_trees.values()] for lib in t.needed}
+    needed_names = {
+        lib for t in [*python_trees.values(), *other_trees.values()] for lib in t.needed
+    }
     judged = dict(python_trees)
     for path, tree in other_trees.items():
         if posixpath.basename(path) not in needed_names:
@@ -219,21 +241,30 @@ def evaluate(wheel: WheelFacts, database: PolicyDatabase | None = None,
     required = _buckets(versioned)
     symbol_policy = versioned_symbols_policy(policies, required)
     ref_policy = max((p for p in policies if not refs.libs[p.name]), default=policies.linux)
-    blacklist_policy = max((p for p in policies if not refs.blacklist[p.name]),
-                           default=policies.linux)
-    isa_levels = {path: level for path, t in judged.items()
-                  if (level := extended_architecture(t.facts)) is not None
-                  and not arch.is_superset(level)}
+    blacklist_policy = max(
+        (p for p in policies if not refs.blacklist[p.name]), default=policies.linux
+    )
+    isa_levels = {
+        path: level
+        for path, t in judged.items()
+        if (level := extended_architecture(t.facts)) is not None and not arch.is_superset(level)
+    }
     isa_policy = policies.linux if isa_levels else policies.highest
     ucs_policy = policies.linux if uses_ucs2 else policies.highest
     pyfpe_policy = policies.linux if uses_pyfpe else policies.highest
-    criteria = {"symbol_versions": symbol_policy, "external_libraries": ref_policy,
-                "blacklist": blacklist_policy, "isa": isa_policy, "ucs2": ucs_policy,
-                "pyfpe": pyfpe_policy}
+    criteria = {
+        "symbol_versions": symbol_policy,
+        "external_libraries": ref_policy,
+        "blacklist": blacklist_policy,
+        "isa": isa_policy,
+        "ucs2": ucs_policy,
+        "pyfpe": pyfpe_policy,
+    }
     overall = min(criteria.values())
 
     blockers = _Blockers(wheel, required, refs, isa_levels, uses_ucs2, uses_pyfpe)
     upgrades = tuple(PolicyCheck(p.name, blockers.for_policy(p)) for p in policies if p > overall)
+
     def overall_for(other: Libc) -> Policy | None:
         """With no libc named anywhere, a musllinux tag is judged on musl policies (and a
         manylinux tag on glibc ones): a static binary can keep both promises."""
@@ -282,8 +313,9 @@ def _filename_platform(filename: str) -> tuple[Architecture | None, Libc | None]
     return arch, libc
 
 
-def _policy_set(database: PolicyDatabase, libc: Libc, arch: Architecture,
-                musl_policy: str | None) -> PolicySet:
+def _policy_set(
+    database: PolicyDatabase, libc: Libc, arch: Architecture, musl_policy: str | None
+) -> PolicySet:
     policies = database.for_platform(libc, arch)
     if libc is Libc.MUSL and musl_policy is not None:
         keep = [p for p in policies if p.base_name == musl_policy or p is policies.linux]
@@ -294,8 +326,15 @@ def _policy_set(database: PolicyDatabase, libc: Libc, arch: Architecture,
 class _Blockers:
     """Why each policy more compatible than the overall one is out of reach."""
 
-    def __init__(self, wheel: WheelFacts, required: dict[str, set[str]], refs: _ExternalRefs,
-                 isa_levels: dict[str, Architecture], uses_ucs2: bool, uses_pyfpe: bool) -> None:
+    def __init__(
+        self,
+        wheel: WheelFacts,
+        required: dict[str, set[str]],
+        refs: _ExternalRefs,
+        isa_levels: dict[str, Architecture],
+        uses_ucs2: bool,
+        uses_pyfpe: bool,
+    ) -> None:
         self.required, self.refs, self.isa_levels = required, refs, isa_levels
         self.uses_ucs2, self.uses_pyfpe = uses_ucs2, uses_pyfpe
         # version -> files needing it, and the undefined symbols bound to it (file:symbol)
@@ -311,12 +350,20 @@ class _Blockers:
                     self.version_symbols[symbol.version].add(symbol.name)
 
     def for_policy(self, policy: Policy) -> tuple[Blocker, ...]:
-        found = [Blocker("symbol-version", version, tuple(sorted(self.version_files[version])),
-                         tuple(sorted(self.version_symbols[version])))
-                 for version in sorted(_missing_versions(policy, self.required))]
+        found = [
+            Blocker(
+                "symbol-version",
+                version,
+                tuple(sorted(self.version_files[version])),
+                tuple(sorted(self.version_symbols[version])),
+            )
+            for version in sorted(_missing_versions(policy, self.required))
+        ]
         found += [Blocker("external-library", lib) for lib in sorted(self.refs.libs[policy.name])]
-        found += [Blocker("blacklisted-symbol", lib, (), tuple(sorted(symbols)))
-                  for lib, symbols in sorted(self.refs.blacklist[policy.name].items())]
+        found += [
+            Blocker("blacklisted-symbol", lib, (), tuple(sorted(symbols)))
+            for lib, symbols in sorted(self.refs.blacklist[policy.name].items())
+        ]
         found += [Blocker("isa", str(level), (path,)) for path, level in self.isa_levels.items()]
         if self.uses_ucs2:
             found.append(Blocker("ucs2", "PyUnicodeUCS2_*"))
@@ -327,11 +374,16 @@ class _Blockers:
     def newest(self) -> tuple[Blocker, ...]:
         """Per bucket (GLIBC, GLIBCXX, ...), the newest version needed and who needs it."""
         found = []
-        for bucket, versions in sorted(self.required.items()):
+        for _bucket, versions in sorted(self.required.items()):
             version = max(versions, key=_version_key)
-            found.append(Blocker("newest-version", version,
-                                 tuple(sorted(self.version_files[version])),
-                                 tuple(sorted(self.version_symbols[version]))))
+            found.append(
+                Blocker(
+                    "newest-version",
+                    version,
+                    tuple(sorted(self.version_files[version])),
+                    tuple(sorted(self.version_symbols[version])),
+                )
+            )
         return tuple(found)
 
 
@@ -340,9 +392,13 @@ def _version_key(version: str) -> tuple[int, ...]:
     return tuple(int(n) for n in re.findall(r"\d+", version))
 
 
-def _claims(filename: str, libc: Libc, arch: Architecture,
-            overall_for: Callable[[Libc], Policy | None],
-            database: PolicyDatabase) -> tuple[tuple[TagClaim, ...], str | None]:
+def _claims(
+    filename: str,
+    libc: Libc,
+    arch: Architecture,
+    overall_for: Callable[[Libc], Policy | None],
+    database: PolicyDatabase,
+) -> tuple[tuple[TagClaim, ...], str | None]:
     """Each declared platform tag against the computed policy (over- and under-claims)."""
     overall = overall_for(libc)
     assert overall is not None
@@ -363,7 +419,11 @@ def _claims(filename: str, libc: Libc, arch: Architecture,
             claims.append(TagClaim(platform, False, f"the ELF files are {libc} {arch.baseline}"))
             continue
         declared = _libc_version(info.base_name)
-        if info.libc is libc and (best_declared is None or declared < best_declared):
+        if (
+            info.libc is libc
+            and declared is not None
+            and (best_declared is None or declared < best_declared)
+        ):
             best_declared = declared
         needed = _libc_version(other.base_name)
         if needed is not None and declared is not None and needed <= declared:
@@ -373,8 +433,12 @@ def _claims(filename: str, libc: Libc, arch: Architecture,
     under_claim = None
     # musl has no symbol versions, so the policies cannot tell musl 1.1 from 1.2 code: an
     # under-claim there would be a guess (README, "Deliberate differences")
-    if (libc is Libc.GLIBC and computed is not None and best_declared is not None
-            and computed < best_declared):
+    if (
+        libc is Libc.GLIBC
+        and computed is not None
+        and best_declared is not None
+        and computed < best_declared
+    ):
         under_claim = overall.name
     return tuple(claims), under_claim
 

@@ -20,8 +20,20 @@ from wheelscan.policy.policies import Architecture
 from wheelscan.policy.verdict import Finding
 from wheelscan.wheel.contents import WheelFacts
 
-_BUILD_DIR_HINTS = ("/tmp/", "/build/", "/home/", "/Users/", "/project/", "/io/", "/opt/_internal/",
-                    "/usr/local/src/", "site-packages", "/runner/", "/github/", "/__w/")
+_BUILD_DIR_HINTS = (
+    "/tmp/",
+    "/build/",
+    "/home/",
+    "/Users/",
+    "/project/",
+    "/io/",
+    "/opt/_internal/",
+    "/usr/local/src/",
+    "site-packages",
+    "/runner/",
+    "/github/",
+    "/__w/",
+)
 _PF_X = 0x1
 _EF_PPC64_ABI = 0x3
 _EF_RISCV_FLOAT_ABI = 0x6
@@ -35,12 +47,18 @@ def abi_mismatch(facts: ElfFacts, arch: Architecture) -> str | None:
             return f"ARM EABI version {facts.flags >> 24}, not 5"
         if not facts.flags & 0x400:
             return "soft-float ARM code in a hard-float (armhf) wheel"
-    if arch is Architecture.ppc64le and facts.machine is Machine.PPC64:
-        if facts.flags & _EF_PPC64_ABI == 1:
-            return "ELFv1 code in a ppc64le (ELFv2) wheel"
-    if arch is Architecture.riscv64 and facts.machine is Machine.RISCV:
-        if facts.flags & _EF_RISCV_FLOAT_ABI != _EF_RISCV_FLOAT_ABI_DOUBLE:
-            return "RISC-V float ABI is not lp64d"
+    if (
+        arch is Architecture.ppc64le
+        and facts.machine is Machine.PPC64
+        and facts.flags & _EF_PPC64_ABI == 1
+    ):
+        return "ELFv1 code in a ppc64le (ELFv2) wheel"
+    if (
+        arch is Architecture.riscv64
+        and facts.machine is Machine.RISCV
+        and facts.flags & _EF_RISCV_FLOAT_ABI != _EF_RISCV_FLOAT_ABI_DOUBLE
+    ):
+        return "RISC-V float ABI is not lp64d"
     return None
 
 
@@ -48,11 +66,15 @@ def _rpath_findings(path: str, facts: ElfFacts) -> Iterator[Finding]:
     for tag, entries in (("RUNPATH", facts.runpath), ("RPATH", facts.rpath)):
         for entry in entries:
             if entry == "":
-                yield Finding("empty-rpath", path, f"{tag} has an empty entry (the current "
-                              "directory)")
+                yield Finding(
+                    "empty-rpath", path, f"{tag} has an empty entry (the current directory)"
+                )
             elif not entry.startswith(("$ORIGIN", "${ORIGIN}")):
-                kind = ("build-dir-rpath" if any(h in entry for h in _BUILD_DIR_HINTS)
-                        else "absolute-rpath")
+                kind = (
+                    "build-dir-rpath"
+                    if any(h in entry for h in _BUILD_DIR_HINTS)
+                    else "absolute-rpath"
+                )
                 yield Finding(kind, path, f"{tag} {entry}")
 
 
@@ -62,18 +84,27 @@ def findings_for(wheel: WheelFacts, arch: Architecture) -> Iterator[Finding]:
         if facts.has_dynamic and facts.stack_flags is not None and facts.stack_flags & _PF_X:
             yield Finding("executable-stack", member.path, "PT_GNU_STACK is RWX")
         elif facts.has_dynamic and facts.stack_flags is None:
-            yield Finding("executable-stack", member.path,
-                          "no PT_GNU_STACK: the loader defaults to an executable stack")
+            yield Finding(
+                "executable-stack",
+                member.path,
+                "no PT_GNU_STACK: the loader defaults to an executable stack",
+            )
         private = sorted({s.name for s in facts.undefined_symbols if s.version == "GLIBC_PRIVATE"})
         if private or any("GLIBC_PRIVATE" in n.versions for n in facts.version_needs):
-            yield Finding("glibc-private", member.path,
-                          "uses GLIBC_PRIVATE" + (f": {', '.join(private)}" if private else ""))
+            yield Finding(
+                "glibc-private",
+                member.path,
+                "uses GLIBC_PRIVATE" + (f": {', '.join(private)}" if private else ""),
+            )
         yield from _rpath_findings(member.path, facts)
         elf_arch = elf_architecture(facts)
         reason = abi_mismatch(facts, arch)
         if reason is not None:
             yield Finding("abi-mismatch", member.path, reason)
         elif elf_arch is None or elf_arch is not arch.baseline:
-            yield Finding("machine-mismatch", member.path,
-                          f"{facts.machine.name} {facts.elf_class.name} "
-                          f"{facts.endianness.name.lower()}-endian file in a {arch} wheel")
+            yield Finding(
+                "machine-mismatch",
+                member.path,
+                f"{facts.machine.name} {facts.elf_class.name} "
+                f"{facts.endianness.name.lower()}-endian file in a {arch} wheel",
+            )

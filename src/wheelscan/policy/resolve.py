@@ -49,8 +49,12 @@ class ElfTree:
 def compatible(a: ElfFacts, b: ElfFacts) -> bool:
     """auditwheel's Platform.is_compatible: same class, byte order, machine and OS ABI."""
     same_abi = a.osabi == b.osabi or {a.osabi, b.osabi} <= _COMPATIBLE_OSABI
-    return (same_abi and a.elf_class == b.elf_class and a.endianness == b.endianness
-            and a.machine == b.machine)
+    return (
+        same_abi
+        and a.elf_class == b.elf_class
+        and a.endianness == b.endianness
+        and a.machine == b.machine
+    )
 
 
 def search_dirs(entries: tuple[str, ...], origin_file: str) -> list[str]:
@@ -90,8 +94,14 @@ class Resolver:
         rpath = [] if runpath else search_dirs(facts.rpath, path)
         return rpath, runpath
 
-    def _walk(self, path: str, facts: ElfFacts, root_rpath: list[str], root_runpath: list[str],
-              libraries: dict[str, Library]) -> tuple[str, ...]:
+    def _walk(
+        self,
+        path: str,
+        facts: ElfFacts,
+        root_rpath: list[str],
+        root_runpath: list[str],
+        libraries: dict[str, Library],
+    ) -> tuple[str, ...]:
         rpath, runpath = self._paths(path, facts)
         order = root_rpath + rpath + runpath + root_runpath
         for soname in facts.needed:
@@ -104,8 +114,9 @@ class Resolver:
             found = self._find(facts, soname, order)
             libraries[soname] = Library(soname, found)
             if found is not None:
-                dep_needed = self._walk(found, self.elf_files[found], root_rpath, root_runpath,
-                                        libraries)
+                dep_needed = self._walk(
+                    found, self.elf_files[found], root_rpath, root_runpath, libraries
+                )
                 libraries[soname] = Library(soname, found, dep_needed)
         return facts.needed
 

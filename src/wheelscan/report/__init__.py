@@ -11,5 +11,15 @@ from wheelscan.report.markdown import render_markdown
 from wheelscan.report.statistics import REPORT_VERSION, Statistics
 from wheelscan.report.terminal import render_terminal
 
-__all__ = ["REPORT_VERSION", "Aggregator", "Statistics", "aggregate", "json_schema",
-           "render_html", "render_json", "render_markdown", "render_terminal", "to_json"]
+__all__ = [
+    "REPORT_VERSION",
+    "Aggregator",
+    "Statistics",
+    "aggregate",
+    "json_schema",
+    "render_html",
+    "render_json",
+    "render_markdown",
+    "render_terminal",
+    "to_json",
+]

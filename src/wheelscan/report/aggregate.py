@@ -112,11 +112,18 @@ class Aggregator:
         code = error["code"]
         known = self.error_codes.get(code)
         self.error_codes[code] = (
-            ErrorCount(code, 1, row["filename"], error["reason"]) if known is None
-            else ErrorCount(code, known.wheels + 1, known.example_wheel, known.example_reason))
+            ErrorCount(code, 1, row["filename"], error["reason"])
+            if known is None
+            else ErrorCount(code, known.wheels + 1, known.example_wheel, known.example_reason)
+        )
 
-    def _add_verdict(self, row: Mapping[str, Any], verdict: Mapping[str, Any],
-                     declared: set[str], project: _Project) -> None:
+    def _add_verdict(
+        self,
+        row: Mapping[str, Any],
+        verdict: Mapping[str, Any],
+        declared: set[str],
+        project: _Project,
+    ) -> None:
         self.judged += 1
         project.judged += 1
         computed = verdict["overall_tag"]
@@ -151,25 +158,44 @@ class Aggregator:
                 count.symbols.update(f"{s} ({b.subject})" for s in b.symbols)
             elif b.kind == "external-library":
                 count.libraries[b.subject] += 1
-        claim = OverClaim(row["filename"], row["project"], row["version"], row["upload_time"],
-                          tuple(verdict["over_claims"]), computed,
-                          _causes(blockers))
+        claim = OverClaim(
+            row["filename"],
+            row["project"],
+            row["version"],
+            row["upload_time"],
+            tuple(verdict["over_claims"]),
+            computed,
+            _causes(blockers),
+        )
         entry = (row["upload_time"] or "", row["filename"], self.wheels, claim)
         if len(self.over_heap) < self.top:
             heapq.heappush(self.over_heap, entry)
         elif entry[:3] > self.over_heap[0][:3]:
             heapq.heapreplace(self.over_heap, entry)
 
-    def result(self, runs: Iterable[Mapping[str, Any]] = (),
-               now: datetime | None = None) -> Statistics:
+    def result(
+        self, runs: Iterable[Mapping[str, Any]] = (), now: datetime | None = None
+    ) -> Statistics:
         count, top = self.count, self.top
-        projects = heapq.nsmallest(top, self.projects.items(), key=lambda kv: (
-            -kv[1].over_claims, -kv[1].errors, -kv[1].wheels, kv[0]))
+        projects = heapq.nsmallest(
+            top,
+            self.projects.items(),
+            key=lambda kv: (-kv[1].over_claims, -kv[1].errors, -kv[1].wheels, kv[0]),
+        )
         return Statistics(
             generated=(now or datetime.now(UTC)).isoformat(timespec="seconds"),
-            totals=Totals(self.wheels, self.judged, self.errors, self.pending, self.compliant,
-                          self.over, self.under, self.with_findings, len(self.projects),
-                          self.bytes),
+            totals=Totals(
+                self.wheels,
+                self.judged,
+                self.errors,
+                self.pending,
+                self.compliant,
+                self.over,
+                self.under,
+                self.with_findings,
+                len(self.projects),
+                self.bytes,
+            ),
             declared_policies=self._rank(count.declared),
             computed_policies=self._rank(count.computed),
             architectures=self._rank(count.arch),
@@ -183,11 +209,15 @@ class Aggregator:
             offending_libraries=self._rank(count.libraries),
             external_libraries=self._rank(count.external),
             findings=self._rank(count.findings),
-            errors=tuple(heapq.nsmallest(top, self.error_codes.values(),
-                                         key=lambda e: (-e.wheels, e.code))),
-            projects=tuple(ProjectSummary(name, p.wheels, p.judged, p.over_claims,
-                                          p.under_claims, p.errors, p.worst_tag)
-                           for name, p in projects),
+            errors=tuple(
+                heapq.nsmallest(top, self.error_codes.values(), key=lambda e: (-e.wheels, e.code))
+            ),
+            projects=tuple(
+                ProjectSummary(
+                    name, p.wheels, p.judged, p.over_claims, p.under_claims, p.errors, p.worst_tag
+                )
+                for name, p in projects
+            ),
             over_claim_wheels=tuple(e[3] for e in sorted(self.over_heap, reverse=True)),
             runs=_trend(runs),
         )
@@ -195,12 +225,17 @@ class Aggregator:
     def _rank(self, counter: Counter[str]) -> Ranking:
         entries = heapq.nsmallest(self.top, counter.items(), key=lambda kv: (-kv[1], kv[0]))
         shown = sum(n for _, n in entries)
-        return Ranking(tuple(Count(k, n) for k, n in entries), len(counter),
-                       counter.total() - shown)
+        return Ranking(
+            tuple(Count(k, n) for k, n in entries), len(counter), counter.total() - shown
+        )
 
 
-def aggregate(rows: Iterable[Mapping[str, Any]], runs: Iterable[Mapping[str, Any]] = (),
-              top: int = TOP, now: datetime | None = None) -> Statistics:
+def aggregate(
+    rows: Iterable[Mapping[str, Any]],
+    runs: Iterable[Mapping[str, Any]] = (),
+    top: int = TOP,
+    now: datetime | None = None,
+) -> Statistics:
     """The statistics of ``rows`` (the store's results) and ``runs`` (its run records)."""
     aggregator = Aggregator(top)
     for row in rows:
@@ -242,13 +277,25 @@ def _gaps(counter: Counter[tuple[str, str]], top: int) -> tuple[ClaimGap, ...]:
 
 
 def _trend(runs: Iterable[Mapping[str, Any]]) -> tuple[RunPoint, ...]:
-    points = [RunPoint(
-        id=str(r["id"]), started=r["started"], finished=r["finished"], source=r["source"],
-        status=r["status"], seen=r["seen"], skipped_known=r["skipped_known"],
-        audited=r["audited"], errors=r["errors"], bytes_read=r["bytes_read"],
-        elf_bytes=r["elf_bytes"], seconds=r["seconds"],
-        wheels_per_second=r["audited"] / r["seconds"] if r["seconds"] else 0.0,
-        wheelscan_version=r["wheelscan_version"], backend=r["backend"],
-    ) for r in runs]
+    points = [
+        RunPoint(
+            id=str(r["id"]),
+            started=r["started"],
+            finished=r["finished"],
+            source=r["source"],
+            status=r["status"],
+            seen=r["seen"],
+            skipped_known=r["skipped_known"],
+            audited=r["audited"],
+            errors=r["errors"],
+            bytes_read=r["bytes_read"],
+            elf_bytes=r["elf_bytes"],
+            seconds=r["seconds"],
+            wheels_per_second=r["audited"] / r["seconds"] if r["seconds"] else 0.0,
+            wheelscan_version=r["wheelscan_version"],
+            backend=r["backend"],
+        )
+        for r in runs
+    ]
     points.sort(key=lambda p: p.started)
     return tuple(points[-TREND_RUNS:])

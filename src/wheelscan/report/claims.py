@@ -88,15 +88,18 @@ def platform_of(tags: frozenset[Tag]) -> tuple[str, str]:
         arches.add(str(info.arch.baseline))
         if info.libc is not None:
             libcs.add(str(info.libc))
-    return (arches.pop() if len(arches) == 1 else "unknown",
-            libcs.pop() if len(libcs) == 1 else "unknown")
+    return (
+        arches.pop() if len(arches) == 1 else "unknown",
+        libcs.pop() if len(libcs) == 1 else "unknown",
+    )
 
 
 def tag_priority(verdict: Mapping[str, Any]) -> int:
     """auditwheel's priority of the computed tag: higher runs on more machines, linux is 0."""
     try:
-        policies = load_policies().for_platform(Libc(verdict["libc"]),
-                                                Architecture(verdict["architecture"]))
+        policies = load_policies().for_platform(
+            Libc(verdict["libc"]), Architecture(verdict["architecture"])
+        )
         return policies.get(verdict["overall_tag"]).priority
     except (LookupError, ValueError):
         return 0 if verdict["overall_tag"].startswith("linux_") else _UNKNOWN_PRIORITY
@@ -119,23 +122,30 @@ def over_claim_blockers(verdict: Mapping[str, Any]) -> Iterator[Blocker]:
                 yield blocker
 
 
-def _blockers_of(tag: str, verdict: Mapping[str, Any],
-                 upgrades: Mapping[str, Any]) -> Iterator[Blocker]:
+def _blockers_of(
+    tag: str, verdict: Mapping[str, Any], upgrades: Mapping[str, Any]
+) -> Iterator[Blocker]:
     try:
         info = platform_tag_info(tag)
     except ValueError:
         yield Blocker("not-linux", tag, ())
         return
-    if info.libc is not None and (str(info.libc) != verdict["libc"]
-                                  or str(info.arch.baseline) != verdict["architecture"]):
-        yield Blocker("platform-mismatch", f"{tag} on {verdict['libc']} "
-                      f"{verdict['architecture']}", ())
+    if info.libc is not None and (
+        str(info.libc) != verdict["libc"] or str(info.arch.baseline) != verdict["architecture"]
+    ):
+        yield Blocker(
+            "platform-mismatch", f"{tag} on {verdict['libc']} {verdict['architecture']}", ()
+        )
         return
     found = upgrades.get(policy_name(tag))
     if found is None:
-        blocking = {b["subject"] for bs in upgrades.values() for b in bs
-                    if b["kind"] == "symbol-version"}
-        found = [dict(b, kind="symbol-version") for b in verdict["newest_versions"]
-                 if b["subject"] in blocking]
+        blocking = {
+            b["subject"] for bs in upgrades.values() for b in bs if b["kind"] == "symbol-version"
+        }
+        found = [
+            dict(b, kind="symbol-version")
+            for b in verdict["newest_versions"]
+            if b["subject"] in blocking
+        ]
     for b in found:
         yield Blocker(b["kind"], b["subject"], tuple(b["symbols"]))

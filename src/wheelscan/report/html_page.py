@@ -32,33 +32,55 @@ def render_html(stats: Statistics) -> str:
     t = stats.totals
     compliance = "–" if stats.compliance is None else f"{100 * stats.compliance:.1f}%"
     body = [
-        (f'<header><div class="wrap"><h1>wheelscan report</h1><p>Generated '
-         f"{escape(stats.generated)} · wheelscan {escape(__version__)} · {t.wheels:,} wheels of"
-         f" {t.projects:,} projects · {human_bytes(t.bytes)}</p></div></header>"),
-        '<main class="wrap">', _kpis(stats),
-        _band("The index", "what the wheels are", '<div class="stack"><div class="grid">'
-              + "".join(_section_chart(stats, s) for s in POLICIES)
-              + '</div><div class="grid three">'
-              + "".join(_section_chart(stats, s, width=NARROW) for s in PLATFORMS)
-              + "</div></div>"),
-        _band("Over-claims", f"{t.over_claims:,} wheels promise more than they keep",
-              _over_claims(stats)),
-        _band("Under-claims and other findings", "", '<div class="grid">'
-              + _pairs_card("Under-claims: declared → computed", stats, under=True)
-              + '<div class="stack">' + "".join(_ranking_card(stats, s) for s in OTHER_FINDINGS)
-              + "</div></div>"),
+        (
+            f'<header><div class="wrap"><h1>wheelscan report</h1><p>Generated '
+            f"{escape(stats.generated)} · wheelscan {escape(__version__)} · {t.wheels:,} wheels of"
+            f" {t.projects:,} projects · {human_bytes(t.bytes)}</p></div></header>"
+        ),
+        '<main class="wrap">',
+        _kpis(stats),
+        _band(
+            "The index",
+            "what the wheels are",
+            '<div class="stack"><div class="grid">'
+            + "".join(_section_chart(stats, s) for s in POLICIES)
+            + '</div><div class="grid three">'
+            + "".join(_section_chart(stats, s, width=NARROW) for s in PLATFORMS)
+            + "</div></div>",
+        ),
+        _band(
+            "Over-claims",
+            f"{t.over_claims:,} wheels promise more than they keep",
+            _over_claims(stats),
+        ),
+        _band(
+            "Under-claims and other findings",
+            "",
+            '<div class="grid">'
+            + _pairs_card("Under-claims: declared → computed", stats, under=True)
+            + '<div class="stack">'
+            + "".join(_ranking_card(stats, s) for s in OTHER_FINDINGS)
+            + "</div></div>",
+        ),
         _band("Errors", f"{t.errors:,} wheels could not be judged", _errors(stats)),
-        _band("Projects", f"{len(stats.projects)} of {t.projects:,}, most problems first",
-              _projects(stats)),
+        _band(
+            "Projects",
+            f"{len(stats.projects)} of {t.projects:,}, most problems first",
+            _projects(stats),
+        ),
         _band("Runs", "the nightly audits, oldest first", _runs(stats)),
         "</main>",
-        (f"<footer>wheelscan {escape(__version__)} · judged with auditwheel's policies, "
-         "computed without the machine that ran the scan</footer>"),
+        (
+            f"<footer>wheelscan {escape(__version__)} · judged with auditwheel's policies, "
+            "computed without the machine that ran the scan</footer>"
+        ),
     ]
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>wheelscan report · {compliance} compliant</title><style>{CSS}</style>"
-            f"</head><body>{''.join(body)}</body></html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>wheelscan report · {compliance} compliant</title><style>{CSS}</style>"
+        f"</head><body>{''.join(body)}</body></html>\n"
+    )
 
 
 def _band(title: str, subtitle: str, content: str) -> str:
@@ -68,14 +90,20 @@ def _band(title: str, subtitle: str, content: str) -> str:
 
 def _kpis(stats: Statistics) -> str:
     t = stats.totals
-    figures = [("wheels", "Wheels", t.wheels, ""), ("judged", "Judged", t.judged, ""),
-               ("over_claims", "Over-claims", t.over_claims, "bad"),
-               ("under_claims", "Under-claims", t.under_claims, "warn"),
-               ("errors", "Errors", t.errors, "error"), ("pending", "Not audited yet", t.pending, "")]
+    figures = [
+        ("wheels", "Wheels", t.wheels, ""),
+        ("judged", "Judged", t.judged, ""),
+        ("over_claims", "Over-claims", t.over_claims, "bad"),
+        ("under_claims", "Under-claims", t.under_claims, "warn"),
+        ("errors", "Errors", t.errors, "error"),
+        ("pending", "Not audited yet", t.pending, ""),
+    ]
     cards = [_donut(stats.compliance, t.compliant, t.judged)]
-    cards += [f'<div class="card kpi {tone if n else ""}" data-kpi="{key}">'
-              f'<span class="value">{n:,}</span><span class="label">{label}</span></div>'
-              for key, label, n, tone in figures]
+    cards += [
+        f'<div class="card kpi {tone if n else ""}" data-kpi="{key}">'
+        f'<span class="value">{n:,}</span><span class="label">{label}</span></div>'
+        for key, label, n, tone in figures
+    ]
     return f'<div class="kpis">{"".join(cards)}</div>'
 
 
@@ -84,16 +112,18 @@ def _donut(compliance: float | None, compliant: int, judged: int) -> str:
     circumference = 2 * math.pi * radius
     filled = circumference * (compliance or 0.0)
     text = "–" if compliance is None else f"{100 * compliance:.0f}%"
-    return (f'<div class="card kpi compliance" data-kpi="compliant" data-value="{compliant}">'
-            f'<svg class="donut" viewBox="0 0 86 86" role="img" aria-label="compliance">'
-            f'<circle class="track" cx="43" cy="43" r="{radius}" fill="none" stroke-width="10"/>'
-            f'<circle class="fill" cx="43" cy="43" r="{radius}" fill="none" stroke-width="10" '
-            f'stroke-linecap="round" stroke-dasharray="{filled:.1f} {circumference:.1f}" '
-            f'transform="rotate(-90 43 43)"/>'
-            f'<text x="43" y="43" text-anchor="middle" dominant-baseline="central">{text}'
-            f"</text></svg><div><span class=\"value\">{compliant:,}</span>"
-            f'<span class="label">of {judged:,} judged wheels keep every promise of their '
-            f"filename</span></div></div>")
+    return (
+        f'<div class="card kpi compliance" data-kpi="compliant" data-value="{compliant}">'
+        f'<svg class="donut" viewBox="0 0 86 86" role="img" aria-label="compliance">'
+        f'<circle class="track" cx="43" cy="43" r="{radius}" fill="none" stroke-width="10"/>'
+        f'<circle class="fill" cx="43" cy="43" r="{radius}" fill="none" stroke-width="10" '
+        f'stroke-linecap="round" stroke-dasharray="{filled:.1f} {circumference:.1f}" '
+        f'transform="rotate(-90 43 43)"/>'
+        f'<text x="43" y="43" text-anchor="middle" dominant-baseline="central">{text}'
+        f'</text></svg><div><span class="value">{compliant:,}</span>'
+        f'<span class="label">of {judged:,} judged wheels keep every promise of their '
+        f"filename</span></div></div>"
+    )
 
 
 def _policy_colour(key: str) -> str:
@@ -103,32 +133,47 @@ def _policy_colour(key: str) -> str:
     return "var(--musl)" if key.startswith("musllinux") or key == "musl" else "var(--accent)"
 
 
-def _section_chart(stats: Statistics, section: RankingSection,
-                   colour: Callable[[str], str] = _policy_colour, width: int = WIDTH) -> str:
+def _section_chart(
+    stats: Statistics,
+    section: RankingSection,
+    colour: Callable[[str], str] = _policy_colour,
+    width: int = WIDTH,
+) -> str:
     subtitle = f"{section.base(stats.totals):,} {section.of}"
     return _chart_card(section.title, section.get(stats), subtitle, colour, width)
 
 
-def _chart_card(title: str, ranking: Ranking, subtitle: str, colour: Callable[[str], str],
-                width: int = WIDTH) -> str:
+def _chart_card(
+    title: str, ranking: Ranking, subtitle: str, colour: Callable[[str], str], width: int = WIDTH
+) -> str:
     chart = bar_chart([(c.key, c.wheels) for c in ranking.entries], title, colour, width)
     note = left_out(ranking)
     slug = title.lower().replace(" ", "-")
-    return (f'<div class="card" id="{escape(slug)}"><h2>{escape(title)}<small>'
-            f"{escape(subtitle)}</small></h2>{chart}"
-            + (f'<p class="note">{escape(note)}</p>' if note else "") + "</div>")
+    return (
+        f'<div class="card" id="{escape(slug)}"><h2>{escape(title)}<small>'
+        f"{escape(subtitle)}</small></h2>{chart}"
+        + (f'<p class="note">{escape(note)}</p>' if note else "")
+        + "</div>"
+    )
 
 
 def _table(columns: Sequence[Column], rows: Sequence[Sequence[str]], css: str = "") -> str:
     """``rows`` are HTML already: each cell escaped where it was made."""
     if not rows:
         return '<p class="empty">None.</p>'
-    head = "".join(f'<th class="{css}">{escape(h)}</th>' if css else f"<th>{escape(h)}</th>"
-                   for h, css in columns)
-    body = "".join("<tr>" + "".join(
-        f'<td class="{css}">{cell}</td>' if css else f"<td>{cell}</td>"
-        for cell, (_, css) in zip(row, columns, strict=True))
-        + "</tr>" for row in rows)
+    head = "".join(
+        f'<th class="{css}">{escape(h)}</th>' if css else f"<th>{escape(h)}</th>"
+        for h, css in columns
+    )
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td class="{css}">{cell}</td>' if css else f"<td>{cell}</td>"
+            for cell, (_, css) in zip(row, columns, strict=True)
+        )
+        + "</tr>"
+        for row in rows
+    )
     return f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
@@ -149,84 +194,177 @@ def _ranking_card(stats: Statistics, section: RankingSection, bad: bool = False)
     ranking = section.get(stats)
     base = section.base(stats.totals)
     top = max((c.wheels for c in ranking.entries), default=1)
-    rows = [[_code(c.key), f"{c.wheels:,}", percent(c.wheels, base),
-             f'<span style="width:{100 * c.wheels / top:.1f}%"></span>']
-            for c in ranking.entries]
+    rows = [
+        [
+            _code(c.key),
+            f"{c.wheels:,}",
+            percent(c.wheels, base),
+            f'<span style="width:{100 * c.wheels / top:.1f}%"></span>',
+        ]
+        for c in ranking.entries
+    ]
     # the share's base goes in the title: a long header would squeeze the names
-    table = _table([(section.column, ""), ("Wheels", "num"), ("%", "num"), ("", "meter")], rows,
-                   "ranking bad" if bad else "ranking")
+    table = _table(
+        [(section.column, ""), ("Wheels", "num"), ("%", "num"), ("", "meter")],
+        rows,
+        "ranking bad" if bad else "ranking",
+    )
     note = left_out(ranking)
-    return (f'<div class="card"><h2>{escape(section.title)}<small>% of {base:,} '
-            f"{escape(section.of)}</small></h2>{table}"
-            + (f'<p class="note">{escape(note)}</p>' if note else "") + "</div>")
+    return (
+        f'<div class="card"><h2>{escape(section.title)}<small>% of {base:,} '
+        f"{escape(section.of)}</small></h2>{table}"
+        + (f'<p class="note">{escape(note)}</p>' if note else "")
+        + "</div>"
+    )
 
 
 def _pairs_card(title: str, stats: Statistics, under: bool = False) -> str:
     pairs = stats.under_claim_pairs if under else stats.over_claim_pairs
     rows = [[_tag(g.declared), _tag(g.computed), f"{g.wheels:,}"] for g in pairs]
-    return (f'<div class="card"><h2>{escape(title)}</h2>'
-            f'{_table([("Declared", ""), ("Computed", ""), ("Wheels", "num")], rows)}</div>')
+    return (
+        f'<div class="card"><h2>{escape(title)}</h2>'
+        f"{_table([('Declared', ''), ('Computed', ''), ('Wheels', 'num')], rows)}</div>"
+    )
 
 
 def _over_claims(stats: Statistics) -> str:
     versions, symbols, libraries = OFFENDERS
-    wheels = [[_code(o.filename), escape((o.upload_time or "–")[:10]),
-               "".join(f'<span class="pill bad">{escape(tag)}</span>' for tag in o.broken),
-               _tag(o.computed), "".join(f'<span class="pill">{escape(c)}</span>'
-                                          for c in o.causes)]
-              for o in stats.over_claim_wheels]
-    recent = _table([("Wheel", ""), ("Uploaded", "nowrap"), ("Broken tags", ""),
-                     ("Computed", ""), ("Causes", "")], wheels)
-    return ('<div class="stack"><div class="grid">'
-            + _section_chart(stats, CAUSES, lambda key: "var(--bad)")
-            + _pairs_card("Declared → computed", stats) + "</div>"
-            + f'<div class="card"><h2>Most recent over-claiming wheels</h2>{recent}</div>'
-            + '<div class="grid">' + _ranking_card(stats, versions, bad=True)
-            + _ranking_card(stats, libraries, bad=True) + "</div>"
-            # mangled C++ names are long: the symbols get the whole width
-            + _ranking_card(stats, symbols, bad=True) + "</div>")
+    wheels = [
+        [
+            _code(o.filename),
+            escape((o.upload_time or "–")[:10]),
+            "".join(f'<span class="pill bad">{escape(tag)}</span>' for tag in o.broken),
+            _tag(o.computed),
+            "".join(f'<span class="pill">{escape(c)}</span>' for c in o.causes),
+        ]
+        for o in stats.over_claim_wheels
+    ]
+    recent = _table(
+        [
+            ("Wheel", ""),
+            ("Uploaded", "nowrap"),
+            ("Broken tags", ""),
+            ("Computed", ""),
+            ("Causes", ""),
+        ],
+        wheels,
+    )
+    return (
+        '<div class="stack"><div class="grid">'
+        + _section_chart(stats, CAUSES, lambda key: "var(--bad)")
+        + _pairs_card("Declared → computed", stats)
+        + "</div>"
+        + f'<div class="card"><h2>Most recent over-claiming wheels</h2>{recent}</div>'
+        + '<div class="grid">'
+        + _ranking_card(stats, versions, bad=True)
+        + _ranking_card(stats, libraries, bad=True)
+        + "</div>"
+        # mangled C++ names are long: the symbols get the whole width
+        + _ranking_card(stats, symbols, bad=True)
+        + "</div>"
+    )
 
 
 def _errors(stats: Statistics) -> str:
     entries = Ranking(tuple(Count(e.code, e.wheels) for e in stats.errors), len(stats.errors), 0)
-    rows = [[_tag(e.code), f"{e.wheels:,}", _code(e.example_wheel), escape(e.example_reason)]
-            for e in stats.errors]
-    table = _table([("Code", ""), ("Wheels", "num"), ("Example", ""), ("Reason", "")],
-                   rows)
-    return ('<div class="grid">' + _chart_card("Errors by code", entries, f"{stats.totals.errors:,} errors",
-                                               lambda k: "var(--error)")
-            + f'<div class="card"><h2>An example of each</h2>{table}</div></div>')
+    rows = [
+        [_tag(e.code), f"{e.wheels:,}", _code(e.example_wheel), escape(e.example_reason)]
+        for e in stats.errors
+    ]
+    table = _table([("Code", ""), ("Wheels", "num"), ("Example", ""), ("Reason", "")], rows)
+    return (
+        '<div class="grid">'
+        + _chart_card(
+            "Errors by code", entries, f"{stats.totals.errors:,} errors", lambda k: "var(--error)"
+        )
+        + f'<div class="card"><h2>An example of each</h2>{table}</div></div>'
+    )
 
 
 def _projects(stats: Statistics) -> str:
-    rows = [[escape(p.project), f"{p.wheels:,}", f"{p.judged:,}", _count(p.over_claims),
-             f"{p.under_claims:,}", _count(p.errors), _tag(p.worst_tag) if p.worst_tag else "–"]
-            for p in stats.projects]
-    table = _table([("Project", ""), ("Wheels", "num"), ("Judged", "num"),
-                    ("Over-claims", "num"), ("Under-claims", "num"), ("Errors", "num"),
-                    ("Least compatible computed tag", "")], rows)
+    rows = [
+        [
+            escape(p.project),
+            f"{p.wheels:,}",
+            f"{p.judged:,}",
+            _count(p.over_claims),
+            f"{p.under_claims:,}",
+            _count(p.errors),
+            _tag(p.worst_tag) if p.worst_tag else "–",
+        ]
+        for p in stats.projects
+    ]
+    table = _table(
+        [
+            ("Project", ""),
+            ("Wheels", "num"),
+            ("Judged", "num"),
+            ("Over-claims", "num"),
+            ("Under-claims", "num"),
+            ("Errors", "num"),
+            ("Least compatible computed tag", ""),
+        ],
+        rows,
+    )
     return f'<div class="card" id="projects">{table}</div>'
 
 
 def _runs(stats: Statistics) -> str:
     runs = stats.runs
     dates = [r.started[:10] for r in runs]
-    volume = line_chart(dates, [Series("audited", "var(--accent)", [r.audited for r in runs]),
-                                Series("errors", "var(--error)", [r.errors for r in runs])],
-                        "Wheels audited and errors per run")
-    speed = line_chart(dates, [Series("wheels/s", "var(--good)",
-                                      [round(r.wheels_per_second, 1) for r in runs])],
-                       "Throughput per run", " wheels/s")
-    legend = ('<p class="legend"><span><i style="background:var(--accent)"></i>audited</span>'
-              '<span><i style="background:var(--error)"></i>errors</span></p>')
-    rows = [[escape(r.started), escape(r.source), escape(r.status), f"{r.seen:,}",
-             f"{r.skipped_known:,}", f"{r.audited:,}", _count(r.errors), f"{r.seconds:,.1f}",
-             f"{r.wheels_per_second:,.1f}", human_bytes(r.bytes_read),
-             escape(f"{r.backend} {r.wheelscan_version}")] for r in runs]
-    table = _table([("Started", "nowrap"), ("Source", ""), ("Status", ""), ("Seen", "num"),
-                    ("Known", "num"), ("Audited", "num"), ("Errors", "num"), ("Seconds", "num"),
-                    ("Wheels/s", "num"), ("Read", "num"), ("Backend", "")], rows)
-    return ('<div class="stack"><div class="grid">'
-            f'<div class="card" id="trend"><h2>Audited per run</h2>{legend}{volume}</div>'
-            f'<div class="card" id="throughput"><h2>Wheels per second</h2>{speed}</div></div>'
-            f'<div class="card">{table}</div></div>')
+    volume = line_chart(
+        dates,
+        [
+            Series("audited", "var(--accent)", [r.audited for r in runs]),
+            Series("errors", "var(--error)", [r.errors for r in runs]),
+        ],
+        "Wheels audited and errors per run",
+    )
+    speed = line_chart(
+        dates,
+        [Series("wheels/s", "var(--good)", [round(r.wheels_per_second, 1) for r in runs])],
+        "Throughput per run",
+        " wheels/s",
+    )
+    legend = (
+        '<p class="legend"><span><i style="background:var(--accent)"></i>audited</span>'
+        '<span><i style="background:var(--error)"></i>errors</span></p>'
+    )
+    rows = [
+        [
+            escape(r.started),
+            escape(r.source),
+            escape(r.status),
+            f"{r.seen:,}",
+            f"{r.skipped_known:,}",
+            f"{r.audited:,}",
+            _count(r.errors),
+            f"{r.seconds:,.1f}",
+            f"{r.wheels_per_second:,.1f}",
+            human_bytes(r.bytes_read),
+            escape(f"{r.backend} {r.wheelscan_version}"),
+        ]
+        for r in runs
+    ]
+    table = _table(
+        [
+            ("Started", "nowrap"),
+            ("Source", ""),
+            ("Status", ""),
+            ("Seen", "num"),
+            ("Known", "num"),
+            ("Audited", "num"),
+            ("Errors", "num"),
+            ("Seconds", "num"),
+            ("Wheels/s", "num"),
+            ("Read", "num"),
+            ("Backend", ""),
+        ],
+        rows,
+    )
+    return (
+        '<div class="stack"><div class="grid">'
+        f'<div class="card" id="trend"><h2>Audited per run</h2>{legend}{volume}</div>'
+        f'<div class="card" id="throughput"><h2>Wheels per second</h2>{speed}</div></div>'
+        f'<div class="card">{table}</div></div>'
+    )

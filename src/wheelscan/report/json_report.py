@@ -17,8 +17,12 @@ from wheelscan.report.statistics import REPORT_VERSION, Statistics
 
 def to_json(stats: Statistics) -> dict[str, Any]:
     """The document as plain data: ``{"version": 1, "wheelscan": ..., ...}``."""
-    return {"version": REPORT_VERSION, "wheelscan": __version__,
-            "compliance": stats.compliance, **asdict(stats)}
+    return {
+        "version": REPORT_VERSION,
+        "wheelscan": __version__,
+        "compliance": stats.compliance,
+        **asdict(stats),
+    }
 
 
 def render_json(stats: Statistics) -> str:

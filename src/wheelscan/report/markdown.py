@@ -19,39 +19,122 @@ from wheelscan.report.statistics import Statistics
 
 def render_markdown(stats: Statistics) -> str:
     totals = stats.totals
-    out = [(f"# wheelscan report\n\nGenerated {stats.generated} by wheelscan {__version__}: "
+    out = [
+        (
+            f"# wheelscan report\n\nGenerated {stats.generated} by wheelscan {__version__}: "
             f"{totals.wheels} wheels of {totals.projects} projects "
-            f"({human_bytes(totals.bytes)}).\n")]
-    out.append(_section("Summary", ["", "Wheels", "Share"], [
-        [label, str(n), percent(n, whole) if label != "Wheels" else ""]
-        for label, n, whole in summary_rows(totals)]))
+            f"({human_bytes(totals.bytes)}).\n"
+        )
+    ]
+    out.append(
+        _section(
+            "Summary",
+            ["", "Wheels", "Share"],
+            [
+                [label, str(n), percent(n, whole) if label != "Wheels" else ""]
+                for label, n, whole in summary_rows(totals)
+            ],
+        )
+    )
     for section in DISTRIBUTIONS:
         out.append(_ranking(stats, section))
-    out.append(_section("Over-claims: declared → computed", ["Declared", "Computed", "Wheels"], [
-        [_code(g.declared), _code(g.computed), str(g.wheels)] for g in stats.over_claim_pairs]))
-    out.append(_section("Most recent over-claiming wheels",
-                        ["Wheel", "Uploaded", "Broken tags", "Computed", "Causes"], [
-        [_code(o.filename), o.upload_time or "", _codes(o.broken), _code(o.computed),
-         _codes(o.causes)] for o in stats.over_claim_wheels]))
-    out.append(_section("Under-claims: declared → computed", ["Declared", "Computed", "Wheels"], [
-        [_code(g.declared), _code(g.computed), str(g.wheels)] for g in stats.under_claim_pairs]))
+    out.append(
+        _section(
+            "Over-claims: declared → computed",
+            ["Declared", "Computed", "Wheels"],
+            [[_code(g.declared), _code(g.computed), str(g.wheels)] for g in stats.over_claim_pairs],
+        )
+    )
+    out.append(
+        _section(
+            "Most recent over-claiming wheels",
+            ["Wheel", "Uploaded", "Broken tags", "Computed", "Causes"],
+            [
+                [
+                    _code(o.filename),
+                    o.upload_time or "",
+                    _codes(o.broken),
+                    _code(o.computed),
+                    _codes(o.causes),
+                ]
+                for o in stats.over_claim_wheels
+            ],
+        )
+    )
+    out.append(
+        _section(
+            "Under-claims: declared → computed",
+            ["Declared", "Computed", "Wheels"],
+            [
+                [_code(g.declared), _code(g.computed), str(g.wheels)]
+                for g in stats.under_claim_pairs
+            ],
+        )
+    )
     for section in PROBLEMS:
         out.append(_ranking(stats, section))
-    out.append(_section("Errors", ["Code", "Wheels", "Example", "Reason"], [
-        [_code(e.code), str(e.wheels), _code(e.example_wheel), _cell(e.example_reason)]
-        for e in stats.errors]))
-    out.append(_section(
-        f"Projects ({len(stats.projects)} of {totals.projects}, most problems first)",
-        ["Project", "Wheels", "Judged", "Over-claims", "Under-claims", "Errors", "Worst tag"], [
-            [_cell(p.project), str(p.wheels), str(p.judged), str(p.over_claims),
-             str(p.under_claims), str(p.errors), _code(p.worst_tag) if p.worst_tag else "–"]
-            for p in stats.projects]))
-    out.append(_section("Runs", ["Started", "Source", "Status", "Seen", "Known", "Audited",
-                                 "Errors", "Seconds", "Wheels/s", "Read", "Backend"], [
-        [r.started, _cell(r.source), r.status, str(r.seen), str(r.skipped_known),
-         str(r.audited), str(r.errors), f"{r.seconds:.1f}", f"{r.wheels_per_second:.1f}",
-         human_bytes(r.bytes_read), f"{r.backend} {r.wheelscan_version}"]
-        for r in stats.runs]))
+    out.append(
+        _section(
+            "Errors",
+            ["Code", "Wheels", "Example", "Reason"],
+            [
+                [_code(e.code), str(e.wheels), _code(e.example_wheel), _cell(e.example_reason)]
+                for e in stats.errors
+            ],
+        )
+    )
+    out.append(
+        _section(
+            f"Projects ({len(stats.projects)} of {totals.projects}, most problems first)",
+            ["Project", "Wheels", "Judged", "Over-claims", "Under-claims", "Errors", "Worst tag"],
+            [
+                [
+                    _cell(p.project),
+                    str(p.wheels),
+                    str(p.judged),
+                    str(p.over_claims),
+                    str(p.under_claims),
+                    str(p.errors),
+                    _code(p.worst_tag) if p.worst_tag else "–",
+                ]
+                for p in stats.projects
+            ],
+        )
+    )
+    out.append(
+        _section(
+            "Runs",
+            [
+                "Started",
+                "Source",
+                "Status",
+                "Seen",
+                "Known",
+                "Audited",
+                "Errors",
+                "Seconds",
+                "Wheels/s",
+                "Read",
+                "Backend",
+            ],
+            [
+                [
+                    r.started,
+                    _cell(r.source),
+                    r.status,
+                    str(r.seen),
+                    str(r.skipped_known),
+                    str(r.audited),
+                    str(r.errors),
+                    f"{r.seconds:.1f}",
+                    f"{r.wheels_per_second:.1f}",
+                    human_bytes(r.bytes_read),
+                    f"{r.backend} {r.wheelscan_version}",
+                ]
+                for r in stats.runs
+            ],
+        )
+    )
     return "\n".join(out)
 
 

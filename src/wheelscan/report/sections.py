@@ -24,33 +24,66 @@ class RankingSection(NamedTuple):
 
 # the distribution of the index, then what is wrong with it
 POLICIES = (
-    RankingSection("Computed policies", "Policy", lambda s: s.computed_policies,
-                   lambda t: t.judged, "judged"),
-    RankingSection("Declared policies", "Policy", lambda s: s.declared_policies,
-                   lambda t: t.wheels, "wheels"),
+    RankingSection(
+        "Computed policies", "Policy", lambda s: s.computed_policies, lambda t: t.judged, "judged"
+    ),
+    RankingSection(
+        "Declared policies", "Policy", lambda s: s.declared_policies, lambda t: t.wheels, "wheels"
+    ),
 )
 PLATFORMS = (
-    RankingSection("Architectures", "Architecture", lambda s: s.architectures,
-                   lambda t: t.wheels, "wheels"),
+    RankingSection(
+        "Architectures", "Architecture", lambda s: s.architectures, lambda t: t.wheels, "wheels"
+    ),
     RankingSection("C libraries", "libc", lambda s: s.libcs, lambda t: t.wheels, "wheels"),
     RankingSection("Python tags", "Tag", lambda s: s.python_tags, lambda t: t.wheels, "wheels"),
 )
 DISTRIBUTIONS = (*POLICIES, *PLATFORMS)
-CAUSES = RankingSection("Over-claims by cause", "Cause", lambda s: s.over_claim_causes,
-                        lambda t: t.over_claims, "over-claims")
+CAUSES = RankingSection(
+    "Over-claims by cause",
+    "Cause",
+    lambda s: s.over_claim_causes,
+    lambda t: t.over_claims,
+    "over-claims",
+)
 OFFENDERS = (
-    RankingSection("Symbol versions breaking a declared tag", "Version",
-                   lambda s: s.offending_versions, lambda t: t.over_claims, "over-claims"),
-    RankingSection("Symbols breaking a declared tag", "Symbol", lambda s: s.offending_symbols,
-                   lambda t: t.over_claims, "over-claims"),
-    RankingSection("Libraries breaking a declared tag", "Library",
-                   lambda s: s.offending_libraries, lambda t: t.over_claims, "over-claims"),
+    RankingSection(
+        "Symbol versions breaking a declared tag",
+        "Version",
+        lambda s: s.offending_versions,
+        lambda t: t.over_claims,
+        "over-claims",
+    ),
+    RankingSection(
+        "Symbols breaking a declared tag",
+        "Symbol",
+        lambda s: s.offending_symbols,
+        lambda t: t.over_claims,
+        "over-claims",
+    ),
+    RankingSection(
+        "Libraries breaking a declared tag",
+        "Library",
+        lambda s: s.offending_libraries,
+        lambda t: t.over_claims,
+        "over-claims",
+    ),
 )
 OTHER_FINDINGS = (
-    RankingSection("External libraries (would need grafting)", "Library",
-                   lambda s: s.external_libraries, lambda t: t.judged, "judged"),
-    RankingSection("Findings auditwheel does not check", "Finding", lambda s: s.findings,
-                   lambda t: t.judged, "judged"),
+    RankingSection(
+        "External libraries (would need grafting)",
+        "Library",
+        lambda s: s.external_libraries,
+        lambda t: t.judged,
+        "judged",
+    ),
+    RankingSection(
+        "Findings auditwheel does not check",
+        "Finding",
+        lambda s: s.findings,
+        lambda t: t.judged,
+        "judged",
+    ),
 )
 PROBLEMS = (CAUSES, *OFFENDERS, *OTHER_FINDINGS)
 

@@ -26,9 +26,12 @@ class Series(NamedTuple):
     values: Sequence[float]
 
 
-def bar_chart(entries: Sequence[tuple[str, int]], label: str,
-              colour: Callable[[str], str] = lambda key: "var(--accent)",
-              width: int = WIDTH) -> str:
+def bar_chart(
+    entries: Sequence[tuple[str, int]],
+    label: str,
+    colour: Callable[[str], str] = lambda key: "var(--accent)",
+    width: int = WIDTH,
+) -> str:
     """Horizontal bars, longest first as given; ``label`` names the chart for screen readers."""
     if not entries:
         return _empty(label)
@@ -50,12 +53,14 @@ def bar_chart(entries: Sequence[tuple[str, int]], label: str,
             f'<rect x="{label_width:.1f}" y="{y}" width="{length:.1f}" height="{_BAR}" rx="3" '
             f'fill="{colour(key)}"/>'
             f'<text x="{label_width + length + 6:.1f}" y="{y + _BAR / 2:.1f}" class="value" '
-            f'dominant-baseline="central">{n}</text></g>')
+            f'dominant-baseline="central">{n}</text></g>'
+        )
     return _svg(label, width, height, "".join(marks), "bar-chart")
 
 
-def line_chart(x_labels: Sequence[str], series: Sequence[Series], label: str,
-               unit: str = "") -> str:
+def line_chart(
+    x_labels: Sequence[str], series: Sequence[Series], label: str, unit: str = ""
+) -> str:
     """One line per series over the same x axis, from zero: runs of the nightly audit."""
     if not x_labels:
         return _empty(label)
@@ -77,23 +82,31 @@ def line_chart(x_labels: Sequence[str], series: Sequence[Series], label: str,
     parts = []
     for tick in range(5):
         value = peak * tick / 4
-        parts.append(f'<line class="grid" x1="{left}" x2="{WIDTH - right}" y1="{y(value):.1f}" '
-                     f'y2="{y(value):.1f}"/><text class="axis" x="{left - 6}" y="{y(value):.1f}" '
-                     f'text-anchor="end" dominant-baseline="central">{_number(value)}</text>')
+        parts.append(
+            f'<line class="grid" x1="{left}" x2="{WIDTH - right}" y1="{y(value):.1f}" '
+            f'y2="{y(value):.1f}"/><text class="axis" x="{left - 6}" y="{y(value):.1f}" '
+            f'text-anchor="end" dominant-baseline="central">{_number(value)}</text>'
+        )
     for i in _label_positions(len(x_labels), int(plot_w // 70)):  # a date is ~60 units wide
         text = x_labels[i]
-        parts.append(f'<text class="axis" x="{x(i):.1f}" y="{height - 10}" '
-                         f'text-anchor="middle">{escape(text)}</text>')
+        parts.append(
+            f'<text class="axis" x="{x(i):.1f}" y="{height - 10}" '
+            f'text-anchor="middle">{escape(text)}</text>'
+        )
     for s in series:
         points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(s.values))
-        parts.append(f'<g class="series" data-key="{escape(s.name)}">'
-                     f'<polyline points="{points}" fill="none" stroke="{s.colour}" '
-                     f'stroke-width="2.5" stroke-linejoin="round" stroke-linecap="round"/>')
+        parts.append(
+            f'<g class="series" data-key="{escape(s.name)}">'
+            f'<polyline points="{points}" fill="none" stroke="{s.colour}" '
+            f'stroke-width="2.5" stroke-linejoin="round" stroke-linecap="round"/>'
+        )
         for i, v in enumerate(s.values):
-            parts.append(f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="3.5" fill="{s.colour}" '
-                         f'data-key="{escape(x_labels[i])}" data-value="{_number(v)}">'
-                         f"<title>{escape(s.name)}, {escape(x_labels[i])}: "
-                         f"{_number(v)}{unit}</title></circle>")
+            parts.append(
+                f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="3.5" fill="{s.colour}" '
+                f'data-key="{escape(x_labels[i])}" data-value="{_number(v)}">'
+                f"<title>{escape(s.name)}, {escape(x_labels[i])}: "
+                f"{_number(v)}{unit}</title></circle>"
+            )
         parts.append("</g>")
     return _svg(label, WIDTH, height, "".join(parts), "line-chart")
 
@@ -107,8 +120,10 @@ def _label_positions(count: int, room: int) -> list[int]:
 
 
 def _svg(label: str, width: int, height: float, body: str, kind: str) -> str:
-    return (f'<svg class="chart {kind}" viewBox="0 0 {width} {height:.0f}" role="img" '
-            f'aria-label="{escape(label)}" xmlns="http://www.w3.org/2000/svg">{body}</svg>')
+    return (
+        f'<svg class="chart {kind}" viewBox="0 0 {width} {height:.0f}" role="img" '
+        f'aria-label="{escape(label)}" xmlns="http://www.w3.org/2000/svg">{body}</svg>'
+    )
 
 
 def _empty(label: str) -> str:
@@ -127,8 +142,7 @@ def _nice_step(step: float) -> float:
     if step <= 0:
         return 1.0
     magnitude = 10.0 ** math.floor(math.log10(step))
-    return next(m * magnitude for m in (1, 2, 2.5, 4, 5, 10)
-                if m * magnitude >= step * (1 - 1e-9))
+    return next(m * magnitude for m in (1, 2, 2.5, 4, 5, 10) if m * magnitude >= step * (1 - 1e-9))
 
 
 def _number(value: float) -> str:

@@ -26,34 +26,106 @@ from wheelscan.report.statistics import Statistics
 def render_terminal(stats: Statistics, console: Console) -> None:
     """Print the report; the caller's console decides width, colour and where it goes."""
     totals = stats.totals
-    console.print(Panel(_summary(stats), title=f"wheelscan {__version__} report",
-                        subtitle=f"generated {stats.generated}", expand=False))
+    console.print(
+        Panel(
+            _summary(stats),
+            title=f"wheelscan {__version__} report",
+            subtitle=f"generated {stats.generated}",
+            expand=False,
+        )
+    )
     # short rankings side by side: the shape of the index at a glance
     console.print(Columns([_ranking(stats, s) for s in DISTRIBUTIONS]))
-    console.print(_table("Over-claims: declared → computed", ["Declared", "Computed", "Wheels"],
-                         [[g.declared, g.computed, str(g.wheels)]
-                          for g in stats.over_claim_pairs], style="red"))
-    console.print(_table("Most recent over-claiming wheels",
-                         ["Wheel", "Uploaded", "Broken tags", "Computed", "Causes"],
-                         [[o.filename, o.upload_time or "", "\n".join(o.broken), o.computed,
-                           ", ".join(o.causes)] for o in stats.over_claim_wheels], style="red"))
-    console.print(_table("Under-claims: declared → computed", ["Declared", "Computed", "Wheels"],
-                         [[g.declared, g.computed, str(g.wheels)]
-                          for g in stats.under_claim_pairs], style="yellow"))
+    console.print(
+        _table(
+            "Over-claims: declared → computed",
+            ["Declared", "Computed", "Wheels"],
+            [[g.declared, g.computed, str(g.wheels)] for g in stats.over_claim_pairs],
+            style="red",
+        )
+    )
+    console.print(
+        _table(
+            "Most recent over-claiming wheels",
+            ["Wheel", "Uploaded", "Broken tags", "Computed", "Causes"],
+            [
+                [
+                    o.filename,
+                    o.upload_time or "",
+                    "\n".join(o.broken),
+                    o.computed,
+                    ", ".join(o.causes),
+                ]
+                for o in stats.over_claim_wheels
+            ],
+            style="red",
+        )
+    )
+    console.print(
+        _table(
+            "Under-claims: declared → computed",
+            ["Declared", "Computed", "Wheels"],
+            [[g.declared, g.computed, str(g.wheels)] for g in stats.under_claim_pairs],
+            style="yellow",
+        )
+    )
     console.print(Columns([_ranking(stats, s) for s in PROBLEMS]))
-    console.print(_table("Errors", ["Code", "Wheels", "Example", "Reason"],
-                         [[e.code, str(e.wheels), e.example_wheel, e.example_reason]
-                          for e in stats.errors], style="magenta"))
-    console.print(_table(f"Projects ({len(stats.projects)} of {totals.projects})",
-                         ["Project", "Wheels", "Judged", "Over", "Under", "Errors", "Worst tag"],
-                         [[p.project, str(p.wheels), str(p.judged), str(p.over_claims),
-                           str(p.under_claims), str(p.errors), p.worst_tag or "–"]
-                          for p in stats.projects]))
-    console.print(_table("Runs", ["Started", "Source", "Status", "Audited", "Errors",
-                                  "Seconds", "Wheels/s", "Read", "Backend"],
-                         [[r.started, r.source, r.status, str(r.audited), str(r.errors),
-                           f"{r.seconds:.1f}", f"{r.wheels_per_second:.1f}",
-                           human_bytes(r.bytes_read), r.backend] for r in stats.runs]))
+    console.print(
+        _table(
+            "Errors",
+            ["Code", "Wheels", "Example", "Reason"],
+            [[e.code, str(e.wheels), e.example_wheel, e.example_reason] for e in stats.errors],
+            style="magenta",
+        )
+    )
+    console.print(
+        _table(
+            f"Projects ({len(stats.projects)} of {totals.projects})",
+            ["Project", "Wheels", "Judged", "Over", "Under", "Errors", "Worst tag"],
+            [
+                [
+                    p.project,
+                    str(p.wheels),
+                    str(p.judged),
+                    str(p.over_claims),
+                    str(p.under_claims),
+                    str(p.errors),
+                    p.worst_tag or "–",
+                ]
+                for p in stats.projects
+            ],
+        )
+    )
+    console.print(
+        _table(
+            "Runs",
+            [
+                "Started",
+                "Source",
+                "Status",
+                "Audited",
+                "Errors",
+                "Seconds",
+                "Wheels/s",
+                "Read",
+                "Backend",
+            ],
+            [
+                [
+                    r.started,
+                    r.source,
+                    r.status,
+                    str(r.audited),
+                    str(r.errors),
+                    f"{r.seconds:.1f}",
+                    f"{r.wheels_per_second:.1f}",
+                    human_bytes(r.bytes_read),
+                    r.backend,
+                ]
+                for r in stats.runs
+            ],
+        )
+    )
 
 
 def _summary(stats: Statistics) -> Group:
@@ -64,27 +136,48 @@ def _summary(stats: Statistics) -> Group:
     for label, n, whole in summary_rows(stats.totals):
         table.add_row(label, str(n), percent(n, whole) if label != "Wheels" else "")
     compliance = stats.compliance
-    headline = ("nothing judged yet" if compliance is None
-                else f"[bold]{100 * compliance:.1f}%[/] of judged wheels keep every promise")
-    return Group(headline, "", table,
-                 f"\n{stats.totals.projects} projects, {human_bytes(stats.totals.bytes)}")
+    headline = (
+        "nothing judged yet"
+        if compliance is None
+        else f"[bold]{100 * compliance:.1f}%[/] of judged wheels keep every promise"
+    )
+    return Group(
+        headline,
+        "",
+        table,
+        f"\n{stats.totals.projects} projects, {human_bytes(stats.totals.bytes)}",
+    )
 
 
 def _ranking(stats: Statistics, section: RankingSection) -> Table:
     ranking = section.get(stats)
     base = section.base(stats.totals)
-    return _table(section.title, [section.column, "Wheels", section.share_header()],
-                  [[c.key, str(c.wheels), percent(c.wheels, base)] for c in ranking.entries],
-                  caption=left_out(ranking))
+    return _table(
+        section.title,
+        [section.column, "Wheels", section.share_header()],
+        [[c.key, str(c.wheels), percent(c.wheels, base)] for c in ranking.entries],
+        caption=left_out(ranking),
+    )
 
 
-def _table(title: str, header: Sequence[str], rows: list[list[str]], style: str = "cyan",
-           caption: str | None = None) -> Table:
-    table = Table(title=title, title_style=f"bold {style}", caption=caption,
-                  show_edge=False, header_style="bold")
+def _table(
+    title: str,
+    header: Sequence[str],
+    rows: list[list[str]],
+    style: str = "cyan",
+    caption: str | None = None,
+) -> Table:
+    table = Table(
+        title=title,
+        title_style=f"bold {style}",
+        caption=caption,
+        show_edge=False,
+        header_style="bold",
+    )
     for name in header:
-        numeric = bool(rows) and all(r[header.index(name)].replace(".", "").replace("%", "")
-                                     .isdigit() for r in rows)
+        numeric = bool(rows) and all(
+            r[header.index(name)].replace(".", "").replace("%", "").isdigit() for r in rows
+        )
         # long filenames and mangled symbols fold rather than vanish behind an ellipsis
         table.add_column(name, justify="right" if numeric else "left", overflow="fold")
     for row in rows:

@@ -14,15 +14,28 @@ from wheelscan.sources.simple_index import SimpleIndexSource
 from wheelscan.wheel.http import HttpSession
 from wheelscan.wheel.remote import is_url
 
-__all__ = ["BandersnatchSource", "DirectorySource", "FilteredSource", "SimpleIndexSource",
-           "Source", "SourceError", "WheelFilter", "WheelRef", "make_source"]
+__all__ = [
+    "BandersnatchSource",
+    "DirectorySource",
+    "FilteredSource",
+    "SimpleIndexSource",
+    "Source",
+    "SourceError",
+    "WheelFilter",
+    "WheelRef",
+    "make_source",
+]
 
 
-def make_source(spec: str, *, projects: Iterable[str] | None = None,
-                architectures: Iterable[str] | None = None,
-                since: datetime | date | str | None = None,
-                diff_file: Path | str | None = None,
-                session: HttpSession | None = None) -> FilteredSource:
+def make_source(
+    spec: str,
+    *,
+    projects: Iterable[str] | None = None,
+    architectures: Iterable[str] | None = None,
+    since: datetime | date | str | None = None,
+    diff_file: Path | str | None = None,
+    session: HttpSession | None = None,
+) -> FilteredSource:
     """The source ``spec`` names, filtered: an http(s) URL is a simple index, a directory with
     ``web/simple`` a bandersnatch mirror, any other directory a tree of wheel files.
 

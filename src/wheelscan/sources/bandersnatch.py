@@ -35,15 +35,20 @@ _PAGES = (("index.v1_json", JSON_TYPE), ("index.html", "text/html"))
 class BandersnatchSource:
     """The wheels of a bandersnatch mirror, with sha256, size and upload time from its pages."""
 
-    def __init__(self, root: Path | str, diff_file: Path | str | None = None,
-                 projects: Iterable[str] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path | str,
+        diff_file: Path | str | None = None,
+        projects: Iterable[str] | None = None,
+    ) -> None:
         self.root = Path(root).absolute()
         self.web = self.root / "web"
         if not (self.web / "simple").is_dir():
             raise SourceError(f"{self.root}: not a bandersnatch mirror (no web/simple)")
         self.diff_file = None if diff_file is None else Path(diff_file)
-        self.projects = (None if projects is None
-                         else sorted({canonicalize_name(p) for p in projects}))
+        self.projects = (
+            None if projects is None else sorted({canonicalize_name(p) for p in projects})
+        )
         self.name = f"bandersnatch:{self.root}"
 
     def wheels(self) -> Iterator[WheelRef]:
@@ -52,8 +57,13 @@ class BandersnatchSource:
                 yield from self._page_wheels(page_dir)
             return
         changed = self._changed_wheels(self.diff_file)
-        projects = sorted({ref.project for ref in changed.values()
-                           if self.projects is None or ref.project in self.projects})
+        projects = sorted(
+            {
+                ref.project
+                for ref in changed.values()
+                if self.projects is None or ref.project in self.projects
+            }
+        )
         for page_dir in self._page_dirs(projects):
             for ref in self._page_wheels(page_dir):
                 if changed.pop(Path(ref.location).resolve(), None) is not None:

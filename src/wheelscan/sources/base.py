@@ -33,8 +33,13 @@ class SourceError(RuntimeError):
     """A source cannot be listed: a missing mirror, an unreadable page, a failed request."""
 
 
-def wheel_ref(filename: str, location: str, sha256: str | None = None, size: int | None = None,
-              upload_time: datetime | None = None) -> WheelRef | None:
+def wheel_ref(
+    filename: str,
+    location: str,
+    sha256: str | None = None,
+    size: int | None = None,
+    upload_time: datetime | None = None,
+) -> WheelRef | None:
     """A WheelRef named by its filename, or None (logged) when that is not a wheel's name."""
     try:
         project, version = parse_wheel_filename(filename)[:2]

@@ -30,12 +30,17 @@ class WheelFilter:
     since: datetime | None = None  # timezone-aware
 
     @classmethod
-    def create(cls, projects: Iterable[str] | None = None,
-               architectures: Iterable[str] | None = None,
-               since: datetime | date | str | None = None) -> WheelFilter:
-        return cls(None if projects is None else frozenset(map(canonicalize_name, projects)),
-                   None if architectures is None else frozenset(map(_architecture, architectures)),
-                   None if since is None else parse_since(since))
+    def create(
+        cls,
+        projects: Iterable[str] | None = None,
+        architectures: Iterable[str] | None = None,
+        since: datetime | date | str | None = None,
+    ) -> WheelFilter:
+        return cls(
+            None if projects is None else frozenset(map(canonicalize_name, projects)),
+            None if architectures is None else frozenset(map(_architecture, architectures)),
+            None if since is None else parse_since(since),
+        )
 
     def accepts(self, ref: WheelRef) -> bool:
         if not is_linux_platform_wheel(ref.filename):  # pure, win_*, macosx_*: never opened
@@ -43,11 +48,13 @@ class WheelFilter:
         if self.projects is not None and ref.project not in self.projects:
             return False
         if self.architectures is not None and not (
-                wheel_architectures(ref.filename) & self.architectures):
+            wheel_architectures(ref.filename) & self.architectures
+        ):
             return False
         # a wheel whose upload time the source does not know passes: --since narrows, never hides
-        return (self.since is None or ref.upload_time is None
-                or _aware(ref.upload_time) >= self.since)
+        return (
+            self.since is None or ref.upload_time is None or _aware(ref.upload_time) >= self.since
+        )
 
 
 class FilteredSource:

@@ -58,7 +58,7 @@ class _Anchors(HTMLParser):
 
 
 def _is_json(content_type: str) -> bool:
-    return content_type.split(";")[0].strip().lower() == JSON_TYPE
+    return content_type.split(";", maxsplit=1)[0].strip().lower() == JSON_TYPE
 
 
 def _json(body: bytes, what: str) -> dict[str, Any]:
@@ -81,8 +81,11 @@ def _anchors(body: bytes) -> _Anchors:
 def project_names(body: bytes, content_type: str, url: str) -> list[str]:
     """The project names an index's root page lists, as written there."""
     if _is_json(content_type):
-        return [str(p["name"]) for p in _json(body, url).get("projects", [])
-                if isinstance(p, dict) and "name" in p]
+        return [
+            str(p["name"])
+            for p in _json(body, url).get("projects", [])
+            if isinstance(p, dict) and "name" in p
+        ]
     return [text for _, text in _anchors(body).anchors if text]
 
 
@@ -101,17 +104,25 @@ def wheel_links(body: bytes, content_type: str, page_url: str) -> list[FileLink]
     links: list[FileLink] = []
     if _is_json(content_type):
         for entry in _json(body, page_url).get("files", []):
-            if (not isinstance(entry, dict) or "url" not in entry
-                    or not str(entry.get("filename", "")).endswith(".whl")):
+            if (
+                not isinstance(entry, dict)
+                or "url" not in entry
+                or not str(entry.get("filename", "")).endswith(".whl")
+            ):
                 continue
             hashes = entry.get("hashes")
             sha256 = hashes.get("sha256") if isinstance(hashes, dict) else None
             size = entry.get("size")
             url = urllib.parse.urldefrag(urllib.parse.urljoin(page_url, str(entry["url"])))[0]
-            links.append(FileLink(str(entry["filename"]), url,
-                                  sha256 if isinstance(sha256, str) else None,
-                                  size if isinstance(size, int) else None,
-                                  _upload_time(entry.get("upload-time"))))
+            links.append(
+                FileLink(
+                    str(entry["filename"]),
+                    url,
+                    sha256 if isinstance(sha256, str) else None,
+                    size if isinstance(size, int) else None,
+                    _upload_time(entry.get("upload-time")),
+                )
+            )
         return links
     parsed = _anchors(body)
     base = urllib.parse.urljoin(page_url, parsed.base) if parsed.base else page_url
@@ -122,6 +133,9 @@ def wheel_links(body: bytes, content_type: str, page_url: str) -> list[FileLink]
         if not filename.endswith(".whl"):
             continue
         algorithm, _, digest = fragment.partition("=")
-        links.append(FileLink(filename, url, digest if algorithm == "sha256" and digest else None,
-                              None, None))
+        links.append(
+            FileLink(
+                filename, url, digest if algorithm == "sha256" and digest else None, None, None
+            )
+        )
     return links

@@ -24,11 +24,17 @@ logger = logging.getLogger(__name__)
 class SimpleIndexSource:
     """The wheels of a simple index, with URL, sha256 and (PEP 700) size and upload time."""
 
-    def __init__(self, index_url: str, projects: Iterable[str] | None = None,
-                 session: HttpSession | None = None, concurrency: int = 8) -> None:
+    def __init__(
+        self,
+        index_url: str,
+        projects: Iterable[str] | None = None,
+        session: HttpSession | None = None,
+        concurrency: int = 8,
+    ) -> None:
         self.index_url = index_url.rstrip("/") + "/"
-        self.projects = (None if projects is None
-                         else sorted({canonicalize_name(p) for p in projects}))
+        self.projects = (
+            None if projects is None else sorted({canonicalize_name(p) for p in projects})
+        )
         self.session = session or default_session()
         self.concurrency = concurrency
         self.name = f"index:{self.index_url}"
@@ -61,8 +67,7 @@ class SimpleIndexSource:
         response = self._get(self.index_url)
         if response is None:
             raise SourceError(f"{self.index_url}: no simple index here (HTTP 404)")
-        names = project_names(response.body, response.headers.get("content-type", ""),
-                              response.url)
+        names = project_names(response.body, response.headers.get("content-type", ""), response.url)
         return sorted({canonicalize_name(n) for n in names})
 
     def _project_wheels(self, project: str) -> list[WheelRef]:
@@ -71,8 +76,9 @@ class SimpleIndexSource:
         if response is None:
             logger.warning("no page for project %s at %s", project, url)
             return []
-        links = wheel_links(response.body, response.headers.get("content-type", ""),
-                            response.url)
-        refs = (wheel_ref(link.filename, link.url, link.sha256, link.size, link.upload_time)
-                for link in links)
+        links = wheel_links(response.body, response.headers.get("content-type", ""), response.url)
+        refs = (
+            wheel_ref(link.filename, link.url, link.sha256, link.size, link.upload_time)
+            for link in links
+        )
         return [ref for ref in refs if ref is not None]

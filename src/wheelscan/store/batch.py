@@ -64,27 +64,43 @@ INSERT OR IGNORE INTO run_failures (run_id, location, filename, project, version
                                     upload_time, error_code, error_reason, error_member)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
-_COUNTS = ("seen", "skipped_known", "audited", "errors", "bytes_read", "elf_bytes",
-           "worker_seconds")
-_ADD_COUNTS = (f"UPDATE runs SET {', '.join(f'{c} = {c} + ?' for c in _COUNTS)}, updated = ? "
-               "WHERE id = ?")
+_COUNTS = (
+    "seen",
+    "skipped_known",
+    "audited",
+    "errors",
+    "bytes_read",
+    "elf_bytes",
+    "worker_seconds",
+)
+_ADD_COUNTS = (
+    f"UPDATE runs SET {', '.join(f'{c} = {c} + ?' for c in _COUNTS)}, updated = ? WHERE id = ?"
+)
 
 
-def write_batch(connection: sqlite3.Connection, items: Iterable[Item],
-                policy_ids: Mapping[int, int], now: str) -> None:
+def write_batch(
+    connection: sqlite3.Connection, items: Iterable[Item], policy_ids: Mapping[int, int], now: str
+) -> None:
     """Write ``items`` (inside the caller's transaction); ``policy_ids``: run id -> policy id."""
     counts: dict[int, list[float]] = defaultdict(lambda: [0] * len(_COUNTS))
     for item in items:
         if isinstance(item, Seen):
             new = connection.execute(
                 "INSERT OR IGNORE INTO run_wheels SELECT ?, id FROM wheels WHERE sha256 = ?",
-                (item.run_id, item.sha256)).rowcount
+                (item.run_id, item.sha256),
+            ).rowcount
             _count(counts[item.run_id], new, skipped_known=new)
         elif _write_result(connection, item, policy_ids[item.run_id]):
             result = item.result
-            _count(counts[item.run_id], 1, audited=1, errors=int(not result.ok),
-                   bytes_read=result.bytes_read, elf_bytes=result.elf_bytes,
-                   worker_seconds=result.seconds)
+            _count(
+                counts[item.run_id],
+                1,
+                audited=1,
+                errors=int(not result.ok),
+                bytes_read=result.bytes_read,
+                elf_bytes=result.elf_bytes,
+                worker_seconds=result.seconds,
+            )
     for run_id, deltas in counts.items():
         connection.execute(_ADD_COUNTS, (*deltas, now, run_id))
 
@@ -102,25 +118,59 @@ def _write_result(connection: sqlite3.Connection, item: Added, policy_id: int) -
     error = result.read_error
     if result.sha256 is None:  # not even hashed: nothing to key a wheel row by
         assert error is not None, "a result without a sha256 was not read"
-        return connection.execute(_INSERT_FAILURE, (
-            item.run_id, ref.location, ref.filename, ref.project, ref.version, ref.size,
-            upload_time, error.code, error.reason, error.member)).rowcount == 1
+        return (
+            connection.execute(
+                _INSERT_FAILURE,
+                (
+                    item.run_id,
+                    ref.location,
+                    ref.filename,
+                    ref.project,
+                    ref.version,
+                    ref.size,
+                    upload_time,
+                    error.code,
+                    error.reason,
+                    error.member,
+                ),
+            ).rowcount
+            == 1
+        )
     read_error = (error.code, error.reason, error.member) if error else (None, None, None)
-    connection.execute(_UPSERT_WHEEL, (
-        result.sha256, ref.filename, ref.project, ref.version, ref.location, ref.size,
-        upload_time, result.facts, FACTS_VERSION if result.facts else None, *read_error))
-    (wheel_id,) = connection.execute("SELECT id FROM wheels WHERE sha256 = ?",
-                                     (result.sha256,)).fetchone()
+    connection.execute(
+        _UPSERT_WHEEL,
+        (
+            result.sha256,
+            ref.filename,
+            ref.project,
+            ref.version,
+            ref.location,
+            ref.size,
+            upload_time,
+            result.facts,
+            FACTS_VERSION if result.facts else None,
+            *read_error,
+        ),
+    )
+    (wheel_id,) = connection.execute(
+        "SELECT id FROM wheels WHERE sha256 = ?", (result.sha256,)
+    ).fetchone()
     if result.verdict is not None:
         connection.execute(_UPSERT_VERDICT, (wheel_id, policy_id, *result.verdict))
     if item.stat is not None:
         connection.execute(_UPSERT_LOCATION, (ref.location, *item.stat, wheel_id))
-    return connection.execute("INSERT OR IGNORE INTO run_wheels VALUES (?, ?)",
-                              (item.run_id, wheel_id)).rowcount == 1
+    return (
+        connection.execute(
+            "INSERT OR IGNORE INTO run_wheels VALUES (?, ?)", (item.run_id, wheel_id)
+        ).rowcount
+        == 1
+    )
 
 
-def write_verdicts(connection: sqlite3.Connection, policy_id: int,
-                   judged: Iterable[tuple[int, VerdictColumns]]) -> None:
+def write_verdicts(
+    connection: sqlite3.Connection, policy_id: int, judged: Iterable[tuple[int, VerdictColumns]]
+) -> None:
     """Store verdicts (re-)derived from stored facts (inside the caller's transaction)."""
-    connection.executemany(_UPSERT_VERDICT, ((wheel_id, policy_id, *columns)
-                                             for wheel_id, columns in judged))
+    connection.executemany(
+        _UPSERT_VERDICT, ((wheel_id, policy_id, *columns) for wheel_id, columns in judged)
+    )

@@ -34,10 +34,28 @@ _DECOMPRESSOR = zstandard.ZstdDecompressor()
 
 # verdict, overall_tag, libc, arch, over_claim, under_claim, error_code, error_reason,
 # error_member: the verdicts table's columns after its key, in order
-VerdictColumns = tuple[bytes | None, str | None, str | None, str | None, int, str | None,
-                       str | None, str | None, str | None]
-VERDICT_COLUMNS = ("verdict", "overall_tag", "libc", "arch", "over_claim", "under_claim",
-                   "error_code", "error_reason", "error_member")
+VerdictColumns = tuple[
+    bytes | None,
+    str | None,
+    str | None,
+    str | None,
+    int,
+    str | None,
+    str | None,
+    str | None,
+    str | None,
+]
+VERDICT_COLUMNS = (
+    "verdict",
+    "overall_tag",
+    "libc",
+    "arch",
+    "over_claim",
+    "under_claim",
+    "error_code",
+    "error_reason",
+    "error_member",
+)
 
 
 def pack(data: Any) -> bytes:
@@ -53,8 +71,17 @@ def verdict_columns(outcome: Verdict | AuditError) -> VerdictColumns:
     """The verdicts table's columns for a verdict or an evaluation error."""
     if isinstance(outcome, AuditError):
         return (None, None, None, None, 0, None, outcome.code, outcome.reason, outcome.member)
-    return (pack(outcome.to_json()), outcome.overall_tag, outcome.libc, outcome.architecture,
-            int(bool(outcome.over_claims)), outcome.under_claim, None, None, None)
+    return (
+        pack(outcome.to_json()),
+        outcome.overall_tag,
+        outcome.libc,
+        outcome.architecture,
+        int(bool(outcome.over_claims)),
+        outcome.under_claim,
+        None,
+        None,
+        None,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +106,22 @@ def prepare(result: WheelResult) -> PreparedResult:
             raise TypeError(f"{result.ref.filename}: a result without facts must carry an error")
         facts, verdict, read_error = None, None, result.verdict
     else:
-        facts, verdict, read_error = (pack(facts_to_json(result.facts)),
-                                      verdict_columns(result.verdict), None)
-    return PreparedResult(result.ref, result.sha256, facts, verdict, read_error, result.ok,
-                          result.bytes_read, result.elf_bytes, result.seconds)
+        facts, verdict, read_error = (
+            pack(facts_to_json(result.facts)),
+            verdict_columns(result.verdict),
+            None,
+        )
+    return PreparedResult(
+        result.ref,
+        result.sha256,
+        facts,
+        verdict,
+        read_error,
+        result.ok,
+        result.bytes_read,
+        result.elf_bytes,
+        result.seconds,
+    )
 
 
 def error_json(filename: str, code: str, reason: str, member: str | None) -> dict[str, Any]:

@@ -7,6 +7,7 @@ reword between versions.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,14 +27,29 @@ class StoreError(Exception):
 # SQLite primary result code -> (stable code, hint); extended codes (SQLITE_BUSY_SNAPSHOT,
 # SQLITE_IOERR_WRITE, ...) share their primary code's entry
 _HINTS = {
-    "SQLITE_BUSY": ("locked", ("another process is writing to {path}: wait for it to finish, "
-                               "raise the busy timeout, or use another --db")),
+    "SQLITE_BUSY": (
+        "locked",
+        (
+            "another process is writing to {path}: wait for it to finish, "
+            "raise the busy timeout, or use another --db"
+        ),
+    ),
     "SQLITE_LOCKED": ("locked", "another connection holds {path}: close it or use another --db"),
-    "SQLITE_FULL": ("disk-full", ("the disk holding {path} is full: free space and run again; "
-                                  "the batches already committed are intact and not redone")),
+    "SQLITE_FULL": (
+        "disk-full",
+        (
+            "the disk holding {path} is full: free space and run again; "
+            "the batches already committed are intact and not redone"
+        ),
+    ),
     "SQLITE_READONLY": ("read-only", "{path} is not writable: check its permissions"),
-    "SQLITE_CANTOPEN": ("cannot-open", ("check that the directory of {path} exists and is "
-                                        "writable (SQLite also creates {path}-wal beside it)")),
+    "SQLITE_CANTOPEN": (
+        "cannot-open",
+        (
+            "check that the directory of {path} exists and is "
+            "writable (SQLite also creates {path}-wal beside it)"
+        ),
+    ),
     "SQLITE_PERM": ("read-only", "{path} is not writable: check its permissions"),
     "SQLITE_IOERR": ("io-error", "the disk holding {path} failed a read or write: check it"),
     "SQLITE_NOTADB": ("not-a-store", "{path} is not a wheelscan database: choose another --db"),
@@ -65,10 +81,9 @@ def transaction(connection: sqlite3.Connection, path: Path, action: str) -> Iter
     except BaseException as e:
         # SQLite has already rolled back after some errors (SQLITE_FULL, SQLITE_IOERR)
         if connection.in_transaction:
-            try:
+            # if this fails too, the journal still guarantees the file is as of the last commit
+            with contextlib.suppress(sqlite3.Error):
                 connection.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass  # the journal still guarantees the file is as of the last commit
         if isinstance(e, sqlite3.Error):
             raise store_error(e, path, action) from e
         raise

@@ -43,7 +43,7 @@ _judge: Judge | None = None  # the worker process's Judge, set once by _init
 
 
 def _init(judge: Judge) -> None:
-    global _judge
+    global _judge  # noqa: PLW0603 - a pool initializer can only hand state over this way
     _judge = judge
 
 

@@ -42,17 +42,33 @@ ORDER BY location
 """
 
 
-def iter_rows(connection: sqlite3.Connection, run_id: int | None,
-              policy_digest: str | None) -> Iterator[dict[str, Any]]:
+def iter_rows(
+    connection: sqlite3.Connection, run_id: int | None, policy_digest: str | None
+) -> Iterator[dict[str, Any]]:
     if policy_digest is None:
         row = connection.execute("SELECT value FROM meta WHERE key = 'policy_digest'").fetchone()
         policy_digest = row[0] if row else ""
-    found = connection.execute("SELECT id FROM policies WHERE digest = ?",
-                               (policy_digest,)).fetchone()
+    found = connection.execute(
+        "SELECT id FROM policies WHERE digest = ?", (policy_digest,)
+    ).fetchone()
     params = {"policy": found[0] if found else None, "run": run_id}
-    for (sha256, filename, project, version, upload_time, location, size, has_facts,
-         read_code, read_reason, read_member, blob, code, reason, member) in connection.execute(
-            _WHEELS, params):
+    for (
+        sha256,
+        filename,
+        project,
+        version,
+        upload_time,
+        location,
+        size,
+        has_facts,
+        read_code,
+        read_reason,
+        read_member,
+        blob,
+        code,
+        reason,
+        member,
+    ) in connection.execute(_WHEELS, params):
         verdict, error = None, None
         if not has_facts:
             error = error_json(filename, read_code, read_reason, read_member)
@@ -60,14 +76,39 @@ def iter_rows(connection: sqlite3.Connection, run_id: int | None,
             verdict = unpack(blob)
         elif code is not None:
             error = error_json(filename, code, reason, member)
-        yield {"sha256": sha256, "filename": filename, "project": project, "version": version,
-               "upload_time": upload_time, "location": location, "size": size,
-               "verdict": verdict, "error": error}
-    for (location, filename, project, version, size, upload_time, code, reason,
-         member) in connection.execute(_FAILURES, params):
-        yield {"sha256": None, "filename": filename, "project": project, "version": version,
-               "upload_time": upload_time, "location": location, "size": size,
-               "verdict": None, "error": error_json(filename, code, reason, member)}
+        yield {
+            "sha256": sha256,
+            "filename": filename,
+            "project": project,
+            "version": version,
+            "upload_time": upload_time,
+            "location": location,
+            "size": size,
+            "verdict": verdict,
+            "error": error,
+        }
+    for (
+        location,
+        filename,
+        project,
+        version,
+        size,
+        upload_time,
+        code,
+        reason,
+        member,
+    ) in connection.execute(_FAILURES, params):
+        yield {
+            "sha256": None,
+            "filename": filename,
+            "project": project,
+            "version": version,
+            "upload_time": upload_time,
+            "location": location,
+            "size": size,
+            "verdict": None,
+            "error": error_json(filename, code, reason, member),
+        }
 
 
 def write_jsonl_zst(path: Path, rows: Iterable[dict[str, Any]]) -> int:
@@ -80,8 +121,10 @@ def write_jsonl_zst(path: Path, rows: Iterable[dict[str, Any]]) -> int:
     partial = path.with_name(path.name + ".partial")
     count = 0
     try:
-        with open(partial, "wb") as raw, \
-                zstandard.ZstdCompressor(level=3, threads=-1).stream_writer(raw) as out:
+        with (
+            open(partial, "wb") as raw,
+            zstandard.ZstdCompressor(level=3, threads=-1).stream_writer(raw) as out,
+        ):
             for row in rows:
                 out.write(json.dumps(row, separators=(",", ":")).encode() + b"\n")
                 count += 1
@@ -89,7 +132,10 @@ def write_jsonl_zst(path: Path, rows: Iterable[dict[str, Any]]) -> int:
     except BaseException as e:
         partial.unlink(missing_ok=True)
         if isinstance(e, OSError):
-            raise StoreError("export-failed", f"{path}: cannot write the export: {e}",
-                             "check that the disk holding it has space and is writable") from e
+            raise StoreError(
+                "export-failed",
+                f"{path}: cannot write the export: {e}",
+                "check that the disk holding it has space and is writable",
+            ) from e
         raise
     return count

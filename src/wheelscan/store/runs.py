@@ -36,19 +36,24 @@ class RunRecord:
 
     def to_json(self) -> dict[str, Any]:
         """The record with ISO 8601 times, as reports and exports take it."""
-        return {**asdict(self), "started": self.started.isoformat(),
-                "finished": self.finished.isoformat() if self.finished else None}
+        return {
+            **asdict(self),
+            "started": self.started.isoformat(),
+            "finished": self.finished.isoformat() if self.finished else None,
+        }
 
 
-_COLUMNS = ", ".join("p.digest" if f.name == "policy_digest" else f"r.{f.name}"
-                     for f in fields(RunRecord))
+_COLUMNS = ", ".join(
+    "p.digest" if f.name == "policy_digest" else f"r.{f.name}" for f in fields(RunRecord)
+)
 
 
 def read_runs(connection: sqlite3.Connection) -> list[RunRecord]:
     """Every run, oldest first."""
     runs = []
-    for row in connection.execute(f"SELECT {_COLUMNS} FROM runs r "
-                                  "JOIN policies p ON p.id = r.policy_id ORDER BY r.id"):
+    for row in connection.execute(
+        f"SELECT {_COLUMNS} FROM runs r JOIN policies p ON p.id = r.policy_id ORDER BY r.id"
+    ):
         values = dict(zip((f.name for f in fields(RunRecord)), row, strict=True))
         values["started"] = datetime.fromisoformat(values["started"])
         if values["finished"] is not None:
@@ -70,15 +75,21 @@ class RunLock:
 
     def acquire(self) -> None:
         if self._fd is not None:
-            raise StoreError("run-in-progress", f"{self.database}: this store has a run in "
-                             "progress", "finish_run it before beginning another")
+            raise StoreError(
+                "run-in-progress",
+                f"{self.database}: this store has a run in progress",
+                "finish_run it before beginning another",
+            )
         fd = os.open(f"{self.database}-run.lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
             os.close(fd)
-            raise StoreError("run-in-progress", f"{self.database}: another wheelscan run is "
-                             "writing to it", "wait for it to finish, or use another --db") from e
+            raise StoreError(
+                "run-in-progress",
+                f"{self.database}: another wheelscan run is writing to it",
+                "wait for it to finish, or use another --db",
+            ) from e
         self._fd = fd
 
     def release(self) -> None:

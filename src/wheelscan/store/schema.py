@@ -143,11 +143,15 @@ def _check_or_create(connection: sqlite3.Connection, path: Path) -> None:
                 for statement in _TABLES.split(";"):
                     if statement.strip():
                         connection.execute(statement)
-                connection.execute("INSERT INTO meta VALUES ('schema_version', ?)",
-                                   (str(SCHEMA_VERSION),))
+                connection.execute(
+                    "INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                )
     if "meta" not in _tables(connection):
-        raise StoreError("not-a-store", f"{path}: an SQLite file, but not a wheelscan store",
-                         "choose another --db")
+        raise StoreError(
+            "not-a-store",
+            f"{path}: an SQLite file, but not a wheelscan store",
+            "choose another --db",
+        )
     row = connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     found = row[0] if row else None
     if found != str(SCHEMA_VERSION):
@@ -155,4 +159,5 @@ def _check_or_create(connection: sqlite3.Connection, path: Path) -> None:
             "schema-version",
             f"{path}: store schema version {found}, this wheelscan reads version {SCHEMA_VERSION}",
             "open it with the wheelscan that wrote it, or start a new --db (verdicts can be "
-            "re-derived, but facts need the wheels read again)")
+            "re-derived, but facts need the wheels read again)",
+        )

@@ -36,15 +36,18 @@ from wheelscan.wheel.contents import WheelFacts
 TRANSIENT_ERRORS = ("io-error", "download-failed", "timeout", "worker-crashed")
 # a wheel is known (not read again) once its facts are stored in the current format, or its
 # bytes are known to be unreadable
-_REUSABLE = (f"(w.facts_version = {FACTS_VERSION} OR (w.facts IS NULL AND w.read_error_code "
-             f"NOT IN ({', '.join(repr(code) for code in TRANSIENT_ERRORS)})))")
+_REUSABLE = (
+    f"(w.facts_version = {FACTS_VERSION} OR (w.facts IS NULL AND w.read_error_code "
+    f"NOT IN ({', '.join(repr(code) for code in TRANSIENT_ERRORS)})))"
+)
 
 
 class Store:
     """Results of wheelscan runs in one SQLite file. Use from one thread; close when done."""
 
-    def __init__(self, connection: sqlite3.Connection, path: Path, batch_size: int,
-                 flush_seconds: float) -> None:
+    def __init__(
+        self, connection: sqlite3.Connection, path: Path, batch_size: int, flush_seconds: float
+    ) -> None:
         self.path = path
         self.batch_size = batch_size
         self.flush_seconds = flush_seconds
@@ -57,8 +60,14 @@ class Store:
         self._run_lock = RunLock(path)
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], *, batch_size: int = 500,
-             flush_seconds: float = 5.0, busy_timeout: float = 10.0) -> Store:
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        batch_size: int = 500,
+        flush_seconds: float = 5.0,
+        busy_timeout: float = 10.0,
+    ) -> Store:
         """Open or create the store at ``path``.
 
         ``add`` commits every ``batch_size`` results or ``flush_seconds``, whichever comes
@@ -84,8 +93,14 @@ class Store:
 
     # --- runs
 
-    def begin_run(self, source: str, policy_digest: str, *, wheelscan_version: str = __version__,
-                  backend: str | None = None) -> int:
+    def begin_run(
+        self,
+        source: str,
+        policy_digest: str,
+        *,
+        wheelscan_version: str = __version__,
+        backend: str | None = None,
+    ) -> int:
         """Start a run; its verdicts are stored under ``policy_digest`` (codec.policy_digest).
 
         A run still marked ``running`` died without finishing (killed, power lost): the run
@@ -98,13 +113,14 @@ class Store:
                 self._connection.execute(
                     "UPDATE runs SET status = 'interrupted', finished = updated, "
                     "seconds = (julianday(updated) - julianday(started)) * 86400 "
-                    "WHERE status = 'running'")
+                    "WHERE status = 'running'"
+                )
                 policy_id = self._policy_id(policy_digest, now)
                 run_id = self._connection.execute(
                     "INSERT INTO runs (source, status, started, updated, policy_id, "
                     "wheelscan_version, backend) VALUES (?, 'running', ?, ?, ?, ?, ?)",
-                    (source, now, now, policy_id, wheelscan_version,
-                     backend or backend_name())).lastrowid
+                    (source, now, now, policy_id, wheelscan_version, backend or backend_name()),
+                ).lastrowid
         except BaseException:
             self._run_lock.release()
             raise
@@ -112,8 +128,9 @@ class Store:
         self._run_policies[run_id] = policy_id
         return run_id
 
-    def finish_run(self, run_id: int, status: str = "finished",
-                   seen: int | None = None) -> RunRecord:
+    def finish_run(
+        self, run_id: int, status: str = "finished", seen: int | None = None
+    ) -> RunRecord:
         """Commit what is buffered and close the run.
 
         ``seen``: how many wheels the source listed, when more than the store was told of
@@ -128,11 +145,14 @@ class Store:
             self._connection.execute(
                 "UPDATE runs SET status = ?, finished = ?, updated = ?, seen = coalesce(?, seen), "
                 "seconds = (julianday(?) - julianday(started)) * 86400 WHERE id = ?",
-                (status, now, now, seen, now, run_id))
+                (status, now, now, seen, now, run_id),
+            )
             if status == "finished":
                 self._connection.execute(
                     "INSERT OR REPLACE INTO meta SELECT 'policy_digest', digest FROM policies "
-                    "WHERE id = (SELECT policy_id FROM runs WHERE id = ?)", (run_id,))
+                    "WHERE id = (SELECT policy_id FROM runs WHERE id = ?)",
+                    (run_id,),
+                )
         self._run_policies.pop(run_id, None)
         self._stats.clear()
         self._run_lock.release()
@@ -155,8 +175,8 @@ class Store:
             if ref.sha256 in self._pending_shas:
                 return ref.sha256
             row = self._connection.execute(
-                f"SELECT sha256 FROM wheels w WHERE sha256 = ? AND {_REUSABLE}",
-                (ref.sha256,)).fetchone()
+                f"SELECT sha256 FROM wheels w WHERE sha256 = ? AND {_REUSABLE}", (ref.sha256,)
+            ).fetchone()
             return row[0] if row else None
         if ref.location.startswith(("http://", "https://")):
             return None
@@ -168,7 +188,8 @@ class Store:
         row = self._connection.execute(
             "SELECT w.sha256 FROM locations l JOIN wheels w ON w.id = l.wheel_id WHERE "
             f"l.location = ? AND l.size = ? AND l.mtime_ns = ? AND {_REUSABLE}",
-            (ref.location, *key)).fetchone()
+            (ref.location, *key),
+        ).fetchone()
         if row:
             return str(row[0])
         self._stats[ref.location] = key
@@ -205,14 +226,17 @@ class Store:
         self._last_flush = time.monotonic()
 
     def _maybe_flush(self) -> None:
-        if (len(self._pending) >= self.batch_size
-                or time.monotonic() - self._last_flush >= self.flush_seconds):
+        if (
+            len(self._pending) >= self.batch_size
+            or time.monotonic() - self._last_flush >= self.flush_seconds
+        ):
             self.flush()
 
     # --- reading back
 
-    def iter_rows(self, run_id: int | None = None,
-                  policy_digest: str | None = None) -> Iterator[dict[str, Any]]:
+    def iter_rows(
+        self, run_id: int | None = None, policy_digest: str | None = None
+    ) -> Iterator[dict[str, Any]]:
         """One dict per wheel, for reports (see ``rows.iter_rows`` for the shape).
 
         Every stored wheel, or the wheels of run ``run_id``, judged under ``policy_digest``
@@ -221,21 +245,31 @@ class Store:
         self.flush()
         return iter_rows(self._connection, run_id, policy_digest)
 
-    def export_jsonl_zst(self, path: str | os.PathLike[str], run_id: int | None = None,
-                         policy_digest: str | None = None) -> int:
+    def export_jsonl_zst(
+        self,
+        path: str | os.PathLike[str],
+        run_id: int | None = None,
+        policy_digest: str | None = None,
+    ) -> int:
         """Write ``iter_rows`` as zstandard-compressed JSON lines; return the number of rows."""
         return write_jsonl_zst(Path(path), self.iter_rows(run_id, policy_digest))
 
     def iter_facts(self) -> Iterator[tuple[str, WheelFacts]]:
         """(sha256, facts) of every wheel whose facts are stored in the current format."""
         self.flush()
-        for page in self._pages("SELECT w.id, w.sha256, w.facts FROM wheels w "
-                                f"WHERE w.facts_version = {FACTS_VERSION}"):
+        for page in self._pages(
+            f"SELECT w.id, w.sha256, w.facts FROM wheels w WHERE w.facts_version = {FACTS_VERSION}"
+        ):
             for _, sha256, blob in page:
                 yield sha256, facts_from_json(unpack(blob))
 
-    def reevaluate(self, database: PolicyDatabase, policy_digest: str, workers: int = 1,
-                   musl_policy: str | None = None) -> int:
+    def reevaluate(
+        self,
+        database: PolicyDatabase,
+        policy_digest: str,
+        workers: int = 1,
+        musl_policy: str | None = None,
+    ) -> int:
         """Judge every stored wheel that has no verdict under ``policy_digest`` yet, from its
         stored facts alone; then report by that policy. Returns how many were judged.
 
@@ -247,7 +281,8 @@ class Store:
         pages = self._pages(
             "SELECT w.id, w.facts FROM wheels w WHERE w.facts_version = ? AND NOT EXISTS "
             "(SELECT 1 FROM verdicts v WHERE v.wheel_id = w.id AND v.policy_id = ?)",
-            (FACTS_VERSION, policy_id))
+            (FACTS_VERSION, policy_id),
+        )
         judged = 0
         batches = ([(wheel_id, blob) for wheel_id, blob in page] for page in pages)
         for verdicts in judge_batches(Judge(database, musl_policy), batches, workers):
@@ -255,8 +290,9 @@ class Store:
                 write_verdicts(self._connection, policy_id, verdicts)
             judged += len(verdicts)
         with transaction(self._connection, self.path, "switch the reported policy"):
-            self._connection.execute("INSERT OR REPLACE INTO meta VALUES ('policy_digest', ?)",
-                                     (policy_digest,))
+            self._connection.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('policy_digest', ?)", (policy_digest,)
+            )
         return judged
 
     # --- helpers
@@ -268,18 +304,21 @@ class Store:
         """
         last = 0
         while True:
-            page = self._connection.execute(f"{query} AND w.id > ? ORDER BY w.id LIMIT ?",
-                                            (*params, last, self.batch_size)).fetchall()
+            page = self._connection.execute(
+                f"{query} AND w.id > ? ORDER BY w.id LIMIT ?", (*params, last, self.batch_size)
+            ).fetchall()
             if not page:
                 return
             last = page[-1][0]
             yield page
 
     def _policy_id(self, digest: str, now: str) -> int:
-        self._connection.execute("INSERT OR IGNORE INTO policies (digest, first_used) "
-                                 "VALUES (?, ?)", (digest, now))
-        row = self._connection.execute("SELECT id FROM policies WHERE digest = ?",
-                                       (digest,)).fetchone()
+        self._connection.execute(
+            "INSERT OR IGNORE INTO policies (digest, first_used) VALUES (?, ?)", (digest, now)
+        )
+        row = self._connection.execute(
+            "SELECT id FROM policies WHERE digest = ?", (digest,)
+        ).fetchone()
         return int(row[0])
 
     def _check_run(self, run_id: int) -> None:

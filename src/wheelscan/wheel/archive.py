@@ -111,10 +111,13 @@ class BufferReader:
 class WheelArchive:
     """A wheel's central directory, and its members read through a :class:`ByteReader`."""
 
-    def __init__(self, data: bytes | mmap.mmap | memoryview | ByteReader,
-                 limits: Limits = Limits()) -> None:
-        self.reader: ByteReader = (data if hasattr(data, "read_at")  # type: ignore[assignment]
-                                   else BufferReader(data))  # type: ignore[arg-type]
+    def __init__(
+        self, data: bytes | mmap.mmap | memoryview | ByteReader, limits: Limits = Limits()
+    ) -> None:
+        if isinstance(data, bytes | mmap.mmap | memoryview):
+            self.reader: ByteReader = BufferReader(data)
+        else:
+            self.reader = data
         self.limits = limits
         self.members = self._read_central_directory()
 
@@ -169,8 +172,27 @@ class WheelArchive:
         for _ in range(count):
             if pos + _CENTRAL.size > cd_size:
                 raise WheelError("bad-zip", "central directory shorter than its entry count")
-            (sig, _, _, _, _, flags, method, _, _, crc, csize, usize, name_len, extra_len,
-             comment_len, _, _, _, offset) = _CENTRAL.unpack_from(data, pos)
+            (
+                sig,
+                _,
+                _,
+                _,
+                _,
+                flags,
+                method,
+                _,
+                _,
+                crc,
+                csize,
+                usize,
+                name_len,
+                extra_len,
+                comment_len,
+                _,
+                _,
+                _,
+                offset,
+            ) = _CENTRAL.unpack_from(data, pos)
             if sig != b"PK\x01\x02":
                 raise WheelError("bad-zip", f"bad central directory signature at {cd_offset + pos}")
             name_end = pos + _CENTRAL.size + name_len
@@ -186,7 +208,7 @@ class WheelArchive:
         return members
 
     def data_offset(self, member: Member) -> int:
-        """Where the member's compressed bytes start, from (and checked against) its local header."""
+        """Where the member's compressed bytes start, read from its local header."""
         start = member.header_offset
         header = self.reader.read_at(start, _LOCAL.size)
         if len(header) < _LOCAL.size:
@@ -198,7 +220,7 @@ class WheelArchive:
         begin = start + _LOCAL.size + name_len + extra_len
         if begin + member.compressed_size > self.size:
             raise WheelError("truncated", "member data runs past the end of the file", member.name)
-        return begin
+        return int(begin)
 
     def payload(self, member: Member) -> memoryview:
         """The member's compressed bytes."""
@@ -208,8 +230,9 @@ class WheelArchive:
         if member.size > self.limits.max_member_size:
             raise WheelError("too-large", f"{member.size} bytes uncompressed", member.name)
         if member.size > max(member.compressed_size, 1) * self.limits.max_compression_ratio:
-            raise WheelError("zip-bomb", f"ratio {member.size}/{member.compressed_size}",
-                             member.name)
+            raise WheelError(
+                "zip-bomb", f"ratio {member.size}/{member.compressed_size}", member.name
+            )
 
     def head(self, member: Member, length: int = 4) -> bytes:
         """The first ``length`` bytes of a member, inflating no more than needed."""
@@ -226,8 +249,8 @@ class WheelArchive:
                 except InflateError as e:
                     raise WheelError("bad-deflate", str(e), member.name) from e
                 if len(head) >= length or window >= member.compressed_size:
-                    return head
-            return head
+                    break
+            return bytes(head)
         raise WheelError("unsupported-compression", f"method {member.method}", member.name)
 
     def read(self, member: Member) -> memoryview | bytes:
@@ -245,9 +268,11 @@ class WheelArchive:
             except InflateError as e:
                 raise WheelError("bad-deflate", str(e), member.name) from e
             if len(content) != member.size:
-                raise WheelError("size-mismatch",
-                                 f"inflates to {len(content)}+ bytes, directory says "
-                                 f"{member.size}", member.name)
+                raise WheelError(
+                    "size-mismatch",
+                    f"inflates to {len(content)}+ bytes, directory says {member.size}",
+                    member.name,
+                )
         else:
             raise WheelError("unsupported-compression", f"method {member.method}", member.name)
         if crc32(content) != member.crc:

@@ -26,8 +26,11 @@ FACTS_VERSION = 2
 
 
 def facts_to_json(wheel: WheelFacts) -> dict[str, Any]:
-    return {"version": FACTS_VERSION, "filename": wheel.filename,
-            "elf_files": [_member(m) for m in wheel.elf_files]}
+    return {
+        "version": FACTS_VERSION,
+        "filename": wheel.filename,
+        "elf_files": [_member(m) for m in wheel.elf_files],
+    }
 
 
 def facts_from_json(data: dict[str, Any]) -> WheelFacts:
@@ -39,16 +42,31 @@ def facts_from_json(data: dict[str, Any]) -> WheelFacts:
 def _member(member: ElfMember) -> dict[str, Any]:
     f = member.facts
     return {
-        "path": member.path, "in_record": member.in_record, "size": member.size,
-        "class": int(f.elf_class), "endian": int(f.endianness), "osabi": f.osabi,
-        "type": f.elf_type, "machine": int(f.machine), "flags": f.flags,
-        "interpreter": f.interpreter, "dynamic": f.has_dynamic, "needed": list(f.needed),
-        "soname": f.soname, "rpath": list(f.rpath), "runpath": list(f.runpath),
-        "dt_flags": f.dt_flags, "dt_flags_1": f.dt_flags_1, "stack": f.stack_flags,
-        "isa": f.x86_isa_needed, "nsyms": f.symbol_count,
+        "path": member.path,
+        "in_record": member.in_record,
+        "size": member.size,
+        "class": int(f.elf_class),
+        "endian": int(f.endianness),
+        "osabi": f.osabi,
+        "type": f.elf_type,
+        "machine": int(f.machine),
+        "flags": f.flags,
+        "interpreter": f.interpreter,
+        "dynamic": f.has_dynamic,
+        "needed": list(f.needed),
+        "soname": f.soname,
+        "rpath": list(f.rpath),
+        "runpath": list(f.runpath),
+        "dt_flags": f.dt_flags,
+        "dt_flags_1": f.dt_flags_1,
+        "stack": f.stack_flags,
+        "isa": f.x86_isa_needed,
+        "nsyms": f.symbol_count,
         # [name, binding, type, version, file]: the bulk of the record, kept flat
-        "undef": [[s.name, int(s.binding), int(s.type), s.version, s.version_file]
-                  for s in f.undefined_symbols],
+        "undef": [
+            [s.name, int(s.binding), int(s.type), s.version, s.version_file]
+            for s in f.undefined_symbols
+        ],
         "init": list(f.init_functions),
         "verneed": [[n.file, list(n.versions)] for n in f.version_needs],
         "verdef": list(f.version_definitions),
@@ -57,14 +75,27 @@ def _member(member: ElfMember) -> dict[str, Any]:
 
 def _member_back(d: dict[str, Any]) -> ElfMember:
     facts = ElfFacts(
-        elf_class=ElfClass(d["class"]), endianness=Endianness(d["endian"]), osabi=d["osabi"],
-        elf_type=d["type"], machine=Machine(d["machine"]), flags=d["flags"],
-        interpreter=d["interpreter"], has_dynamic=d["dynamic"], needed=tuple(d["needed"]),
-        soname=d["soname"], rpath=tuple(d["rpath"]), runpath=tuple(d["runpath"]),
-        dt_flags=d["dt_flags"], dt_flags_1=d["dt_flags_1"], stack_flags=d["stack"],
-        x86_isa_needed=d["isa"], symbol_count=d["nsyms"],
-        undefined_symbols=tuple(UndefinedSymbol(n, SymbolBinding(b), SymbolType(t), v, vf)
-                                for n, b, t, v, vf in d["undef"]),
+        elf_class=ElfClass(d["class"]),
+        endianness=Endianness(d["endian"]),
+        osabi=d["osabi"],
+        elf_type=d["type"],
+        machine=Machine(d["machine"]),
+        flags=d["flags"],
+        interpreter=d["interpreter"],
+        has_dynamic=d["dynamic"],
+        needed=tuple(d["needed"]),
+        soname=d["soname"],
+        rpath=tuple(d["rpath"]),
+        runpath=tuple(d["runpath"]),
+        dt_flags=d["dt_flags"],
+        dt_flags_1=d["dt_flags_1"],
+        stack_flags=d["stack"],
+        x86_isa_needed=d["isa"],
+        symbol_count=d["nsyms"],
+        undefined_symbols=tuple(
+            UndefinedSymbol(n, SymbolBinding(b), SymbolType(t), v, vf)
+            for n, b, t, v, vf in d["undef"]
+        ),
         init_functions=tuple(d["init"]),
         version_needs=tuple(VersionNeed(f, tuple(v)) for f, v in d["verneed"]),
         version_definitions=tuple(d["verdef"]),

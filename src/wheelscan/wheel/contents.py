@@ -38,8 +38,11 @@ class WheelFacts:
 
 def record_paths(archive: WheelArchive) -> list[str]:
     """Paths listed in ``<name>.dist-info/RECORD`` (PEP 376 / 427), in order."""
-    records = [m for m in archive.members
-               if m.name.endswith(".dist-info/RECORD") and m.name.count("/") == 1]
+    records = [
+        m
+        for m in archive.members
+        if m.name.endswith(".dist-info/RECORD") and m.name.count("/") == 1
+    ]
     if len(records) != 1:
         raise WheelError("no-record", f"{len(records)} top-level .dist-info/RECORD files")
     text = bytes(archive.read(records[0])).decode("utf-8", "replace")
@@ -49,14 +52,21 @@ def record_paths(archive: WheelArchive) -> list[str]:
 def read_wheel_facts(archive: WheelArchive, filename: str) -> WheelFacts:
     """Parse every ELF member of ``archive``; raise WheelError for a member that is not sound."""
     parse = get_parser()
-    listed = {posixpath.normpath(p): i for i, p in enumerate(record_paths(archive))
-              if not p.endswith(".py")}
+    listed = {
+        posixpath.normpath(p): i
+        for i, p in enumerate(record_paths(archive))
+        if not p.endswith(".py")
+    }
     members: list[tuple[int, ElfMember]] = []
     for member in archive.elf_members():
         facts = _parse(parse, archive, member)
         rank = listed.get(posixpath.normpath(member.name))
-        members.append((rank if rank is not None else len(listed),
-                        ElfMember(member.name, facts, rank is not None, member.size)))
+        members.append(
+            (
+                rank if rank is not None else len(listed),
+                ElfMember(member.name, facts, rank is not None, member.size),
+            )
+        )
     members.sort(key=lambda item: item[0])  # stable: unlisted ones keep archive order
     return WheelFacts(filename, tuple(m for _, m in members))
 
@@ -68,8 +78,9 @@ def _parse(parse: object, archive: WheelArchive, member: Member) -> ElfFacts:
             archive.check_limits(member)
             parse_partial, need_bytes = partial
             try:
-                return parse_streamed(archive.payload(member), member.size, member.crc,
-                                      parse_partial, need_bytes)
+                return parse_streamed(
+                    archive.payload(member), member.size, member.crc, parse_partial, need_bytes
+                )
             except StreamError as e:
                 raise WheelError(e.code, e.reason, member.name) from e
         content = archive.read(member)

@@ -37,10 +37,43 @@ _LOCAL_OVERHEAD = 30 + 2 * 0xFFFF + 24
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 # Extensions no ELF file wears in a real wheel (compared in lower case).
-_NEVER_ELF = (".py", ".pyi", ".pyc", ".txt", ".md", ".rst", ".json", ".toml", ".cfg", ".ini",
-              ".yaml", ".yml", ".h", ".hpp", ".c", ".cc", ".cpp", ".pyx", ".pxd", ".pxi", ".html",
-              ".css", ".js", ".svg", ".png", ".jpg", ".gif", ".ico", ".csv", ".typed", ".mo",
-              ".po", ".xml", ".pem", ".license")
+_NEVER_ELF = (
+    ".py",
+    ".pyi",
+    ".pyc",
+    ".txt",
+    ".md",
+    ".rst",
+    ".json",
+    ".toml",
+    ".cfg",
+    ".ini",
+    ".yaml",
+    ".yml",
+    ".h",
+    ".hpp",
+    ".c",
+    ".cc",
+    ".cpp",
+    ".pyx",
+    ".pxd",
+    ".pxi",
+    ".html",
+    ".css",
+    ".js",
+    ".svg",
+    ".png",
+    ".jpg",
+    ".gif",
+    ".ico",
+    ".csv",
+    ".typed",
+    ".mo",
+    ".po",
+    ".xml",
+    ".pem",
+    ".license",
+)
 
 
 def is_record(name: str) -> bool:
@@ -59,8 +92,7 @@ def may_be_elf(name: str) -> bool:
     name is seen locally and missed remotely.
     """
     lowered = name.lower()
-    return not (name.endswith("/") or lowered.endswith(_NEVER_ELF)
-                or ".dist-info/" in name)
+    return not (name.endswith("/") or lowered.endswith(_NEVER_ELF) or ".dist-info/" in name)
 
 
 class HttpError(OSError):
@@ -124,9 +156,13 @@ class HttpSession:
         target = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
         headers = {"User-Agent": USER_AGENT, **headers}
         if parts.username is not None:  # a private index: https://user:token@host/simple/
-            headers["Authorization"] = "Basic " + base64.b64encode(
-                f"{urllib.parse.unquote(parts.username)}:"
-                f"{urllib.parse.unquote(parts.password or '')}".encode()).decode()
+            headers["Authorization"] = (
+                "Basic "
+                + base64.b64encode(
+                    f"{urllib.parse.unquote(parts.username)}:"
+                    f"{urllib.parse.unquote(parts.password or '')}".encode()
+                ).decode()
+            )
         conn, reused = self._acquire(origin)
         try:
             try:
@@ -210,8 +246,9 @@ class HttpRangeReader:
     held once, and every later read is served from it.
     """
 
-    def __init__(self, url: str, size: int | None = None,
-                 session: HttpSession | None = None) -> None:
+    def __init__(
+        self, url: str, size: int | None = None, session: HttpSession | None = None
+    ) -> None:
         self.url = url
         self.session = session or default_session()
         self.size = -1 if size is None else size
@@ -251,9 +288,11 @@ class HttpRangeReader:
         """
         ordered = sorted(members, key=lambda m: m.header_offset)
         ends = [m.header_offset for m in ordered[1:]] + [self.size]
-        return [(m.header_offset, min(end, m.header_offset + _LOCAL_OVERHEAD + m.compressed_size))
-                for m, end in zip(ordered, ends, strict=True)
-                if is_record(m.name) or (may_be_elf(m.name) and m.size >= len(ELF_MAGIC))]
+        return [
+            (m.header_offset, min(end, m.header_offset + _LOCAL_OVERHEAD + m.compressed_size))
+            for m, end in zip(ordered, ends, strict=True)
+            if is_record(m.name) or (may_be_elf(m.name) and m.size >= len(ELF_MAGIC))
+        ]
 
     def prefetch(self, spans: Sequence[tuple[int, int]]) -> None:
         """Fetch every span not held yet, neighbours merged: one request per merged span."""
@@ -280,16 +319,18 @@ class HttpRangeReader:
     def _fetch(self, start: int, end: int) -> None:
         got = self._request(f"bytes={start}-{end - 1}")
         if got > start or self._first_gap(start, end) is not None:
-            raise WheelError("download-failed",
-                             f"{self.url}: asked for bytes {start}-{end - 1}, got others")
+            raise WheelError(
+                "download-failed", f"{self.url}: asked for bytes {start}-{end - 1}, got others"
+            )
 
     def _request(self, byte_range: str) -> int:
         """One Range request; returns where the bytes received start."""
         try:
             response = self.session.get(self.url, {"Range": byte_range})
         except HttpError as e:
-            raise WheelError("download-failed",
-                             f"{self.url}: {e.reason} (after {self.session.tries} tries)") from e
+            raise WheelError(
+                "download-failed", f"{self.url}: {e.reason} (after {self.session.tries} tries)"
+            ) from e
         self.requests += 1
         self.bytes_fetched += len(response.body)
         if response.status == 200:  # Range ignored: the whole file
@@ -308,8 +349,10 @@ class HttpRangeReader:
 
     def _check_size(self, size: int) -> None:
         if self.size >= 0 and size != self.size:
-            raise WheelError("download-failed",
-                             f"{self.url}: the server has {size} bytes, the index said {self.size}")
+            raise WheelError(
+                "download-failed",
+                f"{self.url}: the server has {size} bytes, the index said {self.size}",
+            )
         if size == 0:
             raise WheelError("not-zip", f"{self.url}: empty file")
         self.size = size
@@ -343,13 +386,17 @@ class RemoteWheelArchive(WheelArchive):
 
     def elf_members(self) -> Iterator[Member]:
         for member in self.members:
-            if (may_be_elf(member.name) and member.size >= len(ELF_MAGIC)
-                    and self.head(member) == ELF_MAGIC):
+            if (
+                may_be_elf(member.name)
+                and member.size >= len(ELF_MAGIC)
+                and self.head(member) == ELF_MAGIC
+            ):
                 yield member
 
 
-def open_remote_archive(url: str, size: int | None = None, limits: Limits = Limits(),
-                        session: HttpSession | None = None) -> WheelArchive:
+def open_remote_archive(
+    url: str, size: int | None = None, limits: Limits = Limits(), session: HttpSession | None = None
+) -> WheelArchive:
     """Open a wheel by URL: its central directory, RECORD and possible ELF members fetched.
 
     ``read_wheel_facts`` then runs on it unchanged, served from what was fetched here; the

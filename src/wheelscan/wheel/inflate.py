@@ -9,12 +9,17 @@ inflater.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from isal import isal_zlib
 
-InflateError = isal_zlib.error
-crc32 = isal_zlib.crc32
+InflateError: type[Exception] = cast("type[Exception]", isal_zlib.error)
+
+
+def crc32(data: bytes | memoryview, value: int = 0) -> int:
+    return int(isal_zlib.crc32(data, value))
+
+
 NAME = "isal"
 
 

@@ -24,7 +24,7 @@ def fetch_bytes(url: str, max_size: int = 4 << 30, timeout: float = 60.0) -> byt
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            data = response.read(max_size + 1)
+            data: bytes = response.read(max_size + 1)
     except OSError as e:
         raise WheelError("download-failed", f"{url}: {e}") from e
     if len(data) > max_size:

@@ -67,9 +67,15 @@ class _Ranges:
         return [(a, min(b, limit)) for a, b in self.items if a < limit]
 
 
-def parse_streamed(payload: memoryview, size: int, crc: int, parse: PartialParser,
-                   need_bytes: type[Exception], keep: int = DEFAULT_KEEP,
-                   stats: StreamStats | None = None) -> ElfFacts:
+def parse_streamed(
+    payload: memoryview,
+    size: int,
+    crc: int,
+    parse: PartialParser,
+    need_bytes: type[Exception],
+    keep: int = DEFAULT_KEEP,
+    stats: StreamStats | None = None,
+) -> ElfFacts:
     """Parse the ELF file a raw deflate ``payload`` inflates to (``size`` bytes)."""
     stats = stats if stats is not None else StreamStats()
     if size == 0:
@@ -86,9 +92,16 @@ def parse_streamed(payload: memoryview, size: int, crc: int, parse: PartialParse
         buffer.close()
 
 
-def _one_pass(payload: memoryview, size: int, crc: int, parse: PartialParser,
-              need_bytes: type[Exception], buffer: mmap.mmap, wanted: _Ranges,
-              stats: StreamStats) -> ElfFacts | None:
+def _one_pass(
+    payload: memoryview,
+    size: int,
+    crc: int,
+    parse: PartialParser,
+    need_bytes: type[Exception],
+    buffer: mmap.mmap,
+    wanted: _Ranges,
+    stats: StreamStats,
+) -> ElfFacts | None:
     """One pass over the stream: the facts, or None when another pass must keep more bytes."""
     inflater = raw_inflater()
     position = consumed = 0
@@ -99,7 +112,7 @@ def _one_pass(payload: memoryview, size: int, crc: int, parse: PartialParser,
         if position >= target:
             stats.parses += 1
             try:
-                return parse(buffer, wanted.below(position))  # type: ignore[no-any-return]
+                return parse(buffer, wanted.below(position))
             except need_bytes as e:
                 start, end = e.start, e.end  # type: ignore[attr-defined]
                 if start < position and not wanted.covers(start, min(end, position)):
@@ -118,8 +131,9 @@ def _one_pass(payload: memoryview, size: int, crc: int, parse: PartialParser,
         except InflateError as e:
             raise StreamError("bad-deflate", str(e)) from e
         if not chunk and not pending and (inflater.eof or consumed >= len(payload)):
-            raise StreamError("size-mismatch", f"inflates to {position} bytes, directory says "
-                                               f"{size}")
+            raise StreamError(
+                "size-mismatch", f"inflates to {position} bytes, directory says {size}"
+            )
         if position + len(chunk) > size:
             raise StreamError("size-mismatch", f"inflates to more than {size} bytes")
         _keep(buffer, wanted, position, chunk)
@@ -127,8 +141,9 @@ def _one_pass(payload: memoryview, size: int, crc: int, parse: PartialParser,
         position += len(chunk)
         stats.inflated += len(chunk)
         if inflater.eof and position < size:
-            raise StreamError("size-mismatch", f"inflates to {position} bytes, directory says "
-                                               f"{size}")
+            raise StreamError(
+                "size-mismatch", f"inflates to {position} bytes, directory says {size}"
+            )
         if position == size:
             stats.complete = True
             if running_crc != crc:
