@@ -32,10 +32,9 @@ class MisbehavingTask:
         return self.audit(ref)
 
 
-def make_refs(tmp_path: Path, names: list[str]) -> list[WheelRef]:
-    data = build_wheel(
-        {"mod.cpython-312-x86_64-linux-gnu.so": build_elf(sample_spec("x86_64", interpreter=None))}
-    )
+def make_refs(tmp_path: Path, names: list[str], soname: str | None = None) -> list[WheelRef]:
+    elf = build_elf(sample_spec("x86_64", interpreter=None, soname=soname))
+    data = build_wheel({"mod.cpython-312-x86_64-linux-gnu.so": elf})
     refs = []
     for name in names:
         path = tmp_path / f"{name}-1.0-cp312-cp312-manylinux_2_28_x86_64.whl"
@@ -84,3 +83,15 @@ def test_refs_are_pulled_lazily(tmp_path: Path) -> None:
         next(results)
     results.close()
     assert pulled <= 5 + 2
+
+
+def test_identical_members_are_parsed_once_per_worker(tmp_path: Path) -> None:
+    """Vendored libraries repeat across a project's wheels: the second copy costs no parse."""
+    refs = make_refs(tmp_path, ["one", "two", "three"], soname="libunique-to-this-test.so")
+    results = list(InlineExecutor(AuditTask()).results(refs))
+    reused = [r.reused_elf_bytes for r in results]
+    assert reused[0] == 0 and reused[1] > 0 and reused[1] == reused[2]
+    assert len({r.facts.elf_files for r in results if r.facts}) == 1
+    no_dedupe = list(InlineExecutor(AuditTask(dedupe=False)).results(refs))
+    assert [r.reused_elf_bytes for r in no_dedupe] == [0, 0, 0]
+    assert [r.facts for r in no_dedupe] == [r.facts for r in results]

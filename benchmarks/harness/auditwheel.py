@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.procs import ProcessRun, run_measured, run_plain
+from harness.procs import ProcessRun, json_output, run_measured, run_plain
 
 PINNED = "6.8.2"
 
@@ -27,10 +27,7 @@ class WheelAudit:
 
     @property
     def overall_tag(self) -> str | None:
-        try:
-            tag = json.loads(self.run.stdout).get("overall_tag")
-        except (ValueError, AttributeError):
-            return None
+        tag = json.loads(self.run.stdout).get("overall_tag")
         return tag if isinstance(tag, str) else None
 
 
@@ -60,7 +57,9 @@ OK_CODES = (0, 1)
 
 
 def show(cmd: list[str], wheel: Path) -> WheelAudit:
-    return WheelAudit(wheel.name, run_measured(_show_command(cmd, wheel), OK_CODES))
+    run = run_measured(_show_command(cmd, wheel), OK_CODES)
+    json_output(run, f"auditwheel show {wheel.name}")
+    return WheelAudit(wheel.name, run)
 
 
 def sequential(cmd: list[str], wheels: list[Path]) -> list[WheelAudit]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import auditwheel
-from harness.procs import ProcessRun, best_of, run_measured
+from harness.procs import ProcessRun, best_of, json_output, run_measured
 
 
 def wheelscan_command(*args: str) -> list[str]:
@@ -18,7 +18,9 @@ def wheelscan_command(*args: str) -> list[str]:
 
 def wheelscan_show(wheel: Path) -> ProcessRun:
     # 1: a declared tag is broken, still a complete verdict; 2 (could not judge) is a failure
-    return run_measured(wheelscan_command("show", "--json", str(wheel)), ok_codes=(0, 1))
+    run = run_measured(wheelscan_command("show", "--json", str(wheel)), ok_codes=(0, 1))
+    json_output(run, f"wheelscan show {wheel.name}")
+    return run
 
 
 def _best(repeats: int, measure: Any) -> list[ProcessRun]:

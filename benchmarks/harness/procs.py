@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 LAUNCHER = Path(__file__).with_name("launch.py")
@@ -47,6 +47,16 @@ def run_measured(command: Sequence[str], ok_codes: tuple[int, ...] = (0,)) -> Pr
         tail = run.stderr.decode("utf-8", "replace")[-2000:]
         raise ProcessError(f"{' '.join(command)}: exit status {run.returncode}\n{tail}")
     return run
+
+
+def json_output(run: ProcessRun, command: str) -> Any:
+    """The JSON a run printed. Exit status 1 is an answer for both tools but also Python's
+    status for a traceback, so a run that printed no JSON is a failure, shown with its stderr."""
+    try:
+        return json.loads(run.stdout)
+    except ValueError:
+        tail = run.stderr.decode("utf-8", "replace")[-2000:]
+        raise ProcessError(f"{command}: exit status {run.returncode}, no JSON\n{tail}") from None
 
 
 def run_plain(command: Sequence[str], ok_codes: tuple[int, ...] = (0,)) -> None:

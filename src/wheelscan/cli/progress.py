@@ -42,6 +42,7 @@ def describe(c: RunCounts) -> str:
     return (
         f"{c.audited} audited ({c.audited / c.elapsed:.1f}/s, "
         f"{c.bytes_read / c.elapsed / 1e6:.1f} MB/s read, "
-        f"{c.elf_bytes / c.elapsed / 1e6:.1f} MB/s ELF), {c.errors} errors, "
+        f"{c.elf_bytes / c.elapsed / 1e6:.1f} MB/s ELF, "
+        f"{c.reused_elf_bytes / 1e6:.0f} MB of it deduplicated), {c.errors} errors, "
         f"{c.skipped_known} known skipped, {c.seen} seen"
     )

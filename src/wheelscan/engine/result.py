@@ -24,6 +24,7 @@ class WheelResult:
     bytes_read: int  # bytes fetched or mapped and touched: what the scan cost in I/O
     elf_bytes: int  # uncompressed bytes of the ELF members parsed
     seconds: float
+    reused_elf_bytes: int = 0  # ELF bytes whose facts came from an identical member seen before
     version: int = RESULT_VERSION
 
     @property

@@ -32,6 +32,7 @@ class RunCounts:
     errors: int = 0
     bytes_read: int = 0
     elf_bytes: int = 0
+    reused_elf_bytes: int = 0  # ELF bytes not parsed again: identical to a member seen before
     started: float = 0.0
 
     @property
@@ -82,6 +83,7 @@ def audit(
         counts.errors += not result.ok
         counts.bytes_read += result.bytes_read
         counts.elf_bytes += result.elf_bytes
+        counts.reused_elf_bytes += result.reused_elf_bytes
         if observer is not None:
             observer.update(counts)
     return counts

@@ -15,7 +15,12 @@ from wheelscan.policy.verdict import AuditError, Verdict
 from wheelscan.sources.base import WheelRef
 from wheelscan.wheel.archive import Limits, WheelArchive, WheelError
 from wheelscan.wheel.contents import WheelFacts, read_wheel_facts
+from wheelscan.wheel.dedupe import FactsCache
 from wheelscan.wheel.remote import is_url
+
+
+# one per worker process (each forked worker starts with its own, empty)
+_FACTS_CACHE = FactsCache()
 
 
 @dataclass(frozen=True)
@@ -25,12 +30,15 @@ class AuditTask:
     policy_file: Path | None = None
     musl_policy: str | None = None
     limits: Limits = field(default_factory=Limits)
+    dedupe: bool = True  # parse each distinct ELF member once per worker process
 
     def database(self) -> PolicyDatabase:
         return load_policies(self.policy_file)  # cached for the built-in policies
 
     def __call__(self, ref: WheelRef) -> WheelResult:
         started = time.perf_counter()
+        cache = _FACTS_CACHE if self.dedupe else None
+        saved_before = _FACTS_CACHE.stats.bytes_saved
         sha256, facts, bytes_read = ref.sha256, None, 0
         verdict: Verdict | AuditError
         try:
@@ -39,10 +47,10 @@ class AuditTask:
 
                 archive = open_remote_archive(ref.location, ref.size, self.limits)
                 with archive:
-                    facts = read_wheel_facts(archive, ref.filename)
+                    facts = read_wheel_facts(archive, ref.filename, cache)
                     bytes_read = archive.reader.bytes_fetched  # type: ignore[attr-defined]
             else:
-                sha256, facts, bytes_read = self._local(Path(ref.location), ref.filename)
+                sha256, facts, bytes_read = self._local(Path(ref.location), ref.filename, cache)
             verdict = evaluate(facts, self.database(), self.musl_policy)
         except (WheelError, EvaluationError) as e:
             verdict = AuditError(ref.filename, e.code, e.reason, getattr(e, "member", None))
@@ -56,9 +64,12 @@ class AuditTask:
             bytes_read=bytes_read,
             elf_bytes=_elf_bytes(facts, ref),
             seconds=time.perf_counter() - started,
+            reused_elf_bytes=_FACTS_CACHE.stats.bytes_saved - saved_before,
         )
 
-    def _local(self, path: Path, filename: str) -> tuple[str, WheelFacts, int]:
+    def _local(
+        self, path: Path, filename: str, cache: FactsCache | None
+    ) -> tuple[str, WheelFacts, int]:
         with open(path, "rb") as f:
             size = f.seek(0, 2)
             if size == 0:
@@ -67,7 +78,7 @@ class AuditTask:
         # hashing touches every byte once; hashlib drops the GIL on large buffers
         sha256 = hashlib.sha256(data).hexdigest()
         with WheelArchive(data, self.limits) as archive:
-            return sha256, read_wheel_facts(archive, filename), size
+            return sha256, read_wheel_facts(archive, filename, cache), size
 
 
 def _elf_bytes(facts: WheelFacts | None, ref: WheelRef) -> int:

@@ -97,6 +97,7 @@ class PreparedResult:
     bytes_read: int
     elf_bytes: int
     seconds: float
+    reused_elf_bytes: int = 0
 
 
 def prepare(result: WheelResult) -> PreparedResult:
@@ -121,6 +122,7 @@ def prepare(result: WheelResult) -> PreparedResult:
         result.bytes_read,
         result.elf_bytes,
         result.seconds,
+        result.reused_elf_bytes,
     )
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from wheelscan.elf import ElfError, ElfFacts, get_parser, partial_parser
 from wheelscan.wheel.archive import DEFLATED, Member, WheelArchive, WheelError
+from wheelscan.wheel.dedupe import FactsCache
 from wheelscan.wheel.stream import StreamError, parse_streamed
 
 
@@ -49,8 +50,13 @@ def record_paths(archive: WheelArchive) -> list[str]:
     return [row[0] for row in csv.reader(io.StringIO(text)) if row]
 
 
-def read_wheel_facts(archive: WheelArchive, filename: str) -> WheelFacts:
-    """Parse every ELF member of ``archive``; raise WheelError for a member that is not sound."""
+def read_wheel_facts(
+    archive: WheelArchive, filename: str, cache: FactsCache | None = None
+) -> WheelFacts:
+    """Parse every ELF member of ``archive``; raise WheelError for a member that is not sound.
+
+    With a ``cache``, a member parsed before (the same compressed bytes) is not parsed again.
+    """
     parse = get_parser()
     listed = {
         posixpath.normpath(p): i
@@ -59,7 +65,7 @@ def read_wheel_facts(archive: WheelArchive, filename: str) -> WheelFacts:
     }
     members: list[tuple[int, ElfMember]] = []
     for member in archive.elf_members():
-        facts = _parse(parse, archive, member)
+        facts = _cached_parse(parse, archive, member, cache)
         rank = listed.get(posixpath.normpath(member.name))
         members.append(
             (
@@ -69,6 +75,20 @@ def read_wheel_facts(archive: WheelArchive, filename: str) -> WheelFacts:
         )
     members.sort(key=lambda item: item[0])  # stable: unlisted ones keep archive order
     return WheelFacts(filename, tuple(m for _, m in members))
+
+
+def _cached_parse(
+    parse: object, archive: WheelArchive, member: Member, cache: FactsCache | None
+) -> ElfFacts:
+    if cache is None or member.method != DEFLATED:
+        return _parse(parse, archive, member)  # a stored member is parsed in place: cheap
+    archive.check_limits(member)
+    key = cache.key(member, archive.payload(member))
+    facts = cache.get(key)
+    if facts is None:
+        facts = _parse(parse, archive, member)
+        cache.put(key, facts)
+    return facts
 
 
 def _parse(parse: object, archive: WheelArchive, member: Member) -> ElfFacts:
