@@ -101,12 +101,11 @@ def stage_auditwheel(corpus: list[CorpusWheel], cmd: list[str], workers: int,
     audits = auditwheel.sequential(cmd, paths)
     log(f"auditwheel, {workers} processes at a time")
     parallel = auditwheel.parallel(cmd, paths, workers)
-    ours = batch.overall_tags(best)
-    in_worker = {r.ref.filename: r.seconds for r in best.results}
+    ours = {o.wheel: o for o in best.outcomes}
     per_wheel = [{"wheel": a.wheel, "auditwheel_seconds": a.run.seconds,
                   "auditwheel_max_rss": a.run.max_rss,
-                  "wheelscan_seconds_in_worker": in_worker[a.wheel],
-                  "auditwheel_tag": a.overall_tag, "wheelscan_tag": ours.get(a.wheel)}
+                  "wheelscan_seconds_in_worker": ours[a.wheel].seconds,
+                  "auditwheel_tag": a.overall_tag, "wheelscan_tag": ours[a.wheel].overall_tag}
                  for a in audits]
     return {"command": [*cmd, "show", "--json", "--ldpaths", ""],
             "sequential_seconds": sum(a.run.seconds for a in audits),

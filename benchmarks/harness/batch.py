@@ -27,23 +27,51 @@ from wheelscan.wheel.stream import StreamStats
 
 
 @dataclass(frozen=True)
+class WheelOutcome:
+    """What the harness keeps of one WheelResult: the facts themselves are dropped at once,
+    since a parent holding every run's facts would grow, and so would the workers it forks."""
+
+    wheel: str
+    seconds: float  # in the worker
+    elf_bytes: int
+    overall_tag: str  # as auditwheel would put it (see ``auditwheel_tag``)
+
+
+@dataclass(frozen=True)
 class BatchRun:
     workers: int
     seconds: float
-    wheels: int
     wheel_bytes: int
-    elf_bytes: int  # sum of WheelResult.elf_bytes
-    results: list[WheelResult] = field(repr=False, compare=False)
+    outcomes: list[WheelOutcome] = field(repr=False, compare=False)
 
     def summary(self) -> dict[str, float | int]:
-        return {"workers": self.workers, "seconds": self.seconds, "wheels": self.wheels,
-                "wheels_per_s": self.wheels / self.seconds,
+        elf_bytes = sum(o.elf_bytes for o in self.outcomes)  # sum of WheelResult.elf_bytes
+        return {"workers": self.workers, "seconds": self.seconds, "wheels": len(self.outcomes),
+                "wheel_bytes": self.wheel_bytes, "elf_bytes": elf_bytes,
+                "wheels_per_s": len(self.outcomes) / self.seconds,
                 "compressed_mb_per_s": self.wheel_bytes / 1e6 / self.seconds,
-                "elf_mb_per_s": self.elf_bytes / 1e6 / self.seconds}
+                "elf_mb_per_s": elf_bytes / 1e6 / self.seconds}
 
 
 class BatchError(RuntimeError):
     """A corpus wheel got an error record: the timing would not be of a full audit."""
+
+
+def auditwheel_tag(result: WheelResult, musl_policy: str = "musllinux_1_2") -> str:
+    """The overall tag as auditwheel would put it: a musl wheel re-judged (from its facts,
+    untimed) against the one musllinux policy auditwheel uses on a glibc host; wheelscan's
+    default judges every musllinux policy (README, deliberate differences)."""
+    verdict = result.verdict
+    if isinstance(verdict, Verdict) and verdict.libc == "musl" and result.facts is not None:
+        verdict = evaluate(result.facts, musl_policy=musl_policy)
+    return verdict.overall_tag if isinstance(verdict, Verdict) else "?"
+
+
+def _outcome(result: WheelResult) -> WheelOutcome:
+    if not result.ok:
+        raise BatchError(f"{result.ref.filename}: {result.verdict}")
+    return WheelOutcome(result.ref.filename, result.seconds, result.elf_bytes,
+                        auditwheel_tag(result))
 
 
 def run_batch(wheels: list[Path], workers: int) -> BatchRun:
@@ -52,11 +80,9 @@ def run_batch(wheels: list[Path], workers: int) -> BatchRun:
     started = time.perf_counter()
     results = list(LocalPool(AuditTask(), workers).results(refs))
     seconds = time.perf_counter() - started
-    failed = [r for r in results if not r.ok]
-    if failed:
-        raise BatchError("; ".join(f"{r.ref.filename}: {r.verdict}" for r in failed))
-    return BatchRun(workers, seconds, len(results), sum(r.size or 0 for r in refs),
-                    sum(r.elf_bytes for r in results), results)
+    outcomes = [_outcome(r) for r in results]
+    del results
+    return BatchRun(workers, seconds, sum(r.size or 0 for r in refs), outcomes)
 
 
 def best_batches(wheels: list[Path], workers: int, repeats: int) -> list[BatchRun]:
@@ -69,19 +95,6 @@ def peak_memory() -> dict[str, int]:
     itself, so that the parent's figure is the run's, not the harness's)."""
     return {"parent_max_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
             "worker_max_rss": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024}
-
-
-def overall_tags(run: BatchRun, musl_policy: str = "musllinux_1_2") -> dict[str, str]:
-    """Each wheel's overall tag as auditwheel would put it: a musl wheel re-judged (from the
-    facts the run kept, untimed) against the one musllinux policy auditwheel uses on a glibc
-    host; wheelscan's default judges every musllinux policy (README, deliberate differences)."""
-    tags = {}
-    for r in run.results:
-        if isinstance(r.verdict, Verdict) and r.facts is not None:
-            verdict = (evaluate(r.facts, musl_policy=musl_policy) if r.verdict.libc == "musl"
-                       else r.verdict)
-            tags[r.ref.filename] = verdict.overall_tag if isinstance(verdict, Verdict) else "?"
-    return tags
 
 
 @dataclass

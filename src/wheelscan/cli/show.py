@@ -14,11 +14,12 @@ from typing import Any
 
 from wheelscan import __version__
 from wheelscan.elf import backend_name
+from wheelscan.engine.task import AuditTask
 from wheelscan.engine.worker import audit
 from wheelscan.policy.policies import PolicyDatabase, load_policies
 from wheelscan.policy.verdict import AuditError, Verdict
-from wheelscan.wheel.archive import WheelError
-from wheelscan.wheel.remote import fetch_bytes, filename_from_url, is_url
+from wheelscan.sources.base import WheelRef
+from wheelscan.wheel.remote import filename_from_url, is_url
 
 JSON_VERSION = 1
 
@@ -43,17 +44,16 @@ def json_schema() -> dict[str, Any]:
     return json.loads(text)  # type: ignore[no-any-return]
 
 
-def judge(target: str, database: PolicyDatabase, musl_policy: str | None) -> Verdict | AuditError:
+def judge(target: str, database: PolicyDatabase, args: argparse.Namespace) -> Verdict | AuditError:
     if is_url(target):
+        # ranged reads: the central directory and the members that may be ELF, nothing more
         filename = filename_from_url(target)
-        try:
-            return audit(fetch_bytes(target), filename, database, musl_policy)
-        except WheelError as e:
-            return AuditError(filename, e.code, e.reason)
+        task = AuditTask(args.policy_file, args.musl_policy)
+        return task(WheelRef(filename, "", "", target)).verdict
     path = Path(target)
     if not path.is_file():
         return AuditError(path.name, "not-found", f"cannot access {target}: no such file")
-    return audit(path, path.name, database, musl_policy)
+    return audit(path, path.name, database, args.musl_policy)
 
 
 def exit_status(results: list[Verdict | AuditError]) -> int:
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(json_schema(), indent=2))
         return 0
     database = load_policies(args.policy_file)
-    results = [judge(w, database, args.musl_policy) for w in args.wheels]
+    results = [judge(w, database, args) for w in args.wheels]
     if args.json:
         print(
             json.dumps(

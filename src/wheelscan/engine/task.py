@@ -18,7 +18,6 @@ from wheelscan.wheel.contents import WheelFacts, read_wheel_facts
 from wheelscan.wheel.dedupe import FactsCache
 from wheelscan.wheel.remote import is_url
 
-
 # one per worker process (each forked worker starts with its own, empty)
 _FACTS_CACHE = FactsCache()
 
