@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import posixpath
 import urllib.parse
-import urllib.request
 
 from wheelscan import __version__
 
