@@ -2,17 +2,18 @@
 
     python benchmarks/run.py [--workers N] [--output benchmarks/results/latest.json] [--quick]
 
-Stages, in this order (the order matters: the batch comes first so that the peak RSS of its
-workers is the largest child's the kernel has seen):
+Stages, in this order (the order matters: the batch comes first, while the harness is small
+and has started no other process, so that the peak RSS figures are the batch's own):
 
 1. wheelscan's batch engine on the corpus with 1, 2 and N workers, best of 3 each;
    the peak RSS of the parent and of the largest worker; then, untimed, how many ELF bytes
    it inflated;
 2. the inflate floor: the same ELF members inflated whole, same inflater, same processes;
-3. auditwheel 6.8.2, one process per wheel: summed sequentially, and wall time with N at once;
-4. the largest corpus wheel as whole processes, ``wheelscan show`` against ``auditwheel show``;
-5. a ~1 GiB ELF member with PT_DYNAMIC at its end: verdict, time and peak RSS;
-6. the dedupe potential of the corpus.
+3. a warm-up of both command-line tools (bytecode caches), untimed;
+4. auditwheel 6.8.2, one process per wheel: summed sequentially, and wall time with N at once;
+5. the largest corpus wheel as whole processes, ``wheelscan show`` against ``auditwheel show``;
+6. a ~1 GiB ELF member with PT_DYNAMIC at its end: verdict, time and peak RSS;
+7. the dedupe potential of the corpus.
 
 See benchmarks/README.md for what each figure means.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -46,15 +48,26 @@ def log(message: str) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--workers", type=int, default=None,
-                   help="worker processes (default: every usable core)")
-    p.add_argument("--output", type=Path, default=None,
-                   help="results JSON (default: benchmarks/results/latest.json, "
-                        "or quick.json with --quick)")
-    p.add_argument("--quick", action="store_true",
-                   help="a smoke test: the smallest wheels, one repetition, a 64 MiB member")
-    p.add_argument("--repeats", type=int, default=None,
-                   help="repetitions per timing, the best is kept (default: 3; 1 with --quick)")
+    p.add_argument(
+        "--workers", type=int, default=None, help="worker processes (default: every usable core)"
+    )
+    p.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="results JSON (default: benchmarks/results/latest.json, or quick.json with --quick)",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke test: the smallest wheels, one repetition, a 64 MiB member",
+    )
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="repetitions per timing, the best is kept (default: 3; 1 with --quick)",
+    )
     return p.parse_args(argv)
 
 
@@ -63,23 +76,29 @@ def worker_counts(workers: int) -> list[int]:
 
 
 def corpus_summary(corpus: list[CorpusWheel]) -> dict[str, Any]:
-    return {"file": str(CORPUS.relative_to(REPO)), "wheels": len(corpus),
-            "wheel_bytes": sum(w.size for w in corpus),
-            "elf_members": sum(len(w.elf) for w in corpus),
-            "elf_bytes": sum(w.elf_bytes for w in corpus),
-            "deflated_elf_bytes": sum(m.size for w in corpus for m in w.elf if m.deflated)}
+    return {
+        "file": str(CORPUS.relative_to(REPO)),
+        "wheels": len(corpus),
+        "wheel_bytes": sum(w.size for w in corpus),
+        "elf_members": sum(len(w.elf) for w in corpus),
+        "elf_bytes": sum(w.elf_bytes for w in corpus),
+        "deflated_elf_bytes": sum(m.size for w in corpus for m in w.elf if m.deflated),
+    }
 
 
-def stage_wheelscan(wheels: list[Path], counts: list[int],
-                    repeats: int) -> tuple[dict[str, Any], dict[str, batch.BatchRun]]:
+def stage_wheelscan(
+    wheels: list[Path], counts: list[int], repeats: int
+) -> tuple[dict[str, Any], dict[str, batch.BatchRun]]:
     runs = {}
     for k in counts:
         log(f"wheelscan batch, {k} worker(s), {repeats} run(s)")
         runs[str(k)] = batch.best_batches(wheels, k, repeats)
-    result = {"repeats": repeats,
-              "seconds": {k: [run.seconds for run in v] for k, v in runs.items()},
-              "best": {k: v[0].summary() for k, v in runs.items()},
-              "memory": batch.peak_memory()}
+    result = {
+        "repeats": repeats,
+        "seconds": {k: [run.seconds for run in v] for k, v in runs.items()},
+        "best": {k: v[0].summary() for k, v in runs.items()},
+        "memory": batch.peak_memory(),
+    }
     return result, {k: v[0] for k, v in runs.items()}
 
 
@@ -88,31 +107,48 @@ def stage_floor(corpus: list[CorpusWheel], counts: list[int], repeats: int) -> d
     for k in counts:
         log(f"inflate floor, {k} process(es), {repeats} run(s)")
         runs[str(k)] = floor.best_floors(corpus, k, repeats)
-    return {"repeats": repeats,
-            "seconds": {k: [run.seconds for run in v] for k, v in runs.items()},
-            "best": {k: {"workers": v[0].workers, "seconds": v[0].seconds,
-                         "inflated_bytes": v[0].inflated_bytes} for k, v in runs.items()}}
+    return {
+        "repeats": repeats,
+        "seconds": {k: [run.seconds for run in v] for k, v in runs.items()},
+        "best": {
+            k: {
+                "workers": v[0].workers,
+                "seconds": v[0].seconds,
+                "inflated_bytes": v[0].inflated_bytes,
+            }
+            for k, v in runs.items()
+        },
+    }
 
 
-def stage_auditwheel(corpus: list[CorpusWheel], cmd: list[str], workers: int,
-                     best: batch.BatchRun) -> dict[str, Any]:
+def stage_auditwheel(
+    corpus: list[CorpusWheel], cmd: list[str], workers: int, best: batch.BatchRun
+) -> dict[str, Any]:
     paths = [w.path for w in corpus]
     log(f"auditwheel, {len(paths)} wheels one after another")
     audits = auditwheel.sequential(cmd, paths)
     log(f"auditwheel, {workers} processes at a time")
     parallel = auditwheel.parallel(cmd, paths, workers)
     ours = {o.wheel: o for o in best.outcomes}
-    per_wheel = [{"wheel": a.wheel, "auditwheel_seconds": a.run.seconds,
-                  "auditwheel_max_rss": a.run.max_rss,
-                  "wheelscan_seconds_in_worker": ours[a.wheel].seconds,
-                  "auditwheel_tag": a.overall_tag, "wheelscan_tag": ours[a.wheel].overall_tag}
-                 for a in audits]
-    return {"command": [*cmd, "show", "--json", "--ldpaths", ""],
-            "sequential_seconds": sum(a.run.seconds for a in audits),
-            "parallel_seconds": parallel,
-            "agree": sum(w["auditwheel_tag"] == w["wheelscan_tag"] for w in per_wheel),
-            "disagree": [w for w in per_wheel if w["auditwheel_tag"] != w["wheelscan_tag"]],
-            "per_wheel": per_wheel}
+    per_wheel = [
+        {
+            "wheel": a.wheel,
+            "auditwheel_seconds": a.run.seconds,
+            "auditwheel_max_rss": a.run.max_rss,
+            "wheelscan_seconds_in_worker": ours[a.wheel].seconds,
+            "auditwheel_tag": a.overall_tag,
+            "wheelscan_tag": ours[a.wheel].overall_tag,
+        }
+        for a in audits
+    ]
+    return {
+        "command": [*cmd, "show", "--json", "--ldpaths", ""],
+        "sequential_seconds": sum(a.run.seconds for a in audits),
+        "parallel_seconds": parallel,
+        "agree": sum(w["auditwheel_tag"] == w["wheelscan_tag"] for w in per_wheel),
+        "disagree": [w for w in per_wheel if w["auditwheel_tag"] != w["wheelscan_tag"]],
+        "per_wheel": per_wheel,
+    }
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -122,7 +158,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     aw_cmd = auditwheel.command()  # fail before the long stages, not after them
     log("corpus: fetching or verifying")
     wheels = fetch_corpus(CORPUS, args.quick)
-    results: dict[str, Any] = {"workers": workers, "quick": args.quick}
+    # other processes on the machine disturb every figure: say how busy it was beforehand
+    results: dict[str, Any] = {
+        "workers": workers,
+        "quick": args.quick,
+        "load_average_at_start": os.getloadavg(),
+    }
     # first, while the harness is small and has started no other process (peak RSS)
     results["wheelscan"], best = stage_wheelscan(wheels, counts, repeats)
     log("corpus: locating ELF members; counting what wheelscan inflates (untimed)")
@@ -131,6 +172,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     results["wheelscan"]["inflated"] = batch.inflated_bytes(corpus)
     results["machine"] = describe(REPO, auditwheel.version(aw_cmd))
     results["floor"] = stage_floor(corpus, counts, repeats)
+    log("warm-up: one untimed run of each tool, filling their bytecode caches")
+    largewheel.warm_up(min(wheels, key=lambda p: p.stat().st_size), aw_cmd)
     results["auditwheel"] = stage_auditwheel(corpus, aw_cmd, workers, best[str(workers)])
     largest = max(corpus, key=lambda w: w.size)
     log(f"one large wheel as whole processes: {largest.filename}")
@@ -145,8 +188,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    output = args.output or BENCHMARKS / "results" / ("quick.json" if args.quick
-                                                      else "latest.json")
+    output = args.output or BENCHMARKS / "results" / ("quick.json" if args.quick else "latest.json")
     results = run(args)
     results["command"] = " ".join(["python", "benchmarks/run.py", *(argv or sys.argv[1:])])
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -233,6 +233,9 @@ cdef struct Ctx:
     uint64_t verdefnum
     # resolved tables
     uint64_t strtab_off
+    # the last NUL of the string table (-1: none): a string at `name` has a NUL iff
+    # name <= last_nul, so checking one costs O(1), however many symbols share a long one
+    int64_t last_nul
     uint64_t symtab_off
     int64_t versym_off
     uint64_t symbol_count
@@ -511,10 +514,13 @@ cdef int64_t resolve(Ctx* c, uint64_t address, const char* what) noexcept nogil:
 
 
 cdef int check_string(Ctx* c, uint64_t name) noexcept nogil:
-    """A valid string: its offset inside the string table, its NUL too."""
+    """A valid string: a string table, the offset inside it, a NUL after it inside it too."""
+    if not (c.present & HAS_STRTAB_ADDR):
+        # DT_STRSZ alone gives no table: strtab_off would be 0, the start of the file
+        return fail(c, E_BAD_TABLE, "a string (at %llu) but no DT_STRTAB", name)
     if name >= c.strsz:
         return fail(c, E_BAD_TABLE, "string offset %llu outside the string table", name)
-    if memchr(c.data + c.strtab_off + name, 0, c.strsz - name) == NULL:
+    if <int64_t>name > c.last_nul:
         return fail(c, E_BAD_TABLE, "string at %llu has no terminating NUL", name)
     return 0
 
@@ -717,6 +723,9 @@ cdef int locate(Ctx* c) noexcept nogil:
         if not (c.present & HAS_STRSZ) or not fits(c, offset, <uint64_t>c.strsz):
             return fail(c, E_BAD_OFFSET, "string table at %llu runs past the end", offset)
         c.strtab_off = offset
+        c.last_nul = <int64_t>c.strsz - 1
+        while c.last_nul >= 0 and c.data[c.strtab_off + c.last_nul] != 0:
+            c.last_nul -= 1
     elif c.needed.length or (c.present & HAS_SONAME) or (c.present & HAS_RPATH) or (c.present & HAS_RUNPATH):
         return fail(c, E_BAD_TABLE, "dynamic strings without DT_STRTAB (%llu)", 0)
     for k in range(c.needed.length):
@@ -819,7 +828,7 @@ cdef void init_ctx(Ctx* c, const uint8_t* data, uint64_t size) noexcept nogil:
     c.data = data
     c.size = size
     c.interp_off = c.dynamic_off = c.stack_flags = c.isa_needed = -1
-    c.versym_off = -1
+    c.versym_off = c.last_nul = -1
 
 
 cdef void free_ctx(Ctx* c) noexcept nogil:

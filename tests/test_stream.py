@@ -22,7 +22,7 @@ def deflate(data: bytes) -> memoryview:
 @pytest.mark.parametrize("keep", [64, 4096, 1 << 25])
 def test_streamed_equals_whole_on_built_files(keep: int) -> None:
     # a debug-info-like tail the parser never needs
-    data = build_elf(sample_spec("ppc64le")) + bytes(range(256)) * 4096 * 8
+    data = build_elf(sample_spec("ppc64le")) + bytes(range(256)) * 4096 * 32
     stats = StreamStats()
     facts = parse_streamed(
         deflate(data), len(data), zlib.crc32(data), parse_elf, NeedBytes, keep=keep, stats=stats

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-import wheelscan.wheel.contents as contents
 from harness.corpus import CorpusWheel, ref
 from harness.procs import best_of
 from wheelscan.engine.pool import LocalPool
@@ -23,6 +22,7 @@ from wheelscan.engine.result import WheelResult
 from wheelscan.engine.task import AuditTask
 from wheelscan.policy.evaluate import evaluate
 from wheelscan.policy.verdict import Verdict
+from wheelscan.wheel import contents, stream
 from wheelscan.wheel.stream import StreamStats
 
 
@@ -46,11 +46,16 @@ class BatchRun:
 
     def summary(self) -> dict[str, float | int]:
         elf_bytes = sum(o.elf_bytes for o in self.outcomes)  # sum of WheelResult.elf_bytes
-        return {"workers": self.workers, "seconds": self.seconds, "wheels": len(self.outcomes),
-                "wheel_bytes": self.wheel_bytes, "elf_bytes": elf_bytes,
-                "wheels_per_s": len(self.outcomes) / self.seconds,
-                "compressed_mb_per_s": self.wheel_bytes / 1e6 / self.seconds,
-                "elf_mb_per_s": elf_bytes / 1e6 / self.seconds}
+        return {
+            "workers": self.workers,
+            "seconds": self.seconds,
+            "wheels": len(self.outcomes),
+            "wheel_bytes": self.wheel_bytes,
+            "elf_bytes": elf_bytes,
+            "wheels_per_s": len(self.outcomes) / self.seconds,
+            "compressed_mb_per_s": self.wheel_bytes / 1e6 / self.seconds,
+            "elf_mb_per_s": elf_bytes / 1e6 / self.seconds,
+        }
 
 
 class BatchError(RuntimeError):
@@ -70,8 +75,9 @@ def auditwheel_tag(result: WheelResult, musl_policy: str = "musllinux_1_2") -> s
 def _outcome(result: WheelResult) -> WheelOutcome:
     if not result.ok:
         raise BatchError(f"{result.ref.filename}: {result.verdict}")
-    return WheelOutcome(result.ref.filename, result.seconds, result.elf_bytes,
-                        auditwheel_tag(result))
+    return WheelOutcome(
+        result.ref.filename, result.seconds, result.elf_bytes, auditwheel_tag(result)
+    )
 
 
 def run_batch(wheels: list[Path], workers: int) -> BatchRun:
@@ -93,8 +99,10 @@ def peak_memory() -> dict[str, int]:
     """Peak RSS so far, bytes: the parent's own, and the largest reaped child's (a worker's:
     call this before the harness starts any other child process, and before it maps wheels
     itself, so that the parent's figure is the run's, not the harness's)."""
-    return {"parent_max_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-            "worker_max_rss": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024}
+    return {
+        "parent_max_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "worker_max_rss": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024,
+    }
 
 
 @dataclass
@@ -108,7 +116,7 @@ class StreamedMember:
 def _counting_streams(current: Callable[[], str]) -> Iterator[list[StreamedMember]]:
     """Wrap ``parse_streamed`` where ``contents`` looks it up, giving every call fresh stats."""
     seen: list[StreamedMember] = []
-    original = contents.parse_streamed
+    original = stream.parse_streamed
 
     def counting(payload: Any, size: int, *args: Any, **kwargs: Any) -> Any:
         stats = StreamStats()
@@ -139,15 +147,27 @@ def inflated_bytes(corpus: list[CorpusWheel]) -> dict[str, Any]:
         "inflated_fraction": inflated / total if total else 0.0,
         "members_inflated_to_end": sum(s.stats.complete for s in seen),
         "members_inflated_twice_or_more": [
-            {"wheel": s.wheel, "member": _member_name(corpus, s), "size": s.size,
-             "passes": s.stats.passes, "inflated": s.stats.inflated}
-            for s in seen if s.stats.passes > 1],
+            {
+                "wheel": s.wheel,
+                "member": _member_name(corpus, s),
+                "size": s.size,
+                "passes": s.stats.passes,
+                "inflated": s.stats.inflated,
+            }
+            for s in seen
+            if s.stats.passes > 1
+        ],
         "parser_calls": sum(s.stats.parses for s in seen),
     }
 
 
 def _member_name(corpus: list[CorpusWheel], streamed: StreamedMember) -> str:
     """The member ``parse_streamed`` was given (it sees bytes, not names): found by size."""
-    names = [m.name for w in corpus if w.filename == streamed.wheel for m in w.elf
-             if m.size == streamed.size]
+    names = [
+        m.name
+        for w in corpus
+        if w.filename == streamed.wheel
+        for m in w.elf
+        if m.size == streamed.size
+    ]
     return " or ".join(names) or "?"

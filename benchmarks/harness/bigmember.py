@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from harness.floor import inflate_member
 from harness.largewheel import wheelscan_show
 from harness.procs import ProcessRun, best_of
 from harness.wheelwriter import write_wheel
-from wheelscan.elf import ElfError, get_parser
+from wheelscan.elf import ElfError, ElfFacts, get_parser
 from wheelscan.engine.worker import read_facts
 from wheelscan.wheel.archive import Limits, WheelArchive
 
@@ -90,12 +90,18 @@ def pick_source(corpus: list[CorpusWheel]) -> Source:
 
 
 def _recipe(source: Source, member_size: int) -> dict[str, Any]:
-    return {"recipe": RECIPE_VERSION, "source_wheel": source.wheel, "member": source.member,
-            "member_size": member_size, "filler_block": FILLER_BLOCK,
-            "filler_noise": FILLER_NOISE, "filler_seed": FILLER_SEED}
+    return {
+        "recipe": RECIPE_VERSION,
+        "source_wheel": source.wheel,
+        "member": source.member,
+        "member_size": member_size,
+        "filler_block": FILLER_BLOCK,
+        "filler_noise": FILLER_NOISE,
+        "filler_seed": FILLER_SEED,
+    }
 
 
-def _build_once(target: Path, recipe: dict[str, Any], build: Any) -> bool:
+def _build_once(target: Path, recipe: dict[str, Any], build: Callable[[Path], None]) -> bool:
     """Build ``target`` unless it exists with the same recipe; True when it was built."""
     stamp = target.with_name(target.name + ".json")
     if target.is_file() and stamp.is_file() and json.loads(stamp.read_text()) == recipe:
@@ -120,14 +126,20 @@ def build_pair(source: Source, member_size: int) -> WheelPair:
     filename = f"bigelf-1.0-{source.tags}.whl"  # the same name for both: identical JSON
     moved = relocate_dynamic(source.elf, member_size)
     recipe = _recipe(source, member_size)
-    original, big = root / "elf-original" / filename, root / f"elf-{member_size >> 20}MiB" / filename
+    original = root / "elf-original" / filename
+    big = root / f"elf-{member_size >> 20}MiB" / filename
     started = time.perf_counter()
-    _build_once(original, {**recipe, "member_size": source.size}, lambda path: write_wheel(
-        path, {source.member: ([source.elf], source.size)}))
-    _build_once(big, recipe, lambda path: write_wheel(
-        path, {source.member: (relocated_chunks(moved), moved.size)}))
-    return WheelPair(original, big, moved.size, moved.dynamic_offset,
-                     time.perf_counter() - started)
+    _build_once(
+        original,
+        {**recipe, "member_size": source.size},
+        lambda path: write_wheel(path, {source.member: ([source.elf], source.size)}),
+    )
+    _build_once(
+        big,
+        recipe,
+        lambda path: write_wheel(path, {source.member: (relocated_chunks(moved), moved.size)}),
+    )
+    return WheelPair(original, big, moved.size, moved.dynamic_offset, time.perf_counter() - started)
 
 
 def _inflate_seconds(wheel: Path) -> float:
@@ -135,14 +147,15 @@ def _inflate_seconds(wheel: Path) -> float:
     with WheelArchive.open(wheel) as archive:
         member = next(archive.elf_members())
         view = archive.reader.read_at(0, archive.size)
-        started = time.perf_counter()
-        inflate_member(view, archive.data_offset(member), member.compressed_size)
-        seconds = time.perf_counter() - started
-        view.release()
-        return seconds
+        try:
+            started = time.perf_counter()
+            inflate_member(view, archive.data_offset(member), member.compressed_size)
+            return time.perf_counter() - started
+        finally:
+            view.release()
 
 
-def _member_facts(wheel: Path) -> Any:
+def _member_facts(wheel: Path) -> list[ElfFacts]:
     return [m.facts for m in read_facts(wheel, wheel.name).elf_files]
 
 
@@ -170,7 +183,7 @@ def measure(corpus: list[CorpusWheel], member_size: int, repeats: int) -> dict[s
         "max_rss": max(r.max_rss for r in big),
         "original_seconds": small[0].seconds,
         "original_max_rss": max(r.max_rss for r in small),
-        "inflate_seconds": _inflate_seconds(pair.big),
+        "inflate_seconds": min(_inflate_seconds(pair.big) for _ in range(max(1, repeats))),
         "wheels": {"original": str(pair.original), "big": str(pair.big)},
     }
 
@@ -181,4 +194,3 @@ def _seconds(run: ProcessRun) -> float:
 
 def _results(run: ProcessRun) -> list[dict[str, Any]]:
     return json.loads(run.stdout)["results"]  # type: ignore[no-any-return]
-

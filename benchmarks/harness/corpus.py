@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.corpus.fetch import default_cache_dir, fetch, load_entries
+
 from wheelscan.sources.base import WheelRef, wheel_ref
 from wheelscan.wheel.archive import DEFLATED, WheelArchive
 
@@ -46,14 +47,20 @@ class CorpusWheel:
     def elf_bytes(self) -> int:
         return sum(m.size for m in self.elf)
 
+
 def cache_dir() -> Path:
     return default_cache_dir()
+
+
+# filename -> pinned sha256, filled by fetch_corpus (which verifies every file against it)
+_PINNED: dict[str, str] = {}
 
 
 def fetch_corpus(corpus_file: Path, quick: bool) -> list[Path]:
     """The corpus wheels in the file's order (largest first there, which keeps a pool's tail
     short), downloaded and verified if not cached yet."""
     entries = load_entries(corpus_file)
+    _PINNED.update({e["filename"]: e["sha256"] for e in entries})
     if quick:
         smallest = sorted(entries, key=lambda e: int(e["size"]))[:QUICK_WHEELS]
         entries = [e for e in entries if e in smallest]
@@ -62,15 +69,18 @@ def fetch_corpus(corpus_file: Path, quick: bool) -> list[Path]:
 
 def locate(path: Path) -> CorpusWheel:
     with WheelArchive.open(path) as archive:
-        elf = tuple(ElfLocation(m.name, m.method, m.crc, m.compressed_size, m.size,
-                                archive.data_offset(m))
-                    for m in archive.elf_members())
+        elf = tuple(
+            ElfLocation(m.name, m.method, m.crc, m.compressed_size, m.size, archive.data_offset(m))
+            for m in archive.elf_members()
+        )
         return CorpusWheel(path, archive.size, elf)
 
 
 def ref(path: Path) -> WheelRef:
-    # no sha256: the task computes it, as it does for a directory of wheels
-    found = wheel_ref(path.name, str(path), size=path.stat().st_size)
+    # with the sha256, as a mirror or an index lists it (bandersnatch's JSON pages, PEP 691):
+    # the main job, a mirror-wide audit, never hashes a wheel itself. A directory of wheels
+    # has no hashes to give: there the task hashes each file (about 1.2 GB/s here).
+    found = wheel_ref(path.name, str(path), sha256=_PINNED.get(path.name), size=path.stat().st_size)
     if found is None:
         raise ValueError(f"{path.name} is not a wheel's name")
     return found

@@ -22,25 +22,33 @@ def _groups(corpus: list[CorpusWheel]) -> dict[Key, list[tuple[str, ElfLocation]
     for wheel in corpus:
         for member in wheel.elf:
             groups[(member.crc, member.compressed_size, member.size)].append(
-                (wheel.filename, member))
+                (wheel.filename, member)
+            )
     return groups
 
 
 def dedupe(corpus: list[CorpusWheel], shown: int = 10) -> dict[str, Any]:
     groups = _groups(corpus)
-    repeated = sorted((g for g in groups.values() if len(g) > 1),
-                      key=lambda g: (len(g) - 1) * g[0][1].size, reverse=True)
+    repeated = sorted(
+        (g for g in groups.values() if len(g) > 1),
+        key=lambda g: (len(g) - 1) * g[0][1].size,
+        reverse=True,
+    )
     members = sum(len(g) for g in groups.values())
     return {
         "elf_members": members,
         "distinct": len(groups),
         "repeats": members - len(groups),  # members a dedupe cache would not read again
         "repeated_bytes": sum((len(g) - 1) * g[0][1].size for g in repeated),
-        "repeated_compressed_bytes": sum((len(g) - 1) * g[0][1].compressed_size
-                                         for g in repeated),
+        "repeated_compressed_bytes": sum((len(g) - 1) * g[0][1].compressed_size for g in repeated),
         "elf_bytes": sum(m.size for w in corpus for m in w.elf),
         "largest_groups": [
-            {"name": PurePosixPath(g[0][1].name).name, "copies": len(g), "size": g[0][1].size,
-             "wheels": sorted({wheel for wheel, _ in g})}
-            for g in repeated[:shown]],
+            {
+                "name": PurePosixPath(g[0][1].name).name,
+                "copies": len(g),
+                "size": g[0][1].size,
+                "wheels": sorted({wheel for wheel, _ in g}),
+            }
+            for g in repeated[:shown]
+        ],
     }

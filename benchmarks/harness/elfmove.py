@@ -5,8 +5,9 @@ gigabyte in is still read correctly if the headers say so: PT_DYNAMIC's p_offset
 point at the moved bytes and the PT_LOAD that held them is stretched (p_filesz, p_memsz) to
 cover their new place, keeping vaddr - offset unchanged so a loader would map them where
 PT_DYNAMIC says. The old bytes are zeroed: a reader that looked there (through the section
-headers, say) would get different facts, and the comparison would show it. (A ``.bss`` at the end of the stretched segment now maps file
-bytes instead of zeros: nothing a reader of the headers looks at.)
+headers, say) would get different facts, and the comparison would show it. (A ``.bss`` at
+the end of the stretched segment now maps file bytes instead of zeros: nothing a reader of
+the headers looks at.)
 
 Layout: ``[original file, old dynamic zeroed][filler][dynamic]``. The file is never held
 whole: ``RelocatedElf`` is its head, the filler's length and its tail.
@@ -84,9 +85,11 @@ def _unpack(headers: _Headers, elf: bytes, index: int) -> Segment:
 
 
 def _pack(headers: _Headers, buffer: bytearray, s: Segment) -> None:
-    fields = ((s.type, s.flags, s.offset, s.vaddr, s.paddr, s.filesz, s.memsz, s.align)
-              if headers.is64 else
-              (s.type, s.offset, s.vaddr, s.paddr, s.filesz, s.memsz, s.flags, s.align))
+    fields = (
+        (s.type, s.flags, s.offset, s.vaddr, s.paddr, s.filesz, s.memsz, s.align)
+        if headers.is64
+        else (s.type, s.offset, s.vaddr, s.paddr, s.filesz, s.memsz, s.flags, s.align)
+    )
     headers.phdr.pack_into(buffer, headers.phoff + s.index * headers.phentsize, *fields)
 
 

@@ -59,8 +59,10 @@ def inflate_wheel(job: Job) -> int:
 
 
 def jobs(corpus: list[CorpusWheel]) -> list[Job]:
-    return [(str(w.path), tuple((m.data_offset, m.compressed_size) for m in w.elf if m.deflated))
-            for w in corpus]
+    return [
+        (str(w.path), tuple((m.data_offset, m.compressed_size) for m in w.elf if m.deflated))
+        for w in corpus
+    ]
 
 
 def run_floor(corpus: list[CorpusWheel], workers: int) -> FloorRun:
@@ -76,6 +78,7 @@ def best_floors(corpus: list[CorpusWheel], workers: int, repeats: int) -> list[F
     runs = best_of(repeats, lambda: run_floor(corpus, workers), lambda run: run.seconds)
     expected = sum(m.size for w in corpus for m in w.elf if m.deflated)
     if runs[0].inflated_bytes != expected:
-        raise RuntimeError(f"the floor inflated {runs[0].inflated_bytes} bytes, "
-                           f"the directories say {expected}")
+        raise RuntimeError(
+            f"the floor inflated {runs[0].inflated_bytes} bytes, the directories say {expected}"
+        )
     return runs

@@ -49,3 +49,9 @@ def compare(wheel: Path, aw_cmd: list[str], repeats: int) -> dict[str, Any]:
         "auditwheel_startup_seconds": aw_start[0].seconds,
         "overall_tag": {"wheelscan": ws_tag, "auditwheel": aw_tag},
     }
+
+
+def warm_up(wheel: Path, aw_cmd: list[str]) -> None:
+    """One untimed ``show`` per tool, so that both start with their bytecode cached."""
+    wheelscan_show(wheel)
+    auditwheel.show(aw_cmd, wheel)

@@ -21,8 +21,14 @@ def main() -> int:
     _, status, usage = os.wait4(pid, 0)
     seconds = time.perf_counter() - started
     with open(report, "w") as f:
-        json.dump({"seconds": seconds, "max_rss": usage.ru_maxrss * 1024,
-                   "returncode": os.waitstatus_to_exitcode(status)}, f)
+        json.dump(
+            {
+                "seconds": seconds,
+                "max_rss": usage.ru_maxrss * 1024,
+                "returncode": os.waitstatus_to_exitcode(status),
+            },
+            f,
+        )
     return 0
 
 

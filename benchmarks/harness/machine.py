@@ -39,8 +39,12 @@ def _memory_total() -> int | None:
 
 def _commit(repo: Path) -> str | None:
     try:  # read-only
-        done = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True,
-                              text=True, check=True)
+        done = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     except (OSError, subprocess.CalledProcessError):
         return None
     return done.stdout.strip()
@@ -66,5 +70,5 @@ def describe(repo: Path, auditwheel_version: str) -> dict[str, Any]:
         "elf_backend": backend_name(),
         "wheelscan_commit": _commit(repo),
         "auditwheel": auditwheel_version,
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }

@@ -2,11 +2,17 @@
 
 Measured processes are started through ``launch.py`` (see there why): it reaps exactly the
 child it started with ``wait4``, so the peak RSS is that process's own, without polling.
+
+Both tools run with Python's bytecode cache on, kept in the test cache: an environment with
+``PYTHONDONTWRITEBYTECODE`` set would otherwise make an editable install (wheelscan here)
+compile every module at every start, while a normally installed tool (auditwheel) has its
+``.pyc`` files from the installation. ``warm_up`` fills the cache before anything is timed.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -14,6 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+
+from harness.corpus import cache_dir
 
 T = TypeVar("T")
 LAUNCHER = Path(__file__).with_name("launch.py")
@@ -32,17 +40,26 @@ class ProcessError(RuntimeError):
     """A measured command failed in a way its exit status does not allow."""
 
 
+def measured_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(cache_dir() / "benchmarks" / "pycache")
+    return env
+
+
 def run_measured(command: Sequence[str], ok_codes: tuple[int, ...] = (0,)) -> ProcessRun:
     """Run ``command`` to its end; raise ProcessError on an exit status not in ``ok_codes``."""
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
-        done = subprocess.run([sys.executable, "-I", "-S", str(LAUNCHER), str(report),
-                               *command], capture_output=True, stdin=subprocess.DEVNULL)
+        launch = [sys.executable, "-I", "-S", str(LAUNCHER), str(report), *command]
+        done = subprocess.run(
+            launch, capture_output=True, stdin=subprocess.DEVNULL, env=measured_env(), check=False
+        )
         if done.returncode != 0 or not report.is_file():
             raise ProcessError(f"launcher failed: {done.stderr.decode('utf-8', 'replace')}")
         measured = json.loads(report.read_text())
-    run = ProcessRun(measured["seconds"], measured["max_rss"], measured["returncode"],
-                     done.stdout, done.stderr)
+    run = ProcessRun(
+        measured["seconds"], measured["max_rss"], measured["returncode"], done.stdout, done.stderr
+    )
     if run.returncode not in ok_codes:
         tail = run.stderr.decode("utf-8", "replace")[-2000:]
         raise ProcessError(f"{' '.join(command)}: exit status {run.returncode}\n{tail}")
@@ -61,7 +78,13 @@ def json_output(run: ProcessRun, command: str) -> Any:
 
 def run_plain(command: Sequence[str], ok_codes: tuple[int, ...] = (0,)) -> None:
     """Run ``command`` with nothing in between: for wall times taken around many of them."""
-    done = subprocess.run(list(command), capture_output=True, stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        list(command),
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        env=measured_env(),
+        check=False,
+    )
     if done.returncode not in ok_codes:
         tail = done.stderr.decode("utf-8", "replace")[-2000:]
         raise ProcessError(f"{' '.join(command)}: exit status {done.returncode}\n{tail}")

@@ -43,33 +43,77 @@ def figures(r: dict[str, Any]) -> list[Figure]:
     out: list[Figure] = []
 
     ratio = aw["sequential_seconds"] / ws_n
-    out.append(Figure("corpus: auditwheel summed (one process per wheel) / wheelscan batch",
-                      f"{_s(ws_n)} ({n} workers)", _s(aw["sequential_seconds"]), ratio,
-                      *_at_least(ratio, 100)))
+    out.append(
+        Figure(
+            "corpus: auditwheel summed (one process per wheel) / wheelscan batch",
+            f"{_s(ws_n)} ({n} workers)",
+            _s(aw["sequential_seconds"]),
+            ratio,
+            *_at_least(ratio, 100),
+        )
+    )
     ratio = aw["parallel_seconds"] / ws_n
-    out.append(Figure(f"corpus: wall / wall, {n} processes each", _s(ws_n),
-                      _s(aw["parallel_seconds"]), ratio))
+    out.append(
+        Figure(
+            f"corpus: wall / wall, {n} processes each", _s(ws_n), _s(aw["parallel_seconds"]), ratio
+        )
+    )
     ratio = ws_n / floor[str(n)]["seconds"]
-    out.append(Figure(f"corpus: wheelscan / inflate floor ({n} processes)", _s(ws_n),
-                      _s(floor[str(n)]["seconds"]), ratio, *_at_most(ratio, 1.2)))
+    out.append(
+        Figure(
+            f"corpus: wheelscan / inflate floor ({n} processes)",
+            _s(ws_n),
+            _s(floor[str(n)]["seconds"]),
+            ratio,
+            *_at_most(ratio, 1.2),
+        )
+    )
     if n != 1:
         ratio = ws_1 / floor["1"]["seconds"]
-        out.append(Figure("corpus: wheelscan / inflate floor (1 process)", _s(ws_1),
-                          _s(floor["1"]["seconds"]), ratio))
+        out.append(
+            Figure(
+                "corpus: wheelscan / inflate floor (1 process)",
+                _s(ws_1),
+                _s(floor["1"]["seconds"]),
+                ratio,
+            )
+        )
     for k in sorted((int(w) for w in ws if w != "1"), key=int):
         ratio = ws_1 / ws[str(k)]["seconds"]
         floor_scaling = floor["1"]["seconds"] / floor[str(k)]["seconds"] if str(k) in floor else 0
         target = _at_least(ratio, 1.8) if k == 2 else ("", None)
-        out.append(Figure(f"scaling 1 → {k} workers (the floor scales {floor_scaling:.2f}×)",
-                          f"{_s(ws_1)} → {_s(ws[str(k)]['seconds'])}", "", ratio, *target))
+        out.append(
+            Figure(
+                f"scaling 1 → {k} workers (the floor scales {floor_scaling:.2f}×)",
+                f"{_s(ws_1)} → {_s(ws[str(k)]['seconds'])}",
+                "",
+                ratio,
+                *target,
+            )
+        )
     large = r["large_wheel"]
-    out.append(Figure(f"one large wheel as whole processes ({large['wheel_bytes'] / MB:.0f} MB "
-                      f"{large['wheel'].split('-')[0]})", _s(large["wheelscan_best"]),
-                      _s(large["auditwheel_best"]), large["ratio"],
-                      *_at_least(large["ratio"], 20)))
+    out.append(
+        Figure(
+            f"one large wheel as whole processes ({large['wheel_bytes'] / MB:.0f} MB "
+            f"{large['wheel'].split('-')[0]})",
+            _s(large["wheelscan_best"]),
+            _s(large["auditwheel_best"]),
+            large["ratio"],
+            *_at_least(large["ratio"], 20),
+        )
+    )
     big = r["big_member"]
     rss = big["max_rss"] / MB
-    out.append(Figure(f"{_size(big['member_size'])} ELF member: peak RSS of wheelscan show", f"{rss:.0f} MB", "", rss, "≤ 150 MB", rss <= 150))
+    out.append(
+        Figure(
+            f"{_size(big['member_size'])} ELF member: peak RSS of wheelscan show",
+            f"{rss:.0f} MB",
+            "",
+            rss,
+            "≤ 150 MB",
+            rss <= 150,
+        )
+    )
     return out
 
 
@@ -82,60 +126,108 @@ def _met_text(met: bool | None) -> str:
 
 
 def figures_table(items: list[Figure]) -> list[str]:
-    lines = ["| figure | wheelscan | reference | ratio | target | |",
-             "|---|---:|---:|---:|---:|---|"]
-    lines += [f"| {f.name} | {f.wheelscan} | {f.reference} | {_ratio_text(f)} | {f.target} "
-              f"| {_met_text(f.met)} |" for f in items]
+    lines = [
+        "| figure | wheelscan | reference | ratio | target | |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    lines += [
+        f"| {f.name} | {f.wheelscan} | {f.reference} | {_ratio_text(f)} | {f.target} "
+        f"| {_met_text(f.met)} |"
+        for f in items
+    ]
     return lines
 
 
 def details_table(r: dict[str, Any]) -> list[str]:
     corpus, ws, inf = r["corpus"], r["wheelscan"], r["wheelscan"]["inflated"]
-    lines = ["| detail | value |", "|---|---|",
-             f"| corpus | {corpus['wheels']} wheels, {corpus['wheel_bytes'] / MB:.0f} MB, "
-             f"{corpus['elf_members']} ELF members, {corpus['elf_bytes'] / MB:.0f} MB of ELF |"]
+    lines = [
+        "| detail | value |",
+        "|---|---|",
+        f"| corpus | {corpus['wheels']} wheels, {corpus['wheel_bytes'] / MB:.0f} MB, "
+        f"{corpus['elf_members']} ELF members, {corpus['elf_bytes'] / MB:.0f} MB of ELF |",
+    ]
     for k, run in sorted(ws["best"].items(), key=lambda kv: int(kv[0])):
-        lines.append(f"| wheelscan, {k} worker(s), best of {ws['repeats']} | "
-                     f"{run['wheels_per_s']:.1f} wheels/s, "
-                     f"{run['compressed_mb_per_s']:.0f} MB/s compressed, "
-                     f"{run['elf_mb_per_s']:.0f} MB/s of ELF |")
+        lines.append(
+            f"| wheelscan, {k} worker(s), best of {ws['repeats']} | "
+            f"{run['wheels_per_s']:.1f} wheels/s, "
+            f"{run['compressed_mb_per_s']:.0f} MB/s compressed, "
+            f"{run['elf_mb_per_s']:.0f} MB/s of ELF |"
+        )
     memory = ws["memory"]
-    lines.append(f"| peak RSS of the batch | parent {memory['parent_max_rss'] / MB:.0f} MB, "
-                 f"largest worker {memory['worker_max_rss'] / MB:.0f} MB |")
-    lines.append(f"| ELF bytes inflated by wheelscan | {inf['inflated_bytes'] / MB:.0f} MB of "
-                 f"{inf['elf_bytes'] / MB:.0f} MB ({inf['inflated_fraction']:.0%}); "
-                 f"{inf['members_inflated_to_end']} of {inf['streamed_members']} members to "
-                 f"their end, {len(inf['members_inflated_twice_or_more'])} twice |")
+    lines.append(
+        f"| peak RSS of the batch | parent {memory['parent_max_rss'] / MB:.0f} MB, "
+        f"largest worker {memory['worker_max_rss'] / MB:.0f} MB |"
+    )
+    again = (
+        "; ".join(
+            f"{m['member']}: {m['passes']} passes, {m['inflated'] / MB:.0f} MB "
+            f"inflated for {m['size'] / MB:.0f} MB"
+            for m in inf["members_inflated_twice_or_more"]
+        )
+        or "none"
+    )
+    lines.append(
+        f"| ELF bytes inflated by wheelscan | {inf['inflated_bytes'] / MB:.0f} MB of "
+        f"{inf['elf_bytes'] / MB:.0f} MB ({inf['inflated_fraction']:.0%}); "
+        f"{inf['members_inflated_to_end']} of {inf['streamed_members']} streamed "
+        f"members inflated to their end; inflated more than once: {again} |"
+    )
     aw = r["auditwheel"]
-    lines.append(f"| auditwheel {r['machine']['auditwheel']} | {_s(aw['sequential_seconds'])} "
-                 f"summed, {_s(aw['parallel_seconds'])} wall with {r['workers']} processes; "
-                 f"overall tag agrees on {aw['agree']} of {corpus['wheels']} wheels |")
+    lines.append(
+        f"| auditwheel {r['machine']['auditwheel']} | {_s(aw['sequential_seconds'])} "
+        f"summed, {_s(aw['parallel_seconds'])} wall with {r['workers']} processes; "
+        f"overall tag agrees on {aw['agree']} of {corpus['wheels']} wheels |"
+    )
     large = r["large_wheel"]
-    lines.append(f"| process start-up (`--version`) | wheelscan "
-                 f"{_s(large['wheelscan_startup_seconds'])}, auditwheel "
-                 f"{_s(large['auditwheel_startup_seconds'])} |")
+    lines.append(
+        f"| process start-up (`--version`) | wheelscan "
+        f"{_s(large['wheelscan_startup_seconds'])}, auditwheel "
+        f"{_s(large['auditwheel_startup_seconds'])} |"
+    )
     big = r["big_member"]
-    lines.append(f"| {_size(big['member_size'])} member | `wheelscan show` "
-                 f"{_s(big['best_seconds'])} (inflating it alone: "
-                 f"{_s(big['inflate_seconds'])}), wheel {big['wheel_bytes'] / MB:.0f} MB "
-                 f"({big['compression_ratio']:.0f}×); same verdict and facts as the "
-                 f"{big['source']['size'] / 1e3:.0f} kB original: "
-                 f"{'yes' if big['same_verdict'] and big['same_facts'] else '**NO**'}; "
-                 f"original: {_s(big['original_seconds'])}, "
-                 f"{big['original_max_rss'] / MB:.0f} MB |")
+    lines.append(
+        f"| {_size(big['member_size'])} member | `wheelscan show` "
+        f"{_s(big['best_seconds'])} (inflating it alone: "
+        f"{_s(big['inflate_seconds'])}), wheel {big['wheel_bytes'] / MB:.0f} MB "
+        f"({big['compression_ratio']:.0f}×); same verdict and facts as the "
+        f"{big['source']['size'] / 1e3:.0f} kB original: "
+        f"{'yes' if big['same_verdict'] and big['same_facts'] else '**NO**'}; "
+        f"original: {_s(big['original_seconds'])}, "
+        f"{big['original_max_rss'] / MB:.0f} MB |"
+    )
     d = r["dedupe"]
-    lines.append(f"| dedupe potential (CRC, compressed size, size) | {d['repeats']} of "
-                 f"{d['elf_members']} ELF members repeat, {d['repeated_bytes'] / MB:.1f} MB "
-                 f"({d['repeated_compressed_bytes'] / MB:.1f} MB compressed) |")
+    lines.append(
+        f"| dedupe potential (CRC, compressed size, size) | {d['repeats']} of "
+        f"{d['elf_members']} ELF members repeat, {d['repeated_bytes'] / MB:.1f} MB "
+        f"({d['repeated_compressed_bytes'] / MB:.1f} MB compressed) |"
+    )
     return lines
 
 
 def markdown(r: dict[str, Any]) -> str:
     m = r["machine"]
-    head = (f"{m['cpu']}, {m['usable_cores']} cores, Python {m['python']}, zlib {m['zlib']}, "
-            f"ISA-L {m['isal']}, wheelscan {m['wheelscan']}, {m['date']}")
-    return "\n".join([head, "", *figures_table([Figure(**f) for f in r["figures"]]), "",
-                      *details_table(r)])
+    load = ", ".join(f"{x:.2f}" for x in r["load_average_at_start"])
+    head = (
+        f"{m['cpu']}, {m['usable_cores']} cores, Python {m['python']}, zlib {m['zlib']}, "
+        f"ISA-L {m['isal']}, wheelscan {m['wheelscan']}, {m['date']}; load average at "
+        f"start {load}"
+    )
+    note = (
+        f"Times: best of {r['wheelscan']['repeats']} runs (auditwheel on the corpus: one "
+        "run, sequential and parallel). Ratios: the reference's time over wheelscan's, "
+        "except against the floor (wheelscan's over the floor's)."
+    )
+    return "\n".join(
+        [
+            head,
+            "",
+            *figures_table([Figure(**f) for f in r["figures"]]),
+            "",
+            note,
+            "",
+            *details_table(r),
+        ]
+    )
 
 
 def as_json(items: list[Figure]) -> list[dict[str, Any]]:

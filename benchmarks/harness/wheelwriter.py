@@ -34,20 +34,25 @@ def _write_member(zf: zipfile.ZipFile, path: str, chunks: Iterable[bytes], size:
     return _record_row(path, digest.digest(), size)
 
 
-def write_wheel(target: Path, members: dict[str, tuple[Iterable[bytes], int]],
-                compresslevel: int = 6) -> None:
+def write_wheel(
+    target: Path, members: dict[str, tuple[Iterable[bytes], int]], compresslevel: int = 6
+) -> None:
     """``members``: archive path -> (chunks, total size). Written to a temporary name first,
     so an interrupted build never leaves a wheel that looks complete."""
     name, version = target.name.split("-")[:2]
     dist_info = f"{name}-{version}.dist-info"
     tag = "-".join(target.name.removesuffix(".whl").split("-")[-3:])
-    wheel_meta = (f"Wheel-Version: 1.0\nGenerator: wheelscan-benchmarks\n"
-                  f"Root-Is-Purelib: false\nTag: {tag}\n").encode()
+    wheel_meta = (
+        f"Wheel-Version: 1.0\nGenerator: wheelscan-benchmarks\nRoot-Is-Purelib: false\nTag: {tag}\n"
+    ).encode()
     partial = target.with_name(target.name + ".part")
     with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED, compresslevel=compresslevel) as zf:
         rows = [_write_member(zf, path, chunks, size) for path, (chunks, size) in members.items()]
         rows.append(_write_member(zf, f"{dist_info}/WHEEL", [wheel_meta], len(wheel_meta)))
         rows.append(f"{dist_info}/RECORD,,")
-        zf.writestr(zipfile.ZipInfo(f"{dist_info}/RECORD", FIXED_DATE),
-                    "\n".join(rows) + "\n", zipfile.ZIP_DEFLATED)
+        zf.writestr(
+            zipfile.ZipInfo(f"{dist_info}/RECORD", FIXED_DATE),
+            "\n".join(rows) + "\n",
+            zipfile.ZIP_DEFLATED,
+        )
     partial.replace(target)

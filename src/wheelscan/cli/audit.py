@@ -17,7 +17,8 @@ from wheelscan.cli.progress import ProgressLine, describe
 from wheelscan.elf import backend_name
 from wheelscan.engine.run import PreparingTask, RunCounts, audit
 from wheelscan.engine.task import AuditTask
-from wheelscan.sources import SourceError, make_source
+from wheelscan.sources.base import SourceError
+from wheelscan.sources.factory import make_source
 from wheelscan.sources.index_url import IndexUrlError, default_index_url
 from wheelscan.store import Store, StoreError, policy_digest
 

@@ -1,33 +1,41 @@
-"""``wheelscan``: parse the command line and hand over to one module per command."""
+"""``wheelscan``: parse the command line and hand over to one module per command.
+
+Only the module of the command being run is imported: ``wheelscan show`` should not pay for
+the HTTP client, the store and the report renderers (start-up is part of a one-wheel audit).
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
 from wheelscan import __version__
-from wheelscan.cli import audit, elf, package, platform, reevaluate, report, show
 from wheelscan.elf import BACKEND_ENV, BackendError, backend_name, get_parser
+
+COMMANDS = ("show", "audit", "report", "reevaluate", "package", "elf", "platform")
 
 
 def version_text() -> str:
     return f"wheelscan {__version__} (ELF backend: {backend_name()}, set by {BACKEND_ENV})"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser, with the one command ``argv`` names, or every command if it names none."""
     parser = argparse.ArgumentParser(
         prog="wheelscan", description="Audit Linux binary wheels against manylinux/musllinux."
     )
     parser.add_argument("--version", action="version", version=version_text())
     commands = parser.add_subparsers(dest="command", required=True)
-    for command in (show, audit, report, reevaluate, package, elf, platform):
-        command.configure_parser(commands)
+    named = [a for a in (argv if argv is not None else sys.argv[1:]) if a in COMMANDS][:1]
+    for name in named or COMMANDS:
+        importlib.import_module(f"wheelscan.cli.{name}").configure_parser(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv).parse_args(argv)
     try:
         get_parser()  # an unknown or unbuilt backend stops here, before any work
         return int(args.func(args))

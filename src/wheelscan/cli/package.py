@@ -20,7 +20,8 @@ from wheelscan.engine.result import WheelResult
 from wheelscan.engine.task import AuditTask
 from wheelscan.policy.verdict import Verdict
 from wheelscan.report import aggregate, render_terminal, to_json
-from wheelscan.sources import SourceError, make_source
+from wheelscan.sources.base import SourceError
+from wheelscan.sources.factory import make_source
 from wheelscan.sources.index_url import IndexUrlError, default_index_url
 
 

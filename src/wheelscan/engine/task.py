@@ -49,7 +49,8 @@ class AuditTask:
                     facts = read_wheel_facts(archive, ref.filename, cache)
                     bytes_read = archive.reader.bytes_fetched  # type: ignore[attr-defined]
             else:
-                sha256, facts, bytes_read = self._local(Path(ref.location), ref.filename, cache)
+                computed, facts, bytes_read = self._local(Path(ref.location), ref, cache)
+                sha256 = sha256 or computed
             verdict = evaluate(facts, self.database(), self.musl_policy)
         except (WheelError, EvaluationError) as e:
             verdict = AuditError(ref.filename, e.code, e.reason, getattr(e, "member", None))
@@ -67,17 +68,18 @@ class AuditTask:
         )
 
     def _local(
-        self, path: Path, filename: str, cache: FactsCache | None
-    ) -> tuple[str, WheelFacts, int]:
+        self, path: Path, ref: WheelRef, cache: FactsCache | None
+    ) -> tuple[str | None, WheelFacts, int]:
         with open(path, "rb") as f:
             size = f.seek(0, 2)
             if size == 0:
                 raise WheelError("not-zip", "empty file")
             data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        # hashing touches every byte once; hashlib drops the GIL on large buffers
-        sha256 = hashlib.sha256(data).hexdigest()
+        # a mirror's index gives the sha256 (the store's key); a bare directory does not, and
+        # then hashing touches every byte once (hashlib drops the GIL on large buffers)
+        sha256 = None if ref.sha256 else hashlib.sha256(data).hexdigest()
         with WheelArchive(data, self.limits) as archive:
-            return sha256, read_wheel_facts(archive, filename, cache), size
+            return sha256, read_wheel_facts(archive, ref.filename, cache), size
 
 
 def _elf_bytes(facts: WheelFacts | None, ref: WheelRef) -> int:

@@ -1,19 +1,25 @@
-"""Where wheels come from: one small interface (``Source``), one adapter per kind of source."""
+"""Where wheels come from: one small interface (``Source``), one adapter per kind of source.
+
+Names are imported on first use (PEP 562), so that importing ``wheelscan.sources.base`` — as
+every worker does — does not load the HTTP client and every adapter.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import date, datetime
-from pathlib import Path
+import importlib
+from typing import Any
 
-from wheelscan.sources.bandersnatch import BandersnatchSource
-from wheelscan.sources.base import Source, SourceError, WheelRef
-from wheelscan.sources.directory import DirectorySource
-from wheelscan.sources.filters import FilteredSource, WheelFilter
-from wheelscan.sources.simple_index import SimpleIndexSource
-from wheelscan.wheel.http import HttpSession
-from wheelscan.wheel.remote import is_url
-
+_EXPORTS = {
+    "BandersnatchSource": "wheelscan.sources.bandersnatch",
+    "DirectorySource": "wheelscan.sources.directory",
+    "FilteredSource": "wheelscan.sources.filters",
+    "SimpleIndexSource": "wheelscan.sources.simple_index",
+    "Source": "wheelscan.sources.base",
+    "SourceError": "wheelscan.sources.base",
+    "WheelFilter": "wheelscan.sources.filters",
+    "WheelRef": "wheelscan.sources.base",
+    "make_source": "wheelscan.sources.factory",
+}
 __all__ = [
     "BandersnatchSource",
     "DirectorySource",
@@ -27,30 +33,7 @@ __all__ = [
 ]
 
 
-def make_source(
-    spec: str,
-    *,
-    projects: Iterable[str] | None = None,
-    architectures: Iterable[str] | None = None,
-    since: datetime | date | str | None = None,
-    diff_file: Path | str | None = None,
-    session: HttpSession | None = None,
-) -> FilteredSource:
-    """The source ``spec`` names, filtered: an http(s) URL is a simple index, a directory with
-    ``web/simple`` a bandersnatch mirror, any other directory a tree of wheel files.
-
-    ``projects`` also narrows what is listed (only those pages are read), not just what passes.
-    """
-    wheel_filter = WheelFilter.create(projects, architectures, since)
-    source: Source
-    if is_url(spec):
-        source = SimpleIndexSource(spec, projects, session)
-    elif (Path(spec) / "web" / "simple").is_dir():
-        source = BandersnatchSource(spec, diff_file, projects)
-    elif Path(spec).is_dir():
-        source = DirectorySource(spec)
-    else:
-        raise SourceError(f"{spec}: neither a directory nor an http(s) URL")
-    if diff_file is not None and not isinstance(source, BandersnatchSource):
-        raise SourceError("--diff-file needs a bandersnatch mirror (a directory with web/simple)")
-    return FilteredSource(source, wheel_filter)
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

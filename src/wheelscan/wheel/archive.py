@@ -10,6 +10,8 @@ directory 4.3.16, ZIP64 4.3.14-4.3.15, extra field 4.5.3).
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import mmap
 import struct
 from collections.abc import Iterator
@@ -21,6 +23,7 @@ from wheelscan.wheel.inflate import InflateError, crc32, raw_inflater
 
 ELF_MAGIC = b"\x7fELF"
 STORED, DEFLATED = 0, 8
+DATA_DESCRIPTOR = 0x08  # general purpose flag bit 3: the local header's CRC and sizes are 0
 
 _EOCD = struct.Struct("<4s4H2LH")  # end of central directory
 _ZIP64_LOCATOR = struct.Struct("<4sLQL")
@@ -58,6 +61,7 @@ class Member:
     compressed_size: int
     size: int
     header_offset: int
+    raw_name: bytes = b""  # as the central directory spells it: the local header must agree
 
 
 def _zip64_sizes(extra: bytes, size: int, compressed: int, offset: int) -> tuple[int, int, int]:
@@ -105,7 +109,11 @@ class BufferReader:
         obj = self._view.obj
         self._view.release()
         if isinstance(obj, mmap.mmap):
-            obj.close()
+            # A view may outlive the archive: the traceback of an error raised while reading a
+            # member holds one. The mapping then goes with the last view, and the error stays
+            # the one the caller sees (not a BufferError from here).
+            with contextlib.suppress(BufferError):
+                obj.close()
 
 
 class WheelArchive:
@@ -119,6 +127,9 @@ class WheelArchive:
         else:
             self.reader = data
         self.limits = limits
+        # header offset -> where the member's bytes must end: the next local header, or the
+        # central directory (see _read_central_directory)
+        self._ends: dict[int, int] = {}
         self.members = self._read_central_directory()
 
     @classmethod
@@ -199,27 +210,67 @@ class WheelArchive:
             raw_name = bytes(data[pos + _CENTRAL.size : name_end])
             extra = bytes(data[name_end : name_end + extra_len])
             pos = name_end + extra_len + comment_len
+            if pos > cd_size:
+                raise WheelError("bad-zip", "central directory entry runs past the directory")
             name = raw_name.decode("utf-8" if flags & 0x800 else "cp437", "replace")
             usize, csize, offset = _zip64_sizes(extra, usize, csize, offset)
             if name in seen:
                 raise WheelError("duplicate-member", "two central directory entries", name)
             seen.add(name)
-            members.append(Member(name, method, crc, csize, usize, offset))
+            members.append(Member(name, method, crc, csize, usize, offset, raw_name))
+        self._ends = self._member_ends(members, cd_offset)
         return members
 
+    @staticmethod
+    def _member_ends(members: list[Member], cd_offset: int) -> dict[int, int]:
+        """Each member's bytes end before the next local header, the last before the directory.
+
+        Members never share bytes in a zip that one tool wrote. A "quoted-overlap" zip bomb
+        (Fifield, 2019) makes each member's data hold the next member, so that a few kilobytes
+        inflate to gigabytes, each member within any per-member limit; and two central
+        directory entries on one local header show two names for one content. Both are refused.
+        """
+        offsets = sorted(m.header_offset for m in members)
+        for first, second in itertools.pairwise(offsets):
+            if first == second:
+                raise WheelError("overlapping-members", f"two entries at offset {first}")
+        if offsets and offsets[-1] >= cd_offset:
+            raise WheelError("overlapping-members", "a local header inside the central directory")
+        return dict(zip(offsets, [*offsets[1:], cd_offset], strict=True))
+
     def data_offset(self, member: Member) -> int:
-        """Where the member's compressed bytes start, read from its local header."""
+        """Where the member's compressed bytes start, read from its local header.
+
+        The local header must tell what the central directory tells (name, method, and CRC
+        and sizes unless a data descriptor holds them): a reader that walks local headers, as
+        a streaming installer does, would otherwise see another file than this audit.
+        """
         start = member.header_offset
-        header = self.reader.read_at(start, _LOCAL.size)
+        header = self.reader.read_at(start, _LOCAL.size + len(member.raw_name))
         if len(header) < _LOCAL.size:
             raise WheelError("truncated", "local header past the end of the file", member.name)
         fields = _LOCAL.unpack_from(header)
         if fields[0] != b"PK\x03\x04":
             raise WheelError("bad-zip", "bad local header signature", member.name)
-        name_len, extra_len = fields[10], fields[11]
+        flags, method, crc, csize, usize, name_len, extra_len = fields[3:5] + fields[7:]
+        if header[_LOCAL.size : _LOCAL.size + name_len] != member.raw_name:
+            raise WheelError(
+                "local-header-mismatch", "the local header names another file", member.name
+            )
+        if method != member.method:
+            raise WheelError("local-header-mismatch", f"local method {method}", member.name)
+        if not flags & DATA_DESCRIPTOR and (
+            crc != member.crc
+            or csize not in (member.compressed_size, 0xFFFFFFFF)
+            or usize not in (member.size, 0xFFFFFFFF)
+        ):
+            raise WheelError("local-header-mismatch", "local CRC or sizes differ", member.name)
         begin = start + _LOCAL.size + name_len + extra_len
-        if begin + member.compressed_size > self.size:
+        end = begin + member.compressed_size
+        if end > self.size:
             raise WheelError("truncated", "member data runs past the end of the file", member.name)
+        if end > self._ends.get(start, self.size):
+            raise WheelError("overlapping-members", "data runs into the next entry", member.name)
         return int(begin)
 
     def payload(self, member: Member) -> memoryview:

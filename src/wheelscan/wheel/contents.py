@@ -14,7 +14,18 @@ from dataclasses import dataclass
 from wheelscan.elf import ElfError, ElfFacts, get_parser, partial_parser
 from wheelscan.wheel.archive import DEFLATED, Member, WheelArchive, WheelError
 from wheelscan.wheel.dedupe import FactsCache
-from wheelscan.wheel.stream import StreamError, parse_streamed
+from wheelscan.wheel.stream import StreamError, StreamStats, parse_streamed
+
+# Each pass over a member's deflate stream inflates it again from the start, keeping more of
+# it (wheel/stream.py); real members need one, rarely a few (7 at most in the test corpus, for
+# a 39 MB library). A table walked word by word beyond what a pass kept (a hostile DT_GNU_HASH
+# chain past 32 MiB) would cost a pass per word: hours for a 40 KB member. So after this many
+# passes the member is inflated whole, once, within the member-size limit.
+MAX_STREAM_PASSES = 3
+
+
+class _TooManyPasses(Exception):
+    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +58,20 @@ def record_paths(archive: WheelArchive) -> list[str]:
     if len(records) != 1:
         raise WheelError("no-record", f"{len(records)} top-level .dist-info/RECORD files")
     text = bytes(archive.read(records[0])).decode("utf-8", "replace")
-    return [row[0] for row in csv.reader(io.StringIO(text)) if row]
+    try:
+        return [row[0] for row in csv.reader(io.StringIO(text)) if row]
+    except csv.Error as e:  # a field over csv's limit (128 KiB): pip could not read it either
+        raise WheelError("bad-record", f"RECORD: {e}", records[0].name) from e
+
+
+def unsafe_path(name: str) -> bool:
+    """A member pip would refuse to install, or that two zip readers would name differently.
+
+    pip refuses a member whose path leaves the target directory (an absolute name, a ``..``
+    component); Python's zipfile cuts a name at its first NUL, so such a member would be
+    installed under another name than the one audited.
+    """
+    return name.startswith("/") or "\0" in name or ".." in name.split("/")
 
 
 def read_wheel_facts(
@@ -58,6 +82,9 @@ def read_wheel_facts(
     With a ``cache``, a member parsed before (the same compressed bytes) is not parsed again.
     """
     parse = get_parser()
+    for member in archive.members:
+        if unsafe_path(member.name):
+            raise WheelError("unsafe-path", "a path outside the install directory", member.name)
     listed = {
         posixpath.normpath(p): i
         for i, p in enumerate(record_paths(archive))
@@ -96,13 +123,9 @@ def _parse(parse: object, archive: WheelArchive, member: Member) -> ElfFacts:
     try:
         if member.method == DEFLATED and partial is not None:
             archive.check_limits(member)
-            parse_partial, need_bytes = partial
-            try:
-                return parse_streamed(
-                    archive.payload(member), member.size, member.crc, parse_partial, need_bytes
-                )
-            except StreamError as e:
-                raise WheelError(e.code, e.reason, member.name) from e
+            facts = _parse_stream(archive, member, *partial)
+            if facts is not None:
+                return facts
         content = archive.read(member)
         try:
             return parse(content)  # type: ignore[operator, no-any-return]
@@ -111,3 +134,24 @@ def _parse(parse: object, archive: WheelArchive, member: Member) -> ElfFacts:
                 content.release()
     except ElfError as e:
         raise WheelError(f"elf-{e.code}", e.reason, member.name) from e
+
+
+def _parse_stream(
+    archive: WheelArchive, member: Member, parse: object, need_bytes: type[Exception]
+) -> ElfFacts | None:
+    """The facts from a streamed inflation; None after MAX_STREAM_PASSES passes."""
+    stats = StreamStats()
+
+    def bounded(buffer: object, available: object) -> ElfFacts:
+        if stats.passes > MAX_STREAM_PASSES:
+            raise _TooManyPasses
+        return parse(buffer, available)  # type: ignore[operator, no-any-return]
+
+    try:
+        return parse_streamed(
+            archive.payload(member), member.size, member.crc, bounded, need_bytes, stats=stats
+        )
+    except StreamError as e:
+        raise WheelError(e.code, e.reason, member.name) from e
+    except _TooManyPasses:
+        return None

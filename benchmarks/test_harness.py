@@ -1,0 +1,145 @@
+"""Tests of the benchmark harness's own logic (no timings are asserted anywhere).
+
+python -m pytest benchmarks/test_harness.py
+"""
+
+from __future__ import annotations
+
+import sys
+import zlib
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent
+sys.path[:0] = [str(BENCHMARKS), str(BENCHMARKS.parent)]
+
+from harness import bigmember  # noqa: E402
+from harness.corpus import CorpusWheel, ElfLocation, locate  # noqa: E402
+from harness.dedupe import dedupe  # noqa: E402
+from harness.elfmove import (  # noqa: E402
+    PT_DYNAMIC,
+    RelocatedElf,
+    RelocationError,
+    _pack,
+    read_headers,
+    relocate_dynamic,
+)
+from harness.floor import inflate_wheel, jobs  # noqa: E402
+from harness.procs import run_measured  # noqa: E402
+from tests.elfwriter import build_elf, sample_spec  # noqa: E402
+
+from wheelscan.elf import get_parser  # noqa: E402
+from wheelscan.engine.worker import audit, read_facts  # noqa: E402
+from wheelscan.wheel.archive import Limits  # noqa: E402
+
+MACHINES = ["x86_64", "i686", "s390x", "armv7l"]  # both classes, both byte orders
+
+
+def whole(moved: RelocatedElf) -> bytes:
+    return b"".join(bigmember.relocated_chunks(moved))
+
+
+@pytest.mark.parametrize("machine", MACHINES)
+def test_relocated_file_has_the_same_facts(machine: str) -> None:
+    elf = build_elf(sample_spec(machine))
+    moved = relocate_dynamic(elf, len(elf) + 3 * 65536 + 123)
+    data = whole(moved)
+    assert len(data) == moved.size
+    parse = get_parser()
+    assert parse(data) == parse(elf)
+    dynamic = next(s for s in read_headers(data).segments if s.type == PT_DYNAMIC)
+    assert dynamic.offset == moved.dynamic_offset > len(elf)
+    assert data[dynamic.offset :] == moved.tail
+
+
+def test_the_old_dynamic_bytes_are_zeroed() -> None:
+    elf = build_elf(sample_spec())
+    old = next(s for s in read_headers(elf).segments if s.type == PT_DYNAMIC)
+    moved = relocate_dynamic(elf, len(elf) + 65536)
+    assert moved.head[old.offset : old.offset + old.filesz] == bytes(old.filesz)
+    assert moved.tail == elf[old.offset : old.offset + old.filesz]
+
+
+def test_a_dynamic_segment_outside_the_last_load_is_refused() -> None:
+    elf = bytearray(build_elf(sample_spec()))
+    headers = read_headers(bytes(elf))
+    dynamic = next(s for s in headers.segments if s.type == PT_DYNAMIC)
+    _pack(headers, elf, type(dynamic)(**{**dynamic.__dict__, "offset": len(elf) + 4096}))
+    with pytest.raises(RelocationError):
+        relocate_dynamic(bytes(elf), len(elf) + 65536)
+
+
+def test_filler_deflates_well_but_below_the_zip_bomb_limit() -> None:
+    data = b"".join(bigmember.filler(4 << 20))
+    assert len(data) == 4 << 20
+    ratio = len(data) / len(zlib.compress(data, 6))
+    assert 10 < ratio < Limits().max_compression_ratio
+
+
+def test_big_wheel_gets_the_verdict_and_facts_of_the_original(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WHEELSCAN_TEST_CACHE", str(tmp_path))
+    elf = build_elf(sample_spec())
+    source = bigmember.Source(
+        "demo-1.0-cp312-cp312-manylinux_2_28_x86_64.whl",
+        "demo/_mod.cpython-312-x86_64-linux-gnu.so",
+        len(elf),
+        elf,
+    )
+    pair = bigmember.build_pair(source, 8 << 20)
+    assert pair.original.name == pair.big.name
+    assert pair.original.parent != pair.big.parent
+    small, big = read_facts(pair.original, pair.original.name), read_facts(pair.big, pair.big.name)
+    assert [m.facts for m in small.elf_files] == [m.facts for m in big.elf_files]
+    assert big.elf_files[0].size == pair.moved_size
+    assert audit(pair.original, pair.original.name) == audit(pair.big, pair.big.name)
+    # reused, not rebuilt, while the recipe is the same
+    stamp = pair.big.stat().st_mtime_ns
+    assert bigmember.build_pair(source, 8 << 20).big.stat().st_mtime_ns == stamp
+
+
+def test_the_floor_inflates_every_elf_member(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WHEELSCAN_TEST_CACHE", str(tmp_path))
+    elf = build_elf(sample_spec())
+    source = bigmember.Source(
+        "demo-1.0-cp312-cp312-manylinux_2_28_x86_64.whl", "demo/_mod.so", len(elf), elf
+    )
+    wheel = locate(bigmember.build_pair(source, 2 << 20).big)
+    assert [m.name for m in wheel.elf] == ["demo/_mod.so"]
+    assert inflate_wheel(jobs([wheel])[0]) == wheel.elf_bytes
+
+
+def _location(name: str, crc: int, size: int) -> ElfLocation:
+    return ElfLocation(name, 8, crc, size // 3, size, 0)
+
+
+def test_dedupe_counts_repeats_by_crc_and_sizes() -> None:
+    a = CorpusWheel(
+        Path("a-1-py3-none-linux_x86_64.whl"),
+        10,
+        (_location("a/libz.so", 1, 900), _location("a/x.so", 2, 300)),
+    )
+    b = CorpusWheel(
+        Path("b-1-py3-none-linux_x86_64.whl"),
+        10,
+        (_location("b/libz.so", 1, 900), _location("b/y.so", 3, 300)),
+    )
+    found = dedupe([a, b])
+    assert (found["elf_members"], found["distinct"], found["repeats"]) == (4, 3, 1)
+    assert found["repeated_bytes"] == 900
+    assert found["largest_groups"][0]["wheels"] == sorted([a.filename, b.filename])
+
+
+def test_a_measured_process_does_not_inherit_the_harness_peak_rss() -> None:
+    ballast = bytearray(300 << 20)  # touched: the harness is now >300 MB resident
+    ballast[::4096] = b"\1" * len(ballast[::4096])
+    run = run_measured([sys.executable, "-c", "pass"])
+    assert run.max_rss < 150 << 20
+    touch = "b = bytearray(200 << 20); b[::4096] = b'1' * len(b[::4096])"
+    grow = run_measured([sys.executable, "-c", touch])
+    assert grow.max_rss > 200 << 20
+    del ballast

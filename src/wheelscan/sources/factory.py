@@ -1,0 +1,44 @@
+"""``make_source``: the adapter a source specification names, with its filters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from pathlib import Path
+
+from wheelscan.sources.bandersnatch import BandersnatchSource
+from wheelscan.sources.base import Source, SourceError
+from wheelscan.sources.directory import DirectorySource
+from wheelscan.sources.filters import FilteredSource, WheelFilter
+from wheelscan.sources.simple_index import SimpleIndexSource
+from wheelscan.wheel.http import HttpSession
+from wheelscan.wheel.remote import is_url
+
+
+def make_source(
+    spec: str,
+    *,
+    projects: Iterable[str] | None = None,
+    architectures: Iterable[str] | None = None,
+    since: datetime | date | str | None = None,
+    diff_file: Path | str | None = None,
+    session: HttpSession | None = None,
+) -> FilteredSource:
+    """The source ``spec`` names, filtered: an http(s) URL is a simple index, a directory with
+    ``web/simple`` a bandersnatch mirror, any other directory a tree of wheel files.
+
+    ``projects`` also narrows what is listed (only those pages are read), not just what passes.
+    """
+    wheel_filter = WheelFilter.create(projects, architectures, since)
+    source: Source
+    if is_url(spec):
+        source = SimpleIndexSource(spec, projects, session)
+    elif (Path(spec) / "web" / "simple").is_dir():
+        source = BandersnatchSource(spec, diff_file, projects)
+    elif Path(spec).is_dir():
+        source = DirectorySource(spec)
+    else:
+        raise SourceError(f"{spec}: neither a directory nor an http(s) URL")
+    if diff_file is not None and not isinstance(source, BandersnatchSource):
+        raise SourceError("--diff-file needs a bandersnatch mirror (a directory with web/simple)")
+    return FilteredSource(source, wheel_filter)

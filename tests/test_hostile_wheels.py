@@ -1,0 +1,266 @@
+"""Hostile wheels (``tests/hostile``): a clear record for each, no crash, no hang, bounded
+memory, and nothing written, followed or run.
+
+Every case of ``hostile.CASES`` is audited in process and as a batch through the worker pool
+(a 10 s limit per wheel, the workers' address space capped), and must give its stable code, or
+a verdict when the wheel is odd but sound.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import resource
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import wheelscan._native
+from wheelscan._native import parse_elf
+from wheelscan.engine.pool import LocalPool
+from wheelscan.engine.result import WheelResult
+from wheelscan.engine.task import AuditTask
+from wheelscan.engine.worker import audit
+from wheelscan.policy.verdict import AuditError, Verdict
+from wheelscan.sources.base import WheelRef
+from wheelscan.wheel import archive, stream
+from wheelscan.wheel.archive import Limits, WheelArchive
+
+from hostile import bombs
+from hostile.cases import BOMB_CASES, CASES, EXT, HOST_LIBC, VERDICT, Case, elf
+from hostile.zipwriter import Entry, write_wheel
+
+HERE = Path(__file__).parent
+
+
+def outcome(result: Verdict | AuditError) -> str:
+    return result.code if isinstance(result, AuditError) else VERDICT
+
+
+@pytest.fixture(scope="module")
+def hostile_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every case as a file, named as its case."""
+    root = tmp_path_factory.mktemp("hostile")
+    for name, case in CASES.items():
+        (root / case.filename(name)).write_bytes(case.build())
+    return root
+
+
+def path_of(hostile_dir: Path, name: str) -> Path:
+    return hostile_dir / CASES[name].filename(name)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_each_hostile_wheel_gets_its_record(name: str, hostile_dir: Path) -> None:
+    case = CASES[name]
+    result = audit(path_of(hostile_dir, name), case.filename(name))
+    assert outcome(result) == case.expect, getattr(result, "reason", result)
+    if isinstance(result, Verdict):
+        assert case.check(result), result
+    else:
+        assert result.reason  # says what exactly
+
+
+class CappedTask:
+    """The real task, in a worker whose address space is capped: a memory bomb fails loudly
+    (MemoryError, so ``worker-crashed``) instead of swapping the machine."""
+
+    def __init__(self, cap: int = 3 << 30) -> None:
+        self.task, self.cap, self.capped = AuditTask(), cap, False
+
+    def __call__(self, ref: WheelRef) -> WheelResult:
+        if not self.capped:
+            resource.setrlimit(resource.RLIMIT_AS, (self.cap, self.cap))
+            self.capped = True
+        return self.task(ref)
+
+
+def test_the_whole_catalogue_through_the_pool(hostile_dir: Path) -> None:
+    refs = [
+        WheelRef(case.filename(name), name, "1.0", str(path_of(hostile_dir, name)))
+        for name, case in CASES.items()
+    ]
+    results = {
+        r.ref.project: r for r in LocalPool(CappedTask(), workers=2, timeout=10).results(refs)
+    }
+    assert sorted(results) == sorted(CASES)
+    codes = {name: outcome(r.verdict) for name, r in results.items()}
+    assert not {n: c for n, c in codes.items() if c in ("timeout", "worker-crashed")}
+    assert codes == {name: case.expect for name, case in CASES.items()}
+    assert max(r.seconds for r in results.values()) < 10
+
+
+class CountingInflater:
+    """Wraps every inflater the zip reader and the stream make; counts the bytes they yield."""
+
+    def __init__(self) -> None:
+        self.produced = 0
+        self._make = archive.raw_inflater
+
+    def __call__(self) -> Any:
+        inner, counter = self._make(), self
+
+        class Counted:
+            def decompress(self, data: Any, max_length: int = 0) -> bytes:
+                out: bytes = inner.decompress(data, max_length)
+                counter.produced += len(out)
+                return out
+
+            @property
+            def unconsumed_tail(self) -> bytes:
+                return inner.unconsumed_tail  # type: ignore[no-any-return]
+
+            @property
+            def eof(self) -> bool:
+                return inner.eof  # type: ignore[no-any-return]
+
+        return Counted()
+
+
+@pytest.fixture
+def inflated(monkeypatch: pytest.MonkeyPatch) -> CountingInflater:
+    counter = CountingInflater()
+    monkeypatch.setattr(archive, "raw_inflater", counter)
+    monkeypatch.setattr(stream, "raw_inflater", counter)
+    return counter
+
+
+@pytest.mark.parametrize("name", BOMB_CASES)
+def test_bombs_are_refused_before_inflating(
+    name: str, hostile_dir: Path, inflated: CountingInflater
+) -> None:
+    path = path_of(hostile_dir, name)
+    with WheelArchive.open(path) as wheel:
+        declared = sum(m.size for m in wheel.members)
+    assert declared > 60 << 20  # each declares 60 MiB and more...
+    result = audit(path, path.name)
+    assert outcome(result) == CASES[name].expect
+    assert inflated.produced < 64 << 10  # ...and not 64 KiB is inflated: heads and RECORD
+
+
+def test_a_member_larger_than_it_says_is_cut_off(
+    hostile_dir: Path, inflated: CountingInflater
+) -> None:
+    result = judged(hostile_dir, "bomb-lying-small-size")
+    assert outcome(result) == "size-mismatch"
+    assert inflated.produced <= 100_000 + stream.OUTPUT_CHUNK  # declared size + one chunk
+
+
+def judged(hostile_dir: Path, name: str, limits: Limits = Limits()) -> Verdict | AuditError:
+    return audit(path_of(hostile_dir, name), CASES[name].filename(name), limits=limits)
+
+
+def test_the_limits_are_the_callers(hostile_dir: Path) -> None:
+    strict = Limits(max_member_size=1 << 20)
+    assert outcome(judged(hostile_dir, "elf-long-gnu-chain", strict)) == "too-large"
+    lax = Limits(max_compression_ratio=10**6)  # inflated then: an ELF magic, then zeros
+    assert outcome(judged(hostile_dir, "bomb-ratio", lax)) == "elf-bad-header"
+
+
+def test_the_quoted_overlap_bomb_is_a_real_one(hostile_dir: Path) -> None:
+    """Sound to a reader without overlap checks (Python 3.11's zipfile), each member within
+    the ratio limit: only the overlap check stops it."""
+    data, inflates_to = bombs.quoted_overlap()
+    assert inflates_to > 5000 * len(data)
+    with zipfile.ZipFile(io.BytesIO(data)) as reader:
+        infos = reader.infolist()
+        assert max(i.file_size / i.compress_size for i in infos) < Limits.max_compression_ratio
+        for info in (infos[0], infos[len(infos) // 2], infos[-1]):
+            assert len(reader.read(info)) == info.file_size  # zipfile checks the CRC too
+    result = judged(hostile_dir, "bomb-quoted-overlap")
+    assert outcome(result) == "overlapping-members" and result.member == "bomb/0000.bin"  # type: ignore[union-attr]
+
+
+def test_every_truncation_of_a_wheel_is_an_error() -> None:
+    data = write_wheel([Entry(EXT, elf())])
+    name = CASES["truncated-half"].filename("truncated")
+    codes = {outcome(audit(data[:cut], name)) for cut in range(0, len(data), 3)}
+    assert codes == {"not-zip", "truncated"}
+
+
+def test_a_symlink_entry_is_its_text_never_its_target(hostile_dir: Path) -> None:
+    assert parse_elf(Path(HOST_LIBC).read_bytes()).soname == "libc.so.6"  # what a follower sees
+    result = judged(hostile_dir, "symlink-to-host-library")
+    assert isinstance(result, Verdict) and result.elf_files == (EXT,)
+    with WheelArchive.open(path_of(hostile_dir, "symlink-to-host-library")) as wheel:
+        link = wheel.find("demo/libc.so.6")
+        assert link is not None and bytes(wheel.read(link)) == HOST_LIBC.encode()
+
+
+def sandbox(paths: list[str], cwd: Path, *options: str) -> dict[str, Any]:
+    """``hostile/sandbox.py`` on ``paths`` in a fresh process, ``cwd`` its HOME and TMPDIR."""
+    env = {**os.environ, "HOME": str(cwd), "TMPDIR": str(cwd), "PYTHONDONTWRITEBYTECODE": "1"}
+    env["PYTHONPATH"] = os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")])
+    run = subprocess.run(
+        [sys.executable, str(HERE / "hostile" / "sandbox.py"), *options, *paths],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)  # type: ignore[no-any-return]
+
+
+def test_an_audit_writes_follows_and_runs_nothing(
+    hostile_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    cwd = tmp_path_factory.mktemp("empty-cwd")
+    report = sandbox(sorted(str(p) for p in hostile_dir.iterdir()), cwd)
+    assert report["violations"] == []
+    assert list(cwd.iterdir()) == []  # not a file created, not even a cache
+    assert report["codes"] == {case.filename(n): case.expect for n, case in CASES.items()}
+    assert report["show_status"] == 2  # some wheels could not be judged; none crashed it
+
+
+def test_the_sandbox_sees_a_write_and_a_stray_read(hostile_dir: Path, tmp_path: Path) -> None:
+    report = sandbox([str(path_of(hostile_dir, "symlink-to-member"))], tmp_path, "--canary")
+    assert [v.split()[1] for v in report["violations"]] == ["'/dev/null'", "'/etc/hostname'"]
+
+
+def test_the_native_core_imports_no_file_or_process_function() -> None:
+    """Its dynamic symbols, read by wheelscan itself: memory and string functions only."""
+    facts = parse_elf(Path(wheelscan._native.__file__).read_bytes())
+    imported = {s.name for s in facts.undefined_symbols}
+    forbidden = {
+        f"{name}{suffix}"
+        for name in (
+            "open", "openat", "creat", "fopen", "freopen", "write", "pwrite", "fwrite",
+            "unlink", "unlinkat", "remove", "rename", "renameat", "mkdir", "symlink", "link",
+            "chmod", "truncate", "ftruncate", "execve", "execv", "execvp", "execl", "execlp",
+            "system", "popen", "fork", "vfork", "clone", "posix_spawn", "posix_spawnp",
+            "dlopen", "socket", "connect", "bind", "send", "sendto",
+        )
+        for suffix in ("", "64")
+    }  # fmt: skip
+    assert facts.needed == ("libc.so.6",) or "libc.so.6" in facts.needed
+    assert not imported & forbidden
+
+
+def test_the_catalogue_covers_the_issue(hostile_dir: Path) -> None:
+    """Each class of the issue has its cases (a guard against a catalogue that shrinks)."""
+    classes = {
+        "truncated": ["truncated-half", "truncated-end-record"],
+        "crc": ["crc-mismatch-stored", "crc-mismatch-deflated", "crc-mismatch-record"],
+        "bombs": [*BOMB_CASES, "bomb-lying-small-size"],
+        "duplicates and overlaps": ["duplicate-names", "two-entries-one-header"],
+        "local headers": ["local-name-differs", "local-size-differs", "local-method-differs"],
+        "paths": ["path-traversal", "absolute-path"],
+        "symlinks": ["symlink-to-host-library", "symlink-out-of-the-tree"],
+        "zero-byte .so": ["zero-byte-so-only", "zero-byte-so-beside-extension"],
+        "ELF past the end": ["elf-phoff-past-end", "elf-dynamic-past-end", "elf-strsz-past-end"],
+        "huge e_phnum": ["elf-huge-phnum"],
+        "looping version needs": ["elf-verneed-loop", "elf-vernaux-loop"],
+        "unterminated strings": ["elf-string-unterminated"],
+        "wrong endian": ["elf-wrong-endian"],
+    }
+    missing = [n for names in classes.values() for n in names if n not in CASES]
+    assert not missing
+    assert all(isinstance(CASES[n], Case) for names in classes.values() for n in names)
