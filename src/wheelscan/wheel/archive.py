@@ -337,9 +337,13 @@ class WheelArchive:
         return None
 
     def elf_members(self) -> Iterator[Member]:
-        """Members whose content starts with the ELF magic (found by magic, not by name)."""
+        """Members whose content starts with the ELF magic (found by magic, not by name).
+
+        ``*.py`` members are never looked at: auditwheel skips them too, and in a large wheel
+        they are most members (reading each one's first bytes was a tenth of a scan).
+        """
         for member in self.members:
-            if member.name.endswith("/") or member.size < len(ELF_MAGIC):
+            if member.name.endswith(("/", ".py")) or member.size < len(ELF_MAGIC):
                 continue
             if self.head(member) == ELF_MAGIC:
                 yield member
