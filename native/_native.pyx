@@ -62,6 +62,7 @@ cdef extern from *:
     #define GNU_PROPERTY_X86_ISA_1_NEEDED (0xC0008002ULL)
     #define STT_FUNC (2)
     #define MAX_SYMBOLS (1 << 24)
+    #define SHARED_NAME (256)
     #define E_OK (0)
     #define E_NOT_ELF (1)
     #define E_TRUNCATED (2)
@@ -116,6 +117,7 @@ cdef extern from *:
     unsigned long long GNU_PROPERTY_X86_ISA_1_NEEDED
     int STT_FUNC
     unsigned long long MAX_SYMBOLS
+    unsigned long long SHARED_NAME
     int E_OK
     int E_NOT_ELF
     int E_TRUNCATED
@@ -256,7 +258,9 @@ cdef struct Ctx:
 cdef inline bint fits(Ctx* c, uint64_t offset, uint64_t length) noexcept nogil:
     if not (offset <= c.size and length <= c.size - offset):
         return False
-    return c.available == NULL or is_available(c, offset, length)
+    # an empty read needs no bytes: asking for [offset, offset) would cost a streamed member
+    # a pass for nothing
+    return c.available == NULL or length == 0 or is_available(c, offset, length)
 
 
 cdef bint is_available(Ctx* c, uint64_t offset, uint64_t length) noexcept nogil:
@@ -748,6 +752,24 @@ cdef inline str text(const Ctx* c, int64_t name):
     return PyUnicode_DecodeUTF8(start, end - start, "backslashreplace")
 
 
+cdef str symbol_name(const Ctx* c, uint64_t name, dict shared):
+    """A symbol's name; one of SHARED_NAME bytes or more is decoded once per string-table
+    offset and the str shared. Many symbols may name one long string (a hostile file: 2**17
+    symbols on one 2 MiB name would be 256 GB of copies, and as many bytes scanned). Shorter
+    ones are decoded each time, the usual and cheap case: a file of n bytes has at most n / 16
+    symbols, so their names add up to at most 16 n bytes."""
+    cdef const char* start = <const char*>(c.data + c.strtab_off + name)
+    cdef uint64_t room = <uint64_t>c.strsz - name
+    cdef const char* end = <const char*>memchr(start, 0, min(room, SHARED_NAME))
+    if end != NULL:
+        return PyUnicode_DecodeUTF8(start, end - start, "backslashreplace")
+    found = shared.get(name)
+    if found is None:
+        end = <const char*>memchr(start, 0, room)
+        found = shared[name] = PyUnicode_DecodeUTF8(start, end - start, "backslashreplace")
+    return found
+
+
 cdef tuple path_list(const Ctx* c, uint64_t name, bint present):
     if not present:
         return ()
@@ -761,6 +783,7 @@ cdef object build(Ctx* c):
     cdef dict need_versions = {}
     cdef dict def_versions = {}
     cdef list groups = []
+    cdef dict shared = {}  # long symbol names by string-table offset (symbol_name)
     interpreter = None
     if c.interp_off >= 0:
         raw = bytes(c.data[c.interp_off:c.interp_off + c.interp_len])
@@ -791,9 +814,10 @@ cdef object build(Ctx* c):
                 version, version_file = need_versions.get(
                     found, def_versions.get(found, (None, None)))
         undefined.append(UndefinedSymbol(
-            text(c, u32(c, o)), _BINDINGS[info >> 4], _TYPES[info & 0xF], version, version_file))
+            symbol_name(c, u32(c, o), shared), _BINDINGS[info >> 4], _TYPES[info & 0xF],
+            version, version_file))
     init_functions = tuple(
-        text(c, u32(c, c.symtab_off + c.init_functions.items[k] * entsize))
+        symbol_name(c, u32(c, c.symtab_off + c.init_functions.items[k] * entsize), shared)
         for k in range(c.init_functions.length))
     return ElfFacts(
         elf_class=ElfClass.ELF64 if c.is64 else ElfClass.ELF32,

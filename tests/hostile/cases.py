@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import random
-import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -48,7 +47,7 @@ class Case:
     expect: str  # an AuditError code, or VERDICT
     why: str
     check: Callable[[Verdict], bool] = lambda verdict: True  # more, for VERDICT cases
-    slow_reference: bool = False  # too slow for the pyelftools backend (an ELF bomb)
+    slow_reference: bool = False  # an ELF bomb: minutes for the pyelftools backend
 
     def filename(self, name: str) -> str:
         return f"hostile_{name.replace('-', '_')}-1.0-cp312-cp312-manylinux_2_28_x86_64.whl"
@@ -163,6 +162,7 @@ def _quoted_overlap() -> bytes:
 _ZIP: dict[str, Case] = {
     "not-a-zip": Case(lambda: random.Random(3).randbytes(5000), "not-zip", "random bytes"),
     "empty-file": Case(lambda: b"", "not-zip", "zero bytes"),
+    "empty-zip": Case(lambda: bytes(write_zip([]).data), "no-record", "an end record alone"),
     "truncated-half": Case(lambda: _sound()[: len(_sound()) // 2], "not-zip", "end record gone"),
     "truncated-end-record": Case(lambda: _sound()[:-10], "truncated", "end record cut short"),
     "directory-past-end": Case(_directory_past_end, "truncated", "directory offset past the end"),
@@ -187,9 +187,8 @@ _ZIP: dict[str, Case] = {
     "crc-mismatch-unread-tail": Case(
         _crc_unread_tail,
         VERDICT,
-        "documented: a CRC is checked when a member is inflated to "
-        "its end, and this one's tail is never inflated",
-    ),  # fmt: skip
+        "documented: a CRC is checked when a member is inflated to its end; this tail never is",
+    ),
     "bad-deflate": Case(
         lambda: _wheel(_ext(payload=b"\xff" * 64)), "bad-deflate", "not a deflate stream"
     ),
@@ -345,6 +344,12 @@ def _elf_cases() -> dict[str, Case]:
         "2**17 symbols named by one 2 MiB string: 2.7e11 bytes scanned",
         slow_reference=True,
     )
+    cases["elf-shared-long-name"] = Case(
+        lambda: _wheel(Entry(EXT, elves.string_scan_bomb(2 << 20, 1 << 17, undefined=True))),
+        VERDICT,
+        "2**17 undefined symbols named by one 2 MiB string: 256 GB if each is copied",
+        slow_reference=True,
+    )
     return cases
 
 
@@ -354,7 +359,6 @@ def all_cases() -> dict[str, Case]:
 
 CASES: dict[str, Case] = all_cases()
 
-# the codes a hostile wheel may get, each a stable name (README, "Reliability")
+# the bombs: each declares far more than it may inflate to
 BOMB_CASES = ("bomb-ratio", "bomb-declared-4gib", "bomb-declared-zip64-1tib", "bomb-record",
               "bomb-quoted-overlap")  # fmt: skip
-SYMLINK_MODE = stat.S_IFLNK

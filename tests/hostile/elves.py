@@ -10,6 +10,8 @@ from __future__ import annotations
 import random
 import struct
 
+from wheelscan.wheel import stream
+
 from elfwriter import (
     BASE_VADDR,
     DT_GNU_HASH,
@@ -63,13 +65,15 @@ def strsz_without_strtab() -> bytes:
     return bytes(im.data)
 
 
-def long_gnu_chain(total: int = 40 << 20, noise: int = 60_000) -> bytes:
-    """A DT_GNU_HASH chain with no end bit, ``total`` bytes long: the walk reads it word by
-    word to the end of the file (then ``bad-table``). Past the 32 MiB a streamed inflation
-    keeps, each word read costs a new pass unless passes are bounded. ``noise`` random bytes
-    keep the deflate ratio under the default limit (1000), as an attacker would."""
+def long_gnu_chain(beyond: int = 32 << 20) -> bytes:
+    """A DT_GNU_HASH chain with no end bit, running ``beyond`` bytes past what a streamed
+    inflation keeps (``stream.DEFAULT_KEEP``) to the end of the file (then ``bad-table``).
+    The walk reads it word by word: each word past the kept bytes, already streamed past,
+    costs a new pass unless passes are bounded. Random bytes keep the deflate ratio under
+    the default limit (1000), as an attacker would."""
+    total = stream.DEFAULT_KEEP + beyond
     im = _image()
-    _append(im, random.Random(0).randbytes(noise))
+    _append(im, random.Random(0).randbytes(total // 800))
     table = _append(im, struct.pack("<4I", 1, 1, 0, 6) + struct.pack("<I", 1))
     _append(im, bytes(total - len(im.data)), align=1)
     im.set_dyn(DT_GNU_HASH, BASE_VADDR + table)
@@ -95,11 +99,13 @@ def _symbol_table(im: ElfImage, strtab: bytes, names: list[int], undefined: bool
     im.put(hash_entry + im.s.word, "A", BASE_VADDR + hashes)
 
 
-def string_scan_bomb(strsz: int = 4 << 20, count: int = 1 << 18) -> bytes:
-    """``count`` defined symbols all named by one ``strsz``-byte string: sound, but a reader
-    that looks for each name's NUL afresh scans count x strsz bytes (10**12 here)."""
+def string_scan_bomb(strsz: int = 4 << 20, count: int = 1 << 18, undefined: bool = False) -> bytes:
+    """``count`` symbols all named by one ``strsz``-byte string: sound, but a reader that
+    looks for each name's NUL afresh scans count x strsz bytes (10**12 here), and one that
+    copies each undefined symbol's name holds as many (``undefined=True``: the fuzzer made
+    this from the defined variant with one byte, 12 kB of wheel for 256 GB of names)."""
     im = _image(needed=[], runpath=None, soname=None)
-    _symbol_table(im, b"A" * (strsz - 1) + b"\0", [0] * (count - 1), undefined=False)
+    _symbol_table(im, b"A" * (strsz - 1) + b"\0", [0] * (count - 1), undefined=undefined)
     return bytes(im.data)
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import mmap
 import os
 import sys
 from pathlib import Path
@@ -30,7 +31,7 @@ FORBIDDEN = {
     "subprocess.Popen", "ctypes.dlopen", "os.symlink", "os.link", "os.rename", "os.remove",
     "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.truncate", "os.utime",
     "shutil.copyfile", "shutil.copymode", "shutil.move", "shutil.rmtree", "shutil.unpack_archive",
-    "socket.connect", "socket.bind", "socket.sendto", "os.listdir", "os.scandir", "glob.glob",
+    "socket.connect", "socket.bind", "socket.sendto", "glob.glob",
     "tempfile.mkstemp", "tempfile.mkdtemp",
 }  # fmt: skip
 
@@ -42,9 +43,10 @@ def main(paths: list[str], canary: bool = False) -> None:
     from wheelscan.policy.verdict import AuditError
 
     wheels = {os.path.realpath(p) for p in paths}
-    program = tuple(
-        os.path.realpath(p) + os.sep
-        for p in {sys.prefix, sys.base_prefix, sys.exec_prefix, Path(wheelscan.__file__).parent}
+    package = os.path.realpath(Path(wheelscan.__file__).parent) + os.sep
+    program = (
+        *(os.path.realpath(p) + os.sep for p in {sys.prefix, sys.base_prefix, sys.exec_prefix}),
+        package,
     )
     audit(Path(paths[0]), Path(paths[0]).name)  # the imports happen here, before the hook
     violations: list[str] = []
@@ -61,9 +63,13 @@ def main(paths: list[str], canary: bool = False) -> None:
             real = os.path.realpath(os.fsdecode(path))
             if writing or not (real in wheels or real.startswith(program)):
                 violations.append(f"open {real!r} mode={mode!r} flags={flags!r}")
-        elif event == "mmap.__new__" and args[2] not in (1,):  # mmap.ACCESS_READ
+        elif event == "mmap.__new__" and args[2] != mmap.ACCESS_READ:
             if args[0] != -1:  # an anonymous mapping holds inflated bytes: not a file
                 violations.append(f"mmap {args!r}")
+        elif event in ("os.listdir", "os.scandir"):
+            listed = os.path.realpath(os.fsdecode(args[0] if args[0] is not None else "."))
+            if not (listed + os.sep).startswith(package):  # wheelscan listing its own commands
+                violations.append(f"{event} {args!r}")
         elif event in FORBIDDEN:
             violations.append(f"{event} {args!r}")
 

@@ -231,10 +231,12 @@ class WheelArchive:
         directory entries on one local header show two names for one content. Both are refused.
         """
         offsets = sorted(m.header_offset for m in members)
+        if not offsets:
+            return {}
         for first, second in itertools.pairwise(offsets):
             if first == second:
                 raise WheelError("overlapping-members", f"two entries at offset {first}")
-        if offsets and offsets[-1] >= cd_offset:
+        if offsets[-1] >= cd_offset:
             raise WheelError("overlapping-members", "a local header inside the central directory")
         return dict(zip(offsets, [*offsets[1:], cd_offset], strict=True))
 

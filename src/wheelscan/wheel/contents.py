@@ -17,10 +17,11 @@ from wheelscan.wheel.dedupe import FactsCache
 from wheelscan.wheel.stream import StreamError, StreamStats, parse_streamed
 
 # Each pass over a member's deflate stream inflates it again from the start, keeping more of
-# it (wheel/stream.py); real members need one, rarely a few (7 at most in the test corpus, for
-# a 39 MB library). A table walked word by word beyond what a pass kept (a hostile DT_GNU_HASH
-# chain past 32 MiB) would cost a pass per word: hours for a 40 KB member. So after this many
-# passes the member is inflated whole, once, within the member-size limit.
+# it (wheel/stream.py); a real member needs one pass, two when a table lies past what the first
+# kept. A table walked word by word past the kept bytes (a hostile DT_GNU_HASH chain with no
+# end) gains one output chunk per pass: 128 MiB of chain cost 33 passes and 4.3 GiB of
+# inflation (49 s), a 2 GiB member hours. So after this many passes the member is inflated
+# whole, once, within the member-size limit.
 MAX_STREAM_PASSES = 3
 
 
