@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Fuzz the native ELF parser, whole and partial (``available=``), against its own oracles.
 
 For every input: ``parse_elf(data)`` returns an ElfFacts or raises ElfError, nothing else;

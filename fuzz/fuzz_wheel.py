@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Fuzz the zip reader and everything an audit does with a wheel's bytes.
 
 For every input: ``audit`` returns a Verdict or an AuditError (never raises); the archive

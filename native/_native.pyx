@@ -63,6 +63,7 @@ cdef extern from *:
     #define STT_FUNC (2)
     #define MAX_SYMBOLS (1 << 24)
     #define SHARED_NAME (256)
+    #define PAST_ANY_BUFFER (0xFFFFFFFFFFFFFFFFULL)
     #define E_OK (0)
     #define E_NOT_ELF (1)
     #define E_TRUNCATED (2)
@@ -118,6 +119,7 @@ cdef extern from *:
     int STT_FUNC
     unsigned long long MAX_SYMBOLS
     unsigned long long SHARED_NAME
+    unsigned long long PAST_ANY_BUFFER
     int E_OK
     int E_NOT_ELF
     int E_TRUNCATED
@@ -369,15 +371,19 @@ cdef inline void read_phdr(const Ctx* c, uint64_t i, uint32_t* p_type, uint64_t*
         align[0] = u32(c, o + 28)
 
 
-cdef int64_t to_offset(const Ctx* c, uint64_t address) noexcept nogil:
-    """File offset of a virtual address, through the first PT_LOAD holding it; -1 if none."""
+cdef bint to_offset(const Ctx* c, uint64_t address, uint64_t* result) noexcept nogil:
+    """The file offset of a virtual address, through the first PT_LOAD holding it; False if
+    none. An offset past 2**64 (a hostile p_offset) is PAST_ANY_BUFFER, as it is: wrapping
+    around would land inside the buffer, and the reference, counting in Python ints, does not."""
     cdef uint32_t p_type, p_flags
-    cdef uint64_t offset, vaddr, filesz, align, i
+    cdef uint64_t offset, vaddr, filesz, align, i, delta
     for i in range(c.phnum):
         read_phdr(c, i, &p_type, &offset, &vaddr, &filesz, &p_flags, &align)
         if p_type == PT_LOAD and vaddr <= address and address - vaddr < filesz:
-            return <int64_t>(offset + (address - vaddr))
-    return -1
+            delta = address - vaddr
+            result[0] = offset + delta if delta <= PAST_ANY_BUFFER - offset else PAST_ANY_BUFFER
+            return True
+    return False
 
 
 cdef inline uint64_t align_up(uint64_t value, uint64_t alignment) noexcept nogil:
@@ -510,11 +516,12 @@ cdef int read_dynamic(Ctx* c) noexcept nogil:
     return 0
 
 
-cdef int64_t resolve(Ctx* c, uint64_t address, const char* what) noexcept nogil:
-    cdef int64_t offset = to_offset(c, address)
-    if offset < 0:
-        fail(c, E_BAD_OFFSET, what, address)
-    return offset
+cdef int resolve(Ctx* c, uint64_t address, const char* what, uint64_t* result) noexcept nogil:
+    """``to_offset``, or bad-offset when no PT_LOAD holds the address. The offset may lie
+    outside the buffer: each table's own bounds check says so, with its own code."""
+    if not to_offset(c, address, result):
+        return fail(c, E_BAD_OFFSET, what, address)
+    return 0
 
 
 cdef int check_string(Ctx* c, uint64_t name) noexcept nogil:
@@ -530,11 +537,10 @@ cdef int check_string(Ctx* c, uint64_t name) noexcept nogil:
 
 
 cdef int count_symbols(Ctx* c) noexcept nogil:
-    cdef int64_t offset
+    cdef uint64_t offset
     cdef uint64_t nbuckets, symoffset, bloom_size, buckets, chains, i, top, word_size, n
     if (c.present & HAS_GNU_HASH_ADDR):
-        offset = resolve(c, c.gnu_hash_addr, "DT_GNU_HASH 0x%llx is in no PT_LOAD")
-        if offset < 0:
+        if resolve(c, c.gnu_hash_addr, "DT_GNU_HASH 0x%llx is in no PT_LOAD", &offset) < 0:
             return -1
         if not fits(c, offset, 16):
             return fail(c, E_BAD_TABLE, "DT_GNU_HASH header at %llu runs past the end", offset)
@@ -563,8 +569,7 @@ cdef int count_symbols(Ctx* c) noexcept nogil:
                 top += 1
             c.symbol_count = top + 1
     elif (c.present & HAS_HASH_ADDR):
-        offset = resolve(c, c.hash_addr, "DT_HASH 0x%llx is in no PT_LOAD")
-        if offset < 0:
+        if resolve(c, c.hash_addr, "DT_HASH 0x%llx is in no PT_LOAD", &offset) < 0:
             return -1
         # 64-bit s390x (like Alpha) uses 8-byte hash words
         word_size = 8 if (c.machine == EM_S390 and c.is64) else 4
@@ -581,10 +586,9 @@ cdef int count_symbols(Ctx* c) noexcept nogil:
 cdef int read_versions(Ctx* c) noexcept nogil:
     cdef uint64_t cap = c.size // 16, visited = 0, i, j, pos, aux, count, cnt
     cdef uint32_t next_entry, aux_next, aux_off
-    cdef int64_t offset
+    cdef uint64_t offset
     if (c.present & HAS_VERNEED_ADDR):
-        offset = resolve(c, c.verneed_addr, "DT_VERNEED 0x%llx is in no PT_LOAD")
-        if offset < 0:
+        if resolve(c, c.verneed_addr, "DT_VERNEED 0x%llx is in no PT_LOAD", &offset) < 0:
             return -1
         pos = offset
         count = <uint64_t>c.verneednum if (c.present & HAS_VERNEEDNUM) else cap + 1
@@ -628,8 +632,7 @@ cdef int read_versions(Ctx* c) noexcept nogil:
             i += 1
     visited = 0
     if (c.present & HAS_VERDEF_ADDR):
-        offset = resolve(c, c.verdef_addr, "DT_VERDEF 0x%llx is in no PT_LOAD")
-        if offset < 0:
+        if resolve(c, c.verdef_addr, "DT_VERDEF 0x%llx is in no PT_LOAD", &offset) < 0:
             return -1
         pos = offset
         count = <uint64_t>c.verdefnum if (c.present & HAS_VERDEFNUM) else cap + 1
@@ -670,7 +673,7 @@ cdef int read_symbols(Ctx* c) noexcept nogil:
     cdef uint64_t entsize = 24 if c.is64 else 16, i, o, name
     cdef uint8_t info
     cdef uint16_t shndx
-    cdef int64_t offset
+    cdef uint64_t versym
     if c.symbol_count == 0:
         return 0
     if not (c.present & HAS_SYMTAB_ADDR):
@@ -679,18 +682,16 @@ cdef int read_symbols(Ctx* c) noexcept nogil:
         return fail(c, E_BAD_TABLE, "DT_SYMENT is %llu", c.syment)
     if not (c.present & HAS_STRTAB_ADDR):
         return fail(c, E_BAD_TABLE, "symbols without DT_STRTAB (%llu)", c.symbol_count)
-    offset = resolve(c, c.symtab_addr, "DT_SYMTAB 0x%llx is in no PT_LOAD")
-    if offset < 0:
+    if resolve(c, c.symtab_addr, "DT_SYMTAB 0x%llx is in no PT_LOAD", &c.symtab_off) < 0:
         return -1
-    c.symtab_off = offset
     if not fits(c, c.symtab_off, c.symbol_count * entsize):
         return fail(c, E_BAD_TABLE, "%llu symbols run past the end", c.symbol_count)
     if (c.present & HAS_VERSYM_ADDR):
-        c.versym_off = resolve(c, c.versym_addr, "DT_VERSYM 0x%llx is in no PT_LOAD")
-        if c.versym_off < 0:
+        if resolve(c, c.versym_addr, "DT_VERSYM 0x%llx is in no PT_LOAD", &versym) < 0:
             return -1
-        if not fits(c, c.versym_off, c.symbol_count * 2):
-            return fail(c, E_BAD_TABLE, "versym array at %llu runs past the end", c.versym_off)
+        if not fits(c, versym, c.symbol_count * 2):
+            return fail(c, E_BAD_TABLE, "versym array at %llu runs past the end", versym)
+        c.versym_off = <int64_t>versym  # inside the buffer: far below 2**63
     for i in range(1, c.symbol_count):
         o = c.symtab_off + i * entsize
         name = u32(c, o)
@@ -712,7 +713,7 @@ cdef int read_symbols(Ctx* c) noexcept nogil:
 
 
 cdef int locate(Ctx* c) noexcept nogil:
-    cdef int64_t offset
+    cdef uint64_t offset
     cdef Py_ssize_t k
     if read_header(c) < 0 or read_segments(c) < 0:
         return -1
@@ -721,8 +722,7 @@ cdef int locate(Ctx* c) noexcept nogil:
     if read_dynamic(c) < 0:
         return -1
     if (c.present & HAS_STRTAB_ADDR):
-        offset = resolve(c, c.strtab_addr, "DT_STRTAB 0x%llx is in no PT_LOAD")
-        if offset < 0:
+        if resolve(c, c.strtab_addr, "DT_STRTAB 0x%llx is in no PT_LOAD", &offset) < 0:
             return -1
         if not (c.present & HAS_STRSZ) or not fits(c, offset, <uint64_t>c.strsz):
             return fail(c, E_BAD_OFFSET, "string table at %llu runs past the end", offset)

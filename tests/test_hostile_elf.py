@@ -22,7 +22,16 @@ from wheelscan.engine.worker import audit
 from wheelscan.policy.verdict import AuditError
 from wheelscan.wheel.stream import parse_streamed
 
-from elfwriter import PT_INTERP, build_image, make_corruptions, sample_spec
+from elfwriter import (
+    DT_GNU_HASH,
+    DT_STRTAB,
+    PT_GNU_STACK,
+    PT_INTERP,
+    PT_LOAD,
+    build_image,
+    make_corruptions,
+    sample_spec,
+)
 from hostile import elves
 from hostile.cases import EXT
 from wheelbuilder import build_wheel
@@ -111,6 +120,27 @@ def test_the_costly_files_give_the_same_outcome_from_both_backends() -> None:
         data = make()
         assert outcome(native, data) == outcome(reference, data)
         assert streamed(data, 64) == outcome(native, data)
+
+
+@pytest.mark.parametrize("p_offset", [2**63, 2**64 - 4, 2**64 - 1])
+@pytest.mark.parametrize("tag", [DT_STRTAB, DT_GNU_HASH])
+def test_an_offset_past_two_to_the_64_is_past_the_end(p_offset: int, tag: int) -> None:
+    """A second PT_LOAD, with a p_offset near 2**64, holds the table's address. The offset is
+    past any buffer: not "in no PT_LOAD" (as a negative int64 said), nor wrapped around to the
+    start of the file (found by fuzz_elf.py against the reference)."""
+    image = build_image(sample_spec("x86_64"))
+    second = next(offset for p_type, offset in image.phdrs if p_type == PT_GNU_STACK)
+    for name, value in (
+        ("p_type", PT_LOAD),
+        ("p_offset", p_offset),
+        ("p_vaddr", 0x4000_0000),
+        ("p_filesz", 0x1000),
+    ):
+        image.set_field(image.s.phdr, second, name, value)
+    image.set_dyn(tag, 0x4000_0000 + 8)
+    data = bytes(image.data)
+    assert outcome(native, data) == outcome(reference, data)
+    assert outcome(native, data) == ("bad-offset" if tag == DT_STRTAB else "bad-table")
 
 
 def test_names_are_read_only_from_the_string_table() -> None:

@@ -8,13 +8,12 @@ a verdict when the wheel is odd but sound.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import resource
 import subprocess
 import sys
-import zipfile
+import zlib
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -195,15 +194,18 @@ def test_a_table_walked_past_the_kept_bytes_costs_a_few_passes(
 
 
 def test_the_quoted_overlap_bomb_is_a_real_one(hostile_dir: Path) -> None:
-    """Sound to a reader without overlap checks (Python 3.11's zipfile), each member within
-    the ratio limit: only the overlap check stops it."""
+    """Each member a sound deflate stream with the right CRC and size, each within the ratio
+    limit: only the overlap check stops it. (Checked with zlib: CPython's zipfile refuses
+    overlapping members itself since 3.11.8 and 3.12.2, gh-109858.)"""
     data, inflates_to = bombs.quoted_overlap()
     assert inflates_to > 5000 * len(data)
-    with zipfile.ZipFile(io.BytesIO(data)) as reader:
-        infos = reader.infolist()
-        assert max(i.file_size / i.compress_size for i in infos) < Limits.max_compression_ratio
-        for info in (infos[0], infos[len(infos) // 2], infos[-1]):
-            assert len(reader.read(info)) == info.file_size  # zipfile checks the CRC too
+    wheel = WheelArchive(data, Limits(max_member_size=1 << 40))
+    assert max(m.size / m.compressed_size for m in wheel.members) < Limits.max_compression_ratio
+    for member in (wheel.members[0], wheel.members[len(wheel.members) // 2], wheel.members[-1]):
+        begin = member.header_offset + 30 + len(member.raw_name)
+        stream = data[begin : begin + member.compressed_size]
+        content = zlib.decompressobj(-15).decompress(stream)
+        assert len(content) == member.size and zlib.crc32(content) == member.crc
     result = judged(hostile_dir, "bomb-quoted-overlap")
     assert outcome(result) == "overlapping-members" and result.member == "bomb/0000.bin"  # type: ignore[union-attr]
 
@@ -216,7 +218,8 @@ def test_every_truncation_of_a_wheel_is_an_error() -> None:
 
 
 def test_a_symlink_entry_is_its_text_never_its_target(hostile_dir: Path) -> None:
-    assert parse_elf(Path(HOST_LIBC).read_bytes()).soname == "libc.so.6"  # what a follower sees
+    if Path(HOST_LIBC).exists():  # what a follower would see: a real library
+        assert parse_elf(Path(HOST_LIBC).read_bytes()).soname == "libc.so.6"
     result = judged(hostile_dir, "symlink-to-host-library")
     assert isinstance(result, Verdict) and result.elf_files == (EXT,)
     with WheelArchive.open(path_of(hostile_dir, "symlink-to-host-library")) as wheel:

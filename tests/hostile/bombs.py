@@ -10,8 +10,8 @@ non-final deflate block whose content is the next local header H(i+1). So member
 stream, which starts right after Hi, is ``Qi H(i+1) Q(i+1) ... KERNEL``: it inflates to every
 later local header and then the kernel's output. Each member is a sound stream with a right
 CRC and a modest ratio, yet the members share their bytes, so the output grows with the
-square of the file. Refusing a member whose data runs past the next local header (CPython
-3.12's zipfile does it too) defeats it before a byte is inflated.
+square of the file. Refusing a member whose data runs past the next local header (CPython's
+zipfile does too since 3.11.8 and 3.12.2, gh-109858) defeats it before a byte is inflated.
 """
 
 from __future__ import annotations
