@@ -12,8 +12,6 @@ import dataclasses
 import random
 from pathlib import Path
 
-import pytest
-
 from wheelscan.engine.pool import LocalPool
 from wheelscan.engine.task import AuditTask
 from wheelscan.engine.worker import audit
@@ -40,12 +38,6 @@ def distinct_wheels(directory: Path, count: int = 6) -> list[Path]:
 
 
 # Not strict: the failure is a race, seen in 9 runs of 10.
-@pytest.mark.xfail(
-    strict=False,
-    reason="open: wheel/stream.py's sparse buffer is mmap.mmap(-1, n), MAP_SHARED, so forked "
-    "workers write into one another's pages; flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS fixes "
-    "it (remove this mark with the fix)",
-)
 def test_workers_forked_after_the_parent_read_wheels_agree_with_it(tmp_path: Path) -> None:
     paths = distinct_wheels(tmp_path)
     expected = {p.name: audit(p, p.name) for p in paths}  # the parent reads every wheel first

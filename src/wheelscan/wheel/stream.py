@@ -109,7 +109,11 @@ class _SparseBuffer:
         if self.mapping is None or len(self.mapping) < size:
             if self.mapping is not None:
                 self.mapping.close()
-            self.mapping = mmap.mmap(-1, max(size, DEFAULT_KEEP))
+            # private: a shared anonymous mapping (mmap's default) would be one set of pages
+            # for a parent and every worker it forks afterwards
+            self.mapping = mmap.mmap(
+                -1, max(size, DEFAULT_KEEP), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
+            )
         return self.mapping
 
     def done(self, size: int) -> None:
