@@ -59,7 +59,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 
 class ElfClass(IntEnum):
@@ -193,6 +193,20 @@ class ElfFacts:
     version_needs: tuple[VersionNeed, ...]  # .gnu.version_r, in chain order
     version_definitions: tuple[str, ...]  # .gnu.version_d: the name of each definition
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Workers send facts to the parent: pickling thousands of symbols' enum members one by
+        # one (each unpickled through EnumMeta.__call__) cost more than parsing them. Plain
+        # ints and strings travel; the enums are looked up again on arrival.
+        fields = [getattr(self, name) for name in _FIELDS]
+        fields[_UNDEFINED] = tuple(
+            (s.name, int(s.binding), int(s.type), s.version, s.version_file)
+            for s in self.undefined_symbols
+        )
+        fields[_NEEDS] = tuple((n.file, n.versions) for n in self.version_needs)
+        for index in _ENUMS:
+            fields[index] = int(fields[index])
+        return (_rebuild_facts, tuple(fields))
+
     @property
     def executable_stack(self) -> bool:
         """True when PT_GNU_STACK asks for PF_X, or is missing (the loader's default then)."""
@@ -201,6 +215,35 @@ class ElfFacts:
     @property
     def is_little_endian(self) -> bool:
         return self.endianness is Endianness.LITTLE
+
+
+_FIELDS = tuple(f for f in ElfFacts.__dataclass_fields__)
+_UNDEFINED = _FIELDS.index("undefined_symbols")
+_NEEDS = _FIELDS.index("version_needs")
+_ENUMS = {
+    _FIELDS.index(n): cls
+    for n, cls in (("elf_class", ElfClass), ("endianness", Endianness), ("machine", Machine))
+}
+
+
+def _member(cls: Any, value: int) -> Any:
+    return cls._value2member_map_.get(value) or cls(value)
+
+
+def _rebuild_facts(*fields: Any) -> ElfFacts:
+    values = list(fields)
+    for index, cls in _ENUMS.items():
+        values[index] = _member(cls, values[index])
+    bindings: dict[int, SymbolBinding] = {}
+    types: dict[int, SymbolType] = {}
+    symbols = []
+    for name, binding, kind, version, version_file in values[_UNDEFINED]:
+        b = bindings.get(binding) or bindings.setdefault(binding, _member(SymbolBinding, binding))
+        t = types.get(kind) or types.setdefault(kind, _member(SymbolType, kind))
+        symbols.append(UndefinedSymbol(name, b, t, version, version_file))
+    values[_UNDEFINED] = tuple(symbols)
+    values[_NEEDS] = tuple(VersionNeed(f, v) for f, v in values[_NEEDS])
+    return ElfFacts(*values)
 
 
 class ElfError(Exception):
