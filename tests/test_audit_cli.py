@@ -224,3 +224,39 @@ def test_package_investigation(server: IndexServer, mirror: Mirror) -> None:
     expected = [f for f in mirror.files if project_of(f) == project]
     assert sorted(r["wheel"] for r in document["results"]) == sorted(expected)
     assert document["statistics"]["totals"]["wheels"] == len(expected)
+
+
+def test_ctrl_c_stops_cleanly_and_keeps_finished_results(tmp_path: Path, wheel_dir: Path) -> None:
+    db = tmp_path / "ctrl-c.db"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "wheelscan",
+            "audit",
+            str(wheel_dir),
+            "--db",
+            str(db),
+            "--workers",
+            "1",
+            "--commit-every",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while stored_count(db) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)  # what Ctrl-C sends to the foreground process
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, out + err
+    assert "Traceback" not in err
+    kept = stored_count(db)
+    assert kept >= 3
+    with sqlite3.connect(db) as connection:
+        (status,) = connection.execute("SELECT status FROM runs").fetchone()
+    assert status == "interrupted"
+    assert wheelscan("audit", str(wheel_dir), "--db", str(db)).returncode == 0
+    assert len(verdicts(db)) > kept  # the next run audits only what was left
