@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -53,6 +54,20 @@ def stored_count(db: Path) -> int:
         return len(verdicts(db)) if db.exists() else 0
     except sqlite3.OperationalError:  # the schema is not there yet, or a write is under way
         return 0
+
+
+def start_audit(wheel_dir: Path, db: Path, **kw: Any) -> subprocess.Popen[Any]:
+    """One worker, a commit per result: a run that is easy to stop mid-way."""
+    kw.setdefault("stdout", subprocess.DEVNULL)
+    kw.setdefault("stderr", subprocess.DEVNULL)
+    command = ["audit", str(wheel_dir), "--db", str(db), "--workers", "1", "--commit-every", "1"]
+    return subprocess.Popen([sys.executable, "-m", "wheelscan", *command], **kw)
+
+
+def wait_until_stored(db: Path, count: int) -> None:
+    deadline = time.monotonic() + 60
+    while stored_count(db) < count and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 @pytest.fixture(scope="module")
@@ -127,27 +142,8 @@ def test_killed_and_restarted_run_loses_and_duplicates_nothing(
     assert wheelscan("audit", str(wheel_dir), "--db", str(reference)).returncode == 0
     db = tmp_path / "killed.db"
     for stored in (3, 8):  # kill it twice: once 3 results in, once 8 in
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "wheelscan",
-                "audit",
-                str(wheel_dir),
-                "--db",
-                str(db),
-                "--workers",
-                "1",
-                "--commit-every",
-                "1",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 60
-        while stored_count(db) < stored and time.monotonic() < deadline:
-            time.sleep(0.02)
+        process = start_audit(wheel_dir, db, start_new_session=True)
+        wait_until_stored(db, stored)
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
         assert len(verdicts(db)) < len(verdicts(reference))  # killed mid-run, for real
@@ -228,27 +224,8 @@ def test_package_investigation(server: IndexServer, mirror: Mirror) -> None:
 
 def test_ctrl_c_stops_cleanly_and_keeps_finished_results(tmp_path: Path, wheel_dir: Path) -> None:
     db = tmp_path / "ctrl-c.db"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "wheelscan",
-            "audit",
-            str(wheel_dir),
-            "--db",
-            str(db),
-            "--workers",
-            "1",
-            "--commit-every",
-            "1",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    while stored_count(db) < 3 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    process = start_audit(wheel_dir, db, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_until_stored(db, 3)
     process.send_signal(signal.SIGINT)  # what Ctrl-C sends to the foreground process
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130, out + err
