@@ -68,7 +68,9 @@ def main(paths: list[str], canary: bool = False) -> None:
                 violations.append(f"mmap {args!r}")
         elif event in ("os.listdir", "os.scandir"):
             listed = os.path.realpath(os.fsdecode(args[0] if args[0] is not None else "."))
-            if not (listed + os.sep).startswith(package):  # wheelscan listing its own commands
+            # importing lists the installation's own directories (importlib's path finder
+            # caches them), as it may open its files: neither is the wheel's doing
+            if not (listed + os.sep).startswith(program):
                 violations.append(f"{event} {args!r}")
         elif event in FORBIDDEN:
             violations.append(f"{event} {args!r}")
