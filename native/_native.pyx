@@ -63,6 +63,8 @@ cdef extern from *:
     #define STT_FUNC (2)
     #define MAX_SYMBOLS (1 << 24)
     #define SHARED_NAME (256)
+    #define NAME_BYTES_FACTOR (16)
+    #define NAME_BYTES_FLOOR (1 << 20)
     #define PAST_ANY_BUFFER (0xFFFFFFFFFFFFFFFFULL)
     #define E_OK (0)
     #define E_NOT_ELF (1)
@@ -119,6 +121,8 @@ cdef extern from *:
     int STT_FUNC
     unsigned long long MAX_SYMBOLS
     unsigned long long SHARED_NAME
+    unsigned long long NAME_BYTES_FACTOR
+    unsigned long long NAME_BYTES_FLOOR
     unsigned long long PAST_ANY_BUFFER
     int E_OK
     int E_NOT_ELF
@@ -776,6 +780,35 @@ cdef tuple path_list(const Ctx* c, uint64_t name, bint present):
     return tuple(text(c, name).split(":"))
 
 
+cdef int check_name_bytes(Ctx* c) except -1:
+    """The names the record will hold (undefined symbols and init functions, each string-table
+    offset once) may not add up to more than NAME_BYTES_FACTOR times the file: n symbols naming
+    the suffixes of one long string would otherwise make a record of n x length / 2 bytes."""
+    cdef uint64_t entsize = 24 if c.is64 else 16, cap, total = 0, name, room, limit
+    cdef Py_ssize_t k
+    cdef const char* start
+    cdef const char* end
+    cdef set seen = set()
+    cdef Vec* vec
+    cdef int which
+    cap = max(c.size * NAME_BYTES_FACTOR, NAME_BYTES_FLOOR)
+    for which in range(2):
+        vec = &c.undefined if which == 0 else &c.init_functions
+        for k in range(vec.length):
+            name = u32(c, c.symtab_off + vec.items[k] * entsize)
+            if name in seen:
+                continue
+            seen.add(name)
+            start = <const char*>(c.data + c.strtab_off + name)
+            room = c.strsz - name
+            limit = min(room, cap - total + 1)
+            end = <const char*>memchr(start, 0, limit)
+            if end == NULL:
+                raise ElfError("too-large", f"symbol names add up to more than {cap} bytes")
+            total += <uint64_t>(end - start)
+    return 0
+
+
 cdef object build(Ctx* c):
     cdef Py_ssize_t k
     cdef uint64_t entsize = 24 if c.is64 else 16, o, index
@@ -784,6 +817,7 @@ cdef object build(Ctx* c):
     cdef dict def_versions = {}
     cdef list groups = []
     cdef dict shared = {}  # long symbol names by string-table offset (symbol_name)
+    check_name_bytes(c)
     interpreter = None
     if c.interp_off >= 0:
         raw = bytes(c.data[c.interp_off:c.interp_off + c.interp_len])

@@ -42,6 +42,10 @@ Reading rules, shared by both backends (so that "equal records" is a meaningful 
   when present, must equal the class's Elf_Sym size (16/24), else ``bad-table``. The GNU hash
   header, buckets and walked chain, the symbol table and the versym array must lie inside
   the buffer, else ``bad-table``. Every symbol name (1..count-1) must be a valid string.
+  The names the record holds (undefined symbols and init functions, each string-table
+  offset counted once) may add up to at most 16 times the buffer's length (1 MiB at least),
+  else ``too-large``: n symbols naming the suffixes of one long string would make a record
+  of n x length / 2 bytes. This is checked after every other rule.
   When a file breaks several rules, the first in this list decides the error.
 - Symbols 1..count-1: ``st_shndx == SHN_UNDEF`` makes an UndefinedSymbol; a defined STT_FUNC
   named with a PYTHON_INIT_PREFIXES prefix goes to ``init_functions``.

@@ -78,6 +78,11 @@ def _number(value: Any, numbers: Mapping[str, int]) -> int:
     return numbers[value] if isinstance(value, str) else int(value)
 
 
+# The bytes of names a record may hold, per byte of the file (facts.py, reading rules)
+NAME_BYTES_FACTOR, NAME_BYTES_FLOOR = 16, 1 << 20
+_INIT_PREFIXES = tuple(p.encode() for p in PYTHON_INIT_PREFIXES)
+
+
 class _Reader:
     def __init__(self, data: bytes) -> None:
         self.data, self.size = data, len(data)
@@ -107,13 +112,23 @@ class _Reader:
         return list(self.parse(Array(count, word("w")), offset, code, what))
 
     def string(self, offset: int, what: str) -> str:
+        return self.strtab_bytes()[offset : self.string_end(offset, what)].decode(
+            "utf-8", "backslashreplace"
+        )
+
+    def string_end(self, offset: int, what: str) -> int:
+        """Where the string at ``offset`` ends (its NUL), checked to lie in the table."""
         # Not pyelftools' parse_cstring_from_stream: it runs past DT_STRSZ to the next NUL.
-        if self.strtab is None:
-            raise ElfError("bad-table", f"{what} needs a string but there is no DT_STRTAB")
-        end = self.strtab.find(b"\0", offset) if offset < len(self.strtab) else -1
+        strtab = self.strtab_bytes(what)
+        end = strtab.find(b"\0", offset) if offset < len(strtab) else -1
         if end < 0:
             raise ElfError("bad-table", f"{what}: no string at {offset:#x} within DT_STRSZ")
-        return self.strtab[offset:end].decode("utf-8", "backslashreplace")
+        return end
+
+    def strtab_bytes(self, what: str = "a name") -> bytes:
+        if self.strtab is None:
+            raise ElfError("bad-table", f"{what} needs a string but there is no DT_STRTAB")
+        return self.strtab
 
     def facts(self) -> ElfFacts:
         phdrs = self.program_headers()
@@ -351,17 +366,32 @@ class _Dynamic:
         versym = self.offset("DT_VERSYM") if "DT_VERSYM" in self.tags else None
         if versym is not None:
             self.r.require(versym, count * 2, "bad-table", "versym array")
-        undefined: list[UndefinedSymbol] = []
-        init_functions: list[str] = []
+        strtab = self.r.strtab_bytes()
+        kept: list[tuple[int, Any, int]] = []  # (index, entry, end of its name)
         for i in range(1, count):
             entry = self.r.parse(sym, symtab + i * size, "bad-table", "symbol")
             # Every name must be a string, as for auditwheel, which reads them all.
-            name = self.r.string(entry.st_name, "st_name")
+            end = self.r.string_end(entry.st_name, "st_name")
+            kind = _number(entry.st_info.type, ENUM_ST_INFO_TYPE)
+            if entry.st_shndx == "SHN_UNDEF" or (
+                kind == SymbolType.FUNC and strtab.startswith(_INIT_PREFIXES, entry.st_name)
+            ):
+                kept.append((i, entry, end))
+        # the names the record holds, each string-table offset once, are bounded by the file
+        cap = max(len(self.r.data) * NAME_BYTES_FACTOR, NAME_BYTES_FLOOR)
+        ends = {entry.st_name: end for _, entry, end in kept}
+        total = sum(end - offset for offset, end in ends.items())
+        if total > cap:
+            raise ElfError("too-large", f"symbol names add up to more than {cap} bytes")
+        undefined: list[UndefinedSymbol] = []
+        init_functions: list[str] = []
+        for i, entry, end in kept:
+            name = strtab[entry.st_name : end].decode("utf-8", "backslashreplace")
             kind = SymbolType(_number(entry.st_info.type, ENUM_ST_INFO_TYPE))
             if entry.st_shndx == "SHN_UNDEF":
                 bind = SymbolBinding(_number(entry.st_info.bind, ENUM_ST_INFO_BIND))
                 undefined.append(UndefinedSymbol(name, bind, kind, *self.version_of(versym, i)))
-            elif kind is SymbolType.FUNC and name.startswith(PYTHON_INIT_PREFIXES):
+            else:
                 init_functions.append(name)
         return tuple(undefined), tuple(init_functions)
 
