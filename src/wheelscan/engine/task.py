@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wheelscan.engine.result import WheelResult
-from wheelscan.policy.evaluate import EvaluationError, evaluate
+from wheelscan.engine.worker import FAILURES, audit_error
+from wheelscan.policy.evaluate import evaluate
 from wheelscan.policy.policies import PolicyDatabase, load_policies
 from wheelscan.policy.verdict import AuditError, Verdict
 from wheelscan.sources.base import WheelRef
@@ -52,17 +53,15 @@ class AuditTask:
                 computed, facts, bytes_read = self._local(Path(ref.location), ref, cache)
                 sha256 = sha256 or computed
             verdict = evaluate(facts, self.database(), self.musl_policy)
-        except (WheelError, EvaluationError) as e:
-            verdict = AuditError(ref.filename, e.code, e.reason, getattr(e, "member", None))
-        except OSError as e:
-            verdict = AuditError(ref.filename, "io-error", str(e))
+        except FAILURES as e:
+            verdict = audit_error(ref.filename, e)
         return WheelResult(
             ref=ref,
             sha256=sha256,
             facts=facts,
             verdict=verdict,
             bytes_read=bytes_read,
-            elf_bytes=_elf_bytes(facts, ref),
+            elf_bytes=0 if facts is None else sum(m.size for m in facts.elf_files),
             seconds=time.perf_counter() - started,
             reused_elf_bytes=_FACTS_CACHE.stats.bytes_saved - saved_before,
         )
@@ -80,7 +79,3 @@ class AuditTask:
         sha256 = None if ref.sha256 else hashlib.sha256(data).hexdigest()
         with WheelArchive(data, self.limits) as archive:
             return sha256, read_wheel_facts(archive, ref.filename, cache), size
-
-
-def _elf_bytes(facts: WheelFacts | None, ref: WheelRef) -> int:
-    return 0 if facts is None else sum(m.size for m in facts.elf_files)

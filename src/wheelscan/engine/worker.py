@@ -12,6 +12,18 @@ from wheelscan.policy.verdict import AuditError, Verdict
 from wheelscan.wheel.archive import Limits, WheelArchive, WheelError
 from wheelscan.wheel.contents import WheelFacts, read_wheel_facts
 
+# Every way reading or judging a wheel can fail on the wheel's account
+FAILURES = (WheelError, EvaluationError, OSError, InvalidWheelFilename)
+
+
+def audit_error(filename: str, error: Exception) -> AuditError:
+    """One of FAILURES as the wheel's error record, with its stable code."""
+    if isinstance(error, WheelError | EvaluationError):
+        return AuditError(filename, error.code, error.reason, getattr(error, "member", None))
+    if isinstance(error, InvalidWheelFilename):
+        return AuditError(filename, "bad-filename", str(error))
+    return AuditError(filename, "io-error", str(error))
+
 
 def read_facts(source: Path | bytes, filename: str, limits: Limits = Limits()) -> WheelFacts:
     archive = (
@@ -34,11 +46,5 @@ def audit(
     try:
         facts = read_facts(source, filename, limits)
         return evaluate(facts, database, musl_policy)
-    except WheelError as e:
-        return AuditError(filename, e.code, e.reason, e.member)
-    except EvaluationError as e:
-        return AuditError(filename, e.code, e.reason)
-    except OSError as e:
-        return AuditError(filename, "io-error", str(e))
-    except InvalidWheelFilename as e:
-        return AuditError(filename, "bad-filename", str(e))
+    except FAILURES as e:
+        return audit_error(filename, e)
