@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
+from wheelscan.engine.worker import read_facts
 from wheelscan.sources import index_url
 
 from corpus.fetch import CorpusError, fetch, load_entries, sha256_of
@@ -329,3 +330,9 @@ def test_project_page_url_is_normalized() -> None:
     assert index_url.project_page_url("https://i.invalid/simple/", "PyYAML") == (
         "https://i.invalid/simple/pyyaml/"
     )
+
+
+def test_reading_members_on_threads_gives_the_same_facts(real_wheels: list[Path]) -> None:
+    """``show`` spreads one wheel's members over threads: the facts must not depend on it."""
+    for path in real_wheels:
+        assert read_facts(path, path.name, threads=3) == read_facts(path, path.name), path.name

@@ -1,7 +1,8 @@
 """wheelscan's batch engine on the corpus: LocalPool(AuditTask()), as ``wheelscan scan`` runs it.
 
-Also what it inflated: one untimed, single-process pass with ``parse_streamed`` wrapped from
-the outside to hand each call a ``StreamStats``, so the product code carries no counters.
+Also what it inflated: one untimed, single-process pass with the two inflation paths wrapped
+from the outside (``inflate_into`` for whole members, ``parse_streamed`` handed a fresh
+``StreamStats`` per call), so the product code carries no counters.
 """
 
 from __future__ import annotations
@@ -113,39 +114,55 @@ class StreamedMember:
 
 
 @contextmanager
-def _counting_streams(current: Callable[[], str]) -> Iterator[list[StreamedMember]]:
-    """Wrap ``parse_streamed`` where ``contents`` looks it up, giving every call fresh stats."""
+def _counting_streams(
+    current: Callable[[], str],
+) -> Iterator[tuple[list[StreamedMember], list[int]]]:
+    """Wrap ``parse_streamed`` and ``inflate_into`` where ``contents`` looks them up: every
+    streamed member gets fresh stats, every member inflated whole its size is noted."""
     seen: list[StreamedMember] = []
-    original = stream.parse_streamed
+    whole: list[int] = []
+    original_stream = stream.parse_streamed
+    original_whole = contents.inflate_into
 
     def counting(payload: Any, size: int, *args: Any, **kwargs: Any) -> Any:
         stats = StreamStats()
         seen.append(StreamedMember(current(), size, stats))
-        return original(payload, size, *args, **{**kwargs, "stats": stats})
+        return original_stream(payload, size, *args, **{**kwargs, "stats": stats})
 
-    with mock.patch.object(contents, "parse_streamed", counting):
-        yield seen
+    def counting_whole(payload: Any, out: Any, *args: Any, **kwargs: Any) -> Any:
+        whole.append(len(out))
+        return original_whole(payload, out, *args, **kwargs)
+
+    with (
+        mock.patch.object(contents, "parse_streamed", counting),
+        mock.patch.object(contents, "inflate_into", counting_whole),
+    ):
+        yield seen, whole
 
 
 def inflated_bytes(corpus: list[CorpusWheel]) -> dict[str, Any]:
     """How many ELF bytes wheelscan inflates (all passes) against the ELF bytes there are."""
     task = AuditTask()
     wheel = [""]
-    with _counting_streams(lambda: wheel[0]) as seen:
+    reused = 0
+    with _counting_streams(lambda: wheel[0]) as (seen, whole):
         for item in corpus:
             wheel[0] = item.filename
-            task(ref(item.path))
+            reused += task(ref(item.path)).reused_elf_bytes
     total = sum(w.elf_bytes for w in corpus)
     stored = sum(m.size for w in corpus for m in w.elf if not m.deflated)
-    inflated = sum(s.stats.inflated for s in seen)
+    inflated = sum(s.stats.inflated for s in seen) + sum(whole)
     return {
         "elf_bytes": total,
         "stored_elf_bytes": stored,  # parsed in place, never inflated
+        "whole_members": len(whole),  # inflated in one call (libdeflate)
+        "whole_elf_bytes": sum(whole),
+        "reused_elf_bytes": reused,  # identical members parsed once (wheel/dedupe.py)
         "streamed_members": len(seen),
         "streamed_elf_bytes": sum(s.size for s in seen),
         "inflated_bytes": inflated,
         "inflated_fraction": inflated / total if total else 0.0,
-        "members_inflated_to_end": sum(s.stats.complete for s in seen),
+        "streamed_members_inflated_to_end": sum(s.stats.complete for s in seen),
         "members_inflated_twice_or_more": [
             {
                 "wheel": s.wheel,

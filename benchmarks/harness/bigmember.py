@@ -149,7 +149,7 @@ def _inflate_seconds(wheel: Path) -> float:
         view = archive.reader.read_at(0, archive.size)
         try:
             started = time.perf_counter()
-            inflate_member(view, archive.data_offset(member), member.compressed_size)
+            inflate_member(view, archive.data_offset(member), member.compressed_size, member.size)
             return time.perf_counter() - started
         finally:
             view.release()

@@ -1,9 +1,11 @@
-"""The floor: inflating every ELF member of the corpus whole, with wheelscan's own inflater,
+"""The floor: inflating every ELF member of the corpus whole, with wheelscan's own inflaters,
 on the same number of processes, and nothing else (no hashing, no parsing, no CRC).
 
 Members are located beforehand (``corpus.locate``); each worker is given whole wheels, maps
-the file and inflates its deflated ELF members with the same input and output chunk sizes the
-streaming reader uses, discarding the output. Stored members cost nothing to inflate.
+the file and inflates its deflated ELF members as wheelscan does: up to
+``WHOLE_MEMBER_LIMIT`` in one libdeflate call into one reused buffer, larger ones streamed
+with ISA-L in the streaming reader's chunk sizes, the output discarded. Stored members cost
+nothing to inflate.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from dataclasses import dataclass
 
 from harness.corpus import CorpusWheel
 from harness.procs import best_of
-from wheelscan.wheel.inflate import raw_inflater
+from wheelscan.wheel.inflate import WHOLE_MEMBER_LIMIT, inflate_into, raw_inflater
+from wheelscan.wheel.scratch import scratch
 from wheelscan.wheel.stream import INPUT_CHUNK, OUTPUT_CHUNK
 
-Job = tuple[str, tuple[tuple[int, int], ...]]  # wheel path, (data offset, compressed size)...
+# wheel path, (data offset, compressed size, size)...
+Job = tuple[str, tuple[tuple[int, int, int], ...]]
 
 
 @dataclass(frozen=True)
@@ -28,8 +32,12 @@ class FloorRun:
     inflated_bytes: int
 
 
-def inflate_member(view: memoryview, offset: int, compressed_size: int) -> int:
+def inflate_member(view: memoryview, offset: int, compressed_size: int, size: int) -> int:
     """Inflate one raw deflate stream to its end; return how many bytes it gave."""
+    if size <= WHOLE_MEMBER_LIMIT:
+        with scratch(size) as out:
+            inflate_into(view[offset : offset + compressed_size], out, crc32=False)
+        return size
     inflater = raw_inflater()
     position, end, produced = offset, offset + compressed_size, 0
     pending = b""
@@ -52,7 +60,7 @@ def inflate_wheel(job: Job) -> int:
         data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     view = memoryview(data)
     try:
-        return sum(inflate_member(view, offset, size) for offset, size in members)
+        return sum(inflate_member(view, *member) for member in members)
     finally:
         view.release()
         data.close()
@@ -60,7 +68,10 @@ def inflate_wheel(job: Job) -> int:
 
 def jobs(corpus: list[CorpusWheel]) -> list[Job]:
     return [
-        (str(w.path), tuple((m.data_offset, m.compressed_size) for m in w.elf if m.deflated))
+        (
+            str(w.path),
+            tuple((m.data_offset, m.compressed_size, m.size) for m in w.elf if m.deflated),
+        )
         for w in corpus
     ]
 

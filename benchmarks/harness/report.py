@@ -168,9 +168,11 @@ def details_table(r: dict[str, Any]) -> list[str]:
     )
     lines.append(
         f"| ELF bytes inflated by wheelscan | {inf['inflated_bytes'] / MB:.0f} MB of "
-        f"{inf['elf_bytes'] / MB:.0f} MB ({inf['inflated_fraction']:.0%}); "
-        f"{inf['members_inflated_to_end']} of {inf['streamed_members']} streamed "
-        f"members inflated to their end; inflated more than once: {again} |"
+        f"{inf['elf_bytes'] / MB:.0f} MB ({inf['inflated_fraction']:.0%}): "
+        f"{inf['whole_members']} members whole ({inf['whole_elf_bytes'] / MB:.0f} MB), "
+        f"{inf['streamed_members']} streamed, {inf['streamed_members_inflated_to_end']} "
+        f"of them to their end; inflated more than once: {again}; identical members "
+        f"parsed once: {inf['reused_elf_bytes'] / MB:.1f} MB not inflated again |"
     )
     aw = r["auditwheel"]
     lines.append(

@@ -28,7 +28,10 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=version_text())
     commands = parser.add_subparsers(dest="command", required=True)
-    named = [a for a in (argv if argv is not None else sys.argv[1:]) if a in COMMANDS][:1]
+    words = list(argv if argv is not None else sys.argv[1:])
+    named = [a for a in words if a in COMMANDS][:1]
+    if not named and words[:1] == ["--version"]:
+        return parser  # argparse prints the version and exits: no command module needed
     for name in named or COMMANDS:
         importlib.import_module(f"wheelscan.cli.{name}").configure_parser(commands)
     return parser

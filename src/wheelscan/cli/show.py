@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from wheelscan import __version__
 from wheelscan.elf import backend_name
-from wheelscan.engine.task import AuditTask
 from wheelscan.engine.worker import audit
 from wheelscan.policy.policies import PolicyDatabase, load_policies
 from wheelscan.policy.verdict import AuditError, Verdict
-from wheelscan.sources.base import WheelRef
 from wheelscan.wheel.remote import filename_from_url, is_url
 
 JSON_VERSION = 1
@@ -47,13 +46,18 @@ def json_schema() -> dict[str, Any]:
 def judge(target: str, database: PolicyDatabase, args: argparse.Namespace) -> Verdict | AuditError:
     if is_url(target):
         # ranged reads: the central directory and the members that may be ELF, nothing more
+        # the audit task and the HTTP client: imported only when a URL is given
+        from wheelscan.engine.task import AuditTask
+        from wheelscan.sources.base import WheelRef
+
         filename = filename_from_url(target)
         task = AuditTask(args.policy_file, args.musl_policy)
         return task(WheelRef(filename, "", "", target)).verdict
     path = Path(target)
     if not path.is_file():
         return AuditError(path.name, "not-found", f"cannot access {target}: no such file")
-    return audit(path, path.name, database, args.musl_policy)
+    # one wheel at a time: its members spread over every core this process may use
+    return audit(path, path.name, database, args.musl_policy, threads=len(os.sched_getaffinity(0)))
 
 
 def exit_status(results: list[Verdict | AuditError]) -> int:

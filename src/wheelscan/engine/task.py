@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import mmap
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from wheelscan.sources.base import WheelRef
 from wheelscan.wheel.archive import Limits, WheelArchive, WheelError
 from wheelscan.wheel.contents import WheelFacts, read_wheel_facts
 from wheelscan.wheel.dedupe import FactsCache
+from wheelscan.wheel.identity import FileIdentity
 from wheelscan.wheel.remote import is_url
 
 # one per worker process (each forked worker starts with its own, empty)
@@ -74,8 +76,9 @@ class AuditTask:
             if size == 0:
                 raise WheelError("not-zip", "empty file")
             data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            file = FileIdentity.of(path, os.fstat(f.fileno()))
         # a mirror's index gives the sha256 (the store's key); a bare directory does not, and
         # then hashing touches every byte once (hashlib drops the GIL on large buffers)
         sha256 = None if ref.sha256 else hashlib.sha256(data).hexdigest()
-        with WheelArchive(data, self.limits) as archive:
+        with WheelArchive(data, self.limits, file) as archive:
             return sha256, read_wheel_facts(archive, ref.filename, cache), size

@@ -25,14 +25,16 @@ def audit_error(filename: str, error: Exception) -> AuditError:
     return AuditError(filename, "io-error", str(error))
 
 
-def read_facts(source: Path | bytes, filename: str, limits: Limits = Limits()) -> WheelFacts:
+def read_facts(
+    source: Path | bytes, filename: str, limits: Limits = Limits(), threads: int = 1
+) -> WheelFacts:
     archive = (
         WheelArchive.open(source, limits)
         if isinstance(source, Path)
         else WheelArchive(source, limits)
     )
     with archive:
-        return read_wheel_facts(archive, filename)
+        return read_wheel_facts(archive, filename, threads=threads)
 
 
 def audit(
@@ -41,10 +43,14 @@ def audit(
     database: PolicyDatabase | None = None,
     musl_policy: str | None = None,
     limits: Limits = Limits(),
+    threads: int = 1,
 ) -> Verdict | AuditError:
-    """Read and judge one wheel; a bad wheel becomes an AuditError, never an exception."""
+    """Read and judge one wheel; a bad wheel becomes an AuditError, never an exception.
+
+    ``threads``: how many members to inflate and parse at once (one wheel on several cores).
+    """
     try:
-        facts = read_facts(source, filename, limits)
+        facts = read_facts(source, filename, limits, threads)
         return evaluate(facts, database, musl_policy)
     except FAILURES as e:
         return audit_error(filename, e)

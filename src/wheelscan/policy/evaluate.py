@@ -127,20 +127,31 @@ class _ExternalRefs:
         self.blacklist: dict[str, dict[str, set[str]]] = {p.name: {} for p in policies}
 
     def add(self, tree: ElfTree, policies: PolicySet) -> None:
-        undefined = {
-            s.name for s in tree.facts.undefined_symbols if s.binding is not SymbolBinding.WEAK
-        } | {"*"}
+        undefined: set[str] | None = None  # built only if a blacklisted library is needed
+        # most policies of an architecture share one whitelist: walk the tree once per list
+        external_for: dict[frozenset[str], list[str]] = {}
         for policy in policies:
             if policy is policies.linux:
                 continue  # linux_* has no whitelist: nothing is external to it
-            for lib in set(policy.blacklist) & set(tree.needed):
+            for lib in set(policy.blacklist).intersection(tree.needed):
+                if undefined is None:
+                    undefined = {
+                        s.name
+                        for s in tree.facts.undefined_symbols
+                        if s.binding is not SymbolBinding.WEAK
+                    } | {"*"}
                 used = policy.blacklist[lib] & undefined
                 if used:
                     self.blacklist[policy.name].setdefault(lib, set()).update(used)
-            for lib in _required_external(tree, policy.whitelist):
-                library = tree.libraries[lib]
-                if library.path is None:  # resolved inside the wheel: not external
-                    self.libs[policy.name][lib] = None
+            external = external_for.get(policy.whitelist)
+            if external is None:
+                external = external_for[policy.whitelist] = [
+                    lib
+                    for lib in _required_external(tree, policy.whitelist)
+                    if tree.libraries[lib].path is None  # resolved inside the wheel: not external
+                ]
+            for lib in external:
+                self.libs[policy.name][lib] = None
 
 
 def _required_external(tree: ElfTree, whitelist: frozenset[str]) -> set[str]:

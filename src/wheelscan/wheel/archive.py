@@ -13,13 +13,21 @@ from __future__ import annotations
 import contextlib
 import itertools
 import mmap
+import os
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from wheelscan.wheel.inflate import InflateError, crc32, raw_inflater
+from wheelscan.wheel.identity import FileIdentity
+from wheelscan.wheel.inflate import (
+    InflateError,
+    WholeInflateError,
+    crc32,
+    inflate_into,
+    raw_inflater,
+)
 
 ELF_MAGIC = b"\x7fELF"
 STORED, DEFLATED = 0, 8
@@ -120,8 +128,13 @@ class WheelArchive:
     """A wheel's central directory, and its members read through a :class:`ByteReader`."""
 
     def __init__(
-        self, data: bytes | mmap.mmap | memoryview | ByteReader, limits: Limits = Limits()
+        self,
+        data: bytes | mmap.mmap | memoryview | ByteReader,
+        limits: Limits = Limits(),
+        file: FileIdentity | None = None,
     ) -> None:
+        # the local file mapped as ``data``, if any: lets a member be read again later
+        self.file = file
         if isinstance(data, bytes | mmap.mmap | memoryview):
             self.reader: ByteReader = BufferReader(data)
         else:
@@ -138,7 +151,8 @@ class WheelArchive:
             size = f.seek(0, 2)
             if size == 0:
                 raise WheelError("not-zip", "empty file")
-            return cls(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ), limits)
+            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            return cls(data, limits, FileIdentity.of(path, os.fstat(f.fileno())))
 
     @property
     def size(self) -> int:
@@ -316,17 +330,14 @@ class WheelArchive:
             if member.compressed_size != member.size:
                 raise WheelError("bad-zip", "stored member with two sizes", member.name)
         elif member.method == DEFLATED:
-            inflater = raw_inflater()
+            out = bytearray(member.size)
             try:
-                content = inflater.decompress(payload, member.size + 1)
-            except InflateError as e:
-                raise WheelError("bad-deflate", str(e), member.name) from e
-            if len(content) != member.size:
-                raise WheelError(
-                    "size-mismatch",
-                    f"inflates to {len(content)}+ bytes, directory says {member.size}",
-                    member.name,
-                )
+                crc = inflate_into(payload, out)
+            except WholeInflateError as e:
+                raise WheelError(e.code, e.reason, member.name) from e
+            if crc != member.crc:
+                raise WheelError("crc-mismatch", "CRC-32 differs from the directory's", member.name)
+            return memoryview(out)
         else:
             raise WheelError("unsupported-compression", f"method {member.method}", member.name)
         if crc32(content) != member.crc:

@@ -9,11 +9,15 @@ from __future__ import annotations
 import csv
 import io
 import posixpath
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from wheelscan.elf import ElfError, ElfFacts, get_parser, partial_parser
 from wheelscan.wheel.archive import DEFLATED, Member, WheelArchive, WheelError
 from wheelscan.wheel.dedupe import FactsCache
+from wheelscan.wheel.inflate import WHOLE_MEMBER_LIMIT, WholeInflateError, inflate_into
+from wheelscan.wheel.scratch import scratch
 from wheelscan.wheel.stream import StreamError, StreamStats, parse_streamed
 
 # Each pass over a member's deflate stream inflates it again from the start, keeping more of
@@ -23,6 +27,11 @@ from wheelscan.wheel.stream import StreamError, StreamStats, parse_streamed
 # inflation (49 s), a 2 GiB member hours. So after this many passes the member is inflated
 # whole, once, within the member-size limit.
 MAX_STREAM_PASSES = 3
+
+
+# One streamed (huge) member at a time per process, whatever the threads: each keeps up to
+# DEFAULT_KEEP bytes, and the memory bound is per worker
+_STREAMING = threading.Lock()
 
 
 class _TooManyPasses(Exception):
@@ -76,11 +85,13 @@ def unsafe_path(name: str) -> bool:
 
 
 def read_wheel_facts(
-    archive: WheelArchive, filename: str, cache: FactsCache | None = None
+    archive: WheelArchive, filename: str, cache: FactsCache | None = None, threads: int = 1
 ) -> WheelFacts:
     """Parse every ELF member of ``archive``; raise WheelError for a member that is not sound.
 
     With a ``cache``, a member parsed before (the same compressed bytes) is not parsed again.
+    With ``threads`` > 1, members are inflated and parsed on that many threads (the inflater
+    and the parser release the GIL): one large wheel on several cores, for ``show``.
     """
     parse = get_parser()
     for member in archive.members:
@@ -92,8 +103,7 @@ def read_wheel_facts(
         if not p.endswith(".py")
     }
     members: list[tuple[int, ElfMember]] = []
-    for member in archive.elf_members():
-        facts = _cached_parse(parse, archive, member, cache)
+    for member, facts in _parsed_members(parse, archive, cache, threads):
         rank = listed.get(posixpath.normpath(member.name))
         members.append(
             (
@@ -105,17 +115,46 @@ def read_wheel_facts(
     return WheelFacts(filename, tuple(m for _, m in members))
 
 
+def _parsed_members(
+    parse: object, archive: WheelArchive, cache: FactsCache | None, threads: int
+) -> Iterator[tuple[Member, ElfFacts]]:
+    """Every ELF member with its facts, in archive order; whichever way they are computed,
+    the failure raised is the one a member-by-member reading meets first."""
+    if threads <= 1:
+        for member in archive.elf_members():
+            yield member, _cached_parse(parse, archive, member, cache)
+        return
+    from concurrent.futures import ThreadPoolExecutor  # ~10 ms of imports: only when used
+
+    found: list[Member] = []
+    sniffing_error: Exception | None = None
+    try:
+        for member in archive.elf_members():
+            found.append(member)
+    except Exception as e:  # raised once the members found before it are parsed
+        sniffing_error = e
+    # largest first, so that the last member to start is a small one and the threads end
+    # together (one large library cannot be split: a deflate stream is sequential)
+    order = sorted(range(len(found)), key=lambda i: -found[i].size)
+    with ThreadPoolExecutor(max(1, min(threads, len(found)))) as pool:
+        futures = {i: pool.submit(_cached_parse, parse, archive, found[i], cache) for i in order}
+    for i, member in enumerate(found):
+        yield member, futures[i].result()
+    if sniffing_error is not None:
+        raise sniffing_error
+
+
 def _cached_parse(
     parse: object, archive: WheelArchive, member: Member, cache: FactsCache | None
 ) -> ElfFacts:
     if cache is None or member.method != DEFLATED:
         return _parse(parse, archive, member)  # a stored member is parsed in place: cheap
     archive.check_limits(member)
-    key = cache.key(member, archive.payload(member))
-    facts = cache.get(key)
+    payload = archive.payload(member)
+    facts = cache.get(member, payload)
     if facts is None:
         facts = _parse(parse, archive, member)
-        cache.put(key, facts)
+        cache.put(member, payload, facts, archive.file, archive.data_offset(member))
     return facts
 
 
@@ -124,7 +163,10 @@ def _parse(parse: object, archive: WheelArchive, member: Member) -> ElfFacts:
     try:
         if member.method == DEFLATED and partial is not None:
             archive.check_limits(member)
-            facts = _parse_stream(archive, member, *partial)
+            if member.size <= WHOLE_MEMBER_LIMIT:
+                return _parse_whole(parse, archive, member)
+            with _STREAMING:
+                facts = _parse_stream(archive, member, *partial)
             if facts is not None:
                 return facts
         content = archive.read(member)
@@ -135,6 +177,18 @@ def _parse(parse: object, archive: WheelArchive, member: Member) -> ElfFacts:
                 content.release()
     except ElfError as e:
         raise WheelError(f"elf-{e.code}", e.reason, member.name) from e
+
+
+def _parse_whole(parse: object, archive: WheelArchive, member: Member) -> ElfFacts:
+    """Inflate the member whole into this thread's scratch mapping, check it, parse it."""
+    with scratch(member.size) as buffer:
+        try:
+            crc = inflate_into(archive.payload(member), buffer)
+        except WholeInflateError as e:
+            raise WheelError(e.code, e.reason, member.name) from e
+        if crc != member.crc:
+            raise WheelError("crc-mismatch", "CRC-32 differs from the directory's", member.name)
+        return parse(buffer)  # type: ignore[operator, no-any-return]
 
 
 def _parse_stream(

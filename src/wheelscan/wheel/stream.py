@@ -16,17 +16,17 @@ CRC needs); the ``size-mismatch`` check still catches a stream that ends early o
 
 from __future__ import annotations
 
-import mmap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from wheelscan.elf import ElfFacts
 from wheelscan.wheel.inflate import InflateError, crc32, raw_inflater
+from wheelscan.wheel.scratch import RETAINED, scratch
 
 INPUT_CHUNK = 1024 * 1024
 OUTPUT_CHUNK = 4 * 1024 * 1024
 # Kept from the start of every member: all of nearly every library, and the tables of the rest
-DEFAULT_KEEP = 64 * 1024 * 1024
+DEFAULT_KEEP = RETAINED
 # Bytes already streamed past that a new pass keeps wholesale, so one extra pass is enough
 RESTART_KEEP = 128 * 1024 * 1024
 
@@ -83,45 +83,13 @@ def parse_streamed(
     stats = stats if stats is not None else StreamStats()
     if size == 0:
         raise StreamError("size-mismatch", "an empty member")
-    mapping = _SPARSE.at_least(size)
-    buffer = memoryview(mapping)[:size]  # the parser takes the buffer's length as the file's
     wanted = _Ranges([(0, min(size, keep))])
-    try:
+    with scratch(size) as buffer:
         while True:
             stats.passes += 1
             facts = _one_pass(payload, size, crc, parse, need_bytes, buffer, wanted, stats)
             if facts is not None:
                 return facts
-    finally:
-        buffer.release()
-        _SPARSE.done(size)
-
-
-class _SparseBuffer:
-    """One anonymous mapping per process, reused: its pages are faulted in once, not per
-    member (a fresh mapping per member cost a fifth of the scan in page faults). Pages
-    beyond the kept prefix of a huge member are given back after use."""
-
-    def __init__(self) -> None:
-        self.mapping: mmap.mmap | None = None
-
-    def at_least(self, size: int) -> mmap.mmap:
-        if self.mapping is None or len(self.mapping) < size:
-            if self.mapping is not None:
-                self.mapping.close()
-            # private: a shared anonymous mapping (mmap's default) would be one set of pages
-            # for a parent and every worker it forks afterwards
-            self.mapping = mmap.mmap(
-                -1, max(size, DEFAULT_KEEP), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
-            )
-        return self.mapping
-
-    def done(self, size: int) -> None:
-        if self.mapping is not None and size > DEFAULT_KEEP:
-            self.mapping.madvise(mmap.MADV_DONTNEED, DEFAULT_KEEP & ~(mmap.PAGESIZE - 1))
-
-
-_SPARSE = _SparseBuffer()
 
 
 def _one_pass(

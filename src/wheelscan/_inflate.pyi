@@ -1,0 +1,13 @@
+"""Types of the inflater (native/_inflate.pyx: the vendored libdeflate)."""
+
+from wheelscan.elf.types import Buffer
+
+LIBDEFLATE_VERSION: str
+
+class InflateError(Exception):
+    code: str
+    reason: str
+    def __init__(self, code: str, reason: str) -> None: ...
+
+def inflate_into(payload: Buffer, out: Buffer, crc32: bool = True) -> int: ...
+def crc32(data: Buffer, value: int = 0) -> int: ...
