@@ -847,9 +847,11 @@ cdef object build(Ctx* c):
             if found > 1:
                 version, version_file = need_versions.get(
                     found, def_versions.get(found, (None, None)))
-        undefined.append(UndefinedSymbol(
+        # tuple.__new__ directly: the NamedTuple's own __new__ is a Python function, and a
+        # library imports thousands of symbols
+        undefined.append(tuple.__new__(UndefinedSymbol, (
             symbol_name(c, u32(c, o), shared), _BINDINGS[info >> 4], _TYPES[info & 0xF],
-            version, version_file))
+            version, version_file)))
     init_functions = tuple(
         symbol_name(c, u32(c, c.symtab_off + c.init_functions.items[k] * entsize), shared)
         for k in range(c.init_functions.length))
@@ -899,6 +901,31 @@ cdef void free_ctx(Ctx* c) noexcept nogil:
     free(c.def_index.items)
     free(c.undefined.items)
     free(c.init_functions.items)
+
+
+def segments_end(buffer):
+    """Where the furthest byte a PT_LOAD, PT_DYNAMIC, PT_INTERP or PT_NOTE segment holds ends.
+
+    In a sound file everything the parser reads lies before it; after it come the section
+    headers and, in an unstripped library, the debug info and symbol tables. ``buffer`` may
+    be a prefix of the file: None when the ELF header or the program headers are not all in
+    it, or are not sound (the parser then says why). A hint for choosing how to inflate a
+    member (wheel/contents.py), never a reading rule.
+    """
+    cdef const uint8_t[::1] view = buffer
+    cdef Ctx c
+    cdef uint64_t i, offset, vaddr, filesz, align, end = 0
+    cdef uint32_t p_type, p_flags
+    init_ctx(&c, &view[0] if view.shape[0] else NULL, view.shape[0])
+    if read_header(&c) < 0:
+        return None
+    for i in range(c.phnum):
+        read_phdr(&c, i, &p_type, &offset, &vaddr, &filesz, &p_flags, &align)
+        if p_type == PT_LOAD or p_type == PT_DYNAMIC or p_type == PT_INTERP or p_type == PT_NOTE:
+            if offset + filesz < offset:
+                return None
+            end = max(end, offset + filesz)
+    return end
 
 
 class NeedBytes(Exception):

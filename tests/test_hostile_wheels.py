@@ -74,13 +74,14 @@ def test_each_hostile_wheel_gets_its_record(name: str, hostile_dir: Path) -> Non
 def test_the_reference_backend_gives_the_same_records(
     hostile_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With WHEELSCAN_ELF_BACKEND=reference every member is read whole and parsed by
-    pyelftools: each hostile wheel still gets the same record."""
+    """With WHEELSCAN_ELF_BACKEND=reference a member is inflated whole, so the CRC of a tail
+    the native stream never reads is checked: the one record that differs."""
     monkeypatch.setenv(BACKEND_ENV, "reference")
     for name, case in CASES.items():
         if case.slow_reference:
             continue
-        assert outcome(audit(path_of(hostile_dir, name), case.filename(name))) == case.expect, name
+        expect = "crc-mismatch" if name == "crc-mismatch-unread-tail" else case.expect
+        assert outcome(audit(path_of(hostile_dir, name), case.filename(name))) == expect, name
 
 
 class CappedTask:

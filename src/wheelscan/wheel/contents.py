@@ -29,6 +29,12 @@ from wheelscan.wheel.stream import StreamError, StreamStats, parse_streamed
 MAX_STREAM_PASSES = 3
 
 
+# The first bytes of a member, where its ELF header and program headers are
+HEAD_BYTES = 4096
+# Streamed (ISA-L, ~0.6 GB/s here) rather than inflated whole (libdeflate, ~0.8 GB/s) when
+# the parser is done before this fraction of the member
+STREAM_BELOW = 0.75
+
 # One streamed (huge) member at a time per process, whatever the threads: each keeps up to
 # DEFAULT_KEEP bytes, and the memory bound is per worker
 _STREAMING = threading.Lock()
@@ -163,10 +169,13 @@ def _parse(parse: object, archive: WheelArchive, member: Member) -> ElfFacts:
     try:
         if member.method == DEFLATED and partial is not None:
             archive.check_limits(member)
-            if member.size <= WHOLE_MEMBER_LIMIT:
-                return _parse_whole(parse, archive, member)
-            with _STREAMING:
+            if member.size > WHOLE_MEMBER_LIMIT:
+                with _STREAMING:
+                    facts = _parse_stream(archive, member, *partial)
+            elif _ends_early(archive, member):
                 facts = _parse_stream(archive, member, *partial)
+            else:
+                return _parse_whole(parse, archive, member)
             if facts is not None:
                 return facts
         content = archive.read(member)
@@ -177,6 +186,17 @@ def _parse(parse: object, archive: WheelArchive, member: Member) -> ElfFacts:
                 content.release()
     except ElfError as e:
         raise WheelError(f"elf-{e.code}", e.reason, member.name) from e
+
+
+def _ends_early(archive: WheelArchive, member: Member) -> bool:
+    """Whether the member's segments end well before the member does (an unstripped library:
+    debug info and symbol tables come last). Such a member is streamed, and inflation stops
+    once the parser has what it needs: on the test corpus of 113 real wheels, a third of the
+    ELF bytes lie past the segments. Any other is inflated whole, which is faster per byte."""
+    from wheelscan._native import segments_end
+
+    end = segments_end(archive.head(member, HEAD_BYTES))
+    return end is not None and end < STREAM_BELOW * member.size
 
 
 def _parse_whole(parse: object, archive: WheelArchive, member: Member) -> ElfFacts:

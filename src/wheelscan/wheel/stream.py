@@ -25,6 +25,7 @@ from wheelscan.wheel.scratch import RETAINED, scratch
 
 INPUT_CHUNK = 1024 * 1024
 OUTPUT_CHUNK = 4 * 1024 * 1024
+MIN_OUTPUT = 256 * 1024
 # Kept from the start of every member: all of nearly every library, and the tables of the rest
 DEFAULT_KEEP = RETAINED
 # Bytes already streamed past that a new pass keeps wholesale, so one extra pass is enough
@@ -128,7 +129,7 @@ def _one_pass(
             if not pending:
                 pending = payload[consumed : consumed + INPUT_CHUNK]
                 consumed += len(pending)
-            chunk = inflater.decompress(pending, OUTPUT_CHUNK)
+            chunk = inflater.decompress(pending, _output_limit(position, target))
             pending = inflater.unconsumed_tail
         except InflateError as e:
             raise StreamError("bad-deflate", str(e)) from e
@@ -150,6 +151,15 @@ def _one_pass(
             stats.complete = True
             if running_crc != crc:
                 raise StreamError("crc-mismatch", "CRC-32 differs from the directory's")
+
+
+def _output_limit(position: int, target: int) -> int:
+    """How much to inflate before parsing again: up to the parser's next need, so that a
+    member streamed for its long tail stops near its segments' end, not a whole output
+    chunk past it. But at least a quarter of what came before: a parser that asks for one
+    word at a time (a hash chain walked past the kept bytes) would otherwise be re-run every
+    MIN_OUTPUT bytes, each run walking the chain from its start again."""
+    return min(OUTPUT_CHUNK, max(target - position, MIN_OUTPUT, position // 4))
 
 
 def _keep(buffer: memoryview, wanted: _Ranges, position: int, chunk: bytes) -> None:
