@@ -2,7 +2,8 @@
 
 An anonymous private mapping: untouched pages cost no memory, and pages once faulted in are
 reused by the next member instead of being faulted in again (a fresh mapping per member cost
-a fifth of the scan in page faults). Each thread has its own, so several threads can inflate
+a fifth of the scan in page faults); only the first ``KEPT_RESIDENT`` bytes stay resident
+between members. Each thread has its own, so several threads can inflate
 members of one wheel at once.
 """
 
@@ -13,8 +14,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-# What stays mapped between members: pages past it, touched by a huge member, are given back
+# The smallest mapping kept between members (members up to this size are inflated whole)
 RETAINED = 64 * 1024 * 1024
+# Pages past this, touched by a large member, are given back after it (page-aligned)
+KEPT_RESIDENT = 16 * 1024 * 1024
 
 
 class _Scratch:
@@ -33,8 +36,10 @@ class _Scratch:
         return self.mapping
 
     def done(self, size: int) -> None:
-        if self.mapping is not None and size > RETAINED:
-            self.mapping.madvise(mmap.MADV_DONTNEED, RETAINED & ~(mmap.PAGESIZE - 1))
+        if self.mapping is not None and size > KEPT_RESIDENT:
+            # the pages a large member touched go back: a worker's peak is then its largest
+            # member plus its heap, not its largest member plus everything it ever kept
+            self.mapping.madvise(mmap.MADV_DONTNEED, KEPT_RESIDENT)
 
 
 _PER_THREAD = threading.local()
