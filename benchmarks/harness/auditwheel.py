@@ -39,6 +39,14 @@ def command() -> list[str]:
     return [found]
 
 
+def package_dir() -> Path | None:
+    """auditwheel's package directory, when it is importable by this interpreter."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("auditwheel")
+    return Path(spec.origin).parent if spec is not None and spec.origin else None
+
+
 def version(cmd: list[str]) -> str:
     # "auditwheel 6.8.2 installed at ..."
     words = run_measured([*cmd, "--version"]).stdout.decode().split()

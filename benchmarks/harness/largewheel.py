@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import compileall
 import json
 import sys
 from pathlib import Path
@@ -52,6 +53,19 @@ def compare(wheel: Path, aw_cmd: list[str], repeats: int) -> dict[str, Any]:
 
 
 def warm_up(wheel: Path, aw_cmd: list[str]) -> None:
-    """One untimed ``show`` per tool, so that both start with their bytecode cached."""
+    """Both tools start with their bytecode compiled, as ``pip install`` leaves them.
+
+    Running them once is not enough where PYTHONDONTWRITEBYTECODE is set (this sandbox sets
+    it): an editable or source checkout of wheelscan would then compile every module at
+    every start, while auditwheel, installed by pip, has its bytecode. So the packages'
+    directories are compiled explicitly (compileall writes regardless of that variable),
+    then each tool runs once, untimed.
+    """
+    import wheelscan
+
+    compileall.compile_dir(Path(wheelscan.__file__).parent, quiet=1)
+    auditwheel_package = auditwheel.package_dir()
+    if auditwheel_package is not None:
+        compileall.compile_dir(auditwheel_package, quiet=1)
     wheelscan_show(wheel)
     auditwheel.show(aw_cmd, wheel)

@@ -8,6 +8,7 @@ purpose, the README's "Deliberate differences" section says so and why.
 
 from __future__ import annotations
 
+import operator
 import posixpath
 import re
 from collections import defaultdict
@@ -43,6 +44,7 @@ class EvaluationError(Exception):
 
 _LOADERS = ("ld64.so.2", "ld64.so.1")  # ppc64le, s390x; the rest are ld-linux*
 _PYFPE = frozenset({"PyFPE_jbuf", "PyFPE_dummy", "PyFPE_counter"})
+_NAME = operator.attrgetter("name")
 
 
 def is_loader(soname: str) -> bool:
@@ -216,10 +218,12 @@ def evaluate(
                     "unknown-libc", f"couldn't detect libc for python extension {member.path}"
                 )
             python_trees[member.path] = tree
-            uses_pyfpe |= any(
-                s.name in _PYFPE and s.type in (SymbolType.FUNC, SymbolType.NOTYPE)
-                for s in facts.undefined_symbols
-            )
+            # names first, at C speed (thousands of symbols, almost never one of these)
+            if not _PYFPE.isdisjoint(map(_NAME, facts.undefined_symbols)):
+                uses_pyfpe |= any(
+                    s.name in _PYFPE and s.type in (SymbolType.FUNC, SymbolType.NOTYPE)
+                    for s in facts.undefined_symbols
+                )
             if py_version == 2:
                 uses_ucs2 |= any(
                     "PyUnicodeUCS2_" in s.name and s.type is SymbolType.FUNC
@@ -356,9 +360,15 @@ class _Blockers:
                 if not is_loader(need.file):
                     for version in need.versions:
                         self.version_files[version].add(member.path)
+            loader: dict[str | None, bool] = {}  # a few files per member, thousands of symbols
             for symbol in member.facts.undefined_symbols:
-                if symbol.version and not is_loader(symbol.version_file or ""):
-                    self.version_symbols[symbol.version].add(symbol.name)
+                if symbol.version:
+                    file = symbol.version_file
+                    skip = loader.get(file)
+                    if skip is None:
+                        skip = loader[file] = is_loader(file or "")
+                    if not skip:
+                        self.version_symbols[symbol.version].add(symbol.name)
 
     def for_policy(self, policy: Policy) -> tuple[Blocker, ...]:
         found = [

@@ -357,7 +357,14 @@ class WheelArchive:
         they are most members (reading each one's first bytes was a tenth of a scan).
         """
         for member in self.members:
-            if member.name.endswith(("/", ".py")) or member.size < len(ELF_MAGIC):
-                continue
-            if self.head(member) == ELF_MAGIC:
+            if self.may_be_elf(member) and self.is_elf(member):
                 yield member
+
+    @staticmethod
+    def may_be_elf(member: Member) -> bool:
+        """Not ruled out by its name or size (a directory, ``*.py``, fewer than 4 bytes)."""
+        return not member.name.endswith(("/", ".py")) and member.size >= len(ELF_MAGIC)
+
+    def is_elf(self, member: Member) -> bool:
+        """Whether the member's first bytes are the ELF magic (inflating no more than them)."""
+        return self.head(member) == ELF_MAGIC

@@ -130,24 +130,28 @@ def _parsed_members(
         for member in archive.elf_members():
             yield member, _cached_parse(parse, archive, member, cache)
         return
-    from concurrent.futures import ThreadPoolExecutor  # ~10 ms of imports: only when used
+    from concurrent.futures import Future, ThreadPoolExecutor  # ~10 ms of imports: when used
 
-    found: list[Member] = []
-    sniffing_error: Exception | None = None
-    try:
-        for member in archive.elf_members():
-            found.append(member)
-    except Exception as e:  # raised once the members found before it are parsed
-        sniffing_error = e
-    # largest first, so that the last member to start is a small one and the threads end
-    # together (one large library cannot be split: a deflate stream is sequential)
-    order = sorted(range(len(found)), key=lambda i: -found[i].size)
-    with ThreadPoolExecutor(max(1, min(threads, len(found)))) as pool:
-        futures = {i: pool.submit(_cached_parse, parse, archive, found[i], cache) for i in order}
-    for i, member in enumerate(found):
-        yield member, futures[i].result()
-    if sniffing_error is not None:
-        raise sniffing_error
+    # The largest candidates first: they are sniffed, and handed to a thread, before the
+    # many small files (a thread that starts the largest library last finishes last; one
+    # library cannot be split: a deflate stream is sequential). Sniffing the rest here
+    # overlaps with the threads' inflation, which runs without the GIL.
+    candidates = [m for m in archive.members if archive.may_be_elf(m)]
+    order = sorted(range(len(candidates)), key=lambda i: -candidates[i].compressed_size)
+    futures: dict[int, Future[ElfFacts]] = {}
+    sniffing_errors: dict[int, Exception] = {}
+    with ThreadPoolExecutor(max(1, threads)) as pool:
+        for i in order:
+            try:
+                if archive.is_elf(candidates[i]):
+                    futures[i] = pool.submit(_cached_parse, parse, archive, candidates[i], cache)
+            except Exception as e:  # raised in archive order below, as a sequential read would
+                sniffing_errors[i] = e
+    for i, member in enumerate(candidates):
+        if i in sniffing_errors:
+            raise sniffing_errors[i]
+        if i in futures:
+            yield member, futures[i].result()
 
 
 def _cached_parse(

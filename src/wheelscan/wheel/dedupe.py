@@ -17,7 +17,6 @@ is kept instead (hashing is cheap next to the download).
 
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -40,7 +39,7 @@ class Witness:
         if self.file is not None:
             original = self.file.read(self.offset, len(payload))
             return original is not None and original == bytes(payload)
-        return self.digest == hashlib.sha256(payload).digest()
+        return self.digest == _sha256(payload)
 
 
 @dataclass
@@ -86,8 +85,14 @@ class FactsCache:
         offset: int,
     ) -> None:
         """Remember ``facts`` for a member at ``offset`` of ``file`` (None: not a local file)."""
-        digest = None if file is not None else hashlib.sha256(payload).digest()
+        digest = None if file is not None else _sha256(payload)
         self._entries[self.key(member)] = (Witness(file, offset, digest), facts)
         self._entries.move_to_end(self.key(member))
         if len(self._entries) > self.capacity:
             self._entries.popitem(last=False)
+
+
+def _sha256(payload: memoryview) -> bytes:
+    import hashlib  # ~3 ms of start-up; only members read over HTTP need it
+
+    return hashlib.sha256(payload).digest()
