@@ -10,6 +10,7 @@ members of one wheel at once.
 from __future__ import annotations
 
 import mmap
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ KEPT_RESIDENT = 16 * 1024 * 1024
 class _Scratch:
     def __init__(self) -> None:
         self.mapping: mmap.mmap | None = None
+        self.populated = 0  # the first bytes already backed by pages
 
     def at_least(self, size: int) -> mmap.mmap:
         if self.mapping is None or len(self.mapping) < size:
@@ -33,6 +35,10 @@ class _Scratch:
             self.mapping = mmap.mmap(
                 -1, max(size, RETAINED), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
             )
+            self.populated = 0
+        if size > self.populated:
+            _populate(self.mapping, self.populated, size)
+            self.populated = size
         return self.mapping
 
     def done(self, size: int) -> None:
@@ -40,6 +46,24 @@ class _Scratch:
             # the pages a large member touched go back: a worker's peak is then its largest
             # member plus its heap, not its largest member plus everything it ever kept
             self.mapping.madvise(mmap.MADV_DONTNEED, KEPT_RESIDENT)
+            self.populated = min(self.populated, KEPT_RESIDENT)
+
+
+# Linux 5.14+: fault a range in with one call. Inflating 40 MB into fresh pages took 32 ms
+# faulting them one by one and 23 ms populated first (the kernel zeroes them either way);
+# it matters most to ``show``, whose process starts with no page of its scratch.
+_MADV_POPULATE_WRITE = 23
+_POPULATE = {"works": sys.platform == "linux"}
+
+
+def _populate(mapping: mmap.mmap, start: int, end: int) -> None:
+    if not _POPULATE["works"]:
+        return
+    start &= ~(mmap.PAGESIZE - 1)
+    try:
+        mapping.madvise(_MADV_POPULATE_WRITE, start, end - start)
+    except OSError:  # an older kernel: the pages fault in as they are written
+        _POPULATE["works"] = False
 
 
 _PER_THREAD = threading.local()
