@@ -31,7 +31,7 @@ BENCHMARKS = Path(__file__).resolve().parent
 REPO = BENCHMARKS.parent
 sys.path.insert(0, str(REPO))  # tests.corpus.fetch: the corpus download the tests use
 
-from harness import auditwheel, batch, bigmember, floor, largewheel  # noqa: E402
+from harness import auditwheel, batch, bigmember, command, floor, largewheel  # noqa: E402
 from harness.corpus import CorpusWheel, fetch_corpus, locate  # noqa: E402
 from harness.dedupe import dedupe  # noqa: E402
 from harness.machine import describe, usable_cores  # noqa: E402
@@ -178,6 +178,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     largest = max(corpus, key=lambda w: w.size)
     log(f"one large wheel as whole processes: {largest.filename}")
     results["large_wheel"] = largewheel.compare(largest.path, aw_cmd, repeats)
+    log(f"wheelscan audit DIR as a whole process, {repeats} run(s)")
+    results["audit_command"] = command.audit_command(wheels, workers, repeats)
     member_size = QUICK_MEMBER_SIZE if args.quick else MEMBER_SIZE
     log(f"a {member_size >> 20} MiB ELF member (built once into the cache)")
     results["big_member"] = bigmember.measure(corpus, member_size, repeats)

@@ -58,6 +58,18 @@ def figures(r: dict[str, Any]) -> list[Figure]:
             f"corpus: wall / wall, {n} processes each", _s(ws_n), _s(aw["parallel_seconds"]), ratio
         )
     )
+    command = r.get("audit_command")
+    if command is not None:
+        ratio = aw["sequential_seconds"] / command["best"]
+        out.append(
+            Figure(
+                "corpus: auditwheel summed / `wheelscan audit DIR` as a whole process "
+                "(start-up, sha256 of every wheel, SQLite store)",
+                f"{_s(command['best'])} ({command['workers']} workers)",
+                _s(aw["sequential_seconds"]),
+                ratio,
+            )
+        )
     ratio = ws_n / floor[str(n)]["seconds"]
     out.append(
         Figure(

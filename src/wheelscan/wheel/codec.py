@@ -62,11 +62,10 @@ def _member(member: ElfMember) -> dict[str, Any]:
         "stack": f.stack_flags,
         "isa": f.x86_isa_needed,
         "nsyms": f.symbol_count,
-        # [name, binding, type, version, file]: the bulk of the record, kept flat
-        "undef": [
-            [s.name, int(s.binding), int(s.type), s.version, s.version_file]
-            for s in f.undefined_symbols
-        ],
+        # [name, binding, type, version, file]: the bulk of the record, kept flat. Each
+        # symbol is already that tuple (binding and type IntEnums, which JSON writes as ints):
+        # copied at C speed, not rebuilt field by field
+        "undef": list(map(list, f.undefined_symbols)),
         "init": list(f.init_functions),
         "verneed": [[n.file, list(n.versions)] for n in f.version_needs],
         "verdef": list(f.version_definitions),
