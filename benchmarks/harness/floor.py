@@ -35,7 +35,7 @@ class FloorRun:
 def inflate_member(view: memoryview, offset: int, compressed_size: int, size: int) -> int:
     """Inflate one raw deflate stream to its end; return how many bytes it gave."""
     if size <= WHOLE_MEMBER_LIMIT:
-        with scratch(size) as out:
+        with scratch(size, populate=True) as out:
             inflate_into(view[offset : offset + compressed_size], out, crc32=False)
         return size
     inflater = raw_inflater()

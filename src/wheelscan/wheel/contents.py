@@ -205,7 +205,7 @@ def _ends_early(archive: WheelArchive, member: Member) -> bool:
 
 def _parse_whole(parse: object, archive: WheelArchive, member: Member) -> ElfFacts:
     """Inflate the member whole into this thread's scratch mapping, check it, parse it."""
-    with scratch(member.size) as buffer:
+    with scratch(member.size, populate=True) as buffer:
         try:
             crc = inflate_into(archive.payload(member), buffer)
         except WholeInflateError as e:

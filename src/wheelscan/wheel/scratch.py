@@ -26,7 +26,7 @@ class _Scratch:
         self.mapping: mmap.mmap | None = None
         self.populated = 0  # the first bytes already backed by pages
 
-    def at_least(self, size: int) -> mmap.mmap:
+    def at_least(self, size: int, populate: bool) -> mmap.mmap:
         if self.mapping is None or len(self.mapping) < size:
             if self.mapping is not None:
                 self.mapping.close()
@@ -36,7 +36,7 @@ class _Scratch:
                 -1, max(size, RETAINED), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
             )
             self.populated = 0
-        if size > self.populated:
+        if populate and size > self.populated:
             _populate(self.mapping, self.populated, size)
             self.populated = size
         return self.mapping
@@ -70,13 +70,16 @@ _PER_THREAD = threading.local()
 
 
 @contextmanager
-def scratch(size: int) -> Iterator[memoryview]:
+def scratch(size: int, populate: bool = False) -> Iterator[memoryview]:
     """A writable view of exactly ``size`` bytes (the parser takes its length as the file's),
-    valid inside the ``with`` only."""
+    valid inside the ``with`` only. ``populate``: every byte is about to be written (a whole
+    member), so its pages are faulted in at once; a streamed member writes only the ranges
+    it keeps, and the rest of its pages must stay untouched (a 1 GiB member would otherwise
+    cost 1 GiB)."""
     buffer: _Scratch | None = getattr(_PER_THREAD, "buffer", None)
     if buffer is None:
         buffer = _PER_THREAD.buffer = _Scratch()
-    view = memoryview(buffer.at_least(size))[:size]
+    view = memoryview(buffer.at_least(size, populate))[:size]
     try:
         yield view
     finally:

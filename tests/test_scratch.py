@@ -1,0 +1,46 @@
+"""The scratch mapping: untouched pages cost nothing, populated ones are there at once.
+
+Measured in a fresh interpreter each time, as resident memory (``/proc/self/statm``) before
+and inside the ``with``, so that nothing this test process did counts.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+MIB = 1 << 20
+
+PROGRAM = """
+import mmap, sys
+from wheelscan.wheel.scratch import scratch
+def resident():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * mmap.PAGESIZE
+size, populate = int(sys.argv[1]), sys.argv[2] == "1"
+before = resident()
+with scratch(size, populate=populate) as view:
+    view[:4096] = bytes(4096)           # what a stream keeps: a few ranges
+    view[size - 4096 :] = bytes(4096)
+    print(resident() - before)
+"""
+
+
+def peak_growth(size: int, populate: bool) -> int:
+    out = subprocess.run(
+        [sys.executable, "-c", PROGRAM, str(size), "1" if populate else "0"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return int(out.stdout)
+
+
+def test_a_streamed_member_touches_only_what_it_keeps() -> None:
+    """A 1 GiB member streamed into the scratch costs the pages written, not 1 GiB."""
+    assert peak_growth(1024 * MIB, populate=False) < 16 * MIB
+
+
+def test_a_whole_member_gets_its_pages_at_once() -> None:
+    growth = peak_growth(48 * MIB, populate=True)
+    assert 40 * MIB < growth < 80 * MIB
