@@ -14,6 +14,7 @@ from typing import Any
 import isal
 
 import wheelscan
+from wheelscan._inflate import LIBDEFLATE_VERSION
 from wheelscan.elf import backend_name
 
 
@@ -66,6 +67,7 @@ def describe(repo: Path, auditwheel_version: str) -> dict[str, Any]:
         "zlib": zlib.ZLIB_RUNTIME_VERSION,
         "isal": isal.ISAL_VERSION,
         "python_isal": isal.__version__,
+        "libdeflate": LIBDEFLATE_VERSION,
         "wheelscan": wheelscan.__version__,
         "elf_backend": backend_name(),
         "wheelscan_commit": _commit(repo),

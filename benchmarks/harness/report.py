@@ -223,8 +223,8 @@ def markdown(r: dict[str, Any]) -> str:
     load = ", ".join(f"{x:.2f}" for x in r["load_average_at_start"])
     head = (
         f"{m['cpu']}, {m['usable_cores']} cores, Python {m['python']}, zlib {m['zlib']}, "
-        f"ISA-L {m['isal']}, wheelscan {m['wheelscan']}, {m['date']}; load average at "
-        f"start {load}"
+        f"ISA-L {m['isal']}, libdeflate {m.get('libdeflate', '?')}, "
+        f"wheelscan {m['wheelscan']}, {m['date']}; load average at start {load}"
     )
     note = (
         f"Times: best of {r['wheelscan']['repeats']} runs (auditwheel on the corpus: one "
