@@ -222,11 +222,27 @@ def test_package_investigation(server: IndexServer, mirror: Mirror) -> None:
     assert document["statistics"]["totals"]["wheels"] == len(expected)
 
 
-def test_ctrl_c_stops_cleanly_and_keeps_finished_results(tmp_path: Path, wheel_dir: Path) -> None:
+@pytest.fixture(scope="module")
+def all_wheel_dir(tmp_path_factory: pytest.TempPathFactory, real_wheels: list[Path]) -> Path:
+    root = tmp_path_factory.mktemp("all-wheels")
+    for path in real_wheels:
+        (root / path.name).symlink_to(path)
+    return root
+
+
+def test_ctrl_c_stops_cleanly_and_keeps_finished_results(
+    tmp_path: Path, all_wheel_dir: Path
+) -> None:
+    wheel_dir = all_wheel_dir  # every corpus wheel: plenty left when the signal lands
     db = tmp_path / "ctrl-c.db"
     process = start_audit(wheel_dir, db, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_until_stored(db, 3)
+    # The run is stopped (SIGSTOP: it can neither finish nor hand out more wheels), given
+    # Ctrl-C, and let go: the interrupt lands mid-run however fast the machine audits
+    # (a whole run of 29 wheels once ended between two polls of the store).
+    process.send_signal(signal.SIGSTOP)
     process.send_signal(signal.SIGINT)  # what Ctrl-C sends to the foreground process
+    process.send_signal(signal.SIGCONT)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130, out + err
     assert "Traceback" not in err
