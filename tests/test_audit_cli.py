@@ -222,6 +222,10 @@ def test_package_investigation(server: IndexServer, mirror: Mirror) -> None:
     assert document["statistics"]["totals"]["wheels"] == len(expected)
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture(scope="module")
 def all_wheel_dir(tmp_path_factory: pytest.TempPathFactory, real_wheels: list[Path]) -> Path:
     root = tmp_path_factory.mktemp("all-wheels")
@@ -235,7 +239,16 @@ def test_ctrl_c_stops_cleanly_and_keeps_finished_results(
 ) -> None:
     wheel_dir = all_wheel_dir  # every corpus wheel: plenty left when the signal lands
     db = tmp_path / "ctrl-c.db"
-    process = start_audit(wheel_dir, db, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = start_audit(
+        wheel_dir,
+        db,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # as from a terminal: a shell without job control starts background commands with
+        # SIGINT ignored, which Python (and so the audit) then keeps ignoring
+        preexec_fn=_default_sigint,
+    )
     wait_until_stored(db, 3)
     # The run is stopped (SIGSTOP: it can neither finish nor hand out more wheels), given
     # Ctrl-C, and let go: the interrupt lands mid-run however fast the machine audits
