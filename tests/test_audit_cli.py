@@ -75,12 +75,16 @@ def wheels(real_wheels: list[Path]) -> list[Path]:
     return real_wheels[SUBSET]
 
 
-@pytest.fixture(scope="module")
-def wheel_dir(tmp_path_factory: pytest.TempPathFactory, wheels: list[Path]) -> Path:
-    root = tmp_path_factory.mktemp("wheels")
+def linked_dir(factory: pytest.TempPathFactory, name: str, wheels: list[Path]) -> Path:
+    root = factory.mktemp(name)
     for path in wheels:
         (root / path.name).symlink_to(path)
     return root
+
+
+@pytest.fixture(scope="module")
+def wheel_dir(tmp_path_factory: pytest.TempPathFactory, wheels: list[Path]) -> Path:
+    return linked_dir(tmp_path_factory, "wheels", wheels)
 
 
 @pytest.fixture(scope="module")
@@ -228,10 +232,7 @@ def _default_sigint() -> None:
 
 @pytest.fixture(scope="module")
 def all_wheel_dir(tmp_path_factory: pytest.TempPathFactory, real_wheels: list[Path]) -> Path:
-    root = tmp_path_factory.mktemp("all-wheels")
-    for path in real_wheels:
-        (root / path.name).symlink_to(path)
-    return root
+    return linked_dir(tmp_path_factory, "all-wheels", real_wheels)
 
 
 def test_ctrl_c_stops_cleanly_and_keeps_finished_results(
