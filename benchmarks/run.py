@@ -63,6 +63,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="a smoke test: the smallest wheels, one repetition, a 64 MiB member",
     )
     p.add_argument(
+        "--corpus",
+        type=Path,
+        default=CORPUS,
+        help="the pinned wheels to measure (default: benchmarks/corpus.json; the tests' "
+        "tests/corpus/wheels.json is another)",
+    )
+    p.add_argument(
         "--repeats",
         type=int,
         default=None,
@@ -75,9 +82,9 @@ def worker_counts(workers: int) -> list[int]:
     return sorted({1, min(2, workers), workers})
 
 
-def corpus_summary(corpus: list[CorpusWheel]) -> dict[str, Any]:
+def corpus_summary(corpus: list[CorpusWheel], corpus_file: Path) -> dict[str, Any]:
     return {
-        "file": str(CORPUS.relative_to(REPO)),
+        "file": str(corpus_file.resolve().relative_to(REPO)),
         "wheels": len(corpus),
         "wheel_bytes": sum(w.size for w in corpus),
         "elf_members": sum(len(w.elf) for w in corpus),
@@ -157,7 +164,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     counts = worker_counts(workers)
     aw_cmd = auditwheel.command()  # fail before the long stages, not after them
     log("corpus: fetching or verifying")
-    wheels = fetch_corpus(CORPUS, args.quick)
+    wheels = fetch_corpus(args.corpus, args.quick)
     # other processes on the machine disturb every figure: say how busy it was beforehand
     results: dict[str, Any] = {
         "workers": workers,
@@ -168,7 +175,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     results["wheelscan"], best = stage_wheelscan(wheels, counts, repeats)
     log("corpus: locating ELF members; counting what wheelscan inflates (untimed)")
     corpus = [locate(path) for path in wheels]
-    results["corpus"] = corpus_summary(corpus)
+    results["corpus"] = corpus_summary(corpus, args.corpus)
     results["wheelscan"]["inflated"] = batch.inflated_bytes(corpus)
     results["machine"] = describe(REPO, auditwheel.version(aw_cmd))
     results["floor"] = stage_floor(corpus, counts, repeats)
