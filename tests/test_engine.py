@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import time
@@ -95,3 +96,36 @@ def test_identical_members_are_parsed_once_per_worker(tmp_path: Path) -> None:
     no_dedupe = list(InlineExecutor(AuditTask(dedupe=False)).results(refs))
     assert [r.reused_elf_bytes for r in no_dedupe] == [0, 0, 0]
     assert [r.facts for r in no_dedupe] == [r.facts for r in results]
+
+
+def test_a_worker_dying_on_its_queued_wheel_loses_no_result(tmp_path: Path) -> None:
+    """Each worker has its next wheel waiting in its pipe: when it dies on that one right after
+    sending a result, the parent's next send meets a broken pipe. The run goes on."""
+    names = [n for i in range(200) for n in (f"a{i}", f"segfault{i}")]
+    refs = make_refs(tmp_path, names)
+    pool = LocalPool(MisbehavingTask(), workers=1, timeout=30.0)
+    results = {r.ref.project: r for r in pool.results(refs)}
+    assert sorted(results) == sorted(names)
+    for name, result in results.items():
+        if name.startswith("segfault"):
+            assert result.verdict.code == "worker-crashed", name  # type: ignore[union-attr]
+        else:
+            assert result.ok, name
+
+
+class PidTask:
+    """The real audit, slowed down, with the worker's pid in place of the bytes read."""
+
+    def __init__(self) -> None:
+        self.audit = AuditTask()
+
+    def __call__(self, ref: WheelRef) -> WheelResult:
+        time.sleep(0.3)
+        return dataclasses.replace(self.audit(ref), bytes_read=os.getpid())
+
+
+def test_a_short_run_is_spread_over_every_worker(tmp_path: Path) -> None:
+    """Two wheels, two workers: one each, not both queued on the first."""
+    refs = make_refs(tmp_path, ["one", "two"])
+    results = list(LocalPool(PidTask(), workers=2).results(refs))
+    assert len({r.bytes_read for r in results}) == 2

@@ -56,8 +56,18 @@ def judge(target: str, database: PolicyDatabase, args: argparse.Namespace) -> Ve
     path = Path(target)
     if not path.is_file():
         return AuditError(path.name, "not-found", f"cannot access {target}: no such file")
-    # one wheel at a time: its members spread over every core this process may use
-    return audit(path, path.name, database, args.musl_policy, threads=len(os.sched_getaffinity(0)))
+    # one wheel at a time: its members spread over the cores this process may use
+    return audit(path, path.name, database, args.musl_policy, threads=_threads())
+
+
+# Each thread holds up to 64 MiB of scratch (a member inflated whole): a few threads take a
+# large wheel's members on as many cores without the memory growing with the machine
+MAX_THREADS = 4
+
+
+def _threads() -> int:
+    usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    return max(1, min(MAX_THREADS, len(usable) if usable else os.cpu_count() or 1))
 
 
 def exit_status(results: list[Verdict | AuditError]) -> int:

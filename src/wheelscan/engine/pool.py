@@ -109,9 +109,9 @@ class LocalPool:
         workers = [self._spawn() for _ in range(self.size)]
         exhausted = False
 
-        def feed(worker: _Worker) -> None:
+        def feed(worker: _Worker, depth: int = QUEUE_DEPTH) -> None:
             nonlocal exhausted
-            while len(worker.queued) < QUEUE_DEPTH:
+            while len(worker.queued) < depth:
                 ref = retry.popleft() if retry else None
                 if ref is None and not exhausted:
                     ref = next(pending, None)
@@ -121,9 +121,16 @@ class LocalPool:
                 if not worker.queued:
                     worker.started = time.monotonic()
                 worker.queued.append(ref)
-                worker.conn.send(ref)
+                try:
+                    worker.conn.send(ref)
+                except OSError:
+                    # it died on the wheel it was given before (its result was just read):
+                    # the crash path records that one and hands this one to another worker
+                    return
 
         try:
+            for worker in workers:  # one wheel each first: a short run spreads over all
+                feed(worker, 1)
             for worker in workers:
                 feed(worker)
             while True:

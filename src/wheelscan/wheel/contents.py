@@ -174,22 +174,28 @@ def _parse(parse: object, archive: WheelArchive, member: Member) -> ElfFacts:
         if member.method == DEFLATED and partial is not None:
             archive.check_limits(member)
             if member.size > WHOLE_MEMBER_LIMIT:
-                with _STREAMING:
-                    facts = _parse_stream(archive, member, *partial)
-            elif _ends_early(archive, member):
-                facts = _parse_stream(archive, member, *partial)
-            else:
-                return _parse_whole(parse, archive, member)
-            if facts is not None:
-                return facts
-        content = archive.read(member)
-        try:
-            return parse(content)  # type: ignore[operator, no-any-return]
-        finally:
-            if isinstance(content, memoryview):
-                content.release()
+                with _STREAMING:  # the whole read after too many passes, too
+                    return _parse_stream(archive, member, *partial) or _parse_read(
+                        parse, archive, member
+                    )
+            if _ends_early(archive, member):
+                return _parse_stream(archive, member, *partial) or _parse_read(
+                    parse, archive, member
+                )
+            return _parse_whole(parse, archive, member)
+        return _parse_read(parse, archive, member)
     except ElfError as e:
         raise WheelError(f"elf-{e.code}", e.reason, member.name) from e
+
+
+def _parse_read(parse: object, archive: WheelArchive, member: Member) -> ElfFacts:
+    """The member read whole (stored: in place), then parsed."""
+    content = archive.read(member)
+    try:
+        return parse(content)  # type: ignore[operator, no-any-return]
+    finally:
+        if isinstance(content, memoryview):
+            content.release()
 
 
 def _ends_early(archive: WheelArchive, member: Member) -> bool:

@@ -8,7 +8,7 @@ free), and the same compressed bytes.
 The bytes are compared, not hashed. Hashing every member to find the few that repeat cost
 more than the repeats saved (SHA-1 of the compressed bytes was 11% of a scan of the benchmark
 corpus, where 6 of 348 members repeat). So the first member with a given CRC and sizes is
-remembered by where its bytes are (its wheel file, checked unchanged by inode, size and
+remembered by where its bytes are (its wheel file, checked unchanged by inode, size, ctime and
 mtime); only when another member matches its CRC and sizes are the two byte strings read and
 compared, which is exact: a hostile wheel cannot plant facts for another wheel's library by
 copying its CRC and sizes. A member read over HTTP has no file to go back to: its SHA-256

@@ -16,10 +16,13 @@ class FileIdentity:
     inode: int
     size: int
     mtime_ns: int
+    ctime_ns: int  # set by the kernel on any change: resetting mtime with utime does not hide one
 
     @classmethod
     def of(cls, path: Path | str, stat: os.stat_result) -> FileIdentity:
-        return cls(str(path), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        return cls(
+            str(path), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
+        )
 
     def read(self, offset: int, length: int) -> bytes | None:
         """The bytes at ``offset``, or None when the file is gone or no longer the same."""
