@@ -77,17 +77,17 @@ def test_filler_deflates_well_but_below_the_zip_bomb_limit() -> None:
     assert 10 < ratio < Limits().max_compression_ratio
 
 
+def demo_source(member: str) -> bigmember.Source:
+    """A built ELF file as the one member the big-member recipe starts from."""
+    elf = build_elf(sample_spec())
+    return bigmember.Source("demo-1.0-cp312-cp312-manylinux_2_28_x86_64.whl", member, len(elf), elf)
+
+
 def test_big_wheel_gets_the_verdict_and_facts_of_the_original(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("WHEELSCAN_TEST_CACHE", str(tmp_path))
-    elf = build_elf(sample_spec())
-    source = bigmember.Source(
-        "demo-1.0-cp312-cp312-manylinux_2_28_x86_64.whl",
-        "demo/_mod.cpython-312-x86_64-linux-gnu.so",
-        len(elf),
-        elf,
-    )
+    source = demo_source("demo/_mod.cpython-312-x86_64-linux-gnu.so")
     pair = bigmember.build_pair(source, 8 << 20)
     assert pair.original.name == pair.big.name
     assert pair.original.parent != pair.big.parent
@@ -104,10 +104,7 @@ def test_the_floor_inflates_every_elf_member(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("WHEELSCAN_TEST_CACHE", str(tmp_path))
-    elf = build_elf(sample_spec())
-    source = bigmember.Source(
-        "demo-1.0-cp312-cp312-manylinux_2_28_x86_64.whl", "demo/_mod.so", len(elf), elf
-    )
+    source = demo_source("demo/_mod.so")
     wheel = locate(bigmember.build_pair(source, 2 << 20).big)
     assert [m.name for m in wheel.elf] == ["demo/_mod.so"]
     assert inflate_wheel(jobs([wheel])[0]) == wheel.elf_bytes

@@ -17,14 +17,14 @@ from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memchr, memcmp
 
 from wheelscan.elf.facts import (
+    BINDING_OF,
     PYTHON_INIT_PREFIXES,
     ElfClass,
     ElfError,
     ElfFacts,
     Endianness,
     Machine,
-    SymbolBinding,
-    SymbolType,
+    TYPE_OF,
     UndefinedSymbol,
     VersionNeed,
 )
@@ -161,9 +161,6 @@ _ERROR_CODES = {
     E_TOO_LARGE: "too-large",
 }
 
-# Built once: IntEnum construction costs microseconds and files hold thousands of symbols.
-_BINDINGS = tuple(SymbolBinding(i) for i in range(16))
-_TYPES = tuple(SymbolType(i) for i in range(16))
 _INIT_PREFIXES = tuple(p.encode() for p in PYTHON_INIT_PREFIXES)
 
 
@@ -850,7 +847,7 @@ cdef object build(Ctx* c):
         # tuple.__new__ directly: the NamedTuple's own __new__ is a Python function, and a
         # library imports thousands of symbols
         undefined.append(tuple.__new__(UndefinedSymbol, (
-            symbol_name(c, u32(c, o), shared), _BINDINGS[info >> 4], _TYPES[info & 0xF],
+            symbol_name(c, u32(c, o), shared), BINDING_OF[info >> 4], TYPE_OF[info & 0xF],
             version, version_file)))
     init_functions = tuple(
         symbol_name(c, u32(c, c.symtab_off + c.init_functions.items[k] * entsize), shared)

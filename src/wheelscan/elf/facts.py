@@ -242,8 +242,10 @@ def _member(cls: Any, value: int) -> Any:
     return cls._value2member_map_.get(value) or cls(value)
 
 
-_BINDING_OF = tuple(SymbolBinding(i) for i in range(16))
-_TYPE_OF = tuple(SymbolType(i) for i in range(16))
+# Every st_info binding and type by number, built once: IntEnum construction costs
+# microseconds, and files hold thousands of symbols (the native core uses these too)
+BINDING_OF = tuple(SymbolBinding(i) for i in range(16))
+TYPE_OF = tuple(SymbolType(i) for i in range(16))
 _NAME, _BINDING, _TYPE, _VERSION, _VERSION_FILE = (operator.itemgetter(i) for i in range(5))
 _NEW_SYMBOL = functools.partial(tuple.__new__, UndefinedSymbol)
 
@@ -258,8 +260,8 @@ def _rebuild_facts(*fields: Any) -> ElfFacts:
             _NEW_SYMBOL,
             zip(
                 names,
-                map(_BINDING_OF.__getitem__, bindings),
-                map(_TYPE_OF.__getitem__, types),
+                map(BINDING_OF.__getitem__, bindings),
+                map(TYPE_OF.__getitem__, types),
                 versions,
                 files,
                 strict=True,
