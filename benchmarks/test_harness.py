@@ -140,3 +140,23 @@ def test_a_measured_process_does_not_inherit_the_harness_peak_rss() -> None:
     grow = run_measured([sys.executable, "-c", touch])
     assert grow.max_rss > 200 << 20
     del ballast
+
+
+def test_inflated_bytes_counts_each_path(tmp_path: Path) -> None:
+    """A member with a long tail is inflated in part, one that is all segments whole; the
+    counts add up to what was inflated, and the part is less than the member."""
+    from harness.batch import inflated_bytes
+    from tests.hostile.zipwriter import Entry, write_wheel
+
+    elf = build_elf(sample_spec("x86_64", interpreter=None))
+    tail = bytes(range(256)) * (8 << 10)  # 2 MiB past the segments, as debug info would be
+    path = tmp_path / "counted-1.0-cp312-cp312-manylinux_2_28_x86_64.whl"
+    path.write_bytes(
+        write_wheel([Entry("counted/a.so", elf + tail), Entry("counted/b.so", elf + bytes(9))])
+    )
+    counts = inflated_bytes([locate(path)])
+    assert (counts["whole_members"], counts["prefix_members"]) == (1, 1)
+    assert counts["whole_elf_bytes"] == len(elf) + 9
+    assert counts["prefix_elf_bytes"] == len(elf) + len(tail)
+    assert counts["prefix_inflated_bytes"] < len(tail)
+    assert counts["inflated_bytes"] == counts["whole_elf_bytes"] + counts["prefix_inflated_bytes"]

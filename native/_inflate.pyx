@@ -69,6 +69,40 @@ def inflate_into(const unsigned char[::1] payload, unsigned char[::1] out, bint 
     return crc
 
 
+# When the output buffer fills up, libdeflate stops before the literal, match (<= 258 bytes)
+# or stored block (<= 65535 bytes) that does not fit: every byte before that is final.
+PREFIX_SLACK = 65535
+
+
+def inflate_prefix(const unsigned char[::1] payload, unsigned char[::1] out):
+    """Inflate the first bytes of the raw deflate ``payload`` into ``out``, which must be
+    shorter than what the stream inflates to; return how many leading bytes of ``out`` are
+    final: all but the last ``PREFIX_SLACK`` at least. Nothing past them is decoded, so an
+    error further on in the stream goes unseen, and no CRC-32 can be checked.
+
+    Raises ``InflateError('bad-deflate')`` for a stream that is not valid deflate within
+    those bytes, ``InflateError('size-mismatch')`` for one that ends within ``out``.
+    """
+    cdef libdeflate_decompressor* d = libdeflate_alloc_decompressor()
+    cdef libdeflate_result result
+    cdef size_t used = 0, produced = 0
+    cdef const unsigned char* src = &payload[0] if payload.shape[0] else NULL
+    cdef unsigned char* dst = &out[0] if out.shape[0] else NULL
+    cdef size_t n_in = payload.shape[0], n_out = out.shape[0]
+    if d == NULL:
+        raise MemoryError()
+    try:
+        with nogil:
+            result = libdeflate_deflate_decompress_ex(d, src, n_in, dst, n_out, &used, &produced)
+    finally:
+        libdeflate_free_decompressor(d)
+    if result == LIBDEFLATE_BAD_DATA:
+        raise InflateError("bad-deflate", "not a valid deflate stream")
+    if result != LIBDEFLATE_INSUFFICIENT_SPACE:
+        raise InflateError("size-mismatch", f"inflates to {produced} bytes, fewer than the directory says")
+    return n_out - PREFIX_SLACK if n_out > PREFIX_SLACK else 0
+
+
 def crc32(const unsigned char[::1] data, uint32_t value=0):
     cdef uint32_t crc
     with nogil:

@@ -925,6 +925,42 @@ def segments_end(buffer):
     return end
 
 
+def facts_end(buffer):
+    """Where, in a library laid out as linkers and patchelf lay them out, the last byte the
+    parser reads lies: the end of PT_DYNAMIC, PT_INTERP and PT_NOTE, and of any PT_LOAD that
+    starts past PT_DYNAMIC (patchelf moves the tables it grows, .dynstr and the version
+    tables, to a segment it appends at the end of the file). The symbol and version tables
+    a linker writes come before PT_DYNAMIC, in the first segment. With no PT_DYNAMIC: the
+    end of every segment (``segments_end``).
+
+    ``buffer`` may be a prefix of the file: None when the ELF header or the program headers
+    are not all in it, or are not sound. A guess that decides how far a member is inflated
+    first (wheel/contents.py): the parser asks for whatever else it needs, never a reading rule.
+    """
+    cdef const uint8_t[::1] view = buffer
+    cdef Ctx c
+    cdef uint64_t i, offset, vaddr, filesz, align, end, dynamic = 0
+    cdef uint32_t p_type, p_flags
+    cdef bint has_dynamic = False
+    init_ctx(&c, &view[0] if view.shape[0] else NULL, view.shape[0])
+    if read_header(&c) < 0:
+        return None
+    end = c.phoff + c.phnum * c.phentsize
+    for i in range(c.phnum):
+        read_phdr(&c, i, &p_type, &offset, &vaddr, &filesz, &p_flags, &align)
+        if offset + filesz < offset:
+            return None
+        if p_type == PT_DYNAMIC and not has_dynamic:
+            has_dynamic = True
+            dynamic = offset
+    for i in range(c.phnum):
+        read_phdr(&c, i, &p_type, &offset, &vaddr, &filesz, &p_flags, &align)
+        if (p_type == PT_DYNAMIC or p_type == PT_INTERP or p_type == PT_NOTE
+                or (p_type == PT_LOAD and (not has_dynamic or offset > dynamic))):
+            end = max(end, offset + filesz)
+    return end
+
+
 class NeedBytes(Exception):
     """``parse_elf`` needs the bytes [start, end), which the partly filled buffer lacks."""
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wheelscan._inflate import InflateError, crc32, inflate_into
+from wheelscan._inflate import PREFIX_SLACK, InflateError, crc32, inflate_into, inflate_prefix
 from wheelscan.wheel.archive import DEFLATED, WheelArchive
 from wheelscan.wheel.inflate import raw_inflater
 
@@ -37,6 +37,47 @@ def test_inflate_into_gives_what_zlib_gives(data: bytes, level: int) -> None:
     out, crc = inflated(deflate(data, level), len(data))
     assert out == data
     assert crc == zlib.crc32(data) == crc32(data)
+
+
+def mixed_data(seed: int, size: int) -> bytes:
+    """Runs of random bytes (which deflate stores: blocks up to 65535 bytes, the slack's
+    reason) between runs of repeats (matches)."""
+    rng = random.Random(seed)
+    parts, total = [], 0
+    while total < size:
+        n = rng.randrange(1, 90_000)
+        parts.append(rng.randbytes(n) if rng.random() < 0.5 else bytes([rng.randrange(256)]) * n)
+        total += n
+    return b"".join(parts)[:size]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 2**32), st.integers(70_000, 600_000), st.integers(0, 9), st.data())
+def test_inflate_prefix_gives_the_first_bytes(
+    seed: int, size: int, level: int, draw: st.DataObject
+) -> None:
+    data = mixed_data(seed, size)
+    length = draw.draw(st.integers(1, size - 1))
+    out = bytearray(length)
+    valid = inflate_prefix(deflate(data, level), out)
+    assert valid == max(0, length - PREFIX_SLACK)
+    assert bytes(out[:valid]) == data[:valid]
+
+
+def test_inflate_prefix_refuses_a_stream_that_ends_within_the_buffer() -> None:
+    data = random.Random(2).randbytes(100_000)
+    for length in (len(data), len(data) + 1):
+        with pytest.raises(InflateError) as caught:
+            inflate_prefix(deflate(data), bytearray(length))
+        assert caught.value.code == "size-mismatch"
+
+
+def test_inflate_prefix_refuses_bad_deflate_within_the_prefix() -> None:
+    payload = bytearray(deflate(mixed_data(3, 300_000), 1))
+    payload[0] |= 0b110  # block type 3: reserved
+    with pytest.raises(InflateError) as caught:
+        inflate_prefix(bytes(payload), bytearray(200_000))
+    assert caught.value.code == "bad-deflate"
 
 
 def test_a_stream_of_another_size_is_a_size_mismatch() -> None:

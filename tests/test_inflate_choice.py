@@ -1,8 +1,9 @@
-"""How a member is inflated: whole, or streamed and stopped once the parser is done.
+"""How a member is inflated: whole, or only as far as the parser needs.
 
-``segments_end`` (native) reads the program headers from a member's first bytes; it is
-checked against pyelftools on real members. The choice it drives is seen from the outside:
-the other path is made to fail, and the wheel must still get its verdict.
+``facts_end`` and ``segments_end`` (native) read the program headers from a member's first
+bytes; they are checked against pyelftools on real members. The choice ``facts_end`` drives
+is seen from the outside: the other path is made to fail, and the wheel must still get its
+verdict; and every member of the real wheels gets the same facts either way.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from pathlib import Path
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from wheelscan._native import segments_end
+from wheelscan._native import facts_end, segments_end
+from wheelscan.elf import get_parser
 from wheelscan.engine.worker import audit
 from wheelscan.policy.verdict import Verdict
 from wheelscan.wheel import contents
-from wheelscan.wheel.archive import WheelArchive
+from wheelscan.wheel.archive import DEFLATED, WheelArchive
 
 from elfwriter import build_elf, sample_spec
 from hostile.zipwriter import Entry, write_wheel
@@ -68,12 +70,116 @@ def refuse(*args: object, **kwargs: object) -> None:
     raise AssertionError("the other inflation path was taken")
 
 
-def test_a_member_with_a_long_tail_is_streamed(
+def reference_facts_end(data: bytes) -> int:
+    """``facts_end``'s rule, over pyelftools' reading of the program headers."""
+    elf = ELFFile(io.BytesIO(data))
+    segments = list(elf.iter_segments())
+    dynamic = [s["p_offset"] for s in segments if s["p_type"] == "PT_DYNAMIC"]
+    end = elf.header.e_phoff + elf.header.e_phnum * elf.header.e_phentsize
+    for s in segments:
+        later_load = s["p_type"] == "PT_LOAD" and (not dynamic or s["p_offset"] > dynamic[0])
+        if s["p_type"] in ("PT_DYNAMIC", "PT_INTERP", "PT_NOTE") or later_load:
+            end = max(end, s["p_offset"] + s["p_filesz"])
+    return end
+
+
+def test_facts_end_agrees_with_pyelftools_on_real_members(real_wheels: list[Path]) -> None:
+    checked = 0
+    for path in real_wheels[1::3]:
+        with WheelArchive.open(path) as archive:
+            for member in archive.elf_members():
+                data = bytes(archive.read(member))
+                expected = reference_facts_end(data)
+                assert facts_end(data) == expected, member.name
+                assert facts_end(archive.head(member, contents.HEAD_BYTES)) == expected
+                checked += 1
+    assert checked > 50
+
+
+def test_facts_end_is_none_without_the_program_headers() -> None:
+    elf = build_elf(sample_spec("x86_64", interpreter=None))
+    assert facts_end(elf) is not None
+    assert facts_end(elf[:100]) is None
+    assert facts_end(b"MZ" + bytes(100)) is None
+
+
+def test_every_real_member_gets_the_same_facts_from_a_prefix(real_wheels: list[Path]) -> None:
+    """Through the prefix wherever the rule allows, the facts are those of the whole file;
+    and the prefix spares a real share of the inflation."""
+    parse = get_parser()
+    total = spared = 0
+    for path in real_wheels:
+        with WheelArchive.open(path) as archive:
+            for member in archive.elf_members():
+                if member.method != DEFLATED or member.size > contents.WHOLE_MEMBER_LIMIT:
+                    continue
+                whole = contents._parse_whole(parse, archive, member)
+                assert contents._parse(parse, archive, member) == whole, member.name
+                end = contents._facts_end(archive, member)
+                total += member.size
+                length = None if end is None else end + contents.PREFIX_SLACK
+                if length is not None and length < contents.WHOLE_ABOVE * member.size:
+                    spared += member.size - length
+    assert spared > 0.1 * total
+
+
+@pytest.mark.parametrize("guess", [64, 4096, 20_000])
+def test_tables_past_the_guess_are_inflated_on_a_later_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, guess: int
+) -> None:
+    """A layout ``facts_end`` does not foresee (here: a guess too short) costs passes, never
+    a wrong reading: the parser asks for what it lacks."""
+    elf = build_elf(sample_spec("x86_64", interpreter=None))
+    content = elf + random.Random(5).randbytes(1 << 20)
+    path = wheel_with(tmp_path, content)
+    with WheelArchive.open(path) as archive:
+        member = next(iter(archive.elf_members()))
+        expected = contents._parse_whole(get_parser(), archive, member)
+        lengths: list[int] = []
+        real_prefix = contents.inflate_prefix
+
+        def noting(payload: object, out: memoryview) -> int:
+            lengths.append(len(out))
+            return real_prefix(payload, out)
+
+        monkeypatch.setattr(contents, "_facts_end", lambda archive, member: guess)
+        monkeypatch.setattr(contents, "inflate_prefix", noting)
+        monkeypatch.setattr(contents, "inflate_into", refuse)
+        assert contents._parse(get_parser(), archive, member) == expected
+        assert lengths == sorted(set(lengths))  # each pass inflates further
+        assert (len(lengths) > 1) == (guess < len(elf))  # valid bytes: exactly the guess
+        assert max(lengths) < len(content) // 2
+
+
+def test_after_the_last_pass_the_member_is_inflated_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    content = build_elf(sample_spec("x86_64", interpreter=None)) + bytes(1 << 20)
+    path = wheel_with(tmp_path, content)
+    with WheelArchive.open(path) as archive:
+        member = next(iter(archive.elf_members()))
+        expected = contents._parse_whole(get_parser(), archive, member)
+        wholes: list[int] = []
+        real_whole = contents.inflate_into
+
+        def noting(payload: object, out: memoryview) -> int:
+            wholes.append(len(out))
+            return real_whole(payload, out)
+
+        monkeypatch.setattr(contents, "_facts_end", lambda archive, member: 0)
+        monkeypatch.setattr(contents, "MAX_PREFIX_PASSES", 1)
+        monkeypatch.setattr(contents, "inflate_into", noting)
+        assert contents._parse(get_parser(), archive, member) == expected
+        assert wholes == [len(content)]
+
+
+def test_a_member_with_a_long_tail_is_inflated_only_in_part(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     elf = build_elf(sample_spec("x86_64", interpreter=None))
     path = wheel_with(tmp_path, elf + random.Random(5).randbytes(2 << 20))  # "debug info"
     monkeypatch.setattr(contents, "inflate_into", refuse)
+    monkeypatch.setattr(contents, "parse_streamed", refuse)
     assert isinstance(audit(path, path.name), Verdict)
 
 
@@ -82,4 +188,5 @@ def test_a_member_that_is_all_segments_is_inflated_whole(
 ) -> None:
     path = wheel_with(tmp_path, build_elf(sample_spec("x86_64", interpreter=None)))
     monkeypatch.setattr(contents, "parse_streamed", refuse)
+    monkeypatch.setattr(contents, "inflate_prefix", refuse)
     assert isinstance(audit(path, path.name), Verdict)

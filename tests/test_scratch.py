@@ -17,7 +17,7 @@ from wheelscan.wheel.scratch import scratch
 def resident():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * mmap.PAGESIZE
-size, populate = int(sys.argv[1]), sys.argv[2] == "1"
+size, populate = int(sys.argv[1]), eval(sys.argv[2])  # True, False or a byte count
 before = resident()
 with scratch(size, populate=populate) as view:
     view[:4096] = bytes(4096)           # what a stream keeps: a few ranges
@@ -26,9 +26,9 @@ with scratch(size, populate=populate) as view:
 """
 
 
-def peak_growth(size: int, populate: bool) -> int:
+def peak_growth(size: int, populate: bool | int) -> int:
     out = subprocess.run(
-        [sys.executable, "-c", PROGRAM, str(size), "1" if populate else "0"],
+        [sys.executable, "-c", PROGRAM, str(size), repr(populate)],
         check=True,
         capture_output=True,
         text=True,
@@ -44,3 +44,8 @@ def test_a_streamed_member_touches_only_what_it_keeps() -> None:
 def test_a_whole_member_gets_its_pages_at_once() -> None:
     growth = peak_growth(48 * MIB, populate=True)
     assert 40 * MIB < growth < 80 * MIB
+
+
+def test_a_prefix_gets_only_its_own_pages() -> None:
+    growth = peak_growth(48 * MIB, populate=20 * MIB)
+    assert 16 * MIB < growth < 32 * MIB

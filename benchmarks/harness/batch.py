@@ -1,8 +1,9 @@
 """wheelscan's batch engine on the corpus: LocalPool(AuditTask()), as ``wheelscan scan`` runs it.
 
-Also what it inflated: one untimed, single-process pass with the two inflation paths wrapped
-from the outside (``inflate_into`` for whole members, ``parse_streamed`` handed a fresh
-``StreamStats`` per call), so the product code carries no counters.
+Also what it inflated: one untimed, single-process pass with the three inflation paths wrapped
+from the outside (``inflate_into`` for whole members, ``inflate_prefix`` for members inflated
+only as far as the parser needs, ``parse_streamed`` handed a fresh ``StreamStats`` per call),
+so the product code carries no counters.
 """
 
 from __future__ import annotations
@@ -113,16 +114,36 @@ class StreamedMember:
     stats: StreamStats
 
 
+@dataclass
+class PrefixMember:
+    wheel: str
+    member: str
+    size: int
+    passes: list[int] = field(default_factory=list)  # bytes inflated by each pass
+
+
 @contextmanager
 def _counting_streams(
     current: Callable[[], str],
-) -> Iterator[tuple[list[StreamedMember], list[int]]]:
-    """Wrap ``parse_streamed`` and ``inflate_into`` where ``contents`` looks them up: every
-    streamed member gets fresh stats, every member inflated whole its size is noted."""
+) -> Iterator[tuple[list[StreamedMember], list[int], list[PrefixMember]]]:
+    """Wrap ``parse_streamed``, ``inflate_into``, ``_parse_prefix`` and ``inflate_prefix``
+    where ``contents`` looks them up: every streamed member gets fresh stats, every member
+    inflated whole its size is noted, every member inflated in part its passes."""
     seen: list[StreamedMember] = []
     whole: list[int] = []
+    prefixed: list[PrefixMember] = []
     original_stream = stream.parse_streamed
     original_whole = contents.inflate_into
+    original_parse_prefix = contents._parse_prefix
+    original_prefix = contents.inflate_prefix
+
+    def counting_parse_prefix(archive: Any, member: Any, *args: Any) -> Any:
+        prefixed.append(PrefixMember(current(), member.name, member.size))
+        return original_parse_prefix(archive, member, *args)
+
+    def counting_prefix(payload: Any, out: Any) -> Any:
+        prefixed[-1].passes.append(len(out))
+        return original_prefix(payload, out)
 
     def counting(payload: Any, size: int, *args: Any, **kwargs: Any) -> Any:
         stats = StreamStats()
@@ -136,8 +157,10 @@ def _counting_streams(
     with (
         mock.patch.object(contents, "parse_streamed", counting),
         mock.patch.object(contents, "inflate_into", counting_whole),
+        mock.patch.object(contents, "_parse_prefix", counting_parse_prefix),
+        mock.patch.object(contents, "inflate_prefix", counting_prefix),
     ):
-        yield seen, whole
+        yield seen, whole, prefixed
 
 
 def inflated_bytes(corpus: list[CorpusWheel]) -> dict[str, Any]:
@@ -145,19 +168,24 @@ def inflated_bytes(corpus: list[CorpusWheel]) -> dict[str, Any]:
     task = AuditTask()
     wheel = [""]
     reused = 0
-    with _counting_streams(lambda: wheel[0]) as (seen, whole):
+    with _counting_streams(lambda: wheel[0]) as (seen, whole, prefixed):
         for item in corpus:
             wheel[0] = item.filename
             reused += task(ref(item.path)).reused_elf_bytes
     total = sum(w.elf_bytes for w in corpus)
     stored = sum(m.size for w in corpus for m in w.elf if not m.deflated)
-    inflated = sum(s.stats.inflated for s in seen) + sum(whole)
+    in_part = sum(sum(p.passes) for p in prefixed)
+    inflated = sum(s.stats.inflated for s in seen) + sum(whole) + in_part
     return {
         "elf_bytes": total,
         "stored_elf_bytes": stored,  # parsed in place, never inflated
         "whole_members": len(whole),  # inflated in one call (libdeflate)
         "whole_elf_bytes": sum(whole),
         "reused_elf_bytes": reused,  # identical members parsed once (wheel/dedupe.py)
+        # inflated only as far as the parser needs (libdeflate, from the start each pass)
+        "prefix_members": sum(1 for p in prefixed if p.passes),
+        "prefix_elf_bytes": sum(p.size for p in prefixed if p.passes),
+        "prefix_inflated_bytes": in_part,
         "streamed_members": len(seen),
         "streamed_elf_bytes": sum(s.size for s in seen),
         "inflated_bytes": inflated,
@@ -173,6 +201,17 @@ def inflated_bytes(corpus: list[CorpusWheel]) -> dict[str, Any]:
             }
             for s in seen
             if s.stats.passes > 1
+        ]
+        + [
+            {
+                "wheel": p.wheel,
+                "member": p.member,
+                "size": p.size,
+                "passes": len(p.passes),
+                "inflated": sum(p.passes),
+            }
+            for p in prefixed
+            if len(p.passes) > 1
         ],
         "parser_calls": sum(s.stats.parses for s in seen),
     }

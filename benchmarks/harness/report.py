@@ -182,6 +182,8 @@ def details_table(r: dict[str, Any]) -> list[str]:
         f"| ELF bytes inflated by wheelscan | {inf['inflated_bytes'] / MB:.0f} MB of "
         f"{inf['elf_bytes'] / MB:.0f} MB ({inf['inflated_fraction']:.0%}): "
         f"{inf['whole_members']} members whole ({inf['whole_elf_bytes'] / MB:.0f} MB), "
+        f"{inf['prefix_members']} only up to their tables "
+        f"({inf['prefix_inflated_bytes'] / MB:.0f} MB of {inf['prefix_elf_bytes'] / MB:.0f} MB), "
         f"{inf['streamed_members']} streamed, {inf['streamed_members_inflated_to_end']} "
         f"of them to their end; inflated more than once: {again}; identical members "
         f"parsed once: {inf['reused_elf_bytes'] / MB:.1f} MB not inflated again |"

@@ -16,7 +16,13 @@ from dataclasses import dataclass
 from wheelscan.elf import ElfError, ElfFacts, get_parser, partial_parser
 from wheelscan.wheel.archive import DEFLATED, Member, WheelArchive, WheelError
 from wheelscan.wheel.dedupe import FactsCache
-from wheelscan.wheel.inflate import WHOLE_MEMBER_LIMIT, WholeInflateError, inflate_into
+from wheelscan.wheel.inflate import (
+    PREFIX_SLACK,
+    WHOLE_MEMBER_LIMIT,
+    WholeInflateError,
+    inflate_into,
+    inflate_prefix,
+)
 from wheelscan.wheel.scratch import scratch
 from wheelscan.wheel.stream import StreamError, StreamStats, parse_streamed
 
@@ -31,9 +37,12 @@ MAX_STREAM_PASSES = 3
 
 # The first bytes of a member, where its ELF header and program headers are
 HEAD_BYTES = 4096
-# Streamed (ISA-L, ~0.6 GB/s here) rather than inflated whole (libdeflate, ~0.8 GB/s) when
-# the parser is done before this fraction of the member
-STREAM_BELOW = 0.75
+# A member whose tables end (``facts_end``) later than this fraction of it is inflated whole,
+# and its CRC-32 checked; any other only as far as the parser needs (``_parse_prefix``)
+WHOLE_ABOVE = 0.95
+# Prefix inflations of one member before it is inflated whole: the first, then one for each
+# table the parser finds past the bytes it was given (a layout ``facts_end`` did not foresee)
+MAX_PREFIX_PASSES = 3
 
 # One streamed (huge) member at a time per process, whatever the threads: each keeps up to
 # DEFAULT_KEEP bytes, and the memory bound is per worker
@@ -178,10 +187,11 @@ def _parse(parse: object, archive: WheelArchive, member: Member) -> ElfFacts:
                     return _parse_stream(archive, member, *partial) or _parse_read(
                         parse, archive, member
                     )
-            if _ends_early(archive, member):
-                return _parse_stream(archive, member, *partial) or _parse_read(
-                    parse, archive, member
-                )
+            end = _facts_end(archive, member)
+            if end is not None:
+                facts = _parse_prefix(archive, member, end, *partial)
+                if facts is not None:
+                    return facts
             return _parse_whole(parse, archive, member)
         return _parse_read(parse, archive, member)
     except ElfError as e:
@@ -198,15 +208,40 @@ def _parse_read(parse: object, archive: WheelArchive, member: Member) -> ElfFact
             content.release()
 
 
-def _ends_early(archive: WheelArchive, member: Member) -> bool:
-    """Whether the member's segments end well before the member does (an unstripped library:
-    debug info and symbol tables come last). Such a member is streamed, and inflation stops
-    once the parser has what it needs: on the test corpus of 113 real wheels, a third of the
-    ELF bytes lie past the segments. Any other is inflated whole, which is faster per byte."""
-    from wheelscan._native import segments_end
+def _facts_end(archive: WheelArchive, member: Member) -> int | None:
+    """Where the member's tables probably end, from its program headers (``facts_end``)."""
+    from wheelscan._native import facts_end
 
-    end = segments_end(archive.head(member, HEAD_BYTES))
-    return end is not None and end < STREAM_BELOW * member.size
+    return facts_end(archive.head(member, HEAD_BYTES))
+
+
+def _parse_prefix(
+    archive: WheelArchive, member: Member, end: int, parse: object, need_bytes: type[Exception]
+) -> ElfFacts | None:
+    """The facts from the member inflated only up to ``end``, or as far as the parser then
+    asks; None when that is nearly all of it (the caller inflates it whole).
+
+    Everything past PT_DYNAMIC is never inflated: the data of a library, and in an unstripped
+    one the symbol tables and debug info (a third of the ELF bytes of the test corpus; of
+    pyarrow's stripped libraries, a fifth lies past PT_DYNAMIC). The CRC-32 needs the last
+    byte, so it is checked only for members inflated whole; the wheel's own SHA-256 (from
+    the index, or computed by ``audit``) vouches for the rest.
+    """
+    for _ in range(MAX_PREFIX_PASSES):
+        length = end + PREFIX_SLACK
+        if length >= WHOLE_ABOVE * member.size:
+            return None
+        with scratch(member.size, populate=length) as buffer:
+            with buffer[:length] as out:
+                try:
+                    valid = inflate_prefix(archive.payload(member), out)
+                except WholeInflateError as e:
+                    raise WheelError(e.code, e.reason, member.name) from e
+            try:
+                return parse(buffer, [(0, valid)])  # type: ignore[operator, no-any-return]
+            except need_bytes as e:
+                end = max(e.end, valid + 1)  # type: ignore[attr-defined]
+    return None
 
 
 def _parse_whole(parse: object, archive: WheelArchive, member: Member) -> ElfFacts:

@@ -16,8 +16,8 @@ from typing import Any, cast
 
 from isal import isal_zlib
 
+from wheelscan._inflate import PREFIX_SLACK, inflate_into, inflate_prefix
 from wheelscan._inflate import InflateError as WholeInflateError
-from wheelscan._inflate import inflate_into
 from wheelscan.wheel.scratch import RETAINED
 
 InflateError: type[Exception] = cast("type[Exception]", isal_zlib.error)
@@ -26,11 +26,13 @@ InflateError: type[Exception] = cast("type[Exception]", isal_zlib.error)
 WHOLE_MEMBER_LIMIT = RETAINED
 
 __all__ = [
+    "PREFIX_SLACK",
     "WHOLE_MEMBER_LIMIT",
     "InflateError",
     "WholeInflateError",
     "crc32",
     "inflate_into",
+    "inflate_prefix",
     "raw_inflater",
 ]
 

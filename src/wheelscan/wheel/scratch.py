@@ -26,7 +26,7 @@ class _Scratch:
         self.mapping: mmap.mmap | None = None
         self.populated = 0  # the first bytes already backed by pages
 
-    def at_least(self, size: int, populate: bool) -> mmap.mmap:
+    def at_least(self, size: int, populate: int) -> mmap.mmap:
         if self.mapping is None or len(self.mapping) < size:
             if self.mapping is not None:
                 self.mapping.close()
@@ -36,9 +36,9 @@ class _Scratch:
                 -1, max(size, RETAINED), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
             )
             self.populated = 0
-        if populate and size > self.populated:
-            _populate(self.mapping, self.populated, size)
-            self.populated = size
+        if populate > self.populated:
+            _populate(self.mapping, self.populated, populate)
+            self.populated = populate
         return self.mapping
 
     def done(self, size: int) -> None:
@@ -70,16 +70,17 @@ _PER_THREAD = threading.local()
 
 
 @contextmanager
-def scratch(size: int, populate: bool = False) -> Iterator[memoryview]:
+def scratch(size: int, populate: bool | int = False) -> Iterator[memoryview]:
     """A writable view of exactly ``size`` bytes (the parser takes its length as the file's),
-    valid inside the ``with`` only. ``populate``: every byte is about to be written (a whole
-    member), so its pages are faulted in at once; a streamed member writes only the ranges
-    it keeps, and the rest of its pages must stay untouched (a 1 GiB member would otherwise
-    cost 1 GiB)."""
+    valid inside the ``with`` only. ``populate``: the bytes about to be written, True for all
+    of them (a whole member), a count for a prefix; their pages are faulted in at once. A
+    streamed member writes only the ranges it keeps, and the rest of its pages must stay
+    untouched (a 1 GiB member would otherwise cost 1 GiB)."""
     buffer: _Scratch | None = getattr(_PER_THREAD, "buffer", None)
     if buffer is None:
         buffer = _PER_THREAD.buffer = _Scratch()
-    view = memoryview(buffer.at_least(size, populate))[:size]
+    touched = size if populate is True else min(size, int(populate))
+    view = memoryview(buffer.at_least(size, touched))[:size]
     try:
         yield view
     finally:
