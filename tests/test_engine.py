@@ -8,7 +8,7 @@ import signal
 import time
 from pathlib import Path
 
-from wheelscan.engine.pool import QUEUE_DEPTH, InlineExecutor, LocalPool
+from wheelscan.engine.pool import LOOKAHEAD, QUEUE_DEPTH, InlineExecutor, LocalPool, _Backlog
 from wheelscan.engine.result import WheelResult
 from wheelscan.engine.task import AuditTask
 from wheelscan.sources.base import WheelRef
@@ -83,7 +83,8 @@ def test_refs_are_pulled_lazily(tmp_path: Path) -> None:
     for _ in range(5):
         next(results)
     results.close()
-    assert pulled <= 5 + 2 * QUEUE_DEPTH  # what is done, and what each worker has queued
+    # what is done, what each worker has queued, and the look-ahead
+    assert pulled <= 5 + 2 * QUEUE_DEPTH + LOOKAHEAD
 
 
 def test_identical_members_are_parsed_once_per_worker(tmp_path: Path) -> None:
@@ -96,6 +97,60 @@ def test_identical_members_are_parsed_once_per_worker(tmp_path: Path) -> None:
     no_dedupe = list(InlineExecutor(AuditTask(dedupe=False)).results(refs))
     assert [r.reused_elf_bytes for r in no_dedupe] == [0, 0, 0]
     assert [r.facts for r in no_dedupe] == [r.facts for r in results]
+
+
+def release_refs(tmp_path: Path, releases: list[str], pythons: list[str]) -> list[WheelRef]:
+    """Each release's wheels, one per Python, carry that release's own vendored library."""
+    refs = []
+    for release in releases:
+        elf = build_elf(sample_spec("x86_64", interpreter=None, soname=f"lib{release}-vendored.so"))
+        data = build_wheel({f"{release}.libs/lib{release}-vendored.so": elf})
+        for py in pythons:
+            path = tmp_path / f"{release}-1.0-{py}-{py}-manylinux_2_28_x86_64.whl"
+            path.write_bytes(data)
+            refs.append(WheelRef(path.name, release, "1.0", str(path)))
+    return refs
+
+
+def test_a_release_stays_on_one_worker_so_its_libraries_are_parsed_once(
+    tmp_path: Path,
+) -> None:
+    """Listed release by release (as a mirror lists them), the second wheel of each release
+    would go to the other worker; it goes to the worker that parsed the first."""
+    refs = release_refs(tmp_path, ["rela", "relb"], ["cp311", "cp312"])
+    results = {r.ref.filename: r for r in LocalPool(AuditTask(), workers=2).results(refs)}
+    assert all(r.ok for r in results.values())
+    for ref in refs:
+        reused = results[ref.filename].reused_elf_bytes
+        assert (reused > 0) == ("cp312" in ref.filename), ref.filename
+
+
+def test_the_backlog_prefers_the_own_release_then_a_free_one(tmp_path: Path) -> None:
+    refs = release_refs(tmp_path, ["a", "b", "c"], ["cp311", "cp312"])
+    backlog = _Backlog(iter(refs))
+    assert backlog.take(None, set()) is refs[0]  # a-cp311: the first
+    assert backlog.take(None, {("a", "1.0")}) is refs[2]  # b-cp311: a is taken
+    assert backlog.take(("a", "1.0"), {("b", "1.0")}) is refs[1]  # a-cp312: its own
+    assert backlog.take(("a", "1.0"), {("b", "1.0")}) is refs[4]  # c-cp311: a is done
+    assert backlog.take(None, {("b", "1.0"), ("c", "1.0")}) is refs[3]  # all taken: the first
+    assert backlog.take(None, set()) is refs[5]
+    assert backlog.take(None, set()) is None
+
+
+def test_the_backlog_reads_no_further_than_its_look_ahead(tmp_path: Path) -> None:
+    ref = release_refs(tmp_path, ["x"], ["cp312"])[0]
+    pulled = 0
+
+    def endless():
+        nonlocal pulled
+        while True:
+            pulled += 1
+            yield ref
+
+    backlog = _Backlog(endless())
+    for _ in range(3):
+        backlog.take(None, set())
+    assert pulled == LOOKAHEAD + 2
 
 
 def test_a_worker_dying_on_its_queued_wheel_loses_no_result(tmp_path: Path) -> None:
