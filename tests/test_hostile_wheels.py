@@ -117,14 +117,17 @@ def test_the_whole_catalogue_through_the_pool(hostile_dir: Path) -> None:
 
 
 class CountingInflater:
-    """Wraps every inflater the zip reader and the stream make; counts the bytes they yield."""
+    """Wraps every streaming inflater the zip reader and the stream make (``wrap`` each
+    factory); counts the bytes they yield."""
 
     def __init__(self) -> None:
         self.produced = 0
-        self._make = archive.raw_inflater
 
-    def __call__(self) -> Any:
-        inner, counter = self._make(), self
+    def wrap(self, make: Any) -> Any:
+        return lambda: self._counted(make())
+
+    def _counted(self, inner: Any) -> Any:
+        counter = self
 
         class Counted:
             def decompress(self, data: Any, max_length: int = 0) -> bytes:
@@ -146,8 +149,8 @@ class CountingInflater:
 @pytest.fixture
 def inflated(monkeypatch: pytest.MonkeyPatch) -> CountingInflater:
     counter = CountingInflater()
-    monkeypatch.setattr(archive, "raw_inflater", counter)
-    monkeypatch.setattr(stream, "raw_inflater", counter)
+    monkeypatch.setattr(archive, "head_inflater", counter.wrap(archive.head_inflater))
+    monkeypatch.setattr(stream, "raw_inflater", counter.wrap(stream.raw_inflater))
     return counter
 
 

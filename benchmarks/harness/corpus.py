@@ -57,8 +57,8 @@ _PINNED: dict[str, str] = {}
 
 
 def fetch_corpus(corpus_file: Path, quick: bool) -> list[Path]:
-    """The corpus wheels in the file's order (largest first there, which keeps a pool's tail
-    short), downloaded and verified if not cached yet."""
+    """The corpus wheels in the file's order (release by release, the largest first there,
+    which keeps a pool's tail short), downloaded and verified if not cached yet."""
     entries = load_entries(corpus_file)
     _PINNED.update({e["filename"]: e["sha256"] for e in entries})
     if quick:

@@ -15,6 +15,7 @@ import itertools
 import mmap
 import os
 import struct
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +23,10 @@ from typing import Protocol
 
 from wheelscan.wheel.identity import FileIdentity
 from wheelscan.wheel.inflate import (
-    InflateError,
     WholeInflateError,
     crc32,
+    head_inflater,
     inflate_into,
-    raw_inflater,
 )
 
 ELF_MAGIC = b"\x7fELF"
@@ -313,8 +313,8 @@ class WheelArchive:
             for window in (512, 64 * 1024):
                 chunk = self.reader.read_at(begin, min(window, member.compressed_size))
                 try:
-                    head = raw_inflater().decompress(chunk, length)
-                except InflateError as e:
+                    head = head_inflater().decompress(chunk, length)
+                except zlib.error as e:
                     raise WheelError("bad-deflate", str(e), member.name) from e
                 if len(head) >= length or window >= member.compressed_size:
                     break

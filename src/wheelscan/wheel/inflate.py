@@ -12,6 +12,7 @@ for a member of any size. ``benchmarks/`` measures the floor with this same spli
 
 from __future__ import annotations
 
+import zlib
 from typing import Any, cast
 
 from isal import isal_zlib
@@ -31,6 +32,7 @@ __all__ = [
     "InflateError",
     "WholeInflateError",
     "crc32",
+    "head_inflater",
     "inflate_into",
     "inflate_prefix",
     "raw_inflater",
@@ -39,6 +41,14 @@ __all__ = [
 
 def crc32(data: bytes | memoryview, value: int = 0) -> int:
     return int(isal_zlib.crc32(data, value))
+
+
+def head_inflater() -> Any:
+    """A raw deflate inflater for a member's first bytes (``WheelArchive.head``): zlib, whose
+    set-up, all the work for a few bytes, costs half ISA-L's (2.6 against 4.8 us a member;
+    every member but *.py is sniffed for the ELF magic, 15k of them on the benchmark corpus).
+    Raises ``zlib.error``."""
+    return zlib.decompressobj(-15)
 
 
 def raw_inflater() -> Any:
