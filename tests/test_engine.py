@@ -6,6 +6,7 @@ import dataclasses
 import os
 import signal
 import time
+import weakref
 from pathlib import Path
 
 from wheelscan.engine.pool import LOOKAHEAD, QUEUE_DEPTH, InlineExecutor, LocalPool, _Backlog
@@ -97,6 +98,28 @@ def test_identical_members_are_parsed_once_per_worker(tmp_path: Path) -> None:
     no_dedupe = list(InlineExecutor(AuditTask(dedupe=False)).results(refs))
     assert [r.reused_elf_bytes for r in no_dedupe] == [0, 0, 0]
     assert [r.facts for r in no_dedupe] == [r.facts for r in results]
+
+
+class _Cycle:
+    def __init__(self) -> None:
+        self.me = self
+
+
+_LAST_CYCLE: list[weakref.ref[_Cycle]] = []
+
+
+def cycle_task(ref: WheelRef) -> tuple[str, bool | None]:
+    """Leaves a reference cycle behind; says whether the previous wheel's was collected."""
+    previous = _LAST_CYCLE[-1]() is None if _LAST_CYCLE else None
+    _LAST_CYCLE.append(weakref.ref(_Cycle()))
+    return ref.filename, previous
+
+
+def test_a_worker_collects_the_garbage_of_each_wheel(tmp_path: Path) -> None:
+    """Automatic collection is off in a worker; it collects after every wheel instead."""
+    refs = make_refs(tmp_path, ["g1", "g2", "g3"])
+    outcomes = list(LocalPool(cycle_task, workers=1).results(refs))  # type: ignore[arg-type]
+    assert [collected for _, collected in outcomes] == [None, True, True]
 
 
 def release_refs(tmp_path: Path, releases: list[str], pythons: list[str]) -> list[WheelRef]:

@@ -19,6 +19,7 @@ distributed engine can replace this one without touching the CLI or the store.
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -51,9 +52,22 @@ class Executor(Protocol):
     def results(self, refs: Iterable[WheelRef]) -> Iterator[WheelResult]: ...
 
 
+# A worker collects garbage itself, after every wheel (the young generations) and after
+# every FULL_COLLECTION_EVERY wheels (all of them)
+FULL_COLLECTION_EVERY = 256
+
+
 def _worker_main(conn: multiprocessing.connection.Connection, task: Task) -> None:
     # Ctrl-C is the parent's to handle: it stops feeding work and keeps finished results
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A wheel's facts are up to tens of thousands of small tuples (145k on the benchmark
+    # corpus), each one counted towards an automatic collection that then walks the facts
+    # cache too: 5-8% of a worker's time. They are freed by reference counting once the result
+    # is sent, so collection waits for the wheel's end; what the worker inherited from the
+    # parent (imports, policies) is frozen out of every collection.
+    gc.freeze()
+    gc.disable()
+    done = 0
     while True:
         try:
             ref = conn.recv()
@@ -62,6 +76,8 @@ def _worker_main(conn: multiprocessing.connection.Connection, task: Task) -> Non
         if ref is None:
             return
         conn.send(task(ref))
+        done += 1
+        gc.collect(2 if done % FULL_COLLECTION_EVERY == 0 else 1)
 
 
 @dataclass
