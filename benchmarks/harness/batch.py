@@ -1,4 +1,5 @@
-"""wheelscan's batch engine on the corpus: LocalPool(AuditTask()), as ``wheelscan scan`` runs it.
+"""wheelscan's batch engine on the corpus: ``LocalPool(PreparingTask(AuditTask()))``, as
+``wheelscan audit`` runs it, the SQLite writes aside.
 
 Also what it inflated: one untimed, single-process pass with the three inflation paths wrapped
 from the outside (``inflate_into`` for whole members, ``inflate_prefix`` for members inflated
@@ -20,11 +21,13 @@ from unittest import mock
 from harness.corpus import CorpusWheel, ref
 from harness.procs import best_of
 from wheelscan.engine.pool import LocalPool
-from wheelscan.engine.result import WheelResult
+from wheelscan.engine.run import PreparingTask
 from wheelscan.engine.task import AuditTask
 from wheelscan.policy.evaluate import evaluate
 from wheelscan.policy.verdict import Verdict
+from wheelscan.store.codec import PreparedResult, unpack
 from wheelscan.wheel import contents, stream
+from wheelscan.wheel.codec import facts_from_json
 from wheelscan.wheel.stream import StreamStats
 
 
@@ -64,29 +67,33 @@ class BatchError(RuntimeError):
     """A corpus wheel got an error record: the timing would not be of a full audit."""
 
 
-def auditwheel_tag(result: WheelResult, musl_policy: str = "musllinux_1_2") -> str:
-    """The overall tag as auditwheel would put it: a musl wheel re-judged (from its facts,
-    untimed) against the one musllinux policy auditwheel uses on a glibc host; wheelscan's
-    default judges every musllinux policy (README, deliberate differences)."""
-    verdict = result.verdict
-    if isinstance(verdict, Verdict) and verdict.libc == "musl" and result.facts is not None:
-        verdict = evaluate(result.facts, musl_policy=musl_policy)
-    return verdict.overall_tag if isinstance(verdict, Verdict) else "?"
+def auditwheel_tag(result: PreparedResult, musl_policy: str = "musllinux_1_2") -> str:
+    """The overall tag as auditwheel would put it: a musl wheel re-judged (from its stored
+    facts, untimed) against the one musllinux policy auditwheel uses on a glibc host;
+    wheelscan's default judges every musllinux policy (README, deliberate differences)."""
+    assert result.verdict is not None
+    overall_tag, libc = result.verdict[1], result.verdict[2]
+    if libc == "musl" and result.facts is not None:
+        verdict = evaluate(facts_from_json(unpack(result.facts)), musl_policy=musl_policy)
+        return verdict.overall_tag if isinstance(verdict, Verdict) else "?"
+    return overall_tag or "?"
 
 
-def _outcome(result: WheelResult) -> WheelOutcome:
+def _outcome(result: PreparedResult) -> WheelOutcome:
     if not result.ok:
-        raise BatchError(f"{result.ref.filename}: {result.verdict}")
+        raise BatchError(f"{result.ref.filename}: {result.read_error or result.verdict}")
     return WheelOutcome(
         result.ref.filename, result.seconds, result.elf_bytes, auditwheel_tag(result)
     )
 
 
 def run_batch(wheels: list[Path], workers: int) -> BatchRun:
-    """One timed run; the pool's start and shutdown are inside the timing, as in a real run."""
+    """One timed run, of what ``wheelscan audit`` runs but the SQLite writes: the pool, its
+    workers auditing and encoding each result for the store (``PreparingTask``). The pool's
+    start and shutdown are inside the timing, as in a real run."""
     refs = [ref(path) for path in wheels]
     started = time.perf_counter()
-    results = list(LocalPool(AuditTask(), workers).results(refs))
+    results = list(LocalPool(PreparingTask(AuditTask()), workers).results(refs))
     seconds = time.perf_counter() - started
     outcomes = [_outcome(r) for r in results]
     del results
