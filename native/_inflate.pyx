@@ -8,6 +8,7 @@ directory, and the stream must inflate to exactly that many bytes.
 """
 
 from libc.stdint cimport uint32_t
+from libc.string cimport memcmp
 
 cdef extern from "libdeflate.h" nogil:
     cdef struct libdeflate_decompressor:
@@ -108,3 +109,17 @@ def crc32(const unsigned char[::1] data, uint32_t value=0):
     with nogil:
         crc = libdeflate_crc32(value, &data[0] if data.shape[0] else NULL, data.shape[0])
     return crc
+
+
+def same_bytes(const unsigned char[::1] a, const unsigned char[::1] b):
+    """Whether two buffers hold the same bytes: memcmp, the GIL released (comparing a
+    memoryview with ``==`` goes item by item, ~3 ns a byte)."""
+    cdef size_t n = a.shape[0]
+    cdef int differ = 0
+    if b.shape[0] != a.shape[0]:
+        return False
+    if n == 0:
+        return True
+    with nogil:
+        differ = memcmp(&a[0], &b[0], n)
+    return differ == 0

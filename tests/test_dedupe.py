@@ -110,3 +110,40 @@ def test_without_a_local_file_the_witness_is_a_digest() -> None:
     assert cache.get(lookalike, impostor.payload(lookalike)) is None
     assert cache.get(member, genuine.payload(member)) is facts
     assert cache.stats.hits == 1 and cache.stats.bytes_saved == len(content)
+
+
+@pytest.mark.parametrize("where", [None, 0, (1 << 20) - 1, 1 << 20, (3 << 20) + 5])
+def test_a_witness_file_is_compared_byte_for_byte_chunk_by_chunk(
+    tmp_path: Path, where: int | None
+) -> None:
+    """Over several compare chunks: one byte changed anywhere is a difference."""
+    from wheelscan.wheel.identity import FileIdentity
+
+    data = os.urandom((3 << 20) + 17)
+    path = tmp_path / "witness.whl"
+    path.write_bytes(b"head" + data + b"tail")
+    identity = FileIdentity.of(path, os.stat(path))
+    payload = bytearray(data)
+    if where is not None:
+        payload[where] ^= 1
+    assert identity.holds(4, memoryview(payload)) == (where is None)
+
+
+def test_a_witness_file_that_is_shorter_holds_nothing(tmp_path: Path) -> None:
+    from wheelscan.wheel.identity import FileIdentity
+
+    path = tmp_path / "witness.whl"
+    path.write_bytes(b"0123456789")
+    identity = FileIdentity.of(path, os.stat(path))
+    assert identity.holds(2, b"23456789")
+    assert not identity.holds(2, b"23456789X")  # runs past the end of the file
+    assert not identity.holds(0, b"x")
+
+
+def test_same_bytes_is_memcmp() -> None:
+    from wheelscan._inflate import same_bytes
+
+    assert same_bytes(b"", b"")
+    assert same_bytes(b"abc", bytearray(b"abc"))
+    assert not same_bytes(b"abc", b"abd")
+    assert not same_bytes(b"abc", b"ab")

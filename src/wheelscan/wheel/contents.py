@@ -224,8 +224,8 @@ def _parse_prefix(
     Everything past PT_DYNAMIC is never inflated: the data of a library, and in an unstripped
     one the symbol tables and debug info (a third of the ELF bytes of the test corpus; of
     pyarrow's stripped libraries, a fifth lies past PT_DYNAMIC). The CRC-32 needs the last
-    byte, so it is checked only for members inflated whole; the wheel's own SHA-256 (from
-    the index, or computed by ``audit``) vouches for the rest.
+    byte, so it is checked only for members inflated whole: damage past the tables cannot
+    change the facts (pip, checking the wheel's hashes at install, would see it).
     """
     for _ in range(MAX_PREFIX_PASSES):
         length = end + PREFIX_SLACK

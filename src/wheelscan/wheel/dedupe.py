@@ -37,8 +37,7 @@ class Witness:
 
     def matches(self, payload: memoryview) -> bool:
         if self.file is not None:
-            original = self.file.read(self.offset, len(payload))
-            return original is not None and original == bytes(payload)
+            return self.file.holds(self.offset, payload)
         return self.digest == _sha256(payload)
 
 

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+_COMPARE_CHUNK = 1 << 20
+
 
 @dataclass(frozen=True)
 class FileIdentity:
@@ -24,18 +26,29 @@ class FileIdentity:
             str(path), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
         )
 
-    def read(self, offset: int, length: int) -> bytes | None:
-        """The bytes at ``offset``, or None when the file is gone or no longer the same."""
+    def holds(self, offset: int, data: memoryview | bytes) -> bool:
+        """Whether the file, still this one, holds ``data`` at ``offset``: read and compared
+        a chunk at a time into one buffer (a copy of a 30 MB library's compressed bytes cost
+        more in fresh pages than the comparison)."""
+        from wheelscan._inflate import same_bytes
+
         try:
             fd = os.open(self.path, os.O_RDONLY)
         except OSError:
-            return None
+            return False
         try:
             if FileIdentity.of(self.path, os.fstat(fd)) != self:
-                return None
-            data = os.pread(fd, length, offset)
-            return data if len(data) == length else None
+                return False
+            chunk = bytearray(min(len(data), _COMPARE_CHUNK))
+            view, expected = memoryview(chunk), memoryview(data)
+            done = 0
+            while done < len(expected):
+                got = os.preadv(fd, [view[: len(expected) - done]], offset + done)
+                if got == 0 or not same_bytes(view[:got], expected[done : done + got]):
+                    return False
+                done += got
+            return True
         except OSError:
-            return None
+            return False
         finally:
             os.close(fd)
