@@ -1,10 +1,11 @@
 # cython: language_level=3
-"""Whole-member inflation with libdeflate, into the caller's buffer, the GIL released.
+"""Member inflation with libdeflate, into the caller's buffer, the GIL released.
 
 A zip member's raw deflate stream is inflated in one call straight into a buffer the caller
-owns (wheelscan reuses one mapping per thread), then its CRC-32 is computed over the output:
-no Python object per chunk, no copy. The caller knows the member's size from the central
-directory, and the stream must inflate to exactly that many bytes.
+owns (wheelscan reuses one mapping per thread): no Python object per chunk, no copy. Whole
+(``inflate_into``): the stream must inflate to exactly the size the central directory gives,
+and its CRC-32 is computed over the output. A prefix (``inflate_prefix``): libdeflate stops
+when the buffer is full, and nothing past it is decoded or checked.
 """
 
 from libc.stdint cimport uint32_t

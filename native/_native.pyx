@@ -931,7 +931,7 @@ def facts_end(buffer):
     starts past PT_DYNAMIC (patchelf moves the tables it grows, .dynstr and the version
     tables, to a segment it appends at the end of the file). The symbol and version tables
     a linker writes come before PT_DYNAMIC, in the first segment. With no PT_DYNAMIC: the
-    end of every segment (``segments_end``).
+    end of every PT_LOAD too. Never before the end of the program header table.
 
     ``buffer`` may be a prefix of the file: None when the ELF header or the program headers
     are not all in it, or are not sound. A guess that decides how far a member is inflated

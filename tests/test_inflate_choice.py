@@ -124,53 +124,36 @@ def test_every_real_member_gets_the_same_facts_from_a_prefix(real_wheels: list[P
 
 
 @pytest.mark.parametrize("guess", [64, 4096, 20_000])
-def test_tables_past_the_guess_are_inflated_on_a_later_pass(
+def test_tables_past_the_guess_send_the_member_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, guess: int
 ) -> None:
-    """A layout ``facts_end`` does not foresee (here: a guess too short) costs passes, never
-    a wrong reading: the parser asks for what it lacks."""
+    """A layout ``facts_end`` does not foresee (here: a guess too short) costs one whole
+    inflation more, never a wrong reading: the parser asks for what it lacks."""
     elf = build_elf(sample_spec("x86_64", interpreter=None))
     content = elf + random.Random(5).randbytes(1 << 20)
     path = wheel_with(tmp_path, content)
     with WheelArchive.open(path) as archive:
         member = next(iter(archive.elf_members()))
         expected = contents._parse_whole(get_parser(), archive, member)
-        lengths: list[int] = []
-        real_prefix = contents.inflate_prefix
+        prefixes: list[int] = []
+        wholes: list[int] = []
+        real_prefix, real_whole = contents.inflate_prefix, contents.inflate_into
 
-        def noting(payload: object, out: memoryview) -> int:
-            lengths.append(len(out))
+        def noting_prefix(payload: object, out: memoryview) -> int:
+            prefixes.append(len(out))
             return real_prefix(payload, out)
 
-        monkeypatch.setattr(contents, "_facts_end", lambda archive, member: guess)
-        monkeypatch.setattr(contents, "inflate_prefix", noting)
-        monkeypatch.setattr(contents, "inflate_into", refuse)
-        assert contents._parse(get_parser(), archive, member) == expected
-        assert lengths == sorted(set(lengths))  # each pass inflates further
-        assert (len(lengths) > 1) == (guess < len(elf))  # valid bytes: exactly the guess
-        assert max(lengths) < len(content) // 2
-
-
-def test_after_the_last_pass_the_member_is_inflated_whole(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    content = build_elf(sample_spec("x86_64", interpreter=None)) + bytes(1 << 20)
-    path = wheel_with(tmp_path, content)
-    with WheelArchive.open(path) as archive:
-        member = next(iter(archive.elf_members()))
-        expected = contents._parse_whole(get_parser(), archive, member)
-        wholes: list[int] = []
-        real_whole = contents.inflate_into
-
-        def noting(payload: object, out: memoryview) -> int:
+        def noting_whole(payload: object, out: memoryview) -> int:
             wholes.append(len(out))
             return real_whole(payload, out)
 
-        monkeypatch.setattr(contents, "_facts_end", lambda archive, member: 0)
-        monkeypatch.setattr(contents, "MAX_PREFIX_PASSES", 1)
-        monkeypatch.setattr(contents, "inflate_into", noting)
+        monkeypatch.setattr(contents, "_facts_end", lambda archive, member: guess)
+        monkeypatch.setattr(contents, "inflate_prefix", noting_prefix)
+        monkeypatch.setattr(contents, "inflate_into", noting_whole)
         assert contents._parse(get_parser(), archive, member) == expected
-        assert wholes == [len(content)]
+        assert prefixes == [guess + contents.PREFIX_SLACK]
+        # valid bytes: exactly the guess; the sample's tables end before its last byte
+        assert wholes == ([len(content)] if guess < len(elf) else [])
 
 
 def test_a_member_with_a_long_tail_is_inflated_only_in_part(

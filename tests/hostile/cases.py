@@ -122,6 +122,12 @@ def _crc_unread_tail() -> bytes:
     return _wheel(Entry(EXT, elf() + tail, crc=1))
 
 
+def _size_unread_tail(declared: int, tail: int) -> bytes:
+    """A member (an ELF file, then 'debug info') whose stream is longer or shorter than the
+    directory says, past its tables: never inflated there, the difference is never seen."""
+    return _wheel(Entry(EXT, elf() + random.Random(3).randbytes(tail), size=declared))
+
+
 def _symlink(target: str, name: str = "demo/libc.so.6") -> bytes:
     return _wheel(_ext(), Entry(name, target.encode(), external_attr=symlink_mode()))
 
@@ -188,6 +194,16 @@ _ZIP: dict[str, Case] = {
         _crc_unread_tail,
         VERDICT,
         "documented: a CRC is checked when a member is inflated to its end; this tail never is",
+    ),
+    "size-longer-unread-tail": Case(
+        lambda: _size_unread_tail(1 << 20, 8 << 20),
+        VERDICT,
+        "documented: declares 1 MiB, inflates to 8 MiB past the tables, which are all it reads",
+    ),
+    "size-shorter-unread-tail": Case(
+        lambda: _size_unread_tail(4 << 20, 3 << 20),
+        VERDICT,
+        "documented: declares 4 MiB, the stream ends at 3 MiB, past the tables",
     ),
     "bad-deflate": Case(
         lambda: _wheel(_ext(payload=b"\xff" * 64)), "bad-deflate", "not a deflate stream"

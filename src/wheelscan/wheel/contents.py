@@ -38,11 +38,8 @@ MAX_STREAM_PASSES = 3
 # The first bytes of a member, where its ELF header and program headers are
 HEAD_BYTES = 4096
 # A member whose tables end (``facts_end``) later than this fraction of it is inflated whole,
-# and its CRC-32 checked; any other only as far as the parser needs (``_parse_prefix``)
+# and its CRC-32 checked; any other only as far as its tables (``_parse_prefix``)
 WHOLE_ABOVE = 0.95
-# Prefix inflations of one member before it is inflated whole: the first, then one for each
-# table the parser finds past the bytes it was given (a layout ``facts_end`` did not foresee)
-MAX_PREFIX_PASSES = 3
 
 # One streamed (huge) member at a time per process, whatever the threads: each keeps up to
 # DEFAULT_KEEP bytes, and the memory bound is per worker
@@ -218,30 +215,31 @@ def _facts_end(archive: WheelArchive, member: Member) -> int | None:
 def _parse_prefix(
     archive: WheelArchive, member: Member, end: int, parse: object, need_bytes: type[Exception]
 ) -> ElfFacts | None:
-    """The facts from the member inflated only up to ``end``, or as far as the parser then
-    asks; None when that is nearly all of it (the caller inflates it whole).
+    """The facts from the member inflated only up to ``end`` (and ``PREFIX_SLACK`` more);
+    None when that is nearly all of it, or when the parser wants a byte past it (a layout
+    ``facts_end`` did not foresee; no member of either corpus): the caller then inflates it
+    whole, so that a member costs at most twice its size to inflate, whatever it holds.
 
-    Everything past PT_DYNAMIC is never inflated: the data of a library, and in an unstripped
-    one the symbol tables and debug info (a third of the ELF bytes of the test corpus; of
-    pyarrow's stripped libraries, a fifth lies past PT_DYNAMIC). The CRC-32 needs the last
-    byte, so it is checked only for members inflated whole: damage past the tables cannot
-    change the facts (pip, checking the wheel's hashes at install, would see it).
+    What lies past the tables is not inflated: in most libraries their data (after
+    PT_DYNAMIC), in an unstripped one its symbol tables and debug info (a third of the ELF
+    bytes of the test corpus; a fifth of pyarrow's stripped libraries). Nor is it checked:
+    the CRC-32 (it needs the last byte), that the stream is sound there, that it ends at the
+    size the directory gives. Damage there cannot change the facts, but an installer would
+    refuse the wheel (zipfile checks the CRC as it extracts): README, known limits.
     """
-    for _ in range(MAX_PREFIX_PASSES):
-        length = end + PREFIX_SLACK
-        if length >= WHOLE_ABOVE * member.size:
-            return None
-        with scratch(member.size, populate=length) as buffer:
-            with buffer[:length] as out:
-                try:
-                    valid = inflate_prefix(archive.payload(member), out)
-                except WholeInflateError as e:
-                    raise WheelError(e.code, e.reason, member.name) from e
+    length = end + PREFIX_SLACK
+    if length >= WHOLE_ABOVE * member.size:
+        return None
+    with scratch(member.size, populate=length) as buffer:
+        with buffer[:length] as out:
             try:
-                return parse(buffer, [(0, valid)])  # type: ignore[operator, no-any-return]
-            except need_bytes as e:
-                end = max(e.end, valid + 1)  # type: ignore[attr-defined]
-    return None
+                valid = inflate_prefix(archive.payload(member), out)
+            except WholeInflateError as e:
+                raise WheelError(e.code, e.reason, member.name) from e
+        try:
+            return parse(buffer, [(0, valid)])  # type: ignore[operator, no-any-return]
+        except need_bytes:
+            return None
 
 
 def _parse_whole(parse: object, archive: WheelArchive, member: Member) -> ElfFacts:

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 _COMPARE_CHUNK = 1 << 20
+_PER_THREAD = threading.local()
+
+
+def _compare_buffer() -> memoryview:
+    """This thread's buffer for reading a file back to compare it, reused across calls."""
+    buffer: memoryview | None = getattr(_PER_THREAD, "buffer", None)
+    if buffer is None:
+        buffer = _PER_THREAD.buffer = memoryview(bytearray(_COMPARE_CHUNK))
+    return buffer
 
 
 @dataclass(frozen=True)
@@ -28,8 +38,8 @@ class FileIdentity:
 
     def holds(self, offset: int, data: memoryview | bytes) -> bool:
         """Whether the file, still this one, holds ``data`` at ``offset``: read and compared
-        a chunk at a time into one buffer (a copy of a 30 MB library's compressed bytes cost
-        more in fresh pages than the comparison)."""
+        a chunk at a time through this thread's buffer (a copy of a 30 MB library's
+        compressed bytes cost more in fresh pages than the comparison)."""
         from wheelscan._inflate import same_bytes
 
         try:
@@ -39,8 +49,7 @@ class FileIdentity:
         try:
             if FileIdentity.of(self.path, os.fstat(fd)) != self:
                 return False
-            chunk = bytearray(min(len(data), _COMPARE_CHUNK))
-            view, expected = memoryview(chunk), memoryview(data)
+            view, expected = _compare_buffer(), memoryview(data)
             done = 0
             while done < len(expected):
                 got = os.preadv(fd, [view[: len(expected) - done]], offset + done)

@@ -1,13 +1,15 @@
-"""The inflaters: libdeflate for whole members, ISA-L (python-isal) for streams.
+"""The inflaters: libdeflate for members up to 64 MiB, ISA-L (python-isal) for streams.
 
 Measured on the benchmark corpus (348 ELF members, 650 MB out), one core, output GB/s:
 python-isal streaming in 4 MiB chunks 0.58-0.68, python-isal one-shot 0.51, libdeflate one
 call into a reused buffer, CRC-32 included, 0.81 (``wheelscan._inflate``: the vendored
 libdeflate, GIL released, no copy). Earlier, on libstdc++ x20: zlib 1.2.13 0.30, zlib-ng 0.52.
-libdeflate cannot stream, so a member is inflated whole when it fits the per-thread scratch
-mapping (``WHOLE_MEMBER_LIMIT``: all real libraries but a handful) and streamed with ISA-L
-otherwise, keeping only what the parser asks for (wheel/stream.py), so memory stays flat
-for a member of any size. ``benchmarks/`` measures the floor with this same split.
+libdeflate cannot stream, but it can stop: a member that fits the per-thread scratch mapping
+(``WHOLE_MEMBER_LIMIT``: all real libraries but a handful) is inflated whole
+(``inflate_into``) or up to its tables (``inflate_prefix``) in one call; a larger one is
+streamed with ISA-L, keeping only what the parser asks for (wheel/stream.py), so memory stays
+flat for a member of any size. ``benchmarks/`` measures the floor with this same split.
+A member's first bytes (``head_inflater``) come from zlib.
 """
 
 from __future__ import annotations
