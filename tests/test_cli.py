@@ -81,6 +81,26 @@ def test_show_json_matches_its_schema(wheels: dict[str, Path], tmp_path: Path) -
     assert error["code"] in {"not-zip", "truncated"}
 
 
+def test_show_keeps_the_order_of_its_wheels_whatever_they_hold(
+    wheels: dict[str, Path], tmp_path: Path
+) -> None:
+    """Each wheel is read ahead in another thread: records still come in the given order."""
+    broken = tmp_path / "broken-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
+    broken.write_bytes(b"PK not a zip")
+    missing = tmp_path / "nope-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
+    order = [broken, wheels["good"], missing, wheels["over"], broken]
+    run = wheelscan("show", "--json", *map(str, order))
+    assert run.returncode == 2
+    results = json.loads(run.stdout)["results"]
+    assert [r.get("code") or r["overall_tag"] for r in results] == [
+        "not-zip",
+        "manylinux_2_26_x86_64",
+        "not-found",
+        "manylinux_2_31_x86_64",
+        "not-zip",
+    ]
+
+
 def test_missing_file_is_an_error_record(tmp_path: Path) -> None:
     run = wheelscan("show", str(tmp_path / "nope-1.0-py3-none-any.whl"))
     assert run.returncode == 2

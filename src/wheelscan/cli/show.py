@@ -9,16 +9,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wheelscan import __version__
 from wheelscan.elf import backend_name
-from wheelscan.engine.worker import audit
-from wheelscan.policy.policies import PolicyDatabase, load_policies
 from wheelscan.policy.verdict import AuditError, Verdict
+from wheelscan.wheel.archive import WheelArchive
+from wheelscan.wheel.contents import WheelFacts, read_wheel_facts
 from wheelscan.wheel.remote import filename_from_url, is_url
+
+if TYPE_CHECKING:
+    from wheelscan.policy.policies import PolicyDatabase
 
 JSON_VERSION = 1
 
@@ -43,7 +47,28 @@ def json_schema() -> dict[str, Any]:
     return json.loads(text)  # type: ignore[no-any-return]
 
 
-def judge(target: str, database: PolicyDatabase, args: argparse.Namespace) -> Verdict | AuditError:
+def read(target: str) -> WheelFacts | BaseException | None:
+    """A local wheel's facts, or what reading them raised; None for a URL (AuditTask reads
+    it) or a missing file (``judge`` says so)."""
+    path = Path(target)
+    if is_url(target) or not path.is_file():
+        return None
+    try:
+        with WheelArchive.open(path) as archive:
+            # its members spread over the cores this process may use
+            return read_wheel_facts(archive, path.name, threads=_threads())
+    except Exception as e:  # judged (made a record, or raised) in the main thread
+        return e
+
+
+def judge(
+    target: str,
+    facts: WheelFacts | BaseException | None,
+    database: PolicyDatabase,
+    args: argparse.Namespace,
+) -> Verdict | AuditError:
+    from wheelscan.engine import worker
+
     if is_url(target):
         # ranged reads: the central directory and the members that may be ELF, nothing more
         # the audit task and the HTTP client: imported only when a URL is given
@@ -54,10 +79,9 @@ def judge(target: str, database: PolicyDatabase, args: argparse.Namespace) -> Ve
         task = AuditTask(args.policy_file, args.musl_policy)
         return task(WheelRef(filename, "", "", target)).verdict
     path = Path(target)
-    if not path.is_file():
+    if facts is None:
         return AuditError(path.name, "not-found", f"cannot access {target}: no such file")
-    # one wheel at a time: its members spread over the cores this process may use
-    return audit(path, path.name, database, args.musl_policy, threads=_threads())
+    return worker.judge(path.name, facts, database, args.musl_policy)
 
 
 # Each thread holds up to 64 MiB of scratch (a member inflated whole): a few threads take a
@@ -80,8 +104,22 @@ def run(args: argparse.Namespace) -> int:
     if args.json_schema:
         print(json.dumps(json_schema(), indent=2))
         return 0
-    database = load_policies(args.policy_file)
-    results = [judge(w, database, args) for w in args.wheels]
+    results: list[Verdict | AuditError] = []
+    with ThreadPoolExecutor(1) as reader:
+        # Each wheel is read in another thread while this one judges the one before; the
+        # first while this one imports the evaluation (packaging's tags, the policy code)
+        # and loads the policies: for one large wheel, 35-40 ms of a 0.2-0.3 s run,
+        # overlapped with inflation, which needs no GIL
+        reading = reader.submit(read, args.wheels[0])
+        from wheelscan.engine import worker  # noqa: F401  (imported here, not in judge)
+        from wheelscan.policy.policies import load_policies
+
+        database = load_policies(args.policy_file)
+        for index, target in enumerate(args.wheels):
+            facts = reading.result()
+            if index + 1 < len(args.wheels):
+                reading = reader.submit(read, args.wheels[index + 1])
+            results.append(judge(target, facts, database, args))
     if args.json:
         print(
             json.dumps(

@@ -51,6 +51,24 @@ def audit(
     """
     try:
         facts = read_facts(source, filename, limits, threads)
+    except FAILURES as e:
+        return audit_error(filename, e)
+    return judge(filename, facts, database, musl_policy)
+
+
+def judge(
+    filename: str,
+    facts: WheelFacts | BaseException,
+    database: PolicyDatabase | None = None,
+    musl_policy: str | None = None,
+) -> Verdict | AuditError:
+    """The verdict on a wheel's facts, read before; given instead the exception reading them
+    raised, its record (one of FAILURES; any other is raised again)."""
+    if isinstance(facts, BaseException):
+        if isinstance(facts, FAILURES):
+            return audit_error(filename, facts)
+        raise facts
+    try:
         return evaluate(facts, database, musl_policy)
     except FAILURES as e:
         return audit_error(filename, e)
