@@ -38,6 +38,24 @@ class InflateError(Exception):
         self.reason = reason
 
 
+cdef libdeflate_result _inflate(
+    const unsigned char[::1] payload, unsigned char[::1] out, size_t* produced
+) except? LIBDEFLATE_BAD_DATA:
+    """One libdeflate call over all of ``payload`` into all of ``out``, without the GIL."""
+    cdef libdeflate_decompressor* d = libdeflate_alloc_decompressor()
+    cdef libdeflate_result result
+    cdef size_t used = 0
+    cdef const unsigned char* src = &payload[0] if payload.shape[0] else NULL
+    cdef unsigned char* dst = &out[0] if out.shape[0] else NULL
+    cdef size_t n_in = payload.shape[0], n_out = out.shape[0]
+    if d == NULL:
+        raise MemoryError()
+    with nogil:
+        result = libdeflate_deflate_decompress_ex(d, src, n_in, dst, n_out, &used, produced)
+    libdeflate_free_decompressor(d)
+    return result
+
+
 def inflate_into(const unsigned char[::1] payload, unsigned char[::1] out, bint crc32=True):
     """Inflate the raw deflate ``payload`` into all of ``out``; return the output's CRC-32
     (0 with ``crc32=False``: the benchmark's floor inflates and nothing else).
@@ -46,22 +64,12 @@ def inflate_into(const unsigned char[::1] payload, unsigned char[::1] out, bint 
     or would give more raises ``InflateError('size-mismatch')``, one that is not valid
     deflate ``InflateError('bad-deflate')``.
     """
-    cdef libdeflate_decompressor* d = libdeflate_alloc_decompressor()
-    cdef libdeflate_result result
-    cdef size_t used = 0, produced = 0
+    cdef size_t produced = 0, n_out = out.shape[0]
     cdef uint32_t crc = 0
-    cdef const unsigned char* src = &payload[0] if payload.shape[0] else NULL
-    cdef unsigned char* dst = &out[0] if out.shape[0] else NULL
-    cdef size_t n_in = payload.shape[0], n_out = out.shape[0]
-    if d == NULL:
-        raise MemoryError()
-    try:
+    cdef libdeflate_result result = _inflate(payload, out, &produced)
+    if crc32 and result == LIBDEFLATE_SUCCESS and produced == n_out and n_out:
         with nogil:
-            result = libdeflate_deflate_decompress_ex(d, src, n_in, dst, n_out, &used, &produced)
-            if crc32 and result == LIBDEFLATE_SUCCESS and produced == n_out:
-                crc = libdeflate_crc32(0, dst, n_out)
-    finally:
-        libdeflate_free_decompressor(d)
+            crc = libdeflate_crc32(0, &out[0], n_out)
     if result == LIBDEFLATE_BAD_DATA:
         raise InflateError("bad-deflate", "not a valid deflate stream")
     if result == LIBDEFLATE_INSUFFICIENT_SPACE:
@@ -85,19 +93,8 @@ def inflate_prefix(const unsigned char[::1] payload, unsigned char[::1] out):
     Raises ``InflateError('bad-deflate')`` for a stream that is not valid deflate within
     those bytes, ``InflateError('size-mismatch')`` for one that ends within ``out``.
     """
-    cdef libdeflate_decompressor* d = libdeflate_alloc_decompressor()
-    cdef libdeflate_result result
-    cdef size_t used = 0, produced = 0
-    cdef const unsigned char* src = &payload[0] if payload.shape[0] else NULL
-    cdef unsigned char* dst = &out[0] if out.shape[0] else NULL
-    cdef size_t n_in = payload.shape[0], n_out = out.shape[0]
-    if d == NULL:
-        raise MemoryError()
-    try:
-        with nogil:
-            result = libdeflate_deflate_decompress_ex(d, src, n_in, dst, n_out, &used, &produced)
-    finally:
-        libdeflate_free_decompressor(d)
+    cdef size_t produced = 0, n_out = out.shape[0]
+    cdef libdeflate_result result = _inflate(payload, out, &produced)
     if result == LIBDEFLATE_BAD_DATA:
         raise InflateError("bad-deflate", "not a valid deflate stream")
     if result != LIBDEFLATE_INSUFFICIENT_SPACE:
