@@ -162,3 +162,30 @@ def test_unknown_backend_is_an_error(wheels: dict[str, Path]) -> None:
         "show", str(wheels["good"]), env={**os.environ, "WHEELSCAN_ELF_BACKEND": "fast"}
     )
     assert run.returncode != 0 and "choose one of native, reference" in run.stderr
+
+
+IMPORTED_BY_A_RUN = """
+import sys
+from wheelscan.cli.main import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+used = [m for m in ("rich", "urllib.request", "wheelscan.wheel.http") if m in sys.modules]
+print("imported:", *used)
+"""
+
+
+def test_a_directory_audit_without_progress_imports_no_terminal_or_http_code(
+    wheels: dict[str, Path], tmp_path: Path
+) -> None:
+    """Start-up counts for one-off runs: what a run does not use is not imported."""
+    directory = tmp_path / "wheels"
+    directory.mkdir()
+    (directory / wheels["good"].name).write_bytes(wheels["good"].read_bytes())
+    args = ["audit", str(directory), "--db", str(tmp_path / "s.db"), "--no-progress"]
+    run = subprocess.run(
+        [sys.executable, "-c", IMPORTED_BY_A_RUN, *args], check=True, capture_output=True, text=True
+    )
+    assert "0 errors" in run.stdout + run.stderr, run.stderr
+    assert run.stdout.strip().splitlines()[-1] == "imported:"

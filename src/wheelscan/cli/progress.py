@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 from types import TracebackType
-
-from rich.console import Console
-from rich.live import Live
-from rich.text import Text
+from typing import Any
 
 from wheelscan.engine.run import RunCounts
 
@@ -15,6 +12,14 @@ class ProgressLine:
     """Redraws at most ten times a second; silent when stderr is not a terminal."""
 
     def __init__(self, enabled: bool | None = None) -> None:
+        self.enabled = False
+        self._live: Any = None
+        if enabled is False:
+            return  # --no-progress: rich is not even imported (30 ms of a run's start-up)
+        from rich.console import Console
+        from rich.live import Live
+        from rich.text import Text
+
         console = Console(stderr=True)
         self.enabled = console.is_terminal if enabled is None else enabled
         self._live = Live(Text(""), console=console, refresh_per_second=10, transient=False)
@@ -35,6 +40,8 @@ class ProgressLine:
 
     def update(self, counts: RunCounts) -> None:
         if self.enabled:
+            from rich.text import Text
+
             self._live.update(Text(describe(counts)))
 
 
