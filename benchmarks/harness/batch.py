@@ -40,6 +40,7 @@ class WheelOutcome:
     seconds: float  # in the worker
     elf_bytes: int
     overall_tag: str  # as auditwheel would put it (see ``auditwheel_tag``)
+    reused_elf_bytes: int  # not parsed again: its worker had parsed an identical member
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ class BatchRun:
             "wheels_per_s": len(self.outcomes) / self.seconds,
             "compressed_mb_per_s": self.wheel_bytes / 1e6 / self.seconds,
             "elf_mb_per_s": elf_bytes / 1e6 / self.seconds,
+            # what dedupe saved in this very run, the workers' caches being their own
+            "reused_elf_bytes": sum(o.reused_elf_bytes for o in self.outcomes),
         }
 
 
@@ -83,7 +86,11 @@ def _outcome(result: PreparedResult) -> WheelOutcome:
     if not result.ok:
         raise BatchError(f"{result.ref.filename}: {result.read_error or result.verdict}")
     return WheelOutcome(
-        result.ref.filename, result.seconds, result.elf_bytes, auditwheel_tag(result)
+        result.ref.filename,
+        result.seconds,
+        result.elf_bytes,
+        auditwheel_tag(result),
+        result.reused_elf_bytes,
     )
 
 
