@@ -164,8 +164,8 @@ def details_table(r: dict[str, Any]) -> list[str]:
             f"{run['wheels_per_s']:.1f} wheels/s, "
             f"{run['compressed_mb_per_s']:.0f} MB/s compressed, "
             f"{run['elf_mb_per_s']:.0f} MB/s of ELF, "
-            f"{run.get('reused_elf_bytes', 0) / MB:.0f} MB of ELF parsed once for two or more "
-            "copies |"
+            f"{run.get('reused_elf_bytes', 0) / MB:.0f} MB of ELF not parsed again "
+            "(a copy of a member its worker had parsed) |"
         )
     memory = ws["memory"]
     lines.append(
