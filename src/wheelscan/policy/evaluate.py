@@ -137,11 +137,7 @@ class _ExternalRefs:
                 continue  # linux_* has no whitelist: nothing is external to it
             for lib in set(policy.blacklist).intersection(tree.needed):
                 if undefined is None:
-                    undefined = {
-                        s.name
-                        for s in tree.facts.undefined_symbols
-                        if s.binding is not SymbolBinding.WEAK
-                    } | {"*"}
+                    undefined = _blacklisted_in_use(tree, policies)
                 used = policy.blacklist[lib] & undefined
                 if used:
                     self.blacklist[policy.name].setdefault(lib, set()).update(used)
@@ -154,6 +150,25 @@ class _ExternalRefs:
                 ]
             for lib in external:
                 self.libs[policy.name][lib] = None
+
+
+def _blacklisted_in_use(tree: ElfTree, policies: PolicySet) -> set[str]:
+    """The non-weak undefined symbols of ``tree`` that some policy blacklists for a library
+    it needs, and ``*`` (a policy may blacklist a library whole). Only those names matter,
+    and they are found among thousands of symbols at C speed (glibc is blacklisted too, for
+    a few symbols, on some architectures: nearly every tree needs it)."""
+    blacklisted: set[str] = set()
+    for policy in policies:
+        for lib, names in policy.blacklist.items():
+            if lib in tree.needed:
+                blacklisted |= names
+    symbols = tree.facts.undefined_symbols
+    used = {"*"}
+    if not blacklisted.isdisjoint(map(_NAME, symbols)):
+        used |= {
+            s.name for s in symbols if s.name in blacklisted and s.binding is not SymbolBinding.WEAK
+        }
+    return used
 
 
 def _required_external(tree: ElfTree, whitelist: frozenset[str]) -> set[str]:
