@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import signal
 import time
 import weakref
+from collections.abc import Iterator
 from pathlib import Path
 
 from wheelscan.engine.pool import LOOKAHEAD, QUEUE_DEPTH, InlineExecutor, LocalPool, _Backlog
 from wheelscan.engine.result import WheelResult
+from wheelscan.engine.run import PreparingTask
+from wheelscan.engine.run import audit as run_audit
 from wheelscan.engine.task import AuditTask
 from wheelscan.sources.base import WheelRef
+from wheelscan.store import Store, policy_digest
 
 from elfwriter import build_elf, sample_spec
 from wheelbuilder import build_wheel
@@ -207,3 +212,29 @@ def test_a_short_run_is_spread_over_every_worker(tmp_path: Path) -> None:
     refs = make_refs(tmp_path, ["one", "two"])
     results = list(LocalPool(PidTask(), workers=2).results(refs))
     assert len({r.bytes_read for r in results}) == 2
+
+
+class _Listing:
+    """A source that lists the wheels it is given, as an index page would, sha256 and all."""
+
+    def __init__(self, name: str, refs: list[WheelRef]) -> None:
+        self.name, self._refs = name, refs
+
+    def wheels(self) -> Iterator[WheelRef]:
+        return iter(self._refs)
+
+
+def test_a_wheel_two_sources_list_is_audited_once(tmp_path: Path) -> None:
+    """Both listings are read ahead before any result comes back; the second is skipped."""
+    refs = [
+        dataclasses.replace(r, sha256=hashlib.sha256(Path(r.location).read_bytes()).hexdigest())
+        for r in release_refs(tmp_path, ["ra", "rb", "rc"], ["cp312"])
+    ]
+    sources = [_Listing("mirror-a", refs), _Listing("mirror-b", list(refs))]
+    with Store.open(tmp_path / "store.db") as store:
+        run_id = store.begin_run("two mirrors", policy_digest(None, None))
+        pool = LocalPool(PreparingTask(AuditTask()), workers=2)
+        counts = run_audit(sources, store, pool, run_id)
+        store.finish_run(run_id, "finished", seen=counts.seen)
+    assert (counts.seen, counts.audited, counts.skipped_known) == (6, 3, 3)
+    assert counts.errors == 0

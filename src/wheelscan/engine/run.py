@@ -61,12 +61,19 @@ def audit(
     """Audit every new wheel of ``sources`` into ``store``; stops cleanly on KeyboardInterrupt
     (the caller records the run as interrupted: everything finished is already stored)."""
     counts = RunCounts(started=time.monotonic())
+    # sha256s handed to the executor and not stored yet: the executor reads ahead of its
+    # workers, so a wheel two sources list (two mirrors of one index) could otherwise be
+    # audited twice before either result is stored
+    in_flight: set[str] = set()
 
     def todo() -> Iterator[WheelRef]:
         sent = 0
         for source in sources:
             for ref in source.wheels():
                 counts.seen += 1
+                if ref.sha256 is not None and ref.sha256 in in_flight:
+                    counts.skipped_known += 1  # its first listing's result records the run
+                    continue
                 known = store.known(ref)
                 if known is not None:
                     store.mark_seen(run_id, known)
@@ -75,10 +82,14 @@ def audit(
                 if limit is not None and sent >= limit:
                     return
                 sent += 1
+                if ref.sha256 is not None:
+                    in_flight.add(ref.sha256)
                 yield ref
 
     for result in executor.results(todo()):
         store.add(run_id, result)
+        if result.ref.sha256 is not None:
+            in_flight.discard(result.ref.sha256)
         counts.audited += 1
         counts.errors += not result.ok
         counts.bytes_read += result.bytes_read
