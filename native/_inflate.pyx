@@ -9,9 +9,9 @@ when the buffer is full, and nothing past it is decoded or checked.
 """
 
 from libc.stdint cimport uint32_t
-from libc.string cimport memcmp
 
 cdef extern from "libdeflate.h" nogil:
+    const char* LIBDEFLATE_VERSION_STRING
     cdef struct libdeflate_decompressor:
         pass
     cdef enum libdeflate_result:
@@ -26,7 +26,7 @@ cdef extern from "libdeflate.h" nogil:
         size_t out_nbytes_avail, size_t* actual_in_nbytes_ret, size_t* actual_out_nbytes_ret)
     uint32_t libdeflate_crc32(uint32_t crc, const void* buffer, size_t len)
 
-LIBDEFLATE_VERSION = "1.26"
+LIBDEFLATE_VERSION = LIBDEFLATE_VERSION_STRING.decode()
 
 
 class InflateError(Exception):
@@ -107,17 +107,3 @@ def crc32(const unsigned char[::1] data, uint32_t value=0):
     with nogil:
         crc = libdeflate_crc32(value, &data[0] if data.shape[0] else NULL, data.shape[0])
     return crc
-
-
-def same_bytes(const unsigned char[::1] a, const unsigned char[::1] b):
-    """Whether two buffers hold the same bytes: memcmp, the GIL released (comparing a
-    memoryview with ``==`` goes item by item, ~3 ns a byte)."""
-    cdef size_t n = a.shape[0]
-    cdef int differ = 0
-    if b.shape[0] != a.shape[0]:
-        return False
-    if n == 0:
-        return True
-    with nogil:
-        differ = memcmp(&a[0], &b[0], n)
-    return differ == 0

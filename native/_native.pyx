@@ -1011,3 +1011,17 @@ def parse_elf(buffer, available=None):
         free_ctx(c)
         free(c)
         free(ranges)
+
+
+def same_bytes(const unsigned char[::1] a, const unsigned char[::1] b):
+    """Whether two buffers hold the same bytes: memcmp, the GIL released (comparing a
+    memoryview with ``==`` goes item by item, ~3 ns a byte)."""
+    cdef size_t n = a.shape[0]
+    cdef int differ = 0
+    if b.shape[0] != a.shape[0]:
+        return False
+    if n == 0:
+        return True
+    with nogil:
+        differ = memcmp(&a[0], &b[0], n)
+    return differ == 0

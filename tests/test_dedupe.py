@@ -141,7 +141,7 @@ def test_a_witness_file_that_is_shorter_holds_nothing(tmp_path: Path) -> None:
 
 
 def test_same_bytes_is_memcmp() -> None:
-    from wheelscan._inflate import same_bytes
+    from wheelscan._native import same_bytes
 
     assert same_bytes(b"", b"")
     assert same_bytes(b"abc", bytearray(b"abc"))

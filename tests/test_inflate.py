@@ -1,8 +1,9 @@
-"""The two inflaters agree, and a bad stream gets its code.
+"""The inflaters agree, and a bad stream gets its code.
 
-``wheelscan._inflate`` (the vendored libdeflate, whole members into the caller's buffer) is
-checked against zlib on generated streams and against ISA-L, the streaming inflater, on
-every deflated member of the real corpus wheels.
+``wheelscan._inflate`` (the system's libdeflate, whole members into the caller's buffer) and
+``wheel/inflate_isal.py`` (the same interface over ISA-L, for a build without libdeflate) are
+checked against zlib on generated streams, and the one in use against ISA-L, the streaming
+inflater, on every deflated member of the real corpus wheels.
 """
 
 from __future__ import annotations
@@ -10,14 +11,37 @@ from __future__ import annotations
 import random
 import zlib
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wheelscan._inflate import PREFIX_SLACK, InflateError, crc32, inflate_into, inflate_prefix
+from wheelscan.wheel import inflate as in_use
+from wheelscan.wheel import inflate_isal
 from wheelscan.wheel.archive import DEFLATED, WheelArchive
-from wheelscan.wheel.inflate import raw_inflater
+from wheelscan.wheel.inflate import PREFIX_SLACK, raw_inflater
+
+
+def _libdeflate() -> list[ModuleType]:
+    try:
+        from wheelscan import _inflate
+    except ImportError:
+        return []
+    return [_inflate]
+
+
+# both where libdeflate is built in; the ISA-L one alone elsewhere
+IMPLEMENTATIONS = [*_libdeflate(), inflate_isal]
+EACH = pytest.mark.parametrize("impl", IMPLEMENTATIONS, ids=lambda m: m.__name__)
+
+
+def test_the_libdeflate_extension_is_built_where_the_system_has_libdeflate() -> None:
+    """setup.py skips it only without libdeflate: a build that found it and still left it
+    out would go silently slower."""
+    system_has_it = Path("/usr/include/libdeflate.h").exists()
+    assert bool(_libdeflate()) == system_has_it
+    assert (in_use.LIBDEFLATE_VERSION is not None) == system_has_it
 
 
 def deflate(data: bytes, level: int = 6) -> bytes:
@@ -25,18 +49,19 @@ def deflate(data: bytes, level: int = 6) -> bytes:
     return c.compress(data) + c.flush()
 
 
-def inflated(payload: bytes, size: int) -> tuple[bytes, int]:
+def inflated(impl: ModuleType, payload: bytes, size: int) -> tuple[bytes, int]:
     out = bytearray(size)
-    crc = inflate_into(payload, out)
+    crc = impl.inflate_into(payload, out)
     return bytes(out), crc
 
 
+@EACH
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=200_000), st.integers(0, 9))
-def test_inflate_into_gives_what_zlib_gives(data: bytes, level: int) -> None:
-    out, crc = inflated(deflate(data, level), len(data))
+def test_inflate_into_gives_what_zlib_gives(impl: ModuleType, data: bytes, level: int) -> None:
+    out, crc = inflated(impl, deflate(data, level), len(data))
     assert out == data
-    assert crc == zlib.crc32(data) == crc32(data)
+    assert crc == zlib.crc32(data) == impl.crc32(data)
 
 
 def mixed_data(seed: int, size: int) -> bytes:
@@ -51,41 +76,45 @@ def mixed_data(seed: int, size: int) -> bytes:
     return b"".join(parts)[:size]
 
 
+@EACH
 @settings(max_examples=150, deadline=None)
 @given(st.integers(0, 2**32), st.integers(70_000, 600_000), st.integers(0, 9), st.data())
 def test_inflate_prefix_gives_the_first_bytes(
-    seed: int, size: int, level: int, draw: st.DataObject
+    impl: ModuleType, seed: int, size: int, level: int, draw: st.DataObject
 ) -> None:
     data = mixed_data(seed, size)
     length = draw.draw(st.integers(1, size - 1))
     out = bytearray(length)
-    valid = inflate_prefix(deflate(data, level), out)
+    valid = impl.inflate_prefix(deflate(data, level), out)
     assert valid == max(0, length - PREFIX_SLACK)
     assert bytes(out[:valid]) == data[:valid]
 
 
-def test_inflate_prefix_refuses_a_stream_that_ends_within_the_buffer() -> None:
+@EACH
+def test_inflate_prefix_refuses_a_stream_that_ends_within_the_buffer(impl: ModuleType) -> None:
     data = random.Random(2).randbytes(100_000)
     for length in (len(data), len(data) + 1):
-        with pytest.raises(InflateError) as caught:
-            inflate_prefix(deflate(data), bytearray(length))
+        with pytest.raises(impl.InflateError) as caught:
+            impl.inflate_prefix(deflate(data), bytearray(length))
         assert caught.value.code == "size-mismatch"
 
 
-def test_inflate_prefix_refuses_bad_deflate_within_the_prefix() -> None:
+@EACH
+def test_inflate_prefix_refuses_bad_deflate_within_the_prefix(impl: ModuleType) -> None:
     payload = bytearray(deflate(mixed_data(3, 300_000), 1))
     payload[0] |= 0b110  # block type 3: reserved
-    with pytest.raises(InflateError) as caught:
-        inflate_prefix(bytes(payload), bytearray(200_000))
+    with pytest.raises(impl.InflateError) as caught:
+        impl.inflate_prefix(bytes(payload), bytearray(200_000))
     assert caught.value.code == "bad-deflate"
 
 
-def test_a_stream_of_another_size_is_a_size_mismatch() -> None:
+@EACH
+def test_a_stream_of_another_size_is_a_size_mismatch(impl: ModuleType) -> None:
     data = random.Random(1).randbytes(100_000)
     payload = deflate(data)
     for size in (len(data) - 1, len(data) + 1, 0):
-        with pytest.raises(InflateError) as caught:
-            inflated(payload, size)
+        with pytest.raises(impl.InflateError) as caught:
+            inflated(impl, payload, size)
         assert caught.value.code == "size-mismatch", size
 
 
@@ -94,16 +123,18 @@ def test_a_stream_of_another_size_is_a_size_mismatch() -> None:
     [b"", b"\xff" * 64, deflate(b"x" * 100_000)[:20], bytes([0x07]) + bytes(100)],
     ids=["empty", "invalid-block-type", "truncated", "reserved-block"],
 )
-def test_a_broken_stream_is_refused_with_a_code(payload: bytes) -> None:
-    with pytest.raises(InflateError) as caught:
-        inflated(payload, 100_000)
+@EACH
+def test_a_broken_stream_is_refused_with_a_code(impl: ModuleType, payload: bytes) -> None:
+    with pytest.raises(impl.InflateError) as caught:
+        inflated(impl, payload, 100_000)
     assert caught.value.code in ("bad-deflate", "size-mismatch")
     assert caught.value.reason
 
 
-def test_the_output_buffer_must_be_writable() -> None:
+@EACH
+def test_the_output_buffer_must_be_writable(impl: ModuleType) -> None:
     with pytest.raises((TypeError, ValueError, BufferError)):
-        inflate_into(deflate(b"abc"), b"xxx")
+        impl.inflate_into(deflate(b"abc"), b"xxx")
 
 
 def isal_inflate(payload: memoryview) -> bytes:
@@ -119,7 +150,7 @@ def test_both_inflaters_agree_on_every_member_of_the_real_wheels(real_wheels: li
                 if member.method != DEFLATED or member.size > 64 << 20:
                     continue
                 payload = archive.payload(member)
-                out, crc = inflated(bytes(payload), member.size)
+                out, crc = inflated(in_use, bytes(payload), member.size)
                 assert crc == member.crc, member.name
                 assert out == isal_inflate(payload), member.name
                 checked += 1

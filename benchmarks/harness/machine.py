@@ -14,8 +14,8 @@ from typing import Any
 import isal
 
 import wheelscan
-from wheelscan._inflate import LIBDEFLATE_VERSION
 from wheelscan.elf import backend_name
+from wheelscan.wheel.inflate import LIBDEFLATE_VERSION
 
 
 def _cpu_model() -> str:

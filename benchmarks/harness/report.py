@@ -227,7 +227,7 @@ def markdown(r: dict[str, Any]) -> str:
     load = ", ".join(f"{x:.2f}" for x in r["load_average_at_start"])
     head = (
         f"{m['cpu']}, {m['usable_cores']} cores, Python {m['python']}, zlib {m['zlib']}, "
-        f"ISA-L {m['isal']}, libdeflate {m.get('libdeflate', '?')}, "
+        f"ISA-L {m['isal']}, libdeflate {m.get('libdeflate') or 'none (ISA-L)'}, "
         f"wheelscan {m['wheelscan']}, {m['date']}; load average at start {load}"
     )
     note = (

@@ -1,4 +1,4 @@
-"""Types of the inflater (native/_inflate.pyx: the vendored libdeflate)."""
+"""Types of the inflater (native/_inflate.pyx, over the system's libdeflate)."""
 
 from wheelscan.elf.types import Buffer
 
@@ -15,4 +15,3 @@ PREFIX_SLACK: int
 
 def inflate_prefix(payload: Buffer, out: Buffer) -> int: ...
 def crc32(data: Buffer, value: int = 0) -> int: ...
-def same_bytes(a: Buffer, b: Buffer) -> bool: ...

@@ -40,7 +40,7 @@ class FileIdentity:
         """Whether the file, still this one, holds ``data`` at ``offset``: read and compared
         a chunk at a time through this thread's buffer (a copy of a 30 MB library's
         compressed bytes cost more in fresh pages than the comparison)."""
-        from wheelscan._inflate import same_bytes
+        from wheelscan._native import same_bytes
 
         try:
             fd = os.open(self.path, os.O_RDONLY)

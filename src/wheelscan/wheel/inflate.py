@@ -2,8 +2,9 @@
 
 Measured on the benchmark corpus (348 ELF members, 650 MB out), one core, output GB/s:
 python-isal streaming in 4 MiB chunks 0.58-0.68, python-isal one-shot 0.51, libdeflate one
-call into a reused buffer, CRC-32 included, 0.81 (``wheelscan._inflate``: the vendored
-libdeflate, GIL released, no copy). Earlier, on libstdc++ x20: zlib 1.2.13 0.30, zlib-ng 0.52.
+call into a reused buffer, CRC-32 included, 0.81 (``wheelscan._inflate``: libdeflate 1.26
+then, vendored; the system's now, GIL released, no copy; a build without it uses
+``inflate_isal``). Earlier, on libstdc++ x20: zlib 1.2.13 0.30, zlib-ng 0.52.
 libdeflate cannot stream, but it can stop: a member that fits the per-thread scratch mapping
 (``WHOLE_MEMBER_LIMIT``: all real libraries but a handful) is inflated whole
 (``inflate_into``) or up to its tables (``inflate_prefix``) in one call; a larger one is
@@ -19,8 +20,19 @@ from typing import Any, cast
 
 from isal import isal_zlib
 
-from wheelscan._inflate import PREFIX_SLACK, inflate_into, inflate_prefix
-from wheelscan._inflate import InflateError as WholeInflateError
+try:  # built where the system has libdeflate (setup.py)
+    from wheelscan._inflate import LIBDEFLATE_VERSION, PREFIX_SLACK, inflate_into, inflate_prefix
+    from wheelscan._inflate import InflateError as WholeInflateError
+except ImportError:  # the same, over ISA-L
+    from wheelscan.wheel.inflate_isal import (  # type: ignore[assignment]
+        LIBDEFLATE_VERSION,
+        PREFIX_SLACK,
+        inflate_into,
+        inflate_prefix,
+    )
+    from wheelscan.wheel.inflate_isal import (  # type: ignore[assignment]
+        InflateError as WholeInflateError,
+    )
 from wheelscan.wheel.scratch import RETAINED
 
 InflateError: type[Exception] = cast("type[Exception]", isal_zlib.error)
@@ -29,6 +41,7 @@ InflateError: type[Exception] = cast("type[Exception]", isal_zlib.error)
 WHOLE_MEMBER_LIMIT = RETAINED
 
 __all__ = [
+    "LIBDEFLATE_VERSION",
     "PREFIX_SLACK",
     "WHOLE_MEMBER_LIMIT",
     "InflateError",
