@@ -900,31 +900,6 @@ cdef void free_ctx(Ctx* c) noexcept nogil:
     free(c.init_functions.items)
 
 
-def segments_end(buffer):
-    """Where the furthest byte a PT_LOAD, PT_DYNAMIC, PT_INTERP or PT_NOTE segment holds ends.
-
-    In a sound file everything the parser reads lies before it; after it come the section
-    headers and, in an unstripped library, the debug info and symbol tables. ``buffer`` may
-    be a prefix of the file: None when the ELF header or the program headers are not all in
-    it, or are not sound (the parser then says why). A hint for choosing how to inflate a
-    member (wheel/contents.py), never a reading rule.
-    """
-    cdef const uint8_t[::1] view = buffer
-    cdef Ctx c
-    cdef uint64_t i, offset, vaddr, filesz, align, end = 0
-    cdef uint32_t p_type, p_flags
-    init_ctx(&c, &view[0] if view.shape[0] else NULL, view.shape[0])
-    if read_header(&c) < 0:
-        return None
-    for i in range(c.phnum):
-        read_phdr(&c, i, &p_type, &offset, &vaddr, &filesz, &p_flags, &align)
-        if p_type == PT_LOAD or p_type == PT_DYNAMIC or p_type == PT_INTERP or p_type == PT_NOTE:
-            if offset + filesz < offset:
-                return None
-            end = max(end, offset + filesz)
-    return end
-
-
 def facts_end(buffer):
     """Where, in a library laid out as linkers and patchelf lay them out, the last byte the
     parser reads lies: the end of PT_DYNAMIC, PT_INTERP and PT_NOTE, and of any PT_LOAD that
