@@ -1,6 +1,7 @@
 """Build the native parts; everything else lives in pyproject.toml.
 
-``wheelscan._native`` is the ELF core. ``wheelscan._inflate`` inflates zip members with the
+``wheelscan._native`` is the ELF core, ``wheelscan._zipdir`` walks a zip's central directory.
+``wheelscan._inflate`` inflates zip members with the
 system's libdeflate (Debian and Ubuntu: ``libdeflate-dev``; Fedora: ``libdeflate-devel``),
 and is built only where its header and library are found: without it wheelscan inflates
 with ISA-L instead (``wheelscan/wheel/inflate.py``), the same results a little slower.
@@ -37,7 +38,10 @@ def have_libdeflate() -> bool:
     return True
 
 
-extensions = [Extension("wheelscan._native", ["native/_native.pyx"], extra_compile_args=OPTIMIZE)]
+extensions = [
+    Extension("wheelscan._native", ["native/_native.pyx"], extra_compile_args=OPTIMIZE),
+    Extension("wheelscan._zipdir", ["native/_zipdir.pyx"], extra_compile_args=OPTIMIZE),
+]
 if have_libdeflate():
     extensions.append(
         Extension(

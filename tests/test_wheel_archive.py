@@ -128,3 +128,78 @@ def test_corrupt_elf_member_names_the_member() -> None:
 def test_pure_wheel_is_not_a_platform_wheel() -> None:
     result = audit(build_wheel({"pkg/__init__.py": b""}), "demo-1.0-py3-none-any.whl")
     assert isinstance(result, AuditError) and result.code == "not-platform-wheel"
+
+
+def _as_zipfile_reads(data: bytes) -> list[tuple[str, int, int, int, int, int]]:
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        return [
+            (i.filename, i.compress_type, i.CRC, i.compress_size, i.file_size, i.header_offset)
+            for i in zf.infolist()
+        ]
+
+
+def _as_wheelscan_reads(data: bytes) -> list[tuple[str, int, int, int, int, int]]:
+    with WheelArchive(data) as archive:
+        return [
+            (m.name, m.method, m.crc, m.compressed_size, m.size, m.header_offset)
+            for m in archive.members
+        ]
+
+
+def test_the_native_directory_reads_real_wheels_as_zipfile_does(real_wheels: list[Path]) -> None:
+    """Every entry of every corpus wheel (the central directory is walked natively)."""
+    entries = 0
+    for path in real_wheels:
+        data = path.read_bytes()
+        assert _as_wheelscan_reads(data) == _as_zipfile_reads(data), path.name
+        entries += len(_as_zipfile_reads(data))
+    assert entries > 5_000
+
+
+def test_member_names_in_utf8_and_cp437() -> None:
+    """A name with the UTF-8 flag is UTF-8, one without it CP437 (APPNOTE appendix D)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as zf:
+        zf.writestr("pkg/d\u00e9j\u00e0.so", ELF)  # zipfile sets the flag for a non-ASCII name
+        zf.writestr("pkg/abc.txt", b"text")
+    data = out.getvalue()
+    # spell the second name in CP437 (0x81 is u-umlaut there) in both headers, no flag
+    cp437 = data.replace(b"pkg/abc.txt", b"pkg/\x81bc.txt")
+    assert cp437.count(b"pkg/\x81bc.txt") == 2
+    names = [m[0] for m in _as_wheelscan_reads(cp437)]
+    assert names == ["pkg/d\u00e9j\u00e0.so", "pkg/\u00fcbc.txt"]
+    assert _as_wheelscan_reads(cp437) == _as_zipfile_reads(cp437)
+
+
+@pytest.mark.parametrize(
+    ("cut", "reason"),
+    [
+        (10, "central directory shorter than its entry count"),
+        (50, "central directory entry runs past the directory"),
+    ],
+)
+def test_a_directory_cut_short_is_refused(cut: int, reason: str) -> None:
+    """The directory's own size says less than its entries need: an error, not a misread."""
+    long_names = {f"pkg/{'x' * 60}{i}.so": ELF for i in range(3)}  # entries well over 46 bytes
+    data = bytearray(build_wheel(long_names))
+    eocd = data.rfind(b"PK\x05\x06")
+    cd_size = int.from_bytes(data[eocd + 12 : eocd + 16], "little")
+    cd_offset = int.from_bytes(data[eocd + 16 : eocd + 20], "little")
+    # the last entry starts at its signature; the directory is said to end `cut` bytes in it
+    last = data.rfind(b"PK\x01\x02", cd_offset, eocd)
+    data[eocd + 12 : eocd + 16] = (last - cd_offset + cut).to_bytes(4, "little")
+    assert last - cd_offset + cut < cd_size
+    with pytest.raises(Exception) as raised:
+        WheelArchive(bytes(data))
+    assert getattr(raised.value, "code", None) == "bad-zip"
+    assert raised.value.reason == reason  # type: ignore[attr-defined]
+
+
+def test_a_bad_entry_signature_is_refused() -> None:
+    data = bytearray(build_wheel({"mod.so": ELF}))
+    last = data.rfind(b"PK\x01\x02")
+    data[last : last + 4] = b"PK\x01\x09"
+    with pytest.raises(Exception) as raised:
+        WheelArchive(bytes(data))
+    assert getattr(raised.value, "code", None) == "bad-zip"
+    assert f"signature at {last}" in raised.value.reason  # type: ignore[attr-defined]

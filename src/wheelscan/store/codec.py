@@ -1,12 +1,11 @@
 """Blobs and columns: what the store writes for facts and verdicts, and the policy digest.
 
 Facts and verdicts are stored as zstandard-compressed compact JSON. Measured on the test
-corpus (127 real wheels): facts JSON averages 31 KB and compresses to 3.3 KB at level 10
-(4.0 KB at level 3, 3.1 KB at level 19); verdict JSON averages 3.4 KB and compresses to 0.7 KB.
-Encoding is the costly part of storing a result (about 2 ms per wheel on that corpus with
-the standard library's json: ``facts_to_json`` 0.5 ms, ``json.dumps`` 0.3 ms, level-10
-compression 0.4 ms, ``Verdict.to_json`` 0.55 ms; SQLite itself takes under 0.1 ms; orjson
-now writes the JSON in a tenth of json's time). ``prepare`` does all of it and
+corpus (127 real wheels): facts JSON averages 31 KB and compresses to 4.0 KB at level 3
+(3.3 KB at level 10, 3.1 KB at level 19); verdict JSON averages 3.4 KB and compresses to
+under 1 KB. Encoding is the costly part of storing a result (SQLite itself takes under
+0.1 ms a wheel): the facts' JSON, orjson writing it, compressing it (``LEVEL``), the
+verdict's JSON. ``prepare`` does all of it and
 is picklable both ways, so a worker can call it and leave the parent nothing but the writes.
 """
 
@@ -27,7 +26,11 @@ from wheelscan.policy.verdict import AuditError, Verdict
 from wheelscan.sources.base import WheelRef
 from wheelscan.wheel.codec import facts_to_json
 
-LEVEL = 10
+# zstd's own default. Measured on the facts and verdicts of both corpora (156 wheels, 9.0 MB
+# of JSON, one core): level 3 0.023 s for 1.07 MB, level 5 0.057 s for 0.95 MB, level 10
+# 0.125 s for 0.87 MB. Level 10 made compression 4-5% of a batch audit, for a store a fifth
+# smaller.
+LEVEL = 3
 # One of each per process, reused: building a compressor costs more than compressing a small
 # record. Neither is thread-safe, and the store is used from one thread.
 _COMPRESSOR = zstandard.ZstdCompressor(level=LEVEL)
@@ -61,8 +64,7 @@ VERDICT_COLUMNS = (
 
 def pack(data: Any) -> bytes:
     """Compact JSON, compressed. orjson writes the facts of the benchmark corpus (145k
-    symbols) in 15-20 ms where json took 125-145 ms: the larger half of encoding a result
-    for the store, done in a worker, beside compression (~110 ms at level 10)."""
+    symbols) in 15-20 ms where json took 125-145 ms; compressing it takes ~20 ms more."""
     return _COMPRESSOR.compress(orjson.dumps(data))
 
 

@@ -19,8 +19,9 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
+from wheelscan._zipdir import central_entries
 from wheelscan.wheel.identity import FileIdentity
 from wheelscan.wheel.inflate import (
     WholeInflateError,
@@ -36,8 +37,8 @@ DATA_DESCRIPTOR = 0x08  # general purpose flag bit 3: the local header's CRC and
 _EOCD = struct.Struct("<4s4H2LH")  # end of central directory
 _ZIP64_LOCATOR = struct.Struct("<4sLQL")
 _ZIP64_EOCD = struct.Struct("<4sQ2H2L4Q")
-_CENTRAL = struct.Struct("<4s4B4HL2L5H2L")
 _LOCAL = struct.Struct("<4s2B4HL2L2H")
+CENTRAL_ENTRY_SIZE = 46  # the fixed part of a central directory entry
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,9 @@ class WheelError(Exception):
         return (type(self), (self.code, self.reason, self.member))
 
 
-@dataclass(frozen=True, slots=True)
-class Member:
+class Member(NamedTuple):
+    """A central directory entry. A tuple: wheels have thousands, made natively."""
+
     name: str
     method: int
     crc: int
@@ -188,50 +190,13 @@ class WheelArchive:
             if fields[0] != b"PK\x06\x06":
                 raise WheelError("bad-zip", "ZIP64 end of central directory signature")
             count, cd_size, cd_offset = fields[7], fields[8], fields[9]
-        if cd_offset + cd_size > size or count > cd_size // _CENTRAL.size:
+        if cd_offset + cd_size > size or count > cd_size // CENTRAL_ENTRY_SIZE:
             raise WheelError("truncated", "central directory runs past the end of the file")
         data = self.reader.read_at(cd_offset, cd_size)
-        members: list[Member] = []
-        seen: set[str] = set()
-        pos = 0
-        for _ in range(count):
-            if pos + _CENTRAL.size > cd_size:
-                raise WheelError("bad-zip", "central directory shorter than its entry count")
-            (
-                sig,
-                _,
-                _,
-                _,
-                _,
-                flags,
-                method,
-                _,
-                _,
-                crc,
-                csize,
-                usize,
-                name_len,
-                extra_len,
-                comment_len,
-                _,
-                _,
-                _,
-                offset,
-            ) = _CENTRAL.unpack_from(data, pos)
-            if sig != b"PK\x01\x02":
-                raise WheelError("bad-zip", f"bad central directory signature at {cd_offset + pos}")
-            name_end = pos + _CENTRAL.size + name_len
-            raw_name = bytes(data[pos + _CENTRAL.size : name_end])
-            extra = bytes(data[name_end : name_end + extra_len])
-            pos = name_end + extra_len + comment_len
-            if pos > cd_size:
-                raise WheelError("bad-zip", "central directory entry runs past the directory")
-            name = raw_name.decode("utf-8" if flags & 0x800 else "cp437", "replace")
-            usize, csize, offset = _zip64_sizes(extra, usize, csize, offset)
-            if name in seen:
-                raise WheelError("duplicate-member", "two central directory entries", name)
-            seen.add(name)
-            members.append(Member(name, method, crc, csize, usize, offset, raw_name))
+        # every entry checked and made a Member natively: the loop runs once per member
+        members: list[Member] = central_entries(
+            data, count, cd_offset, Member, WheelError, _zip64_sizes
+        )
         self._ends = self._member_ends(members, cd_offset)
         return members
 

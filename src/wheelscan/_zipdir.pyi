@@ -1,0 +1,19 @@
+"""Types of the central directory walker (native/_zipdir.pyx)."""
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from wheelscan.elf.types import Buffer
+
+M = TypeVar("M")
+
+def central_entries(
+    data: Buffer,
+    count: int,
+    cd_offset: int,
+    member_type: Callable[[str, int, int, int, int, int, bytes], M],
+    error_type: Callable[..., BaseException],
+    zip64_sizes: Callable[[bytes, int, int, int], tuple[int, int, int]],
+) -> list[M]: ...
+
+__all__ = ["central_entries"]
