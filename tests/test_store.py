@@ -491,3 +491,26 @@ def test_stored_size_per_real_wheel(tmp_path: Path, some_real_wheels: list[Path]
         f"file {per_wheel:.0f} B per wheel"
     )
     assert facts_size < 20_000 and verdict_size < 5_000
+
+
+def test_verdict_json_is_what_asdict_gives(real_wheels: list[Path]) -> None:
+    """``to_json_bytes`` (orjson writing the records itself) against the plain definition:
+    every field by ``dataclasses.asdict``, then ``over_claims``, on every corpus wheel."""
+    import dataclasses
+
+    import orjson
+
+    from wheelscan.engine.worker import audit
+    from wheelscan.policy.verdict import Verdict
+
+    judged = 0
+    for path in real_wheels:
+        verdict = audit(path.read_bytes(), path.name)
+        if not isinstance(verdict, Verdict):
+            continue
+        expected = dataclasses.asdict(verdict)
+        expected["over_claims"] = list(verdict.over_claims)
+        assert verdict.to_json_bytes() == orjson.dumps(expected), path.name
+        assert verdict.to_json() == orjson.loads(orjson.dumps(expected))
+        judged += 1
+    assert judged > 100

@@ -7,8 +7,10 @@ which policy, whether the filename's tags hold, and the checks it does not make.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
+
+import orjson
 
 # one name per criterion, as they appear in reports and in the JSON output
 CRITERIA = ("symbol_versions", "external_libraries", "blacklist", "isa", "ucs2", "pyfpe")
@@ -79,9 +81,18 @@ class Verdict:
         return tuple(c.tag for c in self.declared if not c.holds)
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["over_claims"] = list(self.over_claims)
-        return data
+        return orjson.loads(self.to_json_bytes())  # type: ignore[no-any-return]
+
+    def to_json_bytes(self) -> bytes:
+        """``to_json()`` as compact JSON: what the store compresses. orjson writes the nested
+        records (dataclasses, tuples) itself, at C speed: ``dataclasses.asdict`` copied every
+        field of every blocker first, a fifth of evaluating a wheel."""
+        fields = {name: getattr(self, name) for name in _VERDICT_FIELDS}
+        fields["over_claims"] = self.over_claims
+        return orjson.dumps(fields)
+
+
+_VERDICT_FIELDS = tuple(f.name for f in fields(Verdict))
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,7 @@ def verdict_columns(outcome: Verdict | AuditError) -> VerdictColumns:
     if isinstance(outcome, AuditError):
         return (None, None, None, None, 0, None, outcome.code, outcome.reason, outcome.member)
     return (
-        pack(outcome.to_json()),
+        _COMPRESSOR.compress(outcome.to_json_bytes()),  # pack(outcome.to_json()), directly
         outcome.overall_tag,
         outcome.libc,
         outcome.architecture,
