@@ -203,3 +203,49 @@ def test_a_bad_entry_signature_is_refused() -> None:
         WheelArchive(bytes(data))
     assert getattr(raised.value, "code", None) == "bad-zip"
     assert f"signature at {last}" in raised.value.reason  # type: ignore[attr-defined]
+
+
+MAPPED_RSS = """
+import sys
+from pathlib import Path
+from wheelscan.wheel.archive import WheelArchive
+from wheelscan.wheel.contents import read_wheel_facts
+from wheelscan.wheel.dedupe import FactsCache
+
+def mapped_rss(path):
+    # the resident kB of this process's mapping of ``path`` (/proc/self/smaps)
+    rss, inside = 0, False
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            if line[:1].isdigit() or line[:1] in "abcdef":
+                inside = line.rstrip().endswith(path)
+            elif inside and line.startswith("Rss:"):
+                rss += int(line.split()[1])
+    return rss * 1024
+
+path = sys.argv[1]
+with WheelArchive.open(Path(path)) as archive:
+    members = list(archive.elf_members())
+    for member in members:
+        bytes(archive.payload(member))  # every ELF member's compressed bytes touched
+    touched = mapped_rss(path)
+    facts = read_wheel_facts(archive, Path(path).name, FactsCache())
+    print(touched, mapped_rss(path), sum(m.compressed_size for m in members))
+"""
+
+
+def test_a_wheel_leaves_no_member_bytes_resident(real_wheels: list[Path]) -> None:
+    """Each member's compressed bytes leave the worker once parsed (they stay in the page
+    cache): the largest corpus wheel, all of whose ELF bytes were resident before, keeps
+    under a tenth of them mapped after its facts are read."""
+    import subprocess
+    import sys
+
+    path = max(real_wheels, key=lambda p: p.stat().st_size)
+    out = subprocess.run(
+        [sys.executable, "-c", MAPPED_RSS, str(path)], check=True, capture_output=True, text=True
+    )
+    touched, after, elf_compressed = map(int, out.stdout.split())
+    assert elf_compressed > 5_000_000
+    assert touched > 0.9 * elf_compressed
+    assert after < 0.1 * elf_compressed

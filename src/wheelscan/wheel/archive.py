@@ -115,6 +115,16 @@ class BufferReader:
     def read_at(self, offset: int, length: int) -> memoryview:
         return self._view[offset : offset + length]
 
+    def done_with(self, offset: int, length: int) -> None:
+        """Bytes read for the last time: a mapped file's pages leave this process (they stay
+        in the page cache). Otherwise a worker's resident memory would hold every byte of the
+        wheel it audits beside the member it inflates: 52 MB more at pyarrow's."""
+        obj = self._view.obj
+        if isinstance(obj, mmap.mmap) and length > 0:
+            start = offset & ~(mmap.PAGESIZE - 1)
+            with contextlib.suppress(OSError, ValueError):  # a platform without madvise
+                obj.madvise(mmap.MADV_DONTNEED, start, offset + length - start)
+
     def close(self) -> None:
         obj = self._view.obj
         self._view.release()
@@ -145,6 +155,9 @@ class WheelArchive:
         # header offset -> where the member's bytes must end: the next local header, or the
         # central directory (see _read_central_directory)
         self._ends: dict[int, int] = {}
+        # header offset -> where the member's bytes begin, once its local header was checked
+        # (a member's is asked for by its sniff, its first 4 KiB and its payload)
+        self._begins: dict[int, int] = {}
         self.members = self._read_central_directory()
 
     @classmethod
@@ -221,6 +234,13 @@ class WheelArchive:
         return dict(zip(offsets, [*offsets[1:], cd_offset], strict=True))
 
     def data_offset(self, member: Member) -> int:
+        """Where the member's compressed bytes start (``_local_header``), checked once."""
+        begin = self._begins.get(member.header_offset)
+        if begin is None:
+            begin = self._begins[member.header_offset] = self._local_header(member)
+        return begin
+
+    def _local_header(self, member: Member) -> int:
         """Where the member's compressed bytes start, read from its local header.
 
         The local header must tell what the central directory tells (name, method, and CRC
@@ -258,6 +278,11 @@ class WheelArchive:
     def payload(self, member: Member) -> memoryview:
         """The member's compressed bytes."""
         return self.reader.read_at(self.data_offset(member), member.compressed_size)
+
+    def done_with(self, member: Member) -> None:
+        """The member's bytes will not be read again (``BufferReader.done_with``)."""
+        if isinstance(self.reader, BufferReader):
+            self.reader.done_with(self.data_offset(member), member.compressed_size)
 
     def check_limits(self, member: Member) -> None:
         if member.size > self.limits.max_member_size:

@@ -163,14 +163,19 @@ def _parsed_members(
 def _cached_parse(
     parse: object, archive: WheelArchive, member: Member, cache: FactsCache | None
 ) -> ElfFacts:
-    if cache is None or member.method != DEFLATED:
+    if member.method != DEFLATED:
         return _parse(parse, archive, member)  # a stored member is parsed in place: cheap
-    archive.check_limits(member)
-    payload = archive.payload(member)
-    facts = cache.get(member, payload)
-    if facts is None:
+    facts: ElfFacts | None = None
+    if cache is not None:
+        archive.check_limits(member)
+        payload = archive.payload(member)
+        facts = cache.get(member, payload)
+        if facts is None:
+            facts = _parse(parse, archive, member)
+            cache.put(member, payload, facts, archive.file, archive.data_offset(member))
+    else:
         facts = _parse(parse, archive, member)
-        cache.put(member, payload, facts, archive.file, archive.data_offset(member))
+    archive.done_with(member)  # its bytes leave the process: not read again
     return facts
 
 
