@@ -1,7 +1,7 @@
 """The inflaters agree, and a bad stream gets its code.
 
-``wheelscan._inflate`` (the system's libdeflate, whole members into the caller's buffer) and
-``wheel/inflate_isal.py`` (the same interface over ISA-L, for a build without libdeflate) are
+``wheelscan._inflate`` (the ``deflate`` package's libdeflate, whole members into the caller's
+buffer) and ``wheel/inflate_isal.py`` (the same interface over ISA-L, where it cannot bind) are
 checked against zlib on generated streams, and the one in use against ISA-L, the streaming
 inflater, on every deflated member of the real corpus wheels.
 """
@@ -36,12 +36,15 @@ IMPLEMENTATIONS = [*_libdeflate(), inflate_isal]
 EACH = pytest.mark.parametrize("impl", IMPLEMENTATIONS, ids=lambda m: m.__name__)
 
 
-def test_the_libdeflate_extension_is_built_where_the_system_has_libdeflate() -> None:
-    """setup.py skips it only without libdeflate: a build that found it and still left it
-    out would go silently slower."""
-    system_has_it = Path("/usr/include/libdeflate.h").exists()
-    assert bool(_libdeflate()) == system_has_it
-    assert (in_use.LIBDEFLATE_VERSION is not None) == system_has_it
+def test_libdeflate_is_bound_and_in_use() -> None:
+    """The ``deflate`` package is a dependency: a release of it that no longer exports
+    libdeflate's functions would leave wheelscan on ISA-L, silently slower. This fails then."""
+    import deflate
+
+    assert _libdeflate(), "wheelscan._inflate did not import: deflate exports no libdeflate?"
+    assert in_use.inflate_into is _libdeflate()[0].inflate_into
+    provider = f"deflate {deflate.__version__}"
+    assert provider == in_use.LIBDEFLATE_VERSION
 
 
 def deflate(data: bytes, level: int = 6) -> bytes:
