@@ -62,7 +62,7 @@ def _bind():
     import deflate
     from deflate import _deflate
 
-    provider = f"deflate {deflate.__version__}"
+    provider = f"deflate {getattr(deflate, '__version__', '(unknown version)')}"
     handle = dlopen(_deflate.__file__.encode(), RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD)
     if handle == NULL:
         raise ImportError(f"{provider}: {(dlerror() or b'not loaded').decode(errors='replace')}")

@@ -267,3 +267,28 @@ def test_ctrl_c_stops_cleanly_and_keeps_finished_results(
     assert status == "interrupted"
     assert wheelscan("audit", str(wheel_dir), "--db", str(db)).returncode == 0
     assert len(verdicts(db)) > kept  # the next run audits only what was left
+
+
+def test_a_name_that_is_not_utf8_is_skipped_and_the_run_goes_on(tmp_path: Path) -> None:
+    """A file whose name holds undecodable bytes cannot be stored (SQLite text, JSON): it is
+    skipped with a warning, not the end of the run; ``show`` still judges it by path."""
+    from elfwriter import build_elf, sample_spec
+    from wheelbuilder import build_wheel
+
+    directory = tmp_path / "wheels"
+    directory.mkdir()
+    data = build_wheel({"mod.so": build_elf(sample_spec("x86_64", interpreter=None))})
+    good = "demo-1.0-cp311-cp311-manylinux_2_17_x86_64.whl"
+    bad = os.fsencode(directory) + b"/demo-1.0-1\xff-cp311-cp311-manylinux_2_17_x86_64.whl"
+    (directory / good).write_bytes(data)
+    with open(bad, "wb") as f:
+        f.write(data)
+    db = tmp_path / "store.db"
+    run = wheelscan("audit", str(directory), "--db", str(db), "--no-progress")
+    assert run.returncode == 0, run.stderr
+    assert "not valid UTF-8" in run.stderr
+    assert len(verdicts(db)) == 1
+
+    shown = wheelscan("show", "--json", os.fsdecode(bad))
+    assert shown.returncode in (0, 1), shown.stderr
+    assert json.loads(shown.stdout)["results"][0]["wheel"].startswith("demo-1.0-1")

@@ -249,3 +249,18 @@ def test_a_wheel_leaves_no_member_bytes_resident(real_wheels: list[Path]) -> Non
     assert elf_compressed > 5_000_000
     assert touched > 0.9 * elf_compressed
     assert after < 0.1 * elf_compressed
+
+
+def test_a_private_writable_mapping_keeps_its_bytes() -> None:
+    """Pages are given back only for a read-only mapping of a whole file: a private
+    anonymous one (a wheel copied into memory) would read back zeros after MADV_DONTNEED."""
+    wheel = build_wheel({"mod.so": ELF * 8})  # a member over a page
+    data = mmap.mmap(-1, len(wheel), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    data[:] = wheel
+    with WheelArchive(data) as archive:
+        member = next(archive.elf_members())
+        before = bytes(archive.payload(member))
+        archive.done_with(member)
+        assert bytes(archive.payload(member)) == before
+        first = read_wheel_facts(archive, NAME)
+        assert read_wheel_facts(archive, NAME) == first

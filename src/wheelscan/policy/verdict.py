@@ -81,12 +81,17 @@ class Verdict:
         return tuple(c.tag for c in self.declared if not c.holds)
 
     def to_json(self) -> dict[str, Any]:
-        return orjson.loads(self.to_json_bytes())  # type: ignore[no-any-return]
+        # asdict, not orjson: a wheel named on the command line may carry undecodable bytes
+        # (surrogates), which json.dumps escapes and orjson refuses
+        data = asdict(self)
+        data["over_claims"] = list(self.over_claims)
+        return data
 
     def to_json_bytes(self) -> bytes:
         """``to_json()`` as compact JSON: what the store compresses. orjson writes the nested
         records (dataclasses, tuples) itself, at C speed: ``dataclasses.asdict`` copied every
-        field of every blocker first, a fifth of evaluating a wheel."""
+        field of every blocker first, a fifth of evaluating a wheel. (The store never sees a
+        name with surrogates: sources refuse them, ``wheel_ref``.)"""
         fields = {name: getattr(self, name) for name in _VERDICT_FIELDS}
         fields["over_claims"] = self.over_claims
         return orjson.dumps(fields)

@@ -42,6 +42,14 @@ def wheel_ref(
 ) -> WheelRef | None:
     """A WheelRef named by its filename, or None (logged) when that is not a wheel's name."""
     try:
+        filename.encode("utf-8")
+        location.encode("utf-8")
+    except UnicodeEncodeError:
+        # undecodable bytes in a file or directory name (os.fsdecode's surrogates): no index
+        # could serve such a name, and the store (SQLite text, JSON) cannot record it
+        logger.warning("skipping %r: its name is not valid UTF-8", location)
+        return None
+    try:
         project, version = parse_wheel_filename(filename)[:2]
     except InvalidWheelFilename as e:
         # PyPI holds old wheels whose versions PEP 440 rejects: common, so not a warning

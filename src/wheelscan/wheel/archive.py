@@ -120,7 +120,11 @@ class BufferReader:
         in the page cache). Otherwise a worker's resident memory would hold every byte of the
         wheel it audits beside the member it inflates: 52 MB more at pyarrow's."""
         obj = self._view.obj
-        if isinstance(obj, mmap.mmap) and length > 0:
+        # only a whole read-only mapping of a file: there the pages come back from the page
+        # cache when read again, where a private writable mapping would read back zeros
+        if not isinstance(obj, mmap.mmap):
+            return
+        if self._view.readonly and self.size == len(obj) and length > 0:
             start = offset & ~(mmap.PAGESIZE - 1)
             with contextlib.suppress(OSError, ValueError):  # a platform without madvise
                 obj.madvise(mmap.MADV_DONTNEED, start, offset + length - start)
