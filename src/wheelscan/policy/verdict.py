@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-import orjson
-
 # one name per criterion, as they appear in reports and in the JSON output
 CRITERIA = ("symbol_versions", "external_libraries", "blacklist", "isa", "ucs2", "pyfpe")
 
@@ -92,6 +90,8 @@ class Verdict:
         records (dataclasses, tuples) itself, at C speed: ``dataclasses.asdict`` copied every
         field of every blocker first, a fifth of evaluating a wheel. (The store never sees a
         name with surrogates: sources refuse them, ``wheel_ref``.)"""
+        import orjson  # the store's: not for ``show``, which starts reading before it is needed
+
         fields = {name: getattr(self, name) for name in _VERDICT_FIELDS}
         fields["over_claims"] = self.over_claims
         return orjson.dumps(fields)
