@@ -222,12 +222,19 @@ def details_table(r: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _libdeflate(provider: str | None) -> str:
+    """The inflater's origin: ``deflate 0.9.0`` now, a libdeflate version in older results."""
+    if not provider:
+        return "none (ISA-L)"
+    return f"from {provider}" if provider.startswith("deflate ") else provider
+
+
 def markdown(r: dict[str, Any]) -> str:
     m = r["machine"]
     load = ", ".join(f"{x:.2f}" for x in r["load_average_at_start"])
     head = (
         f"{m['cpu']}, {m['usable_cores']} cores, Python {m['python']}, zlib {m['zlib']}, "
-        f"ISA-L {m['isal']}, libdeflate {m.get('libdeflate') or 'none (ISA-L)'}, "
+        f"ISA-L {m['isal']}, libdeflate {_libdeflate(m.get('libdeflate'))}, "
         f"wheelscan {m['wheelscan']}, {m['date']}; load average at start {load}"
     )
     note = (
