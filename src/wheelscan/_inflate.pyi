@@ -1,4 +1,4 @@
-"""Types of the inflater (native/_inflate.pyx, over the system's libdeflate)."""
+"""Types of the inflater (native/_inflate.pyx, over the `deflate` package's libdeflate)."""
 
 from wheelscan.elf.types import Buffer
 
