@@ -238,3 +238,17 @@ def test_a_wheel_two_sources_list_is_audited_once(tmp_path: Path) -> None:
         store.finish_run(run_id, "finished", seen=counts.seen)
     assert (counts.seen, counts.audited, counts.skipped_known) == (6, 3, 3)
     assert counts.errors == 0
+
+
+def test_a_wheel_listed_twice_without_hashes_is_audited_once(tmp_path: Path) -> None:
+    """A directory given twice lists each file twice and no sha256: the location tells."""
+    refs = release_refs(tmp_path, ["da", "db", "dc"], ["cp312"])
+    assert all(r.sha256 is None for r in refs)
+    sources = [_Listing("dir", refs), _Listing("dir again", list(refs))]
+    with Store.open(tmp_path / "store.db") as store:
+        run_id = store.begin_run("one directory twice", policy_digest(None, None))
+        pool = LocalPool(PreparingTask(AuditTask()), workers=2)
+        counts = run_audit(sources, store, pool, run_id)
+        store.finish_run(run_id, "finished", seen=counts.seen)
+    assert (counts.seen, counts.audited, counts.skipped_known) == (6, 3, 3)
+    assert counts.errors == 0

@@ -50,6 +50,11 @@ class PreparingTask:
         return prepare(self.task(ref))
 
 
+def _flight_key(ref: WheelRef) -> str:
+    # a sha256 (64 hex digits) never equals a location (a path or a URL)
+    return ref.sha256 or ref.location
+
+
 def audit(
     sources: Iterable[Source],
     store: Store,
@@ -61,9 +66,10 @@ def audit(
     """Audit every new wheel of ``sources`` into ``store``; stops cleanly on KeyboardInterrupt
     (the caller records the run as interrupted: everything finished is already stored)."""
     counts = RunCounts(started=time.monotonic())
-    # sha256s handed to the executor and not stored yet: the executor reads ahead of its
-    # workers, so a wheel two sources list (two mirrors of one index) could otherwise be
-    # audited twice before either result is stored
+    # wheels handed to the executor and not stored yet, by sha256 or, unhashed, by location:
+    # the executor reads ahead of its workers, so a wheel two sources list (two mirrors of
+    # one index, a directory given twice) could otherwise be audited twice before either
+    # result is stored
     in_flight: set[str] = set()
 
     def todo() -> Iterator[WheelRef]:
@@ -71,7 +77,7 @@ def audit(
         for source in sources:
             for ref in source.wheels():
                 counts.seen += 1
-                if ref.sha256 is not None and ref.sha256 in in_flight:
+                if _flight_key(ref) in in_flight:
                     counts.skipped_known += 1  # its first listing's result records the run
                     continue
                 known = store.known(ref)
@@ -82,14 +88,12 @@ def audit(
                 if limit is not None and sent >= limit:
                     return
                 sent += 1
-                if ref.sha256 is not None:
-                    in_flight.add(ref.sha256)
+                in_flight.add(_flight_key(ref))
                 yield ref
 
     for result in executor.results(todo()):
         store.add(run_id, result)
-        if result.ref.sha256 is not None:
-            in_flight.discard(result.ref.sha256)
+        in_flight.discard(_flight_key(result.ref))
         counts.audited += 1
         counts.errors += not result.ok
         counts.bytes_read += result.bytes_read
