@@ -35,6 +35,7 @@ from harness import auditwheel, batch, bigmember, command, floor, largewheel  # 
 from harness.corpus import CorpusWheel, fetch_corpus, locate  # noqa: E402
 from harness.dedupe import dedupe  # noqa: E402
 from harness.machine import describe, usable_cores  # noqa: E402
+from harness.procs import best_of_interleaved  # noqa: E402
 from harness.report import as_json, figures, markdown  # noqa: E402
 
 CORPUS = BENCHMARKS / "corpus.json"
@@ -97,10 +98,11 @@ def corpus_summary(corpus: list[CorpusWheel], corpus_file: Path) -> dict[str, An
 def stage_wheelscan(
     wheels: list[Path], counts: list[int], repeats: int
 ) -> tuple[dict[str, Any], dict[str, batch.BatchRun]]:
-    runs = {}
-    for k in counts:
-        log(f"wheelscan batch, {k} worker(s), {repeats} run(s)")
-        runs[str(k)] = batch.best_batches(wheels, k, repeats)
+    log(f"wheelscan batch, {' and '.join(map(str, counts))} worker(s), {repeats} round(s)")
+    by_count = best_of_interleaved(
+        counts, repeats, lambda k: batch.run_batch(wheels, k), lambda run: run.seconds
+    )
+    runs = {str(k): v for k, v in by_count.items()}
     result = {
         "repeats": repeats,
         "seconds": {k: [run.seconds for run in v] for k, v in runs.items()},
@@ -111,10 +113,8 @@ def stage_wheelscan(
 
 
 def stage_floor(corpus: list[CorpusWheel], counts: list[int], repeats: int) -> dict[str, Any]:
-    runs = {}
-    for k in counts:
-        log(f"inflate floor, {k} process(es), {repeats} run(s)")
-        runs[str(k)] = floor.best_floors(corpus, k, repeats)
+    log(f"inflate floor, {' and '.join(map(str, counts))} process(es), {repeats} round(s)")
+    runs = {str(k): v for k, v in floor.best_floors(corpus, counts, repeats).items()}
     return {
         "repeats": repeats,
         "seconds": {k: [run.seconds for run in v] for k, v in runs.items()},

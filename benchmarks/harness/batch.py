@@ -19,7 +19,6 @@ from typing import Any
 from unittest import mock
 
 from harness.corpus import CorpusWheel, ref
-from harness.procs import best_of
 from wheelscan.engine.pool import LocalPool
 from wheelscan.engine.run import PreparingTask
 from wheelscan.engine.task import AuditTask
@@ -105,10 +104,6 @@ def run_batch(wheels: list[Path], workers: int) -> BatchRun:
     outcomes = [_outcome(r) for r in results]
     del results
     return BatchRun(workers, seconds, sum(r.size or 0 for r in refs), outcomes)
-
-
-def best_batches(wheels: list[Path], workers: int, repeats: int) -> list[BatchRun]:
-    return best_of(repeats, lambda: run_batch(wheels, workers), lambda run: run.seconds)
 
 
 def peak_memory() -> dict[str, int]:

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 
 from harness.corpus import CorpusWheel
-from harness.procs import best_of
+from harness.procs import best_of_interleaved
 from wheelscan.wheel.inflate import WHOLE_MEMBER_LIMIT, inflate_into, raw_inflater
 from wheelscan.wheel.scratch import scratch
 from wheelscan.wheel.stream import INPUT_CHUNK, OUTPUT_CHUNK
@@ -85,11 +85,16 @@ def run_floor(corpus: list[CorpusWheel], workers: int) -> FloorRun:
     return FloorRun(workers, time.perf_counter() - started, inflated)
 
 
-def best_floors(corpus: list[CorpusWheel], workers: int, repeats: int) -> list[FloorRun]:
-    runs = best_of(repeats, lambda: run_floor(corpus, workers), lambda run: run.seconds)
+def best_floors(
+    corpus: list[CorpusWheel], counts: list[int], repeats: int
+) -> dict[int, list[FloorRun]]:
+    """Per process count, its runs fastest first, taken in rounds over the counts."""
+    runs = best_of_interleaved(
+        counts, repeats, lambda k: run_floor(corpus, k), lambda run: run.seconds
+    )
     expected = sum(m.size for w in corpus for m in w.elf if m.deflated)
-    if runs[0].inflated_bytes != expected:
-        raise RuntimeError(
-            f"the floor inflated {runs[0].inflated_bytes} bytes, the directories say {expected}"
-        )
+    for found in runs.values():
+        if found[0].inflated_bytes != expected:
+            inflated = found[0].inflated_bytes
+            raise RuntimeError(f"the floor inflated {inflated} bytes, the directories {expected}")
     return runs

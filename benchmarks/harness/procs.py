@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from harness.corpus import cache_dir
 
 T = TypeVar("T")
+K = TypeVar("K")
 LAUNCHER = Path(__file__).with_name("launch.py")
 
 
@@ -88,6 +89,19 @@ def run_plain(command: Sequence[str], ok_codes: tuple[int, ...] = (0,)) -> None:
     if done.returncode not in ok_codes:
         tail = done.stderr.decode("utf-8", "replace")[-2000:]
         raise ProcessError(f"{' '.join(command)}: exit status {done.returncode}\n{tail}")
+
+
+def best_of_interleaved(
+    keys: list[K], repeats: int, measure: Callable[[K], T], seconds: Callable[[T], float]
+) -> dict[K, list[T]]:
+    """``repeats`` measurements per key, fastest first, taken in rounds (1, 2, 1, 2, ...):
+    a neighbour that takes a core for a few seconds then disturbs each key's runs alike,
+    where in blocks it could fall on all of one key's runs (one worker fast, two slow)."""
+    runs: dict[K, list[T]] = {key: [] for key in keys}
+    for _ in range(max(1, repeats)):
+        for key in keys:
+            runs[key].append(measure(key))
+    return {key: sorted(found, key=seconds) for key, found in runs.items()}
 
 
 def best_of(repeats: int, measure: Callable[[], T], seconds: Callable[[T], float]) -> list[T]:

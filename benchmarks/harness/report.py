@@ -240,8 +240,9 @@ def markdown(r: dict[str, Any]) -> str:
     large_runs = len(r["large_wheel"]["wheelscan_seconds"])
     note = (
         f"Times: best of {r['wheelscan']['repeats']} runs (the large wheel: {large_runs} of "
-        "each tool; auditwheel on the corpus: one run, sequential and parallel). Ratios: the reference's time over wheelscan's, "
-        "except against the floor (wheelscan's over the floor's)."
+        "each tool; auditwheel on the corpus: one run, sequential and parallel). Ratios: the "
+        "reference's time over wheelscan's, except against the floor (wheelscan's over the "
+        "floor's)."
     )
     return "\n".join(
         [
