@@ -59,13 +59,16 @@ def _bind():
     global libdeflate_alloc_decompressor, libdeflate_free_decompressor
     global libdeflate_deflate_decompress_ex, libdeflate_crc32
     cdef void* handle
+    cdef const char* why
     import deflate
     from deflate import _deflate
 
     provider = f"deflate {getattr(deflate, '__version__', '(unknown version)')}"
     handle = dlopen(_deflate.__file__.encode(), RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD)
     if handle == NULL:
-        raise ImportError(f"{provider}: {(dlerror() or b'not loaded').decode(errors='replace')}")
+        why = dlerror()
+        reason = why.decode("utf-8", "replace") if why != NULL else "not loaded"
+        raise ImportError(f"{provider}: {reason}")
     libdeflate_alloc_decompressor = <alloc_decompressor_t>_symbol(
         handle, b"libdeflate_alloc_decompressor", provider)
     libdeflate_free_decompressor = <free_decompressor_t>_symbol(

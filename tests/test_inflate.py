@@ -158,3 +158,32 @@ def test_both_inflaters_agree_on_every_member_of_the_real_wheels(real_wheels: li
                 assert out == isal_inflate(payload), member.name
                 checked += 1
     assert checked > 500
+
+
+FALLBACK = """
+import sys
+from wheelscan.wheel import inflate, inflate_isal
+print(inflate.inflate_into is inflate_isal.inflate_into, inflate.LIBDEFLATE_VERSION)
+"""
+
+
+def test_without_libdeflate_to_bind_isal_inflates(tmp_path: Path) -> None:
+    """A ``deflate`` whose extension is not a loaded library (here a stand-in package on the
+    path): binding fails at import with a reason, and wheelscan inflates with ISA-L."""
+    import os
+    import subprocess
+    import sys
+
+    fake = tmp_path / "deflate"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("__version__ = '0.0'\n")
+    (fake / "_deflate.py").write_text("")  # importable, but no shared object to look into
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-c", FALLBACK], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["True", "None"]
+    reason = subprocess.run(
+        [sys.executable, "-c", "import wheelscan._inflate"], env=env, capture_output=True, text=True
+    )
+    assert "ImportError: deflate 0.0" in reason.stderr
