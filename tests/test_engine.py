@@ -13,7 +13,7 @@ from pathlib import Path
 
 from wheelscan.engine.pool import LOOKAHEAD, QUEUE_DEPTH, InlineExecutor, LocalPool, _Backlog
 from wheelscan.engine.result import WheelResult
-from wheelscan.engine.run import PreparingTask
+from wheelscan.engine.run import PreparingTask, RunCounts
 from wheelscan.engine.run import audit as run_audit
 from wheelscan.engine.task import AuditTask
 from wheelscan.sources.base import WheelRef
@@ -224,18 +224,24 @@ class _Listing:
         return iter(self._refs)
 
 
+def _audit_twice_listed(tmp_path: Path, refs: list[WheelRef]) -> RunCounts:
+    """One run over two sources that list the same wheels, with two workers."""
+    sources = [_Listing("first", refs), _Listing("second", list(refs))]
+    with Store.open(tmp_path / "store.db") as store:
+        run_id = store.begin_run("listed twice", policy_digest(None, None))
+        pool = LocalPool(PreparingTask(AuditTask()), workers=2)
+        counts = run_audit(sources, store, pool, run_id)
+        store.finish_run(run_id, "finished", seen=counts.seen)
+    return counts
+
+
 def test_a_wheel_two_sources_list_is_audited_once(tmp_path: Path) -> None:
     """Both listings are read ahead before any result comes back; the second is skipped."""
     refs = [
         dataclasses.replace(r, sha256=hashlib.sha256(Path(r.location).read_bytes()).hexdigest())
         for r in release_refs(tmp_path, ["ra", "rb", "rc"], ["cp312"])
     ]
-    sources = [_Listing("mirror-a", refs), _Listing("mirror-b", list(refs))]
-    with Store.open(tmp_path / "store.db") as store:
-        run_id = store.begin_run("two mirrors", policy_digest(None, None))
-        pool = LocalPool(PreparingTask(AuditTask()), workers=2)
-        counts = run_audit(sources, store, pool, run_id)
-        store.finish_run(run_id, "finished", seen=counts.seen)
+    counts = _audit_twice_listed(tmp_path, refs)
     assert (counts.seen, counts.audited, counts.skipped_known) == (6, 3, 3)
     assert counts.errors == 0
 
@@ -244,11 +250,6 @@ def test_a_wheel_listed_twice_without_hashes_is_audited_once(tmp_path: Path) -> 
     """A directory given twice lists each file twice and no sha256: the location tells."""
     refs = release_refs(tmp_path, ["da", "db", "dc"], ["cp312"])
     assert all(r.sha256 is None for r in refs)
-    sources = [_Listing("dir", refs), _Listing("dir again", list(refs))]
-    with Store.open(tmp_path / "store.db") as store:
-        run_id = store.begin_run("one directory twice", policy_digest(None, None))
-        pool = LocalPool(PreparingTask(AuditTask()), workers=2)
-        counts = run_audit(sources, store, pool, run_id)
-        store.finish_run(run_id, "finished", seen=counts.seen)
+    counts = _audit_twice_listed(tmp_path, refs)
     assert (counts.seen, counts.audited, counts.skipped_known) == (6, 3, 3)
     assert counts.errors == 0
