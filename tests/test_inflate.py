@@ -31,7 +31,7 @@ def _libdeflate() -> list[ModuleType]:
     return [_inflate]
 
 
-# both where libdeflate is built in; the ISA-L one alone elsewhere
+# both where libdeflate could be bound; the ISA-L one alone elsewhere
 IMPLEMENTATIONS = [*_libdeflate(), inflate_isal]
 EACH = pytest.mark.parametrize("impl", IMPLEMENTATIONS, ids=lambda m: m.__name__)
 

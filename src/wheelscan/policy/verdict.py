@@ -92,9 +92,9 @@ class Verdict:
         name with surrogates: sources refuse them, ``wheel_ref``.)"""
         import orjson  # the store's: not for ``show``, which starts reading before it is needed
 
-        fields = {name: getattr(self, name) for name in _VERDICT_FIELDS}
-        fields["over_claims"] = self.over_claims
-        return orjson.dumps(fields)
+        data = {name: getattr(self, name) for name in _VERDICT_FIELDS}
+        data["over_claims"] = self.over_claims
+        return orjson.dumps(data)
 
 
 _VERDICT_FIELDS = tuple(f.name for f in fields(Verdict))

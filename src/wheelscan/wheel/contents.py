@@ -165,16 +165,15 @@ def _cached_parse(
 ) -> ElfFacts:
     if member.method != DEFLATED:
         return _parse(parse, archive, member)  # a stored member is parsed in place: cheap
-    facts: ElfFacts | None = None
-    if cache is not None:
+    if cache is None:
+        facts = _parse(parse, archive, member)
+    else:
         archive.check_limits(member)
         payload = archive.payload(member)
-        facts = cache.get(member, payload)
-        if facts is None:
-            facts = _parse(parse, archive, member)
+        cached = cache.get(member, payload)
+        facts = cached if cached is not None else _parse(parse, archive, member)
+        if cached is None:
             cache.put(member, payload, facts, archive.file, archive.data_offset(member))
-    else:
-        facts = _parse(parse, archive, member)
     archive.done_with(member)  # its bytes leave the process: not read again
     return facts
 

@@ -24,7 +24,7 @@ from typing import Any, cast
 
 from isal import isal_zlib
 
-try:  # built where the system has libdeflate (setup.py)
+try:  # libdeflate, bound in the deflate package's extension (native/_inflate.pyx)
     from wheelscan._inflate import LIBDEFLATE_VERSION, PREFIX_SLACK, inflate_into, inflate_prefix
     from wheelscan._inflate import InflateError as WholeInflateError
 except ImportError:  # the same, over ISA-L

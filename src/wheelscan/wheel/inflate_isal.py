@@ -1,7 +1,7 @@
-"""``wheelscan._inflate``'s interface over ISA-L, for a build without libdeflate.
+"""``wheelscan._inflate``'s interface over ISA-L, where libdeflate cannot be bound.
 
-setup.py builds the libdeflate extension only where the system has libdeflate; elsewhere
-these give the same results and the same errors, a little slower: ISA-L inflates into a
+``wheelscan._inflate`` finds libdeflate in the ``deflate`` package when imported; where it
+cannot, these give the same results and the same errors, a little slower: ISA-L inflates into a
 bytes object, which is then copied into the caller's buffer. tests/test_inflate.py checks
 both against zlib.
 """
