@@ -2,7 +2,8 @@
 
 ``wheelscan._native`` is the ELF core, ``wheelscan._zipdir`` walks a zip's central directory,
 ``wheelscan._inflate`` inflates zip members with the libdeflate that the ``deflate`` package
-brings (bound when imported, see native/_inflate.pyx).
+brings (bound when imported, see native/_inflate.pyx), ``wheelscan._tail`` inflates the
+end of a member without its beginning.
 """
 
 from Cython.Build import cythonize
@@ -17,6 +18,7 @@ extensions = [
     # libdeflate's functions are looked up at import, in the ``deflate`` package: no header
     # nor library is needed to build it
     Extension("wheelscan._inflate", ["native/_inflate.pyx"], extra_compile_args=OPTIMIZE),
+    Extension("wheelscan._tail", ["native/_tail.pyx"], extra_compile_args=OPTIMIZE),
 ]
 
 setup(

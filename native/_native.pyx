@@ -936,6 +936,24 @@ def facts_end(buffer):
     return end
 
 
+def dynamic_segment(buffer):
+    """PT_DYNAMIC's file offset and size, from a prefix of the file holding its program headers; None
+    when there is none, or the headers are not all there or not sound. Where the part of a
+    library that the parser reads after its first tables begins (wheel/contents.py)."""
+    cdef const uint8_t[::1] view = buffer
+    cdef Ctx c
+    cdef uint64_t i, offset, vaddr, filesz, align
+    cdef uint32_t p_type, p_flags
+    init_ctx(&c, &view[0] if view.shape[0] else NULL, view.shape[0])
+    if read_header(&c) < 0:
+        return None
+    for i in range(c.phnum):
+        read_phdr(&c, i, &p_type, &offset, &vaddr, &filesz, &p_flags, &align)
+        if p_type == PT_DYNAMIC:
+            return (offset, filesz) if offset + filesz >= offset else None
+    return None
+
+
 class NeedBytes(Exception):
     """``parse_elf`` needs the bytes [start, end), which the partly filled buffer lacks."""
 

@@ -1,0 +1,408 @@
+# cython: language_level=3
+"""The end of a raw deflate stream, inflated without its beginning.
+
+A library's dynamic section lies near its end, behind megabytes of code that no verdict
+needs; a deflate stream cannot be entered in the middle, since its blocks are not byte
+aligned and a match may copy from up to 32 KiB before it. So, as rapidgzip does to inflate
+one gzip file on many cores (Knespel & Brunst, 2023), ``inflate_tail`` looks for a block
+header at a bit offset short of the part wanted, inflates from there to the stream's end,
+and marks every byte that copies, directly or through another copy, from the unknown 32 KiB
+before its start: those bytes are unknown, the rest are exact. The stream's end is where
+the member ends, so the output's last byte is the member's last byte: every position is
+known exactly, whatever the compression ratio before.
+
+A bit offset is taken for a block header only if the header is sound and all three of its
+Huffman codes are complete (zlib's always are; a random offset passes one time in millions),
+and the inflation from it must then meet only sound block headers and end exactly at the
+stream's last byte. Even then, only the bytes after the end of the first block are trusted:
+a false start that decoded into a real block boundary by chance would be wrong before it and
+right after it. Whatever fails, the caller inflates the member from its start.
+"""
+
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
+from libc.string cimport memcpy, memset
+
+DEF FAST_BITS = 10
+DEF MAX_BITS = 15
+
+cdef extern from *:
+    """
+    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    #define WS_BIG_ENDIAN 1
+    #else
+    #define WS_BIG_ENDIAN 0
+    #endif
+    """
+    int WS_BIG_ENDIAN
+    unsigned long long __builtin_bswap64(unsigned long long) nogil
+
+
+cdef struct Bits:
+    const uint8_t* data
+    uint64_t size       # bytes
+    uint64_t pos        # bits consumed
+    bint overrun        # a read past the last byte
+
+
+cdef inline uint64_t peek(Bits* b) noexcept nogil:
+    """The next 57 or more bits, least significant first (zeros past the end)."""
+    cdef uint64_t byte = b.pos >> 3, value = 0, i
+    if byte + 8 <= b.size:
+        memcpy(&value, b.data + byte, 8)
+        if WS_BIG_ENDIAN:
+            value = __builtin_bswap64(value)
+    else:
+        i = byte
+        while i < b.size:
+            value |= (<uint64_t>b.data[i]) << (8 * (i - byte))
+            i += 1
+    return value >> (b.pos & 7)
+
+
+cdef inline uint32_t take(Bits* b, uint32_t count) noexcept nogil:
+    cdef uint32_t value = <uint32_t>(peek(b) & ((1ULL << count) - 1))
+    b.pos += count
+    if b.pos > 8 * b.size:
+        b.overrun = True
+    return value
+
+
+cdef struct Huffman:
+    uint16_t count[MAX_BITS + 1]
+    uint16_t symbol[320]
+    uint16_t fast[1 << FAST_BITS]  # symbol << 4 | length, 0: a longer code
+
+
+cdef int build(Huffman* h, const uint8_t* lengths, int n, bint allow_single) noexcept nogil:
+    """Canonical code from code lengths. 0: complete; -1: over-subscribed, or incomplete
+    (allowed only for a single code of length 1 when ``allow_single``)."""
+    cdef int offs[MAX_BITS + 2]
+    cdef int length, symbol, left = 1, used = 0, code, reversed_code, i, fill
+    cdef uint32_t next_code[MAX_BITS + 2]
+    memset(h.count, 0, sizeof(h.count))
+    memset(h.fast, 0, sizeof(h.fast))
+    for symbol in range(n):
+        h.count[lengths[symbol]] += 1
+    for length in range(1, MAX_BITS + 1):
+        left = (left << 1) - h.count[length]
+        if left < 0:
+            return -1
+        used += h.count[length]
+    if left != 0 and not (allow_single and used == 1 and h.count[1] == 1):
+        return -1
+    offs[1] = 0
+    for length in range(1, MAX_BITS):
+        offs[length + 1] = offs[length] + h.count[length]
+    for symbol in range(n):
+        if lengths[symbol]:
+            h.symbol[offs[lengths[symbol]]] = symbol
+            offs[lengths[symbol]] += 1
+    code = 0
+    next_code[1] = 0
+    for length in range(2, MAX_BITS + 1):
+        code = (code + h.count[length - 1]) << 1
+        next_code[length] = code
+    for symbol in range(n):
+        length = lengths[symbol]
+        if length == 0 or length > FAST_BITS:
+            if length:
+                next_code[length] += 1
+            continue
+        code = next_code[length]
+        next_code[length] += 1
+        reversed_code = 0
+        for i in range(length):
+            reversed_code = (reversed_code << 1) | ((code >> i) & 1)
+        fill = reversed_code
+        while fill < (1 << FAST_BITS):
+            h.fast[fill] = <uint16_t>((symbol << 4) | length)
+            fill += 1 << length
+    return 0
+
+
+cdef inline int decode(Bits* b, const Huffman* h) noexcept nogil:
+    """The next symbol; -1 for a code the table lacks."""
+    cdef uint64_t bits = peek(b)
+    cdef uint16_t entry = h.fast[bits & ((1 << FAST_BITS) - 1)]
+    cdef int code = 0, first = 0, index = 0, length, count
+    if entry:
+        b.pos += entry & 15
+        if b.pos > 8 * b.size:
+            b.overrun = True
+        return entry >> 4
+    # a code longer than FAST_BITS: bit by bit (puff's canonical decoding)
+    for length in range(1, MAX_BITS + 1):
+        code |= <int>(bits & 1)
+        bits >>= 1
+        count = h.count[length]
+        if code - count < first:
+            b.pos += length
+            if b.pos > 8 * b.size:
+                b.overrun = True
+            return h.symbol[index + (code - first)]
+        index += count
+        first = (first + count) << 1
+        code <<= 1
+    return -1
+
+
+cdef uint16_t LENGTH_BASE[29]
+cdef uint8_t LENGTH_EXTRA[29]
+cdef uint16_t DIST_BASE[30]
+cdef uint8_t DIST_EXTRA[30]
+cdef uint8_t ORDER[19]
+cdef Huffman FIXED_LITLEN
+cdef Huffman FIXED_DIST
+
+
+cdef void _init_tables():
+    cdef int i
+    cdef uint8_t lengths[320]
+    cdef uint16_t lbase[29]
+    cdef uint8_t lextra[29]
+    cdef uint8_t order[19]
+    lbase[:] = [3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67,
+                83, 99, 115, 131, 163, 195, 227, 258]
+    lextra[:] = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5,
+                 5, 5, 0]
+    order[:] = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15]
+    for i in range(29):
+        LENGTH_BASE[i] = lbase[i]
+        LENGTH_EXTRA[i] = lextra[i]
+    for i in range(19):
+        ORDER[i] = order[i]
+    for i in range(30):
+        DIST_EXTRA[i] = 0 if i < 4 else (i - 2) >> 1
+        DIST_BASE[i] = 1 if i == 0 else DIST_BASE[i - 1] + (1 << DIST_EXTRA[i - 1])
+    for i in range(288):
+        lengths[i] = 8 if i < 144 else (9 if i < 256 else (7 if i < 280 else 8))
+    build(&FIXED_LITLEN, lengths, 288, False)
+    for i in range(32):  # 30 and 31 are codes no stream may use
+        lengths[i] = 5
+    build(&FIXED_DIST, lengths, 32, False)
+
+
+_init_tables()
+
+
+cdef struct Out:
+    uint8_t* data
+    uint8_t* known      # 1: the byte is exact; 0: it copies from before the start
+    uint64_t capacity
+    uint64_t length
+
+
+cdef int read_dynamic_header(Bits* b, Huffman* litlen, Huffman* dist) noexcept nogil:
+    """The code lengths of a dynamic block (its three bits already taken); -1 if unsound.
+
+    Strict: every code complete (a distance code may be a single one), which zlib always
+    writes and random bits almost never make.
+    """
+    cdef Huffman lencode
+    cdef uint8_t cl_lengths[19]
+    cdef uint8_t lengths[320]
+    cdef int nlen, ndist, ncode, index, symbol, repeat, previous
+    nlen = take(b, 5) + 257
+    ndist = take(b, 5) + 1
+    ncode = take(b, 4) + 4
+    if nlen > 286 or ndist > 30:
+        return -1
+    memset(cl_lengths, 0, sizeof(cl_lengths))
+    for index in range(ncode):
+        cl_lengths[ORDER[index]] = take(b, 3)
+    if build(&lencode, cl_lengths, 19, False) < 0:
+        return -1
+    index = 0
+    while index < nlen + ndist:
+        symbol = decode(b, &lencode)
+        if symbol < 0 or b.overrun:
+            return -1
+        if symbol < 16:
+            lengths[index] = symbol
+            index += 1
+            continue
+        if symbol == 16:
+            if index == 0:
+                return -1
+            previous = lengths[index - 1]
+            repeat = 3 + take(b, 2)
+        elif symbol == 17:
+            previous = 0
+            repeat = 3 + take(b, 3)
+        else:
+            previous = 0
+            repeat = 11 + take(b, 7)
+        if index + repeat > nlen + ndist:
+            return -1
+        while repeat:
+            lengths[index] = previous
+            index += 1
+            repeat -= 1
+    if lengths[256] == 0:
+        return -1
+    if build(litlen, lengths, nlen, False) < 0 or build(dist, lengths + nlen, ndist, True) < 0:
+        return -1
+    return 0
+
+
+cdef bint plausible_header(Bits* b) noexcept nogil:
+    """A cheap look at a dynamic block header: its type, counts, and a complete
+    code-length code (most bit offsets fail here)."""
+    cdef uint64_t bits = peek(b), more
+    cdef int ncode, index, left = 128, length, used = 0
+    if (bits & 6) != 4 or ((bits >> 3) & 31) > 29 or ((bits >> 8) & 31) > 29:
+        return False
+    ncode = <int>((bits >> 13) & 15) + 4
+    b.pos += 17
+    more = peek(b)
+    b.pos -= 17
+    for index in range(ncode):
+        length = <int>((more >> (3 * index)) & 7)
+        if length:
+            left -= 128 >> length
+            used += 1
+    return left == 0 and used >= 2
+
+
+cdef int inflate_blocks(Bits* b, Out* out, uint64_t* first_block_end) noexcept nogil:
+    """Inflate from a block header to the stream's final block. 0; -1 if unsound; -2 when
+    ``out`` is full first."""
+    cdef Huffman litlen, dist
+    cdef const Huffman* lit_table
+    cdef const Huffman* dist_table
+    cdef uint32_t final_block, kind, stored_length
+    cdef int symbol
+    cdef uint64_t length, distance, o, i, blocks = 0
+    while True:
+        final_block = take(b, 1)
+        kind = take(b, 2)
+        if kind == 0:
+            b.pos = (b.pos + 7) & ~(<uint64_t>7)
+            stored_length = take(b, 16)
+            if take(b, 16) != (~stored_length & 0xFFFF) or b.overrun:
+                return -1
+            if b.pos // 8 + stored_length > b.size:
+                return -1
+            if out.length + stored_length > out.capacity:
+                return -2
+            memcpy(out.data + out.length, b.data + b.pos // 8, stored_length)
+            memset(out.known + out.length, 1, stored_length)
+            out.length += stored_length
+            b.pos += 8 * <uint64_t>stored_length
+        elif kind == 1 or kind == 2:
+            if kind == 1:
+                lit_table = &FIXED_LITLEN
+                dist_table = &FIXED_DIST
+            else:
+                if read_dynamic_header(b, &litlen, &dist) < 0:
+                    return -1
+                lit_table = &litlen
+                dist_table = &dist
+            while True:
+                symbol = decode(b, lit_table)
+                if symbol < 0 or b.overrun:
+                    return -1
+                if symbol < 256:
+                    if out.length >= out.capacity:
+                        return -2
+                    out.data[out.length] = <uint8_t>symbol
+                    out.known[out.length] = 1
+                    out.length += 1
+                    continue
+                if symbol == 256:
+                    break
+                symbol -= 257
+                if symbol >= 29:
+                    return -1
+                length = LENGTH_BASE[symbol] + take(b, LENGTH_EXTRA[symbol])
+                symbol = decode(b, dist_table)
+                if symbol < 0 or symbol >= 30:
+                    return -1
+                distance = DIST_BASE[symbol] + take(b, DIST_EXTRA[symbol])
+                if b.overrun:
+                    return -1
+                if out.length + length > out.capacity:
+                    return -2
+                o = out.length
+                if distance > o:  # reaches into the unknown window before the start
+                    for i in range(length):
+                        if o + i >= distance:
+                            out.data[o + i] = out.data[o + i - distance]
+                            out.known[o + i] = out.known[o + i - distance]
+                        else:
+                            out.data[o + i] = 0
+                            out.known[o + i] = 0
+                else:
+                    for i in range(length):
+                        out.data[o + i] = out.data[o + i - distance]
+                        out.known[o + i] = out.known[o + i - distance]
+                out.length += length
+        else:
+            return -1
+        blocks += 1
+        if blocks == 1:
+            first_block_end[0] = out.length
+        if final_block:
+            return 0 if (b.pos + 7) // 8 == b.size else -1
+
+
+def inflate_tail(const uint8_t[::1] stream, uint64_t search_from, uint64_t search_to,
+                 uint8_t[::1] out, uint8_t[::1] known):
+    """Inflate the end of a raw deflate stream from a block header found at a bit offset in
+    [search_to, search_from], trying the latest first, into ``out`` (``known`` as long, set
+    to 1 for each exact byte). Returns ``(length, trusted_from, start)``: the stream's last
+    ``length`` bytes are ``out[:length]``, the bytes from ``trusted_from`` on are certain
+    wherever ``known`` says so, and the block header was at bit ``start``. ``(None, start,
+    stop)`` when a sound inflation from bit ``start`` filled ``out`` at bit ``stop``, a
+    whole block into it (an earlier start would not fit either); None when no offset there
+    starts a sound inflation to the stream's end.
+    """
+    cdef Bits b
+    cdef Out o
+    cdef uint64_t start, first_end = 0
+    cdef int result = -1
+    if out.shape[0] != known.shape[0]:
+        raise ValueError("out and known differ in length")
+    if stream.shape[0] == 0 or out.shape[0] == 0:
+        return None
+    b.data = &stream[0]
+    b.size = stream.shape[0]
+    o.data = &out[0]
+    o.known = &known[0]
+    o.capacity = out.shape[0]
+    search_from = min(search_from, 8 * b.size - 1)
+    with nogil:
+        start = search_from + 1
+        while start > search_to:
+            start -= 1
+            b.pos = start
+            b.overrun = False
+            if not plausible_header(&b):
+                continue
+            o.length = 0
+            first_end = 0
+            result = inflate_blocks(&b, &o, &first_end)
+            if result == 0 or (result == -2 and first_end):
+                break
+    if result == -2:
+        return None, start, b.pos
+    if result < 0:
+        return None
+    return o.length, first_end, start
+
+
+def known_ranges(const uint8_t[::1] known, uint64_t start, uint64_t offset,
+                 uint64_t min_length=64):
+    """The runs of exact bytes in ``known[start:]`` of at least ``min_length`` bytes, as
+    ``(begin, end)`` pairs shifted by ``offset`` (the member offset of ``known[0]``)."""
+    cdef uint64_t i = start, n = known.shape[0], begin
+    ranges = []
+    while i < n:
+        while i < n and not known[i]:
+            i += 1
+        begin = i
+        while i < n and known[i]:
+            i += 1
+        if i - begin >= min_length:
+            ranges.append((begin + offset, i + offset))
+    return ranges

@@ -1,0 +1,10 @@
+"""Types of native/_tail.pyx: the end of a deflate stream inflated without its start."""
+
+from wheelscan.elf.types import Buffer
+
+def inflate_tail(
+    stream: Buffer, search_from: int, search_to: int, out: Buffer, known: Buffer
+) -> tuple[int, int, int] | tuple[None, int, int] | None: ...
+def known_ranges(
+    known: Buffer, start: int, offset: int, min_length: int = 64
+) -> list[tuple[int, int]]: ...

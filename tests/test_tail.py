@@ -1,0 +1,156 @@
+"""The end of a deflate stream inflated without its beginning (native/_tail.pyx), and the
+members read by their two ends (``contents._parse_skipping``).
+
+Checked against zlib, which wrote every stream: from the first block the whole output; from
+any bit offset, every byte the inflater calls exact is the byte zlib inflates there.
+"""
+
+from __future__ import annotations
+
+import random
+import zlib
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from wheelscan._tail import inflate_tail, known_ranges
+from wheelscan.elf import get_parser, partial_parser
+from wheelscan.wheel import contents
+from wheelscan.wheel.archive import DEFLATED, WheelArchive
+
+
+def deflate(data: bytes, level: int, strategy: int = zlib.Z_DEFAULT_STRATEGY) -> bytes:
+    compressor = zlib.compressobj(level, zlib.DEFLATED, -15, 9, strategy)
+    return compressor.compress(data) + compressor.flush()
+
+
+def binary_like(seed: int, size: int) -> bytes:
+    """Code-like bytes: random words, runs of zeros, repeated snippets, text."""
+    rng = random.Random(seed)
+    parts: list[bytes] = []
+    total = 0
+    while total < size:
+        kind = rng.random()
+        if kind < 0.3:
+            part = rng.randbytes(rng.randint(1, 64))
+        elif kind < 0.55:
+            part = bytes(rng.randint(1, 300))
+        elif kind < 0.8 and parts:
+            part = parts[rng.randrange(len(parts))]
+        else:
+            part = b"_ZN%dfoo%dbarEv\0" % (rng.randint(0, 99), rng.randint(0, 9))
+        parts.append(part)
+        total += len(part)
+    return b"".join(parts)[:size]
+
+
+def check_tail(data: bytes, stream: bytes, found: object, out: bytearray, known: bytearray) -> int:
+    """Every byte called exact is right; returns how many there are."""
+    assert found is not None and isinstance(found, tuple) and found[0] is not None
+    length, trusted, _ = found
+    base = len(data) - length
+    assert base >= 0
+    exact = 0
+    for begin, end in known_ranges(known[:length], trusted, base, 1):
+        assert out[begin - base : end - base] == data[begin:end], (begin, end)
+        exact += end - begin
+    return exact
+
+
+@pytest.mark.parametrize("level", [1, 6, 9])
+@pytest.mark.parametrize("strategy", [zlib.Z_DEFAULT_STRATEGY, zlib.Z_FILTERED, zlib.Z_RLE])
+def test_from_the_first_block_it_inflates_all_of_it(level: int, strategy: int) -> None:
+    data = binary_like(level + strategy, 600_000)
+    stream = deflate(data, level, strategy)
+    out, known = bytearray(len(data)), bytearray(len(data))
+    found = inflate_tail(stream, 0, 0, out, known)
+    assert found is not None and found[0] == len(data)
+    assert out == data and known == b"\1" * len(data)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32),
+    size=st.integers(1_000, 400_000),
+    level=st.integers(1, 9),
+    where=st.floats(0.0, 1.0),
+    stored=st.booleans(),
+)
+def test_from_anywhere_every_byte_called_exact_is_exact(
+    seed: int, size: int, level: int, where: float, stored: bool
+) -> None:
+    data = binary_like(seed, size)
+    if stored:  # incompressible stretches make zlib write stored blocks
+        data = data[: size // 2] + random.Random(seed).randbytes(70_000) + data[size // 2 :]
+    stream = deflate(data, level)
+    out, known = bytearray(len(data)), bytearray(len(data))
+    bit = int(where * 8 * len(stream))
+    found = inflate_tail(stream, bit, max(0, bit - 8 * 200_000), out, known)
+    if found is not None and found[0] is not None:
+        check_tail(data, stream, found, out, known)
+
+
+def test_deep_in_a_stream_it_finds_a_block_and_knows_bytes_of_it() -> None:
+    data = binary_like(7, 3_000_000)
+    stream = deflate(data, 6)
+    out, known = bytearray(1_500_000), bytearray(1_500_000)
+    bit = 8 * len(stream) * 3 // 4
+    found = inflate_tail(stream, bit, bit - 8 * 128 * 1024, out, known)
+    exact = check_tail(data, stream, found, out, known)
+    assert exact > 0.1 * found[0]  # type: ignore[index]
+
+
+def test_a_full_buffer_reports_where_it_filled() -> None:
+    data = binary_like(3, 1_000_000)
+    stream = deflate(data, 6)
+    out, known = bytearray(10_000), bytearray(10_000)
+    bit = 8 * len(stream) // 2
+    found = inflate_tail(stream, bit, max(0, bit - 8 * 128 * 1024), out, known)
+    assert found is not None and found[0] is None
+    _, start, stop = found
+    assert start <= bit and stop > start
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_random_bytes_are_no_stream(seed: int) -> None:
+    junk = random.Random(seed).randbytes(50_000)
+    out, known = bytearray(1 << 20), bytearray(1 << 20)
+    assert inflate_tail(junk, 8 * len(junk) - 1, 0, out, known) is None
+
+
+def test_a_cut_stream_has_no_end_to_find() -> None:
+    data = binary_like(11, 500_000)
+    stream = deflate(data, 6)[:-100]
+    out, known = bytearray(len(data)), bytearray(len(data))
+    assert inflate_tail(stream, 8 * len(stream) // 2, 0, out, known) is None
+
+
+def test_every_real_member_read_by_its_ends_gets_the_facts_of_the_whole(
+    real_wheels: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The corpus's members from 256 KiB on read by their two ends wherever the rule lets
+    them (here: whatever it costs, from closer to PT_DYNAMIC), each compared with the member
+    parsed whole; a third of them at least must take that path."""
+    monkeypatch.setattr(contents, "SKIP_ABOVE", 256 * 1024)
+    monkeypatch.setattr(contents, "SKIP_WORTH", 1.0)
+    monkeypatch.setattr(contents, "TAIL_COST", 0.5)
+    monkeypatch.setattr(contents, "TAIL_MARGINS", (64 * 1024, 256 * 1024))
+    parse = get_parser()
+    partial = partial_parser()
+    assert partial is not None
+    tried = skipped = 0
+    for path in real_wheels:
+        with WheelArchive.open(path) as archive:
+            for member in archive.elf_members():
+                if member.method != DEFLATED or not (
+                    contents.SKIP_ABOVE <= member.size <= contents.WHOLE_MEMBER_LIMIT
+                ):
+                    continue
+                tried += 1
+                facts = contents._parse_skipping(archive, member, *partial)
+                if facts is not None:
+                    skipped += 1
+                    assert facts == contents._parse_whole(parse, archive, member), member.name
+    assert tried > 20 and skipped > tried // 3, (tried, skipped)
