@@ -5,6 +5,7 @@ python -m pytest benchmarks/test_harness.py
 
 from __future__ import annotations
 
+import random
 import sys
 import zlib
 from pathlib import Path
@@ -160,3 +161,26 @@ def test_inflated_bytes_counts_each_path(tmp_path: Path) -> None:
     assert counts["prefix_elf_bytes"] == len(elf) + len(tail)
     assert counts["prefix_inflated_bytes"] < len(tail)
     assert counts["inflated_bytes"] == counts["whole_elf_bytes"] + counts["prefix_inflated_bytes"]
+
+
+def test_inflated_bytes_counts_a_member_read_by_its_ends(tmp_path: Path) -> None:
+    """An 8 MiB library with PT_DYNAMIC at its end is read by its two ends: counted there,
+    with far fewer bytes inflated than it holds."""
+    from harness.batch import inflated_bytes
+    from tests.hostile.zipwriter import Entry, write_wheel
+
+    elf = build_elf(sample_spec("x86_64", interpreter=None))
+    moved = relocate_dynamic(elf, 8 << 20)
+    # code-like filler, compressing ~2x (the big-member filler's zeros make blocks of
+    # megabytes, which the tail search does not take)
+    noise = random.Random(3)
+    code = b"".join(noise.randbytes(24) + bytes(noise.randrange(24)) for _ in range(1 << 18))
+    data = moved.head + code[: moved.filler_size] + moved.tail
+    assert len(data) == moved.size
+    path = tmp_path / "ends-1.0-cp312-cp312-manylinux_2_28_x86_64.whl"
+    path.write_bytes(write_wheel([Entry("ends/a.so", data)]))
+    counts = inflated_bytes([locate(path)])
+    assert (counts["ends_tried"], counts["ends_members"], counts["whole_members"]) == (1, 1, 0)
+    assert counts["ends_elf_bytes"] == len(data)
+    assert 0 < counts["ends_inflated_bytes"] < len(data) // 2
+    assert counts["inflated_bytes"] == counts["ends_inflated_bytes"]

@@ -4,22 +4,23 @@
 A library's dynamic section lies near its end, behind megabytes of code that no verdict
 needs; a deflate stream cannot be entered in the middle, since its blocks are not byte
 aligned and a match may copy from up to 32 KiB before it. So, as rapidgzip does to inflate
-one gzip file on many cores (Knespel & Brunst, 2023), ``inflate_tail`` looks for a block
-header at a bit offset short of the part wanted, inflates from there to the stream's end,
-and marks every byte that copies, directly or through another copy, from the unknown 32 KiB
-before its start: those bytes are unknown, the rest are exact. The stream's end is where
-the member ends, so the output's last byte is the member's last byte: every position is
-known exactly, whatever the compression ratio before.
+one gzip file on many cores (Knespel & Brunst, 2023), ``block_starts`` looks for a block
+header at a bit offset short of the part wanted and decodes from there to the stream's end,
+counting the bytes it would put out but writing none. The stream's end is where the member
+ends, so that count places every block header met on the way at its exact offset in the
+member, whatever the compression ratio before. ``inflate_from`` then inflates from one of
+those headers, as far as wanted, and marks every byte that copies, directly or through
+another copy, from the unknown 32 KiB before it: those bytes are unknown, the rest exact.
 
 A bit offset is taken for a block header only if the header is sound and all three of its
 Huffman codes are complete (zlib's always are; a random offset passes one time in millions),
-and the inflation from it must then meet only sound block headers and end exactly at the
-stream's last byte. Even then, only the bytes after the end of the first block are trusted:
-a false start that decoded into a real block boundary by chance would be wrong before it and
-right after it. Whatever fails, the caller inflates the member from its start.
+and the decoding from it must then meet only sound block headers and end exactly at the
+stream's last byte. Even then, the block headers offered are those after its first block.
+Whatever fails, the caller inflates the member from its start.
 """
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
+from libc.stdlib cimport free, realloc
 from libc.string cimport memcpy, memset
 
 DEF FAST_BITS = 10
@@ -262,6 +263,241 @@ cdef bint plausible_header(Bits* b) noexcept nogil:
             left -= 128 >> length
             used += 1
     return left == 0 and used >= 2
+
+
+cdef struct Starts:
+    uint64_t* bits     # where a block header begins, in bits of the stream
+    uint64_t* outputs  # how many bytes the inflation had put out there
+    Py_ssize_t length
+    Py_ssize_t capacity
+
+
+cdef int starts_push(Starts* s, uint64_t bit, uint64_t output) noexcept nogil:
+    cdef Py_ssize_t capacity
+    cdef uint64_t* bits
+    cdef uint64_t* outputs
+    if s.length == s.capacity:
+        capacity = 2 * s.capacity + 64
+        bits = <uint64_t*>realloc(s.bits, capacity * sizeof(uint64_t))
+        if bits == NULL:
+            return -1
+        s.bits = bits
+        outputs = <uint64_t*>realloc(s.outputs, capacity * sizeof(uint64_t))
+        if outputs == NULL:
+            return -1
+        s.outputs = outputs
+        s.capacity = capacity
+    s.bits[s.length] = bit
+    s.outputs[s.length] = output
+    s.length += 1
+    return 0
+
+
+cdef int block_tables(Bits* b, uint32_t kind, Huffman* litlen, Huffman* dist,
+                      const Huffman** lit_table, const Huffman** dist_table) noexcept nogil:
+    if kind == 1:
+        lit_table[0] = &FIXED_LITLEN
+        dist_table[0] = &FIXED_DIST
+        return 0
+    if read_dynamic_header(b, litlen, dist) < 0:
+        return -1
+    lit_table[0] = litlen
+    dist_table[0] = dist
+    return 0
+
+
+cdef int stored_length(Bits* b) noexcept nogil:
+    """A stored block's length (its three bits taken), -1 if unsound."""
+    cdef uint32_t length
+    b.pos = (b.pos + 7) & ~(<uint64_t>7)
+    length = take(b, 16)
+    if take(b, 16) != (~length & 0xFFFF) or b.overrun or b.pos // 8 + length > b.size:
+        return -1
+    return <int>length
+
+
+cdef int count_blocks(Bits* b, Starts* starts, uint64_t* produced) noexcept nogil:
+    """Decode from a block header to the stream's end, counting the bytes put out but
+    writing none (a fraction of inflating them), and noting where each block after the
+    first begins. 0 when the final block ends at the stream's last byte, else -1."""
+    cdef Huffman litlen, dist
+    cdef const Huffman* lit_table
+    cdef const Huffman* dist_table
+    cdef uint32_t final_block, kind
+    cdef int symbol, length
+    cdef uint64_t o = 0, blocks = 0, header
+    while True:
+        header = b.pos
+        if blocks and starts_push(starts, header, o) < 0:
+            return -1
+        final_block = take(b, 1)
+        kind = take(b, 2)
+        if kind == 0:
+            length = stored_length(b)
+            if length < 0:
+                return -1
+            o += length
+            b.pos += 8 * <uint64_t>length
+        elif kind == 1 or kind == 2:
+            if block_tables(b, kind, &litlen, &dist, &lit_table, &dist_table) < 0:
+                return -1
+            while True:
+                symbol = decode(b, lit_table)
+                if symbol < 256:
+                    if symbol < 0 or b.overrun:
+                        return -1
+                    o += 1
+                    continue
+                if symbol == 256:
+                    break
+                symbol -= 257
+                if symbol >= 29:
+                    return -1
+                o += LENGTH_BASE[symbol] + take(b, LENGTH_EXTRA[symbol])
+                symbol = decode(b, dist_table)
+                if symbol < 0 or symbol >= 30:
+                    return -1
+                b.pos += DIST_EXTRA[symbol]
+                if b.overrun or b.pos > 8 * b.size:
+                    return -1
+        else:
+            return -1
+        blocks += 1
+        if final_block:
+            produced[0] = o
+            return 0 if (b.pos + 7) // 8 == b.size else -1
+
+
+cdef int write_blocks(Bits* b, Out* out) noexcept nogil:
+    """Inflate from a block header until ``out`` is full or the stream ends, marking each
+    byte copied from before the start as unknown. 0, or -1 if unsound."""
+    cdef Huffman litlen, dist
+    cdef const Huffman* lit_table
+    cdef const Huffman* dist_table
+    cdef uint32_t final_block, kind
+    cdef int symbol, stored
+    cdef uint64_t length, distance, o, i, n
+    while out.length < out.capacity:
+        final_block = take(b, 1)
+        kind = take(b, 2)
+        if kind == 0:
+            stored = stored_length(b)
+            if stored < 0:
+                return -1
+            n = min(<uint64_t>stored, out.capacity - out.length)
+            memcpy(out.data + out.length, b.data + b.pos // 8, n)
+            memset(out.known + out.length, 1, n)
+            out.length += n
+            b.pos += 8 * <uint64_t>stored
+        elif kind == 1 or kind == 2:
+            if block_tables(b, kind, &litlen, &dist, &lit_table, &dist_table) < 0:
+                return -1
+            while out.length < out.capacity:
+                symbol = decode(b, lit_table)
+                if symbol < 0 or b.overrun:
+                    return -1
+                if symbol < 256:
+                    out.data[out.length] = <uint8_t>symbol
+                    out.known[out.length] = 1
+                    out.length += 1
+                    continue
+                if symbol == 256:
+                    break
+                symbol -= 257
+                if symbol >= 29:
+                    return -1
+                length = LENGTH_BASE[symbol] + take(b, LENGTH_EXTRA[symbol])
+                symbol = decode(b, dist_table)
+                if symbol < 0 or symbol >= 30:
+                    return -1
+                distance = DIST_BASE[symbol] + take(b, DIST_EXTRA[symbol])
+                if b.overrun:
+                    return -1
+                o = out.length
+                length = min(length, out.capacity - o)
+                for i in range(length):
+                    if o + i >= distance:
+                        out.data[o + i] = out.data[o + i - distance]
+                        out.known[o + i] = out.known[o + i - distance]
+                    else:  # from the unknown window before the start
+                        out.data[o + i] = 0
+                        out.known[o + i] = 0
+                out.length += length
+        else:
+            return -1
+        if final_block:
+            break
+    return 0
+
+
+def block_starts(const uint8_t[::1] stream, uint64_t search_from, uint64_t search_to):
+    """Find a block header at a bit offset in [search_to, search_from], the latest first,
+    from which the stream decodes soundly to its end, and count what it inflates to,
+    writing nothing. Returns ``(length, starts)``: the stream's last ``length`` bytes come
+    from there, and ``starts`` holds ``(bit, output)`` for each block header after the
+    first block (where the block begins in the stream, and how many of those ``length``
+    bytes come before it). None when no offset there does.
+
+    The first block is left out: a false start that decoded into a real block boundary by
+    chance would be wrong until that boundary, and right from it on.
+    """
+    cdef Bits b
+    cdef Starts starts
+    cdef uint64_t start, produced = 0
+    cdef int result = -1
+    cdef Py_ssize_t i
+    if stream.shape[0] == 0:
+        return None
+    b.data = &stream[0]
+    b.size = stream.shape[0]
+    starts.bits = NULL
+    starts.outputs = NULL
+    starts.length = starts.capacity = 0
+    search_from = min(search_from, 8 * b.size - 1)
+    try:
+        with nogil:
+            start = search_from + 1
+            while start > search_to:
+                start -= 1
+                b.pos = start
+                b.overrun = False
+                if not plausible_header(&b):
+                    continue
+                starts.length = 0
+                result = count_blocks(&b, &starts, &produced)
+                if result == 0:
+                    break
+        if result < 0:
+            return None
+        return produced, [(starts.bits[i], starts.outputs[i]) for i in range(starts.length)]
+    finally:
+        free(starts.bits)
+        free(starts.outputs)
+
+
+def inflate_from(const uint8_t[::1] stream, uint64_t bit, uint8_t[::1] out, uint8_t[::1] known):
+    """Inflate from the block header at ``bit`` into ``out`` until it is full or the stream
+    ends; ``known`` (as long) gets 1 for each byte that is exact, 0 for one that copies,
+    directly or through other copies, from the 32 KiB before ``bit``. Returns how many bytes
+    were put out; None if the stream is unsound there."""
+    cdef Bits b
+    cdef Out o
+    cdef int result
+    if out.shape[0] != known.shape[0]:
+        raise ValueError("out and known differ in length")
+    if stream.shape[0] == 0 or out.shape[0] == 0 or bit >= 8 * <uint64_t>stream.shape[0]:
+        return None
+    b.data = &stream[0]
+    b.size = stream.shape[0]
+    b.pos = bit
+    b.overrun = False
+    o.data = &out[0]
+    o.known = &known[0]
+    o.capacity = out.shape[0]
+    o.length = 0
+    with nogil:
+        result = write_blocks(&b, &o)
+    return None if result < 0 else o.length
 
 
 cdef int inflate_blocks(Bits* b, Out* out, uint64_t* first_block_end) noexcept nogil:

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wheelscan._tail import inflate_tail, known_ranges
+from wheelscan._tail import block_starts, inflate_from, inflate_tail, known_ranges
 from wheelscan.elf import get_parser, partial_parser
 from wheelscan.wheel import contents
 from wheelscan.wheel.archive import DEFLATED, WheelArchive
@@ -113,11 +113,53 @@ def test_a_full_buffer_reports_where_it_filled() -> None:
     assert start <= bit and stop > start
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32),
+    size=st.integers(1_000, 400_000),
+    level=st.integers(1, 9),
+    where=st.floats(0.0, 1.0),
+)
+def test_counted_block_starts_lie_where_zlib_puts_them(
+    seed: int, size: int, level: int, where: float
+) -> None:
+    """Counting without writing places each block header at its exact offset: inflated
+    from there, every byte called exact is zlib's byte at that offset of the whole."""
+    data = binary_like(seed, size)
+    stream = deflate(data, level)
+    bit = int(where * 8 * len(stream))
+    found = block_starts(stream, bit, max(0, bit - 8 * 200_000))
+    if found is None:
+        return
+    total, starts = found
+    base = len(data) - total
+    assert base >= 0
+    for header, output in starts[:: max(1, len(starts) // 4)]:
+        want = min(50_000, total - output)
+        out, known = bytearray(want), bytearray(want)
+        assert inflate_from(stream, header, out, known) == want
+        for begin, end in known_ranges(known, 0, base + output, 1):
+            assert out[begin - base - output : end - base - output] == data[begin:end]
+
+
+def test_counting_from_the_first_block_counts_all_of_it() -> None:
+    data = binary_like(5, 800_000)
+    stream = deflate(data, 6)
+    found = block_starts(stream, 0, 0)
+    assert found is not None and found[0] == len(data) and len(found[1]) > 2
+    # a block header counted is one: inflated from there with all before known, it is exact
+    header, output = found[1][1]
+    out, known = bytearray(len(data) - output), bytearray(len(data) - output)
+    assert inflate_from(stream, header, out, known) == len(out)
+    assert all(out[i] == data[output + i] for i in range(len(out)) if known[i])
+
+
 @pytest.mark.parametrize("seed", range(20))
 def test_random_bytes_are_no_stream(seed: int) -> None:
     junk = random.Random(seed).randbytes(50_000)
     out, known = bytearray(1 << 20), bytearray(1 << 20)
     assert inflate_tail(junk, 8 * len(junk) - 1, 0, out, known) is None
+    assert block_starts(junk, 8 * len(junk) - 1, 0) is None
 
 
 def test_a_cut_stream_has_no_end_to_find() -> None:
@@ -125,6 +167,7 @@ def test_a_cut_stream_has_no_end_to_find() -> None:
     stream = deflate(data, 6)[:-100]
     out, known = bytearray(len(data)), bytearray(len(data))
     assert inflate_tail(stream, 8 * len(stream) // 2, 0, out, known) is None
+    assert block_starts(stream, 8 * len(stream) // 2, 0) is None
 
 
 def test_every_real_member_read_by_its_ends_gets_the_facts_of_the_whole(
@@ -135,7 +178,8 @@ def test_every_real_member_read_by_its_ends_gets_the_facts_of_the_whole(
     parsed whole; a third of them at least must take that path."""
     monkeypatch.setattr(contents, "SKIP_ABOVE", 256 * 1024)
     monkeypatch.setattr(contents, "SKIP_WORTH", 1.0)
-    monkeypatch.setattr(contents, "TAIL_COST", 0.5)
+    monkeypatch.setattr(contents, "WRITE_COST", 0.5)
+    monkeypatch.setattr(contents, "COUNT_COST", 0.5)
     monkeypatch.setattr(contents, "TAIL_MARGINS", (64 * 1024, 256 * 1024))
     parse = get_parser()
     partial = partial_parser()

@@ -1,10 +1,11 @@
 """wheelscan's batch engine on the corpus: ``LocalPool(PreparingTask(AuditTask()))``, as
 ``wheelscan audit`` runs it, the SQLite writes aside.
 
-Also what it inflated: one untimed, single-process pass with the three inflation paths wrapped
+Also what it inflated: one untimed, single-process pass with the inflation paths wrapped
 from the outside (``inflate_into`` for whole members, ``inflate_prefix`` for members inflated
-only as far as the parser needs, ``parse_streamed`` handed a fresh ``StreamStats`` per call),
-so the product code carries no counters.
+only as far as the parser needs, ``_parse_skipping`` and ``inflate_tail`` for members read by
+their two ends, ``parse_streamed`` handed a fresh ``StreamStats`` per call), so the product
+code carries no counters.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from unittest import mock
 
 from harness.corpus import CorpusWheel, ref
+from wheelscan import _tail
 from wheelscan.engine.pool import LocalPool
 from wheelscan.engine.run import PreparingTask
 from wheelscan.engine.task import AuditTask
@@ -131,27 +133,60 @@ class PrefixMember:
     passes: list[int] = field(default_factory=list)  # bytes inflated by each pass
 
 
+@dataclass
+class EndsMember:
+    """A member tried by its two ends: what the tail inflater put out (every attempt, the
+    ones that failed included), what libdeflate inflated of its start, and whether the
+    facts came that way."""
+
+    wheel: str
+    member: str
+    size: int
+    tail_bytes: int = 0
+    passes: list[int] = field(default_factory=list)
+    read: bool = False
+
+
 @contextmanager
 def _counting_streams(
     current: Callable[[], str],
-) -> Iterator[tuple[list[StreamedMember], list[int], list[PrefixMember]]]:
-    """Wrap ``parse_streamed``, ``inflate_into``, ``_parse_prefix`` and ``inflate_prefix``
-    where ``contents`` looks them up: every streamed member gets fresh stats, every member
-    inflated whole its size is noted, every member inflated in part its passes."""
+) -> Iterator[tuple[list[StreamedMember], list[int], list[PrefixMember], list[EndsMember]]]:
+    """Wrap ``parse_streamed``, ``inflate_into``, ``_parse_prefix``, ``_parse_skipping``,
+    ``inflate_tail`` and ``inflate_prefix`` where ``contents`` looks them up: every streamed
+    member gets fresh stats, every member inflated whole its size is noted, every member
+    inflated in part its passes, every member tried by its ends what that inflated."""
     seen: list[StreamedMember] = []
     whole: list[int] = []
     prefixed: list[PrefixMember] = []
+    ends: list[EndsMember] = []
+    passes: list[list[int]] = [[]]  # where the next inflate_prefix call is counted
     original_stream = stream.parse_streamed
     original_whole = contents.inflate_into
     original_parse_prefix = contents._parse_prefix
+    original_skipping = contents._parse_skipping
     original_prefix = contents.inflate_prefix
+    original_tail = _tail.inflate_tail
 
     def counting_parse_prefix(archive: Any, member: Any, *args: Any) -> Any:
         prefixed.append(PrefixMember(current(), member.name, member.size))
+        passes[0] = prefixed[-1].passes
         return original_parse_prefix(archive, member, *args)
 
+    def counting_skipping(archive: Any, member: Any, *args: Any) -> Any:
+        ends.append(EndsMember(current(), member.name, member.size))
+        passes[0] = ends[-1].passes
+        facts = original_skipping(archive, member, *args)
+        ends[-1].read = facts is not None
+        return facts
+
+    def counting_tail(payload: Any, start: Any, stop: Any, out: Any, known: Any) -> Any:
+        found = original_tail(payload, start, stop, out, known)
+        if found is not None:
+            ends[-1].tail_bytes += len(out) if found[0] is None else found[0]
+        return found
+
     def counting_prefix(payload: Any, out: Any) -> Any:
-        prefixed[-1].passes.append(len(out))
+        passes[0].append(len(out))
         return original_prefix(payload, out)
 
     def counting(payload: Any, size: int, *args: Any, **kwargs: Any) -> Any:
@@ -168,8 +203,10 @@ def _counting_streams(
         mock.patch.object(contents, "inflate_into", counting_whole),
         mock.patch.object(contents, "_parse_prefix", counting_parse_prefix),
         mock.patch.object(contents, "inflate_prefix", counting_prefix),
+        mock.patch.object(contents, "_parse_skipping", counting_skipping),
+        mock.patch.object(_tail, "inflate_tail", counting_tail),
     ):
-        yield seen, whole, prefixed
+        yield seen, whole, prefixed, ends
 
 
 def inflated_bytes(corpus: list[CorpusWheel]) -> dict[str, Any]:
@@ -177,14 +214,15 @@ def inflated_bytes(corpus: list[CorpusWheel]) -> dict[str, Any]:
     task = AuditTask()
     wheel = [""]
     reused = 0
-    with _counting_streams(lambda: wheel[0]) as (seen, whole, prefixed):
+    with _counting_streams(lambda: wheel[0]) as (seen, whole, prefixed, ends):
         for item in corpus:
             wheel[0] = item.filename
             reused += task(ref(item.path)).reused_elf_bytes
     total = sum(w.elf_bytes for w in corpus)
     stored = sum(m.size for w in corpus for m in w.elf if not m.deflated)
     in_part = sum(sum(p.passes) for p in prefixed)
-    inflated = sum(s.stats.inflated for s in seen) + sum(whole) + in_part
+    by_ends = sum(e.tail_bytes + sum(e.passes) for e in ends)
+    inflated = sum(s.stats.inflated for s in seen) + sum(whole) + in_part + by_ends
     return {
         "elf_bytes": total,
         "stored_elf_bytes": stored,  # parsed in place, never inflated
@@ -195,6 +233,13 @@ def inflated_bytes(corpus: list[CorpusWheel]) -> dict[str, Any]:
         "prefix_members": sum(1 for p in prefixed if p.passes),
         "prefix_elf_bytes": sum(p.size for p in prefixed if p.passes),
         "prefix_inflated_bytes": in_part,
+        # read by their two ends: the start with libdeflate, the end with the tail inflater
+        # (every attempt counted, and the members whose attempt failed, read another way)
+        "ends_members": sum(1 for e in ends if e.read),
+        "ends_elf_bytes": sum(e.size for e in ends if e.read),
+        "ends_inflated_bytes": by_ends,
+        "ends_tail_bytes": sum(e.tail_bytes for e in ends),
+        "ends_tried": len(ends),
         "streamed_members": len(seen),
         "streamed_elf_bytes": sum(s.size for s in seen),
         "inflated_bytes": inflated,

@@ -2,6 +2,10 @@
 
 from wheelscan.elf.types import Buffer
 
+def block_starts(
+    stream: Buffer, search_from: int, search_to: int
+) -> tuple[int, list[tuple[int, int]]] | None: ...
+def inflate_from(stream: Buffer, bit: int, out: Buffer, known: Buffer) -> int | None: ...
 def inflate_tail(
     stream: Buffer, search_from: int, search_to: int, out: Buffer, known: Buffer
 ) -> tuple[int, int, int] | tuple[None, int, int] | None: ...
