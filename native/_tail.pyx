@@ -21,7 +21,7 @@ Whatever fails, the caller inflates the member from its start.
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
 from libc.stdlib cimport free, realloc
-from libc.string cimport memcpy, memset
+from libc.string cimport memchr, memcpy, memset
 
 DEF FAST_BITS = 10
 DEF MAX_BITS = 15
@@ -191,6 +191,35 @@ cdef struct Out:
     uint8_t* known      # 1: the byte is exact; 0: it copies from before the start
     uint64_t capacity
     uint64_t length
+
+
+cdef inline void copy_match(Out* out, uint64_t distance, uint64_t length) noexcept nogil:
+    """Append ``length`` bytes copied from ``distance`` back (the caller checked they fit);
+    a byte from before the start is 0 and unknown, a copy is as known as its source."""
+    cdef uint64_t o = out.length, i = 0
+    cdef uint8_t* d = out.data
+    cdef uint8_t* k = out.known
+    if distance > o:  # from the unknown window before the start
+        i = min(length, distance - o)
+        memset(d + o, 0, i)
+        memset(k + o, 0, i)
+    if i < length:
+        if distance == 1:  # a run of one byte
+            memset(d + o + i, d[o + i - 1], length - i)
+            memset(k + o + i, k[o + i - 1], length - i)
+        elif distance >= 8 and o + length + 8 <= out.capacity:
+            # eight at a time, the last copy running past ``length`` into bytes written
+            # later (source and destination never overlap within eight)
+            while i < length:
+                memcpy(d + o + i, d + o + i - distance, 8)
+                memcpy(k + o + i, k + o + i - distance, 8)
+                i += 8
+        else:
+            while i < length:
+                d[o + i] = d[o + i - distance]
+                k[o + i] = k[o + i - distance]
+                i += 1
+    out.length = o + length
 
 
 cdef int read_dynamic_header(Bits* b, Huffman* litlen, Huffman* dist) noexcept nogil:
@@ -413,16 +442,7 @@ cdef int write_blocks(Bits* b, Out* out) noexcept nogil:
                 distance = DIST_BASE[symbol] + take(b, DIST_EXTRA[symbol])
                 if b.overrun:
                     return -1
-                o = out.length
-                length = min(length, out.capacity - o)
-                for i in range(length):
-                    if o + i >= distance:
-                        out.data[o + i] = out.data[o + i - distance]
-                        out.known[o + i] = out.known[o + i - distance]
-                    else:  # from the unknown window before the start
-                        out.data[o + i] = 0
-                        out.known[o + i] = 0
-                out.length += length
+                copy_match(out, distance, min(length, out.capacity - out.length))
         else:
             return -1
         if final_block:
@@ -559,20 +579,7 @@ cdef int inflate_blocks(Bits* b, Out* out, uint64_t* first_block_end) noexcept n
                     return -1
                 if out.length + length > out.capacity:
                     return -2
-                o = out.length
-                if distance > o:  # reaches into the unknown window before the start
-                    for i in range(length):
-                        if o + i >= distance:
-                            out.data[o + i] = out.data[o + i - distance]
-                            out.known[o + i] = out.known[o + i - distance]
-                        else:
-                            out.data[o + i] = 0
-                            out.known[o + i] = 0
-                else:
-                    for i in range(length):
-                        out.data[o + i] = out.data[o + i - distance]
-                        out.known[o + i] = out.known[o + i - distance]
-                out.length += length
+                copy_match(out, distance, length)
         else:
             return -1
         blocks += 1
@@ -628,17 +635,22 @@ def inflate_tail(const uint8_t[::1] stream, uint64_t search_from, uint64_t searc
 
 
 def known_ranges(const uint8_t[::1] known, uint64_t start, uint64_t offset,
-                 uint64_t min_length=64):
-    """The runs of exact bytes in ``known[start:]`` of at least ``min_length`` bytes, as
+                 uint64_t min_length=64, stop=None):
+    """The runs of exact bytes in ``known[start:stop]`` of at least ``min_length`` bytes, as
     ``(begin, end)`` pairs shifted by ``offset`` (the member offset of ``known[0]``)."""
     cdef uint64_t i = start, n = known.shape[0], begin
+    cdef const uint8_t* k = &known[0] if n else NULL
+    cdef const void* found
+    if stop is not None:
+        n = min(n, <uint64_t>stop)
     ranges = []
     while i < n:
-        while i < n and not known[i]:
-            i += 1
-        begin = i
-        while i < n and known[i]:
-            i += 1
+        found = memchr(k + i, 1, n - i)  # the next known byte
+        if found == NULL:
+            break
+        begin = <const uint8_t*>found - k
+        found = memchr(k + begin, 0, n - begin)  # the next unknown one
+        i = n if found == NULL else <uint64_t>(<const uint8_t*>found - k)
         if i - begin >= min_length:
             ranges.append((begin + offset, i + offset))
     return ranges

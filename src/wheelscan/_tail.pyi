@@ -10,5 +10,5 @@ def inflate_tail(
     stream: Buffer, search_from: int, search_to: int, out: Buffer, known: Buffer
 ) -> tuple[int, int, int] | tuple[None, int, int] | None: ...
 def known_ranges(
-    known: Buffer, start: int, offset: int, min_length: int = 64
+    known: Buffer, start: int, offset: int, min_length: int = 64, stop: int | None = None
 ) -> list[tuple[int, int]]: ...

@@ -46,8 +46,9 @@ WHOLE_ABOVE = 0.95
 # never inflated (``_parse_skipping``), where that costs at most SKIP_WORTH of inflating them
 # from the start. Per byte of the end, in libdeflate's time (one core of the benchmark
 # machine: libdeflate ~650 MB/s): inflating it from a window-less start, WRITE_COST;
-# decoding it without writing, only to count, COUNT_COST. The search for a block header
-# costs a few milliseconds more.
+# decoding it without writing, only to count, COUNT_COST. The end is written whole in one
+# pass, or counted to its end and written only as far as the tables, whichever costs less;
+# the search for a block header costs a few milliseconds more.
 SKIP_ABOVE = 4 * 1024 * 1024
 SKIP_WORTH = 0.5
 WRITE_COST = 3.1
@@ -61,9 +62,6 @@ TAIL_MARGINS = (256 * 1024, 1024 * 1024)
 TAIL_EXTRA = 64 * 1024
 # At most this much of the end is inflated (the rest of a late PT_LOAD's tables included)
 MAX_TAIL_WRITE = 16 * 1024 * 1024
-# A tail this short (from where it must begin to the member's end) is inflated in one pass,
-# all of it written; a longer one is counted first and written only up to its tables
-ONE_PASS_ABOVE_END = 2 * 1024 * 1024
 # What a block of zlib's output inflates to, give or take: aimed at before the start wanted
 BLOCK_ALLOWANCE = 128 * 1024
 # How far back from its expected place a block header is looked for (bits of the stream)
@@ -290,11 +288,16 @@ def _inflate_tail(
     PT_DYNAMIC is not all known exactly; None if finding them fails or would not pay."""
     size = member.size
     offset, length = dynamic
-    tail_length = size - offset + margin
-    cost = (WRITE_COST if tail_length <= ONE_PASS_ABOVE_END else COUNT_COST) * tail_length
-    if offset <= margin or cost > SKIP_WORTH * size:
+    if offset <= margin:
         return None
-    tail = _inflate_tail_from(archive, member, offset - margin, end)
+    # all of the end written in one pass, or counted first and written only to the tables
+    tail_length = size - offset + margin
+    written = min(size, end + TAIL_EXTRA) - offset + margin
+    one_pass = WRITE_COST * tail_length
+    two_passes = COUNT_COST * tail_length + WRITE_COST * written
+    if min(one_pass, two_passes) > SKIP_WORTH * size:
+        return None
+    tail = _inflate_tail_from(archive, member, offset - margin, end, one_pass <= two_passes)
     if tail is None:
         return None
     if not any(a <= offset and offset + length <= b for a, b in tail.ranges):
@@ -302,13 +305,16 @@ def _inflate_tail(
     return tail
 
 
-def _inflate_tail_from(archive: WheelArchive, member: Member, begin: int, end: int) -> _Tail | None:
+def _inflate_tail_from(
+    archive: WheelArchive, member: Member, begin: int, end: int, one_pass: bool
+) -> _Tail | None:
     """The member's bytes from the last block that starts at or before ``begin`` to
-    ``end``, each one known exactly or not; None if no such block is found."""
+    ``end`` (``one_pass``: to its end), each one known exactly or not; None if no such
+    block is found."""
     from wheelscan._tail import block_starts
 
     size = member.size
-    if size - begin <= ONE_PASS_ABOVE_END:
+    if one_pass:
         return _inflate_to_the_end(archive, member, begin)
     payload = archive.payload(member)
     stream_bits = 8 * len(payload)
@@ -361,12 +367,10 @@ def _inflate_to_the_end(archive: WheelArchive, member: Member, begin: int) -> _T
         length, trusted, start = found
         base = size - length
         if base + trusted <= begin:
-            return _Tail(
-                start,
-                base + trusted,
-                out[trusted:length],
-                known_ranges(known[:length], trusted, base),
-            )
+            # the block at ``start`` may be a false start that fell into a real boundary:
+            # only the bytes from the end of its first block on are offered as known
+            del out[length:]
+            return _Tail(start, base, out, known_ranges(known, trusted, base, stop=length))
         bits_per_byte = (stream_bits - start) / length
         target = max(0, int(start - bits_per_byte * (base + trusted - begin + BLOCK_ALLOWANCE)))
     return None
