@@ -345,6 +345,175 @@ cdef int stored_length(Bits* b) noexcept nogil:
     return <int>length
 
 
+# A 64-bit buffer of the stream's next bits, refilled a word at a time
+cdef struct Fast:
+    uint64_t buf
+    uint32_t count         # bits in ``buf``
+    const uint8_t* data
+    const uint8_t* next    # the next byte to load
+    const uint8_t* end
+    uint64_t padding       # zero bits added past the stream's end
+
+
+cdef inline void refill(Fast* f) noexcept nogil:
+    """At least 56 bits in the buffer (zeros past the stream's end, counted in padding)."""
+    cdef uint64_t word
+    if f.next + 8 <= f.end:
+        memcpy(&word, f.next, 8)
+        if WS_BIG_ENDIAN:
+            word = __builtin_bswap64(word)
+        f.buf |= word << f.count
+        f.next += (63 - f.count) >> 3
+        f.count |= 56
+    else:
+        while f.count <= 56:
+            if f.next < f.end:
+                f.buf |= (<uint64_t>f.next[0]) << f.count
+                f.next += 1
+            else:
+                f.padding += 8
+            f.count += 8
+
+
+cdef inline void fast_from(Fast* f, const Bits* b) noexcept nogil:
+    f.data = b.data
+    f.end = b.data + b.size
+    f.next = b.data + min(b.pos >> 3, b.size)
+    f.buf = 0
+    f.count = 0
+    f.padding = 0
+    refill(f)
+    f.buf >>= b.pos & 7
+    f.count -= b.pos & 7
+
+
+cdef inline void fast_to(const Fast* f, Bits* b) noexcept nogil:
+    b.pos = 8 * <uint64_t>(f.next - f.data) + f.padding - f.count
+    if b.pos > 8 * b.size:
+        b.overrun = True
+
+
+cdef inline int fast_symbol(Fast* f, const Huffman* h) noexcept nogil:
+    """The next symbol (at least 15 bits in the buffer); -1 for a code the table lacks."""
+    cdef uint16_t entry = h.fast[f.buf & ((1 << FAST_BITS) - 1)]
+    cdef uint64_t bits
+    cdef int code = 0, first = 0, index = 0, length, count
+    if entry:
+        f.buf >>= entry & 15
+        f.count -= entry & 15
+        return entry >> 4
+    bits = f.buf
+    for length in range(1, MAX_BITS + 1):
+        code |= <int>(bits & 1)
+        bits >>= 1
+        count = h.count[length]
+        if code - count < first:
+            f.buf >>= length
+            f.count -= length
+            return h.symbol[index + (code - first)]
+        index += count
+        first = (first + count) << 1
+        code <<= 1
+    return -1
+
+
+cdef inline uint32_t fast_bits(Fast* f, uint32_t n) noexcept nogil:
+    cdef uint32_t value = <uint32_t>(f.buf & ((1ULL << n) - 1))
+    f.buf >>= n
+    f.count -= n
+    return value
+
+
+cdef int count_symbols(Bits* b, const Huffman* lit, const Huffman* dist, uint64_t* o) noexcept nogil:
+    """Decode one block's symbols to its end, counting what they put out. 0, or -1."""
+    cdef Fast f
+    cdef int symbol
+    cdef uint64_t produced = o[0]
+    fast_from(&f, b)
+    while True:
+        refill(&f)
+        if f.padding > 64:
+            return -1
+        # up to three literals per refill (15 bits each at most, of 56 or more)
+        symbol = fast_symbol(&f, lit)
+        if symbol < 256:
+            if symbol < 0:
+                return -1
+            produced += 1
+            symbol = fast_symbol(&f, lit)
+            if symbol < 256:
+                if symbol < 0:
+                    return -1
+                produced += 1
+                symbol = fast_symbol(&f, lit)
+                if symbol < 256:
+                    if symbol < 0:
+                        return -1
+                    produced += 1
+                    continue
+            refill(&f)  # for the length's extra bits and the distance
+        if symbol == 256:
+            break
+        symbol -= 257
+        if symbol >= 29:
+            return -1
+        produced += LENGTH_BASE[symbol] + fast_bits(&f, LENGTH_EXTRA[symbol])
+        symbol = fast_symbol(&f, dist)
+        if symbol < 0 or symbol >= 30:
+            return -1
+        fast_bits(&f, DIST_EXTRA[symbol])
+    fast_to(&f, b)
+    o[0] = produced
+    return -1 if b.overrun else 0
+
+
+cdef int write_symbols(Bits* b, const Huffman* lit, const Huffman* dist, Out* out,
+                       bint truncate) noexcept nogil:
+    """Inflate one block's symbols into ``out``. 0 at the block's end; 1 when ``out`` is
+    full (``truncate``: the last match cut to fit; else -2 instead); -1 if unsound."""
+    cdef Fast f
+    cdef int symbol, result = 0
+    cdef uint64_t length, distance
+    fast_from(&f, b)
+    while True:
+        refill(&f)
+        if f.padding > 64:
+            return -1
+        symbol = fast_symbol(&f, lit)
+        if symbol < 256:
+            if symbol < 0:
+                return -1
+            if out.length >= out.capacity:
+                result = 1 if truncate else -2
+                break
+            out.data[out.length] = <uint8_t>symbol
+            out.known[out.length] = 1
+            out.length += 1
+            continue
+        if symbol == 256:
+            break
+        symbol -= 257
+        if symbol >= 29:
+            return -1
+        length = LENGTH_BASE[symbol] + fast_bits(&f, LENGTH_EXTRA[symbol])
+        symbol = fast_symbol(&f, dist)
+        if symbol < 0 or symbol >= 30:
+            return -1
+        distance = DIST_BASE[symbol] + fast_bits(&f, DIST_EXTRA[symbol])
+        if out.length + length > out.capacity:
+            if not truncate:
+                result = -2
+                break
+            copy_match(out, distance, out.capacity - out.length)
+            result = 1
+            break
+        copy_match(out, distance, length)
+    fast_to(&f, b)
+    if b.overrun:
+        return -1
+    return result
+
+
 cdef int count_blocks(Bits* b, Starts* starts, uint64_t* produced) noexcept nogil:
     """Decode from a block header to the stream's end, counting the bytes put out but
     writing none (a fraction of inflating them), and noting where each block after the
@@ -353,7 +522,7 @@ cdef int count_blocks(Bits* b, Starts* starts, uint64_t* produced) noexcept nogi
     cdef const Huffman* lit_table
     cdef const Huffman* dist_table
     cdef uint32_t final_block, kind
-    cdef int symbol, length
+    cdef int length
     cdef uint64_t o = 0, blocks = 0, header
     while True:
         header = b.pos
@@ -370,25 +539,8 @@ cdef int count_blocks(Bits* b, Starts* starts, uint64_t* produced) noexcept nogi
         elif kind == 1 or kind == 2:
             if block_tables(b, kind, &litlen, &dist, &lit_table, &dist_table) < 0:
                 return -1
-            while True:
-                symbol = decode(b, lit_table)
-                if symbol < 256:
-                    if symbol < 0 or b.overrun:
-                        return -1
-                    o += 1
-                    continue
-                if symbol == 256:
-                    break
-                symbol -= 257
-                if symbol >= 29:
-                    return -1
-                o += LENGTH_BASE[symbol] + take(b, LENGTH_EXTRA[symbol])
-                symbol = decode(b, dist_table)
-                if symbol < 0 or symbol >= 30:
-                    return -1
-                b.pos += DIST_EXTRA[symbol]
-                if b.overrun or b.pos > 8 * b.size:
-                    return -1
+            if count_symbols(b, lit_table, dist_table, &o) < 0:
+                return -1
         else:
             return -1
         blocks += 1
@@ -404,8 +556,8 @@ cdef int write_blocks(Bits* b, Out* out) noexcept nogil:
     cdef const Huffman* lit_table
     cdef const Huffman* dist_table
     cdef uint32_t final_block, kind
-    cdef int symbol, stored
-    cdef uint64_t length, distance, o, i, n
+    cdef int stored, result
+    cdef uint64_t n
     while out.length < out.capacity:
         final_block = take(b, 1)
         kind = take(b, 2)
@@ -421,28 +573,11 @@ cdef int write_blocks(Bits* b, Out* out) noexcept nogil:
         elif kind == 1 or kind == 2:
             if block_tables(b, kind, &litlen, &dist, &lit_table, &dist_table) < 0:
                 return -1
-            while out.length < out.capacity:
-                symbol = decode(b, lit_table)
-                if symbol < 0 or b.overrun:
-                    return -1
-                if symbol < 256:
-                    out.data[out.length] = <uint8_t>symbol
-                    out.known[out.length] = 1
-                    out.length += 1
-                    continue
-                if symbol == 256:
-                    break
-                symbol -= 257
-                if symbol >= 29:
-                    return -1
-                length = LENGTH_BASE[symbol] + take(b, LENGTH_EXTRA[symbol])
-                symbol = decode(b, dist_table)
-                if symbol < 0 or symbol >= 30:
-                    return -1
-                distance = DIST_BASE[symbol] + take(b, DIST_EXTRA[symbol])
-                if b.overrun:
-                    return -1
-                copy_match(out, distance, min(length, out.capacity - out.length))
+            result = write_symbols(b, lit_table, dist_table, out, True)
+            if result < 0:
+                return -1
+            if result == 1:
+                return 0
         else:
             return -1
         if final_block:
@@ -527,8 +662,8 @@ cdef int inflate_blocks(Bits* b, Out* out, uint64_t* first_block_end) noexcept n
     cdef const Huffman* lit_table
     cdef const Huffman* dist_table
     cdef uint32_t final_block, kind, stored_length
-    cdef int symbol
-    cdef uint64_t length, distance, o, i, blocks = 0
+    cdef int result
+    cdef uint64_t blocks = 0
     while True:
         final_block = take(b, 1)
         kind = take(b, 2)
@@ -554,32 +689,9 @@ cdef int inflate_blocks(Bits* b, Out* out, uint64_t* first_block_end) noexcept n
                     return -1
                 lit_table = &litlen
                 dist_table = &dist
-            while True:
-                symbol = decode(b, lit_table)
-                if symbol < 0 or b.overrun:
-                    return -1
-                if symbol < 256:
-                    if out.length >= out.capacity:
-                        return -2
-                    out.data[out.length] = <uint8_t>symbol
-                    out.known[out.length] = 1
-                    out.length += 1
-                    continue
-                if symbol == 256:
-                    break
-                symbol -= 257
-                if symbol >= 29:
-                    return -1
-                length = LENGTH_BASE[symbol] + take(b, LENGTH_EXTRA[symbol])
-                symbol = decode(b, dist_table)
-                if symbol < 0 or symbol >= 30:
-                    return -1
-                distance = DIST_BASE[symbol] + take(b, DIST_EXTRA[symbol])
-                if b.overrun:
-                    return -1
-                if out.length + length > out.capacity:
-                    return -2
-                copy_match(out, distance, length)
+            result = write_symbols(b, lit_table, dist_table, out, False)
+            if result < 0:
+                return result
         else:
             return -1
         blocks += 1

@@ -135,9 +135,9 @@ class PrefixMember:
 
 @dataclass
 class EndsMember:
-    """A member tried by its two ends: what the tail inflater put out (every attempt, the
-    ones that failed included), what libdeflate inflated of its start, and whether the
-    facts came that way."""
+    """A member tried by its two ends: what the tail inflater decoded (written or only
+    counted; every attempt, the ones that failed included), what libdeflate inflated of its
+    start, and whether the facts came that way."""
 
     wheel: str
     member: str
@@ -166,6 +166,8 @@ def _counting_streams(
     original_skipping = contents._parse_skipping
     original_prefix = contents.inflate_prefix
     original_tail = _tail.inflate_tail
+    original_starts = _tail.block_starts
+    original_from = _tail.inflate_from
 
     def counting_parse_prefix(archive: Any, member: Any, *args: Any) -> Any:
         prefixed.append(PrefixMember(current(), member.name, member.size))
@@ -184,6 +186,17 @@ def _counting_streams(
         if found is not None:
             ends[-1].tail_bytes += len(out) if found[0] is None else found[0]
         return found
+
+    def counting_starts(payload: Any, start: Any, stop: Any) -> Any:
+        found = original_starts(payload, start, stop)
+        if found is not None:
+            ends[-1].tail_bytes += found[0]  # decoded to count them, not written
+        return found
+
+    def counting_from(payload: Any, bit: Any, out: Any, known: Any) -> Any:
+        written = original_from(payload, bit, out, known)
+        ends[-1].tail_bytes += written or 0
+        return written
 
     def counting_prefix(payload: Any, out: Any) -> Any:
         passes[0].append(len(out))
@@ -205,6 +218,8 @@ def _counting_streams(
         mock.patch.object(contents, "inflate_prefix", counting_prefix),
         mock.patch.object(contents, "_parse_skipping", counting_skipping),
         mock.patch.object(_tail, "inflate_tail", counting_tail),
+        mock.patch.object(_tail, "block_starts", counting_starts),
+        mock.patch.object(_tail, "inflate_from", counting_from),
     ):
         yield seen, whole, prefixed, ends
 
@@ -239,7 +254,8 @@ def inflated_bytes(corpus: list[CorpusWheel]) -> dict[str, Any]:
         "ends_elf_bytes": sum(e.size for e in ends if e.read),
         "ends_inflated_bytes": by_ends,
         "ends_tail_bytes": sum(e.tail_bytes for e in ends),
-        "ends_tried": len(ends),
+        # members of the size for it whose end was decoded, whether or not it served
+        "ends_tried": sum(1 for e in ends if e.tail_bytes),
         "streamed_members": len(seen),
         "streamed_elf_bytes": sum(s.size for s in seen),
         "inflated_bytes": inflated,

@@ -45,14 +45,15 @@ WHOLE_ABOVE = 0.95
 # Members from this size on are read as their first tables and their end, the code between
 # never inflated (``_parse_skipping``), where that costs at most SKIP_WORTH of inflating them
 # from the start. Per byte of the end, in libdeflate's time (one core of the benchmark
-# machine: libdeflate ~650 MB/s): inflating it from a window-less start, WRITE_COST;
+# machine: libdeflate ~650 MB/s, ~260 inflating without the start, ~570 only counting):
+# inflating it from a window-less start, WRITE_COST;
 # decoding it without writing, only to count, COUNT_COST. The end is written whole in one
 # pass, or counted to its end and written only as far as the tables, whichever costs less;
 # the search for a block header costs a few milliseconds more.
 SKIP_ABOVE = 4 * 1024 * 1024
 SKIP_WORTH = 0.5
-WRITE_COST = 3.1
-COUNT_COST = 1.5
+WRITE_COST = 2.5
+COUNT_COST = 1.2
 # The end is inflated from this far before PT_DYNAMIC, then from the next if a byte of
 # PT_DYNAMIC copies (through copies) from the unknown 32 KiB before the start: the further,
 # the rarer (on the benchmark corpus, 6 of 28 large libraries at 256 KiB, 1 at 1 MiB)
