@@ -1,5 +1,5 @@
 """The end of a deflate stream inflated without its beginning (native/_tail.pyx), and the
-members read by their two ends (``contents._parse_skipping``).
+members read by their two ends (wheel/ends.py).
 
 Checked against zlib, which wrote every stream: from the first block the whole output; from
 any bit offset, every byte the inflater calls exact is the byte zlib inflates there.
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from wheelscan._tail import block_starts, inflate_from, inflate_tail, known_ranges
 from wheelscan.elf import get_parser, partial_parser
-from wheelscan.wheel import contents
+from wheelscan.wheel import contents, ends
 from wheelscan.wheel.archive import DEFLATED, WheelArchive
 
 
@@ -176,11 +176,11 @@ def test_every_real_member_read_by_its_ends_gets_the_facts_of_the_whole(
     """The corpus's members from 256 KiB on read by their two ends wherever the rule lets
     them (here: whatever it costs, from closer to PT_DYNAMIC), each compared with the member
     parsed whole; a third of them at least must take that path."""
-    monkeypatch.setattr(contents, "SKIP_ABOVE", 256 * 1024)
-    monkeypatch.setattr(contents, "SKIP_WORTH", 1.0)
-    monkeypatch.setattr(contents, "WRITE_COST", 0.5)
-    monkeypatch.setattr(contents, "COUNT_COST", 0.5)
-    monkeypatch.setattr(contents, "TAIL_MARGINS", (64 * 1024, 256 * 1024))
+    monkeypatch.setattr(ends, "SKIP_ABOVE", 256 * 1024)
+    monkeypatch.setattr(ends, "SKIP_WORTH", 1.0)
+    monkeypatch.setattr(ends, "WRITE_COST", 0.5)
+    monkeypatch.setattr(ends, "COUNT_COST", 0.5)
+    monkeypatch.setattr(ends, "TAIL_MARGINS", (64 * 1024, 256 * 1024))
     parse = get_parser()
     partial = partial_parser()
     assert partial is not None
@@ -189,11 +189,11 @@ def test_every_real_member_read_by_its_ends_gets_the_facts_of_the_whole(
         with WheelArchive.open(path) as archive:
             for member in archive.elf_members():
                 if member.method != DEFLATED or not (
-                    contents.SKIP_ABOVE <= member.size <= contents.WHOLE_MEMBER_LIMIT
+                    ends.SKIP_ABOVE <= member.size <= contents.WHOLE_MEMBER_LIMIT
                 ):
                     continue
                 tried += 1
-                facts = contents._parse_skipping(archive, member, *partial)
+                facts = ends.parse_by_ends(archive, member, *partial)
                 if facts is not None:
                     skipped += 1
                     assert facts == contents._parse_whole(parse, archive, member), member.name

@@ -3,7 +3,7 @@
 
 Also what it inflated: one untimed, single-process pass with the inflation paths wrapped
 from the outside (``inflate_into`` for whole members, ``inflate_prefix`` for members inflated
-only as far as the parser needs, ``_parse_skipping`` and ``inflate_tail`` for members read by
+only as far as the parser needs, ``parse_by_ends`` and the tail inflater for members read by
 their two ends, ``parse_streamed`` handed a fresh ``StreamStats`` per call), so the product
 code carries no counters.
 """
@@ -28,6 +28,7 @@ from wheelscan.policy.evaluate import evaluate
 from wheelscan.policy.verdict import Verdict
 from wheelscan.store.codec import PreparedResult, unpack
 from wheelscan.wheel import contents, stream
+from wheelscan.wheel import ends as by_ends
 from wheelscan.wheel.codec import facts_from_json
 from wheelscan.wheel.stream import StreamStats
 
@@ -151,10 +152,11 @@ class EndsMember:
 def _counting_streams(
     current: Callable[[], str],
 ) -> Iterator[tuple[list[StreamedMember], list[int], list[PrefixMember], list[EndsMember]]]:
-    """Wrap ``parse_streamed``, ``inflate_into``, ``_parse_prefix``, ``_parse_skipping``,
-    ``inflate_tail`` and ``inflate_prefix`` where ``contents`` looks them up: every streamed
-    member gets fresh stats, every member inflated whole its size is noted, every member
-    inflated in part its passes, every member tried by its ends what that inflated."""
+    """Wrap ``parse_streamed``, ``inflate_into``, ``_parse_prefix``, ``parse_by_ends``,
+    the tail inflater's three entry points and ``inflate_prefix`` where they are looked
+    up: every streamed member gets fresh stats, every member inflated whole its size is
+    noted, every member inflated in part its passes, every member tried by its ends what
+    that inflated."""
     seen: list[StreamedMember] = []
     whole: list[int] = []
     prefixed: list[PrefixMember] = []
@@ -163,7 +165,7 @@ def _counting_streams(
     original_stream = stream.parse_streamed
     original_whole = contents.inflate_into
     original_parse_prefix = contents._parse_prefix
-    original_skipping = contents._parse_skipping
+    original_skipping = contents.parse_by_ends
     original_prefix = contents.inflate_prefix
     original_tail = _tail.inflate_tail
     original_starts = _tail.block_starts
@@ -216,7 +218,8 @@ def _counting_streams(
         mock.patch.object(contents, "inflate_into", counting_whole),
         mock.patch.object(contents, "_parse_prefix", counting_parse_prefix),
         mock.patch.object(contents, "inflate_prefix", counting_prefix),
-        mock.patch.object(contents, "_parse_skipping", counting_skipping),
+        mock.patch.object(contents, "parse_by_ends", counting_skipping),
+        mock.patch.object(by_ends, "inflate_prefix", counting_prefix),
         mock.patch.object(_tail, "inflate_tail", counting_tail),
         mock.patch.object(_tail, "block_starts", counting_starts),
         mock.patch.object(_tail, "inflate_from", counting_from),

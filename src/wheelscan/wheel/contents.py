@@ -12,11 +12,11 @@ import posixpath
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import NamedTuple
 
 from wheelscan.elf import ElfError, ElfFacts, get_parser, partial_parser
 from wheelscan.wheel.archive import DEFLATED, Member, WheelArchive, WheelError
 from wheelscan.wheel.dedupe import FactsCache
+from wheelscan.wheel.ends import HEAD_BYTES, parse_by_ends
 from wheelscan.wheel.inflate import (
     PREFIX_SLACK,
     WHOLE_MEMBER_LIMIT,
@@ -36,50 +36,13 @@ from wheelscan.wheel.stream import StreamError, StreamStats, parse_streamed
 MAX_STREAM_PASSES = 3
 
 
-# The first bytes of a member, where its ELF header and program headers are
-HEAD_BYTES = 4096
 # A member whose tables end (``facts_end``) later than this fraction of it is inflated whole,
 # and its CRC-32 checked; any other only as far as its tables (``_parse_prefix``)
 WHOLE_ABOVE = 0.95
 
-# Members from this size on are read as their first tables and their end, the code between
-# never inflated (``_parse_skipping``), where that costs at most SKIP_WORTH of inflating them
-# from the start. Per byte of the end, in libdeflate's time (one core of the benchmark
-# machine: libdeflate ~650 MB/s, ~260 inflating without the start, ~570 only counting):
-# inflating it from a window-less start, WRITE_COST;
-# decoding it without writing, only to count, COUNT_COST. The end is written whole in one
-# pass, or counted to its end and written only as far as the tables, whichever costs less;
-# the search for a block header costs a few milliseconds more.
-SKIP_ABOVE = 4 * 1024 * 1024
-SKIP_WORTH = 0.5
-WRITE_COST = 2.5
-COUNT_COST = 1.2
-# The end is inflated from this far before PT_DYNAMIC, then from the next if a byte of
-# PT_DYNAMIC copies (through copies) from the unknown 32 KiB before the start: the further,
-# the rarer (on the benchmark corpus, 6 of 28 large libraries at 256 KiB, 1 at 1 MiB)
-TAIL_MARGINS = (256 * 1024, 1024 * 1024)
-# Inflated past the end of the tables (``facts_end``) too: patchelf moves tables it grows
-# behind PT_DYNAMIC, in the segment that holds it
-TAIL_EXTRA = 64 * 1024
-# At most this much of the end is inflated (the rest of a late PT_LOAD's tables included)
-MAX_TAIL_WRITE = 16 * 1024 * 1024
-# What a block of zlib's output inflates to, give or take: aimed at before the start wanted
-BLOCK_ALLOWANCE = 128 * 1024
-# How far back from its expected place a block header is looked for (bits of the stream)
-SEARCH_BITS = 8 * 128 * 1024
-# Attempts at finding where the end starts in the stream
-MAX_TAIL_SEARCHES = 3
-# Passes over the start of a member read by its ends, each inflating at least twice as much
-MAX_PREFIX_PASSES = 4
-
 # One streamed (huge) member at a time per process, whatever the threads: each keeps up to
 # DEFAULT_KEEP bytes, and the memory bound is per worker
 _STREAMING = threading.Lock()
-
-
-# A tail read too close to PT_DYNAMIC: bytes the parser needs there copy (through copies)
-# from the unknown window before the start
-_UNKNOWN = object()
 
 
 class _TooManyPasses(Exception):
@@ -224,7 +187,7 @@ def _parse(parse: object, archive: WheelArchive, member: Member) -> ElfFacts:
                     return _parse_stream(archive, member, *partial) or _parse_read(
                         parse, archive, member
                     )
-            facts = _parse_skipping(archive, member, *partial)
+            facts = parse_by_ends(archive, member, *partial)
             if facts is not None:
                 return facts
             end = _facts_end(archive, member)
@@ -236,197 +199,6 @@ def _parse(parse: object, archive: WheelArchive, member: Member) -> ElfFacts:
         return _parse_read(parse, archive, member)
     except ElfError as e:
         raise WheelError(f"elf-{e.code}", e.reason, member.name) from e
-
-
-def _parse_skipping(
-    archive: WheelArchive, member: Member, parse: object, need_bytes: type[Exception]
-) -> ElfFacts | None:
-    """The facts from the member's first tables and its end, the code between them never
-    inflated; None where that would not pay, or fails (the caller then inflates from the
-    start as far as needed).
-
-    The end is inflated from a block header found short of PT_DYNAMIC (wheelscan._tail),
-    the start with libdeflate as far as the parser asks (its symbol and version tables,
-    which a linker writes first). Neither the CRC-32 nor the stream between is checked, as
-    for a member inflated only up to its tables (``_parse_prefix``).
-    """
-    from wheelscan._native import dynamic_segment, facts_end
-
-    if member.size < SKIP_ABOVE:
-        return None
-    head = archive.head(member, HEAD_BYTES)
-    dynamic, end = dynamic_segment(head), facts_end(head)
-    if dynamic is None or end is None:
-        return None
-    for margin in TAIL_MARGINS:
-        tail = _inflate_tail(archive, member, dynamic, end, margin)
-        if tail is None:
-            return None
-        if tail is _UNKNOWN:
-            continue
-        facts = _parse_ends(archive, member, tail, parse, need_bytes)  # type: ignore[arg-type]
-        if facts is not _UNKNOWN:
-            return facts  # type: ignore[return-value]
-        # bytes it needs copy (through copies) from before the start: start further back
-    return None
-
-
-class _Tail(NamedTuple):
-    bit: int  # where, in the stream, the block the inflation began with starts
-    begin: int  # the member offset of inflated[0]
-    inflated: bytearray
-    ranges: list[tuple[int, int]]  # the member's bytes known exactly
-
-    @property
-    def end(self) -> int:
-        return self.begin + len(self.inflated)
-
-
-def _inflate_tail(
-    archive: WheelArchive, member: Member, dynamic: tuple[int, int], end: int, margin: int
-) -> _Tail | object | None:
-    """The member's bytes from ``margin`` before PT_DYNAMIC to ``end``; ``_UNKNOWN`` if
-    PT_DYNAMIC is not all known exactly; None if finding them fails or would not pay."""
-    size = member.size
-    offset, length = dynamic
-    if offset <= margin:
-        return None
-    # all of the end written in one pass, or counted first and written only to the tables
-    tail_length = size - offset + margin
-    written = min(size, end + TAIL_EXTRA) - offset + margin
-    one_pass = WRITE_COST * tail_length
-    two_passes = COUNT_COST * tail_length + WRITE_COST * written
-    if min(one_pass, two_passes) > SKIP_WORTH * size:
-        return None
-    tail = _inflate_tail_from(archive, member, offset - margin, end, one_pass <= two_passes)
-    if tail is None:
-        return None
-    if not any(a <= offset and offset + length <= b for a, b in tail.ranges):
-        return _UNKNOWN
-    return tail
-
-
-def _inflate_tail_from(
-    archive: WheelArchive, member: Member, begin: int, end: int, one_pass: bool
-) -> _Tail | None:
-    """The member's bytes from the last block that starts at or before ``begin`` to
-    ``end`` (``one_pass``: to its end), each one known exactly or not; None if no such
-    block is found."""
-    from wheelscan._tail import block_starts
-
-    size = member.size
-    if one_pass:
-        return _inflate_to_the_end(archive, member, begin)
-    payload = archive.payload(member)
-    stream_bits = 8 * len(payload)
-    # where ``begin`` lies in the stream if the member compressed evenly, and a block before
-    # (the first block found is not used); a start found too late moves the search back, by
-    # what the end's own ratio says
-    aim = max(0, begin - BLOCK_ALLOWANCE)
-    target = stream_bits * aim // size
-    for _ in range(MAX_TAIL_SEARCHES):
-        found = block_starts(payload, target, max(0, target - SEARCH_BITS))
-        if found is None:
-            return None
-        total, starts = found
-        base = size - total
-        usable = [s for s in starts if base + s[1] <= begin]
-        if usable:
-            break
-        if not starts:
-            return None
-        first_bit, first_output = starts[0]
-        bits_per_byte = (stream_bits - first_bit) / (total - first_output)
-        target = max(0, int(first_bit - bits_per_byte * (base + first_output - aim)))
-    else:
-        return None
-    bit, output = usable[-1]
-    return _inflate_at(payload, bit, base + output, min(size, end + TAIL_EXTRA))
-
-
-def _inflate_to_the_end(archive: WheelArchive, member: Member, begin: int) -> _Tail | None:
-    """The member's bytes from ``begin`` or a little before to its end, in one pass that
-    writes them all (where they are few, cheaper than counting first)."""
-    from wheelscan._tail import inflate_tail, known_ranges
-
-    size = member.size
-    payload = archive.payload(member)
-    stream_bits = 8 * len(payload)
-    wanted = size - begin + BLOCK_ALLOWANCE
-    capacity = 2 * wanted
-    out, known = bytearray(capacity), bytearray(capacity)
-    target = stream_bits * max(0, size - wanted) // size
-    for _ in range(MAX_TAIL_SEARCHES):
-        found = inflate_tail(payload, target, max(0, target - SEARCH_BITS), out, known)
-        if found is None:
-            return None
-        if found[0] is None:  # out filled before the end: start later
-            _, start, stop = found
-            bits_per_byte = (stop - start) / capacity
-            target = max(target + 8, int(stream_bits - bits_per_byte * wanted))
-            continue
-        length, trusted, start = found
-        base = size - length
-        if base + trusted <= begin:
-            # the block at ``start`` may be a false start that fell into a real boundary:
-            # only the bytes from the end of its first block on are offered as known
-            del out[length:]
-            return _Tail(start, base, out, known_ranges(known, trusted, base, stop=length))
-        bits_per_byte = (stream_bits - start) / length
-        target = max(0, int(start - bits_per_byte * (base + trusted - begin + BLOCK_ALLOWANCE)))
-    return None
-
-
-def _inflate_at(payload: memoryview, bit: int, begin: int, end: int) -> _Tail | None:
-    """The member's bytes [begin, end), inflated from the block header at ``bit``."""
-    from wheelscan._tail import inflate_from, known_ranges
-
-    if end - begin > MAX_TAIL_WRITE:
-        return None
-    out, known = bytearray(end - begin), bytearray(end - begin)
-    if inflate_from(payload, bit, out, known) != len(out):
-        return None
-    return _Tail(bit, begin, out, known_ranges(known, 0, begin))
-
-
-def _parse_ends(
-    archive: WheelArchive, member: Member, tail: _Tail, parse: object, need_bytes: type[Exception]
-) -> ElfFacts | object | None:
-    """Parse with the tail in place and the start inflated as far as the parser asks (and
-    the tail further, if it asks for bytes past it: tables patchelf moved behind
-    PT_DYNAMIC, in the segment that holds it)."""
-    size = member.size
-    payload = archive.payload(member)
-    prefix, valid = PREFIX_SLACK + 64 * 1024, 0
-    with scratch(size, populate=False) as buffer:
-        buffer[tail.begin : tail.end] = tail.inflated
-        for _ in range(MAX_PREFIX_PASSES):
-            prefix = min(prefix, tail.begin)
-            if valid < prefix - PREFIX_SLACK:
-                with buffer[:prefix] as part:
-                    try:
-                        valid = inflate_prefix(payload, part)
-                    except WholeInflateError as e:
-                        raise WheelError(e.code, e.reason, member.name) from e
-            try:
-                return parse(buffer, [(0, valid), *tail.ranges])  # type: ignore[operator, no-any-return]
-            except need_bytes as e:
-                start: int = e.start  # type: ignore[attr-defined]
-                wanted: int = e.end  # type: ignore[attr-defined]
-            if start >= tail.end:
-                longer = _inflate_at(payload, tail.bit, tail.begin, min(size, wanted + TAIL_EXTRA))
-                if longer is None:
-                    return None
-                tail = longer
-                buffer[tail.begin : tail.end] = tail.inflated
-            elif wanted <= tail.begin and wanted <= size * SKIP_WORTH:
-                # the version tables follow the strings a linker writes: ask for them too
-                prefix = max(wanted + wanted // 8 + PREFIX_SLACK, prefix * 3 // 2)
-            elif start >= tail.begin:
-                return _UNKNOWN  # bytes of the tail it could not know
-            else:
-                return None  # most of the member, or a layout this reading does not foresee
-    return None
 
 
 def _facts_end(archive: WheelArchive, member: Member) -> int | None:

@@ -1,0 +1,257 @@
+"""A large library read by its two ends, the code between never inflated.
+
+A linker writes a library's symbol and version tables first and its PT_DYNAMIC last, with
+megabytes of code and data between that no verdict needs. libdeflate inflates the start as
+far as the parser asks; the end is found without the start (wheelscan._tail): a block
+header short of PT_DYNAMIC, then the stream decoded from there to its last byte, which is
+the member's last byte, so every block header met is placed at its exact member offset; the
+end is then inflated from one of them, each byte that copies (through copies) from the
+unknown 32 KiB before it marked unknown and never read. Where PT_DYNAMIC holds such a byte,
+the end is inflated again from further back; where anything fails, the caller inflates the
+member from its start, as it would have (wheel/contents.py).
+
+Neither the CRC-32 nor the stream between the ends is checked: README, known limits.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from wheelscan.elf import ElfFacts
+from wheelscan.wheel.archive import Member, WheelArchive, WheelError
+from wheelscan.wheel.inflate import PREFIX_SLACK, WholeInflateError, inflate_prefix
+from wheelscan.wheel.scratch import scratch
+
+# Members from this size on are read by their ends where that costs at most SKIP_WORTH of
+# inflating them from the start. Per byte of the end, in libdeflate's time (one core of the
+# benchmark machine: libdeflate ~650 MB/s, ~260 inflating without the start, ~570 only
+# counting): WRITE_COST to inflate it from a window-less start, COUNT_COST to decode it
+# only to count. The end is written whole in one pass, or counted to its last byte and
+# written only as far as the tables, whichever costs less; the search for a block header
+# costs a few milliseconds more.
+SKIP_ABOVE = 4 * 1024 * 1024
+SKIP_WORTH = 0.5
+WRITE_COST = 2.5
+COUNT_COST = 1.2
+# The end is inflated from this far before PT_DYNAMIC, then from the next if a byte the
+# parser needs there copies (through copies) from the unknown 32 KiB before the start: the
+# further, the rarer (on the benchmark corpus, 6 of 28 large libraries at 256 KiB, 1 at 1 MiB)
+TAIL_MARGINS = (256 * 1024, 1024 * 1024)
+# Inflated past the end of the tables (``facts_end``) too: patchelf moves tables it grows
+# behind PT_DYNAMIC, in the segment that holds it
+TAIL_EXTRA = 64 * 1024
+# At most this much of the end is inflated (the rest of a late PT_LOAD's tables included)
+MAX_TAIL_WRITE = 16 * 1024 * 1024
+# What a block of zlib's output inflates to, give or take: aimed at before the start wanted
+BLOCK_ALLOWANCE = 128 * 1024
+# How far back from its expected place a block header is looked for (bits of the stream)
+SEARCH_BITS = 8 * 128 * 1024
+# Attempts at finding where the end starts in the stream
+MAX_TAIL_SEARCHES = 3
+# Passes over the start of a member, each inflating at least half as much again
+MAX_PREFIX_PASSES = 4
+# The first bytes of a member, where its ELF header and program headers are
+HEAD_BYTES = 4096
+
+
+class _Unknown:
+    """The parser needs bytes of the end that copy from before where its inflation began."""
+
+
+UNKNOWN = _Unknown()
+
+
+class Tail(NamedTuple):
+    bit: int  # where, in the stream, the block the inflation began with starts
+    begin: int  # the member offset of inflated[0]
+    inflated: bytearray
+    ranges: list[tuple[int, int]]  # the member's bytes known exactly
+
+    @property
+    def end(self) -> int:
+        return self.begin + len(self.inflated)
+
+
+class Counted(NamedTuple):
+    """The stream decoded from a block header to its end: each later block header with
+    the member offset where its output begins."""
+
+    payload: memoryview
+    starts: list[tuple[int, int]]  # (bit in the stream, member offset)
+
+
+def parse_by_ends(
+    archive: WheelArchive, member: Member, parse: object, need_bytes: type[Exception]
+) -> ElfFacts | None:
+    """The facts from the member's first tables and its end; None where reading it so would
+    not pay, or fails."""
+    from wheelscan._native import dynamic_segment, facts_end
+
+    if member.size < SKIP_ABOVE:
+        return None
+    head = archive.head(member, HEAD_BYTES)
+    dynamic, end = dynamic_segment(head), facts_end(head)
+    if dynamic is None or end is None:
+        return None
+    offset, length = dynamic
+    counted: Counted | None = None
+    for margin in TAIL_MARGINS:
+        route = _route(member.size, offset, end, margin)
+        if route is None:
+            return None
+        if route == "one pass":
+            tail = _inflate_to_the_end(archive, member, offset - margin)
+        else:
+            if counted is None:  # once, from as far back as any margin counted may need
+                reach = max(
+                    m for m in TAIL_MARGINS if _route(member.size, offset, end, m) == "counted"
+                )
+                counted = _count(archive, member, offset - max(reach, margin))
+                if counted is None:
+                    return None
+            tail = _inflate_counted(counted, offset - margin, min(member.size, end + TAIL_EXTRA))
+        if tail is None:
+            return None
+        if any(a <= offset and offset + length <= b for a, b in tail.ranges):
+            facts = _parse(archive, member, tail, parse, need_bytes)
+            if facts is not UNKNOWN:
+                return facts  # type: ignore[return-value]
+        # bytes it needs copy (through copies) from before the start: start further back
+    return None
+
+
+def _route(size: int, offset: int, end: int, margin: int) -> str | None:
+    """How to inflate the end from ``margin`` before PT_DYNAMIC: "one pass" (all of it,
+    written), "counted" (decoded to its last byte only to count, then written as far as
+    the tables), or None where neither pays."""
+    if offset <= margin:
+        return None
+    tail = size - offset + margin
+    written = min(size, end + TAIL_EXTRA) - offset + margin
+    one_pass = WRITE_COST * tail
+    counted = COUNT_COST * tail + WRITE_COST * written
+    if min(one_pass, counted) > SKIP_WORTH * size:
+        return None
+    return "one pass" if one_pass <= counted else "counted"
+
+
+def _count(archive: WheelArchive, member: Member, begin: int) -> Counted | None:
+    """Block headers from at or before ``begin`` to the end, placed by counting."""
+    from wheelscan._tail import block_starts
+
+    size = member.size
+    payload = archive.payload(member)
+    stream_bits = 8 * len(payload)
+    # where ``begin`` lies in the stream if the member compressed evenly, and a block before
+    # (the first block found is not used); a start found too late moves the search back, by
+    # what the end's own ratio says
+    aim = max(0, begin - BLOCK_ALLOWANCE)
+    target = stream_bits * aim // size
+    for _ in range(MAX_TAIL_SEARCHES):
+        found = block_starts(payload, target, max(0, target - SEARCH_BITS))
+        if found is None:
+            return None
+        total, starts = found
+        base = size - total
+        if not starts:
+            return None
+        if base + starts[0][1] <= begin:
+            return Counted(payload, [(bit, base + output) for bit, output in starts])
+        first_bit, first_output = starts[0]
+        bits_per_byte = (stream_bits - first_bit) / (total - first_output)
+        target = max(0, int(first_bit - bits_per_byte * (base + first_output - aim)))
+    return None
+
+
+def _inflate_counted(counted: Counted, begin: int, end: int) -> Tail | None:
+    """The member's bytes from the last counted block header at or before ``begin``."""
+    usable = [s for s in counted.starts if s[1] <= begin]
+    if not usable:
+        return None
+    bit, start = usable[-1]
+    return _inflate_at(counted.payload, bit, start, end)
+
+
+def _inflate_at(payload: memoryview, bit: int, begin: int, end: int) -> Tail | None:
+    """The member's bytes [begin, end), inflated from the block header at ``bit``."""
+    from wheelscan._tail import inflate_from, known_ranges
+
+    if end - begin > MAX_TAIL_WRITE:
+        return None
+    out, known = bytearray(end - begin), bytearray(end - begin)
+    if inflate_from(payload, bit, out, known) != len(out):
+        return None
+    return Tail(bit, begin, out, known_ranges(known, 0, begin))
+
+
+def _inflate_to_the_end(archive: WheelArchive, member: Member, begin: int) -> Tail | None:
+    """The member's bytes from ``begin`` or a little before to its end, in one pass that
+    writes them all (where they are few, cheaper than counting first)."""
+    from wheelscan._tail import inflate_tail, known_ranges
+
+    size = member.size
+    payload = archive.payload(member)
+    stream_bits = 8 * len(payload)
+    wanted = size - begin + BLOCK_ALLOWANCE
+    capacity = 2 * wanted
+    out, known = bytearray(capacity), bytearray(capacity)
+    target = stream_bits * max(0, size - wanted) // size
+    for _ in range(MAX_TAIL_SEARCHES):
+        found = inflate_tail(payload, target, max(0, target - SEARCH_BITS), out, known)
+        if found is None:
+            return None
+        if found[0] is None:  # out filled before the end: start later
+            _, start, stop = found
+            bits_per_byte = (stop - start) / capacity
+            target = max(target + 8, int(stream_bits - bits_per_byte * wanted))
+            continue
+        length, trusted, start = found
+        base = size - length
+        if base + trusted <= begin:
+            # the block at ``start`` may be a false start that fell into a real boundary:
+            # only the bytes from the end of its first block on are offered as known
+            del out[length:]
+            return Tail(start, base, out, known_ranges(known, trusted, base, stop=length))
+        bits_per_byte = (stream_bits - start) / length
+        target = max(0, int(start - bits_per_byte * (base + trusted - begin + BLOCK_ALLOWANCE)))
+    return None
+
+
+def _parse(
+    archive: WheelArchive, member: Member, tail: Tail, parse: object, need_bytes: type[Exception]
+) -> ElfFacts | _Unknown | None:
+    """Parse with the end in place and the start inflated as far as the parser asks (and
+    the end further, if it asks for bytes past it: tables patchelf moved behind
+    PT_DYNAMIC, in the segment that holds it)."""
+    size = member.size
+    payload = archive.payload(member)
+    prefix, valid = PREFIX_SLACK + 64 * 1024, 0
+    with scratch(size, populate=False) as buffer:
+        buffer[tail.begin : tail.end] = tail.inflated
+        for _ in range(MAX_PREFIX_PASSES):
+            prefix = min(prefix, tail.begin)
+            if valid < prefix - PREFIX_SLACK:
+                with buffer[:prefix] as part:
+                    try:
+                        valid = inflate_prefix(payload, part)
+                    except WholeInflateError as e:
+                        raise WheelError(e.code, e.reason, member.name) from e
+            try:
+                return parse(buffer, [(0, valid), *tail.ranges])  # type: ignore[operator, no-any-return]
+            except need_bytes as e:
+                start: int = e.start  # type: ignore[attr-defined]
+                wanted: int = e.end  # type: ignore[attr-defined]
+            if start >= tail.end:
+                longer = _inflate_at(payload, tail.bit, tail.begin, min(size, wanted + TAIL_EXTRA))
+                if longer is None:
+                    return None
+                tail = longer
+                buffer[tail.begin : tail.end] = tail.inflated
+            elif wanted <= tail.begin and wanted <= size * SKIP_WORTH:
+                # the version tables follow the strings a linker writes: ask for them too
+                prefix = max(wanted + wanted // 8 + PREFIX_SLACK, prefix * 3 // 2)
+            elif start >= tail.begin:
+                return UNKNOWN  # bytes of the end it could not know
+            else:
+                return None  # most of the member, or a layout this reading does not foresee
+    return None
