@@ -12,8 +12,9 @@ member, whatever the compression ratio before. ``inflate_from`` then inflates fr
 those headers, as far as wanted, and marks every byte that copies, directly or through
 another copy, from the unknown 32 KiB before it: those bytes are unknown, the rest exact.
 
-A bit offset is taken for a block header only if the header is sound and all three of its
-Huffman codes are complete (zlib's always are; a random offset passes one time in millions),
+A bit offset is taken for a block header only if the header is sound: for a dynamic block,
+all three of its Huffman codes complete (zlib's always are; a random offset passes one time
+in millions); for a stored one, zero bits to the byte and its length's complement after it,
 and the decoding from it must then meet only sound block headers and end exactly at the
 stream's last byte. Even then, the block headers offered are those after its first block.
 Whatever fails, the caller inflates the member from its start.
@@ -276,10 +277,26 @@ cdef int read_dynamic_header(Bits* b, Huffman* litlen, Huffman* dist) noexcept n
 
 
 cdef bint plausible_header(Bits* b) noexcept nogil:
-    """A cheap look at a dynamic block header: its type, counts, and a complete
-    code-length code (most bit offsets fail here)."""
-    cdef uint64_t bits = peek(b), more
+    """A cheap look at a block header (most bit offsets fail here): a dynamic block's type,
+    counts and complete code-length code; a stored block's zero padding to the byte, and
+    its length followed by its complement, within the stream (zlib writes stored blocks
+    where the data does not compress: whole stretches of some libraries)."""
+    cdef uint64_t bits = peek(b), more, pad, at
+    cdef uint32_t length_field
     cdef int ncode, index, left = 128, length, used = 0
+    if (bits & 6) == 0:
+        pad = (8 - ((b.pos + 3) & 7)) & 7
+        if (bits >> 3) & ((1ULL << pad) - 1):
+            return False
+        at = b.pos + 3 + pad
+        if at + 32 > 8 * b.size:
+            return False
+        b.pos = at
+        more = peek(b)
+        b.pos = at - 3 - pad
+        length_field = <uint32_t>(more & 0xFFFF)
+        return (((more >> 16) & 0xFFFF) == (~length_field & 0xFFFF)
+                and at // 8 + 4 + length_field <= b.size)
     if (bits & 6) != 4 or ((bits >> 3) & 31) > 29 or ((bits >> 8) & 31) > 29:
         return False
     ncode = <int>((bits >> 13) & 15) + 4

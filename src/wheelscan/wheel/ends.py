@@ -35,8 +35,10 @@ WRITE_COST = 2.5
 COUNT_COST = 1.2
 # The end is inflated from this far before PT_DYNAMIC, then from the next if a byte the
 # parser needs there copies (through copies) from the unknown 32 KiB before the start: the
-# further, the rarer (on the benchmark corpus, 6 of 28 large libraries at 256 KiB, 1 at 1 MiB)
-TAIL_MARGINS = (256 * 1024, 1024 * 1024)
+# further, the rarer (on the benchmark corpus, 6 of 48 large libraries at 256 KiB, 2 at 1 MiB,
+# none at 4 MiB); or from a little before a table the parser asks for that lies before the
+# end inflated but past what the start's inflation may reach (patchelf's)
+TAIL_MARGINS = (256 * 1024, 1024 * 1024, 4096 * 1024)
 # Inflated past the end of the tables (``facts_end``) too: patchelf moves tables it grows
 # behind PT_DYNAMIC, in the segment that holds it
 TAIL_EXTRA = 64 * 1024
@@ -59,6 +61,12 @@ class _Unknown:
 
 
 UNKNOWN = _Unknown()
+
+
+class _Earlier(NamedTuple):
+    """The parser needs bytes from ``start`` on, before the end inflated, past the start's."""
+
+    start: int
 
 
 class Tail(NamedTuple):
@@ -95,16 +103,20 @@ def parse_by_ends(
         return None
     offset, length = dynamic
     counted: Counted | None = None
-    for margin in TAIL_MARGINS:
+    margins = list(TAIL_MARGINS)
+    while margins:
+        margin = margins.pop(0)
         route = _route(member.size, offset, end, margin)
         if route is None:
             return None
         if route == "one pass":
             tail = _inflate_to_the_end(archive, member, offset - margin)
         else:
-            if counted is None:  # once, from as far back as any margin counted may need
+            if counted is None or counted.starts[0][1] > offset - margin:
+                # from as far back as any margin counted may need
                 reach = max(
-                    m for m in TAIL_MARGINS if _route(member.size, offset, end, m) == "counted"
+                    [m for m in margins if _route(member.size, offset, end, m) == "counted"],
+                    default=margin,
                 )
                 counted = _count(archive, member, offset - max(reach, margin))
                 if counted is None:
@@ -112,11 +124,14 @@ def parse_by_ends(
             tail = _inflate_counted(counted, offset - margin, min(member.size, end + TAIL_EXTRA))
         if tail is None:
             return None
-        if any(a <= offset and offset + length <= b for a, b in tail.ranges):
-            facts = _parse(archive, member, tail, parse, need_bytes)
-            if facts is not UNKNOWN:
-                return facts  # type: ignore[return-value]
-        # bytes it needs copy (through copies) from before the start: start further back
+        if not any(a <= offset and offset + length <= b for a, b in tail.ranges):
+            continue  # bytes of PT_DYNAMIC copy (through copies) from before the start
+        facts = _parse(archive, member, tail, parse, need_bytes)
+        if isinstance(facts, _Earlier):
+            # a table before the end inflated (patchelf put it there): from before it
+            margins = [offset - facts.start + TAIL_MARGINS[0]]
+        elif facts is not UNKNOWN:
+            return facts  # type: ignore[return-value]
     return None
 
 
@@ -219,7 +234,7 @@ def _inflate_to_the_end(archive: WheelArchive, member: Member, begin: int) -> Ta
 
 def _parse(
     archive: WheelArchive, member: Member, tail: Tail, parse: object, need_bytes: type[Exception]
-) -> ElfFacts | _Unknown | None:
+) -> ElfFacts | _Unknown | _Earlier | None:
     """Parse with the end in place and the start inflated as far as the parser asks (and
     the end further, if it asks for bytes past it: tables patchelf moved behind
     PT_DYNAMIC, in the segment that holds it)."""
@@ -252,6 +267,8 @@ def _parse(
                 prefix = max(wanted + wanted // 8 + PREFIX_SLACK, prefix * 3 // 2)
             elif start >= tail.begin:
                 return UNKNOWN  # bytes of the end it could not know
+            elif start > size * SKIP_WORTH:
+                return _Earlier(start)
             else:
                 return None  # most of the member, or a layout this reading does not foresee
     return None
