@@ -16,7 +16,9 @@ A bit offset is taken for a block header only if the header is sound: for a dyna
 all three of its Huffman codes complete (zlib's always are; a random offset passes one time
 in millions); for a stored one, zero bits to the byte and its length's complement after it,
 and the decoding from it must then meet only sound block headers and end exactly at the
-stream's last byte. Even then, the block headers offered are those after its first block.
+stream's last byte. Even then, offsets are offered only from the first stored or dynamic
+block header after its first block (a false start may fall into a real block boundary by
+chance, through a fixed-code block, whose header has nothing to check).
 Whatever fails, the caller inflates the member from its start.
 """
 
@@ -26,6 +28,12 @@ from libc.string cimport memchr, memcpy, memset
 
 DEF FAST_BITS = 10
 DEF MAX_BITS = 15
+# Block headers noted per decoding at most (an empty fixed block takes ten bits: a stream
+# of them would otherwise make a list of tens of millions)
+DEF MAX_STARTS = 1 << 20
+# The bits decoded from the false starts of one search, at most, in streams' lengths (a
+# crafted stream could make each of thousands of them run nearly to its end)
+DEF SEARCH_BUDGET = 4
 
 cdef extern from *:
     """
@@ -533,32 +541,39 @@ cdef int write_symbols(Bits* b, const Huffman* lit, const Huffman* dist, Out* ou
 
 cdef int count_blocks(Bits* b, Starts* starts, uint64_t* produced) noexcept nogil:
     """Decode from a block header to the stream's end, counting the bytes put out but
-    writing none (a fraction of inflating them), and noting where each block after the
-    first begins. 0 when the final block ends at the stream's last byte, else -1."""
+    writing none (a fraction of inflating them), and noting where each block begins from
+    the first checked header after the first block on (see ``block_starts``). 0 when the
+    final block ends at the stream's last byte, else -1."""
     cdef Huffman litlen, dist
     cdef const Huffman* lit_table
     cdef const Huffman* dist_table
     cdef uint32_t final_block, kind
     cdef int length
     cdef uint64_t o = 0, blocks = 0, header
+    cdef bint trusting = False
     while True:
         header = b.pos
-        if blocks and starts_push(starts, header, o) < 0:
-            return -1
         final_block = take(b, 1)
         kind = take(b, 2)
         if kind == 0:
             length = stored_length(b)
             if length < 0:
                 return -1
-            o += length
-            b.pos += 8 * <uint64_t>length
         elif kind == 1 or kind == 2:
             if block_tables(b, kind, &litlen, &dist, &lit_table, &dist_table) < 0:
                 return -1
-            if count_symbols(b, lit_table, dist_table, &o) < 0:
-                return -1
         else:
+            return -1
+        # a fixed block's header has nothing to check: a false start may run through one
+        # into a real boundary, so offsets count from a stored or dynamic header on
+        if blocks and (trusting or kind != 1):
+            trusting = True
+            if starts.length >= MAX_STARTS or starts_push(starts, header, o) < 0:
+                return -1
+        if kind == 0:
+            o += length
+            b.pos += 8 * <uint64_t>length
+        elif count_symbols(b, lit_table, dist_table, &o) < 0:
             return -1
         blocks += 1
         if final_block:
@@ -606,16 +621,18 @@ def block_starts(const uint8_t[::1] stream, uint64_t search_from, uint64_t searc
     """Find a block header at a bit offset in [search_to, search_from], the latest first,
     from which the stream decodes soundly to its end, and count what it inflates to,
     writing nothing. Returns ``(length, starts)``: the stream's last ``length`` bytes come
-    from there, and ``starts`` holds ``(bit, output)`` for each block header after the
-    first block (where the block begins in the stream, and how many of those ``length``
-    bytes come before it). None when no offset there does.
+    from there, and ``starts`` holds ``(bit, output)`` for each block header from the first
+    stored or dynamic one after the first block on (where the block begins in the stream,
+    and how many of those ``length`` bytes come before it). None when no offset there does.
 
     The first block is left out: a false start that decoded into a real block boundary by
-    chance would be wrong until that boundary, and right from it on.
+    chance would be wrong until that boundary, and right from it on; and so are fixed-code
+    blocks until a checked header, since a false start can run through one to a real
+    boundary. The search gives up after decoding SEARCH_BUDGET times the stream's length.
     """
     cdef Bits b
     cdef Starts starts
-    cdef uint64_t start, produced = 0
+    cdef uint64_t start, produced = 0, spent = 0
     cdef int result = -1
     cdef Py_ssize_t i
     if stream.shape[0] == 0:
@@ -629,7 +646,7 @@ def block_starts(const uint8_t[::1] stream, uint64_t search_from, uint64_t searc
     try:
         with nogil:
             start = search_from + 1
-            while start > search_to:
+            while start > search_to and spent <= SEARCH_BUDGET * 8 * b.size:
                 start -= 1
                 b.pos = start
                 b.overrun = False
@@ -639,6 +656,7 @@ def block_starts(const uint8_t[::1] stream, uint64_t search_from, uint64_t searc
                 result = count_blocks(&b, &starts, &produced)
                 if result == 0:
                     break
+                spent += b.pos - start
         if result < 0:
             return None
         return produced, [(starts.bits[i], starts.outputs[i]) for i in range(starts.length)]
@@ -672,49 +690,49 @@ def inflate_from(const uint8_t[::1] stream, uint64_t bit, uint8_t[::1] out, uint
     return None if result < 0 else o.length
 
 
-cdef int inflate_blocks(Bits* b, Out* out, uint64_t* first_block_end) noexcept nogil:
-    """Inflate from a block header to the stream's final block. 0; -1 if unsound; -2 when
-    ``out`` is full first."""
+cdef int inflate_blocks(Bits* b, Out* out, uint64_t* trusted_from) noexcept nogil:
+    """Inflate from a block header to the stream's final block; ``trusted_from``: where the
+    first stored or dynamic block after the first block begins in ``out``, everything before
+    it marked unknown (and so every copy of it), as ``block_starts`` counts. 0; -1 if
+    unsound; -2 when ``out`` is full first."""
     cdef Huffman litlen, dist
     cdef const Huffman* lit_table
     cdef const Huffman* dist_table
-    cdef uint32_t final_block, kind, stored_length
-    cdef int result
+    cdef uint32_t final_block, kind
+    cdef int result, length
     cdef uint64_t blocks = 0
+    cdef bint trusting = False
     while True:
         final_block = take(b, 1)
         kind = take(b, 2)
         if kind == 0:
-            b.pos = (b.pos + 7) & ~(<uint64_t>7)
-            stored_length = take(b, 16)
-            if take(b, 16) != (~stored_length & 0xFFFF) or b.overrun:
+            length = stored_length(b)
+            if length < 0:
                 return -1
-            if b.pos // 8 + stored_length > b.size:
-                return -1
-            if out.length + stored_length > out.capacity:
-                return -2
-            memcpy(out.data + out.length, b.data + b.pos // 8, stored_length)
-            memset(out.known + out.length, 1, stored_length)
-            out.length += stored_length
-            b.pos += 8 * <uint64_t>stored_length
         elif kind == 1 or kind == 2:
-            if kind == 1:
-                lit_table = &FIXED_LITLEN
-                dist_table = &FIXED_DIST
-            else:
-                if read_dynamic_header(b, &litlen, &dist) < 0:
-                    return -1
-                lit_table = &litlen
-                dist_table = &dist
+            if block_tables(b, kind, &litlen, &dist, &lit_table, &dist_table) < 0:
+                return -1
+        else:
+            return -1
+        if blocks and not trusting and kind != 1:
+            trusting = True
+            trusted_from[0] = out.length
+            memset(out.known, 0, out.length)
+        if kind == 0:
+            if out.length + <uint64_t>length > out.capacity:
+                return -2
+            memcpy(out.data + out.length, b.data + b.pos // 8, length)
+            memset(out.known + out.length, 1, length)
+            out.length += length
+            b.pos += 8 * <uint64_t>length
+        else:
             result = write_symbols(b, lit_table, dist_table, out, False)
             if result < 0:
                 return result
-        else:
-            return -1
         blocks += 1
-        if blocks == 1:
-            first_block_end[0] = out.length
         if final_block:
+            if not trusting:
+                trusted_from[0] = out.length
             return 0 if (b.pos + 7) // 8 == b.size else -1
 
 
@@ -731,8 +749,9 @@ def inflate_tail(const uint8_t[::1] stream, uint64_t search_from, uint64_t searc
     """
     cdef Bits b
     cdef Out o
-    cdef uint64_t start, first_end = 0
+    cdef uint64_t start, first_end = 0, spent = 0
     cdef int result = -1
+    cdef bint full = False
     if out.shape[0] != known.shape[0]:
         raise ValueError("out and known differ in length")
     if stream.shape[0] == 0 or out.shape[0] == 0:
@@ -745,7 +764,7 @@ def inflate_tail(const uint8_t[::1] stream, uint64_t search_from, uint64_t searc
     search_from = min(search_from, 8 * b.size - 1)
     with nogil:
         start = search_from + 1
-        while start > search_to:
+        while start > search_to and spent <= SEARCH_BUDGET * 8 * b.size:
             start -= 1
             b.pos = start
             b.overrun = False
@@ -754,9 +773,11 @@ def inflate_tail(const uint8_t[::1] stream, uint64_t search_from, uint64_t searc
             o.length = 0
             first_end = 0
             result = inflate_blocks(&b, &o, &first_end)
-            if result == 0 or (result == -2 and first_end):
+            full = result == -2 and first_end != 0
+            if result == 0 or full:
                 break
-    if result == -2:
+            spent += b.pos - start
+    if full:
         return None, start, b.pos
     if result < 0:
         return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import posixpath
 import threading
 from collections.abc import Iterator
@@ -39,6 +40,9 @@ MAX_STREAM_PASSES = 3
 # A member whose tables end (``facts_end``) later than this fraction of it is inflated whole,
 # and its CRC-32 checked; any other only as far as its tables (``_parse_prefix``)
 WHOLE_ABOVE = 0.95
+
+# Set to 1: every member inflated whole and checked (``verify_members``)
+VERIFY_ENV = "WHEELSCAN_VERIFY"
 
 # One streamed (huge) member at a time per process, whatever the threads: each keeps up to
 # DEFAULT_KEEP bytes, and the memory bound is per worker
@@ -177,9 +181,20 @@ def _cached_parse(
     return facts
 
 
+def verify_members() -> bool:
+    """Whether every member is to be inflated whole (``WHEELSCAN_VERIFY=1``), its CRC-32
+    and size checked, as an installer would: nothing read only in part or by its ends."""
+    return os.environ.get(VERIFY_ENV, "") not in ("", "0")
+
+
 def _parse(parse: object, archive: WheelArchive, member: Member) -> ElfFacts:
     partial = partial_parser()
     try:
+        if member.method == DEFLATED and partial is not None and verify_members():
+            archive.check_limits(member)
+            if member.size <= WHOLE_MEMBER_LIMIT:
+                return _parse_whole(parse, archive, member)
+            return _parse_read(parse, archive, member)
         if member.method == DEFLATED and partial is not None:
             archive.check_limits(member)
             if member.size > WHOLE_MEMBER_LIMIT:

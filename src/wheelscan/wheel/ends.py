@@ -69,8 +69,12 @@ class _Earlier(NamedTuple):
     start: int
 
 
+# A tail that cannot be inflated further (its first block was not checked)
+NO_BIT = -1
+
+
 class Tail(NamedTuple):
-    bit: int  # where, in the stream, the block the inflation began with starts
+    bit: int  # where, in the stream, the checked block the inflation began with starts
     begin: int  # the member offset of inflated[0]
     inflated: bytearray
     ranges: list[tuple[int, int]]  # the member's bytes known exactly
@@ -168,11 +172,13 @@ def _count(archive: WheelArchive, member: Member, begin: int) -> Counted | None:
             return None
         total, starts = found
         base = size - total
-        if not starts:
+        if not starts or base < 0:  # (a stream longer than its member: inflated whole)
             return None
         if base + starts[0][1] <= begin:
             return Counted(payload, [(bit, base + output) for bit, output in starts])
         first_bit, first_output = starts[0]
+        if total == first_output:
+            return None
         bits_per_byte = (stream_bits - first_bit) / (total - first_output)
         target = max(0, int(first_bit - bits_per_byte * (base + first_output - aim)))
     return None
@@ -222,11 +228,14 @@ def _inflate_to_the_end(archive: WheelArchive, member: Member, begin: int) -> Ta
             continue
         length, trusted, start = found
         base = size - length
+        if base < 0 or length == 0:
+            return None
         if base + trusted <= begin:
             # the block at ``start`` may be a false start that fell into a real boundary:
-            # only the bytes from the end of its first block on are offered as known
+            # only the bytes from ``trusted`` on are offered as known, and this end is never
+            # inflated again from ``start`` (NO_BIT)
             del out[length:]
-            return Tail(start, base, out, known_ranges(known, trusted, base, stop=length))
+            return Tail(NO_BIT, base, out, known_ranges(known, trusted, base, stop=length))
         bits_per_byte = (stream_bits - start) / length
         target = max(0, int(start - bits_per_byte * (base + trusted - begin + BLOCK_ALLOWANCE)))
     return None
@@ -256,7 +265,7 @@ def _parse(
             except need_bytes as e:
                 start: int = e.start  # type: ignore[attr-defined]
                 wanted: int = e.end  # type: ignore[attr-defined]
-            if start >= tail.end:
+            if start >= tail.end and tail.bit != NO_BIT:
                 longer = _inflate_at(payload, tail.bit, tail.begin, min(size, wanted + TAIL_EXTRA))
                 if longer is None:
                     return None
@@ -266,7 +275,7 @@ def _parse(
                 # the version tables follow the strings a linker writes: ask for them too
                 prefix = max(wanted + wanted // 8 + PREFIX_SLACK, prefix * 3 // 2)
             elif start >= tail.begin:
-                return UNKNOWN  # bytes of the end it could not know
+                return UNKNOWN  # bytes of the end it could not know, or not inflated
             elif start > size * SKIP_WORTH:
                 return _Earlier(start)
             else:
