@@ -370,6 +370,22 @@ cdef int stored_length(Bits* b) noexcept nogil:
     return <int>length
 
 
+cdef int read_block_header(Bits* b, Huffman* litlen, Huffman* dist,
+                           const Huffman** lit_table, const Huffman** dist_table,
+                           uint32_t* final_block, int* stored) noexcept nogil:
+    """The next block's header: its kind (0: stored, its length in ``stored``; 1: fixed
+    codes; 2: dynamic, its tables built), or -1 if unsound."""
+    cdef uint32_t kind
+    final_block[0] = take(b, 1)
+    kind = take(b, 2)
+    if kind == 0:
+        stored[0] = stored_length(b)
+        return -1 if stored[0] < 0 else 0
+    if kind == 1 or kind == 2:
+        return -1 if block_tables(b, kind, litlen, dist, lit_table, dist_table) < 0 else kind
+    return -1
+
+
 # A 64-bit buffer of the stream's next bits, refilled a word at a time
 cdef struct Fast:
     uint64_t buf
@@ -450,7 +466,8 @@ cdef inline uint32_t fast_bits(Fast* f, uint32_t n) noexcept nogil:
 
 
 cdef int count_symbols(Bits* b, const Huffman* lit, const Huffman* dist, uint64_t* o) noexcept nogil:
-    """Decode one block's symbols to its end, counting what they put out. 0, or -1."""
+    """Decode one block's symbols to its end, counting what they put out. 0, or -1.
+    (``write_symbols``' twin, kept apart so that neither hot loop tests which it is.)"""
     cdef Fast f
     cdef int symbol
     cdef uint64_t produced = o[0]
@@ -547,22 +564,14 @@ cdef int count_blocks(Bits* b, Starts* starts, uint64_t* produced) noexcept nogi
     cdef Huffman litlen, dist
     cdef const Huffman* lit_table
     cdef const Huffman* dist_table
-    cdef uint32_t final_block, kind
-    cdef int length
+    cdef uint32_t final_block
+    cdef int kind, length = 0
     cdef uint64_t o = 0, blocks = 0, header
     cdef bint trusting = False
     while True:
         header = b.pos
-        final_block = take(b, 1)
-        kind = take(b, 2)
-        if kind == 0:
-            length = stored_length(b)
-            if length < 0:
-                return -1
-        elif kind == 1 or kind == 2:
-            if block_tables(b, kind, &litlen, &dist, &lit_table, &dist_table) < 0:
-                return -1
-        else:
+        kind = read_block_header(b, &litlen, &dist, &lit_table, &dist_table, &final_block, &length)
+        if kind < 0:
             return -1
         # a fixed block's header has nothing to check: a false start may run through one
         # into a real boundary, so offsets count from a stored or dynamic header on
@@ -587,31 +596,25 @@ cdef int write_blocks(Bits* b, Out* out) noexcept nogil:
     cdef Huffman litlen, dist
     cdef const Huffman* lit_table
     cdef const Huffman* dist_table
-    cdef uint32_t final_block, kind
-    cdef int stored, result
+    cdef uint32_t final_block
+    cdef int kind, stored = 0, result
     cdef uint64_t n
     while out.length < out.capacity:
-        final_block = take(b, 1)
-        kind = take(b, 2)
+        kind = read_block_header(b, &litlen, &dist, &lit_table, &dist_table, &final_block, &stored)
+        if kind < 0:
+            return -1
         if kind == 0:
-            stored = stored_length(b)
-            if stored < 0:
-                return -1
             n = min(<uint64_t>stored, out.capacity - out.length)
             memcpy(out.data + out.length, b.data + b.pos // 8, n)
             memset(out.known + out.length, 1, n)
             out.length += n
             b.pos += 8 * <uint64_t>stored
-        elif kind == 1 or kind == 2:
-            if block_tables(b, kind, &litlen, &dist, &lit_table, &dist_table) < 0:
-                return -1
+        else:
             result = write_symbols(b, lit_table, dist_table, out, True)
             if result < 0:
                 return -1
             if result == 1:
                 return 0
-        else:
-            return -1
         if final_block:
             break
     return 0
@@ -698,21 +701,13 @@ cdef int inflate_blocks(Bits* b, Out* out, uint64_t* trusted_from) noexcept nogi
     cdef Huffman litlen, dist
     cdef const Huffman* lit_table
     cdef const Huffman* dist_table
-    cdef uint32_t final_block, kind
-    cdef int result, length
+    cdef uint32_t final_block
+    cdef int kind, result, length = 0
     cdef uint64_t blocks = 0
     cdef bint trusting = False
     while True:
-        final_block = take(b, 1)
-        kind = take(b, 2)
-        if kind == 0:
-            length = stored_length(b)
-            if length < 0:
-                return -1
-        elif kind == 1 or kind == 2:
-            if block_tables(b, kind, &litlen, &dist, &lit_table, &dist_table) < 0:
-                return -1
-        else:
+        kind = read_block_header(b, &litlen, &dist, &lit_table, &dist_table, &final_block, &length)
+        if kind < 0:
             return -1
         if blocks and not trusting and kind != 1:
             trusting = True

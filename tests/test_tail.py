@@ -75,14 +75,17 @@ def test_from_the_first_block_it_inflates_all_of_it(level: int, strategy: int) -
     assert sum(known) > 0.1 * (len(data) - trusted)
 
 
+# A stream of code-like bytes, and where in it to look for a block header
+STREAMS = {
+    "seed": st.integers(0, 2**32),
+    "size": st.integers(1_000, 400_000),
+    "level": st.integers(1, 9),
+    "where": st.floats(0.0, 1.0),
+}
+
+
 @settings(max_examples=60, deadline=None)
-@given(
-    seed=st.integers(0, 2**32),
-    size=st.integers(1_000, 400_000),
-    level=st.integers(1, 9),
-    where=st.floats(0.0, 1.0),
-    stored=st.booleans(),
-)
+@given(**STREAMS, stored=st.booleans())
 def test_from_anywhere_every_byte_called_exact_is_exact(
     seed: int, size: int, level: int, where: float, stored: bool
 ) -> None:
@@ -119,12 +122,7 @@ def test_a_full_buffer_reports_where_it_filled() -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(
-    seed=st.integers(0, 2**32),
-    size=st.integers(1_000, 400_000),
-    level=st.integers(1, 9),
-    where=st.floats(0.0, 1.0),
-)
+@given(**STREAMS)
 def test_counted_block_starts_lie_where_zlib_puts_them(
     seed: int, size: int, level: int, where: float
 ) -> None:
