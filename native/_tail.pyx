@@ -198,35 +198,49 @@ _init_tables()
 cdef struct Out:
     uint8_t* data
     uint8_t* known      # 1: the byte is exact; 0: it copies from before the start
+    # for an unknown byte, which of the 32 KiB before the start it copies (NULL: not kept)
+    uint16_t* window
     uint64_t capacity
     uint64_t length
 
 
 cdef inline void copy_match(Out* out, uint64_t distance, uint64_t length) noexcept nogil:
     """Append ``length`` bytes copied from ``distance`` back (the caller checked they fit);
-    a byte from before the start is 0 and unknown, a copy is as known as its source."""
-    cdef uint64_t o = out.length, i = 0
+    a byte from before the start is 0 and unknown, a copy is as known as its source (and
+    copies the same byte of the window)."""
+    cdef uint64_t o = out.length, i = 0, n
     cdef uint8_t* d = out.data
     cdef uint8_t* k = out.known
+    cdef uint16_t* w = out.window
     if distance > o:  # from the unknown window before the start
         i = min(length, distance - o)
         memset(d + o, 0, i)
         memset(k + o, 0, i)
+        if w != NULL:
+            for n in range(i):
+                w[o + n] = <uint16_t>(32768 + o + n - distance)
     if i < length:
         if distance == 1:  # a run of one byte
             memset(d + o + i, d[o + i - 1], length - i)
             memset(k + o + i, k[o + i - 1], length - i)
+            if w != NULL:
+                for n in range(i, length):
+                    w[o + n] = w[o + i - 1]
         elif distance >= 8 and o + length + 8 <= out.capacity:
             # eight at a time, the last copy running past ``length`` into bytes written
             # later (source and destination never overlap within eight)
             while i < length:
                 memcpy(d + o + i, d + o + i - distance, 8)
                 memcpy(k + o + i, k + o + i - distance, 8)
+                if w != NULL:
+                    memcpy(w + o + i, w + o + i - distance, 16)
                 i += 8
         else:
             while i < length:
                 d[o + i] = d[o + i - distance]
                 k[o + i] = k[o + i - distance]
+                if w != NULL:
+                    w[o + i] = w[o + i - distance]
                 i += 1
     out.length = o + length
 
@@ -668,16 +682,18 @@ def block_starts(const uint8_t[::1] stream, uint64_t search_from, uint64_t searc
         free(starts.outputs)
 
 
-def inflate_from(const uint8_t[::1] stream, uint64_t bit, uint8_t[::1] out, uint8_t[::1] known):
+def inflate_from(const uint8_t[::1] stream, uint64_t bit, uint8_t[::1] out, uint8_t[::1] known,
+                 uint16_t[::1] window=None):
     """Inflate from the block header at ``bit`` into ``out`` until it is full or the stream
     ends; ``known`` (as long) gets 1 for each byte that is exact, 0 for one that copies,
-    directly or through other copies, from the 32 KiB before ``bit``. Returns how many bytes
-    were put out; None if the stream is unsound there."""
+    directly or through other copies, from the 32 KiB before ``bit``, and ``window`` (as
+    long, if given) which of those 32 KiB such a byte is (0: the first). Returns how many
+    bytes were put out; None if the stream is unsound there."""
     cdef Bits b
     cdef Out o
     cdef int result
-    if out.shape[0] != known.shape[0]:
-        raise ValueError("out and known differ in length")
+    if out.shape[0] != known.shape[0] or (window is not None and window.shape[0] != out.shape[0]):
+        raise ValueError("out, known and window differ in length")
     if stream.shape[0] == 0 or out.shape[0] == 0 or bit >= 8 * <uint64_t>stream.shape[0]:
         return None
     b.data = &stream[0]
@@ -686,6 +702,7 @@ def inflate_from(const uint8_t[::1] stream, uint64_t bit, uint8_t[::1] out, uint
     b.overrun = False
     o.data = &out[0]
     o.known = &known[0]
+    o.window = &window[0] if window is not None else NULL
     o.capacity = out.shape[0]
     o.length = 0
     with nogil:
@@ -755,6 +772,7 @@ def inflate_tail(const uint8_t[::1] stream, uint64_t search_from, uint64_t searc
     b.size = stream.shape[0]
     o.data = &out[0]
     o.known = &known[0]
+    o.window = NULL
     o.capacity = out.shape[0]
     search_from = min(search_from, 8 * b.size - 1)
     with nogil:

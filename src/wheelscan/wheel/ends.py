@@ -6,9 +6,10 @@ far as the parser asks; the end is found without the start (wheelscan._tail): a 
 header short of PT_DYNAMIC, then the stream decoded from there to its last byte, which is
 the member's last byte, so every block header met is placed at its exact member offset; the
 end is then inflated from one of them, each byte that copies (through copies) from the
-unknown 32 KiB before it marked unknown and never read. Where PT_DYNAMIC holds such a byte,
-the end is inflated again from further back; where anything fails, the caller inflates the
-member from its start, as it would have (wheel/contents.py).
+unknown 32 KiB before it marked unknown, with the byte it copies. A byte the parser needs
+that is unknown is looked up where it copies from, in an inflation from a block further
+back; failing that, the end is inflated again from further back; where anything fails, the
+caller inflates the member from its start, as it would have (wheel/contents.py).
 
 Neither the CRC-32 nor the stream between the ends is checked: README, known limits.
 """
@@ -34,10 +35,11 @@ SKIP_WORTH = 0.5
 WRITE_COST = 2.5
 COUNT_COST = 1.2
 # The end is inflated from this far before PT_DYNAMIC, then from the next if a byte the
-# parser needs there copies (through copies) from the unknown 32 KiB before the start: the
-# further, the rarer (on the benchmark corpus, 6 of 48 large libraries at 256 KiB, 2 at 1 MiB,
-# none at 4 MiB); or from a little before a table the parser asks for that lies before the
-# end inflated but past what the start's inflation may reach (patchelf's)
+# parser needs there copies (through copies) from the unknown 32 KiB before the start and
+# cannot be looked up: the further, the rarer (on the benchmark corpus, before bytes were
+# looked up: 6 of 48 large libraries at 256 KiB, 2 at 1 MiB, none at 4 MiB); or from a
+# little before a table the parser asks for that lies before the end inflated but past what
+# the start's inflation may reach (patchelf's)
 TAIL_MARGINS = (256 * 1024, 1024 * 1024, 4096 * 1024)
 # Inflated past the end of the tables (``facts_end``) too: patchelf moves tables it grows
 # behind PT_DYNAMIC, in the segment that holds it
@@ -50,17 +52,24 @@ BLOCK_ALLOWANCE = 128 * 1024
 SEARCH_BITS = 8 * 128 * 1024
 # Attempts at finding where the end starts in the stream
 MAX_TAIL_SEARCHES = 3
+# A deflate stream's window: how far back a match may copy from
+WINDOW = 32 * 1024
+# How many inflations further back an unknown byte may be looked for, and how many times
+# the parser's requests for unknown bytes are met so
+MAX_RESOLVE_DEPTH = 16
+MAX_RESOLVES = 4
 # Passes over the start of a member, each inflating at least half as much again
 MAX_PREFIX_PASSES = 4
 # The first bytes of a member, where its ELF header and program headers are
 HEAD_BYTES = 4096
 
 
-class _Unknown:
-    """The parser needs bytes of the end that copy from before where its inflation began."""
+class _Unknown(NamedTuple):
+    """The parser needs bytes [start, end) of the end, which copy from before where its
+    inflation began."""
 
-
-UNKNOWN = _Unknown()
+    start: int
+    end: int
 
 
 class _Earlier(NamedTuple):
@@ -78,6 +87,8 @@ class Tail(NamedTuple):
     begin: int  # the member offset of inflated[0]
     inflated: bytearray
     ranges: list[tuple[int, int]]  # the member's bytes known exactly
+    known: bytearray | None = None  # per byte, as ``inflate_from`` marks it
+    window: memoryview | None = None  # per unknown byte, which of the 32 KiB before it
 
     @property
     def end(self) -> int:
@@ -128,14 +139,23 @@ def parse_by_ends(
             tail = _inflate_counted(counted, offset - margin, min(member.size, end + TAIL_EXTRA))
         if tail is None:
             return None
-        if not any(a <= offset and offset + length <= b for a, b in tail.ranges):
+        if counted is not None and tail.window is not None:
+            # bytes of PT_DYNAMIC that copy from before the start, found further back
+            tail = _resolve(counted, tail, offset, offset + length)
+        if tail is None or not any(a <= offset and offset + length <= b for a, b in tail.ranges):
             continue  # bytes of PT_DYNAMIC copy (through copies) from before the start
-        facts = _parse(archive, member, tail, parse, need_bytes)
+        for _ in range(MAX_RESOLVES):
+            facts = _parse(archive, member, tail, parse, need_bytes)
+            if not isinstance(facts, _Unknown) or counted is None or tail.window is None:
+                break
+            tail = _resolve(counted, tail, facts.start, facts.end)
+            if tail is None:
+                break
         if isinstance(facts, _Earlier):
             # a table before the end inflated (patchelf put it there): from before it
             margins = [offset - facts.start + TAIL_MARGINS[0]]
-        elif facts is not UNKNOWN:
-            return facts  # type: ignore[return-value]
+        elif not isinstance(facts, _Unknown) and tail is not None:
+            return facts
     return None
 
 
@@ -190,19 +210,70 @@ def _inflate_counted(counted: Counted, begin: int, end: int) -> Tail | None:
     if not usable:
         return None
     bit, start = usable[-1]
-    return _inflate_at(counted.payload, bit, start, end)
+    return _inflate_at(counted.payload, bit, start, end, keep_window=True)
 
 
-def _inflate_at(payload: memoryview, bit: int, begin: int, end: int) -> Tail | None:
-    """The member's bytes [begin, end), inflated from the block header at ``bit``."""
+def _inflate_at(
+    payload: memoryview, bit: int, begin: int, end: int, keep_window: bool = False
+) -> Tail | None:
+    """The member's bytes [begin, end), inflated from the block header at ``bit``
+    (``keep_window``: with which byte before ``begin`` each unknown one copies)."""
     from wheelscan._tail import inflate_from, known_ranges
 
     if end - begin > MAX_TAIL_WRITE:
         return None
     out, known = bytearray(end - begin), bytearray(end - begin)
-    if inflate_from(payload, bit, out, known) != len(out):
+    window = memoryview(bytearray(2 * (end - begin))).cast("H") if keep_window else None
+    if inflate_from(payload, bit, out, known, window) != len(out):
         return None
-    return Tail(bit, begin, out, known_ranges(known, 0, begin))
+    return Tail(bit, begin, out, known_ranges(known, 0, begin), known, window)
+
+
+def _resolve(counted: Counted, tail: Tail, start: int, end: int) -> Tail | None:
+    """``tail`` with its bytes [start, end) known, each unknown one found where it copies
+    from, in an inflation from a block further back (and so on, MAX_RESOLVE_DEPTH deep);
+    None if one cannot be."""
+    from wheelscan._tail import known_ranges
+
+    known = tail.known
+    if known is None:
+        return None
+    span = range(max(start, tail.begin), min(end, tail.end))
+    positions = [p for p in span if not known[p - tail.begin]]
+    if not positions:
+        return tail
+    values = _copied_bytes(counted, tail, positions, MAX_RESOLVE_DEPTH)
+    if values is None:
+        return None
+    for position, value in zip(positions, values, strict=True):
+        tail.inflated[position - tail.begin] = value
+        known[position - tail.begin] = 1
+    return tail._replace(ranges=known_ranges(known, 0, tail.begin))
+
+
+def _copied_bytes(
+    counted: Counted, tail: Tail, positions: list[int], depth: int
+) -> list[int] | None:
+    """The bytes that the unknown ``positions`` of ``tail`` copy from the 32 KiB before it."""
+    assert tail.window is not None
+    if depth == 0:
+        return None
+    sources = [tail.begin - WINDOW + tail.window[p - tail.begin] for p in positions]
+    usable = [s for s in counted.starts if s[1] <= min(sources)]
+    if not usable:
+        return None
+    bit, begin = usable[-1]
+    earlier = _inflate_at(counted.payload, bit, begin, tail.begin, keep_window=True)
+    if earlier is None or earlier.known is None:
+        return None
+    unknown = sorted({s for s in sources if not earlier.known[s - begin]})
+    if unknown:
+        found = _copied_bytes(counted, earlier, unknown, depth - 1)
+        if found is None:
+            return None
+        for source, value in zip(unknown, found, strict=True):
+            earlier.inflated[source - begin] = value
+    return [earlier.inflated[s - begin] for s in sources]
 
 
 def _inflate_to_the_end(archive: WheelArchive, member: Member, begin: int) -> Tail | None:
@@ -275,7 +346,7 @@ def _parse(
                 # the version tables follow the strings a linker writes: ask for them too
                 prefix = max(wanted + wanted // 8 + PREFIX_SLACK, prefix * 3 // 2)
             elif start >= tail.begin:
-                return UNKNOWN  # bytes of the end it could not know, or not inflated
+                return _Unknown(start, wanted)  # bytes of the end it could not know
             elif start > size * SKIP_WORTH:
                 return _Earlier(start)
             else:
