@@ -195,8 +195,8 @@ def _counting_streams(
             ends[-1].tail_bytes += found[0]  # decoded to count them, not written
         return found
 
-    def counting_from(payload: Any, bit: Any, out: Any, known: Any) -> Any:
-        written = original_from(payload, bit, out, known)
+    def counting_from(payload: Any, bit: Any, out: Any, known: Any, *window: Any) -> Any:
+        written = original_from(payload, bit, out, known, *window)
         ends[-1].tail_bytes += written or 0
         return written
 
