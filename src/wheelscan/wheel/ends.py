@@ -144,9 +144,11 @@ def parse_by_ends(
             tail = _resolve(counted, tail, offset, offset + length)
         if tail is None or not any(a <= offset and offset + length <= b for a, b in tail.ranges):
             continue  # bytes of PT_DYNAMIC copy (through copies) from before the start
-        for _ in range(MAX_RESOLVES):
+        for resolves in range(MAX_RESOLVES + 1):
             facts = _parse(archive, member, tail, parse, need_bytes)
             if not isinstance(facts, _Unknown) or counted is None or tail.window is None:
+                break
+            if resolves == MAX_RESOLVES:
                 break
             tail = _resolve(counted, tail, facts.start, facts.end)
             if tail is None:
@@ -241,14 +243,17 @@ def _resolve(counted: Counted, tail: Tail, start: int, end: int) -> Tail | None:
     span = range(max(start, tail.begin), min(end, tail.end))
     positions = [p for p in span if not known[p - tail.begin]]
     if not positions:
-        return tail
+        return tail if any(a <= start and end <= b for a, b in tail.ranges) else None
     values = _copied_bytes(counted, tail, positions, MAX_RESOLVE_DEPTH)
     if values is None:
         return None
     for position, value in zip(positions, values, strict=True):
         tail.inflated[position - tail.begin] = value
         known[position - tail.begin] = 1
-    return tail._replace(ranges=known_ranges(known, 0, tail.begin))
+    ranges = known_ranges(known, 0, tail.begin)
+    if not any(a <= start and end <= b for a, b in ranges):
+        return None  # still not offered (past the end, or in a run too short to list)
+    return tail._replace(ranges=ranges)
 
 
 def _copied_bytes(
