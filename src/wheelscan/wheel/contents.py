@@ -190,13 +190,12 @@ def verify_members() -> bool:
 def _parse(parse: object, archive: WheelArchive, member: Member) -> ElfFacts:
     partial = partial_parser()
     try:
-        if member.method == DEFLATED and partial is not None and verify_members():
-            archive.check_limits(member)
-            if member.size <= WHOLE_MEMBER_LIMIT:
-                return _parse_whole(parse, archive, member)
-            return _parse_read(parse, archive, member)
         if member.method == DEFLATED and partial is not None:
             archive.check_limits(member)
+            if verify_members():
+                if member.size <= WHOLE_MEMBER_LIMIT:
+                    return _parse_whole(parse, archive, member)
+                return _parse_read(parse, archive, member)
             if member.size > WHOLE_MEMBER_LIMIT:
                 with _STREAMING:  # the whole read after too many passes, too
                     return _parse_stream(archive, member, *partial) or _parse_read(

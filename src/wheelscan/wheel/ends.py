@@ -116,7 +116,7 @@ def parse_by_ends(
     dynamic, end = dynamic_segment(head), facts_end(head)
     if dynamic is None or end is None:
         return None
-    offset, length = dynamic
+    offset = dynamic[0]
     counted: Counted | None = None
     margins = list(TAIL_MARGINS)
     while margins:
@@ -139,11 +139,8 @@ def parse_by_ends(
             tail = _inflate_counted(counted, offset - margin, min(member.size, end + TAIL_EXTRA))
         if tail is None:
             return None
-        if counted is not None and tail.window is not None:
-            # bytes of PT_DYNAMIC that copy from before the start, found further back
-            tail = _resolve(counted, tail, offset, offset + length)
-        if tail is None or not any(a <= offset and offset + length <= b for a, b in tail.ranges):
-            continue  # bytes of PT_DYNAMIC copy (through copies) from before the start
+        # bytes the parser asks for (PT_DYNAMIC's first) that copy from before the start are
+        # looked up further back; failing that, the next margin
         for resolves in range(MAX_RESOLVES + 1):
             facts = _parse(archive, member, tail, parse, need_bytes)
             if not isinstance(facts, _Unknown) or counted is None or tail.window is None:
