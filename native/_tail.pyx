@@ -526,46 +526,100 @@ cdef int count_symbols(Bits* b, const Huffman* lit, const Huffman* dist, uint64_
 cdef int write_symbols(Bits* b, const Huffman* lit, const Huffman* dist, Out* out,
                        bint truncate) noexcept nogil:
     """Inflate one block's symbols into ``out``. 0 at the block's end; 1 when ``out`` is
-    full (``truncate``: the last match cut to fit; else -2 instead); -1 if unsound."""
+    full (``truncate``: the last match cut to fit; else -2 instead); -1 if unsound.
+    (``count_symbols``' twin; its common cases are written out here, not called: up to
+    three literals per refill while ``out`` has room, and a match that copies only what
+    was put out, eight bytes at a time. ``out``'s fields are held in locals, which the
+    compiler keeps in registers: through the pointer, every byte stored reloaded them.)"""
     cdef Fast f
     cdef int symbol, result = 0
-    cdef uint64_t length, distance
+    cdef uint64_t length, distance, i
+    cdef uint64_t o = out.length
+    cdef uint64_t capacity = out.capacity
+    cdef uint8_t* data = out.data
+    cdef uint8_t* known = out.known
+    cdef uint16_t* window = out.window
     fast_from(&f, b)
     while True:
         refill(&f)
         if f.padding > 64:
-            return -1
+            result = -1
+            break
         symbol = fast_symbol(&f, lit)
         if symbol < 256:
             if symbol < 0:
-                return -1
-            if out.length >= out.capacity:
-                result = 1 if truncate else -2
+                result = -1
                 break
-            out.data[out.length] = <uint8_t>symbol
-            out.known[out.length] = 1
-            out.length += 1
-            continue
+            if o + 3 > capacity:  # near the end: one at a time, checked
+                if o >= capacity:
+                    result = 1 if truncate else -2
+                    break
+                data[o] = <uint8_t>symbol
+                known[o] = 1
+                o += 1
+                continue
+            # 15 bits a code at most: three fit in the 56 or more bits a refill leaves
+            data[o] = <uint8_t>symbol
+            known[o] = 1
+            o += 1
+            symbol = fast_symbol(&f, lit)
+            if symbol < 256:
+                if symbol < 0:
+                    result = -1
+                    break
+                data[o] = <uint8_t>symbol
+                known[o] = 1
+                o += 1
+                symbol = fast_symbol(&f, lit)
+                if symbol < 256:
+                    if symbol < 0:
+                        result = -1
+                        break
+                    data[o] = <uint8_t>symbol
+                    known[o] = 1
+                    o += 1
+                    continue
+            refill(&f)  # for the length's extra bits and the distance
         if symbol == 256:
             break
         symbol -= 257
         if symbol >= 29:
-            return -1
+            result = -1
+            break
         length = LENGTH_BASE[symbol] + fast_bits(&f, LENGTH_EXTRA[symbol])
         symbol = fast_symbol(&f, dist)
         if symbol < 0 or symbol >= 30:
-            return -1
+            result = -1
+            break
         distance = DIST_BASE[symbol] + fast_bits(&f, DIST_EXTRA[symbol])
-        if out.length + length > out.capacity:
+        if 8 <= distance <= o and o + length + 8 <= capacity:
+            # the common match: from bytes already put out, in whole words
+            i = 0
+            while i < length:
+                memcpy(data + o + i, data + o + i - distance, 8)
+                memcpy(known + o + i, known + o + i - distance, 8)
+                i += 8
+            if window != NULL:
+                i = 0
+                while i < length:
+                    memcpy(window + o + i, window + o + i - distance, 16)
+                    i += 8
+            o += length
+            continue
+        out.length = o
+        if o + length > capacity:
             if not truncate:
                 result = -2
                 break
-            copy_match(out, distance, out.capacity - out.length)
+            copy_match(out, distance, capacity - o)
+            o = out.length
             result = 1
             break
         copy_match(out, distance, length)
+        o = out.length
+    out.length = o
     fast_to(&f, b)
-    if b.overrun:
+    if result == -1 or b.overrun:
         return -1
     return result
 

@@ -140,6 +140,9 @@ def test_counted_block_starts_lie_where_zlib_puts_them(
     for header, output in starts[:: max(1, len(starts) // 4)]:
         begin = len(data) - total + output
         want = min(50_000, len(data) - begin)
+        if want == 0:  # an empty final block (zlib ends some streams so): nothing from it
+            assert (header, output) == starts[-1]
+            continue
         out, known = bytearray(want), bytearray(want)
         window = memoryview(bytearray(2 * want)).cast("H")
         assert inflate_from(stream, header, out, known, window) == want
