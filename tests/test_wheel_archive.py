@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import mmap
 import warnings
@@ -9,11 +10,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wheelscan.engine.worker import audit
 from wheelscan.policy.verdict import AuditError, Verdict
 from wheelscan.wheel.archive import Limits, WheelArchive
-from wheelscan.wheel.contents import read_wheel_facts
+from wheelscan.wheel.contents import first_fields, read_wheel_facts
 
 from elfwriter import build_elf, sample_spec
 from wheelbuilder import build_wheel
@@ -272,3 +275,31 @@ def test_a_private_writable_mapping_keeps_its_bytes() -> None:
         assert bytes(archive.payload(member)) == before
         first = read_wheel_facts(archive, NAME)
         assert read_wheel_facts(archive, NAME) == first
+
+
+# RECORD's rows: quotes, \r, NUL and long fields make the csv module read them; the rest is
+# split by hand, which must give what csv gives
+_RECORD_ALPHABET = st.sampled_from(list('ab,/.= "\t\r\n\x00\x0b\x1c\u2028\x85'))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_RECORD_ALPHABET, max_size=60).map("".join))
+def test_record_first_fields_are_csvs(text: str) -> None:
+    try:
+        expected: list[str] | type[csv.Error] = [
+            row[0] for row in csv.reader(io.StringIO(text)) if row
+        ]
+    except csv.Error:
+        expected = csv.Error
+    try:
+        got: list[str] | type[csv.Error] = first_fields(text)
+    except csv.Error:
+        got = csv.Error
+    assert got == expected
+
+
+def test_record_fields_over_csvs_limit_are_refused_alike() -> None:
+    long_field = "a" * (csv.field_size_limit() + 1)
+    with pytest.raises(csv.Error):
+        first_fields(f"ok,1\n{long_field},2\n")
+    assert first_fields(f"ok,1\n{long_field[:-1]},2\n") == ["ok", long_field[:-1]]

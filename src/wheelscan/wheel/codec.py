@@ -2,8 +2,8 @@
 
 The store keeps facts, not verdicts: a verdict is derived from facts and a policy, so a new
 policy file re-judges stored wheels without reading them again. The format is versioned;
-``FACTS_VERSION`` changes whenever ``ElfFacts`` does, and older stored facts are then re-read
-from their wheels rather than misread.
+``FACTS_VERSION`` changes whenever ``ElfFacts`` or this format does, and older stored facts
+are then re-read from their wheels rather than misread.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from wheelscan.elf.facts import (
 )
 from wheelscan.wheel.contents import ElfMember, WheelFacts
 
-FACTS_VERSION = 2
+# 3: undefined symbols stored as five columns, not a list per symbol
+FACTS_VERSION = 3
 
 
 def facts_to_json(wheel: WheelFacts) -> dict[str, Any]:
@@ -62,10 +63,10 @@ def _member(member: ElfMember) -> dict[str, Any]:
         "stack": f.stack_flags,
         "isa": f.x86_isa_needed,
         "nsyms": f.symbol_count,
-        # [name, binding, type, version, file]: the bulk of the record, kept flat. Each
-        # symbol is already that tuple (binding and type IntEnums, which JSON writes as ints):
-        # copied at C speed, not rebuilt field by field
-        "undef": list(map(list, f.undefined_symbols)),
+        # the bulk of the record, as five columns: names, bindings, types, versions, files
+        # (binding and type IntEnums, which JSON writes as ints). Transposed at C speed; a
+        # list per symbol cost 2.5 times as much (145k lists on the benchmark corpus)
+        "undef": list(zip(*f.undefined_symbols, strict=True)) or [[], [], [], [], []],
         "init": list(f.init_functions),
         "verneed": [[n.file, list(n.versions)] for n in f.version_needs],
         "verdef": list(f.version_definitions),
@@ -93,7 +94,7 @@ def _member_back(d: dict[str, Any]) -> ElfMember:
         symbol_count=d["nsyms"],
         undefined_symbols=tuple(
             UndefinedSymbol(n, SymbolBinding(b), SymbolType(t), v, vf)
-            for n, b, t, v, vf in d["undef"]
+            for n, b, t, v, vf in zip(*d["undef"], strict=True)
         ),
         init_functions=tuple(d["init"]),
         version_needs=tuple(VersionNeed(f, tuple(v)) for f, v in d["verneed"]),

@@ -73,6 +73,10 @@ class WheelFacts:
         return tuple(m for m in self.elf_files if m.in_record)
 
 
+# csv refuses a field longer than this (its field_size_limit)
+_CSV_FIELD_LIMIT = csv.field_size_limit()
+
+
 def record_paths(archive: WheelArchive) -> list[str]:
     """Paths listed in ``<name>.dist-info/RECORD`` (PEP 376 / 427), in order."""
     records = [
@@ -84,9 +88,20 @@ def record_paths(archive: WheelArchive) -> list[str]:
         raise WheelError("no-record", f"{len(records)} top-level .dist-info/RECORD files")
     text = bytes(archive.read(records[0])).decode("utf-8", "replace")
     try:
-        return [row[0] for row in csv.reader(io.StringIO(text)) if row]
+        return first_fields(text)
     except csv.Error as e:  # a field over csv's limit (128 KiB): pip could not read it either
         raise WheelError("bad-record", f"RECORD: {e}", records[0].name) from e
+
+
+def first_fields(text: str) -> list[str]:
+    """The first field of each row of a CSV text, as ``csv.reader`` reads it (raising
+    ``csv.Error`` where it does)."""
+    lines = text.split("\n")
+    if not any(c in text for c in '"\r\0') and max(map(len, lines)) <= _CSV_FIELD_LIMIT:
+        # nothing for csv to unquote, no line it would refuse: each line's text up to its
+        # first comma, at C speed (csv took 10 ms of a scan of the benchmark corpus)
+        return [line.partition(",")[0] for line in lines if line]
+    return [row[0] for row in csv.reader(io.StringIO(text)) if row]
 
 
 def unsafe_path(name: str) -> bool:
