@@ -13,6 +13,7 @@ import posixpath
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from itertools import compress
 
 from packaging.utils import parse_wheel_filename
 
@@ -45,6 +46,7 @@ class EvaluationError(Exception):
 _LOADERS = ("ld64.so.2", "ld64.so.1")  # ppc64le, s390x; the rest are ld-linux*
 _PYFPE = frozenset({"PyFPE_jbuf", "PyFPE_dummy", "PyFPE_counter"})
 _NAME = operator.attrgetter("name")
+_VERSION = operator.attrgetter("version")
 
 
 def is_loader(soname: str) -> bool:
@@ -292,8 +294,9 @@ def evaluate(
     }
     overall = min(criteria.values())
 
-    blockers = _Blockers(wheel, required, refs, isa_levels, uses_ucs2, uses_pyfpe)
-    upgrades = tuple(PolicyCheck(p.name, blockers.for_policy(p)) for p in policies if p > overall)
+    above = [p for p in policies if p > overall]
+    blockers = _Blockers(wheel, required, refs, isa_levels, uses_ucs2, uses_pyfpe, above)
+    upgrades = tuple(PolicyCheck(p.name, blockers.for_policy(p)) for p in above)
 
     def overall_for(other: Libc) -> Policy | None:
         """With no libc named anywhere, a musllinux tag is judged on musl policies (and a
@@ -364,26 +367,45 @@ class _Blockers:
         isa_levels: dict[str, Architecture],
         uses_ucs2: bool,
         uses_pyfpe: bool,
+        above: list[Policy],
     ) -> None:
         self.required, self.refs, self.isa_levels = required, refs, isa_levels
         self.uses_ucs2, self.uses_pyfpe = uses_ucs2, uses_pyfpe
         # version -> files needing it, and the undefined symbols bound to it (file:symbol)
         self.version_files: dict[str, set[str]] = defaultdict(set)
-        self.version_symbols: dict[str, set[str]] = defaultdict(set)
         for member in wheel.examined:
             for need in member.facts.version_needs:
                 if not is_loader(need.file):
                     for version in need.versions:
                         self.version_files[version].add(member.path)
-            loader: dict[str | None, bool] = {}  # a few files per member, thousands of symbols
-            for symbol in member.facts.undefined_symbols:
-                if symbol.version:
-                    file = symbol.version_file
-                    skip = loader.get(file)
-                    if skip is None:
-                        skip = loader[file] = is_loader(file or "")
-                    if not skip:
-                        self.version_symbols[symbol.version].add(symbol.name)
+        # symbols only for the versions reported: those out of reach of a policy above the
+        # overall one, and the newest of each bucket (a wheel's files import thousands of
+        # symbols, almost all bound to versions no verdict names)
+        self.newest_versions = [
+            max(versions, key=_version_key) for _, versions in sorted(required.items())
+        ]
+        reported = set(self.newest_versions).union(
+            *(_missing_versions(policy, required) for policy in above)
+        )
+        self.version_symbols: dict[str, set[str]] = {version: set() for version in reported}
+        for member in wheel.examined if reported else ():
+            facts = member.facts
+            # a symbol is bound to a version its file needs or defines: no other can match
+            if reported.isdisjoint(facts.version_definitions) and all(
+                reported.isdisjoint(need.versions) for need in facts.version_needs
+            ):
+                continue
+            symbols = facts.undefined_symbols
+            # those bound to a reported version picked out at C speed, then looked at here
+            bound = compress(symbols, map(reported.__contains__, map(_VERSION, symbols)))
+            loader: dict[str | None, bool] = {}  # a few files per member
+            for symbol in bound:
+                file = symbol.version_file
+                skip = loader.get(file)
+                if skip is None:
+                    skip = loader[file] = is_loader(file or "")
+                if not skip:
+                    self.version_symbols[symbol.version or ""].add(symbol.name)  # in reported
 
     def for_policy(self, policy: Policy) -> tuple[Blocker, ...]:
         found = [
@@ -409,18 +431,15 @@ class _Blockers:
 
     def newest(self) -> tuple[Blocker, ...]:
         """Per bucket (GLIBC, GLIBCXX, ...), the newest version needed and who needs it."""
-        found = []
-        for _bucket, versions in sorted(self.required.items()):
-            version = max(versions, key=_version_key)
-            found.append(
-                Blocker(
-                    "newest-version",
-                    version,
-                    tuple(sorted(self.version_files[version])),
-                    tuple(sorted(self.version_symbols[version])),
-                )
+        return tuple(
+            Blocker(
+                "newest-version",
+                version,
+                tuple(sorted(self.version_files[version])),
+                tuple(sorted(self.version_symbols[version])),
             )
-        return tuple(found)
+            for version in self.newest_versions
+        )
 
 
 def _version_key(version: str) -> tuple[int, ...]:

@@ -89,8 +89,15 @@ def findings_for(wheel: WheelFacts, arch: Architecture) -> Iterator[Finding]:
                 member.path,
                 "no PT_GNU_STACK: the loader defaults to an executable stack",
             )
-        private = sorted({s.name for s in facts.undefined_symbols if s.version == "GLIBC_PRIVATE"})
-        if private or any("GLIBC_PRIVATE" in n.versions for n in facts.version_needs):
+        needs_private = any("GLIBC_PRIVATE" in n.versions for n in facts.version_needs)
+        private = (
+            sorted({s.name for s in facts.undefined_symbols if s.version == "GLIBC_PRIVATE"})
+            # a symbol is bound only to a version its file needs or defines: thousands of
+            # symbols looked at only then
+            if needs_private or "GLIBC_PRIVATE" in facts.version_definitions
+            else []
+        )
+        if private or needs_private:
             yield Finding(
                 "glibc-private",
                 member.path,
