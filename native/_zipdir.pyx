@@ -6,12 +6,18 @@ its entries, the one loop that runs once per member of every wheel: 15k entries 
 benchmark corpus took 70 ms in Python (struct, slices, a frozen dataclass per entry), a
 twentieth of a batch audit. Each entry becomes the caller's ``Member`` as is, and every check
 of the Python loop it replaces is made here, with the same error codes and reasons.
+
+``local_data_offsets`` checks the local headers of many members at once, the happy path only:
+a member it cannot vouch for is left to the Python check, which says why.
 """
 
-from libc.stdint cimport uint8_t, uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+from libc.string cimport memcmp
 
 cdef enum:
     CENTRAL_SIZE = 46  # the fixed part of a central directory entry
+    LOCAL_SIZE = 30  # the fixed part of a local file header
+    DATA_DESCRIPTOR = 0x08  # general purpose flag bit 3: the local CRC and sizes are 0
     UTF8_NAME = 0x800  # general purpose flag bit 11: the name is UTF-8, else CP437
     ZIP64_FIELD = 0xFFFFFFFF  # a 32-bit size or offset that the ZIP64 extra field holds
 
@@ -88,3 +94,47 @@ def central_entries(
         seen.add(name)
         members.append(member_type(name, method, crc, csize, usize, offset, raw_name))
     return members
+
+
+def local_data_offsets(const uint8_t[::1] data, members, ends):
+    """Where each of ``members``' compressed bytes begin in ``data`` (the whole zip file),
+    for each whose local header passes every check of ``WheelArchive._local_header``, in
+    its order: signature, the same name, method, CRC and sizes (unless a data descriptor
+    holds them), and data that ends within the file and before ``ends[header_offset]`` (the
+    next local header, or the directory). -1 for any other: the Python check then raises
+    with its reason. (7k members of the benchmark corpus checked in Python took 18 ms.)"""
+    return [_data_offset(data, m, m.header_offset, m.raw_name, ends) for m in members]
+
+
+cdef int64_t _data_offset(const uint8_t[::1] data, member, uint64_t start, bytes raw,
+                          ends) except? -2:
+    cdef uint64_t size = data.shape[0]
+    cdef uint64_t begin, end, csize, usize
+    cdef uint32_t flags, method, name_len, extra_len
+    cdef const uint8_t* h
+    if start + LOCAL_SIZE + len(raw) > size:
+        return -1
+    h = &data[start]
+    if not (h[0] == 0x50 and h[1] == 0x4B and h[2] == 3 and h[3] == 4):
+        return -1
+    flags = _u16(h + 6)
+    method = _u16(h + 8)
+    csize = _u32(h + 18)
+    usize = _u32(h + 22)
+    name_len = _u16(h + 26)
+    extra_len = _u16(h + 28)
+    if name_len != len(raw) or memcmp(h + LOCAL_SIZE, <const char*>raw, name_len) != 0:
+        return -1
+    if method != member.method:
+        return -1
+    if not flags & DATA_DESCRIPTOR and (
+        _u32(h + 14) != member.crc
+        or (csize != member.compressed_size and csize != ZIP64_FIELD)
+        or (usize != member.size and usize != ZIP64_FIELD)
+    ):
+        return -1
+    begin = start + LOCAL_SIZE + name_len + extra_len
+    end = begin + <uint64_t>member.compressed_size
+    if end > size or end > <uint64_t>ends.get(start, size):
+        return -1
+    return begin

@@ -8,14 +8,16 @@ import mmap
 import warnings
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from wheelscan._zipdir import local_data_offsets
 from wheelscan.engine.worker import audit
 from wheelscan.policy.verdict import AuditError, Verdict
-from wheelscan.wheel.archive import Limits, WheelArchive
+from wheelscan.wheel.archive import Limits, WheelArchive, WheelError
 from wheelscan.wheel.contents import first_fields, read_wheel_facts
 
 from elfwriter import build_elf, sample_spec
@@ -303,3 +305,52 @@ def test_record_fields_over_csvs_limit_are_refused_alike() -> None:
     with pytest.raises(csv.Error):
         first_fields(f"ok,1\n{long_field},2\n")
     assert first_fields(f"ok,1\n{long_field[:-1]},2\n") == ["ok", long_field[:-1]]
+
+
+def _small_zip(names: list[str]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        for i, name in enumerate(names):
+            z.writestr(name, bytes(range(i, i + 40)) * 3, zipfile.ZIP_DEFLATED if i % 2 else 0)
+    return buffer.getvalue()
+
+
+def _python_offset(archive: WheelArchive, member: Any) -> int | str:
+    try:
+        return archive._local_header(member)
+    except WheelError as e:
+        return e.code
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 80), st.integers(0, 255)), min_size=1, max_size=4))
+def test_local_headers_checked_natively_as_in_python(flips: list[tuple[int, int]]) -> None:
+    """Damage anywhere in a local header: the native check vouches for a member exactly
+    when the Python check passes it, at the same offset."""
+    data = bytearray(_small_zip(["a.so", "lib/b.so.1", "c"]))
+    archive = WheelArchive(bytes(data))
+    starts = sorted(m.header_offset for m in archive.members)
+    for at, value in flips:
+        start = starts[at % len(starts)]
+        data[start + at % 34] = value
+    damaged = WheelArchive(bytes(data))  # the central directory is untouched
+    native = local_data_offsets(memoryview(bytes(data)), damaged.members, damaged._ends)
+    for member, begin in zip(damaged.members, native, strict=True):
+        expected = _python_offset(damaged, member)
+        assert begin == (expected if isinstance(expected, int) else -1)
+
+
+def test_a_local_name_longer_than_the_directorys_is_another_file() -> None:
+    data = _small_zip(["a.so"])
+    # the local header names "a.sox": its name length one more, the data one byte later
+    grown = bytearray(data[:26] + (5).to_bytes(2, "little") + data[28:34] + b"x" + data[34:])
+    eocd = grown.rindex(b"PK\x05\x06")  # the central directory starts a byte later too
+    cd_offset = int.from_bytes(grown[eocd + 16 : eocd + 20], "little")
+    grown[eocd + 16 : eocd + 20] = (cd_offset + 1).to_bytes(4, "little")
+    local = bytes(grown)
+    archive = WheelArchive(local)
+    member = archive.members[0]
+    assert local_data_offsets(memoryview(local), [member], archive._ends) == [-1]
+    with pytest.raises(WheelError) as raised:
+        archive.data_offset(member)
+    assert raised.value.code == "local-header-mismatch"

@@ -1,7 +1,7 @@
 """Types of the central directory walker (native/_zipdir.pyx)."""
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from wheelscan.elf.types import Buffer
 
@@ -15,5 +15,6 @@ def central_entries(
     error_type: Callable[..., BaseException],
     zip64_sizes: Callable[[bytes, int, int, int], tuple[int, int, int]],
 ) -> list[M]: ...
+def local_data_offsets(data: Buffer, members: list[Any], ends: dict[int, int]) -> list[int]: ...
 
-__all__ = ["central_entries"]
+__all__ = ["central_entries", "local_data_offsets"]

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
-from wheelscan._zipdir import central_entries
+from wheelscan._zipdir import central_entries, local_data_offsets
 from wheelscan.wheel.identity import FileIdentity
 from wheelscan.wheel.inflate import (
     WholeInflateError,
@@ -116,6 +116,11 @@ class BufferReader:
 
     def read_at(self, offset: int, length: int) -> memoryview:
         return self._view[offset : offset + length]
+
+    @property
+    def view(self) -> memoryview:
+        """The whole file."""
+        return self._view
 
     def done_with(self, offset: int, length: int) -> None:
         """Bytes read for the last time: a mapped file's pages leave this process (they stay
@@ -261,7 +266,7 @@ class WheelArchive:
         if fields[0] != b"PK\x03\x04":
             raise WheelError("bad-zip", "bad local header signature", member.name)
         flags, method, crc, csize, usize, name_len, extra_len = fields[3:5] + fields[7:]
-        if header[_LOCAL.size : _LOCAL.size + name_len] != member.raw_name:
+        if name_len != len(member.raw_name) or header[_LOCAL.size :] != member.raw_name:
             raise WheelError(
                 "local-header-mismatch", "the local header names another file", member.name
             )
@@ -353,9 +358,23 @@ class WheelArchive:
         ``*.py`` members are never looked at: auditwheel skips them too, and in a large wheel
         they are most members (reading each one's first bytes was a tenth of a scan).
         """
-        for member in self.members:
-            if self.may_be_elf(member) and self.is_elf(member):
+        candidates = [m for m in self.members if self.may_be_elf(m)]
+        self.locate(candidates)
+        for member in candidates:
+            if self.is_elf(member):
                 yield member
+
+    def locate(self, members: list[Member]) -> None:
+        """Check the local headers of ``members`` at once, natively, in a file held in
+        memory: those that pass have their data offsets known, and ``data_offset`` checks
+        the rest one by one, raising for an unsound one when it is asked for (one by one in
+        Python, the 7k candidates of the benchmark corpus took 18 ms)."""
+        if not isinstance(self.reader, BufferReader):
+            return
+        offsets = local_data_offsets(self.reader.view, members, self._ends)
+        for member, begin in zip(members, offsets, strict=True):
+            if begin >= 0:
+                self._begins[member.header_offset] = begin
 
     @staticmethod
     def may_be_elf(member: Member) -> bool:

@@ -161,6 +161,7 @@ def _parsed_members(
     # library cannot be split: a deflate stream is sequential). Sniffing the rest here
     # overlaps with the threads' inflation, which runs without the GIL.
     candidates = [m for m in archive.members if archive.may_be_elf(m)]
+    archive.locate(candidates)
     order = sorted(range(len(candidates)), key=lambda i: -candidates[i].compressed_size)
     futures: dict[int, Future[ElfFacts]] = {}
     sniffing_errors: dict[int, Exception] = {}
