@@ -163,6 +163,10 @@ cdef uint8_t DIST_EXTRA[30]
 cdef uint8_t ORDER[19]
 cdef Huffman FIXED_LITLEN
 cdef Huffman FIXED_DIST
+# Four 3-bit code lengths of a code-length code -> the share of the code space they take
+# (128 >> length each, in the low 16 bits) and how many are not 0 (the high 16 bits): a
+# header's completeness in five lookups, not a loop over up to 19 lengths
+cdef uint32_t KRAFT[4096]
 
 
 cdef void _init_tables():
@@ -190,6 +194,13 @@ cdef void _init_tables():
     for i in range(32):  # 30 and 31 are codes no stream may use
         lengths[i] = 5
     build(&FIXED_DIST, lengths, 32, False)
+    cdef int j, length
+    for i in range(4096):
+        KRAFT[i] = 0
+        for j in range(4):
+            length = (i >> (3 * j)) & 7
+            if length:
+                KRAFT[i] += (128 >> length) + (1 << 16)
 
 
 _init_tables()
@@ -298,14 +309,24 @@ cdef int read_dynamic_header(Bits* b, Huffman* litlen, Huffman* dist) noexcept n
     return 0
 
 
-cdef bint plausible_header(Bits* b) noexcept nogil:
+cdef inline bint plausible_header(Bits* b) noexcept nogil:
     """A cheap look at a block header (most bit offsets fail here): a dynamic block's type,
     counts and complete code-length code; a stored block's zero padding to the byte, and
     its length followed by its complement, within the stream (zlib writes stored blocks
     where the data does not compress: whole stretches of some libraries)."""
     cdef uint64_t bits = peek(b), more, pad, at
-    cdef uint32_t length_field
-    cdef int ncode, index, left = 128, length, used = 0
+    cdef uint32_t length_field, total
+    cdef int ncode
+    if (bits & 6) == 4:
+        if ((bits >> 3) & 31) > 29 or ((bits >> 8) & 31) > 29:
+            return False
+        ncode = <int>((bits >> 13) & 15) + 4
+        b.pos += 17
+        more = peek(b) & ((1ULL << (3 * ncode)) - 1)  # the code lengths, 57 bits at most
+        b.pos -= 17
+        total = (KRAFT[more & 0xFFF] + KRAFT[(more >> 12) & 0xFFF] + KRAFT[(more >> 24) & 0xFFF]
+                 + KRAFT[(more >> 36) & 0xFFF] + KRAFT[(more >> 48) & 0xFFF])
+        return (total & 0xFFFF) == 128 and (total >> 16) >= 2
     if (bits & 6) == 0:
         pad = (8 - ((b.pos + 3) & 7)) & 7
         if (bits >> 3) & ((1ULL << pad) - 1):
@@ -319,18 +340,22 @@ cdef bint plausible_header(Bits* b) noexcept nogil:
         length_field = <uint32_t>(more & 0xFFFF)
         return (((more >> 16) & 0xFFFF) == (~length_field & 0xFFFF)
                 and at // 8 + 4 + length_field <= b.size)
-    if (bits & 6) != 4 or ((bits >> 3) & 31) > 29 or ((bits >> 8) & 31) > 29:
-        return False
-    ncode = <int>((bits >> 13) & 15) + 4
-    b.pos += 17
-    more = peek(b)
-    b.pos -= 17
-    for index in range(ncode):
-        length = <int>((more >> (3 * index)) & 7)
-        if length:
-            left -= 128 >> length
-            used += 1
-    return left == 0 and used >= 2
+    return False
+
+
+cdef inline bint previous_plausible(Bits* b, uint64_t* start, uint64_t stop) noexcept nogil:
+    """Move ``start`` back to the latest bit offset before it, down to ``stop``, where
+    ``plausible_header`` holds (and ``b`` there); False if there is none."""
+    cdef uint64_t at = start[0]
+    while at > stop:
+        at -= 1
+        b.pos = at
+        if plausible_header(b):
+            start[0] = at
+            b.overrun = False
+            return True
+    start[0] = at
+    return False
 
 
 cdef struct Starts:
@@ -717,12 +742,9 @@ def block_starts(const uint8_t[::1] stream, uint64_t search_from, uint64_t searc
     try:
         with nogil:
             start = search_from + 1
-            while start > search_to and spent <= SEARCH_BUDGET * 8 * b.size:
-                start -= 1
-                b.pos = start
-                b.overrun = False
-                if not plausible_header(&b):
-                    continue
+            while spent <= SEARCH_BUDGET * 8 * b.size:
+                if not previous_plausible(&b, &start, search_to):
+                    break
                 starts.length = 0
                 result = count_blocks(&b, &starts, &produced)
                 if result == 0:
@@ -831,12 +853,9 @@ def inflate_tail(const uint8_t[::1] stream, uint64_t search_from, uint64_t searc
     search_from = min(search_from, 8 * b.size - 1)
     with nogil:
         start = search_from + 1
-        while start > search_to and spent <= SEARCH_BUDGET * 8 * b.size:
-            start -= 1
-            b.pos = start
-            b.overrun = False
-            if not plausible_header(&b):
-                continue
+        while spent <= SEARCH_BUDGET * 8 * b.size:
+            if not previous_plausible(&b, &start, search_to):
+                break
             o.length = 0
             first_end = 0
             result = inflate_blocks(&b, &o, &first_end)
