@@ -10,11 +10,16 @@ offsets into Python strings and the typed record. The reading rules are written 
 the same rules and the tests hold the two to identical output.
 """
 
+from cpython.object cimport PyObject
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdio cimport snprintf
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memchr, memcmp
+
+
+cdef extern from "Python.h":
+    void PyObject_GC_UnTrack(void* op)
 
 from wheelscan.elf.facts import (
     BINDING_OF,
@@ -846,9 +851,16 @@ cdef object build(Ctx* c):
                     found, def_versions.get(found, (None, None)))
         # tuple.__new__ directly: the NamedTuple's own __new__ is a Python function, and a
         # library imports thousands of symbols
-        undefined.append(tuple.__new__(UndefinedSymbol, (
+        symbol = tuple.__new__(UndefinedSymbol, (
             symbol_name(c, u32(c, o), shared), BINDING_OF[info >> 4], TYPE_OF[info & 0xF],
-            version, version_file)))
+            version, version_file))
+        # out of the cycle collector's sight: it holds strings, None and enum members, none
+        # of which can lead back to it, so it can be in no cycle; tracked, each of a batch's
+        # hundred thousand symbols was walked by the collection after its wheel (gc's
+        # own rule for tuples, applied when it first walks one, spares none of these: an
+        # enum member is a tracked object)
+        PyObject_GC_UnTrack(<PyObject*>symbol)
+        undefined.append(symbol)
     init_functions = tuple(
         symbol_name(c, u32(c, c.symtab_off + c.init_functions.items[k] * entsize), shared)
         for k in range(c.init_functions.length))
