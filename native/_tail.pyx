@@ -504,11 +504,91 @@ cdef inline uint32_t fast_bits(Fast* f, uint32_t n) noexcept nogil:
     return value
 
 
-cdef int count_symbols(Bits* b, const Huffman* lit, const Huffman* dist, uint64_t* o) noexcept nogil:
+# A block's codes turned into entries that say at once what a symbol is and takes.
+# A literal/length entry: its code's length (bits 0-3), its kind (4-5), a length's extra
+# bits (8-10), and the literal's byte or the length's base (12-20); 0: a code longer than
+# FAST_BITS, decoded the slow way. A distance entry: its code's length (0-3), its extra
+# bits (4-7), its base (8-23) and the bits both take (24-28); 0: a longer code, or one no
+# stream may use.
+DEF LITERAL = 0
+DEF END_OF_BLOCK = 1 << 4
+DEF LENGTH = 2 << 4
+DEF UNUSABLE = 3 << 4
+DEF KIND = 3 << 4
+
+
+cdef struct DecodeTable:
+    uint32_t lit[1 << FAST_BITS]
+    uint32_t dist[1 << FAST_BITS]
+
+
+cdef DecodeTable FIXED_DECODE
+
+
+cdef inline uint32_t lit_entry(int symbol) noexcept nogil:
+    """A literal/length entry for ``symbol``, its code's length left 0 (already taken)."""
+    if 0 <= symbol < 256:
+        return LITERAL | (<uint32_t>symbol << 12)
+    if symbol == 256:
+        return END_OF_BLOCK
+    if 256 < symbol < 286:
+        return (LENGTH | (<uint32_t>LENGTH_EXTRA[symbol - 257] << 8)
+                | (<uint32_t>LENGTH_BASE[symbol - 257] << 12))
+    return UNUSABLE
+
+
+cdef void build_decode_table(DecodeTable* t, const Huffman* lit, const Huffman* dist) noexcept nogil:
+    cdef int i, symbol
+    cdef uint16_t entry
+    for i in range(1 << FAST_BITS):
+        entry = lit.fast[i]
+        t.lit[i] = (lit_entry(entry >> 4) | (entry & 15)) if entry else 0
+        entry = dist.fast[i]
+        symbol = entry >> 4
+        if entry and symbol < 30:
+            t.dist[i] = ((entry & 15) | (<uint32_t>DIST_EXTRA[symbol] << 4)
+                         | (<uint32_t>DIST_BASE[symbol] << 8)
+                         | (<uint32_t>((entry & 15) + DIST_EXTRA[symbol]) << 24))
+        else:
+            t.dist[i] = 0
+
+
+build_decode_table(&FIXED_DECODE, &FIXED_LITLEN, &FIXED_DIST)
+
+
+cdef inline uint32_t next_entry(Fast* f, const DecodeTable* t, const Huffman* lit) noexcept nogil:
+    """The next literal/length symbol's entry, its bits taken."""
+    cdef uint32_t entry = t.lit[f.buf & ((1 << FAST_BITS) - 1)]
+    if entry:
+        f.buf >>= entry & 15
+        f.count -= entry & 15
+        return entry
+    return lit_entry(fast_symbol(f, lit))
+
+
+cdef inline int64_t next_distance(Fast* f, const DecodeTable* t, const Huffman* dist) noexcept nogil:
+    """The next distance, its bits taken; -1 for a code no stream may use."""
+    cdef uint32_t entry = t.dist[f.buf & ((1 << FAST_BITS) - 1)]
+    cdef int symbol
+    cdef int64_t base
+    if entry:
+        f.buf >>= entry & 15
+        f.count -= entry & 15
+        return (entry >> 8 & 0xFFFF) + fast_bits(f, (entry >> 4) & 15)
+    symbol = fast_symbol(f, dist)
+    if symbol < 0 or symbol >= 30:
+        return -1
+    base = DIST_BASE[symbol]
+    return base + fast_bits(f, DIST_EXTRA[symbol])
+
+
+cdef int count_symbols(Bits* b, const DecodeTable* t, const Huffman* lit, const Huffman* dist,
+                       uint64_t* o) noexcept nogil:
     """Decode one block's symbols to its end, counting what they put out. 0, or -1.
     (``write_symbols``' twin, kept apart so that neither hot loop tests which it is.)"""
     cdef Fast f
     cdef int symbol
+    cdef uint32_t entry, skip
     cdef uint64_t produced = o[0]
     fast_from(&f, b)
     while True:
@@ -516,40 +596,38 @@ cdef int count_symbols(Bits* b, const Huffman* lit, const Huffman* dist, uint64_
         if f.padding > 64:
             return -1
         # up to three literals per refill (15 bits each at most, of 56 or more)
-        symbol = fast_symbol(&f, lit)
-        if symbol < 256:
-            if symbol < 0:
-                return -1
+        entry = next_entry(&f, t, lit)
+        if entry & KIND == LITERAL:
             produced += 1
-            symbol = fast_symbol(&f, lit)
-            if symbol < 256:
-                if symbol < 0:
-                    return -1
+            entry = next_entry(&f, t, lit)
+            if entry & KIND == LITERAL:
                 produced += 1
-                symbol = fast_symbol(&f, lit)
-                if symbol < 256:
-                    if symbol < 0:
-                        return -1
+                entry = next_entry(&f, t, lit)
+                if entry & KIND == LITERAL:
                     produced += 1
                     continue
             refill(&f)  # for the length's extra bits and the distance
-        if symbol == 256:
-            break
-        symbol -= 257
-        if symbol >= 29:
+        if entry & KIND != LENGTH:
+            if entry & KIND == END_OF_BLOCK:
+                break
             return -1
-        produced += LENGTH_BASE[symbol] + fast_bits(&f, LENGTH_EXTRA[symbol])
-        symbol = fast_symbol(&f, dist)
-        if symbol < 0 or symbol >= 30:
-            return -1
-        fast_bits(&f, DIST_EXTRA[symbol])
+        produced += (entry >> 12) + fast_bits(&f, (entry >> 8) & 7)
+        skip = t.dist[f.buf & ((1 << FAST_BITS) - 1)] >> 24
+        if skip:
+            f.buf >>= skip
+            f.count -= skip
+        else:
+            symbol = fast_symbol(&f, dist)
+            if symbol < 0 or symbol >= 30:
+                return -1
+            fast_bits(&f, DIST_EXTRA[symbol])
     fast_to(&f, b)
     o[0] = produced
     return -1 if b.overrun else 0
 
 
-cdef int write_symbols(Bits* b, const Huffman* lit, const Huffman* dist, Out* out,
-                       bint truncate) noexcept nogil:
+cdef int write_symbols(Bits* b, const DecodeTable* t, const Huffman* lit, const Huffman* dist,
+                       Out* out, bint truncate) noexcept nogil:
     """Inflate one block's symbols into ``out``. 0 at the block's end; 1 when ``out`` is
     full (``truncate``: the last match cut to fit; else -2 instead); -1 if unsound.
     (``count_symbols``' twin; its common cases are written out here, not called: up to
@@ -557,7 +635,9 @@ cdef int write_symbols(Bits* b, const Huffman* lit, const Huffman* dist, Out* ou
     was put out, eight bytes at a time. ``out``'s fields are held in locals, which the
     compiler keeps in registers: through the pointer, every byte stored reloaded them.)"""
     cdef Fast f
-    cdef int symbol, result = 0
+    cdef int result = 0
+    cdef uint32_t entry
+    cdef int64_t found
     cdef uint64_t length, distance, i
     cdef uint64_t o = out.length
     cdef uint64_t capacity = out.capacity
@@ -570,53 +650,42 @@ cdef int write_symbols(Bits* b, const Huffman* lit, const Huffman* dist, Out* ou
         if f.padding > 64:
             result = -1
             break
-        symbol = fast_symbol(&f, lit)
-        if symbol < 256:
-            if symbol < 0:
-                result = -1
-                break
+        entry = next_entry(&f, t, lit)
+        if entry & KIND == LITERAL:
             if o + 3 > capacity:  # near the end: one at a time, checked
                 if o >= capacity:
                     result = 1 if truncate else -2
                     break
-                data[o] = <uint8_t>symbol
+                data[o] = <uint8_t>(entry >> 12)
                 known[o] = 1
                 o += 1
                 continue
             # 15 bits a code at most: three fit in the 56 or more bits a refill leaves
-            data[o] = <uint8_t>symbol
+            data[o] = <uint8_t>(entry >> 12)
             known[o] = 1
             o += 1
-            symbol = fast_symbol(&f, lit)
-            if symbol < 256:
-                if symbol < 0:
-                    result = -1
-                    break
-                data[o] = <uint8_t>symbol
+            entry = next_entry(&f, t, lit)
+            if entry & KIND == LITERAL:
+                data[o] = <uint8_t>(entry >> 12)
                 known[o] = 1
                 o += 1
-                symbol = fast_symbol(&f, lit)
-                if symbol < 256:
-                    if symbol < 0:
-                        result = -1
-                        break
-                    data[o] = <uint8_t>symbol
+                entry = next_entry(&f, t, lit)
+                if entry & KIND == LITERAL:
+                    data[o] = <uint8_t>(entry >> 12)
                     known[o] = 1
                     o += 1
                     continue
             refill(&f)  # for the length's extra bits and the distance
-        if symbol == 256:
+        if entry & KIND != LENGTH:
+            if entry & KIND != END_OF_BLOCK:
+                result = -1
             break
-        symbol -= 257
-        if symbol >= 29:
+        length = (entry >> 12) + fast_bits(&f, (entry >> 8) & 7)
+        found = next_distance(&f, t, dist)
+        if found < 0:
             result = -1
             break
-        length = LENGTH_BASE[symbol] + fast_bits(&f, LENGTH_EXTRA[symbol])
-        symbol = fast_symbol(&f, dist)
-        if symbol < 0 or symbol >= 30:
-            result = -1
-            break
-        distance = DIST_BASE[symbol] + fast_bits(&f, DIST_EXTRA[symbol])
+        distance = <uint64_t>found
         if 8 <= distance <= o and o + length + 8 <= capacity:
             # the common match: from bytes already put out, in whole words
             i = 0
@@ -661,6 +730,7 @@ cdef int count_blocks(Bits* b, Starts* starts, uint64_t* produced) noexcept nogi
     cdef int kind, length = 0
     cdef uint64_t o = 0, blocks = 0, header
     cdef bint trusting = False
+    cdef DecodeTable decoding
     while True:
         header = b.pos
         kind = read_block_header(b, &litlen, &dist, &lit_table, &dist_table, &final_block, &length)
@@ -675,8 +745,13 @@ cdef int count_blocks(Bits* b, Starts* starts, uint64_t* produced) noexcept nogi
         if kind == 0:
             o += length
             b.pos += 8 * <uint64_t>length
-        elif count_symbols(b, lit_table, dist_table, &o) < 0:
-            return -1
+        elif kind == 1:
+            if count_symbols(b, &FIXED_DECODE, lit_table, dist_table, &o) < 0:
+                return -1
+        else:
+            build_decode_table(&decoding, lit_table, dist_table)
+            if count_symbols(b, &decoding, lit_table, dist_table, &o) < 0:
+                return -1
         blocks += 1
         if final_block:
             produced[0] = o
@@ -692,6 +767,7 @@ cdef int write_blocks(Bits* b, Out* out) noexcept nogil:
     cdef uint32_t final_block
     cdef int kind, stored = 0, result
     cdef uint64_t n
+    cdef DecodeTable decoding
     while out.length < out.capacity:
         kind = read_block_header(b, &litlen, &dist, &lit_table, &dist_table, &final_block, &stored)
         if kind < 0:
@@ -703,7 +779,10 @@ cdef int write_blocks(Bits* b, Out* out) noexcept nogil:
             out.length += n
             b.pos += 8 * <uint64_t>stored
         else:
-            result = write_symbols(b, lit_table, dist_table, out, True)
+            if kind == 2:
+                build_decode_table(&decoding, lit_table, dist_table)
+            result = write_symbols(b, &decoding if kind == 2 else &FIXED_DECODE, lit_table,
+                                   dist_table, out, True)
             if result < 0:
                 return -1
             if result == 1:
@@ -798,6 +877,7 @@ cdef int inflate_blocks(Bits* b, Out* out, uint64_t* trusted_from) noexcept nogi
     cdef int kind, result, length = 0
     cdef uint64_t blocks = 0
     cdef bint trusting = False
+    cdef DecodeTable decoding
     while True:
         kind = read_block_header(b, &litlen, &dist, &lit_table, &dist_table, &final_block, &length)
         if kind < 0:
@@ -814,7 +894,10 @@ cdef int inflate_blocks(Bits* b, Out* out, uint64_t* trusted_from) noexcept nogi
             out.length += length
             b.pos += 8 * <uint64_t>length
         else:
-            result = write_symbols(b, lit_table, dist_table, out, False)
+            if kind == 2:
+                build_decode_table(&decoding, lit_table, dist_table)
+            result = write_symbols(b, &decoding if kind == 2 else &FIXED_DECODE, lit_table,
+                                   dist_table, out, False)
             if result < 0:
                 return result
         blocks += 1

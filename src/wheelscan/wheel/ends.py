@@ -25,11 +25,13 @@ from wheelscan.wheel.scratch import scratch
 
 # Members from this size on are read by their ends where that costs at most SKIP_WORTH of
 # inflating them from the start. Per byte of the end, in libdeflate's time (one core of the
-# benchmark machine: libdeflate ~650 MB/s, ~260 inflating without the start, ~570 only
-# counting): WRITE_COST to inflate it from a window-less start, COUNT_COST to decode it
-# only to count. The end is written whole in one pass, or counted to its last byte and
-# written only as far as the tables, whichever costs less; the search for a block header
-# costs a few milliseconds more.
+# benchmark machine, session 5: libdeflate ~650 MB/s, ~260 inflating without the start,
+# search included, ~570 only counting): WRITE_COST to inflate it from a window-less start,
+# COUNT_COST to decode it only to count. The end is written whole in one pass, or counted
+# to its last byte and written only as far as the tables, whichever costs less; the search
+# for a block header costs a few milliseconds more. (Session 6 made counting ~645 MB/s and
+# writing ~500 against libdeflate's ~720; costs re-fitted to that, 2.1 and 1.05, routed no
+# member better on the benchmark corpus.)
 SKIP_ABOVE = 4 * 1024 * 1024
 SKIP_WORTH = 0.5
 WRITE_COST = 2.5
