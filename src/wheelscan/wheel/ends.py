@@ -16,6 +16,7 @@ Neither the CRC-32 nor the stream between the ends is checked: README, known lim
 
 from __future__ import annotations
 
+import threading
 from typing import NamedTuple
 
 from wheelscan.elf import ElfFacts
@@ -290,7 +291,7 @@ def _inflate_to_the_end(archive: WheelArchive, member: Member, begin: int) -> Ta
     stream_bits = 8 * len(payload)
     wanted = size - begin + BLOCK_ALLOWANCE
     capacity = 2 * wanted
-    out, known = bytearray(capacity), bytearray(capacity)
+    out, known = _one_pass_buffers(capacity)
     target = stream_bits * max(0, size - wanted) // size
     for _ in range(MAX_TAIL_SEARCHES):
         found = inflate_tail(payload, target, max(0, target - SEARCH_BITS), out, known)
@@ -309,11 +310,24 @@ def _inflate_to_the_end(archive: WheelArchive, member: Member, begin: int) -> Ta
             # the block at ``start`` may be a false start that fell into a real boundary:
             # only the bytes from ``trusted`` on are offered as known, and this end is never
             # inflated again from ``start`` (NO_BIT)
-            del out[length:]
-            return Tail(NO_BIT, base, out, known_ranges(known, trusted, base, stop=length))
+            ranges = known_ranges(known, trusted, base, stop=length)
+            return Tail(NO_BIT, base, bytearray(out[:length]), ranges)
         bits_per_byte = (stream_bits - start) / length
         target = max(0, int(start - bits_per_byte * (base + trusted - begin + BLOCK_ALLOWANCE)))
     return None
+
+
+_PER_THREAD = threading.local()
+
+
+def _one_pass_buffers(size: int) -> tuple[memoryview, memoryview]:
+    """Two buffers of ``size`` bytes for a one-pass end, kept from member to member (this
+    thread's): sized for twice what the end may hold, they were zeroed whole each time,
+    where only what is written needs to be, and copied out (1% of a batch)."""
+    kept: list[bytearray] = getattr(_PER_THREAD, "buffers", [])
+    if not kept or len(kept[0]) < size:
+        kept = _PER_THREAD.buffers = [bytearray(size), bytearray(size)]
+    return memoryview(kept[0])[:size], memoryview(kept[1])[:size]
 
 
 def _parse(
