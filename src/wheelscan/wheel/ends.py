@@ -318,6 +318,8 @@ def _inflate_to_the_end(archive: WheelArchive, member: Member, begin: int) -> Ta
 
 
 _PER_THREAD = threading.local()
+# The largest one-pass buffers kept (each; the benchmark corpus's ends need up to 6 MiB)
+KEPT_ONE_PASS = 8 * 1024 * 1024
 
 
 def _one_pass_buffers(size: int) -> tuple[memoryview, memoryview]:
@@ -326,7 +328,9 @@ def _one_pass_buffers(size: int) -> tuple[memoryview, memoryview]:
     where only what is written needs to be, and copied out (1% of a batch)."""
     kept: list[bytearray] = getattr(_PER_THREAD, "buffers", [])
     if not kept or len(kept[0]) < size:
-        kept = _PER_THREAD.buffers = [bytearray(size), bytearray(size)]
+        kept = [bytearray(size), bytearray(size)]
+        if size <= KEPT_ONE_PASS:  # a rare larger one is not kept: a worker's memory
+            _PER_THREAD.buffers = kept
     return memoryview(kept[0])[:size], memoryview(kept[1])[:size]
 
 
