@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import mmap
+import struct
 import warnings
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wheelscan._zipdir import local_data_offsets
+from wheelscan._zipdir import elf_heads, local_data_offsets
 from wheelscan.engine.worker import audit
 from wheelscan.policy.verdict import AuditError, Verdict
 from wheelscan.wheel.archive import Limits, WheelArchive, WheelError
@@ -354,3 +356,92 @@ def test_a_local_name_longer_than_the_directorys_is_another_file() -> None:
     with pytest.raises(WheelError) as raised:
         archive.data_offset(member)
     assert raised.value.code == "local-header-mismatch"
+
+
+def _zlib_is_elf(stream: bytes) -> bool | None:
+    """What ``WheelArchive.is_elf`` makes of a deflated member (None: it raises)."""
+    for window in (512, 64 * 1024):
+        try:
+            head = zlib.decompressobj(-15).decompress(stream[:window], 4)
+        except zlib.error:
+            return None
+        if len(head) >= 4 or window >= len(stream):
+            break
+    return head == b"\x7fELF"
+
+
+def _member_zip(stream: bytes) -> tuple[bytes, Any]:
+    """A zip of one deflated member whose compressed bytes are ``stream``."""
+    name = b"lib.so"
+    local = struct.pack(
+        "<4s2B4HL2L2H", b"PK\x03\x04", 20, 0, 0, 8, 0, 0, 0, len(stream), 1 << 20, len(name), 0
+    )
+    central = struct.pack(
+        "<4s4B4HL2L5H2L",
+        b"PK\x01\x02",
+        20,
+        0,
+        20,
+        0,
+        0,
+        8,
+        0,
+        0,
+        0,
+        len(stream),
+        1 << 20,
+        len(name),
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+    )
+    directory = central + name
+    eocd = struct.pack(
+        "<4s4H2LH",
+        b"PK\x05\x06",
+        0,
+        0,
+        1,
+        1,
+        len(directory),
+        len(local) + len(name) + len(stream),
+        0,
+    )
+    data = local + name + stream + directory + eocd
+    archive = WheelArchive(data, Limits(max_compression_ratio=1 << 30))
+    return data, archive
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.binary(max_size=64),
+    st.booleans(),
+    st.sampled_from([0, 1, 6, 9]),
+    st.sampled_from([zlib.Z_DEFAULT_STRATEGY, zlib.Z_FIXED, zlib.Z_HUFFMAN_ONLY, zlib.Z_RLE]),
+    st.lists(st.tuples(st.integers(0, 300), st.integers(0, 7)), max_size=3),
+)
+def test_elf_heads_say_what_zlib_says(
+    tail: bytes, magic: bool, level: int, strategy: int, flips: list[tuple[int, int]]
+) -> None:
+    """A member's first bytes sniffed natively: ELF or not exactly as zlib finds them, on
+    sound streams of every kind of first block and on damaged ones; unsure (-1) whenever
+    zlib would raise."""
+    content = (b"\x7fELF" if magic else b"\x7fELG") + tail * 5 + bytes(range(40))
+    compressor = zlib.compressobj(level, zlib.DEFLATED, -15, 9, strategy)
+    stream = bytearray(compressor.compress(content) + compressor.flush())
+    for at, bit in flips:
+        stream[at % len(stream)] ^= 1 << bit
+    data, archive = _member_zip(bytes(stream))
+    member = archive.members[0]
+    archive.locate([member])
+    [sniffed] = elf_heads(memoryview(data), [member], archive._begins)
+    expected = _zlib_is_elf(bytes(stream))
+    if expected is None:
+        assert sniffed == -1
+    else:
+        assert sniffed in (-1, int(expected))
+    if not flips and level > 0:
+        assert sniffed == int(magic)  # a sound stream is never left to zlib

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
-from wheelscan._zipdir import central_entries, local_data_offsets
+from wheelscan._zipdir import central_entries, elf_heads, local_data_offsets
 from wheelscan.wheel.identity import FileIdentity
 from wheelscan.wheel.inflate import (
     WholeInflateError,
@@ -359,10 +359,19 @@ class WheelArchive:
         they are most members (reading each one's first bytes was a tenth of a scan).
         """
         candidates = [m for m in self.members if self.may_be_elf(m)]
-        self.locate(candidates)
-        for member in candidates:
-            if self.is_elf(member):
+        for member, sniffed in zip(candidates, self.sniff(candidates), strict=True):
+            if sniffed == 1 or (sniffed < 0 and self.is_elf(member)):
                 yield member
+
+    def sniff(self, members: list[Member]) -> list[int]:
+        """Per member, natively where it can (a file in memory): 1 if it is ELF, 0 if not,
+        -1 for ``is_elf`` to say (one by one in Python, with a zlib inflater each, the 7k
+        candidates of the benchmark corpus took 40 ms). Their local headers are checked
+        too (``locate``)."""
+        self.locate(members)
+        if not isinstance(self.reader, BufferReader):
+            return [-1] * len(members)
+        return elf_heads(self.reader.view, members, self._begins)
 
     def locate(self, members: list[Member]) -> None:
         """Check the local headers of ``members`` at once, natively, in a file held in

@@ -161,14 +161,14 @@ def _parsed_members(
     # library cannot be split: a deflate stream is sequential). Sniffing the rest here
     # overlaps with the threads' inflation, which runs without the GIL.
     candidates = [m for m in archive.members if archive.may_be_elf(m)]
-    archive.locate(candidates)
+    sniffed = archive.sniff(candidates)
     order = sorted(range(len(candidates)), key=lambda i: -candidates[i].compressed_size)
     futures: dict[int, Future[ElfFacts]] = {}
     sniffing_errors: dict[int, Exception] = {}
     with ThreadPoolExecutor(max(1, threads)) as pool:
         for i in order:
             try:
-                if archive.is_elf(candidates[i]):
+                if sniffed[i] == 1 or (sniffed[i] < 0 and archive.is_elf(candidates[i])):
                     futures[i] = pool.submit(_cached_parse, parse, archive, candidates[i], cache)
             except Exception as e:  # raised in archive order below, as a sequential read would
                 sniffing_errors[i] = e
