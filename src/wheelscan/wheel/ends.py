@@ -318,8 +318,10 @@ def _inflate_to_the_end(archive: WheelArchive, member: Member, begin: int) -> Ta
 
 
 _PER_THREAD = threading.local()
-# The largest one-pass buffers kept (each; the benchmark corpus's ends take up to 9 MiB)
-KEPT_ONE_PASS = 12 * 1024 * 1024
+# The largest one-pass buffers kept (each): most ends of the benchmark corpus take up to
+# 4 MiB, a few 9; each kept MiB is one more in a worker's peak (2 x 12 MiB made its 122 MB
+# 143)
+KEPT_ONE_PASS = 4 * 1024 * 1024
 
 
 def _one_pass_buffers(size: int) -> tuple[memoryview, memoryview]:
