@@ -40,6 +40,10 @@ MAX_STREAM_PASSES = 3
 # A member whose tables end (``facts_end``) later than this fraction of it is inflated whole,
 # and its CRC-32 checked; any other only as far as its tables (``_parse_prefix``)
 WHOLE_ABOVE = 0.95
+# Members smaller than this are inflated whole without a look at their tables' end: on the
+# benchmark corpus, inflating the first 4 KiB of the 491 members under 512 KiB to read
+# their program headers took 14 ms, and stopping at their tables would have saved 1 ms
+PREFIX_FROM = 512 * 1024
 
 # Set to 1: every member inflated whole and checked (``verify_members``)
 VERIFY_ENV = "WHEELSCAN_VERIFY"
@@ -220,7 +224,7 @@ def _parse(parse: object, archive: WheelArchive, member: Member) -> ElfFacts:
             facts = parse_by_ends(archive, member, *partial)
             if facts is not None:
                 return facts
-            end = _facts_end(archive, member)
+            end = _facts_end(archive, member) if member.size >= PREFIX_FROM else None
             if end is not None:
                 facts = _parse_prefix(archive, member, end, *partial)
                 if facts is not None:
