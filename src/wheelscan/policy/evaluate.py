@@ -131,27 +131,29 @@ class _ExternalRefs:
         self.blacklist: dict[str, dict[str, set[str]]] = {p.name: {} for p in policies}
 
     def add(self, tree: ElfTree, policies: PolicySet) -> None:
-        undefined: set[str] | None = None  # built only if a blacklisted library is needed
+        if not policies.blacklisted_libraries.isdisjoint(tree.needed):
+            undefined: set[str] | None = None  # built only if a blacklisted library is needed
+            for policy in policies:
+                if policy is policies.linux:
+                    continue  # linux_* has no blacklist
+                for lib in set(policy.blacklist).intersection(tree.needed):
+                    if undefined is None:
+                        undefined = _blacklisted_in_use(tree, policies)
+                    used = policy.blacklist[lib] & undefined
+                    if used:
+                        self.blacklist[policy.name].setdefault(lib, set()).update(used)
         # most policies of an architecture share one whitelist: walk the tree once per list
-        external_for: dict[frozenset[str], list[str]] = {}
-        for policy in policies:
-            if policy is policies.linux:
-                continue  # linux_* has no whitelist: nothing is external to it
-            for lib in set(policy.blacklist).intersection(tree.needed):
-                if undefined is None:
-                    undefined = _blacklisted_in_use(tree, policies)
-                used = policy.blacklist[lib] & undefined
-                if used:
-                    self.blacklist[policy.name].setdefault(lib, set()).update(used)
-            external = external_for.get(policy.whitelist)
-            if external is None:
-                external = external_for[policy.whitelist] = [
-                    lib
-                    for lib in _required_external(tree, policy.whitelist)
-                    if tree.libraries[lib].path is None  # resolved inside the wheel: not external
-                ]
-            for lib in external:
-                self.libs[policy.name][lib] = None
+        # (linux_* has none: nothing is external to it)
+        for whitelist, names in policies.whitelist_groups:
+            external = [
+                lib
+                for lib in _required_external(tree, whitelist)
+                if tree.libraries[lib].path is None  # resolved inside the wheel: not external
+            ]
+            for name in names:
+                libs = self.libs[name]
+                for lib in external:
+                    libs[lib] = None
 
 
 def _blacklisted_in_use(tree: ElfTree, policies: PolicySet) -> set[str]:

@@ -94,10 +94,26 @@ class PolicySet:
     arch: Architecture  # always a baseline architecture
     policies: tuple[Policy, ...]
     _by_name: Mapping[str, Policy] = field(init=False, repr=False)
+    # libraries some policy blacklists symbols of (or all of), and the policies but linux
+    # grouped by whitelist (most of an architecture's share one): a wheel's every ELF file
+    # is judged against each policy, and these spare walking them one by one
+    blacklisted_libraries: frozenset[str] = field(init=False, repr=False)
+    whitelist_groups: tuple[tuple[frozenset[str], tuple[str, ...]], ...] = field(
+        init=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         names = {name: p for p in self.policies for name in (p.name, *p.aliases)}
         object.__setattr__(self, "_by_name", names)
+        limited = self.policies[:-1]  # linux_* has no whitelist nor blacklist
+        blacklisted = frozenset(lib for p in limited for lib in p.blacklist)
+        object.__setattr__(self, "blacklisted_libraries", blacklisted)
+        groups: dict[frozenset[str], list[str]] = {}
+        for p in limited:
+            groups.setdefault(p.whitelist, []).append(p.name)
+        object.__setattr__(
+            self, "whitelist_groups", tuple((w, tuple(n)) for w, n in groups.items())
+        )
 
     def __iter__(self) -> Iterator[Policy]:
         return iter(self.policies)
