@@ -121,6 +121,7 @@ def parse_by_ends(
         return None
     offset = dynamic[0]
     counted: Counted | None = None
+    start = _Start()  # the start inflated into the scratch, kept from attempt to attempt
     margins = list(TAIL_MARGINS)
     while margins:
         margin = margins.pop(0)
@@ -145,7 +146,7 @@ def parse_by_ends(
         # bytes the parser asks for (PT_DYNAMIC's first) that copy from before the start are
         # looked up further back; failing that, the next margin
         for resolves in range(MAX_RESOLVES + 1):
-            facts = _parse(archive, member, tail, parse, need_bytes)
+            facts = _parse(archive, member, tail, start, parse, need_bytes)
             if not isinstance(facts, _Unknown) or counted is None or tail.window is None:
                 break
             if resolves == MAX_RESOLVES:
@@ -336,43 +337,64 @@ def _one_pass_buffers(size: int) -> tuple[memoryview, memoryview]:
     return memoryview(kept[0])[:size], memoryview(kept[1])[:size]
 
 
+class _Start:
+    """How much of a member's start is inflated in this thread's scratch (``valid``), and
+    how much the parser was last given (``prefix``): a member's later attempts, at another
+    margin, take it up where the last one left it."""
+
+    def __init__(self) -> None:
+        self.prefix = PREFIX_SLACK + 64 * 1024
+        self.valid = 0
+
+
 def _parse(
-    archive: WheelArchive, member: Member, tail: Tail, parse: object, need_bytes: type[Exception]
+    archive: WheelArchive,
+    member: Member,
+    tail: Tail,
+    start_inflated: _Start,
+    parse: object,
+    need_bytes: type[Exception],
 ) -> ElfFacts | _Unknown | _Earlier | None:
     """Parse with the end in place and the start inflated as far as the parser asks (and
     the end further, if it asks for bytes past it: tables patchelf moved behind
     PT_DYNAMIC, in the segment that holds it)."""
     size = member.size
     payload = archive.payload(member)
-    prefix, valid = PREFIX_SLACK + 64 * 1024, 0
+    prefix = start_inflated.prefix
+    valid = min(start_inflated.valid, tail.begin)  # the end written over the rest
     with scratch(size, populate=False) as buffer:
         buffer[tail.begin : tail.end] = tail.inflated
-        for _ in range(MAX_PREFIX_PASSES):
-            prefix = min(prefix, tail.begin)
-            if valid < prefix - PREFIX_SLACK:
-                with buffer[:prefix] as part:
-                    try:
-                        valid = inflate_prefix(payload, part)
-                    except WholeInflateError as e:
-                        raise WheelError(e.code, e.reason, member.name) from e
-            try:
-                return parse(buffer, [(0, valid), *tail.ranges])  # type: ignore[operator, no-any-return]
-            except need_bytes as e:
-                start: int = e.start  # type: ignore[attr-defined]
-                wanted: int = e.end  # type: ignore[attr-defined]
-            if start >= tail.end and tail.bit != NO_BIT:
-                longer = _inflate_at(payload, tail.bit, tail.begin, min(size, wanted + TAIL_EXTRA))
-                if longer is None:
-                    return None
-                tail = longer
-                buffer[tail.begin : tail.end] = tail.inflated
-            elif wanted <= tail.begin and wanted <= size * SKIP_WORTH:
-                # the version tables follow the strings a linker writes: ask for them too
-                prefix = max(wanted + wanted // 8 + PREFIX_SLACK, prefix * 3 // 2)
-            elif start >= tail.begin:
-                return _Unknown(start, wanted)  # bytes of the end it could not know
-            elif start > size * SKIP_WORTH:
-                return _Earlier(start)
-            else:
-                return None  # most of the member, or a layout this reading does not foresee
+        try:
+            for _ in range(MAX_PREFIX_PASSES):
+                prefix = min(prefix, tail.begin)
+                if valid < prefix - PREFIX_SLACK:
+                    with buffer[:prefix] as part:
+                        try:
+                            valid = inflate_prefix(payload, part)
+                        except WholeInflateError as e:
+                            raise WheelError(e.code, e.reason, member.name) from e
+                try:
+                    return parse(buffer, [(0, valid), *tail.ranges])  # type: ignore[operator, no-any-return]
+                except need_bytes as e:
+                    start: int = e.start  # type: ignore[attr-defined]
+                    wanted: int = e.end  # type: ignore[attr-defined]
+                if start >= tail.end and tail.bit != NO_BIT:
+                    longer = _inflate_at(
+                        payload, tail.bit, tail.begin, min(size, wanted + TAIL_EXTRA)
+                    )
+                    if longer is None:
+                        return None
+                    tail = longer
+                    buffer[tail.begin : tail.end] = tail.inflated
+                elif wanted <= tail.begin and wanted <= size * SKIP_WORTH:
+                    # the version tables follow the strings a linker writes: ask for them too
+                    prefix = max(wanted + wanted // 8 + PREFIX_SLACK, prefix * 3 // 2)
+                elif start >= tail.begin:
+                    return _Unknown(start, wanted)  # bytes of the end it could not know
+                elif start > size * SKIP_WORTH:
+                    return _Earlier(start)
+                else:
+                    return None  # most of the member, or a layout this reading does not foresee
+        finally:
+            start_inflated.prefix, start_inflated.valid = prefix, valid
     return None
