@@ -712,8 +712,10 @@ cdef int write_symbols(Bits* b, const DecodeTable* t, const Huffman* lit, const 
         copy_match(out, distance, length)
         o = out.length
     out.length = o
+    if result == -1:
+        return -1  # (b not moved on: a search's budget counts what it decoded, as before)
     fast_to(&f, b)
-    if result == -1 or b.overrun:
+    if b.overrun:
         return -1
     return result
 

@@ -145,8 +145,11 @@ cdef int64_t _data_offset(const uint8_t[::1] data, member, uint64_t start, bytes
     ):
         return -1
     begin = start + LOCAL_SIZE + name_len + extra_len
+    # compared before added: a ZIP64 size may be anything up to 2**64 - 1
+    if begin > size or member.compressed_size > size - begin:
+        return -1
     end = begin + <uint64_t>member.compressed_size
-    if end > size or end > <uint64_t>ends.get(start, size):
+    if end > <uint64_t>ends.get(start, size):
         return -1
     return begin
 
@@ -456,12 +459,12 @@ def elf_heads(const uint8_t[::1] data, members, begins):
     found = []
     for member in members:
         at = begins.get(member.header_offset)
-        csize = member.compressed_size
-        if at is None or member.method not in (0, 8):
+        if at is None or member.method not in (0, 8) or member.compressed_size >= 1 << 64:
             found.append(-1)
             continue
+        csize = member.compressed_size
         begin = at
-        if begin + csize > <uint64_t>data.shape[0]:
+        if begin > <uint64_t>data.shape[0] or csize > <uint64_t>data.shape[0] - begin:
             found.append(-1)
         elif member.method == 0:
             found.append(1 if csize >= HEAD and data[begin] == 0x7F and data[begin + 1] == 0x45

@@ -445,3 +445,38 @@ def test_elf_heads_say_what_zlib_says(
         assert sniffed in (-1, int(expected))
     if not flips and level > 0:
         assert sniffed == int(magic)  # a sound stream is never left to zlib
+
+
+def test_a_zip64_size_that_wraps_is_not_vouched_for() -> None:
+    """A ZIP64 compressed size near 2**64 made ``begin + size`` wrap to a small number in
+    64-bit arithmetic (found by review): the native checks must refuse it as Python does,
+    and never read past the file."""
+    name = b"a.bin"
+    local = (
+        struct.pack(
+            "<4sHHHHHIIIHH",
+            *(b"PK\x03\x04", 20, 0, 8, 0, 0, 0, 0xFFFFFFFF, 0xFFFFFFFF, len(name), 0),
+        )
+        + name
+    )
+    body = local + bytes(20)
+    extra = struct.pack("<HHQQ", 1, 16, 100, (1 << 64) - len(local))
+    central = (
+        struct.pack(
+            "<4sHHHHHHIIIHHHHHII",
+            *(b"PK\x01\x02", 20, 20, 0, 8, 0, 0, 0, 0xFFFFFFFF, 0xFFFFFFFF),
+            *(len(name), len(extra), 0, 0, 0, 0, 0),
+        )
+        + name
+        + extra
+    )
+    eocd = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, 1, 1, len(central), len(body), 0)
+    data = body + central + eocd
+    archive = WheelArchive(data)
+    [member] = archive.members
+    assert member.compressed_size == (1 << 64) - len(local)
+    assert local_data_offsets(memoryview(data), [member], archive._ends) == [-1]
+    assert archive.sniff([member]) == [-1]
+    with pytest.raises(WheelError) as raised:
+        archive.data_offset(member)
+    assert raised.value.code == "truncated"

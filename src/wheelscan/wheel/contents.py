@@ -77,10 +77,6 @@ class WheelFacts:
         return tuple(m for m in self.elf_files if m.in_record)
 
 
-# csv refuses a field longer than this (its field_size_limit)
-_CSV_FIELD_LIMIT = csv.field_size_limit()
-
-
 def record_paths(archive: WheelArchive) -> list[str]:
     """Paths listed in ``<name>.dist-info/RECORD`` (PEP 376 / 427), in order."""
     records = [
@@ -104,7 +100,7 @@ def first_fields(text: str) -> list[str]:
     if plain and "\r" in text:  # csv's own line ends (most RECORDs): \r only before \n
         plain = text.count("\r") == text.count("\r\n")
     lines = (text.replace("\r\n", "\n") if plain else text).split("\n")
-    if plain and max(map(len, lines)) <= _CSV_FIELD_LIMIT:
+    if plain and max(map(len, lines)) <= csv.field_size_limit():
         # nothing for csv to unquote, no line it would refuse: each line's text up to its
         # first comma, at C speed (csv took 10 ms of a scan of the benchmark corpus)
         return [line.split(",", 1)[0] for line in lines if line]

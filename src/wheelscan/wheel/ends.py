@@ -21,8 +21,13 @@ from typing import NamedTuple
 
 from wheelscan.elf import ElfFacts
 from wheelscan.wheel.archive import Member, WheelArchive, WheelError
-from wheelscan.wheel.inflate import PREFIX_SLACK, WholeInflateError, inflate_prefix
-from wheelscan.wheel.scratch import scratch
+from wheelscan.wheel.inflate import (
+    PREFIX_SLACK,
+    WHOLE_MEMBER_LIMIT,
+    WholeInflateError,
+    inflate_prefix,
+)
+from wheelscan.wheel.scratch import KEPT_RESIDENT, scratch
 
 # Members from this size on are read by their ends where that costs at most SKIP_WORTH of
 # inflating them from the start. Per byte of the end, in libdeflate's time (one core of the
@@ -340,11 +345,17 @@ def _one_pass_buffers(size: int) -> tuple[memoryview, memoryview]:
 class _Start:
     """How much of a member's start is inflated in this thread's scratch (``valid``), and
     how much the parser was last given (``prefix``): a member's later attempts, at another
-    margin, take it up where the last one left it."""
+    margin, take it up where the last one left it. (Nothing else writes the scratch
+    between them, and a member read by its ends is never so large that the scratch gives
+    its pages back after it: see the assertion below.)"""
 
     def __init__(self) -> None:
         self.prefix = PREFIX_SLACK + 64 * 1024
         self.valid = 0
+
+
+# members over WHOLE_MEMBER_LIMIT are streamed, never read by their ends
+assert WHOLE_MEMBER_LIMIT <= KEPT_RESIDENT
 
 
 def _parse(
