@@ -67,10 +67,10 @@ export WHEELSCAN_SANITIZED=1  # the tests skip what ASan cannot run under (RLIMI
 cd "$ROOT"
 python -c "import wheelscan._native as n, sys; assert n.__file__ == sys.argv[1], n.__file__" "$MODULE"
 
-echo "== the ELF tests, against $MODULE"
+echo "== the native tests, against $MODULE"
 python -m pytest -q -p no:cacheprovider -p no:randomly \
     tests/test_native_vs_reference.py tests/test_stream.py tests/test_hostile_*.py \
-    tests/test_properties.py
+    tests/test_properties.py tests/test_wheel_archive.py tests/test_tail.py
 
 echo "== the fuzzers' seed corpus"
 python fuzz/make_seeds.py "$OUT/seeds"
