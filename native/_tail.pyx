@@ -27,7 +27,6 @@ from libc.stdlib cimport free, realloc
 from libc.string cimport memchr, memcpy, memset
 
 DEF FAST_BITS = 10
-DEF MAX_BITS = 15
 # Block headers noted per decoding at most (an empty fixed block takes ten bits: a stream
 # of them would otherwise make a list of tens of millions)
 DEF MAX_STARTS = 1 << 20
@@ -35,46 +34,7 @@ DEF MAX_STARTS = 1 << 20
 # crafted stream could make each of thousands of them run nearly to its end)
 DEF SEARCH_BUDGET = 4
 
-cdef extern from *:
-    """
-    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    #define WS_BIG_ENDIAN 1
-    #else
-    #define WS_BIG_ENDIAN 0
-    #endif
-    """
-    int WS_BIG_ENDIAN
-    unsigned long long __builtin_bswap64(unsigned long long) nogil
-
-
-cdef struct Bits:
-    const uint8_t* data
-    uint64_t size       # bytes
-    uint64_t pos        # bits consumed
-    bint overrun        # a read past the last byte
-
-
-cdef inline uint64_t peek(Bits* b) noexcept nogil:
-    """The next 57 or more bits, least significant first (zeros past the end)."""
-    cdef uint64_t byte = b.pos >> 3, value = 0, i
-    if byte + 8 <= b.size:
-        memcpy(&value, b.data + byte, 8)
-        if WS_BIG_ENDIAN:
-            value = __builtin_bswap64(value)
-    else:
-        i = byte
-        while i < b.size:
-            value |= (<uint64_t>b.data[i]) << (8 * (i - byte))
-            i += 1
-    return value >> (b.pos & 7)
-
-
-cdef inline uint32_t take(Bits* b, uint32_t count) noexcept nogil:
-    cdef uint32_t value = <uint32_t>(peek(b) & ((1ULL << count) - 1))
-    b.pos += count
-    if b.pos > 8 * b.size:
-        b.overrun = True
-    return value
+include "deflate.pxi"
 
 
 cdef struct Huffman:
@@ -156,11 +116,6 @@ cdef inline int decode(Bits* b, const Huffman* h) noexcept nogil:
     return -1
 
 
-cdef uint16_t LENGTH_BASE[29]
-cdef uint8_t LENGTH_EXTRA[29]
-cdef uint16_t DIST_BASE[30]
-cdef uint8_t DIST_EXTRA[30]
-cdef uint8_t ORDER[19]
 cdef Huffman FIXED_LITLEN
 cdef Huffman FIXED_DIST
 # Four 3-bit code lengths of a code-length code -> the share of the code space they take
@@ -171,29 +126,11 @@ cdef uint32_t KRAFT[4096]
 
 cdef void _init_tables():
     cdef int i
-    cdef uint8_t lengths[320]
-    cdef uint16_t lbase[29]
-    cdef uint8_t lextra[29]
-    cdef uint8_t order[19]
-    lbase[:] = [3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67,
-                83, 99, 115, 131, 163, 195, 227, 258]
-    lextra[:] = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5,
-                 5, 5, 0]
-    order[:] = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15]
-    for i in range(29):
-        LENGTH_BASE[i] = lbase[i]
-        LENGTH_EXTRA[i] = lextra[i]
-    for i in range(19):
-        ORDER[i] = order[i]
-    for i in range(30):
-        DIST_EXTRA[i] = 0 if i < 4 else (i - 2) >> 1
-        DIST_BASE[i] = 1 if i == 0 else DIST_BASE[i - 1] + (1 << DIST_EXTRA[i - 1])
-    for i in range(288):
-        lengths[i] = 8 if i < 144 else (9 if i < 256 else (7 if i < 280 else 8))
+    cdef uint8_t lengths[288]
+    cdef uint8_t dist_lengths[32]
+    fixed_lengths(lengths, dist_lengths)
     build(&FIXED_LITLEN, lengths, 288, False)
-    for i in range(32):  # 30 and 31 are codes no stream may use
-        lengths[i] = 5
-    build(&FIXED_DIST, lengths, 32, False)
+    build(&FIXED_DIST, dist_lengths, 32, False)
     cdef int j, length
     for i in range(4096):
         KRAFT[i] = 0

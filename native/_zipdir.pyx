@@ -14,23 +14,15 @@ a member it cannot vouch for is left to the Python check, which says why.
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcmp, memcpy, memset
 
-cdef extern from *:
-    """
-    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    #define WS_BIG_ENDIAN 1
-    #else
-    #define WS_BIG_ENDIAN 0
-    #endif
-    """
-    int WS_BIG_ENDIAN
-    unsigned long long __builtin_bswap64(unsigned long long) nogil
-
 cdef enum:
     CENTRAL_SIZE = 46  # the fixed part of a central directory entry
     LOCAL_SIZE = 30  # the fixed part of a local file header
     DATA_DESCRIPTOR = 0x08  # general purpose flag bit 3: the local CRC and sizes are 0
     UTF8_NAME = 0x800  # general purpose flag bit 11: the name is UTF-8, else CP437
     ZIP64_FIELD = 0xFFFFFFFF  # a 32-bit size or offset that the ZIP64 extra field holds
+
+
+include "deflate.pxi"
 
 
 cdef inline uint32_t _u16(const uint8_t* p) noexcept nogil:
@@ -160,62 +152,31 @@ cdef int64_t _data_offset(const uint8_t[::1] data, member, uint64_t start, bytes
 # stream's first block is decoded just far enough, with canonical Huffman codes built
 # from counts alone (no lookup tables: a few symbols are decoded, not thousands).
 
-DEF MAX_CODE_BITS = 15
 DEF HEAD = 4  # len(b"\x7fELF")
 DEF SNIFF_WINDOW = 512  # the compressed bytes WheelArchive.head gives zlib first
 
 
-cdef struct Reader:
-    const uint8_t* data
-    uint64_t size  # bytes
-    uint64_t pos   # bits
-    bint overrun   # a read past ``size``
-
-
-cdef inline uint64_t _peek(const Reader* r) noexcept nogil:
-    """The next 57 or more bits, least significant first (zeros past the end)."""
-    cdef uint64_t byte = r.pos >> 3, value = 0, i
-    if byte + 8 <= r.size:
-        memcpy(&value, r.data + byte, 8)
-        if WS_BIG_ENDIAN:
-            value = __builtin_bswap64(value)
-    else:
-        i = byte
-        while i < r.size:
-            value |= (<uint64_t>r.data[i]) << (8 * (i - byte))
-            i += 1
-    return value >> (r.pos & 7)
-
-
-cdef inline uint32_t _bits(Reader* r, int n) noexcept nogil:
-    cdef uint32_t value = <uint32_t>(_peek(r) & ((1ULL << n) - 1))
-    r.pos += n
-    if r.pos > 8 * r.size:
-        r.overrun = True
-    return value
-
-
 cdef struct Canonical:
-    uint16_t count[MAX_CODE_BITS + 1]
+    uint16_t count[MAX_BITS + 1]
     uint16_t symbol[320]
 
 
 cdef bint _complete(Canonical* h, const uint8_t* lengths, int n) noexcept nogil:
     """Build the canonical code of ``lengths``; whether it is complete (a code zlib might
     accept incomplete, or none at all, is left to zlib)."""
-    cdef int offs[MAX_CODE_BITS + 2]
+    cdef int offs[MAX_BITS + 2]
     cdef int length, symbol, left = 1
     memset(h.count, 0, sizeof(h.count))
     for symbol in range(n):
         h.count[lengths[symbol]] += 1
-    for length in range(1, MAX_CODE_BITS + 1):
+    for length in range(1, MAX_BITS + 1):
         left = (left << 1) - h.count[length]
         if left < 0:
             return False
     if left != 0:
         return False
     offs[1] = 0
-    for length in range(1, MAX_CODE_BITS):
+    for length in range(1, MAX_BITS):
         offs[length + 1] = offs[length] + h.count[length]
     for symbol in range(n):
         if lengths[symbol]:
@@ -224,11 +185,11 @@ cdef bint _complete(Canonical* h, const uint8_t* lengths, int n) noexcept nogil:
     return True
 
 
-cdef int _decode(Reader* r, const Canonical* h) noexcept nogil:
+cdef int _decode(Bits* r, const Canonical* h) noexcept nogil:
     """The next symbol (puff's canonical decoding, a bit at a time); -1 if bits run out."""
-    cdef uint64_t bits = _peek(r)
+    cdef uint64_t bits = peek(r)
     cdef int code = 0, first = 0, index = 0, length, count
-    for length in range(1, MAX_CODE_BITS + 1):
+    for length in range(1, MAX_BITS + 1):
         code |= <int>(bits & 1)
         bits >>= 1
         count = h.count[length]
@@ -244,46 +205,22 @@ cdef int _decode(Reader* r, const Canonical* h) noexcept nogil:
     return -1
 
 
-cdef uint16_t _LENGTH_BASE[29]
-cdef uint8_t _LENGTH_EXTRA[29]
-cdef uint16_t _DIST_BASE[30]
-cdef uint8_t _DIST_EXTRA[30]
-cdef uint8_t _ORDER[19]
 cdef Canonical _FIXED_LITLEN
 cdef Canonical _FIXED_DIST
 
 
 cdef void _init_codes():
-    cdef int i
-    cdef uint8_t lengths[320]
-    cdef uint16_t lbase[29]
-    cdef uint8_t lextra[29]
-    cdef uint8_t order[19]
-    lbase[:] = [3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67,
-                83, 99, 115, 131, 163, 195, 227, 258]
-    lextra[:] = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5,
-                 5, 5, 0]
-    order[:] = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15]
-    for i in range(29):
-        _LENGTH_BASE[i] = lbase[i]
-        _LENGTH_EXTRA[i] = lextra[i]
-    for i in range(19):
-        _ORDER[i] = order[i]
-    for i in range(30):
-        _DIST_EXTRA[i] = 0 if i < 4 else (i - 2) >> 1
-        _DIST_BASE[i] = 1 if i == 0 else _DIST_BASE[i - 1] + (1 << _DIST_EXTRA[i - 1])
-    for i in range(288):
-        lengths[i] = 8 if i < 144 else (9 if i < 256 else (7 if i < 280 else 8))
+    cdef uint8_t lengths[288]
+    cdef uint8_t dist_lengths[32]
+    fixed_lengths(lengths, dist_lengths)
     _complete(&_FIXED_LITLEN, lengths, 288)
-    for i in range(32):  # 30 and 31 are codes no stream may use
-        lengths[i] = 5
-    _complete(&_FIXED_DIST, lengths, 32)
+    _complete(&_FIXED_DIST, dist_lengths, 32)
 
 
 _init_codes()
 
 
-cdef bint _dynamic_codes(Reader* r, Canonical* litlen, Canonical* dist) noexcept nogil:
+cdef bint _dynamic_codes(Bits* r, Canonical* litlen, Canonical* dist) noexcept nogil:
     """A dynamic block's codes (its type taken); False unless zlib would surely take them."""
     cdef Canonical lencode
     cdef uint8_t lengths[320]
@@ -293,14 +230,14 @@ cdef bint _dynamic_codes(Reader* r, Canonical* litlen, Canonical* dist) noexcept
     cdef uint16_t entry
     cdef uint64_t buffered
     cdef int held
-    nlen = _bits(r, 5) + 257
-    ndist = _bits(r, 5) + 1
-    ncode = _bits(r, 4) + 4
+    nlen = take(r, 5) + 257
+    ndist = take(r, 5) + 1
+    ncode = take(r, 4) + 4
     if nlen > 286 or ndist > 30:
         return False
     memset(lengths, 0, 19)
     for index in range(ncode):
-        lengths[_ORDER[index]] = _bits(r, 3)
+        lengths[ORDER[index]] = take(r, 3)
     if r.overrun or not _complete(&lencode, lengths, 19):
         return False
     # complete: every 7-bit pattern starts with exactly one code
@@ -322,11 +259,11 @@ cdef bint _dynamic_codes(Reader* r, Canonical* litlen, Canonical* dist) noexcept
             table[fill] = <uint16_t>((symbol << 3) | length)
             fill += 1 << length
     index = 0
-    buffered = _peek(r)  # bits from r.pos on, refilled when fewer than a symbol may take
+    buffered = peek(r)  # bits from r.pos on, refilled when fewer than a symbol may take
     held = 56
     while index < nlen + ndist:
         if held < 14:  # 7 bits of code, 7 of repeat count at most
-            buffered = _peek(r)
+            buffered = peek(r)
             held = 56
         entry = table[buffered & 127]
         length = entry & 7
@@ -378,7 +315,7 @@ cdef int _deflate_head_is_elf(const uint8_t* stream, uint64_t size) noexcept nog
     zlib, its output full, still decodes the next symbol if the fourth byte ended one
     (a literal's or a match's), and fails there if it is unsound; so is it decoded here.
     Where zlib would read a next block's header, this says -1."""
-    cdef Reader r
+    cdef Bits r
     cdef Canonical litlen, dist
     cdef const Canonical* lit_code
     cdef const Canonical* dist_code
@@ -390,14 +327,14 @@ cdef int _deflate_head_is_elf(const uint8_t* stream, uint64_t size) noexcept nog
     r.pos = 0
     r.overrun = False
     while True:
-        final_block = _bits(&r, 1)
-        kind = _bits(&r, 2)
+        final_block = take(&r, 1)
+        kind = take(&r, 2)
         if r.overrun:
             return -1
         if kind == 0:
             r.pos = (r.pos + 7) & ~(<uint64_t>7)
-            stored = _bits(&r, 16)
-            if r.overrun or _bits(&r, 16) != (~stored & 0xFFFF) or r.overrun:
+            stored = take(&r, 16)
+            if r.overrun or take(&r, 16) != (~stored & 0xFFFF) or r.overrun:
                 return -1
             if <uint64_t>stored <= <uint64_t>(HEAD - produced):
                 return -1  # the block ends at or before the fourth byte: unusual, zlib's
@@ -424,7 +361,7 @@ cdef int _deflate_head_is_elf(const uint8_t* stream, uint64_t size) noexcept nog
                 return -1  # a block that ends this soon (and zlib reads the next header)
             if produced == HEAD:  # zlib's look at the symbol after the fourth byte
                 if symbol > 256:
-                    _bits(&r, _LENGTH_EXTRA[symbol - 257])
+                    take(&r, LENGTH_EXTRA[symbol - 257])
                     symbol = _decode(&r, dist_code)
                     if symbol < 0 or symbol >= 30 or r.overrun:
                         return -1
@@ -433,11 +370,11 @@ cdef int _deflate_head_is_elf(const uint8_t* stream, uint64_t size) noexcept nog
                 out[produced] = <uint8_t>symbol
                 produced += 1
                 continue
-            length = _LENGTH_BASE[symbol - 257] + _bits(&r, _LENGTH_EXTRA[symbol - 257])
+            length = LENGTH_BASE[symbol - 257] + take(&r, LENGTH_EXTRA[symbol - 257])
             symbol = _decode(&r, dist_code)
             if symbol < 0 or symbol >= 30:
                 return -1
-            distance = _DIST_BASE[symbol] + _bits(&r, _DIST_EXTRA[symbol])
+            distance = DIST_BASE[symbol] + take(&r, DIST_EXTRA[symbol])
             if r.overrun or distance > <uint32_t>produced:
                 return -1  # zlib: "invalid distance too far back"
             while length > 0 and produced < HEAD:

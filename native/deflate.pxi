@@ -1,0 +1,87 @@
+# The parts of a raw deflate decoder (RFC 1951) that native/_tail.pyx and native/_zipdir.pyx
+# share, included by both: a bit reader over a buffer, and the tables of the format itself.
+
+DEF MAX_BITS = 15  # the longest Huffman code
+
+cdef extern from *:
+    """
+    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    #define WS_BIG_ENDIAN 1
+    #else
+    #define WS_BIG_ENDIAN 0
+    #endif
+    """
+    int WS_BIG_ENDIAN
+    unsigned long long __builtin_bswap64(unsigned long long) nogil
+
+
+cdef struct Bits:
+    const uint8_t* data
+    uint64_t size       # bytes
+    uint64_t pos        # bits consumed
+    bint overrun        # a read past the last byte
+
+
+cdef inline uint64_t peek(const Bits* b) noexcept nogil:
+    """The next 57 or more bits, least significant first (zeros past the end)."""
+    cdef uint64_t byte = b.pos >> 3, value = 0, i
+    if byte + 8 <= b.size:
+        memcpy(&value, b.data + byte, 8)
+        if WS_BIG_ENDIAN:
+            value = __builtin_bswap64(value)
+    else:
+        i = byte
+        while i < b.size:
+            value |= (<uint64_t>b.data[i]) << (8 * (i - byte))
+            i += 1
+    return value >> (b.pos & 7)
+
+
+cdef inline uint32_t take(Bits* b, uint32_t count) noexcept nogil:
+    cdef uint32_t value = <uint32_t>(peek(b) & ((1ULL << count) - 1))
+    b.pos += count
+    if b.pos > 8 * b.size:
+        b.overrun = True
+    return value
+
+
+# Lengths 3-258 and distances 1-32768: each symbol's base and extra bits; the order in
+# which a dynamic block gives its code-length code's lengths
+cdef uint16_t LENGTH_BASE[29]
+cdef uint8_t LENGTH_EXTRA[29]
+cdef uint16_t DIST_BASE[30]
+cdef uint8_t DIST_EXTRA[30]
+cdef uint8_t ORDER[19]
+
+
+cdef void _init_format():
+    cdef int i
+    cdef uint16_t lbase[29]
+    cdef uint8_t lextra[29]
+    cdef uint8_t order[19]
+    lbase[:] = [3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67,
+                83, 99, 115, 131, 163, 195, 227, 258]
+    lextra[:] = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5,
+                 5, 5, 0]
+    order[:] = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15]
+    for i in range(29):
+        LENGTH_BASE[i] = lbase[i]
+        LENGTH_EXTRA[i] = lextra[i]
+    for i in range(19):
+        ORDER[i] = order[i]
+    for i in range(30):
+        DIST_EXTRA[i] = 0 if i < 4 else (i - 2) >> 1
+        DIST_BASE[i] = 1 if i == 0 else DIST_BASE[i - 1] + (1 << DIST_EXTRA[i - 1])
+
+
+_init_format()
+
+
+cdef inline void fixed_lengths(uint8_t* litlen, uint8_t* dist) noexcept nogil:
+    """The code lengths of a fixed-code block (distance codes 30 and 31 exist, but no stream
+    may use them)."""
+    cdef int i
+    for i in range(288):
+        litlen[i] = 8 if i < 144 else (9 if i < 256 else (7 if i < 280 else 8))
+    for i in range(32):
+        dist[i] = 5
