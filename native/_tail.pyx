@@ -38,39 +38,22 @@ include "deflate.pxi"
 
 
 cdef struct Huffman:
-    uint16_t count[MAX_BITS + 1]
-    uint16_t symbol[320]
+    Canonical code
     uint16_t fast[1 << FAST_BITS]  # symbol << 4 | length, 0: a longer code
 
 
 cdef int build(Huffman* h, const uint8_t* lengths, int n, bint allow_single) noexcept nogil:
-    """Canonical code from code lengths. 0: complete; -1: over-subscribed, or incomplete
-    (allowed only for a single code of length 1 when ``allow_single``)."""
-    cdef int offs[MAX_BITS + 2]
-    cdef int length, symbol, left = 1, used = 0, code, reversed_code, i, fill
+    """The canonical code of code lengths (``canonical``) and its table of the codes up to
+    FAST_BITS long. 0, or -1 for a code ``canonical`` refuses."""
+    cdef int length, symbol, code, reversed_code, i, fill
     cdef uint32_t next_code[MAX_BITS + 2]
-    memset(h.count, 0, sizeof(h.count))
-    memset(h.fast, 0, sizeof(h.fast))
-    for symbol in range(n):
-        h.count[lengths[symbol]] += 1
-    for length in range(1, MAX_BITS + 1):
-        left = (left << 1) - h.count[length]
-        if left < 0:
-            return -1
-        used += h.count[length]
-    if left != 0 and not (allow_single and used == 1 and h.count[1] == 1):
+    if canonical(&h.code, lengths, n, allow_single) < 0:
         return -1
-    offs[1] = 0
-    for length in range(1, MAX_BITS):
-        offs[length + 1] = offs[length] + h.count[length]
-    for symbol in range(n):
-        if lengths[symbol]:
-            h.symbol[offs[lengths[symbol]]] = symbol
-            offs[lengths[symbol]] += 1
+    memset(h.fast, 0, sizeof(h.fast))
     code = 0
     next_code[1] = 0
     for length in range(2, MAX_BITS + 1):
-        code = (code + h.count[length - 1]) << 1
+        code = (code + h.code.count[length - 1]) << 1
         next_code[length] = code
     for symbol in range(n):
         length = lengths[symbol]
@@ -94,26 +77,18 @@ cdef inline int decode(Bits* b, const Huffman* h) noexcept nogil:
     """The next symbol; -1 for a code the table lacks."""
     cdef uint64_t bits = peek(b)
     cdef uint16_t entry = h.fast[bits & ((1 << FAST_BITS) - 1)]
-    cdef int code = 0, first = 0, index = 0, length, count
+    cdef int symbol, length = 0
     if entry:
         b.pos += entry & 15
         if b.pos > 8 * b.size:
             b.overrun = True
         return entry >> 4
-    # a code longer than FAST_BITS: bit by bit (puff's canonical decoding)
-    for length in range(1, MAX_BITS + 1):
-        code |= <int>(bits & 1)
-        bits >>= 1
-        count = h.count[length]
-        if code - count < first:
-            b.pos += length
-            if b.pos > 8 * b.size:
-                b.overrun = True
-            return h.symbol[index + (code - first)]
-        index += count
-        first = (first + count) << 1
-        code <<= 1
-    return -1
+    symbol = canonical_symbol(&h.code, bits, &length)  # a code longer than FAST_BITS
+    if symbol >= 0:
+        b.pos += length
+        if b.pos > 8 * b.size:
+            b.overrun = True
+    return symbol
 
 
 cdef Huffman FIXED_LITLEN
@@ -323,46 +298,6 @@ cdef int starts_push(Starts* s, uint64_t bit, uint64_t output) noexcept nogil:
     return 0
 
 
-cdef int block_tables(Bits* b, uint32_t kind, Huffman* litlen, Huffman* dist,
-                      const Huffman** lit_table, const Huffman** dist_table) noexcept nogil:
-    if kind == 1:
-        lit_table[0] = &FIXED_LITLEN
-        dist_table[0] = &FIXED_DIST
-        return 0
-    if read_dynamic_header(b, litlen, dist) < 0:
-        return -1
-    lit_table[0] = litlen
-    dist_table[0] = dist
-    return 0
-
-
-cdef int stored_length(Bits* b) noexcept nogil:
-    """A stored block's length (its three bits taken), -1 if unsound."""
-    cdef uint32_t length
-    b.pos = (b.pos + 7) & ~(<uint64_t>7)
-    length = take(b, 16)
-    if take(b, 16) != (~length & 0xFFFF) or b.overrun or b.pos // 8 + length > b.size:
-        return -1
-    return <int>length
-
-
-cdef int read_block_header(Bits* b, Huffman* litlen, Huffman* dist,
-                           const Huffman** lit_table, const Huffman** dist_table,
-                           uint32_t* final_block, int* stored) noexcept nogil:
-    """The next block's header: its kind (0: stored, its length in ``stored``; 1: fixed
-    codes; 2: dynamic, its tables built), or -1 if unsound."""
-    cdef uint32_t kind
-    final_block[0] = take(b, 1)
-    kind = take(b, 2)
-    if kind == 0:
-        stored[0] = stored_length(b)
-        return -1 if stored[0] < 0 else 0
-    if kind == 1 or kind == 2:
-        return -1 if block_tables(b, kind, litlen, dist, lit_table, dist_table) < 0 else kind
-    return -1
-
-
-# A 64-bit buffer of the stream's next bits, refilled a word at a time
 cdef struct Fast:
     uint64_t buf
     uint32_t count         # bits in ``buf``
@@ -413,25 +348,16 @@ cdef inline void fast_to(const Fast* f, Bits* b) noexcept nogil:
 cdef inline int fast_symbol(Fast* f, const Huffman* h) noexcept nogil:
     """The next symbol (at least 15 bits in the buffer); -1 for a code the table lacks."""
     cdef uint16_t entry = h.fast[f.buf & ((1 << FAST_BITS) - 1)]
-    cdef uint64_t bits
-    cdef int code = 0, first = 0, index = 0, length, count
+    cdef int symbol, length = 0
     if entry:
         f.buf >>= entry & 15
         f.count -= entry & 15
         return entry >> 4
-    bits = f.buf
-    for length in range(1, MAX_BITS + 1):
-        code |= <int>(bits & 1)
-        bits >>= 1
-        count = h.count[length]
-        if code - count < first:
-            f.buf >>= length
-            f.count -= length
-            return h.symbol[index + (code - first)]
-        index += count
-        first = (first + count) << 1
-        code <<= 1
-    return -1
+    symbol = canonical_symbol(&h.code, f.buf, &length)
+    if symbol >= 0:
+        f.buf >>= length
+        f.count -= length
+    return symbol
 
 
 cdef inline uint32_t fast_bits(Fast* f, uint32_t n) noexcept nogil:
@@ -493,6 +419,52 @@ cdef void build_decode_table(DecodeTable* t, const Huffman* lit, const Huffman* 
 build_decode_table(&FIXED_DECODE, &FIXED_LITLEN, &FIXED_DIST)
 
 
+# A block's codes: a dynamic block's built into this, a fixed one's the shared ones
+cdef struct BlockCodes:
+    Huffman litlen_built
+    Huffman dist_built
+    DecodeTable table_built
+    const Huffman* litlen
+    const Huffman* dist
+    const DecodeTable* table
+
+
+cdef int block_tables(Bits* b, uint32_t kind, BlockCodes* c) noexcept nogil:
+    if kind == 1:
+        c.litlen, c.dist, c.table = &FIXED_LITLEN, &FIXED_DIST, &FIXED_DECODE
+        return 0
+    if read_dynamic_header(b, &c.litlen_built, &c.dist_built) < 0:
+        return -1
+    build_decode_table(&c.table_built, &c.litlen_built, &c.dist_built)
+    c.litlen, c.dist, c.table = &c.litlen_built, &c.dist_built, &c.table_built
+    return 0
+
+
+cdef int stored_length(Bits* b) noexcept nogil:
+    """A stored block's length (its three bits taken), -1 if unsound."""
+    cdef uint32_t length
+    b.pos = (b.pos + 7) & ~(<uint64_t>7)
+    length = take(b, 16)
+    if take(b, 16) != (~length & 0xFFFF) or b.overrun or b.pos // 8 + length > b.size:
+        return -1
+    return <int>length
+
+
+cdef int read_block_header(Bits* b, BlockCodes* codes, uint32_t* final_block,
+                           int* stored) noexcept nogil:
+    """The next block's header: its kind (0: stored, its length in ``stored``; 1: fixed
+    codes; 2: dynamic, its codes built into ``codes``), or -1 if unsound."""
+    cdef uint32_t kind
+    final_block[0] = take(b, 1)
+    kind = take(b, 2)
+    if kind == 0:
+        stored[0] = stored_length(b)
+        return -1 if stored[0] < 0 else 0
+    if kind == 1 or kind == 2:
+        return -1 if block_tables(b, kind, codes) < 0 else kind
+    return -1
+
+
 cdef inline uint32_t next_entry(Fast* f, const DecodeTable* t, const Huffman* lit) noexcept nogil:
     """The next literal/length symbol's entry, its bits taken."""
     cdef uint32_t entry = t.lit[f.buf & ((1 << FAST_BITS) - 1)]
@@ -519,14 +491,16 @@ cdef inline int64_t next_distance(Fast* f, const DecodeTable* t, const Huffman* 
     return base + fast_bits(f, DIST_EXTRA[symbol])
 
 
-cdef int count_symbols(Bits* b, const DecodeTable* t, const Huffman* lit, const Huffman* dist,
-                       uint64_t* o) noexcept nogil:
+cdef int count_symbols(Bits* b, const BlockCodes* c, uint64_t* o) noexcept nogil:
     """Decode one block's symbols to its end, counting what they put out. 0, or -1.
     (``write_symbols``' twin, kept apart so that neither hot loop tests which it is.)"""
     cdef Fast f
     cdef int symbol
     cdef uint32_t entry, skip
     cdef uint64_t produced = o[0]
+    cdef const DecodeTable* t = c.table
+    cdef const Huffman* lit = c.litlen
+    cdef const Huffman* dist = c.dist
     fast_from(&f, b)
     while True:
         refill(&f)
@@ -563,8 +537,7 @@ cdef int count_symbols(Bits* b, const DecodeTable* t, const Huffman* lit, const 
     return -1 if b.overrun else 0
 
 
-cdef int write_symbols(Bits* b, const DecodeTable* t, const Huffman* lit, const Huffman* dist,
-                       Out* out, bint truncate) noexcept nogil:
+cdef int write_symbols(Bits* b, const BlockCodes* c, Out* out, bint truncate) noexcept nogil:
     """Inflate one block's symbols into ``out``. 0 at the block's end; 1 when ``out`` is
     full (``truncate``: the last match cut to fit; else -2 instead); -1 if unsound.
     (``count_symbols``' twin; its common cases are written out here, not called: up to
@@ -576,6 +549,9 @@ cdef int write_symbols(Bits* b, const DecodeTable* t, const Huffman* lit, const 
     cdef uint32_t entry
     cdef int64_t found
     cdef uint64_t length, distance, i
+    cdef const DecodeTable* t = c.table
+    cdef const Huffman* lit = c.litlen
+    cdef const Huffman* dist = c.dist
     cdef uint64_t o = out.length
     cdef uint64_t capacity = out.capacity
     cdef uint8_t* data = out.data
@@ -662,17 +638,14 @@ cdef int count_blocks(Bits* b, Starts* starts, uint64_t* produced) noexcept nogi
     writing none (a fraction of inflating them), and noting where each block begins from
     the first checked header after the first block on (see ``block_starts``). 0 when the
     final block ends at the stream's last byte, else -1."""
-    cdef Huffman litlen, dist
-    cdef const Huffman* lit_table
-    cdef const Huffman* dist_table
+    cdef BlockCodes codes
     cdef uint32_t final_block
     cdef int kind, length = 0
     cdef uint64_t o = 0, blocks = 0, header
     cdef bint trusting = False
-    cdef DecodeTable decoding
     while True:
         header = b.pos
-        kind = read_block_header(b, &litlen, &dist, &lit_table, &dist_table, &final_block, &length)
+        kind = read_block_header(b, &codes, &final_block, &length)
         if kind < 0:
             return -1
         # a fixed block's header has nothing to check: a false start may run through one
@@ -684,44 +657,37 @@ cdef int count_blocks(Bits* b, Starts* starts, uint64_t* produced) noexcept nogi
         if kind == 0:
             o += length
             b.pos += 8 * <uint64_t>length
-        elif kind == 1:
-            if count_symbols(b, &FIXED_DECODE, lit_table, dist_table, &o) < 0:
-                return -1
-        else:
-            build_decode_table(&decoding, lit_table, dist_table)
-            if count_symbols(b, &decoding, lit_table, dist_table, &o) < 0:
-                return -1
+        elif count_symbols(b, &codes, &o) < 0:
+            return -1
         blocks += 1
         if final_block:
             produced[0] = o
             return 0 if (b.pos + 7) // 8 == b.size else -1
 
 
+cdef inline void put_stored(Bits* b, Out* out, uint64_t n, int stored) noexcept nogil:
+    """The first ``n`` bytes of a stored block of ``stored`` (all of them exact) put out, and
+    the block passed."""
+    memcpy(out.data + out.length, b.data + b.pos // 8, n)
+    memset(out.known + out.length, 1, n)
+    out.length += n
+    b.pos += 8 * <uint64_t>stored
+
+
 cdef int write_blocks(Bits* b, Out* out) noexcept nogil:
     """Inflate from a block header until ``out`` is full or the stream ends, marking each
     byte copied from before the start as unknown. 0, or -1 if unsound."""
-    cdef Huffman litlen, dist
-    cdef const Huffman* lit_table
-    cdef const Huffman* dist_table
+    cdef BlockCodes codes
     cdef uint32_t final_block
     cdef int kind, stored = 0, result
-    cdef uint64_t n
-    cdef DecodeTable decoding
     while out.length < out.capacity:
-        kind = read_block_header(b, &litlen, &dist, &lit_table, &dist_table, &final_block, &stored)
+        kind = read_block_header(b, &codes, &final_block, &stored)
         if kind < 0:
             return -1
         if kind == 0:
-            n = min(<uint64_t>stored, out.capacity - out.length)
-            memcpy(out.data + out.length, b.data + b.pos // 8, n)
-            memset(out.known + out.length, 1, n)
-            out.length += n
-            b.pos += 8 * <uint64_t>stored
+            put_stored(b, out, min(<uint64_t>stored, out.capacity - out.length), stored)
         else:
-            if kind == 2:
-                build_decode_table(&decoding, lit_table, dist_table)
-            result = write_symbols(b, &decoding if kind == 2 else &FIXED_DECODE, lit_table,
-                                   dist_table, out, True)
+            result = write_symbols(b, &codes, out, True)
             if result < 0:
                 return -1
             if result == 1:
@@ -809,16 +775,13 @@ cdef int inflate_blocks(Bits* b, Out* out, uint64_t* trusted_from) noexcept nogi
     first stored or dynamic block after the first block begins in ``out``, everything before
     it marked unknown (and so every copy of it), as ``block_starts`` counts. 0; -1 if
     unsound; -2 when ``out`` is full first."""
-    cdef Huffman litlen, dist
-    cdef const Huffman* lit_table
-    cdef const Huffman* dist_table
+    cdef BlockCodes codes
     cdef uint32_t final_block
     cdef int kind, result, length = 0
     cdef uint64_t blocks = 0
     cdef bint trusting = False
-    cdef DecodeTable decoding
     while True:
-        kind = read_block_header(b, &litlen, &dist, &lit_table, &dist_table, &final_block, &length)
+        kind = read_block_header(b, &codes, &final_block, &length)
         if kind < 0:
             return -1
         if blocks and not trusting and kind != 1:
@@ -828,15 +791,9 @@ cdef int inflate_blocks(Bits* b, Out* out, uint64_t* trusted_from) noexcept nogi
         if kind == 0:
             if out.length + <uint64_t>length > out.capacity:
                 return -2
-            memcpy(out.data + out.length, b.data + b.pos // 8, length)
-            memset(out.known + out.length, 1, length)
-            out.length += length
-            b.pos += 8 * <uint64_t>length
+            put_stored(b, out, length, length)
         else:
-            if kind == 2:
-                build_decode_table(&decoding, lit_table, dist_table)
-            result = write_symbols(b, &decoding if kind == 2 else &FIXED_DECODE, lit_table,
-                                   dist_table, out, False)
+            result = write_symbols(b, &codes, out, False)
             if result < 0:
                 return result
         blocks += 1

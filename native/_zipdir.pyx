@@ -156,53 +156,23 @@ DEF HEAD = 4  # len(b"\x7fELF")
 DEF SNIFF_WINDOW = 512  # the compressed bytes WheelArchive.head gives zlib first
 
 
-cdef struct Canonical:
-    uint16_t count[MAX_BITS + 1]
-    uint16_t symbol[320]
-
-
-cdef bint _complete(Canonical* h, const uint8_t* lengths, int n) noexcept nogil:
+cdef inline bint _complete(Canonical* h, const uint8_t* lengths, int n) noexcept nogil:
     """Build the canonical code of ``lengths``; whether it is complete (a code zlib might
     accept incomplete, or none at all, is left to zlib)."""
-    cdef int offs[MAX_BITS + 2]
-    cdef int length, symbol, left = 1
-    memset(h.count, 0, sizeof(h.count))
-    for symbol in range(n):
-        h.count[lengths[symbol]] += 1
-    for length in range(1, MAX_BITS + 1):
-        left = (left << 1) - h.count[length]
-        if left < 0:
-            return False
-    if left != 0:
-        return False
-    offs[1] = 0
-    for length in range(1, MAX_BITS):
-        offs[length + 1] = offs[length] + h.count[length]
-    for symbol in range(n):
-        if lengths[symbol]:
-            h.symbol[offs[lengths[symbol]]] = symbol
-            offs[lengths[symbol]] += 1
-    return True
+    return canonical(h, lengths, n, False) == 0
 
 
 cdef int _decode(Bits* r, const Canonical* h) noexcept nogil:
-    """The next symbol (puff's canonical decoding, a bit at a time); -1 if bits run out."""
-    cdef uint64_t bits = peek(r)
-    cdef int code = 0, first = 0, index = 0, length, count
-    for length in range(1, MAX_BITS + 1):
-        code |= <int>(bits & 1)
-        bits >>= 1
-        count = h.count[length]
-        if code - count < first:
-            r.pos += length
-            if r.pos > 8 * r.size:
-                r.overrun = True
-                return -1
-            return h.symbol[index + (code - first)]
-        index += count
-        first = (first + count) << 1
-        code <<= 1
-    return -1
+    """The next symbol, read a bit at a time; -1 if bits run out."""
+    cdef int length = 0
+    cdef int symbol = canonical_symbol(h, peek(r), &length)
+    if symbol < 0:
+        return -1
+    r.pos += length
+    if r.pos > 8 * r.size:
+        r.overrun = True
+        return -1
+    return symbol
 
 
 cdef Canonical _FIXED_LITLEN

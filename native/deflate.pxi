@@ -85,3 +85,52 @@ cdef inline void fixed_lengths(uint8_t* litlen, uint8_t* dist) noexcept nogil:
         litlen[i] = 8 if i < 144 else (9 if i < 256 else (7 if i < 280 else 8))
     for i in range(32):
         dist[i] = 5
+
+
+# A canonical Huffman code (RFC 1951 3.2.2), as puff.c keeps one: how many codes each length
+# has, and the symbols in code order; enough to decode a symbol a bit at a time
+cdef struct Canonical:
+    uint16_t count[MAX_BITS + 1]
+    uint16_t symbol[320]
+
+
+cdef int canonical(Canonical* h, const uint8_t* lengths, int n, bint allow_single) noexcept nogil:
+    """The code of ``n`` code lengths. 0: complete; -1: over-subscribed, or incomplete
+    (allowed only for a single code of length 1 when ``allow_single``)."""
+    cdef int offs[MAX_BITS + 2]
+    cdef int length, symbol, left = 1, used = 0
+    memset(h.count, 0, sizeof(h.count))
+    for symbol in range(n):
+        h.count[lengths[symbol]] += 1
+    for length in range(1, MAX_BITS + 1):
+        left = (left << 1) - h.count[length]
+        if left < 0:
+            return -1
+        used += h.count[length]
+    if left != 0 and not (allow_single and used == 1 and h.count[1] == 1):
+        return -1
+    offs[1] = 0
+    for length in range(1, MAX_BITS):
+        offs[length + 1] = offs[length] + h.count[length]
+    for symbol in range(n):
+        if lengths[symbol]:
+            h.symbol[offs[lengths[symbol]]] = symbol
+            offs[lengths[symbol]] += 1
+    return 0
+
+
+cdef inline int canonical_symbol(const Canonical* h, uint64_t bits, int* taken) noexcept nogil:
+    """The symbol whose code begins ``bits`` (first bit least significant), read a bit at a
+    time (puff's decoding), its code's length in ``taken``; -1 for a code ``h`` lacks."""
+    cdef int code = 0, first = 0, index = 0, length, count
+    for length in range(1, MAX_BITS + 1):
+        code |= <int>(bits & 1)
+        bits >>= 1
+        count = h.count[length]
+        if code - count < first:
+            taken[0] = length
+            return h.symbol[index + (code - first)]
+        index += count
+        first = (first + count) << 1
+        code <<= 1
+    return -1

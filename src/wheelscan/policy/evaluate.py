@@ -371,7 +371,7 @@ class _Blockers:
         uses_pyfpe: bool,
         above: list[Policy],
     ) -> None:
-        self.required, self.refs, self.isa_levels = required, refs, isa_levels
+        self.refs, self.isa_levels = refs, isa_levels
         self.uses_ucs2, self.uses_pyfpe = uses_ucs2, uses_pyfpe
         # version -> files needing it, and the undefined symbols bound to it (file:symbol)
         self.version_files: dict[str, set[str]] = defaultdict(set)
@@ -386,9 +386,8 @@ class _Blockers:
         self.newest_versions = [
             max(versions, key=_version_key) for _, versions in sorted(required.items())
         ]
-        reported = set(self.newest_versions).union(
-            *(_missing_versions(policy, required) for policy in above)
-        )
+        self.missing = {policy.name: _missing_versions(policy, required) for policy in above}
+        reported = set(self.newest_versions).union(*self.missing.values())
         self.version_symbols: dict[str, set[str]] = {version: set() for version in reported}
         for member in wheel.examined if reported else ():
             facts = member.facts
@@ -417,7 +416,7 @@ class _Blockers:
                 tuple(sorted(self.version_files[version])),
                 tuple(sorted(self.version_symbols[version])),
             )
-            for version in sorted(_missing_versions(policy, self.required))
+            for version in sorted(self.missing[policy.name])
         ]
         found += [Blocker("external-library", lib) for lib in sorted(self.refs.libs[policy.name])]
         found += [

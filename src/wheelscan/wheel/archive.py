@@ -360,12 +360,12 @@ class WheelArchive:
         """
         candidates = [m for m in self.members if self.may_be_elf(m)]
         for member, sniffed in zip(candidates, self.sniff(candidates), strict=True):
-            if sniffed == 1 or (sniffed < 0 and self.is_elf(member)):
+            if self.is_elf(member, sniffed):
                 yield member
 
     def sniff(self, members: list[Member]) -> list[int]:
         """Per member, natively where it can (a file in memory): 1 if it is ELF, 0 if not,
-        -1 for ``is_elf`` to say (one by one in Python, with a zlib inflater each, the 7k
+        -1 for ``is_elf`` to find out (one by one in Python, with a zlib inflater each, the 7k
         candidates of the benchmark corpus took 40 ms). Their local headers are checked
         too (``locate``)."""
         self.locate(members)
@@ -390,6 +390,9 @@ class WheelArchive:
         """Not ruled out by its name or size (a directory, ``*.py``, fewer than 4 bytes)."""
         return not member.name.endswith(("/", ".py")) and member.size >= len(ELF_MAGIC)
 
-    def is_elf(self, member: Member) -> bool:
-        """Whether the member's first bytes are the ELF magic (inflating no more than them)."""
+    def is_elf(self, member: Member, sniffed: int = -1) -> bool:
+        """Whether the member's first bytes are the ELF magic (inflating no more than them),
+        unless ``sniff`` already said (``sniffed``: 1 or 0)."""
+        if sniffed >= 0:
+            return sniffed == 1
         return self.head(member) == ELF_MAGIC

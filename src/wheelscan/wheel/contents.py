@@ -171,7 +171,7 @@ def _parsed_members(
     with ThreadPoolExecutor(max(1, threads)) as pool:
         for i in order:
             try:
-                if sniffed[i] == 1 or (sniffed[i] < 0 and archive.is_elf(candidates[i])):
+                if archive.is_elf(candidates[i], sniffed[i]):
                     futures[i] = pool.submit(_cached_parse, parse, archive, candidates[i], cache)
             except Exception as e:  # raised in archive order below, as a sequential read would
                 sniffing_errors[i] = e
