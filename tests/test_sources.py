@@ -296,7 +296,7 @@ def test_make_source_picks_the_adapter(mirror: Mirror, tmp_path: Path) -> None:
     assert isinstance(make_source(str(mirror.root)).source, BandersnatchSource)
     assert isinstance(make_source(str(tmp_path)).source, DirectorySource)
     assert isinstance(make_source("http://127.0.0.1:9/simple").source, SimpleIndexSource)
-    with pytest.raises(SourceError, match="neither"):
+    with pytest.raises(SourceError, match="no such directory"):
         make_source(str(tmp_path / "missing"))
     with pytest.raises(SourceError, match="diff-file"):
         make_source(str(tmp_path), diff_file=tmp_path / "x")

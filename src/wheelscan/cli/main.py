@@ -2,16 +2,22 @@
 
 Only the module of the command being run is imported: ``wheelscan show`` should not pay for
 the HTTP client, the store and the report renderers (start-up is part of a one-wheel audit).
+
+A user's error (a bad option, a missing file, an index that is down, a store that cannot be
+opened) ends in one line on stderr and exit status 2, never in a traceback;
+``WHEELSCAN_DEBUG=1`` shows the traceback too. Anything else is a bug, and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
 from wheelscan import __version__
+from wheelscan.cli.usage import EXIT_STATUS_HELP, EXIT_USAGE, HelpFormatter, Parser, UsageError
 from wheelscan.elf import BACKEND_ENV, BackendError, backend_name, get_parser
 
 COMMANDS = ("show", "audit", "report", "reevaluate", "package", "elf", "platform")
@@ -23,11 +29,14 @@ def version_text() -> str:
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The parser, with the one command ``argv`` names, or every command if it names none."""
-    parser = argparse.ArgumentParser(
-        prog="wheelscan", description="Audit Linux binary wheels against manylinux/musllinux."
+    parser = Parser(
+        prog="wheelscan",
+        description="Audit Linux binary wheels against manylinux/musllinux.",
+        epilog=EXIT_STATUS_HELP,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=version_text())
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     words = list(argv if argv is not None else sys.argv[1:])
     named = [a for a in words if a in COMMANDS][:1]
     if not named and words[:1] == ["--version"]:
@@ -40,15 +49,51 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser(argv).parse_args(argv)
     try:
+        check_before_work(args)
         get_parser()  # an unknown or unbuilt backend stops here, before any work
         return int(args.func(args))
-    except BackendError as e:
-        print(f"wheelscan: {e}", file=sys.stderr)
-        return 2
     except BrokenPipeError:  # `wheelscan show ... | head`
+        # the rest of the output has nowhere to go; keep Python's flush at exit quiet
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except KeyboardInterrupt:
         return 130
+    except Exception as e:
+        message = user_error(e)
+        if message is None:
+            raise  # a bug: its traceback is what a report of it needs
+        print(f"wheelscan {args.command}: {message}", file=sys.stderr)
+        if os.environ.get("WHEELSCAN_DEBUG"):
+            raise
+        return EXIT_USAGE
+
+
+def check_before_work(args: argparse.Namespace) -> None:
+    """What every command's options share, checked before a store is opened or a wheel read."""
+    if hasattr(args, "policy_file") or hasattr(args, "musl_policy"):
+        from wheelscan.cli.usage import check_policy_options
+
+        check_policy_options(getattr(args, "policy_file", None), getattr(args, "musl_policy", None))
+
+
+def user_error(error: Exception) -> str | None:
+    """The one line that tells the user what went wrong, if ``error`` is theirs to fix (or
+    the world's: an index that is down); None for a bug. The classes are imported only when
+    something failed: a command that succeeds pays nothing for this list."""
+    from wheelscan.policy.policies import PolicyFileError
+    from wheelscan.sources.base import SourceError
+    from wheelscan.sources.index_url import IndexUrlError
+    from wheelscan.store.errors import StoreError
+
+    if isinstance(error, UsageError | SourceError | IndexUrlError | PolicyFileError | BackendError):
+        return str(error)
+    if isinstance(error, StoreError):
+        return str(error)
+    if isinstance(error, OSError) and error.filename is not None:
+        # a path the user gave: an output directory that does not exist, a read-only file
+        action = "cannot write" if isinstance(error, PermissionError) else "cannot use"
+        return f"{action} {error.filename}: {error.strerror}"
+    return None
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Options several commands share, defined once."""
+"""Options several commands share, defined once, with their checks (cli/usage.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
+from wheelscan.cli.usage import count, existing_file, positive_float, positive_int
 from wheelscan.engine.pool import Executor, InlineExecutor, LocalPool, Task
 from wheelscan.wheel.archive import Limits
 
@@ -13,46 +14,50 @@ DEFAULT_DB = Path("wheelscan.db")
 
 
 def add_policy_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--policy-file", type=Path, help="a policy JSON file in auditwheel's format")
+    p.add_argument(
+        "--policy-file",
+        type=existing_file,
+        metavar="FILE",
+        help="a policy JSON file in auditwheel's format, replacing the built-in one of its "
+        "libc (default: the built-in policies)",
+    )
     p.add_argument(
         "--musl-policy",
         metavar="NAME",
-        help="judge musl wheels against this musllinux policy only, as auditwheel "
-        "does with the host's musl (default: every musllinux policy)",
+        help="judge musl wheels against this musllinux policy only (e.g. musllinux_1_2), as "
+        "auditwheel does with the host's musl (default: every musllinux policy)",
     )
 
 
 def add_engine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--workers",
-        type=int,
+        type=count,
         default=os.cpu_count() or 1,
-        help="worker processes (default: all cores; 0: no processes)",
+        help="worker processes (0: none, every wheel audited in this process)",
     )
     p.add_argument(
         "--timeout",
-        type=float,
+        type=positive_float,
         default=600.0,
         help="seconds one wheel may take before its worker is replaced",
     )
     p.add_argument(
         "--max-member-size",
-        type=int,
+        type=positive_int,
         default=Limits.max_member_size,
         help="largest uncompressed member read, in bytes",
     )
     p.add_argument(
         "--max-compression-ratio",
-        type=int,
+        type=positive_int,
         default=Limits.max_compression_ratio,
         help="refuse members that inflate more than this (zip bombs)",
     )
 
 
 def add_db_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--db", type=Path, default=DEFAULT_DB, help=f"the SQLite store (default: ./{DEFAULT_DB})"
-    )
+    p.add_argument("--db", type=Path, default=DEFAULT_DB, help="the SQLite store")
 
 
 def limits(args: argparse.Namespace) -> Limits:

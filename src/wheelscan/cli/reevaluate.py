@@ -6,33 +6,35 @@ import argparse
 from typing import Any
 
 from wheelscan.cli import options
-from wheelscan.policy.policies import PolicyFileError, load_policies
-from wheelscan.store import Store, StoreError, policy_digest
+from wheelscan.cli.usage import EXIT_STATUS_HELP, count, existing_store
+from wheelscan.policy.policies import load_policies
+from wheelscan.store import Store, policy_digest
 
 
 def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is private
     p = commands.add_parser(
         "reevaluate",
         help="re-judge the store against the current (or a given) policy without reading any wheel",
+        description="Judge every wheel of the store again, from its stored facts, against the "
+        "built-in policies or --policy-file; no wheel is read. The reports then use these "
+        "verdicts.",
+        epilog=EXIT_STATUS_HELP,
     )
     options.add_db_option(p)
     options.add_policy_options(p)
-    p.add_argument("--workers", type=int, default=1, help="processes (default: 1)")
+    p.add_argument("--workers", type=count, default=1, help="processes (0 and 1: this one)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        database = load_policies(args.policy_file)
-        with Store.open(args.db) as store:
-            judged = store.reevaluate(
-                database,
-                policy_digest(args.policy_file, args.musl_policy),
-                workers=args.workers,
-                musl_policy=args.musl_policy,
-            )
-    except (StoreError, PolicyFileError) as e:
-        print(f"wheelscan reevaluate: {e}")
-        return 2
+    existing_store(args.db)
+    database = load_policies(args.policy_file)
+    with Store.open(args.db) as store:
+        judged = store.reevaluate(
+            database,
+            policy_digest(args.policy_file, args.musl_policy),
+            workers=max(1, args.workers),
+            musl_policy=args.musl_policy,
+        )
     print(f"{judged} wheels judged against {args.policy_file or 'the built-in policies'}")
     return 0

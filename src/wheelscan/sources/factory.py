@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from wheelscan.sources.base import Source, SourceError
 from wheelscan.sources.filters import FilteredSource, WheelFilter
-from wheelscan.wheel.remote import is_url
+from wheelscan.wheel.remote import is_url, redact
 
 if TYPE_CHECKING:
     from wheelscan.wheel.http import HttpSession
@@ -29,6 +29,12 @@ def make_source(
 
     ``projects`` also narrows what is listed (only those pages are read), not just what passes.
     """
+    if spec.endswith(".whl"):
+        # one wheel is an investigation, not an index: its verdict needs no store
+        shown = redact(spec)
+        raise SourceError(f"{shown} is one wheel, not an index: use `wheelscan show {shown}`")
+    if diff_file is not None and not Path(diff_file).is_file():
+        raise SourceError(f"--diff-file {diff_file}: no such file")
     wheel_filter = WheelFilter.create(projects, architectures, since)
     source: Source
     # each adapter imported only when named (the HTTP client and urllib: 25 ms of start-up)
@@ -46,7 +52,8 @@ def make_source(
 
         source = DirectorySource(spec)
     else:
-        raise SourceError(f"{spec}: neither a directory nor an http(s) URL")
+        what = "no such directory" if not Path(spec).exists() else "not a directory"
+        raise SourceError(f"{spec}: {what}, nor an http(s) URL")
     if diff_file is not None and not mirror:
         raise SourceError("--diff-file needs a bandersnatch mirror (a directory with web/simple)")
     return FilteredSource(source, wheel_filter)

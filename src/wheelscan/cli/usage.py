@@ -1,0 +1,138 @@
+"""The user's mistakes, refused before any work: one line on stderr, exit status 2.
+
+A typo in a policy name, a missing file or a negative count must never become a silent wrong
+answer (every musl wheel judged ``linux_x86_64``) nor a traceback. Only the standard library
+is imported here: ``wheelscan show`` pays for this module at every start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import NoReturn, TypeVar
+
+Number = TypeVar("Number", int, float)
+
+# Exit statuses shared by every command (``audit``, ``show`` and ``package`` add 1: a
+# declared promise is broken, or what ``--fail-on`` names was found)
+EXIT_OK = 0
+EXIT_FOUND = 1
+EXIT_USAGE = 2  # could not run: a user error, a missing store, an index that is down
+EXIT_STATUS_HELP = """exit status:
+  0    done, every promise kept
+  1    a declared tag is broken (audit: what --fail-on names was found)
+  2    could not run: a bad option, a missing file or store, an unreachable index
+       (show and package: also a wheel that could not be judged)
+  130  interrupted (Ctrl-C); 143 SIGTERM; 129 SIGHUP"""
+
+
+class UsageError(Exception):
+    """A mistake of the user's: said in one line, exit status 2, no traceback."""
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Every option's default shown, unless it has none or its help already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (
+            not action.option_strings
+            or action.default in (None, False, argparse.SUPPRESS)
+            or "default" in text
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with a user error said in one line (argparse prints the usage first) and
+    every default shown in the help."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def positive_int(text: str) -> int:
+    value = _number(text, int)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {text}")
+    return value
+
+
+def count(text: str) -> int:
+    value = _number(text, int)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = _number(text, float)
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, not {text}")
+    return value
+
+
+def _number(text: str, kind: type[Number]) -> Number:
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+def existing_file(text: str) -> Path:
+    path = Path(text)
+    if not path.is_file():
+        what = "is a directory" if path.is_dir() else "no such file"
+        raise argparse.ArgumentTypeError(f"{text}: {what}")
+    return path
+
+
+def check_policy_options(policy_file: Path | None, musl_policy: str | None) -> None:
+    """Refuse a policy file that cannot be loaded and a musllinux policy it does not name,
+    listing the valid names, before any work."""
+    if policy_file is None and musl_policy is None:
+        return  # nothing to check: the built-in policies are loaded later, where needed
+    from wheelscan.policy.policies import Libc, PolicyFileError, load_policies
+
+    try:
+        database = load_policies(policy_file)
+    except PolicyFileError as e:
+        raise UsageError(str(e)) from e
+    except OSError as e:
+        raise UsageError(f"cannot read {policy_file}: {e.strerror}") from e
+    if musl_policy is None:
+        return
+    names = sorted(
+        {
+            p.base_name
+            for (libc, _), policies in database.sets.items()
+            if libc is Libc.MUSL
+            for p in policies.policies[:-1]  # the last is linux_<arch>, no musllinux policy
+        },
+        key=_policy_order,
+    )
+    if musl_policy not in names:
+        raise UsageError(f"unknown --musl-policy {musl_policy!r}; valid values: {', '.join(names)}")
+
+
+def _policy_order(name: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in name.split("_")[1:] if part.isdigit())
+
+
+def existing_store(db: Path) -> Path:
+    """``db``, which a reading command needs to exist: it must not create an empty store
+    from a typo and report on it."""
+    if not db.is_file():
+        what = "is a directory" if db.is_dir() else "does not exist"
+        raise UsageError(f"{db} {what} (run `wheelscan audit --db {db}` first)")
+    return db
+
+
+def warn(command: str, message: str) -> None:
+    print(f"wheelscan {command}: {message}", file=sys.stderr)
