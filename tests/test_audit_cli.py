@@ -60,7 +60,8 @@ def start_audit(wheel_dir: Path, db: Path, **kw: Any) -> subprocess.Popen[Any]:
     """One worker, a commit per result: a run that is easy to stop mid-way."""
     kw.setdefault("stdout", subprocess.DEVNULL)
     kw.setdefault("stderr", subprocess.DEVNULL)
-    command = ["audit", str(wheel_dir), "--db", str(db), "--workers", "1", "--commit-every", "1"]
+    command = ["audit", str(wheel_dir), "--db", str(db), "--workers", "1", "--commit-every", "1",
+               "--fail-on", "none"]  # fmt: skip
     return subprocess.Popen([sys.executable, "-m", "wheelscan", *command], **kw)
 
 
@@ -108,7 +109,7 @@ def test_directory_mirror_and_index_give_the_same_results(
         ("index", server.index_url),
     ):
         db = tmp_path / f"{name}.db"
-        run = wheelscan("audit", source, "--db", str(db), "--workers", "2")
+        run = wheelscan("audit", "--fail-on", "none", source, "--db", str(db), "--workers", "2")
         assert run.returncode == 0, run.stdout + run.stderr
         results[name] = verdicts(db)
     assert len(results["dir"]) == len(wheels)
@@ -119,7 +120,7 @@ def test_http_reads_less_than_the_wheels(
     tmp_path: Path, server: IndexServer, wheels: list[Path]
 ) -> None:
     server.clear()
-    run = wheelscan("audit", server.index_url, "--db", str(tmp_path / "a.db"))
+    run = wheelscan("audit", "--fail-on", "none", server.index_url, "--db", str(tmp_path / "a.db"))
     assert run.returncode == 0, run.stdout + run.stderr
     files = sum(s.body_bytes for s in server.log if "/packages/" in s.path)
     assert files < sum(p.stat().st_size for p in wheels)
@@ -127,15 +128,17 @@ def test_http_reads_less_than_the_wheels(
 
 def test_a_second_run_reads_no_wheel(tmp_path: Path, server: IndexServer, wheel_dir: Path) -> None:
     db = tmp_path / "nightly.db"
-    assert wheelscan("audit", server.index_url, "--db", str(db)).returncode == 0
+    assert (
+        wheelscan("audit", "--fail-on", "none", server.index_url, "--db", str(db)).returncode == 0
+    )
     server.clear()
-    again = wheelscan("audit", server.index_url, "--db", str(db))
+    again = wheelscan("audit", "--fail-on", "none", server.index_url, "--db", str(db))
     assert again.returncode == 0
     assert not [s for s in server.log if "/packages/" in s.path]  # not one byte of a wheel
     assert " 0 audited" in again.stdout
     # a directory source skips by path, size and mtime, without reading the file either
-    assert wheelscan("audit", str(wheel_dir), "--db", str(db)).returncode == 0
-    local = wheelscan("audit", str(wheel_dir), "--db", str(db))
+    assert wheelscan("audit", "--fail-on", "none", str(wheel_dir), "--db", str(db)).returncode == 0
+    local = wheelscan("audit", "--fail-on", "none", str(wheel_dir), "--db", str(db))
     assert " 0 audited" in local.stdout
 
 
@@ -143,7 +146,10 @@ def test_killed_and_restarted_run_loses_and_duplicates_nothing(
     tmp_path: Path, wheel_dir: Path
 ) -> None:
     reference = tmp_path / "reference.db"
-    assert wheelscan("audit", str(wheel_dir), "--db", str(reference)).returncode == 0
+    assert (
+        wheelscan("audit", "--fail-on", "none", str(wheel_dir), "--db", str(reference)).returncode
+        == 0
+    )
     db = tmp_path / "killed.db"
     for stored in (3, 8):  # kill it twice: once 3 results in, once 8 in
         process = start_audit(wheel_dir, db, start_new_session=True)
@@ -151,7 +157,7 @@ def test_killed_and_restarted_run_loses_and_duplicates_nothing(
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
         assert len(verdicts(db)) < len(verdicts(reference))  # killed mid-run, for real
-    final = wheelscan("audit", str(wheel_dir), "--db", str(db))
+    final = wheelscan("audit", "--fail-on", "none", str(wheel_dir), "--db", str(db))
     assert final.returncode == 0, final.stdout + final.stderr
     assert verdicts(db) == verdicts(reference)
     with sqlite3.connect(db) as connection:
@@ -162,7 +168,7 @@ def test_killed_and_restarted_run_loses_and_duplicates_nothing(
 
 def test_report_formats(tmp_path: Path, wheel_dir: Path) -> None:
     db = tmp_path / "r.db"
-    assert wheelscan("audit", str(wheel_dir), "--db", str(db)).returncode == 0
+    assert wheelscan("audit", "--fail-on", "none", str(wheel_dir), "--db", str(db)).returncode == 0
     document = json.loads(wheelscan("report", "--db", str(db), "--format", "json").stdout)
     from wheelscan.report import json_schema
 
@@ -193,7 +199,7 @@ def test_reevaluate_with_a_stricter_policy_reads_no_wheel(tmp_path: Path, wheel_
     copies.mkdir()
     for path in wheel_dir.iterdir():
         (copies / path.name).write_bytes(path.read_bytes())
-    assert wheelscan("audit", str(copies), "--db", str(db)).returncode == 0
+    assert wheelscan("audit", "--fail-on", "none", str(copies), "--db", str(db)).returncode == 0
     before = verdicts(db)
     policies = json.loads((DATA_DIR / "manylinux-policy.json").read_text())
     for policy in policies:  # pretend glibc 2.17 never had GLIBC_2.17 on any architecture
@@ -265,7 +271,7 @@ def test_ctrl_c_stops_cleanly_and_keeps_finished_results(
     with sqlite3.connect(db) as connection:
         (status,) = connection.execute("SELECT status FROM runs").fetchone()
     assert status == "interrupted"
-    assert wheelscan("audit", str(wheel_dir), "--db", str(db)).returncode == 0
+    assert wheelscan("audit", "--fail-on", "none", str(wheel_dir), "--db", str(db)).returncode == 0
     assert len(verdicts(db)) > kept  # the next run audits only what was left
 
 
@@ -284,7 +290,7 @@ def test_a_name_that_is_not_utf8_is_skipped_and_the_run_goes_on(tmp_path: Path) 
     with open(bad, "wb") as f:
         f.write(data)
     db = tmp_path / "store.db"
-    run = wheelscan("audit", str(directory), "--db", str(db), "--no-progress")
+    run = wheelscan("audit", "--fail-on", "none", str(directory), "--db", str(db), "--no-progress")
     assert run.returncode == 0, run.stderr
     assert "not valid UTF-8" in run.stderr
     assert len(verdicts(db)) == 1

@@ -43,7 +43,7 @@ def make_wheels(directory: Path, count: int = 400) -> int:
 
 def command(directory: Path, db: Path) -> list[str]:
     return [sys.executable, "-m", "wheelscan", "audit", str(directory), "--db", str(db),
-            "--workers", "2", "--commit-every", "1"]  # fmt: skip
+            "--workers", "2", "--commit-every", "1", "--fail-on", "none"]  # fmt: skip
 
 
 def stored(db: Path) -> dict[str, tuple[str | None, str | None]]:

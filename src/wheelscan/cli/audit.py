@@ -1,7 +1,13 @@
 """``wheelscan audit SOURCE...``: audit every Linux wheel of an index into the store.
 
 A source is a directory of wheels, a bandersnatch mirror root, or a PEP 503/691 simple index
-URL; with none, the index of ``--index-url`` or of the user's pip configuration.
+URL; with none, the index of ``--index-url`` or of the user's pip configuration. Walking a
+whole index that was not named (600k projects on a public one) takes ``--whole-index``.
+
+Exit status (for CI and cron): 0 every promise kept; 1 what ``--fail-on`` names was found
+among the run's wheels, the known ones included (by default an over-claim, a declared tag
+that does not hold, or an error, a wheel that could not be judged); 2 could not run; 130
+interrupted.
 """
 
 from __future__ import annotations
@@ -14,19 +20,47 @@ import multiprocessing_logging
 
 from wheelscan.cli import options
 from wheelscan.cli.progress import ProgressLine, describe
+from wheelscan.cli.usage import (
+    EXIT_FOUND,
+    EXIT_OK,
+    EXIT_STATUS_HELP,
+    UsageError,
+    existing_file,
+    positive_int,
+    warn,
+)
 from wheelscan.elf import backend_name
 from wheelscan.engine.run import PreparingTask, RunCounts, audit
 from wheelscan.engine.task import AuditTask
-from wheelscan.sources.base import SourceError
 from wheelscan.sources.factory import make_source
-from wheelscan.sources.index_url import IndexUrlError, default_index_url
-from wheelscan.store import Store, StoreError, policy_digest
+from wheelscan.sources.index_url import default_index_url
+from wheelscan.store import RunOutcome, Store, policy_digest
+from wheelscan.wheel.remote import redact
 
 log = logging.getLogger(__name__)
 
+# What --fail-on may name: each a kind of trouble among the run's wheels
+FAIL_ON = ("over-claim", "under-claim", "error", "finding")
+
+
+def fail_on(text: str) -> frozenset[str]:
+    kinds = frozenset(k.strip() for k in text.split(",") if k.strip())
+    unknown = sorted(kinds - {*FAIL_ON, "none"})
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown {', '.join(unknown)}; valid values: {', '.join(FAIL_ON)}, none"
+        )
+    return kinds - {"none"}
+
 
 def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is private
-    p = commands.add_parser("audit", help="audit every Linux wheel of a directory, mirror or index")
+    p = commands.add_parser(
+        "audit",
+        help="audit every Linux wheel of a directory, mirror or index",
+        description="Audit every Linux wheel of a directory, a bandersnatch mirror or a "
+        "simple index into a SQLite store; a second run reads only new wheels.",
+        epilog=EXIT_STATUS_HELP,
+    )
     p.add_argument(
         "sources",
         nargs="*",
@@ -38,14 +72,38 @@ def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is 
         help="the simple index to audit when no SOURCE is given "
         "(default: PIP_INDEX_URL or pip's configuration)",
     )
+    p.add_argument(
+        "--whole-index",
+        action="store_true",
+        help="confirm auditing every project of the index when no SOURCE and no --project is given",
+    )
     p.add_argument("--project", action="append", help="only this project (repeatable)")
     p.add_argument("--arch", action="append", help="only this architecture (repeatable)")
-    p.add_argument("--since", help="only wheels uploaded on or after DATE (ISO 8601)")
-    p.add_argument("--diff-file", help="bandersnatch's list of files changed by the last sync")
-    p.add_argument("--limit", type=int, help="audit at most this many new wheels")
+    p.add_argument(
+        "--since", metavar="DATE", help="only wheels uploaded on or after DATE (ISO 8601)"
+    )
+    p.add_argument(
+        "--diff-file",
+        type=existing_file,
+        metavar="FILE",
+        help="bandersnatch's list of files changed by the last sync",
+    )
+    p.add_argument(
+        "--limit", type=positive_int, metavar="N", help="audit at most this many new wheels"
+    )
+    p.add_argument(
+        "--fail-on",
+        type=fail_on,
+        # an error fails a gate by default: a wheel that could not be judged kept no promise
+        # that anyone checked (a crafted wheel must not pass by making the audit fail)
+        default=frozenset({"over-claim", "error"}),
+        metavar="KINDS",
+        help=f"exit 1 when any of these is found (comma-separated: {', '.join(FAIL_ON)}, "
+        "none; default: over-claim,error)",
+    )
     p.add_argument(
         "--commit-every",
-        type=int,
+        type=positive_int,
         default=500,
         metavar="N",
         help="results per store transaction (also committed every 5 s)",
@@ -63,8 +121,8 @@ def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is 
 
 
 def run(args: argparse.Namespace) -> int:
+    specs = args.sources or [_whole_index(args)]
     try:
-        specs = args.sources or [default_index_url(args.index_url)]
         sources = [
             make_source(
                 spec,
@@ -75,33 +133,84 @@ def run(args: argparse.Namespace) -> int:
             )
             for spec in specs
         ]
-    except (SourceError, IndexUrlError, ValueError) as e:
-        print(f"wheelscan audit: {e}")
-        return 2
+    except ValueError as e:  # a --since that is no date
+        raise UsageError(str(e)) from e
+    warn("audit", _announcement(args, [s.name for s in sources]))
     task = PreparingTask(AuditTask(args.policy_file, args.musl_policy, options.limits(args)))
     # worker logs reach the parent's handlers, whatever process they come from
     multiprocessing_logging.install_mp_handler()
-    try:
-        with Store.open(args.db, batch_size=args.commit_every) as store:
-            run_id = store.begin_run(
-                ", ".join(s.name for s in sources),
-                policy_digest(args.policy_file, args.musl_policy),
-                backend=backend_name(),
-            )
-            counts = RunCounts()
-            status = "failed"
-            try:
-                with ProgressLine(args.progress) as progress:
-                    counts = audit(
-                        sources, store, options.executor(task, args), run_id, progress, args.limit
-                    )
-                status = "finished"
-            except KeyboardInterrupt:
-                status = "interrupted"
-            finally:
-                store.finish_run(run_id, status, seen=counts.seen)
-    except StoreError as e:
-        print(f"wheelscan audit: {e}")
-        return 2
-    print(f"run {run_id} {status}: {describe(counts)}")
-    return 130 if status == "interrupted" else 0
+    with Store.open(args.db, batch_size=args.commit_every) as store:
+        run_id = store.begin_run(
+            ", ".join(s.name for s in sources),
+            policy_digest(args.policy_file, args.musl_policy),
+            backend=backend_name(),
+        )
+        counts = RunCounts()
+        status = "failed"
+        try:
+            with ProgressLine(args.progress) as progress:
+                counts = audit(
+                    sources, store, options.executor(task, args), run_id, progress, args.limit
+                )
+            status = "finished"
+        except KeyboardInterrupt:
+            status = "interrupted"
+        finally:
+            store.finish_run(run_id, status, seen=counts.seen)
+        outcome = store.outcome(run_id, with_findings="finding" in args.fail_on)
+    print(f"run {run_id} {status}: {describe(counts)}{_troubles(outcome)}")
+    if status == "interrupted":
+        return 130
+    return EXIT_FOUND if _found(outcome, args.fail_on) else EXIT_OK
+
+
+def _whole_index(args: argparse.Namespace) -> str:
+    """The index to walk when no SOURCE is named: only with a filter, an explicit
+    ``--index-url`` or ``--whole-index``: a public index is 600k projects."""
+    url = default_index_url(args.index_url)
+    if not (args.index_url or args.project or args.whole_index):
+        raise UsageError(
+            f"no SOURCE given: this would audit every project of {redact(url)} (the index "
+            "pip would use); name a SOURCE, filter with --project, or pass --whole-index"
+        )
+    return url
+
+
+def _announcement(args: argparse.Namespace, names: list[str]) -> str:
+    """One line: what is about to be audited, with which filters, into which store."""
+    filters = [
+        f"{label} {', '.join(values)}"
+        for label, values in (
+            ("project", args.project or []),
+            ("arch", args.arch or []),
+            ("since", [args.since] if args.since else []),
+            ("diff-file", [str(args.diff_file)] if args.diff_file else []),
+            ("limit", [str(args.limit)] if args.limit else []),
+        )
+        if values
+    ]
+    return (
+        f"auditing {', '.join(names)}"
+        + (f" ({'; '.join(filters)})" if filters else " (every project, no filter)")
+        + f" into {args.db}"
+    )
+
+
+def _troubles(outcome: RunOutcome) -> str:
+    parts = [
+        f"{len(outcome.over_claims)} over-claims",
+        f"{len(outcome.under_claims)} under-claims",
+    ]
+    if outcome.findings:
+        parts.append(f"{len(outcome.findings)} with findings")
+    return "; " + ", ".join(parts) + " among the run's wheels"
+
+
+def _found(outcome: RunOutcome, kinds: frozenset[str]) -> bool:
+    lists = {
+        "over-claim": outcome.over_claims,
+        "under-claim": outcome.under_claims,
+        "error": outcome.errors,
+        "finding": outcome.findings,
+    }
+    return any(lists[kind] for kind in kinds)

@@ -5,12 +5,14 @@ One SQLite file (``--db``): see ``schema.py`` for the tables and ``store.py`` fo
 
 from wheelscan.store.codec import PreparedResult, policy_digest, prepare
 from wheelscan.store.errors import StoreError
+from wheelscan.store.outcome import RunOutcome
 from wheelscan.store.runs import RunRecord
 from wheelscan.store.store import TRANSIENT_ERRORS, Store
 
 __all__ = [
     "TRANSIENT_ERRORS",
     "PreparedResult",
+    "RunOutcome",
     "RunRecord",
     "Store",
     "StoreError",

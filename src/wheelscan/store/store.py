@@ -24,6 +24,7 @@ from wheelscan.sources.base import WheelRef
 from wheelscan.store.batch import Added, Item, Seen, write_batch, write_verdicts
 from wheelscan.store.codec import PreparedResult, prepare, unpack
 from wheelscan.store.errors import transaction
+from wheelscan.store.outcome import RunOutcome, run_outcome
 from wheelscan.store.rejudge import Judge, judge_batches
 from wheelscan.store.rows import iter_rows, write_jsonl_zst
 from wheelscan.store.runs import END_STATUSES, RunLock, RunRecord, read_runs
@@ -161,6 +162,12 @@ class Store:
     def runs(self) -> list[RunRecord]:
         """Every run, oldest first."""
         return read_runs(self._connection)
+
+    def outcome(self, run_id: int, with_findings: bool = False) -> RunOutcome:
+        """The wheels of run ``run_id`` with a broken promise, an under-claim, an error or
+        (``with_findings``) a finding: see ``outcome.run_outcome``."""
+        self.flush()
+        return run_outcome(self._connection, run_id, with_findings)
 
     # --- results
 
