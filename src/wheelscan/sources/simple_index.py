@@ -17,6 +17,7 @@ from wheelscan.sources.base import SourceError, WheelRef, wheel_ref
 from wheelscan.sources.index_url import project_page_url
 from wheelscan.sources.pages import ACCEPT, project_names, wheel_links
 from wheelscan.wheel.http import HttpError, HttpSession, Response, default_session
+from wheelscan.wheel.remote import redact
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ class SimpleIndexSource:
         )
         self.session = session or default_session()
         self.concurrency = concurrency
-        self.name = f"index:{self.index_url}"
+        self.name = f"index:{redact(self.index_url)}"
 
     def wheels(self) -> Iterator[WheelRef]:
         names = self.projects if self.projects is not None else self._project_names()
@@ -56,17 +57,17 @@ class SimpleIndexSource:
         try:
             response = self.session.get(url, {"Accept": ACCEPT})
         except HttpError as e:
-            raise SourceError(f"cannot read {url}: {e.reason}") from e
+            raise SourceError(f"cannot read {redact(url)}: {e.reason}") from e
         if response.status == 404:
             return None
         if response.status != 200:
-            raise SourceError(f"cannot read {url}: HTTP {response.status}")
+            raise SourceError(f"cannot read {redact(url)}: HTTP {response.status}")
         return response
 
     def _project_names(self) -> list[str]:
         response = self._get(self.index_url)
         if response is None:
-            raise SourceError(f"{self.index_url}: no simple index here (HTTP 404)")
+            raise SourceError(f"{redact(self.index_url)}: no simple index here (HTTP 404)")
         names = project_names(response.body, response.headers.get("content-type", ""), response.url)
         return sorted({canonicalize_name(n) for n in names})
 
@@ -74,7 +75,7 @@ class SimpleIndexSource:
         url = project_page_url(self.index_url, project)
         response = self._get(url)
         if response is None:
-            logger.warning("no page for project %s at %s", project, url)
+            logger.warning("no page for project %s at %s", project, redact(url))
             return []
         links = wheel_links(response.body, response.headers.get("content-type", ""), response.url)
         refs = (

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from wheelscan.store.codec import VERDICT_COLUMNS, PreparedResult, VerdictColumns
 from wheelscan.wheel.codec import FACTS_VERSION
+from wheelscan.wheel.remote import redact
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +124,7 @@ def _write_result(connection: sqlite3.Connection, item: Added, policy_id: int) -
                 _INSERT_FAILURE,
                 (
                     item.run_id,
-                    ref.location,
+                    redact(ref.location),  # a private index's token is never stored
                     ref.filename,
                     ref.project,
                     ref.version,
@@ -144,7 +145,7 @@ def _write_result(connection: sqlite3.Connection, item: Added, policy_id: int) -
             ref.filename,
             ref.project,
             ref.version,
-            ref.location,
+            redact(ref.location),
             ref.size,
             upload_time,
             result.facts,

@@ -23,7 +23,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from wheelscan.wheel.archive import ELF_MAGIC, Limits, Member, WheelArchive, WheelError
-from wheelscan.wheel.remote import USER_AGENT
+from wheelscan.wheel.remote import USER_AGENT, redact
 
 # The window WheelArchive searches for the end-of-central-directory record (a 64 KiB comment,
 # the 22-byte record, the 20-byte ZIP64 locator): fetching it first answers that search at once.
@@ -99,7 +99,7 @@ class HttpError(OSError):
     """A request failed for good (after retries), or the server's answer makes no sense."""
 
     def __init__(self, url: str, reason: str, status: int | None = None) -> None:
-        super().__init__(f"{url}: {reason}")
+        super().__init__(f"{redact(url)}: {reason}")  # a token in the URL is never shown
         self.url, self.reason, self.status = url, reason, status
 
 

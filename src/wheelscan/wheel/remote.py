@@ -16,3 +16,13 @@ def is_url(text: str) -> bool:
 
 def filename_from_url(url: str) -> str:
     return urllib.parse.unquote(posixpath.basename(urllib.parse.urlsplit(url).path))
+
+
+def redact(url: str) -> str:
+    """``url`` with any password replaced: an index URL may carry a token
+    (``https://user:token@host/simple/``), which must never be printed nor stored."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))

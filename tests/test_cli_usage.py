@@ -1,0 +1,256 @@
+"""A user's mistakes and the world's failures, as a release manager's cron job meets them:
+each ends in one line on stderr and exit status 2, before any work and without a traceback;
+exit statuses gate CI; a token in an index URL is never printed nor stored.
+
+Real processes of ``python -m wheelscan``, real files, a real HTTP index on loopback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from elfwriter import Sym, build_elf, sample_spec
+from hostile.cases import CASES
+from indexserver import IndexServer
+from mirror import build_mirror
+from wheelbuilder import build_wheel
+
+EXT = "mod.cpython-312-x86_64-linux-gnu.so"
+# Nothing listens on the discard port of loopback: an index that is down
+DOWN = "http://127.0.0.1:9/simple/"
+
+
+def wheelscan(*args: str, cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "wheelscan", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "PIP_CONFIG_FILE": os.devnull, **env},
+        timeout=120,
+    )
+
+
+def refused(run: subprocess.CompletedProcess[str], *words: str) -> str:
+    """The run stopped with exit status 2 and one line on stderr saying why (naming
+    ``words``; after ``audit``'s line saying what it was about to do), nothing on stdout
+    and no traceback."""
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "Traceback" not in run.stderr
+    assert run.stdout == ""
+    lines = run.stderr.splitlines()
+    assert 1 <= len(lines) <= 2, run.stderr
+    assert all(line.startswith("wheelscan ") for line in lines), run.stderr
+    if len(lines) == 2:
+        assert lines[0].startswith("wheelscan audit: auditing ")
+    for word in words:
+        assert word in lines[-1]
+    return lines[-1]
+
+
+def make_wheel(directory: Path, name: str, tag: str, glibc: str | None = None) -> Path:
+    spec = sample_spec("x86_64", interpreter=None)
+    extra = [Sym("exp", version=f"GLIBC_{glibc}", version_file="libc.so.6")] if glibc else []
+    elf = build_elf(dataclasses.replace(spec, symbols=[*spec.symbols, *extra]))
+    path = directory / f"{name}-1.0-cp312-cp312-{tag}.whl"
+    path.write_bytes(build_wheel({f"{name}/{EXT}": elf}, name))
+    return path
+
+
+@pytest.fixture()
+def kept(tmp_path: Path) -> Path:
+    """A directory whose one wheel keeps its promise exactly."""
+    directory = tmp_path / "kept"
+    directory.mkdir()
+    make_wheel(directory, "kept", "manylinux_2_26_x86_64")
+    return directory
+
+
+@pytest.fixture()
+def broken(tmp_path: Path) -> Path:
+    """A directory whose one wheel claims manylinux2014 and needs GLIBC_2.29."""
+    directory = tmp_path / "broken"
+    directory.mkdir()
+    make_wheel(directory, "broken", "manylinux2014_x86_64", "2.29")
+    return directory
+
+
+@pytest.fixture()
+def unreadable(tmp_path: Path) -> Path:
+    """A directory whose one wheel cannot be judged (a member fails its CRC)."""
+    directory = tmp_path / "unreadable"
+    directory.mkdir()
+    case = CASES["crc-mismatch-stored"]
+    (directory / case.filename("crc-mismatch-stored")).write_bytes(case.build())
+    return directory
+
+
+# --- refused before any work
+
+
+def test_an_unknown_musl_policy_is_refused_with_the_valid_names(tmp_path: Path, kept: Path) -> None:
+    db = tmp_path / "a.db"
+    line = refused(
+        wheelscan("audit", str(kept), "--db", str(db), "--musl-policy", "musllinux_1.2"),
+        "musllinux_1.2",
+        "musllinux_1_1",
+        "musllinux_1_2",
+    )
+    assert "valid values" in line
+    assert not db.exists(), "a store was created before the options were checked"
+    wheel = next(kept.iterdir())
+    refused(wheelscan("show", str(wheel), "--musl-policy", "musllinux_1.2"), "musllinux_1_2")
+
+
+def test_a_missing_or_malformed_policy_file_is_refused(tmp_path: Path, kept: Path) -> None:
+    db = tmp_path / "a.db"
+    refused(wheelscan("audit", str(kept), "--db", str(db), "--policy-file", "nope.json"), "nope")
+    bad = tmp_path / "bad.json"
+    bad.write_text('[{"name": "manylinux_2_5", "symbol_versions": "not a mapping"}]')
+    refused(wheelscan("audit", str(kept), "--db", str(db), "--policy-file", str(bad)))
+    assert not db.exists()
+    wheel = next(kept.iterdir())
+    refused(wheelscan("show", str(wheel), "--policy-file", str(tmp_path / "none.json")))
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--workers", "-1"),
+        ("--timeout", "0"),
+        ("--timeout", "nan"),
+        ("--limit", "0"),
+        ("--commit-every", "0"),
+        ("--max-member-size", "-5"),
+        ("--fail-on", "over-claims"),
+    ],
+)
+def test_impossible_numbers_and_kinds_are_refused(
+    tmp_path: Path, kept: Path, option: str, value: str
+) -> None:
+    db = tmp_path / "a.db"
+    refused(wheelscan("audit", str(kept), "--db", str(db), option, value), option)
+    assert not db.exists()
+
+
+def test_reevaluate_of_a_missing_store_creates_nothing(tmp_path: Path) -> None:
+    refused(wheelscan("reevaluate", "--db", "typo.db", cwd=tmp_path), "typo.db")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_diff_file_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "mirror"
+    (root / "web" / "simple").mkdir(parents=True)
+    refused(
+        wheelscan("audit", str(root), "--db", str(tmp_path / "a.db"), "--diff-file", "gone.txt"),
+        "gone.txt",
+    )
+
+
+def test_a_wheel_given_to_audit_points_to_show(tmp_path: Path, kept: Path) -> None:
+    wheel = next(kept.iterdir())
+    for spec in (str(wheel), f"{DOWN.removesuffix('/simple/')}/{wheel.name}"):
+        refused(wheelscan("audit", spec, "--db", str(tmp_path / "a.db")), "wheelscan show")
+
+
+# --- the world fails: one line, exit 2
+
+
+def test_an_index_that_is_down_is_one_line(tmp_path: Path) -> None:
+    refused(wheelscan("audit", DOWN, "--db", str(tmp_path / "a.db")), "cannot read", DOWN)
+    refused(wheelscan("package", "demo", "--index-url", DOWN), "cannot read")
+
+
+def test_a_report_that_cannot_be_written_is_one_line(tmp_path: Path, kept: Path) -> None:
+    db = tmp_path / "a.db"
+    assert wheelscan("audit", str(kept), "--db", str(db), "--workers", "0").returncode == 0
+    target = tmp_path / "no" / "such" / "dir" / "r.html"
+    refused(wheelscan("report", "--db", str(db), "--format", "html", "-o", str(target)), "r.html")
+
+
+def test_a_token_in_the_index_url_is_never_printed_nor_stored(tmp_path: Path, broken: Path) -> None:
+    secret = "s3cretT0ken"
+    mirror = build_mirror(tmp_path / "mirror", sorted(broken.iterdir()))
+    with IndexServer(mirror.web, credentials=f"reader:{secret}") as index:
+        url = index.index_url.replace("://", f"://reader:{secret}@")
+        db = tmp_path / "a.db"
+        run = wheelscan("audit", url, "--db", str(db), "--workers", "0")
+        assert run.returncode == 1, run.stderr  # the wheel over-claims: it was read
+        assert secret not in run.stdout + run.stderr
+        down = wheelscan("package", "demo", "--index-url", DOWN.replace("://", f"://u:{secret}@"))
+        assert down.returncode == 2
+        assert secret not in down.stdout + down.stderr
+    with sqlite3.connect(db) as connection:
+        dump = "\n".join(connection.iterdump())
+    assert "reader:***@" in dump  # where the URL is kept, it is kept without its token
+    assert secret not in dump
+
+
+# --- walking a whole index takes a word
+
+
+def test_no_source_does_not_walk_the_configured_index_unasked(tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    line = refused(wheelscan("audit", "--db", str(db), PIP_INDEX_URL=DOWN), "--whole-index")
+    assert DOWN.rstrip("/") in line
+    assert not db.exists()
+    # confirmed, it goes and finds the index down
+    refused(wheelscan("audit", "--whole-index", "--db", str(db), PIP_INDEX_URL=DOWN), "cannot read")
+
+
+def test_the_run_says_what_it_is_about_to_audit(tmp_path: Path, kept: Path) -> None:
+    run = wheelscan(
+        "audit", str(kept), "--db", str(tmp_path / "a.db"), "--arch", "x86_64", "--workers", "0"
+    )
+    assert run.returncode == 0, run.stderr
+    first = run.stderr.splitlines()[0]
+    assert str(kept) in first
+    assert "arch x86_64" in first
+    assert "a.db" in first
+
+
+# --- exit statuses gate CI
+
+
+def test_audit_exit_status_follows_what_it_found(
+    tmp_path: Path, kept: Path, broken: Path, unreadable: Path
+) -> None:
+    def status(*args: str) -> subprocess.CompletedProcess[str]:
+        return wheelscan("audit", *args, "--db", str(tmp_path / "s.db"), "--workers", "0")
+
+    assert status(str(kept)).returncode == 0
+    over = status(str(broken))
+    assert over.returncode == 1, over.stdout + over.stderr
+    assert "1 over-claims" in over.stdout
+    # the second night reads nothing new, and the broken wheel is still broken
+    again = status(str(broken))
+    assert "1 known skipped" in again.stdout
+    assert again.returncode == 1
+    assert status(str(broken), "--fail-on", "none").returncode == 0
+    # a wheel that could not be judged fails the gate by default, and may be let through
+    assert status(str(unreadable)).returncode == 1
+    assert status(str(unreadable), "--fail-on", "over-claim").returncode == 0
+    # an under-claim only when asked: the kept wheel is tagged exactly, so make one
+    under = tmp_path / "under"
+    under.mkdir()
+    make_wheel(under, "under", "manylinux_2_28_x86_64")
+    assert status(str(under)).returncode == 0
+    assert status(str(under), "--fail-on", "under-claim").returncode == 1
+
+
+def test_every_option_has_help_and_the_exit_statuses_are_documented() -> None:
+    for command in ("audit", "reevaluate"):
+        text = wheelscan(command, "--help").stdout
+        assert "exit status" in text
+        assert "0 " in text and "1 " in text and "2 " in text
+    audit = wheelscan("audit", "--help").stdout
+    assert "(default: 600.0)" in audit  # --timeout's default shown
+    assert "--fail-on" in audit
