@@ -13,12 +13,22 @@ first out), else ``always[path]``. Faults:
 - ``slow``: nothing is sent for ``slow_seconds``, then the connection is closed.
 - ``trickle``: headers, then the body one byte every ``trickle_interval`` seconds, never
   done within any sane per-wheel budget.
+- ``trickle-headers``: the status line and headers themselves, one byte at a time.
+- ``huge-length``: ``Content-Length: 1 TB``, then the real body, then the connection closed.
+- ``gzip``: the body gzip-compressed, with ``Content-Encoding: gzip`` (asked for or not).
+- ``brotli``: the body as is, labelled ``Content-Encoding: br`` (an encoding the client
+  never asked for, and cannot decode).
+
+``types`` gives a path its ``Content-Type``; ``credentials`` ("user:password") makes every
+path answer 401 without them.
 
 Every request is logged as (path, range, fault).
 """
 
 from __future__ import annotations
 
+import base64
+import gzip
 import re
 import socket
 import socketserver
@@ -38,6 +48,8 @@ class FaultServer:
     always: dict[str, str] = field(default_factory=dict)
     slow_seconds: float = 2.0
     trickle_interval: float = 0.2
+    types: dict[str, str] = field(default_factory=dict)
+    credentials: str | None = None
     log: list[tuple[str, str | None, str | None]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: _Server | None = None
@@ -99,11 +111,34 @@ class _Handler(socketserver.StreamRequestHandler):
         state = self.server.state
         byte_range = headers.get("range")
         fault = state.fault_for(path, byte_range)
-        data = state.files.get(path)
+        data = state.files.get(path.split("?")[0])
+        if state.credentials is not None and headers.get("authorization") != (
+            "Basic " + base64.b64encode(state.credentials.encode()).decode()
+        ):
+            self._send(401, {"WWW-Authenticate": 'Basic realm="index"'}, b"who are you?")
+            return True
         if data is None:
             self._send(404, {}, b"no such file")
             return True
         status, extra, body = self._ranged(data, byte_range)
+        if path in state.types:
+            extra["Content-Type"] = state.types[path]
+        if fault == "huge-length":
+            self._send(status, extra, body, length=1 << 40)
+            return False
+        if fault == "gzip":
+            self._send(status, {**extra, "Content-Encoding": "gzip"}, gzip.compress(body))
+            return True
+        if fault == "brotli":
+            self._send(status, {**extra, "Content-Encoding": "br"}, body)
+            return True
+        if fault == "trickle-headers":
+            for byte in f"HTTP/1.1 {status} X\r\nContent-Length: {len(body)}\r\n".encode():
+                if state._stopping.wait(state.trickle_interval):
+                    break
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+            return False
         if fault == "reset":
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             return False  # closing now sends RST

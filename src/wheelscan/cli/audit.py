@@ -130,13 +130,18 @@ def run(args: argparse.Namespace) -> int:
                 architectures=args.arch,
                 since=args.since,
                 diff_file=args.diff_file,
+                request_timeout=args.timeout,
             )
             for spec in specs
         ]
     except ValueError as e:  # a --since that is no date
         raise UsageError(str(e)) from e
     warn("audit", _announcement(args, [s.name for s in sources]))
-    task = PreparingTask(AuditTask(args.policy_file, args.musl_policy, options.limits(args)))
+    task = PreparingTask(
+        AuditTask(
+            args.policy_file, args.musl_policy, options.limits(args), request_timeout=args.timeout
+        )
+    )
     # worker logs reach the parent's handlers, whatever process they come from
     multiprocessing_logging.install_mp_handler()
     with Store.open(args.db, batch_size=args.commit_every) as store:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wheelscan import __version__
+from wheelscan.cli.usage import positive_float
 from wheelscan.elf import backend_name
 from wheelscan.policy.verdict import AuditError, Verdict
 from wheelscan.wheel.archive import WheelArchive
@@ -39,6 +40,12 @@ def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is 
         "does with the host's musl (default: every musllinux policy)",
     )
     p.add_argument("--json-schema", action="store_true", help="print the JSON schema and exit")
+    p.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=60.0,
+        help="seconds each HTTP request may take, for a wheel given by URL (default: 60)",
+    )
     p.set_defaults(func=run)
 
 
@@ -76,7 +83,7 @@ def judge(
         from wheelscan.sources.base import WheelRef
 
         filename = filename_from_url(target)
-        task = AuditTask(args.policy_file, args.musl_policy)
+        task = AuditTask(args.policy_file, args.musl_policy, request_timeout=args.timeout)
         return task(WheelRef(filename, "", "", target)).verdict
     path = Path(target)
     if facts is None:

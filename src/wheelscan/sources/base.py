@@ -27,6 +27,9 @@ class WheelRef:
     sha256: str | None = None  # from the index when it gives one
     size: int | None = None
     upload_time: datetime | None = None
+    # why this listing must not be read (a link the index may not point to): the worker
+    # records it as a ``refused-link`` error without touching ``location``
+    refused: str | None = None
 
 
 class SourceError(RuntimeError):
@@ -39,6 +42,7 @@ def wheel_ref(
     sha256: str | None = None,
     size: int | None = None,
     upload_time: datetime | None = None,
+    refused: str | None = None,
 ) -> WheelRef | None:
     """A WheelRef named by its filename, or None (logged) when that is not a wheel's name."""
     try:
@@ -55,7 +59,7 @@ def wheel_ref(
         # PyPI holds old wheels whose versions PEP 440 rejects: common, so not a warning
         logger.debug("skipping %s: %s", location, e)
         return None
-    return WheelRef(filename, project, str(version), location, sha256, size, upload_time)
+    return WheelRef(filename, project, str(version), location, sha256, size, upload_time, refused)
 
 
 class Source(Protocol):

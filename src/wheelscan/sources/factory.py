@@ -23,11 +23,13 @@ def make_source(
     since: datetime | date | str | None = None,
     diff_file: Path | str | None = None,
     session: HttpSession | None = None,
+    request_timeout: float | None = None,
 ) -> FilteredSource:
     """The source ``spec`` names, filtered: an http(s) URL is a simple index, a directory with
     ``web/simple`` a bandersnatch mirror, any other directory a tree of wheel files.
 
     ``projects`` also narrows what is listed (only those pages are read), not just what passes.
+    ``request_timeout``: each index page's deadline (see ``httpclient.session_for``).
     """
     if spec.endswith(".whl"):
         # one wheel is an investigation, not an index: its verdict needs no store
@@ -42,7 +44,7 @@ def make_source(
     if is_url(spec):
         from wheelscan.sources.simple_index import SimpleIndexSource
 
-        source = SimpleIndexSource(spec, projects, session)
+        source = SimpleIndexSource(spec, projects, session, request_timeout=request_timeout)
     elif mirror:
         from wheelscan.sources.bandersnatch import BandersnatchSource
 

@@ -2,11 +2,18 @@
 
 Pages are fetched a few at a time (``concurrency``) through one keep-alive session: listing a
 whole index is hundreds of thousands of small requests, each mostly waiting on the network.
+
+A page that cannot be read whole (over ``PAGE_LIMIT``, past its deadline, in an encoding not
+understood) fails the listing with a ``SourceError``: the run then ends ``failed``, never
+``finished`` short of the wheels that page lists. A link whose scheme is not the index's own
+(``file:``, or ``http:`` from an ``https:`` index) is never followed: its wheel gets a
+``refused-link`` error record instead.
 """
 
 from __future__ import annotations
 
 import logging
+import urllib.parse
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -16,8 +23,12 @@ from packaging.utils import canonicalize_name
 from wheelscan.sources.base import SourceError, WheelRef, wheel_ref
 from wheelscan.sources.index_url import project_page_url
 from wheelscan.sources.pages import ACCEPT, project_names, wheel_links
-from wheelscan.wheel.http import HttpError, HttpSession, Response, default_session
+from wheelscan.wheel.httpclient import HttpError, HttpSession, Response, session_for
 from wheelscan.wheel.remote import redact
+
+# The largest page read (decoded). A project page lists each file in a few hundred bytes:
+# 64 MiB is some 200k files, more than any project holds.
+PAGE_LIMIT = 64 << 20
 
 logger = logging.getLogger(__name__)
 
@@ -31,12 +42,13 @@ class SimpleIndexSource:
         projects: Iterable[str] | None = None,
         session: HttpSession | None = None,
         concurrency: int = 8,
+        request_timeout: float | None = None,
     ) -> None:
         self.index_url = index_url.rstrip("/") + "/"
         self.projects = (
             None if projects is None else sorted({canonicalize_name(p) for p in projects})
         )
-        self.session = session or default_session()
+        self.session = session or session_for(request_timeout)
         self.concurrency = concurrency
         self.name = f"index:{redact(self.index_url)}"
 
@@ -55,7 +67,9 @@ class SimpleIndexSource:
     def _get(self, url: str) -> Response | None:
         """A page, or None when the index has none (404)."""
         try:
-            response = self.session.get(url, {"Accept": ACCEPT})
+            response = self.session.get(
+                url, {"Accept": ACCEPT, "Accept-Encoding": "gzip"}, limit=PAGE_LIMIT
+            )
         except HttpError as e:
             raise SourceError(f"cannot read {redact(url)}: {e.reason}") from e
         if response.status == 404:
@@ -78,8 +92,24 @@ class SimpleIndexSource:
             logger.warning("no page for project %s at %s", project, redact(url))
             return []
         links = wheel_links(response.body, response.headers.get("content-type", ""), response.url)
-        refs = (
-            wheel_ref(link.filename, link.url, link.sha256, link.size, link.upload_time)
-            for link in links
-        )
-        return [ref for ref in refs if ref is not None]
+        scheme = urllib.parse.urlsplit(self.index_url).scheme
+        refs = []
+        for link in links:
+            refused = _refusal(scheme, link.url)
+            # the hash of a file never fetched vouches for nothing: the refusal is not keyed by it
+            sha256 = None if refused else link.sha256
+            ref = wheel_ref(
+                link.filename, link.url, sha256, link.size, link.upload_time, refused=refused
+            )
+            if ref is not None:
+                refs.append(ref)
+        return refs
+
+
+def _refusal(index_scheme: str, url: str) -> str | None:
+    """Why a page's link must not be followed, or None: its scheme must be the index's
+    (``https:`` from an ``http:`` index is allowed: it only adds protection)."""
+    scheme = urllib.parse.urlsplit(url).scheme
+    if scheme == index_scheme or (scheme, index_scheme) == ("https", "http"):
+        return None
+    return f"the index ({index_scheme}:) links to a {scheme or 'scheme-less'}: URL: {redact(url)}"

@@ -9,32 +9,36 @@ Spec: RFC 9110 section 14 (range requests: ``Range``, ``206``, ``Content-Range``
 
 from __future__ import annotations
 
-import atexit
-import base64
 import bisect
-import functools
-import http.client
-import os
+import hashlib
 import re
-import threading
-import time
-import urllib.parse
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 
 from wheelscan.wheel.archive import ELF_MAGIC, Limits, Member, WheelArchive, WheelError
-from wheelscan.wheel.remote import USER_AGENT, redact
+from wheelscan.wheel.httpclient import HttpError, HttpSession, Response, default_session
+from wheelscan.wheel.remote import redact
+
+__all__ = [
+    "HttpError",
+    "HttpRangeReader",
+    "HttpSession",
+    "Response",
+    "default_session",
+    "open_remote_archive",
+]
 
 # The window WheelArchive searches for the end-of-central-directory record (a 64 KiB comment,
 # the 22-byte record, the 20-byte ZIP64 locator): fetching it first answers that search at once.
 TAIL_SIZE = 0xFFFF + 22 + 20
+# The largest wheel read whole when the index gives no size and the server ignores Range (a
+# CUDA build of torch is 2.5 GB): a body announced larger is refused unread.
+MAX_WHEEL_SIZE = 4 << 30
 # Merge spans closer than this. A round trip costs what the link carries in that time, which is
 # more than 64 KiB on any link worth auditing over (10 ms at 50 Mbit/s is 62 KB).
 GAP_TOLERANCE = 64 * 1024
 # A local header is 30 bytes plus a name and an extra field of at most 64 KiB each (APPNOTE
 # 4.3.7), and a data descriptor at most 24: a member never ends later than this past its data.
 _LOCAL_OVERHEAD = 30 + 2 * 0xFFFF + 24
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 # Extensions no ELF file wears in a real wheel (compared in lower case).
 _NEVER_ELF = (
@@ -95,136 +99,6 @@ def may_be_elf(name: str) -> bool:
     return not (name.endswith("/") or lowered.endswith(_NEVER_ELF) or ".dist-info/" in name)
 
 
-class HttpError(OSError):
-    """A request failed for good (after retries), or the server's answer makes no sense."""
-
-    def __init__(self, url: str, reason: str, status: int | None = None) -> None:
-        super().__init__(f"{redact(url)}: {reason}")  # a token in the URL is never shown
-        self.url, self.reason, self.status = url, reason, status
-
-
-@dataclass(frozen=True, slots=True)
-class Response:
-    url: str  # after redirects
-    status: int
-    headers: Mapping[str, str]  # names in lower case
-    body: bytes
-
-
-class HttpSession:
-    """Keep-alive connections per origin, redirects and retries; safe across threads and forks.
-
-    5xx, 429 and connection errors are retried ``tries`` times in all, with exponential
-    backoff; any other answer (4xx included) goes back to the caller to judge.
-    """
-
-    def __init__(self, timeout: float = 60.0, tries: int = 3, backoff: float = 0.5) -> None:
-        self.timeout, self.tries, self.backoff = timeout, tries, backoff
-        self._idle: dict[tuple[str, str], list[http.client.HTTPConnection]] = {}
-        self._lock = threading.Lock()
-        self._pid = os.getpid()
-
-    def get(self, url: str, headers: Mapping[str, str] | None = None) -> Response:
-        failure = HttpError(url, "no attempt made")
-        for attempt in range(self.tries):
-            if attempt:
-                time.sleep(self.backoff * 2 ** (attempt - 1))
-            try:
-                response = self._follow(url, dict(headers or {}))
-            except (OSError, http.client.HTTPException) as e:
-                failure = HttpError(url, f"{type(e).__name__}: {e}")
-                continue
-            if response.status < 500 and response.status != 429:
-                return response
-            failure = HttpError(url, f"HTTP {response.status}", response.status)
-        raise failure
-
-    def _follow(self, url: str, headers: dict[str, str]) -> Response:
-        for _ in range(5):
-            response = self._once(url, headers)
-            location = response.headers.get("location")
-            if response.status not in _REDIRECTS or not location:
-                return response
-            url = urllib.parse.urljoin(url, location)
-        raise HttpError(url, "too many redirects")
-
-    def _once(self, url: str, headers: dict[str, str]) -> Response:
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise HttpError(url, "not an http(s) URL")
-        origin = (parts.scheme, parts.netloc.rpartition("@")[2])
-        target = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
-        headers = {"User-Agent": USER_AGENT, **headers}
-        if parts.username is not None:  # a private index: https://user:token@host/simple/
-            headers["Authorization"] = (
-                "Basic "
-                + base64.b64encode(
-                    f"{urllib.parse.unquote(parts.username)}:"
-                    f"{urllib.parse.unquote(parts.password or '')}".encode()
-                ).decode()
-            )
-        conn, reused = self._acquire(origin)
-        try:
-            try:
-                conn.request("GET", target, headers=headers)
-                answer = conn.getresponse()
-            except ConnectionError:
-                if not reused:
-                    raise
-                # the server closed an idle keep-alive connection: not a failure of the request
-                conn.close()
-                conn = self._connect(origin)
-                conn.request("GET", target, headers=headers)
-                answer = conn.getresponse()
-            body = answer.read()
-        except BaseException:
-            conn.close()
-            raise
-        if answer.will_close:
-            conn.close()
-        else:
-            with self._lock:
-                self._idle.setdefault(origin, []).append(conn)
-        return Response(url, answer.status, {k.lower(): v for k, v in answer.getheaders()}, body)
-
-    def _acquire(self, origin: tuple[str, str]) -> tuple[http.client.HTTPConnection, bool]:
-        with self._lock:
-            if os.getpid() != self._pid:
-                # a forked child must not share its parent's sockets: forget them, don't close
-                self._idle, self._pid = {}, os.getpid()
-            idle = self._idle.get(origin)
-            if idle:
-                return idle.pop(), True
-        return self._connect(origin), False
-
-    def _connect(self, origin: tuple[str, str]) -> http.client.HTTPConnection:
-        scheme, netloc = origin
-        if scheme == "https":
-            return http.client.HTTPSConnection(netloc, timeout=self.timeout)
-        return http.client.HTTPConnection(netloc, timeout=self.timeout)
-
-    def close(self) -> None:
-        with self._lock:
-            connections = [c for idle in self._idle.values() for c in idle]
-            self._idle = {}
-        for conn in connections:
-            conn.close()
-
-    def __enter__(self) -> HttpSession:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-@functools.cache
-def default_session() -> HttpSession:
-    """One session per process (a forked worker drops what it inherited, see ``_acquire``)."""
-    session = HttpSession()
-    atexit.register(session.close)
-    return session
-
-
 def coalesce(spans: Sequence[tuple[int, int]], gap: int = GAP_TOLERANCE) -> list[tuple[int, int]]:
     """Sort ``[start, end)`` spans and merge those overlapping or less than ``gap`` apart."""
     merged: list[tuple[int, int]] = []
@@ -250,10 +124,13 @@ class HttpRangeReader:
         self, url: str, size: int | None = None, session: HttpSession | None = None
     ) -> None:
         self.url = url
+        self.shown = redact(url)  # in messages: a private index's token is never shown
         self.session = session or default_session()
         self.size = -1 if size is None else size
         self.bytes_fetched = 0  # response bodies, whole files included
         self.requests = 0  # requests answered (the retries of one count once)
+        self.validator: str | None = None  # the first answer's ETag or Last-Modified
+        self.sha256: str | None = None  # set by close when every byte was fetched
         self._blocks: list[tuple[int, bytes]] = []  # (start, data), sorted, disjoint
         if size == 0:
             raise WheelError("not-zip", "empty file")
@@ -300,6 +177,9 @@ class HttpRangeReader:
             self._fetch_missing(start, min(end, self.size))
 
     def close(self) -> None:
+        whole = self.whole_file()
+        if whole is not None:
+            self.sha256 = hashlib.sha256(whole).hexdigest()
         self._blocks = []  # views handed out keep their own block alive
 
     def _fetch_missing(self, start: int, end: int) -> None:
@@ -320,42 +200,74 @@ class HttpRangeReader:
         got = self._request(f"bytes={start}-{end - 1}")
         if got > start or self._first_gap(start, end) is not None:
             raise WheelError(
-                "download-failed", f"{self.url}: asked for bytes {start}-{end - 1}, got others"
+                "download-failed", f"{self.shown}: asked for bytes {start}-{end - 1}, got others"
             )
 
     def _request(self, byte_range: str) -> int:
         """One Range request; returns where the bytes received start."""
+        # identity: a ranged answer in another encoding counts its offsets in that encoding
+        headers = {"Range": byte_range, "Accept-Encoding": "identity"}
+        limit = self.size if self.size >= 0 else MAX_WHEEL_SIZE
         try:
-            response = self.session.get(self.url, {"Range": byte_range})
+            response = self.session.get(self.url, headers, limit=limit)
         except HttpError as e:
-            raise WheelError(
-                "download-failed", f"{self.url}: {e.reason} (after {self.session.tries} tries)"
-            ) from e
+            tries = f" (after {self.session.tries} tries)" if e.transient else ""
+            raise WheelError("download-failed", f"{self.shown}: {e.reason}{tries}") from e
         self.requests += 1
         self.bytes_fetched += len(response.body)
         if response.status == 200:  # Range ignored: the whole file
-            self._check_size(len(response.body))
+            self._check_version(response, len(response.body))
             self._blocks = [(0, response.body)]
             return 0
         if response.status != 206:
-            raise WheelError("download-failed", f"{self.url}: HTTP {response.status}")
+            raise WheelError("download-failed", f"{self.shown}: HTTP {response.status}")
+        if response.encoded:
+            raise WheelError("download-failed", f"{self.shown}: a range sent content-encoded")
         match = _CONTENT_RANGE.fullmatch(response.headers.get("content-range", ""))
         if match is None or int(match[2]) - int(match[1]) + 1 != len(response.body):
-            raise WheelError("download-failed", f"{self.url}: 206 without a matching Content-Range")
-        if match[3] != "*":
-            self._check_size(int(match[3]))
+            raise WheelError(
+                "download-failed", f"{self.shown}: 206 without a matching Content-Range"
+            )
+        self._check_version(response, None if match[3] == "*" else int(match[3]))
         self._add(int(match[1]), response.body)
         return int(match[1])
 
-    def _check_size(self, size: int) -> None:
+    def _check_version(self, response: Response, size: int | None) -> None:
+        """Every answer must come from one version of the file: same size, same validator.
+
+        A file replaced between two requests would otherwise give a wheel made of two files'
+        bytes; ETag (or, without one, Last-Modified: RFC 9110 8.8) tells the versions apart.
+        """
+        validator = response.headers.get("etag") or response.headers.get("last-modified")
+        if validator is not None:
+            if self.validator is not None and validator != self.validator:
+                raise WheelError(
+                    "file-changed",
+                    f"{self.shown}: the file changed while it was read "
+                    f"(validator {self.validator} then {validator})",
+                )
+            self.validator = validator
+        if size is None:
+            return
         if self.size >= 0 and size != self.size:
+            code = "file-changed" if self.requests > 1 else "download-failed"
+            said = "an earlier answer" if self.requests > 1 else "the index"
             raise WheelError(
-                "download-failed",
-                f"{self.url}: the server has {size} bytes, the index said {self.size}",
+                code, f"{self.shown}: the server has {size} bytes, {said} said {self.size}"
             )
         if size == 0:
-            raise WheelError("not-zip", f"{self.url}: empty file")
+            raise WheelError("not-zip", f"{self.shown}: empty file")
         self.size = size
+
+    def whole_file(self) -> bytes | None:
+        """The file's bytes when every one of them was fetched (one block), else None."""
+        if (
+            len(self._blocks) == 1
+            and self._blocks[0][0] == 0
+            and len(self._blocks[0][1]) == self.size
+        ):
+            return self._blocks[0][1]
+        return None
 
     def _add(self, start: int, data: bytes) -> None:
         # only gaps are fetched, so a new block never overlaps one held (it may touch one)
