@@ -16,6 +16,7 @@ from wheelscan.engine.pool import Executor
 from wheelscan.engine.task import AuditTask
 from wheelscan.sources.base import Source, WheelRef
 from wheelscan.store import Store, prepare
+from wheelscan.store.codec import conflict_record, hash_conflict
 
 
 class Observer(Protocol):
@@ -55,6 +56,17 @@ def _flight_key(ref: WheelRef) -> str:
     return ref.sha256 or ref.location
 
 
+def _conflict(
+    ref: WheelRef, in_flight: dict[str, tuple[str, int | None]], store: Store
+) -> str | None:
+    """Why the index's sha256 for ``ref`` names another file (one in flight, or stored)."""
+    if ref.sha256 is None or ref.refused is not None:
+        return None
+    if ref.sha256 in in_flight:
+        return hash_conflict(ref.sha256, in_flight[ref.sha256], ref.filename, ref.size)
+    return store.conflict(ref.sha256, ref.filename, ref.size)
+
+
 def audit(
     sources: Iterable[Source],
     store: Store,
@@ -70,13 +82,20 @@ def audit(
     # the executor reads ahead of its workers, so a wheel two sources list (two mirrors of
     # one index, a directory given twice) could otherwise be audited twice before either
     # result is stored
-    in_flight: set[str] = set()
+    # (the value, filename and size, tells a repeat from a second file under one sha256)
+    in_flight: dict[str, tuple[str, int | None]] = {}
 
     def todo() -> Iterator[WheelRef]:
         sent = 0
         for source in sources:
             for ref in source.wheels():
                 counts.seen += 1
+                reason = _conflict(ref, in_flight, store)
+                if reason is not None:  # never audited under a hash another file holds
+                    store.add(run_id, conflict_record(ref, reason))
+                    counts.audited += 1
+                    counts.errors += 1
+                    continue
                 if _flight_key(ref) in in_flight:
                     counts.skipped_known += 1  # its first listing's result records the run
                     continue
@@ -88,12 +107,12 @@ def audit(
                 if limit is not None and sent >= limit:
                     return
                 sent += 1
-                in_flight.add(_flight_key(ref))
+                in_flight[_flight_key(ref)] = (ref.filename, ref.size)
                 yield ref
 
     for result in executor.results(todo()):
         store.add(run_id, result)
-        in_flight.discard(_flight_key(result.ref))
+        in_flight.pop(_flight_key(result.ref), None)
         counts.audited += 1
         counts.errors += not result.ok
         counts.bytes_read += result.bytes_read

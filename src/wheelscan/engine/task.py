@@ -19,10 +19,22 @@ from wheelscan.wheel.archive import Limits, WheelArchive, WheelError
 from wheelscan.wheel.contents import WheelFacts, read_wheel_facts
 from wheelscan.wheel.dedupe import FactsCache
 from wheelscan.wheel.identity import FileIdentity
-from wheelscan.wheel.remote import is_url
+from wheelscan.wheel.remote import is_url, redact
 
 # one per worker process (each forked worker starts with its own, empty)
 _FACTS_CACHE = FactsCache()
+
+
+class ChecksumMismatch(WheelError):
+    """The bytes read are not the ones the index's sha256 names."""
+
+
+def _check_sha256(ref: WheelRef, computed: str) -> None:
+    if computed != ref.sha256:
+        raise ChecksumMismatch(
+            "sha256-mismatch",
+            f"{redact(ref.location)}: the index says sha256 {ref.sha256}, the bytes are {computed}",
+        )
 
 
 @dataclass(frozen=True)
@@ -33,6 +45,7 @@ class AuditTask:
     musl_policy: str | None = None
     limits: Limits = field(default_factory=Limits)
     dedupe: bool = True  # parse each distinct ELF member once per worker process
+    request_timeout: float | None = None  # each HTTP request's deadline (see session_for)
 
     def database(self) -> PolicyDatabase:
         return load_policies(self.policy_file)  # cached for the built-in policies
@@ -44,17 +57,24 @@ class AuditTask:
         sha256, facts, bytes_read = ref.sha256, None, 0
         verdict: Verdict | AuditError
         try:
+            if ref.refused is not None:
+                sha256 = None  # the index's hash names bytes this run refused to fetch
+                raise WheelError("refused-link", ref.refused)
             if is_url(ref.location):
-                from wheelscan.wheel.http import open_remote_archive
-
-                archive = open_remote_archive(ref.location, ref.size, self.limits)
-                with archive:
-                    facts = read_wheel_facts(archive, ref.filename, cache)
-                    bytes_read = archive.reader.bytes_fetched  # type: ignore[attr-defined]
-            else:
+                computed, facts, bytes_read = self._remote(ref, cache)
+                sha256 = sha256 or computed
+            elif os.path.isabs(ref.location):
                 computed, facts, bytes_read = self._local(Path(ref.location), ref, cache)
                 sha256 = sha256 or computed
+            else:  # sources give absolute paths: anything else is a link nobody vetted
+                sha256 = None
+                raise WheelError(
+                    "refused-link", f"{redact(ref.location)}: neither an http(s) URL nor a path"
+                )
             verdict = evaluate(facts, self.database(), self.musl_policy)
+        except ChecksumMismatch as e:
+            sha256, facts = None, None  # the bytes are not the ones the index named
+            verdict = audit_error(ref.filename, e)
         except FAILURES as e:
             verdict = audit_error(ref.filename, e)
         return WheelResult(
@@ -68,6 +88,25 @@ class AuditTask:
             reused_elf_bytes=_FACTS_CACHE.stats.bytes_saved - saved_before,
         )
 
+    def _remote(
+        self, ref: WheelRef, cache: FactsCache | None
+    ) -> tuple[str | None, WheelFacts, int]:
+        """The sha256 when every byte was fetched (else None), the facts, the bytes fetched."""
+        from wheelscan.wheel.http import HttpRangeReader, RemoteWheelArchive
+        from wheelscan.wheel.httpclient import session_for
+
+        reader = HttpRangeReader(ref.location, ref.size, session_for(self.request_timeout))
+        try:
+            with RemoteWheelArchive(reader, self.limits) as archive:
+                facts = read_wheel_facts(archive, ref.filename, cache)
+        finally:
+            # every byte came (a small wheel, a server ignoring Range): they must be the ones
+            # the index named, whatever else reading them found (a mismatch says more)
+            reader.close()
+            if reader.sha256 is not None and ref.sha256 is not None:
+                _check_sha256(ref, reader.sha256)
+        return reader.sha256, facts, reader.bytes_fetched
+
     def _local(
         self, path: Path, ref: WheelRef, cache: FactsCache | None
     ) -> tuple[str | None, WheelFacts, int]:
@@ -77,8 +116,11 @@ class AuditTask:
                 raise WheelError("not-zip", "empty file")
             data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
             file = FileIdentity.of(path, os.fstat(f.fileno()))
-        # a mirror's index gives the sha256 (the store's key); a bare directory does not, and
-        # then hashing touches every byte once (hashlib drops the GIL on large buffers)
-        sha256 = None if ref.sha256 else hashlib.sha256(data).hexdigest()
+        # the store's key: hashing touches every byte once (hashlib drops the GIL on large
+        # buffers), as cheap as the read itself. A mirror's page names the hash too: the bytes
+        # must match it, or the page does not describe this file
+        sha256 = hashlib.sha256(data).hexdigest()
+        if ref.sha256 is not None:
+            _check_sha256(ref, sha256)
         with WheelArchive(data, self.limits, file) as archive:
             return sha256, read_wheel_facts(archive, ref.filename, cache), size

@@ -105,6 +105,28 @@ class PreparedResult:
     reused_elf_bytes: int = 0
 
 
+def hash_conflict(
+    sha256: str, held: tuple[str, int | None] | None, filename: str, size: int | None
+) -> str | None:
+    """Why ``sha256`` cannot name ``filename`` of ``size`` bytes, when it already names
+    ``held`` (filename, size): another name, or another size (where both are known)."""
+    if held is None:
+        return None
+    held_name, held_size = held
+    if held_name != filename or (None not in (size, held_size) and size != held_size):
+        return (
+            f"sha256 {sha256} already names {held_name} ({held_size} bytes), "
+            f"not {filename} ({size} bytes): one hash for two files"
+        )
+    return None
+
+
+def conflict_record(ref: WheelRef, reason: str) -> PreparedResult:
+    """The error of a file whose sha256 names another file: this run's, keyed by location."""
+    error = AuditError(ref.filename, "sha256-conflict", reason)
+    return PreparedResult(ref, None, None, None, error, False, 0, 0, 0.0)
+
+
 def prepare(result: WheelResult) -> PreparedResult:
     """Encode a result for the store; pure, so it may run in the worker that made it."""
     if result.facts is None:

@@ -22,7 +22,7 @@ from wheelscan.engine.result import WheelResult
 from wheelscan.policy.policies import PolicyDatabase
 from wheelscan.sources.base import WheelRef
 from wheelscan.store.batch import Added, Item, Seen, write_batch, write_verdicts
-from wheelscan.store.codec import PreparedResult, prepare, unpack
+from wheelscan.store.codec import PreparedResult, conflict_record, hash_conflict, prepare, unpack
 from wheelscan.store.errors import transaction
 from wheelscan.store.outcome import RunOutcome, run_outcome
 from wheelscan.store.rejudge import Judge, judge_batches
@@ -34,7 +34,7 @@ from wheelscan.wheel.contents import WheelFacts
 
 # failures that say nothing sure about the bytes: such a wheel is read again by the next run
 # (a worker's crash or time limit, engine/pool.py, may be a bug fixed since, or a slow host)
-TRANSIENT_ERRORS = ("io-error", "download-failed", "timeout", "worker-crashed")
+TRANSIENT_ERRORS = ("io-error", "download-failed", "file-changed", "timeout", "worker-crashed")
 # a wheel is known (not read again) once its facts are stored in the current format, or its
 # bytes are known to be unreadable
 _REUSABLE = (
@@ -54,7 +54,8 @@ class Store:
         self.flush_seconds = flush_seconds
         self._connection = connection
         self._pending: list[Item] = []
-        self._pending_shas: set[str] = set()
+        # sha256 -> (filename, size) of the results buffered: known, and checked for conflicts
+        self._pending_shas: dict[str, tuple[str, int | None]] = {}
         self._last_flush = time.monotonic()
         self._stats: dict[str, tuple[int, int]] = {}  # location -> (size, mtime_ns) to record
         self._run_policies: dict[int, int] = {}  # run id -> policy id, for runs begun here
@@ -178,6 +179,8 @@ class Store:
         mtime, without hashing it. A file not known this way has its size and mtime noted, to
         be recorded with its result by ``add``.
         """
+        if ref.refused is not None:
+            return None  # never read: the worker records the refusal
         if ref.sha256 is not None:
             if ref.sha256 in self._pending_shas:
                 return ref.sha256
@@ -202,19 +205,35 @@ class Store:
         self._stats[ref.location] = key
         return None
 
+    def conflict(self, sha256: str, filename: str, size: int | None) -> str | None:
+        """Why ``sha256`` cannot be this file's key: the store holds it for another filename,
+        or another size. Wheels are keyed by sha256, so two files under one hash would share
+        one record: the second would be skipped as known, or overwrite the first."""
+        held = self._pending_shas.get(sha256)
+        if held is None:
+            held = self._connection.execute(
+                "SELECT filename, size FROM wheels WHERE sha256 = ?", (sha256,)
+            ).fetchone()
+        return hash_conflict(sha256, held, filename, size)
+
     def add(self, run_id: int, result: WheelResult | PreparedResult) -> None:
         """Buffer a worker's result; committed by the next flush (see ``open``).
 
         A WheelResult is encoded here; a worker that sends ``codec.prepare(result)`` instead
-        spares the parent that work (about 2 ms a wheel).
+        spares the parent that work (about 2 ms a wheel). A result whose sha256 the store
+        holds for another file becomes a ``sha256-conflict`` error of this run.
         """
         self._check_run(run_id)
         if isinstance(result, WheelResult):
             result = prepare(result)
+        if result.sha256 is not None:
+            reason = self.conflict(result.sha256, result.ref.filename, result.ref.size)
+            if reason is not None:
+                result = conflict_record(result.ref, reason)
         self._pending.append(Added(run_id, result, self._stats.pop(result.ref.location, None)))
         error = result.read_error
         if result.sha256 is not None and (error is None or error.code not in TRANSIENT_ERRORS):
-            self._pending_shas.add(result.sha256)
+            self._pending_shas[result.sha256] = (result.ref.filename, result.ref.size)
         self._maybe_flush()
 
     def mark_seen(self, run_id: int, sha256: str) -> None:
