@@ -29,7 +29,13 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-__all__ = ["IndexUrlError", "default_index_url", "pip_config_files", "project_page_url"]
+__all__ = [
+    "IndexUrlError",
+    "default_index_url",
+    "pip_config_files",
+    "pip_setting",
+    "project_page_url",
+]
 
 _CONFIG_BASENAME = "pip.conf"
 # Sections consulted, lowest priority first (pip: "global", then the command's name).
@@ -82,7 +88,12 @@ def _config_items(path: Path) -> Iterator[tuple[str, str, str]]:
             yield section, key, value
 
 
-def _index_url_from_config() -> str | None:
+def pip_setting(key: str) -> str | None:
+    """A setting as pip would take it: ``PIP_<KEY>`` from the environment, else the merged
+    configuration files (``key`` as written there: ``index-url``, ``cert``)."""
+    from_env = os.environ.get("PIP_" + key.upper().replace("-", "_"), "").strip()
+    if from_env:
+        return from_env
     merged: dict[tuple[str, str], str] = {}
     for path in pip_config_files():
         if path.is_file():
@@ -90,10 +101,14 @@ def _index_url_from_config() -> str | None:
     found = None
     for section in _SECTIONS:
         # pip ignores empty values.
-        value = merged.get((section, _KEY), "").strip()
+        value = merged.get((section, key), "").strip()
         if value:
             found = value
     return found
+
+
+def _index_url_from_config() -> str | None:
+    return pip_setting(_KEY)
 
 
 def _pip_builtin_index_url() -> str:

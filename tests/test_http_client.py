@@ -1,0 +1,240 @@
+"""wheelscan's HTTP client against real servers on 127.0.0.1: credentials go to their own host
+only, ``.netrc`` is read, ``Retry-After`` is honoured, proxies come from the environment, TLS
+is verified against ``SSL_CERT_FILE`` or pip's ``cert``.
+
+Two host names reach the same loopback: ``127.0.0.1`` and ``localhost``. To the client they are
+two hosts, which is all a test of "never across a redirect to another host" needs.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import shutil
+import ssl
+import subprocess
+import threading
+import urllib.parse
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Self
+
+import pytest
+
+from wheelscan.wheel.httpclient import HttpError, HttpSession
+
+TOKEN = "user:s3cret"
+AUTH = "Basic " + base64.b64encode(TOKEN.encode()).decode()
+Answer = tuple[int, dict[str, str], bytes]
+
+
+@dataclass
+class Server:
+    """Answers each path with ``routes[path]`` (a fixed answer, or one computed from the
+    request's headers), and logs every request's path and headers."""
+
+    routes: dict[str, Answer | Callable[[dict[str, str]], Answer]]
+    tls: ssl.SSLContext | None = None
+    host: str = "127.0.0.1"
+    log: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    _httpd: ThreadingHTTPServer | None = None
+
+    def __enter__(self) -> Self:
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                owner.log.append((self.path, headers))
+                route = owner.routes.get(urllib.parse.urlsplit(self.path).path, (404, {}, b""))
+                status, extra, body = route(headers) if callable(route) else route
+                self.send_response(status)
+                for name, value in {"Content-Length": str(len(body)), **extra}.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        if self.tls is not None:
+            self._httpd.socket = self.tls.wrap_socket(self._httpd.socket, server_side=True)
+        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._httpd is not None
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def url(self, path: str, host: str | None = None) -> str:
+        assert self._httpd is not None
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{host or self.host}:{self._httpd.server_address[1]}{path}"
+
+    def authorizations(self, path: str) -> list[str | None]:
+        return [h.get("authorization") for p, h in self.log if p.split("?")[0] == path]
+
+
+def private(headers: dict[str, str]) -> Answer:
+    if headers.get("authorization") != AUTH:
+        return 401, {"WWW-Authenticate": 'Basic realm="x"'}, b"who?"
+    return 200, {}, b"the page"
+
+
+@pytest.fixture
+def session() -> Iterator[HttpSession]:
+    with HttpSession(timeout=5, backoff=0.01) as client:
+        yield client
+
+
+@pytest.fixture(autouse=True)
+def no_user_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The tests' own environment only: no proxy, no .netrc, no pip configuration."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "NO_PROXY", "no_proxy",
+                 "PIP_CERT", "SSL_CERT_FILE", "SSL_CERT_DIR"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    monkeypatch.setenv("PIP_CONFIG_FILE", "/dev/null")
+
+
+def test_credentials_in_the_url_go_to_their_host_only(session: HttpSession) -> None:
+    with Server({"/elsewhere": (200, {}, b"moved here")}) as other:
+        moved = other.url("/elsewhere", host="localhost")
+        routes = {"/page": private, "/moved": (302, {"Location": moved}, b"")}
+        with Server(routes) as index:
+            url = index.url("/page").replace("://", f"://{TOKEN}@")
+            assert session.get(url, limit=1000).body == b"the page"
+            response = session.get(index.url("/moved").replace("://", f"://{TOKEN}@"), limit=1000)
+            assert response.body == b"moved here"
+            assert index.authorizations("/page") == [AUTH]
+            assert index.authorizations("/moved") == [AUTH]
+            assert other.authorizations("/elsewhere") == [None]
+            assert TOKEN not in response.url
+
+
+def test_netrc_credentials_go_to_their_host_only(
+    session: HttpSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login user password s3cret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    with Server({"/elsewhere": (200, {}, b"moved here")}) as other:
+        moved = other.url("/elsewhere", host="localhost")
+        with Server({"/page": private, "/moved": (302, {"Location": moved}, b"")}) as index:
+            assert session.get(index.url("/page"), limit=1000).body == b"the page"
+            assert session.get(index.url("/moved"), limit=1000).body == b"moved here"
+            assert other.authorizations("/elsewhere") == [None]
+
+
+def test_retry_after_is_honoured(session: HttpSession) -> None:
+    answers = iter([(503, {"Retry-After": "1"}, b"busy"), (200, {}, b"done")])
+    with Server({"/busy": lambda _: next(answers)}) as server:
+        assert session.get(server.url("/busy"), limit=1000).body == b"done"
+        assert len(server.log) == 2
+
+
+def test_a_retry_after_too_long_is_not_waited_for(session: HttpSession) -> None:
+    with Server({"/busy": (429, {"Retry-After": "86400"}, b"come back tomorrow")}) as server:
+        with pytest.raises(HttpError) as failure:
+            session.get(server.url("/busy"), limit=1000)
+        assert failure.value.status == 429
+        assert len(server.log) == 1  # no try wasted on a server that asked for a day
+
+
+@dataclass
+class Proxy:
+    """A forwarding HTTP proxy (absolute-form requests, RFC 9112 3.2.2); logs what it carries."""
+
+    carried: list[str] = field(default_factory=list)
+    _httpd: ThreadingHTTPServer | None = None
+
+    def __enter__(self) -> Self:
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                owner.carried.append(self.path)
+                target = urllib.parse.urlsplit(self.path)
+                upstream = http.client.HTTPConnection(target.netloc, timeout=5)
+                upstream.request("GET", target.path, headers=dict(self.headers.items()))
+                answer = upstream.getresponse()
+                body = answer.read()
+                self.send_response(answer.status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                upstream.close()
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._httpd is not None
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    @property
+    def url(self) -> str:
+        assert self._httpd is not None
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+
+def test_proxies_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    with Proxy() as proxy, Server({"/page": (200, {}, b"the page")}) as server:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        with HttpSession(timeout=5) as session:
+            assert session.get(server.url("/page", host="localhost"), limit=100).body == b"the page"
+        assert proxy.carried == [server.url("/page", host="localhost")]
+        monkeypatch.setenv("NO_PROXY", "localhost")
+        with HttpSession(timeout=5) as session:
+            assert session.get(server.url("/page", host="localhost"), limit=100).body == b"the page"
+        assert len(proxy.carried) == 1  # NO_PROXY: straight to the server
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    if shutil.which("openssl") is None:
+        pytest.fail("the openssl command is needed to make a test certificate (Debian: openssl)")
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1", "-addext",
+         "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+@pytest.mark.parametrize("setting", ["SSL_CERT_FILE", "PIP_CERT", None])
+def test_tls_is_verified_against_the_store_given(
+    setting: str | None, certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cert, key = certificate
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    if setting is not None:
+        monkeypatch.setenv(setting, str(cert))
+    page: dict[str, Answer | Callable[[dict[str, str]], Answer]] = {"/page": (200, {}, b"x")}
+    with Server(page, tls=tls) as server, HttpSession(timeout=5, tries=1) as session:
+        if setting is None:  # the system store does not know a test's own certificate
+            with pytest.raises(HttpError) as failure:
+                session.get(server.url("/page"), limit=100)
+            assert "CERTIFICATE_VERIFY_FAILED" in failure.value.reason
+        else:
+            assert session.get(server.url("/page"), limit=100).body == b"x"
