@@ -8,7 +8,9 @@ facts of a local read of the same file.
 
 from __future__ import annotations
 
+import random
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -122,3 +124,31 @@ def test_a_batch_over_a_failing_network(
     for name in names[2:]:
         assert results[name].verdict == audit(wheels[name], name), name
         assert results[name].facts == read_facts(wheels[name], name), name
+
+
+def spread_wheel(noise_seed: int, noise_size: int) -> bytes:
+    """An ELF member first, then data no audit reads: the tail and the member are two requests."""
+    elf = build_elf(sample_spec("x86_64", interpreter=None))
+    noise = random.Random(noise_seed).randbytes(noise_size)
+    return build_wheel(
+        {"demo/_mod.cpython-312-x86_64-linux-gnu.so": elf, "demo/data.txt": noise},
+        compression=zipfile.ZIP_STORED,
+    )
+
+
+@pytest.mark.parametrize(
+    ("etags", "second_size"),
+    [(True, 300_000), (False, 300_001)],  # an ETag tells; without one, the total does
+    ids=["etag", "content-range-total"],
+)
+def test_a_file_that_changes_between_requests_is_never_mixed(
+    etags: bool, second_size: int, session: HttpSession
+) -> None:
+    first, second = spread_wheel(1, 300_000), spread_wheel(2, second_size)
+    path = "/packages/demo-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
+    with FaultServer({path: first}, versions={path: [first, second]}, etags=etags) as server:
+        with pytest.raises(WheelError) as failure:  # noqa: SIM117 (the archive's opening raises)
+            with open_remote_archive(server.url(path), session=session) as archive:
+                read_wheel_facts(archive, path.rpartition("/")[2])
+        assert failure.value.code == "file-changed"
+        assert len(server.requests(path)) == 2  # the tail, then the member: refused at once

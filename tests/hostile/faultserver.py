@@ -19,7 +19,9 @@ first out), else ``always[path]``. Faults:
 - ``brotli``: the body as is, labelled ``Content-Encoding: br`` (an encoding the client
   never asked for, and cannot decode).
 
-``types`` gives a path its ``Content-Type``; ``credentials`` ("user:password") makes every
+``versions`` makes a path a file that changes: its n-th request gets the n-th version (the
+last one from then on), with ``ETag: "v<n>"`` unless ``etags`` is off. ``types`` gives a
+path its ``Content-Type``; ``credentials`` ("user:password") makes every
 path answer 401 without them.
 
 Every request is logged as (path, range, fault).
@@ -49,6 +51,8 @@ class FaultServer:
     slow_seconds: float = 2.0
     trickle_interval: float = 0.2
     types: dict[str, str] = field(default_factory=dict)
+    versions: dict[str, list[bytes]] = field(default_factory=dict)
+    etags: bool = True
     credentials: str | None = None
     log: list[tuple[str, str | None, str | None]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -112,6 +116,11 @@ class _Handler(socketserver.StreamRequestHandler):
         byte_range = headers.get("range")
         fault = state.fault_for(path, byte_range)
         data = state.files.get(path.split("?")[0])
+        version = None
+        if path in state.versions:
+            # the request is logged already: the first one is version 0
+            version = min(len(state.requests(path)), len(state.versions[path])) - 1
+            data = state.versions[path][version]
         if state.credentials is not None and headers.get("authorization") != (
             "Basic " + base64.b64encode(state.credentials.encode()).decode()
         ):
@@ -123,6 +132,8 @@ class _Handler(socketserver.StreamRequestHandler):
         status, extra, body = self._ranged(data, byte_range)
         if path in state.types:
             extra["Content-Type"] = state.types[path]
+        if version is not None and state.etags:
+            extra["ETag"] = f'"v{version}"'
         if fault == "huge-length":
             self._send(status, extra, body, length=1 << 40)
             return False
