@@ -6,7 +6,8 @@ indexes do); ``/packages/...`` files honour single ``Range`` requests (RFC 9110:
 ``Content-Range``, 416 past the end). Switches make it misbehave: ``ignore_range`` (always the
 whole file, 200), ``fail_next`` (that many 500s, then normal answers), ``always_fail``;
 ``credentials`` makes it a private index (Basic auth). Every
-request is logged, with the bytes of body served, and connections are counted.
+request is logged, with the bytes of body served; connections are counted, and the most
+requests answered at once.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ class IndexServer:
     credentials: str | None = None  # "user:password": Basic auth required, else 401
     log: list[Served] = field(default_factory=list)
     connections: int = 0
+    in_flight: int = 0
+    most_in_flight: int = 0  # the most requests answered at once
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _httpd: _Server | None = None
 
@@ -113,6 +116,16 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
+        with self.state._lock:
+            self.state.in_flight += 1
+            self.state.most_in_flight = max(self.state.most_in_flight, self.state.in_flight)
+        try:
+            self._answer()
+        finally:
+            with self.state._lock:
+                self.state.in_flight -= 1
+
+    def _answer(self) -> None:
         path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
         expected = self.state.credentials
         if expected and self.headers.get("Authorization") != (

@@ -29,6 +29,7 @@ from wheelscan.wheel.http import (
 
 from elfwriter import build_elf, sample_spec
 from indexserver import IndexServer
+from latencyproxy import LatencyProxy
 from mirror import Mirror, build_mirror
 from wheelbuilder import build_wheel
 
@@ -38,6 +39,7 @@ DEMO = "demo-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
 BULKY = "bulky-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
 MANY = "many-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
 HIDDEN = "hidden-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
+SPREAD = "spread-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
 
 
 def bulky_wheel() -> bytes:
@@ -47,6 +49,16 @@ def bulky_wheel() -> bytes:
     files |= {f"demo/data/table{i}.txt": noise(500_000) for i in range(4)}
     files |= {f"demo/module{i}.py": noise(500_000) for i in range(4)}
     return build_wheel(files, name="bulky")
+
+
+def spread_wheel() -> bytes:
+    """Three ELF members, each behind 200 KB of data no audit reads: three spans to fetch."""
+    noise = random.Random(1).randbytes
+    files: dict[str, bytes] = {}
+    for i in range(3):
+        files[f"demo/data{i}.txt"] = noise(200_000)
+        files[f"demo/_mod{i}.cpython-312-x86_64-linux-gnu.so"] = ELF
+    return build_wheel(files, name="spread", compression=zipfile.ZIP_STORED)
 
 
 def many_members_wheel() -> bytes:
@@ -63,9 +75,10 @@ def mirror(tmp_path_factory: pytest.TempPathFactory, real_wheels: list[Path]) ->
     (built / DEMO).write_bytes(build_wheel({EXT: ELF}))
     (built / BULKY).write_bytes(bulky_wheel())
     (built / MANY).write_bytes(many_members_wheel())
+    (built / SPREAD).write_bytes(spread_wheel())
     # an ELF file under a name that is never ELF: the one blind spot of a remote audit
     (built / HIDDEN).write_bytes(build_wheel({EXT: ELF, "demo/notes.txt": ELF}, name="hidden"))
-    wheels = [*real_wheels, *(built / n for n in (DEMO, BULKY, MANY, HIDDEN))]
+    wheels = [*real_wheels, *(built / n for n in (DEMO, BULKY, MANY, HIDDEN, SPREAD))]
     return build_mirror(tmp_path_factory.mktemp("mirror"), wheels)
 
 
@@ -276,3 +289,21 @@ def test_coalesce_merges_neighbours_within_the_gap_tolerance() -> None:
         (100 + GAP_TOLERANCE, 200 + GAP_TOLERANCE),
         (10**6, 10**6 + 1),
     ]
+
+
+def test_spans_are_fetched_at_once_across_a_round_trip(
+    mirror: Mirror, index: IndexServer, session: HttpSession
+) -> None:
+    """Behind 50 ms of added round trip, the three members' spans are asked for together."""
+    path = mirror.files[SPREAD]
+    host, port = index.url.removeprefix("http://").split(":")
+    index.most_in_flight = 0
+    with LatencyProxy((host, int(port)), rtt=0.05) as proxy:
+        url = index.file_url(path).replace(f"{host}:{port}", proxy.address)
+        with open_remote_archive(url, path.stat().st_size, session=session) as archive:
+            facts = read_wheel_facts(archive, SPREAD)
+            assert isinstance(archive.reader, HttpRangeReader)
+            assert archive.reader.requests == 3  # the tail (with the last member), two spans
+    assert facts == read_facts(path, SPREAD)
+    assert len(facts.elf_files) == 3
+    assert index.most_in_flight >= 2

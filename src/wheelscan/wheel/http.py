@@ -10,9 +10,12 @@ Spec: RFC 9110 section 14 (range requests: ``Range``, ``206``, ``Content-Range``
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
+import os
 import re
 from collections.abc import Iterator, Sequence
+from concurrent import futures
 
 from wheelscan.wheel.archive import ELF_MAGIC, Limits, Member, WheelArchive, WheelError
 from wheelscan.wheel.httpclient import HttpError, HttpSession, Response, default_session
@@ -40,6 +43,9 @@ GAP_TOLERANCE = 64 * 1024
 # 4.3.7), and a data descriptor at most 24: a member never ends later than this past its data.
 _LOCAL_OVERHEAD = 30 + 2 * 0xFFFF + 24
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+# Range requests of one wheel in flight at once: a round trip each, overlapped (a worker's
+# requests share the session's 16 keep-alive connections per host).
+IN_FLIGHT = 8
 # Extensions no ELF file wears in a real wheel (compared in lower case).
 _NEVER_ELF = (
     ".py",
@@ -99,6 +105,17 @@ def may_be_elf(name: str) -> bool:
     return not (name.endswith("/") or lowered.endswith(_NEVER_ELF) or ".dist-info/" in name)
 
 
+@functools.cache
+def _io_pool_of(pid: int) -> futures.ThreadPoolExecutor:
+    return futures.ThreadPoolExecutor(IN_FLIGHT, thread_name_prefix="wheelscan-ranges")
+
+
+def _io_pool() -> futures.ThreadPoolExecutor:
+    """The process's pool of range requests (a forked worker gets its own: threads do not
+    survive a fork)."""
+    return _io_pool_of(os.getpid())
+
+
 def coalesce(spans: Sequence[tuple[int, int]], gap: int = GAP_TOLERANCE) -> list[tuple[int, int]]:
     """Sort ``[start, end)`` spans and merge those overlapping or less than ``gap`` apart."""
     merged: list[tuple[int, int]] = []
@@ -131,6 +148,7 @@ class HttpRangeReader:
         self.requests = 0  # requests answered (the retries of one count once)
         self.validator: str | None = None  # the first answer's ETag or Last-Modified
         self.sha256: str | None = None  # set by close when every byte was fetched
+        self.ranges_honoured = False  # whether an answer came as a 206
         self._blocks: list[tuple[int, bytes]] = []  # (start, data), sorted, disjoint
         if size == 0:
             raise WheelError("not-zip", "empty file")
@@ -172,9 +190,19 @@ class HttpRangeReader:
         ]
 
     def prefetch(self, spans: Sequence[tuple[int, int]]) -> None:
-        """Fetch every span not held yet, neighbours merged: one request per merged span."""
-        for start, end in coalesce(spans):
-            self._fetch_missing(start, min(end, self.size))
+        """Fetch every span not held yet, neighbours merged: one request per merged span,
+        up to ``IN_FLIGHT`` of them at once once the server has shown it honours Range (a
+        server that ignores it would send the whole file once per request)."""
+        gaps = [gap for start, end in coalesce(spans) for gap in self._gaps(start, end)]
+        if len(gaps) < 2 or not self.ranges_honoured:
+            for start, end in gaps:
+                self._fetch_missing(start, end)
+            return
+        pool = _io_pool()
+        pending = [pool.submit(self._get, f"bytes={start}-{end - 1}") for start, end in gaps]
+        futures.wait(pending)  # every request done before any answer is judged
+        for (start, end), answer in zip(gaps, pending, strict=True):
+            self._check_range(start, end, self._take(answer.result()))
 
     def close(self) -> None:
         whole = self.whole_file()
@@ -196,8 +224,23 @@ class HttpRangeReader:
                 return None
         return (start, end) if start < end else None
 
+    def _gaps(self, start: int, end: int) -> list[tuple[int, int]]:
+        """Every span of ``[start, end)`` not held yet."""
+        gaps, end = [], min(end, self.size)
+        for block_start, data in self._blocks:
+            if start >= end:
+                break
+            if block_start > start:
+                gaps.append((start, min(end, block_start)))
+            start = max(start, block_start + len(data))
+        if start < end:
+            gaps.append((start, end))
+        return gaps
+
     def _fetch(self, start: int, end: int) -> None:
-        got = self._request(f"bytes={start}-{end - 1}")
+        self._check_range(start, end, self._request(f"bytes={start}-{end - 1}"))
+
+    def _check_range(self, start: int, end: int, got: int) -> None:
         if got > start or self._first_gap(start, end) is not None:
             raise WheelError(
                 "download-failed", f"{self.shown}: asked for bytes {start}-{end - 1}, got others"
@@ -205,14 +248,21 @@ class HttpRangeReader:
 
     def _request(self, byte_range: str) -> int:
         """One Range request; returns where the bytes received start."""
+        return self._take(self._get(byte_range))
+
+    def _get(self, byte_range: str) -> Response:
+        """The request alone (safe in any thread): what it brings is taken by ``_take``."""
         # identity: a ranged answer in another encoding counts its offsets in that encoding
         headers = {"Range": byte_range, "Accept-Encoding": "identity"}
         limit = self.size if self.size >= 0 else MAX_WHEEL_SIZE
         try:
-            response = self.session.get(self.url, headers, limit=limit)
+            return self.session.get(self.url, headers, limit=limit)
         except HttpError as e:
             tries = f" (after {self.session.tries} tries)" if e.transient else ""
             raise WheelError("download-failed", f"{self.shown}: {e.reason}{tries}") from e
+
+    def _take(self, response: Response) -> int:
+        """Hold an answer's bytes, checked; returns where they start."""
         self.requests += 1
         self.bytes_fetched += len(response.body)
         if response.status == 200:  # Range ignored: the whole file
@@ -221,6 +271,7 @@ class HttpRangeReader:
             return 0
         if response.status != 206:
             raise WheelError("download-failed", f"{self.shown}: HTTP {response.status}")
+        self.ranges_honoured = True
         if response.encoded:
             raise WheelError("download-failed", f"{self.shown}: a range sent content-encoded")
         match = _CONTENT_RANGE.fullmatch(response.headers.get("content-range", ""))
