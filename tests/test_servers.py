@@ -1,0 +1,155 @@
+"""One mirror, three ways in: a directory, nginx serving it as mirrors are served in
+production (Debian's package; ``.ci/run`` installs it), and pypiserver. The store's facts and
+verdicts must be identical whichever way the wheels were read.
+
+Both servers listen on 127.0.0.1 only, on a port the test picked, and are stopped by it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wheelscan.store.codec import unpack
+
+from elfwriter import build_elf, sample_spec
+from mirror import Mirror, build_mirror
+from wheelbuilder import build_wheel
+
+STARTUP = 30.0  # seconds a server may take to listen: a bound, not a measurement
+
+NGINX_CONF = """
+daemon off;
+master_process off;
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    types {{ text/html html; application/octet-stream whl; }}
+    server {{
+        listen 127.0.0.1:{port};
+        root {web};
+        location /simple/ {{ index index.html; }}
+    }}
+}}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_listening(port: int, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + STARTUP
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"the server exited with status {server.returncode} before listening")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    pytest.fail(f"nothing listens on 127.0.0.1:{port} after {STARTUP:.0f} s")
+
+
+def stop(server: subprocess.Popen[bytes]) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+@pytest.fixture(scope="module")
+def mirror(tmp_path_factory: pytest.TempPathFactory, real_wheels: list[Path]) -> Mirror:
+    built = tmp_path_factory.mktemp("built")
+    elf = build_elf(sample_spec("x86_64", interpreter=None))
+    demo = build_wheel({"demo/_mod.cpython-312-x86_64-linux-gnu.so": elf})
+    (built / "demo-1.0-cp312-cp312-manylinux_2_17_x86_64.whl").write_bytes(demo)
+    wheels = [*real_wheels, *built.iterdir()]
+    return build_mirror(tmp_path_factory.mktemp("mirror"), wheels, json_pages=False)
+
+
+@pytest.fixture(scope="module")
+def nginx(mirror: Mirror, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    binary = shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx",) if Path(p).is_file()), None
+    )
+    if binary is None:
+        pytest.fail("nginx is needed (Debian: apt-get install nginx; .ci/run installs it)")
+    tmp, port = tmp_path_factory.mktemp("nginx"), free_port()
+    conf = tmp / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(tmp=tmp, port=port, web=mirror.web))
+    server = subprocess.Popen([binary, "-p", str(tmp), "-c", str(conf)], stderr=subprocess.DEVNULL)
+    try:
+        wait_listening(port, server)
+        yield f"http://127.0.0.1:{port}/simple/"
+    finally:
+        stop(server)
+
+
+@pytest.fixture(scope="module")
+def pypiserver(mirror: Mirror) -> Iterator[str]:
+    port = free_port()
+    command = [sys.executable, "-m", "pypiserver", "run", "-i", "127.0.0.1", "-p", str(port),
+               "--hash-algo", "sha256", str(mirror.web / "packages")]  # fmt: skip
+    server = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+    try:
+        wait_listening(port, server)
+        yield f"http://127.0.0.1:{port}/simple/"
+    finally:
+        stop(server)
+
+
+def audited(source: str, db: Path) -> dict[str, tuple[Any, ...]]:
+    """filename -> (sha256, facts, verdict, read error) as one audit of ``source`` stored them."""
+    result = subprocess.run(
+        [sys.executable, "-m", "wheelscan", "audit", source, "--db", str(db), "--workers", "2"],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert result.returncode in (0, 1), result.stderr
+    assert "Traceback" not in result.stderr
+    with sqlite3.connect(db) as store:
+        rows = store.execute(
+            "SELECT w.filename, w.sha256, w.facts, v.verdict, w.read_error_code FROM wheels w "
+            "LEFT JOIN verdicts v ON v.wheel_id = w.id"
+        ).fetchall()
+        assert store.execute("SELECT count(*) FROM run_failures").fetchone() == (0,)
+    return {
+        name: (sha, facts and unpack(facts), verdict and unpack(verdict), error)
+        for name, sha, facts, verdict, error in rows
+    }
+
+
+def test_a_directory_nginx_and_pypiserver_give_one_store(
+    mirror: Mirror, nginx: str, pypiserver: str, tmp_path: Path
+) -> None:
+    local = audited(str(mirror.web / "packages"), tmp_path / "dir.sqlite")
+    assert local, "the directory audit found no wheel"
+    assert {name: row[0] for name, row in local.items()} == {
+        name: mirror.sha256[name] for name in local
+    }
+    for name, source in (("nginx", nginx), ("pypiserver", pypiserver)):
+        remote = audited(source, tmp_path / f"{name}.sqlite")
+        assert remote.keys() == local.keys(), name
+        for filename, row in local.items():
+            assert remote[filename] == row, (name, filename)
