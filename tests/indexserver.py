@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import re
 import threading
+import time
 import urllib.parse
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -42,6 +43,7 @@ class IndexServer:
     credentials: str | None = None  # "user:password": Basic auth required, else 401
     log: list[Served] = field(default_factory=list)
     connections: int = 0
+    answer_delay: float = 0.0  # seconds each file request is held before its answer
     in_flight: int = 0
     most_in_flight: int = 0  # the most requests answered at once
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -120,6 +122,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.state.in_flight += 1
             self.state.most_in_flight = max(self.state.most_in_flight, self.state.in_flight)
         try:
+            if self.path.startswith("/packages/"):
+                time.sleep(self.state.answer_delay)  # held in flight: overlaps are seen
             self._answer()
         finally:
             with self.state._lock:

@@ -93,6 +93,7 @@ def index(server: IndexServer) -> Iterator[IndexServer]:
     server.clear()
     yield server
     server.ignore_range, server.fail_next, server.always_fail = False, 0, False
+    server.answer_delay = 0.0
 
 
 @pytest.fixture()
@@ -106,7 +107,9 @@ def remote(
 ) -> tuple[WheelFacts, HttpRangeReader]:
     path = mirror.files[name]
     known_size = path.stat().st_size if size == -1 else size
-    with open_remote_archive(index.file_url(path), known_size, session=session) as archive:
+    # whole_below=0: every wheel by its ranges, however small (what these tests are about)
+    url = index.file_url(path)
+    with open_remote_archive(url, known_size, session=session, whole_below=0) as archive:
         assert isinstance(archive.reader, HttpRangeReader)
         prefetched = archive.reader.requests
         facts = read_wheel_facts(archive, name)
@@ -297,13 +300,28 @@ def test_spans_are_fetched_at_once_across_a_round_trip(
     """Behind 50 ms of added round trip, the three members' spans are asked for together."""
     path = mirror.files[SPREAD]
     host, port = index.url.removeprefix("http://").split(":")
-    index.most_in_flight = 0
+    index.most_in_flight, index.answer_delay = 0, 0.2
     with LatencyProxy((host, int(port)), rtt=0.05) as proxy:
         url = index.file_url(path).replace(f"{host}:{port}", proxy.address)
-        with open_remote_archive(url, path.stat().st_size, session=session) as archive:
+        size = path.stat().st_size
+        with open_remote_archive(url, size, session=session, whole_below=0) as archive:
             facts = read_wheel_facts(archive, SPREAD)
             assert isinstance(archive.reader, HttpRangeReader)
             assert archive.reader.requests == 3  # the tail (with the last member), two spans
     assert facts == read_facts(path, SPREAD)
     assert len(facts.elf_files) == 3
     assert index.most_in_flight >= 2
+
+
+def test_a_small_wheel_comes_whole_in_one_request(
+    mirror: Mirror, index: IndexServer, session: HttpSession
+) -> None:
+    """Below the threshold, one round trip instead of two, and every byte is there to hash."""
+    path = mirror.files[BULKY]
+    size = path.stat().st_size
+    with open_remote_archive(index.file_url(path), size, session=session, whole_below=size) as a:
+        facts = read_wheel_facts(a, BULKY)
+        assert isinstance(a.reader, HttpRangeReader)
+        assert a.reader.requests == 1
+        assert a.reader.whole_file() == path.read_bytes()
+    assert facts == read_facts(path, BULKY)
