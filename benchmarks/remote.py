@@ -1,0 +1,89 @@
+"""Remote audit figures beside the local directory audit, in the same run (issue #15).
+
+One bandersnatch-layout mirror of the corpus is audited as a directory, then over HTTP from a
+server on 127.0.0.1, directly and through a TCP proxy adding 50 and 200 ms of round trip.
+Each row is one ``wheelscan audit`` process into a fresh store:
+
+- wheels/s, and its ratio to the directory audit;
+- bytes fetched ÷ wheel bytes (what crossed the network over what the wheels hold);
+- requests per wheel (range requests for files; pages are listed apart).
+
+    python benchmarks/remote.py [--corpus tests/corpus/wheels.json] [--workers 2]
+
+The server is the tests' own (tests/indexserver.py: Range, keep-alive) in this process; the
+audits run in their own. Wheels come from the corpus cache (tests/corpus/fetch.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from tests.corpus.fetch import fetch, load_entries  # noqa: E402
+
+from indexserver import IndexServer  # noqa: E402
+from latencyproxy import LatencyProxy  # noqa: E402
+from mirror import build_mirror  # noqa: E402
+
+ROUND_TRIPS = (0.0, 0.05, 0.2)
+
+
+def audit(source: str, db: Path, workers: int) -> tuple[float, int, int, int]:
+    """Seconds, wheels audited, bytes read, and the wheels' own bytes, of one audit."""
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "wheelscan", "audit", source, "--db", str(db),
+         "--workers", str(workers), "--fail-on", "none"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(f"audit of {source} failed: {result.stderr.strip()}")
+    with sqlite3.connect(db) as store:
+        audited, bytes_read = store.execute("SELECT audited, bytes_read FROM runs").fetchone()
+        (wheel_bytes,) = store.execute("SELECT sum(size) FROM wheels").fetchone()
+    return seconds, audited, bytes_read, wheel_bytes or 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, default=ROOT / "tests" / "corpus" / "wheels.json")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    wheels = fetch(load_entries(args.corpus))
+    with tempfile.TemporaryDirectory() as tmp:
+        mirror = build_mirror(Path(tmp) / "mirror", wheels)
+        local_seconds, audited, _, wheel_bytes = audit(
+            str(mirror.web / "packages"), Path(tmp) / "local.sqlite", args.workers
+        )
+        print(f"{audited} wheels, {wheel_bytes / 1e6:.0f} MB, {args.workers} workers")
+        print(f"{'source':18} {'s':>7} {'wheels/s':>9} {'vs dir':>7} {'fetched':>8} "
+              f"{'req/wheel':>9} {'pages':>6}")  # fmt: skip
+        print(f"{'directory':18} {local_seconds:7.2f} {audited / local_seconds:9.1f} {1:7.2f}")
+        with IndexServer(mirror.web) as server:
+            host, port = server.url.removeprefix("http://").split(":")
+            for rtt in ROUND_TRIPS:
+                server.clear()
+                with LatencyProxy((host, int(port)), rtt) as proxy:
+                    index = f"http://{proxy.address if rtt else f'{host}:{port}'}/simple/"
+                    db = Path(tmp) / f"remote-{rtt}.sqlite"
+                    seconds, count, fetched, remote_bytes = audit(index, db, args.workers)
+                files = [s for s in server.log if s.path.startswith("/packages/")]
+                pages = len(server.log) - len(files)
+                print(
+                    f"{f'http {rtt * 1000:.0f} ms':18} {seconds:7.2f} {count / seconds:9.1f} "
+                    f"{local_seconds / seconds:7.2f} {fetched / remote_bytes:8.1%} "
+                    f"{len(files) / count:9.2f} {pages:6}"
+                )
+
+
+if __name__ == "__main__":
+    main()
