@@ -11,6 +11,12 @@ that is unknown is looked up where it copies from, in an inflation from a block 
 back; failing that, the end is inflated again from further back; where anything fails, the
 caller inflates the member from its start, as it would have (wheel/contents.py).
 
+Failing includes the parser refusing what it was given: a sound member may hold, in a
+stored block, bytes that read as a block header and decode soundly to the stream's end
+(tests/test_ends_failsafe.py), and the end so decoded is not the member's. So no error
+leaves this module: an ElfError, or a start that does not inflate, means only that this
+reading cannot tell; the member's reading from its start says what is wrong, if anything.
+
 Neither the CRC-32 nor the stream between the ends is checked: README, known limits.
 """
 
@@ -21,7 +27,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import NamedTuple
 
-from wheelscan.elf import ElfFacts
+from wheelscan.elf import ElfError, ElfFacts
 from wheelscan.wheel.archive import Member, WheelArchive, WheelError
 from wheelscan.wheel.inflate import (
     PREFIX_SLACK,
@@ -138,7 +144,10 @@ def parse_by_ends(
 
     if member.size < SKIP_ABOVE:
         return None
-    head = archive.head(member, HEAD_BYTES)
+    try:
+        head = archive.head(member, HEAD_BYTES)
+    except WheelError:
+        return None  # its start does not inflate: the reading from the start says so
     dynamic, end = dynamic_segment(head), facts_end(head)
     if dynamic is None or end is None:
         return None
@@ -387,7 +396,8 @@ def _parse(
 ) -> Attempt:
     """Parse with the end in place and the start inflated as far as the parser asks (and
     the end further, if it asks for bytes past it: tables patchelf moved behind
-    PT_DYNAMIC, in the segment that holds it)."""
+    PT_DYNAMIC, in the segment that holds it). FAILED where the start does not inflate or
+    the parser refuses the bytes: the end may have been decoded from a false start."""
     size = member.size
     payload = archive.payload(member)
     prefix = start_inflated.prefix
@@ -401,14 +411,16 @@ def _parse(
                     with buffer[:prefix] as part:
                         try:
                             valid = inflate_prefix(payload, part)
-                        except WholeInflateError as e:
-                            raise WheelError(e.code, e.reason, member.name) from e
+                        except WholeInflateError:
+                            return FAILED
                 try:
                     facts = parse(buffer, [(0, valid), *tail.ranges])  # type: ignore[operator]
                     return Attempt(Outcome.FACTS, facts)
                 except need_bytes as e:
                     start: int = e.start  # type: ignore[attr-defined]
                     wanted: int = e.end  # type: ignore[attr-defined]
+                except ElfError:
+                    return FAILED
                 if start >= tail.end and tail.bit != NO_BIT:
                     longer = _inflate_at(
                         payload, tail.bit, tail.begin, min(size, wanted + TAIL_EXTRA)
