@@ -293,3 +293,19 @@ def test_a_member_is_refused_for_what_its_whole_reading_meets(
     assert whole[1][0]["code"] == "crc-mismatch", whole
     assert show(path) == whole
     assert show(path, WHEELSCAN_ELF_BACKEND="reference") == whole
+
+
+def test_members_read_by_their_ends_keep_their_start_even_under_python_O() -> None:
+    """ends.py keeps a member's inflated start in the scratch mapping between attempts;
+    that holds only while no member it reads is larger than what the mapping keeps. The
+    check is made at import, and is not an assert (``python -O`` drops those)."""
+    probe = (
+        "import wheelscan.wheel.inflate as inflate, wheelscan.wheel.scratch as scratch\n"
+        "inflate.WHOLE_MEMBER_LIMIT = scratch.KEPT_RESIDENT + 1\n"
+        "import wheelscan.wheel.ends\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-O", "-c", probe], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert run.returncode != 0
+    assert "RuntimeError: WHOLE_MEMBER_LIMIT" in run.stderr, run.stderr

@@ -294,8 +294,7 @@ def _copied_bytes(
     counted: Counted, tail: Tail, positions: list[int], depth: int
 ) -> list[int] | None:
     """The bytes that the unknown ``positions`` of ``tail`` copy from the 32 KiB before it."""
-    assert tail.window is not None
-    if depth == 0:
+    if depth == 0 or tail.window is None:
         return None
     sources = [tail.begin - WINDOW + tail.window[p - tail.begin] for p in positions]
     usable = [s for s in counted.starts if s[1] <= min(sources)]
@@ -375,15 +374,21 @@ class _Start:
     how much the parser was last given (``prefix``): a member's later attempts, at another
     margin, take it up where the last one left it. (Nothing else writes the scratch
     between them, and a member read by its ends is never so large that the scratch gives
-    its pages back after it: see the assertion below.)"""
+    its pages back after it: see the check below.)"""
 
     def __init__(self) -> None:
         self.prefix = PREFIX_SLACK + 64 * 1024
         self.valid = 0
 
 
-# members over WHOLE_MEMBER_LIMIT are streamed, never read by their ends
-assert WHOLE_MEMBER_LIMIT <= KEPT_RESIDENT
+# Members over WHOLE_MEMBER_LIMIT are streamed, never read by their ends; were the limit
+# over KEPT_RESIDENT, the start ``_Start`` keeps would lose its pages (zeros, then) between
+# attempts, and be parsed as the member's
+if WHOLE_MEMBER_LIMIT > KEPT_RESIDENT:
+    raise RuntimeError(
+        f"WHOLE_MEMBER_LIMIT ({WHOLE_MEMBER_LIMIT}) is over KEPT_RESIDENT ({KEPT_RESIDENT}):"
+        " a member read by its ends would not keep its start inflated between attempts"
+    )
 
 
 def _parse(
