@@ -207,6 +207,9 @@ def verify_members() -> bool:
 
 
 def _parse(parse: object, archive: WheelArchive, member: Member) -> ElfFacts:
+    """The member's facts. Read by its ends or a prefix where that pays; those readings
+    return None wherever they fail, and the member is then inflated whole: only a failure
+    of a whole-member reading (the member is unsound) is an error."""
     partial = partial_parser()
     try:
         if member.method == DEFLATED and partial is not None:
@@ -235,10 +238,14 @@ def _parse(parse: object, archive: WheelArchive, member: Member) -> ElfFacts:
 
 
 def _facts_end(archive: WheelArchive, member: Member) -> int | None:
-    """Where the member's tables probably end, from its program headers (``facts_end``)."""
+    """Where the member's tables probably end, from its program headers (``facts_end``);
+    None if its start does not inflate (its whole inflation says why)."""
     from wheelscan._native import facts_end
 
-    return facts_end(archive.head(member, HEAD_BYTES))
+    try:
+        return facts_end(archive.head(member, HEAD_BYTES))
+    except WheelError:
+        return None
 
 
 def _parse_read(parse: object, archive: WheelArchive, member: Member) -> ElfFacts:
@@ -258,6 +265,9 @@ def _parse_prefix(
     None when that is nearly all of it, or when the parser wants a byte past it (a layout
     ``facts_end`` did not foresee; no member of either corpus): the caller then inflates it
     whole, so that a member costs at most twice its size to inflate, whatever it holds.
+    None too where the prefix does not inflate or the parser refuses it: the whole member
+    is then read, and its reading decides the error (an installer would meet a stream
+    unsound past the prefix, or a CRC-32 that differs, before any ELF file).
 
     What lies past the tables is not inflated: in most libraries their data (after
     PT_DYNAMIC), in an unstripped one its symbol tables and debug info (a third of the ELF
@@ -273,11 +283,11 @@ def _parse_prefix(
         with buffer[:length] as out:
             try:
                 valid = inflate_prefix(archive.payload(member), out)
-            except WholeInflateError as e:
-                raise WheelError(e.code, e.reason, member.name) from e
+            except WholeInflateError:
+                return None
         try:
             return parse(buffer, [(0, valid)])  # type: ignore[operator, no-any-return]
-        except need_bytes:
+        except (need_bytes, ElfError):
             return None
 
 
