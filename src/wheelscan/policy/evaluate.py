@@ -31,6 +31,7 @@ from wheelscan.policy.policies import (
 )
 from wheelscan.policy.resolve import ElfTree, Resolver, fix_up_trees
 from wheelscan.policy.verdict import Blocker, PolicyCheck, TagClaim, Verdict
+from wheelscan.policy.versions import newest_version, sort_versions
 from wheelscan.wheel.contents import WheelFacts
 
 
@@ -317,7 +318,7 @@ def evaluate(
         architecture=str(arch.baseline),
         overall_tag=overall.name,
         criteria={name: p.name for name, p in criteria.items()},
-        versioned_symbols={lib: tuple(sorted(v)) for lib, v in sorted(versioned.items())},
+        versioned_symbols={lib: sort_versions(v) for lib, v in sorted(versioned.items())},
         external_libraries=tuple(sorted(refs.libs[policies.highest.name])),
         upgrades=upgrades,
         declared=declared,
@@ -384,7 +385,7 @@ class _Blockers:
         # overall one, and the newest of each bucket (a wheel's files import thousands of
         # symbols, almost all bound to versions no verdict names)
         self.newest_versions = [
-            max(versions, key=_version_key) for _, versions in sorted(required.items())
+            newest_version(versions) for _, versions in sorted(required.items())
         ]
         self.missing = {policy.name: _missing_versions(policy, required) for policy in above}
         reported = set(self.newest_versions).union(*self.missing.values())
@@ -416,7 +417,7 @@ class _Blockers:
                 tuple(sorted(self.version_files[version])),
                 tuple(sorted(self.version_symbols[version])),
             )
-            for version in sorted(self.missing[policy.name])
+            for version in sort_versions(self.missing[policy.name])
         ]
         found += [Blocker("external-library", lib) for lib in sorted(self.refs.libs[policy.name])]
         found += [
@@ -441,11 +442,6 @@ class _Blockers:
             )
             for version in self.newest_versions
         )
-
-
-def _version_key(version: str) -> tuple[int, ...]:
-    """GLIBC_2.29 -> (2, 29); names without numbers sort first."""
-    return tuple(int(n) for n in re.findall(r"\d+", version))
 
 
 def _claims(
