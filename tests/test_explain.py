@@ -94,6 +94,37 @@ def test_versions_are_listed_in_version_order(tmp_path: Path) -> None:
 # --- every blocker names its files --------------------------------------------------------
 
 
+def test_an_external_library_names_the_file_that_links_it() -> None:
+    vendored = build_elf(
+        dataclasses.replace(
+            sample_spec("x86_64", interpreter=None),
+            soname="libfoo.so.1",
+            needed=["libbar.so.2", LIBC],
+            runpath=None,
+            symbols=[],
+        )
+    )
+    v = judge(
+        {
+            EXT: ext(needed=["libfoo.so.1", "libzzz.so.3", LIBC], runpath="$ORIGIN/demo.libs"),
+            "demo.libs/libfoo.so.1": vendored,
+        }
+    )
+    assert v.overall_tag == "linux_x86_64"
+    blame = {
+        b.subject: b.files for c in v.upgrades for b in c.blockers if b.kind == "external-library"
+    }
+    assert blame == {"libbar.so.2": ("demo.libs/libfoo.so.1",), "libzzz.so.3": (EXT,)}
+
+
+def test_blacklisted_and_pyfpe_blockers_name_their_files() -> None:
+    v = judge({EXT: ext([Sym("zcalloc"), Sym("PyFPE_jbuf")], needed=["libz.so.1", LIBC])})
+    kinds = {b.kind: b for check in v.upgrades for b in check.blockers}
+    assert kinds["blacklisted-symbol"].files == (EXT,)
+    assert kinds["blacklisted-symbol"].symbols == ("zcalloc",)
+    assert kinds["pyfpe"].files == (EXT,)
+
+
 # --- the next better policy, and only it by default ---------------------------------------
 
 LONG_NAMES = [
