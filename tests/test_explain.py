@@ -146,6 +146,14 @@ def index(tmp_path: Path) -> tuple[str, list[Path]]:
 # --- the odd arguments --------------------------------------------------------------------
 
 
+def test_show_a_directory_says_it_is_one(tmp_path: Path) -> None:
+    run = wheelscan("show", str(tmp_path))
+    assert run.returncode == 2
+    assert "ERROR is-a-directory" in run.stdout
+    assert "no such file" not in run.stdout
+    assert f"is a directory, not a wheel: `wheelscan audit {tmp_path}`" in flat(run.stdout)
+
+
 # --- help ---------------------------------------------------------------------------------
 
 

@@ -80,6 +80,15 @@ def judge(
         return task(WheelRef(filename, "", "", target)).verdict
     path = Path(target)
     if facts is None:
+        if path.is_dir():
+            return AuditError(
+                path.name,
+                "is-a-directory",
+                f"{target} is a directory, not a wheel: `wheelscan audit {target}` "
+                "audits the wheels in it",
+            )
+        if path.exists():
+            return AuditError(path.name, "not-a-file", f"{target} is not a regular file")
         return AuditError(path.name, "not-found", f"cannot access {target}: no such file")
     return worker.judge(path.name, facts, database, args.musl_policy)
 
