@@ -91,6 +91,13 @@ def test_versions_are_listed_in_version_order(tmp_path: Path) -> None:
     assert subjects == ["GLIBC_2.7", "GLIBC_2.14", "GLIBC_2.17", "GLIBC_2.25"]
 
 
+def test_text_lists_the_newest_version_first(tmp_path: Path) -> None:
+    path = wheel_file(tmp_path, {EXT: ext(LXML_LIKE)}, "manylinux_2_28_x86_64")
+    text = wheelscan("show", "--verbose", str(path)).stdout
+    order = [text.index(f"needs GLIBC_{v} ") for v in ("2.25", "2.17", "2.14", "2.7")]
+    assert order == sorted(order), text
+
+
 # --- every blocker names its files --------------------------------------------------------
 
 
@@ -125,11 +132,55 @@ def test_blacklisted_and_pyfpe_blockers_name_their_files() -> None:
     assert kinds["pyfpe"].files == (EXT,)
 
 
+def test_show_names_the_file_of_an_external_library(tmp_path: Path) -> None:
+    path = wheel_file(tmp_path, {EXT: ext(needed=["libodbc.so.2", LIBC])}, "manylinux_2_28_x86_64")
+    text = wheelscan("show", str(path)).stdout
+    assert f"links libodbc.so.2 (neither whitelisted nor in the wheel) in {EXT}" in flat(text)
+
+
 # --- the next better policy, and only it by default ---------------------------------------
 
 LONG_NAMES = [
     f"demo/a_rather_long_module_name_number_{n}.cpython-312-x86_64-linux-gnu.so" for n in range(8)
 ]
+
+
+def test_a_compliant_wheel_is_explained_by_the_next_better_policy(tmp_path: Path) -> None:
+    """pyarrow's defect: every better policy explained, cumulatively, on lines of 797 chars."""
+    files = {name: ext(LXML_LIKE) for name in LONG_NAMES}
+    path = wheel_file(tmp_path, files, "manylinux_2_26_x86_64")
+    run = wheelscan("show", str(path))
+    assert run.returncode == 0, run.stdout + run.stderr
+    why = [line for line in run.stdout.splitlines() if "why not" in line]
+    assert why == ["  why not manylinux_2_24_x86_64 (the next better policy):"]
+    assert "needs GLIBC_2.25 (getrandom)" in run.stdout
+    assert "and 7 more" in run.stdout  # the files, folded to a count
+    assert too_long(run.stdout, [path]) == []
+    assert len(run.stdout.splitlines()) <= 12
+
+
+def test_verbose_explains_every_better_policy_each_reason_once(tmp_path: Path) -> None:
+    files = {name: ext(LXML_LIKE) for name in LONG_NAMES}
+    path = wheel_file(tmp_path, files, "manylinux_2_26_x86_64")
+    run = wheelscan("show", "--verbose", str(path))
+    assert run.returncode == 0, run.stdout + run.stderr
+    why = [line.split()[2].rstrip(":") for line in run.stdout.splitlines() if "why not" in line]
+    assert why == [f"manylinux_{v}_x86_64" for v in ("2_24", "2_17", "2_12", "2_5")]
+    reasons = run.stdout.split("newest symbol versions needed")[0]
+    for version in ("GLIBC_2.25", "GLIBC_2.17", "GLIBC_2.14", "GLIBC_2.7"):
+        assert reasons.count(f"needs {version} ") == 1, version
+    assert all(name in run.stdout for name in LONG_NAMES)  # nothing folded
+    assert too_long(run.stdout, [path]) == []
+
+
+def test_an_over_claim_is_explained_by_the_declared_policy_too(tmp_path: Path) -> None:
+    glibc_2_29 = Sym("exp", version="GLIBC_2.29", version_file=LIBC)
+    path = wheel_file(tmp_path, {EXT: ext([glibc_2_29])}, "manylinux2014_x86_64")
+    run = wheelscan("show", str(path))
+    assert run.returncode == 1
+    assert "why not manylinux_2_28_x86_64 (the next better policy):" in run.stdout
+    assert "why not manylinux_2_17_x86_64 (manylinux2014_x86_64): as above, and" in run.stdout
+    assert f"needs GLIBC_2.29 (exp) in {EXT}" in run.stdout
 
 
 @pytest.fixture()
@@ -169,6 +220,24 @@ def _command_parser(name: str) -> argparse.ArgumentParser:
 # options defined by the command itself (--policy-file and the engine's are shared)
 OWN_OPTIONS = {
     "show": {"--verbose", "--json", "--policy-file", "--musl-policy"},
-    "package": {"--index-url", "--version", "--arch", "--json"},
-    "elf": {"--json"},
 }
+
+
+@pytest.mark.parametrize("name", sorted(OWN_OPTIONS))
+def test_every_option_is_explained_with_its_default(name: str) -> None:
+    parser = _command_parser(name)
+    assert parser.description
+    for action in parser._actions:
+        assert action.help, action.dest
+        own = OWN_OPTIONS[name].intersection(action.option_strings)
+        if own:
+            assert "default" in action.help, (name, action.option_strings)
+
+
+def test_show_help_gives_the_exit_statuses() -> None:
+    run = wheelscan("show", "--help")
+    assert run.returncode == 0
+    assert "--verbose" in run.stdout
+    assert "0  every declared tag of every wheel holds" in run.stdout
+    assert "1  a declared tag of some wheel is broken" in run.stdout
+    assert "2  some wheel could not be judged" in run.stdout
