@@ -21,6 +21,8 @@ from wheelscan.engine.worker import audit
 from wheelscan.policy.verdict import Verdict
 
 from elfwriter import Sym, build_elf, sample_spec
+from indexserver import IndexServer
+from mirror import build_mirror
 from wheelbuilder import build_wheel
 
 EXT = "mod.cpython-312-x86_64-linux-gnu.so"
@@ -194,6 +196,28 @@ def index(tmp_path: Path) -> tuple[str, list[Path]]:
     return str(tmp_path / "mirror"), built
 
 
+def test_package_gives_the_reason_of_the_next_better_policy(
+    index: tuple[str, list[Path]],
+) -> None:
+    root, wheels = index
+    mirror = build_mirror(Path(root), wheels)
+    with IndexServer(mirror.web) as server:
+        run = wheelscan("package", "demo", "--index-url", server.index_url, "--workers", "0")
+    assert run.returncode == 1, run.stdout + run.stderr
+    lines = run.stdout.splitlines()
+    lxml_like = lines.index(wheels[0].name)  # the whole name on its own line, never cut
+    assert lines[lxml_like + 1 : lxml_like + 3] == [
+        "  manylinux_2_26_x86_64; declared tags hold",
+        "  not manylinux_2_24_x86_64: needs GLIBC_2.25 (getrandom)",
+    ]
+    odbc = lines.index(wheels[1].name)
+    assert lines[odbc + 1 : odbc + 3] == [
+        "  linux_x86_64; BROKEN manylinux_2_24_x86_64",
+        "  not manylinux_2_41_x86_64: links libodbc.so.2",
+    ]
+    assert "…" not in "\n".join(lines[: odbc + 3])
+
+
 # --- the odd arguments --------------------------------------------------------------------
 
 
@@ -220,6 +244,7 @@ def _command_parser(name: str) -> argparse.ArgumentParser:
 # options defined by the command itself (--policy-file and the engine's are shared)
 OWN_OPTIONS = {
     "show": {"--verbose", "--json", "--policy-file", "--musl-policy"},
+    "package": {"--index-url", "--version", "--arch", "--json"},
 }
 
 
