@@ -229,6 +229,25 @@ def test_show_a_directory_says_it_is_one(tmp_path: Path) -> None:
     assert f"is a directory, not a wheel: `wheelscan audit {tmp_path}`" in flat(run.stdout)
 
 
+def test_elf_names_its_numbers(tmp_path: Path) -> None:
+    arm = tmp_path / "arm.so"
+    arm.write_bytes(build_elf(sample_spec("armv7l", interpreter=None, stack_flags=7)))
+    exe = tmp_path / "tool"
+    exe.write_bytes(build_elf(sample_spec("x86_64", x86_isa_needed=0x1 | 0x4)))
+    run = wheelscan("elf", str(arm), str(exe))
+    assert run.returncode == 0, run.stderr
+    assert "type 3" not in run.stdout
+    arm_text, exe_text = flat(run.stdout).split(str(exe))
+    assert "shared object (ET_DYN)" in arm_text
+    assert "flags 0x5000400 (EABI version 5, hard-float)" in arm_text
+    assert "stack: executable (PT_GNU_STACK RWX)" in arm_text
+    assert "dynamic flags: BIND_NOW, NOW" in arm_text
+    assert "position-independent executable (ET_DYN)" in exe_text
+    assert "x86 ISA needed: x86-64-baseline, x86-64-v3" in exe_text
+    assert "GLIBC_2.2.5, GLIBC_2.14, GLIBC_2.25" in exe_text  # versions in order
+    assert too_long(run.stdout, []) == []
+
+
 # --- help ---------------------------------------------------------------------------------
 
 
@@ -245,6 +264,7 @@ def _command_parser(name: str) -> argparse.ArgumentParser:
 OWN_OPTIONS = {
     "show": {"--verbose", "--json", "--policy-file", "--musl-policy"},
     "package": {"--index-url", "--version", "--arch", "--json"},
+    "elf": {"--json"},
 }
 
 
