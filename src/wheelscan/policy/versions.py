@@ -7,12 +7,16 @@ list of versions a user reads (show, JSON, package, reports) is sorted with ``ve
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
 _NUMBER = re.compile(r"\d+")
 
 
+# a few hundred distinct versions exist (GLIBC_2.x, GLIBCXX_3.4.x, ...): parsed once each,
+# not once per policy of every wheel
+@functools.lru_cache(maxsize=4096)
 def version_key(version: str) -> tuple[str, tuple[int, ...], str]:
     """Bucket (the text before the first ``_``), then the numbers after it, then the text.
 
