@@ -34,8 +34,9 @@ LXML_LIKE = [
 ]  # with sample_spec's memcpy@GLIBC_2.14 and getrandom@GLIBC_2.25
 
 
-def wheelscan(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PIP_CONFIG_FILE": os.devnull, "COLUMNS": "200"}
+def wheelscan(*args: str, columns: int = 200) -> subprocess.CompletedProcess[str]:
+    """A run in a pipe; a wide COLUMNS, which a pipe's output must not follow."""
+    env = {**os.environ, "PIP_CONFIG_FILE": os.devnull, "COLUMNS": str(columns)}
     return subprocess.run(
         [sys.executable, "-m", "wheelscan", *args],
         check=False,
@@ -280,9 +281,10 @@ def test_every_option_is_explained_with_its_default(name: str) -> None:
 
 
 def test_show_help_gives_the_exit_statuses() -> None:
-    run = wheelscan("show", "--help")
+    run = wheelscan("show", "--help", columns=80)  # argparse wraps to COLUMNS
     assert run.returncode == 0
     assert "--verbose" in run.stdout
     assert "0  every declared tag of every wheel holds" in run.stdout
     assert "1  a declared tag of some wheel is broken" in run.stdout
     assert "2  some wheel could not be judged" in run.stdout
+    assert too_long(run.stdout, []) == []

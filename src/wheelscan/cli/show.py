@@ -30,15 +30,16 @@ JSON_VERSION = 1
 
 
 DESCRIPTION = """\
-Judge each wheel from its ELF files and the manylinux/musllinux policies alone, and
-explain the verdict: the most compatible tag its content is consistent with, whether
-each tag of its filename holds, and what stands between it and the next better policy."""
+Judge each wheel from its ELF files and the manylinux/musllinux policies alone,
+and explain the verdict: the most compatible tag its content is consistent with,
+whether each tag of its filename holds, and what stands between it and the next
+better policy."""
 
 EPILOG = """\
 exit status:
   0  every declared tag of every wheel holds
   1  a declared tag of some wheel is broken (an over-claim)
-  2  some wheel could not be judged (missing, a directory, not a wheel, unreadable)"""
+  2  some wheel could not be judged (missing, a directory, not a wheel)"""
 
 
 def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is private
