@@ -101,6 +101,23 @@ def test_text_lists_the_newest_version_first(tmp_path: Path) -> None:
     assert order == sorted(order), text
 
 
+def test_reasons_put_libraries_first_then_the_newest_version_of_each_bucket() -> None:
+    from wheelscan.policy.explain import most_telling_first
+    from wheelscan.policy.verdict import Blocker
+
+    versions = ["GLIBC_2.2", "GLIBC_2.2.5", "GLIBC_2.14", "CXXABI_1.3.8", "GLIBC_2.7"]
+    blockers = [Blocker("symbol-version", v) for v in versions]
+    blockers.append(Blocker("external-library", "libz.so.1"))
+    assert [b.subject for b in most_telling_first(blockers)] == [
+        "libz.so.1",
+        "CXXABI_1.3.8",
+        "GLIBC_2.14",
+        "GLIBC_2.7",
+        "GLIBC_2.2.5",
+        "GLIBC_2.2",
+    ]
+
+
 # --- every blocker names its files --------------------------------------------------------
 
 

@@ -24,6 +24,7 @@ _KIND_ORDER = (
     "symbol-version",
     "newest-version",
 )
+_VERSION_KINDS = ("symbol-version", "newest-version")
 
 
 def folded(items: Sequence[str], limit: int | None) -> str:
@@ -37,17 +38,17 @@ def folded(items: Sequence[str], limit: int | None) -> str:
 
 
 def most_telling_first(blockers: Iterable[Blocker]) -> list[Blocker]:
-    """Libraries and the rarer kinds first, then symbol versions newest first."""
+    """Libraries and the rarer kinds first, then symbol versions, newest first per bucket."""
 
-    def key(b: Blocker) -> tuple[int, tuple[str, tuple[int, ...], str], str]:
-        rank = _KIND_ORDER.index(b.kind) if b.kind in _KIND_ORDER else len(_KIND_ORDER)
-        if b.kind in ("symbol-version", "newest-version"):
-            bucket, numbers, text = version_key(b.subject)
-            # newest first within a bucket: negated numbers
-            return rank, (bucket, tuple(-n for n in numbers), text), ""
-        return rank, ("", (), ""), b.subject
+    def rank(b: Blocker) -> int:
+        return _KIND_ORDER.index(b.kind) if b.kind in _KIND_ORDER else len(_KIND_ORDER)
 
-    return sorted(blockers, key=key)
+    blockers = list(blockers)
+    versions = [b for b in blockers if b.kind in _VERSION_KINDS]
+    versions.sort(key=lambda b: version_key(b.subject), reverse=True)
+    versions.sort(key=lambda b: version_key(b.subject)[0])  # stable: buckets A-Z, newest first
+    others = sorted((b for b in blockers if b.kind not in _VERSION_KINDS), key=rank)
+    return others + versions  # the version kinds rank last
 
 
 def headline(blocker: Blocker, symbol_limit: int | None = 3, symbols: str | None = None) -> str:
@@ -55,7 +56,7 @@ def headline(blocker: Blocker, symbol_limit: int | None = 3, symbols: str | None
     should read (by default the first ``symbol_limit`` and a count)."""
     if symbols is None:
         symbols = folded(blocker.symbols, symbol_limit)
-    if blocker.kind in ("symbol-version", "newest-version"):
+    if blocker.kind in _VERSION_KINDS:
         return f"needs {blocker.subject} ({symbols or 'no symbol bound to it'})"
     if blocker.kind == "external-library":
         return f"links {blocker.subject} (neither whitelisted nor in the wheel)"
