@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wheelscan import __version__
+from wheelscan.cli.text import output_width
+from wheelscan.cli.verdict_text import render
 from wheelscan.elf import backend_name
 from wheelscan.policy.verdict import AuditError, Verdict
 from wheelscan.wheel.archive import WheelArchive
@@ -27,18 +29,57 @@ if TYPE_CHECKING:
 JSON_VERSION = 1
 
 
+DESCRIPTION = """\
+Judge each wheel from its ELF files and the manylinux/musllinux policies alone,
+and explain the verdict: the most compatible tag its content is consistent with,
+whether each tag of its filename holds, and what stands between it and the next
+better policy."""
+
+EPILOG = """\
+exit status:
+  0  every declared tag of every wheel holds
+  1  a declared tag of some wheel is broken (an over-claim)
+  2  some wheel could not be judged (missing, a directory, not a wheel)"""
+
+
 def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is private
-    p = commands.add_parser("show", help="judge wheels and explain the verdict")
-    p.add_argument("wheels", nargs="+", metavar="WHEEL", help="wheel paths or http(s) URLs")
-    p.add_argument("--json", action="store_true", help="JSON output (schema: --json-schema)")
-    p.add_argument("--policy-file", type=Path, help="a policy JSON file in auditwheel's format")
+    p = commands.add_parser(
+        "show",
+        help="judge wheels and explain the verdict",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "wheels", nargs="+", metavar="WHEEL", help="wheel files, or http(s) URLs of wheels"
+    )
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="explain every better policy and print every name (default: the next better "
+        "policy and the broken declared ones, long lists folded to a count)",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON document with every detail instead of text (default: text)",
+    )
+    p.add_argument(
+        "--policy-file",
+        type=Path,
+        help="judge against the policies of this JSON file, in auditwheel's format "
+        "(default: the policies built in)",
+    )
     p.add_argument(
         "--musl-policy",
         metavar="NAME",
         help="judge musl wheels against this musllinux policy only, as auditwheel "
         "does with the host's musl (default: every musllinux policy)",
     )
-    p.add_argument("--json-schema", action="store_true", help="print the JSON schema and exit")
+    p.add_argument(
+        "--json-schema", action="store_true", help="print the schema of the JSON output and exit"
+    )
     p.set_defaults(func=run)
 
 
@@ -80,6 +121,15 @@ def judge(
         return task(WheelRef(filename, "", "", target)).verdict
     path = Path(target)
     if facts is None:
+        if path.is_dir():
+            return AuditError(
+                path.name,
+                "is-a-directory",
+                f"{target} is a directory, not a wheel: `wheelscan audit {target}` "
+                "audits the wheels in it",
+            )
+        if path.exists():
+            return AuditError(path.name, "not-a-file", f"{target} is not a regular file")
         return AuditError(path.name, "not-found", f"cannot access {target}: no such file")
     return worker.judge(path.name, facts, database, args.musl_policy)
 
@@ -133,66 +183,6 @@ def run(args: argparse.Namespace) -> int:
             )
         )
     else:
-        print("\n\n".join(render(r) for r in results))
+        width = output_width()
+        print("\n\n".join(render(r, args.verbose, width) for r in results))
     return exit_status(results)
-
-
-def render(result: Verdict | AuditError) -> str:
-    if isinstance(result, AuditError):
-        where = f" in {result.member}" if result.member else ""
-        return f"{result.wheel}\n  ERROR {result.code}{where}: {result.reason}"
-    v = result
-    lines = [
-        v.wheel,
-        f"  {v.libc} {v.architecture}, {len(v.elf_files)} ELF file(s)",
-        f"  consistent with: {v.overall_tag}",
-    ]
-    for claim in v.declared:
-        mark = "holds" if claim.holds else "BROKEN"
-        lines.append(
-            f"  declared {claim.tag}: {mark}"
-            + (f" ({claim.reason})" if claim.reason and not claim.holds else "")
-        )
-    if v.under_claim:
-        lines.append(
-            f"  under-claim: the content meets {v.under_claim}, more compatible than "
-            "every declared tag"
-        )
-    lines.append(
-        "  criteria: " + ", ".join(f"{k.replace('_', ' ')} {p}" for k, p in v.criteria.items())
-    )
-    if v.newest_versions:
-        lines.append("  newest symbol versions needed:")
-        for b in v.newest_versions:
-            lines.append(
-                f"    {b.subject}: {_names(b.symbols) or '(no symbol bound to it)'}"
-                f" in {_names(b.files)}"
-            )
-    for check in v.upgrades:
-        lines.append(f"  why not {check.policy}:")
-        for b in check.blockers:
-            if b.kind == "symbol-version":
-                lines.append(
-                    f"    needs {b.subject} ({_names(b.symbols) or 'no symbol'}) "
-                    f"in {_names(b.files)}"
-                )
-            elif b.kind == "external-library":
-                lines.append(
-                    f"    links {b.subject}, which is neither whitelisted nor in the wheel"
-                )
-            elif b.kind == "blacklisted-symbol":
-                lines.append(f"    uses blacklisted {_names(b.symbols)} from {b.subject}")
-            else:
-                lines.append(f"    {b.kind}: {b.subject} {_names(b.files)}".rstrip())
-    if v.external_libraries:
-        lines.append(f"  external libraries: {', '.join(v.external_libraries)}")
-    for finding in v.findings:
-        lines.append(f"  warning {finding.kind}: {finding.file}: {finding.detail}")
-    if v.ignored_elf_files:
-        lines.append(f"  ignored (other machine or ABI): {', '.join(v.ignored_elf_files)}")
-    return "\n".join(lines)
-
-
-def _names(items: tuple[str, ...], limit: int = 6) -> str:
-    shown = ", ".join(items[:limit])
-    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")

@@ -63,6 +63,8 @@ class Verdict:
     versioned_symbols: dict[str, tuple[str, ...]]
     # libraries the most compatible policy would need grafted (None: not found in the wheel)
     external_libraries: tuple[str, ...]
+    # every policy more compatible than the overall one, the most compatible first: the last
+    # is the next better policy, the one a maintainer would aim for (``next_upgrade``)
     upgrades: tuple[PolicyCheck, ...]
     declared: tuple[TagClaim, ...]
     findings: tuple[Finding, ...]
@@ -72,6 +74,11 @@ class Verdict:
     # per symbol-version bucket, the newest version needed, the files and symbols needing it
     newest_versions: tuple[Blocker, ...] = ()
     ignored_elf_files: tuple[str, ...] = field(default=())
+
+    @property
+    def next_upgrade(self) -> PolicyCheck | None:
+        """The policy just above the overall one, and what rules it out (None at the top)."""
+        return self.upgrades[-1] if self.upgrades else None
 
     @property
     def over_claims(self) -> tuple[str, ...]:
