@@ -136,7 +136,9 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:  # a --since that is no date
         raise UsageError(str(e)) from e
     warn("audit", _announcement(args, [s.name for s in sources]))
-    task = PreparingTask(AuditTask(args.policy_file, args.musl_policy, options.limits(args)))
+    task = PreparingTask(
+        AuditTask(args.policy_file, args.musl_policy, options.limits(args), strict=args.strict)
+    )
     # worker logs reach the parent's handlers, whatever process they come from
     multiprocessing_logging.install_mp_handler()
     with Store.open(args.db, batch_size=args.commit_every) as store:
@@ -150,7 +152,13 @@ def run(args: argparse.Namespace) -> int:
         try:
             with ProgressLine(args.progress) as progress:
                 counts = audit(
-                    sources, store, options.executor(task, args), run_id, progress, args.limit
+                    sources,
+                    store,
+                    options.executor(task, args),
+                    run_id,
+                    progress,
+                    args.limit,
+                    args.strict,
                 )
             status = "finished"
         except KeyboardInterrupt:

@@ -31,6 +31,14 @@ def add_policy_options(p: argparse.ArgumentParser) -> None:
 
 def add_engine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
+        "--strict",
+        action="store_true",
+        help="read every byte of every wheel as an installer would, and check it: CRCs, "
+        "sizes, RECORD's hashes, the .dist-info and WHEEL tags against the file name, the "
+        "index's sha256; every member examined (default: as few bytes as settle the "
+        "verdict, for statistics over an index, not for gates)",
+    )
+    p.add_argument(
         "--workers",
         type=count,
         default=os.cpu_count() or 1,

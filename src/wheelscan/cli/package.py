@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     if not refs:
         print(f"wheelscan package: no Linux wheels of {args.name!r} on the index", file=sys.stderr)
         return 2
-    task = AuditTask(args.policy_file, args.musl_policy, options.limits(args))
+    task = AuditTask(args.policy_file, args.musl_policy, options.limits(args), strict=args.strict)
     results = sorted(options.executor(task, args).results(refs), key=lambda r: r.ref.filename)
     rows = [row(r) for r in results]
     stats = aggregate(rows)

@@ -78,6 +78,13 @@ def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is 
         "does with the host's musl (default: every musllinux policy)",
     )
     p.add_argument(
+        "--strict",
+        action="store_true",
+        help="read every byte as an installer would, and check it: CRCs, sizes, RECORD's "
+        "hashes, the .dist-info and WHEEL tags against the file name; every member examined "
+        "(default: as few bytes as settle the verdict, for statistics, not gates)",
+    )
+    p.add_argument(
         "--json-schema", action="store_true", help="print the schema of the JSON output and exit"
     )
     p.set_defaults(func=run)
@@ -88,7 +95,7 @@ def json_schema() -> dict[str, Any]:
     return json.loads(text)  # type: ignore[no-any-return]
 
 
-def read(target: str) -> WheelFacts | BaseException | None:
+def read(target: str, strict: bool = False) -> WheelFacts | BaseException | None:
     """A local wheel's facts, or what reading them raised; None for a URL (AuditTask reads
     it) or a missing file (``judge`` says so)."""
     path = Path(target)
@@ -97,7 +104,7 @@ def read(target: str) -> WheelFacts | BaseException | None:
     try:
         with WheelArchive.open(path) as archive:
             # its members spread over the cores this process may use
-            return read_wheel_facts(archive, path.name, threads=_threads())
+            return read_wheel_facts(archive, path.name, threads=_threads(), strict=strict)
     except Exception as e:  # judged (made a record, or raised) in the main thread
         return e
 
@@ -117,7 +124,7 @@ def judge(
         from wheelscan.sources.base import WheelRef
 
         filename = filename_from_url(target)
-        task = AuditTask(args.policy_file, args.musl_policy)
+        task = AuditTask(args.policy_file, args.musl_policy, strict=args.strict)
         return task(WheelRef(filename, "", "", target)).verdict
     path = Path(target)
     if facts is None:
@@ -160,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
         # first while this one imports the evaluation (packaging's tags, the policy code)
         # and loads the policies: for one large wheel, 35-40 ms of a 0.2-0.3 s run,
         # overlapped with inflation, which needs no GIL
-        reading = reader.submit(read, args.wheels[0])
+        reading = reader.submit(read, args.wheels[0], args.strict)
         from wheelscan.engine import worker  # noqa: F401  (imported here, not in judge)
         from wheelscan.policy.policies import load_policies
 
@@ -168,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
         for index, target in enumerate(args.wheels):
             facts = reading.result()
             if index + 1 < len(args.wheels):
-                reading = reader.submit(read, args.wheels[index + 1])
+                reading = reader.submit(read, args.wheels[index + 1], args.strict)
             results.append(judge(target, facts, database, args))
     if args.json:
         print(
@@ -177,6 +184,7 @@ def run(args: argparse.Namespace) -> int:
                     "version": JSON_VERSION,
                     "wheelscan": __version__,
                     "backend": backend_name(),
+                    "strict": args.strict,
                     "results": [r.to_json() for r in results],
                 },
                 indent=2,

@@ -62,9 +62,11 @@ def audit(
     run_id: int,
     observer: Observer | None = None,
     limit: int | None = None,
+    strict: bool = False,
 ) -> RunCounts:
     """Audit every new wheel of ``sources`` into ``store``; stops cleanly on KeyboardInterrupt
-    (the caller records the run as interrupted: everything finished is already stored)."""
+    (the caller records the run as interrupted: everything finished is already stored).
+    ``strict``: a wheel known only from a fast reading is read again (``Store.known``)."""
     counts = RunCounts(started=time.monotonic())
     # wheels handed to the executor and not stored yet, by sha256 or, unhashed, by location:
     # the executor reads ahead of its workers, so a wheel two sources list (two mirrors of
@@ -80,7 +82,7 @@ def audit(
                 if _flight_key(ref) in in_flight:
                     counts.skipped_known += 1  # its first listing's result records the run
                     continue
-                known = store.known(ref)
+                known = store.known(ref, strict)
                 if known is not None:
                     store.mark_seen(run_id, known)
                     counts.skipped_known += 1

@@ -33,6 +33,8 @@ class AuditTask:
     musl_policy: str | None = None
     limits: Limits = field(default_factory=Limits)
     dedupe: bool = True  # parse each distinct ELF member once per worker process
+    # every byte read and checked (wheel/integrity.py); over HTTP the whole file is fetched
+    strict: bool = False
 
     def database(self) -> PolicyDatabase:
         return load_policies(self.policy_file)  # cached for the built-in policies
@@ -44,7 +46,9 @@ class AuditTask:
         sha256, facts, bytes_read = ref.sha256, None, 0
         verdict: Verdict | AuditError
         try:
-            if is_url(ref.location):
+            if is_url(ref.location) and self.strict:
+                sha256, facts, bytes_read = self._fetched_whole(ref, cache)
+            elif is_url(ref.location):
                 from wheelscan.wheel.http import open_remote_archive
 
                 archive = open_remote_archive(ref.location, ref.size, self.limits)
@@ -81,4 +85,27 @@ class AuditTask:
         # then hashing touches every byte once (hashlib drops the GIL on large buffers)
         sha256 = None if ref.sha256 else hashlib.sha256(data).hexdigest()
         with WheelArchive(data, self.limits, file) as archive:
-            return sha256, read_wheel_facts(archive, ref.filename, cache), size
+            facts = read_wheel_facts(
+                archive, ref.filename, cache, strict=self.strict, file_sha256=ref.sha256
+            )
+            return sha256, facts, size
+
+    def _fetched_whole(
+        self, ref: WheelRef, cache: FactsCache | None
+    ) -> tuple[str | None, WheelFacts, int]:
+        """A strict reading of a remote wheel: every byte of it fetched (names that look
+        non-ELF are examined too), then read as a local file is."""
+        from wheelscan.wheel.http import HttpError, default_session
+
+        response = default_session().get(ref.location)
+        if response.status != 200:
+            raise HttpError(ref.location, f"HTTP {response.status}", response.status)
+        data = response.body
+        if not data:
+            raise WheelError("not-zip", "empty file")
+        computed = hashlib.sha256(data).hexdigest()
+        with WheelArchive(data, self.limits) as archive:
+            facts = read_wheel_facts(
+                archive, ref.filename, cache, strict=True, file_sha256=ref.sha256
+            )
+        return ref.sha256 or computed, facts, len(data)

@@ -7,7 +7,10 @@
   (a path of the build machine leaks into every installation) or empty entries (the current
   directory, a library-injection risk);
 - ELF files whose machine or ABI flags do not fit the wheel's architecture (auditwheel skips
-  them silently).
+  them silently);
+- in a strict reading, what an installer lets through but a gate should see: a member whose
+  sha256 or size is not RECORD's, one RECORD does not list, WHEEL tags that are not the file
+  name's (wheel/integrity.py).
 """
 
 from __future__ import annotations
@@ -79,6 +82,8 @@ def _rpath_findings(path: str, facts: ElfFacts) -> Iterator[Finding]:
 
 
 def findings_for(wheel: WheelFacts, arch: Architecture) -> Iterator[Finding]:
+    for problem in wheel.integrity:
+        yield Finding(problem.code, problem.member or "", problem.detail)
     for member in wheel.examined:
         facts = member.facts
         if facts.has_dynamic and facts.stack_flags is not None and facts.stack_flags & _PF_X:

@@ -103,6 +103,7 @@ class PreparedResult:
     elf_bytes: int
     seconds: float
     reused_elf_bytes: int = 0
+    strict: bool = False  # the facts were read with --strict
 
 
 def prepare(result: WheelResult) -> PreparedResult:
@@ -128,6 +129,7 @@ def prepare(result: WheelResult) -> PreparedResult:
         result.elf_bytes,
         result.seconds,
         result.reused_elf_bytes,
+        result.facts is not None and result.facts.strict,
     )
 
 

@@ -13,7 +13,11 @@ from pathlib import Path
 
 from wheelscan.store.errors import StoreError, store_error, transaction
 
-SCHEMA_VERSION = 1
+# 2: wheels.strict. A version-1 store is migrated in place (one column added)
+SCHEMA_VERSION = 2
+_MIGRATIONS = {
+    "1": ("ALTER TABLE wheels ADD COLUMN strict INTEGER NOT NULL DEFAULT 0",),
+}
 
 # split on ";" to run inside one transaction (executescript would commit first): no ";"
 # in the comments
@@ -33,6 +37,7 @@ CREATE TABLE wheels (
     upload_time TEXT,                -- ISO 8601, when the index gives one
     facts BLOB,                      -- zstd(compact JSON of facts_to_json), NULL if unreadable
     facts_version INTEGER,
+    strict INTEGER NOT NULL DEFAULT 0,  -- 1: facts read with --strict (every byte checked)
     -- why the wheel could not be read (facts NULL): a property of the bytes, not the policy
     read_error_code TEXT,
     read_error_reason TEXT,
@@ -154,6 +159,14 @@ def _check_or_create(connection: sqlite3.Connection, path: Path) -> None:
         )
     row = connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     found = row[0] if row else None
+    if found in _MIGRATIONS:
+        with transaction(connection, path, f"migrate the schema from version {found}"):
+            for statement in _MIGRATIONS[found]:
+                connection.execute(statement)
+            connection.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
+            )
+        found = str(SCHEMA_VERSION)
     if found != str(SCHEMA_VERSION):
         raise StoreError(
             "schema-version",

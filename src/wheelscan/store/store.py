@@ -171,18 +171,20 @@ class Store:
 
     # --- results
 
-    def known(self, ref: WheelRef) -> str | None:
+    def known(self, ref: WheelRef, strict: bool = False) -> str | None:
         """The sha256 of ``ref`` if its wheel need not be read again, else None.
 
         By the index's sha256 when the ref has one; for a local file, by its path, size and
         mtime, without hashing it. A file not known this way has its size and mtime noted, to
-        be recorded with its result by ``add``.
+        be recorded with its result by ``add``. ``strict``: facts read by the fast path do
+        not count; they are read again, every byte checked.
         """
+        reusable = _REUSABLE + (" AND (w.strict = 1 OR w.facts IS NULL)" if strict else "")
         if ref.sha256 is not None:
             if ref.sha256 in self._pending_shas:
                 return ref.sha256
             row = self._connection.execute(
-                f"SELECT sha256 FROM wheels w WHERE sha256 = ? AND {_REUSABLE}", (ref.sha256,)
+                f"SELECT sha256 FROM wheels w WHERE sha256 = ? AND {reusable}", (ref.sha256,)
             ).fetchone()
             return row[0] if row else None
         if ref.location.startswith(("http://", "https://")):
@@ -194,7 +196,7 @@ class Store:
         key = (stat.st_size, stat.st_mtime_ns)
         row = self._connection.execute(
             "SELECT w.sha256 FROM locations l JOIN wheels w ON w.id = l.wheel_id WHERE "
-            f"l.location = ? AND l.size = ? AND l.mtime_ns = ? AND {_REUSABLE}",
+            f"l.location = ? AND l.size = ? AND l.mtime_ns = ? AND {reusable}",
             (ref.location, *key),
         ).fetchone()
         if row:

@@ -25,6 +25,7 @@ from wheelscan.wheel.inflate import (
     inflate_into,
     inflate_prefix,
 )
+from wheelscan.wheel.integrity import IntegrityProblem, check_wheel
 from wheelscan.wheel.scratch import scratch
 from wheelscan.wheel.stream import StreamError, StreamStats, parse_streamed
 
@@ -71,6 +72,10 @@ class WheelFacts:
     # every ELF member: examined ones in RECORD order first (auditwheel's order matters: the
     # first ELF fixes the architecture and libc), then the rest in archive order
     elf_files: tuple[ElfMember, ...]
+    # read with ``strict``: every byte inflated and checked (wheel/integrity.py), every
+    # member examined whatever its name; ``integrity``: what an installer lets through
+    strict: bool = False
+    integrity: tuple[IntegrityProblem, ...] = ()
 
     @property
     def examined(self) -> tuple[ElfMember, ...]:
@@ -118,25 +123,36 @@ def unsafe_path(name: str) -> bool:
 
 
 def read_wheel_facts(
-    archive: WheelArchive, filename: str, cache: FactsCache | None = None, threads: int = 1
+    archive: WheelArchive,
+    filename: str,
+    cache: FactsCache | None = None,
+    threads: int = 1,
+    *,
+    strict: bool = False,
+    file_sha256: str | None = None,
 ) -> WheelFacts:
     """Parse every ELF member of ``archive``; raise WheelError for a member that is not sound.
 
     With a ``cache``, a member parsed before (the same compressed bytes) is not parsed again.
     With ``threads`` > 1, members are inflated and parsed on that many threads (the inflater
     and the parser release the GIL): one large wheel on several cores, for ``show``.
+    ``strict``: the wheel is first checked byte for byte (``integrity.check_wheel``, against
+    ``file_sha256`` too where the index gives one), every ELF member is inflated whole, and
+    members named ``*.py`` are examined too (an ELF file installed under any name can be
+    loaded).
     """
     parse = get_parser()
     for member in archive.members:
         if unsafe_path(member.name):
             raise WheelError("unsafe-path", "a path outside the install directory", member.name)
+    integrity = check_wheel(archive, filename, file_sha256) if strict else ()
     listed = {
         posixpath.normpath(p): i
         for i, p in enumerate(record_paths(archive))
-        if not p.endswith(".py")
+        if strict or not p.endswith(".py")  # auditwheel's rule; strict examines everything
     }
     members: list[tuple[int, ElfMember]] = []
-    for member, facts in _parsed_members(parse, archive, cache, threads):
+    for member, facts in _parsed_members(parse, archive, cache, threads, strict):
         rank = listed.get(posixpath.normpath(member.name))
         members.append(
             (
@@ -145,17 +161,30 @@ def read_wheel_facts(
             )
         )
     members.sort(key=lambda item: item[0])  # stable: unlisted ones keep archive order
-    return WheelFacts(filename, tuple(m for _, m in members))
+    return WheelFacts(filename, tuple(m for _, m in members), strict, integrity)
+
+
+def _candidates(archive: WheelArchive, strict: bool) -> list[Member]:
+    """The members that may be ELF; in a strict reading, every file of 4 bytes or more."""
+    if strict:
+        return [m for m in archive.members if not m.name.endswith("/") and m.size >= 4]
+    return [m for m in archive.members if archive.may_be_elf(m)]
 
 
 def _parsed_members(
-    parse: object, archive: WheelArchive, cache: FactsCache | None, threads: int
+    parse: object, archive: WheelArchive, cache: FactsCache | None, threads: int, strict: bool
 ) -> Iterator[tuple[Member, ElfFacts]]:
     """Every ELF member with its facts, in archive order; whichever way they are computed,
     the failure raised is the one a member-by-member reading meets first."""
     if threads <= 1:
-        for member in archive.elf_members():
-            yield member, _cached_parse(parse, archive, member, cache)
+        if not strict:
+            for member in archive.elf_members():
+                yield member, _cached_parse(parse, archive, member, cache)
+            return
+        everything = _candidates(archive, strict)
+        for member, looked in zip(everything, archive.sniff(everything), strict=True):
+            if archive.is_elf(member, looked):
+                yield member, _cached_parse(parse, archive, member, cache, strict)
         return
     from concurrent.futures import Future, ThreadPoolExecutor  # ~10 ms of imports: when used
 
@@ -163,7 +192,7 @@ def _parsed_members(
     # many small files (a thread that starts the largest library last finishes last; one
     # library cannot be split: a deflate stream is sequential). Sniffing the rest here
     # overlaps with the threads' inflation, which runs without the GIL.
-    candidates = [m for m in archive.members if archive.may_be_elf(m)]
+    candidates = _candidates(archive, strict)
     sniffed = archive.sniff(candidates)
     order = sorted(range(len(candidates)), key=lambda i: -candidates[i].compressed_size)
     futures: dict[int, Future[ElfFacts]] = {}
@@ -172,7 +201,9 @@ def _parsed_members(
         for i in order:
             try:
                 if archive.is_elf(candidates[i], sniffed[i]):
-                    futures[i] = pool.submit(_cached_parse, parse, archive, candidates[i], cache)
+                    futures[i] = pool.submit(
+                        _cached_parse, parse, archive, candidates[i], cache, strict
+                    )
             except Exception as e:  # raised in archive order below, as a sequential read would
                 sniffing_errors[i] = e
     for i, member in enumerate(candidates):
@@ -183,17 +214,21 @@ def _parsed_members(
 
 
 def _cached_parse(
-    parse: object, archive: WheelArchive, member: Member, cache: FactsCache | None
+    parse: object,
+    archive: WheelArchive,
+    member: Member,
+    cache: FactsCache | None,
+    whole: bool = False,
 ) -> ElfFacts:
     if member.method != DEFLATED:
         return _parse(parse, archive, member)  # a stored member is parsed in place: cheap
     if cache is None:
-        facts = _parse(parse, archive, member)
+        facts = _parse(parse, archive, member, whole)
     else:
         archive.check_limits(member)
         payload = archive.payload(member)
         cached = cache.get(member, payload)
-        facts = cached if cached is not None else _parse(parse, archive, member)
+        facts = cached if cached is not None else _parse(parse, archive, member, whole)
         if cached is None:
             cache.put(member, payload, facts, archive.file, archive.data_offset(member))
     archive.done_with(member)  # its bytes leave the process: not read again
@@ -206,15 +241,16 @@ def verify_members() -> bool:
     return os.environ.get(VERIFY_ENV, "") not in ("", "0")
 
 
-def _parse(parse: object, archive: WheelArchive, member: Member) -> ElfFacts:
+def _parse(parse: object, archive: WheelArchive, member: Member, whole: bool = False) -> ElfFacts:
     """The member's facts. Read by its ends or a prefix where that pays; those readings
     return None wherever they fail, and the member is then inflated whole: only a failure
-    of a whole-member reading (the member is unsound) is an error."""
+    of a whole-member reading (the member is unsound) is an error. ``whole`` (a strict
+    reading), like ``WHEELSCAN_VERIFY``, inflates every member whole."""
     partial = partial_parser()
     try:
         if member.method == DEFLATED and partial is not None:
             archive.check_limits(member)
-            if verify_members():
+            if whole or verify_members():
                 if member.size <= WHOLE_MEMBER_LIMIT:
                     return _parse_whole(parse, archive, member)
                 return _parse_read(parse, archive, member)
