@@ -138,6 +138,30 @@ def error_json(filename: str, code: str, reason: str, member: str | None) -> dic
     return AuditError(filename, code, reason, member).to_json()
 
 
+# the meta table's key, followed by a policy digest, of what that policy was made of
+POLICY_SOURCE_KEY = "policy_source:"
+
+
+def policy_source(
+    policy_file: Path | None = None, musl_policy: str | None = None
+) -> dict[str, Any]:
+    """What ``policy_digest(policy_file, musl_policy)`` was computed from, for reports to name.
+
+    The file is named by the path it was given as, resolved, and the sha256 of its bytes:
+    the path alone may hold another file tomorrow.
+    """
+    source: dict[str, Any] = {
+        "wheelscan": __version__,
+        "musl_policy": musl_policy,
+        "policy_file": None,
+        "policy_file_sha256": None,
+    }
+    if policy_file is not None:
+        source["policy_file"] = str(policy_file.absolute())
+        source["policy_file_sha256"] = hashlib.sha256(policy_file.read_bytes()).hexdigest()
+    return source
+
+
 def policy_digest(policy_file: Path | None = None, musl_policy: str | None = None) -> str:
     """A hash of everything a verdict depends on besides the wheel's facts.
 

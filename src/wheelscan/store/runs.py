@@ -33,6 +33,8 @@ class RunRecord:
     elf_bytes: int
     worker_seconds: float  # the sum of every result's seconds
     seconds: float | None  # wall clock, once the run has ended
+    # the run's last commit: for a run still marked running, how far it had got, and when
+    updated: datetime
 
     def to_json(self) -> dict[str, Any]:
         """The record with ISO 8601 times, as reports and exports take it."""
@@ -40,6 +42,7 @@ class RunRecord:
             **asdict(self),
             "started": self.started.isoformat(),
             "finished": self.finished.isoformat() if self.finished else None,
+            "updated": self.updated.isoformat(),
         }
 
 
@@ -56,6 +59,7 @@ def read_runs(connection: sqlite3.Connection) -> list[RunRecord]:
     ):
         values = dict(zip((f.name for f in fields(RunRecord)), row, strict=True))
         values["started"] = datetime.fromisoformat(values["started"])
+        values["updated"] = datetime.fromisoformat(values["updated"])
         if values["finished"] is not None:
             values["finished"] = datetime.fromisoformat(values["finished"])
         runs.append(RunRecord(**values))

@@ -8,8 +8,10 @@ referred to the same way, by a small id for their digest.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
+from urllib.parse import quote
 
 from wheelscan.store.errors import StoreError, store_error, transaction
 
@@ -136,6 +138,53 @@ def connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
     return connection
 
 
+def connect_readonly(path: Path, busy_timeout: float) -> sqlite3.Connection:
+    """Open an existing store for reading only: never creates, writes or converts anything.
+
+    ``mode=ro`` first: it sees what a running audit has committed so far (WAL), and needs
+    only to create or map ``-shm`` beside the file. Where even that is impossible (a
+    read-only mount, a directory or ``-shm`` this user cannot write), the file is opened
+    ``immutable``: SQLite then takes no lock and reads the main file alone, which is all there
+    is when nobody can write it (a writer closing cleanly leaves no ``-wal`` behind).
+    """
+    location = quote(str(path.absolute()))
+    last: sqlite3.Error | None = None
+    for flags in ("mode=ro", "mode=ro&immutable=1"):
+        try:
+            connection = sqlite3.connect(
+                f"file:{location}?{flags}", uri=True, timeout=busy_timeout, isolation_level=None
+            )
+        except sqlite3.Error as e:
+            last = e
+            continue
+        try:
+            _check(connection, path)
+        except sqlite3.Error as e:
+            connection.close()
+            last = e
+            # only a file this process cannot write may be read as immutable: a writable one
+            # may be being written, and immutable would read it torn
+            if _writable(path):
+                break
+            continue
+        except StoreError:
+            connection.close()
+            raise
+        return connection
+    assert last is not None
+    raise store_error(last, path, "open for reading") from last
+
+
+def _writable(path: Path) -> bool:
+    """Whether this process could write the store: its file, and its directory (for -shm)."""
+    try:
+        if os.statvfs(path).f_flag & os.ST_RDONLY:
+            return False
+    except OSError:
+        return False
+    return os.access(path, os.W_OK) and os.access(path.absolute().parent, os.W_OK)
+
+
 def _tables(connection: sqlite3.Connection) -> set[str]:
     rows = connection.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")
     return {name for (name,) in rows}
@@ -151,6 +200,11 @@ def _check_or_create(connection: sqlite3.Connection, path: Path) -> None:
                 connection.execute(
                     "INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
                 )
+    _check(connection, path)
+
+
+def _check(connection: sqlite3.Connection, path: Path) -> None:
+    """StoreError unless ``connection`` is a store of the schema this code reads."""
     if "meta" not in _tables(connection):
         raise StoreError(
             "not-a-store",

@@ -8,6 +8,7 @@ killed at any moment loses at most the batch in progress, and a restart redoes e
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import time
@@ -22,13 +23,19 @@ from wheelscan.engine.result import WheelResult
 from wheelscan.policy.policies import PolicyDatabase
 from wheelscan.sources.base import WheelRef
 from wheelscan.store.batch import Added, Item, Seen, write_batch, write_verdicts
-from wheelscan.store.codec import PreparedResult, prepare, unpack
+from wheelscan.store.codec import POLICY_SOURCE_KEY, PreparedResult, prepare, unpack
 from wheelscan.store.errors import transaction
 from wheelscan.store.outcome import RunOutcome, run_outcome
 from wheelscan.store.rejudge import Judge, judge_batches
-from wheelscan.store.rows import iter_rows, write_jsonl_zst
+from wheelscan.store.rows import (
+    iter_changes,
+    iter_rows,
+    policy_source,
+    reported_policy,
+    write_jsonl_zst,
+)
 from wheelscan.store.runs import END_STATUSES, RunLock, RunRecord, read_runs
-from wheelscan.store.schema import connect
+from wheelscan.store.schema import connect, connect_readonly
 from wheelscan.wheel.codec import FACTS_VERSION, facts_from_json
 from wheelscan.wheel.contents import WheelFacts
 
@@ -68,13 +75,18 @@ class Store:
         batch_size: int = 500,
         flush_seconds: float = 5.0,
         busy_timeout: float = 10.0,
+        read_only: bool = False,
     ) -> Store:
         """Open or create the store at ``path``.
 
         ``add`` commits every ``batch_size`` results or ``flush_seconds``, whichever comes
         first; a write waits ``busy_timeout`` seconds for another writer, then raises.
+        ``read_only``: open an existing store for the reading methods only (reports), never
+        writing to it, so that it can be read during a run and from a read-only mount.
         """
         path = Path(path)
+        if read_only:
+            return cls(connect_readonly(path, busy_timeout), path, batch_size, flush_seconds)
         return cls(connect(path, busy_timeout), path, batch_size, flush_seconds)
 
     def close(self) -> None:
@@ -253,6 +265,31 @@ class Store:
         """
         self.flush()
         return iter_rows(self._connection, run_id, policy_digest)
+
+    def reported_policy(self) -> str | None:
+        """The policy digest ``iter_rows`` reports by default (``rows.reported_policy``)."""
+        return reported_policy(self._connection)
+
+    def policy_source(self, digest: str) -> dict[str, Any] | None:
+        """What policy ``digest`` was made of, as ``record_policy_source`` stored it."""
+        return policy_source(self._connection, digest)
+
+    def record_policy_source(self, digest: str, source: dict[str, Any]) -> None:
+        """Keep what policy ``digest`` was made of (``codec.policy_source``): the digest
+        alone cannot tell a reader which policy file judged the wheels."""
+        with transaction(self._connection, self.path, "record a policy's source"):
+            self._connection.execute(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                (POLICY_SOURCE_KEY + digest, json.dumps(source, sort_keys=True)),
+            )
+
+    def iter_changes(
+        self, since_run: int, policy_digest: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Wheels newly broken, fixed or newly in error since run ``since_run``
+        (``rows.iter_changes``)."""
+        self.flush()
+        return iter_changes(self._connection, since_run, policy_digest)
 
     def export_jsonl_zst(
         self,
