@@ -181,3 +181,34 @@ def test_the_renderers_take_what_show_has(wheels: Path) -> None:
     assert result["locations"][1]["physicalLocation"]["artifactLocation"]["uri"].endswith("/x/y.so")
     root = _validate_junit(render_junit([(path.name, error.to_json())]))
     assert root.find("testsuite/testcase/error").get("type") == "not-zip"
+
+
+def test_report_writes_both_from_the_store(wheels: Path, tmp_path: Path) -> None:
+    db = tmp_path / "c.db"
+
+    def wheelscan(*args: object) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "wheelscan", *map(str, args)],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    wheelscan("audit", "--workers", "0", "--db", db, wheels)
+    total = len(list(wheels.iterdir()))
+    sarif = _validate_sarif(wheelscan("report", "--db", db, "--format", "sarif"))
+    results = sarif["runs"][0]["results"]
+    assert {r["ruleId"] for r in results} == {"over-claim", "audit-error"}
+    assert sarif["runs"][0]["properties"]["policy"]["recorded"] is True
+    junit = _validate_junit(wheelscan("report", "--db", db, "--format", "junit"))
+    assert junit.find("testsuite").get("tests") == str(total)
+    only = _validate_junit(
+        wheelscan("report", "--db", db, "--format", "junit", "--project", "twice")
+    )
+    assert only.find("testsuite").get("tests") == "1"
+    out = tmp_path / "report.sarif"
+    wheelscan("report", "--db", db, "--format", "sarif", "--output", out)
+    assert json.loads(out.read_text()) == sarif

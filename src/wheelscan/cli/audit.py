@@ -34,7 +34,7 @@ from wheelscan.engine.run import PreparingTask, RunCounts, audit
 from wheelscan.engine.task import AuditTask
 from wheelscan.sources.factory import make_source
 from wheelscan.sources.index_url import default_index_url
-from wheelscan.store import RunOutcome, Store, policy_digest
+from wheelscan.store import RunOutcome, Store, policy_digest, policy_source
 from wheelscan.wheel.remote import redact
 
 log = logging.getLogger(__name__)
@@ -146,6 +146,11 @@ def run(args: argparse.Namespace) -> int:
             ", ".join(s.name for s in sources),
             policy_digest(args.policy_file, args.musl_policy),
             backend=backend_name(),
+        )
+        # the digest alone cannot tell a report which policy file judged the wheels
+        store.record_policy_source(
+            policy_digest(args.policy_file, args.musl_policy),
+            policy_source(args.policy_file, args.musl_policy),
         )
         counts = RunCounts()
         status = "failed"

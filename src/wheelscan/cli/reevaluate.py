@@ -8,7 +8,7 @@ from typing import Any
 from wheelscan.cli import options
 from wheelscan.cli.usage import EXIT_STATUS_HELP, count, existing_store
 from wheelscan.policy.policies import load_policies
-from wheelscan.store import Store, policy_digest
+from wheelscan.store import Store, policy_digest, policy_source
 
 
 def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is private
@@ -30,6 +30,11 @@ def run(args: argparse.Namespace) -> int:
     existing_store(args.db)
     database = load_policies(args.policy_file)
     with Store.open(args.db) as store:
+        # a report must name the policy file of every verdict stored
+        store.record_policy_source(
+            policy_digest(args.policy_file, args.musl_policy),
+            policy_source(args.policy_file, args.musl_policy),
+        )
         judged = store.reevaluate(
             database,
             policy_digest(args.policy_file, args.musl_policy),

@@ -1,66 +1,212 @@
-"""``wheelscan report``: compliance statistics over the store, in several formats."""
+"""``wheelscan report``: compliance statistics over the store, in several formats.
+
+The store is opened read-only: a report may be asked for while an audit writes to the
+store, after one was killed, or of a store on a read-only mount.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
 from wheelscan.cli import options
-from wheelscan.report import aggregate, render_html, render_json, render_markdown, render_terminal
+from wheelscan.report import (
+    aggregate,
+    policy_info,
+    render_html,
+    render_json,
+    render_junit,
+    render_markdown,
+    render_sarif,
+    render_terminal,
+)
+from wheelscan.report.aggregate import LISTED, TOP
+from wheelscan.report.changes import changes_since
+from wheelscan.report.filters import RowFilter
+from wheelscan.report.statistics import Changes, PolicyInfo, Statistics
 from wheelscan.store import Store, StoreError
+from wheelscan.store.rows import write_jsonl_zst
 
-FORMATS = ("terminal", "json", "markdown", "html", "jsonl.zst")
+FORMATS = ("terminal", "json", "markdown", "html", "sarif", "junit", "jsonl.zst")
 
 
 def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is private
-    p = commands.add_parser("report", help="compliance statistics over the store")
-    options.add_db_option(p)
-    p.add_argument("--format", choices=FORMATS, default="terminal")
-    p.add_argument(
-        "--output", "-o", type=Path, help="write here instead of stdout (required for jsonl.zst)"
+    p = commands.add_parser(
+        "report",
+        help="compliance statistics over the store",
+        description=(
+            "Statistics, and the wheels behind them, of the verdicts in the store, under the "
+            "policy of the last finished run or re-evaluation. Reads the store only: works "
+            "during a run, after a killed one, and on a read-only mount."
+        ),
     )
-    p.add_argument("--run", type=int, help="only the wheels of this run")
-    p.add_argument("--top", type=int, default=20, help="length of ranked lists")
+    options.add_db_option(p)
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="terminal",
+        help="sarif and junit are for CI: one result per broken tag or error, one test case "
+        "per wheel (default: terminal)",
+    )
+    p.add_argument(
+        "--output",
+        "-o",
+        type=Path,
+        help="write here instead of stdout; required for jsonl.zst (default: stdout)",
+    )
+    p.add_argument(
+        "--run", type=int, metavar="N", help="only the wheels of run N (default: every wheel)"
+    )
+    p.add_argument(
+        "--since-run",
+        type=int,
+        metavar="N",
+        help="also what changed since run N: wheels newly broken, fixed, newly in error "
+        "(default: no comparison)",
+    )
+    p.add_argument(
+        "--project",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only this project (repeatable; default: every project)",
+    )
+    p.add_argument(
+        "--arch",
+        action="append",
+        default=[],
+        metavar="ARCH",
+        help="only this architecture, e.g. x86_64 (repeatable; default: every architecture)",
+    )
+    p.add_argument(
+        "--top",
+        type=int,
+        default=TOP,
+        metavar="N",
+        help=f"length of ranked lists, at least 1 (default: {TOP})",
+    )
+    p.add_argument(
+        "--wheels-listed",
+        type=int,
+        default=LISTED,
+        metavar="N",
+        help=f"wheels named behind each count and change; the rest are counted (default: {LISTED})",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.db.exists():
-        print(
-            f"wheelscan report: no store at {args.db} (run `wheelscan audit` first)",
-            file=sys.stderr,
-        )
-        return 2
+    problem = _check(args)
+    if problem is not None:
+        return _fail(problem)
     try:
-        with Store.open(args.db) as store:
-            if args.format == "jsonl.zst":
-                if args.output is None:
-                    print("wheelscan report: --format jsonl.zst needs --output", file=sys.stderr)
-                    return 2
-                count = store.export_jsonl_zst(args.output, run_id=args.run)
-                print(f"{count} results written to {args.output}")
-                return 0
-            stats = aggregate(
-                store.iter_rows(run_id=args.run), [r.to_json() for r in store.runs()], top=args.top
-            )
+        with Store.open(args.db, read_only=True) as store:
+            text = _report(store, args)
     except StoreError as e:
-        print(f"wheelscan report: {e}", file=sys.stderr)
-        return 2
+        return _fail(str(e))
+    except _Refused as e:
+        return _fail(str(e))
+    if text is None:  # written already
+        return 0
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+class _Refused(Exception):
+    """A request the store cannot answer (a run it does not hold)."""
+
+
+def _check(args: argparse.Namespace) -> str | None:
+    if args.top < 1:
+        return f"--top must be at least 1, not {args.top}"
+    if args.wheels_listed < 0:
+        return f"--wheels-listed must be at least 0, not {args.wheels_listed}"
+    if args.format == "jsonl.zst" and args.output is None:
+        return "--format jsonl.zst needs --output"
+    if not args.db.exists():
+        return f"no store at {args.db} (run `wheelscan audit` first)"
+    return None
+
+
+def _fail(message: str) -> int:
+    print(f"wheelscan report: {message}", file=sys.stderr)
+    return 2
+
+
+def _report(store: Store, args: argparse.Namespace) -> str | None:
+    row_filter = RowFilter.of(args.project, args.arch)
+    rows = row_filter(store.iter_rows(run_id=args.run))
+    if args.format == "jsonl.zst":
+        count = write_jsonl_zst(args.output, rows)  # type: ignore[arg-type]
+        print(f"{count} results written to {args.output}")
+        return None
+    runs = store.runs()
+    digest = store.reported_policy()
+    policy = policy_info(digest, store.policy_source(digest) if digest else None)
+    changes, new = None, None
+    if args.since_run is not None:
+        since = next((r for r in runs if r.id == args.since_run), None)
+        if since is None:
+            known = f"runs {runs[0].id} to {runs[-1].id}" if runs else "no runs"
+            raise _Refused(f"--since-run {args.since_run}: no such run in {args.db} ({known})")
+        changed = list(row_filter(store.iter_changes(args.since_run)))
+        changes = changes_since(
+            args.since_run, since.started.isoformat(), changed, args.wheels_listed
+        )
+        new = {r["filename"] for r in changed if r["change"] != "fixed"}
+    if args.format in ("sarif", "junit"):
+        items = [(r["filename"], r["verdict"] or r["error"]) for r in rows]
+        return _ci(args.format, items, policy, changes, new, store.path)
+    stats = aggregate(
+        rows,
+        [r.to_json() for r in runs],
+        top=args.top,
+        listed=args.wheels_listed,
+        policy=policy,
+        filters=row_filter.describe(),
+        changes=changes,
+    )
+    return _render(args, stats)
+
+
+def _ci(
+    form: str,
+    items: list[tuple[str, Any]],
+    policy: PolicyInfo,
+    changes: Changes | None,
+    new: set[str] | None,
+    path: Path,
+) -> str:
+    summary: dict[str, Any] = {"store": str(path)}
+    if changes is not None:
+        summary.update(
+            since_run=changes.since_run,
+            newly_broken=changes.newly_broken.wheels,
+            fixed=changes.fixed.wheels,
+            new_errors=changes.new_errors.wheels,
+        )
+    if form == "sarif":
+        return render_sarif(items, policy=asdict(policy), new=new, properties=summary)
+    properties = {f"policy.{k}": str(v) for k, v in asdict(policy).items() if v is not None}
+    properties.update({k: str(v) for k, v in summary.items()})
+    return render_junit(items, properties=properties, new=new)
+
+
+def _render(args: argparse.Namespace, stats: Statistics) -> str | None:
     if args.format == "terminal":
         if args.output is None:
             render_terminal(stats, Console())
         else:
             with open(args.output, "w", encoding="utf-8") as out:
                 render_terminal(stats, Console(file=out, width=120))
-        return 0
+        return None
     render = {"json": render_json, "markdown": render_markdown, "html": render_html}
-    text = render[args.format](stats)
-    if args.output:
-        args.output.write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
-    return 0
+    return render[args.format](stats)
