@@ -197,7 +197,13 @@ def test_report_writes_both_from_the_store(wheels: Path, tmp_path: Path) -> None
         assert done.returncode == 0, done.stderr
         return done.stdout
 
-    wheelscan("audit", "--workers", "0", "--db", db, wheels)
+    audited = subprocess.run(
+        [sys.executable, "-m", "wheelscan", "audit", "--workers", "0", "--db", str(db), wheels],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert audited.returncode == 1, audited.stderr  # broken promises found
     total = len(list(wheels.iterdir()))
     sarif = _validate_sarif(wheelscan("report", "--db", db, "--format", "sarif"))
     results = sarif["runs"][0]["results"]

@@ -80,6 +80,12 @@ def ok(*args: object) -> str:
     return done.stdout
 
 
+def audit(*args: object) -> None:
+    """``wheelscan audit``, which exits 1 when it finds broken promises or errors."""
+    done = wheelscan("audit", "--workers", "0", *args)
+    assert done.returncode in (0, 1), done.stderr
+
+
 def report_json(db: Path, *args: object) -> dict[str, Any]:
     return json.loads(ok("report", "--db", db, "--format", "json", *args))  # type: ignore[no-any-return]
 
@@ -181,7 +187,7 @@ def test_report_on_a_read_only_store(sources: tuple[Path, Path], tmp_path: Path,
     directory = tmp_path / "store"
     directory.mkdir()
     db = directory / "c.db"
-    ok("audit", "--workers", "0", "--db", db, *sources)
+    audit("--db", db, *sources)
     expected = report_json(db)
     before = sorted(p.name for p in directory.iterdir())
     db.chmod(0o444)
@@ -220,7 +226,7 @@ def test_reports_do_not_depend_on_the_order_wheels_were_stored(
     documents, markdowns = [], []
     for name, order in (("ab", (a, b)), ("ba", (b, a))):
         db = tmp_path / f"{name}.db"
-        ok("audit", "--workers", "0", "--db", db, *order)
+        audit("--db", db, *order)
         document = report_json(db)
         del document["generated"], document["runs"]
         documents.append(json.dumps(document, indent=1))
@@ -253,7 +259,7 @@ def test_report_names_the_policy_of_its_verdicts(
     sources: tuple[Path, Path], tmp_path: Path
 ) -> None:
     db = tmp_path / "c.db"
-    ok("audit", "--workers", "0", "--db", db, sources[0])
+    audit("--db", db, sources[0])
     builtin = report_json(db)["policy"]
     assert builtin["recorded"] and builtin["policy_file"] is None
     assert builtin["digest"] == report_json(db)["runs"][0]["policy_digest"]
@@ -277,7 +283,7 @@ def test_report_filters_by_project_and_architecture(
     sources: tuple[Path, Path], tmp_path: Path
 ) -> None:
     db = tmp_path / "c.db"
-    ok("audit", "--workers", "0", "--db", db, *sources)
+    audit("--db", db, *sources)
     whole = report_json(db)
     assert whole["totals"]["wheels"] == 8
     one = report_json(db, "--project", "MarkupSafe", "--project", "overone")
@@ -304,8 +310,8 @@ def nightly(sources: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
     a, b = sources
     tmp = tmp_path_factory.mktemp("nightly")
     db = tmp / "c.db"
-    ok("audit", "--workers", "0", "--db", db, "--policy-file", _strict_policy(tmp / "s.json"), a)
-    ok("audit", "--workers", "0", "--db", db, a, b)
+    audit("--db", db, "--policy-file", _strict_policy(tmp / "s.json"), a)
+    audit("--db", db, a, b)
     ok("reevaluate", "--db", db)
     return db
 
@@ -368,20 +374,20 @@ def test_since_run_names_a_run_the_store_holds(nightly: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--top", "0"), "--top must be at least 1, not 0"),
-        (("--top", "-3"), "--top must be at least 1, not -3"),
-        (("--wheels-listed", "-1"), "--wheels-listed must be at least 0, not -1"),
+        (("--top", "0"), "argument --top: must be at least 1, not 0"),
+        (("--top", "-3"), "argument --top: must be at least 1, not -3"),
+        (("--wheels-listed", "-1"), "argument --wheels-listed: must be 0 or more, not -1"),
     ],
 )
 def test_counts_are_validated(
     sources: tuple[Path, Path], tmp_path: Path, args: tuple[str, ...], message: str
 ) -> None:
     db = tmp_path / "c.db"
-    ok("audit", "--workers", "0", "--db", db, sources[0])
+    audit("--db", db, sources[0])
     for form in ("terminal", "json"):
         done = wheelscan("report", "--db", db, "--format", form, *args)
         assert (done.returncode, done.stdout) == (2, "")
-        assert done.stderr == f"wheelscan report: {message}\n"
+        assert done.stderr == f"wheelscan report: {message} (see wheelscan report --help)\n"
     assert report_json(db, "--top", "1")["computed_policies"]["distinct"] > 1
 
 
@@ -393,6 +399,7 @@ def test_every_option_says_its_default() -> None:
     report = commands.choices["report"]  # type: ignore[index]
     options = [a for a in report._actions if a.option_strings and a.dest != "help"]
     assert {a.dest for a in options} >= {"top", "since_run", "project", "arch", "format"}
-    for action in options:
-        assert action.help and "(default: " in action.help, action.option_strings
+    formatter = report._get_formatter()
+    for action in options:  # as --help shows it: the formatter adds defaults not written out
+        assert "default: " in formatter._get_help_string(action), action.option_strings
     assert "(default: 20)" in ok("report", "--help").replace("\n", " ").replace("  ", " ")

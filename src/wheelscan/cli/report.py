@@ -15,6 +15,7 @@ from typing import Any
 from rich.console import Console
 
 from wheelscan.cli import options
+from wheelscan.cli.usage import UsageError, count, existing_store, positive_int
 from wheelscan.report import (
     aggregate,
     policy_info,
@@ -29,7 +30,7 @@ from wheelscan.report.aggregate import LISTED, TOP
 from wheelscan.report.changes import changes_since
 from wheelscan.report.filters import RowFilter
 from wheelscan.report.statistics import Changes, PolicyInfo, Statistics
-from wheelscan.store import Store, StoreError
+from wheelscan.store import Store
 from wheelscan.store.rows import write_jsonl_zst
 
 FORMATS = ("terminal", "json", "markdown", "html", "sarif", "junit", "jsonl.zst")
@@ -40,8 +41,8 @@ def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is 
         "report",
         help="compliance statistics over the store",
         description=(
-            "Statistics, and the wheels behind them, of the verdicts in the store, under the "
-            "policy of the last finished run or re-evaluation. Reads the store only: works "
+            "Statistics, and the wheels behind them, of the verdicts in the store, under the\n"
+            "policy of the last finished run or re-evaluation. Reads the store only: works\n"
             "during a run, after a killed one, and on a read-only mount."
         ),
     )
@@ -85,14 +86,14 @@ def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is 
     )
     p.add_argument(
         "--top",
-        type=int,
+        type=positive_int,
         default=TOP,
         metavar="N",
         help=f"length of ranked lists, at least 1 (default: {TOP})",
     )
     p.add_argument(
         "--wheels-listed",
-        type=int,
+        type=count,
         default=LISTED,
         metavar="N",
         help=f"wheels named behind each count and change; the rest are counted (default: {LISTED})",
@@ -101,16 +102,11 @@ def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is 
 
 
 def run(args: argparse.Namespace) -> int:
-    problem = _check(args)
-    if problem is not None:
-        return _fail(problem)
-    try:
-        with Store.open(args.db, read_only=True) as store:
-            text = _report(store, args)
-    except StoreError as e:
-        return _fail(str(e))
-    except _Refused as e:
-        return _fail(str(e))
+    if args.format == "jsonl.zst" and args.output is None:
+        raise UsageError("--format jsonl.zst needs --output")
+    existing_store(args.db)
+    with Store.open(args.db, read_only=True) as store:
+        text = _report(store, args)
     if text is None:  # written already
         return 0
     if args.output:
@@ -118,27 +114,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0
-
-
-class _Refused(Exception):
-    """A request the store cannot answer (a run it does not hold)."""
-
-
-def _check(args: argparse.Namespace) -> str | None:
-    if args.top < 1:
-        return f"--top must be at least 1, not {args.top}"
-    if args.wheels_listed < 0:
-        return f"--wheels-listed must be at least 0, not {args.wheels_listed}"
-    if args.format == "jsonl.zst" and args.output is None:
-        return "--format jsonl.zst needs --output"
-    if not args.db.exists():
-        return f"no store at {args.db} (run `wheelscan audit` first)"
-    return None
-
-
-def _fail(message: str) -> int:
-    print(f"wheelscan report: {message}", file=sys.stderr)
-    return 2
 
 
 def _report(store: Store, args: argparse.Namespace) -> str | None:
@@ -156,7 +131,7 @@ def _report(store: Store, args: argparse.Namespace) -> str | None:
         since = next((r for r in runs if r.id == args.since_run), None)
         if since is None:
             known = f"runs {runs[0].id} to {runs[-1].id}" if runs else "no runs"
-            raise _Refused(f"--since-run {args.since_run}: no such run in {args.db} ({known})")
+            raise UsageError(f"--since-run {args.since_run}: no such run in {args.db} ({known})")
         changed = list(row_filter(store.iter_changes(args.since_run)))
         changes = changes_since(
             args.since_run, since.started.isoformat(), changed, args.wheels_listed
