@@ -210,6 +210,32 @@ def test_report_on_a_read_only_store(sources: tuple[Path, Path], tmp_path: Path,
         assert document[key] == expected[key]
 
 
+def test_a_read_only_store_left_by_a_killed_run(sources: tuple[Path, Path], tmp_path: Path) -> None:
+    """A killed writer leaves its last commits in -wal: read through the -shm it left, or,
+    with no -shm and no way to make one, refused rather than reported as an older store."""
+    directory = tmp_path / "store"
+    directory.mkdir()
+    db = directory / "c.db"
+    child, stored = _writer(db, sources[0], "kill")
+    child.communicate(timeout=120)
+    assert Path(f"{db}-wal").stat().st_size > 0
+    wrapper = READ_ONLY["ro-mount"](directory)
+    directory.chmod(0o555)
+    try:
+        done = wheelscan("report", "--db", db, "--format", "json", wrapper=wrapper)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["totals"]["wheels"] == stored
+        directory.chmod(0o755)
+        Path(f"{db}-shm").unlink()
+        directory.chmod(0o555)
+        done = wheelscan("report", "--db", db, "--format", "json", wrapper=wrapper)
+    finally:
+        directory.chmod(0o755)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.startswith(f"wheelscan report: {db}: its last commits are in {db}-wal")
+    assert done.stderr.count("\n") == 1
+
+
 # --- the same wheels, the same report
 
 

@@ -150,6 +150,8 @@ def connect_readonly(path: Path, busy_timeout: float) -> sqlite3.Connection:
     location = quote(str(path.absolute()))
     last: sqlite3.Error | None = None
     for flags in ("mode=ro", "mode=ro&immutable=1"):
+        if "immutable" in flags:
+            _check_no_wal(path)
         try:
             connection = sqlite3.connect(
                 f"file:{location}?{flags}", uri=True, timeout=busy_timeout, isolation_level=None
@@ -173,6 +175,20 @@ def connect_readonly(path: Path, busy_timeout: float) -> sqlite3.Connection:
         return connection
     assert last is not None
     raise store_error(last, path, "open for reading") from last
+
+
+def _check_no_wal(path: Path) -> None:
+    """Refuse to read ``path`` immutable while commits wait in its -wal: SQLite would read
+    the main file alone, an older store (or none at all) that the report would show as now."""
+    wal = Path(f"{path}-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        raise StoreError(
+            "unreadable-wal",
+            f"{path}: its last commits are in {wal}, which SQLite reads only through a "
+            f"{path.name}-shm it cannot create here",
+            "copy the store with its -wal file to a writable directory and report on the "
+            "copy, or open it once where it can be written (that moves the commits in)",
+        )
 
 
 def _writable(path: Path) -> bool:
