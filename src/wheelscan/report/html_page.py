@@ -46,9 +46,10 @@ def render_html(stats: Statistics) -> str:
             f'<p class="policy">{escape(policy_text(stats.policy))}</p></div></header>'
         ),
         '<main class="wrap">',
+        # the KPI cards first: the page's design lifts them into the header
+        _kpis(stats),
         "".join(f'<p class="status">{escape(line)}</p>' for line in status_lines(stats)),
         _changes(stats.changes) if stats.changes is not None else "",
-        _kpis(stats),
         _band(
             "The index",
             "what the wheels are",
@@ -306,7 +307,11 @@ def _changes(changes: Changes) -> str:
             f"<h2>{escape(title)}: {changed.wheels:,}<small>{escape(meaning)}</small></h2>"
             f"{table}" + (f'<p class="note">{escape(note)}</p>' if note else "") + "</div>"
         )
-    return _band(changes_title(changes), "what the last runs changed", "".join(cards))
+    return _band(
+        changes_title(changes),
+        "what the runs since changed",
+        f'<div class="stack">{"".join(cards)}</div>',
+    )
 
 
 def _wheel_list(entry: WheelList) -> str:
