@@ -162,9 +162,10 @@ def _changes(changes: Changes) -> str:
             ["Wheel", "Was", "Now"],
             [[_code(c.filename), c.was or "not judged", _cell(c.detail)] for c in changed.entries],
             level="###",
+            intro=f"_{meaning}_",
         )
         note = more(len(changed.entries), changed.wheels)
-        out.append(f"{table}\n_{meaning}_\n" + (f"\n{note}\n" if note else ""))
+        out.append(f"{table}\n{note}\n" if note else table)
     return "\n".join(out)
 
 
@@ -196,14 +197,19 @@ def _ranking(stats: Statistics, section: RankingSection) -> str:
 
 
 def _section(
-    title: str, header: Sequence[str], rows: Iterable[Sequence[str]], level: str = "##"
+    title: str,
+    header: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    level: str = "##",
+    intro: str | None = None,
 ) -> str:
     rows = list(rows)
+    heading = f"{level} {title}\n\n" + (f"{intro}\n\n" if intro else "")
     if not rows:
-        return f"{level} {title}\n\nNone.\n"
+        return f"{heading}None.\n"
     # numbers right-aligned, so columns of counts line up in every viewer
     align = ["---:" if all(_numeric(r[i]) for r in rows) else "---" for i in range(len(header))]
-    lines = [f"{level} {title}", "", _row(header), _row(align), *(_row(r) for r in rows)]
+    lines = [heading.rstrip("\n"), "", _row(header), _row(align), *(_row(r) for r in rows)]
     return "\n".join(lines) + "\n"
 
 
