@@ -47,6 +47,9 @@ def render_terminal(stats: Statistics, console: Console) -> None:
     if stats.changes is not None:
         console.print(f"[bold]{escape(changes_title(stats.changes))}[/]")
         for title, meaning, changes in change_sections(stats.changes):
+            if not changes.entries:  # an empty table folds its title into a narrow column
+                console.print(f"{title}: {changes.wheels} ({meaning})", soft_wrap=True)
+                continue
             console.print(
                 _table(
                     f"{title}: {changes.wheels} ({meaning})",
