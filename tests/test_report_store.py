@@ -249,16 +249,21 @@ def test_reports_do_not_depend_on_the_order_wheels_were_stored(
     sources: tuple[Path, Path], tmp_path: Path
 ) -> None:
     a, b = sources
-    documents, markdowns = [], []
+    documents, markdowns, ci = [], [], []
     for name, order in (("ab", (a, b)), ("ba", (b, a))):
-        db = tmp_path / f"{name}.db"
+        db = tmp_path / name / "c.db"
+        db.parent.mkdir()
         audit("--db", db, *order)
         document = report_json(db)
         del document["generated"], document["runs"]
         documents.append(json.dumps(document, indent=1))
         markdowns.append(_without_time(ok("report", "--db", db, "--format", "markdown")))
+        sarif = ok("report", "--db", db, "--format", "sarif").replace(str(db), "DB")
+        junit = ok("report", "--db", db, "--format", "junit").replace(str(db), "DB")
+        ci.append((sarif, re.sub(r'timestamp="[^"]*"', "", junit)))
     assert documents[0] == documents[1]
     assert markdowns[0] == markdowns[1]
+    assert ci[0] == ci[1]
     document = json.loads(documents[0])
     (markupsafe,) = [p for p in document["projects"] if p["project"] == "markupsafe"]
     # the two policies rank alike: the tie goes to the name

@@ -138,7 +138,9 @@ def _report(store: Store, args: argparse.Namespace) -> str | None:
         )
         new = {r["filename"] for r in changed if r["change"] != "fixed"}
     if args.format in ("sarif", "junit"):
-        items = [(r["filename"], r["verdict"] or r["error"]) for r in rows]
+        # by name: the store's order is the order wheels were stored in
+        ordered = sorted(rows, key=lambda r: (r["filename"], r["sha256"] or r["location"]))
+        items = [(r["filename"], r["verdict"] or r["error"]) for r in ordered]
         return _ci(args.format, items, policy, changes, new, store.path)
     stats = aggregate(
         rows,

@@ -32,9 +32,10 @@ SELECT w.sha256, w.filename, w.project, w.version, w.upload_time, w.location, w.
        v.verdict, v.error_code, v.error_reason, v.error_member
 FROM wheels w LEFT JOIN verdicts v ON v.wheel_id = w.id AND v.policy_id = :policy
 WHERE :run IS NULL OR w.id IN (SELECT wheel_id FROM run_wheels WHERE run_id = :run)
--- by name, not by id: the order rows were stored in (which a killed-and-resumed run
--- changes) must never show in a report or an export
-ORDER BY w.filename, w.sha256
+-- by id: sorting by name would sort every verdict blob too (a gigabyte for a mirror);
+-- reports do not depend on the order (report/aggregate.py), and the lists that show it
+-- sort themselves
+ORDER BY w.id
 """
 _FAILURES = """
 SELECT location, filename, project, version, size, upload_time, error_code, error_reason,
