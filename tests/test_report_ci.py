@@ -13,6 +13,7 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -23,7 +24,7 @@ import xmlschema
 
 from wheelscan.engine.worker import audit
 from wheelscan.policy.verdict import AuditError, Verdict
-from wheelscan.report.claims import tag_blockers
+from wheelscan.report.claims import promises_only, tag_blockers
 from wheelscan.report.junit import render_junit
 from wheelscan.report.sarif import render_sarif
 
@@ -218,3 +219,14 @@ def test_report_writes_both_from_the_store(wheels: Path, tmp_path: Path) -> None
     out = tmp_path / "report.sarif"
     wheelscan("report", "--db", db, "--format", "sarif", "--output", out)
     assert json.loads(out.read_text()) == sarif
+
+
+def test_what_the_ci_formats_keep_of_a_verdict_changes_nothing(
+    items: list[tuple[str, Mapping[str, Any] | None]],
+) -> None:
+    """``report`` holds ``promises_only`` of each verdict, not the verdict, until it writes."""
+    kept = [(f, promises_only(o) if o and "overall_tag" in o else o) for f, o in items]
+    assert render_sarif(kept) == render_sarif(items)
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert render_junit(kept, timestamp=when) == render_junit(items, timestamp=when)
+    assert len(json.dumps(kept)) < len(json.dumps(items)) / 2

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from wheelscan.report import (
 )
 from wheelscan.report.aggregate import LISTED, TOP
 from wheelscan.report.changes import changes_since
+from wheelscan.report.claims import promises_only
 from wheelscan.report.filters import RowFilter
 from wheelscan.report.statistics import Changes, PolicyInfo, Statistics
 from wheelscan.store import Store
@@ -126,21 +128,35 @@ def _report(store: Store, args: argparse.Namespace) -> str | None:
     runs = store.runs()
     digest = store.reported_policy()
     policy = policy_info(digest, store.policy_source(digest) if digest else None)
-    changes, new = None, None
+    changes: Changes | None = None
+    new: set[str] | None = None
     if args.since_run is not None:
         since = next((r for r in runs if r.id == args.since_run), None)
         if since is None:
             known = f"runs {runs[0].id} to {runs[-1].id}" if runs else "no runs"
             raise UsageError(f"--since-run {args.since_run}: no such run in {args.db} ({known})")
-        changed = list(row_filter(store.iter_changes(args.since_run)))
+        new = set()
+
+        def noting_new(rows: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
+            # one pass, no row kept: a new policy may change the state of every wheel
+            for row in rows:
+                if row["change"] != "fixed":
+                    new.add(row["filename"])
+                yield row
+
         changes = changes_since(
-            args.since_run, since.started.isoformat(), changed, args.wheels_listed
+            args.since_run,
+            since.started.isoformat(),
+            noting_new(row_filter(store.iter_changes(args.since_run))),
+            args.wheels_listed,
         )
-        new = {r["filename"] for r in changed if r["change"] != "fixed"}
     if args.format in ("sarif", "junit"):
         # by name: the store's order is the order wheels were stored in
-        ordered = sorted(rows, key=lambda r: (r["filename"], r["sha256"] or r["location"]))
-        items = [(r["filename"], r["verdict"] or r["error"]) for r in ordered]
+        kept = sorted(
+            ((r["filename"], r["sha256"] or r["location"], _outcome(r)) for r in rows),
+            key=lambda item: item[:2],
+        )
+        items = [(filename, outcome) for filename, _, outcome in kept]
         return _ci(args.format, items, policy, changes, new, store.path)
     stats = aggregate(
         rows,
@@ -152,6 +168,12 @@ def _report(store: Store, args: argparse.Namespace) -> str | None:
         changes=changes,
     )
     return _render(args, stats)
+
+
+def _outcome(row: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """What the CI formats need of a row, held until the document is written."""
+    verdict = row["verdict"]
+    return row["error"] if verdict is None else promises_only(verdict)
 
 
 def _ci(

@@ -152,3 +152,25 @@ def tag_blockers(tag: str, verdict: Mapping[str, Any]) -> Iterator[Blocker]:
         ]
     for b in found:
         yield Blocker(b["kind"], b["subject"], tuple(b["symbols"]), tuple(b.get("files", ())))
+
+
+def promises_only(verdict: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a verdict ``tag_blockers`` reads for its broken tags, and nothing else.
+
+    A CI report holds a verdict per wheel until it is written: whole verdicts of a mirror's
+    wheels would not fit in memory, and most of each is the upgrade path to better tags.
+    ``tag_blockers`` gives the same blockers for the result as for the whole verdict.
+    """
+    kept: dict[str, Any] = {
+        "over_claims": list(verdict["over_claims"]),
+        "overall_tag": verdict["overall_tag"],
+        "libc": verdict["libc"],
+        "architecture": verdict["architecture"],
+        "elf_files": list(verdict["elf_files"]) if verdict["over_claims"] else [],
+        "newest_versions": [],
+        "upgrades": [],
+    }
+    for tag in verdict["over_claims"]:
+        blockers = [b._asdict() for b in tag_blockers(tag, verdict)]
+        kept["upgrades"].append({"policy": policy_name(tag), "blockers": blockers})
+    return kept
