@@ -391,12 +391,12 @@ def test_since_run_in_every_format(nightly: Path) -> None:
     assert re.search(r'name="overone[^>]*><failure type="over-claim"', junit)
 
 
-def test_since_run_names_a_run_the_store_holds(nightly: Path) -> None:
-    done = wheelscan("report", "--db", nightly, "--since-run", "9")
-    assert done.returncode == 2
-    assert (
-        done.stderr == f"wheelscan report: --since-run 9: no such run in {nightly} (runs 1 to 2)\n"
-    )
+@pytest.mark.parametrize("option", ["--since-run", "--run"])
+def test_runs_named_are_runs_the_store_holds(nightly: Path, option: str) -> None:
+    done = wheelscan("report", "--db", nightly, option, "9")
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == f"wheelscan report: {option} 9: no such run in {nightly} (runs 1 to 2)\n"
+    assert report_json(nightly, option, "2")["totals"]["wheels"] == 8
 
 
 # --- options

@@ -32,7 +32,7 @@ from wheelscan.report.changes import changes_since
 from wheelscan.report.claims import promises_only
 from wheelscan.report.filters import RowFilter
 from wheelscan.report.statistics import Changes, PolicyInfo, Statistics
-from wheelscan.store import Store
+from wheelscan.store import RunRecord, Store
 from wheelscan.store.rows import write_jsonl_zst
 
 FORMATS = ("terminal", "json", "markdown", "html", "sarif", "junit", "jsonl.zst")
@@ -119,22 +119,21 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _report(store: Store, args: argparse.Namespace) -> str | None:
+    runs = store.runs()
+    _run_named(runs, "--run", args.run, args.db)
     row_filter = RowFilter.of(args.project, args.arch)
     rows = row_filter(store.iter_rows(run_id=args.run))
     if args.format == "jsonl.zst":
         count = write_jsonl_zst(args.output, rows)  # type: ignore[arg-type]
         print(f"{count} results written to {args.output}")
         return None
-    runs = store.runs()
     digest = store.reported_policy()
     policy = policy_info(digest, store.policy_source(digest) if digest else None)
     changes: Changes | None = None
     new: set[str] | None = None
     if args.since_run is not None:
-        since = next((r for r in runs if r.id == args.since_run), None)
-        if since is None:
-            known = f"runs {runs[0].id} to {runs[-1].id}" if runs else "no runs"
-            raise UsageError(f"--since-run {args.since_run}: no such run in {args.db} ({known})")
+        since = _run_named(runs, "--since-run", args.since_run, args.db)
+        assert since is not None
         new = set()
 
         def noting_new(rows: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
@@ -168,6 +167,20 @@ def _report(store: Store, args: argparse.Namespace) -> str | None:
         changes=changes,
     )
     return _render(args, stats)
+
+
+def _run_named(
+    runs: list[RunRecord], option: str, run_id: int | None, db: Path
+) -> RunRecord | None:
+    """The run ``option`` names; a run the store does not hold is the user's mistake, which
+    an empty report would hide."""
+    if run_id is None:
+        return None
+    found = next((r for r in runs if r.id == run_id), None)
+    if found is None:
+        known = f"runs {runs[0].id} to {runs[-1].id}" if runs else "no runs"
+        raise UsageError(f"{option} {run_id}: no such run in {db} ({known})")
+    return found
 
 
 def _outcome(row: Mapping[str, Any]) -> Mapping[str, Any] | None:
