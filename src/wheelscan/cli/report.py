@@ -129,26 +129,7 @@ def _report(store: Store, args: argparse.Namespace) -> str | None:
         return None
     digest = store.reported_policy()
     policy = policy_info(digest, store.policy_source(digest) if digest else None)
-    changes: Changes | None = None
-    new: set[str] | None = None
-    if args.since_run is not None:
-        since = _run_named(runs, "--since-run", args.since_run, args.db)
-        assert since is not None
-        new = set()
-
-        def noting_new(rows: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
-            # one pass, no row kept: a new policy may change the state of every wheel
-            for row in rows:
-                if row["change"] != "fixed":
-                    new.add(row["filename"])
-                yield row
-
-        changes = changes_since(
-            args.since_run,
-            since.started.isoformat(),
-            noting_new(row_filter(store.iter_changes(args.since_run))),
-            args.wheels_listed,
-        )
+    changes, new = _changes(store, args, runs, row_filter)
     if args.format in ("sarif", "junit"):
         # by name: the store's order is the order wheels were stored in
         kept = sorted(
@@ -167,6 +148,31 @@ def _report(store: Store, args: argparse.Namespace) -> str | None:
         changes=changes,
     )
     return _render(args, stats)
+
+
+def _changes(
+    store: Store, args: argparse.Namespace, runs: list[RunRecord], row_filter: RowFilter
+) -> tuple[Changes | None, set[str] | None]:
+    """What changed since ``--since-run``, and the wheels newly broken or in error."""
+    since = _run_named(runs, "--since-run", args.since_run, args.db)
+    if since is None:
+        return None, None
+    new: set[str] = set()
+
+    def noting_new(rows: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
+        # one pass, no row kept: a new policy may change the state of every wheel
+        for row in rows:
+            if row["change"] != "fixed":
+                new.add(row["filename"])
+            yield row
+
+    changes = changes_since(
+        since.id,
+        since.started.isoformat(),
+        noting_new(row_filter(store.iter_changes(since.id))),
+        args.wheels_listed,
+    )
+    return changes, new
 
 
 def _run_named(
