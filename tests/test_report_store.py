@@ -434,3 +434,22 @@ def test_every_option_says_its_default() -> None:
     for action in options:  # as --help shows it: the formatter adds defaults not written out
         assert "default: " in formatter._get_help_string(action), action.option_strings
     assert "(default: 20)" in ok("report", "--help").replace("\n", " ").replace("  ", " ")
+
+
+def test_a_killed_and_resumed_store_reports_as_an_uninterrupted_one(
+    sources: tuple[Path, Path], tmp_path: Path
+) -> None:
+    a, b = sources
+    whole = tmp_path / "whole.db"
+    audit("--db", whole, a, b)
+    resumed = tmp_path / "resumed.db"
+    child, _ = _writer(resumed, b, "kill")  # b's wheels stored first, then the run killed
+    child.communicate(timeout=120)
+    audit("--db", resumed, a, b)  # the next night: b is known, a is new
+    documents = []
+    for db in (whole, resumed):
+        document = report_json(db)
+        del document["generated"], document["runs"]
+        documents.append(json.dumps(document, indent=1))
+    assert documents[0] == documents[1]
+    assert [r["status"] for r in report_json(resumed)["runs"]] == ["interrupted", "finished"]
