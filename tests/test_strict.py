@@ -270,6 +270,13 @@ def test_a_version_1_store_is_migrated(tmp_path: Path) -> None:
     with sqlite3.connect(db) as connection:  # as the store was before the strict column
         connection.execute("ALTER TABLE wheels DROP COLUMN strict")
         connection.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    report = wheelscan("report", "--db", str(db), "--format", "json")  # reads, converts nothing
+    assert report.returncode == 0, report.stderr
+    assert json.loads(report.stdout)["totals"]["wheels"] == 1
+    with sqlite3.connect(db) as connection:
+        assert connection.execute(
+            "SELECT value FROM meta WHERE key = 'schema_version'"
+        ).fetchone() == ("1",)
     run = wheelscan("audit", str(wheels), "--db", str(db), "--workers", "0", "--strict")
     assert run.returncode == 0, run.stderr
     assert "1 audited" in run.stdout

@@ -160,7 +160,7 @@ def connect_readonly(path: Path, busy_timeout: float) -> sqlite3.Connection:
             last = e
             continue
         try:
-            _check(connection, path)
+            _check(connection, path, writable=False)
         except sqlite3.Error as e:
             connection.close()
             last = e
@@ -219,8 +219,10 @@ def _check_or_create(connection: sqlite3.Connection, path: Path) -> None:
     _check(connection, path)
 
 
-def _check(connection: sqlite3.Connection, path: Path) -> None:
-    """StoreError unless ``connection`` is a store of the schema this code reads."""
+def _check(connection: sqlite3.Connection, path: Path, writable: bool = True) -> None:
+    """StoreError unless ``connection`` is a store of the schema this code reads; an older
+    schema is migrated, or (``writable`` False: a report) read as it is: every migration
+    only adds what readers do not need."""
     if "meta" not in _tables(connection):
         raise StoreError(
             "not-a-store",
@@ -229,6 +231,8 @@ def _check(connection: sqlite3.Connection, path: Path) -> None:
         )
     row = connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     found = row[0] if row else None
+    if found in _MIGRATIONS and not writable:
+        return
     if found in _MIGRATIONS:
         with transaction(connection, path, f"migrate the schema from version {found}"):
             for statement in _MIGRATIONS[found]:
