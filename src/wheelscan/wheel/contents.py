@@ -25,7 +25,7 @@ from wheelscan.wheel.inflate import (
     inflate_into,
     inflate_prefix,
 )
-from wheelscan.wheel.integrity import IntegrityProblem, check_wheel
+from wheelscan.wheel.integrity import Digest, IntegrityProblem, check_contents, check_identity
 from wheelscan.wheel.scratch import scratch
 from wheelscan.wheel.stream import StreamError, StreamStats, parse_streamed
 
@@ -145,14 +145,17 @@ def read_wheel_facts(
     for member in archive.members:
         if unsafe_path(member.name):
             raise WheelError("unsafe-path", "a path outside the install directory", member.name)
-    integrity = check_wheel(archive, filename, file_sha256) if strict else ()
+    # a strict reading: the installer's checks first, then every ELF member parsed from
+    # its whole content, whose digest is kept (``digests``) for RECORD's check at the end
+    info_dir = check_identity(archive, filename, file_sha256) if strict else ""
+    digests: dict[str, Digest] | None = {} if strict else None
     listed = {
         posixpath.normpath(p): i
         for i, p in enumerate(record_paths(archive))
         if strict or not p.endswith(".py")  # auditwheel's rule; strict examines everything
     }
     members: list[tuple[int, ElfMember]] = []
-    for member, facts in _parsed_members(parse, archive, cache, threads, strict):
+    for member, facts in _parsed_members(parse, archive, cache, threads, digests):
         rank = listed.get(posixpath.normpath(member.name))
         members.append(
             (
@@ -161,6 +164,7 @@ def read_wheel_facts(
             )
         )
     members.sort(key=lambda item: item[0])  # stable: unlisted ones keep archive order
+    integrity = check_contents(archive, filename, info_dir, digests) if strict else ()
     return WheelFacts(filename, tuple(m for _, m in members), strict, integrity)
 
 
@@ -172,10 +176,16 @@ def _candidates(archive: WheelArchive, strict: bool) -> list[Member]:
 
 
 def _parsed_members(
-    parse: object, archive: WheelArchive, cache: FactsCache | None, threads: int, strict: bool
+    parse: object,
+    archive: WheelArchive,
+    cache: FactsCache | None,
+    threads: int,
+    digests: dict[str, Digest] | None,
 ) -> Iterator[tuple[Member, ElfFacts]]:
     """Every ELF member with its facts, in archive order; whichever way they are computed,
-    the failure raised is the one a member-by-member reading meets first."""
+    the failure raised is the one a member-by-member reading meets first. ``digests``: a
+    strict reading (every member a candidate, each inflated whole, its digest kept there)."""
+    strict = digests is not None
     if threads <= 1:
         if not strict:
             for member in archive.elf_members():
@@ -184,7 +194,7 @@ def _parsed_members(
         everything = _candidates(archive, strict)
         for member, looked in zip(everything, archive.sniff(everything), strict=True):
             if archive.is_elf(member, looked):
-                yield member, _cached_parse(parse, archive, member, cache, strict)
+                yield member, _cached_parse(parse, archive, member, cache, digests)
         return
     from concurrent.futures import Future, ThreadPoolExecutor  # ~10 ms of imports: when used
 
@@ -202,7 +212,7 @@ def _parsed_members(
             try:
                 if archive.is_elf(candidates[i], sniffed[i]):
                     futures[i] = pool.submit(
-                        _cached_parse, parse, archive, candidates[i], cache, strict
+                        _cached_parse, parse, archive, candidates[i], cache, digests
                     )
             except Exception as e:  # raised in archive order below, as a sequential read would
                 sniffing_errors[i] = e
@@ -218,17 +228,17 @@ def _cached_parse(
     archive: WheelArchive,
     member: Member,
     cache: FactsCache | None,
-    whole: bool = False,
+    digests: dict[str, Digest] | None = None,
 ) -> ElfFacts:
     if member.method != DEFLATED:
         return _parse(parse, archive, member)  # a stored member is parsed in place: cheap
     if cache is None:
-        facts = _parse(parse, archive, member, whole)
+        facts = _parse(parse, archive, member, digests)
     else:
         archive.check_limits(member)
         payload = archive.payload(member)
         cached = cache.get(member, payload)
-        facts = cached if cached is not None else _parse(parse, archive, member, whole)
+        facts = cached if cached is not None else _parse(parse, archive, member, digests)
         if cached is None:
             cache.put(member, payload, facts, archive.file, archive.data_offset(member))
     archive.done_with(member)  # its bytes leave the process: not read again
@@ -241,19 +251,25 @@ def verify_members() -> bool:
     return os.environ.get(VERIFY_ENV, "") not in ("", "0")
 
 
-def _parse(parse: object, archive: WheelArchive, member: Member, whole: bool = False) -> ElfFacts:
+def _parse(
+    parse: object,
+    archive: WheelArchive,
+    member: Member,
+    digests: dict[str, Digest] | None = None,
+) -> ElfFacts:
     """The member's facts. Read by its ends or a prefix where that pays; those readings
     return None wherever they fail, and the member is then inflated whole: only a failure
-    of a whole-member reading (the member is unsound) is an error. ``whole`` (a strict
-    reading), like ``WHEELSCAN_VERIFY``, inflates every member whole."""
+    of a whole-member reading (the member is unsound) is an error. A strict reading
+    (``digests``), like ``WHEELSCAN_VERIFY``, inflates every member whole, and keeps each
+    one's digest in ``digests``."""
     partial = partial_parser()
     try:
         if member.method == DEFLATED and partial is not None:
             archive.check_limits(member)
-            if whole or verify_members():
+            if digests is not None or verify_members():
                 if member.size <= WHOLE_MEMBER_LIMIT:
-                    return _parse_whole(parse, archive, member)
-                return _parse_read(parse, archive, member)
+                    return _parse_whole(parse, archive, member, digests)
+                return _parse_read(parse, archive, member, digests)
             if member.size > WHOLE_MEMBER_LIMIT:
                 with _STREAMING:  # the whole read after too many passes, too
                     return _parse_stream(archive, member, *partial) or _parse_read(
@@ -284,9 +300,16 @@ def _facts_end(archive: WheelArchive, member: Member) -> int | None:
         return None
 
 
-def _parse_read(parse: object, archive: WheelArchive, member: Member) -> ElfFacts:
+def _parse_read(
+    parse: object,
+    archive: WheelArchive,
+    member: Member,
+    digests: dict[str, Digest] | None = None,
+) -> ElfFacts:
     """The member read whole (stored: in place), then parsed."""
     content = archive.read(member)
+    if digests is not None:
+        digests[member.name] = Digest.of(content)
     try:
         return parse(content)  # type: ignore[operator, no-any-return]
     finally:
@@ -327,7 +350,12 @@ def _parse_prefix(
             return None
 
 
-def _parse_whole(parse: object, archive: WheelArchive, member: Member) -> ElfFacts:
+def _parse_whole(
+    parse: object,
+    archive: WheelArchive,
+    member: Member,
+    digests: dict[str, Digest] | None = None,
+) -> ElfFacts:
     """Inflate the member whole into this thread's scratch mapping, check it, parse it."""
     with scratch(member.size, populate=True) as buffer:
         try:
@@ -336,6 +364,8 @@ def _parse_whole(parse: object, archive: WheelArchive, member: Member) -> ElfFac
             raise WheelError(e.code, e.reason, member.name) from e
         if crc != member.crc:
             raise WheelError("crc-mismatch", "CRC-32 differs from the directory's", member.name)
+        if digests is not None:
+            digests[member.name] = Digest.of(buffer)
         return parse(buffer)  # type: ignore[operator, no-any-return]
 
 

@@ -22,19 +22,11 @@ from __future__ import annotations
 
 import base64
 import csv
-import email.parser
 import hashlib
 import io
 import posixpath
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-
-from packaging.utils import (
-    InvalidWheelFilename,
-    canonicalize_name,
-    canonicalize_version,
-    parse_wheel_filename,
-)
 
 from wheelscan.wheel.archive import DEFLATED, STORED, Member, WheelArchive, WheelError
 from wheelscan.wheel.inflate import InflateError, crc32, raw_inflater
@@ -60,9 +52,15 @@ class StrictError(WheelError):
 
 
 @dataclass(frozen=True, slots=True)
-class _Digest:
+class Digest:
+    """A member's content as RECORD describes it."""
+
     sha256: str  # urlsafe base64 without padding, as RECORD spells it
     size: int
+
+    @classmethod
+    def of(cls, content: bytes | memoryview) -> Digest:
+        return cls(_record_hash(hashlib.sha256(content).digest()), len(content))
 
 
 def check_wheel(
@@ -70,10 +68,32 @@ def check_wheel(
 ) -> tuple[IntegrityProblem, ...]:
     """Every strict check of this module on ``archive``; raises StrictError for the first
     thing an installer would refuse, returns what it would install all the same."""
+    info_dir = check_identity(archive, filename, file_sha256)
+    return check_contents(archive, filename, info_dir)
+
+
+def check_identity(archive: WheelArchive, filename: str, file_sha256: str | None) -> str:
+    """The checks an installer makes before extracting anything: the file is the index's,
+    and its ``.dist-info`` directory (returned) is the file name's project and version."""
     if file_sha256 is not None:
         _check_file_sha256(archive, file_sha256)
-    info_dir = _dist_info_dir(archive, filename)
-    digests = {member.name: _inflated_digest(archive, member) for member in _files(archive)}
+    return _dist_info_dir(archive, filename)
+
+
+def check_contents(
+    archive: WheelArchive,
+    filename: str,
+    info_dir: str,
+    known: Mapping[str, Digest] | None = None,
+) -> tuple[IntegrityProblem, ...]:
+    """Every member inflated whole and checked, then compared with RECORD and WHEEL.
+    ``known``: digests of members already inflated whole and checked (a strict reading's
+    ELF members, parsed from their whole content): not inflated again."""
+    known = known or {}
+    digests = {
+        member.name: known.get(member.name) or _inflated_digest(archive, member)
+        for member in _files(archive)
+    }
     problems = list(_record_problems(archive, info_dir, digests))
     problems.extend(_tag_problems(archive, info_dir, filename))
     return tuple(problems)
@@ -83,7 +103,7 @@ def _files(archive: WheelArchive) -> Iterator[Member]:
     return (m for m in archive.members if not m.name.endswith("/"))
 
 
-def _inflated_digest(archive: WheelArchive, member: Member) -> _Digest:
+def _inflated_digest(archive: WheelArchive, member: Member) -> Digest:
     """The member inflated whole, in chunks, its CRC-32 and size checked as ``zipfile``
     checks them, and more: a stream that ends early or runs on is refused too."""
     archive.check_limits(member)
@@ -129,7 +149,7 @@ def _inflated_digest(archive: WheelArchive, member: Member) -> _Digest:
         )
     if crc != member.crc:
         raise StrictError("crc-mismatch", "CRC-32 differs from the directory's", member.name)
-    return _Digest(_record_hash(sha.digest()), size)
+    return Digest(_record_hash(sha.digest()), size)
 
 
 def _record_hash(digest: bytes) -> str:
@@ -147,6 +167,14 @@ def _check_file_sha256(archive: WheelArchive, expected: str) -> None:
 def _dist_info_dir(archive: WheelArchive, filename: str) -> str:
     """The one top-level ``.dist-info`` directory, which must name the file's project and
     version (pip: ``wheel_dist_info_dir`` and the metadata's version check)."""
+    # packaging's utils import its tags (45 ms): only a strict reading pays for them
+    from packaging.utils import (
+        InvalidWheelFilename,
+        canonicalize_name,
+        canonicalize_version,
+        parse_wheel_filename,
+    )
+
     try:
         name, version, _, _ = parse_wheel_filename(filename)
     except InvalidWheelFilename as e:
@@ -181,7 +209,7 @@ def _text(archive: WheelArchive, name: str) -> str | None:
 
 
 def _record_problems(
-    archive: WheelArchive, info_dir: str, digests: dict[str, _Digest]
+    archive: WheelArchive, info_dir: str, digests: dict[str, Digest]
 ) -> Iterator[IntegrityProblem]:
     record_name = f"{info_dir}/RECORD"
     text = _text(archive, record_name)
@@ -240,6 +268,10 @@ def _tag_problems(
     if text is None:
         yield IntegrityProblem("wheel-tag-mismatch", f"{info_dir}/WHEEL", "no WHEEL file")
         return
+    import email.parser  # 8 ms of imports: a strict reading's only
+
+    from packaging.utils import parse_wheel_filename
+
     declared = {str(tag) for tag in parse_wheel_filename(filename)[3]}
     message = email.parser.Parser().parsestr(text)
     tags = {value.strip() for value in message.get_all("Tag") or []}
