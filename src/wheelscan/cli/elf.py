@@ -22,7 +22,13 @@ Exit status: 0 when every file was read, 2 when one could not be."""
 
 
 def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is private
-    p = commands.add_parser("elf", help="print the facts of ELF files", description=DESCRIPTION)
+    p = commands.add_parser(
+        "elf",
+        help="print the facts of ELF files",
+        description=DESCRIPTION,
+        epilog="exit status:\n  0  every file was read\n  2  some file could not be read "
+        "(missing, not ELF, malformed: its error is printed in its place)",
+    )
     p.add_argument(
         "files", nargs="+", type=Path, metavar="FILE", help="ELF files (.so, executables)"
     )

@@ -33,7 +33,12 @@ the statistics of them all."""
 
 def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is private
     p = commands.add_parser(
-        "package", help="audit all Linux wheels of one project", description=DESCRIPTION
+        "package",
+        help="audit all Linux wheels of one project",
+        description=DESCRIPTION,
+        epilog="exit status:\n  0  every declared tag of every wheel holds\n  1  a declared tag "
+        "of some wheel is broken\n  2  could not run (no such project, an index that is down) "
+        "or some wheel could not be judged",
     )
     p.add_argument("name", help="the project's name, as on the index")
     p.add_argument(

@@ -47,14 +47,17 @@ def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is 
             "policy of the last finished run or re-evaluation. Reads the store only: works\n"
             "during a run, after a killed one, and on a read-only mount."
         ),
+        epilog="exit status:\n  0  the report was written\n  2  could not run: a bad option, "
+        "no store, a store this wheelscan cannot read, an output that cannot be written",
     )
     options.add_db_option(p)
     p.add_argument(
         "--format",
         choices=FORMATS,
         default="terminal",
-        help="sarif and junit are for CI: one result per broken tag or error, one test case "
-        "per wheel (default: terminal)",
+        metavar="FORMAT",
+        help=f"one of {', '.join(FORMATS)}; sarif and junit are for CI: one result per broken "
+        "tag or error, one test case per wheel (default: terminal)",
     )
     p.add_argument(
         "--output",

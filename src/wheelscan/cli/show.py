@@ -48,7 +48,6 @@ def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is 
         help="judge wheels and explain the verdict",
         description=DESCRIPTION,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "wheels", nargs="+", metavar="WHEEL", help="wheel files, or http(s) URLs of wheels"
