@@ -12,7 +12,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
@@ -113,16 +113,24 @@ class Store:
         *,
         wheelscan_version: str = __version__,
         backend: str | None = None,
+        warn: Callable[[str], None] | None = None,
     ) -> int:
         """Start a run; its verdicts are stored under ``policy_digest`` (codec.policy_digest).
 
         A run still marked ``running`` died without finishing (killed, power lost): the run
-        lock proves no process holds it any more, so it is marked ``interrupted``.
+        lock proves no process holds it any more, so it is marked ``interrupted``, and
+        ``warn`` is told so in one line per run, naming the process the lock file names.
         """
-        self._run_lock.acquire()
+        previous = self._run_lock.acquire()
         now = _now()
         try:
             with transaction(self._connection, self.path, "begin a run"):
+                abandoned = [
+                    run_id
+                    for (run_id,) in self._connection.execute(
+                        "SELECT id FROM runs WHERE status = 'running' ORDER BY id"
+                    )
+                ]
                 self._connection.execute(
                     "UPDATE runs SET status = 'interrupted', finished = updated, "
                     "seconds = (julianday(updated) - julianday(started)) * 86400 "
@@ -134,11 +142,21 @@ class Store:
                     "wheelscan_version, backend) VALUES (?, 'running', ?, ?, ?, ?, ?)",
                     (source, now, now, policy_id, wheelscan_version, backend or backend_name()),
                 ).lastrowid
+                assert run_id is not None
+                # before the commit: once the run is recorded, so is its process
+                self._run_lock.record(run_id)
         except BaseException:
             self._run_lock.release()
             raise
-        assert run_id is not None
         self._run_policies[run_id] = policy_id
+        for abandoned_id in abandoned:
+            owner = (
+                f"process {previous.pid}"
+                if previous is not None and previous.run_id == abandoned_id
+                else "process unknown"
+            )
+            if warn is not None:
+                warn(f"run {abandoned_id} ({owner}) ended without finishing: marked interrupted")
         return run_id
 
     def finish_run(
