@@ -7,7 +7,7 @@ whole index that was not named (600k projects on a public one) takes ``--whole-i
 Exit status (for CI and cron): 0 every promise kept; 1 what ``--fail-on`` names was found
 among the run's wheels, the known ones included (by default an over-claim, a declared tag
 that does not hold, or an error, a wheel that could not be judged); 2 could not run; 130
-interrupted.
+interrupted (Ctrl-C), 143 and 129 stopped by SIGTERM and SIGHUP (cli/interrupt.py).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 import multiprocessing_logging
 
 from wheelscan.cli import options
+from wheelscan.cli.interrupt import StopSignals, exit_status
 from wheelscan.cli.progress import ProgressLine, describe
 from wheelscan.cli.usage import (
     EXIT_FOUND,
@@ -141,11 +142,13 @@ def run(args: argparse.Namespace) -> int:
     )
     # worker logs reach the parent's handlers, whatever process they come from
     multiprocessing_logging.install_mp_handler()
-    with Store.open(args.db, batch_size=args.commit_every) as store:
+    # SIGTERM and SIGHUP (timeout, systemd, a closed terminal) stop the run as Ctrl-C does
+    with StopSignals() as stop, Store.open(args.db, batch_size=args.commit_every) as store:
         run_id = store.begin_run(
             ", ".join(s.name for s in sources),
             policy_digest(args.policy_file, args.musl_policy),
             backend=backend_name(),
+            warn=lambda message: warn("audit", message),
         )
         # the digest alone cannot tell a report which policy file judged the wheels
         store.record_policy_source(
@@ -153,10 +156,10 @@ def run(args: argparse.Namespace) -> int:
             policy_source(args.policy_file, args.musl_policy),
         )
         counts = RunCounts()
-        status = "failed"
+        status, stopped = "failed", 0
         try:
             with ProgressLine(args.progress) as progress:
-                counts = audit(
+                audit(
                     sources,
                     store,
                     options.executor(task, args),
@@ -164,16 +167,24 @@ def run(args: argparse.Namespace) -> int:
                     progress,
                     args.limit,
                     args.strict,
+                    counts,
                 )
             status = "finished"
-        except KeyboardInterrupt:
-            status = "interrupted"
+        except KeyboardInterrupt as e:
+            status, stopped = "interrupted", exit_status(e)
         finally:
-            store.finish_run(run_id, status, seen=counts.seen)
+            stop.ignore()
+            # interrupted, the run has seen what the store recorded; the sources listed more
+            # (read ahead of the workers), not audited
+            run = store.finish_run(
+                run_id, status, seen=counts.seen if status == "finished" else None
+            )
+        if stopped:
+            counts = counts.as_recorded(run)
         outcome = store.outcome(run_id, with_findings="finding" in args.fail_on)
     print(f"run {run_id} {status}: {describe(counts)}{_troubles(outcome)}")
-    if status == "interrupted":
-        return 130
+    if stopped:
+        return stopped
     return EXIT_FOUND if _found(outcome, args.fail_on) else EXIT_OK
 
 

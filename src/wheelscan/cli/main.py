@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from wheelscan import __version__
+from wheelscan.cli.interrupt import exit_status
 from wheelscan.cli.usage import EXIT_STATUS_HELP, EXIT_USAGE, HelpFormatter, Parser, UsageError
 from wheelscan.elf import BACKEND_ENV, BackendError, backend_name, get_parser
 
@@ -56,8 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # the rest of the output has nowhere to go; keep Python's flush at exit quiet
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as e:  # SIGTERM and SIGHUP too, where a command handles them
+        return exit_status(e)
     except Exception as e:
         message = user_error(e)
         if message is None:

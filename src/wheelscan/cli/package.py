@@ -14,6 +14,7 @@ from rich.console import Console
 
 from wheelscan import __version__
 from wheelscan.cli import options
+from wheelscan.cli.interrupt import StopSignals, exit_status
 from wheelscan.cli.text import output_width, wrap
 from wheelscan.elf import backend_name
 from wheelscan.engine.result import WheelResult
@@ -102,7 +103,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"wheelscan package: no Linux wheels of {args.name!r} on the index", file=sys.stderr)
         return 2
     task = AuditTask(args.policy_file, args.musl_policy, options.limits(args), strict=args.strict)
-    results = sorted(options.executor(task, args).results(refs), key=lambda r: r.ref.filename)
+    try:
+        # SIGTERM and SIGHUP stop the workers as Ctrl-C does (cli/interrupt.py)
+        with StopSignals():
+            results = sorted(
+                options.executor(task, args).results(refs), key=lambda r: r.ref.filename
+            )
+    except KeyboardInterrupt as e:
+        return exit_status(e)
     rows = [row(r) for r in results]
     stats = aggregate(rows)
     if args.json:
