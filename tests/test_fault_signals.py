@@ -31,6 +31,11 @@ import pytest
 
 from test_fault_kills import command, make_wheels, stored
 
+from elfwriter import build_elf, sample_spec
+from indexserver import IndexServer
+from mirror import build_mirror
+from wheelbuilder import build_wheel
+
 SEED = 20261206
 ROUNDS = 4  # signals per test, each at a random moment, before the run that completes
 WHEELS = 300
@@ -320,3 +325,36 @@ def test_without_prctl_workers_end_with_their_pipe(
     returncode, _, err = parent.end()
     assert returncode == -signal.SIGKILL, err
     assert survivors(marker) == set()
+
+
+def test_a_signal_to_package_s_parent_alone_stops_its_workers(tmp_path: Path, marker: str) -> None:
+    """``wheelscan package`` runs the same pool, over HTTP: SIGTERM stops it as Ctrl-C does,
+    SIGKILL takes its workers with it."""
+    releases = tmp_path / "releases"
+    releases.mkdir()
+    so = build_elf(sample_spec("x86_64", interpreter=None))
+    for i in range(WHEELS // 2):
+        name = f"demo-1.{i}-cp312-cp312-manylinux_2_28_x86_64.whl"
+        (releases / name).write_bytes(build_wheel({"demo/_mod.so": so}, "demo", f"1.{i}"))
+    mirror = build_mirror(tmp_path / "mirror", sorted(releases.iterdir()))
+    with IndexServer(mirror.web) as server:
+
+        def fetched() -> int:
+            return len({s.path for s in server.log if s.path.startswith("/packages/")})
+
+        for stop in (signal.SIGTERM, signal.SIGKILL):
+            argv = [sys.executable, "-m", "wheelscan", "package", "demo",
+                    "--index-url", server.index_url, "--workers", "2"]  # fmt: skip
+            run = Process(argv, marker)
+            deadline = time.monotonic() + 60
+            while fetched() < 5 and run.running():
+                assert time.monotonic() < deadline, "no progress"
+                time.sleep(0.005)
+            os.kill(run.pid, signal.SIGSTOP)
+            assert fetched() < WHEELS // 2 and run.running(), "the run ended before the signal"
+            os.kill(run.pid, stop)
+            os.kill(run.pid, signal.SIGCONT)
+            returncode, out, err = run.end()
+            assert returncode == (128 + stop if stop != signal.SIGKILL else -stop), out + err
+            assert "Traceback" not in err
+            assert survivors(marker) == set(), f"{stop.name}: processes outlived the run"

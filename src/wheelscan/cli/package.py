@@ -110,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
                 options.executor(task, args).results(refs), key=lambda r: r.ref.filename
             )
     except KeyboardInterrupt as e:
+        print("wheelscan package: interrupted: no report", file=sys.stderr)
         return exit_status(e)
     rows = [row(r) for r in results]
     stats = aggregate(rows)
