@@ -230,3 +230,30 @@ def test_what_the_ci_formats_keep_of_a_verdict_changes_nothing(
     when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     assert render_junit(kept, timestamp=when) == render_junit(items, timestamp=when)
     assert len(json.dumps(kept)) < len(json.dumps(items)) / 2
+
+
+@pytest.mark.parametrize("form", ["sarif", "junit"])
+def test_show_speaks_the_ci_formats(wheels: Path, form: str) -> None:
+    """``show`` over the same wheels: the same documents ``report`` renders, valid against
+    their schemas, with the exit status a gate reads (2: one wheel could not be judged)."""
+    paths = sorted(str(p) for p in wheels.iterdir())
+
+    def show(*flags: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "wheelscan", "show", *flags, *paths]
+        return subprocess.run(command, capture_output=True, text=True, check=False, timeout=300)
+
+    run = show("--format", form)
+    assert run.returncode == 2, run.stderr
+    verdicts = json.loads(show("--json").stdout)["results"]
+    unkept = {r["wheel"] for r in verdicts if r.get("over_claims") or "code" in r}
+    assert unkept and len(unkept) < len(paths)
+    if form == "sarif":
+        results = _validate_sarif(run.stdout)["runs"][0]["results"]
+        uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in results}
+        assert uris == {quote(name) for name in unkept}
+    else:
+        cases = list(_validate_junit(run.stdout).iter("testcase"))
+        assert {c.get("name") for c in cases} == {Path(p).name for p in paths}
+        failing = {c.get("name") for c in cases if c.find("failure") is not None}
+        failing |= {c.get("name") for c in cases if c.find("error") is not None}
+        assert failing == unkept

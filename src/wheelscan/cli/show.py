@@ -61,8 +61,18 @@ def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is 
     )
     p.add_argument(
         "--json",
-        action="store_true",
-        help="one JSON document with every detail instead of text (default: text)",
+        action="store_const",
+        const="json",
+        dest="format",
+        help="one JSON document with every detail instead of text: --format json",
+    )
+    p.add_argument(
+        "--format",
+        choices=("text", "json", "sarif", "junit"),
+        default="text",
+        help="text; json (every detail, versioned schema: --json-schema); sarif (SARIF 2.1.0, "
+        "one result per broken tag or unjudged wheel, for code scanning); junit (JUnit XML, "
+        "one test case per wheel, for CI)",
     )
     p.add_argument(
         "--policy-file",
@@ -176,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
             if index + 1 < len(args.wheels):
                 reading = reader.submit(read, args.wheels[index + 1], args.strict)
             results.append(judge(target, facts, database, args))
-    if args.json:
+    if args.format == "json":
         print(
             json.dumps(
                 {
@@ -189,6 +199,12 @@ def run(args: argparse.Namespace) -> int:
                 indent=2,
             )
         )
+    elif args.format in ("sarif", "junit"):
+        from wheelscan.report.junit import render_junit
+        from wheelscan.report.sarif import render_sarif
+
+        items = [(r.wheel, r.to_json()) for r in results]
+        print(render_sarif(items) if args.format == "sarif" else render_junit(items), end="")
     else:
         width = output_width()
         print("\n\n".join(render(r, args.verbose, width) for r in results))
