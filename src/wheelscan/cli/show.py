@@ -64,7 +64,8 @@ def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is 
         action="store_const",
         const="json",
         dest="format",
-        help="one JSON document with every detail instead of text: --format json",
+        help="one JSON document with every detail instead of text, as --format json "
+        "(default: text)",
     )
     p.add_argument(
         "--format",
