@@ -214,7 +214,9 @@ def test_the_run_says_what_it_is_about_to_audit(tmp_path: Path, kept: Path) -> N
     first = run.stderr.splitlines()[0]
     assert str(kept) in first
     assert "arch x86_64" in first
-    assert "a.db" in first
+    assert "a.db (0 wheels of 0 projects known)" in first
+    again = wheelscan("audit", str(kept), "--db", str(tmp_path / "a.db"), "--workers", "0")
+    assert "(1 wheels of 1 projects known)" in again.stderr.splitlines()[0]
 
 
 # --- exit statuses gate CI

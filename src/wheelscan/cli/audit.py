@@ -136,7 +136,6 @@ def run(args: argparse.Namespace) -> int:
         ]
     except ValueError as e:  # a --since that is no date
         raise UsageError(str(e)) from e
-    warn("audit", _announcement(args, [s.name for s in sources]))
     task = PreparingTask(
         AuditTask(args.policy_file, args.musl_policy, options.limits(args), strict=args.strict)
     )
@@ -144,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
     multiprocessing_logging.install_mp_handler()
     # SIGTERM and SIGHUP (timeout, systemd, a closed terminal) stop the run as Ctrl-C does
     with StopSignals() as stop, Store.open(args.db, batch_size=args.commit_every) as store:
+        warn("audit", _announcement(args, [s.name for s in sources], *store.contents()))
         run_id = store.begin_run(
             ", ".join(s.name for s in sources),
             policy_digest(args.policy_file, args.musl_policy),
@@ -200,8 +200,11 @@ def _whole_index(args: argparse.Namespace) -> str:
     return url
 
 
-def _announcement(args: argparse.Namespace, names: list[str]) -> str:
-    """One line: what is about to be audited, with which filters, into which store."""
+def _announcement(
+    args: argparse.Namespace, names: list[str], wheels_known: int, projects_known: int
+) -> str:
+    """One line: what is about to be audited, with which filters, into which store, and
+    how much of it the store already knows (a second night reads only what is new)."""
     filters = [
         f"{label} {', '.join(values)}"
         for label, values in (
@@ -216,7 +219,7 @@ def _announcement(args: argparse.Namespace, names: list[str]) -> str:
     return (
         f"auditing {', '.join(names)}"
         + (f" ({'; '.join(filters)})" if filters else " (every project, no filter)")
-        + f" into {args.db}"
+        + f" into {args.db} ({wheels_known} wheels of {projects_known} projects known)"
     )
 
 

@@ -193,6 +193,13 @@ class Store:
         """Every run, oldest first."""
         return read_runs(self._connection)
 
+    def contents(self) -> tuple[int, int]:
+        """How many wheels, and of how many projects, the store holds."""
+        row = self._connection.execute(
+            "SELECT count(*), count(DISTINCT project) FROM wheels"
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
     def outcome(self, run_id: int, with_findings: bool = False) -> RunOutcome:
         """The wheels of run ``run_id`` with a broken promise, an under-claim, an error or
         (``with_findings``) a finding: see ``outcome.run_outcome``."""
