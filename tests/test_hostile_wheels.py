@@ -106,6 +106,7 @@ class CappedTask:
         return self.task(ref)
 
 
+@pytest.mark.slow
 def test_the_whole_catalogue_through_the_pool(hostile_dir: Path) -> None:
     refs = [
         WheelRef(case.filename(name), name, "1.0", str(path_of(hostile_dir, name)))
@@ -266,6 +267,7 @@ def sandbox(paths: list[str], cwd: Path, *options: str) -> dict[str, Any]:
     return json.loads(run.stdout)  # type: ignore[no-any-return]
 
 
+@pytest.mark.slow
 def test_an_audit_writes_follows_and_runs_nothing(
     hostile_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:

@@ -307,6 +307,7 @@ def test_every_prefix_parses_or_raises_elf_error() -> None:
     assert parse_elf(data).symbol_count > 0
 
 
+@pytest.mark.slow
 def test_random_corruption_parses_or_raises_elf_error() -> None:
     data = small_shared_object()
     rng = random.Random(20240601)

@@ -545,6 +545,7 @@ def _chromium(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.browser
 def test_html_renders_in_a_browser(stats: Statistics, tmp_path: Path) -> None:
     page = tmp_path / "report.html"
     text = render_html(stats)
