@@ -287,7 +287,9 @@ def small_shared_object() -> bytes:
     return Path(min(candidates, key=os.path.getsize)).read_bytes()
 
 
-ERROR_CODES = {"not-elf", "truncated", "bad-header", "bad-offset", "bad-table", "too-large"}
+ERROR_CODES = {
+    "not-elf", "truncated", "bad-header", "bad-offset", "bad-table", "too-large", "ambiguous"
+}
 
 
 def parses_or_elf_error(buffer: bytes) -> ElfFacts | ElfError:
