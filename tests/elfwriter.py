@@ -5,8 +5,15 @@ Layout of ``build_elf(spec)`` (one file, one PT_LOAD with ``p_vaddr = p_offset +
 so that every address in the dynamic section differs from its file offset)::
 
     ELF header | program headers | .interp | .note.gnu.property | .hash | .gnu.hash | .dynsym
-    | .dynstr | .gnu.version | .gnu.version_d | .gnu.version_r | .text | .dynamic | .shstrtab
-    | section headers
+    | .dynstr | .gnu.version | .gnu.version_d | .gnu.version_r | .text | .dynamic
+    | .decoy.dynamic | .shstrtab | section headers
+
+With ``second_load_from`` the file is mapped by two PT_LOADs, the second (from that section
+on) at ``p_vaddr = p_offset + BASE_VADDR + SECOND_LOAD_SHIFT``, as linkers map a data segment:
+an address then names a file offset only through the right segment. ``decoy_needed`` adds
+``.decoy.dynamic``, a dynamic section no program header points at (tests point one there):
+the real one's tags with other DT_NEEDED and no version needs. ``spare_segments`` leaves
+PT_NULL program headers at the end of the table for tests to fill (``ElfImage.set_segment``).
 
 Symbol order in .dynsym: the null symbol, LOCAL symbols, then (GNU hash) every undefined
 symbol before ``symoffset`` and the defined ones sorted by GNU-hash bucket, as ld lays them
@@ -45,6 +52,8 @@ NT_GNU_PROPERTY_TYPE_0 = 5
 GNU_PROPERTY_X86_FEATURE_1_AND, GNU_PROPERTY_X86_ISA_1_NEEDED = 0xC0000002, 0xC0008002
 VER_FLG_BASE = 1
 BASE_VADDR = 0x10000
+SECOND_LOAD_SHIFT = 0x200000  # a multiple of every page size: the mapping stays congruent
+PT_NULL = 0
 
 HashStyle = Literal["sysv", "gnu", "both"]
 
@@ -85,6 +94,10 @@ class ElfSpec:
     section_headers: bool = True
     phdr_segment: bool = True  # emit PT_PHDR
     extra_dynamic: list[tuple[int, int | str]] = field(default_factory=list)  # before DT_NULL
+    verneednum: int | None = None  # DT_VERNEEDNUM's value (None: the number of Verneed)
+    second_load_from: str | None = None  # a section from which a second PT_LOAD maps the file
+    decoy_needed: list[str] | None = None  # emit .decoy.dynamic with these DT_NEEDED
+    spare_segments: int = 0  # PT_NULL program headers at the end of the table
 
 
 def elf_hash(name: str) -> int:
@@ -347,6 +360,19 @@ class ElfImage:
     def set_phdr(self, p_type: int, name: str, value: int) -> None:
         self.set_field(self.s.phdr, next(o for t, o in self.phdrs if t == p_type), name, value)
 
+    def segment(self, p_type: int) -> dict[str, int]:
+        """The fields of the first program header of that type."""
+        at = next(o for t, o in self.phdrs if t == p_type)
+        fmt = self.s.phdr._fmt
+        return dict(zip(self.s.phdr.codes, struct.unpack_from(fmt, self.data, at), strict=True))
+
+    def set_segment(self, **fields: int) -> None:
+        """Fill the first spare (PT_NULL) program header; unnamed fields are 0."""
+        index = next(i for i, (t, _) in enumerate(self.phdrs) if t == PT_NULL)
+        at = self.phdrs[index][1]
+        self.data[at : at + self.s.phdr.size] = self.s.phdr.pack(**fields)
+        self.phdrs[index] = (fields.get("p_type", PT_NULL), at)
+
     def set_dyn(self, tag: int, value: int) -> None:
         self.set_field(self.s.dyn, next(o for t, _, o in self.dynamic if t == tag), "d_val", value)
 
@@ -491,7 +517,8 @@ def _dynamic_tags(
         if n in present
     ]
     if needs:
-        tags += [(DT_VERNEED, ".gnu.version_r"), (DT_VERNEEDNUM, len(needs))]
+        count = len(needs) if spec.verneednum is None else spec.verneednum
+        tags += [(DT_VERNEED, ".gnu.version_r"), (DT_VERNEEDNUM, count)]
     if spec.version_definitions:
         tags += [(DT_VERDEF, ".gnu.version_d"), (DT_VERDEFNUM, len(spec.version_definitions))]
     extra = [(t, dynstr.index[v] if isinstance(v, str) else v) for t, v in spec.extra_dynamic]
@@ -513,6 +540,7 @@ def build_image(spec: ElfSpec) -> ElfImage:
     dynstr = _StrTab()  # the soname goes last (string-unterminated relies on it)
     for text in [
         *spec.needed,
+        *(spec.decoy_needed or []),
         *needs,
         *spec.version_definitions,
         *(v for vs in needs.values() for v in vs),
@@ -572,6 +600,16 @@ def build_image(spec: ElfSpec) -> ElfImage:
             ".dynstr",
         )
     )
+    decoy: list[tuple[int, int | str]] = []
+    if spec.decoy_needed is not None:
+        hidden = (DT_NEEDED, DT_VERNEED, DT_VERNEEDNUM, DT_VERSYM)
+        decoy = [(DT_NEEDED, dynstr.index[n]) for n in spec.decoy_needed]
+        decoy += [(t, v) for t, v in tags if t not in hidden]
+        # as long as the real one, so that the segment's p_filesz fits both
+        decoy += [(DT_NULL, 0)] * (len(tags) - len(decoy))
+        secs.append(
+            _Sec(".decoy.dynamic", SHT_PROGBITS, SHF_ALLOC, a, bytes(s.dyn.size * len(decoy)))
+        )
     shstr = _StrTab()
     if spec.section_headers:
         for name in [x.name for x in secs] + [".shstrtab"]:
@@ -586,7 +624,10 @@ def build_image(spec: ElfSpec) -> ElfImage:
         + [PT_LOAD, PT_DYNAMIC]
         + ([PT_NOTE, PT_GNU_PROPERTY] if has_note else [])
         + ([PT_GNU_STACK] if spec.stack_flags is not None else [])
+        + [PT_NULL] * spec.spare_segments
     )
+    if spec.second_load_from is not None:
+        ptypes.insert(ptypes.index(PT_LOAD) + 1, PT_LOAD)
     pos = s.ehdr.size + s.phdr.size * len(ptypes)
     for x in secs:
         x.offset = pos = pos + (-pos % x.align)
@@ -598,8 +639,13 @@ def build_image(spec: ElfSpec) -> ElfImage:
     index = {x.name: i + 1 for i, x in enumerate(secs)}  # st_shndx also without headers
     out = bytearray(size)
 
+    split = where[spec.second_load_from].offset if spec.second_load_from else size
+
+    def vaddr_of(offset: int) -> int:
+        return offset + BASE_VADDR + (SECOND_LOAD_SHIFT if offset >= split else 0)
+
     def addr(name: str) -> int:
-        return where[name].offset + BASE_VADDR
+        return vaddr_of(where[name].offset)
 
     # 3. Contents, then the tables that hold addresses.
     for x in secs:
@@ -621,19 +667,26 @@ def build_image(spec: ElfSpec) -> ElfImage:
         out[p : p + s.dyn.size] = s.dyn.pack(d_tag=tag, d_val=value)
         dynamic.append((tag, value, p))
         p += s.dyn.size
-    phdrs, p = [], s.ehdr.size
+    p = where[".decoy.dynamic"].offset if decoy else 0
+    for tag, v in decoy:
+        out[p : p + s.dyn.size] = s.dyn.pack(d_tag=tag, d_val=addr(v) if isinstance(v, str) else v)
+        p += s.dyn.size
+    phdrs, p, loads = [], s.ehdr.size, 0
     for t in ptypes:
-        if t in _SEGMENT_SECTION:
+        if t == PT_NULL:
+            off = fsz = align = flags = 0
+        elif t in _SEGMENT_SECTION:
             sec = where[_SEGMENT_SECTION[t]]
             off, fsz, align = sec.offset, len(sec.data), sec.align
             flags = PF_R | PF_W if t == PT_DYNAMIC else PF_R
         elif t == PT_PHDR:
             off, fsz, align, flags = s.ehdr.size, s.phdr.size * len(ptypes), a, PF_R
-        elif t == PT_LOAD:  # the whole file, RWX, at BASE_VADDR
-            off, fsz, align, flags = 0, size, 0x1000, PF_R | PF_W | PF_X
+        elif t == PT_LOAD:  # the whole file, RWX, at BASE_VADDR (or up to the split, and on)
+            off, fsz = (0, split) if loads == 0 else (split, size - split)
+            align, flags, loads = 0x1000, PF_R | PF_W | PF_X, loads + 1
         else:  # PT_GNU_STACK
             off, fsz, align, flags = 0, 0, 16, spec.stack_flags or 0
-        vaddr = 0 if t == PT_GNU_STACK else off + BASE_VADDR
+        vaddr = 0 if t in (PT_GNU_STACK, PT_NULL) else vaddr_of(off)
         out[p : p + s.phdr.size] = s.phdr.pack(
             p_type=t,
             p_flags=flags,
