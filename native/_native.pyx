@@ -65,6 +65,8 @@ cdef extern from *:
     #define EM_X86_64 (62)
     #define NT_GNU_PROPERTY_TYPE_0 (5)
     #define GNU_PROPERTY_X86_ISA_1_NEEDED (0xC0008002ULL)
+    #define GNU_PROPERTY_X86_FEATURE_1_AND (0xC0000002ULL)
+    #define GNU_PROPERTY_1_NEEDED (0xB0008000ULL)
     #define STT_FUNC (2)
     #define MAX_SYMBOLS (1 << 24)
     #define SHARED_NAME (256)
@@ -126,6 +128,8 @@ cdef extern from *:
     int EM_X86_64
     int NT_GNU_PROPERTY_TYPE_0
     unsigned long long GNU_PROPERTY_X86_ISA_1_NEEDED
+    unsigned long long GNU_PROPERTY_X86_FEATURE_1_AND
+    unsigned long long GNU_PROPERTY_1_NEEDED
     int STT_FUNC
     unsigned long long MAX_SYMBOLS
     unsigned long long SHARED_NAME
@@ -229,7 +233,7 @@ cdef struct Ctx:
     bint dynamic_differs       # another non-empty PT_DYNAMIC names other bytes
     int64_t stack_flags
     int64_t isa_needed
-    bint property_note_seen  # only the first GNU property note counts, as in glibc
+    bint property_note_seen  # only the first GNU property note glibc meets counts
     # dynamic tags, meaningful only when their HAS_ bit is set in `present` (a value may be
     # anything up to 2**64-1, so no value can stand for "absent")
     uint32_t present
@@ -470,38 +474,88 @@ cdef inline uint64_t align_up(uint64_t value, uint64_t alignment) noexcept nogil
     return (value + alignment - 1) & ~(alignment - 1)
 
 
-cdef void scan_note_segment(Ctx* c, uint64_t start, uint64_t length, uint64_t p_align) noexcept nogil:
-    """Look for GNU_PROPERTY_X86_ISA_1_NEEDED; a malformed note just ends the scan."""
-    cdef uint64_t align = 8 if p_align == 8 else 4
-    cdef uint64_t prop_align = 8 if c.is64 else 4
-    cdef uint64_t pos = 0, namesz, descsz, desc, end, ppos, datasz
+cdef int scan_note_segment(Ctx* c, uint64_t start, uint64_t size) noexcept nogil:
+    """The x86 ISA level in one PT_NOTE's notes at file offset ``start``, as glibc's
+    _dl_process_property_note (sysdeps/x86/dl-prop.h) reads them: notes aligned to the word
+    size; the first GNU property note decides (a second one in the segment makes glibc drop
+    both: two readings, ``ambiguous``); in it, properties in ascending type order, and
+    GNU_PROPERTY_1_NEEDED, X86_FEATURE_1_AND and X86_ISA_1_NEEDED of 4 bytes, else glibc
+    keeps no level; the scan stops past X86_ISA_1_NEEDED's type."""
+    cdef uint64_t word = 8 if c.is64 else 4
+    cdef uint64_t pos = 0, namesz, descsz, ptr, end, datasz, last_type = 0
     cdef uint32_t n_type, pr_type
-    while not c.property_note_seen and pos <= length and length - pos >= 12:
+    cdef int64_t level = -1
+    cdef bint found = False
+    while pos < size and size - pos > 12:
         namesz = u32(c, start + pos)
         descsz = u32(c, start + pos + 4)
         n_type = u32(c, start + pos + 8)
-        desc = align_up(pos + 12 + namesz, align)
-        end = align_up(desc + descsz, align)
-        if desc > length or descsz > length - desc:
-            return
-        if (n_type == NT_GNU_PROPERTY_TYPE_0 and namesz == 4
+        if (n_type == NT_GNU_PROPERTY_TYPE_0 and namesz == 4 and size - pos >= 16
                 and memcmp(c.data + start + pos + 12, b"GNU\0", 4) == 0):
+            if found:
+                return fail(c, E_AMBIGUOUS, "two GNU property notes in one PT_NOTE (at %llu)",
+                            start + pos)
+            found = True
             c.property_note_seen = True
-            ppos = 0
-            while ppos <= descsz and descsz - ppos >= 8:
-                pr_type = u32(c, start + desc + ppos)
-                datasz = u32(c, start + desc + ppos + 4)
-                if datasz > descsz - ppos - 8:
-                    return
-                if pr_type == GNU_PROPERTY_X86_ISA_1_NEEDED:
-                    if datasz == 4:  # glibc ignores a malformed one, and looks no further
-                        c.isa_needed = u32(c, start + desc + ppos + 8)
-                    return
-                ppos = align_up(ppos + 8 + datasz, prop_align)
-            return  # only the first GNU property note counts
-        if end <= pos:
-            return
-        pos = end
+            if descsz < 8 or descsz % word:
+                return 0  # glibc: an invalid note, no level
+            ptr = pos + 16
+            if descsz > size - ptr:
+                return fail(c, E_BAD_TABLE, "GNU property note runs past its PT_NOTE (%llu)",
+                            start + pos)
+            end = ptr + descsz
+            while end - ptr >= 8:
+                pr_type = u32(c, start + ptr)
+                datasz = u32(c, start + ptr + 4)
+                if pr_type < last_type:
+                    return 0  # out of order: glibc keeps no level
+                ptr += 8
+                if datasz > end - ptr:
+                    return 0
+                last_type = pr_type
+                if (pr_type == GNU_PROPERTY_1_NEEDED or pr_type == GNU_PROPERTY_X86_FEATURE_1_AND
+                        or pr_type == GNU_PROPERTY_X86_ISA_1_NEEDED):
+                    if datasz != 4:
+                        return 0
+                    if pr_type == GNU_PROPERTY_X86_ISA_1_NEEDED:
+                        level = u32(c, start + ptr)
+                        break
+                elif pr_type > GNU_PROPERTY_X86_ISA_1_NEEDED:
+                    break
+                ptr += align_up(datasz, word)
+        # ELF_NOTE_NEXT_OFFSET; never 0, so the scan moves on
+        pos += align_up(12 + namesz, word) + align_up(descsz, word)
+    c.isa_needed = level
+    return 0
+
+
+cdef int read_isa_level(Ctx* c) noexcept nogil:
+    """GNU_PROPERTY_X86_ISA_1_NEEDED as glibc's dl-load.c finds it: the PT_NOTE segments from
+    the last to the first, those aligned to the word size only, each read in memory at its
+    p_vaddr (p_memsz bytes), until one holds a GNU property note. The bytes at p_offset,
+    which readelf and pyelftools read, must be the same, or the file has two readings."""
+    cdef uint32_t p_type, p_flags
+    cdef uint64_t i, offset, vaddr, filesz, align, memsz, start, room
+    if c.machine != EM_386 and c.machine != EM_X86_64:
+        return 0
+    i = c.phnum
+    while i > 0 and not c.property_note_seen:
+        i -= 1
+        read_phdr(c, i, &p_type, &offset, &vaddr, &filesz, &p_flags, &align)
+        if p_type != PT_NOTE or align != (8 if c.is64 else 4):
+            continue
+        memsz = phdr_memsz(c, i)
+        if resolve(c, vaddr, "PT_NOTE 0x%llx is in no PT_LOAD", &start, &room) < 0:
+            return -1
+        if not within(c, start, room, memsz):
+            return fail(c, E_BAD_OFFSET, "PT_NOTE at 0x%llx runs past its PT_LOAD", vaddr)
+        if memsz != filesz or (start != offset and memcmp(c.data + start, c.data + offset,
+                                                         memsz) != 0):
+            return fail(c, E_AMBIGUOUS, "PT_NOTE's p_offset and p_vaddr (0x%llx) name other bytes",
+                        vaddr)
+        if scan_note_segment(c, start, memsz) < 0:
+            return -1
+    return 0
 
 
 cdef int read_segments(Ctx* c) noexcept nogil:
@@ -530,10 +584,9 @@ cdef int read_segments(Ctx* c) noexcept nogil:
                 c.dynamic_vaddr = vaddr
         elif p_type == PT_GNU_STACK:
             c.stack_flags = p_flags  # the last one, as glibc's dl-load.c keeps
-        elif p_type == PT_NOTE and x86 and not c.property_note_seen:
+        elif p_type == PT_NOTE and x86:
             if not fits(c, offset, filesz):
                 return fail(c, E_BAD_OFFSET, "PT_NOTE at %llu runs past the end", offset)
-            scan_note_segment(c, offset, filesz, align)
     return 0
 
 
@@ -888,6 +941,8 @@ cdef int locate(Ctx* c) noexcept nogil:
     if c.dynamic_differs:
         return fail(c, E_AMBIGUOUS, "PT_DYNAMIC segments that differ (the last at 0x%llx)",
                     c.dynamic_vaddr)
+    if read_isa_level(c) < 0:
+        return -1
     if c.dynamic_off < 0:
         return 0
     if read_dynamic(c) < 0:

@@ -13,7 +13,8 @@ on) at ``p_vaddr = p_offset + BASE_VADDR + SECOND_LOAD_SHIFT``, as linkers map a
 an address then names a file offset only through the right segment. ``decoy_needed`` adds
 ``.decoy.dynamic``, a dynamic section no program header points at (tests point one there):
 the real one's tags with other DT_NEEDED and no version needs. ``spare_segments`` leaves
-PT_NULL program headers at the end of the table for tests to fill (``ElfImage.set_segment``).
+PT_NULL program headers at the end of the table for tests to fill (``ElfImage.set_segment``);
+``extra_isa_note`` adds ``.note.extra``, a GNU property note no PT_NOTE points at yet.
 
 Symbol order in .dynsym: the null symbol, LOCAL symbols, then (GNU hash) every undefined
 symbol before ``symoffset`` and the defined ones sorted by GNU-hash bucket, as ld lays them
@@ -98,6 +99,7 @@ class ElfSpec:
     second_load_from: str | None = None  # a section from which a second PT_LOAD maps the file
     decoy_needed: list[str] | None = None  # emit .decoy.dynamic with these DT_NEEDED
     spare_segments: int = 0  # PT_NULL program headers at the end of the table
+    extra_isa_note: int | None = None  # .note.extra: another ISA property note, no segment
 
 
 def elf_hash(name: str) -> int:
@@ -559,6 +561,9 @@ def build_image(spec: ElfSpec) -> ElfImage:
         secs.append(_Sec(".interp", SHT_PROGBITS, SHF_ALLOC, 1, spec.interpreter.encode() + b"\0"))
     if spec.x86_isa_needed is not None or spec.x86_feature_1_and is not None:
         secs.append(_Sec(".note.gnu.property", SHT_NOTE, SHF_ALLOC, a, _gnu_property_note(spec, s)))
+    if spec.extra_isa_note is not None:
+        note = _gnu_property_note(replace(spec, x86_isa_needed=spec.extra_isa_note), s)
+        secs.append(_Sec(".note.extra", SHT_NOTE, SHF_ALLOC, a, note))
     names = [""] + [x.name for x in syms]
     if spec.hash_style in ("sysv", "both"):
         wide = s.is64 and spec.machine == EM_S390  # s390x: 8-byte hash words

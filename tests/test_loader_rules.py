@@ -41,6 +41,7 @@ from elfwriter import (
     PT_DYNAMIC,
     PT_GNU_STACK,
     PT_LOAD,
+    PT_NOTE,
     ElfImage,
     ElfSpec,
     Sym,
@@ -329,6 +330,64 @@ def test_verdefnum_must_agree_with_the_chain(backend: str) -> None:
     spec = evasive_spec(version_definitions=["mod.so", "MOD_1.0"])
     data = patched(spec, lambda im: im.set_dyn(DT_VERDEFNUM, 1))
     assert outcome(backend, data) == AMBIGUOUS
+
+
+# --- the x86 ISA level: PT_NOTE read backward, at p_vaddr, word-aligned only -------------
+
+V3 = 4  # GNU_PROPERTY_X86_ISA_1_V3
+
+
+def isa_file(patch: Callable[[ElfImage], None], own: int | None = 1) -> bytes:
+    """A module the oldest policy allows, its property note saying ``own`` (baseline; None:
+    no note), and another GNU property note (v3) that the patch points a segment at."""
+    symbols = [
+        Sym("puts", version="GLIBC_2.2.5", version_file="libc.so.6"),
+        Sym("PyInit__mod", True),
+    ]
+    spec = ElfSpec(
+        needed=["libc.so.6"], symbols=symbols, x86_isa_needed=own, extra_isa_note=V3,
+        spare_segments=1,
+    )  # fmt: skip
+    return patched(spec, patch)
+
+
+def note_segment(image: ElfImage, align: int = 8) -> None:
+    """A PT_NOTE after the file's own, over .note.extra."""
+    off, size = image.sections[".note.extra"]
+    image.set_segment(
+        p_type=PT_NOTE, p_flags=PF_R, p_offset=off, p_vaddr=off + BASE_VADDR, p_filesz=size,
+        p_memsz=size, p_align=align,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("backend", sorted(PARSERS))
+def test_the_last_pt_note_with_a_property_note_decides(
+    backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """glibc's dl-load.c processes PT_NOTE from the last program header to the first and
+    keeps the first GNU property note it meets: the v3 one."""
+    data = isa_file(note_segment)
+    facts = outcome(backend, data)
+    assert isinstance(facts, ElfFacts) and facts.x86_isa_needed == V3
+    result = judged(data, backend, monkeypatch)
+    assert isinstance(result, Verdict) and result.criteria["isa"] == "linux_x86_64"
+
+
+@pytest.mark.parametrize("backend", sorted(PARSERS))
+def test_a_pt_note_not_aligned_to_the_word_is_skipped(backend: str) -> None:
+    """sysdeps/x86/dl-prop.h skips a PT_NOTE whose p_align is not 8 in ELF64."""
+    facts = outcome(backend, isa_file(lambda im: note_segment(im, align=4), own=None))
+    assert isinstance(facts, ElfFacts) and facts.x86_isa_needed is None
+
+
+@pytest.mark.parametrize("backend", sorted(PARSERS))
+def test_a_pt_note_read_two_ways_is_an_error(backend: str) -> None:
+    """p_offset at the v3 note, p_vaddr at the baseline one: the loader reads p_vaddr."""
+
+    def offset_elsewhere(image: ElfImage) -> None:
+        image.set_phdr(PT_NOTE, "p_offset", image.sections[".note.extra"][0])
+
+    assert outcome(backend, isa_file(offset_elsewhere)) == AMBIGUOUS
 
 
 # --- PT_INTERP: the loader ignores it in a library it maps ----------------------------------

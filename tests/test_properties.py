@@ -34,6 +34,7 @@ from elfwriter import (
     PT_DYNAMIC,
     PT_GNU_STACK,
     PT_LOAD,
+    PT_NOTE,
     SECOND_LOAD_SHIFT,
     STB_GLOBAL,
     STB_LOCAL,
@@ -225,13 +226,15 @@ def test_streamed_parsing_equals_whole_parsing(data: bytes, keep: int, tail: int
 def loader_mutated(draw: Any) -> bytes:
     """Files whose loader reading can differ from a naive one (issue #14): two PT_LOADs at
     different p_vaddr - p_offset, spare program headers filled with a copy of PT_DYNAMIC,
-    PT_LOAD or PT_GNU_STACK with one field moved, a decoy dynamic section, DT_VERNEEDNUM
-    off by a little, vn_cnt and the version links moved; then the usual mutations."""
+    PT_LOAD, PT_GNU_STACK or PT_NOTE with one field moved, a second property note, a decoy
+    dynamic section, DT_VERNEEDNUM off by a little, vn_cnt and the version links moved;
+    then the usual mutations."""
     spec = dataclasses.replace(
         draw(specs()),
         second_load_from=draw(st.sampled_from([None, ".dynstr", ".dynamic"])),
         decoy_needed=draw(st.none() | st.lists(libraries, max_size=2)),
-        spare_segments=2,
+        spare_segments=3,
+        extra_isa_note=draw(st.none() | st.integers(0, 15)),
     )
     verneednum = draw(st.none() | st.integers(0, 3))
     if verneednum is not None:
@@ -240,13 +243,19 @@ def loader_mutated(draw: Any) -> bytes:
     phdr, size = image.s.phdr, len(image.data)
     moves = [0, 1, 8, 16, 0x1000, size, SECOND_LOAD_SHIFT, -8, -0x1000]
     for _ in range(draw(st.integers(0, 2))):
-        copied = draw(st.sampled_from([PT_DYNAMIC, PT_LOAD, PT_GNU_STACK]))
+        copied = draw(st.sampled_from([PT_DYNAMIC, PT_LOAD, PT_GNU_STACK, PT_NOTE]))
         if any(t == copied for t, _ in image.phdrs):
             fields = image.segment(copied)
             name = draw(st.sampled_from(["p_offset", "p_vaddr", "p_filesz", "p_memsz", "p_flags"]))
             width = 4 if phdr.codes[name] == "I" else 8
             fields[name] = (fields[name] + draw(st.sampled_from(moves))) % (1 << (8 * width))
             image.set_segment(**fields)
+    if spec.extra_isa_note is not None and draw(st.booleans()):
+        note, note_size = image.sections[".note.extra"]
+        image.set_segment(
+            p_type=PT_NOTE, p_offset=note, p_vaddr=note + BASE_VADDR, p_filesz=note_size,
+            p_memsz=note_size, p_align=draw(st.sampled_from([4, 8])),
+        )  # fmt: skip
     if spec.decoy_needed is not None and draw(st.booleans()):
         decoy, _ = image.sections[".decoy.dynamic"]
         field = draw(st.sampled_from(["p_offset", "p_vaddr"]))

@@ -33,12 +33,18 @@ file is ``ambiguous``, an error, never the milder reading (issue #14):
   does; [p_vaddr, p_vaddr + p_filesz) in no PT_LOAD's file image is ``bad-offset``; bytes
   there other than those at p_offset are ``ambiguous``; no DT_NULL within p_filesz (the
   loader reads on past it) is ``bad-table``.
-- x86 ISA level: only for EM_386/EM_X86_64, from the PT_NOTE segments in order: the first
-  ``NT_GNU_PROPERTY_TYPE_0`` note named ``GNU`` in the file (as glibc keeps one), its first
-  ``GNU_PROPERTY_X86_ISA_1_NEEDED`` (0xc0008002) property, whose value counts only when its
-  pr_datasz is 4. Notes are aligned to 8 when p_align is 8, else 4;
-  properties to 8 in ELF64, 4 in ELF32. A malformed note ends the scan of that segment
-  without error (the loader ignores it too).
+- x86 ISA level: only for EM_386/EM_X86_64, as glibc's dl-load.c and sysdeps/x86/dl-prop.h
+  find it: the PT_NOTE segments from the last to the first, only those whose p_align is the
+  word size (8 in ELF64, 4 in ELF32), each read at its p_vaddr through the PT_LOADs (not
+  in one PT_LOAD's image: ``bad-offset``; p_memsz other than p_filesz, or bytes other than
+  those at p_offset: ``ambiguous``), until one holds a GNU ``NT_GNU_PROPERTY_TYPE_0`` note.
+  Notes are aligned to the word size. A second GNU property note in that segment is
+  ``ambiguous`` (glibc drops both); one running past its segment is ``bad-table``. In it,
+  properties must come in ascending type order with GNU_PROPERTY_1_NEEDED,
+  X86_FEATURE_1_AND and ``GNU_PROPERTY_X86_ISA_1_NEEDED`` (0xc0008002) 4 bytes long, and
+  n_descsz a multiple of the word size (8 at least), else there is no level; the scan stops
+  at the ISA property or past its type. Properties are aligned to the word size. Checked
+  after the PT_LOAD and PT_DYNAMIC rules below.
 - Dynamic tags: DT_NEEDED accumulate; every other tag is single-valued and the last one
   wins. Addresses (DT_STRTAB, DT_SYMTAB, DT_HASH, DT_GNU_HASH, DT_VERSYM, DT_VERNEED,
   DT_VERDEF) become file offsets through the PT_LOAD with

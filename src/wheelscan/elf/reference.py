@@ -19,6 +19,7 @@ DT_HASH reader assumes 4-byte words (64-bit s390x has 8).
 from __future__ import annotations
 
 import io
+import struct
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -47,6 +48,8 @@ DYN_SIZE = {1: 8, 2: 16}  # Elf_Dyn, by EI_CLASS
 PT_LOAD, PT_DYNAMIC, PT_INTERP, PT_NOTE, PT_GNU_STACK = 1, 2, 3, 4, 0x6474E551
 EM_386, EM_S390, EM_X86_64 = 3, 22, 62
 NT_GNU_PROPERTY_TYPE_0, GNU_PROPERTY_X86_ISA_1_NEEDED = 5, 0xC0008002
+# the properties glibc's x86 loader reads: GNU_PROPERTY_1_NEEDED, X86_FEATURE_1_AND, ISA_1_NEEDED
+_GLIBC_PROPERTIES = (0xB0008000, 0xC0000002, GNU_PROPERTY_X86_ISA_1_NEEDED)
 MAX_SYMBOLS = 1 << 24
 SMALLEST_PAGE = 4096  # of any Linux architecture
 VER_FLG_BASE = 1
@@ -147,11 +150,14 @@ class _Reader:
                 dynamics.append(ph)
             elif ph.p_type == PT_GNU_STACK:
                 stack = ph  # the last one, as glibc's dl-load.c keeps
+            elif ph.p_type == PT_NOTE and self.machine in (EM_386, EM_X86_64):
+                self.require(ph.p_offset, ph.p_filesz, "bad-offset", "PT_NOTE")
         if interp is not None:  # the bytes up to the first NUL
             interp = self.data[interp.p_offset : interp.p_offset + interp.p_filesz].split(b"\0")[0]
-        isa = self.x86_isa_needed(phdrs)
         loads = self.loads(phdrs)
-        d = _Dynamic(self, loads, self.dynamic_segment(dynamics))
+        dynamic = self.dynamic_segment(dynamics)
+        isa = self.x86_isa_needed(phdrs, loads)
+        d = _Dynamic(self, loads, dynamic)
         return ElfFacts(
             elf_class=ElfClass(self.data[4]),
             endianness=Endianness(self.data[5]),
@@ -225,47 +231,96 @@ class _Reader:
         which objcopy --only-keep-debug writes), else the last. Other readers take the first:
         two non-empty ones that differ are two readings."""
         full = [ph for ph in dynamics if ph.p_filesz]
-        if any((ph.p_offset, ph.p_vaddr, ph.p_filesz) != (full[-1].p_offset, full[-1].p_vaddr,
-               full[-1].p_filesz) for ph in full):
+        if any(
+            (ph.p_offset, ph.p_vaddr, ph.p_filesz)
+            != (full[-1].p_offset, full[-1].p_vaddr, full[-1].p_filesz)
+            for ph in full
+        ):
             raise ElfError("ambiguous", f"{len(full)} PT_DYNAMIC segments that differ")
         return (full or dynamics or [None])[-1]
 
-    def x86_isa_needed(self, phdrs: list[Any]) -> int | None:
-        """From the first GNU NT_GNU_PROPERTY_TYPE_0 note of any PT_NOTE; x86 only."""
-        # Not NoteSegment.iter_notes: it raises on a malformed note and aligns by its own rule.
+    def x86_isa_needed(self, phdrs: list[Any], loads: list[Any]) -> int | None:
+        """GNU_PROPERTY_X86_ISA_1_NEEDED as glibc's dl-load.c finds it (x86 only): the PT_NOTE
+        segments from the last to the first, those aligned to the word size only, each read
+        at its p_vaddr (p_memsz bytes), until one holds a GNU property note. The bytes at
+        p_offset, which readelf and pyelftools read, must be the same."""
         if self.machine not in (EM_386, EM_X86_64):
             return None
-        nhdr, n_types = self.s.Elf_Nhdr, _numbers(self.s.Elf_Nhdr, "n_type")
-        for ph in (ph for ph in phdrs if ph.p_type == PT_NOTE):
-            self.require(ph.p_offset, ph.p_filesz, "bad-offset", "PT_NOTE segment")
-            align, pos, end = 8 if ph.p_align == 8 else 4, ph.p_offset, ph.p_offset + ph.p_filesz
-            while pos + nhdr.sizeof() <= end:
-                note = self.parse(nhdr, pos, "bad-offset", "note header")
-                name_at = pos + nhdr.sizeof()
-                desc_at = _align(name_at + note.n_namesz, align)
-                if desc_at + note.n_descsz > end:
-                    break  # malformed: ends the scan of this segment, without error
-                if (
-                    _number(note.n_type, n_types) == NT_GNU_PROPERTY_TYPE_0
-                    and self.data[name_at : name_at + note.n_namesz] == b"GNU\0"
-                ):
-                    # The first GNU property note in the file decides, with or without an
-                    # ISA property: glibc processes only one (its l_property).
-                    return self.isa_property(desc_at, desc_at + note.n_descsz)
-                pos = _align(desc_at + note.n_descsz, align)
+        word = 8 if self.is64 else 4
+        for ph in reversed(phdrs):
+            if ph.p_type != PT_NOTE or ph.p_align != word:
+                continue
+            start, room = _translate(loads, ph.p_vaddr, "PT_NOTE")
+            if ph.p_memsz > room:
+                raise ElfError("bad-offset", f"PT_NOTE at {ph.p_vaddr:#x} runs past its PT_LOAD")
+            self.require(start, ph.p_memsz, "bad-offset", "PT_NOTE")
+            notes = self.data[start : start + ph.p_memsz]
+            if (
+                ph.p_memsz != ph.p_filesz
+                or notes != self.data[ph.p_offset : ph.p_offset + ph.p_filesz]
+            ):
+                raise ElfError("ambiguous", "PT_NOTE's p_offset and p_vaddr name other bytes")
+            found, level = self.property_notes(notes, word)
+            if found:
+                return level
         return None
 
-    def isa_property(self, pos: int, end: int) -> int | None:
-        while pos + 8 <= end:
-            pr_type, datasz = self.words(pos, 2, self.s.Elf_word, "property", "bad-offset")
-            if pos + 8 + datasz > end:
-                return None  # malformed property array
-            if pr_type == GNU_PROPERTY_X86_ISA_1_NEEDED:
-                if datasz != 4:  # the first one decides; another size is malformed (glibc too)
-                    return None
-                return self.words(pos + 8, 1, self.s.Elf_word, "property", "bad-offset")[0]
-            pos += 8 + _align(datasz, 8 if self.is64 else 4)
-        return None
+    def property_notes(self, notes: bytes, word: int) -> tuple[bool, int | None]:
+        """(a GNU property note is there, its ISA level) as glibc's _dl_process_property_note
+        (sysdeps/x86/dl-prop.h) reads one PT_NOTE: the first GNU property note decides, a
+        second one makes glibc drop both (two readings: ``ambiguous``); properties in
+        ascending type order, the three glibc reads 4 bytes long, else no level."""
+        # Not NoteSegment.iter_notes: it raises on a malformed note and aligns by its own rule.
+        e = "<" if self.data[5] == 1 else ">"
+        pos, found, level = 0, False, None
+        while len(notes) - pos > 12:
+            namesz, descsz, n_type = struct.unpack_from(e + "3I", notes, pos)
+            if (
+                n_type == NT_GNU_PROPERTY_TYPE_0
+                and namesz == 4
+                and notes[pos + 12 : pos + 16] == b"GNU\0"
+            ):
+                if found:
+                    raise ElfError("ambiguous", "two GNU property notes in one PT_NOTE")
+                found = True
+                if descsz < 8 or descsz % word:
+                    return True, None
+                if pos + 16 + descsz > len(notes):
+                    raise ElfError("bad-table", "GNU property note runs past its PT_NOTE")
+                level, complete = self.isa_property(notes[pos + 16 : pos + 16 + descsz], e, word)
+                if not complete:
+                    return True, None
+            pos += _align(12 + namesz, word) + _align(descsz, word)
+        return found, level
+
+    @staticmethod
+    def isa_property(desc: bytes, e: str, word: int) -> tuple[int | None, bool]:
+        """(the ISA level, whether glibc keeps the note's values) of one property array."""
+        pos, last_type = 0, 0
+        while len(desc) - pos >= 8:
+            pr_type, datasz = struct.unpack_from(e + "2I", desc, pos)
+            if pr_type < last_type or datasz > len(desc) - pos - 8:
+                return None, False
+            pos, last_type = pos + 8, pr_type
+            if pr_type in _GLIBC_PROPERTIES:
+                if datasz != 4:
+                    return None, False
+                if pr_type == GNU_PROPERTY_X86_ISA_1_NEEDED:
+                    return int(struct.unpack_from(e + "I", desc, pos)[0]), True
+            elif pr_type > GNU_PROPERTY_X86_ISA_1_NEEDED:
+                return None, True
+            pos += _align(datasz, word)
+        return None, True
+
+
+def _translate(loads: list[Any], addr: int, what: str) -> tuple[int, int]:
+    """(file offset, bytes of its segment's image from there) of a virtual address: the
+    loader reads every table in memory, where past a segment's file image lie zeros, a
+    hole or another segment, never the file's next bytes. ``loads`` overlap nowhere."""
+    for ph in loads:
+        if ph.p_vaddr <= addr < ph.p_vaddr + ph.p_filesz:
+            return int(addr - ph.p_vaddr + ph.p_offset), int(ph.p_vaddr + ph.p_filesz - addr)
+    raise ElfError("bad-offset", f"{what} {addr:#x} is in no PT_LOAD")
 
 
 class _Mapped(NamedTuple):
@@ -329,13 +384,7 @@ class _Dynamic:
         raise ElfError("bad-table", f"no DT_NULL in PT_DYNAMIC's {ph.p_filesz} bytes")
 
     def translate(self, addr: int, what: str) -> tuple[int, int]:
-        """(file offset, bytes of its segment's image from there) of a virtual address: the
-        loader reads every table in memory, where past a segment's file image lie zeros, a
-        hole or another segment, never the file's next bytes. ``loads`` overlap nowhere."""
-        for ph in self.loads:
-            if ph.p_vaddr <= addr < ph.p_vaddr + ph.p_filesz:
-                return int(addr - ph.p_vaddr + ph.p_offset), int(ph.p_vaddr + ph.p_filesz - addr)
-        raise ElfError("bad-offset", f"{what} {addr:#x} is in no PT_LOAD")
+        return _translate(self.loads, addr, what)
 
     def offset(self, tag: str) -> tuple[int, int]:
         """``translate`` of an address tag, only when the tag is used (as the loader does:
@@ -407,8 +456,9 @@ class _Dynamic:
         for ph in self.loads:
             if ph.p_vaddr <= addr < ph.p_vaddr + ph.p_filesz:
                 offset = addr - ph.p_vaddr + ph.p_offset
-                self.within(offset, ph.p_vaddr + ph.p_filesz - addr, struct.sizeof(),
-                            "bad-table", what)
+                self.within(
+                    offset, ph.p_vaddr + ph.p_filesz - addr, struct.sizeof(), "bad-table", what
+                )
                 return self.r.parse(struct, offset, "bad-table", what)
         raise ElfError("bad-table", f"{what} at {addr:#x} is in no PT_LOAD")
 
