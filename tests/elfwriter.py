@@ -900,10 +900,41 @@ def _gnu_symoffset_beyond(im: ElfImage) -> None:
     im.put(off + 4, "I", 0x100000)
 
 
+def _vn_cnt_short(im: ElfImage) -> None:
+    """The first Verneed with 2+ Vernaux counts one fewer than its links (glibc follows links)."""
+    vn, aux = next((vn, aux) for vn, aux in im.verneed if len(aux) > 1)
+    im.set_field(im.s.verneed, vn, "vn_cnt", len(aux) - 1)
+
+
+def _dynamic_at_decoy(im: ElfImage) -> None:
+    """PT_DYNAMIC's p_offset at .decoy.dynamic, its p_vaddr (the loader's) at the real one."""
+    im.set_phdr(PT_DYNAMIC, "p_offset", im.sections[".decoy.dynamic"][0])
+
+
+def _second_dynamic(im: ElfImage) -> None:
+    """The first PT_DYNAMIC (readelf's) at the decoy, a last one (the loader's) at the real."""
+    real = im.segment(PT_DYNAMIC)
+    decoy = im.sections[".decoy.dynamic"][0]
+    im.set_phdr(PT_DYNAMIC, "p_offset", decoy)
+    im.set_phdr(PT_DYNAMIC, "p_vaddr", decoy + BASE_VADDR)
+    im.set_segment(**real)
+
+
+def _load_over_dynamic(im: ElfImage) -> None:
+    """A later PT_LOAD maps the decoy's bytes over the dynamic section's addresses."""
+    decoy, size = im.sections[".decoy.dynamic"]
+    im.set_segment(
+        p_type=PT_LOAD, p_flags=PF_R, p_offset=decoy, p_vaddr=im.segment(PT_DYNAMIC)["p_vaddr"],
+        p_filesz=size, p_memsz=size, p_align=0x1000,
+    )  # fmt: skip
+
+
 def make_corruptions(machine_name: str = "x86_64") -> dict[str, Callable[[], bytes]]:
     """Hostile variants of ``sample_spec(machine_name)``, each a zero-argument builder."""
     base = sample_spec(machine_name, soname="libcorrupt.so")
     sysv = replace(base, hash_style="sysv")
+    decoy = replace(base, decoy_needed=["libc.so.6"], spare_segments=1)
+    split = replace(base, second_load_from=".gnu.version")
     ehdr, phdr = build_image(base).s.ehdr, build_image(base).s.phdr
 
     def good() -> bytes:
@@ -946,6 +977,13 @@ def make_corruptions(machine_name: str = "x86_64") -> dict[str, Callable[[], byt
         "gnu-hash-nbuckets-beyond-file": p(
             lambda im: im.put(im.sections[".gnu.hash"][0], "I", 0x0FFFFFFF)
         ),
+        # read otherwise by glibc's loader than by readelf (issue #14)
+        "verneednum-short": p(lambda im: im.set_dyn(DT_VERNEEDNUM, len(im.verneed) - 1)),
+        "vn-cnt-short": p(_vn_cnt_short),
+        "dynamic-offset-elsewhere": p(_dynamic_at_decoy, decoy),
+        "second-pt-dynamic": p(_second_dynamic, decoy),
+        "strtab-past-its-load": p(lambda im: im.set_dyn(DT_STRSZ, im.dyn(DT_STRSZ) + 8), split),
+        "load-over-dynamic": p(_load_over_dynamic, decoy),
     }
 
 
