@@ -431,8 +431,8 @@ cdef int check_loads(Ctx* c) noexcept nogil:
     in a page two segments share, the later one's file bytes are what the loader sees of
     both, while a reader going through the earlier one's p_offset sees others. The page is
     the largest the file can be loaded with: glibc refuses a p_align that is no multiple of
-    the page size, so the lowest set bit of the smallest p_align (4 KiB at least, the
-    smallest page of any Linux architecture). Segments of no size map nothing: left out.
+    the page size, so the smallest of the PT_LOADs' p_align lowest set bits (4 KiB at least,
+    the smallest page of any Linux architecture). Segments of no size map nothing: left out.
     Every real file of the test corpus keeps these rules."""
     cdef uint32_t p_type, p_flags
     cdef uint64_t i, offset, vaddr, filesz, align, size, end, low

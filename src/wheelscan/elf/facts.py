@@ -26,8 +26,8 @@ file is ``ambiguous``, an error, never the milder reading (issue #14):
 - PT_LOAD segments of non-zero size (max of p_filesz, p_memsz) must come in ascending
   p_vaddr order, none overlapping the one before in memory, and two that share a page must
   have the same p_vaddr - p_offset (glibc maps whole pages in table order: the later
-  segment's file bytes would be what the loader sees of both); the page is the lowest set
-  bit of the smallest p_align, 4096 at least. Else ``bad-offset``. Then two non-empty
+  segment's file bytes would be what the loader sees of both); the page is the smallest of
+  the PT_LOADs' p_align lowest set bits, 4096 at least. Else ``bad-offset``. Then two non-empty
   PT_DYNAMIC segments that differ (p_offset, p_vaddr or p_filesz) are ``ambiguous``.
 - The dynamic section is read at its p_vaddr, through the PT_LOADs (below), as the loader
   does; [p_vaddr, p_vaddr + p_filesz) in no PT_LOAD's file image is ``bad-offset``; bytes

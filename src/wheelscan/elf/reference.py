@@ -204,7 +204,7 @@ class _Reader:
         as glibc maps them (dl-load.c, dl-map-segments.h): ascending p_vaddr, no overlap in
         memory, and two that meet in a page mapping it from the same place of the file (the
         later segment's bytes are what the loader sees there). The page is the largest the
-        file loads with: the lowest set bit of the smallest p_align, 4 KiB at least."""
+        file loads with: the smallest of the p_align lowest set bits, 4 KiB at least."""
         loads = [ph for ph in phdrs if ph.p_type == PT_LOAD]
         page = min((max(ph.p_align & -ph.p_align, SMALLEST_PAGE) for ph in loads), default=0)
         previous = None
