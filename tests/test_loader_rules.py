@@ -595,3 +595,45 @@ def test_loader_uses_the_last_pt_dynamic(tmp_path: Path) -> None:
         with pytest.raises(ElfError) as info:
             parse(bytes(elf.data))
         assert info.value.code == AMBIGUOUS
+
+
+INTERP_SOURCE = """
+#include <stdio.h>
+const char interp[] __attribute__((section(".interp"))) = "/lib/ld-musl-x86_64.so.1";
+int answer(void) { return 42; }
+int PyInit_interp(void) { return puts("x"); }
+"""
+
+
+@needs_toolchain
+def test_loader_ignores_pt_interp_in_a_module(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The study's module, built for real: a musl PT_INTERP, glibc symbol versions and no
+    DT_NEEDED libc.so.6 (turned into DT_DEBUG, which glibc reads only in the main program).
+    The host's loader maps it and runs it in Python, whose libc provides GLIBC_2.2.5: it is
+    a glibc module, which the old reading dropped as musl from a manylinux wheel."""
+    src = tmp_path / "interp.c"
+    src.write_text(INTERP_SOURCE)
+    out = tmp_path / "interp.so"
+    subprocess.run(
+        [GCC or "gcc", "-shared", "-fPIC", "-O0", str(src), "-o", str(out)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    elf = _Elf64(out.read_bytes())
+    strtab = elf.tag(5)[0]
+    libc = next(
+        o for t, v, o in elf.dynamic()
+        if t == 1 and bytes(elf.data[elf.offset(strtab) + v :]).startswith(b"libc.so.6\0")
+    )  # fmt: skip
+    struct.pack_into("<q", elf.data, libc, 21)  # DT_NEEDED -> DT_DEBUG
+    data = bytes(elf.data)
+    assert _dlopen(tmp_path, data).stdout.strip() == "42"
+    facts = native(data)
+    assert facts.interpreter == MUSL_LOADER and "libc.so.6" not in facts.needed
+    assert any(v.startswith("GLIBC_") for n in facts.version_needs for v in n.versions)
+    monkeypatch.setenv(BACKEND_ENV, "native")
+    path = "demo/interp.cpython-312-x86_64-linux-gnu.so"
+    result = audit(build_wheel({INNOCENT_PATH: innocent(), path: data}), NAME)
+    assert isinstance(result, AuditError), result
+    assert (result.code, result.member) == ("interpreter-libc-mismatch", None)
