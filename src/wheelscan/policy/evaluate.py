@@ -18,7 +18,12 @@ from itertools import compress
 from packaging.utils import parse_wheel_filename
 
 from wheelscan.elf.facts import ElfFacts, SymbolBinding, SymbolType
-from wheelscan.policy.elfplatform import elf_architecture, extended_architecture
+from wheelscan.policy.elfplatform import (
+    LibcConflict,
+    elf_architecture,
+    elf_libc,
+    extended_architecture,
+)
 from wheelscan.policy.findings import findings_for
 from wheelscan.policy.policies import (
     Architecture,
@@ -52,40 +57,6 @@ _VERSION = operator.attrgetter("version")
 
 def is_loader(soname: str) -> bool:
     return "ld-linux" in soname or soname in _LOADERS
-
-
-def elf_libc(path: str, facts: ElfFacts) -> Libc | None:
-    """The libc one ELF was built for: interpreter, then DT_NEEDED, then the file name."""
-    libc = None
-    if facts.interpreter is not None:
-        libc = (
-            Libc.MUSL
-            if posixpath.basename(facts.interpreter).startswith("ld-musl-")
-            else Libc.GLIBC
-        )
-    for soname in facts.needed:
-        found = None
-        if soname.startswith(("libc.musl-", "ld-musl-")):
-            found = Libc.MUSL
-        elif soname == "libc.so.6" or soname.startswith(("ld-linux-", "ld64.so.")):
-            found = Libc.GLIBC
-        if found is not None:
-            if libc is not None and libc is not found:
-                raise EvaluationError("mixed-libc", f"{path} needs both glibc and musl")
-            libc = found
-    if libc is None:
-        name = posixpath.basename(path)
-        if name.endswith(("-arm-linux-musleabihf.so", "-linux-musl.so")):
-            libc = Libc.MUSL
-        elif name.endswith(("-arm-linux-gnueabihf.so", "-linux-gnu.so")):
-            soabi = name.rsplit(".", 2)[-2].split("-") if name.count(".") >= 2 else [""]
-            if (
-                soabi[0] == "cpython"
-                and len(soabi) > 1
-                and re.match(r"3(1[1-9]|[2-9]\d)", soabi[1])
-            ):
-                libc = Libc.GLIBC  # before 3.11, musl builds used the gnu suffix too
-    return libc
 
 
 def python_extension_version(path: str, facts: ElfFacts) -> int | None:
@@ -236,7 +207,10 @@ def evaluate(
             ignored.append(member.path)
             continue
         arch = arch or elf_arch
-        member_libc = elf_libc(member.path, facts)
+        try:
+            member_libc = elf_libc(member.path, facts)
+        except LibcConflict as e:
+            raise EvaluationError(e.code, e.reason) from e
         if member_libc is not None:
             if libc is None:
                 libc = member_libc
