@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import operator
 import posixpath
-import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from itertools import compress
