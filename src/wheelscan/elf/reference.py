@@ -51,6 +51,8 @@ NT_GNU_PROPERTY_TYPE_0, GNU_PROPERTY_X86_ISA_1_NEEDED = 5, 0xC0008002
 # the properties glibc's x86 loader reads: GNU_PROPERTY_1_NEEDED, X86_FEATURE_1_AND, ISA_1_NEEDED
 _GLIBC_PROPERTIES = (0xB0008000, 0xC0000002, GNU_PROPERTY_X86_ISA_1_NEEDED)
 MAX_SYMBOLS = 1 << 24
+# undefined symbols per file (each a record of ~140 bytes), as native/_native.pyx bounds them
+MAX_UNDEFINED = 1 << 18
 SMALLEST_PAGE = 4096  # of any Linux architecture
 VER_FLG_BASE = 1
 
@@ -540,6 +542,8 @@ class _Dynamic:
                 kind == SymbolType.FUNC and strtab.startswith(_INIT_PREFIXES, entry.st_name)
             ):
                 kept.append((i, entry, end))
+        if sum(entry.st_shndx == "SHN_UNDEF" for _, entry, _ in kept) > MAX_UNDEFINED:
+            raise ElfError("too-large", f"more than {MAX_UNDEFINED} undefined symbols")
         # the names the record holds, each string-table offset once, are bounded by the file
         cap = max(len(self.r.data) * NAME_BYTES_FACTOR, NAME_BYTES_FLOOR)
         ends = {entry.st_name: end for _, entry, end in kept}

@@ -33,9 +33,13 @@ from wheelscan.wheel.stream import StreamError, StreamStats, parse_streamed
 # it (wheel/stream.py); a real member needs one pass, two when a table lies past what the first
 # kept. A table walked word by word past the kept bytes (a hostile DT_GNU_HASH chain with no
 # end) gains one output chunk per pass: 128 MiB of chain cost 33 passes and 4.3 GiB of
-# inflation (49 s), a 2 GiB member hours. So after this many passes the member is inflated
-# whole, once, within the member-size limit.
+# inflation (49 s), a 2 GiB member hours. Inflated whole instead, a 1 GiB member took
+# 1.14 GB of memory. So after this many passes the member is refused (``scattered-tables``):
+# no real library needs more than two.
 MAX_STREAM_PASSES = 3
+# Undefined symbols in all of a wheel's ELF files, each a record of ~140 bytes (a file's own
+# are bounded natively, 2**18): the test corpus's largest wheel has 21,345
+MAX_WHEEL_UNDEFINED = 1 << 20
 
 
 # A member whose tables end (``facts_end``) later than this fraction of it is inflated whole,
@@ -155,7 +159,13 @@ def read_wheel_facts(
         if strict or not p.endswith(".py")  # auditwheel's rule; strict examines everything
     }
     members: list[tuple[int, ElfMember]] = []
+    undefined = 0
     for member, facts in _parsed_members(parse, archive, cache, threads, digests):
+        undefined += len(facts.undefined_symbols)
+        if undefined > MAX_WHEEL_UNDEFINED:
+            raise WheelError(
+                "too-large", f"more than {MAX_WHEEL_UNDEFINED} undefined symbols", member.name
+            )
         rank = listed.get(posixpath.normpath(member.name))
         members.append(
             (
@@ -266,15 +276,23 @@ def _parse(
     try:
         if member.method == DEFLATED and partial is not None:
             archive.check_limits(member)
+            if member.size > WHOLE_MEMBER_LIMIT and (digests is not None or not verify_members()):
+                # streamed, within the memory bound; in a strict reading its CRC, size and
+                # digest are checked by the integrity pass, which streams it too
+                with _STREAMING:
+                    facts = _parse_stream(archive, member, *partial)
+                if facts is None:
+                    raise WheelError(
+                        "scattered-tables",
+                        f"its tables lie further apart than {MAX_STREAM_PASSES} passes keep: "
+                        f"only a whole read ({member.size} bytes) would settle its facts",
+                        member.name,
+                    )
+                return facts
             if digests is not None or verify_members():
                 if member.size <= WHOLE_MEMBER_LIMIT:
                     return _parse_whole(parse, archive, member, digests)
-                return _parse_read(parse, archive, member, digests)
-            if member.size > WHOLE_MEMBER_LIMIT:
-                with _STREAMING:  # the whole read after too many passes, too
-                    return _parse_stream(archive, member, *partial) or _parse_read(
-                        parse, archive, member
-                    )
+                return _parse_read(parse, archive, member)  # WHEELSCAN_VERIFY: whole, as said
             facts = parse_by_ends(archive, member, *partial)
             if facts is not None:
                 return facts
