@@ -62,7 +62,7 @@ def test_elf_members_are_found_by_magic_not_by_name() -> None:
         assert [m.name for m in archive.elf_members()] == ["pkg/data.bin"]
 
 
-def test_members_outside_record_are_not_examined() -> None:
+def test_members_outside_record_are_judged_and_reported() -> None:
     data = build_wheel({"pkg/mod.so": ELF})
     # rebuild with a second ELF the RECORD does not list
     out = io.BytesIO()
@@ -75,6 +75,14 @@ def test_members_outside_record_are_not_examined() -> None:
     assert [(m.path, m.in_record) for m in facts.elf_files] == [
         ("pkg/mod.so", True),
         ("pkg/unlisted.so", False),
+    ]
+    # pip installs every member, whatever RECORD lists: judged all the same, and reported
+    assert [m.path for m in facts.examined] == ["pkg/mod.so", "pkg/unlisted.so"]
+    result = audit(out.getvalue(), NAME)
+    assert isinstance(result, Verdict)
+    assert result.elf_files == ("pkg/mod.so", "pkg/unlisted.so")
+    assert [(f.kind, f.file) for f in result.findings if f.kind == "unlisted-elf"] == [
+        ("unlisted-elf", "pkg/unlisted.so")
     ]
 
 
@@ -293,17 +301,17 @@ def test_a_private_writable_mapping_keeps_its_bytes() -> None:
         assert read_wheel_facts(archive, NAME) == first
 
 
-# RECORD's rows: quotes, \r, NUL and long fields make the csv module read them; the rest is
-# split by hand, which must give what csv gives
-_RECORD_ALPHABET = st.sampled_from(list('ab,/.= "\t\r\n\x00\x0b\x1c\u2028\x85'))
+# RECORD's rows: quotes, NUL and long fields make the csv module read them; the rest is
+# split by hand, which must give what pip's csv over splitlines() gives
+_RECORD_ALPHABET = st.sampled_from(list('ab,/.= "\t\r\n\x00\x0b\x0c\x1c\x1d\x1e\u2028\u2029\x85'))
 
 
 @settings(max_examples=500, deadline=None)
 @given(st.lists(_RECORD_ALPHABET, max_size=60).map("".join))
-def test_record_first_fields_are_csvs(text: str) -> None:
+def test_record_first_fields_are_pips(text: str) -> None:
     try:
         expected: list[str] | type[csv.Error] = [
-            row[0] for row in csv.reader(io.StringIO(text)) if row
+            row[0] for row in csv.reader(text.splitlines()) if row
         ]
     except csv.Error:
         expected = csv.Error
@@ -312,6 +320,18 @@ def test_record_first_fields_are_csvs(text: str) -> None:
     except csv.Error:
         got = csv.Error
     assert got == expected
+
+
+@pytest.mark.parametrize(
+    "separator", ["\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
+)
+def test_record_rows_end_where_pips_do(separator: str) -> None:
+    """pip splits RECORD with ``str.splitlines()``: a row behind any of its line ends is a
+    row (wheelscan split at \\n only, and took it for the end of the row before)."""
+    text = (
+        f"demo/a.py,sha256=x,1{separator}demo/_hidden.so,sha256=y,2\ndemo-1.0.dist-info/RECORD,,\n"
+    )
+    assert first_fields(text) == ["demo/a.py", "demo/_hidden.so", "demo-1.0.dist-info/RECORD"]
 
 
 def test_record_fields_over_csvs_limit_are_refused_alike() -> None:

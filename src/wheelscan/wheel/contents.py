@@ -61,15 +61,18 @@ class _TooManyPasses(Exception):
 class ElfMember:
     path: str  # the member's name in the archive
     facts: ElfFacts
-    in_record: bool  # listed in RECORD and not *.py: auditwheel examines only these
+    # listed in RECORD and not *.py: auditwheel examines only these; pip installs every
+    # member whatever RECORD says, so wheelscan judges the others too, and reports them
+    # (finding ``unlisted-elf``)
+    in_record: bool
     size: int = 0  # uncompressed bytes
 
 
 @dataclass(frozen=True)
 class WheelFacts:
     filename: str
-    # every ELF member: examined ones in RECORD order first (auditwheel's order matters: the
-    # first ELF fixes the architecture and libc), then the rest in archive order
+    # every ELF member: those RECORD lists in its order first (auditwheel's order matters:
+    # the first ELF fixes the architecture and libc), then the rest in archive order
     elf_files: tuple[ElfMember, ...]
     # read with ``strict``: every byte inflated and checked (wheel/integrity.py), every
     # member examined whatever its name; ``integrity``: what an installer lets through
@@ -78,7 +81,10 @@ class WheelFacts:
 
     @property
     def examined(self) -> tuple[ElfMember, ...]:
-        return tuple(m for m in self.elf_files if m.in_record)
+        """The members a verdict judges: every ELF member. auditwheel examines only those
+        RECORD lists, but an installer installs them all (pip extracts every member of the
+        zip): a library left out of RECORD must not escape the verdict (issue #14)."""
+        return self.elf_files
 
 
 def record_paths(archive: WheelArchive) -> list[str]:
