@@ -83,7 +83,8 @@ def _zip64_sizes(extra: bytes, size: int, compressed: int, offset: int) -> tuple
     while len(extra) - pos >= 4:  # each part's length was checked by the directory walker
         tag, length = struct.unpack_from("<2H", extra, pos)
         if tag == 0x0001:
-            values = iter(extra[pos + 4 : pos + 4 + length][i : i + 8] for i in range(0, 24, 8))
+            body = extra[pos + 4 : pos + 4 + length]
+            values = iter([body[0:8], body[8:16], body[16:24]])  # short past the field's end
             if size in (0xFFFF_FFFF_FFFF_FFFF, 0xFFFFFFFF):
                 size = _zip64_value(next(values))
             if compressed == 0xFFFFFFFF:
@@ -104,9 +105,10 @@ def _unicode_path(extra: bytes, raw_name: bytes, name: str) -> None:
     """Refuse an entry that an Info-ZIP Unicode Path field (0x7075) would rename.
 
     Recent ``zipfile`` releases read that field as the entry's name when its CRC-32 is that
-    of the name (older ones ignore it): such a wheel installs a file
-    under one name with one Python and under another with the next. A field that would not
-    rename the entry is let be; one that ``zipfile`` cannot read is refused, as it does.
+    of the name; older ones ignore it. Such a wheel installs a file under one name with one
+    Python and under another with the next (a ``.py`` file, never looked at, as a ``.so``).
+    A field that would not rename the entry is let be; one that ``zipfile`` cannot read is
+    refused, as it refuses it.
     """
     pos = 0
     while len(extra) - pos >= 4:
@@ -136,7 +138,7 @@ class EndRecord:
 
     location: int  # where the end record that describes the directory starts (ZIP64 or not)
     count: int  # entries in total
-    count_here: int  # entries "on this disk": the same in any archive a reader can take
+    count_here: int  # entries "on this disk": the same as count in a single-disk archive
     cd_size: int
     cd_offset: int  # as written: without the bytes prepended to the archive
 
@@ -308,10 +310,10 @@ class WheelArchive:
 
         Python's ``zipfile`` reads it immediately before the locator and ignores the
         locator's offset; recent releases (the fix of CVE-2025-8291) read it at the locator's
-        offset first and check that the two agree. Either way, that record
-        and no other: one anywhere else, a locator pointing at another record, or 32-bit
-        fields that say something else than the ZIP64 ones (a reader without ZIP64 takes
-        those) make readings differ, and the archive is refused.
+        offset first and check that the two agree. So that record is read, and no other: one
+        anywhere else, a locator pointing at another record, or 32-bit fields that say
+        something else than the ZIP64 ones (a reader without ZIP64 takes those) make
+        readings differ, and the archive is refused.
         """
         at = end.location - _ZIP64_LOCATOR.size
         if at < 0:
