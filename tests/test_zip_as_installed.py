@@ -35,10 +35,8 @@ from hostile.evasion import (
     needs_glibc_238,
     stubbed,
 )
-from hostile.zipdiff import as_wheelscan_reads, as_zipfile_reads, disagreements
+from hostile.zipdiff import as_wheelscan_reads, as_zipfile_reads, disagreements, mutate, seeds
 from hostile.zipwriter import (
-    DEFLATED,
-    STORED,
     ZIP64_LOCATOR,
     Entry,
     wheel_entries,
@@ -249,61 +247,25 @@ def test_every_zip64_field_is_read_as_zipfile_reads_them() -> None:
 # --- the differential check: archives mutated at random ----------------------------------
 
 
-def _seeds() -> list[bytes]:
-    ext = Entry(EXT, benign())
-    return [
-        write_wheel([ext, Entry("demo/data.txt", b"text " * 40, method=STORED)]),
-        write_wheel([Entry(EXT, benign(), zip64=True), Entry("demo/x.py", b"", method=DEFLATED)]),
-        write_wheel([Entry(EXT, benign(), descriptor=True)]),
-        stubbed(b"MZ" + bytes(30)),
-        stubbed(b"#!", zip64=True),
-    ]
+SEEDS = seeds()
 
 
-SEEDS = _seeds()
-# each record's fields after its signature: (offset, width), APPNOTE 4.3.7, 4.3.12-4.3.16
-FIELDS = {
-    b"PK\x03\x04": [(4, 2), (6, 2), (8, 2), (14, 4), (18, 4), (22, 4), (26, 2), (28, 2)],
-    b"PK\x01\x02": [
-        *[(4, 2), (6, 2), (8, 2), (10, 2), (16, 4), (20, 4), (24, 4)],
-        *[(28, 2), (30, 2), (32, 2), (34, 2), (42, 4)],
-    ],
-    b"PK\x05\x06": [(4, 2), (6, 2), (8, 2), (10, 2), (12, 4), (16, 4), (20, 2)],
-    b"PK\x06\x06": [(4, 8), (16, 4), (20, 4), (24, 8), (32, 8), (40, 8), (48, 8)],
-    b"PK\x06\x07": [(4, 4), (8, 8), (16, 4)],
-}
-_SIGNATURE = re.compile(b"PK(?:\x03\x04|\x01\x02|\x05\x06|\x06\x06|\x06\x07)")
+class _Drawn:
+    """A mutation's choices drawn by hypothesis."""
+
+    def __init__(self, draw: st.DrawFn) -> None:
+        self.draw = draw
+
+    def integer(self, low: int, high: int) -> int:
+        return self.draw(st.integers(low, high))
+
+    def binary(self, max_size: int) -> bytes:
+        return self.draw(st.binary(min_size=1, max_size=max_size))
 
 
 @st.composite
 def mutated_archives(draw: st.DrawFn) -> bytes:
-    """A seed with one to three changes, most of them to a field of its records: a count, a
-    size or an offset moved a little or set to a value that means something (0, all ones,
-    a signature), bytes put before it, in it or cut from its end."""
-    data = bytearray(draw(st.sampled_from(SEEDS)))
-    for _ in range(draw(st.integers(1, 3))):
-        kind = draw(st.sampled_from(["field", "field", "field", "byte", "insert", "prepend"]))
-        records = [(m.start(), m.group()) for m in _SIGNATURE.finditer(bytes(data))]
-        if kind == "field" and records:
-            start, signature = draw(st.sampled_from(records))
-            offset, width = draw(st.sampled_from(FIELDS[signature]))
-            at = start + offset
-            old = int.from_bytes(data[at : at + width], "little")
-            value = draw(
-                st.integers(-3, 3).map(lambda delta, old=old: old + delta)  # type: ignore[misc]
-                | st.sampled_from([0, 1, (1 << (8 * width)) - 1, 0x02014B50, 0x06054B50])
-                | st.integers(0, 1 << 16)
-            )
-            blob = (value % (1 << (8 * width))).to_bytes(width, "little")
-            data[at : at + width] = blob[: max(0, len(data) - at)]
-        elif kind == "byte" and data:
-            data[draw(st.integers(0, len(data) - 1))] = draw(st.integers(0, 255))
-        elif kind == "insert":
-            at = draw(st.integers(0, len(data)))
-            data[at:at] = draw(st.binary(min_size=1, max_size=64))
-        elif kind == "prepend":
-            data[0:0] = draw(st.binary(min_size=1, max_size=64))
-    return bytes(data)
+    return mutate(draw(st.sampled_from(SEEDS)), _Drawn(draw))
 
 
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
