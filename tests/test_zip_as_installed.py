@@ -270,6 +270,7 @@ def mutated_archives(draw: st.DrawFn) -> bytes:
     return mutate(draw(st.sampled_from(SEEDS)), _Drawn(draw))
 
 
+@pytest.mark.slow  # a long property run: 1500 archives read twice
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated_archives())
 def test_wheelscan_reads_what_zipfile_reads_or_refuses(data: bytes) -> None:
