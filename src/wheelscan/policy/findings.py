@@ -8,6 +8,8 @@
   directory, a library-injection risk);
 - ELF files whose machine or ABI flags do not fit the wheel's architecture (auditwheel skips
   them silently);
+- ELF files that RECORD does not list (auditwheel does not examine them, pip installs them
+  all the same; wheelscan judges them with the others);
 - in a strict reading, what an installer lets through but a gate should see: a member whose
   sha256 or size is not RECORD's, one RECORD does not list, WHEEL tags that are not the file
   name's (wheel/integrity.py).
@@ -86,6 +88,10 @@ def findings_for(wheel: WheelFacts, arch: Architecture) -> Iterator[Finding]:
         yield Finding(problem.code, problem.member or "", problem.detail)
     for member in wheel.examined:
         facts = member.facts
+        if not member.in_record and not wheel.strict:  # strict: integrity's unrecorded-member
+            yield Finding(
+                "unlisted-elf", member.path, "not in RECORD: installed and judged all the same"
+            )
         if facts.has_dynamic and facts.stack_flags is not None and facts.stack_flags & _PF_X:
             yield Finding("executable-stack", member.path, "PT_GNU_STACK is RWX")
         elif facts.has_dynamic and facts.stack_flags is None:

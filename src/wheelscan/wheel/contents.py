@@ -7,7 +7,6 @@ policy file re-judges every stored wheel without reading one again.
 from __future__ import annotations
 
 import csv
-import io
 import os
 import posixpath
 import threading
@@ -66,15 +65,18 @@ class _TooManyPasses(Exception):
 class ElfMember:
     path: str  # the member's name in the archive
     facts: ElfFacts
-    in_record: bool  # listed in RECORD and not *.py: auditwheel examines only these
+    # listed in RECORD and not *.py: auditwheel examines only these; pip installs every
+    # member whatever RECORD says, so wheelscan judges the others too, and reports them
+    # (finding ``unlisted-elf``)
+    in_record: bool
     size: int = 0  # uncompressed bytes
 
 
 @dataclass(frozen=True)
 class WheelFacts:
     filename: str
-    # every ELF member: examined ones in RECORD order first (auditwheel's order matters: the
-    # first ELF fixes the architecture and libc), then the rest in archive order
+    # every ELF member: those RECORD lists in its order first (auditwheel's order matters:
+    # the first ELF fixes the architecture and libc), then the rest in archive order
     elf_files: tuple[ElfMember, ...]
     # read with ``strict``: every byte inflated and checked (wheel/integrity.py), every
     # member examined whatever its name; ``integrity``: what an installer lets through
@@ -83,18 +85,31 @@ class WheelFacts:
 
     @property
     def examined(self) -> tuple[ElfMember, ...]:
-        return tuple(m for m in self.elf_files if m.in_record)
+        """The members a verdict judges: every ELF member. auditwheel examines only those
+        RECORD lists, but an installer installs them all (pip extracts every member of the
+        zip): a library left out of RECORD must not escape the verdict (issue #14)."""
+        return self.elf_files
 
 
 def record_paths(archive: WheelArchive) -> list[str]:
-    """Paths listed in ``<name>.dist-info/RECORD`` (PEP 376 / 427), in order."""
+    """Paths listed in ``<name>.dist-info/RECORD`` (PEP 376 / 427), in order, read as pip
+    reads them (``pip/_internal/operations/install/wheel.py``, ``utils/wheel.py``): the one
+    top-level ``.dist-info`` directory's RECORD, split by ``str.splitlines``."""
+    # pip's test: the first part of a name (a file's too) that ends in .dist-info
+    first_parts = {m.name.partition("/")[0] for m in archive.members if ".dist-info" in m.name}
+    info_dirs = [part for part in first_parts if part.endswith(".dist-info")]
     records = [
         m
         for m in archive.members
         if m.name.endswith(".dist-info/RECORD") and m.name.count("/") == 1
     ]
-    if len(records) != 1:
-        raise WheelError("no-record", f"{len(records)} top-level .dist-info/RECORD files")
+    # pip refuses a wheel with more than one .dist-info directory, even if one has no RECORD
+    if len(records) != 1 or len(info_dirs) != 1:
+        raise WheelError(
+            "no-record",
+            f"{len(records)} top-level .dist-info/RECORD files in "
+            f"{len(info_dirs)} .dist-info directories",
+        )
     text = bytes(archive.read(records[0])).decode("utf-8", "replace")
     try:
         return first_fields(text)
@@ -103,17 +118,23 @@ def record_paths(archive: WheelArchive) -> list[str]:
 
 
 def first_fields(text: str) -> list[str]:
-    """The first field of each row of a CSV text, as ``csv.reader`` reads it (raising
-    ``csv.Error`` where it does)."""
-    plain = '"' not in text and "\0" not in text
-    if plain and "\r" in text:  # csv's own line ends (most RECORDs): \r only before \n
-        plain = text.count("\r") == text.count("\r\n")
-    lines = (text.replace("\r\n", "\n") if plain else text).split("\n")
-    if plain and max(map(len, lines)) <= csv.field_size_limit():
+    """The first field of each row of RECORD, as pip reads it: ``csv.reader`` over
+    ``text.splitlines()`` (raising ``csv.Error`` where it does).
+
+    ``splitlines`` ends a line at ``\\r``, ``\\x0b``, ``\\x0c``, ``\\x1c``-``\\x1e``, ``\\x85``,
+    ``\\u2028`` and ``\\u2029`` too, not only at ``\\n``: a row after one of those is a row of its
+    own to pip, and so it is here.
+    """
+    lines = text.splitlines()
+    if (
+        '"' not in text
+        and "\0" not in text
+        and max(map(len, lines), default=0) <= csv.field_size_limit()
+    ):
         # nothing for csv to unquote, no line it would refuse: each line's text up to its
         # first comma, at C speed (csv took 10 ms of a scan of the benchmark corpus)
         return [line.split(",", 1)[0] for line in lines if line]
-    return [row[0] for row in csv.reader(io.StringIO(text)) if row]
+    return [row[0] for row in csv.reader(lines) if row]
 
 
 def unsafe_path(name: str) -> bool:
