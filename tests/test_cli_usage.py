@@ -176,22 +176,37 @@ def test_a_report_that_cannot_be_written_is_one_line(tmp_path: Path, kept: Path)
     refused(wheelscan("report", "--db", str(db), "--format", "html", "-o", str(target)), "r.html")
 
 
-def test_a_token_in_the_index_url_is_never_printed_nor_stored(tmp_path: Path, broken: Path) -> None:
+def test_a_token_in_the_index_url_is_never_printed_nor_stored(
+    tmp_path: Path, broken: Path, kept: Path
+) -> None:
     secret = "s3cretT0ken"
-    mirror = build_mirror(tmp_path / "mirror", sorted(broken.iterdir()))
+    mirror = build_mirror(tmp_path / "mirror", sorted([*broken.iterdir(), *kept.iterdir()]))
+    # one wheel the index lists is gone: its download fails, naming its URL
+    next((mirror.web / "packages").rglob("kept-*.whl")).unlink()
     with IndexServer(mirror.web, credentials=f"reader:{secret}") as index:
         url = index.index_url.replace("://", f"://reader:{secret}@")
         db = tmp_path / "a.db"
         run = wheelscan("audit", url, "--db", str(db), "--workers", "0")
         assert run.returncode == 1, run.stderr  # the wheel over-claims: it was read
         assert secret not in run.stdout + run.stderr
+        gone = f"{index.url.replace('://', f'://reader:{secret}@')}/packages/x/kept-1.0.whl"
+        show = wheelscan("show", gone)
+        assert show.returncode == 2
+        assert secret not in show.stdout + show.stderr
         down = wheelscan("package", "demo", "--index-url", DOWN.replace("://", f"://u:{secret}@"))
         assert down.returncode == 2
         assert secret not in down.stdout + down.stderr
     with sqlite3.connect(db) as connection:
         dump = "\n".join(connection.iterdump())
+        codes = {row[0] for row in connection.execute("SELECT error_code FROM run_failures")}
+        codes |= {row[0] for row in connection.execute("SELECT read_error_code FROM wheels")}
+    assert "download-failed" in codes  # the failure, with its URL, was recorded
     assert "reader:***@" in dump  # where the URL is kept, it is kept without its token
     assert secret not in dump
+    for form in ("terminal", "json", "markdown", "html", "sarif", "junit"):
+        report = wheelscan("report", "--db", str(db), "--format", form)
+        assert report.returncode == 0, report.stderr
+        assert secret not in report.stdout + report.stderr, form
 
 
 # --- walking a whole index takes a word

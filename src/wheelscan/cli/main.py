@@ -63,7 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = user_error(e)
         if message is None:
             raise  # a bug: its traceback is what a report of it needs
-        print(f"wheelscan {args.command}: {message}", file=sys.stderr)
+        from wheelscan.wheel.remote import redact_text
+
+        print(f"wheelscan {args.command}: {redact_text(message)}", file=sys.stderr)
         if os.environ.get("WHEELSCAN_DEBUG"):
             raise
         return EXIT_USAGE

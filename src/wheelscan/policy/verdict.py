@@ -116,5 +116,12 @@ class AuditError:
     reason: str
     member: str | None = None
 
+    def __post_init__(self) -> None:
+        # a reason may name the URL it failed on, and an index URL may carry a token: it
+        # must never reach the store, a report or a terminal
+        from wheelscan.wheel.remote import redact_text
+
+        object.__setattr__(self, "reason", redact_text(self.reason))
+
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
