@@ -8,7 +8,9 @@ Real processes of ``python -m wheelscan``, real files, a real HTTP index on loop
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -271,3 +273,20 @@ def test_every_option_has_help_and_the_exit_statuses_are_documented() -> None:
     audit = wheelscan("audit", "--help").stdout
     assert "(default: 600.0)" in audit  # --timeout's default shown
     assert "--fail-on" in audit
+
+
+def test_an_index_that_lists_no_hashes_is_audited(tmp_path: Path, broken: Path) -> None:
+    """PEP 503 lets an index leave out ``#sha256=``: the store keys wheels by their sha256,
+    so such a wheel is fetched whole and hashed (it used to end in a traceback)."""
+    wheel = next(broken.iterdir())
+    mirror = build_mirror(tmp_path / "mirror", [wheel], json_pages=False)
+    for page in (mirror.web / "simple").rglob("*.html"):
+        page.write_text(re.sub(r"#sha256=[0-9a-f]+", "", page.read_text()))
+    db = tmp_path / "a.db"
+    with IndexServer(mirror.web) as index:
+        run = wheelscan("audit", index.index_url, "--db", str(db), "--workers", "0")
+    assert run.returncode == 1, run.stdout + run.stderr  # judged: it over-claims
+    assert "Traceback" not in run.stderr
+    with sqlite3.connect(db) as connection:
+        stored = connection.execute("SELECT sha256 FROM wheels").fetchall()
+    assert stored == [(hashlib.sha256(wheel.read_bytes()).hexdigest(),)]

@@ -134,7 +134,7 @@ def judge(
         from wheelscan.sources.base import WheelRef
 
         filename = filename_from_url(target)
-        task = AuditTask(args.policy_file, args.musl_policy, strict=args.strict)
+        task = AuditTask(args.policy_file, args.musl_policy, strict=args.strict, keyed=False)
         return task(WheelRef(filename, "", "", target)).verdict
     path = Path(target)
     if facts is None:

@@ -35,6 +35,9 @@ class AuditTask:
     dedupe: bool = True  # parse each distinct ELF member once per worker process
     # every byte read and checked (wheel/integrity.py); over HTTP the whole file is fetched
     strict: bool = False
+    # results are stored by the wheel's sha256: a remote wheel whose index gives none (PEP
+    # 503 allows it) is fetched whole to hash it; ``show`` stores nothing and needs none
+    keyed: bool = True
 
     def database(self) -> PolicyDatabase:
         return load_policies(self.policy_file)  # cached for the built-in policies
@@ -46,7 +49,7 @@ class AuditTask:
         sha256, facts, bytes_read = ref.sha256, None, 0
         verdict: Verdict | AuditError
         try:
-            if is_url(ref.location) and self.strict:
+            if is_url(ref.location) and (self.strict or (self.keyed and not ref.sha256)):
                 sha256, facts, bytes_read = self._fetched_whole(ref, cache)
             elif is_url(ref.location):
                 from wheelscan.wheel.http import open_remote_archive
@@ -93,8 +96,8 @@ class AuditTask:
     def _fetched_whole(
         self, ref: WheelRef, cache: FactsCache | None
     ) -> tuple[str | None, WheelFacts, int]:
-        """A strict reading of a remote wheel: every byte of it fetched (names that look
-        non-ELF are examined too), then read as a local file is."""
+        """A remote wheel fetched whole, then read as a local file is: for a strict reading
+        (names that look non-ELF are examined too), or to learn its sha256."""
         from wheelscan.wheel.http import HttpError, default_session
 
         response = default_session().get(ref.location)
@@ -106,6 +109,6 @@ class AuditTask:
         computed = hashlib.sha256(data).hexdigest()
         with WheelArchive(data, self.limits) as archive:
             facts = read_wheel_facts(
-                archive, ref.filename, cache, strict=True, file_sha256=ref.sha256
+                archive, ref.filename, cache, strict=self.strict, file_sha256=ref.sha256
             )
         return ref.sha256 or computed, facts, len(data)
