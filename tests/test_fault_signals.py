@@ -227,7 +227,7 @@ def test_a_stopped_run_records_and_prints_its_true_counts(
     assert returncode == 128 + stop, out + err
     assert "Traceback" not in err
     printed = re.search(
-        r"run 1 interrupted: (\d+) audited .*, (\d+) errors, (\d+) known skipped, (\d+) seen", out
+        r"run 1 interrupted: (\d+) audited.*, (\d+) errors, (\d+) known skipped, (\d+) seen", out
     )
     assert printed, out
     audited, errors, known, seen = map(int, printed.groups())

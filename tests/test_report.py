@@ -706,3 +706,20 @@ def test_a_run_without_an_end_renders_everywhere() -> None:
     for text in (render_markdown(stats), render_html(stats), _terminal_text(stats)):
         assert line in " ".join(text.split())
     jsonschema.Draft202012Validator(json_schema()).validate(json.loads(render_json(stats)))
+
+
+def test_ties_in_a_ranking_read_in_version_order() -> None:
+    """A reviewer found rankings tied by count listed as text (CXXABI_1.3.11 before 1.3.3,
+    manylinux_2_5 after manylinux_2_28): ties now go in the order a reader expects."""
+    from collections import Counter
+
+    from wheelscan.report.aggregate import Aggregator
+
+    names = ["GLIBCXX_3.4.22", "GLIBCXX_3.4.9", "CXXABI_1.3.11", "CXXABI_1.3.3"]
+    ranking = Aggregator(10, 10)._rank(Counter(dict.fromkeys(names, 2)))
+    assert [c.key for c in ranking.entries] == [
+        "CXXABI_1.3.3",
+        "CXXABI_1.3.11",
+        "GLIBCXX_3.4.9",
+        "GLIBCXX_3.4.22",
+    ]

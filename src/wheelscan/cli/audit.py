@@ -20,11 +20,12 @@ import multiprocessing_logging
 
 from wheelscan.cli import options
 from wheelscan.cli.interrupt import StopSignals, exit_status
-from wheelscan.cli.progress import ProgressLine, describe
+from wheelscan.cli.progress import ProgressLine, summary
 from wheelscan.cli.usage import (
     EXIT_FOUND,
     EXIT_OK,
     EXIT_STATUS_HELP,
+    EXIT_USAGE,
     UsageError,
     existing_file,
     positive_int,
@@ -122,6 +123,10 @@ def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is 
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.sources and args.index_url:
+        raise UsageError("--index-url names the index to audit when no SOURCE is given: drop one")
+    if args.workers == 0 and args.timeout != options.TIMEOUT_DEFAULT:
+        warn("audit", "--timeout needs worker processes: with --workers 0 it has no effect")
     specs = args.sources or [_whole_index(args)]
     try:
         sources = [
@@ -182,9 +187,23 @@ def run(args: argparse.Namespace) -> int:
         if stopped:
             counts = counts.as_recorded(run)
         outcome = store.outcome(run_id, with_findings="finding" in args.fail_on)
-    print(f"run {run_id} {status}: {describe(counts)}{_troubles(outcome)}")
+    done, speed = summary(counts)
+    print(f"run {run_id} {status}: {done}\n  {speed}\n  {_troubles(outcome)}")
+    undated = sum(source.undated for source in sources)
+    if undated:
+        warn(
+            "audit", f"--since could not narrow {undated} wheels: their source gives no upload time"
+        )
     if stopped:
         return stopped
+    if counts.seen == 0:
+        # an empty or unmounted mirror, a login page served instead of the index: a night
+        # that saw nothing must not pass for a clean one
+        narrowed = args.project or args.arch or args.since or args.diff_file
+        warn("audit", "the sources listed no Linux wheel" + ("" if narrowed else
+             " (an empty or unmounted mirror? a page that is not an index?)"))  # fmt: skip
+        if not narrowed:
+            return EXIT_USAGE
     return EXIT_FOUND if _found(outcome, args.fail_on) else EXIT_OK
 
 
@@ -230,7 +249,7 @@ def _troubles(outcome: RunOutcome) -> str:
     ]
     if outcome.findings:
         parts.append(f"{len(outcome.findings)} with findings")
-    return "; " + ", ".join(parts) + " among the run's wheels"
+    return ", ".join(parts) + " among the run's wheels"
 
 
 def _found(outcome: RunOutcome, kinds: frozenset[str]) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -49,6 +50,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser(argv).parse_args(argv)
+    # warnings from anywhere (a page the index lacks, a worker replaced) read as every other
+    # message: one line on stderr, prefixed with the command
+    logging.basicConfig(format=f"wheelscan {args.command}: %(message)s", level=logging.WARNING)
     try:
         check_before_work(args)
         get_parser()  # an unknown or unbuilt backend stops here, before any work

@@ -11,6 +11,7 @@ from wheelscan.engine.pool import Executor, InlineExecutor, LocalPool, Task
 from wheelscan.wheel.archive import Limits
 
 DEFAULT_DB = Path("wheelscan.db")
+TIMEOUT_DEFAULT = 600.0  # seconds a wheel may take in a worker
 
 
 def add_policy_options(p: argparse.ArgumentParser) -> None:
@@ -47,7 +48,7 @@ def add_engine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--timeout",
         type=positive_float,
-        default=600.0,
+        default=TIMEOUT_DEFAULT,
         help="seconds one wheel may take before its worker is replaced",
     )
     p.add_argument(

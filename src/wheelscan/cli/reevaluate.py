@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from wheelscan.cli import options
-from wheelscan.cli.usage import EXIT_STATUS_HELP, count, existing_store
+from wheelscan.cli.usage import count, existing_store
 from wheelscan.policy.policies import load_policies
 from wheelscan.store import Store, policy_digest, policy_source
 
@@ -18,7 +18,9 @@ def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is 
         description="Judge every wheel of the store again, from its stored facts, against the "
         "built-in policies or --policy-file; no wheel is read. The reports then use these "
         "verdicts.",
-        epilog=EXIT_STATUS_HELP,
+        epilog="exit status:\n  0  every stored wheel judged; the reports use these verdicts\n"
+        "  2  could not run: a bad option, no store, a policy file that cannot be read, an "
+        "audit writing to the store",
     )
     options.add_db_option(p)
     options.add_policy_options(p)
@@ -41,5 +43,6 @@ def run(args: argparse.Namespace) -> int:
             workers=max(1, args.workers),
             musl_policy=args.musl_policy,
         )
-    print(f"{judged} wheels judged against {args.policy_file or 'the built-in policies'}")
+    policy = args.policy_file or "the built-in policies"
+    print(f"{judged} wheels judged anew; the reports now use the verdicts of {policy}")
     return 0

@@ -50,7 +50,7 @@ def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is 
         epilog=EPILOG,
     )
     p.add_argument(
-        "wheels", nargs="+", metavar="WHEEL", help="wheel files, or http(s) URLs of wheels"
+        "wheels", nargs="*", metavar="WHEEL", help="wheel files, or http(s) URLs of wheels"
     )
     p.add_argument(
         "-v",
@@ -171,6 +171,10 @@ def run(args: argparse.Namespace) -> int:
     if args.json_schema:
         print(json.dumps(json_schema(), indent=2))
         return 0
+    if not args.wheels:
+        from wheelscan.cli.usage import UsageError
+
+        raise UsageError("no WHEEL given (a wheel file or an http(s) URL)")
     results: list[Verdict | AuditError] = []
     with ThreadPoolExecutor(1) as reader:
         # Each wheel is read in another thread while this one judges the one before; the

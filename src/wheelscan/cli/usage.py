@@ -168,9 +168,10 @@ def _policy_order(name: str) -> tuple[int, ...]:
 def existing_store(db: Path) -> Path:
     """``db``, which a reading command needs to exist: it must not create an empty store
     from a typo and report on it."""
+    if db.is_dir():
+        raise UsageError(f"--db {db} is a directory: name the store file")
     if not db.is_file():
-        what = "is a directory" if db.is_dir() else "does not exist"
-        raise UsageError(f"{db} {what} (run `wheelscan audit --db {db}` first)")
+        raise UsageError(f"{db} does not exist (run `wheelscan audit --db {db}` first)")
     return db
 
 

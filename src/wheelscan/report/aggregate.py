@@ -18,6 +18,7 @@ from typing import Any
 from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
+from wheelscan.policy.versions import version_key
 from wheelscan.report.claims import (
     Blocker,
     declared_policies,
@@ -261,7 +262,9 @@ class Aggregator:
         )
 
     def _rank(self, counter: Counter[str]) -> Ranking:
-        entries = heapq.nsmallest(self.top, counter.items(), key=lambda kv: (-kv[1], kv[0]))
+        entries = heapq.nsmallest(
+            self.top, counter.items(), key=lambda kv: (-kv[1], natural_key(kv[0]))
+        )
         shown = sum(n for _, n in entries)
         return Ranking(
             tuple(Count(k, n) for k, n in entries), len(counter), counter.total() - shown
@@ -324,21 +327,28 @@ def _causes(blockers: list[Blocker]) -> tuple[str, ...]:
     for b in blockers:
         if b.kind == "symbol-version":
             bucket = b.subject.partition("_")[0]
-            if bucket not in newest or _version_key(b.subject) > _version_key(newest[bucket]):
+            if bucket not in newest or version_key(b.subject) > version_key(newest[bucket]):
                 newest[bucket] = b.subject
         else:
             # a library speaks for itself; the rarer kinds need their name
             others.append(b.subject if b.kind == "external-library" else f"{b.kind}: {b.subject}")
-    return tuple([*others, *sorted(newest.values())][:MAX_CAUSES])
+    return tuple([*others, *sorted(newest.values(), key=version_key)][:MAX_CAUSES])
 
 
-def _version_key(version: str) -> tuple[int, ...]:
-    """GLIBCXX_3.4.9 < GLIBCXX_3.4.21, which string order gets wrong."""
-    return tuple(int(n) for n in re.findall(r"\d+", version))
+def natural_key(name: str) -> tuple[str | int, ...]:
+    """A name's text with its numbers as numbers: every tie in a ranking is broken in the
+    order a reader expects (GLIBC_2.7 before GLIBC_2.14, manylinux_2_5 before
+    manylinux_2_28), the same whatever order the rows were stored in."""
+    parts = re.split(r"(\d+)", name)
+    return tuple(int(p) if i % 2 else p for i, p in enumerate(parts))
 
 
 def _gaps(counter: Counter[tuple[str, str]], top: int) -> tuple[ClaimGap, ...]:
-    entries = heapq.nsmallest(top, counter.items(), key=lambda kv: (-kv[1], kv[0]))
+    entries = heapq.nsmallest(
+        top,
+        counter.items(),
+        key=lambda kv: (-kv[1], natural_key(kv[0][0]), natural_key(kv[0][1])),
+    )
     return tuple(ClaimGap(declared, computed, n) for (declared, computed), n in entries)
 
 

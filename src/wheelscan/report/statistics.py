@@ -20,7 +20,8 @@ class Count:
 
 @dataclass(frozen=True, slots=True)
 class Ranking:
-    """The most common keys of one counter, most common first, ties by key."""
+    """The most common keys of one counter, most common first, ties by key (numbers in it
+    as numbers: ``aggregate.natural_key``)."""
 
     entries: tuple[Count, ...]
     distinct: int  # keys counted, shown or not

@@ -344,9 +344,19 @@ class Store:
         """Judge every stored wheel that has no verdict under ``policy_digest`` yet, from its
         stored facts alone; then report by that policy. Returns how many were judged.
 
-        Resumable: killed halfway, it goes on where it stopped.
+        Resumable: killed halfway, it goes on where it stopped. Holds the run lock: an audit
+        finishing meanwhile would make its own policy the reported one again, silently.
         """
         self.flush()
+        self._run_lock.acquire()
+        try:
+            return self._reevaluate(database, policy_digest, workers, musl_policy)
+        finally:
+            self._run_lock.release()
+
+    def _reevaluate(
+        self, database: PolicyDatabase, policy_digest: str, workers: int, musl_policy: str | None
+    ) -> int:
         with transaction(self._connection, self.path, "record a policy"):
             policy_id = self._policy_id(policy_digest, _now())
         pages = self._pages(
