@@ -338,3 +338,10 @@ def test_reevaluate_waits_for_no_audit(tmp_path: Path, kept: Path) -> None:
         holder.kill()
         holder.communicate()
     assert wheelscan("reevaluate", "--db", str(db)).returncode == 0
+
+
+def test_report_refuses_an_architecture_no_tag_names(tmp_path: Path, kept: Path) -> None:
+    db = str(tmp_path / "a.db")
+    assert wheelscan("audit", str(kept), "--db", db, "--workers", "0").returncode == 0
+    refused(wheelscan("report", "--db", db, "--arch", "nothere"), "nothere", "x86_64")
+    assert wheelscan("report", "--db", db, "--arch", "x86_64").returncode == 0

@@ -38,6 +38,19 @@ from wheelscan.store.rows import write_jsonl_zst
 FORMATS = ("terminal", "json", "markdown", "html", "sarif", "junit", "jsonl.zst")
 
 
+def architecture(name: str) -> str:
+    """An architecture a platform tag names (a typo would report nothing, silently)."""
+    from wheelscan.policy.policies import Architecture
+
+    try:
+        return str(Architecture(name).baseline)
+    except ValueError:
+        known = ", ".join(a for a in Architecture if a == a.baseline)
+        raise argparse.ArgumentTypeError(
+            f"unknown architecture {name!r} (known: {known})"
+        ) from None
+
+
 def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is private
     p = commands.add_parser(
         "report",
@@ -86,6 +99,7 @@ def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is 
         "--arch",
         action="append",
         default=[],
+        type=architecture,
         metavar="ARCH",
         help="only this architecture, e.g. x86_64 (repeatable; default: every architecture)",
     )
@@ -227,7 +241,7 @@ def _render(args: argparse.Namespace, stats: Statistics) -> str | None:
             render_terminal(stats, Console())
         else:
             with open(args.output, "w", encoding="utf-8") as out:
-                render_terminal(stats, Console(file=out, width=120))
+                render_terminal(stats, Console(file=out, width=80))
         return None
     render = {"json": render_json, "markdown": render_markdown, "html": render_html}
     return render[args.format](stats)
