@@ -12,6 +12,7 @@ and has started no other process, so that the peak RSS figures are the batch's o
 3. a warm-up of both command-line tools (bytecode caches), untimed;
 4. auditwheel 6.8.2, one process per wheel: summed sequentially, and wall time with N at once;
 5. the largest corpus wheel as whole processes, ``wheelscan show`` against ``auditwheel show``;
+   ``wheelscan audit DIR`` as a whole process, fast and ``--strict``;
 6. a ~1 GiB ELF member with PT_DYNAMIC at its end: verdict, time and peak RSS;
 7. the dedupe potential of the corpus.
 
@@ -191,6 +192,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     results["large_wheel"] = largewheel.compare(largest.path, aw_cmd, large_repeats)
     log(f"wheelscan audit DIR as a whole process, {repeats} run(s)")
     results["audit_command"] = command.audit_command(wheels, workers, repeats)
+    log(f"wheelscan audit --strict DIR as a whole process, {repeats} run(s)")
+    results["audit_command_strict"] = command.audit_command(wheels, workers, repeats, strict=True)
     member_size = QUICK_MEMBER_SIZE if args.quick else MEMBER_SIZE
     log(f"a {member_size >> 20} MiB ELF member (built once into the cache)")
     results["big_member"] = bigmember.measure(corpus, member_size, repeats)

@@ -23,17 +23,21 @@ def write(buffer: ctypes.Array[ctypes.c_ubyte], start: int, data: bytes) -> None
     ctypes.memmove(ctypes.addressof(buffer) + start, data, len(data))
 
 
-def fuzz(setup: Callable[[], Callable[[bytes], None]]) -> None:
+def fuzz(
+    setup: Callable[[], Callable[[bytes], None]],
+    instrument: tuple[str, ...] = ("wheelscan", "elftools"),
+) -> None:
     """Run libFuzzer (through atheris) on the test ``setup()`` returns, with ``sys.argv``.
 
     The wheelscan modules are imported inside ``setup``, under atheris' instrumentation, so
     that the Python code (the zip reader, the stream, the reference reader, the Cython
     module's wrappers) guides the search. The compiled C of the native core is instrumented
     only when built with ``-fsanitize=fuzzer-no-link`` (scripts/build_sanitized.sh --fuzz).
+    ``instrument`` names the packages instrumented (a differential harness adds its oracle).
     """
     import atheris
 
-    with atheris.instrument_imports(include=["wheelscan", "elftools"]):
+    with atheris.instrument_imports(include=list(instrument)):
         test = setup()
     atheris.Setup(sys.argv, test)
     atheris.Fuzz()

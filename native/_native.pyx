@@ -65,8 +65,11 @@ cdef extern from *:
     #define EM_X86_64 (62)
     #define NT_GNU_PROPERTY_TYPE_0 (5)
     #define GNU_PROPERTY_X86_ISA_1_NEEDED (0xC0008002ULL)
+    #define GNU_PROPERTY_X86_FEATURE_1_AND (0xC0000002ULL)
+    #define GNU_PROPERTY_1_NEEDED (0xB0008000ULL)
     #define STT_FUNC (2)
     #define MAX_SYMBOLS (1 << 24)
+    #define MAX_UNDEFINED (1 << 18)
     #define SHARED_NAME (256)
     #define NAME_BYTES_FACTOR (16)
     #define NAME_BYTES_FLOOR (1 << 20)
@@ -80,6 +83,9 @@ cdef extern from *:
     #define E_TOO_LARGE (6)
     #define E_NO_MEMORY (7)
     #define E_NEED_BYTES (8)
+    #define E_AMBIGUOUS (9)
+    #define VER_FLG_BASE (1)
+    #define SMALLEST_PAGE (4096ULL)
     #define HAS_SONAME (1u << 0)
     #define HAS_RPATH (1u << 1)
     #define HAS_RUNPATH (1u << 2)
@@ -123,8 +129,11 @@ cdef extern from *:
     int EM_X86_64
     int NT_GNU_PROPERTY_TYPE_0
     unsigned long long GNU_PROPERTY_X86_ISA_1_NEEDED
+    unsigned long long GNU_PROPERTY_X86_FEATURE_1_AND
+    unsigned long long GNU_PROPERTY_1_NEEDED
     int STT_FUNC
     unsigned long long MAX_SYMBOLS
+    unsigned long long MAX_UNDEFINED
     unsigned long long SHARED_NAME
     unsigned long long NAME_BYTES_FACTOR
     unsigned long long NAME_BYTES_FLOOR
@@ -138,6 +147,9 @@ cdef extern from *:
     int E_TOO_LARGE
     int E_NO_MEMORY
     int E_NEED_BYTES
+    int E_AMBIGUOUS
+    int VER_FLG_BASE
+    unsigned long long SMALLEST_PAGE
     unsigned int HAS_SONAME
     unsigned int HAS_RPATH
     unsigned int HAS_RUNPATH
@@ -164,6 +176,7 @@ _ERROR_CODES = {
     E_BAD_OFFSET: "bad-offset",
     E_BAD_TABLE: "bad-table",
     E_TOO_LARGE: "too-large",
+    E_AMBIGUOUS: "ambiguous",
 }
 
 _INIT_PREFIXES = tuple(p.encode() for p in PYTHON_INIT_PREFIXES)
@@ -216,11 +229,13 @@ cdef struct Ctx:
     # segments
     int64_t interp_off
     uint64_t interp_len
-    int64_t dynamic_off
-    uint64_t dynamic_size
+    int64_t dynamic_off        # the PT_DYNAMIC the loader uses (read_segments): its p_offset,
+    uint64_t dynamic_size      # p_filesz
+    uint64_t dynamic_vaddr     # and p_vaddr, through which the loader reads it
+    bint dynamic_differs       # another non-empty PT_DYNAMIC names other bytes
     int64_t stack_flags
     int64_t isa_needed
-    bint property_note_seen  # only the first GNU property note counts, as in glibc
+    bint property_note_seen  # only the first GNU property note glibc meets counts
     # dynamic tags, meaningful only when their HAS_ bit is set in `present` (a value may be
     # anything up to 2**64-1, so no value can stand for "absent")
     uint32_t present
@@ -255,7 +270,8 @@ cdef struct Ctx:
     Vec need_other         # vna_other
     Vec need_group         # index of the Verneed the Vernaux belongs to
     Vec def_name           # string offset of each Verdef's first Verdaux
-    Vec def_index          # vd_ndx
+    Vec def_index          # vd_ndx & 0x7fff
+    Vec def_flags          # vd_flags
     # symbols to turn into Python objects
     Vec undefined          # symbol indices
     Vec init_functions     # symbol indices
@@ -377,9 +393,15 @@ cdef inline void read_phdr(const Ctx* c, uint64_t i, uint32_t* p_type, uint64_t*
         align[0] = u32(c, o + 28)
 
 
-cdef bint to_offset(const Ctx* c, uint64_t address, uint64_t* result) noexcept nogil:
-    """The file offset of a virtual address, through the first PT_LOAD holding it; False if
-    none. An offset past 2**64 (a hostile p_offset) is PAST_ANY_BUFFER, as it is: wrapping
+cdef bint to_offset(const Ctx* c, uint64_t address, uint64_t* result,
+                    uint64_t* room) noexcept nogil:
+    """The file offset of a virtual address, through the PT_LOAD whose file image
+    [p_vaddr, p_vaddr + p_filesz) holds it, and ``room``: how many bytes of that image follow
+    it. The loader reads the tables in memory (l_addr + address, elf/get-dynamic-info.h):
+    past the image lie zeros, a hole or another segment's bytes, never the next bytes of the
+    file, so no table may run past ``room``. False if no PT_LOAD holds the address;
+    check_loads has made sure no two overlap, so the first that holds it is the only one.
+    An offset past 2**64 (a hostile p_offset) is PAST_ANY_BUFFER, as it is: wrapping
     around would land inside the buffer, and the reference, counting in Python ints, does not."""
     cdef uint32_t p_type, p_flags
     cdef uint64_t offset, vaddr, filesz, align, i, delta
@@ -388,46 +410,154 @@ cdef bint to_offset(const Ctx* c, uint64_t address, uint64_t* result) noexcept n
         if p_type == PT_LOAD and vaddr <= address and address - vaddr < filesz:
             delta = address - vaddr
             result[0] = offset + delta if delta <= PAST_ANY_BUFFER - offset else PAST_ANY_BUFFER
+            room[0] = filesz - delta
             return True
     return False
+
+
+cdef inline bint within(Ctx* c, uint64_t offset, uint64_t room, uint64_t length) noexcept nogil:
+    """``length`` bytes at a translated ``offset``: inside their segment's image and the buffer."""
+    return length <= room and fits(c, offset, length)
+
+
+cdef inline uint64_t phdr_memsz(const Ctx* c, uint64_t i) noexcept nogil:
+    cdef uint64_t o = c.phoff + i * c.phentsize
+    return u64(c, o + 40) if c.is64 else u32(c, o + 20)
+
+
+cdef int check_loads(Ctx* c) noexcept nogil:
+    """The PT_LOAD segments as glibc maps them (elf/dl-load.c, elf/dl-map-segments.h), so that
+    one virtual address names one byte of the file: in ascending p_vaddr order (gABI), none
+    overlapping another in memory, and two that meet in one page mapping it from the same
+    place of the file. glibc maps each segment's whole pages in table order with MAP_FIXED:
+    in a page two segments share, the later one's file bytes are what the loader sees of
+    both, while a reader going through the earlier one's p_offset sees others. The page is
+    the largest the file can be loaded with: glibc refuses a p_align that is no multiple of
+    the page size, so the smallest of the PT_LOADs' p_align lowest set bits (4 KiB at least,
+    the smallest page of any Linux architecture). Segments of no size map nothing: left out.
+    Every real file of the test corpus keeps these rules."""
+    cdef uint32_t p_type, p_flags
+    cdef uint64_t i, offset, vaddr, filesz, align, size, end, low
+    cdef uint64_t page = 0, prev_vaddr = 0, prev_end = 0, prev_page_end = 0, prev_delta = 0
+    cdef bint seen = False
+    for i in range(c.phnum):
+        read_phdr(c, i, &p_type, &offset, &vaddr, &filesz, &p_flags, &align)
+        if p_type == PT_LOAD:
+            low = align & (~align + 1)
+            low = max(low, <uint64_t>SMALLEST_PAGE)
+            page = low if page == 0 else min(page, low)
+    for i in range(c.phnum):
+        read_phdr(c, i, &p_type, &offset, &vaddr, &filesz, &p_flags, &align)
+        if p_type != PT_LOAD:
+            continue
+        size = max(filesz, phdr_memsz(c, i))
+        if size == 0:
+            continue
+        if size > PAST_ANY_BUFFER - vaddr:
+            return fail(c, E_BAD_OFFSET, "PT_LOAD at 0x%llx runs past the address space", vaddr)
+        end = vaddr + size
+        if seen:
+            if vaddr < prev_vaddr:
+                return fail(c, E_BAD_OFFSET, "PT_LOAD at 0x%llx is out of ascending order", vaddr)
+            if vaddr < prev_end:
+                return fail(c, E_BAD_OFFSET, "PT_LOAD at 0x%llx overlaps the one before", vaddr)
+            if vaddr // page < prev_page_end and vaddr - offset != prev_delta:
+                return fail(c, E_BAD_OFFSET,
+                            "PT_LOAD at 0x%llx shares a page with one mapped from elsewhere", vaddr)
+        seen = True
+        prev_vaddr = vaddr
+        prev_end = end
+        prev_page_end = end // page + (1 if end % page else 0)
+        prev_delta = vaddr - offset
+    return 0
 
 
 cdef inline uint64_t align_up(uint64_t value, uint64_t alignment) noexcept nogil:
     return (value + alignment - 1) & ~(alignment - 1)
 
 
-cdef void scan_note_segment(Ctx* c, uint64_t start, uint64_t length, uint64_t p_align) noexcept nogil:
-    """Look for GNU_PROPERTY_X86_ISA_1_NEEDED; a malformed note just ends the scan."""
-    cdef uint64_t align = 8 if p_align == 8 else 4
-    cdef uint64_t prop_align = 8 if c.is64 else 4
-    cdef uint64_t pos = 0, namesz, descsz, desc, end, ppos, datasz
+cdef int scan_note_segment(Ctx* c, uint64_t start, uint64_t size) noexcept nogil:
+    """The x86 ISA level in one PT_NOTE's notes at file offset ``start``, as glibc's
+    _dl_process_property_note (sysdeps/x86/dl-prop.h) reads them: notes aligned to the word
+    size; the first GNU property note decides (a second one in the segment makes glibc drop
+    both: two readings, ``ambiguous``); in it, properties in ascending type order, and
+    GNU_PROPERTY_1_NEEDED, X86_FEATURE_1_AND and X86_ISA_1_NEEDED of 4 bytes, else glibc
+    keeps no level; the scan stops past X86_ISA_1_NEEDED's type."""
+    cdef uint64_t word = 8 if c.is64 else 4
+    cdef uint64_t pos = 0, namesz, descsz, ptr, end, datasz, last_type = 0
     cdef uint32_t n_type, pr_type
-    while not c.property_note_seen and pos <= length and length - pos >= 12:
+    cdef int64_t level = -1
+    cdef bint found = False
+    while pos < size and size - pos > 12:
         namesz = u32(c, start + pos)
         descsz = u32(c, start + pos + 4)
         n_type = u32(c, start + pos + 8)
-        desc = align_up(pos + 12 + namesz, align)
-        end = align_up(desc + descsz, align)
-        if desc > length or descsz > length - desc:
-            return
-        if (n_type == NT_GNU_PROPERTY_TYPE_0 and namesz == 4
+        if (n_type == NT_GNU_PROPERTY_TYPE_0 and namesz == 4 and size - pos >= 16
                 and memcmp(c.data + start + pos + 12, b"GNU\0", 4) == 0):
+            if found:
+                return fail(c, E_AMBIGUOUS, "two GNU property notes in one PT_NOTE (at %llu)",
+                            start + pos)
+            found = True
             c.property_note_seen = True
-            ppos = 0
-            while ppos <= descsz and descsz - ppos >= 8:
-                pr_type = u32(c, start + desc + ppos)
-                datasz = u32(c, start + desc + ppos + 4)
-                if datasz > descsz - ppos - 8:
-                    return
-                if pr_type == GNU_PROPERTY_X86_ISA_1_NEEDED:
-                    if datasz == 4:  # glibc ignores a malformed one, and looks no further
-                        c.isa_needed = u32(c, start + desc + ppos + 8)
-                    return
-                ppos = align_up(ppos + 8 + datasz, prop_align)
-            return  # only the first GNU property note counts
-        if end <= pos:
-            return
-        pos = end
+            if descsz < 8 or descsz % word:
+                return 0  # glibc: an invalid note, no level
+            ptr = pos + 16
+            if descsz > size - ptr:
+                return fail(c, E_BAD_TABLE, "GNU property note runs past its PT_NOTE (%llu)",
+                            start + pos)
+            end = ptr + descsz
+            while end - ptr >= 8:
+                pr_type = u32(c, start + ptr)
+                datasz = u32(c, start + ptr + 4)
+                if pr_type < last_type:
+                    return 0  # out of order: glibc keeps no level
+                ptr += 8
+                if datasz > end - ptr:
+                    return 0
+                last_type = pr_type
+                if (pr_type == GNU_PROPERTY_1_NEEDED or pr_type == GNU_PROPERTY_X86_FEATURE_1_AND
+                        or pr_type == GNU_PROPERTY_X86_ISA_1_NEEDED):
+                    if datasz != 4:
+                        return 0
+                    if pr_type == GNU_PROPERTY_X86_ISA_1_NEEDED:
+                        level = u32(c, start + ptr)
+                        break
+                elif pr_type > GNU_PROPERTY_X86_ISA_1_NEEDED:
+                    break
+                ptr += align_up(datasz, word)
+        # ELF_NOTE_NEXT_OFFSET; never 0, so the scan moves on
+        pos += align_up(12 + namesz, word) + align_up(descsz, word)
+    c.isa_needed = level
+    return 0
+
+
+cdef int read_isa_level(Ctx* c) noexcept nogil:
+    """GNU_PROPERTY_X86_ISA_1_NEEDED as glibc's dl-load.c finds it: the PT_NOTE segments from
+    the last to the first, those aligned to the word size only, each read in memory at its
+    p_vaddr (p_memsz bytes), until one holds a GNU property note. The bytes at p_offset,
+    which readelf and pyelftools read, must be the same, or the file has two readings."""
+    cdef uint32_t p_type, p_flags
+    cdef uint64_t i, offset, vaddr, filesz, align, memsz, start, room
+    if c.machine != EM_386 and c.machine != EM_X86_64:
+        return 0
+    i = c.phnum
+    while i > 0 and not c.property_note_seen:
+        i -= 1
+        read_phdr(c, i, &p_type, &offset, &vaddr, &filesz, &p_flags, &align)
+        if p_type != PT_NOTE or align != (8 if c.is64 else 4):
+            continue
+        memsz = phdr_memsz(c, i)
+        if resolve(c, vaddr, "PT_NOTE 0x%llx is in no PT_LOAD", &start, &room) < 0:
+            return -1
+        if not within(c, start, room, memsz):
+            return fail(c, E_BAD_OFFSET, "PT_NOTE at 0x%llx runs past its PT_LOAD", vaddr)
+        if memsz != filesz or (start != offset and memcmp(c.data + start, c.data + offset,
+                                                         memsz) != 0):
+            return fail(c, E_AMBIGUOUS, "PT_NOTE's p_offset and p_vaddr (0x%llx) name other bytes",
+                        vaddr)
+        if scan_note_segment(c, start, memsz) < 0:
+            return -1
+    return 0
 
 
 cdef int read_segments(Ctx* c) noexcept nogil:
@@ -441,27 +571,53 @@ cdef int read_segments(Ctx* c) noexcept nogil:
                 return fail(c, E_BAD_OFFSET, "PT_INTERP at %llu runs past the end", offset)
             c.interp_off = offset
             c.interp_len = filesz
-        elif p_type == PT_DYNAMIC and c.dynamic_off < 0:
+        elif p_type == PT_DYNAMIC:
+            # glibc keeps the last PT_DYNAMIC, skipping empty ones (objcopy --only-keep-debug
+            # writes one); other readers keep the first: two that differ are two readings
             if not fits(c, offset, filesz):
                 return fail(c, E_BAD_OFFSET, "PT_DYNAMIC at %llu runs past the end", offset)
-            c.dynamic_off = offset
-            c.dynamic_size = filesz
-        elif p_type == PT_GNU_STACK and c.stack_flags < 0:
-            c.stack_flags = p_flags
-        elif p_type == PT_NOTE and x86 and not c.property_note_seen:
+            if filesz != 0 and c.dynamic_size != 0 and (
+                    offset != <uint64_t>c.dynamic_off or vaddr != c.dynamic_vaddr
+                    or filesz != c.dynamic_size):
+                c.dynamic_differs = True
+            if filesz != 0 or c.dynamic_size == 0:
+                c.dynamic_off = offset  # inside the buffer: far below 2**63
+                c.dynamic_size = filesz
+                c.dynamic_vaddr = vaddr
+        elif p_type == PT_GNU_STACK:
+            c.stack_flags = p_flags  # the last one, as glibc's dl-load.c keeps
+        elif p_type == PT_NOTE and x86:
             if not fits(c, offset, filesz):
                 return fail(c, E_BAD_OFFSET, "PT_NOTE at %llu runs past the end", offset)
-            scan_note_segment(c, offset, filesz, align)
     return 0
 
 
 cdef int read_dynamic(Ctx* c) noexcept nogil:
+    """The dynamic section as the loader reads it: at p_vaddr, in memory (dl-load.c sets
+    l_ld = l_addr + p_vaddr), up to DT_NULL whatever p_filesz says (get-dynamic-info.h). A
+    reader of p_offset (readelf, pyelftools, auditwheel) must see the same bytes, and the
+    DT_NULL must come within p_filesz, or the file has two readings."""
     cdef uint64_t entsize = 16 if c.is64 else 8
-    cdef uint64_t count = c.dynamic_size // entsize, i, o
+    cdef uint64_t count = c.dynamic_size // entsize, i, o, start, room
     cdef int64_t tag
     cdef uint64_t value
-    for i in range(count):
-        o = <uint64_t>c.dynamic_off + i * entsize
+    if c.dynamic_size == 0:
+        return 0
+    if resolve(c, c.dynamic_vaddr, "PT_DYNAMIC's p_vaddr 0x%llx is in no PT_LOAD", &start,
+               &room) < 0:
+        return -1
+    if not within(c, start, room, c.dynamic_size):
+        return fail(c, E_BAD_OFFSET, "PT_DYNAMIC at 0x%llx runs past its PT_LOAD",
+                    c.dynamic_vaddr)
+    if start != <uint64_t>c.dynamic_off and memcmp(
+            c.data + start, c.data + c.dynamic_off, c.dynamic_size) != 0:
+        return fail(c, E_AMBIGUOUS, "PT_DYNAMIC's p_offset and p_vaddr (0x%llx) name other bytes",
+                    c.dynamic_vaddr)
+    for i in range(count + 1):
+        if i == count:
+            return fail(c, E_BAD_TABLE, "no DT_NULL in PT_DYNAMIC's %llu bytes: the loader reads on",
+                        c.dynamic_size)
+        o = start + i * entsize
         if c.is64:
             tag = <int64_t>u64(c, o)
             value = u64(c, o + 8)
@@ -522,10 +678,12 @@ cdef int read_dynamic(Ctx* c) noexcept nogil:
     return 0
 
 
-cdef int resolve(Ctx* c, uint64_t address, const char* what, uint64_t* result) noexcept nogil:
-    """``to_offset``, or bad-offset when no PT_LOAD holds the address. The offset may lie
-    outside the buffer: each table's own bounds check says so, with its own code."""
-    if not to_offset(c, address, result):
+cdef int resolve(Ctx* c, uint64_t address, const char* what, uint64_t* result,
+                 uint64_t* room) noexcept nogil:
+    """``to_offset``, or bad-offset when no PT_LOAD holds the address. The table may run past
+    its segment or the buffer: each table's own bounds check (``within``) says so, with its
+    own code."""
+    if not to_offset(c, address, result, room):
         return fail(c, E_BAD_OFFSET, what, address)
     return 0
 
@@ -543,20 +701,23 @@ cdef int check_string(Ctx* c, uint64_t name) noexcept nogil:
 
 
 cdef int count_symbols(Ctx* c) noexcept nogil:
-    cdef uint64_t offset
+    cdef uint64_t offset, room
     cdef uint64_t nbuckets, symoffset, bloom_size, buckets, chains, i, top, word_size, n
     if (c.present & HAS_GNU_HASH_ADDR):
-        if resolve(c, c.gnu_hash_addr, "DT_GNU_HASH 0x%llx is in no PT_LOAD", &offset) < 0:
+        if resolve(c, c.gnu_hash_addr, "DT_GNU_HASH 0x%llx is in no PT_LOAD", &offset,
+                   &room) < 0:
             return -1
-        if not fits(c, offset, 16):
+        if not within(c, offset, room, 16):
             return fail(c, E_BAD_TABLE, "DT_GNU_HASH header at %llu runs past the end", offset)
         nbuckets = u32(c, offset)
         symoffset = u32(c, offset + 4)
         bloom_size = u32(c, offset + 8)
-        buckets = offset + 16 + bloom_size * (8 if c.is64 else 4)
-        if not fits(c, buckets, nbuckets * 4):
+        # counted from the table's start, each part checked against the segment's room
+        buckets = 16 + bloom_size * (8 if c.is64 else 4)
+        if buckets > room or not within(c, offset + buckets, room - buckets, nbuckets * 4):
             return fail(c, E_BAD_TABLE, "DT_GNU_HASH buckets at %llu run past the end", buckets)
         chains = buckets + nbuckets * 4
+        buckets += offset
         top = 0
         for i in range(nbuckets):
             n = u32(c, buckets + i * 4)
@@ -568,18 +729,18 @@ cdef int count_symbols(Ctx* c) noexcept nogil:
             # walk the last chain to the entry whose low bit ends it
             while True:
                 n = chains + (top - symoffset) * 4
-                if not fits(c, n, 4):
+                if n > room or not within(c, offset + n, room - n, 4):
                     return fail(c, E_BAD_TABLE, "DT_GNU_HASH chain at %llu runs past the end", n)
-                if u32(c, n) & 1:
+                if u32(c, offset + n) & 1:
                     break
                 top += 1
             c.symbol_count = top + 1
     elif (c.present & HAS_HASH_ADDR):
-        if resolve(c, c.hash_addr, "DT_HASH 0x%llx is in no PT_LOAD", &offset) < 0:
+        if resolve(c, c.hash_addr, "DT_HASH 0x%llx is in no PT_LOAD", &offset, &room) < 0:
             return -1
         # 64-bit s390x (like Alpha) uses 8-byte hash words
         word_size = 8 if (c.machine == EM_S390 and c.is64) else 4
-        if not fits(c, offset, 2 * word_size):
+        if not within(c, offset, room, 2 * word_size):
             return fail(c, E_BAD_TABLE, "DT_HASH at %llu runs past the end", offset)
         c.symbol_count = u64(c, offset + 8) if word_size == 8 else u32(c, offset + 4)
     else:
@@ -589,80 +750,135 @@ cdef int count_symbols(Ctx* c) noexcept nogil:
     return 0
 
 
+cdef int version_entry(Ctx* c, uint64_t address, uint64_t size, const char* what,
+                       uint64_t* offset) noexcept nogil:
+    """The file offset of a version entry at a virtual address: the loader follows vn_aux,
+    vn_next, vna_next and vd_next in memory (elf/dl-version.c), so each entry is translated
+    on its own. One outside every PT_LOAD's image, or past the buffer, is bad-table."""
+    cdef uint64_t room
+    if not to_offset(c, address, offset, &room) or not within(c, offset[0], room, size):
+        return fail(c, E_BAD_TABLE, what, address)
+    return 0
+
+
+cdef inline int step(Ctx* c, uint64_t* address, uint64_t link) noexcept nogil:
+    """Move a chain on by a link; a 64-bit address does not wrap round."""
+    if link > PAST_ANY_BUFFER - address[0]:
+        return fail(c, E_BAD_TABLE, "a version chain runs past the address space (%llu)", link)
+    address[0] += link
+    return 0
+
+
+cdef int visit(Ctx* c, uint64_t* visited) noexcept nogil:
+    # At most buffer / 16 entries per table, aux entries included: no more fit without
+    # overlapping, so a looping chain ends here
+    visited[0] += 1
+    if visited[0] > c.size // 16:
+        return fail(c, E_BAD_TABLE, "a version chain longer than the file (%llu entries)",
+                    visited[0])
+    return 0
+
+
+cdef int read_version_needs(Ctx* c) noexcept nogil:
+    """The Verneed chain as glibc's _dl_check_map_versions walks it: every link followed until
+    one is 0, whatever DT_VERNEEDNUM and vn_cnt say (the loader reads neither). readelf,
+    pyelftools and auditwheel count by them instead: where counts and links disagree the
+    file has two readings, an error."""
+    cdef uint64_t visited = 0, address, aux_address, pos, aux, cnt, auxes, needs = 0, offset, room
+    cdef uint32_t next_entry, aux_next
+    if resolve(c, c.verneed_addr, "DT_VERNEED 0x%llx is in no PT_LOAD", &offset, &room) < 0:
+        return -1
+    address = c.verneed_addr
+    while True:
+        if visit(c, &visited) < 0:
+            return -1
+        if version_entry(c, address, 16, "Verneed at 0x%llx is outside the loaded file",
+                         &pos) < 0:
+            return -1
+        cnt = u16(c, pos + 2)
+        if check_string(c, u32(c, pos + 4)) < 0:
+            return -1
+        if vec_push(&c.verneed_files, u32(c, pos + 4)) < 0:
+            return fail(c, E_NO_MEMORY, "out of memory (%llu)", 0)
+        next_entry = u32(c, pos + 12)
+        aux_address = address
+        if step(c, &aux_address, u32(c, pos + 8)) < 0:
+            return -1
+        auxes = 0
+        while True:
+            if visit(c, &visited) < 0:
+                return -1
+            if version_entry(c, aux_address, 16, "Vernaux at 0x%llx is outside the loaded file",
+                             &aux) < 0:
+                return -1
+            if check_string(c, u32(c, aux + 8)) < 0:
+                return -1
+            if (vec_push(&c.need_name, u32(c, aux + 8)) < 0
+                    or vec_push(&c.need_other, u16(c, aux + 6) & 0x7FFF) < 0
+                    or vec_push(&c.need_group, c.verneed_files.length - 1) < 0):
+                return fail(c, E_NO_MEMORY, "out of memory (%llu)", 0)
+            auxes += 1
+            aux_next = u32(c, aux + 12)
+            if aux_next == 0:
+                break
+            if step(c, &aux_address, aux_next) < 0:
+                return -1
+        if auxes != cnt:
+            return fail(c, E_AMBIGUOUS, "vn_cnt %llu but another number of Vernaux linked", cnt)
+        needs += 1
+        if next_entry == 0:
+            break
+        if step(c, &address, next_entry) < 0:
+            return -1
+    if (c.present & HAS_VERNEEDNUM) and c.verneednum != needs:
+        return fail(c, E_AMBIGUOUS, "DT_VERNEEDNUM %llu but another number of Verneed linked",
+                    c.verneednum)
+    return 0
+
+
+cdef int read_version_definitions(Ctx* c) noexcept nogil:
+    """The Verdef chain, by its links as glibc walks it (DT_VERDEFNUM must agree, as above);
+    the name is the first Verdaux's, the only one glibc reads, whatever vd_cnt says."""
+    cdef uint64_t visited = 0, address, aux_address, pos, aux, defs = 0, offset, room
+    cdef uint32_t next_entry
+    if resolve(c, c.verdef_addr, "DT_VERDEF 0x%llx is in no PT_LOAD", &offset, &room) < 0:
+        return -1
+    address = c.verdef_addr
+    while True:
+        if visit(c, &visited) < 0:
+            return -1
+        if version_entry(c, address, 20, "Verdef at 0x%llx is outside the loaded file",
+                         &pos) < 0:
+            return -1
+        aux_address = address
+        if step(c, &aux_address, u32(c, pos + 12)) < 0:
+            return -1
+        if version_entry(c, aux_address, 8, "Verdaux at 0x%llx is outside the loaded file",
+                         &aux) < 0:
+            return -1
+        if check_string(c, u32(c, aux)) < 0:
+            return -1
+        if (vec_push(&c.def_name, u32(c, aux)) < 0
+                or vec_push(&c.def_index, u16(c, pos + 4) & 0x7FFF) < 0
+                or vec_push(&c.def_flags, u16(c, pos + 2)) < 0):
+            return fail(c, E_NO_MEMORY, "out of memory (%llu)", 0)
+        defs += 1
+        next_entry = u32(c, pos + 16)
+        if next_entry == 0:
+            break
+        if step(c, &address, next_entry) < 0:
+            return -1
+    if (c.present & HAS_VERDEFNUM) and c.verdefnum != defs:
+        return fail(c, E_AMBIGUOUS, "DT_VERDEFNUM %llu but another number of Verdef linked",
+                    c.verdefnum)
+    return 0
+
+
 cdef int read_versions(Ctx* c) noexcept nogil:
-    cdef uint64_t cap = c.size // 16, visited = 0, i, j, pos, aux, count, cnt
-    cdef uint32_t next_entry, aux_next, aux_off
-    cdef uint64_t offset
-    if (c.present & HAS_VERNEED_ADDR):
-        if resolve(c, c.verneed_addr, "DT_VERNEED 0x%llx is in no PT_LOAD", &offset) < 0:
-            return -1
-        pos = offset
-        count = <uint64_t>c.verneednum if (c.present & HAS_VERNEEDNUM) else cap + 1
-        i = 0
-        while i < count:
-            visited += 1
-            if visited > cap:
-                return fail(c, E_BAD_TABLE, "version needs longer than the file (%llu)", visited)
-            if not fits(c, pos, 16):
-                return fail(c, E_BAD_TABLE, "Verneed at %llu runs past the end", pos)
-            cnt = u16(c, pos + 2)
-            if check_string(c, u32(c, pos + 4)) < 0:
-                return -1
-            if vec_push(&c.verneed_files, u32(c, pos + 4)) < 0:
-                return fail(c, E_NO_MEMORY, "out of memory (%llu)", 0)
-            aux_off = u32(c, pos + 8)
-            next_entry = u32(c, pos + 12)
-            aux = pos + aux_off
-            j = 0
-            while j < cnt:
-                visited += 1
-                if visited > cap:
-                    return fail(c, E_BAD_TABLE, "version needs longer than the file (%llu)",
-                                visited)
-                if not fits(c, aux, 16):
-                    return fail(c, E_BAD_TABLE, "Vernaux at %llu runs past the end", aux)
-                if check_string(c, u32(c, aux + 8)) < 0:
-                    return -1
-                if (vec_push(&c.need_name, u32(c, aux + 8)) < 0
-                        or vec_push(&c.need_other, u16(c, aux + 6)) < 0
-                        or vec_push(&c.need_group, c.verneed_files.length - 1) < 0):
-                    return fail(c, E_NO_MEMORY, "out of memory (%llu)", 0)
-                aux_next = u32(c, aux + 12)
-                if aux_next == 0:
-                    break
-                aux += aux_next
-                j += 1
-            if next_entry == 0:
-                break
-            pos += next_entry
-            i += 1
-    visited = 0
-    if (c.present & HAS_VERDEF_ADDR):
-        if resolve(c, c.verdef_addr, "DT_VERDEF 0x%llx is in no PT_LOAD", &offset) < 0:
-            return -1
-        pos = offset
-        count = <uint64_t>c.verdefnum if (c.present & HAS_VERDEFNUM) else cap + 1
-        i = 0
-        while i < count:
-            visited += 1
-            if visited > cap:
-                return fail(c, E_BAD_TABLE, "version definitions longer than the file (%llu)",
-                            visited)
-            if not fits(c, pos, 20):
-                return fail(c, E_BAD_TABLE, "Verdef at %llu runs past the end", pos)
-            aux = pos + u32(c, pos + 12)
-            if not fits(c, aux, 8):
-                return fail(c, E_BAD_TABLE, "Verdaux at %llu runs past the end", aux)
-            if check_string(c, u32(c, aux)) < 0:
-                return -1
-            if (vec_push(&c.def_name, u32(c, aux)) < 0
-                    or vec_push(&c.def_index, u16(c, pos + 4)) < 0):
-                return fail(c, E_NO_MEMORY, "out of memory (%llu)", 0)
-            next_entry = u32(c, pos + 16)
-            if next_entry == 0:
-                break
-            pos += next_entry
-            i += 1
+    if (c.present & HAS_VERNEED_ADDR) and read_version_needs(c) < 0:
+        return -1
+    if (c.present & HAS_VERDEF_ADDR) and read_version_definitions(c) < 0:
+        return -1
     return 0
 
 
@@ -679,7 +895,7 @@ cdef int read_symbols(Ctx* c) noexcept nogil:
     cdef uint64_t entsize = 24 if c.is64 else 16, i, o, name
     cdef uint8_t info
     cdef uint16_t shndx
-    cdef uint64_t versym
+    cdef uint64_t versym, room
     if c.symbol_count == 0:
         return 0
     if not (c.present & HAS_SYMTAB_ADDR):
@@ -688,14 +904,15 @@ cdef int read_symbols(Ctx* c) noexcept nogil:
         return fail(c, E_BAD_TABLE, "DT_SYMENT is %llu", c.syment)
     if not (c.present & HAS_STRTAB_ADDR):
         return fail(c, E_BAD_TABLE, "symbols without DT_STRTAB (%llu)", c.symbol_count)
-    if resolve(c, c.symtab_addr, "DT_SYMTAB 0x%llx is in no PT_LOAD", &c.symtab_off) < 0:
+    if resolve(c, c.symtab_addr, "DT_SYMTAB 0x%llx is in no PT_LOAD", &c.symtab_off,
+               &room) < 0:
         return -1
-    if not fits(c, c.symtab_off, c.symbol_count * entsize):
+    if not within(c, c.symtab_off, room, c.symbol_count * entsize):
         return fail(c, E_BAD_TABLE, "%llu symbols run past the end", c.symbol_count)
     if (c.present & HAS_VERSYM_ADDR):
-        if resolve(c, c.versym_addr, "DT_VERSYM 0x%llx is in no PT_LOAD", &versym) < 0:
+        if resolve(c, c.versym_addr, "DT_VERSYM 0x%llx is in no PT_LOAD", &versym, &room) < 0:
             return -1
-        if not fits(c, versym, c.symbol_count * 2):
+        if not within(c, versym, room, c.symbol_count * 2):
             return fail(c, E_BAD_TABLE, "versym array at %llu runs past the end", versym)
         c.versym_off = <int64_t>versym  # inside the buffer: far below 2**63
     for i in range(1, c.symbol_count):
@@ -710,6 +927,11 @@ cdef int read_symbols(Ctx* c) noexcept nogil:
         if check_string(c, name) < 0:
             return -1
         if shndx == 0:
+            # each undefined symbol becomes a record of ~140 bytes: 8M of them in a small
+            # file took 1.2 GB. The largest of the test corpus's files has 1,738; a wheel's
+            # total is bounded too (wheel/contents.py)
+            if c.undefined.length >= MAX_UNDEFINED:
+                return fail(c, E_TOO_LARGE, "more than %llu undefined symbols", MAX_UNDEFINED)
             if vec_push(&c.undefined, i) < 0:
                 return fail(c, E_NO_MEMORY, "out of memory (%llu)", 0)
         elif (info & 0xF) == STT_FUNC and has_init_prefix(c, name):
@@ -719,18 +941,23 @@ cdef int read_symbols(Ctx* c) noexcept nogil:
 
 
 cdef int locate(Ctx* c) noexcept nogil:
-    cdef uint64_t offset
+    cdef uint64_t offset, room
     cdef Py_ssize_t k
-    if read_header(c) < 0 or read_segments(c) < 0:
+    if read_header(c) < 0 or read_segments(c) < 0 or check_loads(c) < 0:
+        return -1
+    if c.dynamic_differs:
+        return fail(c, E_AMBIGUOUS, "PT_DYNAMIC segments that differ (the last at 0x%llx)",
+                    c.dynamic_vaddr)
+    if read_isa_level(c) < 0:
         return -1
     if c.dynamic_off < 0:
         return 0
     if read_dynamic(c) < 0:
         return -1
     if (c.present & HAS_STRTAB_ADDR):
-        if resolve(c, c.strtab_addr, "DT_STRTAB 0x%llx is in no PT_LOAD", &offset) < 0:
+        if resolve(c, c.strtab_addr, "DT_STRTAB 0x%llx is in no PT_LOAD", &offset, &room) < 0:
             return -1
-        if not (c.present & HAS_STRSZ) or not fits(c, offset, <uint64_t>c.strsz):
+        if not (c.present & HAS_STRSZ) or not within(c, offset, room, <uint64_t>c.strsz):
             return fail(c, E_BAD_OFFSET, "string table at %llu runs past the end", offset)
         c.strtab_off = offset
         c.last_nul = <int64_t>c.strsz - 1
@@ -815,8 +1042,7 @@ cdef object build(Ctx* c):
     cdef Py_ssize_t k
     cdef uint64_t entsize = 24 if c.is64 else 16, o, index
     cdef uint8_t info
-    cdef dict need_versions = {}
-    cdef dict def_versions = {}
+    cdef dict by_index = {}
     cdef list groups = []
     cdef dict shared = {}  # long symbol names by string-table offset (symbol_name)
     check_name_bytes(c)
@@ -824,20 +1050,22 @@ cdef object build(Ctx* c):
     if c.interp_off >= 0:
         raw = bytes(c.data[c.interp_off:c.interp_off + c.interp_len])
         interpreter = raw.split(b"\0", 1)[0].decode("utf-8", "backslashreplace")
-    # version needs, grouped by Verneed; the first Vernaux with a given vna_other wins
+    # the version of each index, as glibc's l_versions (dl-version.c): filled from every
+    # Vernaux in chain order, so the last with an index wins, then from every Verdef but
+    # the base one, which overrides a Vernaux
     for k in range(c.verneed_files.length):
         groups.append((text(c, c.verneed_files.items[k]), []))
     for k in range(c.need_name.length):
         version = text(c, c.need_name.items[k])
         file_name, versions = groups[c.need_group.items[k]]
         versions.append(version)
-        if c.need_other.items[k] not in need_versions:
-            need_versions[c.need_other.items[k]] = (version, file_name)
+        by_index[c.need_other.items[k]] = (version, file_name)
     definitions = []
     for k in range(c.def_name.length):
         version = text(c, c.def_name.items[k])
         definitions.append(version)
-        def_versions.setdefault(c.def_index.items[k], (version, None))
+        if not (c.def_flags.items[k] & VER_FLG_BASE):
+            by_index[c.def_index.items[k]] = (version, None)
     undefined = []
     for k in range(c.undefined.length):
         index = c.undefined.items[k]
@@ -847,8 +1075,7 @@ cdef object build(Ctx* c):
         if c.versym_off >= 0:
             found = u16(c, c.versym_off + index * 2) & 0x7FFF
             if found > 1:
-                version, version_file = need_versions.get(
-                    found, def_versions.get(found, (None, None)))
+                version, version_file = by_index.get(found, (None, None))
         # tuple.__new__ directly: the NamedTuple's own __new__ is a Python function, and a
         # library imports thousands of symbols
         symbol = tuple.__new__(UndefinedSymbol, (
@@ -908,8 +1135,23 @@ cdef void free_ctx(Ctx* c) noexcept nogil:
     free(c.need_group.items)
     free(c.def_name.items)
     free(c.def_index.items)
+    free(c.def_flags.items)
     free(c.undefined.items)
     free(c.init_functions.items)
+
+
+cdef bint chosen_dynamic(const Ctx* c, uint64_t* offset, uint64_t* filesz) noexcept nogil:
+    """The PT_DYNAMIC read_segments keeps: the last non-empty one, else the last."""
+    cdef uint32_t p_type, p_flags
+    cdef uint64_t i, o, vaddr, size, align
+    cdef bint found = False
+    for i in range(c.phnum):
+        read_phdr(c, i, &p_type, &o, &vaddr, &size, &p_flags, &align)
+        if p_type == PT_DYNAMIC and (size != 0 or not found or filesz[0] == 0):
+            offset[0] = o
+            filesz[0] = size
+            found = True
+    return found
 
 
 def facts_end(buffer):
@@ -937,9 +1179,8 @@ def facts_end(buffer):
         read_phdr(&c, i, &p_type, &offset, &vaddr, &filesz, &p_flags, &align)
         if offset + filesz < offset:
             return None
-        if p_type == PT_DYNAMIC and not has_dynamic:
-            has_dynamic = True
-            dynamic = offset
+    if chosen_dynamic(&c, &dynamic, &filesz):
+        has_dynamic = True
     for i in range(c.phnum):
         read_phdr(&c, i, &p_type, &offset, &vaddr, &filesz, &p_flags, &align)
         if (p_type == PT_DYNAMIC or p_type == PT_INTERP or p_type == PT_NOTE
@@ -957,13 +1198,9 @@ def dynamic_segment(buffer):
     cdef uint64_t i, offset, vaddr, filesz, align
     cdef uint32_t p_type, p_flags
     init_ctx(&c, &view[0] if view.shape[0] else NULL, view.shape[0])
-    if read_header(&c) < 0:
+    if read_header(&c) < 0 or not chosen_dynamic(&c, &offset, &filesz):
         return None
-    for i in range(c.phnum):
-        read_phdr(&c, i, &p_type, &offset, &vaddr, &filesz, &p_flags, &align)
-        if p_type == PT_DYNAMIC:
-            return (offset, filesz) if offset + filesz >= offset else None
-    return None
+    return (offset, filesz) if offset + filesz >= offset else None
 
 
 class NeedBytes(Exception):

@@ -20,6 +20,12 @@ cdef enum:
     DATA_DESCRIPTOR = 0x08  # general purpose flag bit 3: the local CRC and sizes are 0
     UTF8_NAME = 0x800  # general purpose flag bit 11: the name is UTF-8, else CP437
     ZIP64_FIELD = 0xFFFFFFFF  # a 32-bit size or offset that the ZIP64 extra field holds
+    ZIP64_EXTRA = 0x0001  # the extra field's tag for ZIP64 sizes and offset
+    UNICODE_PATH_EXTRA = 0x7075  # Info-ZIP's Unicode Path field (APPNOTE 4.6.9)
+    MAX_EXTRACT_VERSION = 63  # zipfile refuses an entry needing a later version
+    # flag bits 0 (encrypted), 5 (compressed patched data), 6 (strong encryption): zipfile
+    # cannot extract such a member, so pip cannot install the wheel
+    UNEXTRACTABLE = 0x01 | 0x20 | 0x40
 
 
 include "deflate.pxi"
@@ -42,29 +48,39 @@ cdef inline bint _ascii(const uint8_t* p, Py_ssize_t n) noexcept nogil:
 
 
 def central_entries(
-    const uint8_t[::1] data, Py_ssize_t count, uint64_t cd_offset,
-    member_type, error_type, zip64_sizes,
+    const uint8_t[::1] data, uint64_t cd_offset, concat,
+    member_type, error_type, zip64_sizes, unicode_path,
 ):
-    """The ``count`` entries of the directory ``data`` (its bytes, found at ``cd_offset``), as
-    ``member_type(name, method, crc, compressed_size, size, header_offset, raw_name)``.
+    """Every entry of the directory ``data`` (its bytes, found at ``cd_offset``), walked as
+    ``zipfile`` walks it: by the directory's size, not by an entry count (the caller compares
+    the two), each as ``member_type(name, method, crc, compressed_size, size, header_offset,
+    raw_name)`` with ``concat`` (the bytes before the archive) added to its header offset.
+
+    What makes ``zipfile`` refuse the archive is refused here too, so that no archive is read
+    when pip could not read it, or read otherwise than pip reads it: an extra field whose
+    parts run past it, a name flagged UTF-8 that is not, a version needed above 6.3, an
+    encrypted or patched member (pip cannot extract it).
 
     ``zip64_sizes(extra, size, compressed_size, offset)`` replaces the 32-bit fields a ZIP64
-    extra field holds (called only for an entry with such a field). Raises
+    extra field holds (called only for an entry with such a field and such a value);
+    ``unicode_path(extra, raw_name, name)`` checks an entry with an Info-ZIP Unicode Path field
+    (0x7075), which some ``zipfile`` versions read as the entry's name. Raises
     ``error_type(code, reason[, member])``: an entry cut short, a bad signature, two entries
-    with one name.
+    with one name, and the above.
     """
     cdef Py_ssize_t size = data.shape[0]
-    cdef Py_ssize_t pos = 0, pos_name, name_end, extra_end, index
+    cdef Py_ssize_t pos = 0, pos_name, name_end, extra_end, field
     cdef const uint8_t* entry
-    cdef uint32_t flags, method, crc, name_len, extra_len, comment_len
+    cdef uint32_t flags, method, crc, name_len, extra_len, comment_len, tag, length
     cdef uint64_t csize, usize, offset
+    cdef bint zip64_field, unicode_field
     cdef bytes raw_name
     cdef str name
     members = []
     seen = set()
-    for index in range(count):
+    while pos < size:
         if pos + CENTRAL_SIZE > size:
-            raise error_type("bad-zip", "central directory shorter than its entry count")
+            raise error_type("bad-zip", "a central directory entry cut short")
         entry = &data[pos]
         if not (entry[0] == 0x50 and entry[1] == 0x4B and entry[2] == 1 and entry[3] == 2):
             raise error_type("bad-zip", f"bad central directory signature at {cd_offset + pos}")
@@ -87,15 +103,37 @@ def central_entries(
         if _ascii(entry + CENTRAL_SIZE, name_len):  # what nearly every name is
             name = raw_name.decode("ascii")
         elif flags & UTF8_NAME:
-            name = raw_name.decode("utf-8", "replace")
+            try:
+                name = raw_name.decode("utf-8")
+            except UnicodeDecodeError:
+                raise error_type("bad-zip", f"a name flagged UTF-8 is not: {raw_name!r}") from None
         else:
-            name = raw_name.decode("cp437", "replace")
-        if csize == ZIP64_FIELD or usize == ZIP64_FIELD or offset == ZIP64_FIELD:
+            name = raw_name.decode("cp437")
+        if entry[6] > MAX_EXTRACT_VERSION:
+            raise error_type("bad-zip", f"needs zip version {entry[6] / 10.0:.1f}", name)
+        if flags & UNEXTRACTABLE:
+            raise error_type("bad-zip", f"an encrypted or patched member (flags {flags:#x})", name)
+        # the extra field's parts, as zipfile's ZipInfo._decodeExtra walks them
+        zip64_field = unicode_field = False
+        field = name_end
+        while extra_end - field >= 4:
+            tag = _u16(&data[field])
+            length = _u16(&data[field + 2])
+            if field + 4 + length > extra_end:
+                raise error_type("bad-zip", f"extra field {tag:#06x} runs past its entry", name)
+            zip64_field |= tag == ZIP64_EXTRA
+            unicode_field |= tag == UNICODE_PATH_EXTRA
+            field += 4 + length
+        if zip64_field and (
+            csize == ZIP64_FIELD or usize == ZIP64_FIELD or offset == ZIP64_FIELD
+        ):
             usize, csize, offset = zip64_sizes(bytes(data[name_end:extra_end]), usize, csize, offset)
+        if unicode_field:
+            unicode_path(bytes(data[name_end:extra_end]), raw_name, name)
         if name in seen:
             raise error_type("duplicate-member", "two central directory entries", name)
         seen.add(name)
-        members.append(member_type(name, method, crc, csize, usize, offset, raw_name))
+        members.append(member_type(name, method, crc, csize, usize, offset + concat, raw_name))
     return members
 
 

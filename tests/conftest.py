@@ -17,6 +17,21 @@ from corpus.fetch import fetch, load_entries
 
 CORPUS_FILE = Path(__file__).parent / "corpus" / "wheels.json"
 
+# Fixtures that need the pinned real wheels (downloaded on first use): a test using any of
+# them is marked ``network``
+_CORPUS_FIXTURES = {"corpus_entries", "real_wheels", "auditwheel_verdicts"}
+# Modules whose every test takes seconds: real process trees signalled, killed or fuzzed
+_SLOW_MODULES = {"test_fault_signals", "test_fault_kills", "test_properties"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark what the fast loop leaves out (pyproject.toml's markers): CI runs it all."""
+    for item in items:
+        if _CORPUS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.network)
+        if item.module is not None and item.module.__name__.rpartition(".")[2] in _SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="session")
 def corpus_entries() -> list[dict[str, Any]]:

@@ -5,8 +5,16 @@ Layout of ``build_elf(spec)`` (one file, one PT_LOAD with ``p_vaddr = p_offset +
 so that every address in the dynamic section differs from its file offset)::
 
     ELF header | program headers | .interp | .note.gnu.property | .hash | .gnu.hash | .dynsym
-    | .dynstr | .gnu.version | .gnu.version_d | .gnu.version_r | .text | .dynamic | .shstrtab
-    | section headers
+    | .dynstr | .gnu.version | .gnu.version_d | .gnu.version_r | .text | .dynamic
+    | .decoy.dynamic | .shstrtab | section headers
+
+With ``second_load_from`` the file is mapped by two PT_LOADs, the second (from that section
+on) at ``p_vaddr = p_offset + BASE_VADDR + SECOND_LOAD_SHIFT``, as linkers map a data segment:
+an address then names a file offset only through the right segment. ``decoy_needed`` adds
+``.decoy.dynamic``, a dynamic section no program header points at (tests point one there):
+the real one's tags with other DT_NEEDED and no version needs. ``spare_segments`` leaves
+PT_NULL program headers at the end of the table for tests to fill (``ElfImage.set_segment``);
+``extra_isa_note`` adds ``.note.extra``, a GNU property note no PT_NOTE points at yet.
 
 Symbol order in .dynsym: the null symbol, LOCAL symbols, then (GNU hash) every undefined
 symbol before ``symoffset`` and the defined ones sorted by GNU-hash bucket, as ld lays them
@@ -45,6 +53,8 @@ NT_GNU_PROPERTY_TYPE_0 = 5
 GNU_PROPERTY_X86_FEATURE_1_AND, GNU_PROPERTY_X86_ISA_1_NEEDED = 0xC0000002, 0xC0008002
 VER_FLG_BASE = 1
 BASE_VADDR = 0x10000
+SECOND_LOAD_SHIFT = 0x200000  # a multiple of every page size: the mapping stays congruent
+PT_NULL = 0
 
 HashStyle = Literal["sysv", "gnu", "both"]
 
@@ -85,6 +95,11 @@ class ElfSpec:
     section_headers: bool = True
     phdr_segment: bool = True  # emit PT_PHDR
     extra_dynamic: list[tuple[int, int | str]] = field(default_factory=list)  # before DT_NULL
+    verneednum: int | None = None  # DT_VERNEEDNUM's value (None: the number of Verneed)
+    second_load_from: str | None = None  # a section from which a second PT_LOAD maps the file
+    decoy_needed: list[str] | None = None  # emit .decoy.dynamic with these DT_NEEDED
+    spare_segments: int = 0  # PT_NULL program headers at the end of the table
+    extra_isa_note: int | None = None  # .note.extra: another ISA property note, no segment
 
 
 def elf_hash(name: str) -> int:
@@ -347,6 +362,19 @@ class ElfImage:
     def set_phdr(self, p_type: int, name: str, value: int) -> None:
         self.set_field(self.s.phdr, next(o for t, o in self.phdrs if t == p_type), name, value)
 
+    def segment(self, p_type: int) -> dict[str, int]:
+        """The fields of the first program header of that type."""
+        at = next(o for t, o in self.phdrs if t == p_type)
+        fmt = self.s.phdr._fmt
+        return dict(zip(self.s.phdr.codes, struct.unpack_from(fmt, self.data, at), strict=True))
+
+    def set_segment(self, **fields: int) -> None:
+        """Fill the first spare (PT_NULL) program header; unnamed fields are 0."""
+        index = next(i for i, (t, _) in enumerate(self.phdrs) if t == PT_NULL)
+        at = self.phdrs[index][1]
+        self.data[at : at + self.s.phdr.size] = self.s.phdr.pack(**fields)
+        self.phdrs[index] = (fields.get("p_type", PT_NULL), at)
+
     def set_dyn(self, tag: int, value: int) -> None:
         self.set_field(self.s.dyn, next(o for t, _, o in self.dynamic if t == tag), "d_val", value)
 
@@ -491,7 +519,8 @@ def _dynamic_tags(
         if n in present
     ]
     if needs:
-        tags += [(DT_VERNEED, ".gnu.version_r"), (DT_VERNEEDNUM, len(needs))]
+        count = len(needs) if spec.verneednum is None else spec.verneednum
+        tags += [(DT_VERNEED, ".gnu.version_r"), (DT_VERNEEDNUM, count)]
     if spec.version_definitions:
         tags += [(DT_VERDEF, ".gnu.version_d"), (DT_VERDEFNUM, len(spec.version_definitions))]
     extra = [(t, dynstr.index[v] if isinstance(v, str) else v) for t, v in spec.extra_dynamic]
@@ -513,6 +542,7 @@ def build_image(spec: ElfSpec) -> ElfImage:
     dynstr = _StrTab()  # the soname goes last (string-unterminated relies on it)
     for text in [
         *spec.needed,
+        *(spec.decoy_needed or []),
         *needs,
         *spec.version_definitions,
         *(v for vs in needs.values() for v in vs),
@@ -531,6 +561,9 @@ def build_image(spec: ElfSpec) -> ElfImage:
         secs.append(_Sec(".interp", SHT_PROGBITS, SHF_ALLOC, 1, spec.interpreter.encode() + b"\0"))
     if spec.x86_isa_needed is not None or spec.x86_feature_1_and is not None:
         secs.append(_Sec(".note.gnu.property", SHT_NOTE, SHF_ALLOC, a, _gnu_property_note(spec, s)))
+    if spec.extra_isa_note is not None:
+        note = _gnu_property_note(replace(spec, x86_isa_needed=spec.extra_isa_note), s)
+        secs.append(_Sec(".note.extra", SHT_NOTE, SHF_ALLOC, a, note))
     names = [""] + [x.name for x in syms]
     if spec.hash_style in ("sysv", "both"):
         wide = s.is64 and spec.machine == EM_S390  # s390x: 8-byte hash words
@@ -572,6 +605,16 @@ def build_image(spec: ElfSpec) -> ElfImage:
             ".dynstr",
         )
     )
+    decoy: list[tuple[int, int | str]] = []
+    if spec.decoy_needed is not None:
+        hidden = (DT_NEEDED, DT_VERNEED, DT_VERNEEDNUM, DT_VERSYM)
+        decoy = [(DT_NEEDED, dynstr.index[n]) for n in spec.decoy_needed]
+        decoy += [(t, v) for t, v in tags if t not in hidden]
+        # as long as the real one, so that the segment's p_filesz fits both
+        decoy += [(DT_NULL, 0)] * (len(tags) - len(decoy))
+        secs.append(
+            _Sec(".decoy.dynamic", SHT_PROGBITS, SHF_ALLOC, a, bytes(s.dyn.size * len(decoy)))
+        )
     shstr = _StrTab()
     if spec.section_headers:
         for name in [x.name for x in secs] + [".shstrtab"]:
@@ -586,7 +629,10 @@ def build_image(spec: ElfSpec) -> ElfImage:
         + [PT_LOAD, PT_DYNAMIC]
         + ([PT_NOTE, PT_GNU_PROPERTY] if has_note else [])
         + ([PT_GNU_STACK] if spec.stack_flags is not None else [])
+        + [PT_NULL] * spec.spare_segments
     )
+    if spec.second_load_from is not None:
+        ptypes.insert(ptypes.index(PT_LOAD) + 1, PT_LOAD)
     pos = s.ehdr.size + s.phdr.size * len(ptypes)
     for x in secs:
         x.offset = pos = pos + (-pos % x.align)
@@ -598,8 +644,13 @@ def build_image(spec: ElfSpec) -> ElfImage:
     index = {x.name: i + 1 for i, x in enumerate(secs)}  # st_shndx also without headers
     out = bytearray(size)
 
+    split = where[spec.second_load_from].offset if spec.second_load_from else size
+
+    def vaddr_of(offset: int) -> int:
+        return offset + BASE_VADDR + (SECOND_LOAD_SHIFT if offset >= split else 0)
+
     def addr(name: str) -> int:
-        return where[name].offset + BASE_VADDR
+        return vaddr_of(where[name].offset)
 
     # 3. Contents, then the tables that hold addresses.
     for x in secs:
@@ -621,19 +672,26 @@ def build_image(spec: ElfSpec) -> ElfImage:
         out[p : p + s.dyn.size] = s.dyn.pack(d_tag=tag, d_val=value)
         dynamic.append((tag, value, p))
         p += s.dyn.size
-    phdrs, p = [], s.ehdr.size
+    p = where[".decoy.dynamic"].offset if decoy else 0
+    for tag, v in decoy:
+        out[p : p + s.dyn.size] = s.dyn.pack(d_tag=tag, d_val=addr(v) if isinstance(v, str) else v)
+        p += s.dyn.size
+    phdrs, p, loads = [], s.ehdr.size, 0
     for t in ptypes:
-        if t in _SEGMENT_SECTION:
+        if t == PT_NULL:
+            off = fsz = align = flags = 0
+        elif t in _SEGMENT_SECTION:
             sec = where[_SEGMENT_SECTION[t]]
             off, fsz, align = sec.offset, len(sec.data), sec.align
             flags = PF_R | PF_W if t == PT_DYNAMIC else PF_R
         elif t == PT_PHDR:
             off, fsz, align, flags = s.ehdr.size, s.phdr.size * len(ptypes), a, PF_R
-        elif t == PT_LOAD:  # the whole file, RWX, at BASE_VADDR
-            off, fsz, align, flags = 0, size, 0x1000, PF_R | PF_W | PF_X
+        elif t == PT_LOAD:  # the whole file, RWX, at BASE_VADDR (or up to the split, and on)
+            off, fsz = (0, split) if loads == 0 else (split, size - split)
+            align, flags, loads = 0x1000, PF_R | PF_W | PF_X, loads + 1
         else:  # PT_GNU_STACK
             off, fsz, align, flags = 0, 0, 16, spec.stack_flags or 0
-        vaddr = 0 if t == PT_GNU_STACK else off + BASE_VADDR
+        vaddr = 0 if t in (PT_GNU_STACK, PT_NULL) else vaddr_of(off)
         out[p : p + s.phdr.size] = s.phdr.pack(
             p_type=t,
             p_flags=flags,
@@ -842,10 +900,41 @@ def _gnu_symoffset_beyond(im: ElfImage) -> None:
     im.put(off + 4, "I", 0x100000)
 
 
+def _vn_cnt_short(im: ElfImage) -> None:
+    """The first Verneed with 2+ Vernaux counts one fewer than its links (glibc follows links)."""
+    vn, aux = next((vn, aux) for vn, aux in im.verneed if len(aux) > 1)
+    im.set_field(im.s.verneed, vn, "vn_cnt", len(aux) - 1)
+
+
+def _dynamic_at_decoy(im: ElfImage) -> None:
+    """PT_DYNAMIC's p_offset at .decoy.dynamic, its p_vaddr (the loader's) at the real one."""
+    im.set_phdr(PT_DYNAMIC, "p_offset", im.sections[".decoy.dynamic"][0])
+
+
+def _second_dynamic(im: ElfImage) -> None:
+    """The first PT_DYNAMIC (readelf's) at the decoy, a last one (the loader's) at the real."""
+    real = im.segment(PT_DYNAMIC)
+    decoy = im.sections[".decoy.dynamic"][0]
+    im.set_phdr(PT_DYNAMIC, "p_offset", decoy)
+    im.set_phdr(PT_DYNAMIC, "p_vaddr", decoy + BASE_VADDR)
+    im.set_segment(**real)
+
+
+def _load_over_dynamic(im: ElfImage) -> None:
+    """A later PT_LOAD maps the decoy's bytes over the dynamic section's addresses."""
+    decoy, size = im.sections[".decoy.dynamic"]
+    im.set_segment(
+        p_type=PT_LOAD, p_flags=PF_R, p_offset=decoy, p_vaddr=im.segment(PT_DYNAMIC)["p_vaddr"],
+        p_filesz=size, p_memsz=size, p_align=0x1000,
+    )  # fmt: skip
+
+
 def make_corruptions(machine_name: str = "x86_64") -> dict[str, Callable[[], bytes]]:
     """Hostile variants of ``sample_spec(machine_name)``, each a zero-argument builder."""
     base = sample_spec(machine_name, soname="libcorrupt.so")
     sysv = replace(base, hash_style="sysv")
+    decoy = replace(base, decoy_needed=["libc.so.6"], spare_segments=1)
+    split = replace(base, second_load_from=".gnu.version")
     ehdr, phdr = build_image(base).s.ehdr, build_image(base).s.phdr
 
     def good() -> bytes:
@@ -888,6 +977,13 @@ def make_corruptions(machine_name: str = "x86_64") -> dict[str, Callable[[], byt
         "gnu-hash-nbuckets-beyond-file": p(
             lambda im: im.put(im.sections[".gnu.hash"][0], "I", 0x0FFFFFFF)
         ),
+        # read otherwise by glibc's loader than by readelf (issue #14)
+        "verneednum-short": p(lambda im: im.set_dyn(DT_VERNEEDNUM, len(im.verneed) - 1)),
+        "vn-cnt-short": p(_vn_cnt_short),
+        "dynamic-offset-elsewhere": p(_dynamic_at_decoy, decoy),
+        "second-pt-dynamic": p(_second_dynamic, decoy),
+        "strtab-past-its-load": p(lambda im: im.set_dyn(DT_STRSZ, im.dyn(DT_STRSZ) + 8), split),
+        "load-over-dynamic": p(_load_over_dynamic, decoy),
     }
 
 

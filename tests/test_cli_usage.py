@@ -8,7 +8,9 @@ Real processes of ``python -m wheelscan``, real files, a real HTTP index on loop
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -176,22 +178,37 @@ def test_a_report_that_cannot_be_written_is_one_line(tmp_path: Path, kept: Path)
     refused(wheelscan("report", "--db", str(db), "--format", "html", "-o", str(target)), "r.html")
 
 
-def test_a_token_in_the_index_url_is_never_printed_nor_stored(tmp_path: Path, broken: Path) -> None:
+def test_a_token_in_the_index_url_is_never_printed_nor_stored(
+    tmp_path: Path, broken: Path, kept: Path
+) -> None:
     secret = "s3cretT0ken"
-    mirror = build_mirror(tmp_path / "mirror", sorted(broken.iterdir()))
+    mirror = build_mirror(tmp_path / "mirror", sorted([*broken.iterdir(), *kept.iterdir()]))
+    # one wheel the index lists is gone: its download fails, naming its URL
+    next((mirror.web / "packages").rglob("kept-*.whl")).unlink()
     with IndexServer(mirror.web, credentials=f"reader:{secret}") as index:
         url = index.index_url.replace("://", f"://reader:{secret}@")
         db = tmp_path / "a.db"
         run = wheelscan("audit", url, "--db", str(db), "--workers", "0")
         assert run.returncode == 1, run.stderr  # the wheel over-claims: it was read
         assert secret not in run.stdout + run.stderr
+        gone = f"{index.url.replace('://', f'://reader:{secret}@')}/packages/x/kept-1.0.whl"
+        show = wheelscan("show", gone)
+        assert show.returncode == 2
+        assert secret not in show.stdout + show.stderr
         down = wheelscan("package", "demo", "--index-url", DOWN.replace("://", f"://u:{secret}@"))
         assert down.returncode == 2
         assert secret not in down.stdout + down.stderr
     with sqlite3.connect(db) as connection:
         dump = "\n".join(connection.iterdump())
+        codes = {row[0] for row in connection.execute("SELECT error_code FROM run_failures")}
+        codes |= {row[0] for row in connection.execute("SELECT read_error_code FROM wheels")}
+    assert "download-failed" in codes  # the failure, with its URL, was recorded
     assert "reader:***@" in dump  # where the URL is kept, it is kept without its token
     assert secret not in dump
+    for form in ("terminal", "json", "markdown", "html", "sarif", "junit"):
+        report = wheelscan("report", "--db", str(db), "--format", form)
+        assert report.returncode == 0, report.stderr
+        assert secret not in report.stdout + report.stderr, form
 
 
 # --- walking a whole index takes a word
@@ -214,7 +231,9 @@ def test_the_run_says_what_it_is_about_to_audit(tmp_path: Path, kept: Path) -> N
     first = run.stderr.splitlines()[0]
     assert str(kept) in first
     assert "arch x86_64" in first
-    assert "a.db" in first
+    assert "a.db (0 wheels of 0 projects known)" in first
+    again = wheelscan("audit", str(kept), "--db", str(tmp_path / "a.db"), "--workers", "0")
+    assert "(1 wheels of 1 projects known)" in again.stderr.splitlines()[0]
 
 
 # --- exit statuses gate CI
@@ -247,10 +266,82 @@ def test_audit_exit_status_follows_what_it_found(
 
 
 def test_every_option_has_help_and_the_exit_statuses_are_documented() -> None:
-    for command in ("audit", "reevaluate"):
-        text = wheelscan(command, "--help").stdout
-        assert "exit status" in text
-        assert "0 " in text and "1 " in text and "2 " in text
+    audit_help = wheelscan("audit", "--help").stdout
+    assert "exit status" in audit_help
+    assert "  0 " in audit_help and "  1 " in audit_help and "  2 " in audit_help
+    # reevaluate judges, it never fails on what it finds: no status 1 is promised
+    reevaluate_help = wheelscan("reevaluate", "--help").stdout
+    assert "  0 " in reevaluate_help and "  2 " in reevaluate_help
+    assert "  1 " not in reevaluate_help
     audit = wheelscan("audit", "--help").stdout
     assert "(default: 600.0)" in audit  # --timeout's default shown
     assert "--fail-on" in audit
+
+
+def test_an_index_that_lists_no_hashes_is_audited(tmp_path: Path, broken: Path) -> None:
+    """PEP 503 lets an index leave out ``#sha256=``: the store keys wheels by their sha256,
+    so such a wheel is fetched whole and hashed (it used to end in a traceback)."""
+    wheel = next(broken.iterdir())
+    mirror = build_mirror(tmp_path / "mirror", [wheel], json_pages=False)
+    for page in (mirror.web / "simple").rglob("*.html"):
+        page.write_text(re.sub(r"#sha256=[0-9a-f]+", "", page.read_text()))
+    db = tmp_path / "a.db"
+    with IndexServer(mirror.web) as index:
+        run = wheelscan("audit", index.index_url, "--db", str(db), "--workers", "0")
+    assert run.returncode == 1, run.stdout + run.stderr  # judged: it over-claims
+    assert "Traceback" not in run.stderr
+    with sqlite3.connect(db) as connection:
+        stored = connection.execute("SELECT sha256 FROM wheels").fetchall()
+    assert stored == [(hashlib.sha256(wheel.read_bytes()).hexdigest(),)]
+
+
+def test_a_run_that_sees_no_wheel_does_not_pass_for_a_clean_one(tmp_path: Path) -> None:
+    """An empty or unmounted mirror, a login page served instead of an index: 0 seen is
+    exit 2, unless a filter (--project, --since, ...) explains it."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    run = wheelscan("audit", str(empty), "--db", str(tmp_path / "a.db"), "--workers", "0")
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "listed no Linux wheel" in run.stderr
+    narrowed = wheelscan(
+        "audit", str(empty), "--db", str(tmp_path / "a.db"), "--workers", "0", "--arch", "s390x"
+    )
+    assert narrowed.returncode == 0, narrowed.stderr
+
+
+def test_options_that_would_do_nothing_say_so(tmp_path: Path, kept: Path) -> None:
+    db = str(tmp_path / "a.db")
+    refused(wheelscan("audit", str(kept), "--index-url", DOWN, "--db", db), "--index-url")
+    since = wheelscan("audit", str(kept), "--db", db, "--workers", "0", "--since", "2030-01-01")
+    assert "--since could not narrow 1 wheels" in since.stderr
+    timeout = wheelscan("audit", str(kept), "--db", db, "--workers", "0", "--timeout", "5")
+    assert "--timeout needs worker processes" in timeout.stderr
+
+
+def test_reevaluate_waits_for_no_audit(tmp_path: Path, kept: Path) -> None:
+    """An audit finishing during a re-evaluation made its own policy the reported one again,
+    silently: reevaluate takes the run lock, and is refused while an audit holds it."""
+    db = tmp_path / "a.db"
+    assert wheelscan("audit", str(kept), "--db", str(db), "--workers", "0").returncode == 0
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'a'); "
+         "fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)",
+         f"{db}-run.lock"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        run = wheelscan("reevaluate", "--db", str(db))
+        assert run.returncode == 2, run.stdout + run.stderr
+        assert "Traceback" not in run.stderr
+    finally:
+        holder.kill()
+        holder.communicate()
+    assert wheelscan("reevaluate", "--db", str(db)).returncode == 0
+
+
+def test_report_refuses_an_architecture_no_tag_names(tmp_path: Path, kept: Path) -> None:
+    db = str(tmp_path / "a.db")
+    assert wheelscan("audit", str(kept), "--db", db, "--workers", "0").returncode == 0
+    refused(wheelscan("report", "--db", db, "--arch", "nothere"), "nothere", "x86_64")
+    assert wheelscan("report", "--db", db, "--arch", "x86_64").returncode == 0

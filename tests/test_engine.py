@@ -11,6 +11,8 @@ import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 from wheelscan.engine.pool import LOOKAHEAD, QUEUE_DEPTH, InlineExecutor, LocalPool, _Backlog
 from wheelscan.engine.result import WheelResult
 from wheelscan.engine.run import PreparingTask, RunCounts
@@ -50,6 +52,7 @@ def make_refs(tmp_path: Path, names: list[str], soname: str | None = None) -> li
     return refs
 
 
+@pytest.mark.slow
 def test_crashing_and_hanging_workers_are_recorded_and_replaced(tmp_path: Path) -> None:
     names = ["a", "segfault", "b", "killed", "c", "hang", "d", "e"]
     refs = make_refs(tmp_path, names)
@@ -181,6 +184,7 @@ def test_the_backlog_reads_no_further_than_its_look_ahead(tmp_path: Path) -> Non
     assert pulled == LOOKAHEAD + 2
 
 
+@pytest.mark.slow
 def test_a_worker_dying_on_its_queued_wheel_loses_no_result(tmp_path: Path) -> None:
     """Each worker has its next wheel waiting in its pipe: when it dies on that one right after
     sending a result, the parent's next send meets a broken pipe. The run goes on."""

@@ -99,6 +99,7 @@ def test_a_failure_that_lasts_gives_download_failed(
     assert attempts == 1 if fault == "truncate-unframed" else attempts >= TRIES
 
 
+@pytest.mark.slow
 def test_a_batch_over_a_failing_network(
     server: FaultServer,
     session: HttpSession,

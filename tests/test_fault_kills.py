@@ -2,7 +2,8 @@
 over, then run to its end: the store equals the one an uninterrupted run makes, with nothing
 lost and nothing twice, and SQLite finds it sound.
 
-(Two kills at chosen points, over real wheels: tests/test_audit_cli.py.)
+(Two kills at chosen points, over real wheels: tests/test_audit_cli.py. Signals sent to the
+parent alone, as ``timeout`` and systemd send them: tests/test_fault_signals.py.)
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SECONDS = 10
 
 
+@pytest.mark.fuzz
 def test_the_fuzzers_find_nothing_in_a_short_run(tmp_path: Path) -> None:
     pytest.importorskip("atheris", reason="atheris has no wheel for this Python")
     seeds = tmp_path / "seeds"

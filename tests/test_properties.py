@@ -31,6 +31,11 @@ from elfwriter import (
     PF_R,
     PF_W,
     PF_X,
+    PT_DYNAMIC,
+    PT_GNU_STACK,
+    PT_LOAD,
+    PT_NOTE,
+    SECOND_LOAD_SHIFT,
     STB_GLOBAL,
     STB_LOCAL,
     STB_WEAK,
@@ -155,7 +160,7 @@ def _targets(image: ElfImage) -> list[tuple[int, int]]:
         for n in ("e_phoff", "e_phentsize", "e_phnum")
     ]
     for _, phdr in image.phdrs:
-        for name in ("p_type", "p_offset", "p_vaddr", "p_filesz", "p_align"):
+        for name in ("p_type", "p_offset", "p_vaddr", "p_filesz", "p_memsz", "p_align"):
             code = s.phdr.codes[name]
             fields.append((phdr + s.phdr.offsets[name], 4 if code == "I" else 8))
     fields += [(entry + off, word) for _, _, entry in image.dynamic for off in (0, word)]
@@ -215,3 +220,63 @@ def test_streamed_parsing_equals_whole_parsing(data: bytes, keep: int, tail: int
     except ElfError as e:
         result = ("error", e.code)
     assert result == whole
+
+
+@st.composite
+def loader_mutated(draw: Any) -> bytes:
+    """Files whose loader reading can differ from a naive one (issue #14): two PT_LOADs at
+    different p_vaddr - p_offset, spare program headers filled with a copy of PT_DYNAMIC,
+    PT_LOAD, PT_GNU_STACK or PT_NOTE with one field moved, a second property note, a decoy
+    dynamic section, DT_VERNEEDNUM off by a little, vn_cnt and the version links moved;
+    then the usual mutations."""
+    spec = dataclasses.replace(
+        draw(specs()),
+        second_load_from=draw(st.sampled_from([None, ".dynstr", ".dynamic"])),
+        decoy_needed=draw(st.none() | st.lists(libraries, max_size=2)),
+        spare_segments=3,
+        extra_isa_note=draw(st.none() | st.integers(0, 15)),
+    )
+    verneednum = draw(st.none() | st.integers(0, 3))
+    if verneednum is not None:
+        spec = dataclasses.replace(spec, verneednum=verneednum)
+    image = build_image(spec)
+    phdr, size = image.s.phdr, len(image.data)
+    moves = [0, 1, 8, 16, 0x1000, size, SECOND_LOAD_SHIFT, -8, -0x1000]
+    for _ in range(draw(st.integers(0, 2))):
+        copied = draw(st.sampled_from([PT_DYNAMIC, PT_LOAD, PT_GNU_STACK, PT_NOTE]))
+        if any(t == copied for t, _ in image.phdrs):
+            fields = image.segment(copied)
+            name = draw(st.sampled_from(["p_offset", "p_vaddr", "p_filesz", "p_memsz", "p_flags"]))
+            width = 4 if phdr.codes[name] == "I" else 8
+            fields[name] = (fields[name] + draw(st.sampled_from(moves))) % (1 << (8 * width))
+            image.set_segment(**fields)
+    if spec.extra_isa_note is not None and draw(st.booleans()):
+        note, note_size = image.sections[".note.extra"]
+        image.set_segment(
+            p_type=PT_NOTE, p_offset=note, p_vaddr=note + BASE_VADDR, p_filesz=note_size,
+            p_memsz=note_size, p_align=draw(st.sampled_from([4, 8])),
+        )  # fmt: skip
+    if spec.decoy_needed is not None and draw(st.booleans()):
+        decoy, _ = image.sections[".decoy.dynamic"]
+        field = draw(st.sampled_from(["p_offset", "p_vaddr"]))
+        image.set_phdr(PT_DYNAMIC, field, decoy + (0 if field == "p_offset" else BASE_VADDR))
+    for verneed, auxes in image.verneed:
+        if draw(st.integers(0, 3)) == 0:
+            image.set_field(
+                image.s.verneed, verneed, "vn_cnt", len(auxes) + draw(st.integers(-1, 1))
+            )
+        if draw(st.integers(0, 5)) == 0:
+            image.set_field(image.s.vernaux, auxes[-1], "vna_next", draw(st.sampled_from([16, 32])))
+    data = bytearray(image.data)
+    for _ in range(draw(st.integers(0, 2))):
+        offset, width = draw(st.sampled_from(_targets(image)))
+        value = draw(st.sampled_from([0, 1, 0x1000, size, BASE_VADDR + size])) % (1 << (8 * width))
+        end = "<" if image.spec.little_endian else ">"
+        struct.pack_into(end + {1: "B", 2: "H", 4: "I", 8: "Q"}[width], data, offset, value)
+    return bytes(data)
+
+
+@SETTINGS
+@given(loader_mutated())
+def test_both_backends_read_a_loader_mutated_file_alike(data: bytes) -> None:
+    assert_same(data)

@@ -16,6 +16,7 @@ import re
 import subprocess
 from collections import Counter
 from datetime import UTC, datetime
+from html import escape as html_escape
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -544,6 +545,7 @@ def _chromium(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.browser
 def test_html_renders_in_a_browser(stats: Statistics, tmp_path: Path) -> None:
     page = tmp_path / "report.html"
     text = render_html(stats)
@@ -588,3 +590,136 @@ def test_empty_store_renders_everywhere() -> None:
     assert "None." in render_markdown(empty)
     assert "No data for" in render_html(empty)
     render_terminal(empty, Console(file=io.StringIO()))
+
+
+# --- issue #13: determinism, wheels behind the counts, unknown sizes
+
+
+def test_the_order_of_the_rows_changes_nothing(rows: list[dict[str, Any]]) -> None:
+    """Ties (two architectures meeting policies of one priority, two wheels with one error
+    code) are broken by name, never by which row came first."""
+    forward = to_json(aggregate(rows, RUNS, top=EVERYTHING, now=NOW, listed=3))
+    backward = to_json(aggregate(rows[::-1], RUNS[::-1], top=EVERYTHING, now=NOW, listed=3))
+    assert json.dumps(forward) == json.dumps(backward)
+    small = [to_json(aggregate(r, RUNS, top=2, now=NOW, listed=1)) for r in (rows, rows[::-1])]
+    assert json.dumps(small[0]) == json.dumps(small[1])
+
+
+def test_worst_tag_ties_go_to_the_name(judged: list[Judged], full: Statistics) -> None:
+    by_project: dict[str, list[Verdict]] = {}
+    for j in judged:
+        if isinstance(j.result, Verdict):
+            by_project.setdefault(canonicalize_name(j.project), []).append(j.result)
+    policies = load_policies()
+    tied = 0
+    for p in full.projects:
+        verdicts = by_project.get(p.project, [])
+        if not verdicts:
+            continue
+        ranked = []
+        for v in verdicts:
+            try:
+                found = policies.for_platform(Libc(v.libc), Architecture(v.architecture))
+                priority = found.get(v.overall_tag).priority
+            except (LookupError, ValueError):
+                priority = 0 if v.overall_tag.startswith("linux_") else 1
+            ranked.append((priority, v.overall_tag))
+        assert p.worst_tag == min(ranked)[1]
+        tied += len({t for pr, t in ranked if pr == min(ranked)[0]}) > 1
+    assert tied, "no project has a tie to break: the test proves nothing"
+
+
+def test_every_count_names_its_wheels(judged: list[Judged], rows: list[dict[str, Any]]) -> None:
+    stats = aggregate(rows, RUNS, top=EVERYTHING, now=NOW, listed=2)
+    verdicts = _verdicts(judged)
+    expected: dict[str, dict[str, list[str]]] = {"over": {}, "errors": {}, "findings": {}}
+    for v in verdicts:
+        for pair in sorted({(_policy(t), v.overall_tag) for t in v.over_claims}):
+            expected["over"].setdefault(" → ".join(pair), []).append(v.wheel)
+        for kind in sorted({f.kind for f in v.findings}):
+            expected["findings"].setdefault(kind, []).append(v.wheel)
+    for j in judged:
+        if isinstance(j.result, AuditError):
+            expected["errors"].setdefault(j.result.code, []).append(j.filename)
+    lists = stats.wheel_lists
+    for kind, got in (
+        ("over", lists.over_claims),
+        ("errors", lists.errors),
+        ("findings", lists.findings),
+    ):
+        assert {e.key: e.wheels for e in got} == {k: len(v) for k, v in expected[kind].items()}
+        for entry in got:
+            assert entry.filenames == tuple(sorted(expected[kind][entry.key])[:2])
+    assert sum(e.wheels for e in lists.under_claims) >= stats.totals.under_claims > 0
+    markdown, page = render_markdown(stats), render_html(stats)
+    for entry in (*lists.over_claims, *lists.under_claims, *lists.errors, *lists.findings):
+        folded = f"… and {entry.wheels - 2} more" if entry.wheels > 2 else None
+        block = re.search(
+            rf"<summary><code>{re.escape(html_escape(entry.key))}</code>: {entry.wheels} "
+            r"wheels</summary>(.*?)</details>",
+            markdown,
+            re.S,
+        )
+        assert block, entry.key
+        assert re.findall(r"^- `([^`]+)`$", block.group(1), re.M) == list(entry.filenames)
+        assert (folded in block.group(1)) if folded else "more" not in block.group(1)
+        card = re.search(
+            rf'<details data-key="{re.escape(html_escape(entry.key))}" '
+            rf'data-wheels="{entry.wheels}">(.*?)</details>',
+            page,
+            re.S,
+        )
+        assert card, entry.key
+        assert re.findall(r"<li><code>([^<]+)</code></li>", card.group(1)) == [
+            html_escape(f) for f in entry.filenames
+        ]
+        assert (folded in card.group(1)) if folded else "more" not in card.group(1)
+
+
+def test_unknown_sizes_are_not_zero(rows: list[dict[str, Any]]) -> None:
+    unsized = [dict(r, size=None) for r in rows]
+    stats = aggregate(unsized, now=NOW)
+    assert stats.totals.unsized == len(rows) and stats.totals.bytes == 0
+    for text in (render_markdown(stats), render_html(stats), _terminal_text(stats)):
+        assert "size unknown" in text and "0 B" not in text
+    mixed = aggregate([*rows[:3], *unsized[3:]], now=NOW)
+    assert mixed.totals.bytes == sum(r["size"] for r in rows[:3])
+    assert f"(+ {len(rows) - 3} of unknown size)" in render_markdown(mixed)
+    document = json.loads(render_json(mixed))
+    jsonschema.Draft202012Validator(json_schema()).validate(document)
+    assert document["totals"]["unsized"] == len(rows) - 3
+
+
+def _terminal_text(stats: Statistics) -> str:
+    console = Console(record=True, width=200, file=io.StringIO())
+    render_terminal(stats, console)
+    return console.export_text()
+
+
+def test_a_run_without_an_end_renders_everywhere() -> None:
+    running = dict(RUNS[1], id=4, status="running", finished=None, seconds=None)
+    running["updated"] = "2025-06-01T02:00:30+00:00"
+    stats = aggregate([], [running], now=NOW)
+    (point,) = stats.runs
+    assert point.seconds == 30.0 and point.wheels_per_second == pytest.approx(100 / 30)
+    line = "run 4 is in progress or was stopped without finishing: 100 wheels stored so far"
+    for text in (render_markdown(stats), render_html(stats), _terminal_text(stats)):
+        assert line in " ".join(text.split())
+    jsonschema.Draft202012Validator(json_schema()).validate(json.loads(render_json(stats)))
+
+
+def test_ties_in_a_ranking_read_in_version_order() -> None:
+    """A reviewer found rankings tied by count listed as text (CXXABI_1.3.11 before 1.3.3,
+    manylinux_2_5 after manylinux_2_28): ties now go in the order a reader expects."""
+    from collections import Counter
+
+    from wheelscan.report.aggregate import Aggregator
+
+    names = ["GLIBCXX_3.4.22", "GLIBCXX_3.4.9", "CXXABI_1.3.11", "CXXABI_1.3.3"]
+    ranking = Aggregator(10, 10)._rank(Counter(dict.fromkeys(names, 2)))
+    assert [c.key for c in ranking.entries] == [
+        "CXXABI_1.3.3",
+        "CXXABI_1.3.11",
+        "GLIBCXX_3.4.9",
+        "GLIBCXX_3.4.22",
+    ]

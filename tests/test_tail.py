@@ -226,6 +226,7 @@ def late_dynamic_library(size: int) -> bytes:
     return moved.head + code[: moved.filler_size] + moved.tail
 
 
+@pytest.mark.slow
 def test_a_stream_longer_than_its_member_is_caught_when_verifying(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -62,7 +62,7 @@ def test_elf_members_are_found_by_magic_not_by_name() -> None:
         assert [m.name for m in archive.elf_members()] == ["pkg/data.bin"]
 
 
-def test_members_outside_record_are_not_examined() -> None:
+def test_members_outside_record_are_judged_and_reported() -> None:
     data = build_wheel({"pkg/mod.so": ELF})
     # rebuild with a second ELF the RECORD does not list
     out = io.BytesIO()
@@ -75,6 +75,14 @@ def test_members_outside_record_are_not_examined() -> None:
     assert [(m.path, m.in_record) for m in facts.elf_files] == [
         ("pkg/mod.so", True),
         ("pkg/unlisted.so", False),
+    ]
+    # pip installs every member, whatever RECORD lists: judged all the same, and reported
+    assert [m.path for m in facts.examined] == ["pkg/mod.so", "pkg/unlisted.so"]
+    result = audit(out.getvalue(), NAME)
+    assert isinstance(result, Verdict)
+    assert result.elf_files == ("pkg/mod.so", "pkg/unlisted.so")
+    assert [(f.kind, f.file) for f in result.findings if f.kind == "unlisted-elf"] == [
+        ("unlisted-elf", "pkg/unlisted.so")
     ]
 
 
@@ -178,28 +186,40 @@ def test_member_names_in_utf8_and_cp437() -> None:
     assert _as_wheelscan_reads(cp437) == _as_zipfile_reads(cp437)
 
 
-@pytest.mark.parametrize(
-    ("cut", "reason"),
-    [
-        (10, "central directory shorter than its entry count"),
-        (50, "central directory entry runs past the directory"),
-    ],
-)
-def test_a_directory_cut_short_is_refused(cut: int, reason: str) -> None:
-    """The directory's own size says less than its entries need: an error, not a misread."""
-    long_names = {f"pkg/{'x' * 60}{i}.so": ELF for i in range(3)}  # entries well over 46 bytes
-    data = bytearray(build_wheel(long_names))
+def _directory_bounds(data: bytes | bytearray) -> tuple[int, int, int]:
+    """The end record's offset, and the directory's size and offset as it writes them."""
     eocd = data.rfind(b"PK\x05\x06")
     cd_size = int.from_bytes(data[eocd + 12 : eocd + 16], "little")
-    cd_offset = int.from_bytes(data[eocd + 16 : eocd + 20], "little")
-    # the last entry starts at its signature; the directory is said to end `cut` bytes in it
-    last = data.rfind(b"PK\x01\x02", cd_offset, eocd)
-    data[eocd + 12 : eocd + 16] = (last - cd_offset + cut).to_bytes(4, "little")
-    assert last - cd_offset + cut < cd_size
-    with pytest.raises(Exception) as raised:
+    return eocd, cd_size, int.from_bytes(data[eocd + 16 : eocd + 20], "little")
+
+
+def test_a_directory_entry_cut_short_is_refused() -> None:
+    """Bytes after the last entry, fewer than an entry's fixed part: zipfile raises
+    ("Truncated central directory"), so no entry count can make them pass."""
+    data = bytearray(build_wheel({"mod.so": ELF}))
+    eocd, cd_size, _ = _directory_bounds(data)
+    data[eocd + 12 : eocd + 16] = (cd_size + 10).to_bytes(4, "little")
+    data[eocd:eocd] = bytes(10)  # the directory, 10 bytes longer, still ends at the record
+    with pytest.raises(WheelError) as raised:
         WheelArchive(bytes(data))
-    assert getattr(raised.value, "code", None) == "bad-zip"
-    assert raised.value.reason == reason  # type: ignore[attr-defined]
+    assert (raised.value.code, raised.value.reason) == (
+        "bad-zip",
+        "a central directory entry cut short",
+    )
+
+
+def test_a_directory_entry_running_past_the_directory_is_refused() -> None:
+    long_names = {f"pkg/{'x' * 60}{i}.so": ELF for i in range(3)}
+    data = bytearray(build_wheel(long_names))
+    eocd, _, cd_offset = _directory_bounds(data)
+    last = data.rfind(b"PK\x01\x02", cd_offset, eocd)
+    data[last + 28 : last + 30] = (500).to_bytes(2, "little")  # its name now 500 bytes long
+    with pytest.raises(WheelError) as raised:
+        WheelArchive(bytes(data))
+    assert (raised.value.code, raised.value.reason) == (
+        "bad-zip",
+        "central directory entry runs past the directory",
+    )
 
 
 def test_a_bad_entry_signature_is_refused() -> None:
@@ -281,17 +301,17 @@ def test_a_private_writable_mapping_keeps_its_bytes() -> None:
         assert read_wheel_facts(archive, NAME) == first
 
 
-# RECORD's rows: quotes, \r, NUL and long fields make the csv module read them; the rest is
-# split by hand, which must give what csv gives
-_RECORD_ALPHABET = st.sampled_from(list('ab,/.= "\t\r\n\x00\x0b\x1c\u2028\x85'))
+# RECORD's rows: quotes, NUL and long fields make the csv module read them; the rest is
+# split by hand, which must give what pip's csv over splitlines() gives
+_RECORD_ALPHABET = st.sampled_from(list('ab,/.= "\t\r\n\x00\x0b\x0c\x1c\x1d\x1e\u2028\u2029\x85'))
 
 
 @settings(max_examples=500, deadline=None)
 @given(st.lists(_RECORD_ALPHABET, max_size=60).map("".join))
-def test_record_first_fields_are_csvs(text: str) -> None:
+def test_record_first_fields_are_pips(text: str) -> None:
     try:
         expected: list[str] | type[csv.Error] = [
-            row[0] for row in csv.reader(io.StringIO(text)) if row
+            row[0] for row in csv.reader(text.splitlines()) if row
         ]
     except csv.Error:
         expected = csv.Error
@@ -300,6 +320,18 @@ def test_record_first_fields_are_csvs(text: str) -> None:
     except csv.Error:
         got = csv.Error
     assert got == expected
+
+
+@pytest.mark.parametrize(
+    "separator", ["\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
+)
+def test_record_rows_end_where_pips_do(separator: str) -> None:
+    """pip splits RECORD with ``str.splitlines()``: a row behind any of its line ends is a
+    row (wheelscan split at \\n only, and took it for the end of the row before)."""
+    text = (
+        f"demo/a.py,sha256=x,1{separator}demo/_hidden.so,sha256=y,2\ndemo-1.0.dist-info/RECORD,,\n"
+    )
+    assert first_fields(text) == ["demo/a.py", "demo/_hidden.so", "demo-1.0.dist-info/RECORD"]
 
 
 def test_record_fields_over_csvs_limit_are_refused_alike() -> None:

@@ -27,7 +27,10 @@ def _link_all(wheels: list[Path], into: Path) -> None:
             target.symlink_to(path)
 
 
-def audit_command(wheels: list[Path], workers: int, repeats: int) -> dict[str, Any]:
+def audit_command(
+    wheels: list[Path], workers: int, repeats: int, strict: bool = False
+) -> dict[str, Any]:
+    """``strict``: ``--strict``, every byte of every wheel read and checked (a gate's run)."""
     with tempfile.TemporaryDirectory(prefix="wheelscan-bench-") as tmp:
         directory = Path(tmp) / "wheels"
         directory.mkdir()
@@ -39,7 +42,7 @@ def audit_command(wheels: list[Path], workers: int, repeats: int) -> dict[str, A
             store = Path(tmp) / f"store-{count[0]}.db"  # fresh: every wheel is read
             command = wheelscan_command(
                 "audit", str(directory), "--db", str(store), "--workers", str(workers),
-                "--no-progress",
+                "--no-progress", "--fail-on", "none", *(["--strict"] if strict else []),
             )  # fmt: skip
             run = run_measured(command)
             if b"0 errors" not in run.stderr + run.stdout:
@@ -48,6 +51,7 @@ def audit_command(wheels: list[Path], workers: int, repeats: int) -> dict[str, A
 
         runs = best_of(repeats, once, lambda run: run.seconds)
     return {
+        "strict": strict,
         "workers": workers,
         "wheels": len(wheels),
         "seconds": [r.seconds for r in runs],

@@ -70,6 +70,19 @@ def figures(r: dict[str, Any]) -> list[Figure]:
                 ratio,
             )
         )
+    strict = r.get("audit_command_strict")
+    if strict is not None:
+        ratio = aw["sequential_seconds"] / strict["best"]
+        out.append(
+            Figure(
+                "corpus: auditwheel summed / `wheelscan audit --strict DIR` as a whole process "
+                "(every byte inflated and checked against RECORD)",
+                f"{_s(strict['best'])} ({strict['workers']} workers)",
+                _s(aw["sequential_seconds"]),
+                ratio,
+                *_at_least(ratio, 20),
+            )
+        )
     ratio = ws_n / floor[str(n)]["seconds"]
     out.append(
         Figure(

@@ -9,11 +9,12 @@ M = TypeVar("M")
 
 def central_entries(
     data: Buffer,
-    count: int,
     cd_offset: int,
+    concat: int,
     member_type: Callable[[str, int, int, int, int, int, bytes], M],
     error_type: Callable[..., BaseException],
     zip64_sizes: Callable[[bytes, int, int, int], tuple[int, int, int]],
+    unicode_path: Callable[[bytes, bytes, str], None],
 ) -> list[M]: ...
 def local_data_offsets(data: Buffer, members: list[Any], ends: dict[int, int]) -> list[int]: ...
 def elf_heads(data: Buffer, members: list[Any], begins: dict[int, int]) -> list[int]: ...

@@ -18,7 +18,7 @@ from wheelscan.elf.reference import parse_elf as reference_parse
 from wheelscan.policy.verdict import Verdict
 
 from elfwriter import build_elf, make_corruptions, sample_spec
-from hostile import bombs, elves
+from hostile import bombs, elves, evasion
 from hostile.zipwriter import (
     BZIP2,
     STORED,
@@ -327,6 +327,40 @@ _PATHS: dict[str, Case] = {
 }
 
 
+def _needs_2_38(verdict: Verdict) -> bool:
+    return verdict.overall_tag == "manylinux_2_38_x86_64"
+
+
+def _judged_by_impl(verdict: Verdict) -> bool:
+    return evasion.IMPL in verdict.elf_files and _needs_2_38(verdict)
+
+
+# each installs a library needing GLIBC_2.38 and shows another reading a harmless one
+# (hostile/evasion.py, tests/test_zip_as_installed.py)
+_EVASIONS: dict[str, Case] = {
+    "shadow-directory": Case(
+        evasion.shadow_directory, "ambiguous-zip", "a directory at the offset written, too"
+    ),
+    "zip64-locator-decoy": Case(
+        evasion.zip64_locator_decoy, "ambiguous-zip", "the locator points at a decoy record"
+    ),
+    "count-hides-entry": Case(
+        evasion.hidden_by_count, "ambiguous-zip", "the end record counts one entry fewer"
+    ),
+    "unicode-path-rename": Case(
+        evasion.unicode_path_rename, "ambiguous-zip", "x.py installed as _impl.so"
+    ),
+    "record-row-behind-form-feed": Case(
+        evasion.record_row_hidden, VERDICT, "RECORD's row after \\x0c", _judged_by_impl
+    ),
+    "unlisted-library": Case(evasion.unlisted, VERDICT, "not in RECORD", _judged_by_impl),
+    "stub-before-wheel": Case(evasion.stubbed, VERDICT, "pip installs it", _needs_2_38),
+    "stub-before-zip64-wheel": Case(
+        lambda: evasion.stubbed(zip64=True), VERDICT, "pip installs it", _needs_2_38
+    ),
+}
+
+
 def _elf_case(make: Callable[[], bytes], why: str, **kw: object) -> Case:
     """A wheel whose extension is ``make()``; the expected code comes from the reference."""
     data = make()
@@ -350,8 +384,8 @@ def _elf_cases() -> dict[str, Case]:
     # built here, not by the reference (slow on them): their outcomes are known
     cases["elf-long-gnu-chain"] = Case(
         lambda: _wheel(Entry(EXT, elves.long_gnu_chain())),
-        "elf-bad-table",
-        "a pass per chain word past the kept 32 MiB: hours",
+        "scattered-tables",
+        "a pass per chain word past the kept 32 MiB: hours; read whole, its size in memory",
         slow_reference=True,
     )
     cases["elf-string-scan-bomb"] = Case(
@@ -370,7 +404,7 @@ def _elf_cases() -> dict[str, Case]:
 
 
 def all_cases() -> dict[str, Case]:
-    return {**_ZIP, **_BOMBS, **_OVERLAPS, **_PATHS, **_elf_cases()}
+    return {**_ZIP, **_BOMBS, **_OVERLAPS, **_PATHS, **_EVASIONS, **_elf_cases()}
 
 
 CASES: dict[str, Case] = all_cases()

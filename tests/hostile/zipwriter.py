@@ -62,6 +62,7 @@ class Entry:
     local_compressed_size: int | None = None
     header_offset: int | None = None  # where the central directory says the local header is
     descriptor: bool = False  # sizes and CRC after the data (flag bit 3), zeros in the header
+    extra: bytes = b""  # more extra fields, in both headers (after the ZIP64 one, if any)
 
     @property
     def raw_name(self) -> bytes:
@@ -102,6 +103,7 @@ def write_zip(entries: Sequence[Entry], comment: bytes = b"", count: int | None 
         offset = len(out.data)
         extra = struct.pack("<2H3Q", 1, 24, size, csize, offset) if e.zip64 else b""
         local_extra = struct.pack("<2H2Q", 1, 16, size, csize) if e.zip64 else b""
+        extra, local_extra = extra + e.extra, local_extra + e.extra
         word = 0xFFFFFFFF if e.zip64 else None
         local_name = e.local_name if e.local_name is not None else e.raw_name
         zero = 0 if e.descriptor else None

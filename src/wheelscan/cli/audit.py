@@ -7,7 +7,7 @@ whole index that was not named (600k projects on a public one) takes ``--whole-i
 Exit status (for CI and cron): 0 every promise kept; 1 what ``--fail-on`` names was found
 among the run's wheels, the known ones included (by default an over-claim, a declared tag
 that does not hold, or an error, a wheel that could not be judged); 2 could not run; 130
-interrupted.
+interrupted (Ctrl-C), 143 and 129 stopped by SIGTERM and SIGHUP (cli/interrupt.py).
 """
 
 from __future__ import annotations
@@ -19,11 +19,13 @@ from typing import Any
 import multiprocessing_logging
 
 from wheelscan.cli import options
-from wheelscan.cli.progress import ProgressLine, describe
+from wheelscan.cli.interrupt import StopSignals, exit_status
+from wheelscan.cli.progress import ProgressLine, summary
 from wheelscan.cli.usage import (
     EXIT_FOUND,
     EXIT_OK,
     EXIT_STATUS_HELP,
+    EXIT_USAGE,
     UsageError,
     existing_file,
     positive_int,
@@ -34,7 +36,7 @@ from wheelscan.engine.run import PreparingTask, RunCounts, audit
 from wheelscan.engine.task import AuditTask
 from wheelscan.sources.factory import make_source
 from wheelscan.sources.index_url import default_index_url
-from wheelscan.store import RunOutcome, Store, policy_digest
+from wheelscan.store import RunOutcome, Store, policy_digest, policy_source
 from wheelscan.wheel.remote import redact
 
 log = logging.getLogger(__name__)
@@ -121,6 +123,10 @@ def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is 
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.sources and args.index_url:
+        raise UsageError("--index-url names the index to audit when no SOURCE is given: drop one")
+    if args.workers == 0 and args.timeout != options.TIMEOUT_DEFAULT:
+        warn("audit", "--timeout needs worker processes: with --workers 0 it has no effect")
     specs = args.sources or [_whole_index(args)]
     try:
         sources = [
@@ -136,36 +142,75 @@ def run(args: argparse.Namespace) -> int:
         ]
     except ValueError as e:  # a --since that is no date
         raise UsageError(str(e)) from e
-    warn("audit", _announcement(args, [s.name for s in sources]))
     task = PreparingTask(
         AuditTask(
-            args.policy_file, args.musl_policy, options.limits(args), request_timeout=args.timeout
+            args.policy_file,
+            args.musl_policy,
+            options.limits(args),
+            strict=args.strict,
+            request_timeout=args.timeout,
         )
     )
     # worker logs reach the parent's handlers, whatever process they come from
     multiprocessing_logging.install_mp_handler()
-    with Store.open(args.db, batch_size=args.commit_every) as store:
+    # SIGTERM and SIGHUP (timeout, systemd, a closed terminal) stop the run as Ctrl-C does
+    with StopSignals() as stop, Store.open(args.db, batch_size=args.commit_every) as store:
+        warn("audit", _announcement(args, [s.name for s in sources], *store.contents()))
         run_id = store.begin_run(
             ", ".join(s.name for s in sources),
             policy_digest(args.policy_file, args.musl_policy),
             backend=backend_name(),
+            warn=lambda message: warn("audit", message),
+        )
+        # the digest alone cannot tell a report which policy file judged the wheels
+        store.record_policy_source(
+            policy_digest(args.policy_file, args.musl_policy),
+            policy_source(args.policy_file, args.musl_policy),
         )
         counts = RunCounts()
-        status = "failed"
+        status, stopped = "failed", 0
         try:
             with ProgressLine(args.progress) as progress:
-                counts = audit(
-                    sources, store, options.executor(task, args), run_id, progress, args.limit
+                audit(
+                    sources,
+                    store,
+                    options.executor(task, args),
+                    run_id,
+                    progress,
+                    args.limit,
+                    args.strict,
+                    counts,
                 )
             status = "finished"
-        except KeyboardInterrupt:
-            status = "interrupted"
+        except KeyboardInterrupt as e:
+            status, stopped = "interrupted", exit_status(e)
         finally:
-            store.finish_run(run_id, status, seen=counts.seen)
+            stop.ignore()
+            # interrupted, the run has seen what the store recorded; the sources listed more
+            # (read ahead of the workers), not audited
+            run = store.finish_run(
+                run_id, status, seen=counts.seen if status == "finished" else None
+            )
+        if stopped:
+            counts = counts.as_recorded(run)
         outcome = store.outcome(run_id, with_findings="finding" in args.fail_on)
-    print(f"run {run_id} {status}: {describe(counts)}{_troubles(outcome)}")
-    if status == "interrupted":
-        return 130
+    done, speed = summary(counts)
+    print(f"run {run_id} {status}: {done}\n  {speed}\n  {_troubles(outcome)}")
+    undated = sum(source.undated for source in sources)
+    if undated:
+        warn(
+            "audit", f"--since could not narrow {undated} wheels: their source gives no upload time"
+        )
+    if stopped:
+        return stopped
+    if counts.seen == 0:
+        # an empty or unmounted mirror, a login page served instead of the index: a night
+        # that saw nothing must not pass for a clean one
+        narrowed = args.project or args.arch or args.since or args.diff_file
+        warn("audit", "the sources listed no Linux wheel" + ("" if narrowed else
+             " (an empty or unmounted mirror? a page that is not an index?)"))  # fmt: skip
+        if not narrowed:
+            return EXIT_USAGE
     return EXIT_FOUND if _found(outcome, args.fail_on) else EXIT_OK
 
 
@@ -181,8 +226,11 @@ def _whole_index(args: argparse.Namespace) -> str:
     return url
 
 
-def _announcement(args: argparse.Namespace, names: list[str]) -> str:
-    """One line: what is about to be audited, with which filters, into which store."""
+def _announcement(
+    args: argparse.Namespace, names: list[str], wheels_known: int, projects_known: int
+) -> str:
+    """One line: what is about to be audited, with which filters, into which store, and
+    how much of it the store already knows (a second night reads only what is new)."""
     filters = [
         f"{label} {', '.join(values)}"
         for label, values in (
@@ -197,7 +245,7 @@ def _announcement(args: argparse.Namespace, names: list[str]) -> str:
     return (
         f"auditing {', '.join(names)}"
         + (f" ({'; '.join(filters)})" if filters else " (every project, no filter)")
-        + f" into {args.db}"
+        + f" into {args.db} ({wheels_known} wheels of {projects_known} projects known)"
     )
 
 
@@ -208,7 +256,7 @@ def _troubles(outcome: RunOutcome) -> str:
     ]
     if outcome.findings:
         parts.append(f"{len(outcome.findings)} with findings")
-    return "; " + ", ".join(parts) + " among the run's wheels"
+    return ", ".join(parts) + " among the run's wheels"
 
 
 def _found(outcome: RunOutcome, kinds: frozenset[str]) -> bool:

@@ -10,13 +10,33 @@ import mmap
 from pathlib import Path
 from typing import Any
 
-from wheelscan.elf import ElfError, ElfFacts, parse_elf
+from wheelscan.cli.text import output_width, wrap
+from wheelscan.elf import ElfError, ElfFacts, names, parse_elf
+from wheelscan.policy.versions import sort_versions
+
+DESCRIPTION = """\
+Print what wheelscan reads from bare ELF files (not wheels), as the dynamic loader sees
+them through the program headers: type, machine, the libraries needed and where they are
+searched, the stack, the dynamic symbols and the symbol versions needed from each library.
+Exit status: 0 when every file was read, 2 when one could not be."""
 
 
 def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is private
-    p = commands.add_parser("elf", help="print the facts of ELF files")
-    p.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    p = commands.add_parser(
+        "elf",
+        help="print the facts of ELF files",
+        description=DESCRIPTION,
+        epilog="exit status:\n  0  every file was read\n  2  some file could not be read "
+        "(missing, not ELF, malformed: its error is printed in its place)",
+    )
+    p.add_argument(
+        "files", nargs="+", type=Path, metavar="FILE", help="ELF files (.so, executables)"
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON document with every fact, every symbol included (default: text)",
+    )
     p.set_defaults(func=run)
 
 
@@ -44,36 +64,71 @@ def read(path: Path) -> ElfFacts:
 
 
 def run(args: argparse.Namespace) -> int:
-    results: list[dict[str, Any]] = []
-    status = 0
+    read_files: list[tuple[Path, ElfFacts | ElfError | OSError]] = []
     for path in args.files:
         try:
-            results.append({"file": str(path), "facts": facts_to_json(read(path))})
+            read_files.append((path, read(path)))
         except (ElfError, OSError) as e:
-            status = 2
-            code = e.code if isinstance(e, ElfError) else "io-error"
-            results.append({"file": str(path), "error": {"code": code, "reason": str(e)}})
+            read_files.append((path, e))
+    status = 2 if any(not isinstance(r, ElfFacts) for _, r in read_files) else 0
     if args.json:
+        results = [_json_item(path, r) for path, r in read_files]
         print(json.dumps({"version": 1, "results": results}, indent=2))
         return status
-    for item in results:
-        print(item["file"])
-        if "error" in item:
-            print(f"  error: {item['error']['reason']}")
-            continue
-        f = item["facts"]
-        print(
-            f"  {f['machine']} {f['elf_class']} {f['endianness'].lower()}-endian, "
-            f"flags 0x{f['flags']:x}, type {f['elf_type']}"
-        )
-        for key in ("interpreter", "soname", "needed", "rpath", "runpath"):
-            if f[key]:
-                print(f"  {key}: {f[key] if isinstance(f[key], str) else ', '.join(f[key])}")
-        print(
-            f"  executable stack: {'yes' if f['executable_stack'] else 'no'}"
-            + (f", x86 ISA needed 0x{f['x86_isa_needed']:x}" if f["x86_isa_needed"] else "")
-        )
-        print(f"  {f['symbol_count']} dynamic symbols, {len(f['undefined_symbols'])} undefined")
-        for need in f["version_needs"]:
-            print(f"  needs from {need['file']}: {', '.join(need['versions'])}")
+    width = output_width()
+    blocks = []
+    for path, r in read_files:
+        if isinstance(r, ElfFacts):
+            blocks.append("\n".join([str(path), *describe(r, width)]))
+        else:
+            reason = r.strerror if isinstance(r, OSError) and r.strerror else str(r)
+            blocks.append("\n".join([str(path), *wrap(f"error: {reason}", 2, 4, width)]))
+    print("\n".join(blocks))
     return status
+
+
+def _json_item(path: Path, result: ElfFacts | ElfError | OSError) -> dict[str, Any]:
+    if isinstance(result, ElfFacts):
+        return {"file": str(path), "facts": facts_to_json(result)}
+    code = result.code if isinstance(result, ElfError) else "io-error"
+    return {"file": str(path), "error": {"code": code, "reason": str(result)}}
+
+
+def describe(facts: ElfFacts, width: int) -> list[str]:
+    """The facts in words, every number named, wrapped between words to ``width``."""
+    lines: list[str] = []
+
+    def say(text: str) -> None:
+        lines.extend(wrap(text, 2, 4, width))
+
+    say(names.elf_type(facts))
+    described = names.machine_flags(facts)
+    say(
+        f"{facts.machine.name} {facts.elf_class.name} {facts.endianness.name.lower()}-endian, "
+        f"OS/ABI {names.osabi(facts.osabi)}, flags 0x{facts.flags:x}"
+        + (f" ({described})" if described else "")
+    )
+    if facts.interpreter is not None:
+        say(f"interpreter: {facts.interpreter}")
+    if not facts.has_dynamic:
+        say("no dynamic section (PT_DYNAMIC): statically linked")
+    for label, value in (
+        ("soname", facts.soname),
+        ("needed", facts.needed),
+        ("rpath", facts.rpath),
+        ("runpath", facts.runpath),
+    ):
+        if value:
+            say(f"{label}: {value if isinstance(value, str) else ', '.join(value)}")
+    flags = names.dynamic_flags(facts)
+    if flags:
+        say(f"dynamic flags: {', '.join(flags)}")
+    say(f"stack: {names.stack(facts)}")
+    if facts.x86_isa_needed:
+        say(f"x86 ISA needed: {', '.join(names.x86_isa_levels(facts.x86_isa_needed))}")
+    say(f"{facts.symbol_count} dynamic symbols, {len(facts.undefined_symbols)} undefined")
+    for need in facts.version_needs:
+        say(f"needs from {need.file}: {', '.join(sort_versions(need.versions))}")
+    if facts.version_definitions:
+        say(f"defines versions: {', '.join(sort_versions(facts.version_definitions))}")
+    return lines

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
 from collections.abc import Sequence
 
 from wheelscan import __version__
+from wheelscan.cli.interrupt import exit_status
 from wheelscan.cli.usage import EXIT_STATUS_HELP, EXIT_USAGE, HelpFormatter, Parser, UsageError
 from wheelscan.elf import BACKEND_ENV, BackendError, backend_name, get_parser
 
@@ -48,6 +50,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser(argv).parse_args(argv)
+    # warnings from anywhere (a page the index lacks, a worker replaced) read as every other
+    # message: one line on stderr, prefixed with the command
+    logging.basicConfig(format=f"wheelscan {args.command}: %(message)s", level=logging.WARNING)
     try:
         check_before_work(args)
         get_parser()  # an unknown or unbuilt backend stops here, before any work
@@ -56,13 +61,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         # the rest of the output has nowhere to go; keep Python's flush at exit quiet
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as e:  # SIGTERM and SIGHUP too, where a command handles them
+        return exit_status(e)
     except Exception as e:
         message = user_error(e)
         if message is None:
             raise  # a bug: its traceback is what a report of it needs
-        print(f"wheelscan {args.command}: {message}", file=sys.stderr)
+        from wheelscan.wheel.remote import redact_text
+
+        print(f"wheelscan {args.command}: {redact_text(message)}", file=sys.stderr)
         if os.environ.get("WHEELSCAN_DEBUG"):
             raise
         return EXIT_USAGE

@@ -11,6 +11,7 @@ from wheelscan.engine.pool import Executor, InlineExecutor, LocalPool, Task
 from wheelscan.wheel.archive import Limits
 
 DEFAULT_DB = Path("wheelscan.db")
+TIMEOUT_DEFAULT = 600.0  # seconds a wheel may take in a worker
 
 
 def add_policy_options(p: argparse.ArgumentParser) -> None:
@@ -31,6 +32,14 @@ def add_policy_options(p: argparse.ArgumentParser) -> None:
 
 def add_engine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
+        "--strict",
+        action="store_true",
+        help="read every byte of every wheel as an installer would, and check it: CRCs, "
+        "sizes, RECORD's hashes, the .dist-info and WHEEL tags against the file name, the "
+        "index's sha256; every member examined (default: as few bytes as settle the "
+        "verdict, for statistics over an index, not for gates)",
+    )
+    p.add_argument(
         "--workers",
         type=count,
         default=os.cpu_count() or 1,
@@ -39,7 +48,7 @@ def add_engine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--timeout",
         type=positive_float,
-        default=600.0,
+        default=TIMEOUT_DEFAULT,
         help="seconds one wheel may take before its worker is replaced",
     )
     p.add_argument(

@@ -11,27 +11,59 @@ import sys
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from wheelscan import __version__
 from wheelscan.cli import options
+from wheelscan.cli.interrupt import StopSignals, exit_status
+from wheelscan.cli.text import output_width, wrap
 from wheelscan.elf import backend_name
 from wheelscan.engine.result import WheelResult
 from wheelscan.engine.task import AuditTask
+from wheelscan.policy.explain import why_not
 from wheelscan.policy.verdict import Verdict
 from wheelscan.report import aggregate, render_terminal, to_json
 from wheelscan.sources.base import SourceError
 from wheelscan.sources.factory import make_source
 from wheelscan.sources.index_url import IndexUrlError, default_index_url
 
+DESCRIPTION = """\
+Audit every Linux wheel of one project on a package index: each wheel's computed tag,
+whether its declared tags hold and, in a few words, why it is not one policy better; then
+the statistics of them all."""
+
 
 def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is private
-    p = commands.add_parser("package", help="audit all Linux wheels of one project")
-    p.add_argument("name", help="the project's name")
-    p.add_argument("--index-url", help="default: PIP_INDEX_URL or pip's configuration")
-    p.add_argument("--version", dest="project_version", help="only this release")
-    p.add_argument("--arch", action="append", help="only this architecture (repeatable)")
-    p.add_argument("--json", action="store_true", help="JSON: every verdict and the statistics")
+    p = commands.add_parser(
+        "package",
+        help="audit all Linux wheels of one project",
+        description=DESCRIPTION,
+        epilog="exit status:\n  0  every declared tag of every wheel holds\n  1  a declared tag "
+        "of some wheel is broken\n  2  could not run (no such project, an index that is down) "
+        "or some wheel could not be judged",
+    )
+    p.add_argument("name", help="the project's name, as on the index")
+    p.add_argument(
+        "--index-url",
+        metavar="URL",
+        help="the simple index to ask (default: PIP_INDEX_URL or pip's configuration)",
+    )
+    p.add_argument(
+        "--version",
+        dest="project_version",
+        metavar="VERSION",
+        help="only this release (default: every release)",
+    )
+    p.add_argument(
+        "--arch",
+        action="append",
+        metavar="ARCH",
+        help="only this architecture, e.g. x86_64; repeatable (default: every architecture)",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON document, every verdict and the statistics (default: text)",
+    )
     options.add_policy_options(p)
     options.add_engine_options(p)
     p.set_defaults(func=run)
@@ -70,8 +102,16 @@ def run(args: argparse.Namespace) -> int:
     if not refs:
         print(f"wheelscan package: no Linux wheels of {args.name!r} on the index", file=sys.stderr)
         return 2
-    task = AuditTask(args.policy_file, args.musl_policy, options.limits(args))
-    results = sorted(options.executor(task, args).results(refs), key=lambda r: r.ref.filename)
+    task = AuditTask(args.policy_file, args.musl_policy, options.limits(args), strict=args.strict)
+    try:
+        # SIGTERM and SIGHUP stop the workers as Ctrl-C does (cli/interrupt.py)
+        with StopSignals():
+            results = sorted(
+                options.executor(task, args).results(refs), key=lambda r: r.ref.filename
+            )
+    except KeyboardInterrupt as e:
+        print("wheelscan package: interrupted: no report", file=sys.stderr)
+        return exit_status(e)
     rows = [row(r) for r in results]
     stats = aggregate(rows)
     if args.json:
@@ -89,24 +129,25 @@ def run(args: argparse.Namespace) -> int:
             )
         )
     else:
-        console = Console()
-        console.print(_table(results))
-        render_terminal(stats, console)
+        print(_wheel_lines(results, output_width()) + "\n", flush=True)
+        render_terminal(stats, Console())
     broken = any(isinstance(r.verdict, Verdict) and r.verdict.over_claims for r in results)
     return 2 if any(not r.ok for r in results) else 1 if broken else 0
 
 
-def _table(results: list[WheelResult]) -> Table:
-    table = Table(title="wheels", show_lines=False)
-    for column in ("wheel", "computed", "declared", "why"):
-        table.add_column(column)
+def _wheel_lines(results: list[WheelResult], width: int) -> str:
+    """Each wheel's name on a line of its own (names run to 100 characters: a table column
+    would cut them), then its tag, its claims and why it is not one policy better."""
+    lines = []
     for r in results:
+        lines.append(r.ref.filename)
         v = r.verdict
-        if isinstance(v, Verdict):
-            worst = next((b for c in v.upgrades for b in c.blockers), None)
-            why = f"{worst.kind} {worst.subject}" if worst else ""
-            declared = "BROKEN: " + ", ".join(v.over_claims) if v.over_claims else "holds"
-            table.add_row(r.ref.filename, v.overall_tag, declared, why)
-        else:
-            table.add_row(r.ref.filename, "-", "-", f"error {v.code}: {v.reason}")
-    return table
+        if not isinstance(v, Verdict):
+            lines += wrap(f"error {v.code}: {v.reason}", 2, 4, width)
+            continue
+        claims = "BROKEN " + ", ".join(v.over_claims) if v.over_claims else "declared tags hold"
+        lines += wrap(f"{v.overall_tag}; {claims}", 2, 4, width)
+        upgrade = v.next_upgrade
+        if upgrade is not None:
+            lines += wrap(f"not {upgrade.policy}: {why_not(upgrade)}", 2, 4, width)
+    return "\n".join(lines)

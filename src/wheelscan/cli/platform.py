@@ -77,6 +77,7 @@ def configure_parser(
         help="list the manylinux/musllinux platform tags this machine accepts",
         description="List the manylinux/musllinux platform tags this machine accepts, as pip"
         " decides it (packaging.tags, honouring a _manylinux module), most compatible last.",
+        epilog="exit status:\n  0  the tags were listed\n  2  a bad option",
     )
     parser.add_argument("--json", action="store_true", help="print a JSON document")
     parser.set_defaults(func=run)

@@ -53,3 +53,13 @@ def describe(c: RunCounts) -> str:
         f"{c.reused_elf_bytes / 1e6:.0f} MB of it deduplicated), {c.errors} errors, "
         f"{c.skipped_known} known skipped, {c.seen} seen"
     )
+
+
+def summary(c: RunCounts) -> tuple[str, str]:
+    """The end of a run in two lines under 80 columns: what was done, then at what speed."""
+    return (
+        f"{c.audited} audited, {c.errors} errors, {c.skipped_known} known skipped, {c.seen} seen",
+        f"{c.audited / c.elapsed:.1f} wheels/s, {c.bytes_read / c.elapsed / 1e6:.1f} MB/s "
+        f"read, {c.elf_bytes / c.elapsed / 1e6:.1f} MB/s ELF, "
+        f"{c.reused_elf_bytes / 1e6:.0f} MB deduplicated",
+    )

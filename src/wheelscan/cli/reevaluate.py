@@ -6,9 +6,9 @@ import argparse
 from typing import Any
 
 from wheelscan.cli import options
-from wheelscan.cli.usage import EXIT_STATUS_HELP, count, existing_store
+from wheelscan.cli.usage import count, existing_store
 from wheelscan.policy.policies import load_policies
-from wheelscan.store import Store, policy_digest
+from wheelscan.store import Store, policy_digest, policy_source
 
 
 def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is private
@@ -18,7 +18,9 @@ def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is 
         description="Judge every wheel of the store again, from its stored facts, against the "
         "built-in policies or --policy-file; no wheel is read. The reports then use these "
         "verdicts.",
-        epilog=EXIT_STATUS_HELP,
+        epilog="exit status:\n  0  every stored wheel judged; the reports use these verdicts\n"
+        "  2  could not run: a bad option, no store, a policy file that cannot be read, an "
+        "audit writing to the store",
     )
     options.add_db_option(p)
     options.add_policy_options(p)
@@ -30,11 +32,17 @@ def run(args: argparse.Namespace) -> int:
     existing_store(args.db)
     database = load_policies(args.policy_file)
     with Store.open(args.db) as store:
+        # a report must name the policy file of every verdict stored
+        store.record_policy_source(
+            policy_digest(args.policy_file, args.musl_policy),
+            policy_source(args.policy_file, args.musl_policy),
+        )
         judged = store.reevaluate(
             database,
             policy_digest(args.policy_file, args.musl_policy),
             workers=max(1, args.workers),
             musl_policy=args.musl_policy,
         )
-    print(f"{judged} wheels judged against {args.policy_file or 'the built-in policies'}")
+    policy = args.policy_file or "the built-in policies"
+    print(f"{judged} wheels judged anew; the reports now use the verdicts of {policy}")
     return 0

@@ -1,66 +1,247 @@
-"""``wheelscan report``: compliance statistics over the store, in several formats."""
+"""``wheelscan report``: compliance statistics over the store, in several formats.
+
+The store is opened read-only: a report may be asked for while an audit writes to the
+store, after one was killed, or of a store on a read-only mount.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
 from wheelscan.cli import options
-from wheelscan.report import aggregate, render_html, render_json, render_markdown, render_terminal
-from wheelscan.store import Store, StoreError
+from wheelscan.cli.usage import UsageError, count, existing_store, positive_int
+from wheelscan.report import (
+    aggregate,
+    policy_info,
+    render_html,
+    render_json,
+    render_junit,
+    render_markdown,
+    render_sarif,
+    render_terminal,
+)
+from wheelscan.report.aggregate import LISTED, TOP
+from wheelscan.report.changes import changes_since
+from wheelscan.report.claims import promises_only
+from wheelscan.report.filters import RowFilter
+from wheelscan.report.statistics import Changes, PolicyInfo, Statistics
+from wheelscan.store import RunRecord, Store
+from wheelscan.store.rows import write_jsonl_zst
 
-FORMATS = ("terminal", "json", "markdown", "html", "jsonl.zst")
+FORMATS = ("terminal", "json", "markdown", "html", "sarif", "junit", "jsonl.zst")
+
+
+def architecture(name: str) -> str:
+    """An architecture a platform tag names (a typo would report nothing, silently)."""
+    from wheelscan.policy.policies import Architecture
+
+    try:
+        return str(Architecture(name).baseline)
+    except ValueError:
+        known = ", ".join(a for a in Architecture if a == a.baseline)
+        raise argparse.ArgumentTypeError(
+            f"unknown architecture {name!r} (known: {known})"
+        ) from None
 
 
 def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is private
-    p = commands.add_parser("report", help="compliance statistics over the store")
-    options.add_db_option(p)
-    p.add_argument("--format", choices=FORMATS, default="terminal")
-    p.add_argument(
-        "--output", "-o", type=Path, help="write here instead of stdout (required for jsonl.zst)"
+    p = commands.add_parser(
+        "report",
+        help="compliance statistics over the store",
+        description=(
+            "Statistics, and the wheels behind them, of the verdicts in the store, under the\n"
+            "policy of the last finished run or re-evaluation. Reads the store only: works\n"
+            "during a run, after a killed one, and on a read-only mount."
+        ),
+        epilog="exit status:\n  0  the report was written\n  2  could not run: a bad option, "
+        "no store, a store this wheelscan cannot read, an output that cannot be written",
     )
-    p.add_argument("--run", type=int, help="only the wheels of this run")
-    p.add_argument("--top", type=int, default=20, help="length of ranked lists")
+    options.add_db_option(p)
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="terminal",
+        metavar="FORMAT",
+        help=f"one of {', '.join(FORMATS)}; sarif and junit are for CI: one result per broken "
+        "tag or error, one test case per wheel (default: terminal)",
+    )
+    p.add_argument(
+        "--output",
+        "-o",
+        type=Path,
+        help="write here instead of stdout; required for jsonl.zst (default: stdout)",
+    )
+    p.add_argument(
+        "--run", type=int, metavar="N", help="only the wheels of run N (default: every wheel)"
+    )
+    p.add_argument(
+        "--since-run",
+        type=int,
+        metavar="N",
+        help="also what changed since run N: wheels newly broken, fixed, newly in error "
+        "(default: no comparison)",
+    )
+    p.add_argument(
+        "--project",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only this project (repeatable; default: every project)",
+    )
+    p.add_argument(
+        "--arch",
+        action="append",
+        default=[],
+        type=architecture,
+        metavar="ARCH",
+        help="only this architecture, e.g. x86_64 (repeatable; default: every architecture)",
+    )
+    p.add_argument(
+        "--top",
+        type=positive_int,
+        default=TOP,
+        metavar="N",
+        help=f"length of ranked lists, at least 1 (default: {TOP})",
+    )
+    p.add_argument(
+        "--wheels-listed",
+        type=count,
+        default=LISTED,
+        metavar="N",
+        help=f"wheels named behind each count and change; the rest are counted (default: {LISTED})",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.db.exists():
-        print(
-            f"wheelscan report: no store at {args.db} (run `wheelscan audit` first)",
-            file=sys.stderr,
-        )
-        return 2
-    try:
-        with Store.open(args.db) as store:
-            if args.format == "jsonl.zst":
-                if args.output is None:
-                    print("wheelscan report: --format jsonl.zst needs --output", file=sys.stderr)
-                    return 2
-                count = store.export_jsonl_zst(args.output, run_id=args.run)
-                print(f"{count} results written to {args.output}")
-                return 0
-            stats = aggregate(
-                store.iter_rows(run_id=args.run), [r.to_json() for r in store.runs()], top=args.top
-            )
-    except StoreError as e:
-        print(f"wheelscan report: {e}", file=sys.stderr)
-        return 2
-    if args.format == "terminal":
-        if args.output is None:
-            render_terminal(stats, Console())
-        else:
-            with open(args.output, "w", encoding="utf-8") as out:
-                render_terminal(stats, Console(file=out, width=120))
+    if args.format == "jsonl.zst" and args.output is None:
+        raise UsageError("--format jsonl.zst needs --output")
+    existing_store(args.db)
+    with Store.open(args.db, read_only=True) as store:
+        text = _report(store, args)
+    if text is None:  # written already
         return 0
-    render = {"json": render_json, "markdown": render_markdown, "html": render_html}
-    text = render[args.format](stats)
     if args.output:
         args.output.write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _report(store: Store, args: argparse.Namespace) -> str | None:
+    runs = store.runs()
+    _run_named(runs, "--run", args.run, args.db)
+    row_filter = RowFilter.of(args.project, args.arch)
+    rows = row_filter(store.iter_rows(run_id=args.run))
+    if args.format == "jsonl.zst":
+        count = write_jsonl_zst(args.output, rows)  # type: ignore[arg-type]
+        print(f"{count} results written to {args.output}")
+        return None
+    digest = store.reported_policy()
+    policy = policy_info(digest, store.policy_source(digest) if digest else None)
+    changes, new = _changes(store, args, runs, row_filter)
+    if args.format in ("sarif", "junit"):
+        # by name: the store's order is the order wheels were stored in
+        kept = sorted(
+            ((r["filename"], r["sha256"] or r["location"], _outcome(r)) for r in rows),
+            key=lambda item: item[:2],
+        )
+        items = [(filename, outcome) for filename, _, outcome in kept]
+        return _ci(args.format, items, policy, changes, new, store.path)
+    stats = aggregate(
+        rows,
+        [r.to_json() for r in runs],
+        top=args.top,
+        listed=args.wheels_listed,
+        policy=policy,
+        filters=row_filter.describe(),
+        changes=changes,
+    )
+    return _render(args, stats)
+
+
+def _changes(
+    store: Store, args: argparse.Namespace, runs: list[RunRecord], row_filter: RowFilter
+) -> tuple[Changes | None, set[str] | None]:
+    """What changed since ``--since-run``, and the wheels newly broken or in error."""
+    since = _run_named(runs, "--since-run", args.since_run, args.db)
+    if since is None:
+        return None, None
+    new: set[str] = set()
+
+    def noting_new(rows: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
+        # one pass, no row kept: a new policy may change the state of every wheel
+        for row in rows:
+            if row["change"] != "fixed":
+                new.add(row["filename"])
+            yield row
+
+    changes = changes_since(
+        since.id,
+        since.started.isoformat(),
+        noting_new(row_filter(store.iter_changes(since.id))),
+        args.wheels_listed,
+    )
+    return changes, new
+
+
+def _run_named(
+    runs: list[RunRecord], option: str, run_id: int | None, db: Path
+) -> RunRecord | None:
+    """The run ``option`` names; a run the store does not hold is the user's mistake, which
+    an empty report would hide."""
+    if run_id is None:
+        return None
+    found = next((r for r in runs if r.id == run_id), None)
+    if found is None:
+        known = f"runs {runs[0].id} to {runs[-1].id}" if runs else "no runs"
+        raise UsageError(f"{option} {run_id}: no such run in {db} ({known})")
+    return found
+
+
+def _outcome(row: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """What the CI formats need of a row, held until the document is written."""
+    verdict = row["verdict"]
+    return row["error"] if verdict is None else promises_only(verdict)
+
+
+def _ci(
+    form: str,
+    items: list[tuple[str, Any]],
+    policy: PolicyInfo,
+    changes: Changes | None,
+    new: set[str] | None,
+    path: Path,
+) -> str:
+    summary: dict[str, Any] = {"store": str(path)}
+    if changes is not None:
+        summary.update(
+            since_run=changes.since_run,
+            newly_broken=changes.newly_broken.wheels,
+            fixed=changes.fixed.wheels,
+            new_errors=changes.new_errors.wheels,
+        )
+    if form == "sarif":
+        return render_sarif(items, policy=asdict(policy), new=new, properties=summary)
+    properties = {f"policy.{k}": str(v) for k, v in asdict(policy).items() if v is not None}
+    properties.update({k: str(v) for k, v in summary.items()})
+    return render_junit(items, properties=properties, new=new)
+
+
+def _render(args: argparse.Namespace, stats: Statistics) -> str | None:
+    if args.format == "terminal":
+        if args.output is None:
+            render_terminal(stats, Console())
+        else:
+            with open(args.output, "w", encoding="utf-8") as out:
+                render_terminal(stats, Console(file=out, width=80))
+        return None
+    render = {"json": render_json, "markdown": render_markdown, "html": render_html}
+    return render[args.format](stats)

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wheelscan import __version__
+from wheelscan.cli.text import output_width
 from wheelscan.cli.usage import positive_float
+from wheelscan.cli.verdict_text import render
 from wheelscan.elf import backend_name
 from wheelscan.policy.verdict import AuditError, Verdict
 from wheelscan.wheel.archive import WheelArchive
@@ -28,23 +30,79 @@ if TYPE_CHECKING:
 JSON_VERSION = 1
 
 
+DESCRIPTION = """\
+Judge each wheel from its ELF files and the manylinux/musllinux policies alone,
+and explain the verdict: the most compatible tag its content is consistent with,
+whether each tag of its filename holds, and what stands between it and the next
+better policy."""
+
+EPILOG = """\
+exit status:
+  0  every declared tag of every wheel holds
+  1  a declared tag of some wheel is broken (an over-claim)
+  2  some wheel could not be judged (missing, a directory, not a wheel)"""
+
+
 def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is private
-    p = commands.add_parser("show", help="judge wheels and explain the verdict")
-    p.add_argument("wheels", nargs="+", metavar="WHEEL", help="wheel paths or http(s) URLs")
-    p.add_argument("--json", action="store_true", help="JSON output (schema: --json-schema)")
-    p.add_argument("--policy-file", type=Path, help="a policy JSON file in auditwheel's format")
+    p = commands.add_parser(
+        "show",
+        help="judge wheels and explain the verdict",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+    )
+    p.add_argument(
+        "wheels", nargs="*", metavar="WHEEL", help="wheel files, or http(s) URLs of wheels"
+    )
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="explain every better policy and print every name (default: the next better "
+        "policy and the broken declared ones, long lists folded to a count)",
+    )
+    p.add_argument(
+        "--json",
+        action="store_const",
+        const="json",
+        dest="format",
+        help="one JSON document with every detail instead of text, as --format json "
+        "(default: text)",
+    )
+    p.add_argument(
+        "--format",
+        choices=("text", "json", "sarif", "junit"),
+        default="text",
+        help="text; json (every detail, versioned schema: --json-schema); sarif (SARIF 2.1.0, "
+        "one result per broken tag or unjudged wheel, for code scanning); junit (JUnit XML, "
+        "one test case per wheel, for CI)",
+    )
+    p.add_argument(
+        "--policy-file",
+        type=Path,
+        help="judge against the policies of this JSON file, in auditwheel's format "
+        "(default: the policies built in)",
+    )
     p.add_argument(
         "--musl-policy",
         metavar="NAME",
         help="judge musl wheels against this musllinux policy only, as auditwheel "
         "does with the host's musl (default: every musllinux policy)",
     )
-    p.add_argument("--json-schema", action="store_true", help="print the JSON schema and exit")
     p.add_argument(
         "--timeout",
         type=positive_float,
         default=60.0,
         help="seconds each HTTP request may take, for a wheel given by URL (default: 60)",
+    )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="read every byte as an installer would, and check it: CRCs, sizes, RECORD's "
+        "hashes, the .dist-info and WHEEL tags against the file name; every member examined "
+        "(default: as few bytes as settle the verdict, for statistics, not gates)",
+    )
+    p.add_argument(
+        "--json-schema", action="store_true", help="print the schema of the JSON output and exit"
     )
     p.set_defaults(func=run)
 
@@ -54,7 +112,7 @@ def json_schema() -> dict[str, Any]:
     return json.loads(text)  # type: ignore[no-any-return]
 
 
-def read(target: str) -> WheelFacts | BaseException | None:
+def read(target: str, strict: bool = False) -> WheelFacts | BaseException | None:
     """A local wheel's facts, or what reading them raised; None for a URL (AuditTask reads
     it) or a missing file (``judge`` says so)."""
     path = Path(target)
@@ -63,7 +121,7 @@ def read(target: str) -> WheelFacts | BaseException | None:
     try:
         with WheelArchive.open(path) as archive:
             # its members spread over the cores this process may use
-            return read_wheel_facts(archive, path.name, threads=_threads())
+            return read_wheel_facts(archive, path.name, threads=_threads(), strict=strict)
     except Exception as e:  # judged (made a record, or raised) in the main thread
         return e
 
@@ -83,10 +141,25 @@ def judge(
         from wheelscan.sources.base import WheelRef
 
         filename = filename_from_url(target)
-        task = AuditTask(args.policy_file, args.musl_policy, request_timeout=args.timeout)
+        task = AuditTask(
+            args.policy_file,
+            args.musl_policy,
+            strict=args.strict,
+            keyed=False,
+            request_timeout=args.timeout,
+        )
         return task(WheelRef(filename, "", "", target)).verdict
     path = Path(target)
     if facts is None:
+        if path.is_dir():
+            return AuditError(
+                path.name,
+                "is-a-directory",
+                f"{target} is a directory, not a wheel: `wheelscan audit {target}` "
+                "audits the wheels in it",
+            )
+        if path.exists():
+            return AuditError(path.name, "not-a-file", f"{target} is not a regular file")
         return AuditError(path.name, "not-found", f"cannot access {target}: no such file")
     return worker.judge(path.name, facts, database, args.musl_policy)
 
@@ -111,13 +184,17 @@ def run(args: argparse.Namespace) -> int:
     if args.json_schema:
         print(json.dumps(json_schema(), indent=2))
         return 0
+    if not args.wheels:
+        from wheelscan.cli.usage import UsageError
+
+        raise UsageError("no WHEEL given (a wheel file or an http(s) URL)")
     results: list[Verdict | AuditError] = []
     with ThreadPoolExecutor(1) as reader:
         # Each wheel is read in another thread while this one judges the one before; the
         # first while this one imports the evaluation (packaging's tags, the policy code)
         # and loads the policies: for one large wheel, 35-40 ms of a 0.2-0.3 s run,
         # overlapped with inflation, which needs no GIL
-        reading = reader.submit(read, args.wheels[0])
+        reading = reader.submit(read, args.wheels[0], args.strict)
         from wheelscan.engine import worker  # noqa: F401  (imported here, not in judge)
         from wheelscan.policy.policies import load_policies
 
@@ -125,81 +202,28 @@ def run(args: argparse.Namespace) -> int:
         for index, target in enumerate(args.wheels):
             facts = reading.result()
             if index + 1 < len(args.wheels):
-                reading = reader.submit(read, args.wheels[index + 1])
+                reading = reader.submit(read, args.wheels[index + 1], args.strict)
             results.append(judge(target, facts, database, args))
-    if args.json:
+    if args.format == "json":
         print(
             json.dumps(
                 {
                     "version": JSON_VERSION,
                     "wheelscan": __version__,
                     "backend": backend_name(),
+                    "strict": args.strict,
                     "results": [r.to_json() for r in results],
                 },
                 indent=2,
             )
         )
+    elif args.format in ("sarif", "junit"):
+        from wheelscan.report.junit import render_junit
+        from wheelscan.report.sarif import render_sarif
+
+        items = [(r.wheel, r.to_json()) for r in results]
+        print(render_sarif(items) if args.format == "sarif" else render_junit(items), end="")
     else:
-        print("\n\n".join(render(r) for r in results))
+        width = output_width()
+        print("\n\n".join(render(r, args.verbose, width) for r in results))
     return exit_status(results)
-
-
-def render(result: Verdict | AuditError) -> str:
-    if isinstance(result, AuditError):
-        where = f" in {result.member}" if result.member else ""
-        return f"{result.wheel}\n  ERROR {result.code}{where}: {result.reason}"
-    v = result
-    lines = [
-        v.wheel,
-        f"  {v.libc} {v.architecture}, {len(v.elf_files)} ELF file(s)",
-        f"  consistent with: {v.overall_tag}",
-    ]
-    for claim in v.declared:
-        mark = "holds" if claim.holds else "BROKEN"
-        lines.append(
-            f"  declared {claim.tag}: {mark}"
-            + (f" ({claim.reason})" if claim.reason and not claim.holds else "")
-        )
-    if v.under_claim:
-        lines.append(
-            f"  under-claim: the content meets {v.under_claim}, more compatible than "
-            "every declared tag"
-        )
-    lines.append(
-        "  criteria: " + ", ".join(f"{k.replace('_', ' ')} {p}" for k, p in v.criteria.items())
-    )
-    if v.newest_versions:
-        lines.append("  newest symbol versions needed:")
-        for b in v.newest_versions:
-            lines.append(
-                f"    {b.subject}: {_names(b.symbols) or '(no symbol bound to it)'}"
-                f" in {_names(b.files)}"
-            )
-    for check in v.upgrades:
-        lines.append(f"  why not {check.policy}:")
-        for b in check.blockers:
-            if b.kind == "symbol-version":
-                lines.append(
-                    f"    needs {b.subject} ({_names(b.symbols) or 'no symbol'}) "
-                    f"in {_names(b.files)}"
-                )
-            elif b.kind == "external-library":
-                lines.append(
-                    f"    links {b.subject}, which is neither whitelisted nor in the wheel"
-                )
-            elif b.kind == "blacklisted-symbol":
-                lines.append(f"    uses blacklisted {_names(b.symbols)} from {b.subject}")
-            else:
-                lines.append(f"    {b.kind}: {b.subject} {_names(b.files)}".rstrip())
-    if v.external_libraries:
-        lines.append(f"  external libraries: {', '.join(v.external_libraries)}")
-    for finding in v.findings:
-        lines.append(f"  warning {finding.kind}: {finding.file}: {finding.detail}")
-    if v.ignored_elf_files:
-        lines.append(f"  ignored (other machine or ABI): {', '.join(v.ignored_elf_files)}")
-    return "\n".join(lines)
-
-
-def _names(items: tuple[str, ...], limit: int = 6) -> str:
-    shown = ", ".join(items[:limit])
-    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")

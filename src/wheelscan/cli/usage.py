@@ -22,17 +22,57 @@ EXIT_USAGE = 2  # could not run: a user error, a missing store, an index that is
 EXIT_STATUS_HELP = """exit status:
   0    done, every promise kept
   1    a declared tag is broken (audit: what --fail-on names was found)
-  2    could not run: a bad option, a missing file or store, an unreachable index
-       (show and package: also a wheel that could not be judged)
-  130  interrupted (Ctrl-C); 143 SIGTERM; 129 SIGHUP"""
+  2    could not run: a bad option, a missing file or store, an unreachable index (show and package: also a wheel that could not be judged)
+  130  interrupted (Ctrl-C); 143 SIGTERM; 129 SIGHUP"""  # noqa: E501 (wrapped by HelpFormatter)
 
 
 class UsageError(Exception):
     """A mistake of the user's: said in one line, exit status 2, no traceback."""
 
 
-class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Every option's default shown, unless it has none or its help already says it."""
+class HelpFormatter(argparse.HelpFormatter):
+    """Every option's default shown, unless it has none or its help already says it; a
+    description or epilog wrapped to the terminal, its indented lines (a list of exit
+    statuses) kept as lines, each wrapped under its own text."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        import textwrap
+
+        lines: list[str] = []
+        paragraph: list[str] = []
+
+        def flush() -> None:
+            if paragraph:
+                lines.append(
+                    textwrap.fill(
+                        " ".join(paragraph),
+                        width,
+                        initial_indent=indent,
+                        subsequent_indent=indent,
+                    )
+                )
+                paragraph.clear()
+
+        for line in text.splitlines():
+            stripped = line.lstrip()
+            if line == stripped and stripped:  # prose: joined into paragraphs
+                paragraph.append(stripped)
+                continue
+            flush()
+            if not stripped:
+                lines.append("")
+                continue
+            # "  2    could not run ...": the key keeps its column, the rest wraps beside it
+            key, _, rest = stripped.partition(" ")
+            head = f"{indent}{line[: len(line) - len(stripped)]}{key}"
+            head += " " * (len(rest) - len(rest.lstrip()) + 1)
+            lines.append(
+                textwrap.fill(
+                    rest.strip(), width, initial_indent=head, subsequent_indent=" " * len(head)
+                )
+            )
+        flush()
+        return "\n".join(lines)
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
@@ -128,9 +168,10 @@ def _policy_order(name: str) -> tuple[int, ...]:
 def existing_store(db: Path) -> Path:
     """``db``, which a reading command needs to exist: it must not create an empty store
     from a typo and report on it."""
+    if db.is_dir():
+        raise UsageError(f"--db {db} is a directory: name the store file")
     if not db.is_file():
-        what = "is a directory" if db.is_dir() else "does not exist"
-        raise UsageError(f"{db} {what} (run `wheelscan audit --db {db}` first)")
+        raise UsageError(f"{db} does not exist (run `wheelscan audit --db {db}` first)")
     return db
 
 

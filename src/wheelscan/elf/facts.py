@@ -8,26 +8,50 @@ loader has), so stripped files and files without section headers are judged corr
 Spec: System V gABI (ELF header, program headers, dynamic section, hash tables) and the LSB
 "Symbol Versioning" chapter (.gnu.version, .gnu.version_r, .gnu.version_d).
 
-Reading rules, shared by both backends (so that "equal records" is a meaningful test):
+Reading rules, shared by both backends (so that "equal records" is a meaningful test). They
+are glibc's loader's (elf/dl-load.c, elf/dl-map-segments.h, elf/get-dynamic-info.h,
+elf/dl-version.c): a fact the loader would read differently is no fact. Where the loader and
+the other readers (readelf, pyelftools, so auditwheel) would read one file two ways, the
+file is ``ambiguous``, an error, never the milder reading (issue #14):
 
 - Header: ``\x7fELF`` magic else ``not-elf``; EI_CLASS 1/2 and EI_DATA 1/2 else ``bad-header``;
   a buffer shorter than the header is ``truncated``. When e_phnum > 0 (``.o`` files have
   none), e_phentsize smaller than the class's Phdr, or a program-header table past the end,
   is ``bad-offset``; e_phnum is taken as is (PN_XNUM is not special-cased).
-- Segments, first of each type in table order: PT_INTERP (bytes up to the first NUL),
-  PT_DYNAMIC (entries up to DT_NULL or p_filesz), PT_GNU_STACK (its p_flags). A PT_INTERP,
-  PT_DYNAMIC or scanned PT_NOTE whose [p_offset, p_offset + p_filesz) leaves the buffer is
-  ``bad-offset``.
-- x86 ISA level: only for EM_386/EM_X86_64, from the PT_NOTE segments in order: the first
-  ``NT_GNU_PROPERTY_TYPE_0`` note named ``GNU`` in the file (as glibc keeps one), its first
-  ``GNU_PROPERTY_X86_ISA_1_NEEDED`` (0xc0008002) property, whose value counts only when its
-  pr_datasz is 4. Notes are aligned to 8 when p_align is 8, else 4;
-  properties to 8 in ELF64, 4 in ELF32. A malformed note ends the scan of that segment
-  without error (the loader ignores it too).
+- Segments, in table order: the first PT_INTERP (bytes up to the first NUL); the last
+  PT_GNU_STACK (its p_flags), as glibc; the last non-empty PT_DYNAMIC, else the last (glibc
+  >= 2.35 skips empty ones, which objcopy --only-keep-debug writes). The first PT_INTERP,
+  every PT_DYNAMIC and every scanned PT_NOTE whose [p_offset, p_offset + p_filesz) leaves
+  the buffer is ``bad-offset``.
+- PT_LOAD segments of non-zero size (max of p_filesz, p_memsz) must come in ascending
+  p_vaddr order, none overlapping the one before in memory, and two that share a page must
+  have the same p_vaddr - p_offset (glibc maps whole pages in table order: the later
+  segment's file bytes would be what the loader sees of both); the page is the smallest of
+  the PT_LOADs' p_align lowest set bits, 4096 at least. Else ``bad-offset``. Then two non-empty
+  PT_DYNAMIC segments that differ (p_offset, p_vaddr or p_filesz) are ``ambiguous``.
+- The dynamic section is read at its p_vaddr, through the PT_LOADs (below), as the loader
+  does; [p_vaddr, p_vaddr + p_filesz) in no PT_LOAD's file image is ``bad-offset``; bytes
+  there other than those at p_offset are ``ambiguous``; no DT_NULL within p_filesz (the
+  loader reads on past it) is ``bad-table``.
+- x86 ISA level: only for EM_386/EM_X86_64, as glibc's dl-load.c and sysdeps/x86/dl-prop.h
+  find it: the PT_NOTE segments from the last to the first, only those whose p_align is the
+  word size (8 in ELF64, 4 in ELF32), each read at its p_vaddr through the PT_LOADs (not
+  in one PT_LOAD's image: ``bad-offset``; p_memsz other than p_filesz, or bytes other than
+  those at p_offset: ``ambiguous``), until one holds a GNU ``NT_GNU_PROPERTY_TYPE_0`` note.
+  Notes are aligned to the word size. A second GNU property note in that segment is
+  ``ambiguous`` (glibc drops both); one running past its segment is ``bad-table``. In it,
+  properties must come in ascending type order with GNU_PROPERTY_1_NEEDED,
+  X86_FEATURE_1_AND and ``GNU_PROPERTY_X86_ISA_1_NEEDED`` (0xc0008002) 4 bytes long, and
+  n_descsz a multiple of the word size (8 at least), else there is no level; the scan stops
+  at the ISA property or past its type. Properties are aligned to the word size. Checked
+  after the PT_LOAD and PT_DYNAMIC rules below.
 - Dynamic tags: DT_NEEDED accumulate; every other tag is single-valued and the last one
   wins. Addresses (DT_STRTAB, DT_SYMTAB, DT_HASH, DT_GNU_HASH, DT_VERSYM, DT_VERNEED,
-  DT_VERDEF) become file offsets through the first PT_LOAD with
-  ``p_vaddr <= addr < p_vaddr + p_filesz``; no such PT_LOAD is ``bad-offset``. A tag is
+  DT_VERDEF) become file offsets through the PT_LOAD with
+  ``p_vaddr <= addr < p_vaddr + p_filesz``; no such PT_LOAD is ``bad-offset``. A table
+  read from an address must end inside that PT_LOAD's file image too (past it the loader
+  sees zeros, a hole or another segment, not the file's next bytes): each table's own
+  bounds error says so, as for running past the buffer. A tag is
   translated only when it is used, as the loader does: DT_HASH only without DT_GNU_HASH,
   DT_SYMTAB and DT_VERSYM only when the symbol count is above 0.
 - Strings: the string table is [DT_STRTAB, DT_STRTAB + DT_STRSZ), which must lie inside the
@@ -49,14 +73,18 @@ Reading rules, shared by both backends (so that "equal records" is a meaningful 
   When a file breaks several rules, the first in this list decides the error.
 - Symbols 1..count-1: ``st_shndx == SHN_UNDEF`` makes an UndefinedSymbol; a defined STT_FUNC
   named with a PYTHON_INIT_PREFIXES prefix goes to ``init_functions``.
-- Versions: versym index ``& 0x7fff``; 0 and 1 mean unversioned; else the first Vernaux with
-  that ``vna_other`` (version and file), else the first Verdef with that ``vd_ndx`` (version,
-  no file), else unversioned. The Verneed chain is walked DT_VERNEEDNUM times (without the
-  tag: until ``vn_next == 0``), stopping early at ``vn_next == 0``; each Vernaux list
-  ``vn_cnt`` times, stopping early at ``vna_next == 0``; Verdef (DT_VERDEFNUM, ``vd_next``,
-  the name in its first Verdaux) likewise. An entry outside the buffer is ``bad-table``, and
-  so is visiting more than length/16 entries in one table (Verneed and Vernaux counted
-  together; Verdef): a real table cannot hold more, so a looping chain ends.
+- Versions, as glibc's ``_dl_check_map_versions``: versym index ``& 0x7fff``; 0 and 1 mean
+  unversioned; else the version glibc's l_versions holds for it: filled from every Vernaux
+  in chain order by ``vna_other & 0x7fff`` (so the last wins; version and file), then from
+  every Verdef without VER_FLG_BASE by ``vd_ndx & 0x7fff`` (version, no file), which
+  overrides; else unversioned. The chains are followed in memory (each entry's address
+  translated on its own, the links added to it) until a link is 0: ``vn_next``,
+  ``vna_next``, ``vd_next``; the name of a Verdef is its first Verdaux's. A vn_cnt other
+  than the number of Vernaux linked, a DT_VERNEEDNUM other than the number of Verneed
+  linked, a DT_VERDEFNUM other than the number of Verdef linked is ``ambiguous`` (checked
+  once that list is walked). An entry outside every PT_LOAD's image or the buffer is
+  ``bad-table``, and so is visiting more than length/16 entries in one table (Verneed and
+  Vernaux counted together; Verdef): a real table cannot hold more, so a looping chain ends.
 """
 
 from __future__ import annotations
@@ -276,7 +304,8 @@ class ElfError(Exception):
     """The buffer is not an ELF file wheelscan can read.
 
     ``code`` is stable (``not-elf``, ``truncated``, ``bad-header``, ``bad-offset``,
-    ``bad-table``, ``too-large``) so reports can group errors; ``reason`` says what exactly.
+    ``bad-table``, ``too-large``, ``ambiguous``: glibc's loader and the other readers would
+    read it two ways) so reports can group errors; ``reason`` says what exactly.
     """
 
     def __init__(self, code: str, reason: str) -> None:

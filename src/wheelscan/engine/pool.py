@@ -13,12 +13,25 @@ no other worker is on: a release's wheels for each Python version carry the same
 libraries byte for byte (40-70% of the ELF bytes of a second numpy, scipy, pyarrow, pillow or
 onnxruntime wheel), and each worker parses a library once (wheel/dedupe.py).
 
-The executor interface is one method, ``results(refs) -> Iterator[WheelResult]``, so a
-distributed engine can replace this one without touching the CLI or the store.
+Workers die with their parent, however it dies (issue #13): ``kill -9`` of the parent alone
+left them running for minutes, holding the store's run lock, so that no later run could begin.
+The kernel kills each worker when its parent dies (PR_SET_PDEATHSIG, set first thing in the
+worker), and a worker holds nothing a later run needs, nor anything that keeps its pipe open:
+it closes the parent's ends of every worker's pipe it inherited (its own included, so that its
+pipe ends when the parent does), and the store closes its run lock in every forked child
+(store/runs.py). Where prctl is missing (not Linux), that pipe is the fallback: the parent's
+death closes it, so a waiting worker reads EOF and a busy one fails to send its result, and
+either exits. No second pipe watched by a thread: it would only end sooner a wheel whose
+result nobody can receive, in a process that holds nothing any more.
+
+The executor interface is one method, ``results(refs) -> Generator[WheelResult]``, so a
+distributed engine can replace this one without touching the CLI or the store; closing the
+generator stops the work at once.
 """
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import multiprocessing
@@ -26,9 +39,10 @@ import multiprocessing.connection
 import os
 import pickle
 import signal
+import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from typing import Any, Protocol
@@ -49,7 +63,7 @@ Release = tuple[str, str]  # project, version
 
 
 class Executor(Protocol):
-    def results(self, refs: Iterable[WheelRef]) -> Iterator[WheelResult]: ...
+    def results(self, refs: Iterable[WheelRef]) -> Generator[WheelResult, None, None]: ...
 
 
 # A worker collects garbage itself, after every wheel (the young generations) and after
@@ -57,9 +71,56 @@ class Executor(Protocol):
 FULL_COLLECTION_EVERY = 256
 
 
-def _worker_main(conn: multiprocessing.connection.Connection, task: Task) -> None:
-    # Ctrl-C is the parent's to handle: it stops feeding work and keeps finished results
+# prctl(2): the signal the kernel sends this process when its parent dies
+PR_SET_PDEATHSIG = 1
+
+
+@functools.cache
+def _prctl() -> Callable[..., int] | None:
+    """libc's prctl, loaded in the parent once, before it forks (not in every worker)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes  # here: most commands that import the pool never start it
+
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+def _die_with_parent(parent_pid: int | None) -> None:
+    """Have the kernel SIGKILL this worker when its parent dies, SIGKILL included.
+
+    Strictly, when the parent's thread that forked it ends: the pool runs in that thread.
+    ``parent_pid``: the pool's process, when it forked this worker itself.
+    """
+    prctl = _prctl()
+    if prctl is not None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    # a parent that died before prctl sends no signal: this worker has been handed to another
+    # (init, or a subreaper) already
+    if parent_pid is not None and os.getppid() != parent_pid:
+        os._exit(0)
+
+
+def _worker_main(
+    conn: multiprocessing.connection.Connection,
+    task: Task,
+    parent_pid: int | None,
+    parent_ends: list[multiprocessing.connection.Connection],
+) -> None:
+    _die_with_parent(parent_pid)
+    # the parent's ends of the pipes, this worker's and its elder siblings': held here, they
+    # would keep each pipe open after the parent's death, and no worker would see it end
+    for end in parent_ends:
+        end.close()
+    # Ctrl-C and a terminal's hangup reach every process of the foreground group: stopping
+    # is the parent's to handle (it stops feeding work, keeps finished results, stops its
+    # workers). SIGTERM, sent to one process, keeps its default: multiprocessing's
+    # terminate() and a user's kill of one worker stop it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     # A wheel's facts are up to tens of thousands of small tuples (145k on the benchmark
     # corpus), each one counted towards an automatic collection that then walks the facts
     # cache too: 5-8% of a worker's time. They are freed by reference counting once the result
@@ -72,11 +133,17 @@ def _worker_main(conn: multiprocessing.connection.Connection, task: Task) -> Non
     while True:
         try:
             ref = conn.recv()
-        except EOFError:
+        except (EOFError, OSError):
+            # the parent is gone (its socket, closed with wheels unread, resets): before the
+            # kernel's signal (it closes a dying process's files first), or without one
             return
         if ref is None:
             return
-        conn.send(task(ref))
+        result = task(ref)
+        try:
+            conn.send(result)
+        except OSError:
+            return  # the parent is gone: nobody is left to receive it
         done += 1
         gc.collect(2 if done % FULL_COLLECTION_EVERY == 0 else 1)
 
@@ -154,15 +221,36 @@ class LocalPool:
         # multiprocessing-logging installed in the parent
         self.context = context or multiprocessing.get_context("fork")
         self.replaced = 0
+        # the parent's ends of the live workers' pipes: each new worker closes them all
+        self._parent_ends: set[multiprocessing.connection.Connection] = set()
+        _prctl()
 
     def _spawn(self) -> _Worker:
         parent, child = self.context.Pipe()
-        process = self.context.Process(target=_worker_main, args=(child, self.task), daemon=True)
+        self._parent_ends.add(parent)
+        # a forked worker is this process's child and inherits every descriptor; one started
+        # by a fork server or spawned inherits only what it is sent (and pickling a pipe's
+        # end would send a copy)
+        forked = self.context.get_start_method() == "fork"
+        process = self.context.Process(
+            target=_worker_main,
+            args=(
+                child,
+                self.task,
+                os.getpid() if forked else None,
+                list(self._parent_ends) if forked else [],
+            ),
+            daemon=True,
+        )
         process.start()
         child.close()
         return _Worker(process, parent)
 
-    def results(self, refs: Iterable[WheelRef]) -> Iterator[WheelResult]:
+    def _close(self, worker: _Worker) -> None:
+        worker.conn.close()
+        self._parent_ends.discard(worker.conn)
+
+    def results(self, refs: Iterable[WheelRef]) -> Generator[WheelResult, None, None]:
         backlog = _Backlog(refs)
         retry: deque[WheelRef] = deque()  # queued on a worker that was lost before it began
         workers = [self._spawn() for _ in range(self.size)]
@@ -256,7 +344,7 @@ class LocalPool:
         return None
 
     def _replace(self, worker: _Worker) -> _Worker:
-        worker.conn.close()
+        self._close(worker)
         self.replaced += 1
         return self._spawn()
 
@@ -275,7 +363,7 @@ class LocalPool:
             if worker.process.is_alive():
                 worker.process.kill()
                 worker.process.join()
-            worker.conn.close()
+            self._close(worker)
 
 
 class InlineExecutor:
@@ -284,6 +372,6 @@ class InlineExecutor:
     def __init__(self, task: Task) -> None:
         self.task = task
 
-    def results(self, refs: Iterable[WheelRef]) -> Iterator[WheelResult]:
+    def results(self, refs: Iterable[WheelRef]) -> Generator[WheelResult, None, None]:
         for ref in refs:
             yield self.task(ref)

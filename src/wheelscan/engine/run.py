@@ -7,6 +7,8 @@ read, so a nightly re-run audits only what is new.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -15,7 +17,7 @@ from typing import Any, Protocol
 from wheelscan.engine.pool import Executor
 from wheelscan.engine.task import AuditTask
 from wheelscan.sources.base import Source, WheelRef
-from wheelscan.store import Store, prepare
+from wheelscan.store import RunRecord, Store, prepare
 from wheelscan.store.codec import conflict_record, hash_conflict
 
 
@@ -39,6 +41,21 @@ class RunCounts:
     @property
     def elapsed(self) -> float:
         return max(time.monotonic() - self.started, 1e-9)
+
+    def as_recorded(self, run: RunRecord) -> RunCounts:
+        """These counts as the store recorded run ``run``: its tallies are committed in the
+        same transactions as its results, so they are true whatever moment a run stopped at
+        (a signal between a result's storing and its counting, wheels read ahead and never
+        audited)."""
+        return dataclasses.replace(
+            self,
+            seen=run.seen,
+            skipped_known=run.skipped_known,
+            audited=run.audited,
+            errors=run.errors,
+            bytes_read=run.bytes_read,
+            elf_bytes=run.elf_bytes,
+        )
 
 
 class PreparingTask:
@@ -74,10 +91,18 @@ def audit(
     run_id: int,
     observer: Observer | None = None,
     limit: int | None = None,
+    strict: bool = False,
+    counts: RunCounts | None = None,
 ) -> RunCounts:
     """Audit every new wheel of ``sources`` into ``store``; stops cleanly on KeyboardInterrupt
-    (the caller records the run as interrupted: everything finished is already stored)."""
-    counts = RunCounts(started=time.monotonic())
+    (the caller records the run as interrupted: everything finished is already stored).
+    ``strict``: a wheel known only from a fast reading is read again (``Store.known``).
+
+    ``counts``, when given, is filled as the run goes, so that a caller the interrupt reaches
+    still has them.
+    """
+    counts = counts if counts is not None else RunCounts()
+    counts.started = time.monotonic()
     # wheels handed to the executor and not stored yet, by sha256 or, unhashed, by location:
     # the executor reads ahead of its workers, so a wheel two sources list (two mirrors of
     # one index, a directory given twice) could otherwise be audited twice before either
@@ -99,7 +124,7 @@ def audit(
                 if _flight_key(ref) in in_flight:
                     counts.skipped_known += 1  # its first listing's result records the run
                     continue
-                known = store.known(ref)
+                known = store.known(ref, strict)
                 if known is not None:
                     store.mark_seen(run_id, known)
                     counts.skipped_known += 1
@@ -110,14 +135,17 @@ def audit(
                 in_flight[_flight_key(ref)] = (ref.filename, ref.size)
                 yield ref
 
-    for result in executor.results(todo()):
-        store.add(run_id, result)
-        in_flight.pop(_flight_key(result.ref), None)
-        counts.audited += 1
-        counts.errors += not result.ok
-        counts.bytes_read += result.bytes_read
-        counts.elf_bytes += result.elf_bytes
-        counts.reused_elf_bytes += result.reused_elf_bytes
-        if observer is not None:
-            observer.update(counts)
+    # closed here, not whenever it is collected: an interrupt stops the workers before the
+    # caller records the run
+    with contextlib.closing(executor.results(todo())) as results:
+        for result in results:
+            store.add(run_id, result)
+            in_flight.pop(_flight_key(result.ref), None)
+            counts.audited += 1
+            counts.errors += not result.ok
+            counts.bytes_read += result.bytes_read
+            counts.elf_bytes += result.elf_bytes
+            counts.reused_elf_bytes += result.reused_elf_bytes
+            if observer is not None:
+                observer.update(counts)
     return counts

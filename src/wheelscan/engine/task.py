@@ -46,6 +46,11 @@ class AuditTask:
     limits: Limits = field(default_factory=Limits)
     dedupe: bool = True  # parse each distinct ELF member once per worker process
     request_timeout: float | None = None  # each HTTP request's deadline (see session_for)
+    # every byte read and checked (wheel/integrity.py); over HTTP the whole file is fetched
+    strict: bool = False
+    # results are stored by the wheel's sha256: a remote wheel whose index gives none (PEP
+    # 503 allows it) is fetched whole to hash it; ``show`` stores nothing and needs none
+    keyed: bool = True
 
     def database(self) -> PolicyDatabase:
         return load_policies(self.policy_file)  # cached for the built-in policies
@@ -60,7 +65,9 @@ class AuditTask:
             if ref.refused is not None:
                 sha256 = None  # the index's hash names bytes this run refused to fetch
                 raise WheelError("refused-link", ref.refused)
-            if is_url(ref.location):
+            if is_url(ref.location) and (self.strict or (self.keyed and not ref.sha256)):
+                sha256, facts, bytes_read = self._fetched_whole(ref, cache)
+            elif is_url(ref.location):
                 computed, facts, bytes_read = self._remote(ref, cache)
                 sha256 = sha256 or computed
             elif os.path.isabs(ref.location):
@@ -123,4 +130,35 @@ class AuditTask:
         if ref.sha256 is not None:
             _check_sha256(ref, sha256)
         with WheelArchive(data, self.limits, file) as archive:
-            return sha256, read_wheel_facts(archive, ref.filename, cache), size
+            facts = read_wheel_facts(
+                archive, ref.filename, cache, strict=self.strict, file_sha256=ref.sha256
+            )
+            return sha256, facts, size
+
+    def _fetched_whole(
+        self, ref: WheelRef, cache: FactsCache | None
+    ) -> tuple[str | None, WheelFacts, int]:
+        """A remote wheel fetched whole, then read as a local file is: for a strict reading
+        (names that look non-ELF are examined too), or to learn its sha256."""
+        from wheelscan.wheel.http import MAX_WHEEL_SIZE, HttpError
+        from wheelscan.wheel.httpclient import session_for
+
+        session = session_for(self.request_timeout)
+        limit = ref.size if ref.size is not None else MAX_WHEEL_SIZE
+        try:
+            response = session.get(ref.location, {"Accept-Encoding": "identity"}, limit=limit)
+        except HttpError as e:
+            raise WheelError("download-failed", f"{redact(ref.location)}: {e.reason}") from e
+        if response.status != 200:
+            raise WheelError("download-failed", f"{redact(ref.location)}: HTTP {response.status}")
+        data = response.body
+        if not data:
+            raise WheelError("not-zip", "empty file")
+        computed = hashlib.sha256(data).hexdigest()
+        if ref.sha256 is not None:
+            _check_sha256(ref, computed)
+        with WheelArchive(data, self.limits) as archive:
+            facts = read_wheel_facts(
+                archive, ref.filename, cache, strict=self.strict, file_sha256=ref.sha256
+            )
+        return ref.sha256 or computed, facts, len(data)

@@ -1,9 +1,13 @@
-"""Which policy architecture an ELF file belongs to (auditwheel ``lddtree._get_platform``)."""
+"""Which policy architecture (auditwheel ``lddtree._get_platform``) and which libc an ELF file
+belongs to."""
 
 from __future__ import annotations
 
+import posixpath
+import re
+
 from wheelscan.elf.facts import ElfFacts, Endianness, Machine
-from wheelscan.policy.policies import Architecture
+from wheelscan.policy.policies import Architecture, Libc
 
 _ISA_LEVELS = (
     (8, Architecture.x86_64_v4),
@@ -45,4 +49,80 @@ def extended_architecture(facts: ElfFacts) -> Architecture | None:
     for bit, level in _ISA_LEVELS:
         if facts.x86_isa_needed & bit:
             return level
+    return None
+
+
+ET_EXEC, DF_1_PIE = 2, 0x08000000
+
+
+class LibcConflict(Exception):
+    """One ELF file names both libcs; ``code`` is stable, as an EvaluationError's."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(f"{code}: {reason}")
+        self.code = code
+        self.reason = reason
+
+
+def elf_libc(path: str, facts: ElfFacts) -> Libc | None:
+    """The libc one ELF file was built for: what it needs, then its interpreter, then its name.
+
+    What it needs decides: DT_NEEDED (``libc.so.6``, ``ld-linux-*`` or ``libc.musl-*``) and
+    its symbol versions (``GLIBC_*``: musl has none). PT_INTERP only counts for a file that
+    is run, never loaded: glibc's loader ignores it in a shared object it maps (elf/dl-load.c
+    reads no PT_INTERP), so an extension module with a musl interpreter and glibc symbol
+    versions is a glibc module (issue #14). Where the interpreter names the other libc, the
+    two readings disagree: a conflict, never the milder one.
+    """
+    needs = _needed_libc(path, facts)
+    interp = None
+    if facts.interpreter is not None:
+        musl = posixpath.basename(facts.interpreter).startswith("ld-musl-")
+        interp = Libc.MUSL if musl else Libc.GLIBC
+    if needs is not None and interp is not None and needs is not interp:
+        raise LibcConflict(
+            "interpreter-libc-mismatch",
+            f"{path} needs {needs} but names a {interp} interpreter ({facts.interpreter})",
+        )
+    if needs is not None:
+        return needs
+    if interp is not None and not loadable(facts):
+        return interp
+    return _libc_by_name(path)
+
+
+def loadable(facts: ElfFacts) -> bool:
+    """Whether glibc's loader would map the file as a library (dlopen, DT_NEEDED): ET_DYN
+    and not a position-independent executable (dl-load.c refuses ET_EXEC, and DF_1_PIE)."""
+    return facts.elf_type != ET_EXEC and not facts.dt_flags_1 & DF_1_PIE
+
+
+def _needed_libc(path: str, facts: ElfFacts) -> Libc | None:
+    libc = None
+    found: Libc | None
+    for soname in facts.needed:
+        found = None
+        if soname.startswith(("libc.musl-", "ld-musl-")):
+            found = Libc.MUSL
+        elif soname == "libc.so.6" or soname.startswith(("ld-linux-", "ld64.so.")):
+            found = Libc.GLIBC
+        if found is not None:
+            if libc is not None and libc is not found:
+                raise LibcConflict("mixed-libc", f"{path} needs both glibc and musl")
+            libc = found
+    if any(v.startswith("GLIBC_") for need in facts.version_needs for v in need.versions):
+        if libc is Libc.MUSL:
+            raise LibcConflict("mixed-libc", f"{path} needs musl and glibc symbol versions")
+        libc = Libc.GLIBC
+    return libc
+
+
+def _libc_by_name(path: str) -> Libc | None:
+    name = posixpath.basename(path)
+    if name.endswith(("-arm-linux-musleabihf.so", "-linux-musl.so")):
+        return Libc.MUSL
+    if name.endswith(("-arm-linux-gnueabihf.so", "-linux-gnu.so")):
+        soabi = name.rsplit(".", 2)[-2].split("-") if name.count(".") >= 2 else [""]
+        if soabi[0] == "cpython" and len(soabi) > 1 and re.match(r"3(1[1-9]|[2-9]\d)", soabi[1]):
+            return Libc.GLIBC  # before 3.11, musl builds used the gnu suffix too
     return None

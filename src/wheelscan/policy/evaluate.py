@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import operator
 import posixpath
-import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from itertools import compress
@@ -18,7 +17,12 @@ from itertools import compress
 from packaging.utils import parse_wheel_filename
 
 from wheelscan.elf.facts import ElfFacts, SymbolBinding, SymbolType
-from wheelscan.policy.elfplatform import elf_architecture, extended_architecture
+from wheelscan.policy.elfplatform import (
+    LibcConflict,
+    elf_architecture,
+    elf_libc,
+    extended_architecture,
+)
 from wheelscan.policy.findings import findings_for
 from wheelscan.policy.policies import (
     Architecture,
@@ -31,6 +35,7 @@ from wheelscan.policy.policies import (
 )
 from wheelscan.policy.resolve import ElfTree, Resolver, fix_up_trees
 from wheelscan.policy.verdict import Blocker, PolicyCheck, TagClaim, Verdict
+from wheelscan.policy.versions import newest_version, sort_versions
 from wheelscan.wheel.contents import WheelFacts
 
 
@@ -51,40 +56,6 @@ _VERSION = operator.attrgetter("version")
 
 def is_loader(soname: str) -> bool:
     return "ld-linux" in soname or soname in _LOADERS
-
-
-def elf_libc(path: str, facts: ElfFacts) -> Libc | None:
-    """The libc one ELF was built for: interpreter, then DT_NEEDED, then the file name."""
-    libc = None
-    if facts.interpreter is not None:
-        libc = (
-            Libc.MUSL
-            if posixpath.basename(facts.interpreter).startswith("ld-musl-")
-            else Libc.GLIBC
-        )
-    for soname in facts.needed:
-        found = None
-        if soname.startswith(("libc.musl-", "ld-musl-")):
-            found = Libc.MUSL
-        elif soname == "libc.so.6" or soname.startswith(("ld-linux-", "ld64.so.")):
-            found = Libc.GLIBC
-        if found is not None:
-            if libc is not None and libc is not found:
-                raise EvaluationError("mixed-libc", f"{path} needs both glibc and musl")
-            libc = found
-    if libc is None:
-        name = posixpath.basename(path)
-        if name.endswith(("-arm-linux-musleabihf.so", "-linux-musl.so")):
-            libc = Libc.MUSL
-        elif name.endswith(("-arm-linux-gnueabihf.so", "-linux-gnu.so")):
-            soabi = name.rsplit(".", 2)[-2].split("-") if name.count(".") >= 2 else [""]
-            if (
-                soabi[0] == "cpython"
-                and len(soabi) > 1
-                and re.match(r"3(1[1-9]|[2-9]\d)", soabi[1])
-            ):
-                libc = Libc.GLIBC  # before 3.11, musl builds used the gnu suffix too
-    return libc
 
 
 def python_extension_version(path: str, facts: ElfFacts) -> int | None:
@@ -127,8 +98,11 @@ class _ExternalRefs:
     """Per policy: libraries that would have to be grafted, and blacklisted symbols used."""
 
     def __init__(self, policies: PolicySet) -> None:
-        self.libs: dict[str, dict[str, None]] = {p.name: {} for p in policies}
+        # policy -> library -> the wheel's files whose DT_NEEDED names it (the blame)
+        self.libs: dict[str, dict[str, set[str]]] = {p.name: {} for p in policies}
+        # policy -> library -> blacklisted symbols used, and the files using them
         self.blacklist: dict[str, dict[str, set[str]]] = {p.name: {} for p in policies}
+        self.blacklist_files: dict[str, dict[str, set[str]]] = {p.name: {} for p in policies}
 
     def add(self, tree: ElfTree, policies: PolicySet) -> None:
         if not policies.blacklisted_libraries.isdisjoint(tree.needed):
@@ -142,6 +116,7 @@ class _ExternalRefs:
                     used = policy.blacklist[lib] & undefined
                     if used:
                         self.blacklist[policy.name].setdefault(lib, set()).update(used)
+                        self.blacklist_files[policy.name].setdefault(lib, set()).add(tree.path)
         # most policies of an architecture share one whitelist: walk the tree once per list
         # (linux_* has none: nothing is external to it)
         for whitelist, names in policies.whitelist_groups:
@@ -150,10 +125,21 @@ class _ExternalRefs:
                 for lib in _required_external(tree, whitelist)
                 if tree.libraries[lib].path is None  # resolved inside the wheel: not external
             ]
+            linked_by = {lib: _linked_by(tree, lib) for lib in external}
             for name in names:
                 libs = self.libs[name]
                 for lib in external:
-                    libs[lib] = None
+                    libs.setdefault(lib, set()).update(linked_by[lib])
+
+
+def _linked_by(tree: ElfTree, soname: str) -> list[str]:
+    """The files of a tree whose DT_NEEDED names ``soname``: the root, or a library of the
+    wheel it loads (a vendored library that links something the policy does not allow)."""
+    files = [tree.path] if soname in tree.needed else []
+    files += [
+        lib.path for lib in tree.libraries.values() if lib.path is not None and soname in lib.needed
+    ]
+    return files
 
 
 def _blacklisted_in_use(tree: ElfTree, policies: PolicySet) -> set[str]:
@@ -207,7 +193,8 @@ def evaluate(
     other_trees: dict[str, ElfTree] = {}
     ignored: list[str] = []
     versioned: dict[str, set[str]] = defaultdict(set)
-    uses_ucs2 = uses_pyfpe = False
+    ucs2_files: list[str] = []  # the extensions that make the criteria fail, for the blame
+    pyfpe_files: list[str] = []
     resolver = Resolver({m.path: m.facts for m in wheel.elf_files})
     in_purelib = [m.path for m in wheel.examined if "purelib" in m.path.split("/")[:-1]]
     if in_purelib:
@@ -219,7 +206,10 @@ def evaluate(
             ignored.append(member.path)
             continue
         arch = arch or elf_arch
-        member_libc = elf_libc(member.path, facts)
+        try:
+            member_libc = elf_libc(member.path, facts)
+        except LibcConflict as e:
+            raise EvaluationError(e.code, e.reason) from e
         if member_libc is not None:
             if libc is None:
                 libc = member_libc
@@ -238,16 +228,16 @@ def evaluate(
                 )
             python_trees[member.path] = tree
             # names first, at C speed (thousands of symbols, almost never one of these)
-            if not _PYFPE.isdisjoint(map(_NAME, facts.undefined_symbols)):
-                uses_pyfpe |= any(
-                    s.name in _PYFPE and s.type in (SymbolType.FUNC, SymbolType.NOTYPE)
-                    for s in facts.undefined_symbols
-                )
-            if py_version == 2:
-                uses_ucs2 |= any(
-                    "PyUnicodeUCS2_" in s.name and s.type is SymbolType.FUNC
-                    for s in facts.undefined_symbols
-                )
+            if not _PYFPE.isdisjoint(map(_NAME, facts.undefined_symbols)) and any(
+                s.name in _PYFPE and s.type in (SymbolType.FUNC, SymbolType.NOTYPE)
+                for s in facts.undefined_symbols
+            ):
+                pyfpe_files.append(member.path)
+            if py_version == 2 and any(
+                "PyUnicodeUCS2_" in s.name and s.type is SymbolType.FUNC
+                for s in facts.undefined_symbols
+            ):
+                ucs2_files.append(member.path)
         else:
             other_trees[member.path] = tree
     if arch is None or not (python_trees or other_trees):
@@ -284,8 +274,8 @@ def evaluate(
         if (level := extended_architecture(t.facts)) is not None and not arch.is_superset(level)
     }
     isa_policy = policies.linux if isa_levels else policies.highest
-    ucs_policy = policies.linux if uses_ucs2 else policies.highest
-    pyfpe_policy = policies.linux if uses_pyfpe else policies.highest
+    ucs_policy = policies.linux if ucs2_files else policies.highest
+    pyfpe_policy = policies.linux if pyfpe_files else policies.highest
     criteria = {
         "symbol_versions": symbol_policy,
         "external_libraries": ref_policy,
@@ -297,7 +287,7 @@ def evaluate(
     overall = min(criteria.values())
 
     above = [p for p in policies if p > overall]
-    blockers = _Blockers(wheel, required, refs, isa_levels, uses_ucs2, uses_pyfpe, above)
+    blockers = _Blockers(wheel, required, refs, isa_levels, ucs2_files, pyfpe_files, above)
     upgrades = tuple(PolicyCheck(p.name, blockers.for_policy(p)) for p in above)
 
     def overall_for(other: Libc) -> Policy | None:
@@ -317,7 +307,7 @@ def evaluate(
         architecture=str(arch.baseline),
         overall_tag=overall.name,
         criteria={name: p.name for name, p in criteria.items()},
-        versioned_symbols={lib: tuple(sorted(v)) for lib, v in sorted(versioned.items())},
+        versioned_symbols={lib: sort_versions(v) for lib, v in sorted(versioned.items())},
         external_libraries=tuple(sorted(refs.libs[policies.highest.name])),
         upgrades=upgrades,
         declared=declared,
@@ -367,12 +357,12 @@ class _Blockers:
         required: dict[str, set[str]],
         refs: _ExternalRefs,
         isa_levels: dict[str, Architecture],
-        uses_ucs2: bool,
-        uses_pyfpe: bool,
+        ucs2_files: list[str],
+        pyfpe_files: list[str],
         above: list[Policy],
     ) -> None:
         self.refs, self.isa_levels = refs, isa_levels
-        self.uses_ucs2, self.uses_pyfpe = uses_ucs2, uses_pyfpe
+        self.ucs2_files, self.pyfpe_files = tuple(sorted(ucs2_files)), tuple(sorted(pyfpe_files))
         # version -> files needing it, and the undefined symbols bound to it (file:symbol)
         self.version_files: dict[str, set[str]] = defaultdict(set)
         for member in wheel.examined:
@@ -384,7 +374,7 @@ class _Blockers:
         # overall one, and the newest of each bucket (a wheel's files import thousands of
         # symbols, almost all bound to versions no verdict names)
         self.newest_versions = [
-            max(versions, key=_version_key) for _, versions in sorted(required.items())
+            newest_version(versions) for _, versions in sorted(required.items())
         ]
         self.missing = {policy.name: _missing_versions(policy, required) for policy in above}
         reported = set(self.newest_versions).union(*self.missing.values())
@@ -416,18 +406,27 @@ class _Blockers:
                 tuple(sorted(self.version_files[version])),
                 tuple(sorted(self.version_symbols[version])),
             )
-            for version in sorted(self.missing[policy.name])
+            for version in sort_versions(self.missing[policy.name])
         ]
-        found += [Blocker("external-library", lib) for lib in sorted(self.refs.libs[policy.name])]
         found += [
-            Blocker("blacklisted-symbol", lib, (), tuple(sorted(symbols)))
+            Blocker("external-library", lib, tuple(sorted(files)))
+            for lib, files in sorted(self.refs.libs[policy.name].items())
+        ]
+        blacklist_files = self.refs.blacklist_files[policy.name]
+        found += [
+            Blocker(
+                "blacklisted-symbol",
+                lib,
+                tuple(sorted(blacklist_files[lib])),
+                tuple(sorted(symbols)),
+            )
             for lib, symbols in sorted(self.refs.blacklist[policy.name].items())
         ]
         found += [Blocker("isa", str(level), (path,)) for path, level in self.isa_levels.items()]
-        if self.uses_ucs2:
-            found.append(Blocker("ucs2", "PyUnicodeUCS2_*"))
-        if self.uses_pyfpe:
-            found.append(Blocker("pyfpe", "PyFPE_jbuf"))
+        if self.ucs2_files:
+            found.append(Blocker("ucs2", "PyUnicodeUCS2_*", self.ucs2_files))
+        if self.pyfpe_files:
+            found.append(Blocker("pyfpe", "PyFPE_jbuf", self.pyfpe_files))
         return tuple(found)
 
     def newest(self) -> tuple[Blocker, ...]:
@@ -441,11 +440,6 @@ class _Blockers:
             )
             for version in self.newest_versions
         )
-
-
-def _version_key(version: str) -> tuple[int, ...]:
-    """GLIBC_2.29 -> (2, 29); names without numbers sort first."""
-    return tuple(int(n) for n in re.findall(r"\d+", version))
 
 
 def _claims(

@@ -7,7 +7,12 @@
   (a path of the build machine leaks into every installation) or empty entries (the current
   directory, a library-injection risk);
 - ELF files whose machine or ABI flags do not fit the wheel's architecture (auditwheel skips
-  them silently).
+  them silently);
+- ELF files that RECORD does not list (auditwheel does not examine them, pip installs them
+  all the same; wheelscan judges them with the others);
+- in a strict reading, what an installer lets through but a gate should see: a member whose
+  sha256 or size is not RECORD's, one RECORD does not list, WHEEL tags that are not the file
+  name's (wheel/integrity.py).
 """
 
 from __future__ import annotations
@@ -79,8 +84,14 @@ def _rpath_findings(path: str, facts: ElfFacts) -> Iterator[Finding]:
 
 
 def findings_for(wheel: WheelFacts, arch: Architecture) -> Iterator[Finding]:
+    for problem in wheel.integrity:
+        yield Finding(problem.code, problem.member or "", problem.detail)
     for member in wheel.examined:
         facts = member.facts
+        if not member.in_record and not wheel.strict:  # strict: integrity's unrecorded-member
+            yield Finding(
+                "unlisted-elf", member.path, "not in RECORD: installed and judged all the same"
+            )
         if facts.has_dynamic and facts.stack_flags is not None and facts.stack_flags & _PF_X:
             yield Finding("executable-stack", member.path, "PT_GNU_STACK is RWX")
         elif facts.has_dynamic and facts.stack_flags is None:

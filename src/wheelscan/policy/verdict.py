@@ -63,6 +63,8 @@ class Verdict:
     versioned_symbols: dict[str, tuple[str, ...]]
     # libraries the most compatible policy would need grafted (None: not found in the wheel)
     external_libraries: tuple[str, ...]
+    # every policy more compatible than the overall one, the most compatible first: the last
+    # is the next better policy, the one a maintainer would aim for (``next_upgrade``)
     upgrades: tuple[PolicyCheck, ...]
     declared: tuple[TagClaim, ...]
     findings: tuple[Finding, ...]
@@ -72,6 +74,11 @@ class Verdict:
     # per symbol-version bucket, the newest version needed, the files and symbols needing it
     newest_versions: tuple[Blocker, ...] = ()
     ignored_elf_files: tuple[str, ...] = field(default=())
+
+    @property
+    def next_upgrade(self) -> PolicyCheck | None:
+        """The policy just above the overall one, and what rules it out (None at the top)."""
+        return self.upgrades[-1] if self.upgrades else None
 
     @property
     def over_claims(self) -> tuple[str, ...]:
@@ -108,6 +115,13 @@ class AuditError:
     code: str
     reason: str
     member: str | None = None
+
+    def __post_init__(self) -> None:
+        # a reason may name the URL it failed on, and an index URL may carry a token: it
+        # must never reach the store, a report or a terminal
+        from wheelscan.wheel.remote import redact_text
+
+        object.__setattr__(self, "reason", redact_text(self.reason))
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

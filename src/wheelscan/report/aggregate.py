@@ -18,6 +18,7 @@ from typing import Any
 from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
+from wheelscan.policy.versions import version_key
 from wheelscan.report.claims import (
     Blocker,
     declared_policies,
@@ -27,19 +28,28 @@ from wheelscan.report.claims import (
     python_tag,
     tag_priority,
 )
+from wheelscan.report.listing import WheelLister
 from wheelscan.report.statistics import (
+    Changes,
     ClaimGap,
     Count,
     ErrorCount,
+    Filters,
     OverClaim,
+    PolicyInfo,
     ProjectSummary,
     Ranking,
     RunPoint,
     Statistics,
     Totals,
+    WheelLists,
 )
 
+NO_POLICY = PolicyInfo(None, False, None, None, None, None)
+NO_FILTERS = Filters((), ())
+
 TOP = 20  # entries per list: enough to act on, small enough to read
+LISTED = 10  # wheels named behind each count; the rest are counted
 MAX_CAUSES = 8  # causes shown per over-claiming wheel; the rankings have the rest
 TREND_RUNS = 60  # the most recent runs in the trend: two months of nightly runs
 
@@ -73,24 +83,34 @@ class _Project:
     worst_tag: str | None = None
     worst_priority: int = 0
 
+    def judged_as(self, tag: str, priority: int) -> None:
+        # ties by name: x86_64 and i686 wheels meeting the same policy rank alike, and the
+        # order rows were stored in must not pick between them
+        if self.worst_tag is None or (priority, tag) < (self.worst_priority, self.worst_tag):
+            self.worst_tag, self.worst_priority = tag, priority
+
 
 class Aggregator:
     """Feed rows with :meth:`add`, then take the :class:`Statistics` with :meth:`result`."""
 
-    def __init__(self, top: int = TOP) -> None:
+    def __init__(self, top: int = TOP, listed: int = LISTED) -> None:
         self.top = top
-        self.wheels = self.judged = self.errors = self.pending = self.bytes = 0
+        self.wheels = self.judged = self.errors = self.pending = self.bytes = self.unsized = 0
         self.compliant = self.over = self.under = self.with_findings = 0
         self.count = _Counters()
         self.error_codes: dict[str, ErrorCount] = {}
         self.projects: dict[str, _Project] = {}
-        # a min-heap on (upload_time, filename, row number): the newest `top` over-claims
-        # survive; the row number keeps a duplicated filename from comparing two OverClaims
-        self.over_heap: list[tuple[str, str, int, OverClaim]] = []
+        # a min-heap on (upload_time, filename, sha256): the newest `top` over-claims
+        # survive; the sha256 orders two wheels of one name, whatever order they came in
+        self.over_heap: list[tuple[str, str, str, OverClaim]] = []
+        self.lists = {kind: WheelLister(listed) for kind in ("over", "under", "errors", "findings")}
 
     def add(self, row: Mapping[str, Any]) -> None:
         self.wheels += 1
-        self.bytes += row["size"] or 0
+        if row["size"] is None:  # an index that gives no size: unknown, not 0
+            self.unsized += 1
+        else:
+            self.bytes += row["size"]
         project = self.projects.setdefault(canonicalize_name(row["project"]), _Project())
         project.wheels += 1
         verdict, error = row["verdict"], row["error"]
@@ -110,12 +130,12 @@ class Aggregator:
         self.errors += 1
         project.errors += 1
         code = error["code"]
+        self.lists["errors"].add(code, row["filename"], _identity(row))
         known = self.error_codes.get(code)
-        self.error_codes[code] = (
-            ErrorCount(code, 1, row["filename"], error["reason"])
-            if known is None
-            else ErrorCount(code, known.wheels + 1, known.example_wheel, known.example_reason)
-        )
+        example = (row["filename"], error["reason"])
+        if known is not None and (known.example_wheel, known.example_reason) <= example:
+            example = (known.example_wheel, known.example_reason)
+        self.error_codes[code] = ErrorCount(code, 1 + (known.wheels if known else 0), *example)
 
     def _add_verdict(
         self,
@@ -132,22 +152,30 @@ class Aggregator:
         count.arch[verdict["architecture"]] += 1
         count.libc[verdict["libc"]] += 1
         count.external.update(set(verdict["external_libraries"]))
-        count.findings.update({f["kind"] for f in verdict["findings"]})
+        kinds = {f["kind"] for f in verdict["findings"]}
+        count.findings.update(kinds)
+        identity = _identity(row)
+        for kind in kinds:
+            self.lists["findings"].add(kind, row["filename"], identity)
         self.with_findings += bool(verdict["findings"])
-        priority = tag_priority(verdict)
-        if project.worst_tag is None or priority < project.worst_priority:
-            project.worst_tag, project.worst_priority = computed, priority
+        project.judged_as(computed, tag_priority(verdict))
         if verdict["under_claim"] is not None:
             self.under += 1
             project.under_claims += 1
             # under-claims are glibc only (evaluate._claims): pair with the manylinux claim
-            count.under_pairs.update((d, computed) for d in declared if d.startswith("manylinux_"))
+            pairs = {(d, computed) for d in declared if d.startswith("manylinux_")}
+            count.under_pairs.update(pairs)
+            for pair in pairs:
+                self.lists["under"].add(" → ".join(pair), row["filename"], identity)
         if not verdict["over_claims"]:
             self.compliant += 1
             return
         self.over += 1
         project.over_claims += 1
-        count.over_pairs.update({(policy_name(t), computed) for t in verdict["over_claims"]})
+        pairs = {(policy_name(t), computed) for t in verdict["over_claims"]}
+        count.over_pairs.update(pairs)
+        for pair in pairs:
+            self.lists["over"].add(" → ".join(pair), row["filename"], identity)
         blockers = list(over_claim_blockers(verdict))
         count.causes.update({b.kind for b in blockers})
         for b in blockers:
@@ -167,14 +195,20 @@ class Aggregator:
             computed,
             _causes(blockers),
         )
-        entry = (row["upload_time"] or "", row["filename"], self.wheels, claim)
+        entry = (row["upload_time"] or "", row["filename"], identity, claim)
         if len(self.over_heap) < self.top:
             heapq.heappush(self.over_heap, entry)
         elif entry[:3] > self.over_heap[0][:3]:
             heapq.heapreplace(self.over_heap, entry)
 
     def result(
-        self, runs: Iterable[Mapping[str, Any]] = (), now: datetime | None = None
+        self,
+        runs: Iterable[Mapping[str, Any]] = (),
+        now: datetime | None = None,
+        *,
+        policy: PolicyInfo = NO_POLICY,
+        filters: Filters = NO_FILTERS,
+        changes: Changes | None = None,
     ) -> Statistics:
         count, top = self.count, self.top
         projects = heapq.nsmallest(
@@ -195,6 +229,7 @@ class Aggregator:
                 self.with_findings,
                 len(self.projects),
                 self.bytes,
+                self.unsized,
             ),
             declared_policies=self._rank(count.declared),
             computed_policies=self._rank(count.computed),
@@ -220,10 +255,16 @@ class Aggregator:
             ),
             over_claim_wheels=tuple(e[3] for e in sorted(self.over_heap, reverse=True)),
             runs=_trend(runs),
+            policy=policy,
+            wheel_lists=WheelLists(*(self.lists[k].result() for k in self.lists)),
+            filters=filters,
+            changes=changes,
         )
 
     def _rank(self, counter: Counter[str]) -> Ranking:
-        entries = heapq.nsmallest(self.top, counter.items(), key=lambda kv: (-kv[1], kv[0]))
+        entries = heapq.nsmallest(
+            self.top, counter.items(), key=lambda kv: (-kv[1], natural_key(kv[0]))
+        )
         shown = sum(n for _, n in entries)
         return Ranking(
             tuple(Count(k, n) for k, n in entries), len(counter), counter.total() - shown
@@ -235,12 +276,40 @@ def aggregate(
     runs: Iterable[Mapping[str, Any]] = (),
     top: int = TOP,
     now: datetime | None = None,
+    *,
+    listed: int = LISTED,
+    policy: PolicyInfo = NO_POLICY,
+    filters: Filters = NO_FILTERS,
+    changes: Changes | None = None,
 ) -> Statistics:
-    """The statistics of ``rows`` (the store's results) and ``runs`` (its run records)."""
-    aggregator = Aggregator(top)
+    """The statistics of ``rows`` (the store's results) and ``runs`` (its run records).
+
+    ``policy``, ``filters`` and ``changes`` are carried into the record as they are: what
+    the verdicts were judged with, which rows were kept, and what changed since a run.
+    """
+    aggregator = Aggregator(top, listed)
     for row in rows:
         aggregator.add(row)
-    return aggregator.result(runs, now)
+    return aggregator.result(runs, now, policy=policy, filters=filters, changes=changes)
+
+
+def policy_info(digest: str | None, source: Mapping[str, Any] | None) -> PolicyInfo:
+    """The report's policy record from the store's digest and recorded source."""
+    if source is None:
+        return PolicyInfo(digest, False, None, None, None, None)
+    return PolicyInfo(
+        digest,
+        True,
+        source.get("wheelscan"),
+        source.get("policy_file"),
+        source.get("policy_file_sha256"),
+        source.get("musl_policy"),
+    )
+
+
+def _identity(row: Mapping[str, Any]) -> str:
+    """What tells two rows of one filename apart: the bytes, else (never hashed) the place."""
+    return str(row["sha256"] or row["location"])
 
 
 def _tags(filename: str) -> frozenset[Tag]:
@@ -258,44 +327,61 @@ def _causes(blockers: list[Blocker]) -> tuple[str, ...]:
     for b in blockers:
         if b.kind == "symbol-version":
             bucket = b.subject.partition("_")[0]
-            if bucket not in newest or _version_key(b.subject) > _version_key(newest[bucket]):
+            if bucket not in newest or version_key(b.subject) > version_key(newest[bucket]):
                 newest[bucket] = b.subject
         else:
             # a library speaks for itself; the rarer kinds need their name
             others.append(b.subject if b.kind == "external-library" else f"{b.kind}: {b.subject}")
-    return tuple([*others, *sorted(newest.values())][:MAX_CAUSES])
+    return tuple([*others, *sorted(newest.values(), key=version_key)][:MAX_CAUSES])
 
 
-def _version_key(version: str) -> tuple[int, ...]:
-    """GLIBCXX_3.4.9 < GLIBCXX_3.4.21, which string order gets wrong."""
-    return tuple(int(n) for n in re.findall(r"\d+", version))
+def natural_key(name: str) -> tuple[str | int, ...]:
+    """A name's text with its numbers as numbers: every tie in a ranking is broken in the
+    order a reader expects (GLIBC_2.7 before GLIBC_2.14, manylinux_2_5 before
+    manylinux_2_28), the same whatever order the rows were stored in."""
+    parts = re.split(r"(\d+)", name)
+    return tuple(int(p) if i % 2 else p for i, p in enumerate(parts))
 
 
 def _gaps(counter: Counter[tuple[str, str]], top: int) -> tuple[ClaimGap, ...]:
-    entries = heapq.nsmallest(top, counter.items(), key=lambda kv: (-kv[1], kv[0]))
+    entries = heapq.nsmallest(
+        top,
+        counter.items(),
+        key=lambda kv: (-kv[1], natural_key(kv[0][0]), natural_key(kv[0][1])),
+    )
     return tuple(ClaimGap(declared, computed, n) for (declared, computed), n in entries)
 
 
 def _trend(runs: Iterable[Mapping[str, Any]]) -> tuple[RunPoint, ...]:
-    points = [
-        RunPoint(
-            id=str(r["id"]),
-            started=r["started"],
-            finished=r["finished"],
-            source=r["source"],
-            status=r["status"],
-            seen=r["seen"],
-            skipped_known=r["skipped_known"],
-            audited=r["audited"],
-            errors=r["errors"],
-            bytes_read=r["bytes_read"],
-            elf_bytes=r["elf_bytes"],
-            seconds=r["seconds"],
-            wheels_per_second=r["audited"] / r["seconds"] if r["seconds"] else 0.0,
-            wheelscan_version=r["wheelscan_version"],
-            backend=r["backend"],
-        )
-        for r in runs
-    ]
-    points.sort(key=lambda p: p.started)
+    points = [_point(r) for r in runs]
+    points.sort(key=lambda p: (p.started, p.id))
     return tuple(points[-TREND_RUNS:])
+
+
+def _point(r: Mapping[str, Any]) -> RunPoint:
+    # a run still marked running (in progress, or killed before anything marked it
+    # interrupted) has no end yet: its figures are as of its last commit
+    updated = r.get("updated") or r["started"]
+    seconds = r["seconds"]
+    if seconds is None:
+        elapsed = datetime.fromisoformat(updated) - datetime.fromisoformat(r["started"])
+        seconds = max(elapsed.total_seconds(), 0.0)
+    return RunPoint(
+        id=str(r["id"]),
+        started=r["started"],
+        finished=r["finished"],
+        source=r["source"],
+        status=r["status"],
+        seen=r["seen"],
+        skipped_known=r["skipped_known"],
+        audited=r["audited"],
+        errors=r["errors"],
+        bytes_read=r["bytes_read"],
+        elf_bytes=r["elf_bytes"],
+        seconds=seconds,
+        wheels_per_second=r["audited"] / seconds if seconds else 0.0,
+        wheelscan_version=r["wheelscan_version"],
+        backend=r["backend"],
+        updated=updated,
+        policy_digest=r.get("policy_digest") or "",
+    )

@@ -22,6 +22,7 @@ class Blocker(NamedTuple):
     kind: str
     subject: str
     symbols: tuple[str, ...]
+    files: tuple[str, ...] = ()  # the wheel's members to blame
 
 
 def policy_name(tag: str) -> str:
@@ -113,18 +114,17 @@ def over_claim_blockers(verdict: Mapping[str, Any]) -> Iterator[Blocker]:
     (manylinux_2_33) was never checked: its blame falls on the newest symbol versions that
     block some policy, which is what stands between the content and the tag.
     """
-    upgrades = {u["policy"]: u["blockers"] for u in verdict["upgrades"]}
     seen: set[tuple[str, str]] = set()
     for tag in verdict["over_claims"]:
-        for blocker in _blockers_of(tag, verdict, upgrades):
+        for blocker in tag_blockers(tag, verdict):
             if (blocker.kind, blocker.subject) not in seen:
                 seen.add((blocker.kind, blocker.subject))
                 yield blocker
 
 
-def _blockers_of(
-    tag: str, verdict: Mapping[str, Any], upgrades: Mapping[str, Any]
-) -> Iterator[Blocker]:
+def tag_blockers(tag: str, verdict: Mapping[str, Any]) -> Iterator[Blocker]:
+    """Why the declared ``tag`` is broken (see ``over_claim_blockers``)."""
+    upgrades = {u["policy"]: u["blockers"] for u in verdict["upgrades"]}
     try:
         info = platform_tag_info(tag)
     except ValueError:
@@ -134,7 +134,10 @@ def _blockers_of(
         str(info.libc) != verdict["libc"] or str(info.arch.baseline) != verdict["architecture"]
     ):
         yield Blocker(
-            "platform-mismatch", f"{tag} on {verdict['libc']} {verdict['architecture']}", ()
+            "platform-mismatch",
+            f"{tag} on {verdict['libc']} {verdict['architecture']}",
+            (),
+            tuple(verdict["elf_files"]),
         )
         return
     found = upgrades.get(policy_name(tag))
@@ -148,4 +151,26 @@ def _blockers_of(
             if b["subject"] in blocking
         ]
     for b in found:
-        yield Blocker(b["kind"], b["subject"], tuple(b["symbols"]))
+        yield Blocker(b["kind"], b["subject"], tuple(b["symbols"]), tuple(b.get("files", ())))
+
+
+def promises_only(verdict: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a verdict ``tag_blockers`` reads for its broken tags, and nothing else.
+
+    A CI report holds a verdict per wheel until it is written: whole verdicts of a mirror's
+    wheels would not fit in memory, and most of each is the upgrade path to better tags.
+    ``tag_blockers`` gives the same blockers for the result as for the whole verdict.
+    """
+    kept: dict[str, Any] = {
+        "over_claims": list(verdict["over_claims"]),
+        "overall_tag": verdict["overall_tag"],
+        "libc": verdict["libc"],
+        "architecture": verdict["architecture"],
+        "elf_files": list(verdict["elf_files"]) if verdict["over_claims"] else [],
+        "newest_versions": [],
+        "upgrades": [],
+    }
+    for tag in verdict["over_claims"]:
+        blockers = [b._asdict() for b in tag_blockers(tag, verdict)]
+        kept["upgrades"].append({"policy": policy_name(tag), "blockers": blockers})
+    return kept

@@ -16,11 +16,18 @@ from wheelscan.report.sections import (
     PLATFORMS,
     POLICIES,
     RankingSection,
+    change_sections,
+    changes_title,
     human_bytes,
     left_out,
+    more,
     percent,
+    policy_text,
+    size_text,
+    status_lines,
+    wheel_list_sections,
 )
-from wheelscan.report.statistics import Count, Ranking, Statistics
+from wheelscan.report.statistics import Changes, Count, Ranking, Statistics, WheelList
 from wheelscan.report.svg import WIDTH, Series, bar_chart, line_chart
 
 # a column: its header, and the class of its cells ("" text, "num" right-aligned, "meter")
@@ -35,10 +42,14 @@ def render_html(stats: Statistics) -> str:
         (
             f'<header><div class="wrap"><h1>wheelscan report</h1><p>Generated '
             f"{escape(stats.generated)} · wheelscan {escape(__version__)} · {t.wheels:,} wheels of"
-            f" {t.projects:,} projects · {human_bytes(t.bytes)}</p></div></header>"
+            f" {t.projects:,} projects · {escape(size_text(t))}</p>"
+            f'<p class="policy">{escape(policy_text(stats.policy))}</p></div></header>'
         ),
         '<main class="wrap">',
+        # the KPI cards first: the page's design lifts them into the header
         _kpis(stats),
+        "".join(f'<p class="status">{escape(line)}</p>' for line in status_lines(stats)),
+        _changes(stats.changes) if stats.changes is not None else "",
         _band(
             "The index",
             "what the wheels are",
@@ -63,6 +74,7 @@ def render_html(stats: Statistics) -> str:
             + "</div></div>",
         ),
         _band("Errors", f"{t.errors:,} wheels could not be judged", _errors(stats)),
+        _band("Wheels behind the counts", "the first by name, then how many more", _lists(stats)),
         _band(
             "Projects",
             f"{len(stats.projects)} of {t.projects:,}, most problems first",
@@ -281,6 +293,48 @@ def _errors(stats: Statistics) -> str:
     )
 
 
+def _changes(changes: Changes) -> str:
+    cards = []
+    for title, meaning, changed in change_sections(changes):
+        rows = [
+            [_code(c.filename), escape(c.was or "not judged"), escape(c.detail)]
+            for c in changed.entries
+        ]
+        table = _table([("Wheel", ""), ("Was", "nowrap"), ("Now", "")], rows)
+        note = more(len(changed.entries), changed.wheels)
+        cards.append(
+            f'<div class="card" data-change="{escape(title)}" data-wheels="{changed.wheels}">'
+            f"<h2>{escape(title)}: {changed.wheels:,}<small>{escape(meaning)}</small></h2>"
+            f"{table}" + (f'<p class="note">{escape(note)}</p>' if note else "") + "</div>"
+        )
+    return _band(
+        changes_title(changes),
+        "what the runs since changed",
+        f'<div class="stack">{"".join(cards)}</div>',
+    )
+
+
+def _wheel_list(entry: WheelList) -> str:
+    names = "".join(f"<li>{_code(f)}</li>" for f in entry.filenames)
+    note = more(len(entry.filenames), entry.wheels)
+    return (
+        f'<details data-key="{escape(entry.key)}" data-wheels="{entry.wheels}"><summary>'
+        f"{_code(entry.key)} · {entry.wheels:,} wheels</summary><ul>{names}</ul>"
+        + (f'<p class="note">{escape(note)}</p>' if note else "")
+        + "</details>"
+    )
+
+
+def _lists(stats: Statistics) -> str:
+    cards = [
+        f'<div class="card"><h2>{escape(title)}</h2>'
+        + ("".join(_wheel_list(e) for e in lists) or '<p class="empty">None.</p>')
+        + "</div>"
+        for title, lists in wheel_list_sections(stats)
+    ]
+    return f'<div class="grid">{"".join(cards)}</div>'
+
+
 def _projects(stats: Statistics) -> str:
     rows = [
         [
@@ -343,6 +397,7 @@ def _runs(stats: Statistics) -> str:
             f"{r.wheels_per_second:,.1f}",
             human_bytes(r.bytes_read),
             escape(f"{r.backend} {r.wheelscan_version}"),
+            _code(r.policy_digest[:16]),
         ]
         for r in runs
     ]
@@ -359,6 +414,7 @@ def _runs(stats: Statistics) -> str:
             ("Wheels/s", "num"),
             ("Read", "num"),
             ("Backend", ""),
+            ("Policy", ""),
         ],
         rows,
     )

@@ -71,6 +71,10 @@ td.meter span { display: block; height: 8px; border-radius: 4px; background: var
 .pill.bad { background: color-mix(in srgb, var(--bad) 13%, transparent); color: var(--bad); }
 .zero { color: var(--muted); }
 .hot { color: var(--bad); font-weight: 650; }
+.status { background: color-mix(in srgb, var(--warn) 14%, transparent);
+          border-radius: 8px; padding: 8px 12px; font-weight: 600; }
+details { margin: 4px 0; } details ul { margin: 4px 0 8px; padding-left: 20px; }
+summary { cursor: pointer; }
 footer { color: var(--muted); font-size: 12.5px; text-align: center; padding: 24px 0 36px; }
 @media (max-width: 900px) { .kpis { grid-template-columns: repeat(2, 1fr); }
                             .grid, .grid.three { grid-template-columns: 1fr; } }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterable, Sequence
 
 from wheelscan import __version__
@@ -9,12 +10,19 @@ from wheelscan.report.sections import (
     DISTRIBUTIONS,
     PROBLEMS,
     RankingSection,
+    change_sections,
+    changes_title,
     human_bytes,
     left_out,
+    more,
     percent,
+    policy_text,
+    size_text,
+    status_lines,
     summary_rows,
+    wheel_list_sections,
 )
-from wheelscan.report.statistics import Statistics
+from wheelscan.report.statistics import Changes, Statistics
 
 
 def render_markdown(stats: Statistics) -> str:
@@ -23,9 +31,14 @@ def render_markdown(stats: Statistics) -> str:
         (
             f"# wheelscan report\n\nGenerated {stats.generated} by wheelscan {__version__}: "
             f"{totals.wheels} wheels of {totals.projects} projects "
-            f"({human_bytes(totals.bytes)}).\n"
+            f"({size_text(totals)}); {policy_text(stats.policy, _code)}.\n"
         )
     ]
+    notes = status_lines(stats)
+    if notes:
+        out.append("".join(f"> **{_cell(line)}**\n" for line in notes))
+    if stats.changes is not None:
+        out.append(_changes(stats.changes))
     out.append(
         _section(
             "Summary",
@@ -83,6 +96,7 @@ def render_markdown(stats: Statistics) -> str:
             ],
         )
     )
+    out.append(_wheel_lists(stats))
     out.append(
         _section(
             f"Projects ({len(stats.projects)} of {totals.projects}, most problems first)",
@@ -116,6 +130,7 @@ def render_markdown(stats: Statistics) -> str:
                 "Wheels/s",
                 "Read",
                 "Backend",
+                "Policy",
             ],
             [
                 [
@@ -130,11 +145,44 @@ def render_markdown(stats: Statistics) -> str:
                     f"{r.wheels_per_second:.1f}",
                     human_bytes(r.bytes_read),
                     f"{r.backend} {r.wheelscan_version}",
+                    _code(r.policy_digest[:16]),
                 ]
                 for r in stats.runs
             ],
         )
     )
+    return "\n".join(out)
+
+
+def _changes(changes: Changes) -> str:
+    out = [f"## {changes_title(changes)}\n"]
+    for title, meaning, changed in change_sections(changes):
+        table = _section(
+            f"{title}: {changed.wheels}",
+            ["Wheel", "Was", "Now"],
+            [[_code(c.filename), c.was or "not judged", _cell(c.detail)] for c in changed.entries],
+            level="###",
+            intro=f"_{meaning}_",
+        )
+        note = more(len(changed.entries), changed.wheels)
+        out.append(f"{table}\n{note}\n" if note else table)
+    return "\n".join(out)
+
+
+def _wheel_lists(stats: Statistics) -> str:
+    """The wheels behind each count, folded (``<details>``) under the count."""
+    out = ["## Wheels behind the counts\n"]
+    for title, lists in wheel_list_sections(stats):
+        out.append(f"### {title}\n")
+        if not lists:
+            out.append("None.\n")
+        for entry in lists:
+            names = "".join(f"- {_code(f)}\n" for f in entry.filenames)
+            note = more(len(entry.filenames), entry.wheels)
+            out.append(
+                f"<details><summary><code>{html.escape(entry.key)}</code>: {entry.wheels} "
+                f"wheels</summary>\n\n{names}" + (f"- {note}\n" if note else "") + "\n</details>\n"
+            )
     return "\n".join(out)
 
 
@@ -148,13 +196,20 @@ def _ranking(stats: Statistics, section: RankingSection) -> str:
     return f"{text}\n{note}\n" if note else text
 
 
-def _section(title: str, header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+def _section(
+    title: str,
+    header: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    level: str = "##",
+    intro: str | None = None,
+) -> str:
     rows = list(rows)
+    heading = f"{level} {title}\n\n" + (f"{intro}\n\n" if intro else "")
     if not rows:
-        return f"## {title}\n\nNone.\n"
+        return f"{heading}None.\n"
     # numbers right-aligned, so columns of counts line up in every viewer
     align = ["---:" if all(_numeric(r[i]) for r in rows) else "---" for i in range(len(header))]
-    lines = [f"## {title}", "", _row(header), _row(align), *(_row(r) for r in rows)]
+    lines = [heading.rstrip("\n"), "", _row(header), _row(align), *(_row(r) for r in rows)]
     return "\n".join(lines) + "\n"
 
 

@@ -6,7 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
-from wheelscan.report.statistics import Ranking, Statistics, Totals
+from wheelscan.report.statistics import (
+    Changes,
+    PolicyInfo,
+    Ranking,
+    Statistics,
+    Totals,
+    WheelChanges,
+    WheelList,
+)
 
 
 class RankingSection(NamedTuple):
@@ -118,3 +126,80 @@ def left_out(ranking: Ranking) -> str | None:
     """The line under a cut table, or None when nothing was cut."""
     hidden = ranking.distinct - len(ranking.entries)
     return f"… and {hidden} more, with {ranking.rest} between them" if hidden else None
+
+
+def size_text(totals: Totals) -> str:
+    """The wheels' summed size, honest about the wheels whose size the source did not give."""
+    if totals.wheels and totals.unsized == totals.wheels:
+        return "size unknown"
+    known = human_bytes(totals.bytes)
+    return f"{known} (+ {totals.unsized} of unknown size)" if totals.unsized else known
+
+
+def policy_text(policy: PolicyInfo, name: Callable[[str], str] = str) -> str:
+    """One line: the policy data the verdicts came from; ``name`` formats paths and digests
+    (as code, in Markdown)."""
+    if policy.digest is None:
+        return "no policy yet: nothing has been judged"
+    digest = f"policy digest {name(policy.digest[:16])}"
+    if not policy.recorded:
+        return f"judged with {digest} (its source was not recorded)"
+    if policy.policy_file is not None:
+        source = (
+            f"the policy file {name(policy.policy_file)} "
+            f"(sha256 {name((policy.policy_file_sha256 or '')[:16])}) and the built-in policies"
+        )
+    else:
+        source = "the built-in policies"
+    musl = f", musllinux policy {name(policy.musl_policy)} only" if policy.musl_policy else ""
+    return f"judged with {source} of wheelscan {policy.wheelscan}{musl}; {digest}"
+
+
+def status_lines(stats: Statistics) -> list[str]:
+    """What a reader must know before trusting the figures: runs not finished, filters."""
+    lines = []
+    for run in stats.runs:
+        if run.status == "running":
+            lines.append(
+                f"run {run.id} is in progress or was stopped without finishing: "
+                f"{run.seen} wheels stored so far (last commit {run.updated}); "
+                "shown as stored, under the reported policy"
+            )
+    filters = stats.filters
+    if filters.projects or filters.architectures:
+        kept = [
+            f"projects {', '.join(filters.projects)}" if filters.projects else "",
+            f"architectures {', '.join(filters.architectures)}" if filters.architectures else "",
+        ]
+        lines.append(f"only {' and '.join(k for k in kept if k)}")
+    return lines
+
+
+# the --since-run sections: a title, what a change of the kind means, the changes
+def change_sections(changes: Changes) -> list[tuple[str, str, WheelChanges]]:
+    return [
+        ("Newly broken", "a declared tag broken now that was not", changes.newly_broken),
+        ("Fixed", "every declared tag holds now, and did not", changes.fixed),
+        ("New errors", "cannot be judged now, and could", changes.new_errors),
+    ]
+
+
+def changes_title(changes: Changes) -> str:
+    when = f" ({changes.since_started})" if changes.since_started else " (no such run)"
+    return f"Since run {changes.since_run}{when}"
+
+
+def more(shown: int, total: int) -> str | None:
+    """The line under a list cut to ``shown`` of ``total``, or None when nothing was cut."""
+    return f"… and {total - shown} more" if total > shown else None
+
+
+# the wheels behind each count: a title, and the lists
+def wheel_list_sections(stats: Statistics) -> list[tuple[str, tuple[WheelList, ...]]]:
+    lists = stats.wheel_lists
+    return [
+        ("Over-claiming wheels by declared → computed", lists.over_claims),
+        ("Under-claiming wheels by declared → computed", lists.under_claims),
+        ("Wheels that could not be judged, by error", lists.errors),
+        ("Wheels with findings, by kind", lists.findings),
+    ]

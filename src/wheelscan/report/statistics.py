@@ -20,7 +20,8 @@ class Count:
 
 @dataclass(frozen=True, slots=True)
 class Ranking:
-    """The most common keys of one counter, most common first, ties by key."""
+    """The most common keys of one counter, most common first, ties by key (numbers in it
+    as numbers: ``aggregate.natural_key``)."""
 
     entries: tuple[Count, ...]
     distinct: int  # keys counted, shown or not
@@ -39,6 +40,7 @@ class Totals:
     with_findings: int  # judged, with a check auditwheel does not make failing
     projects: int
     bytes: int  # the sizes the index gives, summed
+    unsized: int  # wheels whose size the source did not give (not counted in bytes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +69,7 @@ class OverClaim:
 class ErrorCount:
     code: str
     wheels: int
-    example_wheel: str  # the first wheel seen with this code, to start the hunt from
+    example_wheel: str  # the first wheel by name with this code, to start the hunt from
     example_reason: str
 
 
@@ -79,7 +81,8 @@ class ProjectSummary:
     over_claims: int
     under_claims: int
     errors: int
-    worst_tag: str | None  # the least compatible computed tag; None when nothing was judged
+    # the least compatible computed tag (ties by name); None when nothing was judged
+    worst_tag: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +104,70 @@ class RunPoint:
     wheels_per_second: float  # audited / seconds: the figure the native core exists for
     wheelscan_version: str
     backend: str
+    updated: str  # the last commit: how far a run still marked running has got
+    policy_digest: str  # the policy its verdicts were judged under
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyInfo:
+    """The policy data the report's verdicts came from."""
+
+    digest: str | None  # None: nothing has been judged yet
+    recorded: bool  # False: a store written before policy sources were recorded
+    wheelscan: str | None  # the wheelscan that judged, whose rules are part of the policy
+    policy_file: str | None  # None: the built-in policies alone
+    policy_file_sha256: str | None
+    musl_policy: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class WheelList:
+    """The wheels behind one count, the first few by name."""
+
+    key: str
+    wheels: int
+    filenames: tuple[str, ...]  # at most the report's ``listed``; ``wheels`` says how many
+
+
+@dataclass(frozen=True, slots=True)
+class WheelLists:
+    over_claims: tuple[WheelList, ...]  # per "declared → computed" pair
+    under_claims: tuple[WheelList, ...]  # per "declared → computed" pair
+    errors: tuple[WheelList, ...]  # per error code
+    findings: tuple[WheelList, ...]  # per finding kind
+
+
+@dataclass(frozen=True, slots=True)
+class ChangedWheel:
+    filename: str
+    project: str
+    # broken, ok, error, absent (not in the store then), or None: not judged then, or a
+    # wheel never hashed, known by its location alone
+    was: str | None
+    detail: str  # the broken tags, the computed tag, or the error
+
+
+@dataclass(frozen=True, slots=True)
+class WheelChanges:
+    wheels: int
+    entries: tuple[ChangedWheel, ...]  # the first ``listed`` by name
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What changed since one run: the question a nightly audit exists to answer."""
+
+    since_run: int
+    since_started: str | None  # None: no such run in the store
+    newly_broken: WheelChanges  # over-claims now that were not then
+    fixed: WheelChanges  # over-claims then whose every declared tag now holds
+    new_errors: WheelChanges  # errors now that were not then
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    projects: tuple[str, ...]  # canonical names; empty: every project
+    architectures: tuple[str, ...]  # empty: every architecture
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +191,10 @@ class Statistics:
     projects: tuple[ProjectSummary, ...]  # the projects with the most problems first
     over_claim_wheels: tuple[OverClaim, ...]  # the most recently uploaded first
     runs: tuple[RunPoint, ...]  # oldest first
+    policy: PolicyInfo
+    wheel_lists: WheelLists
+    filters: Filters
+    changes: Changes | None  # with --since-run
 
     @property
     def compliance(self) -> float | None:

@@ -15,9 +15,15 @@ from wheelscan.report.sections import (
     DISTRIBUTIONS,
     PROBLEMS,
     RankingSection,
+    change_sections,
+    changes_title,
     human_bytes,
     left_out,
+    more,
     percent,
+    policy_text,
+    size_text,
+    status_lines,
     summary_rows,
 )
 from wheelscan.report.statistics import Statistics
@@ -34,6 +40,25 @@ def render_terminal(stats: Statistics, console: Console) -> None:
             expand=False,
         )
     )
+    # whole lines, never folded: paths and digests are copied from here
+    console.print(escape(policy_text(stats.policy)), soft_wrap=True)
+    for line in status_lines(stats):
+        console.print(f"[bold yellow]{escape(line)}[/]", soft_wrap=True)
+    if stats.changes is not None:
+        console.print(f"[bold]{escape(changes_title(stats.changes))}[/]")
+        for title, meaning, changes in change_sections(stats.changes):
+            if not changes.entries:  # an empty table folds its title into a narrow column
+                console.print(f"{title}: {changes.wheels} ({meaning})", soft_wrap=True)
+                continue
+            console.print(
+                _table(
+                    f"{title}: {changes.wheels} ({meaning})",
+                    ["Wheel", "Was", "Now"],
+                    [[c.filename, c.was or "not judged", c.detail] for c in changes.entries],
+                    style="red" if title != "Fixed" else "green",
+                    caption=more(len(changes.entries), changes.wheels),
+                )
+            )
     # short rankings side by side: the shape of the index at a glance
     console.print(Columns([_ranking(stats, s) for s in DISTRIBUTIONS]))
     console.print(
@@ -145,7 +170,7 @@ def _summary(stats: Statistics) -> Group:
         headline,
         "",
         table,
-        f"\n{stats.totals.projects} projects, {human_bytes(stats.totals.bytes)}",
+        f"\n{stats.totals.projects} projects, {size_text(stats.totals)}",
     )
 
 

@@ -64,9 +64,16 @@ class FilteredSource:
         self.source = source
         self.filter = wheel_filter
         self.name = source.name
+        # wheels --since let through because the source gives no upload time (a directory,
+        # a mirror without PEP 700 data): the caller says so, or the filter seems to work
+        self.undated = 0
 
     def wheels(self) -> Iterator[WheelRef]:
-        return (ref for ref in self.source.wheels() if self.filter.accepts(ref))
+        for ref in self.source.wheels():
+            if self.filter.accepts(ref):
+                if self.filter.since is not None and ref.upload_time is None:
+                    self.undated += 1
+                yield ref
 
 
 def parse_since(value: datetime | date | str) -> datetime:

@@ -3,7 +3,7 @@
 One SQLite file (``--db``): see ``schema.py`` for the tables and ``store.py`` for the API.
 """
 
-from wheelscan.store.codec import PreparedResult, policy_digest, prepare
+from wheelscan.store.codec import PreparedResult, policy_digest, policy_source, prepare
 from wheelscan.store.errors import StoreError
 from wheelscan.store.outcome import RunOutcome
 from wheelscan.store.runs import RunRecord
@@ -17,5 +17,6 @@ __all__ = [
     "Store",
     "StoreError",
     "policy_digest",
+    "policy_source",
     "prepare",
 ]

@@ -37,13 +37,13 @@ Item = Added | Seen
 
 _UPSERT_WHEEL = """
 INSERT INTO wheels (sha256, filename, project, version, location, size, upload_time, facts,
-                    facts_version, read_error_code, read_error_reason, read_error_member)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    facts_version, read_error_code, read_error_reason, read_error_member, strict)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (sha256) DO UPDATE SET
     filename = excluded.filename, project = excluded.project, version = excluded.version,
     location = excluded.location, size = excluded.size,
     upload_time = coalesce(excluded.upload_time, upload_time),
-    facts = excluded.facts, facts_version = excluded.facts_version,
+    facts = excluded.facts, facts_version = excluded.facts_version, strict = excluded.strict,
     read_error_code = excluded.read_error_code, read_error_reason = excluded.read_error_reason,
     read_error_member = excluded.read_error_member
 -- never trade facts already read for a later failure to read the same bytes
@@ -151,6 +151,7 @@ def _write_result(connection: sqlite3.Connection, item: Added, policy_id: int) -
             result.facts,
             FACTS_VERSION if result.facts else None,
             *read_error,
+            int(result.strict),
         ),
     )
     (wheel_id,) = connection.execute(

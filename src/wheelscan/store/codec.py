@@ -103,6 +103,7 @@ class PreparedResult:
     elf_bytes: int
     seconds: float
     reused_elf_bytes: int = 0
+    strict: bool = False  # the facts were read with --strict
 
 
 def hash_conflict(
@@ -150,12 +151,37 @@ def prepare(result: WheelResult) -> PreparedResult:
         result.elf_bytes,
         result.seconds,
         result.reused_elf_bytes,
+        result.facts is not None and result.facts.strict,
     )
 
 
 def error_json(filename: str, code: str, reason: str, member: str | None) -> dict[str, Any]:
     """An error as ``AuditError.to_json()`` gives it, from stored columns."""
     return AuditError(filename, code, reason, member).to_json()
+
+
+# the meta table's key, followed by a policy digest, of what that policy was made of
+POLICY_SOURCE_KEY = "policy_source:"
+
+
+def policy_source(
+    policy_file: Path | None = None, musl_policy: str | None = None
+) -> dict[str, Any]:
+    """What ``policy_digest(policy_file, musl_policy)`` was computed from, for reports to name.
+
+    The file is named by the path it was given as, resolved, and the sha256 of its bytes:
+    the path alone may hold another file tomorrow.
+    """
+    source: dict[str, Any] = {
+        "wheelscan": __version__,
+        "musl_policy": musl_policy,
+        "policy_file": None,
+        "policy_file_sha256": None,
+    }
+    if policy_file is not None:
+        source["policy_file"] = str(policy_file.absolute())
+        source["policy_file_sha256"] = hashlib.sha256(policy_file.read_bytes()).hexdigest()
+    return source
 
 
 def policy_digest(policy_file: Path | None = None, musl_policy: str | None = None) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 
 import zstandard
 
-from wheelscan.store.codec import error_json, unpack
+from wheelscan.store.codec import POLICY_SOURCE_KEY, error_json, unpack
 from wheelscan.store.errors import StoreError
 
 _WHEELS = """
@@ -32,6 +32,9 @@ SELECT w.sha256, w.filename, w.project, w.version, w.upload_time, w.location, w.
        v.verdict, v.error_code, v.error_reason, v.error_member
 FROM wheels w LEFT JOIN verdicts v ON v.wheel_id = w.id AND v.policy_id = :policy
 WHERE :run IS NULL OR w.id IN (SELECT wheel_id FROM run_wheels WHERE run_id = :run)
+-- by id: sorting by name would sort every verdict blob too (a gigabyte for a mirror);
+-- reports do not depend on the order (report/aggregate.py), and the lists that show it
+-- sort themselves
 ORDER BY w.id
 """
 _FAILURES = """
@@ -42,16 +45,41 @@ ORDER BY location
 """
 
 
+def reported_policy(connection: sqlite3.Connection) -> str | None:
+    """The digest whose verdicts reports show by default.
+
+    The policy of the last finished run or re-evaluation; before any run has finished, the
+    latest run's: a first run killed halfway has judged every wheel it stored, and a report
+    that showed none of them would say nothing was judged.
+    """
+    row = connection.execute("SELECT value FROM meta WHERE key = 'policy_digest'").fetchone()
+    if row is None:
+        row = connection.execute(
+            "SELECT p.digest FROM runs r JOIN policies p ON p.id = r.policy_id "
+            "ORDER BY r.id DESC LIMIT 1"
+        ).fetchone()
+    return str(row[0]) if row else None
+
+
+def policy_source(connection: sqlite3.Connection, digest: str) -> dict[str, Any] | None:
+    """What the policy ``digest`` was made of (``codec.policy_source``), if it was recorded."""
+    row = connection.execute(
+        "SELECT value FROM meta WHERE key = ?", (POLICY_SOURCE_KEY + digest,)
+    ).fetchone()
+    return json.loads(row[0]) if row else None
+
+
+def _policy_id(connection: sqlite3.Connection, digest: str | None) -> int | None:
+    found = connection.execute("SELECT id FROM policies WHERE digest = ?", (digest,)).fetchone()
+    return int(found[0]) if found else None
+
+
 def iter_rows(
     connection: sqlite3.Connection, run_id: int | None, policy_digest: str | None
 ) -> Iterator[dict[str, Any]]:
     if policy_digest is None:
-        row = connection.execute("SELECT value FROM meta WHERE key = 'policy_digest'").fetchone()
-        policy_digest = row[0] if row else ""
-    found = connection.execute(
-        "SELECT id FROM policies WHERE digest = ?", (policy_digest,)
-    ).fetchone()
-    params = {"policy": found[0] if found else None, "run": run_id}
+        policy_digest = reported_policy(connection)
+    params = {"policy": _policy_id(connection, policy_digest), "run": run_id}
     for (
         sha256,
         filename,
@@ -106,6 +134,98 @@ def iter_rows(
             "upload_time": upload_time,
             "location": location,
             "size": size,
+            "verdict": None,
+            "error": error_json(filename, code, reason, member),
+        }
+
+
+# a wheel's state under one policy: broken (a declared tag does not hold), ok, error, or
+# NULL (no verdict under that policy)
+_STATE = """CASE WHEN w.facts IS NULL THEN 'error'
+    WHEN {v}.verdict IS NOT NULL THEN CASE WHEN {v}.over_claim THEN 'broken' ELSE 'ok' END
+    WHEN {v}.error_code IS NOT NULL THEN 'error' END"""
+_CHANGES = f"""
+WITH then_wheels AS MATERIALIZED (
+    SELECT DISTINCT wheel_id FROM run_wheels WHERE run_id <= :since
+), states AS (
+    SELECT w.id, w.sha256, w.filename, w.project, w.location,
+           CASE WHEN t.wheel_id IS NULL THEN 'absent' ELSE {_STATE.format(v="old")} END AS was,
+           {_STATE.format(v="new")} AS now,
+           new.verdict, new.arch, coalesce(w.read_error_code, new.error_code) AS code,
+           coalesce(w.read_error_reason, new.error_reason) AS reason,
+           coalesce(w.read_error_member, new.error_member) AS member
+    FROM wheels w
+    LEFT JOIN then_wheels t ON t.wheel_id = w.id
+    LEFT JOIN verdicts old ON old.wheel_id = w.id
+        AND old.policy_id = (SELECT policy_id FROM runs WHERE id = :since)
+    LEFT JOIN verdicts new ON new.wheel_id = w.id AND new.policy_id = :policy
+)
+SELECT sha256, filename, project, location, was, now, verdict, arch, code, reason, member
+FROM states
+WHERE (now = 'broken' AND was IS NOT 'broken') OR (was = 'broken' AND now = 'ok')
+   OR (now = 'error' AND was IS NOT 'error')
+ORDER BY filename, sha256
+"""
+# wheels the latest run could not even hash, at locations that did not fail so in run N
+_NEW_FAILURES = """
+SELECT location, filename, project, error_code, error_reason, error_member
+FROM run_failures f
+WHERE run_id = (SELECT max(id) FROM runs) AND run_id > :since AND NOT EXISTS (
+    SELECT 1 FROM run_failures g WHERE g.run_id = :since AND g.location = f.location)
+ORDER BY filename, location
+"""
+
+
+def iter_changes(
+    connection: sqlite3.Connection, since_run: int, policy_digest: str | None
+) -> Iterator[dict[str, Any]]:
+    """Wheels whose state changed since run ``since_run``, each once, by filename.
+
+    "Then" is the store as of that run: the wheels some run up to it had met, judged under
+    its policy; "now" is every stored wheel under ``policy_digest`` (by default the
+    reported one). A row: ``{"change": "newly-broken" | "fixed" | "new-error", "was": the
+    state then (broken, ok, error, absent, or None: not judged then), "sha256", "filename",
+    "project", "location", "verdict" (now) or None, "error" (now) or None}``.
+    """
+    if policy_digest is None:
+        policy_digest = reported_policy(connection)
+    params = {"since": since_run, "policy": _policy_id(connection, policy_digest)}
+    for (
+        sha256,
+        filename,
+        project,
+        location,
+        was,
+        now,
+        blob,
+        arch,
+        code,
+        reason,
+        member,
+    ) in connection.execute(_CHANGES, params):
+        change = "newly-broken" if now == "broken" else "fixed" if now == "ok" else "new-error"
+        yield {
+            "change": change,
+            "was": was,
+            "sha256": sha256,
+            "filename": filename,
+            "project": project,
+            "location": location,
+            "architecture": arch,
+            "verdict": unpack(blob) if blob is not None else None,
+            "error": error_json(filename, code, reason, member) if now == "error" else None,
+        }
+    for location, filename, project, code, reason, member in connection.execute(
+        _NEW_FAILURES, params
+    ):
+        yield {
+            "change": "new-error",
+            "was": None,
+            "sha256": None,
+            "filename": filename,
+            "project": project,
+            "location": location,
+            "architecture": None,
             "verdict": None,
             "error": error_json(filename, code, reason, member),
         }

@@ -8,12 +8,18 @@ referred to the same way, by a small id for their digest.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
+from urllib.parse import quote
 
 from wheelscan.store.errors import StoreError, store_error, transaction
 
-SCHEMA_VERSION = 1
+# 2: wheels.strict. A version-1 store is migrated in place (one column added)
+SCHEMA_VERSION = 2
+_MIGRATIONS = {
+    "1": ("ALTER TABLE wheels ADD COLUMN strict INTEGER NOT NULL DEFAULT 0",),
+}
 
 # split on ";" to run inside one transaction (executescript would commit first): no ";"
 # in the comments
@@ -33,6 +39,7 @@ CREATE TABLE wheels (
     upload_time TEXT,                -- ISO 8601, when the index gives one
     facts BLOB,                      -- zstd(compact JSON of facts_to_json), NULL if unreadable
     facts_version INTEGER,
+    strict INTEGER NOT NULL DEFAULT 0,  -- 1: facts read with --strict (every byte checked)
     -- why the wheel could not be read (facts NULL): a property of the bytes, not the policy
     read_error_code TEXT,
     read_error_reason TEXT,
@@ -131,6 +138,69 @@ def connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
     return connection
 
 
+def connect_readonly(path: Path, busy_timeout: float) -> sqlite3.Connection:
+    """Open an existing store for reading only: never creates, writes or converts anything.
+
+    ``mode=ro`` first: it sees what a running audit has committed so far (WAL), and needs
+    only to create or map ``-shm`` beside the file. Where even that is impossible (a
+    read-only mount, a directory or ``-shm`` this user cannot write), the file is opened
+    ``immutable``: SQLite then takes no lock and reads the main file alone, which is all there
+    is when nobody can write it (a writer closing cleanly leaves no ``-wal`` behind).
+    """
+    location = quote(str(path.absolute()))
+    last: sqlite3.Error | None = None
+    for flags in ("mode=ro", "mode=ro&immutable=1"):
+        if "immutable" in flags:
+            _check_no_wal(path)
+        try:
+            connection = sqlite3.connect(
+                f"file:{location}?{flags}", uri=True, timeout=busy_timeout, isolation_level=None
+            )
+        except sqlite3.Error as e:
+            last = e
+            continue
+        try:
+            _check(connection, path, writable=False)
+        except sqlite3.Error as e:
+            connection.close()
+            last = e
+            # only a file this process cannot write may be read as immutable: a writable one
+            # may be being written, and immutable would read it torn
+            if _writable(path):
+                break
+            continue
+        except StoreError:
+            connection.close()
+            raise
+        return connection
+    assert last is not None
+    raise store_error(last, path, "open for reading") from last
+
+
+def _check_no_wal(path: Path) -> None:
+    """Refuse to read ``path`` immutable while commits wait in its -wal: SQLite would read
+    the main file alone, an older store (or none at all) that the report would show as now."""
+    wal = Path(f"{path}-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        raise StoreError(
+            "unreadable-wal",
+            f"{path}: its last commits are in {wal}, which SQLite reads only through a "
+            f"{path.name}-shm it cannot create here",
+            "copy the store with its -wal file to a writable directory and report on the "
+            "copy, or open it once where it can be written (that moves the commits in)",
+        )
+
+
+def _writable(path: Path) -> bool:
+    """Whether this process could write the store: its file, and its directory (for -shm)."""
+    try:
+        if os.statvfs(path).f_flag & os.ST_RDONLY:
+            return False
+    except OSError:
+        return False
+    return os.access(path, os.W_OK) and os.access(path.absolute().parent, os.W_OK)
+
+
 def _tables(connection: sqlite3.Connection) -> set[str]:
     rows = connection.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")
     return {name for (name,) in rows}
@@ -146,6 +216,13 @@ def _check_or_create(connection: sqlite3.Connection, path: Path) -> None:
                 connection.execute(
                     "INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
                 )
+    _check(connection, path)
+
+
+def _check(connection: sqlite3.Connection, path: Path, writable: bool = True) -> None:
+    """StoreError unless ``connection`` is a store of the schema this code reads; an older
+    schema is migrated, or (``writable`` False: a report) read as it is: every migration
+    only adds what readers do not need."""
     if "meta" not in _tables(connection):
         raise StoreError(
             "not-a-store",
@@ -154,6 +231,16 @@ def _check_or_create(connection: sqlite3.Connection, path: Path) -> None:
         )
     row = connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     found = row[0] if row else None
+    if found in _MIGRATIONS and not writable:
+        return
+    if found in _MIGRATIONS:
+        with transaction(connection, path, f"migrate the schema from version {found}"):
+            for statement in _MIGRATIONS[found]:
+                connection.execute(statement)
+            connection.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
+            )
+        found = str(SCHEMA_VERSION)
     if found != str(SCHEMA_VERSION):
         raise StoreError(
             "schema-version",

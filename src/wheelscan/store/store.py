@@ -8,10 +8,11 @@ killed at any moment loses at most the batch in progress, and a restart redoes e
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
@@ -22,13 +23,26 @@ from wheelscan.engine.result import WheelResult
 from wheelscan.policy.policies import PolicyDatabase
 from wheelscan.sources.base import WheelRef
 from wheelscan.store.batch import Added, Item, Seen, write_batch, write_verdicts
-from wheelscan.store.codec import PreparedResult, conflict_record, hash_conflict, prepare, unpack
+from wheelscan.store.codec import (
+    POLICY_SOURCE_KEY,
+    PreparedResult,
+    conflict_record,
+    hash_conflict,
+    prepare,
+    unpack,
+)
 from wheelscan.store.errors import transaction
 from wheelscan.store.outcome import RunOutcome, run_outcome
 from wheelscan.store.rejudge import Judge, judge_batches
-from wheelscan.store.rows import iter_rows, write_jsonl_zst
+from wheelscan.store.rows import (
+    iter_changes,
+    iter_rows,
+    policy_source,
+    reported_policy,
+    write_jsonl_zst,
+)
 from wheelscan.store.runs import END_STATUSES, RunLock, RunRecord, read_runs
-from wheelscan.store.schema import connect
+from wheelscan.store.schema import connect, connect_readonly
 from wheelscan.wheel.codec import FACTS_VERSION, facts_from_json
 from wheelscan.wheel.contents import WheelFacts
 
@@ -69,13 +83,18 @@ class Store:
         batch_size: int = 500,
         flush_seconds: float = 5.0,
         busy_timeout: float = 10.0,
+        read_only: bool = False,
     ) -> Store:
         """Open or create the store at ``path``.
 
         ``add`` commits every ``batch_size`` results or ``flush_seconds``, whichever comes
         first; a write waits ``busy_timeout`` seconds for another writer, then raises.
+        ``read_only``: open an existing store for the reading methods only (reports), never
+        writing to it, so that it can be read during a run and from a read-only mount.
         """
         path = Path(path)
+        if read_only:
+            return cls(connect_readonly(path, busy_timeout), path, batch_size, flush_seconds)
         return cls(connect(path, busy_timeout), path, batch_size, flush_seconds)
 
     def close(self) -> None:
@@ -102,16 +121,24 @@ class Store:
         *,
         wheelscan_version: str = __version__,
         backend: str | None = None,
+        warn: Callable[[str], None] | None = None,
     ) -> int:
         """Start a run; its verdicts are stored under ``policy_digest`` (codec.policy_digest).
 
         A run still marked ``running`` died without finishing (killed, power lost): the run
-        lock proves no process holds it any more, so it is marked ``interrupted``.
+        lock proves no process holds it any more, so it is marked ``interrupted``, and
+        ``warn`` is told so in one line per run, naming the process the lock file names.
         """
-        self._run_lock.acquire()
+        previous = self._run_lock.acquire()
         now = _now()
         try:
             with transaction(self._connection, self.path, "begin a run"):
+                abandoned = [
+                    run_id
+                    for (run_id,) in self._connection.execute(
+                        "SELECT id FROM runs WHERE status = 'running' ORDER BY id"
+                    )
+                ]
                 self._connection.execute(
                     "UPDATE runs SET status = 'interrupted', finished = updated, "
                     "seconds = (julianday(updated) - julianday(started)) * 86400 "
@@ -123,11 +150,21 @@ class Store:
                     "wheelscan_version, backend) VALUES (?, 'running', ?, ?, ?, ?, ?)",
                     (source, now, now, policy_id, wheelscan_version, backend or backend_name()),
                 ).lastrowid
+                assert run_id is not None
+                # before the commit: once the run is recorded, so is its process
+                self._run_lock.record(run_id)
         except BaseException:
             self._run_lock.release()
             raise
-        assert run_id is not None
         self._run_policies[run_id] = policy_id
+        for abandoned_id in abandoned:
+            owner = (
+                f"process {previous.pid}"
+                if previous is not None and previous.run_id == abandoned_id
+                else "process unknown"
+            )
+            if warn is not None:
+                warn(f"run {abandoned_id} ({owner}) ended without finishing: marked interrupted")
         return run_id
 
     def finish_run(
@@ -164,6 +201,13 @@ class Store:
         """Every run, oldest first."""
         return read_runs(self._connection)
 
+    def contents(self) -> tuple[int, int]:
+        """How many wheels, and of how many projects, the store holds."""
+        row = self._connection.execute(
+            "SELECT count(*), count(DISTINCT project) FROM wheels"
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
     def outcome(self, run_id: int, with_findings: bool = False) -> RunOutcome:
         """The wheels of run ``run_id`` with a broken promise, an under-claim, an error or
         (``with_findings``) a finding: see ``outcome.run_outcome``."""
@@ -172,20 +216,22 @@ class Store:
 
     # --- results
 
-    def known(self, ref: WheelRef) -> str | None:
+    def known(self, ref: WheelRef, strict: bool = False) -> str | None:
         """The sha256 of ``ref`` if its wheel need not be read again, else None.
 
         By the index's sha256 when the ref has one; for a local file, by its path, size and
         mtime, without hashing it. A file not known this way has its size and mtime noted, to
-        be recorded with its result by ``add``.
+        be recorded with its result by ``add``. ``strict``: facts read by the fast path do
+        not count; they are read again, every byte checked.
         """
         if ref.refused is not None:
             return None  # never read: the worker records the refusal
+        reusable = _REUSABLE + (" AND (w.strict = 1 OR w.facts IS NULL)" if strict else "")
         if ref.sha256 is not None:
             if ref.sha256 in self._pending_shas:
                 return ref.sha256
             row = self._connection.execute(
-                f"SELECT sha256 FROM wheels w WHERE sha256 = ? AND {_REUSABLE}", (ref.sha256,)
+                f"SELECT sha256 FROM wheels w WHERE sha256 = ? AND {reusable}", (ref.sha256,)
             ).fetchone()
             return row[0] if row else None
         if ref.location.startswith(("http://", "https://")):
@@ -197,7 +243,7 @@ class Store:
         key = (stat.st_size, stat.st_mtime_ns)
         row = self._connection.execute(
             "SELECT w.sha256 FROM locations l JOIN wheels w ON w.id = l.wheel_id WHERE "
-            f"l.location = ? AND l.size = ? AND l.mtime_ns = ? AND {_REUSABLE}",
+            f"l.location = ? AND l.size = ? AND l.mtime_ns = ? AND {reusable}",
             (ref.location, *key),
         ).fetchone()
         if row:
@@ -271,6 +317,31 @@ class Store:
         self.flush()
         return iter_rows(self._connection, run_id, policy_digest)
 
+    def reported_policy(self) -> str | None:
+        """The policy digest ``iter_rows`` reports by default (``rows.reported_policy``)."""
+        return reported_policy(self._connection)
+
+    def policy_source(self, digest: str) -> dict[str, Any] | None:
+        """What policy ``digest`` was made of, as ``record_policy_source`` stored it."""
+        return policy_source(self._connection, digest)
+
+    def record_policy_source(self, digest: str, source: dict[str, Any]) -> None:
+        """Keep what policy ``digest`` was made of (``codec.policy_source``): the digest
+        alone cannot tell a reader which policy file judged the wheels."""
+        with transaction(self._connection, self.path, "record a policy's source"):
+            self._connection.execute(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                (POLICY_SOURCE_KEY + digest, json.dumps(source, sort_keys=True)),
+            )
+
+    def iter_changes(
+        self, since_run: int, policy_digest: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Wheels newly broken, fixed or newly in error since run ``since_run``
+        (``rows.iter_changes``)."""
+        self.flush()
+        return iter_changes(self._connection, since_run, policy_digest)
+
     def export_jsonl_zst(
         self,
         path: str | os.PathLike[str],
@@ -299,9 +370,19 @@ class Store:
         """Judge every stored wheel that has no verdict under ``policy_digest`` yet, from its
         stored facts alone; then report by that policy. Returns how many were judged.
 
-        Resumable: killed halfway, it goes on where it stopped.
+        Resumable: killed halfway, it goes on where it stopped. Holds the run lock: an audit
+        finishing meanwhile would make its own policy the reported one again, silently.
         """
         self.flush()
+        self._run_lock.acquire()
+        try:
+            return self._reevaluate(database, policy_digest, workers, musl_policy)
+        finally:
+            self._run_lock.release()
+
+    def _reevaluate(
+        self, database: PolicyDatabase, policy_digest: str, workers: int, musl_policy: str | None
+    ) -> int:
         with transaction(self._connection, self.path, "record a policy"):
             policy_id = self._policy_id(policy_digest, _now())
         pages = self._pages(

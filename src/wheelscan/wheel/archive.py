@@ -38,7 +38,6 @@ _EOCD = struct.Struct("<4s4H2LH")  # end of central directory
 _ZIP64_LOCATOR = struct.Struct("<4sLQL")
 _ZIP64_EOCD = struct.Struct("<4sQ2H2L4Q")
 _LOCAL = struct.Struct("<4s2B4HL2L2H")
-CENTRAL_ENTRY_SIZE = 46  # the fixed part of a central directory entry
 # A member's mapped bytes are given back once parsed from this size on (WheelArchive.done_with)
 GIVE_BACK_ABOVE = 1 << 20
 
@@ -77,22 +76,78 @@ class Member(NamedTuple):
 
 
 def _zip64_sizes(extra: bytes, size: int, compressed: int, offset: int) -> tuple[int, int, int]:
-    """Replace 0xFFFFFFFF fields by their ZIP64 extra values, in the order APPNOTE gives."""
+    """Replace 0xFFFFFFFF fields by their ZIP64 extra values, exactly as ``zipfile`` does
+    (``ZipInfo._decodeExtra``): every 0x0001 field in turn, in the order APPNOTE gives, and a
+    field too short for a value it must hold is an error."""
     pos = 0
-    while pos + 4 <= len(extra):
+    while len(extra) - pos >= 4:  # each part's length was checked by the directory walker
         tag, length = struct.unpack_from("<2H", extra, pos)
-        body = extra[pos + 4 : pos + 4 + length]
         if tag == 0x0001:
-            values = [v for (v,) in struct.iter_unpack("<Q", body[: len(body) // 8 * 8])]
-            if size == 0xFFFFFFFF and values:
-                size = values.pop(0)
-            if compressed == 0xFFFFFFFF and values:
-                compressed = values.pop(0)
-            if offset == 0xFFFFFFFF and values:
-                offset = values.pop(0)
-            break
+            body = extra[pos + 4 : pos + 4 + length]
+            values = iter([body[0:8], body[8:16], body[16:24]])  # short past the field's end
+            if size in (0xFFFF_FFFF_FFFF_FFFF, 0xFFFFFFFF):
+                size = _zip64_value(next(values))
+            if compressed == 0xFFFFFFFF:
+                compressed = _zip64_value(next(values))
+            if offset == 0xFFFFFFFF:
+                offset = _zip64_value(next(values))
         pos += 4 + length
     return size, compressed, offset
+
+
+def _zip64_value(field: bytes) -> int:
+    if len(field) < 8:
+        raise WheelError("bad-zip", "a ZIP64 extra field too short for its values")
+    return int.from_bytes(field, "little")
+
+
+def _unicode_path(extra: bytes, raw_name: bytes, name: str) -> None:
+    """Refuse an entry that an Info-ZIP Unicode Path field (0x7075) would rename.
+
+    Recent ``zipfile`` releases read that field as the entry's name when its CRC-32 is that
+    of the name; older ones ignore it. Such a wheel installs a file under one name with one
+    Python and under another with the next (a ``.py`` file, never looked at, as a ``.so``).
+    A field that would not rename the entry is let be; one that ``zipfile`` cannot read is
+    refused, as it refuses it.
+    """
+    pos = 0
+    while len(extra) - pos >= 4:
+        tag, length = struct.unpack_from("<2H", extra, pos)
+        body = extra[pos + 4 : pos + 4 + length]
+        pos += 4 + length
+        if tag != 0x7075:
+            continue
+        if len(body) < 5:
+            raise WheelError("bad-zip", "a Unicode Path extra field cut short", name)
+        version, name_crc = struct.unpack_from("<BL", body)
+        if version != 1 or name_crc != zlib.crc32(raw_name):
+            continue
+        try:
+            other = body[5:].decode("utf-8")
+        except UnicodeDecodeError:
+            raise WheelError("bad-zip", "a Unicode Path extra field not UTF-8", name) from None
+        if other and other.split("\0", 1)[0] != name.split("\0", 1)[0]:
+            raise WheelError(
+                "ambiguous-zip", f"a Unicode Path extra field renames it {other!r}", name
+            )
+
+
+@dataclass(frozen=True)
+class EndRecord:
+    """Where the central directory is, as ``zipfile`` finds it (``_EndRecData``)."""
+
+    location: int  # where the end record that describes the directory starts (ZIP64 or not)
+    count: int  # entries in total
+    count_here: int  # entries "on this disk": the same as count in a single-disk archive
+    cd_size: int
+    cd_offset: int  # as written: without the bytes prepended to the archive
+
+    @property
+    def concat(self) -> int:
+        """Bytes before the archive (a self-extractor's stub): ``zipfile`` finds them as the
+        gap between the directory's declared end and the end record, and adds them to every
+        offset; 0 in an archive as written."""
+        return self.location - self.cd_size - self.cd_offset
 
 
 class ByteReader(Protocol):
@@ -194,35 +249,107 @@ class WheelArchive:
         self.close()
 
     def _read_central_directory(self) -> list[Member]:
-        size = self.size
-        # the EOCD record sits in the last 64 KiB + 22 bytes (its comment is at most 64 KiB)
-        tail_start = max(0, size - (0xFFFF + _EOCD.size + _ZIP64_LOCATOR.size))
-        tail = bytes(self.reader.read_at(tail_start, size - tail_start))
-        eocd = tail.rfind(b"PK\x05\x06")
-        if eocd < 0:
-            raise WheelError("not-zip", "no end-of-central-directory record")
-        if eocd + _EOCD.size > len(tail):
-            raise WheelError("truncated", "end-of-central-directory record cut short")
-        _, _, _, _, count, cd_size, cd_offset, _ = _EOCD.unpack_from(tail, eocd)
-        locator = eocd - _ZIP64_LOCATOR.size
-        if locator >= 0 and tail[locator : locator + 4] == b"PK\x06\x07":
-            _, _, z64_offset, _ = _ZIP64_LOCATOR.unpack_from(tail, locator)
-            record = bytes(self.reader.read_at(z64_offset, _ZIP64_EOCD.size))
-            if len(record) < _ZIP64_EOCD.size:
-                raise WheelError("truncated", "ZIP64 end of central directory past the end")
-            fields = _ZIP64_EOCD.unpack(record)
-            if fields[0] != b"PK\x06\x06":
-                raise WheelError("bad-zip", "ZIP64 end of central directory signature")
-            count, cd_size, cd_offset = fields[7], fields[8], fields[9]
-        if cd_offset + cd_size > size or count > cd_size // CENTRAL_ENTRY_SIZE:
-            raise WheelError("truncated", "central directory runs past the end of the file")
-        data = self.reader.read_at(cd_offset, cd_size)
+        """The members that ``zipfile`` lists, hence pip installs, read from the directory
+        where ``zipfile`` finds it; an archive that another reading would see otherwise is
+        refused (``ambiguous-zip``)."""
+        end = self._end_record()
+        concat = end.concat
+        if concat < 0:
+            raise WheelError("truncated", "central directory runs past its end record")
+        start = end.cd_offset + concat
+        data = self.reader.read_at(start, end.cd_size)
         # every entry checked and made a Member natively: the loop runs once per member
         members: list[Member] = central_entries(
-            data, count, cd_offset, Member, WheelError, _zip64_sizes
+            data, start, concat, Member, WheelError, _zip64_sizes, _unicode_path
         )
-        self._ends = self._member_ends(members, cd_offset)
+        if concat and bytes(self.reader.read_at(end.cd_offset, 4)) == b"PK\x01\x02":
+            # a reader that takes the offset as written finds another directory there
+            raise WheelError(
+                "ambiguous-zip",
+                f"two central directories: at {end.cd_offset} as written, at {start} "
+                f"before the end record ({concat} bytes before the archive)",
+            )
+        walked = len(members)
+        if walked != end.count or walked != end.count_here:
+            counted = min(end.count, end.count_here)
+            if walked > counted:  # a reader that goes by the count misses entries
+                raise WheelError(
+                    "ambiguous-zip",
+                    f"the end record counts {counted} entries, the directory holds {walked}",
+                )
+            raise WheelError(
+                "bad-zip",
+                f"the end record counts {max(end.count, end.count_here)} entries, "
+                f"the directory holds {walked}",
+            )
+        self._ends = self._member_ends(members, start)
         return members
+
+    def _end_record(self) -> EndRecord:
+        """The end of central directory record, found as ``zipfile`` finds it: the last 22
+        bytes when they are one with no comment, else the last signature in the last 64 KiB
+        + 22 bytes; then its ZIP64 record (``_end_record64``)."""
+        size = self.size
+        tail_start = max(0, size - (0xFFFF + _EOCD.size))
+        tail = bytes(self.reader.read_at(tail_start, size - tail_start))
+        last = len(tail) - _EOCD.size
+        if last >= 0 and tail[last : last + 4] == b"PK\x05\x06" and tail[-2:] == b"\0\0":
+            eocd = last
+        else:
+            eocd = tail.rfind(b"PK\x05\x06")
+            if eocd < 0:
+                raise WheelError("not-zip", "no end-of-central-directory record")
+            if eocd + _EOCD.size > len(tail):
+                raise WheelError("truncated", "end-of-central-directory record cut short")
+        _, _, _, count_here, count, cd_size, cd_offset, _ = _EOCD.unpack_from(tail, eocd)
+        record = EndRecord(tail_start + eocd, count, count_here, cd_size, cd_offset)
+        return self._end_record64(record) or record
+
+    def _end_record64(self, end: EndRecord) -> EndRecord | None:
+        """The ZIP64 end record, if a locator precedes the end record.
+
+        Python's ``zipfile`` reads it immediately before the locator and ignores the
+        locator's offset; recent releases (the fix of CVE-2025-8291) read it at the locator's
+        offset first and check that the two agree. So that record is read, and no other: one
+        anywhere else, a locator pointing at another record, or 32-bit fields that say
+        something else than the ZIP64 ones (a reader without ZIP64 takes those) make
+        readings differ, and the archive is refused.
+        """
+        at = end.location - _ZIP64_LOCATOR.size
+        if at < 0:
+            return None
+        locator = bytes(self.reader.read_at(at, _ZIP64_LOCATOR.size))
+        signature, disk, record_offset, disks = _ZIP64_LOCATOR.unpack(locator)
+        if signature != b"PK\x06\x07":
+            return None
+        if disk != 0 or disks > 1:
+            raise WheelError("bad-zip", "an archive that spans several disks")
+        location = at - _ZIP64_EOCD.size
+        record = bytes(self.reader.read_at(location, _ZIP64_EOCD.size)) if location >= 0 else b""
+        if len(record) < _ZIP64_EOCD.size or record[:4] != b"PK\x06\x06":
+            raise WheelError(
+                "ambiguous-zip", "a ZIP64 locator without its end record just before it"
+            )
+        fields = _ZIP64_EOCD.unpack(record)
+        record_size, count_here, count, cd_size, cd_offset = fields[1], *fields[6:]
+        if record_offset > location or (
+            record_offset != location
+            and bytes(self.reader.read_at(record_offset, 4)) == b"PK\x06\x06"
+        ):
+            raise WheelError("ambiguous-zip", "the ZIP64 locator points at another end record")
+        if record_size != _ZIP64_EOCD.size - 12 or cd_offset + cd_size != record_offset:
+            raise WheelError("bad-zip", "the ZIP64 end record and its locator disagree")
+        for narrow, wide, saturated in (
+            (end.count_here, count_here, 0xFFFF),
+            (end.count, count, 0xFFFF),
+            (end.cd_size, cd_size, 0xFFFFFFFF),
+            (end.cd_offset, cd_offset, 0xFFFFFFFF),
+        ):
+            if narrow not in (wide, saturated):
+                raise WheelError(
+                    "ambiguous-zip", "the end record and the ZIP64 end record disagree"
+                )
+        return EndRecord(location, count, count_here, cd_size, cd_offset)
 
     @staticmethod
     def _member_ends(members: list[Member], cd_offset: int) -> dict[int, int]:

@@ -21,23 +21,33 @@ from wheelscan.elf.facts import (
     VersionNeed,
 )
 from wheelscan.wheel.contents import ElfMember, WheelFacts
+from wheelscan.wheel.integrity import IntegrityProblem
 
 # 3: undefined symbols stored as five columns, not a list per symbol
 FACTS_VERSION = 3
 
 
 def facts_to_json(wheel: WheelFacts) -> dict[str, Any]:
-    return {
+    data: dict[str, Any] = {
         "version": FACTS_VERSION,
         "filename": wheel.filename,
         "elf_files": [_member(m) for m in wheel.elf_files],
     }
+    if wheel.strict:  # absent from a fast reading's facts: older facts read the same
+        data["strict"] = True
+        data["integrity"] = [[p.code, p.member, p.detail] for p in wheel.integrity]
+    return data
 
 
 def facts_from_json(data: dict[str, Any]) -> WheelFacts:
     if data.get("version") != FACTS_VERSION:
         raise ValueError(f"stored facts version {data.get('version')}, expected {FACTS_VERSION}")
-    return WheelFacts(data["filename"], tuple(_member_back(m) for m in data["elf_files"]))
+    return WheelFacts(
+        data["filename"],
+        tuple(_member_back(m) for m in data["elf_files"]),
+        bool(data.get("strict", False)),
+        tuple(IntegrityProblem(*p) for p in data.get("integrity", ())),
+    )
 
 
 def _member(member: ElfMember) -> dict[str, Any]:

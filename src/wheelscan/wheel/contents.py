@@ -7,7 +7,6 @@ policy file re-judges every stored wheel without reading one again.
 from __future__ import annotations
 
 import csv
-import io
 import os
 import posixpath
 import threading
@@ -25,6 +24,7 @@ from wheelscan.wheel.inflate import (
     inflate_into,
     inflate_prefix,
 )
+from wheelscan.wheel.integrity import Digest, IntegrityProblem, check_contents, check_identity
 from wheelscan.wheel.scratch import scratch
 from wheelscan.wheel.stream import StreamError, StreamStats, parse_streamed
 
@@ -32,9 +32,13 @@ from wheelscan.wheel.stream import StreamError, StreamStats, parse_streamed
 # it (wheel/stream.py); a real member needs one pass, two when a table lies past what the first
 # kept. A table walked word by word past the kept bytes (a hostile DT_GNU_HASH chain with no
 # end) gains one output chunk per pass: 128 MiB of chain cost 33 passes and 4.3 GiB of
-# inflation (49 s), a 2 GiB member hours. So after this many passes the member is inflated
-# whole, once, within the member-size limit.
+# inflation (49 s), a 2 GiB member hours. Inflated whole instead, a 1 GiB member took
+# 1.14 GB of memory. So after this many passes the member is refused (``scattered-tables``):
+# no real library needs more than two.
 MAX_STREAM_PASSES = 3
+# Undefined symbols in all of a wheel's ELF files, each a record of ~140 bytes (a file's own
+# are bounded natively, 2**18): the test corpus's largest wheel has 21,345
+MAX_WHEEL_UNDEFINED = 1 << 20
 
 
 # A member whose tables end (``facts_end``) later than this fraction of it is inflated whole,
@@ -61,31 +65,51 @@ class _TooManyPasses(Exception):
 class ElfMember:
     path: str  # the member's name in the archive
     facts: ElfFacts
-    in_record: bool  # listed in RECORD and not *.py: auditwheel examines only these
+    # listed in RECORD and not *.py: auditwheel examines only these; pip installs every
+    # member whatever RECORD says, so wheelscan judges the others too, and reports them
+    # (finding ``unlisted-elf``)
+    in_record: bool
     size: int = 0  # uncompressed bytes
 
 
 @dataclass(frozen=True)
 class WheelFacts:
     filename: str
-    # every ELF member: examined ones in RECORD order first (auditwheel's order matters: the
-    # first ELF fixes the architecture and libc), then the rest in archive order
+    # every ELF member: those RECORD lists in its order first (auditwheel's order matters:
+    # the first ELF fixes the architecture and libc), then the rest in archive order
     elf_files: tuple[ElfMember, ...]
+    # read with ``strict``: every byte inflated and checked (wheel/integrity.py), every
+    # member examined whatever its name; ``integrity``: what an installer lets through
+    strict: bool = False
+    integrity: tuple[IntegrityProblem, ...] = ()
 
     @property
     def examined(self) -> tuple[ElfMember, ...]:
-        return tuple(m for m in self.elf_files if m.in_record)
+        """The members a verdict judges: every ELF member. auditwheel examines only those
+        RECORD lists, but an installer installs them all (pip extracts every member of the
+        zip): a library left out of RECORD must not escape the verdict (issue #14)."""
+        return self.elf_files
 
 
 def record_paths(archive: WheelArchive) -> list[str]:
-    """Paths listed in ``<name>.dist-info/RECORD`` (PEP 376 / 427), in order."""
+    """Paths listed in ``<name>.dist-info/RECORD`` (PEP 376 / 427), in order, read as pip
+    reads them (``pip/_internal/operations/install/wheel.py``, ``utils/wheel.py``): the one
+    top-level ``.dist-info`` directory's RECORD, split by ``str.splitlines``."""
+    # pip's test: the first part of a name (a file's too) that ends in .dist-info
+    first_parts = {m.name.partition("/")[0] for m in archive.members if ".dist-info" in m.name}
+    info_dirs = [part for part in first_parts if part.endswith(".dist-info")]
     records = [
         m
         for m in archive.members
         if m.name.endswith(".dist-info/RECORD") and m.name.count("/") == 1
     ]
-    if len(records) != 1:
-        raise WheelError("no-record", f"{len(records)} top-level .dist-info/RECORD files")
+    # pip refuses a wheel with more than one .dist-info directory, even if one has no RECORD
+    if len(records) != 1 or len(info_dirs) != 1:
+        raise WheelError(
+            "no-record",
+            f"{len(records)} top-level .dist-info/RECORD files in "
+            f"{len(info_dirs)} .dist-info directories",
+        )
     text = bytes(archive.read(records[0])).decode("utf-8", "replace")
     try:
         return first_fields(text)
@@ -94,17 +118,23 @@ def record_paths(archive: WheelArchive) -> list[str]:
 
 
 def first_fields(text: str) -> list[str]:
-    """The first field of each row of a CSV text, as ``csv.reader`` reads it (raising
-    ``csv.Error`` where it does)."""
-    plain = '"' not in text and "\0" not in text
-    if plain and "\r" in text:  # csv's own line ends (most RECORDs): \r only before \n
-        plain = text.count("\r") == text.count("\r\n")
-    lines = (text.replace("\r\n", "\n") if plain else text).split("\n")
-    if plain and max(map(len, lines)) <= csv.field_size_limit():
+    """The first field of each row of RECORD, as pip reads it: ``csv.reader`` over
+    ``text.splitlines()`` (raising ``csv.Error`` where it does).
+
+    ``splitlines`` ends a line at ``\\r``, ``\\x0b``, ``\\x0c``, ``\\x1c``-``\\x1e``, ``\\x85``,
+    ``\\u2028`` and ``\\u2029`` too, not only at ``\\n``: a row after one of those is a row of its
+    own to pip, and so it is here.
+    """
+    lines = text.splitlines()
+    if (
+        '"' not in text
+        and "\0" not in text
+        and max(map(len, lines), default=0) <= csv.field_size_limit()
+    ):
         # nothing for csv to unquote, no line it would refuse: each line's text up to its
         # first comma, at C speed (csv took 10 ms of a scan of the benchmark corpus)
         return [line.split(",", 1)[0] for line in lines if line]
-    return [row[0] for row in csv.reader(io.StringIO(text)) if row]
+    return [row[0] for row in csv.reader(lines) if row]
 
 
 def unsafe_path(name: str) -> bool:
@@ -118,25 +148,45 @@ def unsafe_path(name: str) -> bool:
 
 
 def read_wheel_facts(
-    archive: WheelArchive, filename: str, cache: FactsCache | None = None, threads: int = 1
+    archive: WheelArchive,
+    filename: str,
+    cache: FactsCache | None = None,
+    threads: int = 1,
+    *,
+    strict: bool = False,
+    file_sha256: str | None = None,
 ) -> WheelFacts:
     """Parse every ELF member of ``archive``; raise WheelError for a member that is not sound.
 
     With a ``cache``, a member parsed before (the same compressed bytes) is not parsed again.
     With ``threads`` > 1, members are inflated and parsed on that many threads (the inflater
     and the parser release the GIL): one large wheel on several cores, for ``show``.
+    ``strict``: the wheel is first checked byte for byte (``integrity.check_wheel``, against
+    ``file_sha256`` too where the index gives one), every ELF member is inflated whole, and
+    members named ``*.py`` are examined too (an ELF file installed under any name can be
+    loaded).
     """
     parse = get_parser()
     for member in archive.members:
         if unsafe_path(member.name):
             raise WheelError("unsafe-path", "a path outside the install directory", member.name)
+    # a strict reading: the installer's checks first, then every ELF member parsed from
+    # its whole content, whose digest is kept (``digests``) for RECORD's check at the end
+    info_dir = check_identity(archive, filename, file_sha256) if strict else ""
+    digests: dict[str, Digest] | None = {} if strict else None
     listed = {
         posixpath.normpath(p): i
         for i, p in enumerate(record_paths(archive))
-        if not p.endswith(".py")
+        if strict or not p.endswith(".py")  # auditwheel's rule; strict examines everything
     }
     members: list[tuple[int, ElfMember]] = []
-    for member, facts in _parsed_members(parse, archive, cache, threads):
+    undefined = 0
+    for member, facts in _parsed_members(parse, archive, cache, threads, digests):
+        undefined += len(facts.undefined_symbols)
+        if undefined > MAX_WHEEL_UNDEFINED:
+            raise WheelError(
+                "too-large", f"more than {MAX_WHEEL_UNDEFINED} undefined symbols", member.name
+            )
         rank = listed.get(posixpath.normpath(member.name))
         members.append(
             (
@@ -145,17 +195,37 @@ def read_wheel_facts(
             )
         )
     members.sort(key=lambda item: item[0])  # stable: unlisted ones keep archive order
-    return WheelFacts(filename, tuple(m for _, m in members))
+    integrity = check_contents(archive, filename, info_dir, digests) if strict else ()
+    return WheelFacts(filename, tuple(m for _, m in members), strict, integrity)
+
+
+def _candidates(archive: WheelArchive, strict: bool) -> list[Member]:
+    """The members that may be ELF; in a strict reading, every file of 4 bytes or more."""
+    if strict:
+        return [m for m in archive.members if not m.name.endswith("/") and m.size >= 4]
+    return [m for m in archive.members if archive.may_be_elf(m)]
 
 
 def _parsed_members(
-    parse: object, archive: WheelArchive, cache: FactsCache | None, threads: int
+    parse: object,
+    archive: WheelArchive,
+    cache: FactsCache | None,
+    threads: int,
+    digests: dict[str, Digest] | None,
 ) -> Iterator[tuple[Member, ElfFacts]]:
     """Every ELF member with its facts, in archive order; whichever way they are computed,
-    the failure raised is the one a member-by-member reading meets first."""
+    the failure raised is the one a member-by-member reading meets first. ``digests``: a
+    strict reading (every member a candidate, each inflated whole, its digest kept there)."""
+    strict = digests is not None
     if threads <= 1:
-        for member in archive.elf_members():
-            yield member, _cached_parse(parse, archive, member, cache)
+        if not strict:
+            for member in archive.elf_members():
+                yield member, _cached_parse(parse, archive, member, cache)
+            return
+        everything = _candidates(archive, strict)
+        for member, looked in zip(everything, archive.sniff(everything), strict=True):
+            if archive.is_elf(member, looked):
+                yield member, _cached_parse(parse, archive, member, cache, digests)
         return
     from concurrent.futures import Future, ThreadPoolExecutor  # ~10 ms of imports: when used
 
@@ -163,7 +233,7 @@ def _parsed_members(
     # many small files (a thread that starts the largest library last finishes last; one
     # library cannot be split: a deflate stream is sequential). Sniffing the rest here
     # overlaps with the threads' inflation, which runs without the GIL.
-    candidates = [m for m in archive.members if archive.may_be_elf(m)]
+    candidates = _candidates(archive, strict)
     sniffed = archive.sniff(candidates)
     order = sorted(range(len(candidates)), key=lambda i: -candidates[i].compressed_size)
     futures: dict[int, Future[ElfFacts]] = {}
@@ -172,7 +242,9 @@ def _parsed_members(
         for i in order:
             try:
                 if archive.is_elf(candidates[i], sniffed[i]):
-                    futures[i] = pool.submit(_cached_parse, parse, archive, candidates[i], cache)
+                    futures[i] = pool.submit(
+                        _cached_parse, parse, archive, candidates[i], cache, digests
+                    )
             except Exception as e:  # raised in archive order below, as a sequential read would
                 sniffing_errors[i] = e
     for i, member in enumerate(candidates):
@@ -183,17 +255,21 @@ def _parsed_members(
 
 
 def _cached_parse(
-    parse: object, archive: WheelArchive, member: Member, cache: FactsCache | None
+    parse: object,
+    archive: WheelArchive,
+    member: Member,
+    cache: FactsCache | None,
+    digests: dict[str, Digest] | None = None,
 ) -> ElfFacts:
     if member.method != DEFLATED:
         return _parse(parse, archive, member)  # a stored member is parsed in place: cheap
     if cache is None:
-        facts = _parse(parse, archive, member)
+        facts = _parse(parse, archive, member, digests)
     else:
         archive.check_limits(member)
         payload = archive.payload(member)
         cached = cache.get(member, payload)
-        facts = cached if cached is not None else _parse(parse, archive, member)
+        facts = cached if cached is not None else _parse(parse, archive, member, digests)
         if cached is None:
             cache.put(member, payload, facts, archive.file, archive.data_offset(member))
     archive.done_with(member)  # its bytes leave the process: not read again
@@ -206,20 +282,38 @@ def verify_members() -> bool:
     return os.environ.get(VERIFY_ENV, "") not in ("", "0")
 
 
-def _parse(parse: object, archive: WheelArchive, member: Member) -> ElfFacts:
+def _parse(
+    parse: object,
+    archive: WheelArchive,
+    member: Member,
+    digests: dict[str, Digest] | None = None,
+) -> ElfFacts:
+    """The member's facts. Read by its ends or a prefix where that pays; those readings
+    return None wherever they fail, and the member is then inflated whole: only a failure
+    of a whole-member reading (the member is unsound) is an error. A strict reading
+    (``digests``), like ``WHEELSCAN_VERIFY``, inflates every member whole, and keeps each
+    one's digest in ``digests``."""
     partial = partial_parser()
     try:
         if member.method == DEFLATED and partial is not None:
             archive.check_limits(member)
-            if verify_members():
-                if member.size <= WHOLE_MEMBER_LIMIT:
-                    return _parse_whole(parse, archive, member)
-                return _parse_read(parse, archive, member)
-            if member.size > WHOLE_MEMBER_LIMIT:
-                with _STREAMING:  # the whole read after too many passes, too
-                    return _parse_stream(archive, member, *partial) or _parse_read(
-                        parse, archive, member
+            if member.size > WHOLE_MEMBER_LIMIT and (digests is not None or not verify_members()):
+                # streamed, within the memory bound; in a strict reading its CRC, size and
+                # digest are checked by the integrity pass, which streams it too
+                with _STREAMING:
+                    facts = _parse_stream(archive, member, *partial)
+                if facts is None:
+                    raise WheelError(
+                        "scattered-tables",
+                        f"its tables lie further apart than {MAX_STREAM_PASSES} passes keep: "
+                        f"only a whole read ({member.size} bytes) would settle its facts",
+                        member.name,
                     )
+                return facts
+            if digests is not None or verify_members():
+                if member.size <= WHOLE_MEMBER_LIMIT:
+                    return _parse_whole(parse, archive, member, digests)
+                return _parse_read(parse, archive, member)  # WHEELSCAN_VERIFY: whole, as said
             facts = parse_by_ends(archive, member, *partial)
             if facts is not None:
                 return facts
@@ -235,15 +329,26 @@ def _parse(parse: object, archive: WheelArchive, member: Member) -> ElfFacts:
 
 
 def _facts_end(archive: WheelArchive, member: Member) -> int | None:
-    """Where the member's tables probably end, from its program headers (``facts_end``)."""
+    """Where the member's tables probably end, from its program headers (``facts_end``);
+    None if its start does not inflate (its whole inflation says why)."""
     from wheelscan._native import facts_end
 
-    return facts_end(archive.head(member, HEAD_BYTES))
+    try:
+        return facts_end(archive.head(member, HEAD_BYTES))
+    except WheelError:
+        return None
 
 
-def _parse_read(parse: object, archive: WheelArchive, member: Member) -> ElfFacts:
+def _parse_read(
+    parse: object,
+    archive: WheelArchive,
+    member: Member,
+    digests: dict[str, Digest] | None = None,
+) -> ElfFacts:
     """The member read whole (stored: in place), then parsed."""
     content = archive.read(member)
+    if digests is not None:
+        digests[member.name] = Digest.of(content)
     try:
         return parse(content)  # type: ignore[operator, no-any-return]
     finally:
@@ -258,6 +363,9 @@ def _parse_prefix(
     None when that is nearly all of it, or when the parser wants a byte past it (a layout
     ``facts_end`` did not foresee; no member of either corpus): the caller then inflates it
     whole, so that a member costs at most twice its size to inflate, whatever it holds.
+    None too where the prefix does not inflate or the parser refuses it: the whole member
+    is then read, and its reading decides the error (an installer would meet a stream
+    unsound past the prefix, or a CRC-32 that differs, before any ELF file).
 
     What lies past the tables is not inflated: in most libraries their data (after
     PT_DYNAMIC), in an unstripped one its symbol tables and debug info (a third of the ELF
@@ -273,15 +381,20 @@ def _parse_prefix(
         with buffer[:length] as out:
             try:
                 valid = inflate_prefix(archive.payload(member), out)
-            except WholeInflateError as e:
-                raise WheelError(e.code, e.reason, member.name) from e
+            except WholeInflateError:
+                return None
         try:
             return parse(buffer, [(0, valid)])  # type: ignore[operator, no-any-return]
-        except need_bytes:
+        except (need_bytes, ElfError):
             return None
 
 
-def _parse_whole(parse: object, archive: WheelArchive, member: Member) -> ElfFacts:
+def _parse_whole(
+    parse: object,
+    archive: WheelArchive,
+    member: Member,
+    digests: dict[str, Digest] | None = None,
+) -> ElfFacts:
     """Inflate the member whole into this thread's scratch mapping, check it, parse it."""
     with scratch(member.size, populate=True) as buffer:
         try:
@@ -290,6 +403,8 @@ def _parse_whole(parse: object, archive: WheelArchive, member: Member) -> ElfFac
             raise WheelError(e.code, e.reason, member.name) from e
         if crc != member.crc:
             raise WheelError("crc-mismatch", "CRC-32 differs from the directory's", member.name)
+        if digests is not None:
+            digests[member.name] = Digest.of(buffer)
         return parse(buffer)  # type: ignore[operator, no-any-return]
 
 

@@ -11,15 +11,23 @@ that is unknown is looked up where it copies from, in an inflation from a block 
 back; failing that, the end is inflated again from further back; where anything fails, the
 caller inflates the member from its start, as it would have (wheel/contents.py).
 
+Failing includes the parser refusing what it was given: a sound member may hold, in a
+stored block, bytes that read as a block header and decode soundly to the stream's end
+(tests/test_ends_failsafe.py), and the end so decoded is not the member's. So no error
+leaves this module: an ElfError, or a start that does not inflate, means only that this
+reading cannot tell; the member's reading from its start says what is wrong, if anything.
+
 Neither the CRC-32 nor the stream between the ends is checked: README, known limits.
 """
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
+from enum import Enum
 from typing import NamedTuple
 
-from wheelscan.elf import ElfFacts
+from wheelscan.elf import ElfError, ElfFacts
 from wheelscan.wheel.archive import Member, WheelArchive, WheelError
 from wheelscan.wheel.inflate import (
     PREFIX_SLACK,
@@ -72,18 +80,34 @@ MAX_PREFIX_PASSES = 4
 HEAD_BYTES = 4096
 
 
-class _Unknown(NamedTuple):
-    """The parser needs bytes [start, end) of the end, which copy from before where its
-    inflation began."""
+class Route(Enum):
+    """How the end is inflated from a margin before PT_DYNAMIC (``_route``)."""
 
-    start: int
-    end: int
+    ONE_PASS = "one pass"  # all of it, written
+    COUNTED = "counted"  # decoded to its last byte only to count, then written to the tables
+    FROM_THE_START = "from the start"  # neither pays: the member is inflated from its start
 
 
-class _Earlier(NamedTuple):
-    """The parser needs bytes from ``start`` on, before the end inflated, past the start's."""
+class Outcome(Enum):
+    """What a parse with the end in place (``_parse``) came to."""
 
-    start: int
+    FACTS = "facts"  # the member's facts
+    UNKNOWN = "unknown"  # it needs bytes [start, end) of the end that copy from before it
+    EARLIER = "earlier"  # it needs bytes from ``start`` on, before the end, past the start's
+    FAILED = "failed"  # this reading cannot tell: the member is read from its start
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """What ``_parse`` came to, and what the outcome needs next."""
+
+    outcome: Outcome
+    facts: ElfFacts | None = None  # FACTS: the facts
+    start: int = 0  # UNKNOWN, EARLIER: the first byte the parser needs
+    end: int = 0  # UNKNOWN: the byte after the last
+
+
+FAILED = Attempt(Outcome.FAILED)
 
 
 # A tail that cannot be inflated further (its first block was not checked)
@@ -120,7 +144,10 @@ def parse_by_ends(
 
     if member.size < SKIP_ABOVE:
         return None
-    head = archive.head(member, HEAD_BYTES)
+    try:
+        head = archive.head(member, HEAD_BYTES)
+    except WheelError:
+        return None  # its start does not inflate: the reading from the start says so
     dynamic, end = dynamic_segment(head), facts_end(head)
     if dynamic is None or end is None:
         return None
@@ -131,15 +158,15 @@ def parse_by_ends(
     while margins:
         margin = margins.pop(0)
         route = _route(member.size, offset, end, margin)
-        if route is None:
+        if route is Route.FROM_THE_START:
             return None
-        if route == "one pass":
+        if route is Route.ONE_PASS:
             tail = _inflate_to_the_end(archive, member, offset - margin)
         else:
             if counted is None or counted.starts[0][1] > offset - margin:
                 # from as far back as any margin counted may need
                 reach = max(
-                    [m for m in margins if _route(member.size, offset, end, m) == "counted"],
+                    [m for m in margins if _route(member.size, offset, end, m) is Route.COUNTED],
                     default=margin,
                 )
                 counted = _count(archive, member, offset - max(reach, margin))
@@ -151,35 +178,36 @@ def parse_by_ends(
         # bytes the parser asks for (PT_DYNAMIC's first) that copy from before the start are
         # looked up further back; failing that, the next margin
         for resolves in range(MAX_RESOLVES + 1):
-            facts = _parse(archive, member, tail, start, parse, need_bytes)
-            if not isinstance(facts, _Unknown) or counted is None or tail.window is None:
+            attempt = _parse(archive, member, tail, start, parse, need_bytes)
+            if attempt.outcome is not Outcome.UNKNOWN or counted is None or tail.window is None:
                 break
             if resolves == MAX_RESOLVES:
                 break
-            tail = _resolve(counted, tail, facts.start, facts.end)
+            tail = _resolve(counted, tail, attempt.start, attempt.end)
             if tail is None:
                 break
-        if isinstance(facts, _Earlier):
+        if attempt.outcome is Outcome.FACTS:
+            return attempt.facts
+        if attempt.outcome is Outcome.FAILED:
+            return None
+        if attempt.outcome is Outcome.EARLIER:
             # a table before the end inflated (patchelf put it there): from before it
-            margins = [offset - facts.start + TAIL_MARGINS[0]]
-        elif not isinstance(facts, _Unknown) and tail is not None:
-            return facts
+            margins = [offset - attempt.start + TAIL_MARGINS[0]]
     return None
 
 
-def _route(size: int, offset: int, end: int, margin: int) -> str | None:
-    """How to inflate the end from ``margin`` before PT_DYNAMIC: "one pass" (all of it,
-    written), "counted" (decoded to its last byte only to count, then written as far as
-    the tables), or None where neither pays."""
+def _route(size: int, offset: int, end: int, margin: int) -> Route:
+    """How to inflate the end from ``margin`` before PT_DYNAMIC, whichever costs less, if
+    either pays."""
     if offset <= margin:
-        return None
+        return Route.FROM_THE_START
     tail = size - offset + margin
     written = min(size, end + TAIL_EXTRA) - offset + margin
     one_pass = WRITE_COST * tail
     counted = COUNT_COST * tail + WRITE_COST * written
     if min(one_pass, counted) > SKIP_WORTH * size:
-        return None
-    return "one pass" if one_pass <= counted else "counted"
+        return Route.FROM_THE_START
+    return Route.ONE_PASS if one_pass <= counted else Route.COUNTED
 
 
 def _count(archive: WheelArchive, member: Member, begin: int) -> Counted | None:
@@ -266,8 +294,7 @@ def _copied_bytes(
     counted: Counted, tail: Tail, positions: list[int], depth: int
 ) -> list[int] | None:
     """The bytes that the unknown ``positions`` of ``tail`` copy from the 32 KiB before it."""
-    assert tail.window is not None
-    if depth == 0:
+    if depth == 0 or tail.window is None:
         return None
     sources = [tail.begin - WINDOW + tail.window[p - tail.begin] for p in positions]
     usable = [s for s in counted.starts if s[1] <= min(sources)]
@@ -347,15 +374,21 @@ class _Start:
     how much the parser was last given (``prefix``): a member's later attempts, at another
     margin, take it up where the last one left it. (Nothing else writes the scratch
     between them, and a member read by its ends is never so large that the scratch gives
-    its pages back after it: see the assertion below.)"""
+    its pages back after it: see the check below.)"""
 
     def __init__(self) -> None:
         self.prefix = PREFIX_SLACK + 64 * 1024
         self.valid = 0
 
 
-# members over WHOLE_MEMBER_LIMIT are streamed, never read by their ends
-assert WHOLE_MEMBER_LIMIT <= KEPT_RESIDENT
+# Members over WHOLE_MEMBER_LIMIT are streamed, never read by their ends; were the limit
+# over KEPT_RESIDENT, the start ``_Start`` keeps would lose its pages (zeros, then) between
+# attempts, and be parsed as the member's
+if WHOLE_MEMBER_LIMIT > KEPT_RESIDENT:
+    raise RuntimeError(
+        f"WHOLE_MEMBER_LIMIT ({WHOLE_MEMBER_LIMIT}) is over KEPT_RESIDENT ({KEPT_RESIDENT}):"
+        " a member read by its ends would not keep its start inflated between attempts"
+    )
 
 
 def _parse(
@@ -365,10 +398,11 @@ def _parse(
     start_inflated: _Start,
     parse: object,
     need_bytes: type[Exception],
-) -> ElfFacts | _Unknown | _Earlier | None:
+) -> Attempt:
     """Parse with the end in place and the start inflated as far as the parser asks (and
     the end further, if it asks for bytes past it: tables patchelf moved behind
-    PT_DYNAMIC, in the segment that holds it)."""
+    PT_DYNAMIC, in the segment that holds it). FAILED where the start does not inflate or
+    the parser refuses the bytes: the end may have been decoded from a false start."""
     size = member.size
     payload = archive.payload(member)
     prefix = start_inflated.prefix
@@ -382,30 +416,34 @@ def _parse(
                     with buffer[:prefix] as part:
                         try:
                             valid = inflate_prefix(payload, part)
-                        except WholeInflateError as e:
-                            raise WheelError(e.code, e.reason, member.name) from e
+                        except WholeInflateError:
+                            return FAILED
                 try:
-                    return parse(buffer, [(0, valid), *tail.ranges])  # type: ignore[operator, no-any-return]
+                    facts = parse(buffer, [(0, valid), *tail.ranges])  # type: ignore[operator]
+                    return Attempt(Outcome.FACTS, facts)
                 except need_bytes as e:
                     start: int = e.start  # type: ignore[attr-defined]
                     wanted: int = e.end  # type: ignore[attr-defined]
+                except ElfError:
+                    return FAILED
                 if start >= tail.end and tail.bit != NO_BIT:
                     longer = _inflate_at(
                         payload, tail.bit, tail.begin, min(size, wanted + TAIL_EXTRA)
                     )
                     if longer is None:
-                        return None
+                        return FAILED
                     tail = longer
                     buffer[tail.begin : tail.end] = tail.inflated
                 elif wanted <= tail.begin and wanted <= size * SKIP_WORTH:
                     # the version tables follow the strings a linker writes: ask for them too
                     prefix = max(wanted + wanted // 8 + PREFIX_SLACK, prefix * 3 // 2)
                 elif start >= tail.begin:
-                    return _Unknown(start, wanted)  # bytes of the end it could not know
+                    # bytes of the end it could not know
+                    return Attempt(Outcome.UNKNOWN, start=start, end=wanted)
                 elif start > size * SKIP_WORTH:
-                    return _Earlier(start)
+                    return Attempt(Outcome.EARLIER, start=start)
                 else:
-                    return None  # most of the member, or a layout this reading does not foresee
+                    return FAILED  # most of the member, or a layout this reading does not foresee
         finally:
             start_inflated.prefix, start_inflated.valid = prefix, valid
-    return None
+    return FAILED

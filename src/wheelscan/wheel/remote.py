@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import posixpath
+import re
 import urllib.parse
 
 from wheelscan import __version__
@@ -26,3 +27,12 @@ def redact(url: str) -> str:
         return url
     host = parts.netloc.rpartition("@")[2]
     return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
+# user:password@ in any URL inside a text (an error's reason names the URL it failed on)
+_USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*):[^@\s/]*@")
+
+
+def redact_text(text: str) -> str:
+    """``text`` with the password of every URL in it replaced, as ``redact`` does."""
+    return _USERINFO.sub(r"\g<head>:***@", text)

@@ -1,0 +1,47 @@
+"""Plain-text layout for the commands' terminal output: 80 columns, never a word cut.
+
+Lines are wrapped between words only (a file name or a tag is never split, in a terminal or
+in a pipe), continuation lines hang under their first line, and lists of names too long for
+one line are folded to a count. No markup: what is printed is what a pipe receives.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import textwrap
+from collections.abc import Sequence
+
+WIDTH = 80  # the most a line takes; a narrower terminal takes its own width
+_NARROWEST = 40
+
+
+def output_width() -> int:
+    """80 columns, or the terminal's width when it is narrower (pipes get 80)."""
+    if not sys.stdout.isatty():
+        return WIDTH
+    return max(_NARROWEST, min(WIDTH, shutil.get_terminal_size((WIDTH, 24)).columns))
+
+
+def wrap(text: str, indent: int, hang: int, width: int) -> list[str]:
+    """``text`` at ``indent``, its further lines at ``hang``, broken at spaces only."""
+    return textwrap.wrap(
+        text,
+        width,
+        initial_indent=" " * indent,
+        subsequent_indent=" " * hang,
+        break_long_words=False,
+        break_on_hyphens=False,
+    ) or [" " * indent]
+
+
+def fit_names(names: Sequence[str], room: int) -> str:
+    """As many of ``names`` as fit in ``room`` characters with the count of the rest
+    (``a.so, b.so and 3 more``); at least one name, however long."""
+    # each name takes at least 3 characters with its ", ": no more than room // 3 + 1 fit
+    for shown in range(min(len(names), room // 3 + 1), 0, -1):
+        rest = len(names) - shown
+        text = ", ".join(names[:shown]) + (f" and {rest} more" if rest else "")
+        if len(text) <= room or shown == 1:
+            return text
+    return ""
