@@ -144,9 +144,11 @@ class AuditTask:
         from wheelscan.wheel.httpclient import session_for
 
         session = session_for(self.request_timeout)
-        limit = ref.size if ref.size is not None else MAX_WHEEL_SIZE
+        # bounded, but not by the index's size: a file of another size is judged by its hash
         try:
-            response = session.get(ref.location, {"Accept-Encoding": "identity"}, limit=limit)
+            response = session.get(
+                ref.location, {"Accept-Encoding": "identity"}, limit=MAX_WHEEL_SIZE
+            )
         except HttpError as e:
             raise WheelError("download-failed", f"{redact(ref.location)}: {e.reason}") from e
         if response.status != 200:
@@ -157,6 +159,10 @@ class AuditTask:
         computed = hashlib.sha256(data).hexdigest()
         if ref.sha256 is not None:
             _check_sha256(ref, computed)
+        elif ref.size is not None and len(data) != ref.size:
+            raise WheelError(
+                "download-failed", f"{redact(ref.location)}: {len(data)} bytes, not {ref.size}"
+            )
         with WheelArchive(data, self.limits) as archive:
             facts = read_wheel_facts(
                 archive, ref.filename, cache, strict=self.strict, file_sha256=ref.sha256
