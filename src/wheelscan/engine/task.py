@@ -9,14 +9,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wheelscan.engine.result import WheelResult
 from wheelscan.engine.worker import FAILURES, audit_error
+from wheelscan.model import WheelFacts, WheelResult
 from wheelscan.policy.evaluate import evaluate
 from wheelscan.policy.policies import PolicyDatabase, load_policies
 from wheelscan.policy.verdict import AuditError, Verdict
 from wheelscan.sources.base import WheelRef
 from wheelscan.wheel.archive import Limits, WheelArchive, WheelError
-from wheelscan.wheel.contents import WheelFacts, read_wheel_facts
+from wheelscan.wheel.contents import read_wheel_facts
 from wheelscan.wheel.dedupe import FactsCache
 from wheelscan.wheel.identity import FileIdentity
 from wheelscan.wheel.remote import is_url
@@ -100,9 +100,12 @@ class AuditTask:
         (names that look non-ELF are examined too), or to learn its sha256."""
         from wheelscan.wheel.http import HttpError, default_session
 
-        response = default_session().get(ref.location)
+        try:
+            response = default_session().get(ref.location)
+        except HttpError as e:
+            raise WheelError("download-failed", str(e)) from e
         if response.status != 200:
-            raise HttpError(ref.location, f"HTTP {response.status}", response.status)
+            raise WheelError("download-failed", f"{ref.location}: HTTP {response.status}")
         data = response.body
         if not data:
             raise WheelError("not-zip", "empty file")
