@@ -14,8 +14,8 @@ import pytest
 
 from wheelscan.engine import task as task_module
 from wheelscan.engine.pool import InlineExecutor
-from wheelscan.engine.result import WheelResult
 from wheelscan.engine.task import AuditTask
+from wheelscan.model import WheelResult
 from wheelscan.policy.verdict import AuditError, Verdict
 from wheelscan.sources.base import WheelRef
 from wheelscan.wheel.archive import WheelArchive

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from wheelscan.engine.pool import LOOKAHEAD, QUEUE_DEPTH, InlineExecutor, LocalPool, _Backlog
-from wheelscan.engine.result import WheelResult
 from wheelscan.engine.run import PreparingTask, RunCounts
 from wheelscan.engine.run import audit as run_audit
 from wheelscan.engine.task import AuditTask
+from wheelscan.model import WheelResult
 from wheelscan.sources.base import WheelRef
 from wheelscan.store import Store, policy_digest
 

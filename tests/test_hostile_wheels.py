@@ -25,9 +25,9 @@ import wheelscan._native
 from wheelscan._native import parse_elf
 from wheelscan.elf import BACKEND_ENV
 from wheelscan.engine.pool import LocalPool
-from wheelscan.engine.result import WheelResult
 from wheelscan.engine.task import AuditTask
 from wheelscan.engine.worker import audit
+from wheelscan.model import WheelResult
 from wheelscan.policy.verdict import AuditError, Verdict
 from wheelscan.sources.base import WheelRef
 from wheelscan.wheel import archive, contents, stream

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from wheelscan.engine.worker import read_facts
+from wheelscan.model import WheelFacts
 from wheelscan.policy.evaluate import evaluate
 from wheelscan.wheel.archive import WheelArchive, WheelError
-from wheelscan.wheel.contents import WheelFacts, read_wheel_facts
+from wheelscan.wheel.contents import read_wheel_facts
 from wheelscan.wheel.http import (
     GAP_TOLERANCE,
     HttpRangeReader,

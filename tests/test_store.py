@@ -26,8 +26,8 @@ import pytest
 import zstandard
 from packaging.utils import parse_wheel_filename
 
-from wheelscan.engine.result import WheelResult
 from wheelscan.engine.worker import audit, read_facts
+from wheelscan.model import WheelFacts, WheelResult
 from wheelscan.policy.evaluate import EvaluationError, evaluate
 from wheelscan.policy.policies import DATA_DIR, PolicyDatabase, load_policies
 from wheelscan.policy.verdict import AuditError, Verdict
@@ -35,7 +35,6 @@ from wheelscan.report.aggregate import aggregate
 from wheelscan.sources.base import WheelRef
 from wheelscan.store import Store, StoreError, policy_digest, prepare
 from wheelscan.wheel.archive import WheelError
-from wheelscan.wheel.contents import WheelFacts
 
 from elfwriter import Sym, build_elf, sample_spec
 from wheelbuilder import build_wheel

@@ -17,8 +17,8 @@ from wheelscan.cli import options
 from wheelscan.cli.interrupt import StopSignals, exit_status
 from wheelscan.cli.text import output_width, wrap
 from wheelscan.elf import backend_name
-from wheelscan.engine.result import WheelResult
 from wheelscan.engine.task import AuditTask
+from wheelscan.model import WheelResult
 from wheelscan.policy.explain import why_not
 from wheelscan.policy.verdict import Verdict
 from wheelscan.report import aggregate, render_terminal, to_json

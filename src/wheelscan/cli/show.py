@@ -19,9 +19,10 @@ from wheelscan.cli.text import output_width
 from wheelscan.cli.usage import positive_float
 from wheelscan.cli.verdict_text import render
 from wheelscan.elf import backend_name
+from wheelscan.model import WheelFacts
 from wheelscan.policy.verdict import AuditError, Verdict
 from wheelscan.wheel.archive import WheelArchive
-from wheelscan.wheel.contents import WheelFacts, read_wheel_facts
+from wheelscan.wheel.contents import read_wheel_facts
 from wheelscan.wheel.remote import filename_from_url, is_url
 
 if TYPE_CHECKING:

@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from typing import Any, Protocol
 
-from wheelscan.engine.result import WheelResult
+from wheelscan.model import WheelResult
 from wheelscan.policy.verdict import AuditError
 from wheelscan.sources.base import WheelRef
 

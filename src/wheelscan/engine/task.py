@@ -9,14 +9,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wheelscan.engine.result import WheelResult
 from wheelscan.engine.worker import FAILURES, audit_error
+from wheelscan.model import WheelFacts, WheelResult
 from wheelscan.policy.evaluate import evaluate
 from wheelscan.policy.policies import PolicyDatabase, load_policies
 from wheelscan.policy.verdict import AuditError, Verdict
 from wheelscan.sources.base import WheelRef
 from wheelscan.wheel.archive import Limits, WheelArchive, WheelError
-from wheelscan.wheel.contents import WheelFacts, read_wheel_facts
+from wheelscan.wheel.contents import read_wheel_facts
 from wheelscan.wheel.dedupe import FactsCache
 from wheelscan.wheel.identity import FileIdentity
 from wheelscan.wheel.remote import is_url, redact

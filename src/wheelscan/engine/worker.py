@@ -6,11 +6,12 @@ from pathlib import Path
 
 from packaging.utils import InvalidWheelFilename
 
+from wheelscan.model import WheelFacts
 from wheelscan.policy.evaluate import EvaluationError, evaluate
 from wheelscan.policy.policies import PolicyDatabase
 from wheelscan.policy.verdict import AuditError, Verdict
 from wheelscan.wheel.archive import Limits, WheelArchive, WheelError
-from wheelscan.wheel.contents import WheelFacts, read_wheel_facts
+from wheelscan.wheel.contents import read_wheel_facts
 
 # Every way reading or judging a wheel can fail on the wheel's account
 FAILURES = (WheelError, EvaluationError, OSError, InvalidWheelFilename)

@@ -17,6 +17,7 @@ from itertools import compress
 from packaging.utils import parse_wheel_filename
 
 from wheelscan.elf.facts import ElfFacts, SymbolBinding, SymbolType
+from wheelscan.model import WheelFacts
 from wheelscan.policy.elfplatform import (
     LibcConflict,
     elf_architecture,
@@ -36,7 +37,6 @@ from wheelscan.policy.policies import (
 from wheelscan.policy.resolve import ElfTree, Resolver, fix_up_trees
 from wheelscan.policy.verdict import Blocker, PolicyCheck, TagClaim, Verdict
 from wheelscan.policy.versions import newest_version, sort_versions
-from wheelscan.wheel.contents import WheelFacts
 
 
 class EvaluationError(Exception):

@@ -20,10 +20,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from wheelscan.elf.facts import ElfFacts, Machine
+from wheelscan.model import WheelFacts
 from wheelscan.policy.elfplatform import elf_architecture
 from wheelscan.policy.policies import Architecture
 from wheelscan.policy.verdict import Finding
-from wheelscan.wheel.contents import WheelFacts
 
 _BUILD_DIR_HINTS = (
     "/tmp/",

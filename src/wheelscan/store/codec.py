@@ -20,7 +20,7 @@ import orjson
 import zstandard
 
 from wheelscan import __version__
-from wheelscan.engine.result import WheelResult
+from wheelscan.model import WheelResult
 from wheelscan.policy.policies import DATA_DIR
 from wheelscan.policy.verdict import AuditError, Verdict
 from wheelscan.sources.base import WheelRef

@@ -19,7 +19,7 @@ from typing import Any, Self
 
 from wheelscan import __version__
 from wheelscan.elf import backend_name
-from wheelscan.engine.result import WheelResult
+from wheelscan.model import WheelFacts, WheelResult
 from wheelscan.policy.policies import PolicyDatabase
 from wheelscan.sources.base import WheelRef
 from wheelscan.store.batch import Added, Item, Seen, write_batch, write_verdicts
@@ -44,7 +44,6 @@ from wheelscan.store.rows import (
 from wheelscan.store.runs import END_STATUSES, RunLock, RunRecord, read_runs
 from wheelscan.store.schema import connect, connect_readonly
 from wheelscan.wheel.codec import FACTS_VERSION, facts_from_json
-from wheelscan.wheel.contents import WheelFacts
 
 # failures that say nothing sure about the bytes: such a wheel is read again by the next run
 # (a worker's crash or time limit, engine/pool.py, may be a bug fixed since, or a slow host)

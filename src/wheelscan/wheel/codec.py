@@ -20,8 +20,7 @@ from wheelscan.elf.facts import (
     UndefinedSymbol,
     VersionNeed,
 )
-from wheelscan.wheel.contents import ElfMember, WheelFacts
-from wheelscan.wheel.integrity import IntegrityProblem
+from wheelscan.model import ElfMember, IntegrityProblem, WheelFacts
 
 # 3: undefined symbols stored as five columns, not a list per symbol
 FACTS_VERSION = 3

@@ -11,9 +11,9 @@ import os
 import posixpath
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from wheelscan.elf import ElfError, ElfFacts, get_parser, partial_parser
+from wheelscan.model import ElfMember, WheelFacts
 from wheelscan.wheel.archive import DEFLATED, Member, WheelArchive, WheelError
 from wheelscan.wheel.dedupe import FactsCache
 from wheelscan.wheel.ends import HEAD_BYTES, parse_by_ends
@@ -24,7 +24,7 @@ from wheelscan.wheel.inflate import (
     inflate_into,
     inflate_prefix,
 )
-from wheelscan.wheel.integrity import Digest, IntegrityProblem, check_contents, check_identity
+from wheelscan.wheel.integrity import Digest, check_contents, check_identity
 from wheelscan.wheel.scratch import scratch
 from wheelscan.wheel.stream import StreamError, StreamStats, parse_streamed
 
@@ -59,36 +59,6 @@ _STREAMING = threading.Lock()
 
 class _TooManyPasses(Exception):
     pass
-
-
-@dataclass(frozen=True, slots=True)
-class ElfMember:
-    path: str  # the member's name in the archive
-    facts: ElfFacts
-    # listed in RECORD and not *.py: auditwheel examines only these; pip installs every
-    # member whatever RECORD says, so wheelscan judges the others too, and reports them
-    # (finding ``unlisted-elf``)
-    in_record: bool
-    size: int = 0  # uncompressed bytes
-
-
-@dataclass(frozen=True)
-class WheelFacts:
-    filename: str
-    # every ELF member: those RECORD lists in its order first (auditwheel's order matters:
-    # the first ELF fixes the architecture and libc), then the rest in archive order
-    elf_files: tuple[ElfMember, ...]
-    # read with ``strict``: every byte inflated and checked (wheel/integrity.py), every
-    # member examined whatever its name; ``integrity``: what an installer lets through
-    strict: bool = False
-    integrity: tuple[IntegrityProblem, ...] = ()
-
-    @property
-    def examined(self) -> tuple[ElfMember, ...]:
-        """The members a verdict judges: every ELF member. auditwheel examines only those
-        RECORD lists, but an installer installs them all (pip extracts every member of the
-        zip): a library left out of RECORD must not escape the verdict (issue #14)."""
-        return self.elf_files
 
 
 def record_paths(archive: WheelArchive) -> list[str]:

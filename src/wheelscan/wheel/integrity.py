@@ -28,6 +28,7 @@ import posixpath
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
+from wheelscan.model import IntegrityProblem
 from wheelscan.wheel.archive import DEFLATED, STORED, Member, WheelArchive, WheelError
 from wheelscan.wheel.inflate import InflateError, crc32, raw_inflater
 
@@ -35,16 +36,6 @@ from wheelscan.wheel.inflate import InflateError, crc32, raw_inflater
 CHUNK = 1 << 20
 # RECORD lists itself without a hash (PEP 376), and so may its signatures (PEP 427)
 _UNHASHED = ("RECORD", "RECORD.jws", "RECORD.p7s")
-
-
-@dataclass(frozen=True, slots=True)
-class IntegrityProblem:
-    """What an installer lets through but a gate should see; ``code`` is stable."""
-
-    code: str  # record-hash-mismatch, record-size-mismatch, unrecorded-member,
-    # unhashed-member, record-lists-missing-file, wheel-tag-mismatch
-    member: str | None
-    detail: str
 
 
 class StrictError(WheelError):
