@@ -19,8 +19,10 @@ from pathlib import Path
 import pytest
 
 from wheelscan.elf import ElfError, get_parser
+from wheelscan.engine.pool import LocalPool
 from wheelscan.engine.worker import audit
 from wheelscan.policy.verdict import AuditError
+from wheelscan.sources.base import WheelRef
 from wheelscan.wheel.contents import MAX_WHEEL_UNDEFINED
 
 from elfwriter import Sym, build_elf, sample_spec
@@ -95,3 +97,37 @@ def test_scattered_tables_are_refused_within_the_memory_bound(tmp_path: Path) ->
     assert status == 2
     assert '"code": "scattered-tables"' in output
     assert max_rss_kib < 150 * 1024, f"{max_rss_kib / 1024:.0f} MB"
+
+
+class _Greedy:
+    """A task that wants 1 GiB for a wheel, and says whether it got it."""
+
+    def __call__(self, ref: WheelRef) -> str:
+        try:
+            block = bytearray(1 << 30)
+        except MemoryError:
+            return "refused"
+        del block
+        return "granted"
+
+
+@pytest.mark.parametrize(("limit", "expected"), [(512 << 20, "refused"), (None, "granted")])
+def test_workers_allocate_within_their_limit(limit: int | None, expected: str) -> None:
+    """Whatever slips past the readers' own bounds meets the worker's RLIMIT_DATA: the
+    allocation fails in the worker (AuditTask makes it an ``out-of-memory`` record), where
+    the machine would swap or the OOM killer choose a victim."""
+    refs = [WheelRef("a-1.0-py3-none-manylinux1_x86_64.whl", "a", "1.0", "/nonexistent")]
+    pool = LocalPool(_Greedy(), workers=1, memory_limit=limit)  # type: ignore[arg-type]
+    assert list(pool.results(refs)) == [expected]
+
+
+def test_the_audit_command_bounds_its_workers() -> None:
+    """``audit`` gives its pool a limit from --max-member-size: twice it, and a GiB."""
+    from wheelscan.cli.main import build_parser
+    from wheelscan.cli.options import executor
+    from wheelscan.engine.task import AuditTask
+
+    args = build_parser(["audit"]).parse_args(["audit", "x", "--max-member-size", "1000"])
+    pool = executor(AuditTask(), args)
+    assert isinstance(pool, LocalPool)
+    assert pool.memory_limit == 2000 + (1 << 30)

@@ -76,4 +76,7 @@ def limits(args: argparse.Namespace) -> Limits:
 def executor(task: Task, args: argparse.Namespace) -> Executor:
     if args.workers <= 0:
         return InlineExecutor(task)
-    return LocalPool(task, workers=args.workers, timeout=args.timeout)
+    # a worker holds at most its largest member (and, streamed, a sparse mapping of its
+    # size) beside the interpreter and the libraries: twice the member bound and a GiB
+    memory_limit = 2 * args.max_member_size + (1 << 30)
+    return LocalPool(task, workers=args.workers, timeout=args.timeout, memory_limit=memory_limit)

@@ -38,6 +38,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import pickle
+import resource
 import signal
 import sys
 import time
@@ -108,8 +109,14 @@ def _worker_main(
     task: Task,
     parent_pid: int | None,
     parent_ends: list[multiprocessing.connection.Connection],
+    memory_limit: int | None = None,
 ) -> None:
     _die_with_parent(parent_pid)
+    if memory_limit is not None:
+        # a hard bound on what one wheel may make a worker allocate, whatever slipped past
+        # the readers' own bounds: past it an allocation fails (MemoryError, the wheel's
+        # error record) instead of the machine swapping or the OOM killer choosing a victim
+        resource.setrlimit(resource.RLIMIT_DATA, (memory_limit, memory_limit))
     # the parent's ends of the pipes, this worker's and its elder siblings': held here, they
     # would keep each pipe open after the parent's death, and no worker would see it end
     for end in parent_ends:
@@ -212,11 +219,19 @@ class LocalPool:
     """``workers`` processes running ``task`` on one wheel at a time each."""
 
     def __init__(
-        self, task: Task, workers: int | None = None, timeout: float = 300.0, context: Any = None
+        self,
+        task: Task,
+        workers: int | None = None,
+        timeout: float = 300.0,
+        context: Any = None,
+        memory_limit: int | None = None,
     ) -> None:
+        """``memory_limit``: each worker's data, in bytes (RLIMIT_DATA: its heap and anonymous
+        mappings, not the wheels it maps read-only)."""
         self.task = task
         self.size = max(1, workers or os.cpu_count() or 1)
         self.timeout = timeout
+        self.memory_limit = memory_limit
         # fork: workers start in milliseconds and inherit the logging handlers that
         # multiprocessing-logging installed in the parent
         self.context = context or multiprocessing.get_context("fork")
@@ -239,6 +254,7 @@ class LocalPool:
                 self.task,
                 os.getpid() if forked else None,
                 list(self._parent_ends) if forked else [],
+                self.memory_limit,
             ),
             daemon=True,
         )

@@ -84,6 +84,10 @@ class AuditTask:
             verdict = audit_error(ref.filename, e)
         except FAILURES as e:
             verdict = audit_error(ref.filename, e)
+        except MemoryError:
+            # past the worker's RLIMIT_DATA (engine/pool.py): the wheel's fault, not the run's
+            facts = None
+            verdict = AuditError(ref.filename, "out-of-memory", "past the worker's memory limit")
         return WheelResult(
             ref=ref,
             sha256=sha256,
