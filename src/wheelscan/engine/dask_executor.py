@@ -55,6 +55,7 @@ MAX_BATCH = 2000  # wheels: a batch lost with its worker is redone whole
 AHEAD_PER_THREAD = 2
 # Dask retries a task that raised (not one whose worker died: the scheduler does that itself)
 RETRIES = 2
+CLOSE_SECONDS = 5.0  # for the local cluster to stop
 INSTALL_HINT = "pip install 'wheelscan[dask]'"
 
 
@@ -83,11 +84,43 @@ def run_batch(task: Task, refs: list[WheelRef], timeout: float) -> list[WheelRes
     try:
         _warm_up()
         pool = LocalPool(
-            task, workers=1, timeout=timeout, context=multiprocessing.get_context("fork")
+            _DiesWithItsParent(task),
+            workers=1,
+            timeout=timeout,
+            context=multiprocessing.get_context("fork"),
         )
         return list(pool.results(refs))
     finally:
         process._config["daemon"] = daemon  # type: ignore[attr-defined]
+
+
+class _DiesWithItsParent:
+    """``task``, in a batch's process that the kernel kills when its Dask worker dies.
+
+    A Dask worker killed mid-batch (the OOM killer, a node drained) would leave its batch's
+    process behind: it holds both ends of its pipe (a fork inherits them), so it would wait
+    for its next wheel for ever. Set at its first wheel, before anything can block.
+    """
+
+    def __init__(self, task: Task) -> None:
+        self.task = task
+        self.parent = os.getpid()
+
+    def __call__(self, ref: WheelRef) -> WheelResult:
+        _die_with_parent(self.parent)
+        return self.task(ref)
+
+
+@functools.cache
+def _die_with_parent(parent: int) -> None:
+    import ctypes
+    import signal
+
+    PR_SET_PDEATHSIG = 1  # prctl(2), Linux
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it died before the death signal was set
+        os._exit(1)
 
 
 @functools.cache
@@ -204,18 +237,17 @@ class DaskExecutor:
         from distributed import Client, LocalCluster
 
         _quiet_logs()
-        cluster = stack.enter_context(
-            LocalCluster(
-                n_workers=self.local_workers,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",  # loopback only: nothing outside this machine may submit
-                dashboard_address=None,
-                # the work is in the batch's own process, beyond the worker's memory limit
-                memory_limit=0,
-                silence_logs=logging.ERROR,
-            )
+        cluster = LocalCluster(
+            n_workers=self.local_workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",  # loopback only: nothing outside this machine may submit
+            dashboard_address=None,
+            # the work is in the batch's own process, beyond the worker's memory limit
+            memory_limit=0,
+            silence_logs=logging.CRITICAL,
         )
+        stack.callback(_stop, cluster)
         return stack.enter_context(Client(cluster, set_as_default=False))
 
     def results(self, refs: Iterable[WheelRef]) -> Iterator[WheelResult]:
@@ -285,8 +317,17 @@ def _cancel(client: Client, completed: Any) -> None:
                 log.debug("cancelling %d batches: %s", len(futures), e)
 
 
+def _stop(cluster: Any) -> None:
+    try:
+        cluster.close(timeout=CLOSE_SECONDS)
+    except Exception as e:  # closing is best effort: the process exits next anyway
+        log.debug("closing the local cluster: %s", e)
+
+
 def _quiet_logs() -> None:
     # Dask's INFO lines (workers started, tasks rescheduled) are its own business: a run's
     # stderr keeps wheelscan's one-line messages
     for name in ("distributed", "tornado"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+        # (a local cluster's scheduler, in this process, logs the comms of a worker that
+        # was killed as errors: the run goes on, and its results say what happened)
+        logging.getLogger(name).setLevel(logging.CRITICAL)
