@@ -262,3 +262,51 @@ def test_without_distributed_the_engine_says_what_to_install(
     assert done.stderr.splitlines()[-1] == (
         "wheelscan audit: --engine dask needs dask.distributed: pip install 'wheelscan[dask]'"
     )
+
+
+def test_a_scheduler_that_goes_away_ends_the_run_in_one_line_and_the_next_resumes(
+    wheel_dir: Path, local_store: Path, tmp_path: Path
+) -> None:
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    scheduler = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+         "--port", str(port), "--dashboard-address", ":0", "--no-dashboard"],
+        env=environment(), **quiet,
+    )  # fmt: skip
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nworkers", "1",
+         "--nthreads", "2", "--host", "127.0.0.1", "--no-dashboard", "--memory-limit", "0"],
+        env=environment(), **quiet,
+    )  # fmt: skip
+    db = tmp_path / "lost.db"
+    try:
+        process = subprocess.Popen(
+            audit(wheel_dir, db, "--engine", "dask", "--scheduler", address, "--commit-every", "1"),
+            env={**environment(), "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "30s"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 120
+        while not (db.exists() and _count(db) >= 1) and process.poll() is None:
+            assert time.monotonic() < deadline, "no result stored"
+            time.sleep(0.02)
+        scheduler.kill()
+        at_kill = _count(db)
+        _, err = process.communicate(timeout=120)
+    finally:
+        for started in (process, worker, scheduler):
+            started.kill()
+            started.wait()
+    assert process.returncode == 2, err
+    assert err.splitlines()[-1] == f"wheelscan audit: lost the Dask scheduler at {address}"
+    assert "Traceback" not in err
+    finished = _count(db)
+    assert 1 <= at_kill <= finished < len(list(wheel_dir.iterdir()))
+    assert [r[0] for r in runs(db)] == ["failed"]
+    # the next run, on the local pool, reads only what the first did not store
+    subprocess.run(audit(wheel_dir, db), env=environment(), check=True, capture_output=True)
+    assert stored(db) == stored(local_store)
+    assert runs(db)[1][2] == len(list(wheel_dir.iterdir())) - finished

@@ -327,7 +327,11 @@ def _stop(cluster: Any) -> None:
 def _quiet_logs() -> None:
     # Dask's INFO lines (workers started, tasks rescheduled) are its own business: a run's
     # stderr keeps wheelscan's one-line messages
-    for name in ("distributed", "tornado"):
+    # (Dask's configuration sets some of its loggers' levels one by one: each is set here)
+    names = [
+        n for n in logging.root.manager.loggerDict if n.startswith(("distributed.", "tornado."))
+    ]
+    for name in ("distributed", "tornado", *names):
         # (a local cluster's scheduler, in this process, logs the comms of a worker that
         # was killed as errors: the run goes on, and its results say what happened)
         logging.getLogger(name).setLevel(logging.CRITICAL)
