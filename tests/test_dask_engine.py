@@ -310,3 +310,35 @@ def test_a_scheduler_that_goes_away_ends_the_run_in_one_line_and_the_next_resume
     subprocess.run(audit(wheel_dir, db), env=environment(), check=True, capture_output=True)
     assert stored(db) == stored(local_store)
     assert runs(db)[1][2] == len(list(wheel_dir.iterdir())) - finished
+
+
+def test_ctrl_c_stops_the_run_as_with_the_local_pool(
+    wheel_dir: Path, local_store: Path, tmp_path: Path
+) -> None:
+    """A terminal's Ctrl-C reaches the whole process group, the Dask workers too: the audit
+    alone answers it (exit 130, the run interrupted, nothing else said), and the next run
+    reads only what was not stored."""
+    db = tmp_path / "interrupted.db"
+    process = subprocess.Popen(
+        audit(wheel_dir, db, "--engine", "dask", "--commit-every", "1"),
+        env=environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (db.exists() and _count(db) >= 1) and process.poll() is None:
+            assert time.monotonic() < deadline, "no result stored"
+            time.sleep(0.02)
+        os.killpg(process.pid, signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == 130, err
+    assert err.count("\n") == 1, err  # the announcement alone: no worker's traceback
+    assert [r[0] for r in runs(db)] == ["interrupted"]
+    subprocess.run(audit(wheel_dir, db), env=environment(), check=True, capture_output=True)
+    assert stored(db) == stored(local_store)

@@ -31,8 +31,10 @@ import logging
 import math
 import multiprocessing
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from wheelscan.engine.pool import LocalPool, Release, Task, _failed, release_of
@@ -114,7 +116,6 @@ class _DiesWithItsParent:
 @functools.cache
 def _die_with_parent(parent: int) -> None:
     import ctypes
-    import signal
 
     PR_SET_PDEATHSIG = 1  # prctl(2), Linux
     libc = ctypes.CDLL(None, use_errno=True)
@@ -237,16 +238,17 @@ class DaskExecutor:
         from distributed import Client, LocalCluster
 
         _quiet_logs()
-        cluster = LocalCluster(
-            n_workers=self.local_workers,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",  # loopback only: nothing outside this machine may submit
-            dashboard_address=None,
-            # the work is in the batch's own process, beyond the worker's memory limit
-            memory_limit=0,
-            silence_logs=logging.CRITICAL,
-        )
+        with _sigint_ignored():  # inherited by the worker processes, through exec
+            cluster = LocalCluster(
+                n_workers=self.local_workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",  # loopback only: nothing outside this machine may submit
+                dashboard_address=None,
+                # the work is in the batch's own process, beyond the worker's memory limit
+                memory_limit=0,
+                silence_logs=logging.CRITICAL,
+            )
         stack.callback(_stop, cluster)
         return stack.enter_context(Client(cluster, set_as_default=False))
 
@@ -315,6 +317,21 @@ def _cancel(client: Client, completed: Any) -> None:
                 client.cancel(futures)
             except Exception as e:  # a scheduler already gone: nothing to cancel there
                 log.debug("cancelling %d batches: %s", len(futures), e)
+
+
+@contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ctrl-C is the parent's to handle, as with the local pool: it stops feeding work,
+    keeps what is finished and closes the cluster. A terminal sends it to the whole process
+    group, so the local cluster's workers are started ignoring it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set a handler (and only it gets the signal)
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _stop(cluster: Any) -> None:
