@@ -77,23 +77,20 @@ def available() -> bool:
 def run_batch(task: Task, refs: list[WheelRef], timeout: float) -> list[WheelResult]:
     """In a Dask worker: the batch's results, each wheel audited in a child process that a
     crash or a hang costs only that wheel (engine/pool.py's crash isolation)."""
-    process = multiprocessing.current_process()
-    # Dask starts its worker processes as daemons, and multiprocessing lets no daemon
-    # start children (so that none outlives it): the pool kills its own when the batch ends, and
-    # its child exits when its pipe closes if the Dask worker is killed
-    daemon = process._config.get("daemon", False)  # type: ignore[attr-defined]
-    process._config["daemon"] = False  # type: ignore[attr-defined]
-    try:
-        _warm_up()
-        pool = LocalPool(
-            _DiesWithItsParent(task),
-            workers=1,
-            timeout=timeout,
-            context=multiprocessing.get_context("fork"),
-        )
-        return list(pool.results(refs))
-    finally:
-        process._config["daemon"] = daemon  # type: ignore[attr-defined]
+    # Dask starts its worker processes as daemons, and multiprocessing lets no daemon start
+    # children (so that none outlives it): the pool kills its own when the batch ends, and
+    # they die with the Dask worker (_DiesWithItsParent). Lifted for good, not for the
+    # batch: a worker's threads run batches at once, and one must not restore the flag
+    # while another's pool replaces a crashed process.
+    multiprocessing.current_process()._config["daemon"] = False  # type: ignore[attr-defined]
+    _warm_up()
+    pool = LocalPool(
+        _DiesWithItsParent(task),
+        workers=1,
+        timeout=timeout,
+        context=multiprocessing.get_context("fork"),
+    )
+    return list(pool.results(refs))
 
 
 class _DiesWithItsParent:
@@ -279,7 +276,7 @@ class DaskExecutor:
             submit_more()
             for future, value in completed:
                 batch = submitted.pop(future.key)
-                results = self._batch_results(future, value, batch, client)
+                results = self._batch_results(value, batch, client)
                 self.sizer.record(results)
                 submit_more()  # before the results are handed on: keep the workers busy
                 yield from results
@@ -289,7 +286,7 @@ class DaskExecutor:
         return f" at {self.scheduler}" if self.scheduler else " of the local cluster"
 
     def _batch_results(
-        self, future: Any, value: Any, batch: list[WheelRef], client: Client
+        self, value: Any, batch: list[WheelRef], client: Client
     ) -> list[WheelResult]:
         from distributed.client import FutureCancelledError
         from distributed.scheduler import KilledWorker
