@@ -153,13 +153,16 @@ def run(args: argparse.Namespace) -> int:
     )
     # worker logs reach the parent's handlers, whatever process they come from
     multiprocessing_logging.install_mp_handler()
+    # before the store: a Dask scheduler that cannot be reached is said before any run begins
+    engine = options.executor(task, args)
     # SIGTERM and SIGHUP (timeout, systemd, a closed terminal) stop the run as Ctrl-C does
     with StopSignals() as stop, Store.open(args.db, batch_size=args.commit_every) as store:
         warn("audit", _announcement(args, [s.name for s in sources], *store.contents()))
         run_id = store.begin_run(
             ", ".join(s.name for s in sources),
             policy_digest(args.policy_file, args.musl_policy),
-            backend=backend_name(),
+            # the wheels per second of a run depend on the engine as much as on the parser
+            backend=f"{backend_name()}, {options.engine_description(engine)}",
             warn=lambda message: warn("audit", message),
         )
         # the digest alone cannot tell a report which policy file judged the wheels
@@ -174,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
                 audit(
                     sources,
                     store,
-                    options.executor(task, args),
+                    engine,
                     run_id,
                     progress,
                     args.limit,

@@ -87,12 +87,15 @@ def user_error(error: Exception) -> str | None:
     """The one line that tells the user what went wrong, if ``error`` is theirs to fix (or
     the world's: an index that is down); None for a bug. The classes are imported only when
     something failed: a command that succeeds pays nothing for this list."""
+    from wheelscan.engine.dask_executor import SchedulerError
     from wheelscan.policy.policies import PolicyFileError
     from wheelscan.sources.base import SourceError
     from wheelscan.sources.index_url import IndexUrlError
     from wheelscan.store.errors import StoreError
 
     if isinstance(error, UsageError | SourceError | IndexUrlError | PolicyFileError | BackendError):
+        return str(error)
+    if isinstance(error, SchedulerError):
         return str(error)
     if isinstance(error, StoreError):
         return str(error)

@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from wheelscan.cli.usage import count, existing_file, positive_float, positive_int
+from wheelscan.cli.usage import UsageError, count, existing_file, positive_float, positive_int
 from wheelscan.engine.pool import Executor, InlineExecutor, LocalPool, Task
 from wheelscan.wheel.archive import Limits
 
@@ -43,7 +43,22 @@ def add_engine_options(p: argparse.ArgumentParser) -> None:
         "--workers",
         type=count,
         default=os.cpu_count() or 1,
-        help="worker processes (0: none, every wheel audited in this process)",
+        help="worker processes (0: none, every wheel audited in this process; with "
+        "--engine dask and no --scheduler: the local cluster's workers)",
+    )
+    p.add_argument(
+        "--engine",
+        choices=("local", "dask"),
+        default="local",
+        help="local: a pool of worker processes; dask: a dask.distributed cluster "
+        "(pip install 'wheelscan[dask]')",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="with --engine dask: the scheduler to use, e.g. tcp://HOST:8786; every worker "
+        "must reach the sources at the same paths or URLs (default: a local cluster of "
+        "--workers processes, on loopback)",
     )
     p.add_argument(
         "--timeout",
@@ -74,9 +89,26 @@ def limits(args: argparse.Namespace) -> Limits:
 
 
 def executor(task: Task, args: argparse.Namespace) -> Executor:
+    if getattr(args, "engine", "local") == "dask":
+        from wheelscan.engine import dask_executor
+
+        if not dask_executor.available():
+            raise UsageError(f"--engine dask needs dask.distributed: {dask_executor.INSTALL_HINT}")
+        return dask_executor.DaskExecutor(task, args.scheduler, args.workers, args.timeout)
+    if args.scheduler is not None:
+        raise UsageError("--scheduler needs --engine dask")
     if args.workers <= 0:
         return InlineExecutor(task)
     # a worker holds at most its largest member (and, streamed, a sparse mapping of its
     # size) beside the interpreter and the libraries: twice the member bound and a GiB
     memory_limit = 2 * args.max_member_size + (1 << 30)
     return LocalPool(task, workers=args.workers, timeout=args.timeout, memory_limit=memory_limit)
+
+
+def engine_description(engine: Executor) -> str:
+    """Which engine runs the audit, on how many workers: recorded with the run."""
+    if isinstance(engine, LocalPool):
+        return f"local pool of {engine.size} workers"
+    if isinstance(engine, InlineExecutor):
+        return "inline"
+    return str(engine.description())  # type: ignore[attr-defined]

@@ -1,0 +1,192 @@
+"""The capacity model of issue #16: what a full audit of the public index, and a nightly
+delta, cost in cores × hours, bytes moved and wall time, on 1, 10 and 100 machines.
+
+Inputs, each measured or given (docs/capacity.md explains each choice):
+
+- per wheel, from the calibration of simulate_index.py (real corpus wheels read over HTTP
+  with ranges, as ``wheelscan audit INDEX`` reads them): the audit's seconds, the bytes
+  fetched and the requests made, against the wheel's ELF members and inflated ELF bytes. A
+  least-squares fit gives each as a cost per wheel, per member and per inflated byte;
+- the index, mid-2024 (issue #16): 7.7M ``.so`` files, 26.6 TB inflated; about 9k new
+  files a day;
+- the setting: cores per machine, link speed (1 or 10 Gbit/s), the round-trip time to the
+  index's file host. A worker audits one wheel at a time and its requests for one wheel
+  follow each other, so a wheel holds a core for its CPU time plus its round trips.
+
+    python benchmarks/capacity_model.py                       # from results/capacity.json
+    python benchmarks/capacity_model.py --cores 32 --rtt-ms 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+
+# The public index, mid-2024 (issue #16)
+INDEX_SO_FILES = 7.7e6
+INDEX_SO_DISTINCT = 4.2e6
+INDEX_INFLATED_BYTES = 26.6e12
+NEW_FILES_PER_DAY = 9_000
+
+MACHINES = (1, 10, 100)
+LINKS_GBIT = (1, 10)
+
+
+def _fit(rows: list[list[float]], target: list[float], names: list[str]) -> dict[str, float]:
+    """Non-negative least squares by elimination: a term whose weight comes out negative is
+    dropped and the rest fitted again (three terms at most, so this is exact)."""
+    columns = list(range(len(names)))
+    while True:
+        matrix = np.array([[row[c] for c in columns] for row in rows], dtype=float)
+        weights, *_ = np.linalg.lstsq(matrix, np.array(target, dtype=float), rcond=None)
+        negative = [c for c, w in zip(columns, weights, strict=True) if w < 0]
+        if not negative:
+            fitted = dict.fromkeys(names, 0.0)
+            fitted.update({names[c]: float(w) for c, w in zip(columns, weights, strict=True)})
+            return fitted
+        columns.remove(negative[0])
+
+
+def fit(calibration: dict[str, Any]) -> dict[str, Any]:
+    """Per-wheel costs from the calibration's wheels."""
+    wheels = calibration["per_wheel"]
+    rows = [[1.0, w["elf_members"], w["elf_bytes"]] for w in wheels]
+    names = ["per_wheel", "per_member", "per_inflated_byte"]
+    members = sum(w["elf_members"] for w in wheels)
+    return {
+        "seconds": _fit(rows, [w["seconds"] for w in wheels], names),
+        "bytes": _fit(rows, [w["bytes_read"] for w in wheels], names),
+        "requests": _fit(rows, [w["requests"] for w in wheels], names),
+        "members_per_wheel": members / len(wheels),
+        # everything one wheel cost in the calibration's one process (server and store too)
+        "all_in_cpu_seconds_per_wheel": calibration["cpu_seconds"] / calibration["wheels"],
+        "task_seconds_per_wheel": sum(w["seconds"] for w in wheels) / len(wheels),
+    }
+
+
+def _cost(weights: dict[str, float], wheels: float, members: float, inflated: float) -> float:
+    return (
+        weights["per_wheel"] * wheels
+        + weights["per_member"] * members
+        + weights["per_inflated_byte"] * inflated
+    )
+
+
+def workload(figures: dict[str, Any], so_files: float, inflated: float) -> dict[str, float]:
+    """Totals for ``so_files`` ELF members of ``inflated`` bytes, in wheels of the corpus's
+    mean member count."""
+    wheels = so_files / figures["members_per_wheel"]
+    return {
+        "wheels": wheels,
+        "so_files": so_files,
+        "cpu_seconds": _cost(figures["seconds"], wheels, so_files, inflated),
+        "bytes": _cost(figures["bytes"], wheels, so_files, inflated),
+        "requests": _cost(figures["requests"], wheels, so_files, inflated),
+    }
+
+
+def wall_seconds(
+    load: dict[str, float], machines: int, cores: int, gbit: float, rtt: float
+) -> dict[str, float]:
+    """The slower of: the cores (each wheel holds one for its CPU time and its round trips)
+    and the links (each machine its own, shared by its cores)."""
+    cores_bound = (load["cpu_seconds"] + load["requests"] * rtt) / (machines * cores)
+    link_bound = load["bytes"] * 8 / (machines * gbit * 1e9)
+    return {
+        "wall_seconds": max(cores_bound, link_bound),
+        "cores_bound_seconds": cores_bound,
+        "link_bound_seconds": link_bound,
+    }
+
+
+def table(figures: dict[str, Any], cores: int, rtt: float) -> dict[str, Any]:
+    full = workload(figures, INDEX_SO_FILES, INDEX_INFLATED_BYTES)
+    per_so = INDEX_INFLATED_BYTES / INDEX_SO_FILES
+    delta_so = NEW_FILES_PER_DAY * figures["members_per_wheel"]
+    nightly = workload(figures, delta_so, delta_so * per_so)
+    return {
+        name: {
+            **load,
+            "core_hours": load["cpu_seconds"] / 3600,
+            "held_core_hours": (load["cpu_seconds"] + load["requests"] * rtt) / 3600,
+            "walls": {
+                f"{m} machine{'s' if m > 1 else ''}, {g} Gbit/s": wall_seconds(
+                    load, m, cores, g, rtt
+                )
+                for m in MACHINES
+                for g in LINKS_GBIT
+            },
+        }
+        for name, load in (("full audit", full), ("nightly delta", nightly))
+    }
+
+
+def predict_local(
+    figures: dict[str, Any], calibration: dict[str, Any], scale: float, cores: int
+) -> dict[str, float]:
+    """The simulation's setting: one machine of ``cores`` workers, the index on loopback
+    (no link limit). A worker holds a core for a wheel's audit seconds (its CPU time and
+    its loopback round trips, as measured); the parent's process (the store's writes, and
+    here the index server too) is one more, serial, stage: the slower of the two sets the
+    pace. The parent's cost per wheel is what the calibration's process spent beyond the
+    audits themselves."""
+    task = figures["task_seconds_per_wheel"]
+    parent = max(0.0, calibration["wall_seconds"] / calibration["wheels"] - task)
+    rate = min(cores / task, 1 / parent if parent else float("inf"))
+    return {
+        "wheels_per_second": rate,
+        "workers_bound_wheels_per_second": cores / task,
+        "parent_bound_wheels_per_second": 1 / parent if parent else float("inf"),
+        "wall_seconds": calibration["wheels"] * scale / rate,
+    }
+
+
+def _hours(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    if seconds < 3 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def render(result: dict[str, Any], cores: int, rtt: float) -> str:
+    lines = [f"cores per machine: {cores}; round trip to the file host: {rtt * 1000:.0f} ms", ""]
+    for name, row in result.items():
+        lines.append(
+            f"{name}: {row['wheels']:,.0f} wheels, {row['so_files']:,.0f} .so; "
+            f"{row['core_hours']:,.1f} core-hours of audit, "
+            f"{row['held_core_hours']:,.1f} with the round trips; "
+            f"{row['bytes'] / 1e9:,.1f} GB fetched; {row['requests']:,.0f} requests"
+        )
+        lines.append("| machines, link | wall | cores-bound | link-bound |")
+        lines.append("|---|---|---|---|")
+        for setting, wall in row["walls"].items():
+            lines.append(
+                f"| {setting} | {_hours(wall['wall_seconds'])} | "
+                f"{_hours(wall['cores_bound_seconds'])} | {_hours(wall['link_bound_seconds'])} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--figures", type=Path, default=HERE / "results" / "capacity.json")
+    parser.add_argument("--cores", type=int, default=16, help="cores per machine")
+    parser.add_argument("--rtt-ms", type=float, default=10.0)
+    args = parser.parse_args()
+    measured = json.loads(args.figures.read_text())
+    figures = measured["figures"]
+    print(render(table(figures, args.cores, args.rtt_ms / 1000), args.cores, args.rtt_ms / 1000))
+
+
+if __name__ == "__main__":
+    main()
