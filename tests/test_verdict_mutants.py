@@ -1,0 +1,534 @@
+"""Rules of the verdict engine that a one-token change could break with no other test failing.
+
+Each test here kills mutants that survived a mutation run of ``policy/evaluate.py`` and
+``policy/resolve.py`` (issue #18, item 8): the claims against the computed policy, every
+external library (not only the first), the verdict independent of the order of the files,
+the libc of one ELF file, the library resolution (RPATH, RUNPATH, machine and class) and the
+borrowing of ``fix_up_trees``. ``scripts/mutation.py`` measures what they kill.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from wheelscan.elf import ElfFacts, parse_elf
+from wheelscan.engine.worker import audit
+from wheelscan.policy.evaluate import EvaluationError, elf_libc
+from wheelscan.policy.policies import Libc
+from wheelscan.policy.resolve import Resolver, compatible, fix_up_trees, search_dirs
+from wheelscan.policy.verdict import AuditError, Verdict
+
+from elfwriter import EM_386, EM_AARCH64, EM_X86_64, ElfSpec, Sym, build_elf, sample_spec
+from wheelbuilder import build_wheel
+
+EXT = "mod.cpython-312-x86_64-linux-gnu.so"
+
+
+def judge(files: dict[str, bytes], tag: str = "manylinux_2_17_x86_64", **kw: object) -> Verdict:
+    filename = f"demo-1.0-cp312-cp312-{tag}.whl"
+    result = audit(build_wheel(files), filename, **kw)  # type: ignore[arg-type]
+    assert isinstance(result, Verdict), result
+    return result
+
+
+def extension(module: str = "mod", extra: list[Sym] = (), **overrides: object) -> bytes:  # type: ignore[assignment]
+    """An extension module ``module`` needing GLIBC_2.25 (so manylinux_2_26) and libstdc++."""
+    spec = sample_spec("x86_64", **{"interpreter": None, "runpath": None, **overrides})
+    symbols = [s for s in spec.symbols if s.name != "PyInit_mod"]
+    symbols.append(Sym(f"PyInit_{module}", defined=True))
+    return build_elf(dataclasses.replace(spec, symbols=[*symbols, *extra]))
+
+
+def library(soname: str, **overrides: object) -> bytes:
+    return build_elf(ElfSpec(soname=soname, **overrides))  # type: ignore[arg-type]
+
+
+def facts(**overrides: object) -> ElfFacts:
+    return parse_elf(build_elf(ElfSpec(**overrides)))  # type: ignore[arg-type]
+
+
+# --- the claims against the computed policy (evaluate._claims)
+
+
+def test_an_exact_tag_holds_and_is_no_under_claim() -> None:
+    v = judge({EXT: extension()}, "manylinux_2_26_x86_64")
+    assert v.overall_tag == "manylinux_2_26_x86_64"
+    assert [(c.tag, c.holds) for c in v.declared] == [("manylinux_2_26_x86_64", True)]
+    assert v.under_claim is None and v.over_claims == ()
+
+
+def test_the_legacy_alias_of_the_computed_policy_is_exact_too() -> None:
+    old = [Sym("fn", version="GLIBC_2.17", version_file="libc.so.6")]
+    symbols = [Sym("PyInit_mod", defined=True), *old]
+    v = judge({EXT: extension(symbols=symbols, needed=["libc.so.6"])}, "manylinux2014_x86_64")
+    assert v.overall_tag == "manylinux_2_17_x86_64"
+    assert v.declared[0].holds and v.under_claim is None
+
+
+def test_under_claim_is_judged_on_the_most_compatible_glibc_tag() -> None:
+    # 2_17 is an over-claim, 2_28 an under-claim: together they promise 2_17 and no less
+    v = judge({EXT: extension()}, "manylinux_2_17_x86_64.manylinux_2_28_x86_64")
+    assert {c.tag: c.holds for c in v.declared} == {
+        "manylinux_2_17_x86_64": False,
+        "manylinux_2_28_x86_64": True,
+    }
+    assert v.under_claim is None
+    reason = next(c.reason for c in v.declared if not c.holds)
+    assert reason == "content needs manylinux_2_26_x86_64"
+    alone = judge({EXT: extension()}, "manylinux_2_28_x86_64.manylinux_2_34_x86_64")
+    assert alone.under_claim == "manylinux_2_26_x86_64"
+
+
+def test_claims_that_promise_nothing_or_another_platform() -> None:
+    v = judge({EXT: extension()}, "linux_x86_64")
+    assert [(c.tag, c.holds, c.reason) for c in v.declared] == [
+        ("linux_x86_64", True, "linux_* promises nothing")
+    ]
+    assert v.under_claim is None
+    v = judge({EXT: extension()}, "manylinux_2_28_aarch64.manylinux_2_28_x86_64")
+    claims = {c.tag: (c.holds, c.reason) for c in v.declared}
+    assert claims["manylinux_2_28_aarch64"] == (False, "the ELF files are glibc x86_64")
+    assert claims["manylinux_2_28_x86_64"][0]
+    v = judge({EXT: extension()}, "macosx_11_0_x86_64.manylinux_2_28_x86_64")
+    claims = {c.tag: (c.holds, c.reason) for c in v.declared}
+    assert claims["macosx_11_0_x86_64"] == (False, "not a Linux platform tag")
+    assert v.architecture == "x86_64" and v.under_claim == "manylinux_2_26_x86_64"
+
+
+def test_musl_has_no_under_claim() -> None:
+    spec = dict(needed=["libc.musl-x86_64.so.1"], symbols=[Sym("PyInit_mod", defined=True)])
+    v = judge({"mod.cpython-312-x86_64-linux-musl.so": extension(**spec)}, "musllinux_1_2_x86_64")
+    assert v.overall_tag == "musllinux_1_1_x86_64"
+    assert v.declared[0].holds and v.under_claim is None
+
+
+def test_musl_policy_keeps_one_musl_policy_and_leaves_glibc_alone() -> None:
+    spec = dict(needed=["libc.musl-x86_64.so.1"], symbols=[Sym("PyInit_mod", defined=True)])
+    files = {"mod.cpython-312-x86_64-linux-musl.so": extension(**spec)}
+    v = judge(files, "musllinux_1_2_x86_64", musl_policy="musllinux_1_2")
+    assert v.overall_tag == "musllinux_1_2_x86_64" and v.upgrades == ()
+    glibc = judge({EXT: extension()}, "manylinux_2_28_x86_64", musl_policy="musllinux_1_2")
+    assert glibc == judge({EXT: extension()}, "manylinux_2_28_x86_64")
+
+
+# --- external libraries: every one counts, and who links it is named
+
+
+def test_every_external_library_counts() -> None:
+    needed = ["libfoo.so.1", "libbar.so.2", "libbaz.so.3", "libc.so.6"]
+    v = judge({EXT: extension(needed=needed)})
+    assert v.external_libraries == ("libbar.so.2", "libbaz.so.3", "libfoo.so.1")
+    (check, *_) = v.upgrades
+    blocked = {b.subject: b.files for b in check.blockers if b.kind == "external-library"}
+    assert blocked == {lib: (EXT,) for lib in v.external_libraries}
+
+
+def test_a_vendored_library_that_links_outside_is_blamed() -> None:
+    files = {
+        EXT: extension(needed=["libvendored.so.1", "libc.so.6"], runpath="$ORIGIN/demo.libs"),
+        "demo.libs/libvendored.so.1": library(
+            "libvendored.so.1", needed=["libfoo.so.1", "libbar.so.1", "libc.so.6"]
+        ),
+    }
+    v = judge(files)
+    assert v.external_libraries == ("libbar.so.1", "libfoo.so.1")
+    assert v.overall_tag == "linux_x86_64"
+    blamed = {b.subject: b.files for c in v.upgrades for b in c.blockers}
+    assert blamed["libfoo.so.1"] == ("demo.libs/libvendored.so.1",)
+    # the vendored library is loaded by the extension: judged inside its tree, not as a root
+    assert "demo.libs/libvendored.so.1" in v.elf_files
+
+
+def test_whitelisted_and_loader_libraries_are_not_external() -> None:
+    needed = ["libm.so.6", "ld-linux-x86-64.so.2", "libpthread.so.0", "libc.so.6"]
+    v = judge({EXT: extension(needed=needed, symbols=[Sym("PyInit_mod", defined=True)])})
+    assert v.external_libraries == () and v.overall_tag == "manylinux_2_5_x86_64"
+
+
+# --- the verdict does not depend on the order of the files
+
+
+def _python2(module: str, *extra: Sym) -> bytes:
+    return extension(module, symbols=[Sym(f"init{module}", defined=True), *extra])
+
+
+@pytest.mark.parametrize("first", ["a", "b"])
+def test_pyfpe_counts_whichever_file_comes_first(first: str) -> None:
+    files = {
+        "a.cpython-312-x86_64-linux-gnu.so": extension("a", [Sym("PyFPE_jbuf")]),
+        "b.cpython-312-x86_64-linux-gnu.so": extension("b"),
+    }
+    ordered = dict(sorted(files.items(), key=lambda kv: not kv[0].startswith(first)))
+    v = judge(ordered)
+    assert v.criteria["pyfpe"] == "linux_x86_64" and v.overall_tag == "linux_x86_64"
+    pyfpe = {b.files for c in v.upgrades for b in c.blockers if b.kind == "pyfpe"}
+    assert pyfpe == {("a.cpython-312-x86_64-linux-gnu.so",)}
+
+
+@pytest.mark.parametrize("first", ["a", "b"])
+def test_ucs2_counts_whichever_file_comes_first(first: str) -> None:
+    files = {
+        "a.so": _python2("a", Sym("PyUnicodeUCS2_FromString")),
+        "b.so": _python2("b"),
+    }
+    ordered = dict(sorted(files.items(), key=lambda kv: not kv[0].startswith(first)))
+    v = judge(ordered, "manylinux1_x86_64")
+    assert v.criteria["ucs2"] == "linux_x86_64"
+    ucs2 = {(b.subject, b.files) for c in v.upgrades for b in c.blockers if b.kind == "ucs2"}
+    assert ucs2 == {("PyUnicodeUCS2_*", ("a.so",))}
+
+
+def test_ucs2_only_in_python_2_modules_and_only_functions() -> None:
+    v = judge({"a.so": extension("a", [Sym("PyUnicodeUCS2_FromString")])})
+    assert v.criteria["ucs2"] != "linux_x86_64"  # a Python 3 module: not a UCS2 build
+    v = judge({"a.so": _python2("a", Sym("PyUnicodeUCS2_Data", type=1))})  # OBJECT
+    assert v.criteria["ucs2"] != "linux_x86_64"
+
+
+@pytest.mark.parametrize("name", ["PyFPE_dummy", "PyFPE_counter"])
+def test_every_pyfpe_symbol_counts_and_notype_too(name: str) -> None:
+    v = judge({EXT: extension(extra=[Sym(name, type=0)])})  # NOTYPE
+    assert v.criteria["pyfpe"] == "linux_x86_64"
+    v = judge({"lib/helper.so": library("helper.so", symbols=[Sym("PyFPE_jbuf")])})
+    assert v.criteria["pyfpe"] != "linux_x86_64"  # not an extension module
+
+
+# --- the libc of one ELF file (evaluate.elf_libc)
+
+
+@pytest.mark.parametrize(
+    ("interpreter", "needed", "libc"),
+    [
+        ("/lib/ld-musl-x86_64.so.1", [], Libc.MUSL),
+        ("/lib64/ld-linux-x86-64.so.2", [], Libc.GLIBC),
+        ("/opt/ld-musl/ld.so", [], Libc.GLIBC),  # the file's name decides, not its directory
+        (None, ["libc.musl-x86_64.so.1"], Libc.MUSL),
+        (None, ["ld-musl-x86_64.so.1"], Libc.MUSL),
+        (None, ["libm.so.6", "libc.so.6"], Libc.GLIBC),
+        (None, ["ld-linux-x86-64.so.2"], Libc.GLIBC),
+        (None, ["ld64.so.2"], Libc.GLIBC),
+        (None, ["libc.so"], None),
+        (None, ["libm.so.6", "libc.so.7"], None),
+        (None, [], None),
+        ("/lib/ld-musl-x86_64.so.1", ["libc.musl-x86_64.so.1"], Libc.MUSL),
+        ("/lib64/ld-linux-x86-64.so.2", ["libm.so.6", "libc.so.6"], Libc.GLIBC),
+    ],
+)
+def test_libc_from_interpreter_and_needed(
+    interpreter: str | None, needed: list[str], libc: Libc | None
+) -> None:
+    assert elf_libc("tool", facts(interpreter=interpreter, needed=needed)) is libc
+    # the file name is the last resort: an ELF that names its libc overrides it
+    name = (
+        "x.cpython-312-x86_64-linux-musl.so"
+        if libc is Libc.GLIBC
+        else "x.cpython-312-x86_64-linux-gnu.so"
+    )
+    found = elf_libc(name, facts(interpreter=interpreter, needed=needed))
+    assert found is (libc or elf_libc(name, facts()))
+
+
+@pytest.mark.parametrize(
+    ("interpreter", "needed"),
+    [
+        (None, ["libc.so.6", "libc.musl-x86_64.so.1"]),
+        (None, ["ld-musl-x86_64.so.1", "libc.so.6"]),
+        ("/lib/ld-musl-x86_64.so.1", ["libc.so.6"]),
+        ("/lib64/ld-linux-x86-64.so.2", ["libc.musl-x86_64.so.1"]),
+    ],
+)
+def test_both_libcs_in_one_file_is_an_error(interpreter: str | None, needed: list[str]) -> None:
+    with pytest.raises(EvaluationError) as error:
+        elf_libc("pkg/both.so", facts(interpreter=interpreter, needed=needed))
+    assert error.value.code == "mixed-libc"
+    assert error.value.reason == "pkg/both.so needs both glibc and musl"
+
+
+@pytest.mark.parametrize(
+    ("name", "libc"),
+    [
+        ("x.cpython-312-x86_64-linux-musl.so", Libc.MUSL),
+        ("pkg/x.cpython-39-arm-linux-musleabihf.so", Libc.MUSL),
+        ("x.cpython-311-x86_64-linux-gnu.so", Libc.GLIBC),
+        ("x.cpython-319-x86_64-linux-gnu.so", Libc.GLIBC),
+        ("x.cpython-320-aarch64-linux-gnu.so", Libc.GLIBC),
+        ("pkg/x.cpython-313t-arm-linux-gnueabihf.so", Libc.GLIBC),
+        ("pkg.x.cpython-312-x86_64-linux-gnu.so", Libc.GLIBC),
+        # before 3.11 a musl build had the gnu suffix too: no answer
+        ("x.cpython-310-x86_64-linux-gnu.so", None),
+        ("x.cpython-39-x86_64-linux-gnu.so", None),
+        ("x.cpython-3-x86_64-linux-gnu.so", None),
+        ("x.pypy311-pp73-x86_64-linux-gnu.so", None),
+        ("x-cpython-312-x86_64-linux-gnu.so", None),
+        ("x.cpython-312-x86_64-linux-gnu.so.1", None),
+        ("x.abi3.so", None),
+        ("x.so", None),
+        ("cpython-312-x86_64-linux-musl/x.so", None),
+    ],
+)
+def test_libc_from_the_file_name(name: str, libc: Libc | None) -> None:
+    assert elf_libc(name, facts()) is libc
+
+
+def test_libc_of_a_linux_tagged_wheel_comes_from_its_files() -> None:
+    musl = extension(needed=["libc.musl-x86_64.so.1"], symbols=[Sym("PyInit_mod", defined=True)])
+    v = judge({"mod.so": musl}, "linux_x86_64")
+    assert v.libc == "musl" and v.overall_tag == "musllinux_1_1_x86_64"
+    v = judge({"mod.cpython-312-x86_64-linux-musl.so": extension()}, "linux_x86_64")
+    assert v.libc == "glibc"  # DT_NEEDED libc.so.6 beats the file name
+    v = judge({"mod.cpython-312-x86_64-linux-musl.so": extension(needed=[])}, "linux_x86_64")
+    assert v.libc == "musl"  # nothing else names one: the file name does
+
+
+def test_a_file_of_the_other_libc_is_ignored() -> None:
+    musl = library("libm.so", needed=["libc.musl-x86_64.so.1"])
+    v = judge({EXT: extension(), "demo/musl.so": musl})
+    assert v.libc == "glibc" and v.ignored_elf_files == ("demo/musl.so",)
+    assert v.elf_files == (EXT,)
+
+
+def test_an_extension_without_a_libc_cannot_be_judged() -> None:
+    result = audit(
+        build_wheel({"mod.so": extension(needed=[])}), "demo-1.0-cp312-cp312-linux_x86_64.whl"
+    )
+    assert isinstance(result, AuditError)
+    assert (result.code, result.reason) == (
+        "unknown-libc",
+        "couldn't detect libc for python extension mod.so",
+    )
+
+
+def test_elf_in_purelib_names_the_files() -> None:
+    result = audit(
+        build_wheel(
+            {"demo-1.0.data/purelib/demo/mod.so": extension(), "demo/purelib.so": extension()}
+        ),
+        "demo-1.0-cp312-cp312-manylinux_2_17_x86_64.whl",
+    )
+    assert isinstance(result, AuditError) and result.code == "elf-in-purelib"
+    assert result.reason == "shared libraries in purelib: ['demo-1.0.data/purelib/demo/mod.so']"
+
+
+def test_not_a_platform_wheel_names_what_it_ignored() -> None:
+    arm = build_elf(sample_spec("aarch64", interpreter=None))
+    result = audit(build_wheel({"mod.so": arm}), "demo-1.0-cp312-cp312-manylinux_2_17_x86_64.whl")
+    assert isinstance(result, AuditError) and result.code == "not-platform-wheel"
+    assert result.reason == "no ELF file of a supported architecture (ignored: mod.so)"
+
+
+# --- resolution: RPATH, RUNPATH, the class and the machine (resolve.py)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ({}, {}, True),
+        ({}, {"elf_class": 32}, False),
+        ({}, {"little_endian": False}, False),
+        ({}, {"machine": EM_AARCH64}, False),
+        ({"elf_class": 32, "machine": EM_386}, {"elf_class": 32, "machine": EM_386}, True),
+        ({"osabi": 0}, {"osabi": 3}, True),
+        ({"osabi": 3}, {"osabi": 3}, True),
+        ({"osabi": 9}, {"osabi": 9}, True),
+        ({"osabi": 0}, {"osabi": 9}, False),
+        ({"osabi": 3}, {"osabi": 9}, False),
+    ],
+)
+def test_compatible_is_class_byte_order_machine_and_abi(
+    a: dict[str, object], b: dict[str, object], same: bool
+) -> None:
+    assert compatible(facts(**a), facts(**b)) is same
+    assert compatible(facts(**b), facts(**a)) is same
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        {"elf_class": 32, "machine": EM_386},
+        {"machine": EM_AARCH64},
+        {"elf_class": 32, "machine": EM_X86_64},
+        {"little_endian": False},
+        {"osabi": 9},
+    ],
+)
+def test_a_library_of_another_platform_does_not_satisfy_dt_needed(wrong: dict[str, object]) -> None:
+    needs = extension(needed=["libfoo.so.1", "libc.so.6"], runpath="$ORIGIN/demo.libs")
+    right = judge({EXT: needs, "demo.libs/libfoo.so.1": library("libfoo.so.1")})
+    assert right.external_libraries == ()
+    v = judge({EXT: needs, "demo.libs/libfoo.so.1": library("libfoo.so.1", **wrong)})
+    assert v.external_libraries == ("libfoo.so.1",) and v.overall_tag == "linux_x86_64"
+
+
+def _tree_libraries(files: dict[str, ElfSpec], root: str) -> dict[str, str | None]:
+    resolver = Resolver({path: parse_elf(build_elf(spec)) for path, spec in files.items()})
+    return {s: lib.path for s, lib in resolver.tree(root).libraries.items()}
+
+
+def test_runpath_hides_rpath_and_rpath_alone_is_searched() -> None:
+    lib = ElfSpec(soname="libfoo.so.1")
+    both = {
+        "ext.so": ElfSpec(needed=["libfoo.so.1"], rpath="$ORIGIN/a", runpath="$ORIGIN/b"),
+        "a/libfoo.so.1": lib,
+    }
+    assert _tree_libraries(both, "ext.so") == {"libfoo.so.1": None}
+    both["b/libfoo.so.1"] = lib
+    assert _tree_libraries(both, "ext.so") == {"libfoo.so.1": "b/libfoo.so.1"}
+    rpath_only = {
+        "ext.so": ElfSpec(needed=["libfoo.so.1"], rpath="$ORIGIN/a"),
+        "a/libfoo.so.1": lib,
+    }
+    assert _tree_libraries(rpath_only, "ext.so") == {"libfoo.so.1": "a/libfoo.so.1"}
+    v = judge(
+        {
+            EXT: extension(
+                needed=["libfoo.so.1", "libc.so.6"], rpath="$ORIGIN/a", runpath="$ORIGIN/b"
+            ),
+            "a/libfoo.so.1": library("libfoo.so.1"),
+        }
+    )
+    assert v.external_libraries == ("libfoo.so.1",)
+
+
+def test_the_roots_paths_reach_its_dependencies_in_loader_order() -> None:
+    # the root's RPATH comes first, then the library's own RPATH and RUNPATH, then the
+    # root's RUNPATH (auditwheel lddtree): the first directory holding the soname wins
+    for key in ("rpath", "runpath"):
+        files = {
+            "ext.so": ElfSpec(needed=["libA.so"], **{key: "$ORIGIN/root"}),  # type: ignore[arg-type]
+            "root/libA.so": ElfSpec(soname="libA.so", needed=["libB.so"], rpath="$ORIGIN/own"),
+            "root/libB.so": ElfSpec(soname="libB.so"),
+            "root/own/libB.so": ElfSpec(soname="libB.so"),
+        }
+        found = _tree_libraries(files, "ext.so")
+        expected = "root/libB.so" if key == "rpath" else "root/own/libB.so"
+        assert found == {"libA.so": "root/libA.so", "libB.so": expected}, key
+    own_runpath = {
+        "ext.so": ElfSpec(needed=["libA.so"], runpath="$ORIGIN/root"),
+        "root/libA.so": ElfSpec(soname="libA.so", needed=["libB.so"], runpath="$ORIGIN/own"),
+        "root/libB.so": ElfSpec(soname="libB.so"),
+        "root/own/libB.so": ElfSpec(soname="libB.so"),
+    }
+    assert _tree_libraries(own_runpath, "ext.so")["libB.so"] == "root/own/libB.so"
+
+
+def test_a_library_found_once_is_walked_once_and_libpython_never() -> None:
+    files = {
+        "ext.so": ElfSpec(needed=["libA.so", "libpython3.12.so.1.0"], runpath="$ORIGIN"),
+        "libA.so": ElfSpec(soname="libA.so", needed=["libA.so", "libB.so"]),  # a loop
+        "libB.so": ElfSpec(soname="libB.so", needed=["libA.so"]),
+        "libpython3.12.so.1.0": ElfSpec(soname="libpython3.12.so.1.0"),
+    }
+    resolver = Resolver({path: parse_elf(build_elf(spec)) for path, spec in files.items()})
+    tree = resolver.tree("ext.so")
+    assert {s: (lib.path, lib.needed) for s, lib in tree.libraries.items()} == {
+        "libA.so": ("libA.so", ("libA.so", "libB.so")),
+        "libB.so": ("libB.so", ("libA.so",)),
+        "libpython3.12.so.1.0": (None, ()),
+    }
+    assert tree.needed == ("libA.so", "libpython3.12.so.1.0") and not tree.fully_resolved
+
+
+@pytest.mark.parametrize(
+    ("entries", "origin", "directories"),
+    [
+        (
+            ("$ORIGIN/../lib", "${ORIGIN}/x", "$ORIGIN/../lib/"),
+            "pkg/sub/m.so",
+            ["pkg/lib", "pkg/sub/x"],
+        ),
+        (("$ORIGIN",), "m.so", ["."]),
+        (("", "/usr/lib", "lib", "$ORIGIN/a"), "pkg/m.so", ["pkg/a"]),
+        (("$ORIGIN/a:b",), "m.so", ["a:b"]),
+    ],
+)
+def test_search_dirs(entries: tuple[str, ...], origin: str, directories: list[str]) -> None:
+    assert search_dirs(entries, origin) == directories
+
+
+# --- fix_up_trees: a library that cannot resolve alone borrows from a tree that loads it
+
+
+def _trees(files: dict[str, ElfSpec], python: list[str]) -> tuple[dict, dict]:  # type: ignore[type-arg]
+    resolver = Resolver({path: parse_elf(build_elf(spec)) for path, spec in files.items()})
+    trees = {path: resolver.tree(path) for path in files}
+    python_trees = {p: t for p, t in trees.items() if p in python}
+    other_trees = {p: t for p, t in trees.items() if p not in python}
+    fix_up_trees(python_trees, other_trees)
+    return python_trees, other_trees
+
+
+def _paths(tree: object) -> dict[str, str | None]:
+    return {s: lib.path for s, lib in tree.libraries.items()}  # type: ignore[attr-defined]
+
+
+CHAIN = {
+    "ext.so": ElfSpec(needed=["libA.so"], runpath="$ORIGIN/libs"),
+    "libs/libA.so": ElfSpec(soname="libA.so", needed=["libB.so"]),
+    "libs/libB.so": ElfSpec(soname="libB.so", needed=["libC.so"]),
+    "libs/libC.so": ElfSpec(soname="libC.so", needed=["libD.so"]),
+    "libs/libD.so": ElfSpec(soname="libD.so", needed=["libC.so"]),  # a loop back
+}
+
+
+def test_fix_up_borrows_a_whole_chain_from_the_loading_tree() -> None:
+    python, other = _trees(CHAIN, ["ext.so"])
+    assert _paths(python["ext.so"]) == {
+        "libA.so": "libs/libA.so",
+        "libB.so": "libs/libB.so",
+        "libC.so": "libs/libC.so",
+        "libD.so": "libs/libD.so",
+    }
+    assert _paths(other["libs/libA.so"]) == {
+        "libB.so": "libs/libB.so",
+        "libC.so": "libs/libC.so",
+        "libD.so": "libs/libD.so",
+    }
+    assert other["libs/libA.so"].libraries["libB.so"].needed == ("libC.so",)
+    assert _paths(other["libs/libC.so"]) == {"libD.so": "libs/libD.so", "libC.so": "libs/libC.so"}
+    assert all(t.fully_resolved for t in other.values())
+    assert (
+        other["libs/libA.so"].needed == ("libB.so",)
+        and other["libs/libA.so"].path == "libs/libA.so"
+    )
+
+
+def test_fix_up_keeps_what_a_tree_resolved_alone() -> None:
+    files = {
+        "ext.so": ElfSpec(needed=["libD.so", "libA.so"], runpath="$ORIGIN/libs"),
+        # libA finds its own libD, not the one ext loads; libB it cannot find alone
+        "libs/libA.so": ElfSpec(
+            soname="libA.so", needed=["libD.so", "libB.so"], runpath="$ORIGIN/own"
+        ),
+        "libs/libB.so": ElfSpec(soname="libB.so", needed=["libD.so"]),
+        "libs/libD.so": ElfSpec(soname="libD.so"),
+        "libs/own/libD.so": ElfSpec(soname="libD.so"),
+    }
+    _, other = _trees(files, ["ext.so"])
+    assert _paths(other["libs/libA.so"]) == {
+        "libD.so": "libs/own/libD.so",
+        "libB.so": "libs/libB.so",
+    }
+
+
+def test_fix_up_needs_a_fully_resolved_reference_that_loads_the_tree() -> None:
+    unresolved = {**CHAIN, "ext.so": ElfSpec(needed=["libA.so", "libX.so"], runpath="$ORIGIN/libs")}
+    _, other = _trees(unresolved, ["ext.so"])
+    assert _paths(other["libs/libA.so"]) == {"libB.so": None}
+    # a tree that resolves alone is left as it is, and one no tree loads has no reference
+    files = {**CHAIN, "libs/lonely.so": ElfSpec(needed=["libB.so"])}
+    _, other = _trees(files, ["ext.so"])
+    assert _paths(other["libs/lonely.so"]) == {"libB.so": None}
+    # a non-extension tree serves as the reference as well as an extension does
+    _, other = _trees(CHAIN, [])
+    assert _paths(other["libs/libA.so"])["libD.so"] == "libs/libD.so"
+    # a borrowed library the reference could not find stays missing
+    partial = {
+        "ext.so": ElfSpec(needed=["libA.so"], runpath="$ORIGIN/libs"),
+        "libs/libA.so": ElfSpec(soname="libA.so", needed=["libB.so", "libpython3.12.so"]),
+        "libs/libB.so": ElfSpec(soname="libB.so"),
+    }
+    python, other = _trees(partial, ["ext.so"])
+    assert not python["ext.so"].fully_resolved
+    assert _paths(other["libs/libA.so"]) == {"libB.so": None, "libpython3.12.so": None}
