@@ -15,12 +15,23 @@ import pytest
 
 from wheelscan.elf import ElfFacts, parse_elf
 from wheelscan.engine.worker import audit
+from wheelscan.policy.elfplatform import elf_architecture, extended_architecture
 from wheelscan.policy.evaluate import EvaluationError, elf_libc
-from wheelscan.policy.policies import Libc
+from wheelscan.policy.policies import Architecture, Libc
 from wheelscan.policy.resolve import Resolver, compatible, fix_up_trees, search_dirs
 from wheelscan.policy.verdict import AuditError, Verdict
 
-from elfwriter import EM_386, EM_AARCH64, EM_X86_64, ElfSpec, Sym, build_elf, sample_spec
+from elfwriter import (
+    EM_386,
+    EM_AARCH64,
+    EM_ARM,
+    EM_X86_64,
+    MACHINES,
+    ElfSpec,
+    Sym,
+    build_elf,
+    sample_spec,
+)
 from wheelbuilder import build_wheel
 
 EXT = "mod.cpython-312-x86_64-linux-gnu.so"
@@ -265,6 +276,7 @@ def test_both_libcs_in_one_file_is_an_error(interpreter: str | None, needed: lis
         ("x.cpython-312-x86_64-linux-gnu.so.1", None),
         ("x.abi3.so", None),
         ("x.so", None),
+        ("cpython-312-x86_64-linux-gnu.so", None),  # a suffix with no module name before it
         ("cpython-312-x86_64-linux-musl/x.so", None),
     ],
 )
@@ -287,6 +299,12 @@ def test_a_file_of_the_other_libc_is_ignored() -> None:
     v = judge({EXT: extension(), "demo/musl.so": musl})
     assert v.libc == "glibc" and v.ignored_elf_files == ("demo/musl.so",)
     assert v.elf_files == (EXT,)
+
+
+def test_an_evaluation_error_reads_as_its_code_and_reason() -> None:
+    error = EvaluationError("mixed-libc", "x.so needs both glibc and musl")
+    assert str(error) == "mixed-libc: x.so needs both glibc and musl"
+    assert (error.code, error.reason) == ("mixed-libc", "x.so needs both glibc and musl")
 
 
 def test_an_extension_without_a_libc_cannot_be_judged() -> None:
@@ -532,3 +550,66 @@ def test_fix_up_needs_a_fully_resolved_reference_that_loads_the_tree() -> None:
     python, other = _trees(partial, ["ext.so"])
     assert not python["ext.so"].fully_resolved
     assert _paths(other["libs/libA.so"]) == {"libB.so": None, "libpython3.12.so": None}
+
+
+# --- the platform of one ELF file (elfplatform.py)
+
+
+@pytest.mark.parametrize(
+    ("isa_needed", "level"),
+    [
+        (None, None),
+        (0x1, None),  # the baseline bit only
+        (0x2, Architecture.x86_64_v2),
+        (0x1 | 0x2, Architecture.x86_64_v2),
+        (0x4, Architecture.x86_64_v3),
+        (0x2 | 0x4, Architecture.x86_64_v3),
+        (0x8, Architecture.x86_64_v4),
+        (0x1 | 0x2 | 0x4 | 0x8, Architecture.x86_64_v4),
+        (0x10, None),  # a bit no level names
+    ],
+)
+def test_the_x86_64_level_is_the_highest_bit_needed(isa_needed: int | None, level: object) -> None:
+    assert extended_architecture(facts(x86_isa_needed=isa_needed)) is level
+
+
+def test_only_x86_64_has_levels() -> None:
+    i686 = facts(elf_class=32, machine=EM_386, x86_isa_needed=0x4)
+    assert elf_architecture(i686) is Architecture.i686
+    assert extended_architecture(i686) is None
+
+
+@pytest.mark.parametrize(
+    ("flags", "arch"),
+    [
+        (0x05000400, Architecture.armv7l),  # EABI 5, hard float
+        (0x05000400 | 0x2, Architecture.armv7l),  # other flag bits do not matter
+        (0x05000200, None),  # soft float
+        (0x04000400, None),  # EABI 4
+        (0x00000400, None),
+        (0x05000000, None),
+    ],
+)
+def test_arm_needs_eabi_5_and_hard_float(flags: int, arch: object) -> None:
+    assert elf_architecture(facts(elf_class=32, machine=EM_ARM, flags=flags)) is arch
+
+
+@pytest.mark.parametrize("machine", [m for m in MACHINES if m != "armv7l-softfloat"])
+def test_every_machine_has_its_architecture(machine: str) -> None:
+    preset = MACHINES[machine]
+    found = elf_architecture(
+        facts(
+            elf_class=preset.elf_class,
+            little_endian=preset.little_endian,
+            machine=preset.machine,
+            flags=preset.flags,
+        )
+    )
+    assert found is Architecture(machine)
+    other_class = facts(
+        elf_class=96 - preset.elf_class,  # type: ignore[arg-type]
+        little_endian=preset.little_endian,
+        machine=preset.machine,
+        flags=preset.flags,
+    )
+    assert elf_architecture(other_class) is None
