@@ -48,7 +48,8 @@ def extension(module: str = "mod", extra: list[Sym] = (), **overrides: object) -
     """An extension module ``module`` needing GLIBC_2.25 (so manylinux_2_26) and libstdc++."""
     spec = sample_spec("x86_64", **{"interpreter": None, "runpath": None, **overrides})
     symbols = [s for s in spec.symbols if s.name != "PyInit_mod"]
-    symbols.append(Sym(f"PyInit_{module}", defined=True))
+    if not any(s.defined for s in symbols):  # no init function of the caller's own
+        symbols.append(Sym(f"PyInit_{module}", defined=True))
     return build_elf(dataclasses.replace(spec, symbols=[*symbols, *extra]))
 
 
@@ -613,3 +614,26 @@ def test_every_machine_has_its_architecture(machine: str) -> None:
         flags=preset.flags,
     )
     assert elf_architecture(other_class) is None
+
+
+# --- symbol versions and module kinds
+
+
+def test_a_version_is_bucketed_by_the_text_before_its_first_underscore() -> None:
+    # CXXABI_ARM_1.3.3 is in the CXXABI list of armv7l policies, and of no x86_64 one
+    arm = Sym("__aeabi_atexit", version="CXXABI_ARM_1.3.3", version_file="libstdc++.so.6")
+    on_x86_64 = judge({EXT: extension(extra=[arm])})
+    assert on_x86_64.criteria["symbol_versions"] == "linux_x86_64"
+    assert "CXXABI_ARM_1.3.3" in on_x86_64.versioned_symbols["libstdc++.so.6"]
+    spec = sample_spec("armv7l", interpreter=None, runpath=None)
+    on_arm = judge(
+        {"mod.so": build_elf(dataclasses.replace(spec, symbols=[*spec.symbols, arm]))},
+        "manylinux_2_17_armv7l",
+    )
+    assert on_arm.criteria["symbol_versions"] != "linux_armv7l"
+
+
+def test_a_cffi_pypy_module_is_judged_as_python_2_for_ucs2() -> None:
+    symbols = [Sym("_cffi_pypyinit_a", defined=True), Sym("PyUnicodeUCS2_FromString")]
+    v = judge({"a.so": extension("a", symbols=symbols)}, "manylinux1_x86_64")
+    assert v.criteria["ucs2"] == "linux_x86_64"
