@@ -10,6 +10,8 @@ borrowing of ``fix_up_trees``. ``scripts/mutation.py`` measures what they kill.
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +19,7 @@ from wheelscan.elf import ElfFacts, parse_elf
 from wheelscan.engine.worker import audit
 from wheelscan.policy.elfplatform import elf_architecture, extended_architecture
 from wheelscan.policy.evaluate import EvaluationError, elf_libc
-from wheelscan.policy.policies import Architecture, Libc
+from wheelscan.policy.policies import DATA_DIR, Architecture, Libc, load_policies
 from wheelscan.policy.resolve import Resolver, compatible, fix_up_trees, search_dirs
 from wheelscan.policy.verdict import AuditError, Verdict
 
@@ -637,3 +639,63 @@ def test_a_cffi_pypy_module_is_judged_as_python_2_for_ucs2() -> None:
     symbols = [Sym("_cffi_pypyinit_a", defined=True), Sym("PyUnicodeUCS2_FromString")]
     v = judge({"a.so": extension("a", symbols=symbols)}, "manylinux1_x86_64")
     assert v.criteria["ucs2"] == "linux_x86_64"
+
+
+# --- blacklisted symbols
+
+
+def test_blacklists_of_every_needed_library_and_policy_count_together() -> None:
+    # __cxa_thread_atexit_impl is blacklisted in libc.so.6 up to manylinux_2_17, and the
+    # zlib lists of later policies must not hide it
+    used = Sym("__cxa_thread_atexit_impl", version="GLIBC_2.18", version_file="libc.so.6")
+    v = judge({EXT: extension(extra=[used], needed=["libz.so.1", "libc.so.6"])})
+    assert v.criteria["blacklist"] == "manylinux_2_24_x86_64"
+    blocked = {
+        (c.policy, b.subject, b.files, b.symbols)
+        for c in v.upgrades
+        for b in c.blockers
+        if b.kind == "blacklisted-symbol"
+    }
+    assert (
+        "manylinux_2_17_x86_64",
+        "libc.so.6",
+        (EXT,),
+        ("__cxa_thread_atexit_impl",),
+    ) in blocked
+
+
+def test_a_library_blacklisted_whole_by_a_policy_file(tmp_path: Path) -> None:
+    entries = json.loads((DATA_DIR / "manylinux-policy.json").read_text())
+    oldest = next(e for e in entries if e["name"] == "manylinux_2_5")
+    oldest["blacklist"]["libm.so.6"] = ["*", *oldest["blacklist"]["libm.so.6"]]
+    path = tmp_path / "manylinux-policy.json"
+    path.write_text(json.dumps(entries))
+    database = load_policies(path)
+    plain = extension(needed=["libm.so.6", "libc.so.6"], symbols=[Sym("PyInit_mod", defined=True)])
+    also_listed = extension(
+        needed=["libm.so.6", "libc.so.6"],
+        symbols=[Sym("PyInit_mod", defined=True), Sym("__issignaling")],
+    )
+    # __issignaling is blacklisted up to manylinux_2_17 anyway
+    for so, symbols, best in [
+        (plain, ("*",), "manylinux_2_12_x86_64"),
+        (also_listed, ("*", "__issignaling"), "manylinux_2_24_x86_64"),
+    ]:
+        v = judge({EXT: so}, database=database)
+        assert v.criteria["blacklist"] == best
+        (check,) = [c for c in v.upgrades if c.policy == "manylinux_2_5_x86_64"]
+        blacklisted = {b.subject: b.symbols for b in check.blockers}
+        assert blacklisted["libm.so.6"] == symbols
+    assert judge({EXT: plain}).criteria["blacklist"] == "manylinux_2_5_x86_64"
+
+
+def test_only_the_files_that_link_a_library_are_blamed() -> None:
+    files = {
+        EXT: extension(
+            needed=["libclean.so.1", "libfoo.so.1", "libc.so.6"], runpath="$ORIGIN/demo.libs"
+        ),
+        "demo.libs/libclean.so.1": library("libclean.so.1", needed=["libc.so.6"]),
+    }
+    v = judge(files)
+    blamed = {b.subject: b.files for c in v.upgrades for b in c.blockers}
+    assert blamed["libfoo.so.1"] == (EXT,)
