@@ -324,12 +324,19 @@ def test_an_extension_without_a_libc_cannot_be_judged() -> None:
 def test_elf_in_purelib_names_the_files() -> None:
     result = audit(
         build_wheel(
-            {"demo-1.0.data/purelib/demo/mod.so": extension(), "demo/purelib.so": extension()}
+            {
+                "demo-1.0.data/purelib/demo/mod.so": extension(),
+                "demo/purelib.so": extension(),
+                "demo-1.0.data/purelib/top.so": extension(),
+            }
         ),
         "demo-1.0-cp312-cp312-manylinux_2_17_x86_64.whl",
     )
     assert isinstance(result, AuditError) and result.code == "elf-in-purelib"
-    assert result.reason == "shared libraries in purelib: ['demo-1.0.data/purelib/demo/mod.so']"
+    assert result.reason == (
+        "shared libraries in purelib:"
+        " ['demo-1.0.data/purelib/demo/mod.so', 'demo-1.0.data/purelib/top.so']"
+    )
 
 
 def test_not_a_platform_wheel_names_what_it_ignored() -> None:
@@ -337,6 +344,22 @@ def test_not_a_platform_wheel_names_what_it_ignored() -> None:
     result = audit(build_wheel({"mod.so": arm}), "demo-1.0-cp312-cp312-manylinux_2_17_x86_64.whl")
     assert isinstance(result, AuditError) and result.code == "not-platform-wheel"
     assert result.reason == "no ELF file of a supported architecture (ignored: mod.so)"
+    two = build_wheel({"a.so": arm, "b.so": arm})
+    result = audit(two, "demo-1.0-cp312-cp312-manylinux_2_17_x86_64.whl")
+    assert isinstance(result, AuditError)
+    assert result.reason == "no ELF file of a supported architecture (ignored: a.so, b.so)"
+    none = build_wheel({"demo/__init__.py": b""})
+    result = audit(none, "demo-1.0-cp312-cp312-manylinux_2_17_x86_64.whl")
+    assert isinstance(result, AuditError) and result.code == "not-platform-wheel"
+    assert result.reason == "no ELF file of a supported architecture"
+
+
+def test_files_ignored_first_do_not_stop_the_others() -> None:
+    arm = build_elf(sample_spec("aarch64", interpreter=None))
+    musl = library("libm.so", needed=["libc.musl-x86_64.so.1"])
+    v = judge({"demo/arm.so": arm, "demo/musl.so": musl, EXT: extension()})
+    assert v.ignored_elf_files == ("demo/arm.so", "demo/musl.so")
+    assert v.elf_files == (EXT,) and v.overall_tag == "manylinux_2_26_x86_64"
 
 
 # --- resolution: RPATH, RUNPATH, the class and the machine (resolve.py)
@@ -436,7 +459,7 @@ def test_the_roots_paths_reach_its_dependencies_in_loader_order() -> None:
 
 def test_a_library_found_once_is_walked_once_and_libpython_never() -> None:
     files = {
-        "ext.so": ElfSpec(needed=["libA.so", "libpython3.12.so.1.0"], runpath="$ORIGIN"),
+        "ext.so": ElfSpec(needed=["libpython3.12.so.1.0", "libA.so"], runpath="$ORIGIN"),
         "libA.so": ElfSpec(soname="libA.so", needed=["libA.so", "libB.so"]),  # a loop
         "libB.so": ElfSpec(soname="libB.so", needed=["libA.so"]),
         "libpython3.12.so.1.0": ElfSpec(soname="libpython3.12.so.1.0"),
@@ -448,7 +471,7 @@ def test_a_library_found_once_is_walked_once_and_libpython_never() -> None:
         "libB.so": ("libB.so", ("libA.so",)),
         "libpython3.12.so.1.0": (None, ()),
     }
-    assert tree.needed == ("libA.so", "libpython3.12.so.1.0") and not tree.fully_resolved
+    assert tree.needed == ("libpython3.12.so.1.0", "libA.so") and not tree.fully_resolved
 
 
 @pytest.mark.parametrize(
