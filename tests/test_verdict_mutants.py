@@ -561,9 +561,10 @@ def test_fix_up_needs_a_fully_resolved_reference_that_loads_the_tree() -> None:
     _, other = _trees(unresolved, ["ext.so"])
     assert _paths(other["libs/libA.so"]) == {"libB.so": None}
     # a tree that resolves alone is left as it is, and one no tree loads has no reference
-    files = {**CHAIN, "libs/lonely.so": ElfSpec(needed=["libB.so"])}
+    files = {"libs/lonely.so": ElfSpec(needed=["libB.so"]), **CHAIN}
     _, other = _trees(files, ["ext.so"])
     assert _paths(other["libs/lonely.so"]) == {"libB.so": None}
+    assert _paths(other["libs/libA.so"])["libB.so"] == "libs/libB.so"  # the next one is
     # a non-extension tree serves as the reference as well as an extension does
     _, other = _trees(CHAIN, [])
     assert _paths(other["libs/libA.so"])["libD.so"] == "libs/libD.so"
