@@ -532,6 +532,8 @@ def test_fix_up_borrows_a_whole_chain_from_the_loading_tree() -> None:
     assert other["libs/libA.so"].libraries["libB.so"].needed == ("libC.so",)
     assert _paths(other["libs/libC.so"]) == {"libD.so": "libs/libD.so", "libC.so": "libs/libC.so"}
     assert all(t.fully_resolved for t in other.values())
+    # a tree keeps its own file's facts: only the libraries are borrowed
+    assert other["libs/libA.so"].facts == parse_elf(build_elf(CHAIN["libs/libA.so"]))
     assert (
         other["libs/libA.so"].needed == ("libB.so",)
         and other["libs/libA.so"].path == "libs/libA.so"
@@ -723,3 +725,10 @@ def test_only_the_files_that_link_a_library_are_blamed() -> None:
     v = judge(files)
     blamed = {b.subject: b.files for c in v.upgrades for b in c.blockers}
     assert blamed["libfoo.so.1"] == (EXT,)
+
+
+def test_the_symbols_behind_a_version_are_found_in_every_file() -> None:
+    # a file needing no version comes first: it must not end the search
+    v = judge({"demo/plain.so": library("plain.so"), EXT: extension()})
+    newest = {b.subject: (b.files, b.symbols) for b in v.newest_versions}
+    assert newest["GLIBC_2.25"] == ((EXT,), ("getrandom",))
