@@ -732,3 +732,25 @@ def test_the_symbols_behind_a_version_are_found_in_every_file() -> None:
     v = judge({"demo/plain.so": library("plain.so"), EXT: extension()})
     newest = {b.subject: (b.files, b.symbols) for b in v.newest_versions}
     assert newest["GLIBC_2.25"] == ((EXT,), ("getrandom",))
+
+
+def test_symbols_bound_to_the_loader_are_not_blamed() -> None:
+    # the same version name needed from libc.so.6 and from the loader: only libc's counts
+    tls = Sym("__tls_get_addr", version="GLIBC_2.25", version_file="ld-linux-x86-64.so.2")
+    v = judge({EXT: extension(extra=[tls], needed=["libc.so.6", "ld-linux-x86-64.so.2"])})
+    newest = {b.subject: b.symbols for b in v.newest_versions}
+    assert newest["GLIBC_2.25"] == ("getrandom",)
+    assert "ld-linux-x86-64.so.2" not in v.versioned_symbols
+
+
+def test_the_other_libc_is_judged_on_the_same_policy_files(tmp_path: Path) -> None:
+    entries = json.loads((DATA_DIR / "musllinux-policy.json").read_text())
+    path = tmp_path / "musllinux-policy.json"
+    path.write_text(json.dumps([e for e in entries if e["name"] != "musllinux_1_1"]))
+    static = build_elf(ElfSpec(needed=[], symbols=[]))
+    tags = "manylinux_2_17_x86_64.musllinux_1_2_x86_64"
+    v = judge({"demo/bin/tool": static}, tags, database=load_policies(path))
+    assert {c.tag: c.holds for c in v.declared} == {
+        "manylinux_2_17_x86_64": True,
+        "musllinux_1_2_x86_64": True,
+    }
