@@ -69,6 +69,8 @@ def facts(**overrides: object) -> ElfFacts:
 def test_an_exact_tag_holds_and_is_no_under_claim() -> None:
     v = judge({EXT: extension()}, "manylinux_2_26_x86_64")
     assert v.overall_tag == "manylinux_2_26_x86_64"
+    assert v.wheel == "demo-1.0-cp312-cp312-manylinux_2_26_x86_64.whl"
+    assert (v.libc, v.architecture) == ("glibc", "x86_64")
     assert [(c.tag, c.holds) for c in v.declared] == [("manylinux_2_26_x86_64", True)]
     assert v.under_claim is None and v.over_claims == ()
 
@@ -754,3 +756,15 @@ def test_the_other_libc_is_judged_on_the_same_policy_files(tmp_path: Path) -> No
         "manylinux_2_17_x86_64": True,
         "musllinux_1_2_x86_64": True,
     }
+
+
+def test_tags_are_read_with_the_aliases_of_the_policy_file(tmp_path: Path) -> None:
+    entries = json.loads((DATA_DIR / "manylinux-policy.json").read_text())
+    for entry in entries:
+        entry["aliases"] = []  # manylinux2014 is an alias of the built-in file only
+    path = tmp_path / "manylinux-policy.json"
+    path.write_text(json.dumps(entries))
+    v = judge({EXT: extension()}, "manylinux2014_x86_64", database=load_policies(path))
+    assert [(c.tag, c.holds, c.reason) for c in v.declared] == [
+        ("manylinux2014_x86_64", False, "not a Linux platform tag")
+    ]
