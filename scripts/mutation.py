@@ -67,6 +67,11 @@ EQUIVALENT: dict[str, str] = {
     # with no version reported, every file is skipped by the test at the top of the loop
     "xǁ_Blockersǁ__init____mutmut_24": "the loop run with nothing reported: skips every file",
     "xǁ_Blockersǁ__init____mutmut_48": "loader.get(None): a cache miss every time, same answer",
+    "xǁ_Blockersǁ__init____mutmut_53": 'is_loader("XXXX") for is_loader(""): both False',
+    # only symbols bound to a reported version (never None) reach the line
+    "xǁ_Blockersǁ__init____mutmut_57": 'version or "XXXX": the version is never None there',
+    # the musl set kept by musl_policy holds the overall tag found on it, as the whole does
+    "x_evaluate__mutmut_234": "get() on the whole musl set: the same Policy object",
     # PolicySet.libc and .arch only name the set in get()'s LookupError, and evaluate asks
     # the set for the overall tag of a verdict judged on that very set
     "x__policy_set__mutmut_14": "PolicySet(None, ...): the libc is only named in an error",

@@ -768,3 +768,12 @@ def test_tags_are_read_with_the_aliases_of_the_policy_file(tmp_path: Path) -> No
     assert [(c.tag, c.holds, c.reason) for c in v.declared] == [
         ("manylinux2014_x86_64", False, "not a Linux platform tag")
     ]
+
+
+def test_the_blockers_say_what_and_where() -> None:
+    v = judge({EXT: extension(x86_isa_needed=0x4, extra=[Sym("PyFPE_jbuf")])})
+    blockers = {(b.kind, b.subject, b.files) for c in v.upgrades for b in c.blockers}
+    assert ("isa", "x86_64_v3", (EXT,)) in blockers
+    assert ("pyfpe", "PyFPE_jbuf", (EXT,)) in blockers
+    assert {b.kind for b in v.newest_versions} == {"newest-version"}
+    assert {b.subject for b in v.newest_versions} >= {"GLIBC_2.25", "CXXABI_1.3.8"}
