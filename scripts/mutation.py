@@ -72,6 +72,10 @@ EQUIVALENT: dict[str, str] = {
     "xǁ_Blockersǁ__init____mutmut_57": 'version or "XXXX": the version is never None there',
     # the musl set kept by musl_policy holds the overall tag found on it, as the whole does
     "x_evaluate__mutmut_234": "get() on the whole musl set: the same Policy object",
+    # the smallest declared version is the same whether ties replace it or not
+    "x__claims__mutmut_65": "declared <= best_declared for <: the same minimum",
+    # base names come from the policies or PEP 600's regex: both parts are always digits
+    "x__libc_version__mutmut_8": "parts[2].isdigit() twice: parts[1] is always digits too",
     # PolicySet.libc and .arch only name the set in get()'s LookupError, and evaluate asks
     # the set for the overall tag of a verdict judged on that very set
     "x__policy_set__mutmut_14": "PolicySet(None, ...): the libc is only named in an error",

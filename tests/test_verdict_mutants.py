@@ -777,3 +777,10 @@ def test_the_blockers_say_what_and_where() -> None:
     assert ("pyfpe", "PyFPE_jbuf", (EXT,)) in blockers
     assert {b.kind for b in v.newest_versions} == {"newest-version"}
     assert {b.subject for b in v.newest_versions} >= {"GLIBC_2.25", "CXXABI_1.3.8"}
+
+
+def test_a_future_glibc_major_version_is_compared_whole() -> None:
+    # PEP 600 allows manylinux_3_1: glibc 3.1 is newer than 2.26, whatever the minor says
+    v = judge({EXT: extension()}, "manylinux_3_1_x86_64")
+    assert [(c.tag, c.holds) for c in v.declared] == [("manylinux_3_1_x86_64", True)]
+    assert v.under_claim == "manylinux_2_26_x86_64"
