@@ -76,6 +76,9 @@ EQUIVALENT: dict[str, str] = {
     "x__claims__mutmut_65": "declared <= best_declared for <: the same minimum",
     # base names come from the policies or PEP 600's regex: both parts are always digits
     "x__libc_version__mutmut_8": "parts[2].isdigit() twice: parts[1] is always digits too",
+    # a tag with a base name (not linux_*) always has a libc
+    "x__claims__mutmut_42": "overall_for(info.libc) always: info.libc is never None there",
+    "xǁ_Blockersǁ__init____mutmut_47": "skip = None: a cache miss every time, same answer",
     # PolicySet.libc and .arch only name the set in get()'s LookupError, and evaluate asks
     # the set for the overall tag of a verdict judged on that very set
     "x__policy_set__mutmut_14": "PolicySet(None, ...): the libc is only named in an error",

@@ -784,3 +784,13 @@ def test_a_future_glibc_major_version_is_compared_whole() -> None:
     v = judge({EXT: extension()}, "manylinux_3_1_x86_64")
     assert [(c.tag, c.holds) for c in v.declared] == [("manylinux_3_1_x86_64", True)]
     assert v.under_claim == "manylinux_2_26_x86_64"
+
+
+def test_a_linux_tag_does_not_end_the_claims() -> None:
+    # linux_x86_64 sorts before manylinux_*: the claims after it are judged too
+    v = judge({EXT: extension()}, "linux_x86_64.manylinux_2_17_x86_64")
+    assert {c.tag: c.holds for c in v.declared} == {
+        "linux_x86_64": True,
+        "manylinux_2_17_x86_64": False,
+    }
+    assert v.over_claims == ("manylinux_2_17_x86_64",)
