@@ -794,3 +794,29 @@ def test_a_linux_tag_does_not_end_the_claims() -> None:
         "manylinux_2_17_x86_64": False,
     }
     assert v.over_claims == ("manylinux_2_17_x86_64",)
+
+
+# --- the platform the file name names (evaluate._filename_platform)
+
+
+@pytest.mark.parametrize(
+    "tags",
+    [
+        "any.manylinux_2_17_x86_64",  # "any": no architecture of its own
+        "linux_armv6l.manylinux_2_17_x86_64",  # an architecture no policy knows
+        "manylinux_2_17_x86_64.manylinux_2_17_i686",  # two architectures
+    ],
+)
+def test_a_file_name_naming_no_single_architecture_leaves_it_to_the_files(tags: str) -> None:
+    arm = build_elf(sample_spec("aarch64", interpreter=None, runpath=None))
+    v = judge({"mod.so": arm}, tags)
+    assert v.architecture == "aarch64" and v.elf_files == ("mod.so",)
+    assert {c.reason for c in v.declared if "x86_64" in c.tag} == {
+        "the ELF files are glibc aarch64"
+    }
+
+
+def test_the_libc_of_the_file_name_beside_any() -> None:
+    static = build_elf(ElfSpec(needed=[], symbols=[]))
+    v = judge({"demo/bin/tool": static}, "any.musllinux_1_2_x86_64")
+    assert v.libc == "musl" and v.architecture == "x86_64"
