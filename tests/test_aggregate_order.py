@@ -86,7 +86,7 @@ def _error_rows(counts: dict[str, int]) -> list[dict[str, Any]]:
     ]
 
 
-def test_a_ranking_keeps_the_most_counted_ties_by_name_and_counts_the_rest() -> None:
+def test_a_ranking_keeps_the_most_counted_ties_in_natural_order_and_counts_the_rest() -> None:
     rows = [
         _row(f"w{python}{i}-1.0-{python}-{python}-manylinux_2_17_x86_64.whl", error=("bad", "r"))
         for python, n in [("cp39", 1), ("cp311", 2), ("cp310", 2), ("cp312", 3), ("cp313", 1)]
@@ -100,7 +100,8 @@ def test_a_ranking_keeps_the_most_counted_ties_by_name_and_counts_the_rest() -> 
     ]
     assert (ranking.distinct, ranking.rest) == (5, 2)
     whole = _stats(rows, top=5).python_tags
-    assert [c.key for c in whole.entries] == ["cp312", "cp310", "cp311", "cp313", "cp39"]
+    # ties read with their numbers as numbers: cp39 before cp313 (aggregate.natural_key)
+    assert [c.key for c in whole.entries] == ["cp312", "cp310", "cp311", "cp39", "cp313"]
     assert whole.rest == 0
     one = _stats(rows, top=1).python_tags
     assert [c.key for c in one.entries] == ["cp312"] and one.rest == 6
@@ -244,8 +245,9 @@ def test_causes_keep_the_newest_version_per_bucket_and_are_cut(over: dict[str, A
         ],
         now=NOW,
     ).over_claim_wheels
-    # GLIBC_2.25 and 2.28 both block 2_17: the newest speaks for the bucket
-    assert claim.causes == ("CXXABI_1.3.8", "GLIBCXX_3.4.22", "GLIBC_2.28")
+    # GLIBC_2.25 and 2.28 both block 2_17: the newest speaks for the bucket; buckets in
+    # version_key's order (GLIBC before GLIBCXX)
+    assert claim.causes == ("CXXABI_1.3.8", "GLIBC_2.28", "GLIBCXX_3.4.22")
 
 
 def _run(id: int, started: str) -> dict[str, Any]:

@@ -16,8 +16,8 @@ from typing import Any
 import zstandard
 from packaging.utils import parse_wheel_filename
 
-from wheelscan.engine.result import WheelResult
 from wheelscan.engine.worker import audit, read_facts
+from wheelscan.model import WheelResult
 from wheelscan.policy.policies import load_policies
 from wheelscan.sources.base import WheelRef
 from wheelscan.store import Store, policy_digest

@@ -17,7 +17,7 @@ import pytest
 
 from wheelscan.elf import ElfFacts, parse_elf
 from wheelscan.engine.worker import audit
-from wheelscan.policy.elfplatform import elf_architecture, extended_architecture
+from wheelscan.policy.elfplatform import LibcConflict, elf_architecture, extended_architecture
 from wheelscan.policy.evaluate import EvaluationError, elf_libc
 from wheelscan.policy.policies import DATA_DIR, Architecture, Libc, load_policies
 from wheelscan.policy.resolve import Resolver, compatible, fix_up_trees, search_dirs
@@ -235,31 +235,49 @@ def test_every_pyfpe_symbol_counts_and_notype_too(name: str) -> None:
 def test_libc_from_interpreter_and_needed(
     interpreter: str | None, needed: list[str], libc: Libc | None
 ) -> None:
-    assert elf_libc("tool", facts(interpreter=interpreter, needed=needed)) is libc
+    """An executable (ET_EXEC): its interpreter counts where its needs name no libc."""
+    assert elf_libc("tool", facts(interpreter=interpreter, needed=needed, elf_type=2)) is libc
     # the file name is the last resort: an ELF that names its libc overrides it
     name = (
         "x.cpython-312-x86_64-linux-musl.so"
         if libc is Libc.GLIBC
         else "x.cpython-312-x86_64-linux-gnu.so"
     )
-    found = elf_libc(name, facts(interpreter=interpreter, needed=needed))
+    found = elf_libc(name, facts(interpreter=interpreter, needed=needed, elf_type=2))
     assert found is (libc or elf_libc(name, facts()))
 
 
+def test_a_loaded_file_s_interpreter_is_not_its_libc() -> None:
+    """glibc's loader ignores PT_INTERP in a shared object it maps (issue #14)."""
+    assert elf_libc("tool", facts(interpreter="/lib/ld-musl-x86_64.so.1")) is None
+
+
 @pytest.mark.parametrize(
-    ("interpreter", "needed"),
+    ("interpreter", "needed", "code", "reason"),
     [
-        (None, ["libc.so.6", "libc.musl-x86_64.so.1"]),
-        (None, ["ld-musl-x86_64.so.1", "libc.so.6"]),
-        ("/lib/ld-musl-x86_64.so.1", ["libc.so.6"]),
-        ("/lib64/ld-linux-x86-64.so.2", ["libc.musl-x86_64.so.1"]),
+        (None, ["libc.so.6", "libc.musl-x86_64.so.1"], "mixed-libc", "needs both glibc and musl"),
+        (None, ["ld-musl-x86_64.so.1", "libc.so.6"], "mixed-libc", "needs both glibc and musl"),
+        (
+            "/lib/ld-musl-x86_64.so.1",
+            ["libc.so.6"],
+            "interpreter-libc-mismatch",
+            "needs glibc but names a musl interpreter (/lib/ld-musl-x86_64.so.1)",
+        ),
+        (
+            "/lib64/ld-linux-x86-64.so.2",
+            ["libc.musl-x86_64.so.1"],
+            "interpreter-libc-mismatch",
+            "needs musl but names a glibc interpreter (/lib64/ld-linux-x86-64.so.2)",
+        ),
     ],
 )
-def test_both_libcs_in_one_file_is_an_error(interpreter: str | None, needed: list[str]) -> None:
-    with pytest.raises(EvaluationError) as error:
+def test_both_libcs_in_one_file_is_an_error(
+    interpreter: str | None, needed: list[str], code: str, reason: str
+) -> None:
+    with pytest.raises(LibcConflict) as error:
         elf_libc("pkg/both.so", facts(interpreter=interpreter, needed=needed))
-    assert error.value.code == "mixed-libc"
-    assert error.value.reason == "pkg/both.so needs both glibc and musl"
+    assert error.value.code == code
+    assert error.value.reason == f"pkg/both.so {reason}"
 
 
 @pytest.mark.parametrize(
@@ -295,7 +313,11 @@ def test_libc_of_a_linux_tagged_wheel_comes_from_its_files() -> None:
     assert v.libc == "musl" and v.overall_tag == "musllinux_1_1_x86_64"
     v = judge({"mod.cpython-312-x86_64-linux-musl.so": extension()}, "linux_x86_64")
     assert v.libc == "glibc"  # DT_NEEDED libc.so.6 beats the file name
+    # GLIBC_* symbol versions name glibc too
     v = judge({"mod.cpython-312-x86_64-linux-musl.so": extension(needed=[])}, "linux_x86_64")
+    assert v.libc == "glibc"
+    bare = build_elf(ElfSpec(symbols=[Sym("PyInit_mod", defined=True)]))
+    v = judge({"mod.cpython-312-x86_64-linux-musl.so": bare}, "linux_x86_64")
     assert v.libc == "musl"  # nothing else names one: the file name does
 
 
@@ -313,9 +335,8 @@ def test_an_evaluation_error_reads_as_its_code_and_reason() -> None:
 
 
 def test_an_extension_without_a_libc_cannot_be_judged() -> None:
-    result = audit(
-        build_wheel({"mod.so": extension(needed=[])}), "demo-1.0-cp312-cp312-linux_x86_64.whl"
-    )
+    bare = build_elf(ElfSpec(symbols=[Sym("PyInit_mod", defined=True)]))
+    result = audit(build_wheel({"mod.so": bare}), "demo-1.0-cp312-cp312-linux_x86_64.whl")
     assert isinstance(result, AuditError)
     assert (result.code, result.reason) == (
         "unknown-libc",
