@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from wheelscan.policy.policies import DATA_DIR
+
 from elfwriter import Sym, build_elf, sample_spec
 from hostile.cases import CASES
 from indexserver import IndexServer
@@ -345,3 +347,35 @@ def test_report_refuses_an_architecture_no_tag_names(tmp_path: Path, kept: Path)
     assert wheelscan("audit", str(kept), "--db", db, "--workers", "0").returncode == 0
     refused(wheelscan("report", "--db", db, "--arch", "nothere"), "nothere", "x86_64")
     assert wheelscan("report", "--db", db, "--arch", "x86_64").returncode == 0
+
+
+def test_a_new_policy_judges_the_wheels_it_knows(tmp_path: Path, broken: Path) -> None:
+    """A reviewer's finding: a wheel known from a run under another policy (a new
+    wheelscan, another --policy-file) had no verdict under this run's, so the gate passed
+    it. It is judged from its stored facts, and still fails the gate."""
+    db = str(tmp_path / "a.db")
+    assert wheelscan("audit", str(broken), "--db", db, "--workers", "0").returncode == 1
+    policy = tmp_path / "policy.json"
+    policy.write_text((DATA_DIR / "manylinux-policy.json").read_text())
+    again = wheelscan(
+        "audit", str(broken), "--db", db, "--workers", "0", "--policy-file", str(policy)
+    )
+    assert "1 known skipped" in again.stdout
+    assert "1 over-claims" in again.stdout
+    assert again.returncode == 1
+
+
+def test_a_strict_error_is_not_hidden_by_a_fast_reading(tmp_path: Path) -> None:
+    """The fast path reads a damaged tail's wheel as sound and stores its facts; a strict
+    run finds the damage, and its error must reach the gate."""
+    wheels = tmp_path / "w"
+    wheels.mkdir()
+    (wheels / "demo-1.0-cp312-cp312-manylinux_2_28_x86_64.whl").write_bytes(
+        CASES["crc-mismatch-unread-tail"].build()
+    )
+    db = str(tmp_path / "a.db")
+    fast = wheelscan("audit", str(wheels), "--db", db, "--workers", "0", "--fail-on", "error")
+    assert fast.returncode == 0, fast.stdout + fast.stderr
+    strict = wheelscan("audit", str(wheels), "--db", db, "--workers", "0", "--strict")
+    assert strict.returncode == 1, strict.stdout + strict.stderr
+    assert "1 errors" in strict.stdout

@@ -196,6 +196,17 @@ def run(args: argparse.Namespace) -> int:
             )
         if stopped:
             counts = counts.as_recorded(run)
+        elif status == "finished":
+            # known wheels judged under another policy (another --policy-file, a new
+            # wheelscan) have no verdict under this run's: judged now from their stored
+            # facts, or the run's outcome and its report would skip them
+            from wheelscan.policy.policies import load_policies
+
+            store.reevaluate(
+                load_policies(args.policy_file),
+                policy_digest(args.policy_file, args.musl_policy),
+                musl_policy=args.musl_policy,
+            )
         outcome = store.outcome(run_id, with_findings="finding" in args.fail_on)
     done, speed = summary(counts)
     print(f"run {run_id} {status}: {done}\n  {speed}\n  {_troubles(outcome)}")
@@ -256,6 +267,7 @@ def _troubles(outcome: RunOutcome) -> str:
     parts = [
         f"{len(outcome.over_claims)} over-claims",
         f"{len(outcome.under_claims)} under-claims",
+        f"{len(outcome.errors)} errors",
     ]
     if outcome.findings:
         parts.append(f"{len(outcome.findings)} with findings")

@@ -94,15 +94,23 @@ def executor(task: Task, args: argparse.Namespace) -> Executor:
 
         if not dask_executor.available():
             raise UsageError(f"--engine dask needs dask.distributed: {dask_executor.INSTALL_HINT}")
-        return dask_executor.DaskExecutor(task, args.scheduler, args.workers, args.timeout)
+        return dask_executor.DaskExecutor(
+            task, args.scheduler, args.workers, args.timeout, memory_limit(args)
+        )
     if args.scheduler is not None:
         raise UsageError("--scheduler needs --engine dask")
     if args.workers <= 0:
         return InlineExecutor(task)
-    # a worker holds at most its largest member (and, streamed, a sparse mapping of its
-    # size) beside the interpreter and the libraries: twice the member bound and a GiB
-    memory_limit = 2 * args.max_member_size + (1 << 30)
-    return LocalPool(task, workers=args.workers, timeout=args.timeout, memory_limit=memory_limit)
+    return LocalPool(
+        task, workers=args.workers, timeout=args.timeout, memory_limit=memory_limit(args)
+    )
+
+
+def memory_limit(args: argparse.Namespace) -> int:
+    """A worker's data bound: at most its largest member (and, streamed, a sparse mapping of
+    its size), a wheel fetched whole (--strict over HTTP, an index without hashes: up to the
+    largest member again) beside the interpreter and the libraries."""
+    return 2 * int(args.max_member_size) + (1 << 30)
 
 
 def engine_description(engine: Executor) -> str:

@@ -74,7 +74,9 @@ def available() -> bool:
     return True
 
 
-def run_batch(task: Task, refs: list[WheelRef], timeout: float) -> list[WheelResult]:
+def run_batch(
+    task: Task, refs: list[WheelRef], timeout: float, memory_limit: int | None = None
+) -> list[WheelResult]:
     """In a Dask worker: the batch's results, each wheel audited in a child process that a
     crash or a hang costs only that wheel (engine/pool.py's crash isolation)."""
     # Dask starts its worker processes as daemons, and multiprocessing lets no daemon start
@@ -89,6 +91,7 @@ def run_batch(task: Task, refs: list[WheelRef], timeout: float) -> list[WheelRes
         workers=1,
         timeout=timeout,
         context=multiprocessing.get_context("fork"),
+        memory_limit=memory_limit,
     )
     return list(pool.results(refs))
 
@@ -201,9 +204,16 @@ class DaskExecutor:
     ``LocalCluster`` of ``workers`` processes of one thread, listening on loopback only."""
 
     def __init__(
-        self, task: Task, scheduler: str | None = None, workers: int = 0, timeout: float = 600.0
+        self,
+        task: Task,
+        scheduler: str | None = None,
+        workers: int = 0,
+        timeout: float = 600.0,
+        memory_limit: int | None = None,
     ) -> None:
+        """``memory_limit``: each wheel's process's data (RLIMIT_DATA), as the local pool's."""
         self.task = task
+        self.memory_limit = memory_limit
         self.scheduler = scheduler
         self.local_workers = max(1, workers or os.cpu_count() or 1)
         self.timeout = timeout
@@ -228,7 +238,8 @@ class DaskExecutor:
         _quiet_logs()
         try:
             return Client(address, set_as_default=False)
-        except (OSError, TimeoutError) as e:
+        except (OSError, TimeoutError, ValueError, TypeError) as e:
+            # ValueError, TypeError: an address distributed cannot parse (no port, http://)
             raise SchedulerError(f"cannot reach the Dask scheduler at {address}: {e}") from e
 
     def _local_client(self, stack: ExitStack) -> Client:
@@ -268,7 +279,13 @@ class DaskExecutor:
                     if batch is None:
                         return
                     future = client.submit(
-                        run_batch, self.task, batch, self.timeout, pure=False, retries=RETRIES
+                        run_batch,
+                        self.task,
+                        batch,
+                        self.timeout,
+                        self.memory_limit,
+                        pure=False,
+                        retries=RETRIES,
                     )
                     submitted[future.key] = batch
                     completed.add(future)

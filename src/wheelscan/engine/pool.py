@@ -31,6 +31,7 @@ generator stops the work at once.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import logging
@@ -116,7 +117,11 @@ def _worker_main(
         # a hard bound on what one wheel may make a worker allocate, whatever slipped past
         # the readers' own bounds: past it an allocation fails (MemoryError, the wheel's
         # error record) instead of the machine swapping or the OOM killer choosing a victim
-        resource.setrlimit(resource.RLIMIT_DATA, (memory_limit, memory_limit))
+        # the soft limit only, within the hard one this process inherited (ulimit -d)
+        _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+        soft = memory_limit if hard == resource.RLIM_INFINITY else min(memory_limit, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
     # the parent's ends of the pipes, this worker's and its elder siblings': held here, they
     # would keep each pipe open after the parent's death, and no worker would see it end
     for end in parent_ends:

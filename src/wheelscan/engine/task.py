@@ -30,7 +30,7 @@ class ChecksumMismatch(WheelError):
 
 
 def _check_sha256(ref: WheelRef, computed: str) -> None:
-    if computed != ref.sha256:
+    if computed != (ref.sha256 or "").lower():  # an index may spell its hex in upper case
         raise ChecksumMismatch(
             "sha256-mismatch",
             f"{redact(ref.location)}: the index says sha256 {ref.sha256}, the bytes are {computed}",
@@ -84,6 +84,10 @@ class AuditTask:
             verdict = audit_error(ref.filename, e)
         except FAILURES as e:
             verdict = audit_error(ref.filename, e)
+            if self.strict:
+                # the run's own record (run_failures), not the wheel's: a fast reading of the
+                # same bytes already stored must not hide what the strict one found
+                sha256 = None
         except MemoryError:
             # past the worker's RLIMIT_DATA (engine/pool.py): the wheel's fault, not the run's
             facts = None
@@ -138,9 +142,8 @@ class AuditTask:
             if ref.sha256 is not None:
                 _check_sha256(ref, sha256)
         with WheelArchive(data, self.limits, file) as archive:
-            facts = read_wheel_facts(
-                archive, ref.filename, cache, strict=self.strict, file_sha256=ref.sha256
-            )
+            # the file's hash is checked above, once: not again by the strict checks
+            facts = read_wheel_facts(archive, ref.filename, cache, strict=self.strict)
             return sha256, facts, size
 
     def _fetched_whole(

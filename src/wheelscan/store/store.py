@@ -47,7 +47,14 @@ from wheelscan.wheel.codec import FACTS_VERSION, facts_from_json
 
 # failures that say nothing sure about the bytes: such a wheel is read again by the next run
 # (a worker's crash or time limit, engine/pool.py, may be a bug fixed since, or a slow host)
-TRANSIENT_ERRORS = ("io-error", "download-failed", "file-changed", "timeout", "worker-crashed")
+TRANSIENT_ERRORS = (  # out-of-memory: a worker's state may have been to blame
+    "out-of-memory",
+    "io-error",
+    "download-failed",
+    "file-changed",
+    "timeout",
+    "worker-crashed",
+)
 # a wheel is known (not read again) once its facts are stored in the current format, or its
 # bytes are known to be unreadable
 _REUSABLE = (

@@ -20,19 +20,28 @@ def filename_from_url(url: str) -> str:
 
 
 def redact(url: str) -> str:
-    """``url`` with any password replaced: an index URL may carry a token
-    (``https://user:token@host/simple/``), which must never be printed nor stored."""
+    """``url`` with its secret replaced: an index URL may carry a token as a password
+    (``https://user:token@host/simple/``) or as the user alone (``https://token@host/``, as
+    some hosted indexes document it), which must never be printed nor stored. As pip's
+    ``redact_netloc``: a password is hidden, and a user without one is hidden instead."""
     parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
+    if "@" not in parts.netloc:
         return url
     host = parts.netloc.rpartition("@")[2]
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+    shown = f"{parts.username}:***" if parts.password else "***"
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{shown}@{host}"))
 
 
-# user:password@ in any URL inside a text (an error's reason names the URL it failed on)
-_USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*):[^@\s/]*@")
+# the user information of any URL inside a text (an error's reason names the URL it failed on)
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/\s@]*)@")
 
 
 def redact_text(text: str) -> str:
-    """``text`` with the password of every URL in it replaced, as ``redact`` does."""
-    return _USERINFO.sub(r"\g<head>:***@", text)
+    """``text`` with the secret of every URL in it replaced, as ``redact`` does."""
+
+    def hide(match: re.Match[str]) -> str:
+        user, colon, password = match["userinfo"].partition(":")
+        shown = f"{user}:***" if colon and password else "***"
+        return f"{match['scheme']}{shown}@"
+
+    return _USERINFO.sub(hide, text)
