@@ -4,7 +4,7 @@ A wheel's facts (what the reader found: ``WheelFacts``, its ``ElfMember`` files 
 strictly, its ``IntegrityProblem``s) go from the wheel reader to the policy, the store and
 the reports; a worker's ``WheelResult`` goes from the engine to the store. Defined here,
 each stage imports them without importing the stage that makes them: judging facts needs no
-zip reader, storing a result no engine (ARCHITECTURE.md).
+zip reader, storing a result no engine (docs/ARCHITECTURE.md).
 """
 
 from __future__ import annotations

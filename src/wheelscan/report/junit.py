@@ -73,7 +73,7 @@ def render_junit(
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n<testsuites>\n'
         f'<testsuite name="wheelscan" package="wheelscan" id="0" timestamp="{when}" '
-        # the verdicts do not depend on the machine that judged (ARCHITECTURE.md)
+        # the verdicts do not depend on the machine that judged (docs/ARCHITECTURE.md)
         f'hostname="localhost" tests="{len(cases)}" failures="{failures}" errors="{errors}" '
         f'skipped="{skipped}" time="0">\n'
         f"<properties>{props}</properties>\n"

@@ -1,6 +1,6 @@
 """The store: one SQLite file of wheels (by sha256), their facts, verdicts per policy, and runs.
 
-The parent process owns it (ARCHITECTURE.md): workers return WheelResults, the parent adds
+The parent process owns it (docs/ARCHITECTURE.md): workers return WheelResults, the parent adds
 them here. Results are buffered and committed in batches, one transaction each, so a run
 killed at any moment loses at most the batch in progress, and a restart redoes exactly that:
 ``known`` skips everything committed, and every write is an upsert, so nothing is doubled.
