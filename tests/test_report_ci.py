@@ -178,7 +178,8 @@ def test_the_renderers_take_what_show_has(wheels: Path) -> None:
     error = AuditError(path.name, "not-zip", "no end of central directory", "x/y.so")
     sarif = _validate_sarif(render_sarif([(path.name, error.to_json())]))
     (result,) = sarif["runs"][0]["results"]
-    assert result["level"] == "warning" and result["properties"]["code"] == "not-zip"
+    # an unjudged wheel fails a code-scanning gate, as it fails audit's --fail-on default
+    assert result["level"] == "error" and result["properties"]["code"] == "not-zip"
     assert result["locations"][1]["physicalLocation"]["artifactLocation"]["uri"].endswith("/x/y.so")
     root = _validate_junit(render_junit([(path.name, error.to_json())]))
     assert root.find("testsuite/testcase/error").get("type") == "not-zip"
