@@ -53,13 +53,13 @@ def auditwheel_verdicts(real_wheels: list[Path]) -> dict[str, dict[str, Any]]:
 
 def ensure_chromium() -> str:
     """Debian's chromium, which the HTML report is checked in: a system package, installed
-    by ``.ci/run`` (or ``apt-get install chromium``), never by a test."""
+    by ``.ci/run`` (Debian's chromium package), never by a test."""
     import shutil
 
     browser = shutil.which("chromium")
     if browser is None:
         pytest.fail(
             "the HTML report is checked in a real browser: install Debian's chromium "
-            "(apt-get install -y chromium; .ci/run does)"
+            "(Debian's chromium package; .ci/run installs it)"
         )
     return browser

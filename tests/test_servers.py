@@ -95,7 +95,7 @@ def nginx(mirror: Mirror, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         (p for p in ("/usr/sbin/nginx",) if Path(p).is_file()), None
     )
     if binary is None:
-        pytest.fail("nginx is needed (Debian: apt-get install nginx; .ci/run installs it)")
+        pytest.fail("nginx is needed: Debian's nginx package, which .ci/run installs")
     tmp, port = tmp_path_factory.mktemp("nginx"), free_port()
     conf = tmp / "nginx.conf"
     conf.write_text(NGINX_CONF.format(tmp=tmp, port=port, web=mirror.web))

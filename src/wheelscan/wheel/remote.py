@@ -24,12 +24,7 @@ def redact(url: str) -> str:
     (``https://user:token@host/simple/``) or as the user alone (``https://token@host/``, as
     some hosted indexes document it), which must never be printed nor stored. As pip's
     ``redact_netloc``: a password is hidden, and a user without one is hidden instead."""
-    parts = urllib.parse.urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    shown = f"{parts.username}:***" if parts.password else "***"
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{shown}@{host}"))
+    return redact_text(url)
 
 
 # the user information of any URL inside a text (an error's reason names the URL it failed on)
