@@ -307,6 +307,30 @@ def test_report_names_the_policy_of_its_verdicts(
         assert sha256[:16] in out, form
 
 
+def test_a_reader_sees_one_moment_of_the_store(sources: tuple[Path, Path], tmp_path: Path) -> None:
+    """A report reads runs, wheels and policies in several statements; a reevaluate or a
+    run committed between them must not make it show one policy's verdicts beside
+    another's: the reader reads one snapshot."""
+    from wheelscan.store import Store
+
+    db = tmp_path / "moment.db"
+    audit("--db", db, sources[0])
+    with Store.open(db, read_only=True) as store:
+        runs = store.runs()
+        digest = store.reported_policy()
+        # meanwhile: every verdict re-judged under another policy, and another run
+        strict = _strict_policy(tmp_path / "strict.json")
+        ok("reevaluate", "--db", db, "--policy-file", strict)
+        audit("--db", db, "--policy-file", strict, sources[1])
+        assert store.reported_policy() == digest
+        assert [r.id for r in store.runs()] == [r.id for r in runs]
+        rows = list(store.iter_rows())
+    assert {row["filename"] for row in rows} == {p.name for p in sources[0].iterdir()}
+    with Store.open(db, read_only=True) as store:  # a new reader sees the new moment
+        assert store.reported_policy() != digest
+        assert len(store.runs()) == len(runs) + 1
+
+
 # --- filters
 
 
