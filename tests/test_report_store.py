@@ -142,6 +142,13 @@ def _check_unfinished(db: Path, stored: int, judged: int) -> None:
     assert document["totals"]["pending"] == 0
     (run,) = document["runs"]
     assert run["status"] == "running" and run["finished"] is None and run["seconds"] >= 0
+    # the CI formats tell a gate too that the verdicts are those stored so far
+    sarif = json.loads(ok("report", "--db", db, "--format", "sarif"))
+    properties = sarif["runs"][0]["properties"]
+    assert properties["partial"] is True and properties["unfinished_runs"] == [1]
+    junit = ok("report", "--db", db, "--format", "junit")
+    assert '<property name="partial" value="true"/>' in junit
+    assert '<property name="unfinished_runs" value="1"/>' in junit
 
 
 def test_report_during_a_run(sources: tuple[Path, Path], tmp_path: Path) -> None:
@@ -154,6 +161,10 @@ def test_report_during_a_run(sources: tuple[Path, Path], tmp_path: Path) -> None
         child.communicate("\n", timeout=120)
     assert child.returncode == 0  # the reports took no lock the run needed
     assert report_json(db)["runs"][0]["status"] == "finished"
+    sarif = json.loads(ok("report", "--db", db, "--format", "sarif"))
+    assert sarif["runs"][0]["properties"]["partial"] is False
+    junit = ok("report", "--db", db, "--format", "junit")
+    assert '<property name="partial" value="false"/>' in junit
 
 
 def test_report_after_a_killed_first_run(sources: tuple[Path, Path], tmp_path: Path) -> None:
