@@ -1,0 +1,67 @@
+"""Android (PEP 738): which policy judges a wheel, as auditwheel 6.8's ``WheelPolicies`` picks it.
+
+An Android platform tag names the oldest Android a wheel runs on by its API level
+(``android_24_arm64_v8a``). The policy file only lists the levels at which the NDK's stable
+libraries changed (21, 24, 26, 27), so a tag is judged against the policy of the highest level
+not above its own, renamed to the tag: auditwheel never proposes another tag for an Android
+wheel, it only says whether the tagged one holds (the tag) or not (``linux_<arch>``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from wheelscan.policy.policies import PolicySet
+
+_API_LEVEL = re.compile(r"android_(\d+)")  # auditwheel wheeltools.android_api_level
+
+
+class AndroidTagError(Exception):
+    """An Android wheel whose tags pick no policy; ``code`` is stable, as an
+    EvaluationError's (auditwheel raises a ValueError here: a traceback, no verdict)."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(f"{code}: {reason}")
+        self.code = code
+        self.reason = reason
+
+
+def api_level(name: str) -> int | None:
+    """24 for ``android_24`` or ``android_24_arm64_v8a``; None for any other name."""
+    match = _API_LEVEL.match(name)
+    return int(match[1]) if match else None
+
+
+def is_android_tag(platform: str) -> bool:
+    return api_level(platform) is not None
+
+
+def policies_for_tags(policies: PolicySet, platforms: list[str]) -> PolicySet:
+    """auditwheel's Android ``WheelPolicies``: ``linux_<arch>`` and the one policy the
+    wheel's single platform tag selects, named as the tag.
+
+    ``policies`` are every Android policy of the wheel's architecture, most compatible (the
+    lowest API level) first. Raises AndroidTagError where auditwheel raises ValueError:
+    several platform tags (``android-platform-tags``), or an API level below every policy's
+    or an architecture with no Android policy (``no-android-policy``).
+    """
+    if len(platforms) != 1:
+        raise AndroidTagError(
+            "android-platform-tags",
+            f"Android wheels must have exactly one platform tag, got {platforms}",
+        )
+    tag = platforms[0]
+    level = api_level(tag)
+    candidates = [
+        p
+        for p in policies.policies[:-1]  # the last is linux_<arch>
+        if level is not None and (api_level(p.base_name) or level + 1) <= level
+    ]
+    if not candidates:
+        raise AndroidTagError(
+            "no-android-policy", f"no {policies.arch} Android policy matches the tag {tag!r}"
+        )
+    chosen = candidates[-1]  # the highest API level not above the tag's
+    renamed = dataclasses.replace(chosen, name=tag, base_name=f"android_{level}", aliases=())
+    return PolicySet(policies.libc, policies.arch, (renamed, policies.linux))
