@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,7 @@ from wheelscan.elf import parse_elf
 from wheelscan.engine.worker import audit
 from wheelscan.policy.android import AndroidTagError, policies_for_tags
 from wheelscan.policy.elfplatform import LibcConflict, elf_libc
-from wheelscan.policy.policies import Architecture, Libc, load_policies
+from wheelscan.policy.policies import DATA_DIR, Architecture, Libc, load_policies
 from wheelscan.policy.verdict import AuditError, Verdict
 
 from corpus import oracle
@@ -82,6 +84,12 @@ def judge(filename: str, data: bytes) -> Verdict:
     result = audit(data, filename)
     assert isinstance(result, Verdict), result
     return result
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "wheelscan", *args], capture_output=True, text=True, check=False
+    )
 
 
 # --- which policy: auditwheel's WheelPolicies, for every API level ------------------------
@@ -333,22 +341,65 @@ def test_android_tag_without_a_policy_is_an_error_record(
 
 
 def test_show_names_the_android_verdict(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
     filename, data = android_wheel("android_24_arm64_v8a", _with_needed("libc++_shared.so"))
     wheel = tmp_path / filename
     wheel.write_bytes(data)
-    done = subprocess.run(
-        [sys.executable, "-m", "wheelscan", "show", "--json", str(wheel)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = _run("show", "--json", str(wheel))
     (result,) = json.loads(done.stdout)["results"]
     assert (result["libc"], result["overall_tag"]) == ("android", "linux_aarch64")
     assert result["over_claims"] == ["android_24_arm64_v8a"]
     assert done.returncode != 0  # an over-claim
+
+
+def test_an_android_policy_file_replaces_the_built_in_one(tmp_path: Path) -> None:
+    """--policy-file takes a list of android_N policies: here one that allows libc++."""
+    policies = json.loads((DATA_DIR / "android-policy.json").read_text())
+    for policy in policies[1:]:
+        policy["lib_whitelist"].append("libc++_shared.so")
+    policy_file = tmp_path / "android-libcxx.json"
+    policy_file.write_text(json.dumps(policies))
+    filename, data = android_wheel("android_24_arm64_v8a", _with_needed("libc++_shared.so"))
+    wheel = tmp_path / filename
+    wheel.write_bytes(data)
+    done = _run("show", "--json", "--policy-file", str(policy_file), str(wheel))
+    assert done.returncode == 0, done.stderr
+    (result,) = json.loads(done.stdout)["results"]
+    assert result["overall_tag"] == "android_24_arm64_v8a"
+    # and the built-in manylinux policies still judge manylinux wheels
+    filename, data = android_wheel("manylinux_2_17_aarch64")
+    assert isinstance(audit(data, filename, load_policies(policy_file)), Verdict)
+
+
+def test_audit_and_report_count_android_wheels(tmp_path: Path) -> None:
+    """A directory audit reads Android wheels (it skipped them as not Linux), and the report
+    groups them as a family of their own: libc android, android_N policies."""
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    for tag, files, abi in [
+        ("android_24_arm64_v8a", None, "arm64_v8a"),
+        ("android_25_x86_64", None, "x86_64"),
+        ("android_21_arm64_v8a", _with_needed("libvulkan.so"), "arm64_v8a"),  # API 24's
+    ]:
+        filename, data = android_wheel(tag, files, abi)
+        (wheels / filename.replace("spam-", f"spam{tag[8:10]}-")).write_bytes(data)
+    db = str(tmp_path / "a.db")
+    audited = _run("audit", str(wheels), "--db", db, "--fail-on", "none")
+    assert audited.returncode == 0, audited.stderr
+    report = json.loads(_run("report", "--db", db, "--format", "json").stdout)
+    assert report["totals"]["judged"] == 3
+    assert {e["key"]: e["wheels"] for e in report["libcs"]["entries"]} == {"android": 3}
+    assert {e["key"] for e in report["computed_policies"]["entries"]} == {
+        "android_24_arm64_v8a",
+        "android_25_x86_64",
+        "linux_aarch64",
+    }
+    assert [(p["declared"], p["computed"]) for p in report["over_claim_pairs"]] == [
+        ("android_21_arm64_v8a", "linux_aarch64")
+    ]
+    assert [e["key"] for e in report["offending_libraries"]["entries"]] == ["libvulkan.so"]
+    html = tmp_path / "report.html"
+    assert _run("report", "--db", db, "--format", "html", "-o", str(html)).returncode == 0
+    assert "var(--android)" in html.read_text()
 
 
 # --- real Android wheels: auditwheel's bundled one and the index's ------------------------
