@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from auditwheel.architecture import Architecture as AwArchitecture
 from auditwheel.libc import Libc as AwLibc
@@ -207,6 +208,14 @@ def _with_needed(*extra: str, abi: str = "arm64_v8a") -> dict[str, bytes]:
     return {module_name(abi): build_elf(bionic_spec(abi, needed=[*NDK_NEEDED, *extra]))}
 
 
+GETGRENT = Sym("getgrent", version="LIBC_O", version_file="libc.so")  # API 26's
+
+
+def _with_symbol(symbol: Sym) -> dict[str, bytes]:
+    spec = bionic_spec()
+    return {module_name(): build_elf(dataclasses.replace(spec, symbols=[*spec.symbols, symbol]))}
+
+
 # (tag, files or None for the plain module, the overall tag, whether the declared tag holds)
 CASES = {
     "whitelisted-only-arm64": ("android_24_arm64_v8a", None, "android_24_arm64_v8a", True),
@@ -234,6 +243,14 @@ CASES = {
         "android_26_arm64_v8a",
         True,
     ),
+    # Bionic's LIBC_O (API 26) in a wheel tagged 24: no policy lists Bionic versions, so
+    # the tag holds for auditwheel (wheelscan adds a finding: android-api-level)
+    "bionic-version-above-tag": (
+        "android_24_arm64_v8a",
+        _with_symbol(GETGRENT),
+        "android_24_arm64_v8a",
+        True,
+    ),
     "libneuralnetworks-27": (
         "android_27_x86_64",
         _with_needed("libneuralnetworks.so", abi="x86_64"),
@@ -251,7 +268,8 @@ def test_built_android_wheel_matches_auditwheel(case: str, tmp_path: Path) -> No
     verdict = judge(filename, data)
     assert (verdict.libc, verdict.overall_tag) == ("android", overall)
     assert verdict.criteria["symbol_versions"] == tag  # Bionic's versions: no policy lists them
-    assert verdict.versioned_symbols == {"libc.so": ("LIBC",)}
+    assert list(verdict.versioned_symbols) == ["libc.so"]
+    assert verdict.versioned_symbols["libc.so"][0] == "LIBC"
     assert [(c.tag, c.holds) for c in verdict.declared] == [(tag, holds)]
     assert "libpython3.13.so" not in verdict.external_libraries  # normal on Android
     wheel = tmp_path / filename
@@ -341,14 +359,40 @@ def test_android_tag_without_a_policy_is_an_error_record(
 
 
 def test_show_names_the_android_verdict(tmp_path: Path) -> None:
-    filename, data = android_wheel("android_24_arm64_v8a", _with_needed("libc++_shared.so"))
+    spec = bionic_spec(needed=[*NDK_NEEDED, "libc++_shared.so"])
+    spec.symbols.append(GETGRENT)
+    filename, data = android_wheel("android_24_arm64_v8a", {module_name(): build_elf(spec)})
     wheel = tmp_path / filename
     wheel.write_bytes(data)
     done = _run("show", "--json", str(wheel))
-    (result,) = json.loads(done.stdout)["results"]
+    document = json.loads(done.stdout)
+    jsonschema.validate(document, json.loads(_run("show", "--json-schema").stdout))
+    (result,) = document["results"]
     assert (result["libc"], result["overall_tag"]) == ("android", "linux_aarch64")
     assert result["over_claims"] == ["android_24_arm64_v8a"]
+    assert [f["kind"] for f in result["findings"]] == ["android-api-level"]
     assert done.returncode != 0  # an over-claim
+
+
+def _judge_with(tag: str, symbol: Sym) -> Verdict:
+    return judge(*android_wheel(tag, _with_symbol(symbol)))
+
+
+def test_bionic_symbol_newer_than_the_tag_is_a_finding() -> None:
+    """auditwheel's policies list no Bionic versions: getgrent@LIBC_O (API 26) in a wheel
+    tagged 24 keeps auditwheel's verdict, and is reported beside it."""
+    verdict = _judge_with("android_24_arm64_v8a", GETGRENT)
+    assert verdict.overall_tag == "android_24_arm64_v8a"
+    (finding,) = verdict.findings
+    assert (finding.kind, finding.file) == ("android-api-level", module_name())
+    assert finding.detail == "needs LIBC_O (API level 26) above the tag's 24: getgrent"
+    # tagged 26, or referenced weakly (the NDK's way to call it after __builtin_available),
+    # or a version this table does not know yet: nothing to report
+    assert _judge_with("android_26_arm64_v8a", GETGRENT).findings == ()
+    weak = dataclasses.replace(GETGRENT, binding=STB_WEAK)
+    assert _judge_with("android_24_arm64_v8a", weak).findings == ()
+    future = dataclasses.replace(GETGRENT, version="LIBC_Z")
+    assert _judge_with("android_24_arm64_v8a", future).findings == ()
 
 
 def test_an_android_policy_file_replaces_the_built_in_one(tmp_path: Path) -> None:

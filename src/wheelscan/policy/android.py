@@ -11,13 +11,35 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Iterator
 
+from packaging.utils import parse_wheel_filename
+
+from wheelscan.elf.facts import SymbolBinding
+from wheelscan.model import WheelFacts
+from wheelscan.policy.elfplatform import BIONIC_LIBRARIES
 from wheelscan.policy.policies import PolicySet
+from wheelscan.policy.verdict import Finding
 
 _API_LEVEL = re.compile(r"android_(\d+)")  # auditwheel wheeltools.android_api_level
+# The API level that brought each of Bionic's symbol versions (bionic/libc/libc.map.txt, a
+# block per Android release: LIBC_O { # introduced=O ...). LIBC itself spans 21 to 23; a
+# version not listed here (a release newer than this table) is not judged.
+BIONIC_VERSION_LEVELS = {
+    "LIBC_N": 24,
+    "LIBC_O": 26,
+    "LIBC_OMR1": 27,
+    "LIBC_P": 28,
+    "LIBC_Q": 29,
+    "LIBC_R": 30,
+    "LIBC_S": 31,
+    "LIBC_T": 33,
+    "LIBC_U": 34,
+    "LIBC_V": 35,
+}
 
 
-class AndroidTagError(Exception):
+class AndroidTagError(ValueError):
     """An Android wheel whose tags pick no policy; ``code`` is stable, as an
     EvaluationError's (auditwheel raises a ValueError here: a traceback, no verdict)."""
 
@@ -65,3 +87,39 @@ def policies_for_tags(policies: PolicySet, platforms: list[str]) -> PolicySet:
     chosen = candidates[-1]  # the highest API level not above the tag's
     renamed = dataclasses.replace(chosen, name=tag, base_name=f"android_{level}", aliases=())
     return PolicySet(policies.libc, policies.arch, (renamed, policies.linux))
+
+
+def api_level_findings(wheel: WheelFacts) -> Iterator[Finding]:
+    """``android-api-level``: a file that binds symbols to a Bionic version newer than the
+    API level its Android tag promises. auditwheel's policies list no Bionic versions, so
+    its verdict cannot see this; the loader of an older Android refuses the file ("cannot
+    locate symbol"). Weak references are left out: the NDK makes symbols newer than the
+    build's minimum API weak, for code that checks ``__builtin_available`` before calling.
+    """
+    levels = [api_level(t.platform) for t in parse_wheel_filename(wheel.filename)[3]]
+    promised = min((level for level in levels if level is not None), default=None)
+    if promised is None:
+        return
+    for member in wheel.examined:
+        facts = member.facts
+        newer = {
+            version
+            for need in facts.version_needs
+            if need.file in BIONIC_LIBRARIES
+            for version in need.versions
+            if BIONIC_VERSION_LEVELS.get(version, 0) > promised
+        }
+        if not newer:  # nearly always: the symbols are looked at only then
+            continue
+        symbols: dict[str, set[str]] = {version: set() for version in newer}
+        for symbol in facts.undefined_symbols:
+            if symbol.version in newer and symbol.binding is not SymbolBinding.WEAK:
+                symbols[symbol.version].add(symbol.name)
+        for version in sorted(newer, key=BIONIC_VERSION_LEVELS.__getitem__):
+            if symbols[version]:
+                yield Finding(
+                    "android-api-level",
+                    member.path,
+                    f"needs {version} (API level {BIONIC_VERSION_LEVELS[version]}) above the"
+                    f" tag's {promised}: {', '.join(sorted(symbols[version]))}",
+                )

@@ -103,7 +103,7 @@ _BIONIC_LOADERS = frozenset({"linker", "linker64"})
 # LIBC_O (26), LIBC_P (28) ... (bionic/libc/libc.map.txt): no other libc has these names
 # (glibc's are GLIBC_* from libc.so.6, musl has none). A bare DT_NEEDED "libc.so" proves
 # nothing: an unpatched musl's libc.so has that soname too.
-_BIONIC_LIBRARIES = frozenset({"libc.so", "libm.so", "libdl.so"})
+BIONIC_LIBRARIES = frozenset({"libc.so", "libm.so", "libdl.so"})
 _BIONIC_VERSION = re.compile(r"LIBC(_[A-Z0-9]+)?")
 
 
@@ -135,7 +135,7 @@ def _needed_libc(path: str, facts: ElfFacts) -> Libc | None:
             raise LibcConflict("mixed-libc", f"{path} needs musl and glibc symbol versions")
         libc = Libc.GLIBC
     if any(
-        need.file in _BIONIC_LIBRARIES and any(map(_BIONIC_VERSION.fullmatch, need.versions))
+        need.file in BIONIC_LIBRARIES and any(map(_BIONIC_VERSION.fullmatch, need.versions))
         for need in facts.version_needs
     ):
         if libc is not None:
