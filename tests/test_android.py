@@ -211,9 +211,9 @@ def _with_needed(*extra: str, abi: str = "arm64_v8a") -> dict[str, bytes]:
 GETGRENT = Sym("getgrent", version="LIBC_O", version_file="libc.so")  # API 26's
 
 
-def _with_symbol(symbol: Sym) -> dict[str, bytes]:
+def _with_symbol(symbol: Sym, path: str = module_name()) -> dict[str, bytes]:
     spec = bionic_spec()
-    return {module_name(): build_elf(dataclasses.replace(spec, symbols=[*spec.symbols, symbol]))}
+    return {path: build_elf(dataclasses.replace(spec, symbols=[*spec.symbols, symbol]))}
 
 
 # (tag, files or None for the plain module, the overall tag, whether the declared tag holds)
@@ -309,7 +309,7 @@ def test_external_library_is_blamed_on_its_file() -> None:
     assert verdict.over_claims == ("android_24_arm64_v8a",)
 
 
-def test_bionic_wheel_under_a_linux_tag_meets_the_oldest_android_policy() -> None:
+def test_bionic_wheel_under_a_linux_tag_is_judged_on_every_android_policy() -> None:
     """auditwheel crashes here (it reads Android from the tag only); wheelscan judges the
     Bionic files against every Android policy, as it judges musl against every musllinux."""
     filename, data = android_wheel("linux_aarch64", {"spam.so": build_elf(bionic_spec())})
@@ -318,6 +318,18 @@ def test_bionic_wheel_under_a_linux_tag_meets_the_oldest_android_policy() -> Non
     aaudio = bionic_spec(needed=[*NDK_NEEDED, "libaaudio.so"])
     filename, data = android_wheel("linux_aarch64", {"spam.so": build_elf(aaudio)})
     assert judge(filename, data).overall_tag == "android_26_arm64_v8a"
+    # with no tag to trust, Bionic's symbol versions count: getgrent@LIBC_O needs API 26
+    verdict = judge(*android_wheel("linux_aarch64", _with_symbol(GETGRENT, "spam.so")))
+    assert verdict.overall_tag == verdict.criteria["symbol_versions"] == "android_26_arm64_v8a"
+    (why_not_24,) = [c for c in verdict.upgrades if c.policy == "android_24_arm64_v8a"]
+    assert [(b.kind, b.subject, b.symbols) for b in why_not_24.blockers] == [
+        ("symbol-version", "LIBC_O", ("getgrent",))
+    ]
+    # LIBC_P came with API 28, newer than every policy
+    api_28 = dataclasses.replace(GETGRENT, version="LIBC_P")
+    assert judge(*android_wheel("linux_aarch64", _with_symbol(api_28, "spam.so"))).overall_tag == (
+        "linux_aarch64"
+    )
 
 
 def test_bionic_file_in_a_manylinux_wheel_is_judged_as_auditwheel_does(tmp_path: Path) -> None:

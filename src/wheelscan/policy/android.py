@@ -89,6 +89,21 @@ def policies_for_tags(policies: PolicySet, platforms: list[str]) -> PolicySet:
     return PolicySet(policies.libc, policies.arch, (renamed, policies.linux))
 
 
+def untagged_policies(policies: PolicySet) -> PolicySet:
+    """Every Android policy of ``policies``, each allowing the Bionic symbol versions of its
+    API level, for Bionic files under no Android tag (which auditwheel cannot judge): with no
+    tag to rename a policy to, the content's own needs pick the level. Bionic's versions are
+    all in the ``LIBC`` bucket; ``LIBC_PRIVATE`` and versions newer than this table meet none.
+    """
+    allowed = []
+    for policy in policies.policies[:-1]:
+        level = api_level(policy.base_name) or 0
+        versions = {"LIBC", *(v for v, since in BIONIC_VERSION_LEVELS.items() if since <= level)}
+        symbol_versions = {**policy.symbol_versions, "LIBC": frozenset(versions)}
+        allowed.append(dataclasses.replace(policy, symbol_versions=symbol_versions))
+    return PolicySet(policies.libc, policies.arch, (*allowed, policies.linux))
+
+
 def api_level_findings(wheel: WheelFacts) -> Iterator[Finding]:
     """``android-api-level``: a file that binds symbols to a Bionic version newer than the
     API level its Android tag promises. auditwheel's policies list no Bionic versions, so

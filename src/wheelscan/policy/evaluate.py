@@ -18,7 +18,13 @@ from packaging.utils import parse_wheel_filename
 
 from wheelscan.elf.facts import ElfFacts, SymbolBinding, SymbolType
 from wheelscan.model import WheelFacts
-from wheelscan.policy.android import AndroidTagError, api_level, is_android_tag, policies_for_tags
+from wheelscan.policy.android import (
+    AndroidTagError,
+    api_level,
+    is_android_tag,
+    policies_for_tags,
+    untagged_policies,
+)
 from wheelscan.policy.elfplatform import (
     LibcConflict,
     elf_architecture,
@@ -371,13 +377,15 @@ def _policy_set(
         policies = PolicySet(policies.libc, policies.arch, tuple(keep))
     if libc is Libc.ANDROID:
         # an Android tag picks its one policy, as in auditwheel; Bionic files under another
-        # tag (linux_aarch64), which auditwheel cannot judge, meet every Android policy
+        # tag (linux_aarch64), which auditwheel cannot judge, are judged on every Android
+        # policy, their Bionic symbol versions included
         platforms = sorted({t.platform for t in parse_wheel_filename(filename)[3]})
-        if any(map(is_android_tag, platforms)):
-            try:
-                policies = policies_for_tags(policies, platforms)
-            except AndroidTagError as e:
-                raise EvaluationError(e.code, e.reason) from e
+        if not any(map(is_android_tag, platforms)):
+            return untagged_policies(policies)
+        try:
+            policies = policies_for_tags(policies, platforms)
+        except AndroidTagError as e:
+            raise EvaluationError(e.code, e.reason) from e
     return policies
 
 
