@@ -5,6 +5,10 @@ An Android platform tag names the oldest Android a wheel runs on by its API leve
 libraries changed (21, 24, 26, 27), so a tag is judged against the policy of the highest level
 not above its own, renamed to the tag: auditwheel never proposes another tag for an Android
 wheel, it only says whether the tagged one holds (the tag) or not (``linux_<arch>``).
+
+Beyond auditwheel: Bionic files under no Android tag are judged on every Android policy, their
+Bionic symbol versions picking the API level (``untagged_policies``); and a symbol version
+newer than the tag's API level is a finding (``api_level_findings``).
 """
 
 from __future__ import annotations
@@ -78,9 +82,9 @@ def policies_for_tags(policies: PolicySet, platforms: list[str]) -> PolicySet:
     candidates = [
         p
         for p in policies.policies[:-1]  # the last is linux_<arch>
-        if level is not None and (api_level(p.base_name) or level + 1) <= level
+        if level is not None and (api_level(p.base_name) or 0) <= level
     ]
-    if not candidates:
+    if level is None or not candidates:
         raise AndroidTagError(
             "no-android-policy", f"no {policies.arch} Android policy matches the tag {tag!r}"
         )
