@@ -33,7 +33,7 @@ def build_parser(argv: Sequence[str] | None = None) -> Parser:
     """The parser, with the one command ``argv`` names, or every command if it names none."""
     parser = Parser(
         prog="wheelscan",
-        description="Audit Linux binary wheels against manylinux/musllinux.",
+        description="Audit Linux binary wheels against manylinux/musllinux/android.",
         epilog=EXIT_STATUS_HELP,
         formatter_class=HelpFormatter,
     )
