@@ -27,8 +27,11 @@ from wheelscan.policy.verdict import Finding
 
 _API_LEVEL = re.compile(r"android_(\d+)")  # auditwheel wheeltools.android_api_level
 # The API level that brought each of Bionic's symbol versions (bionic/libc/libc.map.txt, a
-# block per Android release: LIBC_O { # introduced=O ...). LIBC itself spans 21 to 23; a
-# version not listed here (a release newer than this table) is not judged.
+# block per Android release: LIBC_O { # introduced=O ...; later blocks name the release by
+# its codename, LIBC_V { # introduced=VanillaIceCream), each codename's API level as Android
+# numbers them (O MR1 27, S 31, Tiramisu 33, UpsideDownCake 34, VanillaIceCream 35; S_V2,
+# 32, added no libc block). LIBC itself spans 21 to 23; a version not listed here (a release
+# newer than this table) is not judged.
 BIONIC_VERSION_LEVELS = {
     "LIBC_N": 24,
     "LIBC_O": 26,
