@@ -26,13 +26,14 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
 from libc.stdlib cimport free, realloc
 from libc.string cimport memchr, memcpy, memset
 
-DEF FAST_BITS = 10
-# Block headers noted per decoding at most (an empty fixed block takes ten bits: a stream
-# of them would otherwise make a list of tens of millions)
-DEF MAX_STARTS = 1 << 20
-# The bits decoded from the false starts of one search, at most, in streams' lengths (a
-# crafted stream could make each of thousands of them run nearly to its end)
-DEF SEARCH_BUDGET = 4
+cdef enum:
+    FAST_BITS = 10  # the bits a decoding table looks up at once
+    # Block headers noted per decoding at most (an empty fixed block takes ten bits: a
+    # stream of them would otherwise make a list of tens of millions)
+    MAX_STARTS = 1 << 20
+    # The bits decoded from the false starts of one search, at most, in streams' lengths
+    # (a crafted stream could make each of thousands of them run nearly to its end)
+    SEARCH_BUDGET = 4
 
 include "deflate.pxi"
 
@@ -373,11 +374,12 @@ cdef inline uint32_t fast_bits(Fast* f, uint32_t n) noexcept nogil:
 # FAST_BITS, decoded the slow way. A distance entry: its code's length (0-3), its extra
 # bits (4-7), its base (8-23) and the bits both take (24-28); 0: a longer code, or one no
 # stream may use.
-DEF LITERAL = 0
-DEF END_OF_BLOCK = 1 << 4
-DEF LENGTH = 2 << 4
-DEF UNUSABLE = 3 << 4
-DEF KIND = 3 << 4
+cdef enum:
+    LITERAL = 0
+    END_OF_BLOCK = 1 << 4
+    LENGTH = 2 << 4
+    UNUSABLE = 3 << 4
+    KIND = 3 << 4
 
 
 cdef struct DecodeTable:
