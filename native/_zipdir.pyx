@@ -190,6 +190,13 @@ cdef int64_t _data_offset(const uint8_t[::1] data, member, uint64_t start, bytes
 # stream's first block is decoded just far enough, with canonical Huffman codes built
 # from counts alone (no lookup tables: a few symbols are decoded, not thousands).
 
+# What a sniff finds, as the list ``sniff`` returns gives it to wheel/archive.py
+cdef enum Sniff:
+    IS_ELF = 1
+    NOT_ELF = 0
+    ASK_ZLIB = -1  # not certain to find what zlib would: zlib is asked
+
+
 cdef enum:
     HEAD = 4  # len(b"\x7fELF")
     SNIFF_WINDOW = 512  # the compressed bytes WheelArchive.head gives zlib first
@@ -316,14 +323,14 @@ cdef bint _dynamic_codes(Bits* r, Canonical* litlen, Canonical* dist) noexcept n
 
 
 cdef int _deflate_head_is_elf(const uint8_t* stream, uint64_t size) noexcept nogil:
-    """1 if the raw deflate stream's first four bytes are the ELF magic, 0 if they are
-    not, exactly as zlib's ``decompressobj(-15).decompress(stream[:512], 4)`` finds; -1
-    when it is not certain to (any unsound or unusual stream, or one zlib would read
+    """IS_ELF if the raw deflate stream's first four bytes are the ELF magic, NOT_ELF if
+    they are not, exactly as zlib's ``decompressobj(-15).decompress(stream[:512], 4)``
+    finds; ASK_ZLIB when it is not certain to (any unsound or unusual stream, or one zlib would read
     past, after the fourth byte, further than its first 512 bytes): then ask zlib.
 
     zlib, its output full, still decodes the next symbol if the fourth byte ended one
     (a literal's or a match's), and fails there if it is unsound; so is it decoded here.
-    Where zlib would read a next block's header, this says -1."""
+    Where zlib would read a next block's header, this says ASK_ZLIB."""
     cdef Bits r
     cdef Canonical litlen, dist
     cdef const Canonical* lit_code
@@ -339,16 +346,16 @@ cdef int _deflate_head_is_elf(const uint8_t* stream, uint64_t size) noexcept nog
         final_block = take(&r, 1)
         kind = take(&r, 2)
         if r.overrun:
-            return -1
+            return ASK_ZLIB
         if kind == 0:
             r.pos = (r.pos + 7) & ~(<uint64_t>7)
             stored = take(&r, 16)
             if r.overrun or take(&r, 16) != (~stored & 0xFFFF) or r.overrun:
-                return -1
+                return ASK_ZLIB
             if <uint64_t>stored <= <uint64_t>(HEAD - produced):
-                return -1  # the block ends at or before the fourth byte: unusual, zlib's
+                return ASK_ZLIB  # the block ends at or before the fourth byte: unusual, zlib's
             if r.pos // 8 + HEAD - produced > r.size:
-                return -1
+                return ASK_ZLIB
             while produced < HEAD:
                 out[produced] = r.data[r.pos // 8]
                 r.pos += 8
@@ -358,22 +365,22 @@ cdef int _deflate_head_is_elf(const uint8_t* stream, uint64_t size) noexcept nog
             lit_code, dist_code = &_FIXED_LITLEN, &_FIXED_DIST
         elif kind == 2:
             if not _dynamic_codes(&r, &litlen, &dist):
-                return -1
+                return ASK_ZLIB
             lit_code, dist_code = &litlen, &dist
         else:
-            return -1
+            return ASK_ZLIB
         while True:
             symbol = _decode(&r, lit_code)
             if symbol < 0 or symbol > 285:
-                return -1
+                return ASK_ZLIB
             if symbol == 256:
-                return -1  # a block that ends this soon (and zlib reads the next header)
+                return ASK_ZLIB  # a block that ends this soon (and zlib reads the next header)
             if produced == HEAD:  # zlib's look at the symbol after the fourth byte
                 if symbol > 256:
                     take(&r, LENGTH_EXTRA[symbol - 257])
                     symbol = _decode(&r, dist_code)
                     if symbol < 0 or symbol >= 30 or r.overrun:
-                        return -1
+                        return ASK_ZLIB
                 break
             if symbol < 256:
                 out[produced] = <uint8_t>symbol
@@ -382,10 +389,10 @@ cdef int _deflate_head_is_elf(const uint8_t* stream, uint64_t size) noexcept nog
             length = LENGTH_BASE[symbol - 257] + take(&r, LENGTH_EXTRA[symbol - 257])
             symbol = _decode(&r, dist_code)
             if symbol < 0 or symbol >= 30:
-                return -1
+                return ASK_ZLIB
             distance = DIST_BASE[symbol] + take(&r, DIST_EXTRA[symbol])
             if r.overrun or distance > <uint32_t>produced:
-                return -1  # zlib: "invalid distance too far back"
+                return ASK_ZLIB  # zlib: "invalid distance too far back"
             while length > 0 and produced < HEAD:
                 out[produced] = out[produced - distance]
                 produced += 1
@@ -393,12 +400,13 @@ cdef int _deflate_head_is_elf(const uint8_t* stream, uint64_t size) noexcept nog
             if length > 0:
                 break  # zlib stops inside the match
         break
-    return 1 if (out[0] == 0x7F and out[1] == 0x45 and out[2] == 0x4C and out[3] == 0x46) else 0
+    return <int>IS_ELF if (out[0] == 0x7F and out[1] == 0x45 and out[2] == 0x4C and out[3] == 0x46) else <int>NOT_ELF
 
 
 def elf_heads(const uint8_t[::1] data, members, begins):
-    """For each of ``members`` (of the zip file ``data``), 1 if its first bytes are the ELF
-    magic, 0 if not, -1 where this cannot say as ``WheelArchive.is_elf`` would (its local
+    """For each of ``members`` (of the zip file ``data``), IS_ELF (1) if its first bytes are
+    the ELF magic, NOT_ELF (0) if not, ASK_ZLIB (-1) where this cannot say as
+    ``WheelArchive.is_elf`` would (its local
     header not checked yet: not in ``begins``; a method other than stored and deflated;
     an unusual deflate stream): ``is_elf`` then decides."""
     cdef uint64_t begin, csize
@@ -406,17 +414,17 @@ def elf_heads(const uint8_t[::1] data, members, begins):
     for member in members:
         at = begins.get(member.header_offset)
         if at is None or member.method not in (0, 8) or member.compressed_size >= 1 << 64:
-            found.append(-1)
+            found.append(ASK_ZLIB)
             continue
         csize = member.compressed_size
         begin = at
         if begin > <uint64_t>data.shape[0] or csize > <uint64_t>data.shape[0] - begin:
-            found.append(-1)
+            found.append(ASK_ZLIB)
         elif member.method == 0:
-            found.append(1 if csize >= HEAD and data[begin] == 0x7F and data[begin + 1] == 0x45
-                         and data[begin + 2] == 0x4C and data[begin + 3] == 0x46 else 0)
+            found.append(IS_ELF if csize >= HEAD and data[begin] == 0x7F and data[begin + 1] == 0x45
+                         and data[begin + 2] == 0x4C and data[begin + 3] == 0x46 else NOT_ELF)
         elif csize == 0:
-            found.append(-1)
+            found.append(ASK_ZLIB)
         else:
             found.append(_deflate_head_is_elf(&data[begin], csize))
     return found
