@@ -76,7 +76,8 @@ ABI3T_OPAQUE_USES = {
     "PyModule_Create2": "PyModuleDef",
     "PyModule_FromDefAndSpec2": "PyModuleDef",
 }
-_EXTENSION_SUFFIX = re.compile(r"\.(abi3t?)\.so$")
+# foo.abi3.so, and the multiarch form some builds name (foo.abi3t-x86_64-linux-gnu.so)
+_EXTENSION_SUFFIX = re.compile(r"\.(abi3t?)(-[^./]+)?\.so$")
 _CP_TAG = re.compile(r"cp(\d)(\d+)$")
 
 
