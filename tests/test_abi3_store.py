@@ -138,3 +138,36 @@ def test_a_schema_1_store_takes_every_migration(tmp_path: Path) -> None:
     Store.open(db).close()
     assert "abi3" in [c[1] for c in query(db, "PRAGMA table_info(verdicts)")]
     assert "strict" in [c[1] for c in query(db, "PRAGMA table_info(wheels)")]
+
+
+def test_show_names_symbols_and_files(tmp_path: Path) -> None:
+    wheels = wheel_dir(tmp_path)
+    done = wheelscan("show", wheels / OVER, wheels / CLEAN, wheels / PLAIN)
+    assert done.returncode == 1, done.stderr  # OVER's abi3 promise is broken
+    over, clean, plain = done.stdout.split("\n\n")
+    assert "abi3: BROKEN; declared cp37, the files need Python 3.10 or later" in over
+    assert "abi3-over-claim: PyType_FromModuleAndSpec in mod.abi3.so" in over
+    assert "abi3: holds; declared cp310" in clean
+    assert "abi3" not in plain.replace(PLAIN, "")
+    # the clean wheel alone passes the gate; the manylinux part of the text is as before
+    alone = wheelscan("show", wheels / CLEAN)
+    assert alone.returncode == 0, alone.stdout
+    assert alone.stdout.splitlines()[:1] == [CLEAN]
+
+
+def test_show_json_carries_the_abi3_verdict_in_its_schema(tmp_path: Path) -> None:
+    import json
+
+    import jsonschema
+
+    wheels = wheel_dir(tmp_path)
+    done = wheelscan("show", "--json", wheels / OVER, wheels / PLAIN, tmp_path / "missing.whl")
+    assert done.returncode == 2, done.stderr  # the missing one
+    document = json.loads(done.stdout)
+    schema = json.loads(wheelscan("show", "--json-schema").stdout)
+    jsonschema.Draft202012Validator(schema).validate(document)
+    assert document["version"] == 2
+    over, plain, missing = document["results"]
+    assert over["abi3"]["over_claim"] and over["abi3"]["computed"] == "3.10"
+    assert over["abi3"]["findings"][0]["symbol"] == "PyType_FromModuleAndSpec"
+    assert plain["abi3"] is None and "abi3" not in missing
