@@ -171,3 +171,88 @@ def test_show_json_carries_the_abi3_verdict_in_its_schema(tmp_path: Path) -> Non
     assert over["abi3"]["over_claim"] and over["abi3"]["computed"] == "3.10"
     assert over["abi3"]["findings"][0]["symbol"] == "PyType_FromModuleAndSpec"
     assert plain["abi3"] is None and "abi3" not in missing
+
+
+def audited_store(tmp_path: Path) -> Path:
+    db = tmp_path / "s.db"
+    done = wheelscan("audit", wheel_dir(tmp_path), "--db", db)
+    assert done.returncode in (0, 1), done.stderr
+    return db
+
+
+def report(db: Path, form: str) -> str:
+    done = wheelscan("report", "--db", db, "--format", form)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_the_reports_count_abi3_wheels_and_name_the_wheels_behind(tmp_path: Path) -> None:
+    import json
+
+    import jsonschema
+
+    from wheelscan.report import json_schema
+
+    db = audited_store(tmp_path)
+    document = json.loads(report(db, "json"))
+    jsonschema.Draft202012Validator(json_schema()).validate(document)
+    abi3 = document["abi3"]
+    assert (abi3["wheels"], abi3["compliant"], abi3["violating"], abi3["over_claims"]) == (
+        2,
+        1,
+        1,
+        1,
+    )
+    assert abi3["abi3t"] == 0
+    lists = {entry["key"]: entry["filenames"] for entry in abi3["wheel_lists"]}
+    assert lists["abi3"] == [CLEAN, OVER]
+    assert (lists["compliant"], lists["violating"], lists["over-claim"]) == (
+        [CLEAN],
+        [OVER],
+        [OVER],
+    )
+    assert lists["abi3-over-claim"] == [OVER]
+    assert [c["key"] for c in abi3["computed"]["entries"]] == ["3.10"]
+    markdown = report(db, "markdown")
+    assert "## Stable ABI (abi3/abi3t)" in markdown
+    assert "| Over-claim (declared cpXY below the files' need) | 1 | 50.0% |" in markdown
+    assert "Stable-ABI (abi3/abi3t) wheels, by state and finding" in markdown
+    assert f"<summary><code>violating</code>: 1 wheels</summary>\n\n- `{OVER}`" in markdown
+    html = report(db, "html")
+    assert "Stable ABI (abi3/abi3t)" in html and "1 of 2 wheels keep their stable-ABI" in html
+    terminal = wheelscan("report", "--db", db, "--output", tmp_path / "t.txt")
+    assert terminal.returncode == 0, terminal.stderr
+    text = (tmp_path / "t.txt").read_text()
+    assert "Stable ABI (abi3/abi3t)" in text and "Promise broken" in text
+
+
+def test_sarif_and_junit_name_a_broken_abi3_promise(tmp_path: Path) -> None:
+    import json
+
+    import jsonschema
+    import xmlschema
+
+    schemas = Path(__file__).parent / "schemas"
+    db = audited_store(tmp_path)
+    sarif = json.loads(report(db, "sarif"))
+    jsonschema.Draft4Validator(
+        json.loads((schemas / "sarif-schema-2.1.0.json").read_text())
+    ).validate(sarif)
+    results = [r for r in sarif["runs"][0]["results"] if r["ruleId"] == "abi3-violation"]
+    assert len(results) == 1
+    assert results[0]["properties"] == {
+        "wheel": OVER,
+        "code": "abi3-over-claim",
+        "symbols": ["PyType_FromModuleAndSpec"],
+    }
+    uris = [loc["physicalLocation"]["artifactLocation"]["uri"] for loc in results[0]["locations"]]
+    assert uris[1].endswith("/mod.abi3.so")
+    junit = report(db, "junit")
+    xmlschema.XMLSchema(schemas / "JUnit.xsd").validate(junit)
+    assert 'type="abi3-violation"' in junit and junit.count("<failure") == 1
+    # show gives the same result for the one wheel
+    shown = wheelscan("show", "--format", "sarif", tmp_path / "wheels" / OVER)
+    assert shown.returncode == 1
+    assert [r["ruleId"] for r in json.loads(shown.stdout)["runs"][0]["results"]] == [
+        "abi3-violation"
+    ]

@@ -252,7 +252,7 @@ def run(args: argparse.Namespace) -> int:
         from wheelscan.report.junit import render_junit
         from wheelscan.report.sarif import render_sarif
 
-        items = [(r.wheel, r.to_json()) for r in results]
+        items = [(r.wheel, _with_abi3(r, a)) for r, a in zip(results, abi3, strict=True)]
         print(render_sarif(items) if args.format == "sarif" else render_junit(items), end="")
     else:
         width = output_width()
