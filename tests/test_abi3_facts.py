@@ -7,10 +7,12 @@ whether it links a libpython, and its module-init exports (``PyInit_*``, PEP 793
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from wheelscan._native import parse_elf as native
-from wheelscan.elf.facts import DefinedSymbol, ElfFacts, SymbolBinding, SymbolType
+from wheelscan.elf.facts import DefinedSymbol, ElfError, ElfFacts, SymbolBinding, SymbolType
 from wheelscan.elf.reference import parse_elf as reference
 from wheelscan.model import ElfMember, WheelFacts
 from wheelscan.wheel.codec import FACTS_VERSION, facts_from_json, facts_to_json
@@ -111,3 +113,46 @@ def test_facts_without_python_symbols_keep_none() -> None:
     facts = native(build_elf(sample_spec(symbols=[Sym("strlen")])))
     assert isinstance(facts, ElfFacts)
     assert facts.python_definitions == () and facts.module_exports == ()
+
+
+def many_python_definitions(count: int) -> bytes:
+    """``count`` defined GLOBAL symbols, all named by one ``Py…`` string: each would be a
+    record of its own, so they are bounded as the undefined symbols are (2**18 a file)."""
+    from hostile import elves
+
+    image = elves._image(needed=[], runpath=None, soname=None)
+    elves._symbol_table(image, b"Py" + b"A" * 4093 + b"\0", [0] * count, undefined=False)
+    return bytes(image.data)
+
+
+PER_FILE = 1 << 18
+
+
+def test_python_definitions_are_bounded_per_file() -> None:
+    assert len(native(many_python_definitions(PER_FILE)).python_definitions) == PER_FILE
+    with pytest.raises(ElfError) as raised:
+        native(many_python_definitions(PER_FILE + 1))
+    assert raised.value.code == "too-large"
+
+
+@pytest.mark.slow
+def test_the_reference_bounds_python_definitions_alike() -> None:
+    with pytest.raises(ElfError) as raised:
+        reference(many_python_definitions(PER_FILE + 1))  # pyelftools: 20 s
+    assert raised.value.code == "too-large"
+
+
+def test_python_definitions_count_toward_the_wheel_bound(tmp_path: Path) -> None:
+    """Five files of 2**18 definitions each: within each file's bound, past the wheel's."""
+    from wheelscan.engine.worker import audit
+    from wheelscan.policy.verdict import AuditError
+    from wheelscan.wheel.contents import MAX_WHEEL_UNDEFINED
+
+    from wheelbuilder import build_wheel
+
+    elf = many_python_definitions(PER_FILE)
+    files = {f"demo/m{i}.abi3.so": elf for i in range(MAX_WHEEL_UNDEFINED // PER_FILE + 1)}
+    path = tmp_path / "demo-1.0-cp39-abi3-manylinux_2_28_x86_64.whl"
+    path.write_bytes(build_wheel(files))
+    result = audit(path, path.name)
+    assert isinstance(result, AuditError) and result.code == "too-large", result
