@@ -256,3 +256,17 @@ def test_sarif_and_junit_name_a_broken_abi3_promise(tmp_path: Path) -> None:
     assert [r["ruleId"] for r in json.loads(shown.stdout)["runs"][0]["results"]] == [
         "abi3-violation"
     ]
+
+
+def test_audit_fails_on_a_broken_abi3_promise_when_asked(tmp_path: Path) -> None:
+    wheels = wheel_dir(tmp_path)
+    (wheels / PLAIN).unlink()
+    plain = wheelscan("audit", wheels, "--db", tmp_path / "a.db", "--fail-on", "over-claim,error")
+    assert plain.returncode == 0, plain.stdout + plain.stderr  # the manylinux tags all hold
+    assert "1 breaking their abi3 promise" in plain.stdout
+    gated = wheelscan("audit", wheels, "--db", tmp_path / "b.db", "--fail-on", "abi3")
+    assert gated.returncode == 1, gated.stdout + gated.stderr
+    (wheels / OVER).unlink()
+    clean = wheelscan("audit", wheels, "--db", tmp_path / "c.db", "--fail-on", "abi3")
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "abi3 promise" not in clean.stdout
