@@ -128,22 +128,37 @@ def table(figures: dict[str, Any], cores: int, rtt: float) -> dict[str, Any]:
 
 
 def predict_local(
-    figures: dict[str, Any], calibration: dict[str, Any], scale: float, cores: int
+    figures: dict[str, Any],
+    calibration: dict[str, Any],
+    scale: float,
+    workers: int,
+    cores: int,
 ) -> dict[str, float]:
-    """The simulation's setting: one machine of ``cores`` workers, the index on loopback
-    (no link limit). A worker holds a core for a wheel's audit seconds (its CPU time and
-    its loopback round trips, as measured); the parent's process (the store's writes, and
-    here the index server too) is one more, serial, stage: the slower of the two sets the
-    pace. The parent's cost per wheel is what the calibration's process spent beyond the
-    audits themselves."""
+    """The simulation's setting: one machine of ``cores`` cores running ``workers`` workers,
+    the index served on loopback from the parent's process (no link limit). Three bounds,
+    the lowest sets the pace:
+
+    - workers: each holds a wheel for its audit seconds as measured (its CPU time and its
+      loopback round trips): ``workers / task seconds``;
+    - cores: here the index server, the client and the store share the machine with the
+      audits (a deployment's file host does not): every CPU second one wheel cost in the
+      calibration's process, audit, server and store, against ``cores``;
+    - the server: its threads answer under one interpreter lock, ``1 / its CPU a wheel``.
+    """
+    wheels = calibration["wheels"]
     task = figures["task_seconds_per_wheel"]
-    parent = max(0.0, calibration["wall_seconds"] / calibration["wheels"] - task)
-    rate = min(cores / task, 1 / parent if parent else float("inf"))
+    all_in_cpu = calibration["cpu_seconds"] / wheels
+    server_cpu = calibration.get("server_cpu_seconds", 0.0) / wheels
+    bounds = {
+        "workers_bound_wheels_per_second": workers / task,
+        "cores_bound_wheels_per_second": cores / all_in_cpu,
+        "server_bound_wheels_per_second": 1 / server_cpu if server_cpu else float("inf"),
+    }
+    rate = min(bounds.values())
     return {
         "wheels_per_second": rate,
-        "workers_bound_wheels_per_second": cores / task,
-        "parent_bound_wheels_per_second": 1 / parent if parent else float("inf"),
-        "wall_seconds": calibration["wheels"] * scale / rate,
+        **bounds,
+        "wall_seconds": wheels * scale / rate,
     }
 
 

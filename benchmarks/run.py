@@ -13,6 +13,7 @@ and has started no other process, so that the peak RSS figures are the batch's o
 4. auditwheel 6.8.2, one process per wheel: summed sequentially, and wall time with N at once;
 5. the largest corpus wheel as whole processes, ``wheelscan show`` against ``auditwheel show``;
    ``wheelscan audit DIR`` as a whole process, fast and ``--strict``;
+   the Dask engine against the local pool, on a running LocalCluster and as a whole process;
 6. a ~1 GiB ELF member with PT_DYNAMIC at its end: verdict, time and peak RSS;
 7. the dedupe potential of the corpus.
 
@@ -32,7 +33,7 @@ BENCHMARKS = Path(__file__).resolve().parent
 REPO = BENCHMARKS.parent
 sys.path.insert(0, str(REPO))  # tests.corpus.fetch: the corpus download the tests use
 
-from harness import auditwheel, batch, bigmember, command, floor, largewheel  # noqa: E402
+from harness import auditwheel, batch, bigmember, command, dask_engine, floor, largewheel  # noqa: E402
 from harness.corpus import CorpusWheel, fetch_corpus, locate  # noqa: E402
 from harness.dedupe import dedupe  # noqa: E402
 from harness.machine import describe, usable_cores  # noqa: E402
@@ -194,6 +195,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     results["audit_command"] = command.audit_command(wheels, workers, repeats)
     log(f"wheelscan audit --strict DIR as a whole process, {repeats} run(s)")
     results["audit_command_strict"] = command.audit_command(wheels, workers, repeats, strict=True)
+    log(f"the Dask engine against the local pool, {workers} workers each, {repeats} round(s)")
+    results["dask_engine"] = dask_engine.compare(wheels, workers, repeats)
+    log(f"wheelscan audit --engine dask DIR as a whole process, {repeats} run(s)")
+    results["audit_command_dask"] = command.audit_command(wheels, workers, repeats, engine="dask")
     member_size = QUICK_MEMBER_SIZE if args.quick else MEMBER_SIZE
     log(f"a {member_size >> 20} MiB ELF member (built once into the cache)")
     results["big_member"] = bigmember.measure(corpus, member_size, repeats)

@@ -78,6 +78,7 @@ def calibrate(index_url: str, server: IndexServer, count: int, db: Path) -> dict
     wheels: list[dict[str, float]] = []
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu = usage.ru_utime + usage.ru_stime
+    server_cpu = server.cpu_seconds
     started = time.monotonic()
     with Store.open(db) as store:
         run_id = store.begin_run("calibration", policy_digest(None, None))
@@ -96,6 +97,7 @@ def calibrate(index_url: str, server: IndexServer, count: int, db: Path) -> dict
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu = usage.ru_utime + usage.ru_stime - cpu
     wall = time.monotonic() - started
+    server_cpu = server.cpu_seconds - server_cpu
     requests = {r.ref.filename: len(server.served(r.ref.filename)) for r in results}
     for r in results:
         wheels.append(
@@ -108,7 +110,8 @@ def calibrate(index_url: str, server: IndexServer, count: int, db: Path) -> dict
         )
     return {
         "wheels": len(results),
-        "cpu_seconds": cpu,
+        "cpu_seconds": cpu,  # the whole process's: audits, index server, store
+        "server_cpu_seconds": server_cpu,  # of that, the index server's threads
         "wall_seconds": wall,
         "errors": sum(not r.ok for r in results),
         "per_wheel": wheels,
@@ -200,15 +203,20 @@ def main() -> None:
         print(f"calibration: {calibration['wheels']} wheels, "
               f"{calibration['cpu_seconds']:.1f} CPU s in one process", flush=True)  # fmt: skip
         server.clear()
+        server.cpu_seconds = 0.0
         measured = dask_run(server.index_url, args.work / "dask.db", args.workers)
         measured["requests"] = len(server.log)
         measured["bytes_served"] = server.bytes_served
+        measured["server_cpu_seconds"] = server.cpu_seconds
 
     figures = capacity_model.fit(calibration)
     # the calibration wheels are a 1/T sample of the run's: the run's totals scale by count
     scale = args.wheels / len(chosen)
-    predicted = capacity_model.predict_local(figures, calibration, scale, cores=args.workers)
+    predicted = capacity_model.predict_local(
+        figures, calibration, scale, workers=args.workers, cores=os.cpu_count() or args.workers
+    )
     result = {
+        "load_average_at_end": os.getloadavg(),  # another job on the machine skews both
         "wheels": args.wheels,
         "templates": len(chosen),
         "workers": args.workers,
@@ -221,6 +229,7 @@ def main() -> None:
     }
     args.output.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "calibration"}, indent=2))
+    print(f"load average at the end: {os.getloadavg()}")
 
 
 if __name__ == "__main__":

@@ -195,3 +195,22 @@ def test_inflated_bytes_counts_a_member_read_by_its_ends(
     assert counts["ends_elf_bytes"] == len(data)
     assert 0 < counts["ends_inflated_bytes"] < len(data) // 2
     assert counts["inflated_bytes"] == counts["ends_inflated_bytes"]
+
+
+def test_the_local_prediction_takes_the_lowest_of_its_bounds() -> None:
+    import capacity_model
+
+    calibration = {"wheels": 10, "cpu_seconds": 0.1, "server_cpu_seconds": 0.02}
+    figures = {"task_seconds_per_wheel": 0.02}
+    # 2 workers of 20 ms a wheel: 100/s; 2 cores for 10 ms of CPU a wheel: 200/s; the
+    # server's 2 ms a wheel under one lock: 500/s
+    predicted = capacity_model.predict_local(figures, calibration, 100, workers=2, cores=2)
+    assert predicted["wheels_per_second"] == pytest.approx(100)
+    assert predicted["wall_seconds"] == pytest.approx(10.0)
+    # 4 workers on one core: the CPU every wheel costs (audit, server, store) is the bound
+    predicted = capacity_model.predict_local(figures, calibration, 100, workers=4, cores=1)
+    assert predicted["workers_bound_wheels_per_second"] == pytest.approx(200)
+    assert predicted["wheels_per_second"] == pytest.approx(100)
+    fast = {"task_seconds_per_wheel": 0.001}
+    predicted = capacity_model.predict_local(fast, calibration, 100, workers=8, cores=64)
+    assert predicted["wheels_per_second"] == pytest.approx(500)  # the server's lock

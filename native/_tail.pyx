@@ -26,15 +26,30 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
 from libc.stdlib cimport free, realloc
 from libc.string cimport memchr, memcpy, memset
 
-DEF FAST_BITS = 10
-# Block headers noted per decoding at most (an empty fixed block takes ten bits: a stream
-# of them would otherwise make a list of tens of millions)
-DEF MAX_STARTS = 1 << 20
-# The bits decoded from the false starts of one search, at most, in streams' lengths (a
-# crafted stream could make each of thousands of them run nearly to its end)
-DEF SEARCH_BUDGET = 4
+cdef enum:
+    FAST_BITS = 10  # the bits a decoding table looks up at once
+    # Block headers noted per decoding at most (an empty fixed block takes ten bits: a
+    # stream of them would otherwise make a list of tens of millions)
+    MAX_STARTS = 1 << 20
+    # The bits decoded from the false starts of one search, at most, in streams' lengths
+    # (a crafted stream could make each of thousands of them run nearly to its end)
+    SEARCH_BUDGET = 4
 
 include "deflate.pxi"
+
+# What a decoding step ends with. The negative ones are failures: a caller tests ``< 0``
+# where any failure is the same to it.
+cdef enum Step:
+    DONE = 0  # the block (or the stream) ended, or the step succeeded
+    FULL = 1  # ``out`` is full: the last match cut to fit (``write_symbols``' truncate)
+    UNSOUND = -1  # not valid deflate here (or a limit reached): no false start survives it
+    NO_ROOM = -2  # ``out`` would overflow, and a cut was not asked for
+
+# A block's kind, as its header's BTYPE bits give it (RFC 1951 3.2.3; 3 is reserved)
+cdef enum BlockKind:
+    STORED = 0
+    FIXED = 1
+    DYNAMIC = 2
 
 
 cdef struct Huffman:
@@ -48,7 +63,7 @@ cdef int build(Huffman* h, const uint8_t* lengths, int n, bint allow_single) noe
     cdef int length, symbol, code, reversed_code, i, fill
     cdef uint32_t next_code[MAX_BITS + 2]
     if canonical(&h.code, lengths, n, allow_single) < 0:
-        return -1
+        return UNSOUND
     memset(h.fast, 0, sizeof(h.fast))
     code = 0
     next_code[1] = 0
@@ -70,7 +85,7 @@ cdef int build(Huffman* h, const uint8_t* lengths, int n, bint allow_single) noe
         while fill < (1 << FAST_BITS):
             h.fast[fill] = <uint16_t>((symbol << 4) | length)
             fill += 1 << length
-    return 0
+    return DONE
 
 
 cdef inline int decode(Bits* b, const Huffman* h) noexcept nogil:
@@ -182,24 +197,24 @@ cdef int read_dynamic_header(Bits* b, Huffman* litlen, Huffman* dist) noexcept n
     ndist = take(b, 5) + 1
     ncode = take(b, 4) + 4
     if nlen > 286 or ndist > 30:
-        return -1
+        return UNSOUND
     memset(cl_lengths, 0, sizeof(cl_lengths))
     for index in range(ncode):
         cl_lengths[ORDER[index]] = take(b, 3)
     if build(&lencode, cl_lengths, 19, False) < 0:
-        return -1
+        return UNSOUND
     index = 0
     while index < nlen + ndist:
         symbol = decode(b, &lencode)
         if symbol < 0 or b.overrun:
-            return -1
+            return UNSOUND
         if symbol < 16:
             lengths[index] = symbol
             index += 1
             continue
         if symbol == 16:
             if index == 0:
-                return -1
+                return UNSOUND
             previous = lengths[index - 1]
             repeat = 3 + take(b, 2)
         elif symbol == 17:
@@ -209,16 +224,16 @@ cdef int read_dynamic_header(Bits* b, Huffman* litlen, Huffman* dist) noexcept n
             previous = 0
             repeat = 11 + take(b, 7)
         if index + repeat > nlen + ndist:
-            return -1
+            return UNSOUND
         while repeat:
             lengths[index] = previous
             index += 1
             repeat -= 1
     if lengths[256] == 0:
-        return -1
+        return UNSOUND
     if build(litlen, lengths, nlen, False) < 0 or build(dist, lengths + nlen, ndist, True) < 0:
-        return -1
-    return 0
+        return UNSOUND
+    return DONE
 
 
 cdef inline bint plausible_header(Bits* b) noexcept nogil:
@@ -285,17 +300,17 @@ cdef int starts_push(Starts* s, uint64_t bit, uint64_t output) noexcept nogil:
         capacity = 2 * s.capacity + 64
         bits = <uint64_t*>realloc(s.bits, capacity * sizeof(uint64_t))
         if bits == NULL:
-            return -1
+            return UNSOUND
         s.bits = bits
         outputs = <uint64_t*>realloc(s.outputs, capacity * sizeof(uint64_t))
         if outputs == NULL:
-            return -1
+            return UNSOUND
         s.outputs = outputs
         s.capacity = capacity
     s.bits[s.length] = bit
     s.outputs[s.length] = output
     s.length += 1
-    return 0
+    return DONE
 
 
 cdef struct Fast:
@@ -373,11 +388,12 @@ cdef inline uint32_t fast_bits(Fast* f, uint32_t n) noexcept nogil:
 # FAST_BITS, decoded the slow way. A distance entry: its code's length (0-3), its extra
 # bits (4-7), its base (8-23) and the bits both take (24-28); 0: a longer code, or one no
 # stream may use.
-DEF LITERAL = 0
-DEF END_OF_BLOCK = 1 << 4
-DEF LENGTH = 2 << 4
-DEF UNUSABLE = 3 << 4
-DEF KIND = 3 << 4
+cdef enum:
+    LITERAL = 0
+    END_OF_BLOCK = 1 << 4
+    LENGTH = 2 << 4
+    UNUSABLE = 3 << 4
+    KIND = 3 << 4
 
 
 cdef struct DecodeTable:
@@ -430,14 +446,14 @@ cdef struct BlockCodes:
 
 
 cdef int block_tables(Bits* b, uint32_t kind, BlockCodes* c) noexcept nogil:
-    if kind == 1:
+    if kind == FIXED:
         c.litlen, c.dist, c.table = &FIXED_LITLEN, &FIXED_DIST, &FIXED_DECODE
-        return 0
+        return DONE
     if read_dynamic_header(b, &c.litlen_built, &c.dist_built) < 0:
-        return -1
+        return UNSOUND
     build_decode_table(&c.table_built, &c.litlen_built, &c.dist_built)
     c.litlen, c.dist, c.table = &c.litlen_built, &c.dist_built, &c.table_built
-    return 0
+    return DONE
 
 
 cdef int stored_length(Bits* b) noexcept nogil:
@@ -453,16 +469,16 @@ cdef int stored_length(Bits* b) noexcept nogil:
 cdef int read_block_header(Bits* b, BlockCodes* codes, uint32_t* final_block,
                            int* stored) noexcept nogil:
     """The next block's header: its kind (0: stored, its length in ``stored``; 1: fixed
-    codes; 2: dynamic, its codes built into ``codes``), or -1 if unsound."""
+    codes; 2: dynamic, its codes built into ``codes``) as a BlockKind, or UNSOUND."""
     cdef uint32_t kind
     final_block[0] = take(b, 1)
     kind = take(b, 2)
-    if kind == 0:
+    if kind == STORED:
         stored[0] = stored_length(b)
-        return -1 if stored[0] < 0 else 0
-    if kind == 1 or kind == 2:
-        return -1 if block_tables(b, kind, codes) < 0 else kind
-    return -1
+        return <int>UNSOUND if stored[0] < 0 else <int>STORED
+    if kind == FIXED or kind == DYNAMIC:
+        return <int>UNSOUND if block_tables(b, kind, codes) < 0 else <int>kind
+    return UNSOUND
 
 
 cdef inline uint32_t next_entry(Fast* f, const DecodeTable* t, const Huffman* lit) noexcept nogil:
@@ -492,7 +508,7 @@ cdef inline int64_t next_distance(Fast* f, const DecodeTable* t, const Huffman* 
 
 
 cdef int count_symbols(Bits* b, const BlockCodes* c, uint64_t* o) noexcept nogil:
-    """Decode one block's symbols to its end, counting what they put out. 0, or -1.
+    """Decode one block's symbols to its end, counting what they put out. DONE, or UNSOUND.
     (``write_symbols``' twin, kept apart so that neither hot loop tests which it is.)"""
     cdef Fast f
     cdef int symbol
@@ -505,7 +521,7 @@ cdef int count_symbols(Bits* b, const BlockCodes* c, uint64_t* o) noexcept nogil
     while True:
         refill(&f)
         if f.padding > 64:
-            return -1
+            return UNSOUND
         # up to three literals per refill (15 bits each at most, of 56 or more)
         entry = next_entry(&f, t, lit)
         if entry & KIND == LITERAL:
@@ -521,7 +537,7 @@ cdef int count_symbols(Bits* b, const BlockCodes* c, uint64_t* o) noexcept nogil
         if entry & KIND != LENGTH:
             if entry & KIND == END_OF_BLOCK:
                 break
-            return -1
+            return UNSOUND
         produced += (entry >> 12) + fast_bits(&f, (entry >> 8) & 7)
         skip = t.dist[f.buf & ((1 << FAST_BITS) - 1)] >> 24
         if skip:
@@ -530,22 +546,22 @@ cdef int count_symbols(Bits* b, const BlockCodes* c, uint64_t* o) noexcept nogil
         else:
             symbol = fast_symbol(&f, dist)
             if symbol < 0 or symbol >= 30:
-                return -1
+                return UNSOUND
             fast_bits(&f, DIST_EXTRA[symbol])
     fast_to(&f, b)
     o[0] = produced
-    return -1 if b.overrun else 0
+    return <int>UNSOUND if b.overrun else <int>DONE
 
 
 cdef int write_symbols(Bits* b, const BlockCodes* c, Out* out, bint truncate) noexcept nogil:
-    """Inflate one block's symbols into ``out``. 0 at the block's end; 1 when ``out`` is
-    full (``truncate``: the last match cut to fit; else -2 instead); -1 if unsound.
+    """Inflate one block's symbols into ``out``. DONE at the block's end; FULL when ``out``
+    is full (``truncate``: the last match cut to fit; else NO_ROOM instead); UNSOUND.
     (``count_symbols``' twin; its common cases are written out here, not called: up to
     three literals per refill while ``out`` has room, and a match that copies only what
     was put out, eight bytes at a time. ``out``'s fields are held in locals, which the
     compiler keeps in registers: through the pointer, every byte stored reloaded them.)"""
     cdef Fast f
-    cdef int result = 0
+    cdef int result = DONE
     cdef uint32_t entry
     cdef int64_t found
     cdef uint64_t length, distance, i
@@ -561,13 +577,13 @@ cdef int write_symbols(Bits* b, const BlockCodes* c, Out* out, bint truncate) no
     while True:
         refill(&f)
         if f.padding > 64:
-            result = -1
+            result = UNSOUND
             break
         entry = next_entry(&f, t, lit)
         if entry & KIND == LITERAL:
             if o + 3 > capacity:  # near the end: one at a time, checked
                 if o >= capacity:
-                    result = 1 if truncate else -2
+                    result = <int>FULL if truncate else <int>NO_ROOM
                     break
                 data[o] = <uint8_t>(entry >> 12)
                 known[o] = 1
@@ -591,12 +607,12 @@ cdef int write_symbols(Bits* b, const BlockCodes* c, Out* out, bint truncate) no
             refill(&f)  # for the length's extra bits and the distance
         if entry & KIND != LENGTH:
             if entry & KIND != END_OF_BLOCK:
-                result = -1
+                result = UNSOUND
             break
         length = (entry >> 12) + fast_bits(&f, (entry >> 8) & 7)
         found = next_distance(&f, t, dist)
         if found < 0:
-            result = -1
+            result = UNSOUND
             break
         distance = <uint64_t>found
         if 8 <= distance <= o and o + length + 8 <= capacity:
@@ -616,28 +632,28 @@ cdef int write_symbols(Bits* b, const BlockCodes* c, Out* out, bint truncate) no
         out.length = o
         if o + length > capacity:
             if not truncate:
-                result = -2
+                result = NO_ROOM
                 break
             copy_match(out, distance, capacity - o)
             o = out.length
-            result = 1
+            result = FULL
             break
         copy_match(out, distance, length)
         o = out.length
     out.length = o
-    if result == -1:
-        return -1  # (b not moved on: a search's budget counts what it decoded, as before)
+    if result == UNSOUND:
+        return UNSOUND  # (b not moved on: a search's budget counts what it decoded, as before)
     fast_to(&f, b)
     if b.overrun:
-        return -1
+        return UNSOUND
     return result
 
 
 cdef int count_blocks(Bits* b, Starts* starts, uint64_t* produced) noexcept nogil:
     """Decode from a block header to the stream's end, counting the bytes put out but
     writing none (a fraction of inflating them), and noting where each block begins from
-    the first checked header after the first block on (see ``block_starts``). 0 when the
-    final block ends at the stream's last byte, else -1."""
+    the first checked header after the first block on (see ``block_starts``). DONE when
+    the final block ends at the stream's last byte, else UNSOUND."""
     cdef BlockCodes codes
     cdef uint32_t final_block
     cdef int kind, length = 0
@@ -647,22 +663,22 @@ cdef int count_blocks(Bits* b, Starts* starts, uint64_t* produced) noexcept nogi
         header = b.pos
         kind = read_block_header(b, &codes, &final_block, &length)
         if kind < 0:
-            return -1
+            return UNSOUND
         # a fixed block's header has nothing to check: a false start may run through one
         # into a real boundary, so offsets count from a stored or dynamic header on
-        if blocks and (trusting or kind != 1):
+        if blocks and (trusting or kind != FIXED):
             trusting = True
             if starts.length >= MAX_STARTS or starts_push(starts, header, o) < 0:
-                return -1
-        if kind == 0:
+                return UNSOUND
+        if kind == STORED:
             o += length
             b.pos += 8 * <uint64_t>length
         elif count_symbols(b, &codes, &o) < 0:
-            return -1
+            return UNSOUND
         blocks += 1
         if final_block:
             produced[0] = o
-            return 0 if (b.pos + 7) // 8 == b.size else -1
+            return <int>DONE if (b.pos + 7) // 8 == b.size else <int>UNSOUND
 
 
 cdef inline void put_stored(Bits* b, Out* out, uint64_t n, int stored) noexcept nogil:
@@ -676,25 +692,25 @@ cdef inline void put_stored(Bits* b, Out* out, uint64_t n, int stored) noexcept 
 
 cdef int write_blocks(Bits* b, Out* out) noexcept nogil:
     """Inflate from a block header until ``out`` is full or the stream ends, marking each
-    byte copied from before the start as unknown. 0, or -1 if unsound."""
+    byte copied from before the start as unknown. DONE, or UNSOUND."""
     cdef BlockCodes codes
     cdef uint32_t final_block
     cdef int kind, stored = 0, result
     while out.length < out.capacity:
         kind = read_block_header(b, &codes, &final_block, &stored)
         if kind < 0:
-            return -1
-        if kind == 0:
+            return UNSOUND
+        if kind == STORED:
             put_stored(b, out, min(<uint64_t>stored, out.capacity - out.length), stored)
         else:
             result = write_symbols(b, &codes, out, True)
             if result < 0:
-                return -1
-            if result == 1:
-                return 0
+                return UNSOUND
+            if result == FULL:
+                return DONE
         if final_block:
             break
-    return 0
+    return DONE
 
 
 def block_starts(const uint8_t[::1] stream, uint64_t search_from, uint64_t search_to):
@@ -713,7 +729,7 @@ def block_starts(const uint8_t[::1] stream, uint64_t search_from, uint64_t searc
     cdef Bits b
     cdef Starts starts
     cdef uint64_t start, produced = 0, spent = 0
-    cdef int result = -1
+    cdef int result = UNSOUND
     cdef Py_ssize_t i
     if stream.shape[0] == 0:
         return None
@@ -731,7 +747,7 @@ def block_starts(const uint8_t[::1] stream, uint64_t search_from, uint64_t searc
                     break
                 starts.length = 0
                 result = count_blocks(&b, &starts, &produced)
-                if result == 0:
+                if result == DONE:
                     break
                 spent += b.pos - start
         if result < 0:
@@ -773,8 +789,8 @@ def inflate_from(const uint8_t[::1] stream, uint64_t bit, uint8_t[::1] out, uint
 cdef int inflate_blocks(Bits* b, Out* out, uint64_t* trusted_from) noexcept nogil:
     """Inflate from a block header to the stream's final block; ``trusted_from``: where the
     first stored or dynamic block after the first block begins in ``out``, everything before
-    it marked unknown (and so every copy of it), as ``block_starts`` counts. 0; -1 if
-    unsound; -2 when ``out`` is full first."""
+    it marked unknown (and so every copy of it), as ``block_starts`` counts. DONE; UNSOUND;
+    NO_ROOM when ``out`` is full first."""
     cdef BlockCodes codes
     cdef uint32_t final_block
     cdef int kind, result, length = 0
@@ -783,14 +799,14 @@ cdef int inflate_blocks(Bits* b, Out* out, uint64_t* trusted_from) noexcept nogi
     while True:
         kind = read_block_header(b, &codes, &final_block, &length)
         if kind < 0:
-            return -1
-        if blocks and not trusting and kind != 1:
+            return UNSOUND
+        if blocks and not trusting and kind != FIXED:
             trusting = True
             trusted_from[0] = out.length
             memset(out.known, 0, out.length)
-        if kind == 0:
+        if kind == STORED:
             if out.length + <uint64_t>length > out.capacity:
-                return -2
+                return NO_ROOM
             put_stored(b, out, length, length)
         else:
             result = write_symbols(b, &codes, out, False)
@@ -800,7 +816,7 @@ cdef int inflate_blocks(Bits* b, Out* out, uint64_t* trusted_from) noexcept nogi
         if final_block:
             if not trusting:
                 trusted_from[0] = out.length
-            return 0 if (b.pos + 7) // 8 == b.size else -1
+            return <int>DONE if (b.pos + 7) // 8 == b.size else <int>UNSOUND
 
 
 def inflate_tail(const uint8_t[::1] stream, uint64_t search_from, uint64_t search_to,
@@ -817,7 +833,7 @@ def inflate_tail(const uint8_t[::1] stream, uint64_t search_from, uint64_t searc
     cdef Bits b
     cdef Out o
     cdef uint64_t start, first_end = 0, spent = 0
-    cdef int result = -1
+    cdef int result = UNSOUND
     cdef bint full = False
     if out.shape[0] != known.shape[0]:
         raise ValueError("out and known differ in length")
@@ -838,8 +854,8 @@ def inflate_tail(const uint8_t[::1] stream, uint64_t search_from, uint64_t searc
             o.length = 0
             first_end = 0
             result = inflate_blocks(&b, &o, &first_end)
-            full = result == -2 and first_end != 0
-            if result == 0 or full:
+            full = result == NO_ROOM and first_end != 0
+            if result == DONE or full:
                 break
             spent += b.pos - start
     if full:

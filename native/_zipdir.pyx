@@ -190,8 +190,9 @@ cdef int64_t _data_offset(const uint8_t[::1] data, member, uint64_t start, bytes
 # stream's first block is decoded just far enough, with canonical Huffman codes built
 # from counts alone (no lookup tables: a few symbols are decoded, not thousands).
 
-DEF HEAD = 4  # len(b"\x7fELF")
-DEF SNIFF_WINDOW = 512  # the compressed bytes WheelArchive.head gives zlib first
+cdef enum:
+    HEAD = 4  # len(b"\x7fELF")
+    SNIFF_WINDOW = 512  # the compressed bytes WheelArchive.head gives zlib first
 
 
 cdef inline bint _complete(Canonical* h, const uint8_t* lengths, int n) noexcept nogil:

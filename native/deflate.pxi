@@ -1,7 +1,8 @@
 # The parts of a raw deflate decoder (RFC 1951) that native/_tail.pyx and native/_zipdir.pyx
 # share, included by both: a bit reader over a buffer, and the tables of the format itself.
 
-DEF MAX_BITS = 15  # the longest Huffman code
+cdef enum:
+    MAX_BITS = 15  # the longest Huffman code
 
 cdef extern from *:
     """

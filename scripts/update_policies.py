@@ -2,9 +2,9 @@
 
     python scripts/update_policies.py
 
-Copies auditwheel's ``manylinux-policy.json`` and ``musllinux-policy.json`` verbatim (re-printed
-with sorted keys; lists keep their order) into ``src/wheelscan/policy/data/`` and records where
-they came from in ``SOURCE.json``. The android policy is left out: wheelscan audits Linux wheels.
+Copies auditwheel's ``manylinux-policy.json``, ``musllinux-policy.json`` and
+``android-policy.json`` verbatim (re-printed with sorted keys; lists keep their order) into
+``src/wheelscan/policy/data/`` and records where they came from in ``SOURCE.json``.
 Run it whenever the pinned auditwheel (``pyproject.toml``, extra ``test``) changes;
 ``tests/test_policies.py`` fails until the data matches the installed auditwheel again.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import auditwheel.policy
 
-POLICY_FILES = ("manylinux-policy.json", "musllinux-policy.json")
+POLICY_FILES = ("manylinux-policy.json", "musllinux-policy.json", "android-policy.json")
 DATA_DIR = Path(__file__).resolve().parents[1] / "src" / "wheelscan" / "policy" / "data"
 
 

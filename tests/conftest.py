@@ -22,6 +22,18 @@ CORPUS_FILE = Path(__file__).parent / "corpus" / "wheels.json"
 _CORPUS_FIXTURES = {"corpus_entries", "real_wheels", "auditwheel_verdicts"}
 # Modules whose every test takes seconds: real process trees signalled, killed or fuzzed
 _SLOW_MODULES = {"test_fault_signals", "test_fault_kills", "test_properties"}
+# Single tests of several seconds each, by module and function: deadlines waited out (a
+# trickling server), allocations up to a memory limit, a Dask cluster, every prefix of a file
+_SLOW_TESTS = {
+    ("test_hostile_index", "test_the_index_listing_gives_up_on_a_trickling_page"),
+    ("test_hostile_index", "test_show_gives_up_on_a_trickling_server"),
+    ("test_hostile_index", "test_no_report_nor_message_shows_the_token"),
+    ("test_native_vs_reference", "test_every_prefix_of_a_file"),
+    ("test_memory_bounds", "test_scattered_tables_are_refused_within_the_memory_bound"),
+    ("test_memory_bounds", "test_workers_allocate_within_their_limit"),
+    ("test_cli_usage", "test_a_token_in_the_index_url_is_never_printed_nor_stored"),
+    ("test_dask_engine", "test_a_wheel_that_crashes_or_hangs_costs_only_itself_in_its_batch"),
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -29,7 +41,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _CORPUS_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.network)
-        if item.module is not None and item.module.__name__.rpartition(".")[2] in _SLOW_MODULES:
+        module = item.module.__name__.rpartition(".")[2] if item.module is not None else ""
+        name = getattr(item, "originalname", item.name)
+        if module in _SLOW_MODULES or (module, name) in _SLOW_TESTS:
             item.add_marker(pytest.mark.slow)
 
 

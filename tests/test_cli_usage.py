@@ -145,6 +145,13 @@ def test_impossible_numbers_and_kinds_are_refused(
     assert not db.exists()
 
 
+@pytest.mark.parametrize("command", ["audit", "report", "show", "reevaluate"])
+def test_an_unknown_option_is_said_by_its_command(tmp_path: Path, command: str) -> None:
+    out = refused(wheelscan(command, "--no-such-option", cwd=tmp_path), "--no-such-option")
+    assert out.startswith(f"wheelscan {command}: unrecognized arguments: --no-such-option")
+    assert f"(see wheelscan {command} --help)" in out
+
+
 def test_reevaluate_of_a_missing_store_creates_nothing(tmp_path: Path) -> None:
     refused(wheelscan("reevaluate", "--db", "typo.db", cwd=tmp_path), "typo.db")
     assert list(tmp_path.iterdir()) == []

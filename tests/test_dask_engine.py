@@ -6,6 +6,7 @@ not there, or goes away, is said in one line, and what was finished stays stored
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import socket
@@ -22,6 +23,7 @@ import pytest
 from wheelscan.engine.dask_executor import DaskExecutor, release_batches
 from wheelscan.engine.task import AuditTask
 from wheelscan.model import WheelResult
+from wheelscan.policy.verdict import AuditError
 from wheelscan.sources.base import WheelRef
 
 from elfwriter import build_elf, sample_spec
@@ -183,7 +185,8 @@ def release_refs(tmp_path: Path, names: list[str]) -> list[WheelRef]:
 def test_a_wheel_that_crashes_or_hangs_costs_only_itself_in_its_batch(tmp_path: Path) -> None:
     names = ["a", "segfault", "b", "hang", "c", "d"]
     refs = release_refs(tmp_path, names)
-    assert list(release_batches(refs, lambda: 20)) == [refs]  # one batch, one task
+    # the listing's end is shared out in two batches: each holds a misbehaving wheel
+    assert list(release_batches(refs, lambda ref: 1.0, 20)) == [refs[:3], refs[3:]]
     executor = DaskExecutor(MisbehavingTask(), workers=1, timeout=3.0)
     results = {Path(r.ref.location).parent.name: r for r in executor.results(refs)}
     assert sorted(results) == sorted(names)
@@ -208,7 +211,7 @@ def test_batches_keep_releases_whole_and_pull_refs_as_needed() -> None:
             pulled += 1
             yield ref
 
-    batches = release_batches(listing(), lambda: 6)
+    batches = release_batches(listing(), lambda ref: 1.0, 6)
     first = next(batches)
     assert [r.project for r in first] == ["p0"] * 3 + ["p1"] * 3
     assert pulled == 12  # two batches' worth read ahead, not the whole listing
@@ -216,7 +219,45 @@ def test_batches_keep_releases_whole_and_pull_refs_as_needed() -> None:
     assert [r for b in [first, *rest] for r in b] == refs
     # a release larger than a batch is cut into batches of its own
     big = [WheelRef(f"big-1-cp3{i}-none-any.whl", "big", "1", f"/b{i}") for i in range(5)]
-    assert [len(b) for b in release_batches(big, lambda: 2)] == [2, 2, 1]
+    # (the last three, once the listing is exhausted, in two batches per thread)
+    assert [len(b) for b in release_batches(big, lambda ref: 1.0, 2)] == [2, 1, 1, 1]
+
+
+def test_the_last_wheels_are_shared_among_the_workers() -> None:
+    refs = [WheelRef(f"p{p}-1.0-py3-none-any.whl", f"p{p}", "1.0", f"/{p}") for p in range(44)]
+    sizes = [len(b) for b in release_batches(refs, lambda ref: 1.0, 20, threads=2)]
+    # once the listing is exhausted, what is left goes in two batches per thread
+    assert sizes == [20, 6, 6, 6, 6]
+    assert [len(b) for b in release_batches(refs[:8], lambda ref: 1.0, 20, threads=2)] == [2] * 4
+
+
+def test_batches_are_cut_by_their_guessed_seconds_not_their_count() -> None:
+    big = [WheelRef(f"big{p}-1.0-py3-none-any.whl", f"big{p}", "1.0", f"/b{p}") for p in range(4)]
+    small = [WheelRef(f"s{p}-1.0-py3-none-any.whl", f"s{p}", "1.0", f"/s{p}") for p in range(40)]
+
+    def estimate(ref: WheelRef) -> float:
+        return 1.0 if ref.project.startswith("big") else 0.05
+
+    batches = list(release_batches([*big, *small], estimate, 1.0, threads=1))
+    assert [len(b) for b in batches][:4] == [1, 1, 1, 1]  # a large wheel fills a batch
+    assert [len(b) for b in batches][4:] == [20, 10, 10]
+
+
+def test_the_cost_model_learns_seconds_per_byte() -> None:
+    from wheelscan.engine.dask_executor import FIXED_SECONDS, CostModel
+
+    def result(size: int, seconds: float) -> WheelResult:
+        ref = WheelRef(f"p{size}-1.0-py3-none-any.whl", "p", "1.0", "/p", size=size)
+        return WheelResult(ref, None, None, AuditError(ref.filename, "x", "y"), 0, 0, seconds)
+
+    costs = CostModel()
+    unknown = WheelRef("q-1.0-py3-none-any.whl", "q", "1.0", "/q")
+    small, large = (dataclasses.replace(unknown, size=n) for n in (10**5, 10**8))
+    assert costs.estimate(large) > 40 * costs.estimate(small)  # the prior: by size
+    costs.record([result(10**6, FIXED_SECONDS + 0.01), result(10**7, FIXED_SECONDS + 0.1)])
+    assert abs(costs.estimate(large) - (FIXED_SECONDS + 1.0)) < 1e-9  # 10 ns a byte, fitted
+    # a listing without sizes: the mean size seen so far
+    assert abs(costs.estimate(unknown) - (FIXED_SECONDS + 0.055)) < 1e-9
 
 
 def _free_port() -> int:

@@ -62,7 +62,9 @@ def _fields(policy: Policy) -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize("name", ["manylinux-policy.json", "musllinux-policy.json"])
+@pytest.mark.parametrize(
+    "name", ["manylinux-policy.json", "musllinux-policy.json", "android-policy.json"]
+)
 def test_data_is_auditwheels_verbatim(name: str) -> None:
     assert json.loads((DATA_DIR / name).read_text()) == _upstream(name)
 
@@ -178,6 +180,8 @@ TAGS = {
     "linux_armv7l": (None, Architecture.armv7l, None),
     "linux_x86_64": (None, Architecture.x86_64, None),
     "linux_x86_64_v3": (None, Architecture.x86_64_v3, None),
+    "android_21_arm64_v8a": (Libc.ANDROID, Architecture.arm64_v8a, "android_21"),
+    "android_25_x86_64": (Libc.ANDROID, Architecture.x86_64, "android_25"),
 }
 
 
@@ -205,7 +209,7 @@ def test_platform_tag_info(
         "macosx_11_0_arm64",
         "linux_armv6l",
         "manylinux2099_x86_64",
-        "android_21_arm64_v8a",
+        "android_21_x86",  # Android's i686: no policy of auditwheel's covers it
         "manylinux_x86_64",
         "musllinux_1_x86_64",
     ],

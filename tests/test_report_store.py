@@ -142,6 +142,13 @@ def _check_unfinished(db: Path, stored: int, judged: int) -> None:
     assert document["totals"]["pending"] == 0
     (run,) = document["runs"]
     assert run["status"] == "running" and run["finished"] is None and run["seconds"] >= 0
+    # the CI formats tell a gate too that the verdicts are those stored so far
+    sarif = json.loads(ok("report", "--db", db, "--format", "sarif"))
+    properties = sarif["runs"][0]["properties"]
+    assert properties["partial"] is True and properties["unfinished_runs"] == [1]
+    junit = ok("report", "--db", db, "--format", "junit")
+    assert '<property name="partial" value="true"/>' in junit
+    assert '<property name="unfinished_runs" value="1"/>' in junit
 
 
 def test_report_during_a_run(sources: tuple[Path, Path], tmp_path: Path) -> None:
@@ -154,6 +161,10 @@ def test_report_during_a_run(sources: tuple[Path, Path], tmp_path: Path) -> None
         child.communicate("\n", timeout=120)
     assert child.returncode == 0  # the reports took no lock the run needed
     assert report_json(db)["runs"][0]["status"] == "finished"
+    sarif = json.loads(ok("report", "--db", db, "--format", "sarif"))
+    assert sarif["runs"][0]["properties"]["partial"] is False
+    junit = ok("report", "--db", db, "--format", "junit")
+    assert '<property name="partial" value="false"/>' in junit
 
 
 def test_report_after_a_killed_first_run(sources: tuple[Path, Path], tmp_path: Path) -> None:
@@ -305,6 +316,30 @@ def test_report_names_the_policy_of_its_verdicts(
         out = ok("report", "--db", db, "--format", form)
         assert str(strict) in out.replace("\n", ""), form
         assert sha256[:16] in out, form
+
+
+def test_a_reader_sees_one_moment_of_the_store(sources: tuple[Path, Path], tmp_path: Path) -> None:
+    """A report reads runs, wheels and policies in several statements; a reevaluate or a
+    run committed between them must not make it show one policy's verdicts beside
+    another's: the reader reads one snapshot."""
+    from wheelscan.store import Store
+
+    db = tmp_path / "moment.db"
+    audit("--db", db, sources[0])
+    with Store.open(db, read_only=True) as store:
+        runs = store.runs()
+        digest = store.reported_policy()
+        # meanwhile: every verdict re-judged under another policy, and another run
+        strict = _strict_policy(tmp_path / "strict.json")
+        ok("reevaluate", "--db", db, "--policy-file", strict)
+        audit("--db", db, "--policy-file", strict, sources[1])
+        assert store.reported_policy() == digest
+        assert [r.id for r in store.runs()] == [r.id for r in runs]
+        rows = list(store.iter_rows())
+    assert {row["filename"] for row in rows} == {p.name for p in sources[0].iterdir()}
+    with Store.open(db, read_only=True) as store:  # a new reader sees the new moment
+        assert store.reported_policy() != digest
+        assert len(store.runs()) == len(runs) + 1
 
 
 # --- filters

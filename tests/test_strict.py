@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import hashlib
 import io
 import json
@@ -19,6 +20,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from wheelscan.wheel.archive import WheelArchive
@@ -87,10 +89,16 @@ def wheelscan(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@functools.cache
+def show_schema() -> dict[str, Any]:
+    return json.loads(wheelscan("show", "--json-schema").stdout)  # type: ignore[no-any-return]
+
+
 def show(path: Path, *flags: str) -> tuple[int, dict[str, Any]]:
     run = wheelscan("show", "--json", *flags, str(path))
     assert run.returncode in (0, 1, 2), run.stderr
     document = json.loads(run.stdout)
+    jsonschema.validate(document, show_schema())  # strict's findings are the schema's too
     return run.returncode, document
 
 

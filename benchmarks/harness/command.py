@@ -28,9 +28,10 @@ def _link_all(wheels: list[Path], into: Path) -> None:
 
 
 def audit_command(
-    wheels: list[Path], workers: int, repeats: int, strict: bool = False
+    wheels: list[Path], workers: int, repeats: int, strict: bool = False, engine: str = "local"
 ) -> dict[str, Any]:
-    """``strict``: ``--strict``, every byte of every wheel read and checked (a gate's run)."""
+    """``strict``: ``--strict``, every byte of every wheel read and checked (a gate's run).
+    ``engine``: ``dask`` starts a LocalCluster of ``workers`` processes inside the command."""
     with tempfile.TemporaryDirectory(prefix="wheelscan-bench-") as tmp:
         directory = Path(tmp) / "wheels"
         directory.mkdir()
@@ -43,6 +44,7 @@ def audit_command(
             command = wheelscan_command(
                 "audit", str(directory), "--db", str(store), "--workers", str(workers),
                 "--no-progress", "--fail-on", "none", *(["--strict"] if strict else []),
+                "--engine", engine,
             )  # fmt: skip
             run = run_measured(command)
             if b"0 errors" not in run.stderr + run.stdout:
@@ -52,6 +54,7 @@ def audit_command(
         runs = best_of(repeats, once, lambda run: run.seconds)
     return {
         "strict": strict,
+        "engine": engine,
         "workers": workers,
         "wheels": len(wheels),
         "seconds": [r.seconds for r in runs],

@@ -83,6 +83,31 @@ def figures(r: dict[str, Any]) -> list[Figure]:
                 *_at_least(ratio, 20),
             )
         )
+    dask = r.get("dask_engine")
+    if dask is not None:
+        local_best, dask_best = min(dask["local_seconds"]), min(dask["dask_seconds"])
+        out.append(
+            Figure(
+                f"corpus: Dask engine / local pool throughput, {dask['workers']} workers each "
+                f"(a running LocalCluster; its start-up {_s(dask['cluster_start_seconds'])})",
+                _s(dask_best),
+                _s(local_best),
+                dask["ratio"],
+                *_at_least(dask["ratio"], 0.85),
+            )
+        )
+    whole = r.get("audit_command_dask")
+    if whole is not None and command is not None:
+        ratio = command["best"] / whole["best"]
+        out.append(
+            Figure(
+                "corpus: `wheelscan audit --engine dask DIR` / `wheelscan audit DIR`, whole "
+                "processes (the LocalCluster started inside)",
+                _s(whole["best"]),
+                _s(command["best"]),
+                ratio,
+            )
+        )
     ratio = ws_n / floor[str(n)]["seconds"]
     out.append(
         Figure(

@@ -29,16 +29,17 @@ def version_text() -> str:
     return f"wheelscan {__version__} (ELF backend: {backend_name()}, set by {BACKEND_ENV})"
 
 
-def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> Parser:
     """The parser, with the one command ``argv`` names, or every command if it names none."""
     parser = Parser(
         prog="wheelscan",
-        description="Audit Linux binary wheels against manylinux/musllinux.",
+        description="Audit Linux binary wheels against manylinux/musllinux/android.",
         epilog=EXIT_STATUS_HELP,
         formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=version_text())
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.commands = commands
     words = list(argv if argv is not None else sys.argv[1:])
     named = [a for a in words if a in COMMANDS][:1]
     if not named and words[:1] == ["--version"]:
@@ -48,8 +49,20 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The arguments; an option the command does not know is said by that command's parser
+    (``wheelscan audit: unrecognized arguments: ...``, see ``wheelscan audit --help``):
+    argparse would leave them to the top-level parser, which names no command."""
+    parser = build_parser(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        chosen: argparse.ArgumentParser = parser.commands.choices[args.command]
+        chosen.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser(argv).parse_args(argv)
+    args = parse(argv)
     # warnings from anywhere (a page the index lacks, a worker replaced) read as every other
     # message: one line on stderr, prefixed with the command
     logging.basicConfig(format=f"wheelscan {args.command}: %(message)s", level=logging.WARNING)

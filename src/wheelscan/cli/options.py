@@ -20,7 +20,8 @@ def add_policy_options(p: argparse.ArgumentParser) -> None:
         type=existing_file,
         metavar="FILE",
         help="a policy JSON file in auditwheel's format, replacing the built-in one of its "
-        "libc (default: the built-in policies)",
+        "libc, told by its policy names: manylinux_*, musllinux_* or android_* "
+        "(default: the built-in policies)",
     )
     p.add_argument(
         "--musl-policy",

@@ -154,7 +154,8 @@ def _report(store: Store, args: argparse.Namespace) -> str | None:
             key=lambda item: item[:2],
         )
         items = [(filename, outcome) for filename, _, outcome in kept]
-        return _ci(args.format, items, policy, changes, new, store.path)
+        unfinished = [run.id for run in runs if run.status == "running"]
+        return _ci(args.format, items, policy, changes, new, store.path, unfinished)
     stats = aggregate(
         rows,
         [r.to_json() for r in runs],
@@ -225,8 +226,13 @@ def _ci(
     changes: Changes | None,
     new: set[str] | None,
     path: Path,
+    unfinished: list[int],
 ) -> str:
-    summary: dict[str, Any] = {"store": str(path)}
+    # a run in progress (or killed): the verdicts are those stored so far, which a gate
+    # reading this file must be told, as the other formats tell their reader
+    summary: dict[str, Any] = {"store": str(path), "partial": bool(unfinished)}
+    if unfinished:
+        summary["unfinished_runs"] = unfinished
     if changes is not None:
         summary.update(
             since_run=changes.since_run,
@@ -237,8 +243,17 @@ def _ci(
     if form == "sarif":
         return render_sarif(items, policy=asdict(policy), new=new, properties=summary)
     properties = {f"policy.{k}": str(v) for k, v in asdict(policy).items() if v is not None}
-    properties.update({k: str(v) for k, v in summary.items()})
+    properties.update({k: _property(v) for k, v in summary.items()})
     return render_junit(items, properties=properties, new=new)
+
+
+def _property(value: Any) -> str:
+    """A JUnit property's value: lists comma-separated, booleans as XML spells them."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return str(value)
 
 
 def _render(args: argparse.Namespace, stats: Statistics) -> str | None:

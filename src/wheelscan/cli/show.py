@@ -36,11 +36,12 @@ JSON_VERSION = 2
 
 
 DESCRIPTION = """\
-Judge each wheel from its ELF files and the manylinux/musllinux policies alone,
-and explain the verdict: the most compatible tag its content is consistent with,
-whether each tag of its filename holds, and what stands between it and the next
-better policy. A wheel tagged abi3/abi3t (or holding *.abi3.so files) is also
-judged against the stable ABI: the Python its files need, and each symbol outside."""
+Judge each wheel from its ELF files and the manylinux, musllinux and android
+policies alone, and explain the verdict: the most compatible tag its content is
+consistent with, whether each tag of its filename holds, and what stands between
+it and the next better policy. A wheel tagged abi3/abi3t (or holding *.abi3.so
+files) is also judged against the stable ABI: the Python its files need, and each
+symbol outside it."""
 
 EPILOG = """\
 exit status:
@@ -85,8 +86,9 @@ def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is 
     p.add_argument(
         "--policy-file",
         type=Path,
-        help="judge against the policies of this JSON file, in auditwheel's format "
-        "(default: the policies built in)",
+        help="judge against the policies of this JSON file, in auditwheel's format, "
+        "replacing the built-in ones of its libc (manylinux_*, musllinux_* or android_* "
+        "names; default: the policies built in)",
     )
     p.add_argument(
         "--musl-policy",

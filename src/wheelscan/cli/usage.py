@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 Number = TypeVar("Number", int, float)
 
@@ -88,6 +88,9 @@ class HelpFormatter(argparse.HelpFormatter):
 class Parser(argparse.ArgumentParser):
     """argparse, with a user error said in one line (argparse prints the usage first) and
     every default shown in the help."""
+
+    # the subcommands' parsers, by name (cli/main.py): argparse keeps them in a private class
+    commands: Any = None
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         kwargs.setdefault("formatter_class", HelpFormatter)

@@ -7,9 +7,10 @@ and reports progress as with the local pool; only where the wheels are audited c
 - A Dask task is a *batch* of wheels, grouped by release: a release's wheels carry the same
   vendored libraries byte for byte, and a batch's wheels share one facts cache
   (wheel/dedupe.py), so a library is parsed once per batch.
-- A batch is sized from the seconds per wheel measured so far so that it holds about
-  ``BATCH_SECONDS`` of work: the scheduler's 0.2-1 ms a task, and the 15-20 ms it costs to
-  start the batch's parsing process (below), stay under 2% of it.
+- A batch holds about ``BATCH_SECONDS`` of work, each wheel's seconds guessed from its size
+  and the results so far (``CostModel``): the scheduler's 0.2-1 ms a task, and the 15-20 ms
+  it costs to start the batch's parsing process (below), stay under 2% of it. The listing's
+  last wheels are shared out in smaller batches, so the workers finish together.
 - Inside the Dask worker, the batch runs in a ``LocalPool`` of one process: a wheel that
   crashes or hangs the parser gets its own error record (``worker-crashed``, ``timeout``),
   and the other wheels of its batch go on in a fresh process. A Dask worker that dies (killed,
@@ -28,7 +29,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import multiprocessing
 import os
 import signal
@@ -52,7 +52,15 @@ log = logging.getLogger(__name__)
 BATCH_SECONDS = 1.0
 # Seconds a wheel is assumed to take until results tell: the test corpus's median is 30 ms
 FIRST_GUESS_SECONDS = 0.05
+# The part of a wheel's seconds that does not grow with its size (listing its zip, its
+# RECORD, a verdict, encoding the result): the test corpus's smallest wheels take 3-5 ms
+FIXED_SECONDS = 0.004
+# Until results tell, a wheel's seconds per byte of its file: the benchmark corpus's (1 s of
+# a core for 553 MB of wheels, session 7's figures), to cut the first batches by size too
+PRIOR_SECONDS_PER_BYTE = 2e-9
 MAX_BATCH = 2000  # wheels: a batch lost with its worker is redone whole
+# A batch may run this far over its budget rather than leave a release's last wheel behind
+SLACK = 0.25
 # Batches submitted and not yet returned, per worker thread: one running, one waiting
 AHEAD_PER_THREAD = 2
 # Dask retries a task that raised (not one whose worker died: the scheduler does that itself)
@@ -144,58 +152,105 @@ def _warm_up() -> None:
     load_policies(None)
 
 
-class BatchSizer:
-    """Wheels per batch, so that a batch holds about ``BATCH_SECONDS`` of work, from the
-    seconds per wheel measured so far (a running mean over every result)."""
+class CostModel:
+    """A wheel's audit seconds, guessed before it runs from the seconds measured so far.
+
+    A wheel's cost grows with its size (a 50 MB wheel takes a hundred times a small one's):
+    batches cut by count would hand one worker the large wheels and leave the other idle
+    (on the benchmark corpus, 0.6x the local pool's throughput). So the guess is a fixed
+    part per wheel plus a part per byte of the wheel file, the latter fitted on the results
+    so far (their seconds beyond the fixed part, over their bytes). A listing without sizes
+    (``WheelRef.size`` None) gets the mean size seen so far.
+    """
 
     def __init__(self) -> None:
         self.wheels = 0
         self.seconds = 0.0
+        self.sized_wheels = 0
+        self.sized_seconds = 0.0
+        self.sized_bytes = 0
 
     def record(self, results: Iterable[WheelResult]) -> None:
         for result in results:
             self.wheels += 1
             self.seconds += result.seconds
+            if result.ref.size:
+                self.sized_wheels += 1
+                self.sized_seconds += result.seconds
+                self.sized_bytes += result.ref.size
 
-    def size(self) -> int:
-        per_wheel = self.seconds / self.wheels if self.wheels else FIRST_GUESS_SECONDS
-        return max(1, min(MAX_BATCH, math.ceil(BATCH_SECONDS / max(per_wheel, 1e-4))))
+    def estimate(self, ref: WheelRef) -> float:
+        if not self.wheels:
+            if ref.size:
+                return FIXED_SECONDS + PRIOR_SECONDS_PER_BYTE * ref.size
+            return FIRST_GUESS_SECONDS
+        per_wheel = self.seconds / self.wheels
+        if not self.sized_bytes:
+            return per_wheel
+        beyond = max(0.0, self.sized_seconds - FIXED_SECONDS * self.sized_wheels)
+        size = ref.size or self.sized_bytes / self.sized_wheels
+        return FIXED_SECONDS + beyond / self.sized_bytes * size
 
 
-def release_batches(refs: Iterable[WheelRef], size: Callable[[], int]) -> Iterator[list[WheelRef]]:
-    """``refs`` in batches of about ``size()`` wheels, pulled only as a batch is needed.
+def release_batches(
+    refs: Iterable[WheelRef],
+    estimate: Callable[[WheelRef], float],
+    budget: float = BATCH_SECONDS,
+    threads: int = 1,
+) -> Iterator[list[WheelRef]]:
+    """``refs`` in batches of about ``budget`` seconds of work, as ``estimate`` guesses each
+    wheel's, pulled only as a batch is needed (two batches' worth are read ahead).
 
     The wheels read ahead are grouped by release: a batch takes whole releases, oldest
     first, while they fit; a release larger than a batch is cut into batches of its own. A
     source lists a release's wheels together, so a window of a few batches finds them.
+
+    Once the listing is exhausted, what is left is shared among the ``threads`` that will
+    run it: full batches there would leave all but one idle while the last ran.
     """
     refs = iter(refs)
-    pending: dict[Release, list[WheelRef]] = {}  # in order of first listing
+    pending: dict[Release, list[tuple[WheelRef, float]]] = {}  # in order of first listing
     count = 0
+    pending_cost = 0.0
     exhausted = False
+    share: float | None = None
     while True:
-        wanted = size()
-        while not exhausted and count < 2 * wanted:
+        wanted = budget
+        while not exhausted and pending_cost < 2 * wanted and count < 2 * MAX_BATCH:
             ref = next(refs, None)
             if ref is None:
                 exhausted = True
                 break
-            pending.setdefault(release_of(ref), []).append(ref)
+            cost = estimate(ref)
+            pending.setdefault(release_of(ref), []).append((ref, cost))
             count += 1
+            pending_cost += cost
         if not pending:
             return
+        if exhausted:
+            if share is None:  # the remainder, cut once into two batches per thread:
+                # the workers finish together although the guesses are rough
+                share = pending_cost / (2 * threads)
+            wanted = min(wanted, share)
         batch: list[WheelRef] = []
+        batch_cost = 0.0
         for release in list(pending):
             wheels = pending[release]
-            if batch and len(batch) + len(wheels) > wanted:
+            release_cost = sum(cost for _, cost in wheels)
+            if batch and batch_cost + release_cost > wanted * (1 + SLACK):
                 break
-            batch.extend(wheels[:wanted])
-            del wheels[:wanted]
+            while wheels and len(batch) < MAX_BATCH:
+                if batch and batch_cost + wheels[0][1] > wanted * (1 + SLACK):
+                    break
+                ref, cost = wheels.pop(0)
+                batch.append(ref)
+                batch_cost += cost
             if not wheels:
                 del pending[release]
-            if len(batch) >= wanted:
+            if batch_cost >= wanted * (1 - 1e-9) or len(batch) >= MAX_BATCH:
                 break
         count -= len(batch)
+        pending_cost -= batch_cost
         yield batch
 
 
@@ -217,7 +272,7 @@ class DaskExecutor:
         self.scheduler = scheduler
         self.local_workers = max(1, workers or os.cpu_count() or 1)
         self.timeout = timeout
-        self.sizer = BatchSizer()
+        self.costs = CostModel()
         self.threads = self.local_workers  # a remote cluster's, once connected
         self._client: Client | None = None
         if scheduler is not None:
@@ -243,21 +298,9 @@ class DaskExecutor:
             raise SchedulerError(f"cannot reach the Dask scheduler at {address}: {e}") from e
 
     def _local_client(self, stack: ExitStack) -> Client:
-        from distributed import Client, LocalCluster
+        from distributed import Client
 
-        _quiet_logs()
-        with _sigint_ignored():  # inherited by the worker processes, through exec
-            cluster = LocalCluster(
-                n_workers=self.local_workers,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",  # loopback only: nothing outside this machine may submit
-                dashboard_address=None,
-                # the work is in the batch's own process, beyond the worker's memory limit
-                memory_limit=0,
-                silence_logs=logging.CRITICAL,
-            )
-        stack.callback(_stop, cluster)
+        cluster = stack.enter_context(local_cluster(self.local_workers))
         return stack.enter_context(Client(cluster, set_as_default=False))
 
     def results(self, refs: Iterable[WheelRef]) -> Generator[WheelResult, None, None]:
@@ -268,7 +311,7 @@ class DaskExecutor:
             if self._client is not None:
                 stack.callback(client.close)
             self._client = None  # a client serves one run
-            batches = release_batches(refs, self.sizer.size)
+            batches = release_batches(refs, self.costs.estimate, BATCH_SECONDS, self.threads)
             submitted: dict[Any, list[WheelRef]] = {}  # future key -> its wheels
             completed = as_completed(with_results=True, raise_errors=False, loop=client.loop)
             stack.callback(_cancel, client, completed)
@@ -294,7 +337,7 @@ class DaskExecutor:
             for future, value in completed:
                 batch = submitted.pop(future.key)
                 results = self._batch_results(value, batch, client)
-                self.sizer.record(results)
+                self.costs.record(results)
                 submit_more()  # before the results are handed on: keep the workers busy
                 yield from results
                 del future, value
@@ -320,6 +363,29 @@ class DaskExecutor:
         reason = f"dask task failed: {type(value).__name__}: {value}"
         log.warning("%d wheels from %s on: %s", len(batch), batch[0].filename, reason)
         return [_failed(ref, "worker-crashed", reason, 0.0) for ref in batch]
+
+
+@contextmanager
+def local_cluster(workers: int) -> Iterator[Any]:
+    """A ``LocalCluster`` of ``workers`` one-thread processes on loopback, closed at the end."""
+    from distributed import LocalCluster
+
+    _quiet_logs()
+    with _sigint_ignored():  # inherited by the worker processes, through exec
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",  # loopback only: nothing outside this machine may submit
+            dashboard_address=None,
+            # the work is in the batch's own process, beyond the worker's memory limit
+            memory_limit=0,
+            silence_logs=logging.CRITICAL,
+        )
+    try:
+        yield cluster
+    finally:
+        _stop(cluster)
 
 
 def _cancel(client: Client, completed: Any) -> None:

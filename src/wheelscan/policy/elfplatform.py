@@ -68,17 +68,17 @@ def elf_libc(path: str, facts: ElfFacts) -> Libc | None:
     """The libc one ELF file was built for: what it needs, then its interpreter, then its name.
 
     What it needs decides: DT_NEEDED (``libc.so.6``, ``ld-linux-*`` or ``libc.musl-*``) and
-    its symbol versions (``GLIBC_*``: musl has none). PT_INTERP only counts for a file that
-    is run, never loaded: glibc's loader ignores it in a shared object it maps (elf/dl-load.c
-    reads no PT_INTERP), so an extension module with a musl interpreter and glibc symbol
-    versions is a glibc module (issue #14). Where the interpreter names the other libc, the
-    two readings disagree: a conflict, never the milder one.
+    its symbol versions (``GLIBC_*``; Bionic's ``LIBC``, ``LIBC_N``...; musl has none).
+    PT_INTERP only counts for a file that is run, never loaded: glibc's loader ignores it in
+    a shared object it maps (elf/dl-load.c reads no PT_INTERP), so an extension module with a
+    musl interpreter and glibc symbol versions is a glibc module (issue #14). Where the
+    interpreter names another libc, the two readings disagree: a conflict, never the milder
+    one.
     """
     needs = _needed_libc(path, facts)
     interp = None
     if facts.interpreter is not None:
-        musl = posixpath.basename(facts.interpreter).startswith("ld-musl-")
-        interp = Libc.MUSL if musl else Libc.GLIBC
+        interp = _interpreter_libc(facts.interpreter)
     if needs is not None and interp is not None and needs is not interp:
         raise LibcConflict(
             "interpreter-libc-mismatch",
@@ -97,6 +97,25 @@ def loadable(facts: ElfFacts) -> bool:
     return facts.elf_type != ET_EXEC and not facts.dt_flags_1 & DF_1_PIE
 
 
+# Bionic's loader (PT_INTERP of Android executables): /system/bin/linker64, or linker
+_BIONIC_LOADERS = frozenset({"linker", "linker64"})
+# Bionic's libc.so, libm.so and libdl.so version their symbols LIBC (API 21), LIBC_N (24),
+# LIBC_O (26), LIBC_P (28) ... (bionic/libc/libc.map.txt): no other libc has these names
+# (glibc's are GLIBC_* from libc.so.6, musl has none). A bare DT_NEEDED "libc.so" proves
+# nothing: an unpatched musl's libc.so has that soname too.
+BIONIC_LIBRARIES = frozenset({"libc.so", "libm.so", "libdl.so"})
+_BIONIC_VERSION = re.compile(r"LIBC(_[A-Z0-9]+)?")
+
+
+def _interpreter_libc(interpreter: str) -> Libc:
+    name = posixpath.basename(interpreter)
+    if name.startswith("ld-musl-"):
+        return Libc.MUSL
+    if name in _BIONIC_LOADERS and posixpath.dirname(interpreter).startswith("/system/"):
+        return Libc.ANDROID
+    return Libc.GLIBC
+
+
 def _needed_libc(path: str, facts: ElfFacts) -> Libc | None:
     libc = None
     found: Libc | None
@@ -110,10 +129,18 @@ def _needed_libc(path: str, facts: ElfFacts) -> Libc | None:
             if libc is not None and libc is not found:
                 raise LibcConflict("mixed-libc", f"{path} needs both glibc and musl")
             libc = found
-    if any(v.startswith("GLIBC_") for need in facts.version_needs for v in need.versions):
+    versions = [v for need in facts.version_needs for v in need.versions]
+    if any(v.startswith("GLIBC_") for v in versions):
         if libc is Libc.MUSL:
             raise LibcConflict("mixed-libc", f"{path} needs musl and glibc symbol versions")
         libc = Libc.GLIBC
+    if any(
+        need.file in BIONIC_LIBRARIES and any(map(_BIONIC_VERSION.fullmatch, need.versions))
+        for need in facts.version_needs
+    ):
+        if libc is not None:
+            raise LibcConflict("mixed-libc", f"{path} needs {libc} and Bionic symbol versions")
+        libc = Libc.ANDROID
     return libc
 
 
@@ -121,6 +148,8 @@ def _libc_by_name(path: str) -> Libc | None:
     name = posixpath.basename(path)
     if name.endswith(("-arm-linux-musleabihf.so", "-linux-musl.so")):
         return Libc.MUSL
+    if name.endswith(("-linux-android.so", "-linux-androideabi.so")):  # PEP 738's SOABI
+        return Libc.ANDROID
     if name.endswith(("-arm-linux-gnueabihf.so", "-linux-gnu.so")):
         soabi = name.rsplit(".", 2)[-2].split("-") if name.count(".") >= 2 else [""]
         if soabi[0] == "cpython" and len(soabi) > 1 and re.match(r"3(1[1-9]|[2-9]\d)", soabi[1]):

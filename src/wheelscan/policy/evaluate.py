@@ -18,6 +18,13 @@ from packaging.utils import parse_wheel_filename
 
 from wheelscan.elf.facts import ElfFacts, SymbolBinding, SymbolType
 from wheelscan.model import WheelFacts
+from wheelscan.policy.android import (
+    AndroidTagError,
+    api_level,
+    is_android_tag,
+    policies_for_tags,
+    untagged_policies,
+)
 from wheelscan.policy.elfplatform import (
     LibcConflict,
     elf_architecture,
@@ -34,7 +41,7 @@ from wheelscan.policy.policies import (
     load_policies,
     platform_tag_info,
 )
-from wheelscan.policy.resolve import ElfTree, Resolver, fix_up_trees
+from wheelscan.policy.resolve import LIBPYTHON_RE, ElfTree, Resolver, fix_up_trees
 from wheelscan.policy.verdict import Blocker, PolicyCheck, TagClaim, Verdict
 from wheelscan.policy.versions import newest_version, sort_versions
 
@@ -118,11 +125,13 @@ class _ExternalRefs:
                         self.blacklist[policy.name].setdefault(lib, set()).update(used)
                         self.blacklist_files[policy.name].setdefault(lib, set()).add(tree.path)
         # most policies of an architecture share one whitelist: walk the tree once per list
-        # (linux_* has none: nothing is external to it)
+        # (linux_* has none: nothing is external to it). On Android, linking libpython is
+        # the norm (the interpreter is a library an app loads): never external there.
+        android = policies.libc is Libc.ANDROID
         for whitelist, names in policies.whitelist_groups:
             external = [
                 lib
-                for lib in _required_external(tree, whitelist)
+                for lib in _required_external(tree, whitelist, android)
                 if tree.libraries[lib].path is None  # resolved inside the wheel: not external
             ]
             linked_by = {lib: _linked_by(tree, lib) for lib in external}
@@ -161,9 +170,17 @@ def _blacklisted_in_use(tree: ElfTree, policies: PolicySet) -> set[str]:
     return used
 
 
-def _required_external(tree: ElfTree, whitelist: frozenset[str]) -> set[str]:
+def _required_external(
+    tree: ElfTree, whitelist: frozenset[str], libpython_allowed: bool = False
+) -> set[str]:
     def keep(libs: Iterable[str]) -> set[str]:
-        return {lib for lib in libs if not is_loader(lib) and lib not in whitelist}
+        return {
+            lib
+            for lib in libs
+            if not is_loader(lib)
+            and lib not in whitelist
+            and not (libpython_allowed and LIBPYTHON_RE.match(lib))
+        }
 
     pending, required = keep(tree.needed), set()
     while pending:
@@ -210,6 +227,11 @@ def evaluate(
             member_libc = elf_libc(member.path, facts)
         except LibcConflict as e:
             raise EvaluationError(e.code, e.reason) from e
+        if member_libc is Libc.ANDROID and tag_libc not in (None, Libc.ANDROID):
+            # auditwheel sees no Bionic in an ELF file: in a manylinux or musllinux wheel it
+            # judges one as a file of the tag's libc (and finds libc.so external), not as a
+            # file of another libc to leave out
+            member_libc = None
         if member_libc is not None:
             if libc is None:
                 libc = member_libc
@@ -249,7 +271,7 @@ def evaluate(
     # auditwheel falls back to the *host's* libc here; a scanner assumes glibc (README)
     libc_unknown = libc is None
     libc = libc or assume_libc or Libc.GLIBC
-    policies = _policy_set(database, libc, arch, musl_policy)
+    policies = _policy_set(database, libc, arch, musl_policy, wheel.filename)
     fix_up_trees(python_trees, other_trees)
     needed_names = {
         lib for t in [*python_trees.values(), *other_trees.values()] for lib in t.needed
@@ -297,8 +319,12 @@ def evaluate(
             return overall
         if not libc_unknown or assume_libc is not None:  # judged once per libc, no deeper
             return None
-        other_verdict = evaluate(wheel, database, musl_policy, assume_libc=other)
-        return _policy_set(database, other, arch, musl_policy).get(other_verdict.overall_tag)
+        try:
+            other_verdict = evaluate(wheel, database, musl_policy, assume_libc=other)
+            other_policies = _policy_set(database, other, arch, musl_policy, wheel.filename)
+        except EvaluationError:  # tags no Android policy can judge: that claim fails
+            return None
+        return other_policies.get(other_verdict.overall_tag)
 
     declared, under_claim = _claims(wheel.filename, libc, arch, overall_for, database)
     return Verdict(
@@ -339,12 +365,27 @@ def _filename_platform(filename: str) -> tuple[Architecture | None, Libc | None]
 
 
 def _policy_set(
-    database: PolicyDatabase, libc: Libc, arch: Architecture, musl_policy: str | None
+    database: PolicyDatabase,
+    libc: Libc,
+    arch: Architecture,
+    musl_policy: str | None,
+    filename: str,
 ) -> PolicySet:
     policies = database.for_platform(libc, arch)
     if libc is Libc.MUSL and musl_policy is not None:
         keep = [p for p in policies if p.base_name == musl_policy or p is policies.linux]
         policies = PolicySet(policies.libc, policies.arch, tuple(keep))
+    if libc is Libc.ANDROID:
+        # an Android tag picks its one policy, as in auditwheel; Bionic files under another
+        # tag (linux_aarch64), which auditwheel cannot judge, are judged on every Android
+        # policy, their Bionic symbol versions included
+        platforms = sorted({t.platform for t in parse_wheel_filename(filename)[3]})
+        if not any(map(is_android_tag, platforms)):
+            return untagged_policies(policies)
+        try:
+            policies = policies_for_tags(policies, platforms)
+        except AndroidTagError as e:
+            raise EvaluationError(e.code, e.reason) from e
     return policies
 
 
@@ -454,7 +495,7 @@ def _claims(
     assert overall is not None
     computed = _libc_version(overall.base_name)
     claims: list[TagClaim] = []
-    best_declared: tuple[int, int] | None = None
+    best_declared: tuple[int, ...] | None = None
     for platform in sorted({t.platform for t in parse_wheel_filename(filename)[3]}):
         try:
             info = platform_tag_info(platform, database)
@@ -493,8 +534,12 @@ def _claims(
     return tuple(claims), under_claim
 
 
-def _libc_version(base_name: str) -> tuple[int, int] | None:
-    """(2, 17) for manylinux_2_17, (1, 2) for musllinux_1_2, None for linux."""
+def _libc_version(base_name: str) -> tuple[int, ...] | None:
+    """(2, 17) for manylinux_2_17, (1, 2) for musllinux_1_2, (24,) for android_24 (its API
+    level), None for linux."""
+    level = api_level(base_name)
+    if level is not None:
+        return (level,)
     parts = base_name.split("_")
     if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
         return int(parts[1]), int(parts[2])

@@ -12,7 +12,8 @@
   all the same; wheelscan judges them with the others);
 - in a strict reading, what an installer lets through but a gate should see: a member whose
   sha256 or size is not RECORD's, one RECORD does not list, WHEEL tags that are not the file
-  name's (wheel/integrity.py).
+  name's (wheel/integrity.py);
+- Bionic symbols newer than an Android tag's API level (policy/android.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Iterator
 
 from wheelscan.elf.facts import ElfFacts, Machine
 from wheelscan.model import WheelFacts
+from wheelscan.policy.android import api_level_findings
 from wheelscan.policy.elfplatform import elf_architecture
 from wheelscan.policy.policies import Architecture
 from wheelscan.policy.verdict import Finding
@@ -86,6 +88,7 @@ def _rpath_findings(path: str, facts: ElfFacts) -> Iterator[Finding]:
 def findings_for(wheel: WheelFacts, arch: Architecture) -> Iterator[Finding]:
     for problem in wheel.integrity:
         yield Finding(problem.code, problem.member or "", problem.detail)
+    yield from api_level_findings(wheel)
     for member in wheel.examined:
         facts = member.facts
         if not member.in_record and not wheel.strict:  # strict: integrity's unrecorded-member

@@ -3,7 +3,8 @@
 The data is auditwheel's own policy JSON, copied by ``scripts/update_policies.py`` into
 ``policy/data/``. Unlike auditwheel, nothing here looks at the running machine: a scanner judges
 other machines' wheels, so a musl :class:`PolicySet` holds every musllinux policy (auditwheel
-keeps only the host's musl version, or musllinux_1_2 on a glibc host).
+keeps only the host's musl version, or musllinux_1_2 on a glibc host). An Android set holds
+every API level's policy; a wheel's Android tag picks its one (``policy/android.py``).
 """
 
 from __future__ import annotations
@@ -18,21 +19,30 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 DATA_DIR = Path(__file__).parent / "data"
-_BUILTIN_FILES = (DATA_DIR / "manylinux-policy.json", DATA_DIR / "musllinux-policy.json")
+_BUILTIN_FILES = (
+    DATA_DIR / "manylinux-policy.json",
+    DATA_DIR / "musllinux-policy.json",
+    DATA_DIR / "android-policy.json",
+)
 
 
 class Libc(StrEnum):
     GLIBC = "glibc"
     MUSL = "musl"
+    ANDROID = "android"  # Bionic, Android's libc (PEP 738)
 
     @property
     def tag_prefix(self) -> str:
-        """``manylinux`` (PEP 600) or ``musllinux`` (PEP 656)."""
-        return "manylinux" if self is Libc.GLIBC else "musllinux"
+        """``manylinux`` (PEP 600), ``musllinux`` (PEP 656) or ``android`` (PEP 738)."""
+        return _TAG_PREFIXES[self]
+
+
+_TAG_PREFIXES = {Libc.GLIBC: "manylinux", Libc.MUSL: "musllinux", Libc.ANDROID: "android"}
 
 
 class Architecture(StrEnum):
     aarch64 = "aarch64"
+    arm64_v8a = "arm64_v8a"  # aarch64 as Android's platform tags name it (PEP 738)
     armv7l = "armv7l"
     i686 = "i686"
     loongarch64 = "loongarch64"
@@ -47,31 +57,37 @@ class Architecture(StrEnum):
 
     @property
     def baseline(self) -> Architecture:
-        """The architecture named in platform tags: x86-64 ISA levels share ``x86_64``."""
+        """The architecture named in platform tags: x86-64 ISA levels share ``x86_64``,
+        Android's ``arm64_v8a`` is ``aarch64``."""
+        if self is Architecture.arm64_v8a:
+            return Architecture.aarch64
         return Architecture.x86_64 if self.startswith("x86_64") else self
 
-    @property
-    def _isa_level(self) -> int:
-        return int(self[-1]) if self.startswith("x86_64_v") else 1
-
     def is_subset(self, other: Architecture) -> bool:
-        """Whether a machine of ``other`` runs every instruction ``self`` code may use."""
-        return self.baseline is other.baseline and self._isa_level <= other._isa_level
+        """Whether a machine of ``other`` runs every instruction ``self`` code may use: of one
+        baseline, the later in this enum's order (auditwheel's) is the larger instruction set
+        (x86_64 < x86_64_v2 < ... < x86_64_v4; aarch64 < arm64_v8a, as auditwheel has it)."""
+        return self.baseline is other.baseline and _ORDER[self] <= _ORDER[other]
 
     def is_superset(self, other: Architecture) -> bool:
         return other.is_subset(self)
 
 
+_ORDER = {arch: index for index, arch in enumerate(Architecture)}
+
 # auditwheel's _fixup_musl_libc_soname: musl's "libc.so" is libc.musl-<Alpine's arch name>.so.1
 _MUSL_ARCH_NAMES = {Architecture.i686: "x86", Architecture.armv7l: "armv7"}
+# Android policies are named as Android's platform tags name the ABI (android_24_arm64_v8a),
+# which is the name auditwheel gives them once it renames its policy to the wheel's tag
+ANDROID_ABI_NAMES = {Architecture.aarch64: "arm64_v8a"}
 
 
 @dataclass(frozen=True)
 class Policy:
     """One policy for one (libc, arch); ``min()`` of several is the least compatible."""
 
-    name: str  # manylinux_2_17_x86_64
-    base_name: str  # manylinux_2_17
+    name: str  # manylinux_2_17_x86_64, android_24_arm64_v8a
+    base_name: str  # manylinux_2_17, android_24
     aliases: tuple[str, ...]  # ("manylinux2014_x86_64",)
     priority: int  # higher runs on more machines; linux is 0
     libc: Libc
@@ -142,7 +158,7 @@ class PolicySet:
 
 @dataclass(frozen=True, eq=False)
 class PolicyDatabase:
-    """Every policy set of both libcs, built once from the policy files."""
+    """Every policy set of each libc, built once from the policy files."""
 
     sets: Mapping[tuple[Libc, Architecture], PolicySet]
     # legacy alias or PEP 600/656 name, without arch -> (libc, base name)
@@ -161,7 +177,7 @@ def load_policies(policy_file: Path | None = None) -> PolicyDatabase:
     """The built-in policies, or with ``policy_file`` replacing the file of its libc.
 
     A policy file is a JSON list in auditwheel's format; its libc is inferred from its
-    policy names (``manylinux_*`` or ``musllinux_*``).
+    policy names (``manylinux_*``, ``musllinux_*`` or ``android_*``).
     """
     if policy_file is None:
         return _builtin_database()
@@ -171,14 +187,16 @@ def load_policies(policy_file: Path | None = None) -> PolicyDatabase:
 
 class PlatformTagInfo(NamedTuple):
     libc: Libc | None  # None for linux_<arch>
-    arch: Architecture
+    arch: Architecture  # as the tag names it: arm64_v8a in an Android tag
     # manylinux_2_17 for manylinux2014_x86_64; None for linux_<arch>. A PEP 600 tag may name
-    # a glibc with no policy of its own (manylinux_2_33), so this need not be in the database.
+    # a glibc with no policy of its own (manylinux_2_33), nor an Android tag an API level
+    # (android_25), so this need not be in the database.
     base_name: str | None
 
 
 _ARCH_SUFFIXES = [(f"_{a}", a) for a in Architecture]  # no "_<arch>" ends another: no ties
-_VERSIONED_NAME = re.compile(r"(manylinux|musllinux)_\d+_\d+")  # PEP 600, PEP 656
+_VERSIONED_NAME = re.compile(r"(manylinux|musllinux)_\d+_\d+|android_\d+")  # PEP 600, 656, 738
+_LIBC_OF_FAMILY = {libc.tag_prefix: libc for libc in Libc}
 
 
 def platform_tag_info(tag: str, database: PolicyDatabase | None = None) -> PlatformTagInfo:
@@ -193,8 +211,7 @@ def platform_tag_info(tag: str, database: PolicyDatabase | None = None) -> Platf
     if known is not None:
         return PlatformTagInfo(known[0], arch, known[1])
     if _VERSIONED_NAME.fullmatch(name):
-        libc = Libc.GLIBC if name.startswith(Libc.GLIBC.tag_prefix) else Libc.MUSL
-        return PlatformTagInfo(libc, arch, name)
+        return PlatformTagInfo(_LIBC_OF_FAMILY[name.partition("_")[0]], arch, name)
     raise ValueError(f"not a Linux platform tag: {tag!r}")
 
 
@@ -231,8 +248,9 @@ def _build(entry: Any, libc: Libc, arch: Architecture) -> Policy:
     musl = f"libc.musl-{_MUSL_ARCH_NAMES.get(arch, arch.value)}.so.1"
     libc_so = musl if libc is Libc.MUSL else "libc.so"
     whitelist = [libc_so if lib == "libc.so" else lib for lib in entry["lib_whitelist"]]
+    android = libc is Libc.ANDROID and base != "linux"
     return Policy(
-        name=f"{base}_{arch}",
+        name=f"{base}_{ANDROID_ABI_NAMES.get(arch, arch) if android else arch}",
         base_name=base,
         aliases=tuple(f"{alias}_{arch}" for alias in entry["aliases"]),
         priority=entry["priority"],
@@ -252,13 +270,15 @@ def _string_lists(value: object) -> bool:  # {"libz.so.1": ["zcalloc", ...]}
     return isinstance(value, dict) and all(_strings(v) for v in value.values())
 
 
+# arm64_v8a only names aarch64 in Android's tags: policy files key aarch64, as auditwheel's do
+_POLICY_ARCHES = frozenset(a.value for a in Architecture if a is not Architecture.arm64_v8a)
 _FIELDS: dict[str, Callable[[object], bool]] = {
     "name": lambda v: isinstance(v, str),
     "aliases": _strings,
     "priority": lambda v: type(v) is int,
     "symbol_versions": lambda v: (
         isinstance(v, dict)
-        and all(arch in Architecture.__members__ and _string_lists(s) for arch, s in v.items())
+        and all(arch in _POLICY_ARCHES and _string_lists(s) for arch, s in v.items())
     ),
     "lib_whitelist": _strings,
     "blacklist": _string_lists,
@@ -280,15 +300,17 @@ def _check_entries(entries: Any, source: str) -> Libc:
     prefixes = {_VERSIONED_NAME.fullmatch(e["name"]) and e["name"].split("_")[0] for e in named}
     if len(prefixes) != 1 or None in prefixes:
         raise PolicyFileError(
-            f"{source}: policy names must all be manylinux_X_Y (PEP 600) or all musllinux_X_Y"
-            f" (PEP 656), got {sorted(e['name'] for e in named)}"
+            f"{source}: policy names must all be manylinux_X_Y (PEP 600), all musllinux_X_Y"
+            f" (PEP 656) or all android_N (PEP 738), got {sorted(e['name'] for e in named)}"
         )
     names = [n for e in named for n in (e["name"], *e["aliases"])]
     priorities = [e["priority"] for e in named]
     if len({*names}) < len(names) or len({*priorities}) < len(priorities) or min(priorities) < 1:
         raise PolicyFileError(f"{source}: repeated name, alias or priority, or a priority < 1")
     _check_pep600(named, source)
-    return Libc.GLIBC if prefixes == {"manylinux"} else Libc.MUSL
+    (family,) = prefixes
+    assert family is not None  # checked above
+    return _LIBC_OF_FAMILY[family]
 
 
 def _check_pep600(named: list[Any], source: str) -> None:

@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 
 from packaging.tags import Tag
 
+from wheelscan.policy.android import is_android_tag, policies_for_tags
 from wheelscan.policy.policies import Architecture, Libc, load_policies, platform_tag_info
 
 # the ranking of a policy absent from the built-in data (a custom --policy-file): just above
@@ -101,6 +102,9 @@ def tag_priority(verdict: Mapping[str, Any]) -> int:
         policies = load_policies().for_platform(
             Libc(verdict["libc"]), Architecture(verdict["architecture"])
         )
+        if policies.libc is Libc.ANDROID and is_android_tag(verdict["overall_tag"]):
+            # android_25_arm64_v8a: android_24's policy, renamed to the tag (policy/android.py)
+            policies = policies_for_tags(policies, [verdict["overall_tag"]])
         return policies.get(verdict["overall_tag"]).priority
     except (LookupError, ValueError):
         return 0 if verdict["overall_tag"].startswith("linux_") else _UNKNOWN_PRIORITY

@@ -163,6 +163,8 @@ def _policy_colour(key: str) -> str:
     # linux_* runs nowhere in particular: the colour of trouble; musl apart from glibc
     if key.startswith("linux_"):
         return "var(--linux)"
+    if key.startswith("android"):  # android_24_arm64_v8a, and the libc "android"
+        return "var(--android)"
     return "var(--musl)" if key.startswith("musllinux") or key == "musl" else "var(--accent)"
 
 

@@ -6,14 +6,15 @@ CSS = """
 :root {
   --bg: #f5f6fa; --card: #ffffff; --ink: #1d2433; --muted: #667085; --line: #e4e7ec;
   --accent: #4263eb; --musl: #0c8599; --linux: #e03131; --good: #2f9e44; --bad: #e03131;
-  --warn: #e8590c; --error: #ae3ec9; --zebra: #f9fafb;
+  --warn: #e8590c; --error: #ae3ec9; --zebra: #f9fafb; --android: #5c940d;
   --mono: ui-monospace, "SFMono-Regular", "DejaVu Sans Mono", Menlo, Consolas, monospace;
   color-scheme: light dark;
 }
 @media (prefers-color-scheme: dark) {
   :root { --bg: #10131a; --card: #181c25; --ink: #e6e8ee; --muted: #98a2b3; --line: #2a3040;
           --accent: #748ffc; --musl: #3bc9db; --linux: #ff6b6b; --good: #51cf66;
-          --bad: #ff6b6b; --warn: #ff922b; --error: #da77f2; --zebra: #1c212b; }
+          --bad: #ff6b6b; --warn: #ff922b; --error: #da77f2; --zebra: #1c212b;
+          --android: #94d82d; }
 }
 * { box-sizing: border-box; }
 body { margin: 0; background: var(--bg); color: var(--ink);

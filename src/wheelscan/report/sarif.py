@@ -32,9 +32,9 @@ RULES = (
         "shortDescription": {"text": "A declared platform tag the wheel's content breaks"},
         "fullDescription": {
             "text": (
-                "The wheel's filename promises a platform (manylinux, musllinux) its ELF files "
-                "do not keep: an installer on such a machine would install a wheel that fails "
-                "to load."
+                "The wheel's filename promises a platform (manylinux, musllinux, android) its "
+                "ELF files do not keep: an installer on such a machine would install a wheel "
+                "that fails to load."
             )
         },
         "defaultConfiguration": {"level": "error"},

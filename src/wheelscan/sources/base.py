@@ -71,12 +71,16 @@ class Source(Protocol):
 
 
 def is_linux_platform_wheel(filename: str) -> bool:
-    """From the filename alone: does any platform tag name a Linux platform?"""
+    """From the filename alone: does any platform tag name a Linux platform (Android's, PEP
+    738, included: its wheels hold ELF files judged by auditwheel's Android policy)?"""
     try:
         tags = parse_wheel_filename(filename)[3]
     except InvalidWheelFilename:
         return False
-    return any(t.platform.startswith(("manylinux", "musllinux", "linux_")) for t in tags)
+    return any(t.platform.startswith(_LINUX_PREFIXES) for t in tags)
+
+
+_LINUX_PREFIXES = ("manylinux", "musllinux", "linux_", "android_")
 
 
 def wheel_architectures(filename: str) -> set[str]:

@@ -100,7 +100,13 @@ class Store:
         """
         path = Path(path)
         if read_only:
-            return cls(connect_readonly(path, busy_timeout), path, batch_size, flush_seconds)
+            connection = connect_readonly(path, busy_timeout)
+            # One read transaction for the reader's life: its first query takes a snapshot
+            # (WAL) that every later one reads too, so a report made during a run, which
+            # reads runs, wheels and policies in several statements, sees one moment of the
+            # store, never a run's verdicts beside another policy's (a writer is not held up)
+            connection.execute("BEGIN")
+            return cls(connection, path, batch_size, flush_seconds)
         return cls(connect(path, busy_timeout), path, batch_size, flush_seconds)
 
     def close(self) -> None:
