@@ -23,6 +23,7 @@ cdef extern from "Python.h":
 
 from wheelscan.elf.facts import (
     BINDING_OF,
+    DefinedSymbol,
     PYTHON_INIT_PREFIXES,
     ElfClass,
     ElfError,
@@ -275,6 +276,7 @@ cdef struct Ctx:
     # symbols to turn into Python objects
     Vec undefined          # symbol indices
     Vec init_functions     # symbol indices
+    Vec python_defined     # symbol indices: defined, named Py* or _Py* (facts.py)
 
 
 # --- bounds-checked reads -------------------------------------------------------------------
@@ -891,6 +893,14 @@ cdef bint has_init_prefix(const Ctx* c, uint64_t name) noexcept nogil:
             or (room >= 15 and memcmp(text, b"_cffi_pypyinit_", 15) == 0))
 
 
+cdef bint has_python_prefix(const Ctx* c, uint64_t name) noexcept nogil:
+    cdef const char* text = <const char*>(c.data + c.strtab_off + name)
+    cdef uint64_t room = <uint64_t>c.strsz - name
+    # "Py", "_Py" (PYTHON_SYMBOL_PREFIXES in facts.py)
+    return ((room >= 2 and memcmp(text, b"Py", 2) == 0)
+            or (room >= 3 and memcmp(text, b"_Py", 3) == 0))
+
+
 cdef int read_symbols(Ctx* c) noexcept nogil:
     cdef uint64_t entsize = 24 if c.is64 else 16, i, o, name
     cdef uint8_t info
@@ -934,9 +944,17 @@ cdef int read_symbols(Ctx* c) noexcept nogil:
                 return fail(c, E_TOO_LARGE, "more than %llu undefined symbols", MAX_UNDEFINED)
             if vec_push(&c.undefined, i) < 0:
                 return fail(c, E_NO_MEMORY, "out of memory (%llu)", 0)
-        elif (info & 0xF) == STT_FUNC and has_init_prefix(c, name):
-            if vec_push(&c.init_functions, i) < 0:
-                return fail(c, E_NO_MEMORY, "out of memory (%llu)", 0)
+        else:
+            if (info & 0xF) == STT_FUNC and has_init_prefix(c, name):
+                if vec_push(&c.init_functions, i) < 0:
+                    return fail(c, E_NO_MEMORY, "out of memory (%llu)", 0)
+            if has_python_prefix(c, name):
+                # bounded as the undefined symbols are, for the same reason
+                if c.python_defined.length >= MAX_UNDEFINED:
+                    return fail(c, E_TOO_LARGE, "more than %llu Python definitions",
+                                MAX_UNDEFINED)
+                if vec_push(&c.python_defined, i) < 0:
+                    return fail(c, E_NO_MEMORY, "out of memory (%llu)", 0)
     return 0
 
 
@@ -1010,8 +1028,8 @@ cdef tuple path_list(const Ctx* c, uint64_t name, bint present):
 
 
 cdef int check_name_bytes(Ctx* c) except -1:
-    """The names the record will hold (undefined symbols and init functions, each string-table
-    offset once) may not add up to more than NAME_BYTES_FACTOR times the file: n symbols naming
+    """The names the record will hold (undefined symbols, init functions and Python
+    definitions, each string-table offset once) may not add up to more than NAME_BYTES_FACTOR times the file: n symbols naming
     the suffixes of one long string would otherwise make a record of n x length / 2 bytes."""
     cdef uint64_t entsize = 24 if c.is64 else 16, cap, total = 0, name, room, limit
     cdef Py_ssize_t k
@@ -1021,8 +1039,9 @@ cdef int check_name_bytes(Ctx* c) except -1:
     cdef Vec* vec
     cdef int which
     cap = max(c.size * NAME_BYTES_FACTOR, NAME_BYTES_FLOOR)
-    for which in range(2):
-        vec = &c.undefined if which == 0 else &c.init_functions
+    for which in range(3):
+        vec = (&c.undefined if which == 0 else
+               &c.init_functions if which == 1 else &c.python_defined)
         for k in range(vec.length):
             name = u32(c, c.symtab_off + vec.items[k] * entsize)
             if name in seen:
@@ -1091,6 +1110,12 @@ cdef object build(Ctx* c):
     init_functions = tuple(
         symbol_name(c, u32(c, c.symtab_off + c.init_functions.items[k] * entsize), shared)
         for k in range(c.init_functions.length))
+    python_definitions = []
+    for k in range(c.python_defined.length):
+        o = c.symtab_off + c.python_defined.items[k] * entsize
+        info = c.data[o + 4] if c.is64 else c.data[o + 12]
+        python_definitions.append(tuple.__new__(DefinedSymbol, (
+            symbol_name(c, u32(c, o), shared), BINDING_OF[info >> 4], TYPE_OF[info & 0xF])))
     return ElfFacts(
         elf_class=ElfClass.ELF64 if c.is64 else ElfClass.ELF32,
         endianness=Endianness.BIG if c.big else Endianness.LITTLE,
@@ -1113,6 +1138,7 @@ cdef object build(Ctx* c):
         init_functions=init_functions,
         version_needs=tuple(VersionNeed(f, tuple(v)) for f, v in groups),
         version_definitions=tuple(definitions),
+        python_definitions=tuple(python_definitions),
     )
 
 
@@ -1138,6 +1164,7 @@ cdef void free_ctx(Ctx* c) noexcept nogil:
     free(c.def_flags.items)
     free(c.undefined.items)
     free(c.init_functions.items)
+    free(c.python_defined.items)
 
 
 cdef bint chosen_dynamic(const Ctx* c, uint64_t* offset, uint64_t* filesz) noexcept nogil:

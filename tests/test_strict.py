@@ -280,6 +280,7 @@ def test_a_version_1_store_is_migrated(tmp_path: Path) -> None:
     assert wheelscan("audit", str(wheels), "--db", str(db), "--workers", "0").returncode == 0
     with sqlite3.connect(db) as connection:  # as the store was before the strict column
         connection.execute("ALTER TABLE wheels DROP COLUMN strict")
+        connection.execute("ALTER TABLE verdicts DROP COLUMN abi3")  # schema 3's, issue #17
         connection.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     report = wheelscan("report", "--db", str(db), "--format", "json")  # reads, converts nothing
     assert report.returncode == 0, report.stderr
@@ -295,4 +296,4 @@ def test_a_version_1_store_is_migrated(tmp_path: Path) -> None:
         assert connection.execute("SELECT strict FROM wheels").fetchall() == [(1,)]
         assert connection.execute(
             "SELECT value FROM meta WHERE key = 'schema_version'"
-        ).fetchone() == ("2",)
+        ).fetchone() == ("3",)

@@ -42,7 +42,7 @@ from wheelscan.wheel.remote import redact
 log = logging.getLogger(__name__)
 
 # What --fail-on may name: each a kind of trouble among the run's wheels
-FAIL_ON = ("over-claim", "under-claim", "error", "finding")
+FAIL_ON = ("over-claim", "under-claim", "error", "finding", "abi3")
 
 
 def fail_on(text: str) -> frozenset[str]:
@@ -271,6 +271,8 @@ def _troubles(outcome: RunOutcome) -> str:
     ]
     if outcome.findings:
         parts.append(f"{len(outcome.findings)} with findings")
+    if outcome.abi3:
+        parts.append(f"{len(outcome.abi3)} breaking their abi3 promise")
     return ", ".join(parts) + " among the run's wheels"
 
 
@@ -280,5 +282,6 @@ def _found(outcome: RunOutcome, kinds: frozenset[str]) -> bool:
         "under-claim": outcome.under_claims,
         "error": outcome.errors,
         "finding": outcome.findings,
+        "abi3": outcome.abi3,  # a broken abi3/abi3t promise (docs/abi3.md)
     }
     return any(lists[kind] for kind in kinds)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from wheelscan.cli import options
@@ -42,6 +43,13 @@ def run(args: argparse.Namespace) -> int:
             policy_digest(args.policy_file, args.musl_policy),
             workers=max(1, args.workers),
             musl_policy=args.musl_policy,
+        )
+        outdated = store.outdated_facts()
+    if outdated:  # e.g. facts stored before the abi3 audit's (issue #17)
+        print(
+            f"wheelscan reevaluate: {outdated} wheels' facts are stored in an older format and "
+            "were not judged: `wheelscan audit` reads them again",
+            file=sys.stderr,
         )
     policy = args.policy_file or "the built-in policies"
     print(f"{judged} wheels judged anew; the reports now use the verdicts of {policy}")

@@ -210,7 +210,13 @@ def _run_named(
 def _outcome(row: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """What the CI formats need of a row, held until the document is written."""
     verdict = row["verdict"]
-    return row["error"] if verdict is None else promises_only(verdict)
+    if verdict is None:
+        error: Mapping[str, Any] | None = row["error"]
+        return error
+    kept = promises_only(verdict)
+    if row.get("abi3") is not None and not row["abi3"]["compliant"]:
+        kept["abi3"] = row["abi3"]  # a broken stable-ABI promise: SARIF and JUnit name it
+    return kept
 
 
 def _ci(

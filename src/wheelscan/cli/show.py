@@ -9,12 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wheelscan import __version__
+from wheelscan.cli.abi3_text import render_abi3
 from wheelscan.cli.text import output_width
 from wheelscan.cli.usage import positive_float
 from wheelscan.cli.verdict_text import render
@@ -26,21 +28,25 @@ from wheelscan.wheel.contents import read_wheel_facts
 from wheelscan.wheel.remote import filename_from_url, is_url
 
 if TYPE_CHECKING:
+    from wheelscan.policy.abi3 import Abi3Verdict
     from wheelscan.policy.policies import PolicyDatabase
 
-JSON_VERSION = 1
+# 2: each verdict's "abi3" (issue #17): the stable-ABI verdict beside it, or null
+JSON_VERSION = 2
 
 
 DESCRIPTION = """\
 Judge each wheel from its ELF files and the manylinux, musllinux and android
 policies alone, and explain the verdict: the most compatible tag its content is
 consistent with, whether each tag of its filename holds, and what stands between
-it and the next better policy."""
+it and the next better policy. A wheel tagged abi3/abi3t (or holding *.abi3.so
+files) is also judged against the stable ABI: the Python its files need, and each
+symbol outside it."""
 
 EPILOG = """\
 exit status:
   0  every declared tag of every wheel holds
-  1  a declared tag of some wheel is broken (an over-claim)
+  1  a declared tag of some wheel is broken (an over-claim), or its abi3/abi3t promise
   2  some wheel could not be judged (missing, a directory, not a wheel)"""
 
 
@@ -133,7 +139,22 @@ def judge(
     facts: WheelFacts | BaseException | None,
     database: PolicyDatabase,
     args: argparse.Namespace,
-) -> Verdict | AuditError:
+) -> tuple[Verdict | AuditError, Abi3Verdict | None]:
+    """The verdict on a wheel and, judged beside it from the same facts, its abi3 verdict."""
+    outcome, read = _judge(target, facts, database, args)
+    if not isinstance(outcome, Verdict) or read is None:
+        return outcome, None
+    from wheelscan.policy.abi3 import evaluate_abi3
+
+    return outcome, evaluate_abi3(read)
+
+
+def _judge(
+    target: str,
+    facts: WheelFacts | BaseException | None,
+    database: PolicyDatabase,
+    args: argparse.Namespace,
+) -> tuple[Verdict | AuditError, WheelFacts | None]:
     from wheelscan.engine import worker
 
     if is_url(target):
@@ -150,7 +171,8 @@ def judge(
             keyed=False,
             request_timeout=args.timeout,
         )
-        return task(WheelRef(filename, "", "", target)).verdict
+        result = task(WheelRef(filename, "", "", target))
+        return result.verdict, result.facts
     path = Path(target)
     if facts is None:
         if path.is_dir():
@@ -159,11 +181,12 @@ def judge(
                 "is-a-directory",
                 f"{target} is a directory, not a wheel: `wheelscan audit {target}` "
                 "audits the wheels in it",
-            )
+            ), None
         if path.exists():
-            return AuditError(path.name, "not-a-file", f"{target} is not a regular file")
-        return AuditError(path.name, "not-found", f"cannot access {target}: no such file")
-    return worker.judge(path.name, facts, database, args.musl_policy)
+            return AuditError(path.name, "not-a-file", f"{target} is not a regular file"), None
+        return AuditError(path.name, "not-found", f"cannot access {target}: no such file"), None
+    read = facts if isinstance(facts, WheelFacts) else None
+    return worker.judge(path.name, facts, database, args.musl_policy), read
 
 
 # Each thread holds up to 64 MiB of scratch (a member inflated whole): a few threads take a
@@ -176,10 +199,15 @@ def _threads() -> int:
     return max(1, min(MAX_THREADS, len(usable) if usable else os.cpu_count() or 1))
 
 
-def exit_status(results: list[Verdict | AuditError]) -> int:
+def exit_status(
+    results: list[Verdict | AuditError], abi3: Sequence[Abi3Verdict | None] = ()
+) -> int:
     if any(isinstance(r, AuditError) for r in results):
         return 2
-    return 1 if any(r.over_claims for r in results if isinstance(r, Verdict)) else 0
+    if any(r.over_claims for r in results if isinstance(r, Verdict)):
+        return 1
+    # an abi3/abi3t tag is a declared tag too: a broken stable-ABI promise fails the gate
+    return 1 if any(v is not None and not v.compliant for v in abi3) else 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -191,6 +219,7 @@ def run(args: argparse.Namespace) -> int:
 
         raise UsageError("no WHEEL given (a wheel file or an http(s) URL)")
     results: list[Verdict | AuditError] = []
+    abi3: list[Abi3Verdict | None] = []  # each result's, None: no stable-ABI promise
     with ThreadPoolExecutor(1) as reader:
         # Each wheel is read in another thread while this one judges the one before; the
         # first while this one imports the evaluation (packaging's tags, the policy code)
@@ -205,7 +234,9 @@ def run(args: argparse.Namespace) -> int:
             facts = reading.result()
             if index + 1 < len(args.wheels):
                 reading = reader.submit(read, args.wheels[index + 1], args.strict)
-            results.append(judge(target, facts, database, args))
+            outcome, stable_abi = judge(target, facts, database, args)
+            results.append(outcome)
+            abi3.append(stable_abi)
     if args.format == "json":
         print(
             json.dumps(
@@ -214,7 +245,7 @@ def run(args: argparse.Namespace) -> int:
                     "wheelscan": __version__,
                     "backend": backend_name(),
                     "strict": args.strict,
-                    "results": [r.to_json() for r in results],
+                    "results": [_with_abi3(r, a) for r, a in zip(results, abi3, strict=True)],
                 },
                 indent=2,
             )
@@ -223,9 +254,24 @@ def run(args: argparse.Namespace) -> int:
         from wheelscan.report.junit import render_junit
         from wheelscan.report.sarif import render_sarif
 
-        items = [(r.wheel, r.to_json()) for r in results]
+        items = [(r.wheel, _with_abi3(r, a)) for r, a in zip(results, abi3, strict=True)]
         print(render_sarif(items) if args.format == "sarif" else render_junit(items), end="")
     else:
         width = output_width()
-        print("\n\n".join(render(r, args.verbose, width) for r in results))
-    return exit_status(results)
+        print(
+            "\n\n".join(
+                "\n".join([render(r, args.verbose, width), *render_abi3(a, args.verbose, width)])
+                if a is not None
+                else render(r, args.verbose, width)
+                for r, a in zip(results, abi3, strict=True)
+            )
+        )
+    return exit_status(results, abi3)
+
+
+def _with_abi3(result: Verdict | AuditError, abi3: Abi3Verdict | None) -> dict[str, Any]:
+    """A result's JSON; a verdict's with its abi3 verdict beside it (show.schema.json)."""
+    data = result.to_json()
+    if isinstance(result, Verdict):
+        data["abi3"] = None if abi3 is None else abi3.to_json()
+    return data

@@ -66,13 +66,20 @@ file is ``ambiguous``, an error, never the milder reading (issue #14):
   when present, must equal the class's Elf_Sym size (16/24), else ``bad-table``. The GNU hash
   header, buckets and walked chain, the symbol table and the versym array must lie inside
   the buffer, else ``bad-table``. Every symbol name (1..count-1) must be a valid string.
-  The names the record holds (undefined symbols and init functions, each string-table
-  offset counted once) may add up to at most 16 times the buffer's length (1 MiB at least),
-  else ``too-large``: n symbols naming the suffixes of one long string would make a record
-  of n x length / 2 bytes. This is checked after every other rule.
+  The names the record holds (undefined symbols, init functions and Python definitions,
+  each string-table offset counted once) may add up to at most 16 times the buffer's length
+  (1 MiB at least), else ``too-large``: n symbols naming the suffixes of one long string
+  would make a record of n x length / 2 bytes. This is checked after every other rule.
+  More than 1<<18 undefined symbols, or more than 1<<18 Python definitions, is
+  ``too-large`` too (each becomes a record of ~140 bytes).
   When a file breaks several rules, the first in this list decides the error.
 - Symbols 1..count-1: ``st_shndx == SHN_UNDEF`` makes an UndefinedSymbol; a defined STT_FUNC
-  named with a PYTHON_INIT_PREFIXES prefix goes to ``init_functions``.
+  named with a PYTHON_INIT_PREFIXES prefix goes to ``init_functions``; a defined symbol (any
+  binding, any type) whose name starts with a PYTHON_SYMBOL_PREFIXES prefix makes a
+  DefinedSymbol in ``python_definitions`` (so ``PyInit_x`` is in both). With the undefined
+  ``Py*``/``_Py*`` symbols these are the facts the abi3 audit reads (issue #17): the
+  module-init exports (``PyInit_*``, PEP 793's ``PyModExport_*``) and any other ``Py*``
+  name the file defines.
 - Versions, as glibc's ``_dl_check_map_versions``: versym index ``& 0x7fff``; 0 and 1 mean
   unversioned; else the version glibc's l_versions holds for it: filled from every Vernaux
   in chain order by ``vna_other & 0x7fff`` (so the last wins; version and file), then from
@@ -91,6 +98,7 @@ from __future__ import annotations
 
 import functools
 import operator
+import re
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, NamedTuple
@@ -173,6 +181,14 @@ class SymbolType(IntEnum):
 # Prefixes of defined functions that make a file a Python extension module (auditwheel
 # ``elf_is_python_extension``): Python 3, Python 2 and PyPy's cffi entry points.
 PYTHON_INIT_PREFIXES = ("PyInit_", "init", "_cffi_pypyinit_")
+# Prefixes of the names in CPython's C API (and so of its stable ABI): a file's defined
+# symbols with these names are kept in ``python_definitions`` for the abi3 audit.
+PYTHON_SYMBOL_PREFIXES = ("Py", "_Py")
+# Module-init exports: the classic init function, and PEP 793's export hook (Python 3.15)
+MODULE_INIT_PREFIXES = ("PyInit_", "PyModExport_")
+# DT_NEEDED of a version-specific libpython (libpython3.12.so.1.0, libpython3.15t.so.1.0):
+# an extension linked to one loads only into that interpreter
+_LIBPYTHON = re.compile(r"libpython\d+\.\d+[a-z]*\.so(\.|$)")
 
 
 class UndefinedSymbol(NamedTuple):
@@ -189,6 +205,14 @@ class UndefinedSymbol(NamedTuple):
     # symbol is unversioned (index 0/1) or the file has no version table.
     version: str | None
     version_file: str | None
+
+
+class DefinedSymbol(NamedTuple):
+    """A dynamic symbol the file defines (``st_shndx != SHN_UNDEF``, index > 0)."""
+
+    name: str
+    binding: SymbolBinding
+    type: SymbolType
 
 
 class VersionNeed(NamedTuple):
@@ -226,6 +250,8 @@ class ElfFacts:
     init_functions: tuple[str, ...]
     version_needs: tuple[VersionNeed, ...]  # .gnu.version_r, in chain order
     version_definitions: tuple[str, ...]  # .gnu.version_d: the name of each definition
+    # Defined symbols named with a PYTHON_SYMBOL_PREFIXES prefix, in table order
+    python_definitions: tuple[DefinedSymbol, ...] = ()
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         # Workers send facts to the parent, which unpickles all of them on one core. The
@@ -251,6 +277,20 @@ class ElfFacts:
     def executable_stack(self) -> bool:
         """True when PT_GNU_STACK asks for PF_X, or is missing (the loader's default then)."""
         return self.stack_flags is None or bool(self.stack_flags & 0x1)
+
+    @property
+    def links_libpython(self) -> bool:
+        """DT_NEEDED names a version-specific libpython (``libpythonX.Y*.so*``)."""
+        return any(_LIBPYTHON.match(name) for name in self.needed)
+
+    @property
+    def module_exports(self) -> tuple[str, ...]:
+        """The module-init exports: defined, non-local ``PyInit_*`` and ``PyModExport_*``."""
+        return tuple(
+            s.name
+            for s in self.python_definitions
+            if s.binding != SymbolBinding.LOCAL and s.name.startswith(MODULE_INIT_PREFIXES)
+        )
 
     @property
     def is_little_endian(self) -> bool:

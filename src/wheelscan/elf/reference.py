@@ -31,6 +31,8 @@ from elftools.elf.enums import ENUM_E_MACHINE, ENUM_E_TYPE, ENUM_ST_INFO_BIND, E
 
 from wheelscan.elf.facts import (
     PYTHON_INIT_PREFIXES,
+    PYTHON_SYMBOL_PREFIXES,
+    DefinedSymbol,
     ElfClass,
     ElfError,
     ElfFacts,
@@ -89,6 +91,7 @@ def _number(value: Any, numbers: Mapping[str, int]) -> int:
 # The bytes of names a record may hold, per byte of the file (facts.py, reading rules)
 NAME_BYTES_FACTOR, NAME_BYTES_FLOOR = 16, 1 << 20
 _INIT_PREFIXES = tuple(p.encode() for p in PYTHON_INIT_PREFIXES)
+_PYTHON_PREFIXES = tuple(p.encode() for p in PYTHON_SYMBOL_PREFIXES)
 
 
 class _Reader:
@@ -180,6 +183,7 @@ class _Reader:
             symbol_count=d.symbol_count,
             undefined_symbols=d.undefined,
             init_functions=d.init_functions,
+            python_definitions=d.python_definitions,
             version_needs=d.version_needs,
             version_definitions=d.version_definitions,
         )
@@ -363,7 +367,7 @@ class _Dynamic:
         self.by_index: dict[int, tuple[str, str | None]] = {}
         self.version_needs = self.read_version_needs()
         self.version_definitions = self.read_version_definitions()
-        self.undefined, self.init_functions = self.read_symbols()
+        self.undefined, self.init_functions, self.python_definitions = self.read_symbols()
 
     def read_tags(self, ph: Any) -> None:
         """At p_vaddr, as the loader reads it (l_ld = l_addr + p_vaddr), up to DT_NULL, which
@@ -517,10 +521,12 @@ class _Dynamic:
             )
         return tuple(names)
 
-    def read_symbols(self) -> tuple[tuple[UndefinedSymbol, ...], tuple[str, ...]]:
+    def read_symbols(
+        self,
+    ) -> tuple[tuple[UndefinedSymbol, ...], tuple[str, ...], tuple[DefinedSymbol, ...]]:
         count, sym, size = self.symbol_count, self.s.Elf_Sym, self.s.Elf_Sym.sizeof()
         if count == 0:
-            return (), ()
+            return (), (), ()
         if "DT_SYMTAB" not in self.tags or self.r.strtab is None:
             raise ElfError("bad-table", f"{count} symbols but no DT_SYMTAB or DT_STRTAB")
         if self.tags.get("DT_SYMENT", size) != size:  # the loader's stride is sizeof(Sym)
@@ -538,12 +544,20 @@ class _Dynamic:
             # Every name must be a string, as for auditwheel, which reads them all.
             end = self.r.string_end(entry.st_name, "st_name")
             kind = _number(entry.st_info.type, ENUM_ST_INFO_TYPE)
-            if entry.st_shndx == "SHN_UNDEF" or (
-                kind == SymbolType.FUNC and strtab.startswith(_INIT_PREFIXES, entry.st_name)
+            if (
+                entry.st_shndx == "SHN_UNDEF"
+                or (kind == SymbolType.FUNC and strtab.startswith(_INIT_PREFIXES, entry.st_name))
+                or strtab.startswith(_PYTHON_PREFIXES, entry.st_name)
             ):
                 kept.append((i, entry, end))
         if sum(entry.st_shndx == "SHN_UNDEF" for _, entry, _ in kept) > MAX_UNDEFINED:
             raise ElfError("too-large", f"more than {MAX_UNDEFINED} undefined symbols")
+        python_defined = sum(
+            entry.st_shndx != "SHN_UNDEF" and strtab.startswith(_PYTHON_PREFIXES, entry.st_name)
+            for _, entry, _ in kept
+        )
+        if python_defined > MAX_UNDEFINED:
+            raise ElfError("too-large", f"more than {MAX_UNDEFINED} Python definitions")
         # the names the record holds, each string-table offset once, are bounded by the file
         cap = max(len(self.r.data) * NAME_BYTES_FACTOR, NAME_BYTES_FLOOR)
         ends = {entry.st_name: end for _, entry, end in kept}
@@ -552,15 +566,19 @@ class _Dynamic:
             raise ElfError("too-large", f"symbol names add up to more than {cap} bytes")
         undefined: list[UndefinedSymbol] = []
         init_functions: list[str] = []
+        python_definitions: list[DefinedSymbol] = []
         for i, entry, end in kept:
             name = strtab[entry.st_name : end].decode("utf-8", "backslashreplace")
             kind = SymbolType(_number(entry.st_info.type, ENUM_ST_INFO_TYPE))
+            bind = SymbolBinding(_number(entry.st_info.bind, ENUM_ST_INFO_BIND))
             if entry.st_shndx == "SHN_UNDEF":
-                bind = SymbolBinding(_number(entry.st_info.bind, ENUM_ST_INFO_BIND))
                 undefined.append(UndefinedSymbol(name, bind, kind, *self.version_of(versym, i)))
-            else:
+                continue
+            if kind == SymbolType.FUNC and name.startswith(PYTHON_INIT_PREFIXES):
                 init_functions.append(name)
-        return tuple(undefined), tuple(init_functions)
+            if name.startswith(PYTHON_SYMBOL_PREFIXES):
+                python_definitions.append(DefinedSymbol(name, bind, kind))
+        return tuple(undefined), tuple(init_functions), tuple(python_definitions)
 
     def version_of(self, versym: int | None, i: int) -> tuple[str | None, str | None]:
         if versym is None:

@@ -19,6 +19,7 @@ from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from wheelscan.policy.versions import version_key
+from wheelscan.report.abi3_stats import Abi3Aggregator
 from wheelscan.report.claims import (
     Blocker,
     declared_policies,
@@ -104,6 +105,7 @@ class Aggregator:
         # survive; the sha256 orders two wheels of one name, whatever order they came in
         self.over_heap: list[tuple[str, str, str, OverClaim]] = []
         self.lists = {kind: WheelLister(listed) for kind in ("over", "under", "errors", "findings")}
+        self.abi3 = Abi3Aggregator(top, listed)
 
     def add(self, row: Mapping[str, Any]) -> None:
         self.wheels += 1
@@ -113,6 +115,7 @@ class Aggregator:
             self.bytes += row["size"]
         project = self.projects.setdefault(canonicalize_name(row["project"]), _Project())
         project.wheels += 1
+        self.abi3.add(row)
         verdict, error = row["verdict"], row["error"]
         tags = _tags(row["filename"])
         declared = declared_policies(tags)
@@ -259,6 +262,7 @@ class Aggregator:
             wheel_lists=WheelLists(*(self.lists[k].result() for k in self.lists)),
             filters=filters,
             changes=changes,
+            abi3=self.abi3.result(),
         )
 
     def _rank(self, counter: Counter[str]) -> Ranking:

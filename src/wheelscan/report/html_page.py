@@ -10,12 +10,15 @@ from html import escape
 from wheelscan import __version__
 from wheelscan.report.html_style import CSS
 from wheelscan.report.sections import (
+    ABI3_RANKINGS,
+    ABI3_TITLE,
     CAUSES,
     OFFENDERS,
     OTHER_FINDINGS,
     PLATFORMS,
     POLICIES,
     RankingSection,
+    abi3_summary_rows,
     change_sections,
     changes_title,
     human_bytes,
@@ -74,6 +77,7 @@ def render_html(stats: Statistics) -> str:
             + "</div></div>",
         ),
         _band("Errors", f"{t.errors:,} wheels could not be judged", _errors(stats)),
+        _abi3(stats),
         _band("Wheels behind the counts", "the first by name, then how many more", _lists(stats)),
         _band(
             "Projects",
@@ -92,6 +96,23 @@ def render_html(stats: Statistics) -> str:
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>wheelscan report · {compliance} compliant</title><style>{CSS}</style>"
         f"</head><body>{''.join(body)}</body></html>\n"
+    )
+
+
+def _abi3(stats: Statistics) -> str:
+    """The stable-ABI promises (issue #17): counts and rankings; the wheels behind them are
+    with the others (wheel_list_sections)."""
+    rows = abi3_summary_rows(stats)
+    if not rows:
+        return ""
+    summary = [[escape(label), f"{n:,}", percent(n, whole)] for label, n, whole in rows]
+    table = _table([("", ""), ("Wheels", "num"), ("Share", "num")], summary)
+    cards = "".join(_ranking_card(stats, s, bad=i > 0) for i, s in enumerate(ABI3_RANKINGS))
+    kept = stats.abi3.compliant if stats.abi3 else 0
+    return _band(
+        ABI3_TITLE,
+        f"{kept:,} of {rows[0][1]:,} wheels keep their stable-ABI promise",
+        f'<div class="grid"><div class="card"><h2>Promises</h2>{table}</div>{cards}</div>',
     )
 
 

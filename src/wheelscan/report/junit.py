@@ -1,6 +1,7 @@
 """Verdicts as JUnit XML, the test report every CI system shows.
 
-One test case per wheel: it fails when a declared platform tag is broken (an over-claim),
+One test case per wheel: it fails when a declared platform tag is broken (an over-claim)
+or its abi3/abi3t promise is (issue #17),
 errs when the wheel could not be judged, and is skipped when it has no verdict yet. The
 document follows the Ant JUnit schema, the strictest of the common ones (every count and a
 timestamp without zone required), so that any reader takes it. ``report`` renders the store's
@@ -16,7 +17,7 @@ from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from wheelscan.report.claims import tag_blockers
-from wheelscan.report.sarif import Item, is_error
+from wheelscan.report.sarif import Item, abi3_violations, is_error
 
 # XML 1.0 forbids most control characters even escaped; a name from an index may hold one
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -62,6 +63,21 @@ def render_junit(
             cases.append(
                 f"{head}><failure type={_attr(kind)} message={_attr(message)}>"
                 f"{_text(_why(outcome))}</failure></testcase>"
+            )
+        elif abi3_violations(outcome):
+            failures += 1
+            violations = abi3_violations(outcome)
+            message = f"breaks its stable-ABI promise: {', '.join(violations)}"
+            kind = "newly-broken" if fresh else "abi3-violation"
+            details = "\n".join(
+                f"{f['code']}: {f['symbol'] + ' in ' if f['symbol'] else ''}{f['file']}: "
+                f"{f['detail']}"
+                for found in violations.values()
+                for f in found
+            )
+            cases.append(
+                f"{head}><failure type={_attr(kind)} message={_attr(message)}>"
+                f"{_text(details)}</failure></testcase>"
             )
         else:
             cases.append(f"{head}/>")

@@ -7,9 +7,12 @@ from collections.abc import Iterable, Sequence
 
 from wheelscan import __version__
 from wheelscan.report.sections import (
+    ABI3_RANKINGS,
+    ABI3_TITLE,
     DISTRIBUTIONS,
     PROBLEMS,
     RankingSection,
+    abi3_summary_rows,
     change_sections,
     changes_title,
     human_bytes,
@@ -96,6 +99,7 @@ def render_markdown(stats: Statistics) -> str:
             ],
         )
     )
+    out.append(_abi3(stats))
     out.append(_wheel_lists(stats))
     out.append(
         _section(
@@ -151,6 +155,23 @@ def render_markdown(stats: Statistics) -> str:
             ],
         )
     )
+    return "\n".join(out)
+
+
+def _abi3(stats: Statistics) -> str:
+    """The stable-ABI promises (issue #17): counts and rankings; the wheels behind them are
+    with the others (wheel_list_sections)."""
+    rows = abi3_summary_rows(stats)
+    if not rows:
+        return ""
+    out = [
+        _section(
+            ABI3_TITLE,
+            ["", "Wheels", "Share"],
+            [[label, str(n), percent(n, whole)] for label, n, whole in rows],
+        )
+    ]
+    out += [_ranking(stats, section) for section in ABI3_RANKINGS]
     return "\n".join(out)
 
 

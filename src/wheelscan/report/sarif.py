@@ -50,9 +50,23 @@ RULES = (
         # kept no promise anyone checked, and a code-scanning gate fails on errors
         "defaultConfiguration": {"level": "error"},
     },
+    {
+        "id": "abi3-violation",
+        "name": "BrokenStableAbiPromise",
+        "shortDescription": {"text": "An abi3/abi3t promise the wheel's extensions break"},
+        "fullDescription": {
+            "text": (
+                "The wheel promises the stable ABI (an abi3/abi3t tag, or *.abi3.so files) and "
+                "an extension breaks it: a symbol outside the stable ABI, a declared Python "
+                "older than the files need, a libpython link, or an abi3t requirement "
+                "(docs/abi3.md; one result per finding code)."
+            )
+        },
+        "defaultConfiguration": {"level": "error"},
+    },
 )
 _RULE_INDEX = {str(rule["id"]): i for i, rule in enumerate(RULES)}
-_LEVELS = {"over-claim": "error", "audit-error": "error"}
+_LEVELS = {"over-claim": "error", "audit-error": "error", "abi3-violation": "error"}
 
 
 def is_error(outcome: Mapping[str, Any]) -> bool:
@@ -82,6 +96,8 @@ def render_sarif(
         else:
             for tag in outcome["over_claims"]:
                 log.over_claim(filename, outcome, tag)
+            for code, findings in abi3_violations(outcome).items():
+                log.abi3(filename, code, findings)
     run_properties = {"policy": dict(policy) if policy else None, **(properties or {})}
     document = {
         "$schema": SCHEMA,
@@ -174,6 +190,18 @@ class _Log:
             {"wheel": wheel, "tag": tag, "computed": verdict["overall_tag"], "causes": causes},
         )
 
+    def abi3(self, wheel: str, code: str, findings: list[Mapping[str, Any]]) -> None:
+        names = sorted({f["symbol"] for f in findings if f["symbol"]})
+        shown = f" ({', '.join(names[:5])}{' and more' if len(names) > 5 else ''})" if names else ""
+        self._result(
+            "abi3-violation",
+            wheel,
+            f"{wheel} breaks its stable-ABI promise: {code}{shown}: {findings[0]['detail']}",
+            (f["file"] for f in findings if f["file"] != wheel),
+            f"abi3-violation\0{wheel}\0{code}",
+            {"wheel": wheel, "code": code, "symbols": names},
+        )
+
     def error(self, wheel: str, error: Mapping[str, Any]) -> None:
         member = error.get("member")
         self._result(
@@ -184,6 +212,19 @@ class _Log:
             f"audit-error\0{wheel}\0{error['code']}",
             {"wheel": wheel, "code": error["code"]},
         )
+
+
+def abi3_violations(verdict: Mapping[str, Any]) -> dict[str, list[Mapping[str, Any]]]:
+    """A verdict's abi3 violations (not the notices) by finding code, in order; none when it
+    carries no abi3 verdict (show's JSON and the store's rows do: issue #17)."""
+    abi3 = verdict.get("abi3")
+    by_code: dict[str, list[Mapping[str, Any]]] = {}
+    if abi3 is None or abi3["compliant"]:
+        return by_code
+    for finding in abi3["findings"]:
+        if finding["code"] != "abi3-defines-python-name":  # a notice
+            by_code.setdefault(finding["code"], []).append(finding)
+    return by_code
 
 
 def _cause(blocker: Blocker) -> str:

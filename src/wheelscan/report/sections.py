@@ -16,6 +16,8 @@ from wheelscan.report.statistics import (
     WheelList,
 )
 
+NO_RANKING = Ranking((), 0, 0)
+
 
 class RankingSection(NamedTuple):
     title: str
@@ -94,6 +96,46 @@ OTHER_FINDINGS = (
     ),
 )
 PROBLEMS = (CAUSES, *OFFENDERS, *OTHER_FINDINGS)
+# the stable-ABI promises (issue #17; report/abi3_stats.py); shares of the judged wheels
+ABI3_TITLE = "Stable ABI (abi3/abi3t)"
+ABI3_RANKINGS = (
+    RankingSection(
+        "abi3: the Python the files need",
+        "Python",
+        lambda s: s.abi3.computed if s.abi3 else NO_RANKING,
+        lambda t: t.judged,
+        "judged",
+    ),
+    RankingSection(
+        "abi3: findings",
+        "Finding",
+        lambda s: s.abi3.findings if s.abi3 else NO_RANKING,
+        lambda t: t.judged,
+        "judged",
+    ),
+    RankingSection(
+        "abi3: symbols outside the stable ABI",
+        "Symbol",
+        lambda s: s.abi3.symbols if s.abi3 else NO_RANKING,
+        lambda t: t.judged,
+        "judged",
+    ),
+)
+
+
+def abi3_summary_rows(stats: Statistics) -> list[tuple[str, int, int]]:
+    """(label, wheels, the total it is a share of) of the stable-ABI promises; none
+    without them."""
+    a = stats.abi3
+    if a is None or not a.wheels:
+        return []
+    return [
+        ("Promise the stable ABI (abi3 or abi3t)", a.wheels, stats.totals.judged),
+        ("of which abi3t (free-threaded)", a.abi3t, a.wheels),
+        ("Promise kept", a.compliant, a.wheels),
+        ("Promise broken", a.violating, a.wheels),
+        ("Over-claim (declared cpXY below the files' need)", a.over_claims, a.wheels),
+    ]
 
 
 def summary_rows(totals: Totals) -> list[tuple[str, int, int]]:
@@ -202,4 +244,9 @@ def wheel_list_sections(stats: Statistics) -> list[tuple[str, tuple[WheelList, .
         ("Under-claiming wheels by declared → computed", lists.under_claims),
         ("Wheels that could not be judged, by error", lists.errors),
         ("Wheels with findings, by kind", lists.findings),
+        *(
+            [("Stable-ABI (abi3/abi3t) wheels, by state and finding", stats.abi3.wheel_lists)]
+            if stats.abi3 is not None
+            else []
+        ),
     ]

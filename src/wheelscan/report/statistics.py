@@ -7,6 +7,10 @@ as one of a hundred; a :class:`Ranking` says how much the cut left out, so nothi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from wheelscan.report.abi3_stats import Abi3Statistics
 
 # the version of the record, and of the JSON document made from it (report.schema.json)
 REPORT_VERSION = 1
@@ -195,6 +199,9 @@ class Statistics:
     wheel_lists: WheelLists
     filters: Filters
     changes: Changes | None  # with --since-run
+    # the stable-ABI promises (issue #17, report/abi3_stats.py); None from a caller that
+    # did not count them
+    abi3: Abi3Statistics | None = None
 
     @property
     def compliance(self) -> float | None:

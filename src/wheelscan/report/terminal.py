@@ -12,9 +12,12 @@ from rich.table import Table
 
 from wheelscan import __version__
 from wheelscan.report.sections import (
+    ABI3_RANKINGS,
+    ABI3_TITLE,
     DISTRIBUTIONS,
     PROBLEMS,
     RankingSection,
+    abi3_summary_rows,
     change_sections,
     changes_title,
     human_bytes,
@@ -95,6 +98,7 @@ def render_terminal(stats: Statistics, console: Console) -> None:
         )
     )
     console.print(Columns([_ranking(stats, s) for s in PROBLEMS]))
+    _abi3(stats, console)
     console.print(
         _table(
             "Errors",
@@ -149,6 +153,33 @@ def render_terminal(stats: Statistics, console: Console) -> None:
                 ]
                 for r in stats.runs
             ],
+        )
+    )
+
+
+def _abi3(stats: Statistics, console: Console) -> None:
+    """The stable-ABI promises: the counts, the rankings, the wheels behind each count."""
+    rows = abi3_summary_rows(stats)
+    if not rows or stats.abi3 is None:
+        return
+    summary = [[label, str(n), percent(n, whole)] for label, n, whole in rows]
+    console.print(_table(ABI3_TITLE, ["", "Wheels", "Share"], summary))
+    console.print(Columns([_ranking(stats, s) for s in ABI3_RANKINGS]))
+    lists = [
+        [
+            entry.key,
+            str(entry.wheels),
+            ", ".join(entry.filenames) + (f" (+{extra})" if extra else ""),
+        ]
+        for entry in stats.abi3.wheel_lists
+        if entry.key != "abi3"
+        for extra in [entry.wheels - len(entry.filenames)]
+    ]
+    console.print(
+        _table(
+            f"{ABI3_TITLE}: the wheels behind the counts",
+            ["", "Wheels", "Wheels (first by name)"],
+            lists,
         )
     )
 

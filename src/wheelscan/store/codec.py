@@ -21,6 +21,7 @@ import zstandard
 
 from wheelscan import __version__
 from wheelscan.model import WheelResult
+from wheelscan.policy.abi3 import Abi3Verdict, abi3info_version, evaluate_abi3
 from wheelscan.policy.policies import DATA_DIR
 from wheelscan.policy.verdict import AuditError, Verdict
 from wheelscan.sources.base import WheelRef
@@ -37,7 +38,7 @@ _COMPRESSOR = zstandard.ZstdCompressor(level=LEVEL)
 _DECOMPRESSOR = zstandard.ZstdDecompressor()
 
 # verdict, overall_tag, libc, arch, over_claim, under_claim, error_code, error_reason,
-# error_member: the verdicts table's columns after its key, in order
+# error_member, abi3: the verdicts table's columns after its key, in order
 VerdictColumns = tuple[
     bytes | None,
     str | None,
@@ -48,6 +49,7 @@ VerdictColumns = tuple[
     str | None,
     str | None,
     str | None,
+    bytes | None,
 ]
 VERDICT_COLUMNS = (
     "verdict",
@@ -59,6 +61,7 @@ VERDICT_COLUMNS = (
     "error_code",
     "error_reason",
     "error_member",
+    "abi3",
 )
 
 
@@ -72,10 +75,17 @@ def unpack(blob: bytes) -> Any:
     return orjson.loads(_DECOMPRESSOR.decompress(blob))
 
 
-def verdict_columns(outcome: Verdict | AuditError) -> VerdictColumns:
-    """The verdicts table's columns for a verdict or an evaluation error."""
+def verdict_columns(
+    outcome: Verdict | AuditError, abi3: Abi3Verdict | None = None
+) -> VerdictColumns:
+    """The verdicts table's columns for a verdict or an evaluation error, and the abi3
+    verdict judged beside it (None: the wheel makes no stable-ABI promise)."""
+    abi3_blob = None if abi3 is None else pack(abi3.to_json())
     if isinstance(outcome, AuditError):
-        return (None, None, None, None, 0, None, outcome.code, outcome.reason, outcome.member)
+        return (
+            None, None, None, None, 0, None, outcome.code, outcome.reason, outcome.member,
+            abi3_blob,
+        )  # fmt: skip
     return (
         _COMPRESSOR.compress(outcome.to_json_bytes()),  # pack(outcome.to_json()), directly
         outcome.overall_tag,
@@ -86,6 +96,7 @@ def verdict_columns(outcome: Verdict | AuditError) -> VerdictColumns:
         None,
         None,
         None,
+        abi3_blob,
     )
 
 
@@ -137,7 +148,7 @@ def prepare(result: WheelResult) -> PreparedResult:
     else:
         facts, verdict, read_error = (
             pack(facts_to_json(result.facts)),
-            verdict_columns(result.verdict),
+            verdict_columns(result.verdict, evaluate_abi3(result.facts)),
             None,
         )
     return PreparedResult(
@@ -188,11 +199,14 @@ def policy_digest(policy_file: Path | None = None, musl_policy: str | None = Non
     """A hash of everything a verdict depends on besides the wheel's facts.
 
     That is the policy data (the built-in files, and ``policy_file`` as passed to
-    ``load_policies``), the musllinux policy kept (``evaluate``'s ``musl_policy``), and the
-    wheelscan version, whose evaluation rules may change. Verdicts are stored per digest: a
-    new policy file, or a new wheelscan, re-judges every stored wheel from its facts.
+    ``load_policies``), the musllinux policy kept (``evaluate``'s ``musl_policy``), the
+    abi3info version (the abi3 verdicts' stable-ABI data), and the wheelscan version, whose
+    evaluation rules may change. Verdicts are stored per digest: a new policy file, a new
+    abi3info or a new wheelscan re-judges every stored wheel from its facts.
     """
     digest = hashlib.sha256(f"wheelscan {__version__}\0musl {musl_policy}\0".encode())
+    # the stable-ABI data of the abi3 verdicts: a new abi3info re-judges every stored wheel
+    digest.update(f"abi3info {abi3info_version()}\0".encode())
     files = sorted(DATA_DIR.glob("*-policy.json")) + ([policy_file] if policy_file else [])
     for path in files:
         data = path.read_bytes()

@@ -15,7 +15,7 @@ from wheelscan.store.codec import unpack
 # The run's wheels with their verdict under the run's policy
 _RUN_VERDICTS = """
 SELECT w.filename, v.over_claim, v.under_claim,
-       coalesce(v.error_code, w.read_error_code), {verdict}
+       coalesce(v.error_code, w.read_error_code), {verdict}, v.abi3
 FROM run_wheels rw
 JOIN wheels w ON w.id = rw.wheel_id
 LEFT JOIN verdicts v
@@ -33,6 +33,9 @@ class RunOutcome:
     under_claims: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     findings: list[str] = field(default_factory=list)  # filled only when asked for
+    # a broken abi3/abi3t promise (issue #17): few wheels have an abi3 verdict, and each is
+    # small, so it is always decoded
+    abi3: list[str] = field(default_factory=list)
 
 
 def run_outcome(
@@ -42,7 +45,7 @@ def run_outcome(
     only when ``--fail-on finding`` needs it."""
     outcome = RunOutcome()
     query = _RUN_VERDICTS.format(verdict="v.verdict" if with_findings else "NULL")
-    for filename, over, under, error, verdict in connection.execute(query, {"run": run_id}):
+    for filename, over, under, error, verdict, abi3 in connection.execute(query, {"run": run_id}):
         if error is not None:
             outcome.errors.append(filename)
         if over:
@@ -51,6 +54,8 @@ def run_outcome(
             outcome.under_claims.append(filename)
         if verdict is not None and unpack(verdict).get("findings"):
             outcome.findings.append(filename)
+        if abi3 is not None and not unpack(abi3)["compliant"]:
+            outcome.abi3.append(filename)
     failed = connection.execute(
         "SELECT filename FROM run_failures WHERE run_id = ? ORDER BY filename", (run_id,)
     )

@@ -10,6 +10,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
 
+from wheelscan.policy.abi3 import evaluate_abi3
 from wheelscan.policy.evaluate import EvaluationError, evaluate
 from wheelscan.policy.policies import PolicyDatabase
 from wheelscan.policy.verdict import AuditError, Verdict
@@ -29,14 +30,17 @@ class Judge:
     musl_policy: str | None = None
 
     def __call__(self, batch: Batch) -> Judged:
-        return [(wheel_id, verdict_columns(self._one(blob))) for wheel_id, blob in batch]
+        return [(wheel_id, self._one(blob)) for wheel_id, blob in batch]
 
-    def _one(self, blob: bytes) -> Verdict | AuditError:
+    def _one(self, blob: bytes) -> VerdictColumns:
         facts = facts_from_json(unpack(blob))
+        outcome: Verdict | AuditError
         try:
-            return evaluate(facts, self.database, self.musl_policy)
+            outcome = evaluate(facts, self.database, self.musl_policy)
         except EvaluationError as e:  # as engine.worker.audit records it
-            return AuditError(facts.filename, e.code, e.reason)
+            outcome = AuditError(facts.filename, e.code, e.reason)
+        # the abi3 verdict beside it: judged from the same facts (policy/abi3.py)
+        return verdict_columns(outcome, evaluate_abi3(facts))
 
 
 _judge: Judge | None = None  # the worker process's Judge, set once by _init

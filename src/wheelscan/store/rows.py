@@ -3,7 +3,11 @@
 A row::
 
     {"sha256", "filename", "project", "version", "upload_time" (ISO 8601 or None), "location",
-     "size", "verdict": Verdict.to_json() or None, "error": AuditError.to_json() or None}
+     "size", "verdict": Verdict.to_json() or None, "error": AuditError.to_json() or None,
+     "abi3": Abi3Verdict.to_json() or None}
+
+``abi3`` is None when the wheel makes no stable-ABI promise, has no verdict yet, or was
+judged by a wheelscan before the abi3 audit (a store read as it is, not migrated).
 
 The error is the wheel's read error or the policy's evaluation error. Both are None when the
 wheel has no verdict under the policy asked for yet (``Store.reevaluate`` gives it one): the
@@ -29,7 +33,7 @@ from wheelscan.store.errors import StoreError
 _WHEELS = """
 SELECT w.sha256, w.filename, w.project, w.version, w.upload_time, w.location, w.size,
        w.facts IS NOT NULL, w.read_error_code, w.read_error_reason, w.read_error_member,
-       v.verdict, v.error_code, v.error_reason, v.error_member
+       v.verdict, v.error_code, v.error_reason, v.error_member, {abi3}
 FROM wheels w LEFT JOIN verdicts v ON v.wheel_id = w.id AND v.policy_id = :policy
 WHERE :run IS NULL OR w.id IN (SELECT wheel_id FROM run_wheels WHERE run_id = :run)
 -- by id: sorting by name would sort every verdict blob too (a gigabyte for a mirror);
@@ -74,12 +78,19 @@ def _policy_id(connection: sqlite3.Connection, digest: str | None) -> int | None
     return int(found[0]) if found else None
 
 
+def _has_abi3(connection: sqlite3.Connection) -> bool:
+    """Whether verdicts has the abi3 column: a store of schema 2 read as it is has not."""
+    columns = connection.execute("PRAGMA table_info(verdicts)").fetchall()
+    return any(column[1] == "abi3" for column in columns)
+
+
 def iter_rows(
     connection: sqlite3.Connection, run_id: int | None, policy_digest: str | None
 ) -> Iterator[dict[str, Any]]:
     if policy_digest is None:
         policy_digest = reported_policy(connection)
     params = {"policy": _policy_id(connection, policy_digest), "run": run_id}
+    query = _WHEELS.format(abi3="v.abi3" if _has_abi3(connection) else "NULL")
     for (
         sha256,
         filename,
@@ -96,7 +107,8 @@ def iter_rows(
         code,
         reason,
         member,
-    ) in connection.execute(_WHEELS, params):
+        abi3,
+    ) in connection.execute(query, params):
         verdict, error = None, None
         if not has_facts:
             error = error_json(filename, read_code, read_reason, read_member)
@@ -114,6 +126,7 @@ def iter_rows(
             "size": size,
             "verdict": verdict,
             "error": error,
+            "abi3": unpack(abi3) if abi3 is not None and has_facts else None,
         }
     for (
         location,
@@ -136,6 +149,7 @@ def iter_rows(
             "size": size,
             "verdict": None,
             "error": error_json(filename, code, reason, member),
+            "abi3": None,
         }
 
 

@@ -16,9 +16,11 @@ from urllib.parse import quote
 from wheelscan.store.errors import StoreError, store_error, transaction
 
 # 2: wheels.strict. A version-1 store is migrated in place (one column added)
-SCHEMA_VERSION = 2
+# 3: verdicts.abi3 (issue #17), migrated in place; older verdicts have none until reevaluate
+SCHEMA_VERSION = 3
 _MIGRATIONS = {
     "1": ("ALTER TABLE wheels ADD COLUMN strict INTEGER NOT NULL DEFAULT 0",),
+    "2": ("ALTER TABLE verdicts ADD COLUMN abi3 BLOB",),
 }
 
 # split on ";" to run inside one transaction (executescript would commit first): no ";"
@@ -62,6 +64,8 @@ CREATE TABLE verdicts (
     error_code TEXT,                 -- the wheel was read but cannot be judged
     error_reason TEXT,
     error_member TEXT,
+    abi3 BLOB,                       -- zstd(compact JSON of Abi3Verdict.to_json()), NULL: no
+                                     -- stable-ABI promise
     PRIMARY KEY (wheel_id, policy_id)
 );
 -- the report's tallies: tags, claims and errors under one policy
@@ -235,8 +239,10 @@ def _check(connection: sqlite3.Connection, path: Path, writable: bool = True) ->
         return
     if found in _MIGRATIONS:
         with transaction(connection, path, f"migrate the schema from version {found}"):
-            for statement in _MIGRATIONS[found]:
-                connection.execute(statement)
+            # each version's steps in turn: a version-1 store takes 1 -> 2 -> 3
+            for version in range(int(found), SCHEMA_VERSION):
+                for statement in _MIGRATIONS[str(version)]:
+                    connection.execute(statement)
             connection.execute(
                 "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
             )

@@ -372,6 +372,16 @@ class Store:
             for _, sha256, blob in page:
                 yield sha256, facts_from_json(unpack(blob))
 
+    def outdated_facts(self) -> int:
+        """How many wheels have facts stored in an older format: reevaluate cannot judge
+        them (they may lack what a verdict reads); the next audit reads them again."""
+        self.flush()
+        row = self._connection.execute(
+            "SELECT count(*) FROM wheels WHERE facts IS NOT NULL AND facts_version != ?",
+            (FACTS_VERSION,),
+        ).fetchone()
+        return int(row[0])
+
     def reevaluate(
         self,
         database: PolicyDatabase,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from wheelscan.elf.facts import (
+    DefinedSymbol,
     ElfClass,
     ElfFacts,
     Endianness,
@@ -23,7 +24,10 @@ from wheelscan.elf.facts import (
 from wheelscan.model import ElfMember, IntegrityProblem, WheelFacts
 
 # 3: undefined symbols stored as five columns, not a list per symbol
-FACTS_VERSION = 3
+# 4: python_definitions, the defined Py*/_Py* symbols the abi3 audit reads (issue #17).
+#    Version-3 facts lack them: they are read again by the next audit (store.Store.known),
+#    and reevaluate says how many are waiting for it
+FACTS_VERSION = 4
 
 
 def facts_to_json(wheel: WheelFacts) -> dict[str, Any]:
@@ -79,6 +83,8 @@ def _member(member: ElfMember) -> dict[str, Any]:
         "init": list(f.init_functions),
         "verneed": [[n.file, list(n.versions)] for n in f.version_needs],
         "verdef": list(f.version_definitions),
+        # names, bindings, types: three columns, as "undef"
+        "pydef": list(zip(*f.python_definitions, strict=True)) or [[], [], []],
     }
 
 
@@ -108,5 +114,9 @@ def _member_back(d: dict[str, Any]) -> ElfMember:
         init_functions=tuple(d["init"]),
         version_needs=tuple(VersionNeed(f, tuple(v)) for f, v in d["verneed"]),
         version_definitions=tuple(d["verdef"]),
+        python_definitions=tuple(
+            DefinedSymbol(n, SymbolBinding(b), SymbolType(t))
+            for n, b, t in zip(*d["pydef"], strict=True)
+        ),
     )
     return ElfMember(d["path"], facts, d["in_record"], d["size"])

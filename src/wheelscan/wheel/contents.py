@@ -152,10 +152,13 @@ def read_wheel_facts(
     members: list[tuple[int, ElfMember]] = []
     undefined = 0
     for member, facts in _parsed_members(parse, archive, cache, threads, digests):
-        undefined += len(facts.undefined_symbols)
+        # the Python definitions are records of the same size, bounded alike (issue #17)
+        undefined += len(facts.undefined_symbols) + len(facts.python_definitions)
         if undefined > MAX_WHEEL_UNDEFINED:
             raise WheelError(
-                "too-large", f"more than {MAX_WHEEL_UNDEFINED} undefined symbols", member.name
+                "too-large",
+                f"more than {MAX_WHEEL_UNDEFINED} undefined symbols and Python definitions",
+                member.name,
             )
         rank = listed.get(posixpath.normpath(member.name))
         members.append(

@@ -1,0 +1,272 @@
+"""The abi3 verdict in the store (issue #17): written by audit, re-judged by reevaluate from
+stored facts, kept apart from the manylinux verdict; older stores and facts handled."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from wheelscan.store import Store
+from wheelscan.store.codec import unpack
+
+from elfwriter import Sym, build_elf, sample_spec
+from wheelbuilder import build_wheel
+
+OVER = "over-1.0-cp37-abi3-manylinux_2_17_x86_64.whl"
+CLEAN = "clean-1.0-cp310-abi3-manylinux_2_17_x86_64.whl"
+PLAIN = "plain-1.0-cp311-cp311-manylinux_2_17_x86_64.whl"
+
+
+def extension(*imports: str) -> bytes:
+    symbols = [Sym("malloc", version="GLIBC_2.2.5", version_file="libc.so.6")]
+    symbols += [Sym(name) for name in imports] + [Sym("PyInit_mod", defined=True)]
+    return build_elf(sample_spec(symbols=symbols, needed=["libc.so.6"]))
+
+
+def wheel_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "wheels"
+    directory.mkdir()
+    for filename, member, imports in (
+        (OVER, "mod.abi3.so", ("PyLong_FromLong", "PyType_FromModuleAndSpec")),
+        (CLEAN, "mod.abi3.so", ("PyLong_FromLong", "PyType_FromModuleAndSpec")),
+        (PLAIN, "mod.cpython-311-x86_64-linux-gnu.so", ("_PyUnicode_Ready",)),
+    ):
+        name = filename.split("-")[0]
+        (directory / filename).write_bytes(build_wheel({member: extension(*imports)}, name=name))
+    return directory
+
+
+def wheelscan(*args: object) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "wheelscan", *map(str, args)]
+    return subprocess.run(command, check=False, capture_output=True, text=True, timeout=600)
+
+
+def query(db: Path, sql: str) -> list[Any]:
+    connection = sqlite3.connect(db)
+    try:
+        with connection:
+            return connection.execute(sql).fetchall()
+    finally:
+        connection.close()
+
+
+def abi3_by_file(db: Path) -> dict[str, Any]:
+    with Store.open(db, read_only=True) as store:
+        return {row["filename"]: row["abi3"] for row in store.iter_rows()}
+
+
+def test_audit_stores_the_abi3_verdict_beside_the_manylinux_one(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    done = wheelscan("audit", wheel_dir(tmp_path), "--db", db)
+    assert done.returncode in (0, 1), done.stderr
+    found = abi3_by_file(db)
+    assert found[PLAIN] is None  # no stable-ABI promise
+    assert found[CLEAN]["compliant"] and found[CLEAN]["computed"] == "3.10"
+    over = found[OVER]
+    assert over["over_claim"] and over["declared"] == "3.7"
+    assert [(f["code"], f["file"], f["symbol"]) for f in over["findings"]] == [
+        ("abi3-over-claim", "mod.abi3.so", "PyType_FromModuleAndSpec")
+    ]
+    # the manylinux verdict's own columns and blob know nothing of it
+    for blob, over_claim in query(
+        db,
+        "SELECT v.verdict, v.over_claim FROM verdicts v JOIN wheels w ON w.id = v.wheel_id "
+        f"WHERE w.filename = '{OVER}'",
+    ):
+        assert "abi3" not in unpack(blob) and over_claim == 0
+
+
+def test_reevaluate_judges_the_abi3_verdict_anew_from_stored_facts(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    wheels = wheel_dir(tmp_path)
+    assert wheelscan("audit", wheels, "--db", db).returncode in (0, 1)
+    # as if judged by a wheelscan before the abi3 audit: no abi3 verdict, another policy
+    query(db, "UPDATE verdicts SET abi3 = NULL")
+    query(db, "UPDATE policies SET digest = 'older'")
+    query(db, "UPDATE meta SET value = 'older' WHERE key = 'policy_digest'")
+    for path in wheels.iterdir():  # no wheel is read again
+        path.unlink()
+    done = wheelscan("reevaluate", "--db", db)
+    assert done.returncode == 0, done.stderr
+    assert "3 wheels judged anew" in done.stdout
+    found = abi3_by_file(db)
+    assert found[OVER]["over_claim"] and found[CLEAN]["compliant"] and found[PLAIN] is None
+
+
+def test_facts_of_an_older_format_are_flagged_then_read_again(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    wheels = wheel_dir(tmp_path)
+    assert wheelscan("audit", wheels, "--db", db).returncode in (0, 1)
+    query(db, f"UPDATE wheels SET facts_version = 3 WHERE filename = '{OVER}'")
+    query(db, "UPDATE policies SET digest = 'older'")
+    done = wheelscan("reevaluate", "--db", db)
+    assert done.returncode == 0, done.stderr
+    assert "2 wheels judged anew" in done.stdout
+    assert done.stderr.startswith("wheelscan reevaluate: 1 wheels' facts are stored in an older")
+    # the next audit reads that wheel again, and only that one
+    done = wheelscan("audit", wheels, "--db", db)
+    assert done.returncode in (0, 1), done.stderr
+    assert query(db, "SELECT DISTINCT facts_version FROM wheels") == [(4,)]
+    assert abi3_by_file(db)[OVER]["over_claim"]
+
+
+def test_a_schema_2_store_is_migrated_and_read_as_it_is(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    assert wheelscan("audit", wheel_dir(tmp_path), "--db", db).returncode in (0, 1)
+    # what a wheelscan before the abi3 audit left: schema 2, no verdicts.abi3
+    query(db, "ALTER TABLE verdicts DROP COLUMN abi3")
+    query(db, "UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    # a report reads it as it is, without writing
+    assert all(v is None for v in abi3_by_file(db).values())
+    assert query(db, "SELECT value FROM meta WHERE key = 'schema_version'") == [("2",)]
+    # a writer migrates it in place
+    with Store.open(db):
+        pass
+    assert query(db, "SELECT value FROM meta WHERE key = 'schema_version'") == [("3",)]
+    assert "abi3" in [c[1] for c in query(db, "PRAGMA table_info(verdicts)")]
+
+
+def test_a_schema_1_store_takes_every_migration(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    Store.open(db).close()
+    query(db, "ALTER TABLE verdicts DROP COLUMN abi3")
+    query(db, "ALTER TABLE wheels DROP COLUMN strict")
+    query(db, "UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    Store.open(db).close()
+    assert "abi3" in [c[1] for c in query(db, "PRAGMA table_info(verdicts)")]
+    assert "strict" in [c[1] for c in query(db, "PRAGMA table_info(wheels)")]
+
+
+def test_show_names_symbols_and_files(tmp_path: Path) -> None:
+    wheels = wheel_dir(tmp_path)
+    done = wheelscan("show", wheels / OVER, wheels / CLEAN, wheels / PLAIN)
+    assert done.returncode == 1, done.stderr  # OVER's abi3 promise is broken
+    over, clean, plain = done.stdout.split("\n\n")
+    assert "abi3: BROKEN; declared cp37, the files need Python 3.10 or later" in over
+    assert "abi3-over-claim: PyType_FromModuleAndSpec in mod.abi3.so" in over
+    assert "abi3: holds; declared cp310" in clean
+    assert "abi3" not in plain.replace(PLAIN, "")
+    # the clean wheel alone passes the gate; the manylinux part of the text is as before
+    alone = wheelscan("show", wheels / CLEAN)
+    assert alone.returncode == 0, alone.stdout
+    assert alone.stdout.splitlines()[:1] == [CLEAN]
+
+
+def test_show_json_carries_the_abi3_verdict_in_its_schema(tmp_path: Path) -> None:
+    import json
+
+    import jsonschema
+
+    wheels = wheel_dir(tmp_path)
+    done = wheelscan("show", "--json", wheels / OVER, wheels / PLAIN, tmp_path / "missing.whl")
+    assert done.returncode == 2, done.stderr  # the missing one
+    document = json.loads(done.stdout)
+    schema = json.loads(wheelscan("show", "--json-schema").stdout)
+    jsonschema.Draft202012Validator(schema).validate(document)
+    assert document["version"] == 2
+    over, plain, missing = document["results"]
+    assert over["abi3"]["over_claim"] and over["abi3"]["computed"] == "3.10"
+    assert over["abi3"]["findings"][0]["symbol"] == "PyType_FromModuleAndSpec"
+    assert plain["abi3"] is None and "abi3" not in missing
+
+
+def audited_store(tmp_path: Path) -> Path:
+    db = tmp_path / "s.db"
+    done = wheelscan("audit", wheel_dir(tmp_path), "--db", db)
+    assert done.returncode in (0, 1), done.stderr
+    return db
+
+
+def report(db: Path, form: str) -> str:
+    done = wheelscan("report", "--db", db, "--format", form)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_the_reports_count_abi3_wheels_and_name_the_wheels_behind(tmp_path: Path) -> None:
+    import json
+
+    import jsonschema
+
+    from wheelscan.report import json_schema
+
+    db = audited_store(tmp_path)
+    document = json.loads(report(db, "json"))
+    jsonschema.Draft202012Validator(json_schema()).validate(document)
+    abi3 = document["abi3"]
+    assert (abi3["wheels"], abi3["compliant"], abi3["violating"], abi3["over_claims"]) == (
+        2,
+        1,
+        1,
+        1,
+    )
+    assert abi3["abi3t"] == 0
+    lists = {entry["key"]: entry["filenames"] for entry in abi3["wheel_lists"]}
+    assert lists["abi3"] == [CLEAN, OVER]
+    assert (lists["compliant"], lists["violating"], lists["over-claim"]) == (
+        [CLEAN],
+        [OVER],
+        [OVER],
+    )
+    assert lists["abi3-over-claim"] == [OVER]
+    assert [c["key"] for c in abi3["computed"]["entries"]] == ["3.10"]
+    markdown = report(db, "markdown")
+    assert "## Stable ABI (abi3/abi3t)" in markdown
+    assert "| Over-claim (declared cpXY below the files' need) | 1 | 50.0% |" in markdown
+    assert "Stable-ABI (abi3/abi3t) wheels, by state and finding" in markdown
+    assert f"<summary><code>violating</code>: 1 wheels</summary>\n\n- `{OVER}`" in markdown
+    html = report(db, "html")
+    assert "Stable ABI (abi3/abi3t)" in html and "1 of 2 wheels keep their stable-ABI" in html
+    terminal = wheelscan("report", "--db", db, "--output", tmp_path / "t.txt")
+    assert terminal.returncode == 0, terminal.stderr
+    text = (tmp_path / "t.txt").read_text()
+    assert "Stable ABI (abi3/abi3t)" in text and "Promise broken" in text
+
+
+def test_sarif_and_junit_name_a_broken_abi3_promise(tmp_path: Path) -> None:
+    import json
+
+    import jsonschema
+    import xmlschema
+
+    schemas = Path(__file__).parent / "schemas"
+    db = audited_store(tmp_path)
+    sarif = json.loads(report(db, "sarif"))
+    jsonschema.Draft4Validator(
+        json.loads((schemas / "sarif-schema-2.1.0.json").read_text())
+    ).validate(sarif)
+    results = [r for r in sarif["runs"][0]["results"] if r["ruleId"] == "abi3-violation"]
+    assert len(results) == 1
+    assert results[0]["properties"] == {
+        "wheel": OVER,
+        "code": "abi3-over-claim",
+        "symbols": ["PyType_FromModuleAndSpec"],
+    }
+    uris = [loc["physicalLocation"]["artifactLocation"]["uri"] for loc in results[0]["locations"]]
+    assert uris[1].endswith("/mod.abi3.so")
+    junit = report(db, "junit")
+    xmlschema.XMLSchema(schemas / "JUnit.xsd").validate(junit)
+    assert 'type="abi3-violation"' in junit and junit.count("<failure") == 1
+    # show gives the same result for the one wheel
+    shown = wheelscan("show", "--format", "sarif", tmp_path / "wheels" / OVER)
+    assert shown.returncode == 1
+    assert [r["ruleId"] for r in json.loads(shown.stdout)["runs"][0]["results"]] == [
+        "abi3-violation"
+    ]
+
+
+def test_audit_fails_on_a_broken_abi3_promise_when_asked(tmp_path: Path) -> None:
+    wheels = wheel_dir(tmp_path)
+    (wheels / PLAIN).unlink()
+    plain = wheelscan("audit", wheels, "--db", tmp_path / "a.db", "--fail-on", "over-claim,error")
+    assert plain.returncode == 0, plain.stdout + plain.stderr  # the manylinux tags all hold
+    assert "1 breaking their abi3 promise" in plain.stdout
+    gated = wheelscan("audit", wheels, "--db", tmp_path / "b.db", "--fail-on", "abi3")
+    assert gated.returncode == 1, gated.stdout + gated.stderr
+    (wheels / OVER).unlink()
+    clean = wheelscan("audit", wheels, "--db", tmp_path / "c.db", "--fail-on", "abi3")
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "abi3 promise" not in clean.stdout
