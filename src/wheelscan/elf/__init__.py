@@ -21,6 +21,7 @@ from wheelscan.elf.facts import (
     VersionNeed,
 )
 from wheelscan.elf.types import Buffer
+from wheelscan.errors import CommandError, CommandErrorCode
 
 BACKEND_ENV = "WHEELSCAN_ELF_BACKEND"
 BACKENDS = ("native", "reference")
@@ -28,8 +29,10 @@ BACKENDS = ("native", "reference")
 Parser = Callable[[Buffer], ElfFacts]
 
 
-class BackendError(RuntimeError):
+class BackendError(CommandError, RuntimeError):
     """The configured ELF backend does not exist or cannot be loaded."""
+
+    kind = CommandErrorCode.NO_ELF_BACKEND
 
 
 def get_parser(backend: str | None = None) -> Parser:

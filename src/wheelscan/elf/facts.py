@@ -103,6 +103,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, NamedTuple
 
+from wheelscan.errors import ElfErrorCode, WheelscanError
+
 
 class ElfClass(IntEnum):
     ELF32 = 1
@@ -340,18 +342,14 @@ def _rebuild_facts(*fields: Any) -> ElfFacts:
     return ElfFacts(*values)
 
 
-class ElfError(Exception):
+class ElfError(WheelscanError):
     """The buffer is not an ELF file wheelscan can read.
 
-    ``code`` is stable (``not-elf``, ``truncated``, ``bad-header``, ``bad-offset``,
-    ``bad-table``, ``too-large``, ``ambiguous``: glibc's loader and the other readers would
-    read it two ways) so reports can group errors; ``reason`` says what exactly.
+    ``code`` is stable (an ``ElfErrorCode``: ``not-elf``, ``truncated``, ``bad-header``,
+    ``bad-offset``, ``bad-table``, ``too-large``, ``ambiguous``: glibc's loader and the other
+    readers would read it two ways) so reports can group errors; ``reason`` says what
+    exactly. Both backends raise it, with the same codes.
     """
 
-    def __init__(self, code: str, reason: str) -> None:
-        super().__init__(f"{code}: {reason}")
-        self.code = code
-        self.reason = reason
-
-    def __reduce__(self) -> tuple[type[ElfError], tuple[str, str]]:
-        return (type(self), (self.code, self.reason))
+    codes = ElfErrorCode
+    code: ElfErrorCode

@@ -38,6 +38,7 @@ from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from wheelscan.engine.pool import LocalPool, Release, Task, _failed, release_of
+from wheelscan.errors import CommandError, CommandErrorCode
 from wheelscan.model import WheelResult
 from wheelscan.sources.base import WheelRef
 
@@ -69,8 +70,10 @@ CLOSE_SECONDS = 5.0  # for the local cluster to stop
 INSTALL_HINT = "pip install 'wheelscan[dask]'"
 
 
-class SchedulerError(Exception):
+class SchedulerError(CommandError):
     """The Dask scheduler cannot be reached, or went away: said in one line (cli/main.py)."""
+
+    kind = CommandErrorCode.SCHEDULER_UNREACHABLE
 
 
 def available() -> bool:

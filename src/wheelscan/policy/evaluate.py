@@ -17,6 +17,7 @@ from itertools import compress
 from packaging.utils import parse_wheel_filename
 
 from wheelscan.elf.facts import ElfFacts, SymbolBinding, SymbolType
+from wheelscan.errors import ErrorCode, WheelscanError
 from wheelscan.model import WheelFacts
 from wheelscan.policy.android import (
     AndroidTagError,
@@ -46,13 +47,10 @@ from wheelscan.policy.verdict import Blocker, PolicyCheck, TagClaim, Verdict
 from wheelscan.policy.versions import newest_version, sort_versions
 
 
-class EvaluationError(Exception):
+class EvaluationError(WheelscanError):
     """The wheel cannot be judged (auditwheel errors or crashes on these too)."""
 
-    def __init__(self, code: str, reason: str) -> None:
-        super().__init__(f"{code}: {reason}")
-        self.code = code
-        self.reason = reason
+    code: ErrorCode
 
 
 _LOADERS = ("ld64.so.2", "ld64.so.1")  # ppc64le, s390x; the rest are ld-linux*

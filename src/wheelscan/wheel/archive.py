@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import NamedTuple, Protocol
 
 from wheelscan._zipdir import central_entries, elf_heads, local_data_offsets
+from wheelscan.errors import ErrorCode, WheelscanError
 from wheelscan.wheel.identity import FileIdentity
 from wheelscan.wheel.inflate import (
     WholeInflateError,
@@ -50,17 +51,10 @@ class Limits:
     max_compression_ratio: int = 1000  # zip bombs inflate ~1000x and more; real ELF ~2-10x
 
 
-class WheelError(Exception):
+class WheelError(WheelscanError):
     """The archive cannot be read. ``code`` is stable; ``member`` names the entry if any."""
 
-    def __init__(self, code: str, reason: str, member: str | None = None) -> None:
-        super().__init__(f"{code}: {reason}" + (f" ({member})" if member else ""))
-        self.code = code
-        self.reason = reason
-        self.member = member
-
-    def __reduce__(self) -> tuple[type[WheelError], tuple[str, str, str | None]]:
-        return (type(self), (self.code, self.reason, self.member))
+    code: ErrorCode
 
 
 class Member(NamedTuple):

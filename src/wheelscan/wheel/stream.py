@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from wheelscan.elf import ElfFacts
+from wheelscan.errors import ErrorCode, WheelscanError
 from wheelscan.wheel.inflate import InflateError, crc32, raw_inflater
 from wheelscan.wheel.scratch import RETAINED, scratch
 
@@ -34,11 +35,10 @@ RESTART_KEEP = 128 * 1024 * 1024
 PartialParser = Callable[..., ElfFacts]
 
 
-class StreamError(Exception):
-    def __init__(self, code: str, reason: str) -> None:
-        super().__init__(f"{code}: {reason}")
-        self.code = code
-        self.reason = reason
+class StreamError(WheelscanError):
+    """A streamed member that does not inflate to what the directory says."""
+
+    code: ErrorCode
 
 
 @dataclass
