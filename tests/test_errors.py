@@ -133,7 +133,6 @@ _NOT_WHEELSCAN_ERRORS = {
     ("elf/facts.py", "NeedBytes"),
     ("wheel/contents.py", "_TooManyPasses"),
     ("wheel/httpclient.py", "HttpError"),
-    ("wheel/inflate_isal.py", "InflateError"),  # the second InflateError: made one next
 }
 
 

@@ -25,7 +25,7 @@ from wheelscan._zipdir import central_entries, elf_heads, local_data_offsets
 from wheelscan.errors import ErrorCode, WheelscanError
 from wheelscan.wheel.identity import FileIdentity
 from wheelscan.wheel.inflate import (
-    WholeInflateError,
+    InflateError,
     crc32,
     head_inflater,
     inflate_into,
@@ -456,7 +456,7 @@ class WheelArchive:
             out = bytearray(member.size)
             try:
                 crc = inflate_into(payload, out)
-            except WholeInflateError as e:
+            except InflateError as e:
                 raise WheelError(e.code, e.reason, member.name) from e
             if crc != member.crc:
                 raise WheelError("crc-mismatch", "CRC-32 differs from the directory's", member.name)

@@ -20,7 +20,7 @@ from wheelscan.wheel.ends import HEAD_BYTES, parse_by_ends
 from wheelscan.wheel.inflate import (
     PREFIX_SLACK,
     WHOLE_MEMBER_LIMIT,
-    WholeInflateError,
+    InflateError,
     inflate_into,
     inflate_prefix,
 )
@@ -354,7 +354,7 @@ def _parse_prefix(
         with buffer[:length] as out:
             try:
                 valid = inflate_prefix(archive.payload(member), out)
-            except WholeInflateError:
+            except InflateError:
                 return None
         try:
             return parse(buffer, [(0, valid)])  # type: ignore[operator, no-any-return]
@@ -372,7 +372,7 @@ def _parse_whole(
     with scratch(member.size, populate=True) as buffer:
         try:
             crc = inflate_into(archive.payload(member), buffer)
-        except WholeInflateError as e:
+        except InflateError as e:
             raise WheelError(e.code, e.reason, member.name) from e
         if crc != member.crc:
             raise WheelError("crc-mismatch", "CRC-32 differs from the directory's", member.name)

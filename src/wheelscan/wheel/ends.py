@@ -32,7 +32,7 @@ from wheelscan.wheel.archive import Member, WheelArchive, WheelError
 from wheelscan.wheel.inflate import (
     PREFIX_SLACK,
     WHOLE_MEMBER_LIMIT,
-    WholeInflateError,
+    InflateError,
     inflate_prefix,
 )
 from wheelscan.wheel.scratch import KEPT_RESIDENT, scratch
@@ -416,7 +416,7 @@ def _parse(
                     with buffer[:prefix] as part:
                         try:
                             valid = inflate_prefix(payload, part)
-                        except WholeInflateError:
+                        except InflateError:
                             return FAILED
                 try:
                     facts = parse(buffer, [(0, valid), *tail.ranges])  # type: ignore[operator]

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from wheelscan.elf import ElfFacts
 from wheelscan.errors import ErrorCode, WheelscanError
-from wheelscan.wheel.inflate import InflateError, crc32, raw_inflater
+from wheelscan.wheel.inflate import RawInflaterError, crc32, raw_inflater
 from wheelscan.wheel.scratch import RETAINED, scratch
 
 INPUT_CHUNK = 1024 * 1024
@@ -131,7 +131,7 @@ def _one_pass(
                 consumed += len(pending)
             chunk = inflater.decompress(pending, _output_limit(position, target))
             pending = inflater.unconsumed_tail
-        except InflateError as e:
+        except RawInflaterError as e:
             raise StreamError("bad-deflate", str(e)) from e
         if not chunk and not pending and (inflater.eof or consumed >= len(payload)):
             raise StreamError(
