@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator
 
 from wheelscan.elf import ElfError, ElfFacts, get_parser, partial_parser
+from wheelscan.errors import ELF_ERROR_CODES
 from wheelscan.model import ElfMember, WheelFacts
 from wheelscan.wheel.archive import DEFLATED, Member, WheelArchive, WheelError
 from wheelscan.wheel.dedupe import FactsCache
@@ -298,7 +299,7 @@ def _parse(
             return _parse_whole(parse, archive, member)
         return _parse_read(parse, archive, member)
     except ElfError as e:
-        raise WheelError(f"elf-{e.code}", e.reason, member.name) from e
+        raise WheelError(ELF_ERROR_CODES[e.code], e.reason, member.name) from e
 
 
 def _facts_end(archive: WheelArchive, member: Member) -> int | None:
