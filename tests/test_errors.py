@@ -195,3 +195,17 @@ def test_stored_and_json_spellings_are_the_strings() -> None:
         "crc-mismatch",
         "text",
     )
+
+
+def test_the_native_parser_asks_for_bytes_with_the_elf_modules_need_bytes() -> None:
+    from wheelscan.elf import NeedBytes, partial_parser
+
+    from elfwriter import build_elf, sample_spec
+
+    parse = partial_parser()
+    assert parse is not None
+    data = build_elf(sample_spec())
+    with pytest.raises(NeedBytes) as asked:
+        parse(bytearray(len(data)), [(0, 0)])
+    assert (asked.value.start, asked.value.end) == (0, 64)
+    assert pickle.loads(pickle.dumps(asked.value)).end == 64

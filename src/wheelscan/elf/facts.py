@@ -353,3 +353,21 @@ class ElfError(WheelscanError):
 
     codes = ElfErrorCode
     code: ElfErrorCode
+
+
+class NeedBytes(Exception):
+    """The parser, given only some ranges of a buffer, needs the bytes [start, end) too.
+
+    A request, not an error (so no WheelscanError): whoever hands the native parser part of
+    a member (wheel/stream.py, wheel/ends.py, contents.py's prefix) catches it, provides the
+    bytes or gives up on that reading, and it never leaves the reading. Defined here, beside
+    ElfError, so that those readers name it and its fields are typed.
+    """
+
+    def __init__(self, start: int, end: int) -> None:
+        super().__init__(f"need bytes [{start}, {end})")
+        self.start = start
+        self.end = end
+
+    def __reduce__(self) -> tuple[type[NeedBytes], tuple[int, int]]:
+        return (type(self), (self.start, self.end))

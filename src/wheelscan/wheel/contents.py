@@ -10,9 +10,18 @@ import csv
 import os
 import posixpath
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
-from wheelscan.elf import ElfError, ElfFacts, get_parser, partial_parser
+from wheelscan.elf import (
+    ElfError,
+    ElfFacts,
+    NeedBytes,
+    Parser,
+    PartialParser,
+    get_parser,
+    partial_parser,
+)
+from wheelscan.elf.types import Buffer
 from wheelscan.errors import ELF_ERROR_CODES
 from wheelscan.model import ElfMember, WheelFacts
 from wheelscan.wheel.archive import DEFLATED, Member, WheelArchive, WheelError
@@ -181,7 +190,7 @@ def _candidates(archive: WheelArchive, strict: bool) -> list[Member]:
 
 
 def _parsed_members(
-    parse: object,
+    parse: Parser,
     archive: WheelArchive,
     cache: FactsCache | None,
     threads: int,
@@ -229,7 +238,7 @@ def _parsed_members(
 
 
 def _cached_parse(
-    parse: object,
+    parse: Parser,
     archive: WheelArchive,
     member: Member,
     cache: FactsCache | None,
@@ -257,7 +266,7 @@ def verify_members() -> bool:
 
 
 def _parse(
-    parse: object,
+    parse: Parser,
     archive: WheelArchive,
     member: Member,
     digests: dict[str, Digest] | None = None,
@@ -275,7 +284,7 @@ def _parse(
                 # streamed, within the memory bound; in a strict reading its CRC, size and
                 # digest are checked by the integrity pass, which streams it too
                 with _STREAMING:
-                    facts = _parse_stream(archive, member, *partial)
+                    facts = _parse_stream(archive, member, partial)
                 if facts is None:
                     raise WheelError(
                         "scattered-tables",
@@ -288,12 +297,12 @@ def _parse(
                 if member.size <= WHOLE_MEMBER_LIMIT:
                     return _parse_whole(parse, archive, member, digests)
                 return _parse_read(parse, archive, member)  # WHEELSCAN_VERIFY: whole, as said
-            facts = parse_by_ends(archive, member, *partial)
+            facts = parse_by_ends(archive, member, partial)
             if facts is not None:
                 return facts
             end = _facts_end(archive, member) if member.size >= PREFIX_FROM else None
             if end is not None:
-                facts = _parse_prefix(archive, member, end, *partial)
+                facts = _parse_prefix(archive, member, end, partial)
                 if facts is not None:
                     return facts
             return _parse_whole(parse, archive, member)
@@ -314,7 +323,7 @@ def _facts_end(archive: WheelArchive, member: Member) -> int | None:
 
 
 def _parse_read(
-    parse: object,
+    parse: Parser,
     archive: WheelArchive,
     member: Member,
     digests: dict[str, Digest] | None = None,
@@ -324,14 +333,14 @@ def _parse_read(
     if digests is not None:
         digests[member.name] = Digest.of(content)
     try:
-        return parse(content)  # type: ignore[operator, no-any-return]
+        return parse(content)
     finally:
         if isinstance(content, memoryview):
             content.release()
 
 
 def _parse_prefix(
-    archive: WheelArchive, member: Member, end: int, parse: object, need_bytes: type[Exception]
+    archive: WheelArchive, member: Member, end: int, parse: PartialParser
 ) -> ElfFacts | None:
     """The facts from the member inflated only up to ``end`` (and ``PREFIX_SLACK`` more);
     None when that is nearly all of it, or when the parser wants a byte past it (a layout
@@ -358,13 +367,13 @@ def _parse_prefix(
             except InflateError:
                 return None
         try:
-            return parse(buffer, [(0, valid)])  # type: ignore[operator, no-any-return]
-        except (need_bytes, ElfError):
+            return parse(buffer, [(0, valid)])
+        except (NeedBytes, ElfError):
             return None
 
 
 def _parse_whole(
-    parse: object,
+    parse: Parser,
     archive: WheelArchive,
     member: Member,
     digests: dict[str, Digest] | None = None,
@@ -379,23 +388,21 @@ def _parse_whole(
             raise WheelError("crc-mismatch", "CRC-32 differs from the directory's", member.name)
         if digests is not None:
             digests[member.name] = Digest.of(buffer)
-        return parse(buffer)  # type: ignore[operator, no-any-return]
+        return parse(buffer)
 
 
-def _parse_stream(
-    archive: WheelArchive, member: Member, parse: object, need_bytes: type[Exception]
-) -> ElfFacts | None:
+def _parse_stream(archive: WheelArchive, member: Member, parse: PartialParser) -> ElfFacts | None:
     """The facts from a streamed inflation; None after MAX_STREAM_PASSES passes."""
     stats = StreamStats()
 
-    def bounded(buffer: object, available: object) -> ElfFacts:
+    def bounded(buffer: Buffer, available: Sequence[tuple[int, int]] | None = None, /) -> ElfFacts:
         if stats.passes > MAX_STREAM_PASSES:
             raise _TooManyPasses
-        return parse(buffer, available)  # type: ignore[operator, no-any-return]
+        return parse(buffer, available)
 
     try:
         return parse_streamed(
-            archive.payload(member), member.size, member.crc, bounded, need_bytes, stats=stats
+            archive.payload(member), member.size, member.crc, bounded, stats=stats
         )
     except StreamError as e:
         raise WheelError(e.code, e.reason, member.name) from e

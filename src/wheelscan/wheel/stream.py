@@ -16,10 +16,9 @@ CRC needs); the ``size-mismatch`` check still catches a stream that ends early o
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from wheelscan.elf import ElfFacts
+from wheelscan.elf import ElfFacts, NeedBytes, PartialParser
 from wheelscan.errors import ErrorCode, WheelscanError
 from wheelscan.wheel.inflate import RawInflaterError, crc32, raw_inflater
 from wheelscan.wheel.scratch import RETAINED, scratch
@@ -31,8 +30,6 @@ MIN_OUTPUT = 256 * 1024
 DEFAULT_KEEP = RETAINED
 # Bytes already streamed past that a new pass keeps wholesale, so one extra pass is enough
 RESTART_KEEP = 128 * 1024 * 1024
-
-PartialParser = Callable[..., ElfFacts]
 
 
 class StreamError(WheelscanError):
@@ -76,7 +73,6 @@ def parse_streamed(
     size: int,
     crc: int,
     parse: PartialParser,
-    need_bytes: type[Exception],
     keep: int = DEFAULT_KEEP,
     stats: StreamStats | None = None,
 ) -> ElfFacts:
@@ -88,7 +84,7 @@ def parse_streamed(
     with scratch(size) as buffer:
         while True:
             stats.passes += 1
-            facts = _one_pass(payload, size, crc, parse, need_bytes, buffer, wanted, stats)
+            facts = _one_pass(payload, size, crc, parse, buffer, wanted, stats)
             if facts is not None:
                 return facts
 
@@ -98,7 +94,6 @@ def _one_pass(
     size: int,
     crc: int,
     parse: PartialParser,
-    need_bytes: type[Exception],
     buffer: memoryview,
     wanted: _Ranges,
     stats: StreamStats,
@@ -114,8 +109,8 @@ def _one_pass(
             stats.parses += 1
             try:
                 return parse(buffer, wanted.below(position))
-            except need_bytes as e:
-                start, end = e.start, e.end  # type: ignore[attr-defined]
+            except NeedBytes as e:
+                start, end = e.start, e.end
                 if start < position and not wanted.covers(start, min(end, position)):
                     wanted.add(start, end)
                     if position - start <= RESTART_KEEP:
