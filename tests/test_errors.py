@@ -23,6 +23,7 @@ from wheelscan.errors import (
     InflateError,
     WheelscanError,
 )
+from wheelscan.policy.verdict import BlockerKind, Criterion
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src" / "wheelscan"
@@ -30,12 +31,14 @@ ENUMS: dict[str, type[StrEnum]] = {
     "ErrorCode": ErrorCode,
     "ElfErrorCode": ElfErrorCode,
     "CommandErrorCode": CommandErrorCode,
+    "BlockerKind": BlockerKind,
+    "Criterion": Criterion,
 }
 
 
 def documented(section: str) -> list[str]:
-    """The codes of docs/errors.md's table under ``## section``, in order."""
-    text = (ROOT / "docs" / "errors.md").read_text()
+    """The codes of docs/codes.md's table under ``## section``, in order."""
+    text = (ROOT / "docs" / "codes.md").read_text()
     body = text.split(f"\n## {section}\n", 1)[1].split("\n## ", 1)[0]
     return re.findall(r"^\| `([^`]+)` \|", body, re.MULTILINE)
 
@@ -209,3 +212,29 @@ def test_the_native_parser_asks_for_bytes_with_the_elf_modules_need_bytes() -> N
         parse(bytearray(len(data)), [(0, 0)])
     assert (asked.value.start, asked.value.end) == (0, 64)
     assert pickle.loads(pickle.dumps(asked.value)).end == 64
+
+
+def test_a_verdict_speaks_in_criteria_and_blocker_kinds_spelled_as_stored() -> None:
+    from wheelscan.engine.worker import audit
+    from wheelscan.policy.verdict import Verdict
+
+    from elfwriter import build_elf, sample_spec
+    from wheelbuilder import build_wheel
+
+    library = build_elf(sample_spec(interpreter=None, needed=["libfoo.so.1", "libc.so.6"]))
+    verdict = audit(
+        build_wheel({"mod.cpython-312-x86_64-linux-gnu.so": library}),
+        "demo-1.0-cp312-cp312-manylinux_2_17_x86_64.whl",
+    )
+    assert isinstance(verdict, Verdict)
+    assert list(verdict.criteria) == list(Criterion)
+    assert all(type(key) is str for key in verdict.criteria)  # orjson takes no other keys
+    kinds = {b.kind for check in verdict.upgrades for b in check.blockers}
+    assert kinds == {BlockerKind.EXTERNAL_LIBRARY, BlockerKind.SYMBOL_VERSION}
+    stored = orjson.loads(verdict.to_json_bytes())
+    assert stored == json.loads(json.dumps(verdict.to_json()))
+    assert {b["kind"] for u in stored["upgrades"] for b in u["blockers"]} == {
+        "external-library",
+        "symbol-version",
+    }
+    assert list(stored["criteria"]) == [str(c) for c in Criterion]

@@ -4,7 +4,7 @@ At the bottom of the house: this module imports nothing of wheelscan, so every s
 native core included, raises from here, and a caller tells an error wheelscan meant from a
 bug by one base class (``WheelscanError``), as pip-audit's ``ServiceError`` does.
 
-Each code is listed once, in one of three enums, and documented in docs/errors.md (a test
+Each code is listed once, in one of three enums, and documented in docs/codes.md (a test
 holds the two equal). The enums are ``StrEnum``: a member *is* its spelling, so what is
 stored, printed and written as JSON is the same string as before there were enums.
 
@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 
 class ErrorCode(StrEnum):
-    """Why a wheel could not be judged: an ``AuditError``'s code (docs/errors.md)."""
+    """Why a wheel could not be judged: an ``AuditError``'s code (docs/codes.md)."""
 
     # the archive, read as pip installs it (wheel/archive.py, native/_zipdir.pyx)
     NOT_ZIP = "not-zip"
