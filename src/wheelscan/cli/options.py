@@ -121,4 +121,8 @@ def engine_description(engine: Executor[Any]) -> str:
         return f"local pool of {engine.size} workers"
     if isinstance(engine, InlineExecutor):
         return "inline"
-    return str(engine.description())  # type: ignore[attr-defined]
+    from wheelscan.engine.dask_executor import DaskExecutor  # the only other: imported in use
+
+    if not isinstance(engine, DaskExecutor):
+        raise TypeError(f"not an engine of wheelscan's: {engine!r}")
+    return engine.description()
