@@ -238,3 +238,12 @@ def test_a_verdict_speaks_in_criteria_and_blocker_kinds_spelled_as_stored() -> N
         "symbol-version",
     }
     assert list(stored["criteria"]) == [str(c) for c in Criterion]
+
+
+def test_the_transient_codes_are_listed_and_documented_as_such() -> None:
+    from wheelscan.store.store import TRANSIENT_ERRORS
+
+    text = (ROOT / "docs" / "codes.md").read_text()
+    marked = set(re.findall(r"^\| `([^`]+)` \| \*transient\*", text, re.MULTILINE))
+    assert set(TRANSIENT_ERRORS) == marked
+    assert marked <= set(ErrorCode)
