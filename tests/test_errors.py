@@ -78,6 +78,7 @@ _RAISERS = {
     "InflateError": ErrorCode,
     "EvaluationError": ErrorCode,
     "LibcConflict": ErrorCode,
+    "AndroidTagError": ErrorCode,
     "error_type": ErrorCode,  # native/_zipdir.pyx's WheelError
     "ElfError": ElfErrorCode,
     "StoreError": CommandErrorCode,

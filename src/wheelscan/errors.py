@@ -64,6 +64,8 @@ class ErrorCode(StrEnum):
     UNKNOWN_LIBC = "unknown-libc"
     ELF_IN_PURELIB = "elf-in-purelib"
     NOT_PLATFORM_WHEEL = "not-platform-wheel"
+    ANDROID_PLATFORM_TAGS = "android-platform-tags"
+    NO_ANDROID_POLICY = "no-android-policy"
     # the run's: where the wheel is, how it was fetched, what became of its worker
     REFUSED_LINK = "refused-link"
     SHA256_CONFLICT = "sha256-conflict"
