@@ -83,13 +83,9 @@ def _bind():
 LIBDEFLATE_VERSION = _bind()
 
 
-class InflateError(Exception):
-    """A stream that is not valid deflate, or inflates to another size than declared."""
-
-    def __init__(self, code, reason):
-        super().__init__(f"{code}: {reason}")
-        self.code = code
-        self.reason = reason
+# a stream that is not valid deflate, or inflates to another size than declared: the one
+# class wheel/inflate_isal.py raises too
+from wheelscan.errors import InflateError
 
 
 cdef int _inflate(

@@ -30,6 +30,7 @@ from wheelscan.elf.facts import (
     ElfFacts,
     Endianness,
     Machine,
+    NeedBytes,
     TYPE_OF,
     UndefinedSymbol,
     VersionNeed,
@@ -1228,15 +1229,6 @@ def dynamic_segment(buffer):
     if read_header(&c) < 0 or not chosen_dynamic(&c, &offset, &filesz):
         return None
     return (offset, filesz) if offset + filesz >= offset else None
-
-
-class NeedBytes(Exception):
-    """``parse_elf`` needs the bytes [start, end), which the partly filled buffer lacks."""
-
-    def __init__(self, start, end):
-        super().__init__(f"need bytes [{start}, {end})")
-        self.start = start
-        self.end = end
 
 
 def parse_elf(buffer, available=None):

@@ -215,7 +215,7 @@ def test_a_false_start_never_decides_the_facts(false_start: Case) -> None:
     with WheelArchive.open(path) as archive:
         (elf,) = [m for m in archive.members if m.name == MEMBER]
         whole = contents._parse_whole(get_parser(), archive, elf)
-        by_ends = ends.parse_by_ends(archive, elf, *partial)
+        by_ends = ends.parse_by_ends(archive, elf, partial)
         assert by_ends is None or by_ends == whole
         facts = contents.read_wheel_facts(archive, path.name)
     assert [m.facts for m in facts.elf_files] == [whole]
@@ -267,10 +267,10 @@ def fast_reading(build: Callable[[bytes], bytes], archive: WheelArchive, member:
     partial = partial_parser()
     assert partial is not None
     if build is read_by_ends:
-        return ends.parse_by_ends(archive, member, *partial)
+        return ends.parse_by_ends(archive, member, partial)
     end = facts_end(archive.head(member, ends.HEAD_BYTES))
     assert end is not None
-    return contents._parse_prefix(archive, member, end, *partial)
+    return contents._parse_prefix(archive, member, end, partial)
 
 
 @pytest.mark.parametrize("build", [read_by_ends, read_by_prefix])

@@ -51,7 +51,7 @@ def streamed(data: bytes, keep: int) -> ElfFacts | str:
     payload = zlib.compressobj(6, zlib.DEFLATED, -15)
     compressed = memoryview(payload.compress(data) + payload.flush())
     try:
-        return parse_streamed(compressed, len(data), zlib.crc32(data), native, NeedBytes, keep=keep)
+        return parse_streamed(compressed, len(data), zlib.crc32(data), native, keep=keep)
     except ElfError as e:
         return e.code
 

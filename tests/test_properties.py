@@ -17,7 +17,6 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wheelscan._native import NeedBytes
 from wheelscan._native import parse_elf as native
 from wheelscan.elf import ElfError, ElfFacts
 from wheelscan.elf.reference import parse_elf as reference
@@ -215,7 +214,7 @@ def test_streamed_parsing_equals_whole_parsing(data: bytes, keep: int, tail: int
     stats = StreamStats()
     try:
         result: object = parse_streamed(
-            payload, len(data), zlib.crc32(data), native, NeedBytes, keep=keep, stats=stats
+            payload, len(data), zlib.crc32(data), native, keep=keep, stats=stats
         )
     except ElfError as e:
         result = ("error", e.code)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from wheelscan._native import NeedBytes, parse_elf
+from wheelscan._native import parse_elf
 from wheelscan.wheel.archive import DEFLATED, WheelArchive
 from wheelscan.wheel.stream import StreamError, StreamStats, parse_streamed
 
@@ -25,7 +25,7 @@ def test_streamed_equals_whole_on_built_files(keep: int) -> None:
     data = build_elf(sample_spec("ppc64le")) + bytes(range(256)) * 4096 * 32
     stats = StreamStats()
     facts = parse_streamed(
-        deflate(data), len(data), zlib.crc32(data), parse_elf, NeedBytes, keep=keep, stats=stats
+        deflate(data), len(data), zlib.crc32(data), parse_elf, keep=keep, stats=stats
     )
     assert facts == parse_elf(data)
     if keep == 64:
@@ -48,7 +48,6 @@ def test_streamed_equals_whole_on_real_members(real_wheels: list[Path]) -> None:
                     member.size,
                     member.crc,
                     parse_elf,
-                    NeedBytes,
                     stats=stats,
                 )
                 assert streamed == parse_elf(archive.read(member)), member.name
@@ -61,11 +60,11 @@ def test_crc_and_size_are_checked_when_the_stream_is_read_to_its_end() -> None:
     data = build_elf(sample_spec("x86_64"))
     payload = deflate(data)
     with pytest.raises(StreamError) as crc:
-        parse_streamed(payload, len(data), zlib.crc32(data) ^ 1, parse_elf, NeedBytes)
+        parse_streamed(payload, len(data), zlib.crc32(data) ^ 1, parse_elf)
     assert crc.value.code == "crc-mismatch"
     with pytest.raises(StreamError) as short:
-        parse_streamed(payload, len(data) + 100, zlib.crc32(data), parse_elf, NeedBytes)
+        parse_streamed(payload, len(data) + 100, zlib.crc32(data), parse_elf)
     assert short.value.code == "size-mismatch"
     with pytest.raises(StreamError) as junk:
-        parse_streamed(memoryview(b"\xff" * 64), 1000, 0, parse_elf, NeedBytes)
+        parse_streamed(memoryview(b"\xff" * 64), 1000, 0, parse_elf)
     assert junk.value.code == "bad-deflate"

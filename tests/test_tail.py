@@ -205,7 +205,7 @@ def test_every_real_member_read_by_its_ends_gets_the_facts_of_the_whole(
                 ):
                     continue
                 tried += 1
-                facts = ends.parse_by_ends(archive, member, *partial)
+                facts = ends.parse_by_ends(archive, member, partial)
                 if facts is not None:
                     skipped += 1
                     assert facts == contents._parse_whole(parse, archive, member), member.name
@@ -251,7 +251,7 @@ def test_a_stream_longer_than_its_member_is_caught_when_verifying(
     assert partial is not None
     with WheelArchive.open(sound) as archive:
         member = archive.members[0]
-        by_ends = ends.parse_by_ends(archive, member, *partial)
+        by_ends = ends.parse_by_ends(archive, member, partial)
         assert by_ends == contents._parse_whole(get_parser(), archive, member)
     monkeypatch.setenv(contents.VERIFY_ENV, "1")
     with WheelArchive.open(sound) as archive:

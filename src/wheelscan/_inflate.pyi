@@ -1,13 +1,9 @@
 """Types of the inflater (native/_inflate.pyx, over the `deflate` package's libdeflate)."""
 
 from wheelscan.elf.types import Buffer
+from wheelscan.errors import InflateError as InflateError
 
 LIBDEFLATE_VERSION: str
-
-class InflateError(Exception):
-    code: str
-    reason: str
-    def __init__(self, code: str, reason: str) -> None: ...
 
 def inflate_into(payload: Buffer, out: Buffer, crc32: bool = True) -> int: ...
 

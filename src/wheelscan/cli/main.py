@@ -19,8 +19,9 @@ from collections.abc import Sequence
 
 from wheelscan import __version__
 from wheelscan.cli.interrupt import exit_status
-from wheelscan.cli.usage import EXIT_STATUS_HELP, EXIT_USAGE, HelpFormatter, Parser, UsageError
-from wheelscan.elf import BACKEND_ENV, BackendError, backend_name, get_parser
+from wheelscan.cli.usage import EXIT_STATUS_HELP, EXIT_USAGE, HelpFormatter, Parser
+from wheelscan.elf import BACKEND_ENV, backend_name, get_parser
+from wheelscan.errors import CommandError
 
 COMMANDS = ("show", "audit", "report", "reevaluate", "package", "elf", "platform")
 
@@ -98,19 +99,10 @@ def check_before_work(args: argparse.Namespace) -> None:
 
 def user_error(error: Exception) -> str | None:
     """The one line that tells the user what went wrong, if ``error`` is theirs to fix (or
-    the world's: an index that is down); None for a bug. The classes are imported only when
-    something failed: a command that succeeds pays nothing for this list."""
-    from wheelscan.engine.dask_executor import SchedulerError
-    from wheelscan.policy.policies import PolicyFileError
-    from wheelscan.sources.base import SourceError
-    from wheelscan.sources.index_url import IndexUrlError
-    from wheelscan.store.errors import StoreError
-
-    if isinstance(error, UsageError | SourceError | IndexUrlError | PolicyFileError | BackendError):
-        return str(error)
-    if isinstance(error, SchedulerError):
-        return str(error)
-    if isinstance(error, StoreError):
+    the world's: an index that is down); None for a bug. Every such error is a CommandError
+    (wheelscan/errors.py): usage, a source, a policy file, the backend, the scheduler, the
+    store."""
+    if isinstance(error, CommandError):
         return str(error)
     if isinstance(error, OSError) and error.filename is not None:
         # a path the user gave: an output directory that does not exist, a read-only file

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import Any
 
 from wheelscan.cli.usage import UsageError, count, existing_file, positive_float, positive_int
-from wheelscan.engine.pool import Executor, InlineExecutor, LocalPool, Task
+from wheelscan.engine.pool import Executor, InlineExecutor, LocalPool, R, Task
 from wheelscan.wheel.archive import Limits
 
 DEFAULT_DB = Path("wheelscan.db")
@@ -89,7 +90,7 @@ def limits(args: argparse.Namespace) -> Limits:
     return Limits(args.max_member_size, args.max_compression_ratio)
 
 
-def executor(task: Task, args: argparse.Namespace) -> Executor:
+def executor(task: Task[R], args: argparse.Namespace) -> Executor[R]:
     if getattr(args, "engine", "local") == "dask":
         from wheelscan.engine import dask_executor
 
@@ -114,10 +115,14 @@ def memory_limit(args: argparse.Namespace) -> int:
     return 2 * int(args.max_member_size) + (1 << 30)
 
 
-def engine_description(engine: Executor) -> str:
+def engine_description(engine: Executor[Any]) -> str:
     """Which engine runs the audit, on how many workers: recorded with the run."""
     if isinstance(engine, LocalPool):
         return f"local pool of {engine.size} workers"
     if isinstance(engine, InlineExecutor):
         return "inline"
-    return str(engine.description())  # type: ignore[attr-defined]
+    from wheelscan.engine.dask_executor import DaskExecutor  # the only other: imported in use
+
+    if not isinstance(engine, DaskExecutor):
+        raise TypeError(f"not an engine of wheelscan's: {engine!r}")
+    return engine.description()

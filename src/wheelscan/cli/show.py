@@ -117,26 +117,25 @@ def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is 
 
 def json_schema() -> dict[str, Any]:
     text = resources.files("wheelscan").joinpath("schemas/show.schema.json").read_text()
-    return json.loads(text)  # type: ignore[no-any-return]
+    schema: dict[str, Any] = json.loads(text)
+    return schema
 
 
-def read(target: str, strict: bool = False) -> WheelFacts | BaseException | None:
-    """A local wheel's facts, or what reading them raised; None for a URL (AuditTask reads
-    it) or a missing file (``judge`` says so)."""
+def read(target: str, strict: bool = False) -> WheelFacts | None:
+    """A local wheel's facts; None for a URL (AuditTask reads it) or a missing file
+    (``judge`` says so). What reading raises reaches the main thread through its future
+    (``run``), which makes it the wheel's record or raises it again."""
     path = Path(target)
     if is_url(target) or not path.is_file():
         return None
-    try:
-        with WheelArchive.open(path) as archive:
-            # its members spread over the cores this process may use
-            return read_wheel_facts(archive, path.name, threads=_threads(), strict=strict)
-    except Exception as e:  # judged (made a record, or raised) in the main thread
-        return e
+    with WheelArchive.open(path) as archive:
+        # its members spread over the cores this process may use
+        return read_wheel_facts(archive, path.name, threads=_threads(), strict=strict)
 
 
 def judge(
     target: str,
-    facts: WheelFacts | BaseException | None,
+    facts: WheelFacts | AuditError | None,
     database: PolicyDatabase,
     args: argparse.Namespace,
 ) -> tuple[Verdict | AuditError, Abi3Verdict | None]:
@@ -151,7 +150,7 @@ def judge(
 
 def _judge(
     target: str,
-    facts: WheelFacts | BaseException | None,
+    facts: WheelFacts | AuditError | None,
     database: PolicyDatabase,
     args: argparse.Namespace,
 ) -> tuple[Verdict | AuditError, WheelFacts | None]:
@@ -174,6 +173,8 @@ def _judge(
         result = task(WheelRef(filename, "", "", target))
         return result.verdict, result.facts
     path = Path(target)
+    if isinstance(facts, AuditError):
+        return facts, None
     if facts is None:
         if path.is_dir():
             return AuditError(
@@ -185,8 +186,7 @@ def _judge(
         if path.exists():
             return AuditError(path.name, "not-a-file", f"{target} is not a regular file"), None
         return AuditError(path.name, "not-found", f"cannot access {target}: no such file"), None
-    read = facts if isinstance(facts, WheelFacts) else None
-    return worker.judge(path.name, facts, database, args.musl_policy), read
+    return worker.judge(path.name, facts, database, args.musl_policy), facts
 
 
 # Each thread holds up to 64 MiB of scratch (a member inflated whole): a few threads take a
@@ -226,12 +226,16 @@ def run(args: argparse.Namespace) -> int:
         # and loads the policies: for one large wheel, 35-40 ms of a 0.2-0.3 s run,
         # overlapped with inflation, which needs no GIL
         reading = reader.submit(read, args.wheels[0], args.strict)
-        from wheelscan.engine import worker  # noqa: F401  (imported here, not in judge)
+        from wheelscan.engine import worker  # imported here, not in judge
         from wheelscan.policy.policies import load_policies
 
         database = load_policies(args.policy_file)
         for index, target in enumerate(args.wheels):
-            facts = reading.result()
+            facts: WheelFacts | AuditError | None
+            try:
+                facts = reading.result()
+            except worker.FAILURES as e:  # the wheel's; anything else is a bug, raised here
+                facts = worker.audit_error(Path(target).name, e)
             if index + 1 < len(args.wheels):
                 reading = reader.submit(read, args.wheels[index + 1], args.strict)
             outcome, stable_abi = judge(target, facts, database, args)

@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
+from wheelscan.errors import CommandError, CommandErrorCode
+
 Number = TypeVar("Number", int, float)
 
 # Exit statuses shared by every command (``audit``, ``show`` and ``package`` add 1: a
@@ -26,8 +28,10 @@ EXIT_STATUS_HELP = """exit status:
   130  interrupted (Ctrl-C); 143 SIGTERM; 129 SIGHUP"""  # noqa: E501 (wrapped by HelpFormatter)
 
 
-class UsageError(Exception):
+class UsageError(CommandError):
     """A mistake of the user's: said in one line, exit status 2, no traceback."""
+
+    kind = CommandErrorCode.USAGE
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -92,9 +96,9 @@ class Parser(argparse.ArgumentParser):
     # the subcommands' parsers, by name (cli/main.py): argparse keeps them in a private class
     commands: Any = None
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # argparse's, passed on as they are
         kwargs.setdefault("formatter_class", HelpFormatter)
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")

@@ -7,7 +7,8 @@ The backend is chosen explicitly with ``WHEELSCAN_ELF_BACKEND`` (``native``, the
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from wheelscan.elf.facts import (
     ElfClass,
@@ -15,12 +16,14 @@ from wheelscan.elf.facts import (
     ElfFacts,
     Endianness,
     Machine,
+    NeedBytes,
     SymbolBinding,
     SymbolType,
     UndefinedSymbol,
     VersionNeed,
 )
 from wheelscan.elf.types import Buffer
+from wheelscan.errors import CommandError, CommandErrorCode
 
 BACKEND_ENV = "WHEELSCAN_ELF_BACKEND"
 BACKENDS = ("native", "reference")
@@ -28,8 +31,20 @@ BACKENDS = ("native", "reference")
 Parser = Callable[[Buffer], ElfFacts]
 
 
-class BackendError(RuntimeError):
+class PartialParser(Protocol):
+    """The native parser's partial-buffer mode: ``buffer`` holds the file's bytes only in
+    the ``available`` [start, end) ranges; raises NeedBytes for bytes outside them, and
+    ElfError as a Parser does."""
+
+    def __call__(
+        self, buffer: Buffer, available: Sequence[tuple[int, int]] | None = None, /
+    ) -> ElfFacts: ...
+
+
+class BackendError(CommandError, RuntimeError):
     """The configured ELF backend does not exist or cannot be loaded."""
+
+    kind = CommandErrorCode.NO_ELF_BACKEND
 
 
 def get_parser(backend: str | None = None) -> Parser:
@@ -49,8 +64,8 @@ def get_parser(backend: str | None = None) -> Parser:
     raise BackendError(f"{BACKEND_ENV}={name!r}: choose one of {', '.join(BACKENDS)}")
 
 
-def partial_parser() -> tuple[Callable[..., ElfFacts], type[Exception]] | None:
-    """The native parser's partial-buffer mode and its NeedBytes, when native is active.
+def partial_parser() -> PartialParser | None:
+    """The native parser's partial-buffer mode, when native is active.
 
     The reference reader needs whole files; with it, members are inflated whole.
     """
@@ -58,7 +73,7 @@ def partial_parser() -> tuple[Callable[..., ElfFacts], type[Exception]] | None:
         return None
     from wheelscan import _native
 
-    return _native.parse_elf, _native.NeedBytes
+    return _native.parse_elf
 
 
 def backend_name() -> str:
@@ -79,6 +94,9 @@ __all__ = [
     "ElfFacts",
     "Endianness",
     "Machine",
+    "NeedBytes",
+    "Parser",
+    "PartialParser",
     "SymbolBinding",
     "SymbolType",
     "UndefinedSymbol",

@@ -103,6 +103,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, NamedTuple
 
+from wheelscan.errors import ElfErrorCode, WheelscanError
+
 
 class ElfClass(IntEnum):
     ELF32 = 1
@@ -340,18 +342,32 @@ def _rebuild_facts(*fields: Any) -> ElfFacts:
     return ElfFacts(*values)
 
 
-class ElfError(Exception):
+class ElfError(WheelscanError):
     """The buffer is not an ELF file wheelscan can read.
 
-    ``code`` is stable (``not-elf``, ``truncated``, ``bad-header``, ``bad-offset``,
-    ``bad-table``, ``too-large``, ``ambiguous``: glibc's loader and the other readers would
-    read it two ways) so reports can group errors; ``reason`` says what exactly.
+    ``code`` is stable (an ``ElfErrorCode``: ``not-elf``, ``truncated``, ``bad-header``,
+    ``bad-offset``, ``bad-table``, ``too-large``, ``ambiguous``: glibc's loader and the other
+    readers would read it two ways) so reports can group errors; ``reason`` says what
+    exactly. Both backends raise it, with the same codes.
     """
 
-    def __init__(self, code: str, reason: str) -> None:
-        super().__init__(f"{code}: {reason}")
-        self.code = code
-        self.reason = reason
+    codes = ElfErrorCode
+    code: ElfErrorCode
 
-    def __reduce__(self) -> tuple[type[ElfError], tuple[str, str]]:
-        return (type(self), (self.code, self.reason))
+
+class NeedBytes(Exception):
+    """The parser, given only some ranges of a buffer, needs the bytes [start, end) too.
+
+    A request, not an error (so no WheelscanError): whoever hands the native parser part of
+    a member (wheel/stream.py, wheel/ends.py, contents.py's prefix) catches it, provides the
+    bytes or gives up on that reading, and it never leaves the reading. Defined here, beside
+    ElfError, so that those readers name it and its fields are typed.
+    """
+
+    def __init__(self, start: int, end: int) -> None:
+        super().__init__(f"need bytes [{start}, {end})")
+        self.start = start
+        self.end = end
+
+    def __reduce__(self) -> tuple[type[NeedBytes], tuple[int, int]]:
+        return (type(self), (self.start, self.end))

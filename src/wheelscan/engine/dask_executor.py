@@ -35,9 +35,10 @@ import signal
 import threading
 from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
-from typing import Any
+from typing import Any, Generic
 
-from wheelscan.engine.pool import LocalPool, Release, Task, _failed, release_of
+from wheelscan.engine.pool import LocalPool, R, Release, Task, _failed, release_of
+from wheelscan.errors import CommandError, CommandErrorCode
 from wheelscan.model import WheelResult
 from wheelscan.sources.base import WheelRef
 
@@ -69,8 +70,10 @@ CLOSE_SECONDS = 5.0  # for the local cluster to stop
 INSTALL_HINT = "pip install 'wheelscan[dask]'"
 
 
-class SchedulerError(Exception):
+class SchedulerError(CommandError):
     """The Dask scheduler cannot be reached, or went away: said in one line (cli/main.py)."""
+
+    kind = CommandErrorCode.SCHEDULER_UNREACHABLE
 
 
 def available() -> bool:
@@ -83,8 +86,8 @@ def available() -> bool:
 
 
 def run_batch(
-    task: Task, refs: list[WheelRef], timeout: float, memory_limit: int | None = None
-) -> list[WheelResult]:
+    task: Task[R], refs: list[WheelRef], timeout: float, memory_limit: int | None = None
+) -> list[R | WheelResult]:
     """In a Dask worker: the batch's results, each wheel audited in a child process that a
     crash or a hang costs only that wheel (engine/pool.py's crash isolation)."""
     # Dask starts its worker processes as daemons, and multiprocessing lets no daemon start
@@ -104,7 +107,7 @@ def run_batch(
     return list(pool.results(refs))
 
 
-class _DiesWithItsParent:
+class _DiesWithItsParent(Generic[R]):
     """``task``, in a batch's process that the kernel kills when its Dask worker dies.
 
     A Dask worker killed mid-batch (the OOM killer, a node drained) would leave its batch's
@@ -112,11 +115,11 @@ class _DiesWithItsParent:
     for its next wheel for ever. Set at its first wheel, before anything can block.
     """
 
-    def __init__(self, task: Task) -> None:
+    def __init__(self, task: Task[R]) -> None:
         self.task = task
         self.parent = os.getpid()
 
-    def __call__(self, ref: WheelRef) -> WheelResult:
+    def __call__(self, ref: WheelRef) -> R:
         _die_with_parent(self.parent)
         return self.task(ref)
 
@@ -170,7 +173,7 @@ class CostModel:
         self.sized_seconds = 0.0
         self.sized_bytes = 0
 
-    def record(self, results: Iterable[WheelResult]) -> None:
+    def record(self, results: Iterable[Any]) -> None:
         for result in results:
             self.wheels += 1
             self.seconds += result.seconds
@@ -254,13 +257,13 @@ def release_batches(
         yield batch
 
 
-class DaskExecutor:
+class DaskExecutor(Generic[R]):
     """Audits on the cluster at ``scheduler`` (``tcp://HOST:8786``), or, without one, on a
     ``LocalCluster`` of ``workers`` processes of one thread, listening on loopback only."""
 
     def __init__(
         self,
-        task: Task,
+        task: Task[R],
         scheduler: str | None = None,
         workers: int = 0,
         timeout: float = 600.0,
@@ -303,7 +306,7 @@ class DaskExecutor:
         cluster = stack.enter_context(local_cluster(self.local_workers))
         return stack.enter_context(Client(cluster, set_as_default=False))
 
-    def results(self, refs: Iterable[WheelRef]) -> Generator[WheelResult, None, None]:
+    def results(self, refs: Iterable[WheelRef]) -> Generator[R | WheelResult, None, None]:
         from distributed import as_completed
 
         with ExitStack() as stack:
@@ -347,7 +350,7 @@ class DaskExecutor:
 
     def _batch_results(
         self, value: Any, batch: list[WheelRef], client: Client
-    ) -> list[WheelResult]:
+    ) -> list[R | WheelResult]:
         from distributed.client import FutureCancelledError
         from distributed.scheduler import KilledWorker
 

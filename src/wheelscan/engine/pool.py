@@ -47,7 +47,7 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from wheelscan.model import WheelResult
 from wheelscan.policy.verdict import AuditError
@@ -60,12 +60,17 @@ QUEUE_DEPTH = 2
 # Wheels read ahead of the workers, among which each chooses one of its own release
 LOOKAHEAD = 64
 
-Task = Callable[[WheelRef], WheelResult]
+# What a task returns for a wheel: a WheelResult (engine/task.py's AuditTask), or the same
+# already encoded for the store (engine/run.py's PreparingTask). An executor yields what its
+# task returns, and a WheelResult (``_failed``) for a wheel whose worker was lost.
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
+Task = Callable[[WheelRef], R]
 Release = tuple[str, str]  # project, version
 
 
-class Executor(Protocol):
-    def results(self, refs: Iterable[WheelRef]) -> Generator[WheelResult, None, None]: ...
+class Executor(Protocol[R_co]):
+    def results(self, refs: Iterable[WheelRef]) -> Generator[R_co | WheelResult, None, None]: ...
 
 
 # A worker collects garbage itself, after every wheel (the young generations) and after
@@ -107,7 +112,7 @@ def _die_with_parent(parent_pid: int | None) -> None:
 
 def _worker_main(
     conn: multiprocessing.connection.Connection,
-    task: Task,
+    task: Task[Any],
     parent_pid: int | None,
     parent_ends: list[multiprocessing.connection.Connection],
     memory_limit: int | None = None,
@@ -220,12 +225,12 @@ class _Backlog:
         return self._window.pop(0)
 
 
-class LocalPool:
+class LocalPool(Generic[R]):
     """``workers`` processes running ``task`` on one wheel at a time each."""
 
     def __init__(
         self,
-        task: Task,
+        task: Task[R],
         workers: int | None = None,
         timeout: float = 300.0,
         context: Any = None,
@@ -271,7 +276,7 @@ class LocalPool:
         worker.conn.close()
         self._parent_ends.discard(worker.conn)
 
-    def results(self, refs: Iterable[WheelRef]) -> Generator[WheelResult, None, None]:
+    def results(self, refs: Iterable[WheelRef]) -> Generator[R | WheelResult, None, None]:
         backlog = _Backlog(refs)
         retry: deque[WheelRef] = deque()  # queued on a worker that was lost before it began
         workers = [self._spawn() for _ in range(self.size)]
@@ -387,12 +392,12 @@ class LocalPool:
             self._close(worker)
 
 
-class InlineExecutor:
+class InlineExecutor(Generic[R]):
     """No processes: for ``--workers 0``, debugging and profiling."""
 
-    def __init__(self, task: Task) -> None:
+    def __init__(self, task: Task[R]) -> None:
         self.task = task
 
-    def results(self, refs: Iterable[WheelRef]) -> Generator[WheelResult, None, None]:
+    def results(self, refs: Iterable[WheelRef]) -> Generator[R, None, None]:
         for ref in refs:
             yield self.task(ref)

@@ -12,12 +12,13 @@ import dataclasses
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from wheelscan.engine.pool import Executor
 from wheelscan.engine.task import AuditTask
+from wheelscan.model import WheelResult
 from wheelscan.sources.base import Source, WheelRef
-from wheelscan.store import RunRecord, Store, prepare
+from wheelscan.store import PreparedResult, RunRecord, Store, prepare
 from wheelscan.store.codec import conflict_record, hash_conflict
 
 
@@ -64,7 +65,7 @@ class PreparingTask:
     def __init__(self, task: AuditTask) -> None:
         self.task = task
 
-    def __call__(self, ref: WheelRef) -> Any:
+    def __call__(self, ref: WheelRef) -> PreparedResult:
         return prepare(self.task(ref))
 
 
@@ -87,7 +88,7 @@ def _conflict(
 def audit(
     sources: Iterable[Source],
     store: Store,
-    executor: Executor,
+    executor: Executor[PreparedResult | WheelResult],
     run_id: int,
     observer: Observer | None = None,
     limit: int | None = None,

@@ -59,16 +59,12 @@ def audit(
 
 def judge(
     filename: str,
-    facts: WheelFacts | BaseException,
+    facts: WheelFacts,
     database: PolicyDatabase | None = None,
     musl_policy: str | None = None,
 ) -> Verdict | AuditError:
-    """The verdict on a wheel's facts, read before; given instead the exception reading them
-    raised, its record (one of FAILURES; any other is raised again)."""
-    if isinstance(facts, BaseException):
-        if isinstance(facts, FAILURES):
-            return audit_error(filename, facts)
-        raise facts
+    """The verdict on a wheel's facts, read before (a wheel that could not be read is
+    ``audit_error``'s)."""
     try:
         return evaluate(facts, database, musl_policy)
     except FAILURES as e:

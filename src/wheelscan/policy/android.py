@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from packaging.utils import parse_wheel_filename
 
 from wheelscan.elf.facts import SymbolBinding
+from wheelscan.errors import ErrorCode, WheelscanError
 from wheelscan.model import WheelFacts
 from wheelscan.policy.elfplatform import BIONIC_LIBRARIES
 from wheelscan.policy.policies import PolicySet
@@ -46,14 +47,11 @@ BIONIC_VERSION_LEVELS = {
 }
 
 
-class AndroidTagError(ValueError):
+class AndroidTagError(WheelscanError, ValueError):
     """An Android wheel whose tags pick no policy; ``code`` is stable, as an
     EvaluationError's (auditwheel raises a ValueError here: a traceback, no verdict)."""
 
-    def __init__(self, code: str, reason: str) -> None:
-        super().__init__(f"{code}: {reason}")
-        self.code = code
-        self.reason = reason
+    code: ErrorCode
 
 
 def api_level(name: str) -> int | None:

@@ -7,6 +7,7 @@ import posixpath
 import re
 
 from wheelscan.elf.facts import ElfFacts, Endianness, Machine
+from wheelscan.errors import ErrorCode, WheelscanError
 from wheelscan.policy.policies import Architecture, Libc
 
 _ISA_LEVELS = (
@@ -55,13 +56,10 @@ def extended_architecture(facts: ElfFacts) -> Architecture | None:
 ET_EXEC, DF_1_PIE = 2, 0x08000000
 
 
-class LibcConflict(Exception):
+class LibcConflict(WheelscanError):
     """One ELF file names both libcs; ``code`` is stable, as an EvaluationError's."""
 
-    def __init__(self, code: str, reason: str) -> None:
-        super().__init__(f"{code}: {reason}")
-        self.code = code
-        self.reason = reason
+    code: ErrorCode
 
 
 def elf_libc(path: str, facts: ElfFacts) -> Libc | None:

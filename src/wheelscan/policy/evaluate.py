@@ -17,6 +17,7 @@ from itertools import compress
 from packaging.utils import parse_wheel_filename
 
 from wheelscan.elf.facts import ElfFacts, SymbolBinding, SymbolType
+from wheelscan.errors import ErrorCode, WheelscanError
 from wheelscan.model import WheelFacts
 from wheelscan.policy.android import (
     AndroidTagError,
@@ -42,17 +43,14 @@ from wheelscan.policy.policies import (
     platform_tag_info,
 )
 from wheelscan.policy.resolve import LIBPYTHON_RE, ElfTree, Resolver, fix_up_trees
-from wheelscan.policy.verdict import Blocker, PolicyCheck, TagClaim, Verdict
+from wheelscan.policy.verdict import Blocker, BlockerKind, Criterion, PolicyCheck, TagClaim, Verdict
 from wheelscan.policy.versions import newest_version, sort_versions
 
 
-class EvaluationError(Exception):
+class EvaluationError(WheelscanError):
     """The wheel cannot be judged (auditwheel errors or crashes on these too)."""
 
-    def __init__(self, code: str, reason: str) -> None:
-        super().__init__(f"{code}: {reason}")
-        self.code = code
-        self.reason = reason
+    code: ErrorCode
 
 
 _LOADERS = ("ld64.so.2", "ld64.so.1")  # ppc64le, s390x; the rest are ld-linux*
@@ -299,12 +297,12 @@ def evaluate(
     ucs_policy = policies.linux if ucs2_files else policies.highest
     pyfpe_policy = policies.linux if pyfpe_files else policies.highest
     criteria = {
-        "symbol_versions": symbol_policy,
-        "external_libraries": ref_policy,
-        "blacklist": blacklist_policy,
-        "isa": isa_policy,
-        "ucs2": ucs_policy,
-        "pyfpe": pyfpe_policy,
+        Criterion.SYMBOL_VERSIONS: symbol_policy,
+        Criterion.EXTERNAL_LIBRARIES: ref_policy,
+        Criterion.BLACKLIST: blacklist_policy,
+        Criterion.ISA: isa_policy,
+        Criterion.UCS2: ucs_policy,
+        Criterion.PYFPE: pyfpe_policy,
     }
     overall = min(criteria.values())
 
@@ -332,7 +330,7 @@ def evaluate(
         libc=str(libc),
         architecture=str(arch.baseline),
         overall_tag=overall.name,
-        criteria={name: p.name for name, p in criteria.items()},
+        criteria={name.value: p.name for name, p in criteria.items()},  # plain str keys: JSON
         versioned_symbols={lib: sort_versions(v) for lib, v in sorted(versioned.items())},
         external_libraries=tuple(sorted(refs.libs[policies.highest.name])),
         upgrades=upgrades,
@@ -442,7 +440,7 @@ class _Blockers:
     def for_policy(self, policy: Policy) -> tuple[Blocker, ...]:
         found = [
             Blocker(
-                "symbol-version",
+                BlockerKind.SYMBOL_VERSION,
                 version,
                 tuple(sorted(self.version_files[version])),
                 tuple(sorted(self.version_symbols[version])),
@@ -450,31 +448,33 @@ class _Blockers:
             for version in sort_versions(self.missing[policy.name])
         ]
         found += [
-            Blocker("external-library", lib, tuple(sorted(files)))
+            Blocker(BlockerKind.EXTERNAL_LIBRARY, lib, tuple(sorted(files)))
             for lib, files in sorted(self.refs.libs[policy.name].items())
         ]
         blacklist_files = self.refs.blacklist_files[policy.name]
         found += [
             Blocker(
-                "blacklisted-symbol",
+                BlockerKind.BLACKLISTED_SYMBOL,
                 lib,
                 tuple(sorted(blacklist_files[lib])),
                 tuple(sorted(symbols)),
             )
             for lib, symbols in sorted(self.refs.blacklist[policy.name].items())
         ]
-        found += [Blocker("isa", str(level), (path,)) for path, level in self.isa_levels.items()]
+        found += [
+            Blocker(BlockerKind.ISA, str(level), (path,)) for path, level in self.isa_levels.items()
+        ]
         if self.ucs2_files:
-            found.append(Blocker("ucs2", "PyUnicodeUCS2_*", self.ucs2_files))
+            found.append(Blocker(BlockerKind.UCS2, "PyUnicodeUCS2_*", self.ucs2_files))
         if self.pyfpe_files:
-            found.append(Blocker("pyfpe", "PyFPE_jbuf", self.pyfpe_files))
+            found.append(Blocker(BlockerKind.PYFPE, "PyFPE_jbuf", self.pyfpe_files))
         return tuple(found)
 
     def newest(self) -> tuple[Blocker, ...]:
         """Per bucket (GLIBC, GLIBCXX, ...), the newest version needed and who needs it."""
         return tuple(
             Blocker(
-                "newest-version",
+                BlockerKind.NEWEST_VERSION,
                 version,
                 tuple(sorted(self.version_files[version])),
                 tuple(sorted(self.version_symbols[version])),

@@ -11,20 +11,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from wheelscan.policy.policies import platform_tag_info
-from wheelscan.policy.verdict import Blocker, PolicyCheck
+from wheelscan.policy.verdict import Blocker, BlockerKind, PolicyCheck
 from wheelscan.policy.versions import version_key
 
 # the kinds of blocker in the order a maintainer should look at them
 _KIND_ORDER = (
-    "external-library",
-    "blacklisted-symbol",
-    "isa",
-    "ucs2",
-    "pyfpe",
-    "symbol-version",
-    "newest-version",
+    BlockerKind.EXTERNAL_LIBRARY,
+    BlockerKind.BLACKLISTED_SYMBOL,
+    BlockerKind.ISA,
+    BlockerKind.UCS2,
+    BlockerKind.PYFPE,
+    BlockerKind.SYMBOL_VERSION,
+    BlockerKind.NEWEST_VERSION,
 )
-_VERSION_KINDS = ("symbol-version", "newest-version")
+_VERSION_KINDS = (BlockerKind.SYMBOL_VERSION, BlockerKind.NEWEST_VERSION)
 
 
 def folded(items: Sequence[str], limit: int | None) -> str:
@@ -58,15 +58,15 @@ def headline(blocker: Blocker, symbol_limit: int | None = 3, symbols: str | None
         symbols = folded(blocker.symbols, symbol_limit)
     if blocker.kind in _VERSION_KINDS:
         return f"needs {blocker.subject} ({symbols or 'no symbol bound to it'})"
-    if blocker.kind == "external-library":
+    if blocker.kind == BlockerKind.EXTERNAL_LIBRARY:
         return f"links {blocker.subject} (neither whitelisted nor in the wheel)"
-    if blocker.kind == "blacklisted-symbol":
+    if blocker.kind == BlockerKind.BLACKLISTED_SYMBOL:
         return f"uses {symbols} of {blocker.subject} (blacklisted)"
-    if blocker.kind == "isa":
+    if blocker.kind == BlockerKind.ISA:
         return f"needs the {blocker.subject} instruction set"
-    if blocker.kind == "ucs2":
+    if blocker.kind == BlockerKind.UCS2:
         return "uses the UCS-2 unicode ABI (PyUnicodeUCS2_*) of Python 2"
-    if blocker.kind == "pyfpe":
+    if blocker.kind == BlockerKind.PYFPE:
         return "uses PyFPE_jbuf, which Python builds without --with-fpectl lack"
     return f"{blocker.kind} {blocker.subject}"
 
@@ -78,7 +78,7 @@ def why_not(check: PolicyCheck) -> str:
         return ""
     first = ordered[0]
     text = headline(first, symbol_limit=1)
-    if first.kind == "external-library":
+    if first.kind == BlockerKind.EXTERNAL_LIBRARY:
         text = f"links {first.subject}"  # the column is narrow: the rest is in `show`
     return text + (f" (+{len(ordered) - 1} more)" if len(ordered) > 1 else "")
 

@@ -18,6 +18,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from wheelscan.errors import CommandError, CommandErrorCode
+
 DATA_DIR = Path(__file__).parent / "data"
 _BUILTIN_FILES = (
     DATA_DIR / "manylinux-policy.json",
@@ -169,8 +171,10 @@ class PolicyDatabase:
         return self.sets[(libc, arch.baseline)]
 
 
-class PolicyFileError(ValueError):
+class PolicyFileError(CommandError, ValueError):
     """A policy file that cannot be read or breaks a rule of PEP 600 / auditwheel."""
+
+    kind = CommandErrorCode.BAD_POLICY_FILE
 
 
 def load_policies(policy_file: Path | None = None) -> PolicyDatabase:

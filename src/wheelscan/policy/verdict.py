@@ -8,19 +8,46 @@ which policy, whether the filename's tags hold, and the checks it does not make.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
 from typing import Any
 
-# one name per criterion, as they appear in reports and in the JSON output
-CRITERIA = ("symbol_versions", "external_libraries", "blacklist", "isa", "ucs2", "pyfpe")
+
+class Criterion(StrEnum):
+    """What a verdict judges separately (auditwheel's ``WheelAbIInfo``), each the key of
+    ``Verdict.criteria`` spelled as the reports and the JSON output spell it (docs/codes.md).
+    In this order: a wheel's criteria are listed so."""
+
+    SYMBOL_VERSIONS = "symbol_versions"
+    EXTERNAL_LIBRARIES = "external_libraries"
+    BLACKLIST = "blacklist"
+    ISA = "isa"
+    UCS2 = "ucs2"
+    PYFPE = "pyfpe"
+
+
+class BlockerKind(StrEnum):
+    """What a Blocker is, stored and written as spelled here (docs/codes.md)."""
+
+    # what rules a policy out (Verdict.upgrades)
+    SYMBOL_VERSION = "symbol-version"
+    EXTERNAL_LIBRARY = "external-library"
+    BLACKLISTED_SYMBOL = "blacklisted-symbol"
+    ISA = "isa"
+    UCS2 = "ucs2"
+    PYFPE = "pyfpe"
+    # the newest version a bucket needs (Verdict.newest_versions)
+    NEWEST_VERSION = "newest-version"
+    # what breaks a declared tag that names no policy the verdict checked (report/claims.py)
+    PLATFORM_MISMATCH = "platform-mismatch"
+    NOT_LINUX = "not-linux"
 
 
 @dataclass(frozen=True, slots=True)
 class Blocker:
-    """One reason a policy is out of reach."""
+    """One reason a policy, or a declared tag, is out of reach."""
 
-    # symbol-version | external-library | blacklisted-symbol | isa | ucs2 | pyfpe | newest-version
-    kind: str
-    subject: str  # GLIBC_2.29 | libfoo.so.1 | x86_64_v3 | the symbol name
+    kind: BlockerKind
+    subject: str  # GLIBC_2.29 | libfoo.so.1 | x86_64_v3 | the symbol name | the tag
     files: tuple[str, ...] = ()  # wheel members to blame
     symbols: tuple[str, ...] = ()  # undefined symbols to blame
 
@@ -57,7 +84,7 @@ class Verdict:
     libc: str
     architecture: str
     overall_tag: str
-    # criterion -> the most compatible policy it allows (see CRITERIA)
+    # criterion (a Criterion's spelling) -> the most compatible policy it allows
     criteria: dict[str, str]
     # library -> versions needed from it (loader excluded), as auditwheel reports them
     versioned_symbols: dict[str, tuple[str, ...]]

@@ -18,10 +18,10 @@ from typing import Any
 from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
+from wheelscan.policy.verdict import Blocker
 from wheelscan.policy.versions import version_key
 from wheelscan.report.abi3_stats import Abi3Aggregator
 from wheelscan.report.claims import (
-    Blocker,
     declared_policies,
     over_claim_blockers,
     platform_of,

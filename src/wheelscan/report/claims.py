@@ -7,23 +7,18 @@ stored verdict may come from an older wheelscan, so only the fields of the schem
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any, NamedTuple
+from dataclasses import asdict
+from typing import Any
 
 from packaging.tags import Tag
 
 from wheelscan.policy.android import is_android_tag, policies_for_tags
 from wheelscan.policy.policies import Architecture, Libc, load_policies, platform_tag_info
+from wheelscan.policy.verdict import Blocker, BlockerKind
 
 # the ranking of a policy absent from the built-in data (a custom --policy-file): just above
 # linux_*, since the report cannot know its priority
 _UNKNOWN_PRIORITY = 1
-
-
-class Blocker(NamedTuple):
-    kind: str
-    subject: str
-    symbols: tuple[str, ...]
-    files: tuple[str, ...] = ()  # the wheel's members to blame
 
 
 def policy_name(tag: str) -> str:
@@ -132,16 +127,15 @@ def tag_blockers(tag: str, verdict: Mapping[str, Any]) -> Iterator[Blocker]:
     try:
         info = platform_tag_info(tag)
     except ValueError:
-        yield Blocker("not-linux", tag, ())
+        yield Blocker(BlockerKind.NOT_LINUX, tag)
         return
     if info.libc is not None and (
         str(info.libc) != verdict["libc"] or str(info.arch.baseline) != verdict["architecture"]
     ):
         yield Blocker(
-            "platform-mismatch",
+            BlockerKind.PLATFORM_MISMATCH,
             f"{tag} on {verdict['libc']} {verdict['architecture']}",
-            (),
-            tuple(verdict["elf_files"]),
+            files=tuple(verdict["elf_files"]),
         )
         return
     found = upgrades.get(policy_name(tag))
@@ -155,7 +149,8 @@ def tag_blockers(tag: str, verdict: Mapping[str, Any]) -> Iterator[Blocker]:
             if b["subject"] in blocking
         ]
     for b in found:
-        yield Blocker(b["kind"], b["subject"], tuple(b["symbols"]), tuple(b.get("files", ())))
+        files, symbols = tuple(b.get("files", ())), tuple(b["symbols"])
+        yield Blocker(BlockerKind(b["kind"]), b["subject"], files, symbols)
 
 
 def promises_only(verdict: Mapping[str, Any]) -> dict[str, Any]:
@@ -175,6 +170,6 @@ def promises_only(verdict: Mapping[str, Any]) -> dict[str, Any]:
         "upgrades": [],
     }
     for tag in verdict["over_claims"]:
-        blockers = [b._asdict() for b in tag_blockers(tag, verdict)]
+        blockers = [asdict(b) for b in tag_blockers(tag, verdict)]
         kept["upgrades"].append({"policy": policy_name(tag), "blockers": blockers})
     return kept

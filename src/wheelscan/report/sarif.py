@@ -17,7 +17,8 @@ from typing import Any
 from urllib.parse import quote
 
 from wheelscan import __version__
-from wheelscan.report.claims import Blocker, tag_blockers
+from wheelscan.policy.verdict import Blocker
+from wheelscan.report.claims import tag_blockers
 
 # (the wheel's filename, Verdict.to_json() or AuditError.to_json(), or None: not judged yet)
 Item = tuple[str, Mapping[str, Any] | None]

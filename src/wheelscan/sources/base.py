@@ -15,6 +15,8 @@ from typing import Protocol
 
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
+from wheelscan.errors import CommandError, CommandErrorCode
+
 logger = logging.getLogger(__name__)
 
 
@@ -32,8 +34,10 @@ class WheelRef:
     refused: str | None = None
 
 
-class SourceError(RuntimeError):
+class SourceError(CommandError, RuntimeError):
     """A source cannot be listed: a missing mirror, an unreadable page, a failed request."""
+
+    kind = CommandErrorCode.SOURCE_UNREADABLE
 
 
 def wheel_ref(

@@ -29,6 +29,8 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
+from wheelscan.errors import CommandError, CommandErrorCode
+
 __all__ = [
     "IndexUrlError",
     "default_index_url",
@@ -43,8 +45,10 @@ _SECTIONS = ("global", "install", "download")
 _KEY = "index-url"
 
 
-class IndexUrlError(RuntimeError):
+class IndexUrlError(CommandError, RuntimeError):
     """No index URL could be found, or a pip configuration file could not be read."""
+
+    kind = CommandErrorCode.NO_INDEX_URL
 
 
 def pip_config_files() -> list[Path]:

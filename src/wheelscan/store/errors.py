@@ -12,16 +12,24 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+from wheelscan.errors import CommandError, WheelscanError
 
 
-class StoreError(Exception):
+class StoreError(CommandError):
     """The store cannot do what was asked; ``code`` is stable, ``hint`` says what to do."""
 
     def __init__(self, code: str, message: str, hint: str) -> None:
-        super().__init__(f"{message} (hint: {hint})")
-        self.code = code
+        WheelscanError.__init__(self, code, message)
         self.message = message
         self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} (hint: {self.hint})"
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return (type(self), (str(self.code), self.message, self.hint))
 
 
 # SQLite primary result code -> (stable code, hint); extended codes (SQLITE_BUSY_SNAPSHOT,

@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import NamedTuple, Protocol
 
 from wheelscan._zipdir import central_entries, elf_heads, local_data_offsets
+from wheelscan.errors import ErrorCode, WheelscanError
 from wheelscan.wheel.identity import FileIdentity
 from wheelscan.wheel.inflate import (
-    WholeInflateError,
+    InflateError,
     crc32,
     head_inflater,
     inflate_into,
@@ -50,17 +51,10 @@ class Limits:
     max_compression_ratio: int = 1000  # zip bombs inflate ~1000x and more; real ELF ~2-10x
 
 
-class WheelError(Exception):
+class WheelError(WheelscanError):
     """The archive cannot be read. ``code`` is stable; ``member`` names the entry if any."""
 
-    def __init__(self, code: str, reason: str, member: str | None = None) -> None:
-        super().__init__(f"{code}: {reason}" + (f" ({member})" if member else ""))
-        self.code = code
-        self.reason = reason
-        self.member = member
-
-    def __reduce__(self) -> tuple[type[WheelError], tuple[str, str, str | None]]:
-        return (type(self), (self.code, self.reason, self.member))
+    code: ErrorCode
 
 
 class Member(NamedTuple):
@@ -462,7 +456,7 @@ class WheelArchive:
             out = bytearray(member.size)
             try:
                 crc = inflate_into(payload, out)
-            except WholeInflateError as e:
+            except InflateError as e:
                 raise WheelError(e.code, e.reason, member.name) from e
             if crc != member.crc:
                 raise WheelError("crc-mismatch", "CRC-32 differs from the directory's", member.name)

@@ -10,9 +10,19 @@ import csv
 import os
 import posixpath
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
-from wheelscan.elf import ElfError, ElfFacts, get_parser, partial_parser
+from wheelscan.elf import (
+    ElfError,
+    ElfFacts,
+    NeedBytes,
+    Parser,
+    PartialParser,
+    get_parser,
+    partial_parser,
+)
+from wheelscan.elf.types import Buffer
+from wheelscan.errors import ELF_ERROR_CODES
 from wheelscan.model import ElfMember, WheelFacts
 from wheelscan.wheel.archive import DEFLATED, Member, WheelArchive, WheelError
 from wheelscan.wheel.dedupe import FactsCache
@@ -20,7 +30,7 @@ from wheelscan.wheel.ends import HEAD_BYTES, parse_by_ends
 from wheelscan.wheel.inflate import (
     PREFIX_SLACK,
     WHOLE_MEMBER_LIMIT,
-    WholeInflateError,
+    InflateError,
     inflate_into,
     inflate_prefix,
 )
@@ -180,7 +190,7 @@ def _candidates(archive: WheelArchive, strict: bool) -> list[Member]:
 
 
 def _parsed_members(
-    parse: object,
+    parse: Parser,
     archive: WheelArchive,
     cache: FactsCache | None,
     threads: int,
@@ -228,7 +238,7 @@ def _parsed_members(
 
 
 def _cached_parse(
-    parse: object,
+    parse: Parser,
     archive: WheelArchive,
     member: Member,
     cache: FactsCache | None,
@@ -256,7 +266,7 @@ def verify_members() -> bool:
 
 
 def _parse(
-    parse: object,
+    parse: Parser,
     archive: WheelArchive,
     member: Member,
     digests: dict[str, Digest] | None = None,
@@ -274,7 +284,7 @@ def _parse(
                 # streamed, within the memory bound; in a strict reading its CRC, size and
                 # digest are checked by the integrity pass, which streams it too
                 with _STREAMING:
-                    facts = _parse_stream(archive, member, *partial)
+                    facts = _parse_stream(archive, member, partial)
                 if facts is None:
                     raise WheelError(
                         "scattered-tables",
@@ -287,18 +297,18 @@ def _parse(
                 if member.size <= WHOLE_MEMBER_LIMIT:
                     return _parse_whole(parse, archive, member, digests)
                 return _parse_read(parse, archive, member)  # WHEELSCAN_VERIFY: whole, as said
-            facts = parse_by_ends(archive, member, *partial)
+            facts = parse_by_ends(archive, member, partial)
             if facts is not None:
                 return facts
             end = _facts_end(archive, member) if member.size >= PREFIX_FROM else None
             if end is not None:
-                facts = _parse_prefix(archive, member, end, *partial)
+                facts = _parse_prefix(archive, member, end, partial)
                 if facts is not None:
                     return facts
             return _parse_whole(parse, archive, member)
         return _parse_read(parse, archive, member)
     except ElfError as e:
-        raise WheelError(f"elf-{e.code}", e.reason, member.name) from e
+        raise WheelError(ELF_ERROR_CODES[e.code], e.reason, member.name) from e
 
 
 def _facts_end(archive: WheelArchive, member: Member) -> int | None:
@@ -313,7 +323,7 @@ def _facts_end(archive: WheelArchive, member: Member) -> int | None:
 
 
 def _parse_read(
-    parse: object,
+    parse: Parser,
     archive: WheelArchive,
     member: Member,
     digests: dict[str, Digest] | None = None,
@@ -323,14 +333,14 @@ def _parse_read(
     if digests is not None:
         digests[member.name] = Digest.of(content)
     try:
-        return parse(content)  # type: ignore[operator, no-any-return]
+        return parse(content)
     finally:
         if isinstance(content, memoryview):
             content.release()
 
 
 def _parse_prefix(
-    archive: WheelArchive, member: Member, end: int, parse: object, need_bytes: type[Exception]
+    archive: WheelArchive, member: Member, end: int, parse: PartialParser
 ) -> ElfFacts | None:
     """The facts from the member inflated only up to ``end`` (and ``PREFIX_SLACK`` more);
     None when that is nearly all of it, or when the parser wants a byte past it (a layout
@@ -354,16 +364,16 @@ def _parse_prefix(
         with buffer[:length] as out:
             try:
                 valid = inflate_prefix(archive.payload(member), out)
-            except WholeInflateError:
+            except InflateError:
                 return None
         try:
-            return parse(buffer, [(0, valid)])  # type: ignore[operator, no-any-return]
-        except (need_bytes, ElfError):
+            return parse(buffer, [(0, valid)])
+        except (NeedBytes, ElfError):
             return None
 
 
 def _parse_whole(
-    parse: object,
+    parse: Parser,
     archive: WheelArchive,
     member: Member,
     digests: dict[str, Digest] | None = None,
@@ -372,29 +382,27 @@ def _parse_whole(
     with scratch(member.size, populate=True) as buffer:
         try:
             crc = inflate_into(archive.payload(member), buffer)
-        except WholeInflateError as e:
+        except InflateError as e:
             raise WheelError(e.code, e.reason, member.name) from e
         if crc != member.crc:
             raise WheelError("crc-mismatch", "CRC-32 differs from the directory's", member.name)
         if digests is not None:
             digests[member.name] = Digest.of(buffer)
-        return parse(buffer)  # type: ignore[operator, no-any-return]
+        return parse(buffer)
 
 
-def _parse_stream(
-    archive: WheelArchive, member: Member, parse: object, need_bytes: type[Exception]
-) -> ElfFacts | None:
+def _parse_stream(archive: WheelArchive, member: Member, parse: PartialParser) -> ElfFacts | None:
     """The facts from a streamed inflation; None after MAX_STREAM_PASSES passes."""
     stats = StreamStats()
 
-    def bounded(buffer: object, available: object) -> ElfFacts:
+    def bounded(buffer: Buffer, available: Sequence[tuple[int, int]] | None = None, /) -> ElfFacts:
         if stats.passes > MAX_STREAM_PASSES:
             raise _TooManyPasses
-        return parse(buffer, available)  # type: ignore[operator, no-any-return]
+        return parse(buffer, available)
 
     try:
         return parse_streamed(
-            archive.payload(member), member.size, member.crc, bounded, need_bytes, stats=stats
+            archive.payload(member), member.size, member.crc, bounded, stats=stats
         )
     except StreamError as e:
         raise WheelError(e.code, e.reason, member.name) from e

@@ -27,12 +27,12 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import NamedTuple
 
-from wheelscan.elf import ElfError, ElfFacts
+from wheelscan.elf import ElfError, ElfFacts, NeedBytes, PartialParser
 from wheelscan.wheel.archive import Member, WheelArchive, WheelError
 from wheelscan.wheel.inflate import (
     PREFIX_SLACK,
     WHOLE_MEMBER_LIMIT,
-    WholeInflateError,
+    InflateError,
     inflate_prefix,
 )
 from wheelscan.wheel.scratch import KEPT_RESIDENT, scratch
@@ -135,9 +135,7 @@ class Counted(NamedTuple):
     starts: list[tuple[int, int]]  # (bit in the stream, member offset)
 
 
-def parse_by_ends(
-    archive: WheelArchive, member: Member, parse: object, need_bytes: type[Exception]
-) -> ElfFacts | None:
+def parse_by_ends(archive: WheelArchive, member: Member, parse: PartialParser) -> ElfFacts | None:
     """The facts from the member's first tables and its end; None where reading it so would
     not pay, or fails."""
     from wheelscan._native import dynamic_segment, facts_end
@@ -178,7 +176,7 @@ def parse_by_ends(
         # bytes the parser asks for (PT_DYNAMIC's first) that copy from before the start are
         # looked up further back; failing that, the next margin
         for resolves in range(MAX_RESOLVES + 1):
-            attempt = _parse(archive, member, tail, start, parse, need_bytes)
+            attempt = _parse(archive, member, tail, start, parse)
             if attempt.outcome is not Outcome.UNKNOWN or counted is None or tail.window is None:
                 break
             if resolves == MAX_RESOLVES:
@@ -396,8 +394,7 @@ def _parse(
     member: Member,
     tail: Tail,
     start_inflated: _Start,
-    parse: object,
-    need_bytes: type[Exception],
+    parse: PartialParser,
 ) -> Attempt:
     """Parse with the end in place and the start inflated as far as the parser asks (and
     the end further, if it asks for bytes past it: tables patchelf moved behind
@@ -416,14 +413,13 @@ def _parse(
                     with buffer[:prefix] as part:
                         try:
                             valid = inflate_prefix(payload, part)
-                        except WholeInflateError:
+                        except InflateError:
                             return FAILED
                 try:
-                    facts = parse(buffer, [(0, valid), *tail.ranges])  # type: ignore[operator]
+                    facts = parse(buffer, [(0, valid), *tail.ranges])
                     return Attempt(Outcome.FACTS, facts)
-                except need_bytes as e:
-                    start: int = e.start  # type: ignore[attr-defined]
-                    wanted: int = e.end  # type: ignore[attr-defined]
+                except NeedBytes as e:
+                    start, wanted = e.start, e.end
                 except ElfError:
                     return FAILED
                 if start >= tail.end and tail.bit != NO_BIT:

@@ -26,7 +26,6 @@ from isal import isal_zlib
 
 try:  # libdeflate, bound in the deflate package's extension (native/_inflate.pyx)
     from wheelscan._inflate import LIBDEFLATE_VERSION, PREFIX_SLACK, inflate_into, inflate_prefix
-    from wheelscan._inflate import InflateError as WholeInflateError
 except ImportError:  # the same, over ISA-L
     from wheelscan.wheel.inflate_isal import (  # type: ignore[assignment]
         LIBDEFLATE_VERSION,
@@ -34,12 +33,11 @@ except ImportError:  # the same, over ISA-L
         inflate_into,
         inflate_prefix,
     )
-    from wheelscan.wheel.inflate_isal import (  # type: ignore[assignment]
-        InflateError as WholeInflateError,
-    )
+from wheelscan.errors import InflateError  # what both raise
 from wheelscan.wheel.scratch import RETAINED
 
-InflateError: type[Exception] = cast("type[Exception]", isal_zlib.error)
+# what a ``raw_inflater()`` raises (ISA-L's error, a stream's), not an InflateError
+RawInflaterError: type[Exception] = cast("type[Exception]", isal_zlib.error)
 
 # Members up to this size are inflated whole into the scratch mapping; larger ones streamed
 WHOLE_MEMBER_LIMIT = RETAINED
@@ -49,7 +47,7 @@ __all__ = [
     "PREFIX_SLACK",
     "WHOLE_MEMBER_LIMIT",
     "InflateError",
-    "WholeInflateError",
+    "RawInflaterError",
     "crc32",
     "head_inflater",
     "inflate_into",

@@ -12,21 +12,14 @@ from typing import Any, cast
 
 from isal import isal_zlib
 
+from wheelscan.errors import InflateError
+
 _ISAL_ERROR = cast("type[Exception]", isal_zlib.error)
 
 LIBDEFLATE_VERSION: str | None = None
 # the extension's: a prefix is final but for this many bytes (here all of it is, but callers
 # size their buffers by it, and must see the same counts either way)
 PREFIX_SLACK = 65535
-
-
-class InflateError(Exception):
-    """A stream that is not valid deflate, or inflates to another size than declared."""
-
-    def __init__(self, code: str, reason: str) -> None:
-        super().__init__(f"{code}: {reason}")
-        self.code = code
-        self.reason = reason
 
 
 def _inflate(payload: Any, limit: int) -> tuple[bytes, bool]:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from wheelscan.model import IntegrityProblem
 from wheelscan.wheel.archive import DEFLATED, STORED, Member, WheelArchive, WheelError
-from wheelscan.wheel.inflate import InflateError, crc32, raw_inflater
+from wheelscan.wheel.inflate import RawInflaterError, crc32, raw_inflater
 
 # Inflated in chunks of this size: memory stays flat whatever a member's size
 CHUNK = 1 << 20
@@ -130,7 +130,7 @@ def _inflated_digest(archive: WheelArchive, member: Member) -> Digest:
                 raise StrictError(
                     "trailing-data", "bytes follow the end of the deflate stream", member.name
                 )
-        except InflateError as e:
+        except RawInflaterError as e:
             raise StrictError("bad-deflate", str(e), member.name) from e
     else:
         raise StrictError("unsupported-compression", f"method {member.method}", member.name)

@@ -16,11 +16,11 @@ CRC needs); the ``size-mismatch`` check still catches a stream that ends early o
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from wheelscan.elf import ElfFacts
-from wheelscan.wheel.inflate import InflateError, crc32, raw_inflater
+from wheelscan.elf import ElfFacts, NeedBytes, PartialParser
+from wheelscan.errors import ErrorCode, WheelscanError
+from wheelscan.wheel.inflate import RawInflaterError, crc32, raw_inflater
 from wheelscan.wheel.scratch import RETAINED, scratch
 
 INPUT_CHUNK = 1024 * 1024
@@ -31,14 +31,11 @@ DEFAULT_KEEP = RETAINED
 # Bytes already streamed past that a new pass keeps wholesale, so one extra pass is enough
 RESTART_KEEP = 128 * 1024 * 1024
 
-PartialParser = Callable[..., ElfFacts]
 
+class StreamError(WheelscanError):
+    """A streamed member that does not inflate to what the directory says."""
 
-class StreamError(Exception):
-    def __init__(self, code: str, reason: str) -> None:
-        super().__init__(f"{code}: {reason}")
-        self.code = code
-        self.reason = reason
+    code: ErrorCode
 
 
 @dataclass
@@ -76,7 +73,6 @@ def parse_streamed(
     size: int,
     crc: int,
     parse: PartialParser,
-    need_bytes: type[Exception],
     keep: int = DEFAULT_KEEP,
     stats: StreamStats | None = None,
 ) -> ElfFacts:
@@ -88,7 +84,7 @@ def parse_streamed(
     with scratch(size) as buffer:
         while True:
             stats.passes += 1
-            facts = _one_pass(payload, size, crc, parse, need_bytes, buffer, wanted, stats)
+            facts = _one_pass(payload, size, crc, parse, buffer, wanted, stats)
             if facts is not None:
                 return facts
 
@@ -98,7 +94,6 @@ def _one_pass(
     size: int,
     crc: int,
     parse: PartialParser,
-    need_bytes: type[Exception],
     buffer: memoryview,
     wanted: _Ranges,
     stats: StreamStats,
@@ -114,8 +109,8 @@ def _one_pass(
             stats.parses += 1
             try:
                 return parse(buffer, wanted.below(position))
-            except need_bytes as e:
-                start, end = e.start, e.end  # type: ignore[attr-defined]
+            except NeedBytes as e:
+                start, end = e.start, e.end
                 if start < position and not wanted.covers(start, min(end, position)):
                     wanted.add(start, end)
                     if position - start <= RESTART_KEEP:
@@ -131,7 +126,7 @@ def _one_pass(
                 consumed += len(pending)
             chunk = inflater.decompress(pending, _output_limit(position, target))
             pending = inflater.unconsumed_tail
-        except InflateError as e:
+        except RawInflaterError as e:
             raise StreamError("bad-deflate", str(e)) from e
         if not chunk and not pending and (inflater.eof or consumed >= len(payload)):
             raise StreamError(
