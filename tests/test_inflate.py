@@ -8,7 +8,11 @@ inflater, on every deflated member of the real corpus wheels.
 
 from __future__ import annotations
 
+import json
+import os
 import random
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 from types import ModuleType
@@ -21,6 +25,9 @@ from wheelscan.wheel import inflate as in_use
 from wheelscan.wheel import inflate_isal
 from wheelscan.wheel.archive import DEFLATED, WheelArchive
 from wheelscan.wheel.inflate import PREFIX_SLACK, raw_inflater
+
+from elfwriter import build_elf, sample_spec
+from wheelbuilder import build_wheel
 
 
 def _libdeflate() -> list[ModuleType]:
@@ -187,3 +194,48 @@ def test_without_libdeflate_to_bind_isal_inflates(tmp_path: Path) -> None:
     reason = subprocess.run(command, check=False, env=env, capture_output=True, text=True)
     assert reason.returncode != 0
     assert "ImportError: deflate 0.0" in reason.stderr
+
+
+def test_an_unbound_libdeflate_is_said_and_the_verdict_kept(tmp_path: Path) -> None:
+    """A ``deflate`` whose extension exports no libdeflate (a release that drops them): the
+    run falls back to ISA-L with the same verdict, and says so in one line."""
+    fake = tmp_path / "fake" / "deflate"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text('__version__ = "0.99"\n')
+    (fake / "_deflate.py").write_text("")  # loaded by Python, but no shared object to bind
+    wheel = tmp_path / "demo-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
+    wheel.write_bytes(
+        build_wheel(
+            {
+                "demo/_m.cpython-312-x86_64-linux-gnu.so": build_elf(
+                    sample_spec("x86_64", interpreter=None)
+                )
+            }
+        )
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            [str(fake.parent), *filter(None, [os.environ.get("PYTHONPATH")])]
+        ),
+    }
+    slow = subprocess.run(
+        [sys.executable, "-m", "wheelscan", "show", "--json", str(wheel)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    usual = subprocess.run(
+        [sys.executable, "-m", "wheelscan", "show", "--json", str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert slow.stderr.startswith("wheelscan show: libdeflate not found (deflate 0.99")
+    assert "inflating with ISA-L" in slow.stderr and len(slow.stderr.splitlines()) == 1
+    assert usual.stderr == ""
+    verdict = json.loads(slow.stdout)["results"][0]
+    assert verdict == json.loads(usual.stdout)["results"][0]

@@ -24,17 +24,23 @@ from typing import Any, cast
 
 from isal import isal_zlib
 
+from wheelscan.errors import InflateError  # what both raise
+from wheelscan.wheel.scratch import RETAINED
+
+# Why libdeflate could not be bound, if it could not: the commands that inflate say so on
+# stderr (cli/main.py), since the fallback is correct but slower, and a silent slowdown is
+# what a new ``deflate`` release that stops exporting libdeflate's symbols would cause
+LIBDEFLATE_UNBOUND: str | None = None
 try:  # libdeflate, bound in the deflate package's extension (native/_inflate.pyx)
     from wheelscan._inflate import LIBDEFLATE_VERSION, PREFIX_SLACK, inflate_into, inflate_prefix
-except ImportError:  # the same, over ISA-L
+except ImportError as unbound:  # the same, over ISA-L
+    LIBDEFLATE_UNBOUND = str(unbound) or type(unbound).__name__
     from wheelscan.wheel.inflate_isal import (  # type: ignore[assignment]
         LIBDEFLATE_VERSION,
         PREFIX_SLACK,
         inflate_into,
         inflate_prefix,
     )
-from wheelscan.errors import InflateError  # what both raise
-from wheelscan.wheel.scratch import RETAINED
 
 # what a ``raw_inflater()`` raises (ISA-L's error, a stream's), not an InflateError
 RawInflaterError: type[Exception] = cast("type[Exception]", isal_zlib.error)
@@ -43,6 +49,7 @@ RawInflaterError: type[Exception] = cast("type[Exception]", isal_zlib.error)
 WHOLE_MEMBER_LIMIT = RETAINED
 
 __all__ = [
+    "LIBDEFLATE_UNBOUND",
     "LIBDEFLATE_VERSION",
     "PREFIX_SLACK",
     "WHOLE_MEMBER_LIMIT",
