@@ -907,6 +907,9 @@ cdef int read_symbols(Ctx* c) noexcept nogil:
     cdef uint8_t info
     cdef uint16_t shndx
     cdef uint64_t versym, room
+    # counted to the end, kept only up to MAX_UNDEFINED: the bounds are checked after the
+    # loop, so that a bad name further on decides the error (facts.py: the first rule broken)
+    cdef uint64_t undefined_count = 0, python_defined_count = 0
     if c.symbol_count == 0:
         return 0
     if not (c.present & HAS_SYMTAB_ADDR):
@@ -941,9 +944,8 @@ cdef int read_symbols(Ctx* c) noexcept nogil:
             # each undefined symbol becomes a record of ~140 bytes: 8M of them in a small
             # file took 1.2 GB. The largest of the test corpus's files has 1,738; a wheel's
             # total is bounded too (wheel/contents.py)
-            if c.undefined.length >= MAX_UNDEFINED:
-                return fail(c, E_TOO_LARGE, "more than %llu undefined symbols", MAX_UNDEFINED)
-            if vec_push(&c.undefined, i) < 0:
+            undefined_count += 1
+            if undefined_count <= MAX_UNDEFINED and vec_push(&c.undefined, i) < 0:
                 return fail(c, E_NO_MEMORY, "out of memory (%llu)", 0)
         else:
             if (info & 0xF) == STT_FUNC and has_init_prefix(c, name):
@@ -951,11 +953,14 @@ cdef int read_symbols(Ctx* c) noexcept nogil:
                     return fail(c, E_NO_MEMORY, "out of memory (%llu)", 0)
             if has_python_prefix(c, name):
                 # bounded as the undefined symbols are, for the same reason
-                if c.python_defined.length >= MAX_UNDEFINED:
-                    return fail(c, E_TOO_LARGE, "more than %llu Python definitions",
-                                MAX_UNDEFINED)
-                if vec_push(&c.python_defined, i) < 0:
+                python_defined_count += 1
+                if (python_defined_count <= MAX_UNDEFINED
+                        and vec_push(&c.python_defined, i) < 0):
                     return fail(c, E_NO_MEMORY, "out of memory (%llu)", 0)
+    if undefined_count > MAX_UNDEFINED:
+        return fail(c, E_TOO_LARGE, "more than %llu undefined symbols", MAX_UNDEFINED)
+    if python_defined_count > MAX_UNDEFINED:
+        return fail(c, E_TOO_LARGE, "more than %llu Python definitions", MAX_UNDEFINED)
     return 0
 
 

@@ -7,6 +7,7 @@ whether it links a libpython, and its module-init exports (``PyInit_*``, PEP 793
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -140,6 +141,38 @@ def test_the_reference_bounds_python_definitions_alike() -> None:
     with pytest.raises(ElfError) as raised:
         reference(many_python_definitions(PER_FILE + 1))  # pyelftools: 20 s
     assert raised.value.code == "too-large"
+
+
+def past_the_bound_then_a_bad_name(undefined: bool) -> bytes:
+    """2**18 + 1 ``Py…`` symbols (defined or undefined), then one whose st_name lies past
+    DT_STRSZ. A bad name comes before the size bounds in facts.py's list of rules, and the
+    first rule broken decides the error: ``bad-table``, however many symbols came first."""
+    from hostile import elves
+
+    strtab = b"Py" + b"A" * 4093 + b"\0"
+    image = elves._image(needed=[], runpath=None, soname=None)
+    names = [0] * (PER_FILE + 1) + [len(strtab) + 1]
+    elves._symbol_table(image, strtab, names, undefined=undefined)
+    return bytes(image.data)
+
+
+def error_code(parse: Callable[[bytes], ElfFacts], data: bytes) -> str:
+    with pytest.raises(ElfError) as raised:
+        parse(data)
+    return str(raised.value.code)
+
+
+@pytest.mark.parametrize("undefined", [False, True], ids=["defined", "undefined"])
+def test_a_bad_name_past_the_bound_is_bad_table(undefined: bool) -> None:
+    # the native core used to stop at the 2**18+1st symbol with too-large
+    assert error_code(native, past_the_bound_then_a_bad_name(undefined)) == "bad-table"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("undefined", [False, True], ids=["defined", "undefined"])
+def test_both_backends_say_alike_which_rule_a_file_breaks_first(undefined: bool) -> None:
+    data = past_the_bound_then_a_bad_name(undefined)
+    assert error_code(native, data) == error_code(reference, data) == "bad-table"  # 8 s
 
 
 def test_python_definitions_count_toward_the_wheel_bound(tmp_path: Path) -> None:

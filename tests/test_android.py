@@ -49,6 +49,7 @@ from wheelbuilder import build_wheel
 CORPUS = Path(__file__).parent / "corpus"
 # the NDK's own sonames, as an extension module links them (cibuildwheel's test_libcxx)
 NDK_NEEDED = ["libm.so", "libpython3.13.so", "libdl.so", "libc.so"]
+DF_1_PIE = 0x08000000  # elf.h: what lld marks a position-independent executable with
 ABIS = {"arm64_v8a": (EM_AARCH64, "aarch64"), "x86_64": (EM_X86_64, "x86_64")}
 
 
@@ -276,6 +277,73 @@ def test_built_android_wheel_matches_auditwheel(case: str, tmp_path: Path) -> No
     wheel.write_bytes(data)
     theirs = oracle._run_auditwheel(wheel)[0]
     assert _auditwheel_view(verdict) == _auditwheel_shape(theirs)
+
+
+def _android_executable() -> dict[str, bytes]:
+    """The module, and a command-line tool as the NDK links one (a PIE run by Bionic's
+    loader, /system/bin/linker64) that needs the NDK's libc++_shared.so, not in the wheel.
+    pip installs ``.data/scripts`` on PATH (Termux's pip, whose Python 3.13 takes android_24
+    tags and whose app may run what it installs); run, the loader loads libc++_shared.so."""
+    tool = bionic_spec(
+        needed=["libc++_shared.so", *NDK_NEEDED[:1], *NDK_NEEDED[2:]],
+        interpreter="/system/bin/linker64",
+        dt_flags_1=DF_1_PIE,
+        symbols=[
+            Sym("__libc_init", version="LIBC", version_file="libc.so"),
+            Sym("memcpy", version="LIBC", version_file="libc.so"),
+        ],
+    )
+    return {
+        module_name(): build_elf(bionic_spec()),
+        "spam-0.1.0.data/scripts/spam-tool": build_elf(tool),
+    }
+
+
+# Where wheelscan means to differ (README, "Deliberate differences from auditwheel"): the
+# wheel's tag, its files, then each tool's overall tag and external libraries. The test runs
+# auditwheel too, so a change on either side shows.
+DELIBERATE_DIFFERENCES = {
+    # auditwheel's lddtree takes any interpreter but musl's for glibc's, so in an Android
+    # wheel it leaves the executable out ("ignoring: ... with glibc libc") and never sees
+    # what it needs. wheelscan reads Bionic's loader as Android: the tool is installed and
+    # needs a library the wheel does not hold, so the android tag does not hold
+    "android-executable-needs-libcxx": (
+        "android_24_arm64_v8a",
+        _android_executable(),
+        ("android_24_arm64_v8a", []),
+        ("linux_aarch64", ["libc++_shared.so"]),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(DELIBERATE_DIFFERENCES))
+def test_built_android_wheel_differs_from_auditwheel_as_documented(
+    case: str, tmp_path: Path
+) -> None:
+    tag, files, (their_tag, their_libs), (our_tag, our_libs) = DELIBERATE_DIFFERENCES[case]
+    filename, data = android_wheel(tag, files)
+    wheel = tmp_path / filename
+    wheel.write_bytes(data)
+    theirs = _auditwheel_shape(oracle._run_auditwheel(wheel)[0])
+    ours = _auditwheel_view(judge(filename, data))
+    assert (theirs["overall_tag"], theirs["external_libs"]) == (their_tag, their_libs)
+    assert (ours["overall_tag"], ours["external_libs"]) == (our_tag, our_libs)
+    # the symbol versions are read alike: the difference is the files judged, no more
+    assert (ours["sym_tag"], ours["versioned_symbols"]) == (
+        theirs["sym_tag"],
+        theirs["versioned_symbols"],
+    )
+
+
+def test_an_android_executable_is_judged_as_bionic() -> None:
+    """The tool's libc++_shared.so is blamed on the tool, and the tag is an over-claim."""
+    verdict = judge(*android_wheel("android_24_arm64_v8a", _android_executable()))
+    assert verdict.libc == "android"
+    (upgrade,) = verdict.upgrades
+    assert [(b.kind, b.subject, b.files) for b in upgrade.blockers] == [
+        ("external-library", "libc++_shared.so", ("spam-0.1.0.data/scripts/spam-tool",))
+    ]
+    assert verdict.over_claims == ("android_24_arm64_v8a",)
 
 
 def _auditwheel_shape(theirs: dict[str, Any]) -> dict[str, Any]:

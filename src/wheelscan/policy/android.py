@@ -8,7 +8,12 @@ wheel, it only says whether the tagged one holds (the tag) or not (``linux_<arch
 
 Beyond auditwheel: Bionic files under no Android tag are judged on every Android policy, their
 Bionic symbol versions picking the API level (``untagged_policies``); and a symbol version
-newer than the tag's API level is a finding (``api_level_findings``).
+newer than the tag's API level is a finding (``api_level_findings``). An executable run by
+Bionic's loader (PT_INTERP ``/system/bin/linker64``) is judged with the wheel's other Bionic
+files: auditwheel's lddtree takes any interpreter but musl's for glibc's and leaves it out of
+an Android wheel, so a tool that needs ``libc++_shared.so`` keeps the android tag there.
+pip installs the tool (Termux's pip takes android tags, and its app may run what it
+installs), and run, the loader loads what it needs: the tag does not hold (``linux_<arch>``).
 """
 
 from __future__ import annotations

@@ -106,6 +106,8 @@ _BIONIC_VERSION = re.compile(r"LIBC(_[A-Z0-9]+)?")
 
 
 def _interpreter_libc(interpreter: str) -> Libc:
+    # Bionic's loader is Android's, where auditwheel's lddtree says glibc for any interpreter
+    # but musl's: a deliberate difference (policy/android.py), the file is judged, not dropped
     name = posixpath.basename(interpreter)
     if name.startswith("ld-musl-"):
         return Libc.MUSL

@@ -233,20 +233,25 @@ def _check(connection: sqlite3.Connection, path: Path, writable: bool = True) ->
             f"{path}: an SQLite file, but not a wheelscan store",
             "choose another --db",
         )
-    row = connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-    found = row[0] if row else None
+    found = _schema_version(connection)
     if found in _MIGRATIONS and not writable:
         return
     if found in _MIGRATIONS:
         with transaction(connection, path, f"migrate the schema from version {found}"):
-            # each version's steps in turn: a version-1 store takes 1 -> 2 -> 3
-            for version in range(int(found), SCHEMA_VERSION):
-                for statement in _MIGRATIONS[str(version)]:
-                    connection.execute(statement)
-            connection.execute(
-                "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
-            )
-        found = str(SCHEMA_VERSION)
+            # read again under the write lock: two writers opening an old store at once both
+            # saw the old version above, and the one that waited for the lock finds it
+            # migrated already (its steps again would fail: duplicate column)
+            found = _schema_version(connection)
+            if found in _MIGRATIONS:
+                # each version's steps in turn: a version-1 store takes 1 -> 2 -> 3
+                for version in range(int(found), SCHEMA_VERSION):
+                    for statement in _MIGRATIONS[str(version)]:
+                        connection.execute(statement)
+                connection.execute(
+                    "UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                    (str(SCHEMA_VERSION),),
+                )
+                found = str(SCHEMA_VERSION)
     if found != str(SCHEMA_VERSION):
         raise StoreError(
             "schema-version",
@@ -254,3 +259,8 @@ def _check(connection: sqlite3.Connection, path: Path, writable: bool = True) ->
             "open it with the wheelscan that wrote it, or start a new --db (verdicts can be "
             "re-derived, but facts need the wheels read again)",
         )
+
+
+def _schema_version(connection: sqlite3.Connection) -> str | None:
+    row = connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    return row[0] if row else None
