@@ -417,6 +417,19 @@ class WheelArchive:
         """The member's compressed bytes."""
         return self.reader.read_at(self.data_offset(member), member.compressed_size)
 
+    def payload_starts(self, member: Member, inflated: int) -> Iterator[memoryview]:
+        """Starts of the member's compressed bytes, each longer than the last, to inflate its
+        first ``inflated`` bytes from: the caller takes the next one while a start proves too
+        short, and the last one is the whole payload. Here (the file at hand) it is the first.
+        A remote archive fetches only as much as each start holds (wheel/http.py)."""
+        yield self.payload(member)
+
+    def payload_from(self, member: Member, start: int) -> memoryview:
+        """The member's compressed bytes, of which only those from ``start`` on are promised:
+        before it, a remote archive leaves zeros where it fetched nothing. For decoders that
+        never look before ``start`` (the end's, wheel/ends.py)."""
+        return self.payload(member)
+
     def done_with(self, member: Member) -> None:
         """The member's bytes will not be read again (``BufferReader.done_with``). Only a
         large member's: a call costs ~20 us, and a wheel's small members weigh little."""

@@ -22,9 +22,9 @@ from wheelscan.wheel.inflate import (
     WHOLE_MEMBER_LIMIT,
     WholeInflateError,
     inflate_into,
-    inflate_prefix,
 )
 from wheelscan.wheel.integrity import Digest, check_contents, check_identity
+from wheelscan.wheel.partial import inflate_start
 from wheelscan.wheel.scratch import scratch
 from wheelscan.wheel.stream import StreamError, StreamStats, parse_streamed
 
@@ -350,7 +350,7 @@ def _parse_prefix(
     with scratch(member.size, populate=length) as buffer:
         with buffer[:length] as out:
             try:
-                valid = inflate_prefix(archive.payload(member), out)
+                valid = inflate_start(archive, member, out)
             except WholeInflateError:
                 return None
         try:

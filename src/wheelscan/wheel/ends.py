@@ -33,8 +33,8 @@ from wheelscan.wheel.inflate import (
     PREFIX_SLACK,
     WHOLE_MEMBER_LIMIT,
     WholeInflateError,
-    inflate_prefix,
 )
+from wheelscan.wheel.partial import inflate_start
 from wheelscan.wheel.scratch import KEPT_RESIDENT, scratch
 
 # Members from this size on are read by their ends where that costs at most SKIP_WORTH of
@@ -215,15 +215,16 @@ def _count(archive: WheelArchive, member: Member, begin: int) -> Counted | None:
     from wheelscan._tail import block_starts
 
     size = member.size
-    payload = archive.payload(member)
-    stream_bits = 8 * len(payload)
+    stream_bits = 8 * member.compressed_size
     # where ``begin`` lies in the stream if the member compressed evenly, and a block before
     # (the first block found is not used); a start found too late moves the search back, by
     # what the end's own ratio says
     aim = max(0, begin - BLOCK_ALLOWANCE)
     target = stream_bits * aim // size
     for _ in range(MAX_TAIL_SEARCHES):
-        found = block_starts(payload, target, max(0, target - SEARCH_BITS))
+        floor = max(0, target - SEARCH_BITS)
+        payload = archive.payload_from(member, floor // 8)  # nothing before it is decoded
+        found = block_starts(payload, target, floor)
         if found is None:
             return None
         total, starts = found
@@ -320,14 +321,15 @@ def _inflate_to_the_end(archive: WheelArchive, member: Member, begin: int) -> Ta
     from wheelscan._tail import inflate_tail, known_ranges
 
     size = member.size
-    payload = archive.payload(member)
-    stream_bits = 8 * len(payload)
+    stream_bits = 8 * member.compressed_size
     wanted = size - begin + BLOCK_ALLOWANCE
     capacity = 2 * wanted
     out, known = _one_pass_buffers(capacity)
     target = stream_bits * max(0, size - wanted) // size
     for _ in range(MAX_TAIL_SEARCHES):
-        found = inflate_tail(payload, target, max(0, target - SEARCH_BITS), out, known)
+        floor = max(0, target - SEARCH_BITS)
+        payload = archive.payload_from(member, floor // 8)  # nothing before it is decoded
+        found = inflate_tail(payload, target, floor, out, known)
         if found is None:
             return None
         if found[0] is None:  # out filled before the end: start later
@@ -404,7 +406,6 @@ def _parse(
     PT_DYNAMIC, in the segment that holds it). FAILED where the start does not inflate or
     the parser refuses the bytes: the end may have been decoded from a false start."""
     size = member.size
-    payload = archive.payload(member)
     prefix = start_inflated.prefix
     valid = min(start_inflated.valid, tail.begin)  # the end written over the rest
     with scratch(size, populate=False) as buffer:
@@ -415,7 +416,7 @@ def _parse(
                 if valid < prefix - PREFIX_SLACK:
                     with buffer[:prefix] as part:
                         try:
-                            valid = inflate_prefix(payload, part)
+                            valid = inflate_start(archive, member, part)
                         except WholeInflateError:
                             return FAILED
                 try:
@@ -428,7 +429,10 @@ def _parse(
                     return FAILED
                 if start >= tail.end and tail.bit != NO_BIT:
                     longer = _inflate_at(
-                        payload, tail.bit, tail.begin, min(size, wanted + TAIL_EXTRA)
+                        archive.payload_from(member, tail.bit // 8),
+                        tail.bit,
+                        tail.begin,
+                        min(size, wanted + TAIL_EXTRA),
                     )
                     if longer is None:
                         return FAILED

@@ -12,13 +12,16 @@ from __future__ import annotations
 import bisect
 import functools
 import hashlib
+import mmap
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
 
-from wheelscan.wheel.archive import ELF_MAGIC, Limits, Member, WheelArchive, WheelError
+from wheelscan.wheel.archive import DEFLATED, ELF_MAGIC, Limits, Member, WheelArchive, WheelError
+from wheelscan.wheel.contents import PREFIX_FROM, verify_members
 from wheelscan.wheel.httpclient import HttpError, HttpSession, Response, default_session
+from wheelscan.wheel.inflate import WHOLE_MEMBER_LIMIT
 from wheelscan.wheel.remote import redact
 
 __all__ = [
@@ -47,6 +50,17 @@ GAP_TOLERANCE = 64 * 1024
 # A local header is 30 bytes plus a name and an extra field of at most 64 KiB each (APPNOTE
 # 4.3.7), and a data descriptor at most 24: a member never ends later than this past its data.
 _LOCAL_OVERHEAD = 30 + 2 * 0xFFFF + 24
+# A member read in part (a prefix, or its two ends) is fetched at first up to this many of its
+# compressed bytes: its ELF header and program headers, in a few hundred of them, and the
+# start of its tables; the rest of its start when its tables' end is known, in one more
+# request (``RemoteWheelArchive.payload_starts``)
+HEAD_FETCH = 16 * 1024
+# A local header's fixed part, and the extra field most writers give it (none, or a few
+# dozen bytes): a longer one is fetched when it is read
+_LOCAL_HEADER = 30
+_USUAL_EXTRA = 64
+# A block header found by the end's search may start up to 7 bits before the byte asked for
+_END_SLACK = 16
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 # Range requests of one wheel in flight at once: a round trip each, overlapped (a worker's
 # requests share the session's 16 keep-alive connections per host).
@@ -121,6 +135,17 @@ def _io_pool() -> futures.ThreadPoolExecutor:
     return _io_pool_of(os.getpid())
 
 
+def read_in_part(member: Member) -> bool:
+    """Whether ``read_wheel_facts`` may read a member by a prefix or by its ends (a deflated
+    one of ``PREFIX_FROM`` or more bytes, inflated whole into the scratch buffer otherwise):
+    its bytes are then fetched as its reading asks for them."""
+    return (
+        member.method == DEFLATED
+        and PREFIX_FROM <= member.size <= WHOLE_MEMBER_LIMIT
+        and not is_record(member.name)
+    )
+
+
 def coalesce(spans: Sequence[tuple[int, int]], gap: int = GAP_TOLERANCE) -> list[tuple[int, int]]:
     """Sort ``[start, end)`` spans and merge those overlapping or less than ``gap`` apart."""
     merged: list[tuple[int, int]] = []
@@ -187,19 +212,30 @@ class HttpRangeReader:
             position = block_start + len(block)
         return memoryview(b"".join(pieces))
 
-    def plan(self, members: Sequence[Member]) -> list[tuple[int, int]]:
-        """The spans holding RECORD and every member that :func:`may_be_elf`.
+    def plan(
+        self, members: Sequence[Member], in_part: Callable[[Member], bool] = lambda m: False
+    ) -> list[tuple[int, int]]:
+        """The spans holding RECORD and every member that :func:`may_be_elf`; of a member
+        ``in_part`` says is read in part, only its local header and first ``HEAD_FETCH``
+        compressed bytes (what its ELF magic, headers and program headers inflate from).
 
         A member's span runs from its local header to the next member's (or the file's end):
         exact for a zip written without gaps, and capped by the format's bound otherwise.
         """
         ordered = sorted(members, key=lambda m: m.header_offset)
         ends = [m.header_offset for m in ordered[1:]] + [self.size]
-        return [
-            (m.header_offset, min(end, m.header_offset + _LOCAL_OVERHEAD + m.compressed_size))
-            for m, end in zip(ordered, ends, strict=True)
-            if is_record(m.name) or (may_be_elf(m.name) and m.size >= len(ELF_MAGIC))
-        ]
+        spans = []
+        for member, end in zip(ordered, ends, strict=True):
+            if is_record(member.name) or (
+                may_be_elf(member.name) and member.size >= len(ELF_MAGIC)
+            ):
+                if in_part(member):
+                    header = _LOCAL_HEADER + len(member.raw_name) + _USUAL_EXTRA
+                    wanted = header + min(member.compressed_size, HEAD_FETCH)
+                else:
+                    wanted = _LOCAL_OVERHEAD + member.compressed_size
+                spans.append((member.header_offset, min(end, member.header_offset + wanted)))
+        return spans
 
     def prefetch(self, spans: Sequence[tuple[int, int]]) -> None:
         """Fetch every span not held yet, neighbours merged: one request per merged span,
@@ -344,13 +380,54 @@ class RemoteWheelArchive(WheelArchive):
     request, so only the members that :func:`may_be_elf` are probed. Opening it fetches those
     members and RECORD, except members over the limits: reading one raises before its data is
     needed, so fetching it would be waste (think of a 2 GiB zip bomb).
+
+    A member that the reader may read by a prefix or by its ends (:func:`read_in_part`) is
+    fetched only as far as its first ``HEAD_FETCH`` compressed bytes at first; what its
+    reading then asks for (a longer start, ``payload_starts``; the stream's end,
+    ``payload_from``; or all of it) is fetched when asked for.
     """
 
     reader: HttpRangeReader
 
     def __init__(self, reader: HttpRangeReader, limits: Limits = Limits()) -> None:
         super().__init__(reader, limits)
-        reader.prefetch(reader.plan([m for m in self.members if self._within_limits(m)]))
+        # member -> (the first payload byte held, the payload with zeros before it)
+        self._tails: dict[int, tuple[int, mmap.mmap]] = {}
+        partly = read_in_part if not verify_members() else (lambda member: False)
+        spans = reader.plan([m for m in self.members if self._within_limits(m)], partly)
+        reader.prefetch(spans)
+
+    def payload_starts(self, member: Member, inflated: int) -> Iterator[memoryview]:
+        """Starts sized from the member's compression ratio, with room to spare (its tables
+        usually compress better than its code), then each twice the last."""
+        size = member.compressed_size
+        begin = self.data_offset(member)
+        length = min(size, inflated * size // max(1, member.size) * 3 // 2 + HEAD_FETCH)
+        while True:
+            yield self.reader.read_at(begin, length)
+            if length >= size:
+                return
+            length = min(size, 2 * length)
+
+    def payload_from(self, member: Member, start: int) -> memoryview:
+        """The bytes from ``start`` to the end fetched (and from a little before it: a block
+        header may begin a few bits early), in a mapping whose untouched pages cost nothing."""
+        size = member.compressed_size
+        start = max(0, min(start, size) - _END_SLACK)
+        if start == 0:
+            return self.payload(member)
+        begin = self.data_offset(member)
+        held, buffer = self._tails.get(member.header_offset, (size, None))
+        if buffer is None:
+            buffer = mmap.mmap(-1, max(1, size), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        if start < held:
+            buffer[start:held] = self.reader.read_at(begin + start, held - start)
+            self._tails[member.header_offset] = (start, buffer)
+        return memoryview(buffer)[:size]
+
+    def done_with(self, member: Member) -> None:
+        self._tails.pop(member.header_offset, None)
+        super().done_with(member)
 
     def _within_limits(self, member: Member) -> bool:
         try:
