@@ -35,7 +35,7 @@ from wheelscan.wheel.inflate import (
     WholeInflateError,
 )
 from wheelscan.wheel.partial import inflate_start
-from wheelscan.wheel.scratch import KEPT_RESIDENT, scratch
+from wheelscan.wheel.scratch import KEPT_RESIDENT, scratch, scratch_generation
 
 # Members from this size on are read by their ends where that costs at most SKIP_WORTH of
 # inflating them from the start. Per byte of the end, in libdeflate's time (one core of the
@@ -78,6 +78,8 @@ MAX_RESOLVES = 4
 MAX_PREFIX_PASSES = 4
 # The first bytes of a member, where its ELF header and program headers are
 HEAD_BYTES = 4096
+# How much of a member's start is inflated first (then as far as the parser asks)
+FIRST_PREFIX = PREFIX_SLACK + 64 * 1024
 
 
 class Route(Enum):
@@ -194,6 +196,23 @@ def parse_by_ends(
             # a table before the end inflated (patchelf put it there): from before it
             margins = [offset - attempt.start + TAIL_MARGINS[0]]
     return None
+
+
+def first_decoded(size: int, dynamic_offset: int, end: int) -> int | None:
+    """Where ``parse_by_ends`` first decodes the end of a member of ``size`` bytes from
+    (a member offset, before the block allowance), given where its PT_DYNAMIC begins and its
+    tables end; None if it would read the member from its start. For a reader that fetches
+    the stream before it is decoded (wheel/http.py): the first attempt's reach, as below."""
+    if size < SKIP_ABOVE:
+        return None
+    margin, *later = TAIL_MARGINS
+    route = _route(size, dynamic_offset, end, margin)
+    if route is Route.FROM_THE_START:
+        return None
+    if route is Route.COUNTED:
+        counted = [m for m in later if _route(size, dynamic_offset, end, m) is Route.COUNTED]
+        margin = max(counted, default=margin)
+    return dynamic_offset - margin
 
 
 def _route(size: int, offset: int, end: int, margin: int) -> Route:
@@ -379,8 +398,9 @@ class _Start:
     its pages back after it: see the check below.)"""
 
     def __init__(self) -> None:
-        self.prefix = PREFIX_SLACK + 64 * 1024
+        self.prefix = FIRST_PREFIX
         self.valid = 0
+        self.generation = -1  # the scratch's when ``valid`` was set (scratch_generation)
 
 
 # Members over WHOLE_MEMBER_LIMIT are streamed, never read by their ends; were the limit
@@ -407,8 +427,11 @@ def _parse(
     the parser refuses the bytes: the end may have been decoded from a false start."""
     size = member.size
     prefix = start_inflated.prefix
-    valid = min(start_inflated.valid, tail.begin)  # the end written over the rest
     with scratch(size, populate=False) as buffer:
+        generation = scratch_generation()
+        valid = 0  # the scratch was given back since (threads sharing a budget): inflate again
+        if start_inflated.generation == generation:
+            valid = min(start_inflated.valid, tail.begin)  # the end written over the rest
         buffer[tail.begin : tail.end] = tail.inflated
         try:
             for _ in range(MAX_PREFIX_PASSES):
@@ -450,4 +473,5 @@ def _parse(
                     return FAILED  # most of the member, or a layout this reading does not foresee
         finally:
             start_inflated.prefix, start_inflated.valid = prefix, valid
+            start_inflated.generation = generation
     return FAILED
