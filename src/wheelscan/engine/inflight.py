@@ -1,0 +1,80 @@
+"""Several remote wheels in flight in one worker, so that their round trips overlap.
+
+A wheel read over HTTP waits a round trip or more for each of its requests (its tail, its
+members, a longer start or an end of a member); one wheel at a time, a worker would spend
+most of a 50 ms link waiting. So a worker reads up to ``WHEELS_IN_FLIGHT`` remote wheels at
+once, each on a thread of its own that fetches and then parses it (the inflater and the
+parser release the GIL), while the pool keeps that many queued on it (engine/pool.py). A
+local wheel has nothing to wait for: it is read on the worker's own thread, as before.
+
+Results go back as they are ready, so that one slow wheel holds up no other; the pool knows
+each by its wheel. A worker lost while it read several wheels leaves the pool unable to tell
+which one killed it: the pool reads each of them again on a worker of its own (engine/pool.py).
+The threads share the worker's scratch
+memory (``share_among_threads``): a worker holds what one thread would, however many read.
+"""
+
+from __future__ import annotations
+
+import multiprocessing.connection
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from wheelscan.model import WheelResult
+from wheelscan.sources.base import WheelRef
+from wheelscan.wheel.remote import is_url
+from wheelscan.wheel.scratch import RETAINED, share_among_threads
+
+# Remote wheels read at once by one worker. At 200 ms a round trip, a wheel costs 2-4 of
+# them; the benchmark corpus's wheels take ~20 ms of a core each, so 8 in flight keep a
+# worker busy up to about 50 ms of round trip and half busy at 200 (benchmarks/remote.py)
+WHEELS_IN_FLIGHT = 16
+
+Task = Callable[[WheelRef], WheelResult]
+# what the receiving thread hands the worker's own: a finished result, a local wheel to read,
+# an exception a wheel's thread raised, or None when no more wheels will come
+Ready = WheelResult | WheelRef | BaseException | None
+
+
+def serve(
+    conn: multiprocessing.connection.Connection, task: Task, after_each: Callable[[], None]
+) -> None:
+    """Answer the wheels the pool sends on ``conn`` until it sends None or goes away."""
+    ready: queue.SimpleQueue[Ready] = queue.SimpleQueue()
+    pool = ThreadPoolExecutor(WHEELS_IN_FLIGHT, thread_name_prefix="wheelscan-wheel")
+    shared = False
+
+    def finished(future: Future[WheelResult]) -> None:
+        error = future.exception()
+        ready.put(future.result() if error is None else error)
+
+    def receive() -> None:
+        nonlocal shared
+        while True:
+            try:
+                ref = conn.recv()
+            except (EOFError, OSError):
+                ref = None  # the parent is gone
+            if ref is None:
+                ready.put(None)
+                return
+            if is_url(ref.location):
+                if not shared:
+                    share_among_threads(RETAINED)
+                    shared = True
+                pool.submit(task, ref).add_done_callback(finished)
+            else:
+                ready.put(ref)
+
+    threading.Thread(target=receive, name="wheelscan-receive", daemon=True).start()
+    while (item := ready.get()) is not None:
+        if isinstance(item, BaseException):
+            raise item  # as a wheel read on this thread would: the worker dies, the pool sees it
+        result = task(item) if isinstance(item, WheelRef) else item
+        try:
+            conn.send(result)
+        except OSError:
+            return  # the parent is gone: nobody is left to receive it
+        after_each()
