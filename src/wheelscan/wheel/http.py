@@ -19,9 +19,16 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
 
 from wheelscan.wheel.archive import DEFLATED, ELF_MAGIC, Limits, Member, WheelArchive, WheelError
-from wheelscan.wheel.contents import PREFIX_FROM, verify_members
+from wheelscan.wheel.contents import PREFIX_FROM, WHOLE_ABOVE, verify_members
+from wheelscan.wheel.ends import (
+    BLOCK_ALLOWANCE,
+    FIRST_PREFIX,
+    HEAD_BYTES,
+    SEARCH_BITS,
+    first_decoded,
+)
 from wheelscan.wheel.httpclient import HttpError, HttpSession, Response, default_session
-from wheelscan.wheel.inflate import WHOLE_MEMBER_LIMIT
+from wheelscan.wheel.inflate import PREFIX_SLACK, WHOLE_MEMBER_LIMIT
 from wheelscan.wheel.remote import redact
 
 __all__ = [
@@ -62,9 +69,10 @@ _USUAL_EXTRA = 64
 # A block header found by the end's search may start up to 7 bits before the byte asked for
 _END_SLACK = 16
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
-# Range requests of one wheel in flight at once: a round trip each, overlapped (a worker's
-# requests share the session's 16 keep-alive connections per host).
-IN_FLIGHT = 8
+# Range requests in flight at once in a process, a round trip each, overlapped: those of
+# all the wheels a worker reads at once (engine/inflight.py), over the session's 16
+# keep-alive connections per host
+IN_FLIGHT = 16
 # Extensions no ELF file wears in a real wheel (compared in lower case).
 _NEVER_ELF = (
     ".py",
@@ -239,7 +247,7 @@ class HttpRangeReader:
 
     def prefetch(self, spans: Sequence[tuple[int, int]]) -> None:
         """Fetch every span not held yet, neighbours merged: one request per merged span,
-        up to ``IN_FLIGHT`` of them at once once the server has shown it honours Range (a
+        up to ``IN_FLIGHT`` of the process's at once once the server has shown it honours Range (a
         server that ignores it would send the whole file once per request)."""
         gaps = [gap for start, end in coalesce(spans) for gap in self._gaps(start, end)]
         if len(gaps) < 2 or not self.ranges_honoured:
@@ -396,13 +404,61 @@ class RemoteWheelArchive(WheelArchive):
         partly = read_in_part if not verify_members() else (lambda member: False)
         spans = reader.plan([m for m in self.members if self._within_limits(m)], partly)
         reader.prefetch(spans)
+        if not verify_members():
+            reader.prefetch(self._planned_parts(spans))
+
+    def _planned_parts(self, planned: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+        """What the reading of each member fetched in part will ask for first, from the
+        program headers its first bytes hold: the end's stream from where its search begins
+        and the start as far as the parser first inflates it (``parse_by_ends``), or the
+        start up to its tables' end (a prefix), or the rest of it (read whole). All of them
+        are fetched at once, a round trip for the wheel where each would take one of its own;
+        a guess that falls short costs the request that completes it, never a verdict."""
+        from wheelscan._native import dynamic_segment, facts_end
+
+        starts = {start for start, _ in planned}
+        spans: list[tuple[int, int]] = []
+        for member in self.members:
+            if member.header_offset not in starts or not read_in_part(member):
+                continue
+            try:
+                head = self.head(member, HEAD_BYTES)
+                begin = self.data_offset(member)
+            except WheelError:
+                continue  # its reading meets this again, and says so
+            if head[:4] != ELF_MAGIC:
+                continue
+            dynamic, end = dynamic_segment(head), facts_end(head)
+            size, compressed = member.size, member.compressed_size
+            decoded = first_decoded(size, dynamic[0], end) if dynamic and end else None
+            if decoded is not None:
+                aim = max(0, decoded - BLOCK_ALLOWANCE) * compressed // size
+                searched = max(0, aim - SEARCH_BITS // 8 - _END_SLACK)
+                spans.append((begin + searched, begin + compressed))
+                inflated = FIRST_PREFIX
+            elif end is not None and end + PREFIX_SLACK < WHOLE_ABOVE * size:
+                inflated = end + PREFIX_SLACK
+            else:
+                inflated = size
+            spans.append((begin, begin + self._start_length(member, inflated)))
+        return spans
+
+    @staticmethod
+    def _start_length(member: Member, inflated: int) -> int:
+        """The compressed bytes first fetched to inflate ``inflated`` bytes of the member:
+        its ratio's share, half as much again (its tables usually compress better than its
+        code), and ``HEAD_FETCH`` more; all of it for the whole member."""
+        size = member.compressed_size
+        if inflated >= member.size:
+            return size
+        return min(size, inflated * size // max(1, member.size) * 3 // 2 + HEAD_FETCH)
 
     def payload_starts(self, member: Member, inflated: int) -> Iterator[memoryview]:
         """Starts sized from the member's compression ratio, with room to spare (its tables
         usually compress better than its code), then each twice the last."""
         size = member.compressed_size
         begin = self.data_offset(member)
-        length = min(size, inflated * size // max(1, member.size) * 3 // 2 + HEAD_FETCH)
+        length = self._start_length(member, inflated)
         while True:
             yield self.reader.read_at(begin, length)
             if length >= size:
