@@ -9,6 +9,10 @@ Each row is one ``wheelscan audit`` process into a fresh store:
 - requests per wheel (range requests for files; pages are listed apart).
 
     python benchmarks/remote.py [--corpus tests/corpus/wheels.json] [--workers 2]
+                                [--baseline /path/to/other/checkout/src]
+
+``--baseline``: every row is measured twice in the same run, with this tree's wheelscan and
+with the one under the given ``src`` directory, for figures before and after a change.
 
 The server is the tests' own (tests/indexserver.py: Range, keep-alive) in this process; the
 audits run in their own. Wheels come from the corpus cache (tests/corpus/fetch.py).
@@ -17,6 +21,7 @@ audits run in their own. Wheels come from the corpus cache (tests/corpus/fetch.p
 from __future__ import annotations
 
 import argparse
+import os
 import sqlite3
 import subprocess
 import sys
@@ -36,13 +41,15 @@ from mirror import build_mirror  # noqa: E402
 ROUND_TRIPS = (0.0, 0.05, 0.2)
 
 
-def audit(source: str, db: Path, workers: int) -> tuple[float, int, int, int]:
-    """Seconds, wheels audited, bytes read, and the wheels' own bytes, of one audit."""
+def audit(source: str, db: Path, workers: int, tree: Path) -> tuple[float, int, int, int]:
+    """Seconds, wheels audited, bytes read, and the wheels' own bytes, of one audit by the
+    wheelscan under ``tree``."""
     started = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-m", "wheelscan", "audit", source, "--db", str(db),
          "--workers", str(workers), "--fail-on", "none"],
         capture_output=True, text=True, check=False,
+        env={**os.environ, "PYTHONPATH": str(tree)},
     )  # fmt: skip
     seconds = time.perf_counter() - started
     if result.returncode != 0:
@@ -57,32 +64,40 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=ROOT / "tests" / "corpus" / "wheels.json")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--baseline", type=Path, help="another checkout's src directory")
     args = parser.parse_args()
+    trees = {"": ROOT / "src"}
+    if args.baseline:
+        trees = {"this ": ROOT / "src", "base ": args.baseline.resolve()}
     wheels = fetch(load_entries(args.corpus))
     with tempfile.TemporaryDirectory() as tmp:
         mirror = build_mirror(Path(tmp) / "mirror", wheels)
-        local_seconds, audited, _, wheel_bytes = audit(
-            str(mirror.web / "packages"), Path(tmp) / "local.sqlite", args.workers
-        )
-        print(f"{audited} wheels, {wheel_bytes / 1e6:.0f} MB, {args.workers} workers")
         print(f"{'source':18} {'s':>7} {'wheels/s':>9} {'vs dir':>7} {'fetched':>8} "
               f"{'req/wheel':>9} {'pages':>6}")  # fmt: skip
-        print(f"{'directory':18} {local_seconds:7.2f} {audited / local_seconds:9.1f} {1:7.2f}")
+        local_seconds: dict[str, float] = {}
+        for label, tree in trees.items():
+            seconds, audited, _, wheel_bytes = audit(
+                str(mirror.web / "packages"), Path(tmp) / f"local{label}.sqlite", args.workers, tree
+            )
+            local_seconds[label] = seconds
+            print(f"{label + 'directory':18} {seconds:7.2f} {audited / seconds:9.1f} {1:7.2f}")
         with IndexServer(mirror.web) as server:
             host, port = server.url.removeprefix("http://").split(":")
             for rtt in ROUND_TRIPS:
-                server.clear()
-                with LatencyProxy((host, int(port)), rtt) as proxy:
-                    index = f"http://{proxy.address if rtt else f'{host}:{port}'}/simple/"
-                    db = Path(tmp) / f"remote-{rtt}.sqlite"
-                    seconds, count, fetched, remote_bytes = audit(index, db, args.workers)
-                files = [s for s in server.log if s.path.startswith("/packages/")]
-                pages = len(server.log) - len(files)
-                print(
-                    f"{f'http {rtt * 1000:.0f} ms':18} {seconds:7.2f} {count / seconds:9.1f} "
-                    f"{local_seconds / seconds:7.2f} {fetched / remote_bytes:8.1%} "
-                    f"{len(files) / count:9.2f} {pages:6}"
-                )
+                for label, tree in trees.items():
+                    server.clear()
+                    with LatencyProxy((host, int(port)), rtt) as proxy:
+                        index = f"http://{proxy.address if rtt else f'{host}:{port}'}/simple/"
+                        db = Path(tmp) / f"remote-{label}{rtt}.sqlite"
+                        seconds, count, fetched, remote_bytes = audit(index, db, args.workers, tree)
+                    files = [s for s in server.log if s.path.startswith("/packages/")]
+                    pages = len(server.log) - len(files)
+                    print(
+                        f"{f'{label}http {rtt * 1000:.0f} ms':18} {seconds:7.2f} "
+                        f"{count / seconds:9.1f} {local_seconds[label] / seconds:7.2f} "
+                        f"{fetched / remote_bytes:8.1%} {len(files) / count:9.2f} {pages:6}"
+                    )
+        print(f"{audited} wheels, {wheel_bytes / 1e6:.0f} MB, {args.workers} workers")
 
 
 if __name__ == "__main__":
