@@ -25,12 +25,19 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from wheelscan.model import WheelResult
 from wheelscan.sources.base import WheelRef
 from wheelscan.wheel.remote import is_url
-from wheelscan.wheel.scratch import RETAINED, share_among_threads
+from wheelscan.wheel.scratch import RETAINED, Budget, share_among_threads
 
-# Remote wheels read at once by one worker. At 200 ms a round trip, a wheel costs 2-4 of
-# them; the benchmark corpus's wheels take ~20 ms of a core each, so 8 in flight keep a
-# worker busy up to about 50 ms of round trip and half busy at 200 (benchmarks/remote.py)
-WHEELS_IN_FLIGHT = 16
+# Remote wheels read at once by one worker. A wheel costs 1-3 round trips (its tail, the
+# parts of its members, rarely one more), ~0.5 s of waiting at 200 ms, against ~10-20 ms of
+# a core: on the benchmark corpus at 200 ms, two workers took 4.3 s with 16 each in flight,
+# 3.5 s with 32 (benchmarks/remote.py; a loaded machine)
+WHEELS_IN_FLIGHT = 32
+# What the wheels in flight in a worker may weigh together, counted by their sizes as the
+# index gives them (a wheel of unknown size as ``UNKNOWN_SIZE``); fewer wheels are read at
+# once where they are large, and one larger than this is read alone. What is fetched of a
+# wheel is held until it is judged: at most its size (half of it on the benchmark corpus)
+IN_FLIGHT_BYTES = 256 << 20
+UNKNOWN_SIZE = 64 << 20
 
 Task = Callable[[WheelRef], WheelResult]
 # what the receiving thread hands the worker's own: a finished result, a local wheel to read,
@@ -45,6 +52,15 @@ def serve(
     ready: queue.SimpleQueue[Ready] = queue.SimpleQueue()
     pool = ThreadPoolExecutor(WHEELS_IN_FLIGHT, thread_name_prefix="wheelscan-wheel")
     shared = False
+
+    admitted = Budget(IN_FLIGHT_BYTES)
+
+    def read(ref: WheelRef) -> WheelResult:
+        weight = admitted.take(UNKNOWN_SIZE if ref.size is None else ref.size)
+        try:
+            return task(ref)
+        finally:
+            admitted.give(weight)
 
     def finished(future: Future[WheelResult]) -> None:
         error = future.exception()
@@ -64,7 +80,7 @@ def serve(
                 if not shared:
                     share_among_threads(RETAINED)
                     shared = True
-                pool.submit(task, ref).add_done_callback(finished)
+                pool.submit(read, ref).add_done_callback(finished)
             else:
                 ready.put(ref)
 

@@ -52,6 +52,7 @@ def _decompressor() -> zstandard.ZstdDecompressor:
         decompressor = _PER_THREAD.decompressor = zstandard.ZstdDecompressor()
     return decompressor
 
+
 # verdict, overall_tag, libc, arch, over_claim, under_claim, error_code, error_reason,
 # error_member: the verdicts table's columns after its key, in order
 VerdictColumns = tuple[

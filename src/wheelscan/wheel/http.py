@@ -70,8 +70,8 @@ _USUAL_EXTRA = 64
 _END_SLACK = 16
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 # Range requests in flight at once in a process, a round trip each, overlapped: those of
-# all the wheels a worker reads at once (engine/inflight.py), over the session's 16
-# keep-alive connections per host
+# all the wheels a worker reads at once (engine/inflight.py), beside the requests those
+# wheels make themselves (within the session's keep-alive connections per host)
 IN_FLIGHT = 16
 # Extensions no ELF file wears in a real wheel (compared in lower case).
 _NEVER_ELF = (

@@ -64,8 +64,9 @@ class _Scratch:
         self.generation += 1
 
 
-class _Budget:
-    """Bytes of scratch that the threads of a process may hold at once."""
+class Budget:
+    """Bytes that the threads of a process may hold at once (a thread waits for its share;
+    one share larger than the whole takes the whole, alone)."""
 
     def __init__(self, total: int) -> None:
         self.total = total
@@ -86,7 +87,7 @@ class _Budget:
             self._changed.notify_all()
 
 
-_SHARED: dict[str, _Budget] = {}
+_SHARED: dict[str, Budget] = {}
 
 
 def share_among_threads(total: int) -> None:
@@ -95,7 +96,7 @@ def share_among_threads(total: int) -> None:
     time it uses its scratch, and gives every page back after. For a worker that reads
     several wheels on threads (engine/inflight.py): its memory stays what one thread's was,
     whatever the threads, at the price of faulting pages in again for each member."""
-    _SHARED["budget"] = _Budget(total)
+    _SHARED["budget"] = Budget(total)
 
 
 def scratch_generation() -> int:
