@@ -1,7 +1,8 @@
 """A local pool of worker processes with crash isolation and per-wheel time limits.
 
-Each worker audits one wheel at a time, with the next one already waiting in its pipe (so it
-never idles between wheels for the parent to answer). The parent always knows which wheel a
+Each worker audits one local wheel at a time, with the next one already waiting in its pipe
+(so it never idles between wheels for the parent to answer); remote wheels, which mostly wait
+on the network, it reads up to ``WHEELS_IN_FLIGHT`` at once (engine/inflight.py). The parent always knows which wheel a
 worker was on when it died (a segfault in a library, the OOM killer, ``kill -9``) or went
 silent: that wheel gets an error record, the one waiting behind it goes to another worker,
 the worker is replaced, the run goes on. Wheels are pulled from the caller's iterator only
