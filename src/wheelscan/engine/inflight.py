@@ -48,12 +48,24 @@ Ready = WheelResult | WheelRef | BaseException | None
 def serve(
     conn: multiprocessing.connection.Connection, task: Task, after_each: Callable[[], None]
 ) -> None:
-    """Answer the wheels the pool sends on ``conn`` until it sends None or goes away."""
+    """Answer the wheels the pool sends on ``conn`` until it sends None or goes away.
+
+    Until the first remote wheel comes, this thread receives and reads every wheel itself,
+    as a worker always did: a worker that reads only local wheels starts no thread (under
+    a tight RLIMIT_DATA, a thread's stack is one more mapping that can fail)."""
+    while True:
+        ref = _receive(conn)
+        if ref is None:
+            return
+        if is_url(ref.location):
+            break
+        if not _send(conn, task(ref)):
+            return
+        after_each()
+    share_among_threads(RETAINED)
+    admitted = Budget(IN_FLIGHT_BYTES)
     ready: queue.SimpleQueue[Ready] = queue.SimpleQueue()
     pool = ThreadPoolExecutor(WHEELS_IN_FLIGHT, thread_name_prefix="wheelscan-wheel")
-    shared = False
-
-    admitted = Budget(IN_FLIGHT_BYTES)
 
     def read(ref: WheelRef) -> WheelResult:
         weight = admitted.take(UNKNOWN_SIZE if ref.size is None else ref.size)
@@ -66,31 +78,40 @@ def serve(
         error = future.exception()
         ready.put(future.result() if error is None else error)
 
-    def receive() -> None:
-        nonlocal shared
-        while True:
-            try:
-                ref = conn.recv()
-            except (EOFError, OSError):
-                ref = None  # the parent is gone
-            if ref is None:
-                ready.put(None)
-                return
+    def receive(first: WheelRef) -> None:
+        ref: WheelRef | None = first
+        while ref is not None:
             if is_url(ref.location):
-                if not shared:
-                    share_among_threads(RETAINED)
-                    shared = True
                 pool.submit(read, ref).add_done_callback(finished)
             else:
                 ready.put(ref)
+            ref = _receive(conn)
+        ready.put(None)
 
-    threading.Thread(target=receive, name="wheelscan-receive", daemon=True).start()
+    threading.Thread(target=receive, args=(ref,), name="wheelscan-receive", daemon=True).start()
     while (item := ready.get()) is not None:
         if isinstance(item, BaseException):
             raise item  # as a wheel read on this thread would: the worker dies, the pool sees it
-        result = task(item) if isinstance(item, WheelRef) else item
-        try:
-            conn.send(result)
-        except OSError:
-            return  # the parent is gone: nobody is left to receive it
+        if not _send(conn, task(item) if isinstance(item, WheelRef) else item):
+            return
         after_each()
+
+
+def _receive(conn: multiprocessing.connection.Connection) -> WheelRef | None:
+    """The next wheel; None once the pool says there are no more, or is gone (its socket,
+    closed with wheels unread, resets: before the kernel's signal, which closes a dying
+    process's files first, or without one)."""
+    try:
+        ref: WheelRef | None = conn.recv()
+    except (EOFError, OSError):
+        return None
+    return ref
+
+
+def _send(conn: multiprocessing.connection.Connection, result: WheelResult) -> bool:
+    """Whether the result could be sent (the parent gone, nobody is left to receive it)."""
+    try:
+        conn.send(result)
+    except OSError:
+        return False
+    return True

@@ -2,12 +2,14 @@
 
 Each worker audits one local wheel at a time, with the next one already waiting in its pipe
 (so it never idles between wheels for the parent to answer); remote wheels, which mostly wait
-on the network, it reads up to ``WHEELS_IN_FLIGHT`` at once (engine/inflight.py). The parent always knows which wheel a
-worker was on when it died (a segfault in a library, the OOM killer, ``kill -9``) or went
-silent: that wheel gets an error record, the one waiting behind it goes to another worker,
-the worker is replaced, the run goes on. Wheels are pulled from the caller's iterator only
-to keep each worker's queue at ``QUEUE_DEPTH`` and a short look-ahead (``LOOKAHEAD``) full,
-so memory stays flat however large the index is.
+on the network, it reads up to ``WHEELS_IN_FLIGHT`` at once (engine/inflight.py). The parent
+always knows which wheel a worker was on when it died (a segfault in a library, the OOM
+killer, ``kill -9``) or went silent: that wheel gets an error record, the one waiting behind
+it goes to another worker, the worker is replaced, the run goes on (a worker lost while it
+read several remote wheels has each of them read again alone, to tell which it was).
+Wheels are pulled from the caller's iterator only to keep each worker's queue at
+``QUEUE_DEPTH`` and a short look-ahead (``LOOKAHEAD``) full, so memory stays flat however
+large the index is.
 
 From the look-ahead, a worker takes a wheel of the release it is on, else one of a release
 no other worker is on: a release's wheels for each Python version carry the same vendored
@@ -151,8 +153,6 @@ def _worker_main(
         done += 1
         gc.collect(2 if done % FULL_COLLECTION_EVERY == 0 else 1)
 
-    # the parent gone (its socket, closed with wheels unread, resets: before the kernel's
-    # signal, which closes a dying process's files first, or without one), this returns
     serve(conn, task, collect)
 
 
