@@ -152,3 +152,27 @@ def test_a_large_library_is_fetched_by_its_two_ends(
     remote, local, reader = remote_and_local(server, session, name, data)
     assert remote == local
     assert reader.bytes_fetched < len(data) // 4
+
+
+def test_a_member_over_the_scratch_is_streamed_a_window_at_a_time(
+    server: IndexServer, session: HttpSession
+) -> None:
+    """A 72 MiB library (20 MiB of it noise): streamed, its compressed bytes are fetched a
+    window at a time as the stream reaches them, and no window is kept after; they were
+    fetched whole up front, and held."""
+    noise = random.Random(5).randbytes(20 << 20)
+    elf = build_elf(sample_spec("x86_64", interpreter=None))
+    member = elf + noise + bytes((72 << 20) - len(elf) - len(noise))
+    name = "huge-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
+    data = build_wheel({"huge/_mod.cpython-312-x86_64-linux-gnu.so": member}, name="huge")
+    path = server.web / "packages" / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(data)
+    with open_remote_archive(server.file_url(path), len(data), session=session) as archive:
+        assert isinstance(archive.reader, HttpRangeReader)
+        facts = read_wheel_facts(archive, name)
+        held = sum(len(block) for _, block in archive.reader._blocks)
+        assert held < 1 << 20  # the tail and the head: no window is kept
+        # the stream stops where the parser has what it needs: one window of it
+        assert archive.reader.bytes_fetched < len(noise) < len(data)
+    assert facts == read_facts(path, name)

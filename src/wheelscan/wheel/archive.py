@@ -29,6 +29,7 @@ from wheelscan.wheel.inflate import (
     head_inflater,
     inflate_into,
 )
+from wheelscan.wheel.stream import Stream
 
 ELF_MAGIC = b"\x7fELF"
 STORED, DEFLATED = 0, 8
@@ -416,6 +417,12 @@ class WheelArchive:
     def payload(self, member: Member) -> memoryview:
         """The member's compressed bytes."""
         return self.reader.read_at(self.data_offset(member), member.compressed_size)
+
+    def streamed_payload(self, member: Member) -> Stream:
+        """The member's compressed bytes for a streamed reading, which takes them in order
+        (wheel/stream.py); over HTTP they are fetched as the stream reaches them, and not
+        kept (wheel/http.py)."""
+        return self.payload(member)
 
     def payload_starts(self, member: Member, inflated: int) -> Iterator[memoryview]:
         """Starts of the member's compressed bytes, each longer than the last, to inflate its

@@ -391,7 +391,12 @@ def _parse_stream(
 
     try:
         return parse_streamed(
-            archive.payload(member), member.size, member.crc, bounded, need_bytes, stats=stats
+            archive.streamed_payload(member),
+            member.size,
+            member.crc,
+            bounded,
+            need_bytes,
+            stats=stats,
         )
     except StreamError as e:
         raise WheelError(e.code, e.reason, member.name) from e

@@ -30,6 +30,7 @@ from wheelscan.wheel.ends import (
 from wheelscan.wheel.httpclient import HttpError, HttpSession, Response, default_session
 from wheelscan.wheel.inflate import PREFIX_SLACK, WHOLE_MEMBER_LIMIT
 from wheelscan.wheel.remote import redact
+from wheelscan.wheel.stream import Stream
 
 __all__ = [
     "HttpError",
@@ -64,6 +65,9 @@ _LOCAL_OVERHEAD = 30 + 2 * 0xFFFF + 24
 # start of its tables; the rest of its start when its tables' end is known, in one more
 # request (``RemoteWheelArchive.payload_starts``)
 HEAD_FETCH = 16 * 1024
+# What a streamed member's reading fetches at once (``StreamedRanges``): a round trip per
+# this many compressed bytes, and at most this many held
+STREAM_WINDOW = 16 << 20
 # A local header's fixed part, and the extra field most writers give it (none, or a few
 # dozen bytes): a longer one is fetched when it is read
 _LOCAL_HEADER = 30
@@ -147,13 +151,10 @@ def _io_pool() -> futures.ThreadPoolExecutor:
 
 def read_in_part(member: Member) -> bool:
     """Whether ``read_wheel_facts`` may read a member by a prefix or by its ends (a deflated
-    one of ``PREFIX_FROM`` or more bytes, inflated whole into the scratch buffer otherwise):
-    its bytes are then fetched as its reading asks for them."""
-    return (
-        member.method == DEFLATED
-        and PREFIX_FROM <= member.size <= WHOLE_MEMBER_LIMIT
-        and not is_record(member.name)
-    )
+    one of ``PREFIX_FROM`` or more bytes, inflated whole into the scratch buffer otherwise),
+    or streams it (over ``WHOLE_MEMBER_LIMIT``): its bytes are then fetched as its reading
+    asks for them."""
+    return member.method == DEFLATED and member.size >= PREFIX_FROM and not is_record(member.name)
 
 
 def coalesce(spans: Sequence[tuple[int, int]], gap: int = GAP_TOLERANCE) -> list[tuple[int, int]]:
@@ -319,14 +320,32 @@ class HttpRangeReader:
             tries = f" (after {self.session.tries} tries)" if e.transient else ""
             raise WheelError("download-failed", f"{self.shown}: {e.reason}{tries}") from e
 
+    def passing(self, start: int, end: int) -> bytes | memoryview:
+        """Bytes ``[start, end)`` checked as every answer is, but not held: for a stream
+        that reads them once, in order (``StreamedRanges``). Served from what is held when
+        that covers them (a server that ignored Range sent it all)."""
+        if self._first_gap(start, end) is None:
+            return self.read_at(start, end - start)
+        got, body = self._checked(self._get(f"bytes={start}-{end - 1}"), keep=False)
+        if got != start or len(body) != end - start:
+            raise WheelError(
+                "download-failed", f"{self.shown}: asked for bytes {start}-{end - 1}, got others"
+            )
+        return body
+
     def _take(self, response: Response) -> int:
         """Hold an answer's bytes, checked; returns where they start."""
+        return self._checked(response, keep=True)[0]
+
+    def _checked(self, response: Response, keep: bool) -> tuple[int, bytes]:
+        """An answer's bytes, checked, and where they start; held if ``keep`` (a whole
+        file always is)."""
         self.requests += 1
         self.bytes_fetched += len(response.body)
         if response.status == 200:  # Range ignored: the whole file
             self._check_version(response, len(response.body))
             self._blocks = [(0, response.body)]
-            return 0
+            return 0, response.body
         if response.status != 206:
             raise WheelError("download-failed", f"{self.shown}: HTTP {response.status}")
         self.ranges_honoured = True
@@ -338,8 +357,9 @@ class HttpRangeReader:
                 "download-failed", f"{self.shown}: 206 without a matching Content-Range"
             )
         self._check_version(response, None if match[3] == "*" else int(match[3]))
-        self._add(int(match[1]), response.body)
-        return int(match[1])
+        if keep:
+            self._add(int(match[1]), response.body)
+        return int(match[1]), response.body
 
     def _check_version(self, response: Response, size: int | None) -> None:
         """Every answer must come from one version of the file: same size, same validator.
@@ -383,6 +403,31 @@ class HttpRangeReader:
         bisect.insort(self._blocks, (start, data), key=lambda b: b[0])
 
 
+class StreamedRanges:
+    """A member's compressed bytes for a streamed reading (wheel/stream.py), fetched a
+    window of ``STREAM_WINDOW`` bytes at a time as the stream reaches it, and only that
+    window kept: a member over the scratch's size (a 328 MB library) costs a worker one
+    window, not its whole compressed size. Each pass of the stream fetches it again."""
+
+    def __init__(self, reader: HttpRangeReader, begin: int, length: int) -> None:
+        self.reader, self.begin, self.length = reader, begin, length
+        self._window: tuple[int, bytes | memoryview] = (0, b"")
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, span: slice, /) -> bytes | memoryview:
+        start, stop, _ = span.indices(self.length)
+        at, window = self._window
+        if start < at or stop > at + len(window):
+            if stop - start > STREAM_WINDOW:
+                raise ValueError(f"a slice of {stop - start} bytes, over the window")
+            end = min(self.length, start + STREAM_WINDOW)
+            at, window = start, self.reader.passing(self.begin + start, self.begin + end)
+            self._window = (at, window)
+        return memoryview(window)[start - at : stop - at]
+
+
 class RemoteWheelArchive(WheelArchive):
     """A :class:`WheelArchive` whose search for ELF members looks only where :meth:`plan` did.
 
@@ -423,6 +468,8 @@ class RemoteWheelArchive(WheelArchive):
         for member in self.members:
             if member.header_offset not in starts or not read_in_part(member):
                 continue
+            if member.size > WHOLE_MEMBER_LIMIT:
+                continue  # streamed: fetched as the stream reaches its bytes
             try:
                 head = self.head(member, HEAD_BYTES)
                 begin = self.data_offset(member)
@@ -470,6 +517,13 @@ class RemoteWheelArchive(WheelArchive):
             if length >= size:
                 return
             length = min(size, length * 3 // 2)
+
+    def streamed_payload(self, member: Member) -> Stream:
+        """Fetched as it is read (``StreamedRanges``), unless every member is read whole
+        (``WHEELSCAN_VERIFY``) or a server ignoring Range sent the file whole."""
+        if verify_members() or self.reader.whole_file() is not None:
+            return self.payload(member)
+        return StreamedRanges(self.reader, self.data_offset(member), member.compressed_size)
 
     def payload_from(self, member: Member, start: int) -> memoryview:
         """The bytes from ``start`` to the end fetched (and from a little before it: a block

@@ -18,12 +18,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from wheelscan.elf import ElfFacts
 from wheelscan.wheel.inflate import InflateError, crc32, raw_inflater
 from wheelscan.wheel.scratch import RETAINED, scratch
 
 INPUT_CHUNK = 1024 * 1024
+
+
+class Stream(Protocol):
+    """A member's compressed bytes as a stream reads them: its length, and slices taken in
+    order (a memoryview; over HTTP, windows fetched as they are reached, wheel/http.py)."""
+
+    def __len__(self) -> int: ...
+    def __getitem__(self, span: slice, /) -> bytes | memoryview: ...
+
+
 OUTPUT_CHUNK = 4 * 1024 * 1024
 MIN_OUTPUT = 256 * 1024
 # Kept from the start of every member: all of nearly every library, and the tables of the rest
@@ -72,7 +83,7 @@ class _Ranges:
 
 
 def parse_streamed(
-    payload: memoryview,
+    payload: Stream,
     size: int,
     crc: int,
     parse: PartialParser,
@@ -94,7 +105,7 @@ def parse_streamed(
 
 
 def _one_pass(
-    payload: memoryview,
+    payload: Stream,
     size: int,
     crc: int,
     parse: PartialParser,
