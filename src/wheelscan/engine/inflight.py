@@ -33,11 +33,13 @@ from wheelscan.wheel.scratch import RETAINED, Budget, share_among_threads
 # 3.5 s with 32 (benchmarks/remote.py; a loaded machine)
 WHEELS_IN_FLIGHT = 32
 # What the wheels in flight in a worker may weigh together, counted by their sizes as the
-# index gives them (a wheel of unknown size as ``UNKNOWN_SIZE``); fewer wheels are read at
-# once where they are large, and one larger than this is read alone. What is fetched of a
-# wheel is held until it is judged: at most its size (half of it on the benchmark corpus)
+# index gives them; fewer wheels are read at once where they are large, and one larger than
+# this is read alone. What is fetched of a wheel is held until it is judged: its parts (half
+# its size on the benchmark corpus), never a member over 64 MiB whole (streamed, a window
+# at a time). A PEP 503 page gives no size: such a wheel counts as ``UNKNOWN_SIZE``, what
+# most wheels weigh at most (16 in flight where all are unknown)
 IN_FLIGHT_BYTES = 256 << 20
-UNKNOWN_SIZE = 64 << 20
+UNKNOWN_SIZE = 16 << 20
 
 Task = Callable[[WheelRef], WheelResult]
 # what the receiving thread hands the worker's own: a finished result, a local wheel to read,
