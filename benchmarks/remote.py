@@ -9,14 +9,23 @@ Each row is one ``wheelscan audit`` process into a fresh store:
 - requests per wheel (range requests for files; pages are listed apart).
 
     python benchmarks/remote.py [--corpus tests/corpus/wheels.json] [--workers 2]
+                                [--baseline /path/to/other/checkout/src] [--server nginx]
 
-The server is the tests' own (tests/indexserver.py: Range, keep-alive) in this process; the
-audits run in their own. Wheels come from the corpus cache (tests/corpus/fetch.py).
+``--baseline``: every row is measured twice in the same run, with this tree's wheelscan and
+with the one under the given ``src`` directory, for figures before and after a change.
+
+The server is the tests' own (tests/indexserver.py: Range, keep-alive) in this process, or
+with ``--server nginx`` nginx as a mirror is served (its JSON pages too); the audits run in
+their own processes. Wheels come from the corpus cache (tests/corpus/fetch.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -34,15 +43,80 @@ from latencyproxy import LatencyProxy  # noqa: E402
 from mirror import build_mirror  # noqa: E402
 
 ROUND_TRIPS = (0.0, 0.05, 0.2)
+# nginx as a bandersnatch mirror is served (tests/test_servers.py), its JSON pages too
+NGINX_CONF = """
+daemon off;
+master_process off;
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log;
+events {{ worker_connections 1024; }}
+http {{
+    access_log {tmp}/access.log;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    types {{
+        application/octet-stream whl;
+        application/vnd.pypi.simple.v1+json v1_json;
+        text/html html;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        root {web};
+        location /simple/ {{ index index.v1_json; }}
+    }}
+}}
+"""
 
 
-def audit(source: str, db: Path, workers: int) -> tuple[float, int, int, int]:
-    """Seconds, wheels audited, bytes read, and the wheels' own bytes, of one audit."""
+class Nginx:
+    """nginx serving ``web`` on 127.0.0.1; ``paths()``: the paths requested so far."""
+
+    def __init__(self, web: Path, tmp: Path) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = int(probe.getsockname()[1])
+        self.tmp = tmp
+        conf = tmp / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(tmp=tmp, port=self.port, web=web))
+        binary = shutil.which("nginx") or "/usr/sbin/nginx"
+        self.process = subprocess.Popen([binary, "-p", str(tmp), "-c", str(conf)])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def clear(self) -> None:
+        (self.tmp / "access.log").write_text("")
+
+    def paths(self) -> list[str]:
+        lines = (self.tmp / "access.log").read_text().splitlines()
+        return [line.split('"')[1].split()[1] for line in lines if '"' in line]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def audit(source: str, db: Path, workers: int, tree: Path) -> tuple[float, int, int, int]:
+    """Seconds, wheels audited, bytes read, and the wheels' own bytes, of one audit by the
+    wheelscan under ``tree``."""
     started = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-m", "wheelscan", "audit", source, "--db", str(db),
          "--workers", str(workers), "--fail-on", "none"],
         capture_output=True, text=True, check=False,
+        env={**os.environ, "PYTHONPATH": str(tree)},
     )  # fmt: skip
     seconds = time.perf_counter() - started
     if result.returncode != 0:
@@ -57,32 +131,53 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=ROOT / "tests" / "corpus" / "wheels.json")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--baseline", type=Path, help="another checkout's src directory")
+    parser.add_argument(
+        "--server", choices=("python", "nginx"), default="python",
+        help="the tests' Python server (tests/indexserver.py), or nginx as mirrors are served",
+    )  # fmt: skip
     args = parser.parse_args()
+    trees = {"": ROOT / "src"}
+    if args.baseline:
+        trees = {"this ": ROOT / "src", "base ": args.baseline.resolve()}
     wheels = fetch(load_entries(args.corpus))
     with tempfile.TemporaryDirectory() as tmp:
         mirror = build_mirror(Path(tmp) / "mirror", wheels)
-        local_seconds, audited, _, wheel_bytes = audit(
-            str(mirror.web / "packages"), Path(tmp) / "local.sqlite", args.workers
-        )
-        print(f"{audited} wheels, {wheel_bytes / 1e6:.0f} MB, {args.workers} workers")
         print(f"{'source':18} {'s':>7} {'wheels/s':>9} {'vs dir':>7} {'fetched':>8} "
               f"{'req/wheel':>9} {'pages':>6}")  # fmt: skip
-        print(f"{'directory':18} {local_seconds:7.2f} {audited / local_seconds:9.1f} {1:7.2f}")
-        with IndexServer(mirror.web) as server:
-            host, port = server.url.removeprefix("http://").split(":")
+        local_seconds: dict[str, float] = {}
+        for label, tree in trees.items():
+            seconds, audited, _, wheel_bytes = audit(
+                str(mirror.web / "packages"), Path(tmp) / f"local{label}.sqlite", args.workers, tree
+            )
+            local_seconds[label] = seconds
+            print(f"{label + 'directory':18} {seconds:7.2f} {audited / seconds:9.1f} {1:7.2f}")
+        with contextlib.ExitStack() as stack:
+            if args.server == "nginx":
+                nginx = Nginx(mirror.web, Path(tempfile.mkdtemp(dir=tmp)))
+                stack.callback(nginx.stop)
+                url, clear, paths = nginx.url, nginx.clear, nginx.paths
+            else:
+                server = stack.enter_context(IndexServer(mirror.web))
+                url, clear = server.url, server.clear
+                paths = lambda: [served.path for served in server.log]  # noqa: E731
+            host, port = url.removeprefix("http://").split(":")
             for rtt in ROUND_TRIPS:
-                server.clear()
-                with LatencyProxy((host, int(port)), rtt) as proxy:
-                    index = f"http://{proxy.address if rtt else f'{host}:{port}'}/simple/"
-                    db = Path(tmp) / f"remote-{rtt}.sqlite"
-                    seconds, count, fetched, remote_bytes = audit(index, db, args.workers)
-                files = [s for s in server.log if s.path.startswith("/packages/")]
-                pages = len(server.log) - len(files)
-                print(
-                    f"{f'http {rtt * 1000:.0f} ms':18} {seconds:7.2f} {count / seconds:9.1f} "
-                    f"{local_seconds / seconds:7.2f} {fetched / remote_bytes:8.1%} "
-                    f"{len(files) / count:9.2f} {pages:6}"
-                )
+                for label, tree in trees.items():
+                    clear()
+                    with LatencyProxy((host, int(port)), rtt) as proxy:
+                        index = f"http://{proxy.address if rtt else f'{host}:{port}'}/simple/"
+                        db = Path(tmp) / f"remote-{label}{rtt}.sqlite"
+                        seconds, count, fetched, remote_bytes = audit(index, db, args.workers, tree)
+                    requested = paths()
+                    files = [p for p in requested if p.startswith("/packages/")]
+                    pages = len(requested) - len(files)
+                    print(
+                        f"{f'{label}http {rtt * 1000:.0f} ms':18} {seconds:7.2f} "
+                        f"{count / seconds:9.1f} {local_seconds[label] / seconds:7.2f} "
+                        f"{fetched / remote_bytes:8.1%} {len(files) / count:9.2f} {pages:6}"
+                    )
+        print(f"{audited} wheels, {wheel_bytes / 1e6:.0f} MB, {args.workers} workers")
 
 
 if __name__ == "__main__":

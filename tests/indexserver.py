@@ -102,6 +102,10 @@ class IndexServer:
 
 class _Server(ThreadingHTTPServer):
     state: IndexServer
+    # socketserver listens with a backlog of 5: a client opening dozens of connections at
+    # once (a worker's wheels in flight) had some of its SYNs dropped, each retried a second
+    # later; nginx listens with 511
+    request_queue_size = 128
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -112,9 +112,7 @@ def remote(
     url = index.file_url(path)
     with open_remote_archive(url, known_size, session=session, whole_below=0) as archive:
         assert isinstance(archive.reader, HttpRangeReader)
-        prefetched = archive.reader.requests
         facts = read_wheel_facts(archive, name)
-        assert archive.reader.requests == prefetched  # the audit read only what was planned
         return facts, archive.reader
 
 
@@ -131,6 +129,9 @@ def test_remote_facts_and_verdicts_equal_local_ones(
         share[wheel.name] = reader.bytes_fetched / reader.size
         fetched += reader.bytes_fetched
     assert index.bytes_served == fetched
+    # members read by a prefix or by their ends are fetched only as far as that reading goes
+    # (issue #15): all members fetched whole were 97% of the corpus's bytes
+    assert fetched < 0.6 * sum(wheel.stat().st_size for wheel in real_wheels)
     # the corpus was chosen for its ELF files, so most of its bytes are ELF; pyinstaller's
     # wheels are mostly Python, as most wheels are
     assert max(v for n, v in share.items() if n.startswith("pyinstaller-")) < 0.25

@@ -1,12 +1,15 @@
 """A local pool of worker processes with crash isolation and per-wheel time limits.
 
-Each worker audits one wheel at a time, with the next one already waiting in its pipe (so it
-never idles between wheels for the parent to answer). The parent always knows which wheel a
-worker was on when it died (a segfault in a library, the OOM killer, ``kill -9``) or went
-silent: that wheel gets an error record, the one waiting behind it goes to another worker,
-the worker is replaced, the run goes on. Wheels are pulled from the caller's iterator only
-to keep each worker's queue at ``QUEUE_DEPTH`` and a short look-ahead (``LOOKAHEAD``) full,
-so memory stays flat however large the index is.
+Each worker audits one local wheel at a time, with the next one already waiting in its pipe
+(so it never idles between wheels for the parent to answer); remote wheels, which mostly wait
+on the network, it reads up to ``WHEELS_IN_FLIGHT`` at once (engine/inflight.py). The parent
+always knows which wheel a worker was on when it died (a segfault in a library, the OOM
+killer, ``kill -9``) or went silent: that wheel gets an error record, the one waiting behind
+it goes to another worker, the worker is replaced, the run goes on (a worker lost while it
+read several remote wheels has each of them read again alone, to tell which it was).
+Wheels are pulled from the caller's iterator only to keep each worker's queue at
+``QUEUE_DEPTH`` and a short look-ahead (``LOOKAHEAD``) full, so memory stays flat however
+large the index is.
 
 From the look-ahead, a worker takes a wheel of the release it is on, else one of a release
 no other worker is on: a release's wheels for each Python version carry the same vendored
@@ -49,9 +52,11 @@ from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from typing import Any, Generic, Protocol, TypeVar
 
+from wheelscan.engine.inflight import WHEELS_IN_FLIGHT, serve
 from wheelscan.model import WheelResult
 from wheelscan.policy.verdict import AuditError
 from wheelscan.sources.base import WheelRef
+from wheelscan.wheel.remote import is_url
 
 log = logging.getLogger(__name__)
 
@@ -147,22 +152,13 @@ def _worker_main(
     gc.freeze()
     gc.disable()
     done = 0
-    while True:
-        try:
-            ref = conn.recv()
-        except (EOFError, OSError):
-            # the parent is gone (its socket, closed with wheels unread, resets): before the
-            # kernel's signal (it closes a dying process's files first), or without one
-            return
-        if ref is None:
-            return
-        result = task(ref)
-        try:
-            conn.send(result)
-        except OSError:
-            return  # the parent is gone: nobody is left to receive it
+
+    def collect() -> None:
+        nonlocal done
         done += 1
         gc.collect(2 if done % FULL_COLLECTION_EVERY == 0 else 1)
+
+    serve(conn, task, collect)
 
 
 @dataclass
@@ -174,10 +170,27 @@ class _Worker:
     queued: deque[WheelRef] = field(default_factory=deque)
     started: float = 0.0
     release: Release | None = None  # of the last wheel it was given: its cache holds it
+    # reading one wheel alone, that was being read beside others on a worker that was lost
+    alone: bool = False
 
     @property
     def ref(self) -> WheelRef | None:
         return self.queued[0] if self.queued else None
+
+
+def _depth(worker: _Worker, depth: int) -> int:
+    """How many wheels to keep queued on a worker: ``depth``, or, while it reads remote
+    wheels, as many as it reads at once and one more (engine/inflight.py)."""
+    last = worker.queued[-1] if worker.queued else None
+    if depth > 1 and last is not None and is_url(last.location):
+        return max(depth, WHEELS_IN_FLIGHT + 1)
+    return depth
+
+
+def _reads_several(worker: _Worker) -> bool:
+    """Whether the worker reads its wheels several at once (remote ones: engine/inflight.py),
+    answering them in any order."""
+    return bool(worker.queued) and is_url(worker.queued[0].location)
 
 
 def _failed(ref: WheelRef, code: str, reason: str, seconds: float) -> WheelResult:
@@ -279,10 +292,21 @@ class LocalPool(Generic[R]):
     def results(self, refs: Iterable[WheelRef]) -> Generator[R | WheelResult, None, None]:
         backlog = _Backlog(refs)
         retry: deque[WheelRef] = deque()  # queued on a worker that was lost before it began
+        # read beside others on a worker that was lost: each is read again on a worker of its
+        # own, so that a wheel that kills workers is the one that gets the record
+        alone: deque[WheelRef] = deque()
         workers = [self._spawn() for _ in range(self.size)]
 
         def feed(worker: _Worker, depth: int = QUEUE_DEPTH) -> None:
-            while len(worker.queued) < depth:
+            if worker.alone:
+                return
+            if alone and not worker.queued:
+                worker.alone, worker.started = True, time.monotonic()
+                worker.queued.append(alone.popleft())
+                with contextlib.suppress(OSError):  # lost: the crash path sees it
+                    worker.conn.send(worker.queued[0])
+                return
+            while len(worker.queued) < _depth(worker, depth):
                 ref = retry.popleft() if retry else None
                 if ref is None:
                     others = {w.release for w in workers if w is not worker and w.queued}
@@ -307,6 +331,10 @@ class LocalPool(Generic[R]):
                 feed(worker)
             while True:
                 busy = [w for w in workers if w.queued]
+                if not busy and alone:
+                    for worker in workers:
+                        feed(worker)
+                    continue
                 if not busy:
                     return
                 waitables: list[Any] = [w.conn for w in busy] + [w.process.sentinel for w in busy]
@@ -320,10 +348,23 @@ class LocalPool(Generic[R]):
                     if collected is None:
                         continue
                     if isinstance(collected, WheelResult):  # the worker was lost
-                        retry.extend(list(worker.queued)[1:])  # never begun: not its fault
+                        several = not worker.alone and _reads_several(worker)
+                        if several:
+                            alone.extend(worker.queued)  # which one was it? each on its own
+                        else:
+                            retry.extend(list(worker.queued)[1:])  # never begun: not its fault
                         workers[index] = self._replace(worker)
                         feed(workers[index])
-                        yield collected
+                        if not several:
+                            yield collected
+                    elif _reads_several(worker):
+                        # answered as they are ready: the wheel is the result's own
+                        result = pickle.loads(collected)
+                        worker.queued.remove(result.ref)
+                        worker.started = time.monotonic()  # its latest progress
+                        worker.alone = False
+                        feed(worker)
+                        yield result
                     else:
                         # the next wheel is already in the worker's pipe, and the one after
                         # goes out before this result is unpickled and handed on: the worker
@@ -331,6 +372,7 @@ class LocalPool(Generic[R]):
                         # corpus sent one wheel at a time, 1.3 s with the next sent first)
                         worker.queued.popleft()
                         worker.started = time.monotonic()
+                        worker.alone = False
                         feed(worker)
                         yield pickle.loads(collected)
         finally:

@@ -113,7 +113,9 @@ class AuditTask:
         reader = HttpRangeReader(ref.location, ref.size, session_for(self.request_timeout))
         try:
             with RemoteWheelArchive(reader, self.limits) as archive:
-                facts = read_wheel_facts(archive, ref.filename, cache)
+                # no dedupe: telling a repeat apart takes all its compressed bytes (its
+                # SHA-256), which a member read in part never fetches
+                facts = read_wheel_facts(archive, ref.filename)
         finally:
             # every byte came (a small wheel, a server ignoring Range): they must be the ones
             # the index named, whatever else reading them found (a mismatch says more)

@@ -12,6 +12,7 @@ is picklable both ways, so a worker can call it and leave the parent nothing but
 from __future__ import annotations
 
 import hashlib
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,10 +33,26 @@ from wheelscan.wheel.codec import facts_to_json
 # 0.125 s for 0.87 MB. Level 10 made compression 4-5% of a batch audit, for a store a fifth
 # smaller.
 LEVEL = 3
-# One of each per process, reused: building a compressor costs more than compressing a small
-# record. Neither is thread-safe, and the store is used from one thread.
-_COMPRESSOR = zstandard.ZstdCompressor(level=LEVEL)
-_DECOMPRESSOR = zstandard.ZstdDecompressor()
+# One of each per thread, reused: building a compressor costs more than compressing a small
+# record, and neither is thread-safe (a worker reading several remote wheels on threads,
+# engine/inflight.py, prepares their results on those threads: sharing one compressor, they
+# stored corrupt facts)
+_PER_THREAD = threading.local()
+
+
+def _compressor() -> zstandard.ZstdCompressor:
+    compressor = getattr(_PER_THREAD, "compressor", None)
+    if compressor is None:
+        compressor = _PER_THREAD.compressor = zstandard.ZstdCompressor(level=LEVEL)
+    return compressor
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    decompressor = getattr(_PER_THREAD, "decompressor", None)
+    if decompressor is None:
+        decompressor = _PER_THREAD.decompressor = zstandard.ZstdDecompressor()
+    return decompressor
+
 
 # verdict, overall_tag, libc, arch, over_claim, under_claim, error_code, error_reason,
 # error_member, abi3: the verdicts table's columns after its key, in order
@@ -68,11 +85,11 @@ VERDICT_COLUMNS = (
 def pack(data: Any) -> bytes:
     """Compact JSON, compressed. orjson writes the facts of the benchmark corpus (145k
     symbols) in 15-20 ms where json took 125-145 ms; compressing it takes ~20 ms more."""
-    return _COMPRESSOR.compress(orjson.dumps(data))
+    return _compressor().compress(orjson.dumps(data))
 
 
 def unpack(blob: bytes) -> Any:
-    return orjson.loads(_DECOMPRESSOR.decompress(blob))
+    return orjson.loads(_decompressor().decompress(blob))
 
 
 def verdict_columns(
@@ -87,7 +104,7 @@ def verdict_columns(
             abi3_blob,
         )  # fmt: skip
     return (
-        _COMPRESSOR.compress(outcome.to_json_bytes()),  # pack(outcome.to_json()), directly
+        _compressor().compress(outcome.to_json_bytes()),  # pack(outcome.to_json()), directly
         outcome.overall_tag,
         outcome.libc,
         outcome.architecture,

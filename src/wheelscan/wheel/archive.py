@@ -30,6 +30,7 @@ from wheelscan.wheel.inflate import (
     head_inflater,
     inflate_into,
 )
+from wheelscan.wheel.stream import Stream
 
 ELF_MAGIC = b"\x7fELF"
 STORED, DEFLATED = 0, 8
@@ -410,6 +411,25 @@ class WheelArchive:
     def payload(self, member: Member) -> memoryview:
         """The member's compressed bytes."""
         return self.reader.read_at(self.data_offset(member), member.compressed_size)
+
+    def streamed_payload(self, member: Member) -> Stream:
+        """The member's compressed bytes for a streamed reading, which takes them in order
+        (wheel/stream.py); over HTTP they are fetched as the stream reaches them, and not
+        kept (wheel/http.py)."""
+        return self.payload(member)
+
+    def payload_starts(self, member: Member, inflated: int) -> Iterator[memoryview]:
+        """Starts of the member's compressed bytes, each longer than the last, to inflate its
+        first ``inflated`` bytes from: the caller takes the next one while a start proves too
+        short, and the last one is the whole payload. Here (the file at hand) it is the first.
+        A remote archive fetches only as much as each start holds (wheel/http.py)."""
+        yield self.payload(member)
+
+    def payload_from(self, member: Member, start: int) -> memoryview:
+        """The member's compressed bytes, of which only those from ``start`` on are promised:
+        before it, a remote archive leaves zeros where it fetched nothing. For decoders that
+        never look before ``start`` (the end's, wheel/ends.py)."""
+        return self.payload(member)
 
     def done_with(self, member: Member) -> None:
         """The member's bytes will not be read again (``BufferReader.done_with``). Only a

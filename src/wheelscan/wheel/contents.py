@@ -32,9 +32,9 @@ from wheelscan.wheel.inflate import (
     WHOLE_MEMBER_LIMIT,
     InflateError,
     inflate_into,
-    inflate_prefix,
 )
 from wheelscan.wheel.integrity import Digest, check_contents, check_identity
+from wheelscan.wheel.partial import inflate_start
 from wheelscan.wheel.scratch import scratch
 from wheelscan.wheel.stream import StreamError, StreamStats, parse_streamed
 
@@ -363,7 +363,7 @@ def _parse_prefix(
     with scratch(member.size, populate=length) as buffer:
         with buffer[:length] as out:
             try:
-                valid = inflate_prefix(archive.payload(member), out)
+                valid = inflate_start(archive, member, out)
             except InflateError:
                 return None
         try:
@@ -402,7 +402,7 @@ def _parse_stream(archive: WheelArchive, member: Member, parse: PartialParser) -
 
     try:
         return parse_streamed(
-            archive.payload(member), member.size, member.crc, bounded, stats=stats
+            archive.streamed_payload(member), member.size, member.crc, bounded, stats=stats
         )
     except StreamError as e:
         raise WheelError(e.code, e.reason, member.name) from e

@@ -33,9 +33,9 @@ from wheelscan.wheel.inflate import (
     PREFIX_SLACK,
     WHOLE_MEMBER_LIMIT,
     InflateError,
-    inflate_prefix,
 )
-from wheelscan.wheel.scratch import KEPT_RESIDENT, scratch
+from wheelscan.wheel.partial import inflate_start
+from wheelscan.wheel.scratch import KEPT_RESIDENT, scratch, scratch_generation
 
 # Members from this size on are read by their ends where that costs at most SKIP_WORTH of
 # inflating them from the start. Per byte of the end, in libdeflate's time (one core of the
@@ -78,6 +78,8 @@ MAX_RESOLVES = 4
 MAX_PREFIX_PASSES = 4
 # The first bytes of a member, where its ELF header and program headers are
 HEAD_BYTES = 4096
+# How much of a member's start is inflated first (then as far as the parser asks)
+FIRST_PREFIX = PREFIX_SLACK + 64 * 1024
 
 
 class Route(Enum):
@@ -194,6 +196,23 @@ def parse_by_ends(archive: WheelArchive, member: Member, parse: PartialParser) -
     return None
 
 
+def first_decoded(size: int, dynamic_offset: int, end: int) -> int | None:
+    """Where ``parse_by_ends`` first decodes the end of a member of ``size`` bytes from
+    (a member offset, before the block allowance), given where its PT_DYNAMIC begins and its
+    tables end; None if it would read the member from its start. For a reader that fetches
+    the stream before it is decoded (wheel/http.py): the first attempt's reach, as below."""
+    if size < SKIP_ABOVE:
+        return None
+    margin, *later = TAIL_MARGINS
+    route = _route(size, dynamic_offset, end, margin)
+    if route is Route.FROM_THE_START:
+        return None
+    if route is Route.COUNTED:
+        counted = [m for m in later if _route(size, dynamic_offset, end, m) is Route.COUNTED]
+        margin = max(counted, default=margin)
+    return dynamic_offset - margin
+
+
 def _route(size: int, offset: int, end: int, margin: int) -> Route:
     """How to inflate the end from ``margin`` before PT_DYNAMIC, whichever costs less, if
     either pays."""
@@ -213,15 +232,16 @@ def _count(archive: WheelArchive, member: Member, begin: int) -> Counted | None:
     from wheelscan._tail import block_starts
 
     size = member.size
-    payload = archive.payload(member)
-    stream_bits = 8 * len(payload)
+    stream_bits = 8 * member.compressed_size
     # where ``begin`` lies in the stream if the member compressed evenly, and a block before
     # (the first block found is not used); a start found too late moves the search back, by
     # what the end's own ratio says
     aim = max(0, begin - BLOCK_ALLOWANCE)
     target = stream_bits * aim // size
     for _ in range(MAX_TAIL_SEARCHES):
-        found = block_starts(payload, target, max(0, target - SEARCH_BITS))
+        floor = max(0, target - SEARCH_BITS)
+        payload = archive.payload_from(member, floor // 8)  # nothing before it is decoded
+        found = block_starts(payload, target, floor)
         if found is None:
             return None
         total, starts = found
@@ -318,14 +338,15 @@ def _inflate_to_the_end(archive: WheelArchive, member: Member, begin: int) -> Ta
     from wheelscan._tail import inflate_tail, known_ranges
 
     size = member.size
-    payload = archive.payload(member)
-    stream_bits = 8 * len(payload)
+    stream_bits = 8 * member.compressed_size
     wanted = size - begin + BLOCK_ALLOWANCE
     capacity = 2 * wanted
     out, known = _one_pass_buffers(capacity)
     target = stream_bits * max(0, size - wanted) // size
     for _ in range(MAX_TAIL_SEARCHES):
-        found = inflate_tail(payload, target, max(0, target - SEARCH_BITS), out, known)
+        floor = max(0, target - SEARCH_BITS)
+        payload = archive.payload_from(member, floor // 8)  # nothing before it is decoded
+        found = inflate_tail(payload, target, floor, out, known)
         if found is None:
             return None
         if found[0] is None:  # out filled before the end: start later
@@ -375,8 +396,9 @@ class _Start:
     its pages back after it: see the check below.)"""
 
     def __init__(self) -> None:
-        self.prefix = PREFIX_SLACK + 64 * 1024
+        self.prefix = FIRST_PREFIX
         self.valid = 0
+        self.generation = -1  # the scratch's when ``valid`` was set (scratch_generation)
 
 
 # Members over WHOLE_MEMBER_LIMIT are streamed, never read by their ends; were the limit
@@ -401,10 +423,12 @@ def _parse(
     PT_DYNAMIC, in the segment that holds it). FAILED where the start does not inflate or
     the parser refuses the bytes: the end may have been decoded from a false start."""
     size = member.size
-    payload = archive.payload(member)
     prefix = start_inflated.prefix
-    valid = min(start_inflated.valid, tail.begin)  # the end written over the rest
     with scratch(size, populate=False) as buffer:
+        generation = scratch_generation()
+        valid = 0  # the scratch was given back since (threads sharing a budget): inflate again
+        if start_inflated.generation == generation:
+            valid = min(start_inflated.valid, tail.begin)  # the end written over the rest
         buffer[tail.begin : tail.end] = tail.inflated
         try:
             for _ in range(MAX_PREFIX_PASSES):
@@ -412,7 +436,7 @@ def _parse(
                 if valid < prefix - PREFIX_SLACK:
                     with buffer[:prefix] as part:
                         try:
-                            valid = inflate_prefix(payload, part)
+                            valid = inflate_start(archive, member, part)
                         except InflateError:
                             return FAILED
                 try:
@@ -424,7 +448,10 @@ def _parse(
                     return FAILED
                 if start >= tail.end and tail.bit != NO_BIT:
                     longer = _inflate_at(
-                        payload, tail.bit, tail.begin, min(size, wanted + TAIL_EXTRA)
+                        archive.payload_from(member, tail.bit // 8),
+                        tail.bit,
+                        tail.begin,
+                        min(size, wanted + TAIL_EXTRA),
                     )
                     if longer is None:
                         return FAILED
@@ -442,4 +469,5 @@ def _parse(
                     return FAILED  # most of the member, or a layout this reading does not foresee
         finally:
             start_inflated.prefix, start_inflated.valid = prefix, valid
+            start_inflated.generation = generation
     return FAILED

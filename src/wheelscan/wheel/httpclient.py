@@ -307,7 +307,9 @@ class HttpSession:
         timeout: float = DEFAULT_TIMEOUT,
         tries: int = 3,
         backoff: float = 0.5,
-        connections: int = 16,
+        # a worker's wheels in flight (engine/inflight.py) and its range requests
+        # (wheel/http.py) at once: fewer, and urllib3 would close the surplus after each use
+        connections: int = 48,
     ) -> None:
         self.timeout, self.tries, self.backoff = timeout, tries, backoff
         self.connections = connections  # kept alive per host: threads sharing the session

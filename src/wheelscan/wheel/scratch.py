@@ -30,6 +30,9 @@ class _Scratch:
     def __init__(self) -> None:
         self.mapping: mmap.mmap | None = None
         self.populated = 0  # the first bytes already backed by pages
+        # counts the times its pages were all given back (zeros since): what a reader left
+        # in it for its next use (wheel/ends.py, ``_Start``) is gone when this has moved
+        self.generation = 0
 
     def at_least(self, size: int, populate: int) -> mmap.mmap:
         if self.mapping is None or len(self.mapping) < size:
@@ -52,6 +55,54 @@ class _Scratch:
             # largest member plus its heap, not its largest member plus everything it kept
             self.mapping.madvise(mmap.MADV_DONTNEED, KEPT_RESIDENT)
             self.populated = min(self.populated, KEPT_RESIDENT)
+
+    def give_back(self) -> None:
+        """Every page goes back (reads as zeros again)."""
+        if self.mapping is not None and self.populated:
+            self.mapping.madvise(mmap.MADV_DONTNEED)
+        self.populated = 0
+        self.generation += 1
+
+
+class Budget:
+    """Bytes that the threads of a process may hold at once (a thread waits for its share;
+    one share larger than the whole takes the whole, alone)."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.used = 0
+        self._changed = threading.Condition()
+
+    def take(self, size: int) -> int:
+        """Wait until ``size`` bytes (at most the whole budget) are free; take them."""
+        size = min(size, self.total)
+        with self._changed:
+            self._changed.wait_for(lambda: self.used + size <= self.total)
+            self.used += size
+        return size
+
+    def give(self, size: int) -> None:
+        with self._changed:
+            self.used -= size
+            self._changed.notify_all()
+
+
+_SHARED: dict[str, Budget] = {}
+
+
+def share_among_threads(total: int) -> None:
+    """From now on the threads of this process hold at most ``total`` bytes of scratch at
+    once, together: a thread takes a member's size of it (the whole of it, at most) for the
+    time it uses its scratch, and gives every page back after. For a worker that reads
+    several wheels on threads (engine/inflight.py): its memory stays what one thread's was,
+    whatever the threads, at the price of faulting pages in again for each member."""
+    _SHARED["budget"] = Budget(total)
+
+
+def scratch_generation() -> int:
+    """This thread's scratch's ``generation``."""
+    buffer: _Scratch | None = getattr(_PER_THREAD, "buffer", None)
+    return 0 if buffer is None else buffer.generation
 
 
 # Linux 5.14+: fault a range in with one call. Inflating 40 MB into fresh pages took 32 ms
@@ -85,9 +136,18 @@ def scratch(size: int, populate: bool | int = False) -> Iterator[memoryview]:
     if buffer is None:
         buffer = _PER_THREAD.buffer = _Scratch()
     touched = size if populate is True else min(size, int(populate))
-    view = memoryview(buffer.at_least(size, touched))[:size]
+    budget = _SHARED.get("budget")
+    taken = budget.take(size) if budget is not None else 0
     try:
-        yield view
+        view = memoryview(buffer.at_least(size, touched))[:size]
+        try:
+            yield view
+        finally:
+            view.release()
+            if budget is None:
+                buffer.done(size)
+            else:
+                buffer.give_back()
     finally:
-        view.release()
-        buffer.done(size)
+        if budget is not None:
+            budget.give(taken)

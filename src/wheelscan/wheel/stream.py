@@ -17,6 +17,7 @@ CRC needs); the ``size-mismatch`` check still catches a stream that ends early o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from wheelscan.elf import ElfFacts, NeedBytes, PartialParser
 from wheelscan.errors import ErrorCode, WheelscanError
@@ -24,6 +25,16 @@ from wheelscan.wheel.inflate import RawInflaterError, crc32, raw_inflater
 from wheelscan.wheel.scratch import RETAINED, scratch
 
 INPUT_CHUNK = 1024 * 1024
+
+
+class Stream(Protocol):
+    """A member's compressed bytes as a stream reads them: its length, and slices taken in
+    order (a memoryview; over HTTP, windows fetched as they are reached, wheel/http.py)."""
+
+    def __len__(self) -> int: ...
+    def __getitem__(self, span: slice, /) -> bytes | memoryview: ...
+
+
 OUTPUT_CHUNK = 4 * 1024 * 1024
 MIN_OUTPUT = 256 * 1024
 # Kept from the start of every member: all of nearly every library, and the tables of the rest
@@ -69,7 +80,7 @@ class _Ranges:
 
 
 def parse_streamed(
-    payload: memoryview,
+    payload: Stream,
     size: int,
     crc: int,
     parse: PartialParser,
@@ -90,7 +101,7 @@ def parse_streamed(
 
 
 def _one_pass(
-    payload: memoryview,
+    payload: Stream,
     size: int,
     crc: int,
     parse: PartialParser,

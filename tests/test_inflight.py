@@ -1,0 +1,102 @@
+"""A worker reads several remote wheels at once (engine/inflight.py), and still gives each
+wheel exactly one record: its own, whatever another wheel in flight beside it does."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.test_engine import MisbehavingTask
+
+from wheelscan.engine.pool import LocalPool
+from wheelscan.engine.task import AuditTask
+from wheelscan.engine.worker import read_facts
+from wheelscan.sources.base import WheelRef
+from wheelscan.store.codec import pack, prepare, unpack
+from wheelscan.wheel.codec import facts_to_json
+
+from elfwriter import build_elf, sample_spec
+from indexserver import IndexServer
+from wheelbuilder import build_wheel
+
+
+@pytest.fixture()
+def server(tmp_path: Path) -> Iterator[IndexServer]:
+    with IndexServer(tmp_path) as running:
+        yield running
+
+
+def remote_refs(server: IndexServer, names: list[str]) -> list[WheelRef]:
+    (server.web / "packages").mkdir(exist_ok=True)
+    refs = []
+    for index, name in enumerate(names):
+        elf = build_elf(sample_spec("x86_64", interpreter=None, soname=f"lib{index}.so"))
+        data = build_wheel({f"{name}/_mod.cpython-312-x86_64-linux-gnu.so": elf}, name=name)
+        path = server.web / "packages" / f"{name}-1.0-cp312-cp312-manylinux_2_28_x86_64.whl"
+        path.write_bytes(data)
+        refs.append(WheelRef(path.name, name, "1.0", server.file_url(path), size=len(data)))
+    return refs
+
+
+def test_one_worker_reads_several_remote_wheels_at_once(server: IndexServer) -> None:
+    """Each answer held 0.3 s: one wheel at a time, never two requests would be in flight
+    (each of these wheels is one request); the worker has several out at once."""
+    server.answer_delay = 0.3
+    refs = remote_refs(server, [f"w{i}" for i in range(8)])
+    results = list(LocalPool(AuditTask(), workers=1).results(refs))
+    assert sorted(r.ref.project for r in results) == sorted(r.project for r in refs)
+    for result in results:
+        path = server.web / "packages" / result.ref.filename
+        assert result.facts == read_facts(path, result.ref.filename)
+    assert server.most_in_flight > 1
+
+
+@pytest.mark.slow
+def test_a_wheel_that_kills_its_worker_among_others_in_flight_gets_the_record(
+    server: IndexServer,
+) -> None:
+    """The worker dies while it reads several wheels: which one killed it is unknown, so
+    each is read again on a worker of its own; only the culprits get records of failure."""
+    names = ["a", "segfault", "b", "killed", "c", "hang", "d", "e"]
+    refs = remote_refs(server, names)
+    pool = LocalPool(MisbehavingTask(), workers=2, timeout=3.0)
+    results = {r.ref.project: r for r in pool.results(refs)}
+    assert sorted(results) == sorted(names)
+    assert results["segfault"].verdict.code == "worker-crashed"  # type: ignore[union-attr]
+    assert results["killed"].verdict.code == "worker-crashed"  # type: ignore[union-attr]
+    assert results["hang"].verdict.code == "timeout"  # type: ignore[union-attr]
+    for name in "abcde":
+        assert results[name].ok, name
+
+
+def test_results_prepared_on_several_threads_are_stored_intact(tmp_path: Path) -> None:
+    """A worker reading wheels on threads prepares their results there (store/codec.py):
+    one zstd compressor shared by the threads made corrupt blobs."""
+    refs = local_refs(tmp_path)
+    result = AuditTask()(refs[0])
+    assert result.facts is not None
+    expected = facts_to_json(result.facts)
+    blobs: list[bytes] = []
+
+    def encode() -> None:
+        for _ in range(200):
+            prepared = prepare(result)
+            assert prepared.facts is not None
+            blobs.append(prepared.facts)
+
+    threads = [threading.Thread(target=encode) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(blobs) == 1600
+    assert all(unpack(blob) == unpack(pack(expected)) for blob in blobs)
+
+
+def local_refs(tmp_path: Path) -> list[WheelRef]:
+    elf = build_elf(sample_spec("x86_64", interpreter=None))
+    path = tmp_path / "demo-1.0-cp312-cp312-manylinux_2_28_x86_64.whl"
+    path.write_bytes(build_wheel({"demo/_mod.cpython-312-x86_64-linux-gnu.so": elf}))
+    return [WheelRef(path.name, "demo", "1.0", str(path))]
