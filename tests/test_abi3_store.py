@@ -96,21 +96,74 @@ def test_reevaluate_judges_the_abi3_verdict_anew_from_stored_facts(tmp_path: Pat
     assert found[OVER]["over_claim"] and found[CLEAN]["compliant"] and found[PLAIN] is None
 
 
-def test_facts_of_an_older_format_are_flagged_then_read_again(tmp_path: Path) -> None:
+def as_format_3(db: Path) -> None:
+    """Rewrite every stored facts blob as wheelscan wrote it before the abi3 audit: format
+    3, without the defined Py* symbols (the store of a user who upgrades)."""
+    from wheelscan.store.codec import pack
+
+    rows = query(db, "SELECT id, facts FROM wheels WHERE facts IS NOT NULL")
+    connection = sqlite3.connect(db)
+    try:
+        with connection:
+            for wheel_id, blob in rows:
+                data = unpack(blob)
+                data["version"] = 3
+                for member in data["elf_files"]:
+                    del member["pydef"]
+                connection.execute(
+                    "UPDATE wheels SET facts = ?, facts_version = 3 WHERE id = ?",
+                    (pack(data), wheel_id),
+                )
+    finally:
+        connection.close()
+
+
+def report_json(db: Path) -> dict[str, Any]:
+    import json
+
+    document: dict[str, Any] = json.loads(report(db, "json"))
+    return document
+
+
+def test_an_upgraded_store_keeps_its_verdicts_through_reevaluate(tmp_path: Path) -> None:
     db = tmp_path / "s.db"
     wheels = wheel_dir(tmp_path)
     assert wheelscan("audit", wheels, "--db", db).returncode in (0, 1)
-    query(db, f"UPDATE wheels SET facts_version = 3 WHERE filename = '{OVER}'")
-    query(db, "UPDATE policies SET digest = 'older'")
+    before = report_json(db)["totals"]["judged"]
+    assert before == 3
+    as_format_3(db)
+    query(db, "UPDATE policies SET digest = 'older'")  # a new wheelscan: a new policy digest
     done = wheelscan("reevaluate", "--db", db)
     assert done.returncode == 0, done.stderr
-    assert "2 wheels judged anew" in done.stdout
-    assert done.stderr.startswith("wheelscan reevaluate: 1 wheels' facts are stored in an older")
-    # the next audit reads that wheel again, and only that one
+    assert "3 wheels judged anew" in done.stdout
+    assert done.stderr.startswith("wheelscan reevaluate: 3 wheels' facts are stored in an older")
+    # every manylinux verdict is there, judged anew from the format-3 facts
+    document = report_json(db)
+    assert document["totals"]["judged"] == before
+    found = abi3_by_file(db)
+    # the imports alone break OVER's promise; CLEAN's is not known until read again (its
+    # module exports are not in format 3); PLAIN makes none
+    assert found[OVER]["compliant"] is False and found[OVER]["over_claim"]
+    assert found[CLEAN]["compliant"] is None and "reads the wheel again" in found[CLEAN]["unknown"]
+    assert found[PLAIN] is None
+    abi3 = document["abi3"]
+    assert (abi3["wheels"], abi3["compliant"], abi3["violating"], abi3["unknown"]) == (2, 0, 1, 1)
+    # the next audit reads every one of them again
     done = wheelscan("audit", wheels, "--db", db)
     assert done.returncode in (0, 1), done.stderr
     assert query(db, "SELECT DISTINCT facts_version FROM wheels") == [(4,)]
-    assert abi3_by_file(db)[OVER]["over_claim"]
+    found = abi3_by_file(db)
+    assert found[CLEAN]["compliant"] is True and found[CLEAN]["unknown"] is None
+    with Store.open(db) as store:
+        assert store.outdated_facts() == 0
+
+
+def test_facts_of_a_newer_format_are_not_counted_as_older(tmp_path: Path) -> None:
+    db = audited_store(tmp_path)
+    query(db, f"UPDATE wheels SET facts_version = 99 WHERE filename = '{OVER}'")
+    query(db, f"UPDATE wheels SET facts_version = 3 WHERE filename = '{CLEAN}'")
+    with Store.open(db) as store:
+        assert store.outdated_facts() == 1
 
 
 def test_a_schema_2_store_is_migrated_and_read_as_it_is(tmp_path: Path) -> None:
@@ -244,6 +297,7 @@ def test_sarif_and_junit_name_a_broken_abi3_promise(tmp_path: Path) -> None:
         "wheel": OVER,
         "code": "abi3-over-claim",
         "symbols": ["PyType_FromModuleAndSpec"],
+        "omitted": 0,
     }
     uris = [loc["physicalLocation"]["artifactLocation"]["uri"] for loc in results[0]["locations"]]
     assert uris[1].endswith("/mod.abi3.so")
