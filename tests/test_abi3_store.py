@@ -324,3 +324,32 @@ def test_audit_fails_on_a_broken_abi3_promise_when_asked(tmp_path: Path) -> None
     clean = wheelscan("audit", wheels, "--db", tmp_path / "c.db", "--fail-on", "abi3")
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert "abi3 promise" not in clean.stdout
+
+
+def test_show_gives_the_abi3_verdict_beside_an_evaluation_error(tmp_path: Path) -> None:
+    import json
+
+    import jsonschema
+
+    from wheelscan.cli.show import json_schema
+
+    # an extension under .data/purelib: the platform verdict is an evaluation error
+    # (elf-in-purelib), yet the facts were read, and the store keeps an abi3 verdict
+    filename = "inpure-1.0-cp37-abi3-manylinux_2_17_x86_64.whl"
+    member = "inpure-1.0.data/purelib/mod.abi3.so"
+    path = tmp_path / filename
+    imports = ("PyLong_FromLong", "PyType_FromModuleAndSpec")
+    path.write_bytes(build_wheel({member: extension(*imports)}, name="inpure"))
+    shown = wheelscan("show", "--format", "json", path)
+    assert shown.returncode == 2, shown.stderr
+    document = json.loads(shown.stdout)
+    jsonschema.Draft202012Validator(json_schema()).validate(document)
+    (result,) = document["results"]
+    assert result["code"] == "elf-in-purelib"
+    assert result["abi3"]["compliant"] is False and result["abi3"]["over_claim"]
+    text = wheelscan("show", path).stdout
+    assert "elf-in-purelib" in text and "abi3: BROKEN" in text
+    # the same verdict the store records
+    db = tmp_path / "s.db"
+    assert wheelscan("audit", tmp_path, "--db", db).returncode in (0, 1, 2)
+    assert abi3_by_file(db)[filename] == result["abi3"]
