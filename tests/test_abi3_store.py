@@ -353,3 +353,25 @@ def test_show_gives_the_abi3_verdict_beside_an_evaluation_error(tmp_path: Path) 
     db = tmp_path / "s.db"
     assert wheelscan("audit", tmp_path, "--db", db).returncode in (0, 1, 2)
     assert abi3_by_file(db)[filename] == result["abi3"]
+
+
+def test_since_run_counts_a_newly_broken_abi3_promise(tmp_path: Path) -> None:
+    import json
+
+    wheels = wheel_dir(tmp_path)
+    db = tmp_path / "s.db"
+    assert wheelscan("audit", wheels, "--db", db).returncode in (0, 1)  # run 1
+    # a wheel whose platform tag holds and whose abi3 promise does not
+    broken = "broken-1.0-cp310-abi3-manylinux_2_17_x86_64.whl"
+    member = extension("PyLong_FromLong", "_PyUnicode_Ready")
+    (wheels / broken).write_bytes(build_wheel({"mod.abi3.so": member}, name="broken"))
+    assert wheelscan("audit", wheels, "--db", db).returncode in (0, 1)  # run 2
+    done = wheelscan("report", "--db", db, "--format", "json", "--since-run", "1")
+    assert done.returncode == 0, done.stderr
+    changes = json.loads(done.stdout)["changes"]
+    entries = changes["newly_broken"]["entries"]
+    assert [(e["filename"], e["was"]) for e in entries] == [(broken, "absent")]
+    assert "abi3 promise broken (abi3-symbol)" in entries[0]["detail"]
+    junit = wheelscan("report", "--db", db, "--format", "junit", "--since-run", "1").stdout
+    case = junit[junit.index(f'name="{broken}"') :]
+    assert case[: case.index("</testcase>")].count('type="newly-broken"') == 1
