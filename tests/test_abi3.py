@@ -183,7 +183,11 @@ def test_an_abi3t_extension_may_not_use_what_abi3t_makes_opaque(
 def test_abi3t_begins_with_python_3_15(tmp_path: Path) -> None:
     members = {"mod.abi3t.so": extension("PyLong_FromLong", exports=("PyModExport_mod",))}
     result, _ = verdict(tmp_path, "cp314-abi3t", members)
-    assert codes(result) == [(OVER_CLAIM, f"mod-1.0-cp314-abi3t-{PLATFORM}.whl", None)]
+    # the tag itself, and the file's only module export (PEP 793's, imported from 3.15)
+    assert codes(result) == [
+        (OVER_CLAIM, f"mod-1.0-cp314-abi3t-{PLATFORM}.whl", None),
+        (OVER_CLAIM, "mod.abi3t.so", "PyModExport_mod"),
+    ]
 
 
 def test_a_python_name_defined_is_a_notice_not_a_violation(tmp_path: Path) -> None:
@@ -202,3 +206,70 @@ def test_the_manylinux_verdict_is_judged_apart(tmp_path: Path) -> None:
     assert {k: v for k, v in abi3_wheel.to_json().items() if k not in ignored} == {
         k: v for k, v in plain_wheel.to_json().items() if k not in ignored
     }
+
+
+def test_an_extension_exporting_only_pymodexport_needs_python_3_15(tmp_path: Path) -> None:
+    # before 3.15 CPython imports an extension through PyInit_* only (PEP 793)
+    members = {"mod.abi3.so": extension("PyLong_FromLong", exports=("PyModExport_mod",))}
+    result, _ = verdict(tmp_path, "cp39-abi3", members)
+    assert result is not None and result.computed == (3, 15)
+    assert result.files[0].computed == (3, 15)
+    assert codes(result) == [(OVER_CLAIM, "mod.abi3.so", "PyModExport_mod")]
+    assert "PyModExport_mod is its only module export" in result.findings[0].detail
+    # beside PyInit_*, an older Python imports it through that: no need of 3.15
+    members = {
+        "mod.abi3.so": extension("PyLong_FromLong", exports=("PyInit_mod", "PyModExport_mod"))
+    }
+    result, _ = verdict(tmp_path, "cp39-abi3", members)
+    assert result is not None and result.compliant and result.computed == (3, 2)
+
+
+@pytest.mark.parametrize(
+    "symbol",
+    [
+        "PyOS_CheckStack",  # USE_STACKCHECK: Windows only
+        Sym("_Py_RefTotal", type=STT_OBJECT),  # Py_REF_DEBUG: debug builds only
+        "_Py_NegativeRefcount",  # Py_REF_DEBUG
+        "PyErr_SetFromWindowsErr",  # MS_WINDOWS
+    ],
+)
+def test_stable_abi_members_absent_from_a_linux_release_build_are_outside_it(
+    tmp_path: Path, symbol: str | Sym
+) -> None:
+    result, _ = verdict(tmp_path, "cp39-abi3", {"mod.abi3.so": extension(symbol)})
+    name = symbol if isinstance(symbol, str) else symbol.name
+    assert codes(result) == [(SYMBOL, "mod.abi3.so", name)]
+
+
+def test_stable_abi_members_of_linux_feature_macros_stay_in_it(tmp_path: Path) -> None:
+    # HAVE_FORK and PY_HAVE_THREAD_NATIVE_ID are defined on Linux
+    members = {"mod.abi3.so": extension("PyOS_AfterFork_Child", "PyThread_get_thread_native_id")}
+    result, _ = verdict(tmp_path, "cp37-abi3", members)
+    assert result is not None and result.compliant and result.computed == (3, 7)
+
+
+def test_the_libpython_named_is_the_one_matched(tmp_path: Path) -> None:
+    member = extension(
+        "PyLong_FromLong", needed=("libc.so.6", "libpythonista.so", "libpython3.12.so.1.0")
+    )
+    result, _ = verdict(tmp_path, "cp39-abi3", {"mod.abi3.so": member})
+    assert codes(result) == [(LINKS_LIBPYTHON, "mod.abi3.so", None)]
+    assert result is not None
+    assert "DT_NEEDED libpython3.12.so.1.0:" in result.findings[0].detail
+
+
+def test_abi3t_opaque_uses_are_pep_803s_list_and_no_more(tmp_path: Path) -> None:
+    # PEP 803 lists the functions "practically unusable in abi3t"; PyState_* and
+    # PyModule_GetDef are not among them (policy/abi3.py says why, from PEP 803 and 793)
+    from wheelscan.policy.abi3 import ABI3T_OPAQUE_USES
+
+    assert set(ABI3T_OPAQUE_USES) == {
+        "_Py_Dealloc",
+        "PyModuleDef_Init",
+        "PyModule_Create2",
+        "PyModule_FromDefAndSpec2",
+    }
+    imports = ("PyState_FindModule", "PyState_AddModule", "PyState_RemoveModule")
+    members = {"mod.abi3t.so": extension(*imports, "PyModule_GetDef", exports=("PyModExport_mod",))}
+    result, _ = verdict(tmp_path, "cp315-abi3t", members)
+    assert result is not None and result.compliant and codes(result) == []

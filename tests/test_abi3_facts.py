@@ -16,7 +16,12 @@ from wheelscan._native import parse_elf as native
 from wheelscan.elf.facts import DefinedSymbol, ElfError, ElfFacts, SymbolBinding, SymbolType
 from wheelscan.elf.reference import parse_elf as reference
 from wheelscan.model import ElfMember, WheelFacts
-from wheelscan.wheel.codec import FACTS_VERSION, facts_from_json, facts_to_json
+from wheelscan.wheel.codec import (
+    FACTS_VERSION,
+    definitions_known,
+    facts_from_json,
+    facts_to_json,
+)
 
 from elfwriter import (
     MACHINES,
@@ -101,13 +106,26 @@ def test_the_stored_format_keeps_them() -> None:
     assert back.elf_files[0].facts.python_definitions == facts.python_definitions
 
 
-def test_older_stored_facts_are_refused_not_misread() -> None:
-    # version-3 facts have no python_definitions: read as empty they would hide every
-    # module export, so they are refused, and the store reads those wheels again
-    data = facts_to_json(WheelFacts("x-1-py3-none-any.whl", ()))
+def test_format_3_facts_are_decoded_without_definitions_and_say_so() -> None:
+    # version-3 facts have no python_definitions: decoded with none (the manylinux verdict
+    # reads nothing they lack), and definitions_known says the abi3 audit cannot trust that
+    elf = build_elf(sample_spec(symbols=[Sym("PyInit_x", defined=True)]))
+    facts = native(elf)
+    assert isinstance(facts, ElfFacts)
+    member = ElfMember("x.abi3.so", facts, True, len(elf))
+    data = facts_to_json(WheelFacts("x-1-cp39-abi3-any.whl", (member,)))
+    assert definitions_known(data)
     data["version"] = 3
-    with pytest.raises(ValueError, match="version 3"):
-        facts_from_json(data)
+    for stored in data["elf_files"]:
+        del stored["pydef"]
+    decoded = facts_from_json(data)
+    assert not definitions_known(data)
+    assert decoded.elf_files[0].facts.python_definitions == ()
+    # a format older than 3, or newer than this wheelscan's, is refused, not misread
+    for version in (2, FACTS_VERSION + 1):
+        data["version"] = version
+        with pytest.raises(ValueError, match=f"version {version}"):
+            facts_from_json(data)
 
 
 def test_facts_without_python_symbols_keep_none() -> None:

@@ -96,21 +96,74 @@ def test_reevaluate_judges_the_abi3_verdict_anew_from_stored_facts(tmp_path: Pat
     assert found[OVER]["over_claim"] and found[CLEAN]["compliant"] and found[PLAIN] is None
 
 
-def test_facts_of_an_older_format_are_flagged_then_read_again(tmp_path: Path) -> None:
+def as_format_3(db: Path) -> None:
+    """Rewrite every stored facts blob as wheelscan wrote it before the abi3 audit: format
+    3, without the defined Py* symbols (the store of a user who upgrades)."""
+    from wheelscan.store.codec import pack
+
+    rows = query(db, "SELECT id, facts FROM wheels WHERE facts IS NOT NULL")
+    connection = sqlite3.connect(db)
+    try:
+        with connection:
+            for wheel_id, blob in rows:
+                data = unpack(blob)
+                data["version"] = 3
+                for member in data["elf_files"]:
+                    del member["pydef"]
+                connection.execute(
+                    "UPDATE wheels SET facts = ?, facts_version = 3 WHERE id = ?",
+                    (pack(data), wheel_id),
+                )
+    finally:
+        connection.close()
+
+
+def report_json(db: Path) -> dict[str, Any]:
+    import json
+
+    document: dict[str, Any] = json.loads(report(db, "json"))
+    return document
+
+
+def test_an_upgraded_store_keeps_its_verdicts_through_reevaluate(tmp_path: Path) -> None:
     db = tmp_path / "s.db"
     wheels = wheel_dir(tmp_path)
     assert wheelscan("audit", wheels, "--db", db).returncode in (0, 1)
-    query(db, f"UPDATE wheels SET facts_version = 3 WHERE filename = '{OVER}'")
-    query(db, "UPDATE policies SET digest = 'older'")
+    before = report_json(db)["totals"]["judged"]
+    assert before == 3
+    as_format_3(db)
+    query(db, "UPDATE policies SET digest = 'older'")  # a new wheelscan: a new policy digest
     done = wheelscan("reevaluate", "--db", db)
     assert done.returncode == 0, done.stderr
-    assert "2 wheels judged anew" in done.stdout
-    assert done.stderr.startswith("wheelscan reevaluate: 1 wheels' facts are stored in an older")
-    # the next audit reads that wheel again, and only that one
+    assert "3 wheels judged anew" in done.stdout
+    assert done.stderr.startswith("wheelscan reevaluate: 3 wheels' facts are stored in an older")
+    # every manylinux verdict is there, judged anew from the format-3 facts
+    document = report_json(db)
+    assert document["totals"]["judged"] == before
+    found = abi3_by_file(db)
+    # the imports alone break OVER's promise; CLEAN's is not known until read again (its
+    # module exports are not in format 3); PLAIN makes none
+    assert found[OVER]["compliant"] is False and found[OVER]["over_claim"]
+    assert found[CLEAN]["compliant"] is None and "reads the wheel again" in found[CLEAN]["unknown"]
+    assert found[PLAIN] is None
+    abi3 = document["abi3"]
+    assert (abi3["wheels"], abi3["compliant"], abi3["violating"], abi3["unknown"]) == (2, 0, 1, 1)
+    # the next audit reads every one of them again
     done = wheelscan("audit", wheels, "--db", db)
     assert done.returncode in (0, 1), done.stderr
     assert query(db, "SELECT DISTINCT facts_version FROM wheels") == [(4,)]
-    assert abi3_by_file(db)[OVER]["over_claim"]
+    found = abi3_by_file(db)
+    assert found[CLEAN]["compliant"] is True and found[CLEAN]["unknown"] is None
+    with Store.open(db) as store:
+        assert store.outdated_facts() == 0
+
+
+def test_facts_of_a_newer_format_are_not_counted_as_older(tmp_path: Path) -> None:
+    db = audited_store(tmp_path)
+    query(db, f"UPDATE wheels SET facts_version = 99 WHERE filename = '{OVER}'")
+    query(db, f"UPDATE wheels SET facts_version = 3 WHERE filename = '{CLEAN}'")
+    with Store.open(db) as store:
+        assert store.outdated_facts() == 1
 
 
 def test_a_schema_2_store_is_migrated_and_read_as_it_is(tmp_path: Path) -> None:
@@ -244,6 +297,7 @@ def test_sarif_and_junit_name_a_broken_abi3_promise(tmp_path: Path) -> None:
         "wheel": OVER,
         "code": "abi3-over-claim",
         "symbols": ["PyType_FromModuleAndSpec"],
+        "omitted": 0,
     }
     uris = [loc["physicalLocation"]["artifactLocation"]["uri"] for loc in results[0]["locations"]]
     assert uris[1].endswith("/mod.abi3.so")
@@ -270,3 +324,54 @@ def test_audit_fails_on_a_broken_abi3_promise_when_asked(tmp_path: Path) -> None
     clean = wheelscan("audit", wheels, "--db", tmp_path / "c.db", "--fail-on", "abi3")
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert "abi3 promise" not in clean.stdout
+
+
+def test_show_gives_the_abi3_verdict_beside_an_evaluation_error(tmp_path: Path) -> None:
+    import json
+
+    import jsonschema
+
+    from wheelscan.cli.show import json_schema
+
+    # an extension under .data/purelib: the platform verdict is an evaluation error
+    # (elf-in-purelib), yet the facts were read, and the store keeps an abi3 verdict
+    filename = "inpure-1.0-cp37-abi3-manylinux_2_17_x86_64.whl"
+    member = "inpure-1.0.data/purelib/mod.abi3.so"
+    path = tmp_path / filename
+    imports = ("PyLong_FromLong", "PyType_FromModuleAndSpec")
+    path.write_bytes(build_wheel({member: extension(*imports)}, name="inpure"))
+    shown = wheelscan("show", "--format", "json", path)
+    assert shown.returncode == 2, shown.stderr
+    document = json.loads(shown.stdout)
+    jsonschema.Draft202012Validator(json_schema()).validate(document)
+    (result,) = document["results"]
+    assert result["code"] == "elf-in-purelib"
+    assert result["abi3"]["compliant"] is False and result["abi3"]["over_claim"]
+    text = wheelscan("show", path).stdout
+    assert "elf-in-purelib" in text and "abi3: BROKEN" in text
+    # the same verdict the store records
+    db = tmp_path / "s.db"
+    assert wheelscan("audit", tmp_path, "--db", db).returncode in (0, 1, 2)
+    assert abi3_by_file(db)[filename] == result["abi3"]
+
+
+def test_since_run_counts_a_newly_broken_abi3_promise(tmp_path: Path) -> None:
+    import json
+
+    wheels = wheel_dir(tmp_path)
+    db = tmp_path / "s.db"
+    assert wheelscan("audit", wheels, "--db", db).returncode in (0, 1)  # run 1
+    # a wheel whose platform tag holds and whose abi3 promise does not
+    broken = "broken-1.0-cp310-abi3-manylinux_2_17_x86_64.whl"
+    member = extension("PyLong_FromLong", "_PyUnicode_Ready")
+    (wheels / broken).write_bytes(build_wheel({"mod.abi3.so": member}, name="broken"))
+    assert wheelscan("audit", wheels, "--db", db).returncode in (0, 1)  # run 2
+    done = wheelscan("report", "--db", db, "--format", "json", "--since-run", "1")
+    assert done.returncode == 0, done.stderr
+    changes = json.loads(done.stdout)["changes"]
+    entries = changes["newly_broken"]["entries"]
+    assert [(e["filename"], e["was"]) for e in entries] == [(broken, "absent")]
+    assert "abi3 promise broken (abi3-symbol)" in entries[0]["detail"]
+    junit = wheelscan("report", "--db", db, "--format", "junit", "--since-run", "1").stdout
+    case = junit[junit.index(f'name="{broken}"') :]
+    assert case[: case.index("</testcase>")].count('type="newly-broken"') == 1

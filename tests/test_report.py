@@ -277,8 +277,8 @@ def test_declared_policies_and_python_tags(judged: list[Judged], full: Statistic
         keys = {
             t.interpreter
             if t.abi == "none"
-            else f"{t.interpreter}-abi3"
-            if t.abi == "abi3"
+            else f"{t.interpreter}-{t.abi}"
+            if t.abi in ("abi3", "abi3t")
             else t.abi
             for t in tags
         }
@@ -286,6 +286,20 @@ def test_declared_policies_and_python_tags(judged: list[Judged], full: Statistic
     assert _counts(full.declared_policies) == declared
     assert _counts(full.python_tags) == python
     assert {"cp27mu", "cp312"} <= set(python)
+
+
+def test_an_abi3t_python_tag_keeps_its_interpreter_as_abi3_does() -> None:
+    from packaging.tags import parse_tag
+
+    from wheelscan.report.claims import python_tag
+
+    def label(tag: str) -> str:
+        return python_tag(parse_tag(f"{tag}-manylinux_2_17_x86_64"))
+
+    assert label("cp39-abi3") == "cp39-abi3"
+    # PEP 803: abi3t says no more than abi3 of the oldest Python, so it keeps cpXY too
+    assert label("cp315-abi3t") == "cp315-abi3t"
+    assert label("cp315-abi3.abi3t") == "cp315-abi3.cp315-abi3t"
 
 
 def _expected_blame(v: Verdict) -> tuple[set[str], set[str], set[str], set[str]]:

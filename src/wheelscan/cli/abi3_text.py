@@ -28,8 +28,11 @@ def render_abi3(verdict: Abi3Verdict, verbose: bool = False, width: int = WIDTH)
         else "no version declared (a *.abi3.so in a version-specific wheel)"
     )
     minimum = f"{verdict.computed[0]}.{verdict.computed[1]}"
-    state = "holds" if verdict.compliant else "BROKEN"
+    compliant = verdict.compliant
+    state = "holds" if compliant else "BROKEN" if compliant is False else "not known"
     out = say(f"{promise}: {state}; {declared}, the files need Python {minimum} or later")
+    if verdict.unknown is not None:
+        out += say(verdict.unknown, 4)
     by_code: dict[str, list[Abi3Finding]] = {}
     for finding in verdict.findings:
         by_code.setdefault(finding.code, []).append(finding)
@@ -42,4 +45,8 @@ def render_abi3(verdict: Abi3Verdict, verbose: bool = False, width: int = WIDTH)
             out += say(f"{code}: {subject}: {finding.detail}", 4)
         if len(findings) > len(shown):
             out += say(f"{code}: and {len(findings) - len(shown)} more (--verbose lists them)", 4)
+        # past the verdict's bound (policy/abi3.py MAX_FINDINGS): counted, never listed
+        uncounted = sum(o.count for o in verdict.omitted if o.code == code)
+        if uncounted:
+            out += say(f"{code}: and {uncounted} more, counted but not kept", 4)
     return out

@@ -47,8 +47,8 @@ def run(args: argparse.Namespace) -> int:
         outdated = store.outdated_facts()
     if outdated:  # e.g. facts stored before the abi3 audit's (issue #17)
         print(
-            f"wheelscan reevaluate: {outdated} wheels' facts are stored in an older format and "
-            "were not judged: `wheelscan audit` reads them again",
+            f"wheelscan reevaluate: {outdated} wheels' facts are stored in an older format: "
+            "the abi3 verdicts among them are unknown until `wheelscan audit` reads them again",
             file=sys.stderr,
         )
     policy = args.policy_file or "the built-in policies"

@@ -214,7 +214,7 @@ def _outcome(row: Mapping[str, Any]) -> Mapping[str, Any] | None:
         error: Mapping[str, Any] | None = row["error"]
         return error
     kept = promises_only(verdict)
-    if row.get("abi3") is not None and not row["abi3"]["compliant"]:
+    if row.get("abi3") is not None and row["abi3"]["compliant"] is False:  # None: unknown
         kept["abi3"] = row["abi3"]  # a broken stable-ABI promise: SARIF and JUnit name it
     return kept
 

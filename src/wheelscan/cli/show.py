@@ -139,9 +139,11 @@ def judge(
     database: PolicyDatabase,
     args: argparse.Namespace,
 ) -> tuple[Verdict | AuditError, Abi3Verdict | None]:
-    """The verdict on a wheel and, judged beside it from the same facts, its abi3 verdict."""
+    """The verdict on a wheel and, judged beside it from the same facts, its abi3 verdict;
+    that too when the platform verdict is an evaluation error (the facts were read), as the
+    store records it (store/codec.py)."""
     outcome, read = _judge(target, facts, database, args)
-    if not isinstance(outcome, Verdict) or read is None:
+    if read is None:
         return outcome, None
     from wheelscan.policy.abi3 import evaluate_abi3
 
@@ -207,7 +209,7 @@ def exit_status(
     if any(r.over_claims for r in results if isinstance(r, Verdict)):
         return 1
     # an abi3/abi3t tag is a declared tag too: a broken stable-ABI promise fails the gate
-    return 1 if any(v is not None and not v.compliant for v in abi3) else 0
+    return 1 if any(v is not None and v.compliant is False for v in abi3) else 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -274,8 +276,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _with_abi3(result: Verdict | AuditError, abi3: Abi3Verdict | None) -> dict[str, Any]:
-    """A result's JSON; a verdict's with its abi3 verdict beside it (show.schema.json)."""
+    """A result's JSON; a verdict's with its abi3 verdict beside it (show.schema.json), an
+    evaluation error's too when it has one."""
     data = result.to_json()
-    if isinstance(result, Verdict):
+    if isinstance(result, Verdict) or abi3 is not None:
         data["abi3"] = None if abi3 is None else abi3.to_json()
     return data

@@ -189,7 +189,10 @@ PYTHON_SYMBOL_PREFIXES = ("Py", "_Py")
 # Module-init exports: the classic init function, and PEP 793's export hook (Python 3.15)
 MODULE_INIT_PREFIXES = ("PyInit_", "PyModExport_")
 # DT_NEEDED of a version-specific libpython (libpython3.12.so.1.0, libpython3.15t.so.1.0):
-# an extension linked to one loads only into that interpreter
+# an extension linked to one loads only into that interpreter. Wider on purpose than
+# policy/resolve.py's LIBPYTHON_RE, which is auditwheel's own (``m`` flag only, exact
+# ``.so.N`` suffixes) so that the manylinux verdicts keep auditwheel's: this one is the
+# abi3 audit's, and any ABI flag (``t``, ``d``, ``td``) still pins one interpreter
 _LIBPYTHON = re.compile(r"libpython\d+\.\d+[a-z]*\.so(\.|$)")
 
 
@@ -283,7 +286,12 @@ class ElfFacts:
     @property
     def links_libpython(self) -> bool:
         """DT_NEEDED names a version-specific libpython (``libpythonX.Y*.so*``)."""
-        return any(_LIBPYTHON.match(name) for name in self.needed)
+        return self.linked_libpython is not None
+
+    @property
+    def linked_libpython(self) -> str | None:
+        """The first DT_NEEDED that ``links_libpython`` matches, None if none does."""
+        return next((name for name in self.needed if _LIBPYTHON.match(name)), None)
 
     @property
     def module_exports(self) -> tuple[str, ...]:

@@ -103,7 +103,9 @@ def untagged_policies(policies: PolicySet) -> PolicySet:
     """Every Android policy of ``policies``, each allowing the Bionic symbol versions of its
     API level, for Bionic files under no Android tag (which auditwheel cannot judge): with no
     tag to rename a policy to, the content's own needs pick the level. Bionic's versions are
-    all in the ``LIBC`` bucket; ``LIBC_PRIVATE`` and versions newer than this table meet none.
+    all in the ``LIBC`` bucket. ``LIBC_PRIVATE`` meets none, nor does any version of an API
+    level above the highest policy's (android_27): ``LIBC_P`` to ``LIBC_V`` (28 to 35) are
+    in the table but allowed by no policy, and a version not in it by none either.
     """
     allowed = []
     for policy in policies.policies[:-1]:

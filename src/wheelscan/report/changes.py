@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from wheelscan.report.listing import Smallest
+from wheelscan.report.sarif import abi3_violations
 from wheelscan.report.statistics import ChangedWheel, Changes, WheelChanges
 
 KINDS = ("newly-broken", "fixed", "new-error")
@@ -40,4 +41,8 @@ def _detail(row: Mapping[str, Any]) -> str:
         return ""
     if verdict["over_claims"]:
         return f"{', '.join(verdict['over_claims'])} broken; meets {verdict['overall_tag']}"
+    abi3 = row.get("abi3")
+    if abi3 is not None and abi3["compliant"] is False:  # issue #17
+        codes = ", ".join(abi3_violations({"abi3": abi3}))
+        return f"{'/'.join(abi3['abis'])} promise broken ({codes}); meets {verdict['overall_tag']}"
     return f"every declared tag holds; meets {verdict['overall_tag']}"

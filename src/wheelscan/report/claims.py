@@ -61,14 +61,15 @@ def python_tag(tags: frozenset[Tag]) -> str:
     """One key per wheel: the ABI when it names one (cp312, cp27mu), else the interpreter.
 
     ``cp39-abi3`` keeps its interpreter, since abi3 alone says nothing about the oldest Python;
-    several (``py2.py3``) are joined as the filename joins them.
+    so does PEP 803's ``cp315-abi3t``. Several (``py2.py3``) are joined as the filename
+    joins them (``cp315-abi3.abi3t``: ``cp315-abi3.cp315-abi3t``).
     """
     keys = set()
     for tag in tags:
         if tag.abi == "none":
             keys.add(tag.interpreter)
-        elif tag.abi == "abi3":
-            keys.add(f"{tag.interpreter}-abi3")
+        elif tag.abi in ("abi3", "abi3t"):
+            keys.add(f"{tag.interpreter}-{tag.abi}")
         else:
             keys.add(tag.abi)
     return ".".join(sorted(keys))

@@ -17,7 +17,7 @@ from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from wheelscan.report.claims import tag_blockers
-from wheelscan.report.sarif import Item, abi3_violations, is_error
+from wheelscan.report.sarif import Item, abi3_omitted, abi3_violations, is_error
 
 # XML 1.0 forbids most control characters even escaped; a name from an index may hold one
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -70,10 +70,18 @@ def render_junit(
             message = f"breaks its stable-ABI promise: {', '.join(violations)}"
             kind = "newly-broken" if fresh else "abi3-violation"
             details = "\n".join(
-                f"{f['code']}: {f['symbol'] + ' in ' if f['symbol'] else ''}{f['file']}: "
-                f"{f['detail']}"
-                for found in violations.values()
-                for f in found
+                [
+                    f"{f['code']}: {f['symbol'] + ' in ' if f['symbol'] else ''}{f['file']}: "
+                    f"{f['detail']}"
+                    for found in violations.values()
+                    for f in found
+                ]
+                # the verdict keeps 20 findings per file and code; the rest are counted
+                + [
+                    f"{code}: and {abi3_omitted(outcome, code)} more"
+                    for code in violations
+                    if abi3_omitted(outcome, code)
+                ]
             )
             cases.append(
                 f"{head}><failure type={_attr(kind)} message={_attr(message)}>"

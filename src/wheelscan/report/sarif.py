@@ -98,7 +98,7 @@ def render_sarif(
             for tag in outcome["over_claims"]:
                 log.over_claim(filename, outcome, tag)
             for code, findings in abi3_violations(outcome).items():
-                log.abi3(filename, code, findings)
+                log.abi3(filename, code, findings, abi3_omitted(outcome, code))
     run_properties = {"policy": dict(policy) if policy else None, **(properties or {})}
     document = {
         "$schema": SCHEMA,
@@ -191,16 +191,21 @@ class _Log:
             {"wheel": wheel, "tag": tag, "computed": verdict["overall_tag"], "causes": causes},
         )
 
-    def abi3(self, wheel: str, code: str, findings: list[Mapping[str, Any]]) -> None:
+    def abi3(
+        self, wheel: str, code: str, findings: list[Mapping[str, Any]], omitted: int = 0
+    ) -> None:
         names = sorted({f["symbol"] for f in findings if f["symbol"]})
-        shown = f" ({', '.join(names[:5])}{' and more' if len(names) > 5 else ''})" if names else ""
+        more = " and more" if len(names) > 5 or omitted else ""
+        shown = f" ({', '.join(names[:5])}{more})" if names else ""
         self._result(
             "abi3-violation",
             wheel,
             f"{wheel} breaks its stable-ABI promise: {code}{shown}: {findings[0]['detail']}",
             (f["file"] for f in findings if f["file"] != wheel),
             f"abi3-violation\0{wheel}\0{code}",
-            {"wheel": wheel, "code": code, "symbols": names},
+            # the verdict keeps 20 findings per file and code (policy/abi3.py): "omitted"
+            # counts the rest, so "symbols" is bounded
+            {"wheel": wheel, "code": code, "symbols": names, "omitted": omitted},
         )
 
     def error(self, wheel: str, error: Mapping[str, Any]) -> None:
@@ -220,12 +225,18 @@ def abi3_violations(verdict: Mapping[str, Any]) -> dict[str, list[Mapping[str, A
     carries no abi3 verdict (show's JSON and the store's rows do: issue #17)."""
     abi3 = verdict.get("abi3")
     by_code: dict[str, list[Mapping[str, Any]]] = {}
-    if abi3 is None or abi3["compliant"]:
+    if abi3 is None or abi3["compliant"] is not False:  # kept, or not known (None)
         return by_code
     for finding in abi3["findings"]:
         if finding["code"] != "abi3-defines-python-name":  # a notice
             by_code.setdefault(finding["code"], []).append(finding)
     return by_code
+
+
+def abi3_omitted(verdict: Mapping[str, Any], code: str) -> int:
+    """How many findings of ``code`` the abi3 verdict counted without keeping them."""
+    abi3 = verdict.get("abi3") or {}
+    return sum(o["count"] for o in abi3.get("omitted", ()) if o["code"] == code)
 
 
 def _cause(blocker: Blocker) -> str:

@@ -135,6 +135,8 @@ def abi3_summary_rows(stats: Statistics) -> list[tuple[str, int, int]]:
         ("Promise kept", a.compliant, a.wheels),
         ("Promise broken", a.violating, a.wheels),
         ("Over-claim (declared cpXY below the files' need)", a.over_claims, a.wheels),
+        # facts stored before the abi3 audit: not known until `wheelscan audit` reads them
+        *([("Not known until read again (older facts)", a.unknown, a.wheels)] if a.unknown else []),
     ]
 
 

@@ -54,7 +54,7 @@ def run_outcome(
             outcome.under_claims.append(filename)
         if verdict is not None and unpack(verdict).get("findings"):
             outcome.findings.append(filename)
-        if abi3 is not None and not unpack(abi3)["compliant"]:
+        if abi3 is not None and unpack(abi3)["compliant"] is False:  # None: unknown
             outcome.abi3.append(filename)
     failed = connection.execute(
         "SELECT filename FROM run_failures WHERE run_id = ? ORDER BY filename", (run_id,)

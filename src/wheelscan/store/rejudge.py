@@ -15,7 +15,7 @@ from wheelscan.policy.evaluate import EvaluationError, evaluate
 from wheelscan.policy.policies import PolicyDatabase
 from wheelscan.policy.verdict import AuditError, Verdict
 from wheelscan.store.codec import VerdictColumns, unpack, verdict_columns
-from wheelscan.wheel.codec import facts_from_json
+from wheelscan.wheel.codec import definitions_known, facts_from_json
 
 # (wheel id, facts blob) in; (wheel id, verdict columns) out
 Batch = list[tuple[int, bytes]]
@@ -33,14 +33,16 @@ class Judge:
         return [(wheel_id, self._one(blob)) for wheel_id, blob in batch]
 
     def _one(self, blob: bytes) -> VerdictColumns:
-        facts = facts_from_json(unpack(blob))
+        data = unpack(blob)
+        facts = facts_from_json(data)
         outcome: Verdict | AuditError
         try:
             outcome = evaluate(facts, self.database, self.musl_policy)
         except EvaluationError as e:  # as engine.worker.audit records it
             outcome = AuditError(facts.filename, e.code, e.reason)
         # the abi3 verdict beside it: judged from the same facts (policy/abi3.py)
-        return verdict_columns(outcome, evaluate_abi3(facts))
+        # (facts of format 3 lack the module exports: that verdict says it is unknown)
+        return verdict_columns(outcome, evaluate_abi3(facts, definitions_known(data)))
 
 
 _judge: Judge | None = None  # the worker process's Judge, set once by _init

@@ -153,10 +153,14 @@ def iter_rows(
         }
 
 
-# a wheel's state under one policy: broken (a declared tag does not hold), ok, error, or
-# NULL (no verdict under that policy)
+# a wheel's state under one policy: broken (a declared tag does not hold: a platform tag,
+# or an abi3/abi3t promise), unknown (its abi3 verdict is, from facts of an older format),
+# ok, error, or NULL (no verdict under that policy). abi3_broken: see _abi3_broken
 _STATE = """CASE WHEN w.facts IS NULL THEN 'error'
-    WHEN {v}.verdict IS NOT NULL THEN CASE WHEN {v}.over_claim THEN 'broken' ELSE 'ok' END
+    WHEN {v}.verdict IS NOT NULL THEN CASE WHEN {v}.over_claim THEN 'broken'
+        WHEN {v}.abi3 IS NULL THEN 'ok'
+        ELSE CASE abi3_broken({v}.abi3) WHEN 1 THEN 'broken' WHEN 0 THEN 'ok'
+            ELSE 'unknown' END END
     WHEN {v}.error_code IS NOT NULL THEN 'error' END"""
 _CHANGES = f"""
 WITH then_wheels AS MATERIALIZED (
@@ -165,7 +169,8 @@ WITH then_wheels AS MATERIALIZED (
     SELECT w.id, w.sha256, w.filename, w.project, w.location,
            CASE WHEN t.wheel_id IS NULL THEN 'absent' ELSE {_STATE.format(v="old")} END AS was,
            {_STATE.format(v="new")} AS now,
-           new.verdict, new.arch, coalesce(w.read_error_code, new.error_code) AS code,
+           new.verdict, new.abi3, new.arch,
+           coalesce(w.read_error_code, new.error_code) AS code,
            coalesce(w.read_error_reason, new.error_reason) AS reason,
            coalesce(w.read_error_member, new.error_member) AS member
     FROM wheels w
@@ -174,7 +179,8 @@ WITH then_wheels AS MATERIALIZED (
         AND old.policy_id = (SELECT policy_id FROM runs WHERE id = :since)
     LEFT JOIN verdicts new ON new.wheel_id = w.id AND new.policy_id = :policy
 )
-SELECT sha256, filename, project, location, was, now, verdict, arch, code, reason, member
+SELECT sha256, filename, project, location, was, now, verdict, abi3, arch, code, reason,
+       member
 FROM states
 WHERE (now = 'broken' AND was IS NOT 'broken') OR (was = 'broken' AND now = 'ok')
    OR (now = 'error' AND was IS NOT 'error')
@@ -198,11 +204,14 @@ def iter_changes(
     "Then" is the store as of that run: the wheels some run up to it had met, judged under
     its policy; "now" is every stored wheel under ``policy_digest`` (by default the
     reported one). A row: ``{"change": "newly-broken" | "fixed" | "new-error", "was": the
-    state then (broken, ok, error, absent, or None: not judged then), "sha256", "filename",
-    "project", "location", "verdict" (now) or None, "error" (now) or None}``.
+    state then (broken, ok, unknown, error, absent, or None: not judged then), "sha256",
+    "filename", "project", "location", "verdict" (now) or None, "abi3" (now) or None,
+    "error" (now) or None}``. Broken is a broken declared tag: a platform tag (over-claim)
+    or an abi3/abi3t promise (issue #17).
     """
     if policy_digest is None:
         policy_digest = reported_policy(connection)
+    connection.create_function("abi3_broken", 1, _abi3_broken, deterministic=True)
     params = {"since": since_run, "policy": _policy_id(connection, policy_digest)}
     for (
         sha256,
@@ -212,6 +221,7 @@ def iter_changes(
         was,
         now,
         blob,
+        abi3,
         arch,
         code,
         reason,
@@ -227,6 +237,7 @@ def iter_changes(
             "location": location,
             "architecture": arch,
             "verdict": unpack(blob) if blob is not None else None,
+            "abi3": unpack(abi3) if abi3 is not None and now != "error" else None,
             "error": error_json(filename, code, reason, member) if now == "error" else None,
         }
     for location, filename, project, code, reason, member in connection.execute(
@@ -241,8 +252,18 @@ def iter_changes(
             "location": location,
             "architecture": None,
             "verdict": None,
+            "abi3": None,
             "error": error_json(filename, code, reason, member),
         }
+
+
+def _abi3_broken(blob: bytes | None) -> int | None:
+    """1 when a stored abi3 verdict is a broken promise, 0 when it holds, None when it is not
+    known (or absent): SQL's view of its ``compliant``, which the compressed blob hides."""
+    if blob is None:
+        return None
+    compliant = unpack(blob)["compliant"]
+    return None if compliant is None else int(not compliant)
 
 
 def write_jsonl_zst(path: Path, rows: Iterable[dict[str, Any]]) -> int:

@@ -43,7 +43,7 @@ from wheelscan.store.rows import (
 )
 from wheelscan.store.runs import END_STATUSES, RunLock, RunRecord, read_runs
 from wheelscan.store.schema import connect, connect_readonly
-from wheelscan.wheel.codec import FACTS_VERSION, facts_from_json
+from wheelscan.wheel.codec import FACTS_VERSION, OLDEST_FACTS_VERSION, facts_from_json
 
 # failures that say nothing sure about the bytes: such a wheel is read again by the next run
 # (a worker's crash or time limit, engine/pool.py, may be a bug fixed since, or a slow host)
@@ -373,11 +373,12 @@ class Store:
                 yield sha256, facts_from_json(unpack(blob))
 
     def outdated_facts(self) -> int:
-        """How many wheels have facts stored in an older format: reevaluate cannot judge
-        them (they may lack what a verdict reads); the next audit reads them again."""
+        """How many wheels have facts stored in an older format: the next audit reads them
+        again (reevaluate judges those it can decode, their abi3 verdict unknown). Facts of
+        a newer format (a later wheelscan's) are not older, and not counted."""
         self.flush()
         row = self._connection.execute(
-            "SELECT count(*) FROM wheels WHERE facts IS NOT NULL AND facts_version != ?",
+            "SELECT count(*) FROM wheels WHERE facts IS NOT NULL AND facts_version < ?",
             (FACTS_VERSION,),
         ).fetchone()
         return int(row[0])
@@ -407,10 +408,12 @@ class Store:
     ) -> int:
         with transaction(self._connection, self.path, "record a policy"):
             policy_id = self._policy_id(policy_digest, _now())
+        # older facts too (wheel.codec decodes them): the reported policy switches below,
+        # and a wheel left unjudged would vanish from the reports
         pages = self._pages(
-            "SELECT w.id, w.facts FROM wheels w WHERE w.facts_version = ? AND NOT EXISTS "
-            "(SELECT 1 FROM verdicts v WHERE v.wheel_id = w.id AND v.policy_id = ?)",
-            (FACTS_VERSION, policy_id),
+            "SELECT w.id, w.facts FROM wheels w WHERE w.facts_version BETWEEN ? AND ? AND "
+            "NOT EXISTS (SELECT 1 FROM verdicts v WHERE v.wheel_id = w.id AND v.policy_id = ?)",
+            (OLDEST_FACTS_VERSION, FACTS_VERSION, policy_id),
         )
         judged = 0
         batches = ([(wheel_id, blob) for wheel_id, blob in page] for page in pages)

@@ -25,9 +25,13 @@ from wheelscan.model import ElfMember, IntegrityProblem, WheelFacts
 
 # 3: undefined symbols stored as five columns, not a list per symbol
 # 4: python_definitions, the defined Py*/_Py* symbols the abi3 audit reads (issue #17).
-#    Version-3 facts lack them: they are read again by the next audit (store.Store.known),
-#    and reevaluate says how many are waiting for it
+#    Version-3 facts lack them, and are still decoded (with none): the manylinux verdict
+#    reads nothing they lack, so a store made before the abi3 audit keeps its verdicts
+#    through a reevaluate; the abi3 verdict says it is unknown (``definitions_known``)
+#    until the next audit reads the wheel again (store.Store.known)
 FACTS_VERSION = 4
+# the oldest stored format still decoded
+OLDEST_FACTS_VERSION = 3
 
 
 def facts_to_json(wheel: WheelFacts) -> dict[str, Any]:
@@ -43,14 +47,23 @@ def facts_to_json(wheel: WheelFacts) -> dict[str, Any]:
 
 
 def facts_from_json(data: dict[str, Any]) -> WheelFacts:
-    if data.get("version") != FACTS_VERSION:
-        raise ValueError(f"stored facts version {data.get('version')}, expected {FACTS_VERSION}")
+    version = data.get("version")
+    if not isinstance(version, int) or not OLDEST_FACTS_VERSION <= version <= FACTS_VERSION:
+        raise ValueError(
+            f"stored facts version {version}, expected {OLDEST_FACTS_VERSION} to {FACTS_VERSION}"
+        )
     return WheelFacts(
         data["filename"],
         tuple(_member_back(m) for m in data["elf_files"]),
         bool(data.get("strict", False)),
         tuple(IntegrityProblem(*p) for p in data.get("integrity", ())),
     )
+
+
+def definitions_known(data: dict[str, Any]) -> bool:
+    """Whether stored facts hold the defined ``Py*`` symbols (``python_definitions``): not
+    those of format 3, where ``facts_from_json`` gives none, not knowing them."""
+    return bool(data.get("version", 0) >= 4)
 
 
 def _member(member: ElfMember) -> dict[str, Any]:
@@ -116,7 +129,7 @@ def _member_back(d: dict[str, Any]) -> ElfMember:
         version_definitions=tuple(d["verdef"]),
         python_definitions=tuple(
             DefinedSymbol(n, SymbolBinding(b), SymbolType(t))
-            for n, b, t in zip(*d["pydef"], strict=True)
-        ),
+            for n, b, t in zip(*d.get("pydef", ((), (), ())), strict=True)
+        ),  # absent from format 3
     )
     return ElfMember(d["path"], facts, d["in_record"], d["size"])
