@@ -30,7 +30,7 @@ from wheelscan.engine.worker import audit
 from wheelscan.model import WheelResult
 from wheelscan.policy.verdict import AuditError, Verdict
 from wheelscan.sources.base import WheelRef
-from wheelscan.wheel import archive, contents, stream
+from wheelscan.wheel import archive, contents, partial, stream
 from wheelscan.wheel.archive import Limits, WheelArchive
 from wheelscan.wheel.contents import MAX_STREAM_PASSES
 
@@ -167,8 +167,9 @@ def inflated(monkeypatch: pytest.MonkeyPatch) -> CountingInflater:
     monkeypatch.setattr(archive, "head_inflater", counter.wrap(archive.head_inflater))
     monkeypatch.setattr(stream, "raw_inflater", counter.wrap(stream.raw_inflater))
     # libdeflate fills the buffer it is given, at most: its length is what it may produce
-    for name in ("inflate_into", "inflate_prefix"):
-        monkeypatch.setattr(contents, name, counter.filling(getattr(contents, name)))
+    monkeypatch.setattr(contents, "inflate_into", counter.filling(contents.inflate_into))
+    # a prefix is inflated from its member's start (wheel/partial.py), for every route
+    monkeypatch.setattr(partial, "inflate_prefix", counter.filling(partial.inflate_prefix))
     return counter
 
 

@@ -19,7 +19,7 @@ from wheelscan._native import facts_end
 from wheelscan.elf import get_parser
 from wheelscan.engine.worker import audit
 from wheelscan.policy.verdict import Verdict
-from wheelscan.wheel import contents
+from wheelscan.wheel import contents, partial
 from wheelscan.wheel.archive import DEFLATED, WheelArchive
 
 from elfwriter import build_elf, sample_spec
@@ -114,7 +114,7 @@ def test_tables_past_the_guess_send_the_member_whole(
         expected = contents._parse_whole(get_parser(), archive, member)
         prefixes: list[int] = []
         wholes: list[int] = []
-        real_prefix, real_whole = contents.inflate_prefix, contents.inflate_into
+        real_prefix, real_whole = partial.inflate_prefix, contents.inflate_into
 
         def noting_prefix(payload: object, out: memoryview) -> int:
             prefixes.append(len(out))
@@ -125,7 +125,7 @@ def test_tables_past_the_guess_send_the_member_whole(
             return real_whole(payload, out)
 
         monkeypatch.setattr(contents, "_facts_end", lambda archive, member: guess)
-        monkeypatch.setattr(contents, "inflate_prefix", noting_prefix)
+        monkeypatch.setattr(partial, "inflate_prefix", noting_prefix)
         monkeypatch.setattr(contents, "inflate_into", noting_whole)
         assert contents._parse(get_parser(), archive, member) == expected
         assert prefixes == [guess + contents.PREFIX_SLACK]
@@ -148,5 +148,5 @@ def test_a_member_that_is_all_segments_is_inflated_whole(
 ) -> None:
     path = wheel_with(tmp_path, build_elf(sample_spec("x86_64", interpreter=None)))
     monkeypatch.setattr(contents, "parse_streamed", refuse)
-    monkeypatch.setattr(contents, "inflate_prefix", refuse)
+    monkeypatch.setattr(partial, "inflate_prefix", refuse)
     assert isinstance(audit(path, path.name), Verdict)

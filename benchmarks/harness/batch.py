@@ -27,8 +27,7 @@ from wheelscan.engine.task import AuditTask
 from wheelscan.policy.evaluate import evaluate
 from wheelscan.policy.verdict import Verdict
 from wheelscan.store.codec import PreparedResult, unpack
-from wheelscan.wheel import contents, stream
-from wheelscan.wheel import ends as by_ends
+from wheelscan.wheel import contents, partial, stream
 from wheelscan.wheel.codec import facts_from_json
 from wheelscan.wheel.stream import StreamStats
 
@@ -166,7 +165,7 @@ def _counting_streams(
     original_whole = contents.inflate_into
     original_parse_prefix = contents._parse_prefix
     original_skipping = contents.parse_by_ends
-    original_prefix = contents.inflate_prefix
+    original_prefix = partial.inflate_prefix  # every start, by prefix or by ends
     original_tail = _tail.inflate_tail
     original_starts = _tail.block_starts
     original_from = _tail.inflate_from
@@ -217,9 +216,8 @@ def _counting_streams(
         mock.patch.object(contents, "parse_streamed", counting),
         mock.patch.object(contents, "inflate_into", counting_whole),
         mock.patch.object(contents, "_parse_prefix", counting_parse_prefix),
-        mock.patch.object(contents, "inflate_prefix", counting_prefix),
+        mock.patch.object(partial, "inflate_prefix", counting_prefix),
         mock.patch.object(contents, "parse_by_ends", counting_skipping),
-        mock.patch.object(by_ends, "inflate_prefix", counting_prefix),
         mock.patch.object(_tail, "inflate_tail", counting_tail),
         mock.patch.object(_tail, "block_starts", counting_starts),
         mock.patch.object(_tail, "inflate_from", counting_from),
