@@ -10,8 +10,9 @@ Inputs, each measured or given (docs/capacity.md explains each choice):
 - the index, mid-2024 (issue #16): 7.7M ``.so`` files, 26.6 TB inflated; about 9k new
   files a day;
 - the setting: cores per machine, link speed (1 or 10 Gbit/s), the round-trip time to the
-  index's file host. A worker audits one wheel at a time and its requests for one wheel
-  follow each other, so a wheel holds a core for its CPU time plus its round trips.
+  index's file host. A wheel's requests follow each other, but a worker (one per core) has
+  up to ``WHEELS_IN_FLIGHT`` remote wheels open at once (engine/inflight.py): a core is busy
+  for a wheel's CPU time, and its round trips are hidden while that many wheels cover them.
 
     python benchmarks/capacity_model.py                       # from results/capacity.json
     python benchmarks/capacity_model.py --cores 32 --rtt-ms 5
@@ -26,6 +27,9 @@ from typing import Any
 
 import numpy as np
 
+# remote wheels a worker reads at once: the engine's own figure
+from wheelscan.engine.inflight import WHEELS_IN_FLIGHT
+
 HERE = Path(__file__).resolve().parent
 
 # The public index, mid-2024 (issue #16)
@@ -33,6 +37,7 @@ INDEX_SO_FILES = 7.7e6
 INDEX_SO_DISTINCT = 4.2e6
 INDEX_INFLATED_BYTES = 26.6e12
 NEW_FILES_PER_DAY = 9_000
+
 
 MACHINES = (1, 10, 100)
 LINKS_GBIT = (1, 10)
@@ -94,9 +99,12 @@ def workload(figures: dict[str, Any], so_files: float, inflated: float) -> dict[
 def wall_seconds(
     load: dict[str, float], machines: int, cores: int, gbit: float, rtt: float
 ) -> dict[str, float]:
-    """The slower of: the cores (each wheel holds one for its CPU time and its round trips)
-    and the links (each machine its own, shared by its cores)."""
-    cores_bound = (load["cpu_seconds"] + load["requests"] * rtt) / (machines * cores)
+    """The slower of: the cores (busy for each wheel's CPU time; each worker's wheels in
+    flight wait out their round trips together, so a core idles only when even
+    ``WHEELS_IN_FLIGHT`` wheels' waits outlast their CPU) and the links (each machine its
+    own, shared by its cores)."""
+    held = load["cpu_seconds"] + load["requests"] * rtt
+    cores_bound = max(load["cpu_seconds"], held / WHEELS_IN_FLIGHT) / (machines * cores)
     link_bound = load["bytes"] * 8 / (machines * gbit * 1e9)
     return {
         "wall_seconds": max(cores_bound, link_bound),
@@ -138,8 +146,9 @@ def predict_local(
     the index served on loopback from the parent's process (no link limit). Three bounds,
     the lowest sets the pace:
 
-    - workers: each holds a wheel for its audit seconds as measured (its CPU time and its
-      loopback round trips): ``workers / task seconds``;
+    - workers: each has ``WHEELS_IN_FLIGHT`` wheels open, each for its audit seconds as
+      measured (its CPU time and its loopback round trips): ``workers x in flight / task
+      seconds``;
     - cores: here the index server, the client and the store share the machine with the
       audits (a deployment's file host does not): every CPU second one wheel cost in the
       calibration's process, audit, server and store, against ``cores``;
@@ -150,7 +159,7 @@ def predict_local(
     all_in_cpu = calibration["cpu_seconds"] / wheels
     server_cpu = calibration.get("server_cpu_seconds", 0.0) / wheels
     bounds = {
-        "workers_bound_wheels_per_second": workers / task,
+        "workers_bound_wheels_per_second": workers * WHEELS_IN_FLIGHT / task,
         "cores_bound_wheels_per_second": cores / all_in_cpu,
         "server_bound_wheels_per_second": 1 / server_cpu if server_cpu else float("inf"),
     }

@@ -201,9 +201,10 @@ def test_the_local_prediction_takes_the_lowest_of_its_bounds() -> None:
     import capacity_model
 
     calibration = {"wheels": 10, "cpu_seconds": 0.1, "server_cpu_seconds": 0.02}
-    figures = {"task_seconds_per_wheel": 0.02}
-    # 2 workers of 20 ms a wheel: 100/s; 2 cores for 10 ms of CPU a wheel: 200/s; the
-    # server's 2 ms a wheel under one lock: 500/s
+    in_flight = capacity_model.WHEELS_IN_FLIGHT
+    # 2 workers of `in_flight` wheels of 640 ms each (round trips mostly): 100/s; 2 cores
+    # for 10 ms of CPU a wheel: 200/s; the server's 2 ms a wheel under one lock: 500/s
+    figures = {"task_seconds_per_wheel": 0.02 * in_flight}
     predicted = capacity_model.predict_local(figures, calibration, 100, workers=2, cores=2)
     assert predicted["wheels_per_second"] == pytest.approx(100)
     assert predicted["wall_seconds"] == pytest.approx(10.0)
@@ -214,3 +215,15 @@ def test_the_local_prediction_takes_the_lowest_of_its_bounds() -> None:
     fast = {"task_seconds_per_wheel": 0.001}
     predicted = capacity_model.predict_local(fast, calibration, 100, workers=8, cores=64)
     assert predicted["wheels_per_second"] == pytest.approx(500)  # the server's lock
+
+
+def test_round_trips_are_hidden_by_the_wheels_in_flight() -> None:
+    import capacity_model
+
+    load = {"cpu_seconds": 100.0, "requests": 1000.0, "bytes": 0.0}
+    # 10 ms round trips: 110 s held, spread over 32 wheels in flight: the CPU bounds
+    wall = capacity_model.wall_seconds(load, 1, 1, 10, 0.01)
+    assert wall["cores_bound_seconds"] == pytest.approx(100.0)
+    # 10 s round trips: 10,100 s of waits that 32 wheels at once cannot cover
+    wall = capacity_model.wall_seconds(load, 1, 1, 10, 10.0)
+    assert wall["cores_bound_seconds"] == pytest.approx(10_100 / capacity_model.WHEELS_IN_FLIGHT)
