@@ -254,7 +254,10 @@ def test_the_cost_model_learns_seconds_per_byte() -> None:
     unknown = WheelRef("q-1.0-py3-none-any.whl", "q", "1.0", "/q")
     small, large = (dataclasses.replace(unknown, size=n) for n in (10**5, 10**8))
     assert costs.estimate(large) > 40 * costs.estimate(small)  # the prior: by size
-    costs.record([result(10**6, FIXED_SECONDS + 0.01), result(10**7, FIXED_SECONDS + 0.1)])
+    # a batch's own seconds count, not its results': read at once, each result's seconds
+    # (here 5 s) count the other wheels' work and waits too
+    batch = [result(10**6, 5.0), result(10**7, 5.0)]
+    costs.record(batch, 2 * FIXED_SECONDS + 0.11)
     assert abs(costs.estimate(large) - (FIXED_SECONDS + 1.0)) < 1e-9  # 10 ns a byte, fitted
     # a listing without sizes: the mean size seen so far
     assert abs(costs.estimate(unknown) - (FIXED_SECONDS + 0.055)) < 1e-9

@@ -33,8 +33,10 @@ import multiprocessing
 import os
 import signal
 import threading
-from collections.abc import Callable, Generator, Iterable, Iterator
+import time
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from typing import Any, Generic
 
 from wheelscan.engine.pool import LocalPool, R, Release, Task, _failed, release_of
@@ -85,11 +87,22 @@ def available() -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class BatchDone(Generic[R]):
+    """A batch's results, and the seconds the batch took in its Dask worker: what its wheels
+    cost that worker's core, whatever each result's own seconds say (remote wheels are read
+    many at once, so each one's seconds count the others' work too)."""
+
+    results: list[R | WheelResult]
+    seconds: float
+
+
 def run_batch(
     task: Task[R], refs: list[WheelRef], timeout: float, memory_limit: int | None = None
-) -> list[R | WheelResult]:
+) -> BatchDone[R]:
     """In a Dask worker: the batch's results, each wheel audited in a child process that a
     crash or a hang costs only that wheel (engine/pool.py's crash isolation)."""
+    started = time.perf_counter()
     # Dask starts its worker processes as daemons, and multiprocessing lets no daemon start
     # children (so that none outlives it): the pool kills its own when the batch ends, and
     # they die with the Dask worker (_DiesWithItsParent). Lifted for good, not for the
@@ -104,7 +117,8 @@ def run_batch(
         context=multiprocessing.get_context("fork"),
         memory_limit=memory_limit,
     )
-    return list(pool.results(refs))
+    results = list(pool.results(refs))
+    return BatchDone(results, time.perf_counter() - started)
 
 
 class _DiesWithItsParent(Generic[R]):
@@ -161,8 +175,12 @@ class CostModel:
     A wheel's cost grows with its size (a 50 MB wheel takes a hundred times a small one's):
     batches cut by count would hand one worker the large wheels and leave the other idle
     (on the benchmark corpus, 0.6x the local pool's throughput). So the guess is a fixed
-    part per wheel plus a part per byte of the wheel file, the latter fitted on the results
-    so far (their seconds beyond the fixed part, over their bytes). A listing without sizes
+    part per wheel plus a part per byte of the wheel file, the latter fitted on the batches
+    so far (their seconds beyond the fixed part, over their bytes). The seconds are each
+    batch's in its worker, not its results' own: remote wheels are read 32 at a time, and
+    each one's seconds count the waits and the work of the others (summed, they made a
+    batch look 30 times its cost, batches of a handful of wheels, and a fork per handful:
+    a quarter of the throughput on a 20,000-wheel index). A listing without sizes
     (``WheelRef.size`` None) gets the mean size seen so far.
     """
 
@@ -173,14 +191,19 @@ class CostModel:
         self.sized_seconds = 0.0
         self.sized_bytes = 0
 
-    def record(self, results: Iterable[Any]) -> None:
-        for result in results:
-            self.wheels += 1
-            self.seconds += result.seconds
-            if result.ref.size:
-                self.sized_wheels += 1
-                self.sized_seconds += result.seconds
-                self.sized_bytes += result.ref.size
+    def record(self, results: Sequence[Any], seconds: float) -> None:
+        """A batch's ``results`` took ``seconds``, shared out by the wheels' sizes."""
+        if not results:
+            return
+        sizes = [result.ref.size or 0 for result in results]
+        sized = sum(1 for size in sizes if size)
+        self.wheels += len(results)
+        self.seconds += seconds
+        if sized:
+            self.sized_wheels += sized
+            # the unsized wheels' share, at the batch's mean: the rest goes to the sized
+            self.sized_seconds += seconds * sized / len(results)
+            self.sized_bytes += sum(sizes)
 
     def estimate(self, ref: WheelRef) -> float:
         if not self.wheels:
@@ -340,7 +363,8 @@ class DaskExecutor(Generic[R]):
             for future, value in completed:
                 batch = submitted.pop(future.key)
                 results = self._batch_results(value, batch, client)
-                self.costs.record(results)
+                if isinstance(value, BatchDone):
+                    self.costs.record(results, value.seconds)
                 submit_more()  # before the results are handed on: keep the workers busy
                 yield from results
                 del future, value
@@ -354,8 +378,8 @@ class DaskExecutor(Generic[R]):
         from distributed.client import FutureCancelledError
         from distributed.scheduler import KilledWorker
 
-        if isinstance(value, list):
-            return value
+        if isinstance(value, BatchDone):
+            return value.results
         if isinstance(value, FutureCancelledError | KilledWorker) and client.status != "running":
             raise SchedulerError(f"lost the Dask scheduler{self._at()}")
         if isinstance(value, FutureCancelledError):
