@@ -151,8 +151,8 @@ def predict_local(
       seconds``;
     - cores: here the index server, the client and the store share the machine with the
       audits (a deployment's file host does not): every CPU second one wheel cost in the
-      calibration's process, audit, server and store, against ``cores``;
-    - the server: its threads answer under one interpreter lock, ``1 / its CPU a wheel``.
+      calibration (its process's audits and store, and nginx's), against ``cores``;
+    - the server: one nginx worker process, one core at most, ``1 / its CPU a wheel``.
     """
     wheels = calibration["wheels"]
     task = figures["task_seconds_per_wheel"]

@@ -5,15 +5,19 @@
    bytes (``i``) appended to each of its ELF members and its project renamed ``sim<i>``, so
    every member has its own CRC and sha256: neither the store nor the dedupe skips any.
    The templates' mix of sizes and ELF layouts (architectures, libc, sizes) is kept.
-3. They are laid out as a bandersnatch mirror and served on 127.0.0.1 by the tests' index
-   server (ranges honoured, every request logged).
+3. They are laid out as a bandersnatch mirror and served on 127.0.0.1 by nginx, as mirrors
+   are served (benchmarks/remote.py's configuration: one worker process, every request in
+   its access log), in a process of its own as a file host is: an index server inside the
+   audit's process (the tests' Python one) shares its interpreter lock with the Dask client
+   and the store, and with 64 wheels in flight its threads made the run 2.6x slower than
+   the model, a cost no deployment has.
 4. Calibration: the templates' copies ``sim0..sim<T-1>``, audited over HTTP in *this* process
-   (client, server and store in one process, no dedupe): the CPU seconds of every kind a
-   wheel costs on this machine, the bytes and requests it takes; per wheel, with its ELF
+   (client and store in one process, no dedupe): the CPU seconds a wheel costs this process
+   and nginx on this machine, the bytes and requests it takes; per wheel, with its ELF
    members and inflated ELF bytes, for capacity_model.py's fit.
-5. The run: ``wheelscan audit INDEX --engine dask --workers W`` over every wheel, a real
-   process (the server in this one); wheels/s measured from its first result to its last,
-   as the store's run record gives it (LocalCluster start-up excluded, said apart).
+5. The run: ``wheelscan audit INDEX --engine dask --workers W`` over every wheel, as run.audit
+   runs it in this process; wheels/s measured from its first result to its last, as the
+   store's run record gives it (LocalCluster start-up excluded, said apart).
 6. The model's prediction for this setting (1 machine, W cores, loopback) against it.
 
     python benchmarks/simulate_index.py --wheels 20000 --workers 2
@@ -25,6 +29,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import struct
 import sys
 import time
@@ -35,6 +40,8 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent / "tests"), str(HERE)]
 
 import capacity_model  # noqa: E402
+import psutil  # noqa: E402
+from remote import Nginx  # noqa: E402
 
 from wheelscan.engine.dask_executor import DaskExecutor  # noqa: E402
 from wheelscan.engine.pool import InlineExecutor  # noqa: E402
@@ -45,7 +52,6 @@ from wheelscan.sources.factory import make_source  # noqa: E402
 from wheelscan.store import Store, policy_digest  # noqa: E402
 
 from corpus.fetch import fetch, load_entries  # noqa: E402
-from indexserver import IndexServer  # noqa: E402
 from mirror import build_mirror  # noqa: E402
 
 
@@ -71,14 +77,38 @@ def templates(max_bytes: int) -> list[Path]:
     )
 
 
-def calibrate(index_url: str, server: IndexServer, count: int, db: Path) -> dict[str, object]:
+class Served:
+    """What nginx served, from its access log, and the CPU its process spent."""
+
+    def __init__(self, nginx: Nginx) -> None:
+        self.nginx = nginx
+        self.process = psutil.Process(nginx.process.pid)
+
+    def cpu_seconds(self) -> float:
+        times = self.process.cpu_times()
+        return float(times.user + times.system)
+
+    def requests(self) -> list[tuple[str, int]]:
+        """(path, body bytes) of every request so far (the combined log format)."""
+        lines = (self.nginx.tmp / "access.log").read_text().splitlines()
+        found = []
+        for line in lines:
+            parts = line.split('"')
+            if len(parts) > 2:
+                status_and_bytes = parts[2].split()
+                body = int(status_and_bytes[1]) if len(status_and_bytes) > 1 else 0
+                found.append((parts[1].split()[1], body))
+        return found
+
+
+def calibrate(index_url: str, server: Served, count: int, db: Path) -> dict[str, object]:
     """The first ``count`` wheels (one per template) audited here, in one process."""
     source = make_source(index_url, projects=[f"sim{i}" for i in range(count)])
-    server.clear()
+    server.nginx.clear()
     wheels: list[dict[str, float]] = []
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu = usage.ru_utime + usage.ru_stime
-    server_cpu = server.cpu_seconds
+    server_cpu = server.cpu_seconds()
     started = time.monotonic()
     with Store.open(db) as store:
         run_id = store.begin_run("calibration", policy_digest(None, None))
@@ -97,8 +127,11 @@ def calibrate(index_url: str, server: IndexServer, count: int, db: Path) -> dict
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu = usage.ru_utime + usage.ru_stime - cpu
     wall = time.monotonic() - started
-    server_cpu = server.cpu_seconds - server_cpu
-    requests = {r.ref.filename: len(server.served(r.ref.filename)) for r in results}
+    server_cpu = server.cpu_seconds() - server_cpu
+    paths = [path for path, _ in server.requests()]
+    requests = {
+        r.ref.filename: sum(p.endswith("/" + r.ref.filename) for p in paths) for r in results
+    }
     for r in results:
         wheels.append(
             {
@@ -110,8 +143,8 @@ def calibrate(index_url: str, server: IndexServer, count: int, db: Path) -> dict
         )
     return {
         "wheels": len(results),
-        "cpu_seconds": cpu,  # the whole process's: audits, index server, store
-        "server_cpu_seconds": server_cpu,  # of that, the index server's threads
+        "cpu_seconds": cpu + server_cpu,  # this process's (audits, store) and nginx's
+        "server_cpu_seconds": server_cpu,  # of that, nginx's
         "wall_seconds": wall,
         "errors": sum(not r.ok for r in results),
         "per_wheel": wheels,
@@ -143,8 +176,7 @@ class Timeline:
 
 def dask_run(index_url: str, db: Path, workers: int) -> dict[str, object]:
     """The Dask engine as ``wheelscan audit INDEX --engine dask`` runs it (run.audit, a
-    store, a LocalCluster of ``workers``), in this process: the index server's threads
-    share it with the parent's store writes, as they shared the calibration's."""
+    store, a LocalCluster of ``workers``), in this process; nginx serves from its own."""
     timeline = Timeline()
     started = time.monotonic()
     with Store.open(db) as store:
@@ -194,20 +226,29 @@ def main() -> None:
         build_mirror(mirror_root, made)
     members = elf_members(made[: len(chosen)])
 
-    with IndexServer(mirror_root / "web") as server:
+    nginx_dir = args.work / "nginx"
+    shutil.rmtree(nginx_dir, ignore_errors=True)
+    nginx_dir.mkdir()
+    nginx = Nginx(mirror_root / "web", nginx_dir)
+    try:
+        server = Served(nginx)
+        index_url = f"{nginx.url}/simple/"
         for db in args.work.glob("*.db*"):
             db.unlink()
-        calibration = calibrate(server.index_url, server, len(chosen), args.work / "calib.db")
+        calibration = calibrate(index_url, server, len(chosen), args.work / "calib.db")
         for wheel, count in zip(calibration["per_wheel"], members, strict=True):  # type: ignore[arg-type]
             wheel["elf_members"] = count
         print(f"calibration: {calibration['wheels']} wheels, "
-              f"{calibration['cpu_seconds']:.1f} CPU s in one process", flush=True)  # fmt: skip
-        server.clear()
-        server.cpu_seconds = 0.0
-        measured = dask_run(server.index_url, args.work / "dask.db", args.workers)
-        measured["requests"] = len(server.log)
-        measured["bytes_served"] = server.bytes_served
-        measured["server_cpu_seconds"] = server.cpu_seconds
+              f"{calibration['cpu_seconds']:.1f} CPU s, nginx's included", flush=True)  # fmt: skip
+        nginx.clear()
+        server_cpu = server.cpu_seconds()
+        measured = dask_run(index_url, args.work / "dask.db", args.workers)
+        served = server.requests()
+        measured["requests"] = len(served)
+        measured["bytes_served"] = sum(body for _, body in served)
+        measured["server_cpu_seconds"] = server.cpu_seconds() - server_cpu
+    finally:
+        nginx.stop()
 
     figures = capacity_model.fit(calibration)
     # the calibration wheels are a 1/T sample of the run's: the run's totals scale by count
