@@ -14,7 +14,7 @@ Inputs, each measured or given (docs/capacity.md explains each choice):
   up to ``WHEELS_IN_FLIGHT`` remote wheels open at once (engine/inflight.py): a core is busy
   for a wheel's CPU time, and its round trips are hidden while that many wheels cover them.
 
-    python benchmarks/capacity_model.py                       # from results/capacity.json
+    python benchmarks/capacity_model.py                       # from results/capacity-20k.json
     python benchmarks/capacity_model.py --cores 32 --rtt-ms 5
 """
 
@@ -203,7 +203,7 @@ def render(result: dict[str, Any], cores: int, rtt: float) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--figures", type=Path, default=HERE / "results" / "capacity.json")
+    parser.add_argument("--figures", type=Path, default=HERE / "results" / "capacity-20k.json")
     parser.add_argument("--cores", type=int, default=16, help="cores per machine")
     parser.add_argument("--rtt-ms", type=float, default=10.0)
     args = parser.parse_args()

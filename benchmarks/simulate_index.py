@@ -205,7 +205,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--max-template-bytes", type=int, default=4_000_000)
     parser.add_argument("--work", type=Path, default=Path("/tmp/wheelscan-sim"))
-    parser.add_argument("--output", type=Path, default=HERE / "results" / "capacity.json")
+    parser.add_argument("--output", type=Path, default=HERE / "results" / "capacity-20k.json")
     args = parser.parse_args()
 
     chosen = templates(args.max_template_bytes)
