@@ -218,6 +218,28 @@ def test_a_short_run_is_spread_over_every_worker(tmp_path: Path) -> None:
     assert len({r.bytes_read for r in results}) == 2
 
 
+def test_kept_workers_serve_the_next_call_and_a_crashed_one_is_replaced(tmp_path: Path) -> None:
+    """The Dask engine's batches reuse their process (keep_workers): the same worker
+    answers a second ``results``; one that died between calls is not handed work."""
+    refs = make_refs(tmp_path, ["one", "two", "three"])
+    pool = LocalPool(PidTask(), workers=1, keep_workers=True)
+    try:
+        first = {r.bytes_read for r in pool.results(refs[:1])}
+        second = {r.bytes_read for r in pool.results(refs[1:2])}
+        assert first == second and len(first) == 1  # one process for both calls
+        (pid,) = first
+        os.kill(pid, signal.SIGKILL)
+        pool._kept[0].process.join(10)  # dead before the next call looks
+        third = list(pool.results(refs[2:]))
+        assert third[0].ok and third[0].bytes_read != pid  # a new worker, the wheel judged
+    finally:
+        pool.close()
+    assert not pool._kept
+    without = LocalPool(PidTask(), workers=1)
+    pids = [r.bytes_read for ref in refs[:2] for r in without.results([ref])]
+    assert pids[0] != pids[1]  # by default a call's workers stop with it
+
+
 class _Listing:
     """A source that lists the wheels it is given, as an index page would, sha256 and all."""
 

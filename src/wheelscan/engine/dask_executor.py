@@ -13,7 +13,8 @@ and reports progress as with the local pool; only where the wheels are audited c
   last wheels are shared out in smaller batches, so the workers finish together.
 - Inside the Dask worker, the batch runs in a ``LocalPool`` of one process: a wheel that
   crashes or hangs the parser gets its own error record (``worker-crashed``, ``timeout``),
-  and the other wheels of its batch go on in a fresh process. A Dask worker that dies (killed,
+  and the other wheels of its batch go on in a fresh process. The process is kept for the
+  worker's next batch of the same run. A Dask worker that dies (killed,
   out of memory) loses only batches whose results never left it: the scheduler runs them
   again elsewhere, and nothing of them was stored.
 - Workers never open the store: each batch's results come back as soon as it is done
@@ -110,15 +111,37 @@ def run_batch(
     # while another's pool replaces a crashed process.
     multiprocessing.current_process()._config["daemon"] = False  # type: ignore[attr-defined]
     _warm_up()
+    pool = _batch_pool(task, timeout, memory_limit)
+    results = list(pool.results(refs))
+    return BatchDone(results, time.perf_counter() - started)
+
+
+# Per thread of a Dask worker: the pool of its last batch, and what it was made for. Its
+# process is kept for the next batch of the same run (a fork and a pool per batch were a
+# tenth of the work on the benchmark corpus); a batch of another run (another task, time
+# limit or memory limit) stops it and starts its own, so one pool per thread at most.
+_POOLS = threading.local()
+
+
+def _batch_pool(task: Task[R], timeout: float, memory_limit: int | None) -> LocalPool[R]:
+    import pickle
+
+    key = pickle.dumps((task, timeout, memory_limit))
+    kept: tuple[bytes, LocalPool[R]] | None = getattr(_POOLS, "kept", None)
+    if kept is not None and kept[0] == key:
+        return kept[1]
+    if kept is not None:
+        kept[1].close()
     pool = LocalPool(
         _DiesWithItsParent(task),
         workers=1,
         timeout=timeout,
         context=multiprocessing.get_context("fork"),
         memory_limit=memory_limit,
+        keep_workers=True,
     )
-    results = list(pool.results(refs))
-    return BatchDone(results, time.perf_counter() - started)
+    _POOLS.kept = (key, pool)
+    return pool
 
 
 class _DiesWithItsParent(Generic[R]):

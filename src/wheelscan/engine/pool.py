@@ -248,9 +248,13 @@ class LocalPool(Generic[R]):
         timeout: float = 300.0,
         context: Any = None,
         memory_limit: int | None = None,
+        keep_workers: bool = False,
     ) -> None:
         """``memory_limit``: each worker's data, in bytes (RLIMIT_DATA: its heap and anonymous
-        mappings, not the wheels it maps read-only)."""
+        mappings, not the wheels it maps read-only). ``keep_workers``: the workers idle at
+        the end of ``results`` are kept for the next call (until ``close``), not stopped:
+        the Dask engine runs one call per batch, and a fork per batch was a tenth of a
+        batch's work on the benchmark corpus."""
         self.task = task
         self.size = max(1, workers or os.cpu_count() or 1)
         self.timeout = timeout
@@ -261,7 +265,32 @@ class LocalPool(Generic[R]):
         self.replaced = 0
         # the parent's ends of the live workers' pipes: each new worker closes them all
         self._parent_ends: set[multiprocessing.connection.Connection] = set()
+        self.keep_workers = keep_workers
+        self._kept: list[_Worker] = []
         _prctl()
+
+    def close(self) -> None:
+        """Stop the workers kept from the last ``results``."""
+        kept, self._kept = self._kept, []
+        self._shutdown(kept)
+
+    def _start(self) -> list[_Worker]:
+        """The workers of a ``results`` call: the kept ones still alive, and new ones."""
+        kept, self._kept = self._kept, []
+        alive = [w for w in kept if w.process.is_alive()]
+        self._shutdown([w for w in kept if w not in alive])
+        for worker in alive:
+            worker.release, worker.alone = None, False
+        return alive + [self._spawn() for _ in range(self.size - len(alive))]
+
+    def _finish(self, workers: list[_Worker]) -> None:
+        """Stop the workers, or keep the idle ones for the next call."""
+        if not self.keep_workers:
+            self._shutdown(workers)
+            return
+        idle = [w for w in workers if not w.queued and w.process.is_alive()]
+        self._shutdown([w for w in workers if w not in idle])
+        self._kept = idle
 
     def _spawn(self) -> _Worker:
         parent, child = self.context.Pipe()
@@ -295,7 +324,7 @@ class LocalPool(Generic[R]):
         # read beside others on a worker that was lost: each is read again on a worker of its
         # own, so that a wheel that kills workers is the one that gets the record
         alone: deque[WheelRef] = deque()
-        workers = [self._spawn() for _ in range(self.size)]
+        workers = self._start()
 
         def feed(worker: _Worker, depth: int = QUEUE_DEPTH) -> None:
             if worker.alone:
@@ -376,7 +405,7 @@ class LocalPool(Generic[R]):
                         feed(worker)
                         yield pickle.loads(collected)
         finally:
-            self._shutdown(workers)
+            self._finish(workers)
 
     def _next_deadline(self, busy: list[_Worker]) -> float:
         now = time.monotonic()
