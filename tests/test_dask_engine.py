@@ -6,6 +6,7 @@ not there, or goes away, is said in one line, and what was finished stays stored
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import signal
@@ -267,6 +268,24 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def test_another_cluster_on_the_machine_costs_no_warning(wheel_dir: Path, tmp_path: Path) -> None:
+    """Dask's default HTTP port taken (another cluster's dashboard): the local cluster's
+    scheduler takes a free port, and the run's stderr stays its one line."""
+    with contextlib.ExitStack() as stack:
+        taken = stack.enter_context(socket.socket())
+        try:
+            taken.bind(("127.0.0.1", 8787))
+            taken.listen()
+        except OSError:
+            pass  # taken already: the same case
+        done = subprocess.run(
+            audit(wheel_dir, tmp_path / "d.db", "--engine", "dask", "--limit", "2"),
+            env=environment(), capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("\n") == 1 and "8787" not in done.stderr, done.stderr
 
 
 def test_a_scheduler_that_is_not_there_is_said_in_one_line(wheel_dir: Path, tmp_path: Path) -> None:

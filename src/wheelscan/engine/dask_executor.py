@@ -431,6 +431,10 @@ def local_cluster(workers: int) -> Iterator[Any]:
             # the work is in the batch's own process, beyond the worker's memory limit
             memory_limit=0,
             silence_logs=logging.CRITICAL,
+            # no dashboard, but the scheduler serves its HTTP routes all the same, on 8787
+            # unless told: with another cluster on the machine (a notebook's), Dask warned
+            # on stderr in four lines. Any free loopback port will do
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
         )
     try:
         yield cluster
