@@ -99,10 +99,15 @@ class BatchDone(Generic[R]):
 
 
 def run_batch(
-    task: Task[R], refs: list[WheelRef], timeout: float, memory_limit: int | None = None
+    task: Task[R],
+    refs: list[WheelRef],
+    timeout: float,
+    memory_limit: int | None = None,
+    run: str = "",
 ) -> BatchDone[R]:
     """In a Dask worker: the batch's results, each wheel audited in a child process that a
-    crash or a hang costs only that wheel (engine/pool.py's crash isolation)."""
+    crash or a hang costs only that wheel (engine/pool.py's crash isolation). ``run``
+    names the run the batch is of: its batches share one process per worker thread."""
     started = time.perf_counter()
     # Dask starts its worker processes as daemons, and multiprocessing lets no daemon start
     # children (so that none outlives it): the pool kills its own when the batch ends, and
@@ -111,22 +116,23 @@ def run_batch(
     # while another's pool replaces a crashed process.
     multiprocessing.current_process()._config["daemon"] = False  # type: ignore[attr-defined]
     _warm_up()
-    pool = _batch_pool(task, timeout, memory_limit)
+    pool = _batch_pool(task, timeout, memory_limit, run)
     results = list(pool.results(refs))
     return BatchDone(results, time.perf_counter() - started)
 
 
 # Per thread of a Dask worker: the pool of its last batch, and what it was made for. Its
 # process is kept for the next batch of the same run (a fork and a pool per batch were a
-# tenth of the work on the benchmark corpus); a batch of another run (another task, time
-# limit or memory limit) stops it and starts its own, so one pool per thread at most.
+# tenth of the work on the benchmark corpus); a batch of another run stops it and starts
+# its own, so one pool per thread at most, and nothing a run's process learnt (its facts
+# cache) serves another run, as with the local pool.
 _POOLS = threading.local()
 
 
-def _batch_pool(task: Task[R], timeout: float, memory_limit: int | None) -> LocalPool[R]:
+def _batch_pool(task: Task[R], timeout: float, memory_limit: int | None, run: str) -> LocalPool[R]:
     import pickle
 
-    key = pickle.dumps((task, timeout, memory_limit))
+    key = pickle.dumps((run, task, timeout, memory_limit))
     kept: tuple[bytes, LocalPool[R]] | None = getattr(_POOLS, "kept", None)
     if kept is not None and kept[0] == key:
         return kept[1]
@@ -322,6 +328,7 @@ class DaskExecutor(Generic[R]):
         self.local_workers = max(1, workers or os.cpu_count() or 1)
         self.timeout = timeout
         self.costs = CostModel()
+        self.run = os.urandom(8).hex()  # its batches share a process per worker thread
         self.threads = self.local_workers  # a remote cluster's, once connected
         self._client: Client | None = None
         if scheduler is not None:
@@ -376,6 +383,7 @@ class DaskExecutor(Generic[R]):
                         batch,
                         self.timeout,
                         self.memory_limit,
+                        self.run,
                         pure=False,
                         retries=RETRIES,
                     )
