@@ -172,8 +172,10 @@ def test_a_schema_2_store_is_migrated_and_read_as_it_is(tmp_path: Path) -> None:
     # what a wheelscan before the abi3 audit left: schema 2, no verdicts.abi3
     query(db, "ALTER TABLE verdicts DROP COLUMN abi3")
     query(db, "UPDATE meta SET value = '2' WHERE key = 'schema_version'")
-    # a report reads it as it is, without writing
+    # a report reads it as it is, without writing, --since-run and its abi3 states too
     assert all(v is None for v in abi3_by_file(db).values())
+    since = wheelscan("report", "--db", db, "--format", "json", "--since-run", "1")
+    assert since.returncode == 0 and since.stderr == "", since.stderr
     assert query(db, "SELECT value FROM meta WHERE key = 'schema_version'") == [("2",)]
     # a writer migrates it in place
     with Store.open(db):

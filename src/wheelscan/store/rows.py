@@ -213,6 +213,10 @@ def iter_changes(
         policy_digest = reported_policy(connection)
     connection.create_function("abi3_broken", 1, _abi3_broken, deterministic=True)
     params = {"since": since_run, "policy": _policy_id(connection, policy_digest)}
+    changes = _CHANGES
+    if not _has_abi3(connection):  # a store of schema 2, read as it is: no abi3 verdicts
+        changes = changes.replace("new.verdict, new.abi3,", "new.verdict, NULL AS abi3,")
+        changes = changes.replace("old.abi3", "NULL").replace("new.abi3", "NULL")
     for (
         sha256,
         filename,
@@ -226,7 +230,7 @@ def iter_changes(
         code,
         reason,
         member,
-    ) in connection.execute(_CHANGES, params):
+    ) in connection.execute(changes, params):
         change = "newly-broken" if now == "broken" else "fixed" if now == "ok" else "new-error"
         yield {
             "change": change,
