@@ -7,6 +7,8 @@ wheel can copy; it reuses facts only after comparing the compressed bytes themse
 from __future__ import annotations
 
 import os
+import threading
+import time
 import zlib
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from wheelscan.engine.task import AuditTask
 from wheelscan.model import WheelResult
 from wheelscan.policy.verdict import AuditError, Verdict
 from wheelscan.sources.base import WheelRef
-from wheelscan.wheel.archive import WheelArchive
+from wheelscan.wheel.archive import Member, WheelArchive
 from wheelscan.wheel.dedupe import FactsCache
 
 from elfwriter import build_elf, sample_spec
@@ -110,6 +112,38 @@ def test_without_a_local_file_the_witness_is_a_digest() -> None:
     assert cache.get(lookalike, impostor.payload(lookalike)) is None
     assert cache.get(member, genuine.payload(member)) is facts
     assert cache.stats.hits == 1 and cache.stats.bytes_saved == len(content)
+
+
+def test_threads_may_share_the_cache() -> None:
+    """A worker's threads (remote wheels read at once) look up and evict at the same time:
+    a lookup whose entry another thread evicted while it hashed is no crash."""
+    payload = memoryview(bytes(4 << 20))  # hashing it releases the interpreter lock
+    members = [Member(f"m{i}", 8, i, len(payload), 10, 0) for i in range(3)]
+    cache = FactsCache(capacity=2)
+    errors: list[BaseException] = []
+    stop = time.monotonic() + 2.0
+
+    def getter() -> None:
+        while time.monotonic() < stop:
+            try:
+                cache.get(members[0], payload)
+            except BaseException as e:  # any failure is the finding
+                errors.append(e)
+                return
+
+    def putter() -> None:
+        i = 0
+        while time.monotonic() < stop and not errors:
+            cache.put(members[i % 3], payload, "facts", None, 0)  # type: ignore[arg-type]
+            i += 1
+
+    threads = [threading.Thread(target=getter), threading.Thread(target=putter)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(cache._entries) <= 2
 
 
 @pytest.mark.parametrize("where", [None, 0, (1 << 20) - 1, 1 << 20, (3 << 20) + 5])

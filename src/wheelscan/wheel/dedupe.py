@@ -17,6 +17,7 @@ is kept instead (hashing is cheap next to the download).
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -49,12 +50,18 @@ class DedupeStats:
 
 
 class FactsCache:
-    """A bounded LRU of facts by member identity (facts are a few KB each)."""
+    """A bounded LRU of facts by member identity (facts are a few KB each).
+
+    Shared by a worker's threads (remote wheels are read many at once, engine/inflight.py):
+    the entries and statistics change under a lock, and the comparison of a candidate's
+    bytes, which releases the interpreter lock while it hashes, runs outside it (another
+    thread may evict the entry meanwhile: then it is simply not moved to the end)."""
 
     def __init__(self, capacity: int = 4096) -> None:
         self.capacity = capacity
         self._entries: OrderedDict[Key, tuple[Witness, ElfFacts]] = OrderedDict()
         self.stats = DedupeStats()
+        self._lock = threading.Lock()
 
     @staticmethod
     def key(member: Member) -> Key:
@@ -63,16 +70,20 @@ class FactsCache:
     def get(self, member: Member, payload: memoryview) -> ElfFacts | None:
         """The facts of an earlier member with the same compressed bytes, if any."""
         key = self.key(member)
-        entry = self._entries.get(key)
+        with self._lock:
+            entry = self._entries.get(key)
         if entry is None:
             return None
         witness, facts = entry
-        self.stats.compared_bytes += len(payload)
-        if not witness.matches(payload):
-            return None  # same CRC and sizes, other bytes: parsed on its own (put replaces)
-        self._entries.move_to_end(key)
-        self.stats.hits += 1
-        self.stats.bytes_saved += member.size
+        matches = witness.matches(payload)
+        with self._lock:
+            self.stats.compared_bytes += len(payload)
+            if not matches:
+                return None  # same CRC and sizes, other bytes: parsed on its own (put replaces)
+            if key in self._entries:
+                self._entries.move_to_end(key)
+            self.stats.hits += 1
+            self.stats.bytes_saved += member.size
         return facts
 
     def put(
@@ -85,10 +96,11 @@ class FactsCache:
     ) -> None:
         """Remember ``facts`` for a member at ``offset`` of ``file`` (None: not a local file)."""
         digest = None if file is not None else _sha256(payload)
-        self._entries[self.key(member)] = (Witness(file, offset, digest), facts)
-        self._entries.move_to_end(self.key(member))
-        if len(self._entries) > self.capacity:
-            self._entries.popitem(last=False)
+        with self._lock:
+            self._entries[self.key(member)] = (Witness(file, offset, digest), facts)
+            self._entries.move_to_end(self.key(member))
+            if len(self._entries) > self.capacity:
+                self._entries.popitem(last=False)
 
 
 def _sha256(payload: memoryview) -> bytes:
