@@ -184,52 +184,14 @@ cdef inline void copy_match(Out* out, uint64_t distance, uint64_t length) noexce
 
 
 cdef int read_dynamic_header(Bits* b, Huffman* litlen, Huffman* dist) noexcept nogil:
-    """The code lengths of a dynamic block (its three bits already taken); -1 if unsound.
+    """A dynamic block's codes (its three bits already taken); -1 if unsound.
 
     Strict: every code complete (a distance code may be a single one), which zlib always
     writes and random bits almost never make.
     """
-    cdef Huffman lencode
-    cdef uint8_t cl_lengths[19]
     cdef uint8_t lengths[320]
-    cdef int nlen, ndist, ncode, index, symbol, repeat, previous
-    nlen = take(b, 5) + 257
-    ndist = take(b, 5) + 1
-    ncode = take(b, 4) + 4
-    if nlen > 286 or ndist > 30:
-        return UNSOUND
-    memset(cl_lengths, 0, sizeof(cl_lengths))
-    for index in range(ncode):
-        cl_lengths[ORDER[index]] = take(b, 3)
-    if build(&lencode, cl_lengths, 19, False) < 0:
-        return UNSOUND
-    index = 0
-    while index < nlen + ndist:
-        symbol = decode(b, &lencode)
-        if symbol < 0 or b.overrun:
-            return UNSOUND
-        if symbol < 16:
-            lengths[index] = symbol
-            index += 1
-            continue
-        if symbol == 16:
-            if index == 0:
-                return UNSOUND
-            previous = lengths[index - 1]
-            repeat = 3 + take(b, 2)
-        elif symbol == 17:
-            previous = 0
-            repeat = 3 + take(b, 3)
-        else:
-            previous = 0
-            repeat = 11 + take(b, 7)
-        if index + repeat > nlen + ndist:
-            return UNSOUND
-        while repeat:
-            lengths[index] = previous
-            index += 1
-            repeat -= 1
-    if lengths[256] == 0:
+    cdef int nlen, ndist
+    if read_code_lengths(b, lengths, &nlen, &ndist) < 0:
         return UNSOUND
     if build(litlen, lengths, nlen, False) < 0 or build(dist, lengths + nlen, ndist, True) < 0:
         return UNSOUND

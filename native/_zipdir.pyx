@@ -238,88 +238,10 @@ _init_codes()
 
 cdef bint _dynamic_codes(Bits* r, Canonical* litlen, Canonical* dist) noexcept nogil:
     """A dynamic block's codes (its type taken); False unless zlib would surely take them."""
-    cdef Canonical lencode
     cdef uint8_t lengths[320]
-    cdef uint16_t table[128]  # the code-length code, 7 bits at most: symbol << 3 | length
-    cdef int nlen, ndist, ncode, index, symbol, repeat, previous, length, code, fill, i
-    cdef uint32_t next_code[8]
-    cdef uint16_t entry
-    cdef uint64_t buffered
-    cdef int held
-    nlen = take(r, 5) + 257
-    ndist = take(r, 5) + 1
-    ncode = take(r, 4) + 4
-    if nlen > 286 or ndist > 30:
-        return False
-    memset(lengths, 0, 19)
-    for index in range(ncode):
-        lengths[ORDER[index]] = take(r, 3)
-    if r.overrun or not _complete(&lencode, lengths, 19):
-        return False
-    # complete: every 7-bit pattern starts with exactly one code
-    code = 0
-    next_code[1] = 0
-    for length in range(2, 8):
-        code = (code + lencode.count[length - 1]) << 1
-        next_code[length] = code
-    for symbol in range(19):
-        length = lengths[symbol]
-        if not length:
-            continue
-        code = next_code[length]
-        next_code[length] += 1
-        fill = 0
-        for i in range(length):  # deflate sends a code's bits last first
-            fill = (fill << 1) | ((code >> i) & 1)
-        while fill < 128:
-            table[fill] = <uint16_t>((symbol << 3) | length)
-            fill += 1 << length
-    index = 0
-    buffered = peek(r)  # bits from r.pos on, refilled when fewer than a symbol may take
-    held = 56
-    while index < nlen + ndist:
-        if held < 14:  # 7 bits of code, 7 of repeat count at most
-            buffered = peek(r)
-            held = 56
-        entry = table[buffered & 127]
-        length = entry & 7
-        buffered >>= length
-        held -= length
-        r.pos += length
-        symbol = entry >> 3
-        if symbol < 16:
-            lengths[index] = symbol
-            index += 1
-            continue
-        if symbol == 16:
-            if index == 0:
-                return False
-            previous = lengths[index - 1]
-            length = 2
-            repeat = 3
-        elif symbol == 17:
-            previous = 0
-            length = 3
-            repeat = 3
-        else:
-            previous = 0
-            length = 7
-            repeat = 11
-        repeat += <int>(buffered & ((1 << length) - 1))
-        buffered >>= length
-        held -= length
-        r.pos += length
-        if index + repeat > nlen + ndist:
-            return False
-        while repeat:
-            lengths[index] = previous
-            index += 1
-            repeat -= 1
-    if r.pos > 8 * r.size:  # (bits past the end read as zeros until here)
-        r.overrun = True
-        return False
-    return (lengths[256] != 0 and _complete(litlen, lengths, nlen)
-            and _complete(dist, lengths + nlen, ndist))
+    cdef int nlen, ndist
+    return (read_code_lengths(r, lengths, &nlen, &ndist) == 0 and not r.overrun
+            and _complete(litlen, lengths, nlen) and _complete(dist, lengths + nlen, ndist))
 
 
 cdef int _deflate_head_is_elf(const uint8_t* stream, uint64_t size) noexcept nogil:

@@ -135,3 +135,102 @@ cdef inline int canonical_symbol(const Canonical* h, uint64_t bits, int* taken) 
         first = (first + count) << 1
         code <<= 1
     return -1
+
+
+cdef int read_code_lengths(Bits* b, uint8_t* lengths, int* nlen, int* ndist) noexcept nogil:
+    """A dynamic block's code lengths (its three header bits already taken), RFC 1951
+    3.2.7: ``nlen`` literal/length ones then ``ndist`` distance ones into ``lengths`` (320
+    at least). 0, or -1 where zlib refuses the header before building those two codes (too
+    many codes, a code-length code not complete, a repeat with nothing before it or past
+    the last length, no end-of-block code) or the stream ends before a code-length symbol
+    does. 0 with ``b.overrun`` set: only the last repeat's count ran past the end (a
+    caller that takes that for a refusal checks it). Whether the two codes are complete is
+    left to the caller, which builds them its way. ``b.pos`` is left where the tail
+    decoder's reader of old left it, whatever the outcome (its search budget counts it).
+
+    The code-length code, complete, becomes a 128-entry table (7 bits at most) read from a
+    register refilled every few symbols: the one header reader of the sniffer and the tail
+    decoder (a full decoding table per header cost the tail more than its few symbols)."""
+    cdef Canonical lencode
+    cdef uint16_t table[128]  # the code-length code: symbol << 3 | length
+    cdef uint32_t next_code[8]
+    cdef int total, index, symbol, repeat, previous, length, code, fill, i
+    cdef uint16_t entry
+    cdef uint64_t buffered, limit = 8 * b.size
+    cdef int held
+    nlen[0] = take(b, 5) + 257
+    ndist[0] = take(b, 5) + 1
+    index = take(b, 4) + 4  # how many code-length code lengths follow
+    if nlen[0] > 286 or ndist[0] > 30:
+        return -1
+    memset(lengths, 0, 19)
+    for i in range(index):
+        lengths[ORDER[i]] = take(b, 3)
+    if canonical(&lencode, lengths, 19, False) < 0:  # (an overrun: found at the first symbol)
+        return -1
+    # complete: every 7-bit pattern starts with exactly one code
+    code = 0
+    next_code[1] = 0
+    for length in range(2, 8):
+        code = (code + lencode.count[length - 1]) << 1
+        next_code[length] = code
+    for symbol in range(19):
+        length = lengths[symbol]
+        if not length:
+            continue
+        code = next_code[length]
+        next_code[length] += 1
+        fill = 0
+        for i in range(length):  # deflate sends a code's bits last first
+            fill = (fill << 1) | ((code >> i) & 1)
+        while fill < 128:
+            table[fill] = <uint16_t>((symbol << 3) | length)
+            fill += 1 << length
+    total = nlen[0] + ndist[0]
+    index = 0
+    buffered = peek(b)  # bits from b.pos on, refilled when fewer than a symbol may take
+    held = 56
+    while index < total:
+        if held < 14:  # 7 bits of code, 7 of repeat count at most
+            buffered = peek(b)
+            held = 56
+        entry = table[buffered & 127]
+        length = entry & 7
+        buffered >>= length
+        held -= length
+        b.pos += length
+        if b.pos > limit:  # (bits past the end read as zeros)
+            b.overrun = True
+            return -1
+        symbol = entry >> 3
+        if symbol < 16:
+            lengths[index] = symbol
+            index += 1
+            continue
+        if symbol == 16:
+            if index == 0:
+                return -1
+            previous = lengths[index - 1]
+            length = 2
+            repeat = 3
+        elif symbol == 17:
+            previous = 0
+            length = 3
+            repeat = 3
+        else:
+            previous = 0
+            length = 7
+            repeat = 11
+        repeat += <int>(buffered & ((1 << length) - 1))
+        buffered >>= length
+        held -= length
+        b.pos += length
+        if index + repeat > total:
+            return -1
+        while repeat:
+            lengths[index] = previous
+            index += 1
+            repeat -= 1
+    if b.pos > limit:
+        b.overrun = True
+    return 0 if lengths[256] != 0 else -1
