@@ -1,0 +1,54 @@
+"""A worker that reads wheels on threads (engine/inflight.py) stays within the memory limit
+the pool gives it (RLIMIT_DATA): its threads' scratch mappings, its threads' stacks; and a
+wheel that meets the limit gets ``out-of-memory``, however the allocation failed."""
+
+from __future__ import annotations
+
+import time
+
+from wheelscan.engine.pool import LocalPool
+from wheelscan.model import WheelResult
+from wheelscan.policy.verdict import AuditError
+from wheelscan.sources.base import WheelRef
+from wheelscan.wheel.scratch import scratch
+
+MiB = 1 << 20
+
+
+class _ScratchUser:
+    """Uses a member's worth of this thread's scratch, as a streamed member does (its first
+    page written), and holds it a moment, so that the worker's threads hold theirs at once;
+    records whether it got it. Touches no network: only the URL sends it to a thread."""
+
+    def __call__(self, ref: WheelRef) -> WheelResult:
+        assert ref.size is not None
+        try:
+            with scratch(ref.size, populate=4096) as buffer:
+                buffer[0] = 1
+                time.sleep(0.02)
+            verdict = AuditError(ref.filename, "scratch-granted", "")
+        except (OSError, MemoryError) as e:
+            verdict = AuditError(ref.filename, "scratch-refused", repr(e))
+        return WheelResult(ref, None, None, verdict, 0, 0, 0.0)
+
+
+def _remote_refs(names: list[str], size: int) -> list[WheelRef]:
+    # the port is never connected to: the tasks above fetch nothing
+    return [
+        WheelRef(f"{n}-1.0-py3-none-any.whl", n, "1.0", f"http://127.0.0.1:9/{n}.whl", size=size)
+        for n in names
+    ]
+
+
+def test_threads_give_their_scratch_back_within_the_workers_limit() -> None:
+    """32 threads each with a 64 MiB mapping kept were 2 GiB of a 1 GiB limit, and one
+    that streamed a large member kept a mapping of its size: the threads map what they use
+    while they use it, so a worker holds its largest member at most, whatever its threads."""
+    small = _remote_refs([f"s{i}" for i in range(48)], 1 * MiB)
+    large = _remote_refs([f"l{i}" for i in range(4)], 400 * MiB)
+    more = _remote_refs([f"t{i}" for i in range(48)], 1 * MiB)
+    pool = LocalPool(_ScratchUser(), workers=1, timeout=30.0, memory_limit=1 << 30)
+    results = list(pool.results(small + large + more))
+    assert len(results) == 100
+    refused = [r.verdict for r in results if r.verdict.code != "scratch-granted"]  # type: ignore[union-attr]
+    assert refused == []
