@@ -4,13 +4,19 @@ wheel that meets the limit gets ``out-of-memory``, however the allocation failed
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
 from wheelscan.engine.pool import LocalPool
+from wheelscan.engine.task import AuditTask
 from wheelscan.model import WheelResult
 from wheelscan.policy.verdict import AuditError
 from wheelscan.sources.base import WheelRef
 from wheelscan.wheel.scratch import scratch
+
+from elfwriter import build_elf, sample_spec
+from wheelbuilder import build_wheel
 
 MiB = 1 << 20
 
@@ -52,3 +58,23 @@ def test_threads_give_their_scratch_back_within_the_workers_limit() -> None:
     assert len(results) == 100
     refused = [r.verdict for r in results if r.verdict.code != "scratch-granted"]  # type: ignore[union-attr]
     assert refused == []
+
+
+def test_a_member_mapped_past_the_limit_is_out_of_memory(tmp_path: Path) -> None:
+    """The scratch for a 512 MiB member is a mapping (mmap), which fails with ENOMEM past
+    RLIMIT_DATA, not with MemoryError: still the wheel's ``out-of-memory``, not ``io-error``
+    (transient either way, but the one the README promises); and the worker reads on."""
+    elf = build_elf(sample_spec("x86_64", interpreter=None))
+    # random bytes enough that the member is no zip bomb (max_compression_ratio)
+    member = elf + os.urandom(MiB) + bytes(512 * MiB - len(elf) - MiB)
+    paths = []
+    for name, content in [("a", elf), ("big", member), ("b", elf)]:
+        path = tmp_path / f"{name}-1.0-cp312-cp312-manylinux_2_28_x86_64.whl"
+        path.write_bytes(build_wheel({f"{name}/_mod.cpython-312-x86_64-linux-gnu.so": content}))
+        paths.append(path)
+    del member
+    refs = [WheelRef(p.name, p.name.split("-")[0], "1.0", str(p)) for p in paths]
+    pool = LocalPool(AuditTask(), workers=1, timeout=30.0, memory_limit=384 * MiB)
+    results = {r.ref.project: r for r in pool.results(refs)}
+    assert results["big"].verdict.code == "out-of-memory"  # type: ignore[union-attr]
+    assert results["a"].ok and results["b"].ok
