@@ -4,7 +4,10 @@ wheel that meets the limit gets ``out-of-memory``, however the allocation failed
 
 from __future__ import annotations
 
+import ast
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -38,6 +41,16 @@ class _ScratchUser:
         return WheelResult(ref, None, None, verdict, 0, 0, 0.0)
 
 
+class _Idle:
+    """Holds a moment, so that the worker starts a thread for each wheel in flight; says
+    which worker read the wheel."""
+
+    def __call__(self, ref: WheelRef) -> WheelResult:
+        time.sleep(0.1)
+        verdict = AuditError(ref.filename, "read", str(os.getpid()))
+        return WheelResult(ref, None, None, verdict, 0, 0, 0.0)
+
+
 def _remote_refs(names: list[str], size: int) -> list[WheelRef]:
     # the port is never connected to: the tasks above fetch nothing
     return [
@@ -60,6 +73,18 @@ def test_threads_give_their_scratch_back_within_the_workers_limit() -> None:
     assert refused == []
 
 
+def test_a_worker_starts_no_more_threads_than_its_limit_holds() -> None:
+    """A thread's stack (8 MiB) counts against RLIMIT_DATA: at 256 MiB a worker could not
+    start 32 of them, and its receiving thread died on "can't start new thread", leaving
+    every wheel queued on it to the pool's timeout (which killed the worker, and read each
+    wheel again alone on a new one). Fewer threads read them all, on the one worker."""
+    refs = _remote_refs([f"w{i}" for i in range(40)], 1 * MiB)
+    pool = LocalPool(_Idle(), workers=1, timeout=10.0, memory_limit=256 * MiB)
+    verdicts = [r.verdict for r in pool.results(refs)]
+    assert [v.code for v in verdicts] == ["read"] * 40  # type: ignore[union-attr]
+    assert len({v.reason for v in verdicts}) == 1  # type: ignore[union-attr]
+
+
 def test_a_member_mapped_past_the_limit_is_out_of_memory(tmp_path: Path) -> None:
     """The scratch for a 512 MiB member is a mapping (mmap), which fails with ENOMEM past
     RLIMIT_DATA, not with MemoryError: still the wheel's ``out-of-memory``, not ``io-error``
@@ -78,3 +103,45 @@ def test_a_member_mapped_past_the_limit_is_out_of_memory(tmp_path: Path) -> None
     results = {r.ref.project: r for r in pool.results(refs)}
     assert results["big"].verdict.code == "out-of-memory"  # type: ignore[union-attr]
     assert results["a"].ok and results["b"].ok
+
+
+_THREADS_THAT_CANNOT_START = """
+import queue, resource, sys, threading
+from wheelscan.engine.inflight import _Readers
+
+def data_now():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmData:"):
+            return int(line.split()[1]) * 1024
+
+gate = threading.Event()
+ready = queue.SimpleQueue()
+none_started = _Readers(lambda ref: ref, ready, 32)
+some_started = _Readers(lambda ref: (gate.wait(), ref)[1], ready, 32)
+_, hard = resource.getrlimit(resource.RLIMIT_DATA)
+# room for the stacks of two threads (8 MiB each), not three; then for none
+resource.setrlimit(resource.RLIMIT_DATA, (data_now() + 20 * 2**20, hard))
+some = [some_started.submit(i) for i in range(6)]
+resource.setrlimit(resource.RLIMIT_DATA, (data_now() + 2**20, hard))
+none = [none_started.submit(i) for i in range(2)]
+gate.set()
+print((some, none, sorted(ready.get() for _ in range(sum(some))), threading.active_count()))
+"""
+
+
+def test_a_thread_that_cannot_start_leaves_its_wheel_to_the_others() -> None:
+    """Past RLIMIT_DATA a thread cannot start: the wheel waits for a thread that did
+    (each of the six is read, by two threads), or, none started, goes back to the worker's
+    own thread (``submit`` says False), instead of killing the thread that receives them."""
+    out = subprocess.run(
+        [sys.executable, "-c", _THREADS_THAT_CANNOT_START],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    some, none, read, threads = ast.literal_eval(out)
+    assert some == [True] * 6
+    assert none == [False, False]
+    assert read == [0, 1, 2, 3, 4, 5]
+    assert threads == 3  # this one and the two that started
