@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import multiprocessing.connection
 import queue
+import resource
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 
 from wheelscan.model import WheelResult
 from wheelscan.sources.base import WheelRef
@@ -40,6 +40,13 @@ WHEELS_IN_FLIGHT = 32
 # most wheels weigh at most (16 in flight where all are unknown)
 IN_FLIGHT_BYTES = 256 << 20
 UNKNOWN_SIZE = 16 << 20
+# The part of a worker's RLIMIT_DATA the stacks of its wheels' threads may take: the rest is
+# its largest member's (twice, at most), the wheels in flight's, the interpreter's
+THREADS_SHARE = 0.25
+# What a thread costs besides its stack (its share of the C library's arenas, its locals)
+THREAD_EXTRA = 1 << 20
+# glibc's stack for a thread where RLIMIT_STACK is unlimited (x86-64: ARCH_STACK_DEFAULT_SIZE)
+UNLIMITED_STACK = 32 << 20
 
 Task = Callable[[WheelRef], WheelResult]
 # what the receiving thread hands the worker's own: a finished result, a local wheel to read,
@@ -67,7 +74,6 @@ def serve(
     share_among_threads(RETAINED)
     admitted = Budget(IN_FLIGHT_BYTES)
     ready: queue.SimpleQueue[Ready] = queue.SimpleQueue()
-    pool = ThreadPoolExecutor(WHEELS_IN_FLIGHT, thread_name_prefix="wheelscan-wheel")
 
     def read(ref: WheelRef) -> WheelResult:
         weight = admitted.take(UNKNOWN_SIZE if ref.size is None else ref.size)
@@ -76,17 +82,13 @@ def serve(
         finally:
             admitted.give(weight)
 
-    def finished(future: Future[WheelResult]) -> None:
-        error = future.exception()
-        ready.put(future.result() if error is None else error)
+    readers = _Readers(read, ready, wheel_threads())
 
     def receive(first: WheelRef) -> None:
         ref: WheelRef | None = first
         while ref is not None:
-            if is_url(ref.location):
-                pool.submit(read, ref).add_done_callback(finished)
-            else:
-                ready.put(ref)
+            if not (is_url(ref.location) and readers.submit(ref)):
+                ready.put(ref)  # read on the worker's own thread
             ref = _receive(conn)
         ready.put(None)
 
@@ -97,6 +99,63 @@ def serve(
         if not _send(conn, task(item) if isinstance(item, WheelRef) else item):
             return
         after_each()
+
+
+def wheel_threads() -> int:
+    """How many threads may read wheels in this process: ``WHEELS_IN_FLIGHT``, or fewer
+    where their stacks would take more than ``THREADS_SHARE`` of its RLIMIT_DATA (a
+    thread's stack counts against it, 8 MiB by default: 32 of them are 264 MiB)."""
+    limit, _ = resource.getrlimit(resource.RLIMIT_DATA)
+    if limit == resource.RLIM_INFINITY:
+        return WHEELS_IN_FLIGHT
+    stack = threading.stack_size()
+    if stack == 0:  # the C library's default: RLIMIT_STACK's soft limit (glibc)
+        stack, _ = resource.getrlimit(resource.RLIMIT_STACK)
+        if stack == resource.RLIM_INFINITY or stack <= 0:
+            stack = UNLIMITED_STACK
+    return max(1, min(WHEELS_IN_FLIGHT, int(limit * THREADS_SHARE) // (stack + THREAD_EXTRA)))
+
+
+class _Readers:
+    """The threads that read remote wheels: started as wheels come (one more while none is
+    idle), up to ``most``. A thread that cannot start (its stack past RLIMIT_DATA) leaves
+    its wheel to those that did, and ``most`` at their number; with none started, each
+    wheel is left to the worker's own thread (``submit`` says False)."""
+
+    def __init__(self, read: Task, ready: queue.SimpleQueue[Ready], most: int) -> None:
+        self._read = read
+        self._ready = ready
+        self._most = most
+        self._started = 0
+        self._wheels: queue.SimpleQueue[WheelRef] = queue.SimpleQueue()
+        self._idle = threading.Semaphore(0)  # one count for each thread waiting for a wheel
+
+    def submit(self, ref: WheelRef) -> bool:
+        """Whether a thread will read ``ref`` (called by one thread only)."""
+        if not self._idle.acquire(blocking=False) and self._started < self._most:
+            thread = threading.Thread(
+                target=self._serve, name=f"wheelscan-wheel_{self._started}", daemon=True
+            )
+            try:
+                thread.start()
+            except RuntimeError:  # "can't start new thread"
+                self._most = self._started
+            else:
+                self._started += 1
+        if self._started == 0:
+            return False
+        self._wheels.put(ref)
+        return True
+
+    def _serve(self) -> None:
+        while True:
+            ref = self._wheels.get()
+            try:
+                result: WheelResult | BaseException = self._read(ref)
+            except BaseException as error:  # the worker's own thread raises it
+                result = error
+            self._ready.put(result)
+            self._idle.release()
 
 
 def _receive(conn: multiprocessing.connection.Connection) -> WheelRef | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 from packaging.utils import InvalidWheelFilename
@@ -23,6 +24,10 @@ def audit_error(filename: str, error: Exception) -> AuditError:
         return AuditError(filename, error.code, error.reason, getattr(error, "member", None))
     if isinstance(error, InvalidWheelFilename):
         return AuditError(filename, "bad-filename", str(error))
+    if isinstance(error, OSError) and error.errno == errno.ENOMEM:
+        # a mapping past the worker's RLIMIT_DATA (mmap fails so, where malloc raises
+        # MemoryError): the wheel's cost, as MemoryError is (engine/task.py), not an I/O fault
+        return AuditError(filename, "out-of-memory", f"past the worker's memory limit: {error}")
     return AuditError(filename, "io-error", str(error))
 
 

@@ -34,14 +34,15 @@ class _Scratch:
         # in it for its next use (wheel/ends.py, ``_Start``) is gone when this has moved
         self.generation = 0
 
-    def at_least(self, size: int, populate: int) -> mmap.mmap:
+    def at_least(self, size: int, populate: int, smallest: int = RETAINED) -> mmap.mmap:
         if self.mapping is None or len(self.mapping) < size:
             if self.mapping is not None:
                 self.mapping.close()
+                self.mapping = None  # gone even if the next one cannot be mapped
             # private: a shared anonymous mapping (mmap's default) would be one set of pages
             # for a parent and every worker it forks afterwards
             self.mapping = mmap.mmap(
-                -1, max(size, RETAINED), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
+                -1, max(size, smallest, 1), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
             )
             self.populated = 0
         if populate > self.populated:
@@ -57,9 +58,13 @@ class _Scratch:
             self.populated = min(self.populated, KEPT_RESIDENT)
 
     def give_back(self) -> None:
-        """Every page goes back (reads as zeros again)."""
-        if self.mapping is not None and self.populated:
-            self.mapping.madvise(mmap.MADV_DONTNEED)
+        """Every page goes back, and the mapping with them: unmapped, it no longer counts
+        against the process's RLIMIT_DATA. (Kept, each of a worker's 32 threads would hold
+        a mapping of 64 MiB at least, and of the largest member it ever streamed: 2 GiB and
+        more, though the budget lets one thread at a time use that much.)"""
+        if self.mapping is not None:
+            self.mapping.close()
+            self.mapping = None
         self.populated = 0
         self.generation += 1
 
@@ -93,9 +98,10 @@ _SHARED: dict[str, Budget] = {}
 def share_among_threads(total: int) -> None:
     """From now on the threads of this process hold at most ``total`` bytes of scratch at
     once, together: a thread takes a member's size of it (the whole of it, at most) for the
-    time it uses its scratch, and gives every page back after. For a worker that reads
-    several wheels on threads (engine/inflight.py): its memory stays what one thread's was,
-    whatever the threads, at the price of faulting pages in again for each member."""
+    time it uses its scratch, and unmaps it after (every page back, and the mapping). For a
+    worker that reads several wheels on threads (engine/inflight.py): its memory stays what
+    one thread's was, whatever the threads, at the price of faulting pages in again for
+    each member."""
     _SHARED["budget"] = Budget(total)
 
 
@@ -139,7 +145,9 @@ def scratch(size: int, populate: bool | int = False) -> Iterator[memoryview]:
     budget = _SHARED.get("budget")
     taken = budget.take(size) if budget is not None else 0
     try:
-        view = memoryview(buffer.at_least(size, touched))[:size]
+        # sharing a budget, a thread maps only what it uses, and unmaps it after (give_back)
+        smallest = RETAINED if budget is None else 0
+        view = memoryview(buffer.at_least(size, touched, smallest))[:size]
         try:
             yield view
         finally:
