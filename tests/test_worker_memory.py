@@ -66,11 +66,21 @@ def test_threads_give_their_scratch_back_within_the_workers_limit() -> None:
     small = _remote_refs([f"s{i}" for i in range(48)], 1 * MiB)
     large = _remote_refs([f"l{i}" for i in range(4)], 400 * MiB)
     more = _remote_refs([f"t{i}" for i in range(48)], 1 * MiB)
-    pool = LocalPool(_ScratchUser(), workers=1, timeout=30.0, memory_limit=1 << 30)
+    pool = LocalPool(_ScratchUser(), workers=1, timeout=30.0, memory_limit=_data_now() + (1 << 30))
     results = list(pool.results(small + large + more))
     assert len(results) == 100
     refused = [r.verdict for r in results if r.verdict.code != "scratch-granted"]  # type: ignore[union-attr]
     assert refused == []
+
+
+def _data_now() -> int:
+    """This process's data segment (VmData): what a forked worker starts with, counted
+    against the RLIMIT_DATA the pool sets in it."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmData:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmData in /proc/self/status")
 
 
 def test_a_worker_starts_no_more_threads_than_its_limit_holds() -> None:
@@ -79,7 +89,10 @@ def test_a_worker_starts_no_more_threads_than_its_limit_holds() -> None:
     every wheel queued on it to the pool's timeout (which killed the worker, and read each
     wheel again alone on a new one). Fewer threads read them all, on the one worker."""
     refs = _remote_refs([f"w{i}" for i in range(40)], 1 * MiB)
-    pool = LocalPool(_Idle(), workers=1, timeout=10.0, memory_limit=256 * MiB)
+    # 256 MiB beyond what the forked worker inherits (pytest's own data, larger in a
+    # pytest-xdist worker that has run other tests)
+    limit = _data_now() + 256 * MiB
+    pool = LocalPool(_Idle(), workers=1, timeout=10.0, memory_limit=limit)
     verdicts = [r.verdict for r in pool.results(refs)]
     assert [v.code for v in verdicts] == ["read"] * 40  # type: ignore[union-attr]
     assert len({v.reason for v in verdicts}) == 1  # type: ignore[union-attr]
@@ -99,7 +112,7 @@ def test_a_member_mapped_past_the_limit_is_out_of_memory(tmp_path: Path) -> None
         paths.append(path)
     del member
     refs = [WheelRef(p.name, p.name.split("-")[0], "1.0", str(p)) for p in paths]
-    pool = LocalPool(AuditTask(), workers=1, timeout=30.0, memory_limit=384 * MiB)
+    pool = LocalPool(AuditTask(), workers=1, timeout=30.0, memory_limit=_data_now() + 384 * MiB)
     results = {r.ref.project: r for r in pool.results(refs)}
     assert results["big"].verdict.code == "out-of-memory"  # type: ignore[union-attr]
     assert results["a"].ok and results["b"].ok
