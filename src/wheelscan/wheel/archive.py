@@ -452,8 +452,11 @@ class WheelArchive:
             return bytes(self.reader.read_at(begin, min(length, member.compressed_size)))
         if member.method == DEFLATED:
             # a few hundred compressed bytes always yield the first bytes of a deflate stream,
-            # unless its first block is a long stored one: then read more
-            for window in (512, 64 * 1024):
+            # unless its first block is a long stored one: then read more. 16 KiB next: a
+            # remote reader has fetched that much of a member read in part (wheel/http.py's
+            # HEAD_FETCH), and the 4 KiB of headers its plan needs are mostly in it; going to
+            # 64 KiB straight cost a request per library while planning
+            for window in (512, 16 * 1024, 64 * 1024):
                 chunk = self.reader.read_at(begin, min(window, member.compressed_size))
                 try:
                     head = head_inflater().decompress(chunk, length)
