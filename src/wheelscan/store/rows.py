@@ -156,20 +156,21 @@ def iter_rows(
 # a wheel's state under one policy: broken (a declared tag does not hold: a platform tag,
 # or an abi3/abi3t promise), unknown (its abi3 verdict is, from facts of an older format),
 # ok, error, or NULL (no verdict under that policy). abi3_broken: see _abi3_broken
+# ({abi3}: the verdict's abi3 column, or NULL in a store of schema 2 read as it is)
 _STATE = """CASE WHEN w.facts IS NULL THEN 'error'
     WHEN {v}.verdict IS NOT NULL THEN CASE WHEN {v}.over_claim THEN 'broken'
-        WHEN {v}.abi3 IS NULL THEN 'ok'
-        ELSE CASE abi3_broken({v}.abi3) WHEN 1 THEN 'broken' WHEN 0 THEN 'ok'
+        WHEN {abi3} IS NULL THEN 'ok'
+        ELSE CASE abi3_broken({abi3}) WHEN 1 THEN 'broken' WHEN 0 THEN 'ok'
             ELSE 'unknown' END END
     WHEN {v}.error_code IS NOT NULL THEN 'error' END"""
-_CHANGES = f"""
+_CHANGES = """
 WITH then_wheels AS MATERIALIZED (
     SELECT DISTINCT wheel_id FROM run_wheels WHERE run_id <= :since
 ), states AS (
     SELECT w.id, w.sha256, w.filename, w.project, w.location,
-           CASE WHEN t.wheel_id IS NULL THEN 'absent' ELSE {_STATE.format(v="old")} END AS was,
-           {_STATE.format(v="new")} AS now,
-           new.verdict, new.abi3, new.arch,
+           CASE WHEN t.wheel_id IS NULL THEN 'absent' ELSE {was} END AS was,
+           {now} AS now,
+           new.verdict, {new_abi3} AS abi3, new.arch,
            coalesce(w.read_error_code, new.error_code) AS code,
            coalesce(w.read_error_reason, new.error_reason) AS reason,
            coalesce(w.read_error_member, new.error_member) AS member
@@ -213,10 +214,13 @@ def iter_changes(
         policy_digest = reported_policy(connection)
     connection.create_function("abi3_broken", 1, _abi3_broken, deterministic=True)
     params = {"since": since_run, "policy": _policy_id(connection, policy_digest)}
-    changes = _CHANGES
-    if not _has_abi3(connection):  # a store of schema 2, read as it is: no abi3 verdicts
-        changes = changes.replace("new.verdict, new.abi3,", "new.verdict, NULL AS abi3,")
-        changes = changes.replace("old.abi3", "NULL").replace("new.abi3", "NULL")
+    has_abi3 = _has_abi3(connection)
+    old_abi3, new_abi3 = ("old.abi3", "new.abi3") if has_abi3 else ("NULL", "NULL")
+    changes = _CHANGES.format(
+        was=_STATE.format(v="old", abi3=old_abi3),
+        now=_STATE.format(v="new", abi3=new_abi3),
+        new_abi3=new_abi3,
+    )
     for (
         sha256,
         filename,
