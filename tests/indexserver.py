@@ -46,9 +46,6 @@ class IndexServer:
     answer_delay: float = 0.0  # seconds each file request is held before its answer
     in_flight: int = 0
     most_in_flight: int = 0  # the most requests answered at once
-    # CPU seconds the server's threads spent answering (benchmarks/simulate_index.py: the
-    # index server shares the machine with the audit, its cost is the model's to carry)
-    cpu_seconds: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _httpd: _Server | None = None
 
@@ -123,15 +120,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         pass
-
-    def handle_one_request(self) -> None:
-        started = time.thread_time()  # this connection's thread, for this request
-        try:
-            super().handle_one_request()
-        finally:
-            spent = time.thread_time() - started
-            with self.state._lock:
-                self.state.cpu_seconds += spent
 
     def do_GET(self) -> None:
         with self.state._lock:
