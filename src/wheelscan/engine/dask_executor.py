@@ -32,6 +32,7 @@ import functools
 import logging
 import multiprocessing
 import os
+import pickle
 import signal
 import threading
 import time
@@ -130,8 +131,6 @@ _POOLS = threading.local()
 
 
 def _batch_pool(task: Task[R], timeout: float, memory_limit: int | None, run: str) -> LocalPool[R]:
-    import pickle
-
     key = pickle.dumps((run, task, timeout, memory_limit))
     kept: tuple[bytes, LocalPool[R]] | None = getattr(_POOLS, "kept", None)
     if kept is not None and kept[0] == key:
