@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import os
 import shutil
 import ssl
 import subprocess
@@ -132,6 +133,25 @@ def test_netrc_credentials_go_to_their_host_only(
             assert session.get(index.url("/page"), limit=1000).body == b"the page"
             assert session.get(index.url("/moved"), limit=1000).body == b"moved here"
             assert other.authorizations("/elsewhere") == [None]
+
+
+def test_a_netrc_changed_between_requests_is_read_again(
+    session: HttpSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # .netrc is parsed once per version of the file, not per request: a new version counts
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login user password old\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    with Server({"/page": (200, {}, b"the page")}) as index:
+        session.get(index.url("/page"), limit=1000)
+        netrc.write_text("machine 127.0.0.1 login user password s3cret\n")
+        os.utime(netrc, ns=(0, netrc.stat().st_mtime_ns + 1_000_000_000))
+        session.get(index.url("/page"), limit=1000)
+        netrc.unlink()
+        session.get(index.url("/page"), limit=1000)
+        old = "Basic " + base64.b64encode(b"user:old").decode()
+        assert index.authorizations("/page") == [old, AUTH, None]
 
 
 def test_retry_after_is_honoured(session: HttpSession) -> None:

@@ -35,6 +35,7 @@ import dataclasses
 import email.utils
 import functools
 import http.client
+import math
 import netrc
 import os
 import socket
@@ -97,6 +98,10 @@ class _Watchdog:
         self._fired: set[int] = set()
         self._tokens = 0
         self._thread: threading.Thread | None = None
+        # when the thread wakes next on its own (a later deadline needs no wake-up: with
+        # requests on 32 threads and more, a notify per request kept the thread and the
+        # lock busy)
+        self._waking = 0.0
 
     def watch(self, sock: socket.socket, deadline: float) -> int:
         with self._cond:
@@ -107,7 +112,8 @@ class _Watchdog:
                 self._thread.start()
             self._tokens += 1
             self._due[self._tokens] = (deadline, sock)
-            self._cond.notify()
+            if deadline < self._waking:  # else the thread wakes in time on its own
+                self._cond.notify()
             return self._tokens
 
     def extend(self, token: int, deadline: float) -> None:
@@ -136,6 +142,7 @@ class _Watchdog:
                         with contextlib.suppress(OSError):
                             sock.shutdown(socket.SHUT_RDWR)
                 soonest = min((deadline for deadline, _ in self._due.values()), default=None)
+                self._waking = math.inf if soonest is None else soonest
                 self._cond.wait(None if soonest is None else max(0.0, soonest - now))
 
 
@@ -205,10 +212,23 @@ def credentials(url: str) -> dict[str, str]:
     if parts.username is not None:
         user = urllib.parse.unquote(parts.username)
         return _basic_auth(user, urllib.parse.unquote(parts.password or ""))
+    path = os.environ.get("NETRC") or os.path.expanduser("~/.netrc")
     try:
-        found = netrc.netrc(os.environ.get("NETRC")).authenticators(parts.hostname or "")
+        changed = os.stat(path).st_mtime_ns
+    except OSError:
+        return {}  # no .netrc: no credentials from it
+    return _netrc_credentials(path, changed, parts.hostname or "")
+
+
+@functools.lru_cache(maxsize=64)
+def _netrc_credentials(path: str, changed: int, host: str) -> dict[str, str]:
+    # parsed once per file version and host, not per request: a listing makes thousands of
+    # requests, and a parse per request cost its threads more than the pages themselves
+    del changed  # the cache's key only: a .netrc edited during a run is read again
+    try:
+        found = netrc.netrc(path).authenticators(host)
     except (OSError, netrc.NetrcParseError):
-        return {}  # no .netrc, or one that cannot be read: no credentials from it
+        return {}  # a .netrc that cannot be read: no credentials from it
     return _basic_auth(found[0], found[2] or "") if found else {}
 
 
