@@ -37,6 +37,9 @@ INDEX_SO_FILES = 7.7e6
 INDEX_SO_DISTINCT = 4.2e6
 INDEX_INFLATED_BYTES = 26.6e12
 NEW_FILES_PER_DAY = 9_000
+# project pages a full audit lists: the projects publishing manylinux wheels; a nightly
+# delta lists at most one page a wheel
+INDEX_PROJECTS = 25_500
 
 
 MACHINES = (1, 10, 100)
@@ -64,6 +67,7 @@ def fit(calibration: dict[str, Any]) -> dict[str, Any]:
     rows = [[1.0, w["elf_members"], w["elf_bytes"]] for w in wheels]
     names = ["per_wheel", "per_member", "per_inflated_byte"]
     members = sum(w["elf_members"] for w in wheels)
+    task_seconds = sum(w["seconds"] for w in wheels) / len(wheels)
     return {
         "seconds": _fit(rows, [w["seconds"] for w in wheels], names),
         "bytes": _fit(rows, [w["bytes_read"] for w in wheels], names),
@@ -71,7 +75,30 @@ def fit(calibration: dict[str, Any]) -> dict[str, Any]:
         "members_per_wheel": members / len(wheels),
         # everything one wheel cost in the calibration's one process (server and store too)
         "all_in_cpu_seconds_per_wheel": calibration["cpu_seconds"] / calibration["wheels"],
-        "task_seconds_per_wheel": sum(w["seconds"] for w in wheels) / len(wheels),
+        "task_seconds_per_wheel": task_seconds,
+        "engine": engine_costs(calibration, task_seconds),
+    }
+
+
+def engine_costs(calibration: dict[str, Any], task_seconds: float) -> dict[str, float]:
+    """What a wheel cost through the engine in the pilot run (the same templates, ``--pilot``
+    copies of each, through Dask as the simulation runs it), by role, from its first result
+    to its last: the cluster's processes (the audit, and what the engine adds: threads for
+    the wheels in flight, results pickled twice, the batches' processes), the client's one
+    process (listing, scheduling, the store) and the file host's. ``engine_factor`` is the
+    cluster's CPU over the one-process audit's seconds of the same wheels: what the index
+    model multiplies its fitted seconds by."""
+    pilot = calibration.get("pilot")
+    if not pilot or not pilot.get("cpu_seconds_per_wheel"):
+        return {}
+    per = pilot["cpu_seconds_per_wheel"]
+    return {
+        "listing_cpu_per_page": pilot.get("listing", {}).get("cpu_seconds_per_page", 0.0),
+        "cluster_cpu_per_wheel": per["cluster"],
+        "client_cpu_per_wheel": per["client"],
+        "server_cpu_per_wheel": per["nginx"],
+        "all_cpu_per_wheel": per["all"],
+        "engine_factor": per["cluster"] / task_seconds,
     }
 
 
@@ -83,14 +110,21 @@ def _cost(weights: dict[str, float], wheels: float, members: float, inflated: fl
     )
 
 
-def workload(figures: dict[str, Any], so_files: float, inflated: float) -> dict[str, float]:
+def workload(
+    figures: dict[str, Any], so_files: float, inflated: float, pages: float | None = None
+) -> dict[str, float]:
     """Totals for ``so_files`` ELF members of ``inflated`` bytes, in wheels of the corpus's
-    mean member count."""
+    mean member count, listed from ``pages`` project pages (one a wheel if not given)."""
     wheels = so_files / figures["members_per_wheel"]
+    pages = wheels if pages is None else pages
+    engine = figures.get("engine") or {}
     return {
         "wheels": wheels,
         "so_files": so_files,
-        "cpu_seconds": _cost(figures["seconds"], wheels, so_files, inflated),
+        "cpu_seconds": _cost(figures["seconds"], wheels, so_files, inflated)
+        * engine.get("engine_factor", 1.0),
+        "client_cpu_seconds": wheels * engine.get("client_cpu_per_wheel", 0.0)
+        + pages * engine.get("listing_cpu_per_page", 0.0),
         "bytes": _cost(figures["bytes"], wheels, so_files, inflated),
         "requests": _cost(figures["requests"], wheels, so_files, inflated),
     }
@@ -106,15 +140,19 @@ def wall_seconds(
     held = load["cpu_seconds"] + load["requests"] * rtt
     cores_bound = max(load["cpu_seconds"], held / WHEELS_IN_FLIGHT) / (machines * cores)
     link_bound = load["bytes"] * 8 / (machines * gbit * 1e9)
+    # one client lists the index, schedules every batch and writes every result, on one
+    # core of its own whatever the count of machines
+    client_bound = load["client_cpu_seconds"]
     return {
-        "wall_seconds": max(cores_bound, link_bound),
+        "wall_seconds": max(cores_bound, link_bound, client_bound),
         "cores_bound_seconds": cores_bound,
         "link_bound_seconds": link_bound,
+        "client_bound_seconds": client_bound,
     }
 
 
 def table(figures: dict[str, Any], cores: int, rtt: float) -> dict[str, Any]:
-    full = workload(figures, INDEX_SO_FILES, INDEX_INFLATED_BYTES)
+    full = workload(figures, INDEX_SO_FILES, INDEX_INFLATED_BYTES, INDEX_PROJECTS)
     per_so = INDEX_INFLATED_BYTES / INDEX_SO_FILES
     delta_so = NEW_FILES_PER_DAY * figures["members_per_wheel"]
     nightly = workload(figures, delta_so, delta_so * per_so)
@@ -143,25 +181,36 @@ def predict_local(
     cores: int,
 ) -> dict[str, float]:
     """The simulation's setting: one machine of ``cores`` cores running ``workers`` workers,
-    the index served on loopback from the parent's process (no link limit). Three bounds,
-    the lowest sets the pace:
+    the index served on loopback by nginx in a process of its own (no link limit). Four
+    bounds, the lowest sets the pace:
 
     - workers: each has ``WHEELS_IN_FLIGHT`` wheels open, each for its audit seconds as
       measured (its CPU time and its loopback round trips): ``workers x in flight / task
       seconds``;
     - cores: here the index server, the client and the store share the machine with the
-      audits (a deployment's file host does not): every CPU second one wheel cost in the
-      calibration (its process's audits and store, and nginx's), against ``cores``;
-    - the server: one nginx worker process, one core at most, ``1 / its CPU a wheel``.
+      audits (a deployment's file host does not): every CPU second one wheel cost through
+      the engine in the pilot run (the cluster's processes, the client's, nginx's), against
+      ``cores`` (without a pilot: the one-process calibration's);
+    - the server: one nginx worker process, one core at most, ``1 / its CPU a wheel``;
+    - the client: one process, one core at most, ``1 / its CPU a wheel``.
     """
     wheels = calibration["wheels"]
     task = figures["task_seconds_per_wheel"]
-    all_in_cpu = calibration["cpu_seconds"] / wheels
-    server_cpu = calibration.get("server_cpu_seconds", 0.0) / wheels
+    engine = figures.get("engine") or {}
+    # every CPU second a wheel costs on this machine: through the engine as the pilot
+    # measured it, or else the one-process calibration's
+    all_in_cpu = engine.get("all_cpu_per_wheel") or calibration["cpu_seconds"] / wheels
+    server_cpu = (
+        engine.get("server_cpu_per_wheel") or calibration.get("server_cpu_seconds", 0.0) / wheels
+    )
+    # the client's own work a wheel, and its listing: one project page a wheel here
+    client_cpu = engine.get("client_cpu_per_wheel", 0.0) + engine.get("listing_cpu_per_page", 0.0)
+    all_in_cpu += engine.get("listing_cpu_per_page", 0.0)
     bounds = {
         "workers_bound_wheels_per_second": workers * WHEELS_IN_FLIGHT / task,
         "cores_bound_wheels_per_second": cores / all_in_cpu,
         "server_bound_wheels_per_second": 1 / server_cpu if server_cpu else float("inf"),
+        "client_bound_wheels_per_second": 1 / client_cpu if client_cpu else float("inf"),
     }
     rate = min(bounds.values())
     return {
@@ -190,12 +239,13 @@ def render(result: dict[str, Any], cores: int, rtt: float) -> str:
             f"{row['held_core_hours']:,.1f} with the round trips; "
             f"{row['bytes'] / 1e9:,.1f} GB fetched; {row['requests']:,.0f} requests"
         )
-        lines.append("| machines, link | wall | cores-bound | link-bound |")
-        lines.append("|---|---|---|---|")
+        lines.append("| machines, link | wall | cores-bound | link-bound | client-bound |")
+        lines.append("|---|---|---|---|---|")
         for setting, wall in row["walls"].items():
             lines.append(
                 f"| {setting} | {_hours(wall['wall_seconds'])} | "
-                f"{_hours(wall['cores_bound_seconds'])} | {_hours(wall['link_bound_seconds'])} |"
+                f"{_hours(wall['cores_bound_seconds'])} | {_hours(wall['link_bound_seconds'])} "
+                f"| {_hours(wall['client_bound_seconds'])} |"
             )
         lines.append("")
     return "\n".join(lines)

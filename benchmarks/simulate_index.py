@@ -77,6 +77,41 @@ def templates(max_bytes: int) -> list[Path]:
     )
 
 
+class TreeCpu:
+    """CPU seconds spent so far by role: this process (the client: listing, Dask's scheduler
+    and client, the store), the cluster (every other process under this one: Dask's
+    workers and nannies, the batch processes they keep) and nginx. A process reaped since
+    is counted in its parent's children's times; a process alive, in its own."""
+
+    def __init__(self, nginx_pid: int) -> None:
+        self.nginx_pid = nginx_pid
+        self.me = psutil.Process()
+
+    def snapshot(self) -> dict[str, float]:
+        mine = self.me.cpu_times()
+        client = mine.user + mine.system
+        cluster = mine.children_user + mine.children_system
+        nginx = 0.0
+        for process in self.me.children(recursive=True):
+            try:
+                times = process.cpu_times()
+            except psutil.Error:  # gone between the listing and the look
+                continue
+            spent = times.user + times.system
+            if process.pid == self.nginx_pid:
+                nginx = spent  # alive until the run's end: never in the children's times
+            else:
+                cluster += spent + times.children_user + times.children_system
+        return {"client": client, "cluster": cluster, "nginx": nginx}
+
+
+def cpu_between(before: dict[str, float], after: dict[str, float], wheels: int) -> dict[str, float]:
+    """CPU seconds a wheel, by role, between two snapshots ``wheels`` results apart."""
+    per = {role: (after[role] - before[role]) / max(wheels, 1) for role in before}
+    per["all"] = sum(per.values())
+    return per
+
+
 class Served:
     """What nginx served, from its access log, and the CPU its process spent."""
 
@@ -135,6 +170,7 @@ def calibrate(index_url: str, server: Served, count: int, db: Path) -> dict[str,
     for r in results:
         wheels.append(
             {
+                "filename": r.ref.filename,
                 "seconds": r.seconds,
                 "bytes_read": r.bytes_read,
                 "elf_bytes": r.elf_bytes,
@@ -151,33 +187,52 @@ def calibrate(index_url: str, server: Served, count: int, db: Path) -> dict[str,
     }
 
 
-def elf_members(paths: list[Path]) -> list[int]:
-    counts = []
+def elf_members(paths: list[Path]) -> dict[str, int]:
+    """ELF members of each wheel, by file name."""
+    counts = {}
     for path in paths:
         with zipfile.ZipFile(path) as z:
-            counts.append(sum(1 for i in z.infolist() if z.open(i).read(4) == b"\x7fELF"))
+            counts[path.name] = sum(1 for i in z.infolist() if z.open(i).read(4) == b"\x7fELF")
     return counts
 
 
 class Timeline:
-    """The run's observer: when its first and its last result came."""
+    """The run's observer: when its first and its last result came, and the CPU each role
+    spent while the middle of the run (its ``expected`` wheels' tenth to ninth tenth) came
+    in: the steady state, without the cluster's start-up and the last batches' tail."""
 
-    def __init__(self) -> None:
+    def __init__(self, cpu: TreeCpu, expected: int) -> None:
+        self.cpu = cpu
         self.first = 0.0
         self.last = 0.0
         self.audited = 0
+        self.marks = (expected // 10, expected - expected // 10)
+        self.at_marks: list[tuple[int, dict[str, float]]] = []
 
     def update(self, counts: RunCounts) -> None:
         now = time.monotonic()
         self.first = self.first or now
         self.last = now
         self.audited = counts.audited
+        taken = len(self.at_marks)
+        if taken < len(self.marks) and counts.audited >= self.marks[taken]:
+            self.at_marks.append((counts.audited, self.cpu.snapshot()))
+
+    def steady_cpu(self) -> dict[str, float]:
+        """CPU seconds a wheel by role, between the two marks."""
+        if len(self.at_marks) < 2:
+            return {}
+        (first, before), (last, after) = self.at_marks
+        return cpu_between(before, after, last - first)
 
 
-def dask_run(index_url: str, db: Path, workers: int) -> dict[str, object]:
+def dask_run(
+    index_url: str, db: Path, workers: int, cpu: TreeCpu, expected: int
+) -> dict[str, object]:
     """The Dask engine as ``wheelscan audit INDEX --engine dask`` runs it (run.audit, a
     store, a LocalCluster of ``workers``), in this process; nginx serves from its own."""
-    timeline = Timeline()
+    timeline = Timeline(cpu, expected)
+    at_start = cpu.snapshot()
     started = time.monotonic()
     with Store.open(db) as store:
         run_id = store.begin_run("simulation", policy_digest(None, None))
@@ -185,6 +240,7 @@ def dask_run(index_url: str, db: Path, workers: int) -> dict[str, object]:
         counts = run_audit([make_source(index_url)], store, executor, run_id, timeline)
         store.finish_run(run_id, seen=counts.seen)
     ended = time.monotonic()
+    at_end = cpu.snapshot()
     # from the first result to the last: the cluster's start-up and the first batch's
     # latency are fixed costs of a run, said apart
     steady = (timeline.audited - 1) / max(timeline.last - timeline.first, 1e-9)
@@ -194,9 +250,44 @@ def dask_run(index_url: str, db: Path, workers: int) -> dict[str, object]:
         "seconds": ended - started,
         "first_result_after": timeline.first - started,
         "steady_wheels_per_second": steady,
+        "cpu_seconds_per_wheel": timeline.steady_cpu(),
+        # the whole run's, the cluster's start-up and the listing included
+        "run_cpu_seconds_per_wheel": cpu_between(at_start, at_end, counts.audited),
         "bytes_read": counts.bytes_read,
         "backend": executor.description(),
     }
+
+
+def listing_cpu(index_url: str) -> dict[str, float]:
+    """The client's CPU seconds a project page, listing the index alone (a run lists it while
+    it audits; in the pilot the listing ends before the steady state, in the simulation it
+    runs through it: the model adds it apart)."""
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    pages = len({ref.project for ref in make_source(index_url).wheels()})
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    spent = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return {"pages": pages, "cpu_seconds_per_page": spent / max(pages, 1)}
+
+
+def pilot_run(work: Path, wheels: list[Path], workers: int) -> dict[str, object]:
+    """The first wheels, as an index of their own (its own mirror and nginx), audited
+    through the engine as the run will be: the CPU a wheel costs each role there is the
+    model's input (capacity_model.engine_costs)."""
+    root = work / f"mirror-pilot-{len(wheels)}"
+    if not root.exists():
+        build_mirror(root, wheels)
+    nginx_dir = work / "nginx-pilot"
+    shutil.rmtree(nginx_dir, ignore_errors=True)
+    nginx_dir.mkdir()
+    nginx = Nginx(root / "web", nginx_dir)
+    try:
+        index_url = f"{nginx.url}/simple/"
+        listing = listing_cpu(index_url)
+        cpu = TreeCpu(nginx.process.pid)
+        run = dask_run(index_url, work / "pilot.db", workers, cpu, len(wheels))
+        return {**run, "listing": listing}
+    finally:
+        nginx.stop()
 
 
 def main() -> None:
@@ -204,6 +295,12 @@ def main() -> None:
     parser.add_argument("--wheels", type=int, default=20000)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--max-template-bytes", type=int, default=4_000_000)
+    parser.add_argument(
+        "--pilot",
+        type=int,
+        default=20,
+        help="copies of each template in the pilot run through the engine (default: 20)",
+    )
     parser.add_argument("--work", type=Path, default=Path("/tmp/wheelscan-sim"))
     parser.add_argument("--output", type=Path, default=HERE / "results" / "capacity-20k.json")
     args = parser.parse_args()
@@ -225,6 +322,12 @@ def main() -> None:
     if not mirror_root.exists():
         build_mirror(mirror_root, made)
     members = elf_members(made[: len(chosen)])
+    for db in args.work.glob("*.db*"):
+        db.unlink()
+    pilot = pilot_run(args.work, made[: args.pilot * len(chosen)], args.workers)
+    print(f"pilot: {pilot['audited']} wheels through the engine, "
+          f"{pilot['steady_wheels_per_second']:.1f} wheels/s, CPU a wheel "
+          f"{pilot['cpu_seconds_per_wheel']}", flush=True)  # fmt: skip
 
     nginx_dir = args.work / "nginx"
     shutil.rmtree(nginx_dir, ignore_errors=True)
@@ -233,16 +336,17 @@ def main() -> None:
     try:
         server = Served(nginx)
         index_url = f"{nginx.url}/simple/"
-        for db in args.work.glob("*.db*"):
-            db.unlink()
         calibration = calibrate(index_url, server, len(chosen), args.work / "calib.db")
-        for wheel, count in zip(calibration["per_wheel"], members, strict=True):  # type: ignore[arg-type]
-            wheel["elf_members"] = count
+        for wheel in calibration["per_wheel"]:  # type: ignore[attr-defined]
+            # by name: results come in the listing's order, not the templates'
+            wheel["elf_members"] = members[wheel["filename"]]
         print(f"calibration: {calibration['wheels']} wheels, "
               f"{calibration['cpu_seconds']:.1f} CPU s, nginx's included", flush=True)  # fmt: skip
+        calibration["pilot"] = pilot
         nginx.clear()
         server_cpu = server.cpu_seconds()
-        measured = dask_run(index_url, args.work / "dask.db", args.workers)
+        cpu = TreeCpu(nginx.process.pid)
+        measured = dask_run(index_url, args.work / "dask.db", args.workers, cpu, args.wheels)
         served = server.requests()
         measured["requests"] = len(served)
         measured["bytes_served"] = sum(body for _, body in served)
