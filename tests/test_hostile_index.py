@@ -108,6 +108,23 @@ def test_the_index_listing_refuses_a_page_announcing_a_terabyte(
     assert store_rows(tmp_path, "SELECT status FROM runs") == [("failed",)]
 
 
+def test_a_page_that_fails_costs_only_its_project(server: FaultServer, tmp_path: Path) -> None:
+    """One unreadable project page failed the whole listing: no other project audited."""
+    twin = wheel("twin")
+    server.files[f"/packages/{TWIN}"] = twin
+    server.files["/simple/"] = page(("demo/", "demo"), ("twin/", "twin"))
+    sha256 = hashlib.sha256(twin).hexdigest()
+    server.files["/simple/twin/"] = page((f"/packages/{TWIN}#sha256={sha256}", TWIN))
+    server.types["/simple/twin/"] = "text/html"
+    server.always[PAGE] = "huge-length"
+    result = audit(server, tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert_one_line_error(result, "audit")
+    assert "/simple/demo/" in result.stderr and "every other project was listed" in result.stderr
+    assert store_rows(tmp_path, "SELECT filename, facts IS NOT NULL FROM wheels") == [(TWIN, 1)]
+    assert store_rows(tmp_path, "SELECT status, audited FROM runs") == [("failed", 1)]
+
+
 # --- a byte a second
 
 

@@ -17,7 +17,7 @@ from typing import Protocol
 from wheelscan.engine.pool import Executor
 from wheelscan.engine.task import AuditTask
 from wheelscan.model import WheelResult
-from wheelscan.sources.base import Source, WheelRef
+from wheelscan.sources.base import Source, SourceError, WheelRef
 from wheelscan.store import PreparedResult, RunRecord, Store, prepare
 from wheelscan.store.codec import conflict_record, hash_conflict
 
@@ -110,31 +110,37 @@ def audit(
     # result is stored
     # (the value, filename and size, tells a repeat from a second file under one sha256)
     in_flight: dict[str, tuple[str, int | None]] = {}
+    # a source whose listing failed part-way: what it listed, and every other source, is
+    # still audited and stored before the run fails with its error
+    failed_listings: list[SourceError] = []
 
     def todo() -> Iterator[WheelRef]:
         sent = 0
         for source in sources:
-            for ref in source.wheels():
-                counts.seen += 1
-                reason = _conflict(ref, in_flight, store)
-                if reason is not None:  # never audited under a hash another file holds
-                    store.add(run_id, conflict_record(ref, reason))
-                    counts.audited += 1
-                    counts.errors += 1
-                    continue
-                if _flight_key(ref) in in_flight:
-                    counts.skipped_known += 1  # its first listing's result records the run
-                    continue
-                known = store.known(ref, strict)
-                if known is not None:
-                    store.mark_seen(run_id, known)
-                    counts.skipped_known += 1
-                    continue
-                if limit is not None and sent >= limit:
-                    return
-                sent += 1
-                in_flight[_flight_key(ref)] = (ref.filename, ref.size)
-                yield ref
+            try:
+                for ref in source.wheels():
+                    counts.seen += 1
+                    reason = _conflict(ref, in_flight, store)
+                    if reason is not None:  # never audited under a hash another file holds
+                        store.add(run_id, conflict_record(ref, reason))
+                        counts.audited += 1
+                        counts.errors += 1
+                        continue
+                    if _flight_key(ref) in in_flight:
+                        counts.skipped_known += 1  # its first listing's result records the run
+                        continue
+                    known = store.known(ref, strict)
+                    if known is not None:
+                        store.mark_seen(run_id, known)
+                        counts.skipped_known += 1
+                        continue
+                    if limit is not None and sent >= limit:
+                        return
+                    sent += 1
+                    in_flight[_flight_key(ref)] = (ref.filename, ref.size)
+                    yield ref
+            except SourceError as e:
+                failed_listings.append(e)
 
     # closed here, not whenever it is collected: an interrupt stops the workers before the
     # caller records the run
@@ -149,4 +155,6 @@ def audit(
             counts.reused_elf_bytes += result.reused_elf_bytes
             if observer is not None:
                 observer.update(counts)
+    if failed_listings:
+        raise failed_listings[0]
     return counts

@@ -3,11 +3,14 @@
 Pages are fetched a few at a time (``concurrency``) through one keep-alive session: listing a
 whole index is hundreds of thousands of small requests, each mostly waiting on the network.
 
-A page that cannot be read whole (over ``PAGE_LIMIT``, past its deadline, in an encoding not
-understood) fails the listing with a ``SourceError``: the run then ends ``failed``, never
-``finished`` short of the wheels that page lists. A link whose scheme is not the index's own
-(``file:``, or ``http:`` from an ``https:`` index) is never followed: its wheel gets a
-``refused-link`` error record instead.
+A project page that cannot be read whole (over ``PAGE_LIMIT``, past its deadline, in an
+encoding not understood) costs only its project's wheels: the listing goes on with every
+other project, and fails at its end with a ``SourceError`` naming the pages it could not
+read, so the run ends ``failed``, never ``finished`` short of the wheels those pages list.
+The index's own page failing fails the listing at once: it has nothing to go on with.
+
+A link whose scheme is not the index's own (``file:``, or ``http:`` from an ``https:``
+index) is never followed: its wheel gets a ``refused-link`` error record instead.
 """
 
 from __future__ import annotations
@@ -58,15 +61,27 @@ class SimpleIndexSource:
 
     def wheels(self) -> Iterator[WheelRef]:
         names = self.projects if self.projects is not None else self._project_names()
+        failed: list[SourceError] = []
+
+        def listed(page: Future[list[WheelRef]]) -> list[WheelRef]:
+            try:
+                return page.result()
+            except SourceError as e:  # this project's wheels only: the others still come
+                failed.append(e)
+                return []
+
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="wheelscan-pages") as pool:
             # a bounded window, in order: pages are parsed no faster than they are consumed
             pending: deque[Future[list[WheelRef]]] = deque()
             for name in names:
                 pending.append(pool.submit(self._project_wheels, name))
                 if len(pending) >= 2 * self.concurrency:
-                    yield from pending.popleft().result()
+                    yield from listed(pending.popleft())
             while pending:
-                yield from pending.popleft().result()
+                yield from listed(pending.popleft())
+        if failed:
+            more = f" (and {len(failed) - 1} more project pages)" if len(failed) > 1 else ""
+            raise SourceError(f"{failed[0]}{more}; every other project was listed and audited")
 
     def _get(self, url: str) -> Response | None:
         """A page, or None when the index has none (404)."""
