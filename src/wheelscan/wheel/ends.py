@@ -9,7 +9,13 @@ end is then inflated from one of them, each byte that copies (through copies) fr
 unknown 32 KiB before it marked unknown, with the byte it copies. A byte the parser needs
 that is unknown is looked up where it copies from, in an inflation from a block further
 back; failing that, the end is inflated again from further back; where anything fails, the
-caller inflates the member from its start, as it would have (wheel/contents.py).
+caller inflates the member from its start, as it would have (wheel/contents.py): whole, or,
+over WHOLE_MEMBER_LIMIT, streamed.
+
+A member of any size is read so, within the same memory: its start inflated up to
+``MAX_START`` at most, its end written up to ``MAX_TAIL_WRITE``, and an end longer than
+``MAX_ONE_PASS`` counted first, never written whole. The scratch mapping the member's size
+is virtual: only the pages of its start and of the end written are ever touched.
 
 Failing includes the parser refusing what it was given: a sound member may hold, in a
 stored block, bytes that read as a block header and decode soundly to the stream's end
@@ -76,6 +82,18 @@ MAX_RESOLVE_DEPTH = 16
 MAX_RESOLVES = 4
 # Passes over the start of a member, each inflating at least half as much again
 MAX_PREFIX_PASSES = 4
+# The most of a member's start inflated: what the scratch keeps resident between uses
+# (``KEPT_RESIDENT``), so that a member over it (read by its ends since issue #15: jaxlib's
+# 328 MB libjax_common.so, PT_DYNAMIC 237 MB in) keeps its start between attempts (the
+# scratch gives back the pages past it after each), and a worker's memory stays bounded
+# whatever the member's size. Every member up to WHOLE_MEMBER_LIMIT asks for less anyway:
+# its start grows only up to SKIP_WORTH of it.
+MAX_START = KEPT_RESIDENT
+# The longest end inflated in one pass (``Route.ONE_PASS``; a longer one is counted first):
+# its two buffers are twice its length each. The longest a member up to WHOLE_MEMBER_LIMIT
+# may take in one pass (SKIP_WORTH of it, at WRITE_COST a byte), so that a member over the
+# limit costs no more memory than one at it.
+MAX_ONE_PASS = int(WHOLE_MEMBER_LIMIT * SKIP_WORTH / WRITE_COST)
 # The first bytes of a member, where its ELF header and program headers are
 HEAD_BYTES = 4096
 # How much of a member's start is inflated first (then as far as the parser asks)
@@ -220,7 +238,7 @@ def _route(size: int, offset: int, end: int, margin: int) -> Route:
         return Route.FROM_THE_START
     tail = size - offset + margin
     written = min(size, end + TAIL_EXTRA) - offset + margin
-    one_pass = WRITE_COST * tail
+    one_pass = WRITE_COST * tail if tail <= MAX_ONE_PASS else float("inf")
     counted = COUNT_COST * tail + WRITE_COST * written
     if min(one_pass, counted) > SKIP_WORTH * size:
         return Route.FROM_THE_START
@@ -392,23 +410,12 @@ class _Start:
     """How much of a member's start is inflated in this thread's scratch (``valid``), and
     how much the parser was last given (``prefix``): a member's later attempts, at another
     margin, take it up where the last one left it. (Nothing else writes the scratch
-    between them, and a member read by its ends is never so large that the scratch gives
-    its pages back after it: see the check below.)"""
+    between them, and the scratch gives back only pages past ``MAX_START``.)"""
 
     def __init__(self) -> None:
         self.prefix = FIRST_PREFIX
         self.valid = 0
         self.generation = -1  # the scratch's when ``valid`` was set (scratch_generation)
-
-
-# Members over WHOLE_MEMBER_LIMIT are streamed, never read by their ends; were the limit
-# over KEPT_RESIDENT, the start ``_Start`` keeps would lose its pages (zeros, then) between
-# attempts, and be parsed as the member's
-if WHOLE_MEMBER_LIMIT > KEPT_RESIDENT:
-    raise RuntimeError(
-        f"WHOLE_MEMBER_LIMIT ({WHOLE_MEMBER_LIMIT}) is over KEPT_RESIDENT ({KEPT_RESIDENT}):"
-        " a member read by its ends would not keep its start inflated between attempts"
-    )
 
 
 def _parse(
@@ -432,7 +439,7 @@ def _parse(
         buffer[tail.begin : tail.end] = tail.inflated
         try:
             for _ in range(MAX_PREFIX_PASSES):
-                prefix = min(prefix, tail.begin)
+                prefix = min(prefix, tail.begin, MAX_START)
                 if valid < prefix - PREFIX_SLACK:
                     with buffer[:prefix] as part:
                         try:
@@ -457,7 +464,9 @@ def _parse(
                         return FAILED
                     tail = longer
                     buffer[tail.begin : tail.end] = tail.inflated
-                elif wanted <= tail.begin and wanted <= size * SKIP_WORTH:
+                elif wanted <= tail.begin and wanted <= min(
+                    size * SKIP_WORTH, MAX_START - PREFIX_SLACK
+                ):
                     # the version tables follow the strings a linker writes: ask for them too
                     prefix = max(wanted + wanted // 8 + PREFIX_SLACK, prefix * 3 // 2)
                 elif start >= tail.begin:
