@@ -74,6 +74,10 @@ BLOCK_ALLOWANCE = 128 * 1024
 SEARCH_BITS = 8 * 128 * 1024
 # Attempts at finding where the end starts in the stream
 MAX_TAIL_SEARCHES = 3
+# An end whose stream is longer than this (in bits) is counted on two threads (``_counted``):
+# jaxlib's libjax_common.so, 87 MiB from PT_DYNAMIC to its end, took 0.15 s on one core,
+# most of its `show`
+COUNT_SPLIT_ABOVE = 8 * 4 * 1024 * 1024
 # A deflate stream's window: how far back a match may copy from
 WINDOW = 32 * 1024
 # How many inflations further back an unknown byte may be looked for, and how many times
@@ -254,8 +258,6 @@ def _route(size: int, offset: int, end: int, margin: int) -> Route:
 
 def _count(archive: WheelArchive, member: Member, begin: int) -> Counted | None:
     """Block headers from at or before ``begin`` to the end, placed by counting."""
-    from wheelscan._tail import block_starts
-
     size = member.size
     stream_bits = 8 * member.compressed_size
     # where ``begin`` lies in the stream if the member compressed evenly, and a block before
@@ -266,7 +268,7 @@ def _count(archive: WheelArchive, member: Member, begin: int) -> Counted | None:
     for _ in range(MAX_TAIL_SEARCHES):
         floor = max(0, target - SEARCH_BITS)
         payload = archive.payload_from(member, floor // 8)  # nothing before it is decoded
-        found = block_starts(payload, target, floor)
+        found = _counted(payload, target, floor)
         if found is None:
             return None
         total, starts = found
@@ -281,6 +283,58 @@ def _count(archive: WheelArchive, member: Member, begin: int) -> Counted | None:
         bits_per_byte = (stream_bits - first_bit) / (total - first_output)
         target = max(0, int(first_bit - bits_per_byte * (base + first_output - aim)))
     return None
+
+
+def _counted(
+    payload: memoryview, search_from: int, search_to: int
+) -> tuple[int, list[tuple[int, int]]] | None:
+    """``block_starts(payload, search_from, search_to)``; over COUNT_SPLIT_ABOVE bits to
+    count, on two threads: the first half from the header found as block_starts finds it,
+    up to the first header at or past the middle; the second from a header found before
+    the middle (a search of its own) to the end. Where the first half reaches a header the
+    second half noted, the rest is the second half's count from it (decoding from a block
+    header is the same whatever came before, so the result is block_starts' own);
+    elsewhere the first half goes on alone from where it stopped, and where that fails,
+    block_starts runs as it would have."""
+    from wheelscan._tail import block_starts, block_starts_until, count_from
+
+    stream_bits = 8 * len(payload)
+    if stream_bits - search_from < COUNT_SPLIT_ABOVE:
+        return block_starts(payload, search_from, search_to)
+    middle = search_from + (stream_bits - search_from) // 2
+    second: list[tuple[int, list[tuple[int, int]]] | None] = []
+    helper = threading.Thread(
+        target=lambda: second.append(block_starts(payload, middle, middle - SEARCH_BITS)),
+        name="wheelscan-count",
+        daemon=True,
+    )
+    try:
+        helper.start()
+    except RuntimeError:  # no thread to be had (its stack, past RLIMIT_DATA): one thread
+        return block_starts(payload, search_from, search_to)
+    try:
+        first = block_starts_until(payload, search_from, search_to, middle)
+    finally:
+        helper.join()
+    if first is None or len(first) == 2:
+        return first  # nothing decodes soundly to the middle; or the stream ended first
+    produced, starts, stopped = first
+    if not starts:
+        # no header trusted yet (block_starts' rule): where it would begin to note them
+        # depends on the blocks after the middle too
+        return block_starts(payload, search_from, search_to)
+    rest = second[0] if second else None
+    if rest is not None:
+        total, later = rest
+        at = {bit: output for bit, output in later}
+        if stopped in at:
+            offset = produced - at[stopped]
+            return total + offset, starts + [(b, o + offset) for b, o in later if b >= stopped]
+    alone = count_from(payload, stopped)
+    if alone is None:
+        return block_starts(payload, search_from, search_to)
+    total, later = alone
+    return produced + total, starts + [(b, o + produced) for b, o in later]
 
 
 def _inflate_counted(counted: Counted, begin: int, end: int) -> Tail | None:
