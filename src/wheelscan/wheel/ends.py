@@ -12,10 +12,10 @@ back; failing that, the end is inflated again from further back; where anything 
 caller inflates the member from its start, as it would have (wheel/contents.py): whole, or,
 over WHOLE_MEMBER_LIMIT, streamed.
 
-A member of any size is read so, within the same memory: its start inflated up to
-``MAX_START`` at most, its end written up to ``MAX_TAIL_WRITE``, and an end longer than
-``MAX_ONE_PASS`` counted first, never written whole. The scratch mapping the member's size
-is virtual: only the pages of its start and of the end written are ever touched.
+A member of any size is read so, within the memory its streamed reading takes: its start
+inflated up to ``MAX_START`` at most, its end written up to ``MAX_TAIL_WRITE``, and an end
+longer than ``MAX_ONE_PASS`` counted first, never written whole. The scratch mapping the
+member's size is virtual: only the pages of its start and of the end written are ever touched.
 
 Failing includes the parser refusing what it was given: a sound member may hold, in a
 stored block, bytes that read as a block header and decode soundly to the stream's end
@@ -42,6 +42,7 @@ from wheelscan.wheel.inflate import (
 )
 from wheelscan.wheel.partial import inflate_start
 from wheelscan.wheel.scratch import KEPT_RESIDENT, scratch, scratch_generation
+from wheelscan.wheel.stream import RESTART_KEEP
 
 # Members from this size on are read by their ends where that costs at most SKIP_WORTH of
 # inflating them from the start. Per byte of the end, in libdeflate's time (one core of the
@@ -88,13 +89,12 @@ MAX_RESOLVES = 4
 MAX_KEPT_EARLIER = 4 * 1024 * 1024
 # Passes over the start of a member, each inflating at least half as much again
 MAX_PREFIX_PASSES = 4
-# The most of a member's start inflated: what the scratch keeps resident between uses
-# (``KEPT_RESIDENT``), so that a member over it (read by its ends since issue #15: jaxlib's
-# 328 MB libjax_common.so, PT_DYNAMIC 237 MB in) keeps its start between attempts (the
-# scratch gives back the pages past it after each), and a worker's memory stays bounded
-# whatever the member's size. Every member up to WHOLE_MEMBER_LIMIT asks for less anyway:
-# its start grows only up to SKIP_WORTH of it.
-MAX_START = KEPT_RESIDENT
+# The most of a member's start inflated: as much as a streamed reading keeps wholesale
+# (stream.py's RESTART_KEEP), so that reading a member by its ends never holds more than
+# its fallback would. Members up to WHOLE_MEMBER_LIMIT ask for less anyway (SKIP_WORTH of
+# them); over it, the largest tables met are tensorflow-cpu 2.21's libtensorflow_cc.so.2:
+# 97 MB of its 788 from its start, PT_DYNAMIC 580 MB in.
+MAX_START = RESTART_KEEP
 # The longest end inflated in one pass (``Route.ONE_PASS``; a longer one is counted first):
 # its two buffers are twice its length each. The longest a member up to WHOLE_MEMBER_LIMIT
 # may take in one pass (SKIP_WORTH of it, at WRITE_COST a byte), so that a member over the
@@ -483,7 +483,8 @@ class _Start:
     """How much of a member's start is inflated in this thread's scratch (``valid``), and
     how much the parser was last given (``prefix``): a member's later attempts, at another
     margin, take it up where the last one left it. (Nothing else writes the scratch
-    between them, and the scratch gives back only pages past ``MAX_START``.)"""
+    between them but the scratch giving back the pages past KEPT_RESIDENT, after a member
+    larger than that: ``valid`` stops there then.)"""
 
     def __init__(self) -> None:
         self.prefix = FIRST_PREFIX
@@ -550,6 +551,8 @@ def _parse(
                 else:
                     return FAILED  # most of the member, or a layout this reading does not foresee
         finally:
-            start_inflated.prefix, start_inflated.valid = prefix, valid
+            # what the scratch keeps of it once this use ends (``scratch.done``)
+            kept = valid if size <= KEPT_RESIDENT else min(valid, KEPT_RESIDENT)
+            start_inflated.prefix, start_inflated.valid = prefix, kept
             start_inflated.generation = generation
     return FAILED
