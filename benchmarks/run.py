@@ -41,6 +41,7 @@ from harness.procs import best_of_interleaved  # noqa: E402
 from harness.report import as_json, figures, markdown  # noqa: E402
 
 CORPUS = BENCHMARKS / "corpus.json"
+ML_WHEELS = BENCHMARKS / "ml-wheels.json"  # the largest ML wheels: `show` only (issue #15)
 MEMBER_SIZE = 1 << 30
 QUICK_MEMBER_SIZE = 64 << 20
 LARGE_WHEEL_RUNS = 5
@@ -168,6 +169,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     aw_cmd = auditwheel.command()  # fail before the long stages, not after them
     log("corpus: fetching or verifying")
     wheels = fetch_corpus(args.corpus, args.quick)
+    ml_wheels = [] if args.quick else fetch_corpus(ML_WHEELS, quick=False)
     # other processes on the machine disturb every figure: say how busy it was beforehand
     results: dict[str, Any] = {
         "workers": workers,
@@ -191,6 +193,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # of each tool (the same number for both), where three were too few to find either's best
     large_repeats = repeats if args.quick else max(repeats, LARGE_WHEEL_RUNS)
     results["large_wheel"] = largewheel.compare(largest.path, aw_cmd, large_repeats)
+    log(f"the largest ML wheels as whole processes, and their layouts' floors: {len(ml_wheels)}")
+    results["ml_wheels"] = largewheel.compare_ml(ml_wheels, aw_cmd, large_repeats)
     log(f"wheelscan audit DIR as a whole process, {repeats} run(s)")
     results["audit_command"] = command.audit_command(wheels, workers, repeats)
     log(f"wheelscan audit --strict DIR as a whole process, {repeats} run(s)")

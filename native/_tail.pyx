@@ -22,7 +22,7 @@ chance, through a fixed-code block, whose header has nothing to check).
 Whatever fails, the caller inflates the member from its start.
 """
 
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t, UINT64_MAX
 from libc.stdlib cimport free, realloc
 from libc.string cimport memchr, memcpy, memset
 
@@ -42,6 +42,7 @@ include "deflate.pxi"
 cdef enum Step:
     DONE = 0  # the block (or the stream) ended, or the step succeeded
     FULL = 1  # ``out`` is full: the last match cut to fit (``write_symbols``' truncate)
+    STOPPED = 2  # a block header at or past the bit asked to stop at (``count_blocks``)
     UNSOUND = -1  # not valid deflate here (or a limit reached): no false start survives it
     NO_ROOM = -2  # ``out`` would overflow, and a cut was not asked for
 
@@ -611,18 +612,27 @@ cdef int write_symbols(Bits* b, const BlockCodes* c, Out* out, bint truncate) no
     return result
 
 
-cdef int count_blocks(Bits* b, Starts* starts, uint64_t* produced) noexcept nogil:
+cdef int count_blocks(Bits* b, Starts* starts, uint64_t* produced, uint64_t stop,
+                      bint trusted) noexcept nogil:
     """Decode from a block header to the stream's end, counting the bytes put out but
     writing none (a fraction of inflating them), and noting where each block begins from
-    the first checked header after the first block on (see ``block_starts``). DONE when
-    the final block ends at the stream's last byte, else UNSOUND."""
+    the first checked header after the first block on (see ``block_starts``; from the
+    first block on if ``trusted``: a header another decoding reached). DONE when the final
+    block ends at the stream's last byte; STOPPED at the first block header at or past bit
+    ``stop`` (``b.pos`` there, ``produced`` the bytes before it, the header not noted);
+    else UNSOUND."""
     cdef BlockCodes codes
     cdef uint32_t final_block
     cdef int kind, length = 0
-    cdef uint64_t o = 0, blocks = 0, header
-    cdef bint trusting = False
+    cdef uint64_t o = 0, blocks = 0, header, first = b.pos
+    cdef bint trusting = trusted
+    if trusted:
+        blocks = 1
     while True:
         header = b.pos
+        if header >= stop and header != first:
+            produced[0] = o
+            return STOPPED
         kind = read_block_header(b, &codes, &final_block, &length)
         if kind < 0:
             return UNSOUND
@@ -676,6 +686,12 @@ cdef int write_blocks(Bits* b, Out* out) noexcept nogil:
 
 
 def block_starts(const uint8_t[::1] stream, uint64_t search_from, uint64_t search_to):
+    """See ``_block_starts``: to the stream's end."""
+    return _block_starts(stream, search_from, search_to, UINT64_MAX)
+
+
+cdef _block_starts(const uint8_t[::1] stream, uint64_t search_from, uint64_t search_to,
+                   uint64_t stop):
     """Find a block header at a bit offset in [search_to, search_from], the latest first,
     from which the stream decodes soundly to its end, and count what it inflates to,
     writing nothing. Returns ``(length, starts)``: the stream's last ``length`` bytes come
@@ -708,11 +724,54 @@ def block_starts(const uint8_t[::1] stream, uint64_t search_from, uint64_t searc
                 if not previous_plausible(&b, &start, search_to):
                     break
                 starts.length = 0
-                result = count_blocks(&b, &starts, &produced)
-                if result == DONE:
+                result = count_blocks(&b, &starts, &produced, stop, False)
+                if result == DONE or result == STOPPED:
                     break
                 spent += b.pos - start
         if result < 0:
+            return None
+        found = [(starts.bits[i], starts.outputs[i]) for i in range(starts.length)]
+        if result == STOPPED:
+            return produced, found, b.pos
+        return produced, found
+    finally:
+        free(starts.bits)
+        free(starts.outputs)
+
+
+def block_starts_until(const uint8_t[::1] stream, uint64_t search_from, uint64_t search_to,
+                       uint64_t stop):
+    """``block_starts``, each offset tried decoded only as far as the first block header at
+    or past bit ``stop``: ``(length, starts, bit)`` where it stopped there (``length`` the
+    bytes put out before that header, which is not in ``starts``), as ``block_starts``
+    where the stream ended first; None where no offset decodes soundly that far. With
+    ``count_from``, the count of one long end split at ``stop`` over two threads."""
+    return _block_starts(stream, search_from, search_to, stop)
+
+
+def count_from(const uint8_t[::1] stream, uint64_t bit):
+    """Count from the block header at ``bit`` (one that a decoding from an earlier header
+    reached, so trusted: every header noted, its own first) to the stream's end:
+    ``(length, starts)`` as ``block_starts`` gives them, or None where the stream is unsound
+    from there or does not end at its last byte."""
+    cdef Bits b
+    cdef Starts starts
+    cdef uint64_t produced = 0
+    cdef int result
+    cdef Py_ssize_t i
+    if stream.shape[0] == 0 or bit >= 8 * <uint64_t>stream.shape[0]:
+        return None
+    b.data = &stream[0]
+    b.size = stream.shape[0]
+    b.pos = bit
+    b.overrun = False
+    starts.bits = NULL
+    starts.outputs = NULL
+    starts.length = starts.capacity = 0
+    try:
+        with nogil:
+            result = count_blocks(&b, &starts, &produced, UINT64_MAX, True)
+        if result != DONE:
             return None
         return produced, [(starts.bits[i], starts.outputs[i]) for i in range(starts.length)]
     finally:

@@ -152,6 +152,19 @@ def figures(r: dict[str, Any]) -> list[Figure]:
             *_at_least(large["ratio"], 20),
         )
     )
+    for ml in r.get("ml_wheels", []):
+        floor = ml["floor"]
+        out.append(
+            Figure(
+                f"ML wheel as whole processes ({ml['wheel_bytes'] / MB:.0f} MB "
+                f"{ml['wheel'].split('-')[0]}; {ml['over_floor']:.1f}× its layout's floor, "
+                f"{_s(floor['seconds'])}: {floor['counted_bytes'] / MB:.0f} MB counted)",
+                _s(ml["wheelscan_best"]),
+                _s(ml["auditwheel_best"]),
+                ml["ratio"],
+                *_at_least(ml["ratio"], 10),
+            )
+        )
     big = r["big_member"]
     rss = big["max_rss"] / MB
     out.append(

@@ -281,10 +281,11 @@ def _parse(
         if member.method == DEFLATED and partial is not None:
             archive.check_limits(member)
             if member.size > WHOLE_MEMBER_LIMIT and (digests is not None or not verify_members()):
-                # streamed, within the memory bound; in a strict reading its CRC, size and
-                # digest are checked by the integrity pass, which streams it too
+                # by its ends (not in a strict reading), or streamed, within the memory
+                # bound; in a strict reading its CRC, size and digest are checked by the
+                # integrity pass, which streams it too
                 with _STREAMING:
-                    facts = _parse_stream(archive, member, partial)
+                    facts = _parse_large(archive, member, partial, strict=digests is not None)
                 if facts is None:
                     raise WheelError(
                         "scattered-tables",
@@ -389,6 +390,21 @@ def _parse_whole(
         if digests is not None:
             digests[member.name] = Digest.of(buffer)
         return parse(buffer)
+
+
+def _parse_large(
+    archive: WheelArchive, member: Member, parse: PartialParser, strict: bool
+) -> ElfFacts | None:
+    """A member over WHOLE_MEMBER_LIMIT: by its two ends where that pays (issue #15: jaxlib's
+    328 MB library holds PT_DYNAMIC 237 MB in, and streaming up to it was most of ``show``'s
+    time), else, or where that reading fails, streamed from its start, which decides."""
+    if not strict:
+        facts = parse_by_ends(archive, member, parse)
+        if facts is not None:
+            return facts
+        # what the ends' reading fetched of it over HTTP goes, before the stream holds more
+        archive.done_with(member)
+    return _parse_stream(archive, member, parse)
 
 
 def _parse_stream(archive: WheelArchive, member: Member, parse: PartialParser) -> ElfFacts | None:

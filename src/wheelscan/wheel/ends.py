@@ -9,7 +9,13 @@ end is then inflated from one of them, each byte that copies (through copies) fr
 unknown 32 KiB before it marked unknown, with the byte it copies. A byte the parser needs
 that is unknown is looked up where it copies from, in an inflation from a block further
 back; failing that, the end is inflated again from further back; where anything fails, the
-caller inflates the member from its start, as it would have (wheel/contents.py).
+caller inflates the member from its start, as it would have (wheel/contents.py): whole, or,
+over WHOLE_MEMBER_LIMIT, streamed.
+
+A member of any size is read so, within the memory its streamed reading takes: its start
+inflated up to ``MAX_START`` at most, its end written up to ``MAX_TAIL_WRITE``, and an end
+longer than ``MAX_ONE_PASS`` counted first, never written whole. The scratch mapping the
+member's size is virtual: only the pages of its start and of the end written are ever touched.
 
 Failing includes the parser refusing what it was given: a sound member may hold, in a
 stored block, bytes that read as a block header and decode soundly to the stream's end
@@ -36,6 +42,7 @@ from wheelscan.wheel.inflate import (
 )
 from wheelscan.wheel.partial import inflate_start
 from wheelscan.wheel.scratch import KEPT_RESIDENT, scratch, scratch_generation
+from wheelscan.wheel.stream import RESTART_KEEP
 
 # Members from this size on are read by their ends where that costs at most SKIP_WORTH of
 # inflating them from the start. Per byte of the end, in libdeflate's time (one core of the
@@ -68,14 +75,31 @@ BLOCK_ALLOWANCE = 128 * 1024
 SEARCH_BITS = 8 * 128 * 1024
 # Attempts at finding where the end starts in the stream
 MAX_TAIL_SEARCHES = 3
+# An end whose stream is longer than this (in bits) is counted on two threads (``_counted``):
+# jaxlib's libjax_common.so, 87 MiB from PT_DYNAMIC to its end, took 0.15 s on one core,
+# most of its `show`
+COUNT_SPLIT_ABOVE = 8 * 4 * 1024 * 1024
 # A deflate stream's window: how far back a match may copy from
 WINDOW = 32 * 1024
 # How many inflations further back an unknown byte may be looked for, and how many times
 # the parser's requests for unknown bytes are met so
 MAX_RESOLVE_DEPTH = 16
 MAX_RESOLVES = 4
+# The bytes of those inflations kept for the next look-up (each costs four times that)
+MAX_KEPT_EARLIER = 4 * 1024 * 1024
 # Passes over the start of a member, each inflating at least half as much again
 MAX_PREFIX_PASSES = 4
+# The most of a member's start inflated: as much as a streamed reading keeps wholesale
+# (stream.py's RESTART_KEEP), so that reading a member by its ends never holds more than
+# its fallback would. Members up to WHOLE_MEMBER_LIMIT ask for less anyway (SKIP_WORTH of
+# them); over it, the largest tables met are tensorflow-cpu 2.21's libtensorflow_cc.so.2:
+# 97 MB of its 788 from its start, PT_DYNAMIC 580 MB in.
+MAX_START = RESTART_KEEP
+# The longest end inflated in one pass (``Route.ONE_PASS``; a longer one is counted first):
+# its two buffers are twice its length each. The longest a member up to WHOLE_MEMBER_LIMIT
+# may take in one pass (SKIP_WORTH of it, at WRITE_COST a byte), so that a member over the
+# limit costs no more memory than one at it.
+MAX_ONE_PASS = int(WHOLE_MEMBER_LIMIT * SKIP_WORTH / WRITE_COST)
 # The first bytes of a member, where its ELF header and program headers are
 HEAD_BYTES = 4096
 # How much of a member's start is inflated first (then as far as the parser asks)
@@ -135,6 +159,11 @@ class Counted(NamedTuple):
 
     payload: memoryview
     starts: list[tuple[int, int]]  # (bit in the stream, member offset)
+    # the inflations ``_copied_bytes`` made, by (bit, begin, end): a chain of copies looked
+    # up from one margin is looked up again, and further, from the next (jaxlib's
+    # libjax_common.so: one byte of PT_DYNAMIC copied through 50 blocks, 5 MB back, inflated
+    # 51 times where 20 do)
+    earlier: dict[tuple[int, int, int], Tail]
 
 
 def parse_by_ends(archive: WheelArchive, member: Member, parse: PartialParser) -> ElfFacts | None:
@@ -220,7 +249,7 @@ def _route(size: int, offset: int, end: int, margin: int) -> Route:
         return Route.FROM_THE_START
     tail = size - offset + margin
     written = min(size, end + TAIL_EXTRA) - offset + margin
-    one_pass = WRITE_COST * tail
+    one_pass = WRITE_COST * tail if tail <= MAX_ONE_PASS else float("inf")
     counted = COUNT_COST * tail + WRITE_COST * written
     if min(one_pass, counted) > SKIP_WORTH * size:
         return Route.FROM_THE_START
@@ -229,8 +258,6 @@ def _route(size: int, offset: int, end: int, margin: int) -> Route:
 
 def _count(archive: WheelArchive, member: Member, begin: int) -> Counted | None:
     """Block headers from at or before ``begin`` to the end, placed by counting."""
-    from wheelscan._tail import block_starts
-
     size = member.size
     stream_bits = 8 * member.compressed_size
     # where ``begin`` lies in the stream if the member compressed evenly, and a block before
@@ -241,7 +268,7 @@ def _count(archive: WheelArchive, member: Member, begin: int) -> Counted | None:
     for _ in range(MAX_TAIL_SEARCHES):
         floor = max(0, target - SEARCH_BITS)
         payload = archive.payload_from(member, floor // 8)  # nothing before it is decoded
-        found = block_starts(payload, target, floor)
+        found = _counted(payload, target, floor)
         if found is None:
             return None
         total, starts = found
@@ -249,13 +276,65 @@ def _count(archive: WheelArchive, member: Member, begin: int) -> Counted | None:
         if not starts or base < 0:  # (a stream longer than its member: inflated whole)
             return None
         if base + starts[0][1] <= begin:
-            return Counted(payload, [(bit, base + output) for bit, output in starts])
+            return Counted(payload, [(bit, base + output) for bit, output in starts], {})
         first_bit, first_output = starts[0]
         if total == first_output:
             return None
         bits_per_byte = (stream_bits - first_bit) / (total - first_output)
         target = max(0, int(first_bit - bits_per_byte * (base + first_output - aim)))
     return None
+
+
+def _counted(
+    payload: memoryview, search_from: int, search_to: int
+) -> tuple[int, list[tuple[int, int]]] | None:
+    """``block_starts(payload, search_from, search_to)``; over COUNT_SPLIT_ABOVE bits to
+    count, on two threads: the first half from the header found as block_starts finds it,
+    up to the first header at or past the middle; the second from a header found before
+    the middle (a search of its own) to the end. Where the first half reaches a header the
+    second half noted, the rest is the second half's count from it (decoding from a block
+    header is the same whatever came before, so the result is block_starts' own);
+    elsewhere the first half goes on alone from where it stopped, and where that fails,
+    block_starts runs as it would have."""
+    from wheelscan._tail import block_starts, block_starts_until, count_from
+
+    stream_bits = 8 * len(payload)
+    if stream_bits - search_from < COUNT_SPLIT_ABOVE:
+        return block_starts(payload, search_from, search_to)
+    middle = search_from + (stream_bits - search_from) // 2
+    second: list[tuple[int, list[tuple[int, int]]] | None] = []
+    helper = threading.Thread(
+        target=lambda: second.append(block_starts(payload, middle, middle - SEARCH_BITS)),
+        name="wheelscan-count",
+        daemon=True,
+    )
+    try:
+        helper.start()
+    except RuntimeError:  # no thread to be had (its stack, past RLIMIT_DATA): one thread
+        return block_starts(payload, search_from, search_to)
+    try:
+        first = block_starts_until(payload, search_from, search_to, middle)
+    finally:
+        helper.join()
+    if first is None or len(first) == 2:
+        return first  # nothing decodes soundly to the middle; or the stream ended first
+    produced, starts, stopped = first
+    if not starts:
+        # no header trusted yet (block_starts' rule): where it would begin to note them
+        # depends on the blocks after the middle too
+        return block_starts(payload, search_from, search_to)
+    rest = second[0] if second else None
+    if rest is not None:
+        total, later = rest
+        at = {bit: output for bit, output in later}
+        if stopped in at:
+            offset = produced - at[stopped]
+            return total + offset, starts + [(b, o + offset) for b, o in later if b >= stopped]
+    alone = count_from(payload, stopped)
+    if alone is None:
+        return block_starts(payload, search_from, search_to)
+    total, later = alone
+    return produced + total, starts + [(b, o + produced) for b, o in later]
 
 
 def _inflate_counted(counted: Counted, begin: int, end: int) -> Tail | None:
@@ -315,21 +394,33 @@ def _copied_bytes(
     if depth == 0 or tail.window is None:
         return None
     sources = [tail.begin - WINDOW + tail.window[p - tail.begin] for p in positions]
-    usable = [s for s in counted.starts if s[1] <= min(sources)]
+    first = min(sources)
+    usable = [s for s in counted.starts if s[1] <= first]
     if not usable:
         return None
     bit, begin = usable[-1]
-    earlier = _inflate_at(counted.payload, bit, begin, tail.begin, keep_window=True)
+    key = (bit, begin, tail.begin)
+    earlier = counted.earlier.get(key)
+    if earlier is None:
+        earlier = _inflate_at(counted.payload, bit, begin, tail.begin, keep_window=True)
+        if earlier is not None and _kept_bytes(counted) + len(earlier.inflated) <= MAX_KEPT_EARLIER:
+            counted.earlier[key] = earlier
     if earlier is None or earlier.known is None:
         return None
-    unknown = sorted({s for s in sources if not earlier.known[s - begin]})
+    known = earlier.known
+    unknown = sorted({s for s in sources if not known[s - begin]})
     if unknown:
         found = _copied_bytes(counted, earlier, unknown, depth - 1)
         if found is None:
             return None
         for source, value in zip(unknown, found, strict=True):
             earlier.inflated[source - begin] = value
+            known[source - begin] = 1  # found: a later look-up stops here
     return [earlier.inflated[s - begin] for s in sources]
+
+
+def _kept_bytes(counted: Counted) -> int:
+    return sum(len(tail.inflated) for tail in counted.earlier.values())
 
 
 def _inflate_to_the_end(archive: WheelArchive, member: Member, begin: int) -> Tail | None:
@@ -392,23 +483,13 @@ class _Start:
     """How much of a member's start is inflated in this thread's scratch (``valid``), and
     how much the parser was last given (``prefix``): a member's later attempts, at another
     margin, take it up where the last one left it. (Nothing else writes the scratch
-    between them, and a member read by its ends is never so large that the scratch gives
-    its pages back after it: see the check below.)"""
+    between them but the scratch giving back the pages past KEPT_RESIDENT, after a member
+    larger than that: ``valid`` stops there then.)"""
 
     def __init__(self) -> None:
         self.prefix = FIRST_PREFIX
         self.valid = 0
         self.generation = -1  # the scratch's when ``valid`` was set (scratch_generation)
-
-
-# Members over WHOLE_MEMBER_LIMIT are streamed, never read by their ends; were the limit
-# over KEPT_RESIDENT, the start ``_Start`` keeps would lose its pages (zeros, then) between
-# attempts, and be parsed as the member's
-if WHOLE_MEMBER_LIMIT > KEPT_RESIDENT:
-    raise RuntimeError(
-        f"WHOLE_MEMBER_LIMIT ({WHOLE_MEMBER_LIMIT}) is over KEPT_RESIDENT ({KEPT_RESIDENT}):"
-        " a member read by its ends would not keep its start inflated between attempts"
-    )
 
 
 def _parse(
@@ -432,7 +513,7 @@ def _parse(
         buffer[tail.begin : tail.end] = tail.inflated
         try:
             for _ in range(MAX_PREFIX_PASSES):
-                prefix = min(prefix, tail.begin)
+                prefix = min(prefix, tail.begin, MAX_START)
                 if valid < prefix - PREFIX_SLACK:
                     with buffer[:prefix] as part:
                         try:
@@ -457,7 +538,9 @@ def _parse(
                         return FAILED
                     tail = longer
                     buffer[tail.begin : tail.end] = tail.inflated
-                elif wanted <= tail.begin and wanted <= size * SKIP_WORTH:
+                elif wanted <= tail.begin and wanted <= min(
+                    size * SKIP_WORTH, MAX_START - PREFIX_SLACK
+                ):
                     # the version tables follow the strings a linker writes: ask for them too
                     prefix = max(wanted + wanted // 8 + PREFIX_SLACK, prefix * 3 // 2)
                 elif start >= tail.begin:
@@ -468,6 +551,8 @@ def _parse(
                 else:
                     return FAILED  # most of the member, or a layout this reading does not foresee
         finally:
-            start_inflated.prefix, start_inflated.valid = prefix, valid
+            # what the scratch keeps of it once this use ends (``scratch.done``)
+            kept = valid if size <= KEPT_RESIDENT else min(valid, KEPT_RESIDENT)
+            start_inflated.prefix, start_inflated.valid = prefix, kept
             start_inflated.generation = generation
     return FAILED

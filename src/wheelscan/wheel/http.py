@@ -457,8 +457,9 @@ class RemoteWheelArchive(WheelArchive):
     def _planned_parts(self, planned: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
         """What the reading of each member fetched in part will ask for first, from the
         program headers its first bytes hold: the end's stream from where its search begins
-        and the start as far as the parser first inflates it (``parse_by_ends``), or the
-        start up to its tables' end (a prefix), or the rest of it (read whole). All of them
+        and the start as far as the parser first inflates it (``parse_by_ends``, whatever
+        the member's size), or the start up to its tables' end (a prefix), or the rest of it
+        (read whole; over WHOLE_MEMBER_LIMIT, streamed: nothing planned). All of them
         are fetched at once, a round trip for the wheel where each would take one of its own;
         a guess that falls short costs the request that completes it, never a verdict."""
         from wheelscan._native import dynamic_segment, facts_end
@@ -468,8 +469,6 @@ class RemoteWheelArchive(WheelArchive):
         for member in self.members:
             if member.header_offset not in starts or not read_in_part(member):
                 continue
-            if member.size > WHOLE_MEMBER_LIMIT:
-                continue  # streamed: fetched as the stream reaches its bytes
             try:
                 head = self.head(member, HEAD_BYTES)
                 begin = self.data_offset(member)
@@ -485,6 +484,8 @@ class RemoteWheelArchive(WheelArchive):
                 searched = max(0, aim - SEARCH_BITS // 8 - _END_SLACK)
                 spans.append((begin + searched, begin + compressed))
                 inflated = FIRST_PREFIX
+            elif size > WHOLE_MEMBER_LIMIT:
+                continue  # streamed: fetched as the stream reaches its bytes
             elif end is not None and end + PREFIX_SLACK < WHOLE_ABOVE * size:
                 inflated = end + PREFIX_SLACK
             else:
