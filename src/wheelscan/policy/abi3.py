@@ -40,7 +40,6 @@ import functools
 import re
 from collections import Counter
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Any, NamedTuple
 
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
@@ -119,6 +118,10 @@ def stable_abi_added(name: str) -> Version | None:
 
 def abi3info_version() -> str:
     """The installed abi3info's version: part of the policy digest (store.codec)."""
+    # imported here: importlib.metadata (and the email package it pulls in) was a fifth of
+    # `wheelscan show`'s start-up, which never needs the digest
+    from importlib import metadata
+
     return metadata.version("abi3info")
 
 

@@ -22,15 +22,18 @@ from __future__ import annotations
 
 import base64
 import csv
-import hashlib
 import io
 import posixpath
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from wheelscan.model import IntegrityProblem
 from wheelscan.wheel.archive import DEFLATED, STORED, Member, WheelArchive, WheelError
 from wheelscan.wheel.inflate import RawInflaterError, crc32, raw_inflater
+
+if TYPE_CHECKING:
+    import hashlib
 
 # Inflated in chunks of this size: memory stays flat whatever a member's size
 CHUNK = 1 << 20
@@ -51,7 +54,7 @@ class Digest:
 
     @classmethod
     def of(cls, content: bytes | memoryview) -> Digest:
-        return cls(_record_hash(hashlib.sha256(content).digest()), len(content))
+        return cls(_record_hash(_sha256(content).digest()), len(content))
 
 
 def check_wheel(
@@ -99,7 +102,7 @@ def _inflated_digest(archive: WheelArchive, member: Member) -> Digest:
     checks them, and more: a stream that ends early or runs on is refused too."""
     archive.check_limits(member)
     payload = archive.payload(member)
-    sha = hashlib.sha256()
+    sha = _sha256()
     crc = 0
     size = 0
     if member.method == STORED:
@@ -147,8 +150,14 @@ def _record_hash(digest: bytes) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
+def _sha256(data: bytes | memoryview = b"") -> hashlib._Hash:
+    import hashlib  # OpenSSL's bindings, a few ms of start-up: only --strict hashes
+
+    return hashlib.sha256(data)
+
+
 def _check_file_sha256(archive: WheelArchive, expected: str) -> None:
-    sha = hashlib.sha256()
+    sha = _sha256()
     for start in range(0, archive.size, CHUNK):
         sha.update(archive.reader.read_at(start, min(CHUNK, archive.size - start)))
     if sha.hexdigest() != expected.lower():
