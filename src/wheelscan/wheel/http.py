@@ -443,6 +443,7 @@ class RemoteWheelArchive(WheelArchive):
     """
 
     reader: HttpRangeReader
+    fetched = True  # members from PREFIX_FROM on are read by their ends where that pays
 
     def __init__(self, reader: HttpRangeReader, limits: Limits = Limits()) -> None:
         super().__init__(reader, limits)

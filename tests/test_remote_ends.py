@@ -1,0 +1,103 @@
+"""Mid-size libraries over HTTP: read by their two ends, fetched whole where the ends fail.
+
+Locally a member is read by its ends from 4 MiB on (ends.SKIP_ABOVE), where that saves
+inflation; over HTTP a byte not inflated is a byte not fetched too, so a remote archive
+reads members by their ends from 512 KiB on (ends.REMOTE_SKIP_ABOVE, issue #15). The
+oracle is the local file read whole: the facts must be equal, and where the ends cannot
+settle them, the member is fetched whole, never guessed at.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.elfwriter import build_elf, sample_spec
+from tests.hostile.zipwriter import Entry, write_wheel
+from tests.test_ends_failsafe import false_start_member
+
+from wheelscan.engine.worker import read_facts
+from wheelscan.model import WheelFacts
+from wheelscan.wheel import ends
+from wheelscan.wheel.contents import PREFIX_FROM, read_wheel_facts
+from wheelscan.wheel.http import HttpRangeReader, open_remote_archive
+
+from indexserver import IndexServer
+
+MEMBER = "mid/libmid.so"
+MID = "mid-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
+FALSE = "fake-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
+MID_SIZE = 3 << 20  # between PREFIX_FROM and ends.SKIP_ABOVE
+DATA = 384 << 10  # the library's data, before PT_DYNAMIC
+
+
+def late_dynamic_library(size: int) -> bytes:
+    """A library of ``size`` bytes whose PT_DYNAMIC lies at its end, behind code-like bytes
+    that deflate to about three quarters, then DATA bytes that do not deflate: the layout
+    a linker gives most libraries. (Bytes that copy from before where the end is decoded,
+    through runs of copies, are unknown to the end's decoder; the data's are all known,
+    so the end settles the facts at its first attempt.)"""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    from harness.elfmove import relocate_dynamic
+
+    moved = relocate_dynamic(build_elf(sample_spec("x86_64", interpreter=None)), size)
+    noise = random.Random(7)
+    code = b"".join(noise.randbytes(24) + bytes(noise.randrange(24)) for _ in range(size // 30))
+    filler = code[: moved.filler_size - DATA] + noise.randbytes(DATA)
+    return moved.head + filler + moved.tail
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IndexServer]:
+    web = tmp_path_factory.mktemp("web")
+    (web / "packages").mkdir()
+    (web / "packages" / MID).write_bytes(
+        write_wheel([Entry(MEMBER, late_dynamic_library(MID_SIZE))], name="mid")
+    )
+    fake = false_start_member(300 << 10, size=MID_SIZE)
+    (web / "packages" / FALSE).write_bytes(
+        write_wheel([Entry(MEMBER, fake.content, payload=fake.stream)], name="fake")
+    )
+    with IndexServer(web) as server:
+        yield server
+
+
+def remote_facts(server: IndexServer, name: str) -> tuple[WheelFacts, HttpRangeReader, int]:
+    """The wheel's facts read over HTTP (by ranges, however small), the reader, and the
+    library's compressed size."""
+    path = server.web / "packages" / name
+    url = server.file_url(path)
+    with open_remote_archive(url, path.stat().st_size, whole_below=0) as archive:
+        assert isinstance(archive.reader, HttpRangeReader)
+        (member,) = [m for m in archive.members if m.name == MEMBER]
+        return read_wheel_facts(archive, name), archive.reader, member.compressed_size
+
+
+def test_the_library_is_mid_size_and_compresses_as_code_does(served: IndexServer) -> None:
+    content = late_dynamic_library(MID_SIZE)
+    assert PREFIX_FROM <= len(content) < ends.SKIP_ABOVE
+    assert 0.3 < len(zlib.compress(content, 6)) / len(content) < 0.8
+
+
+def test_a_mid_size_library_is_fetched_by_its_ends(served: IndexServer) -> None:
+    """Its start and its end cross the network, not the code between: well under half its
+    compressed bytes (fetched whole, all of them and more, before issue #15's change)."""
+    facts, reader, compressed = remote_facts(served, MID)
+    assert facts == read_facts(served.web / "packages" / MID, MID)
+    assert [m.path for m in facts.elf_files] == [MEMBER]
+    assert reader.bytes_fetched < compressed / 2, (reader.bytes_fetched, compressed)
+
+
+def test_a_library_whose_ends_cannot_settle_its_facts_is_fetched_whole(
+    served: IndexServer,
+) -> None:
+    """Its end decodes from a false start (tests/test_ends_failsafe.py) to bytes that are
+    not its own: the parse fails, and the member is fetched whole and parsed, to the
+    facts of the local file."""
+    facts, reader, compressed = remote_facts(served, FALSE)
+    assert facts == read_facts(served.web / "packages" / FALSE, FALSE)
+    assert reader.bytes_fetched >= compressed
