@@ -18,8 +18,15 @@ from pathlib import Path
 import pytest
 from tests.elfwriter import build_elf, sample_spec
 from tests.hostile.zipwriter import Entry, write_wheel
-from tests.test_ends_failsafe import false_start_member
+from tests.test_ends_failsafe import (
+    STORED_BLOCK_MAX,
+    deflate_flushed,
+    false_start_member,
+    stored_block,
+    stored_blocks,
+)
 
+from wheelscan._tail import block_starts
 from wheelscan.engine.worker import read_facts
 from wheelscan.model import WheelFacts
 from wheelscan.wheel import ends
@@ -31,6 +38,7 @@ from indexserver import IndexServer
 MEMBER = "mid/libmid.so"
 MID = "mid-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
 FALSE = "fake-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
+SPARSE = "sparse-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
 MID_SIZE = 3 << 20  # between PREFIX_FROM and ends.SKIP_ABOVE
 DATA = 384 << 10  # the library's data, before PT_DYNAMIC
 
@@ -51,12 +59,35 @@ def late_dynamic_library(size: int) -> bytes:
     return moved.head + filler + moved.tail
 
 
+def sparse_headers_stream(content: bytes) -> bytes:
+    """``content`` deflated, its DATA and what follows in stored blocks of 64 KiB placed so
+    that no block header lies within ends.FIRST_SEARCH_BITS before where the end's search
+    begins: it must look further back (as far as ends.SEARCH_BITS) to find one."""
+    cut = len(content) - DATA - 64
+    front, rest = deflate_flushed(content[:cut]), content[cut:]
+    for first in range(1024, STORED_BLOCK_MAX, 2048):
+        stream = front + stored_block(rest[:first])
+        stream += stored_blocks(rest[first:], -(-(len(rest) - first) // STORED_BLOCK_MAX), True)
+        # where ends.py aims its search (the first margin, the block allowance)
+        dynamic = len(content) - (len(content) - cut - DATA)
+        aim = dynamic - ends.TAIL_MARGINS[0] - ends.BLOCK_ALLOWANCE
+        target = 8 * len(stream) * aim // len(content)
+        near = block_starts(stream, target, target - ends.FIRST_SEARCH_BITS)
+        if near is None and block_starts(stream, target, target - ends.SEARCH_BITS) is not None:
+            return stream
+    raise AssertionError("no placement of the stored blocks hides the headers")
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IndexServer]:
     web = tmp_path_factory.mktemp("web")
     (web / "packages").mkdir()
     (web / "packages" / MID).write_bytes(
         write_wheel([Entry(MEMBER, late_dynamic_library(MID_SIZE))], name="mid")
+    )
+    library = late_dynamic_library(MID_SIZE)
+    (web / "packages" / SPARSE).write_bytes(
+        write_wheel([Entry(MEMBER, library, payload=sparse_headers_stream(library))], name="sparse")
     )
     fake = false_start_member(300 << 10, size=MID_SIZE)
     (web / "packages" / FALSE).write_bytes(
@@ -101,3 +132,12 @@ def test_a_library_whose_ends_cannot_settle_its_facts_is_fetched_whole(
     facts, reader, compressed = remote_facts(served, FALSE)
     assert facts == read_facts(served.web / "packages" / FALSE, FALSE)
     assert reader.bytes_fetched >= compressed
+
+
+def test_a_block_header_far_before_the_search_is_still_found(served: IndexServer) -> None:
+    """The end's search looks FIRST_SEARCH_BITS back, fetching only that much before
+    where it aims; finding no block header there, it fetches and searches further back,
+    and the member is still read by its ends (not whole), to the facts of the whole."""
+    facts, reader, compressed = remote_facts(served, SPARSE)
+    assert facts == read_facts(served.web / "packages" / SPARSE, SPARSE)
+    assert reader.bytes_fetched < compressed / 2, (reader.bytes_fetched, compressed)

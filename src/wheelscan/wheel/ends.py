@@ -72,7 +72,13 @@ TAIL_EXTRA = 64 * 1024
 MAX_TAIL_WRITE = 16 * 1024 * 1024
 # What a block of zlib's output inflates to, give or take: aimed at before the start wanted
 BLOCK_ALLOWANCE = 128 * 1024
-# How far back from its expected place a block header is looked for (bits of the stream)
+# How far back from its expected place a block header is looked for (bits of the stream):
+# first this close, then as far as SEARCH_BITS where none is found (``_floors``). The
+# search takes the latest sound header either way, so the first window changes no result;
+# over HTTP every byte searched is fetched, and zlib's blocks are mostly 16 to 32 KiB of
+# stream: on the benchmark corpus, all 33 ends met one within 32 KiB (16: 14 did not), and
+# the 96 KiB not fetched per end took 41.7% of the wheel bytes fetched to 39.4%
+FIRST_SEARCH_BITS = 8 * 32 * 1024
 SEARCH_BITS = 8 * 128 * 1024
 # Attempts at finding where the end starts in the stream
 MAX_TAIL_SEARCHES = 3
@@ -261,9 +267,11 @@ def _count(archive: WheelArchive, member: Member, begin: int) -> Counted | None:
     aim = max(0, begin - BLOCK_ALLOWANCE)
     target = stream_bits * aim // size
     for _ in range(MAX_TAIL_SEARCHES):
-        floor = max(0, target - SEARCH_BITS)
-        payload = archive.payload_from(member, floor // 8)  # nothing before it is decoded
-        found = block_starts(payload, target, floor)
+        for floor in _floors(target):
+            payload = archive.payload_from(member, floor // 8)  # nothing before it is decoded
+            found = block_starts(payload, target, floor)
+            if found is not None:
+                break
         if found is None:
             return None
         total, starts = found
@@ -278,6 +286,13 @@ def _count(archive: WheelArchive, member: Member, begin: int) -> Counted | None:
         bits_per_byte = (stream_bits - first_bit) / (total - first_output)
         target = max(0, int(first_bit - bits_per_byte * (base + first_output - aim)))
     return None
+
+
+def _floors(target: int) -> list[int]:
+    """Where a search for a block header from bit ``target`` back stops: FIRST_SEARCH_BITS
+    before it, then, if it found none, SEARCH_BITS before it."""
+    first = max(0, target - FIRST_SEARCH_BITS)
+    return [first] if first == 0 else [first, max(0, target - SEARCH_BITS)]
 
 
 def _inflate_counted(counted: Counted, begin: int, end: int) -> Tail | None:
@@ -366,9 +381,11 @@ def _inflate_to_the_end(archive: WheelArchive, member: Member, begin: int) -> Ta
     out, known = _one_pass_buffers(capacity)
     target = stream_bits * max(0, size - wanted) // size
     for _ in range(MAX_TAIL_SEARCHES):
-        floor = max(0, target - SEARCH_BITS)
-        payload = archive.payload_from(member, floor // 8)  # nothing before it is decoded
-        found = inflate_tail(payload, target, floor, out, known)
+        for floor in _floors(target):
+            payload = archive.payload_from(member, floor // 8)  # nothing before it is decoded
+            found = inflate_tail(payload, target, floor, out, known)
+            if found is not None:
+                break
         if found is None:
             return None
         if found[0] is None:  # out filled before the end: start later

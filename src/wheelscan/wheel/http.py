@@ -23,8 +23,8 @@ from wheelscan.wheel.contents import PREFIX_FROM, WHOLE_ABOVE, verify_members
 from wheelscan.wheel.ends import (
     BLOCK_ALLOWANCE,
     FIRST_PREFIX,
+    FIRST_SEARCH_BITS,
     HEAD_BYTES,
-    SEARCH_BITS,
     first_decoded,
 )
 from wheelscan.wheel.httpclient import HttpError, HttpSession, Response, default_session
@@ -483,7 +483,7 @@ class RemoteWheelArchive(WheelArchive):
             decoded = first_decoded(size, dynamic[0], end) if dynamic and end else None
             if decoded is not None:
                 aim = max(0, decoded - BLOCK_ALLOWANCE) * compressed // size
-                searched = max(0, aim - SEARCH_BITS // 8 - _END_SLACK)
+                searched = max(0, aim - FIRST_SEARCH_BITS // 8 - _END_SLACK)
                 spans.append((begin + searched, begin + compressed))
                 inflated = FIRST_PREFIX
             elif end is not None and end + PREFIX_SLACK < WHOLE_ABOVE * size:
