@@ -26,10 +26,12 @@ from tests.test_ends_failsafe import (
     stored_blocks,
 )
 
+from wheelscan._native import dynamic_segment, facts_end
 from wheelscan._tail import block_starts
 from wheelscan.engine.worker import read_facts
 from wheelscan.model import WheelFacts
 from wheelscan.wheel import ends
+from wheelscan.wheel.archive import WheelArchive
 from wheelscan.wheel.contents import PREFIX_FROM, read_wheel_facts
 from wheelscan.wheel.http import HttpRangeReader, open_remote_archive
 
@@ -39,6 +41,10 @@ MEMBER = "mid/libmid.so"
 MID = "mid-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
 FALSE = "fake-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
 SPARSE = "sparse-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
+DATA_HEAVY = "heavy-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
+# 8 MiB, a fifth of it data past PT_DYNAMIC: its end counted from the first margin before
+# PT_DYNAMIC, and from the second too (ends._route), at most the whole member's inflation
+HEAVY_SIZE, HEAVY_DATA = 8 << 20, 1600 << 10
 MID_SIZE = 3 << 20  # between PREFIX_FROM and ends.SKIP_ABOVE
 DATA = 384 << 10  # the library's data, before PT_DYNAMIC
 
@@ -57,6 +63,13 @@ def late_dynamic_library(size: int) -> bytes:
     code = b"".join(noise.randbytes(24) + bytes(noise.randrange(24)) for _ in range(size // 30))
     filler = code[: moved.filler_size - DATA] + noise.randbytes(DATA)
     return moved.head + filler + moved.tail
+
+
+def data_heavy_library() -> bytes:
+    """HEAVY_SIZE bytes: a library of which HEAVY_DATA bytes of data (not deflating) lie
+    past its PT_DYNAMIC and its tables, where a linker writes .data."""
+    library = late_dynamic_library(HEAVY_SIZE - HEAVY_DATA)
+    return library + random.Random(8).randbytes(HEAVY_DATA)
 
 
 def sparse_headers_stream(content: bytes) -> bytes:
@@ -88,6 +101,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IndexServer]:
     library = late_dynamic_library(MID_SIZE)
     (web / "packages" / SPARSE).write_bytes(
         write_wheel([Entry(MEMBER, library, payload=sparse_headers_stream(library))], name="sparse")
+    )
+    (web / "packages" / DATA_HEAVY).write_bytes(
+        write_wheel([Entry(MEMBER, data_heavy_library())], name="heavy")
     )
     fake = false_start_member(300 << 10, size=MID_SIZE)
     (web / "packages" / FALSE).write_bytes(
@@ -141,3 +157,26 @@ def test_a_block_header_far_before_the_search_is_still_found(served: IndexServer
     facts, reader, compressed = remote_facts(served, SPARSE)
     assert facts == read_facts(served.web / "packages" / SPARSE, SPARSE)
     assert reader.bytes_fetched < compressed / 2, (reader.bytes_fetched, compressed)
+
+
+def test_a_counted_end_is_fetched_from_its_first_margin_only(served: IndexServer) -> None:
+    """Locally an end counted from the first margin before PT_DYNAMIC is counted from as
+    far back as a later margin may need, so that a second attempt need not count again;
+    over HTTP that cost the bytes between, fetched for an attempt that seldom comes. They
+    are not fetched: less than the stream from the second margin on crosses the network."""
+    path = served.web / "packages" / DATA_HEAVY
+    with WheelArchive.open(path) as archive:
+        (member,) = [m for m in archive.members if m.name == MEMBER]
+        dynamic = dynamic_segment(archive.head(member, ends.HEAD_BYTES))[0]
+        end = facts_end(archive.head(member, ends.HEAD_BYTES))
+        stream = bytes(archive.payload(member))
+    first, second = ends.TAIL_MARGINS[:2]
+    for margin in (first, second):
+        assert ends._route(HEAVY_SIZE, dynamic, end, margin, 1.0) is ends.Route.COUNTED
+    facts, reader, compressed = remote_facts(served, DATA_HEAVY)
+    assert facts == read_facts(path, DATA_HEAVY)
+    inflater, produced, used = zlib.decompressobj(-15), 0, 0
+    while produced < dynamic - second:  # the stream's offset where the second margin is
+        produced += len(inflater.decompress(stream[used : used + 1024]))
+        used += 1024
+    assert reader.bytes_fetched < compressed - used, (reader.bytes_fetched, compressed - used)

@@ -179,12 +179,14 @@ def parse_by_ends(archive: WheelArchive, member: Member, parse: PartialParser) -
             tail = _inflate_to_the_end(archive, member, offset - margin)
         else:
             if counted is None or counted.starts[0][1] > offset - margin:
-                # from as far back as any margin counted may need
+                # from as far back as any margin counted may need; over HTTP, only as far
+                # as this one: the bytes further back are fetched only if ever needed
                 reach = max(
                     [
                         m
                         for m in margins
                         if _route(member.size, offset, end, m, worth) is Route.COUNTED
+                        and not archive.fetched
                     ],
                     default=margin,
                 )
@@ -235,7 +237,7 @@ def first_decoded(size: int, dynamic_offset: int, end: int, fetched: bool = True
     route = _route(size, dynamic_offset, end, margin, worth)
     if route is Route.FROM_THE_START:
         return None
-    if route is Route.COUNTED:
+    if route is Route.COUNTED and not fetched:
         counted = [m for m in later if _route(size, dynamic_offset, end, m, worth) is Route.COUNTED]
         margin = max(counted, default=margin)
     return dynamic_offset - margin
