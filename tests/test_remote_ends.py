@@ -32,16 +32,18 @@ from wheelscan.engine.worker import read_facts
 from wheelscan.model import WheelFacts
 from wheelscan.wheel import ends
 from wheelscan.wheel.archive import WheelArchive
-from wheelscan.wheel.contents import PREFIX_FROM, read_wheel_facts
-from wheelscan.wheel.http import HttpRangeReader, open_remote_archive
+from wheelscan.wheel.contents import PREFIX_FROM, VERIFY_ENV, read_wheel_facts
+from wheelscan.wheel.http import HEAD_FETCH, TAIL_SIZE, HttpRangeReader, open_remote_archive
 
 from indexserver import IndexServer
+from wheelbuilder import build_wheel
 
 MEMBER = "mid/libmid.so"
 MID = "mid-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
 FALSE = "fake-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
 SPARSE = "sparse-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
 DATA_HEAVY = "heavy-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
+TABLES_FIRST = "tables-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
 # 8 MiB, a fifth of it data past PT_DYNAMIC: its end counted from the first margin before
 # PT_DYNAMIC, and from the second too (ends._route), at most the whole member's inflation
 HEAVY_SIZE, HEAVY_DATA = 8 << 20, 1600 << 10
@@ -70,6 +72,13 @@ def data_heavy_library() -> bytes:
     past its PT_DYNAMIC and its tables, where a linker writes .data."""
     library = late_dynamic_library(HEAVY_SIZE - HEAVY_DATA)
     return library + random.Random(8).randbytes(HEAVY_DATA)
+
+
+def tables_first_library() -> bytes:
+    """A library read by a prefix: its headers and tables first, then 64 KiB of zeros
+    (that deflate to almost nothing), then 2 MiB that do not deflate at all."""
+    elf = build_elf(sample_spec("x86_64", interpreter=None))
+    return elf + bytes(64 << 10) + random.Random(10).randbytes(2 << 20)
 
 
 def sparse_headers_stream(content: bytes) -> bytes:
@@ -105,6 +114,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IndexServer]:
     (web / "packages" / DATA_HEAVY).write_bytes(
         write_wheel([Entry(MEMBER, data_heavy_library())], name="heavy")
     )
+    (web / "packages" / TABLES_FIRST).write_bytes(
+        build_wheel(
+            {MEMBER: tables_first_library(), "mid/data.txt": random.Random(9).randbytes(TAIL_SIZE)},
+            name="tables",
+        )
+    )
     fake = false_start_member(300 << 10, size=MID_SIZE)
     (web / "packages" / FALSE).write_bytes(
         write_wheel([Entry(MEMBER, fake.content, payload=fake.stream)], name="fake")
@@ -139,15 +154,16 @@ def test_a_mid_size_library_is_fetched_by_its_ends(served: IndexServer) -> None:
     assert reader.bytes_fetched < compressed / 2, (reader.bytes_fetched, compressed)
 
 
-def test_a_library_whose_ends_cannot_settle_its_facts_is_fetched_whole(
-    served: IndexServer,
+def test_a_library_whose_ends_cannot_settle_its_facts_is_read_from_its_start(
+    served: IndexServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Its end decodes from a false start (tests/test_ends_failsafe.py) to bytes that are
-    not its own: the parse fails, and the member is fetched whole and parsed, to the
-    facts of the local file."""
-    facts, reader, compressed = remote_facts(served, FALSE)
+    not its own: the parse fails, and the member is read from its start (as far as its
+    tables, or whole), to the facts of the local file with every member inflated whole
+    and checked (WHEELSCAN_VERIFY=1), never to the false end's."""
+    facts, _, _ = remote_facts(served, FALSE)
+    monkeypatch.setenv(VERIFY_ENV, "1")
     assert facts == read_facts(served.web / "packages" / FALSE, FALSE)
-    assert reader.bytes_fetched >= compressed
 
 
 def test_a_block_header_far_before_the_search_is_still_found(served: IndexServer) -> None:
@@ -180,3 +196,13 @@ def test_a_counted_end_is_fetched_from_its_first_margin_only(served: IndexServer
         produced += len(inflater.decompress(stream[used : used + 1024]))
         used += 1024
     assert reader.bytes_fetched < compressed - used, (reader.bytes_fetched, compressed - used)
+
+
+def test_a_prefix_is_sized_from_the_ratio_of_the_start_fetched(served: IndexServer) -> None:
+    """The member's first HEAD_FETCH bytes, fetched with its plan, inflate to five times
+    as much; its whole to about as much. Sized at the whole's ratio, its prefix (its tables
+    and PREFIX_SLACK more) would take some 80 KiB of the stream; at its start's, a fifth of
+    that: the wheel costs its tail, the member's first bytes and a few KiB more."""
+    facts, reader, _ = remote_facts(served, TABLES_FIRST)
+    assert facts == read_facts(served.web / "packages" / TABLES_FIRST, TABLES_FIRST)
+    assert reader.bytes_fetched < TAIL_SIZE + 3 * HEAD_FETCH, reader.bytes_fetched
