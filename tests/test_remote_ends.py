@@ -33,7 +33,13 @@ from wheelscan.model import WheelFacts
 from wheelscan.wheel import ends
 from wheelscan.wheel.archive import WheelArchive
 from wheelscan.wheel.contents import PREFIX_FROM, VERIFY_ENV, read_wheel_facts
-from wheelscan.wheel.http import HEAD_FETCH, TAIL_SIZE, HttpRangeReader, open_remote_archive
+from wheelscan.wheel.http import (
+    HEAD_FETCH,
+    TAIL_SIZE,
+    HttpRangeReader,
+    inflation_ratio,
+    open_remote_archive,
+)
 
 from indexserver import IndexServer
 from wheelbuilder import build_wheel
@@ -206,3 +212,17 @@ def test_a_prefix_is_sized_from_the_ratio_of_the_start_fetched(served: IndexServ
     facts, reader, _ = remote_facts(served, TABLES_FIRST)
     assert facts == read_facts(served.web / "packages" / TABLES_FIRST, TABLES_FIRST)
     assert reader.bytes_fetched < TAIL_SIZE + 3 * HEAD_FETCH, reader.bytes_fetched
+
+
+def test_the_ratio_of_a_start_is_measured_on_a_bounded_sample() -> None:
+    """Zeros then noise: the ratio of the zeros alone when the sample ends in them, of
+    both when it reaches the noise; nothing for a stream that is no deflate stream."""
+    content = bytes(1 << 20) + random.Random(11).randbytes(1 << 20)
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+    stream = compressor.compress(content) + compressor.flush()
+    zeros = inflation_ratio(stream, 512 << 10)
+    both = inflation_ratio(stream, 4 << 20)
+    assert zeros is not None and both is not None
+    assert zeros > 100 and 1 < both < 2
+    assert both == pytest.approx(len(content) / len(stream))
+    assert inflation_ratio(random.Random(12).randbytes(4096), 1 << 20) is None

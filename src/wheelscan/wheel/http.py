@@ -66,6 +66,10 @@ _LOCAL_OVERHEAD = 30 + 2 * 0xFFFF + 24
 # start of its tables; the rest of its start when its tables' end is known, in one more
 # request (``RemoteWheelArchive.payload_starts``)
 HEAD_FETCH = 16 * 1024
+# How much of a start's output is inflated (a MiB at a time, none of it kept) to learn its
+# ratio (``inflation_ratio``): plenty to tell it by, and a start of tens of MiB that fell
+# short is not inflated again whole, nor held, to size the next
+RATIO_SAMPLE = 4 << 20
 # What a streamed member's reading fetches at once (``StreamedRanges``): a round trip per
 # this many compressed bytes, and at most this many held
 STREAM_WINDOW = 16 << 20
@@ -156,6 +160,21 @@ def read_in_part(member: Member) -> bool:
     or streams it (over ``WHOLE_MEMBER_LIMIT``): its bytes are then fetched as its reading
     asks for them."""
     return member.method == DEFLATED and member.size >= PREFIX_FROM and not is_record(member.name)
+
+
+def inflation_ratio(stream: bytes | memoryview, limit: int) -> float | None:
+    """Bytes put out per byte taken of a raw deflate stream's start, inflating at most
+    ``limit`` bytes of it a MiB at a time (none of them kept); None if nothing comes out
+    or the stream is unsound there."""
+    inflater, produced, rest = zlib.decompressobj(-15), 0, stream
+    try:
+        while rest and produced < limit:
+            produced += len(inflater.decompress(rest, min(limit - produced, 1 << 20)))
+            rest = inflater.unconsumed_tail
+    except zlib.error:
+        return None
+    taken = len(stream) - len(rest) - len(inflater.unused_data)
+    return produced / taken if produced and taken else None
 
 
 def coalesce(spans: Sequence[tuple[int, int]], gap: int = GAP_TOLERANCE) -> list[tuple[int, int]]:
@@ -504,12 +523,9 @@ class RemoteWheelArchive(WheelArchive):
         length = min(HEAD_FETCH, member.compressed_size, held - begin)
         if length <= 0 or length >= member.compressed_size:
             return
-        try:
-            out = zlib.decompressobj(-15).decompress(self.reader.read_at(begin, length), 1 << 20)
-        except zlib.error:
-            return  # its reading meets this again, and says so
-        if out:
-            self._start_ratios[member.header_offset] = len(out) / length
+        ratio = inflation_ratio(self.reader.read_at(begin, length), RATIO_SAMPLE)
+        if ratio is not None:
+            self._start_ratios[member.header_offset] = ratio
 
     def _start_length(self, member: Member, inflated: int) -> int:
         """The compressed bytes first fetched to inflate ``inflated`` bytes of the member:
@@ -542,11 +558,8 @@ class RemoteWheelArchive(WheelArchive):
             yield start
             if length >= size:
                 return
-            try:
-                reached = len(zlib.decompressobj(-15).decompress(start, inflated))
-            except zlib.error:
-                reached = 0  # unsound before its end: the whole payload says where
-            wanted = inflated * length * 5 // (4 * reached) if reached else size
+            ratio = inflation_ratio(start, RATIO_SAMPLE)  # None: the whole payload says why
+            wanted = int(inflated * 5 / (4 * ratio)) if ratio is not None else size
             length = min(size, max(length + HEAD_FETCH, wanted + HEAD_FETCH))
 
     def streamed_payload(self, member: Member) -> Stream:
