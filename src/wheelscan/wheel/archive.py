@@ -200,6 +200,11 @@ class BufferReader:
 class WheelArchive:
     """A wheel's central directory, and its members read through a :class:`ByteReader`."""
 
+    # Whether each byte read is fetched over a network (wheel/http.py): a byte left unread
+    # is then one not fetched too, and reading a member by its ends pays from smaller
+    # members on (wheel/ends.py, ``ends_costs``)
+    fetched: bool = False
+
     def __init__(
         self,
         data: bytes | mmap.mmap | memoryview | ByteReader,
