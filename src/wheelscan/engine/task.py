@@ -17,7 +17,7 @@ from wheelscan.policy.verdict import AuditError, Verdict
 from wheelscan.sources.base import WheelRef
 from wheelscan.wheel.archive import Limits, WheelArchive, WheelError
 from wheelscan.wheel.contents import read_wheel_facts
-from wheelscan.wheel.dedupe import FactsCache
+from wheelscan.wheel.dedupe import FactsCache, ReleaseScope
 from wheelscan.wheel.identity import FileIdentity
 from wheelscan.wheel.remote import is_url, redact
 
@@ -59,6 +59,7 @@ class AuditTask:
         started = time.perf_counter()
         cache = _FACTS_CACHE if self.dedupe else None
         saved_before = _FACTS_CACHE.stats.bytes_saved
+        twins = None
         sha256, facts, bytes_read = ref.sha256, None, 0
         verdict: Verdict | AuditError
         try:
@@ -68,7 +69,10 @@ class AuditTask:
             if is_url(ref.location) and (self.strict or (self.keyed and not ref.sha256)):
                 sha256, facts, bytes_read = self._fetched_whole(ref, cache)
             elif is_url(ref.location):
-                computed, facts, bytes_read = self._remote(ref, cache)
+                # a member read in part never has all its bytes fetched, to hash: its twins
+                # in the release are told by their identity (wheel/dedupe.py's ReleaseScope)
+                twins = cache.release(ref.project, ref.version) if cache is not None else None
+                computed, facts, bytes_read = self._remote(ref, twins)
                 sha256 = sha256 or computed
             elif os.path.isabs(ref.location):
                 computed, facts, bytes_read = self._local(Path(ref.location), ref, cache)
@@ -100,11 +104,14 @@ class AuditTask:
             bytes_read=bytes_read,
             elf_bytes=0 if facts is None else sum(m.size for m in facts.elf_files),
             seconds=time.perf_counter() - started,
-            reused_elf_bytes=_FACTS_CACHE.stats.bytes_saved - saved_before,
+            # a remote wheel's own (its worker reads others on other threads meanwhile)
+            reused_elf_bytes=twins.saved
+            if twins is not None
+            else _FACTS_CACHE.stats.bytes_saved - saved_before,
         )
 
     def _remote(
-        self, ref: WheelRef, cache: FactsCache | None
+        self, ref: WheelRef, twins: ReleaseScope | None
     ) -> tuple[str | None, WheelFacts, int]:
         """The sha256 when every byte was fetched (else None), the facts, the bytes fetched."""
         from wheelscan.wheel.http import HttpRangeReader, RemoteWheelArchive
@@ -112,9 +119,7 @@ class AuditTask:
 
         reader = HttpRangeReader(ref.location, ref.size, session_for(self.request_timeout))
         try:
-            with RemoteWheelArchive(reader, self.limits) as archive:
-                # no dedupe: telling a repeat apart takes all its compressed bytes (its
-                # SHA-256), which a member read in part never fetches
+            with RemoteWheelArchive(reader, self.limits, twins) as archive:
                 facts = read_wheel_facts(archive, ref.filename)
         finally:
             # every byte came (a small wheel, a server ignoring Range): they must be the ones

@@ -19,7 +19,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from wheelscan._zipdir import central_entries, elf_heads, local_data_offsets
 from wheelscan.errors import ErrorCode, WheelscanError
@@ -31,6 +31,9 @@ from wheelscan.wheel.inflate import (
     inflate_into,
 )
 from wheelscan.wheel.stream import Stream
+
+if TYPE_CHECKING:
+    from wheelscan.elf import ElfFacts
 
 ELF_MAGIC = b"\x7fELF"
 STORED, DEFLATED = 0, 8
@@ -441,6 +444,14 @@ class WheelArchive:
         large member's: a call costs ~20 us, and a wheel's small members weigh little."""
         if member.compressed_size >= GIVE_BACK_ABOVE and isinstance(self.reader, BufferReader):
             self.reader.done_with(self.data_offset(member), member.compressed_size)
+
+    def reused_facts(self, member: Member) -> ElfFacts | None:
+        """The facts a twin of ``member`` in another wheel of its release settled, if any
+        (only a remote wheel trusts such a twin: wheel/dedupe.py's ``ReleaseScope``)."""
+        return None
+
+    def parsed(self, member: Member, facts: ElfFacts) -> None:
+        """``member``'s facts, once read (a remote wheel keeps them for its release's twins)."""
 
     def check_limits(self, member: Member) -> None:
         if member.size > self.limits.max_member_size:

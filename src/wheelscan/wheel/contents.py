@@ -244,6 +244,9 @@ def _cached_parse(
     cache: FactsCache | None,
     digests: dict[str, Digest] | None = None,
 ) -> ElfFacts:
+    reused = archive.reused_facts(member)
+    if reused is not None:
+        return reused
     if member.method != DEFLATED:
         return _parse(parse, archive, member)  # a stored member is parsed in place: cheap
     if cache is None:
@@ -255,6 +258,7 @@ def _cached_parse(
         facts = cached if cached is not None else _parse(parse, archive, member, digests)
         if cached is None:
             cache.put(member, payload, facts, archive.file, archive.data_offset(member))
+    archive.parsed(member, facts)
     archive.done_with(member)  # its bytes leave the process: not read again
     return facts
 

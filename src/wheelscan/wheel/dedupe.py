@@ -13,6 +13,17 @@ mtime); only when another member matches its CRC and sizes are the two byte stri
 compared, which is exact: a hostile wheel cannot plant facts for another wheel's library by
 copying its CRC and sizes. A member read over HTTP has no file to go back to: its SHA-256
 is kept instead (hashing is cheap next to the download).
+
+A member read over HTTP in part (its start and its end: most of a library is never fetched)
+has no SHA-256 to compare: over HTTP the identity is trusted instead, within one release
+(:class:`ReleaseScope`). A member of a remote wheel whose name, CRC-32 and sizes equal those
+of a member already read from another wheel of the same project and version in this worker,
+and whose first compressed bytes (fetched with the wheel's plan anyway, up to 16 KiB) hash
+the same, takes that member's facts and is not fetched further. One release's wheels for
+several Python versions carry the same vendored libraries byte for byte (numpy's OpenBLAS,
+pyarrow's Arrow libraries), so a nightly audit fetches each once. The trust: only someone who
+can upload a wheel to that release could plant such a twin, and then only with a forged
+CRC-32 behind identical first bytes; ``--strict`` reads every byte and trusts no identity.
 """
 
 from __future__ import annotations
@@ -26,6 +37,11 @@ from wheelscan.wheel.archive import Member
 from wheelscan.wheel.identity import FileIdentity
 
 Key = tuple[int, int, int]  # CRC-32, compressed size, size
+# project, version, member name, CRC-32, compressed size, size
+ReleaseKey = tuple[str, str, str, int, int, int]
+# How long a wheel waits for a twin member another thread of the worker is reading (its
+# bytes on the way, from the same server): past it, the member is fetched and read anyway
+TWIN_WAIT = 30.0
 
 
 @dataclass(frozen=True)
@@ -62,6 +78,14 @@ class FactsCache:
         self._entries: OrderedDict[Key, tuple[Witness, ElfFacts]] = OrderedDict()
         self.stats = DedupeStats()
         self._lock = threading.Lock()
+        # members read over HTTP, by their release identity: the hash of their first
+        # compressed bytes and their facts (ReleaseScope); and those being read now
+        self._twins: OrderedDict[ReleaseKey, tuple[bytes, ElfFacts]] = OrderedDict()
+        self._reading: dict[ReleaseKey, threading.Event] = {}
+
+    def release(self, project: str, version: str) -> ReleaseScope:
+        """This cache as seen by one remote wheel of ``project`` ``version``."""
+        return ReleaseScope(self, project, version)
 
     @staticmethod
     def key(member: Member) -> Key:
@@ -101,6 +125,79 @@ class FactsCache:
             self._entries.move_to_end(self.key(member))
             if len(self._entries) > self.capacity:
                 self._entries.popitem(last=False)
+
+
+class ReleaseScope:
+    """One remote wheel's use of the trusted identities of its release (module docstring).
+
+    :meth:`claim` is called once, when the wheel's plan has fetched its members' first
+    bytes: it returns the facts of the members a twin settles, waiting (``TWIN_WAIT`` at
+    most) for twins another thread is reading, and marks the others as read by this wheel.
+    :meth:`remember` records each of those once parsed; :meth:`close` lets go of the ones
+    never parsed (a wheel that failed first), so that nobody waits for them. Claims are
+    made all at once under the lock and a wheel waits only for claims made before its own:
+    no two wheels wait for each other."""
+
+    def __init__(self, cache: FactsCache, project: str, version: str) -> None:
+        self.cache = cache
+        self.scope = (project, version)
+        self._mine: dict[ReleaseKey, bytes] = {}
+        self.saved = 0  # uncompressed bytes this wheel took from twins
+
+    def _key(self, member: Member) -> ReleaseKey:
+        return (*self.scope, member.name, member.crc, member.compressed_size, member.size)
+
+    def claim(self, heads: list[tuple[Member, bytes]]) -> dict[int, ElfFacts]:
+        """Facts by member offset, for the members of ``heads`` (each with its first
+        compressed bytes) whose twin was read; the rest become this wheel's to read."""
+        cache = self.cache
+        found: dict[int, ElfFacts] = {}
+        waits: list[tuple[Member, bytes, threading.Event]] = []
+        digests = [(member, self._key(member), _sha256(memoryview(head))) for member, head in heads]
+        with cache._lock:
+            for member, key, digest in digests:
+                twin = cache._twins.get(key)
+                if twin is not None and twin[0] == digest:
+                    found[member.header_offset] = twin[1]
+                elif key in cache._reading:
+                    waits.append((member, digest, cache._reading[key]))
+                elif twin is None:
+                    cache._reading[key] = threading.Event()
+                    self._mine[key] = digest
+        for member, digest, event in waits:
+            event.wait(TWIN_WAIT)
+            with cache._lock:
+                twin = cache._twins.get(self._key(member))
+            if twin is not None and twin[0] == digest:
+                found[member.header_offset] = twin[1]
+        self.saved = sum(member.size for member, _ in heads if member.header_offset in found)
+        with cache._lock:
+            cache.stats.hits += len(found)
+        return found
+
+    def remember(self, member: Member, facts: ElfFacts) -> None:
+        """``facts`` of a member this wheel claimed: for its twins in the release."""
+        key = self._key(member)
+        digest = self._mine.pop(key, None)
+        if digest is None:
+            return
+        with self.cache._lock:
+            self.cache._twins[key] = (digest, facts)
+            self.cache._twins.move_to_end(key)
+            if len(self.cache._twins) > self.cache.capacity:
+                self.cache._twins.popitem(last=False)
+            event = self.cache._reading.pop(key, None)
+        if event is not None:
+            event.set()
+
+    def close(self) -> None:
+        """The claims never parsed are let go: their waiters read those members themselves."""
+        with self.cache._lock:
+            events = [self.cache._reading.pop(key, None) for key in self._mine]
+        self._mine.clear()
+        for event in events:
+            if event is not None:
+                event.set()
 
 
 def _sha256(payload: memoryview) -> bytes:

@@ -19,8 +19,10 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
 
+from wheelscan.elf import ElfFacts
 from wheelscan.wheel.archive import DEFLATED, ELF_MAGIC, Limits, Member, WheelArchive, WheelError
 from wheelscan.wheel.contents import PREFIX_FROM, WHOLE_ABOVE, verify_members
+from wheelscan.wheel.dedupe import ReleaseScope
 from wheelscan.wheel.ends import (
     BLOCK_ALLOWANCE,
     FIRST_PREFIX,
@@ -465,17 +467,58 @@ class RemoteWheelArchive(WheelArchive):
     reader: HttpRangeReader
     fetched = True  # members from PREFIX_FROM on are read by their ends where that pays
 
-    def __init__(self, reader: HttpRangeReader, limits: Limits = Limits()) -> None:
+    def __init__(
+        self, reader: HttpRangeReader, limits: Limits = Limits(), twins: ReleaseScope | None = None
+    ) -> None:
         super().__init__(reader, limits)
         # member -> (the first payload byte held, the payload with zeros before it)
         self._tails: dict[int, tuple[int, mmap.mmap]] = {}
         # member -> how many bytes its first compressed bytes inflate to, per byte
         self._start_ratios: dict[int, float] = {}
+        # the release's twins (wheel/dedupe.py): member -> facts a twin settled
+        self._twins = None if verify_members() else twins
+        self._reused: dict[int, ElfFacts] = {}
         partly = read_in_part if not verify_members() else (lambda member: False)
         spans = reader.plan([m for m in self.members if self._within_limits(m)], partly)
         reader.prefetch(spans)
         if not verify_members():
-            reader.prefetch(self._planned_parts(spans))
+            try:
+                if self._twins is not None:
+                    self._reused = self._twins.claim(self._heads(spans))
+                reader.prefetch(self._planned_parts(spans))
+            except BaseException:
+                self.close()  # nobody waits for this wheel's claims
+                raise
+
+    def _heads(self, planned: Sequence[tuple[int, int]]) -> list[tuple[Member, bytes]]:
+        """The members read in part, each with its first compressed bytes as the plan
+        fetched them (``HEAD_FETCH`` of them, or all where fewer): their identity in the
+        release, with the name, CRC-32 and sizes. No request: the plan holds them."""
+        ends = dict(planned)
+        heads = []
+        for member in self.members:
+            if member.header_offset not in ends or not read_in_part(member):
+                continue
+            try:
+                begin = self.data_offset(member)
+            except WheelError:
+                continue  # its reading meets this again, and says so
+            length = min(HEAD_FETCH, member.compressed_size)
+            if ends[member.header_offset] - begin >= length:  # else a long extra field
+                heads.append((member, bytes(self.reader.read_at(begin, length))))
+        return heads
+
+    def reused_facts(self, member: Member) -> ElfFacts | None:
+        return self._reused.get(member.header_offset)
+
+    def parsed(self, member: Member, facts: ElfFacts) -> None:
+        if self._twins is not None:
+            self._twins.remember(member, facts)
+
+    def close(self) -> None:
+        if self._twins is not None:
+            self._twins.close()
+        super().close()
 
     def _planned_parts(self, planned: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
         """What the reading of each member fetched in part will ask for first, from the
@@ -492,6 +535,8 @@ class RemoteWheelArchive(WheelArchive):
         for member in self.members:
             if member.header_offset not in ends or not read_in_part(member):
                 continue
+            if member.header_offset in self._reused:
+                continue  # its twin's facts serve: nothing more of it is fetched
             try:
                 head = self.head(member, HEAD_BYTES)
                 begin = self.data_offset(member)
