@@ -52,10 +52,11 @@ from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from typing import Any, Generic, Protocol, TypeVar
 
-from wheelscan.engine.inflight import WHEELS_IN_FLIGHT, serve
+from wheelscan.engine.inflight import serve, wheels_in_flight
 from wheelscan.model import WheelResult
 from wheelscan.policy.verdict import AuditError
 from wheelscan.sources.base import WheelRef
+from wheelscan.wheel.httpclient import quickest_answer
 from wheelscan.wheel.remote import is_url
 
 log = logging.getLogger(__name__)
@@ -180,10 +181,11 @@ class _Worker:
 
 def _depth(worker: _Worker, depth: int) -> int:
     """How many wheels to keep queued on a worker: ``depth``, or, while it reads remote
-    wheels, as many as it reads at once and one more (engine/inflight.py)."""
+    wheels, as many as it reads at once and one more (engine/inflight.py): more where a
+    round trip is longer, as this process's requests (the index's pages) found it."""
     last = worker.queued[-1] if worker.queued else None
     if depth > 1 and last is not None and is_url(last.location):
-        return max(depth, WHEELS_IN_FLIGHT + 1)
+        return max(depth, wheels_in_flight(quickest_answer()) + 1)
     return depth
 
 
