@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 import zipfile
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -171,3 +172,24 @@ print(threads_within(IN_FLIGHT, IN_FLIGHT_SHARE), _io_pool()._max_workers)
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     ).stdout.split()
     assert out == ["3", "3"]  # 32 MiB for stacks of 8 MiB and 1 MiB besides
+
+
+class _WhichWorker:
+    """Says which worker read the wheel."""
+
+    def __call__(self, ref: WheelRef) -> WheelResult:
+        verdict = AuditError(ref.filename, "read", str(os.getpid()))
+        return WheelResult(ref, None, None, verdict, 0, 0, 0.0)
+
+
+def test_a_short_remote_run_is_shared_evenly_among_the_workers() -> None:
+    """40 remote wheels and two workers that each take 33 at once: the first took 33 of
+    them and the second 7, so the run lasted as long as 33 wheels' parsing on one core.
+    Handed out one each in turn, each worker gets 20."""
+    refs = [
+        WheelRef(f"w{i}-1.0-py3-none-any.whl", f"w{i}", "1.0", f"http://x.invalid/w{i}", size=1)
+        for i in range(40)
+    ]
+    results = list(LocalPool(_WhichWorker(), workers=2, timeout=30.0).results(refs))
+    workers = Counter(r.verdict.reason for r in results)  # type: ignore[union-attr]
+    assert sorted(workers.values()) == [20, 20]

@@ -37,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
+import itertools
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -328,7 +329,8 @@ class LocalPool(Generic[R]):
         alone: deque[WheelRef] = deque()
         workers = self._start()
 
-        def feed(worker: _Worker, depth: int = QUEUE_DEPTH) -> None:
+        def feed(worker: _Worker, depth: int = QUEUE_DEPTH, most: int | None = None) -> None:
+            """Fill the worker's queue to its depth (``_depth``), or to ``most`` wheels."""
             if worker.alone:
                 return
             if alone and not worker.queued:
@@ -337,7 +339,7 @@ class LocalPool(Generic[R]):
                 with contextlib.suppress(OSError):  # lost: the crash path sees it
                     worker.conn.send(worker.queued[0])
                 return
-            while len(worker.queued) < _depth(worker, depth):
+            while len(worker.queued) < min(_depth(worker, depth), most or sys.maxsize):
                 ref = retry.popleft() if retry else None
                 if ref is None:
                     others = {w.release for w in workers if w is not worker and w.queued}
@@ -358,8 +360,15 @@ class LocalPool(Generic[R]):
         try:
             for worker in workers:  # one wheel each first: a short run spreads over all
                 feed(worker, 1)
-            for worker in workers:
-                feed(worker)
+            # then one more each in turn, so that a run shorter than the workers' queues
+            # (60 remote wheels each over 200 ms: engine/inflight.py) is shared evenly,
+            # not left mostly to the first worker
+            for most in itertools.count(2):
+                queued = sum(len(w.queued) for w in workers)
+                for worker in workers:
+                    feed(worker, most=most)
+                if sum(len(w.queued) for w in workers) == queued:
+                    break
             while True:
                 busy = [w for w in workers if w.queued]
                 if not busy and alone:
