@@ -2,10 +2,11 @@
 
 A wheel read over HTTP waits a round trip or more for each of its requests (its tail, its
 members, a longer start or an end of a member); one wheel at a time, a worker would spend
-most of a 50 ms link waiting. So a worker reads up to ``WHEELS_IN_FLIGHT`` remote wheels at
-once, each on a thread of its own that fetches and then parses it (the inflater and the
-parser release the GIL), while the pool keeps that many queued on it (engine/pool.py). A
-local wheel has nothing to wait for: it is read on the worker's own thread, as before.
+most of a 50 ms link waiting. So a worker reads several remote wheels at once, each on a
+thread of its own that fetches and then parses it (the inflater and the parser release the
+GIL), as many as the pool keeps queued on it (engine/pool.py): ``WHEELS_IN_FLIGHT``, more
+where the index's answers came slowly (``wheels_in_flight``). A local wheel has nothing to
+wait for: it is read on the worker's own thread, as before.
 
 Results go back as they are ready, so that one slow wheel holds up no other; the pool knows
 each by its wheel. A worker lost while it read several wheels leaves the pool unable to tell
