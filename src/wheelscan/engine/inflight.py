@@ -2,10 +2,11 @@
 
 A wheel read over HTTP waits a round trip or more for each of its requests (its tail, its
 members, a longer start or an end of a member); one wheel at a time, a worker would spend
-most of a 50 ms link waiting. So a worker reads up to ``WHEELS_IN_FLIGHT`` remote wheels at
-once, each on a thread of its own that fetches and then parses it (the inflater and the
-parser release the GIL), while the pool keeps that many queued on it (engine/pool.py). A
-local wheel has nothing to wait for: it is read on the worker's own thread, as before.
+most of a 50 ms link waiting. So a worker reads several remote wheels at once, each on a
+thread of its own that fetches and then parses it (the inflater and the parser release the
+GIL), as many as the pool keeps queued on it (engine/pool.py): ``WHEELS_IN_FLIGHT``, more
+where the index's answers came slowly (``wheels_in_flight``). A local wheel has nothing to
+wait for: it is read on the worker's own thread, as before.
 
 Results go back as they are ready, so that one slow wheel holds up no other; the pool knows
 each by its wheel. A worker lost while it read several wheels leaves the pool unable to tell
@@ -16,9 +17,9 @@ memory (``share_among_threads``): a worker holds what one thread would, however 
 
 from __future__ import annotations
 
+import math
 import multiprocessing.connection
 import queue
-import resource
 import threading
 from collections.abc import Callable
 
@@ -26,12 +27,23 @@ from wheelscan.model import WheelResult
 from wheelscan.sources.base import WheelRef
 from wheelscan.wheel.remote import is_url
 from wheelscan.wheel.scratch import RETAINED, Budget, share_among_threads
+from wheelscan.wheel.threads import threads_within
 
 # Remote wheels read at once by one worker. A wheel costs 1-3 round trips (its tail, the
 # parts of its members, rarely one more), ~0.5 s of waiting at 200 ms, against ~10-20 ms of
 # a core: on the benchmark corpus at 200 ms, two workers took 4.3 s with 16 each in flight,
-# 3.5 s with 32 (benchmarks/remote.py; a loaded machine)
+# 3.5 s with 32 (benchmarks/remote.py; a loaded machine). That many on a fast link: more
+# would only queue on one worker wheels another could take
 WHEELS_IN_FLIGHT = 32
+# On a slower link, as many as keep a worker's core busy for the time a wheel waits (Little's
+# law): a worker parses some ``WORKER_WHEELS_PER_SECOND`` wheels a second, and a wheel waits
+# for ``ROUND_TRIPS_PER_WHEEL`` round trips one after another at most (a new connection, its
+# tail, its members' heads, their parts, a longer start). 60 at 200 ms, 15 (so 32) at 50 ms;
+# never more than ``MOST_WHEELS_IN_FLIGHT``. What they hold stays within ``IN_FLIGHT_BYTES``
+# however many they are, and their threads' stacks within ``THREADS_SHARE``
+WORKER_WHEELS_PER_SECOND = 60
+ROUND_TRIPS_PER_WHEEL = 5
+MOST_WHEELS_IN_FLIGHT = 128
 # What the wheels in flight in a worker may weigh together, counted by their sizes as the
 # index gives them; fewer wheels are read at once where they are large, and one larger than
 # this is read alone. What is fetched of a wheel is held until it is judged: its parts (half
@@ -41,12 +53,9 @@ WHEELS_IN_FLIGHT = 32
 IN_FLIGHT_BYTES = 256 << 20
 UNKNOWN_SIZE = 16 << 20
 # The part of a worker's RLIMIT_DATA the stacks of its wheels' threads may take: the rest is
-# its largest member's (twice, at most), the wheels in flight's, the interpreter's
+# its largest member's (twice, at most), the range requests' threads' (wheel/http.py), the
+# wheels in flight's, the interpreter's
 THREADS_SHARE = 0.25
-# What a thread costs besides its stack (its share of the C library's arenas, its locals)
-THREAD_EXTRA = 1 << 20
-# glibc's stack for a thread where RLIMIT_STACK is unlimited (x86-64: ARCH_STACK_DEFAULT_SIZE)
-UNLIMITED_STACK = 32 << 20
 
 Task = Callable[[WheelRef], WheelResult]
 # what the receiving thread hands the worker's own: a finished result, a local wheel to read,
@@ -101,19 +110,21 @@ def serve(
         after_each()
 
 
-def wheel_threads() -> int:
-    """How many threads may read wheels in this process: ``WHEELS_IN_FLIGHT``, or fewer
-    where their stacks would take more than ``THREADS_SHARE`` of its RLIMIT_DATA (a
-    thread's stack counts against it, 8 MiB by default: 32 of them are 264 MiB)."""
-    limit, _ = resource.getrlimit(resource.RLIMIT_DATA)
-    if limit == resource.RLIM_INFINITY:
+def wheels_in_flight(round_trip: float | None) -> int:
+    """How many remote wheels a worker reads at once where a round trip takes
+    ``round_trip`` seconds (None: not known yet); the pool keeps that many queued on it."""
+    if round_trip is None:
         return WHEELS_IN_FLIGHT
-    stack = threading.stack_size()
-    if stack == 0:  # the C library's default: RLIMIT_STACK's soft limit (glibc)
-        stack, _ = resource.getrlimit(resource.RLIMIT_STACK)
-        if stack == resource.RLIM_INFINITY or stack <= 0:
-            stack = UNLIMITED_STACK
-    return max(1, min(WHEELS_IN_FLIGHT, int(limit * THREADS_SHARE) // (stack + THREAD_EXTRA)))
+    wanted = math.ceil(WORKER_WHEELS_PER_SECOND * ROUND_TRIPS_PER_WHEEL * round_trip)
+    return max(WHEELS_IN_FLIGHT, min(MOST_WHEELS_IN_FLIGHT, wanted))
+
+
+def wheel_threads() -> int:
+    """How many threads may read wheels in this process: ``MOST_WHEELS_IN_FLIGHT`` (the
+    pool sends fewer on a fast link), or fewer where their stacks would take more than
+    ``THREADS_SHARE`` of its RLIMIT_DATA (a thread's stack counts against it, 8 MiB by
+    default: 32 of them are 264 MiB)."""
+    return threads_within(MOST_WHEELS_IN_FLIGHT, THREADS_SHARE)
 
 
 class _Readers:

@@ -2,8 +2,8 @@
 
 Each worker audits one local wheel at a time, with the next one already waiting in its pipe
 (so it never idles between wheels for the parent to answer); remote wheels, which mostly wait
-on the network, it reads up to ``WHEELS_IN_FLIGHT`` at once (engine/inflight.py). The parent
-always knows which wheel a worker was on when it died (a segfault in a library, the OOM
+on the network, it reads several at once (engine/inflight.py: 32, more on a slow link). The
+parent always knows which wheel a worker was on when it died (a segfault in a library, the OOM
 killer, ``kill -9``) or went silent: that wheel gets an error record, the one waiting behind
 it goes to another worker, the worker is replaced, the run goes on (a worker lost while it
 read several remote wheels has each of them read again alone, to tell which it was).
@@ -37,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
+import itertools
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -52,10 +53,11 @@ from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from typing import Any, Generic, Protocol, TypeVar
 
-from wheelscan.engine.inflight import WHEELS_IN_FLIGHT, serve
+from wheelscan.engine.inflight import serve, wheels_in_flight
 from wheelscan.model import WheelResult
 from wheelscan.policy.verdict import AuditError
 from wheelscan.sources.base import WheelRef
+from wheelscan.wheel.httpclient import quickest_answer
 from wheelscan.wheel.remote import is_url
 
 log = logging.getLogger(__name__)
@@ -180,10 +182,11 @@ class _Worker:
 
 def _depth(worker: _Worker, depth: int) -> int:
     """How many wheels to keep queued on a worker: ``depth``, or, while it reads remote
-    wheels, as many as it reads at once and one more (engine/inflight.py)."""
+    wheels, as many as it reads at once and one more (engine/inflight.py): more where a
+    round trip is longer, as this process's requests (the index's pages) found it."""
     last = worker.queued[-1] if worker.queued else None
     if depth > 1 and last is not None and is_url(last.location):
-        return max(depth, WHEELS_IN_FLIGHT + 1)
+        return max(depth, wheels_in_flight(quickest_answer()) + 1)
     return depth
 
 
@@ -326,7 +329,8 @@ class LocalPool(Generic[R]):
         alone: deque[WheelRef] = deque()
         workers = self._start()
 
-        def feed(worker: _Worker, depth: int = QUEUE_DEPTH) -> None:
+        def feed(worker: _Worker, depth: int = QUEUE_DEPTH, most: int | None = None) -> None:
+            """Fill the worker's queue to its depth (``_depth``), or to ``most`` wheels."""
             if worker.alone:
                 return
             if alone and not worker.queued:
@@ -335,7 +339,7 @@ class LocalPool(Generic[R]):
                 with contextlib.suppress(OSError):  # lost: the crash path sees it
                     worker.conn.send(worker.queued[0])
                 return
-            while len(worker.queued) < _depth(worker, depth):
+            while len(worker.queued) < min(_depth(worker, depth), most or sys.maxsize):
                 ref = retry.popleft() if retry else None
                 if ref is None:
                     others = {w.release for w in workers if w is not worker and w.queued}
@@ -356,8 +360,15 @@ class LocalPool(Generic[R]):
         try:
             for worker in workers:  # one wheel each first: a short run spreads over all
                 feed(worker, 1)
-            for worker in workers:
-                feed(worker)
+            # then one more each in turn, so that a run shorter than the workers' queues
+            # (60 remote wheels each over 200 ms: engine/inflight.py) is shared evenly,
+            # not left mostly to the first worker
+            for most in itertools.count(2):
+                queued = sum(len(w.queued) for w in workers)
+                for worker in workers:
+                    feed(worker, most=most)
+                if sum(len(w.queued) for w in workers) == queued:
+                    break
             while True:
                 busy = [w for w in workers if w.queued]
                 if not busy and alone:

@@ -34,6 +34,7 @@ from wheelscan.wheel.httpclient import HttpError, HttpSession, Response, default
 from wheelscan.wheel.inflate import PREFIX_SLACK, WHOLE_MEMBER_LIMIT
 from wheelscan.wheel.remote import redact
 from wheelscan.wheel.stream import Stream
+from wheelscan.wheel.threads import threads_within
 
 __all__ = [
     "HttpError",
@@ -82,10 +83,15 @@ _USUAL_EXTRA = 64
 # A block header found by the end's search may start up to 7 bits before the byte asked for
 _END_SLACK = 16
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
-# Range requests in flight at once in a process, a round trip each, overlapped: those of
-# all the wheels a worker reads at once (engine/inflight.py), beside the requests those
-# wheels make themselves (within the session's keep-alive connections per host)
-IN_FLIGHT = 16
+# Range requests in flight at once in a process's pool, a round trip each, overlapped: those
+# of all the wheels a worker reads at once (engine/inflight.py) beyond the one each wheel's
+# own thread makes. 16 left a wheel's second and later spans queued behind the others': at
+# 200 ms of round trip a round of a wheel's requests took 0.5 s where 0.2 s was its due
+# (benchmarks/remote.py, nginx); each thread is one more stack, and one more connection
+# kept alive (httpclient.py); under a memory limit, their stacks take at most
+# ``IN_FLIGHT_SHARE`` of it (wheel/threads.py)
+IN_FLIGHT = 32
+IN_FLIGHT_SHARE = 0.125
 # Extensions no ELF file wears in a real wheel (compared in lower case).
 _NEVER_ELF = (
     ".py",
@@ -147,7 +153,8 @@ def may_be_elf(name: str) -> bool:
 
 @functools.cache
 def _io_pool_of(pid: int) -> futures.ThreadPoolExecutor:
-    return futures.ThreadPoolExecutor(IN_FLIGHT, thread_name_prefix="wheelscan-ranges")
+    threads = threads_within(IN_FLIGHT, IN_FLIGHT_SHARE)
+    return futures.ThreadPoolExecutor(threads, thread_name_prefix="wheelscan-ranges")
 
 
 def _io_pool() -> futures.ThreadPoolExecutor:
@@ -272,17 +279,25 @@ class HttpRangeReader:
 
     def prefetch(self, spans: Sequence[tuple[int, int]]) -> None:
         """Fetch every span not held yet, neighbours merged: one request per merged span,
-        up to ``IN_FLIGHT`` of the process's at once once the server has shown it honours Range (a
-        server that ignores it would send the whole file once per request)."""
+        all at once once the server has shown it honours Range (a server that ignores it
+        would send the whole file once per request): the first on this thread, the others
+        on the process's pool (up to ``IN_FLIGHT`` of its wheels' at once)."""
         gaps = [gap for start, end in coalesce(spans) for gap in self._gaps(start, end)]
         if len(gaps) < 2 or not self.ranges_honoured:
             for start, end in gaps:
                 self._fetch_missing(start, end)
             return
         pool = _io_pool()
-        pending = [pool.submit(self._get, f"bytes={start}-{end - 1}") for start, end in gaps]
+        pending = [pool.submit(self._get, f"bytes={start}-{end - 1}") for start, end in gaps[1:]]
+        # this thread would only wait: its request takes no place in the pool, and goes out
+        # at once whatever the other wheels have queued there
+        first: futures.Future[Response] = futures.Future()
+        try:
+            first.set_result(self._get(f"bytes={gaps[0][0]}-{gaps[0][1] - 1}"))
+        except WheelError as error:
+            first.set_exception(error)
         futures.wait(pending)  # every request done before any answer is judged
-        for (start, end), answer in zip(gaps, pending, strict=True):
+        for (start, end), answer in zip(gaps, [first, *pending], strict=True):
             self._check_range(start, end, self._take(answer.result()))
 
     def close(self) -> None:

@@ -149,6 +149,37 @@ class _Watchdog:
 _WATCHDOG = _Watchdog()
 
 
+class _QuickestAnswer:
+    """The shortest wait for an answer's headers seen in this process, from the request's
+    sending (a new connection's handshake is not counted): a round trip to the server at
+    least, and the best estimate of one that needs no request of its own (the slower
+    answers also waited for the server, a busy machine)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.seconds: float | None = None
+        # a forked child may have been forked while a thread of its parent held the lock
+        os.register_at_fork(after_in_child=self._new_lock)
+
+    def _new_lock(self) -> None:
+        self._lock = threading.Lock()
+
+    def saw(self, seconds: float) -> None:
+        with self._lock:
+            if self.seconds is None or seconds < self.seconds:
+                self.seconds = seconds
+
+
+_QUICKEST = _QuickestAnswer()
+
+
+def quickest_answer() -> float | None:
+    """The shortest wait for an answer this process has seen (``_QuickestAnswer``), or
+    None before its first answer: the pool sizes the wheels read at once by it
+    (engine/inflight.py), from the index's pages, which the parent reads first."""
+    return _QUICKEST.seconds
+
+
 def _new_watchdog() -> None:
     # a forked child has no watchdog thread and maybe a lock held by the parent's: start over
     global _WATCHDOG  # noqa: PLW0603
@@ -327,9 +358,10 @@ class HttpSession:
         timeout: float = DEFAULT_TIMEOUT,
         tries: int = 3,
         backoff: float = 0.5,
-        # a worker's wheels in flight (engine/inflight.py) and its range requests
-        # (wheel/http.py) at once: fewer, and urllib3 would close the surplus after each use
-        connections: int = 48,
+        # a worker's wheels in flight (engine/inflight.py, up to 128 on a slow link) and
+        # its range requests (wheel/http.py, 32) at once: fewer, and urllib3 would close the
+        # surplus after each use (a new connection costs a round trip more)
+        connections: int = 160,
     ) -> None:
         self.timeout, self.tries, self.backoff = timeout, tries, backoff
         self.connections = connections  # kept alive per host: threads sharing the session
@@ -381,7 +413,13 @@ class HttpSession:
         started = time.monotonic()
         deadline = started + self.timeout
         tokens: list[int] = []
-        _CURRENT.watch = lambda sock: tokens.append(_WATCHDOG.watch(sock, deadline))
+        sent = [started]
+
+        def watch(sock: socket.socket) -> None:
+            tokens.append(_WATCHDOG.watch(sock, deadline))
+            sent.append(time.monotonic())  # connected: a new connection's handshake is past
+
+        _CURRENT.watch = watch
         answer = None
         try:
             answer = self._manager(url).request(
@@ -403,6 +441,7 @@ class HttpSession:
                     raise_on_redirect=True,
                 ),
             )
+            _QUICKEST.saw(time.monotonic() - sent[-1])
             announced = answer.length_remaining
             extra = min(announced if announced is not None else limit, limit) / MIN_RATE
             for token in tokens:
