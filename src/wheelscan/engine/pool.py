@@ -57,7 +57,6 @@ from wheelscan.engine.inflight import serve, wheels_in_flight
 from wheelscan.model import WheelResult
 from wheelscan.policy.verdict import AuditError
 from wheelscan.sources.base import WheelRef
-from wheelscan.wheel.httpclient import quickest_answer
 from wheelscan.wheel.remote import is_url
 
 log = logging.getLogger(__name__)
@@ -186,6 +185,9 @@ def _depth(worker: _Worker, depth: int) -> int:
     round trip is longer, as this process's requests (the index's pages) found it."""
     last = worker.queued[-1] if worker.queued else None
     if depth > 1 and last is not None and is_url(last.location):
+        # imported here: a local audit imports no HTTP code (urllib3 is 30 ms of start-up)
+        from wheelscan.wheel.httpclient import quickest_answer
+
         return max(depth, wheels_in_flight(quickest_answer()) + 1)
     return depth
 
