@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 # remote wheels a worker reads at once: the engine's own figure
-from wheelscan.engine.inflight import WHEELS_IN_FLIGHT
+from wheelscan.engine.inflight import WHEELS_IN_FLIGHT, wheels_in_flight
 
 HERE = Path(__file__).resolve().parent
 
@@ -138,11 +138,12 @@ def wall_seconds(
     ``WHEELS_IN_FLIGHT`` wheels' waits outlast their CPU) and the links (each machine its
     own, shared by its cores)."""
     held = load["cpu_seconds"] + load["requests"] * rtt
-    cores_bound = max(load["cpu_seconds"], held / WHEELS_IN_FLIGHT) / (machines * cores)
+    # a worker reads more wheels at once where the round trip is longer (engine/inflight.py)
+    cores_bound = max(load["cpu_seconds"], held / wheels_in_flight(rtt)) / (machines * cores)
     link_bound = load["bytes"] * 8 / (machines * gbit * 1e9)
     # one client lists the index, schedules every batch and writes every result, on one
     # core of its own whatever the count of machines
-    client_bound = load["client_cpu_seconds"]
+    client_bound = load.get("client_cpu_seconds", 0.0)
     return {
         "wall_seconds": max(cores_bound, link_bound, client_bound),
         "cores_bound_seconds": cores_bound,

@@ -224,6 +224,17 @@ def test_round_trips_are_hidden_by_the_wheels_in_flight() -> None:
     # 10 ms round trips: 110 s held, spread over 32 wheels in flight: the CPU bounds
     wall = capacity_model.wall_seconds(load, 1, 1, 10, 0.01)
     assert wall["cores_bound_seconds"] == pytest.approx(100.0)
-    # 10 s round trips: 10,100 s of waits that 32 wheels at once cannot cover
-    wall = capacity_model.wall_seconds(load, 1, 1, 10, 10.0)
-    assert wall["cores_bound_seconds"] == pytest.approx(10_100 / capacity_model.WHEELS_IN_FLIGHT)
+    # 100 s round trips: 100,100 s of waits that even the most wheels at once cannot cover
+    wall = capacity_model.wall_seconds(load, 1, 1, 10, 100.0)
+    most = capacity_model.wheels_in_flight(100.0)
+    assert most > capacity_model.WHEELS_IN_FLIGHT
+    assert wall["cores_bound_seconds"] == pytest.approx(100_100 / most)
+
+
+def test_one_client_bounds_the_whole_audit() -> None:
+    import capacity_model
+
+    load = {"cpu_seconds": 100.0, "requests": 0.0, "bytes": 0.0, "client_cpu_seconds": 50.0}
+    # 100 machines share 100 s of audit; the one client still spends its 50 s
+    wall = capacity_model.wall_seconds(load, 100, 1, 10, 0.01)
+    assert wall["wall_seconds"] == pytest.approx(50.0) == wall["client_bound_seconds"]
