@@ -11,6 +11,12 @@ Each row is one ``wheelscan audit`` process into a fresh store:
     python benchmarks/remote.py [--corpus tests/corpus/wheels.json] [--workers 2]
                                 [--baseline /path/to/other/checkout/src] [--server nginx]
 
+``--wheels-dir DIR --count N``: the first N wheels of a directory instead, e.g. the distinct
+wheels ``simulate_index.py`` makes (/tmp/wheelscan-sim/wheels-20000): a run of a thousand
+wheels measures a remote audit's throughput, where on the corpus's hundred a run's fixed
+round trips (the listing's, the deepest wheel's: about 1.5 s at 200 ms) weigh as much as
+its throughput does.
+
 ``--baseline``: every row is measured twice in the same run, with this tree's wheelscan and
 with the one under the given ``src`` directory, for figures before and after a change.
 
@@ -130,6 +136,13 @@ def audit(source: str, db: Path, workers: int, tree: Path) -> tuple[float, int, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=ROOT / "tests" / "corpus" / "wheels.json")
+    parser.add_argument(
+        "--wheels-dir", type=Path,
+        help="audit the wheels of this directory instead of the corpus (e.g. the distinct "
+        "wheels simulate_index.py makes: an audit long enough that a run's fixed round "
+        "trips, the listing's and its deepest wheel's, weigh little beside its throughput)",
+    )  # fmt: skip
+    parser.add_argument("--count", type=int, help="with --wheels-dir: its first N wheels")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--baseline", type=Path, help="another checkout's src directory")
     parser.add_argument(
@@ -140,7 +153,11 @@ def main() -> None:
     trees = {"": ROOT / "src"}
     if args.baseline:
         trees = {"this ": ROOT / "src", "base ": args.baseline.resolve()}
-    wheels = fetch(load_entries(args.corpus))
+    if args.wheels_dir:
+        found = sorted(args.wheels_dir.glob("*.whl"), key=lambda p: (len(p.name), p.name))
+        wheels = found[: args.count]
+    else:
+        wheels = fetch(load_entries(args.corpus))
     with tempfile.TemporaryDirectory() as tmp:
         mirror = build_mirror(Path(tmp) / "mirror", wheels)
         print(f"{'source':18} {'s':>7} {'wheels/s':>9} {'vs dir':>7} {'fetched':>8} "
