@@ -8,14 +8,17 @@ downloaded, verified, on first use.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from corpus import oracle
 from corpus.fetch import default_cache_dir, fetch, load_entries
+from property_budget import FAST_LOOP_PROFILE
 
 CORPUS_FILE = Path(__file__).parent / "corpus" / "wheels.json"
 
@@ -39,8 +42,16 @@ _SLOW_TESTS = {
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Before any test module is imported: where Python caches bytecode."""
+    """Before any test module is imported: where Python caches bytecode, and how many
+    examples the property tests draw."""
     _cache_bytecode_outside_the_tree()
+    if _is_the_fast_loop(config) and config.getoption("hypothesis_profile", None) is None:
+        settings.load_profile(FAST_LOOP_PROFILE)  # property_budget.py says what it draws
+
+
+def _is_the_fast_loop(config: pytest.Config) -> bool:
+    """A run whose marker expression leaves out the slow tests (CONTRIBUTING.md's loop)."""
+    return re.search(r"\bnot\s+slow\b", config.getoption("markexpr", "") or "") is not None
 
 
 def _cache_bytecode_outside_the_tree() -> None:
