@@ -24,6 +24,7 @@ from elfwriter import Sym, build_elf, sample_spec
 from hostile.cases import CASES
 from indexserver import IndexServer
 from mirror import build_mirror
+from stores import copy_store
 from wheelbuilder import build_wheel
 
 EXT = "mod.cpython-312-x86_64-linux-gnu.so"
@@ -76,6 +77,17 @@ def kept(tmp_path: Path) -> Path:
     directory.mkdir()
     make_wheel(directory, "kept", "manylinux_2_26_x86_64")
     return directory
+
+
+@pytest.fixture(scope="session")
+def kept_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store that one audit of a ``kept`` directory left (copied per test, ``stores.py``)."""
+    root = tmp_path_factory.mktemp("kept-store")
+    (root / "kept").mkdir()
+    make_wheel(root / "kept", "kept", "manylinux_2_26_x86_64")
+    db = root / "a.db"
+    assert wheelscan("audit", str(root / "kept"), "--db", str(db), "--workers", "0").returncode == 0
+    return db
 
 
 @pytest.fixture()
@@ -180,9 +192,8 @@ def test_an_index_that_is_down_is_one_line(tmp_path: Path) -> None:
     refused(wheelscan("package", "demo", "--index-url", DOWN), "cannot read")
 
 
-def test_a_report_that_cannot_be_written_is_one_line(tmp_path: Path, kept: Path) -> None:
-    db = tmp_path / "a.db"
-    assert wheelscan("audit", str(kept), "--db", str(db), "--workers", "0").returncode == 0
+def test_a_report_that_cannot_be_written_is_one_line(tmp_path: Path, kept_store: Path) -> None:
+    db = copy_store(kept_store, tmp_path, "a.db")
     target = tmp_path / "no" / "such" / "dir" / "r.html"
     refused(wheelscan("report", "--db", str(db), "--format", "html", "-o", str(target)), "r.html")
 
@@ -327,11 +338,10 @@ def test_options_that_would_do_nothing_say_so(tmp_path: Path, kept: Path) -> Non
     assert "--timeout needs worker processes" in timeout.stderr
 
 
-def test_reevaluate_waits_for_no_audit(tmp_path: Path, kept: Path) -> None:
+def test_reevaluate_waits_for_no_audit(tmp_path: Path, kept_store: Path) -> None:
     """An audit finishing during a re-evaluation made its own policy the reported one again,
     silently: reevaluate takes the run lock, and is refused while an audit holds it."""
-    db = tmp_path / "a.db"
-    assert wheelscan("audit", str(kept), "--db", str(db), "--workers", "0").returncode == 0
+    db = copy_store(kept_store, tmp_path, "a.db")
     holder = subprocess.Popen(
         [sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'a'); "
          "fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)",
@@ -349,9 +359,8 @@ def test_reevaluate_waits_for_no_audit(tmp_path: Path, kept: Path) -> None:
     assert wheelscan("reevaluate", "--db", str(db)).returncode == 0
 
 
-def test_report_refuses_an_architecture_no_tag_names(tmp_path: Path, kept: Path) -> None:
-    db = str(tmp_path / "a.db")
-    assert wheelscan("audit", str(kept), "--db", db, "--workers", "0").returncode == 0
+def test_report_refuses_an_architecture_no_tag_names(tmp_path: Path, kept_store: Path) -> None:
+    db = str(copy_store(kept_store, tmp_path, "a.db"))
     refused(wheelscan("report", "--db", db, "--arch", "nothere"), "nothere", "x86_64")
     assert wheelscan("report", "--db", db, "--arch", "x86_64").returncode == 0
 
