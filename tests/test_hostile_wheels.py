@@ -47,7 +47,7 @@ def outcome(result: Verdict | AuditError) -> str:
     return result.code if isinstance(result, AuditError) else VERDICT
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # built once per process, however the tests are spread
 def hostile_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every case as a file, named as its case."""
     root = tmp_path_factory.mktemp("hostile")
