@@ -164,6 +164,20 @@ def test_an_unknown_option_is_said_by_its_command(tmp_path: Path, command: str) 
     assert f"(see wheelscan {command} --help)" in out
 
 
+@pytest.mark.parametrize("command", ["audit", "report"])
+def test_an_unknown_option_before_the_command_is_said_by_wheelscan(
+    tmp_path: Path, command: str
+) -> None:
+    """``wheelscan --bogus report``: the option is wheelscan's, not the command's (report's
+    parser used to say it, pointing at ``wheelscan report --help``, which lists no such
+    place for it)."""
+    run = wheelscan("--no-such-option", command, "--also-unknown", cwd=tmp_path)
+    assert (run.returncode, run.stdout) == (2, "")
+    assert run.stderr == (
+        "wheelscan: unrecognized arguments: --no-such-option (see wheelscan --help)\n"
+    )
+
+
 def test_reevaluate_of_a_missing_store_creates_nothing(tmp_path: Path) -> None:
     refused(wheelscan("reevaluate", "--db", "typo.db", cwd=tmp_path), "typo.db")
     assert list(tmp_path.iterdir()) == []
