@@ -3,6 +3,7 @@ stored facts, kept apart from the manylinux verdict; older stores and facts hand
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import subprocess
 import sys
@@ -391,3 +392,42 @@ def test_since_run_counts_a_newly_broken_abi3_promise(tmp_path: Path) -> None:
     junit = wheelscan("report", "--db", db, "--format", "junit", "--since-run", "1").stdout
     case = junit[junit.index(f'name="{broken}"') :]
     assert case[: case.index("</testcase>")].count('type="newly-broken"') == 1
+
+
+def test_since_run_counts_a_fixed_abi3_promise(audited_store: Path) -> None:
+    """A promise run 1 judged broken and this wheelscan judges kept is ``fixed``, as a
+    platform tag's is: here CLEAN's, as if an older wheelscan (another policy digest) had
+    judged it as it judged OVER's; the wheel itself was not read again."""
+    import json
+
+    db = audited_store  # run 1
+    query(
+        db,
+        "UPDATE verdicts SET abi3 = (SELECT v.abi3 FROM verdicts v JOIN wheels w "
+        f"ON w.id = v.wheel_id WHERE w.filename = '{OVER}') "
+        f"WHERE wheel_id = (SELECT id FROM wheels WHERE filename = '{CLEAN}')",
+    )
+    query(db, "UPDATE policies SET digest = 'older'")
+    query(db, "UPDATE meta SET value = 'older' WHERE key = 'policy_digest'")
+    done = wheelscan("reevaluate", "--db", db)
+    assert done.returncode == 0, done.stderr
+    assert abi3_by_file(db)[CLEAN]["compliant"] is True
+    done = wheelscan("report", "--db", db, "--format", "json", "--since-run", "1")
+    assert done.returncode == 0, done.stderr
+    changes = json.loads(done.stdout)["changes"]
+    assert changes["newly_broken"]["wheels"] == 0  # OVER was broken then too
+    (entry,) = changes["fixed"]["entries"]
+    assert (entry["filename"], entry["was"]) == (CLEAN, "broken")
+    assert entry["detail"].startswith("every declared tag holds")
+    markdown = report_with(db, "markdown", "--since-run", "1")
+    assert re.search(f"Fixed: 1.*?{re.escape(CLEAN)}", markdown, re.S)
+    sarif = json.loads(report_with(db, "sarif", "--since-run", "1"))
+    assert sarif["runs"][0]["properties"]["fixed"] == 1
+    states = {r["properties"]["wheel"]: r["baselineState"] for r in sarif["runs"][0]["results"]}
+    assert states[OVER] == "unchanged" and CLEAN not in states
+
+
+def report_with(db: Path, form: str, *args: str) -> str:
+    done = wheelscan("report", "--db", db, "--format", form, *args)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
