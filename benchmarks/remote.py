@@ -30,8 +30,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -44,74 +42,22 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from tests.corpus.fetch import fetch, load_entries  # noqa: E402
 
+import nginxserver  # noqa: E402
 from indexserver import IndexServer  # noqa: E402
 from latencyproxy import LatencyProxy  # noqa: E402
 from mirror import build_mirror  # noqa: E402
 
 ROUND_TRIPS = (0.0, 0.05, 0.2)
-# nginx as a bandersnatch mirror is served (tests/test_servers.py), its JSON pages too
-NGINX_CONF = """
-daemon off;
-master_process off;
-worker_processes 1;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log;
-events {{ worker_connections 1024; }}
-http {{
-    access_log {tmp}/access.log;
-    client_body_temp_path {tmp}/body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-    types {{
-        application/octet-stream whl;
-        application/vnd.pypi.simple.v1+json v1_json;
-        text/html html;
-    }}
-    server {{
-        listen 127.0.0.1:{port};
-        root {web};
-        location /simple/ {{ index index.v1_json; }}
-    }}
-}}
-"""
 
 
-class Nginx:
-    """nginx serving ``web`` on 127.0.0.1; ``paths()``: the paths requested so far."""
+class Nginx(nginxserver.Nginx):
+    """nginx serving ``web`` on 127.0.0.1 as mirrors are served (``tests/nginxserver.py``,
+    the tests' configuration), started at once: up to 1024 connections (every worker's
+    requests in flight), the PEP 691 JSON pages, and every request logged (``paths()``)."""
 
     def __init__(self, web: Path, tmp: Path) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = int(probe.getsockname()[1])
-        self.tmp = tmp
-        conf = tmp / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(tmp=tmp, port=self.port, web=web))
-        binary = shutil.which("nginx") or "/usr/sbin/nginx"
-        self.process = subprocess.Popen([binary, "-p", str(tmp), "-c", str(conf)])
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def clear(self) -> None:
-        (self.tmp / "access.log").write_text("")
-
-    def paths(self) -> list[str]:
-        lines = (self.tmp / "access.log").read_text().splitlines()
-        return [line.split('"')[1].split()[1] for line in lines if '"' in line]
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
+        super().__init__(web, tmp, connections=1024, pages="index.v1_json", log_requests=True)
+        self.start()
 
 
 def audit(source: str, db: Path, workers: int, tree: Path) -> tuple[float, int, int, int]:

@@ -7,13 +7,18 @@ downloaded, verified, on first use.
 
 from __future__ import annotations
 
+import os
+import re
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from corpus import oracle
-from corpus.fetch import fetch, load_entries
+from corpus.fetch import default_cache_dir, fetch, load_entries
+from property_budget import FAST_LOOP_PROFILE
 
 CORPUS_FILE = Path(__file__).parent / "corpus" / "wheels.json"
 
@@ -22,8 +27,9 @@ CORPUS_FILE = Path(__file__).parent / "corpus" / "wheels.json"
 _CORPUS_FIXTURES = {"corpus_entries", "real_wheels", "auditwheel_verdicts"}
 # Modules whose every test takes seconds: real process trees signalled, killed or fuzzed
 _SLOW_MODULES = {"test_fault_signals", "test_fault_kills", "test_properties"}
-# Single tests of several seconds each, by module and function: deadlines waited out (a
-# trickling server), allocations up to a memory limit, a Dask cluster, every prefix of a file
+# Single tests of seconds each, by module and function (or test id): deadlines waited out (a
+# trickling server), allocations up to a memory limit, a Dask cluster, every prefix of a file,
+# and tests over 1.5 s whose coverage the loop has from quicker ones (the reason beside each)
 _SLOW_TESTS = {
     ("test_hostile_index", "test_the_index_listing_gives_up_on_a_trickling_page"),
     ("test_hostile_index", "test_show_gives_up_on_a_trickling_server"),
@@ -33,7 +39,59 @@ _SLOW_TESTS = {
     ("test_memory_bounds", "test_workers_allocate_within_their_limit"),
     ("test_cli_usage", "test_a_token_in_the_index_url_is_never_printed_nor_stored"),
     ("test_dask_engine", "test_a_wheel_that_crashes_or_hangs_costs_only_itself_in_its_batch"),
+    # every prefix of a file read by the reference reader, as its native twin's above; the
+    # loop keeps the truncated files of the hostile catalogue, read by both backends
+    ("test_reference_reader", "test_every_prefix_parses_or_raises_elf_error"),
+    # the reports of an unfinished run after a SIGKILL: the loop reads them mid-run
+    # (test_report_during_a_run) and a killed run's store (the read-only and resumed ones)
+    ("test_report_store", "test_report_after_a_killed_first_run"),
+    # two stores in two orders through every report: the loop gives aggregate() its rows
+    # shuffled and checks each tie-break (test_aggregate_order)
+    ("test_report_store", "test_reports_do_not_depend_on_the_order_wheels_were_stored"),
+    # EACCES instead of EROFS: the same fall-back to an immutable reading as [ro-mount]
+    ("test_report_store", "test_report_on_a_read_only_store[chmod-as-user]"),
+    # every hostile case again on three threads: the loop reads each on one, and keeps the
+    # threads' rule (the first failure in archive order is the record)
+    ("test_hostile_wheels", "test_members_read_on_threads_get_the_same_records"),
+    # the wheel's bound met by Python definitions: the loop meets it with undefined symbols
+    # (test_memory_bounds) and the per-file bound on definitions
+    ("test_abi3_facts", "test_python_definitions_count_toward_the_wheel_bound"),
 }
+
+# Tests parametrized over a large sample, by module and function: the fast loop runs every
+# Nth case of the sample, the full suite all of them
+_SAMPLED_TESTS = {
+    # 300 system files, each compared with readelf (and parsed three ways): 60 in the loop
+    ("test_reference_reader", "test_system_file_matches_readelf"): 5,
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Before any test module is imported: where Python caches bytecode, and how many
+    examples the property tests draw."""
+    _cache_bytecode_outside_the_tree()
+    if _is_the_fast_loop(config) and config.getoption("hypothesis_profile", None) is None:
+        settings.load_profile(FAST_LOOP_PROFILE)  # property_budget.py says what it draws
+
+
+def _is_the_fast_loop(config: pytest.Config) -> bool:
+    """A run whose marker expression leaves out the slow tests (CONTRIBUTING.md's loop)."""
+    return re.search(r"\bnot\s+slow\b", config.getoption("markexpr", "") or "") is not None
+
+
+def _cache_bytecode_outside_the_tree() -> None:
+    """Where ``PYTHONDONTWRITEBYTECODE`` is set (this sandbox sets it), every ``python -m
+    wheelscan`` the tests start, hundreds of them, would compile each module it imports
+    again, and each test module its rewritten assertions: as ``benchmarks/harness/procs.py``
+    does, the bytecode goes to the test cache instead, never into the tree. Python checks
+    a cached file against its source's size and time, so what runs is what is written."""
+    if not os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        return  # Python caches beside the sources, as usual
+    prefix = str(default_cache_dir() / "pycache")
+    del os.environ["PYTHONDONTWRITEBYTECODE"]
+    os.environ["PYTHONPYCACHEPREFIX"] = prefix  # for every process a test starts
+    sys.dont_write_bytecode = False  # for this one: the test modules not imported yet
+    sys.pycache_prefix = prefix
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -43,7 +101,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.network)
         module = item.module.__name__.rpartition(".")[2] if item.module is not None else ""
         name = getattr(item, "originalname", item.name)
-        if module in _SLOW_MODULES or (module, name) in _SLOW_TESTS:
+        if module in _SLOW_MODULES or {(module, name), (module, item.name)} & _SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)
+        every = _SAMPLED_TESTS.get((module, name))
+        callspec = getattr(item, "callspec", None)
+        if every and callspec is not None and max(callspec.indices.values()) % every:
             item.add_marker(pytest.mark.slow)
 
 

@@ -53,7 +53,8 @@ class IndexServer:
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.state = self
         self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        # shutdown() waits for the loop's next poll: 0.5 s by default, at every test's end
+        threading.Thread(target=self._httpd.serve_forever, args=(0.02,), daemon=True).start()
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -3,16 +3,20 @@ stored facts, kept apart from the manylinux verdict; older stores and facts hand
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from wheelscan.store import Store
 from wheelscan.store.codec import unpack
 
 from elfwriter import Sym, build_elf, sample_spec
+from stores import copy_store
 from wheelbuilder import build_wheel
 
 OVER = "over-1.0-cp37-abi3-manylinux_2_17_x86_64.whl"
@@ -44,6 +48,23 @@ def wheelscan(*args: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, check=False, capture_output=True, text=True, timeout=600)
 
 
+@pytest.fixture(scope="session")
+def audited(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """``wheel_dir``'s wheels and the store one ``wheelscan audit`` of them left."""
+    root = tmp_path_factory.mktemp("audited")
+    wheels = wheel_dir(root)
+    db = root / "s.db"
+    done = wheelscan("audit", wheels, "--db", db)
+    assert done.returncode in (0, 1), done.stderr
+    return wheels, db
+
+
+@pytest.fixture()
+def audited_store(audited: tuple[Path, Path], tmp_path: Path) -> Path:
+    """This test's copy of the audited store (``stores.py``)."""
+    return copy_store(audited[1], tmp_path, "s.db")
+
+
 def query(db: Path, sql: str) -> list[Any]:
     connection = sqlite3.connect(db)
     try:
@@ -58,10 +79,8 @@ def abi3_by_file(db: Path) -> dict[str, Any]:
         return {row["filename"]: row["abi3"] for row in store.iter_rows()}
 
 
-def test_audit_stores_the_abi3_verdict_beside_the_manylinux_one(tmp_path: Path) -> None:
-    db = tmp_path / "s.db"
-    done = wheelscan("audit", wheel_dir(tmp_path), "--db", db)
-    assert done.returncode in (0, 1), done.stderr
+def test_audit_stores_the_abi3_verdict_beside_the_manylinux_one(audited_store: Path) -> None:
+    db = audited_store
     found = abi3_by_file(db)
     assert found[PLAIN] is None  # no stable-ABI promise
     assert found[CLEAN]["compliant"] and found[CLEAN]["computed"] == "3.10"
@@ -125,10 +144,10 @@ def report_json(db: Path) -> dict[str, Any]:
     return document
 
 
-def test_an_upgraded_store_keeps_its_verdicts_through_reevaluate(tmp_path: Path) -> None:
-    db = tmp_path / "s.db"
-    wheels = wheel_dir(tmp_path)
-    assert wheelscan("audit", wheels, "--db", db).returncode in (0, 1)
+def test_an_upgraded_store_keeps_its_verdicts_through_reevaluate(
+    audited: tuple[Path, Path], audited_store: Path
+) -> None:
+    wheels, db = audited[0], audited_store
     before = report_json(db)["totals"]["judged"]
     assert before == 3
     as_format_3(db)
@@ -158,17 +177,16 @@ def test_an_upgraded_store_keeps_its_verdicts_through_reevaluate(tmp_path: Path)
         assert store.outdated_facts() == 0
 
 
-def test_facts_of_a_newer_format_are_not_counted_as_older(tmp_path: Path) -> None:
-    db = audited_store(tmp_path)
+def test_facts_of_a_newer_format_are_not_counted_as_older(audited_store: Path) -> None:
+    db = audited_store
     query(db, f"UPDATE wheels SET facts_version = 99 WHERE filename = '{OVER}'")
     query(db, f"UPDATE wheels SET facts_version = 3 WHERE filename = '{CLEAN}'")
     with Store.open(db) as store:
         assert store.outdated_facts() == 1
 
 
-def test_a_schema_2_store_is_migrated_and_read_as_it_is(tmp_path: Path) -> None:
-    db = tmp_path / "s.db"
-    assert wheelscan("audit", wheel_dir(tmp_path), "--db", db).returncode in (0, 1)
+def test_a_schema_2_store_is_migrated_and_read_as_it_is(audited_store: Path) -> None:
+    db = audited_store
     # what a wheelscan before the abi3 audit left: schema 2, no verdicts.abi3
     query(db, "ALTER TABLE verdicts DROP COLUMN abi3")
     query(db, "UPDATE meta SET value = '2' WHERE key = 'schema_version'")
@@ -228,27 +246,22 @@ def test_show_json_carries_the_abi3_verdict_in_its_schema(tmp_path: Path) -> Non
     assert plain["abi3"] is None and "abi3" not in missing
 
 
-def audited_store(tmp_path: Path) -> Path:
-    db = tmp_path / "s.db"
-    done = wheelscan("audit", wheel_dir(tmp_path), "--db", db)
-    assert done.returncode in (0, 1), done.stderr
-    return db
-
-
 def report(db: Path, form: str) -> str:
     done = wheelscan("report", "--db", db, "--format", form)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
 
-def test_the_reports_count_abi3_wheels_and_name_the_wheels_behind(tmp_path: Path) -> None:
+def test_the_reports_count_abi3_wheels_and_name_the_wheels_behind(
+    audited_store: Path, tmp_path: Path
+) -> None:
     import json
 
     import jsonschema
 
     from wheelscan.report import json_schema
 
-    db = audited_store(tmp_path)
+    db = audited_store
     document = json.loads(report(db, "json"))
     jsonschema.Draft202012Validator(json_schema()).validate(document)
     abi3 = document["abi3"]
@@ -281,14 +294,16 @@ def test_the_reports_count_abi3_wheels_and_name_the_wheels_behind(tmp_path: Path
     assert "Stable ABI (abi3/abi3t)" in text and "Promise broken" in text
 
 
-def test_sarif_and_junit_name_a_broken_abi3_promise(tmp_path: Path) -> None:
+def test_sarif_and_junit_name_a_broken_abi3_promise(
+    audited: tuple[Path, Path], audited_store: Path
+) -> None:
     import json
 
     import jsonschema
     import xmlschema
 
     schemas = Path(__file__).parent / "schemas"
-    db = audited_store(tmp_path)
+    db = audited_store
     sarif = json.loads(report(db, "sarif"))
     jsonschema.Draft4Validator(
         json.loads((schemas / "sarif-schema-2.1.0.json").read_text())
@@ -307,7 +322,7 @@ def test_sarif_and_junit_name_a_broken_abi3_promise(tmp_path: Path) -> None:
     xmlschema.XMLSchema(schemas / "JUnit.xsd").validate(junit)
     assert 'type="abi3-violation"' in junit and junit.count("<failure") == 1
     # show gives the same result for the one wheel
-    shown = wheelscan("show", "--format", "sarif", tmp_path / "wheels" / OVER)
+    shown = wheelscan("show", "--format", "sarif", audited[0] / OVER)
     assert shown.returncode == 1
     assert [r["ruleId"] for r in json.loads(shown.stdout)["runs"][0]["results"]] == [
         "abi3-violation"
@@ -377,3 +392,42 @@ def test_since_run_counts_a_newly_broken_abi3_promise(tmp_path: Path) -> None:
     junit = wheelscan("report", "--db", db, "--format", "junit", "--since-run", "1").stdout
     case = junit[junit.index(f'name="{broken}"') :]
     assert case[: case.index("</testcase>")].count('type="newly-broken"') == 1
+
+
+def test_since_run_counts_a_fixed_abi3_promise(audited_store: Path) -> None:
+    """A promise run 1 judged broken and this wheelscan judges kept is ``fixed``, as a
+    platform tag's is: here CLEAN's, as if an older wheelscan (another policy digest) had
+    judged it as it judged OVER's; the wheel itself was not read again."""
+    import json
+
+    db = audited_store  # run 1
+    query(
+        db,
+        "UPDATE verdicts SET abi3 = (SELECT v.abi3 FROM verdicts v JOIN wheels w "
+        f"ON w.id = v.wheel_id WHERE w.filename = '{OVER}') "
+        f"WHERE wheel_id = (SELECT id FROM wheels WHERE filename = '{CLEAN}')",
+    )
+    query(db, "UPDATE policies SET digest = 'older'")
+    query(db, "UPDATE meta SET value = 'older' WHERE key = 'policy_digest'")
+    done = wheelscan("reevaluate", "--db", db)
+    assert done.returncode == 0, done.stderr
+    assert abi3_by_file(db)[CLEAN]["compliant"] is True
+    done = wheelscan("report", "--db", db, "--format", "json", "--since-run", "1")
+    assert done.returncode == 0, done.stderr
+    changes = json.loads(done.stdout)["changes"]
+    assert changes["newly_broken"]["wheels"] == 0  # OVER was broken then too
+    (entry,) = changes["fixed"]["entries"]
+    assert (entry["filename"], entry["was"]) == (CLEAN, "broken")
+    assert entry["detail"].startswith("every declared tag holds")
+    markdown = report_with(db, "markdown", "--since-run", "1")
+    assert re.search(f"Fixed: 1.*?{re.escape(CLEAN)}", markdown, re.S)
+    sarif = json.loads(report_with(db, "sarif", "--since-run", "1"))
+    assert sarif["runs"][0]["properties"]["fixed"] == 1
+    states = {r["properties"]["wheel"]: r["baselineState"] for r in sarif["runs"][0]["results"]}
+    assert states[OVER] == "unchanged" and CLEAN not in states
+
+
+def report_with(db: Path, form: str, *args: str) -> str:
+    done = wheelscan("report", "--db", db, "--format", form, *args)
+    assert done.returncode == 0, done.stderr
+    return done.stdout

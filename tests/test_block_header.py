@@ -19,6 +19,8 @@ from tests.test_wheel_archive import _member_zip, _zlib_is_elf
 from wheelscan._tail import block_starts, inflate_from
 from wheelscan._zipdir import elf_heads
 
+from property_budget import examples
+
 # the order in which a header gives the code-length code's lengths (RFC 1951 3.2.7)
 ORDER = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15]
 # what zlib says of a dynamic block's header it refuses
@@ -183,7 +185,7 @@ def inflate_whole(stream: bytes) -> tuple[int | None, bytes, bytes]:
     return length, bytes(out), bytes(known)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.integers(0, 2**32), st.booleans())
 def test_a_sound_header_is_read_as_zlib_reads_it(seed: int, magic: bool) -> None:
     """Codes of every shape (up to 286 and 30 lengths, runs of every kind, codes up to 15
@@ -197,7 +199,7 @@ def test_a_sound_header_is_read_as_zlib_reads_it(seed: int, magic: bool) -> None
     assert out[:length] == content and known[:length] == b"\1" * length
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(
     st.integers(0, 2**32),
     st.booleans(),
@@ -236,7 +238,7 @@ def test_a_damaged_header_is_refused_where_zlib_refuses_it(
         assert all(out[i] == inflated[i] for i in exact if i < len(inflated))
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.integers(0, 2**32), st.booleans())
 def test_a_block_without_an_end_is_refused(seed: int, magic: bool) -> None:
     """Complete codes, but none for the end of the block: zlib refuses the header, so the

@@ -111,7 +111,8 @@ def test_missing_file_is_an_error_record(tmp_path: Path) -> None:
 def http_root(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # shutdown() waits for the loop's next poll: 0.5 s by default, at every test's end
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     try:
         yield tmp_path, f"http://127.0.0.1:{server.server_address[1]}"

@@ -24,6 +24,7 @@ from elfwriter import Sym, build_elf, sample_spec
 from hostile.cases import CASES
 from indexserver import IndexServer
 from mirror import build_mirror
+from stores import copy_store
 from wheelbuilder import build_wheel
 
 EXT = "mod.cpython-312-x86_64-linux-gnu.so"
@@ -76,6 +77,17 @@ def kept(tmp_path: Path) -> Path:
     directory.mkdir()
     make_wheel(directory, "kept", "manylinux_2_26_x86_64")
     return directory
+
+
+@pytest.fixture(scope="session")
+def kept_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store that one audit of a ``kept`` directory left (copied per test, ``stores.py``)."""
+    root = tmp_path_factory.mktemp("kept-store")
+    (root / "kept").mkdir()
+    make_wheel(root / "kept", "kept", "manylinux_2_26_x86_64")
+    db = root / "a.db"
+    assert wheelscan("audit", str(root / "kept"), "--db", str(db), "--workers", "0").returncode == 0
+    return db
 
 
 @pytest.fixture()
@@ -152,6 +164,20 @@ def test_an_unknown_option_is_said_by_its_command(tmp_path: Path, command: str) 
     assert f"(see wheelscan {command} --help)" in out
 
 
+@pytest.mark.parametrize("command", ["audit", "report"])
+def test_an_unknown_option_before_the_command_is_said_by_wheelscan(
+    tmp_path: Path, command: str
+) -> None:
+    """``wheelscan --bogus report``: the option is wheelscan's, not the command's (report's
+    parser used to say it, pointing at ``wheelscan report --help``, which lists no such
+    place for it)."""
+    run = wheelscan("--no-such-option", command, "--also-unknown", cwd=tmp_path)
+    assert (run.returncode, run.stdout) == (2, "")
+    assert run.stderr == (
+        "wheelscan: unrecognized arguments: --no-such-option (see wheelscan --help)\n"
+    )
+
+
 def test_reevaluate_of_a_missing_store_creates_nothing(tmp_path: Path) -> None:
     refused(wheelscan("reevaluate", "--db", "typo.db", cwd=tmp_path), "typo.db")
     assert list(tmp_path.iterdir()) == []
@@ -180,9 +206,8 @@ def test_an_index_that_is_down_is_one_line(tmp_path: Path) -> None:
     refused(wheelscan("package", "demo", "--index-url", DOWN), "cannot read")
 
 
-def test_a_report_that_cannot_be_written_is_one_line(tmp_path: Path, kept: Path) -> None:
-    db = tmp_path / "a.db"
-    assert wheelscan("audit", str(kept), "--db", str(db), "--workers", "0").returncode == 0
+def test_a_report_that_cannot_be_written_is_one_line(tmp_path: Path, kept_store: Path) -> None:
+    db = copy_store(kept_store, tmp_path, "a.db")
     target = tmp_path / "no" / "such" / "dir" / "r.html"
     refused(wheelscan("report", "--db", str(db), "--format", "html", "-o", str(target)), "r.html")
 
@@ -327,11 +352,10 @@ def test_options_that_would_do_nothing_say_so(tmp_path: Path, kept: Path) -> Non
     assert "--timeout needs worker processes" in timeout.stderr
 
 
-def test_reevaluate_waits_for_no_audit(tmp_path: Path, kept: Path) -> None:
+def test_reevaluate_waits_for_no_audit(tmp_path: Path, kept_store: Path) -> None:
     """An audit finishing during a re-evaluation made its own policy the reported one again,
     silently: reevaluate takes the run lock, and is refused while an audit holds it."""
-    db = tmp_path / "a.db"
-    assert wheelscan("audit", str(kept), "--db", str(db), "--workers", "0").returncode == 0
+    db = copy_store(kept_store, tmp_path, "a.db")
     holder = subprocess.Popen(
         [sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'a'); "
          "fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)",
@@ -349,9 +373,8 @@ def test_reevaluate_waits_for_no_audit(tmp_path: Path, kept: Path) -> None:
     assert wheelscan("reevaluate", "--db", str(db)).returncode == 0
 
 
-def test_report_refuses_an_architecture_no_tag_names(tmp_path: Path, kept: Path) -> None:
-    db = str(tmp_path / "a.db")
-    assert wheelscan("audit", str(kept), "--db", db, "--workers", "0").returncode == 0
+def test_report_refuses_an_architecture_no_tag_names(tmp_path: Path, kept_store: Path) -> None:
+    db = str(copy_store(kept_store, tmp_path, "a.db"))
     refused(wheelscan("report", "--db", db, "--arch", "nothere"), "nothere", "x86_64")
     assert wheelscan("report", "--db", db, "--arch", "x86_64").returncode == 0
 

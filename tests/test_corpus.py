@@ -171,7 +171,8 @@ class _Index(BaseHTTPRequestHandler):
 def local_index(request: pytest.FixtureRequest) -> Iterator[str]:
     handler = type("Index", (_Index,), {"speaks_json": request.param})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # shutdown() waits for the loop's next poll: 0.5 s by default, at every test's end
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/simple/"
     server.shutdown()

@@ -47,7 +47,7 @@ def outcome(result: Verdict | AuditError) -> str:
     return result.code if isinstance(result, AuditError) else VERDICT
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # built once per process, however the tests are spread
 def hostile_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every case as a file, named as its case."""
     root = tmp_path_factory.mktemp("hostile")
@@ -254,6 +254,9 @@ def test_a_symlink_entry_is_its_text_never_its_target(hostile_dir: Path) -> None
 def sandbox(paths: list[str], cwd: Path, *options: str) -> dict[str, Any]:
     """``hostile/sandbox.py`` on ``paths`` in a fresh process, ``cwd`` its HOME and TMPDIR."""
     env = {**os.environ, "HOME": str(cwd), "TMPDIR": str(cwd), "PYTHONDONTWRITEBYTECODE": "1"}
+    # bytecode only from beside the sources: conftest's cache in the test cache is neither a
+    # wheel nor the program, and a read there would count as a stray one
+    env.pop("PYTHONPYCACHEPREFIX", None)
     env["PYTHONPATH"] = os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")])
     run = subprocess.run(
         [sys.executable, str(HERE / "hostile" / "sandbox.py"), *options, *paths],

@@ -27,6 +27,7 @@ from wheelscan.wheel.archive import DEFLATED, WheelArchive
 from wheelscan.wheel.inflate import PREFIX_SLACK, raw_inflater
 
 from elfwriter import build_elf, sample_spec
+from property_budget import examples
 from wheelbuilder import build_wheel
 
 
@@ -66,7 +67,7 @@ def inflated(impl: ModuleType, payload: bytes, size: int) -> tuple[bytes, int]:
 
 
 @EACH
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.binary(max_size=200_000), st.integers(0, 9))
 def test_inflate_into_gives_what_zlib_gives(impl: ModuleType, data: bytes, level: int) -> None:
     out, crc = inflated(impl, deflate(data, level), len(data))
@@ -87,7 +88,7 @@ def mixed_data(seed: int, size: int) -> bytes:
 
 
 @EACH
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(st.integers(0, 2**32), st.integers(70_000, 600_000), st.integers(0, 9), st.data())
 def test_inflate_prefix_gives_the_first_bytes(
     impl: ModuleType, seed: int, size: int, level: int, draw: st.DataObject

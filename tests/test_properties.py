@@ -46,9 +46,10 @@ from elfwriter import (
     Sym,
     build_image,
 )
+from property_budget import examples
 
 SETTINGS = settings(
-    max_examples=150,
+    max_examples=examples(150),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

@@ -26,6 +26,7 @@ import pytest
 from wheelscan.policy.policies import DATA_DIR
 
 from elfwriter import Sym, build_elf, sample_spec
+from stores import copy_store
 from wheelbuilder import build_wheel
 
 CORPUS = Path.home() / ".cache" / "wheelscan-tests"
@@ -88,6 +89,22 @@ def audit(*args: object) -> None:
 
 def report_json(db: Path, *args: object) -> dict[str, Any]:
     return json.loads(ok("report", "--db", db, "--format", "json", *args))  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def store_a(sources: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first directory audited (copied per test, ``stores.py``)."""
+    db = tmp_path_factory.mktemp("store-a") / "c.db"
+    audit("--db", db, sources[0])
+    return db
+
+
+@pytest.fixture(scope="session")
+def store_ab(sources: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Both directories audited in one run, the first first (copied per test)."""
+    db = tmp_path_factory.mktemp("store-ab") / "c.db"
+    audit("--db", db, *sources)
+    return db
 
 
 # --- at any moment of a run
@@ -194,11 +211,9 @@ READ_ONLY = {
 
 
 @pytest.mark.parametrize("how", sorted(READ_ONLY))
-def test_report_on_a_read_only_store(sources: tuple[Path, Path], tmp_path: Path, how: str) -> None:
+def test_report_on_a_read_only_store(store_ab: Path, tmp_path: Path, how: str) -> None:
     directory = tmp_path / "store"
-    directory.mkdir()
-    db = directory / "c.db"
-    audit("--db", db, *sources)
+    db = copy_store(store_ab, directory)
     expected = report_json(db)
     before = sorted(p.name for p in directory.iterdir())
     db.chmod(0o444)
@@ -257,14 +272,14 @@ def _without_time(markdown: str) -> str:
 
 
 def test_reports_do_not_depend_on_the_order_wheels_were_stored(
-    sources: tuple[Path, Path], tmp_path: Path
+    sources: tuple[Path, Path], store_ab: Path, tmp_path: Path
 ) -> None:
     a, b = sources
+    ba = tmp_path / "ba" / "c.db"
+    ba.parent.mkdir()
+    audit("--db", ba, b, a)
     documents, markdowns, ci = [], [], []
-    for name, order in (("ab", (a, b)), ("ba", (b, a))):
-        db = tmp_path / name / "c.db"
-        db.parent.mkdir()
-        audit("--db", db, *order)
+    for db in (copy_store(store_ab, tmp_path / "ab"), ba):
         document = report_json(db)
         del document["generated"], document["runs"]
         documents.append(json.dumps(document, indent=1))
@@ -297,11 +312,8 @@ def _strict_policy(path: Path) -> Path:
     return path
 
 
-def test_report_names_the_policy_of_its_verdicts(
-    sources: tuple[Path, Path], tmp_path: Path
-) -> None:
-    db = tmp_path / "c.db"
-    audit("--db", db, sources[0])
+def test_report_names_the_policy_of_its_verdicts(store_a: Path, tmp_path: Path) -> None:
+    db = copy_store(store_a, tmp_path)
     builtin = report_json(db)["policy"]
     assert builtin["recorded"] and builtin["policy_file"] is None
     assert builtin["digest"] == report_json(db)["runs"][0]["policy_digest"]
@@ -318,14 +330,15 @@ def test_report_names_the_policy_of_its_verdicts(
         assert sha256[:16] in out, form
 
 
-def test_a_reader_sees_one_moment_of_the_store(sources: tuple[Path, Path], tmp_path: Path) -> None:
+def test_a_reader_sees_one_moment_of_the_store(
+    sources: tuple[Path, Path], store_a: Path, tmp_path: Path
+) -> None:
     """A report reads runs, wheels and policies in several statements; a reevaluate or a
     run committed between them must not make it show one policy's verdicts beside
     another's: the reader reads one snapshot."""
     from wheelscan.store import Store
 
-    db = tmp_path / "moment.db"
-    audit("--db", db, sources[0])
+    db = copy_store(store_a, tmp_path, "moment.db")
     with Store.open(db, read_only=True) as store:
         runs = store.runs()
         digest = store.reported_policy()
@@ -345,11 +358,8 @@ def test_a_reader_sees_one_moment_of_the_store(sources: tuple[Path, Path], tmp_p
 # --- filters
 
 
-def test_report_filters_by_project_and_architecture(
-    sources: tuple[Path, Path], tmp_path: Path
-) -> None:
-    db = tmp_path / "c.db"
-    audit("--db", db, *sources)
+def test_report_filters_by_project_and_architecture(store_ab: Path, tmp_path: Path) -> None:
+    db = copy_store(store_ab, tmp_path)
     whole = report_json(db)
     assert whole["totals"]["wheels"] == 8
     one = report_json(db, "--project", "MarkupSafe", "--project", "overone")
@@ -369,7 +379,7 @@ def test_report_filters_by_project_and_architecture(
 # --- what changed since a run
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def nightly(sources: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Run 1 judged `a` under a strict policy; run 2 met `a` again and `b` for the first time;
     then everything was judged again under the built-in policies."""
@@ -446,10 +456,9 @@ def test_runs_named_are_runs_the_store_holds(nightly: Path, option: str) -> None
     ],
 )
 def test_counts_are_validated(
-    sources: tuple[Path, Path], tmp_path: Path, args: tuple[str, ...], message: str
+    store_a: Path, tmp_path: Path, args: tuple[str, ...], message: str
 ) -> None:
-    db = tmp_path / "c.db"
-    audit("--db", db, sources[0])
+    db = copy_store(store_a, tmp_path)
     for form in ("terminal", "json"):
         done = wheelscan("report", "--db", db, "--format", form, *args)
         assert (done.returncode, done.stdout) == (2, "")
@@ -472,11 +481,10 @@ def test_every_option_says_its_default() -> None:
 
 
 def test_a_killed_and_resumed_store_reports_as_an_uninterrupted_one(
-    sources: tuple[Path, Path], tmp_path: Path
+    sources: tuple[Path, Path], store_ab: Path, tmp_path: Path
 ) -> None:
     a, b = sources
-    whole = tmp_path / "whole.db"
-    audit("--db", whole, a, b)
+    whole = copy_store(store_ab, tmp_path, "whole.db")
     resumed = tmp_path / "resumed.db"
     child, _ = _writer(resumed, b, "kill")  # b's wheels stored first, then the run killed
     child.communicate(timeout=120)

@@ -1,13 +1,13 @@
 """One mirror, three ways in: a directory, nginx serving it as mirrors are served in
-production (Debian's package; ``.ci/run`` installs it), and pypiserver. The store's facts and
-verdicts must be identical whichever way the wheels were read.
+production (``nginxserver.py``; Debian's package, which ``.ci/run`` installs), and
+pypiserver. The store's facts and verdicts must be identical whichever way the wheels were
+read.
 
 Both servers listen on 127.0.0.1 only, on a port the test picked, and are stopped by it.
 """
 
 from __future__ import annotations
 
-import shutil
 import socket
 import sqlite3
 import subprocess
@@ -23,38 +23,10 @@ from wheelscan.store.codec import unpack
 
 from elfwriter import build_elf, sample_spec
 from mirror import Mirror, build_mirror
+from nginxserver import Nginx, NginxError, free_port
 from wheelbuilder import build_wheel
 
-STARTUP = 30.0  # seconds a server may take to listen: a bound, not a measurement
-
-NGINX_CONF = """
-daemon off;
-master_process off;
-worker_processes 1;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {tmp}/body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-    types {{ text/html html; application/octet-stream whl; }}
-    server {{
-        listen 127.0.0.1:{port};
-        root {web};
-        location /simple/ {{ index index.html; }}
-    }}
-}}
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+STARTUP = 30.0  # seconds pypiserver may take to listen: a bound, not a measurement
 
 
 def wait_listening(port: int, server: subprocess.Popen[bytes]) -> None:
@@ -91,20 +63,23 @@ def mirror(tmp_path_factory: pytest.TempPathFactory, real_wheels: list[Path]) ->
 
 @pytest.fixture(scope="module")
 def nginx(mirror: Mirror, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    binary = shutil.which("nginx") or next(
-        (p for p in ("/usr/sbin/nginx",) if Path(p).is_file()), None
+    # a few connections (an audit's two workers), the PEP 503 pages the mirror was built
+    # with, no request log: what is checked is what the store holds
+    server = Nginx(
+        mirror.web,
+        tmp_path_factory.mktemp("nginx"),
+        connections=64,
+        pages="index.html",
+        log_requests=False,
     )
-    if binary is None:
-        pytest.fail("nginx is needed: Debian's nginx package, which .ci/run installs")
-    tmp, port = tmp_path_factory.mktemp("nginx"), free_port()
-    conf = tmp / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(tmp=tmp, port=port, web=mirror.web))
-    server = subprocess.Popen([binary, "-p", str(tmp), "-c", str(conf)], stderr=subprocess.DEVNULL)
     try:
-        wait_listening(port, server)
-        yield f"http://127.0.0.1:{port}/simple/"
+        server.start()
+    except NginxError as e:
+        pytest.fail(str(e))
+    try:
+        yield f"{server.url}/simple/"
     finally:
-        stop(server)
+        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,8 @@ from wheelscan.elf import get_parser, partial_parser
 from wheelscan.wheel import contents, ends
 from wheelscan.wheel.archive import DEFLATED, WheelArchive
 
+from property_budget import examples
+
 
 def deflate(data: bytes, level: int, strategy: int = zlib.Z_DEFAULT_STRATEGY) -> bytes:
     compressor = zlib.compressobj(level, zlib.DEFLATED, -15, 9, strategy)
@@ -84,7 +86,7 @@ STREAMS = {
 }
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(**STREAMS, stored=st.booleans())
 def test_from_anywhere_every_byte_called_exact_is_exact(
     seed: int, size: int, level: int, where: float, stored: bool
@@ -121,7 +123,7 @@ def test_a_full_buffer_reports_where_it_filled() -> None:
     assert start <= bit and stop > start
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(**STREAMS)
 def test_counted_block_starts_lie_where_zlib_puts_them(
     seed: int, size: int, level: int, where: float

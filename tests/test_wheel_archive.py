@@ -23,6 +23,7 @@ from wheelscan.wheel.archive import Limits, WheelArchive, WheelError
 from wheelscan.wheel.contents import first_fields, read_wheel_facts
 
 from elfwriter import build_elf, sample_spec
+from property_budget import examples
 from wheelbuilder import build_wheel
 
 ELF = build_elf(sample_spec("x86_64", interpreter=None))
@@ -306,7 +307,7 @@ def test_a_private_writable_mapping_keeps_its_bytes() -> None:
 _RECORD_ALPHABET = st.sampled_from(list('ab,/.= "\t\r\n\x00\x0b\x0c\x1c\x1d\x1e\u2028\u2029\x85'))
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(st.lists(_RECORD_ALPHABET, max_size=60).map("".join))
 def test_record_first_fields_are_pips(text: str) -> None:
     try:
@@ -356,7 +357,7 @@ def _python_offset(archive: WheelArchive, member: Any) -> int | str:
         return e.code
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 80), st.integers(0, 255)), min_size=1, max_size=4))
 def test_local_headers_checked_natively_as_in_python(flips: list[tuple[int, int]]) -> None:
     """Damage anywhere in a local header: the native check vouches for a member exactly
@@ -447,7 +448,7 @@ def _member_zip(stream: bytes) -> tuple[bytes, Any]:
     return data, archive
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(
     st.binary(max_size=64),
     st.booleans(),

@@ -53,9 +53,15 @@ def build_parser(argv: Sequence[str] | None = None) -> Parser:
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     """The arguments; an option the command does not know is said by that command's parser
     (``wheelscan audit: unrecognized arguments: ...``, see ``wheelscan audit --help``):
-    argparse would leave them to the top-level parser, which names no command."""
+    argparse would leave them to the top-level parser, which names no command. One given
+    before the command (``wheelscan --bogus report``) is the top-level parser's to say."""
     parser = build_parser(argv)
     args, extra = parser.parse_known_args(argv)
+    words = list(argv if argv is not None else sys.argv[1:])
+    # the top-level parser takes no value, so the command is its first word not an option
+    before_command = words[: words.index(args.command)]
+    if misplaced := [word for word in before_command if word in extra]:
+        parser.error(f"unrecognized arguments: {' '.join(misplaced)}")
     if extra:
         chosen: argparse.ArgumentParser = parser.commands.choices[args.command]
         chosen.error(f"unrecognized arguments: {' '.join(extra)}")
