@@ -117,7 +117,7 @@ class Served:
 
     def __init__(self, nginx: Nginx) -> None:
         self.nginx = nginx
-        self.process = psutil.Process(nginx.process.pid)
+        self.process = psutil.Process(nginx.pid)
 
     def cpu_seconds(self) -> float:
         times = self.process.cpu_times()
@@ -283,7 +283,7 @@ def pilot_run(work: Path, wheels: list[Path], workers: int) -> dict[str, object]
     try:
         index_url = f"{nginx.url}/simple/"
         listing = listing_cpu(index_url)
-        cpu = TreeCpu(nginx.process.pid)
+        cpu = TreeCpu(nginx.pid)
         run = dask_run(index_url, work / "pilot.db", workers, cpu, len(wheels))
         return {**run, "listing": listing}
     finally:
@@ -345,7 +345,7 @@ def main() -> None:
         calibration["pilot"] = pilot
         nginx.clear()
         server_cpu = server.cpu_seconds()
-        cpu = TreeCpu(nginx.process.pid)
+        cpu = TreeCpu(nginx.pid)
         measured = dask_run(index_url, args.work / "dask.db", args.workers, cpu, args.wheels)
         served = server.requests()
         measured["requests"] = len(served)

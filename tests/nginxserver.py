@@ -127,6 +127,12 @@ class Nginx:
                 time.sleep(0.1)
         raise NginxError(f"nginx does not listen on 127.0.0.1:{self.port} after {STARTUP:.0f} s")
 
+    @property
+    def pid(self) -> int:
+        """The one nginx process's (its CPU is the file host's: benchmarks/simulate_index.py)."""
+        assert self._process is not None
+        return self._process.pid
+
     def paths(self) -> list[str]:
         """The paths requested since the start or the last ``clear`` (``log_requests``)."""
         lines = (self.tmp / "access.log").read_text().splitlines()
