@@ -155,6 +155,26 @@ def test_a_netrc_changed_between_requests_is_read_again(
         assert index.authorizations("/page") == [old, AUTH, None]
 
 
+def test_a_netrc_others_may_read_gives_no_credentials(
+    session: HttpSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """~/.netrc is refused, as Python's netrc refuses it, when others may read its passwords
+    (the check is made only for the default file: none when NETRC names one)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    netrc = home / ".netrc"
+    netrc.write_text("machine 127.0.0.1 login user password s3cret\n")
+    netrc.chmod(0o644)
+    monkeypatch.delenv("NETRC")
+    monkeypatch.setenv("HOME", str(home))
+    with Server({"/page": private}) as index:
+        session.get(index.url("/page"), limit=1000)
+        netrc.chmod(0o600)
+        os.utime(netrc, ns=(0, netrc.stat().st_mtime_ns + 1_000_000_000))
+        session.get(index.url("/page"), limit=1000)
+        assert index.authorizations("/page") == [None, AUTH]
+
+
 def test_retry_after_is_honoured(session: HttpSession) -> None:
     answers = iter([(503, {"Retry-After": "1"}, b"busy"), (200, {}, b"done")])
     with Server({"/busy": lambda _: next(answers)}) as server:

@@ -262,24 +262,28 @@ def credentials(url: str) -> dict[str, str]:
     if parts.username is not None:
         user = urllib.parse.unquote(parts.username)
         return _basic_auth(user, urllib.parse.unquote(parts.password or ""))
-    path = os.environ.get("NETRC") or os.path.expanduser("~/.netrc")
+    named = os.environ.get("NETRC")
     try:
-        changed = os.stat(path).st_mtime_ns
+        found = os.stat(named or os.path.expanduser("~/.netrc"))
     except OSError:
         return {}  # no .netrc: no credentials from it
-    return _netrc_credentials(path, changed, parts.hostname or "")
+    # its version: contents, mode or owner changed, it is read again
+    version = (found.st_mtime_ns, found.st_ctime_ns)
+    return _netrc_credentials(named, version, parts.hostname or "")
 
 
 @functools.lru_cache(maxsize=64)
-def _netrc_credentials(path: str, changed: int, host: str) -> dict[str, str]:
+def _netrc_credentials(named: str | None, version: tuple[int, int], host: str) -> dict[str, str]:
     # parsed once per file version and host, not per request: a listing makes thousands of
-    # requests, and a parse per request cost its threads more than the pages themselves
-    del changed  # the cache's key only: a .netrc edited during a run is read again
+    # requests, and a parse per request cost its threads more than the pages themselves.
+    # ``named`` None: the default ~/.netrc, which Python's netrc refuses where others may
+    # read its passwords (it checks only the file it finds itself, not one named to it)
+    del version  # the cache's key only
     try:
-        found = netrc.netrc(path).authenticators(host)
+        entry = netrc.netrc(named).authenticators(host)
     except (OSError, netrc.NetrcParseError):
-        return {}  # a .netrc that cannot be read: no credentials from it
-    return _basic_auth(found[0], found[2] or "") if found else {}
+        return {}  # a .netrc that cannot be read, or is not safe: no credentials from it
+    return _basic_auth(entry[0], entry[2] or "") if entry else {}
 
 
 def tls_context() -> ssl.SSLContext:
