@@ -87,14 +87,17 @@ class Response:
 
 
 class _Watch:
-    """One request's deadline, as its thread and the watchdog's share it (no lock: each
-    field is written by one side and a stale read costs at most a tick)."""
+    """One request's deadline, as its thread and the watchdog's share it. The deadline is
+    written by the request alone (a stale read costs the watchdog a tick); firing and
+    releasing decide under the watch's own lock, never contended but at that moment, so
+    that a socket released to the pool is never shut afterwards."""
 
-    __slots__ = ("deadline", "done", "fired", "sock")
+    __slots__ = ("deadline", "done", "fired", "lock", "sock")
 
     def __init__(self, sock: socket.socket, deadline: float) -> None:
         self.sock, self.deadline = sock, deadline
         self.done = self.fired = False
+        self.lock = threading.Lock()
 
 
 class _Watchdog:
@@ -102,10 +105,11 @@ class _Watchdog:
 
     A shut-down socket makes the blocked ``recv`` return at once, in whatever thread waits on
     it; the request then fails as a missed deadline. One thread serves the whole process,
-    looking every ``TICK`` seconds: a request registers, extends and releases its deadline
-    without a lock (a deque's append, a field's write). With 64 threads and more making
-    requests, a lock taken three times a request became a convoy: a third of a remote
-    worker's samples waited on it (py-spy, 1,050 wheels over loopback).
+    looking every ``TICK`` seconds: a request registers and extends its deadline without a
+    lock (a deque's append, a field's write), and releases it under its own watch's lock.
+    With 64 threads and more making requests, one lock taken three times a request became a
+    convoy: a third of a remote worker's samples waited on it (py-spy, 1,050 wheels over
+    loopback).
     """
 
     # deadlines are seconds long (--timeout, 60 s at most, plus 1 s a MiB): one fires at
@@ -138,8 +142,9 @@ class _Watchdog:
     @staticmethod
     def release(watched: _Watch) -> bool:
         """Stop watching; True when the deadline had passed (and the socket was shut)."""
-        watched.done = True
-        return watched.fired
+        with watched.lock:
+            watched.done = True
+            return watched.fired
 
     def _run(self) -> None:
         heap: list[tuple[float, int, _Watch]] = []
@@ -155,10 +160,13 @@ class _Watchdog:
                 if watched.deadline > now:  # extended since it was queued
                     heapq.heappush(heap, (watched.deadline, id(watched), watched))
                     continue
-                watched.fired = True
-                # already closed: the request has failed on its own
-                with contextlib.suppress(OSError):
-                    watched.sock.shutdown(socket.SHUT_RDWR)
+                with watched.lock:
+                    if watched.done:  # released meanwhile: its socket may be pooled again
+                        continue
+                    watched.fired = True
+                    # already closed: the request has failed on its own
+                    with contextlib.suppress(OSError):
+                        watched.sock.shutdown(socket.SHUT_RDWR)
             if len(heap) > self.PRUNE_ABOVE:
                 heap = [entry for entry in heap if not entry[2].done]
                 heapq.heapify(heap)
