@@ -14,6 +14,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,7 @@ from mirror import build_mirror
 from wheelbuilder import build_wheel
 
 LIBRARY = "twin.libs/libshared.so"
+ORIGIN = "http://127.0.0.1:8080"
 
 
 def twin_wheel(version: str, python: str, library: bytes) -> tuple[str, bytes]:
@@ -121,21 +123,66 @@ def member(name: str = LIBRARY, crc: int = 1) -> Member:
 def test_a_twin_needs_the_same_identity_and_first_bytes() -> None:
     cache = FactsCache()
     facts = ElfFacts.__new__(ElfFacts)  # an identity object: only its reuse is asserted
-    first = cache.release("twin", "1.0")
+    first = cache.release(ORIGIN, "twin", "1.0")
     assert first.claim([(member(), b"head")]) == {}
     first.remember(member(), facts)
     first.close()
-    assert cache.release("twin", "1.0").claim([(member(), b"head")]) == {0: facts}
-    assert cache.release("twin", "2.0").claim([(member(), b"head")]) == {}
-    assert cache.release("twin", "1.0").claim([(member(), b"other head")]) == {}
-    assert cache.release("twin", "1.0").claim([(member(crc=2), b"head")]) == {}
-    assert cache.release("twin", "1.0").claim([(member("x/other.so"), b"head")]) == {}
+    assert cache.release(ORIGIN, "twin", "1.0").claim([(member(), b"head")]) == {0: facts}
+    assert cache.release(ORIGIN, "twin", "2.0").claim([(member(), b"head")]) == {}
+    assert cache.release(ORIGIN, "twin", "1.0").claim([(member(), b"other head")]) == {}
+    assert cache.release(ORIGIN, "twin", "1.0").claim([(member(crc=2), b"head")]) == {}
+    assert cache.release(ORIGIN, "twin", "1.0").claim([(member("x/other.so"), b"head")]) == {}
 
 
 def test_a_claim_never_read_is_let_go() -> None:
     cache = FactsCache()
-    reading = cache.release("twin", "1.0")
+    reading = cache.release(ORIGIN, "twin", "1.0")
     assert reading.claim([(member(), b"head")]) == {}
     reading.close()  # its wheel failed before it parsed the member
-    waiting = cache.release("twin", "1.0")
+    waiting = cache.release(ORIGIN, "twin", "1.0")
     assert waiting.claim([(member(), b"head")]) == {}  # claimed again, not waited for
+
+
+def test_another_index_s_file_is_no_twin() -> None:
+    cache = FactsCache()
+    facts = ElfFacts.__new__(ElfFacts)
+    first = cache.release(ORIGIN, "twin", "1.0")
+    first.claim([(member(), b"head")])
+    first.remember(member(), facts)
+    assert cache.release("http://elsewhere:80", "twin", "1.0").claim([(member(), b"head")]) == {}
+
+
+def test_a_twin_being_read_is_waited_for() -> None:
+    cache = FactsCache()
+    facts = ElfFacts.__new__(ElfFacts)
+    reading = cache.release(ORIGIN, "twin", "1.0")
+    assert reading.claim([(member(), b"head")]) == {}
+    got: list[dict[int, ElfFacts]] = []
+    waiter = threading.Thread(
+        target=lambda: got.append(cache.release(ORIGIN, "twin", "1.0").claim([(member(), b"head")]))
+    )
+    waiter.start()
+    reading.remember(member(), facts)  # the waiter, waiting or not yet, takes these facts
+    waiter.join(timeout=60)
+    assert got == [{0: facts}]
+
+
+def test_a_member_being_read_with_other_first_bytes_is_not_waited_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("wheelscan.wheel.dedupe.TWIN_WAIT", 600.0)
+    cache = FactsCache()
+    reading = cache.release(ORIGIN, "twin", "1.0")
+    assert reading.claim([(member(), b"head")]) == {}
+    # still being read: a member with other first bytes is no twin of it, and its claim
+    # returns at once (it waited the whole TWIN_WAIT for a twin that could never serve)
+    got: list[dict[int, ElfFacts]] = []
+    other = threading.Thread(
+        target=lambda: got.append(cache.release(ORIGIN, "twin", "1.0").claim([(member(), b"x")]))
+    )
+    other.start()
+    other.join(timeout=60)  # a bound on a hang, not a measurement
+    done = not other.is_alive()
+    reading.close()  # lets a waiting claim go, whatever happened
+    other.join()
+    assert done and got == [{}]

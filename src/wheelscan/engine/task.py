@@ -6,6 +6,7 @@ import hashlib
 import mmap
 import os
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,7 +72,11 @@ class AuditTask:
             elif is_url(ref.location):
                 # a member read in part never has all its bytes fetched, to hash: its twins
                 # in the release are told by their identity (wheel/dedupe.py's ReleaseScope)
-                twins = cache.release(ref.project, ref.version) if cache is not None else None
+                url = urllib.parse.urlsplit(ref.location)  # its origin, never its userinfo
+                origin = f"{url.scheme}://{url.hostname}:{url.port}"
+                twins = (
+                    cache.release(origin, ref.project, ref.version) if cache is not None else None
+                )
                 computed, facts, bytes_read = self._remote(ref, twins)
                 sha256 = sha256 or computed
             elif os.path.isabs(ref.location):

@@ -22,13 +22,15 @@ and whose first compressed bytes (fetched with the wheel's plan anyway, up to 16
 the same, takes that member's facts and is not fetched further. One release's wheels for
 several Python versions carry the same vendored libraries byte for byte (numpy's OpenBLAS,
 pyarrow's Arrow libraries), so a nightly audit fetches each once. The trust: only someone who
-can upload a wheel to that release could plant such a twin, and then only with a forged
-CRC-32 behind identical first bytes; ``--strict`` reads every byte and trusts no identity.
+can put a file named as that release on that index (on the public index, the release's
+maintainers) could plant such a twin, and then only with a forged CRC-32 behind identical
+first bytes; ``--strict`` reads every byte and trusts no identity.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -37,11 +39,12 @@ from wheelscan.wheel.archive import Member
 from wheelscan.wheel.identity import FileIdentity
 
 Key = tuple[int, int, int]  # CRC-32, compressed size, size
-# project, version, member name, CRC-32, compressed size, size
-ReleaseKey = tuple[str, str, str, int, int, int]
-# How long a wheel waits for a twin member another thread of the worker is reading (its
-# bytes on the way, from the same server): past it, the member is fetched and read anyway
-TWIN_WAIT = 30.0
+# origin, project, version, member name, CRC-32, compressed size, size
+ReleaseKey = tuple[str, str, str, str, int, int, int]
+# How long a wheel waits, in all, for twin members other threads of the worker are reading
+# (their bytes on the way from the same server, a second or two on a slow link): past it,
+# its members are fetched and read anyway
+TWIN_WAIT = 10.0
 
 
 @dataclass(frozen=True)
@@ -81,11 +84,13 @@ class FactsCache:
         # members read over HTTP, by their release identity: the hash of their first
         # compressed bytes and their facts (ReleaseScope); and those being read now
         self._twins: OrderedDict[ReleaseKey, tuple[bytes, ElfFacts]] = OrderedDict()
-        self._reading: dict[ReleaseKey, threading.Event] = {}
+        self._reading: dict[ReleaseKey, tuple[bytes, threading.Event]] = {}
 
-    def release(self, project: str, version: str) -> ReleaseScope:
-        """This cache as seen by one remote wheel of ``project`` ``version``."""
-        return ReleaseScope(self, project, version)
+    def release(self, origin: str, project: str, version: str) -> ReleaseScope:
+        """This cache as seen by one remote wheel of ``project`` ``version`` served from
+        ``origin`` (the file's scheme, host and port: another index's files are never its
+        twins, whatever they are named)."""
+        return ReleaseScope(self, origin, project, version)
 
     @staticmethod
     def key(member: Member) -> Key:
@@ -138,10 +143,10 @@ class ReleaseScope:
     made all at once under the lock and a wheel waits only for claims made before its own:
     no two wheels wait for each other."""
 
-    def __init__(self, cache: FactsCache, project: str, version: str) -> None:
+    def __init__(self, cache: FactsCache, origin: str, project: str, version: str) -> None:
         self.cache = cache
-        self.scope = (project, version)
-        self._mine: dict[ReleaseKey, bytes] = {}
+        self.scope = (origin, project, version)
+        self._mine: dict[ReleaseKey, bytes] = {}  # claimed, not remembered yet
         self.saved = 0  # uncompressed bytes this wheel took from twins
 
     def _key(self, member: Member) -> ReleaseKey:
@@ -149,7 +154,8 @@ class ReleaseScope:
 
     def claim(self, heads: list[tuple[Member, bytes]]) -> dict[int, ElfFacts]:
         """Facts by member offset, for the members of ``heads`` (each with its first
-        compressed bytes) whose twin was read; the rest become this wheel's to read."""
+        compressed bytes) whose twin was read; the rest become this wheel's to read. A twin
+        being read with other first bytes is no twin: not waited for, not claimed."""
         cache = self.cache
         found: dict[int, ElfFacts] = {}
         waits: list[tuple[Member, bytes, threading.Event]] = []
@@ -157,15 +163,18 @@ class ReleaseScope:
         with cache._lock:
             for member, key, digest in digests:
                 twin = cache._twins.get(key)
+                reading = cache._reading.get(key)
                 if twin is not None and twin[0] == digest:
                     found[member.header_offset] = twin[1]
-                elif key in cache._reading:
-                    waits.append((member, digest, cache._reading[key]))
+                elif reading is not None:
+                    if reading[0] == digest:
+                        waits.append((member, digest, reading[1]))
                 elif twin is None:
-                    cache._reading[key] = threading.Event()
+                    cache._reading[key] = (digest, threading.Event())
                     self._mine[key] = digest
+        deadline = time.monotonic() + TWIN_WAIT  # one deadline for all of the wheel's waits
         for member, digest, event in waits:
-            event.wait(TWIN_WAIT)
+            event.wait(max(0.0, deadline - time.monotonic()))
             with cache._lock:
                 twin = cache._twins.get(self._key(member))
             if twin is not None and twin[0] == digest:
@@ -178,26 +187,26 @@ class ReleaseScope:
     def remember(self, member: Member, facts: ElfFacts) -> None:
         """``facts`` of a member this wheel claimed: for its twins in the release."""
         key = self._key(member)
-        digest = self._mine.pop(key, None)
-        if digest is None:
-            return
         with self.cache._lock:
+            digest = self._mine.pop(key, None)
+            if digest is None:
+                return
             self.cache._twins[key] = (digest, facts)
             self.cache._twins.move_to_end(key)
             if len(self.cache._twins) > self.cache.capacity:
                 self.cache._twins.popitem(last=False)
-            event = self.cache._reading.pop(key, None)
-        if event is not None:
-            event.set()
+            reading = self.cache._reading.pop(key, None)
+        if reading is not None:
+            reading[1].set()
 
     def close(self) -> None:
         """The claims never parsed are let go: their waiters read those members themselves."""
         with self.cache._lock:
-            events = [self.cache._reading.pop(key, None) for key in self._mine]
-        self._mine.clear()
-        for event in events:
-            if event is not None:
-                event.set()
+            readings = [self.cache._reading.pop(key, None) for key in self._mine]
+            self._mine.clear()
+        for reading in readings:
+            if reading is not None:
+                reading[1].set()
 
 
 def _sha256(payload: memoryview) -> bytes:

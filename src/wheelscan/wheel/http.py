@@ -519,8 +519,14 @@ class RemoteWheelArchive(WheelArchive):
             except WheelError:
                 continue  # its reading meets this again, and says so
             length = min(HEAD_FETCH, member.compressed_size)
-            if ends[member.header_offset] - begin >= length:  # else a long extra field
-                heads.append((member, bytes(self.reader.read_at(begin, length))))
+            if ends[member.header_offset] - begin < length:
+                continue  # a long extra field: not all of its first bytes came
+            try:
+                if self.head(member) != ELF_MAGIC:
+                    continue  # no ELF file (a large .dat): never parsed, never a twin's
+            except WheelError:
+                continue
+            heads.append((member, bytes(self.reader.read_at(begin, length))))
         return heads
 
     def reused_facts(self, member: Member) -> ElfFacts | None:
