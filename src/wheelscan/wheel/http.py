@@ -627,7 +627,10 @@ class RemoteWheelArchive(WheelArchive):
                 return
             ratio = inflation_ratio(start, RATIO_SAMPLE)  # None: the whole payload says why
             wanted = int(inflated * 5 / (4 * ratio)) if ratio is not None else size
-            length = min(size, max(length + HEAD_FETCH, wanted + HEAD_FETCH))
+            # a quarter longer at least: the ratio is sampled on the start's first output,
+            # which may compress better than the rest (a round trip and a new inflation
+            # each time, it must not creep by HEAD_FETCH)
+            length = min(size, max(length * 5 // 4, wanted) + HEAD_FETCH)
 
     def streamed_payload(self, member: Member) -> Stream:
         """Fetched as it is read (``StreamedRanges``), unless every member is read whole
