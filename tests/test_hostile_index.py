@@ -125,6 +125,26 @@ def test_a_page_that_fails_costs_only_its_project(server: FaultServer, tmp_path:
     assert store_rows(tmp_path, "SELECT status, audited FROM runs") == [("failed", 1)]
 
 
+def test_a_page_that_fails_before_the_limit_fails_the_run(
+    server: FaultServer, tmp_path: Path
+) -> None:
+    """With --limit the listing stops early, before its end where a failed page is said:
+    the run ended "finished" without the failed project's wheels."""
+    server.files["/simple/"] = page(("demo/", "demo"), ("twin/", "twin"), ("zed/", "zed"))
+    for name in ("twin", "zed"):
+        data = wheel(name)
+        filename = f"{name}-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
+        server.files[f"/packages/{filename}"] = data
+        server.files[f"/simple/{name}/"] = page((f"/packages/{filename}", filename))
+        server.types[f"/simple/{name}/"] = "text/html"
+    server.always[PAGE] = "huge-length"
+    result = audit(server, tmp_path, "--limit", "1")
+    assert result.returncode == 2, result.stderr
+    assert_one_line_error(result, "audit")
+    assert "/simple/demo/" in result.stderr
+    assert store_rows(tmp_path, "SELECT status, audited FROM runs") == [("failed", 1)]
+
+
 # --- a byte a second
 
 

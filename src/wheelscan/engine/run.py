@@ -17,7 +17,7 @@ from typing import Protocol
 from wheelscan.engine.pool import Executor
 from wheelscan.engine.task import AuditTask
 from wheelscan.model import WheelResult
-from wheelscan.sources.base import Source, SourceError, WheelRef
+from wheelscan.sources.base import Source, SourceError, WheelRef, listing_error
 from wheelscan.store import PreparedResult, RunRecord, Store, prepare
 from wheelscan.store.codec import conflict_record, hash_conflict
 
@@ -157,4 +157,10 @@ def audit(
                 observer.update(counts)
     if failed_listings:
         raise failed_listings[0]
+    for source in sources:
+        # a listing stopped early (--limit) never reached its error: pages that failed
+        # before the limit still fail the run
+        early = getattr(source, "failed_pages", None)
+        if early:
+            raise listing_error(early)
     return counts

@@ -74,6 +74,12 @@ class Source(Protocol):
     def wheels(self) -> Iterator[WheelRef]: ...
 
 
+def listing_error(failed: list[SourceError]) -> SourceError:
+    """One error for the project pages that could not be read."""
+    more = f" (and {len(failed) - 1} more project pages)" if len(failed) > 1 else ""
+    return SourceError(f"{failed[0]}{more}; every other project was listed and audited")
+
+
 def is_linux_platform_wheel(filename: str) -> bool:
     """From the filename alone: does any platform tag name a Linux platform (Android's, PEP
     738, included: its wheels hold ELF files judged by auditwheel's Android policy)?"""

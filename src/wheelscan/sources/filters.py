@@ -68,6 +68,11 @@ class FilteredSource:
         # a mirror without PEP 700 data): the caller says so, or the filter seems to work
         self.undated = 0
 
+    @property
+    def failed_pages(self) -> list[SourceError]:
+        """The source's project pages that could not be read so far (a simple index's)."""
+        return list(getattr(self.source, "failed_pages", ()))
+
     def wheels(self) -> Iterator[WheelRef]:
         for ref in self.source.wheels():
             if self.filter.accepts(ref):

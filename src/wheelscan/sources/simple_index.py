@@ -23,7 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from packaging.utils import canonicalize_name
 
-from wheelscan.sources.base import SourceError, WheelRef, wheel_ref
+from wheelscan.sources.base import SourceError, WheelRef, listing_error, wheel_ref
 from wheelscan.sources.index_url import project_page_url
 from wheelscan.sources.pages import ACCEPT, project_names, wheel_links
 from wheelscan.wheel.httpclient import HttpError, HttpSession, Response, session_for
@@ -58,10 +58,13 @@ class SimpleIndexSource:
         self.session = session or session_for(request_timeout)
         self.concurrency = concurrency
         self.name = f"index:{redact(self.index_url)}"
+        # the project pages that could not be read so far: also seen by a caller that stops
+        # listing early (``audit --limit``), which never reaches the error at the end
+        self.failed_pages: list[SourceError] = []
 
     def wheels(self) -> Iterator[WheelRef]:
         names = self.projects if self.projects is not None else self._project_names()
-        failed: list[SourceError] = []
+        failed = self.failed_pages
 
         def listed(page: Future[list[WheelRef]]) -> list[WheelRef]:
             try:
@@ -80,8 +83,7 @@ class SimpleIndexSource:
             while pending:
                 yield from listed(pending.popleft())
         if failed:
-            more = f" (and {len(failed) - 1} more project pages)" if len(failed) > 1 else ""
-            raise SourceError(f"{failed[0]}{more}; every other project was listed and audited")
+            raise listing_error(failed)
 
     def _get(self, url: str) -> Response | None:
         """A page, or None when the index has none (404)."""
