@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wheelscan.cli.usage import UsageError, count, existing_file, positive_float, positive_int
-from wheelscan.engine.pool import Executor, InlineExecutor, LocalPool, R, Task
 from wheelscan.wheel.archive import Limits
+
+if TYPE_CHECKING:  # the pool is imported by the commands that run one, not by report
+    from wheelscan.engine.pool import Executor, R, Task
 
 DEFAULT_DB = Path("wheelscan.db")
 TIMEOUT_DEFAULT = 600.0  # seconds a wheel may take in a worker
@@ -91,6 +93,8 @@ def limits(args: argparse.Namespace) -> Limits:
 
 
 def executor(task: Task[R], args: argparse.Namespace) -> Executor[R]:
+    from wheelscan.engine.pool import InlineExecutor, LocalPool
+
     if getattr(args, "engine", "local") == "dask":
         from wheelscan.engine import dask_executor
 
@@ -116,6 +120,8 @@ def memory_limit(args: argparse.Namespace) -> int:
 
 
 def engine_description(engine: Executor[Any]) -> str:
+    from wheelscan.engine.pool import InlineExecutor, LocalPool
+
     """Which engine runs the audit, on how many workers: recorded with the run."""
     if isinstance(engine, LocalPool):
         return f"local pool of {engine.size} workers"

@@ -13,21 +13,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
 from wheelscan.cli import options
 from wheelscan.cli.usage import UsageError, count, existing_store, positive_int
-from wheelscan.report import (
-    aggregate,
-    policy_info,
-    render_html,
-    render_json,
-    render_junit,
-    render_markdown,
-    render_sarif,
-    render_terminal,
-)
-from wheelscan.report.aggregate import LISTED, TOP
+from wheelscan.report.aggregate import LISTED, TOP, aggregate, policy_info
 from wheelscan.report.changes import changes_since
 from wheelscan.report.claims import promises_only
 from wheelscan.report.filters import RowFilter
@@ -240,8 +228,13 @@ def _ci(
             fixed=changes.fixed.wheels,
             new_errors=changes.new_errors.wheels,
         )
+    # each format's renderer imported when asked for: a report loads only its own
     if form == "sarif":
+        from wheelscan.report.sarif import render_sarif
+
         return render_sarif(items, policy=asdict(policy), new=new, properties=summary)
+    from wheelscan.report.junit import render_junit
+
     properties = {f"policy.{k}": str(v) for k, v in asdict(policy).items() if v is not None}
     properties.update({k: _property(v) for k, v in summary.items()})
     return render_junit(items, properties=properties, new=new)
@@ -258,11 +251,24 @@ def _property(value: Any) -> str:
 
 def _render(args: argparse.Namespace, stats: Statistics) -> str | None:
     if args.format == "terminal":
+        from rich.console import Console
+
+        from wheelscan.report.terminal import render_terminal
+
         if args.output is None:
             render_terminal(stats, Console())
         else:
             with open(args.output, "w", encoding="utf-8") as out:
                 render_terminal(stats, Console(file=out, width=80))
         return None
-    render = {"json": render_json, "markdown": render_markdown, "html": render_html}
-    return render[args.format](stats)
+    if args.format == "json":
+        from wheelscan.report.json_report import render_json
+
+        return render_json(stats)
+    if args.format == "markdown":
+        from wheelscan.report.markdown import render_markdown
+
+        return render_markdown(stats)
+    from wheelscan.report.html_page import render_html
+
+    return render_html(stats)
