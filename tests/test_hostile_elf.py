@@ -158,10 +158,9 @@ def test_a_name_shared_by_many_symbols_is_checked_once() -> None:
 
 
 def test_a_long_name_shared_by_many_symbols_is_held_once() -> None:
-    """2**17 undefined symbols named by one 2 MiB string (found by fuzz_wheel.py: an OOM)."""
-    started = time.perf_counter()
+    """2**17 undefined symbols named by one 2 MiB string (found by fuzz_wheel.py: an OOM).
+    One string object for all of them: held once, not 2**17 times (256 GiB)."""
     facts = native(elves.string_scan_bomb(2 << 20, 1 << 17, undefined=True))
-    assert time.perf_counter() - started < 1.0
     names = {id(s.name) for s in facts.undefined_symbols}
     assert len(facts.undefined_symbols) == (1 << 17) - 1 and len(names) == 1
 
