@@ -28,7 +28,10 @@ Neither the CRC-32 nor the stream between the ends is checked: README, known lim
 
 from __future__ import annotations
 
+import mmap
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from typing import NamedTuple
@@ -41,7 +44,7 @@ from wheelscan.wheel.inflate import (
     InflateError,
 )
 from wheelscan.wheel.partial import inflate_start
-from wheelscan.wheel.scratch import KEPT_RESIDENT, scratch, scratch_generation
+from wheelscan.wheel.scratch import KEPT_RESIDENT, scratch, scratch_generation, shared_budget
 from wheelscan.wheel.stream import RESTART_KEEP
 
 # Members from this size on are read by their ends where that costs at most SKIP_WORTH of
@@ -465,13 +468,20 @@ def _kept_bytes(counted: Counted) -> int:
 def _inflate_to_the_end(archive: WheelArchive, member: Member, begin: int) -> Tail | None:
     """The member's bytes from ``begin`` or a little before to its end, in one pass that
     writes them all (where they are few, cheaper than counting first)."""
+    wanted = member.size - begin + BLOCK_ALLOWANCE
+    with _one_pass_buffers(2 * wanted) as (out, known):
+        return _one_pass(archive, member, begin, out, known)
+
+
+def _one_pass(
+    archive: WheelArchive, member: Member, begin: int, out: memoryview, known: memoryview
+) -> Tail | None:
     from wheelscan._tail import inflate_tail, known_ranges
 
     size = member.size
     stream_bits = 8 * member.compressed_size
     wanted = size - begin + BLOCK_ALLOWANCE
-    capacity = 2 * wanted
-    out, known = _one_pass_buffers(capacity)
+    capacity = len(out)
     target = stream_bits * max(0, size - wanted) // size
     for _ in range(MAX_TAIL_SEARCHES):
         for floor in _floors(target):
@@ -502,22 +512,42 @@ def _inflate_to_the_end(archive: WheelArchive, member: Member, begin: int) -> Ta
 
 
 _PER_THREAD = threading.local()
-# The largest one-pass buffers kept (each): most ends of the benchmark corpus take up to
-# 4 MiB, a few 9; each kept MiB is one more in a worker's peak (2 x 12 MiB made its 122 MB
-# 143)
+# The largest one-pass buffers kept (each), by a thread that does not share its scratch
+# (``show``, a worker reading one wheel at a time): most ends of the benchmark corpus take
+# up to 4 MiB, a few 9; each kept MiB is one more in a worker's peak (2 x 12 MiB made its
+# 122 MB 143)
 KEPT_ONE_PASS = 4 * 1024 * 1024
 
 
-def _one_pass_buffers(size: int) -> tuple[memoryview, memoryview]:
-    """Two buffers of ``size`` bytes for a one-pass end, kept from member to member (this
-    thread's): sized for twice what the end may hold, they were zeroed whole each time,
-    where only what is written needs to be, and copied out (1% of a batch)."""
+@contextmanager
+def _one_pass_buffers(size: int) -> Iterator[tuple[memoryview, memoryview]]:
+    """Two buffers of ``size`` bytes for a one-pass end. Threads that share their scratch
+    (wheel/scratch.py's ``share_among_threads``: a worker's up to 128 wheel threads) take
+    them from that budget for the time they use them, as fresh mappings (untouched pages
+    cost nothing), none kept: kept per thread, 2 x 4 MiB each, they were 0.5 to 1 GiB of a
+    worker. A thread that does not share keeps them from member to member: sized for twice
+    what the end may hold, they were zeroed whole each time, where only what is written
+    needs to be, and copied out (1% of a batch)."""
+    budget = shared_budget()
+    if budget is not None:
+        taken = budget.take(2 * size)
+        try:
+            # not closed here: the caller's views may outlive this block by a statement;
+            # each mapping goes with its last view
+            yield memoryview(_mapping(size)), memoryview(_mapping(size))
+        finally:
+            budget.give(taken)
+        return
     kept: list[bytearray] = getattr(_PER_THREAD, "buffers", [])
     if not kept or len(kept[0]) < size:
         kept = [bytearray(size), bytearray(size)]
         if size <= KEPT_ONE_PASS:  # a rare larger one is not kept: a worker's memory
             _PER_THREAD.buffers = kept
-    return memoryview(kept[0])[:size], memoryview(kept[1])[:size]
+    yield memoryview(kept[0])[:size], memoryview(kept[1])[:size]
+
+
+def _mapping(size: int) -> mmap.mmap:
+    return mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
 
 
 class _Start:
