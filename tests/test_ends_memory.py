@@ -9,22 +9,154 @@ with a full flush, its stream repeated), so that hundreds of MiB of library weig
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
+import zlib
 from pathlib import Path
+from typing import Any
 
+import pytest
+from tests.elfwriter import build_image, sample_spec
+from tests.indexserver import IndexServer
 from tests.test_ends_failsafe import MEMBER
 from tests.test_ends_large import (
+    CHUNK,
     WHEEL,
+    LargeMember,
+    filler_chunk,
     large_member,
     large_wheel,
 )
 
 from wheelscan._native import facts_end
-from wheelscan.wheel import ends
+from wheelscan.elf import partial_parser
+from wheelscan.wheel import contents, ends
+from wheelscan.wheel.archive import WheelArchive
+from wheelscan.wheel.contents import read_wheel_facts
+from wheelscan.wheel.http import HttpRangeReader, RemoteWheelArchive, open_remote_archive
+from wheelscan.wheel.httpclient import HttpSession
+from wheelscan.wheel.inflate import WHOLE_MEMBER_LIMIT, crc32
 
 MiB = 1 << 20
 DT_STRTAB = 5
+
+
+def _deflated(pieces: list[tuple[bytes, int, int]]) -> tuple[bytes, int, int]:
+    """(content, times, zlib level) pieces as one deflate stream, each deflated once with a
+    full flush and its stream repeated: (stream, CRC-32, size)."""
+    stream, crc, total = bytearray(), 0, 0
+    for content, times, level in pieces:
+        if not content or not times:
+            continue
+        compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
+        stream += (compressor.compress(content) + compressor.flush(zlib.Z_FULL_FLUSH)) * times
+        for _ in range(times):
+            crc = crc32(content, crc)
+        total += len(content) * times
+    stream += b"\x03\x00"  # an empty final block (fixed codes)
+    return bytes(stream), crc, total
+
+
+def _repeated(chunk: bytes, length: int, level: int = 6) -> list[tuple[bytes, int, int]]:
+    return [(chunk, length // CHUNK, level), (chunk[: length % CHUNK], 1, level)]
+
+
+def _relocated(size: int, trailing: int) -> tuple[Any, Any]:
+    """The sample library's image, and it with PT_DYNAMIC moved ``trailing`` bytes before
+    ``size`` (benchmarks/harness/elfmove.py)."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    from harness.elfmove import relocate_dynamic
+
+    image = build_image(sample_spec("x86_64", interpreter=None))
+    return image, relocate_dynamic(bytes(image.data), size - trailing)
+
+
+def noisy_end_member(size: int, trailing: int) -> LargeMember:
+    """PT_DYNAMIC ``trailing`` bytes before the end of ``size``, all of them noise that does
+    not deflate (stored blocks): an end whose stream is ``trailing`` bytes long."""
+    _, moved = _relocated(size, trailing)
+    noise = random.Random(5).randbytes(CHUNK)
+    stream, crc, total = _deflated(
+        [
+            (moved.head, 1, 6),
+            *_repeated(filler_chunk(1), moved.filler_size),
+            (moved.tail, 1, 6),
+            *_repeated(noise, trailing, level=0),
+        ]
+    )
+    assert total == size
+    return LargeMember(stream, size, crc, moved.dynamic_offset, moved.head[:4096])
+
+
+def _held(reader: HttpRangeReader) -> int:
+    """The bytes of the file the reader holds (fetched, not let go)."""
+    return sum(len(data) for _, data in reader._blocks)
+
+
+def _served_wheel(tmp_path: Path, member: LargeMember) -> Path:
+    (tmp_path / "packages").mkdir()
+    return large_wheel(tmp_path / "packages" / WHEEL, member)  # as IndexServer serves it
+
+
+def test_an_end_fetched_over_http_is_held_once(tmp_path: Path) -> None:
+    """The end's stream, fetched with the wheel's plan, is copied into the mapping the end
+    is decoded from, and the reader lets it go: it was held twice until the wheel closed
+    (70 MB of tensorflow-cpu's). Once the member is done with, its start goes too."""
+    member = large_member(80 * MiB, 24 * MiB)  # counted: a third of the stream is the end
+    path = _served_wheel(tmp_path, member)
+    partial = partial_parser()
+    assert partial is not None
+    with IndexServer(tmp_path) as server, HttpSession(backoff=0.01) as session:
+        url = server.file_url(path)
+        with open_remote_archive(url, path.stat().st_size, session=session, whole_below=0) as wheel:
+            assert isinstance(wheel, RemoteWheelArchive)
+            reader = wheel.reader
+            (elf,) = [m for m in wheel.members if m.name == MEMBER]
+            end_stream = elf.compressed_size * (elf.size - member.dynamic_offset) // elf.size
+            assert ends.parse_by_ends(wheel, elf, partial) is not None
+            held = _held(reader)
+            assert held < end_stream // 2, (held, end_stream)
+            wheel.done_with(elf)
+            assert _held(reader) < 256 * 1024, _held(reader)
+
+
+# Members over the limit whose end a directory and HTTP routed apart (before): PT_DYNAMIC
+# 30% in, whose end costs more than SKIP_WORTH (0.5) of the member but less than
+# REMOTE_SKIP_WORTH (1.0); and an end of 40 MiB of noise, a stream longer than
+# ends.MAX_END_STREAM, read by its ends either way (fetched and held over HTTP)
+APART = {
+    "end too long": lambda: noisy_end_member(160 * MiB, 40 * MiB),
+}
+
+
+@pytest.mark.parametrize("layout", list(APART))
+def test_a_member_over_the_limit_is_routed_alike_from_a_directory_and_over_http(
+    layout: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Streamed both ways, to the same facts: where streaming meets ``scattered-tables``
+    the store then holds the same error whichever way the wheel was read, never an error
+    from a directory and a verdict over HTTP; over HTTP the long end is then fetched a
+    window at a time (wheel/http.py's ``StreamedRanges``), never held whole."""
+    member = APART[layout]()
+    assert member.size > WHOLE_MEMBER_LIMIT
+    path = _served_wheel(tmp_path, member)
+    streamed: list[str] = []
+    stream = contents._parse_stream
+
+    def spied(archive: WheelArchive, *args: object) -> object:
+        streamed.append("http" if archive.fetched else "directory")
+        return stream(archive, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(contents, "_parse_stream", spied)
+    with WheelArchive.open(path) as archive:
+        local = read_wheel_facts(archive, path.name)
+    with IndexServer(tmp_path) as server, HttpSession(backoff=0.01) as session:
+        url = server.file_url(path)
+        with open_remote_archive(url, path.stat().st_size, session=session, whole_below=0) as wheel:
+            remote = read_wheel_facts(wheel, path.name)
+    assert remote == local
+    assert streamed == ["directory", "http"]
 
 
 _THREADS_KEEP_NO_BUFFERS = """

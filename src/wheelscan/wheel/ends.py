@@ -117,6 +117,16 @@ MAX_START = RESTART_KEEP
 # may take in one pass (SKIP_WORTH of it, at WRITE_COST a byte), so that a member over the
 # limit costs no more memory than one at it.
 MAX_ONE_PASS = int(WHOLE_MEMBER_LIMIT * SKIP_WORTH / WRITE_COST)
+# What a streamed reading over HTTP holds of a member's stream at once (wheel/http.py's
+# ``StreamedRanges``): a window of this many bytes
+STREAM_WINDOW = 16 << 20
+# Over WHOLE_MEMBER_LIMIT, an end whose stream is longer than this is not decoded: the
+# member is streamed (``_end_fits``). Over HTTP the end's stream is fetched and held whole
+# where streaming holds a window; jaxlib's libjax_common.so, whose streaming was most of
+# ``show`` (issue #15), has ~23 MiB of it; tensorflow-cpu 2.21's libtensorflow_cc.so.2
+# over 40 MiB (streamed, its reading over HTTP peaked at 230 MB, where its end held twice
+# took it to 350)
+MAX_END_STREAM = 2 * STREAM_WINDOW
 # The first bytes of a member, where its ELF header and program headers are
 HEAD_BYTES = 4096
 # How much of a member's start is inflated first (then as far as the parser asks)
@@ -205,7 +215,7 @@ def parse_by_ends(archive: WheelArchive, member: Member, parse: PartialParser) -
     while margins:
         margin = margins.pop(0)
         route = _route(member.size, offset, end, margin, worth)
-        if route is Route.FROM_THE_START:
+        if route is Route.FROM_THE_START or not _end_fits(member, _aimed(member, offset - margin)):
             return None
         if route is Route.ONE_PASS:
             tail = _inflate_to_the_end(archive, member, offset - margin)
@@ -218,6 +228,7 @@ def parse_by_ends(archive: WheelArchive, member: Member, parse: PartialParser) -
                         m
                         for m in margins
                         if _route(member.size, offset, end, m, worth) is Route.COUNTED
+                        and _end_fits(member, _aimed(member, offset - m))
                         and not archive.fetched
                     ],
                     default=margin,
@@ -257,20 +268,48 @@ def ends_costs(fetched: bool) -> tuple[int, float]:
     return SKIP_ABOVE, SKIP_WORTH
 
 
-def first_decoded(size: int, dynamic_offset: int, end: int, fetched: bool = True) -> int | None:
-    """Where ``parse_by_ends`` first decodes the end of a member of ``size`` bytes from
-    (a member offset, before the block allowance), given where its PT_DYNAMIC begins and its
-    tables end; None if it would read the member from its start. For a reader that fetches
-    the stream before it is decoded (wheel/http.py): the first attempt's reach, as below."""
+def _aimed(member: Member, begin: int) -> int:
+    """Where the end's search first reaches back to in the stream (a byte of it) to decode
+    the member from ``begin``, if the member compressed evenly (``_count``, ``_one_pass``):
+    a block allowance before it, and as far back as SEARCH_BITS."""
+    aim = max(0, begin - BLOCK_ALLOWANCE)
+    return max(0, member.compressed_size * aim // member.size - SEARCH_BITS // 8)
+
+
+def _end_fits(member: Member, stream_from: int) -> bool:
+    """Whether the end's stream from byte ``stream_from`` on may be decoded: over
+    WHOLE_MEMBER_LIMIT, only up to MAX_END_STREAM bytes of it (over HTTP it is fetched and
+    held whole; a longer one, the member is streamed, a window at a time). Decided from the
+    member's bytes alone, so alike from a directory and over HTTP."""
+    return (
+        member.size <= WHOLE_MEMBER_LIMIT or member.compressed_size - stream_from <= MAX_END_STREAM
+    )
+
+
+def first_decoded(
+    member: Member, dynamic_offset: int, end: int, fetched: bool = True
+) -> int | None:
+    """Where ``parse_by_ends`` first decodes the end of ``member`` from (a member offset,
+    before the block allowance), given where its PT_DYNAMIC begins and its tables end; None
+    if it would read the member from its start. For a reader that fetches the stream before
+    it is decoded (wheel/http.py): the first attempt's reach, as below."""
+    size = member.size
     skip_above, worth = ends_costs(fetched)
     if size < skip_above:
         return None
     margin, *later = TAIL_MARGINS
     route = _route(size, dynamic_offset, end, margin, worth)
-    if route is Route.FROM_THE_START:
+    if route is Route.FROM_THE_START or not _end_fits(
+        member, _aimed(member, dynamic_offset - margin)
+    ):
         return None
     if route is Route.COUNTED and not fetched:
-        counted = [m for m in later if _route(size, dynamic_offset, end, m, worth) is Route.COUNTED]
+        counted = [
+            m
+            for m in later
+            if _route(size, dynamic_offset, end, m, worth) is Route.COUNTED
+            and _end_fits(member, _aimed(member, dynamic_offset - m))
+        ]
         margin = max(counted, default=margin)
     return dynamic_offset - margin
 
@@ -300,6 +339,8 @@ def _count(archive: WheelArchive, member: Member, begin: int) -> Counted | None:
     target = stream_bits * aim // size
     for _ in range(MAX_TAIL_SEARCHES):
         for floor in _floors(target):
+            if not _end_fits(member, floor // 8):
+                return None
             payload = archive.payload_from(member, floor // 8)  # nothing before it is decoded
             found = _counted(payload, target, floor)
             if found is not None:
@@ -485,6 +526,8 @@ def _one_pass(
     target = stream_bits * max(0, size - wanted) // size
     for _ in range(MAX_TAIL_SEARCHES):
         for floor in _floors(target):
+            if not _end_fits(member, floor // 8):
+                return None
             payload = archive.payload_from(member, floor // 8)  # nothing before it is decoded
             found = inflate_tail(payload, target, floor, out, known)
             if found is not None:
