@@ -126,6 +126,7 @@ def test_an_end_fetched_over_http_is_held_once(tmp_path: Path) -> None:
 # REMOTE_SKIP_WORTH (1.0); and an end of 40 MiB of noise, a stream longer than
 # ends.MAX_END_STREAM, read by its ends either way (fetched and held over HTTP)
 APART = {
+    "dynamic early": lambda: large_member(80 * MiB, 56 * MiB),
     "end too long": lambda: noisy_end_member(160 * MiB, 40 * MiB),
 }
 

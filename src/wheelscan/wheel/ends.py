@@ -64,6 +64,10 @@ SKIP_WORTH = 0.5
 # On the benchmark corpus this read 16 members of 0.5 to 4 MiB by their ends that were
 # fetched whole, and 4 more of pydantic_core whose ends did not pay at 0.5: 47.3% of the
 # wheel bytes fetched became 41.7% (worth 0.5: 45.2%; 2.0: 53.9%, ends costlier than whole)
+# Not over WHOLE_MEMBER_LIMIT (``ends_costs``): there the member's fallback is streamed,
+# which may refuse what the ends settle (``scattered-tables``), so a member is routed alike
+# whether its wheel is read from a directory or over HTTP, and its facts are the same.
+# (Worth 1.0 let an end of 80% of such a member be fetched where streaming fetches 20%.)
 REMOTE_SKIP_ABOVE = 512 * 1024
 REMOTE_SKIP_WORTH = 1.0
 WRITE_COST = 2.5
@@ -198,7 +202,7 @@ def parse_by_ends(archive: WheelArchive, member: Member, parse: PartialParser) -
     not pay, or fails."""
     from wheelscan._native import dynamic_segment, facts_end
 
-    skip_above, worth = ends_costs(archive.fetched)
+    skip_above, worth = ends_costs(archive.fetched, member.size)
     if member.size < skip_above:
         return None
     try:
@@ -260,10 +264,11 @@ def parse_by_ends(archive: WheelArchive, member: Member, parse: PartialParser) -
     return None
 
 
-def ends_costs(fetched: bool) -> tuple[int, float]:
+def ends_costs(fetched: bool, size: int) -> tuple[int, float]:
     """From what size a member is read by its ends, and at most what share of inflating it
-    whole that may cost (``_route``): a wheel's bytes at hand, or fetched over HTTP."""
-    if fetched:
+    whole that may cost (``_route``): a wheel's bytes at hand, or fetched over HTTP; over
+    WHOLE_MEMBER_LIMIT, the same either way (REMOTE_SKIP_WORTH's note)."""
+    if fetched and size <= WHOLE_MEMBER_LIMIT:
         return REMOTE_SKIP_ABOVE, REMOTE_SKIP_WORTH
     return SKIP_ABOVE, SKIP_WORTH
 
@@ -294,7 +299,7 @@ def first_decoded(
     if it would read the member from its start. For a reader that fetches the stream before
     it is decoded (wheel/http.py): the first attempt's reach, as below."""
     size = member.size
-    skip_above, worth = ends_costs(fetched)
+    skip_above, worth = ends_costs(fetched, size)
     if size < skip_above:
         return None
     margin, *later = TAIL_MARGINS
