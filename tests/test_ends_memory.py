@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import struct
 import subprocess
 import sys
 import zlib
@@ -24,12 +25,13 @@ from tests.test_ends_large import (
     CHUNK,
     WHEEL,
     LargeMember,
+    _show_measured,
     filler_chunk,
     large_member,
     large_wheel,
 )
 
-from wheelscan._native import facts_end
+from wheelscan._native import dynamic_segment, facts_end
 from wheelscan.elf import partial_parser
 from wheelscan.wheel import contents, ends
 from wheelscan.wheel.archive import WheelArchive
@@ -37,6 +39,7 @@ from wheelscan.wheel.contents import read_wheel_facts
 from wheelscan.wheel.http import HttpRangeReader, RemoteWheelArchive, open_remote_archive
 from wheelscan.wheel.httpclient import HttpSession
 from wheelscan.wheel.inflate import WHOLE_MEMBER_LIMIT, crc32
+from wheelscan.wheel.stream import RESTART_KEEP
 
 MiB = 1 << 20
 DT_STRTAB = 5
@@ -87,6 +90,46 @@ def noisy_end_member(size: int, trailing: int) -> LargeMember:
     )
     assert total == size
     return LargeMember(stream, size, crc, moved.dynamic_offset, moved.head[:4096])
+
+
+def far_strings_member(size: int, strings_at: int, dynamic_at: int) -> LargeMember:
+    """The library with its string table (DT_STRTAB) copied ``strings_at`` bytes in and
+    PT_DYNAMIC ``dynamic_at`` bytes in, filler between and after: a member whose tables
+    reach far into it, as tensorflow-cpu's (97 MB from its start)."""
+    image, moved = _relocated(dynamic_at, 0)  # PT_DYNAMIC ends at ``dynamic_at``, about
+    strings_offset, strings_size = image.sections[".dynstr"]
+    strings = bytes(image.data[strings_offset : strings_offset + strings_size])
+    head: bytes = moved.head
+    # the last PT_LOAD, stretched to PT_DYNAMIC, maps the strings' new place too
+    phoff, phentsize, phnum = (
+        struct.unpack_from("<Q", head, 0x20)[0],
+        *struct.unpack_from("<2H", head, 0x36),
+    )
+    loads = [
+        struct.unpack_from("<2I6Q", head, phoff + i * phentsize)
+        for i in range(phnum)
+        if struct.unpack_from("<I", head, phoff + i * phentsize)[0] == 1
+    ]
+    last = max(loads, key=lambda load: load[3])
+    address = last[3] - last[2] + strings_at
+    tail = bytearray(moved.tail)
+    for entry in range(0, len(tail), 16):
+        if struct.unpack_from("<q", tail, entry)[0] == DT_STRTAB:
+            struct.pack_into("<Q", tail, entry + 8, address)
+    dynamic_offset: int = moved.dynamic_offset
+    chunk = filler_chunk(1)
+    stream, crc, total = _deflated(
+        [
+            (head, 1, 6),
+            *_repeated(chunk, strings_at - len(head)),
+            (strings, 1, 6),
+            *_repeated(chunk, dynamic_offset - strings_at - len(strings)),
+            (bytes(tail), 1, 6),
+            *_repeated(chunk, size - dynamic_offset - len(tail)),
+        ]
+    )
+    assert total == size
+    return LargeMember(stream, size, crc, dynamic_offset, head[:4096])
 
 
 def _held(reader: HttpRangeReader) -> int:
@@ -219,3 +262,25 @@ def test_threads_sharing_the_scratch_keep_no_one_pass_buffers(tmp_path: Path) ->
     grown, read = map(int, out.split())
     assert read == threads
     assert grown < 24 * MiB, f"{grown / MiB:.0f} MiB"
+
+
+@pytest.mark.slow
+def test_a_member_whose_tables_reach_far_stays_within_the_memory_bound(tmp_path: Path) -> None:
+    """Its string table 120 MiB in, PT_DYNAMIC 250 MiB in: its start inflated up to
+    MAX_START (128 MiB, before) beside the end's buffers took ``show`` past the README's
+    150 MB a worker; streamed, it keeps its first 64 MiB and the table. Reading by ends
+    now inflates no more of the start than leaves room for the end's buffers and stream
+    within what the streamed reading may hold, and this member is streamed."""
+    member = far_strings_member(280 * MiB, 120 * MiB, 250 * MiB)
+    dynamic = dynamic_segment(member.head)
+    assert dynamic is not None and dynamic[0] == member.dynamic_offset
+    path = large_wheel(tmp_path / WHEEL, member)
+    with WheelArchive.open(path) as archive:
+        local = read_wheel_facts(archive, path.name)
+    assert len(local.elf_files) == 1 and local.elf_files[0].facts.needed, local
+    status, results, max_rss = _show_measured(path)
+    assert status in (0, 1) and "overall_tag" in results[0], results
+    assert max_rss < 150 * MiB, f"{max_rss / MiB:.0f} MiB"
+    assert ends.MAX_START + ends.END_HELD + ends.MAX_END_STREAM <= (
+        RESTART_KEEP + ends.STREAM_WINDOW
+    )

@@ -82,8 +82,11 @@ TAIL_MARGINS = (256 * 1024, 1024 * 1024, 4096 * 1024)
 # Inflated past the end of the tables (``facts_end``) too: patchelf moves tables it grows
 # behind PT_DYNAMIC, in the segment that holds it
 TAIL_EXTRA = 64 * 1024
-# At most this much of the end is inflated (the rest of a late PT_LOAD's tables included)
-MAX_TAIL_WRITE = 16 * 1024 * 1024
+# At most this much of the end is inflated (the rest of a late PT_LOAD's tables included):
+# each byte of it costs up to seven at once (``END_HELD``). The most the benchmark corpus's
+# large libraries write from the furthest margin is 6.7 MiB (tensorflow-cpu's
+# libtensorflow_cc.so.2, its tables 2.7 MiB past PT_DYNAMIC); jaxlib's 4.4 MiB
+MAX_TAIL_WRITE = 8 * 1024 * 1024
 # What a block of zlib's output inflates to, give or take: aimed at before the start wanted
 BLOCK_ALLOWANCE = 128 * 1024
 # How far back from its expected place a block header is looked for (bits of the stream):
@@ -106,16 +109,13 @@ WINDOW = 32 * 1024
 # the parser's requests for unknown bytes are met so
 MAX_RESOLVE_DEPTH = 16
 MAX_RESOLVES = 4
-# The bytes of those inflations kept for the next look-up (each costs four times that)
-MAX_KEPT_EARLIER = 4 * 1024 * 1024
+# The bytes of those inflations kept for the next look-up, and of those held along one
+# chain of look-ups besides (each costs four times that): a chain of zlib's blocks of ~100
+# KiB each (jaxlib's: 50 blocks over 5 MB) takes a few MiB at most
+MAX_KEPT_EARLIER = 2 * 1024 * 1024
+MAX_EARLIER_CHAIN = 2 * 1024 * 1024
 # Passes over the start of a member, each inflating at least half as much again
 MAX_PREFIX_PASSES = 4
-# The most of a member's start inflated: as much as a streamed reading keeps wholesale
-# (stream.py's RESTART_KEEP), so that reading a member by its ends never holds more than
-# its fallback would. Members up to WHOLE_MEMBER_LIMIT ask for less anyway (SKIP_WORTH of
-# them); over it, the largest tables met are tensorflow-cpu 2.21's libtensorflow_cc.so.2:
-# 97 MB of its 788 from its start, PT_DYNAMIC 580 MB in.
-MAX_START = RESTART_KEEP
 # The longest end inflated in one pass (``Route.ONE_PASS``; a longer one is counted first):
 # its two buffers are twice its length each. The longest a member up to WHOLE_MEMBER_LIMIT
 # may take in one pass (SKIP_WORTH of it, at WRITE_COST a byte), so that a member over the
@@ -131,6 +131,22 @@ STREAM_WINDOW = 16 << 20
 # over 40 MiB (streamed, its reading over HTTP peaked at 230 MB, where its end held twice
 # took it to 350)
 MAX_END_STREAM = 2 * STREAM_WINDOW
+# What the end's buffers hold at most at once, besides its stream. Counted: the end
+# inflated with which bytes are known and where the unknown ones copy from (four bytes a
+# byte), copied into the scratch (one), a longer one inflated while it is held (two); and
+# the earlier inflations that look unknown bytes up (four bytes a byte). In one pass: its
+# two buffers (twice the end each) and the end copied out of them (one); then, the buffers
+# gone (or kept: KEPT_ONE_PASS each, at most), the end and its copy in the scratch.
+END_HELD = max(
+    7 * MAX_TAIL_WRITE + 4 * (MAX_KEPT_EARLIER + MAX_EARLIER_CHAIN),
+    5 * (MAX_ONE_PASS + BLOCK_ALLOWANCE),
+)
+# The most of a member's start inflated: so that reading a member by its ends never holds
+# more than its fallback may. Streamed, a member keeps RESTART_KEEP bytes of its output
+# (stream.py) and, over HTTP, a window of its stream; by its ends, its start, the end's
+# buffers (END_HELD) and the end's stream (MAX_END_STREAM). Members up to WHOLE_MEMBER_LIMIT
+# ask for less anyway (SKIP_WORTH of them).
+MAX_START = RESTART_KEEP + STREAM_WINDOW - MAX_END_STREAM - END_HELD
 # The first bytes of a member, where its ELF header and program headers are
 HEAD_BYTES = 4096
 # How much of a member's start is inflated first (then as far as the parser asks)
@@ -476,9 +492,10 @@ def _resolve(counted: Counted, tail: Tail, start: int, end: int) -> Tail | None:
 
 
 def _copied_bytes(
-    counted: Counted, tail: Tail, positions: list[int], depth: int
+    counted: Counted, tail: Tail, positions: list[int], depth: int, chained: int = 0
 ) -> list[int] | None:
-    """The bytes that the unknown ``positions`` of ``tail`` copy from the 32 KiB before it."""
+    """The bytes that the unknown ``positions`` of ``tail`` copy from the 32 KiB before it
+    (``chained``: the bytes of the inflations not kept that the look-ups up the chain hold)."""
     if depth == 0 or tail.window is None:
         return None
     sources = [tail.begin - WINDOW + tail.window[p - tail.begin] for p in positions]
@@ -490,15 +507,21 @@ def _copied_bytes(
     key = (bit, begin, tail.begin)
     earlier = counted.earlier.get(key)
     if earlier is None:
+        length = tail.begin - begin
+        kept = _kept_bytes(counted) + length <= MAX_KEPT_EARLIER
+        if not kept:
+            chained += length
+            if chained > MAX_EARLIER_CHAIN:
+                return None  # more than END_HELD allows for: the next margin, or the start
         earlier = _inflate_at(counted.payload, bit, begin, tail.begin, keep_window=True)
-        if earlier is not None and _kept_bytes(counted) + len(earlier.inflated) <= MAX_KEPT_EARLIER:
+        if earlier is not None and kept:
             counted.earlier[key] = earlier
     if earlier is None or earlier.known is None:
         return None
     known = earlier.known
     unknown = sorted({s for s in sources if not known[s - begin]})
     if unknown:
-        found = _copied_bytes(counted, earlier, unknown, depth - 1)
+        found = _copied_bytes(counted, earlier, unknown, depth - 1, chained)
         if found is None:
             return None
         for source, value in zip(unknown, found, strict=True):
@@ -512,8 +535,8 @@ def _kept_bytes(counted: Counted) -> int:
 
 
 def _inflate_to_the_end(archive: WheelArchive, member: Member, begin: int) -> Tail | None:
-    """The member's bytes from ``begin`` or a little before to its end, in one pass that
-    writes them all (where they are few, cheaper than counting first)."""
+    """The member's bytes from ``begin`` to its end, in one pass that writes them all (where
+    they are few, cheaper than counting first)."""
     wanted = member.size - begin + BLOCK_ALLOWANCE
     with _one_pass_buffers(2 * wanted) as (out, known):
         return _one_pass(archive, member, begin, out, known)
@@ -551,9 +574,15 @@ def _one_pass(
         if base + trusted <= begin:
             # the block at ``start`` may be a false start that fell into a real boundary:
             # only the bytes from ``trusted`` on are offered as known, and this end is never
-            # inflated again from ``start`` (NO_BIT)
-            ranges = known_ranges(known, trusted, base, stop=length)
-            return Tail(NO_BIT, base, bytearray(out[:length]), ranges)
+            # inflated again from ``start`` (NO_BIT). Only the bytes from ``begin`` on are
+            # copied out: the parser is given none before it, and what it holds stays
+            # within the end's share of the memory bound (``END_HELD``)
+            ranges = [
+                (max(a, begin), b)
+                for a, b in known_ranges(known, trusted, base, stop=length)
+                if b > begin
+            ]
+            return Tail(NO_BIT, begin, bytearray(out[begin - base : length]), ranges)
         bits_per_byte = (stream_bits - start) / length
         target = max(0, int(start - bits_per_byte * (base + trusted - begin + BLOCK_ALLOWANCE)))
     return None
