@@ -28,7 +28,10 @@ Neither the CRC-32 nor the stream between the ends is checked: README, known lim
 
 from __future__ import annotations
 
+import mmap
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from typing import NamedTuple
@@ -41,7 +44,7 @@ from wheelscan.wheel.inflate import (
     InflateError,
 )
 from wheelscan.wheel.partial import inflate_start
-from wheelscan.wheel.scratch import KEPT_RESIDENT, scratch, scratch_generation
+from wheelscan.wheel.scratch import KEPT_RESIDENT, scratch, scratch_generation, shared_budget
 from wheelscan.wheel.stream import RESTART_KEEP
 
 # Members from this size on are read by their ends where that costs at most SKIP_WORTH of
@@ -61,6 +64,10 @@ SKIP_WORTH = 0.5
 # On the benchmark corpus this read 16 members of 0.5 to 4 MiB by their ends that were
 # fetched whole, and 4 more of pydantic_core whose ends did not pay at 0.5: 47.3% of the
 # wheel bytes fetched became 41.7% (worth 0.5: 45.2%; 2.0: 53.9%, ends costlier than whole)
+# Not over WHOLE_MEMBER_LIMIT (``ends_costs``): there the member's fallback is streamed,
+# which may refuse what the ends settle (``scattered-tables``), so a member is routed alike
+# whether its wheel is read from a directory or over HTTP, and its facts are the same.
+# (Worth 1.0 let an end of 80% of such a member be fetched where streaming fetches 20%.)
 REMOTE_SKIP_ABOVE = 512 * 1024
 REMOTE_SKIP_WORTH = 1.0
 WRITE_COST = 2.5
@@ -75,8 +82,11 @@ TAIL_MARGINS = (256 * 1024, 1024 * 1024, 4096 * 1024)
 # Inflated past the end of the tables (``facts_end``) too: patchelf moves tables it grows
 # behind PT_DYNAMIC, in the segment that holds it
 TAIL_EXTRA = 64 * 1024
-# At most this much of the end is inflated (the rest of a late PT_LOAD's tables included)
-MAX_TAIL_WRITE = 16 * 1024 * 1024
+# At most this much of the end is inflated (the rest of a late PT_LOAD's tables included):
+# each byte of it costs up to seven at once (``END_HELD``). The most the benchmark corpus's
+# large libraries write from the furthest margin is 6.7 MiB (tensorflow-cpu's
+# libtensorflow_cc.so.2, its tables 2.7 MiB past PT_DYNAMIC); jaxlib's 4.4 MiB
+MAX_TAIL_WRITE = 8 * 1024 * 1024
 # What a block of zlib's output inflates to, give or take: aimed at before the start wanted
 BLOCK_ALLOWANCE = 128 * 1024
 # How far back from its expected place a block header is looked for (bits of the stream):
@@ -99,21 +109,44 @@ WINDOW = 32 * 1024
 # the parser's requests for unknown bytes are met so
 MAX_RESOLVE_DEPTH = 16
 MAX_RESOLVES = 4
-# The bytes of those inflations kept for the next look-up (each costs four times that)
-MAX_KEPT_EARLIER = 4 * 1024 * 1024
+# The bytes of those inflations kept for the next look-up, and of those held along one
+# chain of look-ups besides (each costs four times that): a chain of zlib's blocks of ~100
+# KiB each (jaxlib's: 50 blocks over 5 MB) takes a few MiB at most
+MAX_KEPT_EARLIER = 2 * 1024 * 1024
+MAX_EARLIER_CHAIN = 2 * 1024 * 1024
 # Passes over the start of a member, each inflating at least half as much again
 MAX_PREFIX_PASSES = 4
-# The most of a member's start inflated: as much as a streamed reading keeps wholesale
-# (stream.py's RESTART_KEEP), so that reading a member by its ends never holds more than
-# its fallback would. Members up to WHOLE_MEMBER_LIMIT ask for less anyway (SKIP_WORTH of
-# them); over it, the largest tables met are tensorflow-cpu 2.21's libtensorflow_cc.so.2:
-# 97 MB of its 788 from its start, PT_DYNAMIC 580 MB in.
-MAX_START = RESTART_KEEP
 # The longest end inflated in one pass (``Route.ONE_PASS``; a longer one is counted first):
 # its two buffers are twice its length each. The longest a member up to WHOLE_MEMBER_LIMIT
 # may take in one pass (SKIP_WORTH of it, at WRITE_COST a byte), so that a member over the
 # limit costs no more memory than one at it.
 MAX_ONE_PASS = int(WHOLE_MEMBER_LIMIT * SKIP_WORTH / WRITE_COST)
+# What a streamed reading over HTTP holds of a member's stream at once (wheel/http.py's
+# ``StreamedRanges``): a window of this many bytes
+STREAM_WINDOW = 16 << 20
+# Over WHOLE_MEMBER_LIMIT, an end whose stream is longer than this is not decoded: the
+# member is streamed (``_end_fits``). Over HTTP the end's stream is fetched and held whole
+# where streaming holds a window; jaxlib's libjax_common.so, whose streaming was most of
+# ``show`` (issue #15), has ~23 MiB of it; tensorflow-cpu 2.21's libtensorflow_cc.so.2
+# over 40 MiB (streamed, its reading over HTTP peaked at 230 MB, where its end held twice
+# took it to 350)
+MAX_END_STREAM = 2 * STREAM_WINDOW
+# What the end's buffers hold at most at once, besides its stream. Counted: the end
+# inflated with which bytes are known and where the unknown ones copy from (four bytes a
+# byte), copied into the scratch (one), a longer one inflated while it is held (two); and
+# the earlier inflations that look unknown bytes up (four bytes a byte). In one pass: its
+# two buffers (twice the end each) and the end copied out of them (one); then, the buffers
+# gone (or kept: KEPT_ONE_PASS each, at most), the end and its copy in the scratch.
+END_HELD = max(
+    7 * MAX_TAIL_WRITE + 4 * (MAX_KEPT_EARLIER + MAX_EARLIER_CHAIN),
+    5 * (MAX_ONE_PASS + BLOCK_ALLOWANCE),
+)
+# The most of a member's start inflated: so that reading a member by its ends never holds
+# more than its fallback may. Streamed, a member keeps RESTART_KEEP bytes of its output
+# (stream.py) and, over HTTP, a window of its stream; by its ends, its start, the end's
+# buffers (END_HELD) and the end's stream (MAX_END_STREAM). Members up to WHOLE_MEMBER_LIMIT
+# ask for less anyway (SKIP_WORTH of them).
+MAX_START = RESTART_KEEP + STREAM_WINDOW - MAX_END_STREAM - END_HELD
 # The first bytes of a member, where its ELF header and program headers are
 HEAD_BYTES = 4096
 # How much of a member's start is inflated first (then as far as the parser asks)
@@ -185,7 +218,7 @@ def parse_by_ends(archive: WheelArchive, member: Member, parse: PartialParser) -
     not pay, or fails."""
     from wheelscan._native import dynamic_segment, facts_end
 
-    skip_above, worth = ends_costs(archive.fetched)
+    skip_above, worth = ends_costs(archive.fetched, member.size)
     if member.size < skip_above:
         return None
     try:
@@ -202,7 +235,7 @@ def parse_by_ends(archive: WheelArchive, member: Member, parse: PartialParser) -
     while margins:
         margin = margins.pop(0)
         route = _route(member.size, offset, end, margin, worth)
-        if route is Route.FROM_THE_START:
+        if route is Route.FROM_THE_START or not _end_fits(member, _aimed(member, offset - margin)):
             return None
         if route is Route.ONE_PASS:
             tail = _inflate_to_the_end(archive, member, offset - margin)
@@ -215,6 +248,7 @@ def parse_by_ends(archive: WheelArchive, member: Member, parse: PartialParser) -
                         m
                         for m in margins
                         if _route(member.size, offset, end, m, worth) is Route.COUNTED
+                        and _end_fits(member, _aimed(member, offset - m))
                         and not archive.fetched
                     ],
                     default=margin,
@@ -246,28 +280,57 @@ def parse_by_ends(archive: WheelArchive, member: Member, parse: PartialParser) -
     return None
 
 
-def ends_costs(fetched: bool) -> tuple[int, float]:
+def ends_costs(fetched: bool, size: int) -> tuple[int, float]:
     """From what size a member is read by its ends, and at most what share of inflating it
-    whole that may cost (``_route``): a wheel's bytes at hand, or fetched over HTTP."""
-    if fetched:
+    whole that may cost (``_route``): a wheel's bytes at hand, or fetched over HTTP; over
+    WHOLE_MEMBER_LIMIT, the same either way (REMOTE_SKIP_WORTH's note)."""
+    if fetched and size <= WHOLE_MEMBER_LIMIT:
         return REMOTE_SKIP_ABOVE, REMOTE_SKIP_WORTH
     return SKIP_ABOVE, SKIP_WORTH
 
 
-def first_decoded(size: int, dynamic_offset: int, end: int, fetched: bool = True) -> int | None:
-    """Where ``parse_by_ends`` first decodes the end of a member of ``size`` bytes from
-    (a member offset, before the block allowance), given where its PT_DYNAMIC begins and its
-    tables end; None if it would read the member from its start. For a reader that fetches
-    the stream before it is decoded (wheel/http.py): the first attempt's reach, as below."""
-    skip_above, worth = ends_costs(fetched)
+def _aimed(member: Member, begin: int) -> int:
+    """Where the end's search first reaches back to in the stream (a byte of it) to decode
+    the member from ``begin``, if the member compressed evenly (``_count``, ``_one_pass``):
+    a block allowance before it, and as far back as SEARCH_BITS."""
+    aim = max(0, begin - BLOCK_ALLOWANCE)
+    return max(0, member.compressed_size * aim // member.size - SEARCH_BITS // 8)
+
+
+def _end_fits(member: Member, stream_from: int) -> bool:
+    """Whether the end's stream from byte ``stream_from`` on may be decoded: over
+    WHOLE_MEMBER_LIMIT, only up to MAX_END_STREAM bytes of it (over HTTP it is fetched and
+    held whole; a longer one, the member is streamed, a window at a time). Decided from the
+    member's bytes alone, so alike from a directory and over HTTP."""
+    return (
+        member.size <= WHOLE_MEMBER_LIMIT or member.compressed_size - stream_from <= MAX_END_STREAM
+    )
+
+
+def first_decoded(
+    member: Member, dynamic_offset: int, end: int, fetched: bool = True
+) -> int | None:
+    """Where ``parse_by_ends`` first decodes the end of ``member`` from (a member offset,
+    before the block allowance), given where its PT_DYNAMIC begins and its tables end; None
+    if it would read the member from its start. For a reader that fetches the stream before
+    it is decoded (wheel/http.py): the first attempt's reach, as below."""
+    size = member.size
+    skip_above, worth = ends_costs(fetched, size)
     if size < skip_above:
         return None
     margin, *later = TAIL_MARGINS
     route = _route(size, dynamic_offset, end, margin, worth)
-    if route is Route.FROM_THE_START:
+    if route is Route.FROM_THE_START or not _end_fits(
+        member, _aimed(member, dynamic_offset - margin)
+    ):
         return None
     if route is Route.COUNTED and not fetched:
-        counted = [m for m in later if _route(size, dynamic_offset, end, m, worth) is Route.COUNTED]
+        counted = [
+            m
+            for m in later
+            if _route(size, dynamic_offset, end, m, worth) is Route.COUNTED
+            and _end_fits(member, _aimed(member, dynamic_offset - m))
+        ]
         margin = max(counted, default=margin)
     return dynamic_offset - margin
 
@@ -297,6 +360,8 @@ def _count(archive: WheelArchive, member: Member, begin: int) -> Counted | None:
     target = stream_bits * aim // size
     for _ in range(MAX_TAIL_SEARCHES):
         for floor in _floors(target):
+            if not _end_fits(member, floor // 8):
+                return None
             payload = archive.payload_from(member, floor // 8)  # nothing before it is decoded
             found = _counted(payload, target, floor)
             if found is not None:
@@ -427,9 +492,10 @@ def _resolve(counted: Counted, tail: Tail, start: int, end: int) -> Tail | None:
 
 
 def _copied_bytes(
-    counted: Counted, tail: Tail, positions: list[int], depth: int
+    counted: Counted, tail: Tail, positions: list[int], depth: int, chained: int = 0
 ) -> list[int] | None:
-    """The bytes that the unknown ``positions`` of ``tail`` copy from the 32 KiB before it."""
+    """The bytes that the unknown ``positions`` of ``tail`` copy from the 32 KiB before it
+    (``chained``: the bytes of the inflations not kept that the look-ups up the chain hold)."""
     if depth == 0 or tail.window is None:
         return None
     sources = [tail.begin - WINDOW + tail.window[p - tail.begin] for p in positions]
@@ -441,15 +507,21 @@ def _copied_bytes(
     key = (bit, begin, tail.begin)
     earlier = counted.earlier.get(key)
     if earlier is None:
+        length = tail.begin - begin
+        kept = _kept_bytes(counted) + length <= MAX_KEPT_EARLIER
+        if not kept:
+            chained += length
+            if chained > MAX_EARLIER_CHAIN:
+                return None  # more than END_HELD allows for: the next margin, or the start
         earlier = _inflate_at(counted.payload, bit, begin, tail.begin, keep_window=True)
-        if earlier is not None and _kept_bytes(counted) + len(earlier.inflated) <= MAX_KEPT_EARLIER:
+        if earlier is not None and kept:
             counted.earlier[key] = earlier
     if earlier is None or earlier.known is None:
         return None
     known = earlier.known
     unknown = sorted({s for s in sources if not known[s - begin]})
     if unknown:
-        found = _copied_bytes(counted, earlier, unknown, depth - 1)
+        found = _copied_bytes(counted, earlier, unknown, depth - 1, chained)
         if found is None:
             return None
         for source, value in zip(unknown, found, strict=True):
@@ -463,18 +535,27 @@ def _kept_bytes(counted: Counted) -> int:
 
 
 def _inflate_to_the_end(archive: WheelArchive, member: Member, begin: int) -> Tail | None:
-    """The member's bytes from ``begin`` or a little before to its end, in one pass that
-    writes them all (where they are few, cheaper than counting first)."""
+    """The member's bytes from ``begin`` to its end, in one pass that writes them all (where
+    they are few, cheaper than counting first)."""
+    wanted = member.size - begin + BLOCK_ALLOWANCE
+    with _one_pass_buffers(2 * wanted) as (out, known):
+        return _one_pass(archive, member, begin, out, known)
+
+
+def _one_pass(
+    archive: WheelArchive, member: Member, begin: int, out: memoryview, known: memoryview
+) -> Tail | None:
     from wheelscan._tail import inflate_tail, known_ranges
 
     size = member.size
     stream_bits = 8 * member.compressed_size
     wanted = size - begin + BLOCK_ALLOWANCE
-    capacity = 2 * wanted
-    out, known = _one_pass_buffers(capacity)
+    capacity = len(out)
     target = stream_bits * max(0, size - wanted) // size
     for _ in range(MAX_TAIL_SEARCHES):
         for floor in _floors(target):
+            if not _end_fits(member, floor // 8):
+                return None
             payload = archive.payload_from(member, floor // 8)  # nothing before it is decoded
             found = inflate_tail(payload, target, floor, out, known)
             if found is not None:
@@ -493,31 +574,57 @@ def _inflate_to_the_end(archive: WheelArchive, member: Member, begin: int) -> Ta
         if base + trusted <= begin:
             # the block at ``start`` may be a false start that fell into a real boundary:
             # only the bytes from ``trusted`` on are offered as known, and this end is never
-            # inflated again from ``start`` (NO_BIT)
-            ranges = known_ranges(known, trusted, base, stop=length)
-            return Tail(NO_BIT, base, bytearray(out[:length]), ranges)
+            # inflated again from ``start`` (NO_BIT). Only the bytes from ``begin`` on are
+            # copied out: the parser is given none before it, and what it holds stays
+            # within the end's share of the memory bound (``END_HELD``)
+            ranges = [
+                (max(a, begin), b)
+                for a, b in known_ranges(known, trusted, base, stop=length)
+                if b > begin
+            ]
+            return Tail(NO_BIT, begin, bytearray(out[begin - base : length]), ranges)
         bits_per_byte = (stream_bits - start) / length
         target = max(0, int(start - bits_per_byte * (base + trusted - begin + BLOCK_ALLOWANCE)))
     return None
 
 
 _PER_THREAD = threading.local()
-# The largest one-pass buffers kept (each): most ends of the benchmark corpus take up to
-# 4 MiB, a few 9; each kept MiB is one more in a worker's peak (2 x 12 MiB made its 122 MB
-# 143)
+# The largest one-pass buffers kept (each), by a thread that does not share its scratch
+# (``show``, a worker reading one wheel at a time): most ends of the benchmark corpus take
+# up to 4 MiB, a few 9; each kept MiB is one more in a worker's peak (2 x 12 MiB made its
+# 122 MB 143)
 KEPT_ONE_PASS = 4 * 1024 * 1024
 
 
-def _one_pass_buffers(size: int) -> tuple[memoryview, memoryview]:
-    """Two buffers of ``size`` bytes for a one-pass end, kept from member to member (this
-    thread's): sized for twice what the end may hold, they were zeroed whole each time,
-    where only what is written needs to be, and copied out (1% of a batch)."""
+@contextmanager
+def _one_pass_buffers(size: int) -> Iterator[tuple[memoryview, memoryview]]:
+    """Two buffers of ``size`` bytes for a one-pass end. Threads that share their scratch
+    (wheel/scratch.py's ``share_among_threads``: a worker's up to 128 wheel threads) take
+    them from that budget for the time they use them, as fresh mappings (untouched pages
+    cost nothing), none kept: kept per thread, 2 x 4 MiB each, they were 0.5 to 1 GiB of a
+    worker. A thread that does not share keeps them from member to member: sized for twice
+    what the end may hold, they were zeroed whole each time, where only what is written
+    needs to be, and copied out (1% of a batch)."""
+    budget = shared_budget()
+    if budget is not None:
+        taken = budget.take(2 * size)
+        try:
+            # not closed here: the caller's views may outlive this block by a statement;
+            # each mapping goes with its last view
+            yield memoryview(_mapping(size)), memoryview(_mapping(size))
+        finally:
+            budget.give(taken)
+        return
     kept: list[bytearray] = getattr(_PER_THREAD, "buffers", [])
     if not kept or len(kept[0]) < size:
         kept = [bytearray(size), bytearray(size)]
         if size <= KEPT_ONE_PASS:  # a rare larger one is not kept: a worker's memory
             _PER_THREAD.buffers = kept
-    return memoryview(kept[0])[:size], memoryview(kept[1])[:size]
+    yield memoryview(kept[0])[:size], memoryview(kept[1])[:size]
+
+
+def _mapping(size: int) -> mmap.mmap:
+    return mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
 
 
 class _Start:

@@ -10,17 +10,27 @@ Spec: RFC 9110 section 14 (range requests: ``Range``, ``206``, ``Content-Range``
 from __future__ import annotations
 
 import bisect
+import contextlib
 import functools
 import hashlib
 import mmap
 import os
 import re
+import threading
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
 
 from wheelscan.elf import ElfFacts
-from wheelscan.wheel.archive import DEFLATED, ELF_MAGIC, Limits, Member, WheelArchive, WheelError
+from wheelscan.wheel.archive import (
+    DEFLATED,
+    ELF_MAGIC,
+    GIVE_BACK_ABOVE,
+    Limits,
+    Member,
+    WheelArchive,
+    WheelError,
+)
 from wheelscan.wheel.contents import PREFIX_FROM, WHOLE_ABOVE, verify_members
 from wheelscan.wheel.dedupe import ReleaseScope
 from wheelscan.wheel.ends import (
@@ -28,6 +38,7 @@ from wheelscan.wheel.ends import (
     FIRST_PREFIX,
     FIRST_SEARCH_BITS,
     HEAD_BYTES,
+    STREAM_WINDOW,
     first_decoded,
 )
 from wheelscan.wheel.httpclient import HttpError, HttpSession, Response, default_session
@@ -73,9 +84,9 @@ HEAD_FETCH = 16 * 1024
 # ratio (``inflation_ratio``): plenty to tell it by, and a start of tens of MiB that fell
 # short is not inflated again whole, nor held, to size the next
 RATIO_SAMPLE = 4 << 20
-# What a streamed member's reading fetches at once (``StreamedRanges``): a round trip per
-# this many compressed bytes, and at most this many held
-STREAM_WINDOW = 16 << 20
+# What a streamed member's reading fetches at once (``StreamedRanges``), STREAM_WINDOW, is
+# wheel/ends.py's, whose memory bound counts it: a round trip per that many compressed
+# bytes, and at most that many held
 # A local header's fixed part, and the extra field most writers give it (none, or a few
 # dozen bytes): a longer one is fetched when it is read
 _LOCAL_HEADER = 30
@@ -225,6 +236,7 @@ class HttpRangeReader:
         self.sha256: str | None = None  # set by close when every byte was fetched
         self.ranges_honoured = False  # whether an answer came as a 206
         self._blocks: list[tuple[int, bytes]] = []  # (start, data), sorted, disjoint
+        self._blocks_changing = threading.Lock()  # the threads of ``show`` add and forget
         if size == 0:
             raise WheelError("not-zip", "empty file")
         if size is None:
@@ -437,7 +449,27 @@ class HttpRangeReader:
 
     def _add(self, start: int, data: bytes) -> None:
         # only gaps are fetched, so a new block never overlaps one held (it may touch one)
-        bisect.insort(self._blocks, (start, data), key=lambda b: b[0])
+        with self._blocks_changing:
+            bisect.insort(self._blocks, (start, data), key=lambda b: b[0])
+
+    def forget(self, start: int, end: int) -> None:
+        """Bytes ``[start, end)`` are no longer held (a caller copied them, or is done with
+        them): read again, they are fetched again. What a block holds beside them is kept,
+        copied; a whole file (a server that ignored Range) is kept whole."""
+        if self.whole_file() is not None:
+            return
+        with self._blocks_changing:
+            kept: list[tuple[int, bytes]] = []
+            for block_start, data in self._blocks:
+                block_end = block_start + len(data)
+                if block_end <= start or end <= block_start:
+                    kept.append((block_start, data))
+                    continue
+                if block_start < start:
+                    kept.append((block_start, data[: start - block_start]))
+                if end < block_end:
+                    kept.append((end, data[end - block_start :]))
+            self._blocks = kept
 
 
 class StreamedRanges:
@@ -568,7 +600,7 @@ class RemoteWheelArchive(WheelArchive):
             self._learn_start_ratio(member, begin, ends[member.header_offset])
             dynamic, end = dynamic_segment(head), facts_end(head)
             size, compressed = member.size, member.compressed_size
-            decoded = first_decoded(size, dynamic[0], end) if dynamic and end else None
+            decoded = first_decoded(member, dynamic[0], end) if dynamic and end else None
             if decoded is not None:
                 aim = max(0, decoded - BLOCK_ALLOWANCE) * compressed // size
                 searched = max(0, aim - FIRST_SEARCH_BITS // 8 - _END_SLACK)
@@ -641,7 +673,10 @@ class RemoteWheelArchive(WheelArchive):
 
     def payload_from(self, member: Member, start: int) -> memoryview:
         """The bytes from ``start`` to the end fetched (and from a little before it: a block
-        header may begin a few bits early), in a mapping whose untouched pages cost nothing."""
+        header may begin a few bits early), in a mapping whose untouched pages cost nothing.
+        Over WHOLE_MEMBER_LIMIT the reader forgets them once copied there, or the end
+        (planned, ``_planned_parts``) would be held twice until the wheel closes: 70 MB of
+        tensorflow-cpu's."""
         size = member.compressed_size
         start = max(0, min(start, size) - _END_SLACK)
         if start == 0:
@@ -652,11 +687,20 @@ class RemoteWheelArchive(WheelArchive):
             buffer = mmap.mmap(-1, max(1, size), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
         if start < held:
             buffer[start:held] = self.reader.read_at(begin + start, held - start)
+            if member.size > WHOLE_MEMBER_LIMIT:
+                # (a smaller member's whole reading, where its ends fail, takes them from
+                # the reader: forgotten, they would be fetched twice)
+                self.reader.forget(begin + start, begin + held)
             self._tails[member.header_offset] = (start, buffer)
         return memoryview(buffer)[:size]
 
     def done_with(self, member: Member) -> None:
         self._tails.pop(member.header_offset, None)
+        if member.compressed_size >= GIVE_BACK_ABOVE:
+            # what its reading fetched (its start, say) goes too, not at the wheel's close
+            with contextlib.suppress(WheelError):
+                begin = self.data_offset(member)
+                self.reader.forget(begin, begin + member.compressed_size)
         super().done_with(member)
 
     def _within_limits(self, member: Member) -> bool:

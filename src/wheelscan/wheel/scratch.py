@@ -105,6 +105,12 @@ def share_among_threads(total: int) -> None:
     _SHARED["budget"] = Budget(total)
 
 
+def shared_budget() -> Budget | None:
+    """The budget this process's threads share (``share_among_threads``), if any: what a
+    reader holds besides its scratch is taken from it too (wheel/ends.py's one-pass buffers)."""
+    return _SHARED.get("budget")
+
+
 def scratch_generation() -> int:
     """This thread's scratch's ``generation``."""
     buffer: _Scratch | None = getattr(_PER_THREAD, "buffer", None)

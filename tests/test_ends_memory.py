@@ -1,0 +1,286 @@
+"""Reading a member by its ends holds no more than its streamed reading would, and a member
+over WHOLE_MEMBER_LIMIT is routed alike from a directory and over HTTP.
+
+The members are built as in tests/test_ends_large.py: a small library from
+tests/elfwriter.py, its PT_DYNAMIC moved behind compressible filler (64 KiB deflated once,
+with a full flush, its stream repeated), so that hundreds of MiB of library weigh a few MB.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.elfwriter import build_image, sample_spec
+from tests.indexserver import IndexServer
+from tests.test_ends_failsafe import MEMBER
+from tests.test_ends_large import (
+    CHUNK,
+    WHEEL,
+    LargeMember,
+    _show_measured,
+    filler_chunk,
+    large_member,
+    large_wheel,
+)
+
+from wheelscan._native import dynamic_segment, facts_end
+from wheelscan.elf import partial_parser
+from wheelscan.wheel import contents, ends
+from wheelscan.wheel.archive import WheelArchive
+from wheelscan.wheel.contents import read_wheel_facts
+from wheelscan.wheel.http import HttpRangeReader, RemoteWheelArchive, open_remote_archive
+from wheelscan.wheel.httpclient import HttpSession
+from wheelscan.wheel.inflate import WHOLE_MEMBER_LIMIT, crc32
+from wheelscan.wheel.stream import RESTART_KEEP
+
+MiB = 1 << 20
+DT_STRTAB = 5
+
+
+def _deflated(pieces: list[tuple[bytes, int, int]]) -> tuple[bytes, int, int]:
+    """(content, times, zlib level) pieces as one deflate stream, each deflated once with a
+    full flush and its stream repeated: (stream, CRC-32, size)."""
+    stream, crc, total = bytearray(), 0, 0
+    for content, times, level in pieces:
+        if not content or not times:
+            continue
+        compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
+        stream += (compressor.compress(content) + compressor.flush(zlib.Z_FULL_FLUSH)) * times
+        for _ in range(times):
+            crc = crc32(content, crc)
+        total += len(content) * times
+    stream += b"\x03\x00"  # an empty final block (fixed codes)
+    return bytes(stream), crc, total
+
+
+def _repeated(chunk: bytes, length: int, level: int = 6) -> list[tuple[bytes, int, int]]:
+    return [(chunk, length // CHUNK, level), (chunk[: length % CHUNK], 1, level)]
+
+
+def _relocated(size: int, trailing: int) -> tuple[Any, Any]:
+    """The sample library's image, and it with PT_DYNAMIC moved ``trailing`` bytes before
+    ``size`` (benchmarks/harness/elfmove.py)."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    from harness.elfmove import relocate_dynamic
+
+    image = build_image(sample_spec("x86_64", interpreter=None))
+    return image, relocate_dynamic(bytes(image.data), size - trailing)
+
+
+def noisy_end_member(size: int, trailing: int) -> LargeMember:
+    """PT_DYNAMIC ``trailing`` bytes before the end of ``size``, all of them noise that does
+    not deflate (stored blocks): an end whose stream is ``trailing`` bytes long."""
+    _, moved = _relocated(size, trailing)
+    noise = random.Random(5).randbytes(CHUNK)
+    stream, crc, total = _deflated(
+        [
+            (moved.head, 1, 6),
+            *_repeated(filler_chunk(1), moved.filler_size),
+            (moved.tail, 1, 6),
+            *_repeated(noise, trailing, level=0),
+        ]
+    )
+    assert total == size
+    return LargeMember(stream, size, crc, moved.dynamic_offset, moved.head[:4096])
+
+
+def far_strings_member(size: int, strings_at: int, dynamic_at: int) -> LargeMember:
+    """The library with its string table (DT_STRTAB) copied ``strings_at`` bytes in and
+    PT_DYNAMIC ``dynamic_at`` bytes in, filler between and after: a member whose tables
+    reach far into it, as tensorflow-cpu's (97 MB from its start)."""
+    image, moved = _relocated(dynamic_at, 0)  # PT_DYNAMIC ends at ``dynamic_at``, about
+    strings_offset, strings_size = image.sections[".dynstr"]
+    strings = bytes(image.data[strings_offset : strings_offset + strings_size])
+    head: bytes = moved.head
+    # the last PT_LOAD, stretched to PT_DYNAMIC, maps the strings' new place too
+    phoff, phentsize, phnum = (
+        struct.unpack_from("<Q", head, 0x20)[0],
+        *struct.unpack_from("<2H", head, 0x36),
+    )
+    loads = [
+        struct.unpack_from("<2I6Q", head, phoff + i * phentsize)
+        for i in range(phnum)
+        if struct.unpack_from("<I", head, phoff + i * phentsize)[0] == 1
+    ]
+    last = max(loads, key=lambda load: load[3])
+    address = last[3] - last[2] + strings_at
+    tail = bytearray(moved.tail)
+    for entry in range(0, len(tail), 16):
+        if struct.unpack_from("<q", tail, entry)[0] == DT_STRTAB:
+            struct.pack_into("<Q", tail, entry + 8, address)
+    dynamic_offset: int = moved.dynamic_offset
+    chunk = filler_chunk(1)
+    stream, crc, total = _deflated(
+        [
+            (head, 1, 6),
+            *_repeated(chunk, strings_at - len(head)),
+            (strings, 1, 6),
+            *_repeated(chunk, dynamic_offset - strings_at - len(strings)),
+            (bytes(tail), 1, 6),
+            *_repeated(chunk, size - dynamic_offset - len(tail)),
+        ]
+    )
+    assert total == size
+    return LargeMember(stream, size, crc, dynamic_offset, head[:4096])
+
+
+def _held(reader: HttpRangeReader) -> int:
+    """The bytes of the file the reader holds (fetched, not let go)."""
+    return sum(len(data) for _, data in reader._blocks)
+
+
+def _served_wheel(tmp_path: Path, member: LargeMember) -> Path:
+    (tmp_path / "packages").mkdir()
+    return large_wheel(tmp_path / "packages" / WHEEL, member)  # as IndexServer serves it
+
+
+def test_an_end_fetched_over_http_is_held_once(tmp_path: Path) -> None:
+    """The end's stream, fetched with the wheel's plan, is copied into the mapping the end
+    is decoded from, and the reader lets it go: it was held twice until the wheel closed
+    (70 MB of tensorflow-cpu's). Once the member is done with, its start goes too."""
+    member = large_member(80 * MiB, 24 * MiB)  # counted: a third of the stream is the end
+    path = _served_wheel(tmp_path, member)
+    partial = partial_parser()
+    assert partial is not None
+    with IndexServer(tmp_path) as server, HttpSession(backoff=0.01) as session:
+        url = server.file_url(path)
+        with open_remote_archive(url, path.stat().st_size, session=session, whole_below=0) as wheel:
+            assert isinstance(wheel, RemoteWheelArchive)
+            reader = wheel.reader
+            (elf,) = [m for m in wheel.members if m.name == MEMBER]
+            end_stream = elf.compressed_size * (elf.size - member.dynamic_offset) // elf.size
+            assert ends.parse_by_ends(wheel, elf, partial) is not None
+            held = _held(reader)
+            assert held < end_stream // 2, (held, end_stream)
+            wheel.done_with(elf)
+            assert _held(reader) < 256 * 1024, _held(reader)
+
+
+# Members over the limit whose end a directory and HTTP routed apart (before): PT_DYNAMIC
+# 30% in, whose end costs more than SKIP_WORTH (0.5) of the member but less than
+# REMOTE_SKIP_WORTH (1.0); and an end of 40 MiB of noise, a stream longer than
+# ends.MAX_END_STREAM, read by its ends either way (fetched and held over HTTP)
+APART = {
+    "dynamic early": lambda: large_member(80 * MiB, 56 * MiB),
+    "end too long": lambda: noisy_end_member(160 * MiB, 40 * MiB),
+}
+
+
+@pytest.mark.parametrize("layout", list(APART))
+def test_a_member_over_the_limit_is_routed_alike_from_a_directory_and_over_http(
+    layout: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Streamed both ways, to the same facts: where streaming meets ``scattered-tables``
+    the store then holds the same error whichever way the wheel was read, never an error
+    from a directory and a verdict over HTTP; over HTTP the long end is then fetched a
+    window at a time (wheel/http.py's ``StreamedRanges``), never held whole."""
+    member = APART[layout]()
+    assert member.size > WHOLE_MEMBER_LIMIT
+    path = _served_wheel(tmp_path, member)
+    streamed: list[str] = []
+    stream = contents._parse_stream
+
+    def spied(archive: WheelArchive, *args: object) -> object:
+        streamed.append("http" if archive.fetched else "directory")
+        return stream(archive, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(contents, "_parse_stream", spied)
+    with WheelArchive.open(path) as archive:
+        local = read_wheel_facts(archive, path.name)
+    with IndexServer(tmp_path) as server, HttpSession(backoff=0.01) as session:
+        url = server.file_url(path)
+        with open_remote_archive(url, path.stat().st_size, session=session, whole_below=0) as wheel:
+            remote = read_wheel_facts(wheel, path.name)
+    assert remote == local
+    assert streamed == ["directory", "http"]
+
+
+_THREADS_KEEP_NO_BUFFERS = """
+import sys, threading
+from wheelscan.elf import partial_parser
+from wheelscan.wheel import ends
+from wheelscan.wheel.archive import WheelArchive
+from wheelscan.wheel.scratch import RETAINED, share_among_threads
+
+share_among_threads(RETAINED)  # as a worker reading wheels on threads (engine/inflight.py)
+
+def resident():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+
+archive = WheelArchive.open(sys.argv[1])
+(member,) = [m for m in archive.members if m.name == sys.argv[2]]
+parse = partial_parser()
+assert ends.parse_by_ends(archive, member, parse) is not None  # imports, the file's pages
+before = resident()
+threads = int(sys.argv[3])
+read, release, results = threading.Barrier(threads + 1), threading.Event(), []
+
+def reader():
+    results.append(ends.parse_by_ends(archive, member, parse) is not None)
+    read.wait()
+    release.wait()  # alive, as a worker's wheel threads stay
+
+started = [threading.Thread(target=reader) for _ in range(threads)]
+for thread in started:
+    thread.start()
+read.wait()
+print(resident() - before, results.count(True))
+release.set()
+"""
+
+
+def test_threads_sharing_the_scratch_keep_no_one_pass_buffers(tmp_path: Path) -> None:
+    """A worker's wheel threads (up to 128) kept two one-pass buffers each, up to 4 MiB
+    apiece, for their lives: 32 threads that read an 8 MiB member's short end in one pass
+    kept ~90 MiB between them. Sharing the scratch, they take them from its budget while
+    they use them, and keep none. (malloc's threshold fixed: what it caches is not held.)"""
+    member = large_member(8 * MiB, 300 * 1024)
+    end = facts_end(member.head)
+    assert end is not None
+    route = ends._route(member.size, member.dynamic_offset, end, ends.TAIL_MARGINS[0])
+    assert route is ends.Route.ONE_PASS
+    path = large_wheel(tmp_path / WHEEL, member)
+    threads = 32
+    out = subprocess.run(
+        [sys.executable, "-c", _THREADS_KEEP_NO_BUFFERS, str(path), MEMBER, str(threads)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+        env={**os.environ, "MALLOC_MMAP_THRESHOLD_": str(128 * 1024)},
+    ).stdout
+    grown, read = map(int, out.split())
+    assert read == threads
+    assert grown < 24 * MiB, f"{grown / MiB:.0f} MiB"
+
+
+@pytest.mark.slow
+def test_a_member_whose_tables_reach_far_stays_within_the_memory_bound(tmp_path: Path) -> None:
+    """Its string table 120 MiB in, PT_DYNAMIC 250 MiB in: its start inflated up to
+    MAX_START (128 MiB, before) beside the end's buffers took ``show`` past the README's
+    150 MB a worker; streamed, it keeps its first 64 MiB and the table. Reading by ends
+    now inflates no more of the start than leaves room for the end's buffers and stream
+    within what the streamed reading may hold, and this member is streamed."""
+    member = far_strings_member(280 * MiB, 120 * MiB, 250 * MiB)
+    dynamic = dynamic_segment(member.head)
+    assert dynamic is not None and dynamic[0] == member.dynamic_offset
+    path = large_wheel(tmp_path / WHEEL, member)
+    with WheelArchive.open(path) as archive:
+        local = read_wheel_facts(archive, path.name)
+    assert len(local.elf_files) == 1 and local.elf_files[0].facts.needed, local
+    status, results, max_rss = _show_measured(path)
+    assert status in (0, 1) and "overall_tag" in results[0], results
+    assert max_rss < 150 * MiB, f"{max_rss / MiB:.0f} MiB"
+    assert ends.MAX_START + ends.END_HELD + ends.MAX_END_STREAM <= (
+        RESTART_KEEP + ends.STREAM_WINDOW
+    )
