@@ -159,7 +159,8 @@ def _start(mutant: str, files: list[str], timeout: int, stop_early: bool = True)
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 1)
         os.dup2(devnull, 2)
-        options = ["-q", "-p", "no:cacheprovider"]
+        # xdist named: pyproject's addopts hold its --dist, unknown without the plugin
+        options = ["-q", "-p", "no:cacheprovider", "-p", "xdist.plugin"]
         code = pytest.main([*options, *(["-x"] if stop_early else []), *files])
         os._exit(int(code))
     return pid
