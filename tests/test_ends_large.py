@@ -12,9 +12,7 @@ of library weighs a few tens of MB and is written in a second.
 from __future__ import annotations
 
 import json
-import os
 import random
-import subprocess
 import sys
 import zlib
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ import pytest
 from tests.elfwriter import build_elf, sample_spec
 from tests.hostile.zipwriter import Entry, write_wheel
 from tests.indexserver import IndexServer
+from tests.peak_rss import show_measured
 from tests.test_ends_failsafe import (
     FAKE_ENTRY,
     MEMBER,
@@ -197,33 +196,8 @@ def test_over_http_only_its_two_ends_are_fetched(
 
 def _show_measured(path: Path, **env: str) -> tuple[int, list[dict[str, object]], int]:
     """``wheelscan show --json``'s exit status, results and peak RSS (bytes), as a user runs it."""
-    probe = (
-        "import resource, subprocess, sys; "
-        "done = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
-        "print(done.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); "
-        "print(done.stdout)"
-    )
-    measured = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            probe,
-            sys.executable,
-            "-m",
-            "wheelscan",
-            "show",
-            "--json",
-            str(path),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=600,
-        env={**os.environ, **env},
-    )
-    first, _, output = measured.stdout.partition("\n")
-    status, max_rss_kib = map(int, first.split())
-    return status, json.loads(output)["results"], max_rss_kib * 1024
+    status, output, max_rss = show_measured(path, **env)
+    return status, json.loads(output)["results"], max_rss
 
 
 @pytest.mark.slow

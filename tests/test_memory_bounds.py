@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -27,6 +25,7 @@ from wheelscan.wheel.contents import MAX_WHEEL_UNDEFINED
 
 from elfwriter import Sym, build_elf, sample_spec
 from hostile.cases import CASES
+from peak_rss import show_measured
 from wheelbuilder import build_wheel
 
 PER_FILE = 1 << 18
@@ -72,28 +71,8 @@ def test_scattered_tables_are_refused_within_the_memory_bound(tmp_path: Path) ->
     case = CASES["elf-long-gnu-chain"]
     path = tmp_path / case.filename("elf-long-gnu-chain")
     path.write_bytes(case.build())
-    measured = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import resource, subprocess, sys; "
-            "done = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
-            "print(done.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); "
-            "print(done.stdout)",
-            sys.executable,
-            "-m",
-            "wheelscan",
-            "show",
-            "--json",
-            str(path),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=600,
-    )
-    first, _, output = measured.stdout.partition("\n")
-    status, max_rss_kib = map(int, first.split())
+    status, output, max_rss = show_measured(path)
+    max_rss_kib = max_rss // 1024
     assert status == 2
     assert '"code": "scattered-tables"' in output
     assert max_rss_kib < 150 * 1024, f"{max_rss_kib / 1024:.0f} MB"
