@@ -1,7 +1,7 @@
 """``--strict``: a wheel checked byte for byte as an installer would check it, and more.
 
-The fast mode judges a wheel's ELF files from as few bytes as settle their facts (README,
-"Trust model"): right for statistics over an index, not for a gate, since a crafted stream
+The fast mode judges a wheel's ELF files from as few bytes as settle their facts
+(docs/trust.md): right for statistics over an index, not for a gate, since a crafted stream
 can show it other bytes than an installer writes. A strict reading leaves nothing unread:
 
 - every member is inflated whole, its CRC-32 and size checked (``zipfile`` refuses a wrong
