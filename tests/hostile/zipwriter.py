@@ -31,7 +31,7 @@ ZIP64_LOCATOR = struct.Struct("<4sLQL")
 DESCRIPTOR = struct.Struct("<4s3L")
 
 
-def deflate(data: bytes, level: int = 9) -> bytes:
+def deflate(data: bytes, level: int = 6) -> bytes:
     """Raw deflate, as zip members carry it."""
     compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
     return compressor.compress(data) + compressor.flush()
