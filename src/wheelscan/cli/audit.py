@@ -16,8 +16,6 @@ import argparse
 import logging
 from typing import Any
 
-import multiprocessing_logging
-
 from wheelscan.cli import options
 from wheelscan.cli.interrupt import StopSignals, exit_status
 from wheelscan.cli.progress import ProgressLine, summary
@@ -151,8 +149,6 @@ def run(args: argparse.Namespace) -> int:
             request_timeout=args.timeout,
         )
     )
-    # worker logs reach the parent's handlers, whatever process they come from
-    multiprocessing_logging.install_mp_handler()
     # before the store: a Dask scheduler that cannot be reached is said before any run begins
     engine = options.executor(task, args)
     # SIGTERM and SIGHUP (timeout, systemd, a closed terminal) stop the run as Ctrl-C does
