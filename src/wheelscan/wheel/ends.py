@@ -105,13 +105,17 @@ MAX_TAIL_SEARCHES = 3
 COUNT_SPLIT_ABOVE = 8 * 4 * 1024 * 1024
 # A deflate stream's window: how far back a match may copy from
 WINDOW = 32 * 1024
-# How many inflations further back an unknown byte may be looked for, and how many times
-# the parser's requests for unknown bytes are met so
-MAX_RESOLVE_DEPTH = 16
+# How many inflations further back an unknown byte may be looked for (``_copied_bytes``),
+# and how many times the parser's requests for unknown bytes are met so. Each inflation of
+# a chain lies before the last, so a chain inflates at most the member's bytes before the
+# end; MAX_CHAIN_INFLATED bounds that too, at what the end itself may write. jaxlib's
+# libjax_common.so: ~35 deep, 5.2 MB, from its first margin
+MAX_RESOLVE_DEPTH = 128
+MAX_CHAIN_INFLATED = MAX_TAIL_WRITE
 MAX_RESOLVES = 4
-# The bytes of those inflations kept for the next look-up, and of those held along one
-# chain of look-ups besides (each costs four times that): a chain of zlib's blocks of ~100
-# KiB each (jaxlib's: 50 blocks over 5 MB) takes a few MiB at most
+# The bytes of those inflations kept for the next look-up, and the most of one not kept,
+# held while it is looked in (each costs four times that): zlib's blocks inflate to ~100
+# KiB each (jaxlib's: 50 blocks over 5 MB)
 MAX_KEPT_EARLIER = 2 * 1024 * 1024
 MAX_EARLIER_CHAIN = 2 * 1024 * 1024
 # Passes over the start of a member, each inflating at least half as much again
@@ -468,7 +472,7 @@ def _inflate_at(
 
 def _resolve(counted: Counted, tail: Tail, start: int, end: int) -> Tail | None:
     """``tail`` with its bytes [start, end) known, each unknown one found where it copies
-    from, in an inflation from a block further back (and so on, MAX_RESOLVE_DEPTH deep);
+    from, in an inflation from a block further back (and so on: ``_copied_bytes``);
     None if one cannot be."""
     from wheelscan._tail import known_ranges
 
@@ -479,7 +483,7 @@ def _resolve(counted: Counted, tail: Tail, start: int, end: int) -> Tail | None:
     positions = [p for p in span if not known[p - tail.begin]]
     if not positions:
         return tail if any(a <= start and end <= b for a, b in tail.ranges) else None
-    values = _copied_bytes(counted, tail, positions, MAX_RESOLVE_DEPTH)
+    values = _copied_bytes(counted, tail, positions)
     if values is None:
         return None
     for position, value in zip(positions, values, strict=True):
@@ -491,43 +495,66 @@ def _resolve(counted: Counted, tail: Tail, start: int, end: int) -> Tail | None:
     return tail._replace(ranges=ranges)
 
 
-def _copied_bytes(
-    counted: Counted, tail: Tail, positions: list[int], depth: int, chained: int = 0
-) -> list[int] | None:
-    """The bytes that the unknown ``positions`` of ``tail`` copy from the 32 KiB before it
-    (``chained``: the bytes of the inflations not kept that the look-ups up the chain hold)."""
-    if depth == 0 or tail.window is None:
-        return None
-    sources = [tail.begin - WINDOW + tail.window[p - tail.begin] for p in positions]
-    first = min(sources)
-    usable = [s for s in counted.starts if s[1] <= first]
-    if not usable:
-        return None
-    bit, begin = usable[-1]
-    key = (bit, begin, tail.begin)
-    earlier = counted.earlier.get(key)
-    if earlier is None:
-        length = tail.begin - begin
-        kept = _kept_bytes(counted) + length <= MAX_KEPT_EARLIER
-        if not kept:
-            chained += length
-            if chained > MAX_EARLIER_CHAIN:
-                return None  # more than END_HELD allows for: the next margin, or the start
-        earlier = _inflate_at(counted.payload, bit, begin, tail.begin, keep_window=True)
-        if earlier is not None and kept:
-            counted.earlier[key] = earlier
-    if earlier is None or earlier.known is None:
-        return None
-    known = earlier.known
-    unknown = sorted({s for s in sources if not known[s - begin]})
-    if unknown:
-        found = _copied_bytes(counted, earlier, unknown, depth - 1, chained)
-        if found is None:
+def _copied_bytes(counted: Counted, tail: Tail, positions: list[int]) -> list[int] | None:
+    """The bytes that the unknown ``positions`` of ``tail`` copy from the 32 KiB before it.
+
+    Each is looked up in an inflation from the last counted block at or before it; where it
+    is unknown there too, in one from a block further back, and so on down a chain of
+    inflations, each of the member's bytes before the last's. Of an inflation not kept
+    (MAX_KEPT_EARLIER) only its looked-up bytes are held once the next is made: one at a
+    time, MAX_EARLIER_CHAIN at most. Holding them all to the chain's end bounded it at 16
+    deep, and jaxlib's PT_DYNAMIC, copied through ~35 blocks back from its first margin,
+    was looked up from all three margins: the two vain chains, and the two ends inflated
+    for them, were a third of its ``show`` past the count (issue #15)."""
+    # per level, from ``tail`` down: the bytes looked up there, those known there (by
+    # position), those not (looked up at the next level, in that order), and its inflation
+    # where it is kept (what is found for it is written into it: a later look-up stops there)
+    levels: list[tuple[list[int], dict[int, int], list[int], Tail | None]] = []
+    current: Tail | None = tail
+    inflated = 0
+    while current is not None:
+        if len(levels) == MAX_RESOLVE_DEPTH or current.window is None:
             return None
-        for source, value in zip(unknown, found, strict=True):
-            earlier.inflated[source - begin] = value
-            known[source - begin] = 1  # found: a later look-up stops here
-    return [earlier.inflated[s - begin] for s in sources]
+        above, window = current.begin, current.window
+        sources = [above - WINDOW + window[p - above] for p in positions]
+        current = None  # one inflation not kept is held at a time
+        usable = [s for s in counted.starts if s[1] <= min(sources)]
+        if not usable:
+            return None
+        bit, begin = usable[-1]
+        key = (bit, begin, above)
+        current = counted.earlier.get(key)
+        kept = current is not None
+        if current is None:
+            length = above - begin
+            kept = _kept_bytes(counted) + length <= MAX_KEPT_EARLIER
+            inflated += length
+            if inflated > MAX_CHAIN_INFLATED or (not kept and length > MAX_EARLIER_CHAIN):
+                return None
+            current = _inflate_at(counted.payload, bit, begin, above, keep_window=True)
+            if current is None:
+                return None
+            if kept:
+                counted.earlier[key] = current
+        known = current.known
+        if known is None:
+            return None
+        looked_up = sorted(set(sources))
+        found = {s: current.inflated[s - begin] for s in looked_up if known[s - begin]}
+        unknown = [s for s in looked_up if s not in found]
+        levels.append((sources, found, unknown, current if kept else None))
+        if not unknown:
+            break
+        positions = unknown
+    values: list[int] = []
+    for sources, found, unknown, kept_inflation in reversed(levels):
+        found.update(zip(unknown, values, strict=True))  # the level below's, in its order
+        if kept_inflation is not None and kept_inflation.known is not None:
+            for source, value in zip(unknown, values, strict=True):
+                kept_inflation.inflated[source - kept_inflation.begin] = value
+                kept_inflation.known[source - kept_inflation.begin] = 1
+        values = [found[s] for s in sources]
+    return values
 
 
 def _kept_bytes(counted: Counted) -> int:
