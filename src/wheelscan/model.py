@@ -10,10 +10,16 @@ zip reader, storing a result no engine (docs/ARCHITECTURE.md).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from wheelscan.elf.facts import ElfFacts
-from wheelscan.policy.verdict import AuditError, Verdict
-from wheelscan.sources.base import WheelRef
+
+if TYPE_CHECKING:
+    # named in annotations only: the sources (and with them packaging's tags) and the
+    # verdict records are not what reading a wheel needs, and ``show`` reads before it
+    # imports them (cli/show.py)
+    from wheelscan.policy.verdict import AuditError, Verdict
+    from wheelscan.sources.base import WheelRef
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,4 +82,6 @@ class WheelResult:
 
     @property
     def ok(self) -> bool:
+        from wheelscan.policy.verdict import Verdict
+
         return isinstance(self.verdict, Verdict)

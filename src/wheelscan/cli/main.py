@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -70,6 +69,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
+    import logging  # not before: ``--version`` and ``--help`` end in ``parse``
+
     # warnings from anywhere (a page the index lacks, a worker replaced) read as every other
     # message: one line on stderr, prefixed with the command
     logging.basicConfig(format=f"wheelscan {args.command}: %(message)s", level=logging.WARNING)
