@@ -17,9 +17,9 @@ import sys
 from collections.abc import Sequence
 
 from wheelscan import __version__
+from wheelscan.backend import BACKEND_ENV, backend_name
 from wheelscan.cli.interrupt import exit_status
 from wheelscan.cli.usage import EXIT_STATUS_HELP, EXIT_USAGE, HelpFormatter, Parser
-from wheelscan.elf import BACKEND_ENV, backend_name, get_parser
 from wheelscan.errors import CommandError
 
 COMMANDS = ("show", "audit", "report", "reevaluate", "package", "elf", "platform")
@@ -76,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(format=f"wheelscan {args.command}: %(message)s", level=logging.WARNING)
     try:
         check_before_work(args)
+        from wheelscan.elf import get_parser
+
         get_parser()  # an unknown or unbuilt backend stops here, before any work
         warn_of_a_slow_inflater(args.command)
         return int(args.func(args))

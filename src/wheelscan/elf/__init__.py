@@ -10,6 +10,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from wheelscan.backend import BACKEND_ENV, backend_name
 from wheelscan.elf.facts import (
     ElfClass,
     ElfError,
@@ -25,7 +26,6 @@ from wheelscan.elf.facts import (
 from wheelscan.elf.types import Buffer
 from wheelscan.errors import CommandError, CommandErrorCode
 
-BACKEND_ENV = "WHEELSCAN_ELF_BACKEND"
 BACKENDS = ("native", "reference")
 
 Parser = Callable[[Buffer], ElfFacts]
@@ -74,10 +74,6 @@ def partial_parser() -> PartialParser | None:
     from wheelscan import _native
 
     return _native.parse_elf
-
-
-def backend_name() -> str:
-    return os.environ.get(BACKEND_ENV, "native")
 
 
 def parse_elf(buffer: Buffer) -> ElfFacts:

@@ -1,0 +1,44 @@
+"""What a command imports before its work starts (issue #15: ``show`` on one wheel is a
+whole process, start-up included; the tests spawn hundreds of CLI processes too).
+
+``wheelscan --version`` ends in the argument parser: no logging, no ELF records. The
+records of ``wheelscan.model`` name the sources and the verdicts only in annotations:
+reading a wheel loads neither packaging's tags nor the policy code.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def imported(*args: str) -> set[str]:
+    """The modules a ``python -X importtime`` process imports (its stderr names each)."""
+    stderr = subprocess.run(
+        [sys.executable, "-X", "importtime", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stderr
+    return {
+        line.rsplit("|", 1)[1].strip()
+        for line in stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+
+
+def test_version_imports_no_logging_nor_records() -> None:
+    names = imported("-m", "wheelscan", "--version")
+    assert "wheelscan.cli.main" in names
+    # the ELF records (dataclasses, and with them inspect) come with the backend's parser
+    assert not {"logging", "dataclasses", "wheelscan.elf"} & names
+
+
+def test_reading_a_wheel_loads_neither_packaging_nor_the_policies() -> None:
+    names = imported("-c", "import wheelscan.wheel.contents")
+    assert "wheelscan.model" in names
+    assert not {n for n in names if n.startswith(("packaging", "wheelscan.policy"))}
+    assert "wheelscan.sources.base" not in names
+    # nor a strict reading's checks, nor a batch's cache of facts
+    assert not {"wheelscan.wheel.integrity", "wheelscan.wheel.dedupe"} & names
