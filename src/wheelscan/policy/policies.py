@@ -233,17 +233,46 @@ def _load_file(path: Path) -> tuple[Libc, Any]:
 
 
 def _build_database(files: Mapping[Libc, Any]) -> PolicyDatabase:
-    sets = {}
     tag_names: dict[str, tuple[Libc, str]] = {}
     for libc, entries in files.items():
-        for arch in {a.baseline for a in Architecture}:
+        named = [e for e in entries if e["name"] != "linux"]
+        tag_names.update({n: (libc, e["name"]) for e in named for n in (e["name"], *e["aliases"])})
+    return PolicyDatabase(_PolicySets(files), tag_names)
+
+
+class _PolicySets(Mapping[tuple[Libc, Architecture], PolicySet]):
+    """Each (libc, baseline arch)'s policy set, built the first time it is asked for: a
+    wheel is judged against one of the 27 (``show`` built all 154 policies at start-up, a
+    few ms of a run on one small wheel; a batch worker builds the few its wheels need)."""
+
+    def __init__(self, files: Mapping[Libc, Any]) -> None:
+        self._files = files
+        self._keys = [(libc, arch) for libc in files for arch in _BASELINES]
+        self._built: dict[tuple[Libc, Architecture], PolicySet] = {}
+
+    def __getitem__(self, key: tuple[Libc, Architecture]) -> PolicySet:
+        built = self._built.get(key)
+        if built is None:
+            if key not in self._keys:
+                raise KeyError(key)
+            libc, arch = key
+            entries = self._files[libc]
             covered = (e for e in entries if e["name"] == "linux" or arch in e["symbol_versions"])
             policies = [_build(e, libc, arch) for e in covered]
             policies.sort(key=lambda p: p.priority, reverse=True)
-            sets[(libc, arch)] = PolicySet(libc, arch, tuple(policies))
-        named = [e for e in entries if e["name"] != "linux"]
-        tag_names.update({n: (libc, e["name"]) for e in named for n in (e["name"], *e["aliases"])})
-    return PolicyDatabase(sets, tag_names)
+            # threads that build the same set at once build equal ones: either is kept
+            built = self._built.setdefault(key, PolicySet(libc, arch, tuple(policies)))
+        return built
+
+    def __iter__(self) -> Iterator[tuple[Libc, Architecture]]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+# each baseline once, in Architecture's order (the sets' order, as they were built before)
+_BASELINES = tuple(dict.fromkeys(a.baseline for a in Architecture))
 
 
 def _build(entry: Any, libc: Libc, arch: Architecture) -> Policy:
