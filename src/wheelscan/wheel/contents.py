@@ -11,6 +11,7 @@ import os
 import posixpath
 import threading
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from wheelscan.elf import (
     ElfError,
@@ -25,7 +26,6 @@ from wheelscan.elf.types import Buffer
 from wheelscan.errors import ELF_ERROR_CODES
 from wheelscan.model import ElfMember, WheelFacts
 from wheelscan.wheel.archive import DEFLATED, Member, WheelArchive, WheelError
-from wheelscan.wheel.dedupe import FactsCache
 from wheelscan.wheel.ends import HEAD_BYTES, parse_by_ends
 from wheelscan.wheel.inflate import (
     PREFIX_SLACK,
@@ -33,10 +33,14 @@ from wheelscan.wheel.inflate import (
     InflateError,
     inflate_into,
 )
-from wheelscan.wheel.integrity import Digest, check_contents, check_identity
 from wheelscan.wheel.partial import inflate_start
 from wheelscan.wheel.scratch import scratch
 from wheelscan.wheel.stream import StreamError, StreamStats, parse_streamed
+
+if TYPE_CHECKING:
+    # a strict reading's checks, and the cache of a batch's facts: imported where used
+    from wheelscan.wheel.dedupe import FactsCache
+    from wheelscan.wheel.integrity import Digest
 
 # Each pass over a member's deflate stream inflates it again from the start, keeping more of
 # it (wheel/stream.py); a real member needs one pass, two when a table lies past what the first
@@ -152,6 +156,8 @@ def read_wheel_facts(
             raise WheelError("unsafe-path", "a path outside the install directory", member.name)
     # a strict reading: the installer's checks first, then every ELF member parsed from
     # its whole content, whose digest is kept (``digests``) for RECORD's check at the end
+    if strict:
+        from wheelscan.wheel.integrity import check_contents, check_identity
     info_dir = check_identity(archive, filename, file_sha256) if strict else ""
     digests: dict[str, Digest] | None = {} if strict else None
     listed = {
@@ -336,6 +342,8 @@ def _parse_read(
     """The member read whole (stored: in place), then parsed."""
     content = archive.read(member)
     if digests is not None:
+        from wheelscan.wheel.integrity import Digest
+
         digests[member.name] = Digest.of(content)
     try:
         return parse(content)
@@ -392,6 +400,8 @@ def _parse_whole(
         if crc != member.crc:
             raise WheelError("crc-mismatch", "CRC-32 differs from the directory's", member.name)
         if digests is not None:
+            from wheelscan.wheel.integrity import Digest
+
             digests[member.name] = Digest.of(buffer)
         return parse(buffer)
 
