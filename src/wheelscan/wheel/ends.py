@@ -99,6 +99,17 @@ FIRST_SEARCH_BITS = 8 * 32 * 1024
 SEARCH_BITS = 8 * 128 * 1024
 # Attempts at finding where the end starts in the stream
 MAX_TAIL_SEARCHES = 3
+# How many times as well as the whole member the end of one counted to its end (``_count``)
+# is taken to compress, where the count first looks for a block before PT_DYNAMIC. Such an
+# end, longer than a pass may write, holds the symbol and string tables and the debug
+# information, which compress better than the code and data before them: jaxlib 0.12's
+# libjax_common.so 2.3 times, tensorflow-cpu 2.21's libtensorflow_cc.so.2 2.1. Counted from
+# where an evenly compressed member would place PT_DYNAMIC, the count decoded 14 MB of
+# jaxlib's stream before its end's 11 MB (most of ``show``: the count takes about as long
+# per byte of stream whatever it inflates to), and 25 MB before tensorflow's 22. Where the
+# end compresses less well, the count starts too late: it is then taken back by the end's
+# own ratio, and the stream before counted only up to where the first count began
+END_DENSER = 2
 # An end whose stream is longer than this (in bits) is counted on two threads (``_counted``):
 # jaxlib's libjax_common.so, 87 MiB from PT_DYNAMIC to its end, took 0.15 s on one core,
 # most of its `show`
@@ -357,17 +368,22 @@ def _count(archive: WheelArchive, member: Member, begin: int) -> Counted | None:
     """Block headers from at or before ``begin`` to the end, placed by counting."""
     size = member.size
     stream_bits = 8 * member.compressed_size
-    # where ``begin`` lies in the stream if the member compressed evenly, and a block before
-    # (the first block found is not used); a start found too late moves the search back, by
-    # what the end's own ratio says
+    # where ``begin`` lies in the stream if the end compresses END_DENSER times as well as
+    # the member does, and a block before (the first block found is not used); a start
+    # found too late moves the search back, by what the end's own ratio says, and the
+    # stream from there is counted only up to the first block already counted (``_joined``)
     aim = max(0, begin - BLOCK_ALLOWANCE)
-    target = stream_bits * aim // size
+    target = count_target(member, aim)
+    later: tuple[int, list[tuple[int, int]]] | None = None
     for _ in range(MAX_TAIL_SEARCHES):
         for floor in _floors(target):
             if not _end_fits(member, floor // 8):
                 return None
             payload = archive.payload_from(member, floor // 8)  # nothing before it is decoded
-            found = _counted(payload, target, floor)
+            if later is None:
+                found = _counted(payload, target, floor)
+            else:
+                found = _joined(payload, target, floor, later)
             if found is not None:
                 break
         if found is None:
@@ -383,7 +399,44 @@ def _count(archive: WheelArchive, member: Member, begin: int) -> Counted | None:
             return None
         bits_per_byte = (stream_bits - first_bit) / (total - first_output)
         target = max(0, int(first_bit - bits_per_byte * (base + first_output - aim)))
+        later = found
     return None
+
+
+def count_target(member: Member, aim: int) -> int:
+    """Where the count first searches back from for a block header (a bit of the stream)
+    to place member offset ``aim``: as if the stream from there to its end were the end's
+    share of the member's bytes, over END_DENSER (``_count``)."""
+    stream_bits = 8 * member.compressed_size
+    return max(0, stream_bits - int(stream_bits * (member.size - aim) / member.size / END_DENSER))
+
+
+def _joined(
+    payload: memoryview,
+    search_from: int,
+    search_to: int,
+    later: tuple[int, list[tuple[int, int]]],
+) -> tuple[int, list[tuple[int, int]]] | None:
+    """``block_starts(payload, search_from, search_to)``, where ``later`` is its count from a
+    block header further on (``block_starts``' result from a later search): the stream is
+    decoded only up to the first header at or past ``later``'s first, and where that is one
+    of ``later``'s headers, the rest is ``later``'s count from it (decoding from a block
+    header is the same whatever came before, as in ``_counted``); elsewhere, or where no
+    header before it is trusted yet, counted to the end as ``_counted`` counts."""
+    from wheelscan._tail import block_starts_until
+
+    total, starts = later
+    if not starts or search_from >= starts[0][0]:
+        return _counted(payload, search_from, search_to)
+    first = block_starts_until(payload, search_from, search_to, starts[0][0])
+    if first is None or len(first) == 2:
+        return first  # nothing decodes soundly that far; or the stream ended first
+    produced, before, stopped = first
+    at = dict(starts)
+    if not before or stopped not in at:
+        return _counted(payload, search_from, search_to)
+    offset = produced - at[stopped]
+    return total + offset, before + [(b, o + offset) for b, o in starts if b >= stopped]
 
 
 def _counted(
