@@ -2,7 +2,7 @@
 before the end decoded is looked up from the first margin (wheel/ends.py ``_copied_bytes``).
 
 jaxlib 0.12.0.1's libjax_common.so is such a member: one byte of its PT_DYNAMIC copies
-through ~35 blocks back from its first margin. While a chain was held whole it was bounded
+through 32 blocks back from its first margin. While a chain was held whole it was bounded
 at 16 inflations, and the end was inflated again from each further margin (three ends and
 three chains where one of each settles the facts: a third of ``show``'s time past the
 count, issue #15). The member here is built so: the dynamic segment at the end of a unit of
