@@ -15,6 +15,7 @@ import json
 import random
 import sys
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,7 +68,14 @@ class LargeMember:
     head: bytes  # its first bytes (ELF and program headers)
 
 
-def large_member(size: int, trailing: int) -> LargeMember:
+def noise_chunk(seed: int) -> bytes:
+    """64 KiB that do not deflate at all: a stream as long as what it inflates to."""
+    return random.Random(seed).randbytes(CHUNK)
+
+
+def large_member(
+    size: int, trailing: int, filler: Callable[[int], bytes] = filler_chunk
+) -> LargeMember:
     """A library of ``size`` bytes whose PT_DYNAMIC ends ``trailing`` bytes before its end:
     the library, PT_DYNAMIC moved near ``size - trailing``, then ``trailing`` bytes of
     filler past everything the loader maps (a linker's non-alloc sections)."""
@@ -77,7 +85,7 @@ def large_member(size: int, trailing: int) -> LargeMember:
     moved = relocate_dynamic(build_elf(sample_spec("x86_64", interpreter=None)), size - trailing)
     pieces: list[tuple[bytes, int]] = [(moved.head, 1)]  # (content, times)
     for length, seed in ((moved.filler_size, 1), (trailing, 2)):
-        chunk = filler_chunk(seed)
+        chunk = filler(seed)
         pieces += [(chunk, length // CHUNK), (chunk[: length % CHUNK], 1)]
         if length == moved.filler_size:
             pieces.append((moved.tail, 1))
@@ -216,6 +224,22 @@ def test_a_gib_member_is_read_by_its_ends_within_the_memory_bound(tmp_path: Path
     status, results, max_rss = _show_measured(path)
     assert status in (0, 1) and "overall_tag" in results[0], results
     assert max_rss < 150 * MiB, f"{max_rss / MiB:.0f} MiB"
+
+
+@pytest.mark.slow
+def test_a_streamed_member_leaves_the_bytes_it_has_read(tmp_path: Path) -> None:
+    """A 160 MiB member that does not deflate, PT_DYNAMIC 48 MiB before its end: its end's
+    stream is over MAX_END_STREAM, so it is streamed from its start, through 112 MiB of the
+    mapped wheel. The pages the stream has passed go back as it goes: ``show`` stays under
+    the bytes it read (98 MiB: the start it keeps, its scratch; 204 MiB when they stayed
+    until the member was done)."""
+    member = large_member(160 * MiB, 48 * MiB, filler=noise_chunk)
+    assert len(member.stream) - member.dynamic_offset > ends.MAX_END_STREAM
+    path = large_wheel(tmp_path / WHEEL, member)
+    status, results, max_rss = _show_measured(path)
+    assert status in (0, 1) and "overall_tag" in results[0], results
+    assert max_rss < 128 * MiB, f"{max_rss / MiB:.0f} MiB"
+    assert (status, results) == _show_measured(path, WHEELSCAN_VERIFY="1")[:2]
 
 
 # PT_DYNAMIC this far from the end of a 72 MiB member whose end decodes falsely
