@@ -19,12 +19,20 @@ from pathlib import Path
 
 import pytest
 from tests.elfwriter import build_elf, sample_spec
-from tests.test_ends_large import CHUNK, WHEEL, LargeMember, filler_chunk, flushed, large_wheel
+from tests.test_ends_large import (
+    CHUNK,
+    WHEEL,
+    LargeMember,
+    assembled,
+    filler_chunk,
+    flushed,
+    large_wheel,
+)
 
 from wheelscan.elf import get_parser, partial_parser
 from wheelscan.wheel import ends
 from wheelscan.wheel.archive import WheelArchive
-from wheelscan.wheel.inflate import WHOLE_MEMBER_LIMIT, crc32
+from wheelscan.wheel.inflate import WHOLE_MEMBER_LIMIT
 
 MiB = 1 << 20
 # Each repetition copies the one before from this far back (within deflate's 32 KiB window)
@@ -57,17 +65,7 @@ def chained_member(size: int, trailing: int) -> LargeMember:
         ]
         if length == before:
             pieces.append((unit * UNITS, repeated, 1))
-    stream, crc, total = bytearray(), 0, 0
-    for content, deflated, times in pieces:
-        if not content or not times:
-            continue
-        stream += deflated * times
-        for _ in range(times):
-            crc = crc32(content, crc)
-        total += len(content) * times
-    stream += b"\x03\x00"  # an empty final block (fixed codes)
-    assert total == size
-    return LargeMember(bytes(stream), size, crc, moved.dynamic_offset, moved.head[:4096])
+    return assembled(pieces, size, moved.dynamic_offset, moved.head[:4096])
 
 
 def test_a_long_chain_of_copies_is_followed_from_the_first_margin(

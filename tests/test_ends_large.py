@@ -83,24 +83,31 @@ def large_member(
     from harness.elfmove import relocate_dynamic
 
     moved = relocate_dynamic(build_elf(sample_spec("x86_64", interpreter=None)), size - trailing)
-    pieces: list[tuple[bytes, int]] = [(moved.head, 1)]  # (content, times)
+    pieces = [(moved.head, flushed(moved.head), 1)]
     for length, seed in ((moved.filler_size, 1), (trailing, 2)):
-        chunk = filler(seed)
-        pieces += [(chunk, length // CHUNK), (chunk[: length % CHUNK], 1)]
+        chunk, rest = filler(seed), filler(seed)[: length % CHUNK]
+        pieces += [(chunk, flushed(chunk), length // CHUNK), (rest, flushed(rest), 1)]
         if length == moved.filler_size:
-            pieces.append((moved.tail, 1))
+            pieces.append((moved.tail, flushed(moved.tail), 1))
+    return assembled(pieces, size, moved.dynamic_offset, moved.head[:4096])
+
+
+def assembled(
+    pieces: list[tuple[bytes, bytes, int]], size: int, dynamic_offset: int, head: bytes
+) -> LargeMember:
+    """A member of ``size`` bytes from its pieces in order: (content, the content deflated
+    on its own and flushed, how many times in a row)."""
     stream, crc, total = bytearray(), 0, 0
-    for content, times in pieces:
+    for content, deflated, times in pieces:
         if not content or not times:
             continue
-        deflated = flushed(content)
         stream += deflated * times
         for _ in range(times):
             crc = crc32(content, crc)
         total += len(content) * times
     stream += b"\x03\x00"  # an empty final block (fixed codes)
     assert total == size
-    return LargeMember(bytes(stream), size, crc, moved.dynamic_offset, moved.head[:4096])
+    return LargeMember(bytes(stream), size, crc, dynamic_offset, head)
 
 
 def large_wheel(path: Path, member: LargeMember) -> Path:
