@@ -190,6 +190,33 @@ def test_a_retry_after_too_long_is_not_waited_for(session: HttpSession) -> None:
         assert len(server.log) == 1  # no try wasted on a server that asked for a day
 
 
+def test_a_relative_redirect_gives_the_absolute_url_it_led_to(session: HttpSession) -> None:
+    # links on a page are resolved against the URL that answered: a bare path would make
+    # them paths too, which a source would take for files of the machine that runs the audit
+    routes: dict[str, Answer | Callable[[dict[str, str]], Answer]] = {
+        "/moved": (302, {"Location": "/page"}, b""),
+        "/page": (200, {}, b"here"),
+    }
+    with Server(routes) as server:
+        response = session.get(server.url("/moved"), limit=1000)
+        assert (response.url, response.body) == (server.url("/page"), b"here")
+
+
+def test_a_redirect_loop_is_refused_without_trying_again(session: HttpSession) -> None:
+    with Server({"/loop": (302, {"Location": "/loop"}, b"")}) as server:
+        with pytest.raises(HttpError, match="redirects") as failure:
+            session.get(server.url("/loop"), limit=1000)
+        assert not failure.value.transient
+        assert len(server.log) == 6  # the first request and 5 redirects, once
+
+
+def test_a_redirect_to_another_scheme_is_refused(session: HttpSession) -> None:
+    with Server({"/jump": (302, {"Location": "file:///etc/hostname"}, b"")}) as server:
+        with pytest.raises(HttpError, match="file:///etc/hostname"):
+            session.get(server.url("/jump"), limit=1000)
+        assert len(server.log) == 1
+
+
 @dataclass
 class Proxy:
     """A forwarding HTTP proxy (absolute-form requests, RFC 9112 3.2.2); logs what it carries."""
