@@ -6,7 +6,9 @@ Each row is one ``wheelscan audit`` process into a fresh store:
 
 - wheels/s, and its ratio to the directory audit;
 - bytes fetched ÷ wheel bytes (what crossed the network over what the wheels hold);
-- requests per wheel (range requests for files; pages are listed apart).
+- requests per wheel (range requests for files; pages are listed apart);
+- CPU seconds of the audit's whole process tree (user + sys of the audit and its workers):
+  on a machine other work shares, a figure its load moves far less than wall time.
 
     python benchmarks/remote.py [--corpus tests/corpus/wheels.json] [--workers 2]
                                 [--baseline /path/to/other/checkout/src] [--server nginx]
@@ -30,6 +32,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import resource
 import sqlite3
 import subprocess
 import sys
@@ -60,9 +63,16 @@ class Nginx(nginxserver.Nginx):
         self.start()
 
 
-def audit(source: str, db: Path, workers: int, tree: Path) -> tuple[float, int, int, int]:
-    """Seconds, wheels audited, bytes read, and the wheels' own bytes, of one audit by the
-    wheelscan under ``tree``."""
+def _children_cpu() -> float:
+    """User and system seconds of the processes this one waited for (and theirs)."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def audit(source: str, db: Path, workers: int, tree: Path) -> tuple[float, float, int, int, int]:
+    """Seconds, CPU seconds (the audit's process and its workers), wheels audited, bytes
+    read, and the wheels' own bytes, of one audit by the wheelscan under ``tree``."""
+    cpu_before = _children_cpu()
     started = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-m", "wheelscan", "audit", source, "--db", str(db),
@@ -71,12 +81,13 @@ def audit(source: str, db: Path, workers: int, tree: Path) -> tuple[float, int, 
         env={**os.environ, "PYTHONPATH": str(tree)},
     )  # fmt: skip
     seconds = time.perf_counter() - started
+    cpu = _children_cpu() - cpu_before
     if result.returncode != 0:
         raise SystemExit(f"audit of {source} failed: {result.stderr.strip()}")
     with sqlite3.connect(db) as store:
         audited, bytes_read = store.execute("SELECT audited, bytes_read FROM runs").fetchone()
         (wheel_bytes,) = store.execute("SELECT sum(size) FROM wheels").fetchone()
-    return seconds, audited, bytes_read, wheel_bytes or 0
+    return seconds, cpu, audited, bytes_read, wheel_bytes or 0
 
 
 def main() -> None:
@@ -107,14 +118,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         mirror = build_mirror(Path(tmp) / "mirror", wheels)
         print(f"{'source':18} {'s':>7} {'wheels/s':>9} {'vs dir':>7} {'fetched':>8} "
-              f"{'req/wheel':>9} {'pages':>6}")  # fmt: skip
+              f"{'req/wheel':>9} {'pages':>6} {'cpu s':>6} {'cpu/dir':>7}")  # fmt: skip
         local_seconds: dict[str, float] = {}
+        local_cpu: dict[str, float] = {}
         for label, tree in trees.items():
-            seconds, audited, _, wheel_bytes = audit(
+            seconds, cpu, audited, _, wheel_bytes = audit(
                 str(mirror.web / "packages"), Path(tmp) / f"local{label}.sqlite", args.workers, tree
             )
-            local_seconds[label] = seconds
-            print(f"{label + 'directory':18} {seconds:7.2f} {audited / seconds:9.1f} {1:7.2f}")
+            local_seconds[label], local_cpu[label] = seconds, cpu
+            print(
+                f"{label + 'directory':18} {seconds:7.2f} {audited / seconds:9.1f} {1:7.2f} "
+                f"{'':8} {'':9} {'':6} {cpu:6.2f} {1:7.2f}"
+            )
         with contextlib.ExitStack() as stack:
             if args.server == "nginx":
                 nginx = Nginx(mirror.web, Path(tempfile.mkdtemp(dir=tmp)))
@@ -131,14 +146,17 @@ def main() -> None:
                     with LatencyProxy((host, int(port)), rtt) as proxy:
                         index = f"http://{proxy.address if rtt else f'{host}:{port}'}/simple/"
                         db = Path(tmp) / f"remote-{label}{rtt}.sqlite"
-                        seconds, count, fetched, remote_bytes = audit(index, db, args.workers, tree)
+                        seconds, cpu, count, fetched, remote_bytes = audit(
+                            index, db, args.workers, tree
+                        )
                     requested = paths()
                     files = [p for p in requested if p.startswith("/packages/")]
                     pages = len(requested) - len(files)
                     print(
                         f"{f'{label}http {rtt * 1000:.0f} ms':18} {seconds:7.2f} "
                         f"{count / seconds:9.1f} {local_seconds[label] / seconds:7.2f} "
-                        f"{fetched / remote_bytes:8.1%} {len(files) / count:9.2f} {pages:6}"
+                        f"{fetched / remote_bytes:8.1%} {len(files) / count:9.2f} {pages:6} "
+                        f"{cpu:6.2f} {cpu / local_cpu[label]:7.2f}"
                     )
         print(f"{audited} wheels, {wheel_bytes / 1e6:.0f} MB, {args.workers} workers")
 
