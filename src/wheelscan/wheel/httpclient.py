@@ -462,6 +462,8 @@ class HttpSession:
         self._pid = os.getpid()
         self._tls: ssl.SSLContext | None = None
         self._timeouts = urllib3.Timeout(connect=timeout, read=timeout)
+        # origin -> the shortest wait for an answer's headers seen from it (``quickest``)
+        self._quickest: dict[tuple[str, str, int | None], float] = {}
 
     def get(self, url: str, headers: Mapping[str, str] | None = None, *, limit: int) -> Response:
         """GET ``url``, following redirects; a body over ``limit`` bytes is refused.
@@ -516,7 +518,16 @@ class HttpSession:
         answer = None
         try:
             final, answer = self._exchange(url, headers)
-            _QUICKEST.saw(time.monotonic() - sent[-1])
+            waited = time.monotonic() - sent[-1]
+            _QUICKEST.saw(waited)
+            origin = _origin(final)
+            # (a race between two threads may lose one of their waits: no harm; an index
+            # linking to files on many hosts is given no more than 64 of them)
+            known = self._quickest.get(origin)
+            if (known is None and len(self._quickest) < 64) or (
+                known is not None and waited < known
+            ):
+                self._quickest[origin] = waited
             announced = answer.length_remaining
             extra = min(announced if announced is not None else limit, limit) / MIN_RATE
             for token in tokens:
@@ -546,6 +557,13 @@ class HttpSession:
         answer.release_conn()
         response_headers = {k.lower(): v for k, v in answer.headers.items()}
         return Response(final, answer.status, response_headers, body, encoding in _DECODED)
+
+    def quickest(self, url: str) -> float | None:
+        """The shortest wait for an answer's headers this session has seen from ``url``'s
+        origin (from a request's sending; a new connection's handshake is not counted), or
+        None before its first answer: a round trip to it at least, and, over many answers,
+        the best estimate of one (a busy server or machine makes the others slower)."""
+        return self._quickest.get(_origin(url))
 
     def _exchange(
         self, url: str, headers: Mapping[str, str]
