@@ -16,9 +16,15 @@ from wheelscan.cli.main import COMMANDS, build_parser
 
 
 def commands() -> dict[str, argparse.ArgumentParser]:
-    parser = build_parser([])
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return dict(sub.choices)
+    """Each command's parser as ``wheelscan NAME ...`` builds it: in full (``wheelscan
+    --help`` builds none but lists them all)."""
+    built = {}
+    for name in COMMANDS:
+        parser = build_parser([name])
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        assert set(sub.choices) == set(COMMANDS)
+        built[name] = sub.choices[name]
+    return built
 
 
 def test_every_command_is_built() -> None:

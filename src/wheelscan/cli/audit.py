@@ -17,6 +17,7 @@ import logging
 from typing import Any
 
 from wheelscan.cli import options
+from wheelscan.cli.commands import SUMMARIES
 from wheelscan.cli.interrupt import StopSignals, exit_status
 from wheelscan.cli.progress import ProgressLine, summary
 from wheelscan.cli.usage import (
@@ -56,7 +57,7 @@ def fail_on(text: str) -> frozenset[str]:
 def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is private
     p = commands.add_parser(
         "audit",
-        help="audit every Linux wheel of a directory, mirror or index",
+        help=SUMMARIES["audit"],
         description="Audit every Linux wheel of a directory, a bandersnatch mirror or a "
         "simple index into a SQLite store; a second run reads only new wheels.",
         epilog=EXIT_STATUS_HELP,

@@ -10,6 +10,7 @@ import mmap
 from pathlib import Path
 from typing import Any
 
+from wheelscan.cli.commands import SUMMARIES
 from wheelscan.cli.text import output_width, wrap
 from wheelscan.elf import ElfError, ElfFacts, names, parse_elf
 from wheelscan.policy.versions import sort_versions
@@ -24,7 +25,7 @@ Exit status: 0 when every file was read, 2 when one could not be."""
 def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is private
     p = commands.add_parser(
         "elf",
-        help="print the facts of ELF files",
+        help=SUMMARIES["elf"],
         description=DESCRIPTION,
         epilog="exit status:\n  0  every file was read\n  2  some file could not be read "
         "(missing, not ELF, malformed: its error is printed in its place)",

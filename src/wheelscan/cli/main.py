@@ -18,11 +18,12 @@ from collections.abc import Sequence
 
 from wheelscan import __version__
 from wheelscan.backend import BACKEND_ENV, backend_name
+from wheelscan.cli.commands import SUMMARIES
 from wheelscan.cli.interrupt import exit_status
 from wheelscan.cli.usage import EXIT_STATUS_HELP, EXIT_USAGE, HelpFormatter, Parser
 from wheelscan.errors import CommandError
 
-COMMANDS = ("show", "audit", "report", "reevaluate", "package", "elf", "platform")
+COMMANDS = tuple(SUMMARIES)
 
 
 def version_text() -> str:
@@ -30,7 +31,8 @@ def version_text() -> str:
 
 
 def build_parser(argv: Sequence[str] | None = None) -> Parser:
-    """The parser, with the one command ``argv`` names, or every command if it names none."""
+    """The parser: the one command ``argv`` names built in full (its module imported), every
+    other one only as its line in ``wheelscan --help``."""
     parser = Parser(
         prog="wheelscan",
         description="Audit Linux binary wheels against manylinux/musllinux/android.",
@@ -44,8 +46,11 @@ def build_parser(argv: Sequence[str] | None = None) -> Parser:
     named = [a for a in words if a in COMMANDS][:1]
     if not named and words[:1] == ["--version"]:
         return parser  # argparse prints the version and exits: no command module needed
-    for name in named or COMMANDS:
-        importlib.import_module(f"wheelscan.cli.{name}").configure_parser(commands)
+    for name, summary in SUMMARIES.items():
+        if name in named:
+            importlib.import_module(f"wheelscan.cli.{name}").configure_parser(commands)
+        else:  # listed, never run: `wheelscan --help` imports no command's stack
+            commands.add_parser(name, help=summary)
     return parser
 
 

@@ -14,6 +14,7 @@ from rich.console import Console
 
 from wheelscan import __version__
 from wheelscan.cli import options
+from wheelscan.cli.commands import SUMMARIES
 from wheelscan.cli.interrupt import StopSignals, exit_status
 from wheelscan.cli.text import output_width, wrap
 from wheelscan.elf import backend_name
@@ -35,7 +36,7 @@ the statistics of them all."""
 def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is private
     p = commands.add_parser(
         "package",
-        help="audit all Linux wheels of one project",
+        help=SUMMARIES["package"],
         description=DESCRIPTION,
         epilog="exit status:\n  0  every declared tag of every wheel holds\n  1  a declared tag "
         "of some wheel is broken\n  2  could not run (no such project, an index that is down) "

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 
 from packaging import _manylinux, _musllinux, tags
 
+from wheelscan.cli.commands import SUMMARIES
 from wheelscan.policy.policies import Libc
 
 JSON_VERSION = 1
@@ -74,7 +75,7 @@ def configure_parser(
     """Add the ``platform`` sub-command; its ``func`` is :func:`run`."""
     parser = subparsers.add_parser(
         "platform",
-        help="list the manylinux/musllinux platform tags this machine accepts",
+        help=SUMMARIES["platform"],
         description="List the manylinux/musllinux platform tags this machine accepts, as pip"
         " decides it (packaging.tags, honouring a _manylinux module), most compatible last.",
         epilog="exit status:\n  0  the tags were listed\n  2  a bad option",

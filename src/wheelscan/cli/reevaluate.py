@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from wheelscan.cli import options
+from wheelscan.cli.commands import SUMMARIES
 from wheelscan.cli.usage import count, existing_store
 from wheelscan.policy.policies import load_policies
 from wheelscan.store import Store, policy_digest, policy_source
@@ -15,7 +16,7 @@ from wheelscan.store import Store, policy_digest, policy_source
 def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is private
     p = commands.add_parser(
         "reevaluate",
-        help="re-judge the store against the current (or a given) policy without reading any wheel",
+        help=SUMMARIES["reevaluate"],
         description="Judge every wheel of the store again, from its stored facts, against the "
         "built-in policies or --policy-file; no wheel is read. The reports then use these "
         "verdicts.",

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from wheelscan.cli import options
+from wheelscan.cli.commands import SUMMARIES
 from wheelscan.cli.usage import UsageError, count, existing_store, positive_int
 from wheelscan.report.aggregate import LISTED, TOP, aggregate, policy_info
 from wheelscan.report.changes import changes_since
@@ -42,7 +43,7 @@ def architecture(name: str) -> str:
 def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is private
     p = commands.add_parser(
         "report",
-        help="compliance statistics over the store",
+        help=SUMMARIES["report"],
         description=(
             "Statistics, and the wheels behind them, of the verdicts in the store, under the\n"
             "policy of the last finished run or re-evaluation. Reads the store only: works\n"

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from wheelscan import __version__
 from wheelscan.cli.abi3_text import render_abi3
+from wheelscan.cli.commands import SUMMARIES
 from wheelscan.cli.text import output_width
 from wheelscan.cli.usage import positive_float
 from wheelscan.cli.verdict_text import render
@@ -53,7 +54,7 @@ exit status:
 def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is private
     p = commands.add_parser(
         "show",
-        help="judge wheels and explain the verdict",
+        help=SUMMARIES["show"],
         description=DESCRIPTION,
         epilog=EPILOG,
     )
