@@ -11,8 +11,12 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 from wheelscan.cli.main import COMMANDS
+
+from elfwriter import build_elf, sample_spec
+from wheelbuilder import build_wheel
 
 
 def imported(*args: str) -> set[str]:
@@ -64,3 +68,15 @@ def test_help_lists_every_command_and_imports_none() -> None:
     listed = re.findall(r"^    (\S+)", listing, re.MULTILINE)
     assert listed == list(COMMANDS)
     assert "    show      judge wheels and explain the verdict" in listing
+
+
+def test_an_audit_without_a_terminal_does_not_import_rich(tmp_path: Path) -> None:
+    # stderr is a pipe here, as under a test or cron: no progress line to draw
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    wheel = build_wheel({"mod.so": build_elf(sample_spec("x86_64", interpreter=None))})
+    (wheels / "demo-1.0-cp311-cp311-manylinux_2_17_x86_64.whl").write_bytes(wheel)
+    store = str(tmp_path / "s.db")
+    names = imported("-m", "wheelscan", "audit", str(wheels), "--fail-on", "none", "--db", store)
+    assert "wheelscan.cli.progress" in names
+    assert "rich" not in names

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from types import TracebackType
 from typing import Any
 
@@ -14,8 +16,8 @@ class ProgressLine:
     def __init__(self, enabled: bool | None = None) -> None:
         self.enabled = False
         self._live: Any = None
-        if enabled is False:
-            return  # --no-progress: rich is not even imported (30 ms of a run's start-up)
+        if enabled is False or (enabled is None and not _may_be_a_terminal()):
+            return  # rich is not even imported (20-30 ms of a run's start-up)
         from rich.console import Console
         from rich.live import Live
         from rich.text import Text
@@ -43,6 +45,17 @@ class ProgressLine:
             from rich.text import Text
 
             self._live.update(Text(describe(counts)))
+
+
+def _may_be_a_terminal() -> bool:
+    """False where rich's ``Console.is_terminal`` would be: stderr no terminal and none of
+    the variables that make rich think otherwise set (a run under a test or in cron)."""
+    if os.environ.keys() & {"TTY_COMPATIBLE", "FORCE_COLOR"}:
+        return True  # rich decides
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # no stderr, or a closed one: rich says False too
+        return False
 
 
 def describe(c: RunCounts) -> str:
