@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from wheelscan.cli.main import COMMANDS
 
 from elfwriter import build_elf, sample_spec
@@ -70,13 +72,27 @@ def test_help_lists_every_command_and_imports_none() -> None:
     assert "    show      judge wheels and explain the verdict" in listing
 
 
-def test_an_audit_without_a_terminal_does_not_import_rich(tmp_path: Path) -> None:
-    # stderr is a pipe here, as under a test or cron: no progress line to draw
-    wheels = tmp_path / "wheels"
-    wheels.mkdir()
+@pytest.fixture(scope="module")
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("wheels")
     wheel = build_wheel({"mod.so": build_elf(sample_spec("x86_64", interpreter=None))})
-    (wheels / "demo-1.0-cp311-cp311-manylinux_2_17_x86_64.whl").write_bytes(wheel)
+    (directory / "demo-1.0-cp311-cp311-manylinux_2_17_x86_64.whl").write_bytes(wheel)
+    return directory
+
+
+def test_an_audit_without_a_terminal_does_not_import_rich(wheels: Path, tmp_path: Path) -> None:
+    # stderr is a pipe here, as under a test or cron: no progress line to draw
     store = str(tmp_path / "s.db")
     names = imported("-m", "wheelscan", "audit", str(wheels), "--fail-on", "none", "--db", store)
     assert "wheelscan.cli.progress" in names
     assert "rich" not in names
+
+
+def test_a_report_reads_no_wheel_and_judges_in_no_process(wheels: Path, tmp_path: Path) -> None:
+    store = str(tmp_path / "s.db")
+    imported("-m", "wheelscan", "audit", str(wheels), "--fail-on", "none", "--db", store)
+    names = imported("-m", "wheelscan", "report", "--db", store, "--format", "json")
+    assert "wheelscan.report.json_report" in names
+    # neither the zip reader (its options are the audit's) nor a pool of processes to judge
+    # in (store/rejudge.py) nor rich (the terminal's renderer)
+    assert not {"wheelscan.wheel.archive", "multiprocessing", "rich"} & names

@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wheelscan.cli.usage import UsageError, count, existing_file, positive_float, positive_int
-from wheelscan.wheel.archive import Limits
 
-if TYPE_CHECKING:  # the pool is imported by the commands that run one, not by report
+if TYPE_CHECKING:  # the pool and the zip reader: imported by the commands that read wheels,
+    # not by report nor reevaluate
     from wheelscan.engine.pool import Executor, R, Task
+    from wheelscan.wheel.archive import Limits
 
 DEFAULT_DB = Path("wheelscan.db")
 TIMEOUT_DEFAULT = 600.0  # seconds a wheel may take in a worker
@@ -35,6 +36,8 @@ def add_policy_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_engine_options(p: argparse.ArgumentParser) -> None:
+    from wheelscan.wheel.archive import Limits  # the commands that read wheels: theirs anyway
+
     p.add_argument(
         "--strict",
         action="store_true",
@@ -89,6 +92,8 @@ def add_db_option(p: argparse.ArgumentParser) -> None:
 
 
 def limits(args: argparse.Namespace) -> Limits:
+    from wheelscan.wheel.archive import Limits
+
     return Limits(args.max_member_size, args.max_compression_ratio)
 
 

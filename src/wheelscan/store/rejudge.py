@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_context
+from typing import TYPE_CHECKING
 
 from wheelscan.policy.abi3 import evaluate_abi3
 from wheelscan.policy.evaluate import EvaluationError, evaluate
@@ -16,6 +15,9 @@ from wheelscan.policy.policies import PolicyDatabase
 from wheelscan.policy.verdict import AuditError, Verdict
 from wheelscan.store.codec import VerdictColumns, unpack, verdict_columns
 from wheelscan.wheel.codec import definitions_known, facts_from_json
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 # (wheel id, facts blob) in; (wheel id, verdict columns) out
 Batch = list[tuple[int, bytes]]
@@ -67,6 +69,11 @@ def judge_batches(judge: Judge, batches: Iterable[Batch], workers: int) -> Itera
     if workers <= 1:
         yield from map(judge, batches)
         return
+    # imported here: multiprocessing and pickle are 7 ms of every start-up of a command that
+    # opens a store, and most never judge in processes
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
     # spawn: a fresh interpreter does not inherit the parent's open SQLite connection
     with ProcessPoolExecutor(workers, get_context("spawn"), _init, (judge,)) as pool:
         in_flight: deque[Future[Judged]] = deque()
