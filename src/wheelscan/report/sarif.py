@@ -10,7 +10,6 @@ too.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
@@ -159,6 +158,8 @@ class _Log:
         fingerprint: str,
         properties: dict[str, Any],
     ) -> None:
+        import hashlib  # here: every report imports this module (report/changes.py)
+
         result: dict[str, Any] = {
             "ruleId": rule,
             "ruleIndex": _RULE_INDEX[rule],

@@ -11,22 +11,23 @@ is picklable both ways, so a worker can call it and leave the parent nothing but
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import zstandard
 
 from wheelscan import __version__
 from wheelscan.model import WheelResult
-from wheelscan.policy.abi3 import Abi3Verdict, abi3info_version, evaluate_abi3
 from wheelscan.policy.policies import DATA_DIR
 from wheelscan.policy.verdict import AuditError, Verdict
 from wheelscan.sources.base import WheelRef
 from wheelscan.wheel.codec import facts_to_json
+
+if TYPE_CHECKING:  # judged where a result is prepared or the digest taken, not by a report
+    from wheelscan.policy.abi3 import Abi3Verdict
 
 # zstd's own default. Measured on the facts and verdicts of both corpora (156 wheels, 9.0 MB
 # of JSON, one core): level 3 0.023 s for 1.07 MB, level 5 0.057 s for 0.95 MB, level 10
@@ -158,6 +159,8 @@ def conflict_record(ref: WheelRef, reason: str) -> PreparedResult:
 
 def prepare(result: WheelResult) -> PreparedResult:
     """Encode a result for the store; pure, so it may run in the worker that made it."""
+    from wheelscan.policy.abi3 import evaluate_abi3
+
     if result.facts is None:
         if not isinstance(result.verdict, AuditError):
             raise TypeError(f"{result.ref.filename}: a result without facts must carry an error")
@@ -208,6 +211,8 @@ def policy_source(
     }
     if policy_file is not None:
         source["policy_file"] = str(policy_file.absolute())
+        import hashlib
+
         source["policy_file_sha256"] = hashlib.sha256(policy_file.read_bytes()).hexdigest()
     return source
 
@@ -221,6 +226,10 @@ def policy_digest(policy_file: Path | None = None, musl_policy: str | None = Non
     evaluation rules may change. Verdicts are stored per digest: a new policy file, a new
     abi3info or a new wheelscan re-judges every stored wheel from its facts.
     """
+    import hashlib
+
+    from wheelscan.policy.abi3 import abi3info_version
+
     digest = hashlib.sha256(f"wheelscan {__version__}\0musl {musl_policy}\0".encode())
     # the stable-ABI data of the abi3 verdicts: a new abi3info re-judges every stored wheel
     digest.update(f"abi3info {abi3info_version()}\0".encode())

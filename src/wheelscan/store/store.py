@@ -33,7 +33,6 @@ from wheelscan.store.codec import (
 )
 from wheelscan.store.errors import transaction
 from wheelscan.store.outcome import RunOutcome, run_outcome
-from wheelscan.store.rejudge import Judge, judge_batches
 from wheelscan.store.rows import (
     iter_changes,
     iter_rows,
@@ -415,6 +414,10 @@ class Store:
             "NOT EXISTS (SELECT 1 FROM verdicts v WHERE v.wheel_id = w.id AND v.policy_id = ?)",
             (OLDEST_FACTS_VERSION, FACTS_VERSION, policy_id),
         )
+        # judging (the policy code, and a pool of processes) is imported by the commands
+        # that judge, not by a report's start-up
+        from wheelscan.store.rejudge import Judge, judge_batches
+
         judged = 0
         batches = ([(wheel_id, blob) for wheel_id, blob in page] for page in pages)
         for verdicts in judge_batches(Judge(database, musl_policy), batches, workers):
