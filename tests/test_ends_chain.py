@@ -92,3 +92,57 @@ def test_a_long_chain_of_copies_is_followed_from_the_first_margin(
     assert by_ends is not None and by_ends == whole
     # one end, from the first margin; its PT_DYNAMIC was unknown there, and was looked up
     assert ends_inflated == [member.dynamic_offset - ends.TAIL_MARGINS[0]]
+
+
+def copied_unit_stream(unit_size: int, units: int) -> tuple[bytes, ends.Counted]:
+    """A unit of noise repeated, each repetition a deflate block of its own that copies
+    the one before (the first one's bytes the only literals), counted from its start."""
+    from wheelscan._tail import block_starts
+
+    unit = random.Random(3).randbytes(unit_size)
+    chained = zlib.compressobj(6, zlib.DEFLATED, -15)
+    stream = b"".join(
+        chained.compress(unit) + chained.flush(zlib.Z_SYNC_FLUSH) for _ in range(units)
+    )
+    stream += chained.flush()
+    payload = memoryview(stream)
+    total, starts = block_starts(payload, 0, 0)  # from the first block on
+    base = unit_size * units - total
+    return unit, ends.Counted(payload, [(bit, base + output) for bit, output in starts], {})
+
+
+@pytest.mark.parametrize("few", [True, False])
+def test_a_chain_looks_up_a_bounded_number_of_bytes(
+    few: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unknown bytes, each copied level after level from the unit before: a few hundred (as
+    jaxlib's PT_DYNAMIC) are found, right, through every level down to the first unit's
+    literals; 48 KiB of them are given up once the look-ups summed over the levels pass
+    MAX_CHAIN_LOOKUPS (the member is then read from its start), rather than held level
+    after level (64 KiB took 205 MiB, and 28 s of CPU with a look-up that scanned every
+    block for each byte)."""
+    unit_size, units = 24 << 10, 60
+    unit, counted = copied_unit_stream(unit_size, units)
+    begin = counted.starts[-20][1]
+    tail = ends._inflate_counted(counted, begin, begin + 2 * unit_size)
+    assert tail is not None and tail.known is not None
+    unknown = [p for p in range(tail.begin, tail.end) if not tail.known[p - tail.begin]]
+    # the first unit's bytes past its first counted block are known at the chain's foot
+    first = counted.starts[0][1]
+    positions = [p for p in unknown if p % unit_size > first][:300] if few else unknown
+    assert len(positions) == 300 or len(positions) > 32 << 10
+    inflations: list[int] = []
+    inflate_at = ends._inflate_at
+
+    def noted(*args: object, **kwargs: object) -> ends.Tail | None:
+        inflations.append(1)
+        return inflate_at(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ends, "_inflate_at", noted)
+    values = ends._copied_bytes(counted, tail, positions)
+    if few:
+        assert values == [unit[p % unit_size] for p in positions]
+        assert len(inflations) > 30  # found only far back, level after level
+    else:
+        assert values is None
+        assert len(inflations) <= ends.MAX_CHAIN_LOOKUPS // len(positions)

@@ -28,6 +28,7 @@ Neither the CRC-32 nor the stream between the ends is checked: README, known lim
 
 from __future__ import annotations
 
+import bisect
 import mmap
 import threading
 from collections.abc import Iterator
@@ -123,6 +124,11 @@ WINDOW = 32 * 1024
 # libjax_common.so: 32 deep, 4.6 MB, from its first margin
 MAX_RESOLVE_DEPTH = 128
 MAX_CHAIN_INFLATED = MAX_TAIL_WRITE
+# The bytes looked up, summed over a chain's levels: each level holds its look-ups (Python
+# lists and a dict) until the chain's end, outside the buffers' budget. jaxlib's chain looks
+# up 301 bytes at each of 33 levels; 64 KiB of unknown bytes copied level after level took
+# 205 MiB and, with a look-up that scanned every block per byte, 28 s before this bound
+MAX_CHAIN_LOOKUPS = 1 << 16
 MAX_RESOLVES = 4
 # The bytes of those inflations kept for the next look-up, and the most of one not kept,
 # held while it is looked in (each costs four times that): zlib's blocks inflate to ~100
@@ -564,17 +570,23 @@ def _copied_bytes(counted: Counted, tail: Tail, positions: list[int]) -> list[in
     # where it is kept (what is found for it is written into it: a later look-up stops there)
     levels: list[tuple[list[int], dict[int, int], list[int], Tail | None]] = []
     current: Tail | None = tail
-    inflated = 0
+    inflated = looked_up_in_all = 0
     while current is not None:
-        if len(levels) == MAX_RESOLVE_DEPTH or current.window is None:
+        looked_up_in_all += len(positions)
+        if (
+            len(levels) == MAX_RESOLVE_DEPTH
+            or looked_up_in_all > MAX_CHAIN_LOOKUPS
+            or current.window is None
+        ):
             return None
         above, window = current.begin, current.window
         sources = [above - WINDOW + window[p - above] for p in positions]
         current = None  # one inflation not kept is held at a time
-        usable = [s for s in counted.starts if s[1] <= min(sources)]
+        # the last counted block at or before the first byte looked up (starts are in order)
+        usable = bisect.bisect_right(counted.starts, min(sources), key=lambda s: s[1])
         if not usable:
             return None
-        bit, begin = usable[-1]
+        bit, begin = counted.starts[usable - 1]
         key = (bit, begin, above)
         current = counted.earlier.get(key)
         kept = current is not None
