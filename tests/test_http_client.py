@@ -217,6 +217,10 @@ def test_a_redirect_to_another_scheme_is_refused(session: HttpSession) -> None:
         assert len(server.log) == 1
 
 
+# not forwarded by the proxy: its own framing of the answer, and its own headers
+_HOP_BY_HOP = frozenset({"connection", "content-length", "transfer-encoding", "date", "server"})
+
+
 @dataclass
 class Proxy:
     """A forwarding HTTP proxy (absolute-form requests, RFC 9112 3.2.2); logs what it carries."""
@@ -237,10 +241,14 @@ class Proxy:
                 owner.carried.append(self.path)
                 target = urllib.parse.urlsplit(self.path)
                 upstream = http.client.HTTPConnection(target.netloc, timeout=5)
-                upstream.request("GET", target.path, headers=dict(self.headers.items()))
+                path = f"{target.path}?{target.query}" if target.query else target.path
+                upstream.request("GET", path, headers=dict(self.headers.items()))
                 answer = upstream.getresponse()
                 body = answer.read()
                 self.send_response(answer.status)
+                for name, value in answer.getheaders():  # a redirect's Location among them
+                    if name.lower() not in _HOP_BY_HOP:
+                        self.send_header(name, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -307,3 +315,63 @@ def test_tls_is_verified_against_the_store_given(
             assert "CERTIFICATE_VERIFY_FAILED" in failure.value.reason
         else:
             assert session.get(server.url("/page"), limit=100).body == b"x"
+
+
+# --- redirects whose Location is hostile
+
+
+def port_of(server: Server) -> int:
+    return urllib.parse.urlsplit(server.url("/")).port or 0
+
+
+@pytest.mark.parametrize("through_proxy", [True, False], ids=["proxy", "direct"])
+def test_credentials_go_nowhere_but_where_the_origin_check_says(
+    through_proxy: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``http://evil:81\\@good:82/page`` is good:82 to urlsplit and evil:81 to urllib3: the
+    origin was checked against good, so the credentials were kept, and the proxy was sent
+    the request for evil. Every decision now comes from one parse (urllib3's, a browser's):
+    the hop goes to evil, and without the credentials."""
+    with Proxy() as proxy, Server({}) as evil, Server({"/page": private}) as good:
+        hostile = f"http://127.0.0.1:{port_of(evil)}\\@localhost:{port_of(good)}/page"
+        good.routes["/moved"] = (302, {"Location": hostile}, b"")
+        if through_proxy:
+            monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        with HttpSession(timeout=5, tries=1) as session:
+            url = good.url("/moved", host="localhost").replace("://", f"://{TOKEN}@")
+            response = session.get(url, limit=1000)
+        assert [h.get("authorization") for _, h in evil.log] == [None]
+        assert [path for path, _ in evil.log] == [f"/%5C@localhost:{port_of(good)}/page"]
+        assert good.authorizations("/moved") == [AUTH]
+        assert good.authorizations("/page") == []
+        assert TOKEN not in response.url
+        assert len(proxy.carried) == (2 if through_proxy else 0)
+
+
+def test_a_location_with_its_own_userinfo_brings_no_credentials(session: HttpSession) -> None:
+    """The answer's URL was given the asked-for userinfo in front of the Location's own:
+    ``http://user:s3cret@evil:pw@127.0.0.1/page``, a URL every parser reads its own way."""
+    with Server({"/page": private}) as server:
+        moved = server.url("/page").replace("://", "://evil:pw@")
+        server.routes["/moved"] = (302, {"Location": moved}, b"")
+        response = session.get(server.url("/moved").replace("://", f"://{TOKEN}@"), limit=1000)
+        assert response.body == b"the page"  # the credentials asked with, the same origin
+        assert response.url == server.url("/page").replace("://", f"://{TOKEN}@")
+
+
+@pytest.mark.parametrize("location", ["http://127.0.0.1:99999/", "http://[::1/x"])
+def test_a_redirect_to_what_is_no_url_fails_for_good(location: str, session: HttpSession) -> None:
+    """A port past 65535 or a bracket left open was a ValueError out of ``get``: the index
+    listing, which expects an HttpError of a page, stopped at the first such project."""
+    with Server({"/p": (302, {"Location": location}, b"")}) as server:
+        with pytest.raises(HttpError, match="a redirect to") as failure:
+            session.get(server.url("/p"), limit=1000)
+        assert not failure.value.transient
+        assert len(server.log) == 1  # not tried again
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:99999/", "http://[::1/x", "ftp://host/x"])
+def test_asking_for_what_is_no_http_url_fails_for_good(url: str, session: HttpSession) -> None:
+    with pytest.raises(HttpError) as failure:
+        session.get(url, limit=1000)
+    assert not failure.value.transient

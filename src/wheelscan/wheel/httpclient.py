@@ -52,6 +52,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import urllib3
+from urllib3.util import Url
 
 from wheelscan.wheel.remote import USER_AGENT, redact
 
@@ -264,13 +265,12 @@ def _basic_auth(user: str, password: str) -> dict[str, str]:
     return {"Authorization": f"Basic {token}"}
 
 
-def credentials(url: str) -> dict[str, str]:
+def credentials(url: Url) -> dict[str, str]:
     """The Authorization header for ``url``: its own userinfo, else the user's ``.netrc``
     entry for its host (as pip does), else none."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.username is not None:
-        user = urllib.parse.unquote(parts.username)
-        return _basic_auth(user, urllib.parse.unquote(parts.password or ""))
+    if url.auth is not None:
+        user, _, password = url.auth.partition(":")
+        return _basic_auth(urllib.parse.unquote(user), urllib.parse.unquote(password))
     named = os.environ.get("NETRC")
     try:
         found = os.stat(named or os.path.expanduser("~/.netrc"))
@@ -278,7 +278,7 @@ def credentials(url: str) -> dict[str, str]:
         return {}  # no .netrc: no credentials from it
     # its version: contents, mode or owner changed, it is read again
     version = (found.st_mtime_ns, found.st_ctime_ns)
-    return _netrc_credentials(named, version, parts.hostname or "")
+    return _netrc_credentials(named, version, _hostname(url))
 
 
 @functools.lru_cache(maxsize=64)
@@ -316,16 +316,12 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def _keep_userinfo(response: Response, asked: str) -> Response:
+def _keep_userinfo(response: Response, asked: Url, final: Url) -> Response:
     """The answer, its URL given back the userinfo of the URL asked for when it is on the
     same host: links on a private index's pages are resolved against it, and inherit it."""
-    asked_parts, final = urllib.parse.urlsplit(asked), urllib.parse.urlsplit(response.url)
-    same = (asked_parts.hostname, asked_parts.port) == (final.hostname, final.port)
-    if asked_parts.username is None or not same:
+    if asked.auth is None or (asked.host, asked.port) != (final.host, final.port):
         return response
-    userinfo = asked_parts.netloc.rpartition("@")[0]
-    url = urllib.parse.urlunsplit(final._replace(netloc=f"{userinfo}@{final.netloc}"))
-    return dataclasses.replace(response, url=url)
+    return dataclasses.replace(response, url=final._replace(auth=asked.auth).url)
 
 
 # Every failure is left to HttpSession.get's own retries, which also cover reading the body;
@@ -358,10 +354,49 @@ def _proxy_for(scheme: str, host: str, settings: tuple[str | None, ...]) -> str 
     return urllib.request.getproxies().get(scheme)
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urllib.parse.urlsplit(url)
-    default = 443 if parts.scheme == "https" else 80
-    return parts.scheme, (parts.hostname or "").lower(), parts.port or default
+@functools.lru_cache(maxsize=1024)
+def _normalised(url: str) -> Url:
+    """``url`` parsed once, as urllib3 parses it: every decision on a request (its origin,
+    its credentials, its proxy, where it goes) is taken from this one parse.
+
+    urllib.parse and urllib3 read some URLs differently: ``http://evil:81\\@good:82/`` is
+    good:82 to ``urlsplit`` and evil:81 to urllib3 (and to browsers), which is where a
+    request through a proxy went while the credentials were checked against good. The
+    normalised form (``Url.url``: the backslash, a second "@", spaces percent-encoded) is
+    one every parser reads alike. A URL that does not parse (a port past 65535, a bracket
+    left open) is a permanent failure of its request, never a ValueError: a hostile
+    redirect must cost its own request only. Cached: a wheel's URL is asked for once per
+    range, and a parse costs a third of a range request's own CPU."""
+    try:
+        parsed = urllib3.util.parse_url(url)
+    except ValueError as e:  # LocationParseError; its message would show a token
+        raise HttpError(url, "not a valid URL", transient=False) from e
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise HttpError(url, "not an http(s) URL", transient=False)
+    return parsed
+
+
+def _hostname(url: Url) -> str:
+    """The host as ``urlsplit``'s ``hostname`` gives it (an IPv6 address without its
+    brackets), for the lookups that expect that form: ``.netrc``, ``NO_PROXY``."""
+    return (url.host or "").strip("[]")
+
+
+def _origin(url: Url) -> tuple[str, str, int]:
+    return url.scheme or "", url.host or "", url.port or (443 if url.scheme == "https" else 80)
+
+
+def _redirected(asked: Url, current: Url, location: str) -> Url:
+    """Where a redirect from ``current`` to ``location`` leads (normalised, without
+    userinfo: the credentials are the ones of the URL asked for, or none)."""
+    try:
+        joined = urllib.parse.urljoin(current.url, location)
+        return _normalised(joined)._replace(auth=None, fragment=None)
+    except (HttpError, ValueError) as e:
+        reason = getattr(e, "reason", "not a valid URL")
+        raise HttpError(
+            asked.url, f"a redirect to {redact(location)}: {reason}", transient=False
+        ) from e
 
 
 def _failure(url: str, error: BaseException) -> HttpError:
@@ -463,7 +498,7 @@ class HttpSession:
         self._tls: ssl.SSLContext | None = None
         self._timeouts = urllib3.Timeout(connect=timeout, read=timeout)
         # origin -> the shortest wait for an answer's headers seen from it (``quickest``)
-        self._quickest: dict[tuple[str, str, int | None], float] = {}
+        self._quickest: dict[tuple[str, str, int], float] = {}
 
     def get(self, url: str, headers: Mapping[str, str] | None = None, *, limit: int) -> Response:
         """GET ``url``, following redirects; a body over ``limit`` bytes is refused.
@@ -471,11 +506,10 @@ class HttpSession:
         The answer's headers must come within ``timeout`` seconds; its body then gets the time
         its announced length (or, unannounced, ``limit``) takes at ``MIN_RATE``.
         """
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise HttpError(url, "not an http(s) URL", transient=False)
-        bare = urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
-        sent = {"User-Agent": USER_AGENT, **credentials(url), **(headers or {})}
+        asked = _normalised(url)
+        # the credentials travel in the header only; a fragment is no part of a request
+        bare = asked._replace(auth=None, fragment=None)
+        sent = {"User-Agent": USER_AGENT, **credentials(asked), **(headers or {})}
         failure = HttpError(url, "no attempt made")
         wait = 0.0
         for attempt in range(self.tries):
@@ -483,7 +517,7 @@ class HttpSession:
                 time.sleep(wait or self.backoff * 2 ** (attempt - 1))
             wait = 0.0
             try:
-                response = self._once(bare, sent, limit)
+                final, response = self._once(bare, sent, limit)
             except HttpError as e:
                 if not e.transient:
                     raise
@@ -493,18 +527,22 @@ class HttpSession:
                 failure = _failure(url, e)
                 continue
             if response.status < 500 and response.status != 429:
-                return _keep_userinfo(response, url)
+                return _keep_userinfo(response, asked, final)
             failure = HttpError(url, f"HTTP {response.status}", response.status)
-            asked = _retry_after(response.headers)
-            if asked is not None:
-                if asked > MAX_RETRY_AFTER:
+            wait_asked = _retry_after(response.headers)
+            if wait_asked is not None:
+                if wait_asked > MAX_RETRY_AFTER:
                     raise HttpError(
-                        url, f"HTTP {response.status}, retry after {asked:.0f} s", response.status
-                    )
-                wait = asked
+                        url, f"HTTP {response.status}, retry after {wait_asked:.0f} s",
+                        response.status,
+                    )  # fmt: skip
+                wait = wait_asked
         raise failure
 
-    def _once(self, url: str, headers: dict[str, str], limit: int) -> Response:
+    def _once(self, target: Url, headers: dict[str, str], limit: int) -> tuple[Url, Response]:
+        """One try of a request to ``target``, its redirects followed: the URL that answered,
+        and its answer."""
+        url = target.url
         started = time.monotonic()
         deadline = started + self.timeout
         tokens: list[_Watch] = []
@@ -517,7 +555,7 @@ class HttpSession:
         _CURRENT.watch = watch
         answer = None
         try:
-            final, answer = self._exchange(url, headers)
+            final, answer = self._exchange(target, headers)
             waited = time.monotonic() - sent[-1]
             _QUICKEST.saw(waited)
             origin = _origin(final)
@@ -556,18 +594,22 @@ class HttpSession:
             answer.close()  # shut by the watchdog just as the body ended: never reused
         answer.release_conn()
         response_headers = {k.lower(): v for k, v in answer.headers.items()}
-        return Response(final, answer.status, response_headers, body, encoding in _DECODED)
+        response = Response(final.url, answer.status, response_headers, body, encoding in _DECODED)
+        return final, response
 
     def quickest(self, url: str) -> float | None:
         """The shortest wait for an answer's headers this session has seen from ``url``'s
         origin (from a request's sending; a new connection's handshake is not counted), or
         None before its first answer: a round trip to it at least, and, over many answers,
         the best estimate of one (a busy server or machine makes the others slower)."""
-        return self._quickest.get(_origin(url))
+        try:
+            return self._quickest.get(_origin(_normalised(url)))
+        except HttpError:  # not a URL this session could have had an answer from
+            return None
 
     def _exchange(
-        self, url: str, headers: Mapping[str, str]
-    ) -> tuple[str, urllib3.BaseHTTPResponse]:
+        self, url: Url, headers: Mapping[str, str]
+    ) -> tuple[Url, urllib3.BaseHTTPResponse]:
         """The answer to a GET of ``url`` after its redirects, and the URL that gave it.
 
         Redirects are followed here, as urllib3's PoolManager follows them: at most
@@ -580,22 +622,21 @@ class HttpSession:
             if not location:
                 return target, answer
             answer.drain_conn()  # as urllib3 does: the connection is kept for the next
-            following = urllib.parse.urljoin(target, location)
-            if urllib.parse.urlsplit(following).scheme not in ("http", "https"):
-                raise HttpError(url, f"a redirect to {redact(following)}", transient=False)
+            following = _redirected(url, target, location)
             if _origin(following) != _origin(target):
                 sent = {k: v for k, v in sent.items() if k.lower() not in _NOT_ACROSS_ORIGINS}
             target = following
-        raise HttpError(url, f"more than {MAX_REDIRECTS} redirects", transient=False)
+        raise HttpError(url.url, f"more than {MAX_REDIRECTS} redirects", transient=False)
 
-    def _send(self, url: str, headers: Mapping[str, str]) -> urllib3.BaseHTTPResponse:
-        """One GET of ``url``, its redirect not followed. Without a proxy, straight to the
-        origin's pool of connections: the PoolManager's ``urlopen`` parses the URL again,
-        percent-encoding it a byte at a time in Python, for every request (a quarter of a
-        range request's CPU with the proxy lookup, which is cached here: ``_proxy_for``)."""
-        parts = urllib.parse.urlsplit(url)
-        scheme, host = parts.scheme, parts.hostname or ""
-        proxy = _proxy_for(scheme, host, _proxy_settings())
+    def _send(self, url: Url, headers: Mapping[str, str]) -> urllib3.BaseHTTPResponse:
+        """One GET of ``url`` (normalised, without userinfo), its redirect not followed.
+        Without a proxy, straight to the origin's pool of connections: the PoolManager's
+        ``urlopen`` parses the URL again, percent-encoding it a byte at a time in Python,
+        for every request (a quarter of a range request's CPU with the proxy lookup, which
+        is cached here: ``_proxy_for``). Through a proxy it parses ``url.url`` again, which
+        a normalised URL survives unchanged (``_normalised``)."""
+        scheme = url.scheme or ""
+        proxy = _proxy_for(scheme, _hostname(url), _proxy_settings())
         manager = self._manager(proxy)
         options: dict[str, Any] = {
             "headers": headers,
@@ -606,10 +647,9 @@ class HttpSession:
             "redirect": False,
         }
         if proxy is not None:
-            return manager.urlopen("GET", url, **options)
-        pool = manager.connection_from_host(host, parts.port, scheme)
-        path = parts.path or "/"
-        target = f"{path}?{parts.query}" if parts.query else path
+            return manager.urlopen("GET", url.url, **options)
+        pool = manager.connection_from_host(url.host or "", url.port, scheme)
+        target = url.request_uri
         if isinstance(pool, _Pool) and _PLAIN_TARGET.fullmatch(target):
             return pool.get_once(target, headers, self._timeouts)
         return pool.urlopen("GET", target, assert_same_host=False, **options)
