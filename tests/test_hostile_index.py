@@ -125,6 +125,26 @@ def test_a_page_that_fails_costs_only_its_project(server: FaultServer, tmp_path:
     assert store_rows(tmp_path, "SELECT status, audited FROM runs") == [("failed", 1)]
 
 
+@pytest.mark.parametrize("location", ["http://127.0.0.1:99999/", "http://[::1/"])
+def test_a_redirect_to_what_is_no_url_costs_only_its_project(
+    location: str, server: FaultServer, tmp_path: Path
+) -> None:
+    """The client's ValueError (a port past 65535, a bracket left open) was no HttpError:
+    the listing stopped at the page, and no other project was audited."""
+    twin = wheel("twin")
+    server.files[f"/packages/{TWIN}"] = twin
+    server.files["/simple/"] = page(("demo/", "demo"), ("twin/", "twin"))
+    server.files["/simple/twin/"] = page((f"/packages/{TWIN}", TWIN))
+    server.types["/simple/twin/"] = "text/html"
+    server.redirects[PAGE] = location
+    result = audit(server, tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert_one_line_error(result, "audit")
+    assert "/simple/demo/" in result.stderr and "every other project was listed" in result.stderr
+    assert store_rows(tmp_path, "SELECT filename, facts IS NOT NULL FROM wheels") == [(TWIN, 1)]
+    assert store_rows(tmp_path, "SELECT status, audited FROM runs") == [("failed", 1)]
+
+
 def test_a_page_that_fails_before_the_limit_fails_the_run(
     server: FaultServer, tmp_path: Path
 ) -> None:

@@ -22,7 +22,7 @@ first out), else ``always[path]``. Faults:
 ``versions`` makes a path a file that changes: its n-th request gets the n-th version (the
 last one from then on), with ``ETag: "v<n>"`` unless ``etags`` is off. ``types`` gives a
 path its ``Content-Type``; ``credentials`` ("user:password") makes every
-path answer 401 without them.
+path answer 401 without them. ``redirects`` makes a path answer 302 with that ``Location``.
 
 Every request is logged as (path, range, fault).
 """
@@ -54,6 +54,7 @@ class FaultServer:
     versions: dict[str, list[bytes]] = field(default_factory=dict)
     etags: bool = True
     credentials: str | None = None
+    redirects: dict[str, str] = field(default_factory=dict)
     log: list[tuple[str, str | None, str | None]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: _Server | None = None
@@ -126,6 +127,9 @@ class _Handler(socketserver.StreamRequestHandler):
             "Basic " + base64.b64encode(state.credentials.encode()).decode()
         ):
             self._send(401, {"WWW-Authenticate": 'Basic realm="index"'}, b"who are you?")
+            return True
+        if path in state.redirects:
+            self._send(302, {"Location": state.redirects[path]}, b"")
             return True
         if data is None:
             self._send(404, {}, b"no such file")
