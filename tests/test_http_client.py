@@ -14,6 +14,7 @@ import os
 import shutil
 import ssl
 import subprocess
+import sys
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -375,3 +376,45 @@ def test_asking_for_what_is_no_http_url_fails_for_good(url: str, session: HttpSe
     with pytest.raises(HttpError) as failure:
         session.get(url, limit=1000)
     assert not failure.value.transient
+
+
+def test_a_redirect_announcing_a_terabyte_is_left_unread(session: HttpSession) -> None:
+    """urllib3's drain_conn read a redirect's body whole, whatever its length: MemoryError."""
+    routes: dict[str, Answer | Callable[[dict[str, str]], Answer]] = {
+        "/moved": (302, {"Location": "/page", "Content-Length": str(1 << 40)}, b"z" * 1000),
+        "/page": (200, {}, b"here"),
+    }
+    with Server(routes) as server:
+        assert session.get(server.url("/moved"), limit=1000).body == b"here"
+
+
+# The client in a process of its own, its peak RSS read from /proc (VmHWM, this process's
+# own: ru_maxrss keeps the peak of the image before exec, the test's with its server's body)
+_REDIRECT_PROBE = """
+import re, sys
+from pathlib import Path
+from wheelscan.wheel.httpclient import HttpSession
+def peak():
+    return int(re.search(r"VmHWM:\\s*(\\d+) kB", Path("/proc/self/status").read_text())[1]) << 10
+with HttpSession(timeout=10, tries=1) as session:
+    session.get(sys.argv[1], limit=1000)  # TLS store, pools: the costs of any first request
+    before = peak()
+    body = session.get(sys.argv[2], limit=1000).body
+    grown = peak() - before
+print(body.decode(), grown)
+"""
+
+
+def test_a_redirect_with_a_long_body_costs_no_memory() -> None:
+    """A 302 with a 400 MB body cost 428 MB of RSS: drain_conn read it into memory."""
+    long = 64 << 20
+    routes: dict[str, Answer | Callable[[dict[str, str]], Answer]] = {
+        "/moved": (302, {"Location": "/page"}, b"z" * long),
+        "/page": (200, {}, b"here"),
+    }
+    with Server(routes) as server:
+        probe = [sys.executable, "-c", _REDIRECT_PROBE, server.url("/page"), server.url("/moved")]
+        done = subprocess.run(probe, capture_output=True, text=True, timeout=60, check=True)
+    body, grown = done.stdout.split()
+    assert body == "here"
+    assert int(grown) < long // 4, done.stdout

@@ -386,6 +386,28 @@ def _origin(url: Url) -> tuple[str, str, int]:
     return url.scheme or "", url.host or "", url.port or (443 if url.scheme == "https" else 80)
 
 
+# The longest body of a redirect read to keep its connection for the next request: a
+# redirect says all in its headers, and its body can be as long as its server likes
+_DRAINED = 64 << 10
+
+
+def _discard(answer: urllib3.BaseHTTPResponse) -> None:
+    """Done with a redirect's answer. Its body is read (and the connection kept) only when it
+    announces at most ``_DRAINED`` bytes; any other is closed unread, its connection never
+    reused. urllib3's ``drain_conn`` reads the whole body into memory: a 302 announcing
+    1 TB was a MemoryError, one with a 400 MB body cost 428 MB."""
+    announced = answer.length_remaining  # None when chunked or delimited by the close
+    if announced is not None and announced <= _DRAINED:
+        try:
+            for _ in _body_chunks(answer, "", _DRAINED):
+                pass
+        except (OSError, urllib3.exceptions.HTTPError, http.client.HTTPException):
+            answer.close()  # the redirect still leads on; this connection does not
+    else:
+        answer.close()
+    answer.release_conn()  # its place in the pool, a closed connection reopened when next used
+
+
 def _redirected(asked: Url, current: Url, location: str) -> Url:
     """Where a redirect from ``current`` to ``location`` leads (normalised, without
     userinfo: the credentials are the ones of the URL asked for, or none)."""
@@ -621,7 +643,7 @@ class HttpSession:
             location = answer.get_redirect_location()
             if not location:
                 return target, answer
-            answer.drain_conn()  # as urllib3 does: the connection is kept for the next
+            _discard(answer)
             following = _redirected(url, target, location)
             if _origin(following) != _origin(target):
                 sent = {k: v for k, v in sent.items() if k.lower() not in _NOT_ACROSS_ORIGINS}
