@@ -12,6 +12,7 @@ import base64
 import http.client
 import os
 import shutil
+import socket
 import ssl
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 import pytest
 
@@ -32,14 +33,31 @@ AUTH = "Basic " + base64.b64encode(TOKEN.encode()).decode()
 Answer = tuple[int, dict[str, str], bytes]
 
 
+class _PlainOrTls(ThreadingHTTPServer):
+    """Answers plain HTTP and, on the same port, TLS: told apart by the connection's first
+    byte (0x16 opens a TLS handshake)."""
+
+    tls: ssl.SSLContext
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if request.recv(1, socket.MSG_PEEK) != b"\x16":
+            super().finish_request(request, client_address)
+            return
+        # the wrapped socket takes over the connection: the server would close the other
+        with self.tls.wrap_socket(request, server_side=True) as wrapped:
+            super().finish_request(wrapped, client_address)
+
+
 @dataclass
 class Server:
     """Answers each path with ``routes[path]`` (a fixed answer, or one computed from the
-    request's headers), and logs every request's path and headers."""
+    request's headers), and logs every request's path and headers. With ``tls``, over TLS,
+    and over plain HTTP too on the same port when ``plain_too``."""
 
     routes: dict[str, Answer | Callable[[dict[str, str]], Answer]]
     tls: ssl.SSLContext | None = None
     host: str = "127.0.0.1"
+    plain_too: bool = False
     log: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     _httpd: ThreadingHTTPServer | None = None
 
@@ -63,9 +81,13 @@ class Server:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if self.tls is not None and self.plain_too:
+            self._httpd = _PlainOrTls(("127.0.0.1", 0), Handler)
+            self._httpd.tls = self.tls
+        else:
+            self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
-        if self.tls is not None:
+        if self.tls is not None and not self.plain_too:
             self._httpd.socket = self.tls.wrap_socket(self._httpd.socket, server_side=True)
         # shutdown() waits for the loop's next poll: 0.5 s by default, at every test's end
         threading.Thread(target=self._httpd.serve_forever, args=(0.02,), daemon=True).start()
@@ -418,3 +440,28 @@ def test_a_redirect_with_a_long_body_costs_no_memory() -> None:
     body, grown = done.stdout.split()
     assert body == "here"
     assert int(grown) < long // 4, done.stdout
+
+
+def test_credentials_do_not_come_back_after_a_redirect_to_plain_http(
+    certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """https://host/ to http://host/: the hop went without the credentials, but the answer's
+    URL was given them back (same host and port), and links on that page would have sent
+    them in the clear. The whole origin is compared now, the scheme with the host."""
+    cert, key = certificate
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    routes: dict[str, Answer | Callable[[dict[str, str]], Answer]] = {
+        "/page": (200, {}, b"in the clear")
+    }
+    with Server(routes, tls=tls, plain_too=True) as server:
+        plain = server.url("/page").replace("https://", "http://")
+        server.routes["/secure"] = (302, {"Location": plain}, b"")
+        with HttpSession(timeout=5, tries=1) as session:
+            url = server.url("/secure").replace("://", f"://{TOKEN}@")
+            response = session.get(url, limit=1000)
+        assert response.body == b"in the clear"
+        assert server.authorizations("/secure") == [AUTH]
+        assert server.authorizations("/page") == [None]
+        assert response.url == plain

@@ -317,9 +317,11 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
 
 
 def _keep_userinfo(response: Response, asked: Url, final: Url) -> Response:
-    """The answer, its URL given back the userinfo of the URL asked for when it is on the
-    same host: links on a private index's pages are resolved against it, and inherit it."""
-    if asked.auth is None or (asked.host, asked.port) != (final.host, final.port):
+    """The answer, its URL given back the userinfo of the URL asked for when it is of the
+    same origin: links on a private index's pages are resolved against it, and inherit it.
+    The whole origin: after a redirect from https to plain http on the same host, those
+    links would carry the credentials in the clear."""
+    if asked.auth is None or _origin(asked) != _origin(final):
         return response
     return dataclasses.replace(response, url=final._replace(auth=asked.auth).url)
 
