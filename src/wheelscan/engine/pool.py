@@ -264,8 +264,7 @@ class LocalPool(Generic[R]):
         self.size = max(1, workers or os.cpu_count() or 1)
         self.timeout = timeout
         self.memory_limit = memory_limit
-        # fork: workers start in milliseconds and inherit the logging handlers that
-        # multiprocessing-logging installed in the parent
+        # fork: workers start in milliseconds (they log nothing: they return records)
         self.context = context or multiprocessing.get_context("fork")
         self.replaced = 0
         # the parent's ends of the live workers' pipes: each new worker closes them all

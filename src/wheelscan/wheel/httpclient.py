@@ -8,9 +8,11 @@ four are bound by the round trip alone (19 req/s one at a time, 310 with 16 in f
 latency is hidden by requests in flight, not by the choice of client. It is already beside pip
 everywhere, needs no event loop in the workers, and provides what a hand-written client had to
 redo: pooled keep-alive connections, verified TLS (the ``ssl_context`` given, see
-:func:`tls_context`), HTTP(S) proxies with CONNECT tunnels, redirects that drop
-``Authorization`` on a change of host. None of the three bounds a request as a whole (aiohttp's
-``total`` comes close, at a quarter of the throughput), so two bounds are wheelscan's own:
+:func:`tls_context`), HTTP(S) proxies with CONNECT tunnels. Redirects are followed here, not by
+urllib3 (``HttpSession._exchange``): the credentials dropped on a change of origin, a
+redirect's body left unread unless short. None of the three bounds a request as a whole
+(aiohttp's ``total`` comes close, at a quarter of the throughput), so two bounds are
+wheelscan's own:
 
 - **A deadline per request.** A socket timeout bounds each read, so a server that trickles a
   byte a second would hold a request for ever. Here every request, headers and body, must be
@@ -465,7 +467,9 @@ class _Pool(urllib3.HTTPConnectionPool):
         connections, as ``urlopen`` makes it without its retries or redirects, which
         HttpSession makes itself, and without parsing the target again: urlopen
         percent-encodes it a byte at a time in Python, a tenth of a range request's CPU.
-        The answer holds the connection until its body is read (``release_conn``)."""
+        The answer holds the connection until its body is read (``release_conn``).
+        ``_make_request`` and its ``response_conn`` are urllib3's private API: pyproject.toml
+        pins urllib3 to the versions this was tested with."""
         conn = self._get_conn()
         try:
             return self._make_request(
@@ -501,7 +505,8 @@ class HttpSession:
     exponential backoff, or after the wait a ``Retry-After`` asks for (up to
     ``MAX_RETRY_AFTER``); any other answer (4xx included) goes back to the caller to judge.
     Proxies come from ``HTTP(S)_PROXY`` and ``NO_PROXY``; credentials from the URL or
-    ``.netrc`` go to the URL's own host only: urllib3 drops them on a redirect elsewhere.
+    ``.netrc`` go to the URL's own origin only: ``_exchange`` drops them on a redirect to
+    another scheme, host or port.
     """
 
     def __init__(
