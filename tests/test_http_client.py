@@ -393,7 +393,9 @@ def test_a_redirect_to_what_is_no_url_fails_for_good(location: str, session: Htt
         assert len(server.log) == 1  # not tried again
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:99999/", "http://[::1/x", "ftp://host/x"])
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:99999/", "http://[::1/x", "ftp://host/x", "http://127.0.0.1\t:1/x"]
+)
 def test_asking_for_what_is_no_http_url_fails_for_good(url: str, session: HttpSession) -> None:
     with pytest.raises(HttpError) as failure:
         session.get(url, limit=1000)

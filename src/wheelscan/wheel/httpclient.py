@@ -358,6 +358,10 @@ def _proxy_for(scheme: str, host: str, settings: tuple[str | None, ...]) -> str 
     return urllib.request.getproxies().get(scheme)
 
 
+# What no host may hold: a space or a control character
+_NOT_IN_A_HOST = re.compile(r"[\x00-\x20\x7f]")
+
+
 @functools.lru_cache(maxsize=1024)
 def _normalised(url: str) -> Url:
     """``url`` parsed once, as urllib3 parses it: every decision on a request (its origin,
@@ -377,6 +381,10 @@ def _normalised(url: str) -> Url:
         raise HttpError(url, "not a valid URL", transient=False) from e
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise HttpError(url, "not an http(s) URL", transient=False)
+    if _NOT_IN_A_HOST.search(parsed.host):
+        # urllib3 keeps them in a host where urlsplit (and a browser) strips a tab or a
+        # line feed: two readings again, and no host that has them can answer
+        raise HttpError(url, "not a valid URL", transient=False)
     return parsed
 
 
