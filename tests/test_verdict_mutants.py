@@ -3,7 +3,8 @@
 Each test here kills mutants that survived a mutation run of ``policy/evaluate.py`` and
 ``policy/resolve.py`` (issue #18, item 8): the claims against the computed policy, every
 external library (not only the first), the verdict independent of the order of the files,
-the libc of one ELF file, the library resolution (RPATH, RUNPATH, machine and class) and the
+the libc of one ELF file (and a file's two libcs, the wheel's error), the Android policies a
+tag picks, the library resolution (RPATH, RUNPATH, machine and class) and the
 borrowing of ``fix_up_trees``. ``scripts/mutation.py`` measures what they kill.
 """
 
@@ -127,6 +128,66 @@ def test_musl_policy_keeps_one_musl_policy_and_leaves_glibc_alone() -> None:
     assert v.overall_tag == "musllinux_1_2_x86_64" and v.upgrades == ()
     glibc = judge({EXT: extension()}, "manylinux_2_28_x86_64", musl_policy="musllinux_1_2")
     assert glibc == judge({EXT: extension()}, "manylinux_2_28_x86_64")
+
+
+# --- the Android policies a wheel is judged on (evaluate._policy_set)
+
+ANDROID_EXT = "spam.cpython-313-aarch64-linux-android.so"
+
+
+def bionic_module(*needed: str) -> bytes:
+    """An extension module as the NDK links it: Bionic's LIBC-versioned memcpy, and
+    libpython, which on Android is never external (an app loads the interpreter)."""
+    symbols = [
+        Sym("memcpy", version="LIBC", version_file="libc.so"),
+        Sym("PyInit_spam", defined=True),
+    ]
+    needed = ("libc.so", "libpython3.13.so", *needed)
+    return build_elf(ElfSpec(machine=EM_AARCH64, needed=list(needed), symbols=symbols))
+
+
+def judge_android(tag: str, module: bytes) -> Verdict | AuditError:
+    return audit(build_wheel({ANDROID_EXT: module}), f"spam-1.0-cp313-cp313-{tag}.whl")
+
+
+def test_an_android_tag_is_judged_on_its_one_policy_renamed_to_it() -> None:
+    # API 25 has no policy of its own: android_24's, named as the tag, and linux_aarch64
+    v = judge_android("android_25_arm64_v8a", bionic_module())
+    assert isinstance(v, Verdict), v
+    assert (v.libc, v.overall_tag, v.external_libraries) == ("android", "android_25_arm64_v8a", ())
+    assert v.upgrades == () and [(c.tag, c.holds) for c in v.declared] == [
+        ("android_25_arm64_v8a", True)
+    ]
+    # libaaudio.so came with API 26: the tag's policy does not allow it, no other is tried
+    v = judge_android("android_25_arm64_v8a", bionic_module("libaaudio.so"))
+    assert isinstance(v, Verdict), v
+    assert v.overall_tag == "linux_aarch64"
+    assert [c.policy for c in v.upgrades] == ["android_25_arm64_v8a"]
+
+
+def test_bionic_under_a_linux_tag_is_judged_on_every_android_policy() -> None:
+    v = judge_android("linux_aarch64", bionic_module("libaaudio.so"))
+    assert isinstance(v, Verdict), v
+    assert (v.libc, v.overall_tag) == ("android", "android_26_arm64_v8a")
+    assert [c.policy for c in v.upgrades] == ["android_21_arm64_v8a", "android_24_arm64_v8a"]
+
+
+def test_bionic_under_a_manylinux_tag_is_judged_as_glibc_as_auditwheel_does() -> None:
+    # auditwheel sees no Bionic in an ELF file: the tag's libc judges it, libc.so is external
+    v = judge_android("manylinux_2_17_aarch64", bionic_module())
+    assert isinstance(v, Verdict), v
+    assert (v.libc, v.overall_tag, v.ignored_elf_files) == ("glibc", "linux_aarch64", ())
+    assert v.external_libraries == ("libc.so", "libpython3.13.so")
+
+
+def test_android_tags_that_pick_no_policy_are_the_wheels_error() -> None:
+    error = judge_android("android_21_arm64_v8a.android_24_arm64_v8a", bionic_module())
+    assert isinstance(error, AuditError), error
+    assert error.code == "android-platform-tags"
+    assert error.reason == (
+        "Android wheels must have exactly one platform tag, got"
+        " ['android_21_arm64_v8a', 'android_24_arm64_v8a']"
+    )
 
 
 # --- external libraries: every one counts, and who links it is named
@@ -278,6 +339,13 @@ def test_both_libcs_in_one_file_is_an_error(
         elf_libc("pkg/both.so", facts(interpreter=interpreter, needed=needed))
     assert error.value.code == code
     assert error.value.reason == f"pkg/both.so {reason}"
+
+
+def test_both_libcs_in_a_wheels_file_is_the_wheels_error() -> None:
+    both = build_elf(ElfSpec(needed=["libc.so.6", "libc.musl-x86_64.so.1"]))
+    error = audit(build_wheel({"pkg/both.so": both}), "demo-1.0-py3-none-linux_x86_64.whl")
+    assert isinstance(error, AuditError), error
+    assert (error.code, error.reason) == ("mixed-libc", "pkg/both.so needs both glibc and musl")
 
 
 @pytest.mark.parametrize(
