@@ -272,7 +272,7 @@ def test_every_pyfpe_symbol_counts_and_notype_too(name: str) -> None:
     assert v.criteria["pyfpe"] != "linux_x86_64"  # not an extension module
 
 
-# --- the libc of one ELF file (evaluate.elf_libc)
+# --- the libc of one ELF file (elfplatform.elf_libc)
 
 
 @pytest.mark.parametrize(
@@ -281,6 +281,9 @@ def test_every_pyfpe_symbol_counts_and_notype_too(name: str) -> None:
         ("/lib/ld-musl-x86_64.so.1", [], Libc.MUSL),
         ("/lib64/ld-linux-x86-64.so.2", [], Libc.GLIBC),
         ("/opt/ld-musl/ld.so", [], Libc.GLIBC),  # the file's name decides, not its directory
+        ("/system/bin/linker64", [], Libc.ANDROID),  # Bionic's loader, in its directory
+        ("/system/bin/linker", [], Libc.ANDROID),
+        ("/usr/bin/linker64", [], Libc.GLIBC),  # another directory: not Bionic's
         (None, ["libc.musl-x86_64.so.1"], Libc.MUSL),
         (None, ["ld-musl-x86_64.so.1"], Libc.MUSL),
         (None, ["libm.so.6", "libc.so.6"], Libc.GLIBC),
@@ -341,6 +344,33 @@ def test_both_libcs_in_one_file_is_an_error(
     assert error.value.reason == f"pkg/both.so {reason}"
 
 
+def versioned(file: str, version: str, needed: list[str]) -> ElfFacts:
+    return facts(needed=needed, symbols=[Sym("fn", version=version, version_file=file)])
+
+
+def test_libc_from_symbol_versions() -> None:
+    # Bionic's versions from Bionic's libraries; a LIBC version of another library is not
+    assert elf_libc("mod.so", versioned("libc.so", "LIBC_N", ["libc.so"])) is Libc.ANDROID
+    assert elf_libc("mod.so", versioned("libfoo.so.1", "LIBC", ["libfoo.so.1"])) is None
+    assert elf_libc("mod.so", versioned("libc.so.6", "GLIBC_2.17", [])) is Libc.GLIBC
+
+
+@pytest.mark.parametrize(
+    ("file", "version", "needed", "reason"),
+    [
+        ("libc.so.6", "GLIBC_2.17", ["libc.musl-x86_64.so.1"], "musl and glibc symbol versions"),
+        ("libc.so", "LIBC", ["libc.so.6", "libc.so"], "glibc and Bionic symbol versions"),
+        ("libm.so", "LIBC_O", ["libc.musl-x86_64.so.1"], "musl and Bionic symbol versions"),
+    ],
+)
+def test_symbol_versions_of_another_libc_are_an_error(
+    file: str, version: str, needed: list[str], reason: str
+) -> None:
+    with pytest.raises(LibcConflict) as error:
+        elf_libc("pkg/both.so", versioned(file, version, needed))
+    assert (error.value.code, error.value.reason) == ("mixed-libc", f"pkg/both.so needs {reason}")
+
+
 def test_both_libcs_in_a_wheels_file_is_the_wheels_error() -> None:
     both = build_elf(ElfSpec(needed=["libc.so.6", "libc.musl-x86_64.so.1"]))
     error = audit(build_wheel({"pkg/both.so": both}), "demo-1.0-py3-none-linux_x86_64.whl")
@@ -353,6 +383,8 @@ def test_both_libcs_in_a_wheels_file_is_the_wheels_error() -> None:
     [
         ("x.cpython-312-x86_64-linux-musl.so", Libc.MUSL),
         ("pkg/x.cpython-39-arm-linux-musleabihf.so", Libc.MUSL),
+        ("x.cpython-313-aarch64-linux-android.so", Libc.ANDROID),
+        ("pkg/x.cpython-313-arm-linux-androideabi.so", Libc.ANDROID),
         ("x.cpython-311-x86_64-linux-gnu.so", Libc.GLIBC),
         ("x.cpython-319-x86_64-linux-gnu.so", Libc.GLIBC),
         ("x.cpython-320-aarch64-linux-gnu.so", Libc.GLIBC),
