@@ -1,6 +1,6 @@
 """Mutation testing of the verdict engine: mutmut 3's mutants, each judged in a fresh process.
 
-    python scripts/mutation.py                      # policy/evaluate.py and policy/resolve.py
+    python scripts/mutation.py                      # policy/evaluate.py, resolve.py, elfplatform.py
     python scripts/mutation.py policy/resolve.py    # one module
     python scripts/mutation.py --show-survivors     # and the diff of every survivor
 
@@ -39,20 +39,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 FAST = ["tests/test_verdict_mutants.py", "tests/test_evaluate.py"]
 SLOW = ["tests/test_verdicts_vs_auditwheel.py", "tests/test_corpus.py"]
-MODULES = ["policy/evaluate.py", "policy/resolve.py"]
+# elfplatform.py holds the libc of an ELF file (elf_libc), evaluate.py's until the Android work
+MODULES = ["policy/evaluate.py", "policy/resolve.py", "policy/elfplatform.py"]
 
 # Mutants no input can tell from the original, each with the reason (named in the report).
 # mutmut numbers a function's mutants in source order: a change to a function renumbers its
 # own mutants, so re-check these names after one (``--show-survivors`` prints each diff).
 EQUIVALENT: dict[str, str] = {
-    # evaluate.py, elf_libc: the SOABI is the second-to-last dot-separated part however the
-    # name is split, and the fallback only has to differ from "cpython"
-    "x_elf_libc__mutmut_59": "rsplit without maxsplit: the same second-to-last part",
-    "x_elf_libc__mutmut_62": "rsplit(3) for rsplit(2): the same second-to-last part",
-    "x_elf_libc__mutmut_70": '["XXXX"] for [""]: neither is "cpython"',
+    # elfplatform.py, _libc_by_name (once evaluate.py's elf_libc): the SOABI is the
+    # second-to-last dot-separated part however the name is split, and the fallback only has
+    # to differ from "cpython"
+    "x__libc_by_name__mutmut_25": "rsplit without maxsplit: the same second-to-last part",
+    "x__libc_by_name__mutmut_28": "rsplit(3) for rsplit(2): the same second-to-last part",
+    "x__libc_by_name__mutmut_36": '["XXXX"] for [""]: neither is "cpython"',
     # a name ending in "-linux-gnu.so" gives a SOABI of at least three "-" parts
-    "x_elf_libc__mutmut_77": "len(soabi) >= 1 for > 1: the SOABI has 3 parts or more",
-    "x_elf_libc__mutmut_78": "len(soabi) > 2 for > 1: the SOABI has 3 parts or more",
+    "x__libc_by_name__mutmut_43": "len(soabi) >= 1 for > 1: the SOABI has 3 parts or more",
+    "x__libc_by_name__mutmut_44": "len(soabi) > 2 for > 1: the SOABI has 3 parts or more",
     "x_python_extension_version__mutmut_5": "split without maxsplit: the same first part",
     "x_python_extension_version__mutmut_9": "split(2) for split(1): the same first part",
     "x_python_extension_version__mutmut_13": "PyInit_ as 4 for 3: only == 2 is ever asked",
