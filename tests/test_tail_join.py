@@ -5,6 +5,8 @@ starts included (tests/test_ends_failsafe.py's crafted members)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from tests.test_ends_failsafe import ROUTES, false_start_member
 from tests.test_tail_split import stream  # noqa: F401  (the fixture)
@@ -52,3 +54,31 @@ def test_the_count_is_aimed_denser_towards_the_end() -> None:
     assert aimed > even
     assert ends.count_target(member, 0) == 8 * member.compressed_size // 2  # the whole in half
     assert ends.count_target(member, member.size) == 8 * member.compressed_size
+    # under WHOLE_MEMBER_LIMIT, aimed as if it compressed evenly
+    small = Member("lib.so", DEFLATED, 0, 2 << 20, 20 << 20, 0)
+    assert abs(ends.count_target(small, 12 << 20) - 8 * small.compressed_size * 12 / 20) <= 1
+
+
+def test_a_mid_size_library_copied_from_far_back_is_read_by_its_ends(
+    real_wheels: list[Path],
+) -> None:
+    """cryptography 50's armv7l `_rust.abi3.so` (10 MB, 4.25 MB compressed): three bytes
+    of its PT_DYNAMIC copy from before the end decoded, and are found in a block the count
+    holds only if it began where an evenly compressed member places PT_DYNAMIC. Aimed
+    END_DENSER times later, it was read from its start (over HTTP, 4.25 MB fetched where
+    its ends take 1.56)."""
+    from wheelscan.elf import get_parser, partial_parser
+    from wheelscan.wheel.archive import WheelArchive
+
+    (wheel,) = [
+        w
+        for w in real_wheels
+        if w.name.startswith("cryptography-50.0.2-cp39-abi3-manylinux_2_31_armv7l")
+    ]
+    partial = partial_parser()
+    assert partial is not None
+    with WheelArchive.open(wheel) as archive:
+        archive.fetched = True  # the costs of a remote reading, where ends pay from 512 KiB
+        (member,) = [m for m in archive.members if m.name.endswith("_rust.abi3.so")]
+        by_ends = ends.parse_by_ends(archive, member, partial)
+        assert by_ends is not None and by_ends == get_parser()(archive.read(member))

@@ -412,9 +412,14 @@ def _count(archive: WheelArchive, member: Member, begin: int) -> Counted | None:
 def count_target(member: Member, aim: int) -> int:
     """Where the count first searches back from for a block header (a bit of the stream)
     to place member offset ``aim``: as if the stream from there to its end were the end's
-    share of the member's bytes, over END_DENSER (``_count``)."""
+    share of the member's bytes, over END_DENSER for a member over WHOLE_MEMBER_LIMIT
+    (``_count``). A smaller one is aimed as if it compressed evenly: there the count is
+    short, and a count begun later holds fewer blocks for a byte copied from before the
+    end to be looked up in (``_copied_bytes``): cryptography 50's armv7l `_rust.abi3.so`
+    was then read from its start, over HTTP 4.25 MB fetched where its ends took 1.56."""
     stream_bits = 8 * member.compressed_size
-    return max(0, stream_bits - int(stream_bits * (member.size - aim) / member.size / END_DENSER))
+    denser = END_DENSER if member.size > WHOLE_MEMBER_LIMIT else 1
+    return max(0, stream_bits - int(stream_bits * (member.size - aim) / member.size / denser))
 
 
 def _joined(
