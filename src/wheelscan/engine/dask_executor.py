@@ -189,6 +189,7 @@ def _warm_up() -> None:
     after a fork.
     """
     from wheelscan.elf import get_parser
+    from wheelscan.policy import abi3  # noqa: F401  (codec.prepare imports it when first used)
     from wheelscan.policy.policies import load_policies
     from wheelscan.store import codec  # noqa: F401
     from wheelscan.wheel import contents  # noqa: F401
