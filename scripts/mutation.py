@@ -76,9 +76,6 @@ EQUIVALENT: dict[str, str] = {
     "xǁ_Blockersǁ__init____mutmut_57": 'version or "XXXX": the version is never None there',
     # the musl set kept by musl_policy holds the overall tag found on it, as the whole does
     "x_evaluate__mutmut_232": "get() on the whole musl set: the same Policy object",
-    # the filename is read for Android only, and a wheel of no known libc that claims an
-    # Android tag names another libc's tag too: judged on Android, it fails before this line
-    "x_evaluate__mutmut_233": "_policy_set(..., None) for the other libc: never Android",
     # the smallest declared version is the same whether ties replace it or not
     "x__claims__mutmut_65": "declared <= best_declared for <: the same minimum",
     # base names come from the policies or PEP 600's regex: both parts are always digits

@@ -941,3 +941,24 @@ def test_the_libc_of_the_file_name_beside_any() -> None:
     static = build_elf(ElfSpec(needed=[], symbols=[]))
     v = judge({"demo/bin/tool": static}, "any.musllinux_1_2_x86_64")
     assert v.libc == "musl" and v.architecture == "x86_64"
+
+
+def test_an_android_policy_under_an_alias_judges_a_wheel_of_no_libc(tmp_path: Path) -> None:
+    """A policy file may give an Android policy an alias that no PEP 738 tag spells: a
+    static tool under ``droid_x86_64`` has no libc of its own, and is judged on that policy
+    beside the other libc's; its file name goes to the Android lookup either way (kills
+    ``x_evaluate__mutmut_233``, once named equivalent on the built-in policies alone)."""
+    entries = json.loads((DATA_DIR / "android-policy.json").read_text())
+    for entry in entries:
+        if entry["name"] == "android_24":
+            entry["aliases"] = ["droid"]
+    path = tmp_path / "android-policy.json"
+    path.write_text(json.dumps(entries))
+    static = build_elf(ElfSpec(needed=[], symbols=[]))
+    v = audit(
+        build_wheel({"demo/bin/tool": static}),
+        "demo-1.0-py3-none-droid_x86_64.whl",
+        database=load_policies(path),
+    )
+    assert isinstance(v, Verdict), v
+    assert [(c.tag, c.holds) for c in v.declared] == [("droid_x86_64", True)]
