@@ -398,25 +398,16 @@ def _origin(url: Url) -> tuple[str, str, int]:
     return url.scheme or "", url.host or "", url.port or (443 if url.scheme == "https" else 80)
 
 
-# The longest body of a redirect read to keep its connection for the next request: a
-# redirect says all in its headers, and its body can be as long as its server likes
-_DRAINED = 64 << 10
-
 
 def _discard(answer: urllib3.BaseHTTPResponse) -> None:
-    """Done with a redirect's answer. Its body is read (and the connection kept) only when it
-    announces at most ``_DRAINED`` bytes; any other is closed unread, its connection never
-    reused. urllib3's ``drain_conn`` reads the whole body into memory: a 302 announcing
-    1 TB was a MemoryError, one with a 400 MB body cost 428 MB."""
-    announced = answer.length_remaining  # None when chunked or delimited by the close
-    if announced is not None and announced <= _DRAINED:
-        try:
-            for _ in _body_chunks(answer, "", _DRAINED):
-                pass
-        except (OSError, urllib3.exceptions.HTTPError, http.client.HTTPException):
-            answer.close()  # the redirect still leads on; this connection does not
-    else:
-        answer.close()
+    """Done with a redirect's answer: closed unread, its connection never reused. Its socket
+    stays under the request's deadline until the request ends (``_once``), so pooled, it
+    could be taken by another thread and shut under it when this request's deadline fires
+    (a review's reproduction: a redirect to a slow origin failed a request that had taken the
+    first hop's socket). Reading the body first would not help, and urllib3's
+    ``drain_conn`` reads it whole into memory: a 302 announcing 1 TB was a MemoryError, one
+    with a 400 MB body cost 428 MB. A redirect costs its origin a new connection."""
+    answer.close()
     answer.release_conn()  # its place in the pool, a closed connection reopened when next used
 
 
