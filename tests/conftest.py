@@ -56,6 +56,21 @@ _SLOW_TESTS = {
     # the wheel's bound met by Python definitions: the loop meets it with undefined symbols
     # (test_memory_bounds) and the per-file bound on definitions
     ("test_abi3_facts", "test_python_definitions_count_toward_the_wheel_bound"),
+    # an index that refuses connections, asked twice with its retries waited out (~4 s): the
+    # loop meets it once (test_no_source_does_not_walk_the_configured_index_unasked)
+    ("test_cli_usage", "test_an_index_that_is_down_is_one_line"),
+    # a worker's mapping grown to its memory limit (~2.5 s of CPU): the loop keeps the limit's
+    # other tests in test_worker_memory and test_memory_bounds' streamed member
+    ("test_worker_memory", "test_a_member_mapped_past_the_limit_is_out_of_memory"),
+    # every ELF file of the host by both backends: the loop compares every fifth of them with
+    # readelf in test_reference_reader, and every member of the hostile catalogue by both
+    ("test_native_vs_reference", "test_host_files"),
+    # fifty thousand symbols through show, audit and four reports (~2 s): the loop keeps the
+    # ranking's own bound (test_the_symbol_ranking_counts_a_bounded_number_of_names)
+    ("test_abi3_bounds", "test_a_verdict_on_fifty_thousand_bad_symbols_a_file_stays_small"),
+    # a worker's wheels read through 100 ms round trips (~2.7 s waited, 0.1 s of CPU): the
+    # loop keeps a wheel's spans in one round trip and wheels in flight by the round trip
+    ("test_latency", "test_a_worker_reads_more_wheels_at_once_over_a_slow_link"),
 }
 
 # Tests parametrized over a large sample, by module and function: the fast loop runs every
