@@ -398,7 +398,6 @@ def _origin(url: Url) -> tuple[str, str, int]:
     return url.scheme or "", url.host or "", url.port or (443 if url.scheme == "https" else 80)
 
 
-
 def _discard(answer: urllib3.BaseHTTPResponse) -> None:
     """Done with a redirect's answer: closed unread, its connection never reused. Its socket
     stays under the request's deadline until the request ends (``_once``), so pooled, it
