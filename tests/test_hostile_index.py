@@ -111,13 +111,22 @@ def test_the_index_listing_refuses_a_page_announcing_a_terabyte(
 def test_a_page_that_fails_costs_only_its_project(server: FaultServer, tmp_path: Path) -> None:
     """One unreadable project page failed the whole listing: no other project audited."""
     twin = wheel("twin")
+    sha256 = hashlib.sha256(twin).hexdigest()
+    list_demo_and_twin(server, twin, f"/packages/{TWIN}#sha256={sha256}")
+    server.always[PAGE] = "huge-length"
+    assert_only_demo_failed(audit(server, tmp_path), tmp_path)
+
+
+def list_demo_and_twin(server: FaultServer, twin: bytes, link: str) -> None:
+    """An index of two projects: demo (its page the test's to break) and twin."""
     server.files[f"/packages/{TWIN}"] = twin
     server.files["/simple/"] = page(("demo/", "demo"), ("twin/", "twin"))
-    sha256 = hashlib.sha256(twin).hexdigest()
-    server.files["/simple/twin/"] = page((f"/packages/{TWIN}#sha256={sha256}", TWIN))
+    server.files["/simple/twin/"] = page((link, TWIN))
     server.types["/simple/twin/"] = "text/html"
-    server.always[PAGE] = "huge-length"
-    result = audit(server, tmp_path)
+
+
+def assert_only_demo_failed(result: subprocess.CompletedProcess[str], tmp_path: Path) -> None:
+    """demo's page cost only its project: twin audited, the run failed naming the page."""
     assert result.returncode == 2, result.stderr
     assert_one_line_error(result, "audit")
     assert "/simple/demo/" in result.stderr and "every other project was listed" in result.stderr
@@ -131,18 +140,9 @@ def test_a_redirect_to_what_is_no_url_costs_only_its_project(
 ) -> None:
     """The client's ValueError (a port past 65535, a bracket left open) was no HttpError:
     the listing stopped at the page, and no other project was audited."""
-    twin = wheel("twin")
-    server.files[f"/packages/{TWIN}"] = twin
-    server.files["/simple/"] = page(("demo/", "demo"), ("twin/", "twin"))
-    server.files["/simple/twin/"] = page((f"/packages/{TWIN}", TWIN))
-    server.types["/simple/twin/"] = "text/html"
+    list_demo_and_twin(server, wheel("twin"), f"/packages/{TWIN}")
     server.redirects[PAGE] = location
-    result = audit(server, tmp_path)
-    assert result.returncode == 2, result.stderr
-    assert_one_line_error(result, "audit")
-    assert "/simple/demo/" in result.stderr and "every other project was listed" in result.stderr
-    assert store_rows(tmp_path, "SELECT filename, facts IS NOT NULL FROM wheels") == [(TWIN, 1)]
-    assert store_rows(tmp_path, "SELECT status, audited FROM runs") == [("failed", 1)]
+    assert_only_demo_failed(audit(server, tmp_path), tmp_path)
 
 
 def test_a_page_that_fails_before_the_limit_fails_the_run(
