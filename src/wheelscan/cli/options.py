@@ -125,9 +125,9 @@ def memory_limit(args: argparse.Namespace) -> int:
 
 
 def engine_description(engine: Executor[Any]) -> str:
+    """Which engine runs the audit, on how many workers: recorded with the run."""
     from wheelscan.engine.pool import InlineExecutor, LocalPool
 
-    """Which engine runs the audit, on how many workers: recorded with the run."""
     if isinstance(engine, LocalPool):
         return f"local pool of {engine.size} workers"
     if isinstance(engine, InlineExecutor):
