@@ -511,11 +511,18 @@ def _floors(target: int) -> list[int]:
 
 def _inflate_counted(counted: Counted, begin: int, end: int) -> Tail | None:
     """The member's bytes from the last counted block header at or before ``begin``."""
-    usable = [s for s in counted.starts if s[1] <= begin]
-    if not usable:
+    block = _block_at_or_before(counted, begin)
+    if block is None:
         return None
-    bit, start = usable[-1]
+    bit, start = block
     return _inflate_at(counted.payload, bit, start, end, keep_window=True)
+
+
+def _block_at_or_before(counted: Counted, offset: int) -> tuple[int, int] | None:
+    """The last counted block header (bit, member offset) whose output begins at or before
+    ``offset`` (the starts are in order of both), or None."""
+    found = bisect.bisect_right(counted.starts, offset, key=lambda s: s[1])
+    return counted.starts[found - 1] if found else None
 
 
 def _inflate_at(
@@ -587,11 +594,10 @@ def _copied_bytes(counted: Counted, tail: Tail, positions: list[int]) -> list[in
         above, window = current.begin, current.window
         sources = [above - WINDOW + window[p - above] for p in positions]
         current = None  # one inflation not kept is held at a time
-        # the last counted block at or before the first byte looked up (starts are in order)
-        usable = bisect.bisect_right(counted.starts, min(sources), key=lambda s: s[1])
-        if not usable:
+        block = _block_at_or_before(counted, min(sources))
+        if block is None:
             return None
-        bit, begin = counted.starts[usable - 1]
+        bit, begin = block
         key = (bit, begin, above)
         current = counted.earlier.get(key)
         kept = current is not None
