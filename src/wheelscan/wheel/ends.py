@@ -436,18 +436,15 @@ def _joined(
     header before it is trusted yet, counted to the end as ``_counted`` counts."""
     from wheelscan._tail import block_starts_until
 
-    total, starts = later
+    starts = later[1]
     if not starts or search_from >= starts[0][0]:
         return _counted(payload, search_from, search_to)
     first = block_starts_until(payload, search_from, search_to, starts[0][0])
     if first is None or len(first) == 2:
         return first  # nothing decodes soundly that far; or the stream ended first
     produced, before, stopped = first
-    at = dict(starts)
-    if not before or stopped not in at:
-        return _counted(payload, search_from, search_to)
-    offset = produced - at[stopped]
-    return total + offset, before + [(b, o + offset) for b, o in starts if b >= stopped]
+    spliced = _spliced(produced, before, stopped, later) if before else None
+    return spliced if spliced is not None else _counted(payload, search_from, search_to)
 
 
 def _counted(
@@ -489,17 +486,33 @@ def _counted(
         # depends on the blocks after the middle too
         return block_starts(payload, search_from, search_to)
     rest = second[0] if second else None
-    if rest is not None:
-        total, later = rest
-        at = {bit: output for bit, output in later}
-        if stopped in at:
-            offset = produced - at[stopped]
-            return total + offset, starts + [(b, o + offset) for b, o in later if b >= stopped]
+    spliced = _spliced(produced, starts, stopped, rest) if rest is not None else None
+    if spliced is not None:
+        return spliced
     alone = count_from(payload, stopped)
     if alone is None:
         return block_starts(payload, search_from, search_to)
     total, later = alone
     return produced + total, starts + [(b, o + produced) for b, o in later]
+
+
+def _spliced(
+    produced: int,
+    before: list[tuple[int, int]],
+    stopped: int,
+    later: tuple[int, list[tuple[int, int]]],
+) -> tuple[int, list[tuple[int, int]]] | None:
+    """A count decoded up to bit ``stopped`` (``produced`` bytes, headers ``before``) joined
+    with ``later``, a count from a header further back or on: where ``stopped`` is one of
+    ``later``'s headers, the rest is ``later``'s count from it, shifted to where this count
+    put that header (decoding from a block header is the same whatever came before); None
+    where it is not, and the count must go on decoding."""
+    total, starts = later
+    at = dict(starts)
+    if stopped not in at:
+        return None
+    offset = produced - at[stopped]
+    return total + offset, before + [(b, o + offset) for b, o in starts if b >= stopped]
 
 
 def _floors(target: int) -> list[int]:
