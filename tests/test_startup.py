@@ -103,3 +103,13 @@ def test_a_report_reads_no_wheel_and_judges_in_no_process(wheels: Path, tmp_path
     assert not {n for n in names if n.startswith("wheelscan.wheel.archive")}
     judging = {"wheelscan.store.rejudge", "wheelscan.policy.evaluate", "wheelscan.policy.abi3"}
     assert not (judging | {"multiprocessing", "rich"}) & names
+
+
+def test_show_judges_without_packaging(tmp_path: Path) -> None:
+    # its tags module detects the host (platform, subprocess, sysconfig): 8 ms of a show,
+    # where a plain file name is split by policy/wheeltags.py
+    wheel = tmp_path / "demo-1.0-cp311-cp311-manylinux_2_28_x86_64.whl"  # a tag that holds
+    wheel.write_bytes(build_wheel({"mod.so": build_elf(sample_spec("x86_64", interpreter=None))}))
+    names = imported("-m", "wheelscan", "show", str(wheel))
+    assert "wheelscan.policy.evaluate" in names
+    assert not {n for n in names if n.startswith("packaging")}

@@ -5,12 +5,11 @@ from __future__ import annotations
 import errno
 from pathlib import Path
 
-from packaging.utils import InvalidWheelFilename
-
 from wheelscan.model import WheelFacts
 from wheelscan.policy.evaluate import EvaluationError, evaluate
 from wheelscan.policy.policies import PolicyDatabase
 from wheelscan.policy.verdict import AuditError, Verdict
+from wheelscan.policy.wheeltags import InvalidWheelFilename
 from wheelscan.wheel.archive import Limits, WheelArchive, WheelError
 from wheelscan.wheel.contents import read_wheel_facts
 

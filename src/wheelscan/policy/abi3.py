@@ -42,10 +42,9 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from packaging.utils import InvalidWheelFilename, parse_wheel_filename
-
 from wheelscan.elf.facts import PYTHON_SYMBOL_PREFIXES, ElfFacts, SymbolBinding
 from wheelscan.model import WheelFacts
+from wheelscan.policy.wheeltags import InvalidWheelFilename, wheel_tags
 
 # The version of these rules and of the JSON below; stored with each abi3 verdict
 # 2: "omitted" (findings counted, not kept) and "unknown"; "compliant" may be null
@@ -398,7 +397,7 @@ def _examine(
 def _declared(filename: str) -> dict[str, Version]:
     """The lowest cpXY of each stable ABI among the file name's tags."""
     try:
-        tags = parse_wheel_filename(filename)[3]
+        tags = wheel_tags(filename)
     except InvalidWheelFilename:
         return {}
     declared: dict[str, Version] = {}

@@ -22,14 +22,13 @@ import dataclasses
 import re
 from collections.abc import Iterator
 
-from packaging.utils import parse_wheel_filename
-
 from wheelscan.elf.facts import SymbolBinding
 from wheelscan.errors import ErrorCode, WheelscanError
 from wheelscan.model import WheelFacts
 from wheelscan.policy.elfplatform import BIONIC_LIBRARIES
 from wheelscan.policy.policies import PolicySet
 from wheelscan.policy.verdict import Finding
+from wheelscan.policy.wheeltags import wheel_tags
 
 _API_LEVEL = re.compile(r"android_(\d+)")  # auditwheel wheeltools.android_api_level
 # The API level that brought each of Bionic's symbol versions (bionic/libc/libc.map.txt, a
@@ -123,7 +122,7 @@ def api_level_findings(wheel: WheelFacts) -> Iterator[Finding]:
     locate symbol"). Weak references are left out: the NDK makes symbols newer than the
     build's minimum API weak, for code that checks ``__builtin_available`` before calling.
     """
-    levels = [api_level(t.platform) for t in parse_wheel_filename(wheel.filename)[3]]
+    levels = [api_level(t.platform) for t in wheel_tags(wheel.filename)]
     promised = min((level for level in levels if level is not None), default=None)
     if promised is None:
         return

@@ -14,8 +14,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from itertools import compress
 
-from packaging.utils import parse_wheel_filename
-
 from wheelscan.elf.facts import ElfFacts, SymbolBinding, SymbolType
 from wheelscan.errors import ErrorCode, WheelscanError
 from wheelscan.model import WheelFacts
@@ -45,6 +43,7 @@ from wheelscan.policy.policies import (
 from wheelscan.policy.resolve import LIBPYTHON_RE, ElfTree, Resolver, fix_up_trees
 from wheelscan.policy.verdict import Blocker, BlockerKind, Criterion, PolicyCheck, TagClaim, Verdict
 from wheelscan.policy.versions import newest_version, sort_versions
+from wheelscan.policy.wheeltags import platform_tags
 
 
 class EvaluationError(WheelscanError):
@@ -345,7 +344,7 @@ def evaluate(
 
 def _filename_platform(filename: str) -> tuple[Architecture | None, Libc | None]:
     """Architecture and libc from the filename's tags, when they name exactly one of each."""
-    platforms = sorted({t.platform for t in parse_wheel_filename(filename)[3]})
+    platforms = platform_tags(filename)
     arches: set[Architecture] = set()
     libcs: set[Libc] = set()
     missed = False
@@ -377,7 +376,7 @@ def _policy_set(
         # an Android tag picks its one policy, as in auditwheel; Bionic files under another
         # tag (linux_aarch64), which auditwheel cannot judge, are judged on every Android
         # policy, their Bionic symbol versions included
-        platforms = sorted({t.platform for t in parse_wheel_filename(filename)[3]})
+        platforms = platform_tags(filename)
         if not any(map(is_android_tag, platforms)):
             return untagged_policies(policies)
         try:
@@ -496,7 +495,7 @@ def _claims(
     computed = _libc_version(overall.base_name)
     claims: list[TagClaim] = []
     best_declared: tuple[int, ...] | None = None
-    for platform in sorted({t.platform for t in parse_wheel_filename(filename)[3]}):
+    for platform in platform_tags(filename):
         try:
             info = platform_tag_info(platform, database)
         except ValueError:

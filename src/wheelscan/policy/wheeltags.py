@@ -1,0 +1,72 @@
+"""The tags of a wheel's file name, as packaging's ``parse_wheel_filename`` reads them.
+
+A verdict needs the file name's platform tags (and, for the stable ABI, its interpreter and
+ABI tags). packaging reads them, but ``packaging.utils`` imports ``packaging.tags``, which
+imports ``platform``, ``subprocess`` and ``sysconfig`` to detect the host: 8 ms of a
+``wheelscan show`` (issue #15: one wheel, start-up included), for a scanner that never
+looks at its host. So a name of the plain shape almost every wheel has (``PLAIN``: letters,
+digits, dots and underscores in the name, a PEP 440 version in its canonical form, a
+numeric build tag, lowercase tags) is split here, and every other name is handed to
+packaging, which decides it and words its error. ``PLAIN`` only accepts names packaging
+accepts, and the split gives packaging's tags: tests/test_wheeltags.py checks both.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+# Anything this does not match is read by packaging. Each part is a subset of what
+# packaging accepts there (``parse_wheel_filename``): the name of ``[\w\d._]*`` without
+# "__" (checked beside), the version of PEP 440's grammar (``packaging.version``), the build
+# tag of ``(\d+)(.*)``; tags are split on "." as ``parse_tag`` does, and lowercase already
+_TAG = r"[a-z0-9_]+(?:\.[a-z0-9_]+)*"
+PLAIN = re.compile(
+    r"[A-Za-z0-9._]+"  # the name
+    r"-[0-9]+(?:\.[0-9]+)*(?:(?:a|b|rc)[0-9]+)?(?:\.post[0-9]+)?(?:\.dev[0-9]+)?"  # version
+    r"(?:-[0-9]+)?"  # a build tag
+    rf"-(?P<interpreters>{_TAG})-(?P<abis>{_TAG})-(?P<platforms>{_TAG})\.whl"
+)
+
+
+class WheelTag(NamedTuple):
+    """One (interpreter, abi, platform) of the file name's tag set, as packaging's ``Tag``."""
+
+    interpreter: str
+    abi: str
+    platform: str
+
+
+class InvalidWheelFilename(ValueError):
+    """The file name is not a wheel's (packaging's error, its words kept: the verdict's
+    ``bad-filename`` record quotes them)."""
+
+
+def wheel_tags(filename: str) -> frozenset[WheelTag]:
+    """Every tag of the file name (a compressed tag set expanded); InvalidWheelFilename
+    where packaging's ``parse_wheel_filename`` raises it."""
+    plain = PLAIN.fullmatch(filename)
+    if plain is None or "__" in filename.split("-", 1)[0]:
+        return _packaging_tags(filename)
+    return frozenset(
+        WheelTag(interpreter, abi, platform)
+        for interpreter in plain["interpreters"].split(".")
+        for abi in plain["abis"].split(".")
+        for platform in plain["platforms"].split(".")
+    )
+
+
+def platform_tags(filename: str) -> list[str]:
+    """The file name's platform tags, sorted, each once."""
+    return sorted({tag.platform for tag in wheel_tags(filename)})
+
+
+def _packaging_tags(filename: str) -> frozenset[WheelTag]:
+    from packaging.utils import InvalidWheelFilename as Invalid
+    from packaging.utils import parse_wheel_filename
+
+    try:
+        tags = parse_wheel_filename(filename)[3]
+    except Invalid as e:
+        raise InvalidWheelFilename(str(e)) from e
+    return frozenset(WheelTag(t.interpreter, t.abi, t.platform) for t in tags)
