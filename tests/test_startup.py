@@ -113,3 +113,15 @@ def test_show_judges_without_packaging(tmp_path: Path) -> None:
     names = imported("-m", "wheelscan", "show", str(wheel))
     assert "wheelscan.policy.evaluate" in names
     assert not {n for n in names if n.startswith("packaging")}
+
+
+def test_show_imports_the_abi3_audit_only_for_a_stable_abi_promise(tmp_path: Path) -> None:
+    module = build_elf(sample_spec("x86_64", interpreter=None))
+    plain = tmp_path / "demo-1.0-cp311-cp311-manylinux_2_28_x86_64.whl"
+    plain.write_bytes(build_wheel({"mod.so": module}))
+    assert "wheelscan.policy.abi3" not in imported("-m", "wheelscan", "show", str(plain))
+    # a member named *.abi3.so promises it, whatever the tags say
+    promising = tmp_path / "demo-1.0-cp311-cp311-manylinux_2_28_x86_64.whl"
+    promising.write_bytes(build_wheel({"mod.abi3.so": module}))
+    names = imported("-m", "wheelscan", "show", "--format", "json", str(promising))
+    assert "wheelscan.policy.abi3" in names

@@ -146,6 +146,10 @@ def judge(
     outcome, read = _judge(target, facts, database, args)
     if read is None:
         return outcome, None
+    from wheelscan.policy.abi3_promise import makes_promise
+
+    if not makes_promise(read):  # the abi3 audit's records and data: only when due
+        return outcome, None
     from wheelscan.policy.abi3 import evaluate_abi3
 
     return outcome, evaluate_abi3(read)

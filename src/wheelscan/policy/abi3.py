@@ -37,21 +37,23 @@ The rules, and where they differ from abi3audit (docs/abi3.md says why):
 from __future__ import annotations
 
 import functools
-import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from wheelscan.elf.facts import PYTHON_SYMBOL_PREFIXES, ElfFacts, SymbolBinding
 from wheelscan.model import WheelFacts
-from wheelscan.policy.wheeltags import InvalidWheelFilename, wheel_tags
+from wheelscan.policy.abi3_promise import (
+    ABIS,
+    STABLE_ABI_START,
+    Version,
+    declared_abis,
+    promised_abis,
+)
 
 # The version of these rules and of the JSON below; stored with each abi3 verdict
 # 2: "omitted" (findings counted, not kept) and "unknown"; "compliant" may be null
 ABI3_JSON_VERSION = 2
-ABIS = ("abi3", "abi3t")
-Version = tuple[int, int]
-STABLE_ABI_START: Version = (3, 2)  # Py_LIMITED_API 3: PEP 384, Python 3.2
 ABI3T_START: Version = (3, 15)  # PEP 803
 # PEP 793: "Python will load a new module export hook" PyModExport_*, from 3.15; an older
 # Python looks for PyInit_* only, so a file without one cannot be imported there
@@ -105,9 +107,6 @@ ABI3T_OPAQUE_USES = {
 # of these types cannot be created"), and PEP 793 keeps PyModule_GetDef working for a
 # ported module: it "will start returning NULL for it. (This matches PyModule_GetDef's
 # current documentation.)" A finding for them would break no sentence of either PEP.
-# foo.abi3.so, and the multiarch form some builds name (foo.abi3t-x86_64-linux-gnu.so)
-_EXTENSION_SUFFIX = re.compile(r"\.(abi3t?)(-[^./]+)?\.so$")
-_CP_TAG = re.compile(r"cp(\d)(\d+)$")
 
 
 def stable_abi_added(name: str) -> Version | None:
@@ -255,12 +254,8 @@ def evaluate_abi3(facts: WheelFacts, definitions_known: bool = True) -> Abi3Verd
     ``definitions_known`` False: the facts were stored before the defined ``Py*`` symbols
     were read (format 3, wheel/codec.py), so the module exports are not known: the verdict
     is judged from the imports and says it is ``unknown`` unless they already break it."""
-    declared_by_abi = _declared(facts.filename)
-    abis = set(declared_by_abi)
-    for member in facts.elf_files:
-        found = _EXTENSION_SUFFIX.search(member.path)
-        if found:
-            abis.add(found.group(1))
+    declared_by_abi = declared_abis(facts.filename)
+    abis = promised_abis(facts, declared_by_abi)
     if not abis:
         return None
     files: list[Abi3File] = []
@@ -392,22 +387,6 @@ def _examine(
     all_needs.extend(needs)
     computed = max([STABLE_ABI_START, *(need.version for need in needs)])
     return Abi3File(path, computed, exports, stable, library is not None)
-
-
-def _declared(filename: str) -> dict[str, Version]:
-    """The lowest cpXY of each stable ABI among the file name's tags."""
-    try:
-        tags = wheel_tags(filename)
-    except InvalidWheelFilename:
-        return {}
-    declared: dict[str, Version] = {}
-    for tag in tags:
-        if tag.abi not in ABIS:
-            continue
-        match = _CP_TAG.match(tag.interpreter)
-        version: Version = (int(match.group(1)), int(match.group(2))) if match else STABLE_ABI_START
-        declared[tag.abi] = min(declared.get(tag.abi, version), version)
-    return declared
 
 
 def _dotted(version: Version) -> str:
