@@ -118,3 +118,12 @@ def test_a_wrong_type_in_a_musl_file_is_refused(tmp_path: Path) -> None:
     musl[-1]["lib_whitelist"] = "libc.so"
     with pytest.raises(PolicyFileError, match="'lib_whitelist'"):
         load_policies(_write(tmp_path, musl))
+
+
+def test_the_builtin_files_pass_the_checks_a_users_file_does() -> None:
+    # wheelscan reads its own files unchecked (a start-up cost, issue #15): this is their check
+    from wheelscan.policy import policies
+
+    checked = [policies._load_file(path) for path in policies._BUILTIN_FILES]
+    assert [libc for libc, _ in checked] == list(policies._BUILTIN_LIBCS)
+    assert {libc: entries for libc, entries in checked} == policies._builtin_entries()

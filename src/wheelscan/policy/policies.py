@@ -186,7 +186,7 @@ def load_policies(policy_file: Path | None = None) -> PolicyDatabase:
     if policy_file is None:
         return _builtin_database()
     libc, entries = _load_file(policy_file)
-    return _build_database({**dict(map(_load_file, _BUILTIN_FILES)), libc: entries})
+    return _build_database({**_builtin_entries(), libc: entries})
 
 
 class PlatformTagInfo(NamedTuple):
@@ -221,15 +221,29 @@ def platform_tag_info(tag: str, database: PolicyDatabase | None = None) -> Platf
 
 @functools.cache
 def _builtin_database() -> PolicyDatabase:
-    return _build_database(dict(map(_load_file, _BUILTIN_FILES)))
+    return _build_database(_builtin_entries())
+
+
+# The built-in files' libcs, in _BUILTIN_FILES' order. Those files are checked as a user's
+# are (``_check_entries``) by tests/test_policy_files.py, not at every start: the checks took
+# 1.5 ms of a one-wheel ``show`` (issue #15), to find the data wheelscan ships sound
+_BUILTIN_LIBCS = (Libc.GLIBC, Libc.MUSL, Libc.ANDROID)
+
+
+def _builtin_entries() -> dict[Libc, Any]:
+    return {libc: _read(path) for libc, path in zip(_BUILTIN_LIBCS, _BUILTIN_FILES, strict=True)}
 
 
 def _load_file(path: Path) -> tuple[Libc, Any]:
+    entries = _read(path)
+    return _check_entries(entries, str(path)), entries
+
+
+def _read(path: Path) -> Any:
     try:
-        entries = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise PolicyFileError(f"{path}: cannot read a JSON policy list: {e}") from e
-    return _check_entries(entries, str(path)), entries
 
 
 def _build_database(files: Mapping[Libc, Any]) -> PolicyDatabase:
