@@ -125,3 +125,19 @@ def test_show_imports_the_abi3_audit_only_for_a_stable_abi_promise(tmp_path: Pat
     promising.write_bytes(build_wheel({"mod.abi3.so": module}))
     names = imported("-m", "wheelscan", "show", "--format", "json", str(promising))
     assert "wheelscan.policy.abi3" in names
+
+
+def test_the_collector_skips_start_up_and_runs_for_the_command() -> None:
+    # entry() keeps it off while start-up imports, then freezes what start-up made: the
+    # command itself (a batch of thousands of wheels) runs with it on
+    probe = (
+        "import gc, sys\n"
+        "from wheelscan.cli import main\n"
+        "main.run = lambda args: print(gc.isenabled(), gc.get_freeze_count() > 1000) or 0\n"
+        "sys.argv = ['wheelscan', 'show', 'x.whl']\n"
+        "main.entry()\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert run.stdout == "True True\n"

@@ -1,5 +1,3 @@
-import sys
+from wheelscan.cli.main import entry
 
-from wheelscan.cli.main import main
-
-sys.exit(main())
+entry()
