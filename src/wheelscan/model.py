@@ -9,10 +9,10 @@ zip reader, storing a result no engine (docs/ARCHITECTURE.md).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from wheelscan.elf.facts import ElfFacts
+from wheelscan.records import record
 
 if TYPE_CHECKING:
     # named in annotations only: the sources (and with them packaging's tags) and the
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from wheelscan.sources.base import WheelRef
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class IntegrityProblem:
     """What an installer lets through but a gate should see; ``code`` is stable."""
 
@@ -32,7 +32,7 @@ class IntegrityProblem:
     detail: str
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class ElfMember:
     path: str  # the member's name in the archive
     facts: ElfFacts
@@ -43,7 +43,7 @@ class ElfMember:
     size: int = 0  # uncompressed bytes
 
 
-@dataclass(frozen=True)
+@record
 class WheelFacts:
     filename: str
     # every ELF member: those RECORD lists in its order first (auditwheel's order matters:
@@ -68,7 +68,7 @@ class WheelFacts:
 RESULT_VERSION = 1
 
 
-@dataclass(frozen=True)
+@record
 class WheelResult:
     ref: WheelRef
     sha256: str | None  # the index's, else computed from the bytes read; None if unreadable

@@ -99,11 +99,11 @@ from __future__ import annotations
 import functools
 import operator
 import re
-from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, NamedTuple
 
 from wheelscan.errors import ElfErrorCode, WheelscanError
+from wheelscan.records import record
 
 
 class ElfClass(IntEnum):
@@ -227,7 +227,7 @@ class VersionNeed(NamedTuple):
     versions: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class ElfFacts:
     elf_class: ElfClass
     endianness: Endianness

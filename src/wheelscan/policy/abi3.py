@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from wheelscan.elf.facts import PYTHON_SYMBOL_PREFIXES, ElfFacts, SymbolBinding
@@ -50,6 +49,7 @@ from wheelscan.policy.abi3_promise import (
     declared_abis,
     promised_abis,
 )
+from wheelscan.records import record
 
 # The version of these rules and of the JSON below; stored with each abi3 verdict
 # 2: "omitted" (findings counted, not kept) and "unknown"; "compliant" may be null
@@ -123,7 +123,7 @@ def abi3info_version() -> str:
     return metadata.version("abi3info")
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Abi3Finding:
     code: str  # one of FINDING_CODES
     file: str  # the ELF member
@@ -138,7 +138,7 @@ class Abi3Finding:
         return {"code": self.code, "file": self.file, "symbol": self.symbol, "detail": self.detail}
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Abi3Omitted:
     """Findings of one file and code past the first ``MAX_FINDINGS``: counted, not kept."""
 
@@ -150,7 +150,7 @@ class Abi3Omitted:
         return {"file": self.file, "code": self.code, "count": self.count}
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Abi3File:
     """One examined ELF member: the minimum its imports need, and its module exports."""
 
@@ -170,7 +170,7 @@ class Abi3File:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Abi3Verdict:
     wheel: str
     abis: tuple[str, ...]  # the stable ABIs promised: ("abi3",), ("abi3t",) or both

@@ -13,12 +13,13 @@ import functools
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from wheelscan.errors import CommandError, CommandErrorCode
+from wheelscan.records import record
 
 DATA_DIR = Path(__file__).parent / "data"
 _BUILTIN_FILES = (
@@ -84,7 +85,7 @@ _MUSL_ARCH_NAMES = {Architecture.i686: "x86", Architecture.armv7l: "armv7"}
 ANDROID_ABI_NAMES = {Architecture.aarch64: "arm64_v8a"}
 
 
-@dataclass(frozen=True)
+@record
 class Policy:
     """One policy for one (libc, arch); ``min()`` of several is the least compatible."""
 
@@ -104,7 +105,7 @@ class Policy:
         return self.priority < other.priority
 
 
-@dataclass(frozen=True, eq=False)
+@record(eq=False)
 class PolicySet:
     """All policies of one (libc, arch), most compatible first, ``linux_<arch>`` last."""
 
@@ -158,7 +159,7 @@ class PolicySet:
             raise LookupError(f"no {self.libc} {self.arch} policy named {name!r}") from None
 
 
-@dataclass(frozen=True, eq=False)
+@record(eq=False)
 class PolicyDatabase:
     """Every policy set of each libc, built once from the policy files."""
 

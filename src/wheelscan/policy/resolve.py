@@ -15,9 +15,10 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from wheelscan.elf.facts import ElfFacts
+from wheelscan.records import record
 
 LIBPYTHON_RE = re.compile(r"^libpython\d+\.\d+m?.so(\.\d)*$")
 _ORIGIN_RE = re.compile(r"\$(ORIGIN|\{ORIGIN\})")
@@ -25,14 +26,14 @@ _ORIGIN_RE = re.compile(r"\$(ORIGIN|\{ORIGIN\})")
 _COMPATIBLE_OSABI = frozenset({0, 3})  # ELFOSABI_NONE/SYSV, ELFOSABI_GNU/LINUX
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Library:
     soname: str
     path: str | None  # the wheel member it resolved to, None when not found in the wheel
     needed: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@record
 class ElfTree:
     """One ELF and every library it pulls in, keyed by soname (auditwheel's libraries)."""
 

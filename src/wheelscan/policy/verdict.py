@@ -7,9 +7,11 @@ which policy, whether the filename's tags hold, and the checks it does not make.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, field, fields
 from enum import StrEnum
 from typing import Any
+
+from wheelscan.records import record
 
 
 class Criterion(StrEnum):
@@ -42,7 +44,7 @@ class BlockerKind(StrEnum):
     NOT_LINUX = "not-linux"
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Blocker:
     """One reason a policy, or a declared tag, is out of reach."""
 
@@ -52,7 +54,7 @@ class Blocker:
     symbols: tuple[str, ...] = ()  # undefined symbols to blame
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class PolicyCheck:
     """A policy more compatible than the overall one, and everything that rules it out."""
 
@@ -60,7 +62,7 @@ class PolicyCheck:
     blockers: tuple[Blocker, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class TagClaim:
     """One platform tag of the filename, and whether the content keeps its promise."""
 
@@ -69,7 +71,7 @@ class TagClaim:
     reason: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Finding:
     """Something auditwheel does not check (executable stack, GLIBC_PRIVATE, RPATH, ABI)."""
 
@@ -78,7 +80,7 @@ class Finding:
     detail: str
 
 
-@dataclass(frozen=True)
+@record
 class Verdict:
     wheel: str
     libc: str
@@ -134,7 +136,7 @@ class Verdict:
 _VERDICT_FIELDS = tuple(f.name for f in fields(Verdict))
 
 
-@dataclass(frozen=True)
+@record
 class AuditError:
     """A wheel that could not be judged, and why (``code`` is stable)."""
 

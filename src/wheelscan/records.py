@@ -1,0 +1,80 @@
+"""Frozen records whose comparison, hash and repr are shared, not compiled for each class.
+
+``@dataclass(frozen=True)`` writes six methods of each class as source text and compiles
+them: in Python 3.11 an ``exec`` each, which made the records a ``wheelscan show`` imports
+a twelfth of its instructions (issue #15: one wheel, as a whole process). ``record`` is
+that decorator with three of them (``__repr__``, ``__eq__``, ``__hash__``) the functions
+below, the same for every class, each doing what dataclasses' would from the class's
+fields (its ``compare``, ``hash`` and ``repr`` options): 30M of a one-wheel ``show``'s
+490M instructions. The rest is dataclasses' own: ``__init__`` and the frozen
+``__setattr__``, ``fields``, ``asdict``, ``replace``, slots, pickling.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import Any, TypeVar, cast, dataclass_transform, overload
+
+T = TypeVar("T", bound=type)
+
+
+@overload
+def record(cls: T, /) -> T: ...
+@overload
+def record(*, slots: bool = False, eq: bool = True) -> Callable[[T], T]: ...
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(field,))
+def record(cls: T | None = None, /, *, slots: bool = False, eq: bool = True) -> Any:
+    """``@dataclass(frozen=True, slots=slots, eq=eq)``, its repr, eq and hash shared."""
+
+    def wrap(cls: T) -> T:
+        made: Any = dataclass(cls, frozen=True, repr=False, eq=False, slots=slots)
+        return _share(cast(T, made), eq)
+
+    return wrap if cls is None else wrap(cls)
+
+
+def _share(cls: T, eq: bool) -> T:
+    every = fields(cls)
+    # what dataclasses' generated methods read, in field order: the compared fields, the
+    # hashed ones (a field's ``hash`` option, else its ``compare``), the shown ones
+    cls._record_shown = tuple(f.name for f in every if f.repr)  # type: ignore[attr-defined]
+    methods: dict[str, Any] = {"__repr__": _repr}
+    if eq:
+        compared = _getter([f.name for f in every if f.compare])
+        hashed = _getter([f.name for f in every if (f.compare if f.hash is None else f.hash)])
+        cls._record_compared, cls._record_hashed = compared, hashed  # type: ignore[attr-defined]
+        methods.update(__eq__=_eq, __hash__=_hash)
+    for name, method in methods.items():
+        if name not in cls.__dict__:  # a class's own, as dataclasses leaves it
+            setattr(cls, name, method)
+    return cls
+
+
+def _getter(names: list[str]) -> Callable[[Any], tuple[Any, ...]]:
+    """A function of a record: the tuple of these fields' values."""
+    if len(names) > 1:
+        return operator.attrgetter(*names)
+    if names:
+        name = names[0]
+        return lambda self: (getattr(self, name),)
+    return lambda self: ()
+
+
+def _repr(self: Any) -> str:
+    shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._record_shown)
+    return f"{type(self).__qualname__}({shown})"
+
+
+def _eq(self: Any, other: Any) -> Any:
+    if other.__class__ is self.__class__:
+        compared = self._record_compared
+        return bool(compared(self) == compared(other))
+    return NotImplemented
+
+
+def _hash(self: Any) -> int:
+    return hash(self._record_hashed(self))

@@ -1,0 +1,125 @@
+"""``record`` (wheelscan/records.py) against the ``@dataclass(frozen=True)`` it stands in for:
+twins of one class, one made each way, must compare, hash, show, refuse assignment, copy,
+pickle and convert alike."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import importlib
+import pickle
+from dataclasses import FrozenInstanceError, dataclass, field
+from typing import Any
+
+import pytest
+
+from wheelscan import records
+from wheelscan.model import ElfMember, WheelFacts
+from wheelscan.policy.policies import Policy, PolicySet, load_policies
+from wheelscan.policy.verdict import Blocker, BlockerKind, Verdict
+from wheelscan.records import record
+
+
+class Body:
+    """One class body, decorated both ways below."""
+
+    name: str
+    count: int
+    tags: tuple[str, ...] = ()
+    table: dict[str, int] = field(default_factory=dict, hash=False)
+    hidden: str = field(default="h", repr=False)
+    ignored: int = field(default=0, compare=False)
+
+
+def twins(**options: Any) -> tuple[type, type]:
+    def make(decorate: Any) -> type:
+        namespace = {k: v for k, v in vars(Body).items() if k not in ("__dict__", "__weakref__")}
+        cls = type("Twin", (), {**namespace, "__qualname__": "Twin"})
+        return decorate(cls)  # type: ignore[no-any-return]
+
+    return make(dataclass(frozen=True, **options)), make(record(**options))
+
+
+@pytest.mark.parametrize("slots", [False, True])
+def test_a_record_behaves_as_its_frozen_dataclass_twin(slots: bool) -> None:
+    classic, ours = twins(slots=slots)
+    values = [
+        ("a", 1, ("x",), {"k": 1}, "s", 5),
+        ("a", 1, ("x",), {"k": 1}, "s", 6),  # equal: "ignored" is not compared
+        ("a", 1, ("x",), {"k": 2}, "s", 5),
+        ("a", 1, ("x",), {"k": 1}, "t", 5),  # not shown, still compared
+        ("b", 1, ("x",), {"k": 1}, "s", 5),
+    ]
+    for args in values:
+        for other in values:
+            expected = classic(*args) == classic(*other)
+            assert (ours(*args) == ours(*other)) == expected
+        assert repr(ours(*args)) == repr(classic(*args))
+        assert hash(ours(*args)) == hash(classic(*args))
+    # the dict is left out of the hash (hash=False), "ignored" too (compare=False)
+    assert len({hash(ours(*args)) for args in values[:3]}) == 1
+    assert ours("a", 1) != classic("a", 1)  # another class: not equal, as dataclasses has it
+    assert ours("a", 1).__eq__(3) is NotImplemented
+    one = ours("a", 1, ("x",))
+    with pytest.raises(FrozenInstanceError):
+        one.name = "b"
+    with pytest.raises(FrozenInstanceError):
+        del one.count
+    for copied in (copy.copy(one), copy.deepcopy(one), dataclasses.replace(one)):
+        assert copied == one and copied is not one
+    assert dataclasses.asdict(one) == dataclasses.asdict(classic("a", 1, ("x",)))
+    assert [f.name for f in dataclasses.fields(ours)] == [
+        f.name for f in dataclasses.fields(classic)
+    ]
+    assert ("__slots__" in vars(ours)) is slots
+
+
+def test_without_eq_a_record_is_equal_to_itself_only() -> None:
+    classic, ours = twins(eq=False)
+    assert ours("a", 1) != ours("a", 1)
+    one = ours("a", 1)
+    assert one.__eq__(one) and hash(one) == object.__hash__(one)
+    assert repr(one) == repr(classic("a", 1))
+
+
+def test_wheelscan_records_pickle_compare_and_hash() -> None:
+    blocker = Blocker(BlockerKind.SYMBOL_VERSION, "GLIBC_2.28", ("lib.so",), ("fcntl64",))
+    assert pickle.loads(pickle.dumps(blocker)) == blocker
+    assert hash(pickle.loads(pickle.dumps(blocker))) == hash(blocker)
+    assert repr(blocker) == (
+        "Blocker(kind=<BlockerKind.SYMBOL_VERSION: 'symbol-version'>, subject='GLIBC_2.28', "
+        "files=('lib.so',), symbols=('fcntl64',))"
+    )
+    facts = WheelFacts("w-1-py3-none-any.whl", ())
+    assert pickle.loads(pickle.dumps(facts)) == facts
+    assert isinstance(ElfMember.__slots__, tuple)
+    verdict = Verdict("w", "glibc", "x86_64", "t", {}, {}, (), (), (), (), ())
+    assert pickle.loads(pickle.dumps(verdict)) == verdict
+    with pytest.raises(FrozenInstanceError):
+        verdict.wheel = "v"  # type: ignore[misc]
+    # symbol_versions and blacklist are left out of a policy's hash (field(hash=False))
+    policies: PolicySet = next(iter(load_policies().sets.values()))
+    policy = policies.highest
+    assert isinstance(policy, Policy)
+    assert hash(policy) == hash(dataclasses.replace(policy, symbol_versions={}, blacklist={}))
+    assert policy != dataclasses.replace(policy, symbol_versions={})
+    assert policies.__eq__(policies) and policies != copy.copy(policies)  # eq=False
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "wheelscan.model",
+        "wheelscan.elf.facts",
+        "wheelscan.policy.verdict",
+        "wheelscan.policy.policies",
+        "wheelscan.policy.resolve",
+        "wheelscan.policy.abi3",
+    ],
+)
+def test_the_records_a_show_imports_are_records(module: str) -> None:
+    # each frozen dataclass compiled six methods at every start (issue #15)
+    classes = [c for c in vars(importlib.import_module(module)).values() if isinstance(c, type)]
+    frozen = [c for c in classes if c.__module__ == module and dataclasses.is_dataclass(c)]
+    assert frozen
+    assert all(c.__repr__ is records._repr for c in frozen), frozen
