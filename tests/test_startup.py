@@ -141,3 +141,13 @@ def test_the_collector_skips_start_up_and_runs_for_the_command() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
     )
     assert run.stdout == "True True\n"
+
+
+def test_show_imports_the_verdict_text_only_to_print_text(tmp_path: Path) -> None:
+    # and only after the first wheel is being read: its inflation runs meanwhile
+    wheel = tmp_path / "demo-1.0-cp311-cp311-manylinux_2_28_x86_64.whl"
+    wheel.write_bytes(build_wheel({"mod.so": build_elf(sample_spec("x86_64", interpreter=None))}))
+    as_json = imported("-m", "wheelscan", "show", "--json", str(wheel))
+    assert "wheelscan.policy.verdict" in as_json
+    assert "wheelscan.cli.verdict_text" not in as_json
+    assert "wheelscan.cli.verdict_text" in imported("-m", "wheelscan", "show", str(wheel))

@@ -16,21 +16,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wheelscan import __version__
-from wheelscan.cli.abi3_text import render_abi3
 from wheelscan.cli.commands import SUMMARIES
-from wheelscan.cli.text import output_width
 from wheelscan.cli.usage import positive_float
-from wheelscan.cli.verdict_text import render
 from wheelscan.elf import backend_name
 from wheelscan.model import WheelFacts
-from wheelscan.policy.verdict import AuditError, Verdict
 from wheelscan.wheel.archive import WheelArchive
 from wheelscan.wheel.contents import read_wheel_facts
 from wheelscan.wheel.remote import filename_from_url, is_url
 
 if TYPE_CHECKING:
+    # the verdicts, their evaluation and their text: imported once the first wheel is being
+    # read (``run``), in parallel with its inflation (issue #15)
     from wheelscan.policy.abi3 import Abi3Verdict
     from wheelscan.policy.policies import PolicyDatabase
+    from wheelscan.policy.verdict import AuditError, Verdict
 
 # 2: each verdict's "abi3" (issue #17): the stable-ABI verdict beside it, or null
 JSON_VERSION = 2
@@ -162,6 +161,7 @@ def _judge(
     args: argparse.Namespace,
 ) -> tuple[Verdict | AuditError, WheelFacts | None]:
     from wheelscan.engine import worker
+    from wheelscan.policy.verdict import AuditError
 
     if is_url(target):
         # ranged reads: the central directory and the members that may be ELF, nothing more
@@ -209,6 +209,8 @@ def _threads() -> int:
 def exit_status(
     results: list[Verdict | AuditError], abi3: Sequence[Abi3Verdict | None] = ()
 ) -> int:
+    from wheelscan.policy.verdict import AuditError, Verdict
+
     if any(isinstance(r, AuditError) for r in results):
         return 2
     if any(r.over_claims for r in results if isinstance(r, Verdict)):
@@ -231,7 +233,8 @@ def run(args: argparse.Namespace) -> int:
         # Each wheel is read in another thread while this one judges the one before; the
         # first while this one imports the evaluation (packaging's tags, the policy code)
         # and loads the policies: for one large wheel, 35-40 ms of a 0.2-0.3 s run,
-        # overlapped with inflation, which needs no GIL
+        # overlapped with inflation, which needs no GIL. The verdict's text too (its
+        # records, the policies' types): the first wheel is read as early as can be
         reading = reader.submit(read, args.wheels[0], args.strict)
         from wheelscan.engine import worker  # imported here, not in judge
         from wheelscan.policy.policies import load_policies
@@ -268,6 +271,10 @@ def run(args: argparse.Namespace) -> int:
         items = [(r.wheel, _with_abi3(r, a)) for r, a in zip(results, abi3, strict=True)]
         print(render_sarif(items) if args.format == "sarif" else render_junit(items), end="")
     else:
+        from wheelscan.cli.abi3_text import render_abi3
+        from wheelscan.cli.text import output_width
+        from wheelscan.cli.verdict_text import render
+
         width = output_width()
         print(
             "\n\n".join(
@@ -283,6 +290,8 @@ def run(args: argparse.Namespace) -> int:
 def _with_abi3(result: Verdict | AuditError, abi3: Abi3Verdict | None) -> dict[str, Any]:
     """A result's JSON; a verdict's with its abi3 verdict beside it (show.schema.json), an
     evaluation error's too when it has one."""
+    from wheelscan.policy.verdict import Verdict
+
     data = result.to_json()
     if isinstance(result, Verdict) or abi3 is not None:
         data["abi3"] = None if abi3 is None else abi3.to_json()
