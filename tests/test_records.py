@@ -123,3 +123,31 @@ def test_the_records_a_show_imports_are_records(module: str) -> None:
     frozen = [c for c in classes if c.__module__ == module and dataclasses.is_dataclass(c)]
     assert frozen
     assert all(c.__repr__ is records._repr for c in frozen), frozen
+
+
+def test_a_verdicts_json_is_what_asdict_makes_of_it() -> None:
+    from wheelscan.policy.verdict import AuditError, PolicyCheck, TagClaim, plain
+
+    blocker = Blocker(BlockerKind.SYMBOL_VERSION, "GLIBC_2.28", ("lib.so",), ("fcntl64",))
+    verdict = Verdict(
+        "w",
+        "glibc",
+        "x86_64",
+        "t",
+        {"isa": "t"},
+        {"libc.so.6": ("GLIBC_2.28",)},
+        ("libz.so.1",),
+        (PolicyCheck("p", (blocker,)),),
+        (TagClaim("t", True),),
+        (),
+        ("lib.so",),
+        newest_versions=(blocker,),
+    )
+    for value in (verdict, AuditError("w", "not-found", "gone", "m"), blocker):
+        made = plain(value)
+        assert made == dataclasses.asdict(value)
+        assert [type(v) for v in made.values()] == [
+            type(v) for v in dataclasses.asdict(value).values()
+        ]
+    # copies: the record's own dict is not handed out
+    assert plain(verdict)["criteria"] is not verdict.criteria
