@@ -115,6 +115,9 @@ def test_wheelscan_records_pickle_compare_and_hash() -> None:
         "wheelscan.policy.policies",
         "wheelscan.policy.resolve",
         "wheelscan.policy.abi3",
+        "wheelscan.wheel.archive",
+        "wheelscan.wheel.identity",
+        "wheelscan.wheel.ends",
     ],
 )
 def test_the_records_a_show_imports_are_records(module: str) -> None:

@@ -17,12 +17,12 @@ import os
 import struct
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from wheelscan._zipdir import central_entries, elf_heads, local_data_offsets
 from wheelscan.errors import ErrorCode, WheelscanError
+from wheelscan.records import record
 from wheelscan.wheel.identity import FileIdentity
 from wheelscan.wheel.inflate import (
     InflateError,
@@ -49,7 +49,7 @@ GIVE_BACK_ABOVE = 1 << 20
 GIVE_BACK_EVERY = 8 << 20
 
 
-@dataclass(frozen=True)
+@record
 class Limits:
     """Bounds on what one member may cost; a wheel over them gets an error, not an OOM."""
 
@@ -132,7 +132,7 @@ def _unicode_path(extra: bytes, raw_name: bytes, name: str) -> None:
             )
 
 
-@dataclass(frozen=True)
+@record
 class EndRecord:
     """Where the central directory is, as ``zipfile`` finds it (``_EndRecData``)."""
 

@@ -33,11 +33,11 @@ import mmap
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from enum import Enum
 from typing import NamedTuple
 
 from wheelscan.elf import ElfError, ElfFacts, NeedBytes, PartialParser
+from wheelscan.records import record
 from wheelscan.wheel.archive import Member, WheelArchive, WheelError
 from wheelscan.wheel.inflate import (
     PREFIX_SLACK,
@@ -191,7 +191,7 @@ class Outcome(Enum):
     FAILED = "failed"  # this reading cannot tell: the member is read from its start
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Attempt:
     """What ``_parse`` came to, and what the outcome needs next."""
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import mmap
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
+from wheelscan.records import record
 
-@dataclass(frozen=True)
+
+@record
 class FileIdentity:
     """A file as it was when it was read: if any of this changed, it is another file."""
 
