@@ -78,7 +78,8 @@ def wheelscan_reading(filename: str) -> frozenset[tuple[str, str, str]] | str:
     try:
         return frozenset(wheel_tags(filename))
     except InvalidWheelFilename as e:
-        return str(e)
+        assert e.code == "bad-filename"
+        return e.reason
 
 
 def corpus_names() -> list[str]:
@@ -132,3 +133,27 @@ def test_any_name_reads_as_packaging_reads_it(stem: str, suffix: str) -> None:
 def test_every_plain_name_is_one_packaging_accepts(filename: str) -> None:
     assert isinstance(packaging_reading(filename), frozenset)
     assert wheelscan_reading(filename) == packaging_reading(filename)
+
+
+def test_show_gives_a_badly_named_wheel_packagings_words(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from elfwriter import build_elf, sample_spec
+    from wheelbuilder import build_wheel
+
+    names = ["demo-1.0.-cp311-cp311-linux_x86_64.whl", "de__mo-1.0-cp311-cp311-linux_x86_64.whl"]
+    for name in names:
+        (tmp_path / name).write_bytes(build_wheel({"m.so": build_elf(sample_spec("x86_64"))}))
+    shown = subprocess.run(
+        [sys.executable, "-m", "wheelscan", "show", "--json", *(str(tmp_path / n) for n in names)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert shown.returncode == 2
+    results = json.loads(shown.stdout)["results"]
+    assert [(r["code"], r["reason"]) for r in results] == [
+        ("bad-filename", packaging_reading(name)) for name in names
+    ]

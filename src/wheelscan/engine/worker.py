@@ -22,7 +22,7 @@ def audit_error(filename: str, error: Exception) -> AuditError:
     if isinstance(error, WheelError | EvaluationError):
         return AuditError(filename, error.code, error.reason, getattr(error, "member", None))
     if isinstance(error, InvalidWheelFilename):
-        return AuditError(filename, "bad-filename", str(error))
+        return AuditError(filename, error.code, error.reason)
     if isinstance(error, OSError) and error.errno == errno.ENOMEM:
         # a mapping past the worker's RLIMIT_DATA (mmap fails so, where malloc raises
         # MemoryError): the wheel's cost, as MemoryError is (engine/task.py), not an I/O fault

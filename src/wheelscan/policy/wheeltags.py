@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
+from wheelscan.errors import ErrorCode, WheelscanError
+
 # Anything this does not match is read by packaging. Each part is a subset of what
 # packaging accepts there (``parse_wheel_filename``): the name of ``[\w\d._]*`` without
 # "__" (checked beside), the version of PEP 440's grammar (``packaging.version``), the build
@@ -37,9 +39,11 @@ class WheelTag(NamedTuple):
     platform: str
 
 
-class InvalidWheelFilename(ValueError):
-    """The file name is not a wheel's (packaging's error, its words kept: the verdict's
-    ``bad-filename`` record quotes them)."""
+class InvalidWheelFilename(WheelscanError, ValueError):
+    """The file name is not a wheel's: ``bad-filename``, its ``reason`` packaging's words
+    (the verdict's record quotes them)."""
+
+    code: ErrorCode
 
 
 def wheel_tags(filename: str) -> frozenset[WheelTag]:
@@ -68,5 +72,5 @@ def _packaging_tags(filename: str) -> frozenset[WheelTag]:
     try:
         tags = parse_wheel_filename(filename)[3]
     except Invalid as e:
-        raise InvalidWheelFilename(str(e)) from e
+        raise InvalidWheelFilename(ErrorCode.BAD_FILENAME, str(e)) from e
     return frozenset(WheelTag(t.interpreter, t.abi, t.platform) for t in tags)
