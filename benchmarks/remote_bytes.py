@@ -94,6 +94,19 @@ class TracingReader(http.HttpRangeReader):
         return start, body
 
 
+def _tracing_parts(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``split_parts`` noting each part of an answer to several ranges: those answers are
+    not taken by ``_checked``."""
+
+    def traced(*args: Any, **kwargs: Any) -> Any:
+        parts, size = function(*args, **kwargs)
+        for (start, _), data in parts.items():
+            _State.answers.append((start, len(data), _State.step))
+        return parts, size
+
+    return traced
+
+
 def _routed(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
     def traced(*args: Any, **kwargs: Any) -> Any:
         member = next(a for a in args if isinstance(a, Member))
@@ -121,6 +134,7 @@ def _tracing_starts(function: Callable[..., Iterator[memoryview]]) -> Callable[.
 def _install_tracing() -> None:
     for name in ("_parse_prefix", "parse_by_ends", "_parse_stream", "_parse_read", "_parse_whole"):
         setattr(contents, name, _routed(name, getattr(contents, name)))
+    http.split_parts = _tracing_parts(http.split_parts)  # type: ignore[attr-defined]
     http.RemoteWheelArchive.payload_starts = _tracing_starts(  # type: ignore[method-assign]
         http.RemoteWheelArchive.payload_starts
     )

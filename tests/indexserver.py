@@ -2,10 +2,12 @@
 
 ``/simple/...`` pages are negotiated (PEP 691: JSON when the client accepts it and the mirror
 has it, PEP 503 HTML otherwise; a page URL without its trailing slash is redirected, as real
-indexes do); ``/packages/...`` files honour single ``Range`` requests (RFC 9110: 206 with
-``Content-Range``, 416 past the end). Switches make it misbehave: ``ignore_range`` (always the
-whole file, 200), ``fail_next`` (that many 500s, then normal answers), ``always_fail``;
-``credentials`` makes it a private index (Basic auth). Every
+indexes do); ``/packages/...`` files honour ``Range`` requests (RFC 9110: 206 with
+``Content-Range``, 416 past the end; several ranges in one request answered with their parts,
+``multipart/byteranges``, as nginx answers them). Switches make it misbehave:
+``ignore_range`` (always the whole file, 200), ``several_ranges`` (how a request for several
+ranges is answered: ``SEVERAL_RANGES``), ``fail_next`` (that many 500s, then normal answers),
+``always_fail``; ``credentials`` makes it a private index (Basic auth). Every
 request is logged, with the bytes of body served; connections are counted, and the most
 requests answered at once.
 """
@@ -24,6 +26,16 @@ from typing import Self
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_RANGES = re.compile(r"bytes=\d+-\d+(?:,\d+-\d+)+")
+BOUNDARY = "00000000000000000042"
+# How a request for several ranges may be answered: with their parts (as nginx), the whole file
+# (as a server that takes one range only), the first range alone (as pypiserver's bottle),
+# 416; or hostile parts: another boundary than the one announced, a part nobody asked for,
+# the first part twice, a part with 64 KiB of headers, a part one byte shorter than it says
+SEVERAL_RANGES = (
+    "parts", "whole", "first", "refuse",
+    "wrong-boundary", "outside", "twice", "huge-headers", "cut",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -38,6 +50,7 @@ class Served:
 class IndexServer:
     web: Path
     ignore_range: bool = False
+    several_ranges: str = "parts"  # one of SEVERAL_RANGES
     fail_next: int = 0
     always_fail: bool = False
     credentials: str | None = None  # "user:password": Basic auth required, else 401
@@ -176,6 +189,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         data = file.read_bytes()
         requested = self.headers.get("Range")
+        if not self.state.ignore_range and _RANGES.fullmatch(requested or ""):
+            self._several(path, data, requested or "")
+            return
         match = _RANGE.fullmatch(requested or "")
         if self.state.ignore_range or match is None or match.group(1, 2) == ("", ""):
             self._send(200, data, "application/octet-stream", path, {"Accept-Ranges": "bytes"})
@@ -195,6 +211,38 @@ class _Handler(BaseHTTPRequestHandler):
             path,
             {"Content-Range": f"bytes {start}-{end}/{len(data)}"},
         )
+
+    def _several(self, path: str, data: bytes, requested: str) -> None:
+        spans = [tuple(map(int, r.split("-"))) for r in requested[6:].split(",")]
+        mode = self.state.several_ranges
+        if mode == "whole" or any(first > last for first, last in spans):
+            self._send(200, data, "application/octet-stream", path, {"Accept-Ranges": "bytes"})
+            return
+        spans = [(first, min(last, len(data) - 1)) for first, last in spans]
+        if mode == "refuse" or any(first >= len(data) for first, _ in spans):
+            self._send(416, b"", "text/plain", path, {"Content-Range": f"bytes */{len(data)}"})
+            return
+        if mode == "first":
+            first, last = spans[0]
+            range_header = {"Content-Range": f"bytes {first}-{last}/{len(data)}"}
+            self._send(206, data[first : last + 1], "application/octet-stream", path, range_header)
+            return
+        if mode == "outside":
+            spans[-1] = (spans[-1][0] + 1, spans[-1][1])
+        if mode == "twice":
+            spans = [spans[0], *spans]
+        body = bytearray()
+        for first, last in spans:
+            extra = f"X-Padding: {'x' * 65536}\r\n" if mode == "huge-headers" else ""
+            body += (
+                f"\r\n--{BOUNDARY}\r\nContent-Type: application/octet-stream\r\n{extra}"
+                f"Content-Range: bytes {first}-{last}/{len(data)}\r\n\r\n"
+            ).encode()
+            body += data[first : last + (0 if mode == "cut" else 1)]
+        body += f"\r\n--{BOUNDARY}--\r\n".encode()
+        announced = "1" + BOUNDARY if mode == "wrong-boundary" else BOUNDARY
+        content_type = f"multipart/byteranges; boundary={announced}"
+        self._send(206, bytes(body), content_type, path)
 
     def _send(
         self,

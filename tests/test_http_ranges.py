@@ -299,12 +299,14 @@ def test_coalesce_merges_neighbours_within_the_gap_tolerance() -> None:
 def test_spans_are_fetched_at_once_across_a_round_trip(
     mirror: Mirror, index: IndexServer, session: HttpSession
 ) -> None:
-    """Behind 50 ms of added round trip, the three members' spans are asked for together."""
+    """Behind 50 ms of added round trip, the three members' spans are asked for together:
+    from a server that answers one range a request, in requests in flight at once."""
     path = mirror.files[SPREAD]
     host, port = index.url.removeprefix("http://").split(":")
     index.most_in_flight, index.answer_delay = 0, 0.2
     with LatencyProxy((host, int(port)), rtt=0.05) as proxy:
         url = index.file_url(path).replace(f"{host}:{port}", proxy.address)
+        session.answered_ranges_together(url, False)
         size = path.stat().st_size
         with open_remote_archive(url, size, session=session, whole_below=0) as archive:
             facts = read_wheel_facts(archive, SPREAD)
@@ -313,6 +315,21 @@ def test_spans_are_fetched_at_once_across_a_round_trip(
     assert facts == read_facts(path, SPREAD)
     assert len(facts.elf_files) == 3
     assert index.most_in_flight >= 2
+
+
+def test_a_wheels_spans_come_in_one_request_from_a_server_answering_parts(
+    mirror: Mirror, index: IndexServer, session: HttpSession
+) -> None:
+    """The two spans the tail leaves are asked for in one request, answered with their parts
+    (multipart/byteranges, as nginx answers): a request less for the wheel."""
+    path = mirror.files[SPREAD]
+    facts, reader = remote(index, mirror, SPREAD, session)
+    assert facts == read_facts(path, SPREAD)
+    assert len(facts.elf_files) == 3
+    assert reader.requests == 2  # the tail (with the last member), both spans together
+    assert [s.range.count(",") for s in index.log if s.range] == [0, 1]
+    assert session.ranges_together(index.url) is True
+    assert reader.bytes_fetched <= reader.size  # nothing fetched twice
 
 
 def test_a_small_wheel_comes_whole_in_one_request(

@@ -526,6 +526,9 @@ class HttpSession:
         self._timeouts = urllib3.Timeout(connect=timeout, read=timeout)
         # origin -> the shortest wait for an answer's headers seen from it (``quickest``)
         self._quickest: dict[tuple[str, str, int], float] = {}
+        # origin -> whether it answered ranges asked together with their parts (``False``
+        # sticks: the whole file, once sent instead, may be sent again)
+        self._together: dict[tuple[str, str, int], bool] = {}
 
     def get(self, url: str, headers: Mapping[str, str] | None = None, *, limit: int) -> Response:
         """GET ``url``, following redirects; a body over ``limit`` bytes is refused.
@@ -633,6 +636,23 @@ class HttpSession:
             return self._quickest.get(_origin(_normalised(url)))
         except HttpError:  # not a URL this session could have had an answer from
             return None
+
+    def ranges_together(self, url: str) -> bool | None:
+        """Whether ``url``'s origin answers several ranges asked in one request with their
+        parts (wheel/byteranges.py), as far as this session has seen; None before it asked."""
+        try:
+            return self._together.get(_origin(_normalised(url)))
+        except HttpError:
+            return None
+
+    def answered_ranges_together(self, url: str, parts: bool) -> None:
+        """``url``'s origin answered ranges asked together with their parts, or not."""
+        with contextlib.suppress(HttpError):
+            origin = _origin(_normalised(url))
+            if self._together.get(origin, True) and len(self._together) < 64:
+                self._together[origin] = parts
+            elif not parts:
+                self._together[origin] = False
 
     def _exchange(
         self, url: Url, headers: Mapping[str, str]

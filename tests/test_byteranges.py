@@ -1,0 +1,185 @@
+"""Several ranges of a wheel asked for in one request (wheel/byteranges.py), against a real
+server on 127.0.0.1 answering them every way a server may, honest or not.
+
+An honest answer (the parts, the whole file, one range, a refusal) gives the facts of a local
+read; a hostile one (parts under another boundary, outside what was asked, twice, with huge
+headers, cut) gives the wheel a ``download-failed`` record, never a crash, never a mix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import zipfile
+from collections.abc import Iterator
+
+import pytest
+
+from wheelscan.engine.pool import LocalPool
+from wheelscan.engine.task import AuditTask
+from wheelscan.engine.worker import read_facts
+from wheelscan.sources.base import WheelRef
+from wheelscan.wheel import httpclient
+from wheelscan.wheel.archive import WheelError
+from wheelscan.wheel.byteranges import MultipartError, range_header, split_parts
+from wheelscan.wheel.contents import read_wheel_facts
+from wheelscan.wheel.http import HttpRangeReader, HttpSession, open_remote_archive
+
+from elfwriter import build_elf, sample_spec
+from indexserver import IndexServer
+from mirror import Mirror, build_mirror
+from wheelbuilder import build_wheel
+
+ELF = build_elf(sample_spec("x86_64", interpreter=None))
+SPREAD = "spread-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
+OTHER = "other-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
+HOSTILE = ("wrong-boundary", "outside", "twice", "huge-headers", "cut")
+
+
+def spread_wheel(name: str) -> bytes:
+    """Three ELF members, each behind 200 KB of data no audit reads: after the tail (which
+    holds the last), two spans to fetch."""
+    noise = random.Random(name).randbytes
+    files: dict[str, bytes] = {}
+    for i in range(3):
+        files[f"demo/data{i}.txt"] = noise(200_000)
+        files[f"demo/_mod{i}.cpython-312-x86_64-linux-gnu.so"] = ELF
+    return build_wheel(files, name=name.split("-", maxsplit=1)[0], compression=zipfile.ZIP_STORED)
+
+
+@pytest.fixture(scope="module")
+def mirror(tmp_path_factory: pytest.TempPathFactory) -> Mirror:
+    built = tmp_path_factory.mktemp("built")
+    for name in (SPREAD, OTHER):
+        (built / name).write_bytes(spread_wheel(name))
+    return build_mirror(tmp_path_factory.mktemp("mirror"), [built / SPREAD, built / OTHER])
+
+
+@pytest.fixture(scope="module")
+def server(mirror: Mirror) -> Iterator[IndexServer]:
+    with IndexServer(mirror.web) as running:
+        yield running
+
+
+@pytest.fixture()
+def index(server: IndexServer) -> Iterator[IndexServer]:
+    server.clear()
+    yield server
+    server.several_ranges = "parts"
+
+
+@pytest.fixture()
+def session() -> Iterator[HttpSession]:
+    with HttpSession(backoff=0.01) as client:
+        yield client
+
+
+def read_remote(
+    index: IndexServer, mirror: Mirror, name: str, session: HttpSession
+) -> tuple[object, HttpRangeReader]:
+    path = mirror.files[name]
+    url = index.file_url(path)
+    with open_remote_archive(url, path.stat().st_size, session=session, whole_below=0) as a:
+        assert isinstance(a.reader, HttpRangeReader)
+        return read_wheel_facts(a, name), a.reader
+
+
+@pytest.mark.parametrize(
+    ("answer", "requests"),
+    [
+        ("parts", 2),  # the tail, both spans together
+        ("whole", 2),  # the tail, then the whole file
+        ("first", 3),  # the tail, the first span alone, then the second
+        ("refuse", 4),  # the tail, the refusal, then each span alone
+    ],
+)
+def test_every_honest_answer_gives_the_local_facts(
+    mirror: Mirror, index: IndexServer, session: HttpSession, answer: str, requests: int
+) -> None:
+    index.several_ranges = answer
+    facts, reader = read_remote(index, mirror, SPREAD, session)
+    assert facts == read_facts(mirror.files[SPREAD], SPREAD)
+    assert reader.requests == requests
+    assert session.ranges_together(index.url) is (answer == "parts")
+    # a server that answered otherwise is asked for one range a request from then on
+    index.clear()
+    facts, reader = read_remote(index, mirror, OTHER, session)
+    assert facts == read_facts(mirror.files[OTHER], OTHER)
+    several = [s.range for s in index.log if s.range and "," in s.range]
+    assert len(several) == (1 if answer == "parts" else 0)
+
+
+@pytest.mark.parametrize("answer", HOSTILE)
+def test_a_hostile_answer_is_download_failed(
+    mirror: Mirror, index: IndexServer, session: HttpSession, answer: str
+) -> None:
+    index.several_ranges = answer
+    with pytest.raises(WheelError) as failure:
+        read_remote(index, mirror, SPREAD, session)
+    assert failure.value.code == "download-failed"
+
+
+def test_a_hostile_answer_costs_its_wheels_a_record_each_in_a_batch(
+    mirror: Mirror, index: IndexServer, session: HttpSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the worker pool (its wheels read at once): each wheel gets one record,
+    ``download-failed``, and nothing else is lost; the same server honest again, the same
+    batch gives the local facts."""
+    monkeypatch.setattr(httpclient, "default_session", lambda timeout: session)  # forked
+    refs = [
+        WheelRef(name, name.split("-")[0], "1.0", index.file_url(mirror.files[name]),
+                 sha256=hashlib.sha256(mirror.files[name].read_bytes()).hexdigest(),
+                 size=mirror.files[name].stat().st_size)
+        for name in (SPREAD, OTHER)
+    ]  # fmt: skip
+    index.several_ranges = "twice"
+    results = list(LocalPool(AuditTask(), 1, timeout=30).results(refs))
+    assert sorted(r.ref.filename for r in results) == sorted([SPREAD, OTHER])
+    for result in results:
+        assert result.verdict.code == "download-failed"  # type: ignore[union-attr]
+        assert "not one asked for" in result.verdict.reason  # type: ignore[union-attr]
+    index.several_ranges = "parts"
+    for result in LocalPool(AuditTask(), 1, timeout=30).results(refs):
+        name = result.ref.filename
+        assert result.facts == read_facts(mirror.files[name], name)
+
+
+# --- the parser alone, on bodies no server sends
+
+
+def body(*parts: tuple[int, int, bytes], boundary: str = "B", size: int = 100) -> bytes:
+    out = b""
+    for start, end, data in parts:
+        out += f"\r\n--{boundary}\r\nContent-Range: bytes {start}-{end - 1}/{size}\r\n\r\n".encode()
+        out += data
+    return out + f"\r\n--{boundary}--\r\n".encode()
+
+
+def test_the_parts_are_taken_by_the_spans_asked_for() -> None:
+    asked = [(0, 4), (10, 13)]
+    assert range_header(asked) == "bytes=0-3,10-12"
+    parts, size = split_parts(body((10, 13, b"xyz"), (0, 4, b"abcd")), b"B", asked)
+    assert parts == {(0, 4): b"abcd", (10, 13): b"xyz"}
+    assert size == 100
+    # a span left out is the caller's to fetch alone
+    assert split_parts(body((0, 4, b"abcd")), b"B", asked)[0] == {(0, 4): b"abcd"}
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        body((0, 4, b"abcd"), boundary="C"),  # another boundary than announced
+        body((0, 5, b"abcde")),  # more than asked
+        body((1, 4, b"bcd")),  # less than asked, inside it
+        body((0, 4, b"abcd"), (0, 4, b"abcd")),  # twice
+        body((0, 4, b"abc")),  # shorter than its range says
+        body((0, 4, b"abcdef")),  # longer
+        body((0, 4, b"abcd"))[:-7] + body((10, 13, b"xyz"), size=101),  # two sizes of the file
+        body((0, 4, b"abcd"))[:-30],  # cut before its end
+        b"x" * 2000 + body((0, 4, b"abcd")),  # a preamble past the bound
+        b"\r\n--B\r\nX: " + b"y" * 5000 + b"\r\nContent-Range: bytes 0-3/100\r\n\r\nabcd\r\n--B--",
+    ],
+)
+def test_an_unsound_body_is_refused_whole(answer: bytes) -> None:
+    with pytest.raises(MultipartError):
+        split_parts(answer, b"B", [(0, 4), (10, 13)])
