@@ -134,7 +134,8 @@ def _tracing_starts(function: Callable[..., Iterator[memoryview]]) -> Callable[.
 def _install_tracing() -> None:
     for name in ("_parse_prefix", "parse_by_ends", "_parse_stream", "_parse_read", "_parse_whole"):
         setattr(contents, name, _routed(name, getattr(contents, name)))
-    http.split_parts = _tracing_parts(http.split_parts)  # type: ignore[attr-defined]
+    if hasattr(http, "split_parts"):  # (a tree from before ranges were asked together)
+        http.split_parts = _tracing_parts(http.split_parts)
     http.RemoteWheelArchive.payload_starts = _tracing_starts(  # type: ignore[method-assign]
         http.RemoteWheelArchive.payload_starts
     )

@@ -85,7 +85,7 @@ class HttpError(OSError):
 class Response:
     url: str  # after redirects
     status: int
-    headers: Mapping[str, str]  # names in lower case
+    headers: Mapping[str, str]  # looked up in any case
     body: bytes  # decoded when the server sent it gzip- or deflate-encoded
     encoded: bool = False  # whether it was: its bytes are then not the file's own bytes
 
@@ -520,6 +520,8 @@ class HttpSession:
         self.timeout, self.tries, self.backoff = timeout, tries, backoff
         self.connections = connections  # kept alive per host: threads sharing the session
         self._managers: dict[str | None, urllib3.PoolManager] = {}
+        # (scheme, host, port) -> its pool among the direct ones (``_pool``)
+        self._pools: dict[tuple[str, str, int | None], urllib3.HTTPConnectionPool] = {}
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._tls: ssl.SSLContext | None = None
@@ -623,8 +625,8 @@ class HttpSession:
         if any([_WATCHDOG.release(token) for token in tokens]):
             answer.close()  # shut by the watchdog just as the body ended: never reused
         answer.release_conn()
-        response_headers = {k.lower(): v for k, v in answer.headers.items()}
-        response = Response(final.url, answer.status, response_headers, body, encoding in _DECODED)
+        # urllib3's own: looked up in any case, repeated fields joined (RFC 9110 5.3)
+        response = Response(final.url, answer.status, answer.headers, body, encoding in _DECODED)
         return final, response
 
     def quickest(self, url: str) -> float | None:
@@ -695,11 +697,27 @@ class HttpSession:
         }
         if proxy is not None:
             return manager.urlopen("GET", url.url, **options)
-        pool = manager.connection_from_host(url.host or "", url.port, scheme)
+        pool = self._pool(manager, scheme, url.host or "", url.port)
         target = url.request_uri
         if isinstance(pool, _Pool) and _PLAIN_TARGET.fullmatch(target):
             return pool.get_once(target, headers, self._timeouts)
         return pool.urlopen("GET", target, assert_same_host=False, **options)
+
+    def _pool(
+        self, manager: urllib3.PoolManager, scheme: str, host: str, port: int | None
+    ) -> urllib3.HTTPConnectionPool:
+        """The origin's pool of connections in ``manager`` (not through a proxy): kept
+        here while open, as the manager's own look-up builds a key of a dozen fields for
+        every request (a twentieth of a range request's own CPU). The manager closes a pool
+        it drops (more than 32 origins), and ``close`` all of them: one closed is looked up
+        again."""
+        key = (scheme, host, port)
+        pool = self._pools.get(key)
+        if pool is None or pool.pool is None:
+            pool = manager.connection_from_host(host, port, scheme)
+            if len(self._pools) < 64:
+                self._pools[key] = pool
+        return pool
 
     def _manager(self, proxy: str | None) -> urllib3.PoolManager:
         """The pools of connections through ``proxy`` (None: straight to the origins)."""
@@ -708,7 +726,7 @@ class HttpSession:
         with self._lock:
             if os.getpid() != self._pid:
                 # a forked child must not share its parent's sockets: forget them, don't close
-                self._managers, self._pid = {}, os.getpid()
+                self._managers, self._pools, self._pid = {}, {}, os.getpid()
             if proxy not in self._managers:
                 if self._tls is None:
                     self._tls = tls_context()
