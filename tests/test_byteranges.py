@@ -88,7 +88,7 @@ def read_remote(
     ("answer", "requests"),
     [
         ("parts", 2),  # the tail, both spans together
-        ("whole", 2),  # the tail, then the whole file
+        ("whole", 4),  # the tail, the whole file refused unread, then each span alone
         ("first", 3),  # the tail, the first span alone, then the second
         ("refuse", 4),  # the tail, the refusal, then each span alone
     ],
@@ -100,6 +100,8 @@ def test_every_honest_answer_gives_the_local_facts(
     facts, reader = read_remote(index, mirror, SPREAD, session)
     assert facts == read_facts(mirror.files[SPREAD], SPREAD)
     assert reader.requests == requests
+    # a whole file sent instead of the parts is refused unread
+    assert reader.bytes_fetched < reader.size / 2
     assert session.ranges_together(index.url) is (answer == "parts")
     # a server that answered otherwise is asked for one range a request from then on
     index.clear()

@@ -50,7 +50,13 @@ from wheelscan.wheel.ends import (
     STREAM_WINDOW,
     first_decoded,
 )
-from wheelscan.wheel.httpclient import HttpError, HttpSession, Response, default_session
+from wheelscan.wheel.httpclient import (
+    BodyOverLimit,
+    HttpError,
+    HttpSession,
+    Response,
+    default_session,
+)
 from wheelscan.wheel.inflate import PREFIX_SLACK, WHOLE_MEMBER_LIMIT
 from wheelscan.wheel.remote import redact
 from wheelscan.wheel.stream import Stream
@@ -126,14 +132,14 @@ NEAR = 0.002
 # together cost 0.95 ms of CPU where one request each cost 1.45 (the tail included), and
 # the simulated index's 1,050 wheels took 2.12 requests a wheel where they took 2.87. At most
 # MAX_PARTS in one request (nginx takes any number; a request's header stays short), and
-# together at most TOGETHER_BELOW bytes: a request of MiBs costs its bytes, not its
-# overhead, and its multipart body would be held beside the copies of its parts
+# together at most TOGETHER_BELOW bytes; a span from ALONE_FROM on goes alone: a request
+# of MiBs costs its bytes, not its overhead, and its multipart body would be held beside the
+# copies of its parts. The answer may be at most its parts' bytes and their delimiters: a
+# server that sends the whole file instead (Range ignored when it holds several ranges, as
+# some do) is refused unread, and asked for one range a request from then on
 MAX_PARTS = 32
-TOGETHER_BELOW = 8 << 20
-# Whether an origin answers ranges together is learnt from the first wheel of at most this
-# size that asks: a server answering with the whole file (Range ignored when it holds
-# several, as tests/indexserver.py) costs that much once
-TOGETHER_PROBE_BELOW = 1 << 20
+TOGETHER_BELOW = 4 << 20
+ALONE_FROM = 1 << 20
 # Extensions no ELF file wears in a real wheel (compared in lower case).
 _NEVER_ELF = (
     ".py",
@@ -336,13 +342,12 @@ class HttpRangeReader:
                 self._fetch_group(group)
             return
         pool = _io_pool()
-        pending = [pool.submit(self._get, range_header(group), self._limit(group))
-                   for group in groups[1:]]  # fmt: skip
+        pending = [pool.submit(self._get_group, group) for group in groups[1:]]
         # this thread would only wait: its request takes no place in the pool, and goes out
         # at once whatever the other wheels have queued there
-        first: futures.Future[Response] = futures.Future()
+        first: futures.Future[Response | None] = futures.Future()
         try:
-            first.set_result(self._get(range_header(groups[0]), self._limit(groups[0])))
+            first.set_result(self._get_group(groups[0]))
         except WheelError as error:
             first.set_exception(error)
         futures.wait(pending)  # every request done before any answer is judged
@@ -353,39 +358,68 @@ class HttpRangeReader:
             self._fetch_missing(start, end)
 
     def _grouped(self, gaps: list[tuple[int, int]]) -> list[list[tuple[int, int]]]:
-        """The gaps as requests: up to ``MAX_PARTS`` in each where the server answers
-        several ranges together (or may: ``TOGETHER_PROBE_BELOW``) and they are small
-        (``TOGETHER_BELOW``), else one each."""
-        together = self.session.ranges_together(self.url)
+        """The gaps as requests: one each, or where the server answers several ranges
+        together (or may), neighbours packed up to ``MAX_PARTS`` and ``TOGETHER_BELOW``
+        bytes a request, and each from ``ALONE_FROM`` bytes on alone."""
         if (
             len(gaps) < 2
             or not self.ranges_honoured
-            or together is False
-            or (together is None and self.size > TOGETHER_PROBE_BELOW)
-            or sum(end - start for start, end in gaps) > TOGETHER_BELOW
+            or self.session.ranges_together(self.url) is False
         ):
             return [[gap] for gap in gaps]
-        return [gaps[i : i + MAX_PARTS] for i in range(0, len(gaps), MAX_PARTS)]
+        groups: list[list[tuple[int, int]]] = []
+        packed: list[tuple[int, int]] = []
+        packed_bytes = 0
+        for start, end in gaps:
+            if end - start >= ALONE_FROM:
+                groups.append([(start, end)])
+                continue
+            if packed and (len(packed) == MAX_PARTS or packed_bytes + end - start > TOGETHER_BELOW):
+                groups.append(packed)
+                packed, packed_bytes = [], 0
+            packed.append((start, end))
+            packed_bytes += end - start
+        if packed:
+            groups.append(packed)
+        return groups
 
     def _limit(self, group: Sequence[tuple[int, int]]) -> int:
-        """The largest body an answer to ``group`` may have: the whole file (a server may
-        send it), and for several ranges their parts' delimiters and headers too."""
-        limit = self.size if self.size >= 0 else MAX_WHEEL_SIZE
-        return limit if len(group) < 2 else limit + PREAMBLE_LIMIT + PART_OVERHEAD * len(group)
+        """The largest body an answer to ``group`` may have: the file's size for one range
+        (a server ignoring Range sends it whole), the parts' bytes and their delimiters and
+        headers for several."""
+        if len(group) < 2:
+            return self.size if self.size >= 0 else MAX_WHEEL_SIZE
+        asked = sum(end - start for start, end in group)
+        return asked + PREAMBLE_LIMIT + PART_OVERHEAD * len(group)
+
+    def _get_group(self, group: list[tuple[int, int]]) -> Response | None:
+        """The answer to ``group``'s ranges, or None where it was refused unread for being
+        longer than they are (the whole file, say): the server is then asked for no more
+        ranges together."""
+        try:
+            return self._get(range_header(group), self._limit(group))
+        except WheelError as e:
+            if len(group) < 2 or not isinstance(e.__cause__, BodyOverLimit):
+                raise
+        self.requests += 1
+        self.session.answered_ranges_together(self.url, False)
+        return None
 
     def _fetch_group(self, group: list[tuple[int, int]]) -> None:
         if len(group) > 1:
-            group = self._take_group(group, self._get(range_header(group), self._limit(group)))
+            group = self._take_group(group, self._get_group(group))
         for start, end in group:
             self._fetch_missing(start, end)
 
     def _take_group(
-        self, group: list[tuple[int, int]], response: Response
+        self, group: list[tuple[int, int]], response: Response | None
     ) -> list[tuple[int, int]]:
         """Hold the answer to ``group``'s ranges, checked; returns the spans it did not
         bring. A multipart answer is taken whole or not at all (``split_parts``); one range
         must be one of those asked for; the whole file (200) serves them all. Any answer
         but sound parts and the server is asked for no more ranges together."""
+        if response is None:  # refused unread (``_get_group``)
+            return group
         if len(group) == 1:
             ((start, end),) = group
             self._check_range(start, end, self._take(response))

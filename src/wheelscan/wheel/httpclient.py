@@ -81,6 +81,14 @@ class HttpError(OSError):
         self.url, self.reason, self.status, self.transient = url, reason, status, transient
 
 
+class BodyOverLimit(HttpError):
+    """A body longer than the caller said it would take, refused (unread where its length
+    was announced): the server's choice, not bad luck."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(url, reason, None, transient=False)
+
+
 @dataclass(frozen=True, slots=True)
 class Response:
     url: str  # after redirects
@@ -224,15 +232,14 @@ def _body_chunks(answer: urllib3.BaseHTTPResponse, url: str, limit: int) -> Iter
     """The raw body in chunks of at most 1 MiB, never more than ``limit`` bytes in all."""
     declared = answer.length_remaining  # None when chunked or delimited by the close
     if declared is not None and declared > limit:
-        raise HttpError(
-            url, f"the server announces {declared} bytes, more than the {limit} asked for", None,
-            transient=False,
-        )  # fmt: skip
+        raise BodyOverLimit(
+            url, f"the server announces {declared} bytes, more than the {limit} asked for"
+        )
     received = 0
     while chunk := answer.read(min(_CHUNK, limit + 1 - received), decode_content=False):
         received += len(chunk)
         if received > limit:
-            raise HttpError(url, f"a body over the {limit} bytes asked for", transient=False)
+            raise BodyOverLimit(url, f"a body over the {limit} bytes asked for")
         yield chunk
     # a body cut short raises in urllib3 (enforce_content_length); counted here as well
     if declared is not None and received != declared:
