@@ -33,6 +33,7 @@ from wheelbuilder import build_wheel
 ELF = build_elf(sample_spec("x86_64", interpreter=None))
 SPREAD = "spread-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
 OTHER = "other-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
+GAPPED = "gapped-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
 HOSTILE = ("wrong-boundary", "outside", "twice", "huge-headers", "cut")
 
 
@@ -47,12 +48,27 @@ def spread_wheel(name: str) -> bytes:
     return build_wheel(files, name=name.split("-", maxsplit=1)[0], compression=zipfile.ZIP_STORED)
 
 
+def gapped_wheel() -> bytes:
+    """Two ELF members 30 KB apart, far from the tail: asked for together, the 30 KB
+    between them are not fetched; one range a request, fetching them saves a round trip."""
+    noise = random.Random(2).randbytes
+    files = {
+        "demo/_mod0.cpython-312-x86_64-linux-gnu.so": ELF,
+        "demo/between.txt": noise(30_000),
+        "demo/_mod1.cpython-312-x86_64-linux-gnu.so": ELF,
+        "demo/zz_after.txt": noise(300_000),
+    }
+    return build_wheel(files, name="gapped", compression=zipfile.ZIP_STORED)
+
+
 @pytest.fixture(scope="module")
 def mirror(tmp_path_factory: pytest.TempPathFactory) -> Mirror:
     built = tmp_path_factory.mktemp("built")
     for name in (SPREAD, OTHER):
         (built / name).write_bytes(spread_wheel(name))
-    return build_mirror(tmp_path_factory.mktemp("mirror"), [built / SPREAD, built / OTHER])
+    (built / GAPPED).write_bytes(gapped_wheel())
+    wheels = [built / SPREAD, built / OTHER, built / GAPPED]
+    return build_mirror(tmp_path_factory.mktemp("mirror"), wheels)
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +125,23 @@ def test_every_honest_answer_gives_the_local_facts(
     assert facts == read_facts(mirror.files[OTHER], OTHER)
     several = [s.range for s in index.log if s.range and "," in s.range]
     assert len(several) == (1 if answer == "parts" else 0)
+
+
+def test_ranges_asked_for_together_leave_the_bytes_between_them(
+    mirror: Mirror, index: IndexServer
+) -> None:
+    served = {}
+    for answer in ("parts", "first"):
+        index.several_ranges = answer
+        index.clear()
+        with HttpSession() as session:
+            if answer == "first":  # known to answer one range a request
+                session.answered_ranges_together(index.url, False)
+            facts, reader = read_remote(index, mirror, GAPPED, session)
+        assert facts == read_facts(mirror.files[GAPPED], GAPPED)
+        assert reader.requests == 2  # the tail, then both members: together, or merged
+        served[answer] = index.bytes_served
+    assert served["first"] - served["parts"] > 25_000
 
 
 @pytest.mark.parametrize("answer", HOSTILE)
