@@ -330,11 +330,12 @@ def _end_fits(member: Member, stream_from: int) -> bool:
 
 def first_decoded(
     member: Member, dynamic_offset: int, end: int, fetched: bool = True
-) -> int | None:
+) -> tuple[int, Route] | None:
     """Where ``parse_by_ends`` first decodes the end of ``member`` from (a member offset,
-    before the block allowance), given where its PT_DYNAMIC begins and its tables end; None
-    if it would read the member from its start. For a reader that fetches the stream before
-    it is decoded (wheel/http.py): the first attempt's reach, as below."""
+    before the block allowance), and on which route, given where its PT_DYNAMIC begins and
+    its tables end; None if it would read the member from its start. For a reader that
+    fetches the stream before it is decoded (wheel/http.py): the first attempt's reach, as
+    below, whose search begins at ``search_target``."""
     size = member.size
     skip_above, worth = ends_costs(fetched, size)
     if size < skip_above:
@@ -353,7 +354,20 @@ def first_decoded(
             and _end_fits(member, _aimed(member, dynamic_offset - m))
         ]
         margin = max(counted, default=margin)
-    return dynamic_offset - margin
+    return dynamic_offset - margin, route
+
+
+def search_target(member: Member, begin: int, route: Route) -> int:
+    """The bit of the stream from which the end's first search for a block header reaches
+    back (FIRST_SEARCH_BITS, then SEARCH_BITS: ``_floors``) to decode the member from
+    ``begin`` on ``route``: counted, ``count_target``'s (over WHOLE_MEMBER_LIMIT the end is
+    taken to compress END_DENSER times as well as the member); in one pass, where an evenly
+    compressed member would place it. wheel/http.py fetches the end's stream from there: from
+    the even aim, it fetched 13 MB of jaxlib's that the count never decoded."""
+    aim = max(0, begin - BLOCK_ALLOWANCE)
+    if route is Route.COUNTED:
+        return count_target(member, aim)
+    return 8 * member.compressed_size * aim // member.size
 
 
 def _route(size: int, offset: int, end: int, margin: int, worth: float | None = None) -> Route:
@@ -379,7 +393,7 @@ def _count(archive: WheelArchive, member: Member, begin: int) -> Counted | None:
     # found too late moves the search back, by what the end's own ratio says, and the
     # stream from there is counted only up to the first block already counted (``_joined``)
     aim = max(0, begin - BLOCK_ALLOWANCE)
-    target = count_target(member, aim)
+    target = search_target(member, begin, Route.COUNTED)
     later: tuple[int, list[tuple[int, int]]] | None = None
     for _ in range(MAX_TAIL_SEARCHES):
         for floor in _floors(target):
@@ -667,7 +681,7 @@ def _one_pass(
     stream_bits = 8 * member.compressed_size
     wanted = size - begin + BLOCK_ALLOWANCE
     capacity = len(out)
-    target = stream_bits * max(0, size - wanted) // size
+    target = search_target(member, begin, Route.ONE_PASS)
     for _ in range(MAX_TAIL_SEARCHES):
         for floor in _floors(target):
             if not _end_fits(member, floor // 8):

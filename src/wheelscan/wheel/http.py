@@ -43,12 +43,12 @@ from wheelscan.wheel.byteranges import (
 from wheelscan.wheel.contents import PREFIX_FROM, WHOLE_ABOVE, verify_members
 from wheelscan.wheel.dedupe import ReleaseScope
 from wheelscan.wheel.ends import (
-    BLOCK_ALLOWANCE,
     FIRST_PREFIX,
     FIRST_SEARCH_BITS,
     HEAD_BYTES,
     STREAM_WINDOW,
     first_decoded,
+    search_target,
 )
 from wheelscan.wheel.httpclient import (
     BodyOverLimit,
@@ -759,10 +759,11 @@ class RemoteWheelArchive(WheelArchive):
             self._learn_start_ratio(member, begin, ends[member.header_offset])
             dynamic, end = dynamic_segment(head), facts_end(head)
             size, compressed = member.size, member.compressed_size
-            decoded = first_decoded(member, dynamic[0], end) if dynamic and end else None
-            if decoded is not None:
-                aim = max(0, decoded - BLOCK_ALLOWANCE) * compressed // size
-                searched = max(0, aim - FIRST_SEARCH_BITS // 8 - _END_SLACK)
+            first = first_decoded(member, dynamic[0], end) if dynamic and end else None
+            if first is not None:
+                # where the end's first search reaches back to, as ends.py searches it
+                target = search_target(member, *first)
+                searched = max(0, (target - FIRST_SEARCH_BITS) // 8 - _END_SLACK)
                 spans.append((begin + searched, begin + compressed))
                 inflated = FIRST_PREFIX
             elif size > WHOLE_MEMBER_LIMIT:
