@@ -1,7 +1,10 @@
 """A simple repository over HTTP (PEP 503 / PEP 691): the project list, then each project's page.
 
-Pages are fetched a few at a time (``concurrency``) through one keep-alive session: listing a
-whole index is hundreds of thousands of small requests, each mostly waiting on the network.
+Pages are fetched many at a time through one keep-alive session: listing a whole index is
+hundreds of thousands of small requests, each mostly waiting on the network. How many at once
+follows the round trip the index's answers showed (``pages_in_flight``), as a worker's wheels
+in flight do (engine/inflight.py): a fixed 32 capped the listing at 160 pages a second over
+200 ms, slower than two workers audit the wheels they list.
 
 A project page that cannot be read whole (over ``PAGE_LIMIT``, past its deadline, in an
 encoding not understood) costs only its project's wheels: the listing goes on with every
@@ -16,6 +19,7 @@ index) is never followed: its wheel gets a ``refused-link`` error record instead
 from __future__ import annotations
 
 import logging
+import math
 import urllib.parse
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -29,10 +33,19 @@ from wheelscan.sources.pages import ACCEPT, project_names, wheel_links
 from wheelscan.wheel.httpclient import HttpError, HttpSession, Response, session_for
 from wheelscan.wheel.remote import redact
 
-# Project pages fetched at once. Listing is mostly waiting on the network: on the benchmark
-# corpus through 200 ms of round trip, its 37 pages 32 at a time made the audit 0.6 s
-# shorter than 8 at a time (3.7 s against 4.3; benchmarks/remote.py with nginx)
+# Project pages fetched at once, at least. Listing is mostly waiting on the network: on the
+# benchmark corpus through 200 ms of round trip, its 37 pages 32 at a time made the audit
+# 0.6 s shorter than 8 at a time (3.7 s against 4.3; benchmarks/remote.py with nginx)
 PAGES_IN_FLIGHT = 32
+# On a slower link, as many as list ``PAGES_PER_SECOND`` (Little's law): twice what two
+# workers audit of small wheels a page each (the worst case: a page per wheel), so that the
+# listing keeps ahead of them. 100 at 200 ms: 1,051 pages of small wheels listed in 3.0 s
+# where 32 at once took 7.5 s (nginx through tests/latencyproxy.py). Never more than
+# ``MOST_PAGES_IN_FLIGHT``: each holds a connection of the session's pool (160 per host,
+# shared with nothing else in the parent) and a page's body; ahead of the consumer, at most
+# twice as many pages are held listed
+PAGES_PER_SECOND = 500
+MOST_PAGES_IN_FLIGHT = 128
 # The largest page read (decoded). A project page lists each file in a few hundred bytes:
 # 64 MiB is some 200k files, more than any project holds.
 PAGE_LIMIT = 64 << 20
@@ -48,7 +61,6 @@ class SimpleIndexSource:
         index_url: str,
         projects: Iterable[str] | None = None,
         session: HttpSession | None = None,
-        concurrency: int = PAGES_IN_FLIGHT,
         request_timeout: float | None = None,
     ) -> None:
         self.index_url = index_url.rstrip("/") + "/"
@@ -56,7 +68,6 @@ class SimpleIndexSource:
             None if projects is None else sorted({canonicalize_name(p) for p in projects})
         )
         self.session = session or session_for(request_timeout)
-        self.concurrency = concurrency
         self.name = f"index:{redact(self.index_url)}"
         # the project pages that could not be read so far: also seen by a caller that stops
         # listing early (``audit --limit``), which never reaches the error at the end
@@ -73,13 +84,29 @@ class SimpleIndexSource:
                 failed.append(e)
                 return []
 
-        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="wheelscan-pages") as pool:
+        # threads are started as pages are submitted: only as many as were in flight at once
+        pool = ThreadPoolExecutor(MOST_PAGES_IN_FLIGHT, thread_name_prefix="wheelscan-pages")
+        with pool:
             # a bounded window, in order: pages are parsed no faster than they are consumed
             pending: deque[Future[list[WheelRef]]] = deque()
+            # pages submitted and not done: counted down as their threads append to
+            # ``finished`` (atomic), not by asking each page (a lock each: a tenth of the
+            # listing's CPU)
+            running = 0
+            finished: deque[object] = deque()
             for name in names:
-                pending.append(pool.submit(self._project_wheels, name))
-                if len(pending) >= 2 * self.concurrency:
+                most = pages_in_flight(self.session.quickest(self.index_url))
+                while pending:
+                    while finished:
+                        finished.pop()
+                        running -= 1
+                    if running < most and len(pending) < 2 * most:
+                        break
                     yield from listed(pending.popleft())
+                page = pool.submit(self._project_wheels, name)
+                running += 1
+                page.add_done_callback(finished.append)
+                pending.append(page)
             while pending:
                 yield from listed(pending.popleft())
         if failed:
@@ -125,6 +152,15 @@ class SimpleIndexSource:
             if ref is not None:
                 refs.append(ref)
         return refs
+
+
+def pages_in_flight(round_trip: float | None) -> int:
+    """How many project pages to fetch at once where the index answers in ``round_trip``
+    seconds at best (None: no answer seen yet)."""
+    if round_trip is None:
+        return PAGES_IN_FLIGHT
+    wanted = math.ceil(PAGES_PER_SECOND * round_trip)
+    return max(PAGES_IN_FLIGHT, min(MOST_PAGES_IN_FLIGHT, wanted))
 
 
 def _refusal(index_scheme: str, url: str) -> str | None:
