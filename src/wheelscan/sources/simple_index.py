@@ -4,7 +4,8 @@ Pages are fetched many at a time through one keep-alive session: listing a whole
 hundreds of thousands of small requests, each mostly waiting on the network. How many at once
 follows the round trip the index's answers showed (``pages_in_flight``), as a worker's wheels
 in flight do (engine/inflight.py): a fixed 32 capped the listing at 160 pages a second over
-200 ms, slower than two workers audit the wheels they list.
+200 ms, slower than two workers audit the wheels they list. Fewer where the server closes
+connections past its limit (sources/page_window.py).
 
 A project page that cannot be read whole (over ``PAGE_LIMIT``, past its deadline, in an
 encoding not understood) costs only its project's wheels: the listing goes on with every
@@ -21,14 +22,13 @@ from __future__ import annotations
 import logging
 import math
 import urllib.parse
-from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 
 from packaging.utils import canonicalize_name
 
 from wheelscan.sources.base import SourceError, WheelRef, listing_error, wheel_ref
 from wheelscan.sources.index_url import project_page_url
+from wheelscan.sources.page_window import PageWindow
 from wheelscan.sources.pages import ACCEPT, project_names, wheel_links
 from wheelscan.wheel.httpclient import HttpError, HttpSession, Response, session_for
 from wheelscan.wheel.remote import redact
@@ -76,39 +76,18 @@ class SimpleIndexSource:
     def wheels(self) -> Iterator[WheelRef]:
         names = self.projects if self.projects is not None else self._project_names()
         failed = self.failed_pages
-
-        def listed(page: Future[list[WheelRef]]) -> list[WheelRef]:
-            try:
-                return page.result()
-            except SourceError as e:  # this project's wheels only: the others still come
-                failed.append(e)
-                return []
-
-        # threads are started as pages are submitted: only as many as were in flight at once
-        pool = ThreadPoolExecutor(MOST_PAGES_IN_FLIGHT, thread_name_prefix="wheelscan-pages")
-        with pool:
-            # a bounded window, in order: pages are parsed no faster than they are consumed
-            pending: deque[Future[list[WheelRef]]] = deque()
-            # pages submitted and not done: counted down as their threads append to
-            # ``finished`` (atomic), not by asking each page (a lock each: a tenth of the
-            # listing's CPU)
-            running = 0
-            finished: deque[object] = deque()
-            for name in names:
-                most = pages_in_flight(self.session.quickest(self.index_url))
-                while pending:
-                    while finished:
-                        finished.pop()
-                        running -= 1
-                    if running < most and len(pending) < 2 * most:
-                        break
-                    yield from listed(pending.popleft())
-                page = pool.submit(self._project_wheels, name)
-                running += 1
-                page.add_done_callback(finished.append)
-                pending.append(page)
-            while pending:
-                yield from listed(pending.popleft())
+        window = PageWindow(
+            self._project_wheels,
+            lambda: pages_in_flight(self.session.quickest(self.index_url)),
+            floor=PAGES_IN_FLIGHT,
+            ceiling=MOST_PAGES_IN_FLIGHT,
+            forget_connections=self.session.close,
+        )
+        for page in window.listed(names):
+            if isinstance(page, SourceError):  # this project's wheels only: the others come
+                failed.append(page)
+            else:
+                yield from page
         if failed:
             raise listing_error(failed)
 
