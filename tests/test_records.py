@@ -154,3 +154,57 @@ def test_a_verdicts_json_is_what_asdict_makes_of_it() -> None:
         ]
     # copies: the record's own dict is not handed out
     assert plain(verdict)["criteria"] is not verdict.criteria
+
+
+class One:
+    x: int
+
+
+class OnlyOneCompared:
+    x: int
+    y: int = field(default=0, compare=False)
+
+
+class Empty:
+    pass
+
+
+class OwnEq:  # noqa: PLW1641 (what the test is about)
+    """Its own ``__eq__`` (so Python sets ``__hash__ = None`` in its body): dataclass still
+    adds the fields' hash, as no ``__hash__`` was written."""
+
+    x: int
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, type(self)) and self.x == other.x  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("body", [One, OnlyOneCompared, Empty, OwnEq])
+@pytest.mark.parametrize("slots", [False, True])
+def test_records_of_any_shape_compare_and_hash_as_their_twins(body: type, slots: bool) -> None:
+    def make(decorate: Any) -> Any:
+        namespace = {k: v for k, v in vars(body).items() if k not in ("__dict__", "__weakref__")}
+        return decorate(type(body.__name__, (), namespace))
+
+    classic, ours = make(dataclass(frozen=True, slots=slots)), make(record(slots=slots))
+    arguments = [()] if body is Empty else [(1,), (2,)]
+    for args in arguments:
+        for other in arguments:
+            assert (ours(*args) == ours(*other)) == (classic(*args) == classic(*other))
+        assert hash(ours(*args)) == hash(classic(*args))
+        assert repr(ours(*args)) == repr(classic(*args))
+
+
+def test_a_record_that_holds_itself_is_shown_as_a_dataclass_is() -> None:
+    @record
+    class Node:
+        children: list[Any]
+
+    @dataclass(frozen=True)
+    class Twin:
+        children: list[Any]
+
+    ours, classic = Node([]), Twin([])
+    ours.children.append(ours)
+    classic.children.append(classic)
+    assert repr(ours) == repr(classic).replace("Twin", "Node")

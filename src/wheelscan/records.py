@@ -13,6 +13,7 @@ slots, pickling."""
 from __future__ import annotations
 
 import operator
+import reprlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar, cast, dataclass_transform, overload
@@ -42,15 +43,23 @@ def _share(cls: T, eq: bool) -> T:
     # what dataclasses' generated methods read, in field order: the compared fields, the
     # hashed ones (a field's ``hash`` option, else its ``compare``), the shown ones
     cls._record_shown = tuple(f.name for f in every if f.repr)  # type: ignore[attr-defined]
-    methods: dict[str, Any] = {"__repr__": _repr}
-    if eq:
-        compared = _getter([f.name for f in every if f.compare])
-        hashed = _getter([f.name for f in every if (f.compare if f.hash is None else f.hash)])
-        cls._record_compared, cls._record_hashed = compared, hashed  # type: ignore[attr-defined]
-        methods.update(__eq__=_eq, __hash__=_hash)
-    for name, method in methods.items():
-        if name not in cls.__dict__:  # a class's own, as dataclasses leaves it
-            setattr(cls, name, method)
+    own = cls.__dict__
+    if "__repr__" not in own:  # a class's own, as dataclasses leaves it
+        cls.__repr__ = _repr  # type: ignore[assignment]
+    if not eq:
+        return cls
+    # static: a function stored on the class would be bound, given the record twice
+    compared = staticmethod(_getter([f.name for f in every if f.compare]))
+    hashed = staticmethod(
+        _getter([f.name for f in every if (f.compare if f.hash is None else f.hash)])
+    )
+    cls._record_compared, cls._record_hashed = compared, hashed  # type: ignore[attr-defined]
+    if "__eq__" not in own:
+        cls.__eq__ = _eq  # type: ignore[assignment]
+    # dataclasses' rule: a class that writes __eq__ alone gets __hash__ = None from Python,
+    # which is not a hash it wrote, so the fields' hash is added all the same
+    if "__hash__" not in own or (own["__hash__"] is None and "__eq__" in own):
+        cls.__hash__ = _hash  # type: ignore[assignment]
     return cls
 
 
@@ -64,6 +73,7 @@ def _getter(names: list[str]) -> Callable[[Any], tuple[Any, ...]]:
     return lambda self: ()
 
 
+@reprlib.recursive_repr()  # a record that holds itself: "...", as dataclasses show it
 def _repr(self: Any) -> str:
     shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._record_shown)
     return f"{type(self).__qualname__}({shown})"
