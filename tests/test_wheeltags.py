@@ -69,7 +69,7 @@ def packaging_reading(filename: str) -> frozenset[tuple[str, str, str]] | str:
     """packaging's tags as tuples, or its error's words."""
     try:
         tags = parse_wheel_filename(filename)[3]
-    except PackagingInvalid as e:
+    except ValueError as e:  # its InvalidWheelFilename, or int()'s limit on digits
         return str(e)
     return frozenset((t.interpreter, t.abi, t.platform) for t in tags)
 
@@ -111,6 +111,26 @@ def test_the_plain_shape_is_split_here_the_rest_by_packaging() -> None:
     with pytest.raises(InvalidWheelFilename, match="invalid version") as refused:
         wheel_tags("demo-1.0.-cp311-cp311-linux_x86_64.whl")
     assert isinstance(refused.value.__cause__, PackagingInvalid)
+
+
+@pytest.mark.parametrize(
+    "filename",
+    [
+        "demo-" + "1" * 5000 + "-cp311-cp311-linux_x86_64.whl",  # the version
+        "demo-1.0-" + "1" * 5000 + "-cp311-cp311-linux_x86_64.whl",  # the build tag
+        "demo-1.0.post" + "1" * 5000 + "-cp311-cp311-linux_x86_64.whl",
+        "demo-1!" + "1" * 5000 + "-cp311-cp311-linux_x86_64.whl",  # packaging's to read
+    ],
+    ids=["version", "build-tag", "post", "epoch"],
+)
+def test_a_number_past_python_s_digits_is_refused_as_packaging_refuses_it(
+    filename: str,
+) -> None:
+    """packaging reads each number with int(), which refuses over 4300 digits (a remote
+    name may be that long): the name is refused, as a bad file name, in packaging's words."""
+    reading = wheelscan_reading(filename)
+    assert isinstance(reading, str) and "digits" in reading
+    assert reading == packaging_reading(filename)
 
 
 # names of the characters that make and break each part

@@ -14,6 +14,7 @@ accepts, and the split gives packaging's tags: tests/test_wheeltags.py checks bo
 from __future__ import annotations
 
 import re
+import sys
 from typing import NamedTuple
 
 from wheelscan.errors import ErrorCode, WheelscanError
@@ -23,10 +24,14 @@ from wheelscan.errors import ErrorCode, WheelscanError
 # "__" (checked beside), the version of PEP 440's grammar (``packaging.version``), the build
 # tag of ``(\d+)(.*)``; tags are split on "." as ``parse_tag`` does, and lowercase already
 _TAG = r"[a-z0-9_]+(?:\.[a-z0-9_]+)*"
+# packaging reads each number with int(), which refuses more digits than Python's limit
+# (sys.get_int_max_str_digits(), 4300 by default; 0: none): such a name is packaging's
+_NUMBER = f"[0-9]{{1,{sys.get_int_max_str_digits() or ''}}}"
 PLAIN = re.compile(
     r"[A-Za-z0-9._]+"  # the name
-    r"-[0-9]+(?:\.[0-9]+)*(?:(?:a|b|rc)[0-9]+)?(?:\.post[0-9]+)?(?:\.dev[0-9]+)?"  # version
-    r"(?:-[0-9]+)?"  # a build tag
+    rf"-{_NUMBER}(?:\.{_NUMBER})*(?:(?:a|b|rc){_NUMBER})?(?:\.post{_NUMBER})?"  # version
+    rf"(?:\.dev{_NUMBER})?"
+    rf"(?:-{_NUMBER})?"  # a build tag
     rf"-(?P<interpreters>{_TAG})-(?P<abis>{_TAG})-(?P<platforms>{_TAG})\.whl"
 )
 
@@ -71,6 +76,6 @@ def _packaging_tags(filename: str) -> frozenset[WheelTag]:
 
     try:
         tags = parse_wheel_filename(filename)[3]
-    except Invalid as e:
+    except (Invalid, ValueError) as e:  # ValueError: a number past int()'s digits
         raise InvalidWheelFilename(ErrorCode.BAD_FILENAME, str(e)) from e
     return frozenset(WheelTag(t.interpreter, t.abi, t.platform) for t in tags)
