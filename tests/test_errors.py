@@ -137,6 +137,7 @@ _NOT_WHEELSCAN_ERRORS = {
     ("elf/facts.py", "NeedBytes"),
     ("wheel/contents.py", "_TooManyPasses"),
     ("wheel/httpclient.py", "HttpError"),
+    ("wheel/httpclient.py", "BodyOverLimit"),  # an HttpError: a body refused, unread
 }
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
+from wheelscan.errors import ErrorCode, WheelscanError
+
 # The headers of one part (Content-Type, Content-Range: nginx sends 80 bytes of them): more
 # is no server's honest answer, and is refused before it is searched any further
 PART_HEADERS_LIMIT = 1024
@@ -30,8 +32,12 @@ _BOUNDARY_PARAMETER = re.compile(r';\s*boundary\s*=\s*(?:"([^"]*)"|([^\s;"]+))',
 _PART_RANGE = re.compile(rb"bytes (\d{1,19})-(\d{1,19})/(\d{1,19}|\*)")
 
 
-class MultipartError(ValueError):
-    """An answer to several ranges that is not what was asked for, or not sound."""
+class MultipartError(WheelscanError, ValueError):
+    """An answer to several ranges that is not what was asked for, or not sound: the wheel's
+    ``download-failed`` (wheel/http.py names the ranges asked for)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(ErrorCode.DOWNLOAD_FAILED, reason)
 
 
 def range_header(spans: Sequence[tuple[int, int]]) -> str:

@@ -462,7 +462,9 @@ class HttpRangeReader:
             # the next wheels are asked for one range a request: each answer checked as
             # ever, a server whose parts are unsound costs this wheel only
             self.session.answered_ranges_together(self.url, False)
-            raise WheelError("download-failed", f"{self.shown}: {range_header(group)}: {e}") from e
+            raise WheelError(
+                "download-failed", f"{self.shown}: {range_header(group)}: {e.reason}"
+            ) from e
         self.session.answered_ranges_together(self.url, True)
         self._check_version(response, size)
         for (start, _), data in parts.items():
