@@ -7,7 +7,9 @@ indexes do); ``/packages/...`` files honour ``Range`` requests (RFC 9110: 206 wi
 ``multipart/byteranges``, as nginx answers them). Switches make it misbehave:
 ``ignore_range`` (always the whole file, 200), ``several_ranges`` (how a request for several
 ranges is answered: ``SEVERAL_RANGES``), ``fail_next`` (that many 500s, then normal answers),
-``always_fail``; ``credentials`` makes it a private index (Basic auth). Every
+``always_fail``, ``drop_reused`` (a request on a kept-alive connection that has answered
+before is dropped unanswered, the connection closed: as a server whose keep-alive timer fires
+as the request arrives); ``credentials`` makes it a private index (Basic auth). Every
 request is logged, with the bytes of body served; connections are counted, and the most
 requests answered at once.
 """
@@ -57,6 +59,8 @@ class IndexServer:
     log: list[Served] = field(default_factory=list)
     connections: int = 0
     answer_delay: float = 0.0  # seconds each file request is held before its answer
+    drop_reused: bool = False  # see the module
+    dropped: int = 0  # requests dropped so
     in_flight: int = 0
     most_in_flight: int = 0  # the most requests answered at once
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -129,6 +133,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        self.answered = 0  # requests answered on this connection
         with self.state._lock:
             self.state.connections += 1
 
@@ -136,6 +141,12 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
+        if self.state.drop_reused and self.answered:
+            with self.state._lock:
+                self.state.dropped += 1
+            self.close_connection = True  # closed, the request read and never answered
+            return
+        self.answered += 1
         with self.state._lock:
             self.state.in_flight += 1
             self.state.most_in_flight = max(self.state.most_in_flight, self.state.in_flight)

@@ -436,8 +436,38 @@ def _failure(url: str, error: BaseException) -> HttpError:
     return HttpError(url, f"{type(cause).__name__}: {cause}")
 
 
-# The sockets a thread's request goes through (a redirect may add one), for the watchdog.
+# The sockets a thread's request goes through (a redirect may add one), for the watchdog;
+# whether its last one had served before (``reused``), and whether it must be a new one
+# (``fresh``): HttpSession._on_live_connection
 _CURRENT = threading.local()
+# How a connection the server closed fails a request sent on it before any answer
+_CLOSED = (
+    BrokenPipeError,
+    ConnectionAbortedError,
+    ConnectionResetError,
+    http.client.RemoteDisconnected,
+)
+
+
+def _closed_unanswered(error: BaseException) -> bool:
+    """Whether ``error`` says the server closed the connection before it answered: the
+    socket's error, or urllib3's around it. A missed deadline (the watchdog shut the
+    socket) is an HttpError, never this."""
+    if isinstance(error, HttpError):
+        return False
+    seen: BaseException | None = error
+    for _ in range(4):  # urllib3 wraps it once or twice
+        if seen is None:
+            return False
+        if isinstance(seen, _CLOSED):
+            return True
+        if isinstance(seen, urllib3.exceptions.MaxRetryError):
+            seen = seen.reason
+        elif isinstance(seen, urllib3.exceptions.ProtocolError) and len(seen.args) > 1:
+            seen = seen.args[1] if isinstance(seen.args[1], BaseException) else None
+        else:
+            seen = seen.__cause__
+    return False
 
 
 class _WatchedConnection(urllib3.connection.HTTPConnection):
@@ -445,6 +475,9 @@ class _WatchedConnection(urllib3.connection.HTTPConnection):
     sends: urllib3's own timeouts, like http.client's, bound each socket read only."""
 
     def request(self, *args: Any, **kwargs: Any) -> None:
+        if self.sock is not None and getattr(_CURRENT, "fresh", False):
+            self.close()  # kept alive, maybe closed by the server: this request needs a new one
+        _CURRENT.reused = self.sock is not None
         if self.sock is None:
             self.connect()
         watch = getattr(_CURRENT, "watch", None)
@@ -556,7 +589,7 @@ class HttpSession:
                 time.sleep(wait or self.backoff * 2 ** (attempt - 1))
             wait = 0.0
             try:
-                final, response = self._once(bare, sent, limit)
+                final, response = self._on_live_connection(bare, sent, limit)
             except HttpError as e:
                 if not e.transient:
                     raise
@@ -578,10 +611,33 @@ class HttpSession:
                 wait = wait_asked
         raise failure
 
+    def _on_live_connection(
+        self, target: Url, headers: dict[str, str], limit: int
+    ) -> tuple[Url, Response]:
+        """``_once``, sent again at once on a new connection where it went out on a kept-alive
+        one that the server had closed (reset, or closed without an answer): no failure of
+        the server, and none of the request's tries. A server closes idle connections when
+        it likes (nginx after ``keepalive_timeout``), and urllib3 sees it only where the
+        close has arrived before the request leaves: one that crosses it on the wire, or on
+        a slow link, failed a try, and a backoff; tried again on the next connection pooled,
+        dead as well, three of them failed the request."""
+        _CURRENT.fresh = False
+        try:
+            return self._once(target, headers, limit)
+        except Exception as e:
+            if not (getattr(_CURRENT, "reused", False) and _closed_unanswered(e)):
+                raise
+        _CURRENT.fresh = True  # the connection the pool gives is opened anew
+        try:
+            return self._once(target, headers, limit)
+        finally:
+            _CURRENT.fresh = False
+
     def _once(self, target: Url, headers: dict[str, str], limit: int) -> tuple[Url, Response]:
         """One try of a request to ``target``, its redirects followed: the URL that answered,
         and its answer."""
         url = target.url
+        _CURRENT.reused = False
         started = time.monotonic()
         deadline = started + self.timeout
         tokens: list[_Watch] = []
@@ -595,6 +651,7 @@ class HttpSession:
         answer = None
         try:
             final, answer = self._exchange(target, headers)
+            _CURRENT.reused = False  # answered: a failure from here on is no closed connection
             waited = time.monotonic() - sent[-1]
             _QUICKEST.saw(waited)
             origin = _origin(final)
@@ -625,6 +682,8 @@ class HttpSession:
                     url, f"no complete answer {time.monotonic() - started:.1f} s on"
                 ) from e
             if isinstance(e, urllib3.exceptions.MaxRetryError) and e.reason is not None:
+                if getattr(_CURRENT, "reused", False) and _closed_unanswered(e.reason):
+                    raise  # a kept-alive connection closed: _on_live_connection's to judge
                 raise _failure(url, e.reason) from e  # a connection that failed
             raise
         finally:
