@@ -160,9 +160,11 @@ def test_netrc_credentials_go_to_their_host_only(
 
 
 def test_a_netrc_changed_between_requests_is_read_again(
-    session: HttpSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # .netrc is parsed once per version of the file, not per request: a new version counts
+    # (looked for at every request here: netrc_recheck 0)
+    session = HttpSession(timeout=5, netrc_recheck=0)
     netrc = tmp_path / "netrc"
     netrc.write_text("machine 127.0.0.1 login user password old\n")
     netrc.chmod(0o600)
@@ -178,11 +180,36 @@ def test_a_netrc_changed_between_requests_is_read_again(
         assert index.authorizations("/page") == [old, AUTH, None]
 
 
-def test_a_netrc_others_may_read_gives_no_credentials(
+def test_a_session_looks_at_netrc_once_within_its_recheck(
     session: HttpSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The session's look at .netrc serves its requests for ``netrc_recheck`` seconds (a
+    second by default; more than the test takes): a new version is not seen within it, but
+    NETRC pointed at another file is, at once."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login user password old\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    patient = HttpSession(timeout=5, netrc_recheck=3600)
+    with Server({"/page": (200, {}, b"the page")}) as index:
+        patient.get(index.url("/page"), limit=1000)
+        netrc.unlink()  # unseen within the recheck: the version looked at still serves
+        patient.get(index.url("/page"), limit=1000)
+        other = tmp_path / "other-netrc"
+        other.write_text("machine 127.0.0.1 login user password s3cret\n")
+        other.chmod(0o600)
+        monkeypatch.setenv("NETRC", str(other))
+        patient.get(index.url("/page"), limit=1000)
+        old = "Basic " + base64.b64encode(b"user:old").decode()
+        assert index.authorizations("/page") == [old, old, AUTH]
+
+
+def test_a_netrc_others_may_read_gives_no_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """~/.netrc is refused, as Python's netrc refuses it, when others may read its passwords
     (the check is made only for the default file: none when NETRC names one)."""
+    session = HttpSession(timeout=5, netrc_recheck=0)
     home = tmp_path / "home"
     home.mkdir()
     netrc = home / ".netrc"

@@ -274,20 +274,52 @@ def _basic_auth(user: str, password: str) -> dict[str, str]:
     return {"Authorization": f"Basic {token}"}
 
 
-def credentials(url: Url) -> dict[str, str]:
+def credentials(url: Url, netrc_version: NetrcVersion | None = None) -> dict[str, str]:
     """The Authorization header for ``url``: its own userinfo, else the user's ``.netrc``
-    entry for its host (as pip does), else none."""
+    entry for its host (as pip does), else none. ``netrc_version``: the session's look at
+    the file (``NetrcVersion``), else one made now."""
     if url.auth is not None:
         user, _, password = url.auth.partition(":")
         return _basic_auth(urllib.parse.unquote(user), urllib.parse.unquote(password))
-    named = os.environ.get("NETRC")
-    try:
-        found = os.stat(named or os.path.expanduser("~/.netrc"))
-    except OSError:
+    named, version = (netrc_version or NetrcVersion(0.0)).current()
+    if version is None:
         return {}  # no .netrc: no credentials from it
-    # its version: contents, mode or owner changed, it is read again
-    version = (found.st_mtime_ns, found.st_ctime_ns)
     return _netrc_credentials(named, version, _hostname(url))
+
+
+_NetrcLook = tuple[tuple[str | None, str | None], float, tuple[int, int] | None]
+
+
+class NetrcVersion:
+    """Which ``.netrc`` a session's requests read (``NETRC``, else ``~/.netrc``), and its
+    version (mtime and ctime: contents, mode or owner changed, it is parsed again), looked
+    at again at most every ``recheck`` seconds. A look is an ``os.stat`` and an
+    ``expanduser``: once a request, it was paid for by thousands of range requests a second
+    for a file that changes once in a blue moon. An edit made during a run is seen a
+    ``recheck`` later; the variables that name the file are read at every request, so
+    pointing NETRC (or HOME) elsewhere takes effect at once."""
+
+    def __init__(self, recheck: float) -> None:
+        self.recheck = recheck
+        # ((NETRC, HOME), when looked at, the version then: None where there was no file),
+        # replaced whole (one assignment: threads sharing the session need no lock)
+        self._seen: _NetrcLook | None = None
+
+    def current(self) -> tuple[str | None, tuple[int, int] | None]:
+        """``NETRC``'s value and the file's version (None: no file to read)."""
+        named = os.environ.get("NETRC")
+        key = (named, os.environ.get("HOME"))
+        now = time.monotonic()
+        seen = self._seen
+        if seen is not None and seen[0] == key and now - seen[1] < self.recheck:
+            return named, seen[2]
+        try:
+            found = os.stat(named or os.path.expanduser("~/.netrc"))
+            version: tuple[int, int] | None = (found.st_mtime_ns, found.st_ctime_ns)
+        except OSError:
+            version = None
+        self._seen = (key, now, version)
+        return named, version
 
 
 @functools.lru_cache(maxsize=64)
@@ -556,8 +588,11 @@ class HttpSession:
         # its range requests (wheel/http.py, 32) at once: fewer, and urllib3 would close the
         # surplus after each use (a new connection costs a round trip more)
         connections: int = 160,
+        # how stale the session's look at .netrc may be (``NetrcVersion``)
+        netrc_recheck: float = 1.0,
     ) -> None:
         self.timeout, self.tries, self.backoff = timeout, tries, backoff
+        self._netrc = NetrcVersion(netrc_recheck)
         self.connections = connections  # kept alive per host: threads sharing the session
         self._managers: dict[str | None, urllib3.PoolManager] = {}
         # (scheme, host, port) -> its pool among the direct ones (``_pool``)
@@ -581,7 +616,7 @@ class HttpSession:
         asked = _normalised(url)
         # the credentials travel in the header only; a fragment is no part of a request
         bare = asked._replace(auth=None, fragment=None)
-        sent = {"User-Agent": USER_AGENT, **credentials(asked), **(headers or {})}
+        sent = {"User-Agent": USER_AGENT, **credentials(asked, self._netrc), **(headers or {})}
         failure = HttpError(url, "no attempt made")
         wait = 0.0
         for attempt in range(self.tries):
