@@ -56,6 +56,7 @@ from wheelscan.wheel.httpclient import (
     HttpSession,
     Response,
     default_session,
+    quickest_answer,
 )
 from wheelscan.wheel.inflate import PREFIX_SLACK, WHOLE_MEMBER_LIMIT
 from wheelscan.wheel.remote import redact
@@ -81,12 +82,34 @@ TAIL_SIZE = 0xFFFF + 22 + 20
 # below 64 KiB 49.9% in 4.1; with wheels in flight (engine/inflight.py) the requests added
 # cost no time that the benchmark could tell at 0 or 200 ms of round trip.
 WHOLE_BELOW = 256 * 1024
+# Over a slow link the threshold grows with the round trip (``whole_below_for``): a wheel read
+# by its ranges waits for TRIPS_SAVED round trips more than one fetched whole (its members'
+# first bytes, then the parts their program headers ask for; 3 where whole takes 1 for the
+# simulated index's wheels of 256-512 KiB), and at WHOLE_RATE those round trips carry as
+# many bytes as the ranges would have left unfetched: below that size the whole wheel costs
+# the link less time than the wait. Bandwidth-delay reasoning with a link assumed, not
+# measured: 50 Mbit/s (GAP_TOLERANCE's too), 625 KB at 50 ms, 2.5 MB at 200 ms; at most
+# WHOLE_AT_MOST, the bytes moved being the audit's other cost. Within 21 ms (loopback, a
+# mirror on the LAN) it stays WHOLE_BELOW, and so do the benchmark's bytes.
+TRIPS_SAVED = 2
+WHOLE_RATE = 50_000_000 // 8
+WHOLE_AT_MOST = 1 << 20
 # The largest wheel read whole when the index gives no size and the server ignores Range (a
 # CUDA build of torch is 2.5 GB): a body announced larger is refused unread.
 MAX_WHEEL_SIZE = 4 << 30
 # Merge spans closer than this. A round trip costs what the link carries in that time, which is
 # more than 64 KiB on any link worth auditing over (10 ms at 50 Mbit/s is 62 KB).
 GAP_TOLERANCE = 64 * 1024
+# The file's first bytes asked for with its tail (``HttpRangeReader``), as its parts, where
+# the server answers so: a wheel's first members, and where their program headers lie, come
+# with its central directory, a round trip before the plan would ask for them. On the
+# benchmark corpus, 10 of the 41 wheels over 256 KiB had every span of their plan within the
+# first 64 KiB (or the tail), 14 within 128 KiB, 15 within 256 KiB; 64 KiB a wheel is 0.5%
+# of the corpus's bytes, 128 KiB 1%. Guessed only where a round trip carries more bytes than
+# it (from 21 ms at WHOLE_RATE): nearer (loopback, a mirror on the LAN) the round trip saved
+# is worth less than the bytes, which every wheel would pay, a release's twins too
+# (wheel/dedupe.py: a twin fetched 197 KB where it fetched 69 KB)
+PREFIX_GUESS = 128 * 1024
 # A local header is 30 bytes plus a name and an extra field of at most 64 KiB each (APPNOTE
 # 4.3.7), and a data descriptor at most 24: a member never ends later than this past its data.
 _LOCAL_OVERHEAD = 30 + 2 * 0xFFFF + 24
@@ -253,6 +276,19 @@ def coalesce(spans: Sequence[tuple[int, int]], gap: int = GAP_TOLERANCE) -> list
     return merged
 
 
+def round_trip_bytes(session: HttpSession, url: str) -> int:
+    """What a round trip to ``url``'s origin would carry at WHOLE_RATE: the bytes worth
+    fetching more to save one. From the quickest answer seen from that origin (or, before
+    one, from any: the index's pages, which the parent reads first); 0 before any."""
+    return int((session.quickest(url) or quickest_answer() or 0.0) * WHOLE_RATE)
+
+
+def whole_below_for(session: HttpSession, url: str) -> int:
+    """The size up to which the wheel at ``url`` is fetched whole: WHOLE_BELOW, more over a
+    slow link (the comment at WHOLE_RATE)."""
+    return max(WHOLE_BELOW, min(WHOLE_AT_MOST, TRIPS_SAVED * round_trip_bytes(session, url)))
+
+
 class HttpRangeReader:
     """A :class:`ByteReader` over Range requests; what it fetched is held in disjoint blocks.
 
@@ -260,8 +296,8 @@ class HttpRangeReader:
     whole central directory). A read of bytes not held yet fetches just what is missing;
     :meth:`plan` and :meth:`prefetch` let a caller fetch everything it will read up front, in
     few requests. A wheel of at most ``whole_below`` bytes, its size known, comes whole in
-    one request instead. A server that ignores ``Range`` answers 200 with the whole file: it is then
-    held once, and every later read is served from it.
+    one request instead (None: ``whole_below_for``). A server that ignores ``Range`` answers
+    200 with the whole file: it is then held once, and every later read is served from it.
     """
 
     def __init__(
@@ -269,7 +305,7 @@ class HttpRangeReader:
         url: str,
         size: int | None = None,
         session: HttpSession | None = None,
-        whole_below: int = WHOLE_BELOW,
+        whole_below: int | None = None,
     ) -> None:
         self.url = url
         self.shown = redact(url)  # in messages: a private index's token is never shown
@@ -284,12 +320,36 @@ class HttpRangeReader:
         self._blocks_changing = threading.Lock()  # the threads of ``show`` add and forget
         if size == 0:
             raise WheelError("not-zip", "empty file")
+        sized = whole_below is None
+        if whole_below is None:
+            whole_below = whole_below_for(self.session, url)
         if size is None:
             self._request(f"bytes=-{TAIL_SIZE}")  # a suffix range: the answer names the size
         elif size <= whole_below:
             self._fetch(0, size)
         else:
-            self._fetch(max(0, size - TAIL_SIZE), size)
+            tail = (max(0, size - TAIL_SIZE), size)
+            if self._guess_prefix(tail[0]):
+                self._fetch_group([(0, PREFIX_GUESS), tail])
+            else:
+                self._fetch(*tail)
+            if sized and self.ranges_honoured and size <= whole_below_for(self.session, url):
+                # the tail's answer told a round trip longer than was known when it was
+                # asked for (a worker's first wheels, all asked for at once): the rest in one
+                # request, two round trips where its ranges would take three or more
+                self._fetch_missing(0, size)
+                self._blocks = [(0, bytes(self.read_at(0, size)))]  # one block: whole_file
+
+    def _guess_prefix(self, tail_from: int) -> bool:
+        """Whether the file's first ``PREFIX_GUESS`` bytes are asked for with its tail: only
+        where a round trip is known to carry more than they are (``round_trip_bytes``), and
+        not where they would touch the tail, nor from a server that answers ranges asked
+        together otherwise than with their parts."""
+        return (
+            tail_from > PREFIX_GUESS
+            and self.session.ranges_together(self.url) is not False
+            and round_trip_bytes(self.session, self.url) >= PREFIX_GUESS
+        )
 
     def read_at(self, offset: int, length: int) -> memoryview:
         end = min(offset + length, self.size)
@@ -466,6 +526,7 @@ class HttpRangeReader:
                 "download-failed", f"{self.shown}: {range_header(group)}: {e.reason}"
             ) from e
         self.session.answered_ranges_together(self.url, True)
+        self.ranges_honoured = True
         self._check_version(response, size)
         for (start, _), data in parts.items():
             self._add(start, data)
@@ -887,10 +948,11 @@ def open_remote_archive(
     size: int | None = None,
     limits: Limits = Limits(),
     session: HttpSession | None = None,
-    whole_below: int = WHOLE_BELOW,
+    whole_below: int | None = None,
 ) -> WheelArchive:
     """Open a wheel by URL: its central directory, RECORD and possible ELF members fetched
-    (or, at most ``whole_below`` bytes, the whole wheel in one request).
+    (or, at most ``whole_below`` bytes, ``whole_below_for`` where None, the whole wheel in
+    one request).
 
     ``read_wheel_facts`` then runs on it unchanged, served from what was fetched here; the
     reader (``archive.reader``, an :class:`HttpRangeReader`) counts ``bytes_fetched``.
