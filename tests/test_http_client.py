@@ -119,6 +119,13 @@ def session() -> Iterator[HttpSession]:
         yield client
 
 
+@pytest.fixture
+def rechecking() -> Iterator[HttpSession]:
+    """A session that looks at .netrc again at every request (``netrc_recheck`` 0)."""
+    with HttpSession(timeout=5, backoff=0.01, netrc_recheck=0) as client:
+        yield client
+
+
 @pytest.fixture(autouse=True)
 def no_user_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """The tests' own environment only: no proxy, no .netrc, no pip configuration."""
@@ -160,11 +167,11 @@ def test_netrc_credentials_go_to_their_host_only(
 
 
 def test_a_netrc_changed_between_requests_is_read_again(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    rechecking: HttpSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # .netrc is parsed once per version of the file, not per request: a new version counts
     # (looked for at every request here: netrc_recheck 0)
-    session = HttpSession(timeout=5, netrc_recheck=0)
+    session = rechecking
     netrc = tmp_path / "netrc"
     netrc.write_text("machine 127.0.0.1 login user password old\n")
     netrc.chmod(0o600)
@@ -190,8 +197,10 @@ def test_a_session_looks_at_netrc_once_within_its_recheck(
     netrc.write_text("machine 127.0.0.1 login user password old\n")
     netrc.chmod(0o600)
     monkeypatch.setenv("NETRC", str(netrc))
-    patient = HttpSession(timeout=5, netrc_recheck=3600)
-    with Server({"/page": (200, {}, b"the page")}) as index:
+    with (
+        HttpSession(timeout=5, netrc_recheck=3600) as patient,
+        Server({"/page": (200, {}, b"the page")}) as index,
+    ):
         patient.get(index.url("/page"), limit=1000)
         netrc.unlink()  # unseen within the recheck: the version looked at still serves
         patient.get(index.url("/page"), limit=1000)
@@ -205,11 +214,11 @@ def test_a_session_looks_at_netrc_once_within_its_recheck(
 
 
 def test_a_netrc_others_may_read_gives_no_credentials(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    rechecking: HttpSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """~/.netrc is refused, as Python's netrc refuses it, when others may read its passwords
     (the check is made only for the default file: none when NETRC names one)."""
-    session = HttpSession(timeout=5, netrc_recheck=0)
+    session = rechecking
     home = tmp_path / "home"
     home.mkdir()
     netrc = home / ".netrc"
