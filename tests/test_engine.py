@@ -179,8 +179,8 @@ def test_the_backlog_reads_no_further_than_its_look_ahead(tmp_path: Path) -> Non
             yield ref
 
     backlog = _Backlog(endless())
-    for _ in range(3):
-        backlog.take(None, set())
+    for _ in range(3):  # a release no wheel is of, beside the only one, which is taken
+        backlog.take(("y", "1.0"), {("x", "1.0")})
     assert pulled == LOOKAHEAD + 2
 
 

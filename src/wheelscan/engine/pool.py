@@ -215,32 +215,51 @@ def release_of(ref: WheelRef) -> Release:
 
 
 class _Backlog:
-    """The caller's wheels, read at most ``LOOKAHEAD`` ahead, handed out release by release."""
+    """The caller's wheels, read at most ``LOOKAHEAD`` ahead, handed out release by release.
+
+    A wheel is read from the caller only while none already read will do: the first wheel
+    goes out as soon as it is listed, not once ``LOOKAHEAD`` are (over a slow link that was
+    one more round of the index's pages before any worker began: 64 pages where 32 or 50
+    are asked at once)."""
 
     def __init__(self, refs: Iterable[WheelRef]) -> None:
         self._refs = iter(refs)
         self._window: list[WheelRef] = []
+        self._releases: list[Release] = []  # the window's, in step: searched at C speed
         self._exhausted = False
 
     def take(self, own: Release | None, others: set[Release | None]) -> WheelRef | None:
         """The first wheel of release ``own``; else the first of a release not in ``others``
-        (the releases other workers are on); else the first."""
-        while not self._exhausted and len(self._window) < LOOKAHEAD:
+        (the releases other workers are on); else the first.
+
+        Sources list a release's wheels together (a project's page, a directory's sorted
+        names), so once a wheel of a free release is read, ``own``'s are not looked for
+        further on."""
+        choice = self._choice(own, others)
+        while choice is None and not self._exhausted and len(self._window) < LOOKAHEAD:
             ref = next(self._refs, None)
             if ref is None:
                 self._exhausted = True
-            else:
-                self._window.append(ref)
-        if not self._window:
-            return None
-        releases = [release_of(ref) for ref in self._window]
-        for choice in (
-            next((i for i, r in enumerate(releases) if r == own), None),
-            next((i for i, r in enumerate(releases) if r not in others), None),
-        ):
-            if choice is not None:
-                return self._window.pop(choice)
-        return self._window.pop(0)
+                break
+            release = release_of(ref)
+            self._window.append(ref)
+            self._releases.append(release)
+            if release == own or release not in others:
+                choice = len(self._window) - 1
+        if choice is None:
+            if not self._window:
+                return None
+            choice = 0
+        del self._releases[choice]
+        return self._window.pop(choice)
+
+    def _choice(self, own: Release | None, others: set[Release | None]) -> int | None:
+        """Where the wheel to hand out is among those read, if one will do."""
+        releases = self._releases
+        if own is not None:
+            with contextlib.suppress(ValueError):
+                return releases.index(own)
+        return next((i for i, release in enumerate(releases) if release not in others), None)
 
 
 class LocalPool(Generic[R]):
