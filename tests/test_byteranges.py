@@ -12,6 +12,7 @@ import hashlib
 import random
 import zipfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -218,3 +219,43 @@ def test_the_parts_are_taken_by_the_spans_asked_for() -> None:
 def test_an_unsound_body_is_refused_whole(answer: bytes) -> None:
     with pytest.raises(MultipartError):
         split_parts(answer, b"B", [(0, 4), (10, 13)])
+
+
+def _tail_read(
+    index: IndexServer, mirror: Mirror, session: HttpSession, name: str
+) -> tuple[HttpRangeReader, Path]:
+    """A reader of a copy of SPREAD named ``name`` that has read its tail (so the server is
+    known to honour Range), and the copy's path."""
+    source = mirror.files[SPREAD]
+    copy = source.with_name(name)
+    copy.write_bytes(source.read_bytes())
+    reader = HttpRangeReader(index.file_url(copy), copy.stat().st_size, session, whole_below=0)
+    reader.read_at(reader.size - 1000, 1000)
+    assert reader.ranges_honoured
+    return reader, copy
+
+
+def test_a_file_gone_says_nothing_of_the_server_s_ranges(
+    mirror: Mirror, index: IndexServer, session: HttpSession
+) -> None:
+    """A 404 to ranges asked together (the file deleted, a signed URL expired) is the
+    file's failure, not the server's way with ranges: the next wheel asks together again."""
+    reader, copy = _tail_read(index, mirror, session, "gone-1.0-py3-none-any.whl")
+    copy.unlink()
+    with pytest.raises(WheelError, match="HTTP 404"):
+        reader.prefetch([(100_000, 110_000), (300_000, 320_000)])
+    assert session.ranges_together(index.url) is None
+
+
+def test_a_file_that_shrank_says_nothing_of_the_server_s_ranges(
+    mirror: Mirror, index: IndexServer, session: HttpSession
+) -> None:
+    """A 416 to ranges asked together may be a server refusing them (the first span is
+    then asked alone: see "refuse" above) or a file that shrank: then the span alone is
+    refused too, the wheel fails, and the server is still asked for ranges together."""
+    reader, copy = _tail_read(index, mirror, session, "shrank-1.0-py3-none-any.whl")
+    copy.write_bytes(copy.read_bytes()[:50_000])
+    with pytest.raises(WheelError, match="download-failed"):
+        reader.prefetch([(100_000, 110_000), (300_000, 320_000)])
+    assert session.ranges_together(index.url) is None
+    copy.unlink()

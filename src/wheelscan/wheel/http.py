@@ -495,11 +495,18 @@ class HttpRangeReader:
             self._check_range(start, end, self._take(response))
             return []
         multipart = response.status == 206 and is_multipart(response.headers)
-        if not multipart:
+        if response.status in (200, 206) and not multipart:
+            # the server's way with ranges asked together: one of them, or the whole file.
+            # (Not an error: a 404 or a 416 says what became of this file, not of the
+            # server's ranges, and the next wheel asks together again.)
             self.session.answered_ranges_together(self.url, False)
-        if response.status == 416:  # ranges together refused: each is asked for alone
+        if response.status == 416:
+            # ranges together refused, or the file shrank: the first span asked for alone
+            # tells which (raising where the file is at fault), then the others follow it
             self.requests += 1
-            return group
+            self._fetch_missing(*group[0])
+            self.session.answered_ranges_together(self.url, False)
+            return group[1:]
         if not multipart:
             got, body = self._checked(response, keep=False)
             if response.status == 206:
