@@ -8,6 +8,7 @@ headers, cut) gives the wheel a ``download-failed`` record, never a crash, never
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import random
 import zipfile
@@ -259,3 +260,12 @@ def test_a_file_that_shrank_says_nothing_of_the_server_s_ranges(
         reader.prefetch([(100_000, 110_000), (300_000, 320_000)])
     assert session.ranges_together(index.url) is None
     copy.unlink()
+
+
+def test_a_compressed_body_past_its_limit_is_refused_as_an_announced_one() -> None:
+    """A whole file sent gzip-encoded in answer to several ranges inflates past what they
+    may hold: BodyOverLimit, as for an announced length, so that the spans are asked for
+    one at a time rather than the wheel failing."""
+    body = gzip.compress(bytes(100_000))
+    with pytest.raises(httpclient.BodyOverLimit):
+        httpclient._decoded(iter([body]), "gzip", "http://127.0.0.1/x.whl", 10_000)

@@ -257,10 +257,8 @@ def _decoded(chunks: Iterator[bytes], encoding: str, url: str, limit: int) -> by
             data = chunk
             while data:
                 out += decoder.decompress(data, limit + 1 - len(out))
-                if len(out) > limit:
-                    raise HttpError(
-                        url, f"a {encoding} body inflating past {limit} bytes", transient=False
-                    )
+                if len(out) > limit:  # refused as an announced one is (a whole file, say)
+                    raise BodyOverLimit(url, f"a {encoding} body inflating past {limit} bytes")
                 data = decoder.unconsumed_tail
     except zlib.error as e:
         raise HttpError(url, f"a {encoding} body that does not decode: {e}") from e
