@@ -47,3 +47,12 @@ def test_a_wheel_is_named_as_packaging_names_it(filename: str) -> None:
     assert (ref.project, ref.version) == (project, str(version))
     linux = any(t.platform.startswith(("manylinux", "musllinux", "linux_")) for t in tags)
     assert is_linux_platform_wheel(filename) == linux
+
+
+@pytest.mark.parametrize("version", ["9" * 4301, "1." + "9" * 4301, "1!" + "9" * 4301])
+def test_a_number_past_python_s_digits_names_no_wheel(version: str) -> None:
+    """packaging reads a version's numbers with int(), which refuses over 4300 digits with a
+    plain ValueError: such a link is skipped as any name packaging refuses is, and does not
+    end the listing of every other project (a review found the run aborted on one link)."""
+    filename = f"evil-{version}-cp312-cp312-manylinux1_x86_64.whl"
+    assert wheel_ref(filename, f"http://127.0.0.1:1/packages/{filename}") is None

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from wheelscan.errors import CommandError, CommandErrorCode
 from wheelscan.policy import wheeltags
@@ -61,7 +61,7 @@ def wheel_ref(
         return None
     try:
         project, version = _project_and_version(filename)
-    except InvalidWheelFilename as e:
+    except ValueError as e:  # InvalidWheelFilename, or a number past int()'s digits
         # PyPI holds old wheels whose versions PEP 440 rejects: common, so not a warning
         logger.debug("skipping %s: %s", location, e)
         return None
