@@ -15,6 +15,7 @@ import pytest
 
 from wheelscan.engine.worker import read_facts
 from wheelscan.wheel import httpclient
+from wheelscan.wheel.archive import WheelError
 from wheelscan.wheel.contents import read_wheel_facts
 from wheelscan.wheel.http import (
     PREFIX_GUESS,
@@ -125,3 +126,21 @@ def test_a_wheels_first_bytes_come_with_its_tail_over_a_slow_link(server: IndexS
         assert reader.requests == 1
         assert proxy.depths[f"/packages/{path.name}"] == [1]
         assert reader.bytes_fetched < path.stat().st_size / 4
+
+
+def test_a_size_the_index_got_wrong_is_the_index_s_over_a_slow_link(server: IndexServer) -> None:
+    """The first request asks for the tail and the first bytes together; where the index's
+    size is past the file's end, the server refuses them (416) and the first span comes
+    alone: its size is the first any answer gave, so the index is wrong (download-failed),
+    not the file changed since (file-changed, as a count of requests made it)."""
+    path = server.web / "packages" / "big-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
+    path.write_bytes(os.urandom(2_000_000))
+    with (
+        LatencyProxy(("127.0.0.1", int(server.url.rsplit(":", 1)[1])), 0.03) as proxy,
+        HttpSession() as session,
+    ):
+        session.get(f"http://{proxy.address}/packages/probe.bin", limit=100)  # the round trip
+        with pytest.raises(WheelError) as failed:
+            HttpRangeReader(f"http://{proxy.address}/packages/{path.name}", 2_100_000, session)
+    assert failed.value.code == "download-failed"
+    assert "2000000 bytes, the index said 2100000" in failed.value.reason

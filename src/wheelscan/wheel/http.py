@@ -314,6 +314,7 @@ class HttpRangeReader:
         self.bytes_fetched = 0  # response bodies, whole files included
         self.requests = 0  # requests answered (the retries of one count once)
         self.validator: str | None = None  # the first answer's ETag or Last-Modified
+        self._size_answered = False  # an answer has given the file's size (not the index)
         self.sha256: str | None = None  # set by close when every byte was fetched
         self.ranges_honoured = False  # whether an answer came as a 206
         self._blocks: list[tuple[int, bytes]] = []  # (start, data), sorted, disjoint
@@ -657,14 +658,16 @@ class HttpRangeReader:
         if size is None:
             return
         if self.size >= 0 and size != self.size:
-            code = "file-changed" if self.requests > 1 else "download-failed"
-            said = "an earlier answer" if self.requests > 1 else "the index"
+            # the index's size wrong from the start, or the file changed since an answer
+            # (counting requests would not tell: a refused one gives no size)
+            code = "file-changed" if self._size_answered else "download-failed"
+            said = "an earlier answer" if self._size_answered else "the index"
             raise WheelError(
                 code, f"{self.shown}: the server has {size} bytes, {said} said {self.size}"
             )
         if size == 0:
             raise WheelError("not-zip", f"{self.shown}: empty file")
-        self.size = size
+        self.size, self._size_answered = size, True
 
     def whole_file(self) -> bytes | None:
         """The file's bytes when every one of them was fetched (one block), else None."""
