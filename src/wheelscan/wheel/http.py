@@ -279,7 +279,9 @@ def coalesce(spans: Sequence[tuple[int, int]], gap: int = GAP_TOLERANCE) -> list
 def round_trip_bytes(session: HttpSession, url: str) -> int:
     """What a round trip to ``url``'s origin would carry at WHOLE_RATE: the bytes worth
     fetching more to save one. From the quickest answer seen from that origin (or, before
-    one, from any: the index's pages, which the parent reads first); 0 before any."""
+    one, from any this process has had); 0 before any: a pool's workers start before the
+    parent has read a page, so their first wheels learn it from their tails' answers
+    (``HttpRangeReader``'s rest of a small wheel in one more request)."""
     return int((session.quickest(url) or quickest_answer() or 0.0) * WHOLE_RATE)
 
 
