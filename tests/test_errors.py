@@ -160,8 +160,10 @@ def test_every_error_wheelscan_means_is_a_wheelscan_error() -> None:
 
 def test_errors_print_and_travel_as_before() -> None:
     from wheelscan.elf import BackendError, ElfError
+    from wheelscan.policy.wheeltags import InvalidWheelFilename
     from wheelscan.store.errors import StoreError
     from wheelscan.wheel.archive import WheelError
+    from wheelscan.wheel.byteranges import MultipartError
 
     cases: list[tuple[WheelscanError, str]] = [
         (WheelError("bad-zip", "cut short", "a/b.so"), "bad-zip: cut short (a/b.so)"),
@@ -169,6 +171,8 @@ def test_errors_print_and_travel_as_before() -> None:
         (ElfError("bad-table", "no DT_NULL"), "bad-table: no DT_NULL"),
         (InflateError("size-mismatch", "inflates to 3"), "size-mismatch: inflates to 3"),
         (StoreError("locked", "x.db: busy", "wait"), "x.db: busy (hint: wait)"),
+        (MultipartError("a part twice"), "download-failed: a part twice"),
+        (InvalidWheelFilename("bad-filename", "no .whl"), "bad-filename: no .whl"),
         (BackendError("WHEELSCAN_ELF_BACKEND='x'"), "WHEELSCAN_ELF_BACKEND='x'"),
     ]
     for error, line in cases:

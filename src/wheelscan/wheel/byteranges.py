@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from wheelscan.errors import ErrorCode, WheelscanError
 
@@ -38,6 +39,9 @@ class MultipartError(WheelscanError, ValueError):
 
     def __init__(self, reason: str) -> None:
         super().__init__(ErrorCode.DOWNLOAD_FAILED, reason)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return (type(self), (self.reason,))  # rebuilt from what its __init__ takes
 
 
 def range_header(spans: Sequence[tuple[int, int]]) -> str:
