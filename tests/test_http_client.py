@@ -503,3 +503,30 @@ def test_credentials_do_not_come_back_after_a_redirect_to_plain_http(
         assert server.authorizations("/secure") == [AUTH]
         assert server.authorizations("/page") == [None]
         assert response.url == plain
+
+
+def test_the_default_netrc_of_another_home_is_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two HOMEs whose ~/.netrc have the same version (written in one tick of a coarse
+    clock, as OneTick makes them look): each gives its own credentials, never the first's."""
+    from wheelscan.wheel import httpclient
+
+    class OneTick(httpclient.NetrcVersion):
+        def current(self) -> tuple[str | None, tuple[int, int] | None]:
+            named, version = super().current()
+            return named, None if version is None else (1, 1)
+
+    for name in ("first", "second"):
+        (tmp_path / name).mkdir()
+        netrc = tmp_path / name / ".netrc"
+        netrc.write_text(f"machine 127.0.0.1 login user password {name}\n")
+        netrc.chmod(0o600)
+    monkeypatch.delenv("NETRC", raising=False)
+    url = httpclient._normalised("http://127.0.0.1:1/simple/")
+    seen = []
+    for name in ("first", "second"):
+        monkeypatch.setenv("HOME", str(tmp_path / name))
+        seen.append(httpclient.credentials(url, OneTick(0.0))["Authorization"])
+    expected = [base64.b64encode(f"user:{name}".encode()).decode() for name in ("first", "second")]
+    assert seen == [f"Basic {token}" for token in expected]

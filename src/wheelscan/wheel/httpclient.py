@@ -282,7 +282,10 @@ def credentials(url: Url, netrc_version: NetrcVersion | None = None) -> dict[str
     named, version = (netrc_version or NetrcVersion(0.0)).current()
     if version is None:
         return {}  # no .netrc: no credentials from it
-    return _netrc_credentials(named, version, _hostname(url))
+    # the default file's HOME in the key too: another HOME's .netrc written in the same
+    # clock tick would have the same version
+    home = None if named else os.environ.get("HOME")
+    return _netrc_credentials(named, home, version, _hostname(url))
 
 
 _NetrcLook = tuple[tuple[str | None, str | None], float, tuple[int, int] | None]
@@ -321,12 +324,14 @@ class NetrcVersion:
 
 
 @functools.lru_cache(maxsize=64)
-def _netrc_credentials(named: str | None, version: tuple[int, int], host: str) -> dict[str, str]:
+def _netrc_credentials(
+    named: str | None, home: str | None, version: tuple[int, int], host: str
+) -> dict[str, str]:
     # parsed once per file version and host, not per request: a listing makes thousands of
     # requests, and a parse per request cost its threads more than the pages themselves.
     # ``named`` None: the default ~/.netrc, which Python's netrc refuses where others may
     # read its passwords (it checks only the file it finds itself, not one named to it)
-    del version  # the cache's key only
+    del home, version  # the cache's key only
     try:
         entry = netrc.netrc(named).authenticators(host)
     except (OSError, netrc.NetrcParseError):
