@@ -21,6 +21,8 @@ from wheelscan.policy.wheeltags import (
     wheel_tags,
 )
 
+from property_budget import examples
+
 CORPUS = Path(__file__).parent / "corpus"
 
 # The plain shape and its edges, and the shapes left to packaging
@@ -137,7 +139,7 @@ def test_a_number_past_python_s_digits_is_refused_as_packaging_refuses_it(
 _PART = st.text(alphabet="aZ09._-+!_vV", min_size=0, max_size=8)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(
     st.lists(_PART, min_size=3, max_size=7).map("-".join),
     st.sampled_from([".whl", ".WHL", ""]),
@@ -146,7 +148,7 @@ def test_any_name_reads_as_packaging_reads_it(stem: str, suffix: str) -> None:
     assert wheelscan_reading(stem + suffix) == packaging_reading(stem + suffix)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(
     st.from_regex(PLAIN, fullmatch=True),
 )
