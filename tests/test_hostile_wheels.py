@@ -47,23 +47,42 @@ def outcome(result: Verdict | AuditError) -> str:
     return result.code if isinstance(result, AuditError) else VERDICT
 
 
-@pytest.fixture(scope="session")  # built once per process, however the tests are spread
-def hostile_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Every case as a file, named as its case."""
-    root = tmp_path_factory.mktemp("hostile")
-    for name, case in CASES.items():
-        (root / case.filename(name)).write_bytes(case.build())
-    return root
+class Catalogue:
+    """The cases as files named as their cases, each built the first time a test of this
+    process asks for it: the tests are spread over processes (pytest-xdist), and building
+    every case takes each of them ~2 s, most of it on cases its share never reads."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, name: str) -> Path:
+        path = self.root / CASES[name].filename(name)
+        if not path.exists():
+            path.write_bytes(CASES[name].build())
+        return path
+
+    def every(self) -> Path:
+        """The directory, holding every case."""
+        for name in CASES:
+            self.path(name)
+        return self.root
 
 
-def path_of(hostile_dir: Path, name: str) -> Path:
-    return hostile_dir / CASES[name].filename(name)
+@pytest.fixture(scope="session")
+def catalogue(tmp_path_factory: pytest.TempPathFactory) -> Catalogue:
+    return Catalogue(tmp_path_factory.mktemp("hostile"))
+
+
+@pytest.fixture()
+def hostile_dir(catalogue: Catalogue) -> Path:
+    """Every case as a file."""
+    return catalogue.every()
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_each_hostile_wheel_gets_its_record(name: str, hostile_dir: Path) -> None:
+def test_each_hostile_wheel_gets_its_record(name: str, catalogue: Catalogue) -> None:
     case = CASES[name]
-    result = audit(path_of(hostile_dir, name), case.filename(name))
+    result = audit(catalogue.path(name), case.filename(name))
     assert outcome(result) == case.expect, getattr(result, "reason", result)
     if isinstance(result, Verdict):
         assert case.check(result), result
@@ -79,7 +98,7 @@ UNREAD_TAIL = {  # what a whole inflation finds in what the native reading never
 
 
 def test_the_reference_backend_gives_the_same_records(
-    hostile_dir: Path, monkeypatch: pytest.MonkeyPatch
+    catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With WHEELSCAN_ELF_BACKEND=reference a member is inflated whole, so the CRC and the
     size of a tail the native reading never inflates are checked: the records that differ."""
@@ -88,7 +107,7 @@ def test_the_reference_backend_gives_the_same_records(
         if case.slow_reference:
             continue
         expect = UNREAD_TAIL.get(name, case.expect)
-        assert outcome(audit(path_of(hostile_dir, name), case.filename(name))) == expect, name
+        assert outcome(audit(catalogue.path(name), case.filename(name))) == expect, name
 
 
 class CappedTask:
@@ -107,9 +126,9 @@ class CappedTask:
 
 
 @pytest.mark.slow
-def test_the_whole_catalogue_through_the_pool(hostile_dir: Path) -> None:
+def test_the_whole_catalogue_through_the_pool(catalogue: Catalogue) -> None:
     refs = [
-        WheelRef(case.filename(name), name, "1.0", str(path_of(hostile_dir, name)))
+        WheelRef(case.filename(name), name, "1.0", str(catalogue.path(name)))
         for name, case in CASES.items()
     ]
     # a clean parent, as the CLI's: nothing of this test process's state reaches the workers
@@ -175,9 +194,9 @@ def inflated(monkeypatch: pytest.MonkeyPatch) -> CountingInflater:
 
 @pytest.mark.parametrize("name", BOMB_CASES)
 def test_bombs_are_refused_before_inflating(
-    name: str, hostile_dir: Path, inflated: CountingInflater
+    name: str, catalogue: Catalogue, inflated: CountingInflater
 ) -> None:
-    path = path_of(hostile_dir, name)
+    path = catalogue.path(name)
     with WheelArchive.open(path) as wheel:
         declared = sum(m.size for m in wheel.members)
     assert declared > 60 << 20  # each declares 60 MiB and more...
@@ -187,37 +206,37 @@ def test_bombs_are_refused_before_inflating(
 
 
 def test_a_member_larger_than_it_says_is_cut_off(
-    hostile_dir: Path, inflated: CountingInflater
+    catalogue: Catalogue, inflated: CountingInflater
 ) -> None:
-    result = judged(hostile_dir, "bomb-lying-small-size")
+    result = judged(catalogue, "bomb-lying-small-size")
     assert outcome(result) == "size-mismatch"
     assert inflated.produced <= 100_000 + stream.OUTPUT_CHUNK  # declared size + one chunk
 
 
-def judged(hostile_dir: Path, name: str, limits: Limits = Limits()) -> Verdict | AuditError:
-    return audit(path_of(hostile_dir, name), CASES[name].filename(name), limits=limits)
+def judged(catalogue: Catalogue, name: str, limits: Limits = Limits()) -> Verdict | AuditError:
+    return audit(catalogue.path(name), CASES[name].filename(name), limits=limits)
 
 
-def test_the_limits_are_the_callers(hostile_dir: Path) -> None:
+def test_the_limits_are_the_callers(catalogue: Catalogue) -> None:
     strict = Limits(max_member_size=1 << 20)
-    assert outcome(judged(hostile_dir, "elf-long-gnu-chain", strict)) == "too-large"
+    assert outcome(judged(catalogue, "elf-long-gnu-chain", strict)) == "too-large"
     # inflated then: an ELF magic and zeros, under the CRC of the empty file it claims to be
     lax = Limits(max_compression_ratio=10**6)
-    assert outcome(judged(hostile_dir, "bomb-ratio", lax)) == "crc-mismatch"
+    assert outcome(judged(catalogue, "bomb-ratio", lax)) == "crc-mismatch"
 
 
 def test_a_table_walked_past_the_kept_bytes_costs_a_few_passes(
-    hostile_dir: Path, inflated: CountingInflater
+    catalogue: Catalogue, inflated: CountingInflater
 ) -> None:
     """Each word of this chain past the bytes a pass keeps would cost a pass (hours), and a
     whole read its size in memory: after MAX_STREAM_PASSES the member is refused."""
-    with WheelArchive.open(path_of(hostile_dir, "elf-long-gnu-chain")) as wheel:
+    with WheelArchive.open(catalogue.path("elf-long-gnu-chain")) as wheel:
         (member,) = [m for m in wheel.members if m.name == EXT]
-    assert outcome(judged(hostile_dir, "elf-long-gnu-chain")) == "scattered-tables"
+    assert outcome(judged(catalogue, "elf-long-gnu-chain")) == "scattered-tables"
     assert inflated.produced <= (MAX_STREAM_PASSES + 1) * member.size
 
 
-def test_the_quoted_overlap_bomb_is_a_real_one(hostile_dir: Path) -> None:
+def test_the_quoted_overlap_bomb_is_a_real_one(catalogue: Catalogue) -> None:
     """Each member a sound deflate stream with the right CRC and size, each within the ratio
     limit: only the overlap check stops it. (Checked with zlib: CPython's zipfile refuses
     overlapping members itself since 3.11.8 and 3.12.2, gh-109858.)"""
@@ -230,7 +249,7 @@ def test_the_quoted_overlap_bomb_is_a_real_one(hostile_dir: Path) -> None:
         stream = data[begin : begin + member.compressed_size]
         content = zlib.decompressobj(-15).decompress(stream)
         assert len(content) == member.size and zlib.crc32(content) == member.crc
-    result = judged(hostile_dir, "bomb-quoted-overlap")
+    result = judged(catalogue, "bomb-quoted-overlap")
     assert outcome(result) == "overlapping-members" and result.member == "bomb/0000.bin"  # type: ignore[union-attr]
 
 
@@ -241,12 +260,12 @@ def test_every_truncation_of_a_wheel_is_an_error() -> None:
     assert codes == {"not-zip", "truncated"}
 
 
-def test_a_symlink_entry_is_its_text_never_its_target(hostile_dir: Path) -> None:
+def test_a_symlink_entry_is_its_text_never_its_target(catalogue: Catalogue) -> None:
     if Path(HOST_LIBC).exists():  # what a follower would see: a real library
         assert parse_elf(Path(HOST_LIBC).read_bytes()).soname == "libc.so.6"
-    result = judged(hostile_dir, "symlink-to-host-library")
+    result = judged(catalogue, "symlink-to-host-library")
     assert isinstance(result, Verdict) and result.elf_files == (EXT,)
-    with WheelArchive.open(path_of(hostile_dir, "symlink-to-host-library")) as wheel:
+    with WheelArchive.open(catalogue.path("symlink-to-host-library")) as wheel:
         link = wheel.find("demo/libc.so.6")
         assert link is not None and bytes(wheel.read(link)) == HOST_LIBC.encode()
 
@@ -283,8 +302,8 @@ def test_an_audit_writes_follows_and_runs_nothing(
     assert report["show_status"] == 2  # some wheels could not be judged; none crashed it
 
 
-def test_the_sandbox_sees_a_write_and_a_stray_read(hostile_dir: Path, tmp_path: Path) -> None:
-    report = sandbox([str(path_of(hostile_dir, "symlink-to-member"))], tmp_path, "--canary")
+def test_the_sandbox_sees_a_write_and_a_stray_read(catalogue: Catalogue, tmp_path: Path) -> None:
+    report = sandbox([str(catalogue.path("symlink-to-member"))], tmp_path, "--canary")
     assert [v.split()[1] for v in report["violations"]] == ["'/dev/null'", "'/etc/hostname'"]
 
 
@@ -307,7 +326,7 @@ def test_the_native_core_imports_no_file_or_process_function() -> None:
     assert not imported & forbidden
 
 
-def test_the_catalogue_covers_the_issue(hostile_dir: Path) -> None:
+def test_the_catalogue_covers_the_issue() -> None:
     """Each class of the issue has its cases (a guard against a catalogue that shrinks)."""
     classes = {
         "truncated": ["truncated-half", "truncated-end-record"],
@@ -329,10 +348,10 @@ def test_the_catalogue_covers_the_issue(hostile_dir: Path) -> None:
     assert all(isinstance(CASES[n], Case) for names in classes.values() for n in names)
 
 
-def test_members_read_on_threads_get_the_same_records(hostile_dir: Path) -> None:
+def test_members_read_on_threads_get_the_same_records(catalogue: Catalogue) -> None:
     """``show`` inflates a wheel's members on several threads: same record for every case."""
     for name, case in CASES.items():
-        result = audit(path_of(hostile_dir, name), case.filename(name), threads=3)
+        result = audit(catalogue.path(name), case.filename(name), threads=3)
         assert outcome(result) == case.expect, name
 
 
