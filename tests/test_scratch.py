@@ -49,3 +49,44 @@ def test_a_whole_member_gets_its_pages_at_once() -> None:
 def test_a_prefix_gets_only_its_own_pages() -> None:
     growth = peak_growth(48 * MIB, populate=20 * MIB)
     assert 16 * MIB < growth < 32 * MIB
+
+
+SHARED_PROGRAM = """
+import mmap, threading
+from wheelscan.wheel.scratch import SPARE_BYTES, scratch, scratch_generation, share_among_threads
+def resident():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * mmap.PAGESIZE
+share_among_threads(64 << 20)
+fill = memoryview(b"x" * (5 << 20))  # written from: no allocation while measured
+before = resident()
+generations = []
+def read_members():
+    seen = []
+    for size in (3 << 20, 1 << 20, 5 << 20):
+        with scratch(size, populate=True) as view:
+            view[:] = fill[:size]
+            seen.append(scratch_generation())
+    generations.append(",".join(map(str, seen)))
+threads = [threading.Thread(target=read_members) for _ in range(8)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(resident() - before, SPARE_BYTES)
+print(" ".join(map(str, generations)))
+"""
+
+
+def test_threads_sharing_a_budget_keep_few_mappings_between_members() -> None:
+    """Mappings given back are kept for other threads' members, within SPARE_BYTES: a
+    worker's memory between wheels stays bounded however many threads read; and each use
+    finds the generation moved, so no reader trusts bytes another thread wrote there."""
+    out = subprocess.run(
+        [sys.executable, "-c", SHARED_PROGRAM], check=True, capture_output=True, text=True
+    ).stdout.splitlines()
+    growth, spare_bytes = map(int, out[0].split())
+    assert growth <= spare_bytes + 4 * MIB
+    # each thread's uses, one generation each: a mapping another thread gave back is
+    # never taken for what this one left in it
+    assert out[1].split() == ["0,1,2"] * 8
