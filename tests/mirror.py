@@ -117,3 +117,20 @@ def build_mirror(
         for json_page in simple.rglob("index.v1_json"):
             json_page.unlink()
     return Mirror(root, files, sha256s)
+
+
+def listed_only_index(simple: Path, projects: int) -> list[str]:
+    """A PEP 503 index under ``simple`` of ``projects`` projects of one wheel each, whose
+    files are never there (for tests that list an index and fetch none of it); its
+    project names."""
+    names = [f"p{i:03d}" for i in range(projects)]
+    simple.mkdir(parents=True)
+    anchors = "".join(f'<a href="{name}/">{name}</a>' for name in names)
+    (simple / "index.html").write_text(f"<html><body>{anchors}</body></html>")
+    for name in names:
+        (simple / name).mkdir()
+        filename = f"{name}-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
+        (simple / name / "index.html").write_text(
+            f'<html><body><a href="../../packages/{filename}">{filename}</a></body></html>'
+        )
+    return names

@@ -19,27 +19,13 @@ from wheelscan.wheel.httpclient import HttpSession
 
 from indexserver import IndexServer
 from latencyproxy import LatencyProxy
+from mirror import listed_only_index
 
 RTT = 0.05
 PROJECTS = 2 * LOOKAHEAD
 # How long the listing waits for the first wheel to be handed out before it goes on without
 # (only a pool that waits for more wheels first ever waits this long)
 PATIENCE = 30.0
-
-
-def _index(simple: Path) -> list[str]:
-    """An index of ``PROJECTS`` projects of one wheel each (never fetched: only listed)."""
-    names = [f"p{i:03d}" for i in range(PROJECTS)]
-    simple.mkdir(parents=True)
-    anchors = "".join(f'<a href="{name}/">{name}</a>' for name in names)
-    (simple / "index.html").write_text(f"<html><body>{anchors}</body></html>")
-    for name in names:
-        (simple / name).mkdir()
-        filename = f"{name}-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
-        (simple / name / "index.html").write_text(
-            f'<html><body><a href="../../packages/{filename}">{filename}</a></body></html>'
-        )
-    return names
 
 
 @dataclass(frozen=True)
@@ -63,7 +49,7 @@ class NoteWhenBegun:
 def test_the_first_listed_wheel_is_handed_out_before_the_next_is_listed(
     tmp_path: Path,
 ) -> None:
-    names = _index(tmp_path / "simple")
+    names = listed_only_index(tmp_path / "simple", PROJECTS)
     assert pages_in_flight(RTT) < LOOKAHEAD  # the listing's first round holds fewer wheels
     context = multiprocessing.get_context("fork")
     listed, begun = context.Value("i", 0), context.Event()

@@ -24,6 +24,7 @@ from wheelscan.wheel.httpclient import HttpError, HttpSession
 
 from indexserver import IndexServer
 from latencyproxy import LatencyProxy
+from mirror import listed_only_index
 from nginxserver import Nginx, NginxError
 
 # Long beside a busy machine's scheduling
@@ -31,25 +32,9 @@ RTT = 0.3
 PROJECTS = 200
 
 
-def _index(simple: Path) -> list[str]:
-    """A simple index of ``PROJECTS`` projects of one wheel each (the files themselves are
-    never fetched: only listed); its project names."""
-    names = [f"p{i:03d}" for i in range(PROJECTS)]
-    simple.mkdir(parents=True)
-    anchors = "".join(f'<a href="{name}/">{name}</a>' for name in names)
-    (simple / "index.html").write_text(f"<html><body>{anchors}</body></html>")
-    for name in names:
-        (simple / name).mkdir()
-        filename = f"{name}-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
-        (simple / name / "index.html").write_text(
-            f'<html><body><a href="../../packages/{filename}">{filename}</a></body></html>'
-        )
-    return names
-
-
 @pytest.fixture()
 def server(tmp_path: Path) -> Iterator[IndexServer]:
-    _index(tmp_path / "simple")
+    listed_only_index(tmp_path / "simple", PROJECTS)
     with IndexServer(tmp_path) as running:
         yield running
 
@@ -90,7 +75,7 @@ def test_a_server_that_takes_fewer_connections_still_gives_every_page(tmp_path: 
     old fixed number, lost none). The listing lowers its pages in flight and asks the lost
     pages again: every page comes."""
     web = tmp_path / "web"
-    names = _index(web / "simple")
+    names = listed_only_index(web / "simple", PROJECTS)
     server = Nginx(web, tmp_path, connections=32, pages="index.html", log_requests=False)
     try:
         server.start()
