@@ -51,17 +51,24 @@ class InvalidWheelFilename(WheelscanError, ValueError):
     code: ErrorCode
 
 
+def plain(filename: str) -> re.Match[str] | None:
+    """The file name split, where it has the plain shape (``PLAIN``, a name without "__"),
+    else None: a name for packaging to read."""
+    found = PLAIN.fullmatch(filename)
+    return None if found is None or "__" in filename.split("-", 1)[0] else found
+
+
 def wheel_tags(filename: str) -> frozenset[WheelTag]:
     """Every tag of the file name (a compressed tag set expanded); InvalidWheelFilename
     where packaging's ``parse_wheel_filename`` raises it."""
-    plain = PLAIN.fullmatch(filename)
-    if plain is None or "__" in filename.split("-", 1)[0]:
+    plain_name = plain(filename)
+    if plain_name is None:
         return _packaging_tags(filename)
     return frozenset(
         WheelTag(interpreter, abi, platform)
-        for interpreter in plain["interpreters"].split(".")
-        for abi in plain["abis"].split(".")
-        for platform in plain["platforms"].split(".")
+        for interpreter in plain_name["interpreters"].split(".")
+        for abi in plain_name["abis"].split(".")
+        for platform in plain_name["platforms"].split(".")
     )
 
 

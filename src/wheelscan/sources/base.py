@@ -76,12 +76,12 @@ _LEADING_ZERO = re.compile(r"(?<![0-9])0[0-9]")
 def _project_and_version(filename: str) -> tuple[str, str]:
     """The canonical project name and the normalised version, as packaging's
     ``parse_wheel_filename`` gives them. A name of the plain shape almost every wheel has
-    (``wheeltags.PLAIN``) is split without it: the parent names every wheel a listing
+    (``wheeltags.plain``) is split without it: the parent names every wheel a listing
     gives, and a WheelRef took three times as long with packaging's ``Version`` and ``Tag``
     objects (9 µs against 3), CPU the workers lack on a machine they keep busy."""
-    if wheeltags.PLAIN.fullmatch(filename):
+    if wheeltags.plain(filename) is not None:
         name, version = filename.split("-", 2)[:2]
-        if "__" not in name and _LEADING_ZERO.search(version) is None:
+        if _LEADING_ZERO.search(version) is None:
             return canonicalize_name(name), version
     project, parsed, _, _ = parse_wheel_filename(filename)
     return project, str(parsed)
