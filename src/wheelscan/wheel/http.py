@@ -456,12 +456,12 @@ class HttpRangeReader:
             groups.append(packed)
         return groups
 
-    def _limit(self, group: Sequence[tuple[int, int]]) -> int:
-        """The largest body an answer to ``group`` may have: the file's size for one range
-        (a server ignoring Range sends it whole), the parts' bytes and their delimiters and
-        headers for several."""
+    def _limit(self, group: Sequence[tuple[int, int]]) -> int | None:
+        """The largest body an answer to ``group`` may have: for one range ``_get``'s own
+        (None: the file's size, as a server ignoring Range sends it whole), the parts' bytes
+        and their delimiters and headers for several."""
         if len(group) < 2:
-            return self.size if self.size >= 0 else MAX_WHEEL_SIZE
+            return None
         asked = sum(end - start for start, end in group)
         return asked + PREAMBLE_LIMIT + PART_OVERHEAD * len(group)
 
