@@ -10,7 +10,6 @@ import argparse
 import json
 import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +19,7 @@ from wheelscan.cli.commands import SUMMARIES
 from wheelscan.cli.usage import positive_float
 from wheelscan.elf import backend_name
 from wheelscan.model import WheelFacts
+from wheelscan.threads import Background
 from wheelscan.wheel.archive import WheelArchive
 from wheelscan.wheel.contents import read_wheel_facts
 from wheelscan.wheel.remote import filename_from_url, is_url
@@ -112,7 +112,7 @@ def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is 
     p.add_argument(
         "--json-schema", action="store_true", help="print the schema of the JSON output and exit"
     )
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, configures_logging=True)  # where a wheel is fetched: ``_judge``
 
 
 def json_schema() -> dict[str, Any]:
@@ -166,6 +166,9 @@ def _judge(
     if is_url(target):
         # ranged reads: the central directory and the members that may be ELF, nothing more
         # the audit task and the HTTP client: imported only when a URL is given
+        from wheelscan.cli.main import configure_logging
+
+        configure_logging("show")
         from wheelscan.engine.task import AuditTask
         from wheelscan.sources.base import WheelRef
 
@@ -229,28 +232,27 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("no WHEEL given (a wheel file or an http(s) URL)")
     results: list[Verdict | AuditError] = []
     abi3: list[Abi3Verdict | None] = []  # each result's, None: no stable-ABI promise
-    with ThreadPoolExecutor(1) as reader:
-        # Each wheel is read in another thread while this one judges the one before; the
-        # first while this one imports the evaluation (packaging's tags, the policy code)
-        # and loads the policies: for one large wheel, 35-40 ms of a 0.2-0.3 s run,
-        # overlapped with inflation, which needs no GIL. The verdict's text too (its
-        # records, the policies' types): the first wheel is read as early as can be
-        reading = reader.submit(read, args.wheels[0], args.strict)
-        from wheelscan.engine import worker  # imported here, not in judge
-        from wheelscan.policy.policies import load_policies
+    # Each wheel is read in another thread while this one judges the one before; the
+    # first while this one imports the evaluation (packaging's tags, the policy code)
+    # and loads the policies: for one large wheel, 35-40 ms of a 0.2-0.3 s run,
+    # overlapped with inflation, which needs no GIL. The verdict's text too (its
+    # records, the policies' types): the first wheel is read as early as can be
+    reading = _read_in_background(args.wheels[0], args.strict)
+    from wheelscan.engine import worker  # imported here, not in judge
+    from wheelscan.policy.policies import load_policies
 
-        database = load_policies(args.policy_file)
-        for index, target in enumerate(args.wheels):
-            facts: WheelFacts | AuditError | None
-            try:
-                facts = reading.result()
-            except worker.FAILURES as e:  # the wheel's; anything else is a bug, raised here
-                facts = worker.audit_error(Path(target).name, e)
-            if index + 1 < len(args.wheels):
-                reading = reader.submit(read, args.wheels[index + 1], args.strict)
-            outcome, stable_abi = judge(target, facts, database, args)
-            results.append(outcome)
-            abi3.append(stable_abi)
+    database = load_policies(args.policy_file)
+    for index, target in enumerate(args.wheels):
+        facts: WheelFacts | AuditError | None
+        try:
+            facts = reading.result()
+        except worker.FAILURES as e:  # the wheel's; anything else is a bug, raised here
+            facts = worker.audit_error(Path(target).name, e)
+        if index + 1 < len(args.wheels):
+            reading = _read_in_background(args.wheels[index + 1], args.strict)
+        outcome, stable_abi = judge(target, facts, database, args)
+        results.append(outcome)
+        abi3.append(stable_abi)
     if args.format == "json":
         print(
             json.dumps(
@@ -285,6 +287,10 @@ def run(args: argparse.Namespace) -> int:
             )
         )
     return exit_status(results, abi3)
+
+
+def _read_in_background(target: str, strict: bool) -> Background[WheelFacts | None]:
+    return Background(lambda: read(target, strict), "wheelscan-read")
 
 
 def _with_abi3(result: Verdict | AuditError, abi3: Abi3Verdict | None) -> dict[str, Any]:

@@ -216,31 +216,35 @@ def _parsed_members(
             if archive.is_elf(member, looked):
                 yield member, _cached_parse(parse, archive, member, cache, digests)
         return
-    from concurrent.futures import Future, ThreadPoolExecutor  # ~10 ms of imports: when used
+    from functools import partial
+
+    from wheelscan.threads import run_all
 
     # The largest candidates first: they are sniffed, and handed to a thread, before the
     # many small files (a thread that starts the largest library last finishes last; one
-    # library cannot be split: a deflate stream is sequential). Sniffing the rest here
-    # overlaps with the threads' inflation, which runs without the GIL.
+    # library cannot be split: a deflate stream is sequential).
     candidates = _candidates(archive, strict)
     sniffed = archive.sniff(candidates)
     order = sorted(range(len(candidates)), key=lambda i: -candidates[i].compressed_size)
-    futures: dict[int, Future[ElfFacts]] = {}
+    parsed: list[int] = []
     sniffing_errors: dict[int, Exception] = {}
-    with ThreadPoolExecutor(max(1, threads)) as pool:
-        for i in order:
-            try:
-                if archive.is_elf(candidates[i], sniffed[i]):
-                    futures[i] = pool.submit(
-                        _cached_parse, parse, archive, candidates[i], cache, digests
-                    )
-            except Exception as e:  # raised in archive order below, as a sequential read would
-                sniffing_errors[i] = e
+    for i in order:
+        try:
+            if archive.is_elf(candidates[i], sniffed[i]):
+                parsed.append(i)
+        except Exception as e:  # raised in archive order below, as a sequential read would
+            sniffing_errors[i] = e
+    outcomes = run_all(
+        [partial(_cached_parse, parse, archive, candidates[i], cache, digests) for i in parsed],
+        threads,
+        "wheelscan-members",
+    )
+    facts = dict(zip(parsed, outcomes, strict=True))
     for i, member in enumerate(candidates):
         if i in sniffing_errors:
             raise sniffing_errors[i]
-        if i in futures:
-            yield member, futures[i].result()
+        if i in facts:
+            yield member, facts[i].result()
 
 
 def _cached_parse(

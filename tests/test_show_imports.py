@@ -1,0 +1,44 @@
+"""What a one-wheel ``wheelscan show`` of a local file imports (issue #15: a whole process,
+start-up included): nothing logs there, so neither ``logging`` nor ``concurrent.futures``
+(which brings it) is loaded; a wheel given by URL configures logging as every command does."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from elfwriter import build_elf, sample_spec
+from wheelbuilder import build_wheel
+
+
+def _imported(*args: str) -> set[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE")}
+    stderr = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "wheelscan", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        env=env,
+    ).stderr
+    return {
+        line.rsplit("|", 1)[1].strip()
+        for line in stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+
+
+def _wheel(tmp_path: Path, member: str = "mod.so") -> Path:
+    wheel = tmp_path / "demo-1.0-cp311-cp311-manylinux_2_28_x86_64.whl"
+    wheel.write_bytes(build_wheel({member: build_elf(sample_spec("x86_64", interpreter=None))}))
+    return wheel
+
+
+def test_show_of_a_local_wheel_imports_neither_logging_nor_futures(tmp_path: Path) -> None:
+    wheel = _wheel(tmp_path)
+    for args in (["show", str(wheel)], ["show", "--json", str(wheel), str(wheel)]):
+        names = _imported(*args)
+        assert "wheelscan.policy.evaluate" in names  # it did judge
+        assert not {"logging", "concurrent.futures"} & names, args
