@@ -734,7 +734,10 @@ def _one_pass_buffers(size: int) -> Iterator[tuple[memoryview, memoryview]]:
     cost nothing), none kept: kept per thread, 2 x 4 MiB each, they were 0.5 to 1 GiB of a
     worker. A thread that does not share keeps them from member to member: sized for twice
     what the end may hold, they were zeroed whole each time, where only what is written
-    needs to be, and copied out (1% of a batch)."""
+    needs to be, and copied out (1% of a batch). Those are mappings too: a bytearray of
+    the size was zeroed whole once per thread all the same, and ``show`` starts its threads
+    afresh for each wheel (onnxruntime's libonnxruntime.so, whose end takes a second
+    margin: 11.0 ms to read, 8.6 as mappings, issue #15)."""
     budget = shared_budget()
     if budget is not None:
         taken = budget.take(2 * size)
@@ -745,9 +748,11 @@ def _one_pass_buffers(size: int) -> Iterator[tuple[memoryview, memoryview]]:
         finally:
             budget.give(taken)
         return
-    kept: list[bytearray] = getattr(_PER_THREAD, "buffers", [])
+    kept: list[mmap.mmap] = getattr(_PER_THREAD, "buffers", [])
     if not kept or len(kept[0]) < size:
-        kept = [bytearray(size), bytearray(size)]
+        # mapped KEPT_ONE_PASS long where kept: a later, longer end (a member's next margin)
+        # takes up the same pages; those it never writes cost nothing
+        kept = [_mapping(max(size, KEPT_ONE_PASS)), _mapping(max(size, KEPT_ONE_PASS))]
         if size <= KEPT_ONE_PASS:  # a rare larger one is not kept: a worker's memory
             _PER_THREAD.buffers = kept
     yield memoryview(kept[0])[:size], memoryview(kept[1])[:size]
