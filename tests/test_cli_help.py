@@ -22,7 +22,7 @@ def commands() -> dict[str, argparse.ArgumentParser]:
     for name in COMMANDS:
         parser = build_parser([name])
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        assert set(sub.choices) == set(COMMANDS)
+        assert name in sub.choices  # built alone, the command first (test_cli_parser.py)
         built[name] = sub.choices[name]
     return built
 

@@ -47,10 +47,13 @@ def build_parser(argv: Sequence[str] | None = None) -> Parser:
     named = [a for a in words if a in COMMANDS][:1]
     if not named and words[:1] == ["--version"]:
         return parser  # argparse prints the version and exits: no command module needed
+    # The command as the first word: nothing the top-level parser may print (its help, asked
+    # for before a command) lists the others, whose parsers (0.2 ms each) go unmade
+    only_named = bool(named) and words[:1] == named
     for name, summary in SUMMARIES.items():
         if name in named:
             importlib.import_module(f"wheelscan.cli.{name}").configure_parser(commands)
-        else:  # listed, never run: `wheelscan --help` imports no command's stack
+        elif not only_named:  # listed, never run: `wheelscan --help` imports no command's stack
             commands.add_parser(name, help=summary)
     return parser
 
