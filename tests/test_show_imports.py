@@ -42,3 +42,20 @@ def test_show_of_a_local_wheel_imports_neither_logging_nor_futures(tmp_path: Pat
         names = _imported(*args)
         assert "wheelscan.policy.evaluate" in names  # it did judge
         assert not {"logging", "concurrent.futures"} & names, args
+
+
+def test_show_imports_json_once_the_reading_has_begun(tmp_path: Path) -> None:
+    # the evaluation (wheelscan.engine on) is imported while the first wheel is read
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE")}
+    wheel = _wheel(tmp_path)
+    stderr = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "wheelscan", "show", "--json", str(wheel)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        env=env,
+    ).stderr
+    order = [line.rsplit("|", 1)[1].strip() for line in stderr.splitlines() if "|" in line]
+    assert order.index("wheelscan.wheel.contents") < order.index("wheelscan.engine")
+    assert order.index("wheelscan.engine") < order.index("json")
