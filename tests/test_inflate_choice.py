@@ -19,7 +19,7 @@ from wheelscan._native import facts_end
 from wheelscan.elf import get_parser
 from wheelscan.engine.worker import audit
 from wheelscan.policy.verdict import Verdict
-from wheelscan.wheel import contents, partial
+from wheelscan.wheel import contents, partial, stream
 from wheelscan.wheel.archive import DEFLATED, WheelArchive
 
 from elfwriter import build_elf, sample_spec
@@ -139,7 +139,7 @@ def test_a_member_with_a_long_tail_is_inflated_only_in_part(
     elf = build_elf(sample_spec("x86_64", interpreter=None))
     path = wheel_with(tmp_path, elf + random.Random(5).randbytes(2 << 20))  # "debug info"
     monkeypatch.setattr(contents, "inflate_into", refuse)
-    monkeypatch.setattr(contents, "parse_streamed", refuse)
+    monkeypatch.setattr(stream, "parse_streamed", refuse)  # where contents takes it
     assert isinstance(audit(path, path.name), Verdict)
 
 
@@ -147,6 +147,6 @@ def test_a_member_that_is_all_segments_is_inflated_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = wheel_with(tmp_path, build_elf(sample_spec("x86_64", interpreter=None)))
-    monkeypatch.setattr(contents, "parse_streamed", refuse)
+    monkeypatch.setattr(stream, "parse_streamed", refuse)  # where contents takes it
     monkeypatch.setattr(partial, "inflate_prefix", refuse)
     assert isinstance(audit(path, path.name), Verdict)

@@ -59,3 +59,10 @@ def test_show_imports_json_once_the_reading_has_begun(tmp_path: Path) -> None:
     order = [line.rsplit("|", 1)[1].strip() for line in stderr.splitlines() if "|" in line]
     assert order.index("wheelscan.wheel.contents") < order.index("wheelscan.engine")
     assert order.index("wheelscan.engine") < order.index("json")
+
+
+def test_reading_streams_nothing_and_imports_no_streaming(tmp_path: Path) -> None:
+    # only a member over WHOLE_MEMBER_LIMIT whose ends do not settle it is streamed
+    names = _imported("show", str(_wheel(tmp_path)))
+    assert "wheelscan.wheel.ends" in names
+    assert "wheelscan.wheel.stream" not in names

@@ -213,7 +213,7 @@ def _counting_streams(
         return original_whole(payload, out, *args, **kwargs)
 
     with (
-        mock.patch.object(contents, "parse_streamed", counting),
+        mock.patch.object(stream, "parse_streamed", counting),  # where contents takes it
         mock.patch.object(contents, "inflate_into", counting_whole),
         mock.patch.object(contents, "_parse_prefix", counting_parse_prefix),
         mock.patch.object(partial, "inflate_prefix", counting_prefix),

@@ -30,10 +30,10 @@ from wheelscan.wheel.inflate import (
     head_inflater,
     inflate_into,
 )
-from wheelscan.wheel.stream import Stream
 
 if TYPE_CHECKING:
     from wheelscan.elf import ElfFacts
+    from wheelscan.wheel.stream import Stream
 
 ELF_MAGIC = b"\x7fELF"
 STORED, DEFLATED = 0, 8

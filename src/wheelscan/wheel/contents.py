@@ -35,7 +35,6 @@ from wheelscan.wheel.inflate import (
 )
 from wheelscan.wheel.partial import inflate_start
 from wheelscan.wheel.scratch import scratch
-from wheelscan.wheel.stream import StreamError, StreamStats, parse_streamed
 
 if TYPE_CHECKING:
     # a strict reading's checks, and the cache of a batch's facts: imported where used
@@ -427,6 +426,10 @@ def _parse_large(
 
 def _parse_stream(archive: WheelArchive, member: Member, parse: PartialParser) -> ElfFacts | None:
     """The facts from a streamed inflation; None after MAX_STREAM_PASSES passes."""
+    # imported here: only a member over WHOLE_MEMBER_LIMIT whose ends did not settle it
+    # is streamed (its records, compiled at import, were 1 ms of `show`'s start-up)
+    from wheelscan.wheel.stream import StreamError, StreamStats, parse_streamed
+
     stats = StreamStats()
 
     def bounded(buffer: Buffer, available: Sequence[tuple[int, int]] | None = None, /) -> ElfFacts:

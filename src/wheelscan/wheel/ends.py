@@ -45,8 +45,13 @@ from wheelscan.wheel.inflate import (
     InflateError,
 )
 from wheelscan.wheel.partial import inflate_start
-from wheelscan.wheel.scratch import KEPT_RESIDENT, scratch, scratch_generation, shared_budget
-from wheelscan.wheel.stream import RESTART_KEEP
+from wheelscan.wheel.scratch import (
+    KEPT_RESIDENT,
+    RESTART_KEEP,
+    scratch,
+    scratch_generation,
+    shared_budget,
+)
 
 # Members from this size on are read by their ends where that costs at most SKIP_WORTH of
 # inflating them from the start. Per byte of the end, in libdeflate's time (one core of the

@@ -24,6 +24,10 @@ RETAINED = 64 * 1024 * 1024
 # worker's peak is the same either way (its largest member, while inflated); only what it
 # keeps between wheels grows, to at most this.
 KEPT_RESIDENT = RETAINED
+# Bytes already streamed past that a new pass of a streamed member keeps wholesale, so one
+# extra pass is enough (wheel/stream.py); reading a member by its ends holds no more
+# (wheel/ends.py, which needs this bound without the streaming code)
+RESTART_KEEP = 128 * 1024 * 1024
 # Threads that share a budget (``share_among_threads``) give their mapping back after each
 # member; up to SPARE_BYTES of those mappings, none over SPARE_EACH, are kept for the next
 # member of any of them, pages and all (``_Spares``). A fresh mapping per member costs its

@@ -22,7 +22,7 @@ from typing import Protocol
 from wheelscan.elf import ElfFacts, NeedBytes, PartialParser
 from wheelscan.errors import ErrorCode, WheelscanError
 from wheelscan.wheel.inflate import RawInflaterError, crc32, raw_inflater
-from wheelscan.wheel.scratch import RETAINED, scratch
+from wheelscan.wheel.scratch import RESTART_KEEP, RETAINED, scratch
 
 INPUT_CHUNK = 1024 * 1024
 
@@ -39,8 +39,8 @@ OUTPUT_CHUNK = 4 * 1024 * 1024
 MIN_OUTPUT = 256 * 1024
 # Kept from the start of every member: all of nearly every library, and the tables of the rest
 DEFAULT_KEEP = RETAINED
-# Bytes already streamed past that a new pass keeps wholesale, so one extra pass is enough
-RESTART_KEEP = 128 * 1024 * 1024
+# RESTART_KEEP (wheel/scratch.py): bytes already streamed past that a new pass keeps
+# wholesale, so one extra pass is enough
 
 
 class StreamError(WheelscanError):
