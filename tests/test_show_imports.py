@@ -66,3 +66,19 @@ def test_reading_streams_nothing_and_imports_no_streaming(tmp_path: Path) -> Non
     names = _imported("show", str(_wheel(tmp_path)))
     assert "wheelscan.wheel.ends" in names
     assert "wheelscan.wheel.stream" not in names
+
+
+def test_show_imports_no_signal_handling_and_ctrl_c_still_exits_130(tmp_path: Path) -> None:
+    # the stop signals' handling (cli/interrupt.py) is audit's; Ctrl-C's status is main's
+    assert "signal" not in _imported("show", str(_wheel(tmp_path)))
+    probe = (
+        "import argparse\n"
+        "from wheelscan.cli import main\n"
+        "def stopped(args):\n"
+        "    raise KeyboardInterrupt\n"
+        "print(main.run(argparse.Namespace(command='show', func=stopped)))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert run.stdout == "130\n"

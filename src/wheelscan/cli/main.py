@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from wheelscan import __version__
 from wheelscan.backend import BACKEND_ENV, backend_name
 from wheelscan.cli.commands import SUMMARIES
-from wheelscan.cli.interrupt import exit_status
 from wheelscan.cli.usage import EXIT_STATUS_HELP, EXIT_USAGE, HelpFormatter, Parser
 from wheelscan.errors import CommandError
 
@@ -111,6 +110,10 @@ def run(args: argparse.Namespace) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except KeyboardInterrupt as e:  # SIGTERM and SIGHUP too, where a command handles them
+        # imported here: its signal module (0.5 ms of enums) is needed only by a command
+        # that handles the stop signals (``audit``), which imports it, or once stopped
+        from wheelscan.cli.interrupt import exit_status
+
         return exit_status(e)
     except Exception as e:
         message = user_error(e)
