@@ -20,9 +20,7 @@ A member's first bytes (``head_inflater``) come from zlib.
 from __future__ import annotations
 
 import zlib
-from typing import Any, cast
-
-from isal import isal_zlib
+from typing import TYPE_CHECKING, Any
 
 from wheelscan.errors import InflateError  # what both raise
 from wheelscan.wheel.scratch import RETAINED
@@ -42,8 +40,22 @@ except ImportError as unbound:  # the same, over ISA-L
         inflate_prefix,
     )
 
-# what a ``raw_inflater()`` raises (ISA-L's error, a stream's), not an InflateError
-RawInflaterError: type[Exception] = cast("type[Exception]", isal_zlib.error)
+# ISA-L is imported where a stream or a CRC-32 of a stored member needs it: a wheel read
+# without either (most: libdeflate inflates and checks the rest) spares its 1 ms of imports,
+# before the first wheel's reading begins in ``show`` (issue #15)
+if TYPE_CHECKING:
+    # what a ``raw_inflater()`` raises (ISA-L's error, a stream's), not an InflateError
+    RawInflaterError: type[Exception]
+
+
+def __getattr__(name: str) -> Any:
+    """RawInflaterError, ISA-L's error, taken from it when first asked for."""
+    if name == "RawInflaterError":
+        from isal import isal_zlib
+
+        return isal_zlib.error
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # Members up to this size are inflated whole into the scratch mapping; larger ones streamed
 WHOLE_MEMBER_LIMIT = RETAINED
@@ -64,6 +76,8 @@ __all__ = [
 
 
 def crc32(data: bytes | memoryview, value: int = 0) -> int:
+    from isal import isal_zlib
+
     return int(isal_zlib.crc32(data, value))
 
 
@@ -77,4 +91,6 @@ def head_inflater() -> Any:
 
 def raw_inflater() -> Any:
     """A streaming inflater of raw deflate data (zip members carry no zlib header)."""
+    from isal import isal_zlib
+
     return isal_zlib.decompressobj(-15)
