@@ -34,6 +34,8 @@ class IntegrityProblem:
 
 @record(slots=True)
 class ElfMember:
+    """One ELF member of a wheel: its name, its facts, and how RECORD lists it."""
+
     path: str  # the member's name in the archive
     facts: ElfFacts
     # listed in RECORD and not *.py: auditwheel examines only these; pip installs every
@@ -45,6 +47,8 @@ class ElfMember:
 
 @record
 class WheelFacts:
+    """What a verdict needs from a wheel: its name and its ELF members' facts."""
+
     filename: str
     # every ELF member: those RECORD lists in its order first (auditwheel's order matters:
     # the first ELF fixes the architecture and libc), then the rest in archive order
@@ -70,6 +74,8 @@ RESULT_VERSION = 1
 
 @record
 class WheelResult:
+    """One wheel's outcome, as a worker returns it: its facts and verdict, or its error."""
+
     ref: WheelRef
     sha256: str | None  # the index's, else computed from the bytes read; None if unreadable
     facts: WheelFacts | None  # None when the wheel could not be read

@@ -229,6 +229,8 @@ class VersionNeed(NamedTuple):
 
 @record(slots=True)
 class ElfFacts:
+    """What the loader would read of one ELF file: the facts every verdict is made from."""
+
     elf_class: ElfClass
     endianness: Endianness
     osabi: int

@@ -28,6 +28,8 @@ _COMPATIBLE_OSABI = frozenset({0, 3})  # ELFOSABI_NONE/SYSV, ELFOSABI_GNU/LINUX
 
 @record(slots=True)
 class Library:
+    """A library a file needs, and the wheel member it resolved to, if any."""
+
     soname: str
     path: str | None  # the wheel member it resolved to, None when not found in the wheel
     needed: tuple[str, ...] = ()

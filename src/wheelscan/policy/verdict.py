@@ -82,6 +82,8 @@ class Finding:
 
 @record
 class Verdict:
+    """A wheel judged: its best policy, each declared tag's claim, and what blocks the next."""
+
     wheel: str
     libc: str
     architecture: str
