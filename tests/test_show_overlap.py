@@ -42,3 +42,14 @@ def test_show_gives_the_switch_interval_back(
         main(["show", str(wheel)])
     assert sys.getswitchinterval() == before
     capsys.readouterr()
+
+
+def test_overlapping_runs_give_the_interval_back_once_the_last_ends() -> None:
+    # two runs of show in one process, the second starting while the first reads: the
+    # second must not take the first's shortened interval for the one to give back
+    before = sys.getswitchinterval()
+    with show._SHORT_SWITCH_INTERVAL:  # the first run, still reading
+        with show._SHORT_SWITCH_INTERVAL:  # the second
+            assert sys.getswitchinterval() == show.OVERLAP_SWITCH_INTERVAL
+        assert sys.getswitchinterval() == show.OVERLAP_SWITCH_INTERVAL  # the first reads on
+    assert sys.getswitchinterval() == before

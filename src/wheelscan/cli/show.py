@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,10 +19,10 @@ from wheelscan.cli.commands import SUMMARIES
 from wheelscan.cli.usage import positive_float
 from wheelscan.elf import backend_name
 from wheelscan.model import WheelFacts
-from wheelscan.threads import Background
 from wheelscan.wheel.archive import WheelArchive
 from wheelscan.wheel.contents import read_wheel_facts
 from wheelscan.wheel.remote import filename_from_url, is_url
+from wheelscan.wheel.threads import Background
 
 if TYPE_CHECKING:
     # the verdicts, their evaluation and their text: imported once the first wheel is being
@@ -251,9 +252,7 @@ def run(args: argparse.Namespace) -> int:
     # Meanwhile this thread runs Python (imports, policies, verdicts) and holds the GIL,
     # which a reading thread back from inflating (without it) waits for, at every step, up
     # to the switch interval (5 ms by default): a shorter one while both run
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(min(interval, OVERLAP_SWITCH_INTERVAL))
-    try:
+    with _SHORT_SWITCH_INTERVAL:
         reading = _read_in_background(args.wheels[0], args.strict)
         from wheelscan.engine import worker  # imported here, not in judge
         from wheelscan.policy.policies import load_policies
@@ -270,8 +269,6 @@ def run(args: argparse.Namespace) -> int:
             outcome, stable_abi = judge(target, facts, database, args)
             results.append(outcome)
             abi3.append(stable_abi)
-    finally:
-        sys.setswitchinterval(interval)
     if args.format == "json":
         import json
 
@@ -308,6 +305,33 @@ def run(args: argparse.Namespace) -> int:
             )
         )
     return exit_status(results, abi3)
+
+
+class _ShortSwitchInterval:
+    """OVERLAP_SWITCH_INTERVAL while a run of ``show`` reads beside Python; the interval
+    before given back by the last of overlapping runs to end (``main`` may be called from
+    several threads), not by each, which would leave the shortened one set."""
+
+    def __init__(self) -> None:
+        self._runs = 0
+        self._before = 0.0
+        self._changing = threading.Lock()
+
+    def __enter__(self) -> None:
+        with self._changing:
+            if not self._runs:
+                self._before = sys.getswitchinterval()
+                sys.setswitchinterval(min(self._before, OVERLAP_SWITCH_INTERVAL))
+            self._runs += 1
+
+    def __exit__(self, *_: object) -> None:
+        with self._changing:
+            self._runs -= 1
+            if not self._runs:
+                sys.setswitchinterval(self._before)
+
+
+_SHORT_SWITCH_INTERVAL = _ShortSwitchInterval()
 
 
 def _read_in_background(target: str, strict: bool) -> Background[WheelFacts | None]:

@@ -217,7 +217,7 @@ def _parsed_members(
         return
     from functools import partial
 
-    from wheelscan.threads import run_all
+    from wheelscan.wheel.threads import run_all
 
     # The largest candidates first: they are sniffed, and handed to a thread, before the
     # many small files (a thread that starts the largest library last finishes last; one

@@ -46,15 +46,15 @@ except ImportError as unbound:  # the same, over ISA-L
 if TYPE_CHECKING:
     # what a ``raw_inflater()`` raises (ISA-L's error, a stream's), not an InflateError
     RawInflaterError: type[Exception]
+else:  # hidden from mypy: a module __getattr__ would make every name of this module Any
 
+    def __getattr__(name: str) -> Any:
+        """RawInflaterError, ISA-L's error, taken from it when first asked for."""
+        if name == "RawInflaterError":
+            from isal import isal_zlib
 
-def __getattr__(name: str) -> Any:
-    """RawInflaterError, ISA-L's error, taken from it when first asked for."""
-    if name == "RawInflaterError":
-        from isal import isal_zlib
-
-        return isal_zlib.error
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+            return isal_zlib.error
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # Members up to this size are inflated whole into the scratch mapping; larger ones streamed

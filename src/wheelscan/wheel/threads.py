@@ -1,16 +1,26 @@
-"""How many threads a process may start within its RLIMIT_DATA.
+"""Threads: how many a process may start within its RLIMIT_DATA, and work handed to them
+with its outcome taken back where it is needed.
 
 A thread's stack is a private mapping, counted against RLIMIT_DATA (8 MiB by default: 32 of
 them are 264 MiB), so a worker under a memory limit (engine/pool.py) that started threads by
 the dozen would fail its wheels' own allocations, or fail to start a thread at all. The
 threads that read wheels (engine/inflight.py) and those that send their range requests
 (wheel/http.py) each take a share of the limit, and no more.
+
+``show`` and a wheel's reading on several cores hand work to threads without
+``concurrent.futures``: it imports ``logging`` (with ``traceback``, ``string``,
+``textwrap``) and ``queue``, 5 ms of a one-wheel ``wheelscan show``, a whole process, where
+nothing logs (issue #15).
 """
 
 from __future__ import annotations
 
 import resource
 import threading
+from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
 
 # What a thread costs besides its stack (its share of the C library's arenas, its locals)
 THREAD_EXTRA = 1 << 20
@@ -30,3 +40,107 @@ def threads_within(most: int, share: float) -> int:
         if stack == resource.RLIM_INFINITY or stack <= 0:
             stack = UNLIMITED_STACK
     return max(1, min(most, int(limit * share) // (stack + THREAD_EXTRA)))
+
+
+def _called(function: Callable[[], T]) -> tuple[T | None, BaseException | None]:
+    """What ``function()`` returned, or what it raised. A frame of its own: the traceback
+    of what is raised holds this frame, not the :class:`Outcome` that will hold the error
+    (a cycle that only the cyclic collector would free, with the task's memory)."""
+    try:
+        return function(), None
+    except BaseException as e:  # handed to the caller, as a future holds it
+        return None, e
+
+
+class Outcome(Generic[T]):
+    """What a function returned, or what it raised: ``result`` returns or raises it again."""
+
+    __slots__ = ("_error", "_value")
+
+    def __init__(self, function: Callable[[], T]) -> None:
+        self._value, self._error = _called(function)
+
+    @property
+    def interrupted(self) -> bool:
+        """Whether the function was stopped by what is not an error of its own (Ctrl-C)."""
+        return self._error is not None and not isinstance(self._error, Exception)
+
+    def result(self) -> T:
+        if self._error is None:
+            return self._value  # type: ignore[return-value]  # what function() returned
+        try:
+            raise self._error
+        finally:  # the re-raise's traceback holds this frame: not this outcome through it
+            self = None  # type: ignore[assignment]  # noqa: PLW0642
+
+
+class Background(Generic[T]):
+    """``function()`` run on a thread of its own from now on; ``result`` waits for it.
+
+    The thread is not a daemon: Ctrl-C while ``result`` waits ends the command, and the
+    interpreter's exit waits for the function to end (a daemon's would be cut off in the
+    middle of inflating into a mapping)."""
+
+    def __init__(self, function: Callable[[], T], name: str) -> None:
+        self._outcome: Outcome[T] | None = None
+        self._ended = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(function,), name=name)
+        self._thread.start()
+
+    def _run(self, function: Callable[[], T]) -> None:
+        try:
+            self._outcome = Outcome(function)
+        finally:
+            self._ended.set()
+
+    def result(self) -> T:
+        # an Event, not join(): a join that Ctrl-C interrupts marks a running thread ended
+        # (Python 3.11, bpo-45274), and the exit would then not wait for it
+        self._ended.wait()
+        assert self._outcome is not None  # set before the event
+        try:
+            return self._outcome.result()
+        finally:  # as in Outcome.result: a raised error's traceback holds this frame
+            self = None  # type: ignore[assignment]  # noqa: PLW0642
+
+
+def run_all(tasks: Sequence[Callable[[], T]], threads: int, name: str) -> list[Outcome[T]]:
+    """Each task's outcome, in the order given; the tasks taken in that order by up to
+    ``threads`` threads, the calling one among them, and all done when this returns. Where
+    no more threads can be had (their stacks past RLIMIT_DATA), on those there are. A task
+    stopped by Ctrl-C (on the calling thread) stops the others from taking more, and is
+    raised here once they have ended."""
+    outcomes: list[Outcome[T] | None] = [None] * len(tasks)
+    pending = iter(range(len(tasks)))
+    taking = threading.Lock()
+    stop = threading.Event()
+    interrupted: list[Outcome[T]] = []
+
+    def drain() -> None:
+        while not stop.is_set():
+            with taking:
+                index = next(pending, None)
+            if index is None:
+                return
+            outcome = outcomes[index] = Outcome(tasks[index])
+            if outcome.interrupted:
+                interrupted.append(outcome)
+                stop.set()
+
+    helpers: list[threading.Thread] = []
+    for _ in range(min(threads, len(tasks)) - 1):
+        helper = threading.Thread(target=drain, name=name)
+        try:
+            helper.start()
+        except RuntimeError:
+            break
+        helpers.append(helper)
+    try:
+        drain()
+    finally:
+        stop.set()  # a Ctrl-C between two tasks too: the helpers take no more
+        for helper in helpers:
+            helper.join()
+    if interrupted:
+        interrupted[0].result()  # raises what stopped it
+    return [outcome for outcome in outcomes if outcome is not None]
