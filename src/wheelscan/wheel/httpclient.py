@@ -64,6 +64,10 @@ MIN_RATE = 1 << 20
 # The longest wait a Retry-After may ask for before the session gives up instead.
 MAX_RETRY_AFTER = 120.0
 _CHUNK = 1 << 20
+# A body of announced length up to this is read in one piece (``_body_chunks``), its buffer
+# taken at once: no more than a worker's largest fetch of a member's end holds; a longer
+# one, which a server may announce and never send, in chunks as it comes
+_ONE_PIECE_UP_TO = 64 << 20
 _DECODED = frozenset({"gzip", "x-gzip", "deflate"})
 
 
@@ -229,14 +233,24 @@ os.register_at_fork(after_in_child=_new_watchdog)
 
 
 def _body_chunks(answer: urllib3.BaseHTTPResponse, url: str, limit: int) -> Iterator[bytes]:
-    """The raw body in chunks of at most 1 MiB, never more than ``limit`` bytes in all."""
+    """The raw body, never more than ``limit`` bytes in all: a body of announced length
+    (within the limit, or refused unread) up to ``_ONE_PIECE_UP_TO`` in one piece, read
+    into one buffer; any other in chunks of at most 1 MiB. (In 1 MiB chunks joined, a
+    range of 1.1 MB cost the client 1.4 ms of CPU over loopback (nginx), 2 MiB 3.0 ms and
+    4 MiB 3.5 ms, where 1 MiB cost 0.38: two buffers more and their join, each on pages the
+    allocator had given back and faulted in anew. In one piece: 0.32, 0.59 and 0.62 ms.)"""
     declared = answer.length_remaining  # None when chunked or delimited by the close
     if declared is not None and declared > limit:
         raise BodyOverLimit(
             url, f"the server announces {declared} bytes, more than the {limit} asked for"
         )
     received = 0
-    while chunk := answer.read(min(_CHUNK, limit + 1 - received), decode_content=False):
+    whole = declared is not None and declared <= _ONE_PIECE_UP_TO
+    while declared is None or received < declared:
+        wanted = declared - received if whole and declared is not None else _CHUNK
+        chunk = answer.read(min(wanted, limit + 1 - received), decode_content=False)
+        if not chunk:
+            break
         received += len(chunk)
         if received > limit:
             raise BodyOverLimit(url, f"a body over the {limit} bytes asked for")
