@@ -17,7 +17,7 @@ import pytest
 from wheelscan.engine.worker import read_facts
 from wheelscan.model import WheelFacts
 from wheelscan.policy.evaluate import evaluate
-from wheelscan.wheel.archive import WheelArchive, WheelError
+from wheelscan.wheel.archive import Limits, WheelArchive, WheelError
 from wheelscan.wheel.contents import read_wheel_facts
 from wheelscan.wheel.http import (
     GAP_TOLERANCE,
@@ -147,6 +147,21 @@ def test_bytes_fetched_stay_well_below_a_data_heavy_wheels_size(
     assert reader.bytes_fetched < reader.size / 50
     assert reader.requests == 2  # the tail (with RECORD and the directory), then the ELF
     assert [s.status for s in index.log] == [206, 206]
+
+
+def test_a_member_over_the_limits_ends_its_neighbours_span(
+    mirror: Mirror, index: IndexServer, session: HttpSession
+) -> None:
+    """A member over the limits is never fetched, and its bytes do not come with the ELF
+    member before it either: the plan bounds each span by the next local header of any
+    member (it skipped those over the limits, so the span ran on into them)."""
+    path = mirror.files[BULKY]
+    limits = Limits(max_member_size=400_000)  # the 500 kB tables after the ELF member: over
+    url = index.file_url(path)
+    size = path.stat().st_size
+    with open_remote_archive(url, size, limits, session, whole_below=0) as archive:
+        assert isinstance(archive.reader, HttpRangeReader)
+        assert archive.reader.bytes_fetched < len(ELF) + 2 * GAP_TOLERANCE
 
 
 def test_a_central_directory_beyond_the_tail_takes_a_second_request(

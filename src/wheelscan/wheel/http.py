@@ -373,28 +373,32 @@ class HttpRangeReader:
         return memoryview(b"".join(pieces))
 
     def plan(
-        self, members: Sequence[Member], in_part: Callable[[Member], bool] = lambda m: False
+        self,
+        members: Sequence[Member],
+        in_part: Callable[[Member], bool] = lambda m: False,
+        starts: Sequence[int] | None = None,
     ) -> list[tuple[int, int]]:
-        """The spans holding RECORD and every member that :func:`may_be_elf`; of a member
-        ``in_part`` says is read in part, only its local header and first ``HEAD_FETCH``
-        compressed bytes (what its ELF magic, headers and program headers inflate from).
+        """The spans holding ``members`` (RECORD and those that :func:`may_be_elf`, as
+        ``RemoteWheelArchive`` picks them); of a member ``in_part`` says is read in part,
+        only its local header and first ``HEAD_FETCH`` compressed bytes (what its ELF magic,
+        headers and program headers inflate from).
 
-        A member's span runs from its local header to the next member's (or the file's end):
+        A member's span runs from its local header to the next local header of ``starts``
+        (sorted: every member's, by default those of ``members``), or to the file's end:
         exact for a zip written without gaps, and capped by the format's bound otherwise.
         """
-        ordered = sorted(members, key=lambda m: m.header_offset)
-        ends = [m.header_offset for m in ordered[1:]] + [self.size]
+        if starts is None:
+            starts = sorted(m.header_offset for m in members)
         spans = []
-        for member, end in zip(ordered, ends, strict=True):
-            if is_record(member.name) or (
-                may_be_elf(member.name) and member.size >= len(ELF_MAGIC)
-            ):
-                if in_part(member):
-                    header = _LOCAL_HEADER + len(member.raw_name) + _USUAL_EXTRA
-                    wanted = header + min(member.compressed_size, HEAD_FETCH)
-                else:
-                    wanted = _LOCAL_OVERHEAD + member.compressed_size
-                spans.append((member.header_offset, min(end, member.header_offset + wanted)))
+        for member in sorted(members, key=lambda m: m.header_offset):
+            following = bisect.bisect_right(starts, member.header_offset)
+            end = starts[following] if following < len(starts) else self.size
+            if in_part(member):
+                header = _LOCAL_HEADER + len(member.raw_name) + _USUAL_EXTRA
+                wanted = header + min(member.compressed_size, HEAD_FETCH)
+            else:
+                wanted = _LOCAL_OVERHEAD + member.compressed_size
+            spans.append((member.header_offset, min(end, member.header_offset + wanted)))
         return spans
 
     def prefetch(self, spans: Sequence[tuple[int, int]]) -> None:
@@ -760,7 +764,19 @@ class RemoteWheelArchive(WheelArchive):
         self._twins = None if verify_members() else twins
         self._reused: dict[int, ElfFacts] = {}
         partly = read_in_part if not verify_members() else (lambda member: False)
-        spans = reader.plan([m for m in self.members if self._within_limits(m)], partly)
+        # each member's name looked at once (a wheel holds hundreds, 125k on the simulated
+        # index's 1,050): those that may be ELF files, probed by ``elf_members``, and RECORD
+        self._probed: list[Member] = []
+        fetched: list[Member] = []
+        for member in self.members:
+            if member.size >= len(ELF_MAGIC) and may_be_elf(member.name):
+                self._probed.append(member)
+            elif not is_record(member.name):
+                continue
+            if self._within_limits(member):
+                fetched.append(member)
+        starts = sorted(member.header_offset for member in self.members)
+        spans = reader.plan(fetched, partly, starts)
         reader.prefetch(spans)
         if not verify_members():
             try:
@@ -946,12 +962,8 @@ class RemoteWheelArchive(WheelArchive):
         return True
 
     def elf_members(self) -> Iterator[Member]:
-        for member in self.members:
-            if (
-                may_be_elf(member.name)
-                and member.size >= len(ELF_MAGIC)
-                and self.head(member) == ELF_MAGIC
-            ):
+        for member in self._probed:
+            if self.head(member) == ELF_MAGIC:
                 yield member
 
 
