@@ -80,12 +80,19 @@ TAIL_SIZE = 0xFFFF + 22 + 20
 # in part made the larger wheels worth reading by ranges: on the benchmark corpus, whole
 # below 1 MiB fetched 56.6% of the bytes in 2.7 requests a wheel, below 256 KiB 50.6% in 3.7,
 # below 64 KiB 49.9% in 4.1; with wheels in flight (engine/inflight.py) the requests added
-# cost no time that the benchmark could tell at 0 or 200 ms of round trip.
-WHOLE_BELOW = 256 * 1024
+# cost no time that the benchmark could tell at 0 or 200 ms of round trip. Over loopback
+# (nginx) a request costs the client 0.5-0.8 ms of CPU amid an audit's other work, 250 kB
+# about 0.2: the simulated index's 1,050 wheels, 199 of them of 256-512 KiB, took 1,832
+# requests where 256 KiB took 2,230, and 319 MB for 286; an audit's CPU, two workers, 7.03 s
+# where it was 7.22 (mean of 6 alternated pairs, 5 lower; one process reading them one after
+# another, 10 pairs, 7 lower, 0.16 s less); the benchmark corpus's wheels of 256-512 KiB are
+# 0.23% of its bytes. Below 1 MiB (the simulated index's 845 kB wheels too, read in 2
+# requests and a sixth of their bytes): 1,632 requests and 456 MB, and no CPU saved.
+WHOLE_BELOW = 512 * 1024
 # Over a slow link the threshold grows with the round trip (``whole_below_for``): a wheel read
 # by its ranges waits for TRIPS_SAVED round trips more than one fetched whole (its members'
 # first bytes, then the parts their program headers ask for; 3 where whole takes 1 for the
-# simulated index's wheels of 256-512 KiB), and at WHOLE_RATE those round trips carry as
+# simulated index's wheels of 643 kB), and at WHOLE_RATE those round trips carry as
 # many bytes as the ranges would have left unfetched: below that size the whole wheel costs
 # the link less time than the wait. Bandwidth-delay reasoning with a link assumed, not
 # measured: 50 Mbit/s (GAP_TOLERANCE's too), 625 KB at 50 ms, 2.5 MB at 200 ms; at most
