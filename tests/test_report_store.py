@@ -4,7 +4,8 @@ saying what changed since a run.
 
 Stores are written by the real ``wheelscan audit`` and ``reevaluate`` (or, where a run must be
 caught in the middle, by a child process driving the store as the audit does), and read by the
-real ``wheelscan report`` in a subprocess.
+real ``wheelscan report``: run in this process through the CLI's own ``main``
+(``tests/inprocess.py``), or in a subprocess where it must run inside a read-only mount.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import pytest
 from wheelscan.policy.policies import DATA_DIR
 
 from elfwriter import Sym, build_elf, sample_spec
+from inprocess import wheelscan
 from stores import copy_store
 from wheelbuilder import build_wheel
 
@@ -70,7 +72,8 @@ def sources(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return a, b
 
 
-def wheelscan(*args: object, wrapper: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+def wheelscan_wrapped(wrapper: tuple[str, ...], *args: object) -> subprocess.CompletedProcess[str]:
+    """``wheelscan *args`` in a subprocess started through ``wrapper`` (a mount namespace)."""
     command = [*wrapper, sys.executable, "-m", "wheelscan", *map(str, args)]
     return subprocess.run(command, check=False, capture_output=True, text=True, timeout=600)
 
@@ -225,9 +228,9 @@ def test_report_on_a_read_only_store(store_ab: Path, tmp_path: Path, how: str) -
         )
         assert probe.returncode != 0, "the store's directory is writable: nothing is tested"
         for form in FORMATS:
-            done = wheelscan("report", "--db", db, "--format", form, wrapper=wrapper)
+            done = wheelscan_wrapped(wrapper, "report", "--db", db, "--format", form)
             assert done.returncode == 0, f"{form}: {done.stderr}"
-        done = wheelscan("report", "--db", db, "--format", "json", wrapper=wrapper)
+        done = wheelscan_wrapped(wrapper, "report", "--db", db, "--format", "json")
         document = json.loads(done.stdout)
     finally:
         directory.chmod(0o755)
@@ -248,13 +251,13 @@ def test_a_read_only_store_left_by_a_killed_run(sources: tuple[Path, Path], tmp_
     wrapper = READ_ONLY["ro-mount"](directory)
     directory.chmod(0o555)
     try:
-        done = wheelscan("report", "--db", db, "--format", "json", wrapper=wrapper)
+        done = wheelscan_wrapped(wrapper, "report", "--db", db, "--format", "json")
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)["totals"]["wheels"] == stored
         directory.chmod(0o755)
         Path(f"{db}-shm").unlink()
         directory.chmod(0o555)
-        done = wheelscan("report", "--db", db, "--format", "json", wrapper=wrapper)
+        done = wheelscan_wrapped(wrapper, "report", "--db", db, "--format", "json")
     finally:
         directory.chmod(0o755)
     assert (done.returncode, done.stdout) == (2, "")
