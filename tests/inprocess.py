@@ -25,20 +25,28 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 
 from wheelscan.cli.main import main
 
 
-def wheelscan(*args: object) -> subprocess.CompletedProcess[str]:
+def wheelscan(
+    *args: object, env: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """``wheelscan *args``: its exit status, stdout and stderr, as text with universal
-    newlines (as a subprocess's are read). A bug's exception is raised, not printed: the
-    test fails on it, where a subprocess would have exited 1 with its traceback."""
+    newlines (as a subprocess's are read). ``env``: variables set for this run only (as
+    ``subprocess.run(env={**os.environ, **env})``); ``cwd``: the directory it runs in. A
+    bug's exception is raised, not printed: the test fails on it, where a subprocess would
+    have exited 1 with its traceback."""
     argv = [str(arg) for arg in args]
     stdout, stderr = _pipe("strict"), _pipe("backslashreplace")  # as Python's own stdio
     with (
+        _environment(env or {}),
+        contextlib.chdir(cwd or Path.cwd()),
         _fresh_root_logger(),
         contextlib.redirect_stdout(stdout),
         contextlib.redirect_stderr(stderr),
@@ -86,3 +94,19 @@ def _fresh_root_logger() -> Iterator[None]:
     finally:
         root.handlers[:] = handlers
         root.setLevel(level)
+
+
+@contextlib.contextmanager
+def _environment(variables: Mapping[str, str]) -> Iterator[None]:
+    """``variables`` set in this process's environment (which the command reads when it
+    runs, never at import), then the environment as it was."""
+    before = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = value

@@ -2,7 +2,9 @@
 each ends in one line on stderr and exit status 2, before any work and without a traceback;
 exit statuses gate CI; a token in an index URL is never printed nor stored.
 
-Real processes of ``python -m wheelscan``, real files, a real HTTP index on loopback.
+The commands run in this process through the CLI's own ``main`` (``tests/inprocess.py``),
+on real files; those that reach an index, a real HTTP server on loopback, run as real
+processes of ``python -m wheelscan`` (the HTTP client keeps one session per process).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from wheelscan.policy.policies import DATA_DIR
 from elfwriter import Sym, build_elf, sample_spec
 from hostile.cases import CASES
 from indexserver import IndexServer
+from inprocess import wheelscan as in_process
 from mirror import build_mirror
 from stores import copy_store
 from wheelbuilder import build_wheel
@@ -32,14 +35,23 @@ EXT = "mod.cpython-312-x86_64-linux-gnu.so"
 DOWN = "http://127.0.0.1:9/simple/"
 
 
+# never the pip configuration of whoever runs the tests
+NO_PIP_CONFIG = {"PIP_CONFIG_FILE": os.devnull}
+
+
 def wheelscan(*args: str, cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+    """``wheelscan *args``, run in this process."""
+    return in_process(*args, cwd=cwd, env={**NO_PIP_CONFIG, **env})
+
+
+def wheelscan_process(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``wheelscan *args`` in a subprocess: for a command that reaches an index."""
     return subprocess.run(
         [sys.executable, "-m", "wheelscan", *args],
         check=False,
         capture_output=True,
         text=True,
-        cwd=cwd,
-        env={**os.environ, "PIP_CONFIG_FILE": os.devnull, **env},
+        env={**os.environ, **NO_PIP_CONFIG, **env},
         timeout=120,
     )
 
@@ -202,8 +214,8 @@ def test_a_wheel_given_to_audit_points_to_show(tmp_path: Path, kept: Path) -> No
 
 
 def test_an_index_that_is_down_is_one_line(tmp_path: Path) -> None:
-    refused(wheelscan("audit", DOWN, "--db", str(tmp_path / "a.db")), "cannot read", DOWN)
-    refused(wheelscan("package", "demo", "--index-url", DOWN), "cannot read")
+    refused(wheelscan_process("audit", DOWN, "--db", str(tmp_path / "a.db")), "cannot read", DOWN)
+    refused(wheelscan_process("package", "demo", "--index-url", DOWN), "cannot read")
 
 
 def test_a_report_that_cannot_be_written_is_one_line(tmp_path: Path, kept_store: Path) -> None:
@@ -222,14 +234,16 @@ def test_a_token_in_the_index_url_is_never_printed_nor_stored(
     with IndexServer(mirror.web, credentials=f"reader:{secret}") as index:
         url = index.index_url.replace("://", f"://reader:{secret}@")
         db = tmp_path / "a.db"
-        run = wheelscan("audit", url, "--db", str(db), "--workers", "0")
+        run = wheelscan_process("audit", url, "--db", str(db), "--workers", "0")
         assert run.returncode == 1, run.stderr  # the wheel over-claims: it was read
         assert secret not in run.stdout + run.stderr
         gone = f"{index.url.replace('://', f'://reader:{secret}@')}/packages/x/kept-1.0.whl"
-        show = wheelscan("show", gone)
+        show = wheelscan_process("show", gone)
         assert show.returncode == 2
         assert secret not in show.stdout + show.stderr
-        down = wheelscan("package", "demo", "--index-url", DOWN.replace("://", f"://u:{secret}@"))
+        down = wheelscan_process(
+            "package", "demo", "--index-url", DOWN.replace("://", f"://u:{secret}@")
+        )
         assert down.returncode == 2
         assert secret not in down.stdout + down.stderr
     with sqlite3.connect(db) as connection:
@@ -250,11 +264,14 @@ def test_a_token_in_the_index_url_is_never_printed_nor_stored(
 
 def test_no_source_does_not_walk_the_configured_index_unasked(tmp_path: Path) -> None:
     db = tmp_path / "a.db"
-    line = refused(wheelscan("audit", "--db", str(db), PIP_INDEX_URL=DOWN), "--whole-index")
+    line = refused(wheelscan_process("audit", "--db", str(db), PIP_INDEX_URL=DOWN), "--whole-index")
     assert DOWN.rstrip("/") in line
     assert not db.exists()
     # confirmed, it goes and finds the index down
-    refused(wheelscan("audit", "--whole-index", "--db", str(db), PIP_INDEX_URL=DOWN), "cannot read")
+    refused(
+        wheelscan_process("audit", "--whole-index", "--db", str(db), PIP_INDEX_URL=DOWN),
+        "cannot read",
+    )
 
 
 def test_the_run_says_what_it_is_about_to_audit(tmp_path: Path, kept: Path) -> None:
@@ -321,7 +338,7 @@ def test_an_index_that_lists_no_hashes_is_audited(tmp_path: Path, broken: Path) 
         page.write_text(re.sub(r"#sha256=[0-9a-f]+", "", page.read_text()))
     db = tmp_path / "a.db"
     with IndexServer(mirror.web) as index:
-        run = wheelscan("audit", index.index_url, "--db", str(db), "--workers", "0")
+        run = wheelscan_process("audit", index.index_url, "--db", str(db), "--workers", "0")
     assert run.returncode == 1, run.stdout + run.stderr  # judged: it over-claims
     assert "Traceback" not in run.stderr
     with sqlite3.connect(db) as connection:
