@@ -1,7 +1,8 @@
 """``--strict``: the gate that reads every byte. What the fast path trusts unread, strict
 checks; what an installer refuses, strict refuses; what an installer lets through, strict
-reports beside the verdict. Real processes of ``python -m wheelscan``, wheels the tests
-build, real SQLite files, a real index on loopback, and ``zipfile`` as the oracle.
+reports beside the verdict. The commands run in this process through the CLI's own ``main``
+(``tests/inprocess.py``), as real ``python -m wheelscan`` processes where they read a real
+index on loopback; wheels the tests build, real SQLite files, and ``zipfile`` as the oracle.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from wheelscan.wheel.integrity import check_wheel
 from elfwriter import Sym, build_elf, sample_spec
 from hostile.cases import CASES
 from indexserver import IndexServer
+from inprocess import wheelscan as in_process
 from mirror import build_mirror
 
 EXT = "demo/_mod.cpython-312-x86_64-linux-gnu.so"
@@ -78,13 +80,24 @@ def strict_wheel(
     return out.getvalue()
 
 
-def wheelscan(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+# never the pip configuration of whoever runs the tests
+NO_PIP_CONFIG = {"PIP_CONFIG_FILE": os.devnull}
+
+
+def wheelscan(*args: str) -> subprocess.CompletedProcess[str]:
+    """``wheelscan *args``, run in this process."""
+    return in_process(*args, env=NO_PIP_CONFIG)
+
+
+def wheelscan_process(*args: str) -> subprocess.CompletedProcess[str]:
+    """``wheelscan *args`` in a subprocess: for a command that reads an index over HTTP (the
+    HTTP client keeps one session per process)."""
     return subprocess.run(
         [sys.executable, "-m", "wheelscan", *args],
         check=False,
         capture_output=True,
         text=True,
-        env={**os.environ, "PIP_CONFIG_FILE": os.devnull, **env},
+        env={**os.environ, **NO_PIP_CONFIG},
         timeout=300,
     )
 
@@ -259,9 +272,13 @@ def test_a_file_that_is_not_the_index_s_is_refused(tmp_path: Path) -> None:
     served = next((mirror.web / "packages").rglob(FILENAME))
     served.write_bytes(strict_wheel({EXT: elf("2.38")}))
     with IndexServer(mirror.web) as index:
-        fast = wheelscan("audit", index.index_url, "--db", str(tmp_path / "f.db"), "--workers", "0")
+        fast = wheelscan_process(
+            "audit", index.index_url, "--db", str(tmp_path / "f.db"), "--workers", "0"
+        )
         db = tmp_path / "s.db"
-        strict = wheelscan("audit", index.index_url, "--db", str(db), "--workers", "0", "--strict")
+        strict = wheelscan_process(
+            "audit", index.index_url, "--db", str(db), "--workers", "0", "--strict"
+        )
     assert fast.returncode == 1  # judged from the other bytes, GLIBC_2.38 over-claims
     assert strict.returncode == 1, strict.stdout + strict.stderr  # an error fails the gate
     with sqlite3.connect(db) as connection:
