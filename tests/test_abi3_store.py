@@ -1,5 +1,9 @@
 """The abi3 verdict in the store (issue #17): written by audit, re-judged by reevaluate from
-stored facts, kept apart from the manylinux verdict; older stores and facts handled."""
+stored facts, kept apart from the manylinux verdict; older stores and facts handled.
+
+``audit`` runs as a real process (its worker pool, forked from it, hands the verdicts
+over); ``show``, ``report`` and ``reevaluate`` run in this process through the CLI's own
+``main`` (``tests/inprocess.py``)."""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from wheelscan.store import Store
 from wheelscan.store.codec import unpack
 
 from elfwriter import Sym, build_elf, sample_spec
+from inprocess import wheelscan
 from stores import copy_store
 from wheelbuilder import build_wheel
 
@@ -43,7 +48,8 @@ def wheel_dir(tmp_path: Path) -> Path:
     return directory
 
 
-def wheelscan(*args: object) -> subprocess.CompletedProcess[str]:
+def wheelscan_process(*args: object) -> subprocess.CompletedProcess[str]:
+    """``wheelscan *args`` in a subprocess: for ``audit``, whose pool forks its caller."""
     command = [sys.executable, "-m", "wheelscan", *map(str, args)]
     return subprocess.run(command, check=False, capture_output=True, text=True, timeout=600)
 
@@ -54,7 +60,7 @@ def audited(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("audited")
     wheels = wheel_dir(root)
     db = root / "s.db"
-    done = wheelscan("audit", wheels, "--db", db)
+    done = wheelscan_process("audit", wheels, "--db", db)
     assert done.returncode in (0, 1), done.stderr
     return wheels, db
 
@@ -101,7 +107,7 @@ def test_audit_stores_the_abi3_verdict_beside_the_manylinux_one(audited_store: P
 def test_reevaluate_judges_the_abi3_verdict_anew_from_stored_facts(tmp_path: Path) -> None:
     db = tmp_path / "s.db"
     wheels = wheel_dir(tmp_path)
-    assert wheelscan("audit", wheels, "--db", db).returncode in (0, 1)
+    assert wheelscan_process("audit", wheels, "--db", db).returncode in (0, 1)
     # as if judged by a wheelscan before the abi3 audit: no abi3 verdict, another policy
     query(db, "UPDATE verdicts SET abi3 = NULL")
     query(db, "UPDATE policies SET digest = 'older'")
@@ -168,7 +174,7 @@ def test_an_upgraded_store_keeps_its_verdicts_through_reevaluate(
     abi3 = document["abi3"]
     assert (abi3["wheels"], abi3["compliant"], abi3["violating"], abi3["unknown"]) == (2, 0, 1, 1)
     # the next audit reads every one of them again
-    done = wheelscan("audit", wheels, "--db", db)
+    done = wheelscan_process("audit", wheels, "--db", db)
     assert done.returncode in (0, 1), done.stderr
     assert query(db, "SELECT DISTINCT facts_version FROM wheels") == [(4,)]
     found = abi3_by_file(db)
@@ -332,13 +338,15 @@ def test_sarif_and_junit_name_a_broken_abi3_promise(
 def test_audit_fails_on_a_broken_abi3_promise_when_asked(tmp_path: Path) -> None:
     wheels = wheel_dir(tmp_path)
     (wheels / PLAIN).unlink()
-    plain = wheelscan("audit", wheels, "--db", tmp_path / "a.db", "--fail-on", "over-claim,error")
+    plain = wheelscan_process(
+        "audit", wheels, "--db", tmp_path / "a.db", "--fail-on", "over-claim,error"
+    )
     assert plain.returncode == 0, plain.stdout + plain.stderr  # the manylinux tags all hold
     assert "1 breaking their abi3 promise" in plain.stdout
-    gated = wheelscan("audit", wheels, "--db", tmp_path / "b.db", "--fail-on", "abi3")
+    gated = wheelscan_process("audit", wheels, "--db", tmp_path / "b.db", "--fail-on", "abi3")
     assert gated.returncode == 1, gated.stdout + gated.stderr
     (wheels / OVER).unlink()
-    clean = wheelscan("audit", wheels, "--db", tmp_path / "c.db", "--fail-on", "abi3")
+    clean = wheelscan_process("audit", wheels, "--db", tmp_path / "c.db", "--fail-on", "abi3")
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert "abi3 promise" not in clean.stdout
 
@@ -368,7 +376,7 @@ def test_show_gives_the_abi3_verdict_beside_an_evaluation_error(tmp_path: Path) 
     assert "elf-in-purelib" in text and "abi3: BROKEN" in text
     # the same verdict the store records
     db = tmp_path / "s.db"
-    assert wheelscan("audit", tmp_path, "--db", db).returncode in (0, 1, 2)
+    assert wheelscan_process("audit", tmp_path, "--db", db).returncode in (0, 1, 2)
     assert abi3_by_file(db)[filename] == result["abi3"]
 
 
@@ -377,12 +385,12 @@ def test_since_run_counts_a_newly_broken_abi3_promise(tmp_path: Path) -> None:
 
     wheels = wheel_dir(tmp_path)
     db = tmp_path / "s.db"
-    assert wheelscan("audit", wheels, "--db", db).returncode in (0, 1)  # run 1
+    assert wheelscan_process("audit", wheels, "--db", db).returncode in (0, 1)  # run 1
     # a wheel whose platform tag holds and whose abi3 promise does not
     broken = "broken-1.0-cp310-abi3-manylinux_2_17_x86_64.whl"
     member = extension("PyLong_FromLong", "_PyUnicode_Ready")
     (wheels / broken).write_bytes(build_wheel({"mod.abi3.so": member}, name="broken"))
-    assert wheelscan("audit", wheels, "--db", db).returncode in (0, 1)  # run 2
+    assert wheelscan_process("audit", wheels, "--db", db).returncode in (0, 1)  # run 2
     done = wheelscan("report", "--db", db, "--format", "json", "--since-run", "1")
     assert done.returncode == 0, done.stderr
     changes = json.loads(done.stdout)["changes"]
