@@ -44,6 +44,7 @@ from elfwriter import (
     build_elf,
     sample_spec,
 )
+from inprocess import wheelscan
 from wheelbuilder import build_wheel
 
 CORPUS = Path(__file__).parent / "corpus"
@@ -88,7 +89,9 @@ def judge(filename: str, data: bytes) -> Verdict:
     return result
 
 
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
+def _run_process(*args: str) -> subprocess.CompletedProcess[str]:
+    """``wheelscan *args`` in a subprocess: for ``audit``, whose worker pool forks its caller
+    (``show`` and ``report`` run in this process, ``tests/inprocess.py``)."""
     return subprocess.run(
         [sys.executable, "-m", "wheelscan", *args], capture_output=True, text=True, check=False
     )
@@ -444,9 +447,9 @@ def test_show_names_the_android_verdict(tmp_path: Path) -> None:
     filename, data = android_wheel("android_24_arm64_v8a", {module_name(): build_elf(spec)})
     wheel = tmp_path / filename
     wheel.write_bytes(data)
-    done = _run("show", "--json", str(wheel))
+    done = wheelscan("show", "--json", str(wheel))
     document = json.loads(done.stdout)
-    jsonschema.validate(document, json.loads(_run("show", "--json-schema").stdout))
+    jsonschema.validate(document, json.loads(wheelscan("show", "--json-schema").stdout))
     (result,) = document["results"]
     assert (result["libc"], result["overall_tag"]) == ("android", "linux_aarch64")
     assert result["over_claims"] == ["android_24_arm64_v8a"]
@@ -485,7 +488,7 @@ def test_an_android_policy_file_replaces_the_built_in_one(tmp_path: Path) -> Non
     filename, data = android_wheel("android_24_arm64_v8a", _with_needed("libc++_shared.so"))
     wheel = tmp_path / filename
     wheel.write_bytes(data)
-    done = _run("show", "--json", "--policy-file", str(policy_file), str(wheel))
+    done = wheelscan("show", "--json", "--policy-file", str(policy_file), str(wheel))
     assert done.returncode == 0, done.stderr
     (result,) = json.loads(done.stdout)["results"]
     assert result["overall_tag"] == "android_24_arm64_v8a"
@@ -507,9 +510,9 @@ def test_audit_and_report_count_android_wheels(tmp_path: Path) -> None:
         filename, data = android_wheel(tag, files, abi)
         (wheels / filename.replace("spam-", f"spam{tag[8:10]}-")).write_bytes(data)
     db = str(tmp_path / "a.db")
-    audited = _run("audit", str(wheels), "--db", db, "--fail-on", "none")
+    audited = _run_process("audit", str(wheels), "--db", db, "--fail-on", "none")
     assert audited.returncode == 0, audited.stderr
-    report = json.loads(_run("report", "--db", db, "--format", "json").stdout)
+    report = json.loads(wheelscan("report", "--db", db, "--format", "json").stdout)
     assert report["totals"]["judged"] == 3
     assert {e["key"]: e["wheels"] for e in report["libcs"]["entries"]} == {"android": 3}
     assert {e["key"] for e in report["computed_policies"]["entries"]} == {
@@ -522,7 +525,7 @@ def test_audit_and_report_count_android_wheels(tmp_path: Path) -> None:
     ]
     assert [e["key"] for e in report["offending_libraries"]["entries"]] == ["libvulkan.so"]
     html = tmp_path / "report.html"
-    assert _run("report", "--db", db, "--format", "html", "-o", str(html)).returncode == 0
+    assert wheelscan("report", "--db", db, "--format", "html", "-o", str(html)).returncode == 0
     assert "var(--android)" in html.read_text()
 
 

@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import random
 import struct
-import subprocess
 import sys
 import zlib
 from collections.abc import Callable
@@ -28,6 +26,7 @@ from pathlib import Path
 import pytest
 from tests.elfwriter import CORRUPTIONS, build_elf, sample_spec
 from tests.hostile.zipwriter import Entry, write_wheel
+from tests.inprocess import wheelscan
 
 from wheelscan._native import facts_end
 from wheelscan._tail import block_starts, inflate_from, inflate_tail
@@ -229,15 +228,9 @@ def test_a_false_start_never_decides_the_facts(false_start: Case) -> None:
 
 
 def show(path: Path, **env: str) -> tuple[int, list[dict[str, object]]]:
-    """``wheelscan show --json``'s exit status and results, run as a user runs it."""
-    run = subprocess.run(
-        [sys.executable, "-m", "wheelscan", "show", "--json", str(path)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        timeout=120,
-        check=False,
-    )
+    """``wheelscan show --json``'s exit status and results, run as a user runs it (in this
+    process, through the CLI's own ``main``: ``tests/inprocess.py``)."""
+    run = wheelscan("show", "--json", str(path), env=env)
     results: list[dict[str, object]] = json.loads(run.stdout)["results"]
     return run.returncode, results
 

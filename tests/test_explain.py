@@ -1,8 +1,10 @@
 """Explanations that give the answer first (issue #13): versions in version order, every
 blocker with its files, "why not" for the next better policy, 80 columns, named numbers.
 
-Real processes of ``python -m wheelscan`` over wheels built by ``wheelbuilder`` from ELF files
-built by ``elfwriter``; ``package`` asks a real index server on loopback.
+The commands run in this process through the CLI's own ``main`` (``tests/inprocess.py``),
+whose stdout is a pipe as a subprocess's is, over wheels built by ``wheelbuilder`` from ELF
+files built by ``elfwriter``; ``package`` asks a real index server on loopback, from a real
+process of ``python -m wheelscan`` (one HTTP session per process).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from wheelscan.policy.verdict import Verdict
 
 from elfwriter import Sym, build_elf, sample_spec
 from indexserver import IndexServer
+from inprocess import wheelscan as in_process
 from mirror import build_mirror
 from wheelbuilder import build_wheel
 
@@ -35,7 +38,13 @@ LXML_LIKE = [
 
 
 def wheelscan(*args: str, columns: int = 200) -> subprocess.CompletedProcess[str]:
-    """A run in a pipe; a wide COLUMNS, which a pipe's output must not follow."""
+    """A run in this process, its stdout a pipe; a wide COLUMNS, which a pipe's output must
+    not follow."""
+    return in_process(*args, env={"PIP_CONFIG_FILE": os.devnull, "COLUMNS": str(columns)})
+
+
+def wheelscan_process(*args: str, columns: int = 200) -> subprocess.CompletedProcess[str]:
+    """As ``wheelscan``, in a subprocess: for a command that asks an index over HTTP."""
     env = {**os.environ, "PIP_CONFIG_FILE": os.devnull, "COLUMNS": str(columns)}
     return subprocess.run(
         [sys.executable, "-m", "wheelscan", *args],
@@ -220,7 +229,9 @@ def test_package_gives_the_reason_of_the_next_better_policy(
     root, wheels = index
     mirror = build_mirror(Path(root), wheels)
     with IndexServer(mirror.web) as server:
-        run = wheelscan("package", "demo", "--index-url", server.index_url, "--workers", "0")
+        run = wheelscan_process(
+            "package", "demo", "--index-url", server.index_url, "--workers", "0"
+        )
     assert run.returncode == 1, run.stdout + run.stderr
     lines = run.stdout.splitlines()
     lxml_like = lines.index(wheels[0].name)  # the whole name on its own line, never cut
