@@ -16,8 +16,9 @@ too (``tests/test_cli.py``, ``tests/test_startup.py``, ``tests/test_audit_cli.py
 
 What a fresh process would not carry over from an earlier command is reset around each run:
 the root logger's handlers (``main`` installs its own, prefixed with the command, where the
-root has none), and stdout and stderr, which are a new pipe each time (not a terminal, so
-no progress line and the 80-column text of a pipe).
+root has none), and stdout and stderr, which are a new pipe each time (not a terminal: no
+progress line, and help wrapped to COLUMNS or 80 columns, as in a pipe).
+``tests/test_inprocess.py`` holds the helper to answering as the process does.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def wheelscan(
     argv = [str(arg) for arg in args]
     stdout, stderr = _pipe("strict"), _pipe("backslashreplace")  # as Python's own stdio
     with (
-        _environment(env or {}),
+        _environment({**_width_of_a_pipe(), **(env or {})}),
         contextlib.chdir(cwd or Path.cwd()),
         _fresh_root_logger(),
         contextlib.redirect_stdout(stdout),
@@ -56,6 +57,13 @@ def wheelscan(
         except SystemExit as e:  # argparse: --help, --version, a usage error
             status = _exit_status(e)
     return subprocess.CompletedProcess(["wheelscan", *argv], status, _read(stdout), _read(stderr))
+
+
+def _width_of_a_pipe() -> dict[str, str]:
+    """The width argparse wraps help to in a child whose stdout is a pipe: COLUMNS where it
+    is set, else 80 (shutil.get_terminal_size's fall-back), never the width of a terminal
+    this process may have (``pytest -s``)."""
+    return {} if "COLUMNS" in os.environ else {"COLUMNS": "80"}
 
 
 def _pipe(errors: str) -> io.TextIOWrapper:
