@@ -4,7 +4,9 @@ came apart, or if the helper's pipes, exit statuses or logging differed from a p
 
 Each command line here runs both ways, and the two must give the same exit status, stdout
 and stderr: a verdict in text and in JSON, a usage error, a user's error, ``--version``, a
-logged warning, and a second in-process run after a first (nothing carried over).
+logged warning, a store judged anew and reported, and a second in-process run after a first
+(nothing carried over). They are also the tests where ``reevaluate`` and ``report`` run as
+real processes over a store.
 """
 
 from __future__ import annotations
@@ -19,9 +21,12 @@ from pathlib import Path
 
 import pytest
 
+from wheelscan.policy.policies import DATA_DIR
+
 from elfwriter import Sym, build_elf, sample_spec
 from inprocess import wheelscan
 from mirror import build_mirror
+from stores import copy_store
 from wheelbuilder import build_wheel
 
 OVER = "over-1.0-cp312-cp312-manylinux2014_x86_64.whl"
@@ -42,6 +47,10 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (wheels / filename).write_bytes(build_wheel({f"{name}/m.so": elf}, name=name))
     mirror = build_mirror(directory / "mirror", sorted(wheels.iterdir()))
     shutil.rmtree(mirror.web / "simple" / "kept")  # asked for, no page: a logged warning
+    audited = wheelscan("audit", wheels, "--db", directory / "store.db", "--workers", "0")
+    assert audited.returncode == 1, audited.stderr  # OVER over-claims
+    # the built-in policies in a file of the user's: another digest, every wheel judged anew
+    shutil.copy(DATA_DIR / "manylinux-policy.json", directory / "p.json")
     return directory
 
 
@@ -52,6 +61,9 @@ COMMAND_LINES: dict[str, Callable[[Path, Path], list[str]]] = {
     "usage-error": lambda r, db: ["audit", str(r / "wheels"), "--db", str(db), "--limit", "0"],
     "user-error": lambda _, db: ["reevaluate", "--db", str(db)],
     "version": lambda _, __: ["--version"],
+    # the audited store copied to the run's own path first (``stored``)
+    "reevaluate": lambda r, db: ["reevaluate", "--db", str(db), "--policy-file", str(r / "p.json")],
+    "report": lambda _, db: ["report", "--db", str(db), "--format", "markdown"],
     "logged-warning": lambda r, db: [
         *("audit", str(r / "mirror"), "--db", str(db), "--workers", "0"),
         *("--project", "kept", "--project", "over"),
@@ -70,10 +82,12 @@ def as_process(argv: list[str]) -> subprocess.CompletedProcess[str]:
 
 
 def answer(run: subprocess.CompletedProcess[str], db: Path) -> tuple[int, str, str]:
-    """What a test sees of a run; the store's own path, and the rates a run measured, aside."""
+    """What a test sees of a run; the store's own path, the times and the rates a run
+    measured, aside."""
 
     def plain(text: str) -> str:
-        return re.sub(r"\d+\.\d+", "N", text.replace(str(db), "DB"))
+        text = re.sub(r"\d{4}-\d\d-\d\dT[\d:.+Z-]+", "TIME", text.replace(str(db), "DB"))
+        return re.sub(r"\d+\.\d+", "N", text)
 
     return run.returncode, plain(run.stdout), plain(run.stderr)
 
@@ -83,15 +97,21 @@ def test_a_command_in_process_answers_as_its_process_does(
     case: str, root: Path, tmp_path: Path
 ) -> None:
     argv = COMMAND_LINES[case]
-    process_db, in_process_db = tmp_path / "p" / "s.db", tmp_path / "i" / "s.db"
-    process_db.parent.mkdir()
-    in_process_db.parent.mkdir()
+
+    def stored(name: str) -> Path:
+        """This run's store: the audited one, copied, for a command that needs one."""
+        if case in ("reevaluate", "report"):
+            return copy_store(root / "store.db", tmp_path / name, "s.db")
+        (tmp_path / name).mkdir()
+        return tmp_path / name / "s.db"
+
+    process_db, in_process_db, again = stored("p"), stored("i"), stored("again")
     expected = answer(as_process(argv(root, process_db)), process_db)
     assert expected[0] in (0, 1, 2) and "Traceback" not in expected[2], expected
     if case == "logged-warning":  # logging's own path, not a print
         assert "wheelscan audit: no page for project kept in " in expected[2], expected
+    if case == "reevaluate":  # work done, not only an answer
+        assert expected[1].startswith("2 wheels judged anew"), expected
     assert answer(wheelscan(*argv(root, in_process_db)), in_process_db) == expected
     # and again: the first in-process run left nothing that changes the second's answer
-    again = tmp_path / "again" / "s.db"
-    again.parent.mkdir()
     assert answer(wheelscan(*argv(root, again)), again) == expected
