@@ -7,12 +7,12 @@ command without a description, fails here before a user meets it.
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 
 import pytest
 
 from wheelscan.cli.main import COMMANDS, build_parser
+
+from inprocess import wheelscan
 
 
 def commands() -> dict[str, argparse.ArgumentParser]:
@@ -45,14 +45,9 @@ def test_a_command_describes_itself_and_its_exit_statuses(name: str) -> None:
 
 @pytest.mark.parametrize("name", COMMANDS)
 def test_help_prints_and_fits_a_terminal(name: str) -> None:
-    run = subprocess.run(
-        [sys.executable, "-m", "wheelscan", name, "--help"],
-        capture_output=True,
-        text=True,
-        env={"COLUMNS": "80", "PATH": "/usr/bin:/bin"},
-        check=False,
-        timeout=60,
-    )
+    # in this process (tests/inprocess.py), so the wheelscan under test prints it: a child
+    # given an environment of its own (no PYTHONPATH) ran whichever wheelscan was installed
+    run = wheelscan(name, "--help", env={"COLUMNS": "80"})
     assert run.returncode == 0, run.stderr
     assert "exit status" in run.stdout
     assert max(len(line) for line in run.stdout.splitlines()) <= 80
