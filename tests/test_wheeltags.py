@@ -17,6 +17,7 @@ from wheelscan.policy.wheeltags import (
     PLAIN,
     InvalidWheelFilename,
     WheelTag,
+    plain,
     platform_tags,
     wheel_tags,
 )
@@ -150,10 +151,20 @@ def test_any_name_reads_as_packaging_reads_it(stem: str, suffix: str) -> None:
 
 @settings(max_examples=examples(100), deadline=None)
 @given(
-    st.from_regex(PLAIN, fullmatch=True),
+    # PLAIN's shape and plain()'s "__" rule beside it ("__-0-0-0-0.whl" has the shape only)
+    st.from_regex(PLAIN, fullmatch=True).filter(lambda name: plain(name) is not None),
 )
 def test_every_plain_name_is_one_packaging_accepts(filename: str) -> None:
     assert isinstance(packaging_reading(filename), frozenset)
+    assert wheelscan_reading(filename) == packaging_reading(filename)
+
+
+def test_a_name_of_underscores_has_the_shape_and_is_still_refused() -> None:
+    # the shape alone (PLAIN) takes it; plain()'s "__" rule leaves it to packaging, which
+    # refuses the project name, as wheelscan must (found by the property above)
+    filename = "__-0-0-0-0.whl"
+    assert PLAIN.fullmatch(filename) is not None and plain(filename) is None
+    assert isinstance(packaging_reading(filename), str)
     assert wheelscan_reading(filename) == packaging_reading(filename)
 
 
