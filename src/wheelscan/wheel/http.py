@@ -292,6 +292,12 @@ def round_trip_bytes(session: HttpSession, url: str) -> int:
     return int((session.quickest(url) or quickest_answer() or 0.0) * WHOLE_RATE)
 
 
+def _single_range_length(byte_range: str) -> int:
+    """The bytes one range asks for (``bytes=S-E`` or the suffix ``bytes=-N``)."""
+    start, _, end = byte_range.removeprefix("bytes=").partition("-")
+    return int(end) - int(start) + 1 if start else int(end)
+
+
 def whole_below_for(session: HttpSession, url: str) -> int:
     """The size up to which the wheel at ``url`` is fetched whole: WHOLE_BELOW, more over a
     slow link (the comment at WHOLE_RATE)."""
@@ -604,10 +610,11 @@ class HttpRangeReader:
         its body is at most ``limit`` bytes (the file's size)."""
         # identity: a ranged answer in another encoding counts its offsets in that encoding
         headers = {"Range": byte_range, "Accept-Encoding": "identity"}
+        expected = limit if limit is not None else _single_range_length(byte_range)
         if limit is None:
             limit = self.size if self.size >= 0 else MAX_WHEEL_SIZE
         try:
-            return self.session.get(self.url, headers, limit=limit)
+            return self.session.get(self.url, headers, limit=limit, expected=expected)
         except HttpError as e:
             tries = f" (after {self.session.tries} tries)" if e.transient else ""
             raise WheelError("download-failed", f"{self.shown}: {e.reason}{tries}") from e

@@ -64,9 +64,9 @@ MIN_RATE = 1 << 20
 # The longest wait a Retry-After may ask for before the session gives up instead.
 MAX_RETRY_AFTER = 120.0
 _CHUNK = 1 << 20
-# A body of announced length up to this is read in one piece (``_body_chunks``), its buffer
-# taken at once: no more than a worker's largest fetch of a member's end holds; a longer
-# one, which a server may announce and never send, in chunks as it comes
+# A body of announced length up to what the caller expects, and up to this, is read in one
+# piece (``_body_chunks``), its buffer taken at once: no more than a worker's largest fetch
+# of a member's end holds; a longer one in chunks as it comes
 _ONE_PIECE_UP_TO = 64 << 20
 _DECODED = frozenset({"gzip", "x-gzip", "deflate"})
 
@@ -232,10 +232,14 @@ def _new_watchdog() -> None:
 os.register_at_fork(after_in_child=_new_watchdog)
 
 
-def _body_chunks(answer: urllib3.BaseHTTPResponse, url: str, limit: int) -> Iterator[bytes]:
+def _body_chunks(
+    answer: urllib3.BaseHTTPResponse, url: str, limit: int, one_piece_up_to: int
+) -> Iterator[bytes]:
     """The raw body, never more than ``limit`` bytes in all: a body of announced length
-    (within the limit, or refused unread) up to ``_ONE_PIECE_UP_TO`` in one piece, read
-    into one buffer; any other in chunks of at most 1 MiB. (In 1 MiB chunks joined, a
+    (within the limit, or refused unread) up to ``one_piece_up_to`` in one piece, read
+    into one buffer taken at once; any other in chunks of at most 1 MiB, as it comes (a
+    server may announce a length and send nothing: the buffer is taken only for what the
+    caller expects). (In 1 MiB chunks joined, a
     range of 1.1 MB cost the client 1.4 ms of CPU over loopback (nginx), 2 MiB 3.0 ms and
     4 MiB 3.5 ms, where 1 MiB cost 0.38: two buffers more and their join, each on pages the
     allocator had given back and faulted in anew. In one piece: 0.32, 0.59 and 0.62 ms.)"""
@@ -245,7 +249,7 @@ def _body_chunks(answer: urllib3.BaseHTTPResponse, url: str, limit: int) -> Iter
             url, f"the server announces {declared} bytes, more than the {limit} asked for"
         )
     received = 0
-    whole = declared is not None and declared <= _ONE_PIECE_UP_TO
+    whole = declared is not None and declared <= one_piece_up_to
     while declared is None or received < declared:
         wanted = declared - received if whole and declared is not None else _CHUNK
         chunk = answer.read(min(wanted, limit + 1 - received), decode_content=False)
@@ -624,8 +628,17 @@ class HttpSession:
         # sticks: the whole file, once sent instead, may be sent again)
         self._together: dict[tuple[str, str, int], bool] = {}
 
-    def get(self, url: str, headers: Mapping[str, str] | None = None, *, limit: int) -> Response:
-        """GET ``url``, following redirects; a body over ``limit`` bytes is refused.
+    def get(
+        self,
+        url: str,
+        headers: Mapping[str, str] | None = None,
+        *,
+        limit: int,
+        expected: int = 0,
+    ) -> Response:
+        """GET ``url``, following redirects; a body over ``limit`` bytes is refused. A body
+        announced at no more than ``expected`` bytes (a range's, up to 64 MiB) and sent as
+        it is, not encoded, is read in one piece (``_body_chunks``).
 
         The answer's headers must come within ``timeout`` seconds; its body then gets the time
         its announced length (or, unannounced, ``limit``) takes at ``MIN_RATE``.
@@ -641,7 +654,7 @@ class HttpSession:
                 time.sleep(wait or self.backoff * 2 ** (attempt - 1))
             wait = 0.0
             try:
-                final, response = self._on_live_connection(bare, sent, limit)
+                final, response = self._on_live_connection(bare, sent, limit, expected)
             except HttpError as e:
                 if not e.transient:
                     raise
@@ -664,7 +677,7 @@ class HttpSession:
         raise failure
 
     def _on_live_connection(
-        self, target: Url, headers: dict[str, str], limit: int
+        self, target: Url, headers: dict[str, str], limit: int, expected: int
     ) -> tuple[Url, Response]:
         """``_once``, sent again at once on a new connection where it went out on a kept-alive
         one that the server had closed (reset, or closed without an answer): no failure of
@@ -675,17 +688,19 @@ class HttpSession:
         dead as well, three of them failed the request."""
         _CURRENT.fresh = False
         try:
-            return self._once(target, headers, limit)
+            return self._once(target, headers, limit, expected)
         except Exception as e:
             if not (getattr(_CURRENT, "reused", False) and _closed_unanswered(e)):
                 raise
         _CURRENT.fresh = True  # the connection the pool gives is opened anew
         try:
-            return self._once(target, headers, limit)
+            return self._once(target, headers, limit, expected)
         finally:
             _CURRENT.fresh = False
 
-    def _once(self, target: Url, headers: dict[str, str], limit: int) -> tuple[Url, Response]:
+    def _once(
+        self, target: Url, headers: dict[str, str], limit: int, expected: int
+    ) -> tuple[Url, Response]:
         """One try of a request to ``target``, its redirects followed: the URL that answered,
         and its answer."""
         url = target.url
@@ -719,7 +734,10 @@ class HttpSession:
             for token in tokens:
                 _WATCHDOG.extend(token, deadline + extra)
             encoding = (answer.headers.get("content-encoding") or "identity").strip().lower()
-            chunks = _body_chunks(answer, url, limit)
+            # in one piece only what the caller expects, and only bytes as sent: a decoded
+            # page would otherwise be held whole beside its encoded body
+            one_piece = min(expected, _ONE_PIECE_UP_TO) if encoding == "identity" else 0
+            chunks = _body_chunks(answer, url, limit, one_piece)
             if encoding in _DECODED:
                 body = _decoded(chunks, encoding, url, limit)
             elif encoding == "identity":
