@@ -127,20 +127,42 @@ def run_all(tasks: Sequence[Callable[[], T]], threads: int, name: str) -> list[O
                 interrupted.append(outcome)
                 stop.set()
 
-    helpers: list[threading.Thread] = []
-    for _ in range(min(threads, len(tasks)) - 1):
-        helper = threading.Thread(target=drain, name=name)
+    ended = threading.Semaphore(0)  # released by each helper as it ends
+
+    def help_drain() -> None:
         try:
-            helper.start()
+            drain()
+        finally:
+            ended.release()
+
+    helpers = 0
+    for _ in range(min(threads, len(tasks)) - 1):
+        try:
+            threading.Thread(target=help_drain, name=name).start()
         except RuntimeError:
             break
-        helpers.append(helper)
+        helpers += 1
     try:
         drain()
     finally:
         stop.set()  # a Ctrl-C between two tasks too: the helpers take no more
-        for helper in helpers:
-            helper.join()
+        _wait_for(ended, helpers)
     if interrupted:
         interrupted[0].result()  # raises what stopped it
     return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _wait_for(ended: threading.Semaphore, helpers: int) -> None:
+    """Until ``helpers`` threads have ended, a Ctrl-C meanwhile kept and raised after: not
+    ``join()``, which a Ctrl-C interrupts marking a running thread ended (Python 3.11,
+    bpo-45274), and whose caller would go on while the helpers still run."""
+    interrupt: BaseException | None = None
+    while helpers:
+        try:
+            ended.acquire()
+        except KeyboardInterrupt as e:
+            interrupt = e
+            continue
+        helpers -= 1
+    if interrupt is not None:
+        raise interrupt
