@@ -24,6 +24,7 @@ progress line, and help wrapped to COLUMNS or 80 columns, as in a pipe).
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import io
 import logging
 import os
@@ -36,13 +37,17 @@ from wheelscan.cli.main import main
 
 
 def wheelscan(
-    *args: object, env: Mapping[str, str] | None = None, cwd: Path | None = None
+    *args: object,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 600,
 ) -> subprocess.CompletedProcess[str]:
     """``wheelscan *args``: its exit status, stdout and stderr, as text with universal
     newlines (as a subprocess's are read). ``env``: variables set for this run only (as
-    ``subprocess.run(env={**os.environ, **env})``); ``cwd``: the directory it runs in. A
-    bug's exception is raised, not printed: the test fails on it, where a subprocess would
-    have exited 1 with its traceback."""
+    ``subprocess.run(env={**os.environ, **env})``); ``cwd``: the directory it runs in;
+    ``timeout``: the seconds after which a hung run ends the test process, with every
+    thread's traceback on stderr. A bug's exception is raised, not printed: the test fails
+    on it, where a subprocess would have exited 1 with its traceback."""
     argv = [str(arg) for arg in args]
     stdout, stderr = _pipe("strict"), _pipe("backslashreplace")  # as Python's own stdio
     with (
@@ -52,10 +57,15 @@ def wheelscan(
         contextlib.redirect_stdout(stdout),
         contextlib.redirect_stderr(stderr),
     ):
+        # a hang ends the test process with every thread's traceback, as a subprocess's
+        # timeout ended the run it replaced, rather than hang the whole test run
+        faulthandler.dump_traceback_later(timeout, exit=True, file=sys.__stderr__)
         try:
             status = main(argv)
         except SystemExit as e:  # argparse: --help, --version, a usage error
             status = _exit_status(e)
+        finally:
+            faulthandler.cancel_dump_traceback_later()
     return subprocess.CompletedProcess(["wheelscan", *argv], status, _read(stdout), _read(stderr))
 
 
