@@ -388,8 +388,8 @@ class HttpRangeReader:
     def plan(
         self,
         members: Sequence[Member],
-        in_part: Callable[[Member], bool] = lambda m: False,
-        starts: Sequence[int] | None = None,
+        in_part: Callable[[Member], bool],
+        starts: Sequence[int],
     ) -> list[tuple[int, int]]:
         """The spans holding ``members`` (RECORD and those that :func:`may_be_elf`, as
         ``RemoteWheelArchive`` picks them); of a member ``in_part`` says is read in part,
@@ -397,11 +397,9 @@ class HttpRangeReader:
         headers and program headers inflate from).
 
         A member's span runs from its local header to the next local header of ``starts``
-        (sorted: every member's, by default those of ``members``), or to the file's end:
-        exact for a zip written without gaps, and capped by the format's bound otherwise.
+        (sorted: every member's), or to the file's end: exact for a zip written without
+        gaps, and capped by the format's bound otherwise.
         """
-        if starts is None:
-            starts = sorted(m.header_offset for m in members)
         spans = []
         for member in sorted(members, key=lambda m: m.header_offset):
             following = bisect.bisect_right(starts, member.header_offset)
