@@ -4,30 +4,13 @@ start-up included): nothing logs there, so neither ``logging`` nor ``concurrent.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 from elfwriter import build_elf, sample_spec
+from importtime import import_order, imported
 from wheelbuilder import build_wheel
-
-
-def _imported(*args: str) -> set[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE")}
-    stderr = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "wheelscan", *args],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-        env=env,
-    ).stderr
-    return {
-        line.rsplit("|", 1)[1].strip()
-        for line in stderr.splitlines()
-        if line.startswith("import time:") and "|" in line
-    }
 
 
 def _wheel(tmp_path: Path, member: str = "mod.so") -> Path:
@@ -39,31 +22,21 @@ def _wheel(tmp_path: Path, member: str = "mod.so") -> Path:
 def test_show_of_a_local_wheel_imports_neither_logging_nor_futures(tmp_path: Path) -> None:
     wheel = _wheel(tmp_path)
     for args in (["show", str(wheel)], ["show", "--json", str(wheel), str(wheel)]):
-        names = _imported(*args)
+        names = imported("-m", "wheelscan", *args)
         assert "wheelscan.policy.evaluate" in names  # it did judge
         assert not {"logging", "concurrent.futures"} & names, args
 
 
 def test_show_imports_json_once_the_reading_has_begun(tmp_path: Path) -> None:
     # the evaluation (wheelscan.engine on) is imported while the first wheel is read
-    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE")}
-    wheel = _wheel(tmp_path)
-    stderr = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "wheelscan", "show", "--json", str(wheel)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-        env=env,
-    ).stderr
-    order = [line.rsplit("|", 1)[1].strip() for line in stderr.splitlines() if "|" in line]
+    order = import_order("-m", "wheelscan", "show", "--json", str(_wheel(tmp_path)))
     assert order.index("wheelscan.wheel.contents") < order.index("wheelscan.engine")
     assert order.index("wheelscan.engine") < order.index("json")
 
 
 def test_reading_streams_nothing_and_imports_no_streaming(tmp_path: Path) -> None:
     # only a member over WHOLE_MEMBER_LIMIT whose ends do not settle it is streamed
-    names = _imported("show", str(_wheel(tmp_path)))
+    names = imported("-m", "wheelscan", "show", str(_wheel(tmp_path)))
     assert "wheelscan.wheel.ends" in names
     # nor ISA-L, the streams' inflater: libdeflate inflates and checks every deflated member
     assert not {"wheelscan.wheel.stream", "isal"} & names
@@ -71,7 +44,7 @@ def test_reading_streams_nothing_and_imports_no_streaming(tmp_path: Path) -> Non
 
 def test_show_imports_no_signal_handling_and_ctrl_c_still_exits_130(tmp_path: Path) -> None:
     # the stop signals' handling (cli/interrupt.py) is audit's; Ctrl-C's status is main's
-    assert "signal" not in _imported("show", str(_wheel(tmp_path)))
+    assert "signal" not in imported("-m", "wheelscan", "show", str(_wheel(tmp_path)))
     probe = (
         "import argparse\n"
         "from wheelscan.cli import main\n"

@@ -8,7 +8,6 @@ reading a wheel loads neither packaging's tags nor the policy code.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -19,26 +18,8 @@ import pytest
 from wheelscan.cli.main import COMMANDS
 
 from elfwriter import build_elf, sample_spec
+from importtime import imported
 from wheelbuilder import build_wheel
-
-
-def imported(*args: str) -> set[str]:
-    """The modules a ``python -X importtime`` process imports (its stderr names each)."""
-    # where these are set, rich decides whether stderr is a terminal (cli/progress.py)
-    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE")}
-    stderr = subprocess.run(
-        [sys.executable, "-X", "importtime", *args],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-        env=env,
-    ).stderr
-    return {
-        line.rsplit("|", 1)[1].strip()
-        for line in stderr.splitlines()
-        if line.startswith("import time:") and "|" in line
-    }
 
 
 def test_version_imports_no_logging_nor_records() -> None:
