@@ -284,37 +284,3 @@ def test_a_member_whose_tables_reach_far_stays_within_the_memory_bound(tmp_path:
     assert ends.MAX_START + ends.END_HELD + ends.MAX_END_STREAM <= (
         RESTART_KEEP + ends.STREAM_WINDOW
     )
-
-
-_SPARE_PAIRS_PROBE = """
-import threading
-from wheelscan.wheel import ends, scratch
-
-scratch.share_among_threads(64 << 20)  # a worker reading remote wheels on its threads
-seen = []
-
-def use(size):
-    with ends._one_pass_buffers(size) as (out, known):
-        out[size - 1] = known[size - 1] = 1  # written, as an end's pass writes them
-        seen.append((out.obj, known.obj))
-
-for size in (1 << 20, 2 << 20, 9 << 20, 9 << 20):
-    thread = threading.Thread(target=use, args=(size,))
-    thread.start()
-    thread.join()
-print(seen[0] == seen[1], seen[2] == seen[3], seen[1] == seen[2])
-"""
-
-
-def test_threads_sharing_the_scratch_hand_their_one_pass_buffers_on() -> None:
-    # fresh mappings for every end were a third of the page faults of a worker reading the
-    # benchmark corpus over HTTP: a pair up to KEPT_ONE_PASS goes to the next thread, a
-    # larger one (rare) is unmapped as before
-    out = subprocess.run(
-        [sys.executable, "-c", _SPARE_PAIRS_PROBE],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
-    assert out == "True False False\n"

@@ -735,29 +735,23 @@ KEPT_ONE_PASS = 4 * 1024 * 1024
 def _one_pass_buffers(size: int) -> Iterator[tuple[memoryview, memoryview]]:
     """Two buffers of ``size`` bytes for a one-pass end. Threads that share their scratch
     (wheel/scratch.py's ``share_among_threads``: a worker's up to 128 wheel threads) take
-    them from that budget for the time they use them, as mappings (untouched pages cost
-    nothing) that ``SPARE_PAIRS`` of them hand on to the next thread, no more: kept per
-    thread, 2 x 4 MiB each, they were 0.5 to 1 GiB of a worker. A thread that does not
-    share keeps them from member to member: sized for twice what the end may hold, they
-    were zeroed whole each time, where only what is written needs to be, and copied out
-    (1% of a batch). Those are mappings too: a bytearray of the size was zeroed whole once
-    per thread all the same, and ``show`` starts its threads afresh for each wheel
-    (onnxruntime's libonnxruntime.so, whose end takes a second margin: 11.0 ms to read,
-    8.6 as mappings, issue #15)."""
+    them from that budget for the time they use them, as fresh mappings (untouched pages
+    cost nothing), none kept: kept per thread, 2 x 4 MiB each, they were 0.5 to 1 GiB of a
+    worker. A thread that does not share keeps them from member to member: sized for twice
+    what the end may hold, they were zeroed whole each time, where only what is written
+    needs to be, and copied out (1% of a batch). Those are mappings too: a bytearray of
+    the size was zeroed whole once per thread all the same, and ``show`` starts its threads
+    afresh for each wheel (onnxruntime's libonnxruntime.so, whose end takes a second
+    margin: 11.0 ms to read, 8.6 as mappings, issue #15)."""
     budget = shared_budget()
     if budget is not None:
         taken = budget.take(2 * size)
-        pair = _SPARE_PAIRS.take(size)
-        if pair is None:
-            length = max(size, KEPT_ONE_PASS) if size <= KEPT_ONE_PASS else size
-            pair = (_mapping(length), _mapping(length))
         try:
             # not closed here: the caller's views may outlive this block by a statement;
             # each mapping goes with its last view
-            yield memoryview(pair[0])[:size], memoryview(pair[1])[:size]
+            yield memoryview(_mapping(size)), memoryview(_mapping(size))
         finally:
             budget.give(taken)
-            _SPARE_PAIRS.keep(pair)
         return
     kept: list[mmap.mmap] = getattr(_PER_THREAD, "buffers", [])
     if not kept or len(kept[0]) < size:
@@ -767,36 +761,6 @@ def _one_pass_buffers(size: int) -> Iterator[tuple[memoryview, memoryview]]:
         if size <= KEPT_ONE_PASS:  # a rare larger one is not kept: a worker's memory
             _PER_THREAD.buffers = kept
     yield memoryview(kept[0])[:size], memoryview(kept[1])[:size]
-
-
-class _SparePairs:
-    """One-pass buffers the threads sharing a budget gave back, for the next of them: up to
-    ``SPARE_PAIRS`` pairs of ``KEPT_ONE_PASS`` bytes each (16 MiB). Fresh mappings for each
-    end were a third of the page faults of a worker reading the benchmark corpus over HTTP:
-    handed on, 153k faults became 123k, and 2.0-2.6 CPU s 2.1-2.2 (three alternated pairs of
-    2-worker audits over nginx on loopback). Each pass writes what it reads back
-    (``known`` first), so what an earlier end left in them is never taken for its own."""
-
-    def __init__(self) -> None:
-        self._kept: list[tuple[mmap.mmap, mmap.mmap]] = []
-        self._changing = threading.Lock()
-
-    def take(self, size: int) -> tuple[mmap.mmap, mmap.mmap] | None:
-        if size > KEPT_ONE_PASS:
-            return None
-        with self._changing:
-            return self._kept.pop() if self._kept else None
-
-    def keep(self, pair: tuple[mmap.mmap, mmap.mmap]) -> None:
-        if len(pair[0]) != KEPT_ONE_PASS:
-            return
-        with self._changing:
-            if len(self._kept) < SPARE_PAIRS:
-                self._kept.append(pair)
-
-
-SPARE_PAIRS = 2
-_SPARE_PAIRS = _SparePairs()
 
 
 def _mapping(size: int) -> mmap.mmap:
