@@ -84,22 +84,23 @@ def test_background_interrupted_while_waiting_leaves_its_thread_to_be_waited_for
 
 
 def test_ctrl_c_while_the_caller_waits_for_the_helpers_waits_on() -> None:
-    # Ctrl-C after the caller's own tasks, while a helper still works: raised only once the
+    # Ctrl-C after the caller's own task, while a helper still works: raised only once the
     # helper has ended (a join() it interrupts would have let the caller go on at once)
     done: list[str] = []
     started = threading.Event()
+    main = threading.main_thread().ident
+    assert main is not None and threading.get_ident() == main
 
     def task(i: int) -> None:
         if threading.current_thread().name == "test-helper":
             started.set()
+            # Ctrl-C while this task runs: the caller, its own task done, waits for it
+            threading.Timer(0.1, signal.pthread_kill, (main, signal.SIGINT)).start()
             time.sleep(0.5)
             done.append("helper")
-        else:  # the caller's one task: the other is the helper's
+        else:  # the caller's one task, ended once the helper has taken the other
             started.wait(30)
 
-    main = threading.main_thread().ident
-    assert main is not None and threading.get_ident() == main
-    threading.Timer(0.2, signal.pthread_kill, (main, signal.SIGINT)).start()  # Ctrl-C
     with pytest.raises(KeyboardInterrupt):
         run_all([lambda i=i: task(i) for i in range(2)], 2, "test-helper")
     assert done == ["helper"]

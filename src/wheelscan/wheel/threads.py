@@ -127,42 +127,44 @@ def run_all(tasks: Sequence[Callable[[], T]], threads: int, name: str) -> list[O
                 interrupted.append(outcome)
                 stop.set()
 
-    ended = threading.Semaphore(0)  # released by each helper as it ends
+    ended: list[threading.Event] = []  # one a helper, set as it ends
 
-    def help_drain() -> None:
+    def help_drain(done: threading.Event) -> None:
         try:
             drain()
         finally:
-            ended.release()
+            done.set()
 
-    helpers = 0
     for _ in range(min(threads, len(tasks)) - 1):
+        done = threading.Event()
         try:
-            threading.Thread(target=help_drain, name=name).start()
+            threading.Thread(target=help_drain, args=(done,), name=name).start()
         except RuntimeError:
             break
-        helpers += 1
+        ended.append(done)
     try:
         drain()
     finally:
-        stop.set()  # a Ctrl-C between two tasks too: the helpers take no more
-        _wait_for(ended, helpers)
+        _stop_and_wait(stop, ended)
     if interrupted:
         interrupted[0].result()  # raises what stopped it
     return [outcome for outcome in outcomes if outcome is not None]
 
 
-def _wait_for(ended: threading.Semaphore, helpers: int) -> None:
-    """Until ``helpers`` threads have ended, a Ctrl-C meanwhile kept and raised after: not
-    ``join()``, which a Ctrl-C interrupts marking a running thread ended (Python 3.11,
-    bpo-45274), and whose caller would go on while the helpers still run."""
+def _stop_and_wait(stop: threading.Event, ended: list[threading.Event]) -> None:
+    """``stop`` set (a Ctrl-C between two tasks too: the helpers take no more), then until
+    every helper has ended; a Ctrl-C meanwhile kept and raised after. Not ``join()``, which
+    a Ctrl-C interrupts marking a running thread ended (Python 3.11, bpo-45274); nor a
+    count a Ctrl-C could interrupt between its steps: an Event's wait, cut short, is only
+    waited for again."""
     interrupt: BaseException | None = None
-    while helpers:
+    waiting: list[Callable[[], object]] = [stop.set, *(done.wait for done in ended)]
+    while waiting:
         try:
-            ended.acquire()
+            waiting[0]()
         except KeyboardInterrupt as e:
             interrupt = e
             continue
-        helpers -= 1
+        waiting.pop(0)
     if interrupt is not None:
         raise interrupt
