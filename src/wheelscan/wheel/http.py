@@ -292,12 +292,6 @@ def round_trip_bytes(session: HttpSession, url: str) -> int:
     return int((session.quickest(url) or quickest_answer() or 0.0) * WHOLE_RATE)
 
 
-def _single_range_length(byte_range: str) -> int:
-    """The bytes one range asks for (``bytes=S-E`` or the suffix ``bytes=-N``)."""
-    start, _, end = byte_range.removeprefix("bytes=").partition("-")
-    return int(end) - int(start) + 1 if start else int(end)
-
-
 def whole_below_for(session: HttpSession, url: str) -> int:
     """The size up to which the wheel at ``url`` is fetched whole: WHOLE_BELOW, more over a
     slow link (the comment at WHOLE_RATE)."""
@@ -340,7 +334,9 @@ class HttpRangeReader:
         if whole_below is None:
             whole_below = whole_below_for(self.session, url)
         if size is None:
-            self._request(f"bytes=-{TAIL_SIZE}")  # a suffix range: the answer names the size
+            self._request(
+                f"bytes=-{TAIL_SIZE}", TAIL_SIZE
+            )  # a suffix range: the answer names the size
         elif size <= whole_below:
             self._fetch(0, size)
         else:
@@ -485,7 +481,9 @@ class HttpRangeReader:
         longer than they are (the whole file, say): the server is then asked for no more
         ranges together."""
         try:
-            return self._get(range_header(group), self._limit(group))
+            limit = self._limit(group)
+            asked = sum(end - start for start, end in group)
+            return self._get(range_header(group), limit or asked, limit)
         except WheelError as e:
             if len(group) < 2 or not isinstance(e.__cause__, BodyOverLimit):
                 raise
@@ -591,7 +589,7 @@ class HttpRangeReader:
         return gaps
 
     def _fetch(self, start: int, end: int) -> None:
-        self._check_range(start, end, self._request(f"bytes={start}-{end - 1}"))
+        self._check_range(start, end, self._request(f"bytes={start}-{end - 1}", end - start))
 
     def _check_range(self, start: int, end: int, got: int) -> None:
         if got > start or self._first_gap(start, end) is not None:
@@ -599,16 +597,16 @@ class HttpRangeReader:
                 "download-failed", f"{self.shown}: asked for bytes {start}-{end - 1}, got others"
             )
 
-    def _request(self, byte_range: str) -> int:
+    def _request(self, byte_range: str, expected: int) -> int:
         """One Range request; returns where the bytes received start."""
-        return self._take(self._get(byte_range))
+        return self._take(self._get(byte_range, expected))
 
-    def _get(self, byte_range: str, limit: int | None = None) -> Response:
+    def _get(self, byte_range: str, expected: int, limit: int | None = None) -> Response:
         """The request alone (safe in any thread): what it brings is taken by ``_take``;
-        its body is at most ``limit`` bytes (the file's size)."""
+        its body is at most ``limit`` bytes (the file's size), read in one piece where it is
+        announced at no more than ``expected``, what the ranges ask for."""
         # identity: a ranged answer in another encoding counts its offsets in that encoding
         headers = {"Range": byte_range, "Accept-Encoding": "identity"}
-        expected = limit if limit is not None else _single_range_length(byte_range)
         if limit is None:
             limit = self.size if self.size >= 0 else MAX_WHEEL_SIZE
         try:
@@ -623,7 +621,7 @@ class HttpRangeReader:
         that covers them (a server that ignored Range sent it all)."""
         if self._first_gap(start, end) is None:
             return self.read_at(start, end - start)
-        got, body = self._checked(self._get(f"bytes={start}-{end - 1}"), keep=False)
+        got, body = self._checked(self._get(f"bytes={start}-{end - 1}", end - start), keep=False)
         if got != start or len(body) != end - start:
             raise WheelError(
                 "download-failed", f"{self.shown}: asked for bytes {start}-{end - 1}, got others"
