@@ -191,15 +191,8 @@ def test_over_http_only_its_two_ends_are_fetched(
     """Over HTTP the member's facts are the local ones, from its start and its end's stream
     only: the filler's stream between (all of it but its last part) is never fetched."""
     member, path = built
-    with WheelArchive.open(path) as archive:
-        local = contents.read_wheel_facts(archive, path.name)
-    with IndexServer(path.parent.parent) as server, HttpSession(backoff=0.01) as session:
-        url = server.file_url(path)
-        with open_remote_archive(url, path.stat().st_size, session=session, whole_below=0) as wheel:
-            facts = contents.read_wheel_facts(wheel, path.name)
-            reader = wheel.reader
-            assert isinstance(reader, HttpRangeReader)
-            fetched = reader.bytes_fetched
+    local, facts, reader = read_here_and_over_http(path)
+    fetched = reader.bytes_fetched
     assert facts == local
     # streamed, it was all fetched; by its ends, the end's share of the stream (from 2 MiB
     # before PT_DYNAMIC, where the search for a block header begins) and a few requests'
@@ -207,6 +200,19 @@ def test_over_http_only_its_two_ends_are_fetched(
     wheel_size = path.stat().st_size
     end_share = wheel_size * (member.size - member.dynamic_offset + 2 * MiB) // member.size
     assert fetched < end_share + 256 * 1024, (fetched, end_share, wheel_size)
+
+
+def read_here_and_over_http(path: Path) -> tuple[object, object, HttpRangeReader]:
+    """The wheel's facts read from its file, then by ranges from a server on loopback
+    (``path`` under ``<web>/packages/``), and the reader that fetched them."""
+    with WheelArchive.open(path) as archive:
+        local = contents.read_wheel_facts(archive, path.name)
+    with IndexServer(path.parent.parent) as server, HttpSession(backoff=0.01) as session:
+        url = server.file_url(path)
+        with open_remote_archive(url, path.stat().st_size, session=session, whole_below=0) as wheel:
+            facts = contents.read_wheel_facts(wheel, path.name)
+            assert isinstance(wheel.reader, HttpRangeReader)
+            return local, facts, wheel.reader
 
 
 def _show_measured(path: Path, **env: str) -> tuple[int, list[dict[str, object]], int]:

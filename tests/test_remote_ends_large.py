@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 from tests.elfwriter import build_elf, sample_spec
-from tests.indexserver import IndexServer
 from tests.test_ends_large import (
     CHUNK,
     WHEEL,
@@ -22,13 +21,11 @@ from tests.test_ends_large import (
     filler_chunk,
     flushed,
     large_wheel,
+    read_here_and_over_http,
 )
 
 from wheelscan._native import dynamic_segment, facts_end
-from wheelscan.wheel import contents, ends
-from wheelscan.wheel.archive import WheelArchive
-from wheelscan.wheel.http import HttpRangeReader, open_remote_archive
-from wheelscan.wheel.httpclient import HttpSession
+from wheelscan.wheel import ends
 from wheelscan.wheel.inflate import WHOLE_MEMBER_LIMIT
 
 MiB = 1 << 20
@@ -78,15 +75,8 @@ def test_a_counted_end_is_fetched_from_where_the_count_searches(
     assert end is not None and dynamic is not None
     margin = ends.TAIL_MARGINS[0]
     assert ends._route(member.size, dynamic[0], end, margin) is ends.Route.COUNTED
-    with WheelArchive.open(path) as archive:
-        local = contents.read_wheel_facts(archive, path.name)
-    with IndexServer(path.parent.parent) as server, HttpSession(backoff=0.01) as session:
-        url = server.file_url(path)
-        with open_remote_archive(url, path.stat().st_size, session=session, whole_below=0) as wheel:
-            facts = contents.read_wheel_facts(wheel, path.name)
-            assert isinstance(wheel.reader, HttpRangeReader)
-            fetched = wheel.reader.bytes_fetched
-            requests = wheel.reader.requests
+    local, facts, reader = read_here_and_over_http(path)
+    fetched, requests = reader.bytes_fetched, reader.requests
     assert facts == local
     # the stream from the even aim to the end, what was fetched before
     stream = len(member.stream)
