@@ -93,10 +93,14 @@ class Background(Generic[T]):
         finally:
             self._ended.set()
 
-    def result(self) -> T:
-        # an Event, not join(): a join that Ctrl-C interrupts marks a running thread ended
-        # (Python 3.11, bpo-45274), and the exit would then not wait for it
+    def wait(self) -> None:
+        """Until the function has ended. An Event, not join(): a join that Ctrl-C
+        interrupts marks a running thread ended (Python 3.11, bpo-45274), and the exit
+        would then not wait for it; an Event's wait, cut short, is only waited for again."""
         self._ended.wait()
+
+    def result(self) -> T:
+        self.wait()
         assert self._outcome is not None  # set before the event
         try:
             return self._outcome.result()
@@ -127,38 +131,27 @@ def run_all(tasks: Sequence[Callable[[], T]], threads: int, name: str) -> list[O
                 interrupted.append(outcome)
                 stop.set()
 
-    ended: list[threading.Event] = []  # one a helper, set as it ends
-
-    def help_drain(done: threading.Event) -> None:
-        try:
-            drain()
-        finally:
-            done.set()
-
+    helpers: list[Background[None]] = []
     for _ in range(min(threads, len(tasks)) - 1):
-        done = threading.Event()
         try:
-            threading.Thread(target=help_drain, args=(done,), name=name).start()
+            helpers.append(Background(drain, name))
         except RuntimeError:
             break
-        ended.append(done)
     try:
         drain()
     finally:
-        _stop_and_wait(stop, ended)
+        _stop_and_wait(stop, helpers)
     if interrupted:
         interrupted[0].result()  # raises what stopped it
     return [outcome for outcome in outcomes if outcome is not None]
 
 
-def _stop_and_wait(stop: threading.Event, ended: list[threading.Event]) -> None:
+def _stop_and_wait(stop: threading.Event, helpers: list[Background[None]]) -> None:
     """``stop`` set (a Ctrl-C between two tasks too: the helpers take no more), then until
-    every helper has ended; a Ctrl-C meanwhile kept and raised after. Not ``join()``, which
-    a Ctrl-C interrupts marking a running thread ended (Python 3.11, bpo-45274); nor a
-    count a Ctrl-C could interrupt between its steps: an Event's wait, cut short, is only
-    waited for again."""
+    every helper has ended (``Background.wait``); a Ctrl-C meanwhile kept and raised after,
+    each step it cut short taken again."""
     interrupt: BaseException | None = None
-    waiting: list[Callable[[], object]] = [stop.set, *(done.wait for done in ended)]
+    waiting: list[Callable[[], object]] = [stop.set, *(helper.wait for helper in helpers)]
     while waiting:
         try:
             waiting[0]()
