@@ -248,7 +248,7 @@ def run(args: argparse.Namespace) -> int:
     # first while this one imports the evaluation (packaging's tags, the policy code)
     # and loads the policies: for one large wheel, 35-40 ms of a 0.2-0.3 s run,
     # overlapped with inflation, which needs no GIL. The verdict's text too (its
-    # records, the policies' types): the first wheel is read as early as can be
+    # records, the policies' types): the first wheel is read as early as can be.
     # Meanwhile this thread runs Python (imports, policies, verdicts) and holds the GIL,
     # which a reading thread back from inflating (without it) waits for, at every step, up
     # to the switch interval (5 ms by default): a shorter one while both run
