@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,16 @@ BENCHMARKS = Path(__file__).resolve().parent
 REPO = BENCHMARKS.parent
 sys.path.insert(0, str(REPO))  # tests.corpus.fetch: the corpus download the tests use
 
-from harness import auditwheel, batch, bigmember, command, dask_engine, floor, largewheel  # noqa: E402
+from harness import (  # noqa: E402
+    auditwheel,
+    batch,
+    bigmember,
+    cleanenv,
+    command,
+    dask_engine,
+    floor,
+    largewheel,
+)
 from harness.corpus import CorpusWheel, fetch_corpus, locate  # noqa: E402
 from harness.dedupe import dedupe  # noqa: E402
 from harness.machine import describe, usable_cores  # noqa: E402
@@ -194,7 +204,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     large_repeats = repeats if args.quick else max(repeats, LARGE_WHEEL_RUNS)
     results["large_wheel"] = largewheel.compare(largest.path, aw_cmd, large_repeats)
     log(f"the largest ML wheels as whole processes, and their layouts' floors: {len(ml_wheels)}")
-    results["ml_wheels"] = largewheel.compare_ml(ml_wheels, aw_cmd, large_repeats)
+    with tempfile.TemporaryDirectory() as clean_dir:
+        clean_python = cleanenv.make(Path(clean_dir))
+        # what this machine's site hooks import that the clean interpreter does not
+        results["site_hook_modules"] = sorted(
+            cleanenv.started_modules(sys.executable) - cleanenv.started_modules(clean_python)
+        )
+        results["ml_wheels"] = largewheel.compare_ml(ml_wheels, aw_cmd, large_repeats, clean_python)
     log(f"wheelscan audit DIR as a whole process, {repeats} run(s)")
     results["audit_command"] = command.audit_command(wheels, workers, repeats)
     log(f"wheelscan audit --strict DIR as a whole process, {repeats} run(s)")

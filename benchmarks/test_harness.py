@@ -6,6 +6,7 @@ python -m pytest benchmarks/test_harness.py
 from __future__ import annotations
 
 import random
+import subprocess
 import sys
 import zlib
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCHMARKS), str(BENCHMARKS.parent)]
 
-from harness import bigmember  # noqa: E402
+from harness import bigmember, cleanenv  # noqa: E402
 from harness.corpus import CorpusWheel, ElfLocation, locate  # noqa: E402
 from harness.dedupe import dedupe  # noqa: E402
 from harness.elfmove import (  # noqa: E402
@@ -238,3 +239,17 @@ def test_one_client_bounds_the_whole_audit() -> None:
     # 100 machines share 100 s of audit; the one client still spends its 50 s
     wall = capacity_model.wall_seconds(load, 100, 1, 10, 0.01)
     assert wall["wall_seconds"] == pytest.approx(50.0) == wall["client_bound_seconds"]
+
+
+def test_the_clean_interpreter_has_the_packages_and_not_the_hooks(tmp_path: Path) -> None:
+    """The venv made for the ML wheels' second measurement imports wheelscan and auditwheel
+    from where this interpreter does, and starts exactly as a venv with no package does."""
+    clean = cleanenv.make(tmp_path / "clean")
+    bare = cleanenv.venv(tmp_path / "bare")
+    assert cleanenv.started_modules(clean) == cleanenv.started_modules(bare)
+    probe = "import wheelscan, auditwheel; print(wheelscan.__file__); print(auditwheel.__file__)"
+    here = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    there = subprocess.run([clean, "-c", probe], capture_output=True, text=True, check=True)
+    assert there.stdout == here

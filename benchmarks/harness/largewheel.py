@@ -24,13 +24,19 @@ from wheelscan.wheel.archive import WheelArchive
 AUDITWHEEL_BUDGET = 30.0
 
 
-def wheelscan_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "wheelscan", *args]
+# a whole-process ratio is measured again in a clean environment (harness/cleanenv.py) only
+# where the start-up it leaves out could move it: not for a run of many seconds
+CLEAN_BELOW = 10.0
 
 
-def wheelscan_show(wheel: Path) -> ProcessRun:
+def wheelscan_command(*args: str, python: str = sys.executable) -> list[str]:
+    return [python, "-m", "wheelscan", *args]
+
+
+def wheelscan_show(wheel: Path, python: str = sys.executable) -> ProcessRun:
     # 1: a declared tag is broken, still a complete verdict; 2 (could not judge) is a failure
-    run = run_measured(wheelscan_command("show", "--json", str(wheel)), ok_codes=(0, 1))
+    command = wheelscan_command("show", "--json", str(wheel), python=python)
+    run = run_measured(command, ok_codes=(0, 1))
     json_output(run, f"wheelscan show {wheel.name}")
     return run
 
@@ -48,15 +54,19 @@ def _within(budget: float, repeats: int, measure: Callable[[], ProcessRun]) -> l
 
 
 def compare(
-    wheel: Path, aw_cmd: list[str], repeats: int, auditwheel_budget: float | None = None
+    wheel: Path,
+    aw_cmd: list[str],
+    repeats: int,
+    auditwheel_budget: float | None = None,
+    python: str = sys.executable,
 ) -> dict[str, Any]:
-    ws = _best(repeats, lambda: wheelscan_show(wheel))
+    ws = _best(repeats, lambda: wheelscan_show(wheel, python))
     if auditwheel_budget is None:
         aw = _best(repeats, lambda: auditwheel.show(aw_cmd, wheel).run)
     else:
         aw = _within(auditwheel_budget, repeats, lambda: auditwheel.show(aw_cmd, wheel).run)
     # the fixed cost of a process: interpreter start-up and imports, no wheel read
-    ws_start = _best(repeats, lambda: run_measured(wheelscan_command("--version")))
+    ws_start = _best(repeats, lambda: run_measured(wheelscan_command("--version", python=python)))
     aw_start = _best(repeats, lambda: run_measured([*aw_cmd, "--version"]))
     ws_tag = json.loads(ws[0].stdout)["results"][0].get("overall_tag")
     aw_tag = json.loads(aw[0].stdout).get("overall_tag")
@@ -121,13 +131,23 @@ def layout_floor(wheel: Path, repeats: int) -> dict[str, Any]:
     }
 
 
-def compare_ml(wheels: list[Path], aw_cmd: list[str], repeats: int) -> list[dict[str, Any]]:
+def compare_ml(
+    wheels: list[Path], aw_cmd: list[str], repeats: int, clean_python: Path | None = None
+) -> list[dict[str, Any]]:
     """Each wheel as whole processes (``compare``; auditwheel within AUDITWHEEL_BUDGET),
     and the floor its layout sets: a process's start-up (``wheelscan --version``) and the
-    count of its largest member's bytes from PT_DYNAMIC to the end (``layout_floor``)."""
+    count of its largest member's bytes from PT_DYNAMIC to the end (``layout_floor``).
+    With ``clean_python`` (harness/cleanenv.py), both tools again under that interpreter,
+    without this machine's site hooks, where auditwheel's run is short enough to be moved
+    by them (CLEAN_BELOW)."""
     results = []
     for wheel in wheels:
         measured = compare(wheel, aw_cmd, repeats, AUDITWHEEL_BUDGET)
+        if clean_python is not None and measured["auditwheel_best"] < CLEAN_BELOW:
+            clean = str(clean_python)
+            measured["clean"] = compare(
+                wheel, [clean, "-m", "auditwheel"], repeats, AUDITWHEEL_BUDGET, python=clean
+            )
         floor = layout_floor(wheel, repeats)
         floor["seconds"] = measured["wheelscan_startup_seconds"] + floor["count_seconds"]
         measured["floor"] = floor

@@ -165,6 +165,19 @@ def figures(r: dict[str, Any]) -> list[Figure]:
                 *_at_least(ml["ratio"], 10),
             )
         )
+        clean = ml.get("clean")
+        if clean is not None:
+            out.append(
+                Figure(
+                    f"{ml['wheel'].split('-')[0]} again, without this machine's site hooks (a venv's "
+                    f"start-up: wheelscan --version {_s(clean['wheelscan_startup_seconds'])}, "
+                    f"here {_s(ml['wheelscan_startup_seconds'])})",
+                    _s(clean["wheelscan_best"]),
+                    _s(clean["auditwheel_best"]),
+                    clean["ratio"],
+                    *_at_least(clean["ratio"], 10),
+                )
+            )
     big = r["big_member"]
     rss = big["max_rss"] / MB
     out.append(
