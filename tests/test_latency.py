@@ -80,15 +80,16 @@ def test_the_quickest_answer_is_a_round_trip_at_least(
     server: IndexServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """What the pool sizes its wheels in flight by: never less than the link's round trip
-    (the proxy holds every answer that long), None before any answer."""
-    monkeypatch.setattr(httpclient, "_QUICKEST", httpclient._QuickestAnswer())
-    assert httpclient.quickest_answer() is None
+    (the proxy holds every answer that long), None before any answer. The process's own
+    session (``default_session``'s) is this one here."""
     path = server.web / "packages" / "file.bin"
     path.write_bytes(b"x" * 1000)
     with (
         LatencyProxy(("127.0.0.1", int(server.url.rsplit(":", 1)[1])), RTT) as proxy,
         HttpSession() as session,
     ):
+        monkeypatch.setattr(httpclient, "_DEFAULT_SESSIONS", [session])
+        assert httpclient.quickest_answer() is None
         for _ in range(2):
             assert session.get(_proxied(server, proxy, path), limit=1000).body == b"x" * 1000
     quickest = httpclient.quickest_answer()
@@ -142,14 +143,15 @@ def test_a_worker_reads_more_wheels_at_once_over_a_slow_link(
     32 wheels it reads at once on a fast link: each wheel waits for several round trips one
     after another, so 32 at once left the core idle (34% of the 0 ms throughput at 200 ms
     on the benchmark corpus); where no answer was seen, 32."""
-    monkeypatch.setattr(httpclient, "_QUICKEST", httpclient._QuickestAnswer())
+    session = HttpSession()  # the process's own, as the parent's listing uses it
+    monkeypatch.setattr(httpclient, "_DEFAULT_SESSIONS", [session])
     # the one more the pool keeps queued on a worker gets a thread too
     assert _most_at_once(WHEELS_IN_FLIGHT + 8) <= WHEELS_IN_FLIGHT + 1
     path = server.web / "packages" / "file.bin"
     path.write_bytes(b"x")
     with (
         LatencyProxy(("127.0.0.1", int(server.url.rsplit(":", 1)[1])), RTT) as proxy,
-        HttpSession() as session,
+        session,
     ):
         session.get(_proxied(server, proxy, path), limit=1)
     expected = wheels_in_flight(httpclient.quickest_answer())

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from wheelscan.engine.worker import read_facts
-from wheelscan.wheel import httpclient
 from wheelscan.wheel.archive import WheelError
 from wheelscan.wheel.contents import read_wheel_facts
 from wheelscan.wheel.http import (
@@ -97,11 +96,10 @@ def test_a_wheel_under_the_grown_threshold_comes_in_one_round_trip(server: Index
 
 
 def test_a_wheel_whose_round_trip_was_not_known_is_fetched_whole_after_its_tail(
-    server: IndexServer, monkeypatch: pytest.MonkeyPatch
+    server: IndexServer,
 ) -> None:
     """A worker's first wheels are asked for before any answer told the round trip: the
     tail's answer tells it, and the rest of a wheel that small comes in one more request."""
-    monkeypatch.setattr(httpclient, "_QUICKEST", httpclient._QuickestAnswer())  # no answer yet
     path = _wheel(server, "first", 600_000)
     with (
         LatencyProxy(("127.0.0.1", int(server.url.rsplit(":", 1)[1])), RTT) as proxy,

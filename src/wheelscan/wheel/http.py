@@ -56,7 +56,6 @@ from wheelscan.wheel.httpclient import (
     HttpSession,
     Response,
     default_session,
-    quickest_answer,
 )
 from wheelscan.wheel.inflate import PREFIX_SLACK, WHOLE_MEMBER_LIMIT
 from wheelscan.wheel.remote import redact
@@ -285,11 +284,12 @@ def coalesce(spans: Sequence[tuple[int, int]], gap: int = GAP_TOLERANCE) -> list
 
 def round_trip_bytes(session: HttpSession, url: str) -> int:
     """What a round trip to ``url``'s origin would carry at WHOLE_RATE: the bytes worth
-    fetching more to save one. From the quickest answer seen from that origin (or, before
-    one, from any this process has had); 0 before any: a pool's workers start before the
-    parent has read a page, so their first wheels learn it from their tails' answers
-    (``HttpRangeReader``'s rest of a small wheel in one more request)."""
-    return int((session.quickest(url) or quickest_answer() or 0.0) * WHOLE_RATE)
+    fetching more to save one. From the quickest answer ``session`` has seen from that origin
+    (or, before one, from any: a forked worker's session holds what the parent's listing
+    learnt); 0 before any: a pool's workers start before the parent has read a page, so their
+    first wheels learn it from their tails' answers (``HttpRangeReader``'s rest of a small
+    wheel in one more request)."""
+    return int((session.quickest(url) or session.quickest_anywhere() or 0.0) * WHOLE_RATE)
 
 
 def whole_below_for(session: HttpSession, url: str) -> int:

@@ -192,35 +192,20 @@ class _Watchdog:
 _WATCHDOG = _Watchdog()
 
 
-class _QuickestAnswer:
-    """The shortest wait for an answer's headers seen in this process, from the request's
-    sending (a new connection's handshake is not counted): a round trip to the server at
-    least, and the best estimate of one that needs no request of its own (the slower
-    answers also waited for the server, a busy machine)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.seconds: float | None = None
-        # a forked child may have been forked while a thread of its parent held the lock
-        os.register_at_fork(after_in_child=self._new_lock)
-
-    def _new_lock(self) -> None:
-        self._lock = threading.Lock()
-
-    def saw(self, seconds: float) -> None:
-        with self._lock:
-            if self.seconds is None or seconds < self.seconds:
-                self.seconds = seconds
-
-
-_QUICKEST = _QuickestAnswer()
+# The sessions ``default_session`` made: this process's own, which its source and its
+# workers' tasks share (``session_for``); ``quickest_answer`` reads what they have learnt
+_DEFAULT_SESSIONS: list[HttpSession] = []
 
 
 def quickest_answer() -> float | None:
-    """The shortest wait for an answer this process has seen (``_QuickestAnswer``), or
-    None before its first answer: the pool sizes the wheels read at once by it
-    (engine/inflight.py), from the index's pages, which the parent reads first."""
-    return _QUICKEST.seconds
+    """The shortest wait for an answer this process's own sessions (``default_session``)
+    have seen, from any origin (``HttpSession.quickest_anywhere``), or None before their
+    first answer: the pool, which holds no session, sizes the wheels read at once by it
+    (engine/inflight.py), from the index's pages, which the parent reads first. A session
+    a caller made keeps what it learns to itself: no other session's sizing, nor a later
+    test's, depends on it."""
+    seen = [s for s in map(HttpSession.quickest_anywhere, _DEFAULT_SESSIONS) if s is not None]
+    return min(seen, default=None)
 
 
 def _new_watchdog() -> None:
@@ -624,6 +609,8 @@ class HttpSession:
         self._timeouts = urllib3.Timeout(connect=timeout, read=timeout)
         # origin -> the shortest wait for an answer's headers seen from it (``quickest``)
         self._quickest: dict[tuple[str, str, int], float] = {}
+        # the shortest of them, from any origin (``quickest_anywhere``)
+        self._quickest_anywhere: float | None = None
         # origin -> whether it answered ranges asked together with their parts (``False``
         # sticks: the whole file, once sent instead, may be sent again)
         self._together: dict[tuple[str, str, int], bool] = {}
@@ -720,7 +707,8 @@ class HttpSession:
             final, answer = self._exchange(target, headers)
             _CURRENT.reused = False  # answered: a failure from here on is no closed connection
             waited = time.monotonic() - sent[-1]
-            _QUICKEST.saw(waited)
+            if self._quickest_anywhere is None or waited < self._quickest_anywhere:
+                self._quickest_anywhere = waited
             origin = _origin(final)
             # (a race between two threads may lose one of their waits: no harm; an index
             # linking to files on many hosts is given no more than 64 of them)
@@ -774,6 +762,12 @@ class HttpSession:
             return self._quickest.get(_origin(_normalised(url)))
         except HttpError:  # not a URL this session could have had an answer from
             return None
+
+    def quickest_anywhere(self) -> float | None:
+        """The shortest wait for an answer's headers this session has seen from any origin
+        (as ``quickest``), or None before its first answer: the best guess at a round trip
+        to an origin not asked yet (an index's files on another host than its pages)."""
+        return self._quickest_anywhere
 
     def ranges_together(self, url: str) -> bool | None:
         """Whether ``url``'s origin answers several ranges asked in one request with their
@@ -887,6 +881,7 @@ def default_session(timeout: float = DEFAULT_TIMEOUT) -> HttpSession:
     """One session per process and deadline (a forked worker drops what it inherited)."""
     session = HttpSession(timeout)
     atexit.register(session.close)
+    _DEFAULT_SESSIONS.append(session)
     return session
 
 
