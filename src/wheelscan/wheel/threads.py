@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import resource
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -42,23 +42,45 @@ def threads_within(most: int, share: float) -> int:
     return max(1, min(most, int(limit * share) // (stack + THREAD_EXTRA)))
 
 
-def _called(function: Callable[[], T]) -> tuple[T | None, BaseException | None]:
-    """What ``function()`` returned, or what it raised. A frame of its own: the traceback
-    of what is raised holds this frame, not the :class:`Outcome` that will hold the error
-    (a cycle that only the cyclic collector would free, with the task's memory)."""
+def _calling(
+    function: Callable[[], T],
+) -> Generator[None, None, tuple[T | None, BaseException | None]]:
+    """What ``function()`` returned, or what it raised, as a generator's return value.
+
+    A generator's frame is the root of what the traceback of the error keeps: a frame that
+    outlives its call keeps its caller's frame (``f_back``), and that one its own caller's,
+    up to the thread's first, but a generator's frame links to no caller once it is not
+    running. Called from an ordinary function, the error held by an :class:`Outcome`
+    kept every caller's frame alive, the ``Outcome``'s own among them and whatever holds
+    it (``run_all``'s list, the wheel's reading with its archive): a cycle that only the
+    cyclic collector frees, and a worker runs it between wheels, fully only every 256
+    (engine/pool.py)."""
     try:
         return function(), None
     except BaseException as e:  # handed to the caller, as a future holds it
         return None, e
+    yield  # never reached: makes this a generator
+
+
+def _called(function: Callable[[], T]) -> tuple[T | None, BaseException | None]:
+    """``_calling``'s answer: what ``function()`` returned, or what it raised."""
+    try:
+        next(_calling(function))
+    except StopIteration as done:
+        answer: tuple[T | None, BaseException | None] = done.value
+        return answer
+    raise AssertionError("_calling yields nothing")
 
 
 class Outcome(Generic[T]):
-    """What a function returned, or what it raised: ``result`` returns or raises it again."""
+    """What a function returned, or what it raised: ``result`` returns it, or raises it
+    again and lets go of it."""
 
-    __slots__ = ("_error", "_value")
+    __slots__ = ("_error", "_taken", "_value")
 
     def __init__(self, function: Callable[[], T]) -> None:
         self._value, self._error = _called(function)
+        self._taken = False
 
     @property
     def interrupted(self) -> bool:
@@ -66,12 +88,19 @@ class Outcome(Generic[T]):
         return self._error is not None and not isinstance(self._error, Exception)
 
     def result(self) -> T:
-        if self._error is None:
+        """What the function returned; or what it raised, raised again, once: raised, an
+        error's traceback grows by the frames it passes through, the caller's, and held
+        here it would keep them (and this outcome with them) in a cycle."""
+        if self._taken:
+            raise RuntimeError("an outcome's error is raised once")
+        error = self._error
+        if error is None:
             return self._value  # type: ignore[return-value]  # what function() returned
+        self._error, self._taken = None, True
         try:
-            raise self._error
-        finally:  # the re-raise's traceback holds this frame: not this outcome through it
-            self = None  # type: ignore[assignment]  # noqa: PLW0642
+            raise error
+        finally:  # the re-raise's traceback holds this frame: not the error through it
+            error = None
 
 
 class Background(Generic[T]):
@@ -102,10 +131,7 @@ class Background(Generic[T]):
     def result(self) -> T:
         self.wait()
         assert self._outcome is not None  # set before the event
-        try:
-            return self._outcome.result()
-        finally:  # as in Outcome.result: a raised error's traceback holds this frame
-            self = None  # type: ignore[assignment]  # noqa: PLW0642
+        return self._outcome.result()
 
 
 def run_all(tasks: Sequence[Callable[[], T]], threads: int, name: str) -> list[Outcome[T]]:
