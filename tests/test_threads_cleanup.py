@@ -1,11 +1,15 @@
-"""wheelscan.wheel.threads leaves nothing behind: a failed task's outcome holds no reference
-cycle (its error's traceback kept every caller's frame alive, and whatever they held, until
-the cyclic collector ran). Real threads; the collector is switched off where what is freed
-is counted."""
+"""wheelscan.wheel.threads leaves nothing behind: a Ctrl-C while ``run_all`` still starts its
+helpers waits for those already started (they went on taking tasks, unseen), and a failed
+task's outcome holds no reference cycle (its error's traceback kept every caller's frame
+alive, and whatever they held, until the cyclic collector ran). Real threads and signals;
+the collector is switched off where what is freed is counted."""
 
 from __future__ import annotations
 
 import gc
+import signal
+import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator
 
@@ -14,6 +18,78 @@ import pytest
 from wheelscan.wheel.threads import Background, Outcome, run_all
 
 HELPER = "test-cleanup-helper"
+
+
+class _Tasks:
+    """Tasks that take a while each and count how many began and ended; ``on_first`` runs
+    at the start of the first one to begin."""
+
+    def __init__(self, count: int, on_first: Callable[[], None] | None = None) -> None:
+        self.lock = threading.Lock()
+        self.begun = self.ended = 0
+        self.on_first = on_first
+        self.tasks = [self._task for _ in range(count)]
+
+    def _task(self) -> None:
+        with self.lock:
+            self.begun += 1
+            first = self.begun == 1
+        if first and self.on_first is not None:
+            self.on_first()
+        time.sleep(0.02)
+        with self.lock:
+            self.ended += 1
+
+
+class _CtrlCAtHelper(str):
+    """A thread name that raises KeyboardInterrupt the ``at``-th time a thread is named
+    with it: Ctrl-C arriving on the caller while it starts its helpers, at that one."""
+
+    at = 2
+
+    def __str__(self) -> str:
+        self.named: int = getattr(self, "named", 0) + 1
+        if self.named == self.at:
+            raise KeyboardInterrupt
+        return HELPER
+
+
+def _join_helpers() -> None:
+    for thread in threading.enumerate():
+        if thread.name == HELPER:
+            thread.join(30)
+
+
+def _interrupted_run(tasks: _Tasks, threads: int, name: str) -> tuple[int, int]:
+    """``run_all`` over the tasks, which must raise KeyboardInterrupt: the tasks begun and
+    ended when it did."""
+    with pytest.raises(KeyboardInterrupt):
+        run_all(tasks.tasks, threads, name)
+    with tasks.lock:
+        return tasks.begun, tasks.ended
+
+
+def test_ctrl_c_while_starting_the_helpers_waits_for_those_started() -> None:
+    """Ctrl-C as the second helper is made: the first, started, is stopped and waited for
+    (it took every task, the caller gone, before)."""
+    tasks = _Tasks(50)
+    begun, ended = _interrupted_run(tasks, 4, _CtrlCAtHelper("helper"))
+    assert begun == ended  # no task was left running
+    _join_helpers()
+    assert tasks.begun == begun  # and none began after
+    assert begun <= 1  # the first helper's first task, at most
+
+
+def test_a_real_ctrl_c_while_starting_the_helpers_waits_for_those_started() -> None:
+    """SIGINT sent to the caller by the first task to begin: a helper's, while the caller
+    still starts the other 62 (the caller takes tasks only once they are started)."""
+    main = threading.main_thread().ident
+    assert main is not None and threading.get_ident() == main
+    tasks = _Tasks(200, lambda: signal.pthread_kill(main, signal.SIGINT))
+    begun, ended = _interrupted_run(tasks, 64, HELPER)
+    assert begun == ended
+    _join_helpers()
+    assert tasks.begun == begun
 
 
 class _Held:

@@ -139,12 +139,17 @@ def run_all(tasks: Sequence[Callable[[], T]], threads: int, name: str) -> list[O
     ``threads`` threads, the calling one among them, and all done when this returns. Where
     no more threads can be had (their stacks past RLIMIT_DATA), on those there are. A task
     stopped by Ctrl-C (on the calling thread) stops the others from taking more, and is
-    raised here once they have ended."""
+    raised here once they have ended; so is a Ctrl-C while the helpers are being started."""
     outcomes: list[Outcome[T] | None] = [None] * len(tasks)
     pending = iter(range(len(tasks)))
     taking = threading.Lock()
     stop = threading.Event()
     interrupted: list[Outcome[T]] = []
+    # one a helper that has begun, set as it ends: added by the helper itself, under
+    # ``taking`` and only before ``stop``, so that a helper is either waited for or takes
+    # no task. (Added by the caller once a helper's thread had started, a Ctrl-C between
+    # the two left a helper working unseen: in Thread.start, which waits for the thread.)
+    ended: list[threading.Event] = []
 
     def drain() -> None:
         while not stop.is_set():
@@ -157,33 +162,53 @@ def run_all(tasks: Sequence[Callable[[], T]], threads: int, name: str) -> list[O
                 interrupted.append(outcome)
                 stop.set()
 
-    helpers: list[Background[None]] = []
-    for _ in range(min(threads, len(tasks)) - 1):
+    def help_drain() -> None:
+        done = threading.Event()
+        with taking:
+            if stop.is_set():
+                return
+            ended.append(done)
         try:
-            helpers.append(Background(drain, name))
-        except RuntimeError:
-            break
+            drain()
+        finally:
+            done.set()
+
     try:
+        for _ in range(min(threads, len(tasks)) - 1):
+            try:
+                # not a daemon: the interpreter's exit waits for a task (as Background)
+                threading.Thread(target=help_drain, name=name).start()
+            except RuntimeError:
+                break
         drain()
     finally:
-        _stop_and_wait(stop, helpers)
+        _stop_and_wait(stop, taking, ended)
     if interrupted:
         interrupted[0].result()  # raises what stopped it
     return [outcome for outcome in outcomes if outcome is not None]
 
 
-def _stop_and_wait(stop: threading.Event, helpers: list[Background[None]]) -> None:
-    """``stop`` set (a Ctrl-C between two tasks too: the helpers take no more), then until
-    every helper has ended (``Background.wait``); a Ctrl-C meanwhile kept and raised after,
-    each step it cut short taken again."""
+def _stop_and_wait(
+    stop: threading.Event, taking: threading.Lock, ended: list[threading.Event]
+) -> None:
+    """``stop`` set under ``taking`` (a Ctrl-C between two tasks too: no helper takes more,
+    and none begins), then until every helper that began has ended; a Ctrl-C meanwhile
+    kept and raised after, each step it cut short taken again. Events, not ``join()``: a
+    join that Ctrl-C interrupts marks a running thread ended (Python 3.11, bpo-45274)."""
     interrupt: BaseException | None = None
-    waiting: list[Callable[[], object]] = [stop.set, *(helper.wait for helper in helpers)]
+
+    def stop_helpers() -> None:
+        with taking:
+            stop.set()
+
+    waiting: list[Callable[[], object]] = [stop_helpers]
     while waiting:
         try:
             waiting[0]()
         except KeyboardInterrupt as e:
             interrupt = e
             continue
-        waiting.pop(0)
+        if waiting.pop(0) is stop_helpers:  # no helper begins from now on: ``ended`` is whole
+            waiting += [done.wait for done in ended]
     if interrupt is not None:
         raise interrupt
