@@ -616,7 +616,10 @@ class HttpSession:
         # the shortest of them, from any origin (``quickest_anywhere``)
         self._quickest_anywhere: float | None = None
         # origin -> whether it answered ranges asked together with their parts (``False``
-        # sticks: the whole file, once sent instead, may be sent again)
+        # sticks: the whole file, once sent instead, may be sent again). The origin asked,
+        # wherever it redirects: the callers ask by the URL they have, before a request
+        # learns where it leads (files redirected to a store that ignores several ranges
+        # are then asked for one range a request from the second wheel on)
         self._together: dict[tuple[str, str, int], bool] = {}
 
     def get(
@@ -741,17 +744,16 @@ class HttpSession:
         try:
             final, answer = self._exchange(target, headers, timeouts)
             _CURRENT.reused = False  # answered: a failure from here on is no closed connection
-            waited = time.monotonic() - sent[-1]
+            answered = time.monotonic()
+            waited = answered - sent[-1]
             if self._quickest_anywhere is None or waited < self._quickest_anywhere:
                 self._quickest_anywhere = waited
-            origin = _origin(final)
-            # (a race between two threads may lose one of their waits: no harm; an index
-            # linking to files on many hosts is given no more than 64 of them)
-            known = self._quickest.get(origin)
-            if (known is None and len(self._quickest) < 64) or (
-                known is not None and waited < known
-            ):
-                self._quickest[origin] = waited
+            self._saw_answer(_origin(final), waited)
+            if _origin(final) != _origin(target):
+                # asked of one origin, answered by another (files redirected to a CDN's):
+                # what a request to the one asked costs, every hop, from the first's sending.
+                # The callers ask by the URL they have, before it leads elsewhere
+                self._saw_answer(_origin(target), answered - sent[min(1, len(sent) - 1)])
             announced = answer.length_remaining
             extra = min(announced if announced is not None else limit, limit) / MIN_RATE
             for token in tokens:
@@ -788,11 +790,20 @@ class HttpSession:
         response = Response(final.url, answer.status, answer.headers, body, encoding in _DECODED)
         return final, response
 
+    def _saw_answer(self, origin: tuple[str, str, int], waited: float) -> None:
+        # (a race between two threads may lose one of their waits: no harm; an index
+        # linking to files on many hosts is given no more than 64 of them)
+        known = self._quickest.get(origin)
+        if (known is None and len(self._quickest) < 64) or (known is not None and waited < known):
+            self._quickest[origin] = waited
+
     def quickest(self, url: str) -> float | None:
         """The shortest wait for an answer's headers this session has seen from ``url``'s
         origin (from a request's sending; a new connection's handshake is not counted), or
         None before its first answer: a round trip to it at least, and, over many answers,
-        the best estimate of one (a busy server or machine makes the others slower)."""
+        the best estimate of one (a busy server or machine makes the others slower). Where
+        the origin redirects to another, the wait from its own request's sending to the
+        other's answer: a request asked of it costs that."""
         try:
             return self._quickest.get(_origin(_normalised(url)))
         except HttpError:  # not a URL this session could have had an answer from
