@@ -338,9 +338,8 @@ def test_a_wheels_spans_come_in_one_request_from_a_server_answering_parts(
     """The two spans the tail leaves are asked for in one request, answered with their parts
     (multipart/byteranges, as nginx answers): a request less for the wheel."""
     path = mirror.files[SPREAD]
-    # the server's round trip known to the session, as an audit's is from the index's pages:
-    # unknown, it is taken from any answer this process had (a slow one of an earlier test,
-    # where tests share a process), and the tail would be asked for with the first bytes
+    # the server's round trip known to the session, as an audit's is from the index's pages
+    # (unknown, the tail is asked for alone, and the rest sized by its answer)
     session.get(index.url, limit=1 << 20)
     index.clear()
     facts, reader = remote(index, mirror, SPREAD, session)
