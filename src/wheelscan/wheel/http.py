@@ -612,7 +612,7 @@ class HttpRangeReader:
         try:
             return self.session.get(self.url, headers, limit=limit, expected=expected)
         except HttpError as e:
-            tries = f" (after {e.tries} tries)" if e.transient and e.tries > 1 else ""
+            tries = f" (after {self.session.tries} tries)" if e.transient else ""
             raise WheelError("download-failed", f"{self.shown}: {e.reason}{tries}") from e
 
     def passing(self, start: int, end: int) -> bytes | memoryview:

@@ -17,8 +17,6 @@ wheelscan's own:
 - **A deadline per request.** A socket timeout bounds each read, so a server that trickles a
   byte a second would hold a request for ever. Here every request, headers and body, must be
   done by its deadline: ``timeout`` seconds, plus the time its body takes at ``MIN_RATE``.
-  Its retries and the waits before them are within it: a server answering 503 with
-  ``Retry-After`` again and again held a request for as many deadlines as tries.
   One watchdog thread per process shuts down the socket of any request past its deadline.
 - **A cap on every body.** The caller says how many bytes it will take (``limit``); a
   ``Content-Length`` above it is refused before a byte is read (http.client allocated the
@@ -85,7 +83,6 @@ class HttpError(OSError):
     ) -> None:
         super().__init__(f"{redact(url)}: {reason}")  # a token in the URL is never shown
         self.url, self.reason, self.status, self.transient = url, reason, status, transient
-        self.tries = 1  # how many tries the request made (``HttpSession.get``)
 
 
 class BodyOverLimit(HttpError):
@@ -579,11 +576,10 @@ class HttpSession:
     """urllib3 connection pools, under wheelscan's deadlines, caps and retries; safe across
     threads and forks.
 
-    ``timeout`` is each request's deadline, its retries included, beyond the time its body
-    takes at ``MIN_RATE``. 5xx, 429 and connection errors are retried ``tries`` times in all,
-    with exponential backoff, or after the wait a ``Retry-After`` asks for (up to
-    ``MAX_RETRY_AFTER``), while the deadline leaves time for it (a missed one ends the
-    request); any other answer (4xx included) goes back to the caller to judge.
+    ``timeout`` is each request's deadline, beyond the time its body takes at ``MIN_RATE``.
+    5xx, 429, connection errors and missed deadlines are retried ``tries`` times in all, with
+    exponential backoff, or after the wait a ``Retry-After`` asks for (up to
+    ``MAX_RETRY_AFTER``); any other answer (4xx included) goes back to the caller to judge.
     Proxies come from ``HTTP(S)_PROXY`` and ``NO_PROXY``; credentials from the URL or
     ``.netrc`` go to the URL's own origin only: ``_exchange`` drops them on a redirect to
     another scheme, host or port.
@@ -634,38 +630,21 @@ class HttpSession:
         announced at no more than ``expected`` bytes (a range's, up to 64 MiB) and sent as
         it is, not encoded, is read in one piece (``_body_chunks``).
 
-        The answer's headers must come within ``timeout`` seconds of this call, retries and
-        the waits before them included; its body then gets the time its announced length (or,
-        unannounced, ``limit``) takes at ``MIN_RATE``. A try is made only while the deadline
-        leaves time for it: a server asking (``Retry-After``) or backing off for longer
-        gets no more tries, and a try that missed the deadline ends the request.
+        The answer's headers must come within ``timeout`` seconds; its body then gets the time
+        its announced length (or, unannounced, ``limit``) takes at ``MIN_RATE``.
         """
-        deadline = time.monotonic() + self.timeout
         asked = _normalised(url)
         # the credentials travel in the header only; a fragment is no part of a request
         bare = asked._replace(auth=None, fragment=None)
         sent = {"User-Agent": USER_AGENT, **credentials(asked, self._netrc), **(headers or {})}
         failure = HttpError(url, "no attempt made")
         wait = 0.0
-        timeouts = self._timeouts
         for attempt in range(self.tries):
-            failure.tries = attempt
             if attempt:
-                pause = wait or self.backoff * 2 ** (attempt - 1)
-                if time.monotonic() + pause >= deadline:
-                    raise failure  # no time left for another try: the last failure stands
-                time.sleep(pause)
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise failure
-                # a new connection's handshake within the deadline too (the watchdog
-                # watches a socket once connected)
-                timeouts = urllib3.Timeout(connect=left, read=self.timeout)
+                time.sleep(wait or self.backoff * 2 ** (attempt - 1))
             wait = 0.0
             try:
-                final, response = self._on_live_connection(
-                    bare, sent, limit, expected, deadline, timeouts
-                )
+                final, response = self._on_live_connection(bare, sent, limit, expected)
             except HttpError as e:
                 if not e.transient:
                     raise
@@ -679,25 +658,16 @@ class HttpSession:
             failure = HttpError(url, f"HTTP {response.status}", response.status)
             wait_asked = _retry_after(response.headers)
             if wait_asked is not None:
-                if wait_asked > MAX_RETRY_AFTER or time.monotonic() + wait_asked >= deadline:
-                    failure = HttpError(
+                if wait_asked > MAX_RETRY_AFTER:
+                    raise HttpError(
                         url, f"HTTP {response.status}, retry after {wait_asked:.0f} s",
                         response.status,
                     )  # fmt: skip
-                    failure.tries = attempt + 1
-                    raise failure
                 wait = wait_asked
-        failure.tries = self.tries
         raise failure
 
     def _on_live_connection(
-        self,
-        target: Url,
-        headers: dict[str, str],
-        limit: int,
-        expected: int,
-        deadline: float,
-        timeouts: urllib3.Timeout,
+        self, target: Url, headers: dict[str, str], limit: int, expected: int
     ) -> tuple[Url, Response]:
         """``_once``, sent again at once on a new connection where it went out on a kept-alive
         one that the server had closed (reset, or closed without an answer): no failure of
@@ -708,30 +678,25 @@ class HttpSession:
         dead as well, three of them failed the request."""
         _CURRENT.fresh = False
         try:
-            return self._once(target, headers, limit, expected, deadline, timeouts)
+            return self._once(target, headers, limit, expected)
         except Exception as e:
             if not (getattr(_CURRENT, "reused", False) and _closed_unanswered(e)):
                 raise
         _CURRENT.fresh = True  # the connection the pool gives is opened anew
         try:
-            return self._once(target, headers, limit, expected, deadline, timeouts)
+            return self._once(target, headers, limit, expected)
         finally:
             _CURRENT.fresh = False
 
     def _once(
-        self,
-        target: Url,
-        headers: dict[str, str],
-        limit: int,
-        expected: int,
-        deadline: float,
-        timeouts: urllib3.Timeout,
+        self, target: Url, headers: dict[str, str], limit: int, expected: int
     ) -> tuple[Url, Response]:
         """One try of a request to ``target``, its redirects followed: the URL that answered,
-        and its answer. Its headers due by ``deadline`` (the request's: ``get``)."""
+        and its answer."""
         url = target.url
         _CURRENT.reused = False
         started = time.monotonic()
+        deadline = started + self.timeout
         tokens: list[_Watch] = []
         sent = [started]
 
@@ -742,7 +707,7 @@ class HttpSession:
         _CURRENT.watch = watch
         answer = None
         try:
-            final, answer = self._exchange(target, headers, timeouts)
+            final, answer = self._exchange(target, headers)
             _CURRENT.reused = False  # answered: a failure from here on is no closed connection
             answered = time.monotonic()
             waited = answered - sent[-1]
@@ -833,7 +798,7 @@ class HttpSession:
                 self._together[origin] = False
 
     def _exchange(
-        self, url: Url, headers: Mapping[str, str], timeouts: urllib3.Timeout
+        self, url: Url, headers: Mapping[str, str]
     ) -> tuple[Url, urllib3.BaseHTTPResponse]:
         """The answer to a GET of ``url`` after its redirects, and the URL that gave it.
 
@@ -842,7 +807,7 @@ class HttpSession:
         dropped as soon as one leads to another scheme, host or port."""
         target, sent = url, headers
         for _ in range(MAX_REDIRECTS + 1):
-            answer = self._send(target, sent, timeouts)
+            answer = self._send(target, sent)
             location = answer.get_redirect_location()
             if not location:
                 return target, answer
@@ -853,9 +818,7 @@ class HttpSession:
             target = following
         raise HttpError(url.url, f"more than {MAX_REDIRECTS} redirects", transient=False)
 
-    def _send(
-        self, url: Url, headers: Mapping[str, str], timeouts: urllib3.Timeout
-    ) -> urllib3.BaseHTTPResponse:
+    def _send(self, url: Url, headers: Mapping[str, str]) -> urllib3.BaseHTTPResponse:
         """One GET of ``url`` (normalised, without userinfo), its redirect not followed.
         Without a proxy, straight to the origin's pool of connections: the PoolManager's
         ``urlopen`` parses the URL again, percent-encoding it a byte at a time in Python,
@@ -869,7 +832,7 @@ class HttpSession:
             "headers": headers,
             "preload_content": False,
             "decode_content": False,
-            "timeout": timeouts,
+            "timeout": self._timeouts,
             "retries": _NO_RETRIES,
             "redirect": False,
         }
@@ -878,7 +841,7 @@ class HttpSession:
         pool = self._pool(manager, scheme, url.host or "", url.port)
         target = url.request_uri
         if isinstance(pool, _Pool) and _PLAIN_TARGET.fullmatch(target):
-            return pool.get_once(target, headers, timeouts)
+            return pool.get_once(target, headers, self._timeouts)
         return pool.urlopen("GET", target, assert_same_host=False, **options)
 
     def _pool(
