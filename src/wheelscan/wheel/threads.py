@@ -196,19 +196,20 @@ def _stop_and_wait(
     kept and raised after, each step it cut short taken again. Events, not ``join()``: a
     join that Ctrl-C interrupts marks a running thread ended (Python 3.11, bpo-45274)."""
     interrupt: BaseException | None = None
-
-    def stop_helpers() -> None:
-        with taking:
-            stop.set()
-
-    waiting: list[Callable[[], object]] = [stop_helpers]
-    while waiting:
+    # each step idempotent and marked done only after it: a Ctrl-C between a step and its
+    # mark takes the step again, never skips one
+    stopped, waited = False, 0
+    while True:
         try:
-            waiting[0]()
+            if not stopped:
+                with taking:
+                    stop.set()
+                stopped = True  # no helper begins from now on: ``ended`` is whole
+            while waited < len(ended):
+                ended[waited].wait()
+                waited += 1
+            break
         except KeyboardInterrupt as e:
             interrupt = e
-            continue
-        if waiting.pop(0) is stop_helpers:  # no helper begins from now on: ``ended`` is whole
-            waiting += [done.wait for done in ended]
     if interrupt is not None:
         raise interrupt
