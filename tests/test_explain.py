@@ -277,6 +277,30 @@ def test_elf_names_its_numbers(tmp_path: Path) -> None:
     assert too_long(run.stdout, []) == []
 
 
+def test_elf_json_names_its_numbers_as_the_text_does(tmp_path: Path) -> None:
+    arm = tmp_path / "arm.so"
+    arm.write_bytes(build_elf(sample_spec("armv7l", interpreter=None, stack_flags=7)))
+    exe = tmp_path / "tool"
+    exe.write_bytes(build_elf(sample_spec("x86_64", x86_isa_needed=0x1 | 0x4)))
+    run = wheelscan("elf", "--json", str(arm), str(exe))
+    assert run.returncode == 0, run.stderr
+    document = json.loads(run.stdout)
+    assert document["version"] == 2
+    arm_facts, exe_facts = (result["facts"] for result in document["results"])
+    assert arm_facts["elf_type"] == 3 and arm_facts["stack_flags"] == 7  # the numbers stay
+    assert arm_facts["named"] == {
+        "elf_type": "shared object (ET_DYN)",
+        "osabi": "System V",
+        "machine_flags": "EABI version 5, hard-float",
+        "dynamic_flags": ["BIND_NOW", "NOW"],
+        "stack": "executable (PT_GNU_STACK RWX)",
+        "x86_isa_needed": [],
+    }
+    assert exe_facts["named"]["elf_type"] == "position-independent executable (ET_DYN)"
+    assert exe_facts["named"]["x86_isa_needed"] == ["x86-64-baseline", "x86-64-v3"]
+    assert exe_facts["named"]["machine_flags"] is None
+
+
 # --- help ---------------------------------------------------------------------------------
 
 

@@ -22,6 +22,10 @@ searched, the stack, the dynamic symbols and the symbol versions needed from eac
 Exit status: 0 when every file was read, 2 when one could not be."""
 
 
+# 2: each file's facts carry ``named``, their numbers in words as the text says them
+JSON_VERSION = 2
+
+
 def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is private
     p = commands.add_parser(
         "elf",
@@ -53,7 +57,23 @@ def facts_to_json(facts: ElfFacts) -> dict[str, Any]:
 
     data = {f.name: plain(getattr(facts, f.name)) for f in dataclasses.fields(facts)}
     data["executable_stack"] = facts.executable_stack
+    data["named"] = named(facts)
     return data
+
+
+def named(facts: ElfFacts) -> dict[str, Any]:
+    """The numbers of the facts in words, as the text says them: the facts keep the numbers
+    (what the file holds), this the names (what they mean), for a reader of the JSON."""
+    return {
+        "elf_type": names.elf_type(facts),
+        "osabi": names.osabi(facts.osabi),
+        "machine_flags": names.machine_flags(facts) or None,
+        "dynamic_flags": names.dynamic_flags(facts),
+        "stack": names.stack(facts),
+        "x86_isa_needed": (
+            names.x86_isa_levels(facts.x86_isa_needed) if facts.x86_isa_needed else []
+        ),
+    }
 
 
 def read(path: Path) -> ElfFacts:
@@ -74,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     status = 2 if any(not isinstance(r, ElfFacts) for _, r in read_files) else 0
     if args.json:
         results = [_json_item(path, r) for path, r in read_files]
-        print(json.dumps({"version": 1, "results": results}, indent=2))
+        print(json.dumps({"version": JSON_VERSION, "results": results}, indent=2))
         return status
     width = output_width()
     blocks = []
