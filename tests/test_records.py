@@ -74,6 +74,76 @@ def test_a_record_behaves_as_its_frozen_dataclass_twin(slots: bool) -> None:
     assert ("__slots__" in vars(ours)) is slots
 
 
+@pytest.mark.parametrize("slots", [False, True])
+def test_a_records_init_takes_what_its_twins_does(slots: bool) -> None:
+    # its __init__ is compiled by records.py, not dataclasses: the same parameters and
+    # defaults (a factory's value made afresh each time), the same signature and docstring
+    import inspect
+
+    classic, ours = twins(slots=slots)
+    # (a factory's default is each module's own sentinel: equal as shown)
+    assert str(inspect.signature(ours)) == str(inspect.signature(classic))
+    assert ours.__doc__ == classic.__doc__
+    made: Any = ours
+    assert made.__init__.__qualname__ == "Twin.__init__"
+    assert made.__match_args__ == classic.__match_args__  # type: ignore[attr-defined]
+    first, second = ours("a", 1), ours(name="a", count=1, hidden="k")
+    assert first.table == {} and first.table is not second.table
+    assert (first.tags, first.hidden, second.hidden, first.ignored) == ((), "h", "k", 0)
+    with pytest.raises(TypeError):
+        ours("a")
+    with pytest.raises(TypeError):
+        ours("a", 1, bogus=2)
+    assert dataclasses.fields(ours)[0].name == "name"
+    assert ours.__dataclass_params__.frozen  # type: ignore[attr-defined]
+
+
+class Checked:
+    """A record whose ``__post_init__`` sees every field set, and sets one of its own."""
+
+    x: int
+    doubled: int = field(init=False, default=0)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "doubled", 2 * self.x)
+
+
+@pytest.mark.parametrize("slots", [False, True])
+def test_a_records_post_init_and_init_less_fields_are_as_its_twins(slots: bool) -> None:
+    def make(decorate: Any) -> Any:
+        namespace = {k: v for k, v in vars(Checked).items() if k not in ("__dict__", "__weakref__")}
+        return decorate(type("Checked", (), namespace))
+
+    classic, ours = make(dataclass(frozen=True, slots=slots)), make(record(slots=slots))
+    assert ours(3).doubled == classic(3).doubled == 6
+    assert inspect_signature(ours) == inspect_signature(classic)
+    copied = copy.copy(ours(4))
+    assert copied.doubled == 8
+
+
+def inspect_signature(cls: type) -> str:
+    import inspect
+
+    return str(inspect.signature(cls))
+
+
+class Derived:
+    """A record over another: left to dataclasses whole, which checks the base is frozen."""
+
+    y: int = 0
+
+
+def test_a_record_over_a_dataclass_is_still_checked_as_dataclasses_checks_it() -> None:
+    base: Any = dataclass(frozen=True)(type("Base", (), {"__annotations__": {"x": "int"}}))
+    derived = record(type("Derived", (base,), dict(vars(Derived))))
+    assert derived(1, 2).y == 2
+    with pytest.raises(FrozenInstanceError):
+        derived(1).x = 3
+    unfrozen: Any = dataclass(type("Loose", (), {"__annotations__": {"x": "int"}}))
+    with pytest.raises(TypeError, match="frozen"):
+        record(type("Mixed", (unfrozen,), {"__annotations__": {"y": "int"}}))
+
+
 def test_without_eq_a_record_is_equal_to_itself_only() -> None:
     classic, ours = twins(eq=False)
     assert ours("a", 1) != ours("a", 1)
@@ -193,6 +263,7 @@ def test_records_of_any_shape_compare_and_hash_as_their_twins(body: type, slots:
             assert (ours(*args) == ours(*other)) == (classic(*args) == classic(*other))
         assert hash(ours(*args)) == hash(classic(*args))
         assert repr(ours(*args)) == repr(classic(*args))
+    assert ours.__doc__ == classic.__doc__  # written from the signature where there is none
 
 
 def test_a_record_that_holds_itself_is_shown_as_a_dataclass_is() -> None:

@@ -8,14 +8,24 @@ below, the same for every class, each doing what dataclasses' would from the cla
 fields (their ``compare``, ``hash`` and ``repr`` options): 27M fewer. The rest is
 dataclasses' own: ``__init__`` and the frozen ``__setattr__`` (sharing those would make
 every record's construction a Python call per field), ``fields``, ``asdict``, ``replace``,
-slots, pickling."""
+slots, pickling.
+
+Of those, the frozen ``__setattr__`` and ``__delattr__`` are shared too: dataclasses compiles
+each from source for every class (two ``exec`` of the three a record took, 1.45M of its 2.4M
+instructions; 29M of the 311M of a one-wheel ``show``'s main thread, onnxruntime). The class
+is made by ``dataclass`` with neither ``__init__`` nor freezing, then given an ``__init__``
+compiled here as dataclasses writes it (assignments through ``object.__setattr__``), the
+shared pair that refuses assignment as the compiled pair does, and, with slots, the pickling
+state methods dataclasses adds to a frozen class. A record over another dataclass, or with
+fields this ``__init__`` does not write (``InitVar``, keyword-only), is left to dataclasses
+whole."""
 
 from __future__ import annotations
 
 import operator
 import reprlib
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, Field, FrozenInstanceError, dataclass, field, fields
 from typing import Any, TypeVar, cast, dataclass_transform, overload
 
 T = TypeVar("T", bound=type)
@@ -32,10 +42,134 @@ def record(cls: T | None = None, /, *, slots: bool = False, eq: bool = True) -> 
     """``@dataclass(frozen=True, slots=slots, eq=eq)``, its repr, eq and hash shared."""
 
     def wrap(cls: T) -> T:
-        made: Any = dataclass(cls, frozen=True, repr=False, eq=False, slots=slots)
-        return _share(cast(T, made), eq)
+        if not _initialised_here(cls):
+            made: Any = dataclass(cls, frozen=True, repr=False, eq=False, slots=slots)
+            return _share(cast(T, made), eq)
+        documented = bool(cls.__dict__.get("__doc__"))
+        made = dataclass(cls, init=False, repr=False, eq=False, slots=slots)
+        frozen = _freeze(cast(T, made), slots)
+        if not documented:  # written by dataclasses from the signature, as it has none yet
+            import inspect
+
+            signature = str(inspect.signature(frozen)).replace(" -> None", "")
+            frozen.__doc__ = frozen.__name__ + signature
+        return _share(frozen, eq)
 
     return wrap if cls is None else wrap(cls)
+
+
+def _initialised_here(cls: type) -> bool:
+    """Whether ``_freeze`` writes what ``dataclass(frozen=True)`` would for ``cls``: no
+    dataclass among its bases (dataclasses checks that frozen and not are not mixed, and
+    inherits fields), no ``InitVar`` or keyword-only field, its own ``__setattr__`` and
+    ``__delattr__`` not written (dataclasses refuses to replace them)."""
+    if any(hasattr(base, "__dataclass_fields__") for base in cls.__mro__[1:]):
+        return False
+    own = cls.__dict__
+    if "__setattr__" in own or "__delattr__" in own or "__init__" in own:
+        return False
+    annotations = own.get("__annotations__", {})
+    return not any(
+        "InitVar" in str(kind) or "KW_ONLY" in str(kind) or _keyword_only(own.get(name))
+        for name, kind in annotations.items()
+    )
+
+
+def _keyword_only(default: object) -> bool:
+    return isinstance(default, Field) and default.kw_only is True
+
+
+class _Factory:
+    """The default of a parameter whose field has a ``default_factory``, as dataclasses
+    shows it (``inspect.signature``)."""
+
+    def __repr__(self) -> str:
+        return "<factory>"
+
+
+_FACTORY = _Factory()
+
+
+def _freeze(cls: T, slots: bool) -> T:
+    """``cls`` (made by ``dataclass`` without ``__init__`` or freezing) as
+    ``dataclass(frozen=True)`` would have made it: its ``__init__``, assignment refused,
+    pickled by its fields where it has slots, and its parameters saying it is frozen."""
+    every = fields(cls)
+    init = _compile_init(cls, every, slots)
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    # as dataclasses' parameters are annotated, for its signature
+    init.__annotations__ = {f.name: f.type for f in every if f.init} | {"return": None}
+    made: Any = cls  # its methods replaced: typed as any class
+    made.__init__ = init
+    made._record_owner = cls
+    made._record_fields = frozenset(f.name for f in every)
+    made.__setattr__, made.__delattr__ = _frozen_setattr, _frozen_delattr
+    if slots:  # a frozen class's own, as dataclasses adds them (its __setattr__ refuses)
+        made.__getstate__, made.__setstate__ = _getstate, _setstate
+    params = made.__dataclass_params__
+    params.init = params.frozen = True
+    return cls
+
+
+def _compile_init(cls: type, every: tuple[Any, ...], slots: bool) -> Callable[..., None]:
+    """The ``__init__`` dataclasses writes for a frozen class (its ``_init_fn``): each field
+    given, its default, or its factory's value set through ``object.__setattr__``; one
+    ``exec``, where dataclasses takes three with the frozen pair."""
+    namespace: dict[str, Any] = {"_set": object.__setattr__, "_FACTORY": _FACTORY}
+    parameters, body, defaulted = ["self"], [], False
+    for index, f in enumerate(every):
+        value = None
+        if f.default_factory is not MISSING:
+            namespace[f"_factory_{index}"] = f.default_factory
+            value = f"_factory_{index}()"
+            if f.init:
+                parameters.append(f"{f.name}=_FACTORY")
+                value = f"{value} if {f.name} is _FACTORY else {f.name}"
+        elif f.init:
+            value = f.name
+            if f.default is MISSING:
+                if defaulted:
+                    raise TypeError(f"non-default argument {f.name!r} follows default argument")
+                parameters.append(f.name)
+            else:
+                namespace[f"_default_{index}"] = f.default
+                parameters.append(f"{f.name}=_default_{index}")
+        elif slots and f.default is not MISSING:  # no class attribute holds it
+            namespace[f"_default_{index}"] = f.default
+            value = f"_default_{index}"
+        defaulted = defaulted or (f.init and "=" in parameters[-1])
+        if value is not None:
+            body.append(f"    _set(self, {f.name!r}, {value})")
+    if hasattr(cls, "__post_init__"):
+        body.append("    self.__post_init__()")
+    source = f"def __init__({', '.join(parameters)}):\n" + ("\n".join(body) or "    pass")
+    exec(source, namespace)  # made of the class's field names only
+    init: Callable[..., None] = namespace["__init__"]
+    return init
+
+
+def _frozen_setattr(self: Any, name: str, value: Any) -> None:
+    # as dataclasses' compiled one, ``cls`` being the record that holds it
+    owner = self._record_owner
+    if type(self) is owner or name in owner._record_fields:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+    super(owner, self).__setattr__(name, value)
+
+
+def _frozen_delattr(self: Any, name: str) -> None:
+    owner = self._record_owner
+    if type(self) is owner or name in owner._record_fields:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+    super(owner, self).__delattr__(name)
+
+
+def _getstate(self: Any) -> list[Any]:
+    return [getattr(self, f.name) for f in fields(self)]
+
+
+def _setstate(self: Any, state: list[Any]) -> None:
+    for f, value in zip(fields(self), state, strict=False):
+        object.__setattr__(self, f.name, value)
 
 
 def _share(cls: T, eq: bool) -> T:
