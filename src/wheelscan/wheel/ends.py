@@ -48,6 +48,8 @@ from wheelscan.wheel.partial import inflate_start
 from wheelscan.wheel.scratch import (
     KEPT_RESIDENT,
     RESTART_KEEP,
+    prefer_huge_pages,
+    prefer_huge_scratch_pages,
     scratch,
     scratch_generation,
     shared_budget,
@@ -764,7 +766,9 @@ def _one_pass_buffers(size: int) -> Iterator[tuple[memoryview, memoryview]]:
 
 
 def _mapping(size: int) -> mmap.mmap:
-    return mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    mapping = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    prefer_huge_pages(mapping)  # written from its start, as far as the end is long
+    return mapping
 
 
 class _Start:
@@ -798,6 +802,7 @@ def _parse(
         valid = 0  # the scratch was given back since (threads sharing a budget): inflate again
         if start_inflated.generation == generation:
             valid = min(start_inflated.valid, tail.begin)  # the end written over the rest
+        prefer_huge_scratch_pages(tail.begin, tail.end)
         buffer[tail.begin : tail.end] = tail.inflated
         try:
             for _ in range(MAX_PREFIX_PASSES):

@@ -1,0 +1,73 @@
+"""Large anonymous mappings written whole (a large member's end, wheel/ends.py) are advised
+for transparent huge pages (wheel/scratch.py's HUGE_PAGE note); small ones, and the rest of
+the scratch, are not. Read back from the kernel: the ``hg`` flag of /proc/self/smaps."""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+import sys
+from pathlib import Path
+
+import pytest
+
+from wheelscan.wheel import ends
+from wheelscan.wheel.scratch import HUGE_PAGE, prefer_huge_pages, prefer_huge_scratch_pages, scratch
+
+pytestmark = pytest.mark.skipif(
+    sys.platform != "linux" or not hasattr(mmap, "MADV_HUGEPAGE"), reason="Linux's advice"
+)
+
+MiB = 1024 * 1024
+
+
+def _address(mapping: mmap.mmap | memoryview) -> int:
+    view = memoryview(mapping) if isinstance(mapping, mmap.mmap) else mapping
+    return ctypes.addressof(ctypes.c_char.from_buffer(view))
+
+
+def _advised(address: int, length: int) -> set[int]:
+    """The offsets (in MiB, from ``address``) of the whole MiBs whose region of the address
+    space carries the huge-page advice."""
+    advised: set[int] = set()
+    region: tuple[int, int] | None = None
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        head = line.split()[0]
+        if "-" in head and ":" not in head:
+            begin, end = (int(part, 16) for part in head.split("-"))
+            region = (begin, end)
+        elif head == "VmFlags:" and region is not None and "hg" in line.split()[1:]:
+            for mib in range(length // MiB):
+                start = address + mib * MiB
+                if region[0] <= start and start + MiB <= region[1]:
+                    advised.add(mib)
+    return advised
+
+
+def test_a_large_mapping_is_advised_and_a_small_one_is_not() -> None:
+    large = mmap.mmap(-1, 8 * MiB, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    small = mmap.mmap(-1, HUGE_PAGE - mmap.PAGESIZE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    try:
+        prefer_huge_pages(large)
+        prefer_huge_pages(small)
+        assert _advised(_address(large), 8 * MiB) == set(range(8))
+        assert _advised(_address(small), 1 * MiB) == set()
+    finally:
+        large.close()
+        small.close()
+
+
+def test_a_long_ends_buffers_are_advised() -> None:
+    # a one-pass end's two buffers: mapped afresh, written from their start
+    mapping = ends._mapping(16 * MiB)
+    try:
+        assert _advised(_address(mapping), 16 * MiB) == set(range(16))
+    finally:
+        mapping.close()
+
+
+def test_only_the_range_of_the_scratch_about_to_be_written_is_advised() -> None:
+    with scratch(96 * MiB) as buffer:
+        prefer_huge_scratch_pages(40 * MiB, 48 * MiB)
+        advised = _advised(_address(buffer), 96 * MiB)
+    assert advised == set(range(40, 48))
