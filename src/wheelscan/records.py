@@ -24,9 +24,46 @@ from __future__ import annotations
 
 import operator
 import reprlib
+import sys
+import types
 from collections.abc import Callable
-from dataclasses import MISSING, Field, FrozenInstanceError, dataclass, field, fields
 from typing import Any, TypeVar, cast, dataclass_transform, overload
+
+
+class _DeferredInspect(types.ModuleType):
+    """Stands in for ``inspect`` in dataclasses (``_import_dataclasses``): the real module
+    is imported when the stand-in is first used, and used from then on."""
+
+    def __getattr__(self, name: str) -> Any:
+        if sys.modules.get("inspect") is self:  # used while dataclasses is being imported
+            del sys.modules["inspect"]
+        import inspect
+
+        return getattr(inspect, name)
+
+
+def _import_dataclasses() -> None:
+    """dataclasses, with its ``inspect`` deferred. It imports inspect, which imports ast,
+    dis, tokenize and linecache, for one use: writing a docstring from the signature of a
+    class that has none, which every record a ``show`` makes has (test_record_docstrings.py).
+    Imported with it, they were 41M instructions of a one-wheel ``show``'s start-up, more
+    than the interpreter's own 38M (issue #15: one wheel as a whole process), before the
+    first wheel's reading could begin. So dataclasses gets a stand-in that imports inspect
+    where it is first used; everyone else imports the real one."""
+    if "dataclasses" in sys.modules or "inspect" in sys.modules:
+        return
+    stand_in = _DeferredInspect("inspect")
+    sys.modules["inspect"] = stand_in
+    try:
+        import dataclasses  # noqa: F401 (imported for the names below)
+    finally:
+        if sys.modules.get("inspect") is stand_in:
+            del sys.modules["inspect"]
+
+
+_import_dataclasses()
+
+from dataclasses import MISSING, Field, FrozenInstanceError, dataclass, field, fields  # noqa: E402
 
 T = TypeVar("T", bound=type)
 
