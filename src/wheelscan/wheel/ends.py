@@ -218,7 +218,7 @@ NO_BIT = -1
 class Tail(NamedTuple):
     bit: int  # where, in the stream, the checked block the inflation began with starts
     begin: int  # the member offset of inflated[0]
-    inflated: bytearray
+    inflated: bytearray | memoryview  # a view: an end in one pass, not copied out
     ranges: list[tuple[int, int]]  # the member's bytes known exactly
     known: bytearray | None = None  # per byte, as ``inflate_from`` marks it
     window: memoryview | None = None  # per unknown byte, which of the 32 KiB before it
@@ -676,11 +676,19 @@ def _inflate_to_the_end(archive: WheelArchive, member: Member, begin: int) -> Ta
     they are few, cheaper than counting first)."""
     wanted = member.size - begin + BLOCK_ALLOWANCE
     with _one_pass_buffers(2 * wanted) as (out, known):
-        return _one_pass(archive, member, begin, out, known)
+        # its buffers a thread's own (``_one_pass_buffers``): the end is handed out as a
+        # view of them, not copied out (4.2 MB of fresh pages for onnxruntime 1.31.1's
+        # pybind11 module, whose end is then copied into the scratch anyway: issue #15)
+        return _one_pass(archive, member, begin, out, known, shared_budget() is not None)
 
 
 def _one_pass(
-    archive: WheelArchive, member: Member, begin: int, out: memoryview, known: memoryview
+    archive: WheelArchive,
+    member: Member,
+    begin: int,
+    out: memoryview,
+    known: memoryview,
+    copy_out: bool = True,
 ) -> Tail | None:
     from wheelscan._tail import inflate_tail, known_ranges
 
@@ -712,14 +720,16 @@ def _one_pass(
             # the block at ``start`` may be a false start that fell into a real boundary:
             # only the bytes from ``trusted`` on are offered as known, and this end is never
             # inflated again from ``start`` (NO_BIT). Only the bytes from ``begin`` on are
-            # copied out: the parser is given none before it, and what it holds stays
-            # within the end's share of the memory bound (``END_HELD``)
+            # handed out: the parser is given none before it; copied out where the buffers
+            # are a shared budget's, so that what it holds stays within the end's share of
+            # the memory bound (``END_HELD``)
             ranges = [
                 (max(a, begin), b)
                 for a, b in known_ranges(known, trusted, base, stop=length)
                 if b > begin
             ]
-            return Tail(NO_BIT, begin, bytearray(out[begin - base : length]), ranges)
+            inflated = out[begin - base : length]
+            return Tail(NO_BIT, begin, bytearray(inflated) if copy_out else inflated, ranges)
         bits_per_byte = (stream_bits - start) / length
         target = max(0, int(start - bits_per_byte * (base + trusted - begin + BLOCK_ALLOWANCE)))
     return None
