@@ -4,6 +4,8 @@ start-up included): nothing logs there, so neither ``logging`` nor ``concurrent.
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -64,3 +66,42 @@ def test_show_imports_no_signal_handling_and_ctrl_c_still_exits_130(tmp_path: Pa
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
     )
     assert run.stdout == "130\n"
+
+
+def test_show_to_a_reader_gone_exits_0_quietly(tmp_path: Path) -> None:
+    # `wheelscan show WHEEL | head`: its output buffered (no PYTHONUNBUFFERED), flushed at
+    # exit into a pipe whose reader has gone. Python's own last flush said "Exception
+    # ignored ... BrokenPipeError" and exited 120; show ends at once (main.exit_at_once)
+    wheel = _wheel(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # gone before anything is written
+    try:
+        run = subprocess.run(
+            [sys.executable, "-m", "wheelscan", "show", str(wheel)],
+            check=False,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert (run.returncode, run.stderr) == (0, "")
+
+
+def test_show_still_prints_everything_and_its_status(tmp_path: Path) -> None:
+    # ending at once flushes what was printed; the status is the verdict's (0 here)
+    wheel = _wheel(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    run = subprocess.run(
+        [sys.executable, "-m", "wheelscan", "show", "--json", str(wheel), str(wheel)],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    assert len(json.loads(run.stdout)["results"]) == 2

@@ -112,7 +112,9 @@ def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is 
     p.add_argument(
         "--json-schema", action="store_true", help="print the schema of the JSON output and exit"
     )
-    p.set_defaults(func=run, configures_logging=True)  # where a wheel is fetched: ``_judge``
+    # configures_logging: where a wheel is fetched (``_judge``); exits_at_once: every thread
+    # has ended when it returns (main.exit_at_once)
+    p.set_defaults(func=run, configures_logging=True, exits_at_once=True)
 
 
 def json_schema() -> dict[str, Any]:
