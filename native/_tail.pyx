@@ -886,23 +886,81 @@ def inflate_tail(const uint8_t[::1] stream, uint64_t search_from, uint64_t searc
     return o.length, first_end, start
 
 
+# Eight known bytes at once (``known`` holds 0 or 1 per byte)
+cdef uint64_t ALL_KNOWN = 0x0101010101010101
+
+
+cdef inline uint64_t load8(const uint8_t* p) noexcept nogil:
+    cdef uint64_t value
+    memcpy(&value, p, 8)
+    return value
+
+
+cdef int find_runs(const uint8_t* k, uint64_t i, uint64_t n, uint64_t min_length,
+                   Starts* runs) noexcept nogil:
+    """Each run of 1s in ``k[i:n]`` at least ``min_length`` long, as (begin, end) pairs in
+    ``runs`` (its ``bits`` and ``outputs``). A run of 15 bytes or more holds a whole
+    aligned word of them, so for such lengths only the words are looked at, eight bytes at
+    a time, and a run is grown from a whole word to its ends; the short runs between are
+    never walked (an end's known bytes come in runs of a few bytes between the unknown ones,
+    most of them too short: walked one by one, with memchr, they took 2.9 ms of the 5.6 MB
+    of onnxruntime 1.31.1's pybind11 module's three ends, holding the GIL). DONE, or
+    UNSOUND where memory ran out."""
+    cdef uint64_t word, begin, end
+    cdef const void* found
+    if min_length < 15:
+        while i < n:
+            found = memchr(k + i, 1, n - i)  # the next known byte
+            if found == NULL:
+                break
+            begin = <const uint8_t*>found - k
+            found = memchr(k + begin, 0, n - begin)  # the next unknown one
+            i = n if found == NULL else <uint64_t>(<const uint8_t*>found - k)
+            if i - begin >= min_length and starts_push(runs, begin, i) < 0:
+                return UNSOUND
+        return DONE
+    word = (i + 7) & ~(<uint64_t>7)
+    while word + 8 <= n:
+        if load8(k + word) != ALL_KNOWN:
+            word += 8
+            continue
+        begin = word
+        while begin > i and k[begin - 1] == 1:
+            begin -= 1
+        end = word + 8
+        while end + 8 <= n and load8(k + end) == ALL_KNOWN:
+            end += 8
+        while end < n and k[end] == 1:
+            end += 1
+        if end - begin >= min_length and starts_push(runs, begin, end) < 0:
+            return UNSOUND
+        i = end
+        word = (end + 7) & ~(<uint64_t>7)
+    return DONE
+
+
 def known_ranges(const uint8_t[::1] known, uint64_t start, uint64_t offset,
                  uint64_t min_length=64, stop=None):
     """The runs of exact bytes in ``known[start:stop]`` of at least ``min_length`` bytes, as
-    ``(begin, end)`` pairs shifted by ``offset`` (the member offset of ``known[0]``)."""
-    cdef uint64_t i = start, n = known.shape[0], begin
+    ``(begin, end)`` pairs shifted by ``offset`` (the member offset of ``known[0]``); found
+    without the GIL (``find_runs``)."""
+    cdef uint64_t n = known.shape[0]
     cdef const uint8_t* k = &known[0] if n else NULL
-    cdef const void* found
+    cdef Starts runs
+    cdef int result = DONE
+    cdef Py_ssize_t i
     if stop is not None:
         n = min(n, <uint64_t>stop)
-    ranges = []
-    while i < n:
-        found = memchr(k + i, 1, n - i)  # the next known byte
-        if found == NULL:
-            break
-        begin = <const uint8_t*>found - k
-        found = memchr(k + begin, 0, n - begin)  # the next unknown one
-        i = n if found == NULL else <uint64_t>(<const uint8_t*>found - k)
-        if i - begin >= min_length:
-            ranges.append((begin + offset, i + offset))
-    return ranges
+    runs.bits = NULL
+    runs.outputs = NULL
+    runs.length = runs.capacity = 0
+    try:
+        if start < n:
+            with nogil:
+                result = find_runs(k, start, n, max(min_length, 1), &runs)
+        if result < 0:
+            raise MemoryError()
+        return [(runs.bits[i] + offset, runs.outputs[i] + offset) for i in range(runs.length)]
+    finally:
+        free(runs.bits)
+        free(runs.outputs)
