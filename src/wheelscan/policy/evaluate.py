@@ -342,6 +342,17 @@ def evaluate(
     )
 
 
+def policies_named_by(filename: str, database: PolicyDatabase) -> PolicySet | None:
+    """The policy set a wheel's filename names (one libc, one architecture), built now if it
+    was not: for a caller with time on its hands before the wheel's facts are in (``show``,
+    while the wheel is read). None where the name names no one set, or is not a wheel's."""
+    try:
+        arch, libc = _filename_platform(filename)
+    except ValueError:  # not a wheel's name: its judging says so
+        return None
+    return None if arch is None or libc is None else database.for_platform(libc, arch)
+
+
 def _filename_platform(filename: str) -> tuple[Architecture | None, Libc | None]:
     """Architecture and libc from the filename's tags, when they name exactly one of each."""
     platforms = platform_tags(filename)
