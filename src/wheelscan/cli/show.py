@@ -263,7 +263,7 @@ def run(args: argparse.Namespace) -> int:
             from wheelscan.policy.policies import load_policies
 
             database = load_policies(args.policy_file)
-            _prepare_judging(args.wheels[0], database)
+            _prepare_judging(args.wheels[0], database, args.format)
         for index, target in enumerate(args.wheels):
             facts: WheelFacts | AuditError | None
             try:
@@ -313,15 +313,29 @@ def run(args: argparse.Namespace) -> int:
     return exit_status(results, abi3)
 
 
-def _prepare_judging(target: str, database: PolicyDatabase) -> None:
-    """What judging ``target`` will need, made while it is read, where this thread has
-    nothing else to do: the policy set its filename names (built on first use) and the
-    check of an abi3 promise (imported on first use). Both were 2 ms of onnxruntime
-    1.31.1's judging, after its reading (issue #15)."""
+# The modules each output format renders with, imported on first use (``run``)
+_RENDERERS = {
+    "json": (),
+    "text": ("wheelscan.cli.abi3_text", "wheelscan.cli.text", "wheelscan.cli.verdict_text"),
+    "sarif": ("wheelscan.report.junit", "wheelscan.report.sarif"),
+    "junit": ("wheelscan.report.junit", "wheelscan.report.sarif"),
+}
+
+
+def _prepare_judging(target: str, database: PolicyDatabase, output_format: str) -> None:
+    """What judging ``target`` and printing the verdicts will need, made while it is read,
+    where this thread has nothing else to do: the policy set its filename names (built on
+    first use), the check of an abi3 promise and the output format's renderers (imported on
+    first use). The first two were 2 ms of onnxruntime 1.31.1's judging, the text
+    renderers 3 ms more (textwrap, shutil), after its reading (issue #15)."""
+    import importlib
+
     from wheelscan.policy.abi3_promise import makes_promise  # noqa: F401 (imported ahead)
     from wheelscan.policy.evaluate import policies_named_by
 
     policies_named_by(filename_from_url(target) if is_url(target) else Path(target).name, database)
+    for module in _RENDERERS.get(output_format, ()):
+        importlib.import_module(module)
 
 
 @contextmanager
