@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from elfwriter import build_elf, sample_spec
 from importtime import import_order, imported
 from wheelbuilder import build_wheel
@@ -105,3 +107,41 @@ def test_show_still_prints_everything_and_its_status(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stderr
     assert len(json.loads(run.stdout)["results"]) == 2
+
+
+_PARSER_WITHOUT_SHUTIL = """
+import sys
+sys.modules.pop("shutil", None)  # a site hook may have imported it: what the parser brings
+from wheelscan.cli import main
+main.parse(["show", "--json", "x.whl"])
+print("shutil" in sys.modules)
+"""
+
+
+def test_parsing_shows_command_line_imports_no_shutil() -> None:
+    # argparse's formatter, made for every option added, found the terminal's width with
+    # shutil (bz2 and lzma with it); cli/usage.py finds it as shutil does, without it
+    run = subprocess.run(
+        [sys.executable, "-c", _PARSER_WITHOUT_SHUTIL],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert run.stdout == "False\n"
+
+
+@pytest.mark.parametrize("columns", [None, "57", "0", "wide"])
+def test_help_is_as_wide_as_shutil_would_make_it(
+    columns: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from wheelscan.cli.usage import terminal_columns
+
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    monkeypatch.setenv("LINES", "24")  # shutil asks the terminal for what is not set
+    assert terminal_columns() == shutil.get_terminal_size().columns

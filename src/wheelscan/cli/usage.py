@@ -8,6 +8,7 @@ is imported here: ``wheelscan show`` pays for this module at every start.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -38,6 +39,21 @@ class HelpFormatter(argparse.HelpFormatter):
     """Every option's default shown, unless it has none or its help already says it; a
     description or epilog wrapped to the terminal, its indented lines (a list of exit
     statuses) kept as lines, each wrapped under its own text."""
+
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = 24,
+        width: int | None = None,
+    ) -> None:
+        # argparse makes a formatter for every option added (to check its metavar), each
+        # finding the terminal's width with shutil, which it imports (with bz2 and lzma):
+        # 7M instructions of a one-wheel ``show``'s start-up in a clean venv, where no help
+        # is printed (issue #15). The same width, found as shutil finds it, less 2
+        if width is None:
+            width = terminal_columns() - 2
+        super().__init__(prog, indent_increment, max_help_position, width)
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
         import textwrap
@@ -87,6 +103,22 @@ class HelpFormatter(argparse.HelpFormatter):
         ):
             return text
         return f"{text} (default: %(default)s)"
+
+
+def terminal_columns(fallback: int = 80) -> int:
+    """``shutil.get_terminal_size((fallback, 24)).columns``, without importing shutil:
+    COLUMNS where it is set to a positive number, else the width of the terminal that
+    ``sys.__stdout__`` writes to, else ``fallback``."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or fallback
 
 
 class Parser(argparse.ArgumentParser):
