@@ -7,6 +7,7 @@ from __future__ import annotations
 import ctypes
 import mmap
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -58,12 +59,29 @@ def test_a_large_mapping_is_advised_and_a_small_one_is_not() -> None:
 
 
 def test_a_long_ends_buffers_are_advised() -> None:
-    # a one-pass end's two buffers: mapped afresh, written from their start
-    mapping = ends._mapping(16 * MiB)
-    try:
-        assert _advised(_address(mapping), 16 * MiB) == set(range(16))
-    finally:
-        mapping.close()
+    # a one-pass end's two buffers, written from their start
+    with ends._one_pass_buffers(16 * MiB) as (out, known):
+        assert _advised(_address(out), 16 * MiB) == set(range(16))
+        assert _advised(_address(known), 16 * MiB) == set(range(16))
+
+
+def test_a_short_ends_kept_buffers_are_not_advised() -> None:
+    """A thread's kept buffers are mapped KEPT_ONE_PASS long: a short end in them is not
+    advised (its first write would fault a whole 2 MiB page in, kept for the thread's
+    life), and a long one only as far as it goes. In a thread of its own: its kept
+    buffers are fresh."""
+    seen: list[set[int]] = []
+
+    def read_two_ends() -> None:
+        with ends._one_pass_buffers(20 * 1024) as (out, _):
+            seen.append(_advised(_address(out), ends.KEPT_ONE_PASS))
+        with ends._one_pass_buffers(3 * MiB) as (out, _):
+            seen.append(_advised(_address(out), ends.KEPT_ONE_PASS))
+
+    thread = threading.Thread(target=read_two_ends)
+    thread.start()
+    thread.join()
+    assert seen == [set(), set(range(3))]
 
 
 def test_only_the_range_of_the_scratch_about_to_be_written_is_advised() -> None:

@@ -761,7 +761,7 @@ def _one_pass_buffers(size: int) -> Iterator[tuple[memoryview, memoryview]]:
         try:
             # not closed here: the caller's views may outlive this block by a statement;
             # each mapping goes with its last view
-            yield memoryview(_mapping(size)), memoryview(_mapping(size))
+            yield _advised(_mapping(size), size), _advised(_mapping(size), size)
         finally:
             budget.give(taken)
         return
@@ -772,13 +772,19 @@ def _one_pass_buffers(size: int) -> Iterator[tuple[memoryview, memoryview]]:
         kept = [_mapping(max(size, KEPT_ONE_PASS)), _mapping(max(size, KEPT_ONE_PASS))]
         if size <= KEPT_ONE_PASS:  # a rare larger one is not kept: a worker's memory
             _PER_THREAD.buffers = kept
-    yield memoryview(kept[0])[:size], memoryview(kept[1])[:size]
+    yield _advised(kept[0], size), _advised(kept[1], size)
 
 
 def _mapping(size: int) -> mmap.mmap:
-    mapping = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-    prefer_huge_pages(mapping)  # written from its start, as far as the end is long
-    return mapping
+    return mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+
+
+def _advised(mapping: mmap.mmap, size: int) -> memoryview:
+    """The first ``size`` bytes of ``mapping``, for huge pages where they are long enough:
+    only they are written (from the start). Not the whole of a kept mapping: a short end
+    in one would fault in and zero a 2 MiB page for a few KiB, kept for the thread's life."""
+    prefer_huge_pages(mapping, 0, size)
+    return memoryview(mapping)[:size]
 
 
 class _Start:
