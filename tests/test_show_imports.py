@@ -145,3 +145,42 @@ def test_help_is_as_wide_as_shutil_would_make_it(
         monkeypatch.setenv("COLUMNS", columns)
     monkeypatch.setenv("LINES", "24")  # shutil asks the terminal for what is not set
     assert terminal_columns() == shutil.get_terminal_size().columns
+
+
+def test_show_under_a_profiler_lets_it_write_its_report(tmp_path: Path) -> None:
+    # ending at once skipped what runs after the command returns: cProfile's report
+    wheel = _wheel(tmp_path)
+    report = tmp_path / "show.prof"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cProfile",
+            "-o",
+            str(report),
+            "-m",
+            "wheelscan",
+            "show",
+            str(wheel),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    assert report.is_file() and report.stat().st_size > 0
+
+
+def test_show_with_its_output_closed_ends_without_a_traceback(tmp_path: Path) -> None:
+    # a standard stream closed when the process begins is None in Python: nothing to flush
+    wheel = _wheel(tmp_path)
+    run = subprocess.run(
+        ["sh", "-c", f'exec "{sys.executable}" -m wheelscan show --format json "{wheel}" >&-'],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert "Traceback" not in run.stderr
+    assert run.returncode == 0, run.stderr

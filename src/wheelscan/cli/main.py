@@ -95,7 +95,7 @@ def entry() -> None:
     if getattr(args, "exits_at_once", False):
         import threading  # the command's own import already
 
-        if threading.active_count() == 1:  # one still running is waited for, as Python does
+        if threading.active_count() == 1 and not _watched():  # as Python would, else
             exit_at_once(status)
     sys.exit(status)
 
@@ -112,6 +112,8 @@ def exit_at_once(status: int) -> None:
 
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
+        if stream is None:  # its descriptor was closed when the process began
+            continue
         try:
             stream.flush()
         except BrokenPipeError:
@@ -119,6 +121,13 @@ def exit_at_once(status: int) -> None:
         except (OSError, ValueError):  # closed, or failing: Python's exit would say so
             status = status or 120
     os._exit(status)
+
+
+def _watched() -> bool:
+    """Whether something acts once the command has returned: a profiler or tracer (``python
+    -m cProfile -m wheelscan``, a coverage run) writes its report then, ``python -i`` gives
+    a prompt. The process must then end as Python ends it."""
+    return sys.getprofile() is not None or sys.gettrace() is not None or bool(sys.flags.inspect)
 
 
 def run(args: argparse.Namespace) -> int:
