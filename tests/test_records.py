@@ -8,6 +8,7 @@ import copy
 import dataclasses
 import importlib
 import pickle
+import typing
 from dataclasses import FrozenInstanceError, dataclass, field
 from typing import Any
 
@@ -279,3 +280,44 @@ def test_a_record_that_holds_itself_is_shown_as_a_dataclass_is() -> None:
     ours.children.append(ours)
     classic.children.append(classic)
     assert repr(ours) == repr(classic).replace("Twin", "Node")
+
+
+@pytest.mark.parametrize("cls", [Verdict, Blocker, WheelFacts, ElfMember])
+def test_a_records_init_resolves_its_annotations_in_its_module(cls: type) -> None:
+    # as dataclasses compiles it: in the class's module (string annotations name its types)
+    hints = typing.get_type_hints(cls.__init__)
+    assert set(hints) == {f.name for f in dataclasses.fields(cls) if f.init} | {"return"}
+    assert cls.__init__.__module__ == cls.__module__
+
+
+def _odd() -> type:
+    class Odd:
+        self: int
+        _set: int = 2
+        _FACTORY: int = 3
+        _default_0: int = 4
+        items: list[int] = field(default_factory=list)
+
+    return Odd
+
+
+@pytest.mark.parametrize("slots", [False, True])
+def test_field_names_the_compiled_init_might_use_are_fields_as_any(slots: bool) -> None:
+    made = dataclass(frozen=True, slots=slots)(_odd())
+    ours = record(slots=slots)(_odd())
+    assert dataclasses.astuple(ours(1)) == dataclasses.astuple(made(1)) == (1, 2, 3, 4, [])
+    assert ours(self=5, items=[6]).items == [6]
+
+
+@record(slots=True)
+class Scaled:
+    """A slotted record with its own unpickling."""
+
+    x: int
+
+    def __setstate__(self, state: list[int]) -> None:
+        object.__setattr__(self, "x", state[0] * 10)
+
+
+def test_a_slotted_records_own_pickling_state_is_kept() -> None:
+    assert pickle.loads(pickle.dumps(Scaled(1))).x == 10

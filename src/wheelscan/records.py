@@ -142,7 +142,10 @@ def _freeze(cls: T, slots: bool) -> T:
     made._record_fields = frozenset(f.name for f in every)
     made.__setattr__, made.__delattr__ = _frozen_setattr, _frozen_delattr
     if slots:  # a frozen class's own, as dataclasses adds them (its __setattr__ refuses)
-        made.__getstate__, made.__setstate__ = _getstate, _setstate
+        if "__getstate__" not in cls.__dict__:  # unless the class wrote its own
+            made.__getstate__ = _getstate
+        if "__setstate__" not in cls.__dict__:
+            made.__setstate__ = _setstate
     params = made.__dataclass_params__
     params.init = params.frozen = True
     return cls
@@ -151,17 +154,19 @@ def _freeze(cls: T, slots: bool) -> T:
 def _compile_init(cls: type, every: tuple[Any, ...], slots: bool) -> Callable[..., None]:
     """The ``__init__`` dataclasses writes for a frozen class (its ``_init_fn``): each field
     given, its default, or its factory's value set through ``object.__setattr__``; one
-    ``exec``, where dataclasses takes three with the frozen pair."""
-    namespace: dict[str, Any] = {"_set": object.__setattr__, "_FACTORY": _FACTORY}
-    parameters, body, defaulted = ["self"], [], False
+    ``exec``, where dataclasses takes three with the frozen pair. As dataclasses does, it
+    is compiled in the class's module (its annotations resolve there: ``get_type_hints``),
+    its helpers passed in under names no field takes (``__record_*__``)."""
+    helpers: dict[str, Any] = {"__record_set__": object.__setattr__, "__record_factory__": _FACTORY}
+    parameters, body, defaulted = ["__record_self__"], [], False
     for index, f in enumerate(every):
         value = None
         if f.default_factory is not MISSING:
-            namespace[f"_factory_{index}"] = f.default_factory
-            value = f"_factory_{index}()"
+            helpers[f"__record_factory_{index}__"] = f.default_factory
+            value = f"__record_factory_{index}__()"
             if f.init:
-                parameters.append(f"{f.name}=_FACTORY")
-                value = f"{value} if {f.name} is _FACTORY else {f.name}"
+                parameters.append(f"{f.name}=__record_factory__")
+                value = f"{value} if {f.name} is __record_factory__ else {f.name}"
         elif f.init:
             value = f.name
             if f.default is MISSING:
@@ -169,19 +174,25 @@ def _compile_init(cls: type, every: tuple[Any, ...], slots: bool) -> Callable[..
                     raise TypeError(f"non-default argument {f.name!r} follows default argument")
                 parameters.append(f.name)
             else:
-                namespace[f"_default_{index}"] = f.default
-                parameters.append(f"{f.name}=_default_{index}")
+                helpers[f"__record_default_{index}__"] = f.default
+                parameters.append(f"{f.name}=__record_default_{index}__")
         elif slots and f.default is not MISSING:  # no class attribute holds it
-            namespace[f"_default_{index}"] = f.default
-            value = f"_default_{index}"
+            helpers[f"__record_default_{index}__"] = f.default
+            value = f"__record_default_{index}__"
         defaulted = defaulted or (f.init and "=" in parameters[-1])
         if value is not None:
-            body.append(f"    _set(self, {f.name!r}, {value})")
+            body.append(f"  __record_set__(__record_self__, {f.name!r}, {value})")
     if hasattr(cls, "__post_init__"):
-        body.append("    self.__post_init__()")
-    source = f"def __init__({', '.join(parameters)}):\n" + ("\n".join(body) or "    pass")
-    exec(source, namespace)  # made of the class's field names only
-    init: Callable[..., None] = namespace["__init__"]
+        body.append("  __record_self__.__post_init__()")
+    source = (
+        f"def __create_init__({', '.join(helpers)}):\n"
+        f" def __init__({', '.join(parameters)}):\n" + ("\n".join(body) or "  pass") + "\n"
+        " return __init__"
+    )
+    module = sys.modules.get(cls.__module__)
+    made: dict[str, Any] = {}
+    exec(source, module.__dict__ if module is not None else {}, made)  # field names only
+    init: Callable[..., None] = made["__create_init__"](**helpers)
     return init
 
 
