@@ -5,8 +5,9 @@ members, a longer start or an end of a member); one wheel at a time, a worker wo
 most of a 50 ms link waiting. So a worker reads several remote wheels at once, each on a
 thread of its own that fetches and then parses it (the inflater and the parser release the
 GIL), as many as the pool keeps queued on it (engine/pool.py): ``WHEELS_IN_FLIGHT``, more
-where the index's answers came slowly (``wheels_in_flight``). A local wheel has nothing to
-wait for: it is read on the worker's own thread, as before.
+where the index's answers came slowly, a few where they came at once
+(``wheels_in_flight``). A local wheel has nothing to wait for: it is read on the worker's
+own thread, as before.
 
 Results go back as they are ready, so that one slow wheel holds up no other; the pool knows
 each by its wheel. A worker lost while it read several wheels leaves the pool unable to tell
@@ -56,6 +57,17 @@ UNKNOWN_SIZE = 16 << 20
 # its largest member's (twice, at most), the range requests' threads' (wheel/http.py), the
 # wheels in flight's, the interpreter's
 THREADS_SHARE = 0.25
+# Where the index answers within NEAR_ROUND_TRIP (loopback, a mirror on the LAN: the threshold
+# of wheel/http.py's NEAR), a wheel waits for its round trips a fraction of a millisecond,
+# and a few wheels at once keep a worker's core busy. More only queue on a worker wheels
+# another could take: the pool hands a worker its wheels as it asks for them, and the last
+# ones a worker holds, in flight on its threads, no idle worker can take over. Over nginx on
+# loopback, two workers: the benchmark corpus took 1.3-2.0 s with 32 in flight where 1.0-1.15
+# from a directory (one worker alone for the last 0.9 s, its 20-odd wheels sharing its core),
+# 1.2-1.3 s with 3, 4 or 6; the simulated index's 1,050 wheels 6.0-6.2 CPU s with 32, 5.7-5.8
+# with 6 (their threads handing the GIL and the answers back and forth less)
+NEAR_ROUND_TRIP = 0.002
+NEAR_WHEELS_IN_FLIGHT = 4
 
 Task = Callable[[WheelRef], WheelResult]
 # what the receiving thread hands the worker's own: a finished result, a local wheel to read,
@@ -115,6 +127,8 @@ def wheels_in_flight(round_trip: float | None) -> int:
     ``round_trip`` seconds (None: not known yet); the pool keeps that many queued on it."""
     if round_trip is None:
         return WHEELS_IN_FLIGHT
+    if round_trip < NEAR_ROUND_TRIP:
+        return NEAR_WHEELS_IN_FLIGHT
     wanted = math.ceil(WORKER_WHEELS_PER_SECOND * ROUND_TRIPS_PER_WHEEL * round_trip)
     return max(WHEELS_IN_FLIGHT, min(MOST_WHEELS_IN_FLIGHT, wanted))
 
