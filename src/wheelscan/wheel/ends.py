@@ -48,11 +48,13 @@ from wheelscan.wheel.partial import inflate_start
 from wheelscan.wheel.scratch import (
     KEPT_RESIDENT,
     RESTART_KEEP,
+    anonymous_mapping,
     prefer_huge_pages,
     prefer_huge_scratch_pages,
     scratch,
     scratch_generation,
     shared_budget,
+    spare_length,
 )
 
 # Members from this size on are read by their ends where that costs at most SKIP_WORTH of
@@ -747,36 +749,43 @@ KEPT_ONE_PASS = 4 * 1024 * 1024
 def _one_pass_buffers(size: int) -> Iterator[tuple[memoryview, memoryview]]:
     """Two buffers of ``size`` bytes for a one-pass end. Threads that share their scratch
     (wheel/scratch.py's ``share_among_threads``: a worker's up to 128 wheel threads) take
-    them from that budget for the time they use them, as fresh mappings (untouched pages
-    cost nothing), none kept: kept per thread, 2 x 4 MiB each, they were 0.5 to 1 GiB of a
-    worker. A thread that does not share keeps them from member to member: sized for twice
-    what the end may hold, they were zeroed whole each time, where only what is written
-    needs to be, and copied out (1% of a batch). Those are mappings too: a bytearray of
-    the size was zeroed whole once per thread all the same, and ``show`` starts its threads
-    afresh for each wheel (onnxruntime's libonnxruntime.so, whose end takes a second
-    margin: 11.0 ms to read, 8.6 as mappings, issue #15)."""
+    them from that budget for the time they use them: the two halves of one mapping that
+    the budget keeps for the next of them, counted, where it is small (a power of two up to
+    SPARE_EACH; untouched pages cost nothing), else unmapped. Fresh mappings for each end
+    were a third of the page faults of a worker reading the benchmark corpus over HTTP;
+    kept per thread, 2 x 4 MiB each, they were 0.5 to 1 GiB of a worker. A thread that
+    does not share keeps them from member to member: sized for twice what the end may
+    hold, they were zeroed whole each time, where only what is written needs to be, and
+    copied out (1% of a batch). Those are mappings too: a bytearray of the size was zeroed
+    whole once per thread all the same, and ``show`` starts its threads afresh for each
+    wheel (onnxruntime's libonnxruntime.so, whose end takes a second margin: 11.0 ms to
+    read, 8.6 as mappings, issue #15). Reused, a buffer holds an earlier end's bytes: each
+    pass writes what it reads back (``known`` first), as the per-thread pair always did."""
     budget = shared_budget()
     if budget is not None:
-        taken = budget.take(2 * size)
+        length = spare_length(2 * size)
+        share, kept = budget.lease(length)
+        mapping: mmap.mmap | None = None
         try:
-            # not closed here: the caller's views may outlive this block by a statement;
-            # each mapping goes with its last view
-            yield _advised(_mapping(size), size), _advised(_mapping(size), size)
+            mapping = kept[0] if kept is not None else anonymous_mapping(length)
+            half = len(mapping) // 2
+            prefer_huge_pages(mapping, 0, size)  # each half only as far as it is written
+            prefer_huge_pages(mapping, half, half + size)
+            whole = memoryview(mapping)
+            with whole, whole[:size] as out, whole[half : half + size] as known:
+                yield out, known
         finally:
-            budget.give(taken)
+            budget.give_back(share, mapping, 0)
         return
-    kept: list[mmap.mmap] = getattr(_PER_THREAD, "buffers", [])
-    if not kept or len(kept[0]) < size:
+    kept_pair: list[mmap.mmap] = getattr(_PER_THREAD, "buffers", [])
+    if not kept_pair or len(kept_pair[0]) < size:
         # mapped KEPT_ONE_PASS long where kept: a later, longer end (a member's next margin)
         # takes up the same pages; those it never writes cost nothing
-        kept = [_mapping(max(size, KEPT_ONE_PASS)), _mapping(max(size, KEPT_ONE_PASS))]
+        length = max(size, KEPT_ONE_PASS)
+        kept_pair = [anonymous_mapping(length), anonymous_mapping(length)]
         if size <= KEPT_ONE_PASS:  # a rare larger one is not kept: a worker's memory
-            _PER_THREAD.buffers = kept
-    yield _advised(kept[0], size), _advised(kept[1], size)
-
-
-def _mapping(size: int) -> mmap.mmap:
-    return mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+            _PER_THREAD.buffers = kept_pair
+    yield _advised(kept_pair[0], size), _advised(kept_pair[1], size)
 
 
 def _advised(mapping: mmap.mmap, size: int) -> memoryview:

@@ -9,6 +9,7 @@ members of one wheel at once.
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import sys
 import threading
@@ -30,12 +31,13 @@ KEPT_RESIDENT = RETAINED
 RESTART_KEEP = 128 * 1024 * 1024
 # Threads that share a budget (``share_among_threads``) give their mapping back after each
 # member; up to SPARE_BYTES of those mappings, none over SPARE_EACH, are kept for the next
-# member of any of them, pages and all (``_Spares``). A fresh mapping per member costs its
-# page faults, the kernel's zeroing and an unmap that interrupts the other threads' core:
-# over nginx on loopback, a worker reading 300 small wheels one at a time in a thread
-# spent 0.35-0.65 ms of CPU a wheel more than on its own thread, which keeps its mapping.
-# Each is mapped a power of two long, so that one fits many members (untouched pages
-# cost nothing)
+# member of any of them, pages and all (``Budget.lease``), and counted in the budget while
+# kept. A fresh mapping per member costs its page faults, the kernel's zeroing and an unmap
+# that interrupts the other threads' core: over nginx on loopback, a worker reading 300
+# small wheels one at a time in a thread spent 0.35-0.65 ms of CPU a wheel more than on its
+# own thread, which keeps its mapping. Each is mapped a power of two long, so that one fits
+# many members (untouched pages cost nothing); the ends' one-pass buffers come from the
+# same spares (wheel/ends.py)
 SPARE_BYTES = 16 * 1024 * 1024
 SPARE_EACH = 8 * 1024 * 1024
 
@@ -48,28 +50,20 @@ class _Scratch:
         # in it for its next use (wheel/ends.py, ``_Start``) is gone when this has moved
         self.generation = 0
 
-    def at_least(
-        self, size: int, populate: int, smallest: int = RETAINED, spares: _Spares | None = None
-    ) -> mmap.mmap:
-        if self.mapping is None and spares is not None:
-            taken = spares.take(size)
-            if taken is not None:
-                self.mapping, self.populated = taken
+    def at_least(self, size: int, populate: int, smallest: int = RETAINED) -> mmap.mmap:
         if self.mapping is None or len(self.mapping) < size:
             if self.mapping is not None:
                 self.mapping.close()
                 self.mapping = None  # gone even if the next one cannot be mapped
-            # private: a shared anonymous mapping (mmap's default) would be one set of pages
-            # for a parent and every worker it forks afterwards
-            length = max(size, smallest, 1)
-            if spares is not None and length <= SPARE_EACH:
-                length = 1 << (length - 1).bit_length()  # to be kept, and fit others
-            self.mapping = mmap.mmap(-1, length, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+            self.mapping = anonymous_mapping(max(size, smallest, 1))
             self.populated = 0
-        if populate > self.populated:
+        self.populate(populate)
+        return self.mapping
+
+    def populate(self, populate: int) -> None:
+        if self.mapping is not None and populate > self.populated:
             _populate(self.mapping, self.populated, populate)
             self.populated = populate
-        return self.mapping
 
     def done(self, size: int) -> None:
         if self.mapping is not None and size > KEPT_RESIDENT:
@@ -78,35 +72,79 @@ class _Scratch:
             self.mapping.madvise(mmap.MADV_DONTNEED, KEPT_RESIDENT)
             self.populated = min(self.populated, KEPT_RESIDENT)
 
-    def give_back(self, spares: _Spares | None = None) -> None:
-        """Every page goes back, and the mapping with them: unmapped, it no longer counts
-        against the process's RLIMIT_DATA. (Kept, each of a worker's 32 threads would hold
-        a mapping of 64 MiB at least, and of the largest member it ever streamed: 2 GiB and
-        more, though the budget lets one thread at a time use that much.) Or, small enough,
-        it goes to ``spares``, for the next thread's member: this one's next use finds
-        another thread's bytes in it, which the moved ``generation`` says."""
-        if self.mapping is not None:
-            if spares is None or not spares.keep(self.mapping, self.populated):
-                self.mapping.close()
-            self.mapping = None
+    def lend(self, budget: Budget, size: int, populate: int) -> int:
+        """Take a mapping of ``size`` bytes at least from ``budget`` (one kept there, or a
+        new one), ``populate`` bytes of it populated; returns the share taken, which
+        ``give_back`` returns."""
+        share, kept = budget.lease(spare_length(size))
+        try:
+            if kept is None:
+                self.mapping, self.populated = anonymous_mapping(max(share, size, 1)), 0
+            else:
+                self.mapping, self.populated = kept
+            self.populate(populate)
+        except BaseException:
+            mapping, self.mapping, self.populated = self.mapping, None, 0
+            budget.give_back(share, mapping, 0)
+            raise
+        return share
+
+    def give_back(self, budget: Budget, share: int) -> None:
+        """Every page goes back to ``budget``, and the mapping with them: kept there for the
+        next thread's member, or unmapped (it then no longer counts against the process's
+        RLIMIT_DATA: kept, each of a worker's 32 threads would hold a mapping of 64 MiB at
+        least, and of the largest member it ever streamed, 2 GiB and more, though the
+        budget lets one thread at a time use that much). This one's next use finds another
+        thread's bytes in its mapping, which the moved ``generation`` says."""
+        mapping, self.mapping = self.mapping, None
+        budget.give_back(share, mapping, self.populated)
         self.populated = 0
         self.generation += 1
 
 
+def spare_length(size: int) -> int:
+    """How long a mapping of ``size`` bytes is made where threads share a budget: a power
+    of two up to SPARE_EACH, to be kept and fit others (``Budget.lease``); exactly
+    ``size`` past it."""
+    if size > SPARE_EACH:
+        return size
+    return 1 << (max(size, 1) - 1).bit_length()
+
+
+def anonymous_mapping(length: int) -> mmap.mmap:
+    """Private: a shared anonymous mapping (mmap's default) would be one set of pages for a
+    parent and every worker it forks afterwards."""
+    return mmap.mmap(-1, length, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+
+
+def _unmap(mapping: mmap.mmap) -> None:
+    # a view of it still held for a statement: unmapped with its last view
+    with contextlib.suppress(BufferError):
+        mapping.close()
+
+
 class Budget:
     """Bytes that the threads of a process may hold at once (a thread waits for its share;
-    one share larger than the whole takes the whole, alone)."""
+    one share larger than the whole takes the whole, alone), the mappings they gave back
+    and that are kept for the next of them included (``lease``, ``give_back``): up to
+    ``spare_bytes`` of mappings of ``SPARE_EACH`` bytes at most, each counted for its whole
+    length while kept, as a share is. A share that finds no room unmaps kept mappings
+    before it waits: they never take the budget's room from a thread, and never hold pages
+    it does not count."""
 
-    def __init__(self, total: int) -> None:
+    def __init__(self, total: int, spare_bytes: int = 0) -> None:
         self.total = total
-        self.used = 0
+        self.used = 0  # the shares taken and the mappings kept
+        self.spare_bytes = spare_bytes
+        self._kept: list[tuple[mmap.mmap, int]] = []  # (mapping, its bytes populated)
+        self.kept = 0  # their bytes
         self._changed = threading.Condition()
 
     def take(self, size: int) -> int:
         """Wait until ``size`` bytes (at most the whole budget) are free; take them."""
         size = min(size, self.total)
         with self._changed:
-            self._changed.wait_for(lambda: self.used + size <= self.total)
+            self._make_room(size)
             self.used += size
         return size
 
@@ -115,50 +153,67 @@ class Budget:
             self.used -= size
             self._changed.notify_all()
 
+    def lease(self, length: int) -> tuple[int, tuple[mmap.mmap, int] | None]:
+        """A share for a mapping of ``length`` bytes at least, and the shortest mapping kept
+        that is as long, with its bytes populated: its whole length is the share, counted
+        already (no wait). None where none is: the share is then ``length`` (the whole
+        budget at most), taken as ``take`` does, and the caller maps what it needs; either
+        way ``give_back`` returns the share."""
+        with self._changed:
+            fits = [i for i, (mapping, _) in enumerate(self._kept) if len(mapping) >= length]
+            if fits:
+                kept = self._kept.pop(min(fits, key=lambda i: len(self._kept[i][0])))
+                self.kept -= len(kept[0])
+                return len(kept[0]), kept
+            share = min(length, self.total)
+            self._make_room(share)
+            self.used += share
+            return share, None
 
-class _Spares:
-    """Mappings threads gave back, kept for the next (``SPARE_BYTES``)."""
+    def give_back(self, share: int, mapping: mmap.mmap | None, populated: int) -> None:
+        """Return a lease's ``share``, and its mapping: kept for the next lease where it is
+        as long as the share (its pages all counted), at most SPARE_EACH, and within
+        ``spare_bytes`` with those kept; else unmapped."""
+        with self._changed:
+            self.used -= share
+            if (
+                mapping is not None
+                and len(mapping) == share <= SPARE_EACH
+                and self.kept + share <= self.spare_bytes
+            ):
+                self._kept.append((mapping, populated))
+                self.kept += share
+                self.used += share
+                mapping = None
+            self._changed.notify_all()
+        if mapping is not None:
+            _unmap(mapping)
 
-    def __init__(self) -> None:
-        self._kept: list[tuple[mmap.mmap, int]] = []  # (mapping, its bytes populated)
-        self._bytes = 0
-        self._changing = threading.Lock()
-
-    def take(self, size: int) -> tuple[mmap.mmap, int] | None:
-        """The shortest mapping kept of ``size`` bytes or more, and its bytes populated."""
-        with self._changing:
-            fits = [i for i, (mapping, _) in enumerate(self._kept) if len(mapping) >= size]
-            if not fits:
-                return None
-            taken = self._kept.pop(min(fits, key=lambda i: len(self._kept[i][0])))
-            self._bytes -= len(taken[0])
-            return taken
-
-    def keep(self, mapping: mmap.mmap, populated: int) -> bool:
-        """Whether ``mapping`` was kept (else its owner unmaps it)."""
-        if len(mapping) > SPARE_EACH:
-            return False
-        with self._changing:
-            if self._bytes + len(mapping) > SPARE_BYTES:
-                return False
-            self._kept.append((mapping, populated))
-            self._bytes += len(mapping)
-            return True
+    def _make_room(self, size: int) -> None:
+        """Wait until ``size`` bytes are free (the lock held), unmapping the mappings kept,
+        the oldest first, before waiting for the shares of other threads."""
+        while self.used + size > self.total:
+            if self._kept:
+                mapping, _ = self._kept.pop(0)
+                self.kept -= len(mapping)
+                self.used -= len(mapping)
+                _unmap(mapping)
+            else:
+                self._changed.wait()
 
 
 _SHARED: dict[str, Budget] = {}
-_SPARES: dict[str, _Spares] = {}
 
 
 def share_among_threads(total: int) -> None:
     """From now on the threads of this process hold at most ``total`` bytes of scratch at
-    once, together: a thread takes a member's size of it (the whole of it, at most) for the
-    time it uses its scratch, and unmaps it after (every page back, and the mapping). For a
-    worker that reads several wheels on threads (engine/inflight.py): its memory stays what
-    one thread's was, whatever the threads, at the price of faulting pages in again for
-    each member."""
-    _SHARED["budget"] = Budget(total)
-    _SPARES["spares"] = _Spares()
+    once, together, the mappings kept for the next of them included (``Budget``): a thread
+    takes a member's size of it (the whole of it, at most) for the time it uses its
+    scratch, and gives its mapping back after (every page, and the mapping). For a worker
+    that reads several wheels on threads (engine/inflight.py): its memory stays what one
+    thread's was, whatever the threads, at the price of faulting pages in again for each
+    member larger than the mappings kept."""
+    _SHARED["budget"] = Budget(total, SPARE_BYTES)
 
 
 def shared_budget() -> Budget | None:
@@ -238,21 +293,23 @@ def scratch(size: int, populate: bool | int = False) -> Iterator[memoryview]:
         buffer = _PER_THREAD.buffer = _Scratch()
     touched = size if populate is True else min(size, int(populate))
     budget = _SHARED.get("budget")
-    spares = _SPARES.get("spares")
-    taken = budget.take(size) if budget is not None else 0
-    try:
-        # sharing a budget, a thread maps only what it uses, and gives it back after
-        # (give_back): unmapped, or kept for the next thread where small (``_Spares``)
-        smallest = RETAINED if budget is None else 0
-        view = memoryview(buffer.at_least(size, touched, smallest, spares))[:size]
+    if budget is None:
+        view = memoryview(buffer.at_least(size, touched))[:size]
         try:
             yield view
         finally:
             view.release()
-            if budget is None:
-                buffer.done(size)
-            else:
-                buffer.give_back(spares)
+            buffer.done(size)
+        return
+    # sharing a budget, a thread maps only what it uses, and gives it back after: unmapped,
+    # or kept for the next thread where small (``Budget.lease``)
+    share = buffer.lend(budget, size, touched)
+    try:
+        assert buffer.mapping is not None
+        view = memoryview(buffer.mapping)[:size]
+        try:
+            yield view
+        finally:
+            view.release()
     finally:
-        if budget is not None:
-            budget.give(taken)
+        buffer.give_back(budget, share)
