@@ -26,6 +26,7 @@ from typing import Any, Self
 
 import pytest
 
+from wheelscan.wheel import httpclient
 from wheelscan.wheel.httpclient import HttpError, HttpSession
 
 TOKEN = "user:s3cret"
@@ -374,6 +375,32 @@ def test_tls_is_verified_against_the_store_given(
             assert "CERTIFICATE_VERIFY_FAILED" in failure.value.reason
         else:
             assert session.get(server.url("/page"), limit=100).body == b"x"
+
+
+def test_a_tls_context_is_made_only_for_https(
+    certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loading the system store's certificates takes 20 ms of CPU: each process of an audit
+    of a plain http mirror paid it for nothing. Made when an https pool first needs it,
+    once per session, and verified as ever (the test above)."""
+    made: list[ssl.SSLContext] = []
+    real = httpclient.tls_context
+
+    def counted() -> ssl.SSLContext:
+        made.append(real())
+        return made[-1]
+
+    monkeypatch.setattr(httpclient, "tls_context", counted)
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(*certificate)
+    page: dict[str, Answer | Callable[[dict[str, str]], Answer]] = {"/page": (200, {}, b"x")}
+    with Server(page) as plain, Server(page, tls=tls) as secure, HttpSession(timeout=5) as session:
+        assert session.get(plain.url("/page"), limit=100).body == b"x"
+        assert made == []
+        for _ in range(2):
+            assert session.get(secure.url("/page"), limit=100).body == b"x"
+        assert len(made) == 1
 
 
 # --- redirects whose Location is hostile

@@ -49,7 +49,7 @@ import time
 import urllib.parse
 import urllib.request
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -562,11 +562,50 @@ class _TlsPool(_Pool, urllib3.HTTPSConnectionPool):
     ConnectionCls = _WatchedTlsConnection
 
 
-def _manager(proxy: str | None, tls: ssl.SSLContext, size: int) -> urllib3.PoolManager:
+class _LazyTls:
+    """A pool manager that makes its TLS context when its first https pool needs one: the
+    system store's certificates take 20 ms of CPU to load, and each worker of an audit of
+    a plain http mirror paid them for nothing."""
+
+    connection_pool_kw: dict[str, Any]
+
+    def __init__(self, *args: Any, tls: Callable[[], ssl.SSLContext], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._tls = tls
+
+    def _new_pool(
+        self,
+        scheme: str,
+        host: str,
+        port: int,
+        request_context: dict[str, Any] | None = None,
+    ) -> urllib3.HTTPConnectionPool:
+        if scheme == "https":
+            if request_context is None:
+                request_context = self.connection_pool_kw.copy()
+            if request_context.get("ssl_context") is None:
+                request_context["ssl_context"] = self._tls()
+        pool: urllib3.HTTPConnectionPool = super()._new_pool(  # type: ignore[misc]
+            scheme, host, port, request_context
+        )
+        return pool
+
+
+class _PoolManager(_LazyTls, urllib3.PoolManager):
+    pass
+
+
+class _ProxyManager(_LazyTls, urllib3.ProxyManager):
+    pass
+
+
+def _manager(
+    proxy: str | None, tls: Callable[[], ssl.SSLContext], size: int
+) -> urllib3.PoolManager:
     manager = (
-        urllib3.ProxyManager(proxy, num_pools=32, maxsize=size, ssl_context=tls)
+        _ProxyManager(proxy, num_pools=32, maxsize=size, tls=tls)
         if proxy
-        else urllib3.PoolManager(num_pools=32, maxsize=size, ssl_context=tls)
+        else _PoolManager(num_pools=32, maxsize=size, tls=tls)
     )
     manager.pool_classes_by_scheme = {"http": _Pool, "https": _TlsPool}
     return manager
@@ -869,10 +908,15 @@ class HttpSession:
                 # a forked child must not share its parent's sockets: forget them, don't close
                 self._managers, self._pools, self._pid = {}, {}, os.getpid()
             if proxy not in self._managers:
-                if self._tls is None:
-                    self._tls = tls_context()
-                self._managers[proxy] = _manager(proxy, self._tls, self.connections)
+                self._managers[proxy] = _manager(proxy, self._tls_context, self.connections)
             return self._managers[proxy]
+
+    def _tls_context(self) -> ssl.SSLContext:
+        """The session's one TLS context (``tls_context``), made when first needed (two
+        threads racing make one each, and keep one: no lock a fork could leave held)."""
+        if self._tls is None:
+            self._tls = tls_context()
+        return self._tls
 
     def close(self) -> None:
         with self._lock:
