@@ -195,9 +195,12 @@ def body(*parts: tuple[int, int, bytes], boundary: str = "B", size: int = 100) -
 def test_the_parts_are_taken_by_the_spans_asked_for() -> None:
     asked = [(0, 4), (10, 13)]
     assert range_header(asked) == "bytes=0-3,10-12"
-    parts, size = split_parts(body((10, 13, b"xyz"), (0, 4, b"abcd")), b"B", asked)
+    answer = body((10, 13, b"xyz"), (0, 4, b"abcd"))
+    parts, size = split_parts(answer, b"B", asked)
     assert parts == {(0, 4): b"abcd", (10, 13): b"xyz"}
     assert size == 100
+    # views of the answer, not copies of its bytes
+    assert all(isinstance(part, memoryview) and part.obj is answer for part in parts.values())
     # a span left out is the caller's to fetch alone
     assert split_parts(body((0, 4, b"abcd")), b"B", asked)[0] == {(0, 4): b"abcd"}
 

@@ -182,6 +182,23 @@ def test_unknown_size_is_learnt_from_a_suffix_range(
     assert facts == read_facts(mirror.files[DEMO], DEMO)
 
 
+def test_bytes_fetched_side_by_side_are_held_as_one_block(
+    mirror: Mirror, index: IndexServer, session: HttpSession
+) -> None:
+    """A gap fetched beside bytes held (a member's start after its first bytes) was kept
+    apart from them, and every read across both joined them anew: the simulated index's
+    1,050 wheels joined 230 MB so over nginx. They are joined once, when the gap comes."""
+    path = mirror.files[BULKY]
+    data = path.read_bytes()
+    reader = HttpRangeReader(index.file_url(path), len(data), session, whole_below=0)
+    assert bytes(reader.read_at(0, 100)) == data[:100]
+    assert bytes(reader.read_at(100, 100)) == data[100:200]
+    across = [reader.read_at(50, 100) for _ in range(2)]
+    assert [bytes(view) for view in across] == [data[50:150]] * 2
+    assert across[0].obj is across[1].obj  # views of one block, not two joins
+    assert reader.requests == 3  # the tail, then the two ranges: nothing fetched again
+
+
 def test_a_server_ignoring_range_sends_the_file_once(
     mirror: Mirror, index: IndexServer, session: HttpSession
 ) -> None:

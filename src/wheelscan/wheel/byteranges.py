@@ -87,9 +87,11 @@ def _part_range(headers: bytes) -> tuple[int, int, int | None]:
 
 def split_parts(
     body: bytes, boundary: bytes, asked: Sequence[tuple[int, int]]
-) -> tuple[dict[tuple[int, int], bytes], int | None]:
-    """The parts of a ``multipart/byteranges`` body, by the span of ``asked`` each one is,
-    and the file's size the parts name (None where all say ``*``).
+) -> tuple[dict[tuple[int, int], memoryview], int | None]:
+    """The parts of a ``multipart/byteranges`` body, by the span of ``asked`` each one is
+    (views of the body, not copies: a third of the bytes a worker reading the simulated
+    index's 1,050 wheels over nginx received came in parts), and the file's size the parts
+    name (None where all say ``*``).
 
     Every part must be one span asked for, at most once; a span may be missing (the caller
     fetches it alone). Parts naming two sizes of the file are refused: a file that changed
@@ -99,7 +101,8 @@ def split_parts(
     position = body.find(delimiter, 0, PREAMBLE_LIMIT + len(delimiter))
     if position < 0 or (position and not body[:position].endswith(b"\r\n")):
         raise MultipartError("no delimiter where the body starts")
-    parts: dict[tuple[int, int], bytes] = {}
+    parts: dict[tuple[int, int], memoryview] = {}
+    whole = memoryview(body)
     size: int | None = None
     while True:
         position += len(delimiter)
@@ -123,5 +126,5 @@ def split_parts(
         data_end = data_start + end - start
         if not body.startswith(b"\r\n" + delimiter, data_end):
             raise MultipartError(f"a part of bytes {start}-{end - 1} not of that length")
-        parts[(start, end)] = body[data_start:data_end]
+        parts[(start, end)] = whole[data_start:data_end]
         position = data_end + 2

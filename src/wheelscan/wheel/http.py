@@ -62,6 +62,10 @@ from wheelscan.wheel.remote import redact
 from wheelscan.wheel.stream import Stream
 from wheelscan.wheel.threads import threads_within
 
+# What a reader holds of the file: an answer's body, or a part of a multipart answer's, a view
+# of its body (wheel/byteranges.py's ``split_parts``)
+Block = bytes | memoryview
+
 __all__ = [
     "HttpError",
     "HttpRangeReader",
@@ -137,6 +141,8 @@ _LOCAL_HEADER = 30
 _USUAL_EXTRA = 64
 # A block header found by the end's search may start up to 7 bits before the byte asked for
 _END_SLACK = 16
+# Two blocks held side by side are joined into one up to this many bytes (``_add``)
+JOIN_UP_TO = 16 << 20
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 # Range requests in flight at once in a process's pool, a round trip each, overlapped: those
 # of all the wheels a worker reads at once (engine/inflight.py) beyond the one each wheel's
@@ -326,7 +332,8 @@ class HttpRangeReader:
         self._size_answered = False  # an answer has given the file's size (not the index)
         self.sha256: str | None = None  # set by close when every byte was fetched
         self.ranges_honoured = False  # whether an answer came as a 206
-        self._blocks: list[tuple[int, bytes]] = []  # (start, data), sorted, disjoint
+        # (start, data), sorted, disjoint: an answer's body, or a view of a multipart one's
+        self._blocks: list[tuple[int, Block]] = []
         self._blocks_changing = threading.Lock()  # the threads of ``show`` add and forget
         if size == 0:
             raise WheelError("not-zip", "empty file")
@@ -350,7 +357,8 @@ class HttpRangeReader:
                 # asked for (a worker's first wheels, all asked for at once): the rest in one
                 # request, two round trips where its ranges would take three or more
                 self._fetch_missing(0, size)
-                self._blocks = [(0, bytes(self.read_at(0, size)))]  # one block: whole_file
+                if self.whole_file() is None:  # one block (``_add`` joins neighbours)
+                    self._blocks = [(0, bytes(self.read_at(0, size)))]
 
     def _guess_prefix(self, tail_from: int) -> bool:
         """Whether the file's first ``PREFIX_GUESS`` bytes are asked for with its tail: only
@@ -368,13 +376,14 @@ class HttpRangeReader:
         if offset >= end:
             return memoryview(b"")
         self._fetch_missing(offset, end)
-        first = next(i for i, b in enumerate(self._blocks) if offset < b[0] + len(b[1]))
-        start, data = self._blocks[first]
+        blocks = self._blocks  # replaced whole when it changes (``_add``)
+        first = next(i for i, b in enumerate(blocks) if offset < b[0] + len(b[1]))
+        start, data = blocks[first]
         if end <= start + len(data):
             return memoryview(data)[offset - start : end - start]  # the usual case: no copy
         # a read across fetches (the directory beyond the tail): join just the bytes asked for
         pieces, position = [], offset
-        for block_start, block in self._blocks[first:]:
+        for block_start, block in blocks[first:]:
             if position >= end:
                 break
             pieces.append(block[position - block_start : end - block_start])
@@ -685,7 +694,7 @@ class HttpRangeReader:
             raise WheelError("not-zip", f"{self.shown}: empty file")
         self.size, self._size_answered = size, True
 
-    def whole_file(self) -> bytes | None:
+    def whole_file(self) -> Block | None:
         """The file's bytes when every one of them was fetched (one block), else None."""
         if (
             len(self._blocks) == 1
@@ -695,10 +704,30 @@ class HttpRangeReader:
             return self._blocks[0][1]
         return None
 
-    def _add(self, start: int, data: bytes) -> None:
-        # only gaps are fetched, so a new block never overlaps one held (it may touch one)
+    def _add(self, start: int, data: Block) -> None:
+        """Hold ``data`` from ``start`` on. Only gaps are fetched, so a new block never
+        overlaps one held; where it touches one, the two become one block (up to JOIN_UP_TO
+        bytes): the gap was fetched for a read across both, which would otherwise join them
+        anew at each read (a member's start, read again by each pass over it: 230 MB joined
+        in 950 reads over the simulated index's 1,050 wheels)."""
         with self._blocks_changing:
-            bisect.insort(self._blocks, (start, data), key=lambda b: b[0])
+            at = bisect.bisect_left(self._blocks, start, key=lambda b: b[0])
+            end = start + len(data)
+            joined: list[Block] = [data]
+            first, last = at, at
+            if at > 0:
+                before_start, before = self._blocks[at - 1]
+                if before_start + len(before) == start and len(before) + len(data) <= JOIN_UP_TO:
+                    joined.insert(0, before)
+                    first, start = at - 1, before_start
+            if at < len(self._blocks):
+                after_start, after = self._blocks[at]
+                if after_start == end and end - start + len(after) <= JOIN_UP_TO:
+                    joined.append(after)
+                    last = at + 1
+            block = data if len(joined) == 1 else b"".join(joined)
+            # a new list: a read on another thread (``show``'s) goes on with the one it took
+            self._blocks = [*self._blocks[:first], (start, block), *self._blocks[last:]]
 
     def forget(self, start: int, end: int) -> None:
         """Bytes ``[start, end)`` are no longer held (a caller copied them, or is done with
@@ -707,16 +736,17 @@ class HttpRangeReader:
         if self.whole_file() is not None:
             return
         with self._blocks_changing:
-            kept: list[tuple[int, bytes]] = []
+            kept: list[tuple[int, Block]] = []
             for block_start, data in self._blocks:
                 block_end = block_start + len(data)
                 if block_end <= start or end <= block_start:
                     kept.append((block_start, data))
                     continue
+                # copied: a view would keep the whole body it is a part of
                 if block_start < start:
-                    kept.append((block_start, data[: start - block_start]))
+                    kept.append((block_start, bytes(data[: start - block_start])))
                 if end < block_end:
-                    kept.append((end, data[end - block_start :]))
+                    kept.append((end, bytes(data[end - block_start :])))
             self._blocks = kept
 
 
