@@ -13,7 +13,8 @@ Results go back as they are ready, so that one slow wheel holds up no other; the
 each by its wheel. A worker lost while it read several wheels leaves the pool unable to tell
 which one killed it: the pool reads each of them again on a worker of its own (engine/pool.py).
 The threads share the worker's scratch
-memory (``share_among_threads``): a worker holds what one thread would, however many read.
+memory (``share_among_threads``): a worker holds what one thread would, however many read;
+its allocator keeps a little of what they free for the next wheels (engine/allocator.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import queue
 import threading
 from collections.abc import Callable
 
+from wheelscan.engine.allocator import KEPT_BYTES, keep_freed_memory
 from wheelscan.model import WheelResult
 from wheelscan.sources.base import WheelRef
 from wheelscan.wheel.remote import is_url
@@ -93,7 +95,8 @@ def serve(
             return
         after_each()
     share_among_threads(RETAINED)
-    admitted = Budget(IN_FLIGHT_BYTES)
+    kept = KEPT_BYTES if keep_freed_memory() else 0
+    admitted = Budget(IN_FLIGHT_BYTES - kept)  # what the allocator keeps freed is theirs
     ready: queue.SimpleQueue[Ready] = queue.SimpleQueue()
 
     def read(ref: WheelRef) -> WheelResult:
