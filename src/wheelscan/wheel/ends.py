@@ -49,6 +49,7 @@ from wheelscan.wheel.scratch import (
     KEPT_RESIDENT,
     RESTART_KEEP,
     anonymous_mapping,
+    populate_scratch,
     prefer_huge_pages,
     prefer_huge_scratch_pages,
     scratch,
@@ -828,6 +829,7 @@ def _parse(
         if start_inflated.generation == generation:
             valid = min(start_inflated.valid, tail.begin)  # the end written over the rest
         prefer_huge_scratch_pages(tail.begin, tail.end)
+        populate_scratch(tail.begin, tail.end)  # faulted in at once, not as the copy meets them
         buffer[tail.begin : tail.end] = tail.inflated
         try:
             for _ in range(MAX_PREFIX_PASSES):

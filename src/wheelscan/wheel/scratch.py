@@ -62,7 +62,7 @@ class _Scratch:
 
     def populate(self, populate: int) -> None:
         if self.mapping is not None and populate > self.populated:
-            _populate(self.mapping, self.populated, populate)
+            populate_pages(self.mapping, self.populated, populate)
             self.populated = populate
 
     def done(self, size: int) -> None:
@@ -222,6 +222,14 @@ def shared_budget() -> Budget | None:
     return _SHARED.get("budget")
 
 
+def populate_scratch(start: int, end: int) -> None:
+    """Fault the pages of this thread's scratch from ``start`` to ``end`` in at once, inside
+    a ``scratch`` block, before bytes are copied there (an end read beside the start)."""
+    buffer: _Scratch | None = getattr(_PER_THREAD, "buffer", None)
+    if buffer is not None and buffer.mapping is not None:
+        populate_pages(buffer.mapping, start, min(end, len(buffer.mapping)))
+
+
 def scratch_generation() -> int:
     """This thread's scratch's ``generation``."""
     buffer: _Scratch | None = getattr(_PER_THREAD, "buffer", None)
@@ -235,8 +243,9 @@ _MADV_POPULATE_WRITE = 23
 _POPULATE = {"works": sys.platform == "linux"}
 
 
-def _populate(mapping: mmap.mmap, start: int, end: int) -> None:
-    if not _POPULATE["works"]:
+def populate_pages(mapping: mmap.mmap, start: int, end: int) -> None:
+    """Fault the pages of ``mapping[start:end]`` in at once, before they are written."""
+    if not _POPULATE["works"] or end <= start:
         return
     start &= ~(mmap.PAGESIZE - 1)
     try:
