@@ -2,7 +2,7 @@
 
 Each worker audits one local wheel at a time, with the next one already waiting in its pipe
 (so it never idles between wheels for the parent to answer); remote wheels, which mostly wait
-on the network, it reads several at once (engine/inflight.py: 32, more on a slow link). The
+on the network, it reads several at once (engine/inflight.py: a few to 128, by round trip). The
 parent always knows which wheel a worker was on when it died (a segfault in a library, the OOM
 killer, ``kill -9``) or went silent: that wheel gets an error record, the one waiting behind
 it goes to another worker, the worker is replaced, the run goes on (a worker lost while it
