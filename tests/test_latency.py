@@ -170,9 +170,9 @@ def test_a_worker_reads_few_wheels_at_once_from_a_near_index(
     holds a few wheels, not 32: the wheels it holds in flight no idle worker can take over,
     and 32 of them left one worker alone with the end of a run (the benchmark corpus over
     nginx on loopback: 1.3-2.0 s where a directory took 1.0-1.15, 1.2-1.3 with 4)."""
-    near = httpclient._QuickestAnswer()
-    near.saw(NEAR_ROUND_TRIP / 10)
-    monkeypatch.setattr(httpclient, "_QUICKEST", near)
+    near = HttpSession()  # the process's own, having seen an answer from near by
+    near._quickest_anywhere = NEAR_ROUND_TRIP / 10
+    monkeypatch.setattr(httpclient, "_DEFAULT_SESSIONS", [near])
     held = _most_at_once(NEAR_WHEELS_IN_FLIGHT + 8)
     assert NEAR_WHEELS_IN_FLIGHT < held <= NEAR_WHEELS_IN_FLIGHT + 1
 
@@ -208,8 +208,8 @@ def test_a_short_remote_run_is_shared_evenly_among_the_workers(
     """40 remote wheels and two workers that each take 33 at once: the first took 33 of
     them and the second 7, so the run lasted as long as 33 wheels' parsing on one core.
     Handed out one each in turn, each worker gets 20. (No answer seen yet: 32 at once. An
-    index answering from near by, as an earlier test's did, makes it 4: NEAR_WHEELS_IN_FLIGHT)"""
-    monkeypatch.setattr(httpclient, "_QUICKEST", httpclient._QuickestAnswer())
+    index answering from near by makes it 4: NEAR_WHEELS_IN_FLIGHT)"""
+    monkeypatch.setattr(httpclient, "_DEFAULT_SESSIONS", [])
     refs = [
         WheelRef(f"w{i}-1.0-py3-none-any.whl", f"w{i}", "1.0", f"http://x.invalid/w{i}", size=1)
         for i in range(40)
