@@ -22,9 +22,11 @@ from wheelscan.report.claims import promises_only
 from wheelscan.report.filters import RowFilter
 from wheelscan.report.statistics import Changes, PolicyInfo, Statistics
 from wheelscan.store import RunRecord, Store
-from wheelscan.store.rows import write_jsonl_zst
+from wheelscan.store.rows import write_jsonl_zst, write_jsonl_zst_stream
 
 FORMATS = ("terminal", "json", "markdown", "html", "sarif", "junit", "jsonl.zst")
+# ``-o -``: standard output, for every format, as the tools a report is piped into read it
+STDOUT = Path("-")
 
 
 def architecture(name: str) -> str:
@@ -65,7 +67,7 @@ def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is 
         "--output",
         "-o",
         type=Path,
-        help="write here instead of stdout; required for jsonl.zst (default: stdout)",
+        help="write here instead of stdout (- is stdout); required for jsonl.zst (default: stdout)",
     )
     p.add_argument(
         "--run", type=int, metavar="N", help="only the wheels of run N (default: every wheel)"
@@ -111,7 +113,9 @@ def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is 
 
 def run(args: argparse.Namespace) -> int:
     if args.format == "jsonl.zst" and args.output is None:
-        raise UsageError("--format jsonl.zst needs --output")
+        raise UsageError("--format jsonl.zst needs --output (- for standard output)")
+    if args.output == STDOUT and args.format != "jsonl.zst":
+        args.output = None  # jsonl.zst's binary stream is written as such (_report)
     existing_store(args.db)
     with Store.open(args.db, read_only=True) as store:
         text = _report(store, args)
@@ -129,8 +133,15 @@ def _report(store: Store, args: argparse.Namespace) -> str | None:
     _run_named(runs, "--run", args.run, args.db)
     row_filter = RowFilter.of(args.project, args.arch)
     rows = row_filter(store.iter_rows(run_id=args.run))
+    if args.format == "jsonl.zst" and args.output == STDOUT:
+        sys.stdout.flush()  # any text the layer above holds goes out before the stream
+        count = write_jsonl_zst_stream(sys.stdout.buffer, rows)
+        sys.stdout.buffer.flush()
+        # the count on stderr: stdout holds the stream and nothing else
+        print(f"wheelscan report: {count} results written to stdout", file=sys.stderr)
+        return None
     if args.format == "jsonl.zst":
-        count = write_jsonl_zst(args.output, rows)  # type: ignore[arg-type]
+        count = write_jsonl_zst(args.output, rows)
         print(f"{count} results written to {args.output}")
         return None
     digest = store.reported_policy()

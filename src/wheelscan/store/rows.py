@@ -19,16 +19,16 @@ rows, or, when every wheel is asked for, with the latest run's.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import zstandard
 
 from wheelscan.store.codec import POLICY_SOURCE_KEY, error_json, unpack
 from wheelscan.store.errors import StoreError
+from wheelscan.store.outfile import replacing
 
 _WHEELS = """
 SELECT w.sha256, w.filename, w.project, w.version, w.upload_time, w.location, w.size,
@@ -274,31 +274,33 @@ def _abi3_broken(blob: bytes | None) -> int | None:
     return None if compliant is None else int(not compliant)
 
 
-def write_jsonl_zst(path: Path, rows: Iterable[dict[str, Any]]) -> int:
+def write_jsonl_zst(path: Path, rows: Iterable[Mapping[str, Any]]) -> int:
     """Write rows as one compact JSON object per line into a zstandard stream at ``path``.
 
-    Written beside ``path`` and renamed into place: a reader never sees half an export. Level
-    3, on every core: across lines the stream compresses well at any level, and an export of a
-    whole mirror is gigabytes of JSON.
+    A regular file is written beside itself and renamed into place: a reader never sees half
+    an export; a FIFO, a device, a symbolic link's target are written through or replaced as
+    ``outfile.replacing`` says.
     """
-    partial = path.with_name(path.name + ".partial")
-    count = 0
     try:
-        with (
-            open(partial, "wb") as raw,
-            zstandard.ZstdCompressor(level=3, threads=-1).stream_writer(raw) as out,
-        ):
-            for row in rows:
-                out.write(json.dumps(row, separators=(",", ":")).encode() + b"\n")
-                count += 1
-        os.replace(partial, path)
-    except BaseException as e:
-        partial.unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise StoreError(
-                "export-failed",
-                f"{path}: cannot write the export: {e}",
-                "check that the disk holding it has space and is writable",
-            ) from e
-        raise
+        with replacing(path) as out:
+            return write_jsonl_zst_stream(out, rows)
+    except OSError as e:
+        raise StoreError(
+            "export-failed",
+            f"{path}: cannot write the export: {e}",
+            "check that the disk holding it has space and is writable",
+        ) from e
+
+
+def write_jsonl_zst_stream(out: BinaryIO, rows: Iterable[Mapping[str, Any]]) -> int:
+    """Write rows as JSON lines in a zstandard stream into ``out`` (left open); the count.
+
+    Level 3, on every core: across lines the stream compresses well at any level, and an
+    export of a whole mirror is gigabytes of JSON.
+    """
+    count = 0
+    with zstandard.ZstdCompressor(level=3, threads=-1).stream_writer(out, closefd=False) as z:
+        for row in rows:
+            z.write(json.dumps(row, separators=(",", ":")).encode() + b"\n")
+            count += 1
     return count

@@ -1,0 +1,129 @@
+"""Where ``wheelscan report -o`` writes: a regular file replaced whole, anything else the
+name stands for (a symbolic link, a FIFO) kept and written through, ``-o -`` standard output
+for every format.
+
+The store is written by the real ``wheelscan audit``; the reports are the real command's,
+run in this process (``tests/inprocess.py``), or in a subprocess where the bytes on its
+stdout are what is checked (jsonl.zst is binary).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from elfwriter import build_elf, sample_spec
+from inprocess import wheelscan
+from stores import copy_store
+from wheelbuilder import build_wheel
+
+
+@pytest.fixture(scope="module")
+def audited(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store of two wheels: one judged, one that is not a zip (copied per test)."""
+    root = tmp_path_factory.mktemp("audited")
+    wheels = root / "wheels"
+    wheels.mkdir()
+    so = build_elf(sample_spec("x86_64", interpreter=None))
+    (wheels / "demo-1.0-cp312-cp312-manylinux_2_17_x86_64.whl").write_bytes(
+        build_wheel({"demo/mod.so": so})
+    )
+    (wheels / "broken-1.0-cp312-cp312-manylinux_2_17_x86_64.whl").write_bytes(b"not a zip")
+    db = root / "s.db"
+    done = wheelscan("audit", "--workers", "0", "--db", db, wheels)
+    assert done.returncode in (0, 1), done.stderr
+    return db
+
+
+@pytest.fixture
+def db(audited: Path, tmp_path: Path) -> Path:
+    return copy_store(audited, tmp_path / "store")
+
+
+def export_lines(data: bytes) -> list[dict[str, object]]:
+    text = zstandard.ZstdDecompressor().stream_reader(data).read().decode()
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def export(db: Path, output: Path) -> subprocess.CompletedProcess[str]:
+    return wheelscan("report", "--db", db, "--format", "jsonl.zst", "-o", output)
+
+
+def test_an_export_replaces_a_regular_file_whole(db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl.zst"
+    out.write_bytes(b"an older export")
+    out.chmod(0o640)
+    done = export(db, out)
+    assert done.returncode == 0, done.stderr
+    assert len(export_lines(out.read_bytes())) == 2
+    assert stat.S_IMODE(out.stat().st_mode) == 0o640  # the content replaced, not the mode
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl.zst", "store"]
+
+
+def test_an_export_through_a_symlink_writes_its_target(db: Path, tmp_path: Path) -> None:
+    target = tmp_path / "exports" / "latest.jsonl.zst"
+    target.parent.mkdir()
+    target.write_bytes(b"")
+    link = tmp_path / "out.jsonl.zst"
+    link.symlink_to(target)
+    done = export(db, link)
+    assert done.returncode == 0, done.stderr
+    assert link.is_symlink() and link.readlink() == target
+    assert len(export_lines(target.read_bytes())) == 2
+    assert sorted(p.name for p in target.parent.iterdir()) == ["latest.jsonl.zst"]
+
+
+def test_an_export_through_a_dangling_symlink_creates_its_target(db: Path, tmp_path: Path) -> None:
+    link = tmp_path / "out.jsonl.zst"
+    link.symlink_to(tmp_path / "new.jsonl.zst")
+    assert export(db, link).returncode == 0
+    assert link.is_symlink()
+    assert len(export_lines((tmp_path / "new.jsonl.zst").read_bytes())) == 2
+
+
+def test_an_export_into_a_fifo_is_read_from_it(db: Path, tmp_path: Path) -> None:
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    # the reader at the other end, as `zstdcat out.fifo` would be: open before the export
+    # (non-blocking: no writer yet), read after it (the export is far below a pipe's 64 KiB)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        done = export(db, fifo)
+        received = b"".join(iter(lambda: os.read(reader, 65536), b""))
+    finally:
+        os.close(reader)
+    assert done.returncode == 0, done.stderr
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)  # still a FIFO, not a regular file
+    assert len(export_lines(received)) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.fifo", "store"]
+
+
+def test_an_export_to_dash_is_stdout(db: Path, tmp_path: Path) -> None:
+    # a subprocess: the stream is binary, and the bytes on stdout are the point
+    command = ["report", "--db", db, "--format", "jsonl.zst", "-o", "-"]
+    done = subprocess.run(
+        [sys.executable, "-m", "wheelscan", *command],
+        check=False,
+        capture_output=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(export_lines(done.stdout)) == 2
+    assert done.stderr.decode() == "wheelscan report: 2 results written to stdout\n"
+    assert not (tmp_path / "-").exists()
+
+
+@pytest.mark.parametrize("form", ["json", "markdown", "sarif", "terminal"])
+def test_dash_is_stdout_for_every_format(db: Path, tmp_path: Path, form: str) -> None:
+    done = wheelscan("report", "--db", db, "--format", form, "-o", "-", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == wheelscan("report", "--db", db, "--format", form).stdout != ""
+    assert not (tmp_path / "-").exists()
