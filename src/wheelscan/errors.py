@@ -130,6 +130,8 @@ class CommandErrorCode(StrEnum):
     RUN_LOCK_HELD = "run-lock-held"
     RUN_IN_PROGRESS = "run-in-progress"
     EXPORT_FAILED = "export-failed"
+    # the command's own output: stdout, or the file ``report -o`` names (``OutputError``)
+    OUTPUT_UNWRITABLE = "output-unwritable"
 
 
 class WheelscanError(Exception):
@@ -179,3 +181,16 @@ class CommandError(WheelscanError):
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         return (type(self), (self.reason,))
+
+
+class OutputError(CommandError):
+    """The command's output cannot be written: stdout or the file ``-o`` names is on a full
+    disk, failed (EIO), or its reader went away (``broken_pipe``: a ``| head`` that has read
+    enough, which needs no message). Exit status 2, as every CommandError's: a CI gate must
+    not read a lost report as a finding (1)."""
+
+    kind = CommandErrorCode.OUTPUT_UNWRITABLE
+
+    def __init__(self, reason: str, broken_pipe: bool = False) -> None:
+        super().__init__(reason)
+        self.broken_pipe = broken_pipe

@@ -4,7 +4,8 @@ Only the module of the command being run is imported: ``wheelscan show`` should 
 the HTTP client, the store and the report renderers (start-up is part of a one-wheel audit).
 
 A user's error (a bad option, a missing file, an index that is down, a store that cannot be
-opened) ends in one line on stderr and exit status 2, never in a traceback;
+opened, an output that cannot be written) ends in one line on stderr and exit status 2, never
+in a traceback (a broken pipe: exit status 2, no line);
 ``WHEELSCAN_DEBUG=1`` shows the traceback too. Anything else is a bug, and keeps its traceback.
 """
 
@@ -20,8 +21,9 @@ from collections.abc import Sequence
 from wheelscan import __version__
 from wheelscan.backend import BACKEND_ENV, backend_name
 from wheelscan.cli.commands import SUMMARIES
+from wheelscan.cli.output import discard_stdout, guarded
 from wheelscan.cli.usage import EXIT_STATUS_HELP, EXIT_USAGE, HelpFormatter, Parser
-from wheelscan.errors import CommandError
+from wheelscan.errors import CommandError, OutputError
 
 COMMANDS = tuple(SUMMARIES)
 
@@ -134,17 +136,26 @@ def run(args: argparse.Namespace) -> int:
     """Run the parsed command: its exit status; a user's error said in one line."""
     if not getattr(args, "configures_logging", False):
         configure_logging(args.command)
+    stdout = sys.stdout
+    sys.stdout = guarded(stdout)  # a failed write: OutputError
     try:
         check_before_work(args)
         from wheelscan.elf import get_parser
 
         get_parser()  # an unknown or unbuilt backend stops here, before any work
         warn_of_a_slow_inflater(args.command)
-        return int(args.func(args))
-    except BrokenPipeError:  # `wheelscan show ... | head`
+        status = int(args.func(args))
+        sys.stdout.flush()  # a write that fails, fails here, not in Python's flush at exit
+        return status
+    except (OutputError, BrokenPipeError) as e:  # `> /dev/full`, `| head`
         # the rest of the output has nowhere to go; keep Python's flush at exit quiet
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        sys.stdout = stdout
+        discard_stdout()
+        if isinstance(e, OutputError) and not e.broken_pipe:
+            print(f"wheelscan {args.command}: {e}", file=sys.stderr)
+        # a reader gone away is no message's business, but the output is lost: not 0,
+        # and never 1, which CI reads as a broken promise
+        return EXIT_USAGE
     except KeyboardInterrupt as e:  # SIGTERM and SIGHUP too, where a command handles them
         # imported here: its signal module (0.5 ms of enums) is needed only by a command
         # that handles the stop signals (``audit``), which imports it, or once stopped
@@ -161,6 +172,8 @@ def run(args: argparse.Namespace) -> int:
         if os.environ.get("WHEELSCAN_DEBUG"):
             raise
         return EXIT_USAGE
+    finally:
+        sys.stdout = stdout
 
 
 def configure_logging(command: str) -> None:

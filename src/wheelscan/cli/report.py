@@ -15,6 +15,7 @@ from typing import Any
 
 from wheelscan.cli import options
 from wheelscan.cli.commands import SUMMARIES
+from wheelscan.cli.output import guarded, writing
 from wheelscan.cli.usage import UsageError, count, existing_store, positive_int
 from wheelscan.report.aggregate import LISTED, TOP, aggregate, policy_info
 from wheelscan.report.changes import changes_since
@@ -122,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
     if text is None:  # written already
         return 0
     if args.output:
-        args.output.write_text(text, encoding="utf-8")
+        with writing(args.output):
+            args.output.write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
     return 0
@@ -270,8 +272,9 @@ def _render(args: argparse.Namespace, stats: Statistics) -> str | None:
         if args.output is None:
             render_terminal(stats, Console())
         else:
-            with open(args.output, "w", encoding="utf-8") as out:
-                render_terminal(stats, Console(file=out, width=80))
+            with writing(args.output), open(args.output, "w", encoding="utf-8") as out:
+                # guarded: rich would take a broken pipe for its own, and exit 1
+                render_terminal(stats, Console(file=guarded(out, args.output), width=80))
         return None
     if args.format == "json":
         from wheelscan.report.json_report import render_json

@@ -287,7 +287,7 @@ def write_jsonl_zst(path: Path, rows: Iterable[Mapping[str, Any]]) -> int:
     except OSError as e:
         raise StoreError(
             "export-failed",
-            f"{path}: cannot write the export: {e}",
+            f"cannot write the output: {path}: {e.strerror or e}",
             "check that the disk holding it has space and is writable",
         ) from e
 
