@@ -33,7 +33,7 @@ def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is 
 def run(args: argparse.Namespace) -> int:
     existing_store(args.db)
     database = load_policies(args.policy_file)
-    with Store.open(args.db) as store:
+    with Store.open(args.db, create=False) as store:  # an empty file is no store to judge
         # a report must name the policy file of every verdict stored
         store.record_policy_source(
             policy_digest(args.policy_file, args.musl_policy),

@@ -118,8 +118,11 @@ CREATE TABLE locations (
 """
 
 
-def connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
-    """Open (creating if new) a store file; StoreError if it is not one this code reads."""
+def connect(path: Path, busy_timeout: float, create: bool = True) -> sqlite3.Connection:
+    """Open (``create``: creating if new) a store file; StoreError if it is not one this code
+    reads. Without ``create`` a file with no tables (an empty file: a typo's ``: > x.db``)
+    is refused as not a store, before anything is written to it (``reevaluate``: only an
+    audit makes a store)."""
     try:
         # isolation_level=None: transactions are begun explicitly (errors.transaction), so
         # Python's sqlite3 never opens one behind our back
@@ -127,6 +130,10 @@ def connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
     except sqlite3.Error as e:
         raise store_error(e, path, "open") from e
     try:
+        # a file that is no store is refused before WAL is set, which would write to it
+        tables = _tables(connection)
+        if (tables or not create) and "meta" not in tables:
+            _check(connection, path)
         # WAL: readers (a report) never block the writer; FULL: a committed batch survives
         # power loss too, at one fsync per batch
         connection.execute("PRAGMA journal_mode = WAL")
@@ -228,10 +235,11 @@ def _check(connection: sqlite3.Connection, path: Path, writable: bool = True) ->
     schema is migrated, or (``writable`` False: a report) read as it is: every migration
     only adds what readers do not need."""
     if "meta" not in _tables(connection):
+        empty = path.is_file() and path.stat().st_size == 0  # SQLite reads it as a database
         raise StoreError(
             "not-a-store",
-            f"{path}: an SQLite file, but not a wheelscan store",
-            "choose another --db",
+            f"{path}: {'an empty file' if empty else 'an SQLite file'}, not a wheelscan store",
+            "choose another --db (`wheelscan audit` makes a store)",
         )
     found = _schema_version(connection)
     if found in _MIGRATIONS and not writable:

@@ -89,8 +89,10 @@ class Store:
         flush_seconds: float = 5.0,
         busy_timeout: float = 10.0,
         read_only: bool = False,
+        create: bool = True,
     ) -> Store:
-        """Open or create the store at ``path``.
+        """Open or create the store at ``path``; ``create`` False: open an existing one
+        only (a file that is not a store, an empty one included, is a StoreError).
 
         ``add`` commits every ``batch_size`` results or ``flush_seconds``, whichever comes
         first; a write waits ``busy_timeout`` seconds for another writer, then raises.
@@ -106,7 +108,7 @@ class Store:
             # store, never a run's verdicts beside another policy's (a writer is not held up)
             connection.execute("BEGIN")
             return cls(connection, path, batch_size, flush_seconds)
-        return cls(connect(path, busy_timeout), path, batch_size, flush_seconds)
+        return cls(connect(path, busy_timeout, create), path, batch_size, flush_seconds)
 
     def close(self) -> None:
         """Commit what is buffered and close. A run not finished stays ``running`` until the
