@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 from wheelscan.cli.text import WIDTH, fit_names, wrap
 from wheelscan.policy.explain import folded, headline, most_telling_first, policy_name
-from wheelscan.policy.verdict import AuditError, Blocker, PolicyCheck, Verdict
+from wheelscan.policy.verdict import AuditError, Blocker, BlockerKind, PolicyCheck, Verdict
+from wheelscan.policy.versions import version_key
 
 
 def render(result: Verdict | AuditError, verbose: bool = False, width: int = WIDTH) -> str:
@@ -23,6 +24,18 @@ def render(result: Verdict | AuditError, verbose: bool = False, width: int = WID
             [result.wheel, *wrap(f"ERROR {result.code}{where}: {result.reason}", 2, 4, width)]
         )
     return "\n".join([result.wheel, *_Explanation(result, verbose, width).lines()])
+
+
+def in_version_order(blockers: Sequence[Blocker]) -> list[Blocker]:
+    """Blockers as a "why not" lists them: the other kinds in the order given, then the
+    symbol versions oldest first, numerically (GLIBC_2.7 before GLIBC_2.14), as the JSON's
+    ``blockers`` and every other list of versions. Which of them are shown when the list
+    is folded is ``most_telling_first``'s choice: the newest ones."""
+    versions = (BlockerKind.SYMBOL_VERSION, BlockerKind.NEWEST_VERSION)
+    others = [b for b in blockers if b.kind not in versions]
+    return others + sorted(
+        (b for b in blockers if b.kind in versions), key=lambda b: version_key(b.subject)
+    )
 
 
 class _Explanation:
@@ -95,7 +108,7 @@ class _Explanation:
                 new = most_telling_first(blockers)
             out += self.say(header)
             limit = None if self.verbose else self.BLOCKERS_SHOWN
-            for blocker in new[:limit]:
+            for blocker in in_version_order(new[:limit]):
                 out += self.blame(blocker)
             if limit is not None and len(new) > limit:
                 out += self.say(f"and {len(new) - limit} more reasons (--verbose lists them)", 4)
