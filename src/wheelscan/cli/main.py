@@ -29,7 +29,11 @@ COMMANDS = tuple(SUMMARIES)
 
 
 def version_text() -> str:
-    return f"wheelscan {__version__} (ELF backend: {backend_name()}, set by {BACKEND_ENV})"
+    # "set by" only when it was: unset, the backend is the default the variable overrides
+    how = (
+        f"set by {BACKEND_ENV}" if BACKEND_ENV in os.environ else f"default; {BACKEND_ENV} chooses"
+    )
+    return f"wheelscan {__version__} (ELF backend: {backend_name()}, {how})"
 
 
 def build_parser(argv: Sequence[str] | None = None) -> Parser:
