@@ -209,7 +209,7 @@ def existing_store(db: Path) -> Path:
     from a typo and report on it."""
     if db.is_dir():
         raise UsageError(f"--db {db} is a directory: name the store file")
-    if not db.is_file():
+    if not db.exists():  # a device or a FIFO exists: the store's opener says what it is
         raise UsageError(f"{db} does not exist (run `wheelscan audit --db {db}` first)")
     return db
 

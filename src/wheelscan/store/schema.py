@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 from pathlib import Path
 from urllib.parse import quote
 
@@ -118,11 +119,38 @@ CREATE TABLE locations (
 """
 
 
+# what a path that is not a regular file is, as a refusal names it
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _check_regular(path: Path) -> None:
+    """StoreError for a path that exists and is not a regular file (``--db /dev/null``):
+    SQLite would read it as an empty database, and write its -wal beside it."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # none yet (a new store), or one SQLite's own open explains
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+        raise StoreError(
+            "not-a-store",
+            f"{path}: {kind}, not a store file",
+            "name a store file with --db (`wheelscan audit` makes one)",
+        )
+
+
 def connect(path: Path, busy_timeout: float, create: bool = True) -> sqlite3.Connection:
     """Open (``create``: creating if new) a store file; StoreError if it is not one this code
     reads. Without ``create`` a file with no tables (an empty file: a typo's ``: > x.db``)
     is refused as not a store, before anything is written to it (``reevaluate``: only an
     audit makes a store)."""
+    _check_regular(path)
     try:
         # isolation_level=None: transactions are begun explicitly (errors.transaction), so
         # Python's sqlite3 never opens one behind our back
@@ -158,6 +186,7 @@ def connect_readonly(path: Path, busy_timeout: float) -> sqlite3.Connection:
     ``immutable``: SQLite then takes no lock and reads the main file alone, which is all there
     is when nobody can write it (a writer closing cleanly leaves no ``-wal`` behind).
     """
+    _check_regular(path)
     location = quote(str(path.absolute()))
     last: sqlite3.Error | None = None
     for flags in ("mode=ro", "mode=ro&immutable=1"):
