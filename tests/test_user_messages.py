@@ -8,6 +8,7 @@ subprocess where the environment it inherits is (``--version`` without the varia
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,9 +16,18 @@ from pathlib import Path
 
 import pytest
 
+from elfwriter import build_elf, sample_spec
 from inprocess import wheelscan
+from wheelbuilder import build_wheel
 
 BACKEND_ENV = "WHEELSCAN_ELF_BACKEND"
+
+
+def a_wheel(directory: Path) -> Path:
+    path = directory / "demo-1.0-cp312-cp312-manylinux_2_28_x86_64.whl"  # a tag that holds
+    so = build_elf(sample_spec("x86_64", interpreter=None))
+    path.write_bytes(build_wheel({"demo/mod.so": so}))
+    return path
 
 
 def version(env: dict[str, str]) -> str:
@@ -53,3 +63,28 @@ def test_a_db_that_is_no_regular_file_is_named_for_what_it_is(tmp_path: Path, co
         f"wheelscan {command}: {db}: a FIFO, not a store file (hint: name a store file"
     ), done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["store.db", "wheels"]  # no -wal
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (["--json"], ["--format", "sarif"]),
+        (["--format", "junit"], ["--json"]),
+        (["--format", "text"], ["--json"]),
+    ],
+)
+def test_show_refuses_two_formats(tmp_path: Path, first: list[str], second: list[str]) -> None:
+    wheel = a_wheel(tmp_path)
+    done = wheelscan("show", *first, *second, wheel)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        f"wheelscan show: {' '.join(first)} and {' '.join(second)} ask for two formats: "
+        "give one (see wheelscan show --help)\n"
+    )
+
+
+def test_show_takes_json_twice_when_they_agree(tmp_path: Path) -> None:
+    wheel = a_wheel(tmp_path)
+    done = wheelscan("show", "--format", "json", "--json", wheel)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["results"][0]["wheel"] == wheel.name

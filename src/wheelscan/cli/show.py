@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from wheelscan import __version__
 from wheelscan.cli.commands import SUMMARIES
-from wheelscan.cli.usage import positive_float
+from wheelscan.cli.usage import OneFormat, positive_float
 from wheelscan.elf import backend_name
 from wheelscan.model import WheelFacts
 from wheelscan.wheel.archive import WheelArchive
@@ -71,7 +71,8 @@ def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is 
     )
     p.add_argument(
         "--json",
-        action="store_const",
+        action=OneFormat,
+        nargs=0,
         const="json",
         dest="format",
         help="one JSON document with every detail instead of text, as --format json "
@@ -79,6 +80,7 @@ def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is 
     )
     p.add_argument(
         "--format",
+        action=OneFormat,  # with --json, one format
         choices=("text", "json", "sarif", "junit"),
         default="text",
         help="text; json (every detail, versioned schema: --json-schema); sarif (SARIF 2.1.0, "

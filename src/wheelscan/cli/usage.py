@@ -136,6 +136,27 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
+class OneFormat(argparse.Action):
+    """An option that sets the output format (``show``'s ``--format`` and its ``--json``):
+    a second one that names another format is refused, not silently the last one's, as
+    ``show --json --format sarif`` printed SARIF to a reader expecting JSON."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        value = self.const if self.nargs == 0 else values
+        named = option_string if self.nargs == 0 else f"{option_string} {value}"
+        given: tuple[str, str] | None = getattr(namespace, "format_given", None)
+        if given is not None and given[1] != value:
+            parser.error(f"{given[0]} and {named} ask for two formats: give one")
+        namespace.format_given = (named, value)
+        setattr(namespace, self.dest, value)
+
+
 def positive_int(text: str) -> int:
     value = _number(text, int)
     if value < 1:
