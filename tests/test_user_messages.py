@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -88,3 +89,22 @@ def test_show_takes_json_twice_when_they_agree(tmp_path: Path) -> None:
     done = wheelscan("show", "--format", "json", "--json", wheel)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["results"][0]["wheel"] == wheel.name
+
+
+def test_a_url_that_names_no_wheel_is_named_by_the_url_redacted() -> None:
+    # a subprocess: the HTTP client is one per process. A port bound here and never
+    # listened on: every connection is refused, at once
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        url = f"http://user:secret@127.0.0.1:{port}/simple/"
+        done = subprocess.run(
+            [sys.executable, "-m", "wheelscan", "show", "--timeout", "5", url],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+    assert done.returncode == 2  # not judged: download-failed
+    assert done.stdout.splitlines()[0] == f"http://user:***@127.0.0.1:{port}/simple/"
+    assert "secret" not in done.stdout + done.stderr

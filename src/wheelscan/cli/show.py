@@ -180,8 +180,10 @@ def _judge(
         configure_logging("show")
         from wheelscan.engine.task import AuditTask
         from wheelscan.sources.base import WheelRef
+        from wheelscan.wheel.remote import redact
 
-        filename = filename_from_url(target)
+        # a URL whose path names no file (an index page): the wheel is named by the URL
+        filename = filename_from_url(target) or redact(target)
         task = AuditTask(
             args.policy_file,
             args.musl_policy,
