@@ -141,7 +141,8 @@ def run(args: argparse.Namespace) -> int:
     if not getattr(args, "configures_logging", False):
         configure_logging(args.command)
     stdout = sys.stdout
-    sys.stdout = guarded(stdout)  # a failed write: OutputError
+    if stdout is not None:  # None: its descriptor was closed when the process began
+        sys.stdout = guarded(stdout)  # a failed write: OutputError
     try:
         check_before_work(args)
         from wheelscan.elf import get_parser
@@ -149,7 +150,8 @@ def run(args: argparse.Namespace) -> int:
         get_parser()  # an unknown or unbuilt backend stops here, before any work
         warn_of_a_slow_inflater(args.command)
         status = int(args.func(args))
-        sys.stdout.flush()  # a write that fails, fails here, not in Python's flush at exit
+        if sys.stdout is not None:  # a write that fails, fails here, not at exit
+            sys.stdout.flush()
         return status
     except (OutputError, BrokenPipeError) as e:  # `> /dev/full`, `| head`
         # the rest of the output has nowhere to go; keep Python's flush at exit quiet
