@@ -128,11 +128,13 @@ class _Concurrency:
         return WheelResult(ref, None, None, AuditError(ref.filename, "held", str(most)), 0, 0, 0.0)
 
 
+# where the wheels ``_most_at_once`` hands the pool are (nothing listens: no request is made)
+FILES = "http://127.0.0.1:9"
+
+
 def _most_at_once(count: int) -> int:
     refs = [
-        WheelRef(
-            f"w{i}-1.0-py3-none-any.whl", f"w{i}", "1.0", f"http://127.0.0.1:9/w{i}.whl", size=1
-        )
+        WheelRef(f"w{i}-1.0-py3-none-any.whl", f"w{i}", "1.0", f"{FILES}/w{i}.whl", size=1)
         for i in range(count)
     ]
     results = list(LocalPool(_Concurrency(), workers=1, timeout=30.0).results(refs))
@@ -170,11 +172,28 @@ def test_a_worker_reads_few_wheels_at_once_from_a_near_index(
     holds a few wheels, not 32: the wheels it holds in flight no idle worker can take over,
     and 32 of them left one worker alone with the end of a run (the benchmark corpus over
     nginx on loopback: 1.3-2.0 s where a directory took 1.0-1.15, 1.2-1.3 with 4)."""
-    near = HttpSession()  # the process's own, having seen an answer from near by
-    near._quickest_anywhere = NEAR_ROUND_TRIP / 10
-    monkeypatch.setattr(httpclient, "_DEFAULT_SESSIONS", [near])
+    monkeypatch.setattr(httpclient, "_DEFAULT_SESSIONS", [_near_session(FILES)])
     held = _most_at_once(NEAR_WHEELS_IN_FLIGHT + 8)
     assert NEAR_WHEELS_IN_FLIGHT < held <= NEAR_WHEELS_IN_FLIGHT + 1
+
+
+def test_near_pages_with_files_elsewhere_keep_many_wheels_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An index whose pages answered from near by but whose files are on another host, not
+    seen yet (a LAN index linking to a CDN): 32 at once, as where nothing was seen. Sized
+    by the pages, 4 made such a run 4.2 times as long with files 100 ms away."""
+    monkeypatch.setattr(httpclient, "_DEFAULT_SESSIONS", [_near_session("http://127.0.0.2:9")])
+    held = _most_at_once(WHEELS_IN_FLIGHT + 8)
+    assert NEAR_WHEELS_IN_FLIGHT + 1 < held <= WHEELS_IN_FLIGHT + 1
+
+
+def _near_session(origin_url: str) -> HttpSession:
+    """The process's own session, having seen ``origin_url`` answer from near by."""
+    near = HttpSession()
+    near._quickest_anywhere = NEAR_ROUND_TRIP / 10
+    near._quickest[httpclient._origin(httpclient._normalised(origin_url))] = NEAR_ROUND_TRIP / 10
+    return near
 
 
 def test_the_range_requests_threads_stay_within_their_share_of_the_limit() -> None:

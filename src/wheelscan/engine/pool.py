@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from typing import Any, Generic, Protocol, TypeVar
 
-from wheelscan.engine.inflight import serve, wheels_in_flight
+from wheelscan.engine.inflight import NEAR_ROUND_TRIP, serve, wheels_in_flight
 from wheelscan.model import WheelResult
 from wheelscan.policy.verdict import AuditError
 from wheelscan.sources.base import WheelRef
@@ -188,7 +188,12 @@ def _depth(worker: _Worker, depth: int) -> int:
         # imported here: a local audit imports no HTTP code (urllib3 is 30 ms of start-up)
         from wheelscan.wheel.httpclient import quickest_answer
 
-        return max(depth, wheels_in_flight(quickest_answer()) + 1)
+        seen = quickest_answer()
+        if seen is not None and seen < NEAR_ROUND_TRIP:
+            # few at once only where the files' own host answered from near by: an index's
+            # pages may be near and its files far (a LAN index linking to a CDN)
+            seen = quickest_answer(last.location)
+        return max(depth, wheels_in_flight(seen) + 1)
     return depth
 
 

@@ -197,15 +197,18 @@ _WATCHDOG = _Watchdog()
 _DEFAULT_SESSIONS: list[HttpSession] = []
 
 
-def quickest_answer() -> float | None:
+def quickest_answer(url: str | None = None) -> float | None:
     """The shortest wait for an answer this process's own sessions (``default_session``)
-    have seen, from any origin (``HttpSession.quickest_anywhere``), or None before their
-    first answer: the pool, which holds no session, sizes the wheels read at once by it
-    (engine/inflight.py), from the index's pages, which the parent reads first. A session
-    a caller made keeps what it learns to itself: no other session's sizing, nor a later
-    test's, depends on it."""
-    seen = [s for s in map(HttpSession.quickest_anywhere, _DEFAULT_SESSIONS) if s is not None]
-    return min(seen, default=None)
+    have seen, from ``url``'s origin (``HttpSession.quickest``) or, without one, from any
+    (``HttpSession.quickest_anywhere``); None before their first answer: the pool, which
+    holds no session, sizes the wheels read at once by it (engine/inflight.py), from the
+    index's pages, which the parent reads first. A session a caller made keeps what it
+    learns to itself: no other session's sizing, nor a later test's, depends on it."""
+    if url is None:
+        seen = [s.quickest_anywhere() for s in _DEFAULT_SESSIONS]
+    else:
+        seen = [s.quickest(url) for s in _DEFAULT_SESSIONS]
+    return min((s for s in seen if s is not None), default=None)
 
 
 def _new_watchdog() -> None:
