@@ -11,10 +11,15 @@ wheels took 170k page faults where a directory audit of them takes 50k; with bot
 fixed at ``KEPT_FREED`` and ``ARENAS`` heaps, 65k, and a tenth less CPU (at 4 MiB: 85k), the
 workers' peak RSS unchanged (58-61 MB against 63).
 
-What the allocator then keeps freed between wheels is at most ``KEPT_BYTES``: each heap's
-top up to ``KEPT_FREED``. The wheels in flight are admitted within what is left of their
-bytes (engine/inflight.py's ``IN_FLIGHT_BYTES``), so their memory and what is kept for them
-stay within it together.
+What this adds to what is kept is each heap's free top, up to ``KEPT_FREED``: ``KEPT_BYTES``
+in all, taken from the bytes the wheels in flight are admitted within (engine/inflight.py's
+``IN_FLIGHT_BYTES``). It is no bound on a worker's resident memory: a heap gives back only its
+top, and blocks freed below a live one stay resident until reused (after a burst of 32
+threads each freeing a 7 MiB block, ~200 MiB), as with glibc's defaults, whose mapping
+threshold rises on its own to 32 MiB and keeps as much. And the heaps are capped at
+``ARENAS`` only where none were made before: a worker forked from a parent whose threads
+already had their own (the index's listing) inherits and uses them. What bounds a worker is
+its memory limit, as before.
 """
 
 from __future__ import annotations
