@@ -408,8 +408,8 @@ def test_since_run_in_json(nightly: Path) -> None:
     ]
     # broken under the strict policy, keeps its promise under the built-in one
     assert names("fixed") == [("recent-1.0-cp312-cp312-manylinux_2_28_x86_64.whl", "broken")]
-    # not a zip: recorded under its sha256 as every wheel is, and absent from run 1
-    assert names("new_errors") == [("brokenb-1.0-cp312-cp312-manylinux_2_17_x86_64.whl", "absent")]
+    # never hashed (not a zip): known by its location only, which run 1 did not meet
+    assert names("new_errors") == [("brokenb-1.0-cp312-cp312-manylinux_2_17_x86_64.whl", None)]
     assert report_json(nightly, "--since-run", "2")["changes"]["newly_broken"]["wheels"] == 0
     filtered = report_json(nightly, "--since-run", "1", "--project", "recent")["changes"]
     assert (filtered["newly_broken"]["wheels"], filtered["fixed"]["wheels"]) == (0, 1)

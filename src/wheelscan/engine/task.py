@@ -80,11 +80,8 @@ class AuditTask:
                 computed, facts, bytes_read = self._remote(ref, twins)
                 sha256 = sha256 or computed
             elif os.path.isabs(ref.location):
-                data, file, bytes_read, computed = self._hashed(Path(ref.location), ref)
-                # the bytes' key before they are read: a wheel that cannot be read (not-zip,
-                # truncated, ...) is still these bytes, recorded as such and not read again
+                computed, facts, bytes_read = self._local(Path(ref.location), ref, cache)
                 sha256 = sha256 or computed
-                facts = self._read_local(data, file, ref, cache)
             else:  # sources give absolute paths: anything else is a link nobody vetted
                 sha256 = None
                 raise WheelError(
@@ -137,8 +134,9 @@ class AuditTask:
                 _check_sha256(ref, reader.sha256)
         return reader.sha256, facts, reader.bytes_fetched
 
-    def _hashed(self, path: Path, ref: WheelRef) -> tuple[mmap.mmap, FileIdentity, int, str | None]:
-        """A local wheel mapped, its identity, its size, and its sha256."""
+    def _local(
+        self, path: Path, ref: WheelRef, cache: FactsCache | None
+    ) -> tuple[str | None, WheelFacts, int]:
         with open(path, "rb") as f:
             size = f.seek(0, 2)
             if size == 0:
@@ -155,14 +153,10 @@ class AuditTask:
             sha256 = hashlib.sha256(data).hexdigest()
             if ref.sha256 is not None:
                 _check_sha256(ref, sha256)
-        return data, file, size, sha256
-
-    def _read_local(
-        self, data: mmap.mmap, file: FileIdentity, ref: WheelRef, cache: FactsCache | None
-    ) -> WheelFacts:
         with WheelArchive(data, self.limits, file) as archive:
             # the file's hash is checked above, once: not again by the strict checks
-            return read_wheel_facts(archive, ref.filename, cache, strict=self.strict)
+            facts = read_wheel_facts(archive, ref.filename, cache, strict=self.strict)
+            return sha256, facts, size
 
     def _fetched_whole(
         self, ref: WheelRef, cache: FactsCache | None
