@@ -134,3 +134,41 @@ def test_dash_is_stdout_for_every_format(db: Path, tmp_path: Path, form: str) ->
 
 def _untimed(report: str) -> str:
     return re.sub(r"generated \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[^ ]*", "generated TIME", report)
+
+
+def test_a_planted_link_in_the_exports_directory_is_not_followed(db: Path, tmp_path: Path) -> None:
+    """The export is written beside its file under a name made afresh: a fixed ``.partial``
+    name followed a link someone planted there, wrote the file it named and renamed the
+    link over the export."""
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"keep")
+    (tmp_path / "out.zst.partial").symlink_to(victim)
+    done = export(db, tmp_path / "out.zst")
+    assert done.returncode == 0, done.stderr
+    assert victim.read_bytes() == b"keep"
+    assert not (tmp_path / "out.zst").is_symlink()
+    assert len(export_lines((tmp_path / "out.zst").read_bytes())) == 2
+
+
+@pytest.mark.parametrize("form", ["json", "html", "terminal"])
+def test_every_format_replaces_its_file_never_writes_into_it(
+    db: Path, tmp_path: Path, form: str
+) -> None:
+    """A report written into the old file truncated it first: a full disk left a torn one
+    where the old stood. It replaces it whole, as jsonl.zst's: the old file's other name
+    still holds the old report."""
+    out, other_name = tmp_path / "report.out", tmp_path / "old"
+    out.write_text("old report")
+    os.link(out, other_name)
+    done = wheelscan("report", "--db", db, "--format", form, "-o", out)
+    assert done.returncode == 0, done.stderr
+    assert other_name.read_text() == "old report"
+    assert out.read_text() != "old report" and out.read_text().strip()
+
+
+def test_an_output_naming_the_store_is_refused(db: Path) -> None:
+    before = db.read_bytes()
+    done = wheelscan("report", "--db", db, "--format", "jsonl.zst", "-o", db)
+    assert done.returncode == 2
+    assert "is the store itself" in done.stderr
+    assert db.read_bytes() == before

@@ -7,6 +7,8 @@ store, after one was killed, or of a store on a read-only mount.
 from __future__ import annotations
 
 import argparse
+import io
+import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict
@@ -23,6 +25,7 @@ from wheelscan.report.claims import promises_only
 from wheelscan.report.filters import RowFilter
 from wheelscan.report.statistics import Changes, PolicyInfo, Statistics
 from wheelscan.store import RunRecord, Store
+from wheelscan.store.outfile import replacing
 from wheelscan.store.rows import write_jsonl_zst, write_jsonl_zst_stream
 
 FORMATS = ("terminal", "json", "markdown", "html", "sarif", "junit", "jsonl.zst")
@@ -118,13 +121,16 @@ def run(args: argparse.Namespace) -> int:
     if args.output == STDOUT and args.format != "jsonl.zst":
         args.output = None  # jsonl.zst's binary stream is written as such (_report)
     existing_store(args.db)
+    if args.output is not None and args.output != STDOUT and _same_file(args.output, args.db):
+        raise UsageError(f"{args.output}: is the store itself; name another file for -o")
     with Store.open(args.db, read_only=True) as store:
         text = _report(store, args)
     if text is None:  # written already
         return 0
     if args.output:
-        with writing(args.output):
-            args.output.write_text(text, encoding="utf-8")
+        # every format as jsonl.zst: a full disk leaves the old report, not a torn one
+        with writing(args.output), replacing(args.output) as out:
+            out.write(text.encode("utf-8"))
     else:
         sys.stdout.write(text)
     return 0
@@ -272,9 +278,12 @@ def _render(args: argparse.Namespace, stats: Statistics) -> str | None:
         if args.output is None:
             render_terminal(stats, Console())
         else:
-            with writing(args.output), open(args.output, "w", encoding="utf-8") as out:
+            with writing(args.output), replacing(args.output) as raw:
+                out = io.TextIOWrapper(raw, encoding="utf-8")
                 # guarded: rich would take a broken pipe for its own, and exit 1
                 render_terminal(stats, Console(file=guarded(out, args.output), width=80))
+                out.flush()
+                out.detach()  # ``replacing`` closes the file, and renames it
         return None
     if args.format == "json":
         from wheelscan.report.json_report import render_json
@@ -287,3 +296,11 @@ def _render(args: argparse.Namespace, stats: Statistics) -> str | None:
     from wheelscan.report.html_page import render_html
 
     return render_html(stats)
+
+
+def _same_file(output: Path, db: Path) -> bool:
+    """Whether ``output`` names the store (through a link, or another spelling)."""
+    try:
+        return os.path.samefile(output, db)
+    except OSError:  # the output does not exist yet: not the store
+        return False

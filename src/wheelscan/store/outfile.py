@@ -1,4 +1,4 @@
-"""A file the user named for an export (``report --format jsonl.zst -o PATH``), written so
+"""A file the user named for a report (``report -o PATH``, every format), written so
 that a reader never sees half of it, without destroying what the name stands for.
 
 A regular file (or a name not taken yet) is written beside itself and renamed into place: a
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,13 +34,24 @@ def replacing(path: Path) -> Iterator[BinaryIO]:
         with open(target, "wb") as through:
             yield through
         return
-    partial = target.with_name(target.name + ".partial")
+    # a name of its own, made afresh (O_EXCL): a fixed ``.partial`` name followed a link
+    # planted there (renaming it over the export, writing the file it named) and was shared
+    # by two reports to one file
+    descriptor, name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    partial = Path(name)
     try:
-        with open(partial, "wb") as out:
-            if found is not None:  # the export replaces the file, not its permissions
-                os.chmod(out.fileno(), stat.S_IMODE(found.st_mode))
+        with open(descriptor, "wb") as out:
+            # the export replaces the file, not its permissions (a new one: as umask says)
+            mode = stat.S_IMODE(found.st_mode) if found is not None else 0o666 & ~_umask()
+            os.chmod(out.fileno(), mode)
             yield out
         os.replace(partial, target)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
