@@ -17,11 +17,12 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import TextIO, cast
 
 from wheelscan import __version__
 from wheelscan.backend import BACKEND_ENV, backend_name
 from wheelscan.cli.commands import SUMMARIES
-from wheelscan.cli.output import discard_stdout, guarded
+from wheelscan.cli.output import ClosedOutput, discard_stdout, guarded
 from wheelscan.cli.usage import EXIT_STATUS_HELP, EXIT_USAGE, HelpFormatter, Parser
 from wheelscan.errors import CommandError, OutputError
 
@@ -141,8 +142,8 @@ def run(args: argparse.Namespace) -> int:
     if not getattr(args, "configures_logging", False):
         configure_logging(args.command)
     stdout = sys.stdout
-    if stdout is not None:  # None: its descriptor was closed when the process began
-        sys.stdout = guarded(stdout)  # a failed write: OutputError
+    # a failed write: OutputError (None: its descriptor was closed when the process began)
+    sys.stdout = guarded(stdout if stdout is not None else cast(TextIO, ClosedOutput()))
     try:
         check_before_work(args)
         from wheelscan.elf import get_parser
@@ -150,8 +151,7 @@ def run(args: argparse.Namespace) -> int:
         get_parser()  # an unknown or unbuilt backend stops here, before any work
         warn_of_a_slow_inflater(args.command)
         status = int(args.func(args))
-        if sys.stdout is not None:  # a write that fails, fails here, not at exit
-            sys.stdout.flush()
+        sys.stdout.flush()  # a write that fails, fails here, not in Python's at exit
         return status
     except (OutputError, BrokenPipeError) as e:  # `> /dev/full`, `| head`
         # the rest of the output has nowhere to go; keep Python's flush at exit quiet

@@ -80,6 +80,32 @@ def writing(where: os.PathLike[str]) -> Iterator[None]:
         raise output_error(e, os.fspath(where)) from e
 
 
+class ClosedOutput:
+    """Standard output where its descriptor was closed when the process began (Python's
+    ``sys.stdout`` is None then, and ``print`` writes nothing, silently): a write fails as
+    on a closed descriptor, which makes it the output's error (exit status 2), not a report
+    lost with status 0."""
+
+    encoding = "utf-8"
+    errors = "strict"
+
+    def write(self, data: Any) -> int:
+        raise OSError(errno.EBADF, "standard output is closed")
+
+    def flush(self) -> None:
+        """Nothing written: nothing to flush."""
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        raise OSError(errno.EBADF, "standard output is closed")
+
+    @property
+    def buffer(self) -> ClosedOutput:
+        return self
+
+
 def discard_stdout() -> None:
     """Point stdout at /dev/null once it cannot be written: what it still holds is flushed
     there at exit, quietly (Python's docs, "Note on SIGPIPE"), not in an "Exception ignored"
@@ -87,7 +113,7 @@ def discard_stdout() -> None:
     tests' in-process runs have."""
     try:
         descriptor = sys.stdout.fileno()
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):  # AttributeError: None, closed at start
         return
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
