@@ -84,6 +84,14 @@ def test_show_refuses_two_formats(tmp_path: Path, first: list[str], second: list
     )
 
 
+def test_show_takes_the_last_of_two_formats_as_any_option(tmp_path: Path) -> None:
+    # a wrapper's default, overridden by its user's: the last holds, --json aside
+    wheel = a_wheel(tmp_path)
+    done = wheelscan("show", "--format", "text", "--format", "json", wheel)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["results"][0]["wheel"] == wheel.name
+
+
 def test_show_takes_json_twice_when_they_agree(tmp_path: Path) -> None:
     wheel = a_wheel(tmp_path)
     done = wheelscan("show", "--format", "json", "--json", wheel)

@@ -138,8 +138,10 @@ class Parser(argparse.ArgumentParser):
 
 class OneFormat(argparse.Action):
     """An option that sets the output format (``show``'s ``--format`` and its ``--json``):
-    a second one that names another format is refused, not silently the last one's, as
-    ``show --json --format sarif`` printed SARIF to a reader expecting JSON."""
+    ``--json`` and a ``--format`` naming another format are refused, not silently the last
+    one's, as ``show --json --format sarif`` printed SARIF to a reader expecting JSON. Two
+    ``--format``s are argparse's as any option given twice: the last one holds (a wrapper
+    script's default, overridden by its user's)."""
 
     def __call__(
         self,
@@ -151,7 +153,8 @@ class OneFormat(argparse.Action):
         value = self.const if self.nargs == 0 else values
         named = option_string if self.nargs == 0 else f"{option_string} {value}"
         given: tuple[str, str] | None = getattr(namespace, "format_given", None)
-        if given is not None and given[1] != value:
+        either_json = self.nargs == 0 or (given is not None and not given[0].startswith("--format"))
+        if given is not None and given[1] != value and either_json:
             parser.error(f"{given[0]} and {named} ask for two formats: give one")
         namespace.format_given = (named, value)
         setattr(namespace, self.dest, value)
