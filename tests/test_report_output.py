@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -172,3 +173,54 @@ def test_an_output_naming_the_store_is_refused(db: Path) -> None:
     assert done.returncode == 2
     assert "is the store itself" in done.stderr
     assert db.read_bytes() == before
+
+
+def _as_a_user() -> list[str]:
+    """What runs a command with a user's file permissions: as root, without the capability
+    to override them (``setpriv``); as a user, nothing."""
+    if os.geteuid() != 0:
+        return []
+    found = shutil.which("setpriv")
+    if found is None:
+        pytest.skip("root without setpriv: permissions cannot be made to hold")
+    return [found, "--bounding-set=-dac_override,-dac_read_search,-fowner"]
+
+
+def test_a_writable_report_in_a_read_only_directory_is_written_in_place(
+    db: Path, tmp_path: Path
+) -> None:
+    # no new name beside it: written into, as a shell's ``>`` would (it was, before the
+    # file was made beside its target; then the report failed)
+    shelf = tmp_path / "shelf"
+    shelf.mkdir()
+    out = shelf / "report.json"
+    out.write_text("old report")
+    out.chmod(0o666)
+    shelf.chmod(0o555)
+    try:
+        command = ["-m", "wheelscan", "report", "--db", str(db), "--format", "json", "-o"]
+        done = subprocess.run(
+            [*_as_a_user(), sys.executable, *command, str(out)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+    finally:
+        shelf.chmod(0o755)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(out.read_text())
+    assert sorted(p.name for p in shelf.iterdir()) == ["report.json"]
+
+
+def test_a_replaced_report_keeps_its_owner(db: Path, tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("only root gives a file to another owner")
+    out = tmp_path / "report.json"
+    out.write_text("old report")
+    os.chown(out, 65534, 65534)
+    out.chmod(0o640)
+    done = wheelscan("report", "--db", db, "--format", "json", "-o", out)
+    assert done.returncode == 0, done.stderr
+    found = out.stat()
+    assert (found.st_uid, found.st_gid, stat.S_IMODE(found.st_mode)) == (65534, 65534, 0o640)
