@@ -84,6 +84,12 @@ def test_show_refuses_two_formats(tmp_path: Path, first: list[str], second: list
     )
 
 
+def test_show_refuses_json_with_another_format_after_an_agreeing_one(tmp_path: Path) -> None:
+    done = wheelscan("show", "--json", "--format", "json", "--format", "sarif", a_wheel(tmp_path))
+    assert (done.returncode, done.stdout) == (2, "")
+    assert "--json and --format sarif ask for two formats" in done.stderr
+
+
 def test_show_takes_the_last_of_two_formats_as_any_option(tmp_path: Path) -> None:
     # a wrapper's default, overridden by its user's: the last holds, --json aside
     wheel = a_wheel(tmp_path)

@@ -152,11 +152,17 @@ class OneFormat(argparse.Action):
     ) -> None:
         value = self.const if self.nargs == 0 else values
         named = option_string if self.nargs == 0 else f"{option_string} {value}"
-        given: tuple[str, str] | None = getattr(namespace, "format_given", None)
-        either_json = self.nargs == 0 or (given is not None and not given[0].startswith("--format"))
-        if given is not None and given[1] != value and either_json:
-            parser.error(f"{given[0]} and {named} ask for two formats: give one")
-        namespace.format_given = (named, value)
+        # every format asked for, in order: ``--json`` is refused beside any other one,
+        # however many ``--format``s came between
+        asked: list[tuple[str, str]] = getattr(namespace, "formats_asked", [])
+        json_flag = next((a for a in asked if not a[0].startswith("--format")), None)
+        if self.nargs == 0:
+            clash = next((a for a in asked if a[1] != value), None)
+        else:
+            clash = json_flag if json_flag is not None and json_flag[1] != value else None
+        if clash is not None:
+            parser.error(f"{clash[0]} and {named} ask for two formats: give one")
+        namespace.formats_asked = [*asked, (named, value)]
         setattr(namespace, self.dest, value)
 
 
