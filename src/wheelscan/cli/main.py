@@ -17,7 +17,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
-from typing import TextIO, cast
+from typing import Any, TextIO, cast
 
 from wheelscan import __version__
 from wheelscan.backend import BACKEND_ENV, backend_name
@@ -134,7 +134,11 @@ def _watched() -> bool:
     """Whether something acts once the command has returned: a profiler or tracer (``python
     -m cProfile -m wheelscan``, a coverage run) writes its report then, ``python -i`` gives
     a prompt. The process must then end as Python ends it."""
-    return sys.getprofile() is not None or sys.gettrace() is not None or bool(sys.flags.inspect)
+    if sys.getprofile() is not None or sys.gettrace() is not None or sys.flags.inspect:
+        return True
+    # from Python 3.12, cProfile and coverage may watch through sys.monitoring instead
+    monitoring: Any = getattr(sys, "monitoring", None)
+    return monitoring is not None and any(monitoring.get_tool(tool) for tool in range(6))
 
 
 def run(args: argparse.Namespace) -> int:
