@@ -31,7 +31,9 @@ def package_parents() -> list[str]:
     import wheelscan
 
     found = [str(Path(wheelscan.__file__).resolve().parent.parent)]
-    for entry in [*site.getsitepackages(), site.getusersitepackages()]:
+    # in the order site gives them: the user's own packages before the system's, if on
+    user = [site.getusersitepackages()] if site.ENABLE_USER_SITE else []
+    for entry in [*user, *site.getsitepackages()]:
         if entry not in found and Path(entry).is_dir():
             found.append(entry)
     return found
