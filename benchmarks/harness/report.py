@@ -169,8 +169,9 @@ def figures(r: dict[str, Any]) -> list[Figure]:
         if clean is not None:
             out.append(
                 Figure(
-                    f"{ml['wheel'].split('-')[0]} again, without this machine's site hooks (a venv's "
-                    f"start-up: wheelscan --version {_s(clean['wheelscan_startup_seconds'])}, "
+                    f"{ml['wheel'].split('-')[0]} again, without this machine's site hooks "
+                    f"(a venv's start-up: wheelscan --version "
+                    f"{_s(clean['wheelscan_startup_seconds'])}, "
                     f"here {_s(ml['wheelscan_startup_seconds'])})",
                     _s(clean["wheelscan_best"]),
                     _s(clean["auditwheel_best"]),
