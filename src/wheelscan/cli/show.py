@@ -331,7 +331,7 @@ def _prepare_judging(target: str, database: PolicyDatabase, output_format: str) 
     where this thread has nothing else to do: the policy set its filename names (built on
     first use), the check of an abi3 promise and the output format's renderers (imported on
     first use). The first two were 2 ms of onnxruntime 1.31.1's judging, the text
-    renderers 3 ms more (textwrap, shutil), after its reading (issue #15)."""
+    renderers 3 ms more (textwrap), after its reading (issue #15)."""
     import importlib
 
     from wheelscan.policy.abi3_promise import makes_promise  # noqa: F401 (imported ahead)

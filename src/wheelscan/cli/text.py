@@ -7,10 +7,11 @@ one line are folded to a count. No markup: what is printed is what a pipe receiv
 
 from __future__ import annotations
 
-import shutil
 import sys
 import textwrap
 from collections.abc import Sequence
+
+from wheelscan.cli.usage import terminal_columns
 
 WIDTH = 80  # the most a line takes; a narrower terminal takes its own width
 _NARROWEST = 40
@@ -20,7 +21,7 @@ def output_width() -> int:
     """80 columns, or the terminal's width when it is narrower (pipes get 80)."""
     if not sys.stdout.isatty():
         return WIDTH
-    return max(_NARROWEST, min(WIDTH, shutil.get_terminal_size((WIDTH, 24)).columns))
+    return max(_NARROWEST, min(WIDTH, terminal_columns(WIDTH)))
 
 
 def wrap(text: str, indent: int, hang: int, width: int) -> list[str]:
