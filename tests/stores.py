@@ -11,6 +11,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from inprocess import wheelscan
+
 
 def copy_store(store: Path, directory: Path, name: str = "c.db") -> Path:
     """A copy of ``store`` and its companion files as ``directory / name``."""
@@ -19,3 +21,11 @@ def copy_store(store: Path, directory: Path, name: str = "c.db") -> Path:
     for part in (store, *store.parent.glob(f"{store.name}-*")):
         shutil.copyfile(part, directory / (name + part.name[len(store.name) :]))
     return target
+
+
+def audited_store(wheels: Path, db: Path) -> Path:
+    """``db``, the store a one-process ``wheelscan audit`` of the directory ``wheels`` left
+    (a wheel breaking its tag makes status 1, still a finished audit)."""
+    done = wheelscan("audit", "--workers", "0", "--db", db, wheels)
+    assert done.returncode in (0, 1), done.stderr
+    return db

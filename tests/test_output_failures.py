@@ -26,7 +26,7 @@ import pytest
 
 from elfwriter import Sym, build_elf, sample_spec
 from inprocess import wheelscan
-from stores import copy_store
+from stores import audited_store, copy_store
 from wheelbuilder import build_wheel
 
 WHEEL = "demo-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
@@ -44,10 +44,7 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def audited(wheels: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    db = tmp_path_factory.mktemp("audited") / "s.db"
-    done = wheelscan("audit", "--workers", "0", "--db", db, wheels)
-    assert done.returncode in (0, 1), done.stderr
-    return db
+    return audited_store(wheels, tmp_path_factory.mktemp("audited") / "s.db")
 
 
 @pytest.fixture(scope="module")
@@ -63,10 +60,7 @@ def many(tmp_path_factory: pytest.TempPathFactory) -> Path:
         so = build_elf(dataclasses.replace(spec, symbols=[*spec.symbols, needs]))
         name = f"proj{i}-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
         (wheels / name).write_bytes(build_wheel({f"proj{i}/mod.so": so}, name=f"proj{i}"))
-    db = root / "s.db"
-    done = wheelscan("audit", "--workers", "0", "--db", db, wheels)
-    assert done.returncode in (0, 1), done.stderr
-    return db
+    return audited_store(wheels, root / "s.db")
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ import zstandard
 
 from elfwriter import build_elf, sample_spec
 from inprocess import wheelscan
-from stores import copy_store
+from stores import audited_store, copy_store
 from wheelbuilder import build_wheel
 
 
@@ -38,10 +38,7 @@ def audited(tmp_path_factory: pytest.TempPathFactory) -> Path:
         build_wheel({"demo/mod.so": so})
     )
     (wheels / "broken-1.0-cp312-cp312-manylinux_2_17_x86_64.whl").write_bytes(b"not a zip")
-    db = root / "s.db"
-    done = wheelscan("audit", "--workers", "0", "--db", db, wheels)
-    assert done.returncode in (0, 1), done.stderr
-    return db
+    return audited_store(wheels, root / "s.db")
 
 
 @pytest.fixture
