@@ -113,8 +113,9 @@ def exit_at_once(status: int) -> None:
     module and object one by one: 23M instructions after a one-wheel ``show`` had printed
     (its policies, its modules; issue #15), where the interpreter's start is 38M. What an
     exit must still do is done: the exit functions (``atexit``: logging's, a site hook's),
-    and the standard streams flushed. A reader that went away (``| head``) is no error, as
-    ``run`` has it: Python's own last flush said "Exception ignored" and exited 120."""
+    and the standard streams flushed. ``run`` has flushed stdout already, a failure there
+    its status 2; what is left to fail here is what the exit functions wrote, or stderr,
+    and it ends as Python's exit would end it (120)."""
     import atexit
 
     atexit._run_exitfuncs()
