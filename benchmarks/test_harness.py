@@ -253,3 +253,23 @@ def test_the_clean_interpreter_has_the_packages_and_not_the_hooks(tmp_path: Path
     ).stdout
     there = subprocess.run([clean, "-c", probe], capture_output=True, text=True, check=True)
     assert there.stdout == here
+
+
+def test_the_tools_are_timed_in_turns_and_auditwheel_within_its_budget() -> None:
+    from harness.largewheel import _alternated
+    from harness.procs import ProcessRun
+
+    order: list[str] = []
+
+    def run(tool: str, seconds: float) -> ProcessRun:
+        order.append(tool)
+        return ProcessRun(seconds, 0, 0, b"", b"")
+
+    ws, aw = _alternated(3, lambda: run("ws", 0.1), lambda: run("aw", 1.0), None)
+    assert order == ["ws", "aw"] * 3
+    assert len(ws) == len(aw) == 3
+    order.clear()
+    # auditwheel's runs stop once they took the budget; wheelscan's go on to ``repeats``
+    ws, aw = _alternated(4, lambda: run("ws", 0.1), lambda: run("aw", 20.0), 30.0)
+    assert order == ["ws", "aw", "ws", "aw", "ws", "ws"]
+    assert (len(ws), len(aw)) == (4, 2)

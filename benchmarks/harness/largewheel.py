@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import auditwheel
-from harness.procs import ProcessRun, best_of, json_output, run_measured
+from harness.procs import ProcessRun, json_output, run_measured
 from wheelscan._native import dynamic_segment
 from wheelscan.wheel import ends
 from wheelscan.wheel.archive import WheelArchive
@@ -41,16 +41,31 @@ def wheelscan_show(wheel: Path, python: str = sys.executable) -> ProcessRun:
     return run
 
 
-def _best(repeats: int, measure: Any) -> list[ProcessRun]:
-    return best_of(repeats, measure, lambda run: run.seconds)
-
-
-def _within(budget: float, repeats: int, measure: Callable[[], ProcessRun]) -> list[ProcessRun]:
-    """Up to ``repeats`` runs, fastest first, no more once they took ``budget`` seconds."""
-    runs = [measure()]
-    while len(runs) < repeats and sum(r.seconds for r in runs) < budget:
-        runs.append(measure())
-    return sorted(runs, key=lambda run: run.seconds)
+def _alternated(
+    repeats: int,
+    wheelscan_run: Callable[[], ProcessRun],
+    auditwheel_run: Callable[[], ProcessRun],
+    auditwheel_budget: float | None,
+) -> tuple[list[ProcessRun], list[ProcessRun]]:
+    """Each tool's runs, fastest first, taken in turns (wheelscan, auditwheel, ...): a
+    neighbour that takes a core for a while, or a slower spell of the machine, then falls on
+    both tools' runs alike, where in blocks it could fall on all of one tool's (two harness
+    runs of onnxruntime gave auditwheel a best of 0.56 s and 0.83 s). auditwheel is run again
+    only while its runs so far took less than ``auditwheel_budget`` (``AUDITWHEEL_BUDGET``);
+    wheelscan's runs are ``repeats`` either way."""
+    ws: list[ProcessRun] = []
+    aw: list[ProcessRun] = []
+    while len(ws) < repeats or len(aw) < repeats:
+        if len(ws) < repeats:
+            ws.append(wheelscan_run())
+        over_budget = (
+            auditwheel_budget is not None and sum(r.seconds for r in aw) >= auditwheel_budget
+        )
+        if len(aw) < repeats and not (aw and over_budget):
+            aw.append(auditwheel_run())
+        elif len(ws) >= repeats:
+            break
+    return sorted(ws, key=lambda r: r.seconds), sorted(aw, key=lambda r: r.seconds)
 
 
 def compare(
@@ -60,14 +75,19 @@ def compare(
     auditwheel_budget: float | None = None,
     python: str = sys.executable,
 ) -> dict[str, Any]:
-    ws = _best(repeats, lambda: wheelscan_show(wheel, python))
-    if auditwheel_budget is None:
-        aw = _best(repeats, lambda: auditwheel.show(aw_cmd, wheel).run)
-    else:
-        aw = _within(auditwheel_budget, repeats, lambda: auditwheel.show(aw_cmd, wheel).run)
+    ws, aw = _alternated(
+        max(1, repeats),
+        lambda: wheelscan_show(wheel, python),
+        lambda: auditwheel.show(aw_cmd, wheel).run,
+        auditwheel_budget,
+    )
     # the fixed cost of a process: interpreter start-up and imports, no wheel read
-    ws_start = _best(repeats, lambda: run_measured(wheelscan_command("--version", python=python)))
-    aw_start = _best(repeats, lambda: run_measured([*aw_cmd, "--version"]))
+    ws_start, aw_start = _alternated(
+        max(1, repeats),
+        lambda: run_measured(wheelscan_command("--version", python=python)),
+        lambda: run_measured([*aw_cmd, "--version"]),
+        None,
+    )
     ws_tag = json.loads(ws[0].stdout)["results"][0].get("overall_tag")
     aw_tag = json.loads(aw[0].stdout).get("overall_tag")
     return {
