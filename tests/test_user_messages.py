@@ -50,6 +50,23 @@ def test_version_says_set_by_the_variable_only_when_it_is_set() -> None:
     assert chosen.endswith(f"(ELF backend: reference, set by {BACKEND_ENV})\n")
 
 
+def test_an_empty_backend_variable_is_unset_for_version_and_commands(tmp_path: Path) -> None:
+    # `WHEELSCAN_ELF_BACKEND= wheelscan ...`: --version said "set by" an empty name, while
+    # every command refused the empty name; both now read it as unset
+    empty = {**os.environ, BACKEND_ENV: ""}
+    assert version(empty).endswith(f"(ELF backend: native, default; {BACKEND_ENV} chooses)\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "wheelscan", "show", "--format", "json", a_wheel(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=empty,
+        timeout=60,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert json.loads(done.stdout)["backend"] == "native"
+
+
 @pytest.mark.parametrize("command", ["report", "reevaluate", "audit"])
 def test_a_db_that_is_no_regular_file_is_named_for_what_it_is(tmp_path: Path, command: str) -> None:
     # a FIFO of the test's own, where the user's was /dev/null: it exists, it is no store

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO, cast
 
 from wheelscan import __version__
-from wheelscan.backend import BACKEND_ENV, backend_name
+from wheelscan.backend import BACKEND_ENV, backend_chosen, backend_name
 from wheelscan.cli.commands import SUMMARIES
 from wheelscan.cli.output import ClosedOutput, discard_stdout, guarded
 from wheelscan.cli.usage import EXIT_STATUS_HELP, EXIT_USAGE, HelpFormatter, Parser
@@ -31,9 +31,7 @@ COMMANDS = tuple(SUMMARIES)
 
 def version_text() -> str:
     # "set by" only when it was: unset, the backend is the default the variable overrides
-    how = (
-        f"set by {BACKEND_ENV}" if BACKEND_ENV in os.environ else f"default; {BACKEND_ENV} chooses"
-    )
+    how = f"set by {BACKEND_ENV}" if backend_chosen() else f"default; {BACKEND_ENV} chooses"
     return f"wheelscan {__version__} (ELF backend: {backend_name()}, {how})"
 
 

@@ -6,7 +6,6 @@ The backend is chosen explicitly with ``WHEELSCAN_ELF_BACKEND`` (``native``, the
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -49,7 +48,7 @@ class BackendError(CommandError, RuntimeError):
 
 def get_parser(backend: str | None = None) -> Parser:
     """The ``parse(buffer) -> ElfFacts`` function of the chosen backend."""
-    name = backend or os.environ.get(BACKEND_ENV, "native")
+    name = backend or backend_name()
     if name == "native":
         try:
             from wheelscan import _native
