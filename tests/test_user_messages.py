@@ -122,6 +122,31 @@ def test_show_takes_json_twice_when_they_agree(tmp_path: Path) -> None:
     assert json.loads(done.stdout)["results"][0]["wheel"] == wheel.name
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--format", "sarif", "--format", "json", "--json"],
+        ["--json", "--format", "sarif", "--format", "json"],
+        ["--format", "sarif", "--json", "--format", "json"],
+    ],
+)
+def test_show_takes_json_beside_a_last_format_that_agrees(
+    tmp_path: Path, options: list[str]
+) -> None:
+    # one rule for two --formats, with --json or without: the last holds, and --json is
+    # refused only beside a last --format of another format (it was refused beside any)
+    wheel = a_wheel(tmp_path)
+    done = wheelscan("show", *options, wheel)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["results"][0]["wheel"] == wheel.name
+
+
+def test_show_refuses_json_beside_a_last_format_that_does_not_agree(tmp_path: Path) -> None:
+    done = wheelscan("show", "--format", "json", "--format", "sarif", "--json", a_wheel(tmp_path))
+    assert (done.returncode, done.stdout) == (2, "")
+    assert "--format sarif and --json ask for two formats" in done.stderr
+
+
 def test_a_url_that_names_no_wheel_is_named_by_the_url_redacted() -> None:
     # a subprocess: the HTTP client is one per process. A port bound here and never
     # listened on: every connection is refused, at once

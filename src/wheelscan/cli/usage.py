@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -132,16 +133,26 @@ class Parser(argparse.ArgumentParser):
         kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
 
+    def parse_known_args(  # type: ignore[override]  # typeshed overloads it by namespace type
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extra = super().parse_known_args(args, namespace)
+        OneFormat.check(self, parsed)  # what only the whole command line tells
+        return parsed, extra
+
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 class OneFormat(argparse.Action):
     """An option that sets the output format (``show``'s ``--format`` and its ``--json``):
-    ``--json`` and a ``--format`` naming another format are refused, not silently the last
-    one's, as ``show --json --format sarif`` printed SARIF to a reader expecting JSON. Two
-    ``--format``s are argparse's as any option given twice: the last one holds (a wrapper
-    script's default, overridden by its user's)."""
+    ``--json`` beside a ``--format`` naming another format is refused, not silently the
+    last one's, as ``show --json --format sarif`` printed SARIF to a reader expecting JSON.
+    Two ``--format``s are argparse's as any option given twice: the last one holds (a
+    wrapper script's default, overridden by its user's), and it is that one ``--json`` must
+    agree with, wherever each stands: ``--format sarif --format json --json`` is JSON, as
+    ``--format sarif --format json`` is; ``--json --format json --format sarif`` is refused.
+    Checked once the command line is parsed (``Parser.parse_known_args``)."""
 
     def __call__(
         self,
@@ -152,18 +163,20 @@ class OneFormat(argparse.Action):
     ) -> None:
         value = self.const if self.nargs == 0 else values
         named = option_string if self.nargs == 0 else f"{option_string} {value}"
-        # every format asked for, in order: ``--json`` is refused beside any other one,
-        # however many ``--format``s came between
         asked: list[tuple[str, str]] = getattr(namespace, "formats_asked", [])
-        json_flag = next((a for a in asked if not a[0].startswith("--format")), None)
-        if self.nargs == 0:
-            clash = next((a for a in asked if a[1] != value), None)
-        else:
-            clash = json_flag if json_flag is not None and json_flag[1] != value else None
-        if clash is not None:
-            parser.error(f"{clash[0]} and {named} ask for two formats: give one")
-        namespace.formats_asked = [*asked, (named, value)]
+        namespace.formats_asked = [*asked, (named, value)]  # every format asked for, in order
         setattr(namespace, self.dest, value)
+
+    @staticmethod
+    def check(parser: argparse.ArgumentParser, namespace: argparse.Namespace) -> None:
+        """Refuse ``--json`` beside a last ``--format`` that names another format."""
+        asked: list[tuple[str, str]] = getattr(namespace, "formats_asked", [])
+        flags = [a for a in asked if not a[0].startswith("--format")]
+        formats = [a for a in asked if a[0].startswith("--format")]
+        if not flags or not formats or formats[-1][1] == flags[0][1]:
+            return
+        first, second = sorted((flags[0], formats[-1]), key=asked.index)
+        parser.error(f"{first[0]} and {second[0]} ask for two formats: give one")
 
 
 def positive_int(text: str) -> int:
