@@ -177,3 +177,57 @@ def test_an_audit_whose_summary_is_lost_keeps_its_store(
     report = wheelscan("report", "--db", db, "--format", "json")
     assert report.returncode == 0, report.stderr
     assert json.loads(report.stdout)["totals"]["wheels"] == 2
+
+
+# what argparse prints and exits on, before any command runs
+HELP_AND_VERSION = (["--help"], ["--version"], ["show", "--help"], ["audit", "--help"])
+
+
+def prog(args: list[str]) -> str:
+    return "wheelscan" if args[0].startswith("-") else f"wheelscan {args[0]}"
+
+
+@pytest.mark.parametrize("args", HELP_AND_VERSION)
+def test_help_and_version_to_a_full_disk_are_one_line_and_exit_2(
+    args: list[str], full_stdout: int, tmp_path: Path
+) -> None:
+    # argparse dropped the error and exited 0: a script's `wheelscan --version > f` on a
+    # full disk went on with an empty f
+    done = run(list(args), full_stdout, tmp_path)
+    assert (done.returncode, done.stderr) == (
+        2,
+        f"{prog(args)}: cannot write the output: No space left on device\n",
+    )
+
+
+@pytest.mark.parametrize("args", HELP_AND_VERSION)
+def test_help_and_version_to_a_reader_gone_are_exit_2_and_say_nothing(
+    args: list[str], tmp_path: Path
+) -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = run(list(args), write_end, tmp_path)
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (2, "")
+
+
+@pytest.mark.parametrize("args", HELP_AND_VERSION)
+def test_help_and_version_with_stdout_closed_are_one_line_and_exit_2(
+    args: list[str], tmp_path: Path
+) -> None:
+    # `wheelscan --help >&-`: argparse wrote the help to stderr instead, and exited 0
+    done = subprocess.run(
+        [sys.executable, "-m", "wheelscan", *args],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+        timeout=120,
+        preexec_fn=lambda: os.close(1),  # the child's stdout, closed before it begins
+    )
+    assert (done.returncode, done.stderr) == (
+        2,
+        f"{prog(args)}: cannot write the output: standard output is closed\n",
+    )

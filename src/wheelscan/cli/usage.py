@@ -12,9 +12,12 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeVar, cast
 
-from wheelscan.errors import CommandError, CommandErrorCode
+from wheelscan.errors import CommandError, CommandErrorCode, OutputError
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 Number = TypeVar("Number", int, float)
 
@@ -139,6 +142,25 @@ class Parser(argparse.ArgumentParser):
         parsed, extra = super().parse_known_args(args, namespace)
         OneFormat.check(self, parsed)  # what only the whole command line tells
         return parsed, extra
+
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
+        """argparse's, but the help and the version that cannot be written to stdout (a full
+        disk, stdout closed, a reader gone) end as every command's output does: one line,
+        none for a broken pipe, and exit status 2. argparse drops the error, and exits 0
+        with nothing written; with stdout closed it writes to stderr instead."""
+        if file is sys.stderr or not message:  # argparse's errors: the status says them
+            super()._print_message(message, file)
+            return
+        from wheelscan.cli.output import ClosedOutput, discard_stdout, guarded
+
+        stdout = sys.stdout if sys.stdout is not None else cast(TextIO, ClosedOutput())
+        try:
+            out = guarded(stdout)
+            out.write(message)
+            out.flush()
+        except OutputError as e:
+            discard_stdout()  # nor an "Exception ignored" from Python's flush at exit
+            self.exit(EXIT_USAGE, None if e.broken_pipe else f"{self.prog}: {e}\n")
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
