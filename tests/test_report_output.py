@@ -221,3 +221,37 @@ def test_a_replaced_report_keeps_its_owner(db: Path, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     found = out.stat()
     assert (found.st_uid, found.st_gid, stat.S_IMODE(found.st_mode)) == (65534, 65534, 0o640)
+
+
+REPORT_FORMATS = ("terminal", "json", "markdown", "html", "sarif", "junit", "jsonl.zst")
+
+
+@pytest.mark.parametrize("form", REPORT_FORMATS)
+def test_an_output_that_cannot_be_written_is_said_alike_for_every_format(
+    db: Path, tmp_path: Path, form: str
+) -> None:
+    # jsonl.zst's was a StoreError of its own (export-failed) with a hint the others lack:
+    # one failure, one code (output-unwritable) and one line
+    out = tmp_path / "no-such-directory" / "report.out"
+    done = subprocess.run(
+        [sys.executable, "-m", "wheelscan", "report", "--db", db, "--format", form, "-o", out],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        f"wheelscan report: cannot write the output: {out}: No such file or directory\n"
+    )
+
+
+def test_the_store_s_export_that_cannot_be_written_is_an_output_error(
+    db: Path, tmp_path: Path
+) -> None:
+    from wheelscan.errors import CommandErrorCode, OutputError
+    from wheelscan.store import Store
+
+    with Store.open(db, read_only=True) as store, pytest.raises(OutputError) as raised:
+        store.export_jsonl_zst(tmp_path / "no-such-directory" / "export.jsonl.zst")
+    assert raised.value.code is CommandErrorCode.OUTPUT_UNWRITABLE

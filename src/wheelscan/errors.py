@@ -20,6 +20,7 @@ to whoever reads a store or a report, not a free string.
 
 from __future__ import annotations
 
+import errno
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -129,7 +130,6 @@ class CommandErrorCode(StrEnum):
     UNREADABLE_WAL = "unreadable-wal"
     RUN_LOCK_HELD = "run-lock-held"
     RUN_IN_PROGRESS = "run-in-progress"
-    EXPORT_FAILED = "export-failed"
     # the command's own output: stdout, or the file ``report -o`` names (``OutputError``)
     OUTPUT_UNWRITABLE = "output-unwritable"
 
@@ -194,3 +194,12 @@ class OutputError(CommandError):
     def __init__(self, reason: str, broken_pipe: bool = False) -> None:
         super().__init__(reason)
         self.broken_pipe = broken_pipe
+
+    @classmethod
+    def of(cls, error: OSError, where: str | None = None) -> OutputError:
+        """``error`` of a write to the output (``where``: the file's name; None for stdout):
+        one message for every format, the command's ``-o`` and the store's export alike."""
+        reason = error.strerror or str(error)
+        if where is not None:
+            reason = f"{where}: {reason}"
+        return cls(f"cannot write the output: {reason}", broken_pipe=error.errno == errno.EPIPE)

@@ -24,10 +24,7 @@ from wheelscan.errors import OutputError
 
 def output_error(error: OSError, where: str | None = None) -> OutputError:
     """``error`` of a write to the output (``where``: the file's name; None for stdout)."""
-    reason = error.strerror or str(error)
-    if where is not None:
-        reason = f"{where}: {reason}"
-    return OutputError(f"cannot write the output: {reason}", broken_pipe=error.errno == errno.EPIPE)
+    return OutputError.of(error, where)
 
 
 class GuardedOutput:

@@ -19,6 +19,7 @@ rows, or, when every wheel is asked for, with the latest run's.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -26,8 +27,8 @@ from typing import Any, BinaryIO
 
 import zstandard
 
+from wheelscan.errors import OutputError
 from wheelscan.store.codec import POLICY_SOURCE_KEY, error_json, unpack
-from wheelscan.store.errors import StoreError
 from wheelscan.store.outfile import replacing
 
 _WHEELS = """
@@ -279,17 +280,14 @@ def write_jsonl_zst(path: Path, rows: Iterable[Mapping[str, Any]]) -> int:
 
     A regular file is written beside itself and renamed into place: a reader never sees half
     an export; a FIFO, a device, a symbolic link's target are written through or replaced as
-    ``outfile.replacing`` says.
+    ``outfile.replacing`` says. A write that fails is an ``OutputError`` (output-unwritable),
+    as every other report format's output that cannot be written.
     """
     try:
         with replacing(path) as out:
             return write_jsonl_zst_stream(out, rows)
-    except OSError as e:
-        raise StoreError(
-            "export-failed",
-            f"cannot write the output: {path}: {e.strerror or e}",
-            "check that the disk holding it has space and is writable",
-        ) from e
+    except OSError as e:  # the output's failure, as report's other formats' (cli/output.py)
+        raise OutputError.of(e, os.fspath(path)) from e
 
 
 def write_jsonl_zst_stream(out: BinaryIO, rows: Iterable[Mapping[str, Any]]) -> int:
