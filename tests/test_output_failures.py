@@ -231,3 +231,31 @@ def test_help_and_version_with_stdout_closed_are_one_line_and_exit_2(
         2,
         f"{prog(args)}: cannot write the output: standard output is closed\n",
     )
+
+
+def test_an_audit_whose_summary_is_lost_exits_2_where_fail_on_says_1(
+    wheels: Path, tmp_path: Path
+) -> None:
+    # 2 wins over 1: CI reads 1 as a broken promise found, and a run whose summary went
+    # nowhere (stdout closed) is one that could not operate, whatever its wheels hold
+    audit = [sys.executable, "-m", "wheelscan", "audit", "--workers", "0", wheels]
+    seen = subprocess.run(
+        [*audit, "--db", tmp_path / "seen.db"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert seen.returncode == 1, seen.stderr  # an over-claim and an error: --fail-on's default
+    lost = subprocess.run(
+        [*audit, "--db", tmp_path / "lost.db"],
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+        timeout=120,
+        preexec_fn=lambda: os.close(1),
+    )
+    assert lost.returncode == 2
+    assert lost.stderr.endswith(
+        "wheelscan audit: cannot write the output: standard output is closed\n"
+    )

@@ -6,8 +6,10 @@ whole index that was not named (600k projects on a public one) takes ``--whole-i
 
 Exit status (for CI and cron): 0 every promise kept; 1 what ``--fail-on`` names was found
 among the run's wheels, the known ones included (by default an over-claim, a declared tag
-that does not hold, or an error, a wheel that could not be judged); 2 could not run; 130
-interrupted (Ctrl-C), 143 and 129 stopped by SIGTERM and SIGHUP (cli/interrupt.py).
+that does not hold, or an error, a wheel that could not be judged); 2 could not run, or
+its summary could not be written (stdout closed, a full disk), even where 1 would be: CI
+reads 1 as a broken promise found, and a lost output found nothing; 130 interrupted
+(Ctrl-C), 143 and 129 stopped by SIGTERM and SIGHUP (cli/interrupt.py).
 """
 
 from __future__ import annotations
