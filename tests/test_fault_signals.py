@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -360,3 +360,82 @@ def test_a_signal_to_package_s_parent_alone_stops_its_workers(tmp_path: Path, ma
             assert returncode == (128 + stop if stop != signal.SIGKILL else -stop), out + err
             assert "Traceback" not in err
             assert survivors(marker) == set(), f"{stop.name}: processes outlived the run"
+
+
+MOMENT_ROUNDS = 6  # each moment taken this many times: a signal lands a little late
+INTERRUPTED = 128 + signal.SIGINT
+
+
+def importing(run: Process) -> bool:
+    """The command's imports are under way: wheelscan's native modules are being loaded."""
+    with contextlib.suppress(OSError):
+        return "/wheelscan/_" in Path(f"/proc/{run.pid}/maps").read_text()
+    return True  # gone already
+
+
+def forking(run: Process) -> bool:
+    """The parent has just forked its first worker (and is in the fork's callbacks)."""
+    with contextlib.suppress(OSError):
+        return bool(Path(f"/proc/{run.pid}/task/{run.pid}/children").read_text().strip())
+    return True
+
+
+def begun(db: Path, before: int) -> Callable[[Process], bool]:
+    """The run is recorded, the ``before + 1``-th (its first wheel may not be stored yet)."""
+
+    def seen(run: Process) -> bool:
+        return db.exists() and len(runs_or_none(db)) > before
+
+    return seen
+
+
+def runs_or_none(db: Path) -> list[tuple[int, str, int, int, int, int]]:
+    try:
+        return runs(db)
+    except sqlite3.Error:  # the schema not made yet, or a write under way
+        return []
+
+
+def interrupt_when(run: Process, moment: Callable[[Process], bool]) -> None:
+    deadline = time.monotonic() + 60
+    while run.running() and not moment(run):
+        assert time.monotonic() < deadline, "the moment never came"
+    with contextlib.suppress(ProcessLookupError):  # it ended first
+        os.kill(run.pid, signal.SIGINT)
+
+
+@pytest.mark.parametrize("moment", ["importing"])
+def test_a_ctrl_c_at_any_moment_ends_the_run_stopped_and_clean(
+    tmp_path: Path, corpus: tuple[Path, Stored], marker: str, moment: str
+) -> None:
+    """Ctrl-C during the command's imports, as its first workers are forked, once its run
+    is recorded, each found by watching the process (its mappings, its children, the
+    store), not by timing. Whenever it lands, the process ends stopped: 130, or before the
+    command began the signal's default action (a shell says 130 too); never a traceback,
+    a crash (an import interrupted in orjson's module crashed), nor a Ctrl-C lost (one in
+    a fork's callback was only printed, and the run went on to its end, 0). The lock is
+    free, no run is left ``running``, and what was stored is kept."""
+    directory, expected = corpus
+    db = tmp_path / "interrupted.db"
+    for round_ in range(MOMENT_ROUNDS):
+        watch = {"importing": importing, "forking": forking}.get(moment) or begun(
+            db, len(runs_or_none(db))
+        )
+        run = audit(directory, db, marker)
+        interrupt_when(run, watch)
+        returncode, out, err = run.end()
+
+        for crash in ("Traceback", "Exception ignored", "Fatal Python error"):
+            assert crash not in err, f"round {round_}: {err}"
+        # before the command's handlers (its imports): the default action, silently
+        stopped = (INTERRUPTED, -signal.SIGINT) if moment == "importing" else (INTERRUPTED,)
+        assert returncode in stopped, f"round {round_}: {returncode}\n{out}{err}"
+        assert out == "" or re.fullmatch(r"run \d+ interrupted: .*", out.splitlines()[0]), out
+        assert survivors(marker) == set(), f"round {round_}: processes outlived the run"
+        if db.exists():
+            assert lock_is_free(db), f"round {round_}: the run lock is still held"
+            assert "running" not in [status for _, status, *_ in runs(db)]
+
+    returncode, out, err = audit(directory, db, marker).end()
+    assert returncode == 0, out + err
+    assert stored(db) == expected  # what the stopped runs stored was kept, and is right

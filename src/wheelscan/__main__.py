@@ -6,6 +6,9 @@ import gc
 
 gc.disable()
 
-from wheelscan.cli.main import entry  # noqa: E402
+try:
+    from wheelscan.cli.main import entry
+except KeyboardInterrupt:  # Ctrl-C during the imports: stopped (130), nothing to say
+    raise SystemExit(130) from None
 
 entry()
