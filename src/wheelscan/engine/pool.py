@@ -84,6 +84,9 @@ class Executor(Protocol[R_co]):
 FULL_COLLECTION_EVERY = 256
 
 
+# The signals that stop a run (cli/interrupt.py), blocked while a worker is forked
+STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+
 # prctl(2): the signal the kernel sends this process when its parent dies
 PR_SET_PDEATHSIG = 1
 
@@ -144,6 +147,7 @@ def _worker_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by its fork (_spawn)
     # A wheel's facts are up to tens of thousands of small tuples (145k on the benchmark
     # corpus), each one counted towards an automatic collection that then walks the facts
     # cache too: 5-8% of a worker's time. They are freed by reference counting once the result
@@ -345,7 +349,15 @@ class LocalPool(Generic[R]):
             ),
             daemon=True,
         )
-        process.start()
+        # The stop signals blocked while it forks: a Ctrl-C's handler, run by Python at the
+        # first Python code after the fork (logging's fork callback), raised its
+        # KeyboardInterrupt where Python only prints it ("Exception ignored"), and the run
+        # went on to its end. Blocked, the signal waits, and is raised when unblocked, here.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         child.close()
         return _Worker(process, parent)
 
