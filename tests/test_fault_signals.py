@@ -404,7 +404,7 @@ def interrupt_when(run: Process, moment: Callable[[Process], bool]) -> None:
         os.kill(run.pid, signal.SIGINT)
 
 
-@pytest.mark.parametrize("moment", ["importing", "forking"])
+@pytest.mark.parametrize("moment", ["importing", "forking", "begun"])
 def test_a_ctrl_c_at_any_moment_ends_the_run_stopped_and_clean(
     tmp_path: Path, corpus: tuple[Path, Stored], marker: str, moment: str
 ) -> None:

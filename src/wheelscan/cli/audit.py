@@ -157,6 +157,8 @@ def run(args: argparse.Namespace) -> int:
     # SIGTERM and SIGHUP (timeout, systemd, a closed terminal) stop the run as Ctrl-C does
     with StopSignals() as stop, Store.open(args.db, batch_size=args.commit_every) as store:
         warn("audit", _announcement(args, [s.name for s in sources], *store.contents()))
+        counts = RunCounts()
+        status, stopped = "failed", 0
         run_id = store.begin_run(
             ", ".join(s.name for s in sources),
             policy_digest(args.policy_file, args.musl_policy),
@@ -164,14 +166,14 @@ def run(args: argparse.Namespace) -> int:
             backend=f"{backend_name()}, {options.engine_description(engine)}",
             warn=lambda message: warn("audit", message),
         )
-        # the digest alone cannot tell a report which policy file judged the wheels
-        store.record_policy_source(
-            policy_digest(args.policy_file, args.musl_policy),
-            policy_source(args.policy_file, args.musl_policy),
-        )
-        counts = RunCounts()
-        status, stopped = "failed", 0
+        # from the run's beginning on, a stop signal ends it recorded (no statement
+        # between: one stopped there left the run ``running`` and printed nothing)
         try:
+            # the digest alone cannot tell a report which policy file judged the wheels
+            store.record_policy_source(
+                policy_digest(args.policy_file, args.musl_policy),
+                policy_source(args.policy_file, args.musl_policy),
+            )
             with ProgressLine(args.progress) as progress:
                 audit(
                     sources,
