@@ -200,3 +200,59 @@ def test_a_ctrl_c_on_any_line_of_the_wait_still_waits_for_every_helper(line: int
     with tasks.lock:
         assert tasks.begun == tasks.ended, f"a task still ran after a Ctrl-C at line {line}"
     _join_helpers()
+
+
+def _lines_before_the_try(function: Callable[..., object]) -> list[int]:
+    """The lines of ``function``'s body before its first ``try``: ``_guarded_lines``' rest."""
+    source, first = inspect.getsourcelines(function)
+    begin = next(i for i, text in enumerate(source) if text.strip() == "try:")
+    lines = {line for _, _, line in function.__code__.co_lines() if line is not None}
+    return sorted(line for line in lines if first < line < first + begin)
+
+
+@pytest.mark.parametrize("line", [None, *_lines_before_the_try(_stop_and_wait)])
+def test_a_ctrl_c_at_the_wait_s_entry_still_waits_for_every_helper(line: int | None) -> None:
+    """Ctrl-C (raised by a tracer) as ``_stop_and_wait`` is entered (``None``: its call
+    event, where the interpreter runs a signal's handler before any line) or on a line
+    before its ``try``: it escaped ``run_all`` with helpers still at their tasks."""
+    code = _stop_and_wait.__code__
+    fired: list[int | None] = []
+
+    def local(frame: FrameType, event: str, arg: object) -> object:
+        if event == "line" and frame.f_lineno == line and not fired:
+            fired.append(line)
+            raise KeyboardInterrupt
+        return local
+
+    def tracer(frame: FrameType, event: str, arg: object) -> object:
+        if frame.f_code is not code:
+            return None
+        if line is None and not fired:
+            fired.append(None)
+            raise KeyboardInterrupt
+        return local
+
+    # the helpers' tasks slow, the caller's quick: the caller has drained every task, and
+    # calls the wait, while the helpers are still at theirs
+    caller = threading.current_thread()
+    lock = threading.Lock()
+    counts = {"begun": 0, "ended": 0}
+
+    def task() -> None:
+        with lock:
+            counts["begun"] += 1
+        if threading.current_thread() is not caller:
+            time.sleep(0.2)
+        with lock:
+            counts["ended"] += 1
+
+    sys.settrace(tracer)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_all([task] * 40, 4, HELPER)
+    finally:
+        sys.settrace(None)
+    assert fired == [line]
+    with lock:
+        assert counts["begun"] == counts["ended"], f"a task still ran after a Ctrl-C at {line}"
+    _join_helpers()

@@ -182,7 +182,18 @@ def run_all(tasks: Sequence[Callable[[], T]], threads: int, name: str) -> list[O
                 break
         drain()
     finally:
-        _stop_and_wait(stop, taking, ended)
+        # A Ctrl-C at the call's entry, where the interpreter runs a signal's handler before
+        # any line of the function (its try included), escaped with a helper running: the
+        # call taken again, every step idempotent, and the Ctrl-C raised once it is done
+        late: BaseException | None = None
+        while True:
+            try:
+                late = _stop_and_wait(stop, taking, ended) or late
+                break
+            except KeyboardInterrupt as e:
+                late = e
+        if late is not None:
+            raise late
     if interrupted:
         interrupted[0].result()  # raises what stopped it
     return [outcome for outcome in outcomes if outcome is not None]
@@ -190,11 +201,12 @@ def run_all(tasks: Sequence[Callable[[], T]], threads: int, name: str) -> list[O
 
 def _stop_and_wait(
     stop: threading.Event, taking: threading.Lock, ended: list[threading.Event]
-) -> None:
+) -> BaseException | None:
     """``stop`` set under ``taking`` (a Ctrl-C between two tasks too: no helper takes more,
     and none begins), then until every helper that began has ended; a Ctrl-C meanwhile
-    kept and raised after, each step it cut short taken again. Events, not ``join()``: a
-    join that Ctrl-C interrupts marks a running thread ended (Python 3.11, bpo-45274)."""
+    kept and returned, for the caller to raise, each step it cut short taken again. Events,
+    not ``join()``: a join that Ctrl-C interrupts marks a running thread ended (Python
+    3.11, bpo-45274)."""
     interrupt: BaseException | None = None
     # each step idempotent and marked done only after it: a Ctrl-C between a step and its
     # mark takes the step again, never skips one
@@ -211,5 +223,4 @@ def _stop_and_wait(
             break
         except KeyboardInterrupt as e:
             interrupt = e
-    if interrupt is not None:
-        raise interrupt
+    return interrupt
