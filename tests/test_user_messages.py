@@ -164,3 +164,23 @@ def test_a_url_that_names_no_wheel_is_named_by_the_url_redacted() -> None:
     assert done.returncode == 2  # not judged: download-failed
     assert done.stdout.splitlines()[0] == f"http://user:***@127.0.0.1:{port}/simple/"
     assert "secret" not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://[::1/demo-1.0-py3-none-any.whl", "http://127.0.0.1:99999/demo-1.0-py3-none-any.whl"],
+)
+def test_a_url_urllib_cannot_parse_is_the_wheel_s_error_not_a_traceback(url: str) -> None:
+    # an unclosed IPv6 bracket, a port past 65535: urlsplit's ValueError, raised where the
+    # wheel's name and its origin were taken from the URL, ended show in a traceback
+    done = subprocess.run(
+        [sys.executable, "-m", "wheelscan", "show", "--format", "json", url],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert (done.returncode, done.stderr) == (2, "")  # a wheel not judged, said as such
+    [result] = json.loads(done.stdout)["results"]
+    assert result["code"] == "download-failed"
+    assert result["reason"] == f"{url}: not a valid URL"

@@ -72,10 +72,11 @@ class AuditTask:
             elif is_url(ref.location):
                 # a member read in part never has all its bytes fetched, to hash: its twins
                 # in the release are told by their identity (wheel/dedupe.py's ReleaseScope)
-                url = urllib.parse.urlsplit(ref.location)  # its origin, never its userinfo
-                origin = f"{url.scheme}://{url.hostname}:{url.port}"
+                origin = _origin(ref.location)
                 twins = (
-                    cache.release(origin, ref.project, ref.version) if cache is not None else None
+                    cache.release(origin, ref.project, ref.version)
+                    if cache is not None and origin is not None
+                    else None
                 )
                 computed, facts, bytes_read = self._remote(ref, twins)
                 sha256 = sha256 or computed
@@ -197,3 +198,14 @@ class AuditTask:
                 archive, ref.filename, cache, strict=self.strict, file_sha256=ref.sha256
             )
         return ref.sha256 or computed, facts, len(data)
+
+
+def _origin(location: str) -> str | None:
+    """``location``'s scheme, host and port, never its userinfo; None where urllib cannot
+    parse it (``http://[::1/x.whl``, a port past 65535): its request refuses it then, as
+    the wheel's error, where this raised ValueError, a traceback."""
+    try:
+        url = urllib.parse.urlsplit(location)
+        return f"{url.scheme}://{url.hostname}:{url.port}"
+    except ValueError:
+        return None

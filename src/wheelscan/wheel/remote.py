@@ -16,7 +16,13 @@ def is_url(text: str) -> bool:
 
 
 def filename_from_url(url: str) -> str:
-    return urllib.parse.unquote(posixpath.basename(urllib.parse.urlsplit(url).path))
+    """The file name ``url``'s path ends with; "" where it names none, or where the URL
+    cannot be parsed (``http://[::1/x.whl``): its reading says why, as the wheel's error."""
+    try:
+        path = urllib.parse.urlsplit(url).path
+    except ValueError:  # urlsplit's refusal: an unclosed IPv6 bracket, a bad port
+        return ""
+    return urllib.parse.unquote(posixpath.basename(path))
 
 
 def redact(url: str) -> str:
