@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import os
 import re
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -166,6 +167,31 @@ def test_impossible_numbers_and_kinds_are_refused(
 ) -> None:
     db = tmp_path / "a.db"
     refused(wheelscan("audit", str(kept), "--db", str(db), option, value), option)
+    assert not db.exists()
+
+
+def test_workers_by_the_thousand_are_refused_before_any_is_forked(
+    tmp_path: Path, kept: Path
+) -> None:
+    # a typo's `--workers 100000` forked hundreds of workers a second, for a few wheels,
+    # until stopped. A process of its own, its whole group killed if it outlives the bound
+    db = tmp_path / "a.db"
+    argv = [sys.executable, "-m", "wheelscan", "audit", str(kept), "--db", str(db)]
+    child = subprocess.Popen(
+        [*argv, "--workers", "100000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.communicate()
+    line = refused(subprocess.CompletedProcess(argv, child.returncode, out, err), "--workers")
+    assert "at most " in line and "not 100000" in line
     assert not db.exists()
 
 

@@ -16,6 +16,10 @@ if TYPE_CHECKING:  # the pool and the zip reader: imported by the commands that 
 
 DEFAULT_DB = Path("wheelscan.db")
 TIMEOUT_DEFAULT = 600.0  # seconds a wheel may take in a worker
+# Each worker is a process, all started at once: past a few per core they gain nothing (a
+# worker overlaps a remote wheel's requests on threads of its own), and `--workers 100000`
+# forked hundreds a second, for three wheels, until stopped: a typo, refused
+MOST_WORKERS = max(256, 8 * (os.cpu_count() or 1))
 
 
 def add_policy_options(p: argparse.ArgumentParser) -> None:
@@ -35,6 +39,13 @@ def add_policy_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def worker_count(text: str) -> int:
+    workers = count(text)
+    if workers > MOST_WORKERS:
+        raise argparse.ArgumentTypeError(f"at most {MOST_WORKERS} (each is a process), not {text}")
+    return workers
+
+
 def add_engine_options(p: argparse.ArgumentParser) -> None:
     from wheelscan.wheel.archive import Limits  # the commands that read wheels: theirs anyway
 
@@ -48,10 +59,10 @@ def add_engine_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--workers",
-        type=count,
+        type=worker_count,
         default=os.cpu_count() or 1,
-        help="worker processes (0: none, every wheel audited in this process; with "
-        "--engine dask and no --scheduler: the local cluster's workers)",
+        help=f"worker processes, at most {MOST_WORKERS} (0: none, every wheel audited in "
+        "this process; with --engine dask and no --scheduler: the local cluster's workers)",
     )
     p.add_argument(
         "--engine",
