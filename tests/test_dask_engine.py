@@ -305,6 +305,28 @@ def test_a_scheduler_that_is_not_there_is_said_in_one_line(wheel_dir: Path, tmp_
     assert not db.exists()  # refused before a store was opened
 
 
+@pytest.mark.parametrize("address", ["notaurl", "tcp://127.0.0.1", "foo://127.0.0.1:1"])
+def test_a_scheduler_address_dask_cannot_parse_is_one_line_at_once(
+    tmp_path: Path, address: str
+) -> None:
+    # no port, an unknown scheme: distributed's Client fails half made, and its __del__ at
+    # exit waited a minute for a loop already stopped, then printed "Exception ignored ...
+    # TimeoutError" under the line
+    db = tmp_path / "none.db"
+    done = subprocess.run(
+        audit(tmp_path, db, "--engine", "dask", "--scheduler", address),
+        env=environment(),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert done.returncode == 2
+    [line] = done.stderr.splitlines()
+    assert line.startswith(f"wheelscan audit: cannot reach the Dask scheduler at {address}: ")
+    assert not db.exists()
+
+
 def test_without_distributed_the_engine_says_what_to_install(
     wheel_dir: Path, tmp_path: Path
 ) -> None:

@@ -351,7 +351,15 @@ class DaskExecutor(Generic[R]):
             return Client(address, set_as_default=False)
         except (OSError, TimeoutError, ValueError, TypeError) as e:
             # ValueError, TypeError: an address distributed cannot parse (no port, http://)
-            raise SchedulerError(f"cannot reach the Dask scheduler at {address}: {e}") from e
+            reason = str(e)
+        # The Client that failed is held, half made, by the error's traceback: freed only at
+        # exit, its __del__ waited a minute to close on a loop already stopped, and printed
+        # a TimeoutError ("Exception ignored"). Let go of with the error (out of the except
+        # block, no chained cause), it is collected here, while its loop still runs
+        import gc
+
+        gc.collect()
+        raise SchedulerError(f"cannot reach the Dask scheduler at {address}: {reason}")
 
     def _local_client(self, stack: ExitStack) -> Client:
         from distributed import Client
