@@ -184,3 +184,18 @@ def test_a_url_urllib_cannot_parse_is_the_wheel_s_error_not_a_traceback(url: str
     [result] = json.loads(done.stdout)["results"]
     assert result["code"] == "download-failed"
     assert result["reason"] == f"{url}: not a valid URL"
+
+
+def test_elf_refuses_a_fifo_at_once_not_waiting_for_a_writer(tmp_path: Path) -> None:
+    # its open() waited for a writer: `wheelscan elf FIFO` never ended
+    fifo = tmp_path / "lib.so"
+    os.mkfifo(fifo)
+    done = subprocess.run(
+        [sys.executable, "-m", "wheelscan", "elf", fifo],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert (done.returncode, done.stderr) == (2, "")
+    assert done.stdout == f"{fifo}\n  error: not a regular file\n"

@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import enum
+import errno
 import json
 import mmap
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +80,11 @@ def named(facts: ElfFacts) -> dict[str, Any]:
 
 
 def read(path: Path) -> ElfFacts:
-    with open(path, "rb") as f:
+    # opened without blocking, and refused unless a regular file: a FIFO's open waited for
+    # a writer, and ``wheelscan elf FIFO`` never ended
+    with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
         if f.seek(0, 2) == 0:
             raise ElfError("not-elf", "empty file")
         with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
