@@ -160,6 +160,8 @@ def test_a_missing_or_malformed_policy_file_is_refused(tmp_path: Path, kept: Pat
         ("--commit-every", "0"),
         ("--max-member-size", "-5"),
         ("--fail-on", "over-claims"),
+        ("--project", ""),  # `--project "$NAME"`, NAME unset: it listed nothing, exit 0
+        ("--project", "../x"),
     ],
 )
 def test_impossible_numbers_and_kinds_are_refused(
@@ -193,6 +195,21 @@ def test_workers_by_the_thousand_are_refused_before_any_is_forked(
     line = refused(subprocess.CompletedProcess(argv, child.returncode, out, err), "--workers")
     assert "at most " in line and "not 100000" in line
     assert not db.exists()
+
+
+@pytest.mark.parametrize("name", ["", "../x", "a b"])
+@pytest.mark.parametrize("command", ["package", "report"])
+def test_a_name_no_project_can_have_is_refused(
+    tmp_path: Path, kept: Path, command: str, name: str
+) -> None:
+    # package asked the index for the page of "" (its root) or of "-/x"
+    db = tmp_path / "a.db"
+    wheelscan("audit", str(kept), "--db", str(db), "--workers", "0")
+    closed = "http://127.0.0.1:9/simple/"  # the discard port: nothing listens there
+    args = [name, "--index-url", closed] if command == "package" else ["--db", str(db)]
+    args += [] if command == "package" else ["--project", name]
+    line = refused(wheelscan(command, *args))
+    assert f"{name!r} is no project name" in line
 
 
 @pytest.mark.parametrize("command", ["audit", "report", "show", "reevaluate"])

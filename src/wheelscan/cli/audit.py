@@ -30,6 +30,7 @@ from wheelscan.cli.usage import (
     UsageError,
     existing_file,
     positive_int,
+    project_name,
     warn,
 )
 from wheelscan.elf import backend_name
@@ -80,7 +81,9 @@ def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is 
         action="store_true",
         help="confirm auditing every project of the index when no SOURCE and no --project is given",
     )
-    p.add_argument("--project", action="append", help="only this project (repeatable)")
+    p.add_argument(
+        "--project", action="append", type=project_name, help="only this project (repeatable)"
+    )
     p.add_argument("--arch", action="append", help="only this architecture (repeatable)")
     p.add_argument(
         "--since", metavar="DATE", help="only wheels uploaded on or after DATE (ISO 8601)"

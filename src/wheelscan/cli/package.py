@@ -17,6 +17,7 @@ from wheelscan.cli import options
 from wheelscan.cli.commands import SUMMARIES
 from wheelscan.cli.interrupt import StopSignals, exit_status
 from wheelscan.cli.text import output_width, wrap
+from wheelscan.cli.usage import project_name
 from wheelscan.elf import backend_name
 from wheelscan.engine.task import AuditTask
 from wheelscan.model import WheelResult
@@ -42,7 +43,7 @@ def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is 
         "of some wheel is broken\n  2  could not run (no such project, an index that is down) "
         "or some wheel could not be judged",
     )
-    p.add_argument("name", help="the project's name, as on the index")
+    p.add_argument("name", type=project_name, help="the project's name, as on the index")
     p.add_argument(
         "--index-url",
         metavar="URL",

@@ -18,7 +18,7 @@ from typing import Any
 from wheelscan.cli import options
 from wheelscan.cli.commands import SUMMARIES
 from wheelscan.cli.output import guarded, writing
-from wheelscan.cli.usage import UsageError, count, existing_store, positive_int
+from wheelscan.cli.usage import UsageError, count, existing_store, positive_int, project_name
 from wheelscan.report.aggregate import LISTED, TOP, aggregate, policy_info
 from wheelscan.report.changes import changes_since
 from wheelscan.report.claims import promises_only
@@ -86,6 +86,7 @@ def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is 
     p.add_argument(
         "--project",
         action="append",
+        type=project_name,
         default=[],
         metavar="NAME",
         help="only this project (repeatable; default: every project)",

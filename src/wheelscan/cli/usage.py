@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -227,6 +228,21 @@ def _number(text: str, kind: type[Number]) -> Number:
         return kind(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+# PEP 508's name, which every index's project has: letters and digits, with . _ - inside
+# (compiled where used, by re's cache: not at every start of show, which imports this module)
+PROJECT_NAME = r"[A-Z0-9]([A-Z0-9._-]*[A-Z0-9])?"
+
+
+def project_name(text: str) -> str:
+    """A name a project can have: ``--project "$NAME"`` with NAME unset listed nothing and
+    passed a CI gate (exit 0), and ``package ../x`` asked the index for another page."""
+    if not re.fullmatch(PROJECT_NAME, text, re.IGNORECASE):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is no project name (letters, digits, and . _ - between them)"
+        )
+    return text
 
 
 def existing_file(text: str) -> Path:
