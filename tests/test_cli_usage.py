@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import os
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -194,6 +195,17 @@ def test_workers_by_the_thousand_are_refused_before_any_is_forked(
             child.communicate()
     line = refused(subprocess.CompletedProcess(argv, child.returncode, out, err), "--workers")
     assert "at most " in line and "not 100000" in line
+    assert not db.exists()
+
+
+def test_an_empty_source_is_refused_not_taken_for_the_current_directory(
+    tmp_path: Path, kept: Path
+) -> None:
+    # `wheelscan audit "$MIRROR"` with MIRROR unset audited the directory it ran in
+    shutil.copytree(kept, tmp_path / "here")
+    db = tmp_path / "a.db"
+    line = refused(wheelscan("audit", "", "--db", str(db), "--workers", "0", cwd=tmp_path / "here"))
+    assert "empty SOURCE" in line
     assert not db.exists()
 
 

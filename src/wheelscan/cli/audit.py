@@ -127,6 +127,8 @@ def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is 
 
 
 def run(args: argparse.Namespace) -> int:
+    if "" in args.sources:  # Path("") is ".": `audit "$MIRROR"`, MIRROR unset, audited the cwd
+        raise UsageError("an empty SOURCE (an unset variable?): name a directory or a URL")
     if args.sources and args.index_url:
         raise UsageError("--index-url names the index to audit when no SOURCE is given: drop one")
     if args.workers == 0 and args.timeout != options.TIMEOUT_DEFAULT:
