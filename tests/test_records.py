@@ -321,3 +321,36 @@ class Scaled:
 
 def test_a_slotted_records_own_pickling_state_is_kept() -> None:
     assert pickle.loads(pickle.dumps(Scaled(1))).x == 10
+
+
+def test_a_field_named_as_what_the_init_looks_up_is_a_field_as_any() -> None:
+    # every record's __init__ is one code object, which looks ``locals`` up (records.py)
+    def body() -> type:
+        class Shadowing:
+            locals: int
+            record: int = 2
+
+        return Shadowing
+
+    made = dataclass(frozen=True)(body())
+    ours = record(body())
+    assert dataclasses.astuple(ours(1)) == dataclasses.astuple(made(1)) == (1, 2)
+    assert ours(locals=3).locals == 3
+
+
+def test_making_a_record_compiles_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    # an exec of its __init__'s source was 3.5 ms of a one-wheel show's start-up (issue #15):
+    # neither records.py nor the dataclasses it calls may compile one
+    def refused(*args: object, **kwargs: object) -> None:
+        raise AssertionError("compiled")
+
+    for module in (records, dataclasses):
+        monkeypatch.setattr(module, "exec", refused, raising=False)
+        monkeypatch.setattr(module, "compile", refused, raising=False)
+    for slots in (False, True):
+        for body in (Body, Checked):
+            namespace = {
+                k: v for k, v in vars(body).items() if k not in ("__dict__", "__weakref__")
+            }
+            made: Any = record(slots=slots)(type(body.__name__, (), namespace))
+            assert made(*(("a", 1) if body is Body else (2,))) is not None

@@ -18,7 +18,13 @@ compiled here as dataclasses writes it (assignments through ``object.__setattr__
 shared pair that refuses assignment as the compiled pair does, and, with slots, the pickling
 state methods dataclasses adds to a frozen class. A record over another dataclass, or with
 fields this ``__init__`` does not write (``InitVar``, keyword-only), is left to dataclasses
-whole."""
+whole.
+
+Nor is that ``__init__`` compiled from source any more: one ``exec`` a record was 3.5 ms of a
+one-wheel ``show``'s start-up (its 20 records; 14M instructions). Every record's is one code
+object, ``_init_template``'s, given the record's parameters (``_make_init``), and a filler
+made for the class sets the fields from them: a record costs about 1 us more to make (22
+fields), a show makes a few hundred."""
 
 from __future__ import annotations
 
@@ -132,8 +138,7 @@ def _freeze(cls: T, slots: bool) -> T:
     ``dataclass(frozen=True)`` would have made it: its ``__init__``, assignment refused,
     pickled by its fields where it has slots, and its parameters saying it is frozen."""
     every = fields(cls)
-    init = _compile_init(cls, every, slots)
-    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init = _make_init(cls, every, slots)
     # as dataclasses' parameters are annotated, for its signature
     init.__annotations__ = {f.name: f.type for f in every if f.init} | {"return": None}
     made: Any = cls  # its methods replaced: typed as any class
@@ -151,49 +156,86 @@ def _freeze(cls: T, slots: bool) -> T:
     return cls
 
 
-def _compile_init(cls: type, every: tuple[Any, ...], slots: bool) -> Callable[..., None]:
+def _init_template(__record_self__: Any) -> None:
+    # Every record's ``__init__`` is this code, its parameters renamed and counted anew
+    # (``_make_init``): they are its locals, which the class's filler sets as fields
+    __record_self__.__class__._record_fill(__record_self__, locals())
+
+
+def _make_init(cls: type, every: tuple[Any, ...], slots: bool) -> Callable[..., None]:
     """The ``__init__`` dataclasses writes for a frozen class (its ``_init_fn``): each field
-    given, its default, or its factory's value set through ``object.__setattr__``; one
-    ``exec``, where dataclasses takes three with the frozen pair. As dataclasses does, it
-    is compiled in the class's module (its annotations resolve there: ``get_type_hints``),
-    its helpers passed in under names no field takes (``__record_*__``)."""
-    helpers: dict[str, Any] = {"__record_set__": object.__setattr__, "__record_factory__": _FACTORY}
-    parameters, body, defaulted = ["__record_self__"], [], False
-    for index, f in enumerate(every):
-        value = None
+    given, its default, or its factory's value set through ``object.__setattr__``, then
+    ``__post_init__``. Not compiled (module docstring): ``_init_template``'s code with the
+    record's parameters, the same signature as dataclasses' (names, defaults, a factory's
+    sentinel), and the class's filler (``_filler``), which sets the fields from them. As
+    dataclasses' does, it lives in the class's module (its annotations resolve there:
+    ``get_type_hints``); the names its code looks up (``locals``, ``__class__``) are no
+    parameter's, whatever the fields are named: they were resolved when it was compiled."""
+    parameters: list[str] = []
+    defaults: list[Any] = []
+    for f in every:
+        if not f.init:
+            continue
         if f.default_factory is not MISSING:
-            helpers[f"__record_factory_{index}__"] = f.default_factory
-            value = f"__record_factory_{index}__()"
-            if f.init:
-                parameters.append(f"{f.name}=__record_factory__")
-                value = f"{value} if {f.name} is __record_factory__ else {f.name}"
-        elif f.init:
-            value = f.name
-            if f.default is MISSING:
-                if defaulted:
-                    raise TypeError(f"non-default argument {f.name!r} follows default argument")
-                parameters.append(f.name)
-            else:
-                helpers[f"__record_default_{index}__"] = f.default
-                parameters.append(f"{f.name}=__record_default_{index}__")
-        elif slots and f.default is not MISSING:  # no class attribute holds it
-            helpers[f"__record_default_{index}__"] = f.default
-            value = f"__record_default_{index}__"
-        defaulted = defaulted or (f.init and "=" in parameters[-1])
-        if value is not None:
-            body.append(f"  __record_set__(__record_self__, {f.name!r}, {value})")
-    if hasattr(cls, "__post_init__"):
-        body.append("  __record_self__.__post_init__()")
-    source = (
-        f"def __create_init__({', '.join(helpers)}):\n"
-        f" def __init__({', '.join(parameters)}):\n" + ("\n".join(body) or "  pass") + "\n"
-        " return __init__"
+            defaults.append(_FACTORY)
+        elif f.default is not MISSING:
+            defaults.append(f.default)
+        elif defaults:
+            raise TypeError(f"non-default argument {f.name!r} follows default argument")
+        parameters.append(f.name)
+    code = _init_template.__code__.replace(
+        co_argcount=1 + len(parameters),
+        co_nlocals=1 + len(parameters),
+        co_varnames=("__record_self__", *parameters),
+        co_name="__init__",
+        co_qualname=f"{cls.__qualname__}.__init__",
     )
     module = sys.modules.get(cls.__module__)
-    made: dict[str, Any] = {}
-    exec(source, module.__dict__ if module is not None else {}, made)  # field names only
-    init: Callable[..., None] = made["__create_init__"](**helpers)
+    namespace = module.__dict__ if module is not None else {}
+    init = types.FunctionType(code, namespace, "__init__", tuple(defaults) or None)
+    filler = _filler(every, slots, hasattr(cls, "__post_init__"))
+    cls._record_fill = staticmethod(filler)  # type: ignore[attr-defined]
     return init
+
+
+def _filler(
+    every: tuple[Any, ...], slots: bool, post_init: bool
+) -> Callable[[Any, dict[str, Any]], None]:
+    """What a record's ``__init__`` does with its parameters (``values``), as dataclasses'
+    compiled one: each field in order set to its parameter, or to its factory's value where
+    the parameter is the factory's sentinel; a field that is no parameter to its factory's
+    value, or (with slots, where no class attribute holds it) its default."""
+    setting = object.__setattr__
+    given = tuple(f.name for f in every if f.init and f.default_factory is MISSING)
+    if not post_init and len(given) == len(every):  # most records: each field as given
+
+        def fill_given(record: Any, values: dict[str, Any]) -> None:
+            for name in given:
+                setting(record, name, values[name])
+
+        return fill_given
+    steps: list[tuple[str, Any, Any]] = []  # (name, parameter or None, factory or value)
+    for f in every:
+        if f.default_factory is not MISSING:
+            steps.append((f.name, f.name if f.init else None, f.default_factory))
+        elif f.init:
+            steps.append((f.name, f.name, None))
+        elif slots and f.default is not MISSING:
+            steps.append((f.name, None, lambda value=f.default: value))
+
+    def fill(record: Any, values: dict[str, Any]) -> None:
+        for name, parameter, factory in steps:
+            if parameter is None:
+                value = factory()
+            else:
+                value = values[parameter]
+                if factory is not None and value is _FACTORY:
+                    value = factory()
+            setting(record, name, value)
+        if post_init:
+            record.__post_init__()
+
+    return fill
 
 
 def _frozen_setattr(self: Any, name: str, value: Any) -> None:
