@@ -11,20 +11,25 @@ in a traceback (a broken pipe: exit status 2, no line);
 
 from __future__ import annotations
 
-import argparse
 import gc
 import importlib
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any, TextIO, cast
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from wheelscan import __version__
 from wheelscan.backend import BACKEND_ENV, backend_chosen, backend_name
 from wheelscan.cli.commands import SUMMARIES
 from wheelscan.cli.output import ClosedOutput, discard_stdout, guarded
-from wheelscan.cli.usage import EXIT_STATUS_HELP, EXIT_USAGE, HelpFormatter, Parser
 from wheelscan.errors import CommandError, OutputError
+
+if TYPE_CHECKING:
+    # argparse and the parser's own classes (cli/usage.py): imported where the command line
+    # is parsed, never by a plain ``show`` command line, taken without them (show_start.py)
+    import argparse
+
+    from wheelscan.cli.usage import Parser
 
 COMMANDS = tuple(SUMMARIES)
 
@@ -38,6 +43,8 @@ def version_text() -> str:
 def build_parser(argv: Sequence[str] | None = None) -> Parser:
     """The parser: the one command ``argv`` names built in full (its module imported), every
     other one only as its line in ``wheelscan --help``."""
+    from wheelscan.cli.usage import EXIT_STATUS_HELP, HelpFormatter, Parser
+
     parser = Parser(
         prog="wheelscan",
         description="Audit Linux binary wheels against manylinux/musllinux/android.",
@@ -116,7 +123,7 @@ def entry() -> None:
     # for good (gc.freeze), and it runs again. (``main``, called in a process that lives on,
     # as the tests do, leaves the collector alone.)
     gc.disable()
-    args = parse(None)
+    args = _plain_show() or parse(None)
     gc.freeze()
     gc.enable()
     status = run(args)
@@ -126,6 +133,18 @@ def entry() -> None:
         if threading.active_count() == 1 and not _watched():  # as Python would, else
             exit_at_once(status)
     sys.exit(status)
+
+
+def _plain_show() -> argparse.Namespace | None:
+    """A plain ``show`` command line, taken without a parser, its first wheel's reading
+    begun: here, or already by ``python -m wheelscan`` (show_start.py). None for any other
+    command line, without importing that module."""
+    if sys.argv[1:2] != ["show"]:
+        return None
+    from wheelscan.cli import show_start
+
+    show_start.begin(sys.argv[1:])
+    return show_start.command_line(sys.argv[1:])
 
 
 def exit_at_once(status: int) -> None:
@@ -187,6 +206,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"wheelscan {args.command}: {e}", file=sys.stderr)
         # a reader gone away is no message's business, but the output is lost: not 0,
         # and never 1, which CI reads as a broken promise
+        from wheelscan.cli.usage import EXIT_USAGE
+
         return EXIT_USAGE
     except KeyboardInterrupt as e:  # SIGTERM and SIGHUP too, where a command handles them
         # imported here: its signal module (0.5 ms of enums) is needed only by a command
@@ -203,6 +224,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"wheelscan {args.command}: {redact_text(message)}", file=sys.stderr)
         if os.environ.get("WHEELSCAN_DEBUG"):
             raise
+        from wheelscan.cli.usage import EXIT_USAGE
+
         return EXIT_USAGE
     finally:
         sys.stdout = stdout
@@ -220,10 +243,12 @@ def configure_logging(command: str) -> None:
 
 def check_before_work(args: argparse.Namespace) -> None:
     """What every command's options share, checked before a store is opened or a wheel read."""
-    if hasattr(args, "policy_file") or hasattr(args, "musl_policy"):
+    policy_file = getattr(args, "policy_file", None)
+    musl_policy = getattr(args, "musl_policy", None)
+    if policy_file is not None or musl_policy is not None:  # else nothing to check
         from wheelscan.cli.usage import check_policy_options
 
-        check_policy_options(getattr(args, "policy_file", None), getattr(args, "musl_policy", None))
+        check_policy_options(policy_file, musl_policy)
 
 
 # the commands that inflate wheels' members

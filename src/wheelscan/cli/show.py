@@ -6,7 +6,6 @@ over-claim), 2 when a wheel could not be judged, so CI can gate on it.
 
 from __future__ import annotations
 
-import argparse
 import gc
 import os
 import sys
@@ -17,8 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wheelscan import __version__
+from wheelscan.cli import show_start
 from wheelscan.cli.commands import SUMMARIES
-from wheelscan.cli.usage import OneFormat, positive_float
 from wheelscan.elf import backend_name
 from wheelscan.model import WheelFacts
 from wheelscan.wheel.archive import WheelArchive
@@ -27,6 +26,8 @@ from wheelscan.wheel.remote import filename_from_url, is_url
 from wheelscan.wheel.threads import Background
 
 if TYPE_CHECKING:
+    import argparse
+
     # the verdicts, their evaluation and their text: imported once the first wheel is being
     # read (``run``), in parallel with its inflation (issue #15)
     from wheelscan.policy.abi3 import Abi3Verdict
@@ -53,6 +54,9 @@ exit status:
 
 
 def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is private
+    # argparse's: not imported by a plain command line, read without it (show_start.py)
+    from wheelscan.cli.usage import OneFormat, positive_float
+
     p = commands.add_parser(
         "show",
         help=SUMMARIES["show"],
@@ -261,7 +265,10 @@ def run(args: argparse.Namespace) -> int:
     # which a reading thread back from inflating (without it) waits for, at every step, up
     # to the switch interval (5 ms by default): a shorter one while both run
     with _SHORT_SWITCH_INTERVAL:
-        reading = _read_in_background(args.wheels[0], args.strict)
+        # begun already where the command line was plain (show_start.py)
+        reading = show_start.take(args.wheels[0], args.strict) or _read_in_background(
+            args.wheels[0], args.strict
+        )
         with _no_collection():
             from wheelscan.engine import worker  # imported here, not in judge
             from wheelscan.policy.policies import load_policies
