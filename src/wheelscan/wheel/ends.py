@@ -51,6 +51,7 @@ from wheelscan.wheel.scratch import (
     anonymous_mapping,
     populate_scratch,
     prefer_huge_pages,
+    prefer_huge_pages_around,
     prefer_huge_scratch_pages,
     scratch,
     scratch_generation,
@@ -791,9 +792,10 @@ def _one_pass_buffers(size: int) -> Iterator[tuple[memoryview, memoryview]]:
 
 def _advised(mapping: mmap.mmap, size: int) -> memoryview:
     """The first ``size`` bytes of ``mapping``, for huge pages where they are long enough:
-    only they are written (from the start). Not the whole of a kept mapping: a short end
-    in one would fault in and zero a 2 MiB page for a few KiB, kept for the thread's life."""
-    prefer_huge_pages(mapping, 0, size)
+    only they are written (from the start), so only the huge pages they lie in. Not the
+    whole of a kept mapping, nor a short end's: it would fault in and zero a 2 MiB page for
+    a few KiB, kept for the thread's life."""
+    prefer_huge_pages_around(mapping, 0, size)
     return memoryview(mapping)[:size]
 
 

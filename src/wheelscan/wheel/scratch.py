@@ -263,6 +263,12 @@ def populate_pages(mapping: mmap.mmap, start: int, end: int) -> None:
 # (median of 8). Not the small ranges, nor the scratch as a whole: a member of a few KiB
 # would then fault in, and a worker keep, 2 MiB of zeros.
 HUGE_PAGE = 2 * 1024 * 1024
+# Where a range written whole is at least this share of a huge page, the huge pages it lies
+# in are advised whole (``prefer_huge_pages_around``): one fault and 2 MiB zeroed each,
+# 0.07 ms on the benchmark machine, where the range's 64 faults of 4 KiB at least take 0.15
+# (2.3 us each). The ends of onnxruntime 1.31.1's two libraries (0.3 to 1.2 MB each, one
+# written twice, wheel/ends.py), in the fresh threads of a ``show``, took 0.9k faults fewer
+HUGE_PAGE_SHARE = HUGE_PAGE // 8
 _MADV_HUGEPAGE = getattr(mmap, "MADV_HUGEPAGE", None)
 _HUGE_PAGES = {"work": True}
 
@@ -280,11 +286,22 @@ def prefer_huge_pages(mapping: mmap.mmap, start: int = 0, end: int | None = None
         _HUGE_PAGES["work"] = False
 
 
+def prefer_huge_pages_around(mapping: mmap.mmap, start: int, end: int) -> None:
+    """``prefer_huge_pages`` for the whole huge pages ``mapping[start:end]`` lies in, where
+    it is HUGE_PAGE_SHARE of one at least: a range about to be written whole, which would
+    otherwise fault in 4 KiB at a time (HUGE_PAGE_SHARE's note)."""
+    if end - start < HUGE_PAGE_SHARE:
+        return
+    first = start - start % HUGE_PAGE
+    last = min(len(mapping), -(-end // HUGE_PAGE) * HUGE_PAGE)
+    prefer_huge_pages(mapping, first, last)
+
+
 def prefer_huge_scratch_pages(start: int, end: int) -> None:
-    """``prefer_huge_pages`` for this thread's scratch, inside a ``scratch`` block."""
+    """``prefer_huge_pages_around`` for this thread's scratch, inside a ``scratch`` block."""
     buffer: _Scratch | None = getattr(_PER_THREAD, "buffer", None)
     if buffer is not None and buffer.mapping is not None and end <= len(buffer.mapping):
-        prefer_huge_pages(buffer.mapping, start, end)
+        prefer_huge_pages_around(buffer.mapping, start, end)
 
 
 _PER_THREAD = threading.local()
