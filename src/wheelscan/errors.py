@@ -22,10 +22,28 @@ from __future__ import annotations
 
 import errno
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    _Codes = StrEnum
+
+    def _codes(cls: type[StrEnum]) -> type[StrEnum]:
+        return cls
+
+else:
+    # The code enums made by enum's own fast path (``_simple_enum``, as the standard
+    # library makes its enums, re's and http's among them): the same StrEnum, members and
+    # all, made from a plain class without EnumType's checks of each member. Their 73
+    # members were 3.2M instructions of every command's start-up made so (a one-wheel
+    # ``show``'s whole is ~320M; issue #15), half of it now. Type checkers see the StrEnum.
+    from enum import _simple_enum
+
+    _Codes = object
+    _codes = _simple_enum(StrEnum)
 
 
-class ErrorCode(StrEnum):
+@_codes
+class ErrorCode(_Codes):
     """Why a wheel could not be judged: an ``AuditError``'s code (docs/codes.md)."""
 
     # the archive, read as pip installs it (wheel/archive.py, native/_zipdir.pyx)
@@ -82,7 +100,8 @@ class ErrorCode(StrEnum):
     IS_A_DIRECTORY = "is-a-directory"
 
 
-class ElfErrorCode(StrEnum):
+@_codes
+class ElfErrorCode(_Codes):
     """Why a buffer is not an ELF file wheelscan can read (elf/facts.py gives the rules)."""
 
     NOT_ELF = "not-elf"
@@ -106,7 +125,8 @@ ELF_ERROR_CODES: dict[ElfErrorCode, ErrorCode] = {
 }
 
 
-class CommandErrorCode(StrEnum):
+@_codes
+class CommandErrorCode(_Codes):
     """Why a command stops: a ``CommandError``'s code. Never stored; tests and callers of
     the library tell the failures apart by it (the user reads the one line)."""
 
