@@ -4,7 +4,9 @@
 
 Copies auditwheel's ``manylinux-policy.json``, ``musllinux-policy.json`` and
 ``android-policy.json`` verbatim (re-printed with sorted keys; lists keep their order) into
-``src/wheelscan/policy/data/`` and records where they came from in ``SOURCE.json``.
+``src/wheelscan/policy/data/``, the manylinux policies also one file per architecture
+(``manylinux.<arch>.json``: what a ``show`` reads, policy/policies.py), and records where
+they came from in ``SOURCE.json``.
 Run it whenever the pinned auditwheel (``pyproject.toml``, extra ``test``) changes;
 ``tests/test_policies.py`` fails until the data matches the installed auditwheel again.
 """
@@ -18,6 +20,8 @@ from pathlib import Path
 
 import auditwheel.policy
 
+from wheelscan.policy.policies import by_arch_file, split_by_arch
+
 POLICY_FILES = ("manylinux-policy.json", "musllinux-policy.json", "android-policy.json")
 DATA_DIR = Path(__file__).resolve().parents[1] / "src" / "wheelscan" / "policy" / "data"
 
@@ -30,6 +34,12 @@ def main() -> int:
         checksums[name] = hashlib.sha256(raw).hexdigest()
         policies = json.loads(raw)
         (DATA_DIR / name).write_text(json.dumps(policies, indent=2, sort_keys=True) + "\n")
+        if name == "manylinux-policy.json":  # and each architecture's alone, for start-up
+            for stale in DATA_DIR.glob(by_arch_file("*").name):
+                stale.unlink()
+            for arch, entries in split_by_arch(policies).items():
+                text = json.dumps(entries, indent=2, sort_keys=True) + "\n"
+                by_arch_file(arch).write_text(text)
     source = {
         "package": "auditwheel",
         "version": version("auditwheel"),

@@ -304,3 +304,24 @@ def test_unreadable_policy_file_is_rejected(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text("[{")
     with pytest.raises(PolicyFileError, match="cannot read"):
         load_policies(tmp_path / "bad.json")
+
+
+def test_each_architectures_manylinux_file_is_the_whole_files_split() -> None:
+    # a show reads one architecture's file, not the whole (policy/policies.py, issue #15)
+    from wheelscan.policy.policies import by_arch_file, split_by_arch
+
+    whole = json.loads((DATA_DIR / "manylinux-policy.json").read_text())
+    split = split_by_arch(whole)
+    assert set(split) == {a.value for a in Architecture if a.baseline is a}
+    assert sorted(DATA_DIR.glob(by_arch_file("*").name)) == sorted(map(by_arch_file, split))
+    for arch, entries in split.items():
+        assert json.loads(by_arch_file(arch).read_text()) == entries, arch
+
+
+def test_the_policy_sets_are_the_whole_files() -> None:
+    # the whole manylinux file given as a user's (read whole, checked) builds the same sets
+    built_in, whole = load_policies(), load_policies(DATA_DIR / "manylinux-policy.json")
+    assert built_in.tag_names == whole.tag_names
+    assert list(built_in.sets) == list(whole.sets)
+    for key in whole.sets:
+        assert built_in.sets[key].policies == whole.sets[key].policies, key

@@ -1,8 +1,9 @@
 """Wheel policies as typed, host-independent data.
 
 The data is auditwheel's own policy JSON, copied by ``scripts/update_policies.py`` into
-``policy/data/``. Unlike auditwheel, nothing here looks at the running machine: a scanner judges
-other machines' wheels, so a musl :class:`PolicySet` holds every musllinux policy (auditwheel
+``policy/data/``, the manylinux file also split by architecture (``by_arch_file``). Unlike
+auditwheel, nothing here looks at the running machine: a scanner judges other machines'
+wheels, so a musl :class:`PolicySet` holds every musllinux policy (auditwheel
 keeps only the host's musl version, or musllinux_1_2 on a glibc host). An Android set holds
 every API level's policy; a wheel's Android tag picks its one (``policy/android.py``).
 """
@@ -232,7 +233,56 @@ _BUILTIN_LIBCS = (Libc.GLIBC, Libc.MUSL, Libc.ANDROID)
 
 
 def _builtin_entries() -> dict[Libc, Any]:
-    return {libc: _read(path) for libc, path in zip(_BUILTIN_LIBCS, _BUILTIN_FILES, strict=True)}
+    entries: dict[Libc, Any] = {
+        libc: _read(path) for libc, path in zip(_BUILTIN_LIBCS[1:], _BUILTIN_FILES[1:], strict=True)
+    }
+    return {Libc.GLIBC: _ByArch(), **entries}
+
+
+# The built-in manylinux policies, one file per architecture beside the whole (its policies,
+# each with its symbol versions of that architecture alone): ``scripts/update_policies.py``
+# writes them, tests/test_policies.py holds them equal to the whole's split. A ``show``
+# judges one architecture's wheel: parsing the whole, 240 KB of JSON for nine
+# architectures, was 9.5M instructions and 250 page faults of its start-up (issue #15),
+# one architecture's is 2.4M. (Not named ``*-policy.json``: the store's policy digest,
+# store/codec.py, is the whole files'.)
+def by_arch_file(arch: str) -> Path:
+    return DATA_DIR / f"manylinux.{arch}.json"
+
+
+def split_by_arch(entries: Any) -> dict[str, Any]:
+    """A manylinux policy list as ``by_arch_file``'s: for each architecture some policy
+    has symbol versions of, every policy with those alone (``{}`` where it has none)."""
+    arches = sorted({arch for e in entries for arch in e["symbol_versions"]})
+    return {
+        arch: [
+            {**e, "symbol_versions": {a: v for a, v in e["symbol_versions"].items() if a == arch}}
+            for e in entries
+        ]
+        for arch in arches
+    }
+
+
+class _ByArch:
+    """The built-in manylinux policy list, read one architecture's file at a time: the
+    policies (names, aliases, priorities, libraries) are every file's; each file's symbol
+    versions are its architecture's alone. Iterated, the policies as the x86_64 file has
+    them, for their names; ``for_arch``, a baseline's own file."""
+
+    def __init__(self) -> None:
+        self._read: dict[str, Any] = {}
+
+    def for_arch(self, arch: str) -> Any:
+        entries = self._read.get(arch)
+        if entries is None:
+            path = by_arch_file(arch)
+            # an architecture no manylinux policy names has no file: only linux_<arch>
+            entries = _read(path) if path.is_file() else [e for e in self if e["name"] == "linux"]
+            entries = self._read.setdefault(arch, entries)
+        return entries
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.for_arch(Architecture.x86_64.value))
 
 
 def _load_file(path: Path) -> tuple[Libc, Any]:
@@ -272,6 +322,8 @@ class _PolicySets(Mapping[tuple[Libc, Architecture], PolicySet]):
                 raise KeyError(key)
             libc, arch = key
             entries = self._files[libc]
+            if isinstance(entries, _ByArch):
+                entries = entries.for_arch(arch.value)
             covered = (e for e in entries if e["name"] == "linux" or arch in e["symbol_versions"])
             policies = [_build(e, libc, arch) for e in covered]
             policies.sort(key=lambda p: p.priority, reverse=True)
