@@ -6,7 +6,10 @@ policy file re-judges every stored wheel without reading one again.
 
 from __future__ import annotations
 
-import csv
+# csv's reader, error and limit are _csv's own, which csv re-exports (the reader's defaults
+# are csv's "excel" dialect): csv itself, its dialect and sniffer classes, was 1.4M
+# instructions of a one-wheel ``show``'s start-up (issue #15), which reads RECORD only
+import _csv as csv
 import os
 import posixpath
 import threading
