@@ -1,8 +1,9 @@
 """Every error wheelscan raises on purpose, and the stable codes they carry.
 
-At the bottom of the house: this module imports nothing of wheelscan, so every stage, the
-native core included, raises from here, and a caller tells an error wheelscan meant from a
-bug by one base class (``WheelscanError``), as pip-audit's ``ServiceError`` does.
+At the bottom of the house: this module imports nothing of wheelscan but its enums' maker
+(fast_enum.py), so every stage, the native core included, raises from here, and a caller
+tells an error wheelscan meant from a bug by one base class (``WheelscanError``), as
+pip-audit's ``ServiceError`` does.
 
 Each code is listed once, in one of three enums, and documented in docs/codes.md (a test
 holds the two equal). The enums are ``StrEnum``: a member *is* its spelling, so what is
@@ -22,28 +23,14 @@ from __future__ import annotations
 
 import errno
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-if TYPE_CHECKING:
-    _Codes = StrEnum
-
-    def _codes(cls: type[StrEnum]) -> type[StrEnum]:
-        return cls
-
-else:
-    # The code enums made by enum's own fast path (``_simple_enum``, as the standard
-    # library makes its enums, re's and http's among them): the same StrEnum, members and
-    # all, made from a plain class without EnumType's checks of each member. Their 73
-    # members were 3.2M instructions of every command's start-up made so (a one-wheel
-    # ``show``'s whole is ~320M; issue #15), half of it now. Type checkers see the StrEnum.
-    from enum import _simple_enum
-
-    _Codes = object
-    _codes = _simple_enum(StrEnum)
+# made by enum's fast path (fast_enum.py): the only module of wheelscan this one imports
+from wheelscan.fast_enum import StrEnumBody, fast_enum
 
 
-@_codes
-class ErrorCode(_Codes):
+@fast_enum(StrEnum)
+class ErrorCode(StrEnumBody):
     """Why a wheel could not be judged: an ``AuditError``'s code (docs/codes.md)."""
 
     # the archive, read as pip installs it (wheel/archive.py, native/_zipdir.pyx)
@@ -100,8 +87,8 @@ class ErrorCode(_Codes):
     IS_A_DIRECTORY = "is-a-directory"
 
 
-@_codes
-class ElfErrorCode(_Codes):
+@fast_enum(StrEnum)
+class ElfErrorCode(StrEnumBody):
     """Why a buffer is not an ELF file wheelscan can read (elf/facts.py gives the rules)."""
 
     NOT_ELF = "not-elf"
@@ -125,8 +112,8 @@ ELF_ERROR_CODES: dict[ElfErrorCode, ErrorCode] = {
 }
 
 
-@_codes
-class CommandErrorCode(_Codes):
+@fast_enum(StrEnum)
+class CommandErrorCode(StrEnumBody):
     """Why a command stops: a ``CommandError``'s code. Never stored; tests and callers of
     the library tell the failures apart by it (the user reads the one line)."""
 

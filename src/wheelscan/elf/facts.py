@@ -103,20 +103,24 @@ from enum import IntEnum
 from typing import Any, NamedTuple
 
 from wheelscan.errors import ElfErrorCode, WheelscanError
+from wheelscan.fast_enum import IntEnumBody, fast_enum
 from wheelscan.records import record
 
 
-class ElfClass(IntEnum):
+@fast_enum(IntEnum)
+class ElfClass(IntEnumBody):
     ELF32 = 1
     ELF64 = 2
 
 
-class Endianness(IntEnum):
+@fast_enum(IntEnum)
+class Endianness(IntEnumBody):
     LITTLE = 1
     BIG = 2
 
 
-class Machine(IntEnum):
+@fast_enum(IntEnum)
+class Machine(IntEnumBody):
     """``e_machine`` values; any other value becomes a pseudo-member ``UNKNOWN_<n>``."""
 
     NONE = 0
@@ -144,7 +148,8 @@ class Machine(IntEnum):
         return member
 
 
-class SymbolBinding(IntEnum):
+@fast_enum(IntEnum)
+class SymbolBinding(IntEnumBody):
     LOCAL = 0
     GLOBAL = 1
     WEAK = 2
@@ -160,7 +165,8 @@ class SymbolBinding(IntEnum):
         return member
 
 
-class SymbolType(IntEnum):
+@fast_enum(IntEnum)
+class SymbolType(IntEnumBody):
     NOTYPE = 0
     OBJECT = 1
     FUNC = 2

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from wheelscan.errors import CommandError, CommandErrorCode
+from wheelscan.fast_enum import StrEnumBody, fast_enum
 from wheelscan.records import record
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -30,7 +31,8 @@ _BUILTIN_FILES = (
 )
 
 
-class Libc(StrEnum):
+@fast_enum(StrEnum)
+class Libc(StrEnumBody):
     GLIBC = "glibc"
     MUSL = "musl"
     ANDROID = "android"  # Bionic, Android's libc (PEP 738)
@@ -44,7 +46,8 @@ class Libc(StrEnum):
 _TAG_PREFIXES = {Libc.GLIBC: "manylinux", Libc.MUSL: "musllinux", Libc.ANDROID: "android"}
 
 
-class Architecture(StrEnum):
+@fast_enum(StrEnum)
+class Architecture(StrEnumBody):
     aarch64 = "aarch64"
     arm64_v8a = "arm64_v8a"  # aarch64 as Android's platform tags name it (PEP 738)
     armv7l = "armv7l"

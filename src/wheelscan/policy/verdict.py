@@ -11,10 +11,12 @@ from dataclasses import field, fields
 from enum import StrEnum
 from typing import Any
 
+from wheelscan.fast_enum import StrEnumBody, fast_enum
 from wheelscan.records import record
 
 
-class Criterion(StrEnum):
+@fast_enum(StrEnum)
+class Criterion(StrEnumBody):
     """What a verdict judges separately (auditwheel's ``WheelAbIInfo``), each the key of
     ``Verdict.criteria`` spelled as the reports and the JSON output spell it (docs/codes.md).
     In this order: a wheel's criteria are listed so."""
@@ -27,7 +29,8 @@ class Criterion(StrEnum):
     PYFPE = "pyfpe"
 
 
-class BlockerKind(StrEnum):
+@fast_enum(StrEnum)
+class BlockerKind(StrEnumBody):
     """What a Blocker is, stored and written as spelled here (docs/codes.md)."""
 
     # what rules a policy out (Verdict.upgrades)

@@ -37,6 +37,7 @@ from enum import Enum
 from typing import NamedTuple
 
 from wheelscan.elf import ElfError, ElfFacts, NeedBytes, PartialParser
+from wheelscan.fast_enum import EnumBody, fast_enum
 from wheelscan.records import record
 from wheelscan.wheel.archive import Member, WheelArchive, WheelError
 from wheelscan.wheel.inflate import (
@@ -185,7 +186,8 @@ HEAD_BYTES = 4096
 FIRST_PREFIX = PREFIX_SLACK + 64 * 1024
 
 
-class Route(Enum):
+@fast_enum(Enum)
+class Route(EnumBody):
     """How the end is inflated from a margin before PT_DYNAMIC (``_route``)."""
 
     ONE_PASS = "one pass"  # all of it, written
@@ -193,7 +195,8 @@ class Route(Enum):
     FROM_THE_START = "from the start"  # neither pays: the member is inflated from its start
 
 
-class Outcome(Enum):
+@fast_enum(Enum)
+class Outcome(EnumBody):
     """What a parse with the end in place (``_parse``) came to."""
 
     FACTS = "facts"  # the member's facts
