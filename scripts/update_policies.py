@@ -38,7 +38,8 @@ def main() -> int:
             for stale in DATA_DIR.glob(by_arch_file("*").name):
                 stale.unlink()
             for arch, entries in split_by_arch(policies).items():
-                text = json.dumps(entries, indent=2, sort_keys=True) + "\n"
+                # derived, never edited: compact (half the bytes, parsed faster)
+                text = json.dumps(entries, sort_keys=True, separators=(",", ":")) + "\n"
                 by_arch_file(arch).write_text(text)
     source = {
         "package": "auditwheel",
