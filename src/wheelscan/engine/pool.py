@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from typing import Any, Generic, Protocol, TypeVar
 
+from wheelscan.engine.forking import current_mask, signals_held
 from wheelscan.engine.inflight import NEAR_ROUND_TRIP, serve, wheels_in_flight
 from wheelscan.model import WheelResult
 from wheelscan.policy.verdict import AuditError
@@ -84,7 +85,7 @@ class Executor(Protocol[R_co]):
 FULL_COLLECTION_EVERY = 256
 
 
-# The signals that stop a run (cli/interrupt.py), blocked while a worker is forked
+# The signals that stop a run (cli/interrupt.py), held while a worker is forked
 STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
 
 # prctl(2): the signal the kernel sends this process when its parent dies
@@ -147,7 +148,9 @@ def _worker_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by its fork (_spawn)
+    # blocked by its fork (_spawn); unblocked whatever the parent's mask was before: SIGINT and
+    # SIGHUP are ignored, and SIGTERM must reach it (terminate() stops workers with it)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     # A wheel's facts are up to tens of thousands of small tuples (145k on the benchmark
     # corpus), each one counted towards an automatic collection that then walks the facts
     # cache too: 5-8% of a worker's time. They are freed by reference counting once the result
@@ -332,6 +335,7 @@ class LocalPool(Generic[R]):
         self._kept = idle
 
     def _spawn(self) -> _Worker:
+        mask = current_mask()  # taken before anything is changed, put back after the fork
         parent, child = self.context.Pipe()
         self._parent_ends.add(parent)
         # a forked worker is this process's child and inherits every descriptor; one started
@@ -349,15 +353,9 @@ class LocalPool(Generic[R]):
             ),
             daemon=True,
         )
-        # The stop signals blocked while it forks: a Ctrl-C's handler, run by Python at the
-        # first Python code after the fork (logging's fork callback), raised its
-        # KeyboardInterrupt where Python only prints it ("Exception ignored"), and the run
-        # went on to its end. Blocked, the signal waits, and is raised when unblocked, here.
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-        try:
+        # the stop signals held while it forks (engine/forking.py), so that none is lost
+        with signals_held(STOP_SIGNALS, mask):
             process.start()
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         child.close()
         return _Worker(process, parent)
 

@@ -1,0 +1,144 @@
+"""A stop signal while the pool forks a worker is neither lost nor leaves anything changed
+(engine/forking.py): real ``wheelscan audit`` processes and real pools in subprocesses."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from test_fault_kills import make_wheels
+
+ENV = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
+ROUNDS = 3
+
+
+@pytest.fixture(scope="module")
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("fork-signals") / "wheels"
+    make_wheels(directory, 12)
+    return directory
+
+
+def _default_stop_signals() -> None:
+    for stop in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop, signal.SIG_DFL)
+
+
+# ``wheelscan`` as its script runs it, in a process with one more thread, parked (as
+# ``wheelscan-deadlines`` or an HTTP client's are): a Ctrl-C the kernel gives to that thread
+# while the main thread forks its first worker. Python runs the handler in the main thread,
+# at its first Python code: here the fork's own callbacks, as it was in 1-3 runs of 100 of
+# ``wheelscan package --workers 8``.
+CTRL_C_WHILE_FORKING = """
+import os, signal, sys, threading, time
+parked = threading.Event()
+other = threading.Thread(target=parked.wait, daemon=True)
+other.start()
+sent = []
+def ctrl_c_to_the_other_thread():
+    if not sent:
+        sent.append(True)
+        signal.pthread_kill(other.ident, signal.SIGINT)
+        time.sleep(0.2)  # time for that thread to take it; not a figure the test reads
+os.register_at_fork(before=ctrl_c_to_the_other_thread)
+sys.argv[0] = "wheelscan"
+from wheelscan.cli.main import entry
+entry()
+"""
+
+
+def test_a_ctrl_c_taken_by_another_thread_while_forking_stops_the_run(
+    tmp_path: Path, wheels: Path
+) -> None:
+    """It stops the run (130, the run recorded ``interrupted``): it was printed ("Exception
+    ignored ... KeyboardInterrupt") and dropped, and the run went on to its end (0)."""
+    for round_ in range(ROUNDS):
+        db = tmp_path / f"run{round_}.db"
+        argv = [sys.executable, "-c", CTRL_C_WHILE_FORKING, "audit", str(wheels), "--db",
+                str(db), "--workers", "2", "--fail-on", "none"]  # fmt: skip
+        run = subprocess.run(
+            argv,
+            check=False,
+            env=ENV,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            preexec_fn=_default_stop_signals,
+        )
+        assert "Exception ignored" not in run.stderr, run.stderr
+        assert "Traceback" not in run.stderr, run.stderr
+        assert run.returncode == 128 + signal.SIGINT, f"round {round_}: {run.stdout}{run.stderr}"
+        with sqlite3.connect(db) as connection:
+            statuses = connection.execute("SELECT status FROM runs").fetchall()
+        assert statuses == [("interrupted",)]
+
+
+# A Ctrl-C handled at each line of the pool's fork run while SIGINT is blocked and its
+# handler is the program's, one line each time (a tracer looks before each line): once it
+# has escaped, the mask and the handler are as they were.
+INTERRUPTED_WHILE_BLOCKED = """
+import os, signal, sys
+from wheelscan.engine.pool import LocalPool
+
+def mask():
+    return set(signal.pthread_sigmask(signal.SIG_BLOCK, ()))
+
+def handler(signum, frame):
+    raise KeyboardInterrupt
+
+signal.signal(signal.SIGINT, handler)
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # the program's own
+before = mask()
+parent = os.getpid()  # the worker, forked, inherits the tracer
+for nth in range(1, 200):
+    seen, where = 0, []
+    def local(frame, event, arg):
+        global seen
+        if event != "line" or os.getpid() != parent:
+            return local
+        # where the handler is the program's (not one that only notes the signal)
+        if signal.SIGINT in mask() and signal.getsignal(signal.SIGINT) is handler:
+            seen += 1
+            if seen == nth:
+                where.append(f"{frame.f_code.co_name}:{frame.f_lineno}")
+                raise KeyboardInterrupt
+        return local
+    def tracer(frame, event, arg):
+        return local if "/wheelscan/engine/" in frame.f_code.co_filename else None
+    sys.settrace(tracer)
+    try:
+        worker = LocalPool(lambda ref: ref, workers=1)._spawn()
+    except KeyboardInterrupt:
+        worker = None
+    finally:
+        sys.settrace(None)
+    assert mask() == before, f"Ctrl-C at {where}: mask {mask()}"
+    assert signal.getsignal(signal.SIGINT) is handler, f"Ctrl-C at {where}: handler"
+    if worker is not None:  # no line left to interrupt
+        worker.process.terminate()
+        break
+print("interrupted", nth - 1, "lines")
+"""
+
+
+def test_a_ctrl_c_while_forking_leaves_the_mask_and_handlers_as_they_were() -> None:
+    """A Ctrl-C handled just after the stop signals were blocked left them blocked for good:
+    the block was outside the ``try`` whose ``finally`` unblocked them."""
+    run = subprocess.run(
+        [sys.executable, "-c", INTERRUPTED_WHILE_BLOCKED],
+        check=False,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=_default_stop_signals,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = run.stdout.splitlines()
+    assert lines != ["interrupted 0 lines"], lines  # the test reached the blocked lines
