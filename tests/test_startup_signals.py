@@ -68,3 +68,43 @@ def test_the_script_stops_quietly_on_a_ctrl_c_during_its_imports() -> None:
         run = run_python(CTRL_C_WHILE_IMPORTING + start, "show", "/nonexistent.whl")
         assert "Traceback" not in run.stderr, f"{start}\n{run.stderr}"
         assert run.returncode in STOPPED, f"{start}\n{run.returncode}: {run.stderr}"
+
+
+# ``main`` called by a program, from a thread that is not the main one, and from the main
+# thread with a handler of its own: signal handling stays the program's
+MAIN_FROM_A_PROGRAM = """
+import signal, sys, threading
+from wheelscan.cli.main import main
+
+outcomes = []
+def call(argv):
+    try:
+        outcomes.append(main(argv))
+    except SystemExit as e:
+        outcomes.append(f"exit {e.code}")
+    except BaseException as e:
+        outcomes.append(repr(e))
+
+for argv in (["--help"], ["show", "/nonexistent.whl"]):
+    thread = threading.Thread(target=call, args=(argv,))
+    thread.start()
+    thread.join()
+seen = []
+def watch(frame, event, arg):  # the handler in force while main's parser runs
+    if frame.f_code.co_name == "parse_known_args" and event == "call":
+        seen.append(signal.getsignal(signal.SIGINT))
+    return None
+sys.setprofile(watch)
+call(["show", "/nonexistent.whl"])
+sys.setprofile(None)
+print(outcomes, seen == [signal.default_int_handler] * len(seen) and bool(seen))
+"""
+
+
+def test_main_leaves_signal_handling_to_the_program_that_calls_it() -> None:
+    """``parse`` put SIGINT's default action in force for whoever called it, and from a
+    thread other than the main one every command was ``ValueError: signal only works in
+    main thread`` (``--help``: exit 0 before)."""
+    run = run_python(MAIN_FROM_A_PROGRAM)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[-1] == "['exit 0', 2, 2] True", run.stdout + run.stderr

@@ -73,30 +73,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     """The arguments; an option the command does not know is said by that command's parser
     (``wheelscan audit: unrecognized arguments: ...``, see ``wheelscan audit --help``):
     argparse would leave them to the top-level parser, which names no command. One given
-    before the command (``wheelscan --bogus report``) is the top-level parser's to say.
-
-    A Ctrl-C meanwhile ends the process as the signal's default action does (a shell says
-    130), as SIGTERM's and SIGHUP's do here: nothing has begun. Raised as Python raises it,
-    it was a traceback, or worse, in the middle of the command's imports (tens of
-    milliseconds): orjson's module, interrupted as it was made, crashed (SIGSEGV)."""
-    # the C module, loaded with the interpreter (no stub): ``signal`` costs show 0.5 ms
-    import _signal  # type: ignore[import-not-found]
-
-    pythons_handler = _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler
-    try:
-        if pythons_handler:  # neither ignored (nohup) nor a handler of the program calling main()
-            _signal.signal(_signal.SIGINT, _signal.SIG_DFL)
-        return _parse(argv)
-    except KeyboardInterrupt as e:  # one that came before the default action was back
-        from wheelscan.cli.interrupt import exit_status
-
-        raise SystemExit(exit_status(e)) from None
-    finally:
-        if pythons_handler:
-            _signal.signal(_signal.SIGINT, _signal.default_int_handler)
-
-
-def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    before the command (``wheelscan --bogus report``) is the top-level parser's to say."""
     parser = build_parser(argv)
     args, extra = parser.parse_known_args(argv)
     words = list(argv if argv is not None else sys.argv[1:])
@@ -123,7 +100,10 @@ def entry() -> None:
     # for good (gc.freeze), and it runs again. (``main``, called in a process that lives on,
     # as the tests do, leaves the collector alone.)
     gc.disable()
+    sigint_deferred = _sigint_default_action()
     args = _plain_show() or parse(None)
+    if sigint_deferred:
+        _interruptible()
     gc.freeze()
     gc.enable()
     status = run(args)
@@ -145,6 +125,33 @@ def _plain_show() -> argparse.Namespace | None:
 
     show_start.begin(sys.argv[1:])
     return show_start.command_line(sys.argv[1:])
+
+
+def _sigint_default_action() -> bool:
+    """Whether SIGINT's default action was put in force, until ``run`` has begun: a Ctrl-C
+    meanwhile ends the process as that action does (a shell says 130), as SIGTERM's and
+    SIGHUP's do here: nothing has begun. Raised as Python raises it, it was a traceback, or
+    worse, in the middle of the command's imports (tens of milliseconds): orjson's module,
+    interrupted as it was made, crashed (SIGSEGV). Only the process's entry point does it,
+    on the main thread: a program that calls ``main`` keeps its own signal handling."""
+    # the C module, loaded with the interpreter (no stub): ``signal`` costs show 0.5 ms
+    import _signal  # type: ignore[import-not-found]
+
+    # neither ignored (nohup) nor a handler of a program that runs this one
+    if _signal.getsignal(_signal.SIGINT) is not _signal.default_int_handler:
+        return False
+    try:
+        _signal.signal(_signal.SIGINT, _signal.SIG_DFL)
+    except ValueError:  # not the main thread
+        return False
+    return True
+
+
+def _interruptible() -> None:
+    """Python's SIGINT handler back: a Ctrl-C is a KeyboardInterrupt again."""
+    import _signal
+
+    _signal.signal(_signal.SIGINT, _signal.default_int_handler)
 
 
 def exit_at_once(status: int) -> None:
