@@ -114,7 +114,7 @@ def test_the_collector_skips_start_up_and_runs_for_the_command() -> None:
     probe = (
         "import gc, sys\n"
         "from wheelscan.cli import main\n"
-        "main.run = lambda args: print(gc.isenabled(), gc.get_freeze_count() > 1000) or 0\n"
+        "main.run = lambda *args: print(gc.isenabled(), gc.get_freeze_count() > 1000) or 0\n"
         "sys.argv = ['wheelscan', 'show', 'x.whl']\n"
         "main.entry()\n"
     )

@@ -14,6 +14,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
 STOPPED = (128 + signal.SIGINT, -signal.SIGINT)  # 130, or SIGINT's default action
@@ -108,3 +110,36 @@ def test_main_leaves_signal_handling_to_the_program_that_calls_it() -> None:
     run = run_python(MAIN_FROM_A_PROGRAM)
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines()[-1] == "['exit 0', 2, 2] True", run.stdout + run.stderr
+
+
+# A Ctrl-C right after the command line is parsed: as the start-up's objects are frozen out
+# of the collector's sight, or as stdout is wrapped (the first lines of ``run``)
+CTRL_C_AFTER_PARSING = """
+import gc, os, signal, sys
+import wheelscan.cli.output as output
+
+def ctrl_c_then(call):
+    def wrapper(*args):
+        os.kill(os.getpid(), signal.SIGINT)
+        return call(*args)
+    return wrapper
+
+if sys.argv[1] == "freeze":
+    gc.freeze = ctrl_c_then(gc.freeze)
+else:
+    output.guarded = ctrl_c_then(output.guarded)
+sys.argv[0:2] = ["wheelscan"]
+from wheelscan.cli.main import entry
+entry()
+"""
+
+
+@pytest.mark.parametrize("moment", ["freeze", "guarded"])
+def test_a_ctrl_c_between_the_parse_and_the_command_stops_quietly(moment: str) -> None:
+    """Python's handler was back once the command line was parsed, but ``run`` handled a
+    Ctrl-C only from its ``try`` on: one in between was a traceback (3 runs of 150). Called
+    as ``cli.main:entry``, as a script installed before launch.py was does, with no guard
+    around it."""
+    run = run_python(CTRL_C_AFTER_PARSING, moment, "show", "/nonexistent.whl")
+    assert "Traceback" not in run.stderr, run.stderr
+    assert run.returncode in STOPPED, f"{run.returncode}: {run.stderr}"

@@ -102,11 +102,9 @@ def entry() -> None:
     gc.disable()
     sigint_deferred = _sigint_default_action()
     args = _plain_show() or parse(None)
-    if sigint_deferred:
-        _interruptible()
     gc.freeze()
     gc.enable()
-    status = run(args)
+    status = run(args, sigint_deferred)
     if getattr(args, "exits_at_once", False):
         import threading  # the command's own import already
 
@@ -128,7 +126,7 @@ def _plain_show() -> argparse.Namespace | None:
 
 
 def _sigint_default_action() -> bool:
-    """Whether SIGINT's default action was put in force, until ``run`` has begun: a Ctrl-C
+    """Whether SIGINT's default action was put in force, until ``run``'s ``try``: a Ctrl-C
     meanwhile ends the process as that action does (a shell says 130), as SIGTERM's and
     SIGHUP's do here: nothing has begun. Raised as Python raises it, it was a traceback, or
     worse, in the middle of the command's imports (tens of milliseconds): orjson's module,
@@ -189,14 +187,17 @@ def _watched() -> bool:
     return monitoring is not None and any(monitoring.get_tool(tool) for tool in range(6))
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run the parsed command: its exit status; a user's error said in one line."""
-    if not getattr(args, "configures_logging", False):
-        configure_logging(args.command)
+def run(args: argparse.Namespace, sigint_deferred: bool = False) -> int:
+    """Run the parsed command: its exit status; a user's error said in one line.
+    ``sigint_deferred``: SIGINT's default action is in force (``entry``), until here."""
     stdout = sys.stdout
-    # a failed write: OutputError (None: its descriptor was closed when the process began)
-    sys.stdout = guarded(stdout if stdout is not None else cast(TextIO, ClosedOutput()))
     try:
+        if sigint_deferred:  # a Ctrl-C from here on is this ``try``'s to handle
+            _interruptible()
+        if not getattr(args, "configures_logging", False):
+            configure_logging(args.command)
+        # a failed write: OutputError (None: its descriptor was closed when the process began)
+        sys.stdout = guarded(stdout if stdout is not None else cast(TextIO, ClosedOutput()))
         check_before_work(args)
         from wheelscan.elf import get_parser
 
