@@ -8,6 +8,7 @@ killed at any moment loses at most the batch in progress, and a restart redoes e
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -31,7 +32,7 @@ from wheelscan.store.codec import (
     prepare,
     unpack,
 )
-from wheelscan.store.errors import transaction
+from wheelscan.store.errors import StoreError, transaction
 from wheelscan.store.outcome import RunOutcome, run_outcome
 from wheelscan.store.rows import (
     iter_changes,
@@ -78,6 +79,8 @@ class Store:
         self._last_flush = time.monotonic()
         self._stats: dict[str, tuple[int, int]] = {}  # location -> (size, mtime_ns) to record
         self._run_policies: dict[int, int] = {}  # run id -> policy id, for runs begun here
+        # begun here, not finished: marked ``interrupted`` if the caller cannot finish them
+        self._unfinished: set[int] = set()
         self._run_lock = RunLock(path)
 
     @classmethod
@@ -111,10 +114,12 @@ class Store:
         return cls(connect(path, busy_timeout, create), path, batch_size, flush_seconds)
 
     def close(self) -> None:
-        """Commit what is buffered and close. A run not finished stays ``running`` until the
-        next ``begin_run`` marks it ``interrupted``."""
+        """Commit what is buffered and close. A run begun here and not finished is marked
+        ``interrupted`` (one left ``running``, by a process that was killed, is marked so by
+        the next ``begin_run``)."""
         try:
             self.flush()
+            self._interrupt_unfinished()
         finally:
             self._run_lock.release()
             self._connection.close()
@@ -164,21 +169,46 @@ class Store:
                     (source, now, now, policy_id, wheelscan_version, backend or backend_name()),
                 ).lastrowid
                 assert run_id is not None
+                # from here on, a stop (a Ctrl-C in the commit's last lines, in ``warn``) that
+                # reaches the caller before it has the run's id leaves it ``interrupted``
+                self._unfinished.add(run_id)
                 # before the commit: once the run is recorded, so is its process
                 self._run_lock.record(run_id)
+            self._run_policies[run_id] = policy_id
+            for abandoned_id in abandoned:
+                owner = (
+                    f"process {previous.pid}"
+                    if previous is not None and previous.run_id == abandoned_id
+                    else "process unknown"
+                )
+                if warn is not None:
+                    warn(
+                        f"run {abandoned_id} ({owner}) ended without finishing: marked interrupted"
+                    )
         except BaseException:
-            self._run_lock.release()
+            try:
+                with contextlib.suppress(StoreError):  # the next begin_run marks it then
+                    self._interrupt_unfinished()
+            finally:
+                self._run_lock.release()
             raise
-        self._run_policies[run_id] = policy_id
-        for abandoned_id in abandoned:
-            owner = (
-                f"process {previous.pid}"
-                if previous is not None and previous.run_id == abandoned_id
-                else "process unknown"
-            )
-            if warn is not None:
-                warn(f"run {abandoned_id} ({owner}) ended without finishing: marked interrupted")
         return run_id
+
+    def _interrupt_unfinished(self) -> None:
+        """Mark ``interrupted`` the runs begun here and not finished (a run rolled back with
+        its transaction is no row: nothing to mark)."""
+        if not self._unfinished:
+            return
+        now = _now()
+        marks = [(now, now, now, run_id) for run_id in sorted(self._unfinished)]
+        self._unfinished.clear()
+        with transaction(self._connection, self.path, "mark a run interrupted"):
+            self._connection.executemany(
+                "UPDATE runs SET status = 'interrupted', finished = ?, updated = ?, "
+                "seconds = (julianday(?) - julianday(started)) * 86400 "
+                "WHERE id = ? AND status = 'running'",
+                marks,
+            )
 
     def finish_run(
         self, run_id: int, status: str = "finished", seen: int | None = None
@@ -206,6 +236,7 @@ class Store:
                     (run_id,),
                 )
         self._run_policies.pop(run_id, None)
+        self._unfinished.discard(run_id)
         self._stats.clear()
         self._run_lock.release()
         return next(r for r in self.runs() if r.id == run_id)
