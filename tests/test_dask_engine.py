@@ -427,3 +427,20 @@ def test_ctrl_c_stops_the_run_as_with_the_local_pool(
     assert [r[0] for r in runs(db)] == ["interrupted"]
     subprocess.run(audit(wheel_dir, db), env=environment(), check=True, capture_output=True)
     assert stored(db) == stored(local_store)
+
+
+def test_a_scheduler_that_cannot_be_reached_keeps_its_cause_for_debugging(tmp_path: Path) -> None:
+    # WHEELSCAN_DEBUG's traceback shows why distributed failed, and the half-made Client is
+    # still let go of in time (no "Exception ignored" at exit)
+    done = subprocess.run(
+        audit(tmp_path, tmp_path / "none.db", "--engine", "dask", "--scheduler", "notaurl"),
+        env={**environment(), "WHEELSCAN_DEBUG": "1"},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert done.returncode != 0
+    assert "The above exception was the direct cause" in done.stderr, done.stderr
+    assert "SchedulerError: cannot reach the Dask scheduler at notaurl" in done.stderr
+    assert "Exception ignored" not in done.stderr, done.stderr

@@ -352,14 +352,18 @@ class DaskExecutor(Generic[R]):
         except (OSError, TimeoutError, ValueError, TypeError) as e:
             # ValueError, TypeError: an address distributed cannot parse (no port, http://)
             reason = str(e)
+            # kept as the cause (WHEELSCAN_DEBUG shows it), without what holds the Client
+            cause = e.with_traceback(None)
+            cause.__context__ = cause.__cause__ = None
         # The Client that failed is held, half made, by the error's traceback: freed only at
         # exit, its __del__ waited a minute to close on a loop already stopped, and printed
-        # a TimeoutError ("Exception ignored"). Let go of with the error (out of the except
-        # block, no chained cause), it is collected here, while its loop still runs
+        # a TimeoutError ("Exception ignored"). Let go of with the traceback (out of the
+        # except block, the cause without its frames), it is collected here, while its loop
+        # still runs
         import gc
 
         gc.collect()
-        raise SchedulerError(f"cannot reach the Dask scheduler at {address}: {reason}")
+        raise SchedulerError(f"cannot reach the Dask scheduler at {address}: {reason}") from cause
 
     def _local_client(self, stack: ExitStack) -> Client:
         from distributed import Client
