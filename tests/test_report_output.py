@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import re
 import shutil
 import stat
@@ -250,8 +251,12 @@ def test_the_store_s_export_that_cannot_be_written_is_an_output_error(
     db: Path, tmp_path: Path
 ) -> None:
     from wheelscan.errors import CommandErrorCode, OutputError
-    from wheelscan.store import Store
+    from wheelscan.store import Store, StoreError
 
     with Store.open(db, read_only=True) as store, pytest.raises(OutputError) as raised:
         store.export_jsonl_zst(tmp_path / "no-such-directory" / "export.jsonl.zst")
     assert raised.value.code is CommandErrorCode.OUTPUT_UNWRITABLE
+    # a StoreError too, as before it was an OutputError: what a program caught, it catches
+    assert isinstance(raised.value, StoreError)
+    assert str(raised.value).endswith("export.jsonl.zst: No such file or directory")
+    assert str(pickle.loads(pickle.dumps(raised.value))) == str(raised.value)

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from wheelscan.errors import CommandError, WheelscanError
+from wheelscan.errors import CommandError, OutputError, WheelscanError
 
 
 class StoreError(CommandError):
@@ -30,6 +30,24 @@ class StoreError(CommandError):
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         return (type(self), (str(self.code), self.message, self.hint))
+
+
+class ExportError(OutputError, StoreError):
+    """The store's export (``Store.export_jsonl_zst``) cannot be written: an OutputError, as
+    every command's output that cannot be (code output-unwritable), and a StoreError still,
+    as it was before: what a program calling the store caught, it still catches."""
+
+    def __init__(self, reason: str, broken_pipe: bool = False) -> None:
+        CommandError.__init__(self, reason)  # StoreError's own takes a code and a hint
+        self.broken_pipe = broken_pipe
+        self.message = reason
+        self.hint = "write the export where there is room and permission to"
+
+    def __str__(self) -> str:
+        return self.reason  # one line, as every OutputError's
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return (type(self), (self.reason, self.broken_pipe))
 
 
 # SQLite primary result code -> (stable code, hint); extended codes (SQLITE_BUSY_SNAPSHOT,

@@ -27,8 +27,8 @@ from typing import Any, BinaryIO
 
 import zstandard
 
-from wheelscan.errors import OutputError
 from wheelscan.store.codec import POLICY_SOURCE_KEY, error_json, unpack
+from wheelscan.store.errors import ExportError
 from wheelscan.store.outfile import replacing
 
 _WHEELS = """
@@ -280,14 +280,15 @@ def write_jsonl_zst(path: Path, rows: Iterable[Mapping[str, Any]]) -> int:
 
     A regular file is written beside itself and renamed into place: a reader never sees half
     an export; a FIFO, a device, a symbolic link's target are written through or replaced as
-    ``outfile.replacing`` says. A write that fails is an ``OutputError`` (output-unwritable),
-    as every other report format's output that cannot be written.
+    ``outfile.replacing`` says. A write that fails is an ``ExportError``: an OutputError
+    (output-unwritable), as every other report format's output that cannot be written, and a
+    StoreError.
     """
     try:
         with replacing(path) as out:
             return write_jsonl_zst_stream(out, rows)
     except OSError as e:  # the output's failure, as report's other formats' (cli/output.py)
-        raise OutputError.of(e, os.fspath(path)) from e
+        raise ExportError.of(e, os.fspath(path)) from e
 
 
 def write_jsonl_zst_stream(out: BinaryIO, rows: Iterable[Mapping[str, Any]]) -> int:
