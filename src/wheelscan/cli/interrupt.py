@@ -48,6 +48,17 @@ def exit_status(interrupt: KeyboardInterrupt) -> int:
     return 128 + signum
 
 
+# The signal that stopped the command, once a StopSignals block has seen one (each block
+# begins without): a run stopped by it ends with its status even where its summary could not
+# be written (cli/main.py): ``timeout`` and systemd read 143 as "stopped", a 2 as "failed"
+_received: list[int] = []
+
+
+def stopped_status() -> int | None:
+    """128 + the number of the signal that stopped the command, if one did."""
+    return 128 + _received[0] if _received else None
+
+
 class StopSignals:
     """Within the block, SIGINT, SIGTERM and SIGHUP raise ``Interrupted`` (once)."""
 
@@ -55,6 +66,7 @@ class StopSignals:
         self._previous: dict[signal.Signals, Handler] = {}
 
     def __enter__(self) -> StopSignals:
+        _received.clear()
         for stop_signal in STOP_SIGNALS:
             handler = signal.getsignal(stop_signal)
             if handler != signal.SIG_IGN:
@@ -75,4 +87,5 @@ class StopSignals:
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         self.ignore()
+        _received.append(signum)
         raise Interrupted(signum)

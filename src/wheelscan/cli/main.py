@@ -5,7 +5,8 @@ the HTTP client, the store and the report renderers (start-up is part of a one-w
 
 A user's error (a bad option, a missing file, an index that is down, a store that cannot be
 opened, an output that cannot be written) ends in one line on stderr and exit status 2, never
-in a traceback (a broken pipe: exit status 2, no line);
+in a traceback (a broken pipe: exit status 2, no line; a run a signal stopped: the signal's
+status, 128 + its number, its output lost or not);
 ``WHEELSCAN_DEBUG=1`` shows the traceback too. Anything else is a bug, and keeps its traceback.
 """
 
@@ -213,7 +214,12 @@ def run(args: argparse.Namespace, sigint_deferred: bool = False) -> int:
         if isinstance(e, OutputError) and not e.broken_pipe:
             print(f"wheelscan {args.command}: {e}", file=sys.stderr)
         # a reader gone away is no message's business, but the output is lost: not 0,
-        # and never 1, which CI reads as a broken promise
+        # and never 1, which CI reads as a broken promise; but a run a signal stopped
+        # ends with the signal's status (cli/interrupt.py), as it would have with it
+        interrupt = sys.modules.get("wheelscan.cli.interrupt")  # imported by any that stops
+        stopped = interrupt.stopped_status() if interrupt is not None else None
+        if stopped is not None:
+            return int(stopped)
         from wheelscan.cli.usage import EXIT_USAGE
 
         return EXIT_USAGE

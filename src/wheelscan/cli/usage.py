@@ -31,7 +31,7 @@ EXIT_STATUS_HELP = """exit status:
   0    done, every promise kept
   1    a declared tag is broken (audit: what --fail-on names was found)
   2    could not run: a bad option, a missing file or store, an unreachable index, an output that cannot be written (show and package: also a wheel that could not be judged); said even where 1 would be: a lost output is no verdict
-  130  interrupted (Ctrl-C); 143 SIGTERM; 129 SIGHUP"""  # noqa: E501 (wrapped by HelpFormatter)
+  130  interrupted (Ctrl-C); 143 SIGTERM; 129 SIGHUP; said even where 2 would be: a stopped run is stopped, its output lost or not"""  # noqa: E501 (wrapped by HelpFormatter)
 
 
 class UsageError(CommandError):
