@@ -209,6 +209,16 @@ def test_an_empty_source_is_refused_not_taken_for_the_current_directory(
     assert not db.exists()
 
 
+@pytest.mark.parametrize("root", ["/", "//", "/./"])
+def test_the_filesystem_root_as_source_is_refused(tmp_path: Path, root: str) -> None:
+    # `wheelscan audit "$MIRROR/"` with MIRROR unset walked the whole filesystem; a
+    # subprocess with a bound, so that a tree without the refusal fails instead of walking
+    db = tmp_path / "a.db"
+    line = refused(wheelscan_process("audit", root, "--db", str(db), "--workers", "0"))
+    assert "SOURCE / is the filesystem's root" in line
+    assert not db.exists()
+
+
 @pytest.mark.parametrize("name", ["", "../x", "a b"])
 @pytest.mark.parametrize("command", ["package", "report"])
 def test_a_name_no_project_can_have_is_refused(

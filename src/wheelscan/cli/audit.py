@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from typing import Any
 
 from wheelscan.cli import options
@@ -129,6 +130,12 @@ def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is 
 def run(args: argparse.Namespace) -> int:
     if "" in args.sources:  # Path("") is ".": `audit "$MIRROR"`, MIRROR unset, audited the cwd
         raise UsageError("an empty SOURCE (an unset variable?): name a directory or a URL")
+    # `audit "$MIRROR/"`, MIRROR unset, walked the whole filesystem (/proc, /sys, mounts)
+    if any(os.path.normpath(source) in ("/", "//") for source in args.sources):
+        raise UsageError(
+            "SOURCE / is the filesystem's root (an unset variable before a /?): "
+            "name the mirror's directory"
+        )
     if args.sources and args.index_url:
         raise UsageError("--index-url names the index to audit when no SOURCE is given: drop one")
     if args.workers == 0 and args.timeout != options.TIMEOUT_DEFAULT:
