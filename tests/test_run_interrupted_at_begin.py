@@ -43,7 +43,7 @@ class Stderr:
 
 sys.stderr = Stderr(sys.stderr)
 sys.argv[0] = "wheelscan"
-from wheelscan.launch import entry
+from wheelscan.cli.main import entry
 entry()
 """
 
