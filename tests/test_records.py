@@ -354,3 +354,25 @@ def test_making_a_record_compiles_nothing(monkeypatch: pytest.MonkeyPatch) -> No
             }
             made: Any = record(slots=slots)(type(body.__name__, (), namespace))
             assert made(*(("a", 1) if body is Body else (2,))) is not None
+
+
+def test_a_module_s_own_locals_and_a_field_named_like_the_init_s_names_do_not_matter(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the shared __init__ runs in the record's module: a global named ``locals`` there once
+    # became its ``locals()``, and every record of that module failed to be made (KeyError)
+    (tmp_path / "module_with_locals.py").write_text(
+        "from wheelscan.records import record\n"
+        "def locals():\n"
+        "    return {}\n"
+        "@record\n"
+        "class Shadowed:\n"
+        "    a: int\n"
+        "    owner: str = 'o'\n"
+        "    _record_fill: int = 0\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("module_with_locals")
+    made = module.Shadowed(1, "x", 2)
+    assert (made.a, made.owner, made._record_fill) == (1, "x", 2)
+    assert module.Shadowed(3) == module.Shadowed(3, "o", 0)

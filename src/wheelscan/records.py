@@ -28,6 +28,7 @@ fields), a show makes a few hundred."""
 
 from __future__ import annotations
 
+import builtins
 import operator
 import reprlib
 import sys
@@ -158,8 +159,13 @@ def _freeze(cls: T, slots: bool) -> T:
 
 def _init_template(__record_self__: Any) -> None:
     # Every record's ``__init__`` is this code, its parameters renamed and counted anew
-    # (``_make_init``): they are its locals, which the class's filler sets as fields
-    __record_self__.__class__._record_fill(__record_self__, locals())
+    # (``_make_init``): they are its locals, which the class's filler sets as fields. Both
+    # are found on the class, no name in the module's globals: a module's own ``locals``
+    # would be this code's (it runs in the record's module), and a closure's cell would
+    # move with the parameters renamed here (so the code has no local of its own either)
+    __record_self__.__class__._record_fill(
+        __record_self__, __record_self__.__class__._record_locals()
+    )
 
 
 def _make_init(cls: type, every: tuple[Any, ...], slots: bool) -> Callable[..., None]:
@@ -169,8 +175,8 @@ def _make_init(cls: type, every: tuple[Any, ...], slots: bool) -> Callable[..., 
     record's parameters, the same signature as dataclasses' (names, defaults, a factory's
     sentinel), and the class's filler (``_filler``), which sets the fields from them. As
     dataclasses' does, it lives in the class's module (its annotations resolve there:
-    ``get_type_hints``); the names its code looks up (``locals``, ``__class__``) are no
-    parameter's, whatever the fields are named: they were resolved when it was compiled."""
+    ``get_type_hints``); what its code looks up is found on the record's class, never a
+    field's name nor the module's globals (``_init_template``)."""
     parameters: list[str] = []
     defaults: list[Any] = []
     for f in every:
@@ -195,6 +201,8 @@ def _make_init(cls: type, every: tuple[Any, ...], slots: bool) -> Callable[..., 
     init = types.FunctionType(code, namespace, "__init__", tuple(defaults) or None)
     filler = _filler(every, slots, hasattr(cls, "__post_init__"))
     cls._record_fill = staticmethod(filler)  # type: ignore[attr-defined]
+    # the builtin: called from the ``__init__`` frame, it returns that frame's locals
+    cls._record_locals = staticmethod(builtins.locals)  # type: ignore[attr-defined]
     return init
 
 
