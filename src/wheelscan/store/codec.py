@@ -233,7 +233,12 @@ def policy_digest(policy_file: Path | None = None, musl_policy: str | None = Non
     digest = hashlib.sha256(f"wheelscan {__version__}\0musl {musl_policy}\0".encode())
     # the stable-ABI data of the abi3 verdicts: a new abi3info re-judges every stored wheel
     digest.update(f"abi3info {abi3info_version()}\0".encode())
-    files = sorted(DATA_DIR.glob("*-policy.json")) + ([policy_file] if policy_file else [])
+    # the whole files, and each architecture's manylinux file that ``show`` and the
+    # evaluation read in their stead (policies.by_arch_file): one out of step with its
+    # whole file (edited by hand, patched, half rewritten) judges otherwise, so it is hashed
+    # too, that the store's verdicts are re-judged then
+    built_in = sorted(DATA_DIR.glob("*-policy.json")) + sorted(DATA_DIR.glob("manylinux.*.json"))
+    files = built_in + ([policy_file] if policy_file else [])
     for path in files:
         data = path.read_bytes()
         digest.update(len(data).to_bytes(8, "big"))  # length-prefixed: no two inputs collide
