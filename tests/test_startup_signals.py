@@ -143,3 +143,41 @@ def test_a_ctrl_c_between_the_parse_and_the_command_stops_quietly(moment: str) -
     run = run_python(CTRL_C_AFTER_PARSING, moment, "show", "/nonexistent.whl")
     assert "Traceback" not in run.stderr, run.stderr
     assert run.returncode in STOPPED, f"{run.returncode}: {run.stderr}"
+
+
+# A Ctrl-C as a record class of the verdicts is made, during ``show``'s judging imports:
+# Python 3.11 wraps what ``__set_name__`` raises in a RuntimeError ("Error calling
+# __set_name__"), the KeyboardInterrupt its cause
+CTRL_C_WHILE_A_CLASS_IS_MADE = """
+import dataclasses, importlib.abc, os, signal, sys
+
+class CtrlC(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "wheelscan.policy.verdict":
+            sys.meta_path.remove(self)
+            original = dataclasses.Field.__set_name__
+            def set_name(field, owner, name):
+                dataclasses.Field.__set_name__ = original
+                os.kill(os.getpid(), signal.SIGINT)
+                return original(field, owner, name)
+            dataclasses.Field.__set_name__ = set_name
+        return None
+
+sys.meta_path.insert(0, CtrlC())
+import runpy
+runpy.run_module("wheelscan", run_name="__main__")
+"""
+
+
+def test_a_ctrl_c_wrapped_by_python_in_another_error_is_still_an_interrupt(
+    tmp_path: Path,
+) -> None:
+    """The RuntimeError around the KeyboardInterrupt was taken for a bug: a traceback and
+    exit 1, which CI reads as a broken tag."""
+    from wheelbuilder import build_wheel
+
+    wheel = tmp_path / "demo-1.0-py3-none-any.whl"
+    wheel.write_bytes(build_wheel({"demo/__init__.py": b""}))
+    run = run_python(CTRL_C_WHILE_A_CLASS_IS_MADE, "show", str(wheel))
+    assert "Traceback" not in run.stderr, run.stderr
+    assert run.returncode in STOPPED, f"{run.returncode}: {run.stderr}"

@@ -230,6 +230,10 @@ def run(args: argparse.Namespace, sigint_deferred: bool = False) -> int:
 
         return exit_status(e)
     except Exception as e:
+        if (interrupted := _interrupt_within(e)) is not None:
+            from wheelscan.cli.interrupt import exit_status
+
+            return exit_status(interrupted)
         message = user_error(e)
         if message is None:
             raise  # a bug: its traceback is what a report of it needs
@@ -243,6 +247,20 @@ def run(args: argparse.Namespace, sigint_deferred: bool = False) -> int:
         return EXIT_USAGE
     finally:
         sys.stdout = stdout
+
+
+def _interrupt_within(error: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C (or stop signal) an error was raised from or while handling, if any:
+    Python 3.11 wraps one raised as a class is made in a RuntimeError ("Error calling
+    __set_name__"), which is a stop, not a bug."""
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def configure_logging(command: str) -> None:
