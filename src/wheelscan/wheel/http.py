@@ -166,9 +166,10 @@ NEAR = 0.002
 # server answers so: a request costs the client 0.2-0.3 ms of CPU over loopback (nginx) and
 # the server its own, whatever it carries; three spans of pyinstaller's wheel asked for
 # together cost 0.95 ms of CPU where one request each cost 1.45 (the tail included; a
-# multipart answer's headers cost http.client 0.13 ms more, which compiles a pattern for
-# each new boundary); an audit over nginx took 2.12 requests a wheel of the simulated
-# index's 1,050 where it took 2.87, 5.40 of the benchmark corpus's where 18.84. At most
+# multipart answer's headers then cost http.client 0.13 ms more, which compiled a pattern
+# for each new boundary: no more since wheel/response_headers.py); an audit over nginx
+# took 2.12 requests a wheel of the simulated index's 1,050 where it took 2.87, 5.40 of the
+# benchmark corpus's where 18.84. At most
 # MAX_PARTS in one request (nginx takes any number; a request's header stays under 3 KB), and
 # together at most TOGETHER_BELOW bytes; a span from ALONE_FROM on goes alone: a request
 # of MiBs costs its bytes, not its overhead, and its multipart body would be held beside the
