@@ -238,6 +238,21 @@ def test_a_file_link_is_refused_not_opened(server: FaultServer, tmp_path: Path) 
     assert result.returncode == 1, result.stderr  # the run's errors gate CI
 
 
+def test_a_link_urllib_cannot_parse_is_the_wheel_s_error_not_a_traceback(
+    server: FaultServer, tmp_path: Path
+) -> None:
+    """``http://[::1/...`` (a bracket never closed) or a port out of range ended the listing
+    in a ValueError traceback: the run and every other wheel with it."""
+    unclosed, far_port = "http://[::1/twin-1.0-py3-none-any.whl", f"http://127.0.0.1:99999/{TWIN}"
+    server.files[PAGE] = page((f"/packages/{DEMO}", DEMO), (unclosed, TWIN), (far_port, TWIN))
+    result = audit(server, tmp_path)
+    assert "Traceback" not in result.stderr, result.stderr
+    assert store_rows(tmp_path, "SELECT filename FROM wheels") == [(DEMO,)]
+    failures = store_rows(tmp_path, "SELECT location, error_code FROM run_failures")
+    assert sorted(failures) == [(far_port, "refused-link"), (unclosed, "refused-link")]
+    assert result.returncode == 1, result.stderr  # the run's errors gate CI
+
+
 # --- the index's sha256
 
 

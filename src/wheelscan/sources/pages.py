@@ -99,6 +99,27 @@ def _upload_time(value: object) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def _absolute(base: str, href: str) -> tuple[str, str]:
+    """``href`` made absolute against ``base``, and its fragment apart. A link urllib cannot
+    parse (``http://[::1/x.whl``: a bracket never closed, a port out of range) is kept as
+    written, for the index's source to refuse as the wheel's error (simple_index.py), not
+    to end the listing in a traceback."""
+    try:
+        joined = urllib.parse.urljoin(base, href)
+        url, fragment = urllib.parse.urldefrag(joined)
+        urllib.parse.urlsplit(url).port  # noqa: B018 (raises for a port out of range)
+    except ValueError:
+        url, _, fragment = href.partition("#")
+    return url, fragment
+
+
+def _path(url: str) -> str:
+    try:
+        return urllib.parse.urlsplit(url).path
+    except ValueError:  # kept as written (``_absolute``): what precedes a query
+        return url.split("?", 1)[0]
+
+
 def wheel_links(body: bytes, content_type: str, page_url: str) -> list[FileLink]:
     """The wheels a project page lists, with URLs made absolute against ``page_url``."""
     links: list[FileLink] = []
@@ -113,7 +134,7 @@ def wheel_links(body: bytes, content_type: str, page_url: str) -> list[FileLink]
             hashes = entry.get("hashes")
             sha256 = hashes.get("sha256") if isinstance(hashes, dict) else None
             size = entry.get("size")
-            url = urllib.parse.urldefrag(urllib.parse.urljoin(page_url, str(entry["url"])))[0]
+            url = _absolute(page_url, str(entry["url"]))[0]
             links.append(
                 FileLink(
                     str(entry["filename"]),
@@ -125,11 +146,11 @@ def wheel_links(body: bytes, content_type: str, page_url: str) -> list[FileLink]
             )
         return links
     parsed = _anchors(body)
-    base = urllib.parse.urljoin(page_url, parsed.base) if parsed.base else page_url
+    base = _absolute(page_url, parsed.base)[0] if parsed.base else page_url
     for href, text in parsed.anchors:
-        url, fragment = urllib.parse.urldefrag(urllib.parse.urljoin(base, href))
+        url, fragment = _absolute(base, href)
         # PEP 503: the anchor's text is the filename; the URL's last segment when it is empty
-        filename = text or urllib.parse.unquote(posixpath.basename(urllib.parse.urlsplit(url).path))
+        filename = text or urllib.parse.unquote(posixpath.basename(_path(url)))
         if not filename.endswith(".whl"):
             continue
         algorithm, _, digest = fragment.partition("=")

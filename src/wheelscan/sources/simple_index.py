@@ -145,7 +145,12 @@ def pages_in_flight(round_trip: float | None) -> int:
 def _refusal(index_scheme: str, url: str) -> str | None:
     """Why a page's link must not be followed, or None: its scheme must be the index's
     (``https:`` from an ``http:`` index is allowed: it only adds protection)."""
-    scheme = urllib.parse.urlsplit(url).scheme
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 (raises for a port out of range)
+    except ValueError as e:  # kept as the page wrote it (pages._absolute)
+        return f"the index links to a URL that cannot be parsed ({e}): {redact(url)}"
+    scheme = parts.scheme
     if scheme == index_scheme or (scheme, index_scheme) == ("https", "http"):
         return None
     return f"the index ({index_scheme}:) links to a {scheme or 'scheme-less'}: URL: {redact(url)}"
