@@ -343,26 +343,6 @@ def test_proxies_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
         assert len(proxy.carried) == 1  # NO_PROXY: straight to the server
 
 
-def test_a_session_looks_at_the_proxy_variables_once_within_its_recheck(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A session's look at the proxy variables serves its requests for ``proxy_recheck``
-    seconds (a second by default; more than the test takes): HTTP_PROXY set after its first
-    request is unseen within it, and seen at once by a session that looks at every one."""
-    with Proxy() as proxy, Server({"/page": (200, {}, b"the page")}) as server:
-        url = server.url("/page", host="localhost")
-        with (
-            HttpSession(timeout=5, proxy_recheck=3600) as patient,
-            HttpSession(timeout=5, proxy_recheck=0) as rechecking,
-        ):
-            assert patient.get(url, limit=100).body == rechecking.get(url, limit=100).body
-            monkeypatch.setenv("HTTP_PROXY", proxy.url)
-            assert patient.get(url, limit=100).body == b"the page"
-            assert proxy.carried == []  # the look before the change still serves
-            assert rechecking.get(url, limit=100).body == b"the page"
-            assert proxy.carried == [url]
-
-
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     if shutil.which("openssl") is None:

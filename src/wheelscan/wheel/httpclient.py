@@ -396,30 +396,6 @@ def _proxy_settings() -> tuple[str | None, ...]:
     return tuple(map(os.environ.get, _PROXY_VARIABLES))
 
 
-class ProxySettings:
-    """The proxy variables (``_PROXY_VARIABLES``) as a session's requests see them: looked
-    at again at most every ``recheck`` seconds. Read at every request, they cost 7-9 µs of
-    a range request's 150 (most are unset, and ``os.environ`` reads an unset one by raising
-    and catching a KeyError); wheelscan sets none of them while it runs, and its workers
-    inherit its own, so a look serves a run's thousands of requests. One changed by the
-    process itself is seen ``recheck`` later (a new session sees it at once)."""
-
-    def __init__(self, recheck: float) -> None:
-        self.recheck = recheck
-        # (when looked at, the values then), replaced whole (one assignment: threads sharing
-        # the session need no lock)
-        self._seen: tuple[float, tuple[str | None, ...]] | None = None
-
-    def current(self) -> tuple[str | None, ...]:
-        now = time.monotonic()
-        seen = self._seen
-        if seen is not None and now - seen[0] < self.recheck:
-            return seen[1]
-        settings = _proxy_settings()
-        self._seen = (now, settings)
-        return settings
-
-
 @functools.lru_cache(maxsize=256)
 def _proxy_for(scheme: str, host: str, settings: tuple[str | None, ...]) -> str | None:
     """The proxy a request to ``host`` goes through, or None; looked up again whenever the
@@ -684,8 +660,7 @@ class HttpSession:
     5xx, 429, connection errors and missed deadlines are retried ``tries`` times in all, with
     exponential backoff, or after the wait a ``Retry-After`` asks for (up to
     ``MAX_RETRY_AFTER``); any other answer (4xx included) goes back to the caller to judge.
-    Proxies come from ``HTTP(S)_PROXY`` and ``NO_PROXY`` (looked at again every
-    ``proxy_recheck`` seconds: ``ProxySettings``); credentials from the URL or
+    Proxies come from ``HTTP(S)_PROXY`` and ``NO_PROXY``; credentials from the URL or
     ``.netrc`` go to the URL's own origin only: ``_exchange`` drops them on a redirect to
     another scheme, host or port.
     """
@@ -701,12 +676,9 @@ class HttpSession:
         connections: int = 160,
         # how stale the session's look at .netrc may be (``NetrcVersion``)
         netrc_recheck: float = 1.0,
-        # and its look at the proxy variables (``ProxySettings``)
-        proxy_recheck: float = 1.0,
     ) -> None:
         self.timeout, self.tries, self.backoff = timeout, tries, backoff
         self._netrc = NetrcVersion(netrc_recheck)
-        self._proxy_settings = ProxySettings(proxy_recheck)
         self.connections = connections  # kept alive per host: threads sharing the session
         self._managers: dict[str | None, urllib3.PoolManager] = {}
         # (scheme, host, port) -> its pool among the direct ones (``_pool``)
@@ -939,7 +911,7 @@ class HttpSession:
         is cached here: ``_proxy_for``). Through a proxy it parses ``url.url`` again, which
         a normalised URL survives unchanged (``_normalised``)."""
         scheme = url.scheme or ""
-        proxy = _proxy_for(scheme, _hostname(url), self._proxy_settings.current())
+        proxy = _proxy_for(scheme, _hostname(url), _proxy_settings())
         manager = self._manager(proxy)
         if proxy is not None:
             return manager.urlopen("GET", url.url, **self._urlopen_options(headers))
