@@ -286,6 +286,7 @@ class Proxy:
     """A forwarding HTTP proxy (absolute-form requests, RFC 9112 3.2.2); logs what it carries."""
 
     carried: list[str] = field(default_factory=list)
+    authorized: list[str | None] = field(default_factory=list)  # Proxy-Authorization seen
     _httpd: ThreadingHTTPServer | None = None
 
     def __enter__(self) -> Self:
@@ -299,10 +300,16 @@ class Proxy:
 
             def do_GET(self) -> None:
                 owner.carried.append(self.path)
+                owner.authorized.append(self.headers.get("Proxy-Authorization"))
                 target = urllib.parse.urlsplit(self.path)
                 upstream = http.client.HTTPConnection(target.netloc, timeout=5)
                 path = f"{target.path}?{target.query}" if target.query else target.path
-                upstream.request("GET", path, headers=dict(self.headers.items()))
+                forwarded = {
+                    name: value
+                    for name, value in self.headers.items()
+                    if name.lower() != "proxy-authorization"  # the proxy's, not the origin's
+                }
+                upstream.request("GET", path, headers=forwarded)
                 answer = upstream.getresponse()
                 body = answer.read()
                 self.send_response(answer.status)
@@ -341,6 +348,25 @@ def test_proxies_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
         with HttpSession(timeout=5) as session:
             assert session.get(server.url("/page", host="localhost"), limit=100).body == b"the page"
         assert len(proxy.carried) == 1  # NO_PROXY: straight to the server
+
+
+def test_a_proxy_s_credentials_go_to_the_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Credentials in HTTP_PROXY's URL were never sent: a proxy that wants them answered
+    407 to every request. They are its Proxy-Authorization, percent-decoded."""
+    import base64
+
+    seen: list[dict[str, str]] = []
+
+    def page(headers: dict[str, str]) -> Answer:
+        seen.append(headers)
+        return (200, {}, b"the page")
+
+    with Proxy() as proxy, Server({"/page": page}) as server:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url.replace("//", "//puser:p%40ss@"))
+        with HttpSession(timeout=5, tries=1) as session:
+            assert session.get(server.url("/page", host="localhost"), limit=100).body == b"the page"
+    assert proxy.authorized == ["Basic " + base64.b64encode(b"puser:p@ss").decode()]
+    assert not any(name.lower() == "proxy-authorization" for name in seen[0])
 
 
 @pytest.fixture(scope="module")

@@ -643,11 +643,20 @@ class _ProxyManager(_LazyTls, urllib3.ProxyManager):
 def _manager(
     proxy: str | None, tls: Callable[[], ssl.SSLContext], size: int
 ) -> urllib3.PoolManager:
-    manager = (
-        _ProxyManager(proxy, num_pools=32, maxsize=size, tls=tls)
-        if proxy
-        else _PoolManager(num_pools=32, maxsize=size, tls=tls)
-    )
+    manager: urllib3.PoolManager
+    if proxy:
+        # credentials in the proxy's URL (http://user:pass@proxy:3128) are the proxy's to
+        # see, as Proxy-Authorization: urllib3 sends none of its own accord (a 407 instead)
+        parsed = urllib3.util.parse_url(proxy)
+        headers = None
+        if parsed.auth:
+            user, _, password = parsed.auth.partition(":")
+            auth = f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password)}"
+            headers = urllib3.make_headers(proxy_basic_auth=auth)
+            proxy = parsed._replace(auth=None).url
+        manager = _ProxyManager(proxy, num_pools=32, maxsize=size, tls=tls, proxy_headers=headers)
+    else:
+        manager = _PoolManager(num_pools=32, maxsize=size, tls=tls)
     manager.pool_classes_by_scheme = {"http": _Pool, "https": _TlsPool}
     return manager
 
