@@ -181,3 +181,39 @@ def test_a_ctrl_c_wrapped_by_python_in_another_error_is_still_an_interrupt(
     run = run_python(CTRL_C_WHILE_A_CLASS_IS_MADE, "show", str(wheel))
     assert "Traceback" not in run.stderr, run.stderr
     assert run.returncode in STOPPED, f"{run.returncode}: {run.stderr}"
+
+
+# A Ctrl-C that lands in one of importlib's callbacks (a module lock's weak reference) as
+# ``show`` imports what judges the wheel, its reading begun: Python runs the handler there,
+# and what it raises is printed as "Exception ignored" and lost
+CTRL_C_IN_AN_IMPORT_CALLBACK = """
+import os, signal, sys
+
+def tracer(frame, event, arg):
+    if (event == "call" and frame.f_code.co_name == "cb"
+            and "importlib" in frame.f_code.co_filename
+            and "wheelscan.cli.main" in sys.modules):
+        sys.settrace(None)
+        os.kill(os.getpid(), signal.SIGINT)
+    return None
+
+sys.argv[0] = "wheelscan"
+sys.settrace(tracer)
+from wheelscan.launch import entry
+entry()
+"""
+
+
+def test_a_ctrl_c_in_show_s_import_callbacks_stops_it(tmp_path: Path) -> None:
+    """``run`` gave Python's handler back before ``show`` imported its judging: a Ctrl-C in
+    an import's callback was lost (the verdict printed, exit 0), or left importlib's lock
+    taken while the reading thread imported, and the process hung. ``show`` stores nothing:
+    SIGINT's default action stays in force through it."""
+    from wheelbuilder import build_wheel
+
+    wheel = tmp_path / "demo-1.0-py3-none-any.whl"
+    wheel.write_bytes(build_wheel({"demo/__init__.py": b""}))
+    run = run_python(CTRL_C_IN_AN_IMPORT_CALLBACK, "show", str(wheel))
+    assert "Exception ignored" not in run.stderr, run.stderr
+    assert run.returncode in STOPPED, f"{run.returncode}: {run.stderr}"
+    assert run.stdout == ""

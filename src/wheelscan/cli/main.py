@@ -92,8 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run(parse(argv))
 
 
-def entry() -> None:
-    """The process's entry point: the ``wheelscan`` script, ``python -m wheelscan``."""
+def entry(sigint_deferred: bool | None = None) -> None:
+    """The command line's run, for the process's entry point (launch.py; the script of an
+    install from before it called this directly). ``sigint_deferred``: whether the entry
+    point put SIGINT's default action in force already (None: put here)."""
     # Start-up (the command's modules, its parser) makes tens of thousands of objects that
     # live as long as the process, and frees almost none: the cyclic collector walked them
     # 16 times in a one-wheel ``show``'s start-up, 3 ms of it (issue #15). It is kept off
@@ -101,7 +103,10 @@ def entry() -> None:
     # for good (gc.freeze), and it runs again. (``main``, called in a process that lives on,
     # as the tests do, leaves the collector alone.)
     gc.disable()
-    sigint_deferred = _sigint_default_action()
+    if sigint_deferred is None:
+        from wheelscan.launch import default_action
+
+        sigint_deferred = default_action()
     args = _plain_show() or parse(None)
     gc.freeze()
     gc.enable()
@@ -124,33 +129,6 @@ def _plain_show() -> argparse.Namespace | None:
 
     show_start.begin(sys.argv[1:])
     return show_start.command_line(sys.argv[1:])
-
-
-def _sigint_default_action() -> bool:
-    """Whether SIGINT's default action was put in force, until ``run``'s ``try``: a Ctrl-C
-    meanwhile ends the process as that action does (a shell says 130), as SIGTERM's and
-    SIGHUP's do here: nothing has begun. Raised as Python raises it, it was a traceback, or
-    worse, in the middle of the command's imports (tens of milliseconds): orjson's module,
-    interrupted as it was made, crashed (SIGSEGV). Only the process's entry point does it,
-    on the main thread: a program that calls ``main`` keeps its own signal handling."""
-    # the C module, loaded with the interpreter (no stub): ``signal`` costs show 0.5 ms
-    import _signal  # type: ignore[import-not-found]
-
-    # neither ignored (nohup) nor a handler of a program that runs this one
-    if _signal.getsignal(_signal.SIGINT) is not _signal.default_int_handler:
-        return False
-    try:
-        _signal.signal(_signal.SIGINT, _signal.SIG_DFL)
-    except ValueError:  # not the main thread
-        return False
-    return True
-
-
-def _interruptible() -> None:
-    """Python's SIGINT handler back: a Ctrl-C is a KeyboardInterrupt again."""
-    import _signal
-
-    _signal.signal(_signal.SIGINT, _signal.default_int_handler)
 
 
 def exit_at_once(status: int) -> None:
@@ -193,8 +171,15 @@ def run(args: argparse.Namespace, sigint_deferred: bool = False) -> int:
     ``sigint_deferred``: SIGINT's default action is in force (``entry``), until here."""
     stdout = sys.stdout
     try:
-        if sigint_deferred:  # a Ctrl-C from here on is this ``try``'s to handle
-            _interruptible()
+        # a Ctrl-C from here on is this ``try``'s to handle; but a command that has nothing
+        # to finish or keep (``show``: it stores nothing) is ended by it at once, as by the
+        # default action: a Ctrl-C landing in its imports' callbacks (after the read began:
+        # launch.py) was lost, or left importlib's lock taken and the process hung, and one
+        # during a long read waited for its end
+        if sigint_deferred and not getattr(args, "ends_on_sigint", False):
+            from wheelscan.launch import interruptible
+
+            interruptible()
         if not getattr(args, "configures_logging", False):
             configure_logging(args.command)
         # a failed write: OutputError (None: its descriptor was closed when the process began)

@@ -121,8 +121,9 @@ def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is 
         "--json-schema", action="store_true", help="print the schema of the JSON output and exit"
     )
     # configures_logging: where a wheel is fetched (``_judge``); exits_at_once: every thread
-    # has ended when it returns (main.exit_at_once)
-    p.set_defaults(func=run, configures_logging=True, exits_at_once=True)
+    # has ended when it returns (main.exit_at_once); ends_on_sigint: a Ctrl-C ends it as
+    # SIGINT's default action does, at once (main.run)
+    p.set_defaults(func=run, configures_logging=True, exits_at_once=True, ends_on_sigint=True)
 
 
 def json_schema() -> dict[str, Any]:

@@ -77,6 +77,7 @@ def plain_show(words: Sequence[str]) -> argparse.Namespace | None:
         func=run,
         configures_logging=True,
         exits_at_once=True,
+        ends_on_sigint=True,
     )
     if "--json" in flags:
         namespace.formats_asked = [("--json", "json")]  # as OneFormat (cli/usage.py) notes it
