@@ -21,7 +21,7 @@ from typing import Any
 
 from wheelscan.cli import options
 from wheelscan.cli.commands import SUMMARIES
-from wheelscan.cli.interrupt import StopSignals, exit_status
+from wheelscan.cli.interrupt import StopSignals, exit_status, raise_if_stopped
 from wheelscan.cli.progress import ProgressLine, summary
 from wheelscan.cli.usage import (
     EXIT_FOUND,
@@ -35,7 +35,7 @@ from wheelscan.cli.usage import (
     warn,
 )
 from wheelscan.elf import backend_name
-from wheelscan.engine.run import PreparingTask, RunCounts, audit
+from wheelscan.engine.run import Observer, PreparingTask, RunCounts, audit
 from wheelscan.engine.task import AuditTask
 from wheelscan.sources.factory import make_source
 from wheelscan.sources.index_url import default_index_url
@@ -166,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
     )
     # before the store: a Dask scheduler that cannot be reached is said before any run begins
     engine = options.executor(task, args)
+    _import_ahead()
     # SIGTERM and SIGHUP (timeout, systemd, a closed terminal) stop the run as Ctrl-C does
     with StopSignals() as stop, Store.open(args.db, batch_size=args.commit_every) as store:
         warn("audit", _announcement(args, [s.name for s in sources], *store.contents()))
@@ -192,11 +193,12 @@ def run(args: argparse.Namespace) -> int:
                     store,
                     engine,
                     run_id,
-                    progress,
+                    _StopsOnceStopped(progress),
                     args.limit,
                     args.strict,
                     counts,
                 )
+            raise_if_stopped()
             status = "finished"
         except KeyboardInterrupt as e:
             status, stopped = "interrupted", exit_status(e)
@@ -239,6 +241,36 @@ def run(args: argparse.Namespace) -> int:
         if not narrowed:
             return EXIT_USAGE
     return EXIT_FOUND if _found(outcome, args.fail_on) else EXIT_OK
+
+
+def _import_ahead() -> None:
+    """Import now the modules the run would import on its way, before a stop signal can raise.
+
+    An import's lock is released by a weakref callback, where an ``Interrupted`` raised by
+    the stop handler is printed ("Exception ignored") and dropped; the stop signals stayed
+    ignored after it, and the run went on to exit 0 (``_StopsOnceStopped`` catches the
+    imports not listed here)."""
+    import email.parser  # noqa: F401  (importlib.metadata.version, for the digest)
+    import importlib.metadata  # noqa: F401  (the policy digest: policy/abi3.py)
+    import multiprocessing.popen_fork  # noqa: F401  (a worker's first fork)
+
+    import isal.isal_zlib  # noqa: F401  (wheel/inflate.py: --workers 0 reads wheels here)
+
+    # store.codec's, for the first result; the judging's after the run
+    from wheelscan.policy import abi3, policies  # noqa: F401
+    from wheelscan.store import rejudge  # noqa: F401
+
+
+class _StopsOnceStopped:
+    """The run's observer, which stops the run where a stop signal was recorded but its
+    ``Interrupted`` was lost (cli/interrupt.py ``raise_if_stopped``): after each result."""
+
+    def __init__(self, observer: Observer) -> None:
+        self.observer = observer
+
+    def update(self, counts: RunCounts) -> None:
+        self.observer.update(counts)
+        raise_if_stopped()
 
 
 def _whole_index(args: argparse.Namespace) -> str:

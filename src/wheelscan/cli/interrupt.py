@@ -59,6 +59,17 @@ def stopped_status() -> int | None:
     return 128 + _received[0] if _received else None
 
 
+def raise_if_stopped() -> None:
+    """Raise the ``Interrupted`` of a stop that was recorded but never delivered.
+
+    ``_stop`` raised it wherever the main thread was: in a weakref callback (an import
+    lock's, a fork's callbacks) Python only prints it ("Exception ignored") and drops it,
+    and the stop signals, ignored from then on, could not stop the command any more: it ran
+    to its end with status 0. Called where a command can stop, it stops there instead."""
+    if _received:
+        raise Interrupted(_received[0])
+
+
 class StopSignals:
     """Within the block, SIGINT, SIGTERM and SIGHUP raise ``Interrupted`` (once)."""
 

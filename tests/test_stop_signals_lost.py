@@ -1,0 +1,125 @@
+"""A stop signal whose ``Interrupted`` is lost still stops the command (cli/interrupt.py):
+real ``python -m wheelscan`` processes, real signals, at moments found by hooks, not timing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from test_fault_kills import make_wheels
+
+ENV = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
+
+
+@pytest.fixture(scope="module")
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("lost-stops") / "wheels"
+    make_wheels(directory, 12)
+    return directory
+
+
+def _default_stop_signals() -> None:
+    for stop in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop, signal.SIG_DFL)
+
+
+def _wheelscan(script: str, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", script, *argv],
+        check=False,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=_default_stop_signals,
+    )
+
+
+# The audit, with a Ctrl-C sent while an import's lock is released by its weakref callback
+# (importlib's ``cb``), where the handler's Interrupted is printed and dropped: an import made
+# on the first result stored, once the run's stop handling is in force.
+CTRL_C_IN_AN_IMPORT_CALLBACK = """
+import os, signal, sys, types
+import _frozen_importlib as bootstrap
+import _imp
+sys.path.insert(0, sys.argv.pop(1))  # where the module imported on the way is
+
+class Imp(types.ModuleType):
+    armed = False
+    def __getattr__(self, name):
+        return getattr(_imp, name)
+    def acquire_lock(self):
+        _imp.acquire_lock()
+        if Imp.armed and sys._getframe(1).f_code.co_name == "cb":
+            Imp.armed = False
+            os.kill(os.getpid(), signal.SIGINT)
+
+bootstrap._imp = Imp("_imp")
+from wheelscan.store import Store
+add = Store.add
+def add_then_import(self, *args):
+    add(self, *args)
+    if "imported_on_the_way" not in sys.modules:
+        Imp.armed = True
+        import imported_on_the_way
+Store.add = add_then_import
+sys.argv[0] = "wheelscan"
+from wheelscan.cli.main import entry
+entry()
+"""
+
+
+def test_a_ctrl_c_lost_in_an_import_callback_still_stops_the_audit(
+    tmp_path: Path, wheels: Path
+) -> None:
+    """130 and the run ``interrupted``: the Interrupted was printed ("Exception ignored"),
+    the stop signals stayed ignored, and the run went on to its end with status 0."""
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    (modules / "imported_on_the_way.py").write_text("")
+    db = tmp_path / "run.db"
+    run = _wheelscan(CTRL_C_IN_AN_IMPORT_CALLBACK, str(modules), "audit", str(wheels),
+                     "--db", str(db), "--workers", "0", "--fail-on", "none")  # fmt: skip
+    assert "Exception ignored" in run.stderr, run.stderr  # the moment was met
+    assert run.returncode == 128 + signal.SIGINT, run.stdout + run.stderr
+    with sqlite3.connect(db) as connection:
+        runs = connection.execute("SELECT status, audited FROM runs").fetchall()
+    assert runs[0][0] == "interrupted"
+    assert runs[0][1] < 12  # stopped, not run to its end
+
+
+# The modules imported once the stop signals raise (each a moment where a stop is lost)
+IMPORTED_AFTER_STOP_SIGNALS = """
+import sys
+import wheelscan.cli.interrupt as interrupt
+entered = interrupt.StopSignals.__enter__
+before = set()
+def enter(self):
+    before.update(sys.modules)
+    return entered(self)
+interrupt.StopSignals.__enter__ = enter
+import atexit
+atexit.register(lambda: print("imported:", sorted(set(sys.modules) - before), file=sys.stderr))
+sys.argv[0] = "wheelscan"
+from wheelscan.cli.main import entry
+entry()
+"""
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_the_audit_imports_nothing_once_stop_signals_raise(
+    tmp_path: Path, wheels: Path, workers: str
+) -> None:
+    """Every module the run needs is imported before: 28 were imported on the way (the
+    abi3 policy, importlib.metadata and email, multiprocessing.popen_fork, store.rejudge)."""
+    db = str(tmp_path / "run.db")
+    run = _wheelscan(IMPORTED_AFTER_STOP_SIGNALS, "audit", str(wheels), "--db", db,
+                     "--workers", workers, "--fail-on", "none")  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "imported: []" in run.stderr, run.stderr
