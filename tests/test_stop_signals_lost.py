@@ -123,3 +123,57 @@ def test_the_audit_imports_nothing_once_stop_signals_raise(
                      "--workers", workers, "--fail-on", "none")  # fmt: skip
     assert run.returncode == 0, run.stderr
     assert "imported: []" in run.stderr, run.stderr
+
+
+# The audit, with a SIGTERM sent as the known wheels are judged under its policy (after the
+# run itself finished): when the first batch of them is judged
+SIGTERM_WHILE_REJUDGING = """
+import os, signal, sys
+from wheelscan.store.rejudge import Judge
+judge = Judge.__call__
+def judge_then_stop(self, batch):
+    os.kill(os.getpid(), signal.SIGTERM)
+    return judge(self, batch)
+Judge.__call__ = judge_then_stop
+sys.argv[0] = "wheelscan"
+from wheelscan.cli.main import entry
+entry()
+"""
+
+
+def _verdicts_under_reported_policy(db: Path) -> int:
+    with sqlite3.connect(db) as connection:
+        (count,) = connection.execute(
+            "SELECT COUNT(*) FROM verdicts v JOIN policies p ON p.id = v.policy_id "
+            "WHERE p.id = (SELECT MAX(id) FROM policies)"
+        ).fetchone()
+    return int(count)
+
+
+def test_a_sigterm_while_the_known_wheels_are_judged_stops_the_audit(
+    tmp_path: Path, wheels: Path
+) -> None:
+    """143, and the judging goes on at the next run: it was ignored (stop.ignore() before
+    it), and minutes of judging a large store could not be stopped."""
+    db = tmp_path / "run.db"
+    first = _wheelscan(STARTS_AS_SCRIPT, "audit", str(wheels), "--db", str(db), "--workers",
+                       "0", "--fail-on", "none")  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    # another policy: every known wheel is judged again, two to a batch
+    argv = ["audit", str(wheels), "--db", str(db), "--workers", "0", "--fail-on", "none",
+            "--musl-policy", "musllinux_1_2", "--commit-every", "2"]  # fmt: skip
+    stopped = _wheelscan(SIGTERM_WHILE_REJUDGING, *argv)
+    assert stopped.returncode == 128 + signal.SIGTERM, stopped.stdout + stopped.stderr
+    assert "Traceback" not in stopped.stderr, stopped.stderr
+    assert _verdicts_under_reported_policy(db) < 12
+    again = _wheelscan(STARTS_AS_SCRIPT, *argv)
+    assert again.returncode == 0, again.stderr
+    assert _verdicts_under_reported_policy(db) == 12
+
+
+STARTS_AS_SCRIPT = """
+import sys
+sys.argv[0] = "wheelscan"
+from wheelscan.cli.main import entry
+entry()
+"""

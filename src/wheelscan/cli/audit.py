@@ -217,11 +217,21 @@ def run(args: argparse.Namespace) -> int:
             # facts, or the run's outcome and its report would skip them
             from wheelscan.policy.policies import load_policies
 
-            store.reevaluate(
-                load_policies(args.policy_file),
-                policy_digest(args.policy_file, args.musl_policy),
-                musl_policy=args.musl_policy,
-            )
+            # minutes on a large store, and resumable (each batch of verdicts committed; the
+            # next run judges the rest): a stop signal stops it, as it stops the run
+            stop.arm()
+            try:
+                store.reevaluate(
+                    load_policies(args.policy_file),
+                    policy_digest(args.policy_file, args.musl_policy),
+                    musl_policy=args.musl_policy,
+                )
+                raise_if_stopped()
+            except KeyboardInterrupt as e:
+                stopped = exit_status(e)
+                warn("audit", "stopped judging the known wheels: the next run judges the rest")
+            finally:
+                stop.ignore()
         outcome = store.outcome(run_id, with_findings="finding" in args.fail_on)
     done, speed = summary(counts)
     print(f"run {run_id} {status}: {done}\n  {speed}\n  {_troubles(outcome)}")

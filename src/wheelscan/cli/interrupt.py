@@ -96,6 +96,12 @@ class StopSignals:
         for stop_signal in self._previous:
             signal.signal(stop_signal, signal.SIG_IGN)
 
+    def arm(self) -> None:
+        """Let them raise ``Interrupted`` again (after ``ignore``): for work that follows the
+        cleanup and can be stopped part-way, such as judging the known wheels again."""
+        for stop_signal in self._previous:
+            signal.signal(stop_signal, self._stop)
+
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         self.ignore()
         _received.append(signum)
