@@ -177,3 +177,23 @@ sys.argv[0] = "wheelscan"
 from wheelscan.cli.main import entry
 entry()
 """
+
+
+# ``audit`` (``package`` enters the same StopSignals) run by ``main()`` from another thread
+FROM_ANOTHER_THREAD = """
+import sys, threading
+from wheelscan.cli.main import main
+statuses = []
+thread = threading.Thread(target=lambda: statuses.append(main(sys.argv[1:])))
+thread.start()
+thread.join()
+print("status", statuses)
+"""
+
+
+def test_audit_runs_from_another_thread(tmp_path: Path, wheels: Path) -> None:
+    """Their stop signals are the program's there (only the main thread may set handlers):
+    they failed with "ValueError: signal only works in main thread"."""
+    audit = _wheelscan(FROM_ANOTHER_THREAD, "audit", str(wheels), "--db",
+                       str(tmp_path / "run.db"), "--workers", "0", "--fail-on", "none")  # fmt: skip
+    assert audit.stdout.endswith("status [0]\n"), audit.stdout + audit.stderr

@@ -25,6 +25,7 @@ their parent then too (engine/pool.py).
 from __future__ import annotations
 
 import signal
+import threading
 from collections.abc import Callable
 from types import FrameType
 from typing import Any
@@ -78,6 +79,10 @@ class StopSignals:
 
     def __enter__(self) -> StopSignals:
         _received.clear()
+        # only the main thread may set handlers (ValueError elsewhere), and only it runs
+        # them: ``main()`` called from another thread keeps the program's handling
+        if threading.current_thread() is not threading.main_thread():
+            return self
         for stop_signal in STOP_SIGNALS:
             handler = signal.getsignal(stop_signal)
             if handler != signal.SIG_IGN:
