@@ -142,3 +142,47 @@ def test_a_ctrl_c_while_forking_leaves_the_mask_and_handlers_as_they_were() -> N
     assert run.returncode == 0, run.stdout + run.stderr
     lines = run.stdout.splitlines()
     assert lines != ["interrupted 0 lines"], lines  # the test reached the blocked lines
+
+
+# A stop signal (its own) as the first handler is put back after a fork, under StopSignals:
+# its handler ignores the three stop signals and raises; the other handlers are then put
+# back by the second try (each signal.signal call is watched: the moment is found, not timed)
+SIGTERM_AS_THE_HANDLERS_ARE_PUT_BACK = """
+import os, signal
+from wheelscan.cli.interrupt import Interrupted, StopSignals
+from wheelscan.engine.forking import current_mask, signals_held
+
+real = signal.signal
+armed = []
+def watched(signum, handler):
+    previous = real(signum, handler)
+    if armed and getattr(handler, "__name__", "") == "_stop":
+        armed.clear()
+        os.kill(os.getpid(), signum)
+    return previous
+signal.signal = watched
+
+stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+with StopSignals():
+    try:
+        with signals_held(stops, current_mask()):
+            armed.append(True)
+    except Interrupted as e:
+        print("stopped")
+    print(*(signal.getsignal(s) == signal.SIG_IGN for s in stops))
+"""
+
+
+def test_a_stop_while_the_handlers_are_put_back_leaves_them_ignored() -> None:
+    """The cleanup the first stop began is not cut short by a second: the stop handler
+    was put back over the SIG_IGN the first had just set (a SIGHUP then raised again)."""
+    run = subprocess.run(
+        [sys.executable, "-c", SIGTERM_AS_THE_HANDLERS_ARE_PUT_BACK],
+        check=False,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=_default_stop_signals,
+    )
+    assert run.stdout == "stopped\nTrue True True\n", run.stderr

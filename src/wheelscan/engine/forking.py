@@ -43,6 +43,10 @@ def signals_held(signals: Collection[int], mask: Collection[int]) -> Iterator[No
     each signal noted is raised again. Whatever interrupts the block, both are put back."""
     noted: list[int] = []
     swapped: dict[int, Handler] = {}
+
+    def note(signum: int, frame: FrameType | None) -> None:
+        noted.append(signum)
+
     try:
         signal.pthread_sigmask(signal.SIG_BLOCK, signals)
         # only the main thread may set handlers, and only its Python code runs them
@@ -51,21 +55,28 @@ def signals_held(signals: Collection[int], mask: Collection[int]) -> Iterator[No
                 handler = signal.getsignal(signum)
                 if callable(handler):  # not SIG_DFL, SIG_IGN, nor one set by C code
                     swapped[signum] = handler
-                    signal.signal(signum, lambda signum, frame: noted.append(signum))
+                    signal.signal(signum, note)
         yield
     finally:
         # the mask first: a signal that comes now is still only noted
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         try:
-            _put_back(swapped)
+            _put_back(swapped, note)
         finally:
             # a handler put back may run, and raise, before the others are: the rest then
-            _put_back(swapped)
+            _put_back(swapped, note)
         for signum in noted:  # a failed fork too: a Ctrl-C meanwhile is not lost
             signal.raise_signal(signum)  # handled here, by the handler it was meant for
 
 
-def _put_back(swapped: dict[int, Handler]) -> None:
+def _put_back(swapped: dict[int, Handler], note: Handler) -> None:
+    """Each handler back where ``note`` still is. An entry is dropped only once its handler
+    is back: an exception before (a handler put back runs, and raises) leaves it for the
+    second call, not ``note`` for good. And a handler changed meanwhile is kept: a stop
+    handler that ran here ignored the stop signals (cli/interrupt.py), and putting it back
+    over SIG_IGN raised a second Interrupted during the cleanup the first began."""
     while swapped:
-        signum, handler = swapped.popitem()
-        signal.signal(signum, handler)
+        signum, handler = next(iter(swapped.items()))
+        if signal.getsignal(signum) is note:
+            signal.signal(signum, handler)
+        del swapped[signum]
