@@ -186,3 +186,49 @@ def test_a_stop_while_the_handlers_are_put_back_leaves_them_ignored() -> None:
         preexec_fn=_default_stop_signals,
     )
     assert run.stdout == "stopped\nTrue True True\n", run.stderr
+
+
+# The audit, with a Ctrl-C as its second worker is forked (noted, raised again once it has
+# started); at exit, the workers the pool left running are counted (a tracer finds both
+# moments: the second ``_spawn`` and multiprocessing's exit function)
+CTRL_C_AS_THE_SECOND_WORKER_FORKS = """
+import os, signal, sys
+spawns = []
+def tracer(frame, event, arg):
+    code = frame.f_code
+    if event != "call" or os.getpid() != parent:
+        return None
+    if code.co_name == "_spawn" and code.co_filename.endswith("engine/pool.py"):
+        spawns.append(True)
+    if code.co_name == "_launch" and "popen_fork" in code.co_filename and len(spawns) == 2:
+        spawns.append(True)
+        os.kill(os.getpid(), signal.SIGINT)
+    if code.co_name == "_exit_function" and "multiprocessing" in code.co_filename:
+        import multiprocessing
+        print("left running:", len(multiprocessing.active_children()), file=sys.stderr)
+    return None
+parent = os.getpid()
+sys.argv[0] = "wheelscan"
+sys.settrace(tracer)
+from wheelscan.cli.main import entry
+entry()
+"""
+
+
+def test_a_ctrl_c_as_a_worker_forks_leaves_no_worker_running(tmp_path: Path, wheels: Path) -> None:
+    """130, and no worker left: the re-raise came after the worker started and before the
+    pool recorded it, and outside the block that stops the workers."""
+    db = tmp_path / "run.db"
+    argv = [sys.executable, "-c", CTRL_C_AS_THE_SECOND_WORKER_FORKS, "audit", str(wheels),
+            "--db", str(db), "--workers", "3", "--fail-on", "none"]  # fmt: skip
+    run = subprocess.run(
+        argv,
+        check=False,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=_default_stop_signals,
+    )
+    assert run.returncode == 128 + signal.SIGINT, run.stdout + run.stderr
+    assert "left running: 0\n" in run.stderr, run.stderr

@@ -323,7 +323,16 @@ class LocalPool(Generic[R]):
         self._shutdown([w for w in kept if w not in alive])
         for worker in alive:
             worker.release, worker.alone = None, False
-        return alive + [self._spawn() for _ in range(self.size - len(alive))]
+        workers = list(alive)
+        try:
+            while len(workers) < self.size:
+                workers.append(self._spawn())
+        except BaseException:
+            # a stop signal noted while one forked is raised after it: the workers started
+            # before it would be nobody's (results() has no list of them yet)
+            self._shutdown(workers)
+            raise
+        return workers
 
     def _finish(self, workers: list[_Worker]) -> None:
         """Stop the workers, or keep the idle ones for the next call."""
@@ -354,9 +363,20 @@ class LocalPool(Generic[R]):
             daemon=True,
         )
         # the stop signals held while it forks (engine/forking.py), so that none is lost
-        with signals_held(STOP_SIGNALS, mask):
-            process.start()
-        child.close()
+        try:
+            with signals_held(STOP_SIGNALS, mask):
+                process.start()
+        except BaseException:
+            # a stop signal noted during the fork is raised again after it, once the worker
+            # has started: stopped here, it would be left running, nobody's to stop
+            if process.pid is not None:
+                process.kill()
+                process.join()
+            parent.close()
+            self._parent_ends.discard(parent)
+            raise
+        finally:
+            child.close()
         return _Worker(process, parent)
 
     def _close(self, worker: _Worker) -> None:
