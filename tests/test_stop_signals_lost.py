@@ -197,3 +197,40 @@ def test_audit_runs_from_another_thread(tmp_path: Path, wheels: Path) -> None:
     audit = _wheelscan(FROM_ANOTHER_THREAD, "audit", str(wheels), "--db",
                        str(tmp_path / "run.db"), "--workers", "0", "--fail-on", "none")  # fmt: skip
     assert audit.stdout.endswith("status [0]\n"), audit.stdout + audit.stderr
+
+
+# Two commands run by ``main()`` in one program: the first stopped by a Ctrl-C (sent as its
+# first result is stored), the second a report whose reader has gone away (a closed pipe)
+TWO_COMMANDS = """
+import io, os, signal, sys
+from wheelscan.cli import interrupt
+from wheelscan.cli.main import main
+from wheelscan.store import Store
+add = Store.add
+def add_then_stop(self, *args):
+    add(self, *args)
+    os.kill(os.getpid(), signal.SIGINT)
+Store.add = add_then_stop
+wheels, db = sys.argv[1:]
+print("audit", main(["audit", wheels, "--db", db, "--workers", "0", "--fail-on", "none"]))
+Store.add = add
+print("stopped", interrupt.stopped_status())
+interrupt.forget_stop()  # as cli/main.py's run() does before each command
+print("after forget_stop", interrupt.stopped_status())
+sys.stdout.flush()
+reader, writer = os.pipe()
+os.close(reader)
+stdout, sys.stdout = sys.stdout, io.TextIOWrapper(os.fdopen(writer, "wb"), write_through=True)
+status = main(["report", "--db", db])
+sys.stdout = stdout
+print("report", status)
+"""
+
+
+def test_a_stop_is_forgotten_before_the_next_command(tmp_path: Path, wheels: Path) -> None:
+    """``forget_stop``: a command's stop is not the next one's (a report to a closed pipe,
+    2, returned the audit's 130 before it)."""
+    run = _wheelscan(TWO_COMMANDS, str(wheels), str(tmp_path / "run.db"))
+    assert run.stdout.splitlines()[-4:] == [
+        "audit 130", "stopped 130", "after forget_stop None", "report 2"
+    ], run.stderr  # fmt: skip

@@ -60,6 +60,12 @@ def stopped_status() -> int | None:
     return 128 + _received[0] if _received else None
 
 
+def forget_stop() -> None:
+    """Begin a command with no stop seen: ``main()`` called twice in one program (a test, a
+    tool embedding wheelscan) must not read the first command's stop as the second's."""
+    _received.clear()
+
+
 def raise_if_stopped() -> None:
     """Raise the ``Interrupted`` of a stop that was recorded but never delivered.
 
