@@ -232,3 +232,48 @@ def test_a_ctrl_c_as_a_worker_forks_leaves_no_worker_running(tmp_path: Path, whe
     )
     assert run.returncode == 128 + signal.SIGINT, run.stdout + run.stderr
     assert "left running: 0\n" in run.stderr, run.stderr
+
+
+# A program's own SIGTERM handler (SystemExit) run as the handlers are put back after a
+# fork: a tracer sends SIGTERM before the second handler's line runs
+SIGTERM_BEFORE_THE_SECOND_HANDLER_IS_PUT_BACK = """
+import os, signal, sys
+from wheelscan.engine.forking import current_mask, signals_held
+
+def on_term(signum, frame):
+    raise SystemExit(143)
+
+signal.signal(signal.SIGTERM, on_term)
+lines = []
+def local(frame, event, arg):
+    if event == "line":
+        source = open(frame.f_code.co_filename).read().splitlines()[frame.f_lineno - 1]
+        if "signal.signal(signum, handler)" in source:
+            lines.append(frame.f_lineno)
+            if len(lines) == 2:
+                os.kill(os.getpid(), signal.SIGTERM)
+    return local
+sys.settrace(lambda frame, event, arg: local if frame.f_code.co_name == "_put_back" else None)
+try:
+    with signals_held((signal.SIGINT, signal.SIGTERM, signal.SIGHUP), current_mask()):
+        pass
+except SystemExit as e:
+    sys.settrace(None)
+    print("stopped", e.code)
+print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+"""
+
+
+def test_a_handler_raising_as_the_handlers_are_put_back_loses_none() -> None:
+    """SIGINT's handler is Python's again: it was popped before it was put back, and the
+    handler that only notes stayed for good (a Ctrl-C afterwards did nothing)."""
+    run = subprocess.run(
+        [sys.executable, "-c", SIGTERM_BEFORE_THE_SECOND_HANDLER_IS_PUT_BACK],
+        check=False,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=_default_stop_signals,
+    )
+    assert run.stdout == "stopped 143\nTrue\n", run.stderr
