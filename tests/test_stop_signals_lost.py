@@ -234,3 +234,49 @@ def test_a_stop_is_forgotten_before_the_next_command(tmp_path: Path, wheels: Pat
     assert run.stdout.splitlines()[-4:] == [
         "audit 130", "stopped 130", "after forget_stop None", "report 2"
     ], run.stderr  # fmt: skip
+
+
+# In each process of ``reevaluate --workers 2`` (spawned: they import sitecustomize too), a
+# judge that says where it is (its pid) and waits for the test to let it go
+JUDGE_THAT_WAITS = """
+import os, time
+from pathlib import Path
+from wheelscan.store import rejudge
+judge = rejudge.Judge.__call__
+def waiting_judge(self, batch):
+    here = Path(os.environ["JUDGE_SIGNALS"])
+    (here / "judging").write_text(str(os.getpid()))
+    while not (here / "go").exists():
+        time.sleep(0.01)
+    return judge(self, batch)
+rejudge.Judge.__call__ = waiting_judge
+"""
+
+
+def test_a_ctrl_c_to_a_reevaluate_worker_prints_nothing(tmp_path: Path, wheels: Path) -> None:
+    """A worker ignores SIGINT: a Ctrl-C to the process group is the parent's to handle
+    (each worker printed a KeyboardInterrupt traceback)."""
+    db = tmp_path / "run.db"
+    audit = _wheelscan(STARTS_AS_SCRIPT, "audit", str(wheels), "--db", str(db), "--workers",
+                       "0", "--fail-on", "none")  # fmt: skip
+    assert audit.returncode == 0, audit.stderr
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(JUDGE_THAT_WAITS)
+    env = {**ENV, "PYTHONPATH": f"{hooks}{os.pathsep}{ENV.get('PYTHONPATH', '')}",
+           "JUDGE_SIGNALS": str(tmp_path)}  # fmt: skip
+    argv = [sys.executable, "-m", "wheelscan", "reevaluate", "--db", str(db),
+            "--musl-policy", "musllinux_1_2", "--workers", "2"]  # fmt: skip
+    with subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=_default_stop_signals,  # noqa: PLW1509 - a test process starts no threads
+    ) as reevaluate:  # fmt: skip
+        judging = tmp_path / "judging"
+        while not judging.exists() and reevaluate.poll() is None:
+            pass  # the moment a worker judges (the watch is the file, not a clock)
+        assert judging.exists(), reevaluate.communicate()
+        os.kill(int(judging.read_text()), signal.SIGINT)
+        (tmp_path / "go").touch()
+        out, err = reevaluate.communicate(timeout=60)
+    assert "Traceback" not in err, err
+    assert reevaluate.returncode == 0, out + err

@@ -4,6 +4,7 @@ process runs. Facts blobs in, verdict columns out; no wheel is read, no database
 
 from __future__ import annotations
 
+import signal
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -53,6 +54,9 @@ _judge: Judge | None = None  # the worker process's Judge, set once by _init
 def _init(judge: Judge) -> None:
     global _judge  # noqa: PLW0603 - a pool initializer can only hand state over this way
     _judge = judge
+    # a Ctrl-C reaches the whole process group: the parent stops the pool (its KeyboardInterrupt
+    # leaves the with block), and a worker's own only printed a traceback per worker
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _judge_in_worker(batch: Batch) -> Judged:
