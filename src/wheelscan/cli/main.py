@@ -170,6 +170,11 @@ def run(args: argparse.Namespace, sigint_deferred: bool = False) -> int:
     """Run the parsed command: its exit status; a user's error said in one line.
     ``sigint_deferred``: SIGINT's default action is in force (``entry``), until here."""
     stdout = sys.stdout
+    # a stop an earlier command of this process saw is not this one's (``main`` called
+    # again by a program); imported by any command that handles the stop signals
+    interrupt = sys.modules.get("wheelscan.cli.interrupt")
+    if interrupt is not None:
+        interrupt.forget_stop()
     try:
         # a Ctrl-C from here on is this ``try``'s to handle; but a command that has nothing
         # to finish or keep (``show``: it stores nothing) is ended by it at once, as by the
