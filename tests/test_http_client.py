@@ -350,9 +350,18 @@ def test_proxies_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
         assert len(proxy.carried) == 1  # NO_PROXY: straight to the server
 
 
-def test_a_proxy_s_credentials_go_to_the_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("password", "sent"),
+    [("p%40ss", b"p@ss"), ("p%E2%82%AC", b"p\xe2\x82\xac"), ("p%E4", b"p\xe4")],
+    ids=["at", "utf-8", "latin-1"],
+)
+def test_a_proxy_s_credentials_go_to_the_proxy(
+    password: str, sent: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Credentials in HTTP_PROXY's URL were never sent: a proxy that wants them answered
-    407 to every request. They are its Proxy-Authorization, percent-decoded."""
+    407 to every request. They are its Proxy-Authorization, the escapes' bytes as they are
+    (as curl sends them: decoded to text and encoded as latin-1, a euro sign was a
+    UnicodeEncodeError traceback)."""
     import base64
 
     seen: list[dict[str, str]] = []
@@ -362,10 +371,10 @@ def test_a_proxy_s_credentials_go_to_the_proxy(monkeypatch: pytest.MonkeyPatch) 
         return (200, {}, b"the page")
 
     with Proxy() as proxy, Server({"/page": page}) as server:
-        monkeypatch.setenv("HTTP_PROXY", proxy.url.replace("//", "//puser:p%40ss@"))
+        monkeypatch.setenv("HTTP_PROXY", proxy.url.replace("//", f"//puser:{password}@"))
         with HttpSession(timeout=5, tries=1) as session:
             assert session.get(server.url("/page", host="localhost"), limit=100).body == b"the page"
-    assert proxy.authorized == ["Basic " + base64.b64encode(b"puser:p@ss").decode()]
+    assert proxy.authorized == ["Basic " + base64.b64encode(b"puser:" + sent).decode()]
     assert not any(name.lower() == "proxy-authorization" for name in seen[0])
 
 

@@ -650,9 +650,12 @@ def _manager(
         parsed = urllib3.util.parse_url(proxy)
         headers = None
         if parsed.auth:
+            # the escapes' bytes as they are, as curl sends them: decoded to text (UTF-8)
+            # and encoded again (latin-1) a password of any other letters failed
             user, _, password = parsed.auth.partition(":")
-            auth = f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password)}"
-            headers = urllib3.make_headers(proxy_basic_auth=auth)
+            login = urllib.parse.unquote_to_bytes(user) + b":"
+            login += urllib.parse.unquote_to_bytes(password)
+            headers = {"proxy-authorization": "Basic " + base64.b64encode(login).decode()}
             proxy = parsed._replace(auth=None).url
         manager = _ProxyManager(proxy, num_pools=32, maxsize=size, tls=tls, proxy_headers=headers)
     else:
