@@ -491,3 +491,16 @@ def test_a_strict_error_is_not_hidden_by_a_fast_reading(tmp_path: Path) -> None:
     strict = wheelscan("audit", str(wheels), "--db", db, "--workers", "0", "--strict")
     assert strict.returncode == 1, strict.stdout + strict.stderr
     assert "1 errors" in strict.stdout
+
+
+def test_a_password_holding_an_at_sign_is_never_printed(tmp_path: Path) -> None:
+    """urllib3 ends a URL's userinfo at its last ``@``: the redaction ended it at the
+    first, and printed the rest of a password such as ``top@s3cret``."""
+    url = DOWN.replace("://", "://reader:top@s3cret@")
+    for run in (
+        wheelscan_process("package", "demo", "--index-url", url),
+        wheelscan_process("audit", url, "--db", str(tmp_path / "a.db"), "--workers", "0"),
+    ):
+        assert run.returncode == 2, run.stderr
+        assert "s3cret" not in run.stdout + run.stderr, run.stderr
+        assert "reader:***@" in run.stderr

@@ -34,7 +34,9 @@ def redact(url: str) -> str:
 
 
 # the user information of any URL inside a text (an error's reason names the URL it failed on)
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/\s@]*)@")
+# (to the last ``@`` before the path, as urllib3 and browsers end it: a password may hold
+# an ``@`` of its own, which ended it too soon and printed the rest)
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#\s]*)@")
 
 
 def redact_text(text: str) -> str:
