@@ -240,16 +240,17 @@ def run(args: argparse.Namespace, sigint_deferred: bool = False) -> int:
 
 
 def _interrupt_within(error: BaseException) -> KeyboardInterrupt | None:
-    """The Ctrl-C (or stop signal) an error was raised from or while handling, if any:
-    Python 3.11 wraps one raised as a class is made in a RuntimeError ("Error calling
-    __set_name__"), which is a stop, not a bug."""
+    """The Ctrl-C (or stop signal) an error was raised from, if any: Python 3.11 wraps one
+    raised as a class is made in a RuntimeError ("Error calling __set_name__") whose cause
+    it is, which is a stop, not a bug. Only causes: an error raised while a stop was being
+    handled (its context: a store that could not be closed) is that error, to be said."""
     seen: set[int] = set()
     cause: BaseException | None = error
     while cause is not None and id(cause) not in seen:
         if isinstance(cause, KeyboardInterrupt):
             return cause
         seen.add(id(cause))
-        cause = cause.__cause__ or cause.__context__
+        cause = cause.__cause__
     return None
 
 
