@@ -247,8 +247,8 @@ def _builtin_entries() -> dict[Libc, Any]:
 # writes them, tests/test_policies.py holds them equal to the whole's split. A ``show``
 # judges one architecture's wheel: parsing the whole, 240 KB of JSON for nine
 # architectures, was 9.5M instructions and 250 page faults of its start-up (issue #15),
-# one architecture's is 2.4M. (Not named ``*-policy.json``: the store's policy digest,
-# store/codec.py, is the whole files'.)
+# one architecture's is 2.4M. (The store's policy digest, store/codec.py, hashes these
+# files beside the whole ones.)
 def by_arch_file(arch: str) -> Path:
     return DATA_DIR / f"manylinux.{arch}.json"
 
