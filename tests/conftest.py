@@ -94,8 +94,20 @@ def pytest_configure(config: pytest.Config) -> None:
     """Before any test module is imported: where Python caches bytecode, and how many
     examples the property tests draw."""
     _cache_bytecode_outside_the_tree()
+    _ctrl_c_delivered()
     if _is_the_fast_loop(config) and config.getoption("hypothesis_profile", None) is None:
         settings.load_profile(FAST_LOOP_PROFILE)  # property_budget.py says what it draws
+
+
+def _ctrl_c_delivered() -> None:
+    """Python's SIGINT handler in force, whatever the run was started with: a shell starts a
+    command it puts in the background (``.ci/run &``) with SIGINT ignored, which every
+    process a test starts inherits across exec, and the tests of Ctrl-C (real signals, sent
+    to this process or to a ``wheelscan`` it started) then see none arrive."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _is_the_fast_loop(config: pytest.Config) -> bool:
