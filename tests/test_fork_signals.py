@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
@@ -12,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from signalruns import ENV
+from signalruns import default_stop_signals as _default_stop_signals
 from test_fault_kills import make_wheels
 
-ENV = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
 ROUNDS = 3
 
 
@@ -23,11 +23,6 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("fork-signals") / "wheels"
     make_wheels(directory, 12)
     return directory
-
-
-def _default_stop_signals() -> None:
-    for stop in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(stop, signal.SIG_DFL)
 
 
 # ``wheelscan`` as its script runs it, in a process with one more thread, parked (as

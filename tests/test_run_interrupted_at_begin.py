@@ -3,17 +3,14 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
+
+from signalruns import run_python as python
 
 from elfwriter import build_elf, sample_spec
 from wheelbuilder import build_wheel
-
-ENV = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
 
 # a run left ``running`` by a process that was killed (kill -9: no close, no finish)
 KILLED_MID_RUN = """
@@ -46,23 +43,6 @@ sys.argv[0] = "wheelscan"
 from wheelscan.cli.main import entry
 entry()
 """
-
-
-def _default_stop_signals() -> None:
-    for stop in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(stop, signal.SIG_DFL)
-
-
-def python(code: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", code, *args],
-        check=False,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        preexec_fn=_default_stop_signals,
-    )
 
 
 def test_a_ctrl_c_once_the_run_is_committed_leaves_it_interrupted(tmp_path: Path) -> None:

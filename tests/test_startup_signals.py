@@ -7,35 +7,17 @@ timing."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
 import pytest
 
+from signalruns import run_python
+
 ROOT = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
+
 STOPPED = (128 + signal.SIGINT, -signal.SIGINT)  # 130, or SIGINT's default action
-
-
-def _default_stop_signals() -> None:
-    for stop in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(stop, signal.SIG_DFL)
-
-
-def run_python(code: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", code, *args],
-        check=False,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        preexec_fn=_default_stop_signals,
-    )
 
 
 def script_text() -> str:

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from signalruns import ENV
+from signalruns import default_stop_signals as _default_stop_signals
+from signalruns import run_python as _wheelscan
 from test_fault_kills import make_wheels
-
-ENV = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
 
 
 @pytest.fixture(scope="module")
@@ -23,23 +24,6 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("lost-stops") / "wheels"
     make_wheels(directory, 12)
     return directory
-
-
-def _default_stop_signals() -> None:
-    for stop in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(stop, signal.SIG_DFL)
-
-
-def _wheelscan(script: str, *argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", script, *argv],
-        check=False,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        preexec_fn=_default_stop_signals,
-    )
 
 
 # The audit, with a Ctrl-C sent while an import's lock is released by its weakref callback
