@@ -166,6 +166,8 @@ def run(args: argparse.Namespace) -> int:
     )
     # before the store: a Dask scheduler that cannot be reached is said before any run begins
     engine = options.executor(task, args)
+    # every policy file hashed (the per-architecture ones too): once for the whole run
+    digest = policy_digest(args.policy_file, args.musl_policy)
     _import_ahead()
     # SIGTERM and SIGHUP (timeout, systemd, a closed terminal) stop the run as Ctrl-C does
     with StopSignals() as stop, Store.open(args.db, batch_size=args.commit_every) as store:
@@ -174,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
         status, stopped = "failed", 0
         run_id = store.begin_run(
             ", ".join(s.name for s in sources),
-            policy_digest(args.policy_file, args.musl_policy),
+            digest,
             # the wheels per second of a run depend on the engine as much as on the parser
             backend=f"{backend_name()}, {options.engine_description(engine)}",
             warn=lambda message: warn("audit", message),
@@ -184,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             # the digest alone cannot tell a report which policy file judged the wheels
             store.record_policy_source(
-                policy_digest(args.policy_file, args.musl_policy),
+                digest,
                 policy_source(args.policy_file, args.musl_policy),
             )
             with ProgressLine(args.progress) as progress:
@@ -223,7 +225,7 @@ def run(args: argparse.Namespace) -> int:
             try:
                 store.reevaluate(
                     load_policies(args.policy_file),
-                    policy_digest(args.policy_file, args.musl_policy),
+                    digest,
                     musl_policy=args.musl_policy,
                 )
                 raise_if_stopped()

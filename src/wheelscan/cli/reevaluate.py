@@ -33,15 +33,13 @@ def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is 
 def run(args: argparse.Namespace) -> int:
     existing_store(args.db)
     database = load_policies(args.policy_file)
+    digest = policy_digest(args.policy_file, args.musl_policy)  # every policy file hashed
     with Store.open(args.db, create=False) as store:  # an empty file is no store to judge
         # a report must name the policy file of every verdict stored
-        store.record_policy_source(
-            policy_digest(args.policy_file, args.musl_policy),
-            policy_source(args.policy_file, args.musl_policy),
-        )
+        store.record_policy_source(digest, policy_source(args.policy_file, args.musl_policy))
         judged = store.reevaluate(
             database,
-            policy_digest(args.policy_file, args.musl_policy),
+            digest,
             workers=max(1, args.workers),
             musl_policy=args.musl_policy,
         )
