@@ -273,3 +273,14 @@ def test_the_tools_are_timed_in_turns_and_auditwheel_within_its_budget() -> None
     ws, aw = _alternated(4, lambda: run("ws", 0.1), lambda: run("aw", 20.0), 30.0)
     assert order == ["ws", "aw", "ws", "aw", "ws", "ws"]
     assert (len(ws), len(aw)) == (4, 2)
+
+
+def test_the_median_of_runs_is_their_middle_or_the_mean_of_the_two() -> None:
+    from harness.largewheel import _median
+    from harness.procs import ProcessRun
+
+    def runs(*seconds: float) -> list[ProcessRun]:
+        return [ProcessRun(s, 0, 0, b"", b"") for s in sorted(seconds)]
+
+    assert _median(runs(0.3, 0.1, 0.2)) == 0.2
+    assert _median(runs(0.4, 0.1, 0.2, 0.3)) == pytest.approx(0.25)

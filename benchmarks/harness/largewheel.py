@@ -68,6 +68,14 @@ def _alternated(
     return sorted(ws, key=lambda r: r.seconds), sorted(aw, key=lambda r: r.seconds)
 
 
+def _median(runs: list[Any]) -> float:
+    """The median of runs' seconds (``runs`` sorted by them, as ``_alternated`` gives them)."""
+    middle = len(runs) // 2
+    if len(runs) % 2:
+        return float(runs[middle].seconds)
+    return float((runs[middle - 1].seconds + runs[middle].seconds) / 2)
+
+
 def compare(
     wheel: Path,
     aw_cmd: list[str],
@@ -98,6 +106,7 @@ def compare(
         "wheelscan_best": ws[0].seconds,
         "auditwheel_best": aw[0].seconds,
         "ratio": aw[0].seconds / ws[0].seconds,
+        "ratio_median": _median(aw) / _median(ws),
         "wheelscan_max_rss": max(r.max_rss for r in ws),
         "auditwheel_max_rss": max(r.max_rss for r in aw),
         "wheelscan_startup_seconds": ws_start[0].seconds,

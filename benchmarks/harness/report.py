@@ -158,7 +158,8 @@ def figures(r: dict[str, Any]) -> list[Figure]:
             Figure(
                 f"ML wheel as whole processes ({ml['wheel_bytes'] / MB:.0f} MB "
                 f"{ml['wheel'].split('-')[0]}; {ml['over_floor']:.1f}× its layout's floor, "
-                f"{_s(floor['seconds'])}: {floor['counted_bytes'] / MB:.0f} MB counted)",
+                f"{_s(floor['seconds'])}: {floor['counted_bytes'] / MB:.0f} MB counted; "
+                f"medians {_median_ratio(ml)})",
                 _s(ml["wheelscan_best"]),
                 _s(ml["auditwheel_best"]),
                 ml["ratio"],
@@ -172,7 +173,7 @@ def figures(r: dict[str, Any]) -> list[Figure]:
                     f"{ml['wheel'].split('-')[0]} again, without this machine's site hooks "
                     f"(a venv's start-up: wheelscan --version "
                     f"{_s(clean['wheelscan_startup_seconds'])}, "
-                    f"here {_s(ml['wheelscan_startup_seconds'])})",
+                    f"here {_s(ml['wheelscan_startup_seconds'])}; medians {_median_ratio(clean)})",
                     _s(clean["wheelscan_best"]),
                     _s(clean["auditwheel_best"]),
                     clean["ratio"],
@@ -192,6 +193,13 @@ def figures(r: dict[str, Any]) -> list[Figure]:
         )
     )
     return out
+
+
+def _median_ratio(measured: dict[str, Any]) -> str:
+    """The ratio of the two tools' median runs, where the run recorded it (older results
+    hold only their best)."""
+    ratio = measured.get("ratio_median")
+    return "not recorded" if ratio is None else f"{ratio:.2f}×"
 
 
 def _ratio_text(f: Figure) -> str:
