@@ -350,6 +350,30 @@ def test_proxies_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
         assert len(proxy.carried) == 1  # NO_PROXY: straight to the server
 
 
+def test_a_proxy_given_without_a_scheme_is_an_http_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``HTTP_PROXY=host:port``, as many setups write it and pip (requests' scheme
+    prepended) takes it, was refused by urllib3 ("Proxy URL had no scheme"): every wheel of
+    an audit a ``download-failed`` record, after three tries each."""
+    with Proxy() as proxy, Server({"/page": (200, {}, b"the page")}) as server:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url.removeprefix("http://"))
+        with HttpSession(timeout=5, tries=1) as session:
+            assert session.get(server.url("/page", host="localhost"), limit=100).body == b"the page"
+        assert proxy.carried == [server.url("/page", host="localhost")]
+
+
+def test_a_proxy_of_a_scheme_not_spoken_fails_once_in_a_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A SOCKS proxy (urllib3 needs its extra for it) is a setting to fix, not a failure to
+    try again: one permanent error that names the variable's scheme, at once."""
+    monkeypatch.setenv("HTTP_PROXY", "socks5://127.0.0.1:9")
+    with HttpSession(timeout=5, tries=3) as session, pytest.raises(HttpError) as failure:
+        session.get("http://localhost:9/page", limit=100)
+    assert not failure.value.transient
+    assert "socks5" in failure.value.reason and "proxy" in failure.value.reason
+    assert "after" not in str(failure.value)  # not retried
+
+
 @pytest.mark.parametrize(
     ("password", "sent"),
     [("p%40ss", b"p@ss"), ("p%E2%82%AC", b"p\xe2\x82\xac"), ("p%E4", b"p\xe4")],

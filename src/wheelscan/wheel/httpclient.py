@@ -404,7 +404,15 @@ def _proxy_for(scheme: str, host: str, settings: tuple[str | None, ...]) -> str 
     del settings  # the cache's key only
     if urllib.request.proxy_bypass(host):
         return None
-    return urllib.request.getproxies().get(scheme)
+    proxy = urllib.request.getproxies().get(scheme)
+    if proxy and "://" not in proxy:
+        # ``host:port``, as pip takes it (requests prepends the scheme): an http proxy
+        return "http://" + proxy
+    return proxy or None
+
+
+# The proxies urllib3 speaks to without an extra (SOCKS needs urllib3[socks])
+_PROXY_SCHEMES = ("http://", "https://")
 
 
 # What no host may hold: a space or a control character
@@ -924,6 +932,12 @@ class HttpSession:
         a normalised URL survives unchanged (``_normalised``)."""
         scheme = url.scheme or ""
         proxy = _proxy_for(scheme, _hostname(url), _proxy_settings())
+        if proxy is not None and not proxy.lower().startswith(_PROXY_SCHEMES):
+            # a setting to fix, not a failure to try again
+            spoken = proxy.partition("://")[0]
+            raise HttpError(
+                url.url, f"a proxy of scheme {spoken!r} (only http and https)", transient=False
+            )
         manager = self._manager(proxy)
         if proxy is not None:
             return manager.urlopen("GET", url.url, **self._urlopen_options(headers))
