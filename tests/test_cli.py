@@ -148,6 +148,19 @@ def test_elf_command(tmp_path: Path) -> None:
     assert "S390 ELF64 big-endian" in text
 
 
+def test_elf_says_what_a_file_it_cannot_read_is(tmp_path: Path, wheels: dict[str, Path]) -> None:
+    """A wheel given to ``elf`` was "no ELF magic", and a directory "Is a directory" without
+    the code the JSON gives it: a wheel is named as one, with the command that judges it."""
+    run = wheelscan("elf", str(wheels["good"]), str(tmp_path))
+    assert run.returncode == 2
+    lines = run.stdout.splitlines()
+    at = lines.index(str(tmp_path))
+    assert "error: not-elf: a zip archive (a wheel?), not ELF: `wheelscan show" in " ".join(
+        " ".join(lines[:at]).split()
+    )
+    assert lines[at + 1].strip().startswith("error: io-error: ")
+
+
 @pytest.mark.parametrize("backend", ["native", "reference"])
 def test_version_reports_the_backend(backend: str) -> None:
     import os

@@ -198,4 +198,4 @@ def test_elf_refuses_a_fifo_at_once_not_waiting_for_a_writer(tmp_path: Path) -> 
         timeout=60,
     )
     assert (done.returncode, done.stderr) == (2, "")
-    assert done.stdout == f"{fifo}\n  error: not a regular file\n"
+    assert done.stdout == f"{fifo}\n  error: io-error: not a regular file\n"

@@ -88,6 +88,10 @@ def read(path: Path) -> ElfFacts:
         if f.seek(0, 2) == 0:
             raise ElfError("not-elf", "empty file")
         with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            if data[:4] == b"PK\x03\x04":
+                raise ElfError(
+                    "not-elf", f"a zip archive (a wheel?), not ELF: `wheelscan show {path}`"
+                )
             return parse_elf(data)
 
 
@@ -109,7 +113,9 @@ def run(args: argparse.Namespace) -> int:
         if isinstance(r, ElfFacts):
             blocks.append("\n".join([str(path), *describe(r, width)]))
         else:
-            reason = r.strerror if isinstance(r, OSError) and r.strerror else str(r)
+            reason = str(r)
+            if isinstance(r, OSError):  # the code the JSON gives it (``_json_item``)
+                reason = f"io-error: {r.strerror or r}"
             blocks.append("\n".join([str(path), *wrap(f"error: {reason}", 2, 4, width)]))
     print("\n".join(blocks))
     return status
