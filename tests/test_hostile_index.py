@@ -117,6 +117,19 @@ def test_a_page_that_fails_costs_only_its_project(server: FaultServer, tmp_path:
     assert_only_demo_failed(audit(server, tmp_path), tmp_path)
 
 
+def test_the_one_project_asked_for_failing_is_not_said_to_have_others(
+    server: FaultServer, tmp_path: Path
+) -> None:
+    """``--project demo`` whose page failed said "every other project was listed and
+    audited": there was none; the error names the page, and says no more."""
+    list_demo_and_twin(server, wheel("twin"), f"/packages/{TWIN}")
+    server.always[PAGE] = "huge-length"
+    result = audit(server, tmp_path, "--project", "demo")
+    assert result.returncode == 2, result.stderr
+    assert_one_line_error(result, "audit")
+    assert "/simple/demo/" in result.stderr and "every other project" not in result.stderr
+
+
 def list_demo_and_twin(server: FaultServer, twin: bytes, link: str) -> None:
     """An index of two projects: demo (its page the test's to break) and twin."""
     server.files[f"/packages/{TWIN}"] = twin

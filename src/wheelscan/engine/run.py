@@ -162,5 +162,5 @@ def audit(
         # before the limit still fail the run
         early = getattr(source, "failed_pages", None)
         if early:
-            raise listing_error(early)
+            raise listing_error(early, getattr(source, "pages_read", 0))
     return counts

@@ -95,10 +95,12 @@ class Source(Protocol):
     def wheels(self) -> Iterator[WheelRef]: ...
 
 
-def listing_error(failed: list[SourceError]) -> SourceError:
-    """One error for the project pages that could not be read."""
+def listing_error(failed: list[SourceError], read: int) -> SourceError:
+    """One error for the project pages that could not be read, ``read`` others having been
+    read (none: the one project asked for, ``--project foo``, is not said to have others)."""
     more = f" (and {len(failed) - 1} more project pages)" if len(failed) > 1 else ""
-    return SourceError(f"{failed[0]}{more}; every other project was listed and audited")
+    others = "; every other project was listed and audited" if read else ""
+    return SourceError(f"{failed[0]}{more}{others}")
 
 
 def is_linux_platform_wheel(filename: str) -> bool:

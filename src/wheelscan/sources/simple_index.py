@@ -72,6 +72,7 @@ class SimpleIndexSource:
         # the project pages that could not be read so far: also seen by a caller that stops
         # listing early (``audit --limit``), which never reaches the error at the end
         self.failed_pages: list[SourceError] = []
+        self.pages_read = 0  # the project pages that were read (for ``listing_error``)
 
     def wheels(self) -> Iterator[WheelRef]:
         names = self.projects if self.projects is not None else self._project_names()
@@ -87,9 +88,10 @@ class SimpleIndexSource:
             if isinstance(page, SourceError):  # this project's wheels only: the others come
                 failed.append(page)
             else:
+                self.pages_read += 1
                 yield from page
         if failed:
-            raise listing_error(failed)
+            raise listing_error(failed, self.pages_read)
 
     def _get(self, url: str) -> Response | None:
         """A page, or None when the index has none (404)."""
