@@ -130,6 +130,20 @@ def test_the_one_project_asked_for_failing_is_not_said_to_have_others(
     assert "/simple/demo/" in result.stderr and "every other project" not in result.stderr
 
 
+@pytest.mark.parametrize("url", ["http://[::1/simple/", "http://u:secret@host:99999/simple/"])
+def test_an_index_url_that_does_not_parse_is_refused_before_a_store_is_made(
+    url: str, tmp_path: Path
+) -> None:
+    """``audit http://[::1`` opened the store, recorded a run, and only then failed its
+    first request: refused at once, in one line, with nothing written and no secret shown."""
+    db = tmp_path / "store.sqlite"
+    result = wheelscan("audit", url, "--db", str(db), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert_one_line_error(result, "audit")
+    assert "not a valid URL" in result.stderr and "secret" not in result.stderr
+    assert not db.exists()
+
+
 def list_demo_and_twin(server: FaultServer, twin: bytes, link: str) -> None:
     """An index of two projects: demo (its page the test's to break) and twin."""
     server.files[f"/packages/{TWIN}"] = twin

@@ -30,7 +30,13 @@ from wheelscan.sources.base import SourceError, WheelRef, listing_error, wheel_r
 from wheelscan.sources.index_url import project_page_url
 from wheelscan.sources.page_window import PageWindow
 from wheelscan.sources.pages import ACCEPT, project_names, wheel_links
-from wheelscan.wheel.httpclient import HttpError, HttpSession, Response, session_for
+from wheelscan.wheel.httpclient import (
+    HttpError,
+    HttpSession,
+    Response,
+    check_url,
+    session_for,
+)
 from wheelscan.wheel.remote import redact
 
 # Project pages fetched at once, at least. Listing is mostly waiting on the network: on the
@@ -64,6 +70,10 @@ class SimpleIndexSource:
         request_timeout: float | None = None,
     ) -> None:
         self.index_url = index_url.rstrip("/") + "/"
+        try:
+            check_url(self.index_url)
+        except HttpError as e:  # refused before a store is opened or a run recorded for it
+            raise SourceError(str(e)) from None
         self.projects = (
             None if projects is None else sorted({canonicalize_name(p) for p in projects})
         )

@@ -471,6 +471,12 @@ def _normalised(url: str) -> Url:
     return parsed
 
 
+def check_url(url: str) -> None:
+    """Raise the HttpError a request of ``url`` would fail with at once, for want of a URL
+    (``_normalised``): a source named so is refused before a store is opened for it."""
+    _normalised(url)
+
+
 def _hostname(url: Url) -> str:
     """The host as ``urlsplit``'s ``hostname`` gives it (an IPv6 address without its
     brackets), for the lookups that expect that form: ``.netrc``, ``NO_PROXY``."""
