@@ -288,18 +288,18 @@ def run(args: argparse.Namespace) -> int:
             results.append(outcome)
             abi3.append(stable_abi)
     if args.format == "json":
-        import json
+        # json.dumps(..., indent=2)'s text, without its pure-Python encoder (indented_json.py)
+        from wheelscan.indented_json import dumps
 
         print(
-            json.dumps(
+            dumps(
                 {
                     "version": JSON_VERSION,
                     "wheelscan": __version__,
                     "backend": backend_name(),
                     "strict": args.strict,
                     "results": [_with_abi3(r, a) for r, a in zip(results, abi3, strict=True)],
-                },
-                indent=2,
+                }
             )
         )
     elif args.format in ("sarif", "junit"):
@@ -327,7 +327,7 @@ def run(args: argparse.Namespace) -> int:
 
 # The modules each output format renders with, imported on first use (``run``)
 _RENDERERS = {
-    "json": (),
+    "json": ("wheelscan.indented_json",),
     "text": ("wheelscan.cli.abi3_text", "wheelscan.cli.text", "wheelscan.cli.verdict_text"),
     "sarif": ("wheelscan.report.junit", "wheelscan.report.sarif"),
     "junit": ("wheelscan.report.junit", "wheelscan.report.sarif"),
