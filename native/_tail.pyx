@@ -137,8 +137,11 @@ _init_tables()
 cdef struct Out:
     uint8_t* data
     uint8_t* known      # 1: the byte is exact; 0: it copies from before the start
-    # for an unknown byte, which of the 32 KiB before the start it copies (NULL: not kept)
+    # for an unknown byte, which of the 32 KiB before ``data[window_base]`` it copies (NULL:
+    # not kept); ``window_base`` is 0 (the start) until an end's inflation trusts its bytes
+    # from a later block on (``inflate_blocks``)
     uint16_t* window
+    uint64_t window_base
     uint64_t capacity
     uint64_t length
 
@@ -146,7 +149,9 @@ cdef struct Out:
 cdef inline void copy_match(Out* out, uint64_t distance, uint64_t length) noexcept nogil:
     """Append ``length`` bytes copied from ``distance`` back (the caller checked they fit);
     a byte from before the start is 0 and unknown, a copy is as known as its source (and
-    copies the same byte of the window)."""
+    copies the same byte of the window). (A match reaches at most 32 KiB back, and from
+    ``window_base`` on nothing copies from before ``window_base - 32 KiB``: the byte of the
+    window counted from there is never negative.)"""
     cdef uint64_t o = out.length, i = 0, n
     cdef uint8_t* d = out.data
     cdef uint8_t* k = out.known
@@ -157,7 +162,7 @@ cdef inline void copy_match(Out* out, uint64_t distance, uint64_t length) noexce
         memset(k + o, 0, i)
         if w != NULL:
             for n in range(i):
-                w[o + n] = <uint16_t>(32768 + o + n - distance)
+                w[o + n] = <uint16_t>(32768 + o + n - distance - out.window_base)
     if i < length:
         if distance == 1:  # a run of one byte
             memset(d + o + i, d[o + i - 1], length - i)
@@ -800,6 +805,7 @@ def inflate_from(const uint8_t[::1] stream, uint64_t bit, uint8_t[::1] out, uint
     o.data = &out[0]
     o.known = &known[0]
     o.window = &window[0] if window is not None else NULL
+    o.window_base = 0
     o.capacity = out.shape[0]
     o.length = 0
     with nogil:
@@ -807,24 +813,40 @@ def inflate_from(const uint8_t[::1] stream, uint64_t bit, uint8_t[::1] out, uint
     return None if result < 0 else o.length
 
 
-cdef int inflate_blocks(Bits* b, Out* out, uint64_t* trusted_from) noexcept nogil:
-    """Inflate from a block header to the stream's final block; ``trusted_from``: where the
-    first stored or dynamic block after the first block begins in ``out``, everything before
-    it marked unknown (and so every copy of it), as ``block_starts`` counts. DONE; UNSOUND;
-    NO_ROOM when ``out`` is full first."""
+cdef int inflate_blocks(Bits* b, Out* out, uint64_t stop, uint64_t* trusted_from,
+                        uint64_t* trusted_bit) noexcept nogil:
+    """Inflate from a block header to the stream's final block, or up to the block header at
+    bit ``stop`` (UINT64_MAX: none); ``trusted_from``: where the first stored or dynamic block
+    after the first block begins in ``out`` (its header at bit ``trusted_bit``), everything
+    before it marked unknown (and so every copy of it), as ``block_starts`` counts. Where
+    ``out`` keeps windows, they count from there on: each byte of the 32 KiB before it is,
+    from then on, the byte of that window that it is. DONE at the stream's end; STOPPED at
+    ``stop``; UNSOUND (``stop`` passed over, or the stream ended before it, too); NO_ROOM
+    when ``out`` is full first."""
     cdef BlockCodes codes
     cdef uint32_t final_block
     cdef int kind, result, length = 0
-    cdef uint64_t blocks = 0
+    cdef uint64_t blocks = 0, header, i
     cdef bint trusting = False
     while True:
+        header = b.pos
+        if blocks and header >= stop:
+            if not trusting:
+                trusted_from[0] = out.length
+                trusted_bit[0] = header
+            return <int>STOPPED if header == stop else <int>UNSOUND
         kind = read_block_header(b, &codes, &final_block, &length)
         if kind < 0:
             return UNSOUND
         if blocks and not trusting and kind != FIXED:
             trusting = True
             trusted_from[0] = out.length
+            trusted_bit[0] = header
             memset(out.known, 0, out.length)
+            if out.window != NULL:
+                for i in range(out.length - min(out.length, 32768), out.length):
+                    out.window[i] = <uint16_t>(32768 + i - out.length)
+                out.window_base = out.length
         if kind == STORED:
             if out.length + <uint64_t>length > out.capacity:
                 return NO_ROOM
@@ -837,28 +859,98 @@ cdef int inflate_blocks(Bits* b, Out* out, uint64_t* trusted_from) noexcept nogi
         if final_block:
             if not trusting:
                 trusted_from[0] = out.length
+                trusted_bit[0] = b.pos
+            if stop != UINT64_MAX:
+                return UNSOUND
             return <int>DONE if (b.pos + 7) // 8 == b.size else <int>UNSOUND
 
 
+cdef struct Found:
+    uint64_t start         # the block header the inflation began with, in bits
+    uint64_t trusted_from  # as ``inflate_blocks`` gives them
+    uint64_t trusted_bit
+    int result             # ``inflate_blocks``' for it; NO_ROOM only where ``out`` filled
+                           # from a trusted block on (an earlier start would not fit either)
+
+
+cdef Found search_inflate(Bits* b, Out* o, uint64_t search_from, uint64_t search_to,
+                          uint64_t stop) noexcept nogil:
+    """Inflate into ``o`` from the latest bit offset in [search_to, search_from] where a
+    block header starts an inflation that ``inflate_blocks`` takes to its end (``stop``'s
+    header, or the stream's end), giving up after SEARCH_BUDGET times the stream's bits."""
+    cdef Found found
+    cdef uint64_t spent = 0
+    found.result = UNSOUND
+    found.trusted_from = found.trusted_bit = 0
+    found.start = min(search_from, 8 * b.size - 1) + 1
+    while spent <= SEARCH_BUDGET * 8 * b.size:
+        if not previous_plausible(b, &found.start, search_to):
+            break
+        o.length = 0
+        o.window_base = 0
+        found.trusted_from = 0
+        found.result = inflate_blocks(b, o, stop, &found.trusted_from, &found.trusted_bit)
+        if found.result == NO_ROOM and found.trusted_from != 0:
+            break
+        if found.result == DONE or found.result == STOPPED:
+            break
+        found.result = UNSOUND
+        spent += b.pos - found.start
+    return found
+
+
 def inflate_tail(const uint8_t[::1] stream, uint64_t search_from, uint64_t search_to,
-                 uint8_t[::1] out, uint8_t[::1] known):
+                 uint8_t[::1] out, uint8_t[::1] known, uint16_t[::1] window=None):
     """Inflate the end of a raw deflate stream from a block header found at a bit offset in
     [search_to, search_from], trying the latest first, into ``out`` (``known`` as long, set
-    to 1 for each exact byte). Returns ``(length, trusted_from, start)``: the stream's last
-    ``length`` bytes are ``out[:length]``, the bytes from ``trusted_from`` on are certain
-    wherever ``known`` says so, and the block header was at bit ``start``. ``(None, start,
+    to 1 for each exact byte). Returns ``(length, trusted_from, start, trusted_bit)``: the
+    stream's last ``length`` bytes are ``out[:length]``, the bytes from ``trusted_from`` on
+    are certain wherever ``known`` says so, the block header was at bit ``start``, and the
+    header of the block at ``trusted_from`` at bit ``trusted_bit``. ``window`` (as long, if
+    given) gets, for each unknown byte from ``trusted_from`` on, which of the 32 KiB before
+    ``out[trusted_from]`` it copies: ``inflate_until`` inflates them. ``(None, start,
     stop)`` when a sound inflation from bit ``start`` filled ``out`` at bit ``stop``, a
     whole block into it (an earlier start would not fit either); None when no offset there
     starts a sound inflation to the stream's end.
     """
     cdef Bits b
     cdef Out o
-    cdef uint64_t start, first_end = 0, spent = 0
-    cdef int result = UNSOUND
-    cdef bint full = False
+    cdef Found found
+    if out.shape[0] != known.shape[0] or (window is not None and window.shape[0] != out.shape[0]):
+        raise ValueError("out, known and window differ in length")
+    if stream.shape[0] == 0 or out.shape[0] == 0:
+        return None
+    b.data = &stream[0]
+    b.size = stream.shape[0]
+    o.data = &out[0]
+    o.known = &known[0]
+    o.window = &window[0] if window is not None else NULL
+    o.capacity = out.shape[0]
+    with nogil:
+        found = search_inflate(&b, &o, search_from, search_to, UINT64_MAX)
+    if found.result == NO_ROOM:
+        return None, found.start, b.pos
+    if found.result < 0:
+        return None
+    return o.length, found.trusted_from, found.start, found.trusted_bit
+
+
+def inflate_until(const uint8_t[::1] stream, uint64_t search_from, uint64_t search_to,
+                  uint64_t stop, uint8_t[::1] out, uint8_t[::1] known):
+    """Inflate from a block header found at a bit offset in [search_to, search_from], trying
+    the latest first, up to the block header at bit ``stop`` (one an inflation of the end
+    trusted: ``inflate_tail``'s ``trusted_bit``), into ``out`` (``known`` as long). Returns
+    ``(length, trusted_from, start)``: ``out[:length]`` are the ``length`` bytes before that
+    block, certain from ``trusted_from`` on wherever ``known`` says so, from the block header
+    at bit ``start``; None where no offset there inflates soundly to exactly ``stop`` within
+    ``out``.
+    """
+    cdef Bits b
+    cdef Out o
+    cdef Found found
     if out.shape[0] != known.shape[0]:
         raise ValueError("out and known differ in length")
-    if stream.shape[0] == 0 or out.shape[0] == 0:
+    if stream.shape[0] == 0 or out.shape[0] == 0 or not 0 < stop < 8 * <uint64_t>stream.shape[0]:
         return None
     b.data = &stream[0]
     b.size = stream.shape[0]
@@ -866,24 +958,11 @@ def inflate_tail(const uint8_t[::1] stream, uint64_t search_from, uint64_t searc
     o.known = &known[0]
     o.window = NULL
     o.capacity = out.shape[0]
-    search_from = min(search_from, 8 * b.size - 1)
     with nogil:
-        start = search_from + 1
-        while spent <= SEARCH_BUDGET * 8 * b.size:
-            if not previous_plausible(&b, &start, search_to):
-                break
-            o.length = 0
-            first_end = 0
-            result = inflate_blocks(&b, &o, &first_end)
-            full = result == NO_ROOM and first_end != 0
-            if result == DONE or full:
-                break
-            spent += b.pos - start
-    if full:
-        return None, start, b.pos
-    if result < 0:
+        found = search_inflate(&b, &o, min(search_from, stop - 1), search_to, stop)
+    if found.result != STOPPED:
         return None
-    return o.length, first_end, start
+    return o.length, found.trusted_from, found.start
 
 
 # Eight known bytes at once (``known`` holds 0 or 1 per byte)

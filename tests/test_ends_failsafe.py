@@ -179,7 +179,7 @@ def decoded_from_the_search(member: FalseStart, route: str) -> bytes:
         out, known = bytearray(capacity), bytearray(capacity)
         tail = inflate_tail(stream, member.search_from, search_to, out, known)
         assert tail is not None and tail[0] is not None
-        length, trusted, start = tail
+        length, trusted, start, _ = tail
         # (a stored header found in its padding bits is the same block)
         assert member.fake_bit <= start < member.fake_bit + 8
         assert size - length + trusted <= begin

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wheelscan._tail import block_starts, inflate_from, inflate_tail, known_ranges
+from wheelscan._tail import block_starts, inflate_from, inflate_tail, inflate_until, known_ranges
 from wheelscan.elf import get_parser, partial_parser
 from wheelscan.wheel import contents, ends
 from wheelscan.wheel.archive import DEFLATED, WheelArchive
@@ -51,7 +51,7 @@ def binary_like(seed: int, size: int) -> bytes:
 def check_tail(data: bytes, stream: bytes, found: object, out: bytearray, known: bytearray) -> int:
     """Every byte called exact is right; returns how many there are."""
     assert found is not None and isinstance(found, tuple) and found[0] is not None
-    length, trusted, _ = found
+    length, trusted, _, _ = found
     base = len(data) - length
     assert base >= 0
     exact = 0
@@ -154,6 +154,59 @@ def test_counted_block_starts_lie_where_zlib_puts_them(
             else:
                 assert 0 <= window[i] < 32768
                 assert data[begin + i] == data[begin - 32768 + window[i]]
+
+
+@settings(max_examples=examples(50), deadline=None)
+@given(**STREAMS)
+def test_an_end_says_where_its_unknown_bytes_copy_from_and_the_bytes_before_are_found(
+    seed: int, size: int, level: int, where: float
+) -> None:
+    """An end inflated with a window (wheel/ends.py's one pass): each unknown byte from the
+    block it trusts from on is a copy of the byte its window index names in the 32 KiB
+    before that block; and those bytes, inflated from a block header further back up to
+    exactly that block (``inflate_until``), are zlib's wherever they are called exact."""
+    data = binary_like(seed, size)
+    stream = deflate(data, level)
+    bit = int(where * 8 * len(stream))
+    out, known = bytearray(len(data)), bytearray(len(data))
+    window = memoryview(bytearray(2 * len(data))).cast("H")
+    found = inflate_tail(stream, bit, max(0, bit - 8 * 200_000), out, known, window)
+    if found is None or found[0] is None:
+        return
+    length, trusted, _, trusted_bit = found
+    base = len(data) - length
+    above = base + trusted
+    for i in range(trusted, length):
+        if known[i]:
+            assert out[i] == data[base + i]
+        else:
+            assert 0 <= window[i] < 32768
+            assert data[base + i] == data[above - 32768 + window[i]]
+    if trusted == length or trusted_bit < 8 * 1024:
+        return
+    before, before_known = bytearray(above), bytearray(above)
+    earlier = inflate_until(stream, trusted_bit - 1, 0, trusted_bit, before, before_known)
+    assert earlier is not None  # the stream's first block, if nothing later
+    count, earlier_trusted, start = earlier
+    assert start < trusted_bit and count <= above
+    for i in range(earlier_trusted, count):
+        if before_known[i]:
+            assert before[i] == data[above - count + i]
+
+
+def test_inflating_up_to_a_block_that_is_none_finds_nothing() -> None:
+    data = binary_like(9, 400_000)
+    stream = deflate(data, 6)
+    found = block_starts(stream, 8 * len(stream) // 2, 0)
+    assert found is not None
+    header = found[1][-1][0]
+    out, known = bytearray(len(data)), bytearray(len(data))
+    # a block header: found; a bit past it, inside its block: no inflation stops there
+    assert inflate_until(stream, header - 1, 0, header, out, known) is not None
+    assert inflate_until(stream, header, 0, header + 1, out, known) is None
+    # nor one whose output does not fit
+    small = bytearray(1000)
+    assert inflate_until(stream, header - 1, 0, header, small, bytearray(1000)) is None
 
 
 def test_counting_from_the_first_block_counts_all_of_it() -> None:

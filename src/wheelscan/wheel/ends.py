@@ -147,6 +147,18 @@ MAX_RESOLVES = 4
 # KiB each (jaxlib's: 50 blocks over 5 MB)
 MAX_KEPT_EARLIER = 2 * 1024 * 1024
 MAX_EARLIER_CHAIN = 2 * 1024 * 1024
+# A one-pass end of at most this capacity (its buffers' length, twice the end) also records,
+# per unknown byte, which of the 32 KiB before the block it trusts from that byte copies
+# (two bytes a byte): where the parser needs one, the bytes before are inflated from the
+# next margin only up to that block (``_looked_up_before``), not the end again from there.
+# onnxruntime 1.31.1's libonnxruntime.so, whose PT_DYNAMIC copies from 0.5 to 1.2 MB back,
+# was inflated from its first margin (0.55 MB) and again from its second (1.27 MB): 1.82 MB
+# where 1.29 do (issue #15). Such an end and its look-up hold a few MiB at most, far below
+# END_HELD (the one-pass part of which is for ends of up to MAX_ONE_PASS).
+WINDOWED_ONE_PASS = 2 * 1024 * 1024
+# The bytes before a windowed end, inflated for its look-ups (``_looked_up_before``): at
+# most this capacity each for them and for which are known
+MAX_LOOKED_UP_BEFORE = 4 * 1024 * 1024
 # Passes over the start of a member, each inflating at least half as much again
 MAX_PREFIX_PASSES = 4
 # The longest end inflated in one pass (``Route.ONE_PASS``; a longer one is counted first):
@@ -227,12 +239,25 @@ class Tail(NamedTuple):
     begin: int  # the member offset of inflated[0]
     inflated: bytearray | memoryview  # a view: an end in one pass, not copied out
     ranges: list[tuple[int, int]]  # the member's bytes known exactly
-    known: bytearray | None = None  # per byte, as ``inflate_from`` marks it
+    known: bytearray | memoryview | None = None  # per byte, as ``inflate_from`` marks it
     window: memoryview | None = None  # per unknown byte, which of the 32 KiB before it
+    copied: Copied | None = None  # a windowed one-pass end's (WINDOWED_ONE_PASS)
 
     @property
     def end(self) -> int:
         return self.begin + len(self.inflated)
+
+
+class Copied(NamedTuple):
+    """Where the unknown bytes of a one-pass end copy from: each one of the 32 KiB before
+    member offset ``above``, where the block it trusts from begins (its header at ``bit``)."""
+
+    window: memoryview  # per byte of the end (``Tail.inflated``), which of those 32 KiB
+    above: int
+    bit: int
+    # those 32 KiB and which of them are known, once inflated (``_looked_up_before``)
+    before: bytes | None = None
+    before_known: bytes | None = None
 
 
 class Counted(NamedTuple):
@@ -298,13 +323,20 @@ def parse_by_ends(archive: WheelArchive, member: Member, parse: PartialParser) -
         # looked up further back; failing that, the next margin
         for resolves in range(MAX_RESOLVES + 1):
             attempt = _parse(archive, member, tail, start, parse)
-            if attempt.outcome is not Outcome.UNKNOWN or counted is None or tail.window is None:
+            if attempt.outcome is not Outcome.UNKNOWN or resolves == MAX_RESOLVES:
                 break
-            if resolves == MAX_RESOLVES:
+            if counted is not None and tail.window is not None:
+                resolved = _resolve(counted, tail, attempt.start, attempt.end)
+            elif tail.copied is not None and margins:
+                # an end in one pass: the bytes before it inflated from the next margin
+                resolved = _looked_up_before(
+                    archive, member, tail, attempt.start, attempt.end, offset - margins[0]
+                )
+            else:
                 break
-            tail = _resolve(counted, tail, attempt.start, attempt.end)
-            if tail is None:
+            if resolved is None:
                 break
+            tail = resolved
         if attempt.outcome is Outcome.FACTS:
             return attempt.facts
         if attempt.outcome is Outcome.FAILED:
@@ -678,15 +710,93 @@ def _kept_bytes(counted: Counted) -> int:
     return sum(len(tail.inflated) for tail in counted.earlier.values())
 
 
+def _looked_up_before(
+    archive: WheelArchive, member: Member, tail: Tail, start: int, end: int, earlier: int
+) -> Tail | None:
+    """``tail`` (a windowed end in one pass) with its bytes [start, end) known, each unknown
+    one found where it copies from: in the 32 KiB before the block the end trusts from,
+    inflated (once an end) from a block header before member offset ``earlier`` up to that
+    block; None if one cannot be (the parser's next margin inflates the end from there)."""
+    from wheelscan._tail import known_ranges
+
+    copied, known = tail.copied, tail.known
+    if copied is None or known is None:
+        return None
+    span = range(max(start, tail.begin), min(end, tail.end))
+    positions = [p for p in span if not known[p - tail.begin]]
+    if not positions:
+        return None  # past the end, or in a run too short to be offered: not for a look-up
+    if copied.before is None or copied.before_known is None:
+        before = _inflated_before(archive, member, earlier, copied)
+        if before is None:
+            return None
+        copied = copied._replace(before=before[0], before_known=before[1])
+        assert copied.before is not None and copied.before_known is not None  # (for mypy)
+    for position in positions:
+        source = copied.window[position - tail.begin]
+        if not copied.before_known[source]:
+            return None  # copied from further back: the next margin's
+        tail.inflated[position - tail.begin] = copied.before[source]
+        known[position - tail.begin] = 1
+    ranges = known_ranges(known, 0, tail.begin)
+    if not any(a <= start and end <= b for a, b in ranges):
+        return None
+    return tail._replace(ranges=ranges, copied=copied)
+
+
+def _inflated_before(
+    archive: WheelArchive, member: Member, earlier: int, copied: Copied
+) -> tuple[bytes, bytes] | None:
+    """The 32 KiB before member offset ``copied.above`` and which of them are known,
+    inflated from a block header found where an end inflated in one pass from ``earlier``
+    would look for one, up to the block header at ``copied.bit``; None where none is found
+    that inflates soundly that far, within MAX_LOOKED_UP_BEFORE."""
+    from wheelscan._tail import inflate_until
+
+    capacity = 2 * (copied.above - earlier + BLOCK_ALLOWANCE)
+    if earlier >= copied.above or capacity > MAX_LOOKED_UP_BEFORE:
+        return None
+    target = search_target(member, earlier, Route.ONE_PASS)
+    # mapped, not bytearrays: only the pages written cost anything (they are sized for twice
+    # what they are likely to hold), where a bytearray was zeroed whole
+    with anonymous_mapping(capacity) as out, anonymous_mapping(capacity) as known:
+        for floor in _floors(target):
+            if not _end_fits(member, floor // 8):
+                return None
+            payload = archive.payload_from(member, floor // 8)  # nothing before it is decoded
+            found = inflate_until(payload, target, floor, copied.bit, out, known)
+            if found is not None:
+                break
+        else:
+            return None
+        length = found[0]  # (its bytes before the block it trusts from are marked unknown)
+        missing = bytes(max(0, WINDOW - length))  # before the start found: unknown
+        kept = max(0, length - WINDOW)
+        return missing + out[kept:length], missing + known[kept:length]
+
+
+def _window_buffer(size: int) -> memoryview:
+    """``size`` two-byte entries for a one-pass end's window (WINDOWED_ONE_PASS), a mapping
+    this thread keeps from member to member as it keeps the end's buffers; nothing needs
+    zeroing: an entry is read only for an unknown byte, and written with it."""
+    kept: mmap.mmap | None = getattr(_PER_THREAD, "window", None)
+    if kept is None:
+        kept = _PER_THREAD.window = anonymous_mapping(2 * WINDOWED_ONE_PASS)
+    return memoryview(kept)[: 2 * size].cast("H")
+
+
 def _inflate_to_the_end(archive: WheelArchive, member: Member, begin: int) -> Tail | None:
     """The member's bytes from ``begin`` to its end, in one pass that writes them all (where
     they are few, cheaper than counting first)."""
     wanted = member.size - begin + BLOCK_ALLOWANCE
+    shared = shared_budget() is not None
     with _one_pass_buffers(2 * wanted) as (out, known):
         # its buffers a thread's own (``_one_pass_buffers``): the end is handed out as a
         # view of them, not copied out (4.2 MB of fresh pages for onnxruntime 1.31.1's
-        # pybind11 module, whose end is then copied into the scratch anyway: issue #15)
-        return _one_pass(archive, member, begin, out, known, shared_budget() is not None)
+        # pybind11 module, whose end is then copied into the scratch anyway: issue #15);
+        # and so is its window, where it keeps one
+        window = None if shared or 2 * wanted > WINDOWED_ONE_PASS else _window_buffer(2 * wanted)
+        return _one_pass(archive, member, begin, out, known, shared, window)
 
 
 def _one_pass(
@@ -696,6 +806,7 @@ def _one_pass(
     out: memoryview,
     known: memoryview,
     copy_out: bool = True,
+    window: memoryview | None = None,
 ) -> Tail | None:
     from wheelscan._tail import inflate_tail, known_ranges
 
@@ -709,7 +820,7 @@ def _one_pass(
             if not _end_fits(member, floor // 8):
                 return None
             payload = archive.payload_from(member, floor // 8)  # nothing before it is decoded
-            found = inflate_tail(payload, target, floor, out, known)
+            found = inflate_tail(payload, target, floor, out, known, window)
             if found is not None:
                 break
         if found is None:
@@ -719,7 +830,7 @@ def _one_pass(
             bits_per_byte = (stop - start) / capacity
             target = max(target + 8, int(stream_bits - bits_per_byte * wanted))
             continue
-        length, trusted, start = found
+        length, trusted, start, trusted_bit = found
         base = size - length
         if base < 0 or length == 0:
             return None
@@ -736,7 +847,10 @@ def _one_pass(
                 if b > begin
             ]
             inflated = out[begin - base : length]
-            return Tail(NO_BIT, begin, bytearray(inflated) if copy_out else inflated, ranges)
+            if window is None or copy_out:
+                return Tail(NO_BIT, begin, bytearray(inflated) if copy_out else inflated, ranges)
+            copied = Copied(window[begin - base : length], base + trusted, trusted_bit)
+            return Tail(NO_BIT, begin, inflated, ranges, known[begin - base : length], None, copied)
         bits_per_byte = (stream_bits - start) / length
         target = max(0, int(start - bits_per_byte * (base + trusted - begin + BLOCK_ALLOWANCE)))
     return None

@@ -1,0 +1,94 @@
+"""An end inflated in one pass whose PT_DYNAMIC copies from before it is settled by a
+look-up in the bytes before it (wheel/ends.py ``_looked_up_before``), not by inflating the
+end again, whole, from the next margin.
+
+onnxruntime 1.31.1's libonnxruntime.so is such a member: its end, inflated in one pass from
+the first margin (0.55 MB), holds PT_DYNAMIC's bytes only as copies of bytes 0.5 to 1.2 MB
+before them, and it was inflated again from the second margin (1.27 MB: issue #15). The
+member here is built as tests/test_ends_chain.py builds one, PT_DYNAMIC at the end of
+repetitions that each copy it from the one before, reaching back past the first margin and
+not past the second; and compressed evenly throughout (each repetition's other bytes, and
+the filler, noise of a small alphabet), so that each margin's end starts where it aims.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import zlib
+from pathlib import Path
+
+import pytest
+from tests.elfwriter import build_elf, sample_spec
+from tests.test_ends_large import CHUNK, WHEEL, LargeMember, assembled, flushed, large_wheel
+
+from wheelscan.elf import get_parser, partial_parser
+from wheelscan.wheel import ends
+from wheelscan.wheel.archive import Member, WheelArchive
+
+MiB = 1 << 20
+SIZE = 6 * MiB
+TRAILING = 32 * 1024  # after PT_DYNAMIC: an end short enough for one pass
+# Each repetition copies PT_DYNAMIC from the one before, this far back (within the window)
+UNIT = 24 * 1024
+# as many as reach back between the first margin and the second
+UNITS = (ends.TAIL_MARGINS[0] + ends.TAIL_MARGINS[1]) // 2 // UNIT
+
+
+def small_alphabet(seed: int, length: int) -> bytes:
+    """Noise that deflates to about half (Huffman codes, no matches worth a copy)."""
+    return bytes(random.Random(seed).choices(b"0123456789abcdef", k=length))
+
+
+def chained_member() -> LargeMember:
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    from harness.elfmove import relocate_dynamic
+
+    moved = relocate_dynamic(build_elf(sample_spec("x86_64", interpreter=None)), SIZE - TRAILING)
+    chained = zlib.compressobj(6, zlib.DEFLATED, -15)
+    units = [small_alphabet(10 + i, UNIT - len(moved.tail)) + moved.tail for i in range(UNITS)]
+    repeated = b"".join(chained.compress(u) + chained.flush(zlib.Z_SYNC_FLUSH) for u in units)
+    repeated += chained.flush(zlib.Z_FULL_FLUSH)
+    before = moved.filler_size - (UNITS * UNIT - len(moved.tail))
+    pieces: list[tuple[bytes, bytes, int]] = [(moved.head, flushed(moved.head), 1)]
+    for length, seed in ((before, 1), (TRAILING, 2)):
+        chunk = small_alphabet(seed, CHUNK)
+        rest = chunk[: length % CHUNK]
+        pieces += [(chunk, flushed(chunk), length // CHUNK), (rest, flushed(rest), 1)]
+        if length == before:
+            pieces.append((b"".join(units), repeated, 1))
+    return assembled(pieces, SIZE, moved.dynamic_offset, moved.head[:4096])
+
+
+def test_an_end_in_one_pass_is_inflated_once_and_its_bytes_looked_up_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    member = chained_member()
+    first = member.dynamic_offset - ends.TAIL_MARGINS[0]
+    route = ends._route(SIZE, member.dynamic_offset, member.dynamic_offset, ends.TAIL_MARGINS[0])
+    assert route is ends.Route.ONE_PASS
+    ends_inflated: list[int] = []
+    looked_up: list[bool] = []
+    inflate_to_the_end = ends._inflate_to_the_end
+
+    def noted(archive: WheelArchive, elf: Member, begin: int) -> ends.Tail | None:
+        tail = inflate_to_the_end(archive, elf, begin)
+        ends_inflated.append(begin)
+        if tail is not None and tail.known is not None:
+            # PT_DYNAMIC's first bytes, unknown in the end from the first margin
+            at = member.dynamic_offset - tail.begin
+            looked_up.append(not all(tail.known[at : at + 16]))
+        return tail
+
+    monkeypatch.setattr(ends, "_inflate_to_the_end", noted)
+    wheel = large_wheel(tmp_path / WHEEL, member)
+    partial = partial_parser()
+    assert partial is not None
+    with WheelArchive.open(wheel) as archive:
+        (elf,) = archive.elf_members()
+        by_ends = ends.parse_by_ends(archive, elf, partial)
+        whole = get_parser()(archive.read(elf))
+    assert by_ends is not None and by_ends == whole
+    # one end, from the first margin, where PT_DYNAMIC was unknown: looked up before it
+    assert ends_inflated == [first]
+    assert looked_up == [True]
