@@ -288,8 +288,8 @@ def run(args: argparse.Namespace) -> int:
             results.append(outcome)
             abi3.append(stable_abi)
     if args.format == "json":
-        # json.dumps(..., indent=2)'s text, without its pure-Python encoder (indented_json.py)
-        from wheelscan.indented_json import dumps
+        # json.dumps(..., indent=2)'s text, without json's pure-Python encoder (fast_json.py)
+        from wheelscan.fast_json import dumps
 
         print(
             dumps(
@@ -327,7 +327,7 @@ def run(args: argparse.Namespace) -> int:
 
 # The modules each output format renders with, imported on first use (``run``)
 _RENDERERS = {
-    "json": ("wheelscan.indented_json",),
+    "json": ("wheelscan.fast_json",),
     "text": ("wheelscan.cli.abi3_text", "wheelscan.cli.text", "wheelscan.cli.verdict_text"),
     "sarif": ("wheelscan.report.junit", "wheelscan.report.sarif"),
     "junit": ("wheelscan.report.junit", "wheelscan.report.sarif"),

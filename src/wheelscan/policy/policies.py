@@ -11,7 +11,6 @@ every API level's policy; a wheel's Android tag picks its one (``policy/android.
 from __future__ import annotations
 
 import functools
-import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import field
@@ -19,6 +18,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from wheelscan import fast_json
 from wheelscan.errors import CommandError, CommandErrorCode
 from wheelscan.fast_enum import StrEnumBody, fast_enum
 from wheelscan.records import record
@@ -295,8 +295,9 @@ def _load_file(path: Path) -> tuple[Libc, Any]:
 
 def _read(path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        # json.loads without importing json (fast_json.py)
+        return fast_json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:  # (json's JSONDecodeError and UnicodeDecodeError)
         raise PolicyFileError(f"{path}: cannot read a JSON policy list: {e}") from e
 
 

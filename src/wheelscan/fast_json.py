@@ -1,29 +1,72 @@
-"""``json.dumps(value, indent=2)``, the same text, made without json's pure-Python encoder.
+"""``json.loads`` and ``json.dumps(value, indent=2)``, the same values and text, by json's
+own C functions (the ``_json`` module) without the ``json`` package.
 
-With an indent, json does not use its C encoder: each piece of the text is yielded up
-through one generator per level of nesting. ``show --json`` on onnxruntime 1.31.1 prints
-46 KB six levels deep, and that was 8.3M instructions of a one-wheel ``show``, after the
-wheel had been read and judged (issue #15); appended to one list as they are made, the
-same pieces take a fraction of that. Strings are escaped by json's own C function.
+Importing ``json`` compiles seven regular expressions for its pure-Python fallbacks, which a
+``show`` never uses: 6.7M instructions of a one-wheel ``wheelscan show`` (issue #15), which
+reads its policies with ``json.loads`` and prints with ``json.dumps``. ``loads`` is
+json.loads's own C scanner, configured as ``json.loads`` configures it; anything it does not
+take whole (an error, a BOM, trailing data) goes to ``json.loads``, which says what is wrong
+in its own words.
 
-Anything that is not the plain JSON types json writes by itself (str, int, float, bool,
-None, list, tuple and dict with str keys) is left to ``json.dumps`` whole, which says what
-is wrong with it or calls no ``default``: the text is json's in every case.
+``dumps``: with an indent, json does not use its C encoder either: each piece of the text is
+yielded up through one generator per level of nesting. ``show --json`` on onnxruntime 1.31.1
+prints 46 KB six levels deep, and that was 8.3M instructions after the wheel had been read
+and judged; appended to one list as they are made, the same pieces take a fraction of that.
+Strings are escaped by json's C function. Anything that is not the plain JSON types json
+writes by itself (str, int, float, bool, None, list, tuple and dict with str keys) is left
+to ``json.dumps`` whole, which says what is wrong with it: the text is json's in every case.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from json.encoder import encode_basestring_ascii
+from _json import encode_basestring_ascii, make_scanner
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-_STEP = "  "
 _INFINITY = float("inf")
+
+
+# What json.loads parses a document with: its decoder's settings (json.decoder.JSONDecoder's
+# defaults), read by the C scanner as attributes
+class _Decoding:
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = {
+        "-Infinity": -_INFINITY,
+        "Infinity": _INFINITY,
+        "NaN": float("nan"),
+    }.__getitem__
+
+
+# typeshed's signature asks for a scanner; the C scanner reads only the context's attributes
+# (json.scanner passes it a JSONDecoder)
+_scan = make_scanner(_Decoding)  # type: ignore[arg-type]
+# JSON's whitespace (json.decoder's WHITESPACE)
+_WHITESPACE = " \t\n\r"
+
+
+def loads(text: str) -> Any:
+    """``json.loads(text)``."""
+    first = len(text) - len(text.lstrip(_WHITESPACE))
+    try:
+        value, end = _scan(text, first)
+    except (StopIteration, ValueError):
+        end = -1
+    if end != len(text.rstrip(_WHITESPACE)):
+        import json  # it raises json's error, worded as json words it
+
+        return json.loads(text)
+    return value
+
+
+_STEP = "  "
 
 
 class _LeftToJson(Exception):
@@ -36,6 +79,8 @@ def dumps(value: object) -> str:
     try:
         _encode(value, parts, "\n")
     except (_LeftToJson, RecursionError):  # (json says "Circular reference detected")
+        import json
+
         return json.dumps(value, indent=2)
     return "".join(parts)
 
