@@ -135,6 +135,7 @@ def _error_classes() -> list[tuple[str, str]]:
 # (an OSError, which its callers make a WheelError or a SourceError)
 _NOT_WHEELSCAN_ERRORS = {
     ("elf/facts.py", "NeedBytes"),
+    ("fast_json.py", "_LeftToJson"),  # a value left to json.dumps, which says what is wrong
     ("wheel/contents.py", "_TooManyPasses"),
     ("wheel/httpclient.py", "HttpError"),
     ("wheel/httpclient.py", "BodyOverLimit"),  # an HttpError: a body refused, unread
