@@ -100,10 +100,11 @@ import functools
 import operator
 import re
 from enum import IntEnum
-from typing import Any, NamedTuple
+from typing import Any
 
 from wheelscan.errors import ElfErrorCode, WheelscanError
 from wheelscan.fast_enum import IntEnumBody, fast_enum
+from wheelscan.fast_tuple import TupleBody, fast_tuple
 from wheelscan.records import record
 
 
@@ -202,7 +203,8 @@ MODULE_INIT_PREFIXES = ("PyInit_", "PyModExport_")
 _LIBPYTHON = re.compile(r"libpython\d+\.\d+[a-z]*\.so(\.|$)")
 
 
-class UndefinedSymbol(NamedTuple):
+@fast_tuple
+class UndefinedSymbol(TupleBody):
     """A dynamic symbol the file imports (``st_shndx == SHN_UNDEF``, index > 0).
 
     A NamedTuple rather than a dataclass: files hold thousands, and tuples are built fast.
@@ -218,7 +220,8 @@ class UndefinedSymbol(NamedTuple):
     version_file: str | None
 
 
-class DefinedSymbol(NamedTuple):
+@fast_tuple
+class DefinedSymbol(TupleBody):
     """A dynamic symbol the file defines (``st_shndx != SHN_UNDEF``, index > 0)."""
 
     name: str
@@ -226,7 +229,8 @@ class DefinedSymbol(NamedTuple):
     type: SymbolType
 
 
-class VersionNeed(NamedTuple):
+@fast_tuple
+class VersionNeed(TupleBody):
     """One entry of the version-needs chain: a file and the versions needed from it."""
 
     file: str

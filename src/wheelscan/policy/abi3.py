@@ -38,9 +38,10 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from typing import Any, NamedTuple
+from typing import Any
 
 from wheelscan.elf.facts import PYTHON_SYMBOL_PREFIXES, ElfFacts, SymbolBinding
+from wheelscan.fast_tuple import TupleBody, fast_tuple
 from wheelscan.model import WheelFacts
 from wheelscan.policy.abi3_promise import (
     ABIS,
@@ -214,7 +215,8 @@ class Abi3Verdict:
         }
 
 
-class _Need(NamedTuple):
+@fast_tuple
+class _Need(TupleBody):
     """A strong import (or a module export) that needs Python ``version`` or later."""
 
     version: Version

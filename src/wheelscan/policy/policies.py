@@ -16,11 +16,12 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from wheelscan import fast_json
 from wheelscan.errors import CommandError, CommandErrorCode
 from wheelscan.fast_enum import StrEnumBody, fast_enum
+from wheelscan.fast_tuple import TupleBody, fast_tuple
 from wheelscan.records import record
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -194,7 +195,8 @@ def load_policies(policy_file: Path | None = None) -> PolicyDatabase:
     return _build_database({**_builtin_entries(), libc: entries})
 
 
-class PlatformTagInfo(NamedTuple):
+@fast_tuple
+class PlatformTagInfo(TupleBody):
     libc: Libc | None  # None for linux_<arch>
     arch: Architecture  # as the tag names it: arm64_v8a in an Android tag
     # manylinux_2_17 for manylinux2014_x86_64; None for linux_<arch>. A PEP 600 tag may name

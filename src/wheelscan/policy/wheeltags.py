@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import NamedTuple
 
 from wheelscan.errors import ErrorCode, WheelscanError
+from wheelscan.fast_tuple import TupleBody, fast_tuple
 
 # Anything this does not match is read by packaging. Each part is a subset of what
 # packaging accepts there (``parse_wheel_filename``): the name of ``[\w\d._]*`` without
@@ -36,7 +36,8 @@ PLAIN = re.compile(
 )
 
 
-class WheelTag(NamedTuple):
+@fast_tuple
+class WheelTag(TupleBody):
     """One (interpreter, abi, platform) of the file name's tag set, as packaging's ``Tag``."""
 
     interpreter: str

@@ -18,10 +18,11 @@ import struct
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from wheelscan._zipdir import central_entries, elf_heads, local_data_offsets
 from wheelscan.errors import ErrorCode, WheelscanError
+from wheelscan.fast_tuple import TupleBody, fast_tuple
 from wheelscan.records import record
 from wheelscan.wheel.identity import FileIdentity
 from wheelscan.wheel.inflate import (
@@ -63,7 +64,8 @@ class WheelError(WheelscanError):
     code: ErrorCode
 
 
-class Member(NamedTuple):
+@fast_tuple
+class Member(TupleBody):
     """A central directory entry. A tuple: wheels have thousands, made natively."""
 
     name: str

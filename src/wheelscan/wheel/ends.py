@@ -34,10 +34,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import Enum
-from typing import NamedTuple
 
 from wheelscan.elf import ElfError, ElfFacts, NeedBytes, PartialParser
 from wheelscan.fast_enum import EnumBody, fast_enum
+from wheelscan.fast_tuple import TupleBody, fast_tuple
 from wheelscan.records import record
 from wheelscan.wheel.archive import Member, WheelArchive, WheelError
 from wheelscan.wheel.inflate import (
@@ -234,7 +234,8 @@ FAILED = Attempt(Outcome.FAILED)
 NO_BIT = -1
 
 
-class Tail(NamedTuple):
+@fast_tuple
+class Tail(TupleBody):
     bit: int  # where, in the stream, the checked block the inflation began with starts
     begin: int  # the member offset of inflated[0]
     inflated: bytearray | memoryview  # a view: an end in one pass, not copied out
@@ -248,7 +249,8 @@ class Tail(NamedTuple):
         return self.begin + len(self.inflated)
 
 
-class Copied(NamedTuple):
+@fast_tuple
+class Copied(TupleBody):
     """Where the unknown bytes of a one-pass end copy from: each one of the 32 KiB before
     member offset ``above``, where the block it trusts from begins (its header at ``bit``)."""
 
@@ -260,7 +262,8 @@ class Copied(NamedTuple):
     before_known: bytes | None = None
 
 
-class Counted(NamedTuple):
+@fast_tuple
+class Counted(TupleBody):
     """The stream decoded from a block header to its end: each later block header with
     the member offset where its output begins."""
 
