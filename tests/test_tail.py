@@ -194,6 +194,60 @@ def test_an_end_says_where_its_unknown_bytes_copy_from_and_the_bytes_before_are_
             assert before[i] == data[above - count + i]
 
 
+def plausible_header(stream: bytes, at: int) -> bool:
+    """native/_tail.pyx's ``plausible_header``, written plainly: whether a dynamic block's
+    header (its counts in range, its code-length code complete) or a stored block's (its
+    padding zeros, its length's complement after it, within the stream) may begin at bit
+    ``at``."""
+
+    def bits(start: int, count: int) -> int:
+        value = int.from_bytes(stream[start // 8 : start // 8 + 16].ljust(16, b"\0"), "little")
+        return (value >> (start % 8)) & ((1 << count) - 1)
+
+    kind = bits(at + 1, 2)
+    if kind == 2:
+        if bits(at + 3, 5) > 29 or bits(at + 8, 5) > 29:
+            return False
+        lengths = [bits(at + 17 + 3 * i, 3) for i in range(bits(at + 13, 4) + 4)]
+        used = [n for n in lengths if n]
+        return sum(128 >> n for n in used) == 128 and len(used) >= 2
+    if kind == 0:
+        pad = (8 - (at + 3) % 8) % 8
+        if bits(at + 3, pad):
+            return False
+        byte = (at + 3 + pad) // 8
+        if 8 * byte + 32 > 8 * len(stream):
+            return False
+        length = bits(8 * byte, 16)
+        return bits(8 * byte + 16, 16) == length ^ 0xFFFF and byte + 4 + length <= len(stream)
+    return False
+
+
+@settings(max_examples=examples(20), deadline=None)
+@given(seed=st.integers(0, 2**32), level=st.integers(1, 9), after=st.integers(0, 3000))
+def test_the_search_takes_the_latest_offset_a_header_may_begin_at(
+    seed: int, level: int, after: int
+) -> None:
+    """The search looks at many offsets at once and at one by one only those that may
+    begin a header (``maybe_headers``): it takes the offset that looking at each in turn
+    takes, the latest where a plausible header starts a sound inflation to the end."""
+    data = binary_like(seed, 400_000)
+    stream = deflate(data, level)
+    found = block_starts(stream, 0, 0)  # every block header after the first
+    assert found is not None and found[1]
+    header = found[1][len(found[1]) // 2][0]
+    search_from, search_to = header + after, header - 600
+    out, known = bytearray(len(data)), bytearray(len(data))
+    expected = None
+    for at in range(search_from, search_to - 1, -1):
+        if plausible_header(stream, at):
+            expected = inflate_tail(stream, at, at, out, known)
+            if expected is not None:
+                break
+    assert expected is not None  # the header itself, if none later
+    assert inflate_tail(stream, search_from, search_to, out, known) == expected
+
+
 def test_inflating_up_to_a_block_that_is_none_finds_nothing() -> None:
     data = binary_like(9, 400_000)
     stream = deflate(data, 6)
