@@ -5,6 +5,7 @@ part of a one-wheel run)."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 
@@ -16,7 +17,12 @@ Version = tuple[int, int]
 STABLE_ABI_START: Version = (3, 2)  # Py_LIMITED_API 3: PEP 384, Python 3.2
 # foo.abi3.so, and the multiarch form some builds name (foo.abi3t-x86_64-linux-gnu.so)
 _EXTENSION_SUFFIX = re.compile(r"\.(abi3t?)(-[^./]+)?\.so$")
-_CP_TAG = re.compile(r"cp(\d)(\d+)$")
+
+
+@functools.cache
+def _cp_tag() -> re.Pattern[str]:
+    """A CPython interpreter tag's pattern, compiled on first use (issue #15)."""
+    return re.compile(r"cp(\d)(\d+)$")
 
 
 def declared_abis(filename: str) -> dict[str, Version]:
@@ -29,7 +35,7 @@ def declared_abis(filename: str) -> dict[str, Version]:
     for tag in tags:
         if tag.abi not in ABIS:
             continue
-        match = _CP_TAG.match(tag.interpreter)
+        match = _cp_tag().match(tag.interpreter)
         version: Version = (int(match.group(1)), int(match.group(2))) if match else STABLE_ABI_START
         declared[tag.abi] = min(declared.get(tag.abi, version), version)
     return declared

@@ -3,6 +3,7 @@ belongs to."""
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 
@@ -102,7 +103,12 @@ _BIONIC_LOADERS = frozenset({"linker", "linker64"})
 # (glibc's are GLIBC_* from libc.so.6, musl has none). A bare DT_NEEDED "libc.so" proves
 # nothing: an unpatched musl's libc.so has that soname too.
 BIONIC_LIBRARIES = frozenset({"libc.so", "libm.so", "libdl.so"})
-_BIONIC_VERSION = re.compile(r"LIBC(_[A-Z0-9]+)?")
+
+
+@functools.cache
+def _bionic_version() -> re.Pattern[str]:
+    """Bionic's version names' pattern, compiled on first use (issue #15)."""
+    return re.compile(r"LIBC(_[A-Z0-9]+)?")
 
 
 def _interpreter_libc(interpreter: str) -> Libc:
@@ -135,7 +141,7 @@ def _needed_libc(path: str, facts: ElfFacts) -> Libc | None:
             raise LibcConflict("mixed-libc", f"{path} needs musl and glibc symbol versions")
         libc = Libc.GLIBC
     if any(
-        need.file in BIONIC_LIBRARIES and any(map(_BIONIC_VERSION.fullmatch, need.versions))
+        need.file in BIONIC_LIBRARIES and any(map(_bionic_version().fullmatch, need.versions))
         for need in facts.version_needs
     ):
         if libc is not None:
