@@ -47,6 +47,7 @@ from wheelscan.wheel.inflate import (
 )
 from wheelscan.wheel.partial import inflate_start
 from wheelscan.wheel.scratch import (
+    HUGE_PAGE,
     KEPT_RESIDENT,
     RESTART_KEEP,
     anonymous_mapping,
@@ -761,8 +762,12 @@ def _inflated_before(
         return None
     target = search_target(member, earlier, Route.ONE_PASS)
     # mapped, not bytearrays: only the pages written cost anything (they are sized for twice
-    # what they are likely to hold), where a bytearray was zeroed whole
-    with anonymous_mapping(capacity) as out, anonymous_mapping(capacity) as known:
+    # what they are likely to hold), where a bytearray was zeroed whole; and a huge page at
+    # least, advised so (wheel/scratch.py's HUGE_PAGE_SHARE: 4 KiB pages were 400 faults)
+    length = max(capacity, HUGE_PAGE)
+    with anonymous_mapping(length) as out, anonymous_mapping(length) as known:
+        prefer_huge_pages_around(out, 0, capacity)
+        prefer_huge_pages_around(known, 0, capacity)
         for floor in _floors(target):
             if not _end_fits(member, floor // 8):
                 return None
@@ -785,7 +790,7 @@ def _window_buffer(size: int) -> memoryview:
     kept: mmap.mmap | None = getattr(_PER_THREAD, "window", None)
     if kept is None:
         kept = _PER_THREAD.window = anonymous_mapping(2 * WINDOWED_ONE_PASS)
-    return memoryview(kept)[: 2 * size].cast("H")
+    return _advised(kept, 2 * size).cast("H")
 
 
 def _inflate_to_the_end(archive: WheelArchive, member: Member, begin: int) -> Tail | None:
