@@ -169,6 +169,7 @@ def _counting_streams(
     original_tail = _tail.inflate_tail
     original_starts = _tail.block_starts
     original_from = _tail.inflate_from
+    original_until = _tail.inflate_until
 
     def counting_parse_prefix(archive: Any, member: Any, *args: Any) -> Any:
         prefixed.append(PrefixMember(current(), member.name, member.size))
@@ -182,10 +183,20 @@ def _counting_streams(
         ends[-1].read = facts is not None
         return facts
 
-    def counting_tail(payload: Any, start: Any, stop: Any, out: Any, known: Any) -> Any:
-        found = original_tail(payload, start, stop, out, known)
+    def counting_tail(
+        payload: Any, start: Any, stop: Any, out: Any, known: Any, *window: Any
+    ) -> Any:
+        found = original_tail(payload, start, stop, out, known, *window)
         if found is not None:
             ends[-1].tail_bytes += len(out) if found[0] is None else found[0]
+        return found
+
+    def counting_until(
+        payload: Any, start: Any, stop: Any, block: Any, out: Any, known: Any
+    ) -> Any:
+        found = original_until(payload, start, stop, block, out, known)
+        if found is not None:  # the bytes before a one-pass end, for its look-ups
+            ends[-1].tail_bytes += found[0]
         return found
 
     def counting_starts(payload: Any, start: Any, stop: Any) -> Any:
@@ -221,6 +232,7 @@ def _counting_streams(
         mock.patch.object(_tail, "inflate_tail", counting_tail),
         mock.patch.object(_tail, "block_starts", counting_starts),
         mock.patch.object(_tail, "inflate_from", counting_from),
+        mock.patch.object(_tail, "inflate_until", counting_until),
     ):
         yield seen, whole, prefixed, ends
 
