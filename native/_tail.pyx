@@ -882,8 +882,12 @@ cdef int inflate_blocks(Bits* b, Out* out, uint64_t stop, uint64_t* trusted_from
         header = b.pos
         if blocks and header >= stop:
             if not trusting:
+                # no block trusted: the first began where a search found a header, maybe a
+                # false start; none of its bytes is known (``inflate_until``'s look-up takes
+                # ``known`` as it is)
                 trusted_from[0] = out.length
                 trusted_bit[0] = header
+                memset(out.known, 0, out.length)
             return <int>STOPPED if header == stop else <int>UNSOUND
         kind = read_block_header(b, &codes, &final_block, &length)
         if kind < 0:

@@ -368,3 +368,20 @@ def test_a_stream_longer_than_its_member_is_caught_when_verifying(
     with WheelArchive.open(lying) as archive, pytest.raises(contents.WheelError) as caught:
         contents.read_wheel_facts(archive, name)
     assert caught.value.code == "size-mismatch"
+
+
+def test_bytes_inflated_up_to_a_block_are_unknown_until_a_block_is_trusted() -> None:
+    """An inflation up to the very next block header (``inflate_until``) trusts no block:
+    its one block began at a header found by a search, which may be a false start. Its
+    bytes were still marked known, and wheel/ends.py's look-up took them as certain."""
+    data = binary_like(5, 400_000)
+    stream = deflate(data, 6)
+    found = block_starts(stream, 0, 0)
+    assert found is not None and len(found[1]) >= 2
+    (header, _), (stop, _) = found[1][0], found[1][1]
+    out, known = bytearray(len(data)), bytearray(len(data))
+    inflated = inflate_until(stream, header, header, stop, out, known)
+    assert inflated is not None
+    length, trusted, start = inflated
+    assert start == header and trusted == length > 0
+    assert not any(known[:length])

@@ -777,7 +777,7 @@ def _inflated_before(
                 break
         else:
             return None
-        length = found[0]  # (its bytes before the block it trusts from are marked unknown)
+        length = found[0]  # (its bytes before a block it trusts are all marked unknown)
         missing = bytes(max(0, WINDOW - length))  # before the start found: unknown
         kept = max(0, length - WINDOW)
         return missing + out[kept:length], missing + known[kept:length]
