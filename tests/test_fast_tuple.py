@@ -85,3 +85,23 @@ def test_a_field_without_a_default_after_one_with_is_refused() -> None:
         class Fast(TupleBody):
             a: int = 0
             b: int
+
+
+def test_a_class_statement_typing_would_refuse_is_refused() -> None:
+    """Without a field (a class whose annotations were not found: PEP 649 moves them out of
+    the namespace), or redefining the namedtuple's own machinery (typing refuses it too)."""
+
+    class Empty(TupleBody):
+        pass
+
+    with pytest.raises(TypeError, match="no annotated field"):
+        fast_tuple(Empty)
+
+    class Replacing(TupleBody):
+        x: int
+
+        def _replace(self, **changes: object) -> Replacing:  # pragma: no cover
+            raise NotImplementedError
+
+    with pytest.raises(AttributeError, match="_replace"):
+        fast_tuple(Replacing)

@@ -52,14 +52,28 @@ _namedtuple: Callable[..., Any] = collections.namedtuple
 # What a class statement's namespace holds that is not the NamedTuple's to copy: the body
 # class's own (``__dict__``, ``__weakref__``), and what the namedtuple has of its own
 _NOT_COPIED = frozenset({"__dict__", "__weakref__", "__module__", "__annotations__"})
+# What a NamedTuple's class statement may not define (typing's ``_prohibited``): the
+# namedtuple's own machinery
+_PROHIBITED = frozenset(
+    {"__new__", "__init__", "__slots__", "__getnewargs__", "_fields", "_field_defaults",
+     "_make", "_replace", "_asdict", "_source"}
+)  # fmt: skip
 
 
 def _made(body: type) -> Any:
     """The namedtuple ``typing.NamedTuple`` makes of ``body``'s class statement
     (``NamedTupleMeta.__new__``), its annotations left as written."""
     namespace = body.__dict__
-    annotations: dict[str, Any] = namespace.get("__annotations__", {})
+    # in the namespace up to Python 3.13; made on first use from 3.14 (PEP 649)
+    annotations: dict[str, Any] = namespace.get("__annotations__") or body.__annotations__
     fields = list(annotations)
+    if not fields:  # never meant: a class whose fields were not found would hold nothing
+        raise TypeError(f"{body.__name__}: no annotated field")
+    overridden = sorted(_PROHIBITED & namespace.keys())
+    if overridden:
+        raise AttributeError(
+            f"{body.__name__}: cannot overwrite NamedTuple attribute {overridden[0]}"
+        )
     defaults = [namespace[name] for name in fields if name in namespace]
     if any(name not in namespace for name in fields[len(fields) - len(defaults) :]):
         raise TypeError(f"{body.__name__}: a field without a default follows one with")
