@@ -561,21 +561,28 @@ class WheelArchive:
         candidates of the benchmark corpus took 40 ms). Their local headers are checked
         too (``locate``)."""
         self.locate(members)
-        if not isinstance(self.reader, BufferReader):
+        held = self.held()
+        if held is None:
             return [-1] * len(members)
-        return elf_heads(self.reader.view, members, self._begins)
+        return elf_heads(held, members, self._begins)
 
     def locate(self, members: list[Member]) -> None:
         """Check the local headers of ``members`` at once, natively, in a file held in
         memory: those that pass have their data offsets known, and ``data_offset`` checks
         the rest one by one, raising for an unsound one when it is asked for (one by one in
         Python, the 7k candidates of the benchmark corpus took 18 ms)."""
-        if not isinstance(self.reader, BufferReader):
+        held = self.held()
+        if held is None:
             return
-        offsets = local_data_offsets(self.reader.view, members, self._ends)
+        offsets = local_data_offsets(held, members, self._ends)
         for member, begin in zip(members, offsets, strict=True):
             if begin >= 0:
                 self._begins[member.header_offset] = begin
+
+    def held(self) -> memoryview | None:
+        """The whole file, where it is in memory (a local file mapped; over HTTP, a wheel
+        fetched whole): what ``sniff`` and ``locate`` read natively. None otherwise."""
+        return self.reader.view if isinstance(self.reader, BufferReader) else None
 
     @staticmethod
     def may_be_elf(member: Member) -> bool:
