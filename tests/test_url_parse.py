@@ -83,3 +83,15 @@ def test_the_plain_parse_is_urllib3s_parse(url: str) -> None:
     if plain is not None:
         assert plain == urllib3.util.parse_url(url)
         assert tuple(plain) == tuple(urllib3.util.parse_url(url))
+
+
+_TARGET = st.text(st.sampled_from("az09AZ/._-~:@!$&'()*+,;=?#%2fF[]\\ é"), max_size=24)
+
+
+@settings(max_examples=examples(2000))
+@given(st.one_of(_TARGET, _TARGET.map(lambda target: "/" + target)))
+def test_a_target_is_sent_as_is_where_the_pattern_says(target: str) -> None:
+    """``_sent_as_is`` tells a target without escapes by its characters alone, where it
+    matched ``_PLAIN_TARGET``: the same answer for every target."""
+    pattern = httpclient._PLAIN_TARGET.fullmatch(target) is not None
+    assert httpclient._sent_as_is.__wrapped__(target) == pattern
