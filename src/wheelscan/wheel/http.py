@@ -837,7 +837,7 @@ class RemoteWheelArchive(WheelArchive):
         if self._held is not None:
             sniffed = self.sniff(self._probed)
             self._sniffed = {m.header_offset: s for m, s in zip(self._probed, sniffed, strict=True)}
-        starts = sorted(member.header_offset for member in self.members)
+        starts = list(self._ends)  # every member's local header, in order (``_member_ends``)
         spans = reader.plan(fetched, partly, starts)
         if self._held is None:
             reader.prefetch(spans)
