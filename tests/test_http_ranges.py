@@ -21,6 +21,7 @@ from wheelscan.wheel.archive import Limits, WheelArchive, WheelError
 from wheelscan.wheel.contents import read_wheel_facts
 from wheelscan.wheel.http import (
     GAP_TOLERANCE,
+    TAIL_SIZE,
     HttpRangeReader,
     HttpSession,
     coalesce,
@@ -77,8 +78,12 @@ def mirror(tmp_path_factory: pytest.TempPathFactory, real_wheels: list[Path]) ->
     (built / BULKY).write_bytes(bulky_wheel())
     (built / MANY).write_bytes(many_members_wheel())
     (built / SPREAD).write_bytes(spread_wheel())
-    # an ELF file under a name that is never ELF: the one blind spot of a remote audit
-    (built / HIDDEN).write_bytes(build_wheel({EXT: ELF, "demo/notes.txt": ELF}, name="hidden"))
+    # an ELF file under a name that is never ELF: the one blind spot of a remote audit read
+    # by ranges (data after it, so that the tail fetched first does not hold it: a wheel
+    # whose every byte is fetched is read as a local one)
+    filler = random.Random(3).randbytes(4 * TAIL_SIZE)
+    hidden = {EXT: ELF, "demo/notes.txt": ELF, "demo/data.bin": filler}
+    (built / HIDDEN).write_bytes(build_wheel(hidden, name="hidden"))
     wheels = [*real_wheels, *(built / n for n in (DEMO, BULKY, MANY, HIDDEN, SPREAD))]
     return build_mirror(tmp_path_factory.mktemp("mirror"), wheels)
 
@@ -275,6 +280,34 @@ def test_an_elf_file_under_a_never_elf_name_is_the_remote_blind_spot(
     facts, _ = remote(index, mirror, HIDDEN, session)
     assert [m.path for m in local.examined] == [EXT, "demo/notes.txt"]
     assert [m.path for m in facts.examined] == [EXT]
+
+
+def test_a_wheel_fetched_whole_has_no_blind_spot(
+    mirror: Mirror, index: IndexServer, session: HttpSession
+) -> None:
+    """Every byte at hand (a small wheel in one GET), its members are looked at as a local
+    read looks at them, by their magic whatever their names: the ELF file under a never-ELF
+    name, missed by a reading by ranges, is examined, and the facts are the local ones."""
+    path = mirror.files[HIDDEN]
+    size = path.stat().st_size
+    with open_remote_archive(index.file_url(path), size, session=session, whole_below=size) as a:
+        assert isinstance(a.reader, HttpRangeReader) and a.reader.requests == 1
+        facts = read_wheel_facts(a, HIDDEN)
+    assert [m.path for m in facts.examined] == [EXT, "demo/notes.txt"]
+    assert facts == read_facts(path, HIDDEN)
+
+
+def test_a_wheel_fetched_whole_is_let_go_of_when_closed(
+    mirror: Mirror, index: IndexServer, session: HttpSession
+) -> None:
+    """Closed, the archive held the body on (a server that ignores Range sends up to 4 GiB)
+    for as long as anything held the archive: a traceback, a twin's record."""
+    path = mirror.files[BULKY]
+    size = path.stat().st_size
+    archive = open_remote_archive(index.file_url(path), size, session=session, whole_below=size)
+    with archive:
+        assert archive.held() is not None
+    assert archive.held() is None
 
 
 def test_reads_outside_the_plan_are_fetched_on_demand(

@@ -238,7 +238,8 @@ def may_be_elf(name: str) -> bool:
     so a remote audit skips names that are never ELF files in practice: ``.py`` (never examined
     anyway), the extensions in ``_NEVER_ELF``, and everything under ``.dist-info/``. This is the
     one place where a remote audit may differ from a local one: an ELF file hidden under such a
-    name is seen locally and missed remotely.
+    name is seen locally and missed remotely, in a wheel read by its ranges (one whose every
+    byte was fetched is looked at as a local one: ``RemoteWheelArchive``).
     """
     lowered = name.lower()
     return not (name.endswith("/") or lowered.endswith(_NEVER_ELF) or ".dist-info/" in name)
@@ -805,8 +806,10 @@ class RemoteWheelArchive(WheelArchive):
     ) -> None:
         # every byte at hand (a wheel fetched whole, or sent whole by a server that ignored
         # Range): read as a local file is, its local headers and first bytes looked at
-        # natively (``sniff``), with nothing to plan, fetch or size. 658 of the simulated
-        # index's 1,050 wheels, whose members were each probed by a zlib inflater of its own
+        # natively (``sniff``), with nothing to fetch or size; and every member looked at by
+        # its magic, whatever its name, as a local read looks (``may_be_elf``'s blind spot is
+        # for bytes not fetched). 658 of the simulated index's 1,050 wheels, whose members
+        # were each probed by a zlib inflater of its own
         whole = reader.whole_file()
         self._held = None if whole is None else memoryview(whole)
         super().__init__(reader, limits)
@@ -826,7 +829,9 @@ class RemoteWheelArchive(WheelArchive):
             name = member.name
             if name[-3:] == ".py":
                 continue  # most members (95% of the simulated index's): neither probed nor RECORD
-            if member.size >= len(ELF_MAGIC) and may_be_elf(name):
+            if member.size >= len(ELF_MAGIC) and (
+                may_be_elf(name) if self._held is None else name[-1:] != "/"
+            ):
                 self._probed.append(member)
             elif not is_record(name):
                 continue
@@ -888,6 +893,9 @@ class RemoteWheelArchive(WheelArchive):
     def close(self) -> None:
         if self._twins is not None:
             self._twins.close()
+        # the body let go of (from a server that ignores Range, up to MAX_WHEEL_SIZE): a
+        # closed archive may be held on, by a traceback or a twin's record
+        self._held = None
         super().close()
 
     def _planned_parts(self, planned: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
