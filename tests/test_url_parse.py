@@ -85,13 +85,32 @@ def test_the_plain_parse_is_urllib3s_parse(url: str) -> None:
         assert tuple(plain) == tuple(urllib3.util.parse_url(url))
 
 
-_TARGET = st.text(st.sampled_from("az09AZ/._-~:@!$&'()*+,;=?#%2fF[]\\ é"), max_size=24)
+_TARGET = st.text(st.sampled_from("az09AZ/._-~:@!$&'()*+,;=?#%2fF[]\\ é<>\"{}|^`\t"), max_size=24)
+
+
+def _urllib3_sends_as_is(target: str) -> bool:
+    """Whether urllib3's pool would send ``target`` as it is (``urlopen`` encodes it so)."""
+    from urllib3.util.url import _encode_target
+
+    return target[:1] == "/" and _encode_target(target) == target
 
 
 @settings(max_examples=examples(2000))
 @given(st.one_of(_TARGET, _TARGET.map(lambda target: "/" + target)))
-def test_a_target_is_sent_as_is_where_the_pattern_says(target: str) -> None:
-    """``_sent_as_is`` tells a target without escapes by its characters alone, where it
-    matched ``_PLAIN_TARGET``: the same answer for every target."""
-    pattern = httpclient._PLAIN_TARGET.fullmatch(target) is not None
-    assert httpclient._sent_as_is.__wrapped__(target) == pattern
+def test_a_target_is_sent_as_is_where_urllib3_would_send_it_so(target: str) -> None:
+    """``_sent_as_is`` (a target without escapes told by its characters alone, one with
+    them by the pattern) says yes only where urllib3 itself would leave the target as it
+    is: a target it said yes to goes out unencoded."""
+    if httpclient._sent_as_is.__wrapped__(target):
+        assert _urllib3_sends_as_is(target)
+
+
+def test_every_character_is_told_as_urllib3_tells_it() -> None:
+    """Each character alone in a target, escaped or not: ``_sent_as_is`` says yes to the
+    ones urllib3 leaves as they are, and only to them (RFC 3986's, but "#": a fragment,
+    never sent)."""
+    for code in range(0x180):
+        character = chr(code)
+        for target in (f"/a{character}b", f"/a%41{character}b"):
+            expected = _urllib3_sends_as_is(target) and character != "#"
+            assert httpclient._sent_as_is.__wrapped__(target) == expected, repr(target)

@@ -252,7 +252,8 @@ class WheelArchive:
             self.reader = data
         self.limits = limits
         # header offset -> where the member's bytes must end: the next local header, or the
-        # central directory (see _read_central_directory)
+        # central directory (see _read_central_directory); in the order of the offsets
+        # (``_member_ends`` builds it from them sorted: wheel/http.py takes them so)
         self._ends: dict[int, int] = {}
         # header offset -> where the member's bytes begin, once its local header was checked
         # (a member's is asked for by its sniff, its first 4 KiB and its payload)
