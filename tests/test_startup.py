@@ -124,6 +124,31 @@ def test_the_collector_skips_start_up_and_runs_for_the_command() -> None:
     assert run.stdout == "True True\n"
 
 
+def test_show_freezes_the_policies_where_the_entry_froze_start_up(tmp_path: Path) -> None:
+    # made with the collector off, they live as long as the process: a collection on the
+    # serial end of a one-wheel show walked them all, where they were left young
+    wheel = tmp_path / "demo-1.0-cp311-cp311-manylinux_2_28_x86_64.whl"
+    wheel.write_bytes(build_wheel({"mod.so": build_elf(sample_spec("x86_64", interpreter=None))}))
+    probe = (
+        "import gc, sys\n"
+        "from wheelscan.cli import show\n"
+        "judge = show.judge\n"
+        "def judging(target, facts, database, args):\n"
+        "    # the collector sees no frozen object: the database is among them\n"
+        "    print(any(o is database for o in gc.get_objects()))\n"
+        "    return judge(target, facts, database, args)\n"
+        "show.judge = judging\n"
+        f"sys.argv = ['wheelscan', 'show', '--json', {str(wheel)!r}]\n"
+        "from wheelscan.launch import entry\n"
+        "entry()\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("False\n")
+
+
 def test_show_imports_the_verdict_text_only_to_print_text(tmp_path: Path) -> None:
     # and only after the first wheel is being read: its inflation runs meanwhile
     wheel = tmp_path / "demo-1.0-cp311-cp311-manylinux_2_28_x86_64.whl"
