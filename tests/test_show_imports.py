@@ -39,6 +39,13 @@ def test_show_of_a_local_wheel_imports_no_inspect(tmp_path: Path) -> None:
     assert not {"inspect", "ast", "dis", "tokenize"} & names
 
 
+def test_show_of_a_local_wheel_imports_no_resource(tmp_path: Path) -> None:
+    # its threads need no look at RLIMIT_DATA (wheel/threads.py's ``threads_within``)
+    names = imported("-m", "wheelscan", "show", "--json", str(_wheel(tmp_path)))
+    assert "wheelscan.wheel.threads" in names
+    assert "resource" not in names
+
+
 def test_show_imports_the_evaluation_once_the_reading_has_begun_and_no_json(
     tmp_path: Path,
 ) -> None:

@@ -15,7 +15,6 @@ nothing logs (issue #15).
 
 from __future__ import annotations
 
-import resource
 import threading
 from collections.abc import Callable, Generator, Sequence
 from typing import Generic, TypeVar
@@ -31,6 +30,10 @@ UNLIMITED_STACK = 32 << 20
 def threads_within(most: int, share: float) -> int:
     """``most``, or fewer where their stacks would take more than ``share`` of this
     process's RLIMIT_DATA; at least one."""
+    # imported here: ``show`` hands work to threads (``Background``, ``run_all``) without
+    # asking, and the module was 0.65M instructions before its first wheel's reading began
+    import resource
+
     limit, _ = resource.getrlimit(resource.RLIMIT_DATA)
     if limit == resource.RLIM_INFINITY:
         return most
