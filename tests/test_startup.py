@@ -157,3 +157,28 @@ def test_show_imports_the_verdict_text_only_to_print_text(tmp_path: Path) -> Non
     assert "wheelscan.policy.verdict" in as_json
     assert "wheelscan.cli.verdict_text" not in as_json
     assert "wheelscan.cli.verdict_text" in imported("-m", "wheelscan", "show", str(wheel))
+
+
+def test_main_in_a_host_that_froze_its_own_objects_freezes_none(tmp_path: Path) -> None:
+    """A host that froze what it had made (a forking server does) and then calls ``main``:
+    its garbage made since stays collectable. show froze whatever the collector had not
+    taken yet wherever anything had ever been frozen: a cycle per call, leaked for good."""
+    wheel = tmp_path / "demo-1.0-cp311-cp311-manylinux_2_28_x86_64.whl"
+    wheel.write_bytes(build_wheel({"mod.so": build_elf(sample_spec("x86_64", interpreter=None))}))
+    probe = (
+        "import gc, weakref\n"
+        "from wheelscan.cli.main import main\n"
+        "gc.freeze()\n"
+        "class Cycle: pass\n"
+        "refs = []\n"
+        "for _ in range(3):\n"
+        "    c = Cycle(); c.me = c; refs.append(weakref.ref(c)); del c\n"
+        f"    main(['show', '--json', {str(wheel)!r}])\n"
+        "gc.collect()\n"
+        "print(sum(r() is not None for r in refs))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[-1] == "0"

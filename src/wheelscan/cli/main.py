@@ -88,6 +88,16 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+class StartUp:
+    """What this process's entry (``entry``) did to its start-up."""
+
+    # whether it froze what its start-up made: a process that ends with its command, whose
+    # commands may freeze what they make to last as long (cli/show.py). Not whether anything
+    # ever froze: a host that calls ``main`` may have frozen its own objects (a forking
+    # server), and its garbage must stay collectable
+    frozen = False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     return run(parse(argv))
 
@@ -101,7 +111,7 @@ def entry(sigint_deferred: bool | None = None) -> None:
     # 16 times in a one-wheel ``show``'s start-up, 3 ms of it (issue #15). It is kept off
     # until the command line is parsed; then what start-up made is moved out of its sight
     # for good (gc.freeze), and it runs again. (``main``, called in a process that lives on,
-    # as the tests do, leaves the collector alone.)
+    # as the tests do, leaves the collector alone: StartUp.frozen.)
     gc.disable()
     if sigint_deferred is None:
         from wheelscan.launch import default_action
@@ -109,6 +119,7 @@ def entry(sigint_deferred: bool | None = None) -> None:
         sigint_deferred = default_action()
     args = _plain_show() or parse(None)
     gc.freeze()
+    StartUp.frozen = True
     gc.enable()
     status = run(args, sigint_deferred)
     if getattr(args, "exits_at_once", False):

@@ -357,15 +357,18 @@ def _no_collection() -> Iterator[None]:
     tens of thousands of objects that live as long as the process, and free almost none,
     while the first wheel is read beside them; the collector walked them 10M instructions'
     worth in a one-wheel ``show`` (issue #15). Where the process's entry froze what its
-    start-up made (``main.entry``: a process that ends with the command), these are frozen
-    too: else the first collection after, on the serial end of a one-wheel ``show``, walked
-    them all (0.9M instructions)."""
+    start-up made (``main.StartUp.frozen``: a process that ends with the command), these
+    are frozen too: else the first collection after, on the serial end of a one-wheel
+    ``show``, walked them all (0.9M instructions). A program that calls ``main`` is left
+    alone, even one that froze its own objects."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        if gc.get_freeze_count():
+        from wheelscan.cli import main
+
+        if main.StartUp.frozen:
             gc.freeze()
         if enabled:
             gc.enable()
