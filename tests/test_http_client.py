@@ -371,7 +371,23 @@ def test_a_proxy_of_a_scheme_not_spoken_fails_once_in_a_line(
         session.get("http://localhost:9/page", limit=100)
     assert not failure.value.transient
     assert "socks5" in failure.value.reason and "proxy" in failure.value.reason
-    assert "after" not in str(failure.value)  # not retried
+
+
+@pytest.mark.parametrize(
+    "setting", ["user:s3/cret@proxy:99999", "http://user:s3/cret@proxy:99999", "al:s3://cret@p:1"]
+)
+def test_a_proxy_setting_that_does_not_parse_fails_once_and_keeps_its_secret(
+    setting: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A typo in the proxy's port was a transient failure, tried three times a wheel, whose
+    message (urllib3's) held the whole setting: a password with a "/" was printed as it is,
+    and one with "://" in it was taken for a scheme and shown."""
+    monkeypatch.setenv("HTTP_PROXY", setting)
+    with HttpSession(timeout=5, tries=3) as session, pytest.raises(HttpError) as failure:
+        session.get("http://localhost:9/page", limit=100)
+    assert not failure.value.transient
+    assert "proxy" in failure.value.reason
+    assert "s3" not in str(failure.value) and "cret" not in str(failure.value)
 
 
 @pytest.mark.parametrize(

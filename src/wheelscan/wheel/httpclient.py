@@ -413,6 +413,23 @@ def _proxy_for(scheme: str, host: str, settings: tuple[str | None, ...]) -> str 
 
 # The proxies urllib3 speaks to without an extra (SOCKS needs urllib3[socks])
 _PROXY_SCHEMES = ("http://", "https://")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
+
+
+@functools.lru_cache(maxsize=16)
+def _proxy_refused(proxy: str) -> str | None:
+    """Why the proxy setting cannot be used, or None: a setting to fix, said once and never
+    tried again, in words that hold none of it (its userinfo is a password)."""
+    scheme, sep, _ = proxy.partition("://")
+    if not proxy.lower().startswith(_PROXY_SCHEMES):
+        if sep and _SCHEME.fullmatch(scheme):
+            return f"a proxy of scheme {scheme!r} (only http and https)"
+        return "a proxy of a scheme not spoken (only http and https)"
+    try:
+        urllib3.util.parse_url(proxy)
+    except ValueError:  # LocationParseError; its message shows the whole setting
+        return "a proxy setting (HTTP(S)_PROXY) that is not a valid URL"
+    return None
 
 
 # What no host may hold: a space or a control character
@@ -955,12 +972,8 @@ class HttpSession:
         a normalised URL survives unchanged (``_normalised``)."""
         scheme = url.scheme or ""
         proxy = _proxy_for(scheme, _hostname(url), _proxy_settings())
-        if proxy is not None and not proxy.lower().startswith(_PROXY_SCHEMES):
-            # a setting to fix, not a failure to try again
-            spoken = proxy.partition("://")[0]
-            raise HttpError(
-                url.url, f"a proxy of scheme {spoken!r} (only http and https)", transient=False
-            )
+        if proxy is not None and (refused := _proxy_refused(proxy)) is not None:
+            raise HttpError(url.url, refused, transient=False)  # a setting to fix
         manager = self._manager(proxy)
         if proxy is not None:
             return manager.urlopen("GET", url.url, **self._urlopen_options(headers))
