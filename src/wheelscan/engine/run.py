@@ -162,5 +162,6 @@ def audit(
         # before the limit still fail the run
         early = getattr(source, "failed_pages", None)
         if early:
-            raise listing_error(early, getattr(source, "pages_read", 0))
+            # stopped early: the other projects were not all listed, and are not said to be
+            raise listing_error(early, read=0)
     return counts
