@@ -9,6 +9,7 @@ import errno
 import json
 import mmap
 import os
+import shlex
 import stat
 from pathlib import Path
 from typing import Any
@@ -90,7 +91,8 @@ def read(path: Path) -> ElfFacts:
         with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
             if data[:4] == b"PK\x03\x04":
                 raise ElfError(
-                    "not-elf", f"a zip archive (a wheel?), not ELF: `wheelscan show {path}`"
+                    "not-elf",
+                    f"a zip archive (a wheel?), not ELF: `wheelscan show {shlex.quote(str(path))}`",
                 )
             return parse_elf(data)
 
