@@ -57,8 +57,9 @@ QUICK_MEMBER_SIZE = 64 << 20
 LARGE_WHEEL_RUNS = 5
 # The ML wheels' ``show`` is the shortest process measured (onnxruntime's, 60-100 ms) and its
 # best of five still moved by a tenth from run to run (session 14: 9.2x, 9.2x and 10.3x for
-# the same tree, alone on the machine): eleven runs of each tool, the same number for both,
-# and the ratio of their medians reported beside that of their bests
+# the same tree, alone on the machine): eleven runs of each tool, the same number for both
+# (but auditwheel's within its budget, largewheel.AUDITWHEEL_BUDGET: tensorflow-cpu's one
+# run), and the ratio of their medians reported beside that of their bests
 ML_WHEEL_RUNS = 11
 
 
