@@ -19,13 +19,13 @@ def default_stop_signals() -> None:
         signal.signal(stop, signal.SIG_DFL)
 
 
-def run_python(code: str, *args: str) -> subprocess.CompletedProcess[str]:
+def run_python(code: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", code, *args],
         check=False,
         env=ENV,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         preexec_fn=default_stop_signals,
     )

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import signal
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from signalruns import ENV
-from signalruns import default_stop_signals as _default_stop_signals
+from signalruns import run_python
 from test_fault_kills import make_wheels
 
 ROUNDS = 3
@@ -55,17 +52,8 @@ def test_a_ctrl_c_taken_by_another_thread_while_forking_stops_the_run(
     ignored ... KeyboardInterrupt") and dropped, and the run went on to its end (0)."""
     for round_ in range(ROUNDS):
         db = tmp_path / f"run{round_}.db"
-        argv = [sys.executable, "-c", CTRL_C_WHILE_FORKING, "audit", str(wheels), "--db",
-                str(db), "--workers", "2", "--fail-on", "none"]  # fmt: skip
-        run = subprocess.run(
-            argv,
-            check=False,
-            env=ENV,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            preexec_fn=_default_stop_signals,
-        )
+        run = run_python(CTRL_C_WHILE_FORKING, "audit", str(wheels), "--db", str(db),
+                         "--workers", "2", "--fail-on", "none")  # fmt: skip
         assert "Exception ignored" not in run.stderr, run.stderr
         assert "Traceback" not in run.stderr, run.stderr
         assert run.returncode == 128 + signal.SIGINT, f"round {round_}: {run.stdout}{run.stderr}"
@@ -125,15 +113,7 @@ print("interrupted", nth - 1, "lines")
 def test_a_ctrl_c_while_forking_leaves_the_mask_and_handlers_as_they_were() -> None:
     """A Ctrl-C handled just after the stop signals were blocked left them blocked for good:
     the block was outside the ``try`` whose ``finally`` unblocked them."""
-    run = subprocess.run(
-        [sys.executable, "-c", INTERRUPTED_WHILE_BLOCKED],
-        check=False,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        preexec_fn=_default_stop_signals,
-    )
+    run = run_python(INTERRUPTED_WHILE_BLOCKED)
     assert run.returncode == 0, run.stdout + run.stderr
     lines = run.stdout.splitlines()
     assert lines != ["interrupted 0 lines"], lines  # the test reached the blocked lines
@@ -171,15 +151,7 @@ with StopSignals():
 def test_a_stop_while_the_handlers_are_put_back_leaves_them_ignored() -> None:
     """The cleanup the first stop began is not cut short by a second: the stop handler
     was put back over the SIG_IGN the first had just set (a SIGHUP then raised again)."""
-    run = subprocess.run(
-        [sys.executable, "-c", SIGTERM_AS_THE_HANDLERS_ARE_PUT_BACK],
-        check=False,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        preexec_fn=_default_stop_signals,
-    )
+    run = run_python(SIGTERM_AS_THE_HANDLERS_ARE_PUT_BACK, timeout=60)
     assert run.stdout == "stopped\nTrue True True\n", run.stderr
 
 
@@ -214,17 +186,8 @@ def test_a_ctrl_c_as_a_worker_forks_leaves_no_worker_running(tmp_path: Path, whe
     """130, and no worker left: the re-raise came after the worker started and before the
     pool recorded it, and outside the block that stops the workers."""
     db = tmp_path / "run.db"
-    argv = [sys.executable, "-c", CTRL_C_AS_THE_SECOND_WORKER_FORKS, "audit", str(wheels),
-            "--db", str(db), "--workers", "3", "--fail-on", "none"]  # fmt: skip
-    run = subprocess.run(
-        argv,
-        check=False,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        preexec_fn=_default_stop_signals,
-    )
+    run = run_python(CTRL_C_AS_THE_SECOND_WORKER_FORKS, "audit", str(wheels), "--db", str(db),
+                     "--workers", "3", "--fail-on", "none")  # fmt: skip
     assert run.returncode == 128 + signal.SIGINT, run.stdout + run.stderr
     assert "left running: 0\n" in run.stderr, run.stderr
 
@@ -262,13 +225,5 @@ print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)
 def test_a_handler_raising_as_the_handlers_are_put_back_loses_none() -> None:
     """SIGINT's handler is Python's again: it was popped before it was put back, and the
     handler that only notes stayed for good (a Ctrl-C afterwards did nothing)."""
-    run = subprocess.run(
-        [sys.executable, "-c", SIGTERM_BEFORE_THE_SECOND_HANDLER_IS_PUT_BACK],
-        check=False,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        preexec_fn=_default_stop_signals,
-    )
+    run = run_python(SIGTERM_BEFORE_THE_SECOND_HANDLER_IS_PUT_BACK, timeout=60)
     assert run.stdout == "stopped 143\nTrue\n", run.stderr
