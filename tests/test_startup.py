@@ -108,6 +108,20 @@ def test_show_imports_the_abi3_audit_only_for_a_stable_abi_promise(tmp_path: Pat
     assert "wheelscan.policy.abi3" in names
 
 
+def demo_wheel(tmp_path: Path) -> Path:
+    """A one-module manylinux wheel a probe's ``show`` judges."""
+    wheel = tmp_path / "demo-1.0-cp311-cp311-manylinux_2_28_x86_64.whl"
+    wheel.write_bytes(build_wheel({"mod.so": build_elf(sample_spec("x86_64", interpreter=None))}))
+    return wheel
+
+
+def run_probe(probe: str) -> subprocess.CompletedProcess[str]:
+    """``probe``'s Python code in a process of its own."""
+    return subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=False, timeout=60
+    )
+
+
 def test_the_collector_skips_start_up_and_runs_for_the_command() -> None:
     # entry() keeps it off while start-up imports, then freezes what start-up made: the
     # command itself (a batch of thousands of wheels) runs with it on
@@ -127,8 +141,7 @@ def test_the_collector_skips_start_up_and_runs_for_the_command() -> None:
 def test_show_freezes_the_policies_where_the_entry_froze_start_up(tmp_path: Path) -> None:
     # made with the collector off, they live as long as the process: a collection on the
     # serial end of a one-wheel show walked them all, where they were left young
-    wheel = tmp_path / "demo-1.0-cp311-cp311-manylinux_2_28_x86_64.whl"
-    wheel.write_bytes(build_wheel({"mod.so": build_elf(sample_spec("x86_64", interpreter=None))}))
+    wheel = demo_wheel(tmp_path)
     probe = (
         "import gc, sys\n"
         "from wheelscan.cli import show\n"
@@ -142,17 +155,14 @@ def test_show_freezes_the_policies_where_the_entry_froze_start_up(tmp_path: Path
         "from wheelscan.launch import entry\n"
         "entry()\n"
     )
-    run = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=False, timeout=60
-    )
+    run = run_probe(probe)
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith("False\n")
 
 
 def test_show_imports_the_verdict_text_only_to_print_text(tmp_path: Path) -> None:
     # and only after the first wheel is being read: its inflation runs meanwhile
-    wheel = tmp_path / "demo-1.0-cp311-cp311-manylinux_2_28_x86_64.whl"
-    wheel.write_bytes(build_wheel({"mod.so": build_elf(sample_spec("x86_64", interpreter=None))}))
+    wheel = demo_wheel(tmp_path)
     as_json = imported("-m", "wheelscan", "show", "--json", str(wheel))
     assert "wheelscan.policy.verdict" in as_json
     assert "wheelscan.cli.verdict_text" not in as_json
@@ -163,8 +173,7 @@ def test_main_in_a_host_that_froze_its_own_objects_freezes_none(tmp_path: Path) 
     """A host that froze what it had made (a forking server does) and then calls ``main``:
     its garbage made since stays collectable. show froze whatever the collector had not
     taken yet wherever anything had ever been frozen: a cycle per call, leaked for good."""
-    wheel = tmp_path / "demo-1.0-cp311-cp311-manylinux_2_28_x86_64.whl"
-    wheel.write_bytes(build_wheel({"mod.so": build_elf(sample_spec("x86_64", interpreter=None))}))
+    wheel = demo_wheel(tmp_path)
     probe = (
         "import gc, weakref\n"
         "from wheelscan.cli.main import main\n"
@@ -177,8 +186,6 @@ def test_main_in_a_host_that_froze_its_own_objects_freezes_none(tmp_path: Path) 
         "gc.collect()\n"
         "print(sum(r() is not None for r in refs))\n"
     )
-    run = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=False, timeout=60
-    )
+    run = run_probe(probe)
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines()[-1] == "0"
