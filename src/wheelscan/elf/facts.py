@@ -195,17 +195,13 @@ PYTHON_INIT_PREFIXES = ("PyInit_", "init", "_cffi_pypyinit_")
 PYTHON_SYMBOL_PREFIXES = ("Py", "_Py")
 # Module-init exports: the classic init function, and PEP 793's export hook (Python 3.15)
 MODULE_INIT_PREFIXES = ("PyInit_", "PyModExport_")
-
-
 # DT_NEEDED of a version-specific libpython (libpython3.12.so.1.0, libpython3.15t.so.1.0):
 # an extension linked to one loads only into that interpreter. Wider on purpose than
 # policy/resolve.py's LIBPYTHON_RE, which is auditwheel's own (``m`` flag only, exact
 # ``.so.N`` suffixes) so that the manylinux verdicts keep auditwheel's: this one is the
 # abi3 audit's, and any ABI flag (``t``, ``d``, ``td``) still pins one interpreter; compiled
-# on first use (the abi3 audit's): a one-wheel ``show`` need not (issue #15)
-@functools.cache
-def _libpython() -> re.Pattern[str]:
-    return re.compile(r"libpython\d+\.\d+[a-z]*\.so(\.|$)")
+# on first use (the abi3 audit's), by re's own cache: a one-wheel ``show`` need not (issue #15)
+_LIBPYTHON = r"libpython\d+\.\d+[a-z]*\.so(\.|$)"
 
 
 @fast_tuple
@@ -308,7 +304,7 @@ class ElfFacts:
     @property
     def linked_libpython(self) -> str | None:
         """The first DT_NEEDED that ``links_libpython`` matches, None if none does."""
-        return next((name for name in self.needed if _libpython().match(name)), None)
+        return next((name for name in self.needed if re.match(_LIBPYTHON, name)), None)
 
     @property
     def module_exports(self) -> tuple[str, ...]:

@@ -5,7 +5,6 @@ part of a one-wheel run)."""
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Mapping
 
@@ -19,10 +18,8 @@ STABLE_ABI_START: Version = (3, 2)  # Py_LIMITED_API 3: PEP 384, Python 3.2
 _EXTENSION_SUFFIX = re.compile(r"\.(abi3t?)(-[^./]+)?\.so$")
 
 
-@functools.cache
-def _cp_tag() -> re.Pattern[str]:
-    """A CPython interpreter tag's pattern, compiled on first use (issue #15)."""
-    return re.compile(r"cp(\d)(\d+)$")
+# A CPython interpreter tag; compiled on first use, by re's own cache (issue #15)
+_CP_TAG = r"cp(\d)(\d+)$"
 
 
 def declared_abis(filename: str) -> dict[str, Version]:
@@ -35,7 +32,7 @@ def declared_abis(filename: str) -> dict[str, Version]:
     for tag in tags:
         if tag.abi not in ABIS:
             continue
-        match = _cp_tag().match(tag.interpreter)
+        match = re.match(_CP_TAG, tag.interpreter)
         version: Version = (int(match.group(1)), int(match.group(2))) if match else STABLE_ABI_START
         declared[tag.abi] = min(declared.get(tag.abi, version), version)
     return declared

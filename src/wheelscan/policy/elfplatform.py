@@ -3,7 +3,6 @@ belongs to."""
 
 from __future__ import annotations
 
-import functools
 import posixpath
 import re
 
@@ -105,10 +104,8 @@ _BIONIC_LOADERS = frozenset({"linker", "linker64"})
 BIONIC_LIBRARIES = frozenset({"libc.so", "libm.so", "libdl.so"})
 
 
-@functools.cache
-def _bionic_version() -> re.Pattern[str]:
-    """Bionic's version names' pattern, compiled on first use (issue #15)."""
-    return re.compile(r"LIBC(_[A-Z0-9]+)?")
+# Bionic's version names; compiled on first use, by re's own cache (issue #15)
+_BIONIC_VERSION = r"LIBC(_[A-Z0-9]+)?"
 
 
 def _interpreter_libc(interpreter: str) -> Libc:
@@ -141,7 +138,8 @@ def _needed_libc(path: str, facts: ElfFacts) -> Libc | None:
             raise LibcConflict("mixed-libc", f"{path} needs musl and glibc symbol versions")
         libc = Libc.GLIBC
     if any(
-        need.file in BIONIC_LIBRARIES and any(map(_bionic_version().fullmatch, need.versions))
+        need.file in BIONIC_LIBRARIES
+        and any(re.fullmatch(_BIONIC_VERSION, version) for version in need.versions)
         for need in facts.version_needs
     ):
         if libc is not None:

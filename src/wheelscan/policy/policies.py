@@ -208,10 +208,9 @@ class PlatformTagInfo(TupleBody):
 _ARCH_SUFFIXES = [(f"_{a}", a) for a in Architecture]  # no "_<arch>" ends another: no ties
 
 
-@functools.cache
-def _versioned_name() -> re.Pattern[str]:
-    """A versioned policy name (PEP 600, 656, 738), compiled on first use (issue #15)."""
-    return re.compile(r"(manylinux|musllinux)_\d+_\d+|android_\d+")
+# A versioned policy name (PEP 600, 656, 738); compiled on first use, by re's own cache
+# (issue #15)
+_VERSIONED_NAME = r"(manylinux|musllinux)_\d+_\d+|android_\d+"
 
 
 _LIBC_OF_FAMILY = {libc.tag_prefix: libc for libc in Libc}
@@ -228,7 +227,7 @@ def platform_tag_info(tag: str, database: PolicyDatabase | None = None) -> Platf
     known = (database or _builtin_database()).tag_names.get(name)
     if known is not None:
         return PlatformTagInfo(known[0], arch, known[1])
-    if _versioned_name().fullmatch(name):
+    if re.fullmatch(_VERSIONED_NAME, name):
         return PlatformTagInfo(_LIBC_OF_FAMILY[name.partition("_")[0]], arch, name)
     raise ValueError(f"not a Linux platform tag: {tag!r}")
 
@@ -410,7 +409,7 @@ def _check_entries(entries: Any, source: str) -> Libc:
     named = [e for e in entries if e["name"] != "linux"]
     if [e["priority"] for e in entries if e["name"] == "linux"] != [0]:
         raise PolicyFileError(f"{source}: needs exactly one 'linux' policy, with priority 0")
-    prefixes = {_versioned_name().fullmatch(e["name"]) and e["name"].split("_")[0] for e in named}
+    prefixes = {re.fullmatch(_VERSIONED_NAME, e["name"]) and e["name"].split("_")[0] for e in named}
     if len(prefixes) != 1 or None in prefixes:
         raise PolicyFileError(
             f"{source}: policy names must all be manylinux_X_Y (PEP 600), all musllinux_X_Y"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import posixpath
 import re
 import urllib.parse
@@ -36,11 +35,9 @@ def redact(url: str) -> str:
 
 # the user information of any URL inside a text (an error's reason names the URL it failed on)
 # (to the last ``@`` before the path, as urllib3 and browsers end it: a password may hold
-# an ``@`` of its own, which ended it too soon and printed the rest); compiled on first use:
-# a ``show`` of a local wheel need not (issue #15)
-@functools.cache
-def _userinfo() -> re.Pattern[str]:
-    return re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#\s]*)@")
+# an ``@`` of its own, which ended it too soon and printed the rest); compiled on first use,
+# by re's own cache: a ``show`` of a local wheel need not (issue #15)
+_USERINFO = r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#\s]*)@"
 
 
 def redact_text(text: str) -> str:
@@ -51,4 +48,4 @@ def redact_text(text: str) -> str:
         shown = f"{user}:***" if colon and password else "***"
         return f"{match['scheme']}{shown}@"
 
-    return _userinfo().sub(hide, text)
+    return re.sub(_USERINFO, hide, text)
