@@ -829,8 +829,10 @@ class RemoteWheelArchive(WheelArchive):
             name = member.name
             if name[-3:] == ".py":
                 continue  # most members (95% of the simulated index's): neither probed nor RECORD
-            if member.size >= len(ELF_MAGIC) and (
-                may_be_elf(name) if self._held is None else name[-1:] != "/"
+            if (
+                WheelArchive.may_be_elf(member)  # every byte at hand: the local rule
+                if self._held is not None
+                else member.size >= len(ELF_MAGIC) and may_be_elf(name)
             ):
                 self._probed.append(member)
             elif not is_record(name):
