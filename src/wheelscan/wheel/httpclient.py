@@ -56,7 +56,7 @@ from typing import Any
 import urllib3
 from urllib3.util import Url
 
-from wheelscan.wheel.remote import USER_AGENT, redact
+from wheelscan.wheel.remote import SCHEME, USER_AGENT, redact
 from wheelscan.wheel.response_headers import HeadersOnlyResponse
 
 DEFAULT_TIMEOUT = 60.0
@@ -413,7 +413,6 @@ def _proxy_for(scheme: str, host: str, settings: tuple[str | None, ...]) -> str 
 
 # The proxies urllib3 speaks to without an extra (SOCKS needs urllib3[socks])
 _PROXY_SCHEMES = ("http://", "https://")
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
 
 
 @functools.lru_cache(maxsize=16)
@@ -422,7 +421,7 @@ def _proxy_refused(proxy: str) -> str | None:
     tried again, in words that hold none of it (its userinfo is a password)."""
     scheme, sep, _ = proxy.partition("://")
     if not proxy.lower().startswith(_PROXY_SCHEMES):
-        if sep and _SCHEME.fullmatch(scheme):
+        if sep and re.fullmatch(SCHEME, scheme):
             return f"a proxy of scheme {scheme!r} (only http and https)"
         return "a proxy of a scheme not spoken (only http and https)"
     try:

@@ -33,11 +33,14 @@ def redact(url: str) -> str:
     return redact_text(url)
 
 
+# A URL's scheme (RFC 3986 3.1)
+SCHEME = r"[A-Za-z][A-Za-z0-9+.-]*"
+
 # the user information of any URL inside a text (an error's reason names the URL it failed on)
 # (to the last ``@`` before the path, as urllib3 and browsers end it: a password may hold
 # an ``@`` of its own, which ended it too soon and printed the rest); compiled on first use,
 # by re's own cache: a ``show`` of a local wheel need not (issue #15)
-_USERINFO = r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#\s]*)@"
+_USERINFO = rf"(?P<scheme>{SCHEME}://)(?P<userinfo>[^/?#\s]*)@"
 
 
 def redact_text(text: str) -> str:
