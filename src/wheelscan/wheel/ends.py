@@ -446,10 +446,8 @@ def _count(archive: WheelArchive, member: Member, begin: int) -> Counted | None:
     target = search_target(member, begin, Route.COUNTED)
     later: tuple[int, list[tuple[int, int]]] | None = None
     for _ in range(MAX_TAIL_SEARCHES):
-        for floor in _floors(target):
-            if not _end_fits(member, floor // 8):
-                return None
-            payload = archive.payload_from(member, floor // 8)  # nothing before it is decoded
+        found = None
+        for payload, floor in _searched(archive, member, target):
             if later is None:
                 found = _counted(payload, target, floor)
             else:
@@ -584,6 +582,18 @@ def _floors(target: int) -> list[int]:
     before it, then, if it found none, SEARCH_BITS before it."""
     first = max(0, target - FIRST_SEARCH_BITS)
     return [first] if first == 0 else [first, max(0, target - SEARCH_BITS)]
+
+
+def _searched(
+    archive: WheelArchive, member: Member, target: int
+) -> Iterator[tuple[memoryview, int]]:
+    """For each floor of a search from bit ``target`` (``_floors``), the member's stream
+    to decode from it (nothing before it is decoded) and the floor; none from a floor whose
+    stream may not be decoded (``_end_fits``), nor further back."""
+    for floor in _floors(target):
+        if not _end_fits(member, floor // 8):
+            return
+        yield archive.payload_from(member, floor // 8), floor
 
 
 def _inflate_counted(counted: Counted, begin: int, end: int) -> Tail | None:
@@ -768,14 +778,12 @@ def _inflated_before(
     with anonymous_mapping(length) as out, anonymous_mapping(length) as known:
         prefer_huge_pages_around(out, 0, capacity)
         prefer_huge_pages_around(known, 0, capacity)
-        for floor in _floors(target):
-            if not _end_fits(member, floor // 8):
-                return None
-            payload = archive.payload_from(member, floor // 8)  # nothing before it is decoded
+        found = None
+        for payload, floor in _searched(archive, member, target):
             found = inflate_until(payload, target, floor, copied.bit, out, known)
             if found is not None:
                 break
-        else:
+        if found is None:
             return None
         length = found[0]  # (its bytes before a block it trusts are all marked unknown)
         missing = bytes(max(0, WINDOW - length))  # before the start found: unknown
@@ -824,10 +832,8 @@ def _one_pass(
     capacity = len(out)
     target = search_target(member, begin, Route.ONE_PASS)
     for _ in range(MAX_TAIL_SEARCHES):
-        for floor in _floors(target):
-            if not _end_fits(member, floor // 8):
-                return None
-            payload = archive.payload_from(member, floor // 8)  # nothing before it is decoded
+        found = None
+        for payload, floor in _searched(archive, member, target):
             found = inflate_tail(payload, target, floor, out, known, window)
             if found is not None:
                 break
