@@ -22,6 +22,12 @@ its throughput does.
 ``--baseline``: every row is measured twice in the same run, with this tree's wheelscan and
 with the one under the given ``src`` directory, for figures before and after a change.
 
+``--rounds N``: the whole table N times over (directory, then each round trip, each tree in
+turn), and then each row's median: one run's wall figures move by a third here when another
+process wakes, and the targets are read from the medians. The proxy's own CPU (``proxy s``:
+the seconds its thread took from the same cores, which a real network would not) is shown
+beside each row it served.
+
 The server is the tests' own (tests/indexserver.py: Range, keep-alive) in this process, or
 with ``--server nginx`` nginx as a mirror is served (its JSON pages too); the audits run in
 their own processes. Wheels come from the corpus cache (tests/corpus/fetch.py).
@@ -31,13 +37,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import resource
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,6 +115,7 @@ def main() -> None:
         "--server", choices=("python", "nginx"), default="python",
         help="the tests' Python server (tests/indexserver.py), or nginx as mirrors are served",
     )  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=1, help="the table N times, then medians")
     args = parser.parse_args()
     trees = {"": ROOT / "src"}
     if args.baseline:
@@ -115,21 +125,10 @@ def main() -> None:
         wheels = found[: args.count]
     else:
         wheels = fetch(load_entries(args.corpus))
+    rows: dict[str, list[Row]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         mirror = build_mirror(Path(tmp) / "mirror", wheels)
-        print(f"{'source':18} {'s':>7} {'wheels/s':>9} {'vs dir':>7} {'fetched':>8} "
-              f"{'req/wheel':>9} {'pages':>6} {'cpu s':>6} {'cpu/dir':>7}")  # fmt: skip
-        local_seconds: dict[str, float] = {}
-        local_cpu: dict[str, float] = {}
-        for label, tree in trees.items():
-            seconds, cpu, audited, _, wheel_bytes = audit(
-                str(mirror.web / "packages"), Path(tmp) / f"local{label}.sqlite", args.workers, tree
-            )
-            local_seconds[label], local_cpu[label] = seconds, cpu
-            print(
-                f"{label + 'directory':18} {seconds:7.2f} {audited / seconds:9.1f} {1:7.2f} "
-                f"{'':8} {'':9} {'':6} {cpu:6.2f} {1:7.2f}"
-            )
+        print(HEADER)
         with contextlib.ExitStack() as stack:
             if args.server == "nginx":
                 nginx = Nginx(mirror.web, Path(tempfile.mkdtemp(dir=tmp)))
@@ -140,25 +139,85 @@ def main() -> None:
                 url, clear = server.url, server.clear
                 paths = lambda: [served.path for served in server.log]  # noqa: E731
             host, port = url.removeprefix("http://").split(":")
-            for rtt in ROUND_TRIPS:
+            for _ in range(args.rounds):
                 for label, tree in trees.items():
-                    clear()
-                    with LatencyProxy((host, int(port)), rtt) as proxy:
-                        index = f"http://{proxy.address if rtt else f'{host}:{port}'}/simple/"
-                        db = Path(tmp) / f"remote-{label}{rtt}.sqlite"
-                        seconds, cpu, count, fetched, remote_bytes = audit(
-                            index, db, args.workers, tree
-                        )
-                    requested = paths()
-                    files = [p for p in requested if p.startswith("/packages/")]
-                    pages = len(requested) - len(files)
-                    print(
-                        f"{f'{label}http {rtt * 1000:.0f} ms':18} {seconds:7.2f} "
-                        f"{count / seconds:9.1f} {local_seconds[label] / seconds:7.2f} "
-                        f"{fetched / remote_bytes:8.1%} {len(files) / count:9.2f} {pages:6} "
-                        f"{cpu:6.2f} {cpu / local_cpu[label]:7.2f}"
+                    seconds, cpu, audited, _, wheel_bytes = audit(
+                        str(mirror.web / "packages"), _fresh_store(tmp), args.workers, tree
                     )
+                    _show(rows, Row(label + "directory", seconds, audited, cpu))
+                for rtt in ROUND_TRIPS:
+                    for label, tree in trees.items():
+                        clear()
+                        with LatencyProxy((host, int(port)), rtt) as proxy:
+                            index = f"http://{proxy.address if rtt else f'{host}:{port}'}/simple/"
+                            seconds, cpu, count, fetched, remote_bytes = audit(
+                                index, _fresh_store(tmp), args.workers, tree
+                            )
+                        requested = paths()
+                        files = sum(p.startswith("/packages/") for p in requested)
+                        name = f"{label}http {rtt * 1000:.0f} ms"
+                        pages = len(requested) - files
+                        row = Row(name, seconds, count, cpu, fetched / remote_bytes,
+                                  files / count, pages, proxy.cpu_seconds)  # fmt: skip
+                        _show(rows, row, rows[label + "directory"][-1])
+        if args.rounds > 1:
+            print(f"# medians of {args.rounds} rounds (each ratio: of the two medians)")
+            print(HEADER)
+            for name, measured in rows.items():
+                directory = name.split("http")[0] + "directory" if "http" in name else name
+                print(_median(measured).line(_median(rows[directory])))
         print(f"{audited} wheels, {wheel_bytes / 1e6:.0f} MB, {args.workers} workers")
+
+
+HEADER = (
+    f"{'source':18} {'s':>7} {'wheels/s':>9} {'vs dir':>7} {'fetched':>8} "
+    f"{'req/wheel':>9} {'pages':>6} {'cpu s':>6} {'cpu/dir':>7} {'proxy s':>7}"
+)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One audit's figures (a remote one's bytes, requests, pages and proxy CPU too)."""
+
+    name: str
+    seconds: float
+    wheels: int
+    cpu: float
+    fetched: float | None = None  # bytes fetched / the wheels' bytes
+    requests_per_wheel: float | None = None
+    pages: int | None = None
+    proxy_cpu: float | None = None
+
+    def line(self, directory: Row) -> str:
+        text = (
+            f"{self.name:18} {self.seconds:7.2f} {self.wheels / self.seconds:9.1f} "
+            f"{directory.seconds / self.seconds:7.2f} "
+        )
+        if self.fetched is None:
+            text += f"{'':8} {'':9} {'':6} "
+        else:
+            text += f"{self.fetched:8.1%} {self.requests_per_wheel:9.2f} {self.pages:6} "
+        text += f"{self.cpu:6.2f} {self.cpu / directory.cpu:7.2f}"
+        if self.proxy_cpu:
+            text += f" {self.proxy_cpu:7.2f}"
+        return text
+
+
+def _fresh_store(tmp: str) -> Path:
+    """A store of its own for each audit: in one already written, every wheel is known."""
+    return Path(tempfile.mkdtemp(dir=tmp)) / "store.sqlite"
+
+
+def _show(rows: dict[str, list[Row]], row: Row, directory: Row | None = None) -> None:
+    rows.setdefault(row.name, []).append(row)
+    print(row.line(directory or row), flush=True)
+
+
+def _median(measured: list[Row]) -> Row:
+    """The row of the median wall time, its CPU the median CPU (each taken apart)."""
+    by_time = sorted(measured, key=lambda row: row.seconds)[len(measured) // 2]
+    cpu = statistics.median(row.cpu for row in measured)
+    return dataclasses.replace(by_time, cpu=cpu)
 
 
 if __name__ == "__main__":

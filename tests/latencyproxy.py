@@ -75,6 +75,9 @@ class LatencyProxy:
     # how many times the loop looked at a direction (an event of its sockets, or its bytes
     # falling due): its work, which tests bound by the bytes that crossed it
     visits: int = 0
+    # CPU seconds the proxy's thread used, known once it has stopped: on a machine whose
+    # cores the measured audit shares, the part of its run a real network would not cost
+    cpu_seconds: float = 0.0
     _answered: dict[bytes, int] = field(default_factory=dict)  # path -> deepest answered
     _listener: socket.socket | None = None
     _selector: selectors.DefaultSelector = field(default_factory=selectors.DefaultSelector)
@@ -119,6 +122,12 @@ class LatencyProxy:
             return max(self.depths.get(path, [0]))
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            self.cpu_seconds = time.thread_time()
+
+    def _loop(self) -> None:
         while not self._stopping.is_set():
             now = time.monotonic()
             while self._due and self._due[0][0] <= now:

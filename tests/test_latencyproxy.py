@@ -43,6 +43,7 @@ def test_the_proxy_counts_round_trips_one_after_another(server: IndexServer) -> 
         second.close()
         assert proxy.depths["/packages/file.bin"] == [1, 2, 2, 3]
         assert proxy.deepest("/packages/file.bin") == 3
+    assert proxy.cpu_seconds > 0  # its thread's, known once it stopped
 
 
 def test_the_proxy_looks_only_at_the_connections_that_have_traffic(server: IndexServer) -> None:
