@@ -302,7 +302,7 @@ def _android_executable() -> dict[str, bytes]:
     }
 
 
-# Where wheelscan means to differ (README, "Deliberate differences from auditwheel"): the
+# Where wheelscan means to differ (docs/differences.md): the
 # wheel's tag, its files, then each tool's overall tag and external libraries. The test runs
 # auditwheel too, so a change on either side shows.
 DELIBERATE_DIFFERENCES = {

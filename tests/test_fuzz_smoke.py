@@ -2,7 +2,7 @@
 ``fuzz/make_seeds.py`` writes, both at once, and must find nothing. The ELF harness runs in
 its differential mode (the pyelftools reference must agree on every input).
 
-A real run is longer (README, "Reliability"):
+A real run is longer (CONTRIBUTING.md, "Fuzzing"):
 ``python fuzz/fuzz_elf.py CORPUS SEEDS/elf -max_total_time=3600``.
 """
 

@@ -5,7 +5,7 @@ field auditwheel reports is compared: the overall tag, the symbol-version tag, t
 symbols, the external libraries and the per-policy upgrades. The one normalisation is
 auditwheel's musl handling: on a glibc host it judges a musl wheel against musllinux_1_2
 only, so wheelscan is asked to do the same (``musl_policy``); the default judges every
-musllinux policy (README, "Deliberate differences").
+musllinux policy (docs/differences.md).
 """
 
 from __future__ import annotations

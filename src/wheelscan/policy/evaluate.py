@@ -3,7 +3,7 @@
 Every rule here is auditwheel 6.8's (``wheel_abi.py``, ``policy/__init__.py``,
 ``elfutils.py``, ``lddtree.py``), applied to the facts of the wheel's ELF members and the
 policy data only — never to the machine running the scan. Where wheelscan differs on
-purpose, the README's "Deliberate differences" section says so and why.
+purpose, docs/differences.md says so and why.
 """
 
 from __future__ import annotations
@@ -533,7 +533,7 @@ def _claims(
             claims.append(TagClaim(platform, False, f"content needs {other.name}"))
     under_claim = None
     # musl has no symbol versions, so the policies cannot tell musl 1.1 from 1.2 code: an
-    # under-claim there would be a guess (README, "Deliberate differences")
+    # under-claim there would be a guess (docs/differences.md)
     if (
         libc is Libc.GLIBC
         and computed is not None
