@@ -334,20 +334,24 @@ _RENDERERS = {
 }
 
 
-def _prepare_judging(target: str, database: PolicyDatabase, output_format: str) -> None:
+def _prepare_judging(target: str, database: PolicyDatabase, output_format: str | None) -> None:
     """What judging ``target`` and printing the verdicts will need, made while it is read,
     where this thread has nothing else to do: the policy set its filename names (built on
     first use), the check of an abi3 promise and the output format's renderers (imported on
     first use). The first two were 2 ms of onnxruntime 1.31.1's judging, the text
     renderers 3 ms more (textwrap), after its reading (issue #15)."""
-    import importlib
-
     from wheelscan.policy.abi3_promise import makes_promise  # noqa: F401 (imported ahead)
     from wheelscan.policy.evaluate import policies_named_by
 
     policies_named_by(filename_from_url(target) if is_url(target) else Path(target).name, database)
-    for module in _RENDERERS.get(output_format, ()):
-        importlib.import_module(module)
+    # no --format nor --json given: the format is None (``--json``'s default, which comes
+    # first: argparse sets a dest's default once), and ``run`` prints text; taken for no
+    # format, the text renderers were imported after the reading, on the serial end of
+    # onnxruntime 1.31.1's ``show``: 3.5-5 ms of it
+    # (``__import__``, as an import statement imports: ``importlib.import_module`` takes
+    # Python's own path, which ``-X importtime`` does not report)
+    for module in _RENDERERS.get(output_format or "text", ()):
+        __import__(module)
 
 
 @contextmanager
