@@ -161,6 +161,14 @@ def test_a_plain_show_imports_no_argument_parser(tmp_path: Path) -> None:
     assert "argparse" in imported("-m", "wheelscan", "show", "--format", "json", str(wheel))
 
 
+def test_a_plain_show_prints_text_without_an_argument_parser(tmp_path: Path) -> None:
+    # its text renderers (cli/text.py) imported cli/usage.py for a terminal's width, and
+    # argparse with it, where the output is no terminal (a pipe here)
+    names = imported("-m", "wheelscan", "show", str(_wheel(tmp_path)))
+    assert "wheelscan.cli.text" in names  # it did print text
+    assert not {"argparse", "gettext", "locale", "wheelscan.cli.usage"} & names
+
+
 _READ_ONCE = """
 import sys
 from wheelscan.cli import main, show, show_start

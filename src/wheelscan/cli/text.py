@@ -11,8 +11,6 @@ import sys
 import textwrap
 from collections.abc import Sequence
 
-from wheelscan.cli.usage import terminal_columns
-
 WIDTH = 80  # the most a line takes; a narrower terminal takes its own width
 _NARROWEST = 40
 
@@ -21,6 +19,10 @@ def output_width() -> int:
     """80 columns, or the terminal's width when it is narrower (pipes get 80)."""
     if not sys.stdout.isatty():
         return WIDTH
+    # here, not with this module: cli/usage.py imports argparse (with gettext), 2 ms of a
+    # plain ``show``'s text output that never parsed a thing (show_start.py, issue #15)
+    from wheelscan.cli.usage import terminal_columns
+
     return max(_NARROWEST, min(WIDTH, terminal_columns(WIDTH)))
 
 
