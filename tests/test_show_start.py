@@ -169,6 +169,13 @@ def test_a_plain_show_prints_text_without_an_argument_parser(tmp_path: Path) -> 
     assert not {"argparse", "gettext", "locale", "wheelscan.cli.usage"} & names
 
 
+def test_a_show_prints_text_without_textwrap(tmp_path: Path) -> None:
+    # its regular expressions compiled as it is imported: 1 ms (cli/wordwrap.py)
+    names = imported("-m", "wheelscan", "show", str(_wheel(tmp_path)))
+    assert "wheelscan.cli.wordwrap" in names  # it did print text
+    assert "textwrap" not in names
+
+
 _READ_ONCE = """
 import sys
 from wheelscan.cli import main, show, show_start

@@ -8,8 +8,9 @@ one line are folded to a count. No markup: what is printed is what a pipe receiv
 from __future__ import annotations
 
 import sys
-import textwrap
 from collections.abc import Sequence
+
+from wheelscan.cli.wordwrap import wrap_words
 
 WIDTH = 80  # the most a line takes; a narrower terminal takes its own width
 _NARROWEST = 40
@@ -28,14 +29,8 @@ def output_width() -> int:
 
 def wrap(text: str, indent: int, hang: int, width: int) -> list[str]:
     """``text`` at ``indent``, its further lines at ``hang``, broken at spaces only."""
-    return textwrap.wrap(
-        text,
-        width,
-        initial_indent=" " * indent,
-        subsequent_indent=" " * hang,
-        break_long_words=False,
-        break_on_hyphens=False,
-    ) or [" " * indent]
+    # textwrap's wrapping so, without importing it (wordwrap.py)
+    return wrap_words(text, width, " " * indent, " " * hang) or [" " * indent]
 
 
 def fit_names(names: Sequence[str], room: int) -> str:
