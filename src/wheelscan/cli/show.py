@@ -189,6 +189,10 @@ def _judge(
 
         # a URL whose path names no file (an index page): the wheel is named by the URL
         filename = filename_from_url(target) or redact(target)
+        from wheelscan.cli.wheel_url import no_wheel_named
+
+        if (refused := no_wheel_named(target, filename)) is not None:
+            return refused, None
         task = AuditTask(
             args.policy_file,
             args.musl_policy,

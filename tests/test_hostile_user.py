@@ -1,0 +1,67 @@
+"""A hostile user's sweep: what each command says when it is given what it cannot use.
+
+Each test drives the real command in a subprocess (``python -m wheelscan``: the HTTP client
+is one per process, and a traceback is what a process prints), against wheels built by
+``tests/wheelbuilder.py``, a mirror served by ``tests/indexserver.py`` and real SQLite files.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from elfwriter import build_elf, sample_spec
+from indexserver import IndexServer
+from mirror import build_mirror
+from wheelbuilder import build_wheel
+
+
+def wheelscan(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "wheelscan", *map(str, args)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+def a_wheel(directory: Path, name: str = "demo-1.0-cp312-cp312-manylinux_2_28_x86_64.whl") -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
+    so = build_elf(sample_spec("x86_64", interpreter=None))
+    project, version = name.split("-")[:2]
+    path.write_bytes(build_wheel({f"{project}/mod.so": so}, name=project, version=version))
+    return path
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IndexServer]:
+    """An index of one project, ``demo``, with one Linux wheel."""
+    root = tmp_path_factory.mktemp("index")
+    mirror = build_mirror(root / "mirror", [a_wheel(root / "wheels")])
+    with IndexServer(mirror.web) as server:
+        yield server
+
+
+@pytest.mark.parametrize("page", ["simple/demo/", "simple/", "simple/demo", ""])
+def test_show_of_an_index_page_says_it_names_no_wheel(index: IndexServer, page: str) -> None:
+    # `show URL-of-a-project-page` fetched the page and said `not-zip: no end-of-central-
+    # directory record`, as if a wheel had been damaged
+    url = f"{index.url}/{page}"
+    index.clear()
+    done = wheelscan("show", "--format", "json", url)
+    assert (done.returncode, done.stderr) == (2, "")
+    [result] = json.loads(done.stdout)["results"]
+    assert result["code"] == "bad-filename"
+    assert result["reason"].startswith(f"{url} names no wheel file"), result["reason"]
+    assert index.log == []  # nothing fetched: no file name, no wheel
+    text = wheelscan("show", url)
+    assert text.returncode == 2
+    assert f"bad-filename: {url} names no wheel file" in " ".join(text.stdout.split())
