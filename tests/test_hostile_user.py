@@ -65,3 +65,27 @@ def test_show_of_an_index_page_says_it_names_no_wheel(index: IndexServer, page: 
     text = wheelscan("show", url)
     assert text.returncode == 2
     assert f"bad-filename: {url} names no wheel file" in " ".join(text.stdout.split())
+
+
+def test_package_of_a_project_missing_from_the_index_is_one_line(index: IndexServer) -> None:
+    # the source's warning ("no page for project nosuch at URL") and then the command's own
+    # ("no Linux wheels of 'nosuch' on the index"): two lines for one fact
+    done = wheelscan("package", "nosuch", "--index-url", index.index_url)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        f"wheelscan package: no Linux wheels of 'nosuch' on the index {index.index_url}: "
+        f"no page for project nosuch at {index.index_url}nosuch/\n"
+    )
+
+
+def test_package_of_a_project_with_no_linux_wheel_says_which_filter(index: IndexServer) -> None:
+    done = wheelscan("package", "demo", "--version", "9.9", "--index-url", index.index_url)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        f"wheelscan package: no Linux wheels of 'demo' 9.9 on the index {index.index_url}\n"
+    )
+    done = wheelscan("package", "demo", "--arch", "aarch64", "--index-url", index.index_url)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        f"wheelscan package: no Linux aarch64 wheels of 'demo' on the index {index.index_url}\n"
+    )

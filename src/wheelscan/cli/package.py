@@ -6,8 +6,11 @@ The one-off investigation: nothing is stored unless ``--db`` is given.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from rich.console import Console
@@ -90,20 +93,22 @@ def row(result: WheelResult) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        source = make_source(
-            default_index_url(args.index_url), projects=[args.name], architectures=args.arch
-        )
+        index = default_index_url(args.index_url)
+        source = make_source(index, projects=[args.name], architectures=args.arch)
     except (SourceError, IndexUrlError, ValueError) as e:
         print(f"wheelscan package: {e}", file=sys.stderr)
         return 2
-    refs = [
-        r
-        for r in source.wheels()
-        if args.project_version is None or r.version == args.project_version
-    ]
+    with _held_warnings(SOURCES_LOGGER) as warnings:
+        refs = [
+            r
+            for r in source.wheels()
+            if args.project_version is None or r.version == args.project_version
+        ]
     if not refs:
-        print(f"wheelscan package: no Linux wheels of {args.name!r} on the index", file=sys.stderr)
+        print(f"wheelscan package: {_none_found(args, index, warnings)}", file=sys.stderr)
         return 2
+    for warning in warnings:  # said as they would have been, once there is more to say
+        logging.getLogger().handle(warning)
     task = AuditTask(args.policy_file, args.musl_policy, options.limits(args), strict=args.strict)
     try:
         # SIGTERM and SIGHUP stop the workers as Ctrl-C does (cli/interrupt.py)
@@ -135,6 +140,44 @@ def run(args: argparse.Namespace) -> int:
         render_terminal(stats, Console())
     broken = any(isinstance(r.verdict, Verdict) and r.verdict.over_claims for r in results)
     return 2 if any(not r.ok for r in results) else 1 if broken else 0
+
+
+# the sources' warnings: a project page the index lacks (sources/simple_index.py)
+SOURCES_LOGGER = "wheelscan.sources"
+
+
+@contextlib.contextmanager
+def _held_warnings(name: str) -> Iterator[list[logging.LogRecord]]:
+    """What the logger ``name`` and those below it log meanwhile, kept rather than said: a
+    project the index lacks was two lines (the source's "no page for project ..." and then
+    "no Linux wheels of ..."), where one says it."""
+    held: list[logging.LogRecord] = []
+
+    class Hold(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            held.append(record)
+
+    logger, hold = logging.getLogger(name), Hold(logging.WARNING)
+    propagates = logger.propagate
+    logger.addHandler(hold)
+    logger.propagate = False
+    try:
+        yield held
+    finally:
+        logger.removeHandler(hold)
+        logger.propagate = propagates
+
+
+def _none_found(args: argparse.Namespace, index: str, warnings: list[logging.LogRecord]) -> str:
+    """The one line for a listing without a wheel to audit: what was asked, of which index,
+    and what the listing met on the way (no page for the project)."""
+    from wheelscan.wheel.remote import redact
+
+    arches = f" {' or '.join(args.arch)}" if args.arch else ""
+    version = f" {args.project_version}" if args.project_version is not None else ""
+    said = f"no Linux{arches} wheels of {args.name!r}{version} on the index {redact(index)}"
+    met = "; ".join(w.getMessage() for w in warnings)
+    return f"{said}: {met}" if met else said
 
 
 def _wheel_lines(results: list[WheelResult], width: int) -> str:
