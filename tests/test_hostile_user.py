@@ -7,7 +7,9 @@ is one per process, and a traceback is what a process prints), against wheels bu
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -88,4 +90,60 @@ def test_package_of_a_project_with_no_linux_wheel_says_which_filter(index: Index
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr == (
         f"wheelscan package: no Linux aarch64 wheels of 'demo' on the index {index.index_url}\n"
+    )
+
+
+def a_store(tmp_path: Path) -> Path:
+    """A store a real audit made, of one wheel."""
+    db = tmp_path / "audit.db"
+    done = wheelscan("audit", "--workers", "0", "--db", db, a_wheel(tmp_path / "wheels").parent)
+    assert done.returncode == 0, done.stderr
+    return db
+
+
+def damaged(db: Path, statement: str) -> Path:
+    with contextlib.closing(sqlite3.connect(db)) as connection:
+        connection.execute(statement)
+        connection.commit()
+    return db
+
+
+@pytest.mark.parametrize("command", ["report", "audit", "reevaluate"])
+@pytest.mark.parametrize(
+    ("schema", "code_words"),
+    [
+        # another application's file with a table of the same name (no key, no value)
+        ("CREATE TABLE meta (id INTEGER, name TEXT)", "not a wheelscan store"),
+        # a key-value meta table (common), but no wheelscan schema version in it
+        ("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)", "not a wheelscan store"),
+    ],
+)
+def test_an_sqlite_file_of_another_application_is_not_a_store(
+    tmp_path: Path, command: str, schema: str, code_words: str
+) -> None:
+    # one said "no such column: value (hint: ... is as of its last committed batch)", the
+    # other "store schema version None"
+    db = damaged(tmp_path / "other.db", schema)
+    args = ["--db", db, tmp_path] if command == "audit" else ["--db", db]
+    done = wheelscan(command, *args)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"wheelscan {command}: {db}: "), done.stderr
+    assert code_words in done.stderr
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+
+
+@pytest.mark.parametrize("command", ["report", "audit", "reevaluate"])
+@pytest.mark.parametrize("table", ["wheels", "runs", "verdicts", "locations"])
+def test_a_store_missing_a_table_is_one_line_not_a_traceback(
+    tmp_path: Path, command: str, table: str
+) -> None:
+    # a store with its schema version but without one of its tables (restored in part,
+    # edited by hand): report and audit ended in sqlite3.OperationalError's traceback
+    db = damaged(a_store(tmp_path), f"DROP TABLE {table}")
+    args = ["--db", db, tmp_path / "wheels"] if command == "audit" else ["--db", db]
+    done = wheelscan(command, *args)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        f"wheelscan {command}: {db}: a wheelscan store without its table {table} "
+        "(hint: it is damaged: restore it or start a new --db)\n"
     )

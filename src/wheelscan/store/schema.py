@@ -9,6 +9,7 @@ referred to the same way, by a small id for their digest.
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import stat
 from pathlib import Path
@@ -118,6 +119,8 @@ CREATE TABLE locations (
 ) WITHOUT ROWID;
 """
 
+# every table a store has had since its first schema version
+_TABLE_NAMES = tuple(re.findall(r"^CREATE TABLE (\w+)", _TABLES, re.MULTILINE))
 
 # what a path that is not a regular file is, as a refusal names it
 _KINDS = (
@@ -263,7 +266,8 @@ def _check(connection: sqlite3.Connection, path: Path, writable: bool = True) ->
     """StoreError unless ``connection`` is a store of the schema this code reads; an older
     schema is migrated, or (``writable`` False: a report) read as it is: every migration
     only adds what readers do not need."""
-    if "meta" not in _tables(connection):
+    tables = _tables(connection)
+    if "meta" not in tables:
         empty = path.is_file() and path.stat().st_size == 0  # SQLite reads it as a database
         raise StoreError(
             "not-a-store",
@@ -271,6 +275,24 @@ def _check(connection: sqlite3.Connection, path: Path, writable: bool = True) ->
             "choose another --db (`wheelscan audit` makes a store)",
         )
     found = _schema_version(connection)
+    if found is None:
+        # another application's table of the same name: a file that is no store of ours
+        raise StoreError(
+            "not-a-store",
+            f"{path}: an SQLite file whose meta table names no schema version, "
+            "not a wheelscan store",
+            "choose another --db (`wheelscan audit` makes a store)",
+        )
+    missing = [name for name in _TABLE_NAMES if name not in tables]
+    if missing:
+        # every version had every table (migrations only add columns): one lost since, by a
+        # hand's edit or a partial restore, would end a command's first query in a traceback
+        raise StoreError(
+            "corrupt",
+            f"{path}: a wheelscan store without its table{'s' * (len(missing) > 1)} "
+            f"{', '.join(missing)}",
+            "it is damaged: restore it or start a new --db",
+        )
     if found in _MIGRATIONS and not writable:
         return
     if found in _MIGRATIONS:
@@ -299,5 +321,13 @@ def _check(connection: sqlite3.Connection, path: Path, writable: bool = True) ->
 
 
 def _schema_version(connection: sqlite3.Connection) -> str | None:
-    row = connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-    return row[0] if row else None
+    """The store's schema version; None where ``meta`` holds none, or is not ours (no
+    ``key`` or ``value`` column: SQLite's generic error, where a busy or damaged file has
+    its own, which the caller maps)."""
+    try:
+        row = connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    except sqlite3.OperationalError as e:
+        if getattr(e, "sqlite_errorname", "") == "SQLITE_ERROR":
+            return None
+        raise
+    return str(row[0]) if row else None
