@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -16,6 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from signalruns import run_python
 
 from elfwriter import build_elf, sample_spec
 from indexserver import IndexServer
@@ -147,3 +150,38 @@ def test_a_store_missing_a_table_is_one_line_not_a_traceback(
         f"wheelscan {command}: {db}: a wheelscan store without its table {table} "
         "(hint: it is damaged: restore it or start a new --db)\n"
     )
+
+
+# ``wheelscan audit`` stopped by SIGTERM (systemd, timeout) as it makes a new store: after
+# SQLite made the file and set its journal, before the tables were created
+TERM_AS_THE_STORE_IS_MADE = """
+import os, signal, sys
+from wheelscan.store import schema
+
+def stopped(*args):
+    os.kill(os.getpid(), signal.SIGTERM)
+
+schema._check_or_create = stopped
+sys.argv[0] = "wheelscan"
+from wheelscan.cli.main import entry
+entry()
+"""
+
+
+@pytest.mark.parametrize("command", ["report", "reevaluate"])
+def test_a_store_an_audit_was_stopped_making_is_said_so(tmp_path: Path, command: str) -> None:
+    # report said "k.db: an SQLite file, not a wheelscan store (hint: choose another --db)"
+    # of the file the user's own audit had begun, as if it were another application's
+    wheels = a_wheel(tmp_path / "wheels").parent
+    db = tmp_path / "k.db"
+    stopped = run_python(TERM_AS_THE_STORE_IS_MADE, "audit", "--db", str(db), str(wheels))
+    assert stopped.returncode == 128 + signal.SIGTERM, stopped.stderr
+    done = wheelscan(command, "--db", db)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        f"wheelscan {command}: {db}: an SQLite file with no tables, not a wheelscan store "
+        "(hint: an audit stopped as it began leaves such a file: "
+        f"`wheelscan audit --db {db}` makes it a store; or choose another --db)\n"
+    )
+    assert wheelscan("audit", "--db", db, wheels).returncode == 0
+    assert wheelscan(command, "--db", db).returncode == 0

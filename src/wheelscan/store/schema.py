@@ -267,11 +267,21 @@ def _check(connection: sqlite3.Connection, path: Path, writable: bool = True) ->
     schema is migrated, or (``writable`` False: a report) read as it is: every migration
     only adds what readers do not need."""
     tables = _tables(connection)
-    if "meta" not in tables:
-        empty = path.is_file() and path.stat().st_size == 0  # SQLite reads it as a database
+    if not tables:
+        # what an audit stopped as it began leaves (SQLite made the file, then set its
+        # journal: tables come last), or a typo's ``: > x.db``; SQLite reads both as empty
+        empty = path.is_file() and path.stat().st_size == 0
         raise StoreError(
             "not-a-store",
-            f"{path}: {'an empty file' if empty else 'an SQLite file'}, not a wheelscan store",
+            f"{path}: {'an empty file' if empty else 'an SQLite file with no tables'}, "
+            "not a wheelscan store",
+            "an audit stopped as it began leaves such a file: "
+            f"`wheelscan audit --db {path}` makes it a store; or choose another --db",
+        )
+    if "meta" not in tables:
+        raise StoreError(
+            "not-a-store",
+            f"{path}: an SQLite file, not a wheelscan store",
             "choose another --db (`wheelscan audit` makes a store)",
         )
     found = _schema_version(connection)
