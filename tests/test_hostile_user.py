@@ -185,3 +185,22 @@ def test_a_store_an_audit_was_stopped_making_is_said_so(tmp_path: Path, command:
     )
     assert wheelscan("audit", "--db", db, wheels).returncode == 0
     assert wheelscan(command, "--db", db).returncode == 0
+
+
+def test_the_run_s_summary_counts_the_errors_the_store_recorded(tmp_path: Path) -> None:
+    # a wheel copied under a second tag (a re-tagged copy beside the original): the store
+    # records the second as sha256-conflict, and the run's row counts it, but the summary
+    # counted the worker's results: "2 audited, 0 errors" above "1 errors among the run's"
+    wheels = tmp_path / "wheels"
+    original = a_wheel(wheels)
+    (wheels / original.name.replace("manylinux_2_28", "manylinux_2_17")).write_bytes(
+        original.read_bytes()
+    )
+    db = tmp_path / "a.db"
+    done = wheelscan("audit", "--workers", "0", "--db", db, wheels)
+    assert done.returncode == 1, done.stderr  # an error, by the default --fail-on
+    lines = done.stdout.splitlines()
+    assert lines[0] == "run 1 finished: 2 audited, 1 errors, 0 known skipped, 2 seen"
+    assert lines[2].endswith(", 1 errors among the run's wheels")
+    report = json.loads(wheelscan("report", "--db", db, "--format", "json").stdout)
+    assert [(run["audited"], run["errors"]) for run in report["runs"]] == [(2, 1)]

@@ -211,9 +211,10 @@ def run(args: argparse.Namespace) -> int:
             run = store.finish_run(
                 run_id, status, seen=counts.seen if status == "finished" else None
             )
-        if stopped:
-            counts = counts.as_recorded(run)
-        elif status == "finished":
+        # the store's tallies, not the workers': a result the store records otherwise (a
+        # sha256 another file holds: sha256-conflict) is counted as recorded
+        counts = counts.as_recorded(run)
+        if status == "finished":
             # known wheels judged under another policy (another --policy-file, a new
             # wheelscan) have no verdict under this run's: judged now from their stored
             # facts, or the run's outcome and its report would skip them
