@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -204,3 +205,36 @@ def test_the_run_s_summary_counts_the_errors_the_store_recorded(tmp_path: Path) 
     assert lines[2].endswith(", 1 errors among the run's wheels")
     report = json.loads(wheelscan("report", "--db", db, "--format", "json").stdout)
     assert [(run["audited"], run["errors"]) for run in report["runs"]] == [(2, 1)]
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        b"[global\nindex-url = http://127.0.0.1:9/simple/\n",  # no section header
+        b"[global]\nindex-url\n",  # a key without a value
+        b"[global]\nindex-url = http://127.0.0.1:9/simple/\n[global]\n",  # a section twice
+    ],
+)
+@pytest.mark.parametrize("command", [["package", "demo"], ["audit", "--project", "demo"]])
+def test_a_malformed_pip_configuration_is_one_line(
+    tmp_path: Path, config: bytes, command: list[str]
+) -> None:
+    # configparser's reasons run over several lines ("File contains no section headers.\n
+    # file: PosixPath('pip.conf'), line: 1\n'[global\n'"): printed as they were
+    conf = tmp_path / "pip.conf"
+    conf.write_bytes(config)
+    db = ["--db", str(tmp_path / "a.db")] if command[0] == "audit" else []
+    done = subprocess.run(
+        [sys.executable, "-m", "wheelscan", *command, *db],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env={**os.environ, "PIP_CONFIG_FILE": str(conf), "PIP_INDEX_URL": ""},
+    )
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.startswith(
+        f"wheelscan {command[0]}: cannot read pip configuration file {conf}: "
+    )
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert not (tmp_path / "a.db").exists()

@@ -238,9 +238,10 @@ def run(args: argparse.Namespace, sigint_deferred: bool = False) -> int:
         message = user_error(e)
         if message is None:
             raise  # a bug: its traceback is what a report of it needs
+        from wheelscan.cli.usage import one_line
         from wheelscan.wheel.remote import redact_text
 
-        print(f"wheelscan {args.command}: {redact_text(message)}", file=sys.stderr)
+        print(f"wheelscan {args.command}: {one_line(redact_text(message))}", file=sys.stderr)
         if os.environ.get("WHEELSCAN_DEBUG"):
             raise
         from wheelscan.cli.usage import EXIT_USAGE

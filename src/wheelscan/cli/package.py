@@ -20,7 +20,7 @@ from wheelscan.cli import options
 from wheelscan.cli.commands import SUMMARIES
 from wheelscan.cli.interrupt import StopSignals, exit_status
 from wheelscan.cli.text import output_width, wrap
-from wheelscan.cli.usage import project_name
+from wheelscan.cli.usage import one_line, project_name
 from wheelscan.elf import backend_name
 from wheelscan.engine.task import AuditTask
 from wheelscan.model import WheelResult
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         index = default_index_url(args.index_url)
         source = make_source(index, projects=[args.name], architectures=args.arch)
     except (SourceError, IndexUrlError, ValueError) as e:
-        print(f"wheelscan package: {e}", file=sys.stderr)
+        print(f"wheelscan package: {one_line(str(e))}", file=sys.stderr)
         return 2
     with _held_warnings(SOURCES_LOGGER) as warnings:
         refs = [

@@ -296,4 +296,10 @@ def existing_store(db: Path) -> Path:
 
 
 def warn(command: str, message: str) -> None:
-    print(f"wheelscan {command}: {message}", file=sys.stderr)
+    print(f"wheelscan {command}: {one_line(message)}", file=sys.stderr)
+
+
+def one_line(message: str) -> str:
+    """``message`` on one line, as every message to the user is: a library's reason may run
+    over several (configparser's quotes the file's name and its faulty line below it)."""
+    return " ".join(part.strip() for part in message.splitlines() if part.strip())
