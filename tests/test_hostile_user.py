@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -238,3 +239,46 @@ def test_a_malformed_pip_configuration_is_one_line(
     )
     assert done.stderr.count("\n") == 1, done.stderr
     assert not (tmp_path / "a.db").exists()
+
+
+# a build tag that moves the cursor up a line, erases it and returns: printed as it is, the
+# wheel's name wipes out the line above it (its own verdict's, in a listing) on a terminal
+ERASING = "1\x1b[1A\x1b[2K\r\u202e"
+CONTROLS = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e]")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["show", "WHEEL"],
+        ["package", "demo", "--index-url", "DIR"],
+        ["report", "--db", "DB"],
+        ["report", "--db", "DB", "--format", "markdown"],
+    ],
+)
+def test_no_control_character_of_a_wheel_s_name_reaches_the_terminal(
+    tmp_path: Path, command: list[str]
+) -> None:
+    wheel = a_wheel(tmp_path / "wheels", f"demo-1.0-{ERASING}-cp312-cp312-manylinux_2_5_x86_64.whl")
+    db = tmp_path / "a.db"
+    audited = wheelscan("audit", "--workers", "0", "--db", db, wheel.parent)
+    assert audited.returncode == 1, audited.stderr  # the over-claim
+    args = [{"WHEEL": wheel, "DIR": wheel.parent, "DB": db}.get(a, a) for a in command]
+    done = wheelscan(*args)
+    assert done.returncode in (0, 1), done.stderr
+    assert CONTROLS.search(done.stdout) is None, repr(done.stdout[:400])
+    # shown as escapes (a report's table may fold the name, markdown escape the backslash)
+    assert "demo-1.0-1\\x1b" in done.stdout
+    if command[0] != "report":
+        assert "demo-1.0-1\\x1b[1A\\x1b[2K\\x0d\\u202e-cp312" in done.stdout
+    # the documents for programs keep the name exactly, in their own escapes
+    document = json.loads(wheelscan("report", "--db", db, "--format", "json").stdout)
+    assert wheel.name in strings(document)
+
+
+def strings(value: object) -> set[str]:
+    """Every string in a JSON document."""
+    if isinstance(value, str):
+        return {value}
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+    return set().union(*(strings(item) for item in items))

@@ -18,6 +18,10 @@ SHOWN = 5
 
 
 def render_abi3(verdict: Abi3Verdict, verbose: bool = False, width: int = WIDTH) -> list[str]:
+    from wheelscan.cli.printable import printable
+
+    verdict = printable(verdict)  # symbol and file names from the wheel: printable
+
     def say(text: str, indent: int = 2) -> list[str]:
         return wrap(text, indent, indent + 2, width)
 

@@ -19,6 +19,7 @@ from wheelscan import __version__
 from wheelscan.cli import options
 from wheelscan.cli.commands import SUMMARIES
 from wheelscan.cli.interrupt import StopSignals, exit_status
+from wheelscan.cli.printable import printable, shown
 from wheelscan.cli.text import output_width, wrap
 from wheelscan.cli.usage import one_line, project_name
 from wheelscan.elf import backend_name
@@ -137,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         print(_wheel_lines(results, output_width()) + "\n", flush=True)
-        render_terminal(stats, Console())
+        render_terminal(printable(stats), Console())
     broken = any(isinstance(r.verdict, Verdict) and r.verdict.over_claims for r in results)
     return 2 if any(not r.ok for r in results) else 1 if broken else 0
 
@@ -185,8 +186,8 @@ def _wheel_lines(results: list[WheelResult], width: int) -> str:
     would cut them), then its tag, its claims and why it is not one policy better."""
     lines = []
     for r in results:
-        lines.append(r.ref.filename)
-        v = r.verdict
+        lines.append(shown(r.ref.filename))  # names from the index: printable (printable.py)
+        v = printable(r.verdict)
         if not isinstance(v, Verdict):
             lines += wrap(f"error {v.code}: {v.reason}", 2, 4, width)
             continue

@@ -271,6 +271,10 @@ def _property(value: Any) -> str:
 
 
 def _render(args: argparse.Namespace, stats: Statistics) -> str | None:
+    if args.format in ("terminal", "markdown"):
+        from wheelscan.cli.printable import printable
+
+        stats = printable(stats)  # names from wheels: no control character reaches a terminal
     if args.format == "terminal":
         from rich.console import Console
 

@@ -18,6 +18,9 @@ from wheelscan.policy.versions import version_key
 
 def render(result: Verdict | AuditError, verbose: bool = False, width: int = WIDTH) -> str:
     """A verdict as text: the answer first (the tag, the claims), then the reasons."""
+    from wheelscan.cli.printable import printable
+
+    result = printable(result)  # names from the wheel: no control character is printed
     if isinstance(result, AuditError):
         where = f" in {result.member}" if result.member else ""
         return "\n".join(
