@@ -282,3 +282,19 @@ def strings(value: object) -> set[str]:
         return {value}
     items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
     return set().union(*(strings(item) for item in items))
+
+
+@pytest.mark.parametrize("command", ["audit", "package"])
+def test_no_workers_and_a_dask_cluster_are_refused_together(tmp_path: Path, command: str) -> None:
+    # --workers 0 (every wheel in this process) beside --engine dask started a LocalCluster
+    # of all the cores, the 0 taken silently for the default
+    wheels = a_wheel(tmp_path / "wheels").parent
+    db = tmp_path / "a.db"
+    target = [wheels, "--db", db] if command == "audit" else ["demo", "--index-url", wheels]
+    done = wheelscan(command, "--workers", "0", "--engine", "dask", *target)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        f"wheelscan {command}: --workers 0 audits in this process, --engine dask on a "
+        "cluster's workers: drop one\n"
+    )
+    assert not db.exists()

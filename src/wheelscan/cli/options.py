@@ -116,6 +116,11 @@ def executor(task: Task[R], args: argparse.Namespace) -> Executor[R]:
 
         if not dask_executor.available():
             raise UsageError(f"--engine dask needs dask.distributed: {dask_executor.INSTALL_HINT}")
+        if args.workers == 0 and args.scheduler is None:
+            # a local cluster of no workers: the executor took the 0 for its default, all cores
+            raise UsageError(
+                "--workers 0 audits in this process, --engine dask on a cluster's workers: drop one"
+            )
         return dask_executor.DaskExecutor(
             task, args.scheduler, args.workers, args.timeout, memory_limit(args)
         )
