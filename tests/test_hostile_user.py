@@ -298,3 +298,15 @@ def test_no_workers_and_a_dask_cluster_are_refused_together(tmp_path: Path, comm
         "cluster's workers: drop one\n"
     )
     assert not db.exists()
+
+
+@pytest.mark.parametrize("command", ["report", "reevaluate"])
+def test_a_store_whose_name_is_not_utf8_is_read(tmp_path: Path, command: str) -> None:
+    # "café.db" in Latin-1 (a name from an older system): audit made it, and report ended
+    # in a UnicodeEncodeError's traceback as it wrote the file's URI for a read-only opening
+    store = a_store(tmp_path)
+    name = os.fsdecode(b"caf\xe9.db")
+    store.rename(tmp_path / name)
+    done = wheelscan(command, "--db", name, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr

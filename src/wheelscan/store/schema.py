@@ -190,7 +190,8 @@ def connect_readonly(path: Path, busy_timeout: float) -> sqlite3.Connection:
     is when nobody can write it (a writer closing cleanly leaves no ``-wal`` behind).
     """
     _check_regular(path)
-    location = quote(str(path.absolute()))
+    # the path's bytes: a name that is not UTF-8 (Latin-1 "caf\xe9.db") has no text form
+    location = quote(os.fsencode(path.absolute()))
     last: sqlite3.Error | None = None
     for flags in ("mode=ro", "mode=ro&immutable=1"):
         if "immutable" in flags:
