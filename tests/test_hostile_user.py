@@ -310,3 +310,17 @@ def test_a_store_whose_name_is_not_utf8_is_read(tmp_path: Path, command: str) ->
     done = wheelscan(command, "--db", name, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_source_whose_name_is_not_utf8_is_no_traceback(tmp_path: Path) -> None:
+    # a directory named in Latin-1: the run's source, "dir:/.../caf\udce9", could not be
+    # stored as SQLite text, and audit ended in a UnicodeEncodeError's traceback
+    wheels = a_wheel(tmp_path / os.fsdecode(b"caf\xe9")).parent
+    db = tmp_path / "a.db"
+    done = wheelscan("audit", "--workers", "0", "--db", db, wheels)
+    assert "Traceback" not in done.stderr, done.stderr
+    # its wheels' locations cannot be stored either: skipped, each said (sources/base.py)
+    assert done.returncode == 2, done.stderr
+    assert "the sources listed no Linux wheel" in done.stderr
+    report = json.loads(wheelscan("report", "--db", db, "--format", "json").stdout)
+    assert [run["source"] for run in report["runs"]] == [f"dir:{tmp_path}/caf\\udce9"]

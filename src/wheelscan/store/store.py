@@ -147,6 +147,9 @@ class Store:
         lock proves no process holds it any more, so it is marked ``interrupted``, and
         ``warn`` is told so in one line per run, naming the process the lock file names.
         """
+        # SQLite text is UTF-8: a path that is not (a Latin-1 directory's name, decoded with
+        # os.fsdecode's surrogates) is kept with those bytes written as escapes
+        source = source.encode("utf-8", "backslashreplace").decode("utf-8")
         previous = self._run_lock.acquire()
         now = _now()
         try:
