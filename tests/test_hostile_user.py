@@ -17,6 +17,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -324,3 +325,30 @@ def test_a_source_whose_name_is_not_utf8_is_no_traceback(tmp_path: Path) -> None
     assert "the sources listed no Linux wheel" in done.stderr
     report = json.loads(wheelscan("report", "--db", db, "--format", "json").stdout)
     assert [run["source"] for run in report["runs"]] == [f"dir:{tmp_path}/caf\\udce9"]
+
+
+@pytest.mark.parametrize("output", ["sarif", "junit", "json", "text"])
+def test_show_of_a_wheel_whose_name_is_not_utf8_is_no_traceback(
+    tmp_path: Path, output: str
+) -> None:
+    # "café-1.0-...whl" in Latin-1: SARIF's artifact URI quoted the name as text, and show
+    # --format sarif ended in a UnicodeEncodeError's traceback
+    wheel = a_wheel(tmp_path).rename(
+        tmp_path / os.fsdecode(b"caf\xe9-1.0-cp312-cp312-manylinux_2_28_x86_64.whl")
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "wheelscan", "show", "--format", output, wheel.name],
+        capture_output=True,
+        check=False,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert b"Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 2  # bad-filename: no project is named so
+    if output != "text":  # a document: UTF-8 (the text shows the name's own bytes)
+        document = done.stdout.decode("utf-8")
+    if output == "junit":
+        ElementTree.fromstring(document)
+    if output == "sarif":
+        [artifact] = json.loads(document)["runs"][0]["artifacts"]
+        assert artifact["location"]["uri"] == "caf%E9-1.0-cp312-cp312-manylinux_2_28_x86_64.whl"

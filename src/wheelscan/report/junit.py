@@ -19,8 +19,9 @@ from xml.sax.saxutils import escape, quoteattr
 from wheelscan.report.claims import tag_blockers
 from wheelscan.report.sarif import Item, abi3_omitted, abi3_violations, is_error
 
-# XML 1.0 forbids most control characters even escaped; a name from an index may hold one
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+# XML 1.0 forbids most control characters even escaped; a name from an index may hold one;
+# and surrogates, which a file name that is not UTF-8 holds (os.fsdecode's), are no text
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def render_junit(

@@ -11,6 +11,7 @@ too.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
@@ -118,7 +119,10 @@ def render_sarif(
             }
         ],
     }
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    # a name that is not UTF-8 (os.fsdecode's surrogates, from ``show``) as JSON's escape
+    # of it, where written as it is it made the document no UTF-8
+    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class _Log:
@@ -171,7 +175,10 @@ class _Log:
             ],
             # the same broken promise keeps its fingerprint from one nightly run to the next
             "partialFingerprints": {
-                "wheelscan/v1": hashlib.sha256(fingerprint.encode()).hexdigest()
+                # a name's own bytes, where it is not UTF-8 (os.fsdecode's surrogates)
+                "wheelscan/v1": hashlib.sha256(
+                    fingerprint.encode("utf-8", "surrogateescape")
+                ).hexdigest()
             },
             "properties": properties,
         }
@@ -247,5 +254,6 @@ def _cause(blocker: Blocker) -> str:
 
 def _uri(path: str) -> str:
     """A relative URI reference for a filename or member path: every reserved character
-    but the path's slashes escaped, so that '+', '#', '%' and spaces survive."""
-    return quote(path, safe="/")
+    but the path's slashes escaped, so that '+', '#', '%' and spaces survive; quoted as its
+    bytes, so that a name that is not UTF-8 (a Latin-1 file's) is a URI too."""
+    return quote(os.fsencode(path), safe="/")
