@@ -352,3 +352,15 @@ def test_show_of_a_wheel_whose_name_is_not_utf8_is_no_traceback(
     if output == "sarif":
         [artifact] = json.loads(document)["runs"][0]["artifacts"]
         assert artifact["location"]["uri"] == "caf%E9-1.0-cp312-cp312-manylinux_2_28_x86_64.whl"
+
+
+@pytest.mark.parametrize("command", ["audit", "report", "reevaluate"])
+def test_an_empty_db_is_refused_as_such(tmp_path: Path, command: str) -> None:
+    # `--db "$DB"`, DB unset: the store was ".", refused as "--db . is a directory"
+    args = ["--db", "", tmp_path] if command == "audit" else ["--db", ""]
+    done = wheelscan(command, *args, cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        f"wheelscan {command}: argument --db: an empty name (an unset variable?): "
+        f"name the store file (see wheelscan {command} --help)\n"
+    )

@@ -99,7 +99,15 @@ def add_engine_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_db_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", type=Path, default=DEFAULT_DB, help="the SQLite store")
+    p.add_argument("--db", type=store_path, default=DEFAULT_DB, help="the SQLite store")
+
+
+def store_path(text: str) -> Path:
+    """``--db``'s path; never empty: ``--db "$DB"`` with DB unset named "." (Path("")), a
+    directory, where the user meant a file."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty name (an unset variable?): name the store file")
+    return Path(text)
 
 
 def limits(args: argparse.Namespace) -> Limits:
