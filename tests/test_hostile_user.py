@@ -364,3 +364,26 @@ def test_an_empty_db_is_refused_as_such(tmp_path: Path, command: str) -> None:
         f"wheelscan {command}: argument --db: an empty name (an unset variable?): "
         f"name the store file (see wheelscan {command} --help)\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("command", "option"),
+    [
+        (["report", "--db", "DB", "-o", ""], "--output/-o"),
+        (["report", "--db", "DB", "--format", "jsonl.zst", "-o", ""], "--output/-o"),
+        (["audit", "--db", "DB", "--policy-file", "", "DIR"], "--policy-file"),
+        (["audit", "--db", "DB", "--diff-file", "", "DIR"], "--diff-file"),
+        (["elf", ""], "FILE"),
+    ],
+)
+def test_an_empty_path_is_refused_as_such(tmp_path: Path, command: list[str], option: str) -> None:
+    # "$OUT" with OUT unset: "cannot write the output: .: Is a directory", ": is a
+    # directory", ".: io-error": the current directory, where the user named nothing
+    db = a_store(tmp_path)
+    args = [{"DB": db, "DIR": tmp_path / "wheels"}.get(a, a) for a in command]
+    done = wheelscan(*args)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        f"wheelscan {command[0]}: argument {option}: an empty name (an unset variable?) "
+        f"(see wheelscan {command[0]} --help)\n"
+    )

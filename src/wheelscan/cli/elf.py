@@ -16,6 +16,7 @@ from typing import Any
 
 from wheelscan.cli.commands import SUMMARIES
 from wheelscan.cli.text import output_width, wrap
+from wheelscan.cli.usage import path_argument
 from wheelscan.elf import ElfError, ElfFacts, names, parse_elf
 from wheelscan.policy.versions import sort_versions
 
@@ -39,7 +40,7 @@ def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is 
         "(missing, not ELF, malformed: its error is printed in its place)",
     )
     p.add_argument(
-        "files", nargs="+", type=Path, metavar="FILE", help="ELF files (.so, executables)"
+        "files", nargs="+", type=path_argument, metavar="FILE", help="ELF files (.so, executables)"
     )
     p.add_argument(
         "--json",

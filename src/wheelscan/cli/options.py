@@ -7,7 +7,14 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from wheelscan.cli.usage import UsageError, count, existing_file, positive_float, positive_int
+from wheelscan.cli.usage import (
+    UsageError,
+    count,
+    existing_file,
+    path_argument,
+    positive_float,
+    positive_int,
+)
 
 if TYPE_CHECKING:  # the pool and the zip reader: imported by the commands that read wheels,
     # not by report nor reevaluate
@@ -103,11 +110,11 @@ def add_db_option(p: argparse.ArgumentParser) -> None:
 
 
 def store_path(text: str) -> Path:
-    """``--db``'s path; never empty: ``--db "$DB"`` with DB unset named "." (Path("")), a
-    directory, where the user meant a file."""
-    if not text:
-        raise argparse.ArgumentTypeError("an empty name (an unset variable?): name the store file")
-    return Path(text)
+    """``--db``'s path, never empty (``path_argument``)."""
+    try:
+        return path_argument(text)
+    except argparse.ArgumentTypeError as e:
+        raise argparse.ArgumentTypeError(f"{e}: name the store file") from e
 
 
 def limits(args: argparse.Namespace) -> Limits:

@@ -18,7 +18,14 @@ from typing import Any
 from wheelscan.cli import options
 from wheelscan.cli.commands import SUMMARIES
 from wheelscan.cli.output import guarded, writing
-from wheelscan.cli.usage import UsageError, count, existing_store, positive_int, project_name
+from wheelscan.cli.usage import (
+    UsageError,
+    count,
+    existing_store,
+    path_argument,
+    positive_int,
+    project_name,
+)
 from wheelscan.report.aggregate import LISTED, TOP, aggregate, policy_info
 from wheelscan.report.changes import changes_since
 from wheelscan.report.claims import promises_only
@@ -70,7 +77,7 @@ def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is 
     p.add_argument(
         "--output",
         "-o",
-        type=Path,
+        type=path_argument,
         help="write here instead of stdout (- is stdout); required for jsonl.zst (default: stdout)",
     )
     p.add_argument(

@@ -245,8 +245,16 @@ def project_name(text: str) -> str:
     return text
 
 
+def path_argument(text: str) -> Path:
+    """A path the user named; never empty: ``"$VAR"`` with VAR unset named "." (Path("")),
+    the current directory, which each command then refused as a directory or wrote into."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty name (an unset variable?)")
+    return Path(text)
+
+
 def existing_file(text: str) -> Path:
-    path = Path(text)
+    path = path_argument(text)
     if not path.is_file():
         what = "is a directory" if path.is_dir() else "no such file"
         raise argparse.ArgumentTypeError(f"{text}: {what}")
