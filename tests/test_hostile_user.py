@@ -387,3 +387,64 @@ def test_an_empty_path_is_refused_as_such(tmp_path: Path, command: list[str], op
         f"wheelscan {command[0]}: argument {option}: an empty name (an unset variable?) "
         f"(see wheelscan {command[0]} --help)\n"
     )
+
+
+def on_a_full_disk(store: Path, mount: Path) -> tuple[str, ...]:
+    """A command prefix that runs in a private mount namespace where ``mount`` is a small
+    tmpfs holding a copy of ``store`` and filled to its last byte."""
+    mount.mkdir()
+    return (
+        "unshare",
+        "--mount",
+        "sh",
+        "-c",
+        f'mount -t tmpfs -o size=512k tmpfs "{mount}" && cp "{store}" "{mount}/" && '
+        f'(dd if=/dev/zero of="{mount}/filler" bs=4k 2>/dev/null; exec "$@")',
+        "sh",
+    )
+
+
+def test_report_on_a_full_disk(tmp_path: Path) -> None:
+    # report reads the store through a -shm it makes beside it; with no room for one it
+    # said "disk I/O error (hint: the disk holding a.db failed a read or write: check it)"
+    # and wrote nothing, where every commit was in the main file, there for the reading
+    store = a_store(tmp_path)
+    expected = json.loads(wheelscan("report", "--db", store, "--format", "json").stdout)
+    mount = tmp_path / "full"
+    command = [sys.executable, "-m", "wheelscan", "report", "--db", mount / store.name]
+    done = subprocess.run(
+        [*on_a_full_disk(store, mount), *map(str, command), "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    for key in ("totals", "computed_policies", "projects", "errors"):
+        assert document[key] == expected[key]
+
+
+@pytest.mark.parametrize("command", [["audit", "--workers", "0", "DIR"], ["reevaluate"]])
+def test_a_store_on_a_full_disk_is_said_full(tmp_path: Path, command: list[str]) -> None:
+    # "disk I/O error (hint: the disk holding a.db failed a read or write: check it)": the
+    # -shm could not grow, for want of room, and the user was sent to look for a broken disk
+    store = a_store(tmp_path)
+    mount = tmp_path / "full"
+    args = [str(tmp_path / "wheels") if a == "DIR" else a for a in command]
+    done = subprocess.run(
+        [
+            *on_a_full_disk(store, mount),
+            *[sys.executable, "-m", "wheelscan", command[0], "--db", str(mount / store.name)],
+            *args[1:],
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.endswith(
+        f"(hint: the disk holding {mount / store.name} is full: free space and run again; "
+        "the batches already committed are intact and not redone)\n"
+    ), done.stderr

@@ -8,6 +8,7 @@ reword between versions.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -83,12 +84,28 @@ _HINTS = {
 }
 _OTHER = ("sqlite-error", "{path} is as of its last committed batch: see SQLite's message")
 
+# what a -shm takes: its first 32 KiB index (SQLite's WAL-index header and first hash table)
+_SHM_ROOM = 32 * 1024
+
+
+def full_disk(path: Path) -> bool:
+    """Whether the disk holding ``path`` has no room left for a -shm: a full disk."""
+    try:
+        disk = os.statvfs(path.absolute().parent)
+    except OSError:
+        return False
+    return disk.f_bavail * disk.f_frsize < _SHM_ROOM
+
 
 def store_error(error: sqlite3.Error, path: Path, action: str) -> StoreError:
     """A StoreError for an error SQLite raised while doing ``action`` on ``path``."""
     name = getattr(error, "sqlite_errorname", "") or ""
     # "SQLITE_BUSY_SNAPSHOT" -> "SQLITE_BUSY"
     primary = "_".join(name.split("_")[:2])
+    if primary == "SQLITE_IOERR" and full_disk(path):
+        # a -shm or -wal that could not grow (SQLITE_IOERR_SHMSIZE, _WRITE): no room, which
+        # "failed a read or write: check it" sent the user looking for a broken disk for
+        primary = "SQLITE_FULL"
     code, hint = _HINTS.get(primary, _OTHER)
     return StoreError(code, f"{path}: {action}: {error}", hint.format(path=path))
 

@@ -15,7 +15,7 @@ import stat
 from pathlib import Path
 from urllib.parse import quote
 
-from wheelscan.store.errors import StoreError, store_error, transaction
+from wheelscan.store.errors import StoreError, full_disk, store_error, transaction
 
 # 2: wheels.strict. A version-1 store is migrated in place (one column added)
 # 3: verdicts.abi3 (issue #17), migrated in place; older verdicts have none until reevaluate
@@ -209,8 +209,9 @@ def connect_readonly(path: Path, busy_timeout: float) -> sqlite3.Connection:
             connection.close()
             last = e
             # only a file this process cannot write may be read as immutable: a writable one
-            # may be being written, and immutable would read it torn
-            if _writable(path):
+            # may be being written, and immutable would read it torn; nor can a full disk
+            # take a writer's commits (nor the -shm a reading makes: SQLITE_IOERR_SHMSIZE)
+            if _writable(path) and not full_disk(path):
                 break
             continue
         except StoreError:
