@@ -8,6 +8,7 @@ is one per process, and a traceback is what a process prints), against wheels bu
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -448,3 +449,21 @@ def test_a_store_on_a_full_disk_is_said_full(tmp_path: Path, command: list[str])
         f"(hint: the disk holding {mount / store.name} is full: free space and run again; "
         "the batches already committed are intact and not redone)\n"
     ), done.stderr
+
+
+def test_no_control_character_of_an_elf_file_reaches_the_terminal(tmp_path: Path) -> None:
+    # `wheelscan elf` printed DT_NEEDED and RUNPATH as the file holds them: escapes included
+    so = tmp_path / "evil.so"
+    spec = sample_spec("x86_64", interpreter=None)
+    so.write_bytes(
+        build_elf(
+            dataclasses.replace(
+                spec, needed=["libc.so.6", "libevil\x1b[2K.so"], runpath="\x1b[1A/build"
+            )
+        )
+    )
+    done = wheelscan("elf", so)
+    assert done.returncode == 0, done.stderr
+    assert CONTROLS.search(done.stdout) is None, repr(done.stdout)
+    assert "libevil\\x1b[2K.so" in done.stdout
+    assert "runpath: \\x1b[1A/build" in done.stdout

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from wheelscan.cli.commands import SUMMARIES
+from wheelscan.cli.printable import shown
 from wheelscan.cli.text import output_width, wrap
 from wheelscan.cli.usage import path_argument
 from wheelscan.elf import ElfError, ElfFacts, names, parse_elf
@@ -114,12 +115,14 @@ def run(args: argparse.Namespace) -> int:
     blocks = []
     for path, r in read_files:
         if isinstance(r, ElfFacts):
-            blocks.append("\n".join([str(path), *describe(r, width)]))
+            lines = [str(path), *describe(r, width)]
         else:
             reason = str(r)
             if isinstance(r, OSError):  # the code the JSON gives it (``_json_item``)
                 reason = f"io-error: {r.strerror or r}"
-            blocks.append("\n".join([str(path), *wrap(f"error: {reason}", 2, 4, width)]))
+            lines = [str(path), *wrap(f"error: {reason}", 2, 4, width)]
+        # names from the file (DT_NEEDED, RUNPATH, SONAME): no control character printed
+        blocks.append("\n".join(shown(line) for line in lines))
     print("\n".join(blocks))
     return status
 
