@@ -467,3 +467,45 @@ def test_no_control_character_of_an_elf_file_reaches_the_terminal(tmp_path: Path
     assert CONTROLS.search(done.stdout) is None, repr(done.stdout)
     assert "libevil\\x1b[2K.so" in done.stdout
     assert "runpath: \\x1b[1A/build" in done.stdout
+
+
+def stderr_on_a_full_disk(mount: Path) -> tuple[str, ...]:
+    """A command prefix whose stderr is a file on a full tmpfs at ``mount`` (a cron job's
+    ``2>>wheelscan.log`` on a full disk)."""
+    mount.mkdir()
+    return (
+        "unshare",
+        "--mount",
+        "sh",
+        "-c",
+        f'mount -t tmpfs -o size=64k tmpfs "{mount}" && '
+        f'(dd if=/dev/zero of="{mount}/filler" bs=4k 2>/dev/null; exec "$@" 2>>"{mount}/log")',
+        "sh",
+    )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["report", "--db", "missing.db"],
+        ["audit", "--db", "a.db", "missing-dir"],
+        ["reevaluate", "--db", "missing.db"],
+        ["package", "demo", "--index-url", "missing-dir"],
+        ["report", "--db", "DB", "--format", "json", "-o", "no-such-dir/r.json"],
+    ],
+)
+def test_a_user_error_is_2_even_where_stderr_cannot_take_it(
+    tmp_path: Path, command: list[str]
+) -> None:
+    # the message's print raised (ENOSPC) inside the error's handling: the process ended in
+    # an unprintable traceback, status 1, which CI reads as a broken tag
+    args = [str(a_store(tmp_path)) if a == "DB" else a for a in command]
+    done = subprocess.run(
+        [*stderr_on_a_full_disk(tmp_path / "full"), sys.executable, "-m", "wheelscan", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert (done.returncode, done.stdout) == (2, "")

@@ -213,7 +213,9 @@ def run(args: argparse.Namespace, sigint_deferred: bool = False) -> int:
         sys.stdout = stdout
         discard_stdout()
         if isinstance(e, OutputError) and not e.broken_pipe:
-            print(f"wheelscan {args.command}: {e}", file=sys.stderr)
+            from wheelscan.cli.usage import warn
+
+            warn(args.command, str(e))
         # a reader gone away is no message's business, but the output is lost: not 0,
         # and never 1, which CI reads as a broken promise; but a run a signal stopped
         # ends with the signal's status (cli/interrupt.py), as it would have with it
@@ -238,10 +240,10 @@ def run(args: argparse.Namespace, sigint_deferred: bool = False) -> int:
         message = user_error(e)
         if message is None:
             raise  # a bug: its traceback is what a report of it needs
-        from wheelscan.cli.usage import one_line
+        from wheelscan.cli.usage import warn
         from wheelscan.wheel.remote import redact_text
 
-        print(f"wheelscan {args.command}: {one_line(redact_text(message))}", file=sys.stderr)
+        warn(args.command, redact_text(message))
         if os.environ.get("WHEELSCAN_DEBUG"):
             raise
         from wheelscan.cli.usage import EXIT_USAGE

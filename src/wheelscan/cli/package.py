@@ -9,7 +9,6 @@ import argparse
 import contextlib
 import json
 import logging
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,7 +20,7 @@ from wheelscan.cli.commands import SUMMARIES
 from wheelscan.cli.interrupt import StopSignals, exit_status
 from wheelscan.cli.printable import printable, shown
 from wheelscan.cli.text import output_width, wrap
-from wheelscan.cli.usage import one_line, project_name
+from wheelscan.cli.usage import project_name, warn
 from wheelscan.elf import backend_name
 from wheelscan.engine.task import AuditTask
 from wheelscan.model import WheelResult
@@ -97,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         index = default_index_url(args.index_url)
         source = make_source(index, projects=[args.name], architectures=args.arch)
     except (SourceError, IndexUrlError, ValueError) as e:
-        print(f"wheelscan package: {one_line(str(e))}", file=sys.stderr)
+        warn("package", str(e))
         return 2
     with _held_warnings(SOURCES_LOGGER) as warnings:
         refs = [
@@ -106,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
             if args.project_version is None or r.version == args.project_version
         ]
     if not refs:
-        print(f"wheelscan package: {_none_found(args, index, warnings)}", file=sys.stderr)
+        warn("package", _none_found(args, index, warnings))
         return 2
     for warning in warnings:  # said as they would have been, once there is more to say
         logging.getLogger().handle(warning)
@@ -118,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
                 options.executor(task, args).results(refs), key=lambda r: r.ref.filename
             )
     except KeyboardInterrupt as e:
-        print("wheelscan package: interrupted: no report", file=sys.stderr)
+        warn("package", "interrupted: no report")
         return exit_status(e)
     rows = [row(r) for r in results]
     stats = aggregate(rows)

@@ -8,6 +8,7 @@ is imported here: ``wheelscan show`` pays for this module at every start.
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import re
 import sys
@@ -304,7 +305,27 @@ def existing_store(db: Path) -> Path:
 
 
 def warn(command: str, message: str) -> None:
-    print(f"wheelscan {command}: {one_line(message)}", file=sys.stderr)
+    """``wheelscan COMMAND: MESSAGE``, one line on stderr, where stderr can take it. Where it
+    cannot (a log on a full disk, a closed pipe), the exit status says what went wrong still:
+    a failing print raised in the error's handling, and the process ended 1, a broken tag
+    to CI. Nor is it written to stdout where stderr was closed as the process began (print's
+    ``file=None``), among the output a program reads."""
+    stream = sys.stderr
+    if stream is None:
+        return
+    try:
+        print(f"wheelscan {command}: {one_line(message)}", file=stream, flush=True)
+    except (OSError, ValueError):  # ValueError: closed
+        # what is left in its buffer would fail Python's flush at exit (status 120)
+        sys.stderr = _Unwritable()
+
+
+class _Unwritable(io.TextIOBase):
+    """A stderr that takes every write and keeps nothing: the place of one that failed (no
+    terminal: no progress line is drawn on it)."""
+
+    def write(self, text: str) -> int:
+        return len(text)
 
 
 def one_line(message: str) -> str:
