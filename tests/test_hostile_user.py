@@ -509,3 +509,21 @@ def test_a_user_error_is_2_even_where_stderr_cannot_take_it(
         timeout=120,
     )
     assert (done.returncode, done.stdout) == (2, "")
+
+
+@pytest.mark.parametrize("companion", ["-wal", "-shm", "-run.lock"])
+def test_a_report_is_never_written_over_a_store_s_companion_file(
+    tmp_path: Path, companion: str
+) -> None:
+    # -o STORE was refused ("is the store itself"), but -o STORE-wal replaced the write-ahead
+    # log an audit may be committing to, and -o STORE-run.lock the lock naming its process
+    store = a_store(tmp_path)
+    target = Path(f"{store}{companion}")
+    before = target.read_bytes() if target.exists() else None
+    done = wheelscan("report", "--db", store, "--format", "json", "-o", target)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        f"wheelscan report: {target}: is the store's {companion[1:]} file; "
+        "name another file for -o\n"
+    )
+    assert (target.read_bytes() if target.exists() else None) == before

@@ -131,6 +131,12 @@ def run(args: argparse.Namespace) -> int:
     existing_store(args.db)
     if args.output is not None and args.output != STDOUT and _same_file(args.output, args.db):
         raise UsageError(f"{args.output}: is the store itself; name another file for -o")
+    if args.output is not None and args.output != STDOUT:
+        companion = _companion(args.output, args.db)
+        if companion is not None:
+            raise UsageError(
+                f"{args.output}: is the store's {companion} file; name another file for -o"
+            )
     with Store.open(args.db, read_only=True) as store:
         text = _report(store, args)
     if text is None:  # written already
@@ -308,6 +314,21 @@ def _render(args: argparse.Namespace, stats: Statistics) -> str | None:
     from wheelscan.report.html_page import render_html
 
     return render_html(stats)
+
+
+# the files SQLite and the run lock keep beside a store: a report over one of them would
+# replace the log an audit is committing to, or the lock naming its process
+_COMPANIONS = ("wal", "shm", "run.lock")
+
+
+def _companion(output: Path, db: Path) -> str | None:
+    """Which of the store's companion files ``output`` names, if any (whether or not it
+    exists yet: a report written as one would be read as one)."""
+    for companion in _COMPANIONS:
+        path = Path(f"{db}-{companion}")
+        if os.path.abspath(output) == os.path.abspath(path) or _same_file(output, path):
+            return companion
+    return None
 
 
 def _same_file(output: Path, db: Path) -> bool:
