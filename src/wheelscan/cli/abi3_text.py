@@ -18,10 +18,6 @@ SHOWN = 5
 
 
 def render_abi3(verdict: Abi3Verdict, verbose: bool = False, width: int = WIDTH) -> list[str]:
-    from wheelscan.cli.printable import printable
-
-    verdict = printable(verdict)  # symbol and file names from the wheel: printable
-
     def say(text: str, indent: int = 2) -> list[str]:
         return wrap(text, indent, indent + 2, width)
 
@@ -53,4 +49,6 @@ def render_abi3(verdict: Abi3Verdict, verbose: bool = False, width: int = WIDTH)
         uncounted = sum(o.count for o in verdict.omitted if o.code == code)
         if uncounted:
             out += say(f"{code}: and {uncounted} more, counted but not kept", 4)
-    return out
+    from wheelscan.cli.printable import shown as escaped  # ``shown``: the findings, above
+
+    return [escaped(line) for line in out]  # symbol and file names: printable (printable.py)

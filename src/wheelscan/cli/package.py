@@ -185,8 +185,8 @@ def _wheel_lines(results: list[WheelResult], width: int) -> str:
     would cut them), then its tag, its claims and why it is not one policy better."""
     lines = []
     for r in results:
-        lines.append(shown(r.ref.filename))  # names from the index: printable (printable.py)
-        v = printable(r.verdict)
+        lines.append(r.ref.filename)
+        v = r.verdict
         if not isinstance(v, Verdict):
             lines += wrap(f"error {v.code}: {v.reason}", 2, 4, width)
             continue
@@ -195,4 +195,5 @@ def _wheel_lines(results: list[WheelResult], width: int) -> str:
         upgrade = v.next_upgrade
         if upgrade is not None:
             lines += wrap(f"not {upgrade.policy}: {why_not(upgrade)}", 2, 4, width)
-    return "\n".join(lines)
+    # names from the index and the wheels, line by line: no control character printed
+    return "\n".join(shown(line) for line in lines)

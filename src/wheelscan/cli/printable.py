@@ -34,6 +34,8 @@ _ESCAPES = {c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}" for c in _CONTROLS}
 
 def shown(text: str) -> str:
     """``text`` with every control character written as its escape."""
+    if text.isprintable():  # no control nor format character: the common case, in C
+        return text
     escaped = text.translate(_ESCAPES)
     return text if escaped == text else escaped
 
