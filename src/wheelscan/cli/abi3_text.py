@@ -49,6 +49,9 @@ def render_abi3(verdict: Abi3Verdict, verbose: bool = False, width: int = WIDTH)
         uncounted = sum(o.count for o in verdict.omitted if o.code == code)
         if uncounted:
             out += say(f"{code}: and {uncounted} more, counted but not kept", 4)
+    if all(line.isprintable() for line in out):
+        return out
+    # symbol and file names: no control character printed (imported only then)
     from wheelscan.cli.printable import shown as escaped  # ``shown``: the findings, above
 
-    return [escaped(line) for line in out]  # symbol and file names: printable (printable.py)
+    return [escaped(line) for line in out]

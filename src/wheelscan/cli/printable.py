@@ -13,6 +13,7 @@ the JSON, SARIF and JUnit documents keep every name exactly, escaped by their ow
 from __future__ import annotations
 
 import dataclasses
+import functools
 from enum import Enum
 from typing import Any, TypeVar
 
@@ -29,15 +30,21 @@ _CONTROLS = (
     *range(0x202A, 0x202F),
     *range(0x2066, 0x206A),
 )
-_ESCAPES = {c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}" for c in _CONTROLS}
 
 
 def shown(text: str) -> str:
     """``text`` with every control character written as its escape."""
     if text.isprintable():  # no control nor format character: the common case, in C
         return text
-    escaped = text.translate(_ESCAPES)
+    escaped = text.translate(_escapes())
     return text if escaped == text else escaped
+
+
+@functools.cache
+def _escapes() -> dict[int, str]:
+    """The escape of each control character, made when a name first needs one: a show of
+    sound wheels never does (its start-up is counted in instructions, issue #15)."""
+    return {c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}" for c in _CONTROLS}
 
 
 def printable(value: T) -> T:

@@ -8,7 +8,6 @@ is imported here: ``wheelscan show`` pays for this module at every start.
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import re
 import sys
@@ -316,16 +315,9 @@ def warn(command: str, message: str) -> None:
     try:
         print(f"wheelscan {command}: {one_line(message)}", file=stream, flush=True)
     except (OSError, ValueError):  # ValueError: closed
-        # what is left in its buffer would fail Python's flush at exit (status 120)
-        sys.stderr = _Unwritable()
-
-
-class _Unwritable(io.TextIOBase):
-    """A stderr that takes every write and keeps nothing: the place of one that failed (no
-    terminal: no progress line is drawn on it)."""
-
-    def write(self, text: str) -> int:
-        return len(text)
+        # what is left in its buffer would fail Python's flush at exit (status 120); and
+        # what else is said goes nowhere, not to a terminal (no progress line is drawn)
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115  (the process's own, to its end)
 
 
 def one_line(message: str) -> str:

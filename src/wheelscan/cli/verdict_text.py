@@ -18,15 +18,17 @@ from wheelscan.policy.versions import version_key
 
 def render(result: Verdict | AuditError, verbose: bool = False, width: int = WIDTH) -> str:
     """A verdict as text: the answer first (the tag, the claims), then the reasons."""
-    from wheelscan.cli.printable import shown
-
     if isinstance(result, AuditError):
         where = f" in {result.member}" if result.member else ""
         lines = [result.wheel, *wrap(f"ERROR {result.code}{where}: {result.reason}", 2, 4, width)]
     else:
         lines = [result.wheel, *_Explanation(result, verbose, width).lines()]
-    # names from the wheel, line by line: no control character is printed (printable.py)
-    return "\n".join(shown(line) for line in lines)
+    if not all(line.isprintable() for line in lines):
+        # names from the wheel: no control character is printed (imported only then)
+        from wheelscan.cli.printable import shown
+
+        lines = [shown(line) for line in lines]
+    return "\n".join(lines)
 
 
 def in_version_order(blockers: Sequence[Blocker]) -> list[Blocker]:
