@@ -395,20 +395,20 @@ _PROXY_VARIABLES = (
 )  # fmt: skip
 
 
-# os.environ's own store, keyed and valued in bytes, which its every change updates
-# (``os.environ[...] = ``, ``del``, ``putenv`` through it) and every lookup of it reads: the
-# variables a request depends on are read from it in a dict's lookup, where
-# ``os.environ.get`` encodes the name and, for a variable not set (most of them), raises and
-# catches a KeyError inside: the seven proxy variables and .netrc's two took 8 µs a request.
-# (CPython's; where it is absent, os.environ is read as ever.)
-_ENVIRON: dict[bytes, bytes] | None = getattr(os.environ, "_data", None)
+# The variables a request depends on are read from os.environ's own store, a dict keyed and
+# valued in bytes, which its every change updates (``os.environ[...] =``, ``del``) and every
+# lookup of it reads: a dict's lookup each, where ``os.environ.get`` encodes the name and, for
+# a variable not set (most of them), raises and catches a KeyError inside: the seven proxy
+# variables and .netrc's two took 8 us a request. (CPython's; looked up at each call, so an
+# os.environ replaced whole is read too, and where there is none, os.environ as ever.)
 
 
 def _environ_values(names: tuple[bytes, ...]) -> tuple[bytes | str | None, ...]:
     """The values of the variables ``names`` (os.fsencode'd) now: as a key, compared only
     with another of the same kind."""
-    if _ENVIRON is not None:
-        return tuple(map(_ENVIRON.get, names))
+    store: dict[bytes, bytes] | None = getattr(os.environ, "_data", None)
+    if store is not None:
+        return tuple(map(store.get, names))
     return tuple(os.environ.get(os.fsdecode(name)) for name in names)
 
 
