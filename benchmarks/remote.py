@@ -115,7 +115,10 @@ def main() -> None:
         "--server", choices=("python", "nginx"), default="python",
         help="the tests' Python server (tests/indexserver.py), or nginx as mirrors are served",
     )  # fmt: skip
-    parser.add_argument("--rounds", type=int, default=1, help="the table N times, then medians")
+    parser.add_argument(
+        "--rounds", type=_positive, default=1,
+        help="the table N times, then each row's median (take N odd: of two, the slower)",
+    )  # fmt: skip
     args = parser.parse_args()
     trees = {"": ROOT / "src"}
     if args.baseline:
@@ -157,8 +160,9 @@ def main() -> None:
                         files = sum(p.startswith("/packages/") for p in requested)
                         name = f"{label}http {rtt * 1000:.0f} ms"
                         pages = len(requested) - files
+                        proxy_cpu = proxy.cpu_seconds if rtt else None  # 0 ms: not through it
                         row = Row(name, seconds, count, cpu, fetched / remote_bytes,
-                                  files / count, pages, proxy.cpu_seconds)  # fmt: skip
+                                  files / count, pages, proxy_cpu)  # fmt: skip
                         _show(rows, row, rows[label + "directory"][-1])
         if args.rounds > 1:
             print(f"# medians of {args.rounds} rounds (each ratio: of the two medians)")
@@ -213,8 +217,16 @@ def _show(rows: dict[str, list[Row]], row: Row, directory: Row | None = None) ->
     print(row.line(directory or row), flush=True)
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("at least 1")
+    return value
+
+
 def _median(measured: list[Row]) -> Row:
-    """The row of the median wall time, its CPU the median CPU (each taken apart)."""
+    """The row of the median wall time, its CPU the median CPU (each taken apart); of an
+    even count, the slower of the middle two (the rows are whole runs: none is made up)."""
     by_time = sorted(measured, key=lambda row: row.seconds)[len(measured) // 2]
     cpu = statistics.median(row.cpu for row in measured)
     return dataclasses.replace(by_time, cpu=cpu)

@@ -224,7 +224,7 @@ def _show_measured(path: Path, **env: str) -> tuple[int, list[dict[str, object]]
 @pytest.mark.slow
 def test_a_gib_member_is_read_by_its_ends_within_the_memory_bound(tmp_path: Path) -> None:
     """A 1 GiB member, PT_DYNAMIC 200 MiB before its end: read by its ends (counted), and
-    ``show`` stays under the README's 150 MB a worker, as when it was streamed."""
+    ``show`` stays under issue #15's 150 MB a worker, as when it was streamed."""
     member = large_member(1 << 30, 200 * MiB)
     path = large_wheel(tmp_path / WHEEL, member)
     partial = partial_parser()

@@ -267,7 +267,7 @@ def test_threads_sharing_the_scratch_keep_no_one_pass_buffers(tmp_path: Path) ->
 @pytest.mark.slow
 def test_a_member_whose_tables_reach_far_stays_within_the_memory_bound(tmp_path: Path) -> None:
     """Its string table 120 MiB in, PT_DYNAMIC 250 MiB in: its start inflated up to
-    MAX_START (128 MiB, before) beside the end's buffers took ``show`` past the README's
+    MAX_START (128 MiB, before) beside the end's buffers took ``show`` past issue #15's
     150 MB a worker; streamed, it keeps its first 64 MiB and the table. Reading by ends
     now inflates no more of the start than leaves room for the end's buffers and stream
     within what the streamed reading may hold, and this member is streamed."""

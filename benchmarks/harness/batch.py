@@ -74,7 +74,7 @@ class BatchError(RuntimeError):
 def auditwheel_tag(result: PreparedResult, musl_policy: str = "musllinux_1_2") -> str:
     """The overall tag as auditwheel would put it: a musl wheel re-judged (from its stored
     facts, untimed) against the one musllinux policy auditwheel uses on a glibc host;
-    wheelscan's default judges every musllinux policy (README, deliberate differences)."""
+    wheelscan's default judges every musllinux policy (docs/differences.md)."""
     assert result.verdict is not None
     overall_tag, libc = result.verdict[1], result.verdict[2]
     if libc == "musl" and result.facts is not None:

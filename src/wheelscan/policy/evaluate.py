@@ -265,7 +265,7 @@ def evaluate(
             "no ELF file of a supported architecture"
             + (f" (ignored: {', '.join(ignored)})" if ignored else ""),
         )
-    # auditwheel falls back to the *host's* libc here; a scanner assumes glibc (README)
+    # auditwheel falls back to the *host's* libc here; a scanner assumes glibc (docs/differences.md)
     libc_unknown = libc is None
     libc = libc or assume_libc or Libc.GLIBC
     policies = _policy_set(database, libc, arch, musl_policy, wheel.filename)
