@@ -321,11 +321,38 @@ def test_a_source_whose_name_is_not_utf8_is_no_traceback(tmp_path: Path) -> None
     db = tmp_path / "a.db"
     done = wheelscan("audit", "--workers", "0", "--db", db, wheels)
     assert "Traceback" not in done.stderr, done.stderr
-    # its wheels' locations cannot be stored either: skipped, each said (sources/base.py)
-    assert done.returncode == 2, done.stderr
-    assert "the sources listed no Linux wheel" in done.stderr
     report = json.loads(wheelscan("report", "--db", db, "--format", "json").stdout)
     assert [run["source"] for run in report["runs"]] == [f"dir:{tmp_path}/caf\\udce9"]
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_the_wheels_of_a_directory_whose_name_is_not_utf8_are_audited(
+    tmp_path: Path, workers: str
+) -> None:
+    # every wheel was skipped, "its name is not valid UTF-8", for its directory's name:
+    # the run listed nothing. Only a wheel's own name must be text (its project, its tags)
+    wheels = tmp_path / os.fsdecode(b"caf\xe9")
+    a_wheel(wheels)
+    (wheels / "broken-1.0-cp312-cp312-manylinux_2_28_x86_64.whl").write_bytes(b"no zip")
+    db = tmp_path / "a.db"
+    done = wheelscan("audit", "--workers", workers, "--fail-on", "none", "--db", db, wheels)
+    assert (done.returncode, "not valid UTF-8" in done.stderr) == (0, False), done.stderr
+    assert done.stdout.startswith("run 1 finished: 2 audited, 1 errors")
+    # stored with the name's bytes as escapes: the verdict's wheel and the failure's
+    with sqlite3.connect(db) as connection:
+        stored = connection.execute(
+            "SELECT location FROM wheels UNION ALL SELECT location FROM run_failures "
+            "UNION ALL SELECT location FROM locations ORDER BY 1"
+        ).fetchall()
+    escaped = f"{tmp_path}/caf\\udce9"
+    assert stored == [
+        (f"{escaped}/broken-1.0-cp312-cp312-manylinux_2_28_x86_64.whl",),
+        (f"{escaped}/demo-1.0-cp312-cp312-manylinux_2_28_x86_64.whl",),
+        (f"{escaped}/demo-1.0-cp312-cp312-manylinux_2_28_x86_64.whl",),
+    ]
+    # and found again by that location: the next run reads only what failed
+    again = wheelscan("audit", "--workers", workers, "--fail-on", "none", "--db", db, wheels)
+    assert again.stdout.startswith("run 2 finished: 1 audited, 1 errors, 1 known skipped")
 
 
 @pytest.mark.parametrize("output", ["sarif", "junit", "json", "text"])

@@ -53,10 +53,11 @@ def wheel_ref(
     """A WheelRef named by its filename, or None (logged) when that is not a wheel's name."""
     try:
         filename.encode("utf-8")
-        location.encode("utf-8")
     except UnicodeEncodeError:
-        # undecodable bytes in a file or directory name (os.fsdecode's surrogates): no index
-        # could serve such a name, and the store (SQLite text, JSON) cannot record it
+        # undecodable bytes in the wheel's own name (os.fsdecode's surrogates): no index
+        # could serve such a name, and its project and tags are no text. Only its own name:
+        # the directories above it (a Latin-1 "caf\xe9") name no project, and the store
+        # records such a location with those bytes written as escapes (store/batch.py)
         logger.warning("skipping %r: its name is not valid UTF-8", location)
         return None
     try:

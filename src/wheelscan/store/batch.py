@@ -35,6 +35,14 @@ class Seen:
 
 Item = Added | Seen
 
+
+def stored_location(location: str) -> str:
+    """``location`` as SQLite text (UTF-8) can hold it, its secret redacted: a path whose
+    directory's name is not UTF-8 (a Latin-1 "caf\\xe9", decoded with os.fsdecode's
+    surrogates) with those bytes written as escapes, as a run's source is (Store.begin_run)."""
+    return redact(location).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 _UPSERT_WHEEL = """
 INSERT INTO wheels (sha256, filename, project, version, location, size, upload_time, facts,
                     facts_version, read_error_code, read_error_reason, read_error_member, strict)
@@ -124,7 +132,7 @@ def _write_result(connection: sqlite3.Connection, item: Added, policy_id: int) -
                 _INSERT_FAILURE,
                 (
                     item.run_id,
-                    redact(ref.location),  # a private index's token is never stored
+                    stored_location(ref.location),  # a private index's token is never stored
                     ref.filename,
                     ref.project,
                     ref.version,
@@ -145,7 +153,7 @@ def _write_result(connection: sqlite3.Connection, item: Added, policy_id: int) -
             ref.filename,
             ref.project,
             ref.version,
-            redact(ref.location),
+            stored_location(ref.location),
             ref.size,
             upload_time,
             result.facts,
@@ -160,7 +168,7 @@ def _write_result(connection: sqlite3.Connection, item: Added, policy_id: int) -
     if result.verdict is not None:
         connection.execute(_UPSERT_VERDICT, (wheel_id, policy_id, *result.verdict))
     if item.stat is not None:
-        connection.execute(_UPSERT_LOCATION, (ref.location, *item.stat, wheel_id))
+        connection.execute(_UPSERT_LOCATION, (stored_location(ref.location), *item.stat, wheel_id))
     return (
         connection.execute(
             "INSERT OR IGNORE INTO run_wheels VALUES (?, ?)", (item.run_id, wheel_id)

@@ -23,7 +23,14 @@ from wheelscan.elf import backend_name
 from wheelscan.model import WheelFacts, WheelResult
 from wheelscan.policy.policies import PolicyDatabase
 from wheelscan.sources.base import WheelRef
-from wheelscan.store.batch import Added, Item, Seen, write_batch, write_verdicts
+from wheelscan.store.batch import (
+    Added,
+    Item,
+    Seen,
+    stored_location,
+    write_batch,
+    write_verdicts,
+)
 from wheelscan.store.codec import (
     POLICY_SOURCE_KEY,
     PreparedResult,
@@ -291,7 +298,7 @@ class Store:
         row = self._connection.execute(
             "SELECT w.sha256 FROM locations l JOIN wheels w ON w.id = l.wheel_id WHERE "
             f"l.location = ? AND l.size = ? AND l.mtime_ns = ? AND {reusable}",
-            (ref.location, *key),
+            (stored_location(ref.location), *key),
         ).fetchone()
         if row:
             return str(row[0])
