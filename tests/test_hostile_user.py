@@ -554,3 +554,24 @@ def test_a_report_is_never_written_over_a_store_s_companion_file(
         "name another file for -o\n"
     )
     assert (target.read_bytes() if target.exists() else None) == before
+
+
+@pytest.mark.parametrize("rest", ["?x=1#f", "?x=1", "#f", "?"])
+@pytest.mark.parametrize("command", ["audit", "package"])
+def test_an_index_url_with_a_query_is_refused(
+    index: IndexServer, tmp_path: Path, rest: str, command: str
+) -> None:
+    # project pages were joined after the query ("simple/?x=1#f/demo/"): the index's own
+    # page was read for each, no wheel was listed, and the run was said "finished"
+    url = f"{index.url}/simple/{rest}"
+    db = tmp_path / "a.db"
+    args = ["--db", db, url] if command == "audit" else ["--index-url", url, "demo"]
+    index.clear()
+    done = wheelscan(command, *args)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        f"wheelscan {command}: {url}: an index URL takes no query nor fragment (its project "
+        "pages are NAME/ under its path): drop what follows its '?' or '#'\n"
+    )
+    assert index.log == []
+    assert not db.exists()

@@ -69,6 +69,14 @@ class SimpleIndexSource:
         session: HttpSession | None = None,
         request_timeout: float | None = None,
     ) -> None:
+        if "?" in index_url or "#" in index_url:
+            # a project's page is its name joined to the index's path (PEP 503), as pip
+            # joins it: onto the whole URL (search_scope.py), "simple/?x=1#f/demo/", a page
+            # that lists nothing; wheelscan's join made an empty run that said "finished"
+            raise SourceError(
+                f"{redact(index_url)}: an index URL takes no query nor fragment (its project "
+                "pages are NAME/ under its path): drop what follows its '?' or '#'"
+            )
         self.index_url = index_url.rstrip("/") + "/"
         try:
             check_url(self.index_url)
