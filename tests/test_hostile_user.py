@@ -575,3 +575,46 @@ def test_an_index_url_with_a_query_is_refused(
     )
     assert index.log == []
     assert not db.exists()
+
+
+def test_a_url_s_scheme_is_read_in_any_case(index: IndexServer, tmp_path: Path) -> None:
+    # RFC 3986: a scheme is case-insensitive. `show HTTP://...` was a local path, "not-found:
+    # no such file", and `audit`/`package` said "no such directory, nor an http(s) URL"
+    wheel = index.file_url(next(index.web.rglob("*.whl")))
+    upper = wheel.replace("http://", "HTTP://", 1)
+    shown = wheelscan("show", "--format", "json", upper)
+    assert shown.returncode == 0, shown.stderr  # judged: an under-claim passes
+    [result] = json.loads(shown.stdout)["results"]
+    assert result["wheel"] == "demo-1.0-cp312-cp312-manylinux_2_28_x86_64.whl"
+    assert "code" not in result, result
+    index_url = index.index_url.replace("http://", "HTTP://", 1)
+    db = tmp_path / "a.db"
+    audited = wheelscan("audit", "--workers", "0", "--fail-on", "none", "--db", db, index_url)
+    assert audited.returncode == 0, audited.stderr
+    assert audited.stdout.startswith("run 1 finished: 1 audited, 0 errors")
+    assert f"auditing index:{index.index_url} " in audited.stderr  # the scheme as it is read
+    packaged = wheelscan("package", "--index-url", index_url, "demo")
+    assert packaged.returncode == 0, packaged.stderr
+    assert "manylinux_2_26_x86_64" in packaged.stdout  # the verdict, read over HTTP
+
+
+@pytest.mark.parametrize("scheme", ["file", "FILE"])
+def test_a_file_url_is_refused_naming_its_path(tmp_path: Path, scheme: str) -> None:
+    # `show file:///x.whl` said "cannot access file:///x.whl: no such file" of a file that
+    # is there; a file: URL is never read (nor is one an index page links to), the path is
+    wheel = a_wheel(tmp_path / "wheels")
+    shown = wheelscan("show", "--format", "json", f"{scheme}://{wheel}")
+    assert shown.returncode == 2
+    [result] = json.loads(shown.stdout)["results"]
+    assert (result["code"], result["reason"]) == (
+        "not-found",
+        f"{scheme}://{wheel} is a file: URL, not read: name the wheel by its path, {wheel}",
+    )
+    db = tmp_path / "a.db"
+    audited = wheelscan("audit", "--db", db, f"{scheme}://{wheel.parent}")
+    assert (audited.returncode, audited.stdout) == (2, "")
+    assert audited.stderr == (
+        f"wheelscan audit: {scheme}://{wheel.parent} is a file: URL, not read: "
+        f"name the directory, {wheel.parent}\n"
+    )
+    assert not db.exists()

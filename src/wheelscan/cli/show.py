@@ -22,7 +22,7 @@ from wheelscan.elf import backend_name
 from wheelscan.model import WheelFacts
 from wheelscan.wheel.archive import WheelArchive
 from wheelscan.wheel.contents import read_wheel_facts
-from wheelscan.wheel.remote import filename_from_url, is_url
+from wheelscan.wheel.remote import file_url_path, filename_from_url, is_url
 from wheelscan.wheel.threads import Background
 
 if TYPE_CHECKING:
@@ -215,6 +215,9 @@ def _judge(
             ), None
         if path.exists():
             return AuditError(path.name, "not-a-file", f"{target} is not a regular file"), None
+        if (local := file_url_path(target)) is not None:
+            reason = f"{target} is a file: URL, not read: name the wheel by its path, {local}"
+            return AuditError(path.name, "not-found", reason), None
         return AuditError(path.name, "not-found", f"cannot access {target}: no such file"), None
     return worker.judge(path.name, facts, database, args.musl_policy), facts
 

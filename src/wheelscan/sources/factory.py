@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from wheelscan.sources.base import Source, SourceError
 from wheelscan.sources.filters import FilteredSource, WheelFilter
-from wheelscan.wheel.remote import is_url, redact
+from wheelscan.wheel.remote import file_url_path, is_url, redact
 
 if TYPE_CHECKING:
     from wheelscan.wheel.http import HttpSession
@@ -53,6 +53,8 @@ def make_source(
         from wheelscan.sources.directory import DirectorySource
 
         source = DirectorySource(spec)
+    elif (local := file_url_path(spec)) is not None:
+        raise SourceError(f"{spec} is a file: URL, not read: name the directory, {local}")
     else:
         what = "no such directory" if not Path(spec).exists() else "not a directory"
         raise SourceError(f"{spec}: {what}, nor an http(s) URL")

@@ -77,7 +77,9 @@ class SimpleIndexSource:
                 f"{redact(index_url)}: an index URL takes no query nor fragment (its project "
                 "pages are NAME/ under its path): drop what follows its '?' or '#'"
             )
-        self.index_url = index_url.rstrip("/") + "/"
+        scheme, colon, rest = index_url.partition(":")
+        # the scheme as pages and links are compared with it (urlsplit's, lower case)
+        self.index_url = scheme.lower() + colon + rest.rstrip("/") + "/"
         try:
             check_url(self.index_url)
         except HttpError as e:  # refused before a store is opened or a run recorded for it

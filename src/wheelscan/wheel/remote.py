@@ -12,7 +12,20 @@ USER_AGENT = f"wheelscan/{__version__}"
 
 
 def is_url(text: str) -> bool:
-    return text.startswith(("http://", "https://"))
+    """Does ``text`` name an http(s) URL? Its scheme in any case (RFC 3986 3.1: schemes are
+    case-insensitive): ``HTTP://host/x.whl`` was read as a local path, "no such file"."""
+    return text[:8].lower().startswith(("http://", "https://"))
+
+
+def file_url_path(text: str) -> str | None:
+    """The local path a ``file:`` URL names, or None for any other text. Such a URL is never
+    read (only http and https are, and a path): ``show`` and ``audit`` refuse it naming
+    this path, which was "no such file", as if the file were missing."""
+    if text[:5].lower() != "file:":
+        return None
+    import urllib.request
+
+    return urllib.request.url2pathname(urllib.parse.urlsplit(text).path)
 
 
 def filename_from_url(url: str) -> str:
