@@ -402,6 +402,10 @@ def test_an_empty_db_is_refused_as_such(tmp_path: Path, command: str) -> None:
         (["audit", "--db", "DB", "--policy-file", "", "DIR"], "--policy-file"),
         (["audit", "--db", "DB", "--diff-file", "", "DIR"], "--diff-file"),
         (["elf", ""], "FILE"),
+        (["show", ""], "WHEEL"),
+        (["show", "DIR", ""], "WHEEL"),
+        (["show", "--json", ""], "WHEEL"),
+        (["show", "--policy-file", "", "DIR"], "--policy-file"),
     ],
 )
 def test_an_empty_path_is_refused_as_such(tmp_path: Path, command: list[str], option: str) -> None:

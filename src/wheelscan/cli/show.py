@@ -55,7 +55,7 @@ exit status:
 
 def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is private
     # argparse's: not imported by a plain command line, read without it (show_start.py)
-    from wheelscan.cli.usage import OneFormat, positive_float
+    from wheelscan.cli.usage import OneFormat, named, path_argument, positive_float
 
     p = commands.add_parser(
         "show",
@@ -64,7 +64,11 @@ def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is 
         epilog=EPILOG,
     )
     p.add_argument(
-        "wheels", nargs="*", metavar="WHEEL", help="wheel files, or http(s) URLs of wheels"
+        "wheels",
+        nargs="*",
+        type=named,
+        metavar="WHEEL",
+        help="wheel files, or http(s) URLs of wheels",
     )
     p.add_argument(
         "-v",
@@ -93,7 +97,7 @@ def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is 
     )
     p.add_argument(
         "--policy-file",
-        type=Path,
+        type=path_argument,
         help="judge against the policies of this JSON file, in auditwheel's format, "
         "replacing the built-in ones of its libc (manylinux_*, musllinux_* or android_* "
         "names; default: the policies built in)",

@@ -253,6 +253,14 @@ def path_argument(text: str) -> Path:
     return Path(text)
 
 
+def named(text: str) -> str:
+    """A word that names a file or a URL, kept as given (a URL is no ``Path``); never empty,
+    as ``path_argument``: ``show ""`` said " is a directory", of the current one."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty name (an unset variable?)")
+    return text
+
+
 def existing_file(text: str) -> Path:
     path = path_argument(text)
     if not path.is_file():
