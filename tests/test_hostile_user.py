@@ -622,3 +622,27 @@ def test_a_file_url_is_refused_naming_its_path(tmp_path: Path, scheme: str) -> N
         f"name the directory, {wheel.parent}\n"
     )
     assert not db.exists()
+
+
+@pytest.mark.parametrize("command", ["audit", "package"])
+def test_an_empty_index_url_is_refused_as_such(
+    index: IndexServer, tmp_path: Path, command: str
+) -> None:
+    # `--index-url "$INDEX"`, INDEX unset: "" was no index URL, and the one of PIP_INDEX_URL
+    # or pip's configuration (here this test's index; else pip's own default) was audited
+    args = ["--db", tmp_path / "a.db", "--project", "demo"] if command == "audit" else ["demo"]
+    index.clear()
+    done = subprocess.run(
+        [sys.executable, "-m", "wheelscan", command, "--index-url", "", *map(str, args)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env={**os.environ, "PIP_INDEX_URL": index.index_url, "PIP_CONFIG_FILE": os.devnull},
+    )
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        f"wheelscan {command}: argument --index-url: an empty name (an unset variable?) "
+        f"(see wheelscan {command} --help)\n"
+    )
+    assert index.log == []

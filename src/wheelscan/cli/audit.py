@@ -30,6 +30,7 @@ from wheelscan.cli.usage import (
     EXIT_USAGE,
     UsageError,
     existing_file,
+    named,
     positive_int,
     project_name,
     warn,
@@ -74,6 +75,7 @@ def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is 
     )
     p.add_argument(
         "--index-url",
+        type=named,  # "" is an unset variable, never pip's default index
         help="the simple index to audit when no SOURCE is given "
         "(default: PIP_INDEX_URL or pip's configuration)",
     )

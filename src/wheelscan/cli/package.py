@@ -20,7 +20,7 @@ from wheelscan.cli.commands import SUMMARIES
 from wheelscan.cli.interrupt import StopSignals, exit_status
 from wheelscan.cli.printable import printable, shown
 from wheelscan.cli.text import output_width, wrap
-from wheelscan.cli.usage import project_name, warn
+from wheelscan.cli.usage import named, project_name, warn
 from wheelscan.elf import backend_name
 from wheelscan.engine.task import AuditTask
 from wheelscan.model import WheelResult
@@ -49,6 +49,7 @@ def configure_parser(commands: Any) -> None:  # argparse's _SubParsersAction is 
     p.add_argument("name", type=project_name, help="the project's name, as on the index")
     p.add_argument(
         "--index-url",
+        type=named,  # "" is an unset variable, never pip's default index
         metavar="URL",
         help="the simple index to ask (default: PIP_INDEX_URL or pip's configuration)",
     )
