@@ -36,7 +36,6 @@ import collections
 import contextlib
 import dataclasses
 import email.utils
-import errno
 import functools
 import heapq
 import http.client
@@ -57,7 +56,6 @@ from typing import Any
 import urllib3
 from urllib3.util import Url
 
-from wheelscan.wheel.answer import Answer, PooledAnswer
 from wheelscan.wheel.remote import SCHEME, USER_AGENT, redact
 from wheelscan.wheel.response_headers import HeadersOnlyResponse
 
@@ -223,7 +221,9 @@ def _new_watchdog() -> None:
 os.register_at_fork(after_in_child=_new_watchdog)
 
 
-def _body_chunks(answer: Answer, url: str, limit: int, one_piece_up_to: int) -> Iterator[bytes]:
+def _body_chunks(
+    answer: urllib3.BaseHTTPResponse, url: str, limit: int, one_piece_up_to: int
+) -> Iterator[bytes]:
     """The raw body, never more than ``limit`` bytes in all: a body of announced length
     (within the limit, or refused unread) up to ``one_piece_up_to`` in one piece, read
     into one buffer taken at once; any other in chunks of at most 1 MiB, as it comes (a
@@ -295,10 +295,7 @@ def credentials(url: Url, netrc_version: NetrcVersion | None = None) -> dict[str
     return _netrc_credentials(named, home, version, _hostname(url))
 
 
-# (NETRC and HOME as ``_environ_values`` reads them, when looked at, NETRC's value, the
-# file's version then)
-_NetrcLook = tuple[tuple[bytes | str | None, ...], float, str | None, tuple[int, int] | None]
-_NETRC_NAMES = (b"NETRC", b"HOME")
+_NetrcLook = tuple[tuple[str | None, str | None], float, tuple[int, int] | None]
 
 
 class NetrcVersion:
@@ -312,24 +309,24 @@ class NetrcVersion:
 
     def __init__(self, recheck: float) -> None:
         self.recheck = recheck
-        # (``_NetrcLook``: the version None where there was no file), replaced whole (one
-        # assignment: threads sharing the session need no lock)
+        # ((NETRC, HOME), when looked at, the version then: None where there was no file),
+        # replaced whole (one assignment: threads sharing the session need no lock)
         self._seen: _NetrcLook | None = None
 
     def current(self) -> tuple[str | None, tuple[int, int] | None]:
         """``NETRC``'s value and the file's version (None: no file to read)."""
-        key = _environ_values(_NETRC_NAMES)
+        named = os.environ.get("NETRC")
+        key = (named, os.environ.get("HOME"))
         now = time.monotonic()
         seen = self._seen
         if seen is not None and seen[0] == key and now - seen[1] < self.recheck:
-            return seen[2], seen[3]
-        named = os.environ.get("NETRC")
+            return named, seen[2]
         try:
             found = os.stat(named or os.path.expanduser("~/.netrc"))
             version: tuple[int, int] | None = (found.st_mtime_ns, found.st_ctime_ns)
         except OSError:
             version = None
-        self._seen = (key, now, named, version)
+        self._seen = (key, now, version)
         return named, version
 
 
@@ -395,32 +392,12 @@ _PROXY_VARIABLES = (
 )  # fmt: skip
 
 
-# The variables a request depends on are read from os.environ's own store, a dict keyed and
-# valued in bytes, which its every change updates (``os.environ[...] =``, ``del``) and every
-# lookup of it reads: a dict's lookup each, where ``os.environ.get`` encodes the name and, for
-# a variable not set (most of them), raises and catches a KeyError inside: the seven proxy
-# variables and .netrc's two took 8 us a request. (CPython's; looked up at each call, so an
-# os.environ replaced whole is read too, and where there is none, os.environ as ever.)
-
-
-def _environ_values(names: tuple[bytes, ...]) -> tuple[bytes | str | None, ...]:
-    """The values of the variables ``names`` (os.fsencode'd) now: as a key, compared only
-    with another of the same kind."""
-    store: dict[bytes, bytes] | None = getattr(os.environ, "_data", None)
-    if store is not None:
-        return tuple(map(store.get, names))
-    return tuple(os.environ.get(os.fsdecode(name)) for name in names)
-
-
-_PROXY_NAMES = tuple(map(os.fsencode, _PROXY_VARIABLES))
-
-
-def _proxy_settings() -> tuple[bytes | str | None, ...]:
-    return _environ_values(_PROXY_NAMES)
+def _proxy_settings() -> tuple[str | None, ...]:
+    return tuple(map(os.environ.get, _PROXY_VARIABLES))
 
 
 @functools.lru_cache(maxsize=256)
-def _proxy_for(scheme: str, host: str, settings: tuple[bytes | str | None, ...]) -> str | None:
+def _proxy_for(scheme: str, host: str, settings: tuple[str | None, ...]) -> str | None:
     """The proxy a request to ``host`` goes through, or None; looked up again whenever the
     variables it is read from change (``settings``). urllib's lookup reads the whole
     environment twice, 0.1 ms, as much as the rest of a range request's own work."""
@@ -526,7 +503,7 @@ def _origin(url: Url) -> tuple[str, str, int]:
     return url.scheme or "", url.host or "", url.port or (443 if url.scheme == "https" else 80)
 
 
-def _discard(answer: Answer) -> None:
+def _discard(answer: urllib3.BaseHTTPResponse) -> None:
     """Done with a redirect's answer: closed unread, its connection never reused. Its socket
     stays under the request's deadline until the request ends (``_once``), so pooled, it
     could be taken by another thread and shut under it when this request's deadline fires
@@ -591,10 +568,6 @@ def _closed_unanswered(error: BaseException) -> bool:
     return False
 
 
-# http.client's own methods, called on urllib3's connections (``send_get``, ``get_once``)
-_SEND = http.client.HTTPConnection
-
-
 class _WatchedConnection(urllib3.connection.HTTPConnection):
     """A connection that puts its socket under the current request's deadline before it
     sends: urllib3's own timeouts, like http.client's, bound each socket read only. Its
@@ -604,12 +577,6 @@ class _WatchedConnection(urllib3.connection.HTTPConnection):
     response_class = HeadersOnlyResponse
 
     def request(self, *args: Any, **kwargs: Any) -> None:
-        self.watched()
-        super().request(*args, **kwargs)
-
-    def watched(self) -> None:
-        """Connected (anew where the request must have a new connection), and its socket
-        under the current request's deadline."""
         if self.sock is not None and getattr(_CURRENT, "fresh", False):
             self.close()  # kept alive, maybe closed by the server: this request needs a new one
         _CURRENT.reused = self.sock is not None
@@ -618,29 +585,7 @@ class _WatchedConnection(urllib3.connection.HTTPConnection):
         watch = getattr(_CURRENT, "watch", None)
         if watch is not None and self.sock is not None:
             watch(self.sock)
-
-    def send_get(self, target: str, headers: Mapping[str, str]) -> None:
-        """A GET of ``target`` sent as urllib3's ``request`` sends it (the same bytes: no
-        body, so no framing header; ``Host`` and ``Accept-Encoding: identity`` added by
-        http.client unless given), without what it sets up for its own response object.
-        A broken pipe or a reset while sending is no failure yet, as in urllib3's
-        ``_make_request``: the server may have answered and closed, and its answer is
-        read."""
-        self.watched()
-        names = {name.lower() for name in headers}
-        try:
-            _SEND.putrequest(
-                self, "GET", target,
-                skip_host="host" in names, skip_accept_encoding="accept-encoding" in names,
-            )  # fmt: skip
-            for name, value in headers.items():
-                _SEND.putheader(self, name, value)
-            _SEND.endheaders(self)
-        except BrokenPipeError:
-            pass
-        except OSError as e:
-            if e.errno != errno.ECONNRESET:
-                raise
+        super().request(*args, **kwargs)
 
 
 class _WatchedTlsConnection(_WatchedConnection, urllib3.connection.HTTPSConnection):
@@ -674,30 +619,22 @@ def _sent_as_is(target: str) -> bool:
 class _Pool(urllib3.HTTPConnectionPool):
     ConnectionCls = _WatchedConnection
 
-    def get_once(self, target: str, headers: Mapping[str, str], timeout: urllib3.Timeout) -> Answer:
+    def get_once(
+        self, target: str, headers: Mapping[str, str], timeout: urllib3.Timeout
+    ) -> urllib3.BaseHTTPResponse:
         """A GET of ``target`` (a plain one: ``_PLAIN_TARGET``) on one of the pool's
         connections, as ``urlopen`` makes it without its retries or redirects, which
         HttpSession makes itself, and without parsing the target again: urlopen
         percent-encodes it a byte at a time in Python, a tenth of a range request's CPU.
-        Sent and answered through http.client's own methods on urllib3's connection
-        (``send_get``, wheel/answer.py): urllib3's request and response objects cost
-        more than the rest of the request. The answer holds the connection until the
-        caller releases it (``release_conn``). ``_get_conn``, ``_put_conn`` and
-        ``_make_request`` are urllib3's private API: pyproject.toml pins urllib3 to the
-        versions this was tested with."""
+        The answer holds the connection until its body is read (``release_conn``).
+        ``_make_request`` and its ``response_conn`` are urllib3's private API: pyproject.toml
+        pins urllib3 to the versions this was tested with."""
         conn = self._get_conn()
         try:
-            if not isinstance(conn, _WatchedConnection):
-                return self._make_request(
-                    conn, "GET", target, headers=headers, retries=_NO_RETRIES, timeout=timeout,
-                    response_conn=conn, preload_content=False, decode_content=False,
-                )  # fmt: skip
-            conn.timeout = urllib3.Timeout.resolve_default_timeout(timeout.connect_timeout)
-            conn.send_get(target, headers)
-            if conn.sock is not None:  # each read then, as urllib3 sets it
-                conn.sock.settimeout(timeout.read_timeout)
-            response = _SEND.getresponse(conn)
-            return PooledAnswer(response, self, conn)
+            return self._make_request(
+                conn, "GET", target, headers=headers, retries=_NO_RETRIES, timeout=timeout,
+                response_conn=conn, preload_content=False, decode_content=False,
+            )  # fmt: skip
         except BaseException:
             conn.close()
             self._put_conn(None)  # its place in the pool, for a new connection
@@ -1004,7 +941,9 @@ class HttpSession:
             elif not parts:
                 self._together[origin] = False
 
-    def _exchange(self, url: Url, headers: Mapping[str, str]) -> tuple[Url, Answer]:
+    def _exchange(
+        self, url: Url, headers: Mapping[str, str]
+    ) -> tuple[Url, urllib3.BaseHTTPResponse]:
         """The answer to a GET of ``url`` after its redirects, and the URL that gave it.
 
         Redirects are followed here, as urllib3's PoolManager follows them: at most
@@ -1023,7 +962,7 @@ class HttpSession:
             target = following
         raise HttpError(url.url, f"more than {MAX_REDIRECTS} redirects", transient=False)
 
-    def _send(self, url: Url, headers: Mapping[str, str]) -> Answer:
+    def _send(self, url: Url, headers: Mapping[str, str]) -> urllib3.BaseHTTPResponse:
         """One GET of ``url`` (normalised, without userinfo), its redirect not followed.
         Without a proxy, straight to the origin's pool of connections: the PoolManager's
         ``urlopen`` parses the URL again, percent-encoding it a byte at a time in Python,

@@ -57,17 +57,8 @@ def read_header_lines(fp: BinaryIO) -> list[bytes]:
             return lines
 
 
-class FieldsMessage(http.client.HTTPMessage):
-    """http.client's message, with the fields of a plain block as they were read (``fields``:
-    the names and values the message holds, in order; None where email's parser read the
-    block): the answer's headers are made from them (wheel/answer.py) without a pass
-    through email's policy for each field."""
-
-    fields: list[tuple[str, str]] | None = None
-
-
 def parse_headers(
-    fp: BinaryIO, _class: type[http.client.HTTPMessage] = FieldsMessage
+    fp: BinaryIO, _class: type[http.client.HTTPMessage] = http.client.HTTPMessage
 ) -> http.client.HTTPMessage:
     """``http.client.parse_headers``, its message as ``email.parser`` makes it with
     ``headersonly=True``: see the module's docstring."""
@@ -75,12 +66,9 @@ def parse_headers(
     if _PLAIN_BLOCK.fullmatch(text) is None:
         return email.parser.Parser(_class=_class).parsestr(text, headersonly=True)
     message = _class()
-    fields = _FIELDS.findall(text)
-    for name, value in fields:
+    for name, value in _FIELDS.findall(text):
         message.set_raw(name, value)
     message.set_payload("")  # what follows the blank line: nothing
-    if isinstance(message, FieldsMessage):
-        message.fields = fields
     return message
 
 
