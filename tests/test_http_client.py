@@ -350,6 +350,28 @@ def test_proxies_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
         assert len(proxy.carried) == 1  # NO_PROXY: straight to the server
 
 
+def test_one_session_sees_the_environment_change_between_requests(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The proxy variables are read at each request: a change made through os.environ
+    between two requests of one session decides the second."""
+    monkeypatch.delenv("HTTP_PROXY", raising=False)
+    monkeypatch.delenv("http_proxy", raising=False)
+    with Proxy() as proxy, Server({"/page": (200, {}, b"the page")}) as server:
+        url = server.url("/page", host="localhost")
+        with HttpSession(timeout=5) as session:
+            assert session.get(url, limit=100).body == b"the page"
+            assert proxy.carried == []
+            monkeypatch.setenv("HTTP_PROXY", proxy.url)
+            assert session.get(url, limit=100).body == b"the page"
+            assert proxy.carried == [url]
+            monkeypatch.setenv("NO_PROXY", "localhost")
+            assert session.get(url, limit=100).body == b"the page"
+            monkeypatch.delenv("NO_PROXY")
+            assert session.get(url, limit=100).body == b"the page"
+        assert proxy.carried == [url, url]
+
+
 def test_a_proxy_given_without_a_scheme_is_an_http_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
     """``HTTP_PROXY=host:port``, as many setups write it and pip (requests' scheme
     prepended) takes it, was refused by urllib3 ("Proxy URL had no scheme"): every wheel of
