@@ -654,3 +654,57 @@ def test_the_default_netrc_of_another_home_is_its_own(
         seen.append(httpclient.credentials(url, OneTick(0.0))["Authorization"])
     expected = [base64.b64encode(f"user:{name}".encode()).decode() for name in ("first", "second")]
     assert seen == [f"Basic {token}" for token in expected]
+
+
+def _trickling_server(answer: bytes, stop: threading.Event) -> tuple[str, threading.Thread]:
+    """A server on 127.0.0.1 that sends ``answer`` a byte every 20 ms to one client, then
+    closes: an answer whose end is the connection's close."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        with listener:
+            peer, _ = listener.accept()
+            with peer:
+                peer.recv(65536)
+                for i in range(len(answer)):  # bounded: the answer's length
+                    if stop.is_set():
+                        return
+                    try:
+                        peer.sendall(answer[i : i + 1])
+                    except OSError:
+                        return  # the client gave up
+                    stop.wait(0.02)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}/simple/demo/", thread
+
+
+_PAGE = b"<a href='demo-1.0-cp312-cp312-manylinux_2_17_x86_64.whl'>demo</a>" * 3
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        # the headers cut before their Content-Length by the deadline's shutdown: read as
+        # complete headers and an empty body that runs to the close
+        b"HTTP/1.1 200 OK\r\nX-Pad: "
+        + b"p" * 200
+        + b"\r\nContent-Length: %d\r\n\r\n%s" % (len(_PAGE), _PAGE),
+        # a body delimited by the close, cut by the shutdown
+        b"HTTP/1.0 200 OK\r\n\r\n" + _PAGE,
+    ],
+    ids=["headers-cut", "close-delimited-body-cut"],
+)
+def test_an_answer_the_deadline_cut_short_is_no_answer(answer: bytes) -> None:
+    """The deadline's shutdown can itself end an answer whose end is the close: taken for a
+    whole answer, a page cut short listed no wheel, and the run finished silently short."""
+    stop = threading.Event()
+    url, thread = _trickling_server(answer, stop)
+    try:
+        with HttpSession(tries=1, timeout=1.0) as session, pytest.raises(HttpError) as raised:
+            session.get(url, limit=1 << 20)
+        assert "no complete answer" in raised.value.reason
+    finally:
+        stop.set()
+        thread.join(timeout=10)

@@ -892,7 +892,10 @@ class HttpSession:
         finally:
             _CURRENT.watch = None
         if any([_WATCHDOG.release(token) for token in tokens]):
-            answer.close()  # shut by the watchdog just as the body ended: never reused
+            # the watchdog's shutdown may itself have ended the answer: headers cut before
+            # their framing was read, or a body whose end is the close, read as whole
+            answer.close()
+            raise HttpError(url, f"no complete answer {time.monotonic() - started:.1f} s on")
         answer.release_conn()
         # urllib3's own: looked up in any case, repeated fields joined (RFC 9110 5.3)
         answered_by = url if final is target else final.url  # a Url's text is made anew
