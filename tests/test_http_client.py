@@ -708,3 +708,33 @@ def test_an_answer_the_deadline_cut_short_is_no_answer(answer: bytes) -> None:
     finally:
         stop.set()
         thread.join(timeout=10)
+
+
+def test_an_interim_answer_is_never_taken_for_the_final_one() -> None:
+    """A 103 Early Hints was returned as a bodiless answer, and the connection went back to
+    the pool with the real answer still to come: the next request read it as its own."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    answers = [
+        b"HTTP/1.1 103 Early Hints\r\nLink: </a.whl>; rel=preload\r\n\r\n"
+        b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nbody-A",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nbody-B",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nbody-B",
+    ]
+
+    def serve() -> None:  # one answer a request, on whichever connection it comes
+        with listener:
+            for answer in answers:
+                peer, _ = listener.accept()
+                with peer:
+                    peer.recv(65536)
+                    peer.sendall(answer)
+                    peer.recv(65536)  # until the client closes or asks again
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    with HttpSession(tries=1, timeout=5) as session:
+        with pytest.raises(HttpError) as raised:
+            session.get(f"{base}/a", limit=100)
+        assert raised.value.status == 103
+        assert session.get(f"{base}/b", limit=100).body == b"body-B"

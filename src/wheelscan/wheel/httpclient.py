@@ -847,6 +847,14 @@ class HttpSession:
         try:
             final, answer = self._exchange(target, headers)
             _CURRENT.reused = False  # answered: a failure from here on is no closed connection
+            if answer.status < 200:
+                # http.client passes over 100 Continue only: another interim answer (103
+                # Early Hints) was taken for the final one, and the answer that follows it
+                # on the connection would be read by the next request sent there
+                raise HttpError(
+                    url, f"an interim answer ({answer.status}) taken for a final one",
+                    answer.status, transient=False,
+                )  # fmt: skip
             answered = time.monotonic()
             waited = answered - sent[-1]
             if self._quickest_anywhere is None or waited < self._quickest_anywhere:
