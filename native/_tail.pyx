@@ -643,7 +643,8 @@ cdef int write_symbols(Bits* b, const BlockCodes* c, Out* out, bint truncate) no
                     known[o] = 1
                     o += 1
                     continue
-            refill(&f)  # for the length's extra bits and the distance
+            if f.count < 33:  # a length's extra bits, a distance's code and extra bits
+                refill(&f)
         if entry == SLOW:  # a code longer than FAST_BITS (15 bits at most: they are there)
             entry = lit_entry(fast_symbol(&f, lit))
             if entry & KIND == LITERAL:
