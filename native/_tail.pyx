@@ -220,16 +220,16 @@ cdef int read_dynamic_header(Bits* b, Huffman* litlen, Huffman* dist) noexcept n
 
 
 cdef inline bint plausible_header(Bits* b) noexcept nogil:
-    """A cheap look at a block header (most bit offsets fail here): a dynamic block's type,
-    counts and complete code-length code; a stored block's zero padding to the byte, and
-    its length followed by its complement, within the stream (zlib writes stored blocks
-    where the data does not compress: whole stretches of some libraries)."""
+    """A cheap look at a block header at an offset ``maybe_headers`` took (most of them fail
+    here): a dynamic block's type, counts and complete code-length code; a stored block's
+    zero padding to the byte, and its length followed by its complement, within the stream
+    (zlib writes stored blocks where the data does not compress: whole stretches of some
+    libraries)."""
     cdef uint64_t bits = peek(b), more, pad, at
     cdef uint32_t length_field, total
     cdef int ncode
     if (bits & 6) == 4:
-        if ((bits >> 3) & 31) > 29 or ((bits >> 8) & 31) > 29:
-            return False
+        # (HLIT and HDIST at most 29: ``maybe_headers`` took no offset where they are not)
         ncode = <int>((bits >> 13) & 15) + 4
         b.pos += 17
         more = peek(b) & ((1ULL << (3 * ncode)) - 1)  # the code lengths, 57 bits at most
