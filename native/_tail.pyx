@@ -265,6 +265,12 @@ cdef enum:
 # 3) % 8 == 0``), for the group's first offset at each place in its byte: where a stored
 # block's padding to the byte is empty
 cdef uint64_t ALIGNED_THIRD[8]
+# Each bit of a word read from a bit at each place in its byte that has another bit of its
+# byte 1, 2 or 4 places above it: a bit that is 0 with all above it in its byte, found for
+# all of them at once (``maybe_headers``)
+cdef uint64_t SAME_BYTE_1[8]
+cdef uint64_t SAME_BYTE_2[8]
+cdef uint64_t SAME_BYTE_4[8]
 
 
 cdef void _init_aligned() noexcept:
@@ -274,6 +280,14 @@ cdef void _init_aligned() noexcept:
         for i in range(SEARCH_GROUP):
             if (first + i + 3) % 8 == 0:
                 ALIGNED_THIRD[first] |= 1ULL << i
+        SAME_BYTE_1[first] = SAME_BYTE_2[first] = SAME_BYTE_4[first] = 0
+        for i in range(64):
+            if (first + i) % 8 + 1 <= 7:
+                SAME_BYTE_1[first] |= 1ULL << i
+            if (first + i) % 8 + 2 <= 7:
+                SAME_BYTE_2[first] |= 1ULL << i
+            if (first + i) % 8 + 4 <= 7:
+                SAME_BYTE_4[first] |= 1ULL << i
 
 
 _init_aligned()
@@ -285,12 +299,20 @@ cdef inline uint64_t maybe_headers(uint64_t bits, uint64_t first) noexcept nogil
     once, they pass over most offsets for the cost of a few operations. A header it takes
     has 0 as its second bit (BTYPE 00 or 10, LSB first); of a dynamic one (third bit 1), HLIT
     and HDIST are at most 29 (not 1111x, x their lowest bit); of a stored one (third bit 0),
-    its padding to the byte, if any, begins with a 0."""
+    its padding to the byte, if any, all 0s (where only its first bit was looked at here,
+    19K offsets of onnxruntime 1.31.1's libonnxruntime.so's end went on to fail in
+    ``plausible_header``, issue #15). (Its bits up to 54 at most are looked at: within the
+    57 of ``peek``.)"""
     cdef uint64_t dynamic = bits >> 2
     cdef uint64_t counts_over = ((bits >> 4) & (bits >> 5) & (bits >> 6) & (bits >> 7)) | (
         (bits >> 9) & (bits >> 10) & (bits >> 11) & (bits >> 12))
-    cdef uint64_t padding_begun = ~(bits >> 3) | ALIGNED_THIRD[first & 7]
-    return ~(bits >> 1) & ((dynamic & ~counts_over) | (~dynamic & padding_begun))
+    cdef uint64_t place = first & 7
+    # each bit: any 1 from it to the end of its byte
+    cdef uint64_t ones_above = bits | ((bits >> 1) & SAME_BYTE_1[place])
+    ones_above |= (ones_above >> 2) & SAME_BYTE_2[place]
+    ones_above |= (ones_above >> 4) & SAME_BYTE_4[place]
+    cdef uint64_t padding_zero = ~(ones_above >> 3) | ALIGNED_THIRD[place]
+    return ~(bits >> 1) & ((dynamic & ~counts_over) | (~dynamic & padding_zero))
 
 
 cdef inline bint previous_plausible(Bits* b, uint64_t* start, uint64_t stop) noexcept nogil:
