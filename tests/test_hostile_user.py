@@ -29,15 +29,21 @@ from indexserver import IndexServer
 from mirror import build_mirror
 from wheelbuilder import build_wheel
 
+# stdout as an en_US.UTF-8 desktop or a CI runner has it: a character it cannot encode (a
+# file name's byte that is not UTF-8) is a traceback, where C.UTF-8's surrogateescape hid it
+STRICT = {**os.environ, "PYTHONIOENCODING": "utf-8:strict"}
+
 
 def wheelscan(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "wheelscan", *map(str, args)],
         capture_output=True,
         text=True,
+        errors="surrogateescape",
         check=False,
         cwd=cwd,
         timeout=120,
+        env=STRICT,
     )
 
 
@@ -370,6 +376,7 @@ def test_show_of_a_wheel_whose_name_is_not_utf8_is_no_traceback(
         check=False,
         cwd=tmp_path,
         timeout=120,
+        env=STRICT,
     )
     assert b"Traceback" not in done.stderr, done.stderr
     assert done.returncode == 2  # bad-filename: no project is named so
@@ -380,6 +387,29 @@ def test_show_of_a_wheel_whose_name_is_not_utf8_is_no_traceback(
     if output == "sarif":
         [artifact] = json.loads(document)["runs"][0]["artifacts"]
         assert artifact["location"]["uri"] == "caf%E9-1.0-cp312-cp312-manylinux_2_28_x86_64.whl"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["show", "caf\udce9-1.0-cp312-cp312-manylinux_2_28_x86_64.whl"],
+        ["show", "nosuch-\udce9.whl"],
+        ["elf", "nosuch-\udce9.so"],
+        ["report", "--db", "DB", "--format", "jsonl.zst", "-o", "caf\udce9.zst"],
+    ],
+)
+def test_a_name_that_is_not_utf8_is_shown_by_its_bytes(tmp_path: Path, command: list[str]) -> None:
+    # printed as it is to a strict UTF-8 stdout, a Latin-1 byte of a name ended the command
+    # in a UnicodeEncodeError's traceback, status 1
+    a_wheel(tmp_path).rename(
+        tmp_path / os.fsdecode(b"caf\xe9-1.0-cp312-cp312-manylinux_2_28_x86_64.whl")
+    )
+    args = [str(a_store(tmp_path / "store")) if a == "DB" else a for a in command]
+    done = wheelscan(*args, cwd=tmp_path)
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode in (0, 2), done.stderr
+    assert "\\xe9" in done.stdout + done.stderr
+    assert "\udce9" not in done.stdout
 
 
 @pytest.mark.parametrize("command", ["audit", "report", "reevaluate"])

@@ -44,7 +44,12 @@ def shown(text: str) -> str:
 def _escapes() -> dict[int, str]:
     """The escape of each control character, made when a name first needs one: a show of
     sound wheels never does (its start-up is counted in instructions, issue #15)."""
-    return {c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}" for c in _CONTROLS}
+    escapes = {c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}" for c in _CONTROLS}
+    # a byte of a name that is not UTF-8 (a Latin-1 file name): Python's surrogateescape
+    # holds it as U+DC80..U+DCFF, which a strict UTF-8 stdout refuses with a traceback; its
+    # escape is the byte's own, as ``ls -b`` shows it
+    escapes.update({0xDC00 + byte: f"\\x{byte:02x}" for byte in range(0x80, 0x100)})
+    return escapes
 
 
 def printable(value: T) -> T:

@@ -50,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
             "the abi3 verdicts among them are unknown until `wheelscan audit` reads them again",
             file=sys.stderr,
         )
-    policy = args.policy_file or "the built-in policies"
+    from wheelscan.cli.printable import shown  # the file's name the user gave: any bytes
+
+    policy = shown(str(args.policy_file)) if args.policy_file else "the built-in policies"
     print(f"{judged} wheels judged anew; the reports now use the verdicts of {policy}")
     return 0
