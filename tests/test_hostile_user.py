@@ -21,6 +21,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
+import zstandard
 
 from signalruns import run_python
 
@@ -676,3 +677,28 @@ def test_an_empty_index_url_is_refused_as_such(
         f"(see wheelscan {command} --help)\n"
     )
     assert index.log == []
+
+
+@pytest.mark.parametrize("stderr", ["closed", "on a full disk"])
+def test_a_jsonl_zst_export_to_stdout_holds_the_stream_alone(tmp_path: Path, stderr: str) -> None:
+    # its count was print()ed to sys.stderr: None where stderr was closed (`2>&-`), so print
+    # wrote "wheelscan report: 1 results written to stdout" into the export; and where stderr
+    # was on a full disk the export, written whole, ended in status 1
+    store = a_store(tmp_path)
+    command = [sys.executable, "-m", "wheelscan", "report", "--db", str(store)]
+    prefix = (
+        ("sh", "-c", 'exec "$@" 2>&-', "sh")
+        if stderr == "closed"
+        else stderr_on_a_full_disk(tmp_path / "full")
+    )
+    done = subprocess.run(
+        [*prefix, *command, "--format", "jsonl.zst", "-o", "-"],
+        capture_output=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = zstandard.ZstdDecompressor().stream_reader(done.stdout).read().splitlines()
+    assert [json.loads(line)["filename"] for line in lines] == [
+        "demo-1.0-cp312-cp312-manylinux_2_28_x86_64.whl"
+    ]

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from wheelscan.cli import options
 from wheelscan.cli.commands import SUMMARIES
-from wheelscan.cli.usage import count, existing_store
+from wheelscan.cli.usage import count, existing_store, warn
 from wheelscan.policy.policies import load_policies
 from wheelscan.store import Store, policy_digest, policy_source
 
@@ -45,10 +44,10 @@ def run(args: argparse.Namespace) -> int:
         )
         outdated = store.outdated_facts()
     if outdated:  # e.g. facts stored before the abi3 audit's (issue #17)
-        print(
-            f"wheelscan reevaluate: {outdated} wheels' facts are stored in an older format: "
+        warn(  # not into stdout where stderr was closed, nor status 1 on a full disk
+            "reevaluate",
+            f"{outdated} wheels' facts are stored in an older format: "
             "the abi3 verdicts among them are unknown until `wheelscan audit` reads them again",
-            file=sys.stderr,
         )
     from wheelscan.cli.printable import shown  # the file's name the user gave: any bytes
 

@@ -25,6 +25,7 @@ from wheelscan.cli.usage import (
     path_argument,
     positive_int,
     project_name,
+    warn,
 )
 from wheelscan.report.aggregate import LISTED, TOP, aggregate, policy_info
 from wheelscan.report.changes import changes_since
@@ -159,8 +160,9 @@ def _report(store: Store, args: argparse.Namespace) -> str | None:
         sys.stdout.flush()  # any text the layer above holds goes out before the stream
         count = write_jsonl_zst_stream(sys.stdout.buffer, rows)
         sys.stdout.buffer.flush()
-        # the count on stderr: stdout holds the stream and nothing else
-        print(f"wheelscan report: {count} results written to stdout", file=sys.stderr)
+        # the count on stderr: stdout holds the stream and nothing else (warn: not into the
+        # stream where stderr was closed, nor status 1 where it is on a full disk)
+        warn("report", f"{count} results written to stdout")
         return None
     if args.format == "jsonl.zst":
         count = write_jsonl_zst(args.output, rows)
