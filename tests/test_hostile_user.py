@@ -702,3 +702,14 @@ def test_a_jsonl_zst_export_to_stdout_holds_the_stream_alone(tmp_path: Path, std
     assert [json.loads(line)["filename"] for line in lines] == [
         "demo-1.0-cp312-cp312-manylinux_2_28_x86_64.whl"
     ]
+
+
+def test_a_name_s_own_backslash_is_told_from_an_escape(tmp_path: Path) -> None:
+    # ESC printed as "\x1b" and a name's literal "\x1b" printed as it is: "lib\x1b<ESC>.so"
+    # showed as "lib\x1b\x1b.so", two escapes, where the file holds one
+    so = tmp_path / "evil.so"
+    spec = sample_spec("x86_64", interpreter=None)
+    so.write_bytes(build_elf(dataclasses.replace(spec, needed=["libc.so.6", "lib\\x1b\x1b.so"])))
+    done = wheelscan("elf", so)
+    assert done.returncode == 0, done.stderr
+    assert "lib\\\\x1b\\x1b.so" in done.stdout, done.stdout

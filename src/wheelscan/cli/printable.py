@@ -6,8 +6,11 @@ it. Any of them may hold control characters: an escape sequence that erases the 
 or moves the cursor, a carriage return, a newline that starts a line of its own, a
 bidirectional override that shows a tag reversed. Printed as they are, a hostile wheel
 could hide its own over-claim from whoever reads ``show``, ``package`` or a terminal report.
-The text formats show each such character as a visible escape (``\\x1b``, ``\\u202e``);
-the JSON, SARIF and JUnit documents keep every name exactly, escaped by their own rules.
+The text formats show each such character as a visible escape (``\\x1b``, ``\\u202e``),
+and a byte of a name that is not UTF-8 as ``\\xNN``; in a name so escaped, a backslash of
+its own is doubled (``\\\\``), so an escape is never a name's literal text. The JSON and
+SARIF documents keep every name exactly, escaped by their own rules; JUnit's XML cannot hold
+most control characters even escaped, and shows each as ``?`` (report/junit.py).
 """
 
 from __future__ import annotations
@@ -33,11 +36,13 @@ _CONTROLS = (
 
 
 def shown(text: str) -> str:
-    """``text`` with every control character written as its escape."""
+    """``text`` with every control character written as its escape, and its backslashes
+    doubled where it has one (``a\\x1b`` and ESC then print apart)."""
     if text.isprintable():  # no control nor format character: the common case, in C
         return text
-    escaped = text.translate(_escapes())
-    return text if escaped == text else escaped
+    if text.translate(_escapes()) == text:  # a format character that is no control
+        return text
+    return text.replace("\\", "\\\\").translate(_escapes())
 
 
 @functools.cache
