@@ -713,3 +713,16 @@ def test_a_name_s_own_backslash_is_told_from_an_escape(tmp_path: Path) -> None:
     done = wheelscan("elf", so)
     assert done.returncode == 0, done.stderr
     assert "lib\\\\x1b\\x1b.so" in done.stdout, done.stdout
+
+
+def test_a_name_s_tab_or_return_is_not_wrapped_into_a_space(tmp_path: Path) -> None:
+    # names were escaped after the wrapping, which made every tab, CR, LF, VT and FF a
+    # space: DT_NEEDED "c\rd.so" and "c d.so" printed alike
+    so = tmp_path / "evil.so"
+    spec = sample_spec("x86_64", interpreter=None)
+    needed = ["libc.so.6", "c\rd.so", "c d.so", "e\nf.so", "g\x0bh\x0ci.so"]
+    so.write_bytes(build_elf(dataclasses.replace(spec, needed=needed, runpath="/a\tb")))
+    done = wheelscan("elf", so)
+    assert done.returncode == 0, done.stderr
+    assert "needed: libc.so.6, c\\x0dd.so, c d.so, e\\x0af.so, g\\x0bh\\x0ci.so" in done.stdout
+    assert "runpath: /a\\x09b\n" in done.stdout

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from wheelscan.cli.text import WIDTH, wrap
+from wheelscan.cli.text import WIDTH, printable_lines, wrap
 
 if TYPE_CHECKING:  # show imports this module at start: the abi3 code only when it judges
     from wheelscan.policy.abi3 import Abi3Finding, Abi3Verdict
@@ -49,9 +49,5 @@ def render_abi3(verdict: Abi3Verdict, verbose: bool = False, width: int = WIDTH)
         uncounted = sum(o.count for o in verdict.omitted if o.code == code)
         if uncounted:
             out += say(f"{code}: and {uncounted} more, counted but not kept", 4)
-    if all(line.isprintable() for line in out):
-        return out
-    # symbol and file names: no control character printed (imported only then)
-    from wheelscan.cli.printable import shown as escaped  # ``shown``: the findings, above
-
-    return [escaped(line) for line in out]
+    # symbol and file names: no control character printed (wrap escaped the rest)
+    return printable_lines(out)

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from wheelscan.cli.commands import SUMMARIES
-from wheelscan.cli.printable import shown
-from wheelscan.cli.text import output_width, wrap
+from wheelscan.cli.text import output_width, printable_lines, wrap
 from wheelscan.cli.usage import path_argument
 from wheelscan.elf import ElfError, ElfFacts, names, parse_elf
 from wheelscan.policy.versions import sort_versions
@@ -122,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
                 reason = f"io-error: {r.strerror or r}"
             lines = [str(path), *wrap(f"error: {reason}", 2, 4, width)]
         # names from the file (DT_NEEDED, RUNPATH, SONAME): no control character printed
-        blocks.append("\n".join(shown(line) for line in lines))
+        blocks.append("\n".join(printable_lines(lines)))
     print("\n".join(blocks))
     return status
 

@@ -18,8 +18,8 @@ from wheelscan import __version__
 from wheelscan.cli import options
 from wheelscan.cli.commands import SUMMARIES
 from wheelscan.cli.interrupt import StopSignals, exit_status
-from wheelscan.cli.printable import printable, shown
-from wheelscan.cli.text import output_width, wrap
+from wheelscan.cli.printable import printable
+from wheelscan.cli.text import output_width, printable_lines, wrap
 from wheelscan.cli.usage import named, project_name, warn
 from wheelscan.elf import backend_name
 from wheelscan.engine.task import AuditTask
@@ -197,4 +197,4 @@ def _wheel_lines(results: list[WheelResult], width: int) -> str:
         if upgrade is not None:
             lines += wrap(f"not {upgrade.policy}: {why_not(upgrade)}", 2, 4, width)
     # names from the index and the wheels, line by line: no control character printed
-    return "\n".join(shown(line) for line in lines)
+    return "\n".join(printable_lines(lines))

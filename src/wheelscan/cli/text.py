@@ -28,9 +28,29 @@ def output_width() -> int:
 
 
 def wrap(text: str, indent: int, hang: int, width: int) -> list[str]:
-    """``text`` at ``indent``, its further lines at ``hang``, broken at spaces only."""
+    """``text`` at ``indent``, its further lines at ``hang``, broken at spaces only; its
+    control characters (from a name in it) escaped first, not made spaces by the wrapping:
+    ``c\\rd.so`` is told from ``c d.so``."""
+    if not text.isprintable():
+        text = _escaped(text)
     # textwrap's wrapping so, without importing it (wordwrap.py)
     return wrap_words(text, width, " " * indent, " " * hang) or [" " * indent]
+
+
+def printable_lines(lines: list[str]) -> list[str]:
+    """``lines`` with every control character of a name in them escaped (those wrapped are
+    already: this is for those printed whole, a wheel's or a file's name as a heading)."""
+    if all(line.isprintable() for line in lines):
+        return lines
+    return [_escaped(line) for line in lines]
+
+
+def _escaped(text: str) -> str:
+    # imported only when a name needs it: a show of sound wheels never does (its start-up
+    # is counted in instructions, issue #15; tests/test_startup.py)
+    from wheelscan.cli.printable import shown
+
+    return shown(text)
 
 
 def fit_names(names: Sequence[str], room: int) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from wheelscan.cli.text import WIDTH, fit_names, wrap
+from wheelscan.cli.text import WIDTH, fit_names, printable_lines, wrap
 from wheelscan.policy.explain import folded, headline, most_telling_first, policy_name
 from wheelscan.policy.verdict import AuditError, Blocker, BlockerKind, PolicyCheck, Verdict
 from wheelscan.policy.versions import version_key
@@ -23,12 +23,8 @@ def render(result: Verdict | AuditError, verbose: bool = False, width: int = WID
         lines = [result.wheel, *wrap(f"ERROR {result.code}{where}: {result.reason}", 2, 4, width)]
     else:
         lines = [result.wheel, *_Explanation(result, verbose, width).lines()]
-    if not all(line.isprintable() for line in lines):
-        # names from the wheel: no control character is printed (imported only then)
-        from wheelscan.cli.printable import shown
-
-        lines = [shown(line) for line in lines]
-    return "\n".join(lines)
+    # names from the wheel: no control character is printed (wrap escaped the rest)
+    return "\n".join(printable_lines(lines))
 
 
 def in_version_order(blockers: Sequence[Blocker]) -> list[Blocker]:
