@@ -726,3 +726,25 @@ def test_a_name_s_tab_or_return_is_not_wrapped_into_a_space(tmp_path: Path) -> N
     assert done.returncode == 0, done.stderr
     assert "needed: libc.so.6, c\\x0dd.so, c d.so, e\\x0af.so, g\\x0bh\\x0ci.so" in done.stdout
     assert "runpath: /a\\x09b\n" in done.stdout
+
+
+@pytest.mark.parametrize("command", [["package", "demo", "--index-url"], ["audit", "--db", "DB"]])
+def test_no_control_character_of_an_index_s_link_reaches_stderr(
+    tmp_path: Path, command: list[str]
+) -> None:
+    # a mirror's page whose link points outside it, with an escape sequence in the link:
+    # its warning (package's one line, audit's log record) printed the link as it was,
+    # and the sequence erased the line above on the user's terminal
+    mirror = tmp_path / "mirror"
+    (mirror / "web" / "packages").mkdir(parents=True)
+    (mirror / "web" / "simple" / "demo").mkdir(parents=True)
+    name = "demo-1.0-cp312-cp312-manylinux_2_28_x86_64.whl"
+    (mirror / "web" / "simple" / "demo" / "index.html").write_text(
+        f'<html><body><a href="file:///elsewhere/x\x1b[2K\x1b[1Aevil/{name}">{name}</a>'
+        "</body></html>"
+    )
+    args = [str(tmp_path / "a.db") if a == "DB" else a for a in command]
+    done = wheelscan(*args, mirror)
+    assert "outside the mirror" in done.stderr, done.stderr
+    assert CONTROLS.search(done.stderr) is None, repr(done.stderr)
+    assert "x\\x1b[2K\\x1b[1Aevil" in done.stderr

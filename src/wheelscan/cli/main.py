@@ -275,7 +275,18 @@ def configure_logging(command: str) -> None:
     wheels imports no module that logs, and logging is 4 ms of its start-up (issue #15)."""
     import logging  # not before: ``--version`` and ``--help`` end in ``parse``
 
-    logging.basicConfig(format=f"wheelscan {command}: %(message)s", level=logging.WARNING)
+    from wheelscan.cli.printable import message_line
+
+    class OneLine(logging.Formatter):
+        """A record's message as ``usage.warn`` prints one: on one line, and the names in it
+        (a page's link, a wheel's file name from an index) with no control character."""
+
+        def format(self, record: logging.LogRecord) -> str:
+            return f"wheelscan {command}: {message_line(record.getMessage())}"
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(OneLine())
+    logging.basicConfig(handlers=[handler], level=logging.WARNING)
 
 
 def check_before_work(args: argparse.Namespace) -> None:

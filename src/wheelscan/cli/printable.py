@@ -45,6 +45,13 @@ def shown(text: str) -> str:
     return text.replace("\\", "\\\\").translate(_escapes())
 
 
+def message_line(message: str) -> str:
+    """``message`` as every message to the user is printed: on one line (a library's
+    reason may run over several), and a name in it (a page's link, a wheel's file name)
+    with its control characters escaped, on stderr as on stdout."""
+    return shown(" ".join(part.strip() for part in message.splitlines() if part.strip()))
+
+
 @functools.cache
 def _escapes() -> dict[int, str]:
     """The escape of each control character, made when a name first needs one: a show of

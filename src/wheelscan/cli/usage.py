@@ -320,15 +320,12 @@ def warn(command: str, message: str) -> None:
     stream = sys.stderr
     if stream is None:
         return
+    # a name in it may come from an index or a wheel: no control character reaches stderr
+    from wheelscan.cli.printable import message_line
+
     try:
-        print(f"wheelscan {command}: {one_line(message)}", file=stream, flush=True)
+        print(f"wheelscan {command}: {message_line(message)}", file=stream, flush=True)
     except (OSError, ValueError):  # ValueError: closed
         # what is left in its buffer would fail Python's flush at exit (status 120); and
         # what else is said goes nowhere, not to a terminal (no progress line is drawn)
         sys.stderr = open(os.devnull, "w")  # noqa: SIM115  (the process's own, to its end)
-
-
-def one_line(message: str) -> str:
-    """``message`` on one line, as every message to the user is: a library's reason may run
-    over several (configparser's quotes the file's name and its faulty line below it)."""
-    return " ".join(part.strip() for part in message.splitlines() if part.strip())
