@@ -192,7 +192,7 @@ def test_a_store_an_audit_was_stopped_making_is_said_so(tmp_path: Path, command:
     assert done.stderr == (
         f"wheelscan {command}: {db}: an SQLite file with no tables, not a wheelscan store "
         "(hint: an audit stopped as it began leaves such a file: "
-        f"`wheelscan audit --db {db}` makes it a store; or choose another --db)\n"
+        f"`wheelscan audit --db {db} SOURCE...` makes it a store; or choose another --db)\n"
     )
     assert wheelscan("audit", "--db", db, wheels).returncode == 0
     assert wheelscan(command, "--db", db).returncode == 0

@@ -37,8 +37,12 @@ def test_an_empty_file_is_no_store(tmp_path: Path, command: str) -> None:
     db = empty(tmp_path / "typo.db")
     done = wheelscan(command, "--db", db)
     assert done.returncode == 2
-    assert done.stderr.startswith(
-        f"wheelscan {command}: {db}: an empty file, not a wheelscan store (hint: "
+    # not "an audit stopped as it began leaves such a file": a touch or a `: >` does, and
+    # "`wheelscan audit --db typo.db` makes it a store" named a command that is refused
+    assert done.stderr == (
+        f"wheelscan {command}: {db}: an empty file, not a wheelscan store (hint: nothing was "
+        f"ever stored in it: `wheelscan audit --db {db} SOURCE...` makes it a store; or "
+        "choose another --db)\n"
     )
     assert db.read_bytes() == b""  # nothing written into it
     assert sorted(p.name for p in tmp_path.iterdir()) == ["typo.db"]

@@ -273,12 +273,15 @@ def _check(connection: sqlite3.Connection, path: Path, writable: bool = True) ->
         # what an audit stopped as it began leaves (SQLite made the file, then set its
         # journal: tables come last), or a typo's ``: > x.db``; SQLite reads both as empty
         empty = path.is_file() and path.stat().st_size == 0
+        # an audit with no SOURCE is refused: the hint names one (SOURCE...)
+        made = f"`wheelscan audit --db {path} SOURCE...` makes it a store; or choose another --db"
         raise StoreError(
             "not-a-store",
             f"{path}: {'an empty file' if empty else 'an SQLite file with no tables'}, "
             "not a wheelscan store",
-            "an audit stopped as it began leaves such a file: "
-            f"`wheelscan audit --db {path}` makes it a store; or choose another --db",
+            f"nothing was ever stored in it: {made}"
+            if empty
+            else f"an audit stopped as it began leaves such a file: {made}",
         )
     if "meta" not in tables:
         raise StoreError(
