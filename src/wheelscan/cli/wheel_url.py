@@ -8,22 +8,21 @@ had been damaged on the way.
 
 from __future__ import annotations
 
-import posixpath
 import urllib.parse
 
 from wheelscan.errors import ErrorCode
 from wheelscan.policy.verdict import AuditError
-from wheelscan.wheel.remote import redact
+from wheelscan.wheel.remote import filename_from_url, redact
 
 
 def no_wheel_named(url: str, wheel: str) -> AuditError | None:
     """``bad-filename`` for ``url`` (shown as ``wheel``) where its path names no wheel file;
     None where it does, or where it cannot be parsed (its reading says why)."""
-    try:
-        path = urllib.parse.urlsplit(url).path
-    except ValueError:  # an unclosed IPv6 bracket: download-failed, "not a valid URL"
+    if filename_from_url(url).endswith(".whl"):  # the name the download is judged by
         return None
-    if urllib.parse.unquote(posixpath.basename(path)).endswith(".whl"):
+    try:
+        urllib.parse.urlsplit(url)  # "" above for one that cannot be parsed, too
+    except ValueError:  # an unclosed IPv6 bracket: download-failed, "not a valid URL"
         return None
     return AuditError(
         wheel,
