@@ -465,19 +465,25 @@ def test_an_empty_path_is_refused_as_such(tmp_path: Path, command: list[str], op
     )
 
 
-def on_a_full_disk(store: Path, mount: Path) -> tuple[str, ...]:
-    """A command prefix that runs in a private mount namespace where ``mount`` is a small
-    tmpfs holding a copy of ``store`` and filled to its last byte."""
+def full_tmpfs(mount: Path, size: str, before: str, command: str) -> tuple[str, ...]:
+    """A command prefix that runs ``command`` (``exec "$@"`` and its redirections) in a
+    private mount namespace where ``mount`` is a tmpfs of ``size``, made ready by ``before``
+    (a shell command, or "") and then filled to its last byte."""
     mount.mkdir()
     return (
         "unshare",
         "--mount",
         "sh",
         "-c",
-        f'mount -t tmpfs -o size=512k tmpfs "{mount}" && cp "{store}" "{mount}/" && '
-        f'(dd if=/dev/zero of="{mount}/filler" bs=4k 2>/dev/null; exec "$@")',
+        f'mount -t tmpfs -o size={size} tmpfs "{mount}" && {before}'
+        f'(dd if=/dev/zero of="{mount}/filler" bs=4k 2>/dev/null; {command})',
         "sh",
     )
+
+
+def on_a_full_disk(store: Path, mount: Path) -> tuple[str, ...]:
+    """A command prefix where ``mount`` is a full tmpfs holding a copy of ``store``."""
+    return full_tmpfs(mount, "512k", f'cp "{store}" "{mount}/" && ', 'exec "$@"')
 
 
 def test_report_on_a_full_disk(tmp_path: Path) -> None:
@@ -547,16 +553,7 @@ def test_no_control_character_of_an_elf_file_reaches_the_terminal(tmp_path: Path
 def stderr_on_a_full_disk(mount: Path) -> tuple[str, ...]:
     """A command prefix whose stderr is a file on a full tmpfs at ``mount`` (a cron job's
     ``2>>wheelscan.log`` on a full disk)."""
-    mount.mkdir()
-    return (
-        "unshare",
-        "--mount",
-        "sh",
-        "-c",
-        f'mount -t tmpfs -o size=64k tmpfs "{mount}" && '
-        f'(dd if=/dev/zero of="{mount}/filler" bs=4k 2>/dev/null; exec "$@" 2>>"{mount}/log")',
-        "sh",
-    )
+    return full_tmpfs(mount, "64k", "", f'exec "$@" 2>>"{mount}/log"')
 
 
 @pytest.mark.parametrize(
