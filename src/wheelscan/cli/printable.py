@@ -35,7 +35,7 @@ _CONTROLS = (
 )
 
 
-def shown(text: str) -> str:
+def escape_controls(text: str) -> str:
     """``text`` with every control character written as its escape, and its backslashes
     doubled where it has one (``a\\x1b`` and ESC then print apart)."""
     if text.isprintable():  # no control nor format character: the common case, in C
@@ -45,11 +45,15 @@ def shown(text: str) -> str:
     return text.replace("\\", "\\\\").translate(_escapes())
 
 
+# its former name, for the branches merged beside this one (drop it once none uses it)
+shown = escape_controls
+
+
 def message_line(message: str) -> str:
     """``message`` as every message to the user is printed: on one line (a library's
     reason may run over several), and a name in it (a page's link, a wheel's file name)
     with its control characters escaped, on stderr as on stdout."""
-    return shown(" ".join(part.strip() for part in message.splitlines() if part.strip()))
+    return escape_controls(" ".join(part.strip() for part in message.splitlines() if part.strip()))
 
 
 @functools.cache
@@ -66,7 +70,7 @@ def _escapes() -> dict[int, str]:
 
 def printable(value: T) -> T:
     """``value`` (a record, a tuple, a list, a dict, a string: what a renderer reads) with
-    every string in it ``shown``; itself where nothing needed it. Enums are kept: their
+    every string in it ``escape_controls``-ed; itself where nothing needed it. Enums are kept: their
     values are wheelscan's own."""
     result: Any = _printable(value)
     return result  # type: ignore[no-any-return]
@@ -76,7 +80,7 @@ def _printable(value: Any) -> Any:
     if isinstance(value, Enum):
         return value
     if isinstance(value, str):
-        return shown(value)
+        return escape_controls(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         changes = {}
         for field in dataclasses.fields(value):

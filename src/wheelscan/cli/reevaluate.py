@@ -49,8 +49,8 @@ def run(args: argparse.Namespace) -> int:
             f"{outdated} wheels' facts are stored in an older format: "
             "the abi3 verdicts among them are unknown until `wheelscan audit` reads them again",
         )
-    from wheelscan.cli.printable import shown  # the file's name the user gave: any bytes
+    from wheelscan.cli.printable import escape_controls  # the file's name the user gave: any bytes
 
-    policy = shown(str(args.policy_file)) if args.policy_file else "the built-in policies"
+    policy = escape_controls(str(args.policy_file)) if args.policy_file else "the built-in policies"
     print(f"{judged} wheels judged anew; the reports now use the verdicts of {policy}")
     return 0

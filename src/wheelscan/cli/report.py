@@ -166,9 +166,9 @@ def _report(store: Store, args: argparse.Namespace) -> str | None:
         return None
     if args.format == "jsonl.zst":
         count = write_jsonl_zst(args.output, rows)
-        from wheelscan.cli.printable import shown  # the name the user gave: any bytes
+        from wheelscan.cli.printable import escape_controls  # the name the user gave: any bytes
 
-        print(f"{count} results written to {shown(str(args.output))}")
+        print(f"{count} results written to {escape_controls(str(args.output))}")
         return None
     digest = store.reported_policy()
     policy = policy_info(digest, store.policy_source(digest) if digest else None)

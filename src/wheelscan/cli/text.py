@@ -48,9 +48,9 @@ def printable_lines(lines: list[str]) -> list[str]:
 def _escaped(text: str) -> str:
     # imported only when a name needs it: a show of sound wheels never does (its start-up
     # is counted in instructions, issue #15; tests/test_startup.py)
-    from wheelscan.cli.printable import shown
+    from wheelscan.cli.printable import escape_controls
 
-    return shown(text)
+    return escape_controls(text)
 
 
 def fit_names(names: Sequence[str], room: int) -> str:
