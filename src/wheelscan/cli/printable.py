@@ -45,10 +45,6 @@ def escape_controls(text: str) -> str:
     return text.replace("\\", "\\\\").translate(_escapes())
 
 
-# its former name, for the branches merged beside this one (drop it once none uses it)
-shown = escape_controls
-
-
 def message_line(message: str) -> str:
     """``message`` as every message to the user is printed: on one line (a library's
     reason may run over several), and a name in it (a page's link, a wheel's file name)
