@@ -301,7 +301,7 @@ cdef inline uint64_t maybe_headers(uint64_t bits, uint64_t first) noexcept nogil
     and HDIST are at most 29 (not 1111x, x their lowest bit); of a stored one (third bit 0),
     its padding to the byte, if any, all 0s (where only its first bit was looked at here,
     19K offsets of onnxruntime 1.31.1's libonnxruntime.so's end went on to fail in
-    ``plausible_header``, issue #15). (Its bits up to 54 at most are looked at: within the
+    ``plausible_header``, issue #15). (Its bits up to 55 at most are looked at: within the
     57 of ``peek``.)"""
     cdef uint64_t dynamic = bits >> 2
     cdef uint64_t counts_over = ((bits >> 4) & (bits >> 5) & (bits >> 6) & (bits >> 7)) | (

@@ -80,6 +80,8 @@ def central_entries(
     cdef bint zip64_field, unicode_field
     cdef bytes raw_name
     cdef str name
+    if len(member_type._fields) != 7:  # tuple.__new__ checks no count, as _make does
+        raise TypeError(f"{member_type.__name__} has not the 7 fields a member is made of")
     members = []
     seen = set()
     while pos < size:

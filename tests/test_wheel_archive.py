@@ -513,3 +513,17 @@ def test_a_zip64_size_that_wraps_is_not_vouched_for() -> None:
     with pytest.raises(WheelError) as raised:
         archive.data_offset(member)
     assert raised.value.code == "truncated"
+
+
+def test_the_native_walk_refuses_a_member_type_of_another_arity() -> None:
+    """Members are made by tuple.__new__, which checks no count: a Member grown an eighth
+    field would come back a 7-tuple, and fail only where that field is read."""
+    from collections import namedtuple
+
+    from wheelscan._zipdir import central_entries
+    from wheelscan.wheel.archive import Member
+
+    assert len(Member._fields) == 7
+    wider = namedtuple("wider", [*Member._fields, "extra"], defaults=[None])  # type: ignore[misc]
+    with pytest.raises(TypeError, match="7 fields"):
+        central_entries(b"", 0, 0, wider, ValueError, None, None)
