@@ -1,5 +1,5 @@
 """A byte of PT_DYNAMIC that copies, through a long chain of deflate blocks, from far
-before the end decoded is looked up from the first margin (wheel/ends.py ``_copied_bytes``).
+before the end decoded is looked up from the first margin (wheel/end_lookup.py ``_copied_bytes``).
 
 jaxlib 0.12.0.1's libjax_common.so is such a member: one byte of its PT_DYNAMIC copies
 through 32 blocks back from its first margin. While a chain was held whole it was bounded
@@ -30,7 +30,7 @@ from tests.test_ends_large import (
 )
 
 from wheelscan.elf import get_parser, partial_parser
-from wheelscan.wheel import ends
+from wheelscan.wheel import end_lookup, ends
 from wheelscan.wheel.archive import WheelArchive
 from wheelscan.wheel.inflate import WHOLE_MEMBER_LIMIT
 
@@ -132,17 +132,17 @@ def test_a_chain_looks_up_a_bounded_number_of_bytes(
     positions = [p for p in unknown if p % unit_size > first][:300] if few else unknown
     assert len(positions) == 300 or len(positions) > 32 << 10
     inflations: list[int] = []
-    inflate_at = ends._inflate_at
+    inflate_at = end_lookup.inflate_at
 
     def noted(*args: object, **kwargs: object) -> ends.Tail | None:
         inflations.append(1)
         return inflate_at(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(ends, "_inflate_at", noted)
-    values = ends._copied_bytes(counted, tail, positions)
+    monkeypatch.setattr(end_lookup, "inflate_at", noted)
+    values = end_lookup._copied_bytes(counted, tail, positions)
     if few:
         assert values == [unit[p % unit_size] for p in positions]
         assert len(inflations) > 30  # found only far back, level after level
     else:
         assert values is None
-        assert len(inflations) <= ends.MAX_CHAIN_LOOKUPS // len(positions)
+        assert len(inflations) <= end_lookup.MAX_CHAIN_LOOKUPS // len(positions)

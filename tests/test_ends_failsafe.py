@@ -106,7 +106,7 @@ def false_start_member(
     rest = size - len(elf)
     blocks = -(-rest // STORED_BLOCK_MAX) + 2  # the trailing bytes', the fake one's aside
     stream_length = len(front) + 5 * (blocks + 1) + rest
-    # where ends.py begins its search (_inflate_to_the_end and _count aim alike)
+    # where ends.py begins its search (inflate_to_the_end and count_end aim alike)
     begin = dynamic_offset - ends.TAIL_MARGINS[0]
     target = 8 * stream_length * (begin - ends.BLOCK_ALLOWANCE) // size
     fake_byte = target // 8 - 64  # 64 bytes of the fake's padding lie before the search

@@ -1,5 +1,5 @@
 """An end inflated in one pass whose PT_DYNAMIC copies from before it is settled by a
-look-up in the bytes before it (wheel/ends.py ``_looked_up_before``), not by inflating the
+look-up in the bytes before it (wheel/end_lookup.py ``looked_up_before``), not by inflating the
 end again, whole, from the next margin.
 
 onnxruntime 1.31.1's libonnxruntime.so is such a member: its end, inflated in one pass from
@@ -23,7 +23,7 @@ from tests.elfwriter import build_elf, sample_spec
 from tests.test_ends_large import CHUNK, WHEEL, LargeMember, assembled, flushed, large_wheel
 
 from wheelscan.elf import get_parser, partial_parser
-from wheelscan.wheel import ends
+from wheelscan.wheel import end_one_pass, ends
 from wheelscan.wheel.archive import Member, WheelArchive
 
 MiB = 1 << 20
@@ -69,7 +69,7 @@ def test_an_end_in_one_pass_is_inflated_once_and_its_bytes_looked_up_before_it(
     assert route is ends.Route.ONE_PASS
     ends_inflated: list[int] = []
     looked_up: list[bool] = []
-    inflate_to_the_end = ends._inflate_to_the_end
+    inflate_to_the_end = end_one_pass.inflate_to_the_end
 
     def noted(archive: WheelArchive, elf: Member, begin: int) -> ends.Tail | None:
         tail = inflate_to_the_end(archive, elf, begin)
@@ -80,7 +80,7 @@ def test_an_end_in_one_pass_is_inflated_once_and_its_bytes_looked_up_before_it(
             looked_up.append(not all(tail.known[at : at + 16]))
         return tail
 
-    monkeypatch.setattr(ends, "_inflate_to_the_end", noted)
+    monkeypatch.setattr(end_one_pass, "inflate_to_the_end", noted)
     wheel = large_wheel(tmp_path / WHEEL, member)
     partial = partial_parser()
     assert partial is not None

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from wheelscan.wheel import ends
+from wheelscan.wheel import end_one_pass
 from wheelscan.wheel.scratch import (
     HUGE_PAGE,
     HUGE_PAGE_SHARE,
@@ -66,7 +66,7 @@ def test_a_large_mapping_is_advised_and_a_small_one_is_not() -> None:
 
 def test_a_long_ends_buffers_are_advised() -> None:
     # a one-pass end's two buffers, written from their start
-    with ends._one_pass_buffers(16 * MiB) as (out, known):
+    with end_one_pass._one_pass_buffers(16 * MiB) as (out, known):
         assert _advised(_address(out), 16 * MiB) == set(range(16))
         assert _advised(_address(known), 16 * MiB) == set(range(16))
 
@@ -81,8 +81,8 @@ def test_a_short_ends_kept_buffers_are_not_advised() -> None:
 
     def read_ends() -> None:
         for length in (20 * 1024, HUGE_PAGE_SHARE - 1, HUGE_PAGE_SHARE, 3 * MiB):
-            with ends._one_pass_buffers(length) as (out, _):
-                seen.append(_advised(_address(out), ends.KEPT_ONE_PASS))
+            with end_one_pass._one_pass_buffers(length) as (out, _):
+                seen.append(_advised(_address(out), end_one_pass.KEPT_ONE_PASS))
 
     thread = threading.Thread(target=read_ends)
     thread.start()

@@ -15,7 +15,7 @@ MIB = 1 << 20
 
 PRELUDE = """
 import mmap, resource, threading
-from wheelscan.wheel import ends, scratch
+from wheelscan.wheel import end_one_pass, scratch
 from wheelscan.wheel.scratch import SPARE_BYTES, share_among_threads, shared_budget
 
 def resident():
@@ -31,7 +31,7 @@ def member(size):
         view[:] = fill[:size]
 
 def end(size):
-    with ends._one_pass_buffers(size) as (out, known):
+    with end_one_pass._one_pass_buffers(size) as (out, known):
         out[:] = fill[:size]  # an end's pass writes both
         known[:] = fill[:size]
         return out.obj

@@ -1,4 +1,4 @@
-"""A count aimed too late (wheel/ends.py ``_count``, END_DENSER) is taken back, and the
+"""A count aimed too late (wheel/end_count.py ``count_end``, END_DENSER) is taken back, and the
 stream before it counted only up to where the late count began, then joined to it
 (``_joined``): the result is exactly ``block_starts``' from the earlier search; false
 starts included (tests/test_ends_failsafe.py's crafted members)."""
@@ -12,7 +12,7 @@ from tests.test_ends_failsafe import ROUTES, false_start_member
 from tests.test_tail_split import stream  # noqa: F401  (the fixture)
 
 from wheelscan._tail import block_starts
-from wheelscan.wheel import ends
+from wheelscan.wheel import end_count, ends
 from wheelscan.wheel.archive import DEFLATED, Member
 
 
@@ -25,7 +25,7 @@ def test_a_late_count_joined_counts_as_one_does(
     later = block_starts(stream, late, late - ends.SEARCH_BITS)
     one = block_starts(stream, early, max(0, early - ends.SEARCH_BITS))
     assert later is not None and one is not None and one != later
-    joined = ends._joined(memoryview(stream), early, max(0, early - ends.SEARCH_BITS), later)
+    joined = end_count._joined(memoryview(stream), early, max(0, early - ends.SEARCH_BITS), later)
     assert joined == one
 
 
@@ -41,7 +41,7 @@ def test_a_false_start_joined_never_decides(route: str) -> None:
     later = block_starts(data, late, late - ends.SEARCH_BITS)
     assert later is not None
     one = block_starts(data, member.search_from, search_to)
-    assert ends._joined(data, member.search_from, search_to, later) == one
+    assert end_count._joined(data, member.search_from, search_to, later) == one
 
 
 def test_the_count_is_aimed_denser_towards_the_end() -> None:

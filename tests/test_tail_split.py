@@ -1,4 +1,4 @@
-"""A long end counted on two threads (wheel/ends.py ``_counted``) gives exactly what one
+"""A long end counted on two threads (wheel/end_count.py ``_counted``) gives exactly what one
 thread's ``block_starts`` gives: the same length, the same block headers at the same
 offsets; false starts included (tests/test_ends_failsafe.py's crafted members)."""
 
@@ -14,7 +14,7 @@ from tests.test_ends_failsafe import MEMBER, ROUTES, false_start_member
 
 from wheelscan._tail import block_starts, block_starts_until, count_from
 from wheelscan.elf import partial_parser
-from wheelscan.wheel import contents, ends
+from wheelscan.wheel import contents, end_count, ends
 from wheelscan.wheel.archive import WheelArchive
 
 
@@ -38,12 +38,12 @@ def stream() -> bytes:
 def test_two_threads_count_as_one_does(
     stream: bytes, share: float, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ends, "COUNT_SPLIT_ABOVE", 0)
+    monkeypatch.setattr(end_count, "COUNT_SPLIT_ABOVE", 0)
     search_from = int(8 * len(stream) * share)
     search_to = max(0, search_from - ends.SEARCH_BITS)
     one = block_starts(stream, search_from, search_to)
     assert one is not None and len(one[1]) > 10
-    assert ends._counted(memoryview(stream), search_from, search_to) == one
+    assert end_count._counted(memoryview(stream), search_from, search_to) == one
 
 
 def test_a_count_stopped_at_a_header_goes_on_from_it(stream: bytes) -> None:
@@ -72,10 +72,10 @@ def test_a_false_start_counted_on_two_threads_never_decides(
 ) -> None:
     """The crafted members whose end decodes from a false start: split or not, the count
     is block_starts' own, and the member's facts are its whole reading's."""
-    monkeypatch.setattr(ends, "COUNT_SPLIT_ABOVE", 0)
+    monkeypatch.setattr(end_count, "COUNT_SPLIT_ABOVE", 0)
     member = false_start_member(ROUTES[route])
     search_to = max(0, member.search_from - ends.SEARCH_BITS)
-    assert ends._counted(memoryview(member.stream), member.search_from, search_to) == (
+    assert end_count._counted(memoryview(member.stream), member.search_from, search_to) == (
         block_starts(member.stream, member.search_from, search_to)
     )
     path = tmp_path / "fake-1.0-cp312-cp312-manylinux_2_28_x86_64.whl"

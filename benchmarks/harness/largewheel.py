@@ -15,7 +15,7 @@ from typing import Any
 from harness import auditwheel
 from harness.procs import ProcessRun, json_output, run_measured
 from wheelscan._native import dynamic_segment
-from wheelscan.wheel import ends
+from wheelscan.wheel import end_count, ends
 from wheelscan.wheel.archive import WheelArchive
 
 # auditwheel takes minutes on the largest ML wheels (tensorflow-cpu 2.21: 150 s, where
@@ -137,7 +137,7 @@ def warm_up(wheel: Path, aw_cmd: list[str]) -> None:
 def layout_floor(wheel: Path, repeats: int) -> dict[str, Any]:
     """What ``show`` must at least do for the wheel's largest ELF member, in this process:
     decode its stream from PT_DYNAMIC (a block header short of it) to its end, only to
-    count, as wheelscan counts it (``ends._count``: the tail decoder's ``block_starts``, on
+    count, as wheelscan counts it (``end_count.count_end``: the tail decoder's ``block_starts``, on
     two threads past 4 MiB of stream). That count places PT_DYNAMIC in the member; nothing
     cheaper does, short of inflating the whole."""
     with WheelArchive.open(wheel) as archive:
@@ -147,7 +147,7 @@ def layout_floor(wheel: Path, repeats: int) -> dict[str, Any]:
         seconds, counted_from = [], offset
         for _ in range(max(1, repeats)):
             start = time.perf_counter()
-            counted = ends._count(archive, member, offset)
+            counted = end_count.count_end(archive, member, offset)
             seconds.append(time.perf_counter() - start)
             if counted is not None:
                 counted_from = counted.starts[0][1]

@@ -24,15 +24,17 @@ leaves this module: an ElfError, or a start that does not inflate, means only th
 reading cannot tell; the member's reading from its start says what is wrong, if anything.
 
 Neither the CRC-32 nor the stream between the ends is checked: README, known limits.
+
+This module decides whether and how a member is read so (its costs and memory bounds) and
+parses with the end in place; the end's two routes and its look-ups are modules of their
+own (wheel/end_one_pass.py, wheel/end_count.py, wheel/end_lookup.py), imported only once a
+member is read by its ends that way: a small wheel's ``show`` never loads them.
 """
 
 from __future__ import annotations
 
 import bisect
-import mmap
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from enum import Enum
 
 from wheelscan.elf import ElfError, ElfFacts, NeedBytes, PartialParser
@@ -47,18 +49,12 @@ from wheelscan.wheel.inflate import (
 )
 from wheelscan.wheel.partial import inflate_start
 from wheelscan.wheel.scratch import (
-    HUGE_PAGE,
     KEPT_RESIDENT,
     RESTART_KEEP,
-    anonymous_mapping,
     populate_scratch,
-    prefer_huge_pages,
-    prefer_huge_pages_around,
     prefer_huge_scratch_pages,
     scratch,
     scratch_generation,
-    shared_budget,
-    spare_length,
 )
 
 # Members from this size on are read by their ends where that costs at most SKIP_WORTH of
@@ -113,7 +109,7 @@ FIRST_SEARCH_BITS = 8 * 32 * 1024
 SEARCH_BITS = 8 * 128 * 1024
 # Attempts at finding where the end starts in the stream
 MAX_TAIL_SEARCHES = 3
-# How many times as well as the whole member the end of one counted to its end (``_count``)
+# How many times as well as the whole member the end of one counted to its end (``count_end``)
 # is taken to compress, where the count first looks for a block before PT_DYNAMIC. Such an
 # end, longer than a pass may write, holds the symbol and string tables and the debug
 # information, which compress better than the code and data before them: jaxlib 0.12's
@@ -124,24 +120,10 @@ MAX_TAIL_SEARCHES = 3
 # end compresses less well, the count starts too late: it is then taken back by the end's
 # own ratio, and the stream before counted only up to where the first count began
 END_DENSER = 2
-# An end whose stream is longer than this (in bits) is counted on two threads (``_counted``):
-# jaxlib's libjax_common.so, 87 MiB from PT_DYNAMIC to its end, took 0.15 s on one core,
-# most of its `show`
-COUNT_SPLIT_ABOVE = 8 * 4 * 1024 * 1024
 # A deflate stream's window: how far back a match may copy from
 WINDOW = 32 * 1024
-# How many inflations further back an unknown byte may be looked for (``_copied_bytes``),
-# and how many times the parser's requests for unknown bytes are met so. Each inflation of
-# a chain lies before the last, so a chain inflates at most the member's bytes before the
-# end; MAX_CHAIN_INFLATED bounds that too, at what the end itself may write. jaxlib's
-# libjax_common.so: 32 deep, 4.6 MB, from its first margin
-MAX_RESOLVE_DEPTH = 128
-MAX_CHAIN_INFLATED = MAX_TAIL_WRITE
-# The bytes looked up, summed over a chain's levels: each level holds its look-ups (Python
-# lists and a dict) until the chain's end, outside the buffers' budget. jaxlib's chain looks
-# up 301 bytes at each of 33 levels; 64 KiB of unknown bytes copied level after level took
-# 205 MiB and, with a look-up that scanned every block per byte, 28 s before this bound
-MAX_CHAIN_LOOKUPS = 1 << 16
+# How many times the parser's requests for unknown bytes are met by a look-up
+# (wheel/end_lookup.py)
 MAX_RESOLVES = 4
 # The bytes of those inflations kept for the next look-up, and the most of one not kept,
 # held while it is looked in (each costs four times that): zlib's blocks inflate to ~100
@@ -151,15 +133,12 @@ MAX_EARLIER_CHAIN = 2 * 1024 * 1024
 # A one-pass end of at most this capacity (its buffers' length, twice the end) also records,
 # per unknown byte, which of the 32 KiB before the block it trusts from that byte copies
 # (two bytes a byte): where the parser needs one, the bytes before are inflated from the
-# next margin only up to that block (``_looked_up_before``), not the end again from there.
+# next margin only up to that block (``looked_up_before``), not the end again from there.
 # onnxruntime 1.31.1's libonnxruntime.so, whose PT_DYNAMIC copies from 0.5 to 1.2 MB back,
 # was inflated from its first margin (0.55 MB) and again from its second (1.27 MB): 1.82 MB
 # where 1.29 do (issue #15). Such an end and its look-up hold a few MiB at most, far below
 # END_HELD (the one-pass part of which is for ends of up to MAX_ONE_PASS).
 WINDOWED_ONE_PASS = 2 * 1024 * 1024
-# The bytes before a windowed end, inflated for its look-ups (``_looked_up_before``): at
-# most this capacity each for them and for which are known
-MAX_LOOKED_UP_BEFORE = 4 * 1024 * 1024
 # Passes over the start of a member, each inflating at least half as much again
 MAX_PREFIX_PASSES = 4
 # The longest end inflated in one pass (``Route.ONE_PASS``; a longer one is counted first):
@@ -258,7 +237,7 @@ class Copied(TupleBody):
     window: memoryview  # per byte of the end (``Tail.inflated``), which of those 32 KiB
     above: int
     bit: int
-    # those 32 KiB and which of them are known, once inflated (``_looked_up_before``)
+    # those 32 KiB and which of them are known, once inflated (``looked_up_before``)
     before: bytes | None = None
     before_known: bytes | None = None
 
@@ -270,10 +249,10 @@ class Counted(TupleBody):
 
     payload: memoryview
     starts: list[tuple[int, int]]  # (bit in the stream, member offset)
-    # the inflations ``_copied_bytes`` made, by (bit, begin, end): a chain of copies looked
-    # up from one margin is looked up again, and further, from the next (jaxlib's
-    # libjax_common.so: one byte of PT_DYNAMIC copied through 50 blocks, 5 MB back, inflated
-    # 51 times where 20 do)
+    # the inflations wheel/end_lookup.py's ``_copied_bytes`` made, by (bit, begin, end): a
+    # chain of copies looked up from one margin is looked up again, and further, from the
+    # next (jaxlib's libjax_common.so: one byte of PT_DYNAMIC copied through 50 blocks, 5 MB
+    # back, inflated 51 times where 20 do)
     earlier: dict[tuple[int, int, int], Tail]
 
 
@@ -302,7 +281,9 @@ def parse_by_ends(archive: WheelArchive, member: Member, parse: PartialParser) -
         if route is Route.FROM_THE_START or not _end_fits(member, _aimed(member, offset - margin)):
             return None
         if route is Route.ONE_PASS:
-            tail = _inflate_to_the_end(archive, member, offset - margin)
+            from wheelscan.wheel.end_one_pass import inflate_to_the_end
+
+            tail = inflate_to_the_end(archive, member, offset - margin)
         else:
             if counted is None or counted.starts[0][1] > offset - margin:
                 # from as far back as any margin counted may need; over HTTP, only as far
@@ -317,7 +298,9 @@ def parse_by_ends(archive: WheelArchive, member: Member, parse: PartialParser) -
                     ],
                     default=margin,
                 )
-                counted = _count(archive, member, offset - max(reach, margin))
+                from wheelscan.wheel.end_count import count_end
+
+                counted = count_end(archive, member, offset - max(reach, margin))
                 if counted is None:
                     return None
             tail = _inflate_counted(counted, offset - margin, min(member.size, end + TAIL_EXTRA))
@@ -329,11 +312,13 @@ def parse_by_ends(archive: WheelArchive, member: Member, parse: PartialParser) -
             attempt = _parse(archive, member, tail, start, parse)
             if attempt.outcome is not Outcome.UNKNOWN or resolves == MAX_RESOLVES:
                 break
+            from wheelscan.wheel.end_lookup import looked_up_before, resolve
+
             if counted is not None and tail.window is not None:
-                resolved = _resolve(counted, tail, attempt.start, attempt.end)
+                resolved = resolve(counted, tail, attempt.start, attempt.end)
             elif tail.copied is not None and margins:
                 # an end in one pass: the bytes before it inflated from the next margin
-                resolved = _looked_up_before(
+                resolved = looked_up_before(
                     archive, member, tail, attempt.start, attempt.end, offset - margins[0]
                 )
             else:
@@ -362,8 +347,8 @@ def ends_costs(fetched: bool, size: int) -> tuple[int, float]:
 
 def _aimed(member: Member, begin: int) -> int:
     """Where the end's search first reaches back to in the stream (a byte of it) to decode
-    the member from ``begin``, if the member compressed evenly (``_count``, ``_one_pass``):
-    a block allowance before it, and as far back as SEARCH_BITS."""
+    the member from ``begin``, if the member compressed evenly (wheel/end_count.py,
+    wheel/end_one_pass.py): a block allowance before it, and as far back as SEARCH_BITS."""
     aim = max(0, begin - BLOCK_ALLOWANCE)
     return max(0, member.compressed_size * aim // member.size - SEARCH_BITS // 8)
 
@@ -434,147 +419,17 @@ def _route(size: int, offset: int, end: int, margin: int, worth: float | None = 
     return Route.ONE_PASS if one_pass <= counted else Route.COUNTED
 
 
-def _count(archive: WheelArchive, member: Member, begin: int) -> Counted | None:
-    """Block headers from at or before ``begin`` to the end, placed by counting."""
-    size = member.size
-    stream_bits = 8 * member.compressed_size
-    # where ``begin`` lies in the stream if the end compresses END_DENSER times as well as
-    # the member does, and a block before (the first block found is not used); a start
-    # found too late moves the search back, by what the end's own ratio says, and the
-    # stream from there is counted only up to the first block already counted (``_joined``)
-    aim = max(0, begin - BLOCK_ALLOWANCE)
-    target = search_target(member, begin, Route.COUNTED)
-    later: tuple[int, list[tuple[int, int]]] | None = None
-    for _ in range(MAX_TAIL_SEARCHES):
-        found = None
-        for payload, floor in _searched(archive, member, target):
-            if later is None:
-                found = _counted(payload, target, floor)
-            else:
-                found = _joined(payload, target, floor, later)
-            if found is not None:
-                break
-        if found is None:
-            return None
-        total, starts = found
-        base = size - total
-        if not starts or base < 0:  # (a stream longer than its member: inflated whole)
-            return None
-        if base + starts[0][1] <= begin:
-            return Counted(payload, [(bit, base + output) for bit, output in starts], {})
-        first_bit, first_output = starts[0]
-        if total == first_output:
-            return None
-        bits_per_byte = (stream_bits - first_bit) / (total - first_output)
-        target = max(0, int(first_bit - bits_per_byte * (base + first_output - aim)))
-        later = found
-    return None
-
-
 def count_target(member: Member, aim: int) -> int:
     """Where the count first searches back from for a block header (a bit of the stream)
     to place member offset ``aim``: as if the stream from there to its end were the end's
     share of the member's bytes, over END_DENSER for a member over WHOLE_MEMBER_LIMIT
-    (``_count``). A smaller one is aimed as if it compressed evenly: there the count is
+    (``count_end``). A smaller one is aimed as if it compressed evenly: there the count is
     short, and a count begun later holds fewer blocks for a byte copied from before the
-    end to be looked up in (``_copied_bytes``): cryptography 50's armv7l `_rust.abi3.so`
+    end to be looked up in (wheel/end_lookup.py): cryptography 50's armv7l `_rust.abi3.so`
     was then read from its start, over HTTP 4.25 MB fetched where its ends took 1.56."""
     stream_bits = 8 * member.compressed_size
     denser = END_DENSER if member.size > WHOLE_MEMBER_LIMIT else 1
     return max(0, stream_bits - int(stream_bits * (member.size - aim) / member.size / denser))
-
-
-def _joined(
-    payload: memoryview,
-    search_from: int,
-    search_to: int,
-    later: tuple[int, list[tuple[int, int]]],
-) -> tuple[int, list[tuple[int, int]]] | None:
-    """``block_starts(payload, search_from, search_to)``, where ``later`` is its count from a
-    block header further on (``block_starts``' result from a later search): the stream is
-    decoded only up to the first header at or past ``later``'s first, and where that is one
-    of ``later``'s headers, the rest is ``later``'s count from it (decoding from a block
-    header is the same whatever came before, as in ``_counted``); elsewhere, or where no
-    header before it is trusted yet, counted to the end as ``_counted`` counts."""
-    from wheelscan._tail import block_starts_until
-
-    starts = later[1]
-    if not starts or search_from >= starts[0][0]:
-        return _counted(payload, search_from, search_to)
-    first = block_starts_until(payload, search_from, search_to, starts[0][0])
-    if first is None or len(first) == 2:
-        return first  # nothing decodes soundly that far; or the stream ended first
-    produced, before, stopped = first
-    spliced = _spliced(produced, before, stopped, later) if before else None
-    return spliced if spliced is not None else _counted(payload, search_from, search_to)
-
-
-def _counted(
-    payload: memoryview, search_from: int, search_to: int
-) -> tuple[int, list[tuple[int, int]]] | None:
-    """``block_starts(payload, search_from, search_to)``; over COUNT_SPLIT_ABOVE bits to
-    count, on two threads: the first half from the header found as block_starts finds it,
-    up to the first header at or past the middle; the second from a header found before
-    the middle (a search of its own) to the end. Where the first half reaches a header the
-    second half noted, the rest is the second half's count from it (decoding from a block
-    header is the same whatever came before, so the result is block_starts' own);
-    elsewhere the first half goes on alone from where it stopped, and where that fails,
-    block_starts runs as it would have."""
-    from wheelscan._tail import block_starts, block_starts_until, count_from
-
-    stream_bits = 8 * len(payload)
-    if stream_bits - search_from < COUNT_SPLIT_ABOVE:
-        return block_starts(payload, search_from, search_to)
-    middle = search_from + (stream_bits - search_from) // 2
-    second: list[tuple[int, list[tuple[int, int]]] | None] = []
-    helper = threading.Thread(
-        target=lambda: second.append(block_starts(payload, middle, middle - SEARCH_BITS)),
-        name="wheelscan-count",
-        daemon=True,
-    )
-    try:
-        helper.start()
-    except RuntimeError:  # no thread to be had (its stack, past RLIMIT_DATA): one thread
-        return block_starts(payload, search_from, search_to)
-    try:
-        first = block_starts_until(payload, search_from, search_to, middle)
-    finally:
-        helper.join()
-    if first is None or len(first) == 2:
-        return first  # nothing decodes soundly to the middle; or the stream ended first
-    produced, starts, stopped = first
-    if not starts:
-        # no header trusted yet (block_starts' rule): where it would begin to note them
-        # depends on the blocks after the middle too
-        return block_starts(payload, search_from, search_to)
-    rest = second[0] if second else None
-    spliced = _spliced(produced, starts, stopped, rest) if rest is not None else None
-    if spliced is not None:
-        return spliced
-    alone = count_from(payload, stopped)
-    if alone is None:
-        return block_starts(payload, search_from, search_to)
-    total, later = alone
-    return produced + total, starts + [(b, o + produced) for b, o in later]
-
-
-def _spliced(
-    produced: int,
-    before: list[tuple[int, int]],
-    stopped: int,
-    later: tuple[int, list[tuple[int, int]]],
-) -> tuple[int, list[tuple[int, int]]] | None:
-    """A count decoded up to bit ``stopped`` (``produced`` bytes, headers ``before``) joined
-    with ``later``, a count from a header further back or on: where ``stopped`` is one of
-    ``later``'s headers, the rest is ``later``'s count from it, shifted to where this count
-    put that header (decoding from a block header is the same whatever came before); None
-    where it is not, and the count must go on decoding."""
-    total, starts = later
-    at = dict(starts)
-    if stopped not in at:
-        return None
-    offset = produced - at[stopped]
-    return total + offset, before + [(b, o + offset) for b, o in starts if b >= stopped]
 
 
 def _floors(target: int) -> list[int]:
@@ -584,7 +439,7 @@ def _floors(target: int) -> list[int]:
     return [first] if first == 0 else [first, max(0, target - SEARCH_BITS)]
 
 
-def _searched(
+def searched(
     archive: WheelArchive, member: Member, target: int
 ) -> Iterator[tuple[memoryview, int]]:
     """For each floor of a search from bit ``target`` (``_floors``), the member's stream
@@ -598,21 +453,21 @@ def _searched(
 
 def _inflate_counted(counted: Counted, begin: int, end: int) -> Tail | None:
     """The member's bytes from the last counted block header at or before ``begin``."""
-    block = _block_at_or_before(counted, begin)
+    block = block_at_or_before(counted, begin)
     if block is None:
         return None
     bit, start = block
-    return _inflate_at(counted.payload, bit, start, end, keep_window=True)
+    return inflate_at(counted.payload, bit, start, end, keep_window=True)
 
 
-def _block_at_or_before(counted: Counted, offset: int) -> tuple[int, int] | None:
+def block_at_or_before(counted: Counted, offset: int) -> tuple[int, int] | None:
     """The last counted block header (bit, member offset) whose output begins at or before
     ``offset`` (the starts are in order of both), or None."""
     found = bisect.bisect_right(counted.starts, offset, key=lambda s: s[1])
     return counted.starts[found - 1] if found else None
 
 
-def _inflate_at(
+def inflate_at(
     payload: memoryview, bit: int, begin: int, end: int, keep_window: bool = False
 ) -> Tail | None:
     """The member's bytes [begin, end), inflated from the block header at ``bit``
@@ -626,308 +481,6 @@ def _inflate_at(
     if inflate_from(payload, bit, out, known, window) != len(out):
         return None
     return Tail(bit, begin, out, known_ranges(known, 0, begin), known, window)
-
-
-def _resolve(counted: Counted, tail: Tail, start: int, end: int) -> Tail | None:
-    """``tail`` with its bytes [start, end) known, each unknown one found where it copies
-    from, in an inflation from a block further back (and so on: ``_copied_bytes``);
-    None if one cannot be."""
-    from wheelscan._tail import known_ranges
-
-    known = tail.known
-    if known is None:
-        return None
-    span = range(max(start, tail.begin), min(end, tail.end))
-    positions = [p for p in span if not known[p - tail.begin]]
-    if not positions:
-        return tail if any(a <= start and end <= b for a, b in tail.ranges) else None
-    values = _copied_bytes(counted, tail, positions)
-    if values is None:
-        return None
-    for position, value in zip(positions, values, strict=True):
-        tail.inflated[position - tail.begin] = value
-        known[position - tail.begin] = 1
-    ranges = known_ranges(known, 0, tail.begin)
-    if not any(a <= start and end <= b for a, b in ranges):
-        return None  # still not offered (past the end, or in a run too short to list)
-    return tail._replace(ranges=ranges)
-
-
-def _copied_bytes(counted: Counted, tail: Tail, positions: list[int]) -> list[int] | None:
-    """The bytes that the unknown ``positions`` of ``tail`` copy from the 32 KiB before it.
-
-    Each is looked up in an inflation from the last counted block at or before it; where it
-    is unknown there too, in one from a block further back, and so on down a chain of
-    inflations, each of the member's bytes before the last's. Of an inflation not kept
-    (MAX_KEPT_EARLIER) only its looked-up bytes are held once the next is made: one at a
-    time, MAX_EARLIER_CHAIN at most. Holding them all to the chain's end bounded it at 16
-    deep, and jaxlib's PT_DYNAMIC, copied through 32 blocks back from its first margin,
-    was looked up from all three margins: the two vain chains, and the two ends inflated
-    for them, were a third of its ``show`` past the count (issue #15)."""
-    # per level, from ``tail`` down: the bytes looked up there, those known there (by
-    # position), those not (looked up at the next level, in that order), and its inflation
-    # where it is kept (what is found for it is written into it: a later look-up stops there)
-    levels: list[tuple[list[int], dict[int, int], list[int], Tail | None]] = []
-    current: Tail | None = tail
-    inflated = looked_up_in_all = 0
-    while current is not None:
-        looked_up_in_all += len(positions)
-        if (
-            len(levels) == MAX_RESOLVE_DEPTH
-            or looked_up_in_all > MAX_CHAIN_LOOKUPS
-            or current.window is None
-        ):
-            return None
-        above, window = current.begin, current.window
-        sources = [above - WINDOW + window[p - above] for p in positions]
-        current = None  # one inflation not kept is held at a time
-        block = _block_at_or_before(counted, min(sources))
-        if block is None:
-            return None
-        bit, begin = block
-        key = (bit, begin, above)
-        current = counted.earlier.get(key)
-        kept = current is not None
-        if current is None:
-            length = above - begin
-            kept = _kept_bytes(counted) + length <= MAX_KEPT_EARLIER
-            inflated += length
-            if inflated > MAX_CHAIN_INFLATED or (not kept and length > MAX_EARLIER_CHAIN):
-                return None
-            current = _inflate_at(counted.payload, bit, begin, above, keep_window=True)
-            if current is None:
-                return None
-            if kept:
-                counted.earlier[key] = current
-        known = current.known
-        if known is None:
-            return None
-        looked_up = sorted(set(sources))
-        found = {s: current.inflated[s - begin] for s in looked_up if known[s - begin]}
-        unknown = [s for s in looked_up if s not in found]
-        levels.append((sources, found, unknown, current if kept else None))
-        if not unknown:
-            break
-        positions = unknown
-    values: list[int] = []
-    for sources, found, unknown, kept_inflation in reversed(levels):
-        found.update(zip(unknown, values, strict=True))  # the level below's, in its order
-        if kept_inflation is not None and kept_inflation.known is not None:
-            for source, value in zip(unknown, values, strict=True):
-                kept_inflation.inflated[source - kept_inflation.begin] = value
-                kept_inflation.known[source - kept_inflation.begin] = 1
-        values = [found[s] for s in sources]
-    return values
-
-
-def _kept_bytes(counted: Counted) -> int:
-    return sum(len(tail.inflated) for tail in counted.earlier.values())
-
-
-def _looked_up_before(
-    archive: WheelArchive, member: Member, tail: Tail, start: int, end: int, earlier: int
-) -> Tail | None:
-    """``tail`` (a windowed end in one pass) with its bytes [start, end) known, each unknown
-    one found where it copies from: in the 32 KiB before the block the end trusts from,
-    inflated (once an end) from a block header before member offset ``earlier`` up to that
-    block; None if one cannot be (the parser's next margin inflates the end from there)."""
-    from wheelscan._tail import known_ranges
-
-    copied, known = tail.copied, tail.known
-    if copied is None or known is None:
-        return None
-    span = range(max(start, tail.begin), min(end, tail.end))
-    positions = [p for p in span if not known[p - tail.begin]]
-    if not positions:
-        return None  # past the end, or in a run too short to be offered: not for a look-up
-    if copied.before is None or copied.before_known is None:
-        before = _inflated_before(archive, member, earlier, copied)
-        if before is None:
-            return None
-        copied = copied._replace(before=before[0], before_known=before[1])
-        assert copied.before is not None and copied.before_known is not None  # (for mypy)
-    for position in positions:
-        source = copied.window[position - tail.begin]
-        if not copied.before_known[source]:
-            return None  # copied from further back: the next margin's
-        tail.inflated[position - tail.begin] = copied.before[source]
-        known[position - tail.begin] = 1
-    ranges = known_ranges(known, 0, tail.begin)
-    if not any(a <= start and end <= b for a, b in ranges):
-        return None
-    return tail._replace(ranges=ranges, copied=copied)
-
-
-def _inflated_before(
-    archive: WheelArchive, member: Member, earlier: int, copied: Copied
-) -> tuple[bytes, bytes] | None:
-    """The 32 KiB before member offset ``copied.above`` and which of them are known,
-    inflated from a block header found where an end inflated in one pass from ``earlier``
-    would look for one, up to the block header at ``copied.bit``; None where none is found
-    that inflates soundly that far, within MAX_LOOKED_UP_BEFORE."""
-    from wheelscan._tail import inflate_until
-
-    capacity = 2 * (copied.above - earlier + BLOCK_ALLOWANCE)
-    if earlier >= copied.above or capacity > MAX_LOOKED_UP_BEFORE:
-        return None
-    target = search_target(member, earlier, Route.ONE_PASS)
-    # mapped, not bytearrays: only the pages written cost anything (they are sized for twice
-    # what they are likely to hold), where a bytearray was zeroed whole; and a huge page at
-    # least, advised so (wheel/scratch.py's HUGE_PAGE_SHARE: 4 KiB pages were 400 faults)
-    length = max(capacity, HUGE_PAGE)
-    with anonymous_mapping(length) as out, anonymous_mapping(length) as known:
-        prefer_huge_pages_around(out, 0, capacity)
-        prefer_huge_pages_around(known, 0, capacity)
-        found = None
-        for payload, floor in _searched(archive, member, target):
-            found = inflate_until(payload, target, floor, copied.bit, out, known)
-            if found is not None:
-                break
-        if found is None:
-            return None
-        length = found[0]  # (its bytes before a block it trusts are all marked unknown)
-        missing = bytes(max(0, WINDOW - length))  # before the start found: unknown
-        kept = max(0, length - WINDOW)
-        return missing + out[kept:length], missing + known[kept:length]
-
-
-def _window_buffer(size: int) -> memoryview:
-    """``size`` two-byte entries for a one-pass end's window (WINDOWED_ONE_PASS), a mapping
-    this thread keeps from member to member as it keeps the end's buffers; nothing needs
-    zeroing: an entry is read only for an unknown byte, and written with it."""
-    kept: mmap.mmap | None = getattr(_PER_THREAD, "window", None)
-    if kept is None:
-        kept = _PER_THREAD.window = anonymous_mapping(2 * WINDOWED_ONE_PASS)
-    return _advised(kept, 2 * size).cast("H")
-
-
-def _inflate_to_the_end(archive: WheelArchive, member: Member, begin: int) -> Tail | None:
-    """The member's bytes from ``begin`` to its end, in one pass that writes them all (where
-    they are few, cheaper than counting first)."""
-    wanted = member.size - begin + BLOCK_ALLOWANCE
-    shared = shared_budget() is not None
-    with _one_pass_buffers(2 * wanted) as (out, known):
-        # its buffers a thread's own (``_one_pass_buffers``): the end is handed out as a
-        # view of them, not copied out (4.2 MB of fresh pages for onnxruntime 1.31.1's
-        # pybind11 module, whose end is then copied into the scratch anyway: issue #15);
-        # and so is its window, where it keeps one
-        window = None if shared or 2 * wanted > WINDOWED_ONE_PASS else _window_buffer(2 * wanted)
-        return _one_pass(archive, member, begin, out, known, shared, window)
-
-
-def _one_pass(
-    archive: WheelArchive,
-    member: Member,
-    begin: int,
-    out: memoryview,
-    known: memoryview,
-    copy_out: bool = True,
-    window: memoryview | None = None,
-) -> Tail | None:
-    from wheelscan._tail import inflate_tail, known_ranges
-
-    size = member.size
-    stream_bits = 8 * member.compressed_size
-    wanted = size - begin + BLOCK_ALLOWANCE
-    capacity = len(out)
-    target = search_target(member, begin, Route.ONE_PASS)
-    for _ in range(MAX_TAIL_SEARCHES):
-        found = None
-        for payload, floor in _searched(archive, member, target):
-            found = inflate_tail(payload, target, floor, out, known, window)
-            if found is not None:
-                break
-        if found is None:
-            return None
-        if found[0] is None:  # out filled before the end: start later
-            _, start, stop = found
-            bits_per_byte = (stop - start) / capacity
-            target = max(target + 8, int(stream_bits - bits_per_byte * wanted))
-            continue
-        length, trusted, start, trusted_bit = found
-        base = size - length
-        if base < 0 or length == 0:
-            return None
-        if base + trusted <= begin:
-            # the block at ``start`` may be a false start that fell into a real boundary:
-            # only the bytes from ``trusted`` on are offered as known, and this end is never
-            # inflated again from ``start`` (NO_BIT). Only the bytes from ``begin`` on are
-            # handed out: the parser is given none before it; copied out where the buffers
-            # are a shared budget's, so that what it holds stays within the end's share of
-            # the memory bound (``END_HELD``)
-            ranges = [
-                (max(a, begin), b)
-                for a, b in known_ranges(known, trusted, base, stop=length)
-                if b > begin
-            ]
-            inflated = out[begin - base : length]
-            if window is None or copy_out:
-                return Tail(NO_BIT, begin, bytearray(inflated) if copy_out else inflated, ranges)
-            copied = Copied(window[begin - base : length], base + trusted, trusted_bit)
-            return Tail(NO_BIT, begin, inflated, ranges, known[begin - base : length], None, copied)
-        bits_per_byte = (stream_bits - start) / length
-        target = max(0, int(start - bits_per_byte * (base + trusted - begin + BLOCK_ALLOWANCE)))
-    return None
-
-
-_PER_THREAD = threading.local()
-# The largest one-pass buffers kept (each), by a thread that does not share its scratch
-# (``show``, a worker reading one wheel at a time): most ends of the benchmark corpus take
-# up to 4 MiB, a few 9; each kept MiB is one more in a worker's peak (2 x 12 MiB made its
-# 122 MB 143)
-KEPT_ONE_PASS = 4 * 1024 * 1024
-
-
-@contextmanager
-def _one_pass_buffers(size: int) -> Iterator[tuple[memoryview, memoryview]]:
-    """Two buffers of ``size`` bytes for a one-pass end. Threads that share their scratch
-    (wheel/scratch.py's ``share_among_threads``: a worker's up to 128 wheel threads) take
-    them from that budget for the time they use them: the two halves of one mapping that
-    the budget keeps for the next of them, counted, where it is small (a power of two up to
-    SPARE_EACH; untouched pages cost nothing), else unmapped. Fresh mappings for each end
-    were a third of the page faults of a worker reading the benchmark corpus over HTTP;
-    kept per thread, 2 x 4 MiB each, they were 0.5 to 1 GiB of a worker. A thread that
-    does not share keeps them from member to member: sized for twice what the end may
-    hold, they were zeroed whole each time, where only what is written needs to be, and
-    copied out (1% of a batch). Those are mappings too: a bytearray of the size was zeroed
-    whole once per thread all the same, and ``show`` starts its threads afresh for each
-    wheel (onnxruntime's libonnxruntime.so, whose end takes a second margin: 11.0 ms to
-    read, 8.6 as mappings, issue #15). Reused, a buffer holds an earlier end's bytes: each
-    pass writes what it reads back (``known`` first), as the per-thread pair always did."""
-    budget = shared_budget()
-    if budget is not None:
-        length = spare_length(2 * size)
-        share, kept = budget.lease(length)
-        mapping: mmap.mmap | None = None
-        try:
-            mapping = kept[0] if kept is not None else anonymous_mapping(length)
-            half = len(mapping) // 2
-            prefer_huge_pages(mapping, 0, size)  # each half only as far as it is written
-            prefer_huge_pages(mapping, half, half + size)
-            whole = memoryview(mapping)
-            with whole, whole[:size] as out, whole[half : half + size] as known:
-                yield out, known
-        finally:
-            budget.give_back(share, mapping, 0)
-        return
-    kept_pair: list[mmap.mmap] = getattr(_PER_THREAD, "buffers", [])
-    if not kept_pair or len(kept_pair[0]) < size:
-        # mapped KEPT_ONE_PASS long where kept: a later, longer end (a member's next margin)
-        # takes up the same pages; those it never writes cost nothing
-        length = max(size, KEPT_ONE_PASS)
-        kept_pair = [anonymous_mapping(length), anonymous_mapping(length)]
-        if size <= KEPT_ONE_PASS:  # a rare larger one is not kept: a worker's memory
-            _PER_THREAD.buffers = kept_pair
-    yield _advised(kept_pair[0], size), _advised(kept_pair[1], size)
-
-
-def _advised(mapping: mmap.mmap, size: int) -> memoryview:
-    """The first ``size`` bytes of ``mapping``, for huge pages where they are long enough:
-    only they are written (from the start), so only the huge pages they lie in. Not the
-    whole of a kept mapping, nor a short end's: it would fault in and zero a 2 MiB page for
-    a few KiB, kept for the thread's life."""
-    prefer_huge_pages_around(mapping, 0, size)
-    return memoryview(mapping)[:size]
 
 
 class _Start:
@@ -981,7 +534,7 @@ def _parse(
                 except ElfError:
                     return FAILED
                 if start >= tail.end and tail.bit != NO_BIT:
-                    longer = _inflate_at(
+                    longer = inflate_at(
                         archive.payload_from(member, tail.bit // 8),
                         tail.bit,
                         tail.begin,

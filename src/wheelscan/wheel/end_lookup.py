@@ -1,0 +1,209 @@
+"""An end's unknown bytes looked up in the bytes before it.
+
+An end inflated from a block header without the 32 KiB before it (wheel/ends.py) marks
+unknown each byte that copies (through copies) from those 32 KiB, with the byte it copies.
+Where the parser needs one, it is found here: in an inflation from a counted block further
+back, and so on down a chain (``resolve``, a counted end); or, for an end in one pass, in the
+bytes before it inflated from the next margin only up to the block it trusts from
+(``looked_up_before``). Kept apart from wheel/ends.py, which imports it only when a parse
+asks for such a byte: most ends never do (``show``'s start-up).
+"""
+
+from __future__ import annotations
+
+from wheelscan.wheel.archive import Member, WheelArchive
+from wheelscan.wheel.ends import (
+    BLOCK_ALLOWANCE,
+    MAX_EARLIER_CHAIN,
+    MAX_KEPT_EARLIER,
+    MAX_TAIL_WRITE,
+    WINDOW,
+    Copied,
+    Counted,
+    Route,
+    Tail,
+    block_at_or_before,
+    inflate_at,
+    search_target,
+    searched,
+)
+from wheelscan.wheel.scratch import HUGE_PAGE, anonymous_mapping, prefer_huge_pages_around
+
+# How many inflations further back an unknown byte may be looked for (``_copied_bytes``),
+# and how many times the parser's requests for unknown bytes are met so. Each inflation of
+# a chain lies before the last, so a chain inflates at most the member's bytes before the
+# end; MAX_CHAIN_INFLATED bounds that too, at what the end itself may write. jaxlib's
+# libjax_common.so: 32 deep, 4.6 MB, from its first margin
+MAX_RESOLVE_DEPTH = 128
+MAX_CHAIN_INFLATED = MAX_TAIL_WRITE
+# The bytes looked up, summed over a chain's levels: each level holds its look-ups (Python
+# lists and a dict) until the chain's end, outside the buffers' budget. jaxlib's chain looks
+# up 301 bytes at each of 33 levels; 64 KiB of unknown bytes copied level after level took
+# 205 MiB and, with a look-up that scanned every block per byte, 28 s before this bound
+MAX_CHAIN_LOOKUPS = 1 << 16
+# The bytes before a windowed end, inflated for its look-ups (``looked_up_before``): at
+# most this capacity each for them and for which are known
+MAX_LOOKED_UP_BEFORE = 4 * 1024 * 1024
+
+
+def resolve(counted: Counted, tail: Tail, start: int, end: int) -> Tail | None:
+    """``tail`` with its bytes [start, end) known, each unknown one found where it copies
+    from, in an inflation from a block further back (and so on: ``_copied_bytes``);
+    None if one cannot be."""
+    from wheelscan._tail import known_ranges
+
+    known = tail.known
+    if known is None:
+        return None
+    span = range(max(start, tail.begin), min(end, tail.end))
+    positions = [p for p in span if not known[p - tail.begin]]
+    if not positions:
+        return tail if any(a <= start and end <= b for a, b in tail.ranges) else None
+    values = _copied_bytes(counted, tail, positions)
+    if values is None:
+        return None
+    for position, value in zip(positions, values, strict=True):
+        tail.inflated[position - tail.begin] = value
+        known[position - tail.begin] = 1
+    ranges = known_ranges(known, 0, tail.begin)
+    if not any(a <= start and end <= b for a, b in ranges):
+        return None  # still not offered (past the end, or in a run too short to list)
+    return tail._replace(ranges=ranges)
+
+
+def _copied_bytes(counted: Counted, tail: Tail, positions: list[int]) -> list[int] | None:
+    """The bytes that the unknown ``positions`` of ``tail`` copy from the 32 KiB before it.
+
+    Each is looked up in an inflation from the last counted block at or before it; where it
+    is unknown there too, in one from a block further back, and so on down a chain of
+    inflations, each of the member's bytes before the last's. Of an inflation not kept
+    (MAX_KEPT_EARLIER) only its looked-up bytes are held once the next is made: one at a
+    time, MAX_EARLIER_CHAIN at most. Holding them all to the chain's end bounded it at 16
+    deep, and jaxlib's PT_DYNAMIC, copied through 32 blocks back from its first margin,
+    was looked up from all three margins: the two vain chains, and the two ends inflated
+    for them, were a third of its ``show`` past the count (issue #15)."""
+    # per level, from ``tail`` down: the bytes looked up there, those known there (by
+    # position), those not (looked up at the next level, in that order), and its inflation
+    # where it is kept (what is found for it is written into it: a later look-up stops there)
+    levels: list[tuple[list[int], dict[int, int], list[int], Tail | None]] = []
+    current: Tail | None = tail
+    inflated = looked_up_in_all = 0
+    while current is not None:
+        looked_up_in_all += len(positions)
+        if (
+            len(levels) == MAX_RESOLVE_DEPTH
+            or looked_up_in_all > MAX_CHAIN_LOOKUPS
+            or current.window is None
+        ):
+            return None
+        above, window = current.begin, current.window
+        sources = [above - WINDOW + window[p - above] for p in positions]
+        current = None  # one inflation not kept is held at a time
+        block = block_at_or_before(counted, min(sources))
+        if block is None:
+            return None
+        bit, begin = block
+        key = (bit, begin, above)
+        current = counted.earlier.get(key)
+        kept = current is not None
+        if current is None:
+            length = above - begin
+            kept = _kept_bytes(counted) + length <= MAX_KEPT_EARLIER
+            inflated += length
+            if inflated > MAX_CHAIN_INFLATED or (not kept and length > MAX_EARLIER_CHAIN):
+                return None
+            current = inflate_at(counted.payload, bit, begin, above, keep_window=True)
+            if current is None:
+                return None
+            if kept:
+                counted.earlier[key] = current
+        known = current.known
+        if known is None:
+            return None
+        looked_up = sorted(set(sources))
+        found = {s: current.inflated[s - begin] for s in looked_up if known[s - begin]}
+        unknown = [s for s in looked_up if s not in found]
+        levels.append((sources, found, unknown, current if kept else None))
+        if not unknown:
+            break
+        positions = unknown
+    values: list[int] = []
+    for sources, found, unknown, kept_inflation in reversed(levels):
+        found.update(zip(unknown, values, strict=True))  # the level below's, in its order
+        if kept_inflation is not None and kept_inflation.known is not None:
+            for source, value in zip(unknown, values, strict=True):
+                kept_inflation.inflated[source - kept_inflation.begin] = value
+                kept_inflation.known[source - kept_inflation.begin] = 1
+        values = [found[s] for s in sources]
+    return values
+
+
+def _kept_bytes(counted: Counted) -> int:
+    return sum(len(tail.inflated) for tail in counted.earlier.values())
+
+
+def looked_up_before(
+    archive: WheelArchive, member: Member, tail: Tail, start: int, end: int, earlier: int
+) -> Tail | None:
+    """``tail`` (a windowed end in one pass) with its bytes [start, end) known, each unknown
+    one found where it copies from: in the 32 KiB before the block the end trusts from,
+    inflated (once an end) from a block header before member offset ``earlier`` up to that
+    block; None if one cannot be (the parser's next margin inflates the end from there)."""
+    from wheelscan._tail import known_ranges
+
+    copied, known = tail.copied, tail.known
+    if copied is None or known is None:
+        return None
+    span = range(max(start, tail.begin), min(end, tail.end))
+    positions = [p for p in span if not known[p - tail.begin]]
+    if not positions:
+        return None  # past the end, or in a run too short to be offered: not for a look-up
+    if copied.before is None or copied.before_known is None:
+        before = _inflated_before(archive, member, earlier, copied)
+        if before is None:
+            return None
+        copied = copied._replace(before=before[0], before_known=before[1])
+        assert copied.before is not None and copied.before_known is not None  # (for mypy)
+    for position in positions:
+        source = copied.window[position - tail.begin]
+        if not copied.before_known[source]:
+            return None  # copied from further back: the next margin's
+        tail.inflated[position - tail.begin] = copied.before[source]
+        known[position - tail.begin] = 1
+    ranges = known_ranges(known, 0, tail.begin)
+    if not any(a <= start and end <= b for a, b in ranges):
+        return None
+    return tail._replace(ranges=ranges, copied=copied)
+
+
+def _inflated_before(
+    archive: WheelArchive, member: Member, earlier: int, copied: Copied
+) -> tuple[bytes, bytes] | None:
+    """The 32 KiB before member offset ``copied.above`` and which of them are known,
+    inflated from a block header found where an end inflated in one pass from ``earlier``
+    would look for one, up to the block header at ``copied.bit``; None where none is found
+    that inflates soundly that far, within MAX_LOOKED_UP_BEFORE."""
+    from wheelscan._tail import inflate_until
+
+    capacity = 2 * (copied.above - earlier + BLOCK_ALLOWANCE)
+    if earlier >= copied.above or capacity > MAX_LOOKED_UP_BEFORE:
+        return None
+    target = search_target(member, earlier, Route.ONE_PASS)
+    # mapped, not bytearrays: only the pages written cost anything (they are sized for twice
+    # what they are likely to hold), where a bytearray was zeroed whole; and a huge page at
+    # least, advised so (wheel/scratch.py's HUGE_PAGE_SHARE: 4 KiB pages were 400 faults)
+    length = max(capacity, HUGE_PAGE)
+    with anonymous_mapping(length) as out, anonymous_mapping(length) as known:
+        prefer_huge_pages_around(out, 0, capacity)
+        prefer_huge_pages_around(known, 0, capacity)
+        found = None
+        for payload, floor in searched(archive, member, target):
+            found = inflate_until(payload, target, floor, copied.bit, out, known)
+            if found is not None:
+                break
+        if found is None:
+            return None
+        length = found[0]  # (its bytes before a block it trusts are all marked unknown)
+        missing = bytes(max(0, WINDOW - length))  # before the start found: unknown
+        kept = max(0, length - WINDOW)
+        return missing + out[kept:length], missing + known[kept:length]
