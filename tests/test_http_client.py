@@ -634,9 +634,9 @@ def test_the_default_netrc_of_another_home_is_its_own(
 ) -> None:
     """Two HOMEs whose ~/.netrc have the same version (written in one tick of a coarse
     clock, as OneTick makes them look): each gives its own credentials, never the first's."""
-    from wheelscan.wheel import httpclient
+    from wheelscan.wheel import http_settings, httpclient
 
-    class OneTick(httpclient.NetrcVersion):
+    class OneTick(http_settings.NetrcVersion):
         def current(self) -> tuple[str | None, tuple[int, int] | None]:
             named, version = super().current()
             return named, None if version is None else (1, 1)
@@ -651,7 +651,7 @@ def test_the_default_netrc_of_another_home_is_its_own(
     seen = []
     for name in ("first", "second"):
         monkeypatch.setenv("HOME", str(tmp_path / name))
-        seen.append(httpclient.credentials(url, OneTick(0.0))["Authorization"])
+        seen.append(http_settings.credentials(url, OneTick(0.0))["Authorization"])
     expected = [base64.b64encode(f"user:{name}".encode()).decode() for name in ("first", "second")]
     assert seen == [f"Basic {token}" for token in expected]
 

@@ -8,7 +8,7 @@ import urllib3.util
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wheelscan.wheel import httpclient
+from wheelscan.wheel import http_pools, httpclient
 
 from property_budget import examples
 
@@ -98,19 +98,19 @@ def _urllib3_sends_as_is(target: str) -> bool:
 @settings(max_examples=examples(2000))
 @given(st.one_of(_TARGET, _TARGET.map(lambda target: "/" + target)))
 def test_a_target_is_sent_as_is_where_urllib3_would_send_it_so(target: str) -> None:
-    """``_sent_as_is`` (a target without escapes told by its characters alone, one with
+    """``sent_as_is`` (a target without escapes told by its characters alone, one with
     them by the pattern) says yes only where urllib3 itself would leave the target as it
     is: a target it said yes to goes out unencoded."""
-    if httpclient._sent_as_is.__wrapped__(target):
+    if http_pools.sent_as_is.__wrapped__(target):
         assert _urllib3_sends_as_is(target)
 
 
 def test_every_character_is_told_as_urllib3_tells_it() -> None:
-    """Each character alone in a target, escaped or not: ``_sent_as_is`` says yes to the
+    """Each character alone in a target, escaped or not: ``sent_as_is`` says yes to the
     ones urllib3 leaves as they are, and only to them (RFC 3986's, but "#": a fragment,
     never sent)."""
     for code in range(0x180):
         character = chr(code)
         for target in (f"/a{character}b", f"/a%41{character}b"):
             expected = _urllib3_sends_as_is(target) and character != "#"
-            assert httpclient._sent_as_is.__wrapped__(target) == expected, repr(target)
+            assert http_pools.sent_as_is.__wrapped__(target) == expected, repr(target)

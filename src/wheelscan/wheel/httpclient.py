@@ -26,20 +26,21 @@ wheelscan's own:
 Bodies sent with ``Content-Encoding: gzip`` or ``deflate`` are decoded, within the same cap
 (a gzip bomb is a body over the cap); any other encoding is refused loudly. A body whose
 encoding is not understood must never be parsed as if it were plain.
+
+This module holds the session (what a request sends, its redirects, retries and body) and
+the URLs it reads; the watchdog is wheel/http_deadline.py's, the user's settings
+(credentials, proxies, certificates) wheel/http_settings.py's, and urllib3's pools as the
+session uses them wheel/http_pools.py's.
 """
 
 from __future__ import annotations
 
 import atexit
-import base64
-import collections
 import contextlib
 import dataclasses
 import email.utils
 import functools
-import heapq
 import http.client
-import netrc
 import os
 import re
 import socket
@@ -47,17 +48,26 @@ import ssl
 import threading
 import time
 import urllib.parse
-import urllib.request
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import urllib3
 from urllib3.util import Url
 
-from wheelscan.wheel.remote import SCHEME, USER_AGENT, redact
-from wheelscan.wheel.response_headers import HeadersOnlyResponse
+from wheelscan.wheel.http_deadline import WATCHDOG, Watch
+from wheelscan.wheel.http_pools import CURRENT, NO_RETRIES, Pool, pool_manager, sent_as_is
+from wheelscan.wheel.http_settings import (
+    NetrcVersion,
+    credentials,
+    hostname,
+    proxy_for,
+    proxy_refused,
+    proxy_settings,
+    tls_context,
+)
+from wheelscan.wheel.remote import USER_AGENT, redact
 
 DEFAULT_TIMEOUT = 60.0
 # The slowest transfer a request's deadline allows for beyond ``timeout``: 1 MiB/s.
@@ -103,96 +113,6 @@ class Response:
     encoded: bool = False  # whether it was: its bytes are then not the file's own bytes
 
 
-class _Watch:
-    """One request's deadline, as its thread and the watchdog's share it. The deadline is
-    written by the request alone (a stale read costs the watchdog a tick); firing and
-    releasing decide under the watch's own lock, never contended but at that moment, so
-    that a socket released to the pool is never shut afterwards."""
-
-    __slots__ = ("deadline", "done", "fired", "lock", "sock")
-
-    def __init__(self, sock: socket.socket, deadline: float) -> None:
-        self.sock, self.deadline = sock, deadline
-        self.done = self.fired = False
-        self.lock = threading.Lock()
-
-
-class _Watchdog:
-    """Shuts down the socket of every request still running at its deadline.
-
-    A shut-down socket makes the blocked ``recv`` return at once, in whatever thread waits on
-    it; the request then fails as a missed deadline. One thread serves the whole process,
-    looking every ``TICK`` seconds: a request registers and extends its deadline without a
-    lock (a deque's append, a field's write), and releases it under its own watch's lock.
-    With 64 threads and more making requests, one lock taken three times a request became a
-    convoy: a third of a remote worker's samples waited on it (py-spy, 1,050 wheels over
-    loopback).
-    """
-
-    # deadlines are seconds long (--timeout, 60 s at most, plus 1 s a MiB): one fires at
-    # most this late
-    TICK = 0.1
-    # done requests are dropped from the heap when it grows past this, else at their deadline
-    PRUNE_ABOVE = 4096
-
-    def __init__(self) -> None:
-        self._new: collections.deque[_Watch] = collections.deque()
-        self._starting = threading.Lock()
-        self._thread: threading.Thread | None = None
-
-    def watch(self, sock: socket.socket, deadline: float) -> _Watch:
-        watched = _Watch(sock, deadline)
-        self._new.append(watched)
-        if self._thread is None:
-            with self._starting:
-                if self._thread is None:
-                    self._thread = threading.Thread(
-                        target=self._run, name="wheelscan-deadlines", daemon=True
-                    )
-                    self._thread.start()
-        return watched
-
-    @staticmethod
-    def extend(watched: _Watch, deadline: float) -> None:
-        watched.deadline = deadline
-
-    @staticmethod
-    def release(watched: _Watch) -> bool:
-        """Stop watching; True when the deadline had passed (and the socket was shut)."""
-        with watched.lock:
-            watched.done = True
-            return watched.fired
-
-    def _run(self) -> None:
-        heap: list[tuple[float, int, _Watch]] = []
-        while True:
-            while self._new:
-                watched = self._new.popleft()
-                heapq.heappush(heap, (watched.deadline, id(watched), watched))
-            now = time.monotonic()
-            while heap and heap[0][0] <= now:
-                _, _, watched = heapq.heappop(heap)
-                if watched.done:
-                    continue
-                if watched.deadline > now:  # extended since it was queued
-                    heapq.heappush(heap, (watched.deadline, id(watched), watched))
-                    continue
-                with watched.lock:
-                    if watched.done:  # released meanwhile: its socket may be pooled again
-                        continue
-                    watched.fired = True
-                    # already closed: the request has failed on its own
-                    with contextlib.suppress(OSError):
-                        watched.sock.shutdown(socket.SHUT_RDWR)
-            if len(heap) > self.PRUNE_ABOVE:
-                heap = [entry for entry in heap if not entry[2].done]
-                heapq.heapify(heap)
-            time.sleep(self.TICK)
-
-
-_WATCHDOG = _Watchdog()
-
-
 # The sessions ``default_session`` made: this process's own, which its source and its
 # workers' tasks share (``session_for``); ``quickest_answer`` reads what they have learnt
 _DEFAULT_SESSIONS: list[HttpSession] = []
@@ -210,15 +130,6 @@ def quickest_answer(url: str | None = None) -> float | None:
     else:
         seen = [s.quickest(url) for s in _DEFAULT_SESSIONS]
     return min((s for s in seen if s is not None), default=None)
-
-
-def _new_watchdog() -> None:
-    # a forked child has no watchdog thread and maybe a lock held by the parent's: start over
-    global _WATCHDOG  # noqa: PLW0603
-    _WATCHDOG = _Watchdog()
-
-
-os.register_at_fork(after_in_child=_new_watchdog)
 
 
 def _body_chunks(
@@ -274,87 +185,6 @@ def _decoded(chunks: Iterator[bytes], encoding: str, url: str, limit: int) -> by
     return bytes(out)
 
 
-def _basic_auth(user: str, password: str) -> dict[str, str]:
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
-
-
-def credentials(url: Url, netrc_version: NetrcVersion | None = None) -> dict[str, str]:
-    """The Authorization header for ``url``: its own userinfo, else the user's ``.netrc``
-    entry for its host (as pip does), else none. ``netrc_version``: the session's look at
-    the file (``NetrcVersion``), else one made now."""
-    if url.auth is not None:
-        user, _, password = url.auth.partition(":")
-        return _basic_auth(urllib.parse.unquote(user), urllib.parse.unquote(password))
-    named, version = (netrc_version or NetrcVersion(0.0)).current()
-    if version is None:
-        return {}  # no .netrc: no credentials from it
-    # the default file's HOME in the key too: another HOME's .netrc written in the same
-    # clock tick would have the same version
-    home = None if named else os.environ.get("HOME")
-    return _netrc_credentials(named, home, version, _hostname(url))
-
-
-_NetrcLook = tuple[tuple[str | None, str | None], float, tuple[int, int] | None]
-
-
-class NetrcVersion:
-    """Which ``.netrc`` a session's requests read (``NETRC``, else ``~/.netrc``), and its
-    version (mtime and ctime: contents, mode or owner changed, it is parsed again), looked
-    at again at most every ``recheck`` seconds. A look is an ``os.stat`` and an
-    ``expanduser``: once a request, it was paid for by thousands of range requests a second
-    for a file that changes once in a blue moon. An edit made during a run is seen a
-    ``recheck`` later; the variables that name the file are read at every request, so
-    pointing NETRC (or HOME) elsewhere takes effect at once."""
-
-    def __init__(self, recheck: float) -> None:
-        self.recheck = recheck
-        # ((NETRC, HOME), when looked at, the version then: None where there was no file),
-        # replaced whole (one assignment: threads sharing the session need no lock)
-        self._seen: _NetrcLook | None = None
-
-    def current(self) -> tuple[str | None, tuple[int, int] | None]:
-        """``NETRC``'s value and the file's version (None: no file to read)."""
-        named = os.environ.get("NETRC")
-        key = (named, os.environ.get("HOME"))
-        now = time.monotonic()
-        seen = self._seen
-        if seen is not None and seen[0] == key and now - seen[1] < self.recheck:
-            return named, seen[2]
-        try:
-            found = os.stat(named or os.path.expanduser("~/.netrc"))
-            version: tuple[int, int] | None = (found.st_mtime_ns, found.st_ctime_ns)
-        except OSError:
-            version = None
-        self._seen = (key, now, version)
-        return named, version
-
-
-@functools.lru_cache(maxsize=64)
-def _netrc_credentials(
-    named: str | None, home: str | None, version: tuple[int, int], host: str
-) -> dict[str, str]:
-    # parsed once per file version and host, not per request: a listing makes thousands of
-    # requests, and a parse per request cost its threads more than the pages themselves.
-    # ``named`` None: the default ~/.netrc, which Python's netrc refuses where others may
-    # read its passwords (it checks only the file it finds itself, not one named to it)
-    del home, version  # the cache's key only
-    try:
-        entry = netrc.netrc(named).authenticators(host)
-    except (OSError, netrc.NetrcParseError):
-        return {}  # a .netrc that cannot be read, or is not safe: no credentials from it
-    return _basic_auth(entry[0], entry[2] or "") if entry else {}
-
-
-def tls_context() -> ssl.SSLContext:
-    """Verified TLS: pip's ``cert`` setting when there is one (it replaces the store, as in
-    pip), else the system store, which OpenSSL reads from ``SSL_CERT_FILE``/``SSL_CERT_DIR``
-    when they are set."""
-    from wheelscan.sources.index_url import pip_setting
-
-    return ssl.create_default_context(cafile=pip_setting("cert"))
-
-
 def _retry_after(headers: Mapping[str, str]) -> float | None:
     """RFC 9110 10.2.3: seconds, or an HTTP date."""
     value = headers.get("retry-after", "").strip()
@@ -377,58 +207,10 @@ def _keep_userinfo(response: Response, asked: Url, final: Url) -> Response:
     return dataclasses.replace(response, url=final._replace(auth=asked.auth).url)
 
 
-# Every failure is left to HttpSession.get's own retries, which also cover reading the body;
-# redirects are followed by HttpSession._exchange
-_NO_RETRIES = urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=0)
 # As urllib3's PoolManager: a chain of redirects longer than this is refused
 MAX_REDIRECTS = 5
 # The headers never sent across a redirect to another origin (urllib3's Retry's default)
 _NOT_ACROSS_ORIGINS = frozenset({"authorization", "cookie", "proxy-authorization"})
-# What urllib's proxy lookup reads on this platform: HTTP(S)_PROXY and NO_PROXY in either
-# case, and REQUEST_METHOD (under CGI, HTTP_PROXY is a client's header, and not trusted)
-_PROXY_VARIABLES = (
-    "http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
-    "REQUEST_METHOD",
-)  # fmt: skip
-
-
-def _proxy_settings() -> tuple[str | None, ...]:
-    return tuple(map(os.environ.get, _PROXY_VARIABLES))
-
-
-@functools.lru_cache(maxsize=256)
-def _proxy_for(scheme: str, host: str, settings: tuple[str | None, ...]) -> str | None:
-    """The proxy a request to ``host`` goes through, or None; looked up again whenever the
-    variables it is read from change (``settings``). urllib's lookup reads the whole
-    environment twice, 0.1 ms, as much as the rest of a range request's own work."""
-    del settings  # the cache's key only
-    if urllib.request.proxy_bypass(host):
-        return None
-    proxy = urllib.request.getproxies().get(scheme)
-    if proxy and "://" not in proxy:
-        # ``host:port``, as pip takes it (requests prepends the scheme): an http proxy
-        return "http://" + proxy
-    return proxy or None
-
-
-# The proxies urllib3 speaks to without an extra (SOCKS needs urllib3[socks])
-_PROXY_SCHEMES = ("http://", "https://")
-
-
-@functools.lru_cache(maxsize=16)
-def _proxy_refused(proxy: str) -> str | None:
-    """Why the proxy setting cannot be used, or None: a setting to fix, said once and never
-    tried again, in words that hold none of it (its userinfo is a password)."""
-    scheme, sep, _ = proxy.partition("://")
-    if not proxy.lower().startswith(_PROXY_SCHEMES):
-        if sep and re.fullmatch(SCHEME, scheme):
-            return f"a proxy of scheme {scheme!r} (only http and https)"
-        return "a proxy of a scheme not spoken (only http and https)"
-    try:
-        urllib3.util.parse_url(proxy)
-    except ValueError:  # LocationParseError; its message shows the whole setting
-        return "a proxy setting (HTTP(S)_PROXY) that is not a valid URL"
-    return None
 
 
 # What no host may hold: a space or a control character
@@ -493,12 +275,6 @@ def check_url(url: str) -> None:
     _normalised(url)
 
 
-def _hostname(url: Url) -> str:
-    """The host as ``urlsplit``'s ``hostname`` gives it (an IPv6 address without its
-    brackets), for the lookups that expect that form: ``.netrc``, ``NO_PROXY``."""
-    return (url.host or "").strip("[]")
-
-
 def _origin(url: Url) -> tuple[str, str, int]:
     return url.scheme or "", url.host or "", url.port or (443 if url.scheme == "https" else 80)
 
@@ -534,10 +310,6 @@ def _failure(url: str, error: BaseException) -> HttpError:
     return HttpError(url, f"{type(cause).__name__}: {cause}")
 
 
-# The sockets a thread's request goes through (a redirect may add one), for the watchdog;
-# whether its last one had served before (``reused``), and whether it must be a new one
-# (``fresh``): HttpSession._on_live_connection
-_CURRENT = threading.local()
 # How a connection the server closed fails a request sent on it before any answer
 _CLOSED = (
     BrokenPipeError,
@@ -566,144 +338,6 @@ def _closed_unanswered(error: BaseException) -> bool:
         else:
             seen = seen.__cause__
     return False
-
-
-class _WatchedConnection(urllib3.connection.HTTPConnection):
-    """A connection that puts its socket under the current request's deadline before it
-    sends: urllib3's own timeouts, like http.client's, bound each socket read only. Its
-    answers' headers are parsed as http.client parses them, at a fraction of the cost
-    (wheel/response_headers.py)."""
-
-    response_class = HeadersOnlyResponse
-
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        if self.sock is not None and getattr(_CURRENT, "fresh", False):
-            self.close()  # kept alive, maybe closed by the server: this request needs a new one
-        _CURRENT.reused = self.sock is not None
-        if self.sock is None:
-            self.connect()
-        watch = getattr(_CURRENT, "watch", None)
-        if watch is not None and self.sock is not None:
-            watch(self.sock)
-        super().request(*args, **kwargs)
-
-
-class _WatchedTlsConnection(_WatchedConnection, urllib3.connection.HTTPSConnection):
-    pass
-
-
-# The characters of a request target urllib3 sends unchanged: those RFC 3986 allows in a
-# path and a query (urllib3 percent-encodes the others). Tested as a set where the target
-# holds no escape: the pattern's alternation made each character cost sre two tries (2.4-3.4
-# us a wheel's target, against 0.9-1.4)
-_TARGET_CHARACTERS = frozenset(
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@/?"
-)
-# A request target urllib3 would send unchanged: those characters, and percent-escapes in
-# upper case (urllib3 rewrites the others)
-_PLAIN_TARGET = re.compile(
-    "/(?:[" + re.escape("".join(sorted(_TARGET_CHARACTERS))) + "]|%[0-9A-F]{2})*"
-)
-
-
-@functools.lru_cache(maxsize=1024)
-def _sent_as_is(target: str) -> bool:
-    """Whether urllib3 would send ``target`` unchanged (``_PLAIN_TARGET``); cached, as a
-    wheel's target is asked for once per range. Without escapes, told by its characters
-    alone (``_TARGET_CHARACTERS``)."""
-    if "%" not in target:
-        return target[:1] == "/" and _TARGET_CHARACTERS.issuperset(target)
-    return _PLAIN_TARGET.fullmatch(target) is not None
-
-
-class _Pool(urllib3.HTTPConnectionPool):
-    ConnectionCls = _WatchedConnection
-
-    def get_once(
-        self, target: str, headers: Mapping[str, str], timeout: urllib3.Timeout
-    ) -> urllib3.BaseHTTPResponse:
-        """A GET of ``target`` (a plain one: ``_PLAIN_TARGET``) on one of the pool's
-        connections, as ``urlopen`` makes it without its retries or redirects, which
-        HttpSession makes itself, and without parsing the target again: urlopen
-        percent-encodes it a byte at a time in Python, a tenth of a range request's CPU.
-        The answer holds the connection until its body is read (``release_conn``).
-        ``_make_request`` and its ``response_conn`` are urllib3's private API: pyproject.toml
-        pins urllib3 to the versions this was tested with."""
-        conn = self._get_conn()
-        try:
-            return self._make_request(
-                conn, "GET", target, headers=headers, retries=_NO_RETRIES, timeout=timeout,
-                response_conn=conn, preload_content=False, decode_content=False,
-            )  # fmt: skip
-        except BaseException:
-            conn.close()
-            self._put_conn(None)  # its place in the pool, for a new connection
-            raise
-
-
-class _TlsPool(_Pool, urllib3.HTTPSConnectionPool):
-    ConnectionCls = _WatchedTlsConnection
-
-
-class _LazyTls:
-    """A pool manager that makes its TLS context when its first https pool needs one: the
-    system store's certificates take 20 ms of CPU to load, and each worker of an audit of
-    a plain http mirror paid them for nothing."""
-
-    connection_pool_kw: dict[str, Any]
-
-    def __init__(self, *args: Any, tls: Callable[[], ssl.SSLContext], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._tls = tls
-
-    def _new_pool(
-        self,
-        scheme: str,
-        host: str,
-        port: int,
-        request_context: dict[str, Any] | None = None,
-    ) -> urllib3.HTTPConnectionPool:
-        if scheme == "https":
-            if request_context is None:
-                request_context = self.connection_pool_kw.copy()
-            if request_context.get("ssl_context") is None:
-                request_context["ssl_context"] = self._tls()
-        pool: urllib3.HTTPConnectionPool = super()._new_pool(  # type: ignore[misc]
-            scheme, host, port, request_context
-        )
-        return pool
-
-
-class _PoolManager(_LazyTls, urllib3.PoolManager):
-    pass
-
-
-class _ProxyManager(_LazyTls, urllib3.ProxyManager):
-    pass
-
-
-def _manager(
-    proxy: str | None, tls: Callable[[], ssl.SSLContext], size: int
-) -> urllib3.PoolManager:
-    manager: urllib3.PoolManager
-    if proxy:
-        # credentials in the proxy's URL (http://user:pass@proxy:3128) are the proxy's to
-        # see, as Proxy-Authorization: urllib3 sends none of its own accord (a 407 instead)
-        parsed = urllib3.util.parse_url(proxy)
-        headers = None
-        if parsed.auth:
-            # the escapes' bytes as they are, as curl sends them: decoded to text (UTF-8)
-            # and encoded again (latin-1) a password of any other letters failed
-            user, _, password = parsed.auth.partition(":")
-            login = urllib.parse.unquote_to_bytes(user) + b":"
-            login += urllib.parse.unquote_to_bytes(password)
-            headers = {"proxy-authorization": "Basic " + base64.b64encode(login).decode()}
-            proxy = parsed._replace(auth=None).url
-        manager = _ProxyManager(proxy, num_pools=32, maxsize=size, tls=tls, proxy_headers=headers)
-    else:
-        manager = _PoolManager(num_pools=32, maxsize=size, tls=tls)
-    manager.pool_classes_by_scheme = {"http": _Pool, "https": _TlsPool}
-    return manager
 
 
 class HttpSession:
@@ -814,17 +448,17 @@ class HttpSession:
         close has arrived before the request leaves: one that crosses it on the wire, or on
         a slow link, failed a try, and a backoff; tried again on the next connection pooled,
         dead as well, three of them failed the request."""
-        _CURRENT.fresh = False
+        CURRENT.fresh = False
         try:
             return self._once(target, headers, limit, expected)
         except Exception as e:
-            if not (getattr(_CURRENT, "reused", False) and _closed_unanswered(e)):
+            if not (getattr(CURRENT, "reused", False) and _closed_unanswered(e)):
                 raise
-        _CURRENT.fresh = True  # the connection the pool gives is opened anew
+        CURRENT.fresh = True  # the connection the pool gives is opened anew
         try:
             return self._once(target, headers, limit, expected)
         finally:
-            _CURRENT.fresh = False
+            CURRENT.fresh = False
 
     def _once(
         self, target: Url, headers: dict[str, str], limit: int, expected: int
@@ -832,21 +466,21 @@ class HttpSession:
         """One try of a request to ``target``, its redirects followed: the URL that answered,
         and its answer."""
         url = target.url
-        _CURRENT.reused = False
+        CURRENT.reused = False
         started = time.monotonic()
         deadline = started + self.timeout
-        tokens: list[_Watch] = []
+        tokens: list[Watch] = []
         sent = [started]
 
         def watch(sock: socket.socket) -> None:
-            tokens.append(_WATCHDOG.watch(sock, deadline))
+            tokens.append(WATCHDOG.watch(sock, deadline))
             sent.append(time.monotonic())  # connected: a new connection's handshake is past
 
-        _CURRENT.watch = watch
+        CURRENT.watch = watch
         answer = None
         try:
             final, answer = self._exchange(target, headers)
-            _CURRENT.reused = False  # answered: a failure from here on is no closed connection
+            CURRENT.reused = False  # answered: a failure from here on is no closed connection
             if answer.status < 200:
                 # http.client passes over 100 Continue only: another interim answer (103
                 # Early Hints) was taken for the final one, and the answer that follows it
@@ -869,7 +503,7 @@ class HttpSession:
             announced = answer.length_remaining
             extra = min(announced if announced is not None else limit, limit) / MIN_RATE
             for token in tokens:
-                _WATCHDOG.extend(token, deadline + extra)
+                WATCHDOG.extend(token, deadline + extra)
             # (looked for first: a missing field's ``get`` raises and catches a KeyError)
             fields = answer.headers
             encoding = "identity"
@@ -888,18 +522,18 @@ class HttpSession:
         except BaseException as e:
             if answer is not None:
                 answer.close()
-            if any([_WATCHDOG.release(token) for token in tokens]):
+            if any([WATCHDOG.release(token) for token in tokens]):
                 raise HttpError(
                     url, f"no complete answer {time.monotonic() - started:.1f} s on"
                 ) from e
             if isinstance(e, urllib3.exceptions.MaxRetryError) and e.reason is not None:
-                if getattr(_CURRENT, "reused", False) and _closed_unanswered(e.reason):
+                if getattr(CURRENT, "reused", False) and _closed_unanswered(e.reason):
                     raise  # a kept-alive connection closed: _on_live_connection's to judge
                 raise _failure(url, e.reason) from e  # a connection that failed
             raise
         finally:
-            _CURRENT.watch = None
-        if any([_WATCHDOG.release(token) for token in tokens]):
+            CURRENT.watch = None
+        if any([WATCHDOG.release(token) for token in tokens]):
             # the watchdog's shutdown may itself have ended the answer: headers cut before
             # their framing was read, or a body whose end is the close, read as whole
             answer.close()
@@ -978,18 +612,18 @@ class HttpSession:
         Without a proxy, straight to the origin's pool of connections: the PoolManager's
         ``urlopen`` parses the URL again, percent-encoding it a byte at a time in Python,
         for every request (a quarter of a range request's CPU with the proxy lookup, which
-        is cached here: ``_proxy_for``). Through a proxy it parses ``url.url`` again, which
-        a normalised URL survives unchanged (``_normalised``)."""
+        is cached: wheel/http_settings.py's ``proxy_for``). Through a proxy it parses
+        ``url.url`` again, which a normalised URL survives unchanged (``_normalised``)."""
         scheme = url.scheme or ""
-        proxy = _proxy_for(scheme, _hostname(url), _proxy_settings())
-        if proxy is not None and (refused := _proxy_refused(proxy)) is not None:
+        proxy = proxy_for(scheme, hostname(url), proxy_settings())
+        if proxy is not None and (refused := proxy_refused(proxy)) is not None:
             raise HttpError(url.url, refused, transient=False)  # a setting to fix
         manager = self._manager(proxy)
         if proxy is not None:
             return manager.urlopen("GET", url.url, **self._urlopen_options(headers))
         pool = self._pool(manager, scheme, url.host or "", url.port)
         target = url.request_uri
-        if isinstance(pool, _Pool) and _sent_as_is(target):
+        if isinstance(pool, Pool) and sent_as_is(target):
             return pool.get_once(target, headers, self._timeouts)
         return pool.urlopen("GET", target, assert_same_host=False, **self._urlopen_options(headers))
 
@@ -1001,7 +635,7 @@ class HttpSession:
             "preload_content": False,
             "decode_content": False,
             "timeout": self._timeouts,
-            "retries": _NO_RETRIES,
+            "retries": NO_RETRIES,
             "redirect": False,
         }
 
@@ -1030,7 +664,7 @@ class HttpSession:
                 # a forked child must not share its parent's sockets: forget them, don't close
                 self._managers, self._pools, self._pid = {}, {}, os.getpid()
             if proxy not in self._managers:
-                self._managers[proxy] = _manager(proxy, self._tls_context, self.connections)
+                self._managers[proxy] = pool_manager(proxy, self._tls_context, self.connections)
             return self._managers[proxy]
 
     def _tls_context(self) -> ssl.SSLContext:

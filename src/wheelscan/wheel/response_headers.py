@@ -14,7 +14,7 @@ colon and a value on one line) is read here with one pattern; any other (a folde
 carriage return, a line without a colon, an over-long line...) goes to ``email.parser``, so no
 block is read otherwise than by http.client. ``HeadersOnlyResponse`` is http.client's
 response with that parse; urllib3 is given it as its connections' ``response_class``
-(httpclient.py).
+(http_pools.py).
 """
 
 from __future__ import annotations
