@@ -39,7 +39,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from tests.corpus.fetch import fetch, load_entries  # noqa: E402
 
-from wheelscan.wheel import contents, http  # noqa: E402
+from wheelscan.wheel import contents, http, http_ranges  # noqa: E402
 from wheelscan.wheel.archive import Member, WheelArchive  # noqa: E402
 
 from indexserver import IndexServer  # noqa: E402
@@ -81,7 +81,7 @@ class _State:
     differing = 0  # wheels whose facts differ from the local file's (``--check``)
 
 
-class TracingReader(http.HttpRangeReader):
+class TracingReader(http_ranges.HttpRangeReader):
     """An ``HttpRangeReader`` that notes where each answer's bytes start, and for which step."""
 
     def prefetch(self, spans: Any) -> None:
@@ -178,7 +178,7 @@ def attribute(
                     _State.differing += 1
         finally:
             del os.environ[contents.VERIFY_ENV]
-    if size <= http.WHOLE_BELOW:
+    if size <= http_ranges.WHOLE_BELOW:
         tally = tallies[WHOLE_WHEEL]
         tally.members += 1
         tally.compressed += size

@@ -25,7 +25,8 @@ from wheelscan.wheel import httpclient
 from wheelscan.wheel.archive import WheelError
 from wheelscan.wheel.byteranges import MultipartError, range_header, split_parts
 from wheelscan.wheel.contents import read_wheel_facts
-from wheelscan.wheel.http import HttpRangeReader, HttpSession, open_remote_archive
+from wheelscan.wheel.http import HttpSession, open_remote_archive
+from wheelscan.wheel.http_ranges import HttpRangeReader
 
 from elfwriter import build_elf, sample_spec
 from indexserver import IndexServer

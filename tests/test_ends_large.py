@@ -35,7 +35,8 @@ from wheelscan._native import dynamic_segment, facts_end
 from wheelscan.elf import ElfFacts, partial_parser
 from wheelscan.wheel import contents, ends
 from wheelscan.wheel.archive import Member, WheelArchive
-from wheelscan.wheel.http import HttpRangeReader, open_remote_archive
+from wheelscan.wheel.http import open_remote_archive
+from wheelscan.wheel.http_ranges import HttpRangeReader
 from wheelscan.wheel.httpclient import HttpSession
 from wheelscan.wheel.inflate import WHOLE_MEMBER_LIMIT, crc32
 from wheelscan.wheel.scratch import KEPT_RESIDENT, scratch

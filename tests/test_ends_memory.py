@@ -36,7 +36,8 @@ from wheelscan.elf import partial_parser
 from wheelscan.wheel import contents, ends
 from wheelscan.wheel.archive import WheelArchive
 from wheelscan.wheel.contents import read_wheel_facts
-from wheelscan.wheel.http import HttpRangeReader, RemoteWheelArchive, open_remote_archive
+from wheelscan.wheel.http import RemoteWheelArchive, open_remote_archive
+from wheelscan.wheel.http_ranges import HttpRangeReader
 from wheelscan.wheel.httpclient import HttpSession
 from wheelscan.wheel.inflate import WHOLE_MEMBER_LIMIT, crc32
 from wheelscan.wheel.stream import RESTART_KEEP

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from wheelscan.wheel.archive import WheelError
-from wheelscan.wheel.http import HttpRangeReader
+from wheelscan.wheel.http_ranges import HttpRangeReader
 from wheelscan.wheel.httpclient import HttpError, HttpSession
 
 ANNOUNCED = 64 << 20

@@ -19,15 +19,8 @@ from wheelscan.model import WheelFacts
 from wheelscan.policy.evaluate import evaluate
 from wheelscan.wheel.archive import Limits, WheelArchive, WheelError
 from wheelscan.wheel.contents import read_wheel_facts
-from wheelscan.wheel.http import (
-    GAP_TOLERANCE,
-    TAIL_SIZE,
-    HttpRangeReader,
-    HttpSession,
-    coalesce,
-    may_be_elf,
-    open_remote_archive,
-)
+from wheelscan.wheel.http import HttpSession, may_be_elf, open_remote_archive
+from wheelscan.wheel.http_ranges import GAP_TOLERANCE, TAIL_SIZE, HttpRangeReader, coalesce
 
 from elfwriter import build_elf, sample_spec
 from indexserver import IndexServer

@@ -30,7 +30,8 @@ from wheelscan.policy.verdict import AuditError
 from wheelscan.sources.base import WheelRef
 from wheelscan.wheel import httpclient
 from wheelscan.wheel.contents import read_wheel_facts
-from wheelscan.wheel.http import HttpRangeReader, HttpSession, open_remote_archive
+from wheelscan.wheel.http import HttpSession, open_remote_archive
+from wheelscan.wheel.http_ranges import HttpRangeReader
 
 from elfwriter import build_elf, sample_spec
 from indexserver import IndexServer
@@ -201,7 +202,7 @@ def test_the_range_requests_threads_stay_within_their_share_of_the_limit() -> No
     limit, 32 of them would take all of it; they take an eighth."""
     script = """
 import resource
-from wheelscan.wheel.http import IN_FLIGHT, IN_FLIGHT_SHARE, _io_pool
+from wheelscan.wheel.http_ranges import IN_FLIGHT, IN_FLIGHT_SHARE, _io_pool
 from wheelscan.wheel.threads import threads_within
 _, hard = resource.getrlimit(resource.RLIMIT_DATA)
 resource.setrlimit(resource.RLIMIT_DATA, (256 << 20, hard))

@@ -18,7 +18,8 @@ from tests.test_ends_failsafe import MEMBER, false_start_member, late_dynamic
 from wheelscan.engine.worker import read_facts
 from wheelscan.wheel import inflate_isal
 from wheelscan.wheel.contents import read_wheel_facts
-from wheelscan.wheel.http import HttpRangeReader, HttpSession, open_remote_archive
+from wheelscan.wheel.http import HttpSession, open_remote_archive
+from wheelscan.wheel.http_ranges import HttpRangeReader
 
 from elfwriter import build_elf, sample_spec
 from indexserver import IndexServer

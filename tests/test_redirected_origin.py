@@ -17,13 +17,12 @@ import pytest
 
 from wheelscan.engine.worker import read_facts
 from wheelscan.wheel.contents import read_wheel_facts
-from wheelscan.wheel.http import (
+from wheelscan.wheel.http import HttpSession, open_remote_archive
+from wheelscan.wheel.http_ranges import (
     TRIPS_SAVED,
     WHOLE_AT_MOST,
     WHOLE_RATE,
     HttpRangeReader,
-    HttpSession,
-    open_remote_archive,
     whole_below_for,
 )
 

@@ -33,13 +33,8 @@ from wheelscan.model import WheelFacts
 from wheelscan.wheel import ends
 from wheelscan.wheel.archive import WheelArchive
 from wheelscan.wheel.contents import PREFIX_FROM, VERIFY_ENV, read_wheel_facts
-from wheelscan.wheel.http import (
-    HEAD_FETCH,
-    TAIL_SIZE,
-    HttpRangeReader,
-    inflation_ratio,
-    open_remote_archive,
-)
+from wheelscan.wheel.http import inflation_ratio, open_remote_archive
+from wheelscan.wheel.http_ranges import HEAD_FETCH, TAIL_SIZE, HttpRangeReader
 
 from indexserver import IndexServer
 from wheelbuilder import build_wheel

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from wheelscan.wheel import httpclient
-from wheelscan.wheel.http import (
+from wheelscan.wheel.http import HttpSession
+from wheelscan.wheel.http_ranges import (
     TRIPS_SAVED,
     WHOLE_AT_MOST,
     WHOLE_BELOW,
     WHOLE_RATE,
-    HttpSession,
     round_trip_bytes,
     whole_below_for,
 )

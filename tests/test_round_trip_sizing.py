@@ -1,4 +1,4 @@
-"""Over a slow link bytes are traded for round trips, and only there (wheel/http.py,
+"""Over a slow link bytes are traded for round trips, and only there (wheel/http_ranges.py,
 ``whole_below_for`` and ``PREFIX_GUESS``): a wheel up to a size that grows with the round trip
 comes in one GET, and a wheel read by its ranges asks for its first bytes with its tail. The
 delaying proxy counts the round trips (tests/latencyproxy.py); nothing is timed. The facts
@@ -16,15 +16,14 @@ import pytest
 from wheelscan.engine.worker import read_facts
 from wheelscan.wheel.archive import WheelError
 from wheelscan.wheel.contents import read_wheel_facts
-from wheelscan.wheel.http import (
+from wheelscan.wheel.http import HttpSession, open_remote_archive
+from wheelscan.wheel.http_ranges import (
     PREFIX_GUESS,
     TRIPS_SAVED,
     WHOLE_AT_MOST,
     WHOLE_BELOW,
     WHOLE_RATE,
     HttpRangeReader,
-    HttpSession,
-    open_remote_archive,
     whole_below_for,
 )
 

@@ -56,11 +56,11 @@ MOST_WHEELS_IN_FLIGHT = 128
 IN_FLIGHT_BYTES = 256 << 20
 UNKNOWN_SIZE = 16 << 20
 # The part of a worker's RLIMIT_DATA the stacks of its wheels' threads may take: the rest is
-# its largest member's (twice, at most), the range requests' threads' (wheel/http.py), the
+# its largest member's (twice, at most), the range requests' threads' (wheel/http_ranges.py), the
 # wheels in flight's, the interpreter's
 THREADS_SHARE = 0.25
 # Where the index answers within NEAR_ROUND_TRIP (loopback, a mirror on the LAN: the threshold
-# of wheel/http.py's NEAR), a wheel waits for its round trips a fraction of a millisecond,
+# of wheel/http_ranges.py's NEAR), a wheel waits for its round trips a fraction of a millisecond,
 # and a few wheels at once keep a worker's core busy. More only queue on a worker wheels
 # another could take: the pool hands a worker its wheels as it asks for them, and the last
 # ones a worker holds, in flight on its threads, no idle worker can take over. Over nginx on

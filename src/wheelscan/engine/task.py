@@ -120,7 +120,8 @@ class AuditTask:
         self, ref: WheelRef, twins: ReleaseScope | None
     ) -> tuple[str | None, WheelFacts, int]:
         """The sha256 when every byte was fetched (else None), the facts, the bytes fetched."""
-        from wheelscan.wheel.http import HttpRangeReader, RemoteWheelArchive
+        from wheelscan.wheel.http import RemoteWheelArchive
+        from wheelscan.wheel.http_ranges import HttpRangeReader
         from wheelscan.wheel.httpclient import session_for
 
         reader = HttpRangeReader(ref.location, ref.size, session_for(self.request_timeout))
@@ -164,7 +165,8 @@ class AuditTask:
     ) -> tuple[str | None, WheelFacts, int]:
         """A remote wheel fetched whole, then read as a local file is: for a strict reading
         (names that look non-ELF are examined too), or to learn its sha256."""
-        from wheelscan.wheel.http import MAX_WHEEL_SIZE, HttpError
+        from wheelscan.wheel.http import HttpError
+        from wheelscan.wheel.http_ranges import MAX_WHEEL_SIZE
         from wheelscan.wheel.httpclient import session_for
 
         session = session_for(self.request_timeout)

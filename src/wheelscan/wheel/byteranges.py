@@ -35,7 +35,7 @@ _PART_RANGE = re.compile(rb"bytes (\d{1,19})-(\d{1,19})/(\d{1,19}|\*)")
 
 class MultipartError(WheelscanError, ValueError):
     """An answer to several ranges that is not what was asked for, or not sound: the wheel's
-    ``download-failed`` (wheel/http.py names the ranges asked for)."""
+    ``download-failed`` (wheel/http_ranges.py names the ranges asked for)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(ErrorCode.DOWNLOAD_FAILED, reason)

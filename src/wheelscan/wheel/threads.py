@@ -5,7 +5,7 @@ A thread's stack is a private mapping, counted against RLIMIT_DATA (8 MiB by def
 them are 264 MiB), so a worker under a memory limit (engine/pool.py) that started threads by
 the dozen would fail its wheels' own allocations, or fail to start a thread at all. The
 threads that read wheels (engine/inflight.py) and those that send their range requests
-(wheel/http.py) each take a share of the limit, and no more.
+(wheel/http_ranges.py) each take a share of the limit, and no more.
 
 ``show`` and a wheel's reading on several cores hand work to threads without
 ``concurrent.futures``: it imports ``logging`` (with ``traceback``, ``string``,
