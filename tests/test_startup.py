@@ -189,3 +189,20 @@ def test_main_in_a_host_that_froze_its_own_objects_freezes_none(tmp_path: Path) 
     run = run_probe(probe)
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines()[-1] == "0"
+
+
+def test_a_remote_show_without_a_netrc_imports_no_netrc_parser(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # netrc (and shlex with it) is imported only where there is a file to read
+    # (wheel/http_settings.py): two modules of every remote reading's start-up otherwise
+    from indexserver import IndexServer
+
+    (tmp_path / "packages").mkdir()
+    wheel = demo_wheel(tmp_path / "packages")  # where the server serves files from
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc there
+    monkeypatch.delenv("NETRC", raising=False)
+    with IndexServer(tmp_path) as server:
+        names = imported("-m", "wheelscan", "show", server.file_url(wheel))
+    assert "wheelscan.wheel.httpclient" in names
+    assert "netrc" not in names

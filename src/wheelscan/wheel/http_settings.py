@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import netrc
 import os
 import re
 import ssl
@@ -90,6 +89,10 @@ def _netrc_credentials(
     # ``named`` None: the default ~/.netrc, which Python's netrc refuses where others may
     # read its passwords (it checks only the file it finds itself, not one named to it)
     del home, version  # the cache's key only
+    # imported only where there is a file to read: with shlex, two modules of every remote
+    # reading's start-up that most never use
+    import netrc
+
     try:
         entry = netrc.netrc(named).authenticators(host)
     except (OSError, netrc.NetrcParseError):
