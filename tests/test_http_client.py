@@ -17,6 +17,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -710,18 +711,12 @@ def test_an_answer_the_deadline_cut_short_is_no_answer(answer: bytes) -> None:
         thread.join(timeout=10)
 
 
-def test_an_interim_answer_is_never_taken_for_the_final_one() -> None:
-    """A 103 Early Hints was returned as a bodiless answer, and the connection went back to
-    the pool with the real answer still to come: the next request read it as its own."""
+def _answering(answers: list[bytes]) -> str:
+    """A server on 127.0.0.1 giving one canned answer a request, in order, each on whichever
+    connection the request comes: ``answers`` bounds it."""
     listener = socket.create_server(("127.0.0.1", 0))
-    answers = [
-        b"HTTP/1.1 103 Early Hints\r\nLink: </a.whl>; rel=preload\r\n\r\n"
-        b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nbody-A",
-        b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nbody-B",
-        b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nbody-B",
-    ]
 
-    def serve() -> None:  # one answer a request, on whichever connection it comes
+    def serve() -> None:
         with listener:
             for answer in answers:
                 peer, _ = listener.accept()
@@ -730,11 +725,129 @@ def test_an_interim_answer_is_never_taken_for_the_final_one() -> None:
                     peer.sendall(answer)
                     peer.recv(65536)  # until the client closes or asks again
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    threading.Thread(target=serve, daemon=True).start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
+def test_interim_answers_are_passed_over_to_the_final_one() -> None:
+    """RFC 9110 15.2: a client must read 1xx answers it did not ask for. http.client passes
+    over 100 alone: a 103 Early Hints was the answer, bodiless, and the real one, left on
+    the pooled connection, was read by the next request as its own."""
+    base = _answering(
+        [
+            b"HTTP/1.1 103 Early Hints\r\nLink: </a.whl>; rel=preload\r\n\r\n"
+            b"HTTP/1.1 102 Processing\r\n\r\n"
+            b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nbody-A",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nbody-B",
+        ]
+    )
+    with HttpSession(tries=1, timeout=5) as session:
+        assert session.get(f"{base}/a", limit=100).body == b"body-A"
+        assert session.get(f"{base}/b", limit=100).body == b"body-B"
+
+
+def test_a_protocol_switch_never_asked_for_is_refused_and_its_connection_closed() -> None:
+    base = _answering(
+        [
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\nnot http",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nbody-B",
+        ]
+    )
     with HttpSession(tries=1, timeout=5) as session:
         with pytest.raises(HttpError) as raised:
             session.get(f"{base}/a", limit=100)
-        assert raised.value.status == 103
+        assert raised.value.status == 101 and not raised.value.transient
         assert session.get(f"{base}/b", limit=100).body == b"body-B"
+
+
+def test_one_request_s_deadline_never_cuts_the_next_on_its_connection() -> None:
+    """urllib3 pools a connection as soon as an answer's body is read to its end, while the
+    request that read it still watches its socket (decoding it): the next request sent on
+    that connection had its answer cut by the first's deadline, and a page that ends at the
+    close came back whole-looking, short (a run finishing silently short)."""
+    import gzip
+
+    body = gzip.compress(bytes(256 << 20), 9)  # inflating it takes the first past its deadline
+    page = b"<a href='demo-1.0-cp312-cp312-manylinux_2_17_x86_64.whl'>demo</a>\n" * 40
+    timeout = 1.0
+    first_sent = threading.Event()
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def read_request(reader: Any) -> None:
+        while reader.readline() not in (b"\r\n", b""):
+            pass
+
+    def serve() -> None:
+        with listener:
+            peer, _ = listener.accept()
+            with peer, peer.makefile("rb") as reader:
+                read_request(reader)
+                started = time.monotonic()
+                peer.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n"
+                    b"Content-Length: %d\r\n\r\n" % len(body)
+                )
+                # the body spread over its deadline, its last piece just within it
+                deadline = started + timeout + len(body) / (1 << 20)
+                for k in range(10):
+                    time.sleep(max(0.0, started + (deadline - 0.15 - started) * (k + 1) / 10
+                                   - time.monotonic()))  # fmt: skip
+                    peer.sendall(body[len(body) * k // 10 : len(body) * (k + 1) // 10])
+                first_sent.set()
+                read_request(reader)  # the second request, on the same connection
+                peer.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
+                for i in range(0, len(page), 64):  # bounded: the page's length
+                    try:
+                        peer.sendall(page[i : i + 64])
+                    except OSError:
+                        return
+                    time.sleep(0.01)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    first: list[object] = []
+    with HttpSession(tries=1, timeout=timeout) as session:
+
+        def get_first() -> None:
+            try:
+                first.append(len(session.get(f"{base}/a", limit=1 << 30).body))
+            except HttpError as e:  # its own deadline: its business, not the second's
+                first.append(e)
+
+        reading = threading.Thread(target=get_first)
+        reading.start()
+        assert first_sent.wait(timeout=60)
+        time.sleep(0.03)
+        try:
+            second: object = session.get(f"{base}/b", limit=1 << 20).body
+        except HttpError as e:
+            second = e
+        reading.join(timeout=60)
+    thread.join(timeout=30)
+    # whole, or an error: never a page cut short and taken for whole
+    assert second == page or isinstance(second, HttpError), len(second)  # type: ignore[arg-type]
+    # the first's body was whole before its deadline: decoding it past that is no failure
+    assert first == [256 << 20] or isinstance(first[0], HttpError)
+
+
+def test_a_body_s_end_is_known_before_its_last_chunk_is_given() -> None:
+    """The deadline stops at the read that ends an announced body, not after the body is
+    joined or decoded: a whole answer whose decoding ran past its deadline was refused as
+    cut short. (A chunked body's end is known only at its last, empty chunk's read.)"""
+    import urllib3
+
+    body = os.urandom(3 << 20)  # three 1 MiB chunks, as a body not expected whole is read
+    base = _answering([b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)])
+    events: list[str] = []
+    with urllib3.PoolManager() as pool:
+        response = pool.request("GET", f"{base}/a", preload_content=False)
+        given = httpclient._body_chunks(
+            response, f"{base}/a", 8 << 20, 0, lambda: events.append("end")
+        )
+        received = []
+        for chunk in given:
+            events.append("chunk")
+            received.append(chunk)
+    assert b"".join(received) == body
+    assert events[-2:] == ["end", "chunk"]  # known before the last chunk was given

@@ -22,6 +22,7 @@ from typing import Any
 
 import urllib3
 
+from wheelscan.wheel.http_deadline import WATCHDOG, Watch
 from wheelscan.wheel.response_headers import HeadersOnlyResponse
 
 # Every failure is left to HttpSession.get's own retries, which also cover reading the body;
@@ -40,6 +41,8 @@ class _WatchedConnection(urllib3.connection.HTTPConnection):
     (wheel/response_headers.py)."""
 
     response_class = HeadersOnlyResponse
+    # the deadline its last request put on its socket (see ``request``)
+    deadline_watch: Watch | None = None
 
     def request(self, *args: Any, **kwargs: Any) -> None:
         if self.sock is not None and getattr(CURRENT, "fresh", False):
@@ -47,9 +50,15 @@ class _WatchedConnection(urllib3.connection.HTTPConnection):
         CURRENT.reused = self.sock is not None
         if self.sock is None:
             self.connect()
+        # urllib3 hands a connection back to its pool as soon as an answer's body is read
+        # to its end, before the request that read it stops watching its socket: the request
+        # sent on it next takes the socket from that watch, whose deadline is not its own
+        if self.deadline_watch is not None:
+            WATCHDOG.release(self.deadline_watch)
+            self.deadline_watch = None
         watch = getattr(CURRENT, "watch", None)
         if watch is not None and self.sock is not None:
-            watch(self.sock)
+            self.deadline_watch = watch(self.sock)
         super().request(*args, **kwargs)
 
 

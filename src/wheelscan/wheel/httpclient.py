@@ -49,7 +49,7 @@ import threading
 import time
 import urllib.parse
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,7 +133,11 @@ def quickest_answer(url: str | None = None) -> float | None:
 
 
 def _body_chunks(
-    answer: urllib3.BaseHTTPResponse, url: str, limit: int, one_piece_up_to: int
+    answer: urllib3.BaseHTTPResponse,
+    url: str,
+    limit: int,
+    one_piece_up_to: int,
+    on_end: Callable[[], object] = lambda: None,
 ) -> Iterator[bytes]:
     """The raw body, never more than ``limit`` bytes in all: a body of announced length
     (within the limit, or refused unread) up to ``one_piece_up_to`` in one piece, read
@@ -142,7 +146,9 @@ def _body_chunks(
     caller expects). (In 1 MiB chunks joined, a
     range of 1.1 MB cost the client 1.4 ms of CPU over loopback (nginx), 2 MiB 3.0 ms and
     4 MiB 3.5 ms, where 1 MiB cost 0.38: two buffers more and their join, each on pages the
-    allocator had given back and faulted in anew. In one piece: 0.32, 0.59 and 0.62 ms.)"""
+    allocator had given back and faulted in anew. In one piece: 0.32, 0.59 and 0.62 ms.)
+    ``on_end`` is called as the read that ends the body returns, before its last chunk is
+    given: what follows (a join, a decoding) is no longer the network's to cut short."""
     declared = answer.length_remaining  # None when chunked or delimited by the close
     if declared is not None and declared > limit:
         raise BodyOverLimit(
@@ -154,8 +160,11 @@ def _body_chunks(
         wanted = declared - received if whole and declared is not None else _CHUNK
         chunk = answer.read(min(wanted, limit + 1 - received), decode_content=False)
         if not chunk:
+            on_end()
             break
         received += len(chunk)
+        if received == declared:
+            on_end()  # the last byte read: whatever follows (a join, a decoding) is no read
         if received > limit:
             raise BodyOverLimit(url, f"a body over the {limit} bytes asked for")
         yield chunk
@@ -472,9 +481,11 @@ class HttpSession:
         tokens: list[Watch] = []
         sent = [started]
 
-        def watch(sock: socket.socket) -> None:
-            tokens.append(WATCHDOG.watch(sock, deadline))
+        def watch(sock: socket.socket) -> Watch:
+            token = WATCHDOG.watch(sock, deadline)
+            tokens.append(token)
             sent.append(time.monotonic())  # connected: a new connection's handshake is past
+            return token
 
         CURRENT.watch = watch
         answer = None
@@ -482,11 +493,11 @@ class HttpSession:
             final, answer = self._exchange(target, headers)
             CURRENT.reused = False  # answered: a failure from here on is no closed connection
             if answer.status < 200:
-                # http.client passes over 100 Continue only: another interim answer (103
-                # Early Hints) was taken for the final one, and the answer that follows it
-                # on the connection would be read by the next request sent there
+                # interim answers (100, 102, 103) are passed over as they come
+                # (response_headers.HeadersOnlyResponse): this is a 101, a protocol switch
+                # never asked for, after which the connection speaks no HTTP (closed)
                 raise HttpError(
-                    url, f"an interim answer ({answer.status}) taken for a final one",
+                    url, f"HTTP {answer.status}, a protocol switch never asked for",
                     answer.status, transient=False,
                 )  # fmt: skip
             answered = time.monotonic()
@@ -512,7 +523,10 @@ class HttpSession:
             # in one piece only what the caller expects, and only bytes as sent: a decoded
             # page would otherwise be held whole beside its encoded body
             one_piece = min(expected, _ONE_PIECE_UP_TO) if encoding == "identity" else 0
-            chunks = _body_chunks(answer, url, limit, one_piece)
+            chunks = _body_chunks(
+                answer, url, limit, one_piece,
+                lambda: [WATCHDOG.release(token) for token in tokens],
+            )  # fmt: skip
             if encoding in _DECODED:
                 body = _decoded(chunks, encoding, url, limit)
             elif encoding == "identity":

@@ -89,3 +89,14 @@ class HeadersOnlyResponse(http.client.HTTPResponse):
 
     def begin(self) -> None:
         _begin(self)
+
+    def _read_status(self) -> tuple[str, int, str]:
+        # RFC 9110 15.2: a client must parse 1xx answers it did not ask for; http.client
+        # passes over 100 alone (in begin), the others (102, 103) are passed over here.
+        # A 101 is no interim answer: returned, and refused by the session
+        for _ in range(_MAX_HEADERS):
+            version, status, reason = super()._read_status()  # type: ignore[misc]
+            if not 101 < status < 200:
+                return version, status, reason
+            read_header_lines(self.fp)
+        raise http.client.HTTPException(f"more than {_MAX_HEADERS} interim answers")
