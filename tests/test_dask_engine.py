@@ -104,14 +104,20 @@ def test_the_dask_engine_stores_what_the_local_pool_stores(
 
 
 def _dask_workers(audit_process: psutil.Process) -> list[psutil.Process]:
-    """The LocalCluster's worker processes: the audit's children that Dask names so."""
+    """The LocalCluster's worker processes: the audit's children its nannies spawned.
+
+    Dask titles them "dask worker" only where setproctitle is installed, which nothing here
+    asks for; without it a worker's command line is multiprocessing's ``spawn_main`` (the
+    resource tracker, the other child, runs ``resource_tracker``'s ``main``).
+    """
     workers = []
     for child in audit_process.children():
         try:
-            if child.cmdline()[0].startswith("dask worker"):
-                workers.append(child)
+            command = " ".join(child.cmdline())
         except psutil.NoSuchProcess:
-            pass
+            continue
+        if command.startswith("dask worker") or "spawn_main" in command:
+            workers.append(child)
     return workers
 
 
@@ -140,7 +146,7 @@ def test_a_dask_worker_killed_mid_run_loses_nothing(
         _, err = process.communicate(timeout=180)
     finally:
         process.kill()
-        process.wait()
+        process.communicate()  # closes the pipes too, should an assertion have come first
     assert process.returncode == 0, err
     assert 1 <= at_kill < total, "the kill came after the run"
     assert stored(db) == stored(local_store)
