@@ -8,7 +8,15 @@ Each row is one ``wheelscan audit`` process into a fresh store:
 - bytes fetched ÷ wheel bytes (what crossed the network over what the wheels hold);
 - requests per wheel (range requests for files; pages are listed apart);
 - CPU seconds of the audit's whole process tree (user + sys of the audit and its workers):
-  on a machine other work shares, a figure its load moves far less than wall time.
+  on a machine other work shares, a figure its load moves far less than wall time;
+- with ``--server nginx``, the steady rate (``steady/s``): wheels a second while the run was
+  in its stride, from nginx's log, the wheels whose files were first asked between the
+  tenth and the ninetieth percentile of those times. A run's fixed round trips (the index
+  page and the first pages on new connections, the workers' first connections, the last
+  wheels' chains: about 2 s of a 5 s run at 200 ms) weigh on a run of a thousand wheels,
+  not on a nightly audit of an index's new files nor on a whole index's; the steady rate is
+  that audit's throughput, the whole run's is what this command saw. Both are printed, and
+  each round trip's share of the 0 ms figure below the table.
 
     python benchmarks/remote.py [--corpus tests/corpus/wheels.json] [--workers 2]
                                 [--baseline /path/to/other/checkout/src] [--server nginx]
@@ -38,6 +46,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import math
 import os
 import resource
 import sqlite3
@@ -136,11 +145,12 @@ def main() -> None:
             if args.server == "nginx":
                 nginx = Nginx(mirror.web, Path(tempfile.mkdtemp(dir=tmp)))
                 stack.callback(nginx.stop)
-                url, clear, paths = nginx.url, nginx.clear, nginx.paths
+                url, clear, requests = nginx.url, nginx.clear, nginx.requests
             else:
                 server = stack.enter_context(IndexServer(mirror.web))
                 url, clear = server.url, server.clear
-                paths = lambda: [served.path for served in server.log]  # noqa: E731
+                # not stamped: its rows' steady rate is left blank
+                requests = lambda: [(math.nan, s.path) for s in server.log]  # noqa: E731
             host, port = url.removeprefix("http://").split(":")
             for _ in range(args.rounds):
                 for label, tree in trees.items():
@@ -156,13 +166,14 @@ def main() -> None:
                             seconds, cpu, count, fetched, remote_bytes = audit(
                                 index, _fresh_store(tmp), args.workers, tree
                             )
-                        requested = paths()
-                        files = sum(p.startswith("/packages/") for p in requested)
+                        requested = requests()
+                        files = sum(p.startswith("/packages/") for _, p in requested)
                         name = f"{label}http {rtt * 1000:.0f} ms"
                         pages = len(requested) - files
                         proxy_cpu = proxy.cpu_seconds if rtt else None  # 0 ms: not through it
                         row = Row(name, seconds, count, cpu, fetched / remote_bytes,
-                                  files / count, pages, proxy_cpu)  # fmt: skip
+                                  files / count, pages, proxy_cpu,
+                                  steady_rate(requested))  # fmt: skip
                         _show(rows, row, rows[label + "directory"][-1])
         if args.rounds > 1:
             print(f"# medians of {args.rounds} rounds (each ratio: of the two medians)")
@@ -170,12 +181,14 @@ def main() -> None:
             for name, measured in rows.items():
                 directory = name.split("http")[0] + "directory" if "http" in name else name
                 print(_median(measured).line(_median(rows[directory])))
+        for label in trees:
+            print(_shares(label, {name: _median(measured) for name, measured in rows.items()}))
         print(f"{audited} wheels, {wheel_bytes / 1e6:.0f} MB, {args.workers} workers")
 
 
 HEADER = (
     f"{'source':18} {'s':>7} {'wheels/s':>9} {'vs dir':>7} {'fetched':>8} "
-    f"{'req/wheel':>9} {'pages':>6} {'cpu s':>6} {'cpu/dir':>7} {'proxy s':>7}"
+    f"{'req/wheel':>9} {'pages':>6} {'cpu s':>6} {'cpu/dir':>7} {'proxy s':>7} {'steady/s':>8}"
 )
 
 
@@ -191,6 +204,7 @@ class Row:
     requests_per_wheel: float | None = None
     pages: int | None = None
     proxy_cpu: float | None = None
+    steady: float | None = None  # wheels/s in the run's stride (steady_rate)
 
     def line(self, directory: Row) -> str:
         text = (
@@ -202,9 +216,38 @@ class Row:
         else:
             text += f"{self.fetched:8.1%} {self.requests_per_wheel:9.2f} {self.pages:6} "
         text += f"{self.cpu:6.2f} {self.cpu / directory.cpu:7.2f}"
-        if self.proxy_cpu:
-            text += f" {self.proxy_cpu:7.2f}"
-        return text
+        text += f" {self.proxy_cpu:7.2f}" if self.proxy_cpu else f" {'':7}"
+        if self.steady is not None:
+            text += f" {self.steady:8.1f}"
+        return text.rstrip()
+
+
+def steady_rate(requested: list[tuple[float, str]]) -> float | None:
+    """Wheels a second in the run's stride: of the wheels' files, in the order each was
+    first asked, those between the tenth and the ninetieth percentile, over the time
+    between (None where the log has no times, or the run fewer than 20 wheels)."""
+    first: dict[str, float] = {}
+    for when, path in sorted(requested):
+        if path.startswith("/packages/"):
+            first.setdefault(path, when)
+    times = sorted(first.values())
+    low, high = len(times) // 10, len(times) * 9 // 10 - 1
+    if len(times) < 20 or math.isnan(times[0]) or times[high] <= times[low]:
+        return None
+    return (high - low) / (times[high] - times[low])
+
+
+def _shares(label: str, rows: dict[str, Row]) -> str:
+    """Each round trip's wheels/s as a share of 0 ms's: the whole run's, and the stride's."""
+    base = rows[f"{label}http 0 ms"]
+    parts = []
+    for rtt in ROUND_TRIPS[1:]:
+        row = rows[f"{label}http {rtt * 1000:.0f} ms"]
+        part = f"{rtt * 1000:.0f} ms {base.seconds / row.seconds:.0%} of 0 ms's wheels/s"
+        if row.steady is not None and base.steady is not None:
+            part += f" (steady {row.steady / base.steady:.0%})"
+        parts.append(part)
+    return f"# {label or 'this '}tree: " + "; ".join(parts)
 
 
 def _fresh_store(tmp: str) -> Path:
@@ -229,6 +272,9 @@ def _median(measured: list[Row]) -> Row:
     even count, the slower of the middle two (the rows are whole runs: none is made up)."""
     by_time = sorted(measured, key=lambda row: row.seconds)[len(measured) // 2]
     cpu = statistics.median(row.cpu for row in measured)
+    steady = [row.steady for row in measured if row.steady is not None]
+    if steady:  # the slower of the middle two, as the wall time
+        by_time = dataclasses.replace(by_time, steady=sorted(steady)[(len(steady) - 1) // 2])
     return dataclasses.replace(by_time, cpu=cpu)
 
 

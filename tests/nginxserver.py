@@ -28,6 +28,7 @@ pid {tmp}/nginx.pid;
 error_log {tmp}/error.log;
 events {{ worker_connections {connections}; }}
 http {{
+    log_format stamped '$msec "$request" $status $bytes_sent';
     access_log {access_log};
     client_body_temp_path {tmp}/body;
     proxy_temp_path {tmp}/proxy;
@@ -91,7 +92,7 @@ class Nginx:
 
     def start(self) -> Self:
         conf = self.tmp / "nginx.conf"
-        access_log = f"{self.tmp}/access.log" if self.log_requests else "off"
+        access_log = f"{self.tmp}/access.log stamped" if self.log_requests else "off"
         conf.write_text(
             _CONF.format(
                 tmp=self.tmp,
@@ -135,8 +136,17 @@ class Nginx:
 
     def paths(self) -> list[str]:
         """The paths requested since the start or the last ``clear`` (``log_requests``)."""
+        return [path for _, path in self.requests()]
+
+    def requests(self) -> list[tuple[float, str]]:
+        """Each request since the start or the last ``clear`` (``log_requests``): when its
+        answer was sent (seconds since the epoch, to the millisecond) and its path."""
         lines = (self.tmp / "access.log").read_text().splitlines()
-        return [line.split('"')[1].split()[1] for line in lines if '"' in line]
+        return [
+            (float(line.split(" ", 1)[0]), line.split('"')[1].split()[1])
+            for line in lines
+            if '"' in line
+        ]
 
     def clear(self) -> None:
         (self.tmp / "access.log").write_text("")
