@@ -69,6 +69,7 @@ from latencyproxy import LatencyProxy  # noqa: E402
 from mirror import build_mirror  # noqa: E402
 
 ROUND_TRIPS = (0.0, 0.05, 0.2)
+STRIDE_FROM = 1000  # the fewest wheels a run's steady rate is taken of (steady_rate)
 
 
 class Nginx(nginxserver.Nginx):
@@ -225,14 +226,16 @@ class Row:
 def steady_rate(requested: list[tuple[float, str]]) -> float | None:
     """Wheels a second in the run's stride: of the wheels' files, in the order each was
     first asked, those between the tenth and the ninetieth percentile, over the time
-    between (None where the log has no times, or the run fewer than 20 wheels)."""
+    between. None where the log has no times, or the run fewer than ``STRIDE_FROM``
+    wheels: a run of a few hundred has most of them asked for at its start (two workers
+    read up to 256 at once), and the times between its percentiles say nothing of its pace."""
     first: dict[str, float] = {}
     for when, path in sorted(requested):
         if path.startswith("/packages/"):
             first.setdefault(path, when)
     times = sorted(first.values())
     low, high = len(times) // 10, len(times) * 9 // 10 - 1
-    if len(times) < 20 or math.isnan(times[0]) or times[high] <= times[low]:
+    if len(times) < STRIDE_FROM or math.isnan(times[0]) or times[high] <= times[low]:
         return None
     return (high - low) / (times[high] - times[low])
 

@@ -289,16 +289,16 @@ def test_the_median_of_runs_is_their_middle_or_the_mean_of_the_two() -> None:
 def test_the_steady_rate_is_the_stride_between_the_tenth_and_ninetieth_percentile() -> None:
     from remote import steady_rate  # imported here: remote.py puts tests/ on sys.path
 
-    # 100 wheels: the first and last ten slow (0.5 s apart), the 80 between 100 a second;
-    # pages and each wheel's second request do not count
-    times = [0.5 * i for i in range(10)]
-    times += [times[-1] + 0.5 + 0.01 * i for i in range(80)]
-    times += [times[-1] + 0.5 * (i + 1) for i in range(10)]
+    # 1,000 wheels: the first and last hundred slow (0.05 s apart), the 800 between 100 a
+    # second; pages and each wheel's second request do not count
+    times = [0.05 * i for i in range(100)]
+    times += [times[-1] + 0.05 + 0.01 * i for i in range(800)]
+    times += [times[-1] + 0.05 * (i + 1) for i in range(100)]
     requested = [(when, f"/packages/w{i}.whl") for i, when in enumerate(times)]
     requested += [(when + 0.2, f"/packages/w{i}.whl") for i, when in enumerate(times)]
     requested += [(when, f"/simple/p{i}/") for i, when in enumerate(times)]
     assert steady_rate(requested) == pytest.approx(100.0)
     whole = len(times) / (times[-1] - times[0])
-    assert whole < 15  # the slow ends drag the whole run's rate
+    assert whole < 60  # the slow ends drag the whole run's rate
     assert steady_rate([(float("nan"), path) for _, path in requested]) is None
-    assert steady_rate(requested[:19]) is None
+    assert steady_rate(requested[:999]) is None  # too few for a stride
