@@ -851,3 +851,31 @@ def test_a_body_s_end_is_known_before_its_last_chunk_is_given() -> None:
             received.append(chunk)
     assert b"".join(received) == body
     assert events[-2:] == ["end", "chunk"]  # known before the last chunk was given
+
+
+def test_a_chunked_body_s_end_is_known_as_soon_as_urllib3_has_read_it() -> None:
+    """A chunked body (an index's gzip page, as nginx sends it) is read to its last, empty
+    chunk by the read that takes its last data, and its connection handed back to the
+    pool: its deadline ends there too, not one read later, after its data was decoded."""
+    import urllib3
+
+    body = os.urandom(100_000)
+    chunks = b"".join(
+        b"%x\r\n%s\r\n" % (len(body[i : i + 4096]), body[i : i + 4096])
+        for i in range(0, len(body), 4096)
+    )
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    base = _answering([head + chunks + b"0\r\n\r\n"])
+    events: list[str] = []
+    with urllib3.PoolManager() as pool:
+        response = pool.request("GET", f"{base}/a", preload_content=False)
+        given = httpclient._body_chunks(
+            response, f"{base}/a", 8 << 20, 0, lambda: events.append("end")
+        )
+        received = []
+        for chunk in given:
+            events.append("chunk")
+            received.append(chunk)
+    assert b"".join(received) == body
+    assert "end" in events and events.index("end") < len(events) - 1, events
+    assert events[events.index("end") + 1 :] == ["chunk"], events  # before the last chunk

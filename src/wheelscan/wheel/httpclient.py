@@ -148,23 +148,29 @@ def _body_chunks(
     4 MiB 3.5 ms, where 1 MiB cost 0.38: two buffers more and their join, each on pages the
     allocator had given back and faulted in anew. In one piece: 0.32, 0.59 and 0.62 ms.)
     ``on_end`` is called as the read that ends the body returns, before its last chunk is
-    given: what follows (a join, a decoding) is no longer the network's to cut short."""
+    given (a body delimited by the connection's close: at the empty read that finds it):
+    what follows (a join, a decoding) is no longer the network's to cut short."""
     declared = answer.length_remaining  # None when chunked or delimited by the close
     if declared is not None and declared > limit:
         raise BodyOverLimit(
             url, f"the server announces {declared} bytes, more than the {limit} asked for"
         )
     received = 0
+    ended = False
     whole = declared is not None and declared <= one_piece_up_to
     while declared is None or received < declared:
         wanted = declared - received if whole and declared is not None else _CHUNK
         chunk = answer.read(min(wanted, limit + 1 - received), decode_content=False)
         if not chunk:
-            on_end()
+            if not ended:
+                on_end()
             break
         received += len(chunk)
-        if received == declared:
-            on_end()  # the last byte read: whatever follows (a join, a decoding) is no read
+        if received == declared or (declared is None and answer.closed):
+            # the last byte read (a chunked body: its last, empty chunk read with its last
+            # data, and the connection back in the pool): what follows is no read
+            on_end()
+            ended = True
         if received > limit:
             raise BodyOverLimit(url, f"a body over the {limit} bytes asked for")
         yield chunk
