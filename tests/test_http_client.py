@@ -746,6 +746,16 @@ def test_interim_answers_are_passed_over_to_the_final_one() -> None:
         assert session.get(f"{base}/b", limit=100).body == b"body-B"
 
 
+def test_interim_answers_are_bounded_whichever_their_kind() -> None:
+    """A server that sends interim answers without end is refused after 100 of them: the
+    100s that http.client passes over itself counted too (a 100 between two 103s had
+    begun the count again, so only the request's deadline ended an endless stream)."""
+    interim = b"HTTP/1.1 103 Early Hints\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n" * 60
+    base = _answering([interim + b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nbody-A"])
+    with HttpSession(tries=1, timeout=5) as session, pytest.raises(HttpError, match="interim"):
+        session.get(f"{base}/a", limit=100)
+
+
 def test_a_protocol_switch_never_asked_for_is_refused_and_its_connection_closed() -> None:
     base = _answering(
         [

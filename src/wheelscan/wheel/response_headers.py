@@ -90,13 +90,20 @@ class HeadersOnlyResponse(http.client.HTTPResponse):
     def begin(self) -> None:
         _begin(self)
 
+    _interim = 0  # the interim answers read so far, of every kind
+
     def _read_status(self) -> tuple[str, int, str]:
         # RFC 9110 15.2: a client must parse 1xx answers it did not ask for; http.client
-        # passes over 100 alone (in begin), the others (102, 103) are passed over here.
-        # A 101 is no interim answer: returned, and refused by the session
-        for _ in range(_MAX_HEADERS):
+        # passes over 100 alone (in begin, calling this again), the others (102, 103) are
+        # passed over here; a server's endless stream of them is refused, counted across
+        # both. A 101 is no interim answer: returned, and refused by the session
+        while True:
             version, status, reason = super()._read_status()  # type: ignore[misc]
-            if not 101 < status < 200:
+            if not (status == 100 or 101 < status < 200):
                 return version, status, reason
+            self._interim += 1
+            if self._interim > _MAX_HEADERS:
+                raise http.client.HTTPException(f"more than {_MAX_HEADERS} interim answers")
+            if status == 100:
+                return version, status, reason  # its headers passed over by begin
             read_header_lines(self.fp)
-        raise http.client.HTTPException(f"more than {_MAX_HEADERS} interim answers")
