@@ -10,8 +10,9 @@ Each row is one ``wheelscan audit`` process into a fresh store:
 - CPU seconds of the audit's whole process tree (user + sys of the audit and its workers):
   on a machine other work shares, a figure its load moves far less than wall time;
 - with ``--server nginx``, the steady rate (``steady/s``): wheels a second while the run was
-  in its stride, from nginx's log, the wheels whose files were first asked between the
-  tenth and the ninetieth percentile of those times. A run's fixed round trips (the index
+  in its stride, from nginx's log: the wheels whose files' first answers went out between
+  the tenth and the ninetieth percentile of those times (a wheel's first request answered
+  once: its pace is the run's, a round trip or so later). A run's fixed round trips (the index
   page and the first pages on new connections, the workers' first connections, the last
   wheels' chains: about 2 s of a 5 s run at 200 ms) weigh on a run of a thousand wheels,
   not on a nightly audit of an index's new files nor on a whole index's; the steady rate is
@@ -224,11 +225,12 @@ class Row:
 
 
 def steady_rate(requested: list[tuple[float, str]]) -> float | None:
-    """Wheels a second in the run's stride: of the wheels' files, in the order each was
-    first asked, those between the tenth and the ninetieth percentile, over the time
-    between. None where the log has no times, or the run fewer than ``STRIDE_FROM``
-    wheels: a run of a few hundred has most of them asked for at its start (two workers
-    read up to 256 at once), and the times between its percentiles say nothing of its pace."""
+    """Wheels a second in the run's stride: of the wheels' files, in the order of the
+    first answer each was given (nginx logs a request when it has answered), those between
+    the tenth and the ninetieth percentile, over the time between. None where the log has
+    no times, or the run fewer than ``STRIDE_FROM`` wheels: a run of a few hundred has most
+    of them asked for at its start (two workers read up to 256 at once), and the times
+    between its percentiles say nothing of its pace."""
     first: dict[str, float] = {}
     for when, path in sorted(requested):
         if path.startswith("/packages/"):

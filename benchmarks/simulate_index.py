@@ -124,7 +124,8 @@ class Served:
         return float(times.user + times.system)
 
     def requests(self) -> list[tuple[str, int]]:
-        """(path, body bytes) of every request so far (the combined log format)."""
+        """(path, body bytes) of every request so far (the body's bytes follow the status
+        in nginxserver's log format, as in the combined one)."""
         lines = (self.nginx.tmp / "access.log").read_text().splitlines()
         found = []
         for line in lines:

@@ -28,7 +28,7 @@ pid {tmp}/nginx.pid;
 error_log {tmp}/error.log;
 events {{ worker_connections {connections}; }}
 http {{
-    log_format stamped '$msec "$request" $status $bytes_sent';
+    log_format stamped '$msec "$request" $status $body_bytes_sent';
     access_log {access_log};
     client_body_temp_path {tmp}/body;
     proxy_temp_path {tmp}/proxy;
