@@ -841,14 +841,12 @@ def test_one_request_s_deadline_never_cuts_the_next_on_its_connection() -> None:
     assert first == [256 << 20] or isinstance(first[0], HttpError)
 
 
-def test_a_body_s_end_is_known_before_its_last_chunk_is_given() -> None:
-    """The deadline stops at the read that ends an announced body, not after the body is
-    joined or decoded: a whole answer whose decoding ran past its deadline was refused as
-    cut short. (A chunked body's end is known only at its last, empty chunk's read.)"""
+def _chunks_and_end(answer: bytes) -> tuple[bytes, list[str]]:
+    """The body ``_body_chunks`` gives of one canned answer, and the order of its chunks
+    ("chunk") and of its ``on_end`` call ("end")."""
     import urllib3
 
-    body = os.urandom(3 << 20)  # three 1 MiB chunks, as a body not expected whole is read
-    base = _answering([b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)])
+    base = _answering([answer])
     events: list[str] = []
     with urllib3.PoolManager() as pool:
         response = pool.request("GET", f"{base}/a", preload_content=False)
@@ -859,7 +857,17 @@ def test_a_body_s_end_is_known_before_its_last_chunk_is_given() -> None:
         for chunk in given:
             events.append("chunk")
             received.append(chunk)
-    assert b"".join(received) == body
+    return b"".join(received), events
+
+
+def test_a_body_s_end_is_known_before_its_last_chunk_is_given() -> None:
+    """The deadline stops at the read that ends an announced body, not after the body is
+    joined or decoded: a whole answer whose decoding ran past its deadline was refused as
+    cut short."""
+    body = os.urandom(3 << 20)  # three 1 MiB chunks, as a body not expected whole is read
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    received, events = _chunks_and_end(answer)
+    assert received == body
     assert events[-2:] == ["end", "chunk"]  # known before the last chunk was given
 
 
@@ -867,25 +875,13 @@ def test_a_chunked_body_s_end_is_known_as_soon_as_urllib3_has_read_it() -> None:
     """A chunked body (an index's gzip page, as nginx sends it) is read to its last, empty
     chunk by the read that takes its last data, and its connection handed back to the
     pool: its deadline ends there too, not one read later, after its data was decoded."""
-    import urllib3
-
     body = os.urandom(100_000)
     chunks = b"".join(
         b"%x\r\n%s\r\n" % (len(body[i : i + 4096]), body[i : i + 4096])
         for i in range(0, len(body), 4096)
     )
     head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-    base = _answering([head + chunks + b"0\r\n\r\n"])
-    events: list[str] = []
-    with urllib3.PoolManager() as pool:
-        response = pool.request("GET", f"{base}/a", preload_content=False)
-        given = httpclient._body_chunks(
-            response, f"{base}/a", 8 << 20, 0, lambda: events.append("end")
-        )
-        received = []
-        for chunk in given:
-            events.append("chunk")
-            received.append(chunk)
-    assert b"".join(received) == body
+    received, events = _chunks_and_end(head + chunks + b"0\r\n\r\n")
+    assert received == body
     assert "end" in events and events.index("end") < len(events) - 1, events
     assert events[events.index("end") + 1 :] == ["chunk"], events  # before the last chunk

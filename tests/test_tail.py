@@ -223,6 +223,20 @@ def plausible_header(stream: bytes, at: int) -> bool:
     return False
 
 
+def searched_one_by_one(
+    stream: bytes, search_from: int, search_to: int, out: bytearray, known: bytearray
+) -> object:
+    """What ``inflate_tail``'s search should find, looked for plainly: from ``search_from``
+    back to ``search_to``, the first offset where a plausible header begins a sound
+    inflation to the end (None: none does)."""
+    for at in range(search_from, search_to - 1, -1):
+        if plausible_header(stream, at):
+            found = inflate_tail(stream, at, at, out, known)
+            if found is not None:
+                return found
+    return None
+
+
 @settings(max_examples=examples(20), deadline=None)
 @given(seed=st.integers(0, 2**32), level=st.integers(1, 9), after=st.integers(0, 3000))
 def test_the_search_takes_the_latest_offset_a_header_may_begin_at(
@@ -238,12 +252,7 @@ def test_the_search_takes_the_latest_offset_a_header_may_begin_at(
     header = found[1][len(found[1]) // 2][0]
     search_from, search_to = header + after, header - 600
     out, known = bytearray(len(data)), bytearray(len(data))
-    expected = None
-    for at in range(search_from, search_to - 1, -1):
-        if plausible_header(stream, at):
-            expected = inflate_tail(stream, at, at, out, known)
-            if expected is not None:
-                break
+    expected = searched_one_by_one(stream, search_from, search_to, out, known)
     assert expected is not None  # the header itself, if none later
     assert inflate_tail(stream, search_from, search_to, out, known) == expected
 
