@@ -203,6 +203,7 @@ def _judge(
             strict=args.strict,
             keyed=False,
             request_timeout=args.timeout,
+            member_threads=MAX_THREADS,
         )
         result = task(WheelRef(filename, "", "", target))
         return result.verdict, result.facts
@@ -232,7 +233,10 @@ def _judge(
 OVERLAP_SWITCH_INTERVAL = 0.001
 
 # Each thread holds up to 64 MiB of scratch (a member inflated whole): a few threads take a
-# large wheel's members on as many cores without the memory growing with the machine
+# large wheel's members on as many cores without the memory growing with the machine. A
+# wheel read over HTTP takes as many whatever the cores: its members' threads mostly wait
+# for their round trips (pyarrow 26.0.1 cp312 through 50 ms: 19 round trips one after
+# another with one thread, 8 with four; benchmarks/results/remote-loopback.txt)
 MAX_THREADS = 4
 
 

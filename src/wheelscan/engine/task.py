@@ -52,6 +52,10 @@ class AuditTask:
     # results are stored by the wheel's sha256: a remote wheel whose index gives none (PEP
     # 503 allows it) is fetched whole to hash it; ``show`` stores nothing and needs none
     keyed: bool = True
+    # a remote wheel's members read at once, each on a thread of its own: a worker reads
+    # many wheels at once instead (engine/inflight.py), ``show URL`` one wheel, whose
+    # members' round trips then overlap (cli/show.py)
+    member_threads: int = 1
 
     def database(self) -> PolicyDatabase:
         return load_policies(self.policy_file)  # cached for the built-in policies
@@ -127,7 +131,7 @@ class AuditTask:
         reader = HttpRangeReader(ref.location, ref.size, session_for(self.request_timeout))
         try:
             with RemoteWheelArchive(reader, self.limits, twins) as archive:
-                facts = read_wheel_facts(archive, ref.filename)
+                facts = read_wheel_facts(archive, ref.filename, threads=self.member_threads)
         finally:
             # every byte came (a small wheel, a server ignoring Range): they must be the ones
             # the index named, whatever else reading them found (a mismatch says more)

@@ -192,6 +192,39 @@ def read_wheel_facts(
     return WheelFacts(filename, tuple(m for _, m in members), strict, integrity)
 
 
+def _sniffed_candidates(archive: WheelArchive) -> tuple[list[Member], dict[int, Exception]]:
+    """A strict reading's candidates, sniffed: those that are ELF files (by index), and
+    the failure each of the others met looking (raised in archive order by the caller, as a
+    member-by-member reading would)."""
+    candidates = _candidates(archive, strict=True)
+    elf: list[Member] = []
+    errors: dict[int, Exception] = {}
+    for member, sniffed in zip(candidates, archive.sniff(candidates), strict=True):
+        try:
+            if archive.is_elf(member, sniffed):
+                elf.append(member)
+        except Exception as e:
+            errors[len(elf)] = e
+            elf.append(member)  # its place: raised there, never parsed
+    return elf, errors
+
+
+def _elf_members(archive: WheelArchive) -> tuple[list[Member], dict[int, Exception]]:
+    """The archive's ELF members, as far as its search gets: where it fails, the failure
+    at the place after the last member found (raised there by the caller: the members
+    before it are parsed first, as a member-by-member reading parses them)."""
+    found: list[Member] = []
+    search = archive.elf_members()
+    while True:
+        try:
+            member = next(search)
+        except StopIteration:
+            return found, {}
+        except Exception as e:
+            return found, {len(found): e}
+        found.append(member)
+
+
 def _candidates(archive: WheelArchive, strict: bool) -> list[Member]:
     """The members that may be ELF; in a strict reading, every file of 4 bytes or more."""
     if strict:
@@ -224,20 +257,19 @@ def _parsed_members(
 
     from wheelscan.wheel.threads import run_all
 
-    # The largest candidates first: they are sniffed, and handed to a thread, before the
-    # many small files (a thread that starts the largest library last finishes last; one
-    # library cannot be split: a deflate stream is sequential).
-    candidates = _candidates(archive, strict)
-    sniffed = archive.sniff(candidates)
-    order = sorted(range(len(candidates)), key=lambda i: -candidates[i].compressed_size)
-    parsed: list[int] = []
-    sniffing_errors: dict[int, Exception] = {}
-    for i in order:
-        try:
-            if archive.is_elf(candidates[i], sniffed[i]):
-                parsed.append(i)
-        except Exception as e:  # raised in archive order below, as a sequential read would
-            sniffing_errors[i] = e
+    # The largest candidates first: they are handed to a thread before the many small
+    # files (a thread that starts the largest library last finishes last; one library
+    # cannot be split: a deflate stream is sequential).
+    if strict:
+        candidates, sniffing_errors = _sniffed_candidates(archive)
+        parsed = [i for i in range(len(candidates)) if i not in sniffing_errors]
+    else:
+        # the archive's own search, as a member-by-member reading makes it: a remote one
+        # looks only where its plan did (wheel/http.py), where sniffing every candidate
+        # fetched each one's first bytes, a round trip each (1,185 requests for pyarrow)
+        candidates, sniffing_errors = _elf_members(archive)
+        parsed = list(range(len(candidates)))
+    parsed.sort(key=lambda i: -candidates[i].compressed_size)
     outcomes = run_all(
         [partial(_cached_parse, parse, archive, candidates[i], cache, digests) for i in parsed],
         threads,
@@ -247,8 +279,9 @@ def _parsed_members(
     for i, member in enumerate(candidates):
         if i in sniffing_errors:
             raise sniffing_errors[i]
-        if i in facts:
-            yield member, facts[i].result()
+        yield member, facts[i].result()
+    if len(candidates) in sniffing_errors:  # the search failed past the last member found
+        raise sniffing_errors[len(candidates)]
 
 
 def _cached_parse(
