@@ -220,7 +220,8 @@ class HttpRangeReader:
         self.ranges_honoured = False  # whether an answer came as a 206
         # (start, data), sorted, disjoint: an answer's body, or a view of a multipart one's
         self._blocks: list[tuple[int, Block]] = []
-        self._blocks_changing = threading.Lock()  # the threads of ``show`` add and forget
+        # the threads of ``show`` add and forget, and count (its members read at once)
+        self._blocks_changing = threading.Lock()
         if size == 0:
             raise WheelError("not-zip", "empty file")
         sized = whole_below is None
@@ -388,7 +389,7 @@ class HttpRangeReader:
         except WheelError as e:
             if len(group) < 2 or not isinstance(e.__cause__, BodyOverLimit):
                 raise
-        self.requests += 1
+        self._count()
         self.session.answered_ranges_together(self.url, False)
         return None
 
@@ -420,7 +421,7 @@ class HttpRangeReader:
         if response.status == 416:
             # ranges together refused, or the file shrank: the first span asked for alone
             # tells which (raising where the file is at fault), then the others follow it
-            self.requests += 1
+            self._count()
             self._fetch_missing(*group[0])
             self.session.answered_ranges_together(self.url, False)
             return group[1:]
@@ -435,8 +436,7 @@ class HttpRangeReader:
                     )
                 self._add(got, body)
             return [span for span in group if self._first_gap(*span) is not None]
-        self.requests += 1
-        self.bytes_fetched += len(response.body)
+        self._count(len(response.body))
         if response.encoded:
             raise WheelError("download-failed", f"{self.shown}: ranges sent content-encoded")
         try:
@@ -529,6 +529,13 @@ class HttpRangeReader:
             )
         return body
 
+    def _count(self, body_bytes: int = 0) -> None:
+        """One request more, and the bytes of its body: counted under the blocks' lock, as
+        ``show`` reads a wheel's members on several threads (engine/task.py)."""
+        with self._blocks_changing:
+            self.requests += 1
+            self.bytes_fetched += body_bytes
+
     def _take(self, response: Response) -> int:
         """Hold an answer's bytes, checked; returns where they start."""
         return self._checked(response, keep=True)[0]
@@ -536,8 +543,7 @@ class HttpRangeReader:
     def _checked(self, response: Response, keep: bool) -> tuple[int, bytes]:
         """An answer's bytes, checked, and where they start; held if ``keep`` (a whole
         file always is)."""
-        self.requests += 1
-        self.bytes_fetched += len(response.body)
+        self._count(len(response.body))
         if response.status == 200:  # Range ignored: the whole file
             self._check_version(response, len(response.body))
             self._blocks = [(0, response.body)]
