@@ -8,8 +8,10 @@ must be equal whatever was fetched.
 from __future__ import annotations
 
 import random
+import threading
 import zlib
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 
 import pytest
 from tests.hostile.zipwriter import Entry, write_wheel
@@ -18,7 +20,8 @@ from tests.test_ends_failsafe import MEMBER, false_start_member, late_dynamic
 from wheelscan.engine.worker import read_facts
 from wheelscan.wheel import inflate_isal
 from wheelscan.wheel.contents import read_wheel_facts
-from wheelscan.wheel.http import HttpSession, open_remote_archive
+from wheelscan.wheel.ends import STREAM_WINDOW
+from wheelscan.wheel.http import HttpSession, StreamedRanges, open_remote_archive
 from wheelscan.wheel.http_ranges import HttpRangeReader
 
 from elfwriter import build_elf, sample_spec
@@ -188,3 +191,42 @@ def test_a_member_over_the_scratch_is_streamed_a_window_at_a_time(
         # the stream stops where the parser has what it needs: one window of it
         assert archive.reader.bytes_fetched < len(noise) < len(data)
     assert facts == read_facts(path, name)
+
+
+def test_a_streamed_member_asks_for_its_next_part_while_it_reads_this_one(
+    server: IndexServer, session: HttpSession
+) -> None:
+    """Read in order, a MiB and a half at a time (across the parts' edges), then again from
+    its start as a second pass does: every byte as the file has it; each part after the
+    first was asked for on the pool before the stream reached it, none waited for in turn
+    (``passing_ahead``); one part ahead at most, so a pass fetches the bytes once."""
+    length = 5 * STREAM_WINDOW // 2 + 12345  # five parts and a piece
+    data = random.Random(13).randbytes(length + 1000)
+    path = server.web / "packages" / "streamed.bin"
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(data)
+    reader = HttpRangeReader(server.file_url(path), len(data), session, whole_below=0)
+    asked: list[tuple[str, int]] = []
+    at_once, ahead = reader.passing, reader.passing_ahead
+
+    def passing(start: int, end: int) -> bytes | memoryview:
+        if threading.current_thread() is threading.main_thread():  # not the pool's
+            asked.append(("now", start))
+        return at_once(start, end)
+
+    def passing_ahead(start: int, end: int) -> Future[bytes | memoryview]:
+        asked.append(("ahead", start))
+        return ahead(start, end)
+
+    reader.passing, reader.passing_ahead = passing, passing_ahead  # type: ignore[method-assign]
+    stream = StreamedRanges(reader, 1000, length)
+    step = 3 << 19
+    for _ in range(2):  # two passes
+        fetched_before = reader.bytes_fetched
+        for start in range(0, length, step):
+            assert bytes(stream[start : start + step]) == data[1000 + start : 1000 + start + step]
+        assert reader.bytes_fetched - fetched_before <= length + 1000 + 2 * (1 << 16)
+    part = stream.part
+    parts = [1000 + i * part for i in range((length + part - 1) // part)]
+    one_pass = [("now", parts[0])] + [("ahead", start) for start in parts[1:]]
+    assert asked == one_pass + one_pass

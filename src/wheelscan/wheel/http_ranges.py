@@ -529,6 +529,11 @@ class HttpRangeReader:
             )
         return body
 
+    def passing_ahead(self, start: int, end: int) -> futures.Future[bytes | memoryview]:
+        """``passing``'s bytes, asked for now on the process's pool of range requests: a
+        stream's next window fetched while it inflates this one (``StreamedRanges``)."""
+        return _io_pool().submit(self.passing, start, end)
+
     def _count(self, body_bytes: int = 0) -> None:
         """One request more, and the bytes of its body: counted under the blocks' lock, as
         ``show`` reads a wheel's members on several threads (engine/task.py)."""
