@@ -5,16 +5,21 @@ the same facts, and the members' round trips overlapping, counted by the delayin
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from wheelscan.cli.show import MAX_THREADS
-from wheelscan.engine.task import AuditTask
+from wheelscan.engine import task as task_module
+from wheelscan.engine.task import MEMBER_HELPERS, AuditTask
 from wheelscan.engine.worker import read_facts
 from wheelscan.model import WheelFacts
 from wheelscan.sources.base import WheelRef
+from wheelscan.wheel import httpclient as httpclient_module
 from wheelscan.wheel.contents import read_wheel_facts
 from wheelscan.wheel.http import HttpSession, open_remote_archive
 from wheelscan.wheel.http_ranges import GAP_TOLERANCE, HttpRangeReader
@@ -91,3 +96,72 @@ def test_show_url_overlaps_its_members_round_trips(server: IndexServer) -> None:
     # 8 of 19 on a quiet machine, 9 under load: an extension sent after another member's
     # answer came counts one deeper, however they overlap in time
     assert deepest[MAX_THREADS] <= deepest[1] * 2 // 3
+
+
+def _threads_used(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The ``threads`` each remote wheel's reading was given by the audit task (the reading
+    itself runs as it would: this only notes its argument)."""
+    used: list[int] = []
+    reading = task_module.read_wheel_facts
+
+    def noted(archive: object, filename: str, *args: object, **kwargs: Any) -> WheelFacts:
+        used.append(kwargs.get("threads", 1))
+        return reading(archive, filename, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(task_module, "read_wheel_facts", noted)
+    return used
+
+
+def test_an_audit_reads_a_large_far_wheels_members_on_threads(
+    server: IndexServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In an audit's worker, a wheel's members are read on ``member_threads`` threads only
+    where that saves round trips: from a far origin (its tail answered in NEAR or more), and
+    a wheel of ``MEMBER_THREADS_FROM`` bytes or more, or of a size the index does not give;
+    near, or small, on the wheel's own thread (threads only cost CPU there)."""
+    elf = build_elf(sample_spec("x86_64", interpreter=None))
+    files = {f"pkg/_mod{i}.cpython-312-x86_64-linux-gnu.so": elf + bytes([i]) for i in range(3)}
+    name = "far-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
+    path = server.web / "packages" / name
+    path.write_bytes(build_wheel(files, name="far"))
+    size = path.stat().st_size
+    used = _threads_used(monkeypatch)
+    task = AuditTask(keyed=False)
+    near = server.file_url(path)
+    port = int(server.url.rsplit(":", 1)[1])
+    with LatencyProxy(("127.0.0.1", port), 0.05) as proxy:
+        far = near.replace(server.url.removeprefix("http://"), proxy.address)
+        for url, known in [(far, None), (far, size), (near, None)]:
+            # a session of its own each: the round trips it has seen are its origin's
+            httpclient_module.default_session.cache_clear()
+            result = task(WheelRef(name, "", "", url, size=known))
+            assert result.facts is not None and len(result.facts.elf_files) == 3
+    assert used == [task.member_threads, 1, 1]
+    assert task.member_threads == MAX_THREADS > 1
+
+
+def test_member_threads_come_from_the_process_budget() -> None:
+    """However many large wheels a worker reads at once, their member threads stay within
+    ``MEMBER_HELPERS`` (each stack counts against RLIMIT_DATA): a wheel takes what is free,
+    none when nothing is, and gives them back."""
+    helpers = task_module._Helpers(MEMBER_HELPERS)
+    taken = [helpers.borrow(3) for _ in range(MEMBER_HELPERS // 3 + 2)]
+    assert taken[: MEMBER_HELPERS // 3] == [3] * (MEMBER_HELPERS // 3)
+    assert taken[MEMBER_HELPERS // 3 :] == [MEMBER_HELPERS % 3, 0]
+    helpers.give(3)
+    assert helpers.borrow(5) == 3
+
+
+def test_member_threads_stay_within_their_share_of_a_tight_limit() -> None:
+    """Under a tight RLIMIT_DATA (a worker's ``--max-member-size`` small) the helpers are
+    fewer: their stacks take at most ``MEMBER_HELPERS_SHARE`` of it."""
+    script = (
+        "import resource, threading\n"
+        "resource.setrlimit(resource.RLIMIT_DATA, (256 << 20, resource.RLIM_INFINITY))\n"
+        "from wheelscan.engine import task\n"
+        "print(task._Helpers(task.MEMBER_HELPERS).borrow(100))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout
+    assert 1 <= int(out) < MEMBER_HELPERS

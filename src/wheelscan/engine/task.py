@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import mmap
 import os
+import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -21,9 +22,60 @@ from wheelscan.wheel.contents import read_wheel_facts
 from wheelscan.wheel.dedupe import FactsCache, ReleaseScope
 from wheelscan.wheel.identity import FileIdentity
 from wheelscan.wheel.remote import is_url, redact
+from wheelscan.wheel.threads import threads_within
 
 # one per worker process (each forked worker starts with its own, empty)
 _FACTS_CACHE = FactsCache()
+# A remote wheel this large, or of a size the index does not give (``show URL``), is read
+# on ``AuditTask.member_threads`` threads where its origin is far (its tail answered in
+# wheel/http_ranges.py's NEAR or more): each member whose start proves short, or whose
+# end's search steps back, then waits for its own round trip, not for the others'. The
+# benchmark corpus's ten wheels over 20 MB waited for 13-19 round trips one after another
+# at 50 ms; read so (4 threads each, no budget), its audit took 2.50 s at 50 ms where 3.39,
+# 5.59 at 200 ms where 8.64 (benchmarks/remote.py, one run). Near, the threads only cost
+# CPU (2.92 s against 2.55 at 0 ms); a smaller wheel rarely holds two members read in part
+MEMBER_THREADS_FROM = 16 << 20
+# The threads helping wheels read their members, in one process at once: the corpus's ten
+# large wheels are in flight at once, and with 8 a worker its audit took 2.91 s at 50 ms
+# (3.20 without), with 16 2.28 (3.02; one run each, the machine's pace moving by a third).
+# Each one's stack counts against a worker's RLIMIT_DATA (wheel/threads.py): within
+# MEMBER_HELPERS_SHARE of it, as its wheels' threads are within theirs
+MEMBER_HELPERS = 16
+MEMBER_HELPERS_SHARE = 0.0625
+
+
+class _Helpers:
+    """A process's budget of member threads beyond each wheel's own (``MEMBER_HELPERS``, or
+    fewer under a tight RLIMIT_DATA, counted at the first wheel that asks, once a worker
+    has set its limit): a wheel borrows what is free, however few, and reads on those."""
+
+    def __init__(self, most: int) -> None:
+        self.most = most
+        self._free: int | None = None  # not counted yet
+        self._lock = threading.Lock()
+
+    def borrow(self, wanted: int) -> int:
+        with self._lock:
+            if self._free is None:
+                self._free = threads_within(self.most, MEMBER_HELPERS_SHARE)
+            got = max(0, min(wanted, self._free))
+            self._free -= got
+            return got
+
+    def give(self, count: int) -> None:
+        if count:
+            with self._lock:
+                assert self._free is not None  # counted when they were borrowed
+                self._free += count
+
+    def start_over(self) -> None:
+        """In a forked child: none of the parent's threads are there to give theirs back,
+        and its RLIMIT_DATA may be its own."""
+        self._free, self._lock = None, threading.Lock()
+
+
+_HELPERS = _Helpers(MEMBER_HELPERS)
+os.register_at_fork(after_in_child=_HELPERS.start_over)
 
 
 class ChecksumMismatch(WheelError):
@@ -52,10 +104,10 @@ class AuditTask:
     # results are stored by the wheel's sha256: a remote wheel whose index gives none (PEP
     # 503 allows it) is fetched whole to hash it; ``show`` stores nothing and needs none
     keyed: bool = True
-    # a remote wheel's members read at once, each on a thread of its own: a worker reads
-    # many wheels at once instead (engine/inflight.py), ``show URL`` one wheel, whose
-    # members' round trips then overlap (cli/show.py)
-    member_threads: int = 1
+    # a large remote wheel's members read at once, each on a thread of its own, where its
+    # origin is far (``MEMBER_THREADS_FROM``), so that their round trips overlap; the
+    # process's threads for this within ``MEMBER_HELPERS``
+    member_threads: int = 4
 
     def database(self) -> PolicyDatabase:
         return load_policies(self.policy_file)  # cached for the built-in policies
@@ -125,14 +177,22 @@ class AuditTask:
     ) -> tuple[str | None, WheelFacts, int]:
         """The sha256 when every byte was fetched (else None), the facts, the bytes fetched."""
         from wheelscan.wheel.http import RemoteWheelArchive
-        from wheelscan.wheel.http_ranges import HttpRangeReader
+        from wheelscan.wheel.http_ranges import NEAR, HttpRangeReader
         from wheelscan.wheel.httpclient import session_for
 
-        reader = HttpRangeReader(ref.location, ref.size, session_for(self.request_timeout))
+        session = session_for(self.request_timeout)
+        reader = HttpRangeReader(ref.location, ref.size, session)
+        helpers = 0
         try:
+            # (the reader has its tail: a round trip to the wheel's origin is known)
+            if (ref.size is None or ref.size >= MEMBER_THREADS_FROM) and (
+                session.quickest(ref.location) or 0.0
+            ) >= NEAR:
+                helpers = _HELPERS.borrow(self.member_threads - 1)
             with RemoteWheelArchive(reader, self.limits, twins) as archive:
-                facts = read_wheel_facts(archive, ref.filename, threads=self.member_threads)
+                facts = read_wheel_facts(archive, ref.filename, threads=1 + helpers)
         finally:
+            _HELPERS.give(helpers)
             # every byte came (a small wheel, a server ignoring Range): they must be the ones
             # the index named, whatever else reading them found (a mismatch says more)
             reader.close()
