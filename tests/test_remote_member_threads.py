@@ -22,7 +22,7 @@ from wheelscan.sources.base import WheelRef
 from wheelscan.wheel import httpclient as httpclient_module
 from wheelscan.wheel.contents import read_wheel_facts
 from wheelscan.wheel.http import HttpSession, open_remote_archive
-from wheelscan.wheel.http_ranges import GAP_TOLERANCE, HttpRangeReader
+from wheelscan.wheel.http_ranges import GAP_TOLERANCE, NEAR, HttpRangeReader
 
 from corpus.fetch import fetch, load_entries
 from elfwriter import build_elf, sample_spec
@@ -116,28 +116,58 @@ def test_an_audit_reads_a_large_far_wheels_members_on_threads(
     server: IndexServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """In an audit's worker, a wheel's members are read on ``member_threads`` threads only
-    where that saves round trips: from a far origin (its tail answered in NEAR or more), and
-    a wheel of ``MEMBER_THREADS_FROM`` bytes or more, or of a size the index does not give;
-    near, or small, on the wheel's own thread (threads only cost CPU there)."""
+    where that saves round trips: from a far origin (its tail answered in NEAR or more), a
+    wheel of ``MEMBER_THREADS_FROM`` bytes or more whose bytes are not all at hand; near,
+    small, or fetched whole, on the wheel's own thread (threads only cost CPU there).
+    ``show URL`` (``alone``) reads on threads whatever the wheel. The threads borrowed are
+    given back."""
+    monkeypatch.setattr(task_module, "MEMBER_THREADS_FROM", 1 << 20)
     elf = build_elf(sample_spec("x86_64", interpreter=None))
+    noise = random.Random(23).randbytes(3 << 19)  # the wheel over the (lowered) threshold
     files = {f"pkg/_mod{i}.cpython-312-x86_64-linux-gnu.so": elf + bytes([i]) for i in range(3)}
-    name = "far-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
-    path = server.web / "packages" / name
-    path.write_bytes(build_wheel(files, name="far"))
-    size = path.stat().st_size
+    large = {**files, "pkg/data/blob.bin": noise}
     used = _threads_used(monkeypatch)
-    task = AuditTask(keyed=False)
-    near = server.file_url(path)
     port = int(server.url.rsplit(":", 1)[1])
+    sessions: list[HttpSession] = []
+
+    def fresh_session(deadline: float | None) -> HttpSession:
+        sessions.append(HttpSession(backoff=0.01))  # the round trips it sees are its origin's
+        return sessions[-1]
+
+    monkeypatch.setattr(httpclient_module, "session_for", fresh_session)
+    cases = []
     with LatencyProxy(("127.0.0.1", port), 0.05) as proxy:
-        far = near.replace(server.url.removeprefix("http://"), proxy.address)
-        for url, known in [(far, None), (far, size), (near, None)]:
-            # a session of its own each: the round trips it has seen are its origin's
-            httpclient_module.default_session.cache_clear()
-            result = task(WheelRef(name, "", "", url, size=known))
+        for name, content, far, alone in [
+            ("large-1.0", large, True, False),
+            ("small-1.0", files, True, False),
+            ("near-1.0", large, False, False),
+            ("shown-1.0", files, False, True),
+        ]:
+            filename = f"{name}-cp312-cp312-manylinux_2_17_x86_64.whl"
+            path = server.web / "packages" / filename
+            path.write_bytes(build_wheel(content, name=name.split("-")[0]))
+            url = server.file_url(path)
+            if far:
+                url = url.replace(server.url.removeprefix("http://"), proxy.address)
+            task = AuditTask(keyed=False, alone=alone)
+            if not far:  # its origin seen answering from near by, whatever the machine's load
+                near = _near(url, fresh_session(None))
+                monkeypatch.setattr(httpclient_module, "session_for", lambda _, s=near: s)
+            result = task(WheelRef(filename, "", "", url, size=path.stat().st_size))
             assert result.facts is not None and len(result.facts.elf_files) == 3
-    assert used == [task.member_threads, 1, 1]
-    assert task.member_threads == MAX_THREADS > 1
+            cases.append(used[-1])
+            monkeypatch.setattr(httpclient_module, "session_for", fresh_session)
+    for session in sessions:
+        session.close()
+    assert cases == [MAX_THREADS, 1, 1, MAX_THREADS]
+    assert task_module._HELPERS.borrow(MEMBER_HELPERS) == MEMBER_HELPERS  # all given back
+    task_module._HELPERS.give(MEMBER_HELPERS)
+
+
+def _near(url: str, session: HttpSession) -> HttpSession:
+    """``session``, having seen ``url``'s origin answer from near by."""
+    session._quickest[httpclient_module._origin(httpclient_module._normalised(url))] = NEAR / 10
+    return session
 
 
 def test_member_threads_come_from_the_process_budget() -> None:
@@ -156,8 +186,9 @@ def test_member_threads_stay_within_their_share_of_a_tight_limit() -> None:
     """Under a tight RLIMIT_DATA (a worker's ``--max-member-size`` small) the helpers are
     fewer: their stacks take at most ``MEMBER_HELPERS_SHARE`` of it."""
     script = (
-        "import resource, threading\n"
-        "resource.setrlimit(resource.RLIMIT_DATA, (256 << 20, resource.RLIM_INFINITY))\n"
+        "import resource\n"
+        "_, hard = resource.getrlimit(resource.RLIMIT_DATA)\n"
+        "resource.setrlimit(resource.RLIMIT_DATA, (256 << 20, hard))\n"
         "from wheelscan.engine import task\n"
         "print(task._Helpers(task.MEMBER_HELPERS).borrow(100))\n"
     )

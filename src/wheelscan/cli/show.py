@@ -204,6 +204,7 @@ def _judge(
             keyed=False,
             request_timeout=args.timeout,
             member_threads=MAX_THREADS,
+            alone=True,
         )
         result = task(WheelRef(filename, "", "", target))
         return result.verdict, result.facts

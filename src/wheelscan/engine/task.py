@@ -26,14 +26,15 @@ from wheelscan.wheel.threads import threads_within
 
 # one per worker process (each forked worker starts with its own, empty)
 _FACTS_CACHE = FactsCache()
-# A remote wheel this large, or of a size the index does not give (``show URL``), is read
-# on ``AuditTask.member_threads`` threads where its origin is far (its tail answered in
-# wheel/http_ranges.py's NEAR or more): each member whose start proves short, or whose
-# end's search steps back, then waits for its own round trip, not for the others'. The
-# benchmark corpus's ten wheels over 20 MB waited for 13-19 round trips one after another
-# at 50 ms; read so (4 threads each, no budget), its audit took 2.50 s at 50 ms where 3.39,
-# 5.59 at 200 ms where 8.64 (benchmarks/remote.py, one run). Near, the threads only cost
-# CPU (2.92 s against 2.55 at 0 ms); a smaller wheel rarely holds two members read in part
+# A remote wheel this large (as its tail's answer gives its size) is read on
+# ``AuditTask.member_threads`` threads where its origin is far (its tail answered in
+# wheel/http_ranges.py's NEAR or more) and its bytes are not all at hand: each member
+# whose start proves short, or whose end's search steps back, then waits for its own round
+# trip, not for the others'. The benchmark corpus's ten wheels over 20 MB waited for 13-19
+# round trips one after another at 50 ms; read so (4 threads each, no budget), its audit
+# took 2.50 s at 50 ms where 3.39, 5.59 at 200 ms where 8.64 (benchmarks/remote.py, one
+# run). Near, the threads only cost CPU (2.92 s against 2.55 at 0 ms); a smaller wheel
+# rarely holds two members read in part
 MEMBER_THREADS_FROM = 16 << 20
 # The threads helping wheels read their members, in one process at once: the corpus's ten
 # large wheels are in flight at once, and with 8 a worker its audit took 2.91 s at 50 ms
@@ -108,6 +109,9 @@ class AuditTask:
     # origin is far (``MEMBER_THREADS_FROM``), so that their round trips overlap; the
     # process's threads for this within ``MEMBER_HELPERS``
     member_threads: int = 4
+    # one wheel read in this process (``show URL``): its members on ``member_threads``
+    # threads wherever it comes from, as a local wheel's are on the machine's cores
+    alone: bool = False
 
     def database(self) -> PolicyDatabase:
         return load_policies(self.policy_file)  # cached for the built-in policies
@@ -182,17 +186,22 @@ class AuditTask:
 
         session = session_for(self.request_timeout)
         reader = HttpRangeReader(ref.location, ref.size, session)
-        helpers = 0
         try:
-            # (the reader has its tail: a round trip to the wheel's origin is known)
-            if (ref.size is None or ref.size >= MEMBER_THREADS_FROM) and (
-                session.quickest(ref.location) or 0.0
-            ) >= NEAR:
-                helpers = _HELPERS.borrow(self.member_threads - 1)
             with RemoteWheelArchive(reader, self.limits, twins) as archive:
-                facts = read_wheel_facts(archive, ref.filename, threads=1 + helpers)
+                # borrowed once its plan is fetched and its twins settled, not held idle
+                # meanwhile (a twin's claim may wait seconds for another wheel)
+                helpers = 0
+                if self.alone or (
+                    reader.size >= MEMBER_THREADS_FROM
+                    and reader.whole_file() is None
+                    and (session.quickest(ref.location) or 0.0) >= NEAR
+                ):
+                    helpers = _HELPERS.borrow(self.member_threads - 1)
+                try:
+                    facts = read_wheel_facts(archive, ref.filename, threads=1 + helpers)
+                finally:
+                    _HELPERS.give(helpers)
         finally:
-            _HELPERS.give(helpers)
             # every byte came (a small wheel, a server ignoring Range): they must be the ones
             # the index named, whatever else reading them found (a mismatch says more)
             reader.close()
