@@ -9,6 +9,9 @@ Each row is one ``wheelscan audit`` process into a fresh store:
 - requests per wheel (range requests for files; pages are listed apart);
 - CPU seconds of the audit's whole process tree (user + sys of the audit and its workers):
   on a machine other work shares, a figure its load moves far less than wall time;
+- the peak RSS of the audit's largest process, its workers included (``peak MB``: the
+  audit started through harness/launch.py, whose ``wait4`` reports the most any of them
+  held; of ``--rounds N``, the largest);
 - with ``--server nginx``, the steady rate (``steady/s``): wheels a second while the run was
   in its stride, from nginx's log: the wheels whose files' first answers went out between
   the tenth and the ninetieth percentile of those times (a wheel's first request answered
@@ -47,6 +50,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import json
 import math
 import os
 import resource
@@ -55,7 +59,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,6 +73,7 @@ from latencyproxy import LatencyProxy  # noqa: E402
 from mirror import build_mirror  # noqa: E402
 
 ROUND_TRIPS = (0.0, 0.05, 0.2)
+LAUNCH = Path(__file__).resolve().parent / "harness" / "launch.py"
 STRIDE_FROM = 1000  # the fewest wheels a run's steady rate is taken of (steady_rate)
 
 
@@ -89,25 +93,41 @@ def _children_cpu() -> float:
     return used.ru_utime + used.ru_stime
 
 
-def audit(source: str, db: Path, workers: int, tree: Path) -> tuple[float, float, int, int, int]:
-    """Seconds, CPU seconds (the audit's process and its workers), wheels audited, bytes
-    read, and the wheels' own bytes, of one audit by the wheelscan under ``tree``."""
+@dataclass(frozen=True)
+class Audit:
+    """One audit's figures (``audit``)."""
+
+    seconds: float
+    cpu: float  # the audit's process and its workers (and the launcher's start-up)
+    audited: int
+    bytes_read: int
+    wheel_bytes: int
+    peak_mb: float  # the largest RSS of the audit and its workers
+
+
+def audit(source: str, db: Path, workers: int, tree: Path) -> Audit:
+    """One audit by the wheelscan under ``tree``, started through harness/launch.py (its
+    wall time and the peak RSS of its process tree, from ``wait4``)."""
     cpu_before = _children_cpu()
-    started = time.perf_counter()
+    report = db.with_suffix(".launch.json")
     result = subprocess.run(
-        [sys.executable, "-m", "wheelscan", "audit", source, "--db", str(db),
+        [sys.executable, "-I", "-S", str(LAUNCH), str(report),
+         sys.executable, "-m", "wheelscan", "audit", source, "--db", str(db),
          "--workers", str(workers), "--fail-on", "none"],
         capture_output=True, text=True, check=False,
         env={**os.environ, "PYTHONPATH": str(tree)},
     )  # fmt: skip
-    seconds = time.perf_counter() - started
     cpu = _children_cpu() - cpu_before
-    if result.returncode != 0:
+    launched = json.loads(report.read_text()) if report.exists() else {}
+    if result.returncode != 0 or launched.get("returncode") != 0:
         raise SystemExit(f"audit of {source} failed: {result.stderr.strip()}")
     with sqlite3.connect(db) as store:
         audited, bytes_read = store.execute("SELECT audited, bytes_read FROM runs").fetchone()
         (wheel_bytes,) = store.execute("SELECT sum(size) FROM wheels").fetchone()
-    return seconds, cpu, audited, bytes_read, wheel_bytes or 0
+    return Audit(
+        launched["seconds"], cpu, audited, bytes_read, wheel_bytes or 0,
+        launched["max_rss"] / 1e6,
+    )  # fmt: skip
 
 
 def main() -> None:
@@ -156,26 +176,30 @@ def main() -> None:
             host, port = url.removeprefix("http://").split(":")
             for _ in range(args.rounds):
                 for label, tree in trees.items():
-                    seconds, cpu, audited, _, wheel_bytes = audit(
+                    local = audit(
                         str(mirror.web / "packages"), _fresh_store(tmp), args.workers, tree
                     )
-                    _show(rows, Row(label + "directory", seconds, audited, cpu))
+                    audited, wheel_bytes = local.audited, local.wheel_bytes
+                    _show(
+                        rows,
+                        Row(label + "directory", local.seconds, audited, local.cpu,
+                            peak_mb=local.peak_mb),
+                    )  # fmt: skip
                 for rtt in ROUND_TRIPS:
                     for label, tree in trees.items():
                         clear()
                         with LatencyProxy((host, int(port)), rtt) as proxy:
                             index = f"http://{proxy.address if rtt else f'{host}:{port}'}/simple/"
-                            seconds, cpu, count, fetched, remote_bytes = audit(
-                                index, _fresh_store(tmp), args.workers, tree
-                            )
+                            remote = audit(index, _fresh_store(tmp), args.workers, tree)
                         requested = requests()
                         files = sum(p.startswith("/packages/") for _, p in requested)
                         name = f"{label}http {rtt * 1000:.0f} ms"
                         pages = len(requested) - files
                         proxy_cpu = proxy.cpu_seconds if rtt else None  # 0 ms: not through it
-                        row = Row(name, seconds, count, cpu, fetched / remote_bytes,
-                                  files / count, pages, proxy_cpu,
-                                  steady_rate(requested))  # fmt: skip
+                        row = Row(name, remote.seconds, remote.audited, remote.cpu,
+                                  remote.bytes_read / remote.wheel_bytes,
+                                  files / remote.audited, pages, proxy_cpu,
+                                  steady_rate(requested), remote.peak_mb)  # fmt: skip
                         _show(rows, row, rows[label + "directory"][-1])
         if args.rounds > 1:
             print(f"# medians of {args.rounds} rounds (each ratio: of the two medians)")
@@ -190,7 +214,8 @@ def main() -> None:
 
 HEADER = (
     f"{'source':18} {'s':>7} {'wheels/s':>9} {'vs dir':>7} {'fetched':>8} "
-    f"{'req/wheel':>9} {'pages':>6} {'cpu s':>6} {'cpu/dir':>7} {'proxy s':>7} {'steady/s':>8}"
+    f"{'req/wheel':>9} {'pages':>6} {'cpu s':>6} {'cpu/dir':>7} {'peak MB':>7} {'proxy s':>7} "
+    f"{'steady/s':>8}"
 )
 
 
@@ -207,6 +232,7 @@ class Row:
     pages: int | None = None
     proxy_cpu: float | None = None
     steady: float | None = None  # wheels/s in the run's stride (steady_rate)
+    peak_mb: float | None = None  # the largest RSS of the audit and its workers
 
     def line(self, directory: Row) -> str:
         text = (
@@ -218,6 +244,7 @@ class Row:
         else:
             text += f"{self.fetched:8.1%} {self.requests_per_wheel:9.2f} {self.pages:6} "
         text += f"{self.cpu:6.2f} {self.cpu / directory.cpu:7.2f}"
+        text += f" {self.peak_mb:7.0f}" if self.peak_mb is not None else f" {'':7}"
         text += f" {self.proxy_cpu:7.2f}" if self.proxy_cpu else f" {'':7}"
         if self.steady is not None:
             text += f" {self.steady:8.1f}"
@@ -280,7 +307,8 @@ def _median(measured: list[Row]) -> Row:
     steady = [row.steady for row in measured if row.steady is not None]
     if steady:  # the slower of the middle two, as the wall time
         by_time = dataclasses.replace(by_time, steady=sorted(steady)[(len(steady) - 1) // 2])
-    return dataclasses.replace(by_time, cpu=cpu)
+    peaks = [row.peak_mb for row in measured if row.peak_mb is not None]
+    return dataclasses.replace(by_time, cpu=cpu, peak_mb=max(peaks) if peaks else None)
 
 
 if __name__ == "__main__":
