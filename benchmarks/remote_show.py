@@ -3,7 +3,8 @@ one-off investigation of a wheel on a mirror across a network.
 
 Each wheel is served by nginx on 127.0.0.1 (tests/nginxserver.py, as a mirror is served) and
 shown through the tests' delaying proxy (tests/latencyproxy.py, a new one each run), as one
-whole process (``python -m wheelscan show URL --json``), its peak RSS read with ``wait4``.
+whole process (``python -m wheelscan show URL --json``), its peak RSS read with ``wait4``
+(through harness/launch.py, as the other whole processes are).
 Per wheel and round trip: the median wall time of ``--repeats`` runs, the requests it made
 and how many round trips its reading waited for one after another (the proxy's count,
 ``LatencyProxy.deepest``), and its largest peak RSS. The trees' runs alternate; their
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import statistics
 import subprocess
@@ -32,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]
 
-from remote import Nginx  # noqa: E402
+from remote import LAUNCH, Nginx  # noqa: E402
 from tests.corpus.fetch import fetch, load_entries  # noqa: E402
 
 from latencyproxy import LatencyProxy  # noqa: E402
@@ -56,22 +58,24 @@ class Run:
     output: bytes
 
 
-def show(url: str, tree: Path, proxy: LatencyProxy, path: str) -> Run:
-    """One ``show URL --json`` by the wheelscan under ``tree``, through ``proxy``."""
-    started = os.times().elapsed
-    process = subprocess.Popen(
-        [sys.executable, "-m", "wheelscan", "show", url, "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+def show(url: str, tree: Path, proxy: LatencyProxy, path: str, report: Path) -> Run:
+    """One ``show URL --json`` by the wheelscan under ``tree``, through ``proxy``, started
+    through harness/launch.py (its wall time and peak RSS from ``wait4``; spawned straight
+    from this process, its peak would count this one's too)."""
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", str(LAUNCH), str(report),
+         sys.executable, "-m", "wheelscan", "show", url, "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=False,
         env={**os.environ, "PYTHONPATH": str(tree)},
     )  # fmt: skip
-    assert process.stdout is not None
-    output = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = os.times().elapsed - started
-    if os.waitstatus_to_exitcode(status) not in (0, 1):  # 1: an over-claim, still shown
-        raise SystemExit(f"show {url} failed ({status})")
+    launched = json.loads(report.read_text())
+    if launched["returncode"] not in (0, 1):  # 1: an over-claim, still shown
+        raise SystemExit(f"show {url} failed ({launched['returncode']})")
     depths = proxy.depths.get(path, [])
-    return Run(seconds, len(depths), max(depths, default=0), usage.ru_maxrss * 1024, output)
+    return Run(
+        launched["seconds"], len(depths), max(depths, default=0), launched["max_rss"],
+        result.stdout,
+    )  # fmt: skip
 
 
 def main() -> None:
@@ -97,6 +101,7 @@ def main() -> None:
     print(f"{'wheel':26} {'rtt':>6} {'tree':5} {'s':>6} {'requests':>8} {'deepest':>7} {'MB':>5}")
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         mirror = build_mirror(Path(tmp) / "mirror", wheels)
+        report = Path(tmp) / "launch.json"
         nginx = Nginx(mirror.web, Path(tempfile.mkdtemp(dir=tmp)))
         stack.callback(nginx.stop)
         host, port = nginx.url.removeprefix("http://").split(":")
@@ -112,7 +117,7 @@ def main() -> None:
                         with LatencyProxy((host, int(port)), rtt) as proxy:
                             served = proxy.address if rtt else f"{host}:{port}"
                             url = f"http://{served}{path}"
-                            runs[label].append(show(url, tree, proxy, path))
+                            runs[label].append(show(url, tree, proxy, path, report))
                 outputs = {run.output for measured in runs.values() for run in measured}
                 if len(outputs) != 1:
                     raise SystemExit(f"{prefix}: the outputs differ between runs or trees")
