@@ -1086,33 +1086,38 @@ def inflate_tail(const uint8_t[::1] stream, uint64_t search_from, uint64_t searc
 
 
 def inflate_until(const uint8_t[::1] stream, uint64_t search_from, uint64_t search_to,
-                  uint64_t stop, uint8_t[::1] out, uint8_t[::1] known):
+                  uint64_t stop, uint8_t[::1] out, uint8_t[::1] known,
+                  uint16_t[::1] window=None):
     """Inflate from a block header found at a bit offset in [search_to, search_from], trying
     the latest first, up to the block header at bit ``stop`` (one an inflation of the end
     trusted: ``inflate_tail``'s ``trusted_bit``), into ``out`` (``known`` as long). Returns
-    ``(length, trusted_from, start)``: ``out[:length]`` are the ``length`` bytes before that
-    block, certain from ``trusted_from`` on wherever ``known`` says so, from the block header
-    at bit ``start``; None where no offset there inflates soundly to exactly ``stop`` within
-    ``out``.
+    ``(length, trusted_from, start, trusted_bit)``: ``out[:length]`` are the ``length`` bytes
+    before that block, certain from ``trusted_from`` on wherever ``known`` says so, from the
+    block header at bit ``start``, the header of the block at ``trusted_from`` at bit
+    ``trusted_bit``; None where no offset there inflates soundly to exactly ``stop`` within
+    ``out``. ``window`` (as long, if given) gets, as ``inflate_tail``'s, for each unknown
+    byte from ``trusted_from`` on, which of the 32 KiB before ``out[trusted_from]`` it
+    copies: an inflation further back, up to ``trusted_bit``, holds them (a chain of
+    look-ups, wheel/end_lookup.py).
     """
     cdef Bits b
     cdef Out o
     cdef Found found
-    if out.shape[0] != known.shape[0]:
-        raise ValueError("out and known differ in length")
+    if out.shape[0] != known.shape[0] or (window is not None and window.shape[0] != out.shape[0]):
+        raise ValueError("out, known and window differ in length")
     if stream.shape[0] == 0 or out.shape[0] == 0 or not 0 < stop < 8 * <uint64_t>stream.shape[0]:
         return None
     b.data = &stream[0]
     b.size = stream.shape[0]
     o.data = &out[0]
     o.known = &known[0]
-    o.window = NULL
+    o.window = &window[0] if window is not None else NULL
     o.capacity = out.shape[0]
     with nogil:
         found = search_inflate(&b, &o, min(search_from, stop - 1), search_to, stop)
     if found.result != STOPPED:
         return None
-    return o.length, found.trusted_from, found.start
+    return o.length, found.trusted_from, found.start, found.trusted_bit
 
 
 # Eight known bytes at once (``known`` holds 0 or 1 per byte)

@@ -31,7 +31,7 @@ SIZE = 6 * MiB
 TRAILING = 32 * 1024  # after PT_DYNAMIC: an end short enough for one pass
 # Each repetition copies PT_DYNAMIC from the one before, this far back (within the window)
 UNIT = 24 * 1024
-# as many as reach back between the first margin and the second
+# as many as reach back between the first margin and the second (by default)
 UNITS = (ends.TAIL_MARGINS[0] + ends.TAIL_MARGINS[1]) // 2 // UNIT
 
 
@@ -40,16 +40,18 @@ def small_alphabet(seed: int, length: int) -> bytes:
     return bytes(random.Random(seed).choices(b"0123456789abcdef", k=length))
 
 
-def chained_member() -> LargeMember:
+def chained_member(units_count: int = UNITS) -> LargeMember:
     sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
     from harness.elfmove import relocate_dynamic
 
     moved = relocate_dynamic(build_elf(sample_spec("x86_64", interpreter=None)), SIZE - TRAILING)
     chained = zlib.compressobj(6, zlib.DEFLATED, -15)
-    units = [small_alphabet(10 + i, UNIT - len(moved.tail)) + moved.tail for i in range(UNITS)]
+    units = [
+        small_alphabet(10 + i, UNIT - len(moved.tail)) + moved.tail for i in range(units_count)
+    ]
     repeated = b"".join(chained.compress(u) + chained.flush(zlib.Z_SYNC_FLUSH) for u in units)
     repeated += chained.flush(zlib.Z_FULL_FLUSH)
-    before = moved.filler_size - (UNITS * UNIT - len(moved.tail))
+    before = moved.filler_size - (units_count * UNIT - len(moved.tail))
     pieces: list[tuple[bytes, bytes, int]] = [(moved.head, flushed(moved.head), 1)]
     for length, seed in ((before, 1), (TRAILING, 2)):
         chunk = small_alphabet(seed, CHUNK)
@@ -60,10 +62,21 @@ def chained_member() -> LargeMember:
     return assembled(pieces, SIZE, moved.dynamic_offset, moved.head[:4096])
 
 
+@pytest.mark.parametrize(
+    "reach",
+    [
+        # past the first margin and not past the second: one look-up
+        (ends.TAIL_MARGINS[0] + ends.TAIL_MARGINS[1]) // 2,
+        # past the second: a chain of look-ups, each from a block further back, where the
+        # end was inflated again from the second margin and the third (onnxruntime 1.31.1's
+        # pybind11 module: 1.2 MB then 5.2 MB, most of its ``show``; issue #15)
+        (ends.TAIL_MARGINS[1] + ends.TAIL_MARGINS[2]) // 2,
+    ],
+)
 def test_an_end_in_one_pass_is_inflated_once_and_its_bytes_looked_up_before_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reach: int
 ) -> None:
-    member = chained_member()
+    member = chained_member(reach // UNIT)
     first = member.dynamic_offset - ends.TAIL_MARGINS[0]
     route = ends._route(SIZE, member.dynamic_offset, member.dynamic_offset, ends.TAIL_MARGINS[0])
     assert route is ends.Route.ONE_PASS

@@ -185,13 +185,27 @@ def test_an_end_says_where_its_unknown_bytes_copy_from_and_the_bytes_before_are_
     if trusted == length or trusted_bit < 8 * 1024:
         return
     before, before_known = bytearray(above), bytearray(above)
-    earlier = inflate_until(stream, trusted_bit - 1, 0, trusted_bit, before, before_known)
+    before_window = memoryview(bytearray(2 * above)).cast("H")
+    earlier = inflate_until(
+        stream, trusted_bit - 1, 0, trusted_bit, before, before_known, before_window
+    )
     assert earlier is not None  # the stream's first block, if nothing later
-    count, earlier_trusted, start = earlier
+    count, earlier_trusted, start, earlier_bit = earlier
     assert start < trusted_bit and count <= above
+    # its unknown bytes, as an end's, each a copy of a byte of the 32 KiB before the block
+    # it trusts from (a chain of look-ups goes on from there: wheel/end_lookup.py)
+    earlier_above = above - count + earlier_trusted
+    assert earlier_bit <= trusted_bit
     for i in range(earlier_trusted, count):
         if before_known[i]:
             assert before[i] == data[above - count + i]
+        else:
+            assert 0 <= before_window[i] < 32768
+            assert data[above - count + i] == data[earlier_above - 32768 + before_window[i]]
+    # the same bytes without a window
+    again, again_known = bytearray(above), bytearray(above)
+    assert inflate_until(stream, trusted_bit - 1, 0, trusted_bit, again, again_known) == earlier
+    assert again == before and again_known == before_known
 
 
 def plausible_header(stream: bytes, at: int) -> bool:
@@ -391,6 +405,6 @@ def test_bytes_inflated_up_to_a_block_are_unknown_until_a_block_is_trusted() -> 
     out, known = bytearray(len(data)), bytearray(len(data))
     inflated = inflate_until(stream, header, header, stop, out, known)
     assert inflated is not None
-    length, trusted, start = inflated
+    length, trusted, start, _ = inflated
     assert start == header and trusted == length > 0
     assert not any(known[:length])

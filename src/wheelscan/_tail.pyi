@@ -21,8 +21,14 @@ def inflate_tail(
     window: Buffer | None = None,
 ) -> tuple[int, int, int, int] | tuple[None, int, int] | None: ...
 def inflate_until(
-    stream: Buffer, search_from: int, search_to: int, stop: int, out: Buffer, known: Buffer
-) -> tuple[int, int, int] | None: ...
+    stream: Buffer,
+    search_from: int,
+    search_to: int,
+    stop: int,
+    out: Buffer,
+    known: Buffer,
+    window: Buffer | None = None,
+) -> tuple[int, int, int, int] | None: ...
 def known_ranges(
     known: Buffer, start: int, offset: int, min_length: int = 64, stop: int | None = None
 ) -> list[tuple[int, int]]: ...

@@ -4,13 +4,15 @@ An end inflated from a block header without the 32 KiB before it (wheel/ends.py)
 unknown each byte that copies (through copies) from those 32 KiB, with the byte it copies.
 Where the parser needs one, it is found here: in an inflation from a counted block further
 back, and so on down a chain (``resolve``, a counted end); or, for an end in one pass, in the
-bytes before it inflated from the next margin only up to the block it trusts from
+bytes before it inflated from the next margin only up to the block it trusts from, and so on
+down a chain of such inflations, each up to the block the last trusts from
 (``looked_up_before``). Kept apart from wheel/ends.py, which imports it only when a parse
 asks for such a byte: most ends never do (``show``'s start-up).
 """
 
 from __future__ import annotations
 
+from wheelscan.records import record
 from wheelscan.wheel.archive import Member, WheelArchive
 from wheelscan.wheel.ends import (
     BLOCK_ALLOWANCE,
@@ -18,7 +20,6 @@ from wheelscan.wheel.ends import (
     MAX_KEPT_EARLIER,
     MAX_TAIL_WRITE,
     WINDOW,
-    Copied,
     Counted,
     Route,
     Tail,
@@ -41,8 +42,9 @@ MAX_CHAIN_INFLATED = MAX_TAIL_WRITE
 # up 301 bytes at each of 33 levels; 64 KiB of unknown bytes copied level after level took
 # 205 MiB and, with a look-up that scanned every block per byte, 28 s before this bound
 MAX_CHAIN_LOOKUPS = 1 << 16
-# The bytes before a windowed end, inflated for its look-ups (``looked_up_before``): at
-# most this capacity each for them and for which are known
+# The bytes before a windowed end inflated at once for its look-ups (each level of
+# ``_looked_up``): at most this capacity for them, as much for which are known, and twice as
+# much for where the unknown ones copy from; one level held at a time
 MAX_LOOKED_UP_BEFORE = 4 * 1024 * 1024
 
 
@@ -146,9 +148,11 @@ def looked_up_before(
     archive: WheelArchive, member: Member, tail: Tail, start: int, end: int, earlier: int
 ) -> Tail | None:
     """``tail`` (a windowed end in one pass) with its bytes [start, end) known, each unknown
-    one found where it copies from: in the 32 KiB before the block the end trusts from,
-    inflated (once an end) from a block header before member offset ``earlier`` up to that
-    block; None if one cannot be (the parser's next margin inflates the end from there)."""
+    one found where it copies from, in the 32 KiB before the block the end trusts from: in an
+    inflation from a block header before member offset ``earlier`` up to that block, and,
+    where a byte is unknown there too, in one as far again further back, up to the block
+    that inflation trusts from, and so on down a chain (``_looked_up``); None if one cannot
+    be (the parser's next margin inflates the end from there)."""
     from wheelscan._tail import known_ranges
 
     copied, known = tail.copied, tail.known
@@ -158,52 +162,135 @@ def looked_up_before(
     positions = [p for p in span if not known[p - tail.begin]]
     if not positions:
         return None  # past the end, or in a run too short to be offered: not for a look-up
-    if copied.before is None or copied.before_known is None:
-        before = _inflated_before(archive, member, earlier, copied)
-        if before is None:
+    above = copied.above
+    sources = [above - WINDOW + copied.window[p - tail.begin] for p in positions]
+    found = copied.found if copied.found is not None else {}
+    wanted = {s for s in sources if s not in found}
+    if wanted:
+        more = _looked_up(archive, member, above, copied.bit, wanted, above - earlier)
+        if more is None:
             return None
-        copied = copied._replace(before=before[0], before_known=before[1])
-        assert copied.before is not None and copied.before_known is not None  # (for mypy)
-    for position in positions:
-        source = copied.window[position - tail.begin]
-        if not copied.before_known[source]:
-            return None  # copied from further back: the next margin's
-        tail.inflated[position - tail.begin] = copied.before[source]
+        found.update(more)
+    for position, source in zip(positions, sources, strict=True):
+        tail.inflated[position - tail.begin] = found[source]
         known[position - tail.begin] = 1
     ranges = known_ranges(known, 0, tail.begin)
     if not any(a <= start and end <= b for a, b in ranges):
         return None
-    return tail._replace(ranges=ranges, copied=copied)
+    return tail._replace(ranges=ranges, copied=copied._replace(found=found))
 
 
-def _inflated_before(
-    archive: WheelArchive, member: Member, earlier: int, copied: Copied
-) -> tuple[bytes, bytes] | None:
-    """The 32 KiB before member offset ``copied.above`` and which of them are known,
-    inflated from a block header found where an end inflated in one pass from ``earlier``
-    would look for one, up to the block header at ``copied.bit``; None where none is found
-    that inflates soundly that far, within MAX_LOOKED_UP_BEFORE."""
+def _looked_up(
+    archive: WheelArchive, member: Member, above: int, bit: int, wanted: set[int], step: int
+) -> dict[int, int] | None:
+    """The bytes at member offsets ``wanted`` (each before ``above``, where the block whose
+    header is at ``bit`` begins), by offset; None where one cannot be found.
+
+    Each level of the chain inflates from a block header found ``step`` bytes before its
+    ``above`` up to exactly the block at ``bit``. A byte wanted that it holds known is
+    found; one it holds unknown from the block it trusts from on copies a byte of the 32 KiB
+    before that block (its window), which is wanted from the next level, inflated up to that
+    block; one before that block (not trusted: the search may have found a false start) or
+    before the level is wanted from the next level as it is. onnxruntime 1.31.1's
+    pybind11 module, whose PT_DYNAMIC copies through copies from over 1.2 MB before it,
+    was inflated again from the second margin (1.2 MB) and the third (5.2 MB: most of its
+    ``show``), where three levels of 0.7 to 1.1 MB do (issue #15). Within MAX_RESOLVE_DEPTH levels,
+    MAX_CHAIN_INFLATED bytes and MAX_CHAIN_LOOKUPS look-ups in all: one level at a time is
+    held, and of it only where each wanted byte leads."""
+    copies: dict[int, int] = {}  # a wanted offset -> the offset it copies, a level further
+    values: dict[int, int] = {}
+    inflated = looked_up_in_all = 0
+    for _ in range(MAX_RESOLVE_DEPTH):
+        looked_up_in_all += len(wanted)
+        if looked_up_in_all > MAX_CHAIN_LOOKUPS:
+            return None
+        level = _level(archive, member, above, bit, max(0, above - step), wanted)
+        if level is None:
+            return None
+        inflated += above - level.begin
+        if inflated > MAX_CHAIN_INFLATED or level.trusted_above >= above:
+            return None  # too much, or no block trusted: nothing to go further back from
+        values.update(level.values)
+        copies.update(level.copies)
+        wanted = {offset for offset in level.further if offset not in values}
+        if not wanted:
+            break
+        above, bit = level.trusted_above, level.trusted_bit
+    else:
+        return None
+    found: dict[int, int] = {}
+    for offset in copies.keys() | values.keys():
+        source = offset
+        while source not in values:
+            source = copies[source]  # each a level further back: the chain ends
+        found[offset] = values[source]
+    return found
+
+
+@record(slots=True)
+class _Level:
+    """What one inflation of a chain of look-ups (``_level``) gave."""
+
+    begin: int  # the member offset of its first byte
+    values: dict[int, int]  # the wanted bytes it holds known, by offset
+    copies: dict[int, int]  # a wanted offset it holds unknown -> the offset that byte copies
+    further: set[int]  # the offsets wanted from the next level
+    trusted_above: int  # where the block it trusts from begins
+    trusted_bit: int  # and its header's bit
+
+
+def _level(
+    archive: WheelArchive, member: Member, above: int, bit: int, earlier: int, wanted: set[int]
+) -> _Level | None:
+    """The member's bytes before offset ``above`` inflated from a block header found where
+    an end inflated in one pass from ``earlier`` would look for one, up to the block header
+    at ``bit``, and what they say of the bytes at offsets ``wanted``: each known, or a copy
+    of a byte in the 32 KiB before the block the inflation trusts from (its window), or
+    before that block or before the inflation (looked for further back as it is); None where
+    none inflates soundly that far within MAX_LOOKED_UP_BEFORE."""
     from wheelscan._tail import inflate_until
 
-    capacity = 2 * (copied.above - earlier + BLOCK_ALLOWANCE)
-    if earlier >= copied.above or capacity > MAX_LOOKED_UP_BEFORE:
+    capacity = 2 * (above - earlier + BLOCK_ALLOWANCE)
+    if earlier >= above or capacity > MAX_LOOKED_UP_BEFORE:
         return None
     target = search_target(member, earlier, Route.ONE_PASS)
     # mapped, not bytearrays: only the pages written cost anything (they are sized for twice
     # what they are likely to hold), where a bytearray was zeroed whole; and a huge page at
     # least, advised so (wheel/scratch.py's HUGE_PAGE_SHARE: 4 KiB pages were 400 faults)
     length = max(capacity, HUGE_PAGE)
-    with anonymous_mapping(length) as out, anonymous_mapping(length) as known:
+    with (
+        anonymous_mapping(length) as out,
+        anonymous_mapping(length) as known,
+        anonymous_mapping(2 * length) as window_bytes,
+    ):
         prefer_huge_pages_around(out, 0, capacity)
         prefer_huge_pages_around(known, 0, capacity)
-        found = None
-        for payload, floor in searched(archive, member, target):
-            found = inflate_until(payload, target, floor, copied.bit, out, known)
-            if found is not None:
-                break
-        if found is None:
-            return None
-        length = found[0]  # (its bytes before a block it trusts are all marked unknown)
-        missing = bytes(max(0, WINDOW - length))  # before the start found: unknown
-        kept = max(0, length - WINDOW)
-        return missing + out[kept:length], missing + known[kept:length]
+        prefer_huge_pages_around(window_bytes, 0, 2 * capacity)
+        window = memoryview(window_bytes).cast("H")
+        try:
+            found = None
+            for payload, floor in searched(archive, member, target):
+                found = inflate_until(payload, target, floor, bit, out, known, window)
+                if found is not None:
+                    break
+            if found is None:
+                return None
+            length, trusted, _, trusted_bit = found
+            begin = above - length
+            trusted_above = begin + trusted
+            level = _Level(begin, {}, {}, set(), trusted_above, trusted_bit)
+            # its bytes before the block it trusts are all marked unknown: the search may
+            # have begun at a false start
+            for offset in wanted:
+                i = offset - begin
+                if i >= 0 and known[i]:
+                    level.values[offset] = out[i]
+                elif offset >= trusted_above:
+                    source = trusted_above - WINDOW + window[i]
+                    level.copies[offset] = source
+                    level.further.add(source)
+                else:
+                    level.further.add(offset)
+            return level
+        finally:
+            window.release()

@@ -133,11 +133,14 @@ MAX_EARLIER_CHAIN = 2 * 1024 * 1024
 # A one-pass end of at most this capacity (its buffers' length, twice the end) also records,
 # per unknown byte, which of the 32 KiB before the block it trusts from that byte copies
 # (two bytes a byte): where the parser needs one, the bytes before are inflated from the
-# next margin only up to that block (``looked_up_before``), not the end again from there.
+# next margin only up to that block (``looked_up_before``), and further back, a margin's
+# length at a time, where they copy from further still; not the end again from there.
 # onnxruntime 1.31.1's libonnxruntime.so, whose PT_DYNAMIC copies from 0.5 to 1.2 MB back,
 # was inflated from its first margin (0.55 MB) and again from its second (1.27 MB): 1.82 MB
-# where 1.29 do (issue #15). Such an end and its look-up hold a few MiB at most, far below
-# END_HELD (the one-pass part of which is for ends of up to MAX_ONE_PASS).
+# where 1.29 do; its cp311 pybind11 module's, copied from further than 1.2 MB back, from
+# all three (0.57, 1.2 and 5.2 MB) where 0.57 and three look-ups of 0.7-1.1 MB do (issue
+# #15). Such an end and its look-ups hold a few MiB at most, far below END_HELD (the
+# one-pass part of which is for ends of up to MAX_ONE_PASS).
 WINDOWED_ONE_PASS = 2 * 1024 * 1024
 # Passes over the start of a member, each inflating at least half as much again
 MAX_PREFIX_PASSES = 4
@@ -237,9 +240,9 @@ class Copied(TupleBody):
     window: memoryview  # per byte of the end (``Tail.inflated``), which of those 32 KiB
     above: int
     bit: int
-    # those 32 KiB and which of them are known, once inflated (``looked_up_before``)
-    before: bytes | None = None
-    before_known: bytes | None = None
+    # the bytes before ``above`` found so far by look-ups, by member offset
+    # (``looked_up_before``): a later parse that asks for more looks up only what is new
+    found: dict[int, int] | None = None
 
 
 @fast_tuple
