@@ -191,12 +191,12 @@ def _looked_up(
     found; one it holds unknown from the block it trusts from on copies a byte of the 32 KiB
     before that block (its window), which is wanted from the next level, inflated up to that
     block; one before that block (not trusted: the search may have found a false start) or
-    before the level is wanted from the next level as it is. onnxruntime 1.31.1's
+    before the level is wanted from the next level as it is. onnxruntime 1.31.1's cp311
     pybind11 module, whose PT_DYNAMIC copies through copies from over 1.2 MB before it,
     was inflated again from the second margin (1.2 MB) and the third (5.2 MB: most of its
-    ``show``), where three levels of 0.7 to 1.1 MB do (issue #15). Within MAX_RESOLVE_DEPTH levels,
-    MAX_CHAIN_INFLATED bytes and MAX_CHAIN_LOOKUPS look-ups in all: one level at a time is
-    held, and of it only where each wanted byte leads."""
+    ``show``), where three levels of 0.7 to 1.1 MB do (issue #15). Within
+    MAX_RESOLVE_DEPTH levels, MAX_CHAIN_INFLATED bytes and MAX_CHAIN_LOOKUPS look-ups in
+    all: one level at a time is held, and of it only where each wanted byte leads."""
     copies: dict[int, int] = {}  # a wanted offset -> the offset it copies, a level further
     values: dict[int, int] = {}
     inflated = looked_up_in_all = 0
