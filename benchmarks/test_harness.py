@@ -302,3 +302,21 @@ def test_the_steady_rate_is_the_stride_between_the_tenth_and_ninetieth_percentil
     assert whole < 60  # the slow ends drag the whole run's rate
     assert steady_rate([(float("nan"), path) for _, path in requested]) is None
     assert steady_rate(requested[:999]) is None  # too few for a stride
+
+
+def test_inflated_bytes_counts_an_ends_look_ups(tmp_path: Path) -> None:
+    """A library whose PT_DYNAMIC copies from past the second margin is read by its end from
+    the first margin and a chain of look-ups further back (wheel/end_lookup.py): the
+    look-ups' inflations are counted with the end's."""
+    from harness.batch import inflated_bytes
+    from tests.test_ends_large import large_wheel
+    from tests.test_ends_lookup import SIZE, UNIT, chained_member
+
+    from wheelscan.wheel import ends
+
+    member = chained_member((ends.TAIL_MARGINS[1] + ends.TAIL_MARGINS[2]) // 2 // UNIT)
+    wheel = large_wheel(tmp_path / "chain-1.0-cp312-cp312-manylinux_2_28_x86_64.whl", member)
+    counts = inflated_bytes([locate(wheel)])
+    assert (counts["ends_tried"], counts["ends_members"], counts["whole_members"]) == (1, 1, 0)
+    # the end from the first margin, and more than a margin's worth looked up before it
+    assert ends.TAIL_MARGINS[1] < counts["ends_inflated_bytes"] < SIZE

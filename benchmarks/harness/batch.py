@@ -192,9 +192,9 @@ def _counting_streams(
         return found
 
     def counting_until(
-        payload: Any, start: Any, stop: Any, block: Any, out: Any, known: Any
+        payload: Any, start: Any, stop: Any, block: Any, out: Any, known: Any, *window: Any
     ) -> Any:
-        found = original_until(payload, start, stop, block, out, known)
+        found = original_until(payload, start, stop, block, out, known, *window)
         if found is not None:  # the bytes before a one-pass end, for its look-ups
             ends[-1].tail_bytes += found[0]
         return found
