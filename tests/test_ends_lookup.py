@@ -23,7 +23,7 @@ from tests.elfwriter import build_elf, sample_spec
 from tests.test_ends_large import CHUNK, WHEEL, LargeMember, assembled, flushed, large_wheel
 
 from wheelscan.elf import get_parser, partial_parser
-from wheelscan.wheel import end_one_pass, ends
+from wheelscan.wheel import end_lookup, end_one_pass, ends
 from wheelscan.wheel.archive import Member, WheelArchive
 
 MiB = 1 << 20
@@ -105,3 +105,30 @@ def test_an_end_in_one_pass_is_inflated_once_and_its_bytes_looked_up_before_it(
     # one end, from the first margin, where PT_DYNAMIC was unknown: looked up before it
     assert ends_inflated == [first]
     assert looked_up == [True]
+
+
+def test_an_ends_look_ups_stop_at_their_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The look-ups of one end inflate at most MAX_CHAIN_INFLATED bytes together, however
+    many times the parser asks: past it, the end is inflated again from the next margin
+    (or the member from its start), and the facts are the same."""
+    member = chained_member((ends.TAIL_MARGINS[1] + ends.TAIL_MARGINS[2]) // 2 // UNIT)
+    monkeypatch.setattr(end_lookup, "MAX_CHAIN_INFLATED", ends.TAIL_MARGINS[0])
+    ends_inflated: list[int] = []
+    inflate_to_the_end = end_one_pass.inflate_to_the_end
+
+    def noted(archive: WheelArchive, elf: Member, begin: int) -> ends.Tail | None:
+        ends_inflated.append(begin)
+        return inflate_to_the_end(archive, elf, begin)
+
+    monkeypatch.setattr(end_one_pass, "inflate_to_the_end", noted)
+    wheel = large_wheel(tmp_path / WHEEL, member)
+    partial = partial_parser()
+    assert partial is not None
+    with WheelArchive.open(wheel) as archive:
+        (elf,) = archive.elf_members()
+        by_ends = ends.parse_by_ends(archive, elf, partial)
+        whole = get_parser()(archive.read(elf))
+    assert by_ends is None or by_ends == whole
+    assert len(ends_inflated) > 1  # the first margin's look-ups gave up at the budget

@@ -167,10 +167,13 @@ def looked_up_before(
     found = copied.found if copied.found is not None else {}
     wanted = {s for s in sources if s not in found}
     if wanted:
-        more = _looked_up(archive, member, above, copied.bit, wanted, above - earlier)
-        if more is None:
+        budget = MAX_CHAIN_INFLATED - copied.inflated  # what this end's look-ups have left
+        looked_up = _looked_up(archive, member, above, copied.bit, wanted, above - earlier, budget)
+        if looked_up is None:
             return None
+        more, inflated = looked_up
         found.update(more)
+        copied = copied._replace(inflated=copied.inflated + inflated)
     for position, source in zip(positions, sources, strict=True):
         tail.inflated[position - tail.begin] = found[source]
         known[position - tail.begin] = 1
@@ -181,10 +184,17 @@ def looked_up_before(
 
 
 def _looked_up(
-    archive: WheelArchive, member: Member, above: int, bit: int, wanted: set[int], step: int
-) -> dict[int, int] | None:
+    archive: WheelArchive,
+    member: Member,
+    above: int,
+    bit: int,
+    wanted: set[int],
+    step: int,
+    budget: int,
+) -> tuple[dict[int, int], int] | None:
     """The bytes at member offsets ``wanted`` (each before ``above``, where the block whose
-    header is at ``bit`` begins), by offset; None where one cannot be found.
+    header is at ``bit`` begins), by offset, and the bytes inflated to find them (at most
+    ``budget``); None where one cannot be found.
 
     Each level of the chain inflates from a block header found ``step`` bytes before its
     ``above`` up to exactly the block at ``bit``. A byte wanted that it holds known is
@@ -195,8 +205,9 @@ def _looked_up(
     pybind11 module, whose PT_DYNAMIC copies through copies from over 1.2 MB before it,
     was inflated again from the second margin (1.2 MB) and the third (5.2 MB: most of its
     ``show``), where three levels of 0.7 to 1.1 MB do (issue #15). Within
-    MAX_RESOLVE_DEPTH levels, MAX_CHAIN_INFLATED bytes and MAX_CHAIN_LOOKUPS look-ups in
-    all: one level at a time is held, and of it only where each wanted byte leads."""
+    MAX_RESOLVE_DEPTH levels, ``budget`` bytes (an end's look-ups together inflate at most
+    MAX_CHAIN_INFLATED) and MAX_CHAIN_LOOKUPS look-ups in all: one level at a time is held,
+    and of it only where each wanted byte leads."""
     copies: dict[int, int] = {}  # a wanted offset -> the offset it copies, a level further
     values: dict[int, int] = {}
     inflated = looked_up_in_all = 0
@@ -208,7 +219,7 @@ def _looked_up(
         if level is None:
             return None
         inflated += above - level.begin
-        if inflated > MAX_CHAIN_INFLATED or level.trusted_above >= above:
+        if inflated > budget or level.trusted_above >= above:
             return None  # too much, or no block trusted: nothing to go further back from
         values.update(level.values)
         copies.update(level.copies)
@@ -224,7 +235,7 @@ def _looked_up(
         while source not in values:
             source = copies[source]  # each a level further back: the chain ends
         found[offset] = values[source]
-    return found
+    return found, inflated
 
 
 @record(slots=True)

@@ -139,7 +139,8 @@ MAX_EARLIER_CHAIN = 2 * 1024 * 1024
 # was inflated from its first margin (0.55 MB) and again from its second (1.27 MB): 1.82 MB
 # where 1.29 do; its cp311 pybind11 module's, copied from further than 1.2 MB back, from
 # all three (0.57, 1.2 and 5.2 MB) where 0.57 and three look-ups of 0.7-1.1 MB do (issue
-# #15). Such an end and its look-ups hold a few MiB at most, far below END_HELD (the
+# #15). Such an end holds a few MiB at most, and each of its look-ups' inflations up to
+# four bytes a byte of MAX_LOOKED_UP_BEFORE (one at a time), far below END_HELD (the
 # one-pass part of which is for ends of up to MAX_ONE_PASS).
 WINDOWED_ONE_PASS = 2 * 1024 * 1024
 # Passes over the start of a member, each inflating at least half as much again
@@ -241,8 +242,10 @@ class Copied(TupleBody):
     above: int
     bit: int
     # the bytes before ``above`` found so far by look-ups, by member offset
-    # (``looked_up_before``): a later parse that asks for more looks up only what is new
+    # (``looked_up_before``): a later parse that asks for more looks up only what is new;
+    # and the bytes those look-ups inflated, which all of them together may not pass
     found: dict[int, int] | None = None
+    inflated: int = 0
 
 
 @fast_tuple
