@@ -132,3 +132,33 @@ def test_an_ends_look_ups_stop_at_their_budget(
         whole = get_parser()(archive.read(elf))
     assert by_ends is None or by_ends == whole
     assert len(ends_inflated) > 1  # the first margin's look-ups gave up at the budget
+
+
+def test_over_http_a_chain_of_look_ups_waits_no_longer_than_the_margins_did(
+    tmp_path: Path,
+) -> None:
+    """Over HTTP each level of a chain fetches the stream before the last one's: a round
+    trip each, one after another. From the second level on, the stream of FETCH_AHEAD
+    levels comes in one request, so that the chain waits no more round trips than the
+    margins' inflations did (five: the tail, the plan, the end, two look-ups; six without),
+    and the member is not fetched whole. Counted by the delaying proxy, never timed."""
+    from wheelscan.engine.task import AuditTask
+    from wheelscan.engine.worker import read_facts
+    from wheelscan.sources.base import wheel_ref
+
+    from indexserver import IndexServer
+    from latencyproxy import LatencyProxy
+
+    (tmp_path / "packages").mkdir()
+    member = chained_member((ends.TAIL_MARGINS[1] + ends.TAIL_MARGINS[2]) // 2 // UNIT)
+    wheel = large_wheel(tmp_path / "packages" / WHEEL, member)
+    with IndexServer(tmp_path) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        with LatencyProxy(("127.0.0.1", port), 0.02) as proxy:
+            url = f"http://{proxy.address}/packages/{wheel.name}"
+            ref = wheel_ref(wheel.name, url, None, wheel.stat().st_size, None)
+            assert ref is not None
+            result = AuditTask(keyed=False, alone=True)(ref)
+        assert result.facts == read_facts(wheel, wheel.name)
+        assert result.bytes_read < wheel.stat().st_size
+        assert proxy.deepest(f"/packages/{wheel.name}") <= 5

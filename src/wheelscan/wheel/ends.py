@@ -359,6 +359,13 @@ def _aimed(member: Member, begin: int) -> int:
     return max(0, member.compressed_size * aim // member.size - SEARCH_BITS // 8)
 
 
+def reach_of(member: Member, begin: int) -> int | None:
+    """The first byte of the stream an end inflated from member offset ``begin`` would
+    search from (``_aimed``), where it may be decoded (``_end_fits``); else None."""
+    aim = _aimed(member, begin)
+    return aim if _end_fits(member, aim) else None
+
+
 def _end_fits(member: Member, stream_from: int) -> bool:
     """Whether the end's stream from byte ``stream_from`` on may be decoded: over
     WHOLE_MEMBER_LIMIT, only up to MAX_END_STREAM bytes of it (over HTTP it is fetched and
