@@ -107,58 +107,79 @@ def test_an_end_in_one_pass_is_inflated_once_and_its_bytes_looked_up_before_it(
     assert looked_up == [True]
 
 
-def test_an_ends_look_ups_stop_at_their_budget(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The look-ups of one end inflate at most MAX_CHAIN_INFLATED bytes together, however
-    many times the parser asks: past it, the end is inflated again from the next margin
-    (or the member from its start), and the facts are the same."""
-    member = chained_member((ends.TAIL_MARGINS[1] + ends.TAIL_MARGINS[2]) // 2 // UNIT)
-    monkeypatch.setattr(end_lookup, "MAX_CHAIN_INFLATED", ends.TAIL_MARGINS[0])
-    ends_inflated: list[int] = []
-    inflate_to_the_end = end_one_pass.inflate_to_the_end
+def test_an_ends_look_ups_share_one_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """However many times the parser asks for unknown bytes of one end, its look-ups
+    together inflate at most MAX_CHAIN_INFLATED: each chain is given what the earlier ones
+    left, and once it cannot be met, the look-up fails (the next margin's end is read)."""
+    budgets: list[int] = []
 
-    def noted(archive: WheelArchive, elf: Member, begin: int) -> ends.Tail | None:
-        ends_inflated.append(begin)
-        return inflate_to_the_end(archive, elf, begin)
+    def chain(*args: object) -> tuple[dict[int, int], int] | None:
+        wanted, budget = args[4], args[6]
+        assert isinstance(wanted, set) and isinstance(budget, int)
+        budgets.append(budget)
+        return ({offset: 7 for offset in wanted}, 1000) if budget >= 1000 else None
 
-    monkeypatch.setattr(end_one_pass, "inflate_to_the_end", noted)
-    wheel = large_wheel(tmp_path / WHEEL, member)
-    partial = partial_parser()
-    assert partial is not None
-    with WheelArchive.open(wheel) as archive:
-        (elf,) = archive.elf_members()
-        by_ends = ends.parse_by_ends(archive, elf, partial)
-        whole = get_parser()(archive.read(elf))
-    assert by_ends is None or by_ends == whole
-    assert len(ends_inflated) > 1  # the first margin's look-ups gave up at the budget
+    monkeypatch.setattr(end_lookup, "_looked_up", chain)
+    monkeypatch.setattr(end_lookup, "MAX_CHAIN_INFLATED", 2500)
+    length, above = 4096, 100_000
+    window = memoryview(bytearray(2 * length)).cast("H")
+    for i in range(length):
+        window[i] = i
+    tail = ends.Tail(
+        ends.NO_BIT, above + 10, bytearray(length), [], bytearray(length), None,
+        ends.Copied(window, above, 12345),
+    )  # fmt: skip
+    found = []
+    for start in (above + 10, above + 1000, above + 2000):
+        looked_up = end_lookup.looked_up_before(
+            None,  # type: ignore[arg-type]  # (the chain is the stub's)
+            None,  # type: ignore[arg-type]
+            tail, start, start + 100, above - 5000,
+        )  # fmt: skip
+        found.append(looked_up is not None)
+        tail = looked_up or tail
+    assert budgets == [2500, 1500, 500]
+    assert found == [True, True, False]
+    assert tail.copied is not None and tail.copied.inflated == 2000
+    assert all(tail.inflated[i] == 7 for i in range(0, 100))
 
 
 def test_over_http_a_chain_of_look_ups_waits_no_longer_than_the_margins_did(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Over HTTP each level of a chain fetches the stream before the last one's: a round
     trip each, one after another. From the second level on, the stream of FETCH_AHEAD
-    levels comes in one request, so that the chain waits no more round trips than the
-    margins' inflations did (five: the tail, the plan, the end, two look-ups; six without),
-    and the member is not fetched whole. Counted by the delaying proxy, never timed."""
+    levels comes in one request: the chain waits a round trip less (five, as the margins'
+    inflations did: the tail, the plan, the end, two look-ups; six without), and the member
+    is not fetched whole. Counted by the delaying proxy, never timed; each reading on a
+    session of its own (one that had seen a slow answer would fetch the wheel's first
+    bytes with its tail, a round trip less either way)."""
     from wheelscan.engine.task import AuditTask
     from wheelscan.engine.worker import read_facts
     from wheelscan.sources.base import wheel_ref
+    from wheelscan.wheel import httpclient
 
     from indexserver import IndexServer
     from latencyproxy import LatencyProxy
 
+    monkeypatch.setattr(httpclient, "session_for", lambda deadline: httpclient.HttpSession())
     (tmp_path / "packages").mkdir()
     member = chained_member((ends.TAIL_MARGINS[1] + ends.TAIL_MARGINS[2]) // 2 // UNIT)
     wheel = large_wheel(tmp_path / "packages" / WHEEL, member)
+    path = f"/packages/{wheel.name}"
+    deepest: dict[bool, int] = {}
     with IndexServer(tmp_path) as server:
         port = int(server.url.rsplit(":", 1)[1])
-        with LatencyProxy(("127.0.0.1", port), 0.02) as proxy:
-            url = f"http://{proxy.address}/packages/{wheel.name}"
-            ref = wheel_ref(wheel.name, url, None, wheel.stat().st_size, None)
-            assert ref is not None
-            result = AuditTask(keyed=False, alone=True)(ref)
-        assert result.facts == read_facts(wheel, wheel.name)
-        assert result.bytes_read < wheel.stat().st_size
-        assert proxy.deepest(f"/packages/{wheel.name}") <= 5
+        for ahead in (True, False):
+            if not ahead:
+                monkeypatch.setattr(end_lookup, "_fetch_ahead", lambda *args: False)
+            with LatencyProxy(("127.0.0.1", port), 0.02) as proxy:
+                ref = wheel_ref(wheel.name, f"http://{proxy.address}{path}", None,
+                                wheel.stat().st_size, None)  # fmt: skip
+                assert ref is not None
+                result = AuditTask(keyed=False, alone=True)(ref)
+                deepest[ahead] = proxy.deepest(path)
+            assert result.facts == read_facts(wheel, wheel.name)
+            assert result.bytes_read < wheel.stat().st_size
+    assert deepest[True] < deepest[False]
+    assert deepest[True] <= 5

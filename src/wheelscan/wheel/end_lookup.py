@@ -177,6 +177,8 @@ def looked_up_before(
         budget = MAX_CHAIN_INFLATED - copied.inflated  # what this end's look-ups have left
         looked_up = _looked_up(archive, member, above, copied.bit, wanted, above - earlier, budget)
         if looked_up is None:
+            # what it spent goes uncounted: a look-up that fails is this end's last (the
+            # parser's next margin inflates a new end, whose look-ups start afresh)
             return None
         more, inflated = looked_up
         found.update(more)
@@ -218,15 +220,19 @@ def _looked_up(
     copies: dict[int, int] = {}  # a wanted offset -> the offset it copies, a level further
     values: dict[int, int] = {}
     inflated = looked_up_in_all = 0
-    fetched_from = above  # over HTTP, where the stream fetched ahead begins (by offset)
+    # over HTTP, the member offset from which a level's search finds its stream at hand,
+    # fetched ahead
+    covered_from = above
     for depth in range(MAX_RESOLVE_DEPTH):
         looked_up_in_all += len(wanted)
         if looked_up_in_all > MAX_CHAIN_LOOKUPS:
             return None
-        if depth and archive.fetched and above - step < fetched_from:
-            # the stream of the next FETCH_AHEAD levels, in one request
-            fetched_from = max(0, above - FETCH_AHEAD * step)
-            _fetch_ahead(archive, member, fetched_from)
+        if depth and archive.fetched and above - step < covered_from:
+            # the stream of the next FETCH_AHEAD levels in one request, no further back than
+            # what is left of the budget may inflate
+            reach = max(0, above - min(FETCH_AHEAD * step, budget - inflated))
+            if _fetch_ahead(archive, member, reach):
+                covered_from = reach
         level = _level(archive, member, above, bit, max(0, above - step), wanted)
         if level is None:
             return None
@@ -250,13 +256,16 @@ def _looked_up(
     return found, inflated
 
 
-def _fetch_ahead(archive: WheelArchive, member: Member, begin: int) -> None:
-    """Over HTTP, the stream an end inflated in one pass from ``begin`` would search from,
-    fetched now: each level of a chain fetches the stream before the last one's, a round
-    trip each, one after another. Only where it may be decoded (``searched``'s bound)."""
+def _fetch_ahead(archive: WheelArchive, member: Member, begin: int) -> bool:
+    """Over HTTP, the stream an end inflated in one pass from ``begin`` would reach back to,
+    fetched now (each level of a chain fetches the stream before the last one's, a round
+    trip each, one after another); False where it may not be decoded (``searched``'s bound)
+    and nothing was fetched."""
     aim = reach_of(member, begin)
-    if aim is not None:
-        archive.payload_from(member, aim)
+    if aim is None:
+        return False
+    archive.payload_from(member, aim)
+    return True
 
 
 @record(slots=True)

@@ -361,7 +361,7 @@ def _aimed(member: Member, begin: int) -> int:
 
 def reach_of(member: Member, begin: int) -> int | None:
     """The first byte of the stream an end inflated from member offset ``begin`` would
-    search from (``_aimed``), where it may be decoded (``_end_fits``); else None."""
+    reach back to (``_aimed``), where it may be decoded (``_end_fits``); else None."""
     aim = _aimed(member, begin)
     return aim if _end_fits(member, aim) else None
 
