@@ -219,6 +219,8 @@ def main() -> None:
                 print(_median(measured).line(_median(rows[directory])))
         for label in trees:
             print(_shares(label, {name: _median(measured) for name, measured in rows.items()}))
+            if args.rounds > 1:
+                print(_paired(label, rows))
         print(f"{audited} wheels, {wheel_bytes / 1e6:.0f} MB, {args.workers} workers")
 
 
@@ -301,6 +303,23 @@ def _shares(label: str, rows: dict[str, Row]) -> str:
             shares.append(share)
         parts.append(f"{rtt * 1000:.0f} ms " + ", ".join(shares))
     return f"# {label or 'this '}tree: " + "; ".join(parts)
+
+
+def _paired(label: str, rows: dict[str, list[Row]]) -> str:
+    """Each round's own ratios, its rows measured minutes apart at most: 0 ms's wall time
+    over the directory's, and each round trip's wheels/s as a share of 0 ms proxied's. A
+    machine whose load drifts moves a round's rows together, and its ratios less than
+    the medians' (each row's median may come from another round)."""
+
+    def ratios(numerator: str, denominator: str, form: str) -> str:
+        pairs = zip(rows[label + numerator], rows[label + denominator], strict=True)
+        return " ".join(format(top.seconds / bottom.seconds, form) for top, bottom in pairs)
+
+    parts = [f"0 ms over the directory {ratios('http 0 ms', 'directory', '.2f')}"]
+    proxied = _row_name("", 0.0, True)
+    for rtt in ROUND_TRIPS[1:]:
+        parts.append(f"{rtt * 1000:.0f} ms {ratios(proxied, _row_name('', rtt, True), '.0%')}")
+    return f"# {label or 'this '}tree, round by round: " + "; ".join(parts)
 
 
 def _fresh_store(tmp: str) -> Path:

@@ -321,3 +321,28 @@ def test_inflated_bytes_counts_an_ends_look_ups(tmp_path: Path) -> None:
     # the end from the first margin, and more than a margin's worth looked up before it;
     # less than the third margin's end, which the look-ups spare
     assert ends.TAIL_MARGINS[1] < counts["ends_inflated_bytes"] < ends.TAIL_MARGINS[2]
+
+
+def test_shares_and_round_by_round_ratios_weigh_each_round_trip_against_0_ms() -> None:
+    from remote import Row, _median, _paired, _shares
+
+    def row(name: str, *seconds: float) -> list[Row]:
+        return [Row(name, s, 1000, 1.0) for s in seconds]
+
+    rows = {
+        "directory": row("directory", 2.0, 1.0),
+        "http 0 ms": row("http 0 ms", 3.0, 1.2),
+        "http 0 ms proxied": row("http 0 ms proxied", 3.3, 1.5),
+        "http 50 ms": row("http 50 ms", 4.0, 1.5),
+        "http 200 ms": row("http 200 ms", 6.0, 3.0),
+    }
+    # each round paired with its own directory and 0 ms proxied rows, not with the medians
+    assert _paired("", rows) == (
+        "# this tree, round by round: 0 ms over the directory 1.50 1.20; "
+        "50 ms 82% 100%; 200 ms 55% 50%"
+    )
+    medians = {name: _median(measured) for name, measured in rows.items()}  # the slower two
+    assert _shares("", medians) == (
+        "# this tree: 50 ms 75% of 0 ms's wheels/s, 82% of 0 ms proxied's wheels/s; "
+        "200 ms 50% of 0 ms's wheels/s, 55% of 0 ms proxied's wheels/s"
+    )
