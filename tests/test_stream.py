@@ -68,3 +68,31 @@ def test_crc_and_size_are_checked_when_the_stream_is_read_to_its_end() -> None:
     with pytest.raises(StreamError) as junk:
         parse_streamed(memoryview(b"\xff" * 64), 1000, 0, parse_elf)
     assert junk.value.code == "bad-deflate"
+
+
+def test_a_second_pass_stops_at_the_bytes_the_first_did_not_keep(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Tables past what the first pass keeps, found only once PT_DYNAMIC, far further on,
+    is parsed (tensorflow-cpu 2.21's libtensorflow_cc.so.2: its string table 15-97 MB in,
+    PT_DYNAMIC 580 MB in): the second pass keeps them, and stops once it has them. What the
+    first pass kept further on (PT_DYNAMIC) is the stream's own bytes still: streaming to
+    it again cost the member's whole stream a second time, over HTTP fetched twice."""
+    from tests.test_ends_memory import far_strings_member
+
+    from wheelscan.wheel import stream
+
+    mib = 1 << 20
+    member = far_strings_member(24 * mib, 4 * mib, 20 * mib)
+    # bytes streamed past that a new pass keeps wholesale: less than the 16 MiB between the
+    # strings and PT_DYNAMIC, as tensorflow's 480 MB are more than RESTART_KEEP
+    monkeypatch.setattr(stream, "RESTART_KEEP", mib)
+    data = zlib.decompressobj(-15).decompress(member.stream)
+    stats = StreamStats()
+    facts = parse_streamed(
+        memoryview(member.stream), member.size, member.crc, parse_elf, keep=mib, stats=stats
+    )
+    assert facts == parse_elf(data)
+    assert stats.passes == 2
+    # the first pass to PT_DYNAMIC, the second to the strings' end (~4 MiB), not again to it
+    assert member.dynamic_offset <= stats.inflated < member.dynamic_offset + 8 * mib, stats

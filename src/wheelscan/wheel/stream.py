@@ -8,7 +8,8 @@ range the parser asks for (``NeedBytes``); everything else is inflated and dropp
 stops the stream as soon as it succeeds, so the debug info and symbol tables at the end of
 an unstripped library are never inflated at all. If the parser asks for bytes the stream has
 already dropped (tables beyond ``keep``: rare), the member is inflated again from the start,
-keeping them this time.
+keeping them this time, and only as far as the parser still needs: what the last pass kept
+further on (PT_DYNAMIC, which told where the tables are) is in the buffer still.
 
 The CRC-32 is checked only when a member was inflated to its end (its last bytes are what a
 CRC needs); the ``size-mismatch`` check still catches a stream that ends early or runs long.
@@ -78,6 +79,15 @@ class _Ranges:
     def below(self, limit: int) -> list[tuple[int, int]]:
         return [(a, min(b, limit)) for a, b in self.items if a < limit]
 
+    def union(self, others: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """These ranges and ``others`` (sorted, disjoint), as sorted disjoint ranges."""
+        if not self.items:
+            return others
+        merged = _Ranges(list(self.items))
+        for a, b in others:
+            merged.add(a, b)
+        return merged.items
+
 
 def parse_streamed(
     payload: Stream,
@@ -92,10 +102,17 @@ def parse_streamed(
     if size == 0:
         raise StreamError("size-mismatch", "an empty member")
     wanted = _Ranges([(0, min(size, keep))])
+    # what earlier passes kept in the buffer: the stream's own bytes, as a new pass would
+    # put them there again. Given to the parser from the pass's start, so that a pass made
+    # for tables the last one dropped stops once it has them, not at what the last one
+    # found further on: tensorflow-cpu 2.21's libtensorflow_cc.so.2, its strings 15-97 MB
+    # in and PT_DYNAMIC 580 MB in, was inflated to PT_DYNAMIC twice, and over HTTP its
+    # whole 164 MB stream fetched twice
+    held = _Ranges()
     with scratch(size) as buffer:
         while True:
             stats.passes += 1
-            facts = _one_pass(payload, size, crc, parse, buffer, wanted, stats)
+            facts = _one_pass(payload, size, crc, parse, buffer, wanted, held, stats)
             if facts is not None:
                 return facts
 
@@ -107,9 +124,11 @@ def _one_pass(
     parse: PartialParser,
     buffer: memoryview,
     wanted: _Ranges,
+    held: _Ranges,
     stats: StreamStats,
 ) -> ElfFacts | None:
-    """One pass over the stream: the facts, or None when another pass must keep more bytes."""
+    """One pass over the stream: the facts, or None when another pass must keep more bytes
+    (``held`` then also has what this one kept)."""
     inflater = raw_inflater()
     position = consumed = 0
     running_crc = 0
@@ -118,11 +137,14 @@ def _one_pass(
     while True:
         if position >= target:
             stats.parses += 1
+            kept = wanted.below(position)
             try:
-                return parse(buffer, wanted.below(position))
+                return parse(buffer, held.union(kept))
             except NeedBytes as e:
                 start, end = e.start, e.end
                 if start < position and not wanted.covers(start, min(end, position)):
+                    for a, b in kept:  # (before ``wanted`` grows by what was not kept)
+                        held.add(a, b)
                     wanted.add(start, end)
                     if position - start <= RESTART_KEEP:
                         wanted.add(start, position)  # whatever else it wants there, too
