@@ -285,3 +285,48 @@ def test_a_member_whose_tables_reach_far_stays_within_the_memory_bound(tmp_path:
     assert ends.MAX_START + ends.END_HELD + ends.MAX_END_STREAM <= (
         RESTART_KEEP + ends.STREAM_WINDOW
     )
+
+
+def test_an_end_placed_with_its_start_past_what_the_ends_may_hold_streams_the_start_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tensorflow-cpu 2.21's libtensorflow_cc.so.2 holds its strings 15-97 MB in, past the
+    start the reading by ends may inflate (MAX_START), and PT_DYNAMIC 580 MB in: it was
+    streamed from its start to PT_DYNAMIC (154 MB of its 172 MB stream, over HTTP all of
+    it fetched). Its end, counted, now stays placed, and the stream runs only to the
+    strings: locally and over HTTP the same facts as a whole parse, the stream given the
+    end's bytes, and inflated and fetched only as far as the strings."""
+    from tests.test_ends_large import read_here_and_over_http
+
+    from wheelscan._native import parse_elf
+    from wheelscan.wheel import http, stream
+
+    member = far_strings_member(160 * MiB, 48 * MiB, 150 * MiB)
+    assert 48 * MiB > ends.MAX_START
+    (tmp_path / "packages").mkdir()
+    path = large_wheel(tmp_path / "packages" / WHEEL, member)
+    streams: list[tuple[stream.StreamStats, int]] = []
+    streamed = stream.parse_streamed
+
+    def noted(*args: Any, **kwargs: Any) -> Any:
+        stats = kwargs.setdefault("stats", stream.StreamStats())
+        streams.append((stats, len(kwargs.get("known", ()))))
+        return streamed(*args, **kwargs)
+
+    monkeypatch.setattr(stream, "parse_streamed", noted)  # where contents takes it
+    # the stream fetched 256 KiB at a time: 8 MiB at a time (STREAM_WINDOW // 2) would be
+    # this member's whole stream (its filler deflates 30 times over) in the first part
+    monkeypatch.setattr(http, "STREAM_WINDOW", 512 * 1024)
+    monkeypatch.setattr(stream, "INPUT_CHUNK", 128 * 1024)  # each slice within a part
+    local, remote, reader = read_here_and_over_http(path)
+    whole = parse_elf(zlib.decompressobj(-15).decompress(member.stream))
+    assert remote == local and local.elf_files[0].facts == whole  # type: ignore[attr-defined]
+    assert len(streams) == 2
+    for stats, known in streams:
+        assert known > 0  # the end's bytes, placed
+        # to the strings' end (48 MiB and a little), never on to PT_DYNAMIC at 150 MiB
+        assert 48 * MiB < stats.inflated < 64 * MiB, stats
+    # the start's stream to the strings, the end's from where its count began: not the
+    # stream between (before, all of it up to PT_DYNAMIC was fetched)
+    wheel_size = path.stat().st_size
+    assert reader.bytes_fetched < wheel_size * 6 // 10, (reader.bytes_fetched, wheel_size)

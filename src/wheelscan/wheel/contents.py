@@ -29,7 +29,7 @@ from wheelscan.elf.types import Buffer
 from wheelscan.errors import ELF_ERROR_CODES
 from wheelscan.model import ElfMember, WheelFacts
 from wheelscan.wheel.archive import DEFLATED, Member, WheelArchive, WheelError
-from wheelscan.wheel.ends import HEAD_BYTES, parse_by_ends
+from wheelscan.wheel.ends import HEAD_BYTES, EndFound, parse_by_ends
 from wheelscan.wheel.inflate import (
     PREFIX_SLACK,
     WHOLE_MEMBER_LIMIT,
@@ -349,9 +349,9 @@ def _parse(
                 if member.size <= WHOLE_MEMBER_LIMIT:
                     return _parse_whole(parse, archive, member, digests)
                 return _parse_read(parse, archive, member)  # WHEELSCAN_VERIFY: whole, as said
-            facts = parse_by_ends(archive, member, partial)
-            if facts is not None:
-                return facts
+            found = parse_by_ends(archive, member, partial)
+            if found is not None and not isinstance(found, EndFound):  # (over the limit only)
+                return found
             end = _facts_end(archive, member) if member.size >= PREFIX_FROM else None
             if end is not None:
                 facts = _parse_prefix(archive, member, end, partial)
@@ -452,18 +452,29 @@ def _parse_large(
 ) -> ElfFacts | None:
     """A member over WHOLE_MEMBER_LIMIT: by its two ends where that pays (issue #15: jaxlib's
     328 MB library holds PT_DYNAMIC 237 MB in, and streaming up to it was most of ``show``'s
-    time), else, or where that reading fails, streamed from its start, which decides."""
+    time), else, or where that reading fails, streamed from its start, which decides. Where
+    its end is placed but its start's tables reach further than that reading may hold (an
+    ``EndFound``), streamed with its end's bytes known: only as far as the tables."""
+    known: Sequence[tuple[int, bytes]] = ()
     if not strict:
-        facts = parse_by_ends(archive, member, parse)
-        if facts is not None:
-            return facts
+        found = parse_by_ends(archive, member, parse)
+        if isinstance(found, EndFound):
+            known = found.known  # its end placed: streamed to its start's tables only
+        elif found is not None:
+            return found
         # what the ends' reading fetched of it over HTTP goes, before the stream holds more
         archive.done_with(member)
-    return _parse_stream(archive, member, parse)
+    return _parse_stream(archive, member, parse, known)
 
 
-def _parse_stream(archive: WheelArchive, member: Member, parse: PartialParser) -> ElfFacts | None:
-    """The facts from a streamed inflation; None after MAX_STREAM_PASSES passes."""
+def _parse_stream(
+    archive: WheelArchive,
+    member: Member,
+    parse: PartialParser,
+    known: Sequence[tuple[int, bytes]] = (),
+) -> ElfFacts | None:
+    """The facts from a streamed inflation (``known``: its end's bytes, placed by
+    ``parse_by_ends``); None after MAX_STREAM_PASSES passes."""
     # imported here: only a member over WHOLE_MEMBER_LIMIT whose ends did not settle it
     # is streamed (its records, compiled at import, were 1 ms of `show`'s start-up)
     from wheelscan.wheel.stream import StreamError, StreamStats, parse_streamed
@@ -477,8 +488,9 @@ def _parse_stream(archive: WheelArchive, member: Member, parse: PartialParser) -
 
     try:
         return parse_streamed(
-            archive.streamed_payload(member), member.size, member.crc, bounded, stats=stats
-        )
+            archive.streamed_payload(member), member.size, member.crc, bounded, stats=stats,
+            known=known,
+        )  # fmt: skip
     except StreamError as e:
         raise WheelError(e.code, e.reason, member.name) from e
     except _TooManyPasses:

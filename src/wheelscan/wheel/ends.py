@@ -16,6 +16,9 @@ A member of any size is read so, within the memory its streamed reading takes: i
 inflated up to ``MAX_START`` at most, its end written up to ``MAX_TAIL_WRITE``, and an end
 longer than ``MAX_ONE_PASS`` counted first, never written whole. The scratch mapping the
 member's size is virtual: only the pages of its start and of the end written are ever touched.
+Over WHOLE_MEMBER_LIMIT, a member whose start's tables reach past ``MAX_START`` keeps its
+end placed (``EndFound``): its start is streamed only as far as its tables, its end's bytes
+given to the stream as known (wheel/stream.py), not streamed to from its start.
 
 Failing includes the parser refusing what it was given: a sound member may hold, in a
 stored block, bytes that read as a block header and decode soundly to the stream's end
@@ -198,6 +201,9 @@ class Outcome(EnumBody):
     FACTS = "facts"  # the member's facts
     UNKNOWN = "unknown"  # it needs bytes [start, end) of the end that copy from before it
     EARLIER = "earlier"  # it needs bytes from ``start`` on, before the end, past the start's
+    # over WHOLE_MEMBER_LIMIT, its start's tables reach past MAX_START: the start is
+    # streamed, the end in place (``EndFound``)
+    LONG_START = "long-start"
     FAILED = "failed"  # this reading cannot tell: the member is read from its start
 
 
@@ -209,9 +215,22 @@ class Attempt:
     facts: ElfFacts | None = None  # FACTS: the facts
     start: int = 0  # UNKNOWN, EARLIER: the first byte the parser needs
     end: int = 0  # UNKNOWN: the byte after the last
+    tail: Tail | None = None  # LONG_START: the end as the parse last had it in place
 
 
 FAILED = Attempt(Outcome.FAILED)
+
+
+@record(slots=True)
+class EndFound:
+    """A member over WHOLE_MEMBER_LIMIT whose end ``parse_by_ends`` placed, but whose start's
+    tables reach further than it may inflate (MAX_START): the end's bytes known exactly,
+    each at its member offset, for a streamed reading of the start to begin with
+    (wheel/stream.py's ``known``). tensorflow-cpu 2.21's libtensorflow_cc.so.2, its strings
+    15-97 MB in and PT_DYNAMIC 580 MB in, was streamed to PT_DYNAMIC, 154 of its stream's
+    172 MB, where its end, counted, is the last 19."""
+
+    known: list[tuple[int, bytes]]
 
 
 # A tail that cannot be inflated further (its first block was not checked)
@@ -262,9 +281,12 @@ class Counted(TupleBody):
     earlier: dict[tuple[int, int, int], Tail]
 
 
-def parse_by_ends(archive: WheelArchive, member: Member, parse: PartialParser) -> ElfFacts | None:
+def parse_by_ends(
+    archive: WheelArchive, member: Member, parse: PartialParser
+) -> ElfFacts | EndFound | None:
     """The facts from the member's first tables and its end; None where reading it so would
-    not pay, or fails."""
+    not pay, or fails. Over WHOLE_MEMBER_LIMIT, where its end is placed but its start's
+    tables reach past MAX_START, the end's bytes (``EndFound``): its start is streamed."""
     from wheelscan._native import dynamic_segment, facts_end
 
     skip_above, worth = ends_costs(archive.fetched, member.size)
@@ -284,7 +306,7 @@ def parse_by_ends(archive: WheelArchive, member: Member, parse: PartialParser) -
     while margins:
         margin = margins.pop(0)
         route = _route(member.size, offset, end, margin, worth)
-        if route is Route.FROM_THE_START or not _end_fits(member, _aimed(member, offset - margin)):
+        if route is Route.FROM_THE_START or not _first_reach_fits(member, offset - margin, route):
             return None
         if route is Route.ONE_PASS:
             from wheelscan.wheel.end_one_pass import inflate_to_the_end
@@ -299,7 +321,7 @@ def parse_by_ends(archive: WheelArchive, member: Member, parse: PartialParser) -
                         m
                         for m in margins
                         if _route(member.size, offset, end, m, worth) is Route.COUNTED
-                        and _end_fits(member, _aimed(member, offset - m))
+                        and _first_reach_fits(member, offset - m, Route.COUNTED)
                         and not archive.fetched
                     ],
                     default=margin,
@@ -334,6 +356,14 @@ def parse_by_ends(archive: WheelArchive, member: Member, parse: PartialParser) -
             tail = resolved
         if attempt.outcome is Outcome.FACTS:
             return attempt.facts
+        if attempt.outcome is Outcome.LONG_START and attempt.tail is not None:
+            placed = attempt.tail
+            return EndFound(
+                [
+                    (a, bytes(placed.inflated[a - placed.begin : b - placed.begin]))
+                    for a, b in placed.ranges
+                ]
+            )
         if attempt.outcome is Outcome.FAILED:
             return None
         if attempt.outcome is Outcome.EARLIER:
@@ -366,6 +396,19 @@ def reach_of(member: Member, begin: int) -> int | None:
     return aim if _end_fits(member, aim) else None
 
 
+def _first_reach_fits(member: Member, begin: int, route: Route) -> bool:
+    """Whether the end decoded from member offset ``begin`` on ``route`` may be, from where
+    its first search reaches back to (``_end_fits``): counted, from the first floor of the
+    count's search (``search_target``; ``searched`` checks each floor after it); in one
+    pass, from where an evenly compressed member would place it (``_aimed``). (Counted
+    ends over WHOLE_MEMBER_LIMIT were checked at the even aim too: tensorflow-cpu 2.21's
+    libtensorflow_cc.so.2, whose end compresses 2.6 times as well as the member, was
+    taken to need 45 MB of stream where the count reaches back 23 MB, and was streamed.)"""
+    if route is Route.COUNTED:
+        return _end_fits(member, _floors(search_target(member, begin, route))[0] // 8)
+    return _end_fits(member, _aimed(member, begin))
+
+
 def _end_fits(member: Member, stream_from: int) -> bool:
     """Whether the end's stream from byte ``stream_from`` on may be decoded: over
     WHOLE_MEMBER_LIMIT, only up to MAX_END_STREAM bytes of it (over HTTP it is fetched and
@@ -390,8 +433,8 @@ def first_decoded(
         return None
     margin, *later = TAIL_MARGINS
     route = _route(size, dynamic_offset, end, margin, worth)
-    if route is Route.FROM_THE_START or not _end_fits(
-        member, _aimed(member, dynamic_offset - margin)
+    if route is Route.FROM_THE_START or not _first_reach_fits(
+        member, dynamic_offset - margin, route
     ):
         return None
     if route is Route.COUNTED and not fetched:
@@ -399,7 +442,7 @@ def first_decoded(
             m
             for m in later
             if _route(size, dynamic_offset, end, m, worth) is Route.COUNTED
-            and _end_fits(member, _aimed(member, dynamic_offset - m))
+            and _first_reach_fits(member, dynamic_offset - m, Route.COUNTED)
         ]
         margin = max(counted, default=margin)
     return dynamic_offset - margin, route
@@ -567,6 +610,9 @@ def _parse(
                     return Attempt(Outcome.UNKNOWN, start=start, end=wanted)
                 elif start > size * SKIP_WORTH:
                     return Attempt(Outcome.EARLIER, start=start)
+                elif size > WHOLE_MEMBER_LIMIT and wanted <= min(tail.begin, size * SKIP_WORTH):
+                    # tables at the start, further than it may inflate: streamed to them
+                    return Attempt(Outcome.LONG_START, tail=tail)
                 else:
                     return FAILED  # most of the member, or a layout this reading does not foresee
         finally:

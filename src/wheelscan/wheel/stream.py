@@ -17,6 +17,7 @@ CRC needs); the ``size-mismatch`` check still catches a stream that ends early o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -96,8 +97,11 @@ def parse_streamed(
     parse: PartialParser,
     keep: int = DEFAULT_KEEP,
     stats: StreamStats | None = None,
+    known: Sequence[tuple[int, bytes]] = (),
 ) -> ElfFacts:
-    """Parse the ELF file a raw deflate ``payload`` inflates to (``size`` bytes)."""
+    """Parse the ELF file a raw deflate ``payload`` inflates to (``size`` bytes). ``known``:
+    bytes of it known already, each at its offset (a large member's end, placed by
+    wheel/ends.py), given to the parser from the start as an earlier pass's."""
     stats = stats if stats is not None else StreamStats()
     if size == 0:
         raise StreamError("size-mismatch", "an empty member")
@@ -110,6 +114,11 @@ def parse_streamed(
     # whole 164 MB stream fetched twice
     held = _Ranges()
     with scratch(size) as buffer:
+        for offset, data in known:
+            if not 0 <= offset <= size - len(data):
+                raise ValueError(f"known bytes at {offset} outside the member's {size}")
+            buffer[offset : offset + len(data)] = data
+            held.add(offset, offset + len(data))
         while True:
             stats.passes += 1
             facts = _one_pass(payload, size, crc, parse, buffer, wanted, held, stats)
