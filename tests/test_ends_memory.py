@@ -32,7 +32,7 @@ from tests.test_ends_large import (
 )
 
 from wheelscan._native import dynamic_segment, facts_end
-from wheelscan.elf import partial_parser
+from wheelscan.elf import ElfFacts, partial_parser
 from wheelscan.wheel import contents, ends
 from wheelscan.wheel.archive import WheelArchive
 from wheelscan.wheel.contents import read_wheel_facts
@@ -158,7 +158,7 @@ def test_an_end_fetched_over_http_is_held_once(tmp_path: Path) -> None:
             reader = wheel.reader
             (elf,) = [m for m in wheel.members if m.name == MEMBER]
             end_stream = elf.compressed_size * (elf.size - member.dynamic_offset) // elf.size
-            assert ends.parse_by_ends(wheel, elf, partial) is not None
+            assert isinstance(ends.parse_by_ends(wheel, elf, partial), ElfFacts)
             held = _held(reader)
             assert held < end_stream // 2, (held, end_stream)
             wheel.done_with(elf)
@@ -206,7 +206,7 @@ def test_a_member_over_the_limit_is_routed_alike_from_a_directory_and_over_http(
 
 _THREADS_KEEP_NO_BUFFERS = """
 import sys, threading
-from wheelscan.elf import partial_parser
+from wheelscan.elf import ElfFacts, partial_parser
 from wheelscan.wheel import ends
 from wheelscan.wheel.archive import WheelArchive
 from wheelscan.wheel.scratch import RETAINED, share_among_threads
@@ -221,13 +221,13 @@ def resident():
 archive = WheelArchive.open(sys.argv[1])
 (member,) = [m for m in archive.members if m.name == sys.argv[2]]
 parse = partial_parser()
-assert ends.parse_by_ends(archive, member, parse) is not None  # imports, the file's pages
+assert isinstance(ends.parse_by_ends(archive, member, parse), ElfFacts)  # imports, its pages
 before = resident()
 threads = int(sys.argv[3])
 read, release, results = threading.Barrier(threads + 1), threading.Event(), []
 
 def reader():
-    results.append(ends.parse_by_ends(archive, member, parse) is not None)
+    results.append(isinstance(ends.parse_by_ends(archive, member, parse), ElfFacts))
     read.wait()
     release.wait()  # alive, as a worker's wheel threads stay
 
@@ -330,3 +330,77 @@ def test_an_end_placed_with_its_start_past_what_the_ends_may_hold_streams_the_st
     # stream between (before, all of it up to PT_DYNAMIC was fetched)
     wheel_size = path.stat().st_size
     assert reader.bytes_fetched < wheel_size * 6 // 10, (reader.bytes_fetched, wheel_size)
+
+
+def test_an_end_placed_whose_bytes_the_parser_refuses_leaves_the_stream_to_decide(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An end may be decoded from a false start (tests/test_ends_failsafe.py): where its
+    bytes, given to the stream of a start too long for the reading by ends, make the parser
+    refuse the member, the stream from the member's start decides, as it did before the
+    end was kept; never an error the end's bytes alone caused. (The end's bytes here are a
+    PT_DYNAMIC whose string table lies nowhere the file maps, placed where it begins.)"""
+    from wheelscan._native import parse_elf
+
+    member = far_strings_member(160 * MiB, 48 * MiB, 150 * MiB)
+    (tmp_path / "packages").mkdir()
+    path = large_wheel(tmp_path / "packages" / WHEEL, member)
+    dynamic = dynamic_segment(member.head)
+    assert dynamic is not None and dynamic[0] == member.dynamic_offset
+    # the whole segment, so that the parser asks the stream for none of it: then DT_NULL
+    false_end = struct.pack("<2q", DT_STRTAB, 1 << 44).ljust(dynamic[1], b"\0")
+    monkeypatch.setattr(
+        contents,
+        "parse_by_ends",
+        lambda *args: ends.EndFound([(member.dynamic_offset, false_end)]),
+    )
+    streams: list[int] = []
+    streamed = contents._parse_stream
+
+    def noted(archive: WheelArchive, member: Any, parse: Any, known: Any = None) -> Any:
+        streams.append(len(known or ()))
+        return streamed(archive, member, parse, known)
+
+    monkeypatch.setattr(contents, "_parse_stream", noted)
+    with WheelArchive.open(path) as archive:
+        facts = read_wheel_facts(archive, path.name)
+    whole = parse_elf(zlib.decompressobj(-15).decompress(member.stream))
+    assert facts.elf_files[0].facts == whole, facts
+    assert streams == [1, 0]  # with the false end, refused; then from the start alone
+
+
+def test_a_counted_end_is_weighed_from_where_its_count_first_searches(tmp_path: Path) -> None:
+    """Over WHOLE_MEMBER_LIMIT an end whose stream is longer than MAX_END_STREAM is not
+    decoded. A counted end's was weighed from where an evenly compressed member would
+    place it, though its count first searches from where an end compressing END_DENSER
+    times as well would begin: tensorflow-cpu 2.21's libtensorflow_cc.so.2, taken to need
+    45 MB of stream where its count reaches back 23 MB (the end is 19 MB), was streamed.
+    Here 140 MiB of noise, then filler: PT_DYNAMIC 150 MiB into 200 MiB, its end's stream
+    tiny, 35 MiB from the even aim, 18 MiB from the count's. Read by its ends, with the
+    facts of a whole parse; and the HTTP plan fetches that end with the wheel's first
+    parts."""
+    from wheelscan._native import parse_elf
+
+    size, dynamic_ends, noise = 200 * MiB, 150 * MiB, 140 * MiB
+    _, moved = _relocated(size, size - dynamic_ends)
+    stream, crc, total = _deflated(
+        [
+            (moved.head, 1, 6),
+            *_repeated(random.Random(7).randbytes(CHUNK), noise, level=0),
+            *_repeated(filler_chunk(1), moved.filler_size - noise),
+            (moved.tail, 1, 6),
+            *_repeated(filler_chunk(2), size - dynamic_ends),
+        ]
+    )
+    assert total == size
+    member = LargeMember(stream, size, crc, moved.dynamic_offset, moved.head[:4096])
+    path = large_wheel(tmp_path / WHEEL, member)
+    with WheelArchive.open(path) as archive:
+        (elf,) = [m for m in archive.members if m.name == MEMBER]
+        begin = member.dynamic_offset - ends.TAIL_MARGINS[0]
+        assert not ends._end_fits(elf, ends._aimed(elf, begin))  # the even aim: 35 MiB
+        assert ends._first_reach_fits(elf, begin, ends.Route.COUNTED)
+        end = facts_end(member.head)
+        assert end is not None and ends.first_decoded(elf, member.dynamic_offset, end)
+        facts = ends.parse_by_ends(archive, elf, partial_parser())
+    assert facts == parse_elf(zlib.decompressobj(-15).decompress(member.stream))

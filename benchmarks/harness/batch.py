@@ -29,6 +29,7 @@ from wheelscan.policy.verdict import Verdict
 from wheelscan.store.codec import PreparedResult, unpack
 from wheelscan.wheel import contents, partial, stream
 from wheelscan.wheel.codec import facts_from_json
+from wheelscan.wheel.ends import EndFound
 from wheelscan.wheel.stream import StreamStats
 
 
@@ -180,7 +181,8 @@ def _counting_streams(
         ends.append(EndsMember(current(), member.name, member.size))
         passes[0] = ends[-1].passes
         facts = original_skipping(archive, member, *args)
-        ends[-1].read = facts is not None
+        # an end placed whose start is then streamed (EndFound) counts as streamed
+        ends[-1].read = facts is not None and not isinstance(facts, EndFound)
         return facts
 
     def counting_tail(

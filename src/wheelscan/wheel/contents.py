@@ -10,6 +10,7 @@ from __future__ import annotations
 # are csv's "excel" dialect): csv itself, its dialect and sniffer classes, was 1.4M
 # instructions of a one-wheel ``show``'s start-up (issue #15), which reads RECORD only
 import _csv as csv
+import contextlib
 import os
 import posixpath
 import threading
@@ -455,26 +456,33 @@ def _parse_large(
     time), else, or where that reading fails, streamed from its start, which decides. Where
     its end is placed but its start's tables reach further than that reading may hold (an
     ``EndFound``), streamed with its end's bytes known: only as far as the tables."""
-    known: Sequence[tuple[int, bytes]] = ()
     if not strict:
         found = parse_by_ends(archive, member, parse)
         if isinstance(found, EndFound):
-            known = found.known  # its end placed: streamed to its start's tables only
+            # what the ends' reading fetched of it over HTTP goes, before the stream holds more
+            archive.done_with(member)
+            # its end placed: streamed to its start's tables only. The end may have been
+            # decoded from a false start (wheel/ends.py): where the parser refuses what it
+            # is then given, or the passes run out, the stream from its start decides
+            with contextlib.suppress(ElfError):
+                facts = _parse_stream(archive, member, parse, found.known)
+                if facts is not None:
+                    return facts
         elif found is not None:
             return found
-        # what the ends' reading fetched of it over HTTP goes, before the stream holds more
         archive.done_with(member)
-    return _parse_stream(archive, member, parse, known)
+    return _parse_stream(archive, member, parse)
 
 
 def _parse_stream(
     archive: WheelArchive,
     member: Member,
     parse: PartialParser,
-    known: Sequence[tuple[int, bytes]] = (),
+    known: list[tuple[int, bytes]] | None = None,
 ) -> ElfFacts | None:
     """The facts from a streamed inflation (``known``: its end's bytes, placed by
-    ``parse_by_ends``); None after MAX_STREAM_PASSES passes."""
+    ``parse_by_ends``, emptied as the stream takes them); None after MAX_STREAM_PASSES
+    passes."""
     # imported here: only a member over WHOLE_MEMBER_LIMIT whose ends did not settle it
     # is streamed (its records, compiled at import, were 1 ms of `show`'s start-up)
     from wheelscan.wheel.stream import StreamError, StreamStats, parse_streamed
@@ -489,7 +497,7 @@ def _parse_stream(
     try:
         return parse_streamed(
             archive.streamed_payload(member), member.size, member.crc, bounded, stats=stats,
-            known=known,
+            known=known if known is not None else [],
         )  # fmt: skip
     except StreamError as e:
         raise WheelError(e.code, e.reason, member.name) from e

@@ -17,7 +17,6 @@ CRC needs); the ``size-mismatch`` check still catches a stream that ends early o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -66,13 +65,7 @@ class _Ranges:
     items: list[tuple[int, int]] = field(default_factory=list)
 
     def add(self, start: int, end: int) -> None:
-        merged: list[tuple[int, int]] = []
-        for a, b in sorted([*self.items, (start, end)]):
-            if merged and a <= merged[-1][1]:
-                merged[-1] = (merged[-1][0], max(merged[-1][1], b))
-            else:
-                merged.append((a, b))
-        self.items = merged
+        self.items = _merged([*self.items, (start, end)])
 
     def covers(self, start: int, end: int) -> bool:
         return any(a <= start and end <= b for a, b in self.items)
@@ -82,12 +75,21 @@ class _Ranges:
 
     def union(self, others: list[tuple[int, int]]) -> list[tuple[int, int]]:
         """These ranges and ``others`` (sorted, disjoint), as sorted disjoint ranges."""
-        if not self.items:
-            return others
-        merged = _Ranges(list(self.items))
-        for a, b in others:
-            merged.add(a, b)
-        return merged.items
+        return _merged(self.items + others) if self.items else others
+
+
+def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``ranges`` sorted and merged where they touch or overlap: one sort (of runs already
+    sorted, as these lists are, in about linear time) and one walk. A large member's end
+    may be known as ~100k ranges (its unknown bytes between): added one at a time, each
+    sorting all of them again, they took quadratic time before the stream began."""
+    merged: list[tuple[int, int]] = []
+    for a, b in sorted(ranges):
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return merged
 
 
 def parse_streamed(
@@ -97,11 +99,13 @@ def parse_streamed(
     parse: PartialParser,
     keep: int = DEFAULT_KEEP,
     stats: StreamStats | None = None,
-    known: Sequence[tuple[int, bytes]] = (),
+    known: list[tuple[int, bytes]] | None = None,
 ) -> ElfFacts:
     """Parse the ELF file a raw deflate ``payload`` inflates to (``size`` bytes). ``known``:
     bytes of it known already, each at its offset (a large member's end, placed by
-    wheel/ends.py), given to the parser from the start as an earlier pass's."""
+    wheel/ends.py), given to the parser from the start as an earlier pass's; the list is
+    emptied as they are copied into the stream's buffer, so that they are not held twice
+    while it streams."""
     stats = stats if stats is not None else StreamStats()
     if size == 0:
         raise StreamError("size-mismatch", "an empty member")
@@ -114,11 +118,15 @@ def parse_streamed(
     # whole 164 MB stream fetched twice
     held = _Ranges()
     with scratch(size) as buffer:
-        for offset, data in known:
+        placed = []
+        while known:
+            offset, data = known.pop()
             if not 0 <= offset <= size - len(data):
                 raise ValueError(f"known bytes at {offset} outside the member's {size}")
             buffer[offset : offset + len(data)] = data
-            held.add(offset, offset + len(data))
+            placed.append((offset, offset + len(data)))
+            del data
+        held.items = _merged(placed)
         while True:
             stats.passes += 1
             facts = _one_pass(payload, size, crc, parse, buffer, wanted, held, stats)
