@@ -271,7 +271,8 @@ def test_a_member_whose_tables_reach_far_stays_within_the_memory_bound(tmp_path:
     MAX_START (128 MiB, before) beside the end's buffers took ``show`` past issue #15's
     150 MB a worker; streamed, it keeps its first 64 MiB and the table. Reading by ends
     now inflates no more of the start than leaves room for the end's buffers and stream
-    within what the streamed reading may hold, and this member is streamed."""
+    within what the streamed reading may hold; this member's end is placed and kept (at
+    most MAX_TAIL_WRITE), and its start streamed to the table."""
     member = far_strings_member(280 * MiB, 120 * MiB, 250 * MiB)
     dynamic = dynamic_segment(member.head)
     assert dynamic is not None and dynamic[0] == member.dynamic_offset

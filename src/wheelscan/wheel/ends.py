@@ -160,8 +160,9 @@ STREAM_WINDOW = 16 << 20
 # member is streamed (``_end_fits``). Over HTTP the end's stream is fetched and held whole
 # where streaming holds a window; jaxlib's libjax_common.so, whose streaming was most of
 # ``show`` (issue #15), has ~23 MiB of it; tensorflow-cpu 2.21's libtensorflow_cc.so.2
-# over 40 MiB (streamed, its reading over HTTP peaked at 230 MB, where its end held twice
-# took it to 350)
+# 19 MB, its count first reaching back 23 (taken, from an even aim, to need over 40 MiB,
+# it was streamed: its reading over HTTP peaked at 230 MB, where its end held twice took
+# it to 350)
 MAX_END_STREAM = 2 * STREAM_WINDOW
 # What the end's buffers hold at most at once, besides its stream. Counted: the end
 # inflated with which bytes are known and where the unknown ones copy from (four bytes a
@@ -398,8 +399,9 @@ def _first_reach_fits(member: Member, begin: int, route: Route) -> bool:
     count's search (``search_target``; ``searched`` checks each floor after it); in one
     pass, from where an evenly compressed member would place it (``_aimed``). (Counted
     ends over WHOLE_MEMBER_LIMIT were checked at the even aim too: tensorflow-cpu 2.21's
-    libtensorflow_cc.so.2, whose end compresses 2.6 times as well as the member, was
-    taken to need 45 MB of stream where the count reaches back 23 MB, and was streamed.)"""
+    libtensorflow_cc.so.2, whose end compresses more than twice as well as the member,
+    was taken to need 45 MB of stream where the count reaches back 23 MB (the end is 19),
+    and was streamed.)"""
     if route is Route.COUNTED:
         return _end_fits(member, _floors(search_target(member, begin, route))[0] // 8)
     return _end_fits(member, _aimed(member, begin))

@@ -115,7 +115,7 @@ def parse_streamed(
     # for tables the last one dropped stops once it has them, not at what the last one
     # found further on: tensorflow-cpu 2.21's libtensorflow_cc.so.2, its strings 15-97 MB
     # in and PT_DYNAMIC 580 MB in, was inflated to PT_DYNAMIC twice, and over HTTP its
-    # whole 164 MB stream fetched twice
+    # whole 172 MB stream fetched twice
     held = _Ranges()
     with scratch(size) as buffer:
         placed = []
