@@ -333,14 +333,17 @@ def test_an_end_placed_with_its_start_past_what_the_ends_may_hold_streams_the_st
     assert reader.bytes_fetched < wheel_size * 6 // 10, (reader.bytes_fetched, wheel_size)
 
 
+@pytest.mark.parametrize("failure", ["refused", "passes run out"])
 def test_an_end_placed_whose_bytes_the_parser_refuses_leaves_the_stream_to_decide(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    failure: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An end may be decoded from a false start (tests/test_ends_failsafe.py): where its
     bytes, given to the stream of a start too long for the reading by ends, make the parser
-    refuse the member, the stream from the member's start decides, as it did before the
-    end was kept; never an error the end's bytes alone caused. (The end's bytes here are a
-    PT_DYNAMIC whose string table lies nowhere the file maps, placed where it begins.)"""
+    refuse the member, or that stream's passes run out, the stream from the member's start
+    decides, as it did before the end was kept; never an error the end's bytes alone
+    caused. (The end's bytes here are a PT_DYNAMIC whose string table lies nowhere the
+    file maps, placed where it begins; its passes made to run out by the stream's own
+    bound.)"""
     from wheelscan._native import parse_elf
 
     member = far_strings_member(160 * MiB, 48 * MiB, 150 * MiB)
@@ -357,9 +360,16 @@ def test_an_end_placed_whose_bytes_the_parser_refuses_leaves_the_stream_to_decid
     )
     streams: list[int] = []
     streamed = contents._parse_stream
+    passes_bound = contents.MAX_STREAM_PASSES
 
     def noted(archive: WheelArchive, member: Any, parse: Any, known: Any = None) -> Any:
         streams.append(len(known or ()))
+        if known and failure == "passes run out":
+            monkeypatch.setattr(contents, "MAX_STREAM_PASSES", 0)
+            try:
+                return streamed(archive, member, parse, known)
+            finally:
+                monkeypatch.setattr(contents, "MAX_STREAM_PASSES", passes_bound)
         return streamed(archive, member, parse, known)
 
     monkeypatch.setattr(contents, "_parse_stream", noted)

@@ -96,3 +96,17 @@ def test_a_second_pass_stops_at_the_bytes_the_first_did_not_keep(
     assert stats.passes == 2
     # the first pass to PT_DYNAMIC, the second to the strings' end (~4 MiB), not again to it
     assert member.dynamic_offset <= stats.inflated < member.dynamic_offset + 8 * mib, stats
+
+
+def test_known_bytes_are_given_to_the_parser_and_taken_from_the_callers_list() -> None:
+    """Bytes known already (a large member's end, wheel/ends.py's ``EndFound``) are placed
+    in the stream's buffer and given to the parser; the caller's list is emptied as they
+    are, so that they are not held twice while the member streams."""
+    data = build_elf(sample_spec("x86_64")) + bytes(range(256)) * 4096 * 32
+    known = [(0, data[:64]), (len(data) - 4096, data[-4096:])]
+    stats = StreamStats()
+    facts = parse_streamed(
+        deflate(data), len(data), zlib.crc32(data), parse_elf, stats=stats, known=known
+    )
+    assert facts == parse_elf(data) and known == []
+    assert not stats.complete  # the known end did not make the stream run to it

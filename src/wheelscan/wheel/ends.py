@@ -178,7 +178,9 @@ END_HELD = max(
 # more than its fallback may. Streamed, a member keeps RESTART_KEEP bytes of its output
 # (stream.py) and, over HTTP, a window of its stream; by its ends, its start, the end's
 # buffers (END_HELD) and the end's stream (MAX_END_STREAM). Members up to WHOLE_MEMBER_LIMIT
-# ask for less anyway (SKIP_WORTH of them).
+# ask for less anyway (SKIP_WORTH of them). A start whose tables reach further is streamed
+# with the end kept (``EndFound``): the stream's bound and the end's bytes, MAX_TAIL_WRITE
+# counted, MAX_ONE_PASS in one pass, at most.
 MAX_START = RESTART_KEEP + STREAM_WINDOW - MAX_END_STREAM - END_HELD
 # The first bytes of a member, where its ELF header and program headers are
 HEAD_BYTES = 4096
