@@ -497,7 +497,7 @@ def _parse_stream(
     try:
         return parse_streamed(
             archive.streamed_payload(member), member.size, member.crc, bounded, stats=stats,
-            known=known if known is not None else [],
+            known=known,
         )  # fmt: skip
     except StreamError as e:
         raise WheelError(e.code, e.reason, member.name) from e

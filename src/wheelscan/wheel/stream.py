@@ -160,8 +160,7 @@ def _one_pass(
             except NeedBytes as e:
                 start, end = e.start, e.end
                 if start < position and not wanted.covers(start, min(end, position)):
-                    for a, b in kept:  # (before ``wanted`` grows by what was not kept)
-                        held.add(a, b)
+                    held.items = held.union(kept)  # (before ``wanted`` grows: not kept)
                     wanted.add(start, end)
                     if position - start <= RESTART_KEEP:
                         wanted.add(start, position)  # whatever else it wants there, too
