@@ -346,3 +346,20 @@ def test_shares_and_round_by_round_ratios_weigh_each_round_trip_against_0_ms() -
         "# this tree: 50 ms 75% of 0 ms's wheels/s, 82% of 0 ms proxied's wheels/s; "
         "200 ms 50% of 0 ms's wheels/s, 55% of 0 ms proxied's wheels/s"
     )
+
+
+def test_a_placed_end_streamed_from_its_start_is_routed_by_its_stream() -> None:
+    from remote_bytes import ROUTES, _routed, _State
+
+    from wheelscan.wheel.archive import Member
+    from wheelscan.wheel.ends import EndFound
+
+    member = Member("lib/big.so", 8, 0, 30 << 20, 70 << 20, 4096)
+    _State.routes.clear()
+    placed = _routed("parse_by_ends", lambda member: EndFound([(0, b"\x7fELF")]))
+    placed(member)
+    # the end is only where its stream begins: nothing is said of the member yet
+    assert member.header_offset not in _State.routes
+    _routed("_parse_stream", lambda member: "facts")(member)
+    assert _State.routes[member.header_offset] == ROUTES["_parse_stream"]
+    _State.routes.clear()
