@@ -348,18 +348,19 @@ def test_shares_and_round_by_round_ratios_weigh_each_round_trip_against_0_ms() -
     )
 
 
-def test_a_placed_end_streamed_from_its_start_is_routed_by_its_stream() -> None:
+def test_a_placed_end_streamed_from_its_start_is_routed_by_its_stream(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from remote_bytes import ROUTES, _routed, _State
 
     from wheelscan.wheel.archive import Member
     from wheelscan.wheel.ends import EndFound
 
     member = Member("lib/big.so", 8, 0, 30 << 20, 70 << 20, 4096)
-    _State.routes.clear()
+    monkeypatch.setattr(_State, "routes", {})
     placed = _routed("parse_by_ends", lambda member: EndFound([(0, b"\x7fELF")]))
     placed(member)
     # the end is only where its stream begins: nothing is said of the member yet
     assert member.header_offset not in _State.routes
     _routed("_parse_stream", lambda member: "facts")(member)
     assert _State.routes[member.header_offset] == ROUTES["_parse_stream"]
-    _State.routes.clear()
