@@ -32,7 +32,8 @@ from wheelbuilder import build_wheel
 
 BENCHMARK = Path(__file__).parents[1] / "benchmarks" / "corpus.json"
 # the benchmark corpus's deepest wheel over HTTP: 19 round trips one after another with one
-# thread (its members' starts extended one by one, benchmarks/results/remote-loopback.txt)
+# thread (its members' starts extended one by one, benchmarks/results/remote-loopback.txt);
+# 13-14 at 200 ms since its libraries that a round trip carries come whole (wheel/http.py)
 DEEPEST = "pyarrow-26.0.1-cp312-cp312-manylinux_2_28_aarch64.whl"
 
 
@@ -92,9 +93,10 @@ def test_show_url_overlaps_its_members_round_trips(server: IndexServer) -> None:
             deepest[threads] = proxy.deepest("/packages/" + DEEPEST)
         facts[threads] = result.facts
     assert facts[MAX_THREADS] == facts[1] == read_facts(path, DEEPEST)
-    assert deepest[1] >= 15
-    # 8 of 19 on a quiet machine, 9 under load: an extension sent after another member's
-    # answer came counts one deeper, however they overlap in time
+    assert deepest[1] >= 12
+    # 8 of 19 on a quiet machine, 9 under load (7 of 13-14 with the small libraries whole):
+    # an extension sent after another member's answer came counts one deeper, however they
+    # overlap in time
     assert deepest[MAX_THREADS] <= deepest[1] * 2 // 3
 
 
