@@ -1,29 +1,34 @@
 """Over a far link, a library that one round trip carries is fetched whole with the wheel's
 planned parts (wheel/http.py, ``RemoteWheelArchive._planned_parts``): read by its parts, its
 start extended and its end's search stepping back each cost a round trip more, one after
-another. Round trips are counted by the delaying proxy (tests/latencyproxy.py), never timed."""
+another. Round trips are counted by the delaying proxy (tests/latencyproxy.py), never timed.
+Each reading has a session of its own: what a round trip takes is what that session saw."""
 
 from __future__ import annotations
 
+import random
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from wheelscan.engine.task import AuditTask
 from wheelscan.engine.worker import read_facts
-from wheelscan.sources.base import WheelRef
-from wheelscan.wheel.http_ranges import WHOLE_RATE
+from wheelscan.model import WheelFacts
+from wheelscan.wheel.contents import read_wheel_facts
+from wheelscan.wheel.http import HttpSession, open_remote_archive
+from wheelscan.wheel.http_ranges import WHOLE_AT_MOST, WHOLE_RATE, HttpRangeReader
 
 from corpus.fetch import fetch, load_entries
+from elfwriter import build_elf, sample_spec
 from indexserver import IndexServer
 from latencyproxy import LatencyProxy
+from wheelbuilder import build_wheel
 
 CORPUS = Path(__file__).parent / "corpus" / "wheels.json"
 # three libraries read in part from 512 KiB on (libstdc++, libzmq, libsodium): over a far
-# link, libstdc++'s end searched further back, then its start extended to its strings, then
-# libzmq's end looked up further back, one round trip each after the plan's
+# link, libstdc++'s end searched further back, then its start extended to its strings, each
+# one round trip after the plan's parts
 WHEEL = "pyzmq-27.3.0-cp312-abi3-musllinux_1_2_x86_64.whl"
 
 
@@ -34,16 +39,17 @@ def server(tmp_path: Path) -> Iterator[IndexServer]:
         yield running
 
 
-def _far_read(server: IndexServer, path: Path, round_trip: float) -> tuple[object, int, int]:
-    """The facts, the bytes fetched and the deepest chain of requests of one audit task's
-    reading of ``path`` through ``round_trip`` seconds of delay."""
+def _far_read(server: IndexServer, path: Path, round_trip: float) -> tuple[WheelFacts, int, int]:
+    """The facts, the bytes fetched and the deepest chain of requests of a reading of
+    ``path`` through ``round_trip`` seconds of delay, one thread."""
     address = ("127.0.0.1", int(server.url.rsplit(":", 1)[1]))
-    with LatencyProxy(address, round_trip) as proxy:
+    with LatencyProxy(address, round_trip) as proxy, HttpSession() as session:
         url = server.file_url(path).replace(server.url.removeprefix("http://"), proxy.address)
-        # the index's size: the tail's request is the reading's first, whatever it learns
-        ref = WheelRef(path.name, "", "", url, size=path.stat().st_size)
-        result = AuditTask(keyed=False, dedupe=False)(ref)
-        return result.facts, result.bytes_read, proxy.deepest("/packages/" + path.name)
+        with open_remote_archive(url, path.stat().st_size, session=session) as archive:
+            assert isinstance(archive.reader, HttpRangeReader)
+            facts = read_wheel_facts(archive, path.name)
+            fetched = archive.reader.bytes_fetched
+        return facts, fetched, proxy.deepest("/packages/" + path.name)
 
 
 @pytest.mark.network  # a wheel of the tests' corpus, fetched into the cache
@@ -58,6 +64,36 @@ def test_a_far_link_fetches_a_library_a_round_trip_carries_whole(server: IndexSe
     round_trip = 1.2 * largest.compress_size / WHOLE_RATE
     facts, fetched, deepest = _far_read(server, path, round_trip)
     assert facts == read_facts(path, WHEEL)
-    # the tail, the members' first bytes, the libraries whole (six round trips in part)
+    # the tail, the members' first bytes, the libraries whole (five round trips in part)
     assert deepest <= 3
     assert fetched < path.stat().st_size
+
+
+def test_a_library_whose_parts_are_held_is_not_fetched_again(server: IndexServer) -> None:
+    """A library whose parts came with the wheel's first bytes (over a far link the tail's
+    request asks for the first 128 KiB too) is read from what is held: being small enough
+    to fetch whole is no reason for one more request."""
+    noise = random.Random(5)
+    # its tables in its first bytes, then bytes that do not compress: read by a prefix
+    library = build_elf(sample_spec("x86_64", interpreter=None)) + noise.randbytes(600_000)
+    name = "held-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
+    path = server.web / "packages" / name
+    # over what a far link fetches whole (WHOLE_AT_MOST): the wheel is read by its ranges
+    files = {"held/_ext.so": library, "held/data.txt": noise.randbytes(600_000)}
+    path.write_bytes(build_wheel(files, name="held"))
+    assert path.stat().st_size > WHOLE_AT_MOST
+    with zipfile.ZipFile(path) as archive:  # a round trip of 0.2 s carries it
+        assert archive.infolist()[0].compress_size <= 0.2 * WHOLE_RATE
+    (server.web / "packages" / "probe.bin").write_bytes(b"x")
+    address = ("127.0.0.1", int(server.url.rsplit(":", 1)[1]))
+    with LatencyProxy(address, 0.2) as proxy, HttpSession() as session:
+        url = server.file_url(path).replace(server.url.removeprefix("http://"), proxy.address)
+        session.get(url.replace(name, "probe.bin"), limit=1)  # the link's round trip learnt
+        with open_remote_archive(url, path.stat().st_size, session=session) as archive:
+            assert isinstance(archive.reader, HttpRangeReader)
+            facts = read_wheel_facts(archive, name)
+            requests, fetched = archive.reader.requests, archive.reader.bytes_fetched
+    assert facts == read_facts(path, name)
+    assert len(facts.elf_files) == 1
+    assert requests == 1  # its tail and first bytes
+    assert fetched < 300_000

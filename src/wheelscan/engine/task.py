@@ -130,8 +130,8 @@ class AuditTask:
             if is_url(ref.location) and (self.strict or (self.keyed and not ref.sha256)):
                 sha256, facts, bytes_read = self._fetched_whole(ref, cache)
             elif is_url(ref.location):
-                # a member read in part never has all its bytes fetched, to hash: its twins
-                # in the release are told by their identity (wheel/dedupe.py's ReleaseScope)
+                # a member read in part has not all its bytes fetched, to hash, when its
+                # twins in the release are told: by their identity (dedupe.py's ReleaseScope)
                 origin = _origin(ref.location)
                 twins = (
                     cache.release(origin, ref.project, ref.version)

@@ -14,8 +14,9 @@ compared, which is exact: a hostile wheel cannot plant facts for another wheel's
 copying its CRC and sizes. A member read over HTTP has no file to go back to: its SHA-256
 is kept instead (hashing is cheap next to the download).
 
-A member read over HTTP in part (its start and its end: most of a library is never fetched)
-has no SHA-256 to compare: over HTTP the identity is trusted instead, within one release
+A member read over HTTP in part (its start and its end: most of a library is never fetched;
+over a far link a small one is fetched whole, but only after its twins are told) has no
+SHA-256 to compare: over HTTP the identity is trusted instead, within one release
 (:class:`ReleaseScope`). A member of a remote wheel whose name, CRC-32 and sizes equal those
 of a member already read from another wheel of the same project and version in this worker,
 and whose first compressed bytes (fetched with the wheel's plan anyway, up to 16 KiB) hash

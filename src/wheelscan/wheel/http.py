@@ -120,8 +120,8 @@ def may_be_elf(name: str) -> bool:
     so a remote audit skips names that are never ELF files in practice: ``.py`` (never examined
     anyway), the extensions in ``_NEVER_ELF``, and everything under ``.dist-info/``. This is the
     one place where a remote audit may differ from a local one: an ELF file hidden under such a
-    name is seen locally and missed remotely, in a wheel read by its ranges (one whose every
-    byte was fetched is looked at as a local one: ``RemoteWheelArchive``).
+    name is seen locally and missed remotely, in a wheel read by its ranges (one fetched
+    whole as it is opened is looked at as a local one: ``RemoteWheelArchive``).
     """
     lowered = name.lower()
     return not (name.endswith("/") or lowered.endswith(_NEVER_ELF) or ".dist-info/" in name)
@@ -355,28 +355,27 @@ class RemoteWheelArchive(WheelArchive):
         super().close()
 
     def _planned_parts(self, planned: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
-        """What the reading of each member fetched in part will ask for first, from the
-        program headers its first bytes hold: the end's stream from where its search begins
-        and the start as far as the parser first inflates it (``parse_by_ends``, whatever
-        the member's size), or the start up to its tables' end (a prefix), or the rest of it
-        (read whole; over WHOLE_MEMBER_LIMIT, streamed: nothing planned). All of them
-        are fetched at once, a round trip for the wheel where each would take one of its own;
-        a guess that falls short costs the request that completes it, never a verdict.
+        """What the reading of each member fetched in part will ask for first (``_parts``).
+        All of them are fetched at once, a round trip for the wheel where each would take one
+        of its own; a guess that falls short costs the request that completes it, never a
+        verdict.
 
         Over a far link a member whose compressed bytes one round trip carries
-        (``round_trip_bytes``) is fetched whole instead, up to TRIPS_SAVED round trips' worth
-        a wheel (as a wheel is fetched whole below that; WHOLE_AT_MOST caps a whole wheel's,
-        most of which are not its libraries'). Read in part, each guess that falls short costs
-        a round trip, one after another (a start extended once its end named the strings'
-        place, an end's search stepping back, a look-up further back): 60 of the benchmark
-        corpus's 164 starts read by ends were extended; at 160 ms pyzmq's musllinux wheel
-        went 5 round trips deep (1.36 of its 1.89 MB) where 3 do (1.80 MB). Whole, a member is
-        read as it would be in part (its reading is decided by its bytes alone, not by what
-        is held): no fact changes. At 200 ms the corpus's audit took 4.39 s where 4.95 (25.3%
-        of its bytes where 23.9%; 5 rounds, benchmarks/remote.py). Near (loopback, a LAN) a
-        round trip carries a few KiB: nothing changes, the bytes moved stay the parts'."""
-        from wheelscan._native import dynamic_segment, facts_end
-
+        (``round_trip_bytes``) is fetched whole instead where its parts are not all held
+        already, up to TRIPS_SAVED round trips' worth a wheel (as a wheel is fetched whole
+        below that; with no cap beside: a whole wheel's bytes are mostly not its libraries',
+        hence WHOLE_AT_MOST, where a member's are all its library's). Read in part, each guess
+        that falls short costs a round trip, one after another (a start extended once its end
+        named the strings' place, an end's search stepping back, a look-up further back): 60
+        of the benchmark corpus's 164 starts read by ends were extended; at 160 ms pyzmq's
+        musllinux wheel went 5 round trips deep (1.36 of its 1.89 MB) where 3 do (1.80 MB).
+        Whole, a member is read as it would be in part (its reading is decided by its bytes
+        alone, not by what is held): no fact changes. (A wheel whose every byte comes so has
+        its sha256 checked against the index's, as any wheel fetched whole:
+        ``HttpRangeReader.close``.) At 200 ms the corpus's audit took 4.63 s where 4.93
+        (25.4% of its bytes where 23.9%; 5 rounds, benchmarks/remote.py). Near (loopback, a
+        LAN) a round trip carries a few KiB: only a library that compresses to less is
+        fetched whole."""
         ends = dict(planned)
         spans: list[tuple[int, int]] = []
         carried = round_trip_bytes(self.reader.session, self.reader.url)
@@ -393,29 +392,48 @@ class RemoteWheelArchive(WheelArchive):
                 continue  # its reading meets this again, and says so
             if head[:4] != ELF_MAGIC:
                 continue
-            size, compressed = member.size, member.compressed_size
-            # (over WHOLE_MEMBER_LIMIT a member is streamed, however well it compresses)
-            if compressed <= min(carried, whole_left) and size <= WHOLE_MEMBER_LIMIT:
-                whole_left -= compressed
-                spans.append((begin, begin + compressed))
-                continue
-            self._learn_start_ratio(member, begin, ends[member.header_offset])
-            dynamic, end = dynamic_segment(head), facts_end(head)
-            first = first_decoded(member, dynamic[0], end) if dynamic and end else None
-            if first is not None:
-                # where the end's first search reaches back to, as ends.py searches it
-                target = search_target(member, *first)
-                searched = max(0, (target - FIRST_SEARCH_BITS) // 8 - _END_SLACK)
-                spans.append((begin + searched, begin + compressed))
-                inflated = FIRST_PREFIX
-            elif size > WHOLE_MEMBER_LIMIT:
-                continue  # streamed: fetched as the stream reaches its bytes
-            elif end is not None and end + PREFIX_SLACK < WHOLE_ABOVE * size:
-                inflated = end + PREFIX_SLACK
-            else:
-                inflated = size
-            spans.append((begin, begin + self._start_length(member, inflated)))
+            parts = self._parts(member, head, begin, ends[member.header_offset])
+            whole = (begin, begin + member.compressed_size)
+            if (
+                member.compressed_size <= min(carried, whole_left)
+                # (over WHOLE_MEMBER_LIMIT a member is streamed, however well it compresses)
+                and member.size <= WHOLE_MEMBER_LIMIT
+                and whole not in parts  # (read whole anyway: its start is all of it)
+                and not all(self.reader.holds(*part) for part in parts)
+            ):
+                whole_left -= member.compressed_size
+                parts = [whole]
+            spans += parts
         return spans
+
+    def _parts(self, member: Member, head: bytes, begin: int, held: int) -> list[tuple[int, int]]:
+        """What the reading of ``member`` (its payload from ``begin``, fetched up to ``held``)
+        will ask for first, from the program headers ``head`` holds: the end's stream from
+        where its search begins and the start as far as the parser first inflates it
+        (``parse_by_ends``, whatever the member's size), or the start up to its tables' end
+        (a prefix), or the rest of it (read whole; over WHOLE_MEMBER_LIMIT, streamed: nothing
+        planned)."""
+        from wheelscan._native import dynamic_segment, facts_end
+
+        self._learn_start_ratio(member, begin, held)
+        size, compressed = member.size, member.compressed_size
+        dynamic, end = dynamic_segment(head), facts_end(head)
+        first = first_decoded(member, dynamic[0], end) if dynamic and end else None
+        parts = []
+        if first is not None:
+            # where the end's first search reaches back to, as ends.py searches it
+            target = search_target(member, *first)
+            searched = max(0, (target - FIRST_SEARCH_BITS) // 8 - _END_SLACK)
+            parts.append((begin + searched, begin + compressed))
+            inflated = FIRST_PREFIX
+        elif size > WHOLE_MEMBER_LIMIT:
+            return parts  # streamed: fetched as the stream reaches its bytes
+        elif end is not None and end + PREFIX_SLACK < WHOLE_ABOVE * size:
+            inflated = end + PREFIX_SLACK
+        else:
+            inflated = size
+        parts.append((begin, begin + self._start_length(member, inflated)))
+        return parts
 
     def _learn_start_ratio(self, member: Member, begin: int, held: int) -> None:
         """How much the member's first compressed bytes, fetched with its plan (up to

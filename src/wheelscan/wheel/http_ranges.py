@@ -476,6 +476,10 @@ class HttpRangeReader:
                 return None
         return (start, end) if start < end else None
 
+    def holds(self, start: int, end: int) -> bool:
+        """Whether every byte of ``[start, end)`` (within the file) is held."""
+        return not self._gaps(start, end)
+
     def _gaps(self, start: int, end: int) -> list[tuple[int, int]]:
         """Every span of ``[start, end)`` not held yet."""
         gaps, end = [], min(end, self.size)
