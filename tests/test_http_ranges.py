@@ -73,7 +73,7 @@ def mirror(tmp_path_factory: pytest.TempPathFactory, real_wheels: list[Path]) ->
     (built / SPREAD).write_bytes(spread_wheel())
     # an ELF file under a name that is never ELF: the one blind spot of a remote audit read
     # by ranges (data after it, so that the tail fetched first does not hold it: a wheel
-    # whose every byte is fetched is read as a local one)
+    # fetched whole as it is opened is read as a local one)
     filler = random.Random(3).randbytes(4 * TAIL_SIZE)
     hidden = {EXT: ELF, "demo/notes.txt": ELF, "demo/data.bin": filler}
     (built / HIDDEN).write_bytes(build_wheel(hidden, name="hidden"))

@@ -1,8 +1,9 @@
 """One release's wheels over HTTP: a vendored library they share is fetched once (issue #15).
 
-A member read in part over HTTP is never fetched whole, so it has no digest to tell a
-repeat by; within one project and version its identity is trusted instead (name, CRC-32,
-sizes and its first compressed bytes: wheel/dedupe.py's ``ReleaseScope``). The oracle is
+A member read in part over HTTP is not fetched whole when its twins are told (over a far
+link a small one is, afterwards), so it has no digest to tell a repeat by; within one
+project and version its identity is trusted instead (name, CRC-32, sizes and its first
+compressed bytes: wheel/dedupe.py's ``ReleaseScope``). The oracle is
 the directory audit of the same wheels: every fact and verdict equal, while the twin's
 parts are not fetched again; another release, another library under the same name, and
 ``--strict`` never take a twin's facts.

@@ -75,9 +75,14 @@ def test_members_read_on_threads_fetch_what_one_thread_fetches(server: IndexServ
 
 
 @pytest.mark.network  # a wheel of the benchmark corpus, fetched into the cache
-def test_show_url_overlaps_its_members_round_trips(server: IndexServer) -> None:
+def test_show_url_overlaps_its_members_round_trips(
+    server: IndexServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """``show URL`` reads the wheel's members on ``MAX_THREADS`` threads: each member whose
-    start proved short waits for its own extension, not for every other member's first."""
+    start proved short waits for its own extension, not for every other member's first.
+    Each reading has a session of its own: the process's keeps the round trips of 64
+    origins at most, past which this far link would be taken for the quickest seen."""
+    monkeypatch.setattr(httpclient_module, "session_for", lambda deadline: HttpSession())
     (wheel,) = fetch([e for e in load_entries(BENCHMARK) if e["filename"] == DEEPEST])
     path = server.web / "packages" / DEEPEST
     path.symlink_to(wheel)
@@ -94,10 +99,10 @@ def test_show_url_overlaps_its_members_round_trips(server: IndexServer) -> None:
         facts[threads] = result.facts
     assert facts[MAX_THREADS] == facts[1] == read_facts(path, DEEPEST)
     assert deepest[1] >= 12
-    # 8 of 19 on a quiet machine, 9 under load (7 of 13-14 with the small libraries whole):
-    # an extension sent after another member's answer came counts one deeper, however they
-    # overlap in time
-    assert deepest[MAX_THREADS] <= deepest[1] * 2 // 3
+    # 8 of 19 on a quiet machine, 9 under load; 7 of 13-14 since the small libraries come
+    # whole: an extension sent after another member's answer came counts one deeper,
+    # however they overlap in time
+    assert deepest[MAX_THREADS] <= deepest[1] - 4
 
 
 def _threads_used(monkeypatch: pytest.MonkeyPatch) -> list[int]:

@@ -202,8 +202,8 @@ class AuditTask:
                 finally:
                     _HELPERS.give(helpers)
         finally:
-            # every byte came (a small wheel, a server ignoring Range): they must be the ones
-            # the index named, whatever else reading them found (a mismatch says more)
+            # every byte came (a small wheel, a server ignoring Range, ranges that covered
+            # it): they must be the ones the index named, whatever else reading them found
             reader.close()
             if reader.sha256 is not None and ref.sha256 is not None:
                 _check_sha256(ref, reader.sha256)

@@ -369,10 +369,11 @@ class RemoteWheelArchive(WheelArchive):
         named the strings' place, an end's search stepping back, a look-up further back): 60
         of the benchmark corpus's 164 starts read by ends were extended; at 160 ms pyzmq's
         musllinux wheel went 5 round trips deep (1.36 of its 1.89 MB) where 3 do (1.80 MB).
-        Whole, a member is read as it would be in part (its reading is decided by its bytes
-        alone, not by what is held): no fact changes. (A wheel whose every byte comes so has
-        its sha256 checked against the index's, as any wheel fetched whole:
-        ``HttpRangeReader.close``.) At 200 ms the corpus's audit took 4.63 s where 4.93
+        Whole, a member is read as it would be in part (its reading is decided by its bytes,
+        not by what is held): no fact changes. (A wheel whose every byte comes so has its
+        sha256 checked against the index's, as any wheel fetched whole,
+        ``HttpRangeReader.close``; its streams are then served from what is held, and no
+        helper thread starts: task.py.) At 200 ms the corpus's audit took 4.63 s where 4.93
         (25.4% of its bytes where 23.9%; 5 rounds, benchmarks/remote.py). The link's rate
         is assumed for each wheel alone; where many wheels in flight fill it (the corpus's
         140 MB take 22 s at 50 Mbit/s, where its round trips take 4.6 s), the audit is
@@ -399,9 +400,10 @@ class RemoteWheelArchive(WheelArchive):
             whole = (begin, begin + member.compressed_size)
             if (
                 member.compressed_size <= min(carried, whole_left)
-                # (over WHOLE_MEMBER_LIMIT a member is streamed, however well it compresses)
+                # (over WHOLE_MEMBER_LIMIT a member is never held whole: its reading holds a
+                # window of it, or its end, however well it compresses)
                 and member.size <= WHOLE_MEMBER_LIMIT
-                and whole not in parts  # (read whole anyway: its start is all of it)
+                and whole not in parts  # (all of it asked for anyway, as its start or end)
                 and not all(self.reader.holds(*part) for part in parts)
             ):
                 whole_left -= member.compressed_size
