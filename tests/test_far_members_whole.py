@@ -17,7 +17,14 @@ from wheelscan.engine.worker import read_facts
 from wheelscan.model import WheelFacts
 from wheelscan.wheel.contents import read_wheel_facts
 from wheelscan.wheel.http import HttpSession, open_remote_archive
-from wheelscan.wheel.http_ranges import WHOLE_AT_MOST, WHOLE_RATE, HttpRangeReader
+from wheelscan.wheel.http_ranges import (
+    CENTRAL_SHARE,
+    TAIL_SIZE,
+    WHOLE_AT_MOST,
+    WHOLE_RATE,
+    HttpRangeReader,
+    round_trip_bytes,
+)
 
 from corpus.fetch import fetch, load_entries
 from elfwriter import build_elf, sample_spec
@@ -97,3 +104,33 @@ def test_a_library_whose_parts_are_held_is_not_fetched_again(server: IndexServer
     assert len(facts.elf_files) == 1
     assert requests == 1  # its tail and first bytes
     assert fetched < 300_000
+
+
+def test_a_far_link_asks_for_a_large_wheel_s_central_directory_with_its_tail(
+    server: IndexServer,
+) -> None:
+    """Over a far link the first request asks for as much of a large wheel's end as its
+    central directory may take (http_ranges.py's ``CENTRAL_SHARE``), not TAIL_SIZE: a
+    directory longer than that cost a round trip of its own before the plan."""
+    noise = random.Random(7)
+    files = {f"many/m{i:04d}.py": b"x = %d\n" % i for i in range(1200)}
+    files["many/data.txt"] = noise.randbytes(8 << 20)  # never fetched: never an ELF file
+    name = "many-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
+    path = server.web / "packages" / name
+    path.write_bytes(build_wheel(files, name="many"))
+    with zipfile.ZipFile(path) as archive:
+        directory = sum(46 + len(info.filename) for info in archive.infolist())
+    assert TAIL_SIZE < directory < path.stat().st_size // CENTRAL_SHARE
+    (server.web / "packages" / "probe.bin").write_bytes(b"x")
+    address = ("127.0.0.1", int(server.url.rsplit(":", 1)[1]))
+    with LatencyProxy(address, 0.1) as proxy, HttpSession() as session:
+        url = server.file_url(path).replace(server.url.removeprefix("http://"), proxy.address)
+        for _ in range(2):  # the link's round trip learnt (a new connection's first is longer)
+            session.get(url.replace(name, "probe.bin"), limit=1)
+        assert round_trip_bytes(session, url) // 4 >= path.stat().st_size // CENTRAL_SHARE
+        with open_remote_archive(url, path.stat().st_size, session=session) as archive:
+            assert isinstance(archive.reader, HttpRangeReader)
+            facts = read_wheel_facts(archive, name)
+            requests = archive.reader.requests
+    assert facts == read_facts(path, name)
+    assert requests == 1  # its tail (the directory and RECORD with it) and first bytes
