@@ -59,8 +59,9 @@ TAIL_SIZE = 0xFFFF + 22 + 20
 # of their sizes); a 64th of the wheel, where a quarter of a round trip carries that much,
 # costs less than the round trip would in a quarter of the wheels it is asked of. Each of
 # the ten one round trip shallower at 200 ms (numpy 5 deep where 6, scipy 10 where 11,
-# pyarrow 13 where 14, scikit-learn 3 where 4; one thread, in-process); the corpus's audit at 200 ms 4.36 s where 4.68 (25.5% of its bytes
-# where 25.4%; 5 rounds, benchmarks/remote.py --baseline)
+# pyarrow 13 where 14, scikit-learn 3 where 4; one thread, in-process); the corpus's
+# audit at 200 ms 4.36 s where 4.68 (25.5% of its bytes where 25.4%; 5 rounds,
+# benchmarks/remote.py --baseline)
 CENTRAL_SHARE = 64
 # A wheel up to this size, its size known, is fetched whole in one request: the round trips
 # saved (the tail, the members, their parts) cost at most this many bytes more. Members read
