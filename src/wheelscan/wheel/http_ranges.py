@@ -56,13 +56,17 @@ TAIL_SIZE = 0xFFFF + 22 + 20
 # a central directory past TAIL_SIZE costs a round trip of its own before the plan. 10 of
 # the benchmark corpus's 36 wheels over 1 MiB have one, the deepest over HTTP among them
 # (numpy 2.5.5's 85 kB, scipy 1.18's 130, pyarrow 26's 67, scikit-learn 1.9's 99: 0.13-1.1%
-# of their sizes); a 64th of the wheel, where a quarter of a round trip carries that much,
-# costs less than the round trip would in a quarter of the wheels it is asked of. Each of
+# of their sizes). A 64th of the wheel, where a quarter of a round trip carries that much
+# (from 42 ms, and for wheels over 4.2 MB: 27 of the corpus's 43, these 10 among them),
+# costs less than the round trip would in the wheels it is asked of; never more than
+# TAIL_AT_MOST (four times the corpus's longest directory), whatever a slow first answer
+# made of the round trip, and below ALONE_FROM, as it goes out with the prefix. Each of
 # the ten one round trip shallower at 200 ms (numpy 5 deep where 6, scipy 10 where 11,
 # pyarrow 13 where 14, scikit-learn 3 where 4; one thread, in-process); the corpus's
 # audit at 200 ms 4.36 s where 4.68 (25.5% of its bytes where 25.4%; 5 rounds,
 # benchmarks/remote.py --baseline)
 CENTRAL_SHARE = 64
+TAIL_AT_MOST = 512 << 10
 # A wheel up to this size, its size known, is fetched whole in one request: the round trips
 # saved (the tail, the members, their parts) cost at most this many bytes more. Members read
 # in part made the larger wheels worth reading by ranges: on the benchmark corpus, whole
@@ -261,9 +265,10 @@ class HttpRangeReader:
     def _tail_length(self, size: int) -> int:
         """How much of the end of a file of ``size`` bytes its first request asks for:
         TAIL_SIZE, or over a far link as much as a large wheel's central directory may take
-        (``size // CENTRAL_SHARE``), at most a quarter of what a round trip carries."""
+        (``size // CENTRAL_SHARE``), at most a quarter of what a round trip carries and
+        TAIL_AT_MOST."""
         carried = round_trip_bytes(self.session, self.url)
-        return max(TAIL_SIZE, min(carried // 4, size // CENTRAL_SHARE))
+        return max(TAIL_SIZE, min(carried // 4, size // CENTRAL_SHARE, TAIL_AT_MOST))
 
     def _guess_prefix(self, tail_from: int) -> bool:
         """Whether the file's first ``PREFIX_GUESS`` bytes are asked for with its tail: only
