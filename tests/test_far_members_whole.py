@@ -10,6 +10,7 @@ import random
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -46,17 +47,31 @@ def server(tmp_path: Path) -> Iterator[IndexServer]:
         yield running
 
 
-def _far_read(server: IndexServer, path: Path, round_trip: float) -> tuple[WheelFacts, int, int]:
-    """The facts, the bytes fetched and the deepest chain of requests of a reading of
-    ``path`` through ``round_trip`` seconds of delay, one thread."""
+class FarRead(NamedTuple):
+    facts: WheelFacts
+    fetched: int  # bytes
+    requests: int
+    deepest: int  # round trips one after another (the proxy's count)
+    carried: int  # what a round trip carried, as the session knew it before the reading
+
+
+def _far_read(server: IndexServer, path: Path, round_trip: float, probes: int = 0) -> FarRead:
+    """A reading of ``path`` through ``round_trip`` seconds of delay, one thread, by a
+    session of its own that first asked ``probes`` times for a small file on the same link
+    (its round trip learnt; a new connection's first answer is longer)."""
+    (server.web / "packages" / "probe.bin").write_bytes(b"x")
     address = ("127.0.0.1", int(server.url.rsplit(":", 1)[1]))
     with LatencyProxy(address, round_trip) as proxy, HttpSession() as session:
         url = server.file_url(path).replace(server.url.removeprefix("http://"), proxy.address)
+        for _ in range(probes):
+            session.get(url.replace(path.name, "probe.bin"), limit=1)
+        carried = round_trip_bytes(session, url)
         with open_remote_archive(url, path.stat().st_size, session=session) as archive:
             assert isinstance(archive.reader, HttpRangeReader)
             facts = read_wheel_facts(archive, path.name)
-            fetched = archive.reader.bytes_fetched
-        return facts, fetched, proxy.deepest("/packages/" + path.name)
+            reader = archive.reader
+        deepest = proxy.deepest("/packages/" + path.name)
+        return FarRead(facts, reader.bytes_fetched, reader.requests, deepest, carried)
 
 
 @pytest.mark.network  # a wheel of the tests' corpus, fetched into the cache
@@ -69,11 +84,11 @@ def test_a_far_link_fetches_a_library_a_round_trip_carries_whole(server: IndexSe
     assert largest.filename.startswith("pyzmq.libs/libstdc++")
     # long enough that a round trip carries the largest library's compressed bytes
     round_trip = 1.2 * largest.compress_size / WHOLE_RATE
-    facts, fetched, deepest = _far_read(server, path, round_trip)
-    assert facts == read_facts(path, WHEEL)
+    read = _far_read(server, path, round_trip)
+    assert read.facts == read_facts(path, WHEEL)
     # the tail, the members' first bytes, the libraries whole (five round trips in part)
-    assert deepest <= 3
-    assert fetched < path.stat().st_size
+    assert read.deepest <= 3
+    assert read.fetched < path.stat().st_size
 
 
 def test_a_library_whose_parts_are_held_is_not_fetched_again(server: IndexServer) -> None:
@@ -91,19 +106,11 @@ def test_a_library_whose_parts_are_held_is_not_fetched_again(server: IndexServer
     assert path.stat().st_size > WHOLE_AT_MOST
     with zipfile.ZipFile(path) as archive:  # a round trip of 0.2 s carries it
         assert archive.infolist()[0].compress_size <= 0.2 * WHOLE_RATE
-    (server.web / "packages" / "probe.bin").write_bytes(b"x")
-    address = ("127.0.0.1", int(server.url.rsplit(":", 1)[1]))
-    with LatencyProxy(address, 0.2) as proxy, HttpSession() as session:
-        url = server.file_url(path).replace(server.url.removeprefix("http://"), proxy.address)
-        session.get(url.replace(name, "probe.bin"), limit=1)  # the link's round trip learnt
-        with open_remote_archive(url, path.stat().st_size, session=session) as archive:
-            assert isinstance(archive.reader, HttpRangeReader)
-            facts = read_wheel_facts(archive, name)
-            requests, fetched = archive.reader.requests, archive.reader.bytes_fetched
-    assert facts == read_facts(path, name)
-    assert len(facts.elf_files) == 1
-    assert requests == 1  # its tail and first bytes
-    assert fetched < 300_000
+    read = _far_read(server, path, 0.2, probes=1)
+    assert read.facts == read_facts(path, name)
+    assert len(read.facts.elf_files) == 1
+    assert read.requests == 1  # its tail and first bytes
+    assert read.fetched < 300_000
 
 
 def test_a_far_link_asks_for_a_large_wheel_s_central_directory_with_its_tail(
@@ -121,16 +128,7 @@ def test_a_far_link_asks_for_a_large_wheel_s_central_directory_with_its_tail(
     with zipfile.ZipFile(path) as archive:  # RECORD, then the directory: what the plan needs
         needed = path.stat().st_size - archive.getinfo("many-1.0.dist-info/RECORD").header_offset
     assert TAIL_SIZE < needed <= path.stat().st_size // CENTRAL_SHARE
-    (server.web / "packages" / "probe.bin").write_bytes(b"x")
-    address = ("127.0.0.1", int(server.url.rsplit(":", 1)[1]))
-    with LatencyProxy(address, 0.1) as proxy, HttpSession() as session:
-        url = server.file_url(path).replace(server.url.removeprefix("http://"), proxy.address)
-        for _ in range(2):  # the link's round trip learnt (a new connection's first is longer)
-            session.get(url.replace(name, "probe.bin"), limit=1)
-        assert round_trip_bytes(session, url) // 4 >= path.stat().st_size // CENTRAL_SHARE
-        with open_remote_archive(url, path.stat().st_size, session=session) as archive:
-            assert isinstance(archive.reader, HttpRangeReader)
-            facts = read_wheel_facts(archive, name)
-            requests = archive.reader.requests
-    assert facts == read_facts(path, name)
-    assert requests == 1  # its tail (the directory and RECORD with it) and first bytes
+    read = _far_read(server, path, 0.1, probes=2)
+    assert read.carried // 4 >= path.stat().st_size // CENTRAL_SHARE
+    assert read.facts == read_facts(path, name)
+    assert read.requests == 1  # its tail (the directory and RECORD with it) and first bytes

@@ -396,7 +396,8 @@ class RemoteWheelArchive(WheelArchive):
                 continue  # its reading meets this again, and says so
             if head[:4] != ELF_MAGIC:
                 continue
-            parts = self._parts(member, head, begin, ends[member.header_offset])
+            self._learn_start_ratio(member, begin, ends[member.header_offset])
+            parts = self._parts(member, head, begin)
             whole = (begin, begin + member.compressed_size)
             if (
                 member.compressed_size <= min(carried, whole_left)
@@ -411,16 +412,15 @@ class RemoteWheelArchive(WheelArchive):
             spans += parts
         return spans
 
-    def _parts(self, member: Member, head: bytes, begin: int, held: int) -> list[tuple[int, int]]:
-        """What the reading of ``member`` (its payload from ``begin``, fetched up to ``held``)
-        will ask for first, from the program headers ``head`` holds: the end's stream from
-        where its search begins and the start as far as the parser first inflates it
-        (``parse_by_ends``, whatever the member's size), or the start up to its tables' end
-        (a prefix), or the rest of it (read whole; over WHOLE_MEMBER_LIMIT, streamed: nothing
-        planned)."""
+    def _parts(self, member: Member, head: bytes, begin: int) -> list[tuple[int, int]]:
+        """What the reading of ``member`` (its payload from ``begin``) will ask for first,
+        from the program headers ``head`` holds: the end's stream from where its search
+        begins and the start as far as the parser first inflates it (``parse_by_ends``,
+        whatever the member's size; sized by the ratio ``_learn_start_ratio`` found), or the
+        start up to its tables' end (a prefix), or the rest of it (read whole; over
+        WHOLE_MEMBER_LIMIT, streamed: nothing planned)."""
         from wheelscan._native import dynamic_segment, facts_end
 
-        self._learn_start_ratio(member, begin, held)
         size, compressed = member.size, member.compressed_size
         dynamic, end = dynamic_segment(head), facts_end(head)
         first = first_decoded(member, dynamic[0], end) if dynamic and end else None

@@ -500,8 +500,8 @@ class HttpRangeReader:
         return (start, end) if start < end else None
 
     def holds(self, start: int, end: int) -> bool:
-        """Whether every byte of ``[start, end)`` (within the file) is held."""
-        return not self._gaps(start, end)
+        """Whether every byte of ``[start, end)`` is held."""
+        return self._first_gap(start, end) is None
 
     def _gaps(self, start: int, end: int) -> list[tuple[int, int]]:
         """Every span of ``[start, end)`` not held yet."""
