@@ -246,6 +246,9 @@ class _Listing:
     def __init__(self, name: str, refs: list[WheelRef]) -> None:
         self.name, self._refs = name, refs
 
+    def prepare(self) -> None:
+        pass
+
     def wheels(self) -> Iterator[WheelRef]:
         return iter(self._refs)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -86,7 +86,7 @@ def _conflict(
 
 
 def audit(
-    sources: Iterable[Source],
+    sources: Sequence[Source],
     store: Store,
     executor: Executor[PreparedResult | WheelResult],
     run_id: int,
@@ -142,6 +142,10 @@ def audit(
             except SourceError as e:
                 failed_listings.append(e)
 
+    # what each listing needs first (an index's own page) is read before the executor starts
+    # its workers: forked after it, they know how far the index is from their first wheel
+    for source in sources:
+        source.prepare()
     # closed here, not whenever it is collected: an interrupt stops the workers before the
     # caller records the run
     with contextlib.closing(executor.results(todo())) as results:

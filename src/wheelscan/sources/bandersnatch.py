@@ -51,6 +51,9 @@ class BandersnatchSource:
         )
         self.name = f"bandersnatch:{self.root}"
 
+    def prepare(self) -> None:
+        """Nothing to read ahead: the mirror's pages are read from disk as it is listed."""
+
     def wheels(self) -> Iterator[WheelRef]:
         if self.diff_file is None:
             for page_dir in self._page_dirs(self.projects):

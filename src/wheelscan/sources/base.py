@@ -93,6 +93,10 @@ class Source(Protocol):
 
     name: str  # for run records and reports: "dir:/srv/wheels", "index:https://..."
 
+    def prepare(self) -> None:
+        """Read now what the listing needs before its first wheel (an index's first page),
+        before the workers start; a failure is the listing's, raised by ``wheels``."""
+
     def wheels(self) -> Iterator[WheelRef]: ...
 
 

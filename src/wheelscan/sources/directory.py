@@ -23,6 +23,9 @@ class DirectorySource:
             raise SourceError(f"{self.root}: not a directory")
         self.name = f"dir:{self.root}"
 
+    def prepare(self) -> None:
+        """Nothing to read ahead: the tree is walked as it is listed."""
+
     def wheels(self) -> Iterator[WheelRef]:
         for directory, subdirectories, filenames in os.walk(self.root):
             subdirectories.sort()  # os.walk descends in this list's order

@@ -73,6 +73,9 @@ class FilteredSource:
         """The source's project pages that could not be read so far (a simple index's)."""
         return list(getattr(self.source, "failed_pages", ()))
 
+    def prepare(self) -> None:
+        self.source.prepare()
+
     def wheels(self) -> Iterator[WheelRef]:
         for ref in self.source.wheels():
             if self.filter.accepts(ref):
