@@ -17,8 +17,8 @@ The listing's first page (the index's own, or with ``--project`` the first proje
 read ahead (``prepare``), before the audit starts its workers: forked after it, they know
 from the start how far the index is, and read their first wheels as a far link asks
 (wheel/http_ranges.py), not as a near one until their own first answers came back. Over
-200 ms of round trip, 120 wheels took 1.9 s where 2.55 s (benchmarks/results/remote-
-loopback.txt, "Session 23").
+200 ms of round trip, 120 wheels took 1.96 s where 2.59 s (the lab notes of
+benchmarks/results/remote-loopback.txt, session 23).
 
 A link whose scheme is not the index's own (``file:``, or ``http:`` from an ``https:``
 index) is never followed: its wheel gets a ``refused-link`` error record instead.
