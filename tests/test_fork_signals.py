@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import sqlite3
 from pathlib import Path
@@ -227,3 +228,38 @@ def test_a_handler_raising_as_the_handlers_are_put_back_loses_none() -> None:
     handler that only notes stayed for good (a Ctrl-C afterwards did nothing)."""
     run = run_python(SIGTERM_BEFORE_THE_SECOND_HANDLER_IS_PUT_BACK, timeout=60)
     assert run.stdout == "stopped 143\nTrue\n", run.stderr
+
+
+# ``wheelscan audit`` with a stop signal sent to itself as it makes its summary: after the
+# run is recorded finished and its store closed, before the summary is printed.
+STOP_AS_THE_SUMMARY_IS_PRINTED = """
+import os, signal, sys
+import wheelscan.cli.audit as audit
+stop, made = getattr(signal, sys.argv.pop(1)), audit.summary
+def summary_and_a_stop(counts):
+    os.kill(os.getpid(), stop)
+    return made(counts)
+audit.summary = summary_and_a_stop
+sys.argv[0] = "wheelscan"
+from wheelscan.cli.main import entry
+entry()
+"""
+
+
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_a_stop_as_a_finished_run_prints_its_summary_is_ignored(
+    tmp_path: Path, wheels: Path, stop: str
+) -> None:
+    """The run is over: recorded finished, its store closed. A Ctrl-C there was Python's own
+    handler's once the stop signals' block had ended, and a finished run exited 130 with
+    "run 1 finished" printed (SIGTERM and SIGHUP killed it, no summary printed). What is
+    left is the summary, which the signals must not cut short: they are ignored."""
+    db = tmp_path / "finished.db"
+    run = run_python(STOP_AS_THE_SUMMARY_IS_PRINTED, stop, "audit", str(wheels), "--db", str(db),
+                     "--workers", "2", "--fail-on", "none")  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert re.match(r"run 1 finished: \d+ audited, ", run.stdout), run.stdout
+    assert "Traceback" not in run.stderr, run.stderr
+    with sqlite3.connect(db) as connection:
+        statuses = connection.execute("SELECT status FROM runs").fetchall()
+    assert statuses == [("finished",)]

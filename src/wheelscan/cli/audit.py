@@ -172,90 +172,94 @@ def run(args: argparse.Namespace) -> int:
     digest = policy_digest(args.policy_file, args.musl_policy)
     _import_ahead()
     # SIGTERM and SIGHUP (timeout, systemd, a closed terminal) stop the run as Ctrl-C does
-    with StopSignals() as stop, Store.open(args.db, batch_size=args.commit_every) as store:
-        warn("audit", _announcement(args, [s.name for s in sources], *store.contents()))
-        counts = RunCounts()
-        status, stopped = "failed", 0
-        run_id = store.begin_run(
-            ", ".join(s.name for s in sources),
-            digest,
-            # the wheels per second of a run depend on the engine as much as on the parser
-            backend=f"{backend_name()}, {options.engine_description(engine)}",
-            warn=lambda message: warn("audit", message),
-        )
-        # from the run's beginning on, a stop signal ends it recorded (no statement
-        # between: one stopped there left the run ``running`` and printed nothing)
-        try:
-            # the digest alone cannot tell a report which policy file judged the wheels
-            store.record_policy_source(
+    with StopSignals() as stop:
+        with Store.open(args.db, batch_size=args.commit_every) as store:
+            warn("audit", _announcement(args, [s.name for s in sources], *store.contents()))
+            counts = RunCounts()
+            status, stopped = "failed", 0
+            run_id = store.begin_run(
+                ", ".join(s.name for s in sources),
                 digest,
-                policy_source(args.policy_file, args.musl_policy),
+                # the wheels per second of a run depend on the engine as much as on the parser
+                backend=f"{backend_name()}, {options.engine_description(engine)}",
+                warn=lambda message: warn("audit", message),
             )
-            with ProgressLine(args.progress) as progress:
-                audit(
-                    sources,
-                    store,
-                    engine,
-                    run_id,
-                    _StopsOnceStopped(progress),
-                    args.limit,
-                    args.strict,
-                    counts,
-                )
-            raise_if_stopped()
-            status = "finished"
-        except KeyboardInterrupt as e:
-            status, stopped = "interrupted", exit_status(e)
-        finally:
-            stop.ignore()
-            # interrupted, the run has seen what the store recorded; the sources listed more
-            # (read ahead of the workers), not audited
-            run = store.finish_run(
-                run_id, status, seen=counts.seen if status == "finished" else None
-            )
-        # the store's tallies, not the workers': a result the store records otherwise (a
-        # sha256 another file holds: sha256-conflict) is counted as recorded
-        counts = counts.as_recorded(run)
-        if status == "finished":
-            # known wheels judged under another policy (another --policy-file, a new
-            # wheelscan) have no verdict under this run's: judged now from their stored
-            # facts, or the run's outcome and its report would skip them
-            from wheelscan.policy.policies import load_policies
-
-            # minutes on a large store, and resumable (each batch of verdicts committed; the
-            # next run judges the rest): a stop signal stops it, as it stops the run
-            stop.arm()
+            # from the run's beginning on, a stop signal ends it recorded (no statement
+            # between: one stopped there left the run ``running`` and printed nothing)
             try:
-                store.reevaluate(
-                    load_policies(args.policy_file),
+                # the digest alone cannot tell a report which policy file judged the wheels
+                store.record_policy_source(
                     digest,
-                    musl_policy=args.musl_policy,
+                    policy_source(args.policy_file, args.musl_policy),
                 )
+                with ProgressLine(args.progress) as progress:
+                    audit(
+                        sources,
+                        store,
+                        engine,
+                        run_id,
+                        _StopsOnceStopped(progress),
+                        args.limit,
+                        args.strict,
+                        counts,
+                    )
                 raise_if_stopped()
+                status = "finished"
             except KeyboardInterrupt as e:
-                stopped = exit_status(e)
-                warn("audit", "stopped judging the known wheels: the next run judges the rest")
+                status, stopped = "interrupted", exit_status(e)
             finally:
                 stop.ignore()
-        outcome = store.outcome(run_id, with_findings="finding" in args.fail_on)
-    done, speed = summary(counts)
-    print(f"run {run_id} {status}: {done}\n  {speed}\n  {_troubles(outcome)}")
-    undated = sum(source.undated for source in sources)
-    if undated:
-        warn(
-            "audit", f"--since could not narrow {undated} wheels: their source gives no upload time"
-        )
-    if stopped:
-        return stopped
-    if counts.seen == 0:
-        # an empty or unmounted mirror, a login page served instead of the index: a night
-        # that saw nothing must not pass for a clean one
-        narrowed = args.project or args.arch or args.since or args.diff_file
-        warn("audit", "the sources listed no Linux wheel" + ("" if narrowed else
-             " (an empty or unmounted mirror? a page that is not an index?)"))  # fmt: skip
-        if not narrowed:
-            return EXIT_USAGE
-    return EXIT_FOUND if _found(outcome, args.fail_on) else EXIT_OK
+                # interrupted, the run has seen what the store recorded; the sources listed more
+                # (read ahead of the workers), not audited
+                run = store.finish_run(
+                    run_id, status, seen=counts.seen if status == "finished" else None
+                )
+            # the store's tallies, not the workers': a result the store records otherwise (a
+            # sha256 another file holds: sha256-conflict) is counted as recorded
+            counts = counts.as_recorded(run)
+            if status == "finished":
+                # known wheels judged under another policy (another --policy-file, a new
+                # wheelscan) have no verdict under this run's: judged now from their stored
+                # facts, or the run's outcome and its report would skip them
+                from wheelscan.policy.policies import load_policies
+
+                # minutes on a large store, and resumable (each batch of verdicts committed; the
+                # next run judges the rest): a stop signal stops it, as it stops the run
+                stop.arm()
+                try:
+                    store.reevaluate(
+                        load_policies(args.policy_file),
+                        digest,
+                        musl_policy=args.musl_policy,
+                    )
+                    raise_if_stopped()
+                except KeyboardInterrupt as e:
+                    stopped = exit_status(e)
+                    warn("audit", "stopped judging the known wheels: the next run judges the rest")
+                finally:
+                    stop.ignore()
+            outcome = store.outcome(run_id, with_findings="finding" in args.fail_on)
+        # printed with the stop signals still ignored: past the block, Python's own SIGINT
+        # handler is back, and a Ctrl-C during the summary stopped a finished run with 130
+        done, speed = summary(counts)
+        print(f"run {run_id} {status}: {done}\n  {speed}\n  {_troubles(outcome)}")
+        undated = sum(source.undated for source in sources)
+        if undated:
+            warn(
+                "audit",
+                f"--since could not narrow {undated} wheels: their source gives no upload time",
+            )
+        if stopped:
+            return stopped
+        if counts.seen == 0:
+            # an empty or unmounted mirror, a login page served instead of the index: a night
+            # that saw nothing must not pass for a clean one
+            narrowed = args.project or args.arch or args.since or args.diff_file
+            warn("audit", "the sources listed no Linux wheel" + ("" if narrowed else
+                 " (an empty or unmounted mirror? a page that is not an index?)"))  # fmt: skip
+            if not narrowed:
+                return EXIT_USAGE
+        return EXIT_FOUND if _found(outcome, args.fail_on) else EXIT_OK
 
 
 def _import_ahead() -> None:
