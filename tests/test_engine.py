@@ -245,9 +245,10 @@ class _Listing:
 
     def __init__(self, name: str, refs: list[WheelRef]) -> None:
         self.name, self._refs = name, refs
+        self.prepared = 0  # times read ahead
 
     def prepare(self) -> None:
-        pass
+        self.prepared += 1
 
     def wheels(self) -> Iterator[WheelRef]:
         return iter(self._refs)
@@ -261,6 +262,9 @@ def _audit_twice_listed(tmp_path: Path, refs: list[WheelRef]) -> RunCounts:
         pool = LocalPool(PreparingTask(AuditTask()), workers=2)
         counts = run_audit(sources, store, pool, run_id)
         store.finish_run(run_id, "finished", seen=counts.seen)
+    # only the first listing is read ahead of the workers: a page read now for the second
+    # would hold up the run's start (an index that is down: its retries) and be stale
+    assert [source.prepared for source in sources] == [1, 0]
     return counts
 
 

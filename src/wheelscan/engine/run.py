@@ -142,10 +142,13 @@ def audit(
             except SourceError as e:
                 failed_listings.append(e)
 
-    # what each listing needs first (an index's own page) is read before the executor starts
-    # its workers: forked after it, they know how far the index is from their first wheel
-    for source in sources:
-        source.prepare()
+    # what the first listing needs first (an index's own page, or its first project's) is
+    # read before the executor starts: the local pool's workers, forked after it, know how
+    # far the index is from their first wheel. Only the first source's: the others are
+    # listed once it is done, and a page read for them now would hold up the run's start
+    # (an index that is down: its retries) and be stale when its turn came
+    if sources:
+        sources[0].prepare()
     # closed here, not whenever it is collected: an interrupt stops the workers before the
     # caller records the run
     with contextlib.closing(executor.results(todo())) as results:

@@ -95,7 +95,8 @@ class Source(Protocol):
 
     def prepare(self) -> None:
         """Read now what the listing needs before its first wheel (an index's first page),
-        before the workers start; a failure is the listing's, raised by ``wheels``."""
+        before the workers start; a page that cannot be read fails the listing as it would
+        have (a ``SourceError`` raised by ``wheels``), not this call."""
 
     def wheels(self) -> Iterator[WheelRef]: ...
 

@@ -135,8 +135,10 @@ class SimpleIndexSource:
             ceiling=MOST_PAGES_IN_FLIGHT,
             forget_connections=self.session.close,
         )
-        pages = window.listed(names if first_page is None else names[1:])
-        for page in pages if first_page is None else itertools.chain([first_page], pages):
+        pages: Iterable[Listed] = window.listed(names if first_page is None else names[1:])
+        if first_page is not None:  # the first project's, read ahead
+            pages = itertools.chain([first_page], pages)
+        for page in pages:
             if isinstance(page, SourceError):  # this project's wheels only: the others come
                 failed.append(page)
             else:
