@@ -230,33 +230,48 @@ def test_a_handler_raising_as_the_handlers_are_put_back_loses_none() -> None:
     assert run.stdout == "stopped 143\nTrue\n", run.stderr
 
 
-# ``wheelscan audit`` with a stop signal sent to itself as it makes its summary: after the
-# run is recorded finished and its store closed, before the summary is printed.
+# ``wheelscan audit`` with a stop signal sent to itself once its run is over (recorded
+# finished, its store closed): as it makes its summary, or as the summary is written (to a
+# pipe, print only fills a buffer: the bytes go at the first flush after it)
 STOP_AS_THE_SUMMARY_IS_PRINTED = """
 import os, signal, sys
 import wheelscan.cli.audit as audit
-stop, made = getattr(signal, sys.argv.pop(1)), audit.summary
+import wheelscan.cli.output as output
+stop, moment = getattr(signal, sys.argv.pop(1)), sys.argv.pop(1)
+made, flushed, written = audit.summary, output.GuardedOutput.flush, output.GuardedOutput.write
+summarised = []
 def summary_and_a_stop(counts):
-    os.kill(os.getpid(), stop)
+    if moment == "made":
+        os.kill(os.getpid(), stop)
     return made(counts)
+def write(self, data):
+    summarised.append(" finished: " in str(data))
+    return written(self, data)
+def flush_and_a_stop(self):
+    if moment == "written" and any(summarised):
+        summarised.clear()
+        os.kill(os.getpid(), stop)
+    return flushed(self)
 audit.summary = summary_and_a_stop
+output.GuardedOutput.write, output.GuardedOutput.flush = write, flush_and_a_stop
 sys.argv[0] = "wheelscan"
 from wheelscan.cli.main import entry
 entry()
 """
 
 
+@pytest.mark.parametrize("moment", ["made", "written"])
 @pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM", "SIGHUP"])
 def test_a_stop_as_a_finished_run_prints_its_summary_is_ignored(
-    tmp_path: Path, wheels: Path, stop: str
+    tmp_path: Path, wheels: Path, stop: str, moment: str
 ) -> None:
     """The run is over: recorded finished, its store closed. A Ctrl-C there was Python's own
     handler's once the stop signals' block had ended, and a finished run exited 130 with
-    "run 1 finished" printed (SIGTERM and SIGHUP killed it, no summary printed). What is
+    "run 1 finished" printed (SIGTERM and SIGHUP killed it, no summary written). What is
     left is the summary, which the signals must not cut short: they are ignored."""
     db = tmp_path / "finished.db"
-    run = run_python(STOP_AS_THE_SUMMARY_IS_PRINTED, stop, "audit", str(wheels), "--db", str(db),
-                     "--workers", "2", "--fail-on", "none")  # fmt: skip
+    run = run_python(STOP_AS_THE_SUMMARY_IS_PRINTED, stop, moment, "audit", str(wheels),
+                     "--db", str(db), "--workers", "2", "--fail-on", "none")  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
     assert re.match(r"run 1 finished: \d+ audited, ", run.stdout), run.stdout
     assert "Traceback" not in run.stderr, run.stderr

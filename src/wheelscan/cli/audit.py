@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 from typing import Any
 
 from wheelscan.cli import options
@@ -239,8 +240,12 @@ def run(args: argparse.Namespace) -> int:
                 finally:
                     stop.ignore()
             outcome = store.outcome(run_id, with_findings="finding" in args.fail_on)
-        # printed with the stop signals still ignored: past the block, Python's own SIGINT
-        # handler is back, and a Ctrl-C during the summary stopped a finished run with 130
+        # printed, and written (flushed: to a pipe or a file, print only fills a buffer),
+        # with the stop signals still ignored: past the block, Python's own SIGINT handler
+        # is back, and a Ctrl-C as the summary was made or written stopped a finished run
+        # with 130 (SIGTERM and SIGHUP killed it). A write that blocks (a terminal paused,
+        # a stalled reader) holds off a stop signal until it returns, as the warnings since
+        # the run's end already did
         done, speed = summary(counts)
         print(f"run {run_id} {status}: {done}\n  {speed}\n  {_troubles(outcome)}")
         undated = sum(source.undated for source in sources)
@@ -249,6 +254,7 @@ def run(args: argparse.Namespace) -> int:
                 "audit",
                 f"--since could not narrow {undated} wheels: their source gives no upload time",
             )
+        sys.stdout.flush()
         if stopped:
             return stopped
         if counts.seen == 0:
