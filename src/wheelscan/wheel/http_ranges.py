@@ -193,7 +193,8 @@ def round_trip_bytes(session: HttpSession, url: str) -> int:
     """What a round trip to ``url``'s origin would carry at WHOLE_RATE: the bytes worth
     fetching more to save one. From the quickest answer ``session`` has seen from that origin
     (or, before one, from any: a forked worker's session holds what the parent learnt from
-    the index's first page, read before the pool starts its workers: engine/run.py); 0
+    the index's first page, read before the pool starts its workers where the run's first
+    source is an index: engine/run.py); 0
     before any (a session that has had no answer: its first wheels learn it from their
     tails' answers, ``HttpRangeReader``'s rest of a small wheel in one more request)."""
     return int((session.quickest(url) or session.quickest_anywhere() or 0.0) * WHOLE_RATE)
