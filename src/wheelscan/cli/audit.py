@@ -9,7 +9,10 @@ among the run's wheels, the known ones included (by default an over-claim, a dec
 that does not hold, or an error, a wheel that could not be judged); 2 could not run, or
 its summary could not be written (stdout closed, a full disk), even where 1 would be: CI
 reads 1 as a broken promise found, and a lost output found nothing; 130 interrupted
-(Ctrl-C), 143 and 129 stopped by SIGTERM and SIGHUP (cli/interrupt.py).
+(Ctrl-C), 143 and 129 stopped by SIGTERM and SIGHUP (cli/interrupt.py). A stop signal
+after the run's last wheel stops the judging of the known wheels again (the run is
+finished; the next run judges the rest) with those statuses too, and one while the
+summary is made and written is ignored: the run's status stands.
 """
 
 from __future__ import annotations
