@@ -20,7 +20,13 @@ from wheelscan.policy.evaluate import evaluate
 from wheelscan.wheel.archive import Limits, WheelArchive, WheelError
 from wheelscan.wheel.contents import read_wheel_facts
 from wheelscan.wheel.http import HttpSession, may_be_elf, open_remote_archive
-from wheelscan.wheel.http_ranges import GAP_TOLERANCE, TAIL_SIZE, HttpRangeReader, coalesce
+from wheelscan.wheel.http_ranges import (
+    GAP_TOLERANCE,
+    TAIL_SIZE,
+    UNKNOWN_LINK_TAIL,
+    HttpRangeReader,
+    coalesce,
+)
 
 from elfwriter import build_elf, sample_spec
 from indexserver import IndexServer
@@ -178,6 +184,38 @@ def test_unknown_size_is_learnt_from_a_suffix_range(
     assert reader.size == mirror.files[DEMO].stat().st_size
     assert index.log[0].range == "bytes=-65577"
     assert facts == read_facts(mirror.files[DEMO], DEMO)
+
+
+def test_an_unknown_size_over_an_unknown_link_takes_the_directory_first(
+    mirror: Mirror, index: IndexServer, session: HttpSession
+) -> None:
+    """``show URL``: no size, and no answer yet to tell the link. The suffix asked for first
+    is UNKNOWN_LINK_TAIL, so a central directory beyond 64 KiB comes with it: two requests
+    where three (``test_a_central_directory_beyond_the_tail_takes_a_second_request``), and
+    a small wheel whole in one. Once the session has seen the server answer at once, the
+    suffix is TAIL_SIZE again, as a near link's tail."""
+    path = mirror.files[MANY]
+    assert path.stat().st_size > UNKNOWN_LINK_TAIL
+    with open_remote_archive(index.file_url(path), None, session=session) as archive:
+        facts = read_wheel_facts(archive, MANY)
+        assert isinstance(archive.reader, HttpRangeReader)
+        requests = archive.reader.requests
+    assert [m.path for m in facts.examined] == [EXT]
+    assert index.log[0].range == f"bytes=-{UNKNOWN_LINK_TAIL}"
+    assert requests == 2  # the tail with the whole directory, then the member and RECORD
+    assert facts == read_facts(path, MANY)
+
+    small = mirror.files[DEMO]
+    assert small.stat().st_size < UNKNOWN_LINK_TAIL
+    with HttpSession() as fresh:
+        with open_remote_archive(index.file_url(small), None, session=fresh) as archive:
+            assert isinstance(archive.reader, HttpRangeReader)
+            assert archive.reader.whole_file() is not None  # the suffix held all of it
+            assert read_wheel_facts(archive, DEMO) == read_facts(small, DEMO)
+        index.clear()
+        with open_remote_archive(index.file_url(path), None, session=fresh) as archive:
+            read_wheel_facts(archive, MANY)
+    assert index.log[0].range == f"bytes=-{TAIL_SIZE}"  # the server seen to answer at once
 
 
 def test_bytes_fetched_side_by_side_are_held_as_one_block(

@@ -67,6 +67,14 @@ TAIL_SIZE = 0xFFFF + 22 + 20
 # benchmarks/remote.py --baseline)
 CENTRAL_SHARE = 64
 TAIL_AT_MOST = 512 << 10
+# Where the file's size is not known (``show URL``; a PEP 503 page gives none), its end is
+# asked for by a suffix range, whose answer names the size. Over a link the session knows,
+# as a sized file's tail over it (``_tail_length`` without the size's share); over one it
+# has never had an answer from (``show``'s first request), UNKNOWN_LINK_TAIL: twice the
+# corpus's longest central directory, so that a large wheel's directory, and a wheel of
+# up to that size whole, come with the first round trip (a near link's cost: 192 KiB more,
+# a fraction of a millisecond). Never more than what the caller fetches whole.
+UNKNOWN_LINK_TAIL = 256 << 10
 # A wheel up to this size, its size known, is fetched whole in one request: the round trips
 # saved (the tail, the members, their parts) cost at most this many bytes more. Members read
 # in part made the larger wheels worth reading by ranges: on the benchmark corpus, whole
@@ -243,10 +251,9 @@ class HttpRangeReader:
         sized = whole_below is None
         if whole_below is None:
             whole_below = whole_below_for(self.session, url)
-        if size is None:
-            self._request(
-                f"bytes=-{TAIL_SIZE}", TAIL_SIZE
-            )  # a suffix range: the answer names the size
+        if size is None:  # a suffix range: the answer names the size
+            length = max(TAIL_SIZE, min(self._suffix_length(), whole_below))
+            self._request(f"bytes=-{length}", length)
         elif size <= whole_below:
             self._fetch(0, size)
         else:
@@ -270,6 +277,14 @@ class HttpRangeReader:
         TAIL_AT_MOST."""
         carried = round_trip_bytes(self.session, self.url)
         return max(TAIL_SIZE, min(carried // 4, size // CENTRAL_SHARE, TAIL_AT_MOST))
+
+    def _suffix_length(self) -> int:
+        """How much of the end of a file of unknown size its first request asks for
+        (``UNKNOWN_LINK_TAIL``'s comment)."""
+        if self.session.quickest(self.url) is None and self.session.quickest_anywhere() is None:
+            return UNKNOWN_LINK_TAIL
+        carried = round_trip_bytes(self.session, self.url)
+        return max(TAIL_SIZE, min(carried // 4, TAIL_AT_MOST))
 
     def _guess_prefix(self, tail_from: int) -> bool:
         """Whether the file's first ``PREFIX_GUESS`` bytes are asked for with its tail: only
