@@ -68,12 +68,15 @@ TAIL_SIZE = 0xFFFF + 22 + 20
 CENTRAL_SHARE = 64
 TAIL_AT_MOST = 512 << 10
 # Where the file's size is not known (``show URL``; a PEP 503 page gives none), its end is
-# asked for by a suffix range, whose answer names the size. Over a link the session knows,
-# as a sized file's tail over it (``_tail_length`` without the size's share); over one it
-# has never had an answer from (``show``'s first request), UNKNOWN_LINK_TAIL: twice the
-# corpus's longest central directory, so that a large wheel's directory, and a wheel of
-# up to that size whole, come with the first round trip (a near link's cost: 192 KiB more,
-# a fraction of a millisecond). Never more than what the caller fetches whole.
+# asked for by a suffix range, whose answer names the size. Over a link the session has
+# never had an answer from (``show``'s first request), UNKNOWN_LINK_TAIL: twice the
+# corpus's longest central directory, so that a large wheel's directory, and a wheel of up
+# to that size whole, come with the first round trip. Its 192 KiB more cost a quarter of a
+# round trip at WHOLE_RATE from 125 ms (31 ms of transfer), a fraction of a millisecond on
+# loopback. Over a link the session knows, as a sized file's tail over it (a quarter of a
+# round trip's bytes: 64 KiB within 42 ms), UNKNOWN_LINK_TAIL at most, the size's share
+# being unknown: an HTML index's wheels, over 200 ms, 256 KiB where 64. Never more than
+# what the caller fetches whole.
 UNKNOWN_LINK_TAIL = 256 << 10
 # A wheel up to this size, its size known, is fetched whole in one request: the round trips
 # saved (the tail, the members, their parts) cost at most this many bytes more. Members read
@@ -284,7 +287,7 @@ class HttpRangeReader:
         if self.session.quickest(self.url) is None and self.session.quickest_anywhere() is None:
             return UNKNOWN_LINK_TAIL
         carried = round_trip_bytes(self.session, self.url)
-        return max(TAIL_SIZE, min(carried // 4, TAIL_AT_MOST))
+        return max(TAIL_SIZE, min(carried // 4, UNKNOWN_LINK_TAIL))
 
     def _guess_prefix(self, tail_from: int) -> bool:
         """Whether the file's first ``PREFIX_GUESS`` bytes are asked for with its tail: only
