@@ -205,9 +205,9 @@ def round_trip_bytes(session: HttpSession, url: str) -> int:
     fetching more to save one. From the quickest answer ``session`` has seen from that origin
     (or, before one, from any: a forked worker's session holds what the parent learnt from
     the index's first page, read before the pool starts its workers where the run's first
-    source is an index: engine/run.py); 0
-    before any (a session that has had no answer: its first wheels learn it from their
-    tails' answers, ``HttpRangeReader``'s rest of a small wheel in one more request)."""
+    source is an index: engine/run.py); 0 before any (a session that has had no answer: its
+    first wheels learn it from their tails' answers, ``HttpRangeReader``'s rest of a small
+    wheel in one more request)."""
     return int((session.quickest(url) or session.quickest_anywhere() or 0.0) * WHOLE_RATE)
 
 
@@ -255,12 +255,16 @@ class HttpRangeReader:
         if whole_below is None:
             whole_below = whole_below_for(self.session, url)
         if size is None:  # a suffix range: the answer names the size
-            length = max(TAIL_SIZE, min(self._suffix_length(), whole_below))
+            # (``UNKNOWN_LINK_TAIL``'s comment)
+            unknown = self.session.quickest_anywhere() is None  # no answer from any link yet
+            length = UNKNOWN_LINK_TAIL if unknown else self._tail_length(UNKNOWN_LINK_TAIL)
+            length = max(TAIL_SIZE, min(length, whole_below))
             self._request(f"bytes=-{length}", length)
         elif size <= whole_below:
             self._fetch(0, size)
         else:
-            tail = (max(0, size - self._tail_length(size)), size)
+            length = self._tail_length(min(size // CENTRAL_SHARE, TAIL_AT_MOST))
+            tail = (max(0, size - length), size)
             if self._guess_prefix(tail[0]):
                 self._fetch_group([(0, PREFIX_GUESS), tail])
             else:
@@ -273,21 +277,12 @@ class HttpRangeReader:
                 if self.whole_file() is None:  # one block (``_add`` joins neighbours)
                     self._blocks = [(0, bytes(self.read_at(0, size)))]
 
-    def _tail_length(self, size: int) -> int:
-        """How much of the end of a file of ``size`` bytes its first request asks for:
-        TAIL_SIZE, or over a far link as much as a large wheel's central directory may take
-        (``size // CENTRAL_SHARE``), at most a quarter of what a round trip carries and
-        TAIL_AT_MOST."""
+    def _tail_length(self, most: int) -> int:
+        """How much of the file's end its first request asks for: TAIL_SIZE, or over a far
+        link a quarter of what a round trip carries, up to ``most`` (a large wheel's central
+        directory, ``CENTRAL_SHARE``; an unknown size's, ``UNKNOWN_LINK_TAIL``)."""
         carried = round_trip_bytes(self.session, self.url)
-        return max(TAIL_SIZE, min(carried // 4, size // CENTRAL_SHARE, TAIL_AT_MOST))
-
-    def _suffix_length(self) -> int:
-        """How much of the end of a file of unknown size its first request asks for
-        (``UNKNOWN_LINK_TAIL``'s comment)."""
-        if self.session.quickest(self.url) is None and self.session.quickest_anywhere() is None:
-            return UNKNOWN_LINK_TAIL
-        carried = round_trip_bytes(self.session, self.url)
-        return max(TAIL_SIZE, min(carried // 4, UNKNOWN_LINK_TAIL))
+        return max(TAIL_SIZE, min(carried // 4, most))
 
     def _guess_prefix(self, tail_from: int) -> bool:
         """Whether the file's first ``PREFIX_GUESS`` bytes are asked for with its tail: only
