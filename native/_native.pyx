@@ -1222,6 +1222,39 @@ def facts_end(buffer):
     return end
 
 
+def tables_bound(buffer):
+    """Where a linker's first tables (symbols, strings, versions) end at the latest, from a
+    prefix of the file holding its program headers: the end of the first PT_LOAD where it
+    maps no code (ld's ``-z separate-code``, lld: headers, tables and relocations), else
+    the entry point's offset where it lies in that segment past its start (ld places the
+    tables and relocations before .text, and an entry point at .text's start where none is
+    named). None where neither holds, or the headers are not all there or not sound.
+
+    A guess that decides how far a start is fetched at first over a far link (wheel/http.py):
+    the parser asks for whatever else it needs, never a reading rule.
+    """
+    cdef const uint8_t[::1] view = buffer
+    cdef Ctx c
+    cdef uint64_t i, offset, vaddr, filesz, align, entry
+    cdef uint32_t p_type, p_flags
+    init_ctx(&c, &view[0] if view.shape[0] else NULL, view.shape[0])
+    if read_header(&c) < 0:
+        return None
+    entry = u64(&c, 24) if c.is64 else u32(&c, 24)
+    for i in range(c.phnum):
+        read_phdr(&c, i, &p_type, &offset, &vaddr, &filesz, &p_flags, &align)
+        if p_type != PT_LOAD:
+            continue
+        if offset + filesz < offset:
+            return None
+        if not p_flags & 1:  # PF_X
+            return offset + filesz
+        if vaddr < entry and entry - vaddr < filesz:
+            return offset + (entry - vaddr)
+        return None
+    return None
+
+
 def dynamic_segment(buffer):
     """PT_DYNAMIC's file offset and size, from a prefix of the file holding its program headers; None
     when there is none, or the headers are not all there or not sound. Where the part of a

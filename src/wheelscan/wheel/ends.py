@@ -552,6 +552,14 @@ class _Start:
         self.generation = -1  # the scratch's when ``valid`` was set (scratch_generation)
 
 
+def extended_prefix(wanted: int, prefix: int) -> int:
+    """How far a start inflated to ``prefix`` is inflated next, the parser having asked for
+    bytes up to ``wanted`` (``_parse``): the version tables follow the strings a linker
+    writes, so an eighth more and PREFIX_SLACK, and half as far again at least. Over a far
+    link the first fetch of a start foresees this (wheel/http.py, ``_start_ahead``)."""
+    return max(wanted + wanted // 8 + PREFIX_SLACK, prefix * 3 // 2)
+
+
 def _parse(
     archive: WheelArchive,
     member: Member,
@@ -603,8 +611,7 @@ def _parse(
                 elif wanted <= tail.begin and wanted <= min(
                     size * SKIP_WORTH, MAX_START - PREFIX_SLACK
                 ):
-                    # the version tables follow the strings a linker writes: ask for them too
-                    prefix = max(wanted + wanted // 8 + PREFIX_SLACK, prefix * 3 // 2)
+                    prefix = extended_prefix(wanted, prefix)
                 elif start >= tail.begin:
                     # bytes of the end it could not know
                     return Attempt(Outcome.UNKNOWN, start=start, end=wanted)

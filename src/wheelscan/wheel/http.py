@@ -34,11 +34,13 @@ from wheelscan.wheel.ends import (
     FIRST_SEARCH_BITS,
     HEAD_BYTES,
     STREAM_WINDOW,
+    extended_prefix,
     first_decoded,
     search_target,
 )
 from wheelscan.wheel.http_ranges import (
     HEAD_FETCH,
+    PREFIX_GUESS,
     TRIPS_SAVED,
     HttpRangeReader,
     round_trip_bytes,
@@ -67,6 +69,9 @@ __all__ = [
 RATIO_SAMPLE = 4 << 20
 # A block header found by the end's search may start up to 7 bits before the byte asked for
 _END_SLACK = 16
+# Over a far link, how much further than its guess a start read by its ends is fetched at
+# most, as a share of what a round trip carries (``_start_ahead``)
+START_AHEAD = 0.5
 # Extensions no ELF file wears in a real wheel (compared in lower case).
 _NEVER_ELF = (
     ".py",
@@ -384,6 +389,7 @@ class RemoteWheelArchive(WheelArchive):
         spans: list[tuple[int, int]] = []
         carried = round_trip_bytes(self.reader.session, self.reader.url)
         whole_left = TRIPS_SAVED * carried  # what the members fetched whole may weigh together
+        far = carried >= PREFIX_GUESS  # (as a wheel's first bytes are guessed: http_ranges.py)
         for member in self.members:
             if member.header_offset not in ends or not read_in_part(member):
                 continue
@@ -409,6 +415,8 @@ class RemoteWheelArchive(WheelArchive):
             ):
                 whole_left -= member.compressed_size
                 parts = [whole]
+            elif far and len(parts) == 2:  # read by its ends: its end's span, then its start's
+                parts[1] = self._start_ahead(member, head, parts, carried)
             spans += parts
         return spans
 
@@ -439,6 +447,27 @@ class RemoteWheelArchive(WheelArchive):
             inflated = size
         parts.append((begin, begin + self._start_length(member, inflated)))
         return parts
+
+    def _start_ahead(
+        self, member: Member, head: bytes, parts: list[tuple[int, int]], carried: int
+    ) -> tuple[int, int]:
+        """Over a far link, the start of a member read by its ends (``parts``: its end's
+        span, then its start's) as its first fetch takes it: as far as the parser would
+        extend it were its tables to end where its program headers bound them
+        (``tables_bound``: the first segment's end where it maps no code, else the entry
+        point), and never more than START_AHEAD of a round trip's bytes past its guess (that
+        much where the headers bound nothing). A start that falls short waits for its end,
+        which names where the strings lie, and then for its own extension: a round trip more
+        for its wheel, one after another."""
+        from wheelscan._native import tables_bound
+
+        (end_from, _), (begin, guessed) = parts
+        furthest = guessed + int(carried * START_AHEAD)
+        bound = tables_bound(head)
+        if bound is not None:
+            foreseen = self._start_length(member, extended_prefix(bound, FIRST_PREFIX))
+            furthest = min(furthest, begin + foreseen)
+        return begin, max(guessed, min(furthest, end_from))
 
     def _learn_start_ratio(self, member: Member, begin: int, held: int) -> None:
         """How much the member's first compressed bytes, fetched with its plan (up to

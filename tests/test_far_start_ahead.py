@@ -1,0 +1,146 @@
+"""Over a far link, the start of a library read by its ends is fetched at first as far as
+its program headers bound its tables (wheel/http.py, ``RemoteWheelArchive._start_ahead``;
+``tables_bound``, native). A start that falls short waits for the end, which names where
+the strings lie, and then for its own extension: a round trip more for its wheel.
+
+``tables_bound`` is checked against its rule over pyelftools' reading of the headers; the
+round trips are counted by the delaying proxy (tests/latencyproxy.py), never timed.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import struct
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from elftools.elf.elffile import ELFFile
+from tests.test_far_members_whole import _far_read
+
+from wheelscan._native import tables_bound
+from wheelscan.engine.worker import read_facts
+from wheelscan.wheel import contents
+from wheelscan.wheel.archive import WheelArchive
+from wheelscan.wheel.ends import FIRST_PREFIX
+
+from elfwriter import Sym, build_elf, sample_spec
+from indexserver import IndexServer
+from wheelbuilder import build_wheel
+
+LIBRARY_SIZE = 3 << 20  # read by its ends over HTTP (from 512 KiB on)
+DATA = 384 << 10  # bytes that do not deflate before PT_DYNAMIC, as in test_remote_ends.py
+
+
+def reference_tables_bound(data: bytes) -> int | None:
+    """``tables_bound``'s rule over pyelftools' reading of the ELF and program headers."""
+    elf = ELFFile(io.BytesIO(data))
+    loads = [s for s in elf.iter_segments() if s["p_type"] == "PT_LOAD"]
+    if not loads:
+        return None
+    first, entry = loads[0], elf.header.e_entry
+    if not first["p_flags"] & 1:  # PF_X
+        return int(first["p_offset"] + first["p_filesz"])
+    if first["p_vaddr"] < entry < first["p_vaddr"] + first["p_filesz"]:
+        return int(first["p_offset"] + entry - first["p_vaddr"])
+    return None
+
+
+def test_tables_bound_agrees_with_pyelftools_on_real_members(real_wheels: list[Path]) -> None:
+    """From the whole file and from the member's first bytes, it is its rule over
+    pyelftools' reading; and where it gives a bound, a real library's symbol and version
+    tables end by it."""
+    checked = bounded = 0
+    for path in real_wheels[::2]:
+        with WheelArchive.open(path) as archive:
+            for member in archive.elf_members():
+                data = bytes(archive.read(member))
+                expected = reference_tables_bound(data)
+                assert tables_bound(data) == expected, member.name
+                assert tables_bound(archive.head(member, contents.HEAD_BYTES)) == expected
+                checked += 1
+                if expected is None:
+                    continue
+                elf = ELFFile(io.BytesIO(data))
+                tables = [elf.get_section_by_name(n) for n in (".dynsym", ".gnu.version_r")]
+                if all(tables) and not any(s["sh_offset"] > len(data) // 2 for s in tables):
+                    # (patchelf's moved tables lie at the end: the bound is of the first ones)
+                    assert max(s["sh_offset"] + s["sh_size"] for s in tables) <= expected
+                    bounded += 1
+    assert checked > 50
+    assert bounded > 10
+
+
+@pytest.mark.parametrize(
+    "data", [b"", b"\x7fELF", b"\x7fELF\x02\x01" + bytes(10), b"MZ" + bytes(100)]
+)
+def test_tables_bound_is_none_without_a_whole_header(data: bytes) -> None:
+    assert tables_bound(data) is None
+
+
+def library(entry_at_text: bool) -> bytes:
+    """A library of LIBRARY_SIZE bytes whose tables (5,000 symbols of 60 letters) reach
+    past its start's first guess (FIRST_PREFIX), and whose PT_DYNAMIC lies at its end: read
+    by its ends. Its first PT_LOAD maps its tables and code, as ld maps them without
+    ``-z separate-code``; its entry point is where .text starts (as ld sets it where none is
+    named), or 0: then its headers bound nothing."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    from harness.elfmove import relocate_dynamic
+
+    noise = random.Random(11)
+    letters = "abcdefghijklmnopqrstuvwxyz_"
+    spec = sample_spec("x86_64", interpreter=None, second_load_from=".dynamic")
+    spec.symbols += [
+        Sym("".join(noise.choice(letters) for _ in range(60)), defined=True) for _ in range(5000)
+    ]
+    elf = bytearray(build_elf(spec))
+    text = ELFFile(io.BytesIO(bytes(elf))).get_section_by_name(".text")
+    assert text["sh_offset"] > FIRST_PREFIX
+    if entry_at_text:
+        struct.pack_into("<Q", elf, 24, text["sh_addr"])  # e_entry
+    moved = relocate_dynamic(bytes(elf), LIBRARY_SIZE)
+    code = b"".join(noise.randbytes(24) + bytes(noise.randrange(24)) for _ in range(100_000))
+    filler = code[: moved.filler_size - DATA] + noise.randbytes(DATA)
+    assert tables_bound(moved.head[:4096]) == (text["sh_offset"] if entry_at_text else None)
+    return moved.head + filler + moved.tail
+
+
+@pytest.fixture()
+def server(tmp_path: Path) -> Iterator[IndexServer]:
+    (tmp_path / "packages").mkdir()
+    with IndexServer(tmp_path) as running:
+        yield running
+
+
+def test_a_far_link_fetches_a_start_as_far_as_its_headers_bound_its_tables(
+    server: IndexServer,
+) -> None:
+    """Two round trips (the tail with the first bytes; then the end and the start at once)
+    where the start's first guess took three. Where the headers bound nothing, as many,
+    with more bytes: half a round trip's past the guess."""
+    read = {}
+    for entry_at_text in (True, False):
+        name = f"ahead{int(entry_at_text)}-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
+        path = server.web / "packages" / name
+        files = {"ahead/_ext.so": library(entry_at_text)}
+        path.write_bytes(build_wheel(files, name=f"ahead{int(entry_at_text)}"))
+        read[entry_at_text] = _far_read(server, path, 0.2, probes=2)
+        assert read[entry_at_text].facts == read_facts(path, name)
+        assert len(read[entry_at_text].facts.elf_files) == 1
+        assert read[entry_at_text].deepest == 2
+        assert read[entry_at_text].fetched < path.stat().st_size // 2
+    assert read[True].fetched < read[False].fetched
+
+
+def test_a_near_link_fetches_the_start_s_guess_alone(server: IndexServer) -> None:
+    """On loopback a round trip carries a few KiB: the start is not fetched ahead, and it
+    costs the round trips it did: the tail, the library's first bytes, its end with the
+    start's guess, then the start's rest."""
+    name = "near-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
+    path = server.web / "packages" / name
+    path.write_bytes(build_wheel({"near/_ext.so": library(True)}, name="near"))
+    read = _far_read(server, path, 0.0, probes=2)
+    assert read.facts == read_facts(path, name)
+    assert read.deepest == 4
