@@ -60,6 +60,9 @@ class IndexServer:
     connections: int = 0
     answer_delay: float = 0.0  # seconds each file request is held before its answer
     drop_reused: bool = False  # see the module
+    # a suffix longer than the file answered 416 (naming the size), where RFC 9110 serves it
+    # with the whole file
+    long_suffix_refused: bool = False
     dropped: int = 0  # requests dropped so
     in_flight: int = 0
     most_in_flight: int = 0  # the most requests answered at once
@@ -212,6 +215,8 @@ class _Handler(BaseHTTPRequestHandler):
             start, end = int(first), min(int(last) if last else len(data) - 1, len(data) - 1)
         else:  # a suffix: the last N bytes
             start, end = max(0, len(data) - int(last)), len(data) - 1
+            if self.state.long_suffix_refused and int(last) > len(data):
+                start = len(data)
         if start >= len(data) or start > end:
             self._send(416, b"", "text/plain", path, {"Content-Range": f"bytes */{len(data)}"})
             return

@@ -6,6 +6,7 @@ while only the tail, RECORD and the members that may be ELF cross the network.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import socket
 import zipfile
@@ -99,7 +100,7 @@ def index(server: IndexServer) -> Iterator[IndexServer]:
     server.clear()
     yield server
     server.ignore_range, server.fail_next, server.always_fail = False, 0, False
-    server.answer_delay = 0.0
+    server.answer_delay, server.long_suffix_refused = 0.0, False
 
 
 @pytest.fixture()
@@ -185,6 +186,36 @@ def test_unknown_size_is_learnt_from_a_suffix_range(
     assert reader.size == mirror.files[DEMO].stat().st_size
     assert index.log[0].range == "bytes=-65577"
     assert facts == read_facts(mirror.files[DEMO], DEMO)
+
+
+def test_a_suffix_refused_for_its_length_is_asked_for_whole(
+    mirror: Mirror, index: IndexServer, session: HttpSession, tmp_path: Path
+) -> None:
+    """RFC 9110 serves a suffix longer than the file with the whole file. A server that
+    answers it 416, naming the size, made a wheel shorter than the suffix (64-256 KiB)
+    a ``download-failed`` error: the file is asked for whole by its range instead. An
+    empty file is ``not-zip``, as its size given by an index makes it."""
+    index.long_suffix_refused = True
+    path = mirror.files[DEMO]
+    facts, reader = remote(index, mirror, DEMO, session, size=None)
+    assert facts == read_facts(path, DEMO)
+    assert reader.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()  # every byte came
+    assert [(s.range, s.status) for s in index.log] == [
+        (f"bytes=-{TAIL_SIZE}", 416),
+        (f"bytes=0-{path.stat().st_size - 1}", 206),
+    ]
+    assert reader.requests == 2
+    # a wheel longer than the suffix is read as before
+    index.clear()
+    assert remote(index, mirror, BULKY, session, size=None)[0] == read_facts(
+        mirror.files[BULKY], BULKY
+    )
+    assert index.log[0].status == 206
+    empty = index.web / "packages" / "empty-1.0-py3-none-any.whl"
+    empty.write_bytes(b"")
+    with pytest.raises(WheelError) as error:
+        HttpRangeReader(index.file_url(empty), None, session, whole_below=0)
+    assert error.value.code == "not-zip"
 
 
 def test_an_unknown_size_over_an_unknown_link_takes_the_directory_first(

@@ -135,6 +135,7 @@ _USUAL_EXTRA = 64
 # Two blocks held side by side are joined into one up to this many bytes (``_add``)
 JOIN_UP_TO = 16 << 20
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+_UNSATISFIED = re.compile(r"bytes \*/(\d+)")  # a 416's Content-Range: the size
 # Range requests in flight at once in a process's pool, a round trip each, overlapped: those
 # of all the wheels a worker reads at once (engine/inflight.py) beyond the one each wheel's
 # own thread makes. 16 left a wheel's second and later spans queued behind the others': at
@@ -259,7 +260,7 @@ class HttpRangeReader:
             unknown = self.session.quickest_anywhere() is None  # no answer from any link yet
             length = UNKNOWN_LINK_TAIL if unknown else self._tail_length(UNKNOWN_LINK_TAIL)
             length = max(TAIL_SIZE, min(length, whole_below))
-            self._request(f"bytes=-{length}", length)
+            self._suffix(length)
         elif size <= whole_below:
             self._fetch(0, size)
         else:
@@ -276,6 +277,22 @@ class HttpRangeReader:
                 self._fetch_missing(0, size)
                 if self.whole_file() is None:  # one block (``_add`` joins neighbours)
                     self._blocks = [(0, bytes(self.read_at(0, size)))]
+
+    def _suffix(self, length: int) -> None:
+        """The file's last ``length`` bytes, whose answer names its size. A suffix longer
+        than the file is the whole file (RFC 9110 14.1.2); a server that answers it 416
+        instead, naming the size (``Content-Range: bytes */SIZE``), is asked for the whole
+        file by its range: a wheel shorter than the suffix (256 KiB at most) is no error."""
+        response = self._get(f"bytes=-{length}", length)
+        if response.status != 416:
+            self._take(response)
+            return
+        self._count()
+        match = _UNSATISFIED.fullmatch(response.headers.get("content-range", ""))
+        if match is None or int(match[1]) >= length:  # refused, and not for its length
+            raise WheelError("download-failed", f"{self.shown}: HTTP 416")
+        self._check_version(response, int(match[1]))  # the size, and the validator
+        self._fetch(0, self.size)
 
     def _tail_length(self, most: int) -> int:
         """How much of the file's end its first request asks for: TAIL_SIZE, or over a far
