@@ -18,15 +18,19 @@ from pathlib import Path
 
 import pytest
 from elftools.elf.elffile import ELFFile
-from tests.test_far_members_whole import _far_read
+from tests.test_far_members_whole import FarRead, _far_read
 
 from wheelscan._native import tables_bound
 from wheelscan.engine.worker import read_facts
 from wheelscan.wheel import contents
+from wheelscan.wheel import http as http_module
 from wheelscan.wheel.archive import WheelArchive
 from wheelscan.wheel.ends import FIRST_PREFIX
+from wheelscan.wheel.http import START_AHEAD, START_AHEAD_AT_MOST
+from wheelscan.wheel.http_ranges import is_far
+from wheelscan.wheel.inflate import PREFIX_SLACK
 
-from elfwriter import Sym, build_elf, sample_spec
+from elfwriter import MACHINES, Sym, build_elf, sample_spec
 from indexserver import IndexServer
 from wheelbuilder import build_wheel
 
@@ -80,12 +84,35 @@ def test_tables_bound_is_none_without_a_whole_header(data: bytes) -> None:
     assert tables_bound(data) is None
 
 
-def library(entry_at_text: bool) -> bytes:
-    """A library of LIBRARY_SIZE bytes whose tables (5,000 symbols of 60 letters) reach
-    past its start's first guess (FIRST_PREFIX), and whose PT_DYNAMIC lies at its end: read
-    by its ends. Its first PT_LOAD maps its tables and code, as ld maps them without
-    ``-z separate-code``; its entry point is where .text starts (as ld sets it where none is
-    named), or 0: then its headers bound nothing."""
+@pytest.mark.parametrize("machine", sorted(MACHINES))
+def test_tables_bound_reads_every_class_and_byte_order(machine: str) -> None:
+    """The entry point where the first segment maps code, the segment's end where it maps
+    none (ld's ``-z separate-code``), and nothing where the entry point is 0: 32 and 64
+    bits, either byte order."""
+    elf = bytearray(build_elf(sample_spec(machine, second_load_from=".dynamic")))
+    parsed = ELFFile(io.BytesIO(bytes(elf)))
+    assert tables_bound(elf) is None  # its entry point is 0, its first segment maps code
+    order = "<" if parsed.little_endian else ">"
+    word = "Q" if parsed.elfclass == 64 else "I"
+    text = parsed.get_section_by_name(".text")
+    struct.pack_into(order + word, elf, 24, text["sh_addr"])  # e_entry
+    assert tables_bound(elf) == reference_tables_bound(bytes(elf)) == text["sh_offset"]
+    (index, first), *_ = (
+        (i, s) for i, s in enumerate(parsed.iter_segments()) if s["p_type"] == "PT_LOAD"
+    )
+    header = parsed.header.e_phoff + index * parsed.header.e_phentsize
+    flags_at = header + (4 if parsed.elfclass == 64 else 24)
+    struct.pack_into(order + "I", elf, flags_at, 4)  # PF_R alone
+    expected = first["p_offset"] + first["p_filesz"]
+    assert tables_bound(elf) == reference_tables_bound(bytes(elf)) == expected
+
+
+def library(entry_at_text: bool, symbols: int = 5000) -> bytes:
+    """A library of LIBRARY_SIZE bytes whose PT_DYNAMIC lies at its end: read by its ends.
+    Its tables (``symbols`` of 60 letters: 5,000 reach past its start's first guess,
+    FIRST_PREFIX) come first; its first PT_LOAD maps them and its code, as ld maps them
+    without ``-z separate-code``; its entry point is where .text starts (as ld sets it
+    where none is named), or 0: then its headers bound nothing."""
     sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
     from harness.elfmove import relocate_dynamic
 
@@ -93,11 +120,10 @@ def library(entry_at_text: bool) -> bytes:
     letters = "abcdefghijklmnopqrstuvwxyz_"
     spec = sample_spec("x86_64", interpreter=None, second_load_from=".dynamic")
     spec.symbols += [
-        Sym("".join(noise.choice(letters) for _ in range(60)), defined=True) for _ in range(5000)
+        Sym("".join(noise.choice(letters) for _ in range(60)), defined=True) for _ in range(symbols)
     ]
     elf = bytearray(build_elf(spec))
     text = ELFFile(io.BytesIO(bytes(elf))).get_section_by_name(".text")
-    assert text["sh_offset"] > FIRST_PREFIX
     if entry_at_text:
         struct.pack_into("<Q", elf, 24, text["sh_addr"])  # e_entry
     moved = relocate_dynamic(bytes(elf), LIBRARY_SIZE)
@@ -114,33 +140,71 @@ def server(tmp_path: Path) -> Iterator[IndexServer]:
         yield running
 
 
+def _served(server: IndexServer, name: str, content: bytes) -> Path:
+    path = server.web / "packages" / f"{name}-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
+    path.write_bytes(build_wheel({f"{name}/_ext.so": content}, name=name))
+    return path
+
+
+def _far_reads(
+    server: IndexServer, path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[FarRead, FarRead]:
+    """The wheel read at 200 ms with its start fetched ahead, then with its guess alone (as
+    before ``_start_ahead``); each read's facts are the local read's."""
+    reads = []
+    for ahead in (START_AHEAD, 0):
+        monkeypatch.setattr(http_module, "START_AHEAD", ahead)
+        read = _far_read(server, path, 0.2, probes=2)
+        assert read.facts == read_facts(path, path.name)
+        assert len(read.facts.elf_files) == 1
+        reads.append(read)
+    return reads[0], reads[1]
+
+
 def test_a_far_link_fetches_a_start_as_far_as_its_headers_bound_its_tables(
-    server: IndexServer,
+    server: IndexServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two round trips (the tail with the first bytes; then the end and the start at once)
-    where the start's first guess took three. Where the headers bound nothing, as many,
-    with more bytes: half a round trip's past the guess."""
-    read = {}
-    for entry_at_text in (True, False):
-        name = f"ahead{int(entry_at_text)}-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
-        path = server.web / "packages" / name
-        files = {"ahead/_ext.so": library(entry_at_text)}
-        path.write_bytes(build_wheel(files, name=f"ahead{int(entry_at_text)}"))
-        read[entry_at_text] = _far_read(server, path, 0.2, probes=2)
-        assert read[entry_at_text].facts == read_facts(path, name)
-        assert len(read[entry_at_text].facts.elf_files) == 1
-        assert read[entry_at_text].deepest == 2
-        assert read[entry_at_text].fetched < path.stat().st_size // 2
-    assert read[True].fetched < read[False].fetched
+    where the start's first guess took three."""
+    path = _served(server, "bounded", library(entry_at_text=True))
+    ahead, guess = _far_reads(server, path, monkeypatch)
+    assert (ahead.deepest, guess.deepest) == (2, 3)
+    assert ahead.requests == 2
+    # its tables end 490 kB in: not a round trip's bytes (the cap) further
+    assert ahead.fetched < path.stat().st_size // 2
+
+
+def test_where_the_headers_bound_nothing_half_a_round_trip_s_bytes_more(
+    server: IndexServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _served(server, "unbounded", library(entry_at_text=False))
+    ahead, guess = _far_reads(server, path, monkeypatch)
+    assert (ahead.deepest, guess.deepest) == (2, 3)
+    cap = min(int(ahead.carried * START_AHEAD), START_AHEAD_AT_MOST)
+    # the guess's extension fetched the rest of the start: never the cap's bytes more
+    assert 0 < ahead.fetched - guess.fetched <= cap
+
+
+def test_tables_within_the_guess_fetch_nothing_more(
+    server: IndexServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the headers bound the tables within what the guess inflates, the start is
+    fetched as far as its guess: the parser never extends it."""
+    content = library(entry_at_text=True, symbols=0)
+    bound = tables_bound(content[:4096])
+    assert bound is not None and bound < FIRST_PREFIX - PREFIX_SLACK
+    path = _served(server, "small", content)
+    ahead, guess = _far_reads(server, path, monkeypatch)
+    assert ahead.fetched == guess.fetched
+    assert ahead.deepest == guess.deepest == 2
 
 
 def test_a_near_link_fetches_the_start_s_guess_alone(server: IndexServer) -> None:
     """On loopback a round trip carries a few KiB: the start is not fetched ahead, and it
     costs the round trips it did: the tail, the library's first bytes, its end with the
     start's guess, then the start's rest."""
-    name = "near-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
-    path = server.web / "packages" / name
-    path.write_bytes(build_wheel({"near/_ext.so": library(True)}, name="near"))
+    path = _served(server, "near", library(entry_at_text=True))
     read = _far_read(server, path, 0.0, probes=2)
-    assert read.facts == read_facts(path, name)
+    assert read.facts == read_facts(path, path.name)
+    assert not is_far(read.carried)
     assert read.deepest == 4

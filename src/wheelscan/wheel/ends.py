@@ -552,6 +552,12 @@ class _Start:
         self.generation = -1  # the scratch's when ``valid`` was set (scratch_generation)
 
 
+def start_reaches(size: int) -> float:
+    """How far into a member of ``size`` bytes the parser extends its start at most
+    (``_parse``): tables further are read otherwise (its end, or its start streamed)."""
+    return min(size * SKIP_WORTH, MAX_START - PREFIX_SLACK)
+
+
 def extended_prefix(wanted: int, prefix: int) -> int:
     """How far a start inflated to ``prefix`` is inflated next, the parser having asked for
     bytes up to ``wanted`` (``_parse``): the version tables follow the strings a linker
@@ -608,9 +614,7 @@ def _parse(
                         return FAILED
                     tail = longer
                     buffer[tail.begin : tail.end] = tail.inflated
-                elif wanted <= tail.begin and wanted <= min(
-                    size * SKIP_WORTH, MAX_START - PREFIX_SLACK
-                ):
+                elif wanted <= tail.begin and wanted <= start_reaches(size):
                     prefix = extended_prefix(wanted, prefix)
                 elif start >= tail.begin:
                     # bytes of the end it could not know

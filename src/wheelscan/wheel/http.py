@@ -37,12 +37,13 @@ from wheelscan.wheel.ends import (
     extended_prefix,
     first_decoded,
     search_target,
+    start_reaches,
 )
 from wheelscan.wheel.http_ranges import (
     HEAD_FETCH,
-    PREFIX_GUESS,
     TRIPS_SAVED,
     HttpRangeReader,
+    is_far,
     round_trip_bytes,
 )
 from wheelscan.wheel.httpclient import (
@@ -70,14 +71,14 @@ RATIO_SAMPLE = 4 << 20
 # A block header found by the end's search may start up to 7 bits before the byte asked for
 _END_SLACK = 16
 # Over a far link, how much further than its guess a start read by its ends is fetched at
-# most, as a share of what a round trip carries (``_start_ahead``; its headers' bound most
-# often stops it first). Beside the tree that fetched the guess alone (benchmarks/remote.py,
-# 5 rounds): the corpus at 200 ms 3.35 s where 4.29 (29.0% of its bytes where 27.8%), at
-# 50 ms 1.60 where 1.74; the simulated index's 1,050 at 200 ms 4.26 where 5.12 (every
-# lightgbm wheel 2 round trips deep where 3). Half a round trip's bytes or a whole one: as
-# deep on the corpus at 50 and 200 ms, 3 MB more for a whole one. Its bound alone held:
-# 161.5 MB of the corpus at 200 ms, where half a round trip with no bound took 191 MB
+# most (``_start_ahead``; its headers' bound most often stops it first): a share of what a
+# round trip carries, and a bound on the bytes a start holds so. Half a round trip or a
+# whole one: as deep on the benchmark corpus at 50 and 200 ms, a whole one 3 MB more (the
+# corpus at 200 ms 3.35 s where 4.29 with the tree that fetched the guess alone: the lab
+# notes of results/remote-loopback.txt, session 24). 1 MiB: what half of 320 ms carries;
+# the longest extension the corpus's starts took was 775 KiB
 START_AHEAD = 0.5
+START_AHEAD_AT_MOST = 1 << 20
 # Extensions no ELF file wears in a real wheel (compared in lower case).
 _NEVER_ELF = (
     ".py",
@@ -390,12 +391,13 @@ class RemoteWheelArchive(WheelArchive):
         140 MB take 22 s at 50 Mbit/s, where its round trips take 4.6 s), the audit is
         bound by its bytes, and these 6% more cost 6% more time. Near (loopback, a LAN) a
         round trip carries a few KiB: only a library that compresses to less is fetched
-        whole."""
+        whole. Over a far link, a start read by its ends is fetched as far as its tables
+        may reach (``_start_ahead``), for its extension costs a round trip too."""
         ends = dict(planned)
         spans: list[tuple[int, int]] = []
         carried = round_trip_bytes(self.reader.session, self.reader.url)
         whole_left = TRIPS_SAVED * carried  # what the members fetched whole may weigh together
-        far = carried >= PREFIX_GUESS  # (as a wheel's first bytes are guessed: http_ranges.py)
+        far = is_far(carried)
         for member in self.members:
             if member.header_offset not in ends or not read_in_part(member):
                 continue
@@ -429,7 +431,8 @@ class RemoteWheelArchive(WheelArchive):
     def _parts(self, member: Member, head: bytes, begin: int) -> list[tuple[int, int]]:
         """What the reading of ``member`` (its payload from ``begin``) will ask for first,
         from the program headers ``head`` holds: the end's stream from where its search
-        begins and the start as far as the parser first inflates it (``parse_by_ends``,
+        begins and then the start as far as the parser first inflates it (two spans: the
+        one case that gives two) (``parse_by_ends``,
         whatever the member's size; sized by the ratio ``_learn_start_ratio`` found), or the
         start up to its tables' end (a prefix), or the rest of it (read whole; over
         WHOLE_MEMBER_LIMIT, streamed: nothing planned)."""
@@ -461,19 +464,24 @@ class RemoteWheelArchive(WheelArchive):
         span, then its start's) as its first fetch takes it: as far as the parser would
         extend it were its tables to end where its program headers bound them
         (``tables_bound``: the first segment's end where it maps no code, else the entry
-        point), and never more than START_AHEAD of a round trip's bytes past its guess (that
-        much where the headers bound nothing). A start that falls short waits for its end,
-        which names where the strings lie, and then for its own extension: a round trip more
-        for its wheel, one after another."""
+        point; where they bound nothing, as far as the parser extends a start at all), and
+        never more than START_AHEAD of a round trip's bytes past its guess, nor
+        START_AHEAD_AT_MOST. A start that falls short waits for its end, which names where
+        the strings lie, and then for its own extension: a round trip more for its wheel,
+        one after another. Where the tables end within the guess, nothing more."""
         from wheelscan._native import tables_bound
 
         (end_from, _), (begin, guessed) = parts
-        furthest = guessed + int(carried * START_AHEAD)
+        reach = start_reaches(member.size)
         bound = tables_bound(head)
         if bound is not None:
-            foreseen = self._start_length(member, extended_prefix(bound, FIRST_PREFIX))
-            furthest = min(furthest, begin + foreseen)
-        return begin, max(guessed, min(furthest, end_from))
+            reach = min(reach, bound)
+        if reach <= FIRST_PREFIX - PREFIX_SLACK:  # within what the guess inflates
+            return begin, guessed
+        foreseen = self._start_length(member, extended_prefix(int(reach), FIRST_PREFIX))
+        ahead = min(int(carried * START_AHEAD), START_AHEAD_AT_MOST)
+        furthest = min(guessed + ahead, begin + foreseen, end_from)
+        return begin, max(guessed, furthest)
 
     def _learn_start_ratio(self, member: Member, begin: int, held: int) -> None:
         """How much the member's first compressed bytes, fetched with its plan (up to

@@ -212,6 +212,13 @@ def round_trip_bytes(session: HttpSession, url: str) -> int:
     return int((session.quickest(url) or session.quickest_anywhere() or 0.0) * WHOLE_RATE)
 
 
+def is_far(carried: int) -> bool:
+    """Whether a link whose round trip carries ``carried`` bytes (``round_trip_bytes``) is
+    far enough that a guess of bytes to save one is worth its bytes: from PREFIX_GUESS on
+    (21 ms at WHOLE_RATE)."""
+    return carried >= PREFIX_GUESS
+
+
 def whole_below_for(session: HttpSession, url: str) -> int:
     """The size up to which the wheel at ``url`` is fetched whole: WHOLE_BELOW, more over a
     slow link (the comment at WHOLE_RATE)."""
@@ -309,7 +316,7 @@ class HttpRangeReader:
         return (
             tail_from > PREFIX_GUESS
             and self.session.ranges_together(self.url) is not False
-            and round_trip_bytes(self.session, self.url) >= PREFIX_GUESS
+            and is_far(round_trip_bytes(self.session, self.url))
         )
 
     def read_at(self, offset: int, length: int) -> memoryview:
