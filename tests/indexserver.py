@@ -217,15 +217,19 @@ class _Handler(BaseHTTPRequestHandler):
             start, end = max(0, len(data) - int(last)), len(data) - 1
             if self.state.long_suffix_refused and int(last) > len(data):
                 start = len(data)
+        # such a server's refusal is an error page of its own, with its own validator
+        refusal = {"ETag": '"refusal"'} if self.state.long_suffix_refused else {}
+        version = {"ETag": f'"{len(data)}"'} if self.state.long_suffix_refused else {}
         if start >= len(data) or start > end:
-            self._send(416, b"", "text/plain", path, {"Content-Range": f"bytes */{len(data)}"})
+            unsatisfied = {"Content-Range": f"bytes */{len(data)}", **refusal}
+            self._send(416, b"", "text/plain", path, unsatisfied)
             return
         self._send(
             206,
             data[start : end + 1],
             "application/octet-stream",
             path,
-            {"Content-Range": f"bytes {start}-{end}/{len(data)}"},
+            {"Content-Range": f"bytes {start}-{end}/{len(data)}", **version},
         )
 
     def _several(self, path: str, data: bytes, requested: str) -> None:
@@ -273,7 +277,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
-        self.end_headers()
-        # logged before the body goes out: once a client has its answer, the log shows it
+        # logged before the headers go out (end_headers writes them): once a client has its
+        # answer, the log shows it, even an answer without a body (a 416), which the
+        # client has whole with its headers
         self.state._record(Served(path, self.headers.get("Range"), status, len(body)))
+        self.end_headers()
         self.wfile.write(body)

@@ -189,12 +189,12 @@ def test_unknown_size_is_learnt_from_a_suffix_range(
 
 
 def test_a_suffix_refused_for_its_length_is_asked_for_whole(
-    mirror: Mirror, index: IndexServer, session: HttpSession, tmp_path: Path
+    mirror: Mirror, index: IndexServer, session: HttpSession
 ) -> None:
     """RFC 9110 serves a suffix longer than the file with the whole file. A server that
     answers it 416, naming the size, made a wheel shorter than the suffix (64-256 KiB)
-    a ``download-failed`` error: the file is asked for whole by its range instead. An
-    empty file is ``not-zip``, as its size given by an index makes it."""
+    a ``download-failed`` error: the file is asked for by its range instead, the refusal's
+    own validator (an error page's) not taken for the file's."""
     index.long_suffix_refused = True
     path = mirror.files[DEMO]
     facts, reader = remote(index, mirror, DEMO, session, size=None)
@@ -205,16 +205,25 @@ def test_a_suffix_refused_for_its_length_is_asked_for_whole(
         (f"bytes=0-{path.stat().st_size - 1}", 206),
     ]
     assert reader.requests == 2
+    assert reader.validator == f'"{path.stat().st_size}"'
     # a wheel longer than the suffix is read as before
     index.clear()
     assert remote(index, mirror, BULKY, session, size=None)[0] == read_facts(
         mirror.files[BULKY], BULKY
     )
     assert index.log[0].status == 206
+
+
+def test_an_empty_file_refused_a_suffix_is_not_a_zip(
+    index: IndexServer, session: HttpSession
+) -> None:
     empty = index.web / "packages" / "empty-1.0-py3-none-any.whl"
     empty.write_bytes(b"")
-    with pytest.raises(WheelError) as error:
-        HttpRangeReader(index.file_url(empty), None, session, whole_below=0)
+    try:
+        with pytest.raises(WheelError) as error:
+            HttpRangeReader(index.file_url(empty), None, session, whole_below=0)
+    finally:
+        empty.unlink()
     assert error.value.code == "not-zip"
 
 

@@ -288,18 +288,22 @@ class HttpRangeReader:
     def _suffix(self, length: int) -> None:
         """The file's last ``length`` bytes, whose answer names its size. A suffix longer
         than the file is the whole file (RFC 9110 14.1.2); a server that answers it 416
-        instead, naming the size (``Content-Range: bytes */SIZE``), is asked for the whole
-        file by its range: a wheel shorter than the suffix (256 KiB at most) is no error."""
+        instead, naming a size below it (``Content-Range: bytes */SIZE``), is asked for
+        that many bytes from the start: a wheel shorter than the suffix (256 KiB at most)
+        is no error. Only that size is taken from the refusal, as a bound on the request:
+        its validator may be an error page's, and the answer's own range names the file's
+        size and version, as any answer's does."""
         response = self._get(f"bytes=-{length}", length)
         if response.status != 416:
             self._take(response)
             return
-        self._count()
+        self._count(len(response.body))
         match = _UNSATISFIED.fullmatch(response.headers.get("content-range", ""))
         if match is None or int(match[1]) >= length:  # refused, and not for its length
             raise WheelError("download-failed", f"{self.shown}: HTTP 416")
-        self._check_version(response, int(match[1]))  # the size, and the validator
-        self._fetch(0, self.size)
+        if int(match[1]) == 0:
+            raise WheelError("not-zip", f"{self.shown}: empty file")
+        self._fetch(0, int(match[1]))
 
     def _tail_length(self, most: int) -> int:
         """How much of the file's end its first request asks for: TAIL_SIZE, or over a far
