@@ -25,8 +25,13 @@ from wheelscan.engine.worker import read_facts
 from wheelscan.wheel import contents
 from wheelscan.wheel import http as http_module
 from wheelscan.wheel.archive import WheelArchive
-from wheelscan.wheel.ends import FIRST_PREFIX
-from wheelscan.wheel.http import START_AHEAD, START_AHEAD_AT_MOST
+from wheelscan.wheel.ends import FIRST_PREFIX, HEAD_BYTES
+from wheelscan.wheel.http import (
+    START_AHEAD,
+    START_AHEAD_AT_MOST,
+    RemoteWheelArchive,
+    open_remote_archive,
+)
 from wheelscan.wheel.http_ranges import is_far
 from wheelscan.wheel.inflate import PREFIX_SLACK
 
@@ -107,8 +112,8 @@ def test_tables_bound_reads_every_class_and_byte_order(machine: str) -> None:
     assert tables_bound(elf) == reference_tables_bound(bytes(elf)) == expected
 
 
-def library(entry_at_text: bool, symbols: int = 5000) -> bytes:
-    """A library of LIBRARY_SIZE bytes whose PT_DYNAMIC lies at its end: read by its ends.
+def library(entry_at_text: bool, symbols: int = 5000, size: int = LIBRARY_SIZE) -> bytes:
+    """A library of ``size`` bytes whose PT_DYNAMIC lies at its end: read by its ends.
     Its tables (``symbols`` of 60 letters: 5,000 reach past its start's first guess,
     FIRST_PREFIX) come first; its first PT_LOAD maps them and its code, as ld maps them
     without ``-z separate-code``; its entry point is where .text starts (as ld sets it
@@ -126,8 +131,8 @@ def library(entry_at_text: bool, symbols: int = 5000) -> bytes:
     text = ELFFile(io.BytesIO(bytes(elf))).get_section_by_name(".text")
     if entry_at_text:
         struct.pack_into("<Q", elf, 24, text["sh_addr"])  # e_entry
-    moved = relocate_dynamic(bytes(elf), LIBRARY_SIZE)
-    code = b"".join(noise.randbytes(24) + bytes(noise.randrange(24)) for _ in range(100_000))
+    moved = relocate_dynamic(bytes(elf), size)
+    code = b"".join(noise.randbytes(24) + bytes(noise.randrange(24)) for _ in range(size // 30))
     filler = code[: moved.filler_size - DATA] + noise.randbytes(DATA)
     assert tables_bound(moved.head[:4096]) == (text["sh_offset"] if entry_at_text else None)
     return moved.head + filler + moved.tail
@@ -165,13 +170,32 @@ def test_a_far_link_fetches_a_start_as_far_as_its_headers_bound_its_tables(
     server: IndexServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two round trips (the tail with the first bytes; then the end and the start at once)
-    where the start's first guess took three."""
+    where the start's first guess took three; and fewer bytes than the same library whose
+    headers bound nothing (half a round trip's past its guess)."""
     path = _served(server, "bounded", library(entry_at_text=True))
     ahead, guess = _far_reads(server, path, monkeypatch)
     assert (ahead.deepest, guess.deepest) == (2, 3)
     assert ahead.requests == 2
-    # its tables end 490 kB in: not a round trip's bytes (the cap) further
-    assert ahead.fetched < path.stat().st_size // 2
+    unbounded = _served(server, "unbounded", library(entry_at_text=False))
+    monkeypatch.setattr(http_module, "START_AHEAD", START_AHEAD)
+    assert ahead.fetched < _far_read(server, unbounded, 0.2, probes=2).fetched
+
+
+def test_the_start_fetched_ahead_is_capped_however_far_the_link(server: IndexServer) -> None:
+    """However much a round trip carries (a link of seconds), a start is fetched at most
+    START_AHEAD_AT_MOST past its guess: the bytes it holds so are bounded."""
+    # long enough that neither its end nor how far the parser extends a start stops it first
+    path = _served(server, "capped", library(entry_at_text=False, size=8 << 20))
+    with open_remote_archive(server.file_url(path), path.stat().st_size) as archive:
+        assert isinstance(archive, RemoteWheelArchive)
+        (member,) = [m for m in archive.members if m.name.endswith(".so")]
+        head = archive.head(member, HEAD_BYTES)
+        parts = archive._parts(member, head, archive.data_offset(member))
+        assert len(parts) == 2  # read by its ends
+        guessed = parts[1][1]
+        start, furthest = archive._start_ahead(member, head, parts, carried=1 << 40)
+    assert start == parts[1][0]
+    assert furthest == guessed + START_AHEAD_AT_MOST
 
 
 def test_where_the_headers_bound_nothing_half_a_round_trip_s_bytes_more(

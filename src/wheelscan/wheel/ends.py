@@ -552,10 +552,10 @@ class _Start:
         self.generation = -1  # the scratch's when ``valid`` was set (scratch_generation)
 
 
-def start_reaches(size: int) -> float:
+def start_reaches(size: int) -> int:
     """How far into a member of ``size`` bytes the parser extends its start at most
     (``_parse``): tables further are read otherwise (its end, or its start streamed)."""
-    return min(size * SKIP_WORTH, MAX_START - PREFIX_SLACK)
+    return min(int(size * SKIP_WORTH), MAX_START - PREFIX_SLACK)
 
 
 def extended_prefix(wanted: int, prefix: int) -> int:

@@ -431,11 +431,10 @@ class RemoteWheelArchive(WheelArchive):
     def _parts(self, member: Member, head: bytes, begin: int) -> list[tuple[int, int]]:
         """What the reading of ``member`` (its payload from ``begin``) will ask for first,
         from the program headers ``head`` holds: the end's stream from where its search
-        begins and then the start as far as the parser first inflates it (two spans: the
-        one case that gives two) (``parse_by_ends``,
-        whatever the member's size; sized by the ratio ``_learn_start_ratio`` found), or the
-        start up to its tables' end (a prefix), or the rest of it (read whole; over
-        WHOLE_MEMBER_LIMIT, streamed: nothing planned)."""
+        begins, then the start as far as the parser first inflates it (``parse_by_ends``,
+        whatever the member's size; sized by the ratio ``_learn_start_ratio`` found): the
+        one case of two spans; or the start up to its tables' end (a prefix), or the rest
+        of it (read whole; over WHOLE_MEMBER_LIMIT, streamed: nothing planned)."""
         from wheelscan._native import dynamic_segment, facts_end
 
         size, compressed = member.size, member.compressed_size
@@ -478,7 +477,7 @@ class RemoteWheelArchive(WheelArchive):
             reach = min(reach, bound)
         if reach <= FIRST_PREFIX - PREFIX_SLACK:  # within what the guess inflates
             return begin, guessed
-        foreseen = self._start_length(member, extended_prefix(int(reach), FIRST_PREFIX))
+        foreseen = self._start_length(member, extended_prefix(reach, FIRST_PREFIX))
         ahead = min(int(carried * START_AHEAD), START_AHEAD_AT_MOST)
         furthest = min(guessed + ahead, begin + foreseen, end_from)
         return begin, max(guessed, furthest)
