@@ -153,7 +153,13 @@ def lock_is_free(db: Path) -> bool:
 
 
 def runs(db: Path) -> list[tuple[int, str, int, int, int, int]]:
+    """The store's runs; none where a stop came before its schema was written (the file
+    is made, and set to WAL, before the transaction that writes the schema commits: a
+    later run makes it a store, and ``report`` says it is none yet)."""
     with sqlite3.connect(db) as connection:
+        tables = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        if "runs" not in {name for (name,) in tables}:
+            return []
         return connection.execute(
             "SELECT id, status, seen, skipped_known, audited, errors FROM runs ORDER BY id"
         ).fetchall()
