@@ -3,6 +3,8 @@ wheel exactly one record: its own, whatever another wheel in flight beside it do
 
 from __future__ import annotations
 
+import hashlib
+import random
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +12,7 @@ from pathlib import Path
 import pytest
 from tests.test_engine import MisbehavingTask
 
+from wheelscan.engine.inflight import IN_FLIGHT_BYTES, UNKNOWN_SIZE, WHEELS_IN_FLIGHT
 from wheelscan.engine.pool import LocalPool
 from wheelscan.engine.task import AuditTask
 from wheelscan.engine.worker import read_facts
@@ -51,6 +54,32 @@ def test_one_worker_reads_several_remote_wheels_at_once(server: IndexServer) -> 
         path = server.web / "packages" / result.ref.filename
         assert result.facts == read_facts(path, result.ref.filename)
     assert server.most_in_flight > 1
+
+
+def test_a_wheel_of_no_given_size_weighs_its_size_once_an_answer_names_it(
+    server: IndexServer,
+) -> None:
+    """A PEP 503 page gives no size: such a wheel counts as UNKNOWN_SIZE against what a
+    worker's wheels in flight may weigh (16 of them at once), until its first answer names
+    its size. Each of these is read in two requests, each held 0.3 s: counted as 16 MiB
+    throughout, never more than 16 were in flight; weighed by its size after its first
+    answer, as many as the pool queues on the worker (32, WHEELS_IN_FLIGHT)."""
+    server.answer_delay = 0.3
+    (server.web / "packages").mkdir(exist_ok=True)
+    noise = random.Random(4)
+    refs = []
+    for index in range(48):
+        name = f"unsized{index}"
+        elf = build_elf(sample_spec("x86_64", interpreter=None, soname=f"lib{index}.so"))
+        files = {f"{name}/_mod.so": elf, f"{name}/data.bin": noise.randbytes(600_000)}
+        path = server.web / "packages" / f"{name}-1.0-cp312-cp312-manylinux_2_28_x86_64.whl"
+        path.write_bytes(data := build_wheel(files, name=name))
+        sha256 = hashlib.sha256(data).hexdigest()  # as a PEP 503 link's fragment gives it
+        refs.append(WheelRef(path.name, name, "1.0", server.file_url(path), sha256, None))
+    assert IN_FLIGHT_BYTES // UNKNOWN_SIZE == 16 < WHEELS_IN_FLIGHT
+    results = list(LocalPool(AuditTask(), workers=1).results(refs))
+    assert len(results) == len(refs) and all(r.ok for r in results)
+    assert server.most_in_flight > IN_FLIGHT_BYTES // UNKNOWN_SIZE
 
 
 @pytest.mark.slow

@@ -42,7 +42,7 @@ from wheelscan.wheel.httpclient import (
     Response,
     default_session,
 )
-from wheelscan.wheel.remote import redact
+from wheelscan.wheel.remote import redact, tell_size
 from wheelscan.wheel.threads import threads_within
 
 # What a reader holds of the file: an answer's body, or a part of a multipart answer's, a view
@@ -268,6 +268,7 @@ class HttpRangeReader:
             length = UNKNOWN_LINK_TAIL if unknown else self._tail_length(UNKNOWN_LINK_TAIL)
             length = max(TAIL_SIZE, min(length, whole_below))
             self._suffix(length)
+            tell_size(self.size)
         elif size <= whole_below:
             self._fetch(0, size)
         else:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
 import re
+import threading
 import urllib.parse
+from collections.abc import Callable, Iterator
 
 from wheelscan import __version__
 
@@ -36,6 +39,31 @@ def filename_from_url(url: str) -> str:
     except ValueError:  # urlsplit's refusal: an unclosed IPv6 bracket, a bad port
         return ""
     return urllib.parse.unquote(posixpath.basename(path))
+
+
+# The listener of this thread's files whose size no index gave, told each one's size once
+# its first answer names it (``size_named``)
+_SIZES = threading.local()
+
+
+@contextlib.contextmanager
+def size_named(listener: Callable[[int], None]) -> Iterator[None]:
+    """Within the block, ``listener`` hears the size of each file this thread opens with
+    none given (wheel/http_ranges.py), once its first answer names it: the engine counts such
+    a wheel as a large one until then (engine/inflight.py)."""
+    previous = getattr(_SIZES, "listener", None)
+    _SIZES.listener = listener
+    try:
+        yield
+    finally:
+        _SIZES.listener = previous
+
+
+def tell_size(size: int) -> None:
+    """A file this thread opened with no size given has it named by its first answer."""
+    listener = getattr(_SIZES, "listener", None)
+    if listener is not None:
+        listener(size)
 
 
 def redact(url: str) -> str:
