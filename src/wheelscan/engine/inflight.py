@@ -52,10 +52,11 @@ MOST_WHEELS_IN_FLIGHT = 128
 # this is read alone. What is fetched of a wheel is held until it is judged: its parts (half
 # its size on the benchmark corpus), never a member over 64 MiB whole (streamed, a window
 # at a time). A PEP 503 page gives no size: such a wheel counts as ``UNKNOWN_SIZE``, what
-# most wheels weigh at most, until its first answer names its size (until then 16 in
-# flight where all are unknown: through 200 ms of round trip, the simulated 1,050 wheels
-# from their HTML pages, which give hashes and no sizes, took 15.6 s where their JSON pages
-# took 4.3-4.6; weighed by their sizes once named, 10.3 s)
+# most wheels weigh at most, until its first answer names its size, if less (until then
+# 15 in flight where all are unknown, the allocator's KEPT_BYTES counted: through 200 ms of
+# round trip, the simulated 1,050 wheels from their HTML pages, which give hashes and no
+# sizes, took 15.6 s where their JSON pages took 4.3-4.6; weighed by their sizes once
+# named, 10.3 s; benchmarks/results/remote-loopback.txt, session 24)
 IN_FLIGHT_BYTES = 256 << 20
 UNKNOWN_SIZE = 16 << 20
 # The part of a worker's RLIMIT_DATA the stacks of its wheels' threads may take: the rest is
@@ -107,7 +108,9 @@ def serve(
 
         def sized(size: int) -> None:  # its first answer named the size no index gave
             nonlocal weight
-            if size < weight:
+            # never more: a share grown while held may wait for room its own thread holds;
+            # never a size an answer left unnamed (``bytes 0-99/*``: -1)
+            if 0 < size < weight:
                 admitted.give(weight - size)
                 weight = size
 
