@@ -12,7 +12,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from wheelscan._tail import block_starts, inflate_from, inflate_tail, inflate_until, known_ranges
@@ -253,6 +253,7 @@ def searched_one_by_one(
 
 @settings(max_examples=examples(20), deadline=None)
 @given(seed=st.integers(0, 2**32), level=st.integers(1, 9), after=st.integers(0, 3000))
+@example(seed=2522191857, level=7, after=2595)  # two blocks after the first, one fixed
 def test_the_search_takes_the_latest_offset_a_header_may_begin_at(
     seed: int, level: int, after: int
 ) -> None:
@@ -263,7 +264,11 @@ def test_the_search_takes_the_latest_offset_a_header_may_begin_at(
     stream = deflate(data, level)
     found = block_starts(stream, 0, 0)  # every block header after the first
     assert found is not None and found[1]
-    header = found[1][len(found[1]) // 2][0]
+    # the search finds dynamic and stored blocks only (a fixed block's header has nothing
+    # to check): zlib may write a short last block fixed (seed 2522191857, level 7)
+    headers = [at for at, _ in found[1] if plausible_header(stream, at)]
+    assume(headers)
+    header = headers[len(headers) // 2]
     search_from, search_to = header + after, header - 600
     out, known = bytearray(len(data)), bytearray(len(data))
     expected = searched_one_by_one(stream, search_from, search_to, out, known)
