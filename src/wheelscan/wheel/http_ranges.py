@@ -300,11 +300,12 @@ class HttpRangeReader:
             return
         self._count(len(response.body))
         match = _UNSATISFIED.fullmatch(response.headers.get("content-range", ""))
-        if match is None or int(match[1]) >= length:  # refused, and not for its length
+        named = -1 if match is None else int(match[1])
+        if not 0 <= named < length:  # refused, and not for its length
             raise WheelError("download-failed", f"{self.shown}: HTTP 416")
-        if int(match[1]) == 0:
+        if named == 0:
             raise WheelError("not-zip", f"{self.shown}: empty file")
-        self._fetch(0, int(match[1]))
+        self._fetch(0, named)
 
     def _tail_length(self, most: int) -> int:
         """How much of the file's end its first request asks for: TAIL_SIZE, or over a far
