@@ -28,6 +28,7 @@ pid {tmp}/nginx.pid;
 error_log {tmp}/error.log;
 events {{ worker_connections {connections}; }}
 http {{
+    sendfile on;
     log_format stamped '$msec "$request" $status $body_bytes_sent';
     access_log {access_log};
     client_body_temp_path {tmp}/body;
