@@ -60,11 +60,12 @@ def test_one_worker_reads_several_remote_wheels_at_once(server: IndexServer) -> 
 def test_a_wheel_of_no_given_size_weighs_its_size_once_an_answer_names_it(
     server: IndexServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A PEP 503 page gives no size: such a wheel counts as UNKNOWN_SIZE against what a
-    worker's wheels in flight may weigh, until its first answer names its size. Each of
-    these is read in two requests, each held 0.3 s: counted as 16 MiB throughout, 15 were
-    in flight at most (IN_FLIGHT_BYTES less what the allocator keeps); weighed by its size
-    after its first answer, up to what the pool queues on the worker (WHEELS_IN_FLIGHT)."""
+    """A PEP 503 page gives no size: such a wheel counts against what a worker's wheels in
+    flight may weigh as what its first answer may hold, then as its size once the answer
+    names it (tests/test_inflight_weights.py). Each of these is read in two requests, each
+    held 0.3 s: counted as UNKNOWN_SIZE throughout, 15 were in flight at most
+    (IN_FLIGHT_BYTES less what the allocator keeps); weighed by its size after its first
+    answer, up to what the pool queues on the worker (WHEELS_IN_FLIGHT)."""
     # no answer seen by this process's sessions (an earlier test's, from a port this
     # server may reuse, would make the link near: 4 wheels queued, NEAR_WHEELS_IN_FLIGHT)
     monkeypatch.setattr(httpclient_module, "_DEFAULT_SESSIONS", [])

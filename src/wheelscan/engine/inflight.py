@@ -51,13 +51,23 @@ MOST_WHEELS_IN_FLIGHT = 128
 # index gives them; fewer wheels are read at once where they are large, and one larger than
 # this is read alone. What is fetched of a wheel is held until it is judged: its parts (half
 # its size on the benchmark corpus), never a member over 64 MiB whole (streamed, a window
-# at a time). A PEP 503 page gives no size: such a wheel counts as ``UNKNOWN_SIZE``, what
-# most wheels weigh at most, until its first answer names its size, if less (until then
-# 15 in flight where all are unknown, the allocator's KEPT_BYTES counted: through 200 ms of
-# round trip, the simulated 1,050 wheels from their HTML pages, which give hashes and no
-# sizes, took 15.6 s where their JSON pages took 4.3-4.6; weighed by their sizes once
-# named, 10.3 s; benchmarks/results/remote-loopback.txt, session 24)
+# at a time). A PEP 503 page gives no size: such a wheel counts as ``UNKNOWN_FIRST`` until
+# its first answer names its size, what that answer holds at most (its suffix: no more than
+# a wheel fetched whole, WHOLE_AT_MOST, wheel/http_ranges.py), and then as its size,
+# ``UNKNOWN_SIZE`` at most (what most wheels weigh at most; a wheel whose size no answer
+# names, as much; a larger one, or a whole file sent by a server that ignored the range, is
+# under-counted, as it always was). Counted as UNKNOWN_SIZE from the start, 15 were in
+# flight where all were unknown (the allocator's KEPT_BYTES counted), a first round trip
+# each: through 200 ms, the simulated 1,050 wheels from their HTML pages, which give hashes
+# and no sizes, took 10.3-12.8 s where their JSON pages took 5.4-5.9 (a slower machine
+# than session 24's 4.3-4.6); counted so, 6.2-6.3 s (benchmarks/results/remote-loopback.txt,
+# session 25). A share grown waits for its room before the wheels yet to be admitted
+# (``Budget.take``'s ``before_others``), and always finds it: the shares waiting to grow are
+# UNKNOWN_FIRST each, on MOST_WHEELS_IN_FLIGHT threads at most, which leaves a growth's room
+# free of them (``grows_without_deadlock``); every other share is a wheel's that reads on
+# and gives it back.
 IN_FLIGHT_BYTES = 256 << 20
+UNKNOWN_FIRST = 1 << 20  # WHOLE_AT_MOST (a test holds them equal: http_ranges imports urllib3)
 UNKNOWN_SIZE = 16 << 20
 # The part of a worker's RLIMIT_DATA the stacks of its wheels' threads may take: the rest is
 # its largest member's (twice, at most), the range requests' threads' (wheel/http_ranges.py), the
@@ -104,15 +114,17 @@ def serve(
     ready: queue.SimpleQueue[Ready] = queue.SimpleQueue()
 
     def read(ref: WheelRef) -> WheelResult:
-        weight = admitted.take(UNKNOWN_SIZE if ref.size is None else ref.size)
+        weight = admitted.take(UNKNOWN_FIRST if ref.size is None else ref.size)
 
         def sized(size: int) -> None:  # its first answer named the size no index gave
             nonlocal weight
-            # never more: a share grown while held may wait for room its own thread holds;
-            # never a size an answer left unnamed (``bytes 0-99/*``: -1)
-            if 0 < size < weight:
-                admitted.give(weight - size)
-                weight = size
+            # (a size an answer left unnamed, ``bytes 0-99/*``, is -1)
+            wanted = min(size, UNKNOWN_SIZE) if size > 0 else UNKNOWN_SIZE
+            if wanted < weight:
+                admitted.give(weight - wanted)
+                weight = wanted
+            elif wanted > weight:
+                weight += admitted.take(wanted - weight, before_others=True)
 
         try:
             with size_named(sized):
@@ -137,6 +149,13 @@ def serve(
         if not _send(conn, task(item) if isinstance(item, WheelRef) else item):
             return
         after_each()
+
+
+def grows_without_deadlock() -> bool:
+    """Whether a wheel's share can always grow from UNKNOWN_FIRST to UNKNOWN_SIZE: with
+    every thread holding UNKNOWN_FIRST and waiting to grow, room is left for one."""
+    most_held = MOST_WHEELS_IN_FLIGHT * UNKNOWN_FIRST
+    return IN_FLIGHT_BYTES - KEPT_BYTES - most_held >= UNKNOWN_SIZE - UNKNOWN_FIRST
 
 
 def wheels_in_flight(round_trip: float | None) -> int:

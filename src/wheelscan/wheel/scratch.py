@@ -139,12 +139,24 @@ class Budget:
         self._kept: list[tuple[mmap.mmap, int]] = []  # (mapping, its bytes populated)
         self.kept = 0  # their bytes
         self._changed = threading.Condition()
+        self._first = 0  # the shares asked ``before_others`` that wait for room
 
-    def take(self, size: int) -> int:
-        """Wait until ``size`` bytes (at most the whole budget) are free; take them."""
+    def take(self, size: int, *, before_others: bool = False) -> int:
+        """Wait until ``size`` bytes (at most the whole budget) are free; take them.
+        ``before_others``: taken before any share asked without it, for a thread that
+        grows a share it holds (engine/inflight.py), which others taking the room as it
+        comes free could otherwise keep waiting for as long as they come."""
         size = min(size, self.total)
         with self._changed:
-            self._make_room(size)
+            if before_others:
+                self._first += 1
+                try:
+                    self._make_room(size)
+                finally:
+                    self._first -= 1
+                    self._changed.notify_all()
+            else:
+                self._make_room(size, yielding=True)
             self.used += size
         return size
 
@@ -166,7 +178,7 @@ class Budget:
                 self.kept -= len(kept[0])
                 return len(kept[0]), kept
             share = min(length, self.total)
-            self._make_room(share)
+            self._make_room(share, yielding=True)
             self.used += share
             return share, None
 
@@ -189,11 +201,16 @@ class Budget:
         if mapping is not None:
             _unmap(mapping)
 
-    def _make_room(self, size: int) -> None:
+    def _make_room(self, size: int, yielding: bool = False) -> None:
         """Wait until ``size`` bytes are free (the lock held), unmapping the mappings kept,
-        the oldest first, before waiting for the shares of other threads."""
-        while self.used + size > self.total:
-            if self._kept:
+        the oldest first, before waiting for the shares of other threads; ``yielding``:
+        and until no share asked ``before_others`` waits."""
+        while True:
+            if yielding and self._first:
+                self._changed.wait()
+            elif self.used + size <= self.total:
+                return
+            elif self._kept:
                 mapping, _ = self._kept.pop(0)
                 self.kept -= len(mapping)
                 self.used -= len(mapping)
