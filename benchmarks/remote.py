@@ -42,8 +42,10 @@ the seconds its thread took from the same cores, which a real network would not)
 beside each row it served.
 
 The server is the tests' own (tests/indexserver.py: Range, keep-alive) in this process, or
-with ``--server nginx`` nginx as a mirror is served (its JSON pages too); the audits run in
-their own processes. Wheels come from the corpus cache (tests/corpus/fetch.py).
+with ``--server nginx`` nginx as a mirror is served (its JSON pages, or with ``--pages
+html`` its PEP 503 HTML ones, which give hashes and no sizes: each wheel is then first asked
+for by a suffix, and counted as what that holds until its answer names the size); the
+audits run in their own processes. Wheels come from the corpus cache (tests/corpus/fetch.py).
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
@@ -88,10 +91,14 @@ STRIDE_FROM = 1000  # the fewest wheels a run's steady rate is taken of (steady_
 class Nginx(nginxserver.Nginx):
     """nginx serving ``web`` on 127.0.0.1 as mirrors are served (``tests/nginxserver.py``,
     the tests' configuration), started at once: up to 1024 connections (every worker's
-    requests in flight), the PEP 691 JSON pages, and every request logged (``paths()``)."""
+    requests in flight), the PEP 691 JSON pages or the PEP 503 HTML ones, and every request
+    logged (``paths()``)."""
 
-    def __init__(self, web: Path, tmp: Path) -> None:
-        super().__init__(web, tmp, connections=1024, pages="index.v1_json", log_requests=True)
+    def __init__(self, web: Path, tmp: Path, pages: str = "json") -> None:
+        index: Literal["index.html", "index.v1_json"] = (
+            "index.html" if pages == "html" else "index.v1_json"
+        )
+        super().__init__(web, tmp, connections=1024, pages=index, log_requests=True)
         self.start()
 
 
@@ -155,10 +162,17 @@ def main() -> None:
         help="the tests' Python server (tests/indexserver.py), or nginx as mirrors are served",
     )  # fmt: skip
     parser.add_argument(
+        "--pages", choices=("json", "html"), default="json",
+        help="with --server nginx: the index's PEP 691 JSON pages, or its PEP 503 HTML "
+        "ones, which give no file sizes (the wheels' first requests are then suffixes)",
+    )  # fmt: skip
+    parser.add_argument(
         "--rounds", type=_positive, default=1,
         help="the table N times, then each row's median (take N odd: of two, the slower)",
     )  # fmt: skip
     args = parser.parse_args()
+    if args.pages == "html" and args.server != "nginx":
+        parser.error("--pages html needs --server nginx")
     trees = {"": ROOT / "src"}
     if args.baseline:
         trees = {"this ": ROOT / "src", "base ": args.baseline.resolve()}
@@ -173,7 +187,7 @@ def main() -> None:
         print(HEADER)
         with contextlib.ExitStack() as stack:
             if args.server == "nginx":
-                nginx = Nginx(mirror.web, Path(tempfile.mkdtemp(dir=tmp)))
+                nginx = Nginx(mirror.web, Path(tempfile.mkdtemp(dir=tmp)), args.pages)
                 stack.callback(nginx.stop)
                 url, clear, requests = nginx.url, nginx.clear, nginx.requests
             else:
@@ -207,7 +221,8 @@ def main() -> None:
                         pages = len(requested) - files
                         proxy_cpu = proxy.cpu_seconds if proxied else None
                         row = Row(name, remote.seconds, remote.audited, remote.cpu,
-                                  remote.bytes_read / remote.wheel_bytes,
+                                  # (the directory's sum: an HTML page gives no sizes)
+                                  remote.bytes_read / wheel_bytes,
                                   files / remote.audited, pages, proxy_cpu,
                                   steady_rate(requested), remote.peak_mb)  # fmt: skip
                         _show(rows, row, rows[label + "directory"][-1])
