@@ -59,13 +59,13 @@ MOST_WHEELS_IN_FLIGHT = 128
 # under-counted, as it always was). Counted as UNKNOWN_SIZE from the start, 15 were in
 # flight where all were unknown (the allocator's KEPT_BYTES counted), a first round trip
 # each: through 200 ms, the simulated 1,050 wheels from their HTML pages, which give hashes
-# and no sizes, took 10.3-12.8 s where their JSON pages took 5.4-5.9 (a slower machine
-# than session 24's 4.3-4.6); counted so, 6.2-6.3 s (benchmarks/results/remote-loopback.txt,
-# session 25). A share grown waits for its room before the wheels yet to be admitted
-# (``Budget.take``'s ``before_others``), and always finds it: the shares waiting to grow are
-# UNKNOWN_FIRST each, on MOST_WHEELS_IN_FLIGHT threads at most, which leaves a growth's room
-# free of them (``grows_without_deadlock``); every other share is a wheel's that reads on
-# and gives it back.
+# and no sizes, took 10.0 s where their JSON pages took 4.5; counted so, 5.5 s
+# (benchmarks/remote.py --pages html; results/remote-loopback.txt, session 25). A share
+# grown waits for its room before the wheels yet to be admitted (``Budget.take``'s
+# ``before_others``), and always finds it: the shares waiting to grow are UNKNOWN_FIRST
+# each, on MOST_WHEELS_IN_FLIGHT threads at most, which leaves a growth's room free of them
+# (``grows_without_deadlock``); every other share is a wheel's that reads on and gives it
+# back.
 IN_FLIGHT_BYTES = 256 << 20
 UNKNOWN_FIRST = 1 << 20  # WHOLE_AT_MOST (a test holds them equal: http_ranges imports urllib3)
 UNKNOWN_SIZE = 16 << 20
