@@ -19,6 +19,7 @@ from wheelscan.engine.worker import read_facts
 from wheelscan.sources.base import WheelRef
 from wheelscan.store.codec import pack, prepare, unpack
 from wheelscan.wheel import httpclient as httpclient_module
+from wheelscan.wheel import remote as remote_module
 from wheelscan.wheel.codec import facts_to_json
 
 from elfwriter import build_elf, sample_spec
@@ -69,22 +70,69 @@ def test_a_wheel_of_no_given_size_weighs_its_size_once_an_answer_names_it(
     # no answer seen by this process's sessions (an earlier test's, from a port this
     # server may reuse, would make the link near: 4 wheels queued, NEAR_WHEELS_IN_FLIGHT)
     monkeypatch.setattr(httpclient_module, "_DEFAULT_SESSIONS", [])
+    monkeypatch.setattr(remote_module, "_RANGES_ANSWERED", {})
     server.answer_delay = 0.3
-    (server.web / "packages").mkdir(exist_ok=True)
-    noise = random.Random(4)
-    refs = []
-    for index in range(48):
-        name = f"unsized{index}"
-        elf = build_elf(sample_spec("x86_64", interpreter=None, soname=f"lib{index}.so"))
-        files = {f"{name}/_mod.so": elf, f"{name}/data.bin": noise.randbytes(600_000)}
-        path = server.web / "packages" / f"{name}-1.0-cp312-cp312-manylinux_2_28_x86_64.whl"
-        path.write_bytes(data := build_wheel(files, name=name))
-        sha256 = hashlib.sha256(data).hexdigest()  # as a PEP 503 link's fragment gives it
-        refs.append(WheelRef(path.name, name, "1.0", server.file_url(path), sha256, None))
+    refs = unsized_refs(server, 48, 600_000)
     assert IN_FLIGHT_BYTES // UNKNOWN_SIZE == 16 < WHEELS_IN_FLIGHT
     results = list(LocalPool(AuditTask(), workers=1).results(refs))
     assert len(results) == len(refs) and all(r.ok for r in results)
     assert server.most_in_flight > IN_FLIGHT_BYTES // UNKNOWN_SIZE
+
+
+def unsized_refs(server: IndexServer, count: int, noise_bytes: int) -> list[WheelRef]:
+    """Wheels listed as a PEP 503 page lists them: a hash, no size."""
+    (server.web / "packages").mkdir(exist_ok=True)
+    noise = random.Random(4)
+    refs = []
+    for index in range(count):
+        name = f"unsized{index}"
+        elf = build_elf(sample_spec("x86_64", interpreter=None, soname=f"lib{index}.so"))
+        files = {f"{name}/_mod.so": elf, f"{name}/data.bin": noise.randbytes(noise_bytes)}
+        path = server.web / "packages" / f"{name}-1.0-cp312-cp312-manylinux_2_28_x86_64.whl"
+        path.write_bytes(data := build_wheel(files, name=name))
+        sha256 = hashlib.sha256(data).hexdigest()
+        refs.append(WheelRef(path.name, name, "1.0", server.file_url(path), sha256, None))
+    return refs
+
+
+@pytest.mark.parametrize("ignore_range", [False, True])
+def test_unsized_wheels_are_asked_for_together_where_ranges_are_answered(
+    server: IndexServer, monkeypatch: pytest.MonkeyPatch, ignore_range: bool
+) -> None:
+    """Small wheels of no given size, each read in one request held 0.3 s. Once the
+    server has answered a range with its part, each counts as the suffix it is asked for:
+    more than 16 are in flight at once (counted as UNKNOWN_SIZE until named, 15 were). A
+    server that ignores ranges answers each suffix with the whole file: each counts as
+    UNKNOWN_SIZE then, 15 at once at most."""
+    monkeypatch.setattr(httpclient_module, "_DEFAULT_SESSIONS", [])  # no link known
+    monkeypatch.setattr(remote_module, "_RANGES_ANSWERED", {})  # nor an origin's ranges
+    server.answer_delay = 0.3
+    server.ignore_range = ignore_range
+    refs = unsized_refs(server, 48, 20_000)
+    results = list(LocalPool(AuditTask(), workers=1).results(refs))
+    assert len(results) == len(refs) and all(r.ok for r in results)
+    assert len(server.log) == len(refs)  # one request each: the suffix is the whole file
+    if ignore_range:
+        assert 1 <= server.most_in_flight <= IN_FLIGHT_BYTES // UNKNOWN_SIZE
+    else:
+        assert server.most_in_flight > IN_FLIGHT_BYTES // UNKNOWN_SIZE
+
+
+def test_unsized_wheels_fetched_whole_count_as_large(
+    server: IndexServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--strict`` fetches each wheel whole, in one GET that is no range: from an origin
+    known to answer ranges, such a wheel of no given size still counts as UNKNOWN_SIZE
+    while it comes, 15 at once at most."""
+    monkeypatch.setattr(httpclient_module, "_DEFAULT_SESSIONS", [])
+    monkeypatch.setattr(remote_module, "_RANGES_ANSWERED", {})
+    server.answer_delay = 0.3
+    refs = unsized_refs(server, 48, 20_000)
+    remote_module.answered_range(server.url, True)  # inherited by the forked worker
+    results = list(LocalPool(AuditTask(strict=True), workers=1).results(refs))
+    assert len(results) == len(refs) and all(r.ok for r in results)
+    assert all(served.range is None for served in server.log)  # whole, not a suffix
+    assert 1 <= server.most_in_flight <= IN_FLIGHT_BYTES // UNKNOWN_SIZE
 
 
 @pytest.mark.slow

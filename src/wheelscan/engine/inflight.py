@@ -28,7 +28,7 @@ from collections.abc import Callable
 from wheelscan.engine.allocator import KEPT_BYTES, keep_freed_memory
 from wheelscan.model import WheelResult
 from wheelscan.sources.base import WheelRef
-from wheelscan.wheel.remote import is_url, size_named
+from wheelscan.wheel.remote import is_url, ranges_honoured, size_named
 from wheelscan.wheel.scratch import RETAINED, Budget, share_among_threads
 from wheelscan.wheel.threads import threads_within
 
@@ -51,12 +51,14 @@ MOST_WHEELS_IN_FLIGHT = 128
 # index gives them; fewer wheels are read at once where they are large, and one larger than
 # this is read alone. What is fetched of a wheel is held until it is judged: its parts (half
 # its size on the benchmark corpus), never a member over 64 MiB whole (streamed, a window
-# at a time). A PEP 503 page gives no size: such a wheel counts as ``UNKNOWN_FIRST`` until
-# its first answer names its size, what that answer holds at most (its suffix: no more than
-# a wheel fetched whole, WHOLE_AT_MOST, wheel/http_ranges.py), and then as its size,
-# ``UNKNOWN_SIZE`` at most (what most wheels weigh at most; a wheel whose size no answer
-# names, as much; a larger one, or a whole file sent by a server that ignored the range, is
-# under-counted, as it always was). Counted as UNKNOWN_SIZE from the start, 15 were in
+# at a time). A PEP 503 page gives no size: from an origin that has answered ranges with
+# their parts (``ranges_honoured``), such a wheel counts as ``UNKNOWN_FIRST`` until its
+# first answer names its size, what that answer holds at most (its suffix: no more than a
+# wheel fetched whole, WHOLE_AT_MOST, wheel/http_ranges.py), and then as its size,
+# ``UNKNOWN_SIZE`` at most (what most wheels weigh at most; one whose size no answer names,
+# or fetched whole, as much; a larger one is under-counted, as it always was). From any
+# other origin (none answered yet, or one that sent a whole file for a range) it counts as
+# UNKNOWN_SIZE from the start, and as its size once named. Counted so everywhere, 15 were in
 # flight where all were unknown (the allocator's KEPT_BYTES counted), a first round trip
 # each: through 200 ms, the simulated 1,050 wheels from their HTML pages, which give hashes
 # and no sizes, took 10.0 s where their JSON pages took 4.5; counted so, 5.5 s
@@ -114,7 +116,16 @@ def serve(
     ready: queue.SimpleQueue[Ready] = queue.SimpleQueue()
 
     def read(ref: WheelRef) -> WheelResult:
-        weight = admitted.take(UNKNOWN_FIRST if ref.size is None else ref.size)
+        if ref.size is not None:
+            weight = admitted.take(ref.size)
+        else:
+            # (a server that ignores ranges answers the suffix with the whole file) asked
+            # again as it waits: the first wheels' answers tell the origin, and their sizes
+            # named give room back, which wakes it
+            location = ref.location
+            weight = admitted.take(
+                lambda: UNKNOWN_FIRST if ranges_honoured(location) else UNKNOWN_SIZE
+            )
 
         def sized(size: int) -> None:  # its first answer named the size no index gave
             nonlocal weight
@@ -123,7 +134,7 @@ def serve(
             if wanted < weight:
                 admitted.give(weight - wanted)
                 weight = wanted
-            elif wanted > weight:
+            elif wanted > weight and weight <= UNKNOWN_FIRST:  # grown so, it finds room
                 weight += admitted.take(wanted - weight, before_others=True)
 
         try:

@@ -21,7 +21,7 @@ from wheelscan.wheel.archive import Limits, WheelArchive, WheelError
 from wheelscan.wheel.contents import read_wheel_facts
 from wheelscan.wheel.dedupe import FactsCache, ReleaseScope
 from wheelscan.wheel.identity import FileIdentity
-from wheelscan.wheel.remote import is_url, redact
+from wheelscan.wheel.remote import is_url, redact, tell_size
 from wheelscan.wheel.threads import threads_within
 
 # one per worker process (each forked worker starts with its own, empty)
@@ -243,6 +243,8 @@ class AuditTask:
         from wheelscan.wheel.httpclient import session_for
 
         session = session_for(self.request_timeout)
+        if ref.size is None:
+            tell_size(-1)  # held whole, it counts as a large wheel, not a suffix's answer
         # bounded, but not by the index's size: a file of another size is judged by its hash.
         # Of the size the index gives, read into one buffer (up to 64 MiB), as a range is:
         # in chunks joined, a 48 MiB wheel cost 103 MiB of resident memory, not 49, and a
@@ -259,6 +261,8 @@ class AuditTask:
         if response.status != 200:
             raise WheelError("download-failed", f"{redact(ref.location)}: HTTP {response.status}")
         data = response.body
+        if ref.size is None:
+            tell_size(len(data))  # engine/inflight.py
         if not data:
             raise WheelError("not-zip", "empty file")
         computed = hashlib.sha256(data).hexdigest()

@@ -42,7 +42,7 @@ from wheelscan.wheel.httpclient import (
     Response,
     default_session,
 )
-from wheelscan.wheel.remote import redact, tell_size
+from wheelscan.wheel.remote import answered_range, redact, tell_size
 from wheelscan.wheel.threads import threads_within
 
 # What a reader holds of the file: an answer's body, or a part of a multipart answer's, a view
@@ -517,7 +517,9 @@ class HttpRangeReader:
                 "download-failed", f"{self.shown}: {range_header(group)}: {e.reason}"
             ) from e
         self.session.answered_ranges_together(self.url, True)
-        self.ranges_honoured = True
+        if not self.ranges_honoured:
+            answered_range(self.url, True)
+            self.ranges_honoured = True
         self._check_version(response, size)
         for (start, _), data in parts.items():
             self._add(start, data)
@@ -621,13 +623,16 @@ class HttpRangeReader:
         file always is)."""
         self._count(len(response.body))
         if response.status == 200:  # Range ignored: the whole file
+            answered_range(self.url, False)
             self._check_version(response, len(response.body))
             with self._blocks_changing:
                 self._blocks = [(0, response.body)]
             return 0, response.body
         if response.status != 206:
             raise WheelError("download-failed", f"{self.shown}: HTTP {response.status}")
-        self.ranges_honoured = True
+        if not self.ranges_honoured:
+            answered_range(self.url, True)
+            self.ranges_honoured = True
         if response.encoded:
             raise WheelError("download-failed", f"{self.shown}: a range sent content-encoded")
         match = _CONTENT_RANGE.fullmatch(response.headers.get("content-range", ""))

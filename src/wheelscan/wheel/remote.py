@@ -66,6 +66,40 @@ def tell_size(size: int) -> None:
         listener(size)
 
 
+# origin -> whether the ranges asked of it came as their parts (206); False sticks: a
+# server that sent a whole file instead may send it again. Process-wide, as the engine
+# weighs a wheel before any reader of it exists (engine/inflight.py); a few origins at most
+_RANGES_ANSWERED: dict[tuple[str, str | None, int | None], bool] = {}
+
+
+def _origin(url: str) -> tuple[str, str | None, int | None] | None:
+    try:
+        parts = urllib.parse.urlsplit(url)
+        return parts.scheme.lower(), parts.hostname, parts.port
+    except ValueError:  # an unclosed IPv6 bracket, a port out of range: no origin
+        return None
+
+
+def answered_range(url: str, honoured: bool) -> None:
+    """A range asked of ``url``'s origin came as its part (``honoured``), or as the whole
+    file."""
+    origin = _origin(url)
+    if origin is None:
+        return
+    if not honoured:
+        _RANGES_ANSWERED[origin] = False
+    elif origin not in _RANGES_ANSWERED and len(_RANGES_ANSWERED) < 64:
+        _RANGES_ANSWERED[origin] = True
+
+
+def ranges_honoured(url: str) -> bool:
+    """Whether ``url``'s origin has answered a range with its part, and never with the
+    whole file: a file of no given size is then first asked for by a suffix whose answer
+    holds no more than it asked (wheel/http_ranges.py)."""
+    origin = _origin(url)
+    return origin is not None and _RANGES_ANSWERED.get(origin, False)
+
+
 def redact(url: str) -> str:
     """``url`` with its secret replaced: an index URL may carry a token as a password
     (``https://user:token@host/simple/``) or as the user alone (``https://token@host/``, as

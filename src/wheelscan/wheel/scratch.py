@@ -13,7 +13,7 @@ import contextlib
 import mmap
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 # The smallest mapping kept between members (members up to this size are inflated whole)
@@ -124,13 +124,13 @@ def _unmap(mapping: mmap.mmap) -> None:
 
 
 class Budget:
-    """Bytes that the threads of a process may hold at once (a thread waits for its share;
-    one share larger than the whole takes the whole, alone), the mappings they gave back
-    and that are kept for the next of them included (``lease``, ``give_back``): up to
-    ``spare_bytes`` of mappings of ``SPARE_EACH`` bytes at most, each counted for its whole
-    length while kept, as a share is. A share that finds no room unmaps kept mappings
-    before it waits: they never take the budget's room from a thread, and never hold pages
-    it does not count."""
+    """Bytes that the threads of a process may hold at once (a thread waits for its share,
+    after any asked ``before_others``; one share larger than the whole takes the whole,
+    alone), the mappings they gave back and that are kept for the next of them included
+    (``lease``, ``give_back``): up to ``spare_bytes`` of mappings of ``SPARE_EACH`` bytes
+    at most, each counted for its whole length while kept, as a share is. A share that
+    finds no room unmaps kept mappings before it waits: they never take the budget's room
+    from a thread, and never hold pages it does not count."""
 
     def __init__(self, total: int, spare_bytes: int = 0) -> None:
         self.total = total
@@ -139,26 +139,27 @@ class Budget:
         self._kept: list[tuple[mmap.mmap, int]] = []  # (mapping, its bytes populated)
         self.kept = 0  # their bytes
         self._changed = threading.Condition()
-        self._first = 0  # the shares asked ``before_others`` that wait for room
+        self._first_waiting = 0  # the shares asked ``before_others`` that wait for room
 
-    def take(self, size: int, *, before_others: bool = False) -> int:
-        """Wait until ``size`` bytes (at most the whole budget) are free; take them.
+    def take(self, size: int | Callable[[], int], *, before_others: bool = False) -> int:
+        """Wait until ``size`` bytes (at most the whole budget) are free; take them, and
+        return how many. ``size`` may be asked again each time the thread wakes to look
+        (a function): what a share needs may change while it waits (engine/inflight.py).
         ``before_others``: taken before any share asked without it, for a thread that
         grows a share it holds (engine/inflight.py), which others taking the room as it
         comes free could otherwise keep waiting for as long as they come."""
-        size = min(size, self.total)
         with self._changed:
             if before_others:
-                self._first += 1
+                self._first_waiting += 1
                 try:
-                    self._make_room(size)
+                    taken = self._make_room(size)
                 finally:
-                    self._first -= 1
+                    self._first_waiting -= 1
                     self._changed.notify_all()
             else:
-                self._make_room(size, yielding=True)
-            self.used += size
-        return size
+                taken = self._make_room(size, yielding=True)
+            self.used += taken
+        return taken
 
     def give(self, size: int) -> None:
         with self._changed:
@@ -201,15 +202,17 @@ class Budget:
         if mapping is not None:
             _unmap(mapping)
 
-    def _make_room(self, size: int, yielding: bool = False) -> None:
-        """Wait until ``size`` bytes are free (the lock held), unmapping the mappings kept,
-        the oldest first, before waiting for the shares of other threads; ``yielding``:
-        and until no share asked ``before_others`` waits."""
+    def _make_room(self, size: int | Callable[[], int], yielding: bool = False) -> int:
+        """Wait until ``size`` bytes (asked again at each look, where a function; at most
+        the whole budget) are free (the lock held), unmapping the mappings kept, the oldest
+        first, before waiting for the shares of other threads; ``yielding``: and until no
+        share asked ``before_others`` waits. Returns the bytes found free."""
         while True:
-            if yielding and self._first:
+            needed = min(size() if callable(size) else size, self.total)
+            if yielding and self._first_waiting:
                 self._changed.wait()
-            elif self.used + size <= self.total:
-                return
+            elif self.used + needed <= self.total:
+                return needed
             elif self._kept:
                 mapping, _ = self._kept.pop(0)
                 self.kept -= len(mapping)
