@@ -29,6 +29,7 @@ from wheelscan.wheel.http_ranges import (
     coalesce,
     round_trip_bytes,
 )
+from wheelscan.wheel.remote import ranges_honoured, size_named
 
 from elfwriter import build_elf, sample_spec
 from indexserver import IndexServer
@@ -212,6 +213,29 @@ def test_a_suffix_refused_for_its_length_is_asked_for_whole(
         mirror.files[BULKY], BULKY
     )
     assert index.log[0].status == 206
+
+
+def test_a_suffix_answered_with_the_whole_file_is_refused_unread_and_counted_large(
+    mirror: Mirror, index: IndexServer, session: HttpSession
+) -> None:
+    """A server (or a cache) that ignores Range answers a suffix with the whole file, where
+    the worker counts a wheel of no given size as that suffix until its size is named
+    (engine/inflight.py): the answer is refused unread, the wheel told large (a size left
+    unnamed, -1) before it is asked for again, whole, and the origin's next wheels of no
+    given size are counted large from the start."""
+    index.ignore_range = True
+    path = mirror.files[BULKY]
+    size = path.stat().st_size
+    url = index.file_url(path)
+    told: list[tuple[int, int]] = []  # each size told, and the requests answered by then
+    with size_named(lambda named: told.append((named, len(index.log)))):
+        reader = HttpRangeReader(url, None, session, whole_below=0)
+    assert size > TAIL_SIZE
+    assert told == [(-1, 1), (size, 2)]
+    assert [(s.range, s.status) for s in index.log] == [(f"bytes=-{TAIL_SIZE}", 200)] * 2
+    assert bytes(reader.read_at(0, size)) == path.read_bytes()
+    assert reader.bytes_fetched == size and reader.requests == 2  # the first body unread
+    assert not ranges_honoured(url)
 
 
 def test_an_empty_file_refused_a_suffix_is_not_a_zip(

@@ -53,21 +53,23 @@ MOST_WHEELS_IN_FLIGHT = 128
 # its size on the benchmark corpus), never a member over 64 MiB whole (streamed, a window
 # at a time). A PEP 503 page gives no size: from an origin that has answered ranges with
 # their parts (``ranges_honoured``), such a wheel counts as ``UNKNOWN_FIRST`` until its
-# first answer names its size, what that answer holds at most (its suffix: no more than a
-# wheel fetched whole, WHOLE_AT_MOST, wheel/http_ranges.py), and then as its size,
-# ``UNKNOWN_SIZE`` at most (what most wheels weigh at most; one whose size no answer names,
-# or fetched whole, as much; a larger one is under-counted, as it always was). From any
-# other origin (none answered yet, or one that sent a whole file for a range) it counts as
-# UNKNOWN_SIZE from the start, and as its size once named. Counted so everywhere, 15 were in
-# flight where all were unknown (the allocator's KEPT_BYTES counted), a first round trip
-# each: through 200 ms, the simulated 1,050 wheels from their HTML pages, which give hashes
-# and no sizes, took 10.0 s where their JSON pages took 4.5; counted so, 5.5 s
-# (benchmarks/remote.py --pages html; results/remote-loopback.txt, session 25). A share
-# grown waits for its room before the wheels yet to be admitted (``Budget.take``'s
-# ``before_others``), and always finds it: the shares waiting to grow are UNKNOWN_FIRST
-# each, on MOST_WHEELS_IN_FLIGHT threads at most, which leaves a growth's room free of them
-# (``grows_without_deadlock``); every other share is a wheel's that reads on and gives it
-# back.
+# first answer names its size, what that answer holds at most (its suffix, no more than a
+# wheel fetched whole, WHOLE_AT_MOST: a longer answer, the whole file from a server or a
+# cache that ignores Range for it, is refused unread and asked for again once the wheel
+# counts as large; wheel/http_ranges.py), and then as its size, ``UNKNOWN_SIZE`` at most
+# (what most wheels weigh at most; one whose size no answer names, or fetched whole, as
+# much; a larger one is under-counted, as it always was). From any other origin (none
+# answered yet, or one that sent a whole file for a range) it counts as UNKNOWN_SIZE until
+# named. Counted so everywhere, 15 were in flight where all were unknown (the allocator's
+# KEPT_BYTES counted), a first round trip each: through 200 ms, the simulated 1,050 wheels
+# from their HTML pages, which give hashes and no sizes, took 10.0 s where their JSON pages
+# took 4.5; every one counted UNKNOWN_FIRST until named, 5.5 s, and the rule as it stands
+# as fast (6.16 s against 6.18, a slower hour; benchmarks/remote.py --pages html, and
+# results/remote-loopback.txt, session 25). A share grown waits for its room before the
+# wheels yet to be admitted (``Budget.take``'s ``before_others``), and always finds it:
+# the shares waiting to grow are UNKNOWN_FIRST each, on MOST_WHEELS_IN_FLIGHT threads at
+# most, which leaves a growth's room free of them (``grows_without_deadlock``); every other
+# share is a wheel's that reads on and gives it back.
 IN_FLIGHT_BYTES = 256 << 20
 UNKNOWN_FIRST = 1 << 20  # WHOLE_AT_MOST (a test holds them equal: http_ranges imports urllib3)
 UNKNOWN_SIZE = 16 << 20

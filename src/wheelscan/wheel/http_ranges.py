@@ -294,7 +294,7 @@ class HttpRangeReader:
         is no error. Only that size is taken from the refusal, as a bound on the request:
         its validator may be an error page's, and the answer's own range names the file's
         size and version, as any answer's does."""
-        response = self._get(f"bytes=-{length}", length)
+        response = self._suffix_answer(length)
         if response.status != 416:
             self._take(response)
             return
@@ -305,7 +305,23 @@ class HttpRangeReader:
             raise WheelError("download-failed", f"{self.shown}: HTTP 416")
         if named == 0:
             raise WheelError("not-zip", f"{self.shown}: empty file")
-        self._fetch(0, named)
+        self._check_range(0, named, self._take(self._get(f"bytes=0-{named - 1}", named, named)))
+
+    def _suffix_answer(self, length: int) -> Response:
+        """The answer to a suffix of ``length`` bytes, whose body is no longer: the worker
+        counts the wheel as that until its size is named (engine/inflight.py). A longer one
+        (the whole file, from a server or a cache that ignores Range for it) is refused
+        unread, and asked for again once the wheel counts as large, as the origin's next
+        wheels of no given size will (``answered_range``)."""
+        try:
+            return self._get(f"bytes=-{length}", length, length)
+        except WheelError as e:
+            if not isinstance(e.__cause__, BodyOverLimit):
+                raise
+        self._count()
+        answered_range(self.url, False)
+        tell_size(-1)
+        return self._get(f"bytes=-{length}", length)
 
     def _tail_length(self, most: int) -> int:
         """How much of the file's end its first request asks for: TAIL_SIZE, or over a far

@@ -68,8 +68,10 @@ def tell_size(size: int) -> None:
 
 # origin -> whether the ranges asked of it came as their parts (206); False sticks: a
 # server that sent a whole file instead may send it again. Process-wide, as the engine
-# weighs a wheel before any reader of it exists (engine/inflight.py); a few origins at most
+# weighs a wheel before any reader of it exists (engine/inflight.py); RANGES_ORIGINS of
+# them at most (an index's files lie on a few hosts), an origin past them not known
 _RANGES_ANSWERED: dict[tuple[str, str | None, int | None], bool] = {}
+RANGES_ORIGINS = 1024
 
 
 def _origin(url: str) -> tuple[str, str | None, int | None] | None:
@@ -84,12 +86,14 @@ def answered_range(url: str, honoured: bool) -> None:
     """A range asked of ``url``'s origin came as its part (``honoured``), or as the whole
     file."""
     origin = _origin(url)
-    if origin is None:
+    if origin is None or (
+        origin not in _RANGES_ANSWERED and len(_RANGES_ANSWERED) >= RANGES_ORIGINS
+    ):
         return
     if not honoured:
         _RANGES_ANSWERED[origin] = False
-    elif origin not in _RANGES_ANSWERED and len(_RANGES_ANSWERED) < 64:
-        _RANGES_ANSWERED[origin] = True
+    else:  # (setdefault: one step, never over a False another thread stored meanwhile)
+        _RANGES_ANSWERED.setdefault(origin, True)
 
 
 def ranges_honoured(url: str) -> bool:
