@@ -145,6 +145,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
 
 
+@pytest.fixture(autouse=True)
+def _origins_not_known(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts, as a new process does, knowing no origin's answers to ranges
+    (wheel/remote.py's ``answered_range``): one test's server must not be taken, on a port
+    a later test's reuses, for what it answered before, nor fill the record."""
+    from wheelscan.wheel import remote
+
+    monkeypatch.setattr(remote, "_RANGES_ANSWERED", {})
+
+
 @pytest.fixture(scope="session")
 def corpus_entries() -> list[dict[str, Any]]:
     """The pinned entries of ``tests/corpus/wheels.json``."""

@@ -70,7 +70,6 @@ def test_a_wheel_of_no_given_size_weighs_its_size_once_an_answer_names_it(
     # no answer seen by this process's sessions (an earlier test's, from a port this
     # server may reuse, would make the link near: 4 wheels queued, NEAR_WHEELS_IN_FLIGHT)
     monkeypatch.setattr(httpclient_module, "_DEFAULT_SESSIONS", [])
-    monkeypatch.setattr(remote_module, "_RANGES_ANSWERED", {})
     server.answer_delay = 0.3
     refs = unsized_refs(server, 48, 600_000)
     assert IN_FLIGHT_BYTES // UNKNOWN_SIZE == 16 < WHEELS_IN_FLIGHT
@@ -105,7 +104,6 @@ def test_unsized_wheels_are_asked_for_together_where_ranges_are_answered(
     server that ignores ranges answers each suffix with the whole file: each counts as
     UNKNOWN_SIZE then, 15 at once at most."""
     monkeypatch.setattr(httpclient_module, "_DEFAULT_SESSIONS", [])  # no link known
-    monkeypatch.setattr(remote_module, "_RANGES_ANSWERED", {})  # nor an origin's ranges
     server.answer_delay = 0.3
     server.ignore_range = ignore_range
     refs = unsized_refs(server, 48, 20_000)
@@ -125,7 +123,6 @@ def test_unsized_wheels_fetched_whole_count_as_large(
     known to answer ranges, such a wheel of no given size still counts as UNKNOWN_SIZE
     while it comes, 15 at once at most."""
     monkeypatch.setattr(httpclient_module, "_DEFAULT_SESSIONS", [])
-    monkeypatch.setattr(remote_module, "_RANGES_ANSWERED", {})
     server.answer_delay = 0.3
     refs = unsized_refs(server, 48, 20_000)
     remote_module.answered_range(server.url, True)  # inherited by the forked worker
