@@ -29,7 +29,7 @@ from wheelscan.wheel.http_ranges import (
     coalesce,
     round_trip_bytes,
 )
-from wheelscan.wheel.remote import ranges_honoured, size_named
+from wheelscan.wheel.remote import answered_range, ranges_honoured, size_named
 
 from elfwriter import build_elf, sample_spec
 from indexserver import IndexServer
@@ -218,15 +218,17 @@ def test_a_suffix_refused_for_its_length_is_asked_for_whole(
 def test_a_suffix_answered_with_the_whole_file_is_refused_unread_and_counted_large(
     mirror: Mirror, index: IndexServer, session: HttpSession
 ) -> None:
-    """A server (or a cache) that ignores Range answers a suffix with the whole file, where
-    the worker counts a wheel of no given size as that suffix until its size is named
-    (engine/inflight.py): the answer is refused unread, the wheel told large (a size left
-    unnamed, -1) before it is asked for again, whole, and the origin's next wheels of no
-    given size are counted large from the start."""
-    index.ignore_range = True
+    """An origin that has answered ranges with their parts (a caching proxy, say, on a file
+    it held) answers a suffix with the whole file (one it did not), where the worker counts
+    a wheel of no given size as that suffix until its size is named (engine/inflight.py):
+    the answer is refused unread, the wheel told large (a size left unnamed, -1) before it
+    is asked for again, whole. The origin's next wheels of no given size are counted large
+    from the start, and asked for once."""
     path = mirror.files[BULKY]
     size = path.stat().st_size
     url = index.file_url(path)
+    answered_range(url, True)
+    index.ignore_range = True
     told: list[tuple[int, int]] = []  # each size told, and the requests answered by then
     with size_named(lambda named: told.append((named, len(index.log)))):
         reader = HttpRangeReader(url, None, session, whole_below=0)
@@ -236,6 +238,27 @@ def test_a_suffix_answered_with_the_whole_file_is_refused_unread_and_counted_lar
     assert bytes(reader.read_at(0, size)) == path.read_bytes()
     assert reader.bytes_fetched == size and reader.requests == 2  # the first body unread
     assert not ranges_honoured(url)
+    # the next: told large before its one request
+    index.clear()
+    told.clear()
+    with size_named(lambda named: told.append((named, len(index.log)))):
+        again = HttpRangeReader(url, None, session, whole_below=0)
+    assert told == [(-1, 0), (size, 1)]
+    assert again.requests == 1 and len(index.log) == 1
+
+
+def test_a_suffix_from_an_origin_not_known_to_answer_ranges_is_asked_for_once(
+    mirror: Mirror, index: IndexServer, session: HttpSession
+) -> None:
+    """An origin not yet known (the first wheel, or ``show URL``) may send the whole file:
+    the wheel is told large before its suffix is asked for, and whatever comes is taken."""
+    path = mirror.files[BULKY]
+    index.ignore_range = True
+    told: list[tuple[int, int]] = []
+    with size_named(lambda named: told.append((named, len(index.log)))):
+        reader = HttpRangeReader(index.file_url(path), None, session, whole_below=0)
+    assert told == [(-1, 0), (path.stat().st_size, 1)]
+    assert reader.requests == 1 and bytes(reader.read_at(0, 4)) == b"PK\x03\x04"
 
 
 def test_an_empty_file_refused_a_suffix_is_not_a_zip(

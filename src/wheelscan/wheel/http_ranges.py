@@ -42,7 +42,7 @@ from wheelscan.wheel.httpclient import (
     Response,
     default_session,
 )
-from wheelscan.wheel.remote import answered_range, redact, tell_size
+from wheelscan.wheel.remote import answered_range, ranges_honoured, redact, tell_size
 from wheelscan.wheel.threads import threads_within
 
 # What a reader holds of the file: an answer's body, or a part of a multipart answer's, a view
@@ -308,18 +308,20 @@ class HttpRangeReader:
         self._check_range(0, named, self._take(self._get(f"bytes=0-{named - 1}", named, named)))
 
     def _suffix_answer(self, length: int) -> Response:
-        """The answer to a suffix of ``length`` bytes, whose body is no longer: the worker
-        counts the wheel as that until its size is named (engine/inflight.py). A longer one
-        (the whole file, from a server or a cache that ignores Range for it) is refused
-        unread, and asked for again once the wheel counts as large, as the origin's next
-        wheels of no given size will (``answered_range``)."""
-        try:
-            return self._get(f"bytes=-{length}", length, length)
-        except WheelError as e:
-            if not isinstance(e.__cause__, BodyOverLimit):
-                raise
-        self._count()
-        answered_range(self.url, False)
+        """The answer to a suffix of ``length`` bytes. From an origin that answers ranges
+        with their parts (``ranges_honoured``), where the worker counts the wheel as that
+        suffix until its size is named (engine/inflight.py), a longer answer (the whole
+        file, from a server or a cache that ignores Range for it) is refused unread, and
+        the origin's next wheels of no given size counted as large. From any other, a
+        whole file may come: the wheel is told large before it is asked for."""
+        if ranges_honoured(self.url):
+            try:
+                return self._get(f"bytes=-{length}", length, length)
+            except WheelError as e:
+                if not isinstance(e.__cause__, BodyOverLimit):
+                    raise
+            self._count()
+            answered_range(self.url, False)
         tell_size(-1)
         return self._get(f"bytes=-{length}", length)
 
