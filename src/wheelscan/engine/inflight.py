@@ -121,9 +121,9 @@ def serve(
         if ref.size is not None:
             weight = admitted.take(ref.size)
         else:
-            # (a server that ignores ranges answers the suffix with the whole file) asked
-            # again as it waits: the first wheels' answers tell the origin, and their sizes
-            # named give room back, which wakes it
+            # its first answer's worth only where the origin is known to answer ranges (a
+            # whole file may come otherwise); asked again while it waits, as the first
+            # wheels' answers tell the origin and give room back, which wakes it
             location = ref.location
             weight = admitted.take(
                 lambda: UNKNOWN_FIRST if ranges_honoured(location) else UNKNOWN_SIZE

@@ -49,8 +49,9 @@ _SIZES = threading.local()
 @contextlib.contextmanager
 def size_named(listener: Callable[[int], None]) -> Iterator[None]:
     """Within the block, ``listener`` hears the size of each file this thread opens with
-    none given (wheel/http_ranges.py), once its first answer names it: the engine counts such
-    a wheel as a large one until then (engine/inflight.py)."""
+    none given (wheel/http_ranges.py), once its first answer names it, or -1 where it may
+    come whole before any answer names it: the engine weighs such a wheel by what it is
+    told (engine/inflight.py)."""
     previous = getattr(_SIZES, "listener", None)
     _SIZES.listener = listener
     try:
@@ -60,7 +61,8 @@ def size_named(listener: Callable[[int], None]) -> Iterator[None]:
 
 
 def tell_size(size: int) -> None:
-    """A file this thread opened with no size given has it named by its first answer."""
+    """A file this thread opened with no size given has it named by an answer (``size``),
+    or may come whole first (-1: to be counted as large)."""
     listener = getattr(_SIZES, "listener", None)
     if listener is not None:
         listener(size)
