@@ -270,6 +270,25 @@ def test_wheelscan_reads_what_zipfile_reads_or_refuses(data: bytes) -> None:
     assert disagreements(data) == []
 
 
+def test_a_member_in_a_method_neither_reads_is_no_disagreement() -> None:
+    """Found by the property above (CI, session 25): a member's method set to 9 (Deflate64)
+    in both its headers. zipfile opens no member of it; wheelscan finds where its bytes
+    begin, then refuses them, as an audit says (``unsupported-compression``): both refuse
+    it, which the comparison once took for a member read at two places."""
+    data = bytearray(write_wheel([Entry(EXT, benign(), descriptor=True)]))
+    local, central = data.index(b"PK\x03\x04"), data.index(b"PK\x01\x02")
+    struct.pack_into("<H", data, local + 8, 9)
+    struct.pack_into("<H", data, central + 10, 9)
+    ours, theirs = as_wheelscan_reads(bytes(data)), as_zipfile_reads(bytes(data))
+    assert ours is not None and theirs is not None
+    assert (ours[0].name, ours[0].content, theirs[0].data_offset) == (EXT, None, None)
+    assert ours[0].data_offset is not None
+    with WheelArchive(bytes(data)) as archive, pytest.raises(WheelError) as refused:
+        archive.read(archive.members[0])
+    assert refused.value.code == "unsupported-compression"
+    assert disagreements(bytes(data)) == []
+
+
 def test_the_seeds_are_read_alike() -> None:
     """Every seed opens in both readers (so the mutations above start from archives both
     read), the stubbed ones included: wheelscan refused those before."""
