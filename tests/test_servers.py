@@ -96,7 +96,9 @@ def pypiserver(mirror: Mirror) -> Iterator[str]:
 
 
 def audited(source: str, db: Path) -> dict[str, tuple[Any, ...]]:
-    """filename -> (sha256, facts, verdict, read error) as one audit of ``source`` stored them."""
+    """filename -> (sha256, facts, verdict, read error, size) as one audit of ``source``
+    stored them. The size too: a PEP 503 page gives none (nginx's here, pypiserver's), and
+    the store kept none where the server named it as the wheel was read."""
     result = subprocess.run(
         [sys.executable, "-m", "wheelscan", "audit", source, "--db", str(db), "--workers", "2"],
         capture_output=True, text=True, timeout=600, check=False,
@@ -105,13 +107,14 @@ def audited(source: str, db: Path) -> dict[str, tuple[Any, ...]]:
     assert "Traceback" not in result.stderr
     with sqlite3.connect(db) as store:
         rows = store.execute(
-            "SELECT w.filename, w.sha256, w.facts, v.verdict, w.read_error_code FROM wheels w "
+            "SELECT w.filename, w.sha256, w.facts, v.verdict, w.read_error_code, w.size "
+            "FROM wheels w "
             "LEFT JOIN verdicts v ON v.wheel_id = w.id"
         ).fetchall()
         assert store.execute("SELECT count(*) FROM run_failures").fetchone() == (0,)
     return {
-        name: (sha, facts and unpack(facts), verdict and unpack(verdict), error)
-        for name, sha, facts, verdict, error in rows
+        name: (sha, facts and unpack(facts), verdict and unpack(verdict), error, size)
+        for name, sha, facts, verdict, error, size in rows
     }
 
 
@@ -122,6 +125,9 @@ def test_a_directory_nginx_and_pypiserver_give_one_store(
     assert local, "the directory audit found no wheel"
     assert {name: row[0] for name, row in local.items()} == {
         name: mirror.sha256[name] for name in local
+    }
+    assert {name: row[4] for name, row in local.items()} == {
+        path.name: path.stat().st_size for path in (mirror.web / "packages").rglob("*.whl")
     }
     for name, source in (("nginx", nginx), ("pypiserver", pypiserver)):
         remote = audited(source, tmp_path / f"{name}.sqlite")

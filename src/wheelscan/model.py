@@ -69,7 +69,7 @@ class WheelFacts:
 # What a worker sends back for one wheel: small, versioned, picklable. The parent owns the
 # store, progress and statistics; ``facts`` is kept so the store can re-judge the wheel later
 # without reading it.
-RESULT_VERSION = 1
+RESULT_VERSION = 2
 
 
 @record
@@ -84,7 +84,15 @@ class WheelResult:
     elf_bytes: int  # uncompressed bytes of the ELF members parsed
     seconds: float
     reused_elf_bytes: int = 0  # ELF bytes whose facts came from an identical member seen before
+    # where the listing gave no size (a PEP 503 page): the file's, as the server's answers
+    # named it while the wheel was read (None: the listing gave one, or nothing named it)
+    size_named: int | None = None
     version: int = RESULT_VERSION
+
+    @property
+    def size(self) -> int | None:
+        """The file's size in bytes: the listing's, else as its server named it."""
+        return self.ref.size if self.ref.size is not None else self.size_named
 
     @property
     def ok(self) -> bool:

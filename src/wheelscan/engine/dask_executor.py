@@ -224,7 +224,7 @@ class CostModel:
         """A batch's ``results`` took ``seconds``, shared out by the wheels' sizes."""
         if not results:
             return
-        sizes = [result.ref.size or 0 for result in results]
+        sizes = [result.size or 0 for result in results]  # the named ones too
         sized = sum(1 for size in sizes if size)
         self.wheels += len(results)
         self.seconds += seconds

@@ -122,6 +122,7 @@ class AuditTask:
         saved_before = _FACTS_CACHE.stats.bytes_saved
         twins = None
         sha256, facts, bytes_read = ref.sha256, None, 0
+        size_named = None  # the file's size as its server named it, where the listing gave none
         verdict: Verdict | AuditError
         try:
             if ref.refused is not None:
@@ -129,6 +130,7 @@ class AuditTask:
                 raise WheelError("refused-link", ref.refused)
             if is_url(ref.location) and (self.strict or (self.keyed and not ref.sha256)):
                 sha256, facts, bytes_read = self._fetched_whole(ref, cache)
+                size_named = None if ref.size is not None else bytes_read
             elif is_url(ref.location):
                 # a member read in part has not all its bytes fetched, to hash, when its
                 # twins in the release are told: by their identity (dedupe.py's ReleaseScope)
@@ -138,7 +140,7 @@ class AuditTask:
                     if cache is not None and origin is not None
                     else None
                 )
-                computed, facts, bytes_read = self._remote(ref, twins)
+                computed, facts, bytes_read, size_named = self._remote(ref, twins)
                 sha256 = sha256 or computed
             elif os.path.isabs(ref.location):
                 computed, facts, bytes_read = self._local(Path(ref.location), ref, cache)
@@ -174,12 +176,14 @@ class AuditTask:
             reused_elf_bytes=twins.saved
             if twins is not None
             else _FACTS_CACHE.stats.bytes_saved - saved_before,
+            size_named=size_named,
         )
 
     def _remote(
         self, ref: WheelRef, twins: ReleaseScope | None
-    ) -> tuple[str | None, WheelFacts, int]:
-        """The sha256 when every byte was fetched (else None), the facts, the bytes fetched."""
+    ) -> tuple[str | None, WheelFacts, int, int | None]:
+        """The sha256 when every byte was fetched (else None), the facts, the bytes fetched,
+        and, where the listing gave no size, the size the server's answers named."""
         from wheelscan.wheel.http import RemoteWheelArchive
         from wheelscan.wheel.http_ranges import NEAR, HttpRangeReader
         from wheelscan.wheel.httpclient import session_for
@@ -207,7 +211,8 @@ class AuditTask:
             reader.close()
             if reader.sha256 is not None and ref.sha256 is not None:
                 _check_sha256(ref, reader.sha256)
-        return reader.sha256, facts, reader.bytes_fetched
+        named = reader.size if ref.size is None and reader.size > 0 else None
+        return reader.sha256, facts, reader.bytes_fetched, named
 
     def _local(
         self, path: Path, ref: WheelRef, cache: FactsCache | None

@@ -133,6 +133,12 @@ class PreparedResult:
     seconds: float
     reused_elf_bytes: int = 0
     strict: bool = False  # the facts were read with --strict
+    size_named: int | None = None  # WheelResult's: the size the server named, the listing none
+
+    @property
+    def size(self) -> int | None:
+        """The file's size in bytes: the listing's, else as its server named it."""
+        return self.ref.size if self.ref.size is not None else self.size_named
 
 
 def hash_conflict(
@@ -183,6 +189,7 @@ def prepare(result: WheelResult) -> PreparedResult:
         result.seconds,
         result.reused_elf_bytes,
         result.facts is not None and result.facts.strict,
+        result.size_named,
     )
 
 

@@ -327,13 +327,13 @@ class Store:
         if isinstance(result, WheelResult):
             result = prepare(result)
         if result.sha256 is not None:
-            reason = self.conflict(result.sha256, result.ref.filename, result.ref.size)
+            reason = self.conflict(result.sha256, result.ref.filename, result.size)
             if reason is not None:
                 result = conflict_record(result.ref, reason)
         self._pending.append(Added(run_id, result, self._stats.pop(result.ref.location, None)))
         error = result.read_error
         if result.sha256 is not None and (error is None or error.code not in TRANSIENT_ERRORS):
-            self._pending_shas[result.sha256] = (result.ref.filename, result.ref.size)
+            self._pending_shas[result.sha256] = (result.ref.filename, result.size)
         self._maybe_flush()
 
     def mark_seen(self, run_id: int, sha256: str) -> None:
