@@ -37,8 +37,14 @@ RESTART_KEEP = 128 * 1024 * 1024
 # small wheels one at a time in a thread spent 0.35-0.65 ms of CPU a wheel more than on its
 # own thread, which keeps its mapping. Each is mapped a power of two long, so that one fits
 # many members (untouched pages cost nothing); the ends' one-pass buffers come from the
-# same spares (wheel/ends.py)
-SPARE_BYTES = 16 * 1024 * 1024
+# same spares (wheel/ends.py). As many as the budget a worker's threads share (RETAINED,
+# what one thread keeps between members in any case: KEPT_RESIDENT): they count in it, so
+# its bound is the same, and they give way to a share that needs the room. Where 16 MiB
+# were kept (two of 8 MiB), a worker reading the simulated index's 1,050 wheels through 50
+# ms made 62-71 fresh mappings (34-37 at 0 ms) where it makes 14-27 (5-6); a 6 MiB member
+# written into a fresh mapping costs 2.4 ms of CPU, into a kept one 0.2: some 0.1-0.2 s of
+# an audit's 5 (results/remote-loopback.txt, session 26; less than the benchmark's noise)
+SPARE_BYTES = RETAINED
 SPARE_EACH = 8 * 1024 * 1024
 
 
