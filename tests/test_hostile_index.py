@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import json
 import sqlite3
 import subprocess
 import sys
@@ -278,6 +279,29 @@ def test_a_link_urllib_cannot_parse_is_the_wheel_s_error_not_a_traceback(
     failures = store_rows(tmp_path, "SELECT location, error_code FROM run_failures")
     assert sorted(failures) == [(far_port, "refused-link"), (unclosed, "refused-link")]
     assert result.returncode == 1, result.stderr  # the run's errors gate CI
+
+
+# --- a page that gives no size
+
+
+def test_a_wheel_its_page_gives_no_size_is_stored_with_the_size_read(
+    server: FaultServer, tmp_path: Path
+) -> None:
+    """A PEP 503 page gives no size: the wheel's row held none, though its bytes were all
+    fetched (no hash on the page to key it by), and reports counted it of unknown size."""
+    server.files[PAGE] = page((f"/packages/{DEMO}", DEMO))
+    audit(server, tmp_path)
+    size = len(server.files[f"/packages/{DEMO}"])
+    assert store_rows(tmp_path, "SELECT filename, size FROM wheels") == [(DEMO, size)]
+
+
+def test_package_counts_the_size_the_server_named(server: FaultServer, tmp_path: Path) -> None:
+    """``package`` over a PEP 503 index (a hash, no size) said "size unknown" of it all."""
+    index = server.url("/simple/")
+    result = wheelscan("package", "demo", "--index-url", index, "--json", cwd=tmp_path)
+    assert result.returncode in (0, 1), result.stderr
+    totals = json.loads(result.stdout)["statistics"]["totals"]
+    assert (totals["bytes"], totals["unsized"]) == (len(server.files[f"/packages/{DEMO}"]), 0)
 
 
 # --- the index's sha256

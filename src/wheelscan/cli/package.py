@@ -85,7 +85,7 @@ def row(result: WheelResult) -> dict[str, Any]:
         "project": ref.project,
         "version": ref.version,
         "location": ref.location,
-        "size": ref.size,
+        "size": result.size,  # the index's, or the one its server named
         "upload_time": ref.upload_time.isoformat() if ref.upload_time else None,
         "verdict": result.verdict.to_json() if ok else None,
         "error": None if ok else result.verdict.to_json(),

@@ -109,7 +109,7 @@ class Aggregator:
 
     def add(self, row: Mapping[str, Any]) -> None:
         self.wheels += 1
-        if row["size"] is None:  # an index that gives no size: unknown, not 0
+        if row["size"] is None:  # neither the source nor the server gave one: unknown, not 0
             self.unsized += 1
         else:
             self.bytes += row["size"]

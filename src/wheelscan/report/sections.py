@@ -173,7 +173,7 @@ def left_out(ranking: Ranking) -> str | None:
 
 
 def size_text(totals: Totals) -> str:
-    """The wheels' summed size, honest about the wheels whose size the source did not give."""
+    """The wheels' summed size, honest about the wheels whose size is not known."""
     if totals.wheels and totals.unsized == totals.wheels:
         return "size unknown"
     known = human_bytes(totals.bytes)

@@ -43,8 +43,8 @@ class Totals:
     under_claims: int  # judged, and the content meets a more compatible tag than declared
     with_findings: int  # judged, with a check auditwheel does not make failing
     projects: int
-    bytes: int  # the sizes the index gives, summed
-    unsized: int  # wheels whose size the source did not give (not counted in bytes)
+    bytes: int  # the wheels' sizes, summed: as the source gave them, or their server named them
+    unsized: int  # wheels of no size known (not counted in bytes): a read that failed, say
 
 
 @dataclass(frozen=True, slots=True)

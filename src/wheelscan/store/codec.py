@@ -157,10 +157,11 @@ def hash_conflict(
     return None
 
 
-def conflict_record(ref: WheelRef, reason: str) -> PreparedResult:
-    """The error of a file whose sha256 names another file: this run's, keyed by location."""
+def conflict_record(ref: WheelRef, reason: str, size_named: int | None = None) -> PreparedResult:
+    """The error of a file whose sha256 names another file: this run's, keyed by location
+    (with the size its server named, where its listing gave none)."""
     error = AuditError(ref.filename, "sha256-conflict", reason)
-    return PreparedResult(ref, None, None, None, error, False, 0, 0, 0.0)
+    return PreparedResult(ref, None, None, None, error, False, 0, 0, 0.0, size_named=size_named)
 
 
 def prepare(result: WheelResult) -> PreparedResult:

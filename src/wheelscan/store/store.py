@@ -329,7 +329,7 @@ class Store:
         if result.sha256 is not None:
             reason = self.conflict(result.sha256, result.ref.filename, result.size)
             if reason is not None:
-                result = conflict_record(result.ref, reason)
+                result = conflict_record(result.ref, reason, result.size_named)
         self._pending.append(Added(run_id, result, self._stats.pop(result.ref.location, None)))
         error = result.read_error
         if result.sha256 is not None and (error is None or error.code not in TRANSIENT_ERRORS):
