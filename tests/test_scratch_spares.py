@@ -16,13 +16,13 @@ MIB = 1 << 20
 PRELUDE = """
 import mmap, resource, threading
 from wheelscan.wheel import end_one_pass, scratch
-from wheelscan.wheel.scratch import SPARE_BYTES, share_among_threads, shared_budget
+from wheelscan.wheel.scratch import share_among_threads, shared_budget
 
 def resident():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * mmap.PAGESIZE
 
-share_among_threads(64 << 20)
+share_among_threads(64 << 20, spare_bytes=16 << 20)  # a cap below the budget
 budget = shared_budget()
 fill = memoryview(b"x" * (8 << 20))  # written from: no allocation while measured
 
@@ -87,7 +87,8 @@ on_threads(member, 3 << 20, 1 << 20, 5 << 20, 2 << 20)
 on_threads(end, 1 << 20, 2 << 20)
 kept, grown = budget.kept, resident() - before
 taken = budget.take(budget.total)  # would wait for ever if the kept ones were not given up
-print(kept, grown, budget.kept, resident() - before, budget.used == budget.total, SPARE_BYTES)
+all_taken = budget.used == budget.total
+print(kept, grown, budget.kept, resident() - before, all_taken, budget.spare_bytes)
 budget.give(taken)
 """)
     kept, grown, kept_after, grown_after, all_taken, spare_bytes = out
@@ -114,3 +115,26 @@ print(len(errors), budget.used, budget.kept)
         capped=True,
     )
     assert out == ["2", "0", "0"]
+
+
+def test_mappings_past_the_spare_bytes_are_unmapped_not_kept() -> None:
+    """Six threads holding 8 MiB mappings at once give them back together: two are kept
+    (the 16 MiB of spares asked for), the other four unmapped, their pages back to the
+    system; the budget alone (64 MiB) would have kept them all."""
+    out = _run("""
+barrier = threading.Barrier(6)
+def held(size):
+    with scratch.scratch(size, populate=True) as view:
+        view[:] = fill[:size]
+        barrier.wait()
+before = resident()
+on_threads_at_once = [threading.Thread(target=held, args=(6 << 20,)) for _ in range(6)]
+for thread in on_threads_at_once:
+    thread.start()
+for thread in on_threads_at_once:
+    thread.join()
+print(budget.kept, resident() - before, budget.spare_bytes)
+""")
+    kept, grown, spare_bytes = map(int, out)
+    assert kept == spare_bytes == 16 * MIB
+    assert grown <= kept + 2 * MIB

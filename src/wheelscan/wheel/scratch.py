@@ -39,11 +39,14 @@ RESTART_KEEP = 128 * 1024 * 1024
 # many members (untouched pages cost nothing); the ends' one-pass buffers come from the
 # same spares (wheel/ends.py). As many as the budget a worker's threads share (RETAINED,
 # what one thread keeps between members in any case: KEPT_RESIDENT): they count in it, so
-# its bound is the same, and they give way to a share that needs the room. Where 16 MiB
-# were kept (two of 8 MiB), a worker reading the simulated index's 1,050 wheels through 50
-# ms made 62-71 fresh mappings (34-37 at 0 ms) where it makes 14-27 (5-6); a 6 MiB member
-# written into a fresh mapping costs 2.4 ms of CPU, into a kept one 0.2: some 0.1-0.2 s of
-# an audit's 5 (results/remote-loopback.txt, session 26; less than the benchmark's noise)
+# its bound is the same, and they give way to a share that needs the room (not to memory
+# asked for outside the budget: a worker's RLIMIT_DATA already had to hold the whole budget
+# in use, which its shares alone may take at any time). Between wheels a worker so keeps up
+# to 64 MiB of pages where it kept 16. With 16 MiB (two of 8 MiB), a worker reading the
+# simulated index's 1,050 wheels through 50 ms made 62-71 fresh mappings (34-37 at 0 ms),
+# where it makes 14-27 (5-6); a 6 MiB member written into a fresh mapping costs 2.4 ms of
+# CPU, into a kept one 0.2: some 0.1-0.2 s of an audit's 5 (results/remote-loopback.txt,
+# session 26; less than the benchmark's noise)
 SPARE_BYTES = RETAINED
 SPARE_EACH = 8 * 1024 * 1024
 
@@ -231,15 +234,16 @@ class Budget:
 _SHARED: dict[str, Budget] = {}
 
 
-def share_among_threads(total: int) -> None:
+def share_among_threads(total: int, spare_bytes: int = SPARE_BYTES) -> None:
     """From now on the threads of this process hold at most ``total`` bytes of scratch at
-    once, together, the mappings kept for the next of them included (``Budget``): a thread
-    takes a member's size of it (the whole of it, at most) for the time it uses its
-    scratch, and gives its mapping back after (every page, and the mapping). For a worker
+    once, together, the mappings kept for the next of them included, ``spare_bytes`` of
+    them at most (``Budget``): a thread takes a member's size of it (the whole of it, at
+    most) for the time it uses its scratch, and gives its mapping back after (every page,
+    and the mapping). For a worker
     that reads several wheels on threads (engine/inflight.py): its memory stays what one
     thread's was, whatever the threads, at the price of faulting pages in again for each
     member larger than the mappings kept."""
-    _SHARED["budget"] = Budget(total, SPARE_BYTES)
+    _SHARED["budget"] = Budget(total, min(total, spare_bytes))
 
 
 def shared_budget() -> Budget | None:
