@@ -239,10 +239,9 @@ def share_among_threads(total: int, spare_bytes: int = SPARE_BYTES) -> None:
     once, together, the mappings kept for the next of them included, ``spare_bytes`` of
     them at most (``Budget``): a thread takes a member's size of it (the whole of it, at
     most) for the time it uses its scratch, and gives its mapping back after (every page,
-    and the mapping). For a worker
-    that reads several wheels on threads (engine/inflight.py): its memory stays what one
-    thread's was, whatever the threads, at the price of faulting pages in again for each
-    member larger than the mappings kept."""
+    and the mapping). For a worker that reads several wheels on threads
+    (engine/inflight.py): its memory stays what one thread's was, whatever the threads, at
+    the price of faulting pages in again for each member larger than the mappings kept."""
     _SHARED["budget"] = Budget(total, min(total, spare_bytes))
 
 
